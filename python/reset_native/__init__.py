@@ -1,0 +1,30 @@
+"""reset_native: NVFP4 decode kernels, ReSET entropy-based sampling, and a GradPIM/DDR4 memory model.
+
+The heavy lifting is in the C++/CUDA core (``reset_native._core``); this package is the API users import.
+Torch is optional: numpy arrays work everywhere, torch tensors (CPU or CUDA) where torch is installed.
+"""
+from __future__ import annotations
+
+from . import _core
+from ._version import __version__
+
+__all__ = ["__version__", "build_info", "has_cuda", "cmake_dir"]
+
+
+def build_info() -> dict:
+    """What this build contains: version, compiler, cuda_compiled, cuda_arch, openmp, threads, simd."""
+    info = dict(_core.build_info())
+    info["cuda_device"] = _core.cuda_device_available()
+    return info
+
+
+def has_cuda() -> bool:
+    """True when CUDA kernels are compiled in AND a CUDA device is usable right now."""
+    return bool(_core.build_info()["cuda_compiled"]) and bool(_core.cuda_device_available())
+
+
+def cmake_dir() -> str:
+    """Directory holding reset_nativeConfig.cmake, for ``-Dreset_native_DIR=...`` / CMAKE_PREFIX_PATH."""
+    from pathlib import Path
+
+    return str(Path(__file__).resolve().parent / "share" / "cmake" / "reset_native")
