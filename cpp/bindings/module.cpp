@@ -6,6 +6,7 @@ PYBIND11_MODULE(_core, m) {
   b::bind_core(m);
   auto nvfp4 = m.def_submodule("nvfp4", "NVFP4 quantization and GEMV");
   b::bind_nvfp4(nvfp4);
+  b::bind_nvfp4_cuda(nvfp4);
   auto sampler = m.def_submodule("sampler", "ReSET entropy state machine and sampling");
   b::bind_sampler(sampler);
   auto dram = m.def_submodule("dram", "DDR4 cycle-level memory model");
