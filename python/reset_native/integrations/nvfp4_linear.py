@@ -1,0 +1,244 @@
+"""NVFP4Linear: a torch.nn.Linear replacement that keeps its weight packed in NVFP4, and quantize_model.
+
+The weight is stored exactly as a ModelOpt NVFP4 checkpoint stores it (buffer names included), so a state dict
+of a quantized model *is* the checkpoint: ``weight`` uint8 [N, K/2] (element 2i in the low nibble),
+``weight_scale`` E4M3 bytes [N, K/16] (kept as uint8 here, written as float8_e4m3fn), ``weight_scale_2`` fp32
+scalar (decode multiplier), optional ``input_scale`` fp32 scalar (static activation scale for W4A4).
+The forward pass is ``reset_native.nvfp4.gemv``: the packed weight is never expanded in memory.
+"""
+from __future__ import annotations
+
+import fnmatch
+from typing import Dict, Iterable, Optional, Sequence
+
+import torch
+from torch import nn
+
+try:
+    from .. import nvfp4 as nvfp4_api
+except ImportError:  # TEMPORARY: the NVFP4 core is being merged; removed once it is on main
+    from . import _interim_core as nvfp4_api
+
+ACTIVATIONS = ("bf16", "nvfp4")
+_FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def _check_activation(activation: str) -> str:
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS} (bf16 = W4A16, nvfp4 = W4A4), got {activation!r}")
+    return activation
+
+
+class NVFP4Linear(nn.Module):
+    """y = x @ W^T + b with W in NVFP4 (W4A16 by default, W4A4 with ``activation="nvfp4"``).
+
+    ``activation="bf16"`` keeps activations in the input's float dtype (any of float32/float16/bfloat16, despite
+    the name, which follows the usual W4A16 wording). ``activation="nvfp4"`` quantizes each input row to NVFP4
+    first; with ``input_scale`` set (calibration, or a ModelOpt checkpoint) its global scale is static.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = False, *, activation: str = "bf16",
+                 dtype: torch.dtype = torch.bfloat16, device=None):
+        super().__init__()
+        if not isinstance(in_features, int) or in_features <= 0 or in_features % 16:
+            raise ValueError(f"in_features must be a positive multiple of 16 (NVFP4 blocks of 16 along K), "
+                             f"got {in_features!r}")
+        if not isinstance(out_features, int) or out_features <= 0:
+            raise ValueError(f"out_features must be a positive int, got {out_features!r}")
+        if dtype not in _FLOAT_DTYPES:
+            raise TypeError(f"dtype (of bias and outputs) must be float32/float16/bfloat16, got {dtype}")
+        self.in_features, self.out_features = in_features, out_features
+        self.activation = _check_activation(activation)
+        self.register_buffer("weight", torch.zeros(out_features, in_features // 2, dtype=torch.uint8, device=device))
+        self.register_buffer("weight_scale", torch.zeros(out_features, in_features // 16, dtype=torch.uint8,
+                                                         device=device))
+        self.register_buffer("weight_scale_2", torch.ones((), dtype=torch.float32, device=device))
+        self.register_buffer("input_scale", None)
+        self.register_buffer("bias", torch.zeros(out_features, dtype=dtype, device=device) if bias else None)
+        # Python-side copies of the fp32 scalars: reading a CUDA tensor in forward would sync the host (and
+        # break CUDA-graph capture). Refreshed whenever the buffers are (re)loaded.
+        self._gs = 1.0
+        self._in_gs: Optional[float] = None
+        self._cache = None
+
+    # ---- construction -------------------------------------------------------------------------------------
+    @classmethod
+    def from_linear(cls, linear: nn.Linear, *, activation: str = "bf16",
+                    input_scale: Optional[float] = None) -> "NVFP4Linear":
+        """Quantize an nn.Linear (on its own device) with reset_native.nvfp4.quantize."""
+        if not isinstance(linear, nn.Linear):
+            raise TypeError(f"linear must be a torch.nn.Linear, got {type(linear).__name__}")
+        w = linear.weight.detach()
+        n, k = w.shape
+        if k % 16:
+            raise ValueError(f"in_features must be a multiple of 16 to quantize to NVFP4, got {k}")
+        dtype = w.dtype if w.dtype in _FLOAT_DTYPES else torch.float32
+        mod = cls(k, n, bias=linear.bias is not None, activation=activation, dtype=dtype, device=w.device)
+        t = nvfp4_api.quantize(w.contiguous())
+        mod.weight.copy_(t.packed)
+        mod.weight_scale.copy_(t.block_scales)
+        mod.weight_scale_2.fill_(float(t.global_scale))
+        if linear.bias is not None:
+            mod.bias.copy_(linear.bias.detach())
+        if input_scale is not None:
+            mod.set_input_scale(input_scale)
+        mod._refresh_scalars()
+        return mod
+
+    def set_input_scale(self, input_scale: Optional[float]) -> None:
+        """Static activation global scale (decode multiplier, amax/2688) for W4A4; None = per call."""
+        if input_scale is None:
+            self.input_scale = None
+        else:
+            value = float(input_scale)
+            if not value > 0 or value != value or value == float("inf"):
+                raise ValueError(f"input_scale must be a finite positive float, got {input_scale!r}")
+            self.input_scale = torch.tensor(value, dtype=torch.float32, device=self.weight.device)
+        self._refresh_scalars()
+
+    def _refresh_scalars(self) -> None:
+        self._gs = float(self.weight_scale_2)
+        self._in_gs = None if self.input_scale is None else float(self.input_scale)
+        self._cache = None
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        key = prefix + "input_scale"
+        if key in state_dict and self.input_scale is None:  # optional buffer: make room for it
+            self.input_scale = torch.ones((), dtype=torch.float32, device=self.weight.device)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._refresh_scalars()
+
+    def _apply(self, fn, *args, **kwargs):
+        # .to()/.cuda() replace the buffers; drop the cached NVFP4Tensor view of the old ones. The packed
+        # weight and scales must stay uint8 (and the scalars fp32) whatever dtype the model is cast to.
+        keep = {name: getattr(self, name) for name in ("weight", "weight_scale", "weight_scale_2", "input_scale")}
+        super()._apply(fn, *args, **kwargs)
+        for name, old in keep.items():
+            new = getattr(self, name)
+            if old is not None and new.dtype != old.dtype:  # a model-wide dtype cast: keep ours exact
+                setattr(self, name, old.to(new.device))
+        self._cache = None
+        return self
+
+    # ---- compute ------------------------------------------------------------------------------------------
+    def nvfp4_weight(self):
+        """The weight as a reset_native.nvfp4.NVFP4Tensor (a view of the buffers, cached)."""
+        if self._cache is None or self._cache[0] is not self.weight:
+            t = nvfp4_api.NVFP4Tensor.from_parts(self.weight, self.weight_scale, self._gs)
+            self._cache = (self.weight, t)
+        return self._cache[1]
+
+    def dequantized_weight(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        return nvfp4_api.dequantize(self.nvfp4_weight(), dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != self.in_features:
+            raise ValueError(f"x must have last dimension in_features={self.in_features}, got shape {tuple(x.shape)}")
+        lead = x.shape[:-1]
+        x2 = x.reshape(-1, self.in_features)
+        if not x2.is_contiguous():
+            x2 = x2.contiguous()
+        if self.activation == "nvfp4":
+            y = nvfp4_api.gemv(self.nvfp4_weight(), x2, activation="nvfp4", act_global_scale=self._in_gs,
+                               bias=self.bias)
+        else:
+            y = nvfp4_api.gemv(self.nvfp4_weight(), x2, activation="bf16", bias=self.bias)
+        return y.reshape(*lead, self.out_features)
+
+    def extra_repr(self) -> str:
+        w4a = "W4A4" if self.activation == "nvfp4" else "W4A16"
+        static = ", static input_scale" if self.input_scale is not None else ""
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}, {w4a}{static}")
+
+
+# ---- whole models -------------------------------------------------------------------------------------------
+def model_nbytes(model: nn.Module) -> int:
+    """Bytes held by the model's parameters and buffers, each storage counted once (tied weights)."""
+    seen, total = set(), 0
+    for tensor in list(model.parameters()) + list(model.buffers()):
+        key = (tensor.device, tensor.untyped_storage().data_ptr())
+        if key in seen:
+            continue
+        seen.add(key)
+        total += tensor.numel() * tensor.element_size()
+    return total
+
+
+def _skipped(name: str, skip: Sequence[str]) -> bool:
+    last = name.rsplit(".", 1)[-1]
+    return any(name == pat or last == pat or fnmatch.fnmatchcase(name, pat) for pat in skip)
+
+
+def quantize_model(model: nn.Module, *, skip: Iterable[str] = ("lm_head",), activation: str = "bf16",
+                   input_scales: Optional[Dict[str, float]] = None, progress=None) -> Dict[str, object]:
+    """Replace every nn.Linear of ``model`` by an NVFP4Linear, in place, on whatever device it lives.
+
+    ``skip``: module names left alone, matched against the full dotted name, its last component, or as a
+    glob (``"*.mlp.*"``). Layers whose in_features is not a multiple of 16 are left alone and reported.
+    ``input_scales``: {module name: static activation global scale} for W4A4 (see calibrate_input_scales).
+    Returns a report: bytes_before, bytes_after, quantized (names), skipped (names with reason).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(skip, str):
+        raise TypeError("skip must be a sequence of names (e.g. ('lm_head',)), got a single string")
+    skip = tuple(skip)
+    _check_activation(activation)
+    input_scales = dict(input_scales or {})
+    before = model_nbytes(model)
+    targets, skipped = [], {}
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear) and not isinstance(module, NVFP4Linear):
+            if _skipped(name, skip):
+                skipped[name] = "skip list"
+            elif module.in_features % 16:
+                skipped[name] = f"in_features {module.in_features} not a multiple of 16"
+            else:
+                targets.append(name)
+    unknown = set(input_scales) - set(targets)
+    if unknown:
+        raise ValueError(f"input_scales names modules that are not quantized here: {sorted(unknown)[:5]}")
+    for i, name in enumerate(targets):
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        linear = getattr(parent, child)
+        setattr(parent, child, NVFP4Linear.from_linear(linear, activation=activation,
+                                                       input_scale=input_scales.get(name)))
+        del linear
+        if progress is not None:
+            progress(i + 1, len(targets), name)
+    return {"bytes_before": before, "bytes_after": model_nbytes(model), "quantized": targets, "skipped": skipped}
+
+
+@torch.no_grad()
+def calibrate_input_scales(model: nn.Module, batches: Iterable[Dict[str, torch.Tensor]], *,
+                           skip: Iterable[str] = ("lm_head",)) -> Dict[str, float]:
+    """Run ``model(**batch)`` over calibration batches and return {linear name: amax(|input|) / 2688}.
+
+    The result is what ModelOpt stores as ``input_scale`` and what quantize_model(input_scales=...) takes.
+    """
+    skip = tuple(skip)
+    amax: Dict[str, float] = {}
+    hooks = []
+
+    def hook(name):
+        def fn(_module, args):
+            value = float(args[0].detach().abs().max())
+            amax[name] = max(amax.get(name, 0.0), value)
+        return fn
+
+    for name, module in model.named_modules():
+        if isinstance(module, (nn.Linear, NVFP4Linear)) and not _skipped(name, skip):
+            hooks.append(module.register_forward_pre_hook(hook(name)))
+    try:
+        count = 0
+        for batch in batches:
+            model(**batch)
+            count += 1
+        if count == 0:
+            raise ValueError("batches must hold at least one calibration batch, got none")
+    finally:
+        for h in hooks:
+            h.remove()
+    return {name: (a / 2688.0 if a > 0 else 1.0) for name, a in amax.items()}
