@@ -31,6 +31,7 @@ class GenerationResult:
     token_ids: List[List[int]]
     temperatures: List[List[float]]
     entropies: List[List[float]]
+    argmax_ids: List[List[int]]     # the most likely token at each step (to see where sampling left it)
     prompt_length: int              # padded prompt length (tokens)
     steps: int                      # decode positions run (incl. the one sampled from the prefill)
     prefill_s: float
@@ -122,6 +123,7 @@ class _Decoder:
         self.out_tokens = torch.zeros((b, max_new_tokens), dtype=torch.long, device=device)
         self.out_temps = torch.zeros((b, max_new_tokens), dtype=torch.float32, device=device)
         self.out_ents = torch.zeros((b, max_new_tokens), dtype=torch.float32, device=device)
+        self.out_argmax = torch.zeros((b, max_new_tokens), dtype=torch.long, device=device)
 
     def _forward(self, **kw):
         kw[self.cache_kw] = self.cache
@@ -135,6 +137,7 @@ class _Decoder:
         self.out_tokens.index_copy_(1, self.step_idx, tokens[:, None])
         self.out_temps.index_copy_(1, self.step_idx, o.temperatures.reshape(self.batch, 1).to(torch.float32))
         self.out_ents.index_copy_(1, self.step_idx, o.entropies.reshape(self.batch, 1).to(torch.float32))
+        self.out_argmax.index_copy_(1, self.step_idx, logits.argmax(-1, keepdim=True))
         self.cur_ids.copy_(tokens[:, None])
         self.last_tok.copy_(tokens)
         self.step_idx.add_(1)
@@ -242,15 +245,16 @@ def generate(model, tokenizer, prompts: Prompt, *, sampler="fixed", max_new_toke
     tokens = dec.out_tokens[:, :done_steps].tolist()
     temps = dec.out_temps[:, :done_steps].tolist()
     ents = dec.out_ents[:, :done_steps].tolist()
+    argmax = dec.out_argmax[:, :done_steps].tolist()
     for b in range(len(tokens)):
         if stop_at_eos and eos_token_id is not None and eos_token_id in tokens[b]:
             cut = tokens[b].index(eos_token_id)
-            tokens[b], temps[b], ents[b] = tokens[b][:cut], temps[b][:cut], ents[b][:cut]
+            tokens[b], temps[b], ents[b], argmax[b] = tokens[b][:cut], temps[b][:cut], ents[b][:cut], argmax[b][:cut]
     texts = [tokenizer.decode(t, skip_special_tokens=True) for t in tokens] if tokenizer is not None \
         else ["" for _ in tokens]
     decode_s = t2 - t1
     decode_steps = done_steps - 1
-    return GenerationResult(texts=texts, token_ids=tokens, temperatures=temps, entropies=ents,
+    return GenerationResult(texts=texts, token_ids=tokens, temperatures=temps, entropies=ents, argmax_ids=argmax,
                             prompt_length=ids.shape[1], steps=done_steps, prefill_s=t1 - t0, decode_s=decode_s,
                             tokens_per_s=(ids.shape[0] * decode_steps / decode_s) if decode_steps and decode_s > 0
                             else 0.0, cuda_graph=graph is not None, notes=notes)
