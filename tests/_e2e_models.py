@@ -5,13 +5,14 @@ import torch
 
 
 def tiny_llama(seed: int = 0, *, vocab: int = 51, hidden: int = 64, layers: int = 2, tie: bool = True,
-               dtype=torch.float32):
+               dtype=torch.float32, init_std: float = 0.25):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
     cfg = LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                      tie_word_embeddings=tie, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+                      tie_word_embeddings=tie, bos_token_id=1, eos_token_id=2, pad_token_id=0,
+                      initializer_range=init_std)
     model = LlamaForCausalLM(cfg).to(dtype).eval()
     return model
 

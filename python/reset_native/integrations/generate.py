@@ -207,7 +207,7 @@ def generate(model, tokenizer, prompts: Prompt, *, sampler="fixed", max_new_toke
         _sync(device)
         t1 = time.perf_counter()
         remaining = max_new_tokens - 1
-        streamer = _Streamer(tokenizer, ids.shape[0], stream) if stream is not None else None
+        streamer = _Streamer(tokenizer, ids.shape[0], stream, eos_token_id if stop_at_eos else None) if stream is not None else None
         if streamer is not None:
             streamer.push(dec.out_tokens[:, :1])
         done_steps = 1
@@ -282,21 +282,21 @@ def _capture(dec: _Decoder):
 class _Streamer:
     """Turns per-step token ids into text deltas per row (decoding the whole row keeps multi-byte text whole)."""
 
-    def __init__(self, tokenizer, batch, callback):
+    def __init__(self, tokenizer, batch, callback, eos_token_id):
         if tokenizer is None:
             raise ValueError("stream needs a tokenizer to turn tokens into text")
-        self.tok, self.cb = tokenizer, callback
+        self.tok, self.cb, self.eos = tokenizer, callback, eos_token_id
         self.ids = [[] for _ in range(batch)]
         self.text = ["" for _ in range(batch)]
         self.done = [False] * batch
 
     def push(self, new_tokens: torch.Tensor):
-        eos = self.tok.eos_token_id
+        eos = self.eos
         for b, row in enumerate(new_tokens.tolist()):
             for t in row:
                 if self.done[b]:
                     break
-                if t == eos:
+                if eos is not None and t == eos:
                     self.done[b] = True
                     break
                 self.ids[b].append(t)

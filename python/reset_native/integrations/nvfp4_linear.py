@@ -241,4 +241,6 @@ def calibrate_input_scales(model: nn.Module, batches: Iterable[Dict[str, torch.T
     finally:
         for h in hooks:
             h.remove()
-    return {name: (a / 2688.0 if a > 0 else 1.0) for name, a in amax.items()}
+    # fp32 arithmetic, as the spec computes every global scale (amax / 2688.0f)
+    return {name: (float(torch.tensor(a, dtype=torch.float32) / 2688.0) if a > 0 else 1.0)
+            for name, a in amax.items()}
