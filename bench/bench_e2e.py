@@ -1,0 +1,145 @@
+"""End-to-end decode throughput: a Qwen3-8B-shaped transformers model with random weights, BF16 vs NVFP4.
+
+BF16: the model as built (cuBLAS BF16 linears), sampled with reset_native's decode_step at a fixed temperature.
+NVFP4: the same model after quantize_model (W4A16 GEMV from reset_native.nvfp4, lm_head kept in BF16), sampled
+with ReSET. Both decode with reset_native.integrations.generate: static KV cache, one CUDA graph per decode step.
+Latency does not depend on weight values, so random weights stand in for the real checkpoint (no download).
+Decode tokens/s excludes the prefill. Prints a table; writes JSON to bench/out/bench_e2e.json.
+
+    python bench/bench_e2e.py                 # full 36 layers, batch 1 and 8
+    python bench/bench_e2e.py --layers 4      # quicker, fewer layers (say so when quoting numbers)
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+QWEN3_8B = dict(hidden_size=4096, intermediate_size=12288, num_attention_heads=32, num_key_value_heads=8,
+                head_dim=128, vocab_size=151936, rms_norm_eps=1e-6, rope_theta=1000000.0,
+                tie_word_embeddings=False, max_position_embeddings=8192)
+HBM_READ_TBS_H100 = 3.06  # measured on the lent H100 (SPEC-nvfp4.md section 4)
+
+
+def build_model(layers: int):
+    import torch
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    cfg = Qwen3Config(num_hidden_layers=layers, **QWEN3_8B)
+    torch.manual_seed(0)
+    with torch.device("cuda"):
+        model = Qwen3ForCausalLM(cfg).to(torch.bfloat16).eval()
+    return model
+
+
+def linear_weight_bytes(model) -> int:
+    """Bytes the decode step reads for weights (every linear incl. lm_head; embeddings are only gathered)."""
+    from torch import nn
+
+    from reset_native.integrations.nvfp4_linear import NVFP4Linear
+
+    total = 0
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            total += m.weight.numel() * m.weight.element_size()
+        elif isinstance(m, NVFP4Linear):
+            total += m.weight.numel() + m.weight_scale.numel()
+    return total
+
+
+def measure(model, batch, args, sampler):
+    import torch
+
+    from reset_native.integrations.generate import generate
+
+    prompt = torch.randint(0, QWEN3_8B["vocab_size"], (batch, args.prompt_len), device="cuda")
+    runs = []
+    for rep in range(args.repeats + 1):  # the first run warms up allocator, cuBLAS, kernels
+        res = generate(model, None, prompt, sampler=sampler, temperature=0.6, top_p=args.top_p,
+                       max_new_tokens=args.new_tokens, seed=rep, stop_at_eos=False, cuda_graph="auto")
+        if rep:
+            runs.append(res)
+        torch.cuda.synchronize()
+    tps = [r.tokens_per_s for r in runs]
+    return {"tokens_per_s": statistics.median(tps), "tokens_per_s_all": tps,
+            "ms_per_step": 1e3 * batch / statistics.median(tps), "cuda_graph": all(r.cuda_graph for r in runs),
+            "notes": sorted({n for r in runs for n in r.notes})}
+
+
+def main(argv=None) -> int:
+    import torch
+
+    import reset_native
+    from reset_native.integrations.nvfp4_linear import quantize_model
+    from reset_native.sampler import ReSETConfig
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--layers", type=int, default=36, help="decoder layers (Qwen3-8B has 36)")
+    p.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    p.add_argument("--prompt-len", type=int, default=64)
+    p.add_argument("--new-tokens", type=int, default=128)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--top-p", type=float, default=0.95)
+    p.add_argument("--json", default="bench/out/bench_e2e.json")
+    args = p.parse_args(argv)
+    if not torch.cuda.is_available() or not reset_native.has_cuda():
+        print("bench_e2e needs a CUDA device and a CUDA build of reset_native", file=sys.stderr)
+        return 1
+
+    t0 = time.perf_counter()
+    model = build_model(args.layers)
+    bf16_bytes = linear_weight_bytes(model)
+    print(f"built Qwen3-8B-shaped model ({args.layers} layers) in {time.perf_counter() - t0:.1f} s; "
+          f"linear weights {bf16_bytes / 1e9:.2f} GB BF16", flush=True)
+    results = {"bf16": {}, "nvfp4_reset": {}}
+    for b in args.batch:
+        results["bf16"][b] = measure(model, b, args, "fixed")
+        print(f"BF16 batch {b}: {results['bf16'][b]['tokens_per_s']:.1f} tokens/s", flush=True)
+    t0 = time.perf_counter()
+    report = quantize_model(model)
+    torch.cuda.synchronize()
+    nv_bytes = linear_weight_bytes(model)
+    print(f"quantized {len(report['quantized'])} linears in {time.perf_counter() - t0:.1f} s; weights read per "
+          f"step {nv_bytes / 1e9:.2f} GB (lm_head stays BF16)", flush=True)
+    reset_cfg = ReSETConfig(t_low=0.1, tau0=0.5505, t_high=1.0, top_p=args.top_p)  # paper's Qwen3-8B values
+    for b in args.batch:
+        results["nvfp4_reset"][b] = measure(model, b, args, reset_cfg)
+        print(f"NVFP4+ReSET batch {b}: {results['nvfp4_reset'][b]['tokens_per_s']:.1f} tokens/s", flush=True)
+
+    dev = torch.cuda.get_device_name()
+    print(f"\n{dev}, Qwen3-8B shape, {args.layers} layers, prompt {args.prompt_len}, {args.new_tokens} new tokens, "
+          f"median of {args.repeats}")
+    print(f"{'batch':>5} {'BF16 tok/s':>11} {'NVFP4+ReSET tok/s':>18} {'speedup':>8} {'BF16 ms':>8} {'NVFP4 ms':>9} "
+          f"{'NVFP4 weight GB/s':>18} {'graph':>6}")
+    rows = []
+    for b in args.batch:
+        bf, nv = results["bf16"][b], results["nvfp4_reset"][b]
+        speed = nv["tokens_per_s"] / bf["tokens_per_s"]
+        gbs = nv_bytes / (nv["ms_per_step"] * 1e-3) / 1e9
+        rows.append({"batch": b, "bf16_tokens_per_s": bf["tokens_per_s"], "nvfp4_tokens_per_s": nv["tokens_per_s"],
+                     "speedup": speed, "bf16_ms_per_step": bf["ms_per_step"], "nvfp4_ms_per_step": nv["ms_per_step"],
+                     "nvfp4_weight_gbs": gbs, "bf16_weight_gbs": bf16_bytes / (bf["ms_per_step"] * 1e-3) / 1e9,
+                     "cuda_graph": bf["cuda_graph"] and nv["cuda_graph"]})
+        print(f"{b:>5} {bf['tokens_per_s']:>11.1f} {nv['tokens_per_s']:>18.1f} {speed:>7.2f}x {bf['ms_per_step']:>8.2f} "
+              f"{nv['ms_per_step']:>9.2f} {gbs:>18.0f} {str(rows[-1]['cuda_graph']):>6}")
+    for kind in results:
+        for b in args.batch:
+            for n in results[kind][b]["notes"]:
+                print(f"note ({kind}, batch {b}): {n}")
+    floor_ms = nv_bytes / (HBM_READ_TBS_H100 * 1e12) * 1e3
+    print(f"NVFP4 weight-read floor per step at {HBM_READ_TBS_H100} TB/s: {floor_ms:.2f} ms; BF16: "
+          f"{bf16_bytes / (HBM_READ_TBS_H100 * 1e12) * 1e3:.2f} ms")
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"device": dev, "date": datetime.datetime.utcnow().isoformat() + "Z",
+                               "torch": torch.__version__, "args": vars(args), "bf16_weight_bytes": bf16_bytes,
+                               "nvfp4_weight_bytes": nv_bytes, "rows": rows, "raw": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
