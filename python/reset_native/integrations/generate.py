@@ -35,8 +35,8 @@ class GenerationResult:
     prompt_length: int              # padded prompt length (tokens)
     steps: int                      # decode positions run (incl. the one sampled from the prefill)
     prefill_s: float
-    decode_s: float
-    tokens_per_s: float             # batch * decode steps / decode_s (decode only, prefill excluded)
+    decode_s: float                 # all decode steps after the prefill, graph warm-up and capture included
+    tokens_per_s: float             # steady state: batch * steps / time of the decode loop after any capture
     cuda_graph: bool
     notes: List[str] = field(default_factory=list)
 
@@ -207,8 +207,9 @@ def generate(model, tokenizer, prompts: Prompt, *, sampler="fixed", max_new_toke
         _sync(device)
         t1 = time.perf_counter()
         remaining = max_new_tokens - 1
-        streamer = _Streamer(tokenizer, ids.shape[0], stream, eos_token_id if stop_at_eos else None) if stream is not None else None
-        if streamer is not None:
+        streamer = None
+        if stream is not None:
+            streamer = _Streamer(tokenizer, ids.shape[0], stream, eos_token_id if stop_at_eos else None)
             streamer.push(dec.out_tokens[:, :1])
         done_steps = 1
         graph = None
@@ -228,12 +229,16 @@ def generate(model, tokenizer, prompts: Prompt, *, sampler="fixed", max_new_toke
                 done_steps = int(dec.step_idx.item())
                 remaining = max_new_tokens - done_steps
         check_every = 1 if device.type == "cpu" else 16
+        _sync(device)
+        t_loop = time.perf_counter()
+        loop_steps = 0
         for k in range(remaining):
             if graph is not None:
                 graph.replay()
             else:
                 dec.step()
             done_steps += 1
+            loop_steps += 1
             if streamer is not None:
                 streamer.push(dec.out_tokens[:, done_steps - 1:done_steps])
             if stop_at_eos and eos_token_id is not None and (k + 1) % check_every == 0:
@@ -252,11 +257,10 @@ def generate(model, tokenizer, prompts: Prompt, *, sampler="fixed", max_new_toke
             tokens[b], temps[b], ents[b], argmax[b] = tokens[b][:cut], temps[b][:cut], ents[b][:cut], argmax[b][:cut]
     texts = [tokenizer.decode(t, skip_special_tokens=True) for t in tokens] if tokenizer is not None \
         else ["" for _ in tokens]
-    decode_s = t2 - t1
-    decode_steps = done_steps - 1
+    decode_s, loop_s = t2 - t1, t2 - t_loop
     return GenerationResult(texts=texts, token_ids=tokens, temperatures=temps, entropies=ents, argmax_ids=argmax,
                             prompt_length=ids.shape[1], steps=done_steps, prefill_s=t1 - t0, decode_s=decode_s,
-                            tokens_per_s=(ids.shape[0] * decode_steps / decode_s) if decode_steps and decode_s > 0
+                            tokens_per_s=(ids.shape[0] * loop_steps / loop_s) if loop_steps and loop_s > 0
                             else 0.0, cuda_graph=graph is not None, notes=notes)
 
 

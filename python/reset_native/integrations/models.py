@@ -44,6 +44,13 @@ def load_model(path: Optional[str] = None, *, device: str = "cpu", dtype=None):
     target = embedded_model_path() if path is None else Path(path)
     if not target.exists():
         raise FileNotFoundError(f"model path not found: {target}")
+    if target.is_dir() and not (target / "config.json").is_file():
+        ggufs = sorted(target.glob("*.gguf"))
+        if len(ggufs) == 1:  # a folder holding one GGUF file
+            target = ggufs[0]
+        else:
+            raise FileNotFoundError(f"{target} has no config.json (not a transformers checkpoint) and "
+                                    f"{len(ggufs)} .gguf files (need exactly one)")
     if target.is_file():
         if target.suffix != ".gguf":
             raise ValueError(f"a model file must be .gguf; for other formats pass the checkpoint directory, "

@@ -138,11 +138,13 @@ class NVFP4Linear(nn.Module):
         x2 = x.reshape(-1, self.in_features)
         if not x2.is_contiguous():
             x2 = x2.contiguous()
+        bias = self.bias
+        if bias is not None and bias.dtype != x2.dtype:  # gemv takes the bias in x's dtype
+            bias = bias.to(x2.dtype)
         if self.activation == "nvfp4":
-            y = nvfp4_api.gemv(self.nvfp4_weight(), x2, activation="nvfp4", act_global_scale=self._in_gs,
-                               bias=self.bias)
+            y = nvfp4_api.gemv(self.nvfp4_weight(), x2, activation="nvfp4", act_global_scale=self._in_gs, bias=bias)
         else:
-            y = nvfp4_api.gemv(self.nvfp4_weight(), x2, activation="bf16", bias=self.bias)
+            y = nvfp4_api.gemv(self.nvfp4_weight(), x2, activation="bf16", bias=bias)
         return y.reshape(*lead, self.out_features)
 
     def extra_repr(self) -> str:
