@@ -95,7 +95,13 @@ def test_extract_answer():
 
 def test_mean_ci():
     m, lo, hi = study.mean_ci([0.0, 1.0, 0.5, 0.5])
-    assert m == 0.5 and lo == pytest.approx(0.5 - 1.96 * (1 / 6) ** 0.5 / 2) and hi == pytest.approx(1 - lo)
+    assert m == 0.5 and 0.0 <= lo < m < hi <= 1.0
+    assert (m, lo, hi) == study.mean_ci([0.0, 1.0, 0.5, 0.5])  # seeded
+    assert study.mean_ci([0.25] * 5) == (0.25, 0.25, 0.25)
+    # many problems: close to the normal approximation 1.96 * sd / sqrt(n)
+    vals = [i % 2 for i in range(400)]
+    m, lo, hi = study.mean_ci(vals)
+    assert hi - lo == pytest.approx(2 * 1.96 * 0.5 / 20, rel=0.1)
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ Measures, on the embedded model (or --model) and a seeded offline problem set:
 - argmax flips: teacher-forced on the float32 model's own answers, how often the NVFP4 model's most likely
   token differs, by the float32 entropy of the position; and, per configuration, how often the sampled token
   is not the argmax at low-entropy positions (what ReSET's T_low is meant to cut);
-- answer accuracy over several samples per problem, with a 95% confidence interval over problems, and the
+- answer accuracy over several samples per problem, with a 95% bootstrap interval over problems, and the
   paired difference ReSET minus fixed-temperature NVFP4.
 tau0 is calibrated on a held-out split disjoint from the evaluation problems. Heavy imports stay inside
 functions so the CLI starts fast.
@@ -43,15 +43,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
 
 
-def mean_ci(per_problem: Sequence[float]):
-    """Mean of per-problem accuracies with a normal-approximation 95% interval over problems."""
-    n = len(per_problem)
-    m = sum(per_problem) / n
-    if n < 2:
-        return m, float("nan"), float("nan")
-    sd = math.sqrt(sum((x - m) ** 2 for x in per_problem) / (n - 1))
-    half = 1.96 * sd / math.sqrt(n)
-    return m, m - half, m + half
+def mean_ci(per_problem: Sequence[float], *, reps: int = 4000, seed: int = 0):
+    """Mean of per-problem values with a 95% bootstrap interval over problems (percentile method).
+
+    Resampling whole problems keeps the samples of one problem together (they are not independent)."""
+    import numpy as np
+
+    x = np.asarray(per_problem, dtype=np.float64)
+    if x.size == 0:
+        raise ValueError("mean_ci needs at least one value")
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, x.size, size=(reps, x.size))].mean(axis=1)
+    return float(x.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
 def _run_condition(model, tok, prompts, samples, sampler, args, log: TextIO, label: str):
@@ -170,8 +173,8 @@ def _figures(out: Path, conditions: Dict[str, dict], flips_table, accuracy) -> L
     err = [[accuracy[k]["mean"] - max(0.0, accuracy[k]["ci_low"]) for k in labs],
            [min(1.0, accuracy[k]["ci_high"]) - accuracy[k]["mean"] for k in labs]]
     ax.bar(labs, means, yerr=err, capsize=6, color=colors[:len(labs)])
-    ax.set_ylabel("accuracy (95% CI over problems)")
-    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy (95% bootstrap CI)")
+    ax.set_ylim(0, max(0.05, min(1.0, 1.3 * max(accuracy[k]["ci_high"] for k in labs))))
     ax.set_title("Answer accuracy")
     fig.tight_layout()
     fig.savefig(out / "study_accuracy.png", dpi=120)

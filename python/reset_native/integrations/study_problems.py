@@ -1,4 +1,4 @@
-"""Offline multi-step arithmetic word problems for the study: a seeded generator, a verifier, answer parsing.
+"""Offline two-step arithmetic word problems (small numbers) for the study: a seeded generator, a verifier, answer parsing.
 
 Each problem carries its question, the integer answer, and the arithmetic expression the answer comes from;
 verify() re-evaluates that expression independently (a tiny AST evaluator) and checks the text mentions
@@ -29,32 +29,32 @@ def _make(rng: random.Random) -> Problem:
     item = rng.choice(_ITEMS)
     kind = rng.randrange(6)
     if kind == 0:
-        a, b = rng.randint(3, 9), rng.randint(4, 12)
+        a, b = rng.randint(2, 5), rng.randint(2, 6)
         c = rng.randint(1, a * b - 1)
         return Problem(f"{name} has {a} boxes with {b} {item} in each box. {pron} gives away {c} {item}. "
                        f"How many {item} does {name} have left?", a * b - c, f"{a} * {b} - {c}")
     if kind == 1:
-        a, b = rng.randint(2, 6), rng.randint(2, 9)
-        c = next(v for v in (10, 20, 50, 100) if v > a * b)
+        a, b = rng.randint(2, 4), rng.randint(2, 5)
+        c = next(v for v in (10, 20, 50) if v > a * b)
         return Problem(f"{name} buys {a} packs of {item}. Each pack costs {b} dollars. {pron} pays with a "
                        f"{c}-dollar bill. How many dollars of change does {name} get?", c - a * b, f"{c} - {a} * {b}")
     if kind == 2:
-        a = rng.randint(30, 90)
-        b = rng.randint(5, a // 2)
+        a = rng.randint(12, 30)
+        b = rng.randint(2, a // 3)
         c = rng.randint(1, a - b - 1)
         return Problem(f"A shop had {a} {item}. It sold {b} {item} in the morning and {c} {item} in the afternoon. "
                        f"How many {item} are left?", a - b - c, f"{a} - {b} - {c}")
     if kind == 3:
-        a, b, c = rng.randint(5, 20), rng.randint(2, 7), rng.randint(3, 30)
+        a, b, c = rng.randint(2, 6), rng.randint(2, 4), rng.randint(1, 9)
         return Problem(f"{name} reads {a} pages every day for {b} days, then reads {c} more pages. "
                        f"How many pages does {name} read in total?", a * b + c, f"{a} * {b} + {c}")
     if kind == 4:
-        a, b = rng.randint(3, 10), rng.randint(4, 10)
-        c = rng.randint(1, a * b - 1)
+        a, b = rng.randint(2, 5), rng.randint(2, 6)
+        c = rng.randint(2, a * b - 1)
         return Problem(f"There are {a} rows of chairs with {b} chairs in each row. {c} chairs are broken. "
                        f"How many chairs can be used?", a * b - c, f"{a} * {b} - {c}")
-    c = rng.randint(2, 6)
-    total = c * rng.randint(2, 9)
+    c = rng.randint(2, 4)
+    total = c * rng.randint(2, 5)
     a = rng.randint(1, total - 1)
     b = total - a
     return Problem(f"{name} has {a} {item} and buys {b} more. {pron} shares all of them equally among {c} "
