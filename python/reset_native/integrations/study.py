@@ -243,10 +243,14 @@ def run_study(args: argparse.Namespace, log: TextIO = sys.stdout) -> int:
         ents = [e for r in recs for e in r["entropies"]]
         low = [(tk != am) for r in recs for tk, am, e in zip(r["tokens"], r["argmax"], r["entropies"])
                if e < LOW_ENTROPY_NATS]
+        below_tau0 = [(tk != am) for r in recs for tk, am, e in zip(r["tokens"], r["argmax"], r["entropies"])
+                      if e < tau0]
         conditions[label] = {"records": recs, "all_entropies": ents, "p80": _percentile(ents, 80),
                              "mean_entropy": sum(ents) / max(len(ents), 1), "tokens": len(ents),
                              "non_argmax_rate_low_entropy": sum(low) / max(len(low), 1),
                              "low_entropy_positions": len(low),
+                             "non_argmax_rate_below_tau0": sum(below_tau0) / max(len(below_tau0), 1),
+                             "below_tau0_positions": len(below_tau0),
                              "mean_length": len(ents) / max(len(recs), 1),
                              "t_low_fraction": (sum(1 for r in recs for t in r["temperatures"]
                                                     if abs(t - args.t_low) < 1e-6)
@@ -274,6 +278,7 @@ def run_study(args: argparse.Namespace, log: TextIO = sys.stdout) -> int:
         "reset_minus_fixed_nvfp4": {"mean": dm, "ci_low": dlo, "ci_high": dhi},
         "entropy": {k: {kk: v[kk] for kk in ("p80", "mean_entropy", "tokens", "mean_length",
                                              "non_argmax_rate_low_entropy", "low_entropy_positions",
+                                             "non_argmax_rate_below_tau0", "below_tau0_positions",
                                              "t_low_fraction")} for k, v in conditions.items()},
         "flips": {"low_entropy_threshold": LOW_ENTROPY_NATS, "positions": len(flip_pairs),
                   "low_entropy_positions": len(low_flips),
@@ -289,12 +294,14 @@ def run_study(args: argparse.Namespace, log: TextIO = sys.stdout) -> int:
                 f.write(json.dumps({"condition": label, "problem": r["problem"], "sample": r["sample"],
                                     "answer": evalp[r["problem"]].answer, "predicted": r["predicted"],
                                     "correct": r["correct"], "text": r["text"]}) + "\n")
-    lines = [f"| configuration | accuracy | 95% CI | mean entropy | p80 entropy | non-argmax @ H<{LOW_ENTROPY_NATS} |",
-             "|---|---|---|---|---|---|"]
+    lines = [f"| configuration | accuracy | 95% CI | mean entropy | p80 entropy | mean length | T_low share "
+             f"| non-argmax @ H<{LOW_ENTROPY_NATS} | non-argmax @ H<tau0 |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for k, a in accuracy.items():
         e = summary["entropy"][k]
         lines.append(f"| {k} | {a['mean']:.3f} | [{a['ci_low']:.3f}, {a['ci_high']:.3f}] | {e['mean_entropy']:.3f} "
-                     f"| {e['p80']:.3f} | {e['non_argmax_rate_low_entropy']:.3f} |")
+                     f"| {e['p80']:.3f} | {e['mean_length']:.1f} | {e['t_low_fraction']:.2f} "
+                     f"| {e['non_argmax_rate_low_entropy']:.4f} | {e['non_argmax_rate_below_tau0']:.4f} |")
     lines.append(f"\nReSET - fixed NVFP4 (paired over problems): {dm:+.3f} [{dlo:+.3f}, {dhi:+.3f}]; "
                  f"tau0 {tau0:.4f}; NVFP4 vs float32 argmax flips at H<{LOW_ENTROPY_NATS}: "
                  f"{summary['flips']['low_entropy_flip_rate']:.4f} of {len(low_flips)} positions "
