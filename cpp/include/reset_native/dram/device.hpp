@@ -1,0 +1,64 @@
+// The state of one channel's DRAM: ranks > bank groups > banks, open rows, and for every node the
+// earliest cycle each command may issue there. It answers "when may command C issue at address A"
+// (earliest) and records an issue (issue). It knows nothing of requests, queues or policies.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "reset_native/dram/command.hpp"
+#include "reset_native/dram/spec.hpp"
+#include "reset_native/dram/timing_rules.hpp"
+
+namespace reset_native::dram {
+
+constexpr int64_t kNever = std::numeric_limits<int64_t>::max() / 4;
+
+// A decoded location inside one channel.
+struct Address {
+  int rank = 0, bankgroup = 0, bank = 0;  // bank: index inside its bank group
+  int row = 0, column = 0;                // column: burst index inside the row
+};
+
+class Device {
+ public:
+  Device(const Spec& spec, int ranks, std::vector<TimingRule> rules, CommandSet commands = CommandSet());
+
+  // Earliest cycle >= 0 at which `c` may issue at `a` given everything issued so far (timing rules,
+  // one command per clock on the command bus). kNever when the bank state forbids it (a column
+  // command to a closed bank or another row, ACT to an open bank, REF with a bank open, ...).
+  int64_t earliest(Command c, const Address& a) const;
+  bool state_allows(Command c, const Address& a) const;
+  // Records `c` at cycle t. Throws InvalidArgument if t < earliest(c, a): the device never lies.
+  void issue(Command c, const Address& a, int64_t t);
+
+  int open_row(const Address& a) const { return open_row_[flat_bank(a)]; }  // -1 when precharged
+  int open_banks(int rank) const { return open_count_[rank]; }
+  int ranks() const { return ranks_; }
+  const Spec& spec() const { return spec_; }
+  const CommandSet& commands() const { return commands_; }
+  const std::vector<TimingRule>& rules() const { return rules_; }
+  int flat_bank(const Address& a) const {
+    return (a.rank * spec_.org.bankgroups + a.bankgroup) * spec_.org.banks_per_group + a.bank;
+  }
+
+ private:
+  struct Effect { Command next; Scope scope; int latency; int window_slot; };  // window_slot -1: plain
+  struct Window { int size; };
+  using Ready = std::array<int64_t, kNumCommands>;
+  void apply(const Effect& e, const Address& a, int64_t t);  // plain (non-window) rule
+
+  Spec spec_;
+  int ranks_;
+  std::vector<TimingRule> rules_;
+  CommandSet commands_;
+  std::array<std::vector<Effect>, kNumCommands> effects_;  // rules indexed by prev command
+  std::vector<Ready> bank_ready_, group_ready_, rank_ready_;
+  std::vector<int> open_row_, open_count_;
+  std::vector<Window> windows_;                  // one per windowed rule
+  std::vector<std::vector<int64_t>> window_hist_;  // [rank * windows + w] ring of issue times
+  int64_t bus_free_ = 0;                         // command bus: one command per clock
+};
+
+}  // namespace reset_native::dram
