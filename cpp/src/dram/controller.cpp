@@ -34,6 +34,12 @@ Controller::Controller(const Spec& spec, int channel, int ranks, const Controlle
     a.bankgroup = (b / o.banks_per_group) % o.bankgroups;
     a.bank = b % o.banks_per_group;
     bank_addr_.push_back(a);
+    rank_of_bank_.push_back(a.rank);
+  }
+  for (int w = 0; w < 2; ++w) {
+    cached_[w].assign(banks, Pick{});
+    dirty_[w].assign(banks, 1);
+    active_[w].assign((banks + 63) / 64, 0);
   }
   next_refresh_.assign(ranks, spec_.timing.tREFI);
   ref_pending_.assign(ranks, 0);
@@ -72,6 +78,7 @@ bool Controller::refresh_step(int64_t t, int64_t& next, std::vector<LogEntry>* l
     const int64_t e = device_.earliest(c, a);
     if (e <= t) {
       issue(c, a, t, log);
+      touch_rank(rk);
       if (c == Command::REF) {
         ref_pending_[rk] = 0;
         next_refresh_[rk] += spec_.timing.tREFI;
@@ -81,6 +88,11 @@ bool Controller::refresh_step(int64_t t, int64_t& next, std::vector<LogEntry>* l
     next = std::min(next, e);
   }
   return false;
+}
+
+void Controller::touch_rank(int rank) {
+  const int per_rank = spec_.org.banks();
+  for (int b = rank * per_rank; b < (rank + 1) * per_rank; ++b) touch_bank(b);
 }
 
 Controller::Pick Controller::candidate_for(int bank, int slot, bool writes) const {
@@ -107,8 +119,11 @@ Controller::Pick Controller::candidate_for(int bank, int slot, bool writes) cons
     p.cmd = writes ? (closed_page ? Command::WRA : Command::WR) : (closed_page ? Command::RDA : Command::RD);
   else
     p.cmd = row >= 0 ? Command::PRE : Command::ACT;
-  const Address& a = p.cmd == Command::PRE ? bank_addr_[bank] : e.addr;
-  p.when = device_.earliest(p.cmd, a);
+  p.addr = p.cmd == Command::PRE ? bank_addr_[bank] : e.addr;
+  if (p.cmd == Command::PRE) p.addr.row = row;
+  p.column = device_.commands()[p.cmd].needs_open_row;
+  p.ready = device_.ready_ref(p.cmd, p.addr);
+  p.when = device_.earliest(p.cmd, p.addr);
   return p;
 }
 
@@ -133,36 +148,46 @@ Controller::Pick Controller::best_request_command(int64_t t, bool writes, int64_
     return best;
   }
   // FR-FCFS: ready column commands (row hits) first, then anything ready; oldest first within each.
+  const int w = writes ? 1 : 0;
+  const auto& active = active_[w];
+  int best_bank = -1;
   bool best_col = false;
-  for (int b = 0; b < banks; ++b) {
-    if (ref_pending_[b / per_rank]) continue;
-    Pick p = candidate_for(b, -1, writes);
-    if (!p.valid) continue;
-    if (p.when > t) {
-      next = std::min(next, p.when);
-      continue;
-    }
-    const bool col = device_.commands()[p.cmd].needs_open_row;
-    if (!best.valid || (col && !best_col) || (col == best_col && p.seq < best.seq)) {
-      best = p;
-      best_col = col;
+  uint64_t best_seq = 0;
+  for (size_t word = 0; word < active.size(); ++word) {
+    for (uint64_t bits = active[word]; bits; bits &= bits - 1) {
+      const int b = static_cast<int>(word * 64 + __builtin_ctzll(bits));
+      if (ref_pending_[rank_of_bank_[b]]) continue;
+      Pick& p = cached_[w][b];
+      if (dirty_[w][b]) {
+        p = candidate_for(b, -1, writes);
+        dirty_[w][b] = 0;
+      } else {
+        p.when = device_.ready_at(p.ready);  // bank state unchanged since cached
+      }
+      if (p.when > t) {
+        next = std::min(next, p.when);
+        continue;
+      }
+      if (best_bank < 0 || (p.column && !best_col) || (p.column == best_col && p.seq < best_seq)) {
+        best_bank = b;
+        best_col = p.column;
+        best_seq = p.seq;
+      }
     }
   }
-  return best;
+  return best_bank < 0 ? best : cached_[w][best_bank];
 }
 
 void Controller::serve(const Pick& p, bool writes, int64_t t, int64_t* read_latency, std::vector<LogEntry>* log) {
   auto& q = writes ? write_q_[p.bank] : read_q_[p.bank];
   const Entry e = q[p.slot];
   const Timing& tm = spec_.timing;
+  touch_bank(p.bank);  // its open row or its queue changes
+  issue(p.cmd, p.addr, t, log);
   if (p.cmd == Command::PRE) {
-    Address a = bank_addr_[p.bank];
-    a.row = device_.open_row(a);
-    issue(p.cmd, a, t, log);
     act_after_conflict_[p.bank] = 1;  // the row is closed to make room for another one
     return;
   }
-  issue(p.cmd, e.addr, t, log);
   if (p.cmd == Command::ACT) {
     cols_since_act_[p.bank] = 0;
     return;
@@ -187,6 +212,7 @@ void Controller::serve(const Pick& p, bool writes, int64_t t, int64_t* read_late
     stats_.last_cycle = std::max(stats_.last_cycle, done);
   }
   q.erase(q.begin() + p.slot);
+  if (q.empty()) active_[writes ? 1 : 0][p.bank / 64] &= ~(uint64_t{1} << (p.bank % 64));
 }
 
 void Controller::run(const RequestStream& requests, const AddressMapper& mapper, int64_t* read_latency,
@@ -204,6 +230,8 @@ void Controller::run(const RequestStream& requests, const AddressMapper& mapper,
       const Address a = mapper.decode(requests.address[pos]).addr;
       const int b = device_.flat_bank(a);
       (w ? write_q_[b] : read_q_[b]).push_back(Entry{requests.arrival[pos], pos, seq++, a});
+      active_[w ? 1 : 0][b / 64] |= uint64_t{1} << (b % 64);
+      dirty_[w ? 1 : 0][b] = 1;
       ++(w ? writes_queued_ : reads_queued_);
       ++next_req;
     }
@@ -229,6 +257,7 @@ void Controller::run(const RequestStream& requests, const AddressMapper& mapper,
                                 " is not allowed in the current bank state");
         if (e <= t) {
           issue(c, a, t, log);
+          touch_rank(a.rank);  // injected commands may change any bank of the rank
           injector_->issued(c, a, t);
           ++t;
           continue;

@@ -17,6 +17,7 @@ Device::Device(const Spec& spec, int ranks, std::vector<TimingRule> rules, Comma
   rank_ready_.assign(ranks, zero);
   open_row_.assign(banks, -1);
   open_count_.assign(ranks, 0);
+  for (int i = 0; i < kNumCommands; ++i) rank_target_[i] = commands_[static_cast<Command>(i)].target == Target::Rank;
   for (const TimingRule& r : rules_) {
     require(commands_[r.prev].defined && commands_[r.next].defined,
             "timing rule " + r.name + " names an undefined command");
@@ -43,17 +44,6 @@ bool Device::state_allows(Command c, const Address& a) const {
   if (tr.needs_closed_bank) return row < 0;
   if (tr.closes_bank) return row >= 0;  // PRE only to an open bank
   return true;
-}
-
-int64_t Device::earliest(Command c, const Address& a) const {
-  if (!state_allows(c, a)) return kNever;
-  const int i = index(c);
-  int64_t t = std::max(bus_free_, rank_ready_[a.rank][i]);
-  if (commands_[c].target == Target::Bank) {
-    t = std::max(t, bank_ready_[flat_bank(a)][i]);
-    t = std::max(t, group_ready_[a.rank * spec_.org.bankgroups + a.bankgroup][i]);
-  }
-  return t;
 }
 
 void Device::apply(const Effect& e, const Address& a, int64_t t) {

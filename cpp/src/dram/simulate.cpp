@@ -33,7 +33,7 @@ SimResult simulate(const SystemConfig& config, const int64_t* arrival, const uin
     if (address[i] >= mapper.capacity())
       throw InvalidArgument("address " + hex(address[i]) + " of request " + std::to_string(i) +
                             " is beyond the capacity of " + hex(mapper.capacity()) + " bytes");
-    require(arrival[i] >= 0, "arrival cycle of request " + std::to_string(i) + " is negative");
+    if (arrival[i] < 0) throw InvalidArgument("arrival cycle of request " + std::to_string(i) + " is negative");
     if (i > 0 && arrival[i] < arrival[i - 1])
       throw InvalidArgument("arrival cycles must be non-decreasing: request " + std::to_string(i) + " arrives at " +
                             std::to_string(arrival[i]) + " after request " + std::to_string(i - 1) + " at " +

@@ -63,11 +63,22 @@ class Controller {
 
  private:
   struct Entry { int64_t arrival; size_t pos; uint64_t seq; Address addr; };
-  struct Pick { Command cmd; int bank; int slot; int64_t when; uint64_t seq; bool valid = false; };
+  // The next command one bank's queue wants; cached until the queue or the bank's row changes.
+  struct Pick {
+    Command cmd = Command::ACT;
+    int bank = 0, slot = 0;
+    uint64_t seq = 0;
+    Address addr;
+    Device::ReadyRef ready{};
+    int64_t when = 0;
+    bool valid = false, column = false;
+  };
   void issue(Command c, const Address& a, int64_t t, std::vector<LogEntry>* log);
   bool refresh_step(int64_t t, int64_t& next, std::vector<LogEntry>* log);
   Pick best_request_command(int64_t t, bool writes, int64_t& next) const;
   Pick candidate_for(int bank, int slot, bool writes) const;
+  void touch_bank(int bank) { dirty_[0][bank] = dirty_[1][bank] = 1; }
+  void touch_rank(int rank);
   void serve(const Pick& p, bool writes, int64_t t, int64_t* read_latency, std::vector<LogEntry>* log);
 
   Spec spec_;
@@ -77,10 +88,14 @@ class Controller {
   CommandInjector* injector_ = nullptr;
   std::vector<std::vector<Entry>> read_q_, write_q_;  // per flat bank, arrival order
   std::vector<Address> bank_addr_;                    // flat bank -> its address (row/col 0)
+  mutable std::vector<Pick> cached_[2];               // [writes][bank]
+  mutable std::vector<char> dirty_[2];
+  std::vector<uint64_t> active_[2];                   // bit per bank with a non-empty queue
   int reads_queued_ = 0, writes_queued_ = 0;
   bool draining_ = false;
   std::vector<int64_t> next_refresh_;
   std::vector<char> ref_pending_;
+  std::vector<int> rank_of_bank_;
   std::vector<char> act_after_conflict_;  // per bank: the open row replaced a conflicting one
   std::vector<int> cols_since_act_;
   ChannelStats stats_;

@@ -28,8 +28,36 @@ class Device {
   // Earliest cycle >= 0 at which `c` may issue at `a` given everything issued so far (timing rules,
   // one command per clock on the command bus). kNever when the bank state forbids it (a column
   // command to a closed bank or another row, ACT to an open bank, REF with a bank open, ...).
-  int64_t earliest(Command c, const Address& a) const;
+  int64_t earliest(Command c, const Address& a) const {
+    return state_allows(c, a) ? ready_at(c, a) : kNever;
+  }
   bool state_allows(Command c, const Address& a) const;
+  // Where the ready times of (c, a) live: lets a scheduler that polls the same candidate many times
+  // re-read them with three loads. Stays valid for the device's lifetime.
+  struct ReadyRef { const int64_t *bank, *group, *rank; };
+  ReadyRef ready_ref(Command c, const Address& a) const {
+    const int i = index(c);
+    const int64_t* r = &rank_ready_[a.rank][i];
+    if (rank_target_[i]) return {r, r, r};
+    return {&bank_ready_[flat_bank(a)][i], &group_ready_[a.rank * spec_.org.bankgroups + a.bankgroup][i], r};
+  }
+  int64_t ready_at(const ReadyRef& r) const {
+    int64_t t = bus_free_ > *r.rank ? bus_free_ : *r.rank;
+    t = t > *r.bank ? t : *r.bank;
+    return t > *r.group ? t : *r.group;
+  }
+  // The timing part of earliest() alone, for callers that already know the bank state allows `c`.
+  int64_t ready_at(Command c, const Address& a) const {
+    const int i = index(c);
+    int64_t t = bus_free_ > rank_ready_[a.rank][i] ? bus_free_ : rank_ready_[a.rank][i];
+    if (!rank_target_[i]) {
+      const int64_t b = bank_ready_[flat_bank(a)][i];
+      const int64_t g = group_ready_[a.rank * spec_.org.bankgroups + a.bankgroup][i];
+      t = t > b ? t : b;
+      t = t > g ? t : g;
+    }
+    return t;
+  }
   // Records `c` at cycle t. Throws InvalidArgument if t < earliest(c, a): the device never lies.
   void issue(Command c, const Address& a, int64_t t);
 
@@ -53,6 +81,7 @@ class Device {
   int ranks_;
   std::vector<TimingRule> rules_;
   CommandSet commands_;
+  std::array<bool, kNumCommands> rank_target_{};         // command addresses a whole rank
   std::array<std::vector<Effect>, kNumCommands> effects_;  // rules indexed by prev command
   std::vector<Ready> bank_ready_, group_ready_, rank_ready_;
   std::vector<int> open_row_, open_count_;
