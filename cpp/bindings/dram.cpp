@@ -117,6 +117,7 @@ py::dict run_simulation(const py::dict& spec, int channels, int ranks, const std
     c["column_per_bankgroup"] = s.column_per_bankgroup;
     c["data_bus_cycles"] = s.data_bus_cycles;
     c["last_cycle"] = s.last_cycle;
+    c["scheduler_passes"] = s.scheduler_passes;
     chans.append(c);
   }
   out["channels"] = chans;

@@ -65,12 +65,19 @@ void Controller::issue(Command c, const Address& a, int64_t t, std::vector<LogEn
 
 bool Controller::refresh_step(int64_t t, int64_t& next, std::vector<LogEntry>* log) {
   if (!cfg_.refresh) return false;
+  if (t < refresh_check_at_) {
+    next = std::min(next, refresh_check_at_);
+    return false;
+  }
+  int64_t check_at = kNever;
   for (int rk = 0; rk < ranks_; ++rk) {
     if (!ref_pending_[rk] && t >= next_refresh_[rk]) ref_pending_[rk] = 1;
     if (!ref_pending_[rk]) {
       next = std::min(next, next_refresh_[rk]);
+      check_at = std::min(check_at, next_refresh_[rk]);
       continue;
     }
+    check_at = t;  // a pending rank is looked at every time
     // Refresh due: close every bank with one PREA, then REF. Requests to this rank wait.
     Address a;
     a.rank = rk;
@@ -83,10 +90,12 @@ bool Controller::refresh_step(int64_t t, int64_t& next, std::vector<LogEntry>* l
         ref_pending_[rk] = 0;
         next_refresh_[rk] += spec_.timing.tREFI;
       }
+      refresh_check_at_ = 0;
       return true;
     }
     next = std::min(next, e);
   }
+  refresh_check_at_ = check_at;
   return false;
 }
 
@@ -162,7 +171,7 @@ Controller::Pick Controller::best_request_command(int64_t t, bool writes, int64_
         p = candidate_for(b, -1, writes);
         dirty_[w][b] = 0;
       } else {
-        p.when = device_.ready_at(p.ready);  // bank state unchanged since cached
+        p.when = device_.ready_at(p.ready);  // bank state unchanged since cached: timing only
       }
       if (p.when > t) {
         next = std::min(next, p.when);
@@ -243,6 +252,7 @@ void Controller::run(const RequestStream& requests, const AddressMapper& mapper,
     const bool writes = draining_ || (reads_queued_ == 0 && writes_queued_ > 0);
 
     int64_t next = kNever;
+    ++stats_.scheduler_passes;
     if (refresh_step(t, next, log)) {
       ++t;
       continue;

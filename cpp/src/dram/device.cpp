@@ -22,13 +22,21 @@ Device::Device(const Spec& spec, int ranks, std::vector<TimingRule> rules, Comma
     require(commands_[r.prev].defined && commands_[r.next].defined,
             "timing rule " + r.name + " names an undefined command");
     require(r.window >= 1, "timing rule " + r.name + " needs window >= 1");
-    int slot = -1;
+    Effects& e = effects_[index(r.prev)];
     if (r.window > 1) {
       require(r.scope == Scope::Rank, "windowed timing rule " + r.name + " must have rank scope");
-      slot = static_cast<int>(windows_.size());
-      windows_.push_back(Window{r.window});
+      e.windowed.emplace_back(static_cast<int>(windows_.size()), r.latency);
+      windows_.push_back(Window{r.window, index(r.next)});
+      continue;
     }
-    effects_[index(r.prev)].push_back(Effect{r.next, r.scope, r.latency, slot});
+    auto& list = e.by_scope[static_cast<int>(r.scope)];
+    bool merged = false;
+    for (auto& [next, latency] : list)
+      if (next == index(r.next)) {
+        latency = std::max(latency, r.latency);
+        merged = true;
+      }
+    if (!merged) list.emplace_back(index(r.next), r.latency);
   }
   window_hist_.assign(ranks * windows_.size(), {});
   for (int rk = 0; rk < ranks; ++rk)
@@ -46,32 +54,6 @@ bool Device::state_allows(Command c, const Address& a) const {
   return true;
 }
 
-void Device::apply(const Effect& e, const Address& a, int64_t t) {
-  const int n = index(e.next);
-  const int64_t when = t + e.latency;
-  switch (e.scope) {
-    case Scope::Bank: {
-      int64_t& r = bank_ready_[flat_bank(a)][n];
-      r = std::max(r, when);
-      break;
-    }
-    case Scope::BankGroup: {
-      int64_t& r = group_ready_[a.rank * spec_.org.bankgroups + a.bankgroup][n];
-      r = std::max(r, when);
-      break;
-    }
-    case Scope::Rank: {
-      int64_t& r = rank_ready_[a.rank][n];
-      r = std::max(r, when);
-      break;
-    }
-    case Scope::OtherRanks:
-      for (int rk = 0; rk < ranks_; ++rk)
-        if (rk != a.rank) rank_ready_[rk][n] = std::max(rank_ready_[rk][n], when);
-      break;
-  }
-}
-
 void Device::issue(Command c, const Address& a, int64_t t) {
   const int64_t allowed = earliest(c, a);
   if (allowed == kNever || t < allowed)
@@ -79,19 +61,26 @@ void Device::issue(Command c, const Address& a, int64_t t) {
                           (allowed == kNever ? " is not allowed in the bank state"
                                              : " is earlier than allowed cycle " + std::to_string(allowed)));
   bus_free_ = t + 1;
-  for (const Effect& e : effects_[index(c)]) {
-    if (e.window_slot < 0) {
-      apply(e, a, t);
-      continue;
-    }
-    // Windowed rule (tFAW): remember t; once `size` issues are remembered, the next may not issue
-    // before the oldest of them + latency.
-    auto& hist = window_hist_[a.rank * windows_.size() + e.window_slot];
+  const Effects& fx = effects_[index(c)];
+  auto raise = [t](Ready& ready, const std::vector<std::pair<int, int>>& list) {
+    for (const auto& [next, latency] : list) ready[next] = std::max(ready[next], t + latency);
+  };
+  raise(bank_ready_[flat_bank(a)], fx.by_scope[static_cast<int>(Scope::Bank)]);
+  raise(group_ready_[a.rank * spec_.org.bankgroups + a.bankgroup], fx.by_scope[static_cast<int>(Scope::BankGroup)]);
+  raise(rank_ready_[a.rank], fx.by_scope[static_cast<int>(Scope::Rank)]);
+  const auto& other = fx.by_scope[static_cast<int>(Scope::OtherRanks)];
+  if (!other.empty())
+    for (int rk = 0; rk < ranks_; ++rk)
+      if (rk != a.rank) raise(rank_ready_[rk], other);
+  // Windowed rules (tFAW): remember t; once `size` issues are remembered, the next may not issue
+  // before the oldest of them + latency.
+  for (const auto& [slot, latency] : fx.windowed) {
+    auto& hist = window_hist_[a.rank * windows_.size() + slot];
     std::rotate(hist.begin(), hist.begin() + 1, hist.end());  // size is tiny (4)
     hist.back() = t + 1;                                      // stored +1 so 0 means "empty"
     if (hist.front() > 0) {
-      int64_t& r = rank_ready_[a.rank][index(e.next)];
-      r = std::max(r, hist.front() - 1 + e.latency);
+      int64_t& r = rank_ready_[a.rank][windows_[slot].next];
+      r = std::max(r, hist.front() - 1 + latency);
     }
   }
   const CommandTraits& tr = commands_[c];

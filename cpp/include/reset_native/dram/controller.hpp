@@ -94,6 +94,7 @@ class Controller {
   int reads_queued_ = 0, writes_queued_ = 0;
   bool draining_ = false;
   std::vector<int64_t> next_refresh_;
+  int64_t refresh_check_at_ = 0;  // no rank is due or pending before this cycle
   std::vector<char> ref_pending_;
   std::vector<int> rank_of_bank_;
   std::vector<char> act_after_conflict_;  // per bank: the open row replaced a conflicting one

@@ -72,17 +72,21 @@ class Device {
   }
 
  private:
-  struct Effect { Command next; Scope scope; int latency; int window_slot; };  // window_slot -1: plain
-  struct Window { int size; };
+  // The rules of one prev command, compiled per scope: (next command, latency), duplicates merged
+  // to the largest latency, so issue() is a few straight loops.
+  struct Effects {
+    std::array<std::vector<std::pair<int, int>>, 4> by_scope;
+    std::vector<std::pair<int, int>> windowed;  // (rule's window slot, latency)
+  };
+  struct Window { int size; int next; };
   using Ready = std::array<int64_t, kNumCommands>;
-  void apply(const Effect& e, const Address& a, int64_t t);  // plain (non-window) rule
 
   Spec spec_;
   int ranks_;
   std::vector<TimingRule> rules_;
   CommandSet commands_;
   std::array<bool, kNumCommands> rank_target_{};         // command addresses a whole rank
-  std::array<std::vector<Effect>, kNumCommands> effects_;  // rules indexed by prev command
+  std::array<Effects, kNumCommands> effects_;  // rules indexed by prev command
   std::vector<Ready> bank_ready_, group_ready_, rank_ready_;
   std::vector<int> open_row_, open_count_;
   std::vector<Window> windows_;                  // one per windowed rule

@@ -21,6 +21,7 @@ struct ChannelStats {
   std::vector<uint64_t> column_per_bankgroup;  // [rank * bankgroups + bg]
   uint64_t data_bus_cycles = 0;                // BL/2 per burst on DQ
   int64_t last_cycle = 0;                      // last data beat / command of this channel
+  uint64_t scheduler_passes = 0;               // cycles the controller looked at (the rest were skipped)
 };
 
 }  // namespace reset_native::dram
