@@ -240,7 +240,9 @@ void Controller::run(const RequestStream& requests, const AddressMapper& mapper,
       const int b = device_.flat_bank(a);
       (w ? write_q_[b] : read_q_[b]).push_back(Entry{requests.arrival[pos], pos, seq++, a});
       active_[w ? 1 : 0][b / 64] |= uint64_t{1} << (b % 64);
-      dirty_[w ? 1 : 0][b] = 1;
+      // A younger request changes the bank's candidate only if it turns a PRE (no hit) into a hit.
+      const Pick& cached = cached_[w ? 1 : 0][b];
+      if (!cached.valid || (cached.cmd == Command::PRE && device_.open_row(a) == a.row)) dirty_[w ? 1 : 0][b] = 1;
       ++(w ? writes_queued_ : reads_queued_);
       ++next_req;
     }
