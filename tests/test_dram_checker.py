@@ -114,3 +114,16 @@ def test_random_mixed_traces_break_no_rule(preset, scheduler, page_policy, ranks
             assert r.commands["RD"] == r.commands["WR"] == 0
             assert r.commands["RDA"] + r.commands["WRA"] == r.reads + r.writes
         assert r.commands["REF"] >= ranks * (r.cycles // 2000 - 1)  # the longest-running channel refreshed
+
+
+def test_checker_takes_extra_rules_for_pim_commands():
+    log = make_log([(0, "ACT", 0, 0, 0, 5, -1), (16, "PIM0", 0, 0, 0, 5, 0), (20, "PIM0", 0, 0, 0, 5, 1),
+                    (21, "RD", 0, 0, 0, 5, 2)])
+    assert check_timing(log, SPEC, refresh=False, open_row_commands=["PIM0"]) == []
+    rules = [("PIM0", "PIM0", rel, T["tCCD_L"], "pim_tCCD_L") for rel in ("bank", "bankgroup")]
+    found = check_timing(log, SPEC, refresh=False, extra_rules=rules, open_row_commands=["PIM0"])
+    assert [(v.rule, v.first_cycle, v.second_cycle) for v in found] == [("pim_tCCD_L", 16, 20)]
+    wrong_row = make_log([(0, "ACT", 0, 0, 0, 5, -1), (16, "PIM0", 0, 0, 0, 6, 0)])
+    assert [v.rule for v in check_timing(wrong_row, SPEC, refresh=False, open_row_commands=["PIM0"])] == ["bank_state"]
+    with pytest.raises(ValueError, match="relation"):
+        check_timing(log, SPEC, extra_rules=[("PIM0", "PIM0", "chip", 4, "x")])

@@ -106,12 +106,18 @@ def _relation(a, b) -> str:
 
 
 def check_log(log: np.ndarray, timings: Dict[str, int], *, refresh: bool = True,
-              end_cycle: Optional[int] = None) -> List[Violation]:
+              end_cycle: Optional[int] = None, extra_rules=(), open_row_commands=()) -> List[Violation]:
     t = dict(timings)
+    needs_open_row = set(COLUMNS) | set(open_row_commands)
     order = np.argsort(log["cycle"], kind="stable")
     rows = [(int(log["cycle"][i]), COMMANDS[int(log["command"][i])], int(log["channel"][i]), int(log["rank"][i]),
              int(log["bankgroup"][i]), int(log["bank"][i]), int(log["row"][i]), int(i)) for i in order]
     rules = _pair_rules(t)
+    for first, second, relation, gap, name in extra_rules:
+        if relation not in (SAME_BANK, SAME_GROUP, SAME_RANK, OTHER_RANK):
+            raise ValueError(f"extra rule {name}: relation must be one of bank, bankgroup, rank, other_rank "
+                             f"(bankgroup = same group, other bank; rank = same rank, other group), got {relation!r}")
+        rules[(first, second, relation)].append((name, int(gap)))
     window = max(gap for lst in rules.values() for _, gap in lst)
     out: List[Violation] = []
 
@@ -141,14 +147,15 @@ def check_log(log: np.ndarray, timings: Dict[str, int], *, refresh: bool = True,
                 if key in open_rows:
                     flag("bank_state", None, r, None, f"ACT to bank {key} whose row {open_rows[key]} is open")
                 open_rows[key] = row
-            elif cmd in COLUMNS:
+            elif cmd in needs_open_row:
                 if open_rows.get(key) != row:
                     flag("bank_state", None, r, None,
                          f"{cmd} to row {row} of bank {key} but open row is {open_rows.get(key)}")
                 if cmd in ("RDA", "WRA"):
                     open_rows.pop(key, None)
-                start = cycle + (t["CL"] if cmd in READS else t["CWL"])
-                bursts.append((start, start + burst, rank, r))
+                if cmd in COLUMNS:  # PIM column commands move no data on the DQ bus
+                    start = cycle + (t["CL"] if cmd in READS else t["CWL"])
+                    bursts.append((start, start + burst, rank, r))
             elif cmd == "PRE":
                 open_rows.pop(key, None)
             elif cmd == "PREA":

@@ -354,16 +354,23 @@ def _result(system: MemorySystem, raw: Dict[str, Any]) -> Result:
 
 
 def check_timing(command_log: np.ndarray, spec: DDR4Spec, *, refresh: bool = True,
-                 end_cycle: Optional[int] = None) -> List[Violation]:
+                 end_cycle: Optional[int] = None, extra_rules: Sequence[tuple] = (),
+                 open_row_commands: Sequence[str] = ()) -> List[Violation]:
     """Every rule the command log breaks (empty list: the log is legal), found by an independent
     pairwise replay of SPEC-gradpim section 2. refresh=False skips the REF-interval check (for runs
-    made with refresh off); end_cycle is the end of the run for that check (default: last command)."""
+    made with refresh off); end_cycle is the end of the run for that check (default: last command).
+
+    Extension for PIM models: extra_rules are (first, second, relation, min_gap, name) tuples with
+    command names from COMMANDS (e.g. "PIM0") and relation one of "bank", "bankgroup" (same group,
+    other bank), "rank" (same rank, other group), "other_rank"; open_row_commands names commands that
+    must target the open row (checked like RD/WR, but they put nothing on the data bus)."""
     if not isinstance(spec, DDR4Spec):
         raise TypeError(f"spec must be a DDR4Spec, got {type(spec).__name__}")
     log = np.asarray(command_log)
     if log.dtype.names is None or not set(COMMAND_LOG_DTYPE.names) <= set(log.dtype.names):
         raise TypeError(f"command_log must be a structured array with fields {COMMAND_LOG_DTYPE.names}")
-    return check_log(log, spec.timings, refresh=refresh, end_cycle=end_cycle)
+    return check_log(log, spec.timings, refresh=refresh, end_cycle=end_cycle, extra_rules=extra_rules,
+                     open_row_commands=open_row_commands)
 
 
 # ------------------------------------------------------------------ CLI

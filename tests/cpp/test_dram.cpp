@@ -154,3 +154,30 @@ TEST(Dram, ControllerRunsInjectedSequences) {
   EXPECT_EQ(ctl.stats().commands[rd::index(Command::Pim0)], 4u);
   for (int64_t l : latency) EXPECT_GT(l, 0);
 }
+
+// The whole-system driver takes the same extensions: PIM traits, appended rules, one injector per channel.
+TEST(Dram, SimulateWithExtensions) {
+  rd::SystemConfig cfg;
+  cfg.spec = rd::Spec::preset("DDR4_2400R_8Gb_x8");
+  cfg.channels = 2;
+  cfg.controller.refresh = false;
+  const rd::Timing& t = cfg.spec.timing;
+  rd::Extensions ext;
+  rd::CommandTraits pim;
+  pim.name = "PIM_LOAD";
+  pim.needs_open_row = true;
+  ext.commands.define(Command::Pim1, pim);
+  ext.extra_rules.push_back({Command::ACT, Command::Pim1, rd::Scope::Bank, t.tRCD, 1, "tRCD"});
+  const rd::Address a = at(1, 2, 7);
+  Sequence seq({{Command::ACT, a}, {Command::Pim1, a}});
+  ext.injector = [&](int channel) -> rd::CommandInjector* { return channel == 1 ? &seq : nullptr; };
+  std::vector<int64_t> arrival = {0, 0};
+  std::vector<uint8_t> is_write = {0, 1};
+  std::vector<uint64_t> address = {0, 64};  // one request per channel
+  const rd::SimResult r = rd::simulate(cfg, arrival.data(), is_write.data(), address.data(), 2, true, ext);
+  ASSERT_EQ(r.channels.size(), 2u);
+  EXPECT_EQ(r.channels[0].commands[rd::index(Command::Pim1)], 0u);
+  EXPECT_EQ(r.channels[1].commands[rd::index(Command::Pim1)], 1u);
+  EXPECT_EQ(seq.cycles, (std::vector<int64_t>{0, t.tRCD}));
+  EXPECT_EQ(r.read_latency[0], t.tRCD + t.CL + t.BL / 2);
+}

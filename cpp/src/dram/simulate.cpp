@@ -23,7 +23,7 @@ void SystemConfig::validate() const {
 }
 
 SimResult simulate(const SystemConfig& config, const int64_t* arrival, const uint8_t* is_write,
-                   const uint64_t* address, size_t count, bool command_log) {
+                   const uint64_t* address, size_t count, bool command_log, const Extensions& extensions) {
   config.validate();
   const Spec& spec = config.spec;
   const AddressMapper mapper(spec.org, spec.timing.BL, config.channels, config.ranks, config.mapping);
@@ -40,7 +40,8 @@ SimResult simulate(const SystemConfig& config, const int64_t* arrival, const uin
                             std::to_string(arrival[i - 1]));
     if (config.channels > 1) per_channel[mapper.decode(address[i]).channel].push_back(static_cast<uint32_t>(i));
   }
-  const std::vector<TimingRule> rules = ddr4_timing_rules(spec);
+  std::vector<TimingRule> rules = ddr4_timing_rules(spec);
+  rules.insert(rules.end(), extensions.extra_rules.begin(), extensions.extra_rules.end());
   SimResult result;
   result.read_latency.assign(count, -1);
   std::vector<LogEntry> channel_log;
@@ -50,7 +51,8 @@ SimResult simulate(const SystemConfig& config, const int64_t* arrival, const uin
       stream.index = per_channel[ch].data();
       stream.count = per_channel[ch].size();
     }
-    Controller controller(spec, ch, config.ranks, config.controller, rules);
+    Controller controller(spec, ch, config.ranks, config.controller, rules, extensions.commands);
+    if (extensions.injector) controller.set_injector(extensions.injector(ch));
     channel_log.clear();
     controller.run(stream, mapper, result.read_latency.data(), command_log ? &channel_log : nullptr);
     result.channels.push_back(controller.stats());

@@ -2,6 +2,7 @@
 // (channels share nothing), gather statistics. Also the trace-file frontend.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -25,9 +26,19 @@ struct SimResult {
   std::vector<LogEntry> log;          // sorted by (cycle, channel) when requested
 };
 
+// What a PIM (or other) model adds to a run without forking the driver: command slots it defined,
+// timing rules appended to the DDR4 table, and a command injector per channel (may return null;
+// the caller owns it and keeps it alive for the run).
+struct Extensions {
+  CommandSet commands;
+  std::vector<TimingRule> extra_rules;
+  std::function<CommandInjector*(int channel)> injector;
+};
+
 // Arrivals must be non-decreasing and addresses below capacity (InvalidArgument names the index).
 SimResult simulate(const SystemConfig& config, const int64_t* arrival, const uint8_t* is_write,
-                   const uint64_t* address, size_t count, bool command_log);
+                   const uint64_t* address, size_t count, bool command_log,
+                   const Extensions& extensions = Extensions());
 
 struct Trace {
   std::vector<int64_t> arrival;
