@@ -164,3 +164,12 @@ def test_cli_simulate_prints_json(tmp_path, capsys):
     assert "bandwidth" in capsys.readouterr().out
     assert cli.main(["dram", "simulate", "--preset", "nope", "--trace", str(path)]) == 2
     assert "unknown DDR4 preset" in capsys.readouterr().err
+
+
+def test_empty_request_list_and_result_dict():
+    system = MemorySystem(DDR4Spec.preset("DDR4_2400R_8Gb_x4"), ranks=2)
+    r = simulate(system, (np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0, np.uint64)), command_log=True)
+    assert r.cycles == 0 and r.reads == 0 and len(r.command_log) == 0 and r.bandwidth_GBps == 0
+    assert r.bankgroup_utilisation.shape == (1, 2, 4)
+    d = run_checked(system, reads_at_zero([0, 64, 128])).to_dict()
+    assert json.loads(json.dumps(d))["reads"] == 3 and "read_latencies" not in d

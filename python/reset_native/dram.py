@@ -12,7 +12,7 @@ independent Python replay. See docs/dram.md.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -235,9 +235,8 @@ class Result:
     command_log: Optional[np.ndarray] = field(default=None, repr=False)
 
     def to_dict(self) -> Dict[str, Any]:
-        d = asdict(self)
-        d.pop("read_latencies")
-        d.pop("command_log")
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("read_latencies", "command_log")}
+        d["commands"] = dict(self.commands)
         d["bankgroup_utilisation"] = self.bankgroup_utilisation.tolist()
         return d
 
