@@ -34,13 +34,13 @@ Controller::Controller(const Spec& spec, int channel, int ranks, const Controlle
     a.bankgroup = (b / o.banks_per_group) % o.bankgroups;
     a.bank = b % o.banks_per_group;
     bank_addr_.push_back(a);
-    rank_of_bank_.push_back(a.rank);
   }
   for (int w = 0; w < 2; ++w) {
     cached_[w].assign(banks, Pick{});
     dirty_[w].assign(banks, 1);
     active_[w].assign((banks + 63) / 64, 0);
   }
+  refresh_blocked_.assign((banks + 63) / 64, 0);
   next_refresh_.assign(ranks, spec_.timing.tREFI);
   ref_pending_.assign(ranks, 0);
   act_after_conflict_.assign(banks, 0);
@@ -71,7 +71,7 @@ bool Controller::refresh_step(int64_t t, int64_t& next, std::vector<LogEntry>* l
   }
   int64_t check_at = kNever;
   for (int rk = 0; rk < ranks_; ++rk) {
-    if (!ref_pending_[rk] && t >= next_refresh_[rk]) ref_pending_[rk] = 1;
+    if (!ref_pending_[rk] && t >= next_refresh_[rk]) set_refresh_pending(rk, true);
     if (!ref_pending_[rk]) {
       next = std::min(next, next_refresh_[rk]);
       check_at = std::min(check_at, next_refresh_[rk]);
@@ -87,7 +87,7 @@ bool Controller::refresh_step(int64_t t, int64_t& next, std::vector<LogEntry>* l
       issue(c, a, t, log);
       touch_rank(rk);
       if (c == Command::REF) {
-        ref_pending_[rk] = 0;
+        set_refresh_pending(rk, false);
         next_refresh_[rk] += spec_.timing.tREFI;
       }
       refresh_check_at_ = 0;
@@ -97,6 +97,15 @@ bool Controller::refresh_step(int64_t t, int64_t& next, std::vector<LogEntry>* l
   }
   refresh_check_at_ = check_at;
   return false;
+}
+
+void Controller::set_refresh_pending(int rank, bool pending) {
+  ref_pending_[rank] = pending;
+  const int per_rank = spec_.org.banks();
+  for (int b = rank * per_rank; b < (rank + 1) * per_rank; ++b) {
+    const uint64_t bit = uint64_t{1} << (b % 64);
+    refresh_blocked_[b / 64] = pending ? (refresh_blocked_[b / 64] | bit) : (refresh_blocked_[b / 64] & ~bit);
+  }
 }
 
 void Controller::touch_rank(int rank) {
@@ -158,18 +167,20 @@ Controller::Pick Controller::best_request_command(int64_t t, bool writes, int64_
   }
   // FR-FCFS: ready column commands (row hits) first, then anything ready; oldest first within each.
   const int w = writes ? 1 : 0;
-  const auto& active = active_[w];
+  const uint64_t* active = active_[w].data();
+  const uint64_t* blocked = refresh_blocked_.data();
+  Pick* cached = cached_[w].data();
+  char* dirty = dirty_[w].data();
   int best_bank = -1;
   bool best_col = false;
   uint64_t best_seq = 0;
-  for (size_t word = 0; word < active.size(); ++word) {
-    for (uint64_t bits = active[word]; bits; bits &= bits - 1) {
+  for (size_t word = 0; word < active_[w].size(); ++word) {
+    for (uint64_t bits = active[word] & ~blocked[word]; bits; bits &= bits - 1) {
       const int b = static_cast<int>(word * 64 + __builtin_ctzll(bits));
-      if (ref_pending_[rank_of_bank_[b]]) continue;
-      Pick& p = cached_[w][b];
-      if (dirty_[w][b]) {
+      Pick& p = cached[b];
+      if (dirty[b]) {
         p = candidate_for(b, -1, writes);
-        dirty_[w][b] = 0;
+        dirty[b] = 0;
       } else {
         p.when = device_.ready_at(p.ready);  // bank state unchanged since cached: timing only
       }
@@ -184,7 +195,7 @@ Controller::Pick Controller::best_request_command(int64_t t, bool writes, int64_
       }
     }
   }
-  return best_bank < 0 ? best : cached_[w][best_bank];
+  return best_bank < 0 ? best : cached[best_bank];
 }
 
 void Controller::serve(const Pick& p, bool writes, int64_t t, int64_t* read_latency, std::vector<LogEntry>* log) {
@@ -255,7 +266,9 @@ void Controller::run(const RequestStream& requests, const AddressMapper& mapper,
 
     int64_t next = kNever;
     ++stats_.scheduler_passes;
-    if (refresh_step(t, next, log)) {
+    if (t < refresh_check_at_) {  // fast path: no rank due yet
+      next = refresh_check_at_;
+    } else if (refresh_step(t, next, log)) {
       ++t;
       continue;
     }

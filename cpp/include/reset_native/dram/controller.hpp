@@ -79,6 +79,7 @@ class Controller {
   Pick candidate_for(int bank, int slot, bool writes) const;
   void touch_bank(int bank) { dirty_[0][bank] = dirty_[1][bank] = 1; }
   void touch_rank(int rank);
+  void set_refresh_pending(int rank, bool pending);
   void serve(const Pick& p, bool writes, int64_t t, int64_t* read_latency, std::vector<LogEntry>* log);
 
   Spec spec_;
@@ -96,7 +97,7 @@ class Controller {
   std::vector<int64_t> next_refresh_;
   int64_t refresh_check_at_ = 0;  // no rank is due or pending before this cycle
   std::vector<char> ref_pending_;
-  std::vector<int> rank_of_bank_;
+  std::vector<uint64_t> refresh_blocked_;  // bit per bank whose rank waits for a refresh
   std::vector<char> act_after_conflict_;  // per bank: the open row replaced a conflicting one
   std::vector<int> cols_since_act_;
   ChannelStats stats_;
