@@ -6,6 +6,9 @@
 
 namespace reset_native::dram {
 
+// The helpers of run() are `inline`: only run() calls them, and inline functions are not
+// interposable in a shared library, so the compiler may inline them into the scheduling loop.
+
 void ControllerConfig::validate() const {
   require(read_queue >= 1, "read queue depth must be >= 1, got " + std::to_string(read_queue));
   require(write_queue >= 1, "write queue depth must be >= 1, got " + std::to_string(write_queue));
@@ -48,7 +51,7 @@ Controller::Controller(const Spec& spec, int channel, int ranks, const Controlle
   stats_.column_per_bankgroup.assign(ranks * o.bankgroups, 0);
 }
 
-void Controller::issue(Command c, const Address& a, int64_t t, std::vector<LogEntry>* log) {
+inline void Controller::issue(Command c, const Address& a, int64_t t, std::vector<LogEntry>* log) {
   device_.issue(c, a, t);  // checks t against every timing rule
   ++stats_.commands[index(c)];
   stats_.last_cycle = std::max(stats_.last_cycle, t + 1);
@@ -63,7 +66,7 @@ void Controller::issue(Command c, const Address& a, int64_t t, std::vector<LogEn
   }
 }
 
-bool Controller::refresh_step(int64_t t, int64_t& next, std::vector<LogEntry>* log) {
+inline bool Controller::refresh_step(int64_t t, int64_t& next, std::vector<LogEntry>* log) {
   if (!cfg_.refresh) return false;
   if (t < refresh_check_at_) {
     next = std::min(next, refresh_check_at_);
@@ -99,7 +102,7 @@ bool Controller::refresh_step(int64_t t, int64_t& next, std::vector<LogEntry>* l
   return false;
 }
 
-void Controller::set_refresh_pending(int rank, bool pending) {
+inline void Controller::set_refresh_pending(int rank, bool pending) {
   ref_pending_[rank] = pending;
   const int per_rank = spec_.org.banks();
   for (int b = rank * per_rank; b < (rank + 1) * per_rank; ++b) {
@@ -108,12 +111,12 @@ void Controller::set_refresh_pending(int rank, bool pending) {
   }
 }
 
-void Controller::touch_rank(int rank) {
+inline void Controller::touch_rank(int rank) {
   const int per_rank = spec_.org.banks();
   for (int b = rank * per_rank; b < (rank + 1) * per_rank; ++b) touch_bank(b);
 }
 
-Controller::Pick Controller::candidate_for(int bank, int slot, bool writes) const {
+inline Controller::Pick Controller::candidate_for(int bank, int slot, bool writes) const {
   const auto& q = writes ? write_q_[bank] : read_q_[bank];
   Pick p;
   if (q.empty()) return p;
@@ -145,7 +148,7 @@ Controller::Pick Controller::candidate_for(int bank, int slot, bool writes) cons
   return p;
 }
 
-Controller::Pick Controller::best_request_command(int64_t t, bool writes, int64_t& next) const {
+inline Controller::Pick Controller::best_request_command(int64_t t, bool writes, int64_t& next) const {
   const int banks = static_cast<int>(read_q_.size());
   const int per_rank = spec_.org.banks();
   Pick best;
@@ -198,7 +201,7 @@ Controller::Pick Controller::best_request_command(int64_t t, bool writes, int64_
   return best_bank < 0 ? best : cached[best_bank];
 }
 
-void Controller::serve(const Pick& p, bool writes, int64_t t, int64_t* read_latency, std::vector<LogEntry>* log) {
+inline void Controller::serve(const Pick& p, bool writes, int64_t t, int64_t* read_latency, std::vector<LogEntry>* log) {
   auto& q = writes ? write_q_[p.bank] : read_q_[p.bank];
   const Entry e = q[p.slot];
   const Timing& tm = spec_.timing;
