@@ -7,7 +7,7 @@ import pytest
 from reset_native import cli
 from reset_native.dram import DDR4Spec, MemorySystem, read_trace, simulate
 
-from _dram_helpers import cycles_of, reads_at_zero, run_checked
+from test_dram_helpers import cycles_of, reads_at_zero, run_checked
 
 
 def test_presets_print_every_value_and_overrides_make_new_specs():

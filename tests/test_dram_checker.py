@@ -7,7 +7,7 @@ import pytest
 
 from reset_native.dram import DDR4Spec, MemorySystem, check_timing
 
-from _dram_helpers import make_log, run_checked
+from test_dram_helpers import make_log, run_checked
 
 SPEC = DDR4Spec.preset("DDR4_2400R_8Gb_x8")
 T = SPEC.timings

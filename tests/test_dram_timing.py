@@ -4,7 +4,7 @@ import pytest
 
 from reset_native.dram import DDR4Spec, MemorySystem
 
-from _dram_helpers import BURST, cycles_of, reads_at_zero, run_checked
+from test_dram_helpers import BURST, cycles_of, reads_at_zero, run_checked
 
 PRESETS = ["DDR4_2400R_8Gb_x8", "DDR4_3200_8Gb_x8"]
 

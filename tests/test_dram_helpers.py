@@ -1,4 +1,4 @@
-"""Shared helpers for the DRAM tests: run a simulation and always referee it with check_timing."""
+"""Shared helpers for the DRAM tests (no tests here): run a simulation and always referee it with check_timing."""
 import numpy as np
 
 from reset_native.dram import COMMAND_LOG_DTYPE, COMMANDS, MemorySystem, check_timing, simulate
