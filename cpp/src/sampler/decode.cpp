@@ -1,5 +1,6 @@
 // The fused CPU decode step: entropy of every row (parallel), then the state update (serial, cheap,
-// only after every row was found valid), then top-k/top-p sampling (parallel).
+// only after every row was found valid), then top-k/top-p sampling (parallel). A single row runs
+// on the calling thread: a thread team would only add wake-up and barrier costs.
 #include <cmath>
 #include <string>
 #include <vector>
@@ -53,7 +54,7 @@ void decode_step(const Config& config, const std::uint8_t* classes, std::int64_t
   std::vector<std::int64_t> argmax(static_cast<std::size_t>(rows));
   std::vector<int> bad(static_cast<std::size_t>(rows), 0);  // 1 = NaN, 2 = all -inf
 
-#pragma omp parallel
+#pragma omp parallel if (rows > 1)
   {
     std::vector<float> buffer;
 #pragma omp for schedule(static)
@@ -84,7 +85,7 @@ void decode_step(const Config& config, const std::uint8_t* classes, std::int64_t
     temperatures[r] = static_cast<float>(temps[r]);
   }
 
-#pragma omp parallel
+#pragma omp parallel if (rows > 1)
   {
     std::vector<float> buffer, scratch;
 #pragma omp for schedule(dynamic, 1)

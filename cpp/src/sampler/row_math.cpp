@@ -24,8 +24,10 @@ float half_to_float(std::uint16_t h) {
   return bits_to_float(sign | ((exp + 112u) << 23) | (man << 13));
 }
 
+#define RN_EXP_INLINE __attribute__((always_inline)) inline
+
 // exp(d) for d <= 0 to ~1e-7 relative; 0 below -87 (and for d = -inf). Branch-free so loops vectorise.
-inline float exp_nonpositive(float d) {
+RN_EXP_INLINE float exp_nonpositive(float d) {
   const float kLog2e = 1.44269504f, kLn2Hi = 0.693145752f, kLn2Lo = 1.42860677e-06f, kShift = 12582912.0f;
   const float dc = d < -87.0f ? -87.0f : d;
   const float t = dc * kLog2e + kShift;  // round to nearest integer via the float mantissa
@@ -50,50 +52,76 @@ inline float exp_nonpositive(float d) {
   return d < -87.0f ? 0.0f : e;
 }
 
-struct ChunkStats {
+// The loops below are `omp simd` reductions: that licenses the compiler to reorder the float sums
+// into vector lanes (plain -O3 keeps them scalar). Without OpenMP they still run, unvectorised.
+struct ChunkMax {
   float max;
-  float sum_exp;
-  float sum_zexp;
-  std::int64_t argmax;
   bool nan;
 };
 
-__attribute__((target_clones("avx2", "default"))) ChunkStats chunk_stats(const float* z, std::int64_t n) {
+#define RN_ALWAYS_INLINE __attribute__((always_inline)) inline
+
+RN_ALWAYS_INLINE ChunkMax chunk_max_impl(const float* z, std::int64_t n) {
   float m = -INFINITY;
   int nan = 0;
+#pragma omp simd reduction(max : m) reduction(| : nan)
   for (std::int64_t i = 0; i < n; ++i) {
     m = z[i] > m ? z[i] : m;
     nan |= z[i] != z[i];
   }
-  ChunkStats c{m, 0.0f, 0.0f, -1, nan != 0};
-  if (c.nan || m == -INFINITY) return c;
+  return ChunkMax{m, nan != 0};
+}
+
+// sum exp(z - m) and sum (z - m) exp(z - m) over a chunk whose maximum is m (finite).
+RN_ALWAYS_INLINE void chunk_sums_impl(const float* z, std::int64_t n, float m, float* s_out, float* t_out) {
   float s = 0.0f, t = 0.0f;
+#pragma omp simd reduction(+ : s, t)
   for (std::int64_t i = 0; i < n; ++i) {
     const float d = z[i] - m;
     const float e = exp_nonpositive(d);
     s += e;
     t += d < -87.0f ? 0.0f : d * e;
   }
-  c.sum_exp = s;
-  c.sum_zexp = t;
-  for (std::int64_t i = 0; i < n; ++i) {
-    if (z[i] == m) {
-      c.argmax = i;
-      break;
-    }
-  }
-  return c;
+  *s_out = s;
+  *t_out = t;
 }
 
-__attribute__((target_clones("avx2", "default"))) float weights_chunk(const float* z, std::int64_t n, float zmax,
-                                                                     float inv_t, float keep_from, float* out) {
+RN_ALWAYS_INLINE float weights_chunk_impl(const float* z, std::int64_t n, float zmax, float inv_t, float keep_from,
+                                          float* out) {
   float s = 0.0f;
+#pragma omp simd reduction(+ : s)
   for (std::int64_t i = 0; i < n; ++i) {
     const float e = exp_nonpositive((z[i] - zmax) * inv_t);
-    out[i] = z[i] >= keep_from ? e : 0.0f;
-    s += out[i];
+    const float w = z[i] >= keep_from ? e : 0.0f;
+    out[i] = w;
+    s += w;
   }
   return s;
+}
+
+// On x86 each kernel is compiled twice, for AVX2+FMA and for the baseline ISA, and picked at run
+// time (GCC's target_clones cannot combine two ISA extensions in one clone).
+#if defined(__x86_64__) || defined(__i386__)
+#define RN_DISPATCH(ret, name, params, args)                                                \
+  __attribute__((target("avx2,fma"))) ret name##_avx2 params { return name##_impl args; } \
+  ret name##_base params { return name##_impl args; }                                      \
+  ret name params {                                                                        \
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? name##_avx2 args : name##_base args; \
+  }
+#else
+#define RN_DISPATCH(ret, name, params, args) \
+  ret name params { return name##_impl args; }
+#endif
+
+RN_DISPATCH(ChunkMax, chunk_max, (const float* z, std::int64_t n), (z, n))
+RN_DISPATCH(void, chunk_sums, (const float* z, std::int64_t n, float m, float* s, float* t), (z, n, m, s, t))
+RN_DISPATCH(float, weights_chunk, (const float* z, std::int64_t n, float zmax, float inv_t, float keep_from, float* out),
+            (z, n, zmax, inv_t, keep_from, out))
+
+std::int64_t first_index_of(const float* z, std::int64_t n, float value) {
+  for (std::int64_t i = 0; i < n; ++i)
+    if (z[i] == value) return i;
+  return -1;
 }
 
 }  // namespace
@@ -114,23 +142,25 @@ void to_float(const void* row, DType dtype, std::int64_t n, float* out) {
 void EntropyAccumulator::add(const float* z, std::int64_t n, std::int64_t offset) {
   for (std::int64_t start = 0; start < n; start += kChunk) {
     const std::int64_t len = n - start < kChunk ? n - start : kChunk;
-    const ChunkStats c = chunk_stats(z + start, len);
+    const ChunkMax c = chunk_max(z + start, len);
     if (c.nan) {
       has_nan = true;
       return;
     }
     if (c.max == -INFINITY) continue;
+    float cs, ct;
+    chunk_sums(z + start, len, c.max, &cs, &ct);
     const double cm = c.max;
-    if (cm > max) {  // rescale what we have to the new maximum
+    if (cm > max) {  // rescale what we have to the new maximum; only then is the argmax looked up
       const double f = std::exp(max - cm);
       sum_zexp = max == -INFINITY ? 0.0 : (sum_zexp + (max - cm) * sum_exp) * f;
       sum_exp = max == -INFINITY ? 0.0 : sum_exp * f;
       max = cm;
-      argmax = offset + start + c.argmax;
+      argmax = offset + start + first_index_of(z + start, len, c.max);
     }
     const double f = std::exp(cm - max);
-    sum_exp += static_cast<double>(c.sum_exp) * f;
-    sum_zexp += (static_cast<double>(c.sum_zexp) + (cm - max) * static_cast<double>(c.sum_exp)) * f;
+    sum_exp += static_cast<double>(cs) * f;
+    sum_zexp += (static_cast<double>(ct) + (cm - max) * static_cast<double>(cs)) * f;
   }
 }
 
