@@ -1,6 +1,6 @@
 """Per-step time of reset_native's decode_step (ReSET: entropy + state + temperature + top-p sample)
 at B = 1, 8, 64 and V = 151936 (Qwen3 vocabulary), against
-  (a) plain softmax sampling in torch at a fixed temperature, and
+  (a) plain softmax sampling in torch at a fixed temperature (softmax + exponential race), and
   (b) the per-request Python processor design of the paper's code (entropy with a host sync per
       request per token, then temperature and softmax sampling),
 on the CPU and, when present, the GPU (decode_step and (a) as CUDA-graph replays).
@@ -75,8 +75,10 @@ def graphed(fn):
 
 
 def torch_fixed_sampling(logits):
+    """softmax at a fixed T, then an exponential race (argmax p / Exp(1)), as vLLM samples: unlike
+    torch.multinomial it never synchronises, so it can be graph-captured."""
     probs = torch.softmax(logits / FIXED_T, dim=-1)
-    return torch.multinomial(probs, 1)
+    return (probs / torch.empty_like(probs).exponential_()).argmax(dim=-1)
 
 
 class PythonProcessor:

@@ -151,7 +151,7 @@ def test_cuda_bad_input_sets_the_error_flag():
                 slots=torch.tensor([0, 5], device="cuda"))
     with pytest.raises(ValueError, match="slot"):
         state.check_errors()
-    for bad, exc in [(lambda: decode_step(state, z.cpu(), torch.full((rows,), -1, device="cuda")), TypeError),
+    for bad, exc in [(lambda: decode_step(state, z.cpu(), torch.full((rows,), -1, device="cuda")), ValueError),
                      (lambda: decode_step(state, z.double(), torch.full((rows,), -1, device="cuda")), TypeError),
                      (lambda: decode_step(state, z, torch.full((rows,), -1, device="cuda", dtype=torch.int32)),
                       TypeError),

@@ -2,7 +2,7 @@
 // -> top-k -> top-p -> sample, with all state in device memory, no host synchronisation and no
 // allocation (CUDA-graph capturable). Top-k and top-p thresholds are found without sorting, by a
 // 4 x 8-bit radix search over order-preserving float keys: top-k on counts, top-p on probability
-// masses held in 2^-32 fixed point so every sum is an exact, order-independent integer (the same
+// masses held in 2^-24 fixed point so every sum is an exact, order-independent integer (the same
 // seed gives the same token on every run). The draw is an inverse CDF over (thread, element) order.
 #include <cuda_runtime.h>
 
@@ -51,15 +51,17 @@ __device__ int claim_slot(const KernelArgs& a, std::int64_t row, std::int64_t* s
 // Marks a rejected row: flag for the host, sentinel outputs, slot untouched.
 __device__ void reject_row(const KernelArgs& a, std::int64_t row, int bad, float entropy) {
   atomicOr(a.scratch.error_flag, bad);
-  a.tokens[row] = -1;
+  if (a.tokens) a.tokens[row] = -1;  // update_kernel has no tokens
   a.temperatures[row] = NAN;
   if (a.entropies) a.entropies[row] = entropy;
 }
 
-// Fixed-point probability weight of logit x: round(exp((x - zmax) / T) * 2^32), in [0, 2^32].
-__device__ __forceinline__ unsigned long long weight(float x, float zmax, float inv_t) {
-  const float w = __expf((x - zmax) * inv_t);
-  return static_cast<unsigned long long>(w * 4294967296.0f + 0.5f);
+// Fixed-point probability weight of logit x: round(exp((x - zmax) / T) * 2^24), in [0, 2^24], so a
+// warp's 32 weights sum in 32 bits. Explicit-rounding intrinsics: no FMA contraction may make two
+// passes disagree on a weight.
+__device__ __forceinline__ unsigned weight(float x, float zmax, float inv_t) {
+  const float w = __expf(__fmul_rn(__fsub_rn(x, zmax), inv_t));
+  return static_cast<unsigned>(__fadd_rn(__fmul_rn(w, 16777216.0f), 0.5f));
 }
 
 // Radix search for the largest key K with measure(key >= K) >= target, where each element counts
@@ -74,12 +76,27 @@ __device__ unsigned radix_threshold(const void* row, std::int64_t vocab, unsigne
   for (int shift = 24; shift >= 0; shift -= 8) {
     for (int b = threadIdx.x; b < 256; b += blockDim.x) hist[b] = 0ull;
     __syncthreads();
-    for (std::int64_t i = threadIdx.x; i < vocab; i += blockDim.x) {
-      const float x = load_logit<kDType>(row, i);
-      const unsigned key = order_key(x);
-      if (key < key_floor || (key & mask) != prefix) continue;
-      const unsigned long long m = kMass ? weight(x, zmax, inv_t) : 1ull;
-      if (m) atomicAdd(hist + ((key >> shift) & 0xFFu), m);
+    // Every lane runs the same number of iterations so that whole warps can merge their updates:
+    // lanes hitting the same bucket add up first and one of them does the shared-memory atomic
+    // (buckets are few and hot: per-element atomics would serialise).
+    for (std::int64_t base = 0; base < vocab; base += blockDim.x) {
+      const std::int64_t i = base + threadIdx.x;
+      bool valid = i < vocab;
+      unsigned key = 0, m = 0;
+      if (valid) {
+        const float x = load_logit<kDType>(row, i);
+        key = order_key(x);
+        valid = key >= key_floor && (key & mask) == prefix;
+        m = kMass ? weight(x, zmax, inv_t) : 1u;
+        valid = valid && m > 0;
+      }
+      const unsigned bucket = valid ? (key >> shift) & 0xFFu : 0x100u;
+      const unsigned peers = __match_any_sync(kFullMask, bucket);
+      if (valid) {
+        const unsigned total = kMass ? __reduce_add_sync(peers, m) : static_cast<unsigned>(__popc(peers));
+        if ((threadIdx.x & 31) == static_cast<unsigned>(__ffs(peers) - 1)) atomicAdd(hist + bucket, 
+                                                                                  static_cast<unsigned long long>(total));
+      }
     }
     __syncthreads();
     // Buckets from the top (thread t holds bucket 255 - t): the first whose inclusive sum reaches target.
