@@ -186,7 +186,7 @@ def main():
         extra["cpu_entropy_bandwidth"] = cpu_entropy_bandwidth(10 if args.quick else 30)
         print("  cpu entropy:", extra["cpu_entropy_bandwidth"])
 
-    print("\n| device | B | decode_step (us) | fixed-T decode_step (us) | torch softmax+multinomial (us) | "
+    print("\n| device | B | decode_step (us) | fixed-T decode_step (us) | torch softmax sampling (us) | "
           "ratio | Python processor (us) | speedup |")
     print("|---|---|---|---|---|---|---|---|")
     fmt = lambda v: "-" if v is None else (f"{v:.1f}" if v >= 10 else f"{v:.2f}")  # noqa: E731
