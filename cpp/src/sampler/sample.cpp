@@ -71,9 +71,12 @@ std::int64_t sample_checked_row(const float* z, std::int64_t vocab, float zmax, 
                                                 w.data());
   double kept_total = total;
   if (top_p < 1.0) {
+    // A token lighter than (1 - top_p) * total / vocab is never kept: everything at or below its
+    // logit weighs less than (1 - top_p) * total, so the mass strictly above it exceeds top_p * total.
+    const double lightest = (1.0 - top_p) * total / static_cast<double>(vocab);
     std::vector<Candidate> c;
     for (std::int64_t i = 0; i < vocab; ++i)
-      if (w[i] > 0.0f) c.push_back({z[i], w[i]});
+      if (w[i] > 0.0f && static_cast<double>(w[i]) >= lightest) c.push_back({z[i], w[i]});
     const float cutoff = top_p_cutoff(c, top_p * total);
     if (cutoff > keep_from) {
       keep_from = cutoff;
