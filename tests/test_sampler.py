@@ -70,6 +70,7 @@ def test_samples_follow_restricted_softmax(temperature, top_k, top_p):
     vocab, rows, steps = 12, 2000, 6
     z = rng.standard_normal(vocab).astype(np.float32) * 1.5
     z[[2, 9]] = z[5]  # exact ties exercise the tie rules
+    z[[3, 7]] = [0.0, -0.0]  # and the two zeros are equal
     logits = np.tile(z, (rows, 1))
     state = fixed_state(rows, vocab, temperature, top_k=top_k, top_p=top_p, seed=5)
     samples = []

@@ -50,6 +50,7 @@ def test_cuda_samples_follow_restricted_softmax(temperature, top_k, top_p):
     vocab, rows, steps = 20, 4000, 5
     z = (rng.standard_normal(vocab) * 1.5).astype(np.float32)
     z[[4, 9]] = z[0]
+    z[[2, 13]] = [0.0, -0.0]  # the two zeros must tie
     state = ReSETState(ReSETConfig.fixed(temperature, top_k=top_k, top_p=top_p), rows, vocab, device="cuda")
     logits = torch.from_numpy(np.tile(z, (rows, 1))).cuda()
     last = torch.full((rows,), -1, device="cuda")

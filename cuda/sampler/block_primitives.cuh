@@ -24,9 +24,11 @@ __device__ __forceinline__ float load_logit(const void* row, std::int64_t i) {
   }
 }
 
-// Monotone map float -> uint32: a > b as floats iff key(a) > key(b) (NaN excluded beforehand).
+// Monotone map float -> uint32: a > b as floats iff key(a) > key(b), and a == b iff the keys are
+// equal (-0 is folded onto +0 so the two zeros tie, as in the CPU comparisons). NaN is excluded
+// beforehand.
 __device__ __forceinline__ unsigned order_key(float x) {
-  const unsigned u = __float_as_uint(x);
+  const unsigned u = __float_as_uint(__fadd_rn(x, 0.0f));
   return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 

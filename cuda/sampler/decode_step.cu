@@ -90,12 +90,23 @@ __device__ unsigned radix_threshold(const void* row, std::int64_t vocab, unsigne
         m = kMass ? weight(x, zmax, inv_t) : 1u;
         valid = valid && m > 0;
       }
-      const unsigned bucket = valid ? (key >> shift) & 0xFFu : 0x100u;
-      const unsigned peers = __match_any_sync(kFullMask, bucket);
-      if (valid) {
-        const unsigned total = kMass ? __reduce_add_sync(peers, m) : static_cast<unsigned>(__popc(peers));
-        if ((threadIdx.x & 31) == static_cast<unsigned>(__ffs(peers) - 1)) atomicAdd(hist + bucket, 
-                                                                                  static_cast<unsigned long long>(total));
+      const unsigned bucket = (key >> shift) & 0xFFu;
+      // One round per distinct bucket in the warp; every shuffle/ballot runs on the full warp.
+      unsigned pending = __ballot_sync(kFullMask, valid);
+      while (pending) {
+        const int leader = __ffs(pending) - 1;
+        const unsigned b = __shfl_sync(kFullMask, bucket, leader);
+        const bool mine = valid && bucket == b;
+        const unsigned group = __ballot_sync(kFullMask, mine);
+        unsigned sum;
+        if (kMass) {
+          sum = mine ? m : 0u;
+          for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(kFullMask, sum, o);
+        } else {
+          sum = static_cast<unsigned>(__popc(group));
+        }
+        if ((threadIdx.x & 31) == static_cast<unsigned>(leader)) atomicAdd(hist + b, static_cast<unsigned long long>(sum));
+        pending &= ~group;
       }
     }
     __syncthreads();
