@@ -24,44 +24,8 @@ float half_to_float(std::uint16_t h) {
   return bits_to_float(sign | ((exp + 112u) << 23) | (man << 13));
 }
 
-#define RN_EXP_INLINE __attribute__((always_inline)) inline
-
-// exp(d) for d <= 0 to ~1e-7 relative; 0 below -87 (and for d = -inf). Branch-free so loops vectorise.
-RN_EXP_INLINE float exp_nonpositive(float d) {
-  const float kLog2e = 1.44269504f, kLn2Hi = 0.693145752f, kLn2Lo = 1.42860677e-06f, kShift = 12582912.0f;
-  const float dc = d < -87.0f ? -87.0f : d;
-  const float t = dc * kLog2e + kShift;  // round to nearest integer via the float mantissa
-  std::int32_t tb;
-  std::memcpy(&tb, &t, sizeof tb);
-  const float n = t - kShift;
-  const float r = (dc - n * kLn2Hi) - n * kLn2Lo;  // |r| <= ln2/2
-  float p = 1.0f / 720.0f;
-  p = p * r + 1.0f / 120.0f;
-  p = p * r + 1.0f / 24.0f;
-  p = p * r + 1.0f / 6.0f;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  std::int32_t pb;
-  std::memcpy(&pb, &p, sizeof pb);
-  std::int32_t kShiftBits;
-  std::memcpy(&kShiftBits, &kShift, sizeof kShiftBits);
-  pb += (tb - kShiftBits) << 23;  // scale by 2^n (n >= -126 keeps the result normal)
-  float e;
-  std::memcpy(&e, &pb, sizeof e);
-  return d < -87.0f ? 0.0f : e;
-}
-
-// The loops below are `omp simd` reductions: that licenses the compiler to reorder the float sums
-// into vector lanes (plain -O3 keeps them scalar). Without OpenMP they still run, unvectorised.
-struct ChunkMax {
-  float max;
-  bool nan;
-};
-
-#define RN_ALWAYS_INLINE __attribute__((always_inline)) inline
-
-RN_ALWAYS_INLINE ChunkMax chunk_max_impl(const float* z, std::int64_t n) {
+// Portable loops (`omp simd` lets compilers that manage it use vector lanes for the float sums).
+ChunkMax chunk_max_portable(const float* z, std::int64_t n) {
   float m = -INFINITY;
   int nan = 0;
 #pragma omp simd reduction(max : m) reduction(| : nan)
@@ -73,7 +37,7 @@ RN_ALWAYS_INLINE ChunkMax chunk_max_impl(const float* z, std::int64_t n) {
 }
 
 // sum exp(z - m) and sum (z - m) exp(z - m) over a chunk whose maximum is m (finite).
-RN_ALWAYS_INLINE void chunk_sums_impl(const float* z, std::int64_t n, float m, float* s_out, float* t_out) {
+void chunk_sums_portable(const float* z, std::int64_t n, float m, float* s_out, float* t_out) {
   float s = 0.0f, t = 0.0f;
 #pragma omp simd reduction(+ : s, t)
   for (std::int64_t i = 0; i < n; ++i) {
@@ -86,8 +50,7 @@ RN_ALWAYS_INLINE void chunk_sums_impl(const float* z, std::int64_t n, float m, f
   *t_out = t;
 }
 
-RN_ALWAYS_INLINE float weights_chunk_impl(const float* z, std::int64_t n, float zmax, float inv_t, float keep_from,
-                                          float* out) {
+float weights_chunk_portable(const float* z, std::int64_t n, float zmax, float inv_t, float keep_from, float* out) {
   float s = 0.0f;
 #pragma omp simd reduction(+ : s)
   for (std::int64_t i = 0; i < n; ++i) {
@@ -99,24 +62,21 @@ RN_ALWAYS_INLINE float weights_chunk_impl(const float* z, std::int64_t n, float 
   return s;
 }
 
-// On x86 each kernel is compiled twice, for AVX2+FMA and for the baseline ISA, and picked at run
-// time (GCC's target_clones cannot combine two ISA extensions in one clone).
-#if defined(__x86_64__) || defined(__i386__)
-#define RN_DISPATCH(ret, name, params, args)                                                \
-  __attribute__((target("avx2,fma"))) ret name##_avx2 params { return name##_impl args; } \
-  ret name##_base params { return name##_impl args; }                                      \
-  ret name params {                                                                        \
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? name##_avx2 args : name##_base args; \
+// The AVX2+FMA kernels (row_math_avx2.cpp) when the CPU has them, the portable loops otherwise.
+ChunkMax chunk_max(const float* z, std::int64_t n) {
+  return avx2::available() ? avx2::chunk_max(z, n) : chunk_max_portable(z, n);
+}
+void chunk_sums(const float* z, std::int64_t n, float m, float* s, float* t) {
+  if (avx2::available()) {
+    avx2::chunk_sums(z, n, m, s, t);
+  } else {
+    chunk_sums_portable(z, n, m, s, t);
   }
-#else
-#define RN_DISPATCH(ret, name, params, args) \
-  ret name params { return name##_impl args; }
-#endif
-
-RN_DISPATCH(ChunkMax, chunk_max, (const float* z, std::int64_t n), (z, n))
-RN_DISPATCH(void, chunk_sums, (const float* z, std::int64_t n, float m, float* s, float* t), (z, n, m, s, t))
-RN_DISPATCH(float, weights_chunk, (const float* z, std::int64_t n, float zmax, float inv_t, float keep_from, float* out),
-            (z, n, zmax, inv_t, keep_from, out))
+}
+float weights_chunk(const float* z, std::int64_t n, float zmax, float inv_t, float keep_from, float* out) {
+  return avx2::available() ? avx2::weights_chunk(z, n, zmax, inv_t, keep_from, out)
+                           : weights_chunk_portable(z, n, zmax, inv_t, keep_from, out);
+}
 
 std::int64_t first_index_of(const float* z, std::int64_t n, float value) {
   for (std::int64_t i = 0; i < n; ++i)
