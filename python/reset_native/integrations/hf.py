@@ -1,0 +1,4 @@
+"""Hugging Face transformers integration."""
+from ._hf_processor import ReSETLogitsProcessor
+
+__all__ = ["ReSETLogitsProcessor"]
