@@ -7,8 +7,12 @@ from __future__ import annotations
 
 from . import _core
 from ._version import __version__
+from .sampler import DecodeOutput, ReSETConfig, ReSETState, calibrate_tau0, decode_step, newline_token_ids
 
-__all__ = ["__version__", "build_info", "has_cuda", "cmake_dir"]
+__all__ = [
+    "__version__", "build_info", "has_cuda", "cmake_dir",
+    "ReSETConfig", "ReSETState", "DecodeOutput", "decode_step", "calibrate_tau0", "newline_token_ids",
+]
 
 
 def build_info() -> dict:
