@@ -1,9 +1,208 @@
+// reset_native._core.dram: converts dicts/numpy arrays to the C++ DRAM model and back. Thin.
+#include <pybind11/numpy.h>
+#include <pybind11/stl.h>
+
 #include "bindings.hpp"
+#include "reset_native/dram/simulate.hpp"
+#include "reset_native/error.hpp"
 
 namespace py = pybind11;
 
 namespace reset_native::bindings {
 
-void bind_dram(py::module_& m) { (void)m; }
+namespace {
+using namespace reset_native::dram;
+
+py::dict spec_to_dict(const Spec& s) {
+  py::dict timings, meanings, org, idd, d;
+  for (const auto& f : timing_fields()) {
+    timings[f.name] = s.timing.*(f.member);
+    meanings[f.name] = f.meaning;
+  }
+  org["bankgroups"] = s.org.bankgroups;
+  org["banks_per_group"] = s.org.banks_per_group;
+  org["rows"] = s.org.rows;
+  org["columns"] = s.org.columns;
+  org["device_width"] = s.org.device_width;
+  org["bus_width"] = s.org.bus_width;
+  idd["VDD"] = s.idd.VDD;
+  idd["IDD0"] = s.idd.IDD0;
+  idd["IDD2N"] = s.idd.IDD2N;
+  idd["IDD3N"] = s.idd.IDD3N;
+  idd["IDD4R"] = s.idd.IDD4R;
+  idd["IDD4W"] = s.idd.IDD4W;
+  idd["IDD5B"] = s.idd.IDD5B;
+  d["name"] = s.name;
+  d["tCK_ns"] = s.tCK_ns;
+  d["timings"] = timings;
+  d["meanings"] = meanings;
+  d["organisation"] = org;
+  d["idd"] = idd;
+  return d;
+}
+
+Spec spec_from_dict(const py::dict& d) {
+  Spec s;
+  s.name = d["name"].cast<std::string>();
+  s.tCK_ns = d["tCK_ns"].cast<double>();
+  const py::dict timings = d["timings"];
+  for (const auto& f : timing_fields()) {
+    if (!timings.contains(f.name)) throw InvalidArgument(std::string("spec lacks timing ") + f.name);
+    s.timing.*(f.member) = timings[f.name].cast<int>();
+  }
+  const py::dict org = d["organisation"];
+  s.org.bankgroups = org["bankgroups"].cast<int>();
+  s.org.banks_per_group = org["banks_per_group"].cast<int>();
+  s.org.rows = org["rows"].cast<int>();
+  s.org.columns = org["columns"].cast<int>();
+  s.org.device_width = org["device_width"].cast<int>();
+  s.org.bus_width = org["bus_width"].cast<int>();
+  const py::dict idd = d["idd"];
+  s.idd = Currents{idd["VDD"].cast<double>(),  idd["IDD0"].cast<double>(),  idd["IDD2N"].cast<double>(),
+                   idd["IDD3N"].cast<double>(), idd["IDD4R"].cast<double>(), idd["IDD4W"].cast<double>(),
+                   idd["IDD5B"].cast<double>()};
+  s.validate();
+  return s;
+}
+
+template <typename T>
+py::array_t<T> to_numpy(const std::vector<T>& v) {
+  py::array_t<T> out(static_cast<py::ssize_t>(v.size()));
+  if (!v.empty()) std::copy(v.begin(), v.end(), out.mutable_data());
+  return out;
+}
+
+py::dict run_simulation(const py::dict& spec, int channels, int ranks, const std::string& mapping,
+                        const std::string& scheduler, const std::string& page, int read_queue, int write_queue,
+                        int write_high, int write_low, bool refresh,
+                        py::array_t<int64_t, py::array::c_style | py::array::forcecast> arrival,
+                        py::array_t<uint8_t, py::array::c_style | py::array::forcecast> is_write,
+                        py::array_t<uint64_t, py::array::c_style | py::array::forcecast> address, bool command_log) {
+  SystemConfig cfg;
+  cfg.spec = spec_from_dict(spec);
+  cfg.channels = channels;
+  cfg.ranks = ranks;
+  cfg.mapping = mapping;
+  if (scheduler == "frfcfs") cfg.controller.scheduler = SchedulerKind::FRFCFS;
+  else if (scheduler == "fcfs") cfg.controller.scheduler = SchedulerKind::FCFS;
+  else throw InvalidArgument("scheduler must be 'frfcfs' or 'fcfs', got '" + scheduler + "'");
+  if (page == "open") cfg.controller.page = PagePolicy::Open;
+  else if (page == "closed") cfg.controller.page = PagePolicy::Closed;
+  else throw InvalidArgument("page_policy must be 'open' or 'closed', got '" + page + "'");
+  cfg.controller.read_queue = read_queue;
+  cfg.controller.write_queue = write_queue;
+  cfg.controller.write_high = write_high;
+  cfg.controller.write_low = write_low;
+  cfg.controller.refresh = refresh;
+  const size_t n = static_cast<size_t>(arrival.size());
+  require(static_cast<size_t>(is_write.size()) == n && static_cast<size_t>(address.size()) == n,
+          "arrival, is_write and address must have the same length");
+  SimResult r;
+  {
+    py::gil_scoped_release release;
+    r = simulate(cfg, arrival.data(), is_write.data(), address.data(), n, command_log);
+  }
+  py::dict out;
+  out["cycles"] = r.cycles;
+  py::list chans;
+  for (const ChannelStats& s : r.channels) {
+    py::dict c;
+    std::vector<uint64_t> cmds(s.commands.begin(), s.commands.end());
+    c["commands"] = cmds;
+    c["reads"] = s.reads;
+    c["writes"] = s.writes;
+    c["row_hits"] = s.row_hits;
+    c["row_misses"] = s.row_misses;
+    c["row_conflicts"] = s.row_conflicts;
+    c["column_per_bankgroup"] = s.column_per_bankgroup;
+    c["data_bus_cycles"] = s.data_bus_cycles;
+    c["last_cycle"] = s.last_cycle;
+    c["scheduler_passes"] = s.scheduler_passes;
+    chans.append(c);
+  }
+  out["channels"] = chans;
+  out["read_latency"] = to_numpy(r.read_latency);
+  if (command_log) {
+    const size_t m = r.log.size();
+    py::array_t<int64_t> cycle(m);
+    py::array_t<uint8_t> command(m), channel(m), rank(m), bankgroup(m), bank(m);
+    py::array_t<int32_t> row(m), column(m);
+    for (size_t i = 0; i < m; ++i) {
+      const LogEntry& e = r.log[i];
+      cycle.mutable_data()[i] = e.cycle;
+      command.mutable_data()[i] = e.command;
+      channel.mutable_data()[i] = e.channel;
+      rank.mutable_data()[i] = e.rank;
+      bankgroup.mutable_data()[i] = e.bankgroup;
+      bank.mutable_data()[i] = e.bank;
+      row.mutable_data()[i] = e.row;
+      column.mutable_data()[i] = e.column;
+    }
+    py::dict log;
+    log["cycle"] = cycle;
+    log["command"] = command;
+    log["channel"] = channel;
+    log["rank"] = rank;
+    log["bankgroup"] = bankgroup;
+    log["bank"] = bank;
+    log["row"] = row;
+    log["column"] = column;
+    out["log"] = log;
+  }
+  return out;
+}
+
+}  // namespace
+
+void bind_dram(py::module_& m) {
+  m.def("preset_names", &Spec::preset_names);
+  m.def("preset", [](const std::string& name) { return spec_to_dict(Spec::preset(name)); });
+  m.def("validate_spec", [](const py::dict& d) { return spec_to_dict(spec_from_dict(d)); },
+        "Validates a spec dict (raises ValueError naming the broken rule) and returns it normalised.");
+  m.def("command_names", [] {
+    std::vector<std::string> names;
+    for (int i = 0; i < kNumCommands; ++i) names.push_back(ddr4_command_name(static_cast<Command>(i)));
+    return names;
+  });
+  m.def("timing_rules", [](const py::dict& d) {
+    py::list out;
+    for (const TimingRule& r : ddr4_timing_rules(spec_from_dict(d)))
+      out.append(py::make_tuple(ddr4_command_name(r.prev), ddr4_command_name(r.next), scope_name(r.scope),
+                                r.latency, r.window, r.name));
+    return out;
+  });
+  m.def("map_addresses",
+        [](const py::dict& d, int channels, int ranks, const std::string& mapping,
+           py::array_t<uint64_t, py::array::c_style | py::array::forcecast> address) {
+          const Spec s = spec_from_dict(d);
+          const AddressMapper mapper(s.org, s.timing.BL, channels, ranks, mapping);
+          const py::ssize_t n = address.size();
+          py::array_t<int64_t> out({n, static_cast<py::ssize_t>(6)});
+          auto o = out.mutable_unchecked<2>();
+          for (py::ssize_t i = 0; i < n; ++i) {
+            const uint64_t a = address.data()[i];
+            if (a >= mapper.capacity()) throw InvalidArgument("address beyond capacity at index " + std::to_string(i));
+            const auto dec = mapper.decode(a);
+            const int64_t v[6] = {dec.channel, dec.addr.rank, dec.addr.bankgroup, dec.addr.bank, dec.addr.row,
+                                  dec.addr.column};
+            for (int k = 0; k < 6; ++k) o(i, k) = v[k];
+          }
+          return out;
+        },
+        "Decodes addresses to an (n, 6) array of channel, rank, bankgroup, bank, row, column.");
+  m.def("capacity", [](const py::dict& d, int channels, int ranks, const std::string& mapping) {
+    const Spec s = spec_from_dict(d);
+    return AddressMapper(s.org, s.timing.BL, channels, ranks, mapping).capacity();
+  });
+  m.def("simulate", &run_simulation);
+  m.def("read_trace", [](const std::string& path) {
+    Trace t;
+    {
+      py::gil_scoped_release release;
+      t = read_trace(path);
+    }
+    return py::make_tuple(to_numpy(t.arrival), to_numpy(t.is_write), to_numpy(t.address));
+  });
+}
 
 }  // namespace reset_native::bindings

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 from . import _core
 from ._version import __version__
+from .sampler import DecodeOutput, ReSETConfig, ReSETState, calibrate_tau0, decode_step, newline_token_ids
 
-__all__ = ["__version__", "build_info", "has_cuda", "cmake_dir"]
+__all__ = [
+    "__version__", "build_info", "has_cuda", "cmake_dir",
+    "ReSETConfig", "ReSETState", "DecodeOutput", "decode_step", "calibrate_tau0", "newline_token_ids",
+]
 
 
 def build_info() -> dict:
@@ -27,4 +31,11 @@ def cmake_dir() -> str:
     """Directory holding reset_nativeConfig.cmake, for ``-Dreset_native_DIR=...`` / CMAKE_PREFIX_PATH."""
     from pathlib import Path
 
-    return str(Path(__file__).resolve().parent / "share" / "cmake" / "reset_native")
+    # An editable install splits the package: Python sources in the checkout, built files (share/,
+    # lib/, include/) in site-packages. __path__ lists both, so look in each.
+    for entry in __path__:
+        candidate = Path(entry) / "share" / "cmake" / "reset_native"
+        if (candidate / "reset_nativeConfig.cmake").is_file():
+            return str(candidate)
+    raise FileNotFoundError(
+        "reset_nativeConfig.cmake not found next to the package; reinstall with `pip install .`")

@@ -73,10 +73,7 @@ def format_trace(tokenizer, result, row: int = 0, limit: int = 48) -> List[str]:
 def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     from tqdm.auto import tqdm
 
-    try:
-        from .. import sampler as sampler_api
-    except ImportError:  # TEMPORARY: removed once the sampler is on main
-        from . import _interim_core as sampler_api
+    from .. import sampler as sampler_api
     from .generate import generate
     from .models import chat_prompt, describe_size, device_choice, load_model
     from .nvfp4_linear import model_nbytes, quantize_model

@@ -14,10 +14,7 @@ from typing import Callable, List, Optional, Sequence, Union
 
 import torch
 
-try:
-    from .. import sampler as sampler_api
-except ImportError:  # TEMPORARY: the ReSET sampler is being merged; removed once it is on main
-    from . import _interim_core as sampler_api
+from .. import sampler as sampler_api
 
 Prompt = Union[str, Sequence[str], torch.Tensor, Sequence[Sequence[int]]]
 _GRAPH_WARMUP_STEPS = 2
@@ -43,7 +40,7 @@ class GenerationResult:
 
 def fixed_config(temperature: float, *, top_p: float = 1.0, top_k: int = 0):
     """A ReSETConfig that always picks ``temperature``: t_low == t_high, so ReSET's choice is moot."""
-    return sampler_api.ReSETConfig(t_low=temperature, tau0=0.0, t_high=temperature, top_p=top_p, top_k=top_k)
+    return sampler_api.ReSETConfig.fixed(temperature, top_p=top_p, top_k=top_k)
 
 
 def _encode(tokenizer, prompts: Prompt, device, pad_id: int):

@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import importlib
 
-try:
-    from ._hf_processor import ReSETLogitsProcessor  # noqa: F401
-except ImportError:  # TEMPORARY: the sampler's HF processor is being merged; removed once it is on main
-    pass
+from ._hf_processor import ReSETLogitsProcessor  # noqa: F401
 
 _LAZY = {
     "NVFP4Linear": "nvfp4_linear",

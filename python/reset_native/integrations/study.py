@@ -186,10 +186,7 @@ def _figures(out: Path, conditions: Dict[str, dict], flips_table, accuracy) -> L
 def run_study(args: argparse.Namespace, log: TextIO = sys.stdout) -> int:
     import torch
 
-    try:
-        from .. import sampler as sampler_api
-    except ImportError:  # TEMPORARY: removed once the sampler is on main
-        from . import _interim_core as sampler_api
+    from .. import sampler as sampler_api
     from .models import chat_prompt, device_choice, load_model
     from .nvfp4_linear import quantize_model
     from .study_problems import extract_answer, make_problems

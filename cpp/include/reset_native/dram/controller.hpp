@@ -1,0 +1,106 @@
+// One channel's memory controller: per-bank read and write queues, FR-FCFS or FCFS scheduling,
+// open- or closed-page policy, write draining between watermarks, per-rank refresh, and a hook for
+// injected command sequences (PIM). It issues at most one command per clock and skips idle cycles by
+// jumping to the next cycle at which anything can happen.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "reset_native/dram/address_mapper.hpp"
+#include "reset_native/dram/device.hpp"
+#include "reset_native/dram/stats.hpp"
+
+namespace reset_native::dram {
+
+enum class SchedulerKind { FRFCFS, FCFS };
+enum class PagePolicy { Open, Closed };
+
+struct ControllerConfig {
+  SchedulerKind scheduler = SchedulerKind::FRFCFS;
+  PagePolicy page = PagePolicy::Open;
+  int read_queue = 32;   // entries per channel
+  int write_queue = 32;
+  int write_high = 24;   // start draining writes at this many queued writes ...
+  int write_low = 8;     // ... and stop at this many
+  bool refresh = true;
+  void validate() const;
+};
+
+// The requests of one channel, in arrival order: views of the caller's arrays (no copy).
+struct RequestStream {
+  const int64_t* arrival = nullptr;
+  const uint8_t* is_write = nullptr;
+  const uint64_t* address = nullptr;
+  const uint32_t* index = nullptr;  // positions in the arrays belonging to this channel; null: all
+  size_t count = 0;
+  size_t at(size_t k) const { return index ? index[k] : k; }
+};
+
+// Hook for command sequences that do not come from read/write requests (GradPIM). The controller
+// asks propose() every time it schedules; the proposal is issued as soon as the device allows it,
+// ahead of request traffic (refresh still comes first: an injector sees refresh_pending()).
+class CommandInjector {
+ public:
+  virtual ~CommandInjector() = default;
+  // Fill cmd/addr with the next command wanted and return true, or return false for "nothing now".
+  virtual bool propose(const Device& device, int64_t now, Command& cmd, Address& addr) = 0;
+  virtual void issued(Command cmd, const Address& addr, int64_t cycle) = 0;
+  virtual bool done() const = 0;  // the controller runs until requests and injector are both done
+};
+
+class Controller {
+ public:
+  Controller(const Spec& spec, int channel, int ranks, const ControllerConfig& config,
+             std::vector<TimingRule> rules, CommandSet commands = CommandSet());
+  void set_injector(CommandInjector* injector) { injector_ = injector; }
+  // Serves every request of the stream; read latencies (completion - arrival) go to
+  // read_latency[array position]. Appends issued commands to log when non-null.
+  void run(const RequestStream& requests, const AddressMapper& mapper, int64_t* read_latency,
+           std::vector<LogEntry>* log);
+  bool refresh_pending(int rank) const { return ref_pending_[rank]; }
+  const Device& device() const { return device_; }
+  const ChannelStats& stats() const { return stats_; }
+
+ private:
+  struct Entry { int64_t arrival; size_t pos; uint64_t seq; Address addr; };
+  // The next command one bank's queue wants; cached until the queue or the bank's row changes.
+  struct Pick {
+    Command cmd = Command::ACT;
+    int bank = 0, slot = 0;
+    uint64_t seq = 0;
+    Address addr;
+    Device::ReadyRef ready{};
+    int64_t when = 0;
+    bool valid = false, column = false;
+  };
+  void issue(Command c, const Address& a, int64_t t, std::vector<LogEntry>* log);
+  bool refresh_step(int64_t t, int64_t& next, std::vector<LogEntry>* log);
+  Pick best_request_command(int64_t t, bool writes, int64_t& next) const;
+  Pick candidate_for(int bank, int slot, bool writes) const;
+  void touch_bank(int bank) { dirty_[0][bank] = dirty_[1][bank] = 1; }
+  void touch_rank(int rank);
+  void set_refresh_pending(int rank, bool pending);
+  void serve(const Pick& p, bool writes, int64_t t, int64_t* read_latency, std::vector<LogEntry>* log);
+
+  Spec spec_;
+  int channel_, ranks_;
+  ControllerConfig cfg_;
+  Device device_;
+  CommandInjector* injector_ = nullptr;
+  std::vector<std::vector<Entry>> read_q_, write_q_;  // per flat bank, arrival order
+  std::vector<Address> bank_addr_;                    // flat bank -> its address (row/col 0)
+  mutable std::vector<Pick> cached_[2];               // [writes][bank]
+  mutable std::vector<char> dirty_[2];
+  std::vector<uint64_t> active_[2];                   // bit per bank with a non-empty queue
+  int reads_queued_ = 0, writes_queued_ = 0;
+  bool draining_ = false;
+  std::vector<int64_t> next_refresh_;
+  int64_t refresh_check_at_ = 0;  // no rank is due or pending before this cycle
+  std::vector<char> ref_pending_;
+  std::vector<uint64_t> refresh_blocked_;  // bit per bank whose rank waits for a refresh
+  std::vector<char> act_after_conflict_;  // per bank: the open row replaced a conflicting one
+  std::vector<int> cols_since_act_;
+  ChannelStats stats_;
+};
+
+}  // namespace reset_native::dram

@@ -1,0 +1,97 @@
+// The state of one channel's DRAM: ranks > bank groups > banks, open rows, and for every node the
+// earliest cycle each command may issue there. It answers "when may command C issue at address A"
+// (earliest) and records an issue (issue). It knows nothing of requests, queues or policies.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "reset_native/dram/command.hpp"
+#include "reset_native/dram/spec.hpp"
+#include "reset_native/dram/timing_rules.hpp"
+
+namespace reset_native::dram {
+
+constexpr int64_t kNever = std::numeric_limits<int64_t>::max() / 4;
+
+// A decoded location inside one channel.
+struct Address {
+  int rank = 0, bankgroup = 0, bank = 0;  // bank: index inside its bank group
+  int row = 0, column = 0;                // column: burst index inside the row
+};
+
+class Device {
+ public:
+  Device(const Spec& spec, int ranks, std::vector<TimingRule> rules, CommandSet commands = CommandSet());
+
+  // Earliest cycle >= 0 at which `c` may issue at `a` given everything issued so far (timing rules,
+  // one command per clock on the command bus). kNever when the bank state forbids it (a column
+  // command to a closed bank or another row, ACT to an open bank, REF with a bank open, ...).
+  int64_t earliest(Command c, const Address& a) const {
+    return state_allows(c, a) ? ready_at(c, a) : kNever;
+  }
+  bool state_allows(Command c, const Address& a) const;
+  // Where the ready times of (c, a) live: lets a scheduler that polls the same candidate many times
+  // re-read them with three loads. Stays valid for the device's lifetime.
+  struct ReadyRef { const int64_t *bank, *group, *rank; };
+  ReadyRef ready_ref(Command c, const Address& a) const {
+    const int i = index(c);
+    const int64_t* r = &rank_ready_[a.rank][i];
+    if (rank_target_[i]) return {r, r, r};
+    return {&bank_ready_[flat_bank(a)][i], &group_ready_[a.rank * spec_.org.bankgroups + a.bankgroup][i], r};
+  }
+  int64_t ready_at(const ReadyRef& r) const {
+    int64_t t = bus_free_ > *r.rank ? bus_free_ : *r.rank;
+    t = t > *r.bank ? t : *r.bank;
+    return t > *r.group ? t : *r.group;
+  }
+  // The timing part of earliest() alone, for callers that already know the bank state allows `c`.
+  int64_t ready_at(Command c, const Address& a) const {
+    const int i = index(c);
+    int64_t t = bus_free_ > rank_ready_[a.rank][i] ? bus_free_ : rank_ready_[a.rank][i];
+    if (!rank_target_[i]) {
+      const int64_t b = bank_ready_[flat_bank(a)][i];
+      const int64_t g = group_ready_[a.rank * spec_.org.bankgroups + a.bankgroup][i];
+      t = t > b ? t : b;
+      t = t > g ? t : g;
+    }
+    return t;
+  }
+  // Records `c` at cycle t. Throws InvalidArgument if t < earliest(c, a): the device never lies.
+  void issue(Command c, const Address& a, int64_t t);
+
+  int open_row(const Address& a) const { return open_row_[flat_bank(a)]; }  // -1 when precharged
+  int open_banks(int rank) const { return open_count_[rank]; }
+  int ranks() const { return ranks_; }
+  const Spec& spec() const { return spec_; }
+  const CommandSet& commands() const { return commands_; }
+  const std::vector<TimingRule>& rules() const { return rules_; }
+  int flat_bank(const Address& a) const {
+    return (a.rank * spec_.org.bankgroups + a.bankgroup) * spec_.org.banks_per_group + a.bank;
+  }
+
+ private:
+  // The rules of one prev command, compiled per scope: (next command, latency), duplicates merged
+  // to the largest latency, so issue() is a few straight loops.
+  struct Effects {
+    std::array<std::vector<std::pair<int, int>>, 4> by_scope;
+    std::vector<std::pair<int, int>> windowed;  // (rule's window slot, latency)
+  };
+  struct Window { int size; int next; };
+  using Ready = std::array<int64_t, kNumCommands>;
+
+  Spec spec_;
+  int ranks_;
+  std::vector<TimingRule> rules_;
+  CommandSet commands_;
+  std::array<bool, kNumCommands> rank_target_{};         // command addresses a whole rank
+  std::array<Effects, kNumCommands> effects_;  // rules indexed by prev command
+  std::vector<Ready> bank_ready_, group_ready_, rank_ready_;
+  std::vector<int> open_row_, open_count_;
+  std::vector<Window> windows_;                  // one per windowed rule
+  std::vector<std::vector<int64_t>> window_hist_;  // [rank * windows + w] ring of issue times
+  int64_t bus_free_ = 0;                         // command bus: one command per clock
+};
+
+}  // namespace reset_native::dram

@@ -1,0 +1,101 @@
+#include "reset_native/dram/device.hpp"
+
+#include <algorithm>
+
+#include "reset_native/error.hpp"
+
+namespace reset_native::dram {
+
+Device::Device(const Spec& spec, int ranks, std::vector<TimingRule> rules, CommandSet commands)
+    : spec_(spec), ranks_(ranks), rules_(std::move(rules)), commands_(std::move(commands)) {
+  require(ranks >= 1, "ranks must be >= 1, got " + std::to_string(ranks));
+  const int banks = ranks * spec_.org.banks();
+  Ready zero;
+  zero.fill(0);
+  bank_ready_.assign(banks, zero);
+  group_ready_.assign(ranks * spec_.org.bankgroups, zero);
+  rank_ready_.assign(ranks, zero);
+  open_row_.assign(banks, -1);
+  open_count_.assign(ranks, 0);
+  for (int i = 0; i < kNumCommands; ++i) rank_target_[i] = commands_[static_cast<Command>(i)].target == Target::Rank;
+  for (const TimingRule& r : rules_) {
+    require(commands_[r.prev].defined && commands_[r.next].defined,
+            "timing rule " + r.name + " names an undefined command");
+    require(r.window >= 1, "timing rule " + r.name + " needs window >= 1");
+    Effects& e = effects_[index(r.prev)];
+    if (r.window > 1) {
+      require(r.scope == Scope::Rank, "windowed timing rule " + r.name + " must have rank scope");
+      e.windowed.emplace_back(static_cast<int>(windows_.size()), r.latency);
+      windows_.push_back(Window{r.window, index(r.next)});
+      continue;
+    }
+    auto& list = e.by_scope[static_cast<int>(r.scope)];
+    bool merged = false;
+    for (auto& [next, latency] : list)
+      if (next == index(r.next)) {
+        latency = std::max(latency, r.latency);
+        merged = true;
+      }
+    if (!merged) list.emplace_back(index(r.next), r.latency);
+  }
+  window_hist_.assign(ranks * windows_.size(), {});
+  for (int rk = 0; rk < ranks; ++rk)
+    for (size_t w = 0; w < windows_.size(); ++w) window_hist_[rk * windows_.size() + w].assign(windows_[w].size, 0);
+}
+
+bool Device::state_allows(Command c, const Address& a) const {
+  const CommandTraits& tr = commands_[c];
+  if (!tr.defined) return false;
+  if (tr.target == Target::Rank) return !tr.needs_all_closed || open_count_[a.rank] == 0;
+  const int row = open_row_[flat_bank(a)];
+  if (tr.needs_open_row) return row == a.row;
+  if (tr.needs_closed_bank) return row < 0;
+  if (tr.closes_bank) return row >= 0;  // PRE only to an open bank
+  return true;
+}
+
+void Device::issue(Command c, const Address& a, int64_t t) {
+  const int64_t allowed = earliest(c, a);
+  if (allowed == kNever || t < allowed)
+    throw InvalidArgument(std::string("device: ") + commands_[c].name + " at cycle " + std::to_string(t) +
+                          (allowed == kNever ? " is not allowed in the bank state"
+                                             : " is earlier than allowed cycle " + std::to_string(allowed)));
+  bus_free_ = t + 1;
+  const Effects& fx = effects_[index(c)];
+  auto raise = [t](Ready& ready, const std::vector<std::pair<int, int>>& list) {
+    for (const auto& [next, latency] : list) ready[next] = std::max(ready[next], t + latency);
+  };
+  raise(bank_ready_[flat_bank(a)], fx.by_scope[static_cast<int>(Scope::Bank)]);
+  raise(group_ready_[a.rank * spec_.org.bankgroups + a.bankgroup], fx.by_scope[static_cast<int>(Scope::BankGroup)]);
+  raise(rank_ready_[a.rank], fx.by_scope[static_cast<int>(Scope::Rank)]);
+  const auto& other = fx.by_scope[static_cast<int>(Scope::OtherRanks)];
+  if (!other.empty())
+    for (int rk = 0; rk < ranks_; ++rk)
+      if (rk != a.rank) raise(rank_ready_[rk], other);
+  // Windowed rules (tFAW): remember t; once `size` issues are remembered, the next may not issue
+  // before the oldest of them + latency.
+  for (const auto& [slot, latency] : fx.windowed) {
+    auto& hist = window_hist_[a.rank * windows_.size() + slot];
+    std::rotate(hist.begin(), hist.begin() + 1, hist.end());  // size is tiny (4)
+    hist.back() = t + 1;                                      // stored +1 so 0 means "empty"
+    if (hist.front() > 0) {
+      int64_t& r = rank_ready_[a.rank][windows_[slot].next];
+      r = std::max(r, hist.front() - 1 + latency);
+    }
+  }
+  const CommandTraits& tr = commands_[c];
+  const int b = flat_bank(a);
+  if (tr.opens_row) {
+    open_row_[b] = a.row;
+    ++open_count_[a.rank];
+  } else if (tr.closes_bank) {
+    if (open_row_[b] >= 0) --open_count_[a.rank];
+    open_row_[b] = -1;
+  } else if (tr.closes_rank) {
+    const int per_rank = spec_.org.banks();
+    for (int k = a.rank * per_rank; k < (a.rank + 1) * per_rank; ++k) open_row_[k] = -1;
+    open_count_[a.rank] = 0;
+  }
+}
+
+}  // namespace reset_native::dram

@@ -1,0 +1,183 @@
+// Device, mapper and controller of the DDR4 model, including the extension points GradPIM uses:
+// a PIM command slot with its own traits and timing rules, and an injected command sequence.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "reset_native/dram/simulate.hpp"
+#include "reset_native/error.hpp"
+
+namespace rd = reset_native::dram;
+using rd::Command;
+
+namespace {
+rd::Address at(int bg, int bank, int row, int col = 0, int rank = 0) {
+  rd::Address a;
+  a.rank = rank;
+  a.bankgroup = bg;
+  a.bank = bank;
+  a.row = row;
+  a.column = col;
+  return a;
+}
+}  // namespace
+
+TEST(Dram, DeviceAnswersEarliestPerRule) {
+  const rd::Spec spec = rd::Spec::preset("DDR4_2400R_8Gb_x8");
+  const rd::Timing& t = spec.timing;
+  rd::Device dev(spec, 1, rd::ddr4_timing_rules(spec));
+  EXPECT_EQ(dev.earliest(Command::RD, at(0, 0, 3)), rd::kNever);  // bank closed
+  EXPECT_EQ(dev.earliest(Command::ACT, at(0, 0, 3)), 0);
+  dev.issue(Command::ACT, at(0, 0, 3), 0);
+  EXPECT_EQ(dev.earliest(Command::RD, at(0, 0, 3)), t.tRCD);
+  EXPECT_EQ(dev.earliest(Command::RD, at(0, 0, 4)), rd::kNever);  // another row
+  EXPECT_EQ(dev.earliest(Command::PRE, at(0, 0, 3)), t.tRAS);
+  EXPECT_EQ(dev.earliest(Command::ACT, at(0, 1, 0)), t.tRRD_L);
+  EXPECT_EQ(dev.earliest(Command::ACT, at(1, 0, 0)), t.tRRD_S);
+  EXPECT_THROW(dev.issue(Command::RD, at(0, 0, 3), t.tRCD - 1), reset_native::InvalidArgument);
+  dev.issue(Command::RD, at(0, 0, 3), t.tRCD);
+  dev.issue(Command::ACT, at(1, 0, 0), t.tRCD + 1);
+  EXPECT_EQ(dev.earliest(Command::RD, at(0, 0, 3)), t.tRCD + t.tCCD_L);
+  EXPECT_EQ(dev.earliest(Command::PRE, at(0, 0, 3)), t.tRAS);  // tRTP is shorter here
+  EXPECT_EQ(dev.earliest(Command::REF, at(0, 0, 0)), rd::kNever);  // banks open
+}
+
+TEST(Dram, FourActivateWindow) {
+  const rd::Spec spec = rd::Spec::preset("DDR4_2400R_8Gb_x8");
+  rd::Device dev(spec, 2, rd::ddr4_timing_rules(spec));
+  for (int g = 0; g < 4; ++g) dev.issue(Command::ACT, at(g, 0, 1), 4 * g);
+  EXPECT_EQ(dev.earliest(Command::ACT, at(0, 1, 1)), spec.timing.tFAW);
+  EXPECT_EQ(dev.earliest(Command::ACT, at(0, 1, 1, 0, 1)), 13);  // the other rank: bus only
+}
+
+TEST(Dram, MapperRoundTripsAndChecksItsString) {
+  const rd::Spec spec = rd::Spec::preset("DDR4_2400R_8Gb_x8");
+  const rd::AddressMapper m(spec.org, 8, 2, 2, rd::kDefaultMapping);
+  EXPECT_EQ(m.capacity(), uint64_t{32} << 30);
+  for (uint64_t a : {uint64_t{0}, uint64_t{64}, uint64_t{0x12345640}, m.capacity() - 64}) {
+    const auto d = m.decode(a);
+    EXPECT_EQ(m.encode(d.channel, d.addr), a);
+  }
+  EXPECT_EQ(m.decode(64).channel, 1);             // channel in the lowest bits
+  EXPECT_EQ(m.decode(128).addr.bankgroup, 1);     // then bank group
+  EXPECT_THROW(rd::AddressMapper(spec.org, 8, 1, 1, "ro:bg:co"), reset_native::InvalidArgument);
+}
+
+TEST(Dram, SpecValidation) {
+  const rd::Spec spec = rd::Spec::preset("DDR4_2400R_8Gb_x8");
+  EXPECT_THROW(spec.with_timings({{"tRC", 10}}), reset_native::InvalidArgument);
+  EXPECT_THROW(spec.with_timings({{"tCCD_L", 0}}), reset_native::InvalidArgument);
+  EXPECT_THROW(rd::Spec::preset("nope"), reset_native::InvalidArgument);
+  EXPECT_EQ(spec.with_timings({{"tCCD_L", 7}}).get("tCCD_L"), 7);
+}
+
+// A PIM column command defined in a reserved slot: bank-group local, no data bus. Its rules are
+// appended to the DDR4 table; the device enforces them with no code change.
+TEST(Dram, PimCommandSlotWithAppendedRules) {
+  const rd::Spec spec = rd::Spec::preset("DDR4_2400R_8Gb_x8");
+  const rd::Timing& t = spec.timing;
+  rd::CommandSet cmds;
+  rd::CommandTraits pim;
+  pim.name = "PIM_ADD";
+  pim.needs_open_row = true;
+  cmds.define(Command::Pim0, pim);
+  EXPECT_THROW(cmds.define(Command::RD, pim), reset_native::InvalidArgument);
+  auto rules = rd::ddr4_timing_rules(spec);
+  rules.push_back({Command::ACT, Command::Pim0, rd::Scope::Bank, t.tRCD, 1, "tRCD"});
+  rules.push_back({Command::Pim0, Command::Pim0, rd::Scope::BankGroup, t.tCCD_L, 1, "tCCD_L"});
+  rules.push_back({Command::Pim0, Command::Pim0, rd::Scope::Rank, t.tCCD_S, 1, "tCCD_S"});
+  rules.push_back({Command::Pim0, Command::PRE, rd::Scope::Bank, t.tRTP, 1, "tRTP"});
+  rd::Device dev(spec, 1, rules, cmds);
+  EXPECT_EQ(dev.earliest(Command::Pim0, at(0, 0, 2)), rd::kNever);
+  for (int g = 0; g < 4; ++g) dev.issue(Command::ACT, at(g, 0, 2), 4 * g);
+  dev.issue(Command::Pim0, at(0, 0, 2), 16);
+  EXPECT_EQ(dev.earliest(Command::Pim0, at(0, 0, 2)), 16 + t.tCCD_L);
+  EXPECT_EQ(dev.earliest(Command::Pim0, at(1, 0, 2)), 20);  // tRCD of bank group 1's ACT at 4
+  EXPECT_EQ(dev.earliest(Command::RD, at(1, 0, 2)), 20);     // no data-bus rule against RD
+}
+
+// The controller hook: an injector drives ACT, four PIM ops and PRE through one bank while
+// request traffic runs beside it.
+class Sequence : public rd::CommandInjector {
+ public:
+  explicit Sequence(std::vector<std::pair<Command, rd::Address>> s) : seq_(std::move(s)) {}
+  bool propose(const rd::Device&, int64_t, Command& c, rd::Address& a) override {
+    if (next_ >= seq_.size()) return false;
+    c = seq_[next_].first;
+    a = seq_[next_].second;
+    return true;
+  }
+  void issued(Command, const rd::Address&, int64_t cycle) override {
+    cycles.push_back(cycle);
+    ++next_;
+  }
+  bool done() const override { return next_ >= seq_.size(); }
+  std::vector<int64_t> cycles;
+
+ private:
+  std::vector<std::pair<Command, rd::Address>> seq_;
+  size_t next_ = 0;
+};
+
+TEST(Dram, ControllerRunsInjectedSequences) {
+  const rd::Spec spec = rd::Spec::preset("DDR4_2400R_8Gb_x8");
+  const rd::Timing& t = spec.timing;
+  rd::CommandSet cmds;
+  rd::CommandTraits pim;
+  pim.name = "PIM_ADD";
+  pim.needs_open_row = true;
+  cmds.define(Command::Pim0, pim);
+  auto rules = rd::ddr4_timing_rules(spec);
+  rules.push_back({Command::ACT, Command::Pim0, rd::Scope::Bank, t.tRCD, 1, "tRCD"});
+  rules.push_back({Command::Pim0, Command::Pim0, rd::Scope::BankGroup, t.tCCD_L, 1, "tCCD_L"});
+  rules.push_back({Command::Pim0, Command::PRE, rd::Scope::Bank, t.tRTP, 1, "tRTP"});
+  rd::ControllerConfig cfg;
+  cfg.refresh = false;
+  rd::Controller ctl(spec, 0, 1, cfg, rules, cmds);
+  const rd::Address a = at(3, 3, 9);
+  Sequence seq({{Command::ACT, a}, {Command::Pim0, a}, {Command::Pim0, a}, {Command::Pim0, a}, {Command::Pim0, a},
+                {Command::PRE, a}});
+  ctl.set_injector(&seq);
+  const rd::AddressMapper mapper(spec.org, 8, 1, 1, rd::kDefaultMapping);
+  std::vector<int64_t> arrival(8, 0), latency(8, -1);
+  std::vector<uint8_t> is_write(8, 0);
+  std::vector<uint64_t> address;
+  for (int i = 0; i < 8; ++i) address.push_back(uint64_t(i) * 64 * 4);  // bank group 0 requests
+  rd::RequestStream stream{arrival.data(), is_write.data(), address.data(), nullptr, address.size()};
+  std::vector<rd::LogEntry> log;
+  ctl.run(stream, mapper, latency.data(), &log);
+  ASSERT_TRUE(seq.done());
+  const std::vector<int64_t> expect = {0, t.tRCD, t.tRCD + t.tCCD_L, t.tRCD + 2 * t.tCCD_L, t.tRCD + 3 * t.tCCD_L,
+                                       std::max<int64_t>(t.tRAS, t.tRCD + 3 * t.tCCD_L + t.tRTP)};
+  EXPECT_EQ(seq.cycles, expect);
+  EXPECT_EQ(ctl.stats().reads, 8u);
+  EXPECT_EQ(ctl.stats().commands[rd::index(Command::Pim0)], 4u);
+  for (int64_t l : latency) EXPECT_GT(l, 0);
+}
+
+// The whole-system driver takes the same extensions: PIM traits, appended rules, one injector per channel.
+TEST(Dram, SimulateWithExtensions) {
+  rd::SystemConfig cfg;
+  cfg.spec = rd::Spec::preset("DDR4_2400R_8Gb_x8");
+  cfg.channels = 2;
+  cfg.controller.refresh = false;
+  const rd::Timing& t = cfg.spec.timing;
+  rd::Extensions ext;
+  rd::CommandTraits pim;
+  pim.name = "PIM_LOAD";
+  pim.needs_open_row = true;
+  ext.commands.define(Command::Pim1, pim);
+  ext.extra_rules.push_back({Command::ACT, Command::Pim1, rd::Scope::Bank, t.tRCD, 1, "tRCD"});
+  const rd::Address a = at(1, 2, 7);
+  Sequence seq({{Command::ACT, a}, {Command::Pim1, a}});
+  ext.injector = [&](int channel) -> rd::CommandInjector* { return channel == 1 ? &seq : nullptr; };
+  std::vector<int64_t> arrival = {0, 0};
+  std::vector<uint8_t> is_write = {0, 1};
+  std::vector<uint64_t> address = {0, 64};  // one request per channel
+  const rd::SimResult r = rd::simulate(cfg, arrival.data(), is_write.data(), address.data(), 2, true, ext);
+  ASSERT_EQ(r.channels.size(), 2u);
+  EXPECT_EQ(r.channels[0].commands[rd::index(Command::Pim1)], 0u);
+  EXPECT_EQ(r.channels[1].commands[rd::index(Command::Pim1)], 1u);
+  EXPECT_EQ(seq.cycles, (std::vector<int64_t>{0, t.tRCD}));
+  EXPECT_EQ(r.read_latency[0], t.tRCD + t.CL + t.BL / 2);
+}

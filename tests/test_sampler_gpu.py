@@ -1,0 +1,180 @@
+"""The fused CUDA decode step: agreement with the CPU path (entropies to 1e-5, temperatures exactly,
+state bit for bit), sampling distribution, greedy, determinism, CUDA-graph capture, and the device
+error flag. Skips without a CUDA device and a CUDA build."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from reset_native.sampler import ReSETConfig, ReSETState, decode_step  # noqa: E402
+from test_sampler_reference import assert_follows, reference_distribution, reference_entropy  # noqa: E402
+
+pytestmark = pytest.mark.gpu
+NEWLINE, DOUBLE = (3, 7), (11,)
+
+
+def reset_config(**kw):
+    args = dict(t_low=0.3, tau0=4.5, window=8, newline_ids=NEWLINE, double_newline_ids=DOUBLE, top_p=0.95)
+    args.update(kw)
+    return ReSETConfig(**args)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_cuda_matches_cpu_entropies_temperatures_and_state(dtype):
+    rng = np.random.default_rng(0)
+    rows, vocab, steps = 16, 151936 if dtype == torch.float32 else 5000, 20
+    config = reset_config()
+    cpu, gpu = ReSETState(config, rows, vocab, seed=3), ReSETState(config, rows, vocab, device="cuda", seed=3)
+    last_cpu = np.full(rows, -1)
+    for step in range(steps):
+        z = torch.from_numpy((rng.standard_normal((rows, vocab)) * rng.uniform(0.5, 3, (rows, 1))).astype(np.float32))
+        z[:, 3] += float(rng.uniform(0, 8))  # frequent newlines
+        z = z.to(dtype)
+        out_g = decode_step(gpu, z.cuda(), torch.from_numpy(last_cpu).cuda())
+        # Feed the CPU state the GPU's entropies so that its temperatures are compared exactly.
+        temps_cpu = cpu.update(out_g.entropies.cpu().numpy(), last_cpu)
+        np.testing.assert_array_equal(out_g.temperatures.cpu().numpy(), temps_cpu)
+        out_c = decode_step(ReSETState(config, rows, vocab), z, np.full(rows, -1))
+        np.testing.assert_allclose(out_g.entropies.cpu().numpy(), out_c.entropies, rtol=1e-5, atol=1e-6)
+        tokens = out_g.tokens.cpu().numpy()
+        assert np.all((tokens >= 0) & (tokens < vocab))
+        last_cpu = tokens
+    gpu.check_errors()
+    for key, value in cpu.snapshot().items():
+        np.testing.assert_array_equal(gpu.snapshot()[key], value, err_msg=key)
+
+
+@pytest.mark.parametrize("temperature,top_k,top_p", [(1.0, 0, 1.0), (0.7, 5, 1.0), (1.2, 0, 0.6), (0.9, 6, 0.8)])
+def test_cuda_samples_follow_restricted_softmax(temperature, top_k, top_p):
+    rng = np.random.default_rng(top_k)
+    vocab, rows, steps = 20, 4000, 5
+    z = (rng.standard_normal(vocab) * 1.5).astype(np.float32)
+    z[[4, 9]] = z[0]
+    z[[2, 13]] = [0.0, -0.0]  # the two zeros must tie
+    state = ReSETState(ReSETConfig.fixed(temperature, top_k=top_k, top_p=top_p), rows, vocab, device="cuda")
+    logits = torch.from_numpy(np.tile(z, (rows, 1))).cuda()
+    last = torch.full((rows,), -1, device="cuda")
+    samples = []
+    for _ in range(steps):
+        out = decode_step(state, logits, last)
+        samples.append(out.tokens.cpu().numpy())
+        last = out.tokens
+    assert_follows(np.concatenate(samples), reference_distribution(z, temperature, top_k, top_p), vocab)
+
+
+def test_cuda_wide_row_top_p_and_greedy():
+    rng = np.random.default_rng(5)
+    vocab, rows = 151936, 8
+    z = torch.from_numpy((rng.standard_normal((rows, vocab)) * 4).astype(np.float32)).cuda()
+    greedy = ReSETState(ReSETConfig.fixed(0.0), rows, vocab, device="cuda")
+    out = decode_step(greedy, z, torch.full((rows,), -1, device="cuda"))
+    assert torch.equal(out.tokens, z.argmax(dim=1))
+    flat = z / 4  # a wide distribution: the top-p set holds thousands of tokens
+    state = ReSETState(ReSETConfig.fixed(1.0, top_p=0.5), rows, vocab, device="cuda")
+    tokens = decode_step(state, flat, torch.full((rows,), -1, device="cuda")).tokens.cpu().numpy()
+    for r in range(rows):
+        probs = reference_distribution(flat[r].cpu().numpy(), 1.0, 0, 0.5)  # O(V log V)
+        assert (probs > 0).sum() > 1000
+        assert probs[tokens[r]] > 0  # inside the top-p set
+
+
+def test_cuda_determinism_and_batch_independence():
+    rng = np.random.default_rng(6)
+    seq = [torch.from_numpy(rng.standard_normal((6, 1000)).astype(np.float32)).cuda() for _ in range(12)]
+    config = reset_config(tau0=6.0, top_k=50)
+
+    def run(state, slots=None, pick=slice(None)):
+        last = torch.full((seq[0][pick].shape[0],), -1, device="cuda")
+        tokens = []
+        for z in seq:
+            out = decode_step(state, z[pick].contiguous(), last, slots=slots)
+            tokens.append(out.tokens)
+            last = out.tokens
+        return torch.stack(tokens).cpu()
+
+    a = run(ReSETState(config, 6, 1000, device="cuda", seed=9))
+    b = run(ReSETState(config, 6, 1000, device="cuda", seed=9))
+    assert torch.equal(a, b)
+    chosen = [4, 1]
+    sub = run(ReSETState(config, 6, 1000, device="cuda", seed=9),
+              slots=torch.tensor(chosen, device="cuda"), pick=chosen)
+    assert torch.equal(sub, a[:, chosen])
+
+
+def test_cuda_graph_capture_replays_like_eager():
+    rng = np.random.default_rng(7)
+    rows, vocab = 4, 151936
+    config = reset_config()
+    eager = ReSETState(config, rows, vocab, device="cuda", seed=1)
+    graphed = ReSETState(config, rows, vocab, device="cuda", seed=1)
+    static_logits = torch.zeros(rows, vocab, device="cuda")
+    static_last = torch.full((rows,), -1, device="cuda")
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):  # warm-up outside capture (custom-op registration, caching)
+        decode_step(ReSETState(config, rows, vocab, device="cuda"), static_logits, static_last)
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        static_out = decode_step(graphed, static_logits, static_last)
+    last = torch.full((rows,), -1, device="cuda")
+    for _ in range(10):
+        z = torch.from_numpy(rng.standard_normal((rows, vocab)).astype(np.float32) * 3).cuda()
+        want = decode_step(eager, z, last)
+        static_logits.copy_(z)
+        static_last.copy_(last)
+        graph.replay()
+        assert torch.equal(static_out.tokens, want.tokens)
+        assert torch.equal(static_out.temperatures, want.temperatures)
+        last = want.tokens
+    graphed.check_errors()
+
+
+def test_cuda_bad_input_sets_the_error_flag():
+    rows, vocab = 3, 64
+    state = ReSETState(reset_config(), rows, vocab, device="cuda")
+    z = torch.zeros(rows, vocab, device="cuda")
+    z[1, 5] = float("nan")
+    out = decode_step(state, z, torch.full((rows,), -1, device="cuda"))
+    assert out.tokens[1].item() == -1 and out.tokens[0].item() >= 0
+    with pytest.raises(ValueError, match="NaN"):
+        state.check_errors()
+    state.check_errors()  # the flag was cleared
+    z[1] = float("-inf")
+    decode_step(state, z, torch.full((rows,), -1, device="cuda"))
+    with pytest.raises(ValueError, match="all -inf"):
+        state.check_errors()
+    before = state.snapshot()
+    decode_step(state, torch.zeros(rows, vocab, device="cuda"), torch.tensor([0, vocab, 1], device="cuda"))
+    with pytest.raises(ValueError, match="last_tokens"):
+        state.snapshot()  # methods that synchronise report it too
+    after = state.snapshot()
+    np.testing.assert_array_equal(after["ints"][1], before["ints"][1])  # the bad row's slot is unchanged
+    decode_step(state, torch.zeros(2, vocab, device="cuda"), torch.full((2,), -1, device="cuda"),
+                slots=torch.tensor([0, 5], device="cuda"))
+    with pytest.raises(ValueError, match="slot"):
+        state.check_errors()
+    for bad, exc in [(lambda: decode_step(state, z.cpu(), torch.full((rows,), -1, device="cuda")), ValueError),
+                     (lambda: decode_step(state, z.double(), torch.full((rows,), -1, device="cuda")), TypeError),
+                     (lambda: decode_step(state, z, torch.full((rows,), -1, device="cuda", dtype=torch.int32)),
+                      TypeError),
+                     (lambda: decode_step(state, z[:, :10], torch.full((rows,), -1, device="cuda")), ValueError)]:
+        with pytest.raises(exc):
+            bad()
+
+
+def test_cuda_update_matches_cpu_update():
+    rng = np.random.default_rng(8)
+    rows, vocab = 32, 50
+    config = reset_config(window=3)
+    cpu, gpu = ReSETState(config, rows, vocab), ReSETState(config, rows, vocab, device="cuda")
+    for _ in range(100):
+        h = rng.exponential(1.0, rows).astype(np.float32)
+        last = rng.choice([3, 7, 11, 20, -1], size=rows)
+        want = cpu.update(h, last)
+        got = gpu.update(torch.from_numpy(h).cuda(), torch.from_numpy(last).cuda())
+        np.testing.assert_array_equal(got.cpu().numpy(), want)
+    gpu.update(torch.tensor([float("nan")] + [0.0] * (rows - 1), device="cuda"),
+               torch.full((rows,), -1, device="cuda"))
+    with pytest.raises(ValueError, match="entropy"):
+        gpu.check_errors()
