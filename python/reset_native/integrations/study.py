@@ -144,6 +144,7 @@ def _figures(out: Path, conditions: Dict[str, dict], flips_table, accuracy) -> L
         ax.axvline(c["p80"], color=col, ls="--", lw=1)
     ax.axhline(0.8, color="grey", lw=0.8, ls=":")
     ax.set_xscale("symlog", linthresh=0.01)
+    ax.set_xlim(0, top * 1.05)
     ax.set_xlabel("token entropy (nats, symlog)")
     ax.set_ylabel("fraction of tokens")
     ax.set_title("Entropy CDF (dashed: 80th percentile)")
@@ -285,6 +286,7 @@ def run_study(args: argparse.Namespace, log: TextIO = sys.stdout) -> int:
         "figures": figures, "seconds": time.perf_counter() - t_start,
     }
     (out / "results.json").write_text(json.dumps(summary, indent=2))
+    (out / "entropies.json").write_text(json.dumps({k: c["all_entropies"] for k, c in conditions.items()}))
     with open(out / "samples.jsonl", "w") as f:
         for label, c in conditions.items():
             for r in c["records"]:
