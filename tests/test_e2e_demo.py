@@ -31,6 +31,7 @@ def _args(module, argv):
 
 
 def test_demo_on_tiny_model_then_its_nvfp4_checkpoint(tiny_dir, tmp_path):
+    pytest.importorskip("accelerate")
     out = io.StringIO()
     ckpt = tmp_path / "q"
     args = _args(demo, ["--model", str(tiny_dir), "--max-new-tokens", "12", "--trace", "4", "--device", "cpu",
@@ -58,6 +59,7 @@ def test_cli_has_demo_and_study_and_reports_bad_paths(tmp_path, capsys):
 
 
 def test_study_code_path_on_tiny_model(tiny_dir, tmp_path):
+    pytest.importorskip("matplotlib")
     args = _args(study, ["--model", str(tiny_dir), "--problems", "2", "--calibration-problems", "1", "--samples", "2",
                          "--max-new-tokens", "6", "--batch", "4", "--out", str(tmp_path)])
     log = io.StringIO()
