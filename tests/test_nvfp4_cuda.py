@@ -2,7 +2,7 @@
 graphs and torch.compile, bad input. GPU tests skip without a device (marker gpu)."""
 from __future__ import annotations
 
-import math
+import functools
 import sys
 from pathlib import Path
 
@@ -135,10 +135,16 @@ def test_dequantize_matches_reference(out_dtype):
 SHAPES = [(256, 1024), (200, 2048), (37, 1040), (1000, 3072 + 16), (4096, 4096)]
 
 
+@functools.lru_cache(maxsize=4)
+def _weights(n, k):
+    """Reference-quantized random weights, shared by the cases of one shape (the numpy quantizer is slow)."""
+    w = torch.randn((n, k), generator=torch.Generator().manual_seed(n * 7919 + k))
+    return ref.quantize(w.numpy())
+
+
 def _gemv_case(n, k, m, dtype, activation, with_bias, seed, act_gs=None):
     gen = torch.Generator().manual_seed(seed)
-    w = torch.randn((n, k), generator=gen)
-    packed, scales, gs = ref.quantize(w.numpy())
+    packed, scales, gs = _weights(n, k)
     x = torch.randn((m, k), generator=gen).to(dtype)
     bias = torch.randn(n, generator=gen).to(dtype) if with_bias else None
     yref = _ref_gemv(packed, scales, gs, x.float().numpy(), activation, act_gs,

@@ -280,9 +280,13 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvParams p) {
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt) acc[mt][nt][0] = acc[mt][nt][1] = acc[mt][nt][2] = acc[mt][nt][3] = 0.0f;
 
-  uint32_t wv[MT][2][4], sc[MT][2];
+  // Weight prefetch depth in chunks: 64 bytes of weights in flight per thread whatever the row tile.
+  constexpr int kDepth = MT == 1 ? 2 : 1;
+  uint32_t wv[kDepth][MT][2][4], sc[kDepth][MT][2];
   const int kwarp = warp * kKStep + t * 32;  // this thread's K offset inside a chunk
-  load_weights<MT, FAST>(p, row0, g, kwarp, wv, sc);
+#pragma unroll
+  for (int d = 0; d < kDepth; ++d)
+    if (d < nchunks) load_weights<MT, FAST>(p, row0, g, d * kChunk + kwarp, wv[d], sc[d]);
   {
     RawUnit<XDT> v[kUnitsPerThread];
     load_x(0, v);
@@ -292,12 +296,11 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvParams p) {
 
   for (int c = 0; c < nchunks; ++c) {
     const bool more = c + 1 < nchunks;
+    const bool fetch = c + kDepth < nchunks;
     uint32_t wn[MT][2][4], scn[MT][2];
     RawUnit<XDT> vn[kUnitsPerThread];
-    if (more) {
-      load_weights<MT, FAST>(p, row0, g, (c + 1) * kChunk + kwarp, wn, scn);
-      load_x(c + 1, vn);
-    }
+    if (fetch) load_weights<MT, FAST>(p, row0, g, (c + kDepth) * kChunk + kwarp, wn, scn);
+    if (more) load_x(c + 1, vn);
 
     // ---- compute chunk c from registers (weights) and the staged buffer c & 1 (x)
     const uint16_t* xb = xs + (c & 1) * kBufU16 + (warp * 4 + t) * 8;
@@ -305,7 +308,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvParams p) {
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-      for (int hr = 0; hr < 2; ++hr) scale_pairs<kBf>(sc[mt][hr], spair[mt][hr][0], spair[mt][hr][1]);
+      for (int hr = 0; hr < 2; ++hr) scale_pairs<kBf>(sc[0][mt][hr], spair[mt][hr][0], spair[mt][hr][1]);
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       uint4 bfr[kSplits][NT];
@@ -317,8 +320,8 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvParams p) {
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt) {
         uint32_t d0[4], d1[4];
-        fp4_word<kBf>(wv[mt][0][i], d0);
-        fp4_word<kBf>(wv[mt][1][i], d1);
+        fp4_word<kBf>(wv[0][mt][0][i], d0);
+        fp4_word<kBf>(wv[0][mt][1][i], d1);
         const uint32_t s0 = spair[mt][0][i / 2], s1 = spair[mt][1][i / 2];
 #pragma unroll
         for (int jj = 0; jj < 2; ++jj) {
@@ -337,14 +340,25 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvParams p) {
 
     if (more) store_x((c + 1) & 1, vn);
     barrier();
-    if (more) {
+    // Rotate the prefetched chunks (constant indices: stays in registers).
+#pragma unroll
+    for (int d = 0; d + 1 < kDepth; ++d)
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
         for (int hr = 0; hr < 2; ++hr) {
-          sc[mt][hr] = scn[mt][hr];
+          sc[d][mt][hr] = sc[d + 1][mt][hr];
 #pragma unroll
-          for (int i = 0; i < 4; ++i) wv[mt][hr][i] = wn[mt][hr][i];
+          for (int i = 0; i < 4; ++i) wv[d][mt][hr][i] = wv[d + 1][mt][hr][i];
+        }
+    if (fetch) {
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int hr = 0; hr < 2; ++hr) {
+          sc[kDepth - 1][mt][hr] = scn[mt][hr];
+#pragma unroll
+          for (int i = 0; i < 4; ++i) wv[kDepth - 1][mt][hr][i] = wn[mt][hr][i];
         }
     }
   }
