@@ -44,11 +44,12 @@ def test_cpu_tensors_are_rejected():
 
 
 # ------------------------------------------------------------------ helpers
-def _rand(shape, kind, gen):
+def _rand(shape, kind, gen, dtype=torch.float32):
     if kind == "normal":
         return torch.randn(shape, generator=gen)
-    if kind == "wide":  # magnitudes over ~26 decades, random signs, some exact zeros
-        mag = torch.exp(torch.empty(shape).uniform_(-30, 30, generator=gen))
+    if kind == "wide":  # magnitudes over many decades (all the dtype can hold), random signs, some exact zeros
+        lo, hi = (-16.0, 11.0) if dtype == torch.float16 else (-30.0, 30.0)
+        mag = torch.exp(torch.empty(shape).uniform_(lo, hi, generator=gen))
         x = mag * torch.sign(torch.randn(shape, generator=gen))
         x[torch.rand(shape, generator=gen) < 0.05] = 0.0
         return x
@@ -80,7 +81,7 @@ def _ref_gemv(packed, scales, gs, x32, activation, act_gs=None, bias=None):
 @pytest.mark.parametrize("kind", ["normal", "wide"])
 def test_quantize_bit_exact(dtype, kind):
     gen = torch.Generator().manual_seed(hash((str(dtype), kind)) % 2**31)
-    w = _rand((67, 272), kind, gen).to(dtype)
+    w = _rand((67, 272), kind, gen, dtype).to(dtype)
     w[3, 16:32] = 0.0  # an all-zero block: scale byte 0x01, codes 0
     w[5, :16] = -0.0
     packed, scales, gs = nc.quantize(w.cuda())

@@ -8,8 +8,7 @@ synchronise with the host and allocate nothing but their output, so they work in
 
 Importing this module does not import torch; the ops are registered on first use.
 """
-from __future__ import annotations
-
+# No "from __future__ import annotations": torch.library infers the op schemas from real annotations.
 import functools
 import math
 
