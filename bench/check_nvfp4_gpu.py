@@ -27,8 +27,8 @@ def main():
             t.test_quantize_bit_exact(dtype, kind)
             cases += 1
         t.test_dequantize_matches_reference(dtype)
-        for n, k in [(40, 1024), (19, 80), (70, 2048 + 32)]:
-            for m in (1, 3, 9, 16):
+        for n, k in [(40, 1024), (19, 80), (70, 2048 + 32), (24, 8192 + 16)]:
+            for m in (1, 3, 8, 9, 16):
                 for act in ("bf16", "nvfp4"):
                     t._gemv_case(n, k, m, dtype, act, with_bias=m == 3, seed=int(time.time() * 1e3) % 2**31)
                     cases += 1

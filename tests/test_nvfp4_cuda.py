@@ -133,7 +133,9 @@ def test_dequantize_matches_reference(out_dtype):
 
 
 # ------------------------------------------------------------------ GPU: GEMV
-SHAPES = [(256, 1024), (200, 2048), (37, 1040), (1000, 3072 + 16), (4096, 4096)]
+# Shapes cover the fast (K % 1024 == 0) and general loads, N not a multiple of 16, and both x stagings:
+# whole-x persistent tiles and the chunked double buffer (large m * K, e.g. (64, 8208) at m >= 8).
+SHAPES = [(256, 1024), (200, 2048), (37, 1040), (64, 8192 + 16), (1000, 3072 + 16), (4096, 4096)]
 
 
 @functools.lru_cache(maxsize=4)

@@ -4,14 +4,14 @@
 // weight fragments (ld.global.nc.L1::no_allocate) for 16*MT rows, decodes FP4 in registers into fp16/bf16
 // pairs already multiplied by their E4M3 block scale (exact), and feeds them to mma.sync m16n8k16 as the
 // A operand (weights on the m side). The tokens are the n side (padded to 8 or 16), read from a shared-
-// memory copy of x that the CTA (or its whole thread-block cluster) stages once per 1024-wide K chunk,
-// already permuted into the B-fragment order. Accumulation is fp32 throughout; the weight global scale,
+// memory copy of x, already permuted into the B-fragment order (padded tokens read a shared zero row).
+// WHOLE tiles stage all of x once and then loop over row tiles with no barrier in the weight stream;
+// otherwise x is staged per 1024-wide K chunk into a double buffer, one barrier per chunk. Accumulation is fp32 throughout; the weight global scale,
 // the 2^7 decode bias and (W4A4) the activation global scale are applied once in the epilogue.
 // The dot product does not care about the order along K, so a thread's k-slots are simply the
 // nibble pairs (j, j+4) of its own 16-byte load: no shuffles, no repacked weight layout.
 // See docs/nvfp4_cuda.md for the tile choices and measured numbers.
 #pragma once
-#include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
 #include "nvfp4/nvfp4_device.cuh"
@@ -20,7 +20,6 @@
 
 namespace reset_native::nvfp4_cuda {
 namespace detail {
-namespace cg = cooperative_groups;
 
 constexpr int kWarps = 8;
 constexpr int kThreads = kWarps * 32;
@@ -89,13 +88,13 @@ __device__ __forceinline__ uint32_t pack_pair(float lo, float hi, bool bf16) {
 // stores them, permuted (pairs (j, j+4) of every 8 elements), into the staging buffer `dst`
 // (this CTA's or a cluster peer's). W4A4 quantizes the block here (SPEC section 2 steps 2-5).
 template <int XDT, bool W4A4>
-__device__ __forceinline__ void store_unit(uint16_t* dst, int tok, int kk, const RawUnit<XDT>& u, float act_gs,
-                                           float act_d) {
+__device__ __forceinline__ void store_unit(uint16_t* row0, int split_stride, int kk, const RawUnit<XDT>& u,
+                                           float act_gs, float act_d) {
   using M = Mode<XDT, W4A4>;
   using E = Elem<XDT>;
   if constexpr (!W4A4 && XDT != kF32) {
     // 16-bit x passes through: only the pair permutation (j, j+4) of every 8 elements.
-    uint16_t* row = dst + tok * kTokStride;
+    uint16_t* row = row0;
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const uint4 q = u.r[h];
@@ -139,7 +138,7 @@ __device__ __forceinline__ void store_unit(uint16_t* dst, int tok, int kk, const
   }
 #pragma unroll
   for (int s = 0; s < M::kSplits; ++s) {
-    uint16_t* row = dst + (s * 16 + tok) * kTokStride;  // split-major; tokens padded to 16 per split
+    uint16_t* row = row0 + s * split_stride;
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int e0 = kk + 8 * h;  // first element of these 8, a multiple of 8
@@ -208,25 +207,33 @@ __device__ __forceinline__ void fp4_word(uint32_t w, uint32_t (&o)[4]) {
   o[3] = fp4_pair<3, BF16>(w);
 }
 
-template <int XDT, bool W4A4, int NT, int MT, bool FAST, int CLUSTER>
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE>
 __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvParams p) {
   using M = Mode<XDT, W4A4>;
   constexpr bool kBf = M::kABf16;
   constexpr int kSplits = M::kSplits;
-  constexpr int kRows = 16 * MT;
+  constexpr int kRows = 16;           // one m16 tile of weight rows per CTA step
   constexpr int kTok = 8 * NT;
-  constexpr int kBufU16 = kSplits * 16 * kTokStride;  // one staging buffer
-  constexpr int kUnits = kTok * kUnitsPerToken;
-  constexpr int kUnitsPerThread = (kUnits + CLUSTER * kThreads - 1) / (CLUSTER * kThreads);
+  constexpr int kDepth = 3;           // weight chunks in flight per thread (48 bytes each)
 
   extern __shared__ uint4 smem_raw[];
   uint16_t* xs = reinterpret_cast<uint16_t*>(smem_raw);
-
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
-  const int row0 = blockIdx.x * kRows;
   const int nchunks = (p.k + kChunk - 1) / kChunk;
-  int crank = 0;
-  if constexpr (CLUSTER > 1) crank = int(cg::this_cluster().block_rank());
+  const int m = p.m;
+
+  // Staged-x row layout. WHOLE: [split][chunk * m + token] then one zero row per split.
+  // Chunked: [buffer][split][token < kTok]; padded tokens stay zero.
+  const int split_rows = WHOLE ? nchunks * m + 1 : kTok;
+  const int zero_row = WHOLE ? nchunks * m : 0;
+  auto xrow = [&](int s, int c, int tok) -> int {  // row index of token tok, chunk c, split s
+    if constexpr (WHOLE) {
+      return s * split_rows + (tok < m ? c * m + tok : zero_row);
+    } else {
+      return ((c & 1) * kSplits + s) * kTok + tok;
+    }
+  };
+  float* red = reinterpret_cast<float*>(xs + size_t(WHOLE ? kSplits * split_rows : 2 * kSplits * kTok) * kTokStride);
 
   float act_gs = 1.0f, act_d = 6.0f;
   if constexpr (W4A4) {
@@ -239,76 +246,105 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvParams p) {
     act_d = __fmul_rn(6.0f, act_gs);
   }
 
-  auto barrier = [] {
-    if constexpr (CLUSTER > 1) {
-      cg::this_cluster().sync();
-    } else {
-      __syncthreads();
+  // ---- zero rows (never rewritten): WHOLE's shared zero row, or the padded tokens of both buffers
+  if constexpr (WHOLE) {
+    for (int i = tid; i < kSplits * kTokStride / 8; i += kThreads) {
+      const int s = i / (kTokStride / 8), off = i % (kTokStride / 8);
+      reinterpret_cast<uint4*>(xs + size_t(s * split_rows + zero_row) * kTokStride)[off] = make_uint4(0, 0, 0, 0);
     }
-  };
-  // Loads this thread's share of chunk c of x (one unit = 16 elements of a token).
-  auto load_x = [&](int c, RawUnit<XDT> (&v)[kUnitsPerThread]) {
-#pragma unroll
-    for (int u = 0; u < kUnitsPerThread; ++u) {
-      const int unit = (u * CLUSTER + crank) * kThreads + tid;
-      const int tok = unit / kUnitsPerToken;
-      load_unit<XDT>(p, unit < kUnits ? tok : p.m, c * kChunk + (unit % kUnitsPerToken) * 16, v[u]);
+  } else {
+    for (int i = tid; i < 2 * kSplits * kTok * kTokStride / 8; i += kThreads) {
+      const int row = i / (kTokStride / 8);
+      if (row % kTok >= m) reinterpret_cast<uint4*>(xs)[i] = make_uint4(0, 0, 0, 0);
     }
-  };
-  auto store_x = [&](int buf, const RawUnit<XDT> (&v)[kUnitsPerThread]) {
+  }
+
+  // ---- x staging: units of 16 elements of one real token
+  constexpr int kStageBatch = 2;  // units loaded before the first is converted (memory-level parallelism)
+  auto stage = [&](int c_first, int c_count) {
+    const int units = m * c_count * kUnitsPerToken;
+    for (int base = tid; base < units; base += kStageBatch * kThreads) {
+      RawUnit<XDT> v[kStageBatch];
+      int tok[kStageBatch], kidx[kStageBatch];
 #pragma unroll
-    for (int u = 0; u < kUnitsPerThread; ++u) {
-      const int unit = (u * CLUSTER + crank) * kThreads + tid;
-      if (unit >= kUnits) continue;
-      const int tok = unit / kUnitsPerToken, kk = (unit % kUnitsPerToken) * 16;
-      if constexpr (CLUSTER > 1) {
-        cg::cluster_group cluster = cg::this_cluster();
+      for (int b = 0; b < kStageBatch; ++b) {
+        const int u = base + b * kThreads;
+        tok[b] = u < units ? u / (c_count * kUnitsPerToken) : m;
+        kidx[b] = c_first * kChunk + (u % (c_count * kUnitsPerToken)) * 16;
+        load_unit<XDT>(p, tok[b], kidx[b], v[b]);
+      }
 #pragma unroll
-        for (int r = 0; r < CLUSTER; ++r) {
-          uint16_t* dst = cluster.map_shared_rank(xs, r) + buf * kBufU16;
-          store_unit<XDT, W4A4>(dst, tok, kk, v[u], act_gs, act_d);
-        }
-      } else {
-        store_unit<XDT, W4A4>(xs + buf * kBufU16, tok, kk, v[u], act_gs, act_d);
+      for (int b = 0; b < kStageBatch; ++b) {
+        if (tok[b] >= m) continue;
+        const int c = kidx[b] / kChunk, kk = kidx[b] % kChunk;
+        store_unit<XDT, W4A4>(xs + size_t(xrow(0, c, tok[b])) * kTokStride,
+                              (xrow(1, c, tok[b]) - xrow(0, c, tok[b])) * kTokStride, kk, v[b], act_gs, act_d);
       }
     }
   };
 
-  float acc[MT][NT][4];
+  // Chunked mode: this thread's units of one chunk, loaded before the compute and stored after it.
+  constexpr int kChunkUnits = kTok * kUnitsPerToken / kThreads;
+  auto chunk_load = [&](int c, RawUnit<XDT> (&v)[kChunkUnits]) {
 #pragma unroll
-  for (int mt = 0; mt < MT; ++mt)
+    for (int u = 0; u < kChunkUnits; ++u) {
+      const int unit = u * kThreads + tid;
+      load_unit<XDT>(p, unit / kUnitsPerToken, c * kChunk + (unit % kUnitsPerToken) * 16, v[u]);
+    }
+  };
+  auto chunk_store = [&](int c, const RawUnit<XDT> (&v)[kChunkUnits]) {
 #pragma unroll
-    for (int nt = 0; nt < NT; ++nt) acc[mt][nt][0] = acc[mt][nt][1] = acc[mt][nt][2] = acc[mt][nt][3] = 0.0f;
+    for (int u = 0; u < kChunkUnits; ++u) {
+      const int unit = u * kThreads + tid, tok = unit / kUnitsPerToken;
+      if (tok >= m) continue;
+      store_unit<XDT, W4A4>(xs + size_t(xrow(0, c, tok)) * kTokStride, (xrow(1, c, tok) - xrow(0, c, tok)) * kTokStride,
+                            (unit % kUnitsPerToken) * 16, v[u], act_gs, act_d);
+    }
+  };
 
-  // Weight prefetch depth in chunks: 64 bytes of weights in flight per thread whatever the row tile.
-  constexpr int kDepth = MT == 1 ? 2 : 1;
-  uint32_t wv[kDepth][MT][2][4], sc[kDepth][MT][2];
+  // ---- the weight stream: step = (tile, chunk); WHOLE CTAs walk tiles blockIdx.x, +gridDim.x, ...
+  const int ntiles = (p.n + kRows - 1) / kRows;
+  const int my_tiles = WHOLE ? (ntiles - int(blockIdx.x) + int(gridDim.x) - 1) / int(gridDim.x) : 1;
+  const int steps = my_tiles * nchunks;
   const int kwarp = warp * kKStep + t * 32;  // this thread's K offset inside a chunk
+  auto fetch = [&](int step, uint32_t (&w)[1][2][4], uint32_t (&sc)[1][2]) {
+    const int tile = int(blockIdx.x) + (step / nchunks) * int(gridDim.x);
+    load_weights<1, FAST>(p, tile * kRows, g, (step % nchunks) * kChunk + kwarp, w, sc);
+  };
+
+  uint32_t wv[kDepth][1][2][4], sc[kDepth][1][2];
 #pragma unroll
   for (int d = 0; d < kDepth; ++d)
-    if (d < nchunks) load_weights<MT, FAST>(p, row0, g, d * kChunk + kwarp, wv[d], sc[d]);
-  {
-    RawUnit<XDT> v[kUnitsPerThread];
-    load_x(0, v);
-    store_x(0, v);
+    if (d < steps) fetch(d, wv[d], sc[d]);
+
+  if constexpr (WHOLE) {
+    stage(0, nchunks);
+  } else {
+    RawUnit<XDT> v[kChunkUnits];
+    chunk_load(0, v);
+    chunk_store(0, v);
   }
-  barrier();
+  __syncthreads();
 
-  for (int c = 0; c < nchunks; ++c) {
-    const bool more = c + 1 < nchunks;
-    const bool fetch = c + kDepth < nchunks;
-    uint32_t wn[MT][2][4], scn[MT][2];
-    RawUnit<XDT> vn[kUnitsPerThread];
-    if (fetch) load_weights<MT, FAST>(p, row0, g, (c + kDepth) * kChunk + kwarp, wn, scn);
-    if (more) load_x(c + 1, vn);
+  float acc[NT][4];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.0f;
 
-    // ---- compute chunk c from registers (weights) and the staged buffer c & 1 (x)
-    const uint16_t* xb = xs + (c & 1) * kBufU16 + (warp * 4 + t) * 8;
-    uint32_t spair[MT][2][2];
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-      for (int hr = 0; hr < 2; ++hr) scale_pairs<kBf>(sc[0][mt][hr], spair[mt][hr][0], spair[mt][hr][1]);
+  for (int step = 0; step < steps; ++step) {
+    const int c = step % nchunks;
+    uint32_t wn[1][2][4], scn[1][2];
+    const bool refill = step + kDepth < steps;
+    if (refill) fetch(step + kDepth, wn, scn);
+    // Chunked mode: chunk c+1 of x goes to the other buffer while chunk c is computed.
+    RawUnit<XDT> vn[WHOLE ? 1 : kChunkUnits];
+    if constexpr (!WHOLE) {
+      if (c + 1 < nchunks) chunk_load(c + 1, vn);
+    }
+
+    // ---- compute: 4 words x 2 MMAs per split and token tile
+    uint32_t s_lo[2], s_hi[2];
+    scale_pairs<kBf>(sc[0][0][0], s_lo[0], s_hi[0]);
+    scale_pairs<kBf>(sc[0][0][1], s_lo[1], s_hi[1]);
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       uint4 bfr[kSplits][NT];
@@ -316,126 +352,127 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvParams p) {
       for (int s = 0; s < kSplits; ++s)
 #pragma unroll
         for (int nt = 0; nt < NT; ++nt)
-          bfr[s][nt] = *reinterpret_cast<const uint4*>(xb + (s * 16 + nt * 8 + g) * kTokStride + i * kPlane);
+          bfr[s][nt] = *reinterpret_cast<const uint4*>(xs + size_t(xrow(s, c, nt * 8 + g)) * kTokStride +
+                                                       i * kPlane + (warp * 4 + t) * 8);
+      uint32_t d0[4], d1[4];
+      fp4_word<kBf>(wv[0][0][0][i], d0);
+      fp4_word<kBf>(wv[0][0][1][i], d1);
+      const uint32_t s0 = i < 2 ? s_lo[0] : s_hi[0], s1 = i < 2 ? s_lo[1] : s_hi[1];
 #pragma unroll
-      for (int mt = 0; mt < MT; ++mt) {
-        uint32_t d0[4], d1[4];
-        fp4_word<kBf>(wv[0][mt][0][i], d0);
-        fp4_word<kBf>(wv[0][mt][1][i], d1);
-        const uint32_t s0 = spair[mt][0][i / 2], s1 = spair[mt][1][i / 2];
+      for (int jj = 0; jj < 2; ++jj) {
+        const uint32_t a[4] = {mul_pair(d0[2 * jj], s0, kBf), mul_pair(d1[2 * jj], s1, kBf),
+                               mul_pair(d0[2 * jj + 1], s0, kBf), mul_pair(d1[2 * jj + 1], s1, kBf)};
 #pragma unroll
-        for (int jj = 0; jj < 2; ++jj) {
-          const uint32_t a[4] = {mul_pair(d0[2 * jj], s0, kBf), mul_pair(d1[2 * jj], s1, kBf),
-                                 mul_pair(d0[2 * jj + 1], s0, kBf), mul_pair(d1[2 * jj + 1], s1, kBf)};
+        for (int s = 0; s < kSplits; ++s)
 #pragma unroll
-          for (int s = 0; s < kSplits; ++s)
-#pragma unroll
-            for (int nt = 0; nt < NT; ++nt) {
-              const uint32_t* b = reinterpret_cast<const uint32_t*>(&bfr[s][nt]);
-              mma16816<kBf>(acc[mt][nt], a, b[2 * jj], b[2 * jj + 1]);
-            }
-        }
+          for (int nt = 0; nt < NT; ++nt) {
+            const uint32_t* b = reinterpret_cast<const uint32_t*>(&bfr[s][nt]);
+            mma16816<kBf>(acc[nt], a, b[2 * jj], b[2 * jj + 1]);
+          }
       }
     }
+    if constexpr (!WHOLE) {
+      if (c + 1 < nchunks) chunk_store(c + 1, vn);
+      __syncthreads();  // buffer c&1 free again, buffer (c+1)&1 complete
+    }
 
-    if (more) store_x((c + 1) & 1, vn);
-    barrier();
-    // Rotate the prefetched chunks (constant indices: stays in registers).
+    // ---- rotate the prefetched chunks (constant indices: stays in registers)
 #pragma unroll
     for (int d = 0; d + 1 < kDepth; ++d)
 #pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
+      for (int hr = 0; hr < 2; ++hr) {
+        sc[d][0][hr] = sc[d + 1][0][hr];
 #pragma unroll
-        for (int hr = 0; hr < 2; ++hr) {
-          sc[d][mt][hr] = sc[d + 1][mt][hr];
+        for (int i = 0; i < 4; ++i) wv[d][0][hr][i] = wv[d + 1][0][hr][i];
+      }
+    if (refill) {
 #pragma unroll
-          for (int i = 0; i < 4; ++i) wv[d][mt][hr][i] = wv[d + 1][mt][hr][i];
+      for (int hr = 0; hr < 2; ++hr) {
+        sc[kDepth - 1][0][hr] = scn[0][hr];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) wv[kDepth - 1][0][hr][i] = wn[0][hr][i];
+      }
+    }
+
+    // ---- epilogue of a tile: reduce the 8 warps' K slices through shared memory
+    if (c == nchunks - 1) {
+      const int row0 = (int(blockIdx.x) + (step / nchunks) * int(gridDim.x)) * kRows;
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int rl = g + (e / 2) * 8, tok = nt * 8 + 2 * t + (e % 2);
+          red[(warp * kRows + rl) * kTok + tok] = acc[nt][e];
+          acc[nt][e] = 0.0f;
         }
-    if (fetch) {
+      __syncthreads();
+      using E = Elem<XDT>;
+      auto* out = static_cast<typename E::T*>(p.out);
+      const auto* bias = static_cast<const typename E::T*>(p.bias);
+      for (int idx = tid; idx < kRows * m; idx += kThreads) {
+        const int rl = idx % kRows, tok = idx / kRows, row = row0 + rl;
+        if (row >= p.n) continue;
+        float sum = 0.0f;
 #pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-        for (int hr = 0; hr < 2; ++hr) {
-          sc[kDepth - 1][mt][hr] = scn[mt][hr];
-#pragma unroll
-          for (int i = 0; i < 4; ++i) wv[kDepth - 1][mt][hr][i] = wn[mt][hr][i];
-        }
+        for (int w = 0; w < kWarps; ++w) sum += red[(w * kRows + rl) * kTok + tok];
+        float y = (sum * kDecodeBias) * p.w_gs;
+        if constexpr (W4A4) y *= act_gs;
+        if (bias != nullptr) y += E::to_float(bias[row]);
+        out[int64_t(tok) * p.n + row] = E::from_float(y);
+      }
+      __syncthreads();  // red is rewritten by the next tile
     }
   }
-
-  // ---- epilogue: reduce the warps' K slices through shared memory (the staging buffers are free now:
-  // the last barrier ordered every read of them and no peer writes after it).
-  float* red = reinterpret_cast<float*>(smem_raw);  // [kWarps][kRows][kTok]
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int rl = mt * 16 + g + (e / 2) * 8, tok = nt * 8 + 2 * t + (e % 2);
-        red[(warp * kRows + rl) * kTok + tok] = acc[mt][nt][e];
-      }
-  __syncthreads();
-  using E = Elem<XDT>;
-  auto* out = static_cast<typename E::T*>(p.out);
-  const auto* bias = static_cast<const typename E::T*>(p.bias);
-  for (int idx = tid; idx < kRows * p.m; idx += kThreads) {
-    const int rl = idx % kRows, tok = idx / kRows, row = row0 + rl;
-    if (row >= p.n) continue;
-    float sum = 0.0f;
-#pragma unroll
-    for (int w = 0; w < kWarps; ++w) sum += red[(w * kRows + rl) * kTok + tok];
-    float y = (sum * kDecodeBias) * p.w_gs;
-    if constexpr (W4A4) y *= act_gs;
-    if (bias != nullptr) y += E::to_float(bias[row]);
-    out[int64_t(tok) * p.n + row] = E::from_float(y);
-  }
 }
 
-template <int XDT, bool W4A4, int NT, int MT, bool FAST, int CLUSTER>
-void launch_tile(const GemvParams& p, int grid, cudaStream_t stream) {
+// Shared memory of one CTA: staged x (+ zero rows) and the reduction buffer.
+template <int XDT, bool W4A4, int NT, bool WHOLE>
+size_t smem_bytes(int k, int m) {
   using M = Mode<XDT, W4A4>;
-  auto kernel = gemv_kernel<XDT, W4A4, NT, MT, FAST, CLUSTER>;
-  const size_t stage = size_t(2) * M::kSplits * 16 * kTokStride * sizeof(uint16_t);
-  const size_t reduce = size_t(kWarps) * 16 * MT * 8 * NT * sizeof(float);
-  const size_t smem = stage > reduce ? stage : reduce;
+  const int nchunks = (k + kChunk - 1) / kChunk;
+  const size_t rows = WHOLE ? size_t(M::kSplits) * (size_t(nchunks) * m + 1) : size_t(2) * M::kSplits * 8 * NT;
+  return rows * kTokStride * sizeof(uint16_t) + size_t(kWarps) * 16 * 8 * NT * sizeof(float);
+}
+
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE>
+void launch_tile(const GemvParams& p, int sms, cudaStream_t stream) {
+  auto kernel = gemv_kernel<XDT, W4A4, NT, FAST, WHOLE>;
+  const size_t smem = smem_bytes<XDT, W4A4, NT, WHOLE>(p.k, p.m);
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
              "nvfp4 gemv: cudaFuncSetAttribute");
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(unsigned(grid));
-  cfg.blockDim = dim3(kThreads);
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = CLUSTER;
-  attr[0].val.clusterDim.y = 1;
-  attr[0].val.clusterDim.z = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = CLUSTER > 1 ? 1 : 0;
-  check_cuda(cudaLaunchKernelEx(&cfg, kernel, p), "nvfp4 gemv: launch");
+  const int ntiles = (p.n + 15) / 16;
+  int grid = ntiles;
+  if (WHOLE) {  // persistent: as many CTAs as fit at once, each walking several row tiles
+    int per_sm = 1;
+    check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem),
+               "nvfp4 gemv: occupancy");
+    grid = ntiles < sms * per_sm ? ntiles : sms * (per_sm > 0 ? per_sm : 1);
+  }
+  kernel<<<grid, kThreads, smem, stream>>>(p);
+  check_launch("nvfp4 gemv: launch");
 }
 
-// Tile choice by shape (docs/nvfp4_cuda.md): 16 rows per CTA unless the layer is tall enough to fill the
-// SMs twice with 32; tokens padded to 8 or 16; clusters of 4 CTAs share the staging of x when m > 2
-// (any W4A4 m > 1), which divides the L2 traffic for x and the redundant activation quantization by 4.
-template <int XDT, bool W4A4, int NT, int CLUSTER>
-void dispatch_rows(const GemvParams& p, bool fast, int sms, cudaStream_t stream) {
-  const bool tall = (p.n + 31) / 32 >= 2 * sms;
-  const int rows = fast && tall ? 32 : 16;
-  const int grid = ((p.n + rows - 1) / rows + CLUSTER - 1) / CLUSTER * CLUSTER;
-  if (!fast) return launch_tile<XDT, W4A4, NT, 1, false, CLUSTER>(p, grid, stream);
-  if (tall) return launch_tile<XDT, W4A4, NT, 2, true, CLUSTER>(p, grid, stream);
-  return launch_tile<XDT, W4A4, NT, 1, true, CLUSTER>(p, grid, stream);
-}
+// Tile choice by shape (docs/nvfp4_cuda.md): tokens padded to 8 or 16 (MMA n side); x staged whole when it
+// fits next to a second CTA on the SM (persistent CTAs, no barrier in the weight stream), else per chunk.
+constexpr size_t kWholeSmemLimit = 110 * 1024;
 
 // Explicitly instantiated once per (x dtype, activation) in gemv_<dtype>_<act>.cu (parallel compilation).
 template <int XDT, bool W4A4>
 void dispatch_mode(const GemvParams& p, bool fast, int sms, cudaStream_t stream) {
-  const bool cluster = W4A4 ? p.m > 1 : p.m > 2;
-  if (p.m > 8) return dispatch_rows<XDT, W4A4, 2, 4>(p, fast, sms, stream);
-  if (cluster) return dispatch_rows<XDT, W4A4, 1, 4>(p, fast, sms, stream);
-  return dispatch_rows<XDT, W4A4, 1, 1>(p, fast, sms, stream);
+  if (p.m > 8) {
+    if (smem_bytes<XDT, W4A4, 2, true>(p.k, p.m) <= kWholeSmemLimit) {
+      if (fast) return launch_tile<XDT, W4A4, 2, true, true>(p, sms, stream);
+      return launch_tile<XDT, W4A4, 2, false, true>(p, sms, stream);
+    }
+    if (fast) return launch_tile<XDT, W4A4, 2, true, false>(p, sms, stream);
+    return launch_tile<XDT, W4A4, 2, false, false>(p, sms, stream);
+  }
+  if (smem_bytes<XDT, W4A4, 1, true>(p.k, p.m) <= kWholeSmemLimit) {
+    if (fast) return launch_tile<XDT, W4A4, 1, true, true>(p, sms, stream);
+    return launch_tile<XDT, W4A4, 1, false, true>(p, sms, stream);
+  }
+  if (fast) return launch_tile<XDT, W4A4, 1, true, false>(p, sms, stream);
+  return launch_tile<XDT, W4A4, 1, false, false>(p, sms, stream);
 }
 
 }  // namespace detail
