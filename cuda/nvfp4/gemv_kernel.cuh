@@ -214,7 +214,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvParams p) {
   constexpr int kSplits = M::kSplits;
   constexpr int kRows = 16;           // one m16 tile of weight rows per CTA step
   constexpr int kTok = 8 * NT;
-  constexpr int kDepth = 3;           // weight chunks in flight per thread (48 bytes each)
+  constexpr int kDepth = (!WHOLE && NT == 2) ? 2 : 3;  // weight chunks in flight per thread (~36 B each)
 
   extern __shared__ uint4 smem_raw[];
   uint16_t* xs = reinterpret_cast<uint16_t*>(smem_raw);
@@ -330,11 +330,11 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvParams p) {
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.0f;
 
-  for (int step = 0; step < steps; ++step) {
+  // One step = one chunk of one row tile, computed from prefetch slot (w, s); the slot is refilled with
+  // step + kDepth right after its use. The step loop is unrolled by kDepth so that slots are fixed
+  // registers: copying a register whose load is still in flight would stall and defeat the prefetch.
+  auto run_step = [&](int step, uint32_t (&w)[1][2][4], uint32_t (&wsc)[1][2]) {
     const int c = step % nchunks;
-    uint32_t wn[1][2][4], scn[1][2];
-    const bool refill = step + kDepth < steps;
-    if (refill) fetch(step + kDepth, wn, scn);
     // Chunked mode: chunk c+1 of x goes to the other buffer while chunk c is computed.
     RawUnit<XDT> vn[WHOLE ? 1 : kChunkUnits];
     if constexpr (!WHOLE) {
@@ -343,8 +343,14 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvParams p) {
 
     // ---- compute: 4 words x 2 MMAs per split and token tile
     uint32_t s_lo[2], s_hi[2];
-    scale_pairs<kBf>(sc[0][0][0], s_lo[0], s_hi[0]);
-    scale_pairs<kBf>(sc[0][0][1], s_lo[1], s_hi[1]);
+    scale_pairs<kBf>(wsc[0][0], s_lo[0], s_hi[0]);
+    scale_pairs<kBf>(wsc[0][1], s_lo[1], s_hi[1]);
+    uint32_t words[2][4];
+#pragma unroll
+    for (int hr = 0; hr < 2; ++hr)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) words[hr][i] = w[0][hr][i];
+    if (step + kDepth < steps) fetch(step + kDepth, w, wsc);  // slot free again: refill it now
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       uint4 bfr[kSplits][NT];
@@ -355,8 +361,8 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvParams p) {
           bfr[s][nt] = *reinterpret_cast<const uint4*>(xs + size_t(xrow(s, c, nt * 8 + g)) * kTokStride +
                                                        i * kPlane + (warp * 4 + t) * 8);
       uint32_t d0[4], d1[4];
-      fp4_word<kBf>(wv[0][0][0][i], d0);
-      fp4_word<kBf>(wv[0][0][1][i], d1);
+      fp4_word<kBf>(words[0][i], d0);
+      fp4_word<kBf>(words[1][i], d1);
       const uint32_t s0 = i < 2 ? s_lo[0] : s_hi[0], s1 = i < 2 ? s_lo[1] : s_hi[1];
 #pragma unroll
       for (int jj = 0; jj < 2; ++jj) {
@@ -375,25 +381,6 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvParams p) {
       if (c + 1 < nchunks) chunk_store(c + 1, vn);
       __syncthreads();  // buffer c&1 free again, buffer (c+1)&1 complete
     }
-
-    // ---- rotate the prefetched chunks (constant indices: stays in registers)
-#pragma unroll
-    for (int d = 0; d + 1 < kDepth; ++d)
-#pragma unroll
-      for (int hr = 0; hr < 2; ++hr) {
-        sc[d][0][hr] = sc[d + 1][0][hr];
-#pragma unroll
-        for (int i = 0; i < 4; ++i) wv[d][0][hr][i] = wv[d + 1][0][hr][i];
-      }
-    if (refill) {
-#pragma unroll
-      for (int hr = 0; hr < 2; ++hr) {
-        sc[kDepth - 1][0][hr] = scn[0][hr];
-#pragma unroll
-        for (int i = 0; i < 4; ++i) wv[kDepth - 1][0][hr][i] = wn[0][hr][i];
-      }
-    }
-
     // ---- epilogue of a tile: reduce the 8 warps' K slices through shared memory
     if (c == nchunks - 1) {
       const int row0 = (int(blockIdx.x) + (step / nchunks) * int(gridDim.x)) * kRows;
@@ -422,6 +409,12 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvParams p) {
       }
       __syncthreads();  // red is rewritten by the next tile
     }
+  };
+
+  for (int step = 0; step < steps; step += kDepth) {
+#pragma unroll
+    for (int d = 0; d < kDepth; ++d)
+      if (step + d < steps) run_step(step + d, wv[d], sc[d]);
   }
 }
 
