@@ -1,13 +1,15 @@
-// The NVFP4 small-M GEMV kernel for Hopper (templates; instantiated per x dtype in gemv_<dtype>.cu): y[m, n] = x[m, k] @ dequantize(w)[n, k]^T (+ bias), m <= 16.
+// The NVFP4 small-M GEMV kernel for Hopper: y[m, n] = x[m, k] @ dequantize(w)[n, k]^T (+ bias), m <= 16.
+// Templates only; instantiated once per (x dtype, activation) in gemv_<dtype>_<act>.cu.
 //
 // Memory bound: every weight byte is read from HBM once per call, whatever m is. Each warp streams 16-byte
-// weight fragments (ld.global.nc.L1::no_allocate) for 16*MT rows, decodes FP4 in registers into fp16/bf16
+// weight fragments (ld.global.nc.L1::no_allocate) of 16 rows, decodes FP4 in registers into fp16/bf16
 // pairs already multiplied by their E4M3 block scale (exact), and feeds them to mma.sync m16n8k16 as the
 // A operand (weights on the m side). The tokens are the n side (padded to 8 or 16), read from a shared-
-// memory copy of x, already permuted into the B-fragment order (padded tokens read a shared zero row).
+// memory copy of x, already permuted into the B-fragment order (padded tokens read zero rows).
 // WHOLE tiles stage all of x once and then loop over row tiles with no barrier in the weight stream;
-// otherwise x is staged per 1024-wide K chunk into a double buffer, one barrier per chunk. Accumulation is fp32 throughout; the weight global scale,
-// the 2^7 decode bias and (W4A4) the activation global scale are applied once in the epilogue.
+// otherwise x is staged per 1024-wide K chunk into a double buffer, one barrier per chunk.
+// Accumulation is fp32 throughout; the weight global scale, the 2^7 decode bias and (W4A4) the activation
+// global scale are applied once in the epilogue.
 // The dot product does not care about the order along K, so a thread's k-slots are simply the
 // nibble pairs (j, j+4) of its own 16-byte load: no shuffles, no repacked weight layout.
 // See docs/nvfp4_cuda.md for the tile choices and measured numbers.
@@ -85,8 +87,8 @@ __device__ __forceinline__ uint32_t pack_pair(float lo, float hi, bool bf16) {
 }
 
 // Converts one staged unit (16 elements of a token row) into the B operand values for each split and
-// stores them, permuted (pairs (j, j+4) of every 8 elements), into the staging buffer `dst`
-// (this CTA's or a cluster peer's). W4A4 quantizes the block here (SPEC section 2 steps 2-5).
+// stores them, permuted (pairs (j, j+4) of every 8 elements), at column kk of the staged token row `row0`
+// (split s at row0 + s * split_stride). W4A4 quantizes the block here (SPEC section 2 steps 2-5).
 template <int XDT, bool W4A4>
 __device__ __forceinline__ void store_unit(uint16_t* row0, int split_stride, int kk, const RawUnit<XDT>& u,
                                            float act_gs, float act_d) {
