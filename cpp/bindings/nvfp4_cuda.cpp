@@ -1,9 +1,101 @@
+// Thin binding of the NVFP4 CUDA launchers (reset_native/nvfp4_cuda.hpp) into _core.nvfp4.
+// Device pointers and the CUDA stream cross as integers (torch's data_ptr() / cuda_stream); the Python
+// layer (reset_native/_nvfp4_cuda.py) validates tensors before calling these.
+#include <cstdint>
+
 #include "bindings.hpp"
+#include "reset_native/error.hpp"
+#if RESET_NATIVE_WITH_CUDA
+#include "reset_native/nvfp4_cuda.hpp"
+#endif
 
 namespace py = pybind11;
 
 namespace reset_native::bindings {
 
-void bind_nvfp4_cuda(py::module_& m) { (void)m; }
+#if RESET_NATIVE_WITH_CUDA
+namespace {
+
+using reset_native::nvfp4_cuda::Activation;
+using reset_native::nvfp4_cuda::DType;
+
+DType to_dtype(int code) {
+  if (code < 0 || code > 2) throw InvalidType("nvfp4 cuda: dtype code must be 0 (f32), 1 (f16) or 2 (bf16)");
+  return static_cast<DType>(code);
+}
+
+template <class T>
+T* ptr(std::uintptr_t p) {
+  return reinterpret_cast<T*>(p);
+}
+
+}  // namespace
+
+void bind_nvfp4_cuda(py::module_& m) {
+  namespace nc = reset_native::nvfp4_cuda;
+  m.attr("cuda_kernels") = true;
+  m.attr("cuda_gemv_max_tokens") = nc::kGemvMaxTokens;
+
+  m.def(
+      "cuda_amax",
+      [](std::uintptr_t x, int dtype, std::int64_t count, std::uintptr_t amax_out, std::uintptr_t first_nonfinite,
+         std::uintptr_t stream) {
+        nc::launch_amax(ptr<const void>(x), to_dtype(dtype), count, ptr<float>(amax_out),
+                        ptr<unsigned long long>(first_nonfinite), ptr<void>(stream));
+      },
+      py::arg("x"), py::arg("dtype"), py::arg("count"), py::arg("amax_out"), py::arg("first_nonfinite"),
+      py::arg("stream"), "amax_out[0] <- max|x| (must be 0 before); first_nonfinite (or 0) <- min index of NaN/Inf.");
+
+  m.def(
+      "cuda_quantize",
+      [](std::uintptr_t w, int dtype, std::int64_t n, std::int64_t k, float global_scale, std::uintptr_t packed,
+         std::uintptr_t block_scales, std::uintptr_t stream) {
+        nc::launch_quantize(ptr<const void>(w), to_dtype(dtype), n, k, global_scale, ptr<std::uint8_t>(packed),
+                            ptr<std::uint8_t>(block_scales), ptr<void>(stream));
+      },
+      py::arg("w"), py::arg("dtype"), py::arg("n"), py::arg("k"), py::arg("global_scale"), py::arg("packed"),
+      py::arg("block_scales"), py::arg("stream"));
+
+  m.def(
+      "cuda_dequantize",
+      [](std::uintptr_t packed, std::uintptr_t block_scales, float global_scale, std::int64_t n, std::int64_t k,
+         std::uintptr_t out, int out_dtype, std::uintptr_t stream) {
+        nc::launch_dequantize(ptr<const std::uint8_t>(packed), ptr<const std::uint8_t>(block_scales), global_scale, n,
+                              k, ptr<void>(out), to_dtype(out_dtype), ptr<void>(stream));
+      },
+      py::arg("packed"), py::arg("block_scales"), py::arg("global_scale"), py::arg("n"), py::arg("k"),
+      py::arg("out"), py::arg("out_dtype"), py::arg("stream"));
+
+  m.def(
+      "cuda_gemv",
+      [](std::uintptr_t packed, std::uintptr_t block_scales, float global_scale, std::int64_t n, std::int64_t k,
+         std::uintptr_t x, int x_dtype, std::int64_t m_tokens, bool nvfp4_activations, float act_global_scale,
+         std::uintptr_t act_amax_workspace, std::uintptr_t bias, std::uintptr_t out, std::uintptr_t stream) {
+        nc::GemvArgs a;
+        a.packed = ptr<const std::uint8_t>(packed);
+        a.block_scales = ptr<const std::uint8_t>(block_scales);
+        a.global_scale = global_scale;
+        a.n = n;
+        a.k = k;
+        a.x = ptr<const void>(x);
+        a.x_dtype = to_dtype(x_dtype);
+        a.m = m_tokens;
+        a.activation = nvfp4_activations ? Activation::NVFP4 : Activation::A16;
+        a.act_global_scale = act_global_scale;
+        a.act_amax_workspace = ptr<float>(act_amax_workspace);
+        a.bias = ptr<const void>(bias);
+        a.out = ptr<void>(out);
+        nc::launch_gemv(a, ptr<void>(stream));
+      },
+      py::arg("packed"), py::arg("block_scales"), py::arg("global_scale"), py::arg("n"), py::arg("k"), py::arg("x"),
+      py::arg("x_dtype"), py::arg("m"), py::arg("nvfp4_activations"), py::arg("act_global_scale"),
+      py::arg("act_amax_workspace"), py::arg("bias"), py::arg("out"), py::arg("stream"));
+}
+
+#else
+
+void bind_nvfp4_cuda(py::module_& m) { m.attr("cuda_kernels") = false; }
+
+#endif
 
 }  // namespace reset_native::bindings

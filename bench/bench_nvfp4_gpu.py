@@ -1,0 +1,165 @@
+"""NVFP4 GEMV on the GPU vs cuBLAS BF16 and torch's int4 weight-only kernel, Qwen3 decode layers, M = 1..16.
+
+One command, one table:  python bench/bench_nvfp4_gpu.py [--quick] [--layers 8b|32b|all] [--reps 30]
+Times are CUDA-graph replays (median of --reps replays, each running every rotated weight copy once, divided
+by the copy count); enough weight copies are rotated that their bytes exceed 3x the L2, so weights come from
+HBM. The HBM read bandwidth is measured in the same run (a large reduction), and the NVFP4 floor is
+  bytes = N*K*(0.5 + 1/16) + M*K*2 + M*N*2  over that bandwidth.
+JSON goes to $OUT/bench_nvfp4_gpu.json when $OUT is set, else bench/out/.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from reset_native import _nvfp4_cuda as nc
+
+LAYERS = {
+    "8b": [("qkv", 6144, 4096), ("o", 4096, 4096), ("gate_up", 24576, 4096), ("down", 4096, 12288)],
+    "32b": [("qkv", 10240, 5120), ("o", 5120, 8192), ("gate_up", 51200, 5120), ("down", 5120, 25600)],
+}
+LARGE = {("8b", "gate_up"), ("8b", "down"), ("32b", "gate_up"), ("32b", "down"), ("32b", "qkv")}
+
+
+def graph_time_us(fns, reps):
+    """Median replay time of a CUDA graph that calls every fn once, divided by len(fns)."""
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        for f in fns:
+            f()
+    torch.cuda.current_stream().wait_stream(s)
+    torch.cuda.synchronize()
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        for f in fns:
+            f()
+    for _ in range(3):
+        g.replay()
+    times = []
+    for _ in range(reps):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        g.replay()
+        b.record()
+        b.synchronize()
+        times.append(a.elapsed_time(b) * 1e3 / len(fns))
+    del g
+    return statistics.median(times)
+
+
+def read_bandwidth(reps):
+    buf = torch.empty(2 * 1024**3 // 4, dtype=torch.float32, device="cuda").uniform_()
+    out = torch.empty((), dtype=torch.float32, device="cuda")
+    t = graph_time_us([lambda: torch.sum(buf, dim=0, out=out)], reps)
+    bw = buf.numel() * 4 / (t * 1e-6)
+    del buf
+    return bw
+
+
+def copies_for(nbytes, l2):
+    return max(2, min(64, math.ceil(3 * l2 / max(nbytes, 1))))
+
+
+def int4_pack(n, k, copies):
+    """torch's tinygemm int4 weights (group 128) or None when this torch lacks the op."""
+    try:
+        w = torch.randint(0, 16, (n, k), dtype=torch.int32, device="cuda")
+        wu8 = (w[:, ::2] << 4 | w[:, 1::2]).to(torch.uint8)
+        packed = [torch._convert_weight_to_int4pack(wu8, 8) for _ in range(copies)]
+        sz = torch.randn(k // 128, n, 2, device="cuda", dtype=torch.bfloat16) * 0.01
+        return packed, sz
+    except Exception as e:  # noqa: BLE001 - report, don't fail the table
+        print(f"  int4 tinygemm unavailable: {e}", file=sys.stderr)
+        return None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--layers", default="all", choices=["8b", "32b", "all"])
+    ap.add_argument("--ms", default="1,2,4,8,16")
+    ap.add_argument("--reps", type=int, default=30)
+    ap.add_argument("--no-baselines", action="store_true")
+    args = ap.parse_args()
+    ms = [int(v) for v in args.ms.split(",")]
+    props = torch.cuda.get_device_properties(0)
+    l2 = getattr(props, "L2_cache_size", 50 * 1024**2)
+    bw = read_bandwidth(args.reps)
+    models = ["8b", "32b"] if args.layers == "all" else [args.layers]
+    rows = []
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    print(f"# {props.name}, {props.multi_processor_count} SMs, L2 {l2 / 2**20:.0f} MiB, "
+          f"measured read bandwidth {bw / 1e12:.3f} TB/s, torch {torch.__version__}", flush=True)
+    for model in models:
+        for name, n, k in LAYERS[model]:
+            nv_bytes = n * k * 9 // 16
+            cp = copies_for(nv_bytes, l2)
+            w = torch.randn((n, k), device="cuda", generator=gen, dtype=torch.bfloat16)
+            p0, s0, gs = nc.quantize(w)
+            wq = [(p0, s0)] + [(p0.clone(), s0.clone()) for _ in range(cp - 1)]
+            cb = copies_for(n * k * 2, l2)
+            wb = None if args.no_baselines else [w] + [w.clone() for _ in range(cb - 1)]
+            i4 = None if args.no_baselines else int4_pack(n, k, copies_for(n * k // 2, l2))
+            for m in ms:
+                x = torch.randn((m, k), device="cuda", generator=gen, dtype=torch.bfloat16)
+                # correctness spot check against the dequantized weights (bf16 output tolerance)
+                y = nc.gemv(p0, s0, gs, x, "bf16").float()
+                yr = x.float() @ nc.dequantize(p0, s0, gs, torch.float32).T
+                rel = float((y - yr).norm() / yr.norm())
+                r = {"model": model, "layer": name, "n": n, "k": k, "m": m, "copies": cp, "rel_err": rel}
+                r["w4a16_us"] = graph_time_us([lambda p=p, s=s: nc.gemv(p, s, gs, x, "bf16") for p, s in wq], args.reps)
+                r["w4a4_us"] = graph_time_us([lambda p=p, s=s: nc.gemv(p, s, gs, x, "nvfp4") for p, s in wq], args.reps)
+                r["w4a4_static_us"] = graph_time_us(
+                    [lambda p=p, s=s: nc.gemv(p, s, gs, x, "nvfp4", 0.002) for p, s in wq], args.reps)
+                if wb is not None:
+                    r["cublas_bf16_us"] = graph_time_us([lambda b=b: torch.matmul(x, b.T) for b in wb], args.reps)
+                if i4 is not None:
+                    packs, sz = i4
+                    try:
+                        r["int4_us"] = graph_time_us(
+                            [lambda q=q: torch._weight_int4pack_mm(x, q, 128, sz) for q in packs], args.reps)
+                    except Exception as e:  # noqa: BLE001 - keep the table
+                        print(f"  int4 tinygemm failed: {e}", file=sys.stderr)
+                        i4 = None
+                floor_bytes = nv_bytes + m * k * 2 + m * n * 2
+                r["floor_us"] = floor_bytes / bw * 1e6
+                r["frac_floor"] = r["floor_us"] / r["w4a16_us"]
+                rows.append(r)
+                print(f"  {model} {name} m={m}: {r['w4a16_us']:.1f} us ({r['frac_floor']:.0%} of floor)",
+                      file=sys.stderr, flush=True)
+            del w, wq, wb, i4
+            torch.cuda.empty_cache()
+
+    hdr = (f"{'layer':<12}{'N':>6}{'K':>6}{'M':>3} {'W4A16':>7} {'W4A4':>7} {'W4A4s':>7} {'cuBLAS':>7} {'int4':>7} "
+           f"{'floor':>6} {'%floor':>6} {'xBF16':>6} {'xint4':>6} {'M/M1':>5} {'relerr':>7}")
+    print(hdr)
+    m1 = {(r["model"], r["layer"]): r["w4a16_us"] for r in rows if r["m"] == 1}
+    for r in rows:
+        cub, i4 = r.get("cublas_bf16_us", float("nan")), r.get("int4_us", float("nan"))
+        ratio = r["w4a16_us"] / m1.get((r["model"], r["layer"]), float("nan"))
+        print(f"{r['model'] + ' ' + r['layer']:<12}{r['n']:>6}{r['k']:>6}{r['m']:>3} {r['w4a16_us']:>7.1f} "
+              f"{r['w4a4_us']:>7.1f} {r['w4a4_static_us']:>7.1f} {cub:>7.1f} {i4:>7.1f} {r['floor_us']:>6.1f} "
+              f"{r['frac_floor']:>6.0%} {cub / r['w4a16_us']:>6.2f} {i4 / r['w4a16_us']:>6.2f} {ratio:>5.2f} "
+              f"{r['rel_err']:>7.1e}")
+    for model in models:
+        sel = [r for r in rows if r["model"] == model and r["m"] == 1]
+        if len(sel) == 4:
+            ours, floor = sum(r["w4a16_us"] for r in sel), sum(r["floor_us"] for r in sel)
+            print(f"# Qwen3-{model.upper()} layer sum M=1: {ours:.1f} us, floor {floor:.1f} us, ratio {ours / floor:.2f}")
+    out_dir = Path(os.environ.get("OUT") or Path(__file__).resolve().parent / "out")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meta = {"device": props.name, "sms": props.multi_processor_count, "l2_bytes": l2, "read_bw_Bps": bw,
+            "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "reps": args.reps}
+    (out_dir / "bench_nvfp4_gpu.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

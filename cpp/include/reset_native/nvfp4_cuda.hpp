@@ -1,0 +1,60 @@
+// NVFP4 CUDA kernels (Hopper, sm_90): quantize / dequantize / small-M GEMV on raw device pointers.
+// Usable without Python or torch: every launcher enqueues on `stream` (a cudaStream_t passed as void*;
+// nullptr = the legacy default stream), never synchronizes, never allocates, and throws
+// reset_native::InvalidArgument on bad sizes or reset_native::Error when a launch fails.
+// Semantics: ../../../shared/docs/SPEC-nvfp4.md (format, quantizer) and docs/nvfp4_cuda.md (kernels).
+// Only present in builds with RESET_NATIVE_WITH_CUDA=1.
+#pragma once
+#include <cstdint>
+
+namespace reset_native::nvfp4_cuda {
+
+// Element types of dense inputs/outputs.
+enum class DType : int { F32 = 0, F16 = 1, BF16 = 2 };
+
+// Activation handling of the GEMV: A16 multiplies x as given (fp32 accumulation); NVFP4 first quantizes each
+// row of x to NVFP4 (per-16 E4M3 block scales, one activation global scale) inside the GEMV launch (W4A4).
+enum class Activation : int { A16 = 0, NVFP4 = 1 };
+
+// amax_out[0] <- max |x| over `count` elements, as a float (the bits of a non-negative float compare like
+// unsigned ints, so the kernel combines blocks with atomicMax). *amax_out must be 0 before the launch.
+// When first_nonfinite != nullptr (initialised to UINT64_MAX), it receives the smallest flat index of a NaN/Inf.
+void launch_amax(const void* x, DType dtype, std::int64_t count, float* amax_out,
+                 unsigned long long* first_nonfinite, void* stream);
+
+// SPEC section 2 quantizer of w [n, k] (k % 16 == 0) with a given decode global scale (> 0, finite):
+// packed [n, k/2] uint8 (element 2i in the low nibble), block_scales [n, k/16] E4M3 bytes.
+// Bit-identical to the CPU reference: true IEEE division, round-to-nearest-even everywhere.
+void launch_quantize(const void* w, DType dtype, std::int64_t n, std::int64_t k, float global_scale,
+                     std::uint8_t* packed, std::uint8_t* block_scales, void* stream);
+
+// out [n, k] = e2m1(code) * e4m3(scale) * global_scale (the first product is exact, one fp32 rounding),
+// then rounded to out_dtype.
+void launch_dequantize(const std::uint8_t* packed, const std::uint8_t* block_scales, float global_scale,
+                       std::int64_t n, std::int64_t k, void* out, DType out_dtype, void* stream);
+
+struct GemvArgs {
+  const std::uint8_t* packed = nullptr;        // [n, k/2]
+  const std::uint8_t* block_scales = nullptr;  // [n, k/16]
+  float global_scale = 1.0f;                   // weight decode multiplier
+  std::int64_t n = 0, k = 0;                   // k % 16 == 0
+  const void* x = nullptr;                     // [m, k], dtype x_dtype
+  DType x_dtype = DType::BF16;                 // also the output and bias dtype
+  std::int64_t m = 0;                          // 1..16 tokens
+  Activation activation = Activation::A16;
+  // NVFP4 activations: the global scale is act_global_scale when act_amax_workspace == nullptr, else it is
+  // computed on the device as amax(|x|)/2688 into the 4-byte workspace (which the launcher clears itself).
+  float act_global_scale = 1.0f;
+  float* act_amax_workspace = nullptr;
+  const void* bias = nullptr;  // optional [n]
+  void* out = nullptr;         // [m, n]
+};
+
+// y = x @ dequantize(w).T (+ bias), fp32 accumulation, output in x_dtype. One launch (two small extra
+// nodes, a 4-byte memset and an amax kernel, when W4A4 computes its activation scale on the device).
+void launch_gemv(const GemvArgs& args, void* stream);
+
+// Largest m the GEMV accepts.
+constexpr std::int64_t kGemvMaxTokens = 16;
+
+}  // namespace reset_native::nvfp4_cuda

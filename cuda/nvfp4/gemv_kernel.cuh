@@ -1,0 +1,474 @@
+// The NVFP4 small-M GEMV kernel for Hopper: y[m, n] = x[m, k] @ dequantize(w)[n, k]^T (+ bias), m <= 16.
+// Templates only; instantiated once per (x dtype, activation) in gemv_<dtype>_<act>.cu.
+//
+// Memory bound: every weight byte is read from HBM once per call, whatever m is. Each warp streams 16-byte
+// weight fragments (ld.global.nc.L1::no_allocate) of 16 rows, decodes FP4 in registers into fp16/bf16
+// pairs already multiplied by their E4M3 block scale (exact), and feeds them to mma.sync m16n8k16 as the
+// A operand (weights on the m side). The tokens are the n side (padded to 8 or 16), read from a shared-
+// memory copy of x, already permuted into the B-fragment order (padded tokens read zero rows).
+// WHOLE tiles stage all of x once and then loop over row tiles with no barrier in the weight stream;
+// otherwise x is staged per 1024-wide K chunk into a double buffer, one barrier per chunk.
+// Accumulation is fp32 throughout; the weight global scale, the 2^7 decode bias and (W4A4) the activation
+// global scale are applied once in the epilogue.
+// The dot product does not care about the order along K, so a thread's k-slots are simply the
+// nibble pairs (j, j+4) of its own 16-byte load: no shuffles, no repacked weight layout.
+// See docs/nvfp4_cuda.md for the tile choices and measured numbers.
+#pragma once
+#include <cuda_runtime.h>
+
+#include "nvfp4/nvfp4_device.cuh"
+#include "nvfp4/launch_check.hpp"
+#include "reset_native/nvfp4_cuda.hpp"
+
+namespace reset_native::nvfp4_cuda {
+namespace detail {
+
+constexpr int kWarps = 8;
+constexpr int kThreads = kWarps * 32;
+constexpr int kKStep = 128;                 // K per warp per chunk (4 threads x 32 elements per row)
+constexpr int kChunk = kWarps * kKStep;     // K staged per iteration
+constexpr int kTokStride = kChunk + 32;     // u16 per staged token row; +64 B keeps LDS.128 conflict-free
+constexpr int kPlane = kChunk / 4;          // u16 per "word plane" of a token row
+constexpr int kUnitsPerToken = kChunk / 16; // staging unit = one 16-element block of one token
+constexpr float kDecodeBias = 128.0f;       // A operand holds e2m1 * e4m3 * 2^-7; the epilogue multiplies 2^7
+
+struct GemvParams {
+  const uint8_t* packed;
+  const uint8_t* scales;
+  const void* x;
+  const void* bias;
+  void* out;
+  const float* act_amax;  // W4A4 with a device-computed activation scale, else nullptr
+  float act_gs;           // W4A4 static activation scale
+  float w_gs;             // weight global scale
+  int n, k, m;
+  int x_aligned;          // x is 16-byte aligned (k % 16 == 0 keeps every block aligned then)
+};
+
+template <int XDT, bool W4A4>
+struct Mode {
+  static constexpr bool kABf16 = !W4A4 && XDT != kF16;            // A/B fragments in bf16 (else fp16)
+  static constexpr int kSplits = (!W4A4 && XDT == kF32) ? 3 : 1;  // fp32 x = sum of 3 bf16 parts (exact)
+};
+
+// Raw bits of 16 consecutive elements of one token row (a staging unit), zero outside x.
+template <int XDT>
+struct RawUnit {
+  static constexpr int kVec = int(sizeof(typename Elem<XDT>::T));  // uint4s per 16 elements
+  uint4 r[kVec];
+};
+
+template <int XDT>
+__device__ __forceinline__ void load_unit(const GemvParams& p, int tok, int kidx, RawUnit<XDT>& u) {
+  using T = typename Elem<XDT>::T;
+  if (tok >= p.m || kidx >= p.k) {
+#pragma unroll
+    for (int i = 0; i < RawUnit<XDT>::kVec; ++i) u.r[i] = make_uint4(0, 0, 0, 0);
+    return;
+  }
+  const T* x = static_cast<const T*>(p.x) + int64_t(tok) * p.k + kidx;
+  if (p.x_aligned) {
+#pragma unroll
+    for (int i = 0; i < RawUnit<XDT>::kVec; ++i) u.r[i] = __ldg(reinterpret_cast<const uint4*>(x) + i);
+  } else {
+    T* e = reinterpret_cast<T*>(u.r);
+#pragma unroll
+    for (int i = 0; i < 16; ++i) e[i] = x[i];
+  }
+}
+
+__device__ __forceinline__ uint32_t pack_pair(float lo, float hi, bool bf16) {
+  if (bf16) {
+    const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t*>(&h);
+  }
+  const __half2 h = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&h);
+}
+
+// Converts one staged unit (16 elements of a token row) into the B operand values for each split and
+// stores them, permuted (pairs (j, j+4) of every 8 elements), at column kk of the staged token row `row0`
+// (split s at row0 + s * split_stride). W4A4 quantizes the block here (SPEC section 2 steps 2-5).
+template <int XDT, bool W4A4>
+__device__ __forceinline__ void store_unit(uint16_t* row0, int split_stride, int kk, const RawUnit<XDT>& u,
+                                           float act_gs, float act_d) {
+  using M = Mode<XDT, W4A4>;
+  using E = Elem<XDT>;
+  if constexpr (!W4A4 && XDT != kF32) {
+    // 16-bit x passes through: only the pair permutation (j, j+4) of every 8 elements.
+    uint16_t* row = row0;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const uint4 q = u.r[h];
+      const int e0 = kk + 8 * h;
+      const uint4 o = make_uint4(__byte_perm(q.x, q.z, 0x5410), __byte_perm(q.x, q.z, 0x7632),
+                                 __byte_perm(q.y, q.w, 0x5410), __byte_perm(q.y, q.w, 0x7632));
+      *reinterpret_cast<uint4*>(row + ((e0 % 32) / 8) * kPlane + (e0 / 32) * 8) = o;
+    }
+    return;
+  }
+  float v[16];
+  const auto* e = reinterpret_cast<const typename E::T*>(u.r);
+#pragma unroll
+  for (int i = 0; i < 16; ++i) v[i] = E::to_float(e[i]);
+  float part[M::kSplits][16];
+  if constexpr (W4A4) {
+    float amax_b = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 16; ++i) amax_b = fmaxf(amax_b, fabsf(v[i]));
+    const uint32_t sb = e4m3_encode_scale(__fdiv_rn(amax_b, act_d));
+    const float sdec = e4m3_decode(sb);
+    const float s = __fmul_rn(sdec, act_gs);
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+      const float q = e2m1_magnitude_value(e2m1_round_magnitude(__fdiv_rn(fabsf(v[i]), s))) * sdec;
+      part[0][i] = copysignf(q, v[i]);  // exact: e2m1 * e4m3 has <= 6 significant bits, fits fp16
+    }
+  } else if constexpr (M::kSplits == 3) {
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+      const float hi = __bfloat162float(__float2bfloat16_rn(v[i]));
+      const float r1 = v[i] - hi;
+      const float mid = __bfloat162float(__float2bfloat16_rn(r1));
+      part[0][i] = hi;
+      part[1][i] = mid;
+      part[2][i] = r1 - mid;
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < 16; ++i) part[0][i] = v[i];
+  }
+#pragma unroll
+  for (int s = 0; s < M::kSplits; ++s) {
+    uint16_t* row = row0 + s * split_stride;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int e0 = kk + 8 * h;  // first element of these 8, a multiple of 8
+      uint4 o;
+      const float* f = &part[s][8 * h];
+      o.x = pack_pair(f[0], f[4], M::kABf16);
+      o.y = pack_pair(f[1], f[5], M::kABf16);
+      o.z = pack_pair(f[2], f[6], M::kABf16);
+      o.w = pack_pair(f[3], f[7], M::kABf16);
+      *reinterpret_cast<uint4*>(row + ((e0 % 32) / 8) * kPlane + (e0 / 32) * 8) = o;
+    }
+  }
+}
+
+template <int MT, bool FAST>
+__device__ __forceinline__ void load_weights(const GemvParams& p, int row0, int g, int kbase,
+                                             uint32_t (&wv)[MT][2][4], uint32_t (&sc)[MT][2]) {
+  const int64_t half_k = p.k / 2, sixteenth_k = p.k / 16;
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+    for (int hr = 0; hr < 2; ++hr) {
+      const int row = min(row0 + mt * 16 + hr * 8 + g, p.n - 1);  // rows past n: valid memory, unused
+      const uint8_t* wp = p.packed + row * half_k + kbase / 2;
+      const uint8_t* sp = p.scales + row * sixteenth_k + kbase / 16;
+      if constexpr (FAST) {
+        const uint4 v = ld_stream_v4(wp);
+        wv[mt][hr][0] = v.x, wv[mt][hr][1] = v.y, wv[mt][hr][2] = v.z, wv[mt][hr][3] = v.w;
+        sc[mt][hr] = __ldg(reinterpret_cast<const uint16_t*>(sp));
+      } else {
+        uint2 a = make_uint2(0, 0), b = make_uint2(0, 0);
+        uint32_t s0 = 0, s1 = 0;  // scale 0 => exact zeros beyond k
+        if (kbase + 16 <= p.k) a = ld_stream_v2(wp), s0 = __ldg(sp);
+        if (kbase + 32 <= p.k) b = ld_stream_v2(wp + 8), s1 = __ldg(sp + 1);
+        wv[mt][hr][0] = a.x, wv[mt][hr][1] = a.y, wv[mt][hr][2] = b.x, wv[mt][hr][3] = b.y;
+        sc[mt][hr] = s0 | (s1 << 8);
+      }
+    }
+  }
+}
+
+// Block-scale pair (s, s) for the A operand, times 2^7: fp16 or bf16 bits.
+template <bool BF16>
+__device__ __forceinline__ void scale_pairs(uint32_t two_bytes, uint32_t& s0, uint32_t& s1) {
+  uint32_t h = e4m3x2_to_half2(two_bytes);
+  if constexpr (BF16) {
+    const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&h));
+    // fp4 pairs decode as e2m1 * 2^-126 in bf16: bring the scale to e4m3 * 2^119 (exact, < 2^128).
+    constexpr float kBias = 6.6461399789245794e35f;  // 2^119
+    h = pack_pair(f.x * kBias, f.y * kBias, true);
+  } else {
+    // fp4 pairs decode as e2m1 * 2^-14 in fp16: scale by e4m3 * 2^7 (<= 57344, exact).
+    const __half2 b = __float2half2_rn(kDecodeBias);
+    const __half2 r = __hmul2(*reinterpret_cast<const __half2*>(&h), b);
+    h = *reinterpret_cast<const uint32_t*>(&r);
+  }
+  s0 = __byte_perm(h, 0, 0x1010);
+  s1 = __byte_perm(h, 0, 0x3232);
+}
+
+template <bool BF16>
+__device__ __forceinline__ void fp4_word(uint32_t w, uint32_t (&o)[4]) {
+  o[0] = fp4_pair<0, BF16>(w);
+  o[1] = fp4_pair<1, BF16>(w);
+  o[2] = fp4_pair<2, BF16>(w);
+  o[3] = fp4_pair<3, BF16>(w);
+}
+
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE>
+__global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvParams p) {
+  using M = Mode<XDT, W4A4>;
+  constexpr bool kBf = M::kABf16;
+  constexpr int kSplits = M::kSplits;
+  constexpr int kRows = 16;           // one m16 tile of weight rows per CTA step
+  constexpr int kTok = 8 * NT;
+  constexpr int kDepth = (!WHOLE && NT == 2) ? 2 : 3;  // weight chunks in flight per thread (~36 B each)
+
+  extern __shared__ uint4 smem_raw[];
+  uint16_t* xs = reinterpret_cast<uint16_t*>(smem_raw);
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
+  const int nchunks = (p.k + kChunk - 1) / kChunk;
+  const int m = p.m;
+
+  // Staged-x row layout. WHOLE: [split][chunk * m + token] then one zero row per split.
+  // Chunked: [buffer][split][token < kTok]; padded tokens stay zero.
+  const int split_rows = WHOLE ? nchunks * m + 1 : kTok;
+  const int zero_row = WHOLE ? nchunks * m : 0;
+  auto xrow = [&](int s, int c, int tok) -> int {  // row index of token tok, chunk c, split s
+    if constexpr (WHOLE) {
+      return s * split_rows + (tok < m ? c * m + tok : zero_row);
+    } else {
+      return ((c & 1) * kSplits + s) * kTok + tok;
+    }
+  };
+  float* red = reinterpret_cast<float*>(xs + size_t(WHOLE ? kSplits * split_rows : 2 * kSplits * kTok) * kTokStride);
+
+  float act_gs = 1.0f, act_d = 6.0f;
+  if constexpr (W4A4) {
+    if (p.act_amax != nullptr) {
+      const float amax = *p.act_amax;
+      act_gs = amax == 0.0f ? 1.0f : __fdiv_rn(amax, kAmaxToGlobal);
+    } else {
+      act_gs = p.act_gs;
+    }
+    act_d = __fmul_rn(6.0f, act_gs);
+  }
+
+  // ---- zero rows (never rewritten): WHOLE's shared zero row, or the padded tokens of both buffers
+  if constexpr (WHOLE) {
+    for (int i = tid; i < kSplits * kTokStride / 8; i += kThreads) {
+      const int s = i / (kTokStride / 8), off = i % (kTokStride / 8);
+      reinterpret_cast<uint4*>(xs + size_t(s * split_rows + zero_row) * kTokStride)[off] = make_uint4(0, 0, 0, 0);
+    }
+  } else {
+    for (int i = tid; i < 2 * kSplits * kTok * kTokStride / 8; i += kThreads) {
+      const int row = i / (kTokStride / 8);
+      if (row % kTok >= m) reinterpret_cast<uint4*>(xs)[i] = make_uint4(0, 0, 0, 0);
+    }
+  }
+
+  // ---- x staging: units of 16 elements of one real token
+  constexpr int kStageBatch = 2;  // units loaded before the first is converted (memory-level parallelism)
+  auto stage = [&](int c_first, int c_count) {
+    const int units = m * c_count * kUnitsPerToken;
+    for (int base = tid; base < units; base += kStageBatch * kThreads) {
+      RawUnit<XDT> v[kStageBatch];
+      int tok[kStageBatch], kidx[kStageBatch];
+#pragma unroll
+      for (int b = 0; b < kStageBatch; ++b) {
+        const int u = base + b * kThreads;
+        tok[b] = u < units ? u / (c_count * kUnitsPerToken) : m;
+        kidx[b] = c_first * kChunk + (u % (c_count * kUnitsPerToken)) * 16;
+        load_unit<XDT>(p, tok[b], kidx[b], v[b]);
+      }
+#pragma unroll
+      for (int b = 0; b < kStageBatch; ++b) {
+        if (tok[b] >= m) continue;
+        const int c = kidx[b] / kChunk, kk = kidx[b] % kChunk;
+        store_unit<XDT, W4A4>(xs + size_t(xrow(0, c, tok[b])) * kTokStride,
+                              (xrow(1, c, tok[b]) - xrow(0, c, tok[b])) * kTokStride, kk, v[b], act_gs, act_d);
+      }
+    }
+  };
+
+  // Chunked mode: this thread's units of one chunk, loaded before the compute and stored after it.
+  constexpr int kChunkUnits = kTok * kUnitsPerToken / kThreads;
+  auto chunk_load = [&](int c, RawUnit<XDT> (&v)[kChunkUnits]) {
+#pragma unroll
+    for (int u = 0; u < kChunkUnits; ++u) {
+      const int unit = u * kThreads + tid;
+      load_unit<XDT>(p, unit / kUnitsPerToken, c * kChunk + (unit % kUnitsPerToken) * 16, v[u]);
+    }
+  };
+  auto chunk_store = [&](int c, const RawUnit<XDT> (&v)[kChunkUnits]) {
+#pragma unroll
+    for (int u = 0; u < kChunkUnits; ++u) {
+      const int unit = u * kThreads + tid, tok = unit / kUnitsPerToken;
+      if (tok >= m) continue;
+      store_unit<XDT, W4A4>(xs + size_t(xrow(0, c, tok)) * kTokStride, (xrow(1, c, tok) - xrow(0, c, tok)) * kTokStride,
+                            (unit % kUnitsPerToken) * 16, v[u], act_gs, act_d);
+    }
+  };
+
+  // ---- the weight stream: step = (tile, chunk); WHOLE CTAs walk tiles blockIdx.x, +gridDim.x, ...
+  const int ntiles = (p.n + kRows - 1) / kRows;
+  const int my_tiles = WHOLE ? (ntiles - int(blockIdx.x) + int(gridDim.x) - 1) / int(gridDim.x) : 1;
+  const int steps = my_tiles * nchunks;
+  const int kwarp = warp * kKStep + t * 32;  // this thread's K offset inside a chunk
+  auto fetch = [&](int step, uint32_t (&w)[1][2][4], uint32_t (&sc)[1][2]) {
+    const int tile = int(blockIdx.x) + (step / nchunks) * int(gridDim.x);
+    load_weights<1, FAST>(p, tile * kRows, g, (step % nchunks) * kChunk + kwarp, w, sc);
+  };
+
+  uint32_t wv[kDepth][1][2][4], sc[kDepth][1][2];
+#pragma unroll
+  for (int d = 0; d < kDepth; ++d)
+    if (d < steps) fetch(d, wv[d], sc[d]);
+
+  if constexpr (WHOLE) {
+    stage(0, nchunks);
+  } else {
+    RawUnit<XDT> v[kChunkUnits];
+    chunk_load(0, v);
+    chunk_store(0, v);
+  }
+  __syncthreads();
+
+  float acc[NT][4];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.0f;
+
+  // One step = one chunk of one row tile, computed from prefetch slot (w, s); the slot is refilled with
+  // step + kDepth right after its use. The step loop is unrolled by kDepth so that slots are fixed
+  // registers: copying a register whose load is still in flight would stall and defeat the prefetch.
+  auto run_step = [&](int step, uint32_t (&w)[1][2][4], uint32_t (&wsc)[1][2]) {
+    const int c = step % nchunks;
+    // Chunked mode: chunk c+1 of x goes to the other buffer while chunk c is computed.
+    RawUnit<XDT> vn[WHOLE ? 1 : kChunkUnits];
+    if constexpr (!WHOLE) {
+      if (c + 1 < nchunks) chunk_load(c + 1, vn);
+    }
+
+    // ---- compute: 4 words x 2 MMAs per split and token tile
+    uint32_t s_lo[2], s_hi[2];
+    scale_pairs<kBf>(wsc[0][0], s_lo[0], s_hi[0]);
+    scale_pairs<kBf>(wsc[0][1], s_lo[1], s_hi[1]);
+    uint32_t words[2][4];
+#pragma unroll
+    for (int hr = 0; hr < 2; ++hr)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) words[hr][i] = w[0][hr][i];
+    if (step + kDepth < steps) fetch(step + kDepth, w, wsc);  // slot free again: refill it now
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      uint4 bfr[kSplits][NT];
+#pragma unroll
+      for (int s = 0; s < kSplits; ++s)
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+          bfr[s][nt] = *reinterpret_cast<const uint4*>(xs + size_t(xrow(s, c, nt * 8 + g)) * kTokStride +
+                                                       i * kPlane + (warp * 4 + t) * 8);
+      uint32_t d0[4], d1[4];
+      fp4_word<kBf>(words[0][i], d0);
+      fp4_word<kBf>(words[1][i], d1);
+      const uint32_t s0 = i < 2 ? s_lo[0] : s_hi[0], s1 = i < 2 ? s_lo[1] : s_hi[1];
+#pragma unroll
+      for (int jj = 0; jj < 2; ++jj) {
+        const uint32_t a[4] = {mul_pair(d0[2 * jj], s0, kBf), mul_pair(d1[2 * jj], s1, kBf),
+                               mul_pair(d0[2 * jj + 1], s0, kBf), mul_pair(d1[2 * jj + 1], s1, kBf)};
+#pragma unroll
+        for (int s = 0; s < kSplits; ++s)
+#pragma unroll
+          for (int nt = 0; nt < NT; ++nt) {
+            const uint32_t* b = reinterpret_cast<const uint32_t*>(&bfr[s][nt]);
+            mma16816<kBf>(acc[nt], a, b[2 * jj], b[2 * jj + 1]);
+          }
+      }
+    }
+    if constexpr (!WHOLE) {
+      if (c + 1 < nchunks) chunk_store(c + 1, vn);
+      __syncthreads();  // buffer c&1 free again, buffer (c+1)&1 complete
+    }
+    // ---- epilogue of a tile: reduce the 8 warps' K slices through shared memory
+    if (c == nchunks - 1) {
+      const int row0 = (int(blockIdx.x) + (step / nchunks) * int(gridDim.x)) * kRows;
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int rl = g + (e / 2) * 8, tok = nt * 8 + 2 * t + (e % 2);
+          red[(warp * kRows + rl) * kTok + tok] = acc[nt][e];
+          acc[nt][e] = 0.0f;
+        }
+      __syncthreads();
+      using E = Elem<XDT>;
+      auto* out = static_cast<typename E::T*>(p.out);
+      const auto* bias = static_cast<const typename E::T*>(p.bias);
+      for (int idx = tid; idx < kRows * m; idx += kThreads) {
+        const int rl = idx % kRows, tok = idx / kRows, row = row0 + rl;
+        if (row >= p.n) continue;
+        float sum = 0.0f;
+#pragma unroll
+        for (int w = 0; w < kWarps; ++w) sum += red[(w * kRows + rl) * kTok + tok];
+        float y = (sum * kDecodeBias) * p.w_gs;
+        if constexpr (W4A4) y *= act_gs;
+        if (bias != nullptr) y += E::to_float(bias[row]);
+        out[int64_t(tok) * p.n + row] = E::from_float(y);
+      }
+      __syncthreads();  // red is rewritten by the next tile
+    }
+  };
+
+  for (int step = 0; step < steps; step += kDepth) {
+#pragma unroll
+    for (int d = 0; d < kDepth; ++d)
+      if (step + d < steps) run_step(step + d, wv[d], sc[d]);
+  }
+}
+
+// Shared memory of one CTA: staged x (+ zero rows) and the reduction buffer.
+template <int XDT, bool W4A4, int NT, bool WHOLE>
+size_t smem_bytes(int k, int m) {
+  using M = Mode<XDT, W4A4>;
+  const int nchunks = (k + kChunk - 1) / kChunk;
+  const size_t rows = WHOLE ? size_t(M::kSplits) * (size_t(nchunks) * m + 1) : size_t(2) * M::kSplits * 8 * NT;
+  return rows * kTokStride * sizeof(uint16_t) + size_t(kWarps) * 16 * 8 * NT * sizeof(float);
+}
+
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE>
+void launch_tile(const GemvParams& p, int sms, cudaStream_t stream) {
+  auto kernel = gemv_kernel<XDT, W4A4, NT, FAST, WHOLE>;
+  const size_t smem = smem_bytes<XDT, W4A4, NT, WHOLE>(p.k, p.m);
+  check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
+             "nvfp4 gemv: cudaFuncSetAttribute");
+  const int ntiles = (p.n + 15) / 16;
+  int grid = ntiles;
+  if (WHOLE) {  // persistent: as many CTAs as fit at once, each walking several row tiles
+    int per_sm = 1;
+    check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem),
+               "nvfp4 gemv: occupancy");
+    grid = ntiles < sms * per_sm ? ntiles : sms * (per_sm > 0 ? per_sm : 1);
+  }
+  kernel<<<grid, kThreads, smem, stream>>>(p);
+  check_launch("nvfp4 gemv: launch");
+}
+
+// Tile choice by shape (docs/nvfp4_cuda.md): tokens padded to 8 or 16 (MMA n side); x staged whole when it
+// fits next to a second CTA on the SM (persistent CTAs, no barrier in the weight stream), else per chunk.
+constexpr size_t kWholeSmemLimit = 110 * 1024;
+
+// Explicitly instantiated once per (x dtype, activation) in gemv_<dtype>_<act>.cu (parallel compilation).
+template <int XDT, bool W4A4>
+void dispatch_mode(const GemvParams& p, bool fast, int sms, cudaStream_t stream) {
+  if (p.m > 8) {
+    if (smem_bytes<XDT, W4A4, 2, true>(p.k, p.m) <= kWholeSmemLimit) {
+      if (fast) return launch_tile<XDT, W4A4, 2, true, true>(p, sms, stream);
+      return launch_tile<XDT, W4A4, 2, false, true>(p, sms, stream);
+    }
+    if (fast) return launch_tile<XDT, W4A4, 2, true, false>(p, sms, stream);
+    return launch_tile<XDT, W4A4, 2, false, false>(p, sms, stream);
+  }
+  if (smem_bytes<XDT, W4A4, 1, true>(p.k, p.m) <= kWholeSmemLimit) {
+    if (fast) return launch_tile<XDT, W4A4, 1, true, true>(p, sms, stream);
+    return launch_tile<XDT, W4A4, 1, false, true>(p, sms, stream);
+  }
+  if (fast) return launch_tile<XDT, W4A4, 1, true, false>(p, sms, stream);
+  return launch_tile<XDT, W4A4, 1, false, false>(p, sms, stream);
+}
+
+}  // namespace detail
+}  // namespace reset_native::nvfp4_cuda

@@ -1,0 +1,166 @@
+// NVFP4 quantize / dequantize / amax kernels (SPEC-nvfp4 section 2). Offline-speed, exactness first: one
+// thread per 16-element block, IEEE division (__fdiv_rn), no fast-math, so the bytes match the CPU reference.
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "nvfp4/launch_check.hpp"
+#include "nvfp4/nvfp4_device.cuh"
+#include "reset_native/error.hpp"
+#include "reset_native/nvfp4_cuda.hpp"
+
+namespace reset_native::nvfp4_cuda {
+namespace detail {
+
+constexpr int kBlockThreads = 256;
+
+template <int DT>
+__global__ void amax_kernel(const typename Elem<DT>::T* __restrict__ x, int64_t count, float* amax_out,
+                            unsigned long long* first_nonfinite) {
+  float amax = 0.0f;
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += stride) {
+    const float v = Elem<DT>::to_float(x[i]);
+    if (first_nonfinite != nullptr && !isfinite(v)) atomicMin(first_nonfinite, (unsigned long long)i);
+    amax = fmaxf(amax, fabsf(v));
+  }
+  // fmaxf drops NaN; an Inf survives and poisons the scale, which callers that care detect via first_nonfinite.
+#pragma unroll
+  for (int off = 16; off > 0; off /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
+  __shared__ float warp_max[kBlockThreads / 32];
+  if (threadIdx.x % 32 == 0) warp_max[threadIdx.x / 32] = amax;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    for (int w = 1; w < int(blockDim.x / 32); ++w) amax = fmaxf(amax, warp_max[w]);
+    // Non-negative floats order like their bit patterns.
+    atomicMax(reinterpret_cast<unsigned int*>(amax_out), __float_as_uint(amax));
+  }
+}
+
+template <int DT>
+__global__ void quantize_kernel(const typename Elem<DT>::T* __restrict__ w, int64_t blocks, float global_scale,
+                                uint8_t* __restrict__ packed, uint8_t* __restrict__ scales) {
+  const float d = __fmul_rn(6.0f, global_scale);
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t b = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; b < blocks; b += stride) {
+    float v[16];
+#pragma unroll
+    for (int i = 0; i < 16; ++i) v[i] = Elem<DT>::to_float(w[b * 16 + i]);
+    uint32_t q[2];
+    scales[b] = uint8_t(quantize_block16(v, global_scale, d, q));
+#pragma unroll
+    for (int i = 0; i < 8; ++i) packed[b * 8 + i] = uint8_t(q[i / 4] >> (8 * (i % 4)));
+  }
+}
+
+template <int DT>
+__global__ void dequantize_kernel(const uint8_t* __restrict__ packed, const uint8_t* __restrict__ scales,
+                                  int64_t blocks, float global_scale, typename Elem<DT>::T* __restrict__ out) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t b = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; b < blocks; b += stride) {
+    const float s = e4m3_decode(scales[b]);
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+      const uint32_t code = (packed[b * 8 + i / 2] >> (4 * (i % 2))) & 0xFu;
+      // e2m1 * e4m3 is exact; the product with the global scale is the one fp32 rounding.
+      const float mag = __fmul_rn(__fmul_rn(e2m1_magnitude_value(code & 7u), s), global_scale);
+      out[b * 16 + i] = Elem<DT>::from_float(code & 8u ? -mag : mag);
+    }
+  }
+}
+
+int grid_for(int64_t work) {
+  const int64_t blocks = (work + kBlockThreads - 1) / kBlockThreads;
+  return int(blocks < 4096 ? (blocks > 0 ? blocks : 1) : 4096);
+}
+
+void require_shape(std::int64_t n, std::int64_t k, const char* who) {
+  require(n > 0 && k > 0 && k % 16 == 0, std::string(who) + ": need n > 0 and k > 0 with k % 16 == 0, got n=" +
+                                             std::to_string(n) + " k=" + std::to_string(k));
+}
+
+}  // namespace detail
+
+void launch_amax(const void* x, DType dtype, std::int64_t count, float* amax_out,
+                 unsigned long long* first_nonfinite, void* stream_ptr) {
+  using namespace detail;
+  require(count > 0, "nvfp4 amax: count must be > 0, got " + std::to_string(count));
+  require(x != nullptr && amax_out != nullptr, "nvfp4 amax: null pointer");
+  auto stream = static_cast<cudaStream_t>(stream_ptr);
+  const int grid = grid_for((count + 7) / 8) < 264 ? grid_for((count + 7) / 8) : 264;
+  switch (dtype) {
+    case DType::F32:
+      amax_kernel<kF32><<<grid, kBlockThreads, 0, stream>>>(static_cast<const float*>(x), count, amax_out,
+                                                            first_nonfinite);
+      break;
+    case DType::F16:
+      amax_kernel<kF16><<<grid, kBlockThreads, 0, stream>>>(static_cast<const __half*>(x), count, amax_out,
+                                                            first_nonfinite);
+      break;
+    case DType::BF16:
+      amax_kernel<kBF16><<<grid, kBlockThreads, 0, stream>>>(static_cast<const __nv_bfloat16*>(x), count,
+                                                             amax_out, first_nonfinite);
+      break;
+    default:
+      throw InvalidType("nvfp4 amax: unknown dtype");
+  }
+  check_launch("nvfp4 amax: launch");
+}
+
+void launch_quantize(const void* w, DType dtype, std::int64_t n, std::int64_t k, float global_scale,
+                     std::uint8_t* packed, std::uint8_t* block_scales, void* stream_ptr) {
+  using namespace detail;
+  require_shape(n, k, "nvfp4 quantize");
+  require(w && packed && block_scales, "nvfp4 quantize: null pointer");
+  require(global_scale > 0.0f && global_scale <= 3.4028234663852886e38f,
+          "nvfp4 quantize: global_scale must be finite and > 0, got " + std::to_string(global_scale));
+  auto stream = static_cast<cudaStream_t>(stream_ptr);
+  const int64_t blocks = n * (k / 16);
+  const int grid = grid_for(blocks);
+  switch (dtype) {
+    case DType::F32:
+      quantize_kernel<kF32><<<grid, kBlockThreads, 0, stream>>>(static_cast<const float*>(w), blocks,
+                                                                global_scale, packed, block_scales);
+      break;
+    case DType::F16:
+      quantize_kernel<kF16><<<grid, kBlockThreads, 0, stream>>>(static_cast<const __half*>(w), blocks,
+                                                                global_scale, packed, block_scales);
+      break;
+    case DType::BF16:
+      quantize_kernel<kBF16><<<grid, kBlockThreads, 0, stream>>>(static_cast<const __nv_bfloat16*>(w), blocks,
+                                                                 global_scale, packed, block_scales);
+      break;
+    default:
+      throw InvalidType("nvfp4 quantize: unknown dtype");
+  }
+  check_launch("nvfp4 quantize: launch");
+}
+
+void launch_dequantize(const std::uint8_t* packed, const std::uint8_t* block_scales, float global_scale,
+                       std::int64_t n, std::int64_t k, void* out, DType out_dtype, void* stream_ptr) {
+  using namespace detail;
+  require_shape(n, k, "nvfp4 dequantize");
+  require(packed && block_scales && out, "nvfp4 dequantize: null pointer");
+  auto stream = static_cast<cudaStream_t>(stream_ptr);
+  const int64_t blocks = n * (k / 16);
+  const int grid = grid_for(blocks);
+  switch (out_dtype) {
+    case DType::F32:
+      dequantize_kernel<kF32><<<grid, kBlockThreads, 0, stream>>>(packed, block_scales, blocks, global_scale,
+                                                                  static_cast<float*>(out));
+      break;
+    case DType::F16:
+      dequantize_kernel<kF16><<<grid, kBlockThreads, 0, stream>>>(packed, block_scales, blocks, global_scale,
+                                                                  static_cast<__half*>(out));
+      break;
+    case DType::BF16:
+      dequantize_kernel<kBF16><<<grid, kBlockThreads, 0, stream>>>(packed, block_scales, blocks, global_scale,
+                                                                   static_cast<__nv_bfloat16*>(out));
+      break;
+    default:
+      throw InvalidType("nvfp4 dequantize: unknown dtype");
+  }
+  check_launch("nvfp4 dequantize: launch");
+}
+
+}  // namespace reset_native::nvfp4_cuda

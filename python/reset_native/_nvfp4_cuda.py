@@ -1,0 +1,206 @@
+"""CUDA backend of ``reset_native.nvfp4`` for torch CUDA tensors (Hopper kernels, see docs/nvfp4_cuda.md).
+
+The public front (``reset_native.nvfp4``) validates its inputs and calls :func:`quantize`, :func:`dequantize` and
+:func:`gemv` here with contiguous tensors on one CUDA device. ``dequantize`` and ``gemv`` are torch custom ops
+(``torch.ops.reset_native.nvfp4_dequantize`` / ``nvfp4_gemv``): they enqueue on the current stream, never
+synchronise with the host and allocate nothing but their output, so they work inside CUDA graphs and under
+``torch.compile``. ``quantize`` is an offline step: it reads max|w| back to the host.
+
+Importing this module does not import torch; the ops are registered on first use.
+"""
+# No "from __future__ import annotations": torch.library infers the op schemas from real annotations.
+import functools
+import math
+
+from . import _core
+
+_native = _core.nvfp4
+
+#: True when this build contains the CUDA kernels.
+AVAILABLE = bool(getattr(_native, "cuda_kernels", False))
+#: Most tokens (rows of x) one GEMV call accepts.
+MAX_TOKENS = 16
+_AMAX_TO_GLOBAL = 2688.0  # 6 * 448
+_ACTIVATIONS = ("bf16", "nvfp4")
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def _require_kernels() -> None:
+    if not AVAILABLE:
+        raise NotImplementedError(
+            "reset_native was built without CUDA kernels (RESET_NATIVE_CUDA=OFF or no nvcc at build time); "
+            "rebuild with RESET_NATIVE_CUDA=ON to use NVFP4 on CUDA tensors"
+        )
+
+
+def _dtype_code(dtype, name: str) -> int:
+    torch = _torch()
+    codes = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
+    if dtype not in codes:
+        raise TypeError(f"{name} must be float32, float16 or bfloat16, got {dtype}")
+    return codes[dtype]
+
+
+def _stream(device) -> int:
+    return _torch().cuda.current_stream(device).cuda_stream
+
+
+def _check_cuda(t, name: str, device=None) -> None:
+    torch = _torch()
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if t.device.type != "cuda":
+        raise ValueError(f"{name} must be a CUDA tensor, got device {t.device}")
+    if device is not None and t.device != device:
+        raise ValueError(f"{name} is on {t.device} but the weights are on {device}: all tensors must share one device")
+    if not t.is_contiguous():
+        raise ValueError(f"{name} must be contiguous")
+
+
+def _check_weights(packed, block_scales):
+    torch = _torch()
+    _check_cuda(packed, "packed")
+    _check_cuda(block_scales, "block_scales", packed.device)
+    if packed.dtype != torch.uint8 or block_scales.dtype != torch.uint8:
+        raise TypeError(f"packed and block_scales must be uint8, got {packed.dtype} and {block_scales.dtype}")
+    if packed.dim() != 2 or block_scales.dim() != 2:
+        raise ValueError(f"packed and block_scales must be 2-D, got shapes {tuple(packed.shape)} and "
+                         f"{tuple(block_scales.shape)}")
+    n, half_k = packed.shape
+    k = 2 * half_k
+    if k == 0 or k % 16 != 0 or tuple(block_scales.shape) != (n, k // 16):
+        raise ValueError(f"packed [N, K/2] = {tuple(packed.shape)} needs K % 16 == 0 and block_scales of shape "
+                         f"[N, K/16] = {(n, k // 16)}, got {tuple(block_scales.shape)}")
+    return n, k
+
+
+def _check_scale(value, name: str) -> float:
+    v = float(value)
+    if not math.isfinite(v) or v <= 0.0:
+        raise ValueError(f"{name} must be a finite float > 0, got {value!r}")
+    return v
+
+
+def _aligned(t, nbytes: int):
+    """t itself when its data pointer is nbytes-aligned, else an aligned copy (only odd views pay this)."""
+    return t if t.data_ptr() % nbytes == 0 else t.clone()
+
+
+# ------------------------------------------------------------------------------------------------ quantize
+def quantize(w, global_scale=None):
+    """NVFP4-quantize w [N, K] (float32/float16/bfloat16, CUDA) exactly like the CPU reference (SPEC section 2).
+
+    Returns (packed uint8 [N, K/2], block_scales uint8 [N, K/16], global_scale float). With global_scale None it
+    is amax(|w|)/2688 (1.0 for an all-zero w), computed on the GPU and read back (this call synchronises).
+    """
+    _require_kernels()
+    torch = _torch()
+    _check_cuda(w, "w")
+    code = _dtype_code(w.dtype, "w")
+    if w.dim() != 2 or w.shape[1] % 16 != 0 or w.numel() == 0:
+        raise ValueError(f"w must be a non-empty 2-D tensor [N, K] with K % 16 == 0, got shape {tuple(w.shape)}")
+    n, k = w.shape
+    with torch.cuda.device(w.device):
+        stream = _stream(w.device)
+        amax = torch.zeros(1, dtype=torch.float32, device=w.device)
+        first_bad = torch.full((1,), -1, dtype=torch.int64, device=w.device)  # UINT64_MAX for atomicMin
+        _native.cuda_amax(w.data_ptr(), code, w.numel(), amax.data_ptr(), first_bad.data_ptr(), stream)
+        bad = int(first_bad.item())
+        if bad != -1:
+            value = float(w.reshape(-1)[bad].item())
+            raise ValueError(f"w must be finite: w[{bad // k}, {bad % k}] = {value}")
+        if global_scale is None:
+            import numpy as np
+
+            a = np.float32(amax.item())
+            gs = float(a / np.float32(_AMAX_TO_GLOBAL)) if a > 0 else 1.0  # IEEE float32 division
+        else:
+            gs = float(_torch().tensor(_check_scale(global_scale, "global_scale"), dtype=torch.float32).item())
+        packed = torch.empty((n, k // 2), dtype=torch.uint8, device=w.device)
+        scales = torch.empty((n, k // 16), dtype=torch.uint8, device=w.device)
+        _native.cuda_quantize(w.data_ptr(), code, n, k, gs, packed.data_ptr(), scales.data_ptr(), stream)
+    return packed, scales, gs
+
+
+# ------------------------------------------------------------------------------------------------ custom ops
+@functools.lru_cache(maxsize=None)
+def _ops():
+    """Registers the torch custom ops once; returns torch.ops.reset_native."""
+    torch = _torch()
+    from typing import Optional
+
+    @torch.library.custom_op("reset_native::nvfp4_dequantize", mutates_args=())
+    def nvfp4_dequantize(packed: torch.Tensor, block_scales: torch.Tensor, global_scale: float,
+                         out_dtype: torch.dtype) -> torch.Tensor:
+        n, k = _check_weights(packed, block_scales)
+        code = _dtype_code(out_dtype, "out_dtype")
+        out = torch.empty((n, k), dtype=out_dtype, device=packed.device)
+        with torch.cuda.device(packed.device):
+            _native.cuda_dequantize(packed.data_ptr(), block_scales.data_ptr(), global_scale, n, k, out.data_ptr(),
+                                    code, _stream(packed.device))
+        return out
+
+    @nvfp4_dequantize.register_fake
+    def _(packed, block_scales, global_scale, out_dtype):
+        return packed.new_empty((packed.shape[0], packed.shape[1] * 2), dtype=out_dtype)
+
+    @torch.library.custom_op("reset_native::nvfp4_gemv", mutates_args=())
+    def nvfp4_gemv(packed: torch.Tensor, block_scales: torch.Tensor, global_scale: float, x: torch.Tensor,
+                   activation: str, act_global_scale: Optional[float], bias: Optional[torch.Tensor]) -> torch.Tensor:
+        n, k = _check_weights(packed, block_scales)
+        _check_cuda(x, "x", packed.device)
+        code = _dtype_code(x.dtype, "x")
+        if x.dim() != 2 or x.shape[1] != k or not 1 <= x.shape[0] <= MAX_TOKENS:
+            raise ValueError(f"x must be [M, K] with K = {k} and 1 <= M <= {MAX_TOKENS}, got {tuple(x.shape)}")
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"activation must be one of {_ACTIVATIONS}, got {activation!r}")
+        if bias is not None:
+            _check_cuda(bias, "bias", packed.device)
+            if bias.dtype != x.dtype or tuple(bias.shape) != (n,):
+                raise ValueError(f"bias must be [{n}] of dtype {x.dtype}, got {tuple(bias.shape)} {bias.dtype}")
+        m = x.shape[0]
+        w4a4 = activation == "nvfp4"
+        workspace = 0
+        if w4a4 and act_global_scale is None:
+            # The activation amax lives in 4 spare bytes after the output (16-byte aligned): no extra allocation.
+            eb = x.element_size()
+            offset = -(-m * n * eb // 16) * 16
+            buf = torch.empty(-(-(offset + 4) // eb), dtype=x.dtype, device=x.device)
+            out = buf[: m * n].view(m, n)
+            workspace = buf.data_ptr() + offset
+        else:
+            out = torch.empty((m, n), dtype=x.dtype, device=x.device)
+        act_gs = _check_scale(act_global_scale, "act_global_scale") if (w4a4 and act_global_scale is not None) else 1.0
+        with torch.cuda.device(x.device):
+            _native.cuda_gemv(_aligned(packed, 16).data_ptr(), _aligned(block_scales, 2).data_ptr(), global_scale, n,
+                              k, x.data_ptr(), code, m, w4a4, act_gs, workspace,
+                              0 if bias is None else bias.data_ptr(), out.data_ptr(), _stream(x.device))
+        return out
+
+    @nvfp4_gemv.register_fake
+    def _(packed, block_scales, global_scale, x, activation, act_global_scale, bias):
+        return x.new_empty((x.shape[0], packed.shape[0]))
+
+    return torch.ops.reset_native
+
+
+def dequantize(packed, block_scales, global_scale: float, out_dtype):
+    """[N, K] tensor of out_dtype: e2m1 * e4m3 * global_scale (custom op, graph-safe)."""
+    _require_kernels()
+    return _ops().nvfp4_dequantize(packed, block_scales, _check_scale(global_scale, "global_scale"), out_dtype)
+
+
+def gemv(packed, block_scales, global_scale: float, x, activation: str = "bf16", act_global_scale=None, bias=None):
+    """y [M, N] = x @ dequantize(w).T (+ bias) in x.dtype, fp32 accumulation, M <= 16 (custom op, graph-safe).
+
+    activation "bf16" multiplies x as given (W4A16; float16/bfloat16/float32 x); "nvfp4" quantizes each row of x
+    to NVFP4 inside the kernel (W4A4) with act_global_scale, or amax(|x|)/2688 computed on the device when None.
+    """
+    _require_kernels()
+    return _ops().nvfp4_gemv(packed, block_scales, _check_scale(global_scale, "global_scale"), x, activation,
+                             act_global_scale, bias)

@@ -1,0 +1,80 @@
+"""Independent numpy re-implementation of the NVFP4 quantizer (SPEC-nvfp4 section 2) for the CUDA tests.
+
+Written from the spec, not from the kernels: E4M3 rounding via frexp + rint, E2M1 rounding via rint on the
+format's three grids (0.5 / 1 / 2). All arithmetic in IEEE float32 like the spec demands.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+F32 = np.float32
+E2M1_VALUES = np.array([0, 0.5, 1, 1.5, 2, 3, 4, 6], dtype=np.float32)
+
+
+def e4m3_value(byte: np.ndarray) -> np.ndarray:
+    byte = np.asarray(byte, dtype=np.int64) & 0x7F
+    e, m = byte >> 3, byte & 7
+    normal = np.ldexp(1.0 + m / 8.0, e - 7)
+    sub = m * 2.0**-9
+    return np.where(e == 0, sub, normal).astype(np.float32)
+
+
+def e4m3_round(bs: np.ndarray) -> np.ndarray:
+    """Positive float32 scale -> E4M3 byte: clamp to [2^-9, 448], round to nearest even."""
+    v = np.clip(np.asarray(bs, dtype=np.float32), F32(2.0**-9), F32(448.0)).astype(np.float64)
+    out = np.empty(v.shape, dtype=np.int64)
+    sub = v < 2.0**-6
+    out[sub] = np.rint(v[sub] * 512.0).astype(np.int64)  # subnormal grid 2^-9; 8 -> 0x08 = 2^-6
+    f, ex = np.frexp(v[~sub])  # v = f * 2^ex, f in [0.5, 1)
+    exp = ex - 1
+    q = np.rint((f * 2.0 - 1.0) * 8.0).astype(np.int64)
+    carry = q == 8
+    exp = exp + carry
+    q = np.where(carry, 0, q)
+    out[~sub] = ((exp + 7) << 3) | q
+    return out.astype(np.uint8)
+
+
+def e2m1_round(a: np.ndarray) -> np.ndarray:
+    """|x/s| (float32, >= 0) -> magnitude code 0..7 (RNE on each binade's grid, saturating at 6)."""
+    a = np.asarray(a, dtype=np.float64)
+    small = np.rint(a * 2.0) / 2.0
+    mid = np.rint(a)
+    big = np.minimum(np.rint(a / 2.0) * 2.0, 6.0)
+    val = np.where(a < 2.0, small, np.where(a < 4.0, mid, big))
+    val = np.where(np.isnan(val), 6.0, val)
+    return np.searchsorted(E2M1_VALUES, val.astype(np.float32)).astype(np.uint8)
+
+
+def global_scale_of(w32: np.ndarray) -> np.float32:
+    amax = F32(np.max(np.abs(w32))) if w32.size else F32(0)
+    return F32(amax / F32(2688.0)) if amax > 0 else F32(1.0)
+
+
+def quantize(w, global_scale=None):
+    """w: float array [N, K] (any float dtype; widened to float32). Returns (packed, block_scales, gs)."""
+    w32 = np.asarray(w, dtype=np.float32)
+    n, k = w32.shape
+    gs = global_scale_of(w32) if global_scale is None else F32(global_scale)
+    blocks = w32.reshape(n, k // 16, 16)
+    amax_b = np.max(np.abs(blocks), axis=2)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        bs = (amax_b / (F32(6.0) * gs)).astype(np.float32)
+        scale_bytes = e4m3_round(bs)
+        s = (e4m3_value(scale_bytes) * gs).astype(np.float32)
+        q = (np.abs(blocks) / s[:, :, None]).astype(np.float32)
+    codes = e2m1_round(q) | (np.signbit(blocks).astype(np.uint8) << 3)
+    codes = codes.reshape(n, k)
+    packed = (codes[:, 0::2] | (codes[:, 1::2] << 4)).astype(np.uint8)
+    return packed, scale_bytes, gs
+
+
+def dequantize(packed, block_scales, gs) -> np.ndarray:
+    packed = np.asarray(packed, dtype=np.uint8)
+    n, half_k = packed.shape
+    codes = np.empty((n, 2 * half_k), dtype=np.uint8)
+    codes[:, 0::2], codes[:, 1::2] = packed & 0xF, packed >> 4
+    mag = E2M1_VALUES[codes & 7]
+    s = np.repeat(e4m3_value(block_scales), 16, axis=1)
+    val = ((mag * s).astype(np.float32) * F32(gs)).astype(np.float32)
+    return np.where(codes & 8, -val, val).astype(np.float32)

@@ -1,0 +1,258 @@
+"""NVFP4 CUDA kernels: bit-exact quantization vs an independent reference, GEMV vs fp64, custom ops in CUDA
+graphs and torch.compile, bad input. GPU tests skip without a device (marker gpu)."""
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import nvfp4_gpu_reference as ref  # noqa: E402
+
+from reset_native import _nvfp4_cuda as nc  # noqa: E402
+
+torch = pytest.importorskip("torch")
+DTYPES = [torch.float32, torch.float16, torch.bfloat16]
+
+
+# ------------------------------------------------------------------ pure Python (no GPU)
+def test_reference_e4m3_and_e2m1_hand_values():
+    assert ref.e4m3_round(np.array([448.0, 1000.0, 1.0, 2.0**-9, 0.0, 2.0**-6, 0.0625 * 1.0625])).tolist() == [
+        0x7E, 0x7E, 0x38, 0x01, 0x01, 0x08, 0x18]  # 1.0625*2^-4 is a tie between 1.0 and 1.125 -> even (1.0)
+    ties = np.array([0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0, 7.0, 0.2500001])
+    assert ref.e2m1_round(ties).tolist() == [0, 2, 2, 4, 4, 6, 6, 7, 1]
+    assert ref.e4m3_value(np.array([0x7E, 0x01, 0x38])).tolist() == [448.0, 2.0**-9, 1.0]
+
+
+def test_module_flags_and_scale_validation():
+    assert isinstance(nc.AVAILABLE, bool)
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="global_scale"):
+            nc._check_scale(bad, "global_scale")
+
+
+def test_cpu_tensors_are_rejected():
+    if not nc.AVAILABLE:
+        with pytest.raises(NotImplementedError):
+            nc.quantize(torch.zeros(4, 16))
+        return
+    with pytest.raises(ValueError, match="CUDA"):
+        nc.quantize(torch.zeros(4, 16))
+
+
+# ------------------------------------------------------------------ helpers
+def _rand(shape, kind, gen, dtype=torch.float32):
+    if kind == "normal":
+        return torch.randn(shape, generator=gen)
+    if kind == "wide":  # magnitudes over many decades (all the dtype can hold), random signs, some exact zeros
+        lo, hi = (-16.0, 11.0) if dtype == torch.float16 else (-30.0, 30.0)
+        mag = torch.exp(torch.empty(shape).uniform_(lo, hi, generator=gen))
+        x = mag * torch.sign(torch.randn(shape, generator=gen))
+        x[torch.rand(shape, generator=gen) < 0.05] = 0.0
+        return x
+    raise ValueError(kind)
+
+
+def _poison_allocator(nbytes, device):
+    """Fill the caching allocator's next block with NaN bytes so unwritten outputs show up."""
+    t = torch.full((nbytes // 4 + 64,), float("nan"), device=device)
+    del t
+
+
+def _ref_gemv(packed, scales, gs, x32, activation, act_gs=None, bias=None):
+    w = ref.dequantize(packed, scales, gs).astype(np.float64)
+    if activation == "nvfp4":
+        xp, xs, xgs = ref.quantize(x32, act_gs)
+        x64 = ref.dequantize(xp, xs, xgs).astype(np.float64)
+    else:
+        x64 = x32.astype(np.float64)
+    y = x64 @ w.T
+    if bias is not None:
+        y = y + bias.astype(np.float64)[None, :]
+    return y
+
+
+# ------------------------------------------------------------------ GPU: quantize / dequantize
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["normal", "wide"])
+def test_quantize_bit_exact(dtype, kind):
+    gen = torch.Generator().manual_seed(hash((str(dtype), kind)) % 2**31)
+    w = _rand((67, 272), kind, gen, dtype).to(dtype)
+    w[3, 16:32] = 0.0  # an all-zero block: scale byte 0x01, codes 0
+    w[5, :16] = -0.0
+    packed, scales, gs = nc.quantize(w.cuda())
+    rp, rs, rgs = ref.quantize(w.float().numpy())
+    assert np.float32(gs) == rgs
+    np.testing.assert_array_equal(scales.cpu().numpy(), rs)
+    np.testing.assert_array_equal(packed.cpu().numpy(), rp)
+    assert scales[3, 1].item() == 1 and packed[3, 8:16].eq(0).all()
+    assert packed[5, :8].eq(0x88).all()  # -0 keeps its sign bit
+
+
+@pytest.mark.gpu
+def test_quantize_ties_and_given_scale():
+    # global_scale 1 and block amax 6*2^e make every block scale an exact power of two, so x/s hits the E2M1
+    # decision points exactly: each must round to the even neighbour.
+    ties = torch.tensor([6.0, 0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0, -0.25, -0.75, -1.25, -1.75, -2.5, -3.5, -5.0,
+                         0.1])
+    w = torch.stack([ties * 2.0**e for e in range(-8, 9)])
+    for dtype in DTYPES:
+        packed, scales, gs = nc.quantize(w.to(dtype).cuda(), global_scale=1.0)
+        rp, rs, _ = ref.quantize(w.to(dtype).float().numpy(), 1.0)
+        assert gs == 1.0
+        np.testing.assert_array_equal(scales.cpu().numpy(), rs)
+        np.testing.assert_array_equal(packed.cpu().numpy(), rp)
+
+
+@pytest.mark.gpu
+def test_quantize_rejects_non_finite_with_position():
+    w = torch.randn(8, 32, device="cuda")
+    w[2, 17] = float("nan")
+    with pytest.raises(ValueError, match=r"w\[2, 17\]"):
+        nc.quantize(w)
+    w[2, 17] = float("inf")
+    with pytest.raises(ValueError, match=r"w\[2, 17\]"):
+        nc.quantize(w, global_scale=1.0)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("out_dtype", DTYPES)
+def test_dequantize_matches_reference(out_dtype):
+    gen = torch.Generator().manual_seed(7)
+    w = _rand((33, 160), "wide", gen)
+    rp, rs, rgs = ref.quantize(w.numpy())
+    expect = torch.from_numpy(ref.dequantize(rp, rs, rgs)).to(out_dtype)
+    _poison_allocator(w.numel() * 4, "cuda")
+    got = nc.dequantize(torch.from_numpy(rp).cuda(), torch.from_numpy(rs).cuda(), float(rgs), out_dtype)
+    assert got.dtype == out_dtype and got.shape == w.shape
+    assert torch.equal(got.cpu(), expect)
+
+
+# ------------------------------------------------------------------ GPU: GEMV
+# Shapes cover the fast (K % 1024 == 0) and general loads, N not a multiple of 16, and both x stagings:
+# whole-x persistent tiles and the chunked double buffer (large m * K, e.g. (64, 8208) at m >= 8).
+SHAPES = [(256, 1024), (200, 2048), (37, 1040), (64, 8192 + 16), (1000, 3072 + 16), (4096, 4096)]
+
+
+@functools.lru_cache(maxsize=4)
+def _weights(n, k):
+    """Reference-quantized random weights, shared by the cases of one shape (the numpy quantizer is slow)."""
+    w = torch.randn((n, k), generator=torch.Generator().manual_seed(n * 7919 + k))
+    return ref.quantize(w.numpy())
+
+
+def _gemv_case(n, k, m, dtype, activation, with_bias, seed, act_gs=None):
+    gen = torch.Generator().manual_seed(seed)
+    packed, scales, gs = _weights(n, k)
+    x = torch.randn((m, k), generator=gen).to(dtype)
+    bias = torch.randn(n, generator=gen).to(dtype) if with_bias else None
+    yref = _ref_gemv(packed, scales, gs, x.float().numpy(), activation, act_gs,
+                     None if bias is None else bias.float().numpy())
+    _poison_allocator(m * n * 4, "cuda")
+    y = nc.gemv(torch.from_numpy(packed).cuda(), torch.from_numpy(scales).cuda(), float(gs), x.cuda(),
+                activation, act_gs, None if bias is None else bias.cuda())
+    assert y.dtype == dtype and y.shape == (m, n)
+    y = y.double().cpu().numpy()
+    assert np.isfinite(y).all(), "unwritten (poisoned) or non-finite outputs"
+    # Bound: rounding of the output to its dtype plus fp32 accumulation, one (truncating) tensor-core
+    # accumulation step per 16 products: (K/16 + 16) ulps of sum |x_k * w_k|. One wrong code costs ~sum/K.
+    out_eps = {torch.float32: 0.0, torch.float16: 2.0**-11, torch.bfloat16: 2.0**-8}[dtype]
+    xa = np.abs(x.float().numpy().astype(np.float64))
+    if activation == "nvfp4":
+        xa = np.abs(ref.dequantize(*ref.quantize(xa, act_gs)).astype(np.float64))
+    abs_sum = xa @ np.abs(ref.dequantize(packed, scales, gs).astype(np.float64)).T
+    err = np.abs(y - yref)
+    tol = out_eps * np.abs(yref) + 2.0**-24 * (k / 16 + 16) * abs_sum + 1e-30
+    assert (err <= tol).all(), f"max err/tol {float((err / tol).max()):.3g}"
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("n,k", SHAPES)
+@pytest.mark.parametrize("m", [1, 2, 3, 8, 9, 16])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemv_w4a16_vs_fp64(n, k, m, dtype):
+    _gemv_case(n, k, m, dtype, "bf16", with_bias=(m % 2 == 1), seed=n * 131 + k * 7 + m)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("n,k", SHAPES[:4])
+@pytest.mark.parametrize("m", [1, 2, 5, 16])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("static_scale", [False, True])
+def test_gemv_w4a4_vs_fp64(n, k, m, dtype, static_scale):
+    _gemv_case(n, k, m, dtype, "nvfp4", with_bias=(m == 5), seed=n + k + m, act_gs=0.0013 if static_scale else None)
+
+
+@pytest.mark.gpu
+def test_gemv_unaligned_views():
+    # Views whose data pointers are not 16-byte aligned take the slow loads (or an aligned copy) yet stay exact.
+    gen = torch.Generator().manual_seed(3)
+    n, k, m = 48, 1024, 3
+    w = torch.randn((n, k), generator=gen)
+    packed, scales, gs = ref.quantize(w.numpy())
+    x_full = torch.randn((m * k + 1,), generator=gen).to(torch.bfloat16)
+    x = x_full[1:].view(m, k)
+    yref = _ref_gemv(packed, scales, gs, x.float().numpy(), "bf16")
+    p_full = torch.zeros(n * k // 2 + 8, dtype=torch.uint8)
+    p_full[8:] = torch.from_numpy(packed).reshape(-1)
+    pc = p_full.cuda()[8:].view(n, k // 2)  # 8-byte aligned only
+    y = nc.gemv(pc, torch.from_numpy(scales).cuda(), float(gs), x.cuda(), "bf16")
+    np.testing.assert_allclose(y.double().cpu().numpy(), yref, rtol=2**-7, atol=1e-5 * np.abs(yref).max())
+
+
+@pytest.mark.gpu
+def test_gemv_cuda_graph_and_compile():
+    gen = torch.Generator().manual_seed(11)
+    n, k = 512, 2048
+    packed, scales, gs = nc.quantize(torch.randn((n, k), generator=gen).cuda())
+    x = torch.randn((4, k), generator=gen).to(torch.bfloat16).cuda()
+    eager = {a: nc.gemv(packed, scales, gs, x, a) for a in ("bf16", "nvfp4")}
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        nc.gemv(packed, scales, gs, x, "nvfp4")  # warm-up outside capture (op registration, attributes)
+    torch.cuda.current_stream().wait_stream(s)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        y16 = nc.gemv(packed, scales, gs, x, "bf16")
+        y4 = nc.gemv(packed, scales, gs, x, "nvfp4")
+    x.copy_(torch.randn((4, k), generator=gen).to(torch.bfloat16))
+    g.replay()
+    torch.cuda.synchronize()
+    assert torch.equal(y16, nc.gemv(packed, scales, gs, x, "bf16"))
+    assert torch.equal(y4, nc.gemv(packed, scales, gs, x, "nvfp4"))
+
+    @torch.compile(fullgraph=True)
+    def f(x):
+        return torch.ops.reset_native.nvfp4_gemv(packed, scales, gs, x, "nvfp4", None, None) * 2
+
+    assert torch.equal(f(x), 2 * nc.gemv(packed, scales, gs, x, "nvfp4"))
+    del eager
+
+
+@pytest.mark.gpu
+def test_gemv_bad_inputs():
+    packed, scales, gs = nc.quantize(torch.randn(64, 128, device="cuda"))
+    x = torch.randn(2, 128, device="cuda", dtype=torch.bfloat16)
+    with pytest.raises(ValueError, match="device|CUDA"):
+        nc.gemv(packed, scales, gs, x.cpu(), "bf16")
+    with pytest.raises(ValueError, match="1 <= M <= 16"):
+        nc.gemv(packed, scales, gs, torch.randn(17, 128, device="cuda", dtype=torch.bfloat16), "bf16")
+    with pytest.raises(ValueError, match="K = 128"):
+        nc.gemv(packed, scales, gs, torch.randn(2, 96, device="cuda", dtype=torch.bfloat16), "bf16")
+    with pytest.raises(TypeError, match="x must be float32"):
+        nc.gemv(packed, scales, gs, x.to(torch.float64), "bf16")
+    with pytest.raises(ValueError, match="activation"):
+        nc.gemv(packed, scales, gs, x, "int8")
+    with pytest.raises(ValueError, match="block_scales"):
+        nc.gemv(packed, scales[:, :4].contiguous(), gs, x, "bf16")
+    with pytest.raises(ValueError, match="bias"):
+        nc.gemv(packed, scales, gs, x, "bf16", bias=torch.zeros(63, device="cuda", dtype=torch.bfloat16))
+    with pytest.raises(ValueError, match="act_global_scale"):
+        nc.gemv(packed, scales, gs, x, "nvfp4", act_global_scale=-1.0)
+    with pytest.raises(ValueError, match="K % 16"):
+        nc.quantize(torch.randn(4, 24, device="cuda"))
