@@ -8,6 +8,7 @@ Decode tokens/s excludes the prefill. Prints a table; writes JSON to bench/out/b
 
     python bench/bench_e2e.py                 # full 36 layers, batch 1 and 8
     python bench/bench_e2e.py --layers 4      # quicker, fewer layers (say so when quoting numbers)
+    python bench/bench_e2e.py --cpu-smollm --batch 1 16 --threads 1   # CPU: embedded SmolLM2-135M, float32 vs NVFP4
 """
 from __future__ import annotations
 
@@ -103,9 +104,19 @@ def main(argv=None) -> int:
     p.add_argument("--top-p", type=float, default=0.95)
     p.add_argument("--json", default="bench/out/bench_e2e.json")
     p.add_argument("--dry-run-cpu", action="store_true", help="tiny shapes on the CPU: checks the script, no timing")
+    p.add_argument("--cpu-smollm", action="store_true",
+                   help="CPU instead: the embedded SmolLM2-135M-Instruct, float32 baseline vs NVFP4 + ReSET")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     shape, device = None, "cuda"
-    if args.dry_run_cpu:
+    if args.cpu_smollm:
+        from reset_native.integrations.models import load_model
+
+        device = "cpu"
+        model = load_model(None, device="cpu")[0]
+    elif args.dry_run_cpu:
         shape = dict(QWEN3_8B, hidden_size=64, intermediate_size=128, num_attention_heads=4, num_key_value_heads=2,
                      head_dim=16, vocab_size=256)
         device = "cpu"
@@ -114,14 +125,17 @@ def main(argv=None) -> int:
         return 1
 
     t0 = time.perf_counter()
-    model = build_model(args.layers, shape, device)
+    if not args.cpu_smollm:
+        model = build_model(args.layers, shape, device)
     bf16_bytes = linear_weight_bytes(model)
-    print(f"built Qwen3-8B-shaped model ({args.layers} layers) in {time.perf_counter() - t0:.1f} s; "
-          f"linear weights {bf16_bytes / 1e9:.2f} GB BF16", flush=True)
-    results = {"bf16": {}, "nvfp4_reset": {}}
+    what = "SmolLM2-135M (float32)" if args.cpu_smollm else f"Qwen3-8B-shaped model ({args.layers} layers)"
+    print(f"built {what} in {time.perf_counter() - t0:.1f} s; linear weights {bf16_bytes / 1e9:.2f} GB",
+          flush=True)
+    results = {"bf16": {}, "nvfp4_reset": {}}  # "bf16" = the unquantized baseline (float32 with --cpu-smollm)
+    base = "float32" if args.cpu_smollm else "BF16"
     for b in args.batch:
         results["bf16"][b] = measure(model, b, args, "fixed")
-        print(f"BF16 batch {b}: {results['bf16'][b]['tokens_per_s']:.1f} tokens/s", flush=True)
+        print(f"{base} batch {b}: {results['bf16'][b]['tokens_per_s']:.1f} tokens/s", flush=True)
     t0 = time.perf_counter()
     report = quantize_model(model)
     if device == "cuda":
@@ -134,10 +148,10 @@ def main(argv=None) -> int:
         results["nvfp4_reset"][b] = measure(model, b, args, reset_cfg)
         print(f"NVFP4+ReSET batch {b}: {results['nvfp4_reset'][b]['tokens_per_s']:.1f} tokens/s", flush=True)
 
-    dev = torch.cuda.get_device_name() if device == "cuda" else "cpu (dry run)"
-    print(f"\n{dev}, Qwen3-8B shape, {args.layers} layers, prompt {args.prompt_len}, {args.new_tokens} new tokens, "
+    dev = torch.cuda.get_device_name() if device == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
+    print(f"\n{dev}, {what}, prompt {args.prompt_len}, {args.new_tokens} new tokens, "
           f"median of {args.repeats}")
-    print(f"{'batch':>5} {'BF16 tok/s':>11} {'NVFP4+ReSET tok/s':>18} {'speedup':>8} {'BF16 ms':>8} {'NVFP4 ms':>9} "
+    print(f"{'batch':>5} {base + ' tok/s':>13} {'NVFP4+ReSET tok/s':>18} {'speedup':>8} {base + ' ms':>10} {'NVFP4 ms':>9} "
           f"{'NVFP4 weight GB/s':>18} {'graph':>6}")
     rows = []
     for b in args.batch:
@@ -148,18 +162,19 @@ def main(argv=None) -> int:
                      "speedup": speed, "bf16_ms_per_step": bf["ms_per_step"], "nvfp4_ms_per_step": nv["ms_per_step"],
                      "nvfp4_weight_gbs": gbs, "bf16_weight_gbs": bf16_bytes / (bf["ms_per_step"] * 1e-3) / 1e9,
                      "cuda_graph": bf["cuda_graph"] and nv["cuda_graph"]})
-        print(f"{b:>5} {bf['tokens_per_s']:>11.1f} {nv['tokens_per_s']:>18.1f} {speed:>7.2f}x {bf['ms_per_step']:>8.2f} "
+        print(f"{b:>5} {bf['tokens_per_s']:>13.1f} {nv['tokens_per_s']:>18.1f} {speed:>7.2f}x {bf['ms_per_step']:>10.2f} "
               f"{nv['ms_per_step']:>9.2f} {gbs:>18.0f} {str(rows[-1]['cuda_graph']):>6}")
     for kind in results:
         for b in args.batch:
             for n in results[kind][b]["notes"]:
                 print(f"note ({kind}, batch {b}): {n}")
     floor_ms = nv_bytes / (HBM_READ_TBS_H100 * 1e12) * 1e3
-    print(f"NVFP4 weight-read floor per step at {HBM_READ_TBS_H100} TB/s: {floor_ms:.2f} ms; BF16: "
-          f"{bf16_bytes / (HBM_READ_TBS_H100 * 1e12) * 1e3:.2f} ms")
+    if device == "cuda":
+        print(f"NVFP4 weight-read floor per step at {HBM_READ_TBS_H100} TB/s: {floor_ms:.2f} ms; BF16: "
+              f"{bf16_bytes / (HBM_READ_TBS_H100 * 1e12) * 1e3:.2f} ms")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"device": dev, "date": datetime.datetime.utcnow().isoformat() + "Z",
+    out.write_text(json.dumps({"device": dev, "model": what, "baseline": base, "date": datetime.datetime.utcnow().isoformat() + "Z",
                                "torch": torch.__version__, "args": vars(args), "bf16_weight_bytes": bf16_bytes,
                                "nvfp4_weight_bytes": nv_bytes, "rows": rows, "raw": results}, indent=2))
     return 0
