@@ -174,7 +174,7 @@ def main(argv=None) -> int:
               f"{bf16_bytes / (HBM_READ_TBS_H100 * 1e12) * 1e3:.2f} ms")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"device": dev, "model": what, "baseline": base, "date": datetime.datetime.utcnow().isoformat() + "Z",
+    out.write_text(json.dumps({"device": dev, "model": what, "baseline": base, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
                                "torch": torch.__version__, "args": vars(args), "bf16_weight_bytes": bf16_bytes,
                                "nvfp4_weight_bytes": nv_bytes, "rows": rows, "raw": results}, indent=2))
     return 0
