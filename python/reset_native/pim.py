@@ -358,7 +358,8 @@ def round_to(x: np.ndarray, dtype: str) -> np.ndarray:
     if dtype == "fp32":
         return x.copy()
     if dtype == "fp16":
-        return x.astype(np.float16).astype(np.float32)
+        with np.errstate(over="ignore"):
+            return x.astype(np.float16).astype(np.float32)
     u = x.view(np.uint32).astype(np.uint64)
     r = ((u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000).astype(np.uint32).view(np.float32)
     return np.where(np.isnan(x), x, r)
