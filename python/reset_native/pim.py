@@ -116,7 +116,7 @@ class GradPIMConfig:
                 setattr(self, name, _int(name, v))
         if not isinstance(self.weight_copy, (bool, np.bool_)):
             raise TypeError(f"weight_copy must be a bool, got {type(self.weight_copy).__name__}")
-        self._d()  # the C++ side validates the rest (registers for the optimizer, ...)
+        _pim.layout(self._d(), 1)  # the C++ side validates the rest (registers for the optimizer, ...)
 
     def _d(self) -> Dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("spec", "max_simulated_params")}
