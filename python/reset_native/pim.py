@@ -247,12 +247,17 @@ def _run(config: GradPIMConfig, n: int, mode: str, log: bool) -> Dict[str, Any]:
     return dict(_pim.simulate(config._d(), int(n), mode, bool(log)))
 
 
+def _slice(config: GradPIMConfig, n: int) -> int:
+    """Whole rounds of chunks over every bank group, about max_simulated_params / 2 parameters."""
+    lay = _layout_dict(config, n)
+    rnd = lay["chunk_elements"] * lay["units"]
+    return max(rnd, -(-(config.max_simulated_params // 2) // rnd) * rnd)
+
+
 def _scaled(config: GradPIMConfig, n: int, mode: str) -> Tuple[Dict[str, Any], int]:
     """Two cycle-accurate slices of n1 and 2*n1 parameters (whole rounds of chunks over every bank
     group, many refresh intervals), extrapolated linearly to n: steady state, start-up counted once."""
-    lay = _layout_dict(config, n)
-    rnd = lay["chunk_elements"] * lay["units"]
-    n1 = max(rnd, -(-(config.max_simulated_params // 2) // rnd) * rnd)
+    n1 = _slice(config, n)
     a, b = _run(config, n1, mode, False), _run(config, 2 * n1, mode, False)
     k = (n - 2 * n1) / n1
 
@@ -274,7 +279,7 @@ def simulate_update(config: GradPIMConfig, n_params: int, mode: str = "pim", *,
     n = _int("n_params", n_params)
     mode = _choice("mode", mode, ("pim", "host"))
     _pim.check_fits(config._d(), n)
-    if n <= config.max_simulated_params:
+    if n <= config.max_simulated_params or 2 * _slice(config, n) >= n:
         raw, simulated, extrapolated = _run(config, n, mode, command_log), n, False
     else:
         if command_log:
