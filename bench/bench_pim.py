@@ -5,7 +5,7 @@
 2. Device width (x4/x8/x16), ranks, registers per unit, layout and the cross-group knob.
 3. Extrapolation check: slice-extrapolated vs a full cycle-accurate simulation at --full-params.
 4. Simulator speed: simulated commands and cycles per second of wall time for a full PIM and host run.
-5. Whole training iteration per built-in network (momentum and Adam).
+5. Whole training iteration per built-in network (momentum and Adam), and ResNet-50 vs NPU peak.
 Prints tables; writes bench/out/bench_pim.json.
 
     python bench/bench_pim.py [--params 25600000] [--full-params 8000000]
@@ -18,7 +18,7 @@ import platform
 import time
 from pathlib import Path
 
-from reset_native.pim import NETWORKS, OPTIMIZERS, GradPIMConfig, compare_update, simulate_update, training_iteration
+from reset_native.pim import NETWORKS, OPTIMIZERS, GradPIMConfig, NPUModel, compare_update, simulate_update, training_iteration
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -106,6 +106,17 @@ def main() -> None:
               f"host {r['update_host_ms']:7.2f} / PIM {r['update_pim_ms']:7.2f} ms, iteration {r['iteration_speedup']:.3f}x, "
               f"traffic -{100 * r['traffic_reduction']:.1f}%")
     out["networks"] = nets
+    npus = []
+    for peak in (8e12, 1e14, 1e15):
+        it = training_iteration("resnet50", GradPIMConfig(), npu=NPUModel(peak_flops=peak))
+        npus.append(dict(peak_flops=peak, compute_bound=it.compute_bound, fb_ms=it.forward_backward_ns / 1e6,
+                         iteration_speedup=it.speedup, update_share_of_time=it.update_share_of_time))
+    print("\n## resnet50 momentum vs NPU peak (efficiency 0.6)")
+    for r in npus:
+        print(f"{r['peak_flops']:.0e} FLOP/s: fwd+bwd {r['fb_ms']:.2f} ms ({'compute' if r['compute_bound'] else 'memory'}"
+              f" bound), update {100 * r['update_share_of_time']:.1f}% of the host iteration, "
+              f"iteration speedup {r['iteration_speedup']:.3f}x")
+    out["npu_sweep"] = npus
     OUT.mkdir(exist_ok=True)
     (OUT / "bench_pim.json").write_text(json.dumps(out, indent=1))
     print(f"\nwrote {OUT / 'bench_pim.json'}")
