@@ -63,7 +63,10 @@ def test_every_update_rule_matches_numpy_bit_for_bit(opt):
     g = (rng.standard_normal(n) * 0.1).astype(np.float16).astype(F)
     s1 = (rng.standard_normal(n) * 0.1).astype(F)
     s2 = (rng.random(n) * 0.01).astype(F)
+    keep = (w.copy(), s1.copy(), s2.copy())
     w2, a, b, copy = apply_update(cfg, w, g, state=s1, state2=s2)
+    for x, y in zip(keep, (w, s1, s2)):
+        np.testing.assert_array_equal(x, y)  # inputs untouched: results come back as new arrays
     rw, ra, rb = _reference(opt, w, g, s1, s2, cfg)
     np.testing.assert_array_equal(w2, rw)
     np.testing.assert_array_equal(copy, rw.astype(np.float16).astype(F))

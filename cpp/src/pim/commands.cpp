@@ -9,19 +9,18 @@ using dram::Scope;
 
 dram::CommandSet pim_commands() {
   dram::CommandSet set;
-  auto column = [](const char* name, bool read) {
+  auto column = [](const char* name) {
     dram::CommandTraits t;
     t.name = name;
     t.needs_open_row = true;    // a unit column access reaches the open row through the sense amplifiers
     t.uses_data_bus = false;    // ... and stays inside the bank group
     t.is_read = false;          // not host traffic: counted per command slot instead
     t.is_write = false;
-    (void)read;
     return t;
   };
-  set.define(kLoad, column("PIM_LD", true));
-  set.define(kMac, column("PIM_MAC", true));
-  set.define(kStore, column("PIM_ST", false));
+  set.define(kLoad, column("PIM_LD"));
+  set.define(kMac, column("PIM_MAC"));
+  set.define(kStore, column("PIM_ST"));
   dram::CommandTraits alu;
   alu.name = "PIM_ALU";  // register-only: no bank state needed
   set.define(kAlu, alu);
