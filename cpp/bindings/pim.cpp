@@ -180,7 +180,7 @@ void bind_pim(py::module_& m) {
     return out;
   });
   m.def("apply_update", [](const py::dict& d, F32 weight, F32 grad, std::optional<F32> state1,
-                           std::optional<F32> state2, std::optional<F32> copy) {
+                           std::optional<F32> state2, std::optional<F32> copy, bool commands) {
     const UpdateConfig c = config_from_dict(d);
     const int64_t n = weight.ndim() == 1 ? weight.shape(0) : -1;
     require(n >= 0 && grad.ndim() == 1 && grad.shape(0) == n, "weight and grad must be 1-D arrays of one length");
@@ -188,7 +188,8 @@ void bind_pim(py::module_& m) {
     float* s2 = data_or_null(state2, n, "state2");
     float* cp = data_or_null(copy, n, "copy");
     py::gil_scoped_release release;
-    apply_update(c, n, weight.mutable_data(), grad.data(), s1, s2, cp);
+    if (commands) execute_commands(c, n, weight.mutable_data(), grad.data(), s1, s2, cp);
+    else apply_update(c, n, weight.mutable_data(), grad.data(), s1, s2, cp);
   });
   m.def("timing_rules", [](const py::dict& d) {
     const UpdateConfig c = config_from_dict(d);

@@ -370,12 +370,17 @@ def round_to(x: np.ndarray, dtype: str) -> np.ndarray:
     return np.where(np.isnan(x), x, r)
 
 
-def apply_update(config: GradPIMConfig, weights, grads, state=None, state2=None):
+def apply_update(config: GradPIMConfig, weights, grads, state=None, state2=None, *, engine: str = "program"):
     """Runs the unit's program on data: returns (weights, state, state2, copy) as float32 arrays holding
     values of their stored dtype (state/state2/copy None where the optimizer has none). Inputs are
     first rounded to their configured dtypes. momentum-type optimizers use `state` (zeros if None);
-    Adam uses state (m) and state2 (v)."""
+    Adam uses state (m) and state2 (v).
+
+    engine="program" evaluates the per-step program element by element (fast); engine="commands" lays
+    the arrays out in a byte-level DRAM image and executes every unit command of every chunk's sequence
+    (the layout, byte lanes, batching and stores the timing run uses): both give identical results."""
     _check_config(config)
+    engine = _choice("engine", engine, ("program", "commands"))
     w = _as_dtype_values("weights", weights, config.weight_dtype, None)
     n = w.shape[0]
     g = _as_dtype_values("grads", grads, config.grad_dtype, n)
@@ -385,7 +390,10 @@ def apply_update(config: GradPIMConfig, weights, grads, state=None, state2=None)
     s2 = _as_dtype_values("state2", state2, config.state_dtype, n) if state2 is not None else (
         np.zeros(n, np.float32) if states >= 2 else None)
     copy = np.zeros(n, np.float32) if config.weight_copy else None
-    _pim.apply_update(config._d(), w, g, s1 if states >= 1 else None, s2 if states >= 2 else None, copy)
+    if engine == "commands" and w.shape[0] == 0:
+        raise ValueError("weights must hold at least one element")
+    _pim.apply_update(config._d(), w, g, s1 if states >= 1 else None, s2 if states >= 2 else None, copy,
+                      engine == "commands")
     return w, (s1 if states >= 1 else None), (s2 if states >= 2 else None), copy
 
 

@@ -114,3 +114,24 @@ TEST(Pim, FunctionalArithmeticAndRounding) {
   cfg.registers_per_unit = 2;
   EXPECT_THROW(rp::simulate_pim_update(cfg, 100, false), reset_native::InvalidArgument);
 }
+
+TEST(Pim, CommandsOnADramImageMatchTheProgram) {
+  rp::UpdateConfig cfg;
+  cfg.spec = rd::Spec::preset("DDR4_2400R_8Gb_x8");
+  cfg.optimizer = rp::Optimizer::Adam;  // five streams: two share a bank and split its row
+  const int64_t n = 2 * 8192 + 77;
+  std::vector<float> w(n), g(n), m(n), v(n), c(n);
+  for (int64_t i = 0; i < n; ++i) {
+    w[i] = std::sin(0.1f * i);
+    g[i] = rp::round_to(rp::DType::FP16, 0.01f * std::cos(0.37f * i));
+    m[i] = 0.001f * (i % 13);
+    v[i] = 0.0001f * (i % 7);
+  }
+  std::vector<float> w2 = w, m2 = m, v2 = v, c2(n);
+  rp::apply_update(cfg, n, w.data(), g.data(), m.data(), v.data(), c.data());
+  rp::execute_commands(cfg, n, w2.data(), g.data(), m2.data(), v2.data(), c2.data());
+  EXPECT_EQ(w, w2);
+  EXPECT_EQ(m, m2);
+  EXPECT_EQ(v, v2);
+  EXPECT_EQ(c, c2);
+}

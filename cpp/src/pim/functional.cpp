@@ -5,21 +5,14 @@
 #include <vector>
 
 #include "reset_native/error.hpp"
+#include "arith.hpp"
 #include "reset_native/pim/program.hpp"
 
 namespace reset_native::pim {
 
 namespace {
-uint32_t bits(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, 4);
-  return u;
-}
-float from_bits(uint32_t u) {
-  float x;
-  std::memcpy(&x, &u, 4);
-  return x;
-}
+using arith::bits;
+using arith::from_bits;
 
 // IEEE binary16 round-to-nearest-even, returned as the float it represents.
 float round_fp16(float x) {
@@ -44,13 +37,6 @@ float round_bf16(float x) {
   return from_bits((u + 0x7FFFu + lsb) & 0xFFFF0000u);
 }
 
-// Products go through memory so no compiler contracts them into a fused multiply-add: the unit
-// rounds every product and every sum to fp32, as numpy's float32 arithmetic does.
-float mul(float a, float b) {
-  volatile float p = a * b;
-  return p;
-}
-float axpby(float a, float x, float b, float y) { return mul(a, x) + mul(b, y); }
 }  // namespace
 
 float round_to(DType d, float x) {
@@ -69,6 +55,8 @@ void apply_update(const UpdateConfig& config, int64_t n, float* weight, const fl
   float* arrays[kNumStreams] = {weight, const_cast<float*>(grad), state1, state2, copy};
   for (int s : p.streams)
     if (arrays[s] == nullptr) throw InvalidArgument(std::string("the optimizer needs the ") + stream_name(s) + " array");
+  using arith::axpby;
+  using arith::mul;
   const float eps = config.hyper.eps;
   std::vector<float> v(static_cast<size_t>(p.values), 0.0f);
   for (int64_t i = 0; i < n; ++i) {
@@ -78,11 +66,7 @@ void apply_update(const UpdateConfig& config, int64_t n, float* weight, const fl
         case OpKind::Mac: v[op.dst] = axpby(op.a, arrays[op.stream][i], op.b, v[op.x]); break;
         case OpKind::Axpby: v[op.dst] = axpby(op.a, v[op.x], op.b, v[op.y]); break;
         case OpKind::Mul: v[op.dst] = mul(v[op.x], v[op.y]); break;
-        case OpKind::AdamDiv: {
-          volatile float den = std::sqrt(mul(op.b, v[op.y])) + eps;
-          v[op.dst] = mul(op.a, v[op.x]) / den;
-          break;
-        }
+        case OpKind::AdamDiv: v[op.dst] = arith::adam_div(op.a, v[op.x], op.b, v[op.y], eps); break;
         case OpKind::Store: arrays[op.stream][i] = round_to(stream_dtype(config, op.stream), v[op.x]); break;
       }
     }

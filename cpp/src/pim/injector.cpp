@@ -18,16 +18,17 @@ std::vector<SeqEntry> chunk_sequence(const Program& program, const DataLayout& l
   for (int first = 0; first < steps; first += batch) {
     const int last = std::min(steps, first + batch);
     for (int pass = 0; pass < 2; ++pass) {  // 0: loads, MACs and ALU passes; 1: stores
-      for (const Op& op : program.ops) {  // op-major: one stream (row) at a time within a batch
+      for (int oi = 0; oi < static_cast<int>(program.ops.size()); ++oi) {  // op-major: one stream (row) at a time
+        const Op& op = program.ops[oi];
         if (op.is_store() != (pass == 1)) continue;
         for (int step = first; step < last; ++step) {
           if (op.is_column()) {
             const Command c = op.kind == OpKind::Load ? kLoad : op.kind == OpKind::Mac ? kMac : kStore;
             for (int part = 0; part < layout.stream(op.stream).cols_per_step; ++part)
-              out.push_back({c, op.stream, step, part});
+              out.push_back({c, op.stream, step, part, oi});
           } else {
             const int passes = rpv * (op.kind == OpKind::AdamDiv ? config.timing.sfu_passes : 1);
-            for (int k = 0; k < passes; ++k) out.push_back({kAlu, -1, step, k});
+            for (int k = 0; k < passes; ++k) out.push_back({kAlu, -1, step, k, oi});
           }
         }
       }

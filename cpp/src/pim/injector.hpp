@@ -12,7 +12,8 @@ namespace reset_native::pim {
 // One entry of a chunk's command sequence, in issue order within its unit.
 struct SeqEntry {
   dram::Command cmd;
-  int stream, step, part;  // stream -1: register-only
+  int stream, step, part;  // stream -1: register-only (part = pass number)
+  int op;                  // index into Program::ops
 };
 
 // The command sequence of a chunk of `steps` steps: batches of as many steps as the registers hold,
