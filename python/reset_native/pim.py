@@ -25,7 +25,7 @@ from .dram import COMMAND_LOG_DTYPE, COMMANDS, DDR4Spec, check_timing
 
 __all__ = ["GradPIMConfig", "UpdateResult", "Comparison", "simulate_update", "compare_update", "physical_bound",
            "apply_update", "layout", "locate", "check_pim_timing", "pim_check_rules", "training_iteration",
-           "NPUModel", "Network", "NETWORKS", "IterationResult", "OPTIMIZERS", "DTYPES", "register_cli"]
+           "NPUModel", "Network", "NETWORKS", "IterationResult", "OPTIMIZERS", "DTYPES", "round_to", "register_cli"]
 
 _pim = _core.pim
 
