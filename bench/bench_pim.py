@@ -69,6 +69,7 @@ def main() -> None:
     sens += [row(GradPIMConfig(registers_per_unit=k), n, f"regs={k}") for k in (6, 8, 12, 16, 24, 32, 64)]
     sens += [row(GradPIMConfig(layout="rows", registers_per_unit=k), n, f"rows,regs={k}") for k in (6, 16, 64)]
     sens += [row(GradPIMConfig(cross_group=4), n, "cross_group=4")]
+    sens += [row(GradPIMConfig(host_interleaved=False), n, "host:PIM layout")]
     show(sens, "sensitivity (DDR4-2400, momentum unless noted)")
     out["sensitivity"] = sens
 

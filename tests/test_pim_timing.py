@@ -179,3 +179,16 @@ def test_layout_keeps_each_element_in_one_device_and_one_bank_group():
         assert len({tuple(r) for r in base[:, :3]}) == lay["units"]  # chunks spread over all bank groups
         banks = {s: set(loc[:, 3]) for s, loc in where.items()}
         assert len(set().union(*banks.values())) == cfg.spec.organisation.banks_per_group
+
+
+def test_host_baseline_is_the_fair_one():
+    # the same host on the PIM layout (a chunk in one bank group) is paced by tCCD_L: the interleaved
+    # baseline is faster, so the reported speedup is not inflated by a weak baseline
+    fair = simulate_update(GradPIMConfig(), 300_000, "host")
+    naive_cfg = GradPIMConfig(host_interleaved=False)
+    naive = simulate_update(naive_cfg, 300_000, "host", command_log=True)
+    assert naive.external_bytes == fair.external_bytes
+    assert naive.cycles > 1.3 * fair.cycles
+    log = naive.command_log
+    from reset_native.dram import check_timing
+    assert check_timing(log, naive_cfg.spec) == []

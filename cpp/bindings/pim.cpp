@@ -67,6 +67,7 @@ UpdateConfig config_from_dict(const py::dict& d) {
                        get<int>(d, "host_cross_group"), get<int>(d, "sfu_passes")};
   c.energy = Energy{get<double>(d, "io_pJ_per_bit"), get<double>(d, "alu_pJ_per_byte")};
   c.host_tile = get<int>(d, "host_tile");
+  c.host_interleaved = get<bool>(d, "host_interleaved");
   c.validate();
   return c;
 }

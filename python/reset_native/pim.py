@@ -90,6 +90,7 @@ class GradPIMConfig:
     io_pJ_per_bit: float = 5.0
     alu_pJ_per_byte: float = 0.5
     host_tile: int = 512
+    host_interleaved: bool = True     # False: the host reads the PIM layout (a chunk in one bank group)
     max_simulated_params: int = 1 << 20  # larger updates: two cycle-accurate slices, extrapolated linearly
 
     def __post_init__(self):
@@ -114,8 +115,9 @@ class GradPIMConfig:
             v = getattr(self, name)
             if v is not None:
                 setattr(self, name, _int(name, v))
-        if not isinstance(self.weight_copy, (bool, np.bool_)):
-            raise TypeError(f"weight_copy must be a bool, got {type(self.weight_copy).__name__}")
+        for name in ("weight_copy", "host_interleaved"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise TypeError(f"{name} must be a bool, got {type(getattr(self, name)).__name__}")
         _pim.layout(self._d(), 1)  # the C++ side validates the rest (registers for the optimizer, ...)
 
     def _d(self) -> Dict[str, Any]:
@@ -125,6 +127,7 @@ class GradPIMConfig:
             if d[name] is None:
                 d[name] = -1
         d["weight_copy"] = bool(d["weight_copy"])
+        d["host_interleaved"] = bool(d["host_interleaved"])
         return d
 
     def replace(self, **changes) -> "GradPIMConfig":

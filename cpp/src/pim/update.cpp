@@ -69,7 +69,21 @@ UpdateStats simulate_host_update(const UpdateConfig& config, int64_t n_params, b
   const dram::AddressMapper mapper(spec.org, spec.timing.BL, ch, config.ranks, dram::kDefaultMapping);
   std::vector<uint64_t> address;
   std::vector<uint8_t> is_write;
+  // The PIM layout instead (host_interleaved = false): burst k of a stream is part k % cols of step
+  // k / cols, where the PIM unit would find it: a whole chunk in one bank group.
+  const DataLayout pim_layout(config, program);
+  auto emit_pim_layout = [&](int s, int64_t burst, bool write) {
+    const int cols = pim_layout.stream(s).cols_per_step;
+    const int64_t step = burst / cols;
+    const ChunkPlace p = pim_layout.chunk(step / pim_layout.steps_per_chunk());
+    const dram::Address a = pim_layout.address(p.rank, p.bankgroup, p.unit_chunk, s,
+                                               static_cast<int>(step % pim_layout.steps_per_chunk()),
+                                               static_cast<int>(burst % cols));
+    address.push_back(mapper.encode(p.channel, a));
+    is_write.push_back(write ? 1 : 0);
+  };
   auto emit = [&](int s, int64_t burst, bool write) {
+    if (!config.host_interleaved) return emit_pim_layout(s, burst, write);
     const int64_t per_stripe = stripe * dtype_bytes(stream_dtype(config, s)) / 64;
     const int64_t j = burst / per_stripe, q = burst % per_stripe;
     dram::Address a;

@@ -54,6 +54,7 @@ struct UpdateConfig {
   PimTiming timing;
   Energy energy;
   int host_tile = 512;          // host baseline: elements read before their results are written
+  bool host_interleaved = true; // host baseline layout: bank-group interleaved (fair) or the PIM layout
   void validate() const;        // InvalidArgument naming the field
   // The timing knobs with defaults resolved against the spec.
   PimTiming resolved_timing() const;
