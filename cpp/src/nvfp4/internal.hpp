@@ -1,0 +1,92 @@
+// Private to cpp/src/nvfp4: kernel entry points shared between the drivers (quantize.cpp, gemv.cpp,
+// dequantize.cpp) and the two code paths (kernels_scalar.cpp, kernels_avx2.cpp).
+#pragma once
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <vector>
+
+#if RESET_NATIVE_WITH_OPENMP
+#include <omp.h>
+#endif
+
+#include "reset_native/nvfp4.hpp"
+
+namespace reset_native::nvfp4::detail {
+
+// E4M3 byte -> float for all 256 bytes (NaN for 0x7F / 0xFF); a constant table built once.
+const float* e4m3_table();
+
+bool cpu_has_avx2();  // AVX2 + FMA + F16C
+
+// Resolves kAuto and checks that a forced kernel can run here (throws Unsupported otherwise).
+Kernel resolve_kernel(Kernel requested);
+int resolve_threads(int requested);
+
+// Encodes one block of 16 floats already scaled by nothing: codes[i] = E2M1 code of x[i] / scale
+// (true fp32 division), packed two per byte into out[0..7].
+void encode_block_scalar(const float* x, float scale, uint8_t* out);
+void encode_block_avx2(const float* x, float scale, uint8_t* out);
+
+// Widens `count` fp16 values to float.
+void half_to_float_scalar(const uint16_t* in, float* out, int64_t count);
+void half_to_float_f16c(const uint16_t* in, float* out, int64_t count);
+
+// Raw W4A16 sums for weight rows [n0, n1):
+//   out[i * n_total + r] = sum_b e4m3(scales[r, b]) * sum_j e2m1(code[r, 16b + j]) * x[i, 16b + j]
+// for i < m. xd holds x [m, k] with every 16-block de-interleaved: its 8 even elements, then its 8 odd ones.
+void gemv_rows_scalar(const uint8_t* packed, const uint8_t* scales, int64_t k, const float* xd, int64_t m,
+                      int64_t n0, int64_t n1, int64_t n_total, float* out);
+void gemv_rows_avx2(const uint8_t* packed, const uint8_t* scales, int64_t k, const float* xd, int64_t m,
+                    int64_t n0, int64_t n1, int64_t n_total, float* out);
+
+// E2M1 code -> value, all 16 codes (8 = -0).
+inline constexpr float kE2M1Values[16] = {0.0f,  0.5f,  1.0f,  1.5f,  2.0f,  3.0f,  4.0f,  6.0f,
+                                          -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
+
+// Throws InvalidArgument unless (packed, block_scales, global_scale, rows, cols) describe a usable matrix.
+void check_parts(const char* what, const uint8_t* packed, const uint8_t* block_scales, float global_scale,
+                 int64_t rows, int64_t cols);
+
+// quantize() with the caller's function and argument names in its messages (gemv quantizes x for W4A4).
+float quantize_named(const char* what, const char* name, const void* w, DType dtype, int64_t rows, int64_t cols,
+                     uint8_t* packed, uint8_t* block_scales, std::optional<float> global_scale,
+                     const Options& options);
+
+// "w[3, 17]" style index text for messages.
+std::string index_text(const char* name, int64_t row, int64_t col);
+
+// Throws InvalidArgument unless rows/cols describe a non-empty NVFP4 matrix.
+void check_matrix_shape(const char* what, int64_t rows, int64_t cols);
+
+// Calls body(begin, end) on disjoint chunks of [0, count) of about `grain` items, on up to `threads` threads
+// (OpenMP when built with it, std::thread otherwise). body must not throw. Chunks are handed out
+// dynamically: on a shared machine a descheduled thread must not hold back the others.
+template <class Body>
+void parallel_for(int64_t count, int64_t grain, int threads, const Body& body) {
+  grain = std::max<int64_t>(grain, 1);
+  const int64_t chunks = (count + grain - 1) / grain;
+  const int workers = static_cast<int>(std::min<int64_t>(threads, chunks));
+  if (workers <= 1) {
+    if (count > 0) body(int64_t{0}, count);
+    return;
+  }
+#if RESET_NATIVE_WITH_OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(workers)
+  for (int64_t c = 0; c < chunks; ++c) body(c * grain, std::min(count, (c + 1) * grain));
+#else
+  std::atomic<int64_t> next{0};
+  std::vector<std::thread> pool;
+  pool.reserve(workers);
+  for (int w = 0; w < workers; ++w) {
+    pool.emplace_back([&] {
+      for (int64_t c = next++; c < chunks; c = next++) body(c * grain, std::min(count, (c + 1) * grain));
+    });
+  }
+  for (auto& t : pool) t.join();
+#endif
+}
+
+}  // namespace reset_native::nvfp4::detail

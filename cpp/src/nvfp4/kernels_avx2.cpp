@@ -1,0 +1,178 @@
+// AVX2 + FMA + F16C kernels, compiled with function-level target attributes so the library stays
+// portable; resolve_kernel() only selects them when __builtin_cpu_supports says the CPU has the features.
+#include "internal.hpp"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+#include <cstring>
+
+#define RN_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+namespace reset_native::nvfp4::detail {
+
+namespace {
+
+// vpermps looks up the low 3 bits of each lane; the sign must come from bit 3. XOR-ing the lane shifted
+// left by 28 moves bit 3 into the sign bit but also flips bits 28..30 by the magnitude code, so the table
+// holds each magnitude's bits pre-XORed with (code << 28): the second XOR restores them.
+RN_AVX2 __m256 decode_table() {
+  static constexpr float kMagnitude[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
+  alignas(32) uint32_t t[8];
+  for (uint32_t c = 0; c < 8; ++c) {
+    std::memcpy(&t[c], &kMagnitude[c], sizeof(float));
+    t[c] ^= c << 28;
+  }
+  return _mm256_castsi256_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(t)));
+}
+
+// 8 packed bytes (16 E2M1 codes) -> the 8 even-index values and the 8 odd-index values as floats.
+RN_AVX2 inline void decode_block(const uint8_t* codes, __m256 table, __m256& even, __m256& odd) {
+  const __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes)));
+  const __m256i h = _mm256_srli_epi32(b, 4);
+  even = _mm256_castsi256_ps(
+      _mm256_xor_si256(_mm256_castps_si256(_mm256_permutevar8x32_ps(table, b)), _mm256_slli_epi32(b, 28)));
+  odd = _mm256_castsi256_ps(
+      _mm256_xor_si256(_mm256_castps_si256(_mm256_permutevar8x32_ps(table, h)), _mm256_slli_epi32(h, 28)));
+}
+
+RN_AVX2 inline float horizontal_sum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// One activation row: two accumulators over alternating blocks hide the FMA latency.
+RN_AVX2 void rows_single(const uint8_t* packed, const uint8_t* scales, int64_t k, const float* xd, int64_t n0,
+                         int64_t n1, float* out) {
+  const __m256 table = decode_table();
+  const float* e4m3 = e4m3_table();
+  const int64_t blocks = k / kBlockSize;
+  for (int64_t r = n0; r < n1; ++r) {
+    const uint8_t* codes = packed + r * (k / 2);
+    const uint8_t* sc = scales + r * blocks;
+    __m256 acc0 = _mm256_setzero_ps();
+    __m256 acc1 = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + 1 < blocks; b += 2) {
+      __m256 e0, o0, e1, o1;
+      decode_block(codes + 8 * b, table, e0, o0);
+      decode_block(codes + 8 * b + 8, table, e1, o1);
+      __m256 t0 = _mm256_mul_ps(e0, _mm256_loadu_ps(xd + 16 * b));
+      __m256 t1 = _mm256_mul_ps(e1, _mm256_loadu_ps(xd + 16 * b + 16));
+      t0 = _mm256_fmadd_ps(o0, _mm256_loadu_ps(xd + 16 * b + 8), t0);
+      t1 = _mm256_fmadd_ps(o1, _mm256_loadu_ps(xd + 16 * b + 24), t1);
+      acc0 = _mm256_fmadd_ps(t0, _mm256_broadcast_ss(e4m3 + sc[b]), acc0);
+      acc1 = _mm256_fmadd_ps(t1, _mm256_broadcast_ss(e4m3 + sc[b + 1]), acc1);
+    }
+    if (b < blocks) {
+      __m256 e0, o0;
+      decode_block(codes + 8 * b, table, e0, o0);
+      __m256 t0 = _mm256_mul_ps(e0, _mm256_loadu_ps(xd + 16 * b));
+      t0 = _mm256_fmadd_ps(o0, _mm256_loadu_ps(xd + 16 * b + 8), t0);
+      acc0 = _mm256_fmadd_ps(t0, _mm256_broadcast_ss(e4m3 + sc[b]), acc0);
+    }
+    out[r] = horizontal_sum(_mm256_add_ps(acc0, acc1));
+  }
+}
+
+// MT activation rows share every decoded block; the block scale is folded into the decoded weights once.
+template <int MT>
+RN_AVX2 void rows_tile(const uint8_t* packed, const uint8_t* scales, int64_t k, const float* xd, int64_t n0,
+                       int64_t n1, int64_t n_total, float* out) {
+  const __m256 table = decode_table();
+  const float* e4m3 = e4m3_table();
+  const int64_t blocks = k / kBlockSize;
+  for (int64_t r = n0; r < n1; ++r) {
+    const uint8_t* codes = packed + r * (k / 2);
+    const uint8_t* sc = scales + r * blocks;
+    __m256 acc[MT];
+    for (int i = 0; i < MT; ++i) acc[i] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < blocks; ++b) {
+      __m256 e, o;
+      decode_block(codes + 8 * b, table, e, o);
+      const __m256 s = _mm256_broadcast_ss(e4m3 + sc[b]);
+      e = _mm256_mul_ps(e, s);
+      o = _mm256_mul_ps(o, s);
+      const float* xb = xd + 16 * b;
+      for (int i = 0; i < MT; ++i) {
+        acc[i] = _mm256_fmadd_ps(e, _mm256_loadu_ps(xb + i * k), acc[i]);
+        acc[i] = _mm256_fmadd_ps(o, _mm256_loadu_ps(xb + i * k + 8), acc[i]);
+      }
+    }
+    for (int i = 0; i < MT; ++i) out[i * n_total + r] = horizontal_sum(acc[i]);
+  }
+}
+
+using TileFn = void (*)(const uint8_t*, const uint8_t*, int64_t, const float*, int64_t, int64_t, int64_t,
+                        float*);
+constexpr TileFn kTiles[8] = {rows_tile<1>, rows_tile<2>, rows_tile<3>, rows_tile<4>,
+                              rows_tile<5>, rows_tile<6>, rows_tile<7>, rows_tile<8>};
+constexpr int kMaxTile = 8;
+// Weight rows per group: small enough that a group's packed bytes stay in L2 while every activation tile
+// passes over them, so each weight byte comes from memory once whatever m is.
+constexpr int64_t kRowGroup = 8;
+
+}  // namespace
+
+RN_AVX2 void encode_block_avx2(const float* x, float scale, uint8_t* out) {
+  const __m256 s = _mm256_set1_ps(scale);
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  alignas(32) int32_t code[16];
+  for (int h = 0; h < 2; ++h) {
+    const __m256 v = _mm256_loadu_ps(x + 8 * h);
+    const __m256 m = _mm256_and_ps(_mm256_div_ps(v, s), abs_mask);  // true IEEE division, as the spec says
+    // Each comparison is all-ones (-1) when m lies beyond that RNE decision point; ordered compares are
+    // false for NaN. Subtracting the masks counts the points passed, which is the magnitude code.
+    __m256i n = _mm256_setzero_si256();
+    n = _mm256_sub_epi32(n, _mm256_castps_si256(_mm256_cmp_ps(m, _mm256_set1_ps(0.25f), _CMP_GT_OQ)));
+    n = _mm256_sub_epi32(n, _mm256_castps_si256(_mm256_cmp_ps(m, _mm256_set1_ps(0.75f), _CMP_GE_OQ)));
+    n = _mm256_sub_epi32(n, _mm256_castps_si256(_mm256_cmp_ps(m, _mm256_set1_ps(1.25f), _CMP_GT_OQ)));
+    n = _mm256_sub_epi32(n, _mm256_castps_si256(_mm256_cmp_ps(m, _mm256_set1_ps(1.75f), _CMP_GE_OQ)));
+    n = _mm256_sub_epi32(n, _mm256_castps_si256(_mm256_cmp_ps(m, _mm256_set1_ps(2.5f), _CMP_GT_OQ)));
+    n = _mm256_sub_epi32(n, _mm256_castps_si256(_mm256_cmp_ps(m, _mm256_set1_ps(3.5f), _CMP_GE_OQ)));
+    n = _mm256_sub_epi32(n, _mm256_castps_si256(_mm256_cmp_ps(m, _mm256_set1_ps(5.0f), _CMP_GT_OQ)));
+    const __m256i sign = _mm256_slli_epi32(_mm256_srli_epi32(_mm256_castps_si256(v), 31), 3);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(code + 8 * h), _mm256_or_si256(n, sign));
+  }
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<uint8_t>(code[2 * i] | (code[2 * i + 1] << 4));
+}
+
+RN_AVX2 void half_to_float_f16c(const uint16_t* in, float* out, int64_t count) {
+  int64_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i))));
+  }
+  for (; i < count; ++i) out[i] = half_to_float(in[i]);
+}
+
+void gemv_rows_avx2(const uint8_t* packed, const uint8_t* scales, int64_t k, const float* xd, int64_t m,
+                    int64_t n0, int64_t n1, int64_t n_total, float* out) {
+  if (m == 1) {
+    rows_single(packed, scales, k, xd, n0, n1, out);
+    return;
+  }
+  for (int64_t g = n0; g < n1; g += kRowGroup) {
+    const int64_t g1 = std::min(n1, g + kRowGroup);
+    for (int64_t i = 0; i < m; i += kMaxTile) {
+      const int64_t tile = std::min<int64_t>(kMaxTile, m - i);
+      kTiles[tile - 1](packed, scales, k, xd + i * k, g, g1, n_total, out + i * n_total);
+    }
+  }
+}
+
+}  // namespace reset_native::nvfp4::detail
+
+#else  // not x86: resolve_kernel never selects these
+
+namespace reset_native::nvfp4::detail {
+void encode_block_avx2(const float* x, float scale, uint8_t* out) { encode_block_scalar(x, scale, out); }
+void half_to_float_f16c(const uint16_t* in, float* out, int64_t count) { half_to_float_scalar(in, out, count); }
+void gemv_rows_avx2(const uint8_t* packed, const uint8_t* scales, int64_t k, const float* xd, int64_t m,
+                    int64_t n0, int64_t n1, int64_t n_total, float* out) {
+  gemv_rows_scalar(packed, scales, k, xd, m, n0, n1, n_total, out);
+}
+}  // namespace reset_native::nvfp4::detail
+
+#endif

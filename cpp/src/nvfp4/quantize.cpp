@@ -1,0 +1,142 @@
+// quantize(): SPEC-nvfp4 section 2, bit-exact. Pass 1 finds amax (and rejects non-finite input before
+// anything is written), pass 2 computes each block's scale byte and encodes its 16 elements.
+#include <cmath>
+#include <vector>
+
+#include "internal.hpp"
+
+namespace reset_native::nvfp4 {
+
+namespace {
+
+// Gives row r of the input as floats: the input itself for float32, else widened into a scratch buffer.
+struct RowSource {
+  const void* data;
+  DType dtype;
+  int64_t cols;
+  Kernel kernel;
+
+  const float* row(int64_t r, std::vector<float>& scratch) const {
+    if (dtype == DType::kFloat32) return static_cast<const float*>(data) + r * cols;
+    const uint16_t* in = static_cast<const uint16_t*>(data) + r * cols;
+    scratch.resize(static_cast<size_t>(cols));
+    if (dtype == DType::kBFloat16) {
+      for (int64_t j = 0; j < cols; ++j) scratch[j] = bf16_to_float(in[j]);
+    } else if (kernel == Kernel::kAVX2) {
+      detail::half_to_float_f16c(in, scratch.data(), cols);
+    } else {
+      detail::half_to_float_scalar(in, scratch.data(), cols);
+    }
+    return scratch.data();
+  }
+};
+
+int64_t rows_per_chunk(int64_t cols) { return std::max<int64_t>(1, (int64_t{1} << 16) / cols); }
+
+float quantize_impl(const char* what, const char* name, const RowSource& src, int64_t rows, int64_t cols, uint8_t* packed, uint8_t* block_scales,
+                    std::optional<float> global_scale, const Options& options) {
+  detail::check_matrix_shape(what, rows, cols);
+  require(src.data != nullptr, std::string(what) + ": " + name + " is null");
+  require(packed != nullptr, "quantize: packed is null");
+  require(block_scales != nullptr, "quantize: block_scales is null");
+  if (global_scale) {
+    require(std::isfinite(*global_scale) && *global_scale > 0.0f,
+            std::string(what) + ": global_scale must be finite and > 0, got " + std::to_string(*global_scale));
+  }
+  const int threads = detail::resolve_threads(options.threads);
+  const int64_t grain = rows_per_chunk(cols);
+  const int64_t chunks = (rows + grain - 1) / grain;
+
+  // Pass 1: per-chunk amax and first non-finite flat index (chunks are in row order).
+  std::vector<float> chunk_amax(static_cast<size_t>(chunks), 0.0f);
+  std::vector<int64_t> chunk_bad(static_cast<size_t>(chunks), -1);
+  detail::parallel_for(rows, grain, threads, [&](int64_t r0, int64_t r1) {
+    std::vector<float> scratch;
+    float amax = 0.0f;
+    int64_t bad = -1;
+    for (int64_t r = r0; r < r1 && bad < 0; ++r) {
+      const float* x = src.row(r, scratch);
+      for (int64_t j = 0; j < cols; ++j) {
+        const float a = std::fabs(x[j]);
+        if (!(a <= 3.4028234663852886e38f)) {  // NaN or Inf
+          bad = r * cols + j;
+          break;
+        }
+        amax = a > amax ? a : amax;
+      }
+    }
+    chunk_amax[static_cast<size_t>(r0 / grain)] = amax;
+    chunk_bad[static_cast<size_t>(r0 / grain)] = bad;
+  });
+  float amax = 0.0f;
+  for (int64_t c = 0; c < chunks; ++c) {
+    if (chunk_bad[c] >= 0) {
+      const int64_t flat = chunk_bad[c];
+      std::vector<float> scratch;
+      const float v = src.row(flat / cols, scratch)[flat % cols];
+      throw InvalidArgument(std::string(what) + ": " + detail::index_text(name, flat / cols, flat % cols) + " is " +
+                            (std::isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf")) +
+                            "; NVFP4 quantization needs finite input");
+    }
+    amax = std::max(amax, chunk_amax[c]);
+  }
+  const float gs = global_scale ? *global_scale : global_scale_from_amax(amax);
+
+  // Pass 2: scales and codes.
+  const Kernel kernel = src.kernel;
+  const float* e4m3 = detail::e4m3_table();
+  const int64_t blocks = cols / kBlockSize;
+  detail::parallel_for(rows, grain, threads, [&](int64_t r0, int64_t r1) {
+    std::vector<float> scratch;
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* x = src.row(r, scratch);
+      for (int64_t b = 0; b < blocks; ++b) {
+        const float* xb = x + b * kBlockSize;
+        float block_amax = 0.0f;
+        for (int j = 0; j < kBlockSize; ++j) {
+          const float a = std::fabs(xb[j]);
+          block_amax = a > block_amax ? a : block_amax;
+        }
+        const uint8_t byte = block_scale_byte(block_amax, gs);
+        block_scales[r * blocks + b] = byte;
+        const float s = e4m3[byte] * gs;
+        uint8_t* out = packed + r * (cols / 2) + b * (kBlockSize / 2);
+        if (kernel == Kernel::kAVX2) {
+          detail::encode_block_avx2(xb, s, out);
+        } else {
+          detail::encode_block_scalar(xb, s, out);
+        }
+      }
+    }
+  });
+  return gs;
+}
+
+}  // namespace
+
+namespace detail {
+
+float quantize_named(const char* what, const char* name, const void* w, DType dtype, int64_t rows, int64_t cols,
+                     uint8_t* packed, uint8_t* block_scales, std::optional<float> global_scale,
+                     const Options& options) {
+  const RowSource src{w, dtype, cols, resolve_kernel(options.kernel)};
+  return quantize_impl(what, name, src, rows, cols, packed, block_scales, global_scale, options);
+}
+
+}  // namespace detail
+
+float quantize(const float* w, int64_t rows, int64_t cols, uint8_t* packed, uint8_t* block_scales,
+               std::optional<float> global_scale, const Options& options) {
+  const RowSource src{w, DType::kFloat32, cols, detail::resolve_kernel(options.kernel)};
+  return quantize_impl("quantize", "w", src, rows, cols, packed, block_scales, global_scale, options);
+}
+
+float quantize(const uint16_t* w, DType dtype, int64_t rows, int64_t cols, uint8_t* packed,
+               uint8_t* block_scales, std::optional<float> global_scale, const Options& options) {
+  require(dtype == DType::kFloat16 || dtype == DType::kBFloat16,
+          "quantize: a uint16 input must be kFloat16 or kBFloat16 bit patterns");
+  const RowSource src{w, dtype, cols, detail::resolve_kernel(options.kernel)};
+  return quantize_impl("quantize", "w", src, rows, cols, packed, block_scales, global_scale, options);
+}
+
+}  // namespace reset_native::nvfp4
