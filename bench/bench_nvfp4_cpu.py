@@ -1,0 +1,148 @@
+"""CPU NVFP4 GEMV on Qwen3-8B-shaped layers vs float32 matmul on the dequantized weights (same run).
+
+For each layer [N, K] and M in (1, 4, 16) it reports: the NVFP4 W4A16 GEMV time (AVX2 or scalar path as
+dispatched), the effective GB/s of weight bytes read (packed + block scales), that as a fraction of this
+machine's memory read bandwidth (measured here, with the same threads), the W4A4 time, and the ratio against
+numpy and torch float32 matmul on the dequantized weights. NVFP4 weights are rotated over enough copies to
+exceed the L3 cache, so every call reads its weights from DRAM, as in a real decode step.
+
+    python bench/bench_nvfp4_cpu.py            # full table, JSON to bench/out/nvfp4_cpu.json
+    python bench/bench_nvfp4_cpu.py --quick    # fewer repetitions, two layers
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+import reset_native
+from reset_native import _core, nvfp4
+
+LAYERS = {
+    "qkv_proj": (6144, 4096),
+    "o_proj": (4096, 4096),
+    "gate_up_proj": (24576, 4096),
+    "down_proj": (4096, 12288),
+}
+ROTATE_BYTES = 96 << 20  # > 32 MiB L3: rotated NVFP4 copies come from DRAM
+
+
+def _time(fn, reps: int, warmup: int = 1) -> float:
+    """Median seconds of `reps` calls after `warmup` calls."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)
+
+
+def measure_read_bandwidth(reps: int) -> dict:
+    buf = np.ones(1 << 30, dtype=np.uint8)
+    threads = reset_native.build_info()["threads"]
+    best = min(_time(lambda: _core.nvfp4.read_checksum(buf, 0), 1, 0) for _ in range(reps))
+    best_numpy = min(_time(lambda: buf.view(np.float64).sum(), 1, 0) for _ in range(reps))
+    return {"bytes": buf.nbytes, "threads": threads, "read_checksum_gbs": buf.nbytes / best / 1e9,
+            "numpy_sum_gbs": buf.nbytes / best_numpy / 1e9}
+
+
+def bench_layer(name: str, n: int, k: int, ms, reps: int, torch) -> list:
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((n, k), dtype=np.float32)
+    t0 = time.perf_counter()
+    t = nvfp4.quantize(w)
+    quantize_s = time.perf_counter() - t0
+    wd = nvfp4.dequantize(t)
+    del w
+    weight_bytes = t.nbytes
+    copies = max(1, -(-ROTATE_BYTES // weight_bytes))
+    pool = [t] + [nvfp4.NVFP4Tensor.from_parts(t.packed.copy(), t.block_scales.copy(), t.global_scale)
+                  for _ in range(copies - 1)]
+    wd_t = torch.from_numpy(wd) if torch is not None else None
+    rows = []
+    for m in ms:
+        x = rng.standard_normal((m, k)).astype(np.float32)
+        turn = [0]
+
+        def run_nvfp4(activation="bf16"):
+            turn[0] = (turn[0] + 1) % copies
+            nvfp4.gemv(pool[turn[0]], x, activation=activation)
+
+        nv_s = _time(run_nvfp4, reps)
+        w4a4_s = _time(lambda: run_nvfp4("nvfp4"), reps)
+        scalar_s = None
+        if m == 1:
+            y = np.empty((m, n), np.float32)
+            scalar_s = _time(lambda: _core.nvfp4.gemv(t.packed, t.block_scales, t.global_scale, x, "float32", y,
+                                                       None, "bf16", None, "scalar"), max(2, reps // 4))
+        np_s = _time(lambda: x @ wd.T, max(2, reps // 2))
+        torch_s = None
+        if wd_t is not None:
+            xt = torch.from_numpy(x)
+            torch_s = _time(lambda: torch.matmul(xt, wd_t.T), max(2, reps // 2))
+        # Accuracy sanity (not a test): the same product on the dequantized weights.
+        y_ref = x.astype(np.float64) @ wd.T.astype(np.float64)
+        rel = float(np.max(np.abs(nvfp4.gemv(t, x) - y_ref)) / np.max(np.abs(y_ref)))
+        rows.append({"layer": name, "N": n, "K": k, "M": m, "weight_bytes": weight_bytes, "copies": copies,
+                     "nvfp4_s": nv_s, "nvfp4_w4a4_s": w4a4_s, "nvfp4_scalar_s": scalar_s, "numpy_f32_s": np_s,
+                     "torch_f32_s": torch_s, "weight_gbs": weight_bytes / nv_s / 1e9, "rel_err_vs_fp64": rel,
+                     "quantize_s": quantize_s})
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions, qkv and gate_up only")
+    parser.add_argument("--reps", type=int, default=None, help="timed repetitions per case (default 15)")
+    parser.add_argument("--layers", nargs="*", choices=list(LAYERS), default=None)
+    parser.add_argument("--m", nargs="*", type=int, default=[1, 4, 16])
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "out" / "nvfp4_cpu.json"))
+    args = parser.parse_args()
+    reps = args.reps or (5 if args.quick else 15)
+    layers = args.layers or (["qkv_proj", "gate_up_proj"] if args.quick else list(LAYERS))
+    try:
+        import torch
+    except ImportError:
+        torch = None
+
+    info = reset_native.build_info()
+    bw = measure_read_bandwidth(3 if args.quick else 5)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, simd {info['simd']}, "
+          f"threads {info['threads']}, openmp {info['openmp']}")
+    print(f"memory read bandwidth: {bw['read_checksum_gbs']:.1f} GB/s (read_checksum, {bw['threads']} threads), "
+          f"{bw['numpy_sum_gbs']:.1f} GB/s (numpy sum, 1 thread)")
+    rows = []
+    for name in layers:
+        rows += bench_layer(name, *LAYERS[name], args.m, reps, torch)
+    peak = max(bw["read_checksum_gbs"], bw["numpy_sum_gbs"])
+    header = (f"{'layer':13s} {'N x K':>12s} {'M':>3s} {'nvfp4 ms':>9s} {'GB/s':>6s} {'%BW':>5s} {'w4a4 ms':>8s} "
+              f"{'scalar ms':>9s} {'np f32 ms':>9s} {'x np':>6s} {'torch ms':>9s} {'x torch':>7s}")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        scalar = f"{r['nvfp4_scalar_s'] * 1e3:9.2f}" if r["nvfp4_scalar_s"] else f"{'':9s}"
+        torch_ms = f"{r['torch_f32_s'] * 1e3:9.2f}" if r["torch_f32_s"] else f"{'n/a':>9s}"
+        torch_x = f"{r['torch_f32_s'] / r['nvfp4_s']:7.2f}" if r["torch_f32_s"] else f"{'':7s}"
+        print(f"{r['layer']:13s} {r['N']:>5d}x{r['K']:<6d} {r['M']:>3d} {r['nvfp4_s'] * 1e3:9.2f} "
+              f"{r['weight_gbs']:6.2f} {100 * r['weight_gbs'] / peak:5.0f} {r['nvfp4_w4a4_s'] * 1e3:8.2f} "
+              f"{scalar} {r['numpy_f32_s'] * 1e3:9.2f} {r['numpy_f32_s'] / r['nvfp4_s']:6.2f} {torch_ms} {torch_x}")
+    print(f"%BW = weight GB/s / {peak:.1f} GB/s (best measured read bandwidth); x np / x torch = float32 matmul "
+          f"time on the dequantized weights / NVFP4 time (higher is better)")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "build": info,
+                               "bandwidth": bw, "rows": rows}, indent=2))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
