@@ -443,3 +443,32 @@ def test_swizzle_torch_cpu():
     assert isinstance(sw, torch.Tensor)
     np.testing.assert_array_equal(sw.numpy().ravel(), ref.swizzle(linear.numpy()))
     assert torch.equal(nvfp4.unswizzle_block_scales(sw, (200, 6)), linear)
+
+
+def test_mixed_cpu_kinds_and_large_m():
+    torch = pytest.importorskip("torch")
+    rng = _rng(70)
+    w = rng.standard_normal((24, 128)).astype(np.float32)
+    t = nvfp4.quantize(torch.from_numpy(w))
+    wq = ref.dequantize64(t.packed.numpy(), t.block_scales.numpy(), t.global_scale)
+    x = rng.standard_normal((40, 128)).astype(np.float32)  # M > 16: several activation tiles
+    y = nvfp4.gemv(t, x)  # torch weights, numpy activations: the result follows x
+    assert isinstance(y, np.ndarray) and y.shape == (40, 24)
+    assert _relerr(y, x.astype(np.float64) @ wq.T) <= 1e-5
+    yt = nvfp4.gemv(t, torch.from_numpy(x[0]))
+    assert isinstance(yt, torch.Tensor) and yt.shape == (24,)
+    assert _relerr(yt.numpy(), x[0].astype(np.float64) @ wq.T) <= 1e-5
+
+
+def test_w4a4_all_zero_activations_and_static_scale_saturation():
+    t = nvfp4.quantize(_rng(71).standard_normal((8, 64)).astype(np.float32))
+    y = nvfp4.gemv(t, np.zeros((2, 64), np.float32), activation="nvfp4")
+    np.testing.assert_array_equal(y, 0)
+    # A static activation scale far too small saturates every activation to +-6 * 448 * gx, as specified.
+    x = np.full((1, 64), 5.0, np.float32)
+    xp, xs, _ = ref.quantize(x, 1e-4)
+    assert np.all(xs == 0x7E) and np.all(xp == 0x77)
+    y = nvfp4.gemv(t, x, activation="nvfp4", act_global_scale=1e-4)
+    assert _relerr(y, _w4a4_reference(nvfp4.dequantize(t).astype(np.float32), x, 1e-4)) < 0.2
+    y_exact = ref.dequantize64(xp, xs, 1e-4) @ ref.dequantize64(t.packed, t.block_scales, t.global_scale).T
+    assert _relerr(y, y_exact) <= 1e-5
