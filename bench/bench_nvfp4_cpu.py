@@ -121,7 +121,11 @@ def main() -> int:
           f"{bw['numpy_sum_gbs']:.1f} GB/s (numpy sum, 1 thread)")
     rows = []
     for name in layers:
-        rows += bench_layer(name, *LAYERS[name], args.m, reps, torch)
+        layer_rows = bench_layer(name, *LAYERS[name], args.m, reps, torch)
+        n, k = LAYERS[name]
+        q = layer_rows[0]["quantize_s"]
+        print(f"quantize {name} [{n}, {k}] float32: {q * 1e3:.1f} ms ({n * k * 4 / q / 1e9:.2f} GB/s of input)")
+        rows += layer_rows
     peak = max(bw["read_checksum_gbs"], bw["numpy_sum_gbs"])
     header = (f"{'layer':13s} {'N x K':>12s} {'M':>3s} {'nvfp4 ms':>9s} {'GB/s':>6s} {'%BW':>5s} {'w4a4 ms':>8s} "
               f"{'scalar ms':>9s} {'np f32 ms':>9s} {'x np':>6s} {'torch ms':>9s} {'x torch':>7s}")

@@ -27,8 +27,8 @@ bool cpu_has_avx2();  // AVX2 + FMA + F16C
 Kernel resolve_kernel(Kernel requested);
 int resolve_threads(int requested);
 
-// Encodes one block of 16 floats already scaled by nothing: codes[i] = E2M1 code of x[i] / scale
-// (true fp32 division), packed two per byte into out[0..7].
+// Encodes one block of 16 floats: code i = RNE_E2M1(x[i] / scale) (true fp32 division) with the sign bit of
+// x[i], packed two per byte into out[0..7].
 void encode_block_scalar(const float* x, float scale, uint8_t* out);
 void encode_block_avx2(const float* x, float scale, uint8_t* out);
 
