@@ -472,3 +472,17 @@ def test_w4a4_all_zero_activations_and_static_scale_saturation():
     assert _relerr(y, _w4a4_reference(nvfp4.dequantize(t).astype(np.float32), x, 1e-4)) < 0.2
     y_exact = ref.dequantize64(xp, xs, 1e-4) @ ref.dequantize64(t.packed, t.block_scales, t.global_scale).T
     assert _relerr(y, y_exact) <= 1e-5
+
+
+def test_module_works_without_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['torch'] = None\n"  # makes `import torch` fail
+            "import numpy as np\n"
+            "from reset_native import nvfp4\n"
+            "t = nvfp4.quantize(np.ones((2, 16), np.float32))\n"
+            "assert nvfp4.gemv(t, np.ones(16, np.float32)).shape == (2,)\n"
+            "assert 'torch' not in sys.modules or sys.modules['torch'] is None\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
