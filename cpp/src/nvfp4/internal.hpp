@@ -27,10 +27,15 @@ bool cpu_has_avx2();  // AVX2 + FMA + F16C
 Kernel resolve_kernel(Kernel requested);
 int resolve_threads(int requested);
 
-// Encodes one block of 16 floats: code i = RNE_E2M1(x[i] / scale) (true fp32 division) with the sign bit of
-// x[i], packed two per byte into out[0..7].
-void encode_block_scalar(const float* x, float scale, uint8_t* out);
-void encode_block_avx2(const float* x, float scale, uint8_t* out);
+// Largest |x[i]| of x[0..count). Sets *first_bad to the index of the first NaN / Inf (the return value is then
+// meaningless) or to -1.
+float scan_amax_scalar(const float* x, int64_t count, int64_t* first_bad);
+float scan_amax_avx2(const float* x, int64_t count, int64_t* first_bad);
+
+// Quantizes one finite row of `cols` (% 16 == 0) floats with global scale gs (SPEC steps 2-5): writes the
+// cols / 16 block scale bytes and the cols / 2 packed bytes.
+void quantize_row_scalar(const float* x, int64_t cols, float gs, uint8_t* packed, uint8_t* scales);
+void quantize_row_avx2(const float* x, int64_t cols, float gs, uint8_t* packed, uint8_t* scales);
 
 // Widens `count` fp16 values to float.
 void half_to_float_scalar(const uint16_t* in, float* out, int64_t count);

@@ -112,18 +112,8 @@ RN_AVX2 void rows_tile(const uint8_t* packed, const uint8_t* scales, int64_t k, 
   }
 }
 
-using TileFn = void (*)(const uint8_t*, const uint8_t*, int64_t, const float*, int64_t, int64_t, int64_t,
-                        float*);
-constexpr TileFn kTiles[8] = {rows_tile<1>, rows_tile<2>, rows_tile<3>, rows_tile<4>,
-                              rows_tile<5>, rows_tile<6>, rows_tile<7>, rows_tile<8>};
-constexpr int kMaxTile = 8;
-// Weight rows per group: small enough that a group's packed bytes stay in L2 while every activation tile
-// passes over them, so each weight byte comes from memory once whatever m is.
-constexpr int64_t kRowGroup = 8;
-
-}  // namespace
-
-RN_AVX2 void encode_block_avx2(const float* x, float scale, uint8_t* out) {
+// 16 floats -> 8 packed bytes: code i = RNE_E2M1(x[i] / scale) with the sign bit of x[i].
+RN_AVX2 inline void encode_block(const float* x, float scale, uint8_t* out) {
   const __m256 s = _mm256_set1_ps(scale);
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
   alignas(32) int32_t code[16];
@@ -146,12 +136,103 @@ RN_AVX2 void encode_block_avx2(const float* x, float scale, uint8_t* out) {
   for (int i = 0; i < 8; ++i) out[i] = static_cast<uint8_t>(code[2 * i] | (code[2 * i + 1] << 4));
 }
 
+// Two weight rows and MT activation rows per step: one vpshufb decode serves both rows' blocks (8 bytes
+// each), and every activation load serves both rows.
+template <int MT>
+RN_AVX2 void row_pairs_tile(const uint8_t* packed, const uint8_t* scales, int64_t k, const float* xd, int64_t n0,
+                            int64_t n1, int64_t n_total, float* out) {
+  const __m128i twice_e2m1 = _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
+  const __m128i low_nibble = _mm_set1_epi8(0x0F);
+  const float* half_e4m3 = e4m3_half_table();
+  const int64_t blocks = k / kBlockSize;
+  for (int64_t r = n0; r + 1 < n1; r += 2) {
+    const uint8_t* c0 = packed + r * (k / 2);
+    const uint8_t* c1 = c0 + k / 2;
+    const uint8_t* s0 = scales + r * blocks;
+    const uint8_t* s1 = s0 + blocks;
+    __m256 acc0[MT], acc1[MT];
+    for (int i = 0; i < MT; ++i) acc0[i] = acc1[i] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < blocks; ++b) {
+      const __m128i v = _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(c0 + 8 * b)),
+                                           _mm_loadl_epi64(reinterpret_cast<const __m128i*>(c1 + 8 * b)));
+      const __m128i even = _mm_shuffle_epi8(twice_e2m1, _mm_and_si128(v, low_nibble));
+      const __m128i odd = _mm_shuffle_epi8(twice_e2m1, _mm_and_si128(_mm_srli_epi16(v, 4), low_nibble));
+      const __m256 sc0 = _mm256_broadcast_ss(half_e4m3 + s0[b]);
+      const __m256 sc1 = _mm256_broadcast_ss(half_e4m3 + s1[b]);
+      const __m256 e0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(even)), sc0);
+      const __m256 o0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(odd)), sc0);
+      const __m256 e1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(even, even))), sc1);
+      const __m256 o1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(odd, odd))), sc1);
+      const float* xb = xd + 16 * b;
+      for (int i = 0; i < MT; ++i) {
+        const __m256 xe = _mm256_loadu_ps(xb + i * k);
+        const __m256 xo = _mm256_loadu_ps(xb + i * k + 8);
+        acc0[i] = _mm256_fmadd_ps(o0, xo, _mm256_fmadd_ps(e0, xe, acc0[i]));
+        acc1[i] = _mm256_fmadd_ps(o1, xo, _mm256_fmadd_ps(e1, xe, acc1[i]));
+      }
+    }
+    for (int i = 0; i < MT; ++i) {
+      out[i * n_total + r] = horizontal_sum(acc0[i]);
+      out[i * n_total + r + 1] = horizontal_sum(acc1[i]);
+    }
+  }
+  if ((n1 - n0) % 2 != 0) rows_tile<MT>(packed, scales, k, xd, n1 - 1, n1, n_total, out);
+}
+
+using TileFn = void (*)(const uint8_t*, const uint8_t*, int64_t, const float*, int64_t, int64_t, int64_t,
+                        float*);
+constexpr TileFn kTiles[4] = {row_pairs_tile<1>, row_pairs_tile<2>, row_pairs_tile<3>, row_pairs_tile<4>};
+// Up to 4 activation rows per pass: 2 weight rows x 4 activation rows of accumulators plus the decoded
+// weights fill the 16 AVX2 registers; more would spill.
+constexpr int kMaxTile = 4;
+// Weight rows per group: small enough that a group's packed bytes stay in L2 while every activation tile
+// passes over them, so each weight byte comes from memory once whatever m is.
+constexpr int64_t kRowGroup = 8;
+
+}  // namespace
+
 RN_AVX2 void half_to_float_f16c(const uint16_t* in, float* out, int64_t count) {
   int64_t i = 0;
   for (; i + 8 <= count; i += 8) {
     _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i))));
   }
   for (; i < count; ++i) out[i] = half_to_float(in[i]);
+}
+
+RN_AVX2 float scan_amax_avx2(const float* x, int64_t count, int64_t* first_bad) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  const __m256 largest = _mm256_set1_ps(3.4028234663852886e38f);
+  __m256 m = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    const __m256 a = _mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask);
+    if (_mm256_movemask_ps(_mm256_cmp_ps(a, largest, _CMP_NLE_UQ)) != 0) break;  // NaN or Inf in these 8
+    m = _mm256_max_ps(m, a);
+  }
+  __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_max_ss(h, _mm_movehdup_ps(h));
+  const float head = _mm_cvtss_f32(h);
+  int64_t bad = -1;
+  const float tail = scan_amax_scalar(x + i, count - i, &bad);  // the rest, or the 8 holding the first bad
+  *first_bad = bad < 0 ? -1 : i + bad;
+  return head > tail ? head : tail;
+}
+
+RN_AVX2 void quantize_row_avx2(const float* x, int64_t cols, float gs, uint8_t* packed, uint8_t* scales) {
+  const float* e4m3 = e4m3_table();
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  for (int64_t b = 0; b < cols / kBlockSize; ++b) {
+    const float* xb = x + b * kBlockSize;
+    __m256 m = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(xb), abs_mask),
+                             _mm256_and_ps(_mm256_loadu_ps(xb + 8), abs_mask));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    const uint8_t byte = block_scale_byte(_mm_cvtss_f32(h), gs);
+    scales[b] = byte;
+    encode_block(xb, e4m3[byte] * gs, packed + b * 8);
+  }
 }
 
 void gemv_rows_avx2(const uint8_t* packed, const uint8_t* scales, int64_t k, const float* xd, int64_t m,
@@ -174,7 +255,12 @@ void gemv_rows_avx2(const uint8_t* packed, const uint8_t* scales, int64_t k, con
 #else  // not x86: resolve_kernel never selects these
 
 namespace reset_native::nvfp4::detail {
-void encode_block_avx2(const float* x, float scale, uint8_t* out) { encode_block_scalar(x, scale, out); }
+float scan_amax_avx2(const float* x, int64_t count, int64_t* first_bad) {
+  return scan_amax_scalar(x, count, first_bad);
+}
+void quantize_row_avx2(const float* x, int64_t cols, float gs, uint8_t* packed, uint8_t* scales) {
+  quantize_row_scalar(x, cols, gs, packed, scales);
+}
 void half_to_float_f16c(const uint16_t* in, float* out, int64_t count) { half_to_float_scalar(in, out, count); }
 void gemv_rows_avx2(const uint8_t* packed, const uint8_t* scales, int64_t k, const float* xd, int64_t m,
                     int64_t n0, int64_t n1, int64_t n_total, float* out) {

@@ -15,9 +15,36 @@ uint8_t encode_element(float x, float scale) {
 
 }  // namespace
 
-void encode_block_scalar(const float* x, float scale, uint8_t* out) {
-  for (int i = 0; i < 8; ++i) {
-    out[i] = static_cast<uint8_t>(encode_element(x[2 * i], scale) | (encode_element(x[2 * i + 1], scale) << 4));
+float scan_amax_scalar(const float* x, int64_t count, int64_t* first_bad) {
+  float amax = 0.0f;
+  for (int64_t i = 0; i < count; ++i) {
+    const float a = std::fabs(x[i]);
+    if (!(a <= 3.4028234663852886e38f)) {  // NaN or Inf
+      *first_bad = i;
+      return amax;
+    }
+    amax = a > amax ? a : amax;
+  }
+  *first_bad = -1;
+  return amax;
+}
+
+void quantize_row_scalar(const float* x, int64_t cols, float gs, uint8_t* packed, uint8_t* scales) {
+  const float* e4m3 = e4m3_table();
+  for (int64_t b = 0; b < cols / kBlockSize; ++b) {
+    const float* xb = x + b * kBlockSize;
+    float block_amax = 0.0f;
+    for (int j = 0; j < kBlockSize; ++j) {
+      const float a = std::fabs(xb[j]);
+      block_amax = a > block_amax ? a : block_amax;
+    }
+    const uint8_t byte = block_scale_byte(block_amax, gs);
+    scales[b] = byte;
+    const float s = e4m3[byte] * gs;
+    for (int i = 0; i < 8; ++i) {
+      packed[b * 8 + i] =
+          static_cast<uint8_t>(encode_element(xb[2 * i], s) | (encode_element(xb[2 * i + 1], s) << 4));
+    }
   }
 }
 

@@ -56,13 +56,13 @@ float quantize_impl(const char* what, const char* name, const RowSource& src, in
     int64_t bad = -1;
     for (int64_t r = r0; r < r1 && bad < 0; ++r) {
       const float* x = src.row(r, scratch);
-      for (int64_t j = 0; j < cols; ++j) {
-        const float a = std::fabs(x[j]);
-        if (!(a <= 3.4028234663852886e38f)) {  // NaN or Inf
-          bad = r * cols + j;
-          break;
-        }
-        amax = a > amax ? a : amax;
+      int64_t bad_col = -1;
+      const float row_amax = src.kernel == Kernel::kAVX2 ? detail::scan_amax_avx2(x, cols, &bad_col)
+                                                         : detail::scan_amax_scalar(x, cols, &bad_col);
+      if (bad_col >= 0) {
+        bad = r * cols + bad_col;
+      } else {
+        amax = row_amax > amax ? row_amax : amax;
       }
     }
     chunk_amax[static_cast<size_t>(r0 / grain)] = amax;
@@ -83,29 +83,17 @@ float quantize_impl(const char* what, const char* name, const RowSource& src, in
   const float gs = global_scale ? *global_scale : global_scale_from_amax(amax);
 
   // Pass 2: scales and codes.
-  const Kernel kernel = src.kernel;
-  const float* e4m3 = detail::e4m3_table();
   const int64_t blocks = cols / kBlockSize;
   detail::parallel_for(rows, grain, threads, [&](int64_t r0, int64_t r1) {
     std::vector<float> scratch;
     for (int64_t r = r0; r < r1; ++r) {
       const float* x = src.row(r, scratch);
-      for (int64_t b = 0; b < blocks; ++b) {
-        const float* xb = x + b * kBlockSize;
-        float block_amax = 0.0f;
-        for (int j = 0; j < kBlockSize; ++j) {
-          const float a = std::fabs(xb[j]);
-          block_amax = a > block_amax ? a : block_amax;
-        }
-        const uint8_t byte = block_scale_byte(block_amax, gs);
-        block_scales[r * blocks + b] = byte;
-        const float s = e4m3[byte] * gs;
-        uint8_t* out = packed + r * (cols / 2) + b * (kBlockSize / 2);
-        if (kernel == Kernel::kAVX2) {
-          detail::encode_block_avx2(xb, s, out);
-        } else {
-          detail::encode_block_scalar(xb, s, out);
-        }
+      uint8_t* p = packed + r * (cols / 2);
+      uint8_t* s = block_scales + r * blocks;
+      if (src.kernel == Kernel::kAVX2) {
+        detail::quantize_row_avx2(x, cols, gs, p, s);
+      } else {
+        detail::quantize_row_scalar(x, cols, gs, p, s);
       }
     }
   });
