@@ -116,7 +116,7 @@ RN_AVX2 void rows_tile(const uint8_t* packed, const uint8_t* scales, int64_t k, 
 RN_AVX2 inline void encode_block(const float* x, float scale, uint8_t* out) {
   const __m256 s = _mm256_set1_ps(scale);
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
-  alignas(32) int32_t code[16];
+  __m256i code[2];
   for (int h = 0; h < 2; ++h) {
     const __m256 v = _mm256_loadu_ps(x + 8 * h);
     const __m256 m = _mm256_and_ps(_mm256_div_ps(v, s), abs_mask);  // true IEEE division, as the spec says
@@ -131,9 +131,14 @@ RN_AVX2 inline void encode_block(const float* x, float scale, uint8_t* out) {
     n = _mm256_sub_epi32(n, _mm256_castps_si256(_mm256_cmp_ps(m, _mm256_set1_ps(3.5f), _CMP_GE_OQ)));
     n = _mm256_sub_epi32(n, _mm256_castps_si256(_mm256_cmp_ps(m, _mm256_set1_ps(5.0f), _CMP_GT_OQ)));
     const __m256i sign = _mm256_slli_epi32(_mm256_srli_epi32(_mm256_castps_si256(v), 31), 3);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(code + 8 * h), _mm256_or_si256(n, sign));
+    code[h] = _mm256_or_si256(n, sign);
   }
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<uint8_t>(code[2 * i] | (code[2 * i + 1] << 4));
+  // 16 int32 codes -> 16 bytes in order (packus interleaves the 128-bit lanes; the permute undoes it), then
+  // maddubs forms code[2i] * 1 + code[2i + 1] * 16 per byte pair.
+  const __m256i words = _mm256_permute4x64_epi64(_mm256_packus_epi32(code[0], code[1]), 0xD8);
+  const __m128i bytes = _mm_packus_epi16(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1));
+  const __m128i pairs = _mm_maddubs_epi16(bytes, _mm_set1_epi16(0x1001));
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm_packus_epi16(pairs, pairs));
 }
 
 // Two weight rows and MT activation rows per step: one vpshufb decode serves both rows' blocks (8 bytes
