@@ -33,8 +33,8 @@ LAYERS = {
 ROTATE_BYTES = 96 << 20  # > 32 MiB L3: rotated NVFP4 copies come from DRAM
 
 
-def _time(fn, reps: int, warmup: int = 1) -> float:
-    """Median seconds of `reps` calls after `warmup` calls."""
+def _time(fn, reps: int, warmup: int = 1) -> dict:
+    """Seconds of `reps` calls after `warmup` calls: best (least disturbed by other processes) and median."""
     for _ in range(warmup):
         fn()
     samples = []
@@ -42,14 +42,14 @@ def _time(fn, reps: int, warmup: int = 1) -> float:
         t0 = time.perf_counter()
         fn()
         samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
+    return {"min": min(samples), "median": statistics.median(samples)}
 
 
 def measure_read_bandwidth(reps: int) -> dict:
     buf = np.ones(1 << 30, dtype=np.uint8)
     threads = reset_native.build_info()["threads"]
-    best = min(_time(lambda: _core.nvfp4.read_checksum(buf, 0), 1, 0) for _ in range(reps))
-    best_numpy = min(_time(lambda: buf.view(np.float64).sum(), 1, 0) for _ in range(reps))
+    best = _time(lambda: _core.nvfp4.read_checksum(buf, 0), reps)["min"]
+    best_numpy = _time(lambda: buf.view(np.float64).sum(), reps)["min"]
     return {"bytes": buf.nbytes, "threads": threads, "read_checksum_gbs": buf.nbytes / best / 1e9,
             "numpy_sum_gbs": buf.nbytes / best_numpy / 1e9}
 
@@ -78,11 +78,18 @@ def bench_layer(name: str, n: int, k: int, ms, reps: int, torch) -> list:
 
         nv_s = _time(run_nvfp4, reps)
         w4a4_s = _time(lambda: run_nvfp4("nvfp4"), reps)
-        scalar_s = None
+        scalar_s = one_thread_s = None
         if m == 1:
             y = np.empty((m, n), np.float32)
-            scalar_s = _time(lambda: _core.nvfp4.gemv(t.packed, t.block_scales, t.global_scale, x, "float32", y,
-                                                       None, "bf16", None, "scalar"), max(2, reps // 4))
+
+            def raw(kernel, threads):
+                turn[0] = (turn[0] + 1) % copies
+                p = pool[turn[0]]
+                _core.nvfp4.gemv(p.packed, p.block_scales, p.global_scale, x, "float32", y, None, "bf16", None,
+                                 kernel, threads)
+
+            one_thread_s = _time(lambda: raw("auto", 1), reps)
+            scalar_s = _time(lambda: raw("scalar", 0), max(2, reps // 4))
         np_s = _time(lambda: x @ wd.T, max(2, reps // 2))
         torch_s = None
         if wd_t is not None:
@@ -92,8 +99,9 @@ def bench_layer(name: str, n: int, k: int, ms, reps: int, torch) -> list:
         y_ref = x.astype(np.float64) @ wd.T.astype(np.float64)
         rel = float(np.max(np.abs(nvfp4.gemv(t, x) - y_ref)) / np.max(np.abs(y_ref)))
         rows.append({"layer": name, "N": n, "K": k, "M": m, "weight_bytes": weight_bytes, "copies": copies,
-                     "nvfp4_s": nv_s, "nvfp4_w4a4_s": w4a4_s, "nvfp4_scalar_s": scalar_s, "numpy_f32_s": np_s,
-                     "torch_f32_s": torch_s, "weight_gbs": weight_bytes / nv_s / 1e9, "rel_err_vs_fp64": rel,
+                     "nvfp4_s": nv_s, "nvfp4_w4a4_s": w4a4_s, "nvfp4_1thread_s": one_thread_s,
+                     "nvfp4_scalar_s": scalar_s, "numpy_f32_s": np_s, "torch_f32_s": torch_s,
+                     "weight_gbs": weight_bytes / nv_s["min"] / 1e9, "rel_err_vs_fp64": rel,
                      "quantize_s": quantize_s})
     return rows
 
@@ -106,7 +114,7 @@ def main() -> int:
     parser.add_argument("--m", nargs="*", type=int, default=[1, 4, 16])
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "out" / "nvfp4_cpu.json"))
     args = parser.parse_args()
-    reps = args.reps or (5 if args.quick else 15)
+    reps = args.reps or (5 if args.quick else 20)
     layers = args.layers or (["qkv_proj", "gate_up_proj"] if args.quick else list(LAYERS))
     try:
         import torch
@@ -127,19 +135,25 @@ def main() -> int:
         print(f"quantize {name} [{n}, {k}] float32: {q * 1e3:.1f} ms ({n * k * 4 / q / 1e9:.2f} GB/s of input)")
         rows += layer_rows
     peak = max(bw["read_checksum_gbs"], bw["numpy_sum_gbs"])
-    header = (f"{'layer':13s} {'N x K':>12s} {'M':>3s} {'nvfp4 ms':>9s} {'GB/s':>6s} {'%BW':>5s} {'w4a4 ms':>8s} "
-              f"{'scalar ms':>9s} {'np f32 ms':>9s} {'x np':>6s} {'torch ms':>9s} {'x torch':>7s}")
+    header = (f"{'layer':13s} {'N x K':>12s} {'M':>3s} {'nvfp4 ms':>8s} {'median':>7s} {'GB/s':>5s} {'%BW':>4s} "
+              f"{'w4a4':>6s} {'1 thr':>6s} {'scalar':>7s} {'np f32':>7s} {'x np':>5s} {'torch':>7s} {'x torch':>7s}")
     print(header)
     print("-" * len(header))
+
+    def ms(t, key="min"):
+        return f"{t[key] * 1e3:7.2f}" if t else f"{'':7s}"
+
     for r in rows:
-        scalar = f"{r['nvfp4_scalar_s'] * 1e3:9.2f}" if r["nvfp4_scalar_s"] else f"{'':9s}"
-        torch_ms = f"{r['torch_f32_s'] * 1e3:9.2f}" if r["torch_f32_s"] else f"{'n/a':>9s}"
-        torch_x = f"{r['torch_f32_s'] / r['nvfp4_s']:7.2f}" if r["torch_f32_s"] else f"{'':7s}"
-        print(f"{r['layer']:13s} {r['N']:>5d}x{r['K']:<6d} {r['M']:>3d} {r['nvfp4_s'] * 1e3:9.2f} "
-              f"{r['weight_gbs']:6.2f} {100 * r['weight_gbs'] / peak:5.0f} {r['nvfp4_w4a4_s'] * 1e3:8.2f} "
-              f"{scalar} {r['numpy_f32_s'] * 1e3:9.2f} {r['numpy_f32_s'] / r['nvfp4_s']:6.2f} {torch_ms} {torch_x}")
-    print(f"%BW = weight GB/s / {peak:.1f} GB/s (best measured read bandwidth); x np / x torch = float32 matmul "
-          f"time on the dequantized weights / NVFP4 time (higher is better)")
+        nv = r["nvfp4_s"]["min"]
+        torch_x = f"{r['torch_f32_s']['min'] / nv:7.2f}" if r["torch_f32_s"] else f"{'':7s}"
+        print(f"{r['layer']:13s} {r['N']:>5d}x{r['K']:<6d} {r['M']:>3d} {nv * 1e3:8.2f} {ms(r['nvfp4_s'], 'median')} "
+              f"{r['weight_gbs']:5.2f} {100 * r['weight_gbs'] / peak:4.0f} {r['nvfp4_w4a4_s']['min'] * 1e3:6.2f} "
+              f"{ms(r['nvfp4_1thread_s'])[1:]} {ms(r['nvfp4_scalar_s'])} {ms(r['numpy_f32_s'])} "
+              f"{r['numpy_f32_s']['min'] / nv:5.2f} {ms(r['torch_f32_s'])} {torch_x}")
+    print(f"times are the best of the repetitions (median shown for NVFP4 W4A16); GB/s = NVFP4 weight bytes "
+          f"(packed + scales) / best time; %BW = that / {peak:.1f} GB/s (best measured read bandwidth); "
+          f"x np / x torch = float32 matmul on the dequantized weights / NVFP4, best vs best (higher is better); "
+          f"1 thr and scalar: M=1 with one thread / with the portable scalar kernel")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "build": info,
