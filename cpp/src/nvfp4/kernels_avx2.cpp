@@ -84,7 +84,8 @@ RN_AVX2 void rows_single(const uint8_t* packed, const uint8_t* scales, int64_t k
   }
 }
 
-// MT activation rows share every decoded block; the block scale is folded into the decoded weights once.
+// One weight row against MT activation rows (the lone last row of an odd group): each block is decoded once
+// and its scale folded into the decoded weights.
 template <int MT>
 RN_AVX2 void rows_tile(const uint8_t* packed, const uint8_t* scales, int64_t k, const float* xd, int64_t n0,
                        int64_t n1, int64_t n_total, float* out) {
