@@ -132,15 +132,6 @@ const float* e4m3_table() {
   return table.data();
 }
 
-const float* e4m3_half_table() {
-  static const std::array<float, 256> table = [] {
-    std::array<float, 256> t{};
-    for (int b = 0; b < 256; ++b) t[b] = e4m3_table()[b] * 0.5f;
-    return t;
-  }();
-  return table.data();
-}
-
 bool cpu_has_avx2() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();

@@ -18,8 +18,6 @@ namespace reset_native::nvfp4::detail {
 
 // E4M3 byte -> float for all 256 bytes (NaN for 0x7F / 0xFF); a constant table built once.
 const float* e4m3_table();
-// The same values halved (exact): for kernels that decode E2M1 as the integers 2 * e2m1.
-const float* e4m3_half_table();
 
 bool cpu_has_avx2();  // AVX2 + FMA + F16C
 

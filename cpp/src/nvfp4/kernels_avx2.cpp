@@ -36,6 +36,15 @@ RN_AVX2 inline void decode_block(const uint8_t* codes, __m256 table, __m256& eve
       _mm256_xor_si256(_mm256_castps_si256(_mm256_permutevar8x32_ps(table, h)), _mm256_slli_epi32(h, 28)));
 }
 
+// vpshufb table: E2M1 code -> high byte of the value as fp16 (the low byte is 0 for all 16 values), so
+// interleaving zero bytes below these gives fp16 numbers that vcvtph2ps widens exactly.
+RN_AVX2 inline __m128i fp16_high_bytes() {
+  return _mm_setr_epi8(0x00, 0x38, 0x3C, 0x3E, 0x40, 0x42, 0x44, 0x46, static_cast<char>(0x80),
+                       static_cast<char>(0xB8), static_cast<char>(0xBC), static_cast<char>(0xBE),
+                       static_cast<char>(0xC0), static_cast<char>(0xC2), static_cast<char>(0xC4),
+                       static_cast<char>(0xC6));
+}
+
 RN_AVX2 inline float horizontal_sum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -43,14 +52,16 @@ RN_AVX2 inline float horizontal_sum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// One activation row, two blocks (16 bytes) per step. vpshufb maps all 32 codes to int8 values 2 * e2m1
-// at once (the factor 2 is folded into the half-size scale table), which are widened to float; two
-// accumulators over alternating blocks hide the FMA latency.
+// One activation row, two blocks (16 bytes) per step: two vpshufb turn all 32 codes into fp16 high bytes,
+// unpacking with zero bytes makes four vectors of 8 fp16 values and vcvtph2ps widens them to float (fewer
+// shuffle-port operations than int8 -> int32 -> float). Two accumulators over alternating blocks hide the
+// FMA latency.
 RN_AVX2 void rows_single(const uint8_t* packed, const uint8_t* scales, int64_t k, const float* xd, int64_t n0,
                          int64_t n1, float* out) {
-  const __m128i twice_e2m1 = _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
+  const __m128i high_bytes = fp16_high_bytes();
   const __m128i low_nibble = _mm_set1_epi8(0x0F);
-  const float* half_e4m3 = e4m3_half_table();
+  const __m128i zero = _mm_setzero_si128();
+  const float* e4m3 = e4m3_table();
   const int64_t blocks = k / kBlockSize;
   for (int64_t r = n0; r < n1; ++r) {
     const uint8_t* codes = packed + r * (k / 2);
@@ -60,17 +71,15 @@ RN_AVX2 void rows_single(const uint8_t* packed, const uint8_t* scales, int64_t k
     int64_t b = 0;
     for (; b + 1 < blocks; b += 2) {
       const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + 8 * b));
-      const __m128i even = _mm_shuffle_epi8(twice_e2m1, _mm_and_si128(v, low_nibble));
-      const __m128i odd = _mm_shuffle_epi8(twice_e2m1, _mm_and_si128(_mm_srli_epi16(v, 4), low_nibble));
+      const __m128i even = _mm_shuffle_epi8(high_bytes, _mm_and_si128(v, low_nibble));
+      const __m128i odd = _mm_shuffle_epi8(high_bytes, _mm_and_si128(_mm_srli_epi16(v, 4), low_nibble));
       const float* x = xd + 16 * b;
-      __m256 t0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(even)), _mm256_loadu_ps(x));
-      __m256 t1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(even, even))),
-                                _mm256_loadu_ps(x + 16));
-      t0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(odd)), _mm256_loadu_ps(x + 8), t0);
-      t1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(odd, odd))),
-                           _mm256_loadu_ps(x + 24), t1);
-      acc0 = _mm256_fmadd_ps(t0, _mm256_broadcast_ss(half_e4m3 + sc[b]), acc0);
-      acc1 = _mm256_fmadd_ps(t1, _mm256_broadcast_ss(half_e4m3 + sc[b + 1]), acc1);
+      __m256 t0 = _mm256_mul_ps(_mm256_cvtph_ps(_mm_unpacklo_epi8(zero, even)), _mm256_loadu_ps(x));
+      __m256 t1 = _mm256_mul_ps(_mm256_cvtph_ps(_mm_unpackhi_epi8(zero, even)), _mm256_loadu_ps(x + 16));
+      t0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_unpacklo_epi8(zero, odd)), _mm256_loadu_ps(x + 8), t0);
+      t1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_unpackhi_epi8(zero, odd)), _mm256_loadu_ps(x + 24), t1);
+      acc0 = _mm256_fmadd_ps(t0, _mm256_broadcast_ss(e4m3 + sc[b]), acc0);
+      acc1 = _mm256_fmadd_ps(t1, _mm256_broadcast_ss(e4m3 + sc[b + 1]), acc1);
     }
     if (b < blocks) {  // an odd number of blocks: the last one alone
       const __m256 table = decode_table();
@@ -78,7 +87,7 @@ RN_AVX2 void rows_single(const uint8_t* packed, const uint8_t* scales, int64_t k
       decode_block(codes + 8 * b, table, e0, o0);
       __m256 t0 = _mm256_mul_ps(e0, _mm256_loadu_ps(xd + 16 * b));
       t0 = _mm256_fmadd_ps(o0, _mm256_loadu_ps(xd + 16 * b + 8), t0);
-      acc0 = _mm256_fmadd_ps(t0, _mm256_broadcast_ss(e4m3_table() + sc[b]), acc0);
+      acc0 = _mm256_fmadd_ps(t0, _mm256_broadcast_ss(e4m3 + sc[b]), acc0);
     }
     out[r] = horizontal_sum(_mm256_add_ps(acc0, acc1));
   }
@@ -142,14 +151,15 @@ RN_AVX2 inline void encode_block(const float* x, float scale, uint8_t* out) {
   _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm_packus_epi16(pairs, pairs));
 }
 
-// Two weight rows and MT activation rows per step: one vpshufb decode serves both rows' blocks (8 bytes
-// each), and every activation load serves both rows.
+// Two weight rows and MT activation rows per step: one vpshufb decode (as in rows_single) serves both rows'
+// blocks (8 bytes each), and every activation load serves both rows.
 template <int MT>
 RN_AVX2 void row_pairs_tile(const uint8_t* packed, const uint8_t* scales, int64_t k, const float* xd, int64_t n0,
                             int64_t n1, int64_t n_total, float* out) {
-  const __m128i twice_e2m1 = _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
+  const __m128i high_bytes = fp16_high_bytes();
   const __m128i low_nibble = _mm_set1_epi8(0x0F);
-  const float* half_e4m3 = e4m3_half_table();
+  const __m128i zero = _mm_setzero_si128();
+  const float* e4m3 = e4m3_table();
   const int64_t blocks = k / kBlockSize;
   for (int64_t r = n0; r + 1 < n1; r += 2) {
     const uint8_t* c0 = packed + r * (k / 2);
@@ -161,14 +171,14 @@ RN_AVX2 void row_pairs_tile(const uint8_t* packed, const uint8_t* scales, int64_
     for (int64_t b = 0; b < blocks; ++b) {
       const __m128i v = _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(c0 + 8 * b)),
                                            _mm_loadl_epi64(reinterpret_cast<const __m128i*>(c1 + 8 * b)));
-      const __m128i even = _mm_shuffle_epi8(twice_e2m1, _mm_and_si128(v, low_nibble));
-      const __m128i odd = _mm_shuffle_epi8(twice_e2m1, _mm_and_si128(_mm_srli_epi16(v, 4), low_nibble));
-      const __m256 sc0 = _mm256_broadcast_ss(half_e4m3 + s0[b]);
-      const __m256 sc1 = _mm256_broadcast_ss(half_e4m3 + s1[b]);
-      const __m256 e0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(even)), sc0);
-      const __m256 o0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(odd)), sc0);
-      const __m256 e1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(even, even))), sc1);
-      const __m256 o1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(odd, odd))), sc1);
+      const __m128i even = _mm_shuffle_epi8(high_bytes, _mm_and_si128(v, low_nibble));
+      const __m128i odd = _mm_shuffle_epi8(high_bytes, _mm_and_si128(_mm_srli_epi16(v, 4), low_nibble));
+      const __m256 sc0 = _mm256_broadcast_ss(e4m3 + s0[b]);
+      const __m256 sc1 = _mm256_broadcast_ss(e4m3 + s1[b]);
+      const __m256 e0 = _mm256_mul_ps(_mm256_cvtph_ps(_mm_unpacklo_epi8(zero, even)), sc0);
+      const __m256 o0 = _mm256_mul_ps(_mm256_cvtph_ps(_mm_unpacklo_epi8(zero, odd)), sc0);
+      const __m256 e1 = _mm256_mul_ps(_mm256_cvtph_ps(_mm_unpackhi_epi8(zero, even)), sc1);
+      const __m256 o1 = _mm256_mul_ps(_mm256_cvtph_ps(_mm_unpackhi_epi8(zero, odd)), sc1);
       const float* xb = xd + 16 * b;
       for (int i = 0; i < MT; ++i) {
         const __m256 xe = _mm256_loadu_ps(xb + i * k);
