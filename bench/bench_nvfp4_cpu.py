@@ -45,6 +45,20 @@ def _time(fn, reps: int, warmup: int = 1) -> dict:
     return {"min": min(samples), "median": statistics.median(samples)}
 
 
+def _time_interleaved(fns: dict, reps: int) -> dict:
+    """Times several functions in alternation (one call of each per round), so that on a shared machine they
+    see the same background load; returns _time-style stats per name."""
+    for fn in fns.values():
+        fn()
+    samples = {name: [] for name in fns}
+    for _ in range(reps):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - t0)
+    return {name: {"min": min(v), "median": statistics.median(v)} for name, v in samples.items()}
+
+
 def measure_read_bandwidth(reps: int) -> dict:
     buf = np.ones(1 << 30, dtype=np.uint8)
     threads = reset_native.build_info()["threads"]
@@ -76,25 +90,24 @@ def bench_layer(name: str, n: int, k: int, ms, reps: int, torch) -> list:
             turn[0] = (turn[0] + 1) % copies
             nvfp4.gemv(pool[turn[0]], x, activation=activation)
 
-        nv_s = _time(run_nvfp4, reps)
-        w4a4_s = _time(lambda: run_nvfp4("nvfp4"), reps)
-        scalar_s = one_thread_s = None
-        if m == 1:
-            y = np.empty((m, n), np.float32)
+        y = np.empty((m, n), np.float32)
 
-            def raw(kernel, threads):
-                turn[0] = (turn[0] + 1) % copies
-                p = pool[turn[0]]
-                _core.nvfp4.gemv(p.packed, p.block_scales, p.global_scale, x, "float32", y, None, "bf16", None,
-                                 kernel, threads)
+        def raw(kernel, threads):
+            turn[0] = (turn[0] + 1) % copies
+            p = pool[turn[0]]
+            _core.nvfp4.gemv(p.packed, p.block_scales, p.global_scale, x, "float32", y, None, "bf16", None,
+                             kernel, threads)
 
-            one_thread_s = _time(lambda: raw("auto", 1), reps)
-            scalar_s = _time(lambda: raw("scalar", 0), max(2, reps // 4))
-        np_s = _time(lambda: x @ wd.T, max(2, reps // 2))
-        torch_s = None
+        fns = {"nvfp4": run_nvfp4, "w4a4": lambda: run_nvfp4("nvfp4"), "numpy": lambda: x @ wd.T}
         if wd_t is not None:
             xt = torch.from_numpy(x)
-            torch_s = _time(lambda: torch.matmul(xt, wd_t.T), max(2, reps // 2))
+            fns["torch"] = lambda: torch.matmul(xt, wd_t.T)
+        if m == 1:
+            fns["one_thread"] = lambda: raw("auto", 1)
+        stats = _time_interleaved(fns, reps)
+        scalar_s = _time(lambda: raw("scalar", 0), max(2, reps // 4)) if m == 1 else None
+        nv_s, w4a4_s, np_s = stats["nvfp4"], stats["w4a4"], stats["numpy"]
+        torch_s, one_thread_s = stats.get("torch"), stats.get("one_thread")
         # Accuracy sanity (not a test): the same product on the dequantized weights.
         y_ref = x.astype(np.float64) @ wd.T.astype(np.float64)
         rel = float(np.max(np.abs(nvfp4.gemv(t, x) - y_ref)) / np.max(np.abs(y_ref)))
@@ -109,12 +122,12 @@ def bench_layer(name: str, n: int, k: int, ms, reps: int, torch) -> list:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, qkv and gate_up only")
-    parser.add_argument("--reps", type=int, default=None, help="timed repetitions per case (default 15)")
+    parser.add_argument("--reps", type=int, default=None, help="timed rounds per case (default 12)")
     parser.add_argument("--layers", nargs="*", choices=list(LAYERS), default=None)
     parser.add_argument("--m", nargs="*", type=int, default=[1, 4, 16])
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "out" / "nvfp4_cpu.json"))
     args = parser.parse_args()
-    reps = args.reps or (5 if args.quick else 20)
+    reps = args.reps or (5 if args.quick else 12)
     layers = args.layers or (["qkv_proj", "gate_up_proj"] if args.quick else list(LAYERS))
     try:
         import torch
