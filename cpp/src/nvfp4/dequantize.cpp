@@ -28,7 +28,7 @@ void dequantize(const uint8_t* packed, const uint8_t* block_scales, float global
   detail::check_parts("dequantize", packed, block_scales, global_scale, rows, cols);
   require(out != nullptr, "dequantize: out is null");
   detail::resolve_kernel(options.kernel);  // validates the request; this loop is table driven either way
-  const int threads = detail::resolve_threads(options.threads);
+  const int threads = detail::threads_for_work(detail::resolve_threads(options.threads), rows * cols, int64_t{1} << 18);
   const float* e4m3 = detail::e4m3_table();
   const int64_t blocks = cols / kBlockSize;
   detail::parallel_for(rows, std::max<int64_t>(1, (int64_t{1} << 16) / cols), threads,

@@ -25,6 +25,13 @@ bool cpu_has_avx2();  // AVX2 + FMA + F16C
 Kernel resolve_kernel(Kernel requested);
 int resolve_threads(int requested);
 
+// Threads worth using for `work` items when each thread should get at least `min_per_thread` of them:
+// waking a second thread costs tens of microseconds (far more on a busy machine), which small calls must
+// not pay.
+inline int threads_for_work(int threads, int64_t work, int64_t min_per_thread) {
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, work / min_per_thread)));
+}
+
 // Largest |x[i]| of x[0..count). Sets *first_bad to the index of the first NaN / Inf (the return value is then
 // meaningless) or to -1.
 float scan_amax_scalar(const float* x, int64_t count, int64_t* first_bad);

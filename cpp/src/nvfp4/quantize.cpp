@@ -43,7 +43,7 @@ float quantize_impl(const char* what, const char* name, const RowSource& src, in
     require(std::isfinite(*global_scale) && *global_scale > 0.0f,
             std::string(what) + ": global_scale must be finite and > 0, got " + std::to_string(*global_scale));
   }
-  const int threads = detail::resolve_threads(options.threads);
+  const int threads = detail::threads_for_work(detail::resolve_threads(options.threads), rows * cols, int64_t{1} << 18);
   const int64_t grain = rows_per_chunk(cols);
   const int64_t chunks = (rows + grain - 1) / grain;
 

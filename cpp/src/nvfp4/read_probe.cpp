@@ -9,7 +9,7 @@ namespace reset_native::nvfp4 {
 
 uint64_t read_checksum(const uint8_t* data, int64_t bytes, const Options& options) {
   require(data != nullptr && bytes > 0, "read_checksum: need a non-empty buffer");
-  const int threads = detail::resolve_threads(options.threads);
+  const int threads = detail::threads_for_work(detail::resolve_threads(options.threads), bytes, int64_t{1} << 22);
   const int64_t words = bytes / 8;
   const int64_t grain = std::max<int64_t>(1 << 16, (words + threads - 1) / threads);
   std::vector<uint64_t> partial(static_cast<size_t>((words + grain - 1) / grain + 1), 0);
