@@ -486,3 +486,28 @@ def test_module_works_without_torch():
             "assert 'torch' not in sys.modules or sys.modules['torch'] is None\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_multithreaded_paths_match_single_threaded_and_fp64():
+    # Big enough that quantize, dequantize and gemv split the work over threads (>= 1M weights per thread).
+    rng = _rng(80)
+    n, k = 1024, 2048
+    w = rng.standard_normal((n, k)).astype(np.float32)
+    packed = np.empty((n, k // 2), np.uint8)
+    scales = np.empty((n, k // 16), np.uint8)
+    gs = C.quantize(w, "float32", packed, scales, None, "auto", 0)
+    for kernel in KERNELS:
+        p1, s1, g1 = np.empty_like(packed), np.empty_like(scales), None
+        g1 = C.quantize(w, "float32", p1, s1, None, kernel, 1)
+        assert g1 == gs
+        np.testing.assert_array_equal(p1, packed)
+        np.testing.assert_array_equal(s1, scales)
+    wq = ref.dequantize64(packed, scales, gs)
+    out = np.empty((n, k), np.float32)
+    C.dequantize(packed, scales, gs, out, "float32", "auto", 0)
+    np.testing.assert_array_equal(out, wq.astype(np.float32))
+    for m in (1, 5):
+        x = rng.standard_normal((m, k)).astype(np.float32)
+        y = np.empty((m, n), np.float32)
+        C.gemv(packed, scales, gs, x, "float32", y, None, "bf16", None, "auto", 4)
+        assert _relerr(y, x.astype(np.float64) @ wq.T) <= 1e-5
