@@ -4,13 +4,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <system_error>
 #include <thread>
-#include <vector>
-
-#if RESET_NATIVE_WITH_OPENMP
-#include <omp.h>
-#endif
 
 #include "reset_native/nvfp4.hpp"
 
@@ -26,7 +23,7 @@ Kernel resolve_kernel(Kernel requested);
 int resolve_threads(int requested);
 
 // Threads worth using for `work` items when each thread should get at least `min_per_thread` of them:
-// waking a second thread costs tens of microseconds (far more on a busy machine), which small calls must
+// starting a helper thread costs tens of microseconds (far more on a busy machine), which small calls must
 // not pay.
 inline int threads_for_work(int threads, int64_t work, int64_t min_per_thread) {
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, work / min_per_thread)));
@@ -73,9 +70,15 @@ std::string index_text(const char* name, int64_t row, int64_t col);
 // Throws InvalidArgument unless rows/cols describe a non-empty NVFP4 matrix.
 void check_matrix_shape(const char* what, int64_t rows, int64_t cols);
 
-// Calls body(begin, end) on disjoint chunks of [0, count) of about `grain` items, on up to `threads` threads
-// (OpenMP when built with it, std::thread otherwise). body must not throw. Chunks are handed out
-// dynamically: on a shared machine a descheduled thread must not hold back the others.
+// Calls body(begin, end) on disjoint chunks of [0, count) of about `grain` items, on the calling thread plus
+// up to threads - 1 helper threads. body must not throw.
+//
+// Built for machines shared with other work: chunks are claimed one at a time from an atomic counter, and the
+// caller waits only for chunks that were claimed, never for a helper that has not been scheduled yet. (A
+// fork/join barrier, as in an OpenMP parallel region, stalls for a whole scheduler time slice whenever a
+// helper's core is busy; measured here that made 2 threads several times slower than 1 on a loaded machine.)
+// Helpers are detached and share ownership of the counters; one that starts late finds no chunk left and
+// never touches body.
 template <class Body>
 void parallel_for(int64_t count, int64_t grain, int threads, const Body& body) {
   grain = std::max<int64_t>(grain, 1);
@@ -85,20 +88,32 @@ void parallel_for(int64_t count, int64_t grain, int threads, const Body& body) {
     if (count > 0) body(int64_t{0}, count);
     return;
   }
-#if RESET_NATIVE_WITH_OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(workers)
-  for (int64_t c = 0; c < chunks; ++c) body(c * grain, std::min(count, (c + 1) * grain));
-#else
-  std::atomic<int64_t> next{0};
-  std::vector<std::thread> pool;
-  pool.reserve(workers);
-  for (int w = 0; w < workers; ++w) {
-    pool.emplace_back([&] {
-      for (int64_t c = next++; c < chunks; c = next++) body(c * grain, std::min(count, (c + 1) * grain));
-    });
+  struct State {
+    std::atomic<int64_t> next{0};
+    std::atomic<int64_t> done{0};
+    int64_t count = 0, grain = 0, chunks = 0;
+    const Body* body = nullptr;
+    void run() {
+      for (int64_t c = next.fetch_add(1); c < chunks; c = next.fetch_add(1)) {
+        (*body)(c * grain, std::min(count, (c + 1) * grain));
+        done.fetch_add(1, std::memory_order_release);
+      }
+    }
+  };
+  auto state = std::make_shared<State>();
+  state->count = count;
+  state->grain = grain;
+  state->chunks = chunks;
+  state->body = &body;
+  for (int w = 1; w < workers; ++w) {
+    try {
+      std::thread([state] { state->run(); }).detach();
+    } catch (const std::system_error&) {
+      break;  // no thread available: the caller does the remaining chunks itself
+    }
   }
-  for (auto& t : pool) t.join();
-#endif
+  state->run();
+  while (state->done.load(std::memory_order_acquire) < chunks) std::this_thread::yield();
 }
 
 }  // namespace reset_native::nvfp4::detail
