@@ -106,6 +106,16 @@ def bench_layer(name: str, n: int, k: int, ms, reps: int, torch) -> list:
             fns["one_thread"] = lambda: raw("auto", 1)
         stats = _time_interleaved(fns, reps)
         scalar_s = _time(lambda: raw("scalar", 0), max(2, reps // 4)) if m == 1 else None
+        one_thread_cpu_s = None
+        if m == 1:
+            # CPU time of the calling thread for the one-thread GEMV: not inflated by waiting for a core
+            # while other processes run, so it shows the kernel's own speed on a shared machine.
+            cpu = []
+            for _ in range(reps):
+                c0 = time.thread_time()
+                raw("auto", 1)
+                cpu.append(time.thread_time() - c0)
+            one_thread_cpu_s = {"min": min(cpu), "median": statistics.median(cpu)}
         nv_s, w4a4_s, np_s = stats["nvfp4"], stats["w4a4"], stats["numpy"]
         torch_s, one_thread_s = stats.get("torch"), stats.get("one_thread")
         # Accuracy sanity (not a test): the same product on the dequantized weights.
@@ -113,6 +123,7 @@ def bench_layer(name: str, n: int, k: int, ms, reps: int, torch) -> list:
         rel = float(np.max(np.abs(nvfp4.gemv(t, x) - y_ref)) / np.max(np.abs(y_ref)))
         rows.append({"layer": name, "N": n, "K": k, "M": m, "weight_bytes": weight_bytes, "copies": copies,
                      "nvfp4_s": nv_s, "nvfp4_w4a4_s": w4a4_s, "nvfp4_1thread_s": one_thread_s,
+                     "nvfp4_1thread_cpu_s": one_thread_cpu_s,
                      "nvfp4_scalar_s": scalar_s, "numpy_f32_s": np_s, "torch_f32_s": torch_s,
                      "weight_gbs": weight_bytes / nv_s["min"] / 1e9, "rel_err_vs_fp64": rel,
                      "quantize_s": quantize_s})
@@ -163,6 +174,11 @@ def main() -> int:
               f"{r['weight_gbs']:5.2f} {100 * r['weight_gbs'] / peak:4.0f} {r['nvfp4_w4a4_s']['min'] * 1e3:6.2f} "
               f"{ms(r['nvfp4_1thread_s'])[1:]} {ms(r['nvfp4_scalar_s'])} {ms(r['numpy_f32_s'])} "
               f"{r['numpy_f32_s']['min'] / nv:5.2f} {ms(r['torch_f32_s'])} {torch_x}")
+    for r in rows:
+        if r["nvfp4_1thread_cpu_s"]:
+            c = r["nvfp4_1thread_cpu_s"]["median"]
+            print(f"{r['layer']}: M=1 one thread, thread CPU time (median) {c * 1e3:.2f} ms = "
+                  f"{r['weight_bytes'] / c / 1e9:.2f} GB/s of weights per core")
     print(f"times are the best of the repetitions (median shown for NVFP4 W4A16); GB/s = NVFP4 weight bytes "
           f"(packed + scales) / best time; %BW = that / {peak:.1f} GB/s (best measured read bandwidth); "
           f"x np / x torch = float32 matmul on the dequantized weights / NVFP4, best vs best (higher is better); "
