@@ -35,19 +35,21 @@ void dequantize(const uint8_t* packed, const uint8_t* block_scales, float global
                        [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       for (int64_t b = 0; b < blocks; ++b) {
-        // The 16 possible values of this block, each rounded once (e2m1 * e4m3 is exact in float and
-        // double; times global_scale it is exact in double).
-        const double s = static_cast<double>(e4m3[block_scales[r * blocks + b]]) * global_scale;
+        // The 16 possible values of this block, each rounded once. e2m1 * e4m3 is exact in float, so one
+        // float multiply by global_scale is the correctly rounded float32 value. For fp16 / bf16 the exact
+        // value (exact in double) goes through round-to-odd float first. Codes 8..15 are the negatives.
+        const float block_scale = e4m3[block_scales[r * blocks + b]];
         float vf[16];
         uint16_t vh[16];
-        for (uint8_t c = 0; c < 16; ++c) {
-          const double exact = static_cast<double>(detail::kE2M1Values[c]) * s;
+        for (uint8_t c = 0; c < 8; ++c) {
           if (out_dtype == DType::kFloat32) {
-            vf[c] = static_cast<float>(exact);
-          } else if (out_dtype == DType::kFloat16) {
-            vh[c] = float_to_half(round_to_odd(exact));
+            vf[c] = (detail::kE2M1Values[c] * block_scale) * global_scale;
+            vf[c + 8] = -vf[c];
           } else {
-            vh[c] = float_to_bf16(round_to_odd(exact));
+            const double exact = static_cast<double>(detail::kE2M1Values[c] * block_scale) * global_scale;
+            const float odd = round_to_odd(exact);
+            vh[c] = out_dtype == DType::kFloat16 ? float_to_half(odd) : float_to_bf16(odd);
+            vh[c + 8] = static_cast<uint16_t>(vh[c] | 0x8000u);
           }
         }
         const uint8_t* codes = packed + r * (cols / 2) + b * (kBlockSize / 2);
