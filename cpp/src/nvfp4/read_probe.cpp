@@ -11,7 +11,7 @@ uint64_t read_checksum(const uint8_t* data, int64_t bytes, const Options& option
   require(data != nullptr && bytes > 0, "read_checksum: need a non-empty buffer");
   const int threads = detail::threads_for_work(detail::resolve_threads(options.threads), bytes, int64_t{1} << 22);
   const int64_t words = bytes / 8;
-  const int64_t grain = std::max<int64_t>(1 << 16, (words + threads - 1) / threads);
+  const int64_t grain = int64_t{1} << 17;  // 1 MiB chunks: a late helper still finds work to share
   std::vector<uint64_t> partial(static_cast<size_t>((words + grain - 1) / grain + 1), 0);
   detail::parallel_for(words, grain, threads, [&](int64_t w0, int64_t w1) {
     // Four independent lanes so the adds do not serialize; the compiler vectorizes this loop.
