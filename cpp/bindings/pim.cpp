@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "bindings.hpp"
+#include "dram_spec.hpp"
 #include "reset_native/error.hpp"
 #include "reset_native/pim/commands.hpp"
 #include "reset_native/pim/functional.hpp"
@@ -23,28 +24,6 @@ template <typename T>
 T get(const py::dict& d, const char* key) {
   if (!d.contains(key)) throw InvalidArgument(std::string("pim config lacks '") + key + "'");
   return d[key].cast<T>();
-}
-
-// The spec dict of reset_native.dram (DDR4Spec._d), already validated there.
-rd::Spec spec_from_dict(const py::dict& d) {
-  rd::Spec s;
-  s.name = get<std::string>(d, "name");
-  s.tCK_ns = get<double>(d, "tCK_ns");
-  const py::dict timings = d["timings"];
-  for (const auto& f : rd::timing_fields()) s.timing.*(f.member) = get<int>(timings, f.name);
-  const py::dict org = d["organisation"];
-  s.org.bankgroups = get<int>(org, "bankgroups");
-  s.org.banks_per_group = get<int>(org, "banks_per_group");
-  s.org.rows = get<int>(org, "rows");
-  s.org.columns = get<int>(org, "columns");
-  s.org.device_width = get<int>(org, "device_width");
-  s.org.bus_width = get<int>(org, "bus_width");
-  const py::dict idd = d["idd"];
-  s.idd = rd::Currents{get<double>(idd, "VDD"),  get<double>(idd, "IDD0"),  get<double>(idd, "IDD2N"),
-                       get<double>(idd, "IDD3N"), get<double>(idd, "IDD4R"), get<double>(idd, "IDD4W"),
-                       get<double>(idd, "IDD5B")};
-  s.validate();
-  return s;
 }
 
 UpdateConfig config_from_dict(const py::dict& d) {
