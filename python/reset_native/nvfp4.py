@@ -357,15 +357,35 @@ def gemv(t: NVFP4Tensor, x: Any, *, activation: str = "bf16", act_global_scale: 
     x2 = x.reshape(1, k) if x.ndim == 1 else x
     m = int(x2.shape[0])
     if _is_cuda(x2):
-        backend = _cuda_backend()
-        if activation == "nvfp4":
-            _check_finite_cuda(x2, "gemv (activation nvfp4)", "x")
-        y = backend.gemv(t.packed, t.block_scales, t.global_scale, x2, activation, act_gs, bias)
+        y = _gemv_cuda(t, x2, activation, act_gs, bias)
     else:
         y = _empty_like_kind(x2, (m, n), dtype_name)
         _C.gemv(_as_numpy(t.packed), _as_numpy(t.block_scales), t.global_scale, _as_numpy(x2), dtype_name,
                 _as_numpy(y), None if bias is None else _as_numpy(bias), activation, act_gs)
     return y.reshape(n) if x.ndim == 1 else y
+
+
+_CUDA_MAX_TOKENS = 16  # the CUDA GEMV kernels take up to 16 tokens per launch
+
+
+def _gemv_cuda(t: NVFP4Tensor, x2: Any, activation: str, act_gs: Optional[float], bias: Any) -> Any:
+    """CUDA GEMV. No host synchronisation for M <= 16 (the decode path, CUDA-graph capturable); in particular
+    x is NOT scanned for NaN/Inf in W4A4 (non-finite x gives non-finite outputs). Larger M (prefill) runs in
+    16-token slices; with a dynamic W4A4 scale the one per-call scale amax(x)/2688 is computed first (in
+    float32 on the device, as the kernels do) so every slice uses the same scale, which costs one host read."""
+    backend = _cuda_backend()
+    m = int(x2.shape[0])
+    if m <= _CUDA_MAX_TOKENS:
+        return backend.gemv(t.packed, t.block_scales, t.global_scale, x2, activation, act_gs, bias)
+    torch = sys.modules["torch"]
+    if activation == "nvfp4" and act_gs is None:
+        amax = x2.abs().amax().to(torch.float32)
+        act_gs = float(torch.div(amax, torch.tensor(2688.0, dtype=torch.float32, device=amax.device)).item())
+        if act_gs == 0.0:
+            act_gs = 1.0  # all-zero x: the same convention as quantize (global scale 1 when amax == 0)
+    slices = [backend.gemv(t.packed, t.block_scales, t.global_scale, x2[i:i + _CUDA_MAX_TOKENS], activation,
+                           act_gs, bias) for i in range(0, m, _CUDA_MAX_TOKENS)]
+    return torch.cat(slices, dim=0)
 
 
 # ---------------------------------------------------------------------------------------------- layouts
