@@ -3,6 +3,7 @@
 #include <pybind11/stl.h>
 
 #include "bindings.hpp"
+#include "dram_spec.hpp"
 #include "reset_native/dram/simulate.hpp"
 #include "reset_native/error.hpp"
 
@@ -39,30 +40,6 @@ py::dict spec_to_dict(const Spec& s) {
   d["organisation"] = org;
   d["idd"] = idd;
   return d;
-}
-
-Spec spec_from_dict(const py::dict& d) {
-  Spec s;
-  s.name = d["name"].cast<std::string>();
-  s.tCK_ns = d["tCK_ns"].cast<double>();
-  const py::dict timings = d["timings"];
-  for (const auto& f : timing_fields()) {
-    if (!timings.contains(f.name)) throw InvalidArgument(std::string("spec lacks timing ") + f.name);
-    s.timing.*(f.member) = timings[f.name].cast<int>();
-  }
-  const py::dict org = d["organisation"];
-  s.org.bankgroups = org["bankgroups"].cast<int>();
-  s.org.banks_per_group = org["banks_per_group"].cast<int>();
-  s.org.rows = org["rows"].cast<int>();
-  s.org.columns = org["columns"].cast<int>();
-  s.org.device_width = org["device_width"].cast<int>();
-  s.org.bus_width = org["bus_width"].cast<int>();
-  const py::dict idd = d["idd"];
-  s.idd = Currents{idd["VDD"].cast<double>(),  idd["IDD0"].cast<double>(),  idd["IDD2N"].cast<double>(),
-                   idd["IDD3N"].cast<double>(), idd["IDD4R"].cast<double>(), idd["IDD4W"].cast<double>(),
-                   idd["IDD5B"].cast<double>()};
-  s.validate();
-  return s;
 }
 
 template <typename T>

@@ -1,0 +1,222 @@
+"""CPU NVFP4 GEMV on Qwen3-8B-shaped layers vs float32 matmul on the dequantized weights (same run).
+
+For each layer [N, K] and M in (1, 4, 16) it reports: the NVFP4 W4A16 GEMV time (AVX2 or scalar path as
+dispatched), the effective GB/s of weight bytes read (packed + block scales), that as a fraction of this
+machine's memory read bandwidth (measured here, with the same threads), the W4A4 time, and the ratio against
+numpy and torch float32 matmul on the dequantized weights. NVFP4 weights are rotated over enough copies to
+exceed the L3 cache, so every call reads its weights from DRAM, as in a real decode step.
+
+    python bench/bench_nvfp4_cpu.py            # full table, JSON to bench/out/nvfp4_cpu.json
+    python bench/bench_nvfp4_cpu.py --quick    # fewer repetitions, two layers
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+import reset_native
+from reset_native import _core, nvfp4
+
+LAYERS = {
+    "qkv_proj": (6144, 4096),
+    "o_proj": (4096, 4096),
+    "gate_up_proj": (24576, 4096),
+    "down_proj": (4096, 12288),
+}
+# Rotated copies of every operand that is timed (NVFP4 and float32 weights) add up to at least this much, well
+# above the L3 (32 MiB reported; the VM's host may have a larger, 3D V-Cache L3), so calls read from DRAM.
+ROTATE_BYTES = 256 << 20
+
+
+def _time(fn, reps: int, warmup: int = 1) -> dict:
+    """Seconds of `reps` calls after `warmup` calls: best (least disturbed by other processes) and median."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    return {"min": min(samples), "median": statistics.median(samples)}
+
+
+def _time_interleaved(fns: dict, reps: int) -> dict:
+    """Times several functions in alternation (one call of each per round), so that on a shared machine they
+    see the same background load; returns _time-style stats per name."""
+    for fn in fns.values():
+        fn()
+    samples = {name: [] for name in fns}
+    for _ in range(reps):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - t0)
+    return {name: {"min": min(v), "median": statistics.median(v)} for name, v in samples.items()}
+
+
+def measure_read_bandwidth(reps: int) -> dict:
+    buf = np.ones(1 << 30, dtype=np.uint8)
+    threads = reset_native.build_info()["threads"]
+    best = _time(lambda: _core.nvfp4.read_checksum(buf, 0), reps)["min"]
+    best_one = _time(lambda: _core.nvfp4.read_checksum(buf, 1), reps)["min"]
+    best_numpy = _time(lambda: buf.view(np.float64).sum(), reps)["min"]
+    return {"bytes": buf.nbytes, "threads": threads, "read_checksum_gbs": buf.nbytes / best / 1e9,
+            "read_checksum_1thread_gbs": buf.nbytes / best_one / 1e9, "numpy_sum_gbs": buf.nbytes / best_numpy / 1e9}
+
+
+def bench_layer(name: str, n: int, k: int, ms, reps: int, torch) -> list:
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((n, k), dtype=np.float32)
+    t0 = time.perf_counter()
+    t = nvfp4.quantize(w)
+    quantize_s = time.perf_counter() - t0
+    wd = nvfp4.dequantize(t)
+    del w
+    weight_bytes = t.nbytes
+    copies = max(1, -(-ROTATE_BYTES // weight_bytes))
+    pool = [t] + [nvfp4.NVFP4Tensor.from_parts(t.packed.copy(), t.block_scales.copy(), t.global_scale)
+                  for _ in range(copies - 1)]
+    f32_copies = max(1, -(-ROTATE_BYTES // wd.nbytes))
+    wd_pool = [wd] + [wd.copy() for _ in range(f32_copies - 1)]
+    wdt_pool = [torch.from_numpy(a) for a in wd_pool] if torch is not None else None
+    rows = []
+    for m in ms:
+        x = rng.standard_normal((m, k)).astype(np.float32)
+        turn = [0]
+
+        def run_nvfp4(activation="bf16"):
+            turn[0] = (turn[0] + 1) % copies
+            nvfp4.gemv(pool[turn[0]], x, activation=activation)
+
+        y = np.empty((m, n), np.float32)
+
+        def raw(kernel, threads):
+            turn[0] = (turn[0] + 1) % copies
+            p = pool[turn[0]]
+            _core.nvfp4.gemv(p.packed, p.block_scales, p.global_scale, x, "float32", y, None, "bf16", None,
+                             kernel, threads)
+
+        f32_turn = [0, 0]
+
+        def run_numpy():
+            f32_turn[0] = (f32_turn[0] + 1) % f32_copies
+            return x @ wd_pool[f32_turn[0]].T
+
+        fns = {"nvfp4": run_nvfp4, "w4a4": lambda: run_nvfp4("nvfp4"), "numpy": run_numpy}
+        if wdt_pool is not None:
+            xt = torch.from_numpy(x)
+
+            def run_torch():
+                f32_turn[1] = (f32_turn[1] + 1) % f32_copies
+                return torch.matmul(xt, wdt_pool[f32_turn[1]].T)
+
+            fns["torch"] = run_torch
+        if m == 1:
+            fns["one_thread"] = lambda: raw("auto", 1)
+        stats = _time_interleaved(fns, reps)
+        scalar_s = _time(lambda: raw("scalar", 0), max(2, reps // 4)) if m == 1 else None
+        one_thread_cpu_s = None
+        if m == 1:
+            # CPU time of the calling thread for the one-thread GEMV: not inflated by waiting for a core
+            # while other processes run, so it shows the kernel's own speed on a shared machine.
+            cpu = []
+            for _ in range(reps):
+                c0 = time.thread_time()
+                raw("auto", 1)
+                cpu.append(time.thread_time() - c0)
+            one_thread_cpu_s = {"min": min(cpu), "median": statistics.median(cpu)}
+        nv_s, w4a4_s, np_s = stats["nvfp4"], stats["w4a4"], stats["numpy"]
+        torch_s, one_thread_s = stats.get("torch"), stats.get("one_thread")
+        # Accuracy sanity (not a test): the same product on the dequantized weights.
+        y_ref = x.astype(np.float64) @ wd.T.astype(np.float64)
+        rel = float(np.max(np.abs(nvfp4.gemv(t, x) - y_ref)) / np.max(np.abs(y_ref)))
+        rows.append({"layer": name, "N": n, "K": k, "M": m, "weight_bytes": weight_bytes, "copies": copies,
+                     "f32_copies": f32_copies,
+                     "nvfp4_s": nv_s, "nvfp4_w4a4_s": w4a4_s, "nvfp4_1thread_s": one_thread_s,
+                     "nvfp4_1thread_cpu_s": one_thread_cpu_s,
+                     "nvfp4_scalar_s": scalar_s, "numpy_f32_s": np_s, "torch_f32_s": torch_s,
+                     "weight_gbs": weight_bytes / nv_s["min"] / 1e9, "rel_err_vs_fp64": rel,
+                     "quantize_s": quantize_s})
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions, qkv and gate_up only")
+    parser.add_argument("--reps", type=int, default=None, help="timed rounds per case (default 12)")
+    parser.add_argument("--layers", nargs="*", choices=list(LAYERS), default=None)
+    parser.add_argument("--m", nargs="*", type=int, default=[1, 4, 16])
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "out" / "nvfp4_cpu.json"))
+    args = parser.parse_args()
+    reps = args.reps or (5 if args.quick else 12)
+    layers = args.layers or (["qkv_proj", "gate_up_proj"] if args.quick else list(LAYERS))
+    try:
+        import torch
+    except ImportError:
+        torch = None
+
+    info = reset_native.build_info()
+    bw = measure_read_bandwidth(3 if args.quick else 5)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, simd {info['simd']}, "
+          f"threads {info['threads']}, openmp {info['openmp']}")
+    print(f"memory read bandwidth: {bw['read_checksum_gbs']:.1f} GB/s (read_checksum, {bw['threads']} threads), "
+          f"{bw['read_checksum_1thread_gbs']:.1f} GB/s (read_checksum, 1 thread), "
+          f"{bw['numpy_sum_gbs']:.1f} GB/s (numpy sum, 1 thread)")
+    rows = []
+    for name in layers:
+        layer_rows = bench_layer(name, *LAYERS[name], args.m, reps, torch)
+        n, k = LAYERS[name]
+        q = layer_rows[0]["quantize_s"]
+        print(f"quantize {name} [{n}, {k}] float32: {q * 1e3:.1f} ms ({n * k * 4 / q / 1e9:.2f} GB/s of input)")
+        rows += layer_rows
+    # The read bandwidth we compare against is the best DRAM read rate seen in this run: the probes, or the
+    # float32 baselines at M=1 (their weight bytes over their time) when a BLAS streams faster than the probes.
+    f32_rates = [4 * r["N"] * r["K"] / t["min"] / 1e9 for r in rows if r["M"] == 1
+                 for t in (r["numpy_f32_s"], r["torch_f32_s"]) if t]
+    bw["float32_gemv_best_gbs"] = max(f32_rates, default=0.0)
+    peak = max(bw["read_checksum_gbs"], bw["read_checksum_1thread_gbs"], bw["numpy_sum_gbs"],
+               bw["float32_gemv_best_gbs"])
+    bw["peak_gbs"] = peak
+    print(f"best read rate of the float32 baselines at M=1: {bw['float32_gemv_best_gbs']:.1f} GB/s; "
+          f"%BW below is against {peak:.1f} GB/s")
+    header = (f"{'layer':13s} {'N x K':>12s} {'M':>3s} {'nvfp4 ms':>8s} {'median':>7s} {'GB/s':>5s} {'%BW':>4s} "
+              f"{'w4a4':>6s} {'1 thr':>6s} {'scalar':>7s} {'np f32':>7s} {'x np':>5s} {'torch':>7s} {'x torch':>7s}")
+    print(header)
+    print("-" * len(header))
+
+    def ms(t, key="min"):
+        return f"{t[key] * 1e3:7.2f}" if t else f"{'':7s}"
+
+    for r in rows:
+        nv = r["nvfp4_s"]["min"]
+        torch_x = f"{r['torch_f32_s']['min'] / nv:7.2f}" if r["torch_f32_s"] else f"{'':7s}"
+        print(f"{r['layer']:13s} {r['N']:>5d}x{r['K']:<6d} {r['M']:>3d} {nv * 1e3:8.2f} {ms(r['nvfp4_s'], 'median')} "
+              f"{r['weight_gbs']:5.2f} {100 * r['weight_gbs'] / peak:4.0f} {r['nvfp4_w4a4_s']['min'] * 1e3:6.2f} "
+              f"{ms(r['nvfp4_1thread_s'])[1:]} {ms(r['nvfp4_scalar_s'])} {ms(r['numpy_f32_s'])} "
+              f"{r['numpy_f32_s']['min'] / nv:5.2f} {ms(r['torch_f32_s'])} {torch_x}")
+    for r in rows:
+        if r["nvfp4_1thread_cpu_s"]:
+            c = r["nvfp4_1thread_cpu_s"]["median"]
+            print(f"{r['layer']}: M=1 one thread, thread CPU time (median) {c * 1e3:.2f} ms = "
+                  f"{r['weight_bytes'] / c / 1e9:.2f} GB/s of weights per core")
+    print(f"times are the best of the repetitions (median shown for NVFP4 W4A16); GB/s = NVFP4 weight bytes "
+          f"(packed + scales) / best time; %BW = that / {peak:.1f} GB/s (best read rate measured in this run); "
+          f"x np / x torch = float32 matmul on the dequantized weights / NVFP4, best vs best (higher is better); "
+          f"1 thr and scalar: M=1 with one thread / with the portable scalar kernel")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "build": info,
+                               "bandwidth": bw, "rows": rows}, indent=2))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,119 @@
+// Private to cpp/src/nvfp4: kernel entry points shared between the drivers (quantize.cpp, gemv.cpp,
+// dequantize.cpp) and the two code paths (kernels_scalar.cpp, kernels_avx2.cpp).
+#pragma once
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <thread>
+
+#include "reset_native/nvfp4.hpp"
+
+namespace reset_native::nvfp4::detail {
+
+// E4M3 byte -> float for all 256 bytes (NaN for 0x7F / 0xFF); a constant table built once.
+const float* e4m3_table();
+
+bool cpu_has_avx2();  // AVX2 + FMA + F16C
+
+// Resolves kAuto and checks that a forced kernel can run here (throws Unsupported otherwise).
+Kernel resolve_kernel(Kernel requested);
+int resolve_threads(int requested);
+
+// Threads worth using for `work` items when each thread should get at least `min_per_thread` of them:
+// starting a helper thread costs tens of microseconds (far more on a busy machine), which small calls must
+// not pay.
+inline int threads_for_work(int threads, int64_t work, int64_t min_per_thread) {
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, work / min_per_thread)));
+}
+
+// Largest |x[i]| of x[0..count). Sets *first_bad to the index of the first NaN / Inf (the return value is then
+// meaningless) or to -1.
+float scan_amax_scalar(const float* x, int64_t count, int64_t* first_bad);
+float scan_amax_avx2(const float* x, int64_t count, int64_t* first_bad);
+
+// Quantizes one finite row of `cols` (% 16 == 0) floats with global scale gs (SPEC steps 2-5): writes the
+// cols / 16 block scale bytes and the cols / 2 packed bytes.
+void quantize_row_scalar(const float* x, int64_t cols, float gs, uint8_t* packed, uint8_t* scales);
+void quantize_row_avx2(const float* x, int64_t cols, float gs, uint8_t* packed, uint8_t* scales);
+
+// Widens `count` fp16 values to float.
+void half_to_float_scalar(const uint16_t* in, float* out, int64_t count);
+void half_to_float_f16c(const uint16_t* in, float* out, int64_t count);
+
+// Raw W4A16 sums for weight rows [n0, n1):
+//   out[i * n_total + r] = sum_b e4m3(scales[r, b]) * sum_j e2m1(code[r, 16b + j]) * x[i, 16b + j]
+// for i < m. xd holds x [m, k] with every 16-block de-interleaved: its 8 even elements, then its 8 odd ones.
+void gemv_rows_scalar(const uint8_t* packed, const uint8_t* scales, int64_t k, const float* xd, int64_t m,
+                      int64_t n0, int64_t n1, int64_t n_total, float* out);
+void gemv_rows_avx2(const uint8_t* packed, const uint8_t* scales, int64_t k, const float* xd, int64_t m,
+                    int64_t n0, int64_t n1, int64_t n_total, float* out);
+
+// E2M1 code -> value, all 16 codes (8 = -0).
+inline constexpr float kE2M1Values[16] = {0.0f,  0.5f,  1.0f,  1.5f,  2.0f,  3.0f,  4.0f,  6.0f,
+                                          -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
+
+// Throws InvalidArgument unless (packed, block_scales, global_scale, rows, cols) describe a usable matrix.
+void check_parts(const char* what, const uint8_t* packed, const uint8_t* block_scales, float global_scale,
+                 int64_t rows, int64_t cols);
+
+// quantize() with the caller's function and argument names in its messages (gemv quantizes x for W4A4).
+float quantize_named(const char* what, const char* name, const void* w, DType dtype, int64_t rows, int64_t cols,
+                     uint8_t* packed, uint8_t* block_scales, std::optional<float> global_scale,
+                     const Options& options);
+
+// "w[3, 17]" style index text for messages.
+std::string index_text(const char* name, int64_t row, int64_t col);
+
+// Throws InvalidArgument unless rows/cols describe a non-empty NVFP4 matrix.
+void check_matrix_shape(const char* what, int64_t rows, int64_t cols);
+
+// Calls body(begin, end) on disjoint chunks of [0, count) of about `grain` items, on the calling thread plus
+// up to threads - 1 helper threads. body must not throw.
+//
+// Built for machines shared with other work: chunks are claimed one at a time from an atomic counter, and the
+// caller waits only for chunks that were claimed, never for a helper that has not been scheduled yet. (A
+// fork/join barrier, as in an OpenMP parallel region, stalls for a whole scheduler time slice whenever a
+// helper's core is busy; measured here that made 2 threads several times slower than 1 on a loaded machine.)
+// Helpers are detached and share ownership of the counters; one that starts late finds no chunk left and
+// never touches body.
+template <class Body>
+void parallel_for(int64_t count, int64_t grain, int threads, const Body& body) {
+  grain = std::max<int64_t>(grain, 1);
+  const int64_t chunks = (count + grain - 1) / grain;
+  const int workers = static_cast<int>(std::min<int64_t>(threads, chunks));
+  if (workers <= 1) {
+    if (count > 0) body(int64_t{0}, count);
+    return;
+  }
+  struct State {
+    std::atomic<int64_t> next{0};
+    std::atomic<int64_t> done{0};
+    int64_t count = 0, grain = 0, chunks = 0;
+    const Body* body = nullptr;
+    void run() {
+      for (int64_t c = next.fetch_add(1); c < chunks; c = next.fetch_add(1)) {
+        (*body)(c * grain, std::min(count, (c + 1) * grain));
+        done.fetch_add(1, std::memory_order_release);
+      }
+    }
+  };
+  auto state = std::make_shared<State>();
+  state->count = count;
+  state->grain = grain;
+  state->chunks = chunks;
+  state->body = &body;
+  for (int w = 1; w < workers; ++w) {
+    try {
+      std::thread([state] { state->run(); }).detach();
+    } catch (const std::system_error&) {
+      break;  // no thread available: the caller does the remaining chunks itself
+    }
+  }
+  state->run();
+  while (state->done.load(std::memory_order_acquire) < chunks) std::this_thread::yield();
+}
+
+}  // namespace reset_native::nvfp4::detail
