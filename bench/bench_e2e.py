@@ -142,7 +142,7 @@ def main(argv=None) -> int:
         torch.cuda.synchronize()
     nv_bytes = linear_weight_bytes(model)
     print(f"quantized {len(report['quantized'])} linears in {time.perf_counter() - t0:.1f} s; weights read per "
-          f"step {nv_bytes / 1e9:.2f} GB (lm_head stays BF16)", flush=True)
+          f"step {nv_bytes / 1e9:.2f} GB (lm_head not quantized)", flush=True)
     reset_cfg = ReSETConfig(t_low=0.1, tau0=0.5505, t_high=1.0, top_p=args.top_p)  # paper's Qwen3-8B values
     for b in args.batch:
         results["nvfp4_reset"][b] = measure(model, b, args, reset_cfg)

@@ -14,17 +14,10 @@ from typing import Dict, Iterable, Optional, Sequence
 import torch
 from torch import nn
 
-try:
-    from .. import nvfp4 as nvfp4_api
-except ImportError:  # TEMPORARY: the NVFP4 core is being merged; removed once it is on main
-    from . import _interim_core as nvfp4_api
+from .. import nvfp4 as nvfp4_api
 
 ACTIVATIONS = ("bf16", "nvfp4")
 _FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
-# The CUDA GEMV serves 1..16 tokens per call (decode sizes); longer inputs (prefill) go in chunks of 16 rows,
-# each row's result being independent of the others (with a static or no W4A4 activation scale; a per-call
-# dynamic W4A4 scale is then per chunk).
-_CUDA_MAX_TOKENS = 16
 
 
 def _check_activation(activation: str) -> str:
@@ -145,19 +138,11 @@ class NVFP4Linear(nn.Module):
         bias = self.bias
         if bias is not None and bias.dtype != x2.dtype:  # gemv takes the bias in x's dtype
             bias = bias.to(x2.dtype)
-        rows = x2.shape[0]
-        if x2.is_cuda and rows > _CUDA_MAX_TOKENS:  # prefill: the GPU GEMV takes up to 16 tokens per call
-            y = torch.cat([self._gemv(x2[i:i + _CUDA_MAX_TOKENS], bias)
-                           for i in range(0, rows, _CUDA_MAX_TOKENS)])
-        else:
-            y = self._gemv(x2, bias)
-        return y.reshape(*lead, self.out_features)
-
-    def _gemv(self, x2: torch.Tensor, bias) -> torch.Tensor:
         if self.activation == "nvfp4":
-            return nvfp4_api.gemv(self.nvfp4_weight(), x2, activation="nvfp4", act_global_scale=self._in_gs,
-                                  bias=bias)
-        return nvfp4_api.gemv(self.nvfp4_weight(), x2, activation="bf16", bias=bias)
+            y = nvfp4_api.gemv(self.nvfp4_weight(), x2, activation="nvfp4", act_global_scale=self._in_gs, bias=bias)
+        else:
+            y = nvfp4_api.gemv(self.nvfp4_weight(), x2, activation="bf16", bias=bias)
+        return y.reshape(*lead, self.out_features)
 
     def extra_repr(self) -> str:
         w4a = "W4A4" if self.activation == "nvfp4" else "W4A16"
