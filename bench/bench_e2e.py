@@ -151,8 +151,8 @@ def main(argv=None) -> int:
     dev = torch.cuda.get_device_name() if device == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
     print(f"\n{dev}, {what}, prompt {args.prompt_len}, {args.new_tokens} new tokens, "
           f"median of {args.repeats}")
-    print(f"{'batch':>5} {base + ' tok/s':>13} {'NVFP4+ReSET tok/s':>18} {'speedup':>8} {base + ' ms':>10} {'NVFP4 ms':>9} "
-          f"{'NVFP4 weight GB/s':>18} {'graph':>6}")
+    print(f"{'batch':>5} {base + ' tok/s':>13} {'NVFP4+ReSET tok/s':>18} {'speedup':>8} {base + ' ms':>10} "
+          f"{'NVFP4 ms':>9} {'NVFP4 weight GB/s':>18} {'graph':>6}")
     rows = []
     for b in args.batch:
         bf, nv = results["bf16"][b], results["nvfp4_reset"][b]
@@ -162,8 +162,8 @@ def main(argv=None) -> int:
                      "speedup": speed, "bf16_ms_per_step": bf["ms_per_step"], "nvfp4_ms_per_step": nv["ms_per_step"],
                      "nvfp4_weight_gbs": gbs, "bf16_weight_gbs": bf16_bytes / (bf["ms_per_step"] * 1e-3) / 1e9,
                      "cuda_graph": bf["cuda_graph"] and nv["cuda_graph"]})
-        print(f"{b:>5} {bf['tokens_per_s']:>13.1f} {nv['tokens_per_s']:>18.1f} {speed:>7.2f}x {bf['ms_per_step']:>10.2f} "
-              f"{nv['ms_per_step']:>9.2f} {gbs:>18.0f} {str(rows[-1]['cuda_graph']):>6}")
+        print(f"{b:>5} {bf['tokens_per_s']:>13.1f} {nv['tokens_per_s']:>18.1f} {speed:>7.2f}x "
+              f"{bf['ms_per_step']:>10.2f} {nv['ms_per_step']:>9.2f} {gbs:>18.0f} {str(rows[-1]['cuda_graph']):>6}")
     for kind in results:
         for b in args.batch:
             for n in results[kind][b]["notes"]:
@@ -174,7 +174,8 @@ def main(argv=None) -> int:
               f"{bf16_bytes / (HBM_READ_TBS_H100 * 1e12) * 1e3:.2f} ms")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"device": dev, "model": what, "baseline": base, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+    out.write_text(json.dumps({"device": dev, "model": what, "baseline": base,
+                               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
                                "torch": torch.__version__, "args": vars(args), "bf16_weight_bytes": bf16_bytes,
                                "nvfp4_weight_bytes": nv_bytes, "rows": rows, "raw": results}, indent=2))
     return 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import List, Optional, TextIO
+from typing import List, TextIO
 
 DEFAULT_QUESTION = ("A baker bakes 4 trays of 12 muffins and sells 29 of them. "
                     "How many muffins are left? Think step by step.")

@@ -1,4 +1,4 @@
-"""Offline two-step arithmetic word problems (small numbers) for the study: a seeded generator, a verifier, answer parsing.
+"""Offline two-step arithmetic word problems (small numbers) for the study: seeded generator, verifier, parser.
 
 Each problem carries its question, the integer answer, and the arithmetic expression the answer comes from;
 verify() re-evaluates that expression independently (a tiny AST evaluator) and checks the text mentions
