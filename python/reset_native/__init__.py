@@ -12,7 +12,18 @@ from .sampler import DecodeOutput, ReSETConfig, ReSETState, calibrate_tau0, deco
 __all__ = [
     "__version__", "build_info", "has_cuda", "cmake_dir",
     "ReSETConfig", "ReSETState", "DecodeOutput", "decode_step", "calibrate_tau0", "newline_token_ids",
+    "generate", "nvfp4",
 ]
+
+from . import nvfp4  # noqa: E402  (numpy only; torch is imported lazily inside)
+
+
+def __getattr__(name):
+    if name == "generate":  # torch and transformers load on first use only
+        from .integrations.generate import generate
+
+        return generate
+    raise AttributeError(f"module 'reset_native' has no attribute {name!r}")
 
 
 def build_info() -> dict:
