@@ -3,7 +3,7 @@
 #include <pybind11/stl.h>
 
 #include "bindings.hpp"
-#include "dram_spec.hpp"
+#include "dram_convert.hpp"
 #include "reset_native/dram/simulate.hpp"
 #include "reset_native/error.hpp"
 
@@ -99,33 +99,7 @@ py::dict run_simulation(const py::dict& spec, int channels, int ranks, const std
   }
   out["channels"] = chans;
   out["read_latency"] = to_numpy(r.read_latency);
-  if (command_log) {
-    const size_t m = r.log.size();
-    py::array_t<int64_t> cycle(m);
-    py::array_t<uint8_t> command(m), channel(m), rank(m), bankgroup(m), bank(m);
-    py::array_t<int32_t> row(m), column(m);
-    for (size_t i = 0; i < m; ++i) {
-      const LogEntry& e = r.log[i];
-      cycle.mutable_data()[i] = e.cycle;
-      command.mutable_data()[i] = e.command;
-      channel.mutable_data()[i] = e.channel;
-      rank.mutable_data()[i] = e.rank;
-      bankgroup.mutable_data()[i] = e.bankgroup;
-      bank.mutable_data()[i] = e.bank;
-      row.mutable_data()[i] = e.row;
-      column.mutable_data()[i] = e.column;
-    }
-    py::dict log;
-    log["cycle"] = cycle;
-    log["command"] = command;
-    log["channel"] = channel;
-    log["rank"] = rank;
-    log["bankgroup"] = bankgroup;
-    log["bank"] = bank;
-    log["row"] = row;
-    log["column"] = column;
-    out["log"] = log;
-  }
+  if (command_log) out["log"] = command_log_to_dict(r.log);
   return out;
 }
 

@@ -5,7 +5,7 @@
 #include <optional>
 
 #include "bindings.hpp"
-#include "dram_spec.hpp"
+#include "dram_convert.hpp"
 #include "reset_native/error.hpp"
 #include "reset_native/pim/commands.hpp"
 #include "reset_native/pim/functional.hpp"
@@ -59,33 +59,7 @@ py::dict stats_to_dict(const UpdateStats& s, bool command_log) {
   out["internal_column_ops"] = s.internal_column_ops;
   out["commands"] = std::vector<uint64_t>(s.commands.begin(), s.commands.end());
   out["data_bus_cycles"] = s.data_bus_cycles;
-  if (command_log) {
-    const size_t m = s.log.size();
-    py::array_t<int64_t> cycle(m);
-    py::array_t<uint8_t> command(m), channel(m), rank(m), bankgroup(m), bank(m);
-    py::array_t<int32_t> row(m), column(m);
-    for (size_t i = 0; i < m; ++i) {
-      const rd::LogEntry& e = s.log[i];
-      cycle.mutable_data()[i] = e.cycle;
-      command.mutable_data()[i] = e.command;
-      channel.mutable_data()[i] = e.channel;
-      rank.mutable_data()[i] = e.rank;
-      bankgroup.mutable_data()[i] = e.bankgroup;
-      bank.mutable_data()[i] = e.bank;
-      row.mutable_data()[i] = e.row;
-      column.mutable_data()[i] = e.column;
-    }
-    py::dict log;
-    log["cycle"] = cycle;
-    log["command"] = command;
-    log["channel"] = channel;
-    log["rank"] = rank;
-    log["bankgroup"] = bankgroup;
-    log["bank"] = bank;
-    log["row"] = row;
-    log["column"] = column;
-    out["log"] = log;
-  }
+  if (command_log) out["log"] = command_log_to_dict(s.log);
   return out;
 }
 

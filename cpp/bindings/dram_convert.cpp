@@ -1,4 +1,6 @@
-#include "dram_spec.hpp"
+#include <pybind11/numpy.h>
+
+#include "dram_convert.hpp"
 
 #include <string>
 
@@ -35,6 +37,34 @@ dram::Spec spec_from_dict(const py::dict& d) {
                          get<double>(idd, "IDD5B")};
   s.validate();
   return s;
+}
+
+py::dict command_log_to_dict(const std::vector<dram::LogEntry>& log) {
+  const auto m = static_cast<py::ssize_t>(log.size());
+  py::array_t<int64_t> cycle(m);
+  py::array_t<uint8_t> command(m), channel(m), rank(m), bankgroup(m), bank(m);
+  py::array_t<int32_t> row(m), column(m);
+  for (py::ssize_t i = 0; i < m; ++i) {
+    const dram::LogEntry& e = log[static_cast<size_t>(i)];
+    cycle.mutable_data()[i] = e.cycle;
+    command.mutable_data()[i] = e.command;
+    channel.mutable_data()[i] = e.channel;
+    rank.mutable_data()[i] = e.rank;
+    bankgroup.mutable_data()[i] = e.bankgroup;
+    bank.mutable_data()[i] = e.bank;
+    row.mutable_data()[i] = e.row;
+    column.mutable_data()[i] = e.column;
+  }
+  py::dict out;
+  out["cycle"] = cycle;
+  out["command"] = command;
+  out["channel"] = channel;
+  out["rank"] = rank;
+  out["bankgroup"] = bankgroup;
+  out["bank"] = bank;
+  out["row"] = row;
+  out["column"] = column;
+  return out;
 }
 
 }  // namespace reset_native::bindings

@@ -1,0 +1,19 @@
+// Conversions the dram and pim bindings share: the DDR4 spec arrives as the dict of
+// reset_native.dram.DDR4Spec (._d); command logs leave as a dict of numpy columns.
+#pragma once
+#include <pybind11/pybind11.h>
+
+#include <vector>
+
+#include "reset_native/dram/simulate.hpp"
+#include "reset_native/dram/spec.hpp"
+
+namespace reset_native::bindings {
+
+// Builds and validates a Spec; a missing key raises InvalidArgument naming it.
+dram::Spec spec_from_dict(const pybind11::dict& d);
+
+// One numpy array per field: cycle, command, channel, rank, bankgroup, bank, row, column.
+pybind11::dict command_log_to_dict(const std::vector<dram::LogEntry>& log);
+
+}  // namespace reset_native::bindings
