@@ -1,4 +1,6 @@
-"""The ``reset-native`` command line. Each engine adds its subcommands through ``_register_*`` hooks."""
+"""reset-native: NVFP4 decoding, ReSET sampling and the GradPIM/DDR4 memory model from the command line.
+
+Each engine module adds its own subcommands through ``register_cli(subparsers)``."""
 from __future__ import annotations
 
 import argparse
