@@ -180,3 +180,14 @@ def test_device_mismatch_names_both_devices():
     t = nvfp4.quantize(torch.ones(8, 32))
     with pytest.raises(ValueError, match=r"t is on cpu but x is on cuda:0"):
         nvfp4.gemv(t, torch.ones(2, 32, device="cuda"))
+
+
+@pytest.mark.parametrize("byte", [0x7F, 0x80, 0xB8, 0xFF])
+def test_from_parts_rejects_scale_bytes_no_quantizer_writes(byte):
+    p = np.zeros((3, 16), np.uint8)
+    s = np.full((3, 2), 0x38, np.uint8)
+    s[2, 1] = byte
+    with pytest.raises(ValueError, match=r"block_scales\[2, 1\] = 0x%02X" % byte):
+        nvfp4.NVFP4Tensor.from_parts(p, s, 1.0)
+    s[2, 1] = 0x7E  # 448, the largest valid scale, is accepted
+    assert nvfp4.NVFP4Tensor.from_parts(p, s, 1.0).shape == (3, 32)

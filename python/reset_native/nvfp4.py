@@ -230,8 +230,20 @@ class NVFP4Tensor:
     @classmethod
     def from_parts(cls, packed: Any, block_scales: Any, global_scale: float) -> "NVFP4Tensor":
         """Builds a tensor from existing data (e.g. a ModelOpt checkpoint's weight / weight_scale /
-        weight_scale_2), validating dtypes, shapes and devices. float8_e4m3fn scales are viewed as uint8."""
-        return cls(packed, block_scales, global_scale)
+        weight_scale_2), validating dtypes, shapes and devices. float8_e4m3fn scales are viewed as uint8.
+
+        Scales held on the CPU are also checked for bytes no quantizer writes (a set sign bit, or the E4M3 NaN
+        0x7F), which would otherwise turn whole rows of outputs into NaN or flip their sign. Scales already on
+        a CUDA device are not scanned: that would need a host synchronisation (e.g. inside graph capture)."""
+        t = cls(packed, block_scales, global_scale)
+        if not _is_cuda(t.block_scales):
+            scales = _as_numpy(t.block_scales)
+            bad = np.flatnonzero(scales.reshape(-1) >= 0x7F)
+            if bad.size:
+                row, col = divmod(int(bad[0]), int(scales.shape[1]))
+                raise ValueError(f"block_scales[{row}, {col}] = 0x{int(scales[row, col]):02X} is not a valid NVFP4 "
+                                 f"block scale (E4M3 bytes 0x00..0x7E; the sign bit is never set, 0x7F is NaN)")
+        return t
 
     @property
     def shape(self) -> Tuple[int, int]:
