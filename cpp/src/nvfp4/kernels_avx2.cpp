@@ -80,15 +80,27 @@ RN_AVX2 inline __m256i twice_e2m1(__m128i v) {
   return _mm256_shuffle_epi8(table, _mm256_and_si256(nibbles, _mm256_set1_epi8(0x0F)));
 }
 
+// vpshufb control: int32 lane j gets byte 4i + j in its top byte and zeros below.
+RN_AVX2 inline __m128i top_byte_pattern(int i) {
+  const char z = static_cast<char>(0x80);
+  const auto at = [i](int j) { return static_cast<char>(4 * i + j); };
+  return _mm_setr_epi8(z, z, z, at(0), z, z, z, at(1), z, z, z, at(2), z, z, z, at(3));
+}
+
 // One activation row, two blocks (16 bytes) per step. vcvtph2ps (one per cycle on Zen 3, sharing the FMA
 // pipes) was the bottleneck, so decoding avoids it: one 256-bit vpshufb maps the low nibbles (low lane) and
-// high nibbles (high lane) of all 32 codes to int8 2 * e2m1, two rounds of unpacking with zero bytes put each
+// high nibbles (high lane) of all 32 codes to int8 2 * e2m1, a second vpshufb per 8 values puts each
 // int8 in the top byte of an int32 lane (value 2 * e2m1 * 2^24, sign included) and vcvtdq2ps converts
 // exactly; the 2^25 factor is folded into the block scales. Each 8-float vector holds one block's elements
 // 4j..4j+3 of its even and odd halves, the order gemv() lays xd out in for this kernel.
 RN_AVX2 void rows_single(const uint8_t* packed, const uint8_t* scales, int64_t k, const float* xd, int64_t n0,
                          int64_t n1, float* out) {
-  const __m256i zero = _mm256_setzero_si256();
+  // vpshufb patterns moving bytes 4i..4i+3 of each lane into the top bytes of its four int32 lanes (bit 7
+  // set: zero): one shuffle per 8 values instead of two unpacks.
+  const __m256i top0 = _mm256_broadcastsi128_si256(top_byte_pattern(0));
+  const __m256i top1 = _mm256_broadcastsi128_si256(top_byte_pattern(1));
+  const __m256i top2 = _mm256_broadcastsi128_si256(top_byte_pattern(2));
+  const __m256i top3 = _mm256_broadcastsi128_si256(top_byte_pattern(3));
   const float* scale = e4m3_unscaled_table();
   const int64_t blocks = k / kBlockSize;
   for (int64_t r = n0; r < n1; ++r) {
@@ -101,22 +113,20 @@ RN_AVX2 void rows_single(const uint8_t* packed, const uint8_t* scales, int64_t k
       // One prefetch per 64-byte line, 1 KiB ahead (may run past the row: prefetches never fault).
       if ((b & 7) == 0) _mm_prefetch(reinterpret_cast<const char*>(codes + 8 * b + kPrefetchBytes), _MM_HINT_T0);
       const __m256i q = twice_e2m1(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + 8 * b)));
-      const __m256i w0 = _mm256_unpacklo_epi8(zero, q);  // block b
-      const __m256i w1 = _mm256_unpackhi_epi8(zero, q);  // block b + 1
       const float* x = xd + 16 * b;
-      __m256 t0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_unpacklo_epi16(zero, w0)), _mm256_loadu_ps(x));
-      __m256 t1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_unpacklo_epi16(zero, w1)), _mm256_loadu_ps(x + 16));
-      t0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_unpackhi_epi16(zero, w0)), _mm256_loadu_ps(x + 8), t0);
-      t1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_unpackhi_epi16(zero, w1)), _mm256_loadu_ps(x + 24), t1);
+      __m256 t0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_shuffle_epi8(q, top0)), _mm256_loadu_ps(x));
+      __m256 t1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_shuffle_epi8(q, top2)), _mm256_loadu_ps(x + 16));
+      t0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_shuffle_epi8(q, top1)), _mm256_loadu_ps(x + 8), t0);
+      t1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_shuffle_epi8(q, top3)), _mm256_loadu_ps(x + 24), t1);
       acc0 = _mm256_fmadd_ps(t0, _mm256_broadcast_ss(scale + sc[b]), acc0);
       acc1 = _mm256_fmadd_ps(t1, _mm256_broadcast_ss(scale + sc[b + 1]), acc1);
     }
     if (b < blocks) {  // an odd number of blocks: the last one alone, from an 8-byte load
       const __m128i v = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + 8 * b));
-      const __m256i w0 = _mm256_unpacklo_epi8(zero, twice_e2m1(v));
+      const __m256i q = twice_e2m1(v);
       const float* x = xd + 16 * b;
-      __m256 t0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_unpacklo_epi16(zero, w0)), _mm256_loadu_ps(x));
-      t0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_unpackhi_epi16(zero, w0)), _mm256_loadu_ps(x + 8), t0);
+      __m256 t0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_shuffle_epi8(q, top0)), _mm256_loadu_ps(x));
+      t0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_shuffle_epi8(q, top1)), _mm256_loadu_ps(x + 8), t0);
       acc0 = _mm256_fmadd_ps(t0, _mm256_broadcast_ss(scale + sc[b]), acc0);
     }
     out[r] = horizontal_sum(_mm256_add_ps(acc0, acc1));
