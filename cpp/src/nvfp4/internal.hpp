@@ -45,7 +45,8 @@ void half_to_float_f16c(const uint16_t* in, float* out, int64_t count);
 
 // Raw W4A16 sums for weight rows [n0, n1):
 //   out[i * n_total + r] = sum_b e4m3(scales[r, b]) * sum_j e2m1(code[r, 16b + j]) * x[i, 16b + j]
-// for i < m. xd holds x [m, k] with every 16-block de-interleaved: its 8 even elements, then its 8 odd ones.
+// for i < m. xd holds x [m, k] with every 16-block de-interleaved: its 8 even elements, then its 8 odd ones
+// (gemv_rows_avx2 with m == 1: each 8-element half as its 4 even elements, then its 4 odd ones).
 void gemv_rows_scalar(const uint8_t* packed, const uint8_t* scales, int64_t k, const float* xd, int64_t m,
                       int64_t n0, int64_t n1, int64_t n_total, float* out);
 void gemv_rows_avx2(const uint8_t* packed, const uint8_t* scales, int64_t k, const float* xd, int64_t m,
