@@ -44,6 +44,13 @@ class Violation:
 SAME_BANK, SAME_GROUP, SAME_RANK, OTHER_RANK = "bank", "bankgroup", "rank", "other_rank"
 
 
+def violations_text(violations: List["Violation"], note: str = "", limit: int = 20) -> str:
+    """The CLI's summary of a check: a count line (plus an optional note), then the first ``limit`` violations."""
+    lines = [f"timing check    {len(violations)} violations" + (f" ({note})" if note else "")]
+    lines += ["  " + str(v) for v in violations[:limit]]
+    return "\n".join(lines)
+
+
 def _pair_rules(t: Dict[str, int]) -> Dict[Tuple[str, str, str], List[Tuple[str, int]]]:
     """(first, second, relation) -> [(rule name, minimum cycles from first to second)]."""
     burst = t["BL"] // 2

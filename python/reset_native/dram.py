@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import _core
-from ._dram_check import COMMANDS, Violation, check_log
+from ._dram_check import COMMANDS, Violation, check_log, violations_text
 
 __all__ = ["DDR4Spec", "Organisation", "MemorySystem", "Result", "Violation", "simulate", "check_timing",
            "read_trace", "COMMANDS", "COMMAND_LOG_DTYPE", "MAPPINGS", "DEFAULT_MAPPING", "register_cli"]
@@ -400,9 +400,7 @@ def _cmd_simulate(args) -> int:
         print(repr(system))
         print(result.summary())
         if args.check:
-            print(f"timing check    {len(violations)} violations")
-            for v in violations[:20]:
-                print("  " + str(v))
+            print(violations_text(violations))
     return 1 if violations else 0
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from . import _core
 from ._pim_networks import NETWORKS, Network, NPUModel, IterationResult, get_network
 from ._pim_rules import OPEN_ROW_COMMANDS, PIM_COMMAND_NAMES, pim_check_rules
+from ._dram_check import violations_text
 from .dram import COMMAND_LOG_DTYPE, COMMANDS, DDR4Spec, check_timing
 
 __all__ = ["GradPIMConfig", "UpdateResult", "Comparison", "simulate_update", "compare_update", "physical_bound",
@@ -441,9 +442,7 @@ def _cmd_simulate(args) -> int:
               f"{cfg.registers_per_unit} registers/unit")
         print(cmp.summary())
         if args.check:
-            print(f"timing check    {len(violations)} violations (PIM log of {min(n, cfg.max_simulated_params)} params)")
-            for v in violations[:20]:
-                print("  " + str(v))
+            print(violations_text(violations, f"PIM log of {min(n, cfg.max_simulated_params)} params"))
     return 1 if violations else 0
 
 
