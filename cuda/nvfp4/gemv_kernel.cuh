@@ -212,8 +212,7 @@ __device__ __forceinline__ void fp4_word(uint32_t w, uint32_t (&o)[4]) {
 template <bool WHOLE, int NT, int MINB>
 __host__ __device__ constexpr int depth() {
   if (MINB == 1) return 6;
-  if (WHOLE) return NT == 1 ? 4 : 3;
-  return NT == 1 ? 3 : 2;
+  return WHOLE ? 3 : 2;  // chunked: also the tiles per CTA, so small enough to leave CTAs for every SM
 }
 
 // Row tiles a CTA computes per staged x chunk: chunked mode stages each K chunk of x once for kDepth
@@ -531,16 +530,15 @@ void launch_tile(const GemvParams& p, int sms, cudaStream_t stream) {
 // fits next to a second CTA on the SM (persistent CTAs, no barrier in the weight stream), or else when it fits
 // one CTA per SM (which then keeps twice the loads in flight); otherwise staged per K chunk.
 constexpr size_t kWholeSmemLimit = 110 * 1024;
-constexpr size_t kWholeSmemLimitOneCta = 200 * 1024;
 
 template <int XDT, bool W4A4, int NT>
-void dispatch_tokens(const GemvParams& p, bool fast, int sms, cudaStream_t stream) {
+void dispatch_tokens(const GemvParams& p, bool fast, int sms, size_t smem_optin, cudaStream_t stream) {
   const size_t whole = smem_bytes<XDT, W4A4, NT, true>(p.k, p.m);
   if (whole <= kWholeSmemLimit) {
     if (fast) return launch_tile<XDT, W4A4, NT, true, true>(p, sms, stream);
     return launch_tile<XDT, W4A4, NT, false, true>(p, sms, stream);
   }
-  if (whole <= kWholeSmemLimitOneCta) {
+  if (whole <= smem_optin) {
     if (fast) return launch_tile<XDT, W4A4, NT, true, true, 1>(p, sms, stream);
     return launch_tile<XDT, W4A4, NT, false, true, 1>(p, sms, stream);
   }
@@ -550,9 +548,9 @@ void dispatch_tokens(const GemvParams& p, bool fast, int sms, cudaStream_t strea
 
 // Explicitly instantiated once per (x dtype, activation) in gemv_<dtype>_<act>.cu (parallel compilation).
 template <int XDT, bool W4A4>
-void dispatch_mode(const GemvParams& p, bool fast, int sms, cudaStream_t stream) {
-  if (p.m > 8) return dispatch_tokens<XDT, W4A4, 2>(p, fast, sms, stream);
-  return dispatch_tokens<XDT, W4A4, 1>(p, fast, sms, stream);
+void dispatch_mode(const GemvParams& p, bool fast, int sms, size_t smem_optin, cudaStream_t stream) {
+  if (p.m > 8) return dispatch_tokens<XDT, W4A4, 2>(p, fast, sms, smem_optin, stream);
+  return dispatch_tokens<XDT, W4A4, 1>(p, fast, sms, smem_optin, stream);
 }
 
 }  // namespace detail
