@@ -341,9 +341,9 @@ def decode_step(state: ReSETState, logits: Any, last_tokens: Any, slots: Any = N
 
     logits: [B, V] float32/bfloat16/float16, numpy or torch, on the state's device (B <= batch_size,
     V = vocab_size); last_tokens: int [B], -1 at a sequence's first generated position; slots:
-    optional int [B] of distinct slots (default row i = slot i). On CUDA the work is one fused kernel
-    on the current stream: no host synchronisation, outputs stay on the device, capturable in a
-    CUDA graph; bad input is reported by state.check_errors()."""
+    optional int [B] of distinct slots (default row i = slot i). On CUDA the work is 2-8 short kernels
+    on the current stream (docs/sampler.md): no host synchronisation, outputs stay on the device,
+    capturable in a CUDA graph; bad input is reported by state.check_errors()."""
     if not isinstance(state, ReSETState):
         raise TypeError(f"state must be a ReSETState, got {type(state).__name__}")
     if state.is_cuda:
