@@ -138,15 +138,10 @@ def test_cuda_greedy_first_argmax_across_chunks():
     state.check_errors()
 
 
-def test_cuda_workspace_is_checked():
+def test_cuda_too_small_workspace_is_rejected():
     from reset_native import _core
 
     S = _core.sampler
-    with pytest.raises(ValueError, match="slots"):
-        S.device_workspace_bytes(0, 100)
-    with pytest.raises(ValueError, match="vocab"):
-        S.device_workspace_bytes(4, 0)
-    assert S.device_workspace_bytes(8, 151936) > S.device_workspace_bytes(8, 2048) > 0
     rows, vocab = 2, 5000
     state = ReSETState(reset_config(), rows, vocab, device="cuda")
     z = torch.zeros(rows, vocab, device="cuda")
