@@ -80,16 +80,21 @@ def test_cuda_wide_row_top_p_and_greedy():
 
 # Rows span several 2048-logit chunks (one block each): hot tokens sit on both sides of the chunk
 # borders 2048 and 4096 and in the short last chunk, with ties across a border; the rest is -inf.
-@pytest.mark.parametrize("temperature,top_k,top_p", [(1.0, 0, 1.0), (0.8, 9, 1.0), (1.0, 0, 0.7), (0.9, 12, 0.8)])
-def test_cuda_multi_chunk_samples_follow_restricted_softmax(temperature, top_k, top_p):
+# bf16/fp16 rows take a two-level radix search (their keys' low bits are constant): same checks.
+@pytest.mark.parametrize("temperature,top_k,top_p,dtype", [
+    (1.0, 0, 1.0, torch.float32), (0.8, 9, 1.0, torch.float32), (1.0, 0, 0.7, torch.float32),
+    (0.9, 12, 0.8, torch.float32), (0.8, 9, 1.0, torch.bfloat16), (0.9, 12, 0.8, torch.bfloat16),
+    (1.0, 0, 0.7, torch.float16), (0.9, 12, 0.8, torch.float16)])
+def test_cuda_multi_chunk_samples_follow_restricted_softmax(temperature, top_k, top_p, dtype):
     rng = np.random.default_rng(20 + top_k)
     vocab, rows, steps = 6000, 2000, 5
     z = np.full(vocab, -np.inf, dtype=np.float32)
     hot = np.array([0, 5, 700, 2046, 2047, 2048, 2049, 3000, 4095, 4096, 4097, 5000, 5998, 5999])
     z[hot] = (rng.standard_normal(hot.size) * 1.2).astype(np.float32)
     z[2048], z[4095] = z[2047], z[5]  # ties across chunk borders
+    z = torch.from_numpy(z).to(dtype).float().numpy()  # the values the kernel sees
     state = ReSETState(ReSETConfig.fixed(temperature, top_k=top_k, top_p=top_p), rows, vocab, device="cuda")
-    logits = torch.from_numpy(np.tile(z, (rows, 1))).cuda()
+    logits = torch.from_numpy(np.tile(z, (rows, 1))).to(dtype).cuda()
     last = torch.full((rows,), -1, device="cuda")
     samples = []
     for _ in range(steps):

@@ -4,9 +4,10 @@
 // row's partials (device_workspace.hpp). Kernels of one step, in stream order:
 //   1. stats: entropy, max and argmax per chunk; the last block merges them in a fixed tree, claims
 //      the slot, updates the state and picks the temperature (same code as the CPU path);
-//   2. radix levels (3 per threshold, 11 + 11 + 10 bits of order-preserving float keys): top-k on
-//      counts, then top-p on probability masses held in 2^-24 fixed point, so every sum is an exact,
-//      order-independent integer and the same seed gives the same token on every run;
+//   2. radix levels (11 + 11 + 10 bits of order-preserving float keys; the first two suffice for
+//      bf16/fp16 logits): top-k on counts, then top-p on probability masses held in 2^-24 fixed
+//      point, so every sum is an exact, order-independent integer and the same seed gives the same
+//      token on every run;
 //   3. sample: kept mass per chunk; the last block finds the chunk holding the uniform's quantile
 //      and scans it, so the draw is an inverse CDF in index order.
 #include <cuda_runtime.h>
@@ -182,9 +183,15 @@ __global__ void __launch_bounds__(kThreads) stats_kernel(KernelArgs a) {
   if (threadIdx.x == 0) start_row(a, row, all);
 }
 
+// Radix levels per search: a float32 key needs all 32 bits; bf16 and fp16 logits widen to floats
+// whose low 13 mantissa bits are zero, so all keys sharing bits 31..10 are equal and two levels
+// find the threshold (the chosen bucket's lower bound then keeps exactly the keys >= K).
+template <int kDType>
+constexpr int kRadixLevels = kDType == 0 ? 3 : 2;
+
 // One level of a radix search for the largest key K with measure(key >= K) >= target among keys
 // >= floor_key, where each logit counts 1 (kMass false: top-k) or its weight (kMass true: top-p).
-// Level 0 picks key bits 31..21, level 1 bits 20..10, level 2 bits 9..0; after level 2 the
+// Level 0 picks key bits 31..21, level 1 bits 20..10, level 2 bits 9..0; after the last level the
 // threshold is folded into floor_key. Blocks histogram their chunk in shared memory and add the
 // non-empty bins to the row's global histogram; the row's last block picks the digit.
 template <int kDType, bool kMass>
@@ -274,7 +281,7 @@ __global__ void __launch_bounds__(kThreads) radix_level_kernel(KernelArgs a, int
   __syncthreads();
   if (threadIdx.x == 0) {
     const unsigned chosen = prefix | (s_digit << shift);
-    if (level == 2) {
+    if (level == kRadixLevels<kDType> - 1) {
       plan->floor_key = kMass ? max(chosen, floor_key) : chosen;
       plan->prefix = 0u;
       plan->mask = 0u;
@@ -428,10 +435,14 @@ void launch_decode(const KernelArgs& a, std::int64_t rows, cudaStream_t s) {
   const dim3 grid(static_cast<unsigned>(rows), a.ws.chunks);
   stats_kernel<kDType><<<grid, kThreads, 0, s>>>(a);
   if (a.top_k > 0 && a.top_k < a.vocab) {
-    for (int level = 0; level < 3; ++level) radix_level_kernel<kDType, false><<<grid, kThreads, 0, s>>>(a, level);
+    for (int level = 0; level < kRadixLevels<kDType>; ++level) {
+      radix_level_kernel<kDType, false><<<grid, kThreads, 0, s>>>(a, level);
+    }
   }
   if (a.top_p < 1.0) {
-    for (int level = 0; level < 3; ++level) radix_level_kernel<kDType, true><<<grid, kThreads, 0, s>>>(a, level);
+    for (int level = 0; level < kRadixLevels<kDType>; ++level) {
+      radix_level_kernel<kDType, true><<<grid, kThreads, 0, s>>>(a, level);
+    }
   }
   sample_kernel<kDType><<<grid, kThreads, 0, s>>>(a);
 }
