@@ -108,18 +108,21 @@ def test_cuda_multi_chunk_samples_follow_restricted_softmax(temperature, top_k, 
 # Full-width rows: 24 hot tokens over a N(0, 1) bulk that holds 0.5-7 % of the mass, so the top-p
 # total spans all chunks while the kept set is a few hot tokens (thresholds chosen >= 1 % of the
 # mass away from any token's boundary, far above the 2^-24 fixed-point error).
-@pytest.mark.parametrize("temperature,top_k,top_p", [(1.0, 0, 0.89), (1.0, 10, 0.8), (0.8, 0, 0.6)])
-def test_cuda_wide_row_kept_set_is_exact(temperature, top_k, top_p):
+@pytest.mark.parametrize("temperature,top_k,top_p,dtype", [
+    (1.0, 0, 0.89, torch.float32), (1.0, 10, 0.8, torch.float32), (0.8, 0, 0.6, torch.float32),
+    (1.0, 0, 0.89, torch.bfloat16), (1.0, 10, 0.8, torch.bfloat16)])
+def test_cuda_wide_row_kept_set_is_exact(temperature, top_k, top_p, dtype):
     rng = np.random.default_rng(11)
     vocab, rows, steps = 151936, 256, 8
     z = rng.standard_normal(vocab).astype(np.float32)
     hot = rng.choice(vocab, 24, replace=False)
     z[hot] = (12 + rng.standard_normal(24) * 0.7).astype(np.float32)
     z[hot[1]] = z[hot[0]]
+    z = torch.from_numpy(z).to(dtype).float().numpy()  # the values the kernel sees
     probs = reference_distribution(z, temperature, top_k, top_p)
     assert 5 <= (probs > 0).sum() <= 24
     state = ReSETState(ReSETConfig.fixed(temperature, top_k=top_k, top_p=top_p), rows, vocab, device="cuda", seed=4)
-    logits = torch.from_numpy(np.tile(z, (rows, 1))).cuda()
+    logits = torch.from_numpy(np.tile(z, (rows, 1))).to(dtype).cuda()
     last = torch.full((rows,), -1, device="cuda")
     samples = []
     for _ in range(steps):
