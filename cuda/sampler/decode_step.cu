@@ -197,7 +197,7 @@ constexpr int kRadixLevels = kDType == 0 ? 3 : 2;
 template <int kDType, bool kMass>
 __global__ void __launch_bounds__(kThreads) radix_level_kernel(KernelArgs a, int level) {
   // Masses as two 32-bit halves (bits 0..11 and 12..23 of each weight): both sums stay below 2^23
-  // per chunk, and 32-bit shared atomics are native where 64-bit ones are compare-and-swap loops.
+  // per chunk, and the adds stay 32-bit shared atomics (64-bit ones may become compare-and-swap loops).
   __shared__ unsigned hist_lo[kHistBins];
   __shared__ unsigned hist_hi[kMass ? kHistBins : 1];
   __shared__ unsigned long long warp_sums[kWarps];
