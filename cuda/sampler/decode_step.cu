@@ -352,17 +352,27 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(KernelArgs a) {
   }
   __syncthreads();
   if (s_chunk >= 0) {
+    // Thread t takes logits [8t, 8t + 8) of the chunk: thread order is index order, one scan.
     const unsigned long long rank = s_rank;
-    begin = s_chunk * kChunk;
-    end = min(begin + kChunk, a.vocab);
-    unsigned long long offset = 0;
+    begin = s_chunk * kChunk + threadIdx.x * kPerThread;
+    end = min(s_chunk * kChunk + kChunk, a.vocab);
+    unsigned w[kPerThread];
+    unsigned long long run_mass = 0;
+#pragma unroll
     for (int j = 0; j < kPerThread; ++j) {
-      const std::int64_t i = begin + j * kThreads + threadIdx.x;
-      const unsigned long long w = kept_weight(i, end);
-      unsigned long long tile;
-      const unsigned long long at = offset + block_exclusive_scan(w, warp_sums, &tile);
-      if (w > 0 && at <= rank && rank < at + w) s_token = i;
-      offset += tile;
+      w[j] = kept_weight(begin + j, end);
+      run_mass += w[j];
+    }
+    unsigned long long chunk_total;
+    unsigned long long at = block_exclusive_scan(run_mass, warp_sums, &chunk_total);
+    if (at <= rank && rank < at + run_mass) {
+      for (int j = 0; j < kPerThread; ++j) {
+        if (rank < at + w[j]) {
+          s_token = begin + j;
+          break;
+        }
+        at += w[j];
+      }
     }
   }
   __syncthreads();
