@@ -3,7 +3,8 @@ at B = 1, 8, 64 and V = 151936 (Qwen3 vocabulary), against
   (a) plain softmax sampling in torch at a fixed temperature (softmax + exponential race), and
   (b) the per-request Python processor design of the paper's code (entropy with a host sync per
       request per token, then temperature and softmax sampling),
-on the CPU and, when present, the GPU (decode_step and (a) as CUDA-graph replays).
+on the CPU and, when present, the GPU (decode_step and (a) as CUDA-graph replays; the GPU also times
+decode_step with top_k=50 added, and decode_step launched eagerly).
 Also the CPU entropy throughput against the machine's read bandwidth.
 
     python bench/bench_sampler.py [--device cpu|cuda|all] [--batches 1,8,64] [--quick]
@@ -30,6 +31,7 @@ from reset_native.sampler import ReSETConfig, ReSETState, decode_step
 VOCAB = 151936
 # Qwen3-8B values from the paper; newline ids are irrelevant for timing (random logits).
 CONFIG = ReSETConfig(t_low=0.1, tau0=0.5505, t_high=1.0, window=32, top_p=0.95)
+TOPK_CONFIG = ReSETConfig(t_low=0.1, tau0=0.5505, t_high=1.0, window=32, top_p=0.95, top_k=50)
 FIXED_T = 0.6
 
 
@@ -129,11 +131,15 @@ def bench_device(device, batches, repeats, results):
             entry["decode_step_eager_us"] = gpu_time(lambda: decode_step(state, logits, last), repeats) * 1e6
             replay_f = graphed(lambda: decode_step(fixed_state, logits, last))
             entry["decode_step_fixed_us"] = gpu_time(replay_f, repeats) * 1e6 if replay_f else None
+            topk_state = ReSETState(TOPK_CONFIG, rows, VOCAB, device=device)  # adds the top-k search
+            replay_k = graphed(lambda: decode_step(topk_state, logits, last))
+            entry["decode_step_topk50_us"] = gpu_time(replay_k, repeats) * 1e6 if replay_k else None
             replay_t = graphed(lambda: torch_fixed_sampling(logits))
             entry["torch_fixed_us"] = gpu_time(replay_t, repeats) * 1e6 if replay_t else None
             entry["torch_fixed_eager_us"] = gpu_time(lambda: torch_fixed_sampling(logits), repeats) * 1e6
             entry["python_processor_us"] = gpu_time(lambda: proc(logits), max(3, repeats // 10)) * 1e6
             state.check_errors()
+            topk_state.check_errors()
             # One read of the logits is the floor: fraction of HBM bandwidth (H100 SXM 3.35 TB/s).
             if entry["decode_step_us"]:
                 entry["hbm_fraction_one_read"] = rows * VOCAB * 4 / (entry["decode_step_us"] * 1e-6) / 3.35e12

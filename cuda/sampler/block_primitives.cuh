@@ -1,15 +1,23 @@
-// Block-wide building blocks of the fused decode kernel: scans, the (max, sum exp, sum z*exp)
-// entropy merge, order-preserving float keys and logits loads for each dtype.
+// Block-wide building blocks of the decode kernels: scans, the (max, sum exp, sum z*exp) entropy
+// merge, order-preserving float keys, logits loads for each dtype and the "last block of a row"
+// hand-off.
 #pragma once
 #include <cuda_fp16.h>
 
 #include <cstdint>
 
+#include "sampler/device_workspace.hpp"
+
 namespace reset_native::sampler::cuda_detail {
 
-constexpr int kThreads = 1024;
+using detail::EntropyPart;
+using detail::kChunk;
+
+constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
+constexpr int kPerThread = static_cast<int>(kChunk / kThreads);  // logits per thread in a chunk
 constexpr unsigned kFullMask = 0xFFFFFFFFu;
+static_assert(kChunk % kThreads == 0, "a chunk is whole tiles of the block");
 
 // Logits element i of a row as float; bf16 is widened by a shift (no cuda_bf16 dependency).
 template <int kDType>
@@ -58,63 +66,54 @@ __device__ inline unsigned long long block_exclusive_scan(unsigned long long v, 
   return before + x - v;
 }
 
-// Per-thread state of the one-pass entropy: max, sum exp(z - max), sum (z - max) exp(z - max).
-struct EntropyPart {
+// Inside a chunk the sums stay in fp32 (at most kChunk terms <= 1 each, relative to the chunk's max);
+// chunks are merged in fp64 (EntropyPart) by the row's last block.
+struct ChunkPart {
   float max;
-  double sum_exp;
-  double sum_zexp;
+  float sum_exp;
+  float sum_zexp;
   std::int64_t argmax;
-  int nan;
+  std::int32_t nan;
 };
 
-__device__ __forceinline__ void entropy_add(EntropyPart& p, float x, std::int64_t i) {
-  if (x != x) {
-    p.nan = 1;
-    return;
-  }
-  if (x == -INFINITY) return;
-  if (x > p.max) {
-    if (p.max == -INFINITY) {
-      p.sum_exp = 1.0;
-      p.sum_zexp = 0.0;
-    } else {
-      const double d = static_cast<double>(p.max) - x;
-      const double f = static_cast<double>(__expf(static_cast<float>(d)));
-      p.sum_zexp = (p.sum_zexp + d * p.sum_exp) * f;
-      p.sum_exp = p.sum_exp * f + 1.0;
-    }
-    p.max = x;
-    p.argmax = i;
-  } else {
-    const float d = x - p.max;
-    const float e = __expf(d);
-    p.sum_exp += e;
-    p.sum_zexp += static_cast<double>(d) * e;
-  }
+// Rescale factors exp(max_part - max_merged) <= 1: a float exp is accurate to ~1e-7 relative,
+// well inside what an fp32 entropy resolves, and far cheaper than an fp64 exp.
+__device__ __forceinline__ float exp_of(float d) { return __expf(d); }
+__device__ __forceinline__ double exp_of(double d) { return static_cast<double>(expf(static_cast<float>(d))); }
+
+// The part of an empty set of logits.
+template <class Part>
+__device__ __forceinline__ Part empty_part() {
+  return Part{-INFINITY, 0, 0, -1, 0};
 }
 
-__device__ __forceinline__ EntropyPart entropy_merge(const EntropyPart& a, const EntropyPart& b) {
-  EntropyPart r;
+// (max, sum exp(z - max), sum (z - max) exp(z - max)) of the union of two sets; ties of the max
+// keep the smaller argmax, so the result is the first index of the maximum.
+template <class Part>
+__device__ __forceinline__ Part entropy_merge(const Part& a, const Part& b) {
+  using Real = decltype(a.sum_exp);
+  Part r;
   r.nan = a.nan | b.nan;
   const bool take_b = b.max > a.max || (b.max == a.max && b.argmax >= 0 && (a.argmax < 0 || b.argmax < a.argmax));
   r.max = take_b ? b.max : a.max;
   r.argmax = take_b ? b.argmax : a.argmax;
-  r.sum_exp = 0.0;
-  r.sum_zexp = 0.0;
+  r.sum_exp = 0;
+  r.sum_zexp = 0;
   if (r.max == -INFINITY) return r;
-  const EntropyPart* parts[2] = {&a, &b};
-  for (const EntropyPart* p : parts) {
+  const Part* parts[2] = {&a, &b};
+  for (const Part* p : parts) {
     if (p->max == -INFINITY) continue;
-    const double d = static_cast<double>(p->max) - r.max;
-    const double f = exp(d);
+    const Real d = static_cast<Real>(p->max) - static_cast<Real>(r.max);
+    const Real f = exp_of(d);
     r.sum_exp += p->sum_exp * f;
     r.sum_zexp += (p->sum_zexp + d * p->sum_exp) * f;
   }
   return r;
 }
 
-__device__ inline EntropyPart shfl_part(const EntropyPart& p, int offset) {
-  EntropyPart q;
+template <class Part>
+__device__ inline Part shfl_part(const Part& p, int offset) {
+  Part q;
   q.max = __shfl_down_sync(kFullMask, p.max, offset);
   q.sum_exp = __shfl_down_sync(kFullMask, p.sum_exp, offset);
   q.sum_zexp = __shfl_down_sync(kFullMask, p.sum_zexp, offset);
@@ -123,21 +122,52 @@ __device__ inline EntropyPart shfl_part(const EntropyPart& p, int offset) {
   return q;
 }
 
-// Block reduction; the result is valid in every thread. `parts` is shared scratch of kWarps entries.
-__device__ inline EntropyPart block_entropy(EntropyPart p, EntropyPart* parts) {
+// Block reduction in a fixed tree (the result does not depend on scheduling); valid in every
+// thread. `parts` is shared scratch of kWarps entries.
+template <class Part>
+__device__ inline Part block_entropy(Part p, Part* parts) {
   for (int o = 16; o > 0; o >>= 1) p = entropy_merge(p, shfl_part(p, o));
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   if (lane == 0) parts[warp] = p;
   __syncthreads();
   if (warp == 0) {
-    EntropyPart q = lane < kWarps ? parts[lane] : EntropyPart{-INFINITY, 0.0, 0.0, -1, 0};
+    Part q = lane < kWarps ? parts[lane] : empty_part<Part>();
     for (int o = 16; o > 0; o >>= 1) q = entropy_merge(q, shfl_part(q, o));
     if (lane == 0) parts[0] = q;
   }
   __syncthreads();
-  const EntropyPart r = parts[0];
+  const Part r = parts[0];
   __syncthreads();
   return r;
+}
+
+// A partial written by another block of this grid: read through L2, never a stale L1 line.
+__device__ inline EntropyPart load_part(const EntropyPart* p) {
+  EntropyPart q;
+  q.max = __ldcg(&p->max);
+  q.sum_exp = __ldcg(&p->sum_exp);
+  q.sum_zexp = __ldcg(&p->sum_zexp);
+  q.argmax = static_cast<std::int64_t>(__ldcg(reinterpret_cast<const long long*>(&p->argmax)));
+  q.nan = __ldcg(&p->nan);
+  return q;
+}
+
+// Called by every thread of every block of a row once the block's results are written: true in the
+// last block of the row to arrive, which may then read all of them. The counter is reset to zero
+// by that block, ready for the next kernel of the step (and for graph replays).
+__device__ inline bool last_block_of_row(unsigned* counter, unsigned blocks, int* s_flag) {
+  __threadfence();  // this block's partials are visible before it is counted
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    const unsigned arrived = atomicAdd(counter, 1u) + 1u;
+    const int last = arrived == blocks;
+    if (last) *counter = 0u;
+    *s_flag = last;
+  }
+  __syncthreads();
+  const bool last = *s_flag != 0;
+  if (last) __threadfence();
+  return last;
 }
 
 }  // namespace reset_native::sampler::cuda_detail
