@@ -16,6 +16,8 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <cstdlib>
+
 #include "nvfp4/nvfp4_device.cuh"
 #include "nvfp4/launch_check.hpp"
 #include "reset_native/nvfp4_cuda.hpp"
@@ -534,6 +536,13 @@ constexpr size_t kWholeSmemLimit = 110 * 1024;
 template <int XDT, bool W4A4, int NT>
 void dispatch_tokens(const GemvParams& p, bool fast, int sms, size_t smem_optin, cudaStream_t stream) {
   const size_t whole = smem_bytes<XDT, W4A4, NT, true>(p.k, p.m);
+  if constexpr (NT == 1) {  // EXPERIMENT (removed after measuring): three CTAs per SM
+    const char* e = std::getenv("RESET_NATIVE_GEMV_EXP");
+    if (e != nullptr && e[0] == '3' && whole <= 72 * 1024) {
+      if (fast) return launch_tile<XDT, W4A4, NT, true, true, 3>(p, sms, stream);
+      return launch_tile<XDT, W4A4, NT, false, true, 3>(p, sms, stream);
+    }
+  }
   if (whole <= kWholeSmemLimit) {
     if (fast) return launch_tile<XDT, W4A4, NT, true, true>(p, sms, stream);
     return launch_tile<XDT, W4A4, NT, false, true>(p, sms, stream);
