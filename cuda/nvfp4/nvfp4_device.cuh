@@ -85,22 +85,9 @@ __device__ __forceinline__ uint32_t quantize_block16(const float (&v)[16], float
 // Nibble J (0..3) of a 32-bit word and nibble J+4 become one half2/bfloat162 pair (lo, hi): the sign bit
 // goes to bit 15, the three magnitude bits into the low exponent bits and the top mantissa bit. The pair
 // then holds e2m1 * 2^-14 (fp16) or e2m1 * 2^-126 (bf16): code 1 (0.5) lands on the subnormal of the
-// same exponent, so one multiply by the (pre-biased) block scale restores exact values.
-template <int S>
-__device__ __forceinline__ uint32_t shift_left(uint32_t w) {  // S < 0 shifts right
-  if constexpr (S >= 0) {
-    return w << S;
-  } else {
-    return w >> -S;
-  }
-}
-
-template <int J, bool BF16>
-__device__ __forceinline__ uint32_t fp4_pair(uint32_t w) {
-  constexpr uint32_t kMagMask = BF16 ? 0x01C001C0u : 0x0E000E00u;
-  return (shift_left<12 - 4 * J>(w) & 0x80008000u) | (shift_left<(BF16 ? 6 : 9) - 4 * J>(w) & kMagMask);
-}
-
+// same exponent, so one multiply by the (pre-biased) block scale restores exact values. In a formula:
+//   pair_J(w) = ((w << (12 - 4J)) & 0x80008000) | ((w << (9 - 4J)) & 0x0E000E00)   fp16 (bf16: 6 - 4J,
+//   mask 0x01C001C0; negative counts shift right). fp4_word in gemv_kernel.cuh computes the same bits cheaper.
 __device__ __forceinline__ uint32_t mul_pair(uint32_t a, uint32_t b, bool bf16) {
   uint32_t d;
   if (bf16) {
