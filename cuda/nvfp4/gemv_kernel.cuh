@@ -16,7 +16,7 @@
 #pragma once
 #include <cuda_runtime.h>
 
-#include <cstdlib>
+#include <cmath>
 
 #include "nvfp4/nvfp4_device.cuh"
 #include "nvfp4/launch_check.hpp"
@@ -552,16 +552,28 @@ void launch_tile(const GemvParams& p, int sms, cudaStream_t stream) {
 }
 
 // Tile choice by shape (docs/nvfp4_cuda.md): tokens padded to 8 or 16 (MMA n side); x staged whole when it
-// fits next to a second CTA on the SM (persistent CTAs, no barrier in the weight stream), or else when it fits
-// one CTA per SM (which then keeps twice the loads in flight); otherwise staged per K chunk.
+// fits next to a second (or, when that balances the tiles better, a third) CTA on the SM: persistent CTAs,
+// no barrier in the weight stream; or else when it fits one CTA per SM (which then keeps twice the loads in
+// flight); otherwise staged per K chunk for a group of row tiles.
 constexpr size_t kWholeSmemLimit = 110 * 1024;
+constexpr size_t kWholeSmemLimitThree = 72 * 1024;
+
+// Persistent CTAs walk row tiles in rounds; a round with few tiles leaves SMs idle. Three CTAs per SM
+// (80 registers, 24 warps) win when they even out the rounds, e.g. 384 tiles on 132 SMs: one round of
+// 396 slots instead of 1.45 rounds of 264 (measured on H200: Qwen3-8B qkv, Qwen3-32B o and down at M=1).
+inline bool three_ctas_balance_better(int ntiles, int sms) {
+  auto balance = [&](int per_sm) {
+    const double rounds = double(ntiles) / double(sms * per_sm);
+    return rounds / std::ceil(rounds);
+  };
+  return balance(3) > balance(2) + 1e-9;
+}
 
 template <int XDT, bool W4A4, int NT>
 void dispatch_tokens(const GemvParams& p, bool fast, int sms, size_t smem_optin, cudaStream_t stream) {
   const size_t whole = smem_bytes<XDT, W4A4, NT, true>(p.k, p.m);
-  if constexpr (NT == 1) {  // EXPERIMENT (removed after measuring): three CTAs per SM
-    const char* e = std::getenv("RESET_NATIVE_GEMV_EXP");
-    if (e != nullptr && e[0] == '3' && whole <= 72 * 1024) {
+  if constexpr (NT == 1 && !W4A4 && XDT != kF32) {  // the variants that fit 80 registers without spilling
+    if (whole <= kWholeSmemLimitThree && three_ctas_balance_better((p.n + 15) / 16, sms)) {
       if (fast) return launch_tile<XDT, W4A4, NT, true, true, 3>(p, sms, stream);
       return launch_tile<XDT, W4A4, NT, false, true, 3>(p, sms, stream);
     }
