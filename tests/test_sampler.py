@@ -31,6 +31,33 @@ def test_entropy_matches_float64_reference_on_wide_rows():
     np.testing.assert_allclose(out.entropies, [reference_entropy(r) for r in logits], rtol=1e-5)
 
 
+def test_entropy_when_the_maximum_moves_late_and_every_chunk_raises_it():
+    """The one-read kernel sums each chunk against the running maximum and re-sums a chunk that
+    raises it: ascending rows raise it in every chunk, a late spike in one."""
+    rng = np.random.default_rng(4)
+    vocab = 151936 - 5  # a ragged tail after the last full vector
+    ascending = np.sort(rng.standard_normal(vocab) * 3).astype(np.float32)
+    spike = (rng.standard_normal(vocab) * 2).astype(np.float32)
+    spike[vocab - 3] = 40.0  # in the scalar tail
+    spike[100_000] = 39.0    # in a middle chunk
+    descending = ascending[::-1].copy()
+    logits = np.stack([ascending, spike, descending])
+    out = decode_step(fixed_state(3, vocab, 0.0), logits, np.full(3, -1))
+    np.testing.assert_allclose(out.entropies, [reference_entropy(r) for r in logits], rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(out.tokens, [vocab - 1, vocab - 3, 0])
+
+
+def test_nan_or_pos_inf_anywhere_in_a_row_is_rejected():
+    vocab = 2000 + 3
+    for position in (0, 7, 517, 1500, vocab - 1):  # first chunk, vector body, later chunk, tail
+        for bad in (np.nan, np.inf):
+            row = np.zeros((1, vocab), np.float32)
+            row[0, 100] = 5.0
+            row[0, position] = bad
+            with pytest.raises(ValueError, match="NaN or \\+inf"):
+                decode_step(fixed_state(1, vocab, 1.0), row, [-1])
+
+
 def test_entropy_hand_values():
     rows = np.array([[0.0] * 8, [5.0, -np.inf, -np.inf, -np.inf, -np.inf, -np.inf, -np.inf, -np.inf],
                      [1e4, 1e4, -1e4, -1e4, -np.inf, -1e4, -1e4, -1e4]], dtype=np.float32)

@@ -68,7 +68,7 @@ struct EntropyPart {
 };
 
 __device__ __forceinline__ void entropy_add(EntropyPart& p, float x, std::int64_t i) {
-  if (x != x) {
+  if (x != x || x == INFINITY) {  // +inf has no softmax either: flagged like NaN
     p.nan = 1;
     return;
   }
