@@ -9,7 +9,7 @@ import pytest
 from reset_native import _core
 from reset_native.sampler import (DecodeOutput, ReSETConfig, ReSETState, calibrate_tau0, decode_step,
                                   newline_token_ids)
-from test_sampler_reference import assert_follows, reference_distribution, reference_entropy
+from test_sampler_reference import assert_follows, expected_token, reference_distribution, reference_entropy
 
 torch = pytest.importorskip("torch") if False else None
 try:
@@ -130,6 +130,28 @@ def test_reset_sampling_uses_the_chosen_temperature():
     assert 0 < low.sum() < rows
     np.testing.assert_array_equal(out.tokens[low], logits[low].argmax(axis=1))
     np.testing.assert_array_equal(out.entropies >= 2.0, ~low)  # first step: tau = tau0
+
+
+def test_tokens_are_the_inverse_cdf_of_the_slot_uniform():
+    """Each row's token is the float64 inverse CDF (index order) of its top-p set at the uniform of
+    (slot seed, position); only a uniform within rounding of a CDF step may pick a neighbour."""
+    rng = np.random.default_rng(9)
+    rows, vocab, steps, seed = 8, 3000, 12, 21
+    config = ReSETConfig(t_low=0.4, tau0=5.0, top_p=0.9)
+    state = ReSETState(config, rows, vocab, seed=seed)
+    order = np.arange(vocab)
+    last = np.full(rows, -1)
+    matches = 0
+    for step in range(steps):
+        z = (rng.standard_normal((rows, vocab)) * rng.uniform(0.5, 3, (rows, 1))).astype(np.float32)
+        out = decode_step(state, z, last)
+        for r in range(rows):
+            u = _core.sampler.uniform(_core.sampler.default_slot_seed(seed, r), step)
+            token, probs = expected_token(z[r], float(out.temperatures[r]), config.top_p, u, order)
+            assert probs[out.tokens[r]] > 0
+            matches += int(out.tokens[r] == token)
+        last = out.tokens
+    assert matches >= 0.98 * rows * steps, matches
 
 
 def test_greedy_is_first_argmax():
