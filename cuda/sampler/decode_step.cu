@@ -90,7 +90,10 @@ __device__ unsigned radix_threshold(const void* row, std::int64_t vocab, unsigne
         const float x = load_logit<kDType>(row, i);
         key = order_key(x);
         valid = key >= key_floor && (key & mask) == prefix;
-        m = kMass ? weight(x, zmax, inv_t) : 1u;
+        // exp runs on the quarter-rate special-function unit: only for elements still in the
+        // search (after the first level, whole warps usually have none)
+        m = 1u;
+        if (kMass && valid) m = weight(x, zmax, inv_t);
         valid = valid && m > 0;
       }
       const unsigned bucket = (key >> shift) & 0xFFu;
