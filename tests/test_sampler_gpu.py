@@ -172,6 +172,11 @@ def test_cuda_bad_input_sets_the_error_flag():
     with pytest.raises(ValueError, match="NaN"):
         state.check_errors()
     state.check_errors()  # the flag was cleared
+    z[1, 5] = float("inf")
+    out = decode_step(state, z, torch.full((rows,), -1, device="cuda"))
+    assert out.tokens[1].item() == -1
+    with pytest.raises(ValueError, match=r"NaN or \+inf"):
+        state.check_errors()
     z[1] = float("-inf")
     decode_step(state, z, torch.full((rows,), -1, device="cuda"))
     with pytest.raises(ValueError, match="all -inf"):
