@@ -60,8 +60,9 @@ def test_cuda_matches_references_entropies_temperatures_tokens_and_state(dtype):
         np.testing.assert_array_equal(temps, cpu.update(entropies, last_cpu))
         want = [refs[r].step(int(last_cpu[r]), entropies[r]) for r in range(rows)]
         np.testing.assert_array_equal(temps, np.array(want, np.float32))
-        # Tokens: the draw for this slot's (seed, position) uniform, recomputed in float64.
-        for r in range(rows):
+        # Tokens: the draw for this slot's (seed, position) uniform, recomputed in float64 (every
+        # other row: the float64 reference is the slow part of this test).
+        for r in range(0, rows, 2):
             u = _core.sampler.uniform(_core.sampler.default_slot_seed(seed, r), step)
             token, probs = expected_token(z_np[r], float(temps[r]), config.top_p, u, order)
             matches += int(tokens[r] == token)
