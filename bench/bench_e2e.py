@@ -9,6 +9,7 @@ Decode tokens/s excludes the prefill. Prints a table; writes JSON to bench/out/b
     python bench/bench_e2e.py                 # full 36 layers, batch 1 and 8
     python bench/bench_e2e.py --layers 4      # quicker, fewer layers (say so when quoting numbers)
     python bench/bench_e2e.py --cpu-smollm --batch 1 16 --threads 1   # CPU: embedded SmolLM2-135M, float32 vs NVFP4
+    python bench/bench_e2e.py --profile --batch 1  # per-kernel GPU time of one decode step (torch.profiler)
 """
 from __future__ import annotations
 
@@ -88,6 +89,43 @@ def _measure(model, batch, args, sampler):
             "notes": sorted({n for r in runs for n in r.notes})}
 
 
+def profile_step(model, batch, sampler, label, steps=4, top=18):
+    """Per-kernel GPU time of an eager decode step (the kernels a CUDA graph replays), from torch.profiler."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from reset_native import sampler as sampler_api
+    from reset_native.integrations.generate import _Decoder, fixed_config
+
+    cfg = fixed_config(0.6, top_p=0.95) if sampler == "fixed" else sampler
+    vocab = model.config.vocab_size
+    with torch.inference_mode():
+        ids = torch.randint(0, vocab, (batch, 64), device="cuda")
+        state = sampler_api.ReSETState(cfg, batch, vocab, device="cuda", seed=0)
+        dec = _Decoder(model, ids, torch.ones_like(ids, dtype=torch.bool), steps + 4, state)
+        dec.prefill()
+        dec.step()
+        torch.cuda.synchronize()
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            for _ in range(steps):
+                dec.step()
+            torch.cuda.synchronize()
+    rows = []
+    for e in prof.key_averages():
+        t = getattr(e, "self_device_time_total", None)
+        if t is None:
+            t = getattr(e, "self_cuda_time_total", 0)
+        if t > 0:
+            rows.append((t / steps, e.count / steps, e.key))
+    rows.sort(reverse=True)
+    total = sum(r[0] for r in rows)
+    print(f"\n[{label}, batch {batch}] GPU kernel time per decode step: {total / 1e3:.2f} ms "
+          f"({sum(r[1] for r in rows):.0f} kernels)")
+    for t, n, key in rows[:top]:
+        print(f"  {t / 1e3:8.3f} ms {n:6.0f}x  {key[:100]}")
+    return total
+
+
 def main(argv=None) -> int:
     import torch
 
@@ -107,6 +145,8 @@ def main(argv=None) -> int:
     p.add_argument("--cpu-smollm", action="store_true",
                    help="CPU instead: the embedded SmolLM2-135M-Instruct, float32 baseline vs NVFP4 + ReSET")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    p.add_argument("--profile", action="store_true",
+                   help="GPU: print the per-kernel time of one decode step (BF16 and NVFP4+ReSET), no timing runs")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -131,6 +171,14 @@ def main(argv=None) -> int:
     what = "SmolLM2-135M (float32)" if args.cpu_smollm else f"Qwen3-8B-shaped model ({args.layers} layers)"
     print(f"built {what} in {time.perf_counter() - t0:.1f} s; linear weights {bf16_bytes / 1e9:.2f} GB",
           flush=True)
+    if args.profile:
+        for b in args.batch:
+            profile_step(model, b, "fixed", "BF16")
+        quantize_model(model)
+        reset_cfg = ReSETConfig(t_low=0.1, tau0=0.5505, t_high=1.0, top_p=args.top_p)
+        for b in args.batch:
+            profile_step(model, b, reset_cfg, "NVFP4+ReSET")
+        return 0
     results = {"bf16": {}, "nvfp4_reset": {}}  # "bf16" = the unquantized baseline (float32 with --cpu-smollm)
     base = "float32" if args.cpu_smollm else "BF16"
     for b in args.batch:

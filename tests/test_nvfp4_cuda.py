@@ -133,9 +133,11 @@ def test_dequantize_matches_reference(out_dtype):
 
 
 # ------------------------------------------------------------------ GPU: GEMV
-# Shapes cover the fast (K % 1024 == 0) and general loads, N not a multiple of 16, and both x stagings:
-# whole-x persistent tiles and the chunked double buffer (large m * K, e.g. (64, 8208) at m >= 8).
-SHAPES = [(256, 1024), (200, 2048), (37, 1040), (64, 8192 + 16), (1000, 3072 + 16), (4096, 4096)]
+# Shapes cover the fast (K % 1024 == 0) and general loads, N not a multiple of 16, and the three x stagings:
+# whole x with two CTAs per SM, whole x with one CTA per SM (e.g. (4096, 4096) at m = 16, (64, 8208) at
+# m = 8), and the chunked double buffer shared by a group of row tiles (e.g. (64, 8208) and (40, 8192) at
+# m = 16; (40, 8192) also ends a group with a tile past n).
+SHAPES = [(256, 1024), (200, 2048), (37, 1040), (64, 8192 + 16), (1000, 3072 + 16), (4096, 4096), (40, 8192)]
 
 
 @functools.lru_cache(maxsize=4)

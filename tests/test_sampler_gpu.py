@@ -15,16 +15,6 @@ from test_sampler_reference import (ReferenceSlot, assert_follows, expected_toke
 
 pytestmark = pytest.mark.gpu
 NEWLINE, DOUBLE = (3, 7), (11,)
-# kThreads of cuda/sampler/block_primitives.cuh: the kernel's inverse CDF runs in (thread, element)
-# order, thread t holding elements t, t + 1024, ...
-GPU_THREADS = 1024
-
-
-def gpu_draw_order(vocab):
-    i = np.arange(vocab)
-    return np.lexsort((i // GPU_THREADS, i % GPU_THREADS))
-
-
 def reset_config(**kw):
     args = dict(t_low=0.3, tau0=4.5, window=8, newline_ids=NEWLINE, double_newline_ids=DOUBLE, top_p=0.95)
     args.update(kw)
@@ -39,7 +29,7 @@ def test_cuda_matches_references_entropies_temperatures_tokens_and_state(dtype):
     cpu, gpu = ReSETState(config, rows, vocab, seed=seed), ReSETState(config, rows, vocab, device="cuda", seed=seed)
     refs = [ReferenceSlot(config.t_low, config.tau0, config.t_high, config.window, NEWLINE, DOUBLE)
             for _ in range(rows)]
-    order = gpu_draw_order(vocab)
+    order = np.arange(vocab)  # the kernels draw in index order, like the CPU
     last_cpu = np.full(rows, -1)
     matches, inside, draws = 0, 0, 0
     for step in range(steps):
@@ -72,7 +62,8 @@ def test_cuda_matches_references_entropies_temperatures_tokens_and_state(dtype):
     gpu.check_errors()
     for key, value in cpu.snapshot().items():
         np.testing.assert_array_equal(gpu.snapshot()[key], value, err_msg=key)
-    # Only a uniform within rounding (fixed-point weights, __expf) of a CDF step may pick a neighbour.
+    # Only a uniform within rounding (2^-24 fixed-point weights, __expf) of a CDF step may pick a
+    # neighbour.
     assert matches >= 0.98 * draws, (matches, draws)
     assert inside >= 0.99 * draws, (inside, draws)
 
@@ -111,9 +102,99 @@ def test_cuda_wide_row_top_p_and_greedy():
         assert probs[tokens[r]] > 0  # inside the top-p set
 
 
-def test_cuda_determinism_and_batch_independence():
+# Rows span several 2048-logit chunks (one block each): hot tokens sit on both sides of the chunk
+# borders 2048 and 4096 and in the short last chunk, with ties across a border; the rest is -inf.
+# bf16/fp16 rows take a two-level radix search (their keys' low bits are constant): same checks.
+@pytest.mark.parametrize("temperature,top_k,top_p,dtype", [
+    (1.0, 0, 1.0, torch.float32), (0.8, 9, 1.0, torch.float32), (1.0, 0, 0.7, torch.float32),
+    (0.9, 12, 0.8, torch.float32), (0.8, 9, 1.0, torch.bfloat16), (0.9, 12, 0.8, torch.bfloat16),
+    (1.0, 0, 0.7, torch.float16), (0.9, 12, 0.8, torch.float16)])
+def test_cuda_multi_chunk_samples_follow_restricted_softmax(temperature, top_k, top_p, dtype):
+    rng = np.random.default_rng(20 + top_k)
+    vocab, rows, steps = 6000, 2000, 5
+    z = np.full(vocab, -np.inf, dtype=np.float32)
+    hot = np.array([0, 5, 700, 2046, 2047, 2048, 2049, 3000, 4095, 4096, 4097, 5000, 5998, 5999])
+    z[hot] = (rng.standard_normal(hot.size) * 1.2).astype(np.float32)
+    z[2048], z[4095] = z[2047], z[5]  # ties across chunk borders
+    z = torch.from_numpy(z).to(dtype).float().numpy()  # the values the kernel sees
+    state = ReSETState(ReSETConfig.fixed(temperature, top_k=top_k, top_p=top_p), rows, vocab, device="cuda")
+    logits = torch.from_numpy(np.tile(z, (rows, 1))).to(dtype).cuda()
+    last = torch.full((rows,), -1, device="cuda")
+    samples = []
+    for _ in range(steps):
+        out = decode_step(state, logits, last)
+        samples.append(out.tokens.cpu().numpy())
+        last = out.tokens
+    state.check_errors()
+    assert_follows(np.concatenate(samples), reference_distribution(z, temperature, top_k, top_p), vocab)
+
+
+# Full-width rows: 24 hot tokens over a N(0, 1) bulk that holds 0.5-7 % of the mass, so the top-p
+# total spans all chunks while the kept set is a few hot tokens (thresholds chosen >= 1 % of the
+# mass away from any token's boundary, far above the 2^-24 fixed-point error).
+@pytest.mark.parametrize("temperature,top_k,top_p,dtype", [
+    (1.0, 0, 0.89, torch.float32), (1.0, 10, 0.8, torch.float32), (0.8, 0, 0.6, torch.float32),
+    (1.0, 0, 0.89, torch.bfloat16), (1.0, 10, 0.8, torch.bfloat16)])
+def test_cuda_wide_row_kept_set_is_exact(temperature, top_k, top_p, dtype):
+    rng = np.random.default_rng(11)
+    vocab, rows, steps = 151936, 256, 8
+    z = rng.standard_normal(vocab).astype(np.float32)
+    hot = rng.choice(vocab, 24, replace=False)
+    z[hot] = (12 + rng.standard_normal(24) * 0.7).astype(np.float32)
+    z[hot[1]] = z[hot[0]]
+    z = torch.from_numpy(z).to(dtype).float().numpy()  # the values the kernel sees
+    probs = reference_distribution(z, temperature, top_k, top_p)
+    assert 5 <= (probs > 0).sum() <= 24
+    state = ReSETState(ReSETConfig.fixed(temperature, top_k=top_k, top_p=top_p), rows, vocab, device="cuda", seed=4)
+    logits = torch.from_numpy(np.tile(z, (rows, 1))).to(dtype).cuda()
+    last = torch.full((rows,), -1, device="cuda")
+    samples = []
+    for _ in range(steps):
+        out = decode_step(state, logits, last)
+        samples.append(out.tokens.cpu().numpy())
+        last = out.tokens
+    state.check_errors()
+    assert_follows(np.concatenate(samples), probs, vocab)
+
+
+def test_cuda_greedy_first_argmax_across_chunks():
+    vocab = 9000
+    z = torch.zeros(3, vocab)
+    z[0, [4100, 2048, 8999]] = 2.0  # first maximum opens the second chunk
+    z[1, [2047, 7, 6000]] = 2.0     # ... sits in the first chunk, ahead of a later tie
+    z[2, 8999] = 1.0                # ... is the last logit of the short last chunk
+    z[2, :2048] = float("-inf")
+    state = ReSETState(ReSETConfig.fixed(0.0), 3, vocab, device="cuda")
+    out = decode_step(state, z.cuda(), torch.full((3,), -1, device="cuda"))
+    assert out.tokens.cpu().tolist() == [2048, 7, 8999]
+    state.check_errors()
+
+
+def test_cuda_too_small_workspace_is_rejected():
+    from reset_native import _core
+
+    S = _core.sampler
+    rows, vocab = 2, 5000
+    state = ReSETState(reset_config(), rows, vocab, device="cuda")
+    z = torch.zeros(rows, vocab, device="cuda")
+    last = torch.full((rows,), -1, device="cuda")
+    out = torch.empty(rows, dtype=torch.int64, device="cuda")
+    temps, ents = torch.empty(rows, device="cuda"), torch.empty(rows, device="cuda")
+    c = state.config
+    small = S.device_workspace_bytes(rows, vocab) - 1
+    with pytest.raises(ValueError, match="workspace"):
+        S.decode_step_cuda(S.Config(c.t_low, c.tau0, c.t_high, c.window, c.top_p, c.top_k), state._classes.data_ptr(),
+                           vocab, rows, c.window, state._window.data_ptr(), state._sums.data_ptr(),
+                           state._ints.data_ptr(), rows, last.data_ptr(), 0, z.data_ptr(), 0, vocab, out.data_ptr(),
+                           temps.data_ptr(), ents.data_ptr(), state._error_flag.data_ptr(),
+                           state._slot_busy.data_ptr(), state._workspace.data_ptr(), small,
+                           torch.cuda.current_stream().cuda_stream)
+
+
+@pytest.mark.parametrize("vocab", [1000, 151936])
+def test_cuda_determinism_and_batch_independence(vocab):
     rng = np.random.default_rng(6)
-    seq = [torch.from_numpy(rng.standard_normal((6, 1000)).astype(np.float32)).cuda() for _ in range(12)]
+    seq = [torch.from_numpy(rng.standard_normal((6, vocab)).astype(np.float32)).cuda() for _ in range(12)]
     config = reset_config(tau0=6.0, top_k=50)
 
     def run(state, slots=None, pick=slice(None)):
@@ -125,19 +206,20 @@ def test_cuda_determinism_and_batch_independence():
             last = out.tokens
         return torch.stack(tokens).cpu()
 
-    a = run(ReSETState(config, 6, 1000, device="cuda", seed=9))
-    b = run(ReSETState(config, 6, 1000, device="cuda", seed=9))
+    a = run(ReSETState(config, 6, vocab, device="cuda", seed=9))
+    b = run(ReSETState(config, 6, vocab, device="cuda", seed=9))
     assert torch.equal(a, b)
     chosen = [4, 1]
-    sub = run(ReSETState(config, 6, 1000, device="cuda", seed=9),
+    sub = run(ReSETState(config, 6, vocab, device="cuda", seed=9),
               slots=torch.tensor(chosen, device="cuda"), pick=chosen)
     assert torch.equal(sub, a[:, chosen])
 
 
-def test_cuda_graph_capture_replays_like_eager():
+@pytest.mark.parametrize("top_k", [0, 40])
+def test_cuda_graph_capture_replays_like_eager(top_k):
     rng = np.random.default_rng(7)
     rows, vocab = 4, 151936
-    config = reset_config()
+    config = reset_config(top_k=top_k)
     eager = ReSETState(config, rows, vocab, device="cuda", seed=1)
     graphed = ReSETState(config, rows, vocab, device="cuda", seed=1)
     static_logits = torch.zeros(rows, vocab, device="cuda")

@@ -12,17 +12,17 @@
 namespace reset_native::nvfp4_cuda {
 namespace detail {
 #define RESET_NATIVE_NVFP4_GEMV_EXTERN(XDT)                                                          \
-  extern template void dispatch_mode<XDT, false>(const GemvParams&, bool, int, cudaStream_t); \
-  extern template void dispatch_mode<XDT, true>(const GemvParams&, bool, int, cudaStream_t);
+  extern template void dispatch_mode<XDT, false>(const GemvParams&, bool, int, size_t, cudaStream_t); \
+  extern template void dispatch_mode<XDT, true>(const GemvParams&, bool, int, size_t, cudaStream_t);
 RESET_NATIVE_NVFP4_GEMV_EXTERN(kF32)
 RESET_NATIVE_NVFP4_GEMV_EXTERN(kF16)
 RESET_NATIVE_NVFP4_GEMV_EXTERN(kBF16)
 #undef RESET_NATIVE_NVFP4_GEMV_EXTERN
 
 template <int XDT>
-void dispatch_dtype(const GemvParams& p, bool w4a4, bool fast, int sms, cudaStream_t stream) {
-  if (w4a4) return dispatch_mode<XDT, true>(p, fast, sms, stream);
-  return dispatch_mode<XDT, false>(p, fast, sms, stream);
+void dispatch_dtype(const GemvParams& p, bool w4a4, bool fast, int sms, size_t smem_optin, cudaStream_t stream) {
+  if (w4a4) return dispatch_mode<XDT, true>(p, fast, sms, smem_optin, stream);
+  return dispatch_mode<XDT, false>(p, fast, sms, smem_optin, stream);
 }
 }  // namespace detail
 
@@ -59,14 +59,17 @@ void launch_gemv(const GemvArgs& a, void* stream_ptr) {
   int device = 0, sms = 132;
   check_cuda(cudaGetDevice(&device), "nvfp4 gemv: cudaGetDevice");
   check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "nvfp4 gemv: SM count");
+  int optin = 0;  // largest dynamic shared memory one CTA may opt into (227 KiB on H100/H200)
+  check_cuda(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
+             "nvfp4 gemv: shared memory limit");
 
   switch (a.x_dtype) {
     case DType::F32:
-      return dispatch_dtype<kF32>(p, w4a4, fast, sms, stream);
+      return dispatch_dtype<kF32>(p, w4a4, fast, sms, size_t(optin), stream);
     case DType::F16:
-      return dispatch_dtype<kF16>(p, w4a4, fast, sms, stream);
+      return dispatch_dtype<kF16>(p, w4a4, fast, sms, size_t(optin), stream);
     case DType::BF16:
-      return dispatch_dtype<kBF16>(p, w4a4, fast, sms, stream);
+      return dispatch_dtype<kBF16>(p, w4a4, fast, sms, size_t(optin), stream);
   }
   throw InvalidType("nvfp4 gemv: unknown x dtype");
 }

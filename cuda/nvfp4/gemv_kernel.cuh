@@ -16,6 +16,8 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <cstdlib>
+
 #include "nvfp4/nvfp4_device.cuh"
 #include "nvfp4/launch_check.hpp"
 #include "reset_native/nvfp4_cuda.hpp"
@@ -155,29 +157,27 @@ __device__ __forceinline__ void store_unit(uint16_t* row0, int split_stride, int
   }
 }
 
-template <int MT, bool FAST>
-__device__ __forceinline__ void load_weights(const GemvParams& p, int row0, int g, int kbase,
-                                             uint32_t (&wv)[MT][2][4], uint32_t (&sc)[MT][2]) {
-  const int64_t half_k = p.k / 2, sixteenth_k = p.k / 16;
+// One step's weights for this thread: 16-byte fragments (32 FP4) of rows g and g + 8 of the tile at K
+// offset kbase, and the two E4M3 scale bytes of each. w_row / s_row point at the rows' starts plus this
+// thread's K offset inside a chunk; chunk c adds c * kChunk elements.
+template <bool FAST>
+__device__ __forceinline__ void load_weights(const uint8_t* const (&w_row)[2], const uint8_t* const (&s_row)[2],
+                                             int c, int kbase, int k, uint32_t (&wv)[2][4], uint32_t (&sc)[2]) {
 #pragma unroll
-  for (int mt = 0; mt < MT; ++mt) {
-#pragma unroll
-    for (int hr = 0; hr < 2; ++hr) {
-      const int row = min(row0 + mt * 16 + hr * 8 + g, p.n - 1);  // rows past n: valid memory, unused
-      const uint8_t* wp = p.packed + row * half_k + kbase / 2;
-      const uint8_t* sp = p.scales + row * sixteenth_k + kbase / 16;
-      if constexpr (FAST) {
-        const uint4 v = ld_stream_v4(wp);
-        wv[mt][hr][0] = v.x, wv[mt][hr][1] = v.y, wv[mt][hr][2] = v.z, wv[mt][hr][3] = v.w;
-        sc[mt][hr] = __ldg(reinterpret_cast<const uint16_t*>(sp));
-      } else {
-        uint2 a = make_uint2(0, 0), b = make_uint2(0, 0);
-        uint32_t s0 = 0, s1 = 0;  // scale 0 => exact zeros beyond k
-        if (kbase + 16 <= p.k) a = ld_stream_v2(wp), s0 = __ldg(sp);
-        if (kbase + 32 <= p.k) b = ld_stream_v2(wp + 8), s1 = __ldg(sp + 1);
-        wv[mt][hr][0] = a.x, wv[mt][hr][1] = a.y, wv[mt][hr][2] = b.x, wv[mt][hr][3] = b.y;
-        sc[mt][hr] = s0 | (s1 << 8);
-      }
+  for (int hr = 0; hr < 2; ++hr) {
+    const uint8_t* wp = w_row[hr] + c * (kChunk / 2);
+    const uint8_t* sp = s_row[hr] + c * (kChunk / 16);
+    if constexpr (FAST) {
+      const uint4 v = ld_stream_v4(wp);
+      wv[hr][0] = v.x, wv[hr][1] = v.y, wv[hr][2] = v.z, wv[hr][3] = v.w;
+      sc[hr] = __ldg(reinterpret_cast<const uint16_t*>(sp));
+    } else {
+      uint2 a = make_uint2(0, 0), b = make_uint2(0, 0);
+      uint32_t s0 = 0, s1 = 0;  // scale 0 => exact zeros beyond k
+      if (kbase + 16 <= k) a = ld_stream_v2(wp), s0 = __ldg(sp);
+      if (kbase + 32 <= k) b = ld_stream_v2(wp + 8), s1 = __ldg(sp + 1);
+      wv[hr][0] = a.x, wv[hr][1] = a.y, wv[hr][2] = b.x, wv[hr][3] = b.y;
+      sc[hr] = s0 | (s1 << 8);
     }
   }
 }
@@ -209,14 +209,30 @@ __device__ __forceinline__ void fp4_word(uint32_t w, uint32_t (&o)[4]) {
   o[3] = fp4_pair<3, BF16>(w);
 }
 
-template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE>
-__global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvParams p) {
+// Weight steps in flight per thread (each 32 B of FP4 + 4 scale bytes): deep when one CTA owns the SM
+// (MINB == 1, registers to spare), else what fits 2 CTAs per SM in 128 registers.
+template <bool WHOLE, int NT, int MINB>
+__host__ __device__ constexpr int depth() {
+  if (MINB == 1) return 6;
+  return WHOLE ? 3 : 2;  // chunked: also the tiles per CTA, so small enough to leave CTAs for every SM
+}
+
+// Row tiles a CTA computes per staged x chunk: chunked mode stages each K chunk of x once for kDepth
+// tiles (x traffic from L2 / kDepth); WHOLE mode stages x once for all its tiles anyway.
+template <bool WHOLE, int NT, int MINB>
+__host__ __device__ constexpr int group() {
+  return WHOLE ? 1 : depth<WHOLE, NT, MINB>();
+}
+
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB>
+__global__ void __launch_bounds__(kThreads, MINB) gemv_kernel(const GemvParams p) {
   using M = Mode<XDT, W4A4>;
   constexpr bool kBf = M::kABf16;
   constexpr int kSplits = M::kSplits;
   constexpr int kRows = 16;           // one m16 tile of weight rows per CTA step
   constexpr int kTok = 8 * NT;
-  constexpr int kDepth = (!WHOLE && NT == 2) ? 2 : 3;  // weight chunks in flight per thread (~36 B each)
+  constexpr int kDepth = depth<WHOLE, NT, MINB>();
+  constexpr int kGroup = group<WHOLE, NT, MINB>();  // == kDepth when chunked: slot d computes tile d
 
   extern __shared__ uint4 smem_raw[];
   uint16_t* xs = reinterpret_cast<uint16_t*>(smem_raw);
@@ -287,16 +303,19 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvParams p) {
 
   // Chunked mode: this thread's units of one chunk, loaded before the compute and stored after it.
   constexpr int kChunkUnits = kTok * kUnitsPerToken / kThreads;
-  auto chunk_load = [&](int c, RawUnit<XDT> (&v)[kChunkUnits]) {
+  // part < 0: every unit; else only units u with u % kGroup == part (spread over a group's steps).
+  auto chunk_load = [&](int c, RawUnit<XDT> (&v)[kChunkUnits], int part) {
 #pragma unroll
     for (int u = 0; u < kChunkUnits; ++u) {
+      if (part >= 0 && u % kGroup != part) continue;
       const int unit = u * kThreads + tid;
       load_unit<XDT>(p, unit / kUnitsPerToken, c * kChunk + (unit % kUnitsPerToken) * 16, v[u]);
     }
   };
-  auto chunk_store = [&](int c, const RawUnit<XDT> (&v)[kChunkUnits]) {
+  auto chunk_store = [&](int c, const RawUnit<XDT> (&v)[kChunkUnits], int part) {
 #pragma unroll
     for (int u = 0; u < kChunkUnits; ++u) {
+      if (part >= 0 && u % kGroup != part) continue;
       const int unit = u * kThreads + tid, tok = unit / kUnitsPerToken;
       if (tok >= m) continue;
       store_unit<XDT, W4A4>(xs + size_t(xrow(0, c, tok)) * kTokStride, (xrow(1, c, tok) - xrow(0, c, tok)) * kTokStride,
@@ -304,64 +323,117 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvParams p) {
     }
   };
 
-  // ---- the weight stream: step = (tile, chunk); WHOLE CTAs walk tiles blockIdx.x, +gridDim.x, ...
+  // ---- the weight stream. WHOLE: step = (tile, chunk), CTAs walk tiles blockIdx.x, +gridDim.x, ...
+  // Chunked: the CTA owns kGroup consecutive tiles, step = (chunk, tile) so each staged chunk serves all.
+  // Two cursors advance without divisions: the fetch cursor runs kDepth steps ahead of the compute one.
   const int ntiles = (p.n + kRows - 1) / kRows;
-  const int my_tiles = WHOLE ? (ntiles - int(blockIdx.x) + int(gridDim.x) - 1) / int(gridDim.x) : 1;
+  const int my_tiles = WHOLE ? (ntiles - int(blockIdx.x) + int(gridDim.x) - 1) / int(gridDim.x) : kGroup;
   const int steps = my_tiles * nchunks;
   const int kwarp = warp * kKStep + t * 32;  // this thread's K offset inside a chunk
-  auto fetch = [&](int step, uint32_t (&w)[1][2][4], uint32_t (&sc)[1][2]) {
-    const int tile = int(blockIdx.x) + (step / nchunks) * int(gridDim.x);
-    load_weights<1, FAST>(p, tile * kRows, g, (step % nchunks) * kChunk + kwarp, w, sc);
+  const int tile_stride = WHOLE ? int(gridDim.x) * kRows : kRows;
+  const int first_row = int(blockIdx.x) * kRows * kGroup;
+  const int64_t half_k = p.k / 2, sixteenth_k = p.k / 16;
+  int f_row0 = first_row, f_c = 0, f_j = 0;
+  const uint8_t* f_w[2];
+  const uint8_t* f_s[2];
+  auto fetch_rows = [&]() {  // rows past n: valid memory, results unused
+#pragma unroll
+    for (int hr = 0; hr < 2; ++hr) {
+      const int64_t row = min(f_row0 + hr * 8 + g, p.n - 1);
+      f_w[hr] = p.packed + row * half_k + kwarp / 2;
+      f_s[hr] = p.scales + row * sixteenth_k + kwarp / 16;
+    }
+  };
+  if constexpr (WHOLE) fetch_rows();
+  auto fetch = [&](uint32_t (&w)[2][4], uint32_t (&sc)[2]) {
+    if constexpr (!WHOLE) {  // pointers made where used: nothing 64-bit stays live between steps
+      f_row0 = first_row + f_j * kRows;
+      fetch_rows();
+    }
+    load_weights<FAST>(f_w, f_s, f_c, f_c * kChunk + kwarp, p.k, w, sc);
+    if constexpr (WHOLE) {
+      if (++f_c == nchunks) {
+        f_c = 0;
+        f_row0 += tile_stride;
+        fetch_rows();
+      }
+    } else {
+      if (++f_j == kGroup) {
+        f_j = 0;
+        ++f_c;
+      }
+    }
   };
 
-  uint32_t wv[kDepth][1][2][4], sc[kDepth][1][2];
+  uint32_t wv[kDepth][2][4], sc[kDepth][2];
 #pragma unroll
   for (int d = 0; d < kDepth; ++d)
-    if (d < steps) fetch(d, wv[d], sc[d]);
+    if (d < steps) fetch(wv[d], sc[d]);
 
   if constexpr (WHOLE) {
     stage(0, nchunks);
   } else {
     RawUnit<XDT> v[kChunkUnits];
-    chunk_load(0, v);
-    chunk_store(0, v);
+    chunk_load(0, v, -1);
+    chunk_store(0, v, -1);
   }
   __syncthreads();
 
-  float acc[NT][4];
+  // B-fragment addresses (u16 index into xs): row of token nt * 8 + g in split s, plus this thread's
+  // column, for chunk 0; each chunk (WHOLE) or buffer parity (chunked) adds b_step.
+  int b_off[kSplits][NT], b_step[kSplits][NT];
 #pragma unroll
-  for (int nt = 0; nt < NT; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.0f;
+  for (int s = 0; s < kSplits; ++s)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+      const int tok = nt * 8 + g;
+      b_off[s][nt] = xrow(s, 0, tok) * kTokStride + (warp * 4 + t) * 8;
+      b_step[s][nt] = (xrow(s, 1, tok) - xrow(s, 0, tok)) * kTokStride;
+    }
+
+  float acc[kGroup][NT][4];
+#pragma unroll
+  for (int j = 0; j < kGroup; ++j)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) acc[j][nt][0] = acc[j][nt][1] = acc[j][nt][2] = acc[j][nt][3] = 0.0f;
 
   // One step = one chunk of one row tile, computed from prefetch slot (w, s); the slot is refilled with
   // step + kDepth right after its use. The step loop is unrolled by kDepth so that slots are fixed
   // registers: copying a register whose load is still in flight would stall and defeat the prefetch.
-  auto run_step = [&](int step, uint32_t (&w)[1][2][4], uint32_t (&wsc)[1][2]) {
-    const int c = step % nchunks;
-    // Chunked mode: chunk c+1 of x goes to the other buffer while chunk c is computed.
+  // Compute cursor: chunk c of the tile at row c_row0; chunked mode computes tile j = d (the slot).
+  int c = 0, c_row0 = first_row;
+  auto run_step = [&](int step, int d, uint32_t (&w)[2][4], uint32_t (&wsc)[2]) {
+    float (&acc_t)[NT][4] = acc[WHOLE ? 0 : d];
+    // Chunked mode: chunk c+1 of x goes to the other buffer (free since the last barrier) while chunk c is
+    // computed; each of the group's steps moves its share of the units, so few registers stay live.
     RawUnit<XDT> vn[WHOLE ? 1 : kChunkUnits];
     if constexpr (!WHOLE) {
-      if (c + 1 < nchunks) chunk_load(c + 1, vn);
+      if (c + 1 < nchunks) chunk_load(c + 1, vn, d);
     }
 
     // ---- compute: 4 words x 2 MMAs per split and token tile
     uint32_t s_lo[2], s_hi[2];
-    scale_pairs<kBf>(wsc[0][0], s_lo[0], s_hi[0]);
-    scale_pairs<kBf>(wsc[0][1], s_lo[1], s_hi[1]);
+    scale_pairs<kBf>(wsc[0], s_lo[0], s_hi[0]);
+    scale_pairs<kBf>(wsc[1], s_lo[1], s_hi[1]);
     uint32_t words[2][4];
 #pragma unroll
     for (int hr = 0; hr < 2; ++hr)
 #pragma unroll
-      for (int i = 0; i < 4; ++i) words[hr][i] = w[0][hr][i];
-    if (step + kDepth < steps) fetch(step + kDepth, w, wsc);  // slot free again: refill it now
+      for (int i = 0; i < 4; ++i) words[hr][i] = w[hr][i];
+    if (step + kDepth < steps) fetch(w, wsc);  // slot free again: refill it now
+    const int cb = WHOLE ? c : (c & 1);
+    const uint16_t* bbase[kSplits][NT];
+#pragma unroll
+    for (int s = 0; s < kSplits; ++s)
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) bbase[s][nt] = xs + (b_off[s][nt] + cb * b_step[s][nt]);
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       uint4 bfr[kSplits][NT];
 #pragma unroll
       for (int s = 0; s < kSplits; ++s)
 #pragma unroll
-        for (int nt = 0; nt < NT; ++nt)
-          bfr[s][nt] = *reinterpret_cast<const uint4*>(xs + size_t(xrow(s, c, nt * 8 + g)) * kTokStride +
-                                                       i * kPlane + (warp * 4 + t) * 8);
+        for (int nt = 0; nt < NT; ++nt) bfr[s][nt] = *reinterpret_cast<const uint4*>(bbase[s][nt] + i * kPlane);
       uint32_t d0[4], d1[4];
       fp4_word<kBf>(words[0][i], d0);
       fp4_word<kBf>(words[1][i], d1);
@@ -375,24 +447,24 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvParams p) {
 #pragma unroll
           for (int nt = 0; nt < NT; ++nt) {
             const uint32_t* b = reinterpret_cast<const uint32_t*>(&bfr[s][nt]);
-            mma16816<kBf>(acc[nt], a, b[2 * jj], b[2 * jj + 1]);
+            mma16816<kBf>(acc_t[nt], a, b[2 * jj], b[2 * jj + 1]);
           }
       }
     }
     if constexpr (!WHOLE) {
-      if (c + 1 < nchunks) chunk_store(c + 1, vn);
-      __syncthreads();  // buffer c&1 free again, buffer (c+1)&1 complete
+      if (c + 1 < nchunks) chunk_store(c + 1, vn, d);
+      if (d == kGroup - 1) __syncthreads();  // buffer c&1 free again, buffer (c+1)&1 complete
     }
     // ---- epilogue of a tile: reduce the 8 warps' K slices through shared memory
     if (c == nchunks - 1) {
-      const int row0 = (int(blockIdx.x) + (step / nchunks) * int(gridDim.x)) * kRows;
+      const int row0 = WHOLE ? c_row0 : first_row + d * kRows;
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const int rl = g + (e / 2) * 8, tok = nt * 8 + 2 * t + (e % 2);
-          red[(warp * kRows + rl) * kTok + tok] = acc[nt][e];
-          acc[nt][e] = 0.0f;
+          red[(warp * kRows + rl) * kTok + tok] = acc_t[nt][e];
+          acc_t[nt][e] = 0.0f;
         }
       __syncthreads();
       using E = Elem<XDT>;
@@ -411,12 +483,20 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvParams p) {
       }
       __syncthreads();  // red is rewritten by the next tile
     }
+    if constexpr (WHOLE) {
+      if (++c == nchunks) {
+        c = 0;
+        c_row0 += tile_stride;
+      }
+    } else if (d == kGroup - 1) {
+      ++c;
+    }
   };
 
   for (int step = 0; step < steps; step += kDepth) {
 #pragma unroll
     for (int d = 0; d < kDepth; ++d)
-      if (step + d < steps) run_step(step + d, wv[d], sc[d]);
+      if (step + d < steps) run_step(step + d, d, wv[d], sc[d]);
   }
 }
 
@@ -429,14 +509,15 @@ size_t smem_bytes(int k, int m) {
   return rows * kTokStride * sizeof(uint16_t) + size_t(kWarps) * 16 * 8 * NT * sizeof(float);
 }
 
-template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE>
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB = 2>
 void launch_tile(const GemvParams& p, int sms, cudaStream_t stream) {
-  auto kernel = gemv_kernel<XDT, W4A4, NT, FAST, WHOLE>;
+  auto kernel = gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB>;
   const size_t smem = smem_bytes<XDT, W4A4, NT, WHOLE>(p.k, p.m);
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
              "nvfp4 gemv: cudaFuncSetAttribute");
   const int ntiles = (p.n + 15) / 16;
-  int grid = ntiles;
+  constexpr int kG = group<WHOLE, NT, MINB>();
+  int grid = (ntiles + kG - 1) / kG;
   if (WHOLE) {  // persistent: as many CTAs as fit at once, each walking several row tiles
     int per_sm = 1;
     check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem),
@@ -448,26 +529,37 @@ void launch_tile(const GemvParams& p, int sms, cudaStream_t stream) {
 }
 
 // Tile choice by shape (docs/nvfp4_cuda.md): tokens padded to 8 or 16 (MMA n side); x staged whole when it
-// fits next to a second CTA on the SM (persistent CTAs, no barrier in the weight stream), else per chunk.
+// fits next to a second CTA on the SM (persistent CTAs, no barrier in the weight stream), or else when it fits
+// one CTA per SM (which then keeps twice the loads in flight); otherwise staged per K chunk.
 constexpr size_t kWholeSmemLimit = 110 * 1024;
+
+template <int XDT, bool W4A4, int NT>
+void dispatch_tokens(const GemvParams& p, bool fast, int sms, size_t smem_optin, cudaStream_t stream) {
+  const size_t whole = smem_bytes<XDT, W4A4, NT, true>(p.k, p.m);
+  if constexpr (NT == 1) {  // EXPERIMENT (removed after measuring): three CTAs per SM
+    const char* e = std::getenv("RESET_NATIVE_GEMV_EXP");
+    if (e != nullptr && e[0] == '3' && whole <= 72 * 1024) {
+      if (fast) return launch_tile<XDT, W4A4, NT, true, true, 3>(p, sms, stream);
+      return launch_tile<XDT, W4A4, NT, false, true, 3>(p, sms, stream);
+    }
+  }
+  if (whole <= kWholeSmemLimit) {
+    if (fast) return launch_tile<XDT, W4A4, NT, true, true>(p, sms, stream);
+    return launch_tile<XDT, W4A4, NT, false, true>(p, sms, stream);
+  }
+  if (whole <= smem_optin) {
+    if (fast) return launch_tile<XDT, W4A4, NT, true, true, 1>(p, sms, stream);
+    return launch_tile<XDT, W4A4, NT, false, true, 1>(p, sms, stream);
+  }
+  if (fast) return launch_tile<XDT, W4A4, NT, true, false>(p, sms, stream);
+  return launch_tile<XDT, W4A4, NT, false, false>(p, sms, stream);
+}
 
 // Explicitly instantiated once per (x dtype, activation) in gemv_<dtype>_<act>.cu (parallel compilation).
 template <int XDT, bool W4A4>
-void dispatch_mode(const GemvParams& p, bool fast, int sms, cudaStream_t stream) {
-  if (p.m > 8) {
-    if (smem_bytes<XDT, W4A4, 2, true>(p.k, p.m) <= kWholeSmemLimit) {
-      if (fast) return launch_tile<XDT, W4A4, 2, true, true>(p, sms, stream);
-      return launch_tile<XDT, W4A4, 2, false, true>(p, sms, stream);
-    }
-    if (fast) return launch_tile<XDT, W4A4, 2, true, false>(p, sms, stream);
-    return launch_tile<XDT, W4A4, 2, false, false>(p, sms, stream);
-  }
-  if (smem_bytes<XDT, W4A4, 1, true>(p.k, p.m) <= kWholeSmemLimit) {
-    if (fast) return launch_tile<XDT, W4A4, 1, true, true>(p, sms, stream);
-    return launch_tile<XDT, W4A4, 1, false, true>(p, sms, stream);
-  }
-  if (fast) return launch_tile<XDT, W4A4, 1, true, false>(p, sms, stream);
-  return launch_tile<XDT, W4A4, 1, false, false>(p, sms, stream);
+void dispatch_mode(const GemvParams& p, bool fast, int sms, size_t smem_optin, cudaStream_t stream) {
+  if (p.m > 8) return dispatch_tokens<XDT, W4A4, 2>(p, fast, sms, smem_optin, stream);
+  return dispatch_tokens<XDT, W4A4, 1>(p, fast, sms, smem_optin, stream);
 }
 
 }  // namespace detail

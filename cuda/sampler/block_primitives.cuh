@@ -1,15 +1,23 @@
-// Block-wide building blocks of the fused decode kernel: scans, the (max, sum exp, sum z*exp)
-// entropy merge, order-preserving float keys and logits loads for each dtype.
+// Block-wide building blocks of the decode kernels: scans, the (max, sum exp, sum z*exp) entropy
+// merge, order-preserving float keys, logits loads for each dtype and the "last block of a row"
+// hand-off.
 #pragma once
 #include <cuda_fp16.h>
 
 #include <cstdint>
 
+#include "sampler/device_workspace.hpp"
+
 namespace reset_native::sampler::cuda_detail {
 
-constexpr int kThreads = 1024;
+using detail::EntropyPart;
+using detail::kChunk;
+
+constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
+constexpr int kPerThread = static_cast<int>(kChunk / kThreads);  // logits per thread in a chunk
 constexpr unsigned kFullMask = 0xFFFFFFFFu;
+static_assert(kChunk % kThreads == 0, "a chunk is whole tiles of the block");
 
 // Logits element i of a row as float; bf16 is widened by a shift (no cuda_bf16 dependency).
 template <int kDType>
@@ -58,82 +66,54 @@ __device__ inline unsigned long long block_exclusive_scan(unsigned long long v, 
   return before + x - v;
 }
 
-// Partial state of the one-pass entropy: max, sum exp(z - max), sum (z - max) exp(z - max). The
-// block merges these in float64.
-struct EntropyPart {
+// Inside a chunk the sums stay in fp32 (at most kChunk terms <= 1 each, relative to the chunk's max);
+// chunks are merged in fp64 (EntropyPart) by the row's last block.
+struct ChunkPart {
   float max;
-  double sum_exp;
-  double sum_zexp;
+  float sum_exp;
+  float sum_zexp;
   std::int64_t argmax;
-  int nan;
+  std::int32_t nan;
 };
 
-// One thread's running entropy sums over its ~V/1024 elements, in float32: float64 here would cost
-// two float->float64 conversions per element, which run at a quarter of the FP32 rate or less.
-// Float sums of a few hundred terms stay within ~1e-8 relative of float64 (also for rows in
-// ascending order, where every element raises the maximum).
-struct ThreadEntropy {
-  float max = -INFINITY;
-  float sum_exp = 0.0f;
-  float sum_zexp = 0.0f;
-  std::int64_t argmax = -1;
-  int nan = 0;
+// Rescale factors exp(max_part - max_merged) <= 1: a float exp is accurate to ~1e-7 relative,
+// well inside what an fp32 entropy resolves, and far cheaper than an fp64 exp.
+__device__ __forceinline__ float exp_of(float d) { return __expf(d); }
+__device__ __forceinline__ double exp_of(double d) { return static_cast<double>(expf(static_cast<float>(d))); }
 
-  __device__ __forceinline__ void add(float x, std::int64_t i) {
-    if (x != x || x == INFINITY) {  // +inf has no softmax either: flagged like NaN
-      nan = 1;
-      return;
-    }
-    if (x == -INFINITY) return;
-    if (x > max) {
-      const float d = max - x;  // < 0; -inf when max is -inf
-      const float f = __expf(d);
-      if (f > 0.0f) {  // rescale to the new maximum (d * sum_exp is finite here)
-        sum_zexp = (sum_zexp + d * sum_exp) * f;
-        sum_exp = sum_exp * f + 1.0f;
-      } else {  // nothing so far, or everything so far underflows against x
-        sum_zexp = 0.0f;
-        sum_exp = 1.0f;
-      }
-      max = x;
-      argmax = i;
-    } else {
-      const float d = x - max;
-      const float e = __expf(d);
-      if (e > 0.0f) {  // skips d = -inf (float overflow of x - max), where d * e would be NaN
-        sum_exp += e;
-        sum_zexp += d * e;
-      }
-    }
-  }
+// The part of an empty set of logits.
+template <class Part>
+__device__ __forceinline__ Part empty_part() {
+  return Part{-INFINITY, 0, 0, -1, 0};
+}
 
-  __device__ __forceinline__ EntropyPart widen() const {
-    return EntropyPart{max, static_cast<double>(sum_exp), static_cast<double>(sum_zexp), argmax, nan};
-  }
-};
-
-__device__ __forceinline__ EntropyPart entropy_merge(const EntropyPart& a, const EntropyPart& b) {
-  EntropyPart r;
+// (max, sum exp(z - max), sum (z - max) exp(z - max)) of the union of two sets; ties of the max
+// keep the smaller argmax, so the result is the first index of the maximum.
+template <class Part>
+__device__ __forceinline__ Part entropy_merge(const Part& a, const Part& b) {
+  using Real = decltype(a.sum_exp);
+  Part r;
   r.nan = a.nan | b.nan;
   const bool take_b = b.max > a.max || (b.max == a.max && b.argmax >= 0 && (a.argmax < 0 || b.argmax < a.argmax));
   r.max = take_b ? b.max : a.max;
   r.argmax = take_b ? b.argmax : a.argmax;
-  r.sum_exp = 0.0;
-  r.sum_zexp = 0.0;
+  r.sum_exp = 0;
+  r.sum_zexp = 0;
   if (r.max == -INFINITY) return r;
-  const EntropyPart* parts[2] = {&a, &b};
-  for (const EntropyPart* p : parts) {
+  const Part* parts[2] = {&a, &b};
+  for (const Part* p : parts) {
     if (p->max == -INFINITY) continue;
-    const double d = static_cast<double>(p->max) - r.max;
-    const double f = exp(d);
+    const Real d = static_cast<Real>(p->max) - static_cast<Real>(r.max);
+    const Real f = exp_of(d);
     r.sum_exp += p->sum_exp * f;
     r.sum_zexp += (p->sum_zexp + d * p->sum_exp) * f;
   }
   return r;
 }
 
-__device__ inline EntropyPart shfl_part(const EntropyPart& p, int offset) {
-  EntropyPart q;
+template <class Part>
+__device__ inline Part shfl_part(const Part& p, int offset) {
+  Part q;
   q.max = __shfl_down_sync(kFullMask, p.max, offset);
   q.sum_exp = __shfl_down_sync(kFullMask, p.sum_exp, offset);
   q.sum_zexp = __shfl_down_sync(kFullMask, p.sum_zexp, offset);
@@ -142,21 +122,52 @@ __device__ inline EntropyPart shfl_part(const EntropyPart& p, int offset) {
   return q;
 }
 
-// Block reduction; the result is valid in every thread. `parts` is shared scratch of kWarps entries.
-__device__ inline EntropyPart block_entropy(EntropyPart p, EntropyPart* parts) {
+// Block reduction in a fixed tree (the result does not depend on scheduling); valid in every
+// thread. `parts` is shared scratch of kWarps entries.
+template <class Part>
+__device__ inline Part block_entropy(Part p, Part* parts) {
   for (int o = 16; o > 0; o >>= 1) p = entropy_merge(p, shfl_part(p, o));
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   if (lane == 0) parts[warp] = p;
   __syncthreads();
   if (warp == 0) {
-    EntropyPart q = lane < kWarps ? parts[lane] : EntropyPart{-INFINITY, 0.0, 0.0, -1, 0};
+    Part q = lane < kWarps ? parts[lane] : empty_part<Part>();
     for (int o = 16; o > 0; o >>= 1) q = entropy_merge(q, shfl_part(q, o));
     if (lane == 0) parts[0] = q;
   }
   __syncthreads();
-  const EntropyPart r = parts[0];
+  const Part r = parts[0];
   __syncthreads();
   return r;
+}
+
+// A partial written by another block of this grid: read through L2, never a stale L1 line.
+__device__ inline EntropyPart load_part(const EntropyPart* p) {
+  EntropyPart q;
+  q.max = __ldcg(&p->max);
+  q.sum_exp = __ldcg(&p->sum_exp);
+  q.sum_zexp = __ldcg(&p->sum_zexp);
+  q.argmax = static_cast<std::int64_t>(__ldcg(reinterpret_cast<const long long*>(&p->argmax)));
+  q.nan = __ldcg(&p->nan);
+  return q;
+}
+
+// Called by every thread of every block of a row once the block's results are written: true in the
+// last block of the row to arrive, which may then read all of them. The counter is reset to zero
+// by that block, ready for the next kernel of the step (and for graph replays).
+__device__ inline bool last_block_of_row(unsigned* counter, unsigned blocks, int* s_flag) {
+  __threadfence();  // this block's partials are visible before it is counted
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    const unsigned arrived = atomicAdd(counter, 1u) + 1u;
+    const int last = arrived == blocks;
+    if (last) *counter = 0u;
+    *s_flag = last;
+  }
+  __syncthreads();
+  const bool last = *s_flag != 0;
+  if (last) __threadfence();
+  return last;
 }
 
 }  // namespace reset_native::sampler::cuda_detail

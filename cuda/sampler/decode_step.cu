@@ -1,9 +1,15 @@
-// Fused ReSET decode step on the GPU: one block per row does entropy -> state update -> temperature
-// -> top-k -> top-p -> sample, with all state in device memory, no host synchronisation and no
-// allocation (CUDA-graph capturable). Top-k and top-p thresholds are found without sorting, by a
-// 4 x 8-bit radix search over order-preserving float keys: top-k on counts, top-p on probability
-// masses held in 2^-23 fixed point so every sum is an exact, order-independent integer (the same
-// seed gives the same token on every run). The draw is an inverse CDF over (thread, element) order.
+// ReSET decode step on the GPU, with all state in device memory, no host synchronisation and no
+// allocation (CUDA-graph capturable). Every pass splits each row into fixed chunks of kChunk logits,
+// one 256-thread block per (row, chunk); the last block of a row to finish a pass combines the
+// row's partials (device_workspace.hpp). Kernels of one step, in stream order:
+//   1. stats: entropy, max and argmax per chunk; the last block merges them in a fixed tree, claims
+//      the slot, updates the state and picks the temperature (same code as the CPU path);
+//   2. radix levels (11 + 11 + 10 bits of order-preserving float keys; the first two suffice for
+//      bf16/fp16 logits): top-k on counts, then top-p on probability masses held in 2^-24 fixed
+//      point, so every sum is an exact, order-independent integer and the same seed gives the same
+//      token on every run;
+//   3. sample: kept mass per chunk; the last block finds the chunk holding the uniform's quantile
+//      and scans it, so the draw is an inverse CDF in index order.
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -12,12 +18,25 @@
 #include "block_primitives.cuh"
 #include "reset_native/error.hpp"
 #include "reset_native/sampler.hpp"
+#include "sampler/device_workspace.hpp"
 #include "sampler/philox.hpp"
 #include "sampler/transition.hpp"
 
 namespace reset_native::sampler {
 
 namespace cuda_detail {
+
+using detail::kHistBins;
+using detail::RowPlan;
+
+struct Workspace {
+  unsigned* counters;               // [slots] blocks of a row done with the current pass
+  RowPlan* plans;                   // [slots]
+  EntropyPart* entropy;             // [slots, chunks]
+  unsigned long long* masses;       // [slots, chunks]
+  unsigned long long* hist;         // [slots, kHistBins], zero between passes
+  unsigned chunks;
+};
 
 struct KernelArgs {
   detail::TransitionParams params;
@@ -34,7 +53,13 @@ struct KernelArgs {
   float* temperatures;
   float* entropies;
   DeviceScratch scratch;
+  Workspace ws;
 };
+
+template <int kDType>
+__device__ __forceinline__ const void* row_logits(const KernelArgs& a, std::int64_t row) {
+  return static_cast<const char*>(a.logits) + static_cast<std::size_t>(row * a.row_stride) * (kDType == 0 ? 4 : 2);
+}
 
 // Checks the row's slot and token id and claims the slot; 0 when the row may proceed.
 __device__ int claim_slot(const KernelArgs& a, std::int64_t row, std::int64_t* slot_out) {
@@ -48,6 +73,11 @@ __device__ int claim_slot(const KernelArgs& a, std::int64_t row, std::int64_t* s
   return bad;
 }
 
+// True when claim_slot took the slot (the row must release it) despite the other errors in `bad`.
+__device__ __forceinline__ bool claimed(int bad) {
+  return !(bad & (kErrorSlotRange | kErrorTokenRange | kErrorSlotTwice));
+}
+
 // Marks a rejected row: flag for the host, sentinel outputs, slot untouched.
 __device__ void reject_row(const KernelArgs& a, std::int64_t row, int bad, float entropy) {
   atomicOr(a.scratch.error_flag, bad);
@@ -56,203 +86,299 @@ __device__ void reject_row(const KernelArgs& a, std::int64_t row, int bad, float
   if (a.entropies) a.entropies[row] = entropy;
 }
 
-// Fixed-point probability weight of logit x: round(exp((x - zmax) / T) * 2^23), in [0, 2^23], so a
-// warp's 32 weights sum in 32 bits. Explicit-rounding intrinsics: no FMA contraction may make two
-// passes disagree on a weight. The rounding avoids a float->int conversion (a quarter-rate
-// instruction, run once per element in five passes): w * 2^23 + 2^23 lies in [2^23, 2^24], where
-// the floats are exactly the integers, so the addition rounds to nearest even and the mantissa
-// bits are the result (checked against rint for every float32 w in [0, 1]).
+// Fixed-point probability weight of logit x: round(exp((x - zmax) / T) * 2^24), in [0, 2^24].
+// Explicit-rounding intrinsics: no FMA contraction may make two passes disagree on a weight.
 __device__ __forceinline__ unsigned weight(float x, float zmax, float inv_t) {
   const float w = __expf(__fmul_rn(__fsub_rn(x, zmax), inv_t));
-  return __float_as_uint(__fadd_rn(__fmul_rn(w, 8388608.0f), 8388608.0f)) - 0x4B000000u;
+  return static_cast<unsigned>(__fadd_rn(__fmul_rn(w, 16777216.0f), 0.5f));
 }
 
-// Radix search for the largest key K with measure(key >= K) >= target, where each element counts
-// 1 (counts) or its weight (masses), among elements whose key >= key_floor. Returns K.
-template <int kDType, bool kMass>
-__device__ unsigned radix_threshold(const void* row, std::int64_t vocab, unsigned key_floor, double target_fraction,
-                                    double fixed_target, float zmax, float inv_t, unsigned long long* hist,
-                                    unsigned long long* warp_sums, unsigned* s_choice, unsigned long long* s_above,
-                                    double* s_target) {
-  unsigned prefix = 0, mask = 0;
-  if (threadIdx.x == 0) *s_target = fixed_target;
-  for (int shift = 24; shift >= 0; shift -= 8) {
-    for (int b = threadIdx.x; b < 256; b += blockDim.x) hist[b] = 0ull;
-    __syncthreads();
-    // Every lane runs the same number of iterations so that whole warps can merge their updates:
-    // lanes hitting the same bucket add up first and one of them does the shared-memory atomic
-    // (buckets are few and hot: per-element atomics would serialise).
-    for (std::int64_t base = 0; base < vocab; base += blockDim.x) {
-      const std::int64_t i = base + threadIdx.x;
-      bool valid = i < vocab;
-      unsigned key = 0, m = 0;
-      if (valid) {
-        const float x = load_logit<kDType>(row, i);
-        key = order_key(x);
-        valid = key >= key_floor && (key & mask) == prefix;
-        // exp runs on the quarter-rate special-function unit: only for elements still in the
-        // search (after the first level, whole warps usually have none)
-        m = 1u;
-        if (kMass && valid) m = weight(x, zmax, inv_t);
-        valid = valid && m > 0;
-      }
-      const unsigned bucket = (key >> shift) & 0xFFu;
-      // One round per distinct bucket in the warp; every shuffle/ballot runs on the full warp.
-      unsigned pending = __ballot_sync(kFullMask, valid);
-      while (pending) {
-        const int leader = __ffs(pending) - 1;
-        const unsigned b = __shfl_sync(kFullMask, bucket, leader);
-        const bool mine = valid && bucket == b;
-        const unsigned group = __ballot_sync(kFullMask, mine);
-        unsigned sum;
-        if (kMass) {
-          sum = mine ? m : 0u;
-          for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(kFullMask, sum, o);
-        } else {
-          sum = static_cast<unsigned>(__popc(group));
-        }
-        if ((threadIdx.x & 31) == static_cast<unsigned>(leader)) atomicAdd(hist + b, static_cast<unsigned long long>(sum));
-        pending &= ~group;
-      }
-    }
-    __syncthreads();
-    // Buckets from the top (thread t holds bucket 255 - t): the first whose inclusive sum reaches target.
-    const unsigned long long v = threadIdx.x < 256 ? hist[255 - threadIdx.x] : 0ull;
-    unsigned long long total;
-    const unsigned long long before = block_exclusive_scan(v, warp_sums, &total);
-    if (shift == 24 && kMass && threadIdx.x == 0) *s_target = target_fraction * static_cast<double>(total);
-    if (threadIdx.x == 0) {
-      *s_choice = 0;
-      *s_above = 0;
-    }
-    __syncthreads();
-    const double target = *s_target;
-    if (threadIdx.x < 256 && v > 0 && static_cast<double>(before) < target &&
-        static_cast<double>(before + v) >= target) {
-      *s_choice = 255 - threadIdx.x;
-      *s_above = before;
-    }
-    __syncthreads();
-    const unsigned digit = *s_choice;
-    prefix |= digit << shift;
-    mask |= 0xFFu << shift;
-    if (threadIdx.x == 0) *s_target = target - static_cast<double>(*s_above);
-    __syncthreads();
-  }
-  return prefix;
-}
-
+// This thread's share of a chunk: max and argmax of its kPerThread logits, then fp32 sums relative
+// to that max.
 template <int kDType>
-__global__ void __launch_bounds__(kThreads, 1) decode_kernel(KernelArgs a) {
-  __shared__ EntropyPart parts[kWarps];
-  __shared__ unsigned long long hist[256];
-  __shared__ unsigned long long warp_sums[kWarps];
-  __shared__ int s_bad;
-  __shared__ double s_temperature, s_uniform, s_target;
-  __shared__ unsigned s_choice;
-  __shared__ unsigned long long s_above, s_rank;
-  __shared__ std::int64_t s_token, s_owner;
+__device__ ChunkPart thread_entropy(const void* z, std::int64_t begin, std::int64_t end) {
+  float x[kPerThread];
+  ChunkPart p = empty_part<ChunkPart>();
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    const std::int64_t i = begin + j * kThreads + threadIdx.x;
+    x[j] = i < end ? load_logit<kDType>(z, i) : -INFINITY;
+  }
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    if (x[j] != x[j] || x[j] == INFINITY) {  // +inf has no softmax either: flagged like NaN (as on the CPU)
+      p.nan = 1;
+    } else if (x[j] > p.max) {
+      p.max = x[j];
+      p.argmax = begin + j * kThreads + threadIdx.x;
+    }
+  }
+  if (p.max == -INFINITY) return p;
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    if (x[j] != x[j] || x[j] == -INFINITY) continue;
+    const float d = x[j] - p.max;
+    const float e = __expf(d);
+    p.sum_exp += e;
+    p.sum_zexp += d * e;
+  }
+  return p;
+}
 
-  const std::int64_t row = blockIdx.x;
-  const void* z = static_cast<const char*>(a.logits) +
-                  static_cast<std::size_t>(row * a.row_stride) * (kDType == 0 ? 4 : 2);
-  std::int64_t slot = 0;
-  if (threadIdx.x == 0) s_bad = claim_slot(a, row, &slot);
-
-  // 1. entropy, max and argmax in one pass.
-  ThreadEntropy thread_h;
-  for (std::int64_t i = threadIdx.x; i < a.vocab; i += blockDim.x) thread_h.add(load_logit<kDType>(z, i), i);
-  const EntropyPart all = block_entropy(thread_h.widen(), parts);
+// The row's entropy is known: claim the slot, run the state machine and plan the rest of the step.
+// One thread.
+__device__ void start_row(const KernelArgs& a, std::int64_t row, const EntropyPart& all) {
   const float entropy = all.max == -INFINITY || all.nan
                             ? NAN
                             : static_cast<float>(fmax(log(all.sum_exp) - all.sum_zexp / all.sum_exp, 0.0));
-
-  // 2. state update and temperature (one thread; same code as the CPU path).
-  if (threadIdx.x == 0) {
-    int bad = s_bad;
-    if (all.nan) bad |= kErrorNaN;
-    else if (all.max == -INFINITY) bad |= kErrorAllNegInf;
-    if (bad) {
-      reject_row(a, row, bad, entropy);
-      if (!(bad & (kErrorSlotRange | kErrorTokenRange | kErrorSlotTwice))) a.scratch.slot_busy[slot] = 0;
-    } else {
-      double* sums = a.state.sums + slot * kSlotSums;
-      std::int64_t* ints = a.state.ints + slot * kSlotInts;
-      s_uniform = detail::philox_uniform(static_cast<std::uint64_t>(ints[kSeed]),
-                                         static_cast<std::uint64_t>(ints[kGlobalCount]));
-      detail::observe_token(a.classes, sums, ints, a.last_tokens[row]);
-      s_temperature = detail::choose_temperature(a.params, a.state.window_entropies + slot * a.state.window, sums,
-                                                 ints, entropy);
-      a.temperatures[row] = static_cast<float>(s_temperature);
-      if (a.entropies) a.entropies[row] = entropy;
-      s_owner = slot;
-    }
-    s_bad = bad;
-  }
-  __syncthreads();
-  if (s_bad) return;
-
-  const double t = s_temperature;
-  if (t <= kGreedyTemperature) {
-    if (threadIdx.x == 0) {
+  std::int64_t slot = 0;
+  int bad = claim_slot(a, row, &slot);
+  if (all.nan) bad |= kErrorNaN;
+  else if (all.max == -INFINITY) bad |= kErrorAllNegInf;
+  RowPlan plan{};
+  plan.slot = -1;
+  plan.active = 0;
+  if (bad) {
+    reject_row(a, row, bad, entropy);
+    if (claimed(bad)) plan.slot = slot;
+  } else {
+    double* sums = a.state.sums + slot * kSlotSums;
+    std::int64_t* ints = a.state.ints + slot * kSlotInts;
+    plan.uniform = detail::philox_uniform(static_cast<std::uint64_t>(ints[kSeed]),
+                                          static_cast<std::uint64_t>(ints[kGlobalCount]));
+    detail::observe_token(a.classes, sums, ints, a.last_tokens[row]);
+    const double t = detail::choose_temperature(a.params, a.state.window_entropies + slot * a.state.window, sums,
+                                                ints, entropy);
+    a.temperatures[row] = static_cast<float>(t);
+    if (a.entropies) a.entropies[row] = entropy;
+    plan.slot = slot;
+    plan.argmax = all.argmax;
+    if (t <= kGreedyTemperature) {
       a.tokens[row] = all.argmax;
-      a.scratch.slot_busy[s_owner] = 0;
+    } else {
+      plan.active = 1;
+      plan.zmax = all.max;
+      plan.inv_t = static_cast<float>(1.0 / t);
+      plan.target = static_cast<double>(a.top_k);  // the top-k search's target, when there is one
     }
-    return;
   }
-  const float zmax = all.max;
-  const float inv_t = static_cast<float>(1.0 / t);
+  a.ws.plans[row] = plan;
+}
 
-  // 3. top-k, then top-p thresholds as keys (keep key >= threshold).
-  unsigned floor_key = 0;
-  if (a.top_k > 0 && a.top_k < a.vocab) {
-    floor_key = radix_threshold<kDType, false>(z, a.vocab, 0u, 0.0, static_cast<double>(a.top_k), zmax, inv_t, hist,
-                                               warp_sums, &s_choice, &s_above, &s_target);
-  }
-  if (a.top_p < 1.0) {
-    const unsigned p_key = radix_threshold<kDType, true>(z, a.vocab, floor_key, a.top_p, 0.0, zmax, inv_t, hist,
-                                                         warp_sums, &s_choice, &s_above, &s_target);
-    floor_key = p_key > floor_key ? p_key : floor_key;
-  }
+// Pass 1: entropy per chunk; the row's last block merges the chunks in index order and plans the row.
+template <int kDType>
+__global__ void __launch_bounds__(kThreads) stats_kernel(KernelArgs a) {
+  __shared__ ChunkPart chunk_parts[kWarps];
+  __shared__ EntropyPart row_parts_shared[kWarps];
+  __shared__ int s_last;
+  const std::int64_t row = blockIdx.x, chunk = blockIdx.y;
+  const std::int64_t begin = chunk * kChunk, end = min(begin + kChunk, a.vocab);
+  const ChunkPart p = block_entropy(thread_entropy<kDType>(row_logits<kDType>(a, row), begin, end), chunk_parts);
+  EntropyPart* row_parts = a.ws.entropy + row * a.ws.chunks;
+  if (threadIdx.x == 0) row_parts[chunk] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
+  if (!last_block_of_row(a.ws.counters + row, a.ws.chunks, &s_last)) return;
+  EntropyPart q = empty_part<EntropyPart>();
+  for (unsigned c = threadIdx.x; c < a.ws.chunks; c += kThreads) q = entropy_merge(q, load_part(row_parts + c));
+  const EntropyPart all = block_entropy(q, row_parts_shared);
+  if (threadIdx.x == 0) start_row(a, row, all);
+}
 
-  // 4. inverse CDF: each thread's kept mass, scanned in thread order; the owning thread's elements
-  //    are then scanned by the whole block to find the token.
+// Radix levels per search: a float32 key needs all 32 bits; bf16 and fp16 logits widen to floats
+// whose low 13 mantissa bits are zero, so all keys sharing bits 31..10 are equal and two levels
+// find the threshold (the chosen bucket's lower bound then keeps exactly the keys >= K).
+template <int kDType>
+constexpr int kRadixLevels = kDType == 0 ? 3 : 2;
+
+// One level of a radix search for the largest key K with measure(key >= K) >= target among keys
+// >= floor_key, where each logit counts 1 (kMass false: top-k) or its weight (kMass true: top-p).
+// Level 0 picks key bits 31..21, level 1 bits 20..10, level 2 bits 9..0; after the last level the
+// threshold is folded into floor_key. Blocks histogram their chunk in shared memory and add the
+// non-empty bins to the row's global histogram; the row's last block picks the digit.
+template <int kDType, bool kMass>
+__global__ void __launch_bounds__(kThreads) radix_level_kernel(KernelArgs a, int level) {
+  // Masses as two 32-bit halves (bits 0..11 and 12..23 of each weight): both sums stay below 2^23
+  // per chunk, and the adds stay 32-bit shared atomics (64-bit ones may become compare-and-swap loops).
+  __shared__ unsigned hist_lo[kHistBins];
+  __shared__ unsigned hist_hi[kMass ? kHistBins : 1];
+  __shared__ unsigned long long warp_sums[kWarps];
+  __shared__ int s_last;
+  __shared__ unsigned s_digit;
+  __shared__ unsigned long long s_above;
+  const std::int64_t row = blockIdx.x, chunk = blockIdx.y;
+  RowPlan* plan = a.ws.plans + row;
+  if (!plan->active) return;  // the same for every block of the row
+  const unsigned prefix = plan->prefix, mask = plan->mask, floor_key = plan->floor_key;
+  const float zmax = plan->zmax, inv_t = plan->inv_t;
+  const int shift = level == 0 ? 21 : (level == 1 ? 10 : 0);
+  const int bins = level == 2 ? 1024 : 2048;
+
+  const void* z = row_logits<kDType>(a, row);
+  const std::int64_t begin = chunk * kChunk, end = min(begin + kChunk, a.vocab);
+  float x[kPerThread];
+  unsigned key[kPerThread], matched = 0u;  // bit j: logit j is inside the prefix and above the floor
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    const std::int64_t i = begin + j * kThreads + threadIdx.x;
+    x[j] = i < end ? load_logit<kDType>(z, i) : -INFINITY;
+    key[j] = order_key(x[j]);
+    if (i < end && (key[j] & mask) == prefix && key[j] >= floor_key) matched |= 1u << j;
+  }
+  unsigned long long* row_hist = a.ws.hist + row * kHistBins;
+  // After the first level most chunks hold no logit of the chosen prefix: they only check in.
+  if (__syncthreads_or(matched != 0u)) {
+    for (int b = threadIdx.x; b < bins; b += kThreads) {
+      hist_lo[b] = 0u;
+      if (kMass) hist_hi[b] = 0u;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int j = 0; j < kPerThread; ++j) {
+      if (!(matched & (1u << j))) continue;
+      const unsigned digit = (key[j] >> shift) & static_cast<unsigned>(bins - 1);
+      if (kMass) {
+        const unsigned w = weight(x[j], zmax, inv_t);
+        if (w == 0u) continue;
+        atomicAdd(hist_lo + digit, w & 0xFFFu);
+        atomicAdd(hist_hi + digit, w >> 12);
+      } else {
+        atomicAdd(hist_lo + digit, 1u);
+      }
+    }
+    __syncthreads();
+    for (int b = threadIdx.x; b < bins; b += kThreads) {
+      const unsigned long long v =
+          kMass ? (static_cast<unsigned long long>(hist_hi[b]) << 12) + hist_lo[b] : hist_lo[b];
+      if (v) atomicAdd(row_hist + b, v);
+    }
+  }
+  if (!last_block_of_row(a.ws.counters + row, a.ws.chunks, &s_last)) return;
+
+  // Buckets from the top: thread t holds `per` consecutive ones; the first bucket whose inclusive
+  // sum reaches the target is the digit. The histogram is zeroed for the next pass.
+  const int per = bins / kThreads;
+  unsigned long long v[kHistBins / kThreads];
   unsigned long long mine = 0;
-  for (std::int64_t i = threadIdx.x; i < a.vocab; i += blockDim.x) {
-    const float x = load_logit<kDType>(z, i);
-    if (order_key(x) >= floor_key) mine += weight(x, zmax, inv_t);
+  for (int j = 0; j < per; ++j) {
+    const int b = bins - 1 - (threadIdx.x * per + j);
+    v[j] = __ldcg(row_hist + b);
+    row_hist[b] = 0ull;
+    mine += v[j];
+  }
+  if (threadIdx.x == 0) {
+    s_digit = 0;
+    s_above = 0;
   }
   unsigned long long total;
-  const unsigned long long before = block_exclusive_scan(mine, warp_sums, &total);
-  if (threadIdx.x == 0) s_token = all.argmax;
-  const unsigned long long target =
-      min(static_cast<unsigned long long>(s_uniform * static_cast<double>(total)), total - 1);
-  if (before <= target && target < before + mine) {
-    s_choice = threadIdx.x;
-    s_rank = target - before;
+  unsigned long long cum = block_exclusive_scan(mine, warp_sums, &total);
+  const double target = kMass && level == 0 ? a.top_p * static_cast<double>(total) : plan->target;
+  for (int j = 0; j < per; ++j) {
+    if (v[j] > 0 && static_cast<double>(cum) < target && static_cast<double>(cum + v[j]) >= target) {
+      s_digit = static_cast<unsigned>(bins - 1 - (threadIdx.x * per + j));
+      s_above = cum;
+    }
+    cum += v[j];
   }
   __syncthreads();
-  const unsigned owner = s_choice;
-  const unsigned long long rank = s_rank;
-  const std::int64_t per_thread = (a.vocab - owner + blockDim.x - 1) / blockDim.x;
-  unsigned long long offset = 0;
-  for (std::int64_t j0 = 0; j0 < per_thread; j0 += blockDim.x) {
-    const std::int64_t j = j0 + threadIdx.x;
-    const std::int64_t i = owner + j * static_cast<std::int64_t>(blockDim.x);
-    unsigned long long w = 0;
-    if (j < per_thread) {
-      const float x = load_logit<kDType>(z, i);
-      if (order_key(x) >= floor_key) w = weight(x, zmax, inv_t);
+  if (threadIdx.x == 0) {
+    const unsigned chosen = prefix | (s_digit << shift);
+    if (level == kRadixLevels<kDType> - 1) {
+      plan->floor_key = kMass ? max(chosen, floor_key) : chosen;
+      plan->prefix = 0u;
+      plan->mask = 0u;
+    } else {
+      plan->prefix = chosen;
+      plan->mask = mask | (static_cast<unsigned>(bins - 1) << shift);
+      plan->target = target - static_cast<double>(s_above);
     }
-    unsigned long long chunk;
-    const unsigned long long at = offset + block_exclusive_scan(w, warp_sums, &chunk);
-    if (w > 0 && at <= rank && rank < at + w) s_token = i;
-    offset += chunk;
+  }
+}
+
+// Last pass: kept mass per chunk; the row's last block finds the chunk holding the uniform's quantile
+// of the total kept mass, scans it in index order, writes the token and releases the slot. Rows that
+// finished earlier (greedy, rejected) only release their slot here, after every row has claimed
+// its own in the stats pass.
+template <int kDType>
+__global__ void __launch_bounds__(kThreads) sample_kernel(KernelArgs a) {
+  __shared__ unsigned long long warp_sums[kWarps];
+  __shared__ int s_last;
+  __shared__ std::int64_t s_chunk, s_token;
+  __shared__ unsigned long long s_rank;
+  const std::int64_t row = blockIdx.x, chunk = blockIdx.y;
+  const RowPlan plan = a.ws.plans[row];
+  if (!plan.active) {
+    if (chunk == 0 && threadIdx.x == 0 && plan.slot >= 0) a.scratch.slot_busy[plan.slot] = 0;
+    return;
+  }
+  const void* z = row_logits<kDType>(a, row);
+  const auto kept_weight = [&](std::int64_t i, std::int64_t end) -> unsigned {
+    if (i >= end) return 0u;
+    const float x = load_logit<kDType>(z, i);
+    return order_key(x) >= plan.floor_key ? weight(x, plan.zmax, plan.inv_t) : 0u;
+  };
+  std::int64_t begin = chunk * kChunk, end = min(begin + kChunk, a.vocab);
+  unsigned long long mine = 0;
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) mine += kept_weight(begin + j * kThreads + threadIdx.x, end);
+  unsigned long long chunk_mass;
+  block_exclusive_scan(mine, warp_sums, &chunk_mass);
+  unsigned long long* row_masses = a.ws.masses + row * a.ws.chunks;
+  if (threadIdx.x == 0) row_masses[chunk] = chunk_mass;
+  if (!last_block_of_row(a.ws.counters + row, a.ws.chunks, &s_last)) return;
+
+  // Thread t holds a run of consecutive chunks; the quantile's chunk and its rank inside it.
+  const unsigned per = (a.ws.chunks + kThreads - 1) / kThreads;
+  const unsigned first = min(threadIdx.x * per, a.ws.chunks), last = min(first + per, a.ws.chunks);
+  unsigned long long run = 0;
+  for (unsigned c = first; c < last; ++c) run += __ldcg(row_masses + c);
+  if (threadIdx.x == 0) {
+    s_chunk = -1;
+    s_token = plan.argmax;
+  }
+  unsigned long long total;
+  unsigned long long cum = block_exclusive_scan(run, warp_sums, &total);
+  // total >= 2^24: the argmax always passes every threshold and weighs 2^24.
+  const unsigned long long target =
+      min(static_cast<unsigned long long>(plan.uniform * static_cast<double>(total)), total - 1);
+  if (cum <= target && target < cum + run) {
+    for (unsigned c = first; c < last; ++c) {
+      const unsigned long long m = __ldcg(row_masses + c);
+      if (target < cum + m) {
+        s_chunk = c;
+        s_rank = target - cum;
+        break;
+      }
+      cum += m;
+    }
+  }
+  __syncthreads();
+  if (s_chunk >= 0) {
+    // Thread t takes logits [8t, 8t + 8) of the chunk: thread order is index order, one scan.
+    const unsigned long long rank = s_rank;
+    begin = s_chunk * kChunk + threadIdx.x * kPerThread;
+    end = min(s_chunk * kChunk + kChunk, a.vocab);
+    unsigned w[kPerThread];
+    unsigned long long run_mass = 0;
+#pragma unroll
+    for (int j = 0; j < kPerThread; ++j) {
+      w[j] = kept_weight(begin + j, end);
+      run_mass += w[j];
+    }
+    unsigned long long chunk_total;
+    unsigned long long at = block_exclusive_scan(run_mass, warp_sums, &chunk_total);
+    if (at <= rank && rank < at + run_mass) {
+      for (int j = 0; j < kPerThread; ++j) {
+        if (rank < at + w[j]) {
+          s_token = begin + j;
+          break;
+        }
+        at += w[j];
+      }
+    }
   }
   __syncthreads();
   if (threadIdx.x == 0) {
     a.tokens[row] = s_token;
-    a.scratch.slot_busy[s_owner] = 0;
+    a.scratch.slot_busy[plan.slot] = 0;
   }
 }
 
@@ -266,7 +392,7 @@ __global__ void update_kernel(KernelArgs a, std::int64_t rows, const float* entr
   if (!(h >= 0.0f) || isinf(h)) bad |= kErrorEntropy;  // also catches NaN
   if (bad) {
     reject_row(a, row, bad, h);
-    if (!(bad & (kErrorSlotRange | kErrorTokenRange | kErrorSlotTwice))) a.scratch.slot_busy[slot] = 0;
+    if (claimed(bad)) a.scratch.slot_busy[slot] = 0;
     return;
   }
   double* sums = a.state.sums + slot * kSlotSums;
@@ -297,9 +423,38 @@ KernelArgs make_args(const Config& config, const std::uint8_t* classes, std::int
   return a;
 }
 
+Workspace make_workspace(const DeviceScratch& scratch, std::int64_t slots, std::int64_t vocab) {
+  const detail::WorkspaceLayout l = detail::workspace_layout(slots, vocab);
+  require(scratch.workspace != nullptr && scratch.workspace_bytes >= l.bytes,
+          "the device workspace is missing or smaller than device_workspace_bytes(slots, vocab)");
+  require(l.chunks <= 65535, "vocab is too large for the CUDA decode step (at most 65535 chunks of 2048)");
+  char* base = static_cast<char*>(scratch.workspace);
+  return Workspace{reinterpret_cast<unsigned*>(base + l.counters), reinterpret_cast<RowPlan*>(base + l.plans),
+                   reinterpret_cast<EntropyPart*>(base + l.entropy),
+                   reinterpret_cast<unsigned long long*>(base + l.masses),
+                   reinterpret_cast<unsigned long long*>(base + l.hist), static_cast<unsigned>(l.chunks)};
+}
+
 void check_launch(const char* what) {
   const cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess) throw Error(std::string(what) + " launch failed: " + cudaGetErrorString(err));
+}
+
+template <int kDType>
+void launch_decode(const KernelArgs& a, std::int64_t rows, cudaStream_t s) {
+  const dim3 grid(static_cast<unsigned>(rows), a.ws.chunks);
+  stats_kernel<kDType><<<grid, kThreads, 0, s>>>(a);
+  if (a.top_k > 0 && a.top_k < a.vocab) {
+    for (int level = 0; level < kRadixLevels<kDType>; ++level) {
+      radix_level_kernel<kDType, false><<<grid, kThreads, 0, s>>>(a, level);
+    }
+  }
+  if (a.top_p < 1.0) {
+    for (int level = 0; level < kRadixLevels<kDType>; ++level) {
+      radix_level_kernel<kDType, true><<<grid, kThreads, 0, s>>>(a, level);
+    }
+  }
+  sample_kernel<kDType><<<grid, kThreads, 0, s>>>(a);
 }
 
 }  // namespace cuda_detail
@@ -311,17 +466,18 @@ void decode_step_cuda(const Config& config, const std::uint8_t* classes, std::in
   using namespace cuda_detail;
   KernelArgs a = make_args(config, classes, vocab, state, batch, scratch);
   require(row_stride >= vocab, "row_stride must be >= vocab");
+  require(batch.rows <= 0x7FFFFFFF, "too many rows for one launch");
+  a.ws = make_workspace(scratch, state.slots, vocab);
   a.logits = logits;
   a.row_stride = row_stride;
   a.tokens = tokens;
   a.temperatures = temperatures;
   a.entropies = entropies;
   const auto s = static_cast<cudaStream_t>(stream);
-  const dim3 grid(static_cast<unsigned>(batch.rows));
   switch (dtype) {
-    case DType::kFloat32: decode_kernel<0><<<grid, kThreads, 0, s>>>(a); break;
-    case DType::kBFloat16: decode_kernel<1><<<grid, kThreads, 0, s>>>(a); break;
-    case DType::kFloat16: decode_kernel<2><<<grid, kThreads, 0, s>>>(a); break;
+    case DType::kFloat32: launch_decode<0>(a, batch.rows, s); break;
+    case DType::kBFloat16: launch_decode<1>(a, batch.rows, s); break;
+    case DType::kFloat16: launch_decode<2>(a, batch.rows, s); break;
   }
   check_launch("ReSET decode_step");
 }

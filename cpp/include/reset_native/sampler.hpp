@@ -122,7 +122,12 @@ enum ErrorFlag : std::int32_t {
 struct DeviceScratch {
   std::int32_t* error_flag = nullptr;  // [1]
   std::int32_t* slot_busy = nullptr;   // [slots], zero between calls (duplicate-slot detection)
+  void* workspace = nullptr;           // decode_step_cuda: device_workspace_bytes, zeroed once at allocation
+  std::int64_t workspace_bytes = 0;    // (the kernels leave it zeroed again where it must be)
 };
+
+// Bytes of the device workspace decode_step_cuda needs for a state of `slots` slots and `vocab` ids.
+std::int64_t device_workspace_bytes(std::int64_t slots, std::int64_t vocab);
 
 void decode_step_cuda(const Config& config, const std::uint8_t* classes, std::int64_t vocab, StateView state,
                       const Batch& batch, const void* logits, DType dtype, std::int64_t row_stride,
