@@ -1,4 +1,4 @@
-"""The fused CUDA decode step against the CPU path and the float64 / pure-Python references:
+"""The CUDA decode step against the CPU path and the float64 / pure-Python references:
 entropies (1e-5), temperatures (exactly, from the spec's state machine), state bit for bit, the
 sampled token of every row for its seed and position, the top-p set, greedy, sampling distribution,
 determinism, CUDA-graph capture, and the device error flag. Skips without a CUDA device and a CUDA
@@ -15,6 +15,8 @@ from test_sampler_reference import (ReferenceSlot, assert_follows, expected_toke
 
 pytestmark = pytest.mark.gpu
 NEWLINE, DOUBLE = (3, 7), (11,)
+
+
 def reset_config(**kw):
     args = dict(t_low=0.3, tau0=4.5, window=8, newline_ids=NEWLINE, double_newline_ids=DOUBLE, top_p=0.95)
     args.update(kw)
