@@ -9,7 +9,7 @@ import pytest
 from reset_native import _core
 from reset_native.sampler import (DecodeOutput, ReSETConfig, ReSETState, calibrate_tau0, decode_step,
                                   newline_token_ids)
-from test_sampler_reference import assert_follows, reference_distribution, reference_entropy
+from test_sampler_reference import assert_follows, expected_token, reference_distribution, reference_entropy
 
 torch = pytest.importorskip("torch") if False else None
 try:
@@ -29,6 +29,33 @@ def test_entropy_matches_float64_reference_on_wide_rows():
     logits[2, ::7] = -np.inf
     out = decode_step(fixed_state(4, 151936, 1.0), logits, np.full(4, -1))
     np.testing.assert_allclose(out.entropies, [reference_entropy(r) for r in logits], rtol=1e-5)
+
+
+def test_entropy_when_the_maximum_moves_late_and_every_chunk_raises_it():
+    """The one-read kernel sums each chunk against the running maximum and re-sums a chunk that
+    raises it: ascending rows raise it in every chunk, a late spike in one."""
+    rng = np.random.default_rng(4)
+    vocab = 151936 - 5  # a ragged tail after the last full vector
+    ascending = np.sort(rng.standard_normal(vocab) * 3).astype(np.float32)
+    spike = (rng.standard_normal(vocab) * 2).astype(np.float32)
+    spike[vocab - 3] = 40.0  # in the scalar tail
+    spike[100_000] = 39.0    # in a middle chunk
+    descending = ascending[::-1].copy()
+    logits = np.stack([ascending, spike, descending])
+    out = decode_step(fixed_state(3, vocab, 0.0), logits, np.full(3, -1))
+    np.testing.assert_allclose(out.entropies, [reference_entropy(r) for r in logits], rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(out.tokens, [vocab - 1, vocab - 3, 0])
+
+
+def test_nan_or_pos_inf_anywhere_in_a_row_is_rejected():
+    vocab = 2000 + 3
+    for position in (0, 7, 517, 1500, vocab - 1):  # first chunk, vector body, later chunk, tail
+        for bad in (np.nan, np.inf):
+            row = np.zeros((1, vocab), np.float32)
+            row[0, 100] = 5.0
+            row[0, position] = bad
+            with pytest.raises(ValueError, match="NaN or \\+inf"):
+                decode_step(fixed_state(1, vocab, 1.0), row, [-1])
 
 
 def test_entropy_hand_values():
@@ -103,6 +130,28 @@ def test_reset_sampling_uses_the_chosen_temperature():
     assert 0 < low.sum() < rows
     np.testing.assert_array_equal(out.tokens[low], logits[low].argmax(axis=1))
     np.testing.assert_array_equal(out.entropies >= 2.0, ~low)  # first step: tau = tau0
+
+
+def test_tokens_are_the_inverse_cdf_of_the_slot_uniform():
+    """Each row's token is the float64 inverse CDF (index order) of its top-p set at the uniform of
+    (slot seed, position); only a uniform within rounding of a CDF step may pick a neighbour."""
+    rng = np.random.default_rng(9)
+    rows, vocab, steps, seed = 8, 3000, 12, 21
+    config = ReSETConfig(t_low=0.4, tau0=5.0, top_p=0.9)
+    state = ReSETState(config, rows, vocab, seed=seed)
+    order = np.arange(vocab)
+    last = np.full(rows, -1)
+    matches = 0
+    for step in range(steps):
+        z = (rng.standard_normal((rows, vocab)) * rng.uniform(0.5, 3, (rows, 1))).astype(np.float32)
+        out = decode_step(state, z, last)
+        for r in range(rows):
+            u = _core.sampler.uniform(_core.sampler.default_slot_seed(seed, r), step)
+            token, probs = expected_token(z[r], float(out.temperatures[r]), config.top_p, u, order)
+            assert probs[out.tokens[r]] > 0
+            matches += int(out.tokens[r] == token)
+        last = out.tokens
+    assert matches >= 0.98 * rows * steps, matches
 
 
 def test_greedy_is_first_argmax():

@@ -1,13 +1,17 @@
-"""The fused CUDA decode step: agreement with the CPU path (entropies to 1e-5, temperatures exactly,
-state bit for bit), sampling distribution, greedy, determinism, CUDA-graph capture, and the device
-error flag. Skips without a CUDA device and a CUDA build."""
+"""The CUDA decode step against the CPU path and the float64 / pure-Python references:
+entropies (1e-5), temperatures (exactly, from the spec's state machine), state bit for bit, the
+sampled token of every row for its seed and position, the top-p set, greedy, sampling distribution,
+determinism, CUDA-graph capture, and the device error flag. Skips without a CUDA device and a CUDA
+build. Meant to finish in well under a minute on one GPU (every reference is O(V log V) or less)."""
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
+from reset_native import _core  # noqa: E402
 from reset_native.sampler import ReSETConfig, ReSETState, decode_step  # noqa: E402
-from test_sampler_reference import assert_follows, reference_distribution, reference_entropy  # noqa: E402
+from test_sampler_reference import (ReferenceSlot, assert_follows, expected_token,  # noqa: E402
+                                    reference_distribution, reference_entropy)
 
 pytestmark = pytest.mark.gpu
 NEWLINE, DOUBLE = (3, 7), (11,)
@@ -20,28 +24,50 @@ def reset_config(**kw):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
-def test_cuda_matches_cpu_entropies_temperatures_and_state(dtype):
+def test_cuda_matches_references_entropies_temperatures_tokens_and_state(dtype):
     rng = np.random.default_rng(0)
-    rows, vocab, steps = 16, 151936 if dtype == torch.float32 else 5000, 20
+    rows, vocab, steps, seed = 16, 151936 if dtype == torch.float32 else 5000, 20, 3
     config = reset_config()
-    cpu, gpu = ReSETState(config, rows, vocab, seed=3), ReSETState(config, rows, vocab, device="cuda", seed=3)
+    cpu, gpu = ReSETState(config, rows, vocab, seed=seed), ReSETState(config, rows, vocab, device="cuda", seed=seed)
+    refs = [ReferenceSlot(config.t_low, config.tau0, config.t_high, config.window, NEWLINE, DOUBLE)
+            for _ in range(rows)]
+    order = np.arange(vocab)  # the kernels draw in index order, like the CPU
     last_cpu = np.full(rows, -1)
+    matches, inside, draws = 0, 0, 0
     for step in range(steps):
         z = torch.from_numpy((rng.standard_normal((rows, vocab)) * rng.uniform(0.5, 3, (rows, 1))).astype(np.float32))
         z[:, 3] += float(rng.uniform(0, 8))  # frequent newlines
         z = z.to(dtype)
+        z_np = z.float().numpy()
         out_g = decode_step(gpu, z.cuda(), torch.from_numpy(last_cpu).cuda())
-        # Feed the CPU state the GPU's entropies so that its temperatures are compared exactly.
-        temps_cpu = cpu.update(out_g.entropies.cpu().numpy(), last_cpu)
-        np.testing.assert_array_equal(out_g.temperatures.cpu().numpy(), temps_cpu)
-        out_c = decode_step(ReSETState(config, rows, vocab), z, np.full(rows, -1))
-        np.testing.assert_allclose(out_g.entropies.cpu().numpy(), out_c.entropies, rtol=1e-5, atol=1e-6)
+        entropies = out_g.entropies.cpu().numpy()
+        temps = out_g.temperatures.cpu().numpy()
         tokens = out_g.tokens.cpu().numpy()
-        assert np.all((tokens >= 0) & (tokens < vocab))
+        # Entropies: the CPU kernel, and float64 on a few rows.
+        out_c = decode_step(ReSETState(config, rows, vocab), z, np.full(rows, -1))
+        np.testing.assert_allclose(entropies, out_c.entropies, rtol=1e-5, atol=1e-6)
+        for r in range(0, rows, 5):
+            np.testing.assert_allclose(entropies[r], reference_entropy(z_np[r]), rtol=1e-5, atol=1e-6)
+        # Temperatures: exactly the CPU state machine and the pure-Python spec, fed the GPU's entropies.
+        np.testing.assert_array_equal(temps, cpu.update(entropies, last_cpu))
+        want = [refs[r].step(int(last_cpu[r]), entropies[r]) for r in range(rows)]
+        np.testing.assert_array_equal(temps, np.array(want, np.float32))
+        # Tokens: the draw for this slot's (seed, position) uniform, recomputed in float64 (every
+        # other row: the float64 reference is the slow part of this test).
+        for r in range(0, rows, 2):
+            u = _core.sampler.uniform(_core.sampler.default_slot_seed(seed, r), step)
+            token, probs = expected_token(z_np[r], float(temps[r]), config.top_p, u, order)
+            matches += int(tokens[r] == token)
+            inside += int(probs[tokens[r]] > 0)  # inside the top-p set
+            draws += 1
         last_cpu = tokens
     gpu.check_errors()
     for key, value in cpu.snapshot().items():
         np.testing.assert_array_equal(gpu.snapshot()[key], value, err_msg=key)
+    # Only a uniform within rounding (2^-24 fixed-point weights, __expf) of a CDF step may pick a
+    # neighbour.
+    assert matches >= 0.98 * draws, (matches, draws)
+    assert inside >= 0.99 * draws, (inside, draws)
 
 
 @pytest.mark.parametrize("temperature,top_k,top_p", [(1.0, 0, 1.0), (0.7, 5, 1.0), (1.2, 0, 0.6), (0.9, 6, 0.8)])
@@ -231,6 +257,11 @@ def test_cuda_bad_input_sets_the_error_flag():
     with pytest.raises(ValueError, match="NaN"):
         state.check_errors()
     state.check_errors()  # the flag was cleared
+    z[1, 5] = float("inf")
+    out = decode_step(state, z, torch.full((rows,), -1, device="cuda"))
+    assert out.tokens[1].item() == -1
+    with pytest.raises(ValueError, match=r"NaN or \+inf"):
+        state.check_errors()
     z[1] = float("-inf")
     decode_step(state, z, torch.full((rows,), -1, device="cuda"))
     with pytest.raises(ValueError, match="all -inf"):

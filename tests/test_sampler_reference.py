@@ -76,6 +76,14 @@ def reference_distribution(z, temperature, top_k=0, top_p=1.0):
     return w / w.sum()
 
 
+def expected_token(z, temperature, top_p, u, order):
+    """The token an inverse-CDF draw with uniform u picks from the top-p-restricted softmax(z / T),
+    walking the tokens in `order` (index order on the CPU), in float64. Returns (token, probs)."""
+    probs = reference_distribution(z, temperature, 0, top_p)
+    cum = np.cumsum(probs[order])
+    return int(order[min(np.searchsorted(cum, u * cum[-1], side="right"), len(order) - 1)]), probs
+
+
 def chi2_critical(df, z=3.719):
     """Upper quantile of chi-square (Wilson-Hilferty); z = 3.719 is p = 1e-4."""
     return df * (1 - 2 / (9 * df) + z * math.sqrt(2 / (9 * df))) ** 3

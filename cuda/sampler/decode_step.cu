@@ -106,7 +106,7 @@ __device__ ChunkPart thread_entropy(const void* z, std::int64_t begin, std::int6
   }
 #pragma unroll
   for (int j = 0; j < kPerThread; ++j) {
-    if (x[j] != x[j]) {
+    if (x[j] != x[j] || x[j] == INFINITY) {  // +inf has no softmax either: flagged like NaN (as on the CPU)
       p.nan = 1;
     } else if (x[j] > p.max) {
       p.max = x[j];

@@ -282,7 +282,7 @@ class ReSETState:
             return
         self._error_flag.zero_()
         self._slot_busy.zero_()
-        names = {"nan": "a logits row held NaN", "all_neg_inf": "a logits row was all -inf",
+        names = {"nan": "a logits row held NaN or +inf", "all_neg_inf": "a logits row was all -inf",
                  "token_range": f"a last_tokens id was outside [-1, {self._vocab_size})",
                  "slot_range": f"a slot index was outside [0, {self._batch_size})",
                  "slot_twice": "two rows named the same slot", "entropy": "an entropy was NaN, infinite or < 0"}

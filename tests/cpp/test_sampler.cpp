@@ -59,6 +59,7 @@ TEST(SamplerEntropy, RejectsNaNAndAllNegInf) {
   const float ninf = -std::numeric_limits<float>::infinity();
   EXPECT_THROW(entropy({0.0f, std::nanf("")}), reset_native::InvalidArgument);
   EXPECT_THROW(entropy({ninf, ninf}), reset_native::InvalidArgument);
+  EXPECT_THROW(entropy({0.0f, std::numeric_limits<float>::infinity()}), reset_native::InvalidArgument);
 }
 
 TEST(SamplerState, HandComputedTransitions) {

@@ -36,7 +36,7 @@ float row_entropy(const void* row, std::int64_t vocab, DType dtype, std::int64_t
   const float* z = as_float_row(row, dtype, vocab, buffer);
   detail::EntropyAccumulator acc;
   acc.add(z, vocab, 0);
-  require(!acc.has_nan, "logits row holds NaN");
+  require(!acc.has_nan, "logits row holds NaN or +inf");
   require(acc.max != -INFINITY, "logits row is all -inf: its entropy is undefined");
   if (argmax) *argmax = acc.argmax;
   return static_cast<float>(acc.entropy());
@@ -52,7 +52,7 @@ void decode_step(const Config& config, const std::uint8_t* classes, std::int64_t
   const std::int64_t rows = batch.rows;
   std::vector<float> maxima(static_cast<std::size_t>(rows));
   std::vector<std::int64_t> argmax(static_cast<std::size_t>(rows));
-  std::vector<int> bad(static_cast<std::size_t>(rows), 0);  // 1 = NaN, 2 = all -inf
+  std::vector<int> bad(static_cast<std::size_t>(rows), 0);  // 1 = NaN or +inf, 2 = all -inf
 
 #pragma omp parallel if (rows > 1)
   {
@@ -69,7 +69,7 @@ void decode_step(const Config& config, const std::uint8_t* classes, std::int64_t
     }
   }
   for (std::int64_t r = 0; r < rows; ++r) {
-    require(bad[r] != 1, "logits row " + std::to_string(r) + " holds NaN");
+    require(bad[r] != 1, "logits row " + std::to_string(r) + " holds NaN or +inf");
     require(bad[r] != 2, "logits row " + std::to_string(r) + " is all -inf: nothing can be sampled");
   }
 

@@ -36,8 +36,11 @@ ChunkMax chunk_max_portable(const float* z, std::int64_t n) {
   return ChunkMax{m, nan != 0};
 }
 
-// sum exp(z - m) and sum (z - m) exp(z - m) over a chunk whose maximum is m (finite).
-void chunk_sums_portable(const float* z, std::int64_t n, float m, float* s_out, float* t_out) {
+// The ChunkSums of a chunk against m; the exp loop runs only when no element exceeds m.
+ChunkSums chunk_sums_portable(const float* z, std::int64_t n, float m) {
+  const ChunkMax c = chunk_max_portable(z, n);
+  if (c.nan) return ChunkSums{c.max, NAN, NAN};
+  if (c.max > m) return ChunkSums{c.max, 0.0f, 0.0f};
   float s = 0.0f, t = 0.0f;
 #pragma omp simd reduction(+ : s, t)
   for (std::int64_t i = 0; i < n; ++i) {
@@ -46,8 +49,7 @@ void chunk_sums_portable(const float* z, std::int64_t n, float m, float* s_out, 
     s += e;
     t += d < -87.0f ? 0.0f : d * e;
   }
-  *s_out = s;
-  *t_out = t;
+  return ChunkSums{c.max, s, t};
 }
 
 float weights_chunk_portable(const float* z, std::int64_t n, float zmax, float inv_t, float keep_from, float* out) {
@@ -66,12 +68,8 @@ float weights_chunk_portable(const float* z, std::int64_t n, float zmax, float i
 ChunkMax chunk_max(const float* z, std::int64_t n) {
   return avx2::available() ? avx2::chunk_max(z, n) : chunk_max_portable(z, n);
 }
-void chunk_sums(const float* z, std::int64_t n, float m, float* s, float* t) {
-  if (avx2::available()) {
-    avx2::chunk_sums(z, n, m, s, t);
-  } else {
-    chunk_sums_portable(z, n, m, s, t);
-  }
+ChunkSums chunk_sums(const float* z, std::int64_t n, float m) {
+  return avx2::available() ? avx2::chunk_sums(z, n, m) : chunk_sums_portable(z, n, m);
 }
 float weights_chunk(const float* z, std::int64_t n, float zmax, float inv_t, float keep_from, float* out) {
   return avx2::available() ? avx2::weights_chunk(z, n, zmax, inv_t, keep_from, out)
@@ -102,25 +100,39 @@ void to_float(const void* row, DType dtype, std::int64_t n, float* out) {
 void EntropyAccumulator::add(const float* z, std::int64_t n, std::int64_t offset) {
   for (std::int64_t start = 0; start < n; start += kChunk) {
     const std::int64_t len = n - start < kChunk ? n - start : kChunk;
-    const ChunkMax c = chunk_max(z + start, len);
-    if (c.nan) {
+    const float* chunk = z + start;
+    ChunkSums c;
+    if (max == -INFINITY) {  // nothing finite yet: the chunk's own maximum starts the row
+      const ChunkMax first = chunk_max(chunk, len);
+      if (first.nan || first.max == INFINITY) {  // +inf has no softmax either: rejected like NaN
+        has_nan = true;
+        return;
+      }
+      if (first.max == -INFINITY) continue;
+      max = first.max;
+      argmax = offset + start + first_index_of(chunk, len, first.max);
+      c = chunk_sums(chunk, len, first.max);
+    } else {
+      c = chunk_sums(chunk, len, static_cast<float>(max));
+      if (c.max > max) {  // a new maximum: rescale what we have, sum this chunk again against it
+        if (c.max == INFINITY) {
+          has_nan = true;
+          return;
+        }
+        const double f = std::exp(max - static_cast<double>(c.max));
+        sum_zexp = (sum_zexp + (max - static_cast<double>(c.max)) * sum_exp) * f;
+        sum_exp *= f;
+        max = c.max;
+        argmax = offset + start + first_index_of(chunk, len, c.max);
+        c = chunk_sums(chunk, len, c.max);
+      }
+    }
+    if (std::isnan(c.sum_exp) || std::isnan(c.sum_dexp)) {
       has_nan = true;
       return;
     }
-    if (c.max == -INFINITY) continue;
-    float cs, ct;
-    chunk_sums(z + start, len, c.max, &cs, &ct);
-    const double cm = c.max;
-    if (cm > max) {  // rescale what we have to the new maximum; only then is the argmax looked up
-      const double f = std::exp(max - cm);
-      sum_zexp = max == -INFINITY ? 0.0 : (sum_zexp + (max - cm) * sum_exp) * f;
-      sum_exp = max == -INFINITY ? 0.0 : sum_exp * f;
-      max = cm;
-      argmax = offset + start + first_index_of(z + start, len, c.max);
-    }
-    const double f = std::exp(cm - max);
-    sum_exp += static_cast<double>(cs) * f;
-    sum_zexp += (static_cast<double>(ct) + (cm - max) * static_cast<double>(cs)) * f;
+    sum_exp += c.sum_exp;
+    sum_zexp += c.sum_dexp;
   }
 }
 

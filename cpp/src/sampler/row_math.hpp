@@ -8,7 +8,7 @@
 
 namespace reset_native::sampler::detail {
 
-// Elements per chunk: small enough to stay in L1 between the max and the exp loop.
+// Elements per chunk: the float partial sums of one chunk are merged into double accumulators.
 inline constexpr std::int64_t kChunk = 512;
 
 // exp(d) for d <= 0 to ~1e-7 relative; 0 below -87 (and for d = -inf). Used for loop tails and by
@@ -43,23 +43,34 @@ struct ChunkMax {
   bool nan;
 };
 
+// One chunk's entropy sums against a reference value m: sum_exp = sum exp(z - m) and
+// sum_dexp = sum (z - m) exp(z - m) (nats), plus the chunk's maximum (NaN entries ignored).
+// The sums are only meaningful when max <= m; they are NaN when the chunk holds a NaN.
+struct ChunkSums {
+  float max;
+  float sum_exp;
+  float sum_dexp;
+};
+
 namespace avx2 {
 bool available();  // the CPU runs AVX2 and FMA (and this build has the kernels)
 ChunkMax chunk_max(const float* z, std::int64_t n);
-void chunk_sums(const float* z, std::int64_t n, float m, float* s, float* t);
+ChunkSums chunk_sums(const float* z, std::int64_t n, float m);
 float weights_chunk(const float* z, std::int64_t n, float zmax, float inv_t, float keep_from, float* out);
 }  // namespace avx2
 
 // Converts n elements of a float32/bf16/fp16 row to float32.
 void to_float(const void* row, DType dtype, std::int64_t n, float* out);
 
-// Running (max, sum exp(z - max), sum (z - max) exp(z - max)) of a row, merged chunk by chunk.
+// Running (max, sum exp(z - max), sum (z - max) exp(z - max)) of a row in one read: each chunk is
+// summed against the running maximum, and summed again only when it raises that maximum (a few
+// chunks per row for logits in any order but ascending).
 struct EntropyAccumulator {
   double max = -1.0 / 0.0;
   double sum_exp = 0.0;
   double sum_zexp = 0.0;
   std::int64_t argmax = -1;
-  bool has_nan = false;
+  bool has_nan = false;  // a NaN or +inf entry
   void add(const float* z, std::int64_t n, std::int64_t offset);
   // Entropy in nats; only meaningful when max is finite and !has_nan.
   double entropy() const;

@@ -111,7 +111,7 @@ std::int64_t sample_row(const float* z, std::int64_t vocab, double temperature, 
   require(u >= 0.0 && u < 1.0, "u must be in [0, 1)");
   detail::EntropyAccumulator acc;
   acc.add(z, vocab, 0);
-  require(!acc.has_nan, "logits row holds NaN");
+  require(!acc.has_nan, "logits row holds NaN or +inf");
   require(acc.max != -INFINITY, "logits row is all -inf: nothing can be sampled");
   std::vector<float> scratch;
   return detail::sample_checked_row(z, vocab, static_cast<float>(acc.max), acc.argmax, temperature, top_k, top_p, u,
