@@ -13,4 +13,6 @@ PYBIND11_MODULE(_core, m) {
   b::bind_dram(dram);
   auto pim = m.def_submodule("pim", "GradPIM processing-in-memory model");
   b::bind_pim(pim);
+  auto ops = m.def_submodule("ops", "Model ops fused by the integrations (RMSNorm)");
+  b::bind_ops(ops);
 }

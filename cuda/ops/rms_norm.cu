@@ -1,0 +1,93 @@
+// One-pass RMSNorm (reset_native/ops_cuda.hpp): one block per row, fp32 sum of squares reduced through
+// warp shuffles and shared memory, then the normalised row rounded to the dtype and multiplied by the
+// weight, matching transformers' LlamaRMSNorm/Qwen3RMSNorm operation by operation (only the order of the
+// fp32 sum differs).
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "reset_native/error.hpp"
+#include "reset_native/ops_cuda.hpp"
+
+namespace reset_native::ops_cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+template <class T>
+struct Conv;
+template <>
+struct Conv<float> {
+  static __device__ float to_float(float v) { return v; }
+  static __device__ float from_float(float v) { return v; }
+};
+template <>
+struct Conv<__half> {
+  static __device__ float to_float(__half v) { return __half2float(v); }
+  static __device__ __half from_float(float v) { return __float2half_rn(v); }
+};
+template <>
+struct Conv<__nv_bfloat16> {
+  static __device__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+  static __device__ __nv_bfloat16 from_float(float v) { return __float2bfloat16_rn(v); }
+};
+
+template <class T>
+__global__ void __launch_bounds__(kThreads) rms_norm_kernel(const T* x, const T* w, T* y, std::int64_t h,
+                                                            float eps) {
+  __shared__ float warp_sums[kThreads / 32];
+  __shared__ float s_scale;
+  const T* xr = x + blockIdx.x * h;
+  T* yr = y + blockIdx.x * h;
+  float sum = 0.0f;
+  for (std::int64_t i = threadIdx.x; i < h; i += kThreads) {
+    const float v = Conv<T>::to_float(xr[i]);
+    sum = fmaf(v, v, sum);
+  }
+  for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, o);
+  if (threadIdx.x % 32 == 0) warp_sums[threadIdx.x / 32] = sum;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float total = 0.0f;
+    for (int i = 0; i < kThreads / 32; ++i) total += warp_sums[i];
+    s_scale = rsqrtf(__fadd_rn(__fdiv_rn(total, float(h)), eps));
+  }
+  __syncthreads();
+  const float scale = s_scale;
+  for (std::int64_t i = threadIdx.x; i < h; i += kThreads) {
+    const T normed = Conv<T>::from_float(__fmul_rn(Conv<T>::to_float(xr[i]), scale));
+    yr[i] = Conv<T>::from_float(__fmul_rn(Conv<T>::to_float(w[i]), Conv<T>::to_float(normed)));
+  }
+}
+
+template <class T>
+void launch(const void* x, const void* w, void* y, std::int64_t rows, std::int64_t h, float eps, cudaStream_t s) {
+  rms_norm_kernel<T><<<static_cast<unsigned>(rows), kThreads, 0, s>>>(static_cast<const T*>(x),
+                                                                       static_cast<const T*>(w), static_cast<T*>(y),
+                                                                       h, eps);
+}
+
+}  // namespace
+
+void launch_rms_norm(const void* x, const void* w, void* y, std::int64_t rows, std::int64_t h, float eps,
+                     DType dtype, void* stream) {
+  require(rows >= 0 && rows < (std::int64_t(1) << 31), "rms_norm: rows must be in [0, 2^31), got " +
+                                                           std::to_string(rows));
+  require(h >= 1, "rms_norm: the normalised size must be >= 1, got " + std::to_string(h));
+  require(eps >= 0.0f, "rms_norm: eps must be >= 0");
+  require(x != nullptr && w != nullptr && y != nullptr, "rms_norm: null pointer");
+  if (rows == 0) return;
+  const auto s = static_cast<cudaStream_t>(stream);
+  switch (dtype) {
+    case DType::F32: launch<float>(x, w, y, rows, h, eps, s); break;
+    case DType::F16: launch<__half>(x, w, y, rows, h, eps, s); break;
+    case DType::BF16: launch<__nv_bfloat16>(x, w, y, rows, h, eps, s); break;
+    default: throw InvalidType("rms_norm: dtype must be F32, F16 or BF16");
+  }
+  const cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) throw Error(std::string("rms_norm: launch failed: ") + cudaGetErrorString(err));
+}
+
+}  // namespace reset_native::ops_cuda
