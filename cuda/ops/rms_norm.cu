@@ -77,8 +77,8 @@ void launch_rms_norm(const void* x, const void* w, void* y, std::int64_t rows, s
                                                            std::to_string(rows));
   require(h >= 1, "rms_norm: the normalised size must be >= 1, got " + std::to_string(h));
   require(eps >= 0.0f, "rms_norm: eps must be >= 0");
+  if (rows == 0) return;  // empty input: nothing to read, and its pointers may be null
   require(x != nullptr && w != nullptr && y != nullptr, "rms_norm: null pointer");
-  if (rows == 0) return;
   const auto s = static_cast<cudaStream_t>(stream);
   switch (dtype) {
     case DType::F32: launch<float>(x, w, y, rows, h, eps, s); break;

@@ -36,6 +36,8 @@ def _op():
             raise NotImplementedError("reset_native was built without CUDA kernels: rms_norm needs RESET_NATIVE_CUDA=ON")
         y = torch.empty_like(x)
         h = x.shape[-1]
+        if x.numel() == 0:  # nothing to launch (an empty tensor may not even have an address)
+            return y
         with torch.cuda.device(x.device):
             _native.cuda_rms_norm(x.data_ptr(), weight.data_ptr(), y.data_ptr(), x.numel() // h, h, float(eps),
                                   _DTYPES[x.dtype], torch.cuda.current_stream(x.device).cuda_stream)
