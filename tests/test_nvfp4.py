@@ -301,10 +301,11 @@ def test_gemv_matches_fp64_reference(kernel, m):
 
 @pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("k", [16, 32, 48, 64, 80, 96, 112, 4096 + 48])
-@pytest.mark.parametrize("m", [1, 2, 3, 5])
+@pytest.mark.parametrize("m", [1, 2, 3, 4, 5, 8])
 def test_gemv_every_block_count_remainder(kernel, k, m):
-    # The AVX2 M=1 kernel steps 4 blocks at a time, then 2, then 1; the M>1 tiles take 2 weight rows and up
-    # to 4 activation rows. Block counts 1-7 (and 259) hit every remainder; 7 rows leave a lone last row.
+    # The AVX2 M=1 kernel steps 4 blocks at a time, then 2, then 1; M=2..4 take 2 weight rows at a time; M>4
+    # decodes chunks of 32 blocks (2 at a time, then 1) and runs tiles of up to 4 activation rows over them.
+    # Block counts 1-7 and 259 hit every remainder; 7 rows leave a lone last row.
     rng = _rng(1000 + k + m)
     w = (rng.standard_normal((7, k)) * rng.uniform(0.01, 100, (7, 1)).repeat(k, 1)).astype(np.float32)
     x = rng.standard_normal((m, k)).astype(np.float32)
