@@ -38,7 +38,8 @@ const float* e4m3_unscaled_table() {
 }
 
 // Software prefetch distance of the M = 1 kernel (one prefetch per 64-byte line; may run past the matrix:
-// prefetches never fault). Measured from DRAM: 2 KiB beats 1 KiB by ~4 %, 4 KiB is no better.
+// prefetches never fault). Measured from DRAM with one thread: no prefetch is 5-10 % slower, 512 B to 4 KiB
+// are within noise of each other (bench/RESULTS-nvfp4-cpu.md).
 constexpr int64_t kPrefetchBytes = 2048;
 
 RN_AVX2 inline float horizontal_sum(__m256 v) {
