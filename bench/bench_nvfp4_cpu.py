@@ -47,14 +47,23 @@ def _time(fn, reps: int, warmup: int = 1) -> dict:
     return {"min": min(samples), "median": statistics.median(samples)}
 
 
+# Pause before every interleaved call. numpy's OpenBLAS and torch's OpenMP worker threads keep spinning for a
+# while after a call returns, so whatever runs right after them finds the second core busy: measured here, the
+# two-thread NVFP4 GEMV's median was up to ~30 % slower right after a numpy matmul and ~17 % after a torch one
+# than after a pause (2026-11-28, 3 runs of 15 alternating rounds; the effect varied with the background
+# load). The pause lets every call start with the others' threads asleep, whichever library ran before it.
+SETTLE_S = 0.05
+
+
 def _time_interleaved(fns: dict, reps: int) -> dict:
-    """Times several functions in alternation (one call of each per round), so that on a shared machine they
-    see the same background load; returns _time-style stats per name."""
+    """Times several functions in alternation (one call of each per round, each after a SETTLE_S pause), so
+    that on a shared machine they see the same background load; returns _time-style stats per name."""
     for fn in fns.values():
         fn()
     samples = {name: [] for name in fns}
     for _ in range(reps):
         for name, fn in fns.items():
+            time.sleep(SETTLE_S)
             t0 = time.perf_counter()
             fn()
             samples[name].append(time.perf_counter() - t0)

@@ -299,6 +299,48 @@ def test_gemv_matches_fp64_reference(kernel, m):
     assert np.all(np.abs(y - y_ref) <= 1e-5 * bound + 1e-30)
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("k", [16, 32, 48, 64, 80, 96, 112, 4096 + 48])
+@pytest.mark.parametrize("m", [1, 2, 3, 4, 5, 8])
+def test_gemv_every_block_count_remainder(kernel, k, m):
+    # The AVX2 M=1 kernel steps 4 blocks at a time, then 2, then 1; M=2..4 take 2 weight rows at a time; M>4
+    # decodes chunks of 32 blocks (2 at a time, then 1) and runs tiles of up to 4 activation rows over them.
+    # Block counts 1-7 and 259 hit every remainder; 7 rows leave a lone last row.
+    rng = _rng(1000 + k + m)
+    w = (rng.standard_normal((7, k)) * rng.uniform(0.01, 100, (7, 1)).repeat(k, 1)).astype(np.float32)
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    packed, scales, gs = _quantize_raw(w, kernel)
+    wq = ref.dequantize64(packed, scales, gs)
+    y = _gemv_raw(packed, scales, gs, x, kernel)
+    y_ref = x.astype(np.float64) @ wq.T
+    bound = np.abs(x.astype(np.float64)) @ np.abs(wq).T
+    assert np.all(np.abs(y - y_ref) <= 1e-5 * bound + 1e-30)
+    # Each output depends only on its own weight row and activation row (no cross-talk between the rows a
+    # tile shares): a single row alone gives the same value.
+    for i in range(m):
+        yi = _gemv_raw(packed[3:4], scales[3:4], gs, x[i:i + 1], kernel)
+        np.testing.assert_allclose(yi[0, 0], y[i, 3], rtol=1e-5, atol=1e-5 * bound[i, 3])
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("m", [1, 3])
+def test_gemv_thread_counts_give_the_same_rows(threads, m):
+    # 1537 x 4096 is ~6.3M weights: enough that up to 3 threads really split the rows (the driver uses a
+    # thread per ~2M weights); 1537 rows leave uneven chunks and a lone last row.
+    rng = _rng(2000 + m)
+    n, k = 1537, 4096
+    w = rng.standard_normal((n, k)).astype(np.float32)
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    packed, scales, gs = _quantize_raw(w, "auto")
+    y = np.empty((m, n), np.float32)
+    C.gemv(packed, scales, gs, x, "float32", y, None, "bf16", None, "auto", threads)
+    y1 = np.empty((m, n), np.float32)
+    C.gemv(packed, scales, gs, x, "float32", y1, None, "bf16", None, "auto", 1)
+    np.testing.assert_array_equal(y, y1)  # each row is computed by one thread, in the same order
+    wq = ref.dequantize64(packed, scales, gs)
+    assert _relerr(y, x.astype(np.float64) @ wq.T) <= 1e-5
+
+
 def test_gemv_public_api_dtypes_bias_and_vector_input():
     rng = _rng(20)
     w = rng.standard_normal((40, 256)).astype(np.float32)

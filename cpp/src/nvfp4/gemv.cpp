@@ -1,6 +1,7 @@
 // gemv(): y = x @ dequantize(W).T (+ bias), fp32 accumulation, straight from the packed weights.
-// The driver prepares the activations once (widen to float, W4A4 quantization, per-block de-interleave into
-// the order the kernels decode), splits the weight rows over threads, then scales, adds bias and narrows.
+// The driver prepares the activations once (widen to float, W4A4 quantization, rearrangement into the
+// order the kernels decode weights in), splits the weight rows over threads, then scales, adds bias and
+// narrows.
 #include <cmath>
 #include <vector>
 
@@ -41,23 +42,6 @@ float quantize_activations(std::vector<float>& x, int64_t m, int64_t k, const Ge
   return act_gs;
 }
 
-// Every 16-block of each row becomes [its 8 even elements, its 8 odd elements]: the order in which the
-// kernels decode the low and high nibbles of a block's 8 bytes. The AVX2 kernel for one activation row
-// decodes each half of a block as 4 even then 4 odd elements, so for it each half becomes
-// [its 4 even elements, its 4 odd elements].
-std::vector<float> deinterleave(const std::vector<float>& x, int64_t m, int64_t k,
-                                bool avx2_single_row) {
-  std::vector<float> xd(x.size());
-  const int group = avx2_single_row ? 4 : 8;  // even (then odd) elements per run
-  for (int64_t b = 0; b < m * k; b += 2 * group) {
-    for (int j = 0; j < group; ++j) {
-      xd[static_cast<size_t>(b + j)] = x[static_cast<size_t>(b + 2 * j)];
-      xd[static_cast<size_t>(b + group + j)] = x[static_cast<size_t>(b + 2 * j + 1)];
-    }
-  }
-  return xd;
-}
-
 }  // namespace
 
 void gemv(const uint8_t* packed, const uint8_t* block_scales, float global_scale, int64_t n, int64_t k,
@@ -86,7 +70,12 @@ void gemv(const uint8_t* packed, const uint8_t* block_scales, float global_scale
   widen(x, x_dtype, m * k, kernel, xf.data());
   double out_scale = global_scale;
   if (options.activation == Activation::kNVFP4) out_scale *= quantize_activations(xf, m, k, options);
-  const std::vector<float> xd = deinterleave(xf, m, k, kernel == Kernel::kAVX2 && m == 1);
+  std::vector<float> xd(xf.size());
+  if (kernel == Kernel::kAVX2) {
+    detail::arrange_activations_avx2(xf.data(), m, k, xd.data());
+  } else {
+    detail::arrange_activations_scalar(xf.data(), m, k, xd.data());
+  }
 
   // Row chunks: many per thread so a late or descheduled helper costs little, a multiple of 8 rows (the row
   // group).

@@ -43,10 +43,14 @@ void quantize_row_avx2(const float* x, int64_t cols, float gs, uint8_t* packed, 
 void half_to_float_scalar(const uint16_t* in, float* out, int64_t count);
 void half_to_float_f16c(const uint16_t* in, float* out, int64_t count);
 
+// Lays out the activations x [m, k] in the element order the GEMV kernels decode weights in, into xd [m, k]
+// (a permutation within each group of 16-blocks; see the kernels' files).
+void arrange_activations_scalar(const float* x, int64_t m, int64_t k, float* xd);
+void arrange_activations_avx2(const float* x, int64_t m, int64_t k, float* xd);
+
 // Raw W4A16 sums for weight rows [n0, n1):
 //   out[i * n_total + r] = sum_b e4m3(scales[r, b]) * sum_j e2m1(code[r, 16b + j]) * x[i, 16b + j]
-// for i < m. xd holds x [m, k] with every 16-block de-interleaved: its 8 even elements, then its 8 odd ones
-// (gemv_rows_avx2 with m == 1: each 8-element half as its 4 even elements, then its 4 odd ones).
+// for i < m, with xd laid out by the matching arrange_activations_*.
 void gemv_rows_scalar(const uint8_t* packed, const uint8_t* scales, int64_t k, const float* xd, int64_t m,
                       int64_t n0, int64_t n1, int64_t n_total, float* out);
 void gemv_rows_avx2(const uint8_t* packed, const uint8_t* scales, int64_t k, const float* xd, int64_t m,

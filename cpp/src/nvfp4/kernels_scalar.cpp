@@ -52,6 +52,17 @@ void half_to_float_scalar(const uint16_t* in, float* out, int64_t count) {
   for (int64_t i = 0; i < count; ++i) out[i] = half_to_float(in[i]);
 }
 
+// Every 16-block of each row becomes [its 8 even elements, its 8 odd elements]: the order in which
+// gemv_rows_scalar decodes the low and high nibbles of a block's 8 bytes.
+void arrange_activations_scalar(const float* x, int64_t m, int64_t k, float* xd) {
+  for (int64_t b = 0; b < m * k; b += kBlockSize) {
+    for (int j = 0; j < kBlockSize / 2; ++j) {
+      xd[b + j] = x[b + 2 * j];
+      xd[b + kBlockSize / 2 + j] = x[b + 2 * j + 1];
+    }
+  }
+}
+
 void gemv_rows_scalar(const uint8_t* packed, const uint8_t* scales, int64_t k, const float* xd, int64_t m,
                       int64_t n0, int64_t n1, int64_t n_total, float* out) {
   const float* e4m3 = e4m3_table();
