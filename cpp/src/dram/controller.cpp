@@ -37,9 +37,10 @@ Controller::Controller(const Spec& spec, int channel, int ranks, const Controlle
   }
   while ((1 << bank_bits_) < banks_) ++bank_bits_;
   scratch_when_.assign(banks_, 0);
-  scratch_key_.assign(banks_, 0);
   for (int w = 0; w < 2; ++w) {
-    cand_[w].assign(banks_, Candidate{});
+    Candidate unschedulable;
+    unschedulable.ready = Device::ReadyRef{&never_, &never_, &never_};
+    cand_[w].assign(banks_, unschedulable);
     dirty_[w].assign(words, ~uint64_t{0});
     active_[w].assign(words, 0);
   }
@@ -109,10 +110,13 @@ inline void Controller::set_refresh_pending(int rank, bool pending) {
   ref_pending_[rank] = pending;
   const int per_rank = spec_.org.banks();
   for (int b = rank * per_rank; b < (rank + 1) * per_rank; ++b) {
-    if (pending)
+    if (pending) {
       set_bit(refresh_blocked_, b);
-    else
-      clear_bit(refresh_blocked_, b);
+      unschedule(b, 0);
+      unschedule(b, 1);
+    } else {
+      clear_bit(refresh_blocked_, b);  // touch_rank() follows: the candidates are recomputed
+    }
   }
 }
 
@@ -159,16 +163,13 @@ inline Controller::Candidate Controller::candidate_for(int bank, int slot, bool 
 // FR-FCFS: ready column commands (row hits) first, then anything ready; oldest first within each.
 // Answers both "who goes now" and "when does the first one become ready, and who goes then": the
 // winner is the smallest key among the candidates ready at max(now, earliest ready time). Both
-// loops are branch-free minimums (ready times are unpredictable). The command-bus term of the ready
-// time is left out: the bus is always free by `now` (it frees one clock after the last issue).
+// loops run over every bank (a bank that cannot be scheduled reads kNever through never_) and are
+// branch-free: ready times are unpredictable, a fixed trip count is not. The command-bus term of the
+// ready time is left out: the bus is always free by `now` (it frees one clock after the last issue).
 inline Controller::Choice Controller::choose_frfcfs(int64_t now, bool writes) {
   const int w = writes ? 1 : 0;
   Candidate* const cand = cand_[w].data();
   uint64_t* const dirty = dirty_[w].data();
-  int64_t* const when = scratch_when_.data();
-  uint64_t* const key = scratch_key_.data();
-  int n = 0;
-  int64_t earliest = kNever;
   const size_t words = active_[w].size();
   for (size_t k = 0; k < words; ++k) {
     const uint64_t live = active_[w][k] & ~refresh_blocked_[k];
@@ -177,19 +178,19 @@ inline Controller::Choice Controller::choose_frfcfs(int64_t now, bool writes) {
       cand[b] = candidate_for(b, -1, writes);
     }
     dirty[k] &= ~live;
-    for (uint64_t bits = live; bits; bits &= bits - 1, ++n) {
-      const Candidate& c = cand[k * 64 + __builtin_ctzll(bits)];
-      const int64_t t = std::max(std::max(*c.ready.bank, *c.ready.group), *c.ready.rank);
-      when[n] = t;
-      key[n] = c.key;
-      earliest = std::min(earliest, t);
-    }
+  }
+  int64_t* const when = scratch_when_.data();
+  int64_t earliest = kNever;
+  for (int b = 0; b < banks_; ++b) {
+    const Device::ReadyRef& r = cand[b].ready;
+    when[b] = std::max(std::max(*r.bank, *r.group), *r.rank);
+    earliest = std::min(earliest, when[b]);
   }
   Choice choice;
-  if (n == 0) return choice;
+  if (earliest >= kNever) return choice;
   const int64_t at = std::max(earliest, now);
   uint64_t best = ~uint64_t{0};
-  for (int i = 0; i < n; ++i) best = std::min(best, key[i] | -static_cast<uint64_t>(when[i] > at));
+  for (int b = 0; b < banks_; ++b) best = std::min(best, cand[b].key | -static_cast<uint64_t>(when[b] > at));
   const int bank = static_cast<int>(best & ((uint64_t{1} << bank_bits_) - 1));
   if (earliest <= now) {
     choice.ready_bank = bank;
@@ -261,7 +262,10 @@ inline void Controller::serve(const Candidate& c, int bank, bool writes, int64_t
     stats_.last_cycle = std::max(stats_.last_cycle, done);
   }
   q.erase(q.begin() + c.slot);
-  if (q.empty()) clear_bit(active_[writes ? 1 : 0], bank);
+  if (q.empty()) {
+    clear_bit(active_[writes ? 1 : 0], bank);
+    unschedule(bank, writes ? 1 : 0);
+  }
 }
 
 void Controller::run(const RequestStream& requests, const AddressMapper& mapper, int64_t* read_latency,

@@ -91,6 +91,7 @@ class Controller {
   Choice choose_fcfs(int64_t now, bool writes);
   void touch_bank(int bank) { set_bit(dirty_[0], bank), set_bit(dirty_[1], bank); }
   void touch_rank(int rank);
+  void unschedule(int bank, int w) { cand_[w][bank].ready = Device::ReadyRef{&never_, &never_, &never_}; }
   void set_refresh_pending(int rank, bool pending);
   void serve(const Candidate& c, int bank, bool writes, int64_t t, int64_t* read_latency,
              std::vector<LogEntry>* log);
@@ -115,11 +116,13 @@ class Controller {
 
   // FR-FCFS candidate cache, per mode [writes] and flat bank: recomputed when the bank is touched
   // (dirty: its queue or its state changed). Ready times are re-read through the candidate's
-  // ReadyRef at every decision (they move with every command on the rank).
+  // ReadyRef at every decision (they move with every command on the rank). A bank with an empty
+  // queue or a rank waiting for refresh points its ReadyRef at never_ (and is dirty: it is
+  // recomputed once it can be scheduled again).
   std::vector<Candidate> cand_[2];
   Bits dirty_[2];
-  std::vector<int64_t> scratch_when_;  // choose_frfcfs: ready time and key of each schedulable bank
-  std::vector<uint64_t> scratch_key_;
+  std::vector<int64_t> scratch_when_;  // choose_frfcfs: ready time of each bank's candidate
+  int64_t never_ = kNever;             // where an unschedulable bank's candidate reads its ready time
   int bank_bits_ = 0;
 };
 
