@@ -51,6 +51,10 @@ void Device::issue(Command c, const Address& a, int64_t t) {
     throw InvalidArgument(std::string("device: ") + commands_[c].name + " at cycle " + std::to_string(t) +
                           (!allowed_state ? " is not allowed in the bank state"
                                           : " is earlier than allowed cycle " + std::to_string(allowed)));
+  record(c, a, t);
+}
+
+void Device::record(Command c, const Address& a, int64_t t) {
   bus_free_ = t + 1;
   const Effects& fx = effects_[index(c)];
   auto raise = [t, &fx](Ready& ready, Scope scope) {

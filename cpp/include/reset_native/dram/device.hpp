@@ -69,6 +69,9 @@ class Device {
   }
   // Records `c` at cycle t. Throws InvalidArgument if t < earliest(c, a): the device never lies.
   void issue(Command c, const Address& a, int64_t t);
+  // issue() without the check, for a caller that has just established t >= earliest(c, a) itself
+  // (the controller does, on every path); a wrong call corrupts the timing state.
+  void record(Command c, const Address& a, int64_t t);
 
   int open_row(const Address& a) const { return open_row_[flat_bank(a)]; }  // -1 when precharged
   int open_banks(int rank) const { return open_count_[rank]; }
