@@ -53,6 +53,9 @@ class Controller {
  public:
   Controller(const Spec& spec, int channel, int ranks, const ControllerConfig& config,
              std::vector<TimingRule> rules, CommandSet commands = CommandSet());
+  // Not copyable or movable: cached candidates point into this object's device.
+  Controller(const Controller&) = delete;
+  Controller& operator=(const Controller&) = delete;
   void set_injector(CommandInjector* injector) { injector_ = injector; }
   // Serves every request of the stream; read latencies (completion - arrival) go to
   // read_latency[array position]. Appends issued commands to log when non-null.
@@ -82,7 +85,6 @@ class Controller {
   using Bits = std::vector<uint64_t>;  // one bit per flat bank
   static void set_bit(Bits& m, int b) { m[b >> 6] |= uint64_t{1} << (b & 63); }
   static void clear_bit(Bits& m, int b) { m[b >> 6] &= ~(uint64_t{1} << (b & 63)); }
-  static bool test_bit(const Bits& m, int b) { return (m[b >> 6] >> (b & 63)) & 1; }
 
   void issue(Command c, const Address& a, int64_t t, std::vector<LogEntry>* log);
   bool refresh_step(int64_t t, int64_t& next, std::vector<LogEntry>* log);
