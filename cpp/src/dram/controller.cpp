@@ -178,14 +178,18 @@ inline Controller::Choice Controller::choose_frfcfs(int64_t now, bool writes) {
   Candidate* const cand = cand_[w].data();
   uint64_t* const dirty = dirty_[w].data();
   const size_t words = active_[w].size();
+  uint64_t any_live = 0;
   for (size_t k = 0; k < words; ++k) {
     const uint64_t live = active_[w][k] & ~refresh_blocked_[k];
+    any_live |= live;
     for (uint64_t bits = dirty[k] & live; bits; bits &= bits - 1) {
       const int b = static_cast<int>(k * 64 + __builtin_ctzll(bits));
       cand[b] = candidate_for(b, -1, writes);
     }
     dirty[k] &= ~live;
   }
+  Choice choice;
+  if (!any_live) return choice;  // e.g. a PIM run without request traffic: no scan
   int64_t* const when = scratch_when_.data();
   int64_t earliest = kNever;
   for (int b = 0; b < banks_; ++b) {
@@ -193,7 +197,6 @@ inline Controller::Choice Controller::choose_frfcfs(int64_t now, bool writes) {
     when[b] = std::max(std::max(*r.bank, *r.group), *r.rank);
     earliest = std::min(earliest, when[b]);
   }
-  Choice choice;
   if (earliest >= kNever) return choice;
   const int64_t at = std::max(earliest, now);
   uint64_t best = ~uint64_t{0};
