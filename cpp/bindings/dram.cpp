@@ -42,6 +42,14 @@ py::dict spec_to_dict(const Spec& s) {
   return d;
 }
 
+// Hands the vector's buffer to numpy without a copy (large: one entry per request).
+template <typename T>
+py::array_t<T> move_to_numpy(std::vector<T>&& v) {
+  auto* owner = new std::vector<T>(std::move(v));
+  py::capsule free_when_done(owner, [](void* p) { delete static_cast<std::vector<T>*>(p); });
+  return py::array_t<T>(static_cast<py::ssize_t>(owner->size()), owner->data(), free_when_done);
+}
+
 template <typename T>
 py::array_t<T> to_numpy(const std::vector<T>& v) {
   py::array_t<T> out(static_cast<py::ssize_t>(v.size()));
@@ -98,7 +106,7 @@ py::dict run_simulation(const py::dict& spec, int channels, int ranks, const std
     chans.append(c);
   }
   out["channels"] = chans;
-  out["read_latency"] = to_numpy(r.read_latency);
+  out["read_latency"] = move_to_numpy(std::move(r.read_latency));
   if (command_log) out["log"] = command_log_to_dict(r.log);
   return out;
 }
@@ -146,6 +154,17 @@ void bind_dram(py::module_& m) {
     return AddressMapper(s.org, s.timing.BL, channels, ranks, mapping).capacity();
   });
   m.def("simulate", &run_simulation);
+  m.def("latency_summary",
+        [](py::array_t<int64_t, py::array::c_style | py::array::forcecast> latency, const std::vector<uint64_t>& ranks) {
+          LatencySummary s;
+          {
+            py::gil_scoped_release release;
+            s = summarize_latencies(latency.data(), static_cast<size_t>(latency.size()), ranks);
+          }
+          return py::make_tuple(s.count, s.sum_exact ? py::object(py::int_(s.sum)) : py::object(py::none()), s.max,
+                                s.at_rank);
+        },
+        "(count, exact sum or None, max, values at the given sorted ranks) of the non-negative latencies.");
   m.def("read_trace", [](const std::string& path) {
     Trace t;
     {

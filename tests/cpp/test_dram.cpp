@@ -42,6 +42,31 @@ TEST(Dram, DeviceAnswersEarliestPerRule) {
   EXPECT_EQ(dev.earliest(Command::REF, at(0, 0, 0)), rd::kNever);  // banks open
 }
 
+TEST(Dram, RecordLeavesTheSameStateAsIssue) {
+  // record() is issue() without the legality check: after the same legal sequence both devices
+  // answer every earliest() alike.
+  const rd::Spec spec = rd::Spec::preset("DDR4_2400R_8Gb_x8");
+  const rd::Timing& t = spec.timing;
+  rd::Device checked(spec, 2, rd::ddr4_timing_rules(spec)), unchecked(spec, 2, rd::ddr4_timing_rules(spec));
+  const struct { Command c; rd::Address a; int64_t t; } seq[] = {
+      {Command::ACT, at(0, 0, 3), 0},          {Command::ACT, at(1, 2, 7), t.tRRD_S},
+      {Command::ACT, at(2, 0, 1, 0, 1), 9},    {Command::RD, at(0, 0, 3, 5), t.tRCD},
+      {Command::WR, at(1, 2, 7, 1), 40},       {Command::PRE, at(0, 0, 3), 80},
+      {Command::ACT, at(3, 1, 2), 81},         {Command::PREA, at(0, 0, 0, 0, 1), 120}};
+  for (const auto& s : seq) {
+    checked.issue(s.c, s.a, s.t);
+    unchecked.record(s.c, s.a, s.t);
+    for (int c = 0; c < rd::kNumDdr4Commands; ++c)
+      for (int rank = 0; rank < 2; ++rank)
+        for (int bg = 0; bg < 4; ++bg)
+          for (int bank = 0; bank < 4; ++bank)
+            for (int row : {1, 2, 3, 7}) {
+              const rd::Address a = at(bg, bank, row, 0, rank);
+              ASSERT_EQ(checked.earliest(static_cast<Command>(c), a), unchecked.earliest(static_cast<Command>(c), a));
+            }
+  }
+}
+
 TEST(Dram, FourActivateWindow) {
   const rd::Spec spec = rd::Spec::preset("DDR4_2400R_8Gb_x8");
   rd::Device dev(spec, 2, rd::ddr4_timing_rules(spec));

@@ -51,18 +51,6 @@ AddressMapper::AddressMapper(const Organisation& org, int BL, int channels, int 
   capacity_ = uint64_t{1} << shift;
 }
 
-AddressMapper::Decoded AddressMapper::decode(uint64_t address) const {
-  auto field = [&](int f) { return static_cast<int>((address >> shift_[f]) & ((uint64_t{1} << bits_[f]) - 1)); };
-  Decoded d;
-  d.channel = field(kCh);
-  d.addr.rank = field(kRa);
-  d.addr.bankgroup = field(kBg);
-  d.addr.bank = field(kBa);
-  d.addr.row = field(kRo);
-  d.addr.column = field(kCo);
-  return d;
-}
-
 uint64_t AddressMapper::encode(int channel, const Address& a) const {
   auto put = [&](int f, int v) { return (static_cast<uint64_t>(v) & ((uint64_t{1} << bits_[f]) - 1)) << shift_[f]; };
   return put(kCh, channel) | put(kRa, a.rank) | put(kBg, a.bankgroup) | put(kBa, a.bank) | put(kRo, a.row) |

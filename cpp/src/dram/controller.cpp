@@ -6,9 +6,6 @@
 
 namespace reset_native::dram {
 
-// The helpers of run() are `inline`: only run() calls them, and inline functions are not
-// interposable in a shared library, so the compiler may inline them into the scheduling loop.
-
 void ControllerConfig::validate() const {
   require(read_queue >= 1, "read queue depth must be >= 1, got " + std::to_string(read_queue));
   require(write_queue >= 1, "write queue depth must be >= 1, got " + std::to_string(write_queue));
@@ -22,14 +19,14 @@ void ControllerConfig::validate() const {
 
 Controller::Controller(const Spec& spec, int channel, int ranks, const ControllerConfig& config,
                        std::vector<TimingRule> rules, CommandSet commands)
-    : spec_(spec), channel_(channel), ranks_(ranks), cfg_(config),
+    : spec_(spec), channel_(channel), ranks_(ranks), banks_(ranks * spec.org.banks()), cfg_(config),
       device_(spec, ranks, std::move(rules), std::move(commands)) {
   cfg_.validate();
   const Organisation& o = spec_.org;
-  const int banks = ranks * o.banks();
-  read_q_.resize(banks);
-  write_q_.resize(banks);
-  for (int b = 0; b < banks; ++b) {
+  const int words = (banks_ + 63) / 64;
+  read_q_.resize(banks_);
+  write_q_.resize(banks_);
+  for (int b = 0; b < banks_; ++b) {
     read_q_[b].reserve(cfg_.read_queue);
     write_q_[b].reserve(cfg_.write_queue);
     Address a;
@@ -38,21 +35,35 @@ Controller::Controller(const Spec& spec, int channel, int ranks, const Controlle
     a.bank = b % o.banks_per_group;
     bank_addr_.push_back(a);
   }
+  while ((1 << bank_bits_) < banks_) ++bank_bits_;
+  scratch_when_.assign(banks_, 0);
   for (int w = 0; w < 2; ++w) {
-    cached_[w].assign(banks, Pick{});
-    dirty_[w].assign(banks, 1);
-    active_[w].assign((banks + 63) / 64, 0);
+    Candidate unschedulable;
+    unschedulable.ready = Device::ReadyRef{&never_, &never_, &never_};
+    cand_[w].assign(banks_, unschedulable);
+    dirty_[w].assign(words, ~uint64_t{0});
+    active_[w].assign(words, 0);
   }
-  refresh_blocked_.assign((banks + 63) / 64, 0);
+  refresh_blocked_.assign(words, 0);
   next_refresh_.assign(ranks, spec_.timing.tREFI);
   ref_pending_.assign(ranks, 0);
-  act_after_conflict_.assign(banks, 0);
-  cols_since_act_.assign(banks, 0);
+  act_after_conflict_.assign(banks_, 0);
+  cols_since_act_.assign(banks_, 0);
   stats_.column_per_bankgroup.assign(ranks * o.bankgroups, 0);
 }
 
+// The helpers of run() are `inline`: only run() calls them, and inline functions are not
+// interposable in a shared library, so the compiler may inline them into the scheduling loop.
+
 inline void Controller::issue(Command c, const Address& a, int64_t t, std::vector<LogEntry>* log) {
-  device_.issue(c, a, t);  // checks t against every timing rule
+  // Every caller has established t >= earliest(c, a): the chooser from the candidates' ready times
+  // (the command bus is free by then) and bank-state-derived commands, refresh and injection by
+  // asking earliest(). Debug builds let the device check it again.
+#ifdef NDEBUG
+  device_.record(c, a, t);
+#else
+  device_.issue(c, a, t);
+#endif
   ++stats_.commands[index(c)];
   stats_.last_cycle = std::max(stats_.last_cycle, t + 1);
   if (log) {
@@ -106,8 +117,13 @@ inline void Controller::set_refresh_pending(int rank, bool pending) {
   ref_pending_[rank] = pending;
   const int per_rank = spec_.org.banks();
   for (int b = rank * per_rank; b < (rank + 1) * per_rank; ++b) {
-    const uint64_t bit = uint64_t{1} << (b % 64);
-    refresh_blocked_[b / 64] = pending ? (refresh_blocked_[b / 64] | bit) : (refresh_blocked_[b / 64] & ~bit);
+    if (pending) {
+      set_bit(refresh_blocked_, b);
+      unschedule(b, 0);
+      unschedule(b, 1);
+    } else {
+      clear_bit(refresh_blocked_, b);  // touch_rank() follows: the candidates are recomputed
+    }
   }
 }
 
@@ -116,14 +132,12 @@ inline void Controller::touch_rank(int rank) {
   for (int b = rank * per_rank; b < (rank + 1) * per_rank; ++b) touch_bank(b);
 }
 
-inline Controller::Pick Controller::candidate_for(int bank, int slot, bool writes) const {
+// The command a bank's queue (non-empty) wants given its open row. slot < 0: FR-FCFS, the oldest row
+// hit if any, else the oldest request; slot >= 0: that queue position (FCFS: 0).
+inline Controller::Candidate Controller::candidate_for(int bank, int slot, bool writes) const {
   const auto& q = writes ? write_q_[bank] : read_q_[bank];
-  Pick p;
-  if (q.empty()) return p;
   const int row = device_.open_row(bank_addr_[bank]);
-  p.bank = bank;
-  p.valid = true;
-  if (slot < 0) {  // FR-FCFS: the oldest row hit of this bank, if any
+  if (slot < 0) {
     slot = 0;
     if (row >= 0)
       for (size_t k = 0; k < q.size(); ++k)
@@ -133,94 +147,117 @@ inline Controller::Pick Controller::candidate_for(int bank, int slot, bool write
         }
   }
   const Entry& e = q[slot];
-  p.slot = slot;
-  p.seq = e.seq;
+  Candidate c;
+  c.slot = slot;
   const bool closed_page = cfg_.page == PagePolicy::Closed;
   if (row == e.addr.row)
-    p.cmd = writes ? (closed_page ? Command::WRA : Command::WR) : (closed_page ? Command::RDA : Command::RD);
+    c.cmd = writes ? (closed_page ? Command::WRA : Command::WR) : (closed_page ? Command::RDA : Command::RD);
   else
-    p.cmd = row >= 0 ? Command::PRE : Command::ACT;
-  p.addr = p.cmd == Command::PRE ? bank_addr_[bank] : e.addr;
-  if (p.cmd == Command::PRE) p.addr.row = row;
-  p.column = device_.commands()[p.cmd].needs_open_row;
-  p.ready = device_.ready_ref(p.cmd, p.addr);
-  p.when = device_.earliest(p.cmd, p.addr);
-  return p;
+    c.cmd = row >= 0 ? Command::PRE : Command::ACT;
+  c.addr = e.addr;
+  if (c.cmd == Command::PRE) {
+    c.addr = bank_addr_[bank];
+    c.addr.row = row;
+  }
+  // The bank state always allows the candidate (it was derived from that state), so its earliest
+  // cycle is the timing part alone.
+  c.ready = device_.ready_ref(c.cmd, c.addr);
+  const bool column = device_.commands()[c.cmd].needs_open_row;
+  c.key = (column ? 0 : uint64_t{1} << 63) | e.seq << bank_bits_ | static_cast<uint64_t>(bank);
+  return c;
 }
 
-inline Controller::Pick Controller::best_request_command(int64_t t, bool writes, int64_t& next) const {
-  const int banks = static_cast<int>(read_q_.size());
-  const int per_rank = spec_.org.banks();
-  Pick best;
-  if (cfg_.scheduler == SchedulerKind::FCFS) {  // only the oldest request may move
-    int oldest = -1;
-    uint64_t seq = ~uint64_t{0};
-    for (int b = 0; b < banks; ++b) {
-      const auto& q = writes ? write_q_[b] : read_q_[b];
-      if (!q.empty() && !ref_pending_[b / per_rank] && q.front().seq < seq) {
-        seq = q.front().seq;
-        oldest = b;
-      }
-    }
-    if (oldest < 0) return best;
-    Pick p = candidate_for(oldest, 0, writes);
-    if (p.when <= t) return p;
-    next = std::min(next, p.when);
-    return best;
-  }
-  // FR-FCFS: ready column commands (row hits) first, then anything ready; oldest first within each.
+// FR-FCFS: ready column commands (row hits) first, then anything ready; oldest first within each.
+// Answers both "who goes now" and "when does the first one become ready, and who goes then": the
+// winner is the smallest key among the candidates ready at max(now, earliest ready time). Both
+// loops run over every bank (a bank that cannot be scheduled reads kNever through never_) and are
+// branch-free: ready times are unpredictable, a fixed trip count is not. The command-bus term of the
+// ready time is left out: the bus is always free by `now` (it frees one clock after the last issue).
+inline Controller::Choice Controller::choose_frfcfs(int64_t now, bool writes) {
   const int w = writes ? 1 : 0;
-  const uint64_t* active = active_[w].data();
-  const uint64_t* blocked = refresh_blocked_.data();
-  Pick* cached = cached_[w].data();
-  char* dirty = dirty_[w].data();
-  int best_bank = -1;
-  bool best_col = false;
-  uint64_t best_seq = 0;
-  for (size_t word = 0; word < active_[w].size(); ++word) {
-    for (uint64_t bits = active[word] & ~blocked[word]; bits; bits &= bits - 1) {
-      const int b = static_cast<int>(word * 64 + __builtin_ctzll(bits));
-      Pick& p = cached[b];
-      if (dirty[b]) {
-        p = candidate_for(b, -1, writes);
-        dirty[b] = 0;
-      } else {
-        p.when = device_.ready_at(p.ready);  // bank state unchanged since cached: timing only
-      }
-      if (p.when > t) {
-        next = std::min(next, p.when);
-        continue;
-      }
-      if (best_bank < 0 || (p.column && !best_col) || (p.column == best_col && p.seq < best_seq)) {
-        best_bank = b;
-        best_col = p.column;
-        best_seq = p.seq;
-      }
+  Candidate* const cand = cand_[w].data();
+  uint64_t* const dirty = dirty_[w].data();
+  const size_t words = active_[w].size();
+  uint64_t any_live = 0;
+  for (size_t k = 0; k < words; ++k) {
+    const uint64_t live = active_[w][k] & ~refresh_blocked_[k];
+    any_live |= live;
+    for (uint64_t bits = dirty[k] & live; bits; bits &= bits - 1) {
+      const int b = static_cast<int>(k * 64 + __builtin_ctzll(bits));
+      cand[b] = candidate_for(b, -1, writes);
     }
+    dirty[k] &= ~live;
   }
-  return best_bank < 0 ? best : cached[best_bank];
+  Choice choice;
+  if (!any_live) return choice;  // e.g. a PIM run without request traffic: no scan
+  int64_t* const when = scratch_when_.data();
+  int64_t earliest = kNever;
+  for (int b = 0; b < banks_; ++b) {
+    const Device::ReadyRef& r = cand[b].ready;
+    when[b] = std::max(std::max(*r.bank, *r.group), *r.rank);
+    earliest = std::min(earliest, when[b]);
+  }
+  if (earliest >= kNever) return choice;
+  const int64_t at = std::max(earliest, now);
+  uint64_t best = ~uint64_t{0};
+  for (int b = 0; b < banks_; ++b) best = std::min(best, cand[b].key | -static_cast<uint64_t>(when[b] > at));
+  const int bank = static_cast<int>(best & ((uint64_t{1} << bank_bits_) - 1));
+  if (earliest <= now) {
+    choice.ready_bank = bank;
+  } else {
+    choice.earliest = earliest;
+    choice.earliest_bank = bank;
+  }
+  return choice;
 }
 
-inline void Controller::serve(const Pick& p, bool writes, int64_t t, int64_t* read_latency, std::vector<LogEntry>* log) {
-  auto& q = writes ? write_q_[p.bank] : read_q_[p.bank];
-  const Entry e = q[p.slot];
+// FCFS: only the oldest request (of the banks whose rank waits for no refresh) may move.
+inline Controller::Choice Controller::choose_fcfs(int64_t now, bool writes) {
+  const int per_rank = spec_.org.banks();
+  int oldest = -1;
+  uint64_t seq = ~uint64_t{0};
+  for (int b = 0; b < banks_; ++b) {
+    const auto& q = writes ? write_q_[b] : read_q_[b];
+    if (!q.empty() && !ref_pending_[b / per_rank] && q.front().seq < seq) {
+      seq = q.front().seq;
+      oldest = b;
+    }
+  }
+  Choice choice;
+  if (oldest < 0) return choice;
+  Candidate& c = cand_[writes ? 1 : 0][oldest];  // the FR-FCFS cache is not used under FCFS
+  c = candidate_for(oldest, 0, writes);
+  const int64_t when = device_.ready_at(c.ready);
+  if (when <= now) {
+    choice.ready_bank = oldest;
+  } else {
+    choice.earliest = when;
+    choice.earliest_bank = oldest;
+  }
+  return choice;
+}
+
+inline void Controller::serve(const Candidate& c, int bank, bool writes, int64_t t, int64_t* read_latency,
+                              std::vector<LogEntry>* log) {
+  auto& q = writes ? write_q_[bank] : read_q_[bank];
+  const Entry e = q[c.slot];
   const Timing& tm = spec_.timing;
-  touch_bank(p.bank);  // its open row or its queue changes
-  issue(p.cmd, p.addr, t, log);
-  if (p.cmd == Command::PRE) {
-    act_after_conflict_[p.bank] = 1;  // the row is closed to make room for another one
+  touch_bank(bank);  // its open row or its queue changes
+  issue(c.cmd, c.addr, t, log);
+  if (c.cmd == Command::PRE) {
+    act_after_conflict_[bank] = 1;  // the row is closed to make room for another one
     return;
   }
-  if (p.cmd == Command::ACT) {
-    cols_since_act_[p.bank] = 0;
+  if (c.cmd == Command::ACT) {
+    cols_since_act_[bank] = 0;
     return;
   }
   // A column command serves the request.
-  if (cols_since_act_[p.bank]++ == 0)
-    ++(act_after_conflict_[p.bank] ? stats_.row_conflicts : stats_.row_misses);
+  if (cols_since_act_[bank]++ == 0)
+    ++(act_after_conflict_[bank] ? stats_.row_conflicts : stats_.row_misses);
   else
     ++stats_.row_hits;
-  act_after_conflict_[p.bank] = 0;
+  act_after_conflict_[bank] = 0;
   ++stats_.column_per_bankgroup[e.addr.rank * spec_.org.bankgroups + e.addr.bankgroup];
   stats_.data_bus_cycles += tm.BL / 2;
   if (writes) {
@@ -234,12 +271,17 @@ inline void Controller::serve(const Pick& p, bool writes, int64_t t, int64_t* re
     read_latency[e.pos] = done - e.arrival;
     stats_.last_cycle = std::max(stats_.last_cycle, done);
   }
-  q.erase(q.begin() + p.slot);
-  if (q.empty()) active_[writes ? 1 : 0][p.bank / 64] &= ~(uint64_t{1} << (p.bank % 64));
+  q.erase(q.begin() + c.slot);
+  if (q.empty()) {
+    clear_bit(active_[writes ? 1 : 0], bank);
+    unschedule(bank, writes ? 1 : 0);
+  }
 }
 
 void Controller::run(const RequestStream& requests, const AddressMapper& mapper, int64_t* read_latency,
                      std::vector<LogEntry>* log) {
+  if (bank_bits_ < 63 && requests.count >= (uint64_t{1} << (63 - bank_bits_)))
+    throw Unsupported("dram controller: too many requests for one channel (" + std::to_string(requests.count) + ")");
   size_t next_req = 0;
   uint64_t seq = 0;
   int64_t t = 0;
@@ -252,11 +294,12 @@ void Controller::run(const RequestStream& requests, const AddressMapper& mapper,
       if (w ? writes_queued_ >= cfg_.write_queue : reads_queued_ >= cfg_.read_queue) break;
       const Address a = mapper.decode(requests.address[pos]).addr;
       const int b = device_.flat_bank(a);
+      const int wi = w ? 1 : 0;
       (w ? write_q_[b] : read_q_[b]).push_back(Entry{requests.arrival[pos], pos, seq++, a});
-      active_[w ? 1 : 0][b / 64] |= uint64_t{1} << (b % 64);
+      set_bit(active_[wi], b);
       // A younger request changes the bank's candidate only if it turns a PRE (no hit) into a hit.
-      const Pick& cached = cached_[w ? 1 : 0][b];
-      if (!cached.valid || (cached.cmd == Command::PRE && device_.open_row(a) == a.row)) dirty_[w ? 1 : 0][b] = 1;
+      // (A bank whose queue was empty is dirty already.)
+      if (cand_[wi][b].cmd == Command::PRE && device_.open_row(a) == a.row) set_bit(dirty_[wi], b);
       ++(w ? writes_queued_ : reads_queued_);
       ++next_req;
     }
@@ -295,18 +338,30 @@ void Controller::run(const RequestStream& requests, const AddressMapper& mapper,
         next = std::min(next, t + 1);  // the injector may change its mind next cycle
       }
     }
-    const Pick p = best_request_command(t, writes, next);
-    if (p.valid) {
-      serve(p, writes, t, read_latency, log);
+    const Choice ch = cfg_.scheduler == SchedulerKind::FCFS ? choose_fcfs(t, writes) : choose_frfcfs(t, writes);
+    const int w = writes ? 1 : 0;
+    if (ch.ready_bank >= 0) {
+      serve(cand_[w][ch.ready_bank], ch.ready_bank, writes, t, read_latency, log);
       ++t;
       continue;
     }
     if (next_req < requests.count) {
       const size_t pos = requests.at(next_req);
-      const bool w = requests.is_write[pos] != 0;
-      const bool room = w ? writes_queued_ < cfg_.write_queue : reads_queued_ < cfg_.read_queue;
+      const bool wr = requests.is_write[pos] != 0;
+      const bool room = wr ? writes_queued_ < cfg_.write_queue : reads_queued_ < cfg_.read_queue;
       if (room) next = std::min(next, requests.arrival[pos]);
     }
+    // Idle-cycle skipping. If the first candidate becomes ready strictly before any other event (an
+    // admissible arrival, a refresh check, an injector), the state seen at that cycle is the one seen
+    // now, so the decision there is already known: issue it without a second pass.
+    if (ch.earliest < next && !injecting && (!cfg_.refresh || ch.earliest < refresh_check_at_)) {
+      t = ch.earliest;
+      ++stats_.scheduler_passes;  // the pass the skip replaces
+      serve(cand_[w][ch.earliest_bank], ch.earliest_bank, writes, t, read_latency, log);
+      ++t;
+      continue;
+    }
+    next = std::min(next, ch.earliest);
     if (next >= kNever) throw Error("dram controller: no command can ever issue (internal error)");
     t = std::max(t + 1, next);
   }

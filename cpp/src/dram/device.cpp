@@ -7,7 +7,8 @@
 namespace reset_native::dram {
 
 Device::Device(const Spec& spec, int ranks, std::vector<TimingRule> rules, CommandSet commands)
-    : spec_(spec), ranks_(ranks), rules_(std::move(rules)), commands_(std::move(commands)) {
+    : spec_(spec), ranks_(ranks), bankgroups_(spec.org.bankgroups), banks_per_group_(spec.org.banks_per_group),
+      rules_(std::move(rules)), commands_(std::move(commands)) {
   require(ranks >= 1, "ranks must be >= 1, got " + std::to_string(ranks));
   const int banks = ranks * spec_.org.banks();
   Ready zero;
@@ -43,35 +44,29 @@ Device::Device(const Spec& spec, int ranks, std::vector<TimingRule> rules, Comma
     for (size_t w = 0; w < windows_.size(); ++w) window_hist_[rk * windows_.size() + w].assign(windows_[w].size, 0);
 }
 
-bool Device::state_allows(Command c, const Address& a) const {
-  const CommandTraits& tr = commands_[c];
-  if (!tr.defined) return false;
-  if (tr.target == Target::Rank) return !tr.needs_all_closed || open_count_[a.rank] == 0;
-  const int row = open_row_[flat_bank(a)];
-  if (tr.needs_open_row) return row == a.row;
-  if (tr.needs_closed_bank) return row < 0;
-  if (tr.closes_bank) return row >= 0;  // PRE only to an open bank
-  return true;
+void Device::issue(Command c, const Address& a, int64_t t) {
+  const bool allowed_state = state_allows(c, a);
+  const int64_t allowed = allowed_state ? ready_at(c, a) : kNever;
+  if (!allowed_state || t < allowed)
+    throw InvalidArgument(std::string("device: ") + commands_[c].name + " at cycle " + std::to_string(t) +
+                          (!allowed_state ? " is not allowed in the bank state"
+                                          : " is earlier than allowed cycle " + std::to_string(allowed)));
+  record(c, a, t);
 }
 
-void Device::issue(Command c, const Address& a, int64_t t) {
-  const int64_t allowed = earliest(c, a);
-  if (allowed == kNever || t < allowed)
-    throw InvalidArgument(std::string("device: ") + commands_[c].name + " at cycle " + std::to_string(t) +
-                          (allowed == kNever ? " is not allowed in the bank state"
-                                             : " is earlier than allowed cycle " + std::to_string(allowed)));
+void Device::record(Command c, const Address& a, int64_t t) {
   bus_free_ = t + 1;
   const Effects& fx = effects_[index(c)];
-  auto raise = [t](Ready& ready, const std::vector<std::pair<int, int>>& list) {
-    for (const auto& [next, latency] : list) ready[next] = std::max(ready[next], t + latency);
+  auto raise = [t, &fx](Ready& ready, Scope scope) {
+    for (const auto& [next, latency] : fx.by_scope[static_cast<int>(scope)]) ready[next] = std::max(ready[next], t + latency);
   };
-  raise(bank_ready_[flat_bank(a)], fx.by_scope[static_cast<int>(Scope::Bank)]);
-  raise(group_ready_[a.rank * spec_.org.bankgroups + a.bankgroup], fx.by_scope[static_cast<int>(Scope::BankGroup)]);
-  raise(rank_ready_[a.rank], fx.by_scope[static_cast<int>(Scope::Rank)]);
-  const auto& other = fx.by_scope[static_cast<int>(Scope::OtherRanks)];
-  if (!other.empty())
+  const int b = flat_bank(a);
+  raise(bank_ready_[b], Scope::Bank);
+  raise(group_ready_[flat_group(a)], Scope::BankGroup);
+  raise(rank_ready_[a.rank], Scope::Rank);
+  if (!fx.by_scope[static_cast<int>(Scope::OtherRanks)].empty())
     for (int rk = 0; rk < ranks_; ++rk)
-      if (rk != a.rank) raise(rank_ready_[rk], other);
+      if (rk != a.rank) raise(rank_ready_[rk], Scope::OtherRanks);
   // Windowed rules (tFAW): remember t; once `size` issues are remembered, the next may not issue
   // before the oldest of them + latency.
   for (const auto& [slot, latency] : fx.windowed) {
@@ -84,7 +79,6 @@ void Device::issue(Command c, const Address& a, int64_t t) {
     }
   }
   const CommandTraits& tr = commands_[c];
-  const int b = flat_bank(a);
   if (tr.opens_row) {
     open_row_[b] = a.row;
     ++open_count_[a.rank];

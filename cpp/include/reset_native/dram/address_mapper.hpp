@@ -19,7 +19,17 @@ class AddressMapper {
  public:
   AddressMapper(const Organisation& org, int BL, int channels, int ranks, const std::string& mapping);
   struct Decoded { int channel; Address addr; };
-  Decoded decode(uint64_t address) const;              // caller checks address < capacity()
+  Decoded decode(uint64_t address) const {  // caller checks address < capacity()
+    auto field = [&](int f) { return static_cast<int>((address >> shift_[f]) & ((uint64_t{1} << bits_[f]) - 1)); };
+    Decoded d;
+    d.channel = field(kCh);
+    d.addr.rank = field(kRa);
+    d.addr.bankgroup = field(kBg);
+    d.addr.bank = field(kBa);
+    d.addr.row = field(kRo);
+    d.addr.column = field(kCo);
+    return d;
+  }
   uint64_t encode(int channel, const Address& a) const;  // inverse of decode (offset bits 0)
   uint64_t capacity() const { return capacity_; }       // bytes
   const std::string& mapping() const { return mapping_; }

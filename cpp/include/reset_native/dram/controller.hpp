@@ -3,6 +3,7 @@
 // injected command sequences (PIM). It issues at most one command per clock and skips idle cycles by
 // jumping to the next cycle at which anything can happen.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -52,6 +53,9 @@ class Controller {
  public:
   Controller(const Spec& spec, int channel, int ranks, const ControllerConfig& config,
              std::vector<TimingRule> rules, CommandSet commands = CommandSet());
+  // Not copyable or movable: cached candidates point into this object's device.
+  Controller(const Controller&) = delete;
+  Controller& operator=(const Controller&) = delete;
   void set_injector(CommandInjector* injector) { injector_ = injector; }
   // Serves every request of the stream; read latencies (completion - arrival) go to
   // read_latency[array position]. Appends issued commands to log when non-null.
@@ -63,44 +67,65 @@ class Controller {
 
  private:
   struct Entry { int64_t arrival; size_t pos; uint64_t seq; Address addr; };
-  // The next command one bank's queue wants; cached until the queue or the bank's row changes.
-  struct Pick {
+  // The command one bank's queue wants next and where the device keeps its ready time.
+  struct Candidate {
     Command cmd = Command::ACT;
-    int bank = 0, slot = 0;
-    uint64_t seq = 0;
+    int slot = 0;  // queue position of the request it serves
     Address addr;
     Device::ReadyRef ready{};
-    int64_t when = 0;
-    bool valid = false, column = false;
+    uint64_t key = 0;  // FR-FCFS priority, smaller first: (not a column command) << 63 | seq << bank bits | bank
   };
+  // One scheduling decision: the winner among the candidates ready at `now`; else the earliest cycle
+  // any candidate becomes ready and the winner at that cycle.
+  struct Choice {
+    int ready_bank = -1;
+    int64_t earliest = kNever;
+    int earliest_bank = -1;
+  };
+  using Bits = std::vector<uint64_t>;  // one bit per flat bank
+  static void set_bit(Bits& m, int b) { m[b >> 6] |= uint64_t{1} << (b & 63); }
+  static void clear_bit(Bits& m, int b) { m[b >> 6] &= ~(uint64_t{1} << (b & 63)); }
+
   void issue(Command c, const Address& a, int64_t t, std::vector<LogEntry>* log);
   bool refresh_step(int64_t t, int64_t& next, std::vector<LogEntry>* log);
-  Pick best_request_command(int64_t t, bool writes, int64_t& next) const;
-  Pick candidate_for(int bank, int slot, bool writes) const;
-  void touch_bank(int bank) { dirty_[0][bank] = dirty_[1][bank] = 1; }
+  Candidate candidate_for(int bank, int slot, bool writes) const;
+  Choice choose_frfcfs(int64_t now, bool writes);
+  Choice choose_fcfs(int64_t now, bool writes);
+  void touch_bank(int bank) { set_bit(dirty_[0], bank), set_bit(dirty_[1], bank); }
   void touch_rank(int rank);
+  void unschedule(int bank, int w) { cand_[w][bank].ready = Device::ReadyRef{&never_, &never_, &never_}; }
   void set_refresh_pending(int rank, bool pending);
-  void serve(const Pick& p, bool writes, int64_t t, int64_t* read_latency, std::vector<LogEntry>* log);
+  void serve(const Candidate& c, int bank, bool writes, int64_t t, int64_t* read_latency,
+             std::vector<LogEntry>* log);
 
   Spec spec_;
-  int channel_, ranks_;
+  int channel_, ranks_, banks_;
   ControllerConfig cfg_;
   Device device_;
   CommandInjector* injector_ = nullptr;
   std::vector<std::vector<Entry>> read_q_, write_q_;  // per flat bank, arrival order
   std::vector<Address> bank_addr_;                    // flat bank -> its address (row/col 0)
-  mutable std::vector<Pick> cached_[2];               // [writes][bank]
-  mutable std::vector<char> dirty_[2];
-  std::vector<uint64_t> active_[2];                   // bit per bank with a non-empty queue
+  Bits active_[2];                                    // [writes]: banks with a non-empty queue
   int reads_queued_ = 0, writes_queued_ = 0;
   bool draining_ = false;
   std::vector<int64_t> next_refresh_;
   int64_t refresh_check_at_ = 0;  // no rank is due or pending before this cycle
   std::vector<char> ref_pending_;
-  std::vector<uint64_t> refresh_blocked_;  // bit per bank whose rank waits for a refresh
+  Bits refresh_blocked_;                  // banks whose rank waits for a refresh
   std::vector<char> act_after_conflict_;  // per bank: the open row replaced a conflicting one
   std::vector<int> cols_since_act_;
   ChannelStats stats_;
+
+  // FR-FCFS candidate cache, per mode [writes] and flat bank: recomputed when the bank is touched
+  // (dirty: its queue or its state changed). Ready times are re-read through the candidate's
+  // ReadyRef at every decision (they move with every command on the rank). A bank with an empty
+  // queue or a rank waiting for refresh points its ReadyRef at never_ (and is dirty: it is
+  // recomputed once it can be scheduled again).
+  std::vector<Candidate> cand_[2];
+  Bits dirty_[2];
+  std::vector<int64_t> scratch_when_;  // choose_frfcfs: ready time of each bank's candidate
+  int64_t never_ = kNever;             // where an unschedulable bank's candidate reads its ready time
+  int bank_bits_ = 0;
 };
 
 }  // namespace reset_native::dram

@@ -31,7 +31,16 @@ class Device {
   int64_t earliest(Command c, const Address& a) const {
     return state_allows(c, a) ? ready_at(c, a) : kNever;
   }
-  bool state_allows(Command c, const Address& a) const;
+  bool state_allows(Command c, const Address& a) const {
+    const CommandTraits& tr = commands_[c];
+    if (!tr.defined) return false;
+    if (tr.target == Target::Rank) return !tr.needs_all_closed || open_count_[a.rank] == 0;
+    const int row = open_row_[flat_bank(a)];
+    if (tr.needs_open_row) return row == a.row;
+    if (tr.needs_closed_bank) return row < 0;
+    if (tr.closes_bank) return row >= 0;  // PRE only to an open bank
+    return true;
+  }
   // Where the ready times of (c, a) live: lets a scheduler that polls the same candidate many times
   // re-read them with three loads. Stays valid for the device's lifetime.
   struct ReadyRef { const int64_t *bank, *group, *rank; };
@@ -39,7 +48,7 @@ class Device {
     const int i = index(c);
     const int64_t* r = &rank_ready_[a.rank][i];
     if (rank_target_[i]) return {r, r, r};
-    return {&bank_ready_[flat_bank(a)][i], &group_ready_[a.rank * spec_.org.bankgroups + a.bankgroup][i], r};
+    return {&bank_ready_[flat_bank(a)][i], &group_ready_[flat_group(a)][i], r};
   }
   int64_t ready_at(const ReadyRef& r) const {
     int64_t t = bus_free_ > *r.rank ? bus_free_ : *r.rank;
@@ -52,7 +61,7 @@ class Device {
     int64_t t = bus_free_ > rank_ready_[a.rank][i] ? bus_free_ : rank_ready_[a.rank][i];
     if (!rank_target_[i]) {
       const int64_t b = bank_ready_[flat_bank(a)][i];
-      const int64_t g = group_ready_[a.rank * spec_.org.bankgroups + a.bankgroup][i];
+      const int64_t g = group_ready_[flat_group(a)][i];
       t = t > b ? t : b;
       t = t > g ? t : g;
     }
@@ -60,6 +69,9 @@ class Device {
   }
   // Records `c` at cycle t. Throws InvalidArgument if t < earliest(c, a): the device never lies.
   void issue(Command c, const Address& a, int64_t t);
+  // issue() without the check, for a caller that has just established t >= earliest(c, a) itself
+  // (the controller does, on every path); a wrong call corrupts the timing state.
+  void record(Command c, const Address& a, int64_t t);
 
   int open_row(const Address& a) const { return open_row_[flat_bank(a)]; }  // -1 when precharged
   int open_banks(int rank) const { return open_count_[rank]; }
@@ -67,9 +79,8 @@ class Device {
   const Spec& spec() const { return spec_; }
   const CommandSet& commands() const { return commands_; }
   const std::vector<TimingRule>& rules() const { return rules_; }
-  int flat_bank(const Address& a) const {
-    return (a.rank * spec_.org.bankgroups + a.bankgroup) * spec_.org.banks_per_group + a.bank;
-  }
+  int flat_bank(const Address& a) const { return flat_group(a) * banks_per_group_ + a.bank; }
+  int flat_group(const Address& a) const { return a.rank * bankgroups_ + a.bankgroup; }
 
  private:
   // The rules of one prev command, compiled per scope: (next command, latency), duplicates merged
@@ -83,6 +94,7 @@ class Device {
 
   Spec spec_;
   int ranks_;
+  int bankgroups_, banks_per_group_;  // spec_.org's, at hand for flat_bank()
   std::vector<TimingRule> rules_;
   CommandSet commands_;
   std::array<bool, kNumCommands> rank_target_{};         // command addresses a whole rank

@@ -24,4 +24,17 @@ struct ChannelStats {
   uint64_t scheduler_passes = 0;               // cycles the controller looked at (the rest were skipped)
 };
 
+// Summary of per-request read latencies (entries < 0, the writes, are skipped) in one pass plus
+// selection: count, exact sum (sum_exact false if it overflowed 63 bits), maximum, and the values at
+// the given ranks of the sorted latencies (0 = smallest; each rank < count). Lets a caller compute
+// percentiles without sorting or copying in Python. Throws InvalidArgument for a rank >= count.
+struct LatencySummary {
+  uint64_t count = 0;
+  int64_t sum = 0;
+  bool sum_exact = true;
+  int64_t max = 0;
+  std::vector<int64_t> at_rank;
+};
+LatencySummary summarize_latencies(const int64_t* latency, size_t n, const std::vector<uint64_t>& ranks);
+
 }  // namespace reset_native::dram
