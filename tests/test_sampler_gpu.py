@@ -23,6 +23,22 @@ def reset_config(**kw):
     return ReSETConfig(**args)
 
 
+
+def _draw_fixed(z, temperature, top_k, top_p, rows, steps, dtype, seed=0):
+    """Tokens of `steps` CUDA decode steps on `rows` copies of the row z at a fixed temperature (flat array)."""
+    vocab = z.size
+    state = ReSETState(ReSETConfig.fixed(temperature, top_k=top_k, top_p=top_p), rows, vocab, device="cuda",
+                       seed=seed)
+    logits = torch.from_numpy(np.tile(z, (rows, 1))).to(dtype).cuda()
+    last = torch.full((rows,), -1, device="cuda")
+    samples = []
+    for _ in range(steps):
+        out = decode_step(state, logits, last)
+        samples.append(out.tokens.cpu().numpy())
+        last = out.tokens
+    state.check_errors()
+    return np.concatenate(samples)
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
 def test_cuda_matches_references_entropies_temperatures_tokens_and_state(dtype):
     rng = np.random.default_rng(0)
@@ -77,15 +93,8 @@ def test_cuda_samples_follow_restricted_softmax(temperature, top_k, top_p):
     z = (rng.standard_normal(vocab) * 1.5).astype(np.float32)
     z[[4, 9]] = z[0]
     z[[2, 13]] = [0.0, -0.0]  # the two zeros must tie
-    state = ReSETState(ReSETConfig.fixed(temperature, top_k=top_k, top_p=top_p), rows, vocab, device="cuda")
-    logits = torch.from_numpy(np.tile(z, (rows, 1))).cuda()
-    last = torch.full((rows,), -1, device="cuda")
-    samples = []
-    for _ in range(steps):
-        out = decode_step(state, logits, last)
-        samples.append(out.tokens.cpu().numpy())
-        last = out.tokens
-    assert_follows(np.concatenate(samples), reference_distribution(z, temperature, top_k, top_p), vocab)
+    tokens = _draw_fixed(z, temperature, top_k, top_p, rows, steps, torch.float32)
+    assert_follows(tokens, reference_distribution(z, temperature, top_k, top_p), vocab)
 
 
 def test_cuda_wide_row_top_p_and_greedy():
@@ -119,16 +128,8 @@ def test_cuda_multi_chunk_samples_follow_restricted_softmax(temperature, top_k, 
     z[hot] = (rng.standard_normal(hot.size) * 1.2).astype(np.float32)
     z[2048], z[4095] = z[2047], z[5]  # ties across chunk borders
     z = torch.from_numpy(z).to(dtype).float().numpy()  # the values the kernel sees
-    state = ReSETState(ReSETConfig.fixed(temperature, top_k=top_k, top_p=top_p), rows, vocab, device="cuda")
-    logits = torch.from_numpy(np.tile(z, (rows, 1))).to(dtype).cuda()
-    last = torch.full((rows,), -1, device="cuda")
-    samples = []
-    for _ in range(steps):
-        out = decode_step(state, logits, last)
-        samples.append(out.tokens.cpu().numpy())
-        last = out.tokens
-    state.check_errors()
-    assert_follows(np.concatenate(samples), reference_distribution(z, temperature, top_k, top_p), vocab)
+    tokens = _draw_fixed(z, temperature, top_k, top_p, rows, steps, dtype)
+    assert_follows(tokens, reference_distribution(z, temperature, top_k, top_p), vocab)
 
 
 # Full-width rows: 24 hot tokens over a N(0, 1) bulk that holds 0.5-7 % of the mass, so the top-p
@@ -147,16 +148,7 @@ def test_cuda_wide_row_kept_set_is_exact(temperature, top_k, top_p, dtype):
     z = torch.from_numpy(z).to(dtype).float().numpy()  # the values the kernel sees
     probs = reference_distribution(z, temperature, top_k, top_p)
     assert 5 <= (probs > 0).sum() <= 24
-    state = ReSETState(ReSETConfig.fixed(temperature, top_k=top_k, top_p=top_p), rows, vocab, device="cuda", seed=4)
-    logits = torch.from_numpy(np.tile(z, (rows, 1))).to(dtype).cuda()
-    last = torch.full((rows,), -1, device="cuda")
-    samples = []
-    for _ in range(steps):
-        out = decode_step(state, logits, last)
-        samples.append(out.tokens.cpu().numpy())
-        last = out.tokens
-    state.check_errors()
-    assert_follows(np.concatenate(samples), probs, vocab)
+    assert_follows(_draw_fixed(z, temperature, top_k, top_p, rows, steps, dtype, seed=4), probs, vocab)
 
 
 def test_cuda_greedy_first_argmax_across_chunks():
