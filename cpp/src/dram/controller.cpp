@@ -36,7 +36,6 @@ Controller::Controller(const Spec& spec, int channel, int ranks, const Controlle
     bank_addr_.push_back(a);
   }
   while ((1 << bank_bits_) < banks_) ++bank_bits_;
-  scratch_when_.assign(banks_, 0);
   for (int w = 0; w < 2; ++w) {
     Candidate unschedulable;
     unschedulable.ready = Device::ReadyRef{&never_, &never_, &never_};
@@ -169,8 +168,8 @@ inline Controller::Candidate Controller::candidate_for(int bank, int slot, bool 
 
 // FR-FCFS: ready column commands (row hits) first, then anything ready; oldest first within each.
 // Answers both "who goes now" and "when does the first one become ready, and who goes then": the
-// winner is the smallest key among the candidates ready at max(now, earliest ready time). Both
-// loops run over every bank (a bank that cannot be scheduled reads kNever through never_) and are
+// winner is the smallest key among the candidates ready at max(now, earliest ready time). The loop
+// runs over every bank (a bank that cannot be scheduled reads kNever through never_) and is
 // branch-free: ready times are unpredictable, a fixed trip count is not. The command-bus term of the
 // ready time is left out: the bus is always free by `now` (it frees one clock after the last issue).
 inline Controller::Choice Controller::choose_frfcfs(int64_t now, bool writes) {
@@ -190,22 +189,26 @@ inline Controller::Choice Controller::choose_frfcfs(int64_t now, bool writes) {
   }
   Choice choice;
   if (!any_live) return choice;  // e.g. a PIM run without request traffic: no scan
-  int64_t* const when = scratch_when_.data();
-  int64_t earliest = kNever;
+  // One pass, lexicographic minimum of (max(ready time, now), key): every candidate ready by `now`
+  // ties at `now` and the smallest key among them wins; if none is, the earliest ready time wins and
+  // the smallest key among the candidates ready at that very cycle. Times and keys share one
+  // 128-bit word so the minimum is a compare and two conditional moves per bank.
+  const uint64_t floor = static_cast<uint64_t>(now);
+  Wide best = ~Wide{0};
+#pragma GCC unroll 4
   for (int b = 0; b < banks_; ++b) {
     const Device::ReadyRef& r = cand[b].ready;
-    when[b] = std::max(std::max(*r.bank, *r.group), *r.rank);
-    earliest = std::min(earliest, when[b]);
+    const uint64_t when = static_cast<uint64_t>(std::max(std::max(*r.bank, *r.group), *r.rank));
+    const Wide k = Wide{std::max(when, floor)} << 64 | cand[b].key;
+    best = k < best ? k : best;
   }
-  if (earliest >= kNever) return choice;
-  const int64_t at = std::max(earliest, now);
-  uint64_t best = ~uint64_t{0};
-  for (int b = 0; b < banks_; ++b) best = std::min(best, cand[b].key | -static_cast<uint64_t>(when[b] > at));
-  const int bank = static_cast<int>(best & ((uint64_t{1} << bank_bits_) - 1));
-  if (earliest <= now) {
+  const auto at = static_cast<int64_t>(best >> 64);
+  if (at >= kNever) return choice;
+  const int bank = static_cast<int>(static_cast<uint64_t>(best) & ((uint64_t{1} << bank_bits_) - 1));
+  if (at <= now) {
     choice.ready_bank = bank;
   } else {
-    choice.earliest = earliest;
+    choice.earliest = at;
     choice.earliest_bank = bank;
   }
   return choice;

@@ -83,6 +83,7 @@ class Controller {
     int earliest_bank = -1;
   };
   using Bits = std::vector<uint64_t>;  // one bit per flat bank
+  __extension__ typedef unsigned __int128 Wide;  // (ready time, priority key) compared as one number
   static void set_bit(Bits& m, int b) { m[b >> 6] |= uint64_t{1} << (b & 63); }
   static void clear_bit(Bits& m, int b) { m[b >> 6] &= ~(uint64_t{1} << (b & 63)); }
 
@@ -123,7 +124,6 @@ class Controller {
   // recomputed once it can be scheduled again).
   std::vector<Candidate> cand_[2];
   Bits dirty_[2];
-  std::vector<int64_t> scratch_when_;  // choose_frfcfs: ready time of each bank's candidate
   int64_t never_ = kNever;             // where an unschedulable bank's candidate reads its ready time
   int bank_bits_ = 0;
 };
