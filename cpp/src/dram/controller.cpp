@@ -38,7 +38,7 @@ Controller::Controller(const Spec& spec, int channel, int ranks, const Controlle
   while ((1 << bank_bits_) < banks_) ++bank_bits_;
   for (int w = 0; w < 2; ++w) {
     Candidate unschedulable;
-    unschedulable.ready = Device::ReadyRef{&never_, &never_, &never_};
+    unschedulable.group_ready = unschedulable.rank_ready = &never_;
     cand_[w].assign(banks_, unschedulable);
     dirty_[w].assign(words, ~uint64_t{0});
     active_[w].assign(words, 0);
@@ -160,7 +160,10 @@ inline Controller::Candidate Controller::candidate_for(int bank, int slot, bool 
   }
   // The bank state always allows the candidate (it was derived from that state), so its earliest
   // cycle is the timing part alone.
-  c.ready = device_.ready_ref(c.cmd, c.addr);
+  const Device::ReadyRef ready = device_.ready_ref(c.cmd, c.addr);
+  c.bank_ready = *ready.bank;
+  c.group_ready = ready.group;
+  c.rank_ready = ready.rank;
   const bool column = device_.commands()[c.cmd].needs_open_row;
   c.key = (column ? 0 : uint64_t{1} << 63) | e.seq << bank_bits_ | static_cast<uint64_t>(bank);
   return c;
@@ -197,9 +200,9 @@ inline Controller::Choice Controller::choose_frfcfs(int64_t now, bool writes) {
   Wide best = ~Wide{0};
 #pragma GCC unroll 4
   for (int b = 0; b < banks_; ++b) {
-    const Device::ReadyRef& r = cand[b].ready;
-    const uint64_t when = static_cast<uint64_t>(std::max(std::max(*r.bank, *r.group), *r.rank));
-    const Wide k = Wide{std::max(when, floor)} << 64 | cand[b].key;
+    const Candidate& c = cand[b];
+    const uint64_t when = static_cast<uint64_t>(std::max(std::max(c.bank_ready, *c.group_ready), *c.rank_ready));
+    const Wide k = Wide{std::max(when, floor)} << 64 | c.key;
     best = k < best ? k : best;
   }
   const auto at = static_cast<int64_t>(best >> 64);
@@ -230,7 +233,7 @@ inline Controller::Choice Controller::choose_fcfs(int64_t now, bool writes) {
   if (oldest < 0) return choice;
   Candidate& c = cand_[writes ? 1 : 0][oldest];  // the FR-FCFS cache is not used under FCFS
   c = candidate_for(oldest, 0, writes);
-  const int64_t when = device_.ready_at(c.ready);
+  const int64_t when = device_.ready_at(c.cmd, c.addr);
   if (when <= now) {
     choice.ready_bank = oldest;
   } else {
