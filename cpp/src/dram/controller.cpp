@@ -245,20 +245,23 @@ inline Controller::Choice Controller::choose_fcfs(int64_t now, bool writes) {
 
 inline void Controller::serve(const Candidate& c, int bank, bool writes, int64_t t, int64_t* read_latency,
                               std::vector<LogEntry>* log) {
-  auto& q = writes ? write_q_[bank] : read_q_[bank];
-  const Entry e = q[c.slot];
-  const Timing& tm = spec_.timing;
   touch_bank(bank);  // its open row or its queue changes
   issue(c.cmd, c.addr, t, log);
   if (c.cmd == Command::PRE) {
     act_after_conflict_[bank] = 1;  // the row is closed to make room for another one
-    return;
-  }
-  if (c.cmd == Command::ACT) {
+  } else if (c.cmd == Command::ACT) {
     cols_since_act_[bank] = 0;
-    return;
+  } else {
+    serve_request(c.slot, bank, writes, t, read_latency);
   }
-  // A column command serves the request.
+  recache(bank, writes);
+}
+
+// A column command at cycle t serves queue position `slot` of the bank.
+inline void Controller::serve_request(int slot, int bank, bool writes, int64_t t, int64_t* read_latency) {
+  auto& q = writes ? write_q_[bank] : read_q_[bank];
+  const Entry e = q[slot];
+  const Timing& tm = spec_.timing;
   if (cols_since_act_[bank]++ == 0)
     ++(act_after_conflict_[bank] ? stats_.row_conflicts : stats_.row_misses);
   else
@@ -277,11 +280,21 @@ inline void Controller::serve(const Candidate& c, int bank, bool writes, int64_t
     read_latency[e.pos] = done - e.arrival;
     stats_.last_cycle = std::max(stats_.last_cycle, done);
   }
-  q.erase(q.begin() + c.slot);
+  q.erase(q.begin() + slot);
   if (q.empty()) {
     clear_bit(active_[writes ? 1 : 0], bank);
     unschedule(bank, writes ? 1 : 0);
   }
+}
+
+// FR-FCFS: the served bank's candidate for the current mode is recomputed at once (the next
+// decision needs it, and doing it here keeps the chooser's dirty loop empty in the common case).
+// The bank stays dirty for the other mode. A bank just served is not waiting for a refresh.
+inline void Controller::recache(int bank, bool writes) {
+  if (cfg_.scheduler != SchedulerKind::FRFCFS || (writes ? write_q_ : read_q_)[bank].empty()) return;
+  const int w = writes ? 1 : 0;
+  cand_[w][bank] = candidate_for(bank, -1, writes);
+  clear_bit(dirty_[w], bank);
 }
 
 void Controller::run(const RequestStream& requests, const AddressMapper& mapper, int64_t* read_latency,

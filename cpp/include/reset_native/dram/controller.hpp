@@ -106,6 +106,8 @@ class Controller {
   void set_refresh_pending(int rank, bool pending);
   void serve(const Candidate& c, int bank, bool writes, int64_t t, int64_t* read_latency,
              std::vector<LogEntry>* log);
+  void serve_request(int slot, int bank, bool writes, int64_t t, int64_t* read_latency);
+  void recache(int bank, bool writes);
 
   Spec spec_;
   int channel_, ranks_, banks_;
