@@ -36,10 +36,9 @@ Controller::Controller(const Spec& spec, int channel, int ranks, const Controlle
     bank_addr_.push_back(a);
   }
   while ((1 << bank_bits_) < banks_) ++bank_bits_;
-  scratch_when_.assign(banks_, 0);
   for (int w = 0; w < 2; ++w) {
     Candidate unschedulable;
-    unschedulable.ready = Device::ReadyRef{&never_, &never_, &never_};
+    unschedulable.group_ready = unschedulable.rank_ready = &never_;
     cand_[w].assign(banks_, unschedulable);
     dirty_[w].assign(words, ~uint64_t{0});
     active_[w].assign(words, 0);
@@ -161,7 +160,10 @@ inline Controller::Candidate Controller::candidate_for(int bank, int slot, bool 
   }
   // The bank state always allows the candidate (it was derived from that state), so its earliest
   // cycle is the timing part alone.
-  c.ready = device_.ready_ref(c.cmd, c.addr);
+  const Device::ReadyRef ready = device_.ready_ref(c.cmd, c.addr);
+  c.bank_ready = *ready.bank;
+  c.group_ready = ready.group;
+  c.rank_ready = ready.rank;
   const bool column = device_.commands()[c.cmd].needs_open_row;
   c.key = (column ? 0 : uint64_t{1} << 63) | e.seq << bank_bits_ | static_cast<uint64_t>(bank);
   return c;
@@ -169,8 +171,8 @@ inline Controller::Candidate Controller::candidate_for(int bank, int slot, bool 
 
 // FR-FCFS: ready column commands (row hits) first, then anything ready; oldest first within each.
 // Answers both "who goes now" and "when does the first one become ready, and who goes then": the
-// winner is the smallest key among the candidates ready at max(now, earliest ready time). Both
-// loops run over every bank (a bank that cannot be scheduled reads kNever through never_) and are
+// winner is the smallest key among the candidates ready at max(now, earliest ready time). The loop
+// runs over every bank (a bank that cannot be scheduled reads kNever through never_) and is
 // branch-free: ready times are unpredictable, a fixed trip count is not. The command-bus term of the
 // ready time is left out: the bus is always free by `now` (it frees one clock after the last issue).
 inline Controller::Choice Controller::choose_frfcfs(int64_t now, bool writes) {
@@ -190,22 +192,26 @@ inline Controller::Choice Controller::choose_frfcfs(int64_t now, bool writes) {
   }
   Choice choice;
   if (!any_live) return choice;  // e.g. a PIM run without request traffic: no scan
-  int64_t* const when = scratch_when_.data();
-  int64_t earliest = kNever;
+  // One pass, lexicographic minimum of (max(ready time, now), key): every candidate ready by `now`
+  // ties at `now` and the smallest key among them wins; if none is, the earliest ready time wins and
+  // the smallest key among the candidates ready at that very cycle. Times and keys share one
+  // 128-bit word so the minimum is a compare and two conditional moves per bank.
+  const uint64_t floor = static_cast<uint64_t>(now);
+  Wide best = ~Wide{0};
+#pragma GCC unroll 4
   for (int b = 0; b < banks_; ++b) {
-    const Device::ReadyRef& r = cand[b].ready;
-    when[b] = std::max(std::max(*r.bank, *r.group), *r.rank);
-    earliest = std::min(earliest, when[b]);
+    const Candidate& c = cand[b];
+    const uint64_t when = static_cast<uint64_t>(std::max(std::max(c.bank_ready, *c.group_ready), *c.rank_ready));
+    const Wide k = Wide{std::max(when, floor)} << 64 | c.key;
+    best = k < best ? k : best;
   }
-  if (earliest >= kNever) return choice;
-  const int64_t at = std::max(earliest, now);
-  uint64_t best = ~uint64_t{0};
-  for (int b = 0; b < banks_; ++b) best = std::min(best, cand[b].key | -static_cast<uint64_t>(when[b] > at));
-  const int bank = static_cast<int>(best & ((uint64_t{1} << bank_bits_) - 1));
-  if (earliest <= now) {
+  const auto at = static_cast<int64_t>(best >> 64);
+  if (at >= kNever) return choice;
+  const int bank = static_cast<int>(static_cast<uint64_t>(best) & ((uint64_t{1} << bank_bits_) - 1));
+  if (at <= now) {
     choice.ready_bank = bank;
   } else {
-    choice.earliest = earliest;
+    choice.earliest = at;
     choice.earliest_bank = bank;
   }
   return choice;
@@ -227,7 +233,7 @@ inline Controller::Choice Controller::choose_fcfs(int64_t now, bool writes) {
   if (oldest < 0) return choice;
   Candidate& c = cand_[writes ? 1 : 0][oldest];  // the FR-FCFS cache is not used under FCFS
   c = candidate_for(oldest, 0, writes);
-  const int64_t when = device_.ready_at(c.ready);
+  const int64_t when = device_.ready_at(c.cmd, c.addr);
   if (when <= now) {
     choice.ready_bank = oldest;
   } else {
@@ -239,20 +245,23 @@ inline Controller::Choice Controller::choose_fcfs(int64_t now, bool writes) {
 
 inline void Controller::serve(const Candidate& c, int bank, bool writes, int64_t t, int64_t* read_latency,
                               std::vector<LogEntry>* log) {
-  auto& q = writes ? write_q_[bank] : read_q_[bank];
-  const Entry e = q[c.slot];
-  const Timing& tm = spec_.timing;
   touch_bank(bank);  // its open row or its queue changes
   issue(c.cmd, c.addr, t, log);
   if (c.cmd == Command::PRE) {
     act_after_conflict_[bank] = 1;  // the row is closed to make room for another one
-    return;
-  }
-  if (c.cmd == Command::ACT) {
+  } else if (c.cmd == Command::ACT) {
     cols_since_act_[bank] = 0;
-    return;
+  } else {
+    serve_request(c.slot, bank, writes, t, read_latency);
   }
-  // A column command serves the request.
+  recache(bank, writes);
+}
+
+// A column command at cycle t serves queue position `slot` of the bank.
+inline void Controller::serve_request(int slot, int bank, bool writes, int64_t t, int64_t* read_latency) {
+  auto& q = writes ? write_q_[bank] : read_q_[bank];
+  const Entry e = q[slot];
+  const Timing& tm = spec_.timing;
   if (cols_since_act_[bank]++ == 0)
     ++(act_after_conflict_[bank] ? stats_.row_conflicts : stats_.row_misses);
   else
@@ -271,11 +280,21 @@ inline void Controller::serve(const Candidate& c, int bank, bool writes, int64_t
     read_latency[e.pos] = done - e.arrival;
     stats_.last_cycle = std::max(stats_.last_cycle, done);
   }
-  q.erase(q.begin() + c.slot);
+  q.erase(q.begin() + slot);
   if (q.empty()) {
     clear_bit(active_[writes ? 1 : 0], bank);
     unschedule(bank, writes ? 1 : 0);
   }
+}
+
+// FR-FCFS: the served bank's candidate for the current mode is recomputed at once (the next
+// decision needs it, and doing it here keeps the chooser's dirty loop empty in the common case).
+// The bank stays dirty for the other mode. A bank just served is not waiting for a refresh.
+inline void Controller::recache(int bank, bool writes) {
+  if (cfg_.scheduler != SchedulerKind::FRFCFS || (writes ? write_q_ : read_q_)[bank].empty()) return;
+  const int w = writes ? 1 : 0;
+  cand_[w][bank] = candidate_for(bank, -1, writes);
+  clear_bit(dirty_[w], bank);
 }
 
 void Controller::run(const RequestStream& requests, const AddressMapper& mapper, int64_t* read_latency,

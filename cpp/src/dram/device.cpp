@@ -6,6 +6,18 @@
 
 namespace reset_native::dram {
 
+namespace {
+// Adds (next, latency) to a rule list, or raises the latency of the entry `next` already has.
+void merge_max(std::vector<std::pair<int, int>>& list, int next, int latency) {
+  for (auto& [n, l] : list)
+    if (n == next) {
+      l = std::max(l, latency);
+      return;
+    }
+  list.emplace_back(next, latency);
+}
+}  // namespace
+
 Device::Device(const Spec& spec, int ranks, std::vector<TimingRule> rules, CommandSet commands)
     : spec_(spec), ranks_(ranks), bankgroups_(spec.org.bankgroups), banks_per_group_(spec.org.banks_per_group),
       rules_(std::move(rules)), commands_(std::move(commands)) {
@@ -30,18 +42,23 @@ Device::Device(const Spec& spec, int ranks, std::vector<TimingRule> rules, Comma
       windows_.push_back(Window{r.window, index(r.next)});
       continue;
     }
-    auto& list = e.by_scope[static_cast<int>(r.scope)];
+    if (r.scope == Scope::OtherRanks) {
+      merge_max(e.other_ranks, index(r.next), r.latency);
+      continue;
+    }
+    const auto scope = static_cast<uint8_t>(r.scope);
+    const auto next = static_cast<uint8_t>(index(r.next));
     bool merged = false;
-    for (auto& [next, latency] : list)
-      if (next == index(r.next)) {
-        latency = std::max(latency, r.latency);
+    for (Effect& x : e.local)
+      if (x.scope == scope && x.next == next) {
+        x.latency = std::max(x.latency, r.latency);
         merged = true;
       }
-    if (!merged) list.emplace_back(index(r.next), r.latency);
+    if (!merged) e.local.push_back(Effect{scope, next, r.latency});
   }
   window_hist_.assign(ranks * windows_.size(), {});
   for (int rk = 0; rk < ranks; ++rk)
-    for (size_t w = 0; w < windows_.size(); ++w) window_hist_[rk * windows_.size() + w].assign(windows_[w].size, 0);
+    for (size_t w = 0; w < windows_.size(); ++w) window_hist_[rk * windows_.size() + w].times.assign(windows_[w].size, 0);
 }
 
 void Device::issue(Command c, const Address& a, int64_t t) {
@@ -57,25 +74,26 @@ void Device::issue(Command c, const Address& a, int64_t t) {
 void Device::record(Command c, const Address& a, int64_t t) {
   bus_free_ = t + 1;
   const Effects& fx = effects_[index(c)];
-  auto raise = [t, &fx](Ready& ready, Scope scope) {
-    for (const auto& [next, latency] : fx.by_scope[static_cast<int>(scope)]) ready[next] = std::max(ready[next], t + latency);
-  };
   const int b = flat_bank(a);
-  raise(bank_ready_[b], Scope::Bank);
-  raise(group_ready_[flat_group(a)], Scope::BankGroup);
-  raise(rank_ready_[a.rank], Scope::Rank);
-  if (!fx.by_scope[static_cast<int>(Scope::OtherRanks)].empty())
-    for (int rk = 0; rk < ranks_; ++rk)
-      if (rk != a.rank) raise(rank_ready_[rk], Scope::OtherRanks);
+  int64_t* const target[3] = {bank_ready_[b].data(), group_ready_[flat_group(a)].data(), rank_ready_[a.rank].data()};
+  for (const Effect& e : fx.local) {
+    int64_t& r = target[e.scope][e.next];
+    r = std::max(r, t + e.latency);
+  }
+  if (ranks_ > 1)
+    for (const auto& [next, latency] : fx.other_ranks)
+      for (int rk = 0; rk < ranks_; ++rk)
+        if (rk != a.rank) rank_ready_[rk][next] = std::max(rank_ready_[rk][next], t + latency);
   // Windowed rules (tFAW): remember t; once `size` issues are remembered, the next may not issue
   // before the oldest of them + latency.
   for (const auto& [slot, latency] : fx.windowed) {
-    auto& hist = window_hist_[a.rank * windows_.size() + slot];
-    std::rotate(hist.begin(), hist.begin() + 1, hist.end());  // size is tiny (4)
-    hist.back() = t + 1;                                      // stored +1 so 0 means "empty"
-    if (hist.front() > 0) {
+    WindowHistory& h = window_hist_[a.rank * windows_.size() + slot];
+    h.times[h.head] = t + 1;  // overwrites the oldest
+    h.head = h.head + 1 == static_cast<int>(h.times.size()) ? 0 : h.head + 1;
+    const int64_t oldest = h.times[h.head];
+    if (oldest > 0) {
       int64_t& r = rank_ready_[a.rank][windows_[slot].next];
-      r = std::max(r, hist.front() - 1 + latency);
+      r = std::max(r, oldest - 1 + latency);
     }
   }
   const CommandTraits& tr = commands_[c];

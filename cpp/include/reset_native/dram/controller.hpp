@@ -67,12 +67,16 @@ class Controller {
 
  private:
   struct Entry { int64_t arrival; size_t pos; uint64_t seq; Address addr; };
-  // The command one bank's queue wants next and where the device keeps its ready time.
+  // The command one bank's queue wants next and its ready time: the bank's own term as a value (only
+  // a command to this bank, which touches it, can move it), the group and rank terms by address (a
+  // command to any bank of the group or rank moves them).
   struct Candidate {
     Command cmd = Command::ACT;
     int slot = 0;  // queue position of the request it serves
     Address addr;
-    Device::ReadyRef ready{};
+    int64_t bank_ready = kNever;
+    const int64_t* group_ready = nullptr;
+    const int64_t* rank_ready = nullptr;
     uint64_t key = 0;  // FR-FCFS priority, smaller first: (not a column command) << 63 | seq << bank bits | bank
   };
   // One scheduling decision: the winner among the candidates ready at `now`; else the earliest cycle
@@ -83,6 +87,7 @@ class Controller {
     int earliest_bank = -1;
   };
   using Bits = std::vector<uint64_t>;  // one bit per flat bank
+  __extension__ typedef unsigned __int128 Wide;  // (ready time, priority key) compared as one number
   static void set_bit(Bits& m, int b) { m[b >> 6] |= uint64_t{1} << (b & 63); }
   static void clear_bit(Bits& m, int b) { m[b >> 6] &= ~(uint64_t{1} << (b & 63)); }
 
@@ -93,10 +98,16 @@ class Controller {
   Choice choose_fcfs(int64_t now, bool writes);
   void touch_bank(int bank) { set_bit(dirty_[0], bank), set_bit(dirty_[1], bank); }
   void touch_rank(int rank);
-  void unschedule(int bank, int w) { cand_[w][bank].ready = Device::ReadyRef{&never_, &never_, &never_}; }
+  void unschedule(int bank, int w) {
+    Candidate& c = cand_[w][bank];
+    c.bank_ready = kNever;
+    c.group_ready = c.rank_ready = &never_;
+  }
   void set_refresh_pending(int rank, bool pending);
   void serve(const Candidate& c, int bank, bool writes, int64_t t, int64_t* read_latency,
              std::vector<LogEntry>* log);
+  void serve_request(int slot, int bank, bool writes, int64_t t, int64_t* read_latency);
+  void recache(int bank, bool writes);
 
   Spec spec_;
   int channel_, ranks_, banks_;
@@ -117,13 +128,12 @@ class Controller {
   ChannelStats stats_;
 
   // FR-FCFS candidate cache, per mode [writes] and flat bank: recomputed when the bank is touched
-  // (dirty: its queue or its state changed). Ready times are re-read through the candidate's
-  // ReadyRef at every decision (they move with every command on the rank). A bank with an empty
-  // queue or a rank waiting for refresh points its ReadyRef at never_ (and is dirty: it is
-  // recomputed once it can be scheduled again).
+  // (dirty: its queue or its state changed, or a command was issued to it). The group and rank ready
+  // times are re-read at every decision (they move with every command on the rank). A bank with an
+  // empty queue or a rank waiting for refresh reads kNever (and is dirty: it is recomputed once it
+  // can be scheduled again).
   std::vector<Candidate> cand_[2];
   Bits dirty_[2];
-  std::vector<int64_t> scratch_when_;  // choose_frfcfs: ready time of each bank's candidate
   int64_t never_ = kNever;             // where an unschedulable bank's candidate reads its ready time
   int bank_bits_ = 0;
 };

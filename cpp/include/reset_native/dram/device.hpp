@@ -83,13 +83,18 @@ class Device {
   int flat_group(const Address& a) const { return a.rank * bankgroups_ + a.bankgroup; }
 
  private:
-  // The rules of one prev command, compiled per scope: (next command, latency), duplicates merged
-  // to the largest latency, so issue() is a few straight loops.
+  // The rules of one prev command, compiled for record(): one flat list for the scopes inside the
+  // issuing rank (each entry names which of the bank's, group's or rank's ready times it raises),
+  // duplicates merged to the largest latency, so record() is one short loop with no per-scope setup.
+  struct Effect { uint8_t scope; uint8_t next; int latency; };  // scope: 0 bank, 1 group, 2 rank
   struct Effects {
-    std::array<std::vector<std::pair<int, int>>, 4> by_scope;
-    std::vector<std::pair<int, int>> windowed;  // (rule's window slot, latency)
+    std::vector<Effect> local;                       // Scope::Bank, BankGroup, Rank
+    std::vector<std::pair<int, int>> other_ranks;    // (next command, latency)
+    std::vector<std::pair<int, int>> windowed;       // (rule's window slot, latency)
   };
   struct Window { int size; int next; };
+  // The last `size` issue times (+1, so 0 means "empty") of one windowed rule on one rank, as a ring.
+  struct WindowHistory { std::vector<int64_t> times; int head = 0; };
   using Ready = std::array<int64_t, kNumCommands>;
 
   Spec spec_;
@@ -102,7 +107,7 @@ class Device {
   std::vector<Ready> bank_ready_, group_ready_, rank_ready_;
   std::vector<int> open_row_, open_count_;
   std::vector<Window> windows_;                  // one per windowed rule
-  std::vector<std::vector<int64_t>> window_hist_;  // [rank * windows + w] ring of issue times
+  std::vector<WindowHistory> window_hist_;       // [rank * windows + w]
   int64_t bus_free_ = 0;                         // command bus: one command per clock
 };
 
