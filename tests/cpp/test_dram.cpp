@@ -20,6 +20,26 @@ rd::Address at(int bg, int bank, int row, int col = 0, int rank = 0) {
   a.column = col;
   return a;
 }
+
+// A PIM column command in the reserved slot Pim0: needs an open row, no data bus.
+rd::CommandSet pim_add_commands() {
+  rd::CommandSet cmds;
+  rd::CommandTraits pim;
+  pim.name = "PIM_ADD";
+  pim.needs_open_row = true;
+  cmds.define(Command::Pim0, pim);
+  return cmds;
+}
+
+// The DDR4 rules plus Pim0's own: tRCD after ACT, tCCD_L within a bank group, tRTP before PRE.
+std::vector<rd::TimingRule> ddr4_with_pim_rules(const rd::Spec& spec) {
+  const rd::Timing& t = spec.timing;
+  auto rules = rd::ddr4_timing_rules(spec);
+  rules.push_back({Command::ACT, Command::Pim0, rd::Scope::Bank, t.tRCD, 1, "tRCD"});
+  rules.push_back({Command::Pim0, Command::Pim0, rd::Scope::BankGroup, t.tCCD_L, 1, "tCCD_L"});
+  rules.push_back({Command::Pim0, Command::PRE, rd::Scope::Bank, t.tRTP, 1, "tRTP"});
+  return rules;
+}
 }  // namespace
 
 TEST(Dram, DeviceAnswersEarliestPerRule) {
@@ -101,17 +121,14 @@ TEST(Dram, SpecValidation) {
 TEST(Dram, PimCommandSlotWithAppendedRules) {
   const rd::Spec spec = rd::Spec::preset("DDR4_2400R_8Gb_x8");
   const rd::Timing& t = spec.timing;
-  rd::CommandSet cmds;
+  const rd::CommandSet cmds = pim_add_commands();
+  rd::CommandSet redefine;
   rd::CommandTraits pim;
   pim.name = "PIM_ADD";
   pim.needs_open_row = true;
-  cmds.define(Command::Pim0, pim);
-  EXPECT_THROW(cmds.define(Command::RD, pim), reset_native::InvalidArgument);
-  auto rules = rd::ddr4_timing_rules(spec);
-  rules.push_back({Command::ACT, Command::Pim0, rd::Scope::Bank, t.tRCD, 1, "tRCD"});
-  rules.push_back({Command::Pim0, Command::Pim0, rd::Scope::BankGroup, t.tCCD_L, 1, "tCCD_L"});
+  EXPECT_THROW(redefine.define(Command::RD, pim), reset_native::InvalidArgument);  // built-in slots are fixed
+  auto rules = ddr4_with_pim_rules(spec);
   rules.push_back({Command::Pim0, Command::Pim0, rd::Scope::Rank, t.tCCD_S, 1, "tCCD_S"});
-  rules.push_back({Command::Pim0, Command::PRE, rd::Scope::Bank, t.tRTP, 1, "tRTP"});
   rd::Device dev(spec, 1, rules, cmds);
   EXPECT_EQ(dev.earliest(Command::Pim0, at(0, 0, 2)), rd::kNever);
   for (int g = 0; g < 4; ++g) dev.issue(Command::ACT, at(g, 0, 2), 4 * g);
@@ -147,15 +164,8 @@ class Sequence : public rd::CommandInjector {
 TEST(Dram, ControllerRunsInjectedSequences) {
   const rd::Spec spec = rd::Spec::preset("DDR4_2400R_8Gb_x8");
   const rd::Timing& t = spec.timing;
-  rd::CommandSet cmds;
-  rd::CommandTraits pim;
-  pim.name = "PIM_ADD";
-  pim.needs_open_row = true;
-  cmds.define(Command::Pim0, pim);
-  auto rules = rd::ddr4_timing_rules(spec);
-  rules.push_back({Command::ACT, Command::Pim0, rd::Scope::Bank, t.tRCD, 1, "tRCD"});
-  rules.push_back({Command::Pim0, Command::Pim0, rd::Scope::BankGroup, t.tCCD_L, 1, "tCCD_L"});
-  rules.push_back({Command::Pim0, Command::PRE, rd::Scope::Bank, t.tRTP, 1, "tRTP"});
+  const rd::CommandSet cmds = pim_add_commands();
+  const auto rules = ddr4_with_pim_rules(spec);
   rd::ControllerConfig cfg;
   cfg.refresh = false;
   rd::Controller ctl(spec, 0, 1, cfg, rules, cmds);
