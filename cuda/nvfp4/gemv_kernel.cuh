@@ -18,6 +18,7 @@
 
 #include <cmath>
 
+#include "core/pdl.cuh"
 #include "nvfp4/nvfp4_device.cuh"
 #include "nvfp4/launch_check.hpp"
 #include "reset_native/nvfp4_cuda.hpp"
@@ -276,16 +277,7 @@ __global__ void __launch_bounds__(kThreads, MINB) gemv_kernel(const GemvParams p
   };
   float* red = reinterpret_cast<float*>(xs + size_t(WHOLE ? kSplits * split_rows : 2 * kSplits * kTok) * kTokStride);
 
-  float act_gs = 1.0f, act_d = 6.0f;
-  if constexpr (W4A4) {
-    if (p.act_amax != nullptr) {
-      const float amax = *p.act_amax;
-      act_gs = amax == 0.0f ? 1.0f : __fdiv_rn(amax, kAmaxToGlobal);
-    } else {
-      act_gs = p.act_gs;
-    }
-    act_d = __fmul_rn(6.0f, act_gs);
-  }
+  float act_gs = 1.0f, act_d = 6.0f;  // W4A4: set after pdl_wait (the amax pre-kernel writes it)
 
   // ---- zero rows (never rewritten): WHOLE's shared zero row, or the padded tokens of both buffers
   if constexpr (WHOLE) {
@@ -392,6 +384,19 @@ __global__ void __launch_bounds__(kThreads, MINB) gemv_kernel(const GemvParams p
 #pragma unroll
   for (int d = 0; d < kDepth; ++d)
     if (d < steps) fetch(wv[d], sc[d]);
+
+  // The weights in flight do not depend on earlier kernels; x, the activation amax and the output do.
+  cuda_core::pdl_wait();
+  cuda_core::pdl_trigger();
+  if constexpr (W4A4) {
+    if (p.act_amax != nullptr) {
+      const float amax = *p.act_amax;
+      act_gs = amax == 0.0f ? 1.0f : __fdiv_rn(amax, kAmaxToGlobal);
+    } else {
+      act_gs = p.act_gs;
+    }
+    act_d = __fmul_rn(6.0f, act_gs);
+  }
 
   if constexpr (WHOLE) {
     stage(0, nchunks);
@@ -557,8 +562,7 @@ void launch_tile(const GemvParams& p, int sms, cudaStream_t stream) {
                "nvfp4 gemv: occupancy");
     grid = ntiles < sms * per_sm ? ntiles : sms * (per_sm > 0 ? per_sm : 1);
   }
-  kernel<<<grid, kThreads, smem, stream>>>(p);
-  check_launch("nvfp4 gemv: launch");
+  check_cuda(cuda_core::launch_pdl(kernel, dim3(grid), dim3(kThreads), smem, stream, p), "nvfp4 gemv: launch");
 }
 
 // Tile choice by shape (docs/nvfp4_cuda.md): tokens padded to 8 or 16 (MMA n side); x staged whole when it
@@ -598,13 +602,6 @@ void dispatch_tokens(const GemvParams& p, bool fast, int sms, size_t smem_optin,
   }
   if (fast) return launch_tile<XDT, W4A4, NT, true, false>(p, sms, stream);
   return launch_tile<XDT, W4A4, NT, false, false>(p, sms, stream);
-}
-
-// Explicitly instantiated once per (x dtype, activation) in gemv_<dtype>_<act>.cu (parallel compilation).
-template <int XDT, bool W4A4>
-void dispatch_mode(const GemvParams& p, bool fast, int sms, size_t smem_optin, cudaStream_t stream) {
-  if (p.m > 8) return dispatch_tokens<XDT, W4A4, 2>(p, fast, sms, smem_optin, stream);
-  return dispatch_tokens<XDT, W4A4, 1>(p, fast, sms, smem_optin, stream);
 }
 
 }  // namespace detail
