@@ -78,16 +78,7 @@ __device__ __forceinline__ float bd_store_unit(uint8_t* grp, const RawUnit<XDT>&
 #pragma unroll
     for (int i = 0; i < 16; ++i) v[i] = E::to_float(e[i]);
     if constexpr (W4A4) {
-      // The SPEC's activation quantizer, as in store_unit: exact fp16 values e2m1 * e4m3.
-      float amax_b = 0.0f;
-#pragma unroll
-      for (int i = 0; i < 16; ++i) amax_b = fmaxf(amax_b, fabsf(v[i]));
-      const uint32_t sb = e4m3_encode_scale(__fdiv_rn(amax_b, act_d));
-      const float sdec = e4m3_decode(sb);
-      const float s = __fmul_rn(sdec, act_gs);
-#pragma unroll
-      for (int i = 0; i < 16; ++i)
-        v[i] = copysignf(e2m1_magnitude_value(e2m1_round_magnitude(__fdiv_rn(fabsf(v[i]), s))) * sdec, v[i]);
+      quantize_activation_block(v, act_gs, act_d);  // exact fp16 values e2m1 * e4m3
     } else {
       float amax = 0.0f;
       bool finite = true;
@@ -175,15 +166,7 @@ __global__ void __launch_bounds__(kThreads, MINB) gemv_bd_kernel(const GemvParam
   // The weights in flight do not depend on earlier kernels; x, the activation amax and the output do.
   cuda_core::pdl_wait();
   cuda_core::pdl_trigger();
-  if constexpr (W4A4) {
-    if (p.act_amax != nullptr) {
-      const float amax = *p.act_amax;
-      act_gs = amax == 0.0f ? 1.0f : __fdiv_rn(amax, kAmaxToGlobal);
-    } else {
-      act_gs = p.act_gs;
-    }
-    act_d = __fmul_rn(6.0f, act_gs);
-  }
+  if constexpr (W4A4) activation_scales(p, act_gs, act_d);
 
   // ---- stage x (every token, whole padded K; beyond k load_unit gives zeros) while the weights fly
   {

@@ -89,6 +89,33 @@ __device__ __forceinline__ uint32_t pack_pair(float lo, float hi, bool bf16) {
   return *reinterpret_cast<const uint32_t*>(&h);
 }
 
+// W4A4: the activation global scale (static, or amax/2688 from the pre-kernel) and the quantizer's divisor
+// 6 * scale. Reads what the amax pre-kernel wrote: call after pdl_wait().
+__device__ __forceinline__ void activation_scales(const GemvParams& p, float& act_gs, float& act_d) {
+  if (p.act_amax != nullptr) {
+    const float amax = *p.act_amax;
+    act_gs = amax == 0.0f ? 1.0f : __fdiv_rn(amax, kAmaxToGlobal);
+  } else {
+    act_gs = p.act_gs;
+  }
+  act_d = __fmul_rn(6.0f, act_gs);
+}
+
+// W4A4: one 16-element block of x quantized per SPEC section 2 (steps 2-5, with the activation global
+// scale), replaced in place by its exact values e2m1 * e4m3 (<= 6 significant bits: exact in fp16); the
+// activation global scale itself is applied in the epilogue.
+__device__ __forceinline__ void quantize_activation_block(float (&v)[16], float act_gs, float act_d) {
+  float amax_b = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 16; ++i) amax_b = fmaxf(amax_b, fabsf(v[i]));
+  const uint32_t sb = e4m3_encode_scale(__fdiv_rn(amax_b, act_d));
+  const float sdec = e4m3_decode(sb);
+  const float s = __fmul_rn(sdec, act_gs);
+#pragma unroll
+  for (int i = 0; i < 16; ++i)
+    v[i] = copysignf(e2m1_magnitude_value(e2m1_round_magnitude(__fdiv_rn(fabsf(v[i]), s))) * sdec, v[i]);
+}
+
 // Converts one staged unit (16 elements of a token row) into the B operand values for each split and
 // stores them, permuted (pairs (j, j+4) of every 8 elements), at column kk of the staged token row `row0`
 // (split s at row0 + s * split_stride). W4A4 quantizes the block here (SPEC section 2 steps 2-5).
@@ -116,17 +143,9 @@ __device__ __forceinline__ void store_unit(uint16_t* row0, int split_stride, int
   for (int i = 0; i < 16; ++i) v[i] = E::to_float(e[i]);
   float part[M::kSplits][16];
   if constexpr (W4A4) {
-    float amax_b = 0.0f;
+    quantize_activation_block(v, act_gs, act_d);
 #pragma unroll
-    for (int i = 0; i < 16; ++i) amax_b = fmaxf(amax_b, fabsf(v[i]));
-    const uint32_t sb = e4m3_encode_scale(__fdiv_rn(amax_b, act_d));
-    const float sdec = e4m3_decode(sb);
-    const float s = __fmul_rn(sdec, act_gs);
-#pragma unroll
-    for (int i = 0; i < 16; ++i) {
-      const float q = e2m1_magnitude_value(e2m1_round_magnitude(__fdiv_rn(fabsf(v[i]), s))) * sdec;
-      part[0][i] = copysignf(q, v[i]);  // exact: e2m1 * e4m3 has <= 6 significant bits, fits fp16
-    }
+    for (int i = 0; i < 16; ++i) part[0][i] = v[i];
   } else if constexpr (M::kSplits == 3) {
 #pragma unroll
     for (int i = 0; i < 16; ++i) {
@@ -388,15 +407,7 @@ __global__ void __launch_bounds__(kThreads, MINB) gemv_kernel(const GemvParams p
   // The weights in flight do not depend on earlier kernels; x, the activation amax and the output do.
   cuda_core::pdl_wait();
   cuda_core::pdl_trigger();
-  if constexpr (W4A4) {
-    if (p.act_amax != nullptr) {
-      const float amax = *p.act_amax;
-      act_gs = amax == 0.0f ? 1.0f : __fdiv_rn(amax, kAmaxToGlobal);
-    } else {
-      act_gs = p.act_gs;
-    }
-    act_d = __fmul_rn(6.0f, act_gs);
-  }
+  if constexpr (W4A4) activation_scales(p, act_gs, act_d);
 
   if constexpr (WHOLE) {
     stage(0, nchunks);
