@@ -54,6 +54,7 @@ Device::Device(const Spec& spec, int ranks, std::vector<TimingRule> rules, Comma
     l = std::max<int64_t>(l, r.latency);
     if (r.scope != Scope::Rank) e.bank_or_group = true;
   }
+  for (const TimingRule& r : rules_) ddr4_only_ = ddr4_only_ && index(r.next) < kNumDdr4Commands;
   window_hist_.assign(ranks * windows_.size(), {});
   for (int rk = 0; rk < ranks; ++rk)
     for (size_t w = 0; w < windows_.size(); ++w) window_hist_[rk * windows_.size() + w].times.assign(windows_[w].size, 0);
@@ -70,11 +71,22 @@ void Device::issue(Command c, const Address& a, int64_t t) {
 }
 
 namespace {
-// r[i] = max(r[i], t + latency[i]) for every command slot (a kNoEffect latency leaves r[i] alone).
+// r[i] = max(r[i], t + latency[i]) for the first `Slots` command slots (a kNoEffect latency leaves r[i]
+// alone).
+template <int Slots>
 inline void raise(int64_t* __restrict r, const int64_t* __restrict latency, int64_t t) {
-  for (int i = 0; i < kNumCommands; ++i) r[i] = std::max(r[i], t + latency[i]);
+  for (int i = 0; i < Slots; ++i) r[i] = std::max(r[i], t + latency[i]);
 }
 }  // namespace
+
+template <int Slots>
+inline void Device::raise_scopes(const Effects& fx, int bank, const Address& a, int64_t t) {
+  if (fx.bank_or_group) {  // false only for rank commands (PREA, REF) without bank or group rules
+    raise<Slots>(bank_ready_[bank].data(), fx.latency[0].data(), t);
+    raise<Slots>(group_ready_[flat_group(a)].data(), fx.latency[1].data(), t);
+  }
+  raise<Slots>(rank_ready_[a.rank].data(), fx.latency[2].data(), t);
+}
 
 // Cloned for AVX2 (chosen at load time): the three raises are then twelve vector max operations.
 __attribute__((target_clones("avx2", "default")))
@@ -82,11 +94,10 @@ void Device::record(Command c, const Address& a, int64_t t) {
   bus_free_ = t + 1;
   const Effects& fx = effects_[index(c)];
   const int b = flat_bank(a);
-  if (fx.bank_or_group) {  // false only for rank commands (PREA, REF) without bank or group rules
-    raise(bank_ready_[b].data(), fx.latency[0].data(), t);
-    raise(group_ready_[flat_group(a)].data(), fx.latency[1].data(), t);
-  }
-  raise(rank_ready_[a.rank].data(), fx.latency[2].data(), t);
+  if (ddr4_only_)
+    raise_scopes<kNumDdr4Commands>(fx, b, a, t);
+  else
+    raise_scopes<kNumCommands>(fx, b, a, t);
   if (ranks_ > 1)
     for (const auto& [next, latency] : fx.other_ranks)
       for (int rk = 0; rk < ranks_; ++rk)

@@ -99,6 +99,9 @@ class Device {
   // The last `size` issue times (+1, so 0 means "empty") of one windowed rule on one rank, as a ring.
   struct WindowHistory { std::vector<int64_t> times; int head = 0; };
 
+  template <int Slots>
+  void raise_scopes(const Effects& fx, int bank, const Address& a, int64_t t);
+
   Spec spec_;
   int ranks_;
   int bankgroups_, banks_per_group_;  // spec_.org's, at hand for flat_bank()
@@ -106,6 +109,7 @@ class Device {
   CommandSet commands_;
   std::array<bool, kNumCommands> rank_target_{};         // command addresses a whole rank
   std::array<Effects, kNumCommands> effects_;  // rules indexed by prev command
+  bool ddr4_only_ = true;  // no rule constrains a PIM slot: record() raises the DDR4 slots alone
   std::vector<Ready> bank_ready_, group_ready_, rank_ready_;
   std::vector<int> open_row_, open_count_;
   std::vector<Window> windows_;                  // one per windowed rule
