@@ -216,3 +216,136 @@ TEST(Dram, SimulateWithExtensions) {
   EXPECT_EQ(seq.cycles, (std::vector<int64_t>{0, t.tRCD}));
   EXPECT_EQ(r.read_latency[0], t.tRCD + t.CL + t.BL / 2);
 }
+
+namespace {
+// A straightforward reading of the rule table, for checking the device's compiled form: the earliest
+// cycle `c` may issue at `a` after `history` (timing only; the caller checks the bank state).
+struct Issued { Command c; rd::Address a; int64_t t; };
+int64_t replay_earliest(const std::vector<rd::TimingRule>& rules, const rd::CommandSet& cmds,
+                        const std::vector<Issued>& history, Command c, const rd::Address& a) {
+  int64_t e = history.empty() ? 0 : history.back().t + 1;  // one command per clock
+  const bool rank_command = cmds[c].target == rd::Target::Rank;
+  for (const rd::TimingRule& r : rules) {
+    if (r.next != c) continue;
+    if (r.window > 1) {  // the window-th most recent prev on this rank, plus latency
+      int seen = 0;
+      for (auto h = history.rbegin(); h != history.rend(); ++h)
+        if (h->c == r.prev && h->a.rank == a.rank && ++seen == r.window) {
+          e = std::max(e, h->t + r.latency);
+          break;
+        }
+      continue;
+    }
+    for (const Issued& h : history) {
+      if (h.c != r.prev) continue;
+      const bool rank = h.a.rank == a.rank, group = rank && h.a.bankgroup == a.bankgroup;
+      bool applies = false;
+      switch (r.scope) {
+        case rd::Scope::Bank: applies = !rank_command && group && h.a.bank == a.bank; break;
+        case rd::Scope::BankGroup: applies = !rank_command && group; break;
+        case rd::Scope::Rank: applies = rank; break;
+        case rd::Scope::OtherRanks: applies = !rank; break;
+      }
+      if (applies) e = std::max(e, h.t + r.latency);
+    }
+  }
+  return e;
+}
+
+void expect_device_matches_replay(const rd::Spec& spec, const std::vector<rd::TimingRule>& rules,
+                                  const rd::CommandSet& cmds, uint64_t seed) {
+  const int ranks = 2, groups = spec.org.bankgroups, banks = spec.org.banks_per_group;
+  rd::Device dev(spec, ranks, rules, cmds);
+  std::vector<Command> defined;
+  for (int i = 0; i < rd::kNumCommands; ++i)
+    if (cmds[static_cast<Command>(i)].defined) defined.push_back(static_cast<Command>(i));
+  uint64_t s = seed;
+  auto draw = [&s](int n) {  // splitmix64
+    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return static_cast<int>((z ^ (z >> 31)) % static_cast<uint64_t>(n));
+  };
+  std::vector<Issued> history;
+  int checked = 0;
+  while (history.size() < 400) {
+    const Command c = defined[draw(static_cast<int>(defined.size()))];
+    const rd::Address a = at(draw(groups), draw(banks), draw(2), draw(8), draw(ranks));
+    const int64_t e = dev.earliest(c, a);
+    if (e == rd::kNever) continue;  // the bank state forbids it
+    ASSERT_EQ(e, replay_earliest(rules, cmds, history, c, a)) << "after " << history.size() << " commands";
+    ++checked;
+    const int64_t t = e + draw(3);
+    dev.issue(c, a, t);
+    history.push_back({c, a, t});
+  }
+  EXPECT_GE(checked, 400);
+}
+}  // namespace
+
+// The device keeps each prev command's rules as per-scope latency arrays and raises whole ready-time
+// arrays at once (only the DDR4 slots when no rule names a PIM slot): on random legal sequences over
+// two ranks it must answer earliest() exactly as a rule-by-rule replay of the history does.
+TEST(Dram, DeviceMatchesARuleByRuleReplay) {
+  for (const char* preset : {"DDR4_2400R_8Gb_x8", "DDR4_2400R_8Gb_x16"}) {
+    const rd::Spec spec = rd::Spec::preset(preset);
+    expect_device_matches_replay(spec, rd::ddr4_timing_rules(spec), rd::CommandSet(), 1);
+    expect_device_matches_replay(spec, ddr4_with_pim_rules(spec), pim_add_commands(), 2);  // PIM slots in use
+  }
+  // Short tREFI/tRFC and a long tFAW make REF, PREA and the activate window bind more often.
+  const rd::Spec tight = rd::Spec::preset("DDR4_3200_8Gb_x8").with_timings({{"tFAW", 60}, {"tRFC", 30}});
+  expect_device_matches_replay(tight, rd::ddr4_timing_rules(tight), rd::CommandSet(), 3);
+}
+
+// The FR-FCFS chooser's AVX2 scan (used when the CPU has it) and the portable scan make the same
+// decisions: identical command logs, latencies and counters on traces that stress row conflicts,
+// write-to-read turnarounds, bank-group pacing, refresh and several ranks. (Without AVX2 both runs
+// take the portable scan.)
+TEST(Dram, VectorScanMatchesPortableScan) {
+  struct Case { const char* preset; int ranks; rd::PagePolicy page; int tREFI; double write_fraction; int rows; };
+  const Case cases[] = {{"DDR4_2400R_8Gb_x8", 1, rd::PagePolicy::Open, 0, 0.3, 1 << 16},
+                        {"DDR4_2400R_8Gb_x8", 1, rd::PagePolicy::Open, 700, 0.5, 4},  // hot rows, refresh-heavy
+                        {"DDR4_2400R_8Gb_x8", 2, rd::PagePolicy::Closed, 0, 0.3, 8},
+                        {"DDR4_3200_8Gb_x8", 4, rd::PagePolicy::Open, 900, 0.6, 2},
+                        {"DDR4_2400R_8Gb_x16", 2, rd::PagePolicy::Open, 0, 0.4, 4},   // 2 bank groups
+                        {"DDR4_2400R_8Gb_x4", 1, rd::PagePolicy::Closed, 0, 0.5, 1 << 16}};
+  for (const Case& k : cases) {
+    rd::SystemConfig cfg;
+    cfg.spec = rd::Spec::preset(k.preset);
+    if (k.tREFI) cfg.spec = cfg.spec.with_timings({{"tREFI", k.tREFI}});
+    cfg.ranks = k.ranks;
+    cfg.controller.page = k.page;
+    const rd::AddressMapper mapper(cfg.spec.org, cfg.spec.timing.BL, 1, k.ranks, cfg.mapping);
+    const int n = 6000;
+    std::vector<int64_t> arrival(n);
+    std::vector<uint8_t> is_write(n);
+    std::vector<uint64_t> address(n);
+    uint64_t s = 7;
+    auto next = [&s]() { s = s * 6364136223846793005ull + 1442695040888963407ull; return s >> 33; };
+    for (int i = 0; i < n; ++i) {
+      arrival[i] = i < n / 2 ? 0 : i * 3;  // a saturated half, then paced arrivals with idle gaps
+      is_write[i] = (next() % 1000) < k.write_fraction * 1000;
+      rd::Address a = at(next() % cfg.spec.org.bankgroups, next() % 4, next() % k.rows, next() % 128,
+                         next() % k.ranks);
+      address[i] = mapper.encode(0, a);
+    }
+    rd::SimResult r[2];
+    for (int v = 0; v < 2; ++v) {
+      cfg.controller.vector_scan = v == 1;
+      r[v] = rd::simulate(cfg, arrival.data(), is_write.data(), address.data(), n, true);
+    }
+    ASSERT_EQ(r[0].log.size(), r[1].log.size()) << k.preset;
+    for (size_t i = 0; i < r[0].log.size(); ++i) {
+      const rd::LogEntry &x = r[0].log[i], &y = r[1].log[i];
+      ASSERT_TRUE(x.cycle == y.cycle && x.command == y.command && x.rank == y.rank && x.bankgroup == y.bankgroup &&
+                  x.bank == y.bank && x.row == y.row && x.column == y.column)
+          << k.preset << ": logs differ at entry " << i;
+    }
+    EXPECT_EQ(r[0].read_latency, r[1].read_latency);
+    EXPECT_EQ(r[0].cycles, r[1].cycles);
+    EXPECT_EQ(r[0].channels[0].commands, r[1].channels[0].commands);
+    EXPECT_EQ(r[0].channels[0].row_hits, r[1].channels[0].row_hits);
+    EXPECT_EQ(r[0].channels[0].row_conflicts, r[1].channels[0].row_conflicts);
+    if (k.tREFI) EXPECT_GT(r[0].channels[0].commands[rd::index(Command::REF)], 5u);  // refresh did interrupt
+  }
+}
