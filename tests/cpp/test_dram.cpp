@@ -292,60 +292,7 @@ TEST(Dram, DeviceMatchesARuleByRuleReplay) {
     expect_device_matches_replay(spec, rd::ddr4_timing_rules(spec), rd::CommandSet(), 1);
     expect_device_matches_replay(spec, ddr4_with_pim_rules(spec), pim_add_commands(), 2);  // PIM slots in use
   }
-  // Short tREFI/tRFC and a long tFAW make REF, PREA and the activate window bind more often.
+  // A short tRFC and a long tFAW make REF (after PREA) and the activate window bind more often.
   const rd::Spec tight = rd::Spec::preset("DDR4_3200_8Gb_x8").with_timings({{"tFAW", 60}, {"tRFC", 30}});
   expect_device_matches_replay(tight, rd::ddr4_timing_rules(tight), rd::CommandSet(), 3);
-}
-
-// The FR-FCFS chooser's AVX2 scan (used when the CPU has it) and the portable scan make the same
-// decisions: identical command logs, latencies and counters on traces that stress row conflicts,
-// write-to-read turnarounds, bank-group pacing, refresh and several ranks. (Without AVX2 both runs
-// take the portable scan.)
-TEST(Dram, VectorScanMatchesPortableScan) {
-  struct Case { const char* preset; int ranks; rd::PagePolicy page; int tREFI; double write_fraction; int rows; };
-  const Case cases[] = {{"DDR4_2400R_8Gb_x8", 1, rd::PagePolicy::Open, 0, 0.3, 1 << 16},
-                        {"DDR4_2400R_8Gb_x8", 1, rd::PagePolicy::Open, 700, 0.5, 4},  // hot rows, refresh-heavy
-                        {"DDR4_2400R_8Gb_x8", 2, rd::PagePolicy::Closed, 0, 0.3, 8},
-                        {"DDR4_3200_8Gb_x8", 4, rd::PagePolicy::Open, 900, 0.6, 2},
-                        {"DDR4_2400R_8Gb_x16", 2, rd::PagePolicy::Open, 0, 0.4, 4},   // 2 bank groups
-                        {"DDR4_2400R_8Gb_x4", 1, rd::PagePolicy::Closed, 0, 0.5, 1 << 16}};
-  for (const Case& k : cases) {
-    rd::SystemConfig cfg;
-    cfg.spec = rd::Spec::preset(k.preset);
-    if (k.tREFI) cfg.spec = cfg.spec.with_timings({{"tREFI", k.tREFI}});
-    cfg.ranks = k.ranks;
-    cfg.controller.page = k.page;
-    const rd::AddressMapper mapper(cfg.spec.org, cfg.spec.timing.BL, 1, k.ranks, cfg.mapping);
-    const int n = 6000;
-    std::vector<int64_t> arrival(n);
-    std::vector<uint8_t> is_write(n);
-    std::vector<uint64_t> address(n);
-    uint64_t s = 7;
-    auto next = [&s]() { s = s * 6364136223846793005ull + 1442695040888963407ull; return s >> 33; };
-    for (int i = 0; i < n; ++i) {
-      arrival[i] = i < n / 2 ? 0 : i * 3;  // a saturated half, then paced arrivals with idle gaps
-      is_write[i] = (next() % 1000) < k.write_fraction * 1000;
-      rd::Address a = at(next() % cfg.spec.org.bankgroups, next() % 4, next() % k.rows, next() % 128,
-                         next() % k.ranks);
-      address[i] = mapper.encode(0, a);
-    }
-    rd::SimResult r[2];
-    for (int v = 0; v < 2; ++v) {
-      cfg.controller.vector_scan = v == 1;
-      r[v] = rd::simulate(cfg, arrival.data(), is_write.data(), address.data(), n, true);
-    }
-    ASSERT_EQ(r[0].log.size(), r[1].log.size()) << k.preset;
-    for (size_t i = 0; i < r[0].log.size(); ++i) {
-      const rd::LogEntry &x = r[0].log[i], &y = r[1].log[i];
-      ASSERT_TRUE(x.cycle == y.cycle && x.command == y.command && x.rank == y.rank && x.bankgroup == y.bankgroup &&
-                  x.bank == y.bank && x.row == y.row && x.column == y.column)
-          << k.preset << ": logs differ at entry " << i;
-    }
-    EXPECT_EQ(r[0].read_latency, r[1].read_latency);
-    EXPECT_EQ(r[0].cycles, r[1].cycles);
-    EXPECT_EQ(r[0].channels[0].commands, r[1].channels[0].commands);
-    EXPECT_EQ(r[0].channels[0].row_hits, r[1].channels[0].row_hits);
-    EXPECT_EQ(r[0].channels[0].row_conflicts, r[1].channels[0].row_conflicts);
-    if (k.tREFI) EXPECT_GT(r[0].channels[0].commands[rd::index(Command::REF)], 5u);  // refresh did interrupt
-  }
 }

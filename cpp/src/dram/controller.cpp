@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "dram/frfcfs_scan.hpp"
 #include "reset_native/error.hpp"
 
 namespace reset_native::dram {
@@ -41,19 +40,9 @@ Controller::Controller(const Spec& spec, int channel, int ranks, const Controlle
     Candidate unschedulable;
     unschedulable.group_ready = unschedulable.rank_ready = &never_;
     cand_[w].assign(banks_, unschedulable);
-    for (auto* v : {&flat_[w].bank_ready, &flat_[w].lanes, &flat_[w].upper, &flat_[w].key}) v->assign(banks_, 0);
-    flat_[w].bank_ready.assign(banks_, kNever);
     dirty_[w].assign(words, ~uint64_t{0});
     active_[w].assign(words, 0);
   }
-  for (int g = 0; g < ranks * o.bankgroups; ++g) {
-    const Device::ReadyRef r = device_.ready_ref(Command::ACT, bank_addr_[g * o.banks_per_group]);
-    group_ready_of_.push_back(r.group - index(Command::ACT));  // the group's whole ready-time array
-    if (g % o.bankgroups == 0) rank_ready_of_.push_back(r.rank - index(Command::ACT));
-  }
-  when_.assign(banks_, 0);
-  vector_scan_ = cfg_.vector_scan && cfg_.scheduler == SchedulerKind::FRFCFS && o.banks_per_group == 4 &&
-                 frfcfs_scan_avx2_available();
   refresh_blocked_.assign(words, 0);
   next_refresh_.assign(ranks, spec_.timing.tREFI);
   ref_pending_.assign(ranks, 0);
@@ -174,17 +163,8 @@ inline Controller::Candidate Controller::candidate_for(int bank, int slot, bool 
   c.group_ready = ready.group;
   c.rank_ready = ready.rank;
   const bool column = device_.commands()[c.cmd].needs_open_row;
-  c.key = (column ? 0 : uint64_t{1} << 62) | e.seq << bank_bits_ | static_cast<uint64_t>(bank);
+  c.key = (column ? 0 : uint64_t{1} << 63) | e.seq << bank_bits_ | static_cast<uint64_t>(bank);
   return c;
-}
-
-inline void Controller::set_candidate(int w, int bank, const Candidate& c) {
-  cand_[w][bank] = c;
-  Flat& f = flat_[w];
-  f.bank_ready[bank] = c.bank_ready;
-  f.lanes[bank] = scan_lanes(c.cmd);
-  f.upper[bank] = scan_upper(c.cmd);
-  f.key[bank] = static_cast<int64_t>(c.key);
 }
 
 // FR-FCFS: ready column commands (row hits) first, then anything ready; oldest first within each.
@@ -204,29 +184,12 @@ inline Controller::Choice Controller::choose_frfcfs(int64_t now, bool writes) {
     any_live |= live;
     for (uint64_t bits = dirty[k] & live; bits; bits &= bits - 1) {
       const int b = static_cast<int>(k * 64 + __builtin_ctzll(bits));
-      set_candidate(w, b, candidate_for(b, -1, writes));
+      cand[b] = candidate_for(b, -1, writes);
     }
     dirty[k] &= ~live;
   }
   Choice choice;
   if (!any_live) return choice;  // e.g. a PIM run without request traffic: no scan
-  if (vector_scan_) {
-    const Flat& f = flat_[w];
-    const CandidateTable table{f.bank_ready.data(), f.lanes.data(), f.upper.data(), f.key.data(),
-                               group_ready_of_.data(), rank_ready_of_.data(), ranks_, spec_.org.bankgroups,
-                               when_.data()};
-    int64_t at;
-    const int64_t key = frfcfs_scan_avx2(table, now, at);
-    if (at >= kNever) return choice;
-    const int bank = static_cast<int>(key & ((int64_t{1} << bank_bits_) - 1));
-    if (at <= now) {
-      choice.ready_bank = bank;
-    } else {
-      choice.earliest = at;
-      choice.earliest_bank = bank;
-    }
-    return choice;
-  }
   // One pass, lexicographic minimum of (max(ready time, now), key): every candidate ready by `now`
   // ties at `now` and the smallest key among them wins; if none is, the earliest ready time wins and
   // the smallest key among the candidates ready at that very cycle. Times and keys share one
@@ -266,8 +229,8 @@ inline Controller::Choice Controller::choose_fcfs(int64_t now, bool writes) {
   }
   Choice choice;
   if (oldest < 0) return choice;
-  set_candidate(writes ? 1 : 0, oldest, candidate_for(oldest, 0, writes));  // serve() reads it from cand_
-  const Candidate& c = cand_[writes ? 1 : 0][oldest];
+  Candidate& c = cand_[writes ? 1 : 0][oldest];  // the FR-FCFS cache is not used under FCFS
+  c = candidate_for(oldest, 0, writes);
   const int64_t when = device_.ready_at(c.cmd, c.addr);
   if (when <= now) {
     choice.ready_bank = oldest;
@@ -328,13 +291,13 @@ inline void Controller::serve_request(int slot, int bank, bool writes, int64_t t
 inline void Controller::recache(int bank, bool writes) {
   if (cfg_.scheduler != SchedulerKind::FRFCFS || (writes ? write_q_ : read_q_)[bank].empty()) return;
   const int w = writes ? 1 : 0;
-  set_candidate(w, bank, candidate_for(bank, -1, writes));
+  cand_[w][bank] = candidate_for(bank, -1, writes);
   clear_bit(dirty_[w], bank);
 }
 
 void Controller::run(const RequestStream& requests, const AddressMapper& mapper, int64_t* read_latency,
                      std::vector<LogEntry>* log) {
-  if (bank_bits_ < 62 && requests.count >= (uint64_t{1} << (62 - bank_bits_)))
+  if (bank_bits_ < 63 && requests.count >= (uint64_t{1} << (63 - bank_bits_)))
     throw Unsupported("dram controller: too many requests for one channel (" + std::to_string(requests.count) + ")");
   size_t next_req = 0;
   uint64_t seq = 0;

@@ -24,9 +24,6 @@ struct ControllerConfig {
   int write_high = 24;   // start draining writes at this many queued writes ...
   int write_low = 8;     // ... and stop at this many
   bool refresh = true;
-  // FR-FCFS: scan the banks with AVX2 when the CPU has it. The decisions are the same either way;
-  // false forces the portable scan (tests compare the two).
-  bool vector_scan = true;
   void validate() const;
 };
 
@@ -81,7 +78,7 @@ class Controller {
     int64_t bank_ready = kNever;
     const int64_t* group_ready = nullptr;
     const int64_t* rank_ready = nullptr;
-    uint64_t key = 0;  // FR-FCFS priority, smaller first: (not a column command) << 62 | seq << bank bits | bank
+    uint64_t key = 0;  // FR-FCFS priority, smaller first: (not a column command) << 63 | seq << bank bits | bank
   };
   // One scheduling decision: the winner among the candidates ready at `now`; else the earliest cycle
   // any candidate becomes ready and the winner at that cycle.
@@ -102,12 +99,10 @@ class Controller {
   Choice choose_fcfs(int64_t now, bool writes);
   void touch_bank(int bank) { set_bit(dirty_[0], bank), set_bit(dirty_[1], bank); }
   void touch_rank(int rank);
-  void set_candidate(int w, int bank, const Candidate& c);
   void unschedule(int bank, int w) {
-    Candidate c = cand_[w][bank];
+    Candidate& c = cand_[w][bank];
     c.bank_ready = kNever;
     c.group_ready = c.rank_ready = &never_;
-    set_candidate(w, bank, c);
   }
   void set_refresh_pending(int rank, bool pending);
   void serve(const Candidate& c, int bank, bool writes, int64_t t, int64_t* read_latency,
@@ -140,13 +135,6 @@ class Controller {
   // can be scheduled again).
   std::vector<Candidate> cand_[2];
   Bits dirty_[2];
-  // The same candidates as flat arrays for the vector scan (dram/frfcfs_scan.hpp), kept by
-  // set_candidate(), and where each flat bank group's and each rank's ready times live.
-  struct Flat { std::vector<int64_t> bank_ready, lanes, upper, key; };
-  Flat flat_[2];
-  std::vector<const int64_t*> group_ready_of_, rank_ready_of_;
-  std::vector<int64_t> when_;  // the vector scan's scratch
-  bool vector_scan_ = false;   // the config asks for it, the CPU has AVX2, bank groups have 4 banks
   int64_t never_ = kNever;             // where an unschedulable bank's candidate reads its ready time
   int bank_bits_ = 0;
 };
