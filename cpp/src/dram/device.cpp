@@ -88,8 +88,11 @@ inline void Device::raise_scopes(const Effects& fx, int bank, const Address& a, 
   raise<Slots>(rank_ready_[a.rank].data(), fx.latency[2].data(), t);
 }
 
-// Cloned for AVX2 (chosen at load time): the three raises are then twelve vector max operations.
+// Cloned for AVX2 where the compiler can (chosen at load time): the raises are then a few vector
+// max operations.
+#if defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target_clones("avx2", "default")))
+#endif
 void Device::record(Command c, const Address& a, int64_t t) {
   bus_free_ = t + 1;
   const Effects& fx = effects_[index(c)];
