@@ -124,6 +124,22 @@ def test_latency_summary_equals_numpy():
     assert avg == float(big[big >= 0].mean()) and top == 2**52 + 12345
 
 
+def test_latency_summary_of_many_latencies_equals_numpy():
+    # Above 65536 entries the C++ side selects through a histogram of the values: check it on spread,
+    # skewed (most values in one bucket), constant and 62-bit data, writes interleaved at random.
+    rng = np.random.default_rng(8)
+    n = 150_000
+    for data in (rng.integers(0, 10**6, n), np.where(rng.random(n) < 0.01, rng.integers(0, 10**8, n), 64),
+                 np.full(n, 7), rng.integers(0, 2**62, n)):
+        lat = data.astype(np.int64)
+        lat[rng.random(n) < 0.3] = -1
+        reads = lat[lat >= 0]
+        avg, pct, top = _latency_stats(lat, reads.size)
+        np.testing.assert_array_equal(pct, np.percentile(reads, [50, 95, 99]))
+        assert top == int(reads.max())
+        assert avg == float(reads.mean())  # exact sum / count, or numpy's own mean past 2**53
+
+
 def test_latency_summary_rejects_inconsistent_counts():
     lat = np.array([5, -1, 7], np.int64)  # two reads
     with pytest.raises(ValueError, match="not below the count of reads 2"):  # C++ refuses a rank past the end
