@@ -140,7 +140,7 @@ inline Controller::Candidate Controller::candidate_for(int bank, int slot, bool 
     slot = 0;
     if (row >= 0)
       for (size_t k = 0; k < q.size(); ++k)
-        if (q[k].addr.row == row) {
+        if (q[k].row == row) {
           slot = static_cast<int>(k);
           break;
         }
@@ -149,15 +149,13 @@ inline Controller::Candidate Controller::candidate_for(int bank, int slot, bool 
   Candidate c;
   c.slot = slot;
   const bool closed_page = cfg_.page == PagePolicy::Closed;
-  if (row == e.addr.row)
+  if (row == e.row)
     c.cmd = writes ? (closed_page ? Command::WRA : Command::WR) : (closed_page ? Command::RDA : Command::RD);
   else
     c.cmd = row >= 0 ? Command::PRE : Command::ACT;
-  c.addr = e.addr;
-  if (c.cmd == Command::PRE) {
-    c.addr = bank_addr_[bank];
-    c.addr.row = row;
-  }
+  c.addr = bank_addr_[bank];
+  c.addr.row = c.cmd == Command::PRE ? row : e.row;
+  c.addr.column = e.column;
   // The bank state always allows the candidate (it was derived from that state), so its earliest
   // cycle is the timing part alone.
   const Device::ReadyRef ready = device_.ready_ref(c.cmd, c.addr);
@@ -267,7 +265,7 @@ inline void Controller::serve_request(int slot, int bank, bool writes, int64_t t
   else
     ++stats_.row_hits;
   act_after_conflict_[bank] = 0;
-  ++stats_.column_per_bankgroup[e.addr.rank * spec_.org.bankgroups + e.addr.bankgroup];
+  ++stats_.column_per_bankgroup[bank / spec_.org.banks_per_group];  // [rank * bankgroups + bankgroup]
   stats_.data_bus_cycles += tm.BL / 2;
   if (writes) {
     ++stats_.writes;
@@ -314,7 +312,7 @@ void Controller::run(const RequestStream& requests, const AddressMapper& mapper,
       const Address a = mapper.decode(requests.address[pos]).addr;
       const int b = device_.flat_bank(a);
       const int wi = w ? 1 : 0;
-      (w ? write_q_[b] : read_q_[b]).push_back(Entry{requests.arrival[pos], pos, seq++, a});
+      (w ? write_q_[b] : read_q_[b]).push_back(Entry{requests.arrival[pos], pos, seq++, a.row, a.column});
       set_bit(active_[wi], b);
       // A younger request changes the bank's candidate only if it turns a PRE (no hit) into a hit.
       // (A bank whose queue was empty is dirty already.)

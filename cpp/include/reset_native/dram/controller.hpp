@@ -66,7 +66,8 @@ class Controller {
   const ChannelStats& stats() const { return stats_; }
 
  private:
-  struct Entry { int64_t arrival; size_t pos; uint64_t seq; Address addr; };
+  // A queued request; its rank, bank group and bank are those of the queue it is in.
+  struct Entry { int64_t arrival; size_t pos; uint64_t seq; int row, column; };
   // The command one bank's queue wants next and its ready time: the bank's own term as a value (only
   // a command to this bank, which touches it, can move it), the group and rank terms by address (a
   // command to any bank of the group or rank moves them).
