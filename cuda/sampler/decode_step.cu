@@ -27,6 +27,7 @@
 #include <cmath>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include "block_primitives.cuh"
 #include "reset_native/error.hpp"
@@ -407,6 +408,9 @@ __global__ void __launch_bounds__(kThreads, 3) decode_kernel(KernelArgs a) {
   extern __shared__ __align__(16) unsigned char smem[];
   __shared__ StaticShared s;
   const cg::cluster_group cluster = cg::this_cluster();
+  // DSMEM may only be touched once every CTA of the cluster runs: arrive now, wait before the first
+  // remote write (the copy and the chunk entropies overlap the wait).
+  auto started = cluster.barrier_arrive();
   const unsigned rank = cluster.block_rank(), csize = cluster.num_blocks();
   const std::int64_t row = blockIdx.x / csize;
   const void* row_logits =
@@ -437,6 +441,7 @@ __global__ void __launch_bounds__(kThreads, 3) decode_kernel(KernelArgs a) {
     if (lane == 0) warp_parts[(c - sl.first_chunk) * kWarps + warp] = p;
   }
   __syncthreads();
+  cluster.barrier_wait(std::move(started));
   for (unsigned c = sl.first_chunk + warp; c < sl.end_chunk; c += kWarps) {
     const ChunkPart p = merge_warp_parts(warp_parts + (c - sl.first_chunk) * kWarps);
     if (lane == 0) parts0[c] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
