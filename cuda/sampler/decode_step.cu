@@ -21,6 +21,7 @@
 // depend on C, the result is bit-identical for every cluster size and to the former multi-kernel
 // implementation (same chunking, same trees, same fixed-point weights, same Philox draw).
 #include <cooperative_groups.h>
+#include <cuda_pipeline.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -184,8 +185,10 @@ __device__ ChunkPart thread_entropy(Load load, std::int64_t begin, std::int64_t 
   return p;
 }
 
-// Copies global logits [begin, begin + len) of the row into shared memory, 16 bytes per load when
-// the source is 16-byte aligned (chunk starts are, so it depends only on the row's address).
+// Copies global logits [begin, begin + len) of the row into shared memory: asynchronous 16-byte
+// copies (cp.async, no registers held, all in flight at once) when the source is 16-byte aligned
+// (chunk starts are, so it depends only on the row's address), element loads otherwise. The caller
+// synchronises the block before reading.
 template <int kDType>
 __device__ void copy_slice(const void* row, std::int64_t begin, int len, void* dst) {
   constexpr int kBytes = kLogitBytes<kDType>;
@@ -197,21 +200,37 @@ __device__ void copy_slice(const void* row, std::int64_t begin, int len, void* d
     const int n16 = len * kBytes / 16;
     const uint4* s16 = reinterpret_cast<const uint4*>(src);
     uint4* d16 = static_cast<uint4*>(dst);
-    constexpr int kBatch = 4;  // loads in flight per thread before the stores
-    for (int base = threadIdx.x; base < n16; base += kBatch * kThreads) {
-      uint4 v[kBatch];
-#pragma unroll
-      for (int k = 0; k < kBatch; ++k) {
-        if (base + k * kThreads < n16) v[k] = __ldg(s16 + base + k * kThreads);
-      }
-#pragma unroll
-      for (int k = 0; k < kBatch; ++k) {
-        if (base + k * kThreads < n16) d16[base + k * kThreads] = v[k];
-      }
-    }
+    for (int i = threadIdx.x; i < n16; i += kThreads) __pipeline_memcpy_async(d16 + i, s16 + i, 16);
+    __pipeline_commit();
     done = n16 * 16 / kBytes;
   }
   for (int i = done + threadIdx.x; i < len; i += kThreads) out[i] = __ldg(src + i);
+  __pipeline_wait_prior(0);
+}
+
+// Asks for the L1 lines the state machine will read for this row (the slot's window, sums and
+// counts, the last token's class): one round trip overlapping the logits copy instead of the
+// transition's chain of dependent loads later. Only a hint: nothing is read here.
+__device__ __forceinline__ void prefetch_line(const void* p) { asm volatile("prefetch.global.L1 [%0];" ::"l"(p)); }
+
+__device__ void prefetch_slot(const KernelArgs& a, std::int64_t row) {
+  const std::int64_t slot = a.slots ? a.slots[row] : row;
+  if (slot < 0 || slot >= a.state.slots) return;
+  const char* win = reinterpret_cast<const char*>(a.state.window_entropies + slot * a.state.window);
+  const int bytes = a.state.window * static_cast<int>(sizeof(float));
+  for (int at = static_cast<int>(threadIdx.x) * 128; at < bytes + 128; at += kThreads * 128) {
+    prefetch_line(win + min(at, bytes - 1));  // the last one covers a window straddling a line
+  }
+  if (threadIdx.x == 0) {
+    prefetch_line(a.state.sums + slot * kSlotSums);
+    prefetch_line(a.state.sums + slot * kSlotSums + kSlotSums - 1);
+  } else if (threadIdx.x == 1) {
+    prefetch_line(a.state.ints + slot * kSlotInts);
+    prefetch_line(a.state.ints + slot * kSlotInts + kSlotInts - 1);
+  } else if (threadIdx.x == 2) {
+    const std::int64_t last = a.last_tokens[row];
+    if (last >= 0 && last < a.vocab) prefetch_line(a.classes + last);
+  }
 }
 
 // The row's entropy is known (rank 0, one thread): check the row, run the state machine and plan the
@@ -424,6 +443,7 @@ __global__ void __launch_bounds__(kThreads, 3) decode_kernel(KernelArgs a) {
   sl.values = smem;
   unsigned char* region = smem + slice_bytes(a.chunks, csize, kLogitBytes<kDType>);
 
+  if (rank == 0) prefetch_slot(a, row);
   copy_slice<kDType>(row_logits, sl.begin, sl.len, smem);
   const int taken = rank == 0 ? slot_taken_before(a, row) : 0;  // a block barrier in rank 0
   __syncthreads();                                              // the slice is in shared memory
