@@ -143,6 +143,19 @@ __device__ inline Part warp_entropy(Part p) {
   return p;
 }
 
+// warp_entropy on N independent parts at once, level by level: the same merges as N calls, with
+// the N shuffle/merge chains interleaved (latency hidden by independent work).
+template <int N, class Part>
+__device__ inline void warp_entropy_each(Part (&p)[N]) {
+  for (int o = 16; o > 0; o >>= 1) {
+    Part q[N];
+#pragma unroll
+    for (int k = 0; k < N; ++k) q[k] = shfl_part(p[k], o);
+#pragma unroll
+    for (int k = 0; k < N; ++k) p[k] = entropy_merge(p[k], q[k]);
+  }
+}
+
 // The second level of block_entropy: lane 0 of the calling warp gets the merge of the kWarps warp
 // results `parts` (entries beyond kWarps count as empty).
 template <class Part>

@@ -72,8 +72,29 @@ struct KernelArgs {
   float* temperatures;
   float* entropies;
   std::int32_t* error_flag;
-  unsigned chunks;  // chunks per row
+  std::int64_t* phase_clocks;  // optional, CudaLaunchOptions
+  unsigned chunks;             // chunks per row
 };
+
+// Phase ends recorded in CudaLaunchOptions::phase_clocks (slots of kPhaseSlots per CTA).
+enum Phase : int {
+  kPhaseStart = 0,
+  kPhaseCopied = 1,    // the slice is in shared memory
+  kPhaseEntropy = 2,   // this CTA's chunk partials are computed
+  kPhaseGathered = 3,  // first cluster barrier: rank 0 holds every partial
+  kPhasePlanned = 4,   // the row's plan is known in this CTA
+  kPhaseLevel0 = 5,    // + n: radix level n done (top-k levels first, then top-p levels)
+  kPhaseSampled = 12,  // the draw is done
+  kPhaseEnd = 13,      // the last cluster barrier
+};
+static_assert(kPhaseEnd < kPhaseSlots, "phase slots");
+
+// Thread 0 of the CTA records clock64() (SM cycles) at the end of phase `p` when profiling.
+__device__ __forceinline__ void mark(const KernelArgs& a, int p) {
+  if (a.phase_clocks != nullptr && threadIdx.x == 0) {
+    a.phase_clocks[static_cast<std::int64_t>(blockIdx.x) * kPhaseSlots + p] = clock64();
+  }
+}
 
 // Static shared memory of the decode kernel (the row slice and histograms are dynamic).
 struct StaticShared {
@@ -82,8 +103,10 @@ struct StaticShared {
   unsigned long long cta_masses[kMaxCluster];
   unsigned long long cta_mass;  // this CTA's kept mass, read by the whole cluster
   unsigned long long above;
+  unsigned long long run_at;  // the draw: mass before the run holding the quantile
   RowPlan plan;
   unsigned digit;
+  int run_first;              // ... and its first logit
 };
 
 // Dynamic shared memory: the slice, then a region used first for the entropy partials (the row's
@@ -288,8 +311,9 @@ template <int kDType, bool kMass>
 __device__ void radix_level(const KernelArgs& a, const cg::cluster_group& cluster, const Slice& sl,
                             unsigned char* region, StaticShared& s, int level) {
   // The CTA's counts as two 32-bit halves (bits 0..11 and 12..23 of each weight): a slice fits in
-  // 227 KiB of shared memory, so it holds fewer than 2^17 logits and each half-sum stays below 2^30;
-  // the adds stay 32-bit shared atomics (64-bit ones may become compare-and-swap loops).
+  // 227 KiB of shared memory, so it holds fewer than 2^17 logits and each half-sum stays below 2^30
+  // (a warp's sum of 32 halves below 2^17); the adds stay 32-bit shared atomics (64-bit ones may
+  // become compare-and-swap loops).
   unsigned long long* full = reinterpret_cast<unsigned long long*>(region);  // cluster sums [kHistBins]
   unsigned* hist_lo = reinterpret_cast<unsigned*>(region + kHistBins * 8);
   unsigned* hist_hi = hist_lo + kHistBins;
@@ -303,18 +327,35 @@ __device__ void radix_level(const KernelArgs& a, const cg::cluster_group& cluste
     if (kMass) hist_hi[b] = 0u;
   }
   __syncthreads();
-  for (int i = threadIdx.x; i < sl.len; i += kThreads) {
-    const float x = smem_logit<kDType>(sl.values, i);
-    const unsigned key = order_key(x);
-    if ((key & mask) != prefix || key < floor_key) continue;
-    const unsigned digit = (key >> shift) & static_cast<unsigned>(bins - 1);
+  // Logits of similar size share their top key bits, so at level 0 most of a slice lands in a few
+  // bins: the lanes of a warp that share a digit add their sum once (one shared atomic per digit
+  // per warp instead of one per logit). All lanes run every iteration, so the warp masks are exact.
+  const unsigned lane = threadIdx.x & 31u;
+  for (int base = 0; base < sl.len; base += kThreads) {
+    const int i = base + static_cast<int>(threadIdx.x);
+    unsigned digit = 0u, w = 0u;
+    bool take = false;
+    if (i < sl.len) {
+      const float x = smem_logit<kDType>(sl.values, i);
+      const unsigned key = order_key(x);
+      if ((key & mask) == prefix && key >= floor_key) {
+        digit = (key >> shift) & static_cast<unsigned>(bins - 1);
+        w = kMass ? weight(x, zmax, inv_t) : 1u;
+        take = w != 0u;
+      }
+    }
+    const unsigned takers = __ballot_sync(kFullMask, take);
+    if (!take) continue;
+    const unsigned peers = __match_any_sync(takers, digit);
+    const bool leader = lane == static_cast<unsigned>(__ffs(peers) - 1);
     if (kMass) {
-      const unsigned w = weight(x, zmax, inv_t);
-      if (w == 0u) continue;
-      atomicAdd(hist_lo + digit, w & 0xFFFu);
-      atomicAdd(hist_hi + digit, w >> 12);
-    } else {
-      atomicAdd(hist_lo + digit, 1u);
+      const unsigned lo = __reduce_add_sync(peers, w & 0xFFFu), hi = __reduce_add_sync(peers, w >> 12);
+      if (leader) {
+        atomicAdd(hist_lo + digit, lo);
+        atomicAdd(hist_hi + digit, hi);
+      }
+    } else if (leader) {
+      atomicAdd(hist_lo + digit, static_cast<unsigned>(__popc(peers)));
     }
   }
   cluster.sync();  // every CTA's counts are complete (also orders this block)
@@ -384,7 +425,8 @@ __device__ void sample(const KernelArgs& a, const cg::cluster_group& cluster, co
     const float x = smem_logit<kDType>(sl.values, i);
     return order_key(x) >= plan.floor_key ? weight(x, plan.zmax, plan.inv_t) : 0u;
   };
-  const int per = (sl.len + kThreads - 1) / kThreads;
+  // Odd run length: the 32 lanes' runs start in 32 different shared-memory banks.
+  const int per = ((sl.len + kThreads - 1) / kThreads) | 1;
   const int i0 = min(static_cast<int>(threadIdx.x) * per, sl.len), i1 = min(i0 + per, sl.len);
   unsigned long long run = 0;
   for (int i = i0; i < i1; ++i) run += kept_weight(i);
@@ -408,12 +450,30 @@ __device__ void sample(const KernelArgs& a, const cg::cluster_group& cluster, co
   }
   const unsigned long long target =
       min(static_cast<unsigned long long>(plan.uniform * static_cast<double>(total)), total - 1);
-  if (target < before || target >= before + cta_total) return;
+  if (target < before || target >= before + cta_total) return;  // the same in the whole CTA
   const unsigned long long rank_in = target - before;
-  if (rank_in < at || rank_in >= at + run) return;
-  for (int i = i0; i < i1; ++i) {  // exactly one thread of the cluster gets here
-    at += kept_weight(i);
-    if (rank_in < at) {
+  if (rank_in >= at && rank_in < at + run) {  // exactly one thread of the CTA holds the quantile
+    s.run_first = i0;
+    s.run_at = at;
+  }
+  __syncthreads();
+  if (threadIdx.x >= 32) return;
+  // Warp 0 scans that run: lane l takes `piece` consecutive logits of it, in index order.
+  const int first = s.run_first, last = min(first + per, sl.len), piece = (per + 31) / 32;
+  const int lane = static_cast<int>(threadIdx.x);
+  const int p0 = min(first + lane * piece, last), p1 = min(p0 + piece, last);
+  unsigned long long mine = 0;
+  for (int i = p0; i < p1; ++i) mine += kept_weight(i);
+  unsigned long long incl = mine;
+  for (int o = 1; o < 32; o <<= 1) {
+    const unsigned long long y = __shfl_up_sync(kFullMask, incl, o);
+    if (lane >= o) incl += y;
+  }
+  unsigned long long pos = s.run_at + incl - mine;
+  if (rank_in < pos || rank_in >= pos + mine) return;
+  for (int i = p0; i < p1; ++i) {  // exactly one lane gets here
+    pos += kept_weight(i);
+    if (rank_in < pos) {
       a.tokens[row] = sl.begin + i;
       return;
     }
@@ -429,6 +489,7 @@ __global__ void __launch_bounds__(kThreads, 3) decode_kernel(KernelArgs a) {
   const cg::cluster_group cluster = cg::this_cluster();
   // DSMEM may only be touched once every CTA of the cluster runs: arrive now, wait before the first
   // remote write (the copy and the chunk entropies overlap the wait).
+  mark(a, kPhaseStart);
   auto started = cluster.barrier_arrive();
   const unsigned rank = cluster.block_rank(), csize = cluster.num_blocks();
   const std::int64_t row = blockIdx.x / csize;
@@ -447,6 +508,7 @@ __global__ void __launch_bounds__(kThreads, 3) decode_kernel(KernelArgs a) {
   copy_slice<kDType>(row_logits, sl.begin, sl.len, smem);
   const int taken = rank == 0 ? slot_taken_before(a, row) : 0;  // a block barrier in rank 0
   __syncthreads();                                              // the slice is in shared memory
+  mark(a, kPhaseCopied);
 
   // 1. Entropy per chunk into rank 0's partials, then rank 0 plans the row. The chunk's block tree
   // (block_entropy) is split in its two levels so the chunks' second levels run in parallel warps:
@@ -455,18 +517,29 @@ __global__ void __launch_bounds__(kThreads, 3) decode_kernel(KernelArgs a) {
   ChunkPart* warp_parts = reinterpret_cast<ChunkPart*>(region + warp_parts_offset(a.chunks));  // [chunk][warp]
   const auto load = [&](std::int64_t i) { return smem_logit<kDType>(sl.values, static_cast<int>(i - sl.begin)); };
   const unsigned lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
-  for (unsigned c = sl.first_chunk; c < sl.end_chunk; ++c) {
-    const std::int64_t begin = c * kChunk, end = min(begin + kChunk, a.vocab);
-    const ChunkPart p = warp_entropy(thread_entropy(load, begin, end));
-    if (lane == 0) warp_parts[(c - sl.first_chunk) * kWarps + warp] = p;
+  constexpr int kGroup = 4;  // chunks whose warp trees run interleaved
+  for (unsigned c0 = sl.first_chunk; c0 < sl.end_chunk; c0 += kGroup) {
+    ChunkPart p[kGroup];
+#pragma unroll
+    for (int k = 0; k < kGroup; ++k) {
+      const std::int64_t begin = (c0 + k) * kChunk, end = min(begin + kChunk, a.vocab);
+      p[k] = c0 + k < sl.end_chunk ? thread_entropy(load, begin, end) : empty_part<ChunkPart>();
+    }
+    warp_entropy_each(p);
+#pragma unroll
+    for (int k = 0; k < kGroup; ++k) {
+      if (lane == 0 && c0 + k < sl.end_chunk) warp_parts[(c0 + k - sl.first_chunk) * kWarps + warp] = p[k];
+    }
   }
   __syncthreads();
+  mark(a, kPhaseEntropy);
   cluster.barrier_wait(std::move(started));
   for (unsigned c = sl.first_chunk + warp; c < sl.end_chunk; c += kWarps) {
     const ChunkPart p = merge_warp_parts(warp_parts + (c - sl.first_chunk) * kWarps);
     if (lane == 0) parts0[c] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
   }
   cluster.sync();  // rank 0 holds every chunk's partial
+  mark(a, kPhaseGathered);
   if (rank == 0) {
     const EntropyPart* parts = reinterpret_cast<const EntropyPart*>(region);
     EntropyPart q = empty_part<EntropyPart>();
@@ -477,22 +550,28 @@ __global__ void __launch_bounds__(kThreads, 3) decode_kernel(KernelArgs a) {
   cluster.sync();  // rank 0's plan is written (and its partials are no longer read)
   if (rank != 0 && threadIdx.x == 0) s.plan = *cluster.map_shared_rank(&s.plan, 0);
   __syncthreads();
+  mark(a, kPhasePlanned);
 
   // 2-3. Restriction and draw; s.plan.active is the same in every CTA of the cluster.
   if (s.plan.active) {
+    int done = 0;
     if (a.top_k > 0 && a.top_k < a.vocab) {
       for (int level = 0; level < kRadixLevels<kDType>; ++level) {
         radix_level<kDType, false>(a, cluster, sl, region, s, level);
+        mark(a, kPhaseLevel0 + done++);
       }
     }
     if (a.top_p < 1.0) {
       for (int level = 0; level < kRadixLevels<kDType>; ++level) {
         radix_level<kDType, true>(a, cluster, sl, region, s, level);
+        mark(a, kPhaseLevel0 + done++);
       }
     }
     sample<kDType>(a, cluster, sl, s, row);
+    mark(a, kPhaseSampled);
   }
   cluster.sync();  // no CTA leaves while another may still read its shared memory
+  mark(a, kPhaseEnd);
 #else
   __trap();  // the launcher only launches on sm_90 or newer
 #endif
@@ -567,7 +646,7 @@ int device_attribute(cudaDeviceAttr attr) {
 // throughput of large B). A size whose slice does not fit the opt-in shared memory, or that no GPC
 // can host, is skipped; the result does not depend on the size (see the file comment).
 template <int kDType>
-void launch_decode(const KernelArgs& a, std::int64_t rows, cudaStream_t stream) {
+void launch_decode(const KernelArgs& a, std::int64_t rows, cudaStream_t stream, int max_cluster) {
   if (device_attribute(cudaDevAttrComputeCapabilityMajor) < 9) {
     throw Unsupported("the CUDA decode_step needs thread-block clusters (compute capability 9.0 or newer)");
   }
@@ -576,7 +655,8 @@ void launch_decode(const KernelArgs& a, std::int64_t rows, cudaStream_t stream) 
   const bool non_portable =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) == cudaSuccess;
   (void)cudaGetLastError();  // a refusal is not an error: portable sizes remain
-  const unsigned largest = std::min<unsigned>(non_portable ? kMaxCluster : 8, a.chunks);
+  unsigned largest = std::min<unsigned>(non_portable ? kMaxCluster : 8, a.chunks);
+  if (max_cluster > 0) largest = std::min<unsigned>(largest, static_cast<unsigned>(max_cluster));
   cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeClusterDimension;
   cudaLaunchConfig_t cfg{};
@@ -615,8 +695,9 @@ void launch_decode(const KernelArgs& a, std::int64_t rows, cudaStream_t stream) 
 void decode_step_cuda(const Config& config, const std::uint8_t* classes, std::int64_t vocab, StateView state,
                       const Batch& batch, const void* logits, DType dtype, std::int64_t row_stride,
                       std::int64_t* tokens, float* temperatures, float* entropies, DeviceScratch scratch,
-                      void* stream) {
+                      void* stream, CudaLaunchOptions options) {
   using namespace cuda_detail;
+  require(options.max_cluster >= 0, "max_cluster must be >= 0");
   KernelArgs a = make_args(config, classes, vocab, state, batch, scratch.error_flag);
   require(row_stride >= vocab, "row_stride must be >= vocab");
   a.chunks = static_cast<unsigned>(std::min<std::int64_t>((vocab + kChunk - 1) / kChunk, 0x7FFFFFFF));
@@ -625,11 +706,12 @@ void decode_step_cuda(const Config& config, const std::uint8_t* classes, std::in
   a.tokens = tokens;
   a.temperatures = temperatures;
   a.entropies = entropies;
+  a.phase_clocks = options.phase_clocks;
   const auto s = static_cast<cudaStream_t>(stream);
   switch (dtype) {
-    case DType::kFloat32: launch_decode<0>(a, batch.rows, s); break;
-    case DType::kBFloat16: launch_decode<1>(a, batch.rows, s); break;
-    case DType::kFloat16: launch_decode<2>(a, batch.rows, s); break;
+    case DType::kFloat32: launch_decode<0>(a, batch.rows, s, options.max_cluster); break;
+    case DType::kBFloat16: launch_decode<1>(a, batch.rows, s, options.max_cluster); break;
+    case DType::kFloat16: launch_decode<2>(a, batch.rows, s, options.max_cluster); break;
   }
 }
 

@@ -31,7 +31,7 @@ def sampler_decode_step(logits: torch.Tensor, last_tokens: torch.Tensor, slots: 
                             DTYPE_CODES[str(logits.dtype).replace("torch.", "")],
                             row_stride(logits.shape, logits.stride(0)),
                             tokens.data_ptr(), temperatures.data_ptr(), entropies.data_ptr(), error_flag.data_ptr(),
-                            stream)
+                            stream, 0, 0)
     return tokens, temperatures, entropies
 
 

@@ -126,10 +126,17 @@ struct DeviceScratch {
   std::int32_t* error_flag = nullptr;  // [1], zero until bad input is met
 };
 
+// Tuning and measurement of decode_step_cuda (benchmarks; the defaults are what callers want).
+struct CudaLaunchOptions {
+  std::int32_t max_cluster = 0;           // largest cluster (CTAs per row) to try; 0: the device's largest
+  std::int64_t* phase_clocks = nullptr;   // optional [CTAs, kPhaseSlots]: clock64() at each phase's end
+};
+inline constexpr int kPhaseSlots = 16;
+
 void decode_step_cuda(const Config& config, const std::uint8_t* classes, std::int64_t vocab, StateView state,
                       const Batch& batch, const void* logits, DType dtype, std::int64_t row_stride,
                       std::int64_t* tokens, float* temperatures, float* entropies, DeviceScratch scratch,
-                      void* stream);
+                      void* stream, CudaLaunchOptions options = {});
 void update_cuda(const Config& config, const std::uint8_t* classes, std::int64_t vocab, StateView state,
                  const Batch& batch, const float* entropies, float* temperatures, DeviceScratch scratch, void* stream);
 
