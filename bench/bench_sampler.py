@@ -5,10 +5,10 @@ same run:
   (b) torch top-p 0.95 the usual way (sort, softmax, cumsum, mask, softmax, multinomial),
   (c) the per-request Python processor design of the paper's code (entropy with a host sync per
       request per token, then temperature and softmax sampling).
-On the GPU every variant is timed eagerly and as CUDA-graph replays (decode_step is one kernel
-launch with no host sync, so it captures), plus decode_step with top_k=50 added and a breakdown of
-decode_step at B=1: greedy (entropy phase only), fixed T without top-p (+ the draw), ReSET with
-top-p (+ the radix levels).
+On the GPU every variant is timed eagerly and as CUDA-graph replays (decode_step launches a few
+short kernels with no host sync, so it captures), plus decode_step with top_k=50 added and a
+breakdown of decode_step at B=1: greedy (entropy pass only), fixed T without top-p (+ the sampling
+pass), ReSET with top-p (+ the radix passes).
 On the CPU it also measures entropy throughput over rows that live in DRAM against the machine's
 streaming-read rate.
 

@@ -113,9 +113,8 @@ def test_cuda_wide_row_top_p_and_greedy():
         assert probs[tokens[r]] > 0  # inside the top-p set
 
 
-# Rows span several 2048-logit chunks (one CTA of the row's cluster each): hot tokens sit on both
-# sides of the chunk borders 2048 and 4096 and in the short last chunk, with ties across a border;
-# the rest is -inf.
+# Rows span several 2048-logit chunks (one block each): hot tokens sit on both sides of the chunk
+# borders 2048 and 4096 and in the short last chunk, with ties across a border; the rest is -inf.
 # bf16/fp16 rows take a two-level radix search (their keys' low bits are constant): same checks.
 @pytest.mark.parametrize("temperature,top_k,top_p,dtype", [
     (1.0, 0, 1.0, torch.float32), (0.8, 9, 1.0, torch.float32), (1.0, 0, 0.7, torch.float32),
@@ -163,6 +162,27 @@ def test_cuda_greedy_first_argmax_across_chunks():
     out = decode_step(state, z.cuda(), torch.full((3,), -1, device="cuda"))
     assert out.tokens.cpu().tolist() == [2048, 7, 8999]
     state.check_errors()
+
+
+def test_cuda_too_small_workspace_is_rejected():
+    from reset_native import _core
+
+    S = _core.sampler
+    rows, vocab = 2, 5000
+    state = ReSETState(reset_config(), rows, vocab, device="cuda")
+    z = torch.zeros(rows, vocab, device="cuda")
+    last = torch.full((rows,), -1, device="cuda")
+    out = torch.empty(rows, dtype=torch.int64, device="cuda")
+    temps, ents = torch.empty(rows, device="cuda"), torch.empty(rows, device="cuda")
+    c = state.config
+    small = S.device_workspace_bytes(rows, vocab) - 1
+    with pytest.raises(ValueError, match="workspace"):
+        S.decode_step_cuda(S.Config(c.t_low, c.tau0, c.t_high, c.window, c.top_p, c.top_k), state._classes.data_ptr(),
+                           vocab, rows, c.window, state._window.data_ptr(), state._sums.data_ptr(),
+                           state._ints.data_ptr(), rows, last.data_ptr(), 0, z.data_ptr(), 0, vocab, out.data_ptr(),
+                           temps.data_ptr(), ents.data_ptr(), state._error_flag.data_ptr(),
+                           state._slot_busy.data_ptr(), state._workspace.data_ptr(), small,
+                           torch.cuda.current_stream().cuda_stream)
 
 
 @pytest.mark.parametrize("vocab", [1000, 151936])

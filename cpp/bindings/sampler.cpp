@@ -58,7 +58,6 @@ void bind_sampler(py::module_& m) {
   m.attr("MAX_WINDOW") = rs::kMaxWindow;
   m.attr("SLOT_INTS") = static_cast<int>(rs::kSlotInts);
   m.attr("SLOT_SUMS") = static_cast<int>(rs::kSlotSums);
-  m.attr("PHASE_SLOTS") = rs::kPhaseSlots;
   m.attr("ERROR_FLAGS") = py::dict(py::arg("nan") = static_cast<int>(rs::kErrorNaN),
                                    py::arg("all_neg_inf") = static_cast<int>(rs::kErrorAllNegInf),
                                    py::arg("token_range") = static_cast<int>(rs::kErrorTokenRange),
@@ -102,19 +101,23 @@ void bind_sampler(py::module_& m) {
       },
       py::call_guard<py::gil_scoped_release>());
 
+  m.def("device_workspace_bytes", &rs::device_workspace_bytes, py::arg("slots"), py::arg("vocab"),
+        "Bytes of device workspace decode_step_cuda needs for a state of `slots` slots and `vocab` ids.");
+
 #if RESET_NATIVE_WITH_CUDA
   m.def(
       "decode_step_cuda",
       [](const rs::Config& config, std::uintptr_t classes, std::int64_t vocab, std::int64_t slots, std::int32_t window,
          std::uintptr_t win, std::uintptr_t sums, std::uintptr_t ints, std::int64_t rows, std::uintptr_t last_tokens,
          std::uintptr_t slot_ids, std::uintptr_t logits, int dtype, std::int64_t row_stride, std::uintptr_t tokens,
-         std::uintptr_t temperatures, std::uintptr_t entropies, std::uintptr_t error_flag, std::uintptr_t stream,
-         std::int32_t max_cluster, std::uintptr_t phase_clocks) {
+         std::uintptr_t temperatures, std::uintptr_t entropies, std::uintptr_t error_flag, std::uintptr_t slot_busy,
+         std::uintptr_t workspace, std::int64_t workspace_bytes, std::uintptr_t stream) {
         rs::decode_step_cuda(config, ptr<const std::uint8_t>(classes), vocab, state_view(slots, window, win, sums, ints),
                              batch_from(rows, last_tokens, slot_ids), ptr<const void>(logits), dtype_from(dtype),
                              row_stride, ptr<std::int64_t>(tokens), ptr<float>(temperatures), ptr<float>(entropies),
-                             rs::DeviceScratch{ptr<std::int32_t>(error_flag)}, ptr<void>(stream),
-                             rs::CudaLaunchOptions{max_cluster, ptr<std::int64_t>(phase_clocks)});
+                             rs::DeviceScratch{ptr<std::int32_t>(error_flag), ptr<std::int32_t>(slot_busy),
+                                               ptr<void>(workspace), workspace_bytes},
+                             ptr<void>(stream));
       },
       py::call_guard<py::gil_scoped_release>());
   m.def(
@@ -122,10 +125,10 @@ void bind_sampler(py::module_& m) {
       [](const rs::Config& config, std::uintptr_t classes, std::int64_t vocab, std::int64_t slots, std::int32_t window,
          std::uintptr_t win, std::uintptr_t sums, std::uintptr_t ints, std::int64_t rows, std::uintptr_t last_tokens,
          std::uintptr_t slot_ids, std::uintptr_t entropies, std::uintptr_t temperatures, std::uintptr_t error_flag,
-         std::uintptr_t stream) {
+         std::uintptr_t slot_busy, std::uintptr_t stream) {
         rs::update_cuda(config, ptr<const std::uint8_t>(classes), vocab, state_view(slots, window, win, sums, ints),
                         batch_from(rows, last_tokens, slot_ids), ptr<const float>(entropies), ptr<float>(temperatures),
-                        rs::DeviceScratch{ptr<std::int32_t>(error_flag)},
+                        rs::DeviceScratch{ptr<std::int32_t>(error_flag), ptr<std::int32_t>(slot_busy), nullptr, 0},
                         ptr<void>(stream));
       },
       py::call_guard<py::gil_scoped_release>());

@@ -1,27 +1,17 @@
-// Block-wide building blocks of the decode kernel: scans, the (max, sum exp, sum z*exp) entropy
-// merge, order-preserving float keys and logit loads for each dtype.
+// Block-wide building blocks of the decode kernels: scans, the (max, sum exp, sum z*exp) entropy
+// merge, order-preserving float keys, logits loads for each dtype and the "last block of a row"
+// hand-off.
 #pragma once
 #include <cuda_fp16.h>
 
 #include <cstdint>
 
+#include "sampler/device_workspace.hpp"
+
 namespace reset_native::sampler::cuda_detail {
 
-// Entropy is summed per chunk of kChunk logits (fp32 inside a chunk, fp64 across chunks). The
-// chunking is fixed, independent of the batch and of the launch shape, so a row's entropy is the
-// same bits whatever the batch around it and whatever cluster size the launcher picks.
-constexpr std::int64_t kChunk = 2048;
-constexpr int kHistBins = 2048;  // the widest radix digit (11 bits)
-
-// Running (max, sum exp(z - max), sum (z - max) exp(z - max)) of a set of logits, with its first
-// argmax: the per-chunk partial, merged across chunks in fp64.
-struct EntropyPart {
-  float max;
-  double sum_exp;
-  double sum_zexp;
-  std::int64_t argmax;
-  std::int32_t nan;
-};
+using detail::EntropyPart;
+using detail::kChunk;
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
@@ -29,20 +19,16 @@ constexpr int kPerThread = static_cast<int>(kChunk / kThreads);  // logits per t
 constexpr unsigned kFullMask = 0xFFFFFFFFu;
 static_assert(kChunk % kThreads == 0, "a chunk is whole tiles of the block");
 
-// Bytes of one logit of the dtype (0 float32, 1 bfloat16, 2 float16).
+// Logits element i of a row as float; bf16 is widened by a shift (no cuda_bf16 dependency).
 template <int kDType>
-constexpr int kLogitBytes = kDType == 0 ? 4 : 2;
-
-// Logit i of a row held in shared memory in its storage format, as float; bf16 is widened by a
-// shift (no cuda_bf16 dependency).
-template <int kDType>
-__device__ __forceinline__ float smem_logit(const void* values, int i) {
+__device__ __forceinline__ float load_logit(const void* row, std::int64_t i) {
   if constexpr (kDType == 0) {
-    return static_cast<const float*>(values)[i];
+    return __ldg(static_cast<const float*>(row) + i);
   } else if constexpr (kDType == 1) {
-    return __uint_as_float(static_cast<unsigned>(static_cast<const unsigned short*>(values)[i]) << 16);
+    const unsigned short b = __ldg(static_cast<const unsigned short*>(row) + i);
+    return __uint_as_float(static_cast<unsigned>(b) << 16);
   } else {
-    return __half2float(__ushort_as_half(static_cast<const unsigned short*>(values)[i]));
+    return __half2float(__ushort_as_half(__ldg(static_cast<const unsigned short*>(row) + i)));
   }
 }
 
@@ -81,7 +67,7 @@ __device__ inline unsigned long long block_exclusive_scan(unsigned long long v, 
 }
 
 // Inside a chunk the sums stay in fp32 (at most kChunk terms <= 1 each, relative to the chunk's max);
-// chunks are merged in fp64 (EntropyPart) by the row's first CTA.
+// chunks are merged in fp64 (EntropyPart) by the row's last block.
 struct ChunkPart {
   float max;
   float sum_exp;
@@ -136,50 +122,52 @@ __device__ inline Part shfl_part(const Part& p, int offset) {
   return q;
 }
 
-// Warp reduction in a fixed shuffle tree; the result is valid in lane 0.
-template <class Part>
-__device__ inline Part warp_entropy(Part p) {
-  for (int o = 16; o > 0; o >>= 1) p = entropy_merge(p, shfl_part(p, o));
-  return p;
-}
-
-// warp_entropy on N independent parts at once, level by level: the same merges as N calls, with
-// the N shuffle/merge chains interleaved (latency hidden by independent work).
-template <int N, class Part>
-__device__ inline void warp_entropy_each(Part (&p)[N]) {
-  for (int o = 16; o > 0; o >>= 1) {
-    Part q[N];
-#pragma unroll
-    for (int k = 0; k < N; ++k) q[k] = shfl_part(p[k], o);
-#pragma unroll
-    for (int k = 0; k < N; ++k) p[k] = entropy_merge(p[k], q[k]);
-  }
-}
-
-// The second level of block_entropy: lane 0 of the calling warp gets the merge of the kWarps warp
-// results `parts` (entries beyond kWarps count as empty).
-template <class Part>
-__device__ inline Part merge_warp_parts(const Part* parts) {
-  const int lane = threadIdx.x & 31;
-  return warp_entropy(lane < kWarps ? parts[lane] : empty_part<Part>());
-}
-
 // Block reduction in a fixed tree (the result does not depend on scheduling); valid in every
 // thread. `parts` is shared scratch of kWarps entries.
 template <class Part>
 __device__ inline Part block_entropy(Part p, Part* parts) {
-  p = warp_entropy(p);
+  for (int o = 16; o > 0; o >>= 1) p = entropy_merge(p, shfl_part(p, o));
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   if (lane == 0) parts[warp] = p;
   __syncthreads();
   if (warp == 0) {
-    const Part q = merge_warp_parts(parts);
+    Part q = lane < kWarps ? parts[lane] : empty_part<Part>();
+    for (int o = 16; o > 0; o >>= 1) q = entropy_merge(q, shfl_part(q, o));
     if (lane == 0) parts[0] = q;
   }
   __syncthreads();
   const Part r = parts[0];
   __syncthreads();
   return r;
+}
+
+// A partial written by another block of this grid: read through L2, never a stale L1 line.
+__device__ inline EntropyPart load_part(const EntropyPart* p) {
+  EntropyPart q;
+  q.max = __ldcg(&p->max);
+  q.sum_exp = __ldcg(&p->sum_exp);
+  q.sum_zexp = __ldcg(&p->sum_zexp);
+  q.argmax = static_cast<std::int64_t>(__ldcg(reinterpret_cast<const long long*>(&p->argmax)));
+  q.nan = __ldcg(&p->nan);
+  return q;
+}
+
+// Called by every thread of every block of a row once the block's results are written: true in the
+// last block of the row to arrive, which may then read all of them. The counter is reset to zero
+// by that block, ready for the next kernel of the step (and for graph replays).
+__device__ inline bool last_block_of_row(unsigned* counter, unsigned blocks, int* s_flag) {
+  __threadfence();  // this block's partials are visible before it is counted
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    const unsigned arrived = atomicAdd(counter, 1u) + 1u;
+    const int last = arrived == blocks;
+    if (last) *counter = 0u;
+    *s_flag = last;
+  }
+  __syncthreads();
+  const bool last = *s_flag != 0;
+  if (last) __threadfence();
+  return last;
 }
 
 }  // namespace reset_native::sampler::cuda_detail

@@ -216,6 +216,10 @@ class ReSETState:
         self._sums = torch.from_numpy(sums).to(dev)
         self._ints = torch.from_numpy(ints).to(dev)
         self._error_flag = torch.zeros(1, dtype=torch.int32, device=dev)
+        self._slot_busy = torch.zeros(batch_size, dtype=torch.int32, device=dev)
+        # Per-row partials and histograms of decode_step's kernels; they leave it zeroed again.
+        self._workspace = torch.zeros(int(_S.device_workspace_bytes(batch_size, vocab_size)), dtype=torch.uint8,
+                                      device=dev)
 
     # ------------------------------------------------------------------ properties
     config = property(lambda self: self._config)
@@ -277,6 +281,7 @@ class ReSETState:
         if flag == 0:
             return
         self._error_flag.zero_()
+        self._slot_busy.zero_()
         names = {"nan": "a logits row held NaN or +inf", "all_neg_inf": "a logits row was all -inf",
                  "token_range": f"a last_tokens id was outside [-1, {self._vocab_size})",
                  "slot_range": f"a slot index was outside [0, {self._batch_size})",
@@ -300,7 +305,7 @@ class ReSETState:
             rows = entropies.shape[0]
             self._cuda_rows(rows, last_tokens, slots)
             return self._torch_ops.update(self._native, self._classes, (self._window, self._sums, self._ints),
-                                          last_tokens, slots, entropies, self._error_flag)
+                                          last_tokens, slots, entropies, self._error_flag, self._slot_busy)
         h = float_rows_cpu(entropies, None, "entropies")
         rows = h.shape[0]
         slot_ids = self._rows_and_slots(rows, slots)
@@ -336,7 +341,7 @@ def decode_step(state: ReSETState, logits: Any, last_tokens: Any, slots: Any = N
 
     logits: [B, V] float32/bfloat16/float16, numpy or torch, on the state's device (B <= batch_size,
     V = vocab_size); last_tokens: int [B], -1 at a sequence's first generated position; slots:
-    optional int [B] of distinct slots (default row i = slot i). On CUDA the work is one kernel launch
+    optional int [B] of distinct slots (default row i = slot i). On CUDA the work is 2-8 short kernels
     on the current stream (docs/sampler.md): no host synchronisation, outputs stay on the device,
     capturable in a CUDA graph; bad input is reported by state.check_errors()."""
     if not isinstance(state, ReSETState):
@@ -349,7 +354,7 @@ def decode_step(state: ReSETState, logits: Any, last_tokens: Any, slots: Any = N
         c = state.config
         tokens, temps, ents = state._torch_ops.sampler_decode_step(
             logits, last_tokens, slots, state._classes, state._window, state._sums, state._ints, state._error_flag,
-            c.t_low, c.tau0, c.t_high, c.window, c.top_p, c.top_k)
+            state._slot_busy, state._workspace, c.t_low, c.tau0, c.t_high, c.window, c.top_p, c.top_k)
         return DecodeOutput(tokens, temps, ents)
 
     if is_tensor(logits) and tensor_device(logits) != "cpu":

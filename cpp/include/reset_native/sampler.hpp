@@ -110,9 +110,6 @@ void decode_step(const Config& config, const std::uint8_t* classes, std::int64_t
 // is device memory, `stream` is a cudaStream_t. They never synchronise or allocate: bad input
 // (NaN / all -inf row, token id or slot out of range, a slot twice) ORs a bit of ErrorFlag into
 // *error_flag, and the affected row gets token -1, temperature NaN, and leaves its slot unchanged.
-// When two rows name one slot, the first row whose slot and token id are valid keeps it.
-// decode_step_cuda is one kernel launch (a thread-block cluster per row, compute capability >= 9.0;
-// Unsupported otherwise, or when a row is too large for one cluster's shared memory).
 enum ErrorFlag : std::int32_t {
   kErrorNaN = 1,
   kErrorAllNegInf = 2,
@@ -123,20 +120,19 @@ enum ErrorFlag : std::int32_t {
 };
 
 struct DeviceScratch {
-  std::int32_t* error_flag = nullptr;  // [1], zero until bad input is met
+  std::int32_t* error_flag = nullptr;  // [1]
+  std::int32_t* slot_busy = nullptr;   // [slots], zero between calls (duplicate-slot detection)
+  void* workspace = nullptr;           // decode_step_cuda: device_workspace_bytes, zeroed once at allocation
+  std::int64_t workspace_bytes = 0;    // (the kernels leave it zeroed again where it must be)
 };
 
-// Tuning and measurement of decode_step_cuda (benchmarks; the defaults are what callers want).
-struct CudaLaunchOptions {
-  std::int32_t max_cluster = 0;           // largest cluster (CTAs per row) to try; 0: the device's largest
-  std::int64_t* phase_clocks = nullptr;   // optional [CTAs, kPhaseSlots]: clock64() at each phase's end
-};
-inline constexpr int kPhaseSlots = 16;
+// Bytes of the device workspace decode_step_cuda needs for a state of `slots` slots and `vocab` ids.
+std::int64_t device_workspace_bytes(std::int64_t slots, std::int64_t vocab);
 
 void decode_step_cuda(const Config& config, const std::uint8_t* classes, std::int64_t vocab, StateView state,
                       const Batch& batch, const void* logits, DType dtype, std::int64_t row_stride,
                       std::int64_t* tokens, float* temperatures, float* entropies, DeviceScratch scratch,
-                      void* stream, CudaLaunchOptions options = {});
+                      void* stream);
 void update_cuda(const Config& config, const std::uint8_t* classes, std::int64_t vocab, StateView state,
                  const Batch& batch, const float* entropies, float* temperatures, DeviceScratch scratch, void* stream);
 

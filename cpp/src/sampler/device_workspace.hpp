@@ -1,0 +1,64 @@
+// Layout of the CUDA decode step's preallocated device workspace (one buffer per ReSETState, sized
+// by device_workspace_bytes). Each logits row is split into fixed chunks of kChunk elements, one
+// block per chunk; blocks pass per-chunk partials and per-row radix histograms through this buffer
+// and the last block of a row to finish combines them. The chunk size is fixed (not derived from the
+// batch size) so a row's float partial sums, hence its entropy, do not depend on the batch around it.
+#pragma once
+#include <cstdint>
+
+namespace reset_native::sampler::detail {
+
+inline constexpr std::int64_t kChunk = 2048;  // logits per block
+inline constexpr int kHistBins = 2048;        // the widest radix digit (11 bits)
+
+// Running (max, sum exp(z - max), sum (z - max) exp(z - max)) of a set of logits, with its first argmax.
+struct EntropyPart {
+  float max;
+  double sum_exp;
+  double sum_zexp;
+  std::int64_t argmax;
+  std::int32_t nan;
+};
+
+// What the later kernels of a step need to know about a row, written when its entropy is known.
+struct RowPlan {
+  double uniform;          // the row's random number for the draw
+  double target;           // radix search: measure still to reach inside the chosen prefix
+  std::int64_t argmax;     // fallback token
+  std::int64_t slot;       // slot released at the end of the step; -1: the row did not claim one
+  float zmax;              // row maximum
+  float inv_t;             // 1 / temperature
+  std::uint32_t prefix;    // radix search: key bits chosen so far
+  std::uint32_t mask;      // ... and which bits those are
+  std::uint32_t floor_key; // keep keys >= floor_key (top-k, then top-p threshold)
+  std::int32_t active;     // 1: the row still needs sampling (not greedy, not rejected)
+};
+
+struct WorkspaceLayout {
+  std::int64_t chunks = 0;  // blocks per row
+  std::int64_t counters = 0, plans = 0, entropy = 0, masses = 0, hist = 0;  // byte offsets
+  std::int64_t bytes = 0;
+};
+
+inline std::int64_t chunks_of(std::int64_t vocab) { return (vocab + kChunk - 1) / kChunk; }
+
+inline WorkspaceLayout workspace_layout(std::int64_t slots, std::int64_t vocab) {
+  const auto align = [](std::int64_t n) { return (n + 255) / 256 * 256; };
+  WorkspaceLayout l;
+  l.chunks = chunks_of(vocab);
+  std::int64_t at = 0;
+  l.counters = at;
+  at = align(at + slots * static_cast<std::int64_t>(sizeof(std::uint32_t)));
+  l.plans = at;
+  at = align(at + slots * static_cast<std::int64_t>(sizeof(RowPlan)));
+  l.entropy = at;
+  at = align(at + slots * l.chunks * static_cast<std::int64_t>(sizeof(EntropyPart)));
+  l.masses = at;
+  at = align(at + slots * l.chunks * static_cast<std::int64_t>(sizeof(std::uint64_t)));
+  l.hist = at;
+  at = align(at + slots * kHistBins * static_cast<std::int64_t>(sizeof(std::uint64_t)));
+  l.bytes = at;
+  return l;
+}
+
+}  // namespace reset_native::sampler::detail
