@@ -268,20 +268,7 @@ __global__ void __launch_bounds__(kThreads, MINB) gemv_bd_kernel(const GemvParam
             acc[q][h][j] = 0.0f;
           }
       __syncthreads();
-      using E = Elem<XDT>;
-      auto* out = static_cast<typename E::T*>(p.out);
-      const auto* bias = static_cast<const typename E::T*>(p.bias);
-      for (int idx = tid; idx < kRows * m; idx += kThreads) {
-        const int rl = idx % kRows, tok = idx / kRows, row = c_row0 + rl;
-        if (row >= p.n) continue;
-        float sum = 0.0f;
-#pragma unroll
-        for (int wi = 0; wi < kWarps; ++wi) sum += red[(wi * kRows + rl) * TOK + tok];
-        float y = (sum * kBdDecodeBias) * p.w_gs;
-        if constexpr (W4A4) y *= act_gs;
-        if (bias != nullptr) y += E::to_float(bias[row]);
-        out[int64_t(tok) * p.n + row] = E::from_float(y);
-      }
+      write_tile<XDT, W4A4>(p, red, c_row0, TOK, kBdDecodeBias, act_gs);
       __syncthreads();  // red is rewritten by the next tile
       c = 0;
       c_row0 += tile_stride;

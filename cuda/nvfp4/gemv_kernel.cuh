@@ -116,6 +116,27 @@ __device__ __forceinline__ void quantize_activation_block(float (&v)[16], float 
     v[i] = copysignf(e2m1_magnitude_value(e2m1_round_magnitude(__fdiv_rn(fabsf(v[i]), s))) * sdec, v[i]);
 }
 
+// Epilogue of a 16-row tile: sums the 8 warps' partial results in red ([warp][16 rows][tokens]), applies
+// the decode bias, the global scale(s) and the bias, and writes the rows < n of every real token.
+template <int XDT, bool W4A4>
+__device__ __forceinline__ void write_tile(const GemvParams& p, const float* red, int row0, int tok_stride,
+                                           float decode_bias, float act_gs) {
+  using E = Elem<XDT>;
+  auto* out = static_cast<typename E::T*>(p.out);
+  const auto* bias = static_cast<const typename E::T*>(p.bias);
+  for (int idx = threadIdx.x; idx < 16 * p.m; idx += kThreads) {
+    const int rl = idx % 16, tok = idx / 16, row = row0 + rl;
+    if (row >= p.n) continue;
+    float sum = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) sum += red[(w * 16 + rl) * tok_stride + tok];
+    float y = (sum * decode_bias) * p.w_gs;
+    if constexpr (W4A4) y *= act_gs;
+    if (bias != nullptr) y += E::to_float(bias[row]);
+    out[int64_t(tok) * p.n + row] = E::from_float(y);
+  }
+}
+
 // Converts one staged unit (16 elements of a token row) into the B operand values for each split and
 // stores them, permuted (pairs (j, j+4) of every 8 elements), at column kk of the staged token row `row0`
 // (split s at row0 + s * split_stride). W4A4 quantizes the block here (SPEC section 2 steps 2-5).
@@ -507,20 +528,7 @@ __global__ void __launch_bounds__(kThreads, MINB) gemv_kernel(const GemvParams p
           acc_t[nt][e] = 0.0f;
         }
       __syncthreads();
-      using E = Elem<XDT>;
-      auto* out = static_cast<typename E::T*>(p.out);
-      const auto* bias = static_cast<const typename E::T*>(p.bias);
-      for (int idx = tid; idx < kRows * m; idx += kThreads) {
-        const int rl = idx % kRows, tok = idx / kRows, row = row0 + rl;
-        if (row >= p.n) continue;
-        float sum = 0.0f;
-#pragma unroll
-        for (int w = 0; w < kWarps; ++w) sum += red[(w * kRows + rl) * kTok + tok];
-        float y = (sum * kDecodeBias) * p.w_gs;
-        if constexpr (W4A4) y *= act_gs;
-        if (bias != nullptr) y += E::to_float(bias[row]);
-        out[int64_t(tok) * p.n + row] = E::from_float(y);
-      }
+      write_tile<XDT, W4A4>(p, red, row0, kTok, kDecodeBias, act_gs);
       __syncthreads();  // red is rewritten by the next tile
       if constexpr (kCursorInEpilogue) {
         c = 0;
