@@ -141,14 +141,7 @@ __global__ void __launch_bounds__(kThreads, MINB) gemv_bd_kernel(const GemvParam
   int f_row0 = int(blockIdx.x) * kRows, f_c = 0;
   const uint8_t* f_w[2];
   const uint8_t* f_s[2];
-  auto fetch_rows = [&]() {  // rows past n: valid memory, results unused
-#pragma unroll
-    for (int hr = 0; hr < 2; ++hr) {
-      const int64_t row = min(f_row0 + hr * 8 + g, p.n - 1);
-      f_w[hr] = p.packed + row * half_k + kwarp / 2;
-      f_s[hr] = p.scales + row * sixteenth_k + kwarp / 16;
-    }
-  };
+  auto fetch_rows = [&]() { row_pointers(p, f_row0 + g, kwarp, half_k, sixteenth_k, f_w, f_s); };
   fetch_rows();
   auto fetch = [&](uint32_t (&w)[2][4], uint32_t (&sc)[2]) {
     load_weights<FAST>(f_w, f_s, f_c, f_c * kChunk + kwarp, p.k, w, sc);

@@ -198,6 +198,18 @@ __device__ __forceinline__ void store_unit(uint16_t* row0, int split_stride, int
   }
 }
 
+// Weight and scale pointers of rows row_g and row_g + 8 at this thread's K offset kwarp inside a chunk.
+// Rows past n are clamped to the last row: valid memory, results unused.
+__device__ __forceinline__ void row_pointers(const GemvParams& p, int row_g, int kwarp, int64_t half_k,
+                                             int64_t sixteenth_k, const uint8_t* (&w)[2], const uint8_t* (&s)[2]) {
+#pragma unroll
+  for (int hr = 0; hr < 2; ++hr) {
+    const int64_t row = min(row_g + hr * 8, p.n - 1);
+    w[hr] = p.packed + row * half_k + kwarp / 2;
+    s[hr] = p.scales + row * sixteenth_k + kwarp / 16;
+  }
+}
+
 // One step's weights for this thread: 16-byte fragments (32 FP4) of rows g and g + 8 of the tile at K
 // offset kbase, and the two E4M3 scale bytes of each. w_row / s_row point at the rows' starts plus this
 // thread's K offset inside a chunk; chunk c adds c * kChunk elements.
@@ -391,14 +403,7 @@ __global__ void __launch_bounds__(kThreads, MINB) gemv_kernel(const GemvParams p
   int f_row0 = first_row, f_c = 0, f_j = 0;
   const uint8_t* f_w[2];
   const uint8_t* f_s[2];
-  auto fetch_rows = [&]() {  // rows past n: valid memory, results unused
-#pragma unroll
-    for (int hr = 0; hr < 2; ++hr) {
-      const int64_t row = min(f_row0 + hr * 8 + g, p.n - 1);
-      f_w[hr] = p.packed + row * half_k + kwarp / 2;
-      f_s[hr] = p.scales + row * sixteenth_k + kwarp / 16;
-    }
-  };
+  auto fetch_rows = [&]() { row_pointers(p, f_row0 + g, kwarp, half_k, sixteenth_k, f_w, f_s); };
   if constexpr (WHOLE) fetch_rows();
   auto fetch = [&](uint32_t (&w)[2][4], uint32_t (&sc)[2]) {
     if constexpr (!WHOLE) {  // pointers made where used: nothing 64-bit stays live between steps
