@@ -109,6 +109,9 @@ def test_state_dict_load_and_incompatible_members():
     assert all(m._group is None for m in c.modules() if isinstance(m, NVFP4Linear))
     with pytest.raises(TypeError, match="nn.Module"):
         fuse_projections("model")
+    from reset_native.integrations import hf
+
+    assert hf.fuse_projections is fuse_projections and hf.unfuse_projections is unfuse_projections
 
 
 def test_checkpoint_round_trip_keeps_fusion(tmp_path):
