@@ -109,9 +109,18 @@ def test_state_dict_load_and_incompatible_members():
     assert all(m._group is None for m in c.modules() if isinstance(m, NVFP4Linear))
     with pytest.raises(TypeError, match="nn.Module"):
         fuse_projections("model")
+
+
+def test_hf_module_exports_every_lazy_name():
     from reset_native.integrations import hf
 
-    assert hf.fuse_projections is fuse_projections and hf.unfuse_projections is unfuse_projections
+    for name in hf._LAZY:
+        assert getattr(hf, name) is not None, name
+    from reset_native.integrations.hf import fuse_projections as f, quantize_model as q  # the documented form
+
+    assert f is fuse_projections and q is quantize_model
+    with pytest.raises(AttributeError, match="no attribute"):
+        hf.not_a_name
 
 
 def test_checkpoint_round_trip_keeps_fusion(tmp_path):
