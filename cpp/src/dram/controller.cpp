@@ -188,8 +188,7 @@ inline Controller::Choice Controller::choose_frfcfs(int64_t now, bool writes) {
     }
     dirty[k] &= ~live;
   }
-  Choice choice;
-  if (!any_live) return choice;  // e.g. a PIM run without request traffic: no scan
+  if (!any_live) return Choice{};  // e.g. a PIM run without request traffic: no scan
   // One pass, lexicographic minimum of (max(ready time, now), key): every candidate ready by `now`
   // ties at `now` and the smallest key among them wins; if none is, the earliest ready time wins and
   // the smallest key among the candidates ready at that very cycle. Times and keys share one
@@ -204,15 +203,9 @@ inline Controller::Choice Controller::choose_frfcfs(int64_t now, bool writes) {
     best = k < best ? k : best;
   }
   const auto at = static_cast<int64_t>(best >> 64);
-  if (at >= kNever) return choice;
+  if (at >= kNever) return Choice{};
   const int bank = static_cast<int>(static_cast<uint64_t>(best) & ((uint64_t{1} << bank_bits_) - 1));
-  if (at <= now) {
-    choice.ready_bank = bank;
-  } else {
-    choice.earliest = at;
-    choice.earliest_bank = bank;
-  }
-  return choice;
+  return Choice::of(bank, at, now);
 }
 
 // FCFS: only the oldest request (of the banks whose rank waits for no refresh) may move.
@@ -227,18 +220,10 @@ inline Controller::Choice Controller::choose_fcfs(int64_t now, bool writes) {
       oldest = b;
     }
   }
-  Choice choice;
-  if (oldest < 0) return choice;
+  if (oldest < 0) return Choice{};
   Candidate& c = cand_[writes ? 1 : 0][oldest];  // the FR-FCFS cache is not used under FCFS
   c = candidate_for(oldest, 0, writes);
-  const int64_t when = device_.ready_at(c.cmd, c.addr);
-  if (when <= now) {
-    choice.ready_bank = oldest;
-  } else {
-    choice.earliest = when;
-    choice.earliest_bank = oldest;
-  }
-  return choice;
+  return Choice::of(oldest, device_.ready_at(c.cmd, c.addr), now);
 }
 
 inline void Controller::serve(const Candidate& c, int bank, bool writes, int64_t t, int64_t* read_latency,

@@ -86,6 +86,17 @@ class Controller {
     int ready_bank = -1;
     int64_t earliest = kNever;
     int earliest_bank = -1;
+    // The chosen bank can issue at `at`: now (ready) or later (the earliest wake-up).
+    static Choice of(int bank, int64_t at, int64_t now) {
+      Choice c;
+      if (at <= now) {
+        c.ready_bank = bank;
+      } else {
+        c.earliest = at;
+        c.earliest_bank = bank;
+      }
+      return c;
+    }
   };
   using Bits = std::vector<uint64_t>;  // one bit per flat bank
   __extension__ typedef unsigned __int128 Wide;  // (ready time, priority key) compared as one number
