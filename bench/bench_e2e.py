@@ -110,16 +110,20 @@ def profile_step(model, batch, sampler, label, steps=4, top=18):
         dec.prefill()
         dec.step()
         torch.cuda.synchronize()
-        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
             for _ in range(steps):
                 dec.step()
             torch.cuda.synchronize()
-    rows = []
+    rows, ops = [], []
     for e in prof.key_averages():
         t = getattr(e, "self_device_time_total", None)
         if t is None:
             t = getattr(e, "self_cuda_time_total", 0)
-        if t > 0:
+        if e.device_type.name == "CPU":  # torch ops: the device time of the kernels each one launched
+            total_t = getattr(e, "device_time_total", 0)
+            if total_t > 0 and e.key.startswith(("aten::", "reset_native")):
+                ops.append((total_t / steps, e.count / steps, e.key))
+        elif t > 0:
             rows.append((t / steps, e.count / steps, e.key))
     rows.sort(reverse=True)
     total = sum(r[0] for r in rows)
@@ -127,6 +131,10 @@ def profile_step(model, batch, sampler, label, steps=4, top=18):
           f"({sum(r[1] for r in rows):.0f} kernels)")
     for t, n, key in rows[:top]:
         print(f"  {t / 1e3:8.3f} ms {n:6.0f}x  {key[:100]}")
+    ops.sort(reverse=True)
+    print(f"[{label}, batch {batch}] by torch op (device time of the kernels each op launched; nested ops overlap):")
+    for t, n, key in ops[:top]:
+        print(f"  {t / 1e3:8.3f} ms {n:6.0f}x  {key[:80]}")
     return total
 
 
