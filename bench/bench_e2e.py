@@ -93,7 +93,7 @@ def _measure(model, batch, args, sampler):
             "notes": sorted({n for r in runs for n in r.notes})}
 
 
-def profile_step(model, batch, sampler, label, steps=4, top=18):
+def profile_step(model, batch, sampler, label, steps=4, top=24):
     """Per-kernel GPU time of an eager decode step (the kernels a CUDA graph replays), from torch.profiler."""
     import torch
     from torch.profiler import ProfilerActivity, profile
