@@ -1,0 +1,247 @@
+"""Fused q/k norm + RoPE and SiLU * up (reset_native.integrations.fused_attention / fused_mlp / fused_ops):
+against transformers' own modules, fp64 math, and the unfused models."""
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from reset_native.integrations import fused_attention, fused_mlp, fused_ops  # noqa: E402
+
+from _e2e_models import tiny_llama, tiny_qwen3  # noqa: E402
+
+# bf16/fp16/fp32 unit roundoff; the fused kernel rounds at the same points as transformers, so differences come
+# only from the fp32 sum of squares order and rsqrtf (a couple of fp32 ulps), amplified by at most 3 roundings.
+ULP = {torch.float32: 2.0**-22, torch.float16: 2.0**-10, torch.bfloat16: 2.0**-7}
+
+
+def _rope_tables(batch, seq, d, dtype, gen, device="cpu"):
+    pos = torch.arange(seq, dtype=torch.float64).unsqueeze(0) + torch.randint(0, 50, (batch, 1), generator=gen)
+    inv = 1.0 / (10000 ** (torch.arange(0, d, 2, dtype=torch.float64) / d))
+    ang = pos.unsqueeze(-1) * inv
+    ang = torch.cat((ang, ang), dim=-1)
+    return ang.cos().to(dtype).to(device), ang.sin().to(dtype).to(device)
+
+
+def _qk(batch, seq, hq, hk, d, dtype, gen, device="cpu"):
+    """q and k as column slices of one fused [B, S, (hq + 2 hk) d] projection output (what fused q/k/v gives)."""
+    total = torch.randn(batch, seq, (hq + 2 * hk) * d, generator=gen).mul(3).to(dtype).to(device)
+    q = total[..., : hq * d].view(batch, seq, hq, d)
+    k = total[..., hq * d: (hq + hk) * d].view(batch, seq, hk, d)
+    return q, k
+
+
+def _fp64_expected(q, k, qw, kw, cos, sin, eps):
+    def norm(x, w):
+        x = x.double()
+        return w.double() * x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + eps)
+
+    def rope(x):
+        half = x.shape[-1] // 2
+        rot = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+        return x * cos.double().unsqueeze(2) + rot * sin.double().unsqueeze(2)
+
+    if qw is not None:
+        q, k = norm(q, qw), norm(k, kw)
+    return rope(q.double()), rope(k.double())
+
+
+def test_reference_is_transformers_qwen3_attention_math():
+    from transformers.models.qwen3.modeling_qwen3 import Qwen3RMSNorm, apply_rotary_pos_emb
+
+    gen = torch.Generator().manual_seed(1)
+    q, k = _qk(2, 3, 4, 2, 32, torch.bfloat16, gen)
+    cos, sin = _rope_tables(2, 3, 32, torch.bfloat16, gen)
+    qn, kn = Qwen3RMSNorm(32, eps=1e-6).to(torch.bfloat16), Qwen3RMSNorm(32, eps=1e-6).to(torch.bfloat16)
+    with torch.no_grad():
+        qn.weight.copy_(torch.randn(32, generator=gen).to(torch.bfloat16))
+        kn.weight.copy_(torch.randn(32, generator=gen).to(torch.bfloat16))
+        want_q, want_k = apply_rotary_pos_emb(qn(q).transpose(1, 2), kn(k).transpose(1, 2), cos, sin)
+    got_q, got_k = fused_attention.reference(q, k, qn.weight.detach(), kn.weight.detach(), cos, sin, 1e-6)
+    assert torch.equal(got_q.transpose(1, 2), want_q) and torch.equal(got_k.transpose(1, 2), want_k)
+    assert got_q.is_contiguous() and got_k.is_contiguous()
+
+
+def test_reference_close_to_fp64_and_op_on_cpu_is_reference():
+    gen = torch.Generator().manual_seed(2)
+    q, k = _qk(1, 5, 8, 2, 64, torch.float32, gen)
+    cos, sin = _rope_tables(1, 5, 64, torch.float32, gen)
+    qw, kw = torch.randn(64, generator=gen), torch.randn(64, generator=gen)
+    got_q, got_k = fused_attention.qk_norm_rope(q, k, qw, kw, cos, sin, 1e-6)
+    ref_q, ref_k = fused_attention.reference(q, k, qw, kw, cos, sin, 1e-6)
+    assert torch.equal(got_q, ref_q) and torch.equal(got_k, ref_k)
+    want_q, want_k = _fp64_expected(q, k, qw, kw, cos, sin, 1e-6)
+    assert torch.allclose(got_q.double(), want_q, rtol=1e-5, atol=1e-5)
+    assert torch.allclose(got_k.double(), want_k, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("make, expected, norms", [(tiny_qwen3, 2, 9), (tiny_llama, 2, 5)])
+def test_fuse_attention_and_mlp_keep_cpu_outputs_identical(make, expected, norms):
+    model = make(seed=5)
+    ids = torch.tensor([[5, 9, 11, 4, 7, 3]])
+    with torch.no_grad():
+        before = model(ids).logits
+    counts = fused_ops.fuse_decoder_ops(model)
+    assert counts["attention"] == expected and counts["mlp"] == expected
+    assert counts["rms_norm"] == norms  # two per layer and the final one, plus Qwen3's q/k head norms
+    assert fused_ops.fuse_decoder_ops(model) == counts  # idempotent: no double wrapping
+    with torch.no_grad():
+        assert torch.equal(model(ids).logits, before)  # CPU runs the modules' own operations
+    assert fused_ops.unfuse_decoder_ops(model) == counts
+    assert fused_ops.unfuse_decoder_ops(model) == {"rms_norm": 0, "attention": 0, "mlp": 0}
+    with torch.no_grad():
+        assert torch.equal(model(ids).logits, before)
+
+
+def test_unfusing_one_kind_leaves_the_others_fused():
+    model = tiny_qwen3(seed=6)
+    fused_ops.fuse_decoder_ops(model)
+    from reset_native.integrations import fused_norm
+
+    assert fused_norm.unfuse_rms_norms(model) == 9
+    assert fused_attention.unfuse_attention(model) == 2
+    assert fused_mlp.unfuse_mlp(model) == 2
+
+
+def test_silu_mul_reference_and_cpu_op():
+    gen = torch.Generator().manual_seed(3)
+    gu = torch.randn(3, 2 * 40, generator=gen).to(torch.bfloat16)
+    gate, up = gu[:, :40], gu[:, 40:]  # column slices of one fused gate/up output
+    want = torch.nn.functional.silu(gate) * up
+    assert torch.equal(fused_mlp.reference(gate, up), want)
+    assert torch.equal(fused_mlp.silu_mul(gate, up), want)
+    g64, u64 = gate.double(), up.double()
+    exact = g64 / (1 + torch.exp(-g64)) * u64
+    assert torch.allclose(fused_mlp.silu_mul(gate.float(), up.float()).double(), exact, rtol=1e-6, atol=1e-6)
+
+
+def _q4(shape=(1, 2, 4, 8), dtype=torch.float32):
+    return torch.zeros(shape, dtype=dtype)
+
+
+@pytest.mark.parametrize("args, exc, words", [
+    ((_q4(), _q4((1, 2, 2, 8)), None, None, torch.zeros(1, 2, 8), torch.zeros(1, 2, 8), 1e-6), None, None),
+    ((_q4(), _q4((1, 3, 2, 8)), None, None, torch.zeros(1, 2, 8), torch.zeros(1, 2, 8), 1e-6), ValueError,
+     "k must match"),
+    ((_q4((1, 2, 4, 7)), _q4((1, 2, 2, 7)), None, None, torch.zeros(1, 2, 7), torch.zeros(1, 2, 7), 1e-6),
+     ValueError, "even"),
+    ((_q4(), _q4((1, 2, 2, 8)), torch.ones(8), None, torch.zeros(1, 2, 8), torch.zeros(1, 2, 8), 1e-6), ValueError,
+     "both"),
+    ((_q4(), _q4((1, 2, 2, 8)), torch.ones(7), torch.ones(7), torch.zeros(1, 2, 8), torch.zeros(1, 2, 8), 1e-6),
+     ValueError, "q_weight"),
+    ((_q4(), _q4((1, 2, 2, 8)), None, None, torch.zeros(1, 3, 8), torch.zeros(1, 3, 8), 1e-6), ValueError, "cos"),
+    ((_q4(), _q4((1, 2, 2, 8), torch.float16), None, None, torch.zeros(1, 2, 8), torch.zeros(1, 2, 8), 1e-6),
+     TypeError, "dtype"),
+    ((_q4()[..., ::2], _q4((1, 2, 2, 4)), None, None, torch.zeros(1, 2, 4), torch.zeros(1, 2, 4), 1e-6), ValueError,
+     "contiguous"),
+    ((_q4(), _q4((1, 2, 2, 8)), None, None, torch.zeros(1, 2, 8), torch.zeros(1, 2, 8), -1.0), ValueError, "eps"),
+    ((_q4()[0], _q4((1, 2, 2, 8)), None, None, torch.zeros(1, 2, 8), torch.zeros(1, 2, 8), 1e-6), ValueError,
+     "batch, seq, heads"),
+    (("q", _q4((1, 2, 2, 8)), None, None, torch.zeros(1, 2, 8), torch.zeros(1, 2, 8), 1e-6), TypeError,
+     "torch.Tensor"),
+])
+def test_qk_norm_rope_bad_inputs(args, exc, words):
+    if exc is None:  # the well-formed case in the table runs (so the others fail for their named reason)
+        q_out, k_out = fused_attention.qk_norm_rope(*args)
+        assert q_out.shape == args[0].shape and k_out.shape == args[1].shape
+        return
+    with pytest.raises(exc, match=words):
+        fused_attention.qk_norm_rope(*args)
+
+
+@pytest.mark.parametrize("gate, up, exc, words", [
+    (torch.zeros(2, 8), torch.zeros(2, 7), ValueError, "one shape"),
+    (torch.zeros(2, 8), torch.zeros(2, 8, dtype=torch.float16), TypeError, "share one dtype"),
+    (torch.zeros(2, 8, dtype=torch.int32), torch.zeros(2, 8, dtype=torch.int32), TypeError, "float32"),
+    (torch.zeros(8, 2).t(), torch.zeros(2, 8), ValueError, "contiguous"),
+    ("gate", torch.zeros(2, 8), TypeError, "torch.Tensor"),
+])
+def test_silu_mul_bad_inputs(gate, up, exc, words):
+    with pytest.raises(exc, match=words):
+        fused_mlp.silu_mul(gate, up)
+
+
+def test_fuse_rejects_non_module():
+    for fn in (fused_attention.fuse_attention, fused_mlp.fuse_mlp):
+        with pytest.raises(TypeError, match="torch.nn.Module"):
+            fn("model")
+
+
+# ---------------------------------------------------------------------------------------------- GPU
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("batch, seq, hq, hk, d, norm", [
+    (1, 1, 32, 8, 128, True), (3, 5, 4, 2, 64, True), (2, 1, 6, 6, 80, False), (1, 7, 3, 1, 2, True),
+    (4, 2, 40, 8, 128, False)])
+def test_cuda_qk_norm_rope_matches_reference(dtype, batch, seq, hq, hk, d, norm):
+    gen = torch.Generator().manual_seed(batch * 1000 + seq * 100 + hq + d)
+    q, k = _qk(batch, seq, hq, hk, d, dtype, gen)
+    cos, sin = _rope_tables(batch, seq, d, dtype, gen)
+    qw = (torch.randn(d, generator=gen) * 0.5 + 1).to(dtype) if norm else None
+    kw = (torch.randn(d, generator=gen) * 0.5 + 1).to(dtype) if norm else None
+    want_q, want_k = fused_attention.reference(q, k, qw, kw, cos, sin, 1e-6)
+    exact_q, exact_k = _fp64_expected(q, k, qw, kw, cos, sin, 1e-6)
+    cuda = [t.cuda() if t is not None else None for t in (q, k, qw, kw, cos, sin)]
+    got_q, got_k = fused_attention.qk_norm_rope(*cuda, 1e-6)
+    assert got_q.is_cuda and got_q.is_contiguous() and got_q.shape == q.shape and got_k.shape == k.shape
+    for got, want, exact in ((got_q.cpu(), want_q, exact_q), (got_k.cpu(), want_k, exact_k)):
+        scale = exact.abs().amax(-1, keepdim=True) + 1e-30  # per row: the rope sum cancels elementwise
+        assert ((got.double() - want.double()).abs() <= 4 * ULP[dtype] * scale).all()
+        assert ((got.double() - exact).abs() <= 8 * ULP[dtype] * scale).all()
+        assert (got == want).double().mean() > 0.9  # same roundings: nearly every element is bit-identical
+
+
+@pytest.mark.gpu
+def test_cuda_qk_norm_rope_broadcast_tables_and_graph_capture():
+    gen = torch.Generator().manual_seed(9)
+    q, k = _qk(3, 2, 8, 4, 64, torch.bfloat16, gen, "cuda")
+    cos, sin = _rope_tables(1, 2, 64, torch.bfloat16, gen, "cuda")  # one table for the whole batch
+    qw, kw = torch.ones(64, dtype=torch.bfloat16, device="cuda"), torch.ones(64, dtype=torch.bfloat16, device="cuda")
+    want_q, want_k = fused_attention.reference(q.cpu(), k.cpu(), qw.cpu(), kw.cpu(), cos.cpu().expand(3, 2, 64),
+                                               sin.cpu().expand(3, 2, 64), 1e-6)
+    eager_q, eager_k = fused_attention.qk_norm_rope(q, k, qw, kw, cos, sin, 1e-6)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        gq, gk = fused_attention.qk_norm_rope(q, k, qw, kw, cos, sin, 1e-6)
+    gq.fill_(float("nan"))
+    g.replay()
+    torch.cuda.synchronize()
+    assert torch.equal(gq, eager_q) and torch.equal(gk, eager_k)
+    assert torch.allclose(eager_q.cpu().float(), want_q.float(), rtol=0.02, atol=0.02)
+    assert torch.allclose(eager_k.cpu().float(), want_k.float(), rtol=0.02, atol=0.02)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("shape", [(1, 12288), (3, 5, 40), (7, 1), (0, 8)])
+def test_cuda_silu_mul_matches_torch(dtype, shape):
+    gen = torch.Generator().manual_seed(sum(shape))
+    gu = (torch.randn(*shape[:-1], 2 * shape[-1], generator=gen) * 4).to(dtype).cuda()
+    gate, up = gu[..., : shape[-1]], gu[..., shape[-1]:]
+    got = fused_mlp.silu_mul(gate, up)
+    want = torch.nn.functional.silu(gate) * up  # torch's own CUDA kernels
+    assert got.shape == want.shape and got.dtype == dtype
+    if want.numel():
+        tol = 2 * ULP[dtype] * want.abs().double() + 1e-30
+        assert ((got.double() - want.double()).abs() <= tol).all()
+        assert (got == want).double().mean() > 0.99
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("make", [tiny_qwen3, tiny_llama])
+def test_fused_model_on_cuda_matches_unfused_and_generates(make):
+    from reset_native.integrations.generate import generate
+
+    model = make(seed=7, dtype=torch.bfloat16).cuda()
+    ids = torch.tensor([[5, 9, 11, 4, 7], [3, 3, 8, 1, 2]], device="cuda")
+    with torch.no_grad():
+        before = model(ids).logits.float()
+        counts = fused_ops.fuse_decoder_ops(model)
+        after = model(ids).logits.float()
+    assert counts["attention"] == 2 and counts["mlp"] == 2
+    assert torch.allclose(after, before, rtol=0.05, atol=0.05 * before.abs().max().item())
+    # the fused model inside the CUDA-graph decode loop: same tokens as the eager fused loop for one seed
+    graph = generate(model, None, ids.cpu(), max_new_tokens=6, temperature=0.0, cuda_graph=True)
+    eager = generate(model, None, ids.cpu(), max_new_tokens=6, temperature=0.0, cuda_graph=False)
+    assert graph.token_ids == eager.token_ids and graph.cuda_graph and not eager.cuda_graph
