@@ -28,6 +28,16 @@ struct QkNormRopeArgs {
   int hq = 0, hk = 0, d = 0;  // d even
   std::int64_t q_sb = 0, q_ss = 0, q_sh = 0, k_sb = 0, k_ss = 0, k_sh = 0, cs_sb = 0, cs_ss = 0;
   float eps = 0.0f;
+  // Optional static KV cache write (all null/0 for none): k's result goes to k_cache[b, h, pos + s, :] instead of
+  // k_out, and v [batch, seq, hk, d] at strides (v_sb, v_ss, v_sh, 1) is copied to v_cache[b, h, pos + s, :].
+  // Caches: [batch, hk, cache_len, d] contiguous; pos = *cache_pos (int64 on the device, read, not advanced).
+  // A position outside [0, cache_len) writes nothing to the caches and NaN to q_out (visible downstream).
+  const void* v = nullptr;
+  std::int64_t v_sb = 0, v_ss = 0, v_sh = 0;
+  void* k_cache = nullptr;
+  void* v_cache = nullptr;
+  const std::int64_t* cache_pos = nullptr;
+  std::int64_t cache_len = 0;
 };
 
 // Per head row r of q and k: n = w * to_dtype(r * rsqrt(mean(r^2) + eps)) (the head RMSNorm of Qwen3 attention;

@@ -65,6 +65,69 @@ def _op():
     return torch.ops.reset_native.qk_norm_rope
 
 
+@functools.lru_cache(maxsize=None)
+def _cache_op():
+    @torch.library.custom_op("reset_native::qk_norm_rope_cache", mutates_args=("k_cache", "v_cache"))
+    def qk_norm_rope_cache(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_weight: Optional[torch.Tensor],
+                           k_weight: Optional[torch.Tensor], cos: torch.Tensor, sin: torch.Tensor, eps: float,
+                           k_cache: torch.Tensor, v_cache: torch.Tensor, cache_position: torch.Tensor) -> torch.Tensor:
+        _check(q, k, q_weight, k_weight, cos, sin, eps)
+        _check_cache(q, k, v, k_cache, v_cache, cache_position)
+        if q.device.type != "cuda":
+            return reference_cache(q, k, v, q_weight, k_weight, cos, sin, eps, k_cache, v_cache, cache_position)
+        if not AVAILABLE:
+            raise NotImplementedError("reset_native was built without CUDA kernels: qk_norm_rope_cache needs "
+                                      "RESET_NATIVE_CUDA=ON")
+        q_out = torch.empty(q.shape, dtype=q.dtype, device=q.device)
+        batch, seq, hq, d = q.shape
+        if batch * seq == 0:
+            return q_out
+        cs_sb = cos.stride(0) if cos.shape[0] == batch else 0
+        with torch.cuda.device(q.device):
+            _native.cuda_qk_norm_rope(
+                q.data_ptr(), k.data_ptr(), q_out.data_ptr(), 0,
+                0 if q_weight is None else q_weight.data_ptr(), 0 if k_weight is None else k_weight.data_ptr(),
+                cos.data_ptr(), sin.data_ptr(), batch, seq, hq, k.shape[2], d,
+                (q.stride(0), q.stride(1), q.stride(2)), (k.stride(0), k.stride(1), k.stride(2)),
+                (cs_sb, cos.stride(1)), float(eps), _DTYPES[q.dtype], torch.cuda.current_stream(q.device).cuda_stream,
+                v.data_ptr(), (v.stride(0), v.stride(1), v.stride(2)), k_cache.data_ptr(), v_cache.data_ptr(),
+                cache_position.data_ptr(), k_cache.shape[2])
+        return q_out
+
+    @qk_norm_rope_cache.register_fake
+    def _(q, k, v, q_weight, k_weight, cos, sin, eps, k_cache, v_cache, cache_position):
+        return torch.empty(q.shape, dtype=q.dtype, device=q.device)
+
+    return torch.ops.reset_native.qk_norm_rope_cache
+
+
+def _check_cache(q, k, v, k_cache, v_cache, cache_position) -> None:
+    for name, t in (("v", v), ("k_cache", k_cache), ("v_cache", v_cache), ("cache_position", cache_position)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if t.device != q.device:
+            raise ValueError(f"q is on {q.device} but {name} is on {t.device}")
+    for name, t in (("v", v), ("k_cache", k_cache), ("v_cache", v_cache)):
+        if t.dtype != q.dtype:
+            raise TypeError(f"{name} must have q's dtype {q.dtype}, got {t.dtype}")
+    batch, seq, _, d = q.shape
+    hk = k.shape[2]
+    if tuple(v.shape) != tuple(k.shape) or (v.numel() and v.stride(-1) != 1):
+        raise ValueError(f"v must be shaped like k {tuple(k.shape)} with a contiguous last dimension, got "
+                         f"{tuple(v.shape)}")
+    for name, t in (("k_cache", k_cache), ("v_cache", v_cache)):
+        if t.dim() != 4 or t.shape[0] != batch or t.shape[1] != hk or t.shape[3] != d or t.shape[2] < 1 \
+                or not t.is_contiguous():
+            raise ValueError(f"{name} must be a contiguous [batch, kv_heads, cache_len >= 1, head_dim] = "
+                             f"[{batch}, {hk}, L, {d}] tensor, got {tuple(t.shape)}")
+    if k_cache.shape != v_cache.shape:
+        raise ValueError(f"k_cache and v_cache must have one shape, got {tuple(k_cache.shape)} and "
+                         f"{tuple(v_cache.shape)}")
+    if cache_position.dtype != torch.int64 or cache_position.numel() != 1:
+        raise ValueError(f"cache_position must be one int64 element (the write position), got "
+                         f"{cache_position.dtype} with {cache_position.numel()} elements")
+
+
 def _check(q, k, q_weight, k_weight, cos, sin, eps) -> None:
     named = {"q": q, "k": k, "cos": cos, "sin": sin}
     for name, t in named.items():
@@ -124,6 +187,20 @@ def reference(q, k, q_weight, k_weight, cos, sin, eps):
     return (q * c + _rotate_half(q) * s).contiguous(), (k * c + _rotate_half(k) * s).contiguous()
 
 
+def reference_cache(q, k, v, q_weight, k_weight, cos, sin, eps, k_cache, v_cache, cache_position):
+    """reference() with k and v written into [B, Hk, L, D] caches at cache_position (transformers' StaticLayer
+    index copies); the op's CPU path. A position outside the cache writes nothing and returns a NaN q."""
+    q_out, k_out = reference(q, k, q_weight, k_weight, cos, sin, eps)
+    seq, length = q.shape[1], k_cache.shape[2]
+    start = int(cache_position.reshape(()).item())
+    slots = torch.arange(start, start + seq, device=q.device)
+    if start < 0 or start + seq > length:
+        return torch.full_like(q_out, float("nan"))
+    k_cache.index_copy_(2, slots, k_out.transpose(1, 2))
+    v_cache.index_copy_(2, slots, v.transpose(1, 2))
+    return q_out
+
+
 def qk_norm_rope(q, k, q_weight, k_weight, cos, sin, eps: float = 1e-6):
     """Head RMSNorm (when weights are given) and rotary embedding of q [B, S, Hq, D] and k [B, S, Hk, D].
 
@@ -131,6 +208,18 @@ def qk_norm_rope(q, k, q_weight, k_weight, cos, sin, eps: float = 1e-6):
     """
     _check(q, k, q_weight, k_weight, cos, sin, eps)  # before the dispatcher, which rejects non-tensors vaguely
     return _op()(q, k, q_weight, k_weight, cos, sin, float(eps))
+
+
+def qk_norm_rope_cache(q, k, v, q_weight, k_weight, cos, sin, eps, k_cache, v_cache, cache_position):
+    """qk_norm_rope whose k (after norm and RoPE) and v go straight into static KV caches [B, Hk, L, D] at
+    positions cache_position .. cache_position + S - 1 (an int64 device scalar, read, not advanced).
+
+    Returns q [B, S, Hq, D]. A write past the cache's end writes nothing and returns NaN for q, so the logits
+    turn NaN (the sampler's error flag reports it) instead of memory being overwritten.
+    """
+    _check(q, k, q_weight, k_weight, cos, sin, eps)
+    _check_cache(q, k, v, k_cache, v_cache, cache_position)
+    return _cache_op()(q, k, v, q_weight, k_weight, cos, sin, float(eps), k_cache, v_cache, cache_position)
 
 
 def _norm_weights(module):
@@ -149,6 +238,27 @@ def _fusable(module, hidden_states, q, k, cos, sin, q_weight) -> bool:
             and (q_weight is None or q_weight.dtype == q.dtype))
 
 
+def _static_layer(cache, layer_idx, k):
+    """The cache's layer when it is a plain, initialised transformers StaticLayer the kernel can write into
+    (same update as StaticLayer.update: keys/values [B, Hk, L, D] at cumulative_length), else None."""
+    layers = getattr(cache, "layers", None)
+    if cache is None or getattr(cache, "offloading", False) or layers is None or layer_idx >= len(layers):
+        return None
+    layer = layers[layer_idx]
+    if type(layer).__name__ != "StaticLayer" or not getattr(layer, "is_initialized", False):
+        return None
+    keys, values, pos = getattr(layer, "keys", None), getattr(layer, "values", None), \
+        getattr(layer, "cumulative_length", None)
+    if not all(isinstance(t, torch.Tensor) for t in (keys, values, pos)):
+        return None
+    batch, seq, hk, d = k.shape
+    ok = (keys.dtype == k.dtype and values.dtype == k.dtype and keys.device == k.device and pos.device == k.device
+          and pos.dtype == torch.int64 and pos.numel() == 1 and keys.shape == values.shape and keys.dim() == 4
+          and tuple(keys.shape[:2]) == (batch, hk) and keys.shape[3] == d and keys.is_contiguous()
+          and values.is_contiguous())
+    return layer if ok else None
+
+
 def _fused_forward(self, hidden_states, position_embeddings=None, attention_mask=None, cache=None, **kwargs):
     """transformers 5's Llama/Qwen2/Qwen3 attention forward with the norms and RoPE as one kernel."""
     if cache is None and "past_key_values" in kwargs:  # the name transformers deprecates in favour of cache
@@ -162,18 +272,25 @@ def _fused_forward(self, hidden_states, position_embeddings=None, attention_mask
     cos, sin = position_embeddings
     q = self.q_proj(hidden_states).view(hidden_shape)
     k = self.k_proj(hidden_states).view(hidden_shape)
-    if _fusable(self, hidden_states, q, k, cos, sin, q_weight):
-        q, k = _op()(q, k, q_weight, k_weight, cos, sin, eps)
-        query_states, key_states = q.transpose(1, 2), k.transpose(1, 2)
-    else:  # the module's own operations, on the projections already computed
-        if q_weight is not None:
-            q, k = self.q_norm(q), self.k_norm(k)
-        module = sys.modules[type(self).__module__]
-        query_states, key_states = module.apply_rotary_pos_emb(q.transpose(1, 2), k.transpose(1, 2), cos, sin)
-    value_states = self.v_proj(hidden_states).view(hidden_shape).transpose(1, 2)
-
-    if cache is not None:
-        key_states, value_states = cache.update(key_states, value_states, self.layer_idx, kwargs=kwargs)
+    v = self.v_proj(hidden_states).view(hidden_shape)
+    fusable = _fusable(self, hidden_states, q, k, cos, sin, q_weight)
+    layer = _static_layer(cache, self.layer_idx, k) if fusable else None
+    if layer is not None:  # norm, RoPE and the cache write in one kernel; the position advances as in transformers
+        q = _cache_op()(q, k, v, q_weight, k_weight, cos, sin, eps, layer.keys, layer.values, layer.cumulative_length)
+        layer.cumulative_length.add_(q.shape[1])
+        query_states, key_states, value_states = q.transpose(1, 2), layer.keys, layer.values
+    else:
+        if fusable:
+            q, k = _op()(q, k, q_weight, k_weight, cos, sin, eps)
+            query_states, key_states = q.transpose(1, 2), k.transpose(1, 2)
+        else:  # the module's own operations, on the projections already computed
+            if q_weight is not None:
+                q, k = self.q_norm(q), self.k_norm(k)
+            module = sys.modules[type(self).__module__]
+            query_states, key_states = module.apply_rotary_pos_emb(q.transpose(1, 2), k.transpose(1, 2), cos, sin)
+        value_states = v.transpose(1, 2)
+        if cache is not None:
+            key_states, value_states = cache.update(key_states, value_states, self.layer_idx, kwargs=kwargs)
 
     from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
