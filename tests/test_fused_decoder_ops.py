@@ -5,7 +5,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from reset_native.integrations import fused_attention, fused_mlp, fused_ops  # noqa: E402
+from reset_native.integrations import fused_attention, fused_mlp, fused_ops, fused_residual  # noqa: E402
 
 from _e2e_models import tiny_llama, tiny_qwen3  # noqa: E402
 
@@ -81,13 +81,13 @@ def test_fuse_attention_and_mlp_keep_cpu_outputs_identical(make, expected, norms
     with torch.no_grad():
         before = model(ids).logits
     counts = fused_ops.fuse_decoder_ops(model)
-    assert counts["attention"] == expected and counts["mlp"] == expected
+    assert counts["attention"] == expected and counts["mlp"] == expected and counts["residual"] == expected
     assert counts["rms_norm"] == norms  # two per layer and the final one, plus Qwen3's q/k head norms
     assert fused_ops.fuse_decoder_ops(model) == counts  # idempotent: no double wrapping
     with torch.no_grad():
         assert torch.equal(model(ids).logits, before)  # CPU runs the modules' own operations
     assert fused_ops.unfuse_decoder_ops(model) == counts
-    assert fused_ops.unfuse_decoder_ops(model) == {"rms_norm": 0, "attention": 0, "mlp": 0}
+    assert fused_ops.unfuse_decoder_ops(model) == {"rms_norm": 0, "attention": 0, "mlp": 0, "residual": 0}
     with torch.no_grad():
         assert torch.equal(model(ids).logits, before)
 
@@ -99,7 +99,11 @@ def test_unfusing_one_kind_leaves_the_others_fused():
 
     assert fused_norm.unfuse_rms_norms(model) == 9
     assert fused_attention.unfuse_attention(model) == 2
+    ids = torch.tensor([[4, 8, 15, 16]])
+    with torch.no_grad():  # layers whose attention is no longer routed run their own forward
+        assert torch.equal(model(ids).logits, tiny_qwen3(seed=6)(ids).logits)
     assert fused_mlp.unfuse_mlp(model) == 2
+    assert fused_residual.unfuse_residuals(model) == 2
 
 
 def _cache_case(batch, seq, hq, hk, d, length, dtype, gen, device="cpu"):
@@ -211,8 +215,16 @@ def test_silu_mul_bad_inputs(gate, up, exc, words):
         fused_mlp.silu_mul(gate, up)
 
 
+def test_linear_add_on_cpu_is_the_unfused_sum():
+    gen = torch.Generator().manual_seed(11)
+    lin = torch.nn.Linear(32, 24, bias=True)
+    x, r = torch.randn(3, 32, generator=gen), torch.randn(3, 24, generator=gen)
+    with torch.no_grad():
+        assert torch.equal(fused_residual.linear_add(lin, x, r), r + lin(x))
+
+
 def test_fuse_rejects_non_module():
-    for fn in (fused_attention.fuse_attention, fused_mlp.fuse_mlp):
+    for fn in (fused_attention.fuse_attention, fused_mlp.fuse_mlp, fused_residual.fuse_residuals):
         with pytest.raises(TypeError, match="torch.nn.Module"):
             fn("model")
 
@@ -307,6 +319,32 @@ def test_cuda_silu_mul_matches_torch(dtype, shape):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("m", [1, 5, 16, 17])
+def test_cuda_linear_add_bf16_linear_and_nvfp4_linear(dtype, m):
+    from reset_native.integrations.nvfp4_linear import NVFP4Linear
+
+    gen = torch.Generator().manual_seed(m)
+    lin = torch.nn.Linear(256, 96, bias=False).to(dtype).cuda()
+    x = torch.randn(m, 256, generator=gen).to(dtype).cuda()
+    r = (torch.randn(m, 96, generator=gen) * 4).to(dtype).cuda()
+    unit = ULP[dtype]
+    with torch.no_grad():
+        exact = r.double() + x.double() @ lin.weight.double().t()
+        got = fused_residual.linear_add(lin, x, r)
+        assert got.shape == r.shape and got.dtype == dtype
+        # one rounding of the sum (plus cuBLAS's fp32 accumulation) vs transformers' two roundings
+        assert ((got.double() - exact).abs() <= 2 * unit * (exact.abs() + x.double().abs() @
+                                                             lin.weight.double().abs().t())).all()
+        q = NVFP4Linear.from_linear(lin)
+        wq = q.dequantized_weight(torch.float64)
+        exact_q = r.double() + x.double() @ wq.t()
+        got_q = q.forward_add(x, r)
+        bound = 2 * unit * (exact_q.abs() + x.double().abs() @ wq.abs().t()) + 1e-30
+        assert got_q.shape == r.shape and ((got_q.double() - exact_q).abs() <= bound).all()
+
+
+@pytest.mark.gpu
 @pytest.mark.parametrize("make", [tiny_qwen3, tiny_llama])
 def test_fused_model_on_cuda_matches_unfused_and_generates(make):
     from reset_native.integrations.generate import generate
@@ -317,7 +355,7 @@ def test_fused_model_on_cuda_matches_unfused_and_generates(make):
         before = model(ids).logits.float()
         counts = fused_ops.fuse_decoder_ops(model)
         after = model(ids).logits.float()
-    assert counts["attention"] == 2 and counts["mlp"] == 2
+    assert counts["attention"] == 2 and counts["mlp"] == 2 and counts["residual"] == 2
     assert torch.allclose(after, before, rtol=0.05, atol=0.05 * before.abs().max().item())
     # the fused model inside the CUDA-graph decode loop: same tokens as the eager fused loop for one seed
     graph = generate(model, None, ids.cpu(), max_new_tokens=6, temperature=0.0, cuda_graph=True)

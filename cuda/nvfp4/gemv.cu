@@ -42,6 +42,7 @@ void launch_gemv(const GemvArgs& a, void* stream_ptr) {
   p.scales = a.block_scales;
   p.x = a.x;
   p.bias = a.bias;
+  p.residual = a.residual;
   p.out = a.out;
   p.w_gs = a.global_scale;
   p.n = int(a.n), p.k = int(a.k), p.m = int(a.m);

@@ -40,6 +40,7 @@ struct GemvParams {
   const uint8_t* scales;
   const void* x;
   const void* bias;
+  const void* residual;   // optional [m, n], added in the epilogue
   void* out;
   const float* act_amax;  // W4A4 with a device-computed activation scale, else nullptr
   float act_gs;           // W4A4 static activation scale
@@ -117,13 +118,14 @@ __device__ __forceinline__ void quantize_activation_block(float (&v)[16], float 
 }
 
 // Epilogue of a 16-row tile: sums the 8 warps' partial results in red ([warp][16 rows][tokens]), applies
-// the decode bias, the global scale(s) and the bias, and writes the rows < n of every real token.
+// the decode bias, the global scale(s), the bias and the residual, and writes the rows < n of every real token.
 template <int XDT, bool W4A4>
 __device__ __forceinline__ void write_tile(const GemvParams& p, const float* red, int row0, int tok_stride,
                                            float decode_bias, float act_gs) {
   using E = Elem<XDT>;
   auto* out = static_cast<typename E::T*>(p.out);
   const auto* bias = static_cast<const typename E::T*>(p.bias);
+  const auto* residual = static_cast<const typename E::T*>(p.residual);
   for (int idx = threadIdx.x; idx < 16 * p.m; idx += kThreads) {
     const int rl = idx % 16, tok = idx / 16, row = row0 + rl;
     if (row >= p.n) continue;
@@ -133,6 +135,7 @@ __device__ __forceinline__ void write_tile(const GemvParams& p, const float* red
     float y = (sum * decode_bias) * p.w_gs;
     if constexpr (W4A4) y *= act_gs;
     if (bias != nullptr) y += E::to_float(bias[row]);
+    if (residual != nullptr) y += E::to_float(residual[int64_t(tok) * p.n + row]);
     out[int64_t(tok) * p.n + row] = E::from_float(y);
   }
 }

@@ -36,8 +36,10 @@ __global__ void __launch_bounds__(kThreads) qk_norm_rope_kernel(QkNormRopeArgs a
   const bool is_q = h < a.hq;
   std::int64_t slot = 0;  // the cache row of this token
   if (cached) {
-    slot = *a.cache_pos + s;
-    if (slot < 0 || slot >= a.cache_len) {  // full cache: poison q (NaN logits reach the sampler's error flag)
+    const std::int64_t pos = *a.cache_pos;
+    slot = pos + s;
+    if (pos < 0 || pos > a.cache_len - a.seq) {  // the call does not fit: write nothing, poison all of q (NaN
+                                                 // logits reach the sampler's error flag), like the reference
       if (is_q) {
         T* yq = static_cast<T*>(a.q_out) + (token * a.hq + h) * a.d;
         for (int j = lane; j < a.d; j += 32) yq[j] = Conv<T>::from_float(__int_as_float(0x7fc00000));

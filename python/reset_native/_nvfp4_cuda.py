@@ -151,7 +151,8 @@ def _ops():
 
     @torch.library.custom_op("reset_native::nvfp4_gemv", mutates_args=())
     def nvfp4_gemv(packed: torch.Tensor, block_scales: torch.Tensor, global_scale: float, x: torch.Tensor,
-                   activation: str, act_global_scale: Optional[float], bias: Optional[torch.Tensor]) -> torch.Tensor:
+                   activation: str, act_global_scale: Optional[float], bias: Optional[torch.Tensor],
+                   residual: Optional[torch.Tensor]) -> torch.Tensor:
         n, k = _check_weights(packed, block_scales)
         _check_cuda(x, "x", packed.device)
         code = _dtype_code(x.dtype, "x")
@@ -164,6 +165,11 @@ def _ops():
             if bias.dtype != x.dtype or tuple(bias.shape) != (n,):
                 raise ValueError(f"bias must be [{n}] of dtype {x.dtype}, got {tuple(bias.shape)} {bias.dtype}")
         m = x.shape[0]
+        if residual is not None:
+            _check_cuda(residual, "residual", packed.device)
+            if residual.dtype != x.dtype or tuple(residual.shape) != (m, n) or not residual.is_contiguous():
+                raise ValueError(f"residual must be a contiguous [{m}, {n}] tensor of dtype {x.dtype}, got "
+                                 f"{tuple(residual.shape)} {residual.dtype}")
         w4a4 = activation == "nvfp4"
         workspace = 0
         if w4a4 and act_global_scale is None:
@@ -179,11 +185,12 @@ def _ops():
         with torch.cuda.device(x.device):
             _native.cuda_gemv(_aligned(packed, 16).data_ptr(), _aligned(block_scales, 2).data_ptr(), global_scale, n,
                               k, x.data_ptr(), code, m, w4a4, act_gs, workspace,
-                              0 if bias is None else bias.data_ptr(), out.data_ptr(), _stream(x.device))
+                              0 if bias is None else bias.data_ptr(), out.data_ptr(), _stream(x.device),
+                              0 if residual is None else residual.data_ptr())
         return out
 
     @nvfp4_gemv.register_fake
-    def _(packed, block_scales, global_scale, x, activation, act_global_scale, bias):
+    def _(packed, block_scales, global_scale, x, activation, act_global_scale, bias, residual):
         return x.new_empty((x.shape[0], packed.shape[0]))
 
     return torch.ops.reset_native
@@ -195,12 +202,14 @@ def dequantize(packed, block_scales, global_scale: float, out_dtype):
     return _ops().nvfp4_dequantize(packed, block_scales, _check_scale(global_scale, "global_scale"), out_dtype)
 
 
-def gemv(packed, block_scales, global_scale: float, x, activation: str = "bf16", act_global_scale=None, bias=None):
-    """y [M, N] = x @ dequantize(w).T (+ bias) in x.dtype, fp32 accumulation, M <= 16 (custom op, graph-safe).
+def gemv(packed, block_scales, global_scale: float, x, activation: str = "bf16", act_global_scale=None, bias=None,
+         residual=None):
+    """y [M, N] = x @ dequantize(w).T (+ bias) (+ residual [M, N]) in x.dtype, fp32 accumulation, one rounding,
+    M <= 16 (custom op, graph-safe).
 
     activation "bf16" multiplies x as given (W4A16; float16/bfloat16/float32 x); "nvfp4" quantizes each row of x
     to NVFP4 inside the kernel (W4A4) with act_global_scale, or amax(|x|)/2688 computed on the device when None.
     """
     _require_kernels()
     return _ops().nvfp4_gemv(packed, block_scales, _check_scale(global_scale, "global_scale"), x, activation,
-                             act_global_scale, bias)
+                             act_global_scale, bias, residual)

@@ -47,10 +47,13 @@ struct GemvArgs {
   float act_global_scale = 1.0f;
   float* act_amax_workspace = nullptr;
   const void* bias = nullptr;  // optional [n]
+  // optional [m, n] contiguous, x_dtype: added to the fp32 result before the one rounding to the output (a
+  // decoder's residual connection fused into the projection that feeds it)
+  const void* residual = nullptr;
   void* out = nullptr;         // [m, n]
 };
 
-// y = x @ dequantize(w).T (+ bias), fp32 accumulation, output in x_dtype. One launch (two small extra
+// y = x @ dequantize(w).T (+ bias) (+ residual), fp32 accumulation, output in x_dtype. One launch (two small extra
 // nodes, a 4-byte memset and an amax kernel, when W4A4 computes its activation scale on the device).
 void launch_gemv(const GemvArgs& args, void* stream);
 

@@ -31,7 +31,8 @@ struct QkNormRopeArgs {
   // Optional static KV cache write (all null/0 for none): k's result goes to k_cache[b, h, pos + s, :] instead of
   // k_out, and v [batch, seq, hk, d] at strides (v_sb, v_ss, v_sh, 1) is copied to v_cache[b, h, pos + s, :].
   // Caches: [batch, hk, cache_len, d] contiguous; pos = *cache_pos (int64 on the device, read, not advanced).
-  // A position outside [0, cache_len) writes nothing to the caches and NaN to q_out (visible downstream).
+  // A call whose positions pos .. pos + seq - 1 do not all fit in [0, cache_len) writes nothing to the caches and
+  // NaN to all of q_out (visible downstream as NaN logits).
   const void* v = nullptr;
   std::int64_t v_sb = 0, v_ss = 0, v_sh = 0;
   void* k_cache = nullptr;

@@ -259,16 +259,21 @@ def _static_layer(cache, layer_idx, k):
     return layer if ok else None
 
 
-def _fused_forward(self, hidden_states, position_embeddings=None, attention_mask=None, cache=None, **kwargs):
-    """transformers 5's Llama/Qwen2/Qwen3 attention forward with the norms and RoPE as one kernel."""
+def _fused_forward(self, hidden_states, position_embeddings=None, attention_mask=None, cache=None,
+                   reset_native_residual=None, **kwargs):
+    """transformers 5's Llama/Qwen2/Qwen3 attention forward with the norms and RoPE as one kernel.
+
+    reset_native_residual (from fused_residual's decoder layer): returned output is residual + o_proj(...).
+    """
     if cache is None and "past_key_values" in kwargs:  # the name transformers deprecates in favour of cache
         cache = kwargs.pop("past_key_values")
     input_shape = hidden_states.shape[:-1]
     hidden_shape = (*input_shape, -1, self.head_dim)
     q_weight, k_weight, eps = _norm_weights(self)
     if position_embeddings is None or hidden_states.dim() != 3:
-        return self._reset_native_attention_original(hidden_states, position_embeddings, attention_mask,
-                                                   cache=cache, **kwargs)
+        out, weights = self._reset_native_attention_original(hidden_states, position_embeddings, attention_mask,
+                                                             cache=cache, **kwargs)
+        return (out if reset_native_residual is None else reset_native_residual + out), weights
     cos, sin = position_embeddings
     q = self.q_proj(hidden_states).view(hidden_shape)
     k = self.k_proj(hidden_states).view(hidden_shape)
@@ -301,6 +306,10 @@ def _fused_forward(self, hidden_states, position_embeddings=None, attention_mask
         self, query_states, key_states, value_states, attention_mask,
         dropout=0.0 if not self.training else self.attention_dropout, scaling=self.scaling, **extra, **kwargs)
     attn_output = attn_output.reshape(*input_shape, -1).contiguous()
+    if reset_native_residual is not None:
+        from .fused_residual import linear_add
+
+        return linear_add(self.o_proj, attn_output, reset_native_residual), attn_weights
     return self.o_proj(attn_output), attn_weights
 
 

@@ -92,12 +92,20 @@ def silu_mul(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
     return _op()(gate, up)
 
 
-def _fused_forward(self, x):
+def _fused_forward(self, x, reset_native_residual=None):
+    """act_fn(gate) * up as one kernel; with reset_native_residual (fused_residual's decoder layer) the result
+    is residual + down_proj(...)."""
     gate, up = self.gate_proj(x), self.up_proj(x)
     if (AVAILABLE and gate.is_cuda and gate.dtype in _DTYPES and up.dtype == gate.dtype and gate.shape == up.shape
             and gate.numel() and _row_stride(gate) is not None and _row_stride(up) is not None):
-        return self.down_proj(_op()(gate, up))
-    return self.down_proj(self.act_fn(gate) * up)
+        h = _op()(gate, up)
+    else:
+        h = self.act_fn(gate) * up
+    if reset_native_residual is None:
+        return self.down_proj(h)
+    from .fused_residual import linear_add
+
+    return linear_add(self.down_proj, h, reset_native_residual)
 
 
 def fuse_mlp(model) -> int:

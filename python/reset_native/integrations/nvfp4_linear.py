@@ -163,6 +163,25 @@ class NVFP4Linear(nn.Module):
             y = nvfp4_api.gemv(self.nvfp4_weight(), x2, activation="bf16", bias=bias)
         return y.reshape(*lead, self.out_features)
 
+    def forward_add(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        """``residual + self(x)``; on CUDA with <= 16 tokens the add runs in the GEMV's epilogue (fp32, one
+        rounding), which saves a kernel per decoder residual connection (integrations.fused_residual)."""
+        n = self.out_features
+        if (self._group is None and x.is_cuda and isinstance(residual, torch.Tensor) and residual.is_cuda
+                and residual.device == x.device and residual.dtype == x.dtype and x.shape[-1] == self.in_features
+                and residual.shape == (*x.shape[:-1], n) and 1 <= x.numel() // self.in_features <= 16
+                and x.dtype in (torch.float16, torch.bfloat16, torch.float32)):
+            from .. import _nvfp4_cuda
+
+            x2 = x.reshape(-1, self.in_features).contiguous()
+            bias = self.bias if self.bias is None or self.bias.dtype == x2.dtype else self.bias.to(x2.dtype)
+            t = self.nvfp4_weight()
+            act_gs = self._in_gs if self.activation == "nvfp4" else None
+            y = _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, x2, self.activation, act_gs, bias,
+                                 residual.reshape(-1, n).contiguous())
+            return y.view(residual.shape)
+        return residual + self(x)
+
     def extra_repr(self) -> str:
         w4a = "W4A4" if self.activation == "nvfp4" else "W4A16"
         static = ", static input_scale" if self.input_scale is not None else ""
