@@ -5,7 +5,8 @@ NVFP4: the same model after quantize_model (W4A16 GEMV from reset_native.nvfp4, 
 with ReSET. Both decode with reset_native.integrations.generate: static KV cache, one CUDA graph per decode step.
 Latency does not depend on weight values, so random weights stand in for the real checkpoint (no download).
 On CUDA both configurations run with reset_native's decoder-op fusions (reset_native.integrations.fused_ops:
-one-kernel RMSNorm, q/k head norm + RoPE, SiLU * up) unless --no-fuse-ops (--no-fuse-norms: only the RMSNorm
+one-kernel RMSNorm, q/k head norm + RoPE + KV cache write, SiLU * up, residual adds inside the projections)
+unless --no-fuse-ops (--no-fuse-norms: only the RMSNorm
 fusion); the table header says which. The NVFP4 model runs q/k/v and gate/up as one GEMV per group
 (quantize_model's default fuse_projections; --no-fuse-projections quantizes them one by one); the BF16
 baseline keeps transformers' separate projections.
@@ -191,9 +192,10 @@ def main(argv=None) -> int:
         from reset_native.integrations.fused_attention import fuse_attention
         from reset_native.integrations.fused_mlp import fuse_mlp
         from reset_native.integrations.fused_norm import fuse_rms_norms
+        from reset_native.integrations.fused_residual import fuse_residuals
 
-        # both configurations: the baseline gets the same model code
-        fused = {"attention": fuse_attention(model), "mlp": fuse_mlp(model)}
+        # both configurations: the baseline gets the same model code (its residual adds go into cuBLAS addmm)
+        fused = {"attention": fuse_attention(model), "mlp": fuse_mlp(model), "residual": fuse_residuals(model)}
         if not args.no_fuse_norms:
             fused["rms_norm"] = fuse_rms_norms(model)
     fused_text = ", ".join(f"{k} {v}" for k, v in fused.items() if v) or "none"
