@@ -345,6 +345,62 @@ def test_cuda_linear_add_bf16_linear_and_nvfp4_linear(dtype, m):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("m", [1, 2, 5, 16])
+@pytest.mark.parametrize("activation", ["bf16", "nvfp4"])
+def test_cuda_swiglu_gemv_is_bit_identical_to_silu_mul_then_gemv(dtype, m, activation):
+    """The gated input is computed while the GEMV stages x, with the silu_mul op's arithmetic: same bits."""
+    from reset_native.integrations.nvfp4_linear import NVFP4Linear
+
+    gen = torch.Generator().manual_seed(m * 7 + len(activation))
+    k, n = 320, 72  # k not a multiple of the 1024-wide chunk: the staging tail runs too
+    lin = torch.nn.Linear(k, n, bias=True).to(dtype)
+    with torch.no_grad():
+        lin.bias.copy_(torch.randn(n, generator=gen).to(dtype))
+    # W4A4: the gated path needs a static activation scale
+    q = NVFP4Linear.from_linear(lin, activation=activation,
+                                input_scale=0.01 if activation == "nvfp4" else None).cuda()
+    gu = (torch.randn(m, 1, 2 * k, generator=gen) * 3).to(dtype).cuda()
+    gate, up = gu[..., :k], gu[..., k:]  # column slices of one fused gate/up output, as fused projections give
+    r = torch.randn(m, 1, n, generator=gen).to(dtype).cuda()
+    with torch.no_grad():
+        h = fused_mlp.silu_mul(gate, up)
+        assert torch.equal(q.forward_swiglu(gate, up), q(h))
+        assert torch.equal(q.forward_swiglu(gate, up, r), q.forward_add(h, r))
+
+
+@pytest.mark.gpu
+def test_cuda_gemv_rejects_mismatched_gated_input():
+    from reset_native import _nvfp4_cuda
+    from reset_native.integrations.nvfp4_linear import NVFP4Linear
+
+    q = NVFP4Linear.from_linear(torch.nn.Linear(64, 16, bias=False).to(torch.bfloat16)).cuda()
+    t = q.nvfp4_weight()
+    x = torch.zeros(2, 64, dtype=torch.bfloat16, device="cuda")
+    with pytest.raises(ValueError, match="up must match"):
+        _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, x, "bf16", None, None, None, x[:1])
+    with pytest.raises(ValueError, match="static act_global_scale"):
+        _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, x, "nvfp4", None, None, None, x.clone())
+    with pytest.raises(ValueError, match="contiguous"):
+        _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, torch.zeros(64, 2, dtype=torch.bfloat16,
+                                                                               device="cuda").t(), "bf16")
+
+
+def test_swiglu_fallback_on_cpu_is_silu_mul_then_linear():
+    from reset_native.integrations.nvfp4_linear import NVFP4Linear
+
+    gen = torch.Generator().manual_seed(12)
+    q = NVFP4Linear.from_linear(torch.nn.Linear(64, 16, bias=False))
+    gu = torch.randn(3, 128, generator=gen)
+    gate, up = gu[:, :64], gu[:, 64:]
+    r = torch.randn(3, 16, generator=gen)
+    with torch.no_grad():
+        h = torch.nn.functional.silu(gate) * up
+        assert torch.equal(q.forward_swiglu(gate, up), q(h))
+        assert torch.equal(q.forward_swiglu(gate, up, r), r + q(h))
+
+
+@pytest.mark.gpu
 @pytest.mark.parametrize("make", [tiny_qwen3, tiny_llama])
 def test_fused_model_on_cuda_matches_unfused_and_generates(make):
     from reset_native.integrations.generate import generate

@@ -21,6 +21,7 @@
 #include "core/pdl.cuh"
 #include "nvfp4/nvfp4_device.cuh"
 #include "nvfp4/launch_check.hpp"
+#include "ops/silu_value.cuh"
 #include "reset_native/nvfp4_cuda.hpp"
 
 namespace reset_native::nvfp4_cuda {
@@ -39,6 +40,8 @@ struct GemvParams {
   const uint8_t* packed;
   const uint8_t* scales;
   const void* x;
+  const void* up;         // gated input: x holds gate rows, up the up rows; the GEMV reads silu(gate) * up
+  int64_t x_rs;           // elements between token rows of x (and up)
   const void* bias;
   const void* residual;   // optional [m, n], added in the epilogue
   void* out;
@@ -70,7 +73,7 @@ __device__ __forceinline__ void load_unit(const GemvParams& p, int tok, int kidx
     for (int i = 0; i < RawUnit<XDT>::kVec; ++i) u.r[i] = make_uint4(0, 0, 0, 0);
     return;
   }
-  const T* x = static_cast<const T*>(p.x) + int64_t(tok) * p.k + kidx;
+  const T* x = static_cast<const T*>(p.x) + int64_t(tok) * p.x_rs + kidx;
   if (p.x_aligned) {
 #pragma unroll
     for (int i = 0; i < RawUnit<XDT>::kVec; ++i) u.r[i] = __ldg(reinterpret_cast<const uint4*>(x) + i);
@@ -78,6 +81,13 @@ __device__ __forceinline__ void load_unit(const GemvParams& p, int tok, int kidx
     T* e = reinterpret_cast<T*>(u.r);
 #pragma unroll
     for (int i = 0; i < 16; ++i) e[i] = x[i];
+  }
+  if (p.up != nullptr) {  // gated input (the MLP's act_fn(gate) * up, fused): the silu_mul op's bits exactly
+    const T* up = static_cast<const T*>(p.up) + int64_t(tok) * p.x_rs + kidx;
+    T* e = reinterpret_cast<T*>(u.r);
+#pragma unroll
+    for (int i = 0; i < 16; ++i)
+      e[i] = Elem<XDT>::from_float(ops_cuda::silu_mul_value<T>(Elem<XDT>::to_float(e[i]), Elem<XDT>::to_float(up[i])));
   }
 }
 

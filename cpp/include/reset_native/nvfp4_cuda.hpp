@@ -38,7 +38,12 @@ struct GemvArgs {
   const std::uint8_t* block_scales = nullptr;  // [n, k/16]
   float global_scale = 1.0f;                   // weight decode multiplier
   std::int64_t n = 0, k = 0;                   // k % 16 == 0
-  const void* x = nullptr;                     // [m, k], dtype x_dtype
+  const void* x = nullptr;                     // [m, k], dtype x_dtype, rows x_row_stride apart
+  // Gated input (a SwiGLU MLP's down projection): when up != nullptr the GEMV multiplies
+  // round(round(silu(x)) * up) elementwise (x = the gate rows, up = the up rows, same row stride), the same
+  // bits as the separate silu_mul op. A16, or W4A4 with a static act_global_scale.
+  const void* up = nullptr;
+  std::int64_t x_row_stride = 0;               // elements between token rows; 0 means k (contiguous)
   DType x_dtype = DType::BF16;                 // also the output and bias dtype
   std::int64_t m = 0;                          // 1..16 tokens
   Activation activation = Activation::A16;
