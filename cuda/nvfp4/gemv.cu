@@ -43,8 +43,14 @@ void launch_gemv(const GemvArgs& a, void* stream_ptr) {
   require(a.x_row_stride == 0 || a.x_row_stride >= a.k, "nvfp4 gemv: x_row_stride must be 0 or >= k");
   require(a.up == nullptr || a.activation == Activation::A16 || a.act_amax_workspace == nullptr,
           "nvfp4 gemv: a gated input (up) needs A16 or a static W4A4 activation scale");
+  require(a.norm_weight == nullptr || a.up == nullptr, "nvfp4 gemv: norm_weight and up cannot be combined");
+  require(a.norm_weight == nullptr || a.activation == Activation::A16 || a.act_amax_workspace == nullptr,
+          "nvfp4 gemv: a pre-normalised input needs A16 or a static W4A4 activation scale");
+  require(a.norm_eps >= 0.0f, "nvfp4 gemv: norm_eps must be >= 0");
   p.x = a.x;
   p.up = a.up;
+  p.norm_w = a.norm_weight;
+  p.norm_eps = a.norm_eps;
   p.x_rs = a.x_row_stride == 0 ? a.k : a.x_row_stride;
   p.bias = a.bias;
   p.residual = a.residual;

@@ -152,7 +152,8 @@ def _ops():
     @torch.library.custom_op("reset_native::nvfp4_gemv", mutates_args=())
     def nvfp4_gemv(packed: torch.Tensor, block_scales: torch.Tensor, global_scale: float, x: torch.Tensor,
                    activation: str, act_global_scale: Optional[float], bias: Optional[torch.Tensor],
-                   residual: Optional[torch.Tensor], up: Optional[torch.Tensor]) -> torch.Tensor:
+                   residual: Optional[torch.Tensor], up: Optional[torch.Tensor], norm_weight: Optional[torch.Tensor],
+                   norm_eps: float) -> torch.Tensor:
         n, k = _check_weights(packed, block_scales)
         _check_cuda(x, "x", packed.device)
         code = _dtype_code(x.dtype, "x")
@@ -171,6 +172,18 @@ def _ops():
             row_stride = x.stride(0)
         elif not x.is_contiguous():
             raise ValueError("x must be contiguous")
+        if norm_weight is not None:  # pre-normalised input: the decoder's RMSNorm inside the GEMV
+            _check_cuda(norm_weight, "norm_weight", packed.device)
+            if norm_weight.dtype != x.dtype or tuple(norm_weight.shape) != (k,) or not norm_weight.is_contiguous():
+                raise ValueError(f"norm_weight must be a contiguous [{k}] tensor of dtype {x.dtype}, got "
+                                 f"{tuple(norm_weight.shape)} {norm_weight.dtype}")
+            if up is not None:
+                raise ValueError("norm_weight and up cannot be combined")
+            if activation == "nvfp4" and act_global_scale is None:
+                raise ValueError("a pre-normalised input (norm_weight) needs activation 'bf16' or a static "
+                                 "act_global_scale")
+            if not norm_eps >= 0.0:
+                raise ValueError(f"norm_eps must be >= 0, got {norm_eps}")
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {_ACTIVATIONS}, got {activation!r}")
         if bias is not None:
@@ -200,11 +213,13 @@ def _ops():
                               k, x.data_ptr(), code, m, w4a4, act_gs, workspace,
                               0 if bias is None else bias.data_ptr(), out.data_ptr(), _stream(x.device),
                               0 if residual is None else residual.data_ptr(),
-                              0 if up is None else up.data_ptr(), row_stride)
+                              0 if up is None else up.data_ptr(), row_stride,
+                              0 if norm_weight is None else norm_weight.data_ptr(), float(norm_eps))
         return out
 
     @nvfp4_gemv.register_fake
-    def _(packed, block_scales, global_scale, x, activation, act_global_scale, bias, residual, up):
+    def _(packed, block_scales, global_scale, x, activation, act_global_scale, bias, residual, up, norm_weight,
+          norm_eps):
         return x.new_empty((x.shape[0], packed.shape[0]))
 
     return torch.ops.reset_native
@@ -217,14 +232,16 @@ def dequantize(packed, block_scales, global_scale: float, out_dtype):
 
 
 def gemv(packed, block_scales, global_scale: float, x, activation: str = "bf16", act_global_scale=None, bias=None,
-         residual=None, up=None):
+         residual=None, up=None, norm_weight=None, norm_eps: float = 0.0):
     """y [M, N] = x @ dequantize(w).T (+ bias) (+ residual [M, N]) in x.dtype, fp32 accumulation, one rounding,
     M <= 16 (custom op, graph-safe). With ``up`` the input is the SwiGLU product silu(x) * up computed while the
-    kernel stages it (bit-identical to the silu_mul op); x and up may then be column slices of one tensor.
+    kernel stages it (bit-identical to the silu_mul op); x and up may then be column slices of one tensor. With
+    ``norm_weight`` the input is RMSNorm(x) * norm_weight (eps ``norm_eps``), computed in the kernel with the
+    rms_norm op's arithmetic.
 
     activation "bf16" multiplies x as given (W4A16; float16/bfloat16/float32 x); "nvfp4" quantizes each row of x
     to NVFP4 inside the kernel (W4A4) with act_global_scale, or amax(|x|)/2688 computed on the device when None.
     """
     _require_kernels()
     return _ops().nvfp4_gemv(packed, block_scales, _check_scale(global_scale, "global_scale"), x, activation,
-                             act_global_scale, bias, residual, up)
+                             act_global_scale, bias, residual, up, norm_weight, float(norm_eps))

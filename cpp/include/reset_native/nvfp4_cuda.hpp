@@ -44,6 +44,11 @@ struct GemvArgs {
   // bits as the separate silu_mul op. A16, or W4A4 with a static act_global_scale.
   const void* up = nullptr;
   std::int64_t x_row_stride = 0;               // elements between token rows; 0 means k (contiguous)
+  // Pre-normalised input (a decoder's RMSNorm fused into the projection it feeds): when norm_weight != nullptr
+  // ([k], x_dtype) the GEMV multiplies w * round(x * rsqrt(mean(x^2) + norm_eps)) rounded to x_dtype, per token
+  // row: the rms_norm op's arithmetic (up to the fp32 sum order). A16, or W4A4 with a static scale; not with up.
+  const void* norm_weight = nullptr;
+  float norm_eps = 0.0f;
   DType x_dtype = DType::BF16;                 // also the output and bias dtype
   std::int64_t m = 0;                          // 1..16 tokens
   Activation activation = Activation::A16;
