@@ -1,21 +1,31 @@
 // ReSET decode step on the GPU, with all state in device memory, no host synchronisation and no
 // allocation (CUDA-graph capturable). Every pass splits each row into fixed chunks of kChunk logits,
 // one 256-thread block per (row, chunk); the last block of a row to finish a pass combines the
-// row's partials (device_workspace.hpp). Kernels of one step, in stream order:
+// row's partials (device_workspace.hpp). Kernels of one step, in stream order, each launched with
+// programmatic dependent launch (core/pdl.cuh) so its launch overlaps the previous kernel's tail:
 //   1. stats: entropy, max and argmax per chunk; the last block merges them in a fixed tree, claims
-//      the slot, updates the state and picks the temperature (same code as the CPU path);
-//   2. radix levels (11 + 11 + 10 bits of order-preserving float keys; the first two suffice for
-//      bf16/fp16 logits): top-k on counts, then top-p on probability masses held in 2^-24 fixed
-//      point, so every sum is an exact, order-independent integer and the same seed gives the same
-//      token on every run;
-//   3. sample: kept mass per chunk; the last block finds the chunk holding the uniform's quantile
-//      and scans it, so the draw is an inverse CDF in index order.
+//      the slot, updates the state (staged in shared memory) and picks the temperature (same code as
+//      the CPU path);
+//   2. top-k (only with top_k): radix levels (11 + 11 + 10 bits of order-preserving float keys; the
+//      first two suffice for bf16/fp16 logits) on counts;
+//   3. top-p bins (only with top_p < 1): every logit's probability weight, held in 2^-24 fixed
+//      point so every sum is an exact, order-independent integer, is added to one of kTopPBins bins
+//      by its tempered distance to the maximum; the last block finds the bin holding the top-p
+//      boundary;
+//   4. sample: kept mass per chunk (logits above the boundary bin); the logits inside it are
+//      collected, and the last block sorts them to find the exact threshold, then finds the chunk
+//      holding the uniform's quantile and scans it, so the draw is an inverse CDF in index order.
+// RESET_NATIVE_SAMPLER_TOPP=radix selects the earlier top-p search (three radix levels on masses,
+// one kernel each) instead of step 3's bins: the same threshold, kept for comparison.
 #include <cuda_runtime.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "block_primitives.cuh"
+#include "core/pdl.cuh"
 #include "reset_native/error.hpp"
 #include "reset_native/sampler.hpp"
 #include "sampler/device_workspace.hpp"
@@ -26,8 +36,14 @@ namespace reset_native::sampler {
 
 namespace cuda_detail {
 
+using detail::Candidate;
+using detail::kBinScale;
+using detail::kCandidates;
 using detail::kHistBins;
+using detail::kTopPBins;
 using detail::RowPlan;
+using cuda_core::pdl_trigger;
+using cuda_core::pdl_wait;
 
 struct Workspace {
   unsigned* counters;               // [slots] blocks of a row done with the current pass
@@ -35,6 +51,8 @@ struct Workspace {
   EntropyPart* entropy;             // [slots, chunks]
   unsigned long long* masses;       // [slots, chunks]
   unsigned long long* hist;         // [slots, kHistBins], zero between passes
+  unsigned* candidate_counts;       // [slots], zero between steps
+  Candidate* candidates;            // [slots, kCandidates]
   unsigned chunks;
 };
 
@@ -93,6 +111,13 @@ __device__ __forceinline__ unsigned weight(float x, float zmax, float inv_t) {
   return static_cast<unsigned>(__fadd_rn(__fmul_rn(w, 16777216.0f), 0.5f));
 }
 
+// Top-p bin of a logit of weight > 0: its tempered distance below the maximum in 1/kBinScale nats,
+// computed from the same rounded product as weight(), so a larger logit never gets a larger bin.
+__device__ __forceinline__ int topp_bin(float x, float zmax, float inv_t) {
+  const float d = __fmul_rn(__fsub_rn(zmax, x), inv_t);  // == -(x - zmax) * inv_t, exactly
+  return min(__float2int_rz(__fmul_rn(d, kBinScale)), kTopPBins - 1);
+}
+
 // This thread's share of a chunk: max and argmax of its kPerThread logits, then fp32 sums relative
 // to that max.
 template <int kDType>
@@ -125,9 +150,28 @@ __device__ ChunkPart thread_entropy(const void* z, std::int64_t begin, std::int6
   return p;
 }
 
-// The row's entropy is known: claim the slot, run the state machine and plan the rest of the step.
-// One thread.
-__device__ void start_row(const KernelArgs& a, std::int64_t row, const EntropyPart& all) {
+// The row's slot state staged in shared memory: the last stats block loads it with all its threads
+// while it merges the chunks, so the state machine (one thread) reads no global memory in its loops.
+struct SlotCopy {
+  double sums[kSlotSums];
+  std::int64_t ints[kSlotInts];
+  float window[kMaxWindow];
+};
+
+// All threads: copies the state of the row's slot (when the slot index is valid) into `s`.
+__device__ void stage_slot(const KernelArgs& a, std::int64_t row, SlotCopy& s) {
+  const std::int64_t slot = a.slots ? a.slots[row] : row;
+  if (slot < 0 || slot >= a.state.slots) return;  // rejected by claim_slot
+  const float* window = a.state.window_entropies + slot * a.state.window;
+  for (int j = threadIdx.x; j < a.state.window; j += kThreads) s.window[j] = window[j];
+  if (threadIdx.x < kSlotSums) s.sums[threadIdx.x] = a.state.sums[slot * kSlotSums + threadIdx.x];
+  const int k = threadIdx.x - 32;  // another warp
+  if (k >= 0 && k < kSlotInts) s.ints[k] = a.state.ints[slot * kSlotInts + k];
+}
+
+// The row's entropy is known: claim the slot, run the state machine on the staged copy, write the
+// slot back and plan the rest of the step. One thread.
+__device__ void start_row(const KernelArgs& a, std::int64_t row, const EntropyPart& all, SlotCopy& s) {
   const float entropy = all.max == -INFINITY || all.nan
                             ? NAN
                             : static_cast<float>(fmax(log(all.sum_exp) - all.sum_zexp / all.sum_exp, 0.0));
@@ -138,17 +182,19 @@ __device__ void start_row(const KernelArgs& a, std::int64_t row, const EntropyPa
   RowPlan plan{};
   plan.slot = -1;
   plan.active = 0;
+  plan.bin = -1;
   if (bad) {
     reject_row(a, row, bad, entropy);
     if (claimed(bad)) plan.slot = slot;
   } else {
-    double* sums = a.state.sums + slot * kSlotSums;
-    std::int64_t* ints = a.state.ints + slot * kSlotInts;
-    plan.uniform = detail::philox_uniform(static_cast<std::uint64_t>(ints[kSeed]),
-                                          static_cast<std::uint64_t>(ints[kGlobalCount]));
-    detail::observe_token(a.classes, sums, ints, a.last_tokens[row]);
-    const double t = detail::choose_temperature(a.params, a.state.window_entropies + slot * a.state.window, sums,
-                                                ints, entropy);
+    plan.uniform = detail::philox_uniform(static_cast<std::uint64_t>(s.ints[kSeed]),
+                                          static_cast<std::uint64_t>(s.ints[kGlobalCount]));
+    const std::int64_t head = s.ints[kWindowHead];  // where choose_temperature appends the entropy
+    detail::observe_token(a.classes, s.sums, s.ints, a.last_tokens[row]);
+    const double t = detail::choose_temperature(a.params, s.window, s.sums, s.ints, entropy);
+    a.state.window_entropies[slot * a.state.window + head] = entropy;
+    for (int k = 0; k < kSlotSums; ++k) a.state.sums[slot * kSlotSums + k] = s.sums[k];
+    for (int k = 0; k < kSlotInts; ++k) a.state.ints[slot * kSlotInts + k] = s.ints[k];
     a.temperatures[row] = static_cast<float>(t);
     if (a.entropies) a.entropies[row] = entropy;
     plan.slot = slot;
@@ -170,17 +216,21 @@ template <int kDType>
 __global__ void __launch_bounds__(kThreads) stats_kernel(KernelArgs a) {
   __shared__ ChunkPart chunk_parts[kWarps];
   __shared__ EntropyPart row_parts_shared[kWarps];
+  __shared__ SlotCopy slot_copy;
   __shared__ int s_last;
+  pdl_wait();  // the logits, the state and the workspace come from earlier kernels
+  pdl_trigger();
   const std::int64_t row = blockIdx.x, chunk = blockIdx.y;
   const std::int64_t begin = chunk * kChunk, end = min(begin + kChunk, a.vocab);
   const ChunkPart p = block_entropy(thread_entropy<kDType>(row_logits<kDType>(a, row), begin, end), chunk_parts);
   EntropyPart* row_parts = a.ws.entropy + row * a.ws.chunks;
   if (threadIdx.x == 0) row_parts[chunk] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
   if (!last_block_of_row(a.ws.counters + row, a.ws.chunks, &s_last)) return;
+  stage_slot(a, row, slot_copy);  // its loads overlap the merge below
   EntropyPart q = empty_part<EntropyPart>();
   for (unsigned c = threadIdx.x; c < a.ws.chunks; c += kThreads) q = entropy_merge(q, load_part(row_parts + c));
-  const EntropyPart all = block_entropy(q, row_parts_shared);
-  if (threadIdx.x == 0) start_row(a, row, all);
+  const EntropyPart all = block_entropy(q, row_parts_shared);  // ends with __syncthreads: the copy is complete
+  if (threadIdx.x == 0) start_row(a, row, all, slot_copy);
 }
 
 // Radix levels per search: a float32 key needs all 32 bits; bf16 and fp16 logits widen to floats
@@ -204,6 +254,8 @@ __global__ void __launch_bounds__(kThreads) radix_level_kernel(KernelArgs a, int
   __shared__ int s_last;
   __shared__ unsigned s_digit;
   __shared__ unsigned long long s_above;
+  pdl_wait();
+  pdl_trigger();
   const std::int64_t row = blockIdx.x, chunk = blockIdx.y;
   RowPlan* plan = a.ws.plans + row;
   if (!plan->active) return;  // the same for every block of the row
@@ -293,16 +345,208 @@ __global__ void __launch_bounds__(kThreads) radix_level_kernel(KernelArgs a, int
   }
 }
 
+// Top-p bins (after top-k, if any): each block adds the weights of its chunk's logits (those >=
+// floor_key) to kTopPBins bins of tempered distance to the maximum, in shared memory, then adds the
+// non-empty bins to the row's global histogram. The row's last block finds the bin where the mass
+// counted from the top first reaches top_p of the total: the threshold is one of that bin's logits.
+template <int kDType>
+__global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
+  __shared__ unsigned hist_lo[kTopPBins];  // bits 0..11 and 12..23 of the weights, as in radix_level_kernel
+  __shared__ unsigned hist_hi[kTopPBins];
+  __shared__ unsigned long long warp_sums[kWarps];
+  __shared__ int s_last, s_bin;
+  __shared__ unsigned long long s_above;
+  pdl_wait();
+  pdl_trigger();
+  const std::int64_t row = blockIdx.x, chunk = blockIdx.y;
+  RowPlan* plan = a.ws.plans + row;
+  if (!plan->active) return;  // the same for every block of the row
+  const unsigned floor_key = plan->floor_key;
+  const float zmax = plan->zmax, inv_t = plan->inv_t;
+  const void* z = row_logits<kDType>(a, row);
+  const std::int64_t begin = chunk * kChunk, end = min(begin + kChunk, a.vocab);
+  float x[kPerThread];
+  unsigned w[kPerThread], any = 0u;
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    const std::int64_t i = begin + j * kThreads + threadIdx.x;
+    x[j] = i < end ? load_logit<kDType>(z, i) : -INFINITY;
+    w[j] = order_key(x[j]) >= floor_key ? weight(x[j], zmax, inv_t) : 0u;
+    any |= w[j];
+  }
+  for (int b = threadIdx.x; b < kTopPBins; b += kThreads) {
+    hist_lo[b] = 0u;
+    hist_hi[b] = 0u;
+  }
+  __syncthreads();
+  if (any) {
+#pragma unroll
+    for (int j = 0; j < kPerThread; ++j) {
+      if (w[j] == 0u) continue;
+      const int bin = topp_bin(x[j], zmax, inv_t);
+      atomicAdd(hist_lo + bin, w[j] & 0xFFFu);
+      atomicAdd(hist_hi + bin, w[j] >> 12);
+    }
+  }
+  __syncthreads();
+  unsigned long long* row_hist = a.ws.hist + row * kHistBins;
+  for (int b = threadIdx.x; b < kTopPBins; b += kThreads) {
+    const unsigned long long v = (static_cast<unsigned long long>(hist_hi[b]) << 12) + hist_lo[b];
+    if (v) atomicAdd(row_hist + b, v);
+  }
+  if (!last_block_of_row(a.ws.counters + row, a.ws.chunks, &s_last)) return;
+
+  // Thread t holds bins [t * per, t * per + per) (the top of the row first); the histogram is
+  // zeroed for the next step.
+  constexpr int per = kTopPBins / kThreads;
+  unsigned long long v[per], mine = 0;
+#pragma unroll
+  for (int j = 0; j < per; ++j) {
+    const int b = threadIdx.x * per + j;
+    v[j] = __ldcg(row_hist + b);
+    row_hist[b] = 0ull;
+    mine += v[j];
+  }
+  if (threadIdx.x == 0) {
+    s_bin = kTopPBins - 1;
+    s_above = 0;
+  }
+  unsigned long long total;
+  unsigned long long cum = block_exclusive_scan(mine, warp_sums, &total);  // ends with __syncthreads
+  const double target = a.top_p * static_cast<double>(total);
+#pragma unroll
+  for (int j = 0; j < per; ++j) {
+    if (v[j] > 0 && static_cast<double>(cum) < target && static_cast<double>(cum + v[j]) >= target) {
+      s_bin = threadIdx.x * per + j;
+      s_above = cum;
+    }
+    cum += v[j];
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    plan->bin = s_bin;
+    plan->target = target - static_cast<double>(s_above);  // mass still to reach inside the bin
+  }
+}
+
+// Inclusive-scan search over n values held in shared memory in descending key order: the position
+// of the first whose running weight sum reaches target (n - 1 if rounding leaves none). All threads.
+__device__ int first_reaching(const unsigned long long* sorted, int n, double target,
+                             unsigned long long* warp_sums, int* s_first) {
+  const int per = (n + kThreads - 1) / kThreads;
+  const int first = min(static_cast<int>(threadIdx.x) * per, n), last = min(first + per, n);
+  unsigned long long run = 0;
+  for (int i = first; i < last; ++i) run += sorted[i] & 0xFFFFFFFFull;
+  if (threadIdx.x == 0) *s_first = n - 1;
+  unsigned long long total;
+  unsigned long long cum = block_exclusive_scan(run, warp_sums, &total);  // ends with __syncthreads
+  if (static_cast<double>(cum + run) >= target && static_cast<double>(cum) < target) {
+    for (int i = first; i < last; ++i) {
+      cum += sorted[i] & 0xFFFFFFFFull;
+      if (static_cast<double>(cum) >= target) {
+        *s_first = i;
+        break;
+      }
+    }
+  }
+  __syncthreads();
+  return *s_first;
+}
+
+// The top-p threshold inside the boundary bin from the collected candidates (n <= kCandidates):
+// (key << 32 | weight) sorted descending in shared memory (bitonic), then the first key whose running
+// mass reaches the in-bin target. All threads; returns the threshold key.
+__device__ unsigned threshold_from_candidates(const Candidate* cand, int n, double target, unsigned long long* keys,
+                                              unsigned long long* warp_sums, int* s_first) {
+  int size = 1;
+  while (size < n) size <<= 1;
+  for (int i = threadIdx.x; i < size; i += kThreads) {
+    keys[i] = i < n ? (static_cast<unsigned long long>(__ldcg(&cand[i].key)) << 32) | __ldcg(&cand[i].weight) : 0ull;
+  }
+  __syncthreads();
+  for (int k = 2; k <= size; k <<= 1) {
+    for (int j = k >> 1; j > 0; j >>= 1) {
+      for (int i = threadIdx.x; i < size; i += kThreads) {
+        const int partner = i ^ j;
+        if (partner > i) {
+          const unsigned long long p = keys[i], q = keys[partner];
+          if ((i & k) == 0 ? p < q : p > q) {  // descending overall
+            keys[i] = q;
+            keys[partner] = p;
+          }
+        }
+      }
+      __syncthreads();
+    }
+  }
+  const int at = first_reaching(keys, n, target, warp_sums, s_first);
+  return static_cast<unsigned>(keys[at] >> 32);
+}
+
+// The same threshold when the bin held more than kCandidates logits: radix levels over the whole
+// row inside this one block (slow, exact). All threads; returns the threshold key.
+template <int kDType>
+__device__ unsigned threshold_from_row(const KernelArgs& a, const void* z, const RowPlan& plan,
+                                       unsigned long long* hist, unsigned long long* warp_sums, unsigned* s_digit,
+                                       unsigned long long* s_above) {
+  unsigned prefix = 0u, mask = 0u;
+  double target = plan.target;
+  for (int level = 0; level < 3; ++level) {
+    const int shift = level == 0 ? 21 : (level == 1 ? 10 : 0);
+    const int bins = level == 2 ? 1024 : 2048;
+    for (int b = threadIdx.x; b < bins; b += kThreads) hist[b] = 0ull;
+    __syncthreads();
+    for (std::int64_t i = threadIdx.x; i < a.vocab; i += kThreads) {
+      const float x = load_logit<kDType>(z, i);
+      const unsigned key = order_key(x);
+      if (key < plan.floor_key || (key & mask) != prefix) continue;
+      const unsigned w = weight(x, plan.zmax, plan.inv_t);
+      if (w == 0u || topp_bin(x, plan.zmax, plan.inv_t) != plan.bin) continue;
+      atomicAdd(hist + ((key >> shift) & static_cast<unsigned>(bins - 1)), static_cast<unsigned long long>(w));
+    }
+    __syncthreads();
+    const int per = bins / kThreads;
+    unsigned long long mine = 0;
+    for (int j = 0; j < per; ++j) mine += hist[bins - 1 - (threadIdx.x * per + j)];
+    if (threadIdx.x == 0) {
+      *s_digit = 0u;
+      *s_above = 0ull;
+    }
+    unsigned long long total;
+    unsigned long long cum = block_exclusive_scan(mine, warp_sums, &total);
+    for (int j = 0; j < per; ++j) {
+      const int b = bins - 1 - (threadIdx.x * per + j);
+      if (hist[b] > 0 && static_cast<double>(cum) < target && static_cast<double>(cum + hist[b]) >= target) {
+        *s_digit = static_cast<unsigned>(b);
+        *s_above = cum;
+      }
+      cum += hist[b];
+    }
+    __syncthreads();
+    prefix |= *s_digit << shift;
+    mask |= static_cast<unsigned>(bins - 1) << shift;
+    target -= static_cast<double>(*s_above);
+    __syncthreads();
+  }
+  return prefix;
+}
+
 // Last pass: kept mass per chunk; the row's last block finds the chunk holding the uniform's quantile
 // of the total kept mass, scans it in index order, writes the token and releases the slot. Rows that
 // finished earlier (greedy, rejected) only release their slot here, after every row has claimed
-// its own in the stats pass.
+// its own in the stats pass. With a top-p boundary bin, the blocks count only the logits above it
+// and collect the bin's logits; the last block finds the exact threshold among them and adds the
+// kept ones to their chunks' masses before the draw.
 template <int kDType>
 __global__ void __launch_bounds__(kThreads) sample_kernel(KernelArgs a) {
   __shared__ unsigned long long warp_sums[kWarps];
-  __shared__ int s_last;
+  __shared__ unsigned long long sorted[kCandidates];  // also the fallback's histogram (2048 bins)
+  __shared__ int s_last, s_first;
   __shared__ std::int64_t s_chunk, s_token;
-  __shared__ unsigned long long s_rank;
+  __shared__ unsigned long long s_rank, s_base, s_above;
+  __shared__ unsigned s_digit;
+  pdl_wait();
+  pdl_trigger();
   const std::int64_t row = blockIdx.x, chunk = blockIdx.y;
   const RowPlan plan = a.ws.plans[row];
   if (!plan.active) {
@@ -310,20 +554,85 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(KernelArgs a) {
     return;
   }
   const void* z = row_logits<kDType>(a, row);
-  const auto kept_weight = [&](std::int64_t i, std::int64_t end) -> unsigned {
-    if (i >= end) return 0u;
-    const float x = load_logit<kDType>(z, i);
-    return order_key(x) >= plan.floor_key ? weight(x, plan.zmax, plan.inv_t) : 0u;
-  };
+  const bool binned = plan.bin >= 0;
   std::int64_t begin = chunk * kChunk, end = min(begin + kChunk, a.vocab);
   unsigned long long mine = 0;
+  unsigned in_bin = 0u;  // bit j: logit j of this thread is in the boundary bin
+  unsigned w[kPerThread];
 #pragma unroll
-  for (int j = 0; j < kPerThread; ++j) mine += kept_weight(begin + j * kThreads + threadIdx.x, end);
+  for (int j = 0; j < kPerThread; ++j) {
+    const std::int64_t i = begin + j * kThreads + threadIdx.x;
+    const float x = i < end ? load_logit<kDType>(z, i) : -INFINITY;
+    w[j] = order_key(x) >= plan.floor_key ? weight(x, plan.zmax, plan.inv_t) : 0u;
+    if (binned && w[j] != 0u) {
+      const int bin = topp_bin(x, plan.zmax, plan.inv_t);
+      if (bin == plan.bin) in_bin |= 1u << j;
+      if (bin != plan.bin && bin > plan.bin) w[j] = 0u;  // below the boundary bin: never kept
+      if (bin == plan.bin) continue;                     // decided by the last block
+    }
+    mine += w[j];
+  }
   unsigned long long chunk_mass;
   block_exclusive_scan(mine, warp_sums, &chunk_mass);
   unsigned long long* row_masses = a.ws.masses + row * a.ws.chunks;
   if (threadIdx.x == 0) row_masses[chunk] = chunk_mass;
+  Candidate* row_cand = a.ws.candidates + row * kCandidates;
+  if (binned && __syncthreads_or(in_bin != 0u)) {
+    const unsigned long long count = __popc(in_bin);
+    unsigned long long block_count;
+    const unsigned long long at = block_exclusive_scan(count, warp_sums, &block_count);
+    if (threadIdx.x == 0) s_base = atomicAdd(a.ws.candidate_counts + row, static_cast<unsigned>(block_count));
+    __syncthreads();
+    unsigned long long slot = s_base + at;
+#pragma unroll
+    for (int j = 0; j < kPerThread; ++j) {
+      if (!(in_bin & (1u << j))) continue;
+      if (slot < static_cast<unsigned long long>(kCandidates)) {
+        const std::int64_t i = begin + j * kThreads + threadIdx.x;
+        row_cand[slot] = Candidate{order_key(load_logit<kDType>(z, i)), w[j], static_cast<unsigned>(i), 0u};
+      }
+      ++slot;
+    }
+  }
   if (!last_block_of_row(a.ws.counters + row, a.ws.chunks, &s_last)) return;
+
+  unsigned floor_key = plan.floor_key;
+  if (binned) {
+    const unsigned n = __ldcg(a.ws.candidate_counts + row);
+    __syncthreads();  // every thread has read the count before it is reset
+    if (threadIdx.x == 0) a.ws.candidate_counts[row] = 0u;
+    if (n <= static_cast<unsigned>(kCandidates)) {
+      floor_key = threshold_from_candidates(row_cand, static_cast<int>(n), plan.target, sorted, warp_sums, &s_first);
+      for (unsigned c = threadIdx.x; c < n; c += kThreads) {
+        const Candidate k = {__ldcg(&row_cand[c].key), __ldcg(&row_cand[c].weight), __ldcg(&row_cand[c].index), 0u};
+        if (k.key >= floor_key) atomicAdd(row_masses + k.index / kChunk, static_cast<unsigned long long>(k.weight));
+      }
+    } else {
+      floor_key = threshold_from_row<kDType>(a, z, plan, sorted, warp_sums, &s_digit, &s_above);
+      // The kept logits of the bin, added chunk by chunk: warp w takes chunks w, w + kWarps, ...
+      const int lane = threadIdx.x & 31;
+      for (unsigned c = threadIdx.x >> 5; c < a.ws.chunks; c += kWarps) {
+        unsigned long long m = 0;
+        const std::int64_t stop = min(static_cast<std::int64_t>(c + 1) * kChunk, a.vocab);
+        for (std::int64_t i = c * kChunk + lane; i < stop; i += 32) {
+          const float x = load_logit<kDType>(z, i);
+          const unsigned key = order_key(x);
+          if (key < floor_key) continue;
+          const unsigned wx = weight(x, plan.zmax, plan.inv_t);
+          if (wx != 0u && topp_bin(x, plan.zmax, plan.inv_t) == plan.bin) m += wx;
+        }
+        for (int o = 16; o > 0; o >>= 1) m += __shfl_down_sync(kFullMask, m, o);
+        if (lane == 0 && m) atomicAdd(row_masses + c, m);
+      }
+    }
+    __threadfence();
+    __syncthreads();
+  }
+  const auto kept_weight = [&](std::int64_t i, std::int64_t stop) -> unsigned {
+    if (i >= stop) return 0u;
+    const float x = load_logit<kDType>(z, i);
+    return order_key(x) >= floor_key ? weight(x, plan.zmax, plan.inv_t) : 0u;
+  };
 
   // Thread t holds a run of consecutive chunks; the quantile's chunk and its rank inside it.
   const unsigned per = (a.ws.chunks + kThreads - 1) / kThreads;
@@ -356,22 +665,22 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(KernelArgs a) {
     const unsigned long long rank = s_rank;
     begin = s_chunk * kChunk + threadIdx.x * kPerThread;
     end = min(s_chunk * kChunk + kChunk, a.vocab);
-    unsigned w[kPerThread];
+    unsigned wk[kPerThread];
     unsigned long long run_mass = 0;
 #pragma unroll
     for (int j = 0; j < kPerThread; ++j) {
-      w[j] = kept_weight(begin + j, end);
-      run_mass += w[j];
+      wk[j] = kept_weight(begin + j, end);
+      run_mass += wk[j];
     }
     unsigned long long chunk_total;
     unsigned long long at = block_exclusive_scan(run_mass, warp_sums, &chunk_total);
     if (at <= rank && rank < at + run_mass) {
       for (int j = 0; j < kPerThread; ++j) {
-        if (rank < at + w[j]) {
+        if (rank < at + wk[j]) {
           s_token = begin + j;
           break;
         }
-        at += w[j];
+        at += wk[j];
       }
     }
   }
@@ -432,7 +741,9 @@ Workspace make_workspace(const DeviceScratch& scratch, std::int64_t slots, std::
   return Workspace{reinterpret_cast<unsigned*>(base + l.counters), reinterpret_cast<RowPlan*>(base + l.plans),
                    reinterpret_cast<EntropyPart*>(base + l.entropy),
                    reinterpret_cast<unsigned long long*>(base + l.masses),
-                   reinterpret_cast<unsigned long long*>(base + l.hist), static_cast<unsigned>(l.chunks)};
+                   reinterpret_cast<unsigned long long*>(base + l.hist),
+                   reinterpret_cast<unsigned*>(base + l.candidate_counts),
+                   reinterpret_cast<Candidate*>(base + l.candidates), static_cast<unsigned>(l.chunks)};
 }
 
 void check_launch(const char* what) {
@@ -440,21 +751,38 @@ void check_launch(const char* what) {
   if (err != cudaSuccess) throw Error(std::string(what) + " launch failed: " + cudaGetErrorString(err));
 }
 
+// RESET_NATIVE_SAMPLER_TOPP=radix: the earlier three-level top-p search (read at every call, so a
+// benchmark can time both in one process; a captured graph keeps the choice made at capture).
+bool radix_top_p() {
+  const char* v = std::getenv("RESET_NATIVE_SAMPLER_TOPP");
+  return v != nullptr && std::strcmp(v, "radix") == 0;
+}
+
+template <typename Kernel, typename... Args>
+void launch(Kernel kernel, dim3 grid, cudaStream_t s, const char* what, Args... args) {
+  const cudaError_t err = cuda_core::launch_pdl(kernel, grid, dim3(kThreads), 0, s, args...);
+  if (err != cudaSuccess) throw Error(std::string("ReSET decode_step: ") + what + " launch failed: " + cudaGetErrorString(err));
+}
+
 template <int kDType>
 void launch_decode(const KernelArgs& a, std::int64_t rows, cudaStream_t s) {
   const dim3 grid(static_cast<unsigned>(rows), a.ws.chunks);
-  stats_kernel<kDType><<<grid, kThreads, 0, s>>>(a);
+  launch(stats_kernel<kDType>, grid, s, "stats", a);
   if (a.top_k > 0 && a.top_k < a.vocab) {
     for (int level = 0; level < kRadixLevels<kDType>; ++level) {
-      radix_level_kernel<kDType, false><<<grid, kThreads, 0, s>>>(a, level);
+      launch(radix_level_kernel<kDType, false>, grid, s, "top-k", a, level);
     }
   }
   if (a.top_p < 1.0) {
-    for (int level = 0; level < kRadixLevels<kDType>; ++level) {
-      radix_level_kernel<kDType, true><<<grid, kThreads, 0, s>>>(a, level);
+    if (radix_top_p()) {
+      for (int level = 0; level < kRadixLevels<kDType>; ++level) {
+        launch(radix_level_kernel<kDType, true>, grid, s, "top-p", a, level);
+      }
+    } else {
+      launch(topp_bins_kernel<kDType>, grid, s, "top-p bins", a);
     }
   }
-  sample_kernel<kDType><<<grid, kThreads, 0, s>>>(a);
+  launch(sample_kernel<kDType>, grid, s, "sample", a);
 }
 
 }  // namespace cuda_detail
