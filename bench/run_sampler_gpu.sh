@@ -11,7 +11,7 @@ t0=$(date +%s)
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv | tee "$OUT/sampler_gpu.txt"
 python3 -c "import reset_native as r; print(r.build_info()); assert r.has_cuda(), 'not a CUDA build'" || exit 1
 python3 -m pytest -q -p no:cacheprovider --durations=5 tests/test_sampler_gpu.py tests/test_sampler_gpu_batches.py \
-  tests/test_sampler_gpu_topp_bins.py tests/test_sampler_workspace.py 2>&1 | tail -25 |
+  tests/test_sampler_gpu_paths.py tests/test_sampler_workspace.py 2>&1 | tail -25 |
   tee "$OUT/sampler_pytest.log"
 echo "sampler tests done: $(($(date +%s) - t0)) s"
 BENCH_SAMPLER_JSON=bench_sampler_cuda.json python3 bench/bench_sampler.py --device cuda 2>&1 |
@@ -26,7 +26,7 @@ if [ -n "$SANITIZE" ]; then
   compute-sanitizer --tool memcheck --error-exitcode 1 python3 -m pytest -q -p no:cacheprovider \
     tests/test_sampler_gpu.py -k "$small" 2>&1 | tail -8 | tee "$OUT/sampler_memcheck.log"
   compute-sanitizer --tool memcheck --error-exitcode 1 python3 -m pytest -q -p no:cacheprovider \
-    tests/test_sampler_gpu_topp_bins.py -k "6151 or 37 or staged" 2>&1 | tail -8 | tee -a "$OUT/sampler_memcheck.log"
+    tests/test_sampler_gpu_paths.py -k "6151 or 37 or staged" 2>&1 | tail -8 | tee -a "$OUT/sampler_memcheck.log"
   compute-sanitizer --tool racecheck --error-exitcode 1 python3 -m pytest -q -p no:cacheprovider \
     tests/test_sampler_gpu.py -k "determinism and 1000" 2>&1 | tail -8 | tee "$OUT/sampler_racecheck.log"
   echo "sampler sanitizers done: $(($(date +%s) - t0)) s"

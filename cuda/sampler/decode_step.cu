@@ -53,6 +53,8 @@ struct Workspace {
   unsigned long long* hist;         // [slots, kHistBins], zero between passes
   unsigned* candidate_counts;       // [slots], zero between steps
   Candidate* candidates;            // [slots, kCandidates]
+  unsigned* flags;                  // [slots] one-kernel step: bumped when a row's pass is combined
+  unsigned* grid;                   // [2] one-kernel step: rows that claimed their slot, rows done
   unsigned chunks;
 };
 
@@ -118,17 +120,20 @@ __device__ __forceinline__ int topp_bin(float x, float zmax, float inv_t) {
   return min(__float2int_rz(__fmul_rn(d, kBinScale)), kTopPBins - 1);
 }
 
-// This thread's share of a chunk: max and argmax of its kPerThread logits, then fp32 sums relative
-// to that max.
+// This thread's kPerThread logits of a chunk (-inf past the row's end).
 template <int kDType>
-__device__ ChunkPart thread_entropy(const void* z, std::int64_t begin, std::int64_t end) {
-  float x[kPerThread];
-  ChunkPart p = empty_part<ChunkPart>();
+__device__ __forceinline__ void load_chunk(const void* z, std::int64_t begin, std::int64_t end, float (&x)[kPerThread]) {
 #pragma unroll
   for (int j = 0; j < kPerThread; ++j) {
     const std::int64_t i = begin + j * kThreads + threadIdx.x;
     x[j] = i < end ? load_logit<kDType>(z, i) : -INFINITY;
   }
+}
+
+// This thread's share of a chunk: max and argmax of its logits, then fp32 sums relative to that max
+// (explicit roundings, so every kernel computing it gets the same bits).
+__device__ __forceinline__ ChunkPart thread_entropy(const float (&x)[kPerThread], std::int64_t begin) {
+  ChunkPart p = empty_part<ChunkPart>();
 #pragma unroll
   for (int j = 0; j < kPerThread; ++j) {
     if (x[j] != x[j] || x[j] == INFINITY) {  // +inf has no softmax either: flagged like NaN (as on the CPU)
@@ -142,10 +147,10 @@ __device__ ChunkPart thread_entropy(const void* z, std::int64_t begin, std::int6
 #pragma unroll
   for (int j = 0; j < kPerThread; ++j) {
     if (x[j] != x[j] || x[j] == -INFINITY) continue;
-    const float d = x[j] - p.max;
+    const float d = __fsub_rn(x[j], p.max);
     const float e = __expf(d);
-    p.sum_exp += e;
-    p.sum_zexp += d * e;
+    p.sum_exp = __fadd_rn(p.sum_exp, e);
+    p.sum_zexp = __fmaf_rn(d, e, p.sum_zexp);
   }
   return p;
 }
@@ -165,7 +170,7 @@ __device__ void stage_slot(const KernelArgs& a, std::int64_t row, SlotCopy& s) {
   const float* window = a.state.window_entropies + slot * a.state.window;
   for (int j = threadIdx.x; j < a.state.window; j += kThreads) s.window[j] = window[j];
   if (threadIdx.x < kSlotSums) s.sums[threadIdx.x] = a.state.sums[slot * kSlotSums + threadIdx.x];
-  const int k = threadIdx.x - 32;  // another warp
+  const int k = static_cast<int>(threadIdx.x) - 32;  // another warp
   if (k >= 0 && k < kSlotInts) s.ints[k] = a.state.ints[slot * kSlotInts + k];
 }
 
@@ -222,7 +227,9 @@ __global__ void __launch_bounds__(kThreads) stats_kernel(KernelArgs a) {
   pdl_trigger();
   const std::int64_t row = blockIdx.x, chunk = blockIdx.y;
   const std::int64_t begin = chunk * kChunk, end = min(begin + kChunk, a.vocab);
-  const ChunkPart p = block_entropy(thread_entropy<kDType>(row_logits<kDType>(a, row), begin, end), chunk_parts);
+  float x[kPerThread];
+  load_chunk<kDType>(row_logits<kDType>(a, row), begin, end, x);
+  const ChunkPart p = block_entropy(thread_entropy(x, begin), chunk_parts);
   EntropyPart* row_parts = a.ws.entropy + row * a.ws.chunks;
   if (threadIdx.x == 0) row_parts[chunk] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
   if (!last_block_of_row(a.ws.counters + row, a.ws.chunks, &s_last)) return;
@@ -345,33 +352,15 @@ __global__ void __launch_bounds__(kThreads) radix_level_kernel(KernelArgs a, int
   }
 }
 
-// Top-p bins (after top-k, if any): each block adds the weights of its chunk's logits (those >=
-// floor_key) to kTopPBins bins of tempered distance to the maximum, in shared memory, then adds the
-// non-empty bins to the row's global histogram. The row's last block finds the bin where the mass
-// counted from the top first reaches top_p of the total: the threshold is one of that bin's logits.
-template <int kDType>
-__global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
-  __shared__ unsigned hist_lo[kTopPBins];  // bits 0..11 and 12..23 of the weights, as in radix_level_kernel
-  __shared__ unsigned hist_hi[kTopPBins];
-  __shared__ unsigned long long warp_sums[kWarps];
-  __shared__ int s_last, s_bin;
-  __shared__ unsigned long long s_above;
-  pdl_wait();
-  pdl_trigger();
-  const std::int64_t row = blockIdx.x, chunk = blockIdx.y;
-  RowPlan* plan = a.ws.plans + row;
-  if (!plan->active) return;  // the same for every block of the row
-  const unsigned floor_key = plan->floor_key;
-  const float zmax = plan->zmax, inv_t = plan->inv_t;
-  const void* z = row_logits<kDType>(a, row);
-  const std::int64_t begin = chunk * kChunk, end = min(begin + kChunk, a.vocab);
-  float x[kPerThread];
+// Top-p bins (after top-k, if any), one block's part: the weights of its chunk's logits (those >=
+// floor_key) are added to kTopPBins bins of tempered distance to the maximum in shared memory, then
+// the non-empty bins to the row's global histogram.
+__device__ void topp_bins_block(const KernelArgs& a, std::int64_t row, const RowPlan& plan,
+                                const float (&x)[kPerThread], unsigned* hist_lo, unsigned* hist_hi) {
   unsigned w[kPerThread], any = 0u;
 #pragma unroll
   for (int j = 0; j < kPerThread; ++j) {
-    const std::int64_t i = begin + j * kThreads + threadIdx.x;
-    x[j] = i < end ? load_logit<kDType>(z, i) : -INFINITY;
-    w[j] = order_key(x[j]) >= floor_key ? weight(x[j], zmax, inv_t) : 0u;
+    w[j] = order_key(x[j]) >= plan.floor_key ? weight(x[j], plan.zmax, plan.inv_t) : 0u;
     any |= w[j];
   }
   for (int b = threadIdx.x; b < kTopPBins; b += kThreads) {
@@ -383,8 +372,8 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
 #pragma unroll
     for (int j = 0; j < kPerThread; ++j) {
       if (w[j] == 0u) continue;
-      const int bin = topp_bin(x[j], zmax, inv_t);
-      atomicAdd(hist_lo + bin, w[j] & 0xFFFu);
+      const int bin = topp_bin(x[j], plan.zmax, plan.inv_t);
+      atomicAdd(hist_lo + bin, w[j] & 0xFFFu);  // two 32-bit halves, as in radix_level_kernel
       atomicAdd(hist_hi + bin, w[j] >> 12);
     }
   }
@@ -394,11 +383,15 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
     const unsigned long long v = (static_cast<unsigned long long>(hist_hi[b]) << 12) + hist_lo[b];
     if (v) atomicAdd(row_hist + b, v);
   }
-  if (!last_block_of_row(a.ws.counters + row, a.ws.chunks, &s_last)) return;
+}
 
-  // Thread t holds bins [t * per, t * per + per) (the top of the row first); the histogram is
-  // zeroed for the next step.
-  constexpr int per = kTopPBins / kThreads;
+// Top-p bins, the row's last block: the bin where the mass counted from the top first reaches top_p
+// of the total (the threshold is one of its logits) goes to the plan; the histogram is zeroed for
+// the next step. All threads.
+__device__ void topp_pick_bin(const KernelArgs& a, std::int64_t row, unsigned long long* warp_sums, int* s_bin,
+                              unsigned long long* s_above) {
+  unsigned long long* row_hist = a.ws.hist + row * kHistBins;
+  constexpr int per = kTopPBins / kThreads;  // thread t holds bins [t * per, t * per + per), the top first
   unsigned long long v[per], mine = 0;
 #pragma unroll
   for (int j = 0; j < per; ++j) {
@@ -408,8 +401,8 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
     mine += v[j];
   }
   if (threadIdx.x == 0) {
-    s_bin = kTopPBins - 1;
-    s_above = 0;
+    *s_bin = kTopPBins - 1;
+    *s_above = 0;
   }
   unsigned long long total;
   unsigned long long cum = block_exclusive_scan(mine, warp_sums, &total);  // ends with __syncthreads
@@ -417,16 +410,36 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
 #pragma unroll
   for (int j = 0; j < per; ++j) {
     if (v[j] > 0 && static_cast<double>(cum) < target && static_cast<double>(cum + v[j]) >= target) {
-      s_bin = threadIdx.x * per + j;
-      s_above = cum;
+      *s_bin = threadIdx.x * per + j;
+      *s_above = cum;
     }
     cum += v[j];
   }
   __syncthreads();
   if (threadIdx.x == 0) {
-    plan->bin = s_bin;
-    plan->target = target - static_cast<double>(s_above);  // mass still to reach inside the bin
+    a.ws.plans[row].bin = *s_bin;
+    a.ws.plans[row].target = target - static_cast<double>(*s_above);  // mass still to reach inside the bin
   }
+}
+
+template <int kDType>
+__global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
+  __shared__ unsigned hist_lo[kTopPBins];
+  __shared__ unsigned hist_hi[kTopPBins];
+  __shared__ unsigned long long warp_sums[kWarps];
+  __shared__ int s_last, s_bin;
+  __shared__ unsigned long long s_above;
+  pdl_wait();
+  pdl_trigger();
+  const std::int64_t row = blockIdx.x, chunk = blockIdx.y;
+  const RowPlan plan = a.ws.plans[row];
+  if (!plan.active) return;  // the same for every block of the row
+  const std::int64_t begin = chunk * kChunk, end = min(begin + kChunk, a.vocab);
+  float x[kPerThread];
+  load_chunk<kDType>(row_logits<kDType>(a, row), begin, end, x);
+  topp_bins_block(a, row, plan, x, hist_lo, hist_hi);
+  if (!last_block_of_row(a.ws.counters + row, a.ws.chunks, &s_last)) return;
+  topp_pick_bin(a, row, warp_sums, &s_bin, &s_above);
 }
 
 // Inclusive-scan search over n values held in shared memory in descending key order: the position
@@ -531,84 +544,87 @@ __device__ unsigned threshold_from_row(const KernelArgs& a, const void* z, const
   return prefix;
 }
 
-// Last pass: kept mass per chunk; the row's last block finds the chunk holding the uniform's quantile
-// of the total kept mass, scans it in index order, writes the token and releases the slot. Rows that
-// finished earlier (greedy, rejected) only release their slot here, after every row has claimed
-// its own in the stats pass. With a top-p boundary bin, the blocks count only the logits above it
-// and collect the bin's logits; the last block finds the exact threshold among them and adds the
-// kept ones to their chunks' masses before the draw.
+// Shared memory of the sampling phases.
+struct SampleShared {
+  unsigned long long warp_sums[kWarps];
+  int last, first;
+  std::int64_t chunk, token;
+  unsigned long long rank, base, above;
+  unsigned digit;
+};
+
+// Sampling, one block's part: the kept mass of its chunk (with a top-p bin: the logits above the
+// bin only) goes to the row's masses, and the logits inside the bin to the row's candidates.
 template <int kDType>
-__global__ void __launch_bounds__(kThreads) sample_kernel(KernelArgs a) {
-  __shared__ unsigned long long warp_sums[kWarps];
-  __shared__ unsigned long long sorted[kCandidates];  // also the fallback's histogram (2048 bins)
-  __shared__ int s_last, s_first;
-  __shared__ std::int64_t s_chunk, s_token;
-  __shared__ unsigned long long s_rank, s_base, s_above;
-  __shared__ unsigned s_digit;
-  pdl_wait();
-  pdl_trigger();
-  const std::int64_t row = blockIdx.x, chunk = blockIdx.y;
-  const RowPlan plan = a.ws.plans[row];
-  if (!plan.active) {
-    if (chunk == 0 && threadIdx.x == 0 && plan.slot >= 0) a.scratch.slot_busy[plan.slot] = 0;
-    return;
-  }
-  const void* z = row_logits<kDType>(a, row);
+__device__ void kept_mass_block(const KernelArgs& a, std::int64_t row, std::int64_t chunk, const RowPlan& plan,
+                                const float (&x)[kPerThread], SampleShared& sh) {
   const bool binned = plan.bin >= 0;
-  std::int64_t begin = chunk * kChunk, end = min(begin + kChunk, a.vocab);
+  const std::int64_t begin = chunk * kChunk;
   unsigned long long mine = 0;
   unsigned in_bin = 0u;  // bit j: logit j of this thread is in the boundary bin
   unsigned w[kPerThread];
 #pragma unroll
   for (int j = 0; j < kPerThread; ++j) {
-    const std::int64_t i = begin + j * kThreads + threadIdx.x;
-    const float x = i < end ? load_logit<kDType>(z, i) : -INFINITY;
-    w[j] = order_key(x) >= plan.floor_key ? weight(x, plan.zmax, plan.inv_t) : 0u;
+    w[j] = order_key(x[j]) >= plan.floor_key ? weight(x[j], plan.zmax, plan.inv_t) : 0u;
     if (binned && w[j] != 0u) {
-      const int bin = topp_bin(x, plan.zmax, plan.inv_t);
-      if (bin == plan.bin) in_bin |= 1u << j;
-      if (bin != plan.bin && bin > plan.bin) w[j] = 0u;  // below the boundary bin: never kept
-      if (bin == plan.bin) continue;                     // decided by the last block
+      const int bin = topp_bin(x[j], plan.zmax, plan.inv_t);
+      if (bin == plan.bin) {
+        in_bin |= 1u << j;  // decided by the last block
+        continue;
+      }
+      if (bin > plan.bin) w[j] = 0u;  // below the boundary bin: never kept
     }
     mine += w[j];
   }
   unsigned long long chunk_mass;
-  block_exclusive_scan(mine, warp_sums, &chunk_mass);
-  unsigned long long* row_masses = a.ws.masses + row * a.ws.chunks;
-  if (threadIdx.x == 0) row_masses[chunk] = chunk_mass;
-  Candidate* row_cand = a.ws.candidates + row * kCandidates;
+  block_exclusive_scan(mine, sh.warp_sums, &chunk_mass);
+  if (threadIdx.x == 0) a.ws.masses[row * a.ws.chunks + chunk] = chunk_mass;
   if (binned && __syncthreads_or(in_bin != 0u)) {
     const unsigned long long count = __popc(in_bin);
     unsigned long long block_count;
-    const unsigned long long at = block_exclusive_scan(count, warp_sums, &block_count);
-    if (threadIdx.x == 0) s_base = atomicAdd(a.ws.candidate_counts + row, static_cast<unsigned>(block_count));
+    const unsigned long long at = block_exclusive_scan(count, sh.warp_sums, &block_count);
+    if (threadIdx.x == 0) sh.base = atomicAdd(a.ws.candidate_counts + row, static_cast<unsigned>(block_count));
     __syncthreads();
-    unsigned long long slot = s_base + at;
+    Candidate* row_cand = a.ws.candidates + row * kCandidates;
+    unsigned long long slot = sh.base + at;
 #pragma unroll
     for (int j = 0; j < kPerThread; ++j) {
       if (!(in_bin & (1u << j))) continue;
       if (slot < static_cast<unsigned long long>(kCandidates)) {
-        const std::int64_t i = begin + j * kThreads + threadIdx.x;
-        row_cand[slot] = Candidate{order_key(load_logit<kDType>(z, i)), w[j], static_cast<unsigned>(i), 0u};
+        row_cand[slot] = Candidate{order_key(x[j]), w[j], static_cast<unsigned>(begin + j * kThreads + threadIdx.x), 0u};
       }
       ++slot;
     }
   }
-  if (!last_block_of_row(a.ws.counters + row, a.ws.chunks, &s_last)) return;
+}
 
+// Sampling, the row's last block: with a top-p bin, the exact threshold among the bin's logits and
+// their kept masses added to their chunks; then the chunk holding the uniform's quantile of the kept
+// mass, scanned in index order; writes the token. All threads.
+template <int kDType>
+__device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& plan, unsigned long long* sorted,
+                         SampleShared& sh) {
+  const void* z = row_logits<kDType>(a, row);
+  unsigned long long* row_masses = a.ws.masses + row * a.ws.chunks;
   unsigned floor_key = plan.floor_key;
-  if (binned) {
+  if (plan.bin >= 0) {
+    const Candidate* row_cand = a.ws.candidates + row * kCandidates;
     const unsigned n = __ldcg(a.ws.candidate_counts + row);
     __syncthreads();  // every thread has read the count before it is reset
     if (threadIdx.x == 0) a.ws.candidate_counts[row] = 0u;
-    if (n <= static_cast<unsigned>(kCandidates)) {
-      floor_key = threshold_from_candidates(row_cand, static_cast<int>(n), plan.target, sorted, warp_sums, &s_first);
+    if (n == 0u) {
+      // Unreachable (the bin was chosen for its mass, and the same logits are recounted): keep the floor.
+    } else if (n <= static_cast<unsigned>(kCandidates)) {
+      floor_key = threshold_from_candidates(row_cand, static_cast<int>(n), plan.target, sorted, sh.warp_sums, &sh.first);
       for (unsigned c = threadIdx.x; c < n; c += kThreads) {
-        const Candidate k = {__ldcg(&row_cand[c].key), __ldcg(&row_cand[c].weight), __ldcg(&row_cand[c].index), 0u};
-        if (k.key >= floor_key) atomicAdd(row_masses + k.index / kChunk, static_cast<unsigned long long>(k.weight));
+        const unsigned key = __ldcg(&row_cand[c].key);
+        if (key >= floor_key) {
+          atomicAdd(row_masses + __ldcg(&row_cand[c].index) / kChunk,
+                    static_cast<unsigned long long>(__ldcg(&row_cand[c].weight)));
+        }
       }
     } else {
-      floor_key = threshold_from_row<kDType>(a, z, plan, sorted, warp_sums, &s_digit, &s_above);
+      floor_key = threshold_from_row<kDType>(a, z, plan, sorted, sh.warp_sums, &sh.digit, &sh.above);
       // The kept logits of the bin, added chunk by chunk: warp w takes chunks w, w + kWarps, ...
       const int lane = threadIdx.x & 31;
       for (unsigned c = threadIdx.x >> 5; c < a.ws.chunks; c += kWarps) {
@@ -616,8 +632,7 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(KernelArgs a) {
         const std::int64_t stop = min(static_cast<std::int64_t>(c + 1) * kChunk, a.vocab);
         for (std::int64_t i = c * kChunk + lane; i < stop; i += 32) {
           const float x = load_logit<kDType>(z, i);
-          const unsigned key = order_key(x);
-          if (key < floor_key) continue;
+          if (order_key(x) < floor_key) continue;
           const unsigned wx = weight(x, plan.zmax, plan.inv_t);
           if (wx != 0u && topp_bin(x, plan.zmax, plan.inv_t) == plan.bin) m += wx;
         }
@@ -640,11 +655,11 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(KernelArgs a) {
   unsigned long long run = 0;
   for (unsigned c = first; c < last; ++c) run += __ldcg(row_masses + c);
   if (threadIdx.x == 0) {
-    s_chunk = -1;
-    s_token = plan.argmax;
+    sh.chunk = -1;
+    sh.token = plan.argmax;
   }
   unsigned long long total;
-  unsigned long long cum = block_exclusive_scan(run, warp_sums, &total);
+  unsigned long long cum = block_exclusive_scan(run, sh.warp_sums, &total);
   // total >= 2^24: the argmax always passes every threshold and weighs 2^24.
   const unsigned long long target =
       min(static_cast<unsigned long long>(plan.uniform * static_cast<double>(total)), total - 1);
@@ -652,19 +667,19 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(KernelArgs a) {
     for (unsigned c = first; c < last; ++c) {
       const unsigned long long m = __ldcg(row_masses + c);
       if (target < cum + m) {
-        s_chunk = c;
-        s_rank = target - cum;
+        sh.chunk = c;
+        sh.rank = target - cum;
         break;
       }
       cum += m;
     }
   }
   __syncthreads();
-  if (s_chunk >= 0) {
+  if (sh.chunk >= 0) {
     // Thread t takes logits [8t, 8t + 8) of the chunk: thread order is index order, one scan.
-    const unsigned long long rank = s_rank;
-    begin = s_chunk * kChunk + threadIdx.x * kPerThread;
-    end = min(s_chunk * kChunk + kChunk, a.vocab);
+    const unsigned long long rank = sh.rank;
+    const std::int64_t begin = sh.chunk * kChunk + threadIdx.x * kPerThread;
+    const std::int64_t end = min(sh.chunk * kChunk + kChunk, a.vocab);
     unsigned wk[kPerThread];
     unsigned long long run_mass = 0;
 #pragma unroll
@@ -673,11 +688,11 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(KernelArgs a) {
       run_mass += wk[j];
     }
     unsigned long long chunk_total;
-    unsigned long long at = block_exclusive_scan(run_mass, warp_sums, &chunk_total);
+    unsigned long long at = block_exclusive_scan(run_mass, sh.warp_sums, &chunk_total);
     if (at <= rank && rank < at + run_mass) {
       for (int j = 0; j < kPerThread; ++j) {
         if (rank < at + wk[j]) {
-          s_token = begin + j;
+          sh.token = begin + j;
           break;
         }
         at += wk[j];
@@ -685,10 +700,162 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(KernelArgs a) {
     }
   }
   __syncthreads();
-  if (threadIdx.x == 0) {
-    a.tokens[row] = s_token;
-    a.scratch.slot_busy[plan.slot] = 0;
+  if (threadIdx.x == 0) a.tokens[row] = sh.token;
+}
+
+// Last pass: the sampling phases above, then the slot is released. Rows that finished earlier
+// (greedy, rejected) only release their slot here, after every row has claimed its own in the stats
+// pass.
+template <int kDType>
+__global__ void __launch_bounds__(kThreads) sample_kernel(KernelArgs a) {
+  __shared__ unsigned long long sorted[kCandidates];  // also the fallback's histogram (2048 bins)
+  __shared__ SampleShared sh;
+  pdl_wait();
+  pdl_trigger();
+  const std::int64_t row = blockIdx.x, chunk = blockIdx.y;
+  const RowPlan plan = a.ws.plans[row];
+  if (!plan.active) {
+    if (chunk == 0 && threadIdx.x == 0 && plan.slot >= 0) a.scratch.slot_busy[plan.slot] = 0;
+    return;
   }
+  const std::int64_t begin = chunk * kChunk, end = min(begin + kChunk, a.vocab);
+  float x[kPerThread];
+  load_chunk<kDType>(row_logits<kDType>(a, row), begin, end, x);
+  kept_mass_block<kDType>(a, row, chunk, plan, x, sh);
+  if (!last_block_of_row(a.ws.counters + row, a.ws.chunks, &sh.last)) return;
+  draw_row<kDType>(a, row, plan, sorted, sh);
+  if (threadIdx.x == 0) a.scratch.slot_busy[plan.slot] = 0;
+}
+
+// ---- One-kernel step for small grids --------------------------------------------------------------
+// When every block of the grid can be resident at once (rows * chunks small: B = 1 at V = 151936),
+// the three passes run in one kernel: the blocks of a row keep their logits in registers and wait
+// for the row's last block between the passes (a flag it bumps once it has published the row's
+// plan), instead of ending and being relaunched. The launcher picks this only when the grid fits in
+// one wave, so every waited-for block is running or finished. Same arithmetic as the kernels above,
+// so the same tokens, temperatures and entropies.
+
+// The row's blocks arrive here when their part of a pass is written: true in the last to arrive
+// (it combines, then calls row_publish); the others then call row_wait. *s_gen keeps the flag's
+// value from before the arrival: the last block bumps the flag only after everyone arrived.
+__device__ bool row_arrive(unsigned* counter, unsigned blocks, const unsigned* flag, unsigned* s_gen, int* s_last) {
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    *s_gen = *static_cast<const volatile unsigned*>(flag);
+    __threadfence();
+    const unsigned arrived = atomicAdd(counter, 1u) + 1u;
+    const int last = arrived == blocks;
+    if (last) *counter = 0u;
+    *s_last = last;
+  }
+  __syncthreads();
+  const bool last = *s_last != 0;
+  if (last) __threadfence();
+  return last;
+}
+
+__device__ void row_publish(unsigned* flag) {
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) atomicAdd(flag, 1u);
+}
+
+__device__ void row_wait(const unsigned* flag, const unsigned* s_gen) {
+  if (threadIdx.x == 0) {
+    while (*static_cast<const volatile unsigned*>(flag) == *s_gen) __nanosleep(32);
+    __threadfence();
+  }
+  __syncthreads();
+}
+
+// The row's plan as published by another block of this grid: read through L2.
+__device__ RowPlan load_plan(const RowPlan* plan) {
+  static_assert(sizeof(RowPlan) % 8 == 0, "RowPlan is whole 8-byte words");
+  RowPlan p;
+  const auto* src = reinterpret_cast<const unsigned long long*>(plan);
+  auto* dst = reinterpret_cast<unsigned long long*>(&p);
+#pragma unroll
+  for (int k = 0; k < static_cast<int>(sizeof(RowPlan) / 8); ++k) dst[k] = __ldcg(src + k);
+  return p;
+}
+
+// The slot is released once every row of the step has claimed its own (the duplicate-slot check);
+// the last row to finish resets the two grid counters for the next step. One thread.
+__device__ void release_after_all_claims(const KernelArgs& a, std::int64_t rows, std::int64_t slot) {
+  while (*static_cast<volatile unsigned*>(a.ws.grid + 0) < rows) __nanosleep(32);
+  if (slot >= 0) a.scratch.slot_busy[slot] = 0;
+  __threadfence();
+  if (atomicAdd(a.ws.grid + 1, 1u) + 1u == rows) {
+    a.ws.grid[0] = 0u;
+    a.ws.grid[1] = 0u;
+  }
+}
+
+template <int kDType, bool kTopP>
+__global__ void __launch_bounds__(kThreads) fused_step_kernel(KernelArgs a) {
+  __shared__ union {
+    SlotCopy slot;                        // pass 1, last block
+    unsigned hist[2 * kTopPBins];         // pass 2
+    unsigned long long sorted[kCandidates];  // pass 3, last block
+  } big;
+  __shared__ ChunkPart chunk_parts[kWarps];
+  __shared__ EntropyPart row_parts_shared[kWarps];
+  __shared__ SampleShared sh;
+  __shared__ unsigned s_gen;
+  __shared__ int s_bin;
+  pdl_wait();
+  pdl_trigger();
+  const std::int64_t row = blockIdx.x, chunk = blockIdx.y, rows = gridDim.x;
+  const std::int64_t begin = chunk * kChunk, end = min(begin + kChunk, a.vocab);
+  unsigned* counter = a.ws.counters + row;
+  unsigned* flag = a.ws.flags + row;
+  float x[kPerThread];
+  load_chunk<kDType>(row_logits<kDType>(a, row), begin, end, x);
+
+  // Pass 1: entropy; the last block plans the row.
+  const ChunkPart p = block_entropy(thread_entropy(x, begin), chunk_parts);
+  EntropyPart* row_parts = a.ws.entropy + row * a.ws.chunks;
+  if (threadIdx.x == 0) row_parts[chunk] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
+  if (row_arrive(counter, a.ws.chunks, flag, &s_gen, &sh.last)) {
+    stage_slot(a, row, big.slot);
+    EntropyPart q = empty_part<EntropyPart>();
+    for (unsigned c = threadIdx.x; c < a.ws.chunks; c += kThreads) q = entropy_merge(q, load_part(row_parts + c));
+    const EntropyPart all = block_entropy(q, row_parts_shared);
+    if (threadIdx.x == 0) {
+      start_row(a, row, all, big.slot);
+      __threadfence();
+      atomicAdd(a.ws.grid + 0, 1u);  // this row has claimed (or been refused) its slot
+    }
+    row_publish(flag);
+    const RowPlan plan = load_plan(a.ws.plans + row);
+    if (!plan.active) {  // greedy or rejected: done, every other block of the row leaves too
+      if (threadIdx.x == 0) release_after_all_claims(a, rows, plan.slot);
+      return;
+    }
+  } else {
+    row_wait(flag, &s_gen);
+  }
+  RowPlan plan = load_plan(a.ws.plans + row);
+  if (!plan.active) return;
+
+  // Pass 2: top-p bins; the last block picks the boundary bin.
+  if (kTopP) {
+    topp_bins_block(a, row, plan, x, big.hist, big.hist + kTopPBins);
+    if (row_arrive(counter, a.ws.chunks, flag, &s_gen, &sh.last)) {
+      topp_pick_bin(a, row, sh.warp_sums, &s_bin, &sh.above);
+      row_publish(flag);
+    } else {
+      row_wait(flag, &s_gen);
+    }
+    plan = load_plan(a.ws.plans + row);
+  }
+
+  // Pass 3: kept masses and candidates; the last block draws.
+  kept_mass_block<kDType>(a, row, chunk, plan, x, sh);
+  if (!row_arrive(counter, a.ws.chunks, flag, &s_gen, &sh.last)) return;
+  draw_row<kDType>(a, row, plan, big.sorted, sh);
+  if (threadIdx.x == 0) release_after_all_claims(a, rows, plan.slot);
 }
 
 // The state machine alone, one thread per row.
@@ -743,7 +910,8 @@ Workspace make_workspace(const DeviceScratch& scratch, std::int64_t slots, std::
                    reinterpret_cast<unsigned long long*>(base + l.masses),
                    reinterpret_cast<unsigned long long*>(base + l.hist),
                    reinterpret_cast<unsigned*>(base + l.candidate_counts),
-                   reinterpret_cast<Candidate*>(base + l.candidates), static_cast<unsigned>(l.chunks)};
+                   reinterpret_cast<Candidate*>(base + l.candidates), reinterpret_cast<unsigned*>(base + l.flags),
+                   reinterpret_cast<unsigned*>(base + l.grid), static_cast<unsigned>(l.chunks)};
 }
 
 void check_launch(const char* what) {
@@ -751,11 +919,12 @@ void check_launch(const char* what) {
   if (err != cudaSuccess) throw Error(std::string(what) + " launch failed: " + cudaGetErrorString(err));
 }
 
-// RESET_NATIVE_SAMPLER_TOPP=radix: the earlier three-level top-p search (read at every call, so a
-// benchmark can time both in one process; a captured graph keeps the choice made at capture).
-bool radix_top_p() {
-  const char* v = std::getenv("RESET_NATIVE_SAMPLER_TOPP");
-  return v != nullptr && std::strcmp(v, "radix") == 0;
+// RESET_NATIVE_SAMPLER_TOPP=radix: the earlier three-level top-p search; RESET_NATIVE_SAMPLER_FUSED=0:
+// never the one-kernel step. Read at every call, so a benchmark can time the variants in one
+// process (a captured graph keeps the choice made at capture).
+bool env_is(const char* name, const char* value) {
+  const char* v = std::getenv(name);
+  return v != nullptr && std::strcmp(v, value) == 0;
 }
 
 template <typename Kernel, typename... Args>
@@ -764,17 +933,40 @@ void launch(Kernel kernel, dim3 grid, cudaStream_t s, const char* what, Args... 
   if (err != cudaSuccess) throw Error(std::string("ReSET decode_step: ") + what + " launch failed: " + cudaGetErrorString(err));
 }
 
+// True when all `blocks` blocks of `kernel` fit on the device at once (the one-kernel step waits for
+// other blocks of its grid, so every one of them must be able to run).
+template <typename Kernel>
+bool fits_in_one_wave(Kernel kernel, std::int64_t blocks) {
+  int device = 0, sms = 0, per_sm = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, 0) != cudaSuccess) {
+    cudaGetLastError();  // not fatal: take the multi-kernel path
+    return false;
+  }
+  return blocks <= static_cast<std::int64_t>(sms) * per_sm;
+}
+
 template <int kDType>
 void launch_decode(const KernelArgs& a, std::int64_t rows, cudaStream_t s) {
   const dim3 grid(static_cast<unsigned>(rows), a.ws.chunks);
+  const bool top_k = a.top_k > 0 && a.top_k < a.vocab, top_p = a.top_p < 1.0;
+  const bool radix = top_p && env_is("RESET_NATIVE_SAMPLER_TOPP", "radix");
+  if (!top_k && !radix && !env_is("RESET_NATIVE_SAMPLER_FUSED", "0")) {
+    const auto fused = top_p ? fused_step_kernel<kDType, true> : fused_step_kernel<kDType, false>;
+    if (fits_in_one_wave(fused, rows * a.ws.chunks)) {
+      launch(fused, grid, s, "one-kernel step", a);
+      return;
+    }
+  }
   launch(stats_kernel<kDType>, grid, s, "stats", a);
-  if (a.top_k > 0 && a.top_k < a.vocab) {
+  if (top_k) {
     for (int level = 0; level < kRadixLevels<kDType>; ++level) {
       launch(radix_level_kernel<kDType, false>, grid, s, "top-k", a, level);
     }
   }
-  if (a.top_p < 1.0) {
-    if (radix_top_p()) {
+  if (top_p) {
+    if (radix) {
       for (int level = 0; level < kRadixLevels<kDType>; ++level) {
         launch(radix_level_kernel<kDType, true>, grid, s, "top-p", a, level);
       }

@@ -56,6 +56,7 @@ struct WorkspaceLayout {
   std::int64_t chunks = 0;  // blocks per row
   std::int64_t counters = 0, plans = 0, entropy = 0, masses = 0, hist = 0;  // byte offsets
   std::int64_t candidate_counts = 0, candidates = 0;
+  std::int64_t flags = 0, grid = 0;  // one-kernel step: per-row pass flags, grid counters
   std::int64_t bytes = 0;
 };
 
@@ -80,6 +81,10 @@ inline WorkspaceLayout workspace_layout(std::int64_t slots, std::int64_t vocab) 
   at = align(at + slots * static_cast<std::int64_t>(sizeof(std::uint32_t)));
   l.candidates = at;
   at = align(at + slots * kCandidates * static_cast<std::int64_t>(sizeof(Candidate)));
+  l.flags = at;
+  at = align(at + slots * static_cast<std::int64_t>(sizeof(std::uint32_t)));
+  l.grid = at;
+  at = align(at + 2 * static_cast<std::int64_t>(sizeof(std::uint32_t)));
   l.bytes = at;
   return l;
 }
