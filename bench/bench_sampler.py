@@ -9,7 +9,7 @@ On the GPU every variant is timed eagerly and as CUDA-graph replays (decode_step
 short kernels with no host sync, so it captures), plus decode_step with top_k=50 added and a
 breakdown of decode_step at B=1: greedy (entropy pass only), fixed T without top-p (+ the sampling
 pass), ReSET with top-p (+ the top-p pass). Also, on the GPU: the earlier top-p search
-(RESET_NATIVE_SAMPLER_TOPP=radix) in the same run; decode_step inside a graph of 16 steps (per step:
+(RESET_NATIVE_SAMPLER_TOPP=radix) and the multi-kernel step (RESET_NATIVE_SAMPLER_FUSED=0) in the same run; decode_step inside a graph of 16 steps (per step:
 what it costs inside a model's decode graph, without one graph launch per step); and the replay
 time of a graph holding one tiny kernel (the floor of the one-step-per-graph numbers).
 On the CPU it also measures entropy throughput over rows that live in DRAM against the machine's
@@ -189,15 +189,20 @@ def bench_device(device, batches, repeats, results):
             topk_state = ReSETState(TOPK_CONFIG, rows, VOCAB, device=device)  # adds the top-k search
             entry["decode_step_topk50_us"] = gpu_both(lambda: decode_step(topk_state, logits, last), repeats)[0]
             entry["decode_step_in_graph_us"] = gpu_in_graph(lambda: decode_step(state, logits, last), repeats)
-            os.environ["RESET_NATIVE_SAMPLER_TOPP"] = "radix"  # the earlier top-p search, same run
-            try:
-                radix_state = ReSETState(CONFIG, rows, VOCAB, device=device)
-                entry["decode_step_radix_us"] = gpu_both(lambda: decode_step(radix_state, logits, last), repeats)[0]
-                entry["decode_step_radix_in_graph_us"] = gpu_in_graph(
-                    lambda: decode_step(radix_state, logits, last), repeats)
-            finally:
-                del os.environ["RESET_NATIVE_SAMPLER_TOPP"]
-            radix_state.check_errors()
+            # The other paths, same run: the multi-kernel step with the top-p bins (the one-kernel step
+            # is used only when the grid fits in one wave), and with the earlier radix top-p search.
+            for name, env in (("multi", {"RESET_NATIVE_SAMPLER_FUSED": "0"}),
+                              ("radix", {"RESET_NATIVE_SAMPLER_TOPP": "radix"})):
+                os.environ.update(env)
+                try:
+                    other = ReSETState(CONFIG, rows, VOCAB, device=device)
+                    entry[f"decode_step_{name}_us"] = gpu_both(lambda: decode_step(other, logits, last), repeats)[0]
+                    entry[f"decode_step_{name}_in_graph_us"] = gpu_in_graph(
+                        lambda: decode_step(other, logits, last), repeats)
+                    other.check_errors()
+                finally:
+                    for key in env:
+                        del os.environ[key]
             entry["torch_multinomial_us"], entry["torch_multinomial_eager_us"] = gpu_both(
                 lambda: torch_multinomial(logits), repeats)
             entry["torch_top_p_us"], entry["torch_top_p_eager_us"] = gpu_both(lambda: torch_top_p(logits), repeats)
@@ -313,9 +318,10 @@ def main():
               ", ".join(f"B={e['batch']} {fmt(e.get('decode_step_eager_us'))} / {fmt(e.get('torch_top_p_eager_us'))}"
                         for e in gpu))
         for e in gpu:
-            print(f"B={e['batch']}: ReSET top-p one step per graph {fmt(e.get('decode_step_us'))} us "
-                  f"(earlier radix top-p {fmt(e.get('decode_step_radix_us'))}); inside a {STEPS_PER_GRAPH}-step graph "
-                  f"{fmt(e.get('decode_step_in_graph_us'))} us per step (radix "
+            print(f"B={e['batch']}: ReSET top-p, one step per graph: {fmt(e.get('decode_step_us'))} us (multi-kernel "
+                  f"{fmt(e.get('decode_step_multi_us'))}, earlier radix top-p {fmt(e.get('decode_step_radix_us'))}); "
+                  f"inside a {STEPS_PER_GRAPH}-step graph: {fmt(e.get('decode_step_in_graph_us'))} us per step "
+                  f"(multi-kernel {fmt(e.get('decode_step_multi_in_graph_us'))}, radix "
                   f"{fmt(e.get('decode_step_radix_in_graph_us'))}); top-k 50 + top-p {fmt(e.get('decode_step_topk50_us'))}")
             if e["batch"] == 1:
                 print(f"B=1 breakdown (graph, us): greedy {fmt(e.get('decode_step_greedy_us'))}, fixed T no top-p "

@@ -21,6 +21,7 @@ echo "sampler bench done: $(($(date +%s) - t0)) s"
 RESET_NATIVE_PDL=0 BENCH_SAMPLER_JSON=bench_sampler_cuda_nopdl.json python3 bench/bench_sampler.py --device cuda \
   --quick --batches 1,64 2>&1 | tail -14 | tee "$OUT/sampler_bench_nopdl.log"
 echo "sampler bench without PDL done: $(($(date +%s) - t0)) s"
+cp bench/out/bench_sampler_cuda*.json "$OUT/" 2>/dev/null
 if [ -n "$SANITIZE" ]; then
   small="test_cuda_samples_follow_restricted_softmax or (determinism and 1000) or bad_input or update_matches"
   compute-sanitizer --tool memcheck --error-exitcode 1 python3 -m pytest -q -p no:cacheprovider \
