@@ -352,31 +352,30 @@ __global__ void __launch_bounds__(kThreads) radix_level_kernel(KernelArgs a, int
   }
 }
 
-// Top-p bins (after top-k, if any), one block's part: the weights of its chunk's logits (those >=
-// floor_key) are added to kTopPBins bins of tempered distance to the maximum in shared memory, then
-// the non-empty bins to the row's global histogram.
-__device__ void topp_bins_block(const KernelArgs& a, std::int64_t row, const RowPlan& plan,
-                                const float (&x)[kPerThread], unsigned* hist_lo, unsigned* hist_hi) {
-  unsigned w[kPerThread], any = 0u;
-#pragma unroll
-  for (int j = 0; j < kPerThread; ++j) {
-    w[j] = order_key(x[j]) >= plan.floor_key ? weight(x[j], plan.zmax, plan.inv_t) : 0u;
-    any |= w[j];
-  }
+// Top-p bins (after top-k, if any), one block's part: the weights of its chunks' logits (those >=
+// floor_key) are added to kTopPBins bins of tempered distance to the maximum in shared memory
+// (clear, add per chunk, then flush the non-empty bins to the row's global histogram).
+__device__ void topp_bins_clear(unsigned* hist_lo, unsigned* hist_hi) {
   for (int b = threadIdx.x; b < kTopPBins; b += kThreads) {
     hist_lo[b] = 0u;
     hist_hi[b] = 0u;
   }
   __syncthreads();
-  if (any) {
+}
+
+__device__ void topp_bins_add(const RowPlan& plan, const float (&x)[kPerThread], unsigned* hist_lo, unsigned* hist_hi) {
 #pragma unroll
-    for (int j = 0; j < kPerThread; ++j) {
-      if (w[j] == 0u) continue;
-      const int bin = topp_bin(x[j], plan.zmax, plan.inv_t);
-      atomicAdd(hist_lo + bin, w[j] & 0xFFFu);  // two 32-bit halves, as in radix_level_kernel
-      atomicAdd(hist_hi + bin, w[j] >> 12);
-    }
+  for (int j = 0; j < kPerThread; ++j) {
+    const unsigned w = order_key(x[j]) >= plan.floor_key ? weight(x[j], plan.zmax, plan.inv_t) : 0u;
+    if (w == 0u) continue;
+    const int bin = topp_bin(x[j], plan.zmax, plan.inv_t);
+    atomicAdd(hist_lo + bin, w & 0xFFFu);  // two 32-bit halves, as in radix_level_kernel
+    atomicAdd(hist_hi + bin, w >> 12);
   }
+}
+
+__device__ void topp_bins_flush(const KernelArgs& a, std::int64_t row, const unsigned* hist_lo,
+                                const unsigned* hist_hi) {
   __syncthreads();
   unsigned long long* row_hist = a.ws.hist + row * kHistBins;
   for (int b = threadIdx.x; b < kTopPBins; b += kThreads) {
@@ -437,7 +436,9 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   const std::int64_t begin = chunk * kChunk, end = min(begin + kChunk, a.vocab);
   float x[kPerThread];
   load_chunk<kDType>(row_logits<kDType>(a, row), begin, end, x);
-  topp_bins_block(a, row, plan, x, hist_lo, hist_hi);
+  topp_bins_clear(hist_lo, hist_hi);
+  topp_bins_add(plan, x, hist_lo, hist_hi);
+  topp_bins_flush(a, row, hist_lo, hist_hi);
   if (!last_block_of_row(a.ws.counters + row, a.ws.chunks, &s_last)) return;
   topp_pick_bin(a, row, warp_sums, &s_bin, &s_above);
 }
@@ -727,13 +728,16 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(KernelArgs a) {
   if (threadIdx.x == 0) a.scratch.slot_busy[plan.slot] = 0;
 }
 
-// ---- One-kernel step for small grids --------------------------------------------------------------
-// When every block of the grid can be resident at once (rows * chunks small: B = 1 at V = 151936),
-// the three passes run in one kernel: the blocks of a row keep their logits in registers and wait
-// for the row's last block between the passes (a flag it bumps once it has published the row's
-// plan), instead of ending and being relaunched. The launcher picks this only when the grid fits in
-// one wave, so every waited-for block is running or finished. Same arithmetic as the kernels above,
-// so the same tokens, temperatures and entropies.
+// ---- One-kernel step ------------------------------------------------------------------------------
+// When the grid fits on the device at once, the three passes run in one kernel: each row gets
+// `parts` blocks (blockIdx.y), block p taking chunks p, p + parts, ... (per-chunk partials as above,
+// so the results do not depend on parts), and the blocks of a row wait for the row's last block
+// between the passes (a flag it bumps once it has published the row's plan) instead of ending and
+// being relaunched. A block keeps its first chunk in registers for all passes (at B = 1 that is the
+// whole row: one read of HBM); later chunks are read again (from L2 at moderate batch sizes). The
+// launcher picks parts so that every block can be resident at once, so every waited-for block is
+// running or finished. Same arithmetic as the kernels above, so the same tokens, temperatures and
+// entropies.
 
 // The row's blocks arrive here when their part of a pass is written: true in the last to arrive
 // (it combines, then calls row_publish); the others then call row_wait. *s_gen keeps the flag's
@@ -806,18 +810,31 @@ __global__ void __launch_bounds__(kThreads) fused_step_kernel(KernelArgs a) {
   __shared__ int s_bin;
   pdl_wait();
   pdl_trigger();
-  const std::int64_t row = blockIdx.x, chunk = blockIdx.y, rows = gridDim.x;
-  const std::int64_t begin = chunk * kChunk, end = min(begin + kChunk, a.vocab);
+  const std::int64_t row = blockIdx.x, rows = gridDim.x;
+  const unsigned part = blockIdx.y, parts = gridDim.y;
   unsigned* counter = a.ws.counters + row;
   unsigned* flag = a.ws.flags + row;
-  float x[kPerThread];
-  load_chunk<kDType>(row_logits<kDType>(a, row), begin, end, x);
+  const void* z = row_logits<kDType>(a, row);
+  float x0[kPerThread];  // chunk `part`, kept for every pass
+  load_chunk<kDType>(z, part * kChunk, min((part + 1) * kChunk, a.vocab), x0);
+  const auto chunk_logits = [&](unsigned c, float (&x)[kPerThread]) {
+    if (c == part) {
+#pragma unroll
+      for (int j = 0; j < kPerThread; ++j) x[j] = x0[j];
+    } else {
+      load_chunk<kDType>(z, c * kChunk, min((c + 1) * kChunk, a.vocab), x);
+    }
+  };
 
-  // Pass 1: entropy; the last block plans the row.
-  const ChunkPart p = block_entropy(thread_entropy(x, begin), chunk_parts);
+  // Pass 1: entropy per chunk; the last block plans the row.
   EntropyPart* row_parts = a.ws.entropy + row * a.ws.chunks;
-  if (threadIdx.x == 0) row_parts[chunk] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
-  if (row_arrive(counter, a.ws.chunks, flag, &s_gen, &sh.last)) {
+  for (unsigned c = part; c < a.ws.chunks; c += parts) {
+    float x[kPerThread];
+    chunk_logits(c, x);
+    const ChunkPart p = block_entropy(thread_entropy(x, static_cast<std::int64_t>(c) * kChunk), chunk_parts);
+    if (threadIdx.x == 0) row_parts[c] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
+  }
+  if (row_arrive(counter, parts, flag, &s_gen, &sh.last)) {
     stage_slot(a, row, big.slot);
     EntropyPart q = empty_part<EntropyPart>();
     for (unsigned c = threadIdx.x; c < a.ws.chunks; c += kThreads) q = entropy_merge(q, load_part(row_parts + c));
@@ -841,8 +858,14 @@ __global__ void __launch_bounds__(kThreads) fused_step_kernel(KernelArgs a) {
 
   // Pass 2: top-p bins; the last block picks the boundary bin.
   if (kTopP) {
-    topp_bins_block(a, row, plan, x, big.hist, big.hist + kTopPBins);
-    if (row_arrive(counter, a.ws.chunks, flag, &s_gen, &sh.last)) {
+    topp_bins_clear(big.hist, big.hist + kTopPBins);
+    for (unsigned c = part; c < a.ws.chunks; c += parts) {
+      float x[kPerThread];
+      chunk_logits(c, x);
+      topp_bins_add(plan, x, big.hist, big.hist + kTopPBins);
+    }
+    topp_bins_flush(a, row, big.hist, big.hist + kTopPBins);
+    if (row_arrive(counter, parts, flag, &s_gen, &sh.last)) {
       topp_pick_bin(a, row, sh.warp_sums, &s_bin, &sh.above);
       row_publish(flag);
     } else {
@@ -851,9 +874,13 @@ __global__ void __launch_bounds__(kThreads) fused_step_kernel(KernelArgs a) {
     plan = load_plan(a.ws.plans + row);
   }
 
-  // Pass 3: kept masses and candidates; the last block draws.
-  kept_mass_block<kDType>(a, row, chunk, plan, x, sh);
-  if (!row_arrive(counter, a.ws.chunks, flag, &s_gen, &sh.last)) return;
+  // Pass 3: kept masses and candidates per chunk; the last block draws.
+  for (unsigned c = part; c < a.ws.chunks; c += parts) {
+    float x[kPerThread];
+    chunk_logits(c, x);
+    kept_mass_block<kDType>(a, row, c, plan, x, sh);
+  }
+  if (!row_arrive(counter, parts, flag, &s_gen, &sh.last)) return;
   draw_row<kDType>(a, row, plan, big.sorted, sh);
   if (threadIdx.x == 0) release_after_all_claims(a, rows, plan.slot);
 }
@@ -933,18 +960,19 @@ void launch(Kernel kernel, dim3 grid, cudaStream_t s, const char* what, Args... 
   if (err != cudaSuccess) throw Error(std::string("ReSET decode_step: ") + what + " launch failed: " + cudaGetErrorString(err));
 }
 
-// True when all `blocks` blocks of `kernel` fit on the device at once (the one-kernel step waits for
-// other blocks of its grid, so every one of them must be able to run).
+// Blocks per row for the one-kernel step: as many as fit on the device at once next to the other
+// rows' (at most one per chunk); 0 when not even one per row fits (or the query fails).
 template <typename Kernel>
-bool fits_in_one_wave(Kernel kernel, std::int64_t blocks) {
+unsigned one_wave_parts(Kernel kernel, std::int64_t rows, unsigned chunks) {
   int device = 0, sms = 0, per_sm = 0;
   if (cudaGetDevice(&device) != cudaSuccess ||
       cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
       cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, 0) != cudaSuccess) {
     cudaGetLastError();  // not fatal: take the multi-kernel path
-    return false;
+    return 0;
   }
-  return blocks <= static_cast<std::int64_t>(sms) * per_sm;
+  const std::int64_t per_row = static_cast<std::int64_t>(sms) * per_sm / rows;
+  return static_cast<unsigned>(per_row < chunks ? per_row : chunks);
 }
 
 template <int kDType>
@@ -954,8 +982,9 @@ void launch_decode(const KernelArgs& a, std::int64_t rows, cudaStream_t s) {
   const bool radix = top_p && env_is("RESET_NATIVE_SAMPLER_TOPP", "radix");
   if (!top_k && !radix && !env_is("RESET_NATIVE_SAMPLER_FUSED", "0")) {
     const auto fused = top_p ? fused_step_kernel<kDType, true> : fused_step_kernel<kDType, false>;
-    if (fits_in_one_wave(fused, rows * a.ws.chunks)) {
-      launch(fused, grid, s, "one-kernel step", a);
+    const unsigned parts = one_wave_parts(fused, rows, a.ws.chunks);
+    if (parts > 0) {
+      launch(fused, dim3(static_cast<unsigned>(rows), parts), s, "one-kernel step", a);
       return;
     }
   }
