@@ -817,23 +817,30 @@ __global__ void __launch_bounds__(kThreads) fused_step_kernel(KernelArgs a) {
   const void* z = row_logits<kDType>(a, row);
   float x0[kPerThread];  // chunk `part`, kept for every pass
   load_chunk<kDType>(z, part * kChunk, min((part + 1) * kChunk, a.vocab), x0);
-  const auto chunk_logits = [&](unsigned c, float (&x)[kPerThread]) {
-    if (c == part) {
+  // fn(c, logits of chunk c) for this block's chunks in order; the next chunk's loads are issued
+  // before fn runs on the current one.
+  const auto for_each_chunk = [&](auto&& fn) {
+    float x[kPerThread];
 #pragma unroll
-      for (int j = 0; j < kPerThread; ++j) x[j] = x0[j];
-    } else {
-      load_chunk<kDType>(z, c * kChunk, min((c + 1) * kChunk, a.vocab), x);
+    for (int j = 0; j < kPerThread; ++j) x[j] = x0[j];
+    for (unsigned c = part; c < a.ws.chunks; c += parts) {
+      const unsigned next = c + parts;
+      float xn[kPerThread];
+      if (next < a.ws.chunks) load_chunk<kDType>(z, next * kChunk, min((next + 1) * kChunk, a.vocab), xn);
+      fn(c, x);
+      if (next < a.ws.chunks) {
+#pragma unroll
+        for (int j = 0; j < kPerThread; ++j) x[j] = xn[j];
+      }
     }
   };
 
   // Pass 1: entropy per chunk; the last block plans the row.
   EntropyPart* row_parts = a.ws.entropy + row * a.ws.chunks;
-  for (unsigned c = part; c < a.ws.chunks; c += parts) {
-    float x[kPerThread];
-    chunk_logits(c, x);
+  for_each_chunk([&](unsigned c, const float (&x)[kPerThread]) {
     const ChunkPart p = block_entropy(thread_entropy(x, static_cast<std::int64_t>(c) * kChunk), chunk_parts);
     if (threadIdx.x == 0) row_parts[c] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
-  }
+  });
   if (row_arrive(counter, parts, flag, &s_gen, &sh.last)) {
     stage_slot(a, row, big.slot);
     EntropyPart q = empty_part<EntropyPart>();
@@ -859,11 +866,7 @@ __global__ void __launch_bounds__(kThreads) fused_step_kernel(KernelArgs a) {
   // Pass 2: top-p bins; the last block picks the boundary bin.
   if (kTopP) {
     topp_bins_clear(big.hist, big.hist + kTopPBins);
-    for (unsigned c = part; c < a.ws.chunks; c += parts) {
-      float x[kPerThread];
-      chunk_logits(c, x);
-      topp_bins_add(plan, x, big.hist, big.hist + kTopPBins);
-    }
+    for_each_chunk([&](unsigned, const float (&x)[kPerThread]) { topp_bins_add(plan, x, big.hist, big.hist + kTopPBins); });
     topp_bins_flush(a, row, big.hist, big.hist + kTopPBins);
     if (row_arrive(counter, parts, flag, &s_gen, &sh.last)) {
       topp_pick_bin(a, row, sh.warp_sums, &s_bin, &sh.above);
@@ -875,11 +878,7 @@ __global__ void __launch_bounds__(kThreads) fused_step_kernel(KernelArgs a) {
   }
 
   // Pass 3: kept masses and candidates per chunk; the last block draws.
-  for (unsigned c = part; c < a.ws.chunks; c += parts) {
-    float x[kPerThread];
-    chunk_logits(c, x);
-    kept_mass_block<kDType>(a, row, c, plan, x, sh);
-  }
+  for_each_chunk([&](unsigned c, const float (&x)[kPerThread]) { kept_mass_block<kDType>(a, row, c, plan, x, sh); });
   if (!row_arrive(counter, parts, flag, &s_gen, &sh.last)) return;
   draw_row<kDType>(a, row, plan, big.sorted, sh);
   if (threadIdx.x == 0) release_after_all_claims(a, rows, plan.slot);
