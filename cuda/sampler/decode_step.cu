@@ -157,31 +157,49 @@ __device__ __forceinline__ ChunkPart thread_entropy(const float (&x)[kPerThread]
 
 // The row's slot state staged in shared memory: the last stats block loads it with all its threads
 // while it merges the chunks, so the state machine (one thread) reads no global memory in its loops.
+// The slot claim, the two token-class lookups and the row's random number are started there too.
 struct SlotCopy {
   double sums[kSlotSums];
   std::int64_t ints[kSlotInts];
   float window[kMaxWindow];
+  double uniform;
+  std::int64_t slot;
+  int bad;  // claim_slot's result
+  std::uint8_t last_class, prev_class;
 };
 
-// All threads: copies the state of the row's slot (when the slot index is valid) into `s`.
+// All threads: claims the slot (thread 0) and copies its state into `s` (when the slot index is valid).
 __device__ void stage_slot(const KernelArgs& a, std::int64_t row, SlotCopy& s) {
+  if (threadIdx.x == 0) s.bad = claim_slot(a, row, &s.slot);  // its latency overlaps the loads below
   const std::int64_t slot = a.slots ? a.slots[row] : row;
   if (slot < 0 || slot >= a.state.slots) return;  // rejected by claim_slot
   const float* window = a.state.window_entropies + slot * a.state.window;
   for (int j = threadIdx.x; j < a.state.window; j += kThreads) s.window[j] = window[j];
+  const std::int64_t* ints = a.state.ints + slot * kSlotInts;
+  const int k = static_cast<int>(threadIdx.x) - 32;  // a warp each: sums, ints, lookups, random number
   if (threadIdx.x < kSlotSums) s.sums[threadIdx.x] = a.state.sums[slot * kSlotSums + threadIdx.x];
-  const int k = static_cast<int>(threadIdx.x) - 32;  // another warp
-  if (k >= 0 && k < kSlotInts) s.ints[k] = a.state.ints[slot * kSlotInts + k];
+  if (k >= 0 && k < kSlotInts) s.ints[k] = ints[k];
+  if (threadIdx.x == 64) {
+    const std::int64_t last = a.last_tokens[row];
+    s.last_class = last >= 0 && last < a.vocab ? a.classes[last] : 0;  // out of range: rejected by claim_slot
+  }
+  if (threadIdx.x == 96) {
+    const std::int64_t prev = ints[kLastToken];
+    s.prev_class = prev >= 0 && prev < a.vocab ? a.classes[prev] : 0;
+  }
+  if (threadIdx.x == 128) {
+    s.uniform = detail::philox_uniform(static_cast<std::uint64_t>(ints[kSeed]), static_cast<std::uint64_t>(ints[kGlobalCount]));
+  }
 }
 
-// The row's entropy is known: claim the slot, run the state machine on the staged copy, write the
-// slot back and plan the rest of the step. One thread.
+// The row's entropy is known: finish the claim, run the state machine on the staged copy, write the
+// slot back and plan the rest of the step. One thread, after stage_slot and a __syncthreads.
 __device__ void start_row(const KernelArgs& a, std::int64_t row, const EntropyPart& all, SlotCopy& s) {
   const float entropy = all.max == -INFINITY || all.nan
                             ? NAN
                             : static_cast<float>(fmax(log(all.sum_exp) - all.sum_zexp / all.sum_exp, 0.0));
-  std::int64_t slot = 0;
-  int bad = claim_slot(a, row, &slot);
+  const std::int64_t slot = s.slot;
+  int bad = s.bad;
   if (all.nan) bad |= kErrorNaN;
   else if (all.max == -INFINITY) bad |= kErrorAllNegInf;
   RowPlan plan{};
@@ -192,10 +210,9 @@ __device__ void start_row(const KernelArgs& a, std::int64_t row, const EntropyPa
     reject_row(a, row, bad, entropy);
     if (claimed(bad)) plan.slot = slot;
   } else {
-    plan.uniform = detail::philox_uniform(static_cast<std::uint64_t>(s.ints[kSeed]),
-                                          static_cast<std::uint64_t>(s.ints[kGlobalCount]));
+    plan.uniform = s.uniform;
     const std::int64_t head = s.ints[kWindowHead];  // where choose_temperature appends the entropy
-    detail::observe_token(a.classes, s.sums, s.ints, a.last_tokens[row]);
+    detail::observe_token_classes(s.sums, s.ints, a.last_tokens[row], s.last_class, s.prev_class);
     const double t = detail::choose_temperature(a.params, s.window, s.sums, s.ints, entropy);
     a.state.window_entropies[slot * a.state.window + head] = entropy;
     for (int k = 0; k < kSlotSums; ++k) a.state.sums[slot * kSlotSums + k] = s.sums[k];
