@@ -1,6 +1,6 @@
 """The CUDA decode step's alternative paths (docs/sampler.md, CUDA details) give the same results:
-the one-kernel step for small grids and the multi-kernel step (RESET_NATIVE_SAMPLER_FUSED=0) agree
-bit for bit (tokens, temperatures, entropies, state), also with bad rows and duplicate slots; the
+the one-kernel step (RESET_NATIVE_SAMPLER_FUSED=1, for grids that fit on the device at once) and the
+default multi-kernel step agree bit for bit (tokens, temperatures, entropies, state), also with bad rows and duplicate slots; the
 top-p search by bins finds the threshold the three-level radix search finds
 (RESET_NATIVE_SAMPLER_TOPP=radix), so both give the same tokens; rows whose boundary bin holds more
 than the kernels' candidate buffer (2048 logits: near-equal logits, ties) take the exact fallback
@@ -24,11 +24,9 @@ def _steps(config, rows, vocab, logits, seed, monkeypatch, radix=False, fused=Tr
     """Tokens, temperatures and entropies of one state fed every logits batch in turn (with
     last_tokens: those instead of the previous step's tokens), and the state at the end."""
     monkeypatch.delenv("RESET_NATIVE_SAMPLER_TOPP", raising=False)
-    monkeypatch.delenv("RESET_NATIVE_SAMPLER_FUSED", raising=False)
+    monkeypatch.setenv("RESET_NATIVE_SAMPLER_FUSED", "1" if fused else "0")
     if radix:
         monkeypatch.setenv("RESET_NATIVE_SAMPLER_TOPP", "radix")
-    if not fused:
-        monkeypatch.setenv("RESET_NATIVE_SAMPLER_FUSED", "0")
     state = ReSETState(config, max(rows, 8), vocab, device="cuda", seed=seed)
     last = torch.full((rows,), -1, device="cuda")
     out = []
@@ -122,8 +120,7 @@ def _crowded_rows(vocab):
 @pytest.mark.parametrize("vocab", [6151, 151936])
 @pytest.mark.parametrize("top_p", [0.3, 0.9])
 def test_cuda_overfull_boundary_bin_takes_the_exact_fallback(vocab, top_p, fused, monkeypatch):
-    if not fused:
-        monkeypatch.setenv("RESET_NATIVE_SAMPLER_FUSED", "0")
+    monkeypatch.setenv("RESET_NATIVE_SAMPLER_FUSED", "1" if fused else "0")
     z = _crowded_rows(vocab)
     rows = z.shape[0]
     state = ReSETState(ReSETConfig.fixed(1.0, top_p=top_p), rows, vocab, device="cuda", seed=8)

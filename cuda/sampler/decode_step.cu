@@ -17,6 +17,8 @@
 //      holding the uniform's quantile and scans it, so the draw is an inverse CDF in index order.
 // RESET_NATIVE_SAMPLER_TOPP=radix selects the earlier top-p search (three radix levels on masses,
 // one kernel each) instead of step 3's bins: the same threshold, kept for comparison.
+// RESET_NATIVE_SAMPLER_FUSED=1 runs steps 1, 3 and 4 as one kernel when the grid fits on the device
+// at once (no top-k); opt-in, see "One-kernel step" below.
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -754,7 +756,9 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(KernelArgs a) {
 // whole row: one read of HBM); later chunks are read again (from L2 at moderate batch sizes). The
 // launcher picks parts so that every block can be resident at once, so every waited-for block is
 // running or finished. Same arithmetic as the kernels above, so the same tokens, temperatures and
-// entropies.
+// entropies. Opt-in (RESET_NATIVE_SAMPLER_FUSED=1): its first version, measured on an H200, was
+// slower than the kernels at B = 1 and 8 and level at B = 64; every block then read the row's plan
+// from L2 at once after each wait (fixed since, not measured yet).
 
 // The row's blocks arrive here when their part of a pass is written: true in the last to arrive
 // (it combines, then calls row_publish); the others then call row_wait. *s_gen keeps the flag's
@@ -790,14 +794,19 @@ __device__ void row_wait(const unsigned* flag, const unsigned* s_gen) {
   __syncthreads();
 }
 
-// The row's plan as published by another block of this grid: read through L2.
-__device__ RowPlan load_plan(const RowPlan* plan) {
-  static_assert(sizeof(RowPlan) % 8 == 0, "RowPlan is whole 8-byte words");
-  RowPlan p;
-  const auto* src = reinterpret_cast<const unsigned long long*>(plan);
-  auto* dst = reinterpret_cast<unsigned long long*>(&p);
-#pragma unroll
-  for (int k = 0; k < static_cast<int>(sizeof(RowPlan) / 8); ++k) dst[k] = __ldcg(src + k);
+// The row's plan as published by another block of this grid: a few threads read it through L2
+// into shared memory, and the block takes it from there (every thread of every block reading the
+// same 64 bytes from L2 at the same moment made one L2 line a hot spot). All threads.
+__device__ RowPlan load_plan(const RowPlan* plan, RowPlan* s_plan) {
+  constexpr int kWords = static_cast<int>(sizeof(RowPlan) / 8);
+  static_assert(sizeof(RowPlan) % 8 == 0 && kWords <= kThreads, "RowPlan is a few whole 8-byte words");
+  if (threadIdx.x < kWords) {
+    reinterpret_cast<unsigned long long*>(s_plan)[threadIdx.x] =
+        __ldcg(reinterpret_cast<const unsigned long long*>(plan) + threadIdx.x);
+  }
+  __syncthreads();
+  const RowPlan p = *s_plan;
+  __syncthreads();  // s_plan is written again by the next call
   return p;
 }
 
@@ -825,6 +834,7 @@ __global__ void __launch_bounds__(kThreads) fused_step_kernel(KernelArgs a) {
   __shared__ SampleShared sh;
   __shared__ unsigned s_gen;
   __shared__ int s_bin;
+  __shared__ RowPlan s_plan;
   pdl_wait();
   pdl_trigger();
   const std::int64_t row = blockIdx.x, rows = gridDim.x;
@@ -869,7 +879,7 @@ __global__ void __launch_bounds__(kThreads) fused_step_kernel(KernelArgs a) {
       atomicAdd(a.ws.grid + 0, 1u);  // this row has claimed (or been refused) its slot
     }
     row_publish(flag);
-    const RowPlan plan = load_plan(a.ws.plans + row);
+    const RowPlan plan = load_plan(a.ws.plans + row, &s_plan);
     if (!plan.active) {  // greedy or rejected: done, every other block of the row leaves too
       if (threadIdx.x == 0) release_after_all_claims(a, rows, plan.slot);
       return;
@@ -877,7 +887,7 @@ __global__ void __launch_bounds__(kThreads) fused_step_kernel(KernelArgs a) {
   } else {
     row_wait(flag, &s_gen);
   }
-  RowPlan plan = load_plan(a.ws.plans + row);
+  RowPlan plan = load_plan(a.ws.plans + row, &s_plan);
   if (!plan.active) return;
 
   // Pass 2: top-p bins; the last block picks the boundary bin.
@@ -891,7 +901,7 @@ __global__ void __launch_bounds__(kThreads) fused_step_kernel(KernelArgs a) {
     } else {
       row_wait(flag, &s_gen);
     }
-    plan = load_plan(a.ws.plans + row);
+    plan = load_plan(a.ws.plans + row, &s_plan);
   }
 
   // Pass 3: kept masses and candidates per chunk; the last block draws.
@@ -962,9 +972,10 @@ void check_launch(const char* what) {
   if (err != cudaSuccess) throw Error(std::string(what) + " launch failed: " + cudaGetErrorString(err));
 }
 
-// RESET_NATIVE_SAMPLER_TOPP=radix: the earlier three-level top-p search; RESET_NATIVE_SAMPLER_FUSED=0:
-// never the one-kernel step. Read at every call, so a benchmark can time the variants in one
-// process (a captured graph keeps the choice made at capture).
+// RESET_NATIVE_SAMPLER_TOPP=radix: the earlier three-level top-p search; RESET_NATIVE_SAMPLER_FUSED=1:
+// the one-kernel step where it applies (opt-in: on an H200 it was slower than the kernels in its
+// first version, see bench/RESULTS-sampler5.md). Read at every call, so a benchmark can time the
+// variants in one process (a captured graph keeps the choice made at capture).
 bool env_is(const char* name, const char* value) {
   const char* v = std::getenv(name);
   return v != nullptr && std::strcmp(v, value) == 0;
@@ -996,7 +1007,7 @@ void launch_decode(const KernelArgs& a, std::int64_t rows, cudaStream_t s) {
   const dim3 grid(static_cast<unsigned>(rows), a.ws.chunks);
   const bool top_k = a.top_k > 0 && a.top_k < a.vocab, top_p = a.top_p < 1.0;
   const bool radix = top_p && env_is("RESET_NATIVE_SAMPLER_TOPP", "radix");
-  if (!top_k && !radix && !env_is("RESET_NATIVE_SAMPLER_FUSED", "0")) {
+  if (!top_k && !radix && env_is("RESET_NATIVE_SAMPLER_FUSED", "1")) {
     const auto fused = top_p ? fused_step_kernel<kDType, true> : fused_step_kernel<kDType, false>;
     const unsigned parts = one_wave_parts(fused, rows, a.ws.chunks);
     if (parts > 0) {
