@@ -8,7 +8,10 @@ same run:
 On the GPU every variant is timed eagerly and as CUDA-graph replays (decode_step launches a few
 short kernels with no host sync, so it captures), plus decode_step with top_k=50 added and a
 breakdown of decode_step at B=1: greedy (entropy pass only), fixed T without top-p (+ the sampling
-pass), ReSET with top-p (+ the radix passes).
+pass), ReSET with top-p (+ the top-p pass). Also, on the GPU: the earlier top-p search
+(RESET_NATIVE_SAMPLER_TOPP=radix) and the one-kernel step (RESET_NATIVE_SAMPLER_FUSED=1) in the same run; decode_step inside a graph of 16 steps (per step:
+what it costs inside a model's decode graph, without one graph launch per step); and the replay
+time of a graph holding one tiny kernel (the floor of the one-step-per-graph numbers).
 On the CPU it also measures entropy throughput over rows that live in DRAM against the machine's
 streaming-read rate.
 
@@ -132,6 +135,28 @@ class PythonProcessor:
         return torch.cat(out)
 
 
+def graph_of(fn, steps):
+    """One CUDA graph running fn() `steps` times (after a warm-up on a side stream): replay callable."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        fn()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for _ in range(steps):
+            fn()
+    return graph.replay
+
+
+STEPS_PER_GRAPH = 16
+
+
+def gpu_in_graph(fn, repeats):
+    """Microseconds per call of fn() inside a graph of STEPS_PER_GRAPH calls."""
+    return gpu_time(graph_of(fn, STEPS_PER_GRAPH), repeats) * 1e6 / STEPS_PER_GRAPH
+
+
 def gpu_both(fn, repeats):
     """(graph-replay time, eager time) in microseconds; the first is None if capture failed."""
     replay = graphed(fn)
@@ -163,6 +188,21 @@ def bench_device(device, batches, repeats, results):
                 lambda: decode_step(fixed_state, logits, last), repeats)
             topk_state = ReSETState(TOPK_CONFIG, rows, VOCAB, device=device)  # adds the top-k search
             entry["decode_step_topk50_us"] = gpu_both(lambda: decode_step(topk_state, logits, last), repeats)[0]
+            entry["decode_step_in_graph_us"] = gpu_in_graph(lambda: decode_step(state, logits, last), repeats)
+            # The other paths, same run: the one-kernel step (opt-in), and the multi-kernel step with
+            # the earlier radix top-p search.
+            for name, env in (("fused", {"RESET_NATIVE_SAMPLER_FUSED": "1"}),
+                              ("radix", {"RESET_NATIVE_SAMPLER_TOPP": "radix"})):
+                os.environ.update(env)
+                try:
+                    other = ReSETState(CONFIG, rows, VOCAB, device=device)
+                    entry[f"decode_step_{name}_us"] = gpu_both(lambda: decode_step(other, logits, last), repeats)[0]
+                    entry[f"decode_step_{name}_in_graph_us"] = gpu_in_graph(
+                        lambda: decode_step(other, logits, last), repeats)
+                    other.check_errors()
+                finally:
+                    for key in env:
+                        del os.environ[key]
             entry["torch_multinomial_us"], entry["torch_multinomial_eager_us"] = gpu_both(
                 lambda: torch_multinomial(logits), repeats)
             entry["torch_top_p_us"], entry["torch_top_p_eager_us"] = gpu_both(lambda: torch_top_p(logits), repeats)
@@ -170,6 +210,16 @@ def bench_device(device, batches, repeats, results):
                 for name, config in (("greedy", ReSETConfig.fixed(0.0)), ("no_top_p", ReSETConfig.fixed(FIXED_T))):
                     part = ReSETState(config, rows, VOCAB, device=device)
                     entry[f"decode_step_{name}_us"] = gpu_both(lambda: decode_step(part, logits, last), repeats)[0]
+                    entry[f"decode_step_{name}_in_graph_us"] = gpu_in_graph(
+                        lambda: decode_step(part, logits, last), repeats)
+                    os.environ["RESET_NATIVE_SAMPLER_FUSED"] = "1"  # the same through the one-kernel step
+                    try:
+                        entry[f"decode_step_{name}_fused_us"] = gpu_both(lambda: decode_step(part, logits, last),
+                                                                         repeats)[0]
+                    finally:
+                        del os.environ["RESET_NATIVE_SAMPLER_FUSED"]
+                tiny = torch.zeros(1, device=device)
+                entry["graph_floor_us"] = gpu_both(lambda: tiny.add_(1), repeats)[0]  # one-kernel graph replay
             entry["python_processor_us"] = gpu_time(lambda: proc(logits), slow) * 1e6
             state.check_errors()
             fixed_state.check_errors()
@@ -274,10 +324,20 @@ def main():
               ", ".join(f"B={e['batch']} {fmt(e.get('decode_step_eager_us'))} / {fmt(e.get('torch_top_p_eager_us'))}"
                         for e in gpu))
         for e in gpu:
+            print(f"B={e['batch']}: ReSET top-p, one step per graph: {fmt(e.get('decode_step_us'))} us (one-kernel "
+                  f"step {fmt(e.get('decode_step_fused_us'))}, earlier radix top-p {fmt(e.get('decode_step_radix_us'))}); "
+                  f"inside a {STEPS_PER_GRAPH}-step graph: {fmt(e.get('decode_step_in_graph_us'))} us per step "
+                  f"(one-kernel step {fmt(e.get('decode_step_fused_in_graph_us'))}, radix "
+                  f"{fmt(e.get('decode_step_radix_in_graph_us'))}); top-k 50 + top-p {fmt(e.get('decode_step_topk50_us'))}")
             if e["batch"] == 1:
                 print(f"B=1 breakdown (graph, us): greedy {fmt(e.get('decode_step_greedy_us'))}, fixed T no top-p "
                       f"{fmt(e.get('decode_step_no_top_p_us'))}, ReSET top-p {fmt(e.get('decode_step_us'))}, "
-                      f"ReSET top-p + top-k 50 {fmt(e.get('decode_step_topk50_us'))}")
+                      f"ReSET top-p + top-k 50 {fmt(e.get('decode_step_topk50_us'))}; in a {STEPS_PER_GRAPH}-step "
+                      f"graph: greedy {fmt(e.get('decode_step_greedy_in_graph_us'))}, fixed T no top-p "
+                      f"{fmt(e.get('decode_step_no_top_p_in_graph_us'))}; one-kernel step (graph): greedy "
+                      f"{fmt(e.get('decode_step_greedy_fused_us'))}, fixed T no top-p "
+                      f"{fmt(e.get('decode_step_no_top_p_fused_us'))}, ReSET top-p {fmt(e.get('decode_step_fused_us'))}; "
+                      f"replay of a one-kernel graph {fmt(e.get('graph_floor_us'))}")
             target = GPU_TARGET_US.get(e["batch"])
             if target and e.get("decode_step_us"):
                 verdict = lambda ok: "met" if ok else "NOT met"  # noqa: E731

@@ -5,8 +5,9 @@ CPU path (entropies, greedy tokens, temperatures and the state bit for bit) and 
 re-implementation of the kernels' fixed-point draw (the exact token, except where a uniform or the
 top-p target lies within the kernels' exp rounding of a boundary). Also rows that are not 16-byte
 aligned, several kinds of bad row in one launch, duplicate slots and 600000-wide rows.
-Status (session 3): they passed on a GPU against the one-launch prototype (branch sampler4, commit 58ffaf9,
-bit-identical by design), not yet against these kernels: no device time was left."""
+Status: they passed on a GPU against the session-3 one-launch prototype (branch sampler4, commit 58ffaf9) and,
+in session 4 (H200, commit a56341f), against the top-p-bins kernels: the one-kernel step for the configs
+without top-k, the multi-kernel step with top-k (tests/test_sampler_gpu_paths.py checks the two agree bit for bit)."""
 import numpy as np
 import pytest
 

@@ -103,10 +103,11 @@ __device__ __forceinline__ Part entropy_merge(const Part& a, const Part& b) {
   const Part* parts[2] = {&a, &b};
   for (const Part* p : parts) {
     if (p->max == -INFINITY) continue;
+    // Explicit fma: the same rounding in every kernel that inlines this (no contraction choices).
     const Real d = static_cast<Real>(p->max) - static_cast<Real>(r.max);
     const Real f = exp_of(d);
-    r.sum_exp += p->sum_exp * f;
-    r.sum_zexp += (p->sum_zexp + d * p->sum_exp) * f;
+    r.sum_exp = fma(p->sum_exp, f, r.sum_exp);
+    r.sum_zexp = fma(fma(d, p->sum_exp, p->sum_zexp), f, r.sum_zexp);
   }
   return r;
 }

@@ -1,8 +1,9 @@
 // Layout of the CUDA decode step's preallocated device workspace (one buffer per ReSETState, sized
 // by device_workspace_bytes). Each logits row is split into fixed chunks of kChunk elements, one
-// block per chunk; blocks pass per-chunk partials and per-row radix histograms through this buffer
-// and the last block of a row to finish combines them. The chunk size is fixed (not derived from the
-// batch size) so a row's float partial sums, hence its entropy, do not depend on the batch around it.
+// block per chunk; blocks pass per-chunk partials, per-row histograms and top-p candidates through
+// this buffer and the last block of a row to finish combines them. The chunk size is fixed (not
+// derived from the batch size) so a row's float partial sums, hence its entropy, do not depend on
+// the batch around it.
 #pragma once
 #include <cstdint>
 
@@ -10,6 +11,21 @@ namespace reset_native::sampler::detail {
 
 inline constexpr std::int64_t kChunk = 2048;  // logits per block
 inline constexpr int kHistBins = 2048;        // the widest radix digit (11 bits)
+// Top-p bins: a logit x of weight > 0 falls in bin floor(-(x - max) / T * kBinScale), clamped to
+// kTopPBins - 1. A weight round(exp(d) * 2^24) is 0 below d = -17.33, so the bins are 1/59 nat wide
+// and monotone in x: every logit of a lower bin is larger than every logit of a higher one.
+inline constexpr int kTopPBins = 1024;
+inline constexpr float kBinScale = 59.0f;
+// Logits of the top-p boundary bin kept per row for the exact threshold; more -> a slower exact
+// fallback inside the row's last block (reached only by rows with huge runs of near-equal logits).
+inline constexpr int kCandidates = 2048;
+
+struct Candidate {
+  std::uint32_t key;     // order-preserving key of the logit
+  std::uint32_t weight;  // fixed-point probability weight
+  std::uint32_t index;   // position in the row
+  std::uint32_t pad;
+};
 
 // Running (max, sum exp(z - max), sum (z - max) exp(z - max)) of a set of logits, with its first argmax.
 struct EntropyPart {
@@ -32,11 +48,15 @@ struct RowPlan {
   std::uint32_t mask;      // ... and which bits those are
   std::uint32_t floor_key; // keep keys >= floor_key (top-k, then top-p threshold)
   std::int32_t active;     // 1: the row still needs sampling (not greedy, not rejected)
+  std::int32_t bin;        // top-p boundary bin (the exact threshold is among its logits); -1: none
+  std::int32_t pad;
 };
 
 struct WorkspaceLayout {
   std::int64_t chunks = 0;  // blocks per row
   std::int64_t counters = 0, plans = 0, entropy = 0, masses = 0, hist = 0;  // byte offsets
+  std::int64_t candidate_counts = 0, candidates = 0;
+  std::int64_t flags = 0, grid = 0;  // one-kernel step: per-row pass flags, grid counters
   std::int64_t bytes = 0;
 };
 
@@ -57,6 +77,14 @@ inline WorkspaceLayout workspace_layout(std::int64_t slots, std::int64_t vocab) 
   at = align(at + slots * l.chunks * static_cast<std::int64_t>(sizeof(std::uint64_t)));
   l.hist = at;
   at = align(at + slots * kHistBins * static_cast<std::int64_t>(sizeof(std::uint64_t)));
+  l.candidate_counts = at;
+  at = align(at + slots * static_cast<std::int64_t>(sizeof(std::uint32_t)));
+  l.candidates = at;
+  at = align(at + slots * kCandidates * static_cast<std::int64_t>(sizeof(Candidate)));
+  l.flags = at;
+  at = align(at + slots * static_cast<std::int64_t>(sizeof(std::uint32_t)));
+  l.grid = at;
+  at = align(at + 2 * static_cast<std::int64_t>(sizeof(std::uint32_t)));
   l.bytes = at;
   return l;
 }

@@ -17,22 +17,30 @@ struct TransitionParams {
   std::int32_t window;
 };
 
-// Feeds the token generated at the previous step (-1: none) into the slot: spec step 1.
-// `classes` must cover the token id (the caller checks the range).
-RN_HOST_DEVICE inline void observe_token(const std::uint8_t* classes, double* sums, std::int64_t* ints,
-                                         std::int64_t last_token) {
+// Feeds the token generated at the previous step (-1: none) into the slot: spec step 1, with the
+// class lookups done by the caller: last_class = classes[last_token] and prev_class = the class of
+// the slot's last token before this call (ints[kLastToken]; ignored when that is -1).
+RN_HOST_DEVICE inline void observe_token_classes(double* sums, std::int64_t* ints, std::int64_t last_token,
+                                                 std::uint8_t last_class, std::uint8_t prev_class) {
   if (last_token < 0) return;
   ints[kPrevToken] = ints[kLastToken];
   ints[kLastToken] = last_token;
-  const std::uint8_t last = classes[last_token];
-  const bool prev_newline =
-      ints[kPrevToken] >= 0 && classes[ints[kPrevToken]] == static_cast<std::uint8_t>(TokenClass::kNewline);
-  const bool boundary = last == static_cast<std::uint8_t>(TokenClass::kDoubleNewline) ||
-                        (last == static_cast<std::uint8_t>(TokenClass::kNewline) && prev_newline);
+  const bool prev_newline = ints[kPrevToken] >= 0 && prev_class == static_cast<std::uint8_t>(TokenClass::kNewline);
+  const bool boundary = last_class == static_cast<std::uint8_t>(TokenClass::kDoubleNewline) ||
+                        (last_class == static_cast<std::uint8_t>(TokenClass::kNewline) && prev_newline);
   if (boundary) {
     sums[kStepSum] = 0.0;
     ints[kStepCount] = 0;
   }
+}
+
+// The same, looking the classes up in `classes` (which must cover the token ids; the caller checks
+// the range).
+RN_HOST_DEVICE inline void observe_token(const std::uint8_t* classes, double* sums, std::int64_t* ints,
+                                         std::int64_t last_token) {
+  if (last_token < 0) return;
+  const std::int64_t prev = ints[kLastToken];
+  observe_token_classes(sums, ints, last_token, classes[last_token], prev >= 0 ? classes[prev] : std::uint8_t{0});
 }
 
 // Spec steps 3-6 for entropy h: returns the temperature and appends h to window, step and global.
