@@ -50,7 +50,7 @@ def _stream(device) -> int:
     return _torch().cuda.current_stream(device).cuda_stream
 
 
-def _check_cuda(t, name: str, device=None) -> None:
+def _check_cuda(t, name: str, device=None, contiguous: bool = True) -> None:
     torch = _torch()
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
@@ -58,7 +58,7 @@ def _check_cuda(t, name: str, device=None) -> None:
         raise ValueError(f"{name} must be a CUDA tensor, got device {t.device}")
     if device is not None and t.device != device:
         raise ValueError(f"{name} is on {t.device} but the weights are on {device}: all tensors must share one device")
-    if not t.is_contiguous():
+    if contiguous and not t.is_contiguous():
         raise ValueError(f"{name} must be contiguous")
 
 
@@ -155,13 +155,13 @@ def _ops():
                    residual: Optional[torch.Tensor], up: Optional[torch.Tensor], norm_weight: Optional[torch.Tensor],
                    norm_eps: float) -> torch.Tensor:
         n, k = _check_weights(packed, block_scales)
-        _check_cuda(x, "x", packed.device)
+        _check_cuda(x, "x", packed.device, contiguous=up is None)  # gated: rows of a wider tensor (checked below)
         code = _dtype_code(x.dtype, "x")
         if x.dim() != 2 or x.shape[1] != k or not 1 <= x.shape[0] <= MAX_TOKENS:
             raise ValueError(f"x must be [M, K] with K = {k} and 1 <= M <= {MAX_TOKENS}, got {tuple(x.shape)}")
         row_stride = 0
         if up is not None:  # gated input: the kernel multiplies silu(x) * up, rows of both x.stride(0) apart
-            _check_cuda(up, "up", packed.device)
+            _check_cuda(up, "up", packed.device, contiguous=False)
             if up.dtype != x.dtype or up.shape != x.shape or up.stride() != x.stride() or x.stride(1) != 1 \
                     or x.stride(0) < k:
                 raise ValueError(f"up must match x's dtype, shape and strides with unit inner stride, got x "
@@ -170,8 +170,6 @@ def _ops():
             if activation == "nvfp4" and act_global_scale is None:
                 raise ValueError("a gated input (up) needs activation 'bf16' or a static act_global_scale")
             row_stride = x.stride(0)
-        elif not x.is_contiguous():
-            raise ValueError("x must be contiguous")
         if norm_weight is not None:  # pre-normalised input: the decoder's RMSNorm inside the GEMV
             _check_cuda(norm_weight, "norm_weight", packed.device)
             if norm_weight.dtype != x.dtype or tuple(norm_weight.shape) != (k,) or not norm_weight.is_contiguous():
