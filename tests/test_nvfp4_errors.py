@@ -156,8 +156,8 @@ def test_binding_layer_rejects_unsafe_buffers():
         C.quantize(w, "float32", np.empty(10, np.uint8), np.empty(8, np.uint8), None)
     with pytest.raises(TypeError, match="w: expected 2-byte items"):
         C.quantize(w, "float16", np.empty(64, np.uint8), np.empty(8, np.uint8), None)
-    with pytest.raises(ValueError, match="kernel must be auto, scalar or avx2"):
-        C.quantize(w, "float32", np.empty(64, np.uint8), np.empty(8, np.uint8), None, "avx512")
+    with pytest.raises(ValueError, match="kernel must be auto, scalar, avx2 or avx512"):
+        C.quantize(w, "float32", np.empty(64, np.uint8), np.empty(8, np.uint8), None, "avx1024")
     with pytest.raises(TypeError, match="dtype must be float32"):
         C.quantize(w, "float64", np.empty(64, np.uint8), np.empty(8, np.uint8), None)
     with pytest.raises(ValueError, match="e2m1_decode: code must be 0..15"):

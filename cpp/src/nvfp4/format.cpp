@@ -5,7 +5,6 @@
 #include <sstream>
 
 #include "internal.hpp"
-#include "reset_native/build_info.hpp"
 
 namespace reset_native::nvfp4 {
 
@@ -132,34 +131,6 @@ const float* e4m3_table() {
   return table.data();
 }
 
-bool cpu_has_avx2() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-#else
-  return false;
-#endif
-}
-
-Kernel resolve_kernel(Kernel requested) {
-  const bool avx2 = cpu_has_avx2();
-  switch (requested) {
-    case Kernel::kAuto:
-      return avx2 ? Kernel::kAVX2 : Kernel::kScalar;
-    case Kernel::kScalar:
-      return Kernel::kScalar;
-    case Kernel::kAVX2:
-      if (!avx2) throw Unsupported("nvfp4: the AVX2 kernel was requested but this CPU lacks AVX2/FMA/F16C");
-      return Kernel::kAVX2;
-  }
-  throw InvalidArgument("nvfp4: unknown kernel value");
-}
-
-int resolve_threads(int requested) {
-  require(requested >= 0, "nvfp4: threads must be >= 0 (0 = default), got " + std::to_string(requested));
-  return requested == 0 ? std::max(1, default_threads()) : requested;
-}
-
 std::string index_text(const char* name, int64_t row, int64_t col) {
   std::ostringstream s;
   s << name << "[" << row << ", " << col << "]";
@@ -193,7 +164,5 @@ void check_parts(const char* what, const uint8_t* packed, const uint8_t* block_s
 }
 
 }  // namespace detail
-
-bool avx2_available() { return detail::cpu_has_avx2(); }
 
 }  // namespace reset_native::nvfp4

@@ -1,5 +1,6 @@
 // Private to cpp/src/nvfp4: kernel entry points shared between the drivers (quantize.cpp, gemv.cpp,
-// dequantize.cpp) and the two code paths (kernels_scalar.cpp, kernels_avx2.cpp).
+// dequantize.cpp) and the code paths (kernels_scalar.cpp; kernels_avx2.cpp and gemv_avx2.cpp;
+// gemv_avx512.cpp).
 #pragma once
 #include <algorithm>
 #include <atomic>
@@ -16,11 +17,17 @@ namespace reset_native::nvfp4::detail {
 // E4M3 byte -> float for all 256 bytes (NaN for 0x7F / 0xFF); a constant table built once.
 const float* e4m3_table();
 
-bool cpu_has_avx2();  // AVX2 + FMA + F16C
+bool cpu_has_avx2();    // AVX2 + FMA + F16C
+bool cpu_has_avx512();  // AVX-512F on top of cpu_has_avx2()
 
-// Resolves kAuto and checks that a forced kernel can run here (throws Unsupported otherwise).
+// Resolves kAuto (the best kernel this CPU runs, or the one RESET_NATIVE_CPU_ISA names) and checks that the
+// resulting kernel can run here (throws Unsupported otherwise).
 Kernel resolve_kernel(Kernel requested);
+// requested > 0 as is; 0: default_gemv_threads().
 int resolve_threads(int requested);
+
+// The AVX-512 path uses the AVX2 kernels for everything but the GEMV (quantize, fp16 widening).
+inline bool uses_avx2_helpers(Kernel k) { return k == Kernel::kAVX2 || k == Kernel::kAVX512; }
 
 // Threads worth using for `work` items when each thread should get at least `min_per_thread` of them:
 // starting a helper thread costs tens of microseconds (far more on a busy machine), which small calls must
@@ -47,6 +54,10 @@ void half_to_float_f16c(const uint16_t* in, float* out, int64_t count);
 // (a permutation within each group of 16-blocks; see the kernels' files).
 void arrange_activations_scalar(const float* x, int64_t m, int64_t k, float* xd);
 void arrange_activations_avx2(const float* x, int64_t m, int64_t k, float* xd);
+// The AVX-512 layout pads each row to a whole number of 16-block groups: row i starts at
+// xd + i * arranged_stride_avx512(k) (the other layouts use stride k).
+int64_t arranged_stride_avx512(int64_t k);
+void arrange_activations_avx512(const float* x, int64_t m, int64_t k, float* xd);
 
 // Raw W4A16 sums for weight rows [n0, n1):
 //   out[i * n_total + r] = sum_b e4m3(scales[r, b]) * sum_j e2m1(code[r, 16b + j]) * x[i, 16b + j]
@@ -55,6 +66,8 @@ void gemv_rows_scalar(const uint8_t* packed, const uint8_t* scales, int64_t k, c
                       int64_t n0, int64_t n1, int64_t n_total, float* out);
 void gemv_rows_avx2(const uint8_t* packed, const uint8_t* scales, int64_t k, const float* xd, int64_t m,
                     int64_t n0, int64_t n1, int64_t n_total, float* out);
+void gemv_rows_avx512(const uint8_t* packed, const uint8_t* scales, int64_t k, const float* xd, int64_t m,
+                      int64_t n0, int64_t n1, int64_t n_total, float* out);
 
 // E2M1 code -> value, all 16 codes (8 = -0).
 inline constexpr float kE2M1Values[16] = {0.0f,  0.5f,  1.0f,  1.5f,  2.0f,  3.0f,  4.0f,  6.0f,
