@@ -344,6 +344,41 @@ def test_gemv_thread_counts_give_the_same_rows(threads, m):
     assert _relerr(y, x.astype(np.float64) @ wq.T) <= 1e-5
 
 
+def test_gemv_concurrent_callers_and_fork_share_the_worker_pool():
+    # The helper threads are kept between calls and shared by every caller: several Python threads (the GIL
+    # is released in the kernels) calling at once, with different thread counts, must each get their own,
+    # correct rows; a forked child gets a fresh pool and still computes correctly.
+    import concurrent.futures
+
+    rng = _rng(2100)
+    n, k = 1100, 4096
+    packed, scales, gs = _quantize_raw(rng.standard_normal((n, k)).astype(np.float32), "auto")
+    xs = [rng.standard_normal((m, k)).astype(np.float32) for m in (1, 2, 1, 5, 1, 3)]
+
+    def run(i):
+        y = np.empty((xs[i].shape[0], n), np.float32)
+        C.gemv(packed, scales, gs, xs[i], "float32", y, None, "bf16", None, "auto", 1 + i % 3)
+        return y
+
+    expected = []
+    for i in range(len(xs)):
+        y1 = np.empty((xs[i].shape[0], n), np.float32)
+        C.gemv(packed, scales, gs, xs[i], "float32", y1, None, "bf16", None, "auto", 1)
+        expected.append(y1)
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        for _ in range(5):
+            for i, y in enumerate(ex.map(run, range(len(xs)))):
+                np.testing.assert_array_equal(y, expected[i])
+    if hasattr(os, "fork"):
+        pid = os.fork()
+        if pid == 0:  # child: exit status 0 only if the rows are right; a hang is ended by the alarm
+            import signal
+            signal.alarm(60)
+            ok = all(np.array_equal(run(i), expected[i]) for i in range(len(xs)))
+            os._exit(0 if ok else 1)
+        assert os.waitpid(pid, 0)[1] == 0
+
+
 def test_gemv_public_api_dtypes_bias_and_vector_input():
     rng = _rng(20)
     w = rng.standard_normal((40, 256)).astype(np.float32)

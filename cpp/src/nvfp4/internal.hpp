@@ -3,13 +3,10 @@
 // gemv_avx512.cpp).
 #pragma once
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
-#include <memory>
 #include <string>
-#include <system_error>
-#include <thread>
 
+#include "parallel.hpp"
 #include "reset_native/nvfp4.hpp"
 
 namespace reset_native::nvfp4::detail {
@@ -87,51 +84,5 @@ std::string index_text(const char* name, int64_t row, int64_t col);
 
 // Throws InvalidArgument unless rows/cols describe a non-empty NVFP4 matrix.
 void check_matrix_shape(const char* what, int64_t rows, int64_t cols);
-
-// Calls body(begin, end) on disjoint chunks of [0, count) of about `grain` items, on the calling thread plus
-// up to threads - 1 helper threads. body must not throw.
-//
-// Built for machines shared with other work: chunks are claimed one at a time from an atomic counter, and the
-// caller waits only for chunks that were claimed, never for a helper that has not been scheduled yet. (A
-// fork/join barrier, as in an OpenMP parallel region, stalls for a whole scheduler time slice whenever a
-// helper's core is busy; measured here that made 2 threads several times slower than 1 on a loaded machine.)
-// Helpers are detached and share ownership of the counters; one that starts late finds no chunk left and
-// never touches body.
-template <class Body>
-void parallel_for(int64_t count, int64_t grain, int threads, const Body& body) {
-  grain = std::max<int64_t>(grain, 1);
-  const int64_t chunks = (count + grain - 1) / grain;
-  const int workers = static_cast<int>(std::min<int64_t>(threads, chunks));
-  if (workers <= 1) {
-    if (count > 0) body(int64_t{0}, count);
-    return;
-  }
-  struct State {
-    std::atomic<int64_t> next{0};
-    std::atomic<int64_t> done{0};
-    int64_t count = 0, grain = 0, chunks = 0;
-    const Body* body = nullptr;
-    void run() {
-      for (int64_t c = next.fetch_add(1); c < chunks; c = next.fetch_add(1)) {
-        (*body)(c * grain, std::min(count, (c + 1) * grain));
-        done.fetch_add(1, std::memory_order_release);
-      }
-    }
-  };
-  auto state = std::make_shared<State>();
-  state->count = count;
-  state->grain = grain;
-  state->chunks = chunks;
-  state->body = &body;
-  for (int w = 1; w < workers; ++w) {
-    try {
-      std::thread([state] { state->run(); }).detach();
-    } catch (const std::system_error&) {
-      break;  // no thread available: the caller does the remaining chunks itself
-    }
-  }
-  state->run();
-  while (state->done.load(std::memory_order_acquire) < chunks) std::this_thread::yield();
-}
 
 }  // namespace reset_native::nvfp4::detail
