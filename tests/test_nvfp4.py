@@ -329,7 +329,7 @@ def test_gemv_every_block_count_remainder(kernel, k, m):
 @pytest.mark.parametrize("m", [1, 3])
 def test_gemv_thread_counts_give_the_same_rows(threads, m):
     # 1537 x 4096 is ~6.3M weights: enough that up to 3 threads really split the rows (the driver uses a
-    # thread per ~2M weights); 1537 rows leave uneven chunks and a lone last row.
+    # thread per ~1M weights); 1537 rows leave uneven chunks and a lone last row.
     rng = _rng(2000 + m)
     n, k = 1537, 4096
     w = rng.standard_normal((n, k)).astype(np.float32)

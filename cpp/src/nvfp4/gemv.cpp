@@ -63,8 +63,9 @@ void gemv(const uint8_t* packed, const uint8_t* block_scales, float global_scale
   require(x_dtype == DType::kFloat32 || x_dtype == DType::kFloat16 || x_dtype == DType::kBFloat16,
           "gemv: unknown x dtype value");
   const Kernel kernel = detail::resolve_kernel(options.kernel);
-  // At least ~2M weights (1.1 MB packed, ~0.2 ms) per thread.
-  const int threads = detail::threads_for_work(detail::resolve_threads(options.threads), n * k, int64_t{1} << 21);
+  // At least ~1M weights (0.56 MB packed, tens of microseconds on one core) per thread, so waking a helper
+  // (a futex wake unless it is still polling) stays small next to its share.
+  const int threads = detail::threads_for_work(detail::resolve_threads(options.threads), n * k, int64_t{1} << 20);
 
   std::vector<float> xf(static_cast<size_t>(m * k));
   widen(x, x_dtype, m * k, kernel, xf.data());
