@@ -370,7 +370,10 @@ def test_gemv_concurrent_callers_and_fork_share_the_worker_pool():
             for i, y in enumerate(ex.map(run, range(len(xs)))):
                 np.testing.assert_array_equal(y, expected[i])
     if hasattr(os, "fork"):
-        pid = os.fork()
+        import warnings
+        with warnings.catch_warnings():  # Python 3.12 warns about forking a multi-threaded process
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
         if pid == 0:  # child: exit status 0 only if the rows are right; a hang is ended by the alarm
             import signal
             signal.alarm(60)

@@ -1,10 +1,11 @@
 // Which CPU code path and how many threads the kernels use: CPU feature checks, the RESET_NATIVE_CPU_ISA
 // override, and the physical-core thread default.
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "internal.hpp"
 #include "reset_native/build_info.hpp"
@@ -98,19 +99,34 @@ int resolve_threads(int requested) {
 
 namespace {
 
+#if defined(__linux__)
+// The integer in a small sysfs file, or -1.
+long read_sysfs_long(const char* path) {
+  std::FILE* f = std::fopen(path, "r");
+  if (f == nullptr) return -1;
+  long v = -1;
+  if (std::fscanf(f, "%ld", &v) != 1) v = -1;
+  std::fclose(f);
+  return v;
+}
+#endif
+
 int count_physical_cores() {
 #if defined(__linux__)
   cpu_set_t set;
   CPU_ZERO(&set);
   if (sched_getaffinity(0, sizeof(set), &set) != 0) return 0;
-  std::set<std::pair<long, long>> cores;  // (package, core id)
+  std::vector<std::pair<long, long>> cores;  // distinct (package, core id)
   for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
     if (!CPU_ISSET(cpu, &set)) continue;
-    const std::string dir = "/sys/devices/system/cpu/cpu" + std::to_string(cpu) + "/topology/";
-    std::ifstream core_file(dir + "core_id"), package_file(dir + "physical_package_id");
-    long core = -1, package = -1;
-    if (!(core_file >> core) || !(package_file >> package)) return 0;
-    cores.emplace(package, core);
+    char path[128];
+    std::snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/core_id", cpu);
+    const long core = read_sysfs_long(path);
+    std::snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/physical_package_id", cpu);
+    const long package = read_sysfs_long(path);
+    if (core < 0 || package < 0) return 0;
+    const std::pair<long, long> id(package, core);
+    if (std::find(cores.begin(), cores.end(), id) == cores.end()) cores.push_back(id);
   }
   return static_cast<int>(cores.size());
 #else

@@ -1,0 +1,104 @@
+"""Smoke test of every NVFP4 CPU entry point, each in its own child process, for a first run on a new machine:
+a crash (segfault, illegal instruction) in one step is reported with its exit signal and, when gdb is
+installed, a native backtrace, and the remaining steps still run. Exit status 1 if any step failed.
+
+    python bench/smoke_nvfp4_cpu.py
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import textwrap
+
+PRELUDE = """
+import numpy as np
+from reset_native import _core, nvfp4
+C = _core.nvfp4
+rng = np.random.default_rng(0)
+def gemv(t, x, kernel, threads):
+    y = np.empty((x.shape[0], t.shape[0]), np.float32)
+    C.gemv(t.packed, t.block_scales, t.global_scale, x, "float32", y, None, "bf16", None, kernel, threads)
+    return y
+def check(t, x, y):
+    from tests_ref import dq
+    ref = x.astype(np.float64) @ dq(t).T
+    bound = np.abs(x.astype(np.float64)) @ np.abs(dq(t)).T
+    assert np.all(np.abs(y - ref) <= 1e-5 * bound + 1e-30), float(np.max(np.abs(y - ref) / (bound + 1e-30)))
+"""
+
+# Exact fp64 dequantization, independent of the library (E2M1 and E4M3 from their bit fields).
+REF = """
+import numpy as np
+def _e4m3(b):
+    e, m = (b >> 3) & 15, b & 7
+    if e == 15 and m == 7:
+        return float("nan")
+    v = (m / 8) * 2.0 ** -6 if e == 0 else (1 + m / 8) * 2.0 ** (e - 7)
+    return -v if b & 0x80 else v
+E4M3 = np.array([_e4m3(b) for b in range(256)])
+E2M1 = np.array([0, .5, 1, 1.5, 2, 3, 4, 6, -0., -.5, -1, -1.5, -2, -3, -4, -6])
+def dq(t):
+    p = np.asarray(t.packed)
+    codes = np.stack([p & 15, p >> 4], axis=-1).reshape(p.shape[0], -1)
+    return E2M1[codes] * np.repeat(E4M3[np.asarray(t.block_scales)], 16, axis=1) * t.global_scale
+"""
+
+STEPS = {
+    "cpu features": "print(C.avx2_available(), C.avx512_available())",
+    "selected kernel": "print(C.selected_kernel('auto'))",
+    "physical cores": "print(C.physical_cores())",
+    "default threads": "print(C.default_threads())",
+    "cpu_info": "print(nvfp4.cpu_info())",
+    "dequantize 1x16": """
+t = nvfp4.NVFP4Tensor.from_parts(np.arange(8, dtype=np.uint8).reshape(1, 8), np.array([[0x38]], np.uint8), 1.0)
+print(nvfp4.dequantize(t))""",
+    "quantize 300x4112": "t = nvfp4.quantize(rng.standard_normal((300, 4112)).astype(np.float32)); print(t)",
+    "gemv every kernel, M=1,3,16,17, 1 thread": """
+t = nvfp4.quantize(rng.standard_normal((37, 4112)).astype(np.float32))
+for kernel in nvfp4.cpu_info()["available"]:
+    for m in (1, 3, 16, 17):
+        x = rng.standard_normal((m, 4112)).astype(np.float32)
+        check(t, x, gemv(t, x, kernel, 1))
+    print(kernel, "ok")""",
+    "gemv default kernel, all threads, 40 calls": """
+t = nvfp4.quantize(rng.standard_normal((4000, 4096)).astype(np.float32))
+for i in range(40):
+    x = rng.standard_normal((1 + i % 5, 4096)).astype(np.float32)
+    y = gemv(t, x, "auto", 0)
+check(t, x, y)
+print("ok", nvfp4.cpu_info()["threads"], "threads")""",
+    "read_checksum all threads": "b = np.ones(1 << 26, np.uint8); print(C.read_checksum(b, 0) == (1 << 26) // 8 * 0x0101010101010101 % (1 << 64))",
+}
+
+
+def run_step(name: str, body: str, tmp: str) -> bool:
+    code = PRELUDE + textwrap.dedent(body)
+    cmd = [sys.executable, "-X", "faulthandler", "-c", code]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp)
+    out = (r.stdout + r.stderr).strip()
+    status = "ok" if r.returncode == 0 else f"FAILED (exit {r.returncode})"
+    print(f"[{status}] {name}: {out[-600:] if r.returncode else out[-300:]}", flush=True)
+    if r.returncode < 0 and shutil.which("gdb"):
+        g = subprocess.run(["gdb", "-q", "-batch", "-ex", "run", "-ex", "bt 25", "--args"] + cmd,
+                           capture_output=True, text=True, timeout=300, cwd=tmp)
+        lines = g.stdout.splitlines()
+        signal_at = next((i for i, ln in enumerate(lines) if "received signal" in ln), 0)
+        frames = [ln[:240] for ln in lines[signal_at:] if ln.startswith(("#", "Thread", "\nThread"))
+                  or "received signal" in ln][:16]
+        print("  gdb backtrace:\n" + "\n".join("    " + ln for ln in frames), flush=True)
+    return r.returncode == 0
+
+
+def main() -> int:
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(f"{tmp}/tests_ref.py", "w") as f:
+            f.write(REF)
+        results = [run_step(name, body, tmp) for name, body in STEPS.items()]
+    print(f"smoke: {sum(results)}/{len(results)} steps ok", flush=True)
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
