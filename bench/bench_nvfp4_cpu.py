@@ -31,9 +31,22 @@ LAYERS = {
     "gate_up_proj": (24576, 4096),
     "down_proj": (4096, 12288),
 }
+def _l3_bytes() -> int:
+    """Largest cache size sysfs reports (0 if unknown); parses sizes like "32768K" or "300M"."""
+    best = 0
+    for f in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
+        try:
+            text = f.read_text().strip()
+            best = max(best, int(text[:-1]) * {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[text[-1]])
+        except (OSError, ValueError, KeyError, IndexError):
+            pass
+    return best
+
+
 # Rotated copies of every operand that is timed (NVFP4 and float32 weights) add up to at least this much, well
-# above the L3 (32 MiB reported; the VM's host may have a larger, 3D V-Cache L3), so calls read from DRAM.
-ROTATE_BYTES = 256 << 20
+# above the L3, so calls read from DRAM: at least 256 MiB (the dev VM reports 32 MiB, its host may have a
+# larger 3D V-Cache L3) and 3x the largest cache sysfs reports (many-core servers have hundreds of MiB).
+ROTATE_BYTES = max(256 << 20, 3 * _l3_bytes())
 
 
 def _time(fn, reps: int, warmup: int = 1) -> dict:
@@ -77,12 +90,12 @@ _READ_BUF = None
 def _read_buffer() -> np.ndarray:
     global _READ_BUF
     if _READ_BUF is None:
-        _READ_BUF = np.ones(1 << 30, dtype=np.uint8)
+        _READ_BUF = np.ones(max(1 << 30, ROTATE_BYTES), dtype=np.uint8)
     return _READ_BUF
 
 
 def read_gbs(threads: int, reps: int) -> float:
-    """Best read rate of the 1 GiB probe buffer with `threads` threads (0: the kernels' default)."""
+    """Best read rate of the probe buffer (1 GiB, or ROTATE_BYTES if larger) with `threads` threads (0: the kernels' default)."""
     buf = _read_buffer()
     return buf.nbytes / _time(lambda: _core.nvfp4.read_checksum(buf, threads), reps)["min"] / 1e9
 
@@ -225,6 +238,7 @@ def main() -> int:
     bw = measure_read_bandwidth(3 if args.quick else 5)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, simd {info['simd']}, "
           f"openmp {info['openmp']}")
+    print(f"largest cache (sysfs): {_l3_bytes() >> 20} MiB; timed weights rotate over >= {ROTATE_BYTES >> 20} MiB")
     print(f"nvfp4 CPU path: {cpu['kernel']} (available: {', '.join(cpu['available'])}; RESET_NATIVE_CPU_ISA="
           f"{os.environ.get('RESET_NATIVE_CPU_ISA', '')!r}), threads {cpu['threads']} (physical cores "
           f"{cpu['physical_cores']}, logical CPUs {cpu['logical_cpus']}, OMP_NUM_THREADS="
