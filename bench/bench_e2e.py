@@ -5,7 +5,9 @@ NVFP4: the same model after quantize_model (W4A16 GEMV from reset_native.nvfp4, 
 with ReSET. Both decode with reset_native.integrations.generate: static KV cache, one CUDA graph per decode step.
 Latency does not depend on weight values, so random weights stand in for the real checkpoint (no download).
 On CUDA both configurations run with the one-kernel RMSNorm (reset_native.integrations.fused_norm) unless
---no-fuse-norms; the table header says which.
+--no-fuse-norms; the table header says which. The NVFP4 model runs q/k/v and gate/up as one GEMV per group
+(quantize_model's default fuse_projections; --no-fuse-projections quantizes them one by one); the BF16
+baseline keeps transformers' separate projections.
 Decode tokens/s excludes the prefill. Prints a table; writes JSON to bench/out/bench_e2e.json.
 
     python bench/bench_e2e.py                 # full 36 layers, batch 1 and 8
@@ -108,16 +110,20 @@ def profile_step(model, batch, sampler, label, steps=4, top=18):
         dec.prefill()
         dec.step()
         torch.cuda.synchronize()
-        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
             for _ in range(steps):
                 dec.step()
             torch.cuda.synchronize()
-    rows = []
+    rows, ops = [], []
     for e in prof.key_averages():
         t = getattr(e, "self_device_time_total", None)
         if t is None:
             t = getattr(e, "self_cuda_time_total", 0)
-        if t > 0:
+        if e.device_type.name == "CPU":  # torch ops: the device time of the kernels each one launched
+            total_t = getattr(e, "device_time_total", 0)
+            if total_t > 0 and e.key.startswith(("aten::", "reset_native")):
+                ops.append((total_t / steps, e.count / steps, e.key))
+        elif t > 0:
             rows.append((t / steps, e.count / steps, e.key))
     rows.sort(reverse=True)
     total = sum(r[0] for r in rows)
@@ -125,6 +131,10 @@ def profile_step(model, batch, sampler, label, steps=4, top=18):
           f"({sum(r[1] for r in rows):.0f} kernels)")
     for t, n, key in rows[:top]:
         print(f"  {t / 1e3:8.3f} ms {n:6.0f}x  {key[:100]}")
+    ops.sort(reverse=True)
+    print(f"[{label}, batch {batch}] by torch op (device time of the kernels each op launched; nested ops overlap):")
+    for t, n, key in ops[:top]:
+        print(f"  {t / 1e3:8.3f} ms {n:6.0f}x  {key[:80]}")
     return total
 
 
@@ -149,6 +159,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.add_argument("--no-fuse-norms", action="store_true",
                    help="keep transformers' own RMSNorm (7 kernels per norm) in both configurations")
+    p.add_argument("--no-fuse-projections", action="store_true",
+                   help="quantize q/k/v and gate/up one by one (default: one GEMV per group, NVFP4 only)")
     p.add_argument("--profile", action="store_true",
                    help="GPU: print the per-kernel time of one decode step (BF16 and NVFP4+ReSET), no timing runs")
     args = p.parse_args(argv)
@@ -183,7 +195,7 @@ def main(argv=None) -> int:
     if args.profile:
         for b in args.batch:
             profile_step(model, b, "fixed", "BF16")
-        quantize_model(model)
+        quantize_model(model, fuse_projections=not args.no_fuse_projections)
         reset_cfg = ReSETConfig(t_low=0.1, tau0=0.5505, t_high=1.0, top_p=args.top_p)
         for b in args.batch:
             profile_step(model, b, reset_cfg, "NVFP4+ReSET")
@@ -194,7 +206,7 @@ def main(argv=None) -> int:
         results["bf16"][b] = measure(model, b, args, "fixed")
         print(f"{base} batch {b}: {results['bf16'][b]['tokens_per_s']:.1f} tokens/s", flush=True)
     t0 = time.perf_counter()
-    report = quantize_model(model)
+    report = quantize_model(model, fuse_projections=not args.no_fuse_projections)
     if device == "cuda":
         torch.cuda.synchronize()
     nv_bytes = linear_weight_bytes(model)
@@ -207,7 +219,8 @@ def main(argv=None) -> int:
 
     dev = torch.cuda.get_device_name() if device == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
     print(f"\n{dev}, {what}, prompt {args.prompt_len}, {args.new_tokens} new tokens, "
-          f"median of {args.repeats}, RMSNorm fused: {'yes (%d modules)' % fused if fused else 'no'}")
+          f"median of {args.repeats}, RMSNorm fused: {'yes (%d modules)' % fused if fused else 'no'}, "
+          f"NVFP4 q/k/v and gate/up fused: {'yes (%d groups)' % len(report['fused']) if report['fused'] else 'no'}")
     print(f"{'batch':>5} {base + ' tok/s':>13} {'NVFP4+ReSET tok/s':>18} {'speedup':>8} {base + ' ms':>10} "
           f"{'NVFP4 ms':>9} {'NVFP4 weight GB/s':>18} {'graph':>6}")
     rows = []

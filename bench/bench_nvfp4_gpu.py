@@ -6,6 +6,9 @@ by the copy count); enough weight copies are rotated that their bytes exceed 3x 
 HBM. The HBM read bandwidth is measured in the same run (a large reduction), and the NVFP4 floor is
   bytes = N*K*(0.5 + 1/16) + M*K*2 + M*N*2  over that bandwidth.
 JSON goes to $OUT/bench_nvfp4_gpu.json when $OUT is set, else bench/out/.
+The GEMVs launch with programmatic dependent launch (PDL): inside the graph each call starts streaming its
+weights while the previous call drains, as consecutive layers do in a decode step. RESET_NATIVE_PDL=0 in the
+environment measures plain launches (the header line says which).
 """
 from __future__ import annotations
 
@@ -97,7 +100,8 @@ def main():
     rows = []
     gen = torch.Generator(device="cuda").manual_seed(0)
     print(f"# {props.name}, {props.multi_processor_count} SMs, L2 {l2 / 2**20:.0f} MiB, "
-          f"measured read bandwidth {bw / 1e12:.3f} TB/s, torch {torch.__version__}", flush=True)
+          f"measured read bandwidth {bw / 1e12:.3f} TB/s, torch {torch.__version__}, "
+          f"PDL {'off' if os.environ.get('RESET_NATIVE_PDL') == '0' else 'on'}", flush=True)
     for model in models:
         for name, n, k in LAYERS[model]:
             nv_bytes = n * k * 9 // 16

@@ -10,7 +10,7 @@ mkdir -p "$OUT"
 t0=$(date +%s)
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv | tee "$OUT/sampler_gpu.txt"
 python3 -c "import reset_native as r; print(r.build_info()); assert r.has_cuda(), 'not a CUDA build'" || exit 1
-python3 -m pytest -q -p no:cacheprovider --durations=5 tests/test_sampler_gpu.py 2>&1 | tail -25 |
+python3 -m pytest -q -p no:cacheprovider --durations=5 tests/test_sampler_gpu.py tests/test_sampler_gpu_batches.py 2>&1 | tail -25 |
   tee "$OUT/sampler_pytest.log"
 echo "sampler tests done: $(($(date +%s) - t0)) s"
 BENCH_SAMPLER_JSON=bench_sampler_cuda.json python3 bench/bench_sampler.py --device cuda 2>&1 |

@@ -47,8 +47,10 @@ def test_cpu_tensors_are_rejected():
 def _rand(shape, kind, gen, dtype=torch.float32):
     if kind == "normal":
         return torch.randn(shape, generator=gen)
-    if kind == "wide":  # magnitudes over many decades (all the dtype can hold), random signs, some exact zeros
-        lo, hi = (-16.0, 11.0) if dtype == torch.float16 else (-30.0, 30.0)
+    if kind in ("wide", "wide_gemv"):  # magnitudes over many decades, random signs, some exact zeros
+        lo, hi = (-16.0, 11.0) if dtype == torch.float16 else (-30.0, 30.0)  # all the dtype can hold
+        if kind == "wide_gemv" and dtype == torch.float16:
+            lo, hi = -14.0, 2.0  # fp16 outputs (sums of K products) must not overflow
         mag = torch.exp(torch.empty(shape).uniform_(lo, hi, generator=gen))
         x = mag * torch.sign(torch.randn(shape, generator=gen))
         x[torch.rand(shape, generator=gen) < 0.05] = 0.0
@@ -149,10 +151,10 @@ def _weights(n, k):
     return ref.quantize(w.numpy())
 
 
-def _gemv_case(n, k, m, dtype, activation, with_bias, seed, act_gs=None):
+def _gemv_case(n, k, m, dtype, activation, with_bias, seed, act_gs=None, kind="normal"):
     gen = torch.Generator().manual_seed(seed)
     packed, scales, gs = _weights(n, k)
-    x = torch.randn((m, k), generator=gen).to(dtype)
+    x = _rand((m, k), kind, gen, dtype).to(dtype)
     bias = torch.randn(n, generator=gen).to(dtype) if with_bias else None
     yref = _ref_gemv(packed, scales, gs, x.float().numpy(), activation, act_gs,
                      None if bias is None else bias.float().numpy())
@@ -189,6 +191,36 @@ def test_gemv_w4a16_vs_fp64(n, k, m, dtype):
 @pytest.mark.parametrize("static_scale", [False, True])
 def test_gemv_w4a4_vs_fp64(n, k, m, dtype, static_scale):
     _gemv_case(n, k, m, dtype, "nvfp4", with_bias=(m == 5), seed=n + k + m, act_gs=0.0013 if static_scale else None)
+
+
+# M <= 4 runs the block-diagonal kernel: bf16 x is rescaled per 16-element block into fp16. Magnitudes over
+# many decades (inside and across blocks, exact zeros) check that rescaling stays within the fp64 bound.
+@pytest.mark.gpu
+@pytest.mark.parametrize("n,k", [(200, 2048), (37, 1040), (40, 8192)])
+@pytest.mark.parametrize("m", [1, 2, 3, 4])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("activation", ["bf16", "nvfp4"])
+def test_gemv_small_m_wide_range_vs_fp64(n, k, m, dtype, activation):
+    _gemv_case(n, k, m, dtype, activation, with_bias=(m == 3), seed=n * 17 + k + m, kind="wide_gemv")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("m", [1, 2, 4, 9])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_gemv_nonfinite_x_poisons_only_its_token(m, bad):
+    # A NaN or inf in x makes every output of that token non-finite (as x @ W.T does in fp64: inf * 0 is NaN,
+    # and the rows' other terms are finite); the other tokens stay exact.
+    gen = torch.Generator().manual_seed(5)
+    n, k = 48, 2048
+    packed, scales, gs = _weights(n, k)
+    x = torch.randn((m, k), generator=gen).to(torch.bfloat16)
+    x[0, 700] = bad
+    y = nc.gemv(torch.from_numpy(packed).cuda(), torch.from_numpy(scales).cuda(), float(gs), x.cuda(), "bf16")
+    y = y.double().cpu().numpy()
+    assert not np.isfinite(y[0]).any()
+    if m > 1:
+        yref = _ref_gemv(packed, scales, gs, x[1:].float().numpy(), "bf16")
+        np.testing.assert_allclose(y[1:], yref, rtol=2**-7, atol=1e-5 * np.abs(yref).max())
 
 
 @pytest.mark.gpu

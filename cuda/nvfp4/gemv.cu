@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "nvfp4/gemv_kernel.cuh"
+#include "nvfp4/gemv_dispatch.cuh"
 #include "nvfp4/launch_check.hpp"
 #include "reset_native/error.hpp"
 #include "reset_native/nvfp4_cuda.hpp"

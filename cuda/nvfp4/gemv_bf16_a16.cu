@@ -1,5 +1,5 @@
 // Instantiates the NVFP4 GEMV kernels for bf16 x, a16 (one file per variant: parallel builds).
-#include "nvfp4/gemv_kernel.cuh"
+#include "nvfp4/gemv_dispatch.cuh"
 
 namespace reset_native::nvfp4_cuda::detail {
 template void dispatch_mode<kBF16, false>(const GemvParams&, bool, int, size_t, cudaStream_t);

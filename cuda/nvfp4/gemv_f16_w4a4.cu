@@ -1,5 +1,5 @@
 // Instantiates the NVFP4 GEMV kernels for f16 x, w4a4 (one file per variant: parallel builds).
-#include "nvfp4/gemv_kernel.cuh"
+#include "nvfp4/gemv_dispatch.cuh"
 
 namespace reset_native::nvfp4_cuda::detail {
 template void dispatch_mode<kF16, true>(const GemvParams&, bool, int, size_t, cudaStream_t);

@@ -18,6 +18,7 @@
 
 #include <cmath>
 
+#include "core/pdl.cuh"
 #include "nvfp4/nvfp4_device.cuh"
 #include "nvfp4/launch_check.hpp"
 #include "reset_native/nvfp4_cuda.hpp"
@@ -88,6 +89,54 @@ __device__ __forceinline__ uint32_t pack_pair(float lo, float hi, bool bf16) {
   return *reinterpret_cast<const uint32_t*>(&h);
 }
 
+// W4A4: the activation global scale (static, or amax/2688 from the pre-kernel) and the quantizer's divisor
+// 6 * scale. Reads what the amax pre-kernel wrote: call after pdl_wait().
+__device__ __forceinline__ void activation_scales(const GemvParams& p, float& act_gs, float& act_d) {
+  if (p.act_amax != nullptr) {
+    const float amax = *p.act_amax;
+    act_gs = amax == 0.0f ? 1.0f : __fdiv_rn(amax, kAmaxToGlobal);
+  } else {
+    act_gs = p.act_gs;
+  }
+  act_d = __fmul_rn(6.0f, act_gs);
+}
+
+// W4A4: one 16-element block of x quantized per SPEC section 2 (steps 2-5, with the activation global
+// scale), replaced in place by its exact values e2m1 * e4m3 (<= 6 significant bits: exact in fp16); the
+// activation global scale itself is applied in the epilogue.
+__device__ __forceinline__ void quantize_activation_block(float (&v)[16], float act_gs, float act_d) {
+  float amax_b = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 16; ++i) amax_b = fmaxf(amax_b, fabsf(v[i]));
+  const uint32_t sb = e4m3_encode_scale(__fdiv_rn(amax_b, act_d));
+  const float sdec = e4m3_decode(sb);
+  const float s = __fmul_rn(sdec, act_gs);
+#pragma unroll
+  for (int i = 0; i < 16; ++i)
+    v[i] = copysignf(e2m1_magnitude_value(e2m1_round_magnitude(__fdiv_rn(fabsf(v[i]), s))) * sdec, v[i]);
+}
+
+// Epilogue of a 16-row tile: sums the 8 warps' partial results in red ([warp][16 rows][tokens]), applies
+// the decode bias, the global scale(s) and the bias, and writes the rows < n of every real token.
+template <int XDT, bool W4A4>
+__device__ __forceinline__ void write_tile(const GemvParams& p, const float* red, int row0, int tok_stride,
+                                           float decode_bias, float act_gs) {
+  using E = Elem<XDT>;
+  auto* out = static_cast<typename E::T*>(p.out);
+  const auto* bias = static_cast<const typename E::T*>(p.bias);
+  for (int idx = threadIdx.x; idx < 16 * p.m; idx += kThreads) {
+    const int rl = idx % 16, tok = idx / 16, row = row0 + rl;
+    if (row >= p.n) continue;
+    float sum = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) sum += red[(w * 16 + rl) * tok_stride + tok];
+    float y = (sum * decode_bias) * p.w_gs;
+    if constexpr (W4A4) y *= act_gs;
+    if (bias != nullptr) y += E::to_float(bias[row]);
+    out[int64_t(tok) * p.n + row] = E::from_float(y);
+  }
+}
+
 // Converts one staged unit (16 elements of a token row) into the B operand values for each split and
 // stores them, permuted (pairs (j, j+4) of every 8 elements), at column kk of the staged token row `row0`
 // (split s at row0 + s * split_stride). W4A4 quantizes the block here (SPEC section 2 steps 2-5).
@@ -115,17 +164,9 @@ __device__ __forceinline__ void store_unit(uint16_t* row0, int split_stride, int
   for (int i = 0; i < 16; ++i) v[i] = E::to_float(e[i]);
   float part[M::kSplits][16];
   if constexpr (W4A4) {
-    float amax_b = 0.0f;
+    quantize_activation_block(v, act_gs, act_d);
 #pragma unroll
-    for (int i = 0; i < 16; ++i) amax_b = fmaxf(amax_b, fabsf(v[i]));
-    const uint32_t sb = e4m3_encode_scale(__fdiv_rn(amax_b, act_d));
-    const float sdec = e4m3_decode(sb);
-    const float s = __fmul_rn(sdec, act_gs);
-#pragma unroll
-    for (int i = 0; i < 16; ++i) {
-      const float q = e2m1_magnitude_value(e2m1_round_magnitude(__fdiv_rn(fabsf(v[i]), s))) * sdec;
-      part[0][i] = copysignf(q, v[i]);  // exact: e2m1 * e4m3 has <= 6 significant bits, fits fp16
-    }
+    for (int i = 0; i < 16; ++i) part[0][i] = v[i];
   } else if constexpr (M::kSplits == 3) {
 #pragma unroll
     for (int i = 0; i < 16; ++i) {
@@ -154,6 +195,18 @@ __device__ __forceinline__ void store_unit(uint16_t* row0, int split_stride, int
       o.w = pack_pair(f[3], f[7], M::kABf16);
       *reinterpret_cast<uint4*>(row + ((e0 % 32) / 8) * kPlane + (e0 / 32) * 8) = o;
     }
+  }
+}
+
+// Weight and scale pointers of rows row_g and row_g + 8 at this thread's K offset kwarp inside a chunk.
+// Rows past n are clamped to the last row: valid memory, results unused.
+__device__ __forceinline__ void row_pointers(const GemvParams& p, int row_g, int kwarp, int64_t half_k,
+                                             int64_t sixteenth_k, const uint8_t* (&w)[2], const uint8_t* (&s)[2]) {
+#pragma unroll
+  for (int hr = 0; hr < 2; ++hr) {
+    const int64_t row = min(row_g + hr * 8, p.n - 1);
+    w[hr] = p.packed + row * half_k + kwarp / 2;
+    s[hr] = p.scales + row * sixteenth_k + kwarp / 16;
   }
 }
 
@@ -276,16 +329,7 @@ __global__ void __launch_bounds__(kThreads, MINB) gemv_kernel(const GemvParams p
   };
   float* red = reinterpret_cast<float*>(xs + size_t(WHOLE ? kSplits * split_rows : 2 * kSplits * kTok) * kTokStride);
 
-  float act_gs = 1.0f, act_d = 6.0f;
-  if constexpr (W4A4) {
-    if (p.act_amax != nullptr) {
-      const float amax = *p.act_amax;
-      act_gs = amax == 0.0f ? 1.0f : __fdiv_rn(amax, kAmaxToGlobal);
-    } else {
-      act_gs = p.act_gs;
-    }
-    act_d = __fmul_rn(6.0f, act_gs);
-  }
+  float act_gs = 1.0f, act_d = 6.0f;  // W4A4: set after pdl_wait (the amax pre-kernel writes it)
 
   // ---- zero rows (never rewritten): WHOLE's shared zero row, or the padded tokens of both buffers
   if constexpr (WHOLE) {
@@ -359,14 +403,7 @@ __global__ void __launch_bounds__(kThreads, MINB) gemv_kernel(const GemvParams p
   int f_row0 = first_row, f_c = 0, f_j = 0;
   const uint8_t* f_w[2];
   const uint8_t* f_s[2];
-  auto fetch_rows = [&]() {  // rows past n: valid memory, results unused
-#pragma unroll
-    for (int hr = 0; hr < 2; ++hr) {
-      const int64_t row = min(f_row0 + hr * 8 + g, p.n - 1);
-      f_w[hr] = p.packed + row * half_k + kwarp / 2;
-      f_s[hr] = p.scales + row * sixteenth_k + kwarp / 16;
-    }
-  };
+  auto fetch_rows = [&]() { row_pointers(p, f_row0 + g, kwarp, half_k, sixteenth_k, f_w, f_s); };
   if constexpr (WHOLE) fetch_rows();
   auto fetch = [&](uint32_t (&w)[2][4], uint32_t (&sc)[2]) {
     if constexpr (!WHOLE) {  // pointers made where used: nothing 64-bit stays live between steps
@@ -392,6 +429,11 @@ __global__ void __launch_bounds__(kThreads, MINB) gemv_kernel(const GemvParams p
 #pragma unroll
   for (int d = 0; d < kDepth; ++d)
     if (d < steps) fetch(wv[d], sc[d]);
+
+  // The weights in flight do not depend on earlier kernels; x, the activation amax and the output do.
+  cuda_core::pdl_wait();
+  cuda_core::pdl_trigger();
+  if constexpr (W4A4) activation_scales(p, act_gs, act_d);
 
   if constexpr (WHOLE) {
     stage(0, nchunks);
@@ -491,20 +533,7 @@ __global__ void __launch_bounds__(kThreads, MINB) gemv_kernel(const GemvParams p
           acc_t[nt][e] = 0.0f;
         }
       __syncthreads();
-      using E = Elem<XDT>;
-      auto* out = static_cast<typename E::T*>(p.out);
-      const auto* bias = static_cast<const typename E::T*>(p.bias);
-      for (int idx = tid; idx < kRows * m; idx += kThreads) {
-        const int rl = idx % kRows, tok = idx / kRows, row = row0 + rl;
-        if (row >= p.n) continue;
-        float sum = 0.0f;
-#pragma unroll
-        for (int w = 0; w < kWarps; ++w) sum += red[(w * kRows + rl) * kTok + tok];
-        float y = (sum * kDecodeBias) * p.w_gs;
-        if constexpr (W4A4) y *= act_gs;
-        if (bias != nullptr) y += E::to_float(bias[row]);
-        out[int64_t(tok) * p.n + row] = E::from_float(y);
-      }
+      write_tile<XDT, W4A4>(p, red, row0, kTok, kDecodeBias, act_gs);
       __syncthreads();  // red is rewritten by the next tile
       if constexpr (kCursorInEpilogue) {
         c = 0;
@@ -557,8 +586,7 @@ void launch_tile(const GemvParams& p, int sms, cudaStream_t stream) {
                "nvfp4 gemv: occupancy");
     grid = ntiles < sms * per_sm ? ntiles : sms * (per_sm > 0 ? per_sm : 1);
   }
-  kernel<<<grid, kThreads, smem, stream>>>(p);
-  check_launch("nvfp4 gemv: launch");
+  check_cuda(cuda_core::launch_pdl(kernel, dim3(grid), dim3(kThreads), smem, stream, p), "nvfp4 gemv: launch");
 }
 
 // Tile choice by shape (docs/nvfp4_cuda.md): tokens padded to 8 or 16 (MMA n side); x staged whole when it
@@ -598,13 +626,6 @@ void dispatch_tokens(const GemvParams& p, bool fast, int sms, size_t smem_optin,
   }
   if (fast) return launch_tile<XDT, W4A4, NT, true, false>(p, sms, stream);
   return launch_tile<XDT, W4A4, NT, false, false>(p, sms, stream);
-}
-
-// Explicitly instantiated once per (x dtype, activation) in gemv_<dtype>_<act>.cu (parallel compilation).
-template <int XDT, bool W4A4>
-void dispatch_mode(const GemvParams& p, bool fast, int sms, size_t smem_optin, cudaStream_t stream) {
-  if (p.m > 8) return dispatch_tokens<XDT, W4A4, 2>(p, fast, sms, smem_optin, stream);
-  return dispatch_tokens<XDT, W4A4, 1>(p, fast, sms, smem_optin, stream);
 }
 
 }  // namespace detail

@@ -8,6 +8,7 @@
 
 #include <string>
 
+#include "core/pdl.cuh"
 #include "reset_native/error.hpp"
 #include "reset_native/ops_cuda.hpp"
 
@@ -39,6 +40,8 @@ __global__ void __launch_bounds__(kThreads) rms_norm_kernel(const T* x, const T*
                                                             float eps) {
   __shared__ float warp_sums[kThreads / 32];
   __shared__ float s_scale;
+  cuda_core::pdl_wait();     // x comes from the previous kernel (a no-op without PDL)
+  cuda_core::pdl_trigger();  // the next kernel (a GEMV) may start streaming its weights now
   const T* xr = x + blockIdx.x * h;
   T* yr = y + blockIdx.x * h;
   float sum = 0.0f;
@@ -64,9 +67,13 @@ __global__ void __launch_bounds__(kThreads) rms_norm_kernel(const T* x, const T*
 
 template <class T>
 void launch(const void* x, const void* w, void* y, std::int64_t rows, std::int64_t h, float eps, cudaStream_t s) {
-  rms_norm_kernel<T><<<static_cast<unsigned>(rows), kThreads, 0, s>>>(static_cast<const T*>(x),
-                                                                       static_cast<const T*>(w), static_cast<T*>(y),
-                                                                       h, eps);
+  const cudaError_t status =
+      cuda_core::launch_pdl(rms_norm_kernel<T>, dim3(static_cast<unsigned>(rows)), dim3(kThreads), 0, s,
+                            static_cast<const T*>(x), static_cast<const T*>(w), static_cast<T*>(y), h, eps);
+  if (status != cudaSuccess) {
+    (void)cudaGetLastError();
+    throw Error(std::string("rms_norm: launch: ") + cudaGetErrorString(status));
+  }
 }
 
 }  // namespace

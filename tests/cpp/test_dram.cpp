@@ -216,3 +216,83 @@ TEST(Dram, SimulateWithExtensions) {
   EXPECT_EQ(seq.cycles, (std::vector<int64_t>{0, t.tRCD}));
   EXPECT_EQ(r.read_latency[0], t.tRCD + t.CL + t.BL / 2);
 }
+
+namespace {
+// A straightforward reading of the rule table, for checking the device's compiled form: the earliest
+// cycle `c` may issue at `a` after `history` (timing only; the caller checks the bank state).
+struct Issued { Command c; rd::Address a; int64_t t; };
+int64_t replay_earliest(const std::vector<rd::TimingRule>& rules, const rd::CommandSet& cmds,
+                        const std::vector<Issued>& history, Command c, const rd::Address& a) {
+  int64_t e = history.empty() ? 0 : history.back().t + 1;  // one command per clock
+  const bool rank_command = cmds[c].target == rd::Target::Rank;
+  for (const rd::TimingRule& r : rules) {
+    if (r.next != c) continue;
+    if (r.window > 1) {  // the window-th most recent prev on this rank, plus latency
+      int seen = 0;
+      for (auto h = history.rbegin(); h != history.rend(); ++h)
+        if (h->c == r.prev && h->a.rank == a.rank && ++seen == r.window) {
+          e = std::max(e, h->t + r.latency);
+          break;
+        }
+      continue;
+    }
+    for (const Issued& h : history) {
+      if (h.c != r.prev) continue;
+      const bool rank = h.a.rank == a.rank, group = rank && h.a.bankgroup == a.bankgroup;
+      bool applies = false;
+      switch (r.scope) {
+        case rd::Scope::Bank: applies = !rank_command && group && h.a.bank == a.bank; break;
+        case rd::Scope::BankGroup: applies = !rank_command && group; break;
+        case rd::Scope::Rank: applies = rank; break;
+        case rd::Scope::OtherRanks: applies = !rank; break;
+      }
+      if (applies) e = std::max(e, h.t + r.latency);
+    }
+  }
+  return e;
+}
+
+void expect_device_matches_replay(const rd::Spec& spec, const std::vector<rd::TimingRule>& rules,
+                                  const rd::CommandSet& cmds, uint64_t seed) {
+  const int ranks = 2, groups = spec.org.bankgroups, banks = spec.org.banks_per_group;
+  rd::Device dev(spec, ranks, rules, cmds);
+  std::vector<Command> defined;
+  for (int i = 0; i < rd::kNumCommands; ++i)
+    if (cmds[static_cast<Command>(i)].defined) defined.push_back(static_cast<Command>(i));
+  uint64_t s = seed;
+  auto draw = [&s](int n) {  // splitmix64
+    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return static_cast<int>((z ^ (z >> 31)) % static_cast<uint64_t>(n));
+  };
+  std::vector<Issued> history;
+  int checked = 0;
+  while (history.size() < 400) {
+    const Command c = defined[draw(static_cast<int>(defined.size()))];
+    const rd::Address a = at(draw(groups), draw(banks), draw(2), draw(8), draw(ranks));
+    const int64_t e = dev.earliest(c, a);
+    if (e == rd::kNever) continue;  // the bank state forbids it
+    ASSERT_EQ(e, replay_earliest(rules, cmds, history, c, a)) << "after " << history.size() << " commands";
+    ++checked;
+    const int64_t t = e + draw(3);
+    dev.issue(c, a, t);
+    history.push_back({c, a, t});
+  }
+  EXPECT_GE(checked, 400);
+}
+}  // namespace
+
+// The device keeps each prev command's rules as per-scope latency arrays and raises whole ready-time
+// arrays at once (only the DDR4 slots when no rule names a PIM slot): on random legal sequences over
+// two ranks it must answer earliest() exactly as a rule-by-rule replay of the history does.
+TEST(Dram, DeviceMatchesARuleByRuleReplay) {
+  for (const char* preset : {"DDR4_2400R_8Gb_x8", "DDR4_2400R_8Gb_x16"}) {
+    const rd::Spec spec = rd::Spec::preset(preset);
+    expect_device_matches_replay(spec, rd::ddr4_timing_rules(spec), rd::CommandSet(), 1);
+    expect_device_matches_replay(spec, ddr4_with_pim_rules(spec), pim_add_commands(), 2);  // PIM slots in use
+  }
+  // A short tRFC and a long tFAW make REF (after PREA) and the activate window bind more often.
+  const rd::Spec tight = rd::Spec::preset("DDR4_3200_8Gb_x8").with_timings({{"tFAW", 60}, {"tRFC", 30}});
+  expect_device_matches_replay(tight, rd::ddr4_timing_rules(tight), rd::CommandSet(), 3);
+}

@@ -140,7 +140,7 @@ inline Controller::Candidate Controller::candidate_for(int bank, int slot, bool 
     slot = 0;
     if (row >= 0)
       for (size_t k = 0; k < q.size(); ++k)
-        if (q[k].addr.row == row) {
+        if (q[k].row == row) {
           slot = static_cast<int>(k);
           break;
         }
@@ -149,15 +149,13 @@ inline Controller::Candidate Controller::candidate_for(int bank, int slot, bool 
   Candidate c;
   c.slot = slot;
   const bool closed_page = cfg_.page == PagePolicy::Closed;
-  if (row == e.addr.row)
+  if (row == e.row)
     c.cmd = writes ? (closed_page ? Command::WRA : Command::WR) : (closed_page ? Command::RDA : Command::RD);
   else
     c.cmd = row >= 0 ? Command::PRE : Command::ACT;
-  c.addr = e.addr;
-  if (c.cmd == Command::PRE) {
-    c.addr = bank_addr_[bank];
-    c.addr.row = row;
-  }
+  c.addr = bank_addr_[bank];
+  c.addr.row = c.cmd == Command::PRE ? row : e.row;
+  c.addr.column = e.column;
   // The bank state always allows the candidate (it was derived from that state), so its earliest
   // cycle is the timing part alone.
   const Device::ReadyRef ready = device_.ready_ref(c.cmd, c.addr);
@@ -190,8 +188,7 @@ inline Controller::Choice Controller::choose_frfcfs(int64_t now, bool writes) {
     }
     dirty[k] &= ~live;
   }
-  Choice choice;
-  if (!any_live) return choice;  // e.g. a PIM run without request traffic: no scan
+  if (!any_live) return Choice{};  // e.g. a PIM run without request traffic: no scan
   // One pass, lexicographic minimum of (max(ready time, now), key): every candidate ready by `now`
   // ties at `now` and the smallest key among them wins; if none is, the earliest ready time wins and
   // the smallest key among the candidates ready at that very cycle. Times and keys share one
@@ -206,15 +203,9 @@ inline Controller::Choice Controller::choose_frfcfs(int64_t now, bool writes) {
     best = k < best ? k : best;
   }
   const auto at = static_cast<int64_t>(best >> 64);
-  if (at >= kNever) return choice;
+  if (at >= kNever) return Choice{};
   const int bank = static_cast<int>(static_cast<uint64_t>(best) & ((uint64_t{1} << bank_bits_) - 1));
-  if (at <= now) {
-    choice.ready_bank = bank;
-  } else {
-    choice.earliest = at;
-    choice.earliest_bank = bank;
-  }
-  return choice;
+  return Choice::of(bank, at, now);
 }
 
 // FCFS: only the oldest request (of the banks whose rank waits for no refresh) may move.
@@ -229,18 +220,10 @@ inline Controller::Choice Controller::choose_fcfs(int64_t now, bool writes) {
       oldest = b;
     }
   }
-  Choice choice;
-  if (oldest < 0) return choice;
+  if (oldest < 0) return Choice{};
   Candidate& c = cand_[writes ? 1 : 0][oldest];  // the FR-FCFS cache is not used under FCFS
   c = candidate_for(oldest, 0, writes);
-  const int64_t when = device_.ready_at(c.cmd, c.addr);
-  if (when <= now) {
-    choice.ready_bank = oldest;
-  } else {
-    choice.earliest = when;
-    choice.earliest_bank = oldest;
-  }
-  return choice;
+  return Choice::of(oldest, device_.ready_at(c.cmd, c.addr), now);
 }
 
 inline void Controller::serve(const Candidate& c, int bank, bool writes, int64_t t, int64_t* read_latency,
@@ -267,7 +250,7 @@ inline void Controller::serve_request(int slot, int bank, bool writes, int64_t t
   else
     ++stats_.row_hits;
   act_after_conflict_[bank] = 0;
-  ++stats_.column_per_bankgroup[e.addr.rank * spec_.org.bankgroups + e.addr.bankgroup];
+  ++stats_.column_per_bankgroup[bank / spec_.org.banks_per_group];  // [rank * bankgroups + bankgroup]
   stats_.data_bus_cycles += tm.BL / 2;
   if (writes) {
     ++stats_.writes;
@@ -314,7 +297,7 @@ void Controller::run(const RequestStream& requests, const AddressMapper& mapper,
       const Address a = mapper.decode(requests.address[pos]).addr;
       const int b = device_.flat_bank(a);
       const int wi = w ? 1 : 0;
-      (w ? write_q_[b] : read_q_[b]).push_back(Entry{requests.arrival[pos], pos, seq++, a});
+      (w ? write_q_[b] : read_q_[b]).push_back(Entry{requests.arrival[pos], pos, seq++, a.row, a.column});
       set_bit(active_[wi], b);
       // A younger request changes the bank's candidate only if it turns a PRE (no hit) into a hit.
       // (A bank whose queue was empty is dirty already.)

@@ -30,7 +30,11 @@ Device::Device(const Spec& spec, int ranks, std::vector<TimingRule> rules, Comma
   rank_ready_.assign(ranks, zero);
   open_row_.assign(banks, -1);
   open_count_.assign(ranks, 0);
-  for (int i = 0; i < kNumCommands; ++i) rank_target_[i] = commands_[static_cast<Command>(i)].target == Target::Rank;
+  for (int i = 0; i < kNumCommands; ++i) {
+    rank_target_[i] = commands_[static_cast<Command>(i)].target == Target::Rank;
+    for (Ready& l : effects_[i].latency) l.fill(kNoEffect);
+    effects_[i].bank_or_group = !rank_target_[i];  // harmless no-op raises for bank commands
+  }
   for (const TimingRule& r : rules_) {
     require(commands_[r.prev].defined && commands_[r.next].defined,
             "timing rule " + r.name + " names an undefined command");
@@ -46,16 +50,11 @@ Device::Device(const Spec& spec, int ranks, std::vector<TimingRule> rules, Comma
       merge_max(e.other_ranks, index(r.next), r.latency);
       continue;
     }
-    const auto scope = static_cast<uint8_t>(r.scope);
-    const auto next = static_cast<uint8_t>(index(r.next));
-    bool merged = false;
-    for (Effect& x : e.local)
-      if (x.scope == scope && x.next == next) {
-        x.latency = std::max(x.latency, r.latency);
-        merged = true;
-      }
-    if (!merged) e.local.push_back(Effect{scope, next, r.latency});
+    int64_t& l = e.latency[static_cast<int>(r.scope)][index(r.next)];
+    l = std::max<int64_t>(l, r.latency);
+    if (r.scope != Scope::Rank) e.bank_or_group = true;
   }
+  for (const TimingRule& r : rules_) ddr4_only_ = ddr4_only_ && index(r.next) < kNumDdr4Commands;
   window_hist_.assign(ranks * windows_.size(), {});
   for (int rk = 0; rk < ranks; ++rk)
     for (size_t w = 0; w < windows_.size(); ++w) window_hist_[rk * windows_.size() + w].times.assign(windows_[w].size, 0);
@@ -71,15 +70,37 @@ void Device::issue(Command c, const Address& a, int64_t t) {
   record(c, a, t);
 }
 
+namespace {
+// r[i] = max(r[i], t + latency[i]) for the first `Slots` command slots (a kNoEffect latency leaves r[i]
+// alone).
+template <int Slots>
+inline void raise(int64_t* __restrict r, const int64_t* __restrict latency, int64_t t) {
+  for (int i = 0; i < Slots; ++i) r[i] = std::max(r[i], t + latency[i]);
+}
+}  // namespace
+
+template <int Slots>
+inline void Device::raise_scopes(const Effects& fx, int bank, const Address& a, int64_t t) {
+  if (fx.bank_or_group) {  // false only for rank commands (PREA, REF) without bank or group rules
+    raise<Slots>(bank_ready_[bank].data(), fx.latency[0].data(), t);
+    raise<Slots>(group_ready_[flat_group(a)].data(), fx.latency[1].data(), t);
+  }
+  raise<Slots>(rank_ready_[a.rank].data(), fx.latency[2].data(), t);
+}
+
+// Cloned for AVX2 where the compiler can (chosen at load time): the raises are then a few vector
+// max operations.
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target_clones("avx2", "default")))
+#endif
 void Device::record(Command c, const Address& a, int64_t t) {
   bus_free_ = t + 1;
   const Effects& fx = effects_[index(c)];
   const int b = flat_bank(a);
-  int64_t* const target[3] = {bank_ready_[b].data(), group_ready_[flat_group(a)].data(), rank_ready_[a.rank].data()};
-  for (const Effect& e : fx.local) {
-    int64_t& r = target[e.scope][e.next];
-    r = std::max(r, t + e.latency);
-  }
+  if (ddr4_only_)
+    raise_scopes<kNumDdr4Commands>(fx, b, a, t);
+  else
+    raise_scopes<kNumCommands>(fx, b, a, t);
   if (ranks_ > 1)
     for (const auto& [next, latency] : fx.other_ranks)
       for (int rk = 0; rk < ranks_; ++rk)

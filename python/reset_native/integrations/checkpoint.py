@@ -73,7 +73,10 @@ def save_nvfp4(model: nn.Module, directory: Union[str, os.PathLike], *, tokenize
         module_name, _, leaf = name.rpartition(".")
         if module_name in quantized and leaf == "weight_scale":
             tensor = tensor.view(torch.float8_e4m3fn)
-        tensors[name] = tensor.detach().to("cpu").contiguous()
+        tensor = tensor.detach().to("cpu").contiguous()
+        if tensor.untyped_storage().nbytes() != tensor.numel() * tensor.element_size():
+            tensor = tensor.clone()  # a row view of a fused group's tensor: safetensors wants its own storage
+        tensors[name] = tensor
     save_file(tensors, str(out / WEIGHTS_FILE), metadata={"format": "pt"})
 
     config_dict = config.to_dict()
@@ -130,12 +133,15 @@ def _as_scalar(t: torch.Tensor, name: str) -> torch.Tensor:
 
 
 def load_nvfp4(directory: Union[str, os.PathLike], *, device: Union[str, torch.device] = "cpu",
-               dtype: Optional[torch.dtype] = None, activation: str = "bf16") -> nn.Module:
+               dtype: Optional[torch.dtype] = None, activation: str = "bf16",
+               fuse_projections: bool = True) -> nn.Module:
     """Load a ModelOpt-layout NVFP4 checkpoint (ours or ModelOpt's) as a transformers model with NVFP4Linear.
 
     ``activation``: "bf16" (W4A16, default: how Hopper serves NVFP4 checkpoints) or "nvfp4" (W4A4, using each
     layer's ``input_scale`` when the checkpoint has one). ``dtype``: cast the unquantized float tensors
     (embeddings, norms, lm_head, biases); None keeps the file's dtypes. Fused/FP8 KV-cache scales are ignored.
+    ``fuse_projections``: run q/k/v and gate/up as one GEMV each where the checkpoint gives them one global
+    scale (integrations/fused_projections.py).
     """
     from accelerate import init_empty_weights
     from transformers import AutoConfig, AutoModelForCausalLM
@@ -213,4 +219,9 @@ def load_nvfp4(directory: Union[str, os.PathLike], *, device: Union[str, torch.d
         raise ValueError(f"checkpoint is missing tensors: {still_empty[:8]}")
     for m in _quantized_modules(model).values():
         m._refresh_scalars()
-    return model.to(device).eval()
+    model = model.to(device).eval()
+    if fuse_projections:
+        from .fused_projections import fuse_projections as fuse
+
+        fuse(model)
+    return model

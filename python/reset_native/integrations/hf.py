@@ -1,7 +1,8 @@
 """Hugging Face transformers integration: NVFP4 models and ReSET decoding.
 
 - ``ReSETLogitsProcessor``: ReSET inside ``model.generate()`` (transformers LogitsProcessor).
-- ``NVFP4Linear`` / ``quantize_model`` / ``calibrate_input_scales``: NVFP4 weights in any causal LM.
+- ``NVFP4Linear`` / ``quantize_model`` / ``calibrate_input_scales``: NVFP4 weights in any causal LM;
+  ``fuse_projections`` / ``unfuse_projections``: one GEMV for q/k/v and for gate/up.
 - ``save_nvfp4`` / ``load_nvfp4``: checkpoints in the NVIDIA ModelOpt NVFP4 layout.
 - ``generate``: a decode loop with a static KV cache that samples every token with decode_step (CUDA graph
   on GPU).
@@ -20,6 +21,8 @@ _LAZY = {
     "quantize_model": "nvfp4_linear",
     "calibrate_input_scales": "nvfp4_linear",
     "model_nbytes": "nvfp4_linear",
+    "fuse_projections": "fused_projections",
+    "unfuse_projections": "fused_projections",
     "save_nvfp4": "checkpoint",
     "load_nvfp4": "checkpoint",
     "is_nvfp4_checkpoint": "checkpoint",
@@ -34,7 +37,7 @@ __all__ = ["ReSETLogitsProcessor", *_LAZY, "register_cli"]
 
 def __getattr__(name):
     if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __package__), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -57,6 +57,7 @@ class NVFP4Linear(nn.Module):
         self._gs = 1.0
         self._in_gs: Optional[float] = None
         self._cache = None
+        self._group = None  # a fused_projections.ProjectionGroup when fused with its siblings
 
     # ---- construction -------------------------------------------------------------------------------------
     @classmethod
@@ -70,11 +71,20 @@ class NVFP4Linear(nn.Module):
         if k % 16:
             raise ValueError(f"in_features must be a multiple of 16 to quantize to NVFP4, got {k}")
         dtype = w.dtype if w.dtype in _FLOAT_DTYPES else torch.float32
-        mod = cls(k, n, bias=linear.bias is not None, activation=activation, dtype=dtype, device=w.device)
         t = nvfp4_api.quantize(w.contiguous())
-        mod.weight.copy_(t.packed)
-        mod.weight_scale.copy_(t.block_scales)
-        mod.weight_scale_2.fill_(float(t.global_scale))
+        return cls._from_quantized(linear, t.packed, t.block_scales, float(t.global_scale), activation, input_scale)
+
+    @classmethod
+    def _from_quantized(cls, linear: nn.Linear, packed, block_scales, global_scale: float, activation: str,
+                        input_scale: Optional[float]) -> "NVFP4Linear":
+        """The module for ``linear`` from its already quantized rows (quantize_model's fused groups)."""
+        w = linear.weight
+        n, k = w.shape
+        dtype = w.dtype if w.dtype in _FLOAT_DTYPES else torch.float32
+        mod = cls(k, n, bias=linear.bias is not None, activation=activation, dtype=dtype, device=w.device)
+        mod.weight.copy_(packed)
+        mod.weight_scale.copy_(block_scales)
+        mod.weight_scale_2.fill_(global_scale)
         if linear.bias is not None:
             mod.bias.copy_(linear.bias.detach())
         if input_scale is not None:
@@ -104,6 +114,8 @@ class NVFP4Linear(nn.Module):
             self.input_scale = torch.ones((), dtype=torch.float32, device=self.weight.device)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         self._refresh_scalars()
+        if self._group is not None:
+            self._group.invalidate()
 
     def _apply(self, fn, *args, **kwargs):
         # .to()/.cuda() replace the buffers; drop the cached NVFP4Tensor view of the old ones. The packed
@@ -115,6 +127,8 @@ class NVFP4Linear(nn.Module):
             if old is not None and new.dtype != old.dtype:  # a model-wide dtype cast: keep ours exact
                 setattr(self, name, old.to(new.device))
         self._cache = None
+        if self._group is not None:  # the fused tensor still lives where the buffers were
+            self._group.invalidate()
         return self
 
     # ---- compute ------------------------------------------------------------------------------------------
@@ -129,6 +143,11 @@ class NVFP4Linear(nn.Module):
         return nvfp4_api.dequantize(self.nvfp4_weight(), dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._group is not None:
+            return self._group.member_forward(self, x)
+        return self._forward_own(x)
+
+    def _forward_own(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.in_features:
             raise ValueError(f"x must have last dimension in_features={self.in_features}, got shape {tuple(x.shape)}")
         lead = x.shape[:-1]
@@ -147,20 +166,22 @@ class NVFP4Linear(nn.Module):
     def extra_repr(self) -> str:
         w4a = "W4A4" if self.activation == "nvfp4" else "W4A16"
         static = ", static input_scale" if self.input_scale is not None else ""
+        fused = ", fused" if self._group is not None else ""
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None}, {w4a}{static}")
+                f"bias={self.bias is not None}, {w4a}{static}{fused}")
 
 
 # ---- whole models -------------------------------------------------------------------------------------------
 def model_nbytes(model: nn.Module) -> int:
-    """Bytes held by the model's parameters and buffers, each storage counted once (tied weights)."""
+    """Bytes held by the model's parameters and buffers, each storage counted once (tied weights, views)."""
     seen, total = set(), 0
     for tensor in list(model.parameters()) + list(model.buffers()):
-        key = (tensor.device, tensor.untyped_storage().data_ptr())
+        storage = tensor.untyped_storage()
+        key = (tensor.device, storage.data_ptr())
         if key in seen:
             continue
         seen.add(key)
-        total += tensor.numel() * tensor.element_size()
+        total += storage.nbytes()  # views (tied weights, fused projection rows) share one storage
     return total
 
 
@@ -170,13 +191,18 @@ def _skipped(name: str, skip: Sequence[str]) -> bool:
 
 
 def quantize_model(model: nn.Module, *, skip: Iterable[str] = ("lm_head",), activation: str = "bf16",
-                   input_scales: Optional[Dict[str, float]] = None, progress=None) -> Dict[str, object]:
+                   input_scales: Optional[Dict[str, float]] = None, progress=None,
+                   fuse_projections: bool = True) -> Dict[str, object]:
     """Replace every nn.Linear of ``model`` by an NVFP4Linear, in place, on whatever device it lives.
 
     ``skip``: module names left alone, matched against the full dotted name, its last component, or as a
     glob (``"*.mlp.*"``). Layers whose in_features is not a multiple of 16 are left alone and reported.
     ``input_scales``: {module name: static activation global scale} for W4A4 (see calibrate_input_scales).
-    Returns a report: bytes_before, bytes_after, quantized (names), skipped (names with reason).
+    ``fuse_projections``: quantize each block's q/k/v and gate/up weights together (one global scale per
+    group, so a ModelOpt loader can fuse them too) and run each group as one GEMV
+    (integrations/fused_projections.py).
+    Returns a report: bytes_before, bytes_after, quantized (names), skipped (names with reason), fused
+    (groups of names).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -198,16 +224,60 @@ def quantize_model(model: nn.Module, *, skip: Iterable[str] = ("lm_head",), acti
     unknown = set(input_scales) - set(targets)
     if unknown:
         raise ValueError(f"input_scales names modules that are not quantized here: {sorted(unknown)[:5]}")
-    for i, name in enumerate(targets):
+    groups = _joint_groups(model, targets, input_scales) if fuse_projections else []
+    grouped = {name for group in groups for name in group}
+    done = 0
+
+    def replace(name: str, module: nn.Module) -> None:
+        nonlocal done
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        linear = getattr(parent, child)
-        setattr(parent, child, NVFP4Linear.from_linear(linear, activation=activation,
-                                                       input_scale=input_scales.get(name)))
-        del linear
+        setattr(parent, child, module)
+        done += 1
         if progress is not None:
-            progress(i + 1, len(targets), name)
-    return {"bytes_before": before, "bytes_after": model_nbytes(model), "quantized": targets, "skipped": skipped}
+            progress(done, len(targets), name)
+
+    for name in targets:
+        if name in grouped:
+            continue
+        linear = model.get_submodule(name)
+        replace(name, NVFP4Linear.from_linear(linear, activation=activation, input_scale=input_scales.get(name)))
+        del linear
+    for group in groups:
+        linears = [model.get_submodule(name) for name in group]
+        t = nvfp4_api.quantize(torch.cat([lin.weight.detach() for lin in linears]).contiguous())
+        members, row = [], 0
+        for name, lin in zip(group, linears):
+            rows = slice(row, row + lin.out_features)
+            row += lin.out_features
+            members.append(NVFP4Linear._from_quantized(lin, t.packed[rows], t.block_scales[rows],
+                                                       float(t.global_scale), activation, input_scales.get(name)))
+        del linears, t
+        for name, member in zip(group, members):
+            replace(name, member)
+        from .fused_projections import ProjectionGroup
+        ProjectionGroup(members)
+    return {"bytes_before": before, "bytes_after": model_nbytes(model), "quantized": targets, "skipped": skipped,
+            "fused": [list(g) for g in groups]}
+
+
+def _joint_groups(model: nn.Module, targets: Sequence[str], input_scales: Dict[str, float]):
+    """Groups of target linears that can share one global scale: same input size, device, dtype, bias
+    presence and static input scale."""
+    from .fused_projections import fusible_groups
+
+    groups = []
+    for _parent, names in fusible_groups(model, targets):
+        linears = [model.get_submodule(n) for n in names]
+        if not all(isinstance(lin, nn.Linear) and not isinstance(lin, NVFP4Linear) for lin in linears):
+            continue
+        first = linears[0]
+        same = all(lin.in_features == first.in_features and lin.weight.device == first.weight.device
+                   and lin.weight.dtype == first.weight.dtype and (lin.bias is None) == (first.bias is None)
+                   for lin in linears)
+        if same and len({input_scales.get(n) for n in names}) == 1:
+            groups.append(tuple(names))
+    return groups
 
 
 @torch.no_grad()

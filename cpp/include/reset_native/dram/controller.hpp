@@ -66,7 +66,8 @@ class Controller {
   const ChannelStats& stats() const { return stats_; }
 
  private:
-  struct Entry { int64_t arrival; size_t pos; uint64_t seq; Address addr; };
+  // A queued request; its rank, bank group and bank are those of the queue it is in.
+  struct Entry { int64_t arrival; size_t pos; uint64_t seq; int row, column; };
   // The command one bank's queue wants next and its ready time: the bank's own term as a value (only
   // a command to this bank, which touches it, can move it), the group and rank terms by address (a
   // command to any bank of the group or rank moves them).
@@ -85,6 +86,17 @@ class Controller {
     int ready_bank = -1;
     int64_t earliest = kNever;
     int earliest_bank = -1;
+    // The chosen bank can issue at `at`: now (ready) or later (the earliest wake-up).
+    static Choice of(int bank, int64_t at, int64_t now) {
+      Choice c;
+      if (at <= now) {
+        c.ready_bank = bank;
+      } else {
+        c.earliest = at;
+        c.earliest_bank = bank;
+      }
+      return c;
+    }
   };
   using Bits = std::vector<uint64_t>;  // one bit per flat bank
   __extension__ typedef unsigned __int128 Wide;  // (ready time, priority key) compared as one number

@@ -83,19 +83,24 @@ class Device {
   int flat_group(const Address& a) const { return a.rank * bankgroups_ + a.bankgroup; }
 
  private:
-  // The rules of one prev command, compiled for record(): one flat list for the scopes inside the
-  // issuing rank (each entry names which of the bank's, group's or rank's ready times it raises),
-  // duplicates merged to the largest latency, so record() is one short loop with no per-scope setup.
-  struct Effect { uint8_t scope; uint8_t next; int latency; };  // scope: 0 bank, 1 group, 2 rank
+  using Ready = std::array<int64_t, kNumCommands>;
+  // The rules of one prev command, compiled for record(): for each scope inside the issuing rank
+  // (bank, bank group, rank) the latency to every next command, duplicates merged to the largest and
+  // kNoEffect where no rule applies, so record() raises whole ready-time arrays with no per-rule loop
+  // (branch-free, and vectorised where the CPU allows).
+  static constexpr int64_t kNoEffect = std::numeric_limits<int64_t>::min() / 4;
   struct Effects {
-    std::vector<Effect> local;                       // Scope::Bank, BankGroup, Rank
+    std::array<Ready, 3> latency;                    // [Scope::Bank, BankGroup, Rank][next command]
+    bool bank_or_group = false;                      // the bank and group arrays need raising
     std::vector<std::pair<int, int>> other_ranks;    // (next command, latency)
     std::vector<std::pair<int, int>> windowed;       // (rule's window slot, latency)
   };
   struct Window { int size; int next; };
   // The last `size` issue times (+1, so 0 means "empty") of one windowed rule on one rank, as a ring.
   struct WindowHistory { std::vector<int64_t> times; int head = 0; };
-  using Ready = std::array<int64_t, kNumCommands>;
+
+  template <int Slots>
+  void raise_scopes(const Effects& fx, int bank, const Address& a, int64_t t);
 
   Spec spec_;
   int ranks_;
@@ -104,6 +109,7 @@ class Device {
   CommandSet commands_;
   std::array<bool, kNumCommands> rank_target_{};         // command addresses a whole rank
   std::array<Effects, kNumCommands> effects_;  // rules indexed by prev command
+  bool ddr4_only_ = true;  // no rule constrains a PIM slot: record() raises the DDR4 slots alone
   std::vector<Ready> bank_ready_, group_ready_, rank_ready_;
   std::vector<int> open_row_, open_count_;
   std::vector<Window> windows_;                  // one per windowed rule

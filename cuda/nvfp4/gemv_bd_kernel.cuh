@@ -1,0 +1,319 @@
+// The NVFP4 GEMV for 1..2 tokens with block scales applied outside the tensor cores ("block-diagonal B").
+// Same memory plan as gemv_kernel.cuh (persistent CTAs, all of x staged once in shared memory, 16-byte
+// streaming weight loads, cursors without divisions) and the same FP4 decode into fp16 pairs worth
+// e2m1 * 2^-14; what changes is where the E4M3 block scale is applied, which cost the 16-bit kernel a
+// multiply per weight pair plus the scale conversions (~a fifth of its ~200 warp instructions per KiB):
+//
+// * In one mma.sync m16n8k16 the four threads of a quad each bring 4 weights of their own 16-element
+//   block (a thread's k-slots are 2t, 2t+1, 2t+8, 2t+9). The B operand (tokens) is block-diagonal: column
+//   2t+j holds token j only on thread t's k-slots and zeros elsewhere. The accumulator column a thread owns
+//   is then exactly its own block's dot product for its own rows and tokens, which it scales in fp32 (one
+//   multiply-add per row and token) after the block's four MMAs. Every lane's result is used and two tokens
+//   share one MMA (kNG token pairs would serve M = 3..4, but there the 16-bit kernel measured faster). The A operand is the raw decoded pair: no multiply.
+// * x in fp16: bf16 x is scaled per 16-element block by a power of two that puts the block amax in
+//   [2^14, 2^15); every element within 2^29 of its block amax is then exact in fp16 (8 significant bits in
+//   11) and smaller ones keep an absolute error below 2^-32 of the block amax. The inverse power of two is
+//   the block's factor, applied with the weight block scale in fp32. fp16 x passes through (factor 1); W4A4
+//   x is quantized while staging (SPEC section 2) into exact fp16 values e2m1 * e4m3 (factor 1).
+// * Accuracy: fp16 products are exact and the MMAs accumulate in fp32, as in the 16-bit kernel.
+// (FP8 m16n8k32 MMAs would decode 4 weights per register, but sm_90 has no FP8 mma.sync: ptxas lowers it to
+// e4m3->f16 conversions plus fp16 MMAs, measured in the SASS: no gain.)
+// A non-finite element of bf16 x makes its block's factor NaN, so every output of that token is NaN.
+#pragma once
+#include "nvfp4/gemv_kernel.cuh"
+
+namespace reset_native::nvfp4_cuda {
+namespace detail {
+
+constexpr float kBdDecodeBias = 16384.0f;  // A operand holds e2m1 * 2^-14
+
+template <int XDT, bool W4A4>
+struct BdMode {
+  static constexpr bool kEnabled = W4A4 || XDT != kF32;  // f32 x keeps the 16-bit kernel (3-way split)
+};
+
+// Shared memory of one CTA, in bytes: x per token row (fp16, each 8-element group in the pair order
+// (j, j+4) of store_unit; +16 so the rows of two tokens start on different banks), a zero area for lanes
+// that carry no B values, the per-block factors, and the 8 warps' partial sums.
+struct BdSmem {
+  int row_bytes, zero_off, xf_off, xf_row, red_off, total;
+  __host__ __device__ BdSmem(int k, int m, int tokens) {
+    const int kpad = (k + kChunk - 1) / kChunk * kChunk;
+    row_bytes = kpad * 2 + 16;
+    zero_off = m * row_bytes;
+    xf_off = zero_off + 4 * 16;
+    xf_row = kpad / 16;
+    red_off = xf_off + m * xf_row * 4;
+    total = red_off + kWarps * 16 * tokens * 4;
+  }
+};
+
+// 2^n for n in [-126, 127] (normal floats only).
+__device__ __forceinline__ float pow2i(int n) { return __int_as_float((n + 127) << 23); }
+
+// Two E4M3 scale bytes (low byte = first block) -> their exact values.
+__device__ __forceinline__ float2 scales_f32(uint32_t two_bytes) {
+  const uint32_t h = e4m3x2_to_half2(two_bytes);
+  return __half22float2(*reinterpret_cast<const __half2*>(&h));
+}
+
+// One 16-element block of one token -> its fp16 B values at grp (16 bytes per 8 elements, in the pair order
+// (j, j+4) of fp4_word: uint4 = pairs (0,4), (1,5), (2,6), (3,7)); returns the factor that turns them back
+// into x (before the W4A4 activation global scale).
+template <int XDT, bool W4A4>
+__device__ __forceinline__ float bd_store_unit(uint8_t* grp, const RawUnit<XDT>& u, float act_gs, float act_d) {
+  using E = Elem<XDT>;
+  uint4 o[2];
+  float factor = 1.0f;
+  if constexpr (!W4A4 && XDT == kF16) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const uint4 q = u.r[h];
+      o[h] = make_uint4(__byte_perm(q.x, q.z, 0x5410), __byte_perm(q.x, q.z, 0x7632), __byte_perm(q.y, q.w, 0x5410),
+                        __byte_perm(q.y, q.w, 0x7632));
+    }
+  } else {
+    float v[16];
+    const auto* e = reinterpret_cast<const typename E::T*>(u.r);
+#pragma unroll
+    for (int i = 0; i < 16; ++i) v[i] = E::to_float(e[i]);
+    if constexpr (W4A4) {
+      quantize_activation_block(v, act_gs, act_d);  // exact fp16 values e2m1 * e4m3
+    } else {
+      float amax = 0.0f;
+      bool finite = true;
+#pragma unroll
+      for (int i = 0; i < 16; ++i) {
+        amax = fmaxf(amax, fabsf(v[i]));
+        finite = finite && fabsf(v[i]) <= 3.402823466e38f;  // false for inf and NaN
+      }
+      if (!finite || amax == 0.0f) {
+#pragma unroll
+        for (int i = 0; i < 16; ++i) v[i] = 0.0f;
+        factor = finite ? 0.0f : __int_as_float(0x7FFFFFFF);
+      } else {
+        int ex;
+        (void)frexpf(amax, &ex);  // amax in [2^(ex-1), 2^ex)
+        const int sh = 15 - ex;   // amax * 2^sh in [2^14, 2^15): fp16 normal, no overflow after rounding
+        const float p1 = pow2i(sh / 2), p2 = pow2i(sh - sh / 2);
+#pragma unroll
+        for (int i = 0; i < 16; ++i) v[i] = v[i] * p1 * p2;  // exact: powers of two
+        factor = ex - 15 >= -126 ? pow2i(ex - 15) : ldexpf(1.0f, ex - 15);
+      }
+    }
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const float* f = v + 8 * h;
+      o[h] = make_uint4(pack_pair(f[0], f[4], false), pack_pair(f[1], f[5], false), pack_pair(f[2], f[6], false),
+                        pack_pair(f[3], f[7], false));
+    }
+  }
+  reinterpret_cast<uint4*>(grp)[0] = o[0];
+  reinterpret_cast<uint4*>(grp)[1] = o[1];
+  return factor;
+}
+
+template <int XDT, bool W4A4, int TOK, bool FAST, int MINB>
+__global__ void __launch_bounds__(kThreads, MINB) gemv_bd_kernel(const GemvParams p) {
+  constexpr int kGroupBytes = 16;              // one 8-element group of one token (fp16)
+  constexpr int kNG = (TOK + 1) / 2;           // token pairs = MMAs per A fragment and part
+  constexpr int kDepth = MINB == 1 ? 8 : (TOK > 2 ? 3 : 4);  // weight steps in flight per thread (MINB 2 only)
+  constexpr int kRows = 16;
+
+  extern __shared__ uint4 smem_raw[];
+  uint8_t* smem = reinterpret_cast<uint8_t*>(smem_raw);
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
+  const int m = p.m;
+  const int nchunks = (p.k + kChunk - 1) / kChunk;
+  const BdSmem L(p.k, m, TOK);
+  float* xf = reinterpret_cast<float*>(smem + L.xf_off);
+  float* red = reinterpret_cast<float*>(smem + L.red_off);
+
+  float act_gs = 1.0f, act_d = 6.0f;  // W4A4: set after pdl_wait (the amax pre-kernel writes it)
+
+  // ---- weight stream cursors (WHOLE mode of gemv_kernel): CTAs walk tiles blockIdx.x, +gridDim.x, ...
+  const int ntiles = (p.n + kRows - 1) / kRows;
+  const int my_tiles = (ntiles - int(blockIdx.x) + int(gridDim.x) - 1) / int(gridDim.x);
+  const int steps = my_tiles * nchunks;
+  const int kwarp = warp * kKStep + t * 32;
+  const int tile_stride = int(gridDim.x) * kRows;
+  const int64_t half_k = p.k / 2, sixteenth_k = p.k / 16;
+  int f_row0 = int(blockIdx.x) * kRows, f_c = 0;
+  const uint8_t* f_w[2];
+  const uint8_t* f_s[2];
+  auto fetch_rows = [&]() { row_pointers(p, f_row0 + g, kwarp, half_k, sixteenth_k, f_w, f_s); };
+  fetch_rows();
+  auto fetch = [&](uint32_t (&w)[2][4], uint32_t (&sc)[2]) {
+    load_weights<FAST>(f_w, f_s, f_c, f_c * kChunk + kwarp, p.k, w, sc);
+    if (++f_c == nchunks) {
+      f_c = 0;
+      f_row0 += tile_stride;
+      fetch_rows();
+    }
+  };
+  uint32_t wv[kDepth][2][4], sc[kDepth][2];
+#pragma unroll
+  for (int d = 0; d < kDepth; ++d)
+    if (d < steps) fetch(wv[d], sc[d]);
+
+  // The weights in flight do not depend on earlier kernels; x, the activation amax and the output do.
+  cuda_core::pdl_wait();
+  cuda_core::pdl_trigger();
+  if constexpr (W4A4) activation_scales(p, act_gs, act_d);
+
+  // ---- stage x (every token, whole padded K; beyond k load_unit gives zeros) while the weights fly
+  {
+    const int blocks = L.xf_row, units = m * blocks;
+    for (int u = tid; u < units; u += kThreads) {
+      const int tok = u / blocks, blk = u % blocks;
+      RawUnit<XDT> raw;
+      load_unit<XDT>(p, tok, blk * 16, raw);
+      xf[tok * blocks + blk] =
+          bd_store_unit<XDT, W4A4>(smem + tok * L.row_bytes + blk * 2 * kGroupBytes, raw, act_gs, act_d);
+    }
+    for (int i = tid; i < 4 * kGroupBytes / 4; i += kThreads)
+      reinterpret_cast<uint32_t*>(smem + L.zero_off)[i] = 0;
+  }
+  __syncthreads();
+
+  // B operand: lane (g, t) carries token 2q + (g & 1) of group q on thread (g >> 1)'s k-slots, which are
+  // its own t's only when g >> 1 == t; every other lane (and absent tokens) reads the zero area.
+  const uint8_t* b_base[kNG];
+  int b_cstride[kNG];
+  const float* f_base[kNG][2];
+#pragma unroll
+  for (int q = 0; q < kNG; ++q) {
+    const int tok = 2 * q + (g & 1);
+    const bool owner = (g >> 1) == t && tok < m;
+    b_base[q] = owner ? smem + tok * L.row_bytes + (warp * 16 + t * 4) * kGroupBytes : smem + L.zero_off;
+    b_cstride[q] = owner ? (kChunk / 8) * kGroupBytes : 0;
+#pragma unroll
+    for (int j = 0; j < 2; ++j)  // factors of this thread's two blocks for its accumulator columns
+      f_base[q][j] = xf + min(2 * q + j, m - 1) * L.xf_row + warp * 8 + t * 2;
+  }
+
+  float acc[kNG][2][2];
+#pragma unroll
+  for (int q = 0; q < kNG; ++q) acc[q][0][0] = acc[q][0][1] = acc[q][1][0] = acc[q][1][1] = 0.0f;
+
+  int c = 0, c_row0 = int(blockIdx.x) * kRows;
+  auto run_step = [&](int step, uint32_t (&w)[2][4], uint32_t (&wsc)[2]) {
+    const float2 sg = scales_f32(wsc[0]), sg8 = scales_f32(wsc[1]);  // rows g, g+8: blocks 0 and 1
+    uint32_t words[2][4];
+#pragma unroll
+    for (int hr = 0; hr < 2; ++hr)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) words[hr][i] = w[hr][i];
+    if (step + kDepth < steps) fetch(w, wsc);  // slot free again: refill it now
+    float2 fx[kNG][2];
+#pragma unroll
+    for (int q = 0; q < kNG; ++q)
+#pragma unroll
+      for (int j = 0; j < 2; ++j)
+        if (j == 0 || TOK > 1) fx[q][j] = *reinterpret_cast<const float2*>(f_base[q][j] + c * (kChunk / 16));
+#pragma unroll
+    for (int blk = 0; blk < 2; ++blk) {
+      float cacc[kNG][4];
+#pragma unroll
+      for (int q = 0; q < kNG; ++q) cacc[q][0] = cacc[q][1] = cacc[q][2] = cacc[q][3] = 0.0f;
+#pragma unroll
+      for (int ii = 0; ii < 2; ++ii) {
+        const int i = 2 * blk + ii;
+        uint32_t d0[4], d1[4];
+        fp4_word<false>(words[0][i], d0);
+        fp4_word<false>(words[1][i], d1);
+#pragma unroll
+        for (int q = 0; q < kNG; ++q) {
+          const uint4 bv = *reinterpret_cast<const uint4*>(b_base[q] + c * b_cstride[q] + i * kGroupBytes);
+          const uint32_t a_lo[4] = {d0[0], d1[0], d0[1], d1[1]}, a_hi[4] = {d0[2], d1[2], d0[3], d1[3]};
+          mma16816<false>(cacc[q], a_lo, bv.x, bv.y);
+          mma16816<false>(cacc[q], a_hi, bv.z, bv.w);
+        }
+      }
+      // the block is complete: scale its dot products (rows g and g+8, the quad's two tokens) into acc
+      const float s_g = blk ? sg.y : sg.x, s_g8 = blk ? sg8.y : sg8.x;
+#pragma unroll
+      for (int q = 0; q < kNG; ++q) {
+        const float f0 = blk ? fx[q][0].y : fx[q][0].x;
+        acc[q][0][0] = fmaf(cacc[q][0], s_g * f0, acc[q][0][0]);
+        acc[q][1][0] = fmaf(cacc[q][2], s_g8 * f0, acc[q][1][0]);
+        if constexpr (TOK > 1) {
+          const float f1 = blk ? fx[q][1].y : fx[q][1].x;
+          acc[q][0][1] = fmaf(cacc[q][1], s_g * f1, acc[q][0][1]);
+          acc[q][1][1] = fmaf(cacc[q][3], s_g8 * f1, acc[q][1][1]);
+        }
+      }
+    }
+
+    // ---- epilogue of a tile: sum the quad's K slices (shuffles), then the 8 warps' (shared memory)
+    if (c == nchunks - 1) {
+#pragma unroll
+      for (int q = 0; q < kNG; ++q)
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+#pragma unroll
+          for (int j = 0; j < 2; ++j) {
+            float v = acc[q][h][j];
+            v += __shfl_xor_sync(0xFFFFFFFFu, v, 1);
+            v += __shfl_xor_sync(0xFFFFFFFFu, v, 2);
+            const int tok = 2 * q + j;
+            if (t == 0 && tok < TOK) red[(warp * kRows + g + 8 * h) * TOK + tok] = v;
+            acc[q][h][j] = 0.0f;
+          }
+      __syncthreads();
+      write_tile<XDT, W4A4>(p, red, c_row0, TOK, kBdDecodeBias, act_gs);
+      __syncthreads();  // red is rewritten by the next tile
+      c = 0;
+      c_row0 += tile_stride;
+    } else {
+      ++c;
+    }
+  };
+
+  for (int step = 0; step < steps; step += kDepth) {
+#pragma unroll
+    for (int d = 0; d < kDepth; ++d)
+      if (step + d < steps) run_step(step + d, wv[d], sc[d]);
+  }
+}
+
+template <int XDT, bool W4A4, int TOK, bool FAST, int MINB>
+void launch_bd(const GemvParams& p, int sms, size_t smem, cudaStream_t stream) {
+  auto kernel = gemv_bd_kernel<XDT, W4A4, TOK, FAST, MINB>;
+  check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
+             "nvfp4 gemv: cudaFuncSetAttribute");
+  int per_sm = 1;
+  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem),
+             "nvfp4 gemv: occupancy");
+  const int ntiles = (p.n + 15) / 16;
+  const int slots = sms * (per_sm > 0 ? per_sm : 1);
+  check_cuda(cuda_core::launch_pdl(kernel, dim3(ntiles < slots ? ntiles : slots), dim3(kThreads), smem, stream, p),
+             "nvfp4 gemv: launch");
+}
+
+template <int XDT, bool W4A4, int TOK>
+bool try_bd_tokens(const GemvParams& p, bool fast, int sms, cudaStream_t stream) {
+  const size_t smem = size_t(BdSmem(p.k, p.m, TOK).total);
+  // Only where two CTAs fit an SM: with one CTA per SM (x over ~100 KiB) the 16-bit kernel's chunked
+  // staging was faster (H100, Qwen3-32B down at M = 2: 50 vs 58 us), as it was at M = 3..4 (measured).
+  if (smem > kWholeSmemLimit) return false;
+  if (fast) launch_bd<XDT, W4A4, TOK, true, 2>(p, sms, smem, stream);
+  else launch_bd<XDT, W4A4, TOK, false, 2>(p, sms, smem, stream);
+  return true;
+}
+
+// Runs the block-diagonal kernel when it applies (M <= 2, x dtype/activation supported, x fits shared
+// memory next to a second CTA); returns false to leave the call to the 16-bit kernel.
+template <int XDT, bool W4A4>
+bool try_bd(const GemvParams& p, bool fast, int sms, cudaStream_t stream) {
+  if constexpr (!BdMode<XDT, W4A4>::kEnabled) {
+    return false;
+  } else {
+    if (p.m == 1) return try_bd_tokens<XDT, W4A4, 1>(p, fast, sms, stream);
+    if (p.m == 2) return try_bd_tokens<XDT, W4A4, 2>(p, fast, sms, stream);
+    return false;
+  }
+}
+
+}  // namespace detail
+}  // namespace reset_native::nvfp4_cuda
