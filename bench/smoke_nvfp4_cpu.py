@@ -1,6 +1,6 @@
 """Smoke test of every NVFP4 CPU entry point, each in its own child process, for a first run on a new machine:
-a crash (segfault, illegal instruction) in one step is reported with its exit signal and, when gdb is
-installed, a native backtrace, and the remaining steps still run. Exit status 1 if any step failed.
+a crash (segfault, illegal instruction) in one step is reported with its exit signal and a native backtrace
+(gdb when installed, else a preloaded signal handler built with cc), and the remaining steps still run. Exit status 1 if any step failed.
 
     python bench/smoke_nvfp4_cpu.py
 """
@@ -44,6 +44,23 @@ def dq(t):
     return E2M1[codes] * np.repeat(E4M3[np.asarray(t.block_scales)], 16, axis=1) * t.global_scale
 """
 
+ERRORS = """
+import re
+def expect(exc, pattern, f, *a):
+    try:
+        f(*a)
+    except exc as e:
+        assert re.search(pattern, str(e)), str(e)
+        return
+    raise AssertionError("no " + exc.__name__ + " from " + pattern)
+w = np.ones((6, 64), np.float32); w[4, 33] = np.nan
+expect(ValueError, r"w\\[4, 33\\] is nan", nvfp4.quantize, w)
+expect(ValueError, r"w\\[4, 33\\] is nan", nvfp4.quantize, w.astype(np.float16))
+p, s = np.zeros((2, 8), np.uint8), np.zeros((2, 1), np.uint8)
+expect(ValueError, r"must be non-empty, got shape \\[0, 16\\]", C.dequantize, p[:0], s[:0], 1.0, np.empty((0, 16), np.float32), "float32")
+print("ok")
+"""
+
 STEPS = {
     "cpu features": "print(C.avx2_available(), C.avx512_available())",
     "selected kernel": "print(C.selected_kernel('auto'))",
@@ -69,7 +86,94 @@ for i in range(40):
 check(t, x, y)
 print("ok", nvfp4.cpu_info()["threads"], "threads")""",
     "read_checksum all threads": "b = np.ones(1 << 26, np.uint8); print(C.read_checksum(b, 0) == (1 << 26) // 8 * 0x0101010101010101 % (1 << 64))",
+    # The C++ error paths format numbers into messages (the GPU host crashed in exactly these before they
+    # stopped using iostreams); with torch imported first as well, since it brings its own runtime libraries.
+    "error messages": ERRORS,
+    "error messages, torch imported first": "import torch\n" + ERRORS,
+    "C++ / OpenMP runtimes mapped into the process (numpy, _core, torch)": """
+import os, subprocess, sys
+try:
+    import torch
+except ImportError:
+    pass
+libs = sorted({ln.split()[-1] for ln in open("/proc/self/maps") if any(k in ln for k in ("libstdc++", "libgcc_s",
+                                                                                             "libgomp", "libomp", "libiomp"))})
+print("\\n".join(libs))
+nm = subprocess.run(["nm", "-D", "--defined-only", os.path.realpath(sys.executable)], capture_output=True, text=True)
+print("python executable", os.path.realpath(sys.executable), "exports", sum("_ZNSt" in ln for ln in nm.stdout.splitlines()),
+      "std:: symbols" if nm.returncode == 0 else "(nm failed)")""",
 }
+
+
+# Without gdb (the GPU host has none): a preloaded SIGSEGV / SIGBUS / SIGILL / SIGABRT handler that prints the
+# native frames (glibc backtrace) and the mappings they point into, then lets the signal kill the process.
+BACKTRACE_C = r"""
+#define _GNU_SOURCE
+#include <execinfo.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+static char stack[1 << 16];
+static void on_fault(int sig) {
+  void* frames[48];
+  int n = backtrace(frames, 48);
+  dprintf(2, "native backtrace (signal %d):\n", sig);
+  backtrace_symbols_fd(frames, n, 2);
+  FILE* maps = fopen("/proc/self/maps", "r");
+  char line[512];
+  while (maps && fgets(line, sizeof line, maps)) {
+    if (strstr(line, " r-xp ") || strstr(line, " r--p 00000000")) dprintf(2, "map %s", line);
+  }
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+__attribute__((constructor)) static void install(void) {
+  void* warm[2];
+  backtrace(warm, 2);  // loads libgcc_s now, not inside the handler
+  stack_t ss = {.ss_sp = stack, .ss_size = sizeof stack};
+  sigaltstack(&ss, 0);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_fault;
+  sa.sa_flags = SA_ONSTACK;
+  sigaction(SIGSEGV, &sa, 0); sigaction(SIGBUS, &sa, 0); sigaction(SIGILL, &sa, 0); sigaction(SIGABRT, &sa, 0);
+}
+"""
+
+
+def native_backtrace(cmd: list, tmp: str) -> str:
+    if shutil.which("gdb"):
+        g = subprocess.run(["gdb", "-q", "-batch", "-ex", "run", "-ex", "bt 25", "--args"] + cmd,
+                           capture_output=True, text=True, timeout=300, cwd=tmp)
+        lines = g.stdout.splitlines()
+        signal_at = next((i for i, ln in enumerate(lines) if "received signal" in ln), 0)
+        frames = [ln[:240] for ln in lines[signal_at:] if ln.startswith(("#", "Thread", "\nThread"))
+                  or "received signal" in ln][:16]
+        return "gdb backtrace:\n" + "\n".join("    " + ln for ln in frames)
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        return "no gdb and no C compiler: no native backtrace"
+    with open(f"{tmp}/segv_backtrace.c", "w") as f:
+        f.write(BACKTRACE_C)
+    so = f"{tmp}/segv_backtrace.so"
+    b = subprocess.run([cc, "-O1", "-g", "-shared", "-fPIC", "-o", so, f"{tmp}/segv_backtrace.c"], capture_output=True,
+                       text=True)
+    if b.returncode != 0:
+        return "could not build the backtrace handler: " + b.stderr[-300:]
+    import os
+    env = dict(os.environ, LD_PRELOAD=so)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp, env=env)
+    err = r.stderr
+    at = err.find("native backtrace")
+    if at < 0:
+        return f"rerun with a preloaded handler exited {r.returncode} without a native backtrace: {err[-400:]}"
+    text = err[at:]
+    frames = [ln for ln in text.splitlines() if not ln.startswith("map ")]
+    # Only the mappings the frames point into (object path in parentheses or brackets).
+    objs = {ln.split("(")[0].strip() for ln in frames[1:] if "(" in ln}
+    maps = [ln[4:] for ln in text.splitlines() if ln.startswith("map ") and any(o and ln.endswith(o) for o in objs)]
+    return "native backtrace:\n" + "\n".join("    " + ln[:240] for ln in frames[:40] + maps[:20])
 
 
 def run_step(name: str, body: str, tmp: str) -> bool:
@@ -79,14 +183,8 @@ def run_step(name: str, body: str, tmp: str) -> bool:
     out = (r.stdout + r.stderr).strip()
     status = "ok" if r.returncode == 0 else f"FAILED (exit {r.returncode})"
     print(f"[{status}] {name}: {out[-600:] if r.returncode else out[-300:]}", flush=True)
-    if r.returncode < 0 and shutil.which("gdb"):
-        g = subprocess.run(["gdb", "-q", "-batch", "-ex", "run", "-ex", "bt 25", "--args"] + cmd,
-                           capture_output=True, text=True, timeout=300, cwd=tmp)
-        lines = g.stdout.splitlines()
-        signal_at = next((i for i, ln in enumerate(lines) if "received signal" in ln), 0)
-        frames = [ln[:240] for ln in lines[signal_at:] if ln.startswith(("#", "Thread", "\nThread"))
-                  or "received signal" in ln][:16]
-        print("  gdb backtrace:\n" + "\n".join("    " + ln for ln in frames), flush=True)
+    if r.returncode < 0:
+        print("  " + native_backtrace(cmd, tmp), flush=True)
     return r.returncode == 0
 
 

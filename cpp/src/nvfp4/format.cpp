@@ -2,7 +2,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
-#include <sstream>
+#include <string>
 
 #include "internal.hpp"
 
@@ -131,26 +131,26 @@ const float* e4m3_table() {
   return table.data();
 }
 
+// Messages are built with std::string and std::to_string, never iostreams: the first formatted number
+// through an ostream (num_put / num_get and their locale caches) crashed the process on the 16-core GPU host
+// in both runs there (a std::ifstream >> long at the first dequantize, a std::ostringstream << int64_t at the
+// first non-finite-input error), while constructing streams without formatting did not (bench/RESULTS-cpu5.md).
 std::string index_text(const char* name, int64_t row, int64_t col) {
-  std::ostringstream s;
-  s << name << "[" << row << ", " << col << "]";
-  return s.str();
+  return std::string(name) + "[" + std::to_string(row) + ", " + std::to_string(col) + "]";
 }
 
 void check_matrix_shape(const char* what, int64_t rows, int64_t cols) {
-  std::ostringstream s;
+  const std::string shape = "[" + std::to_string(rows) + ", " + std::to_string(cols) + "]";
   if (rows <= 0 || cols <= 0) {
-    s << what << ": the matrix must be non-empty, got shape [" << rows << ", " << cols << "]";
-    throw InvalidArgument(s.str());
+    throw InvalidArgument(std::string(what) + ": the matrix must be non-empty, got shape " + shape);
   }
   if (cols % kBlockSize != 0) {
-    s << what << ": the number of columns (K) must be a multiple of 16, got " << cols;
-    throw InvalidArgument(s.str());
+    throw InvalidArgument(std::string(what) + ": the number of columns (K) must be a multiple of 16, got " +
+                          std::to_string(cols));
   }
   // Keeps every index computation (rows * cols and friends) far from int64 overflow.
   if (rows > (int64_t{1} << 40) / cols) {
-    s << what << ": shape [" << rows << ", " << cols << "] is too large";
-    throw InvalidArgument(s.str());
+    throw InvalidArgument(std::string(what) + ": shape " + shape + " is too large");
   }
 }
 
