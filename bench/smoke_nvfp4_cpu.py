@@ -99,9 +99,17 @@ except ImportError:
 libs = sorted({ln.split()[-1] for ln in open("/proc/self/maps") if any(k in ln for k in ("libstdc++", "libgcc_s",
                                                                                              "libgomp", "libomp", "libiomp"))})
 print("\\n".join(libs))
-nm = subprocess.run(["nm", "-D", "--defined-only", os.path.realpath(sys.executable)], capture_output=True, text=True)
-print("python executable", os.path.realpath(sys.executable), "exports", sum("_ZNSt" in ln for ln in nm.stdout.splitlines()),
-      "std:: symbols" if nm.returncode == 0 else "(nm failed)")""",
+# Objects that define (and so may interpose) the C++ runtime's locale machinery besides libstdc++ itself: a
+# second copy in one process breaks iostreams' number formatting.
+objs = sorted({ln.split()[-1] for ln in open("/proc/self/maps") if " r-xp " in ln and ln.split()[-1].startswith("/")})
+for path in [os.path.realpath(sys.executable)] + objs:
+    if "libstdc++" in path or os.path.getsize(path) > (200 << 20):
+        continue
+    nm = subprocess.run(["nm", "-D", "--defined-only", "-C", path], capture_output=True, text=True)
+    n = sum("std::locale" in ln for ln in nm.stdout.splitlines())
+    if n or nm.returncode != 0:
+        print(path, "defines", n, "std::locale symbols" if nm.returncode == 0 else "(nm failed)")
+print("checked", len(objs) + 1, "objects")""",
 }
 
 
@@ -182,7 +190,7 @@ def run_step(name: str, body: str, tmp: str) -> bool:
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp)
     out = (r.stdout + r.stderr).strip()
     status = "ok" if r.returncode == 0 else f"FAILED (exit {r.returncode})"
-    print(f"[{status}] {name}: {out[-600:] if r.returncode else out[-300:]}", flush=True)
+    print(f"[{status}] {name}: {out[-1500:]}", flush=True)
     if r.returncode < 0:
         print("  " + native_backtrace(cmd, tmp), flush=True)
     return r.returncode == 0
