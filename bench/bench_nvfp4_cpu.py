@@ -44,11 +44,9 @@ def _l3_bytes() -> int:
 
 
 # Rotated copies of every operand that is timed (NVFP4 and float32 weights) add up to at least this much, well
-# above any cache, so calls read from DRAM: at least 1 GiB (the size of the read probe) and 3x the largest
-# cache sysfs reports (many-core servers have hundreds of MiB). 256 MiB was not enough on the dev VM, whose
-# guest sees a 32 MiB L3 but whose host caches more: in one run (2026-11-28 09:07 UTC) the float32 M = 1
-# baselines streamed 24.5 GB/s over a 300 MB rotation (qkv_proj), 17 GB/s over 268-402 MB (o_proj, down_proj)
-# and 14 GB/s over one 402 MB matrix (gate_up_proj), while the 1 GiB read probe measured 8-11 GB/s.
+# above any cache, so calls read from DRAM: at least 1 GiB (the read probe's size; the dev VM's guest reports a
+# 32 MiB L3 but its host's caches are unknown) and 3x the largest cache sysfs reports (many-core servers have
+# hundreds of MiB).
 ROTATE_BYTES = max(1 << 30, 3 * _l3_bytes())
 
 
