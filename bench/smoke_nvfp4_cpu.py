@@ -90,6 +90,18 @@ print("ok", nvfp4.cpu_info()["threads"], "threads")""",
     # stopped using iostreams); with torch imported first as well, since it brings its own runtime libraries.
     "error messages": ERRORS,
     "error messages, torch imported first": "import torch\n" + ERRORS,
+    # Not nvfp4: the dram engine still formats through std::ostringstream (a hex address in this message). If
+    # this step crashes on a machine where the nvfp4 error steps pass, iostreams themselves are broken there.
+    "diagnostic: iostream number formatting elsewhere in _core (dram), torch imported first": """
+import torch
+from reset_native import dram
+D = _core.dram
+try:
+    D.simulate(D.preset(D.preset_names()[0]), 1, 1, dram.MAPPINGS[dram.DEFAULT_MAPPING], "frfcfs", "open", 32, 32,
+               28, 16, True, np.array([0]), np.array([0], np.uint8), np.array([1 << 62], np.uint64), False)
+except ValueError as e:
+    assert "0x4000000000000000" in str(e), str(e)
+    print("ok")""",
     "C++ / OpenMP runtimes mapped into the process (numpy, _core, torch)": """
 import os, subprocess, sys
 try:

@@ -11,6 +11,7 @@
 #include "parallel.hpp"
 
 #if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
 #include <unistd.h>
 #define RN_HAVE_GETPID 1
 #endif
@@ -69,11 +70,6 @@ class WorkerPool {
   int started_ = 0;
 };
 
-struct PoolSlot {
-  WorkerPool* pool = nullptr;
-  long pid = 0;
-};
-
 long current_pid() {
 #ifdef RN_HAVE_GETPID
   return static_cast<long>(getpid());
@@ -82,16 +78,35 @@ long current_pid() {
 #endif
 }
 
+// The process's pool, created on first use (and anew in a forked child), and the mutex that guards the
+// choice. Never freed: detached helpers may still be blocked in a pool, and the fork handlers use the slot.
+struct PoolSlot {
+  std::mutex mu;
+  WorkerPool* pool = nullptr;
+  long pid = 0;
+};
+
+PoolSlot& pool_slot() {
+  static PoolSlot* const slot = [] {
+    auto* s = new PoolSlot;
+#ifdef RN_HAVE_GETPID
+    // Held across fork(): otherwise a fork while another thread is inside share_job() would give a child whose
+    // copy of the mutex is locked forever (its first parallel call would hang).
+    pthread_atfork([] { pool_slot().mu.lock(); }, [] { pool_slot().mu.unlock(); },
+                   [] { pool_slot().mu.unlock(); });
+#endif
+    return s;
+  }();
+  return *slot;
+}
+
 }  // namespace
 
 void share_job(const std::shared_ptr<ChunkJob>& job, int helpers) {
-  // The process's pool, created on first use (and anew in a forked child); guarded by its own mutex. Pools
-  // are never freed: detached helpers may still be blocked in them.
-  static std::mutex slot_mu;
-  static PoolSlot slot;
+  PoolSlot& slot = pool_slot();
   WorkerPool* pool;
   {
-    std::lock_guard<std::mutex> lock(slot_mu);
+    std::lock_guard<std::mutex> lock(slot.mu);
     const long pid = current_pid();
     if (slot.pool == nullptr || slot.pid != pid) {
       slot.pool = new WorkerPool;
