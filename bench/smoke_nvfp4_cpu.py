@@ -61,6 +61,19 @@ expect(ValueError, r"must be non-empty, got shape \\[0, 16\\]", C.dequantize, p[
 print("ok")
 """
 
+# Not nvfp4: the dram engine still formats through std::ostringstream (a hex address in this message). If
+# these steps crash on a machine where the nvfp4 error steps pass, iostreams themselves are broken there.
+DRAM_IOSTREAM = """
+from reset_native import dram
+D = _core.dram
+try:
+    D.simulate(D.preset(D.preset_names()[0]), 1, 1, dram.MAPPINGS[dram.DEFAULT_MAPPING], "frfcfs", "open", 32, 32,
+               28, 16, True, np.array([0]), np.array([0], np.uint8), np.array([1 << 62], np.uint64), False)
+except ValueError as e:
+    assert "0x4000000000000000" in str(e), str(e)
+    print("ok")
+"""
+
 STEPS = {
     "cpu features": "print(C.avx2_available(), C.avx512_available())",
     "selected kernel": "print(C.selected_kernel('auto'))",
@@ -90,18 +103,8 @@ print("ok", nvfp4.cpu_info()["threads"], "threads")""",
     # stopped using iostreams); with torch imported first as well, since it brings its own runtime libraries.
     "error messages": ERRORS,
     "error messages, torch imported first": "import torch\n" + ERRORS,
-    # Not nvfp4: the dram engine still formats through std::ostringstream (a hex address in this message). If
-    # this step crashes on a machine where the nvfp4 error steps pass, iostreams themselves are broken there.
-    "diagnostic: iostream number formatting elsewhere in _core (dram), torch imported first": """
-import torch
-from reset_native import dram
-D = _core.dram
-try:
-    D.simulate(D.preset(D.preset_names()[0]), 1, 1, dram.MAPPINGS[dram.DEFAULT_MAPPING], "frfcfs", "open", 32, 32,
-               28, 16, True, np.array([0]), np.array([0], np.uint8), np.array([1 << 62], np.uint64), False)
-except ValueError as e:
-    assert "0x4000000000000000" in str(e), str(e)
-    print("ok")""",
+    "diagnostic: iostream number formatting elsewhere in _core (dram)": DRAM_IOSTREAM,
+    "diagnostic: the same, torch imported first": "import torch\n" + DRAM_IOSTREAM,
     "C++ / OpenMP runtimes mapped into the process (numpy, _core, torch)": """
 import os, subprocess, sys
 try:
