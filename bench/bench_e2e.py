@@ -4,8 +4,10 @@ BF16: the model as built (cuBLAS BF16 linears), sampled with reset_native's deco
 NVFP4: the same model after quantize_model (W4A16 GEMV from reset_native.nvfp4, lm_head kept in BF16), sampled
 with ReSET. Both decode with reset_native.integrations.generate: static KV cache, one CUDA graph per decode step.
 Latency does not depend on weight values, so random weights stand in for the real checkpoint (no download).
-On CUDA both configurations run with the one-kernel RMSNorm (reset_native.integrations.fused_norm) unless
---no-fuse-norms; the table header says which. The NVFP4 model runs q/k/v and gate/up as one GEMV per group
+On CUDA both configurations run with reset_native's decoder-op fusions (reset_native.integrations.fused_ops:
+one-kernel RMSNorm, q/k head norm + RoPE + KV cache write, SiLU * up, residual adds inside the projections)
+unless --no-fuse-ops (--no-fuse-norms: only the RMSNorm
+fusion); the table header says which. The NVFP4 model runs q/k/v and gate/up as one GEMV per group
 (quantize_model's default fuse_projections; --no-fuse-projections quantizes them one by one); the BF16
 baseline keeps transformers' separate projections.
 Decode tokens/s excludes the prefill. Prints a table; writes JSON to bench/out/bench_e2e.json.
@@ -93,7 +95,7 @@ def _measure(model, batch, args, sampler):
             "notes": sorted({n for r in runs for n in r.notes})}
 
 
-def profile_step(model, batch, sampler, label, steps=4, top=18):
+def profile_step(model, batch, sampler, label, steps=4, top=24):
     """Per-kernel GPU time of an eager decode step (the kernels a CUDA graph replays), from torch.profiler."""
     import torch
     from torch.profiler import ProfilerActivity, profile
@@ -157,8 +159,10 @@ def main(argv=None) -> int:
     p.add_argument("--cpu-smollm", action="store_true",
                    help="CPU instead: the embedded SmolLM2-135M-Instruct, float32 baseline vs NVFP4 + ReSET")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    p.add_argument("--no-fuse-ops", action="store_true",
+                   help="keep transformers' own decoder ops (norms, RoPE, SiLU * up) in both configurations")
     p.add_argument("--no-fuse-norms", action="store_true",
-                   help="keep transformers' own RMSNorm (7 kernels per norm) in both configurations")
+                   help="fuse only the RMSNorms' neighbours: keep transformers' RMSNorm (7 kernels per norm)")
     p.add_argument("--no-fuse-projections", action="store_true",
                    help="quantize q/k/v and gate/up one by one (default: one GEMV per group, NVFP4 only)")
     p.add_argument("--profile", action="store_true",
@@ -183,11 +187,18 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     if not args.cpu_smollm:
         model = build_model(args.layers, shape, device)
-    fused = 0
-    if device == "cuda" and not args.no_fuse_norms:
+    fused = {}
+    if device == "cuda" and not args.no_fuse_ops:
+        from reset_native.integrations.fused_attention import fuse_attention
+        from reset_native.integrations.fused_mlp import fuse_mlp
         from reset_native.integrations.fused_norm import fuse_rms_norms
+        from reset_native.integrations.fused_residual import fuse_residuals
 
-        fused = fuse_rms_norms(model)  # both configurations: the baseline gets the same model code
+        # both configurations: the baseline gets the same model code (its residual adds go into cuBLAS addmm)
+        fused = {"attention": fuse_attention(model), "mlp": fuse_mlp(model), "residual": fuse_residuals(model)}
+        if not args.no_fuse_norms:
+            fused["rms_norm"] = fuse_rms_norms(model)
+    fused_text = ", ".join(f"{k} {v}" for k, v in fused.items() if v) or "none"
     bf16_bytes = linear_weight_bytes(model)
     what = "SmolLM2-135M (float32)" if args.cpu_smollm else f"Qwen3-8B-shaped model ({args.layers} layers)"
     print(f"built {what} in {time.perf_counter() - t0:.1f} s; linear weights {bf16_bytes / 1e9:.2f} GB",
@@ -219,7 +230,7 @@ def main(argv=None) -> int:
 
     dev = torch.cuda.get_device_name() if device == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
     print(f"\n{dev}, {what}, prompt {args.prompt_len}, {args.new_tokens} new tokens, "
-          f"median of {args.repeats}, RMSNorm fused: {'yes (%d modules)' % fused if fused else 'no'}, "
+          f"median of {args.repeats}, decoder ops fused: {fused_text}, "
           f"NVFP4 q/k/v and gate/up fused: {'yes (%d groups)' % len(report['fused']) if report['fused'] else 'no'}")
     print(f"{'batch':>5} {base + ' tok/s':>13} {'NVFP4+ReSET tok/s':>18} {'speedup':>8} {base + ' ms':>10} "
           f"{'NVFP4 ms':>9} {'NVFP4 weight GB/s':>18} {'graph':>6}")
@@ -244,7 +255,7 @@ def main(argv=None) -> int:
               f"{bf16_bytes / (HBM_READ_TBS_H100 * 1e12) * 1e3:.2f} ms")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"device": dev, "model": what, "baseline": base, "rms_norms_fused": fused,
+    out.write_text(json.dumps({"device": dev, "model": what, "baseline": base, "decoder_ops_fused": fused,
                                "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
                                "torch": torch.__version__, "args": vars(args), "bf16_weight_bytes": bf16_bytes,
                                "nvfp4_weight_bytes": nv_bytes, "rows": rows, "raw": results}, indent=2))

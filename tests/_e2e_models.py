@@ -17,6 +17,24 @@ def tiny_llama(seed: int = 0, *, vocab: int = 51, hidden: int = 64, layers: int 
     return model
 
 
+def tiny_qwen3(seed: int = 0, *, vocab: int = 51, hidden: int = 64, layers: int = 2, dtype=torch.float32,
+               init_std: float = 0.25):
+    """A Qwen3 causal LM (q/k head norms, head_dim 32 != hidden / heads) with random weights."""
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = Qwen3Config(vocab_size=vocab, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
+                      num_attention_heads=4, num_key_value_heads=2, head_dim=32, max_position_embeddings=256,
+                      tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, pad_token_id=0,
+                      initializer_range=init_std)
+    model = Qwen3ForCausalLM(cfg).to(dtype).eval()
+    with torch.no_grad():  # norm weights start at 1: perturb them so a swapped q/k weight would show
+        for name, p in model.named_parameters():
+            if name.endswith("norm.weight"):
+                p.add_(torch.randn_like(p) * 0.2)
+    return model
+
+
 def tiny_tokenizer():
     """A character-level fast tokenizer built in memory (no files, no network)."""
     from tokenizers import Tokenizer, models, pre_tokenizers, decoders

@@ -1,6 +1,9 @@
 // Thin binding of the integration ops (reset_native/ops_cuda.hpp) into _core.ops. Device pointers and the
 // CUDA stream cross as integers; reset_native/integrations/fused_norm.py validates the tensors first.
+#include <array>
 #include <cstdint>
+
+#include <pybind11/stl.h>
 
 #include "bindings.hpp"
 #include "reset_native/error.hpp"
@@ -27,6 +30,66 @@ void bind_ops(py::module_& m) {
       },
       py::arg("x"), py::arg("w"), py::arg("y"), py::arg("rows"), py::arg("h"), py::arg("eps"), py::arg("dtype"),
       py::arg("stream"), "y[rows, h] <- RMSNorm(x) * w on the given stream (transformers' Llama/Qwen semantics).");
+  m.def(
+      "cuda_qk_norm_rope",
+      [](std::uintptr_t q, std::uintptr_t k, std::uintptr_t q_out, std::uintptr_t k_out, std::uintptr_t q_weight,
+         std::uintptr_t k_weight, std::uintptr_t cos, std::uintptr_t sin, std::int64_t batch, std::int64_t seq,
+         int hq, int hk, int d, std::array<std::int64_t, 3> q_strides, std::array<std::int64_t, 3> k_strides,
+         std::array<std::int64_t, 2> cs_strides, float eps, int dtype, std::uintptr_t stream, std::uintptr_t v,
+         std::array<std::int64_t, 3> v_strides, std::uintptr_t k_cache, std::uintptr_t v_cache,
+         std::uintptr_t cache_pos, std::int64_t cache_len) {
+        if (dtype < 0 || dtype > 2) throw InvalidType("qk_norm_rope: dtype code must be 0 (f32), 1 (f16) or 2 (bf16)");
+        oc::QkNormRopeArgs a;
+        a.q = reinterpret_cast<const void*>(q);
+        a.k = reinterpret_cast<const void*>(k);
+        a.q_out = reinterpret_cast<void*>(q_out);
+        a.k_out = reinterpret_cast<void*>(k_out);
+        a.q_weight = reinterpret_cast<const void*>(q_weight);
+        a.k_weight = reinterpret_cast<const void*>(k_weight);
+        a.cos = reinterpret_cast<const void*>(cos);
+        a.sin = reinterpret_cast<const void*>(sin);
+        a.batch = batch;
+        a.seq = seq;
+        a.hq = hq;
+        a.hk = hk;
+        a.d = d;
+        a.q_sb = q_strides[0];
+        a.q_ss = q_strides[1];
+        a.q_sh = q_strides[2];
+        a.k_sb = k_strides[0];
+        a.k_ss = k_strides[1];
+        a.k_sh = k_strides[2];
+        a.cs_sb = cs_strides[0];
+        a.cs_ss = cs_strides[1];
+        a.eps = eps;
+        a.v = reinterpret_cast<const void*>(v);
+        a.v_sb = v_strides[0];
+        a.v_ss = v_strides[1];
+        a.v_sh = v_strides[2];
+        a.k_cache = reinterpret_cast<void*>(k_cache);
+        a.v_cache = reinterpret_cast<void*>(v_cache);
+        a.cache_pos = reinterpret_cast<const std::int64_t*>(cache_pos);
+        a.cache_len = cache_len;
+        oc::launch_qk_norm_rope(a, static_cast<oc::DType>(dtype), reinterpret_cast<void*>(stream));
+      },
+      py::arg("q"), py::arg("k"), py::arg("q_out"), py::arg("k_out"), py::arg("q_weight"), py::arg("k_weight"),
+      py::arg("cos"), py::arg("sin"), py::arg("batch"), py::arg("seq"), py::arg("hq"), py::arg("hk"), py::arg("d"),
+      py::arg("q_strides"), py::arg("k_strides"), py::arg("cs_strides"), py::arg("eps"), py::arg("dtype"),
+      py::arg("stream"), py::arg("v") = 0, py::arg("v_strides") = std::array<std::int64_t, 3>{0, 0, 0},
+      py::arg("k_cache") = 0, py::arg("v_cache") = 0, py::arg("cache_pos") = 0, py::arg("cache_len") = 0,
+      "q/k head RMSNorm (weights 0 = none) + rotary embedding; outputs [batch, seq, heads, d]; with k_cache/v_cache "
+      "(+ v, cache_pos) k and v go into the static cache at *cache_pos instead.");
+  m.def(
+      "cuda_silu_mul",
+      [](std::uintptr_t gate, std::uintptr_t up, std::uintptr_t y, std::int64_t rows, std::int64_t n,
+         std::int64_t gate_rs, std::int64_t up_rs, int dtype, std::uintptr_t stream) {
+        if (dtype < 0 || dtype > 2) throw InvalidType("silu_mul: dtype code must be 0 (f32), 1 (f16) or 2 (bf16)");
+        oc::launch_silu_mul(reinterpret_cast<const void*>(gate), reinterpret_cast<const void*>(up),
+                            reinterpret_cast<void*>(y), rows, n, gate_rs, up_rs, static_cast<oc::DType>(dtype),
+                            reinterpret_cast<void*>(stream));
+      },
+      py::arg("gate"), py::arg("up"), py::arg("y"), py::arg("rows"), py::arg("n"), py::arg("gate_rs"),
+      py::arg("up_rs"), py::arg("dtype"), py::arg("stream"), "y[rows, n] <- silu(gate) * up on the given stream.");
 }
 #else
 void bind_ops(py::module_& m) { m.attr("cuda_kernels") = false; }

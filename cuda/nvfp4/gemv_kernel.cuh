@@ -21,6 +21,7 @@
 #include "core/pdl.cuh"
 #include "nvfp4/nvfp4_device.cuh"
 #include "nvfp4/launch_check.hpp"
+#include "ops/silu_value.cuh"
 #include "reset_native/nvfp4_cuda.hpp"
 
 namespace reset_native::nvfp4_cuda {
@@ -39,7 +40,10 @@ struct GemvParams {
   const uint8_t* packed;
   const uint8_t* scales;
   const void* x;
+  const void* up;         // gated input: x holds gate rows, up the up rows; the GEMV reads silu(gate) * up
+  int64_t x_rs;           // elements between token rows of x (and up)
   const void* bias;
+  const void* residual;   // optional [m, n], added in the epilogue
   void* out;
   const float* act_amax;  // W4A4 with a device-computed activation scale, else nullptr
   float act_gs;           // W4A4 static activation scale
@@ -69,7 +73,7 @@ __device__ __forceinline__ void load_unit(const GemvParams& p, int tok, int kidx
     for (int i = 0; i < RawUnit<XDT>::kVec; ++i) u.r[i] = make_uint4(0, 0, 0, 0);
     return;
   }
-  const T* x = static_cast<const T*>(p.x) + int64_t(tok) * p.k + kidx;
+  const T* x = static_cast<const T*>(p.x) + int64_t(tok) * p.x_rs + kidx;
   if (p.x_aligned) {
 #pragma unroll
     for (int i = 0; i < RawUnit<XDT>::kVec; ++i) u.r[i] = __ldg(reinterpret_cast<const uint4*>(x) + i);
@@ -77,6 +81,13 @@ __device__ __forceinline__ void load_unit(const GemvParams& p, int tok, int kidx
     T* e = reinterpret_cast<T*>(u.r);
 #pragma unroll
     for (int i = 0; i < 16; ++i) e[i] = x[i];
+  }
+  if (p.up != nullptr) {  // gated input (the MLP's act_fn(gate) * up, fused): the silu_mul op's bits exactly
+    const T* up = static_cast<const T*>(p.up) + int64_t(tok) * p.x_rs + kidx;
+    T* e = reinterpret_cast<T*>(u.r);
+#pragma unroll
+    for (int i = 0; i < 16; ++i)
+      e[i] = Elem<XDT>::from_float(ops_cuda::silu_mul_value<T>(Elem<XDT>::to_float(e[i]), Elem<XDT>::to_float(up[i])));
   }
 }
 
@@ -117,13 +128,14 @@ __device__ __forceinline__ void quantize_activation_block(float (&v)[16], float 
 }
 
 // Epilogue of a 16-row tile: sums the 8 warps' partial results in red ([warp][16 rows][tokens]), applies
-// the decode bias, the global scale(s) and the bias, and writes the rows < n of every real token.
+// the decode bias, the global scale(s), the bias and the residual, and writes the rows < n of every real token.
 template <int XDT, bool W4A4>
 __device__ __forceinline__ void write_tile(const GemvParams& p, const float* red, int row0, int tok_stride,
                                            float decode_bias, float act_gs) {
   using E = Elem<XDT>;
   auto* out = static_cast<typename E::T*>(p.out);
   const auto* bias = static_cast<const typename E::T*>(p.bias);
+  const auto* residual = static_cast<const typename E::T*>(p.residual);
   for (int idx = threadIdx.x; idx < 16 * p.m; idx += kThreads) {
     const int rl = idx % 16, tok = idx / 16, row = row0 + rl;
     if (row >= p.n) continue;
@@ -133,6 +145,7 @@ __device__ __forceinline__ void write_tile(const GemvParams& p, const float* red
     float y = (sum * decode_bias) * p.w_gs;
     if constexpr (W4A4) y *= act_gs;
     if (bias != nullptr) y += E::to_float(bias[row]);
+    if (residual != nullptr) y += E::to_float(residual[int64_t(tok) * p.n + row]);
     out[int64_t(tok) * p.n + row] = E::from_float(y);
   }
 }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/pdl.cuh"
+#include "ops/dtype_conv.cuh"
 #include "reset_native/error.hpp"
 #include "reset_native/ops_cuda.hpp"
 
@@ -16,24 +17,6 @@ namespace reset_native::ops_cuda {
 namespace {
 
 constexpr int kThreads = 256;
-
-template <class T>
-struct Conv;
-template <>
-struct Conv<float> {
-  static __device__ float to_float(float v) { return v; }
-  static __device__ float from_float(float v) { return v; }
-};
-template <>
-struct Conv<__half> {
-  static __device__ float to_float(__half v) { return __half2float(v); }
-  static __device__ __half from_float(float v) { return __float2half_rn(v); }
-};
-template <>
-struct Conv<__nv_bfloat16> {
-  static __device__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
-  static __device__ __nv_bfloat16 from_float(float v) { return __float2bfloat16_rn(v); }
-};
 
 template <class T>
 __global__ void __launch_bounds__(kThreads) rms_norm_kernel(const T* x, const T* w, T* y, std::int64_t h,

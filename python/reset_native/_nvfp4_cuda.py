@@ -151,12 +151,26 @@ def _ops():
 
     @torch.library.custom_op("reset_native::nvfp4_gemv", mutates_args=())
     def nvfp4_gemv(packed: torch.Tensor, block_scales: torch.Tensor, global_scale: float, x: torch.Tensor,
-                   activation: str, act_global_scale: Optional[float], bias: Optional[torch.Tensor]) -> torch.Tensor:
+                   activation: str, act_global_scale: Optional[float], bias: Optional[torch.Tensor],
+                   residual: Optional[torch.Tensor], up: Optional[torch.Tensor]) -> torch.Tensor:
         n, k = _check_weights(packed, block_scales)
         _check_cuda(x, "x", packed.device)
         code = _dtype_code(x.dtype, "x")
         if x.dim() != 2 or x.shape[1] != k or not 1 <= x.shape[0] <= MAX_TOKENS:
             raise ValueError(f"x must be [M, K] with K = {k} and 1 <= M <= {MAX_TOKENS}, got {tuple(x.shape)}")
+        row_stride = 0
+        if up is not None:  # gated input: the kernel multiplies silu(x) * up, rows of both x.stride(0) apart
+            _check_cuda(up, "up", packed.device)
+            if up.dtype != x.dtype or up.shape != x.shape or up.stride() != x.stride() or x.stride(1) != 1 \
+                    or x.stride(0) < k:
+                raise ValueError(f"up must match x's dtype, shape and strides with unit inner stride, got x "
+                                 f"{tuple(x.shape)}/{x.stride()} {x.dtype} and up {tuple(up.shape)}/{up.stride()} "
+                                 f"{up.dtype}")
+            if activation == "nvfp4" and act_global_scale is None:
+                raise ValueError("a gated input (up) needs activation 'bf16' or a static act_global_scale")
+            row_stride = x.stride(0)
+        elif not x.is_contiguous():
+            raise ValueError("x must be contiguous")
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {_ACTIVATIONS}, got {activation!r}")
         if bias is not None:
@@ -164,6 +178,11 @@ def _ops():
             if bias.dtype != x.dtype or tuple(bias.shape) != (n,):
                 raise ValueError(f"bias must be [{n}] of dtype {x.dtype}, got {tuple(bias.shape)} {bias.dtype}")
         m = x.shape[0]
+        if residual is not None:
+            _check_cuda(residual, "residual", packed.device)
+            if residual.dtype != x.dtype or tuple(residual.shape) != (m, n) or not residual.is_contiguous():
+                raise ValueError(f"residual must be a contiguous [{m}, {n}] tensor of dtype {x.dtype}, got "
+                                 f"{tuple(residual.shape)} {residual.dtype}")
         w4a4 = activation == "nvfp4"
         workspace = 0
         if w4a4 and act_global_scale is None:
@@ -179,11 +198,13 @@ def _ops():
         with torch.cuda.device(x.device):
             _native.cuda_gemv(_aligned(packed, 16).data_ptr(), _aligned(block_scales, 2).data_ptr(), global_scale, n,
                               k, x.data_ptr(), code, m, w4a4, act_gs, workspace,
-                              0 if bias is None else bias.data_ptr(), out.data_ptr(), _stream(x.device))
+                              0 if bias is None else bias.data_ptr(), out.data_ptr(), _stream(x.device),
+                              0 if residual is None else residual.data_ptr(),
+                              0 if up is None else up.data_ptr(), row_stride)
         return out
 
     @nvfp4_gemv.register_fake
-    def _(packed, block_scales, global_scale, x, activation, act_global_scale, bias):
+    def _(packed, block_scales, global_scale, x, activation, act_global_scale, bias, residual, up):
         return x.new_empty((x.shape[0], packed.shape[0]))
 
     return torch.ops.reset_native
@@ -195,12 +216,15 @@ def dequantize(packed, block_scales, global_scale: float, out_dtype):
     return _ops().nvfp4_dequantize(packed, block_scales, _check_scale(global_scale, "global_scale"), out_dtype)
 
 
-def gemv(packed, block_scales, global_scale: float, x, activation: str = "bf16", act_global_scale=None, bias=None):
-    """y [M, N] = x @ dequantize(w).T (+ bias) in x.dtype, fp32 accumulation, M <= 16 (custom op, graph-safe).
+def gemv(packed, block_scales, global_scale: float, x, activation: str = "bf16", act_global_scale=None, bias=None,
+         residual=None, up=None):
+    """y [M, N] = x @ dequantize(w).T (+ bias) (+ residual [M, N]) in x.dtype, fp32 accumulation, one rounding,
+    M <= 16 (custom op, graph-safe). With ``up`` the input is the SwiGLU product silu(x) * up computed while the
+    kernel stages it (bit-identical to the silu_mul op); x and up may then be column slices of one tensor.
 
     activation "bf16" multiplies x as given (W4A16; float16/bfloat16/float32 x); "nvfp4" quantizes each row of x
     to NVFP4 inside the kernel (W4A4) with act_global_scale, or amax(|x|)/2688 computed on the device when None.
     """
     _require_kernels()
     return _ops().nvfp4_gemv(packed, block_scales, _check_scale(global_scale, "global_scale"), x, activation,
-                             act_global_scale, bias)
+                             act_global_scale, bias, residual, up)

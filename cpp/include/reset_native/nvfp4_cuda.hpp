@@ -38,7 +38,12 @@ struct GemvArgs {
   const std::uint8_t* block_scales = nullptr;  // [n, k/16]
   float global_scale = 1.0f;                   // weight decode multiplier
   std::int64_t n = 0, k = 0;                   // k % 16 == 0
-  const void* x = nullptr;                     // [m, k], dtype x_dtype
+  const void* x = nullptr;                     // [m, k], dtype x_dtype, rows x_row_stride apart
+  // Gated input (a SwiGLU MLP's down projection): when up != nullptr the GEMV multiplies
+  // round(round(silu(x)) * up) elementwise (x = the gate rows, up = the up rows, same row stride), the same
+  // bits as the separate silu_mul op. A16, or W4A4 with a static act_global_scale.
+  const void* up = nullptr;
+  std::int64_t x_row_stride = 0;               // elements between token rows; 0 means k (contiguous)
   DType x_dtype = DType::BF16;                 // also the output and bias dtype
   std::int64_t m = 0;                          // 1..16 tokens
   Activation activation = Activation::A16;
@@ -47,10 +52,13 @@ struct GemvArgs {
   float act_global_scale = 1.0f;
   float* act_amax_workspace = nullptr;
   const void* bias = nullptr;  // optional [n]
+  // optional [m, n] contiguous, x_dtype: added to the fp32 result before the one rounding to the output (a
+  // decoder's residual connection fused into the projection that feeds it)
+  const void* residual = nullptr;
   void* out = nullptr;         // [m, n]
 };
 
-// y = x @ dequantize(w).T (+ bias), fp32 accumulation, output in x_dtype. One launch (two small extra
+// y = x @ dequantize(w).T (+ bias) (+ residual), fp32 accumulation, output in x_dtype. One launch (two small extra
 // nodes, a 4-byte memset and an amax kernel, when W4A4 computes its activation scale on the device).
 void launch_gemv(const GemvArgs& args, void* stream);
 

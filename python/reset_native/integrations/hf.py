@@ -3,6 +3,7 @@
 - ``ReSETLogitsProcessor``: ReSET inside ``model.generate()`` (transformers LogitsProcessor).
 - ``NVFP4Linear`` / ``quantize_model`` / ``calibrate_input_scales``: NVFP4 weights in any causal LM;
   ``fuse_projections`` / ``unfuse_projections``: one GEMV for q/k/v and for gate/up.
+- ``fuse_decoder_ops`` / ``unfuse_decoder_ops``: one-kernel RMSNorm, q/k norm + RoPE and SiLU * up on CUDA.
 - ``save_nvfp4`` / ``load_nvfp4``: checkpoints in the NVIDIA ModelOpt NVFP4 layout.
 - ``generate``: a decode loop with a static KV cache that samples every token with decode_step (CUDA graph
   on GPU).
@@ -23,6 +24,8 @@ _LAZY = {
     "model_nbytes": "nvfp4_linear",
     "fuse_projections": "fused_projections",
     "unfuse_projections": "fused_projections",
+    "fuse_decoder_ops": "fused_ops",
+    "unfuse_decoder_ops": "fused_ops",
     "save_nvfp4": "checkpoint",
     "load_nvfp4": "checkpoint",
     "is_nvfp4_checkpoint": "checkpoint",

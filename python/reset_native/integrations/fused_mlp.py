@@ -1,0 +1,141 @@
+"""SiLU-gated MLP product in one kernel for Llama/Qwen-style transformers models on CUDA.
+
+transformers computes ``down_proj(act_fn(gate_proj(x)) * up_proj(x))``: the activation and the product are two
+kernels per layer. :func:`fuse_mlp` routes those MLP modules through ``torch.ops.reset_native.silu_mul``, one
+kernel with the same operations and roundings (silu in fp32 as x / (1 + exp(-x)), rounded, times up, rounded).
+gate and up may be column slices of one fused projection output (reset_native.integrations.fused_projections).
+Other activations, CPU tensors and unusual strides keep the module's own forward.
+"""
+# No "from __future__ import annotations": torch.library infers the op schema from real annotations.
+import functools
+import types
+
+import torch
+
+from .. import _core
+
+_native = _core.ops
+#: True when this build contains the CUDA kernel.
+AVAILABLE = bool(getattr(_native, "cuda_kernels", False))
+_SUPPORTED = ("LlamaMLP", "Qwen2MLP", "Qwen3MLP")
+_SILU = ("SiLUActivation", "SiLU")
+_DTYPES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
+
+
+@functools.lru_cache(maxsize=None)
+def _op():
+    @torch.library.custom_op("reset_native::silu_mul", mutates_args=())
+    def silu_mul(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+        _check(gate, up)
+        if gate.device.type != "cuda":
+            return reference(gate, up)
+        if not AVAILABLE:
+            raise NotImplementedError("reset_native was built without CUDA kernels: silu_mul needs "
+                                      "RESET_NATIVE_CUDA=ON")
+        y = torch.empty(gate.shape, dtype=gate.dtype, device=gate.device)
+        if gate.numel() == 0:
+            return y
+        n = gate.shape[-1]
+        with torch.cuda.device(gate.device):
+            _native.cuda_silu_mul(gate.data_ptr(), up.data_ptr(), y.data_ptr(), gate.numel() // n, n,
+                                  _row_stride(gate), _row_stride(up), _DTYPES[gate.dtype],
+                                  torch.cuda.current_stream(gate.device).cuda_stream)
+        return y
+
+    @silu_mul.register_fake
+    def _(gate, up):
+        return torch.empty(gate.shape, dtype=gate.dtype, device=gate.device)
+
+    return torch.ops.reset_native.silu_mul
+
+
+def _row_stride(t):
+    """The row stride when t [..., n] is rows of n contiguous elements (what the kernel reads), else None."""
+    n = t.shape[-1]
+    if n > 1 and t.stride(-1) != 1:
+        return None
+    try:
+        flat = t.view(-1, n)  # fails when the leading dimensions do not collapse into one stride
+    except RuntimeError:
+        return None
+    if flat.shape[0] <= 1:
+        return n
+    return flat.stride(0) if flat.stride(0) >= n else None
+
+
+def _check(gate, up) -> None:
+    for name, t in (("gate", gate), ("up", up)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if gate.dtype not in _DTYPES or up.dtype != gate.dtype:
+        raise TypeError(f"gate and up must share one dtype of float32/float16/bfloat16, got {gate.dtype} and "
+                        f"{up.dtype}")
+    if gate.shape != up.shape or gate.dim() < 1:
+        raise ValueError(f"gate and up must have one shape with >= 1 dimension, got {tuple(gate.shape)} and "
+                         f"{tuple(up.shape)}")
+    if up.device != gate.device:
+        raise ValueError(f"gate is on {gate.device} but up is on {up.device}")
+    for name, t in (("gate", gate), ("up", up)):
+        if t.numel() and _row_stride(t) is None:
+            raise ValueError(f"{name} must be rows of contiguous elements (inner stride 1, leading dimensions "
+                             f"that flatten), got strides {t.stride()}")
+
+
+def reference(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    """transformers' act_fn(gate) * up for SiLU (the op's CPU path)."""
+    return torch.nn.functional.silu(gate) * up
+
+
+def silu_mul(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    """silu(gate) * up (see the module docstring); CUDA: one kernel."""
+    _check(gate, up)  # before the dispatcher, which rejects non-tensors vaguely
+    return _op()(gate, up)
+
+
+def _fused_forward(self, x, reset_native_residual=None):
+    """act_fn(gate) * up as one kernel; with reset_native_residual (fused_residual's decoder layer) the result
+    is residual + down_proj(...)."""
+    gate, up = self.gate_proj(x), self.up_proj(x)
+    swiglu = getattr(self.down_proj, "forward_swiglu", None)
+    if swiglu is not None and gate.is_cuda:  # NVFP4 down_proj: the product happens inside its GEMV
+        return swiglu(gate, up, reset_native_residual)
+    if (AVAILABLE and gate.is_cuda and gate.dtype in _DTYPES and up.dtype == gate.dtype and gate.shape == up.shape
+            and gate.numel() and _row_stride(gate) is not None and _row_stride(up) is not None):
+        h = _op()(gate, up)
+    else:
+        h = self.act_fn(gate) * up
+    if reset_native_residual is None:
+        return self.down_proj(h)
+    from .fused_residual import linear_add
+
+    return linear_add(self.down_proj, h, reset_native_residual)
+
+
+def fuse_mlp(model) -> int:
+    """Routes every Llama/Qwen2/Qwen3 MLP with a SiLU activation through the one-kernel product; returns how many.
+
+    Idempotent; other modules are left alone. Undo with :func:`unfuse_mlp`.
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    count = 0
+    for module in model.modules():
+        if type(module).__name__ not in _SUPPORTED or type(getattr(module, "act_fn", None)).__name__ not in _SILU:
+            continue
+        if not all(hasattr(module, a) for a in ("gate_proj", "up_proj", "down_proj")):
+            continue
+        if "_reset_native_mlp_original" not in module.__dict__:
+            module._reset_native_mlp_original = module.forward
+            module.forward = types.MethodType(_fused_forward, module)
+        count += 1
+    return count
+
+
+def unfuse_mlp(model) -> int:
+    """Restores the MLP modules' own forward; returns how many were restored."""
+    count = 0
+    for module in model.modules():
+        if module.__dict__.pop("_reset_native_mlp_original", None) is not None:
+            del module.forward
+            count += 1
+    return count

@@ -1,0 +1,88 @@
+"""Residual adds of Llama/Qwen-style decoder layers fused into the projections that feed them.
+
+A decoder layer ends its attention and its MLP with ``residual + o_proj(...)`` and ``residual + down_proj(...)``:
+two elementwise kernels per layer. :func:`fuse_residuals` routes those adds into the projection: NVFP4 linears
+add the residual in the GEMV epilogue, BF16/FP16 nn.Linear without bias use one ``torch.addmm`` (cuBLAS adds C
+in its epilogue). Either way the sum is rounded once (transformers rounds the projection, then the sum), so
+outputs agree to within one rounding of the dtype. It needs the attention and MLP modules routed by
+fused_attention / fused_mlp (they accept the residual); a layer whose modules are not routed, CPU tensors and
+M > 16 tokens use the unfused computation.
+"""
+from __future__ import annotations
+
+import types
+
+import torch
+
+_SUPPORTED = ("LlamaDecoderLayer", "Qwen2DecoderLayer", "Qwen3DecoderLayer")
+_MAX_TOKENS = 16  # the NVFP4 GEMV's one-launch limit; beyond it (prefill) the add stays separate
+
+
+def linear_add(linear, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+    """``residual + linear(x)`` with the add inside the projection's kernel where one exists."""
+    forward_add = getattr(linear, "forward_add", None)
+    if forward_add is not None:  # NVFP4Linear
+        return forward_add(x, residual)
+    w = getattr(linear, "weight", None)
+    if (type(linear) is torch.nn.Linear and linear.bias is None and x.is_cuda and w is not None
+            and w.dtype == x.dtype and residual.dtype == x.dtype and residual.device == x.device
+            and residual.shape[:-1] == x.shape[:-1] and residual.shape[-1] == w.shape[0]
+            and x.numel() // x.shape[-1] <= _MAX_TOKENS):
+        out = torch.addmm(residual.reshape(-1, w.shape[0]), x.reshape(-1, w.shape[1]), w.t())
+        return out.view(residual.shape)
+    return residual + linear(x)
+
+
+def _routed(layer) -> bool:
+    return ("_reset_native_attention_original" in layer.self_attn.__dict__
+            and "_reset_native_mlp_original" in layer.mlp.__dict__)
+
+
+def _fused_forward(self, hidden_states, attention_mask=None, position_ids=None, cache=None, use_cache=False,
+                   position_embeddings=None, **kwargs):
+    """transformers 5's Llama/Qwen2/Qwen3 decoder layer with the two residual adds inside the projections."""
+    if cache is None and "past_key_values" in kwargs:
+        cache = kwargs.pop("past_key_values")
+    if not _routed(self):
+        return self._reset_native_residual_original(hidden_states, attention_mask=attention_mask,
+                                                    position_ids=position_ids, cache=cache, use_cache=use_cache,
+                                                    position_embeddings=position_embeddings, **kwargs)
+    residual = hidden_states
+    hidden_states = self.input_layernorm(hidden_states)
+    hidden_states, _ = self.self_attn(hidden_states=hidden_states, attention_mask=attention_mask,
+                                      position_ids=position_ids, cache=cache, use_cache=use_cache,
+                                      position_embeddings=position_embeddings, reset_native_residual=residual,
+                                      **kwargs)
+    residual = hidden_states
+    hidden_states = self.post_attention_layernorm(hidden_states)
+    return self.mlp(hidden_states, reset_native_residual=residual)
+
+
+def fuse_residuals(model) -> int:
+    """Routes every Llama/Qwen2/Qwen3 decoder layer's residual adds into its projections; returns how many layers.
+
+    Takes effect in layers whose attention and MLP are routed by fuse_attention / fuse_mlp (fuse_decoder_ops
+    does all three). Idempotent. Undo with :func:`unfuse_residuals`.
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    count = 0
+    for module in model.modules():
+        if type(module).__name__ not in _SUPPORTED or not all(
+                hasattr(module, a) for a in ("self_attn", "mlp", "input_layernorm", "post_attention_layernorm")):
+            continue
+        if "_reset_native_residual_original" not in module.__dict__:
+            module._reset_native_residual_original = module.forward
+            module.forward = types.MethodType(_fused_forward, module)
+        count += 1
+    return count
+
+
+def unfuse_residuals(model) -> int:
+    """Restores the decoder layers' own forward; returns how many were restored."""
+    count = 0
+    for module in model.modules():
+        if module.__dict__.pop("_reset_native_residual_original", None) is not None:
+            del module.forward
+            count += 1
+    return count
