@@ -1,9 +1,10 @@
 """CPU NVFP4 GEMV on Qwen3-8B-shaped layers vs float32 matmul on the dequantized weights (same run).
 
-For each layer [N, K] and M in (1, 4, 16) it reports: the NVFP4 W4A16 GEMV time (AVX2 or scalar path as
-dispatched), the effective GB/s of weight bytes read (packed + block scales), that as a fraction of this
+For each layer [N, K] and M in (1, 4, 16) it reports: the NVFP4 W4A16 GEMV time (the CPU path as dispatched:
+AVX-512, AVX2 or scalar, see nvfp4.cpu_info(); RESET_NATIVE_CPU_ISA forces one), the effective GB/s of weight bytes read (packed + block scales), that as a fraction of this
 machine's memory read bandwidth (measured here, with the same threads), the W4A4 time, and the ratio against
-numpy and torch float32 matmul on the dequantized weights. NVFP4 weights are rotated over enough copies to
+numpy and torch float32 matmul on the dequantized weights; at M = 1 also every other SIMD path this CPU has
+and one thread, and (on gate_up_proj) a thread-count sweep of the GEMV and the read probe. NVFP4 weights are rotated over enough copies to
 exceed the L3 cache, so every call reads its weights from DRAM, as in a real decode step.
 
     python bench/bench_nvfp4_cpu.py            # full table, JSON to bench/out/nvfp4_cpu.json
@@ -30,9 +31,23 @@ LAYERS = {
     "gate_up_proj": (24576, 4096),
     "down_proj": (4096, 12288),
 }
+def _l3_bytes() -> int:
+    """Largest cache size sysfs reports (0 if unknown); parses sizes like "32768K" or "300M"."""
+    best = 0
+    for f in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
+        try:
+            text = f.read_text().strip()
+            best = max(best, int(text[:-1]) * {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[text[-1]])
+        except (OSError, ValueError, KeyError, IndexError):
+            pass
+    return best
+
+
 # Rotated copies of every operand that is timed (NVFP4 and float32 weights) add up to at least this much, well
-# above the L3 (32 MiB reported; the VM's host may have a larger, 3D V-Cache L3), so calls read from DRAM.
-ROTATE_BYTES = 256 << 20
+# above any cache, so calls read from DRAM: at least 1 GiB (the read probe's size; the dev VM's guest reports a
+# 32 MiB L3 but its host's caches are unknown) and 3x the largest cache sysfs reports (many-core servers have
+# hundreds of MiB).
+ROTATE_BYTES = max(1 << 30, 3 * _l3_bytes())
 
 
 def _time(fn, reps: int, warmup: int = 1) -> dict:
@@ -70,14 +85,55 @@ def _time_interleaved(fns: dict, reps: int) -> dict:
     return {name: {"min": min(v), "median": statistics.median(v)} for name, v in samples.items()}
 
 
+_READ_BUF = None
+
+
+def _read_buffer() -> np.ndarray:
+    global _READ_BUF
+    if _READ_BUF is None:
+        _READ_BUF = np.ones(max(1 << 30, ROTATE_BYTES), dtype=np.uint8)
+    return _READ_BUF
+
+
+def read_gbs(threads: int, reps: int) -> float:
+    """Best read rate of the probe buffer (1 GiB, or ROTATE_BYTES if larger) with `threads` threads (0: the kernels' default)."""
+    buf = _read_buffer()
+    return buf.nbytes / _time(lambda: _core.nvfp4.read_checksum(buf, threads), reps)["min"] / 1e9
+
+
 def measure_read_bandwidth(reps: int) -> dict:
-    buf = np.ones(1 << 30, dtype=np.uint8)
-    threads = reset_native.build_info()["threads"]
-    best = _time(lambda: _core.nvfp4.read_checksum(buf, 0), reps)["min"]
-    best_one = _time(lambda: _core.nvfp4.read_checksum(buf, 1), reps)["min"]
+    """The read probe with the GEMV's default thread count (the same threading the kernels use), with one
+    thread, and with every logical CPU (in case SMT siblings add bandwidth), plus numpy's one-thread sum."""
+    info = nvfp4.cpu_info()
+    buf = _read_buffer()
     best_numpy = _time(lambda: buf.view(np.float64).sum(), reps)["min"]
-    return {"bytes": buf.nbytes, "threads": threads, "read_checksum_gbs": buf.nbytes / best / 1e9,
-            "read_checksum_1thread_gbs": buf.nbytes / best_one / 1e9, "numpy_sum_gbs": buf.nbytes / best_numpy / 1e9}
+    return {"bytes": buf.nbytes, "threads": info["threads"], "read_checksum_gbs": read_gbs(0, reps),
+            "read_checksum_1thread_gbs": read_gbs(1, reps),
+            "read_checksum_all_cpus_gbs": read_gbs(info["logical_cpus"], reps),
+            "numpy_sum_gbs": buf.nbytes / best_numpy / 1e9}
+
+
+def thread_sweep(pool, x, reps: int) -> list:
+    """M = 1 GEMV (default path) and the read probe at several thread counts: shows where the GEMV stops
+    scaling and whether the default thread count is a sensible one."""
+    info = nvfp4.cpu_info()
+    counts = sorted({c for c in (1, 2, 4, 8, 12, 16, 24, 32, 48, 64) if c <= info["logical_cpus"]}
+                    | {info["threads"], info["logical_cpus"]})
+    y = np.empty((1, pool[0].shape[0]), np.float32)
+    turn = [0]
+
+    def run(threads):
+        turn[0] = (turn[0] + 1) % len(pool)
+        p = pool[turn[0]]
+        _core.nvfp4.gemv(p.packed, p.block_scales, p.global_scale, x, "float32", y, None, "bf16", None, "auto",
+                         threads)
+
+    rows = []
+    for c in counts:
+        t = _time(lambda: run(c), reps)["min"]
+        rows.append({"threads": c, "gemv_gbs": pool[0].nbytes / t / 1e9, "gemv_ms": t * 1e3,
+                     "read_gbs": read_gbs(c, max(2, reps // 2))})
+    return rows
 
 
 def bench_layer(name: str, n: int, k: int, ms, reps: int, torch) -> list:
@@ -127,9 +183,13 @@ def bench_layer(name: str, n: int, k: int, ms, reps: int, torch) -> list:
                 return torch.matmul(xt, wdt_pool[f32_turn[1]].T)
 
             fns["torch"] = run_torch
+        other_isas = [k for k in nvfp4.cpu_info()["available"] if k not in ("scalar", nvfp4.cpu_info()["kernel"])]
         if m == 1:
             fns["one_thread"] = lambda: raw("auto", 1)
+            for isa in other_isas:
+                fns["isa_" + isa] = lambda isa=isa: raw(isa, 0)
         stats = _time_interleaved(fns, reps)
+        sweep = thread_sweep(pool, x, max(3, reps // 2)) if m == 1 and name == "gate_up_proj" else None
         scalar_s = _time(lambda: raw("scalar", 0), max(2, reps // 4)) if m == 1 else None
         one_thread_cpu_s = None
         if m == 1:
@@ -151,6 +211,8 @@ def bench_layer(name: str, n: int, k: int, ms, reps: int, torch) -> list:
                      "nvfp4_s": nv_s, "nvfp4_w4a4_s": w4a4_s, "nvfp4_1thread_s": one_thread_s,
                      "nvfp4_1thread_cpu_s": one_thread_cpu_s,
                      "nvfp4_scalar_s": scalar_s, "numpy_f32_s": np_s, "torch_f32_s": torch_s,
+                     "nvfp4_other_isa_s": {isa: stats["isa_" + isa] for isa in other_isas if "isa_" + isa in stats},
+                     "thread_sweep": sweep,
                      "weight_gbs": weight_bytes / nv_s["min"] / 1e9, "rel_err_vs_fp64": rel,
                      "quantize_s": quantize_s})
     return rows
@@ -172,11 +234,19 @@ def main() -> int:
         torch = None
 
     info = reset_native.build_info()
+    cpu = nvfp4.cpu_info()
+    info["nvfp4_cpu"] = cpu
     bw = measure_read_bandwidth(3 if args.quick else 5)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, simd {info['simd']}, "
-          f"threads {info['threads']}, openmp {info['openmp']}")
-    print(f"memory read bandwidth: {bw['read_checksum_gbs']:.1f} GB/s (read_checksum, {bw['threads']} threads), "
-          f"{bw['read_checksum_1thread_gbs']:.1f} GB/s (read_checksum, 1 thread), "
+          f"openmp {info['openmp']}")
+    print(f"largest cache (sysfs): {_l3_bytes() >> 20} MiB; timed weights rotate over >= {ROTATE_BYTES >> 20} MiB")
+    print(f"nvfp4 CPU path: {cpu['kernel']} (available: {', '.join(cpu['available'])}; RESET_NATIVE_CPU_ISA="
+          f"{os.environ.get('RESET_NATIVE_CPU_ISA', '')!r}), threads {cpu['threads']} (physical cores "
+          f"{cpu['physical_cores']}, logical CPUs {cpu['logical_cpus']}, OMP_NUM_THREADS="
+          f"{os.environ.get('OMP_NUM_THREADS', '')!r})")
+    print(f"memory read bandwidth: {bw['read_checksum_gbs']:.1f} GB/s (read_checksum, {bw['threads']} threads = "
+          f"the GEMV's), {bw['read_checksum_1thread_gbs']:.1f} GB/s (1 thread), "
+          f"{bw['read_checksum_all_cpus_gbs']:.1f} GB/s ({cpu['logical_cpus']} threads), "
           f"{bw['numpy_sum_gbs']:.1f} GB/s (numpy sum, 1 thread)")
     rows = []
     for name in layers:
@@ -190,8 +260,8 @@ def main() -> int:
     f32_rates = [4 * r["N"] * r["K"] / t["min"] / 1e9 for r in rows if r["M"] == 1
                  for t in (r["numpy_f32_s"], r["torch_f32_s"]) if t]
     bw["float32_gemv_best_gbs"] = max(f32_rates, default=0.0)
-    peak = max(bw["read_checksum_gbs"], bw["read_checksum_1thread_gbs"], bw["numpy_sum_gbs"],
-               bw["float32_gemv_best_gbs"])
+    peak = max(bw["read_checksum_gbs"], bw["read_checksum_1thread_gbs"], bw["read_checksum_all_cpus_gbs"],
+               bw["numpy_sum_gbs"], bw["float32_gemv_best_gbs"])
     bw["peak_gbs"] = peak
     print(f"best read rate of the float32 baselines at M=1: {bw['float32_gemv_best_gbs']:.1f} GB/s; "
           f"%BW below is against {peak:.1f} GB/s")
@@ -210,6 +280,14 @@ def main() -> int:
               f"{r['weight_gbs']:5.2f} {100 * r['weight_gbs'] / peak:4.0f} {r['nvfp4_w4a4_s']['min'] * 1e3:6.2f} "
               f"{ms(r['nvfp4_1thread_s'])[1:]} {ms(r['nvfp4_scalar_s'])} {ms(r['numpy_f32_s'])} "
               f"{r['numpy_f32_s']['min'] / nv:5.2f} {ms(r['torch_f32_s'])} {torch_x}")
+    for r in rows:
+        for isa, t in (r["nvfp4_other_isa_s"] or {}).items():
+            print(f"{r['layer']}: M=1 with the {isa} path: {t['min'] * 1e3:.2f} ms = "
+                  f"{r['weight_bytes'] / t['min'] / 1e9:.2f} GB/s ({cpu['kernel']} path: "
+                  f"{r['nvfp4_s']['min'] * 1e3:.2f} ms, {t['min'] / r['nvfp4_s']['min']:.2f}x faster than this)")
+        if r["thread_sweep"]:
+            print(f"{r['layer']}: M=1 thread sweep ({cpu['kernel']} path): " + ", ".join(
+                f"{s['threads']} thr {s['gemv_gbs']:.1f} GB/s (read {s['read_gbs']:.1f})" for s in r["thread_sweep"]))
     for r in rows:
         if r["nvfp4_1thread_cpu_s"]:
             c = r["nvfp4_1thread_cpu_s"]["median"]

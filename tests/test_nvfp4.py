@@ -1,6 +1,7 @@
 """NVFP4 CPU core: format decoding, bit-exact quantization against an independent numpy reference, exact
 dequantization, GEMV (W4A16 and W4A4) against fp64 references, layouts, and numpy/torch interop."""
 import math
+import os
 
 import numpy as np
 import pytest
@@ -9,7 +10,9 @@ import _nvfp4_reference as ref
 from reset_native import _core, nvfp4
 
 C = _core.nvfp4
-KERNELS = ["scalar"] + (["avx2"] if C.avx2_available() else [])
+# Every CPU code path this machine can run (the AVX-512 tests skip on CPUs without it: they are absent here).
+KERNELS = ["scalar"] + (["avx2"] if C.avx2_available() else []) + (["avx512"] if C.avx512_available() else [])
+ALL_ISAS = ["scalar", "avx2", "avx512"]
 
 
 def _rng(seed=0):
@@ -326,7 +329,7 @@ def test_gemv_every_block_count_remainder(kernel, k, m):
 @pytest.mark.parametrize("m", [1, 3])
 def test_gemv_thread_counts_give_the_same_rows(threads, m):
     # 1537 x 4096 is ~6.3M weights: enough that up to 3 threads really split the rows (the driver uses a
-    # thread per ~2M weights); 1537 rows leave uneven chunks and a lone last row.
+    # thread per ~1M weights); 1537 rows leave uneven chunks and a lone last row.
     rng = _rng(2000 + m)
     n, k = 1537, 4096
     w = rng.standard_normal((n, k)).astype(np.float32)
@@ -339,6 +342,61 @@ def test_gemv_thread_counts_give_the_same_rows(threads, m):
     np.testing.assert_array_equal(y, y1)  # each row is computed by one thread, in the same order
     wq = ref.dequantize64(packed, scales, gs)
     assert _relerr(y, x.astype(np.float64) @ wq.T) <= 1e-5
+
+
+def test_gemv_concurrent_callers_and_fork_share_the_worker_pool():
+    # The helper threads are kept between calls and shared by every caller: several Python threads (the GIL
+    # is released in the kernels) calling at once, with different thread counts, must each get their own,
+    # correct rows; a forked child gets a fresh pool and still computes correctly.
+    import concurrent.futures
+
+    rng = _rng(2100)
+    n, k = 1100, 4096
+    packed, scales, gs = _quantize_raw(rng.standard_normal((n, k)).astype(np.float32), "auto")
+    xs = [rng.standard_normal((m, k)).astype(np.float32) for m in (1, 2, 1, 5, 1, 3)]
+
+    def run(i):
+        y = np.empty((xs[i].shape[0], n), np.float32)
+        C.gemv(packed, scales, gs, xs[i], "float32", y, None, "bf16", None, "auto", 1 + i % 3)
+        return y
+
+    expected = []
+    for i in range(len(xs)):
+        y1 = np.empty((xs[i].shape[0], n), np.float32)
+        C.gemv(packed, scales, gs, xs[i], "float32", y1, None, "bf16", None, "auto", 1)
+        expected.append(y1)
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        for _ in range(5):
+            for i, y in enumerate(ex.map(run, range(len(xs)))):
+                np.testing.assert_array_equal(y, expected[i])
+    if hasattr(os, "fork"):
+        # Forked in a fresh interpreter, not this one: forking pytest's process (torch and OpenMP thread pools
+        # loaded) is unsafe for reasons that have nothing to do with this library.
+        code = """
+import os, signal, numpy as np
+from reset_native import _core
+C = _core.nvfp4
+rng = np.random.default_rng(0)
+w = rng.standard_normal((1100, 4096)).astype(np.float32)
+p = np.empty((1100, 2048), np.uint8); s = np.empty((1100, 256), np.uint8)
+gs = C.quantize(w, "float32", p, s, None)
+x = rng.standard_normal((2, 4096)).astype(np.float32)
+def run(threads):
+    y = np.empty((2, 1100), np.float32)
+    C.gemv(p, s, gs, x, "float32", y, None, "bf16", None, "auto", threads)
+    return y
+y1 = run(1); run(3)  # the parent's pool is started before the fork
+pid = os.fork()
+if pid == 0:
+    signal.alarm(60)
+    os._exit(0 if np.array_equal(run(3), y1) else 1)
+_, status = os.waitpid(pid, 0)
+raise SystemExit(0 if status == 0 and np.array_equal(run(3), y1) else 1)
+"""
+        import subprocess
+        import sys
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_gemv_public_api_dtypes_bias_and_vector_input():
@@ -407,20 +465,96 @@ def test_w4a4_public_api():
     assert _relerr(y_static, _w4a4_reference(w, x, 0.002)) <= 1e-5
 
 
-def test_scalar_and_avx2_paths_agree():
-    if "avx2" not in KERNELS:
-        pytest.skip("no AVX2 on this CPU")
+@pytest.mark.parametrize("kernel", [k for k in KERNELS if k != "scalar"])
+def test_simd_paths_agree_with_scalar(kernel):
     rng = _rng(50)
     w = (rng.standard_normal((100, 2048)) * 5).astype(np.float32)
     a = _quantize_raw(w, "scalar")
-    b = _quantize_raw(w, "avx2")
+    b = _quantize_raw(w, kernel)
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
     for m in (1, 3, 16):
         x = rng.standard_normal((m, 2048)).astype(np.float32)
         ys = _gemv_raw(*a, x, "scalar")
-        yv = _gemv_raw(*a, x, "avx2")
+        yv = _gemv_raw(*a, x, kernel)
         np.testing.assert_allclose(yv, ys, rtol=1e-5, atol=1e-5 * np.abs(ys).max())
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_gemv_every_group_remainder_and_m_1_to_17(kernel):
+    # The AVX-512 kernels take 16 blocks (256 weights) per step and finish a row with a partial group of
+    # 1..15 blocks; M = 1 has its own kernel, M = 2..16 one tile each, M = 17 a tile of 16 plus one of 1.
+    # Block counts 1..17 and 31..33 give every remainder with zero, one and two whole groups.
+    rng = _rng(3000)
+    for blocks in list(range(1, 18)) + [31, 32, 33]:
+        k = 16 * blocks
+        w = (rng.standard_normal((3, k)) * rng.uniform(0.01, 100, (3, 1))).astype(np.float32)
+        packed, scales, gs = _quantize_raw(w, "scalar")
+        wq = ref.dequantize64(packed, scales, gs)
+        x = rng.standard_normal((17, k)).astype(np.float32)
+        for m in range(1, 18):
+            y = _gemv_raw(packed, scales, gs, x[:m], kernel)
+            y_ref = x[:m].astype(np.float64) @ wq.T
+            bound = np.abs(x[:m].astype(np.float64)) @ np.abs(wq).T
+            assert np.all(np.abs(y - y_ref) <= 1e-5 * bound + 1e-30), (blocks, m)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_gemv_every_scale_byte(kernel):
+    # from_parts accepts any scale byte: negative scales, subnormal ones (exponent 0) and the NaN bytes 0x7F /
+    # 0xFF must decode as the spec says in every kernel (the AVX-512 one decodes them arithmetically).
+    rng = _rng(3100)
+    scales = np.arange(256, dtype=np.uint8).reshape(8, 32)  # 8 rows of 32 blocks, every byte once
+    packed = rng.integers(0, 256, (8, 32 * 8), dtype=np.uint8)
+    x = rng.standard_normal((2, 512)).astype(np.float32)
+    wq = ref.dequantize64(packed, scales, 1.0)
+    nan_rows = np.isnan(wq).any(axis=1)
+    assert nan_rows.tolist() == [False] * 3 + [True] + [False] * 3 + [True]
+    for m in (1, 2):
+        y = _gemv_raw(packed, scales, 1.0, x[:m], kernel)
+        assert np.all(np.isnan(y[:, nan_rows]))
+        y_ref = x[:m].astype(np.float64) @ wq[~nan_rows].T
+        bound = np.abs(x[:m].astype(np.float64)) @ np.abs(wq[~nan_rows]).T
+        assert np.all(np.abs(y[:, ~nan_rows] - y_ref) <= 1e-5 * bound + 1e-30)
+
+
+@pytest.mark.parametrize("isa", ALL_ISAS)
+def test_cpu_isa_environment_variable_forces_a_path(isa, monkeypatch):
+    rng = _rng(3200)
+    w = rng.standard_normal((40, 4096 + 48)).astype(np.float32)
+    t = nvfp4.quantize(w)
+    x = rng.standard_normal((3, w.shape[1])).astype(np.float32)
+    monkeypatch.setenv("RESET_NATIVE_CPU_ISA", isa)
+    if isa not in KERNELS:
+        with pytest.raises(NotImplementedError, match=f"RESET_NATIVE_CPU_ISA={isa} but this CPU lacks"):
+            nvfp4.gemv(t, x)
+        with pytest.raises(NotImplementedError):
+            nvfp4.cpu_info()
+        return
+    assert nvfp4.cpu_info()["kernel"] == isa
+    y = nvfp4.gemv(t, x)
+    # The same code path as asking for it explicitly: identical bytes.
+    np.testing.assert_array_equal(y, _gemv_raw(t.packed, t.block_scales, t.global_scale, x, isa))
+    monkeypatch.setenv("RESET_NATIVE_CPU_ISA", "auto")
+    assert nvfp4.cpu_info()["kernel"] == ("avx2" if "avx2" in KERNELS else "scalar")  # AVX-512 is opt-in
+
+
+def test_cpu_isa_environment_variable_rejects_unknown_values(monkeypatch):
+    t = nvfp4.quantize(np.ones((2, 16), np.float32))
+    monkeypatch.setenv("RESET_NATIVE_CPU_ISA", "sse9")
+    with pytest.raises(ValueError, match="RESET_NATIVE_CPU_ISA must be auto, scalar, avx2 or avx512, got 'sse9'"):
+        nvfp4.gemv(t, np.ones(16, np.float32))
+
+
+def test_cpu_info_reports_threads_and_paths():
+    info = nvfp4.cpu_info()
+    assert info["available"] == KERNELS
+    assert info["kernel"] in KERNELS
+    assert info["threads"] >= 1
+    if not os.environ.get("OMP_NUM_THREADS"):  # else exactly the count the user chose
+        assert info["threads"] <= max(1, info["logical_cpus"])
+        if info["physical_cores"] > 0:
+            assert info["threads"] <= info["physical_cores"]
 
 
 # ------------------------------------------------------------------------------------------ numpy / torch

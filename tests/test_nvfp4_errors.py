@@ -156,8 +156,8 @@ def test_binding_layer_rejects_unsafe_buffers():
         C.quantize(w, "float32", np.empty(10, np.uint8), np.empty(8, np.uint8), None)
     with pytest.raises(TypeError, match="w: expected 2-byte items"):
         C.quantize(w, "float16", np.empty(64, np.uint8), np.empty(8, np.uint8), None)
-    with pytest.raises(ValueError, match="kernel must be auto, scalar or avx2"):
-        C.quantize(w, "float32", np.empty(64, np.uint8), np.empty(8, np.uint8), None, "avx512")
+    with pytest.raises(ValueError, match="kernel must be auto, scalar, avx2 or avx512"):
+        C.quantize(w, "float32", np.empty(64, np.uint8), np.empty(8, np.uint8), None, "avx1024")
     with pytest.raises(TypeError, match="dtype must be float32"):
         C.quantize(w, "float64", np.empty(64, np.uint8), np.empty(8, np.uint8), None)
     with pytest.raises(ValueError, match="e2m1_decode: code must be 0..15"):
@@ -191,3 +191,64 @@ def test_from_parts_rejects_scale_bytes_no_quantizer_writes(byte):
         nvfp4.NVFP4Tensor.from_parts(p, s, 1.0)
     s[2, 1] = 0x7E  # 448, the largest valid scale, is accepted
     assert nvfp4.NVFP4Tensor.from_parts(p, s, 1.0).shape == (3, 32)
+
+
+# The C++ messages that embed numbers (first non-finite index, shapes). On the 16-core GPU host the first such
+# message, formatted through std::ostringstream, killed the process (segfault) while these tests ran there;
+# the library now builds them with std::to_string. Checked here through the binding directly (no Python-side
+# validation in front), and again in a fresh interpreter with torch imported first and 16 OpenMP threads, so
+# that a crash shows up as a failed test naming the signal instead of ending the pytest run.
+_CPP_MESSAGES = r"""
+import re, sys
+import numpy as np
+from reset_native import _core
+C = _core.nvfp4
+
+def expect(pattern, f, *args):
+    try:
+        f(*args)
+    except ValueError as e:
+        assert re.search(pattern, str(e)), (pattern, str(e))
+        return
+    raise AssertionError("no ValueError matching " + pattern)
+
+w = np.ones((6, 64), np.float32)
+w[4, 33] = np.nan
+w[5, 0] = np.inf
+p, s = np.empty((6, 32), np.uint8), np.empty((6, 4), np.uint8)
+expect(r"^quantize: w\[4, 33\] is nan;", C.quantize, w, "float32", p, s, None)
+expect(r"^quantize: w\[4, 33\] is nan;", C.quantize, w.astype(np.float16).view(np.uint16), "float16", p, s, None)
+w[4, 33] = -np.inf
+expect(r"^quantize: w\[4, 33\] is -inf;", C.quantize, w, "float32", p, s, None, "scalar", 1)
+big = np.full((3000, 4096), 1.0, np.float32)
+big[2999, 4095] = np.inf  # many threads' chunks, the bad value in the last one
+pb, sb = np.empty((3000, 2048), np.uint8), np.empty((3000, 256), np.uint8)
+expect(r"w\[2999, 4095\] is inf", C.quantize, big, "float32", pb, sb, None, "auto", 16)
+x = np.ones((2, 64), np.float32)
+x[1, 17] = np.nan
+expect(r"x\[1, 17\] is nan", C.gemv, p, s, 1.0, x, "float32", np.empty((2, 6), np.float32), None, "nvfp4", None)
+expect(r"must be non-empty, got shape \[0, 16\]", C.dequantize, p[:0, :8], s[:0, :1], 1.0,
+       np.empty((0, 16), np.float32), "float32")
+print("ok")
+"""
+
+
+def test_cpp_error_messages_with_numbers():
+    exec(compile(_CPP_MESSAGES, "cpp_messages", "exec"), {})
+
+
+def test_cpp_error_messages_in_a_fresh_process_with_torch_loaded_first():
+    import os
+    import subprocess
+    import sys
+
+    try:
+        import torch  # noqa: F401
+        prelude = "import torch\n"
+    except ImportError:
+        prelude = ""
+    env = dict(os.environ, OMP_NUM_THREADS="16")
+    out = subprocess.run([sys.executable, "-X", "faulthandler", "-c", prelude + _CPP_MESSAGES], capture_output=True,
+                         text=True, env=env, timeout=120)
+    assert out.returncode == 0, f"exit {out.returncode}: {out.stderr[-2000:]}"
+    assert out.stdout.strip() == "ok"

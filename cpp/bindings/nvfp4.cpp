@@ -29,7 +29,8 @@ nv::Kernel parse_kernel(const std::string& name) {
   if (name == "auto") return nv::Kernel::kAuto;
   if (name == "scalar") return nv::Kernel::kScalar;
   if (name == "avx2") return nv::Kernel::kAVX2;
-  throw InvalidArgument("kernel must be auto, scalar or avx2, got '" + name + "'");
+  if (name == "avx512") return nv::Kernel::kAVX512;
+  throw InvalidArgument("kernel must be auto, scalar, avx2 or avx512, got '" + name + "'");
 }
 
 nv::Activation parse_activation(const std::string& name) {
@@ -164,6 +165,12 @@ void bind_nvfp4(py::module_& m) {
   m.def("half_to_float", &nv::half_to_float, py::arg("bits"));
   m.def("bf16_to_float", &nv::bf16_to_float, py::arg("bits"));
   m.def("avx2_available", &nv::avx2_available);
+  m.def("avx512_available", &nv::avx512_available);
+  m.def(
+      "selected_kernel", [](const std::string& kernel) { return std::string(nv::kernel_name(nv::selected_kernel(parse_kernel(kernel)))); },
+      py::arg("kernel") = "auto", "Name of the CPU kernel a call with this kernel argument runs (env applied).");
+  m.def("default_threads", &nv::default_gemv_threads, "Threads the CPU kernels use by default.");
+  m.def("physical_cores", &nv::physical_cores, "Physical cores this process may run on (0: unknown).");
   m.def(
       "read_checksum",
       [](py::array data, int threads) {

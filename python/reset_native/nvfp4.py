@@ -28,6 +28,7 @@ the serving-path convention) by the dequantized weights with fp32 accumulation: 
 from __future__ import annotations
 
 import math
+import os
 import sys
 from typing import Any, Optional, Tuple
 
@@ -43,6 +44,7 @@ __all__ = [
     "gemv",
     "swizzle_block_scales",
     "unswizzle_block_scales",
+    "cpu_info",
 ]
 
 BLOCK_SIZE = 16
@@ -457,3 +459,16 @@ def unswizzle_block_scales(swizzled: Any, shape: Tuple[int, int]) -> Any:
     out = _empty_like_kind(swizzled, (rows, cols), "uint8")
     _C.unswizzle_block_scales(_as_numpy(swizzled), _as_numpy(out))
     return out
+
+
+def cpu_info() -> dict:
+    """The CPU code path and threading the CPU kernels use in this process: ``kernel`` (what quantize / gemv
+    run now: "avx2" when the CPU has it, else "scalar"; the environment variable ``RESET_NATIVE_CPU_ISA`` =
+    scalar | avx2 | avx512 forces one (avx512: the experimental AVX-512F GEMV, opt-in only), and naming one
+    this CPU lacks makes this and every CPU call raise NotImplementedError),
+    ``available`` (the kernels this CPU can run), ``threads`` (default thread count: the physical cores this
+    process may run on, or OMP_NUM_THREADS when set), ``physical_cores`` and ``logical_cpus``."""
+    available = ["scalar"] + (["avx2"] if _C.avx2_available() else []) + (["avx512"] if _C.avx512_available() else [])
+    return {"kernel": _C.selected_kernel("auto"), "available": available, "threads": _C.default_threads(),
+            "physical_cores": _C.physical_cores(),
+            "logical_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()}

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <random>
 #include <vector>
@@ -29,6 +30,7 @@ double e4m3_formula(int byte) {
 std::vector<nv::Kernel> kernels() {
   std::vector<nv::Kernel> k = {nv::Kernel::kScalar};
   if (nv::avx2_available()) k.push_back(nv::Kernel::kAVX2);
+  if (nv::avx512_available()) k.push_back(nv::Kernel::kAVX512);
   return k;
 }
 
@@ -196,4 +198,19 @@ TEST(NVFP4, BadArgumentsThrowInvalidArgument) {
   EXPECT_THROW(nv::dequantize(p, s, 1.0f, 1, 32, nullptr), reset_native::InvalidArgument);
   EXPECT_THROW(nv::swizzle_block_scales(s, 0, 2, p), reset_native::InvalidArgument);
   EXPECT_THROW(nv::global_scale_from_amax(-1.0f), reset_native::InvalidArgument);
+}
+
+TEST(NVFP4, KernelSelectionAndThreads) {
+  EXPECT_EQ(nv::selected_kernel(nv::Kernel::kScalar), nv::Kernel::kScalar);
+  EXPECT_STREQ(nv::kernel_name(nv::Kernel::kAVX512), "avx512");
+  EXPECT_STREQ(nv::kernel_name(nv::Kernel::kAVX2), "avx2");
+  const nv::Kernel best = nv::selected_kernel();
+  if (std::getenv("RESET_NATIVE_CPU_ISA") == nullptr) {
+    EXPECT_EQ(best, nv::avx2_available() ? nv::Kernel::kAVX2 : nv::Kernel::kScalar);  // AVX-512 is opt-in
+  }
+  if (!nv::avx512_available()) EXPECT_THROW(nv::selected_kernel(nv::Kernel::kAVX512), reset_native::Unsupported);
+  EXPECT_GE(nv::default_gemv_threads(), 1);
+  if (nv::physical_cores() > 0 && std::getenv("OMP_NUM_THREADS") == nullptr) {
+    EXPECT_LE(nv::default_gemv_threads(), nv::physical_cores());
+  }
 }

@@ -33,13 +33,16 @@ enum class DType { kFloat32, kFloat16, kBFloat16 };
 // given), then the two quantized operands are multiplied exactly and summed in fp32.
 enum class Activation { kBF16, kNVFP4 };
 
-// Which CPU code path runs. kAuto picks AVX2+FMA when this CPU has it, else the portable scalar path.
-// Forcing kAVX2 on a CPU without it throws Unsupported.
-enum class Kernel { kAuto, kScalar, kAVX2 };
+// Which CPU code path runs. kAuto picks AVX2+FMA+F16C when the CPU has it, else the portable scalar path,
+// unless the environment variable RESET_NATIVE_CPU_ISA = scalar | avx2 | avx512 names one (auto or empty: no
+// effect; any other value throws InvalidArgument). kAVX512 (experimental, opt-in: by argument or the
+// variable) runs the AVX-512F GEMV and the AVX2 quantize / widening code. Forcing a kernel the CPU lacks
+// throws Unsupported.
+enum class Kernel { kAuto, kScalar, kAVX2, kAVX512 };
 
 struct Options {
   Kernel kernel = Kernel::kAuto;
-  int threads = 0;  // 0: reset_native::default_threads()
+  int threads = 0;  // 0: default_gemv_threads()
 };
 
 struct GemvOptions : Options {
@@ -93,7 +96,20 @@ void swizzle_block_scales(const uint8_t* linear, int64_t rows, int64_t scale_col
 void unswizzle_block_scales(const uint8_t* swizzled, int64_t rows, int64_t scale_cols, uint8_t* linear);
 
 // ------------------------------------------------------------------ introspection / benchmarking
-bool avx2_available();  // this CPU can run Kernel::kAVX2
+bool avx2_available();    // this CPU can run Kernel::kAVX2
+bool avx512_available();  // this CPU can run Kernel::kAVX512
+// The kernel a call with `requested` runs (kAuto resolved, RESET_NATIVE_CPU_ISA applied); throws as the
+// call would.
+Kernel selected_kernel(Kernel requested = Kernel::kAuto);
+const char* kernel_name(Kernel kernel);  // "auto", "scalar", "avx2", "avx512"
+
+// Threads the CPU kernels use when Options::threads is 0: the physical cores this process may run on
+// (SMT siblings add no memory bandwidth and fight over the vector units), capped by
+// reset_native::default_threads(); exactly default_threads() when OMP_NUM_THREADS is set or the core
+// topology cannot be read.
+int default_gemv_threads();
+// Physical cores (distinct core ids) among the CPUs this process may run on; 0 when unknown.
+int physical_cores();
 // Reads `bytes` bytes with all threads and returns a checksum; benchmarks time it to measure the
 // machine's memory read bandwidth with the same threading the kernels use.
 uint64_t read_checksum(const uint8_t* data, int64_t bytes, const Options& options = {});

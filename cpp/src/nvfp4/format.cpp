@@ -2,10 +2,9 @@
 #include <array>
 #include <cmath>
 #include <cstring>
-#include <sstream>
+#include <string>
 
 #include "internal.hpp"
-#include "reset_native/build_info.hpp"
 
 namespace reset_native::nvfp4 {
 
@@ -132,54 +131,26 @@ const float* e4m3_table() {
   return table.data();
 }
 
-bool cpu_has_avx2() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-#else
-  return false;
-#endif
-}
-
-Kernel resolve_kernel(Kernel requested) {
-  const bool avx2 = cpu_has_avx2();
-  switch (requested) {
-    case Kernel::kAuto:
-      return avx2 ? Kernel::kAVX2 : Kernel::kScalar;
-    case Kernel::kScalar:
-      return Kernel::kScalar;
-    case Kernel::kAVX2:
-      if (!avx2) throw Unsupported("nvfp4: the AVX2 kernel was requested but this CPU lacks AVX2/FMA/F16C");
-      return Kernel::kAVX2;
-  }
-  throw InvalidArgument("nvfp4: unknown kernel value");
-}
-
-int resolve_threads(int requested) {
-  require(requested >= 0, "nvfp4: threads must be >= 0 (0 = default), got " + std::to_string(requested));
-  return requested == 0 ? std::max(1, default_threads()) : requested;
-}
-
+// Messages are built with std::string and std::to_string, never iostreams: the first formatted number
+// through an ostream (num_put / num_get and their locale caches) crashed the process on the 16-core GPU host
+// in both runs there (a std::ifstream >> long at the first dequantize, a std::ostringstream << int64_t at the
+// first non-finite-input error), while constructing streams without formatting did not (bench/RESULTS-cpu5.md).
 std::string index_text(const char* name, int64_t row, int64_t col) {
-  std::ostringstream s;
-  s << name << "[" << row << ", " << col << "]";
-  return s.str();
+  return std::string(name) + "[" + std::to_string(row) + ", " + std::to_string(col) + "]";
 }
 
 void check_matrix_shape(const char* what, int64_t rows, int64_t cols) {
-  std::ostringstream s;
+  const std::string shape = "[" + std::to_string(rows) + ", " + std::to_string(cols) + "]";
   if (rows <= 0 || cols <= 0) {
-    s << what << ": the matrix must be non-empty, got shape [" << rows << ", " << cols << "]";
-    throw InvalidArgument(s.str());
+    throw InvalidArgument(std::string(what) + ": the matrix must be non-empty, got shape " + shape);
   }
   if (cols % kBlockSize != 0) {
-    s << what << ": the number of columns (K) must be a multiple of 16, got " << cols;
-    throw InvalidArgument(s.str());
+    throw InvalidArgument(std::string(what) + ": the number of columns (K) must be a multiple of 16, got " +
+                          std::to_string(cols));
   }
   // Keeps every index computation (rows * cols and friends) far from int64 overflow.
   if (rows > (int64_t{1} << 40) / cols) {
-    s << what << ": shape [" << rows << ", " << cols << "] is too large";
-    throw InvalidArgument(s.str());
+    throw InvalidArgument(std::string(what) + ": shape " + shape + " is too large");
   }
 }
 
@@ -193,7 +164,5 @@ void check_parts(const char* what, const uint8_t* packed, const uint8_t* block_s
 }
 
 }  // namespace detail
-
-bool avx2_available() { return detail::cpu_has_avx2(); }
 
 }  // namespace reset_native::nvfp4

@@ -18,7 +18,7 @@ void widen(const void* in, DType dtype, int64_t count, Kernel kernel, float* out
   } else if (dtype == DType::kBFloat16) {
     const uint16_t* h = static_cast<const uint16_t*>(in);
     for (int64_t i = 0; i < count; ++i) out[i] = bf16_to_float(h[i]);
-  } else if (kernel == Kernel::kAVX2) {
+  } else if (detail::uses_avx2_helpers(kernel)) {
     detail::half_to_float_f16c(static_cast<const uint16_t*>(in), out, count);
   } else {
     detail::half_to_float_scalar(static_cast<const uint16_t*>(in), out, count);
@@ -63,15 +63,19 @@ void gemv(const uint8_t* packed, const uint8_t* block_scales, float global_scale
   require(x_dtype == DType::kFloat32 || x_dtype == DType::kFloat16 || x_dtype == DType::kBFloat16,
           "gemv: unknown x dtype value");
   const Kernel kernel = detail::resolve_kernel(options.kernel);
-  // At least ~2M weights (1.1 MB packed, ~0.2 ms) per thread.
-  const int threads = detail::threads_for_work(detail::resolve_threads(options.threads), n * k, int64_t{1} << 21);
+  // At least ~1M weights (0.56 MB packed, tens of microseconds on one core) per thread, so waking a helper
+  // (a futex wake unless it is still polling) stays small next to its share.
+  const int threads = detail::threads_for_work(detail::resolve_threads(options.threads), n * k, int64_t{1} << 20);
 
   std::vector<float> xf(static_cast<size_t>(m * k));
   widen(x, x_dtype, m * k, kernel, xf.data());
   double out_scale = global_scale;
   if (options.activation == Activation::kNVFP4) out_scale *= quantize_activations(xf, m, k, options);
-  std::vector<float> xd(xf.size());
-  if (kernel == Kernel::kAVX2) {
+  const int64_t stride = kernel == Kernel::kAVX512 ? detail::arranged_stride_avx512(k) : k;
+  std::vector<float> xd(static_cast<size_t>(m * stride));
+  if (kernel == Kernel::kAVX512) {
+    detail::arrange_activations_avx512(xf.data(), m, k, xd.data());
+  } else if (kernel == Kernel::kAVX2) {
     detail::arrange_activations_avx2(xf.data(), m, k, xd.data());
   } else {
     detail::arrange_activations_scalar(xf.data(), m, k, xd.data());
@@ -83,7 +87,9 @@ void gemv(const uint8_t* packed, const uint8_t* block_scales, float global_scale
   int64_t grain = (n + 16 * threads - 1) / (16 * threads);
   grain = std::max<int64_t>(8, (grain + 7) / 8 * 8);
   detail::parallel_for(n, grain, threads, [&](int64_t n0, int64_t n1) {
-    if (kernel == Kernel::kAVX2) {
+    if (kernel == Kernel::kAVX512) {
+      detail::gemv_rows_avx512(packed, block_scales, k, xd.data(), m, n0, n1, n, raw.data());
+    } else if (kernel == Kernel::kAVX2) {
       detail::gemv_rows_avx2(packed, block_scales, k, xd.data(), m, n0, n1, n, raw.data());
     } else {
       detail::gemv_rows_scalar(packed, block_scales, k, xd.data(), m, n0, n1, n, raw.data());

@@ -1,14 +1,12 @@
 // Private to cpp/src/nvfp4: kernel entry points shared between the drivers (quantize.cpp, gemv.cpp,
-// dequantize.cpp) and the two code paths (kernels_scalar.cpp, kernels_avx2.cpp).
+// dequantize.cpp) and the code paths (kernels_scalar.cpp; kernels_avx2.cpp and gemv_avx2.cpp;
+// gemv_avx512.cpp).
 #pragma once
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
-#include <memory>
 #include <string>
-#include <system_error>
-#include <thread>
 
+#include "parallel.hpp"
 #include "reset_native/nvfp4.hpp"
 
 namespace reset_native::nvfp4::detail {
@@ -16,11 +14,17 @@ namespace reset_native::nvfp4::detail {
 // E4M3 byte -> float for all 256 bytes (NaN for 0x7F / 0xFF); a constant table built once.
 const float* e4m3_table();
 
-bool cpu_has_avx2();  // AVX2 + FMA + F16C
+bool cpu_has_avx2();    // AVX2 + FMA + F16C
+bool cpu_has_avx512();  // AVX-512F on top of cpu_has_avx2()
 
-// Resolves kAuto and checks that a forced kernel can run here (throws Unsupported otherwise).
+// Resolves kAuto (the best kernel this CPU runs, or the one RESET_NATIVE_CPU_ISA names) and checks that the
+// resulting kernel can run here (throws Unsupported otherwise).
 Kernel resolve_kernel(Kernel requested);
+// requested > 0 as is; 0: default_gemv_threads().
 int resolve_threads(int requested);
+
+// The AVX-512 path uses the AVX2 kernels for everything but the GEMV (quantize, fp16 widening).
+inline bool uses_avx2_helpers(Kernel k) { return k == Kernel::kAVX2 || k == Kernel::kAVX512; }
 
 // Threads worth using for `work` items when each thread should get at least `min_per_thread` of them:
 // starting a helper thread costs tens of microseconds (far more on a busy machine), which small calls must
@@ -47,6 +51,10 @@ void half_to_float_f16c(const uint16_t* in, float* out, int64_t count);
 // (a permutation within each group of 16-blocks; see the kernels' files).
 void arrange_activations_scalar(const float* x, int64_t m, int64_t k, float* xd);
 void arrange_activations_avx2(const float* x, int64_t m, int64_t k, float* xd);
+// The AVX-512 layout pads each row to a whole number of 16-block groups: row i starts at
+// xd + i * arranged_stride_avx512(k) (the other layouts use stride k).
+int64_t arranged_stride_avx512(int64_t k);
+void arrange_activations_avx512(const float* x, int64_t m, int64_t k, float* xd);
 
 // Raw W4A16 sums for weight rows [n0, n1):
 //   out[i * n_total + r] = sum_b e4m3(scales[r, b]) * sum_j e2m1(code[r, 16b + j]) * x[i, 16b + j]
@@ -55,6 +63,8 @@ void gemv_rows_scalar(const uint8_t* packed, const uint8_t* scales, int64_t k, c
                       int64_t n0, int64_t n1, int64_t n_total, float* out);
 void gemv_rows_avx2(const uint8_t* packed, const uint8_t* scales, int64_t k, const float* xd, int64_t m,
                     int64_t n0, int64_t n1, int64_t n_total, float* out);
+void gemv_rows_avx512(const uint8_t* packed, const uint8_t* scales, int64_t k, const float* xd, int64_t m,
+                      int64_t n0, int64_t n1, int64_t n_total, float* out);
 
 // E2M1 code -> value, all 16 codes (8 = -0).
 inline constexpr float kE2M1Values[16] = {0.0f,  0.5f,  1.0f,  1.5f,  2.0f,  3.0f,  4.0f,  6.0f,
@@ -74,51 +84,5 @@ std::string index_text(const char* name, int64_t row, int64_t col);
 
 // Throws InvalidArgument unless rows/cols describe a non-empty NVFP4 matrix.
 void check_matrix_shape(const char* what, int64_t rows, int64_t cols);
-
-// Calls body(begin, end) on disjoint chunks of [0, count) of about `grain` items, on the calling thread plus
-// up to threads - 1 helper threads. body must not throw.
-//
-// Built for machines shared with other work: chunks are claimed one at a time from an atomic counter, and the
-// caller waits only for chunks that were claimed, never for a helper that has not been scheduled yet. (A
-// fork/join barrier, as in an OpenMP parallel region, stalls for a whole scheduler time slice whenever a
-// helper's core is busy; measured here that made 2 threads several times slower than 1 on a loaded machine.)
-// Helpers are detached and share ownership of the counters; one that starts late finds no chunk left and
-// never touches body.
-template <class Body>
-void parallel_for(int64_t count, int64_t grain, int threads, const Body& body) {
-  grain = std::max<int64_t>(grain, 1);
-  const int64_t chunks = (count + grain - 1) / grain;
-  const int workers = static_cast<int>(std::min<int64_t>(threads, chunks));
-  if (workers <= 1) {
-    if (count > 0) body(int64_t{0}, count);
-    return;
-  }
-  struct State {
-    std::atomic<int64_t> next{0};
-    std::atomic<int64_t> done{0};
-    int64_t count = 0, grain = 0, chunks = 0;
-    const Body* body = nullptr;
-    void run() {
-      for (int64_t c = next.fetch_add(1); c < chunks; c = next.fetch_add(1)) {
-        (*body)(c * grain, std::min(count, (c + 1) * grain));
-        done.fetch_add(1, std::memory_order_release);
-      }
-    }
-  };
-  auto state = std::make_shared<State>();
-  state->count = count;
-  state->grain = grain;
-  state->chunks = chunks;
-  state->body = &body;
-  for (int w = 1; w < workers; ++w) {
-    try {
-      std::thread([state] { state->run(); }).detach();
-    } catch (const std::system_error&) {
-      break;  // no thread available: the caller does the remaining chunks itself
-    }
-  }
-  state->run();
-  while (state->done.load(std::memory_order_acquire) < chunks) std::this_thread::yield();
-}
 
 }  // namespace reset_native::nvfp4::detail

@@ -22,7 +22,7 @@ struct RowSource {
     scratch.resize(static_cast<size_t>(cols));
     if (dtype == DType::kBFloat16) {
       for (int64_t j = 0; j < cols; ++j) scratch[j] = bf16_to_float(in[j]);
-    } else if (kernel == Kernel::kAVX2) {
+    } else if (detail::uses_avx2_helpers(kernel)) {
       detail::half_to_float_f16c(in, scratch.data(), cols);
     } else {
       detail::half_to_float_scalar(in, scratch.data(), cols);
@@ -57,7 +57,7 @@ float quantize_impl(const char* what, const char* name, const RowSource& src, in
     for (int64_t r = r0; r < r1 && bad < 0; ++r) {
       const float* x = src.row(r, scratch);
       int64_t bad_col = -1;
-      const float row_amax = src.kernel == Kernel::kAVX2 ? detail::scan_amax_avx2(x, cols, &bad_col)
+      const float row_amax = detail::uses_avx2_helpers(src.kernel) ? detail::scan_amax_avx2(x, cols, &bad_col)
                                                          : detail::scan_amax_scalar(x, cols, &bad_col);
       if (bad_col >= 0) {
         bad = r * cols + bad_col;
@@ -90,7 +90,7 @@ float quantize_impl(const char* what, const char* name, const RowSource& src, in
       const float* x = src.row(r, scratch);
       uint8_t* p = packed + r * (cols / 2);
       uint8_t* s = block_scales + r * blocks;
-      if (src.kernel == Kernel::kAVX2) {
+      if (detail::uses_avx2_helpers(src.kernel)) {
         detail::quantize_row_avx2(x, cols, gs, p, s);
       } else {
         detail::quantize_row_scalar(x, cols, gs, p, s);
