@@ -71,8 +71,7 @@ void bind_nvfp4_cuda(py::module_& m) {
       [](std::uintptr_t packed, std::uintptr_t block_scales, float global_scale, std::int64_t n, std::int64_t k,
          std::uintptr_t x, int x_dtype, std::int64_t m_tokens, bool nvfp4_activations, float act_global_scale,
          std::uintptr_t act_amax_workspace, std::uintptr_t bias, std::uintptr_t out, std::uintptr_t stream,
-         std::uintptr_t residual, std::uintptr_t up, std::int64_t x_row_stride, std::uintptr_t norm_weight,
-         float norm_eps) {
+         std::uintptr_t residual) {
         nc::GemvArgs a;
         a.packed = ptr<const std::uint8_t>(packed);
         a.block_scales = ptr<const std::uint8_t>(block_scales);
@@ -87,17 +86,12 @@ void bind_nvfp4_cuda(py::module_& m) {
         a.act_amax_workspace = ptr<float>(act_amax_workspace);
         a.bias = ptr<const void>(bias);
         a.residual = ptr<const void>(residual);
-        a.up = ptr<const void>(up);
-        a.x_row_stride = x_row_stride;
-        a.norm_weight = ptr<const void>(norm_weight);
-        a.norm_eps = norm_eps;
         a.out = ptr<void>(out);
         nc::launch_gemv(a, ptr<void>(stream));
       },
       py::arg("packed"), py::arg("block_scales"), py::arg("global_scale"), py::arg("n"), py::arg("k"), py::arg("x"),
       py::arg("x_dtype"), py::arg("m"), py::arg("nvfp4_activations"), py::arg("act_global_scale"),
-      py::arg("act_amax_workspace"), py::arg("bias"), py::arg("out"), py::arg("stream"), py::arg("residual") = 0,
-      py::arg("up") = 0, py::arg("x_row_stride") = 0, py::arg("norm_weight") = 0, py::arg("norm_eps") = 0.0f);
+      py::arg("act_amax_workspace"), py::arg("bias"), py::arg("out"), py::arg("stream"), py::arg("residual") = 0);
 }
 
 #else

@@ -121,7 +121,6 @@ __global__ void __launch_bounds__(kThreads, MINB) gemv_bd_kernel(const GemvParam
   constexpr int kRows = 16;
 
   extern __shared__ uint4 smem_raw[];
-  __shared__ float s_prenorm[16], s_prenorm_part[kWarps * 16];  // fused RMSNorm scales (norm_w only)
   uint8_t* smem = reinterpret_cast<uint8_t*>(smem_raw);
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
   const int m = p.m;
@@ -161,7 +160,6 @@ __global__ void __launch_bounds__(kThreads, MINB) gemv_bd_kernel(const GemvParam
   cuda_core::pdl_wait();
   cuda_core::pdl_trigger();
   if constexpr (W4A4) activation_scales(p, act_gs, act_d);
-  prenorm_scales<XDT>(p, s_prenorm, s_prenorm_part);
 
   // ---- stage x (every token, whole padded K; beyond k load_unit gives zeros) while the weights fly
   {
@@ -169,7 +167,7 @@ __global__ void __launch_bounds__(kThreads, MINB) gemv_bd_kernel(const GemvParam
     for (int u = tid; u < units; u += kThreads) {
       const int tok = u / blocks, blk = u % blocks;
       RawUnit<XDT> raw;
-      load_unit<XDT>(p, tok, blk * 16, raw, s_prenorm);
+      load_unit<XDT>(p, tok, blk * 16, raw);
       xf[tok * blocks + blk] =
           bd_store_unit<XDT, W4A4>(smem + tok * L.row_bytes + blk * 2 * kGroupBytes, raw, act_gs, act_d);
     }

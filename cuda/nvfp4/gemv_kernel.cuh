@@ -21,7 +21,6 @@
 #include "core/pdl.cuh"
 #include "nvfp4/nvfp4_device.cuh"
 #include "nvfp4/launch_check.hpp"
-#include "ops/silu_value.cuh"
 #include "reset_native/nvfp4_cuda.hpp"
 
 namespace reset_native::nvfp4_cuda {
@@ -40,10 +39,6 @@ struct GemvParams {
   const uint8_t* packed;
   const uint8_t* scales;
   const void* x;
-  const void* up;         // gated input: x holds gate rows, up the up rows; the GEMV reads silu(gate) * up
-  int64_t x_rs;           // elements between token rows of x (and up)
-  const void* norm_w;     // pre-normalised input: x is RMSNorm(x) * norm_w (the decoder's norm, fused)
-  float norm_eps;
   const void* bias;
   const void* residual;   // optional [m, n], added in the epilogue
   void* out;
@@ -67,71 +62,15 @@ struct RawUnit {
   uint4 r[kVec];
 };
 
-// Pre-normalisation (the decoder's RMSNorm fused into the projection it feeds): per token, prenorm[tok] =
-// rsqrt(mean(x^2) + eps) over the whole row, as the rms_norm op computes it (per-thread fmaf sums, warp
-// shuffles, then the warps' sums in order). x rows are read from L2 once more; every thread of the block
-// must call this (it synchronises) after pdl_wait() and before the first load_unit. No-op without norm_w.
 template <int XDT>
-__device__ void prenorm_scales(const GemvParams& p, float* prenorm, float* part) {
-  if (p.norm_w == nullptr) return;
-  using E = Elem<XDT>;
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-  for (int tok = 0; tok < p.m; ++tok) {
-    const auto* x = static_cast<const typename E::T*>(p.x) + int64_t(tok) * p.x_rs;
-    float sum = 0.0f;
-    for (int i = tid; i < p.k; i += kThreads) {
-      const float v = E::to_float(x[i]);
-      sum = fmaf(v, v, sum);
-    }
-    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, o);
-    if (lane == 0) part[warp * 16 + tok] = sum;
-  }
-  __syncthreads();
-  if (tid < p.m) {
-    float total = 0.0f;
-    for (int w = 0; w < kWarps; ++w) total += part[w * 16 + tid];
-    prenorm[tid] = rsqrtf(__fadd_rn(__fdiv_rn(total, float(p.k)), p.norm_eps));
-  }
-  __syncthreads();
-}
-
-// The fused input transforms of load_unit (gated SwiGLU input, or pre-normalisation), out of line: inlined,
-// their registers made the staging code of the hot kernels spill (ptxas -v); as a call they cost only the
-// calls that use them.
-template <int XDT>
-__device__ __noinline__ RawUnit<XDT> transform_unit(const GemvParams& p, int tok, int kidx, RawUnit<XDT> u,
-                                                    const float* prenorm) {
-  using T = typename Elem<XDT>::T;
-  if (p.up != nullptr) {  // gated input (the MLP's act_fn(gate) * up, fused): the silu_mul op's bits exactly
-    const T* up = static_cast<const T*>(p.up) + int64_t(tok) * p.x_rs + kidx;
-    T* e = reinterpret_cast<T*>(u.r);
-#pragma unroll
-    for (int i = 0; i < 16; ++i)
-      e[i] = Elem<XDT>::from_float(ops_cuda::silu_mul_value<T>(Elem<XDT>::to_float(e[i]), Elem<XDT>::to_float(up[i])));
-  }
-  if (p.norm_w != nullptr) {  // RMSNorm(x) * w with the rms_norm op's two roundings
-    const T* w = static_cast<const T*>(p.norm_w) + kidx;
-    const float r = prenorm[tok];
-    T* e = reinterpret_cast<T*>(u.r);
-#pragma unroll
-    for (int i = 0; i < 16; ++i) {
-      const float normed = ops_cuda::round_to<T>(__fmul_rn(Elem<XDT>::to_float(e[i]), r));
-      e[i] = Elem<XDT>::from_float(__fmul_rn(Elem<XDT>::to_float(w[i]), normed));
-    }
-  }
-  return u;
-}
-
-template <int XDT>
-__device__ __forceinline__ void load_unit(const GemvParams& p, int tok, int kidx, RawUnit<XDT>& u,
-                                          const float* prenorm) {
+__device__ __forceinline__ void load_unit(const GemvParams& p, int tok, int kidx, RawUnit<XDT>& u) {
   using T = typename Elem<XDT>::T;
   if (tok >= p.m || kidx >= p.k) {
 #pragma unroll
     for (int i = 0; i < RawUnit<XDT>::kVec; ++i) u.r[i] = make_uint4(0, 0, 0, 0);
     return;
   }
-  const T* x = static_cast<const T*>(p.x) + int64_t(tok) * p.x_rs + kidx;
+  const T* x = static_cast<const T*>(p.x) + int64_t(tok) * p.k + kidx;
   if (p.x_aligned) {
 #pragma unroll
     for (int i = 0; i < RawUnit<XDT>::kVec; ++i) u.r[i] = __ldg(reinterpret_cast<const uint4*>(x) + i);
@@ -140,7 +79,6 @@ __device__ __forceinline__ void load_unit(const GemvParams& p, int tok, int kidx
 #pragma unroll
     for (int i = 0; i < 16; ++i) e[i] = x[i];
   }
-  if (p.up != nullptr || p.norm_w != nullptr) u = transform_unit<XDT>(p, tok, kidx, u, prenorm);
 }
 
 __device__ __forceinline__ uint32_t pack_pair(float lo, float hi, bool bf16) {
@@ -376,7 +314,6 @@ __global__ void __launch_bounds__(kThreads, MINB) gemv_kernel(const GemvParams p
   constexpr int kGroup = group<WHOLE, NT, MINB>();  // == kDepth when chunked: slot d computes tile d
 
   extern __shared__ uint4 smem_raw[];
-  __shared__ float s_prenorm[16], s_prenorm_part[kWarps * 16];  // fused RMSNorm scales (norm_w only)
   uint16_t* xs = reinterpret_cast<uint16_t*>(smem_raw);
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
   const int nchunks = (p.k + kChunk - 1) / kChunk;
@@ -422,7 +359,7 @@ __global__ void __launch_bounds__(kThreads, MINB) gemv_kernel(const GemvParams p
         const int u = base + b * kThreads;
         tok[b] = u < units ? u / (c_count * kUnitsPerToken) : m;
         kidx[b] = c_first * kChunk + (u % (c_count * kUnitsPerToken)) * 16;
-        load_unit<XDT>(p, tok[b], kidx[b], v[b], s_prenorm);
+        load_unit<XDT>(p, tok[b], kidx[b], v[b]);
       }
 #pragma unroll
       for (int b = 0; b < kStageBatch; ++b) {
@@ -442,7 +379,7 @@ __global__ void __launch_bounds__(kThreads, MINB) gemv_kernel(const GemvParams p
     for (int u = 0; u < kChunkUnits; ++u) {
       if (part >= 0 && u % kGroup != part) continue;
       const int unit = u * kThreads + tid;
-      load_unit<XDT>(p, unit / kUnitsPerToken, c * kChunk + (unit % kUnitsPerToken) * 16, v[u], s_prenorm);
+      load_unit<XDT>(p, unit / kUnitsPerToken, c * kChunk + (unit % kUnitsPerToken) * 16, v[u]);
     }
   };
   auto chunk_store = [&](int c, const RawUnit<XDT> (&v)[kChunkUnits], int part) {
@@ -500,7 +437,6 @@ __global__ void __launch_bounds__(kThreads, MINB) gemv_kernel(const GemvParams p
   cuda_core::pdl_wait();
   cuda_core::pdl_trigger();
   if constexpr (W4A4) activation_scales(p, act_gs, act_d);
-  prenorm_scales<XDT>(p, s_prenorm, s_prenorm_part);
 
   if constexpr (WHOLE) {
     stage(0, nchunks);

@@ -9,7 +9,6 @@
 
 #include "core/pdl.cuh"
 #include "ops/dtype_conv.cuh"
-#include "ops/silu_value.cuh"
 #include "reset_native/error.hpp"
 #include "reset_native/ops_cuda.hpp"
 
@@ -27,8 +26,9 @@ __global__ void __launch_bounds__(kThreads) silu_mul_kernel(const T* gate, const
   for (std::int64_t i = std::int64_t(blockIdx.x) * kThreads + threadIdx.x; i < total;
        i += std::int64_t(gridDim.x) * kThreads) {
     const std::int64_t r = i / n, c = i % n;
-    y[i] = Conv<T>::from_float(silu_mul_value<T>(Conv<T>::to_float(gate[r * gate_rs + c]),
-                                                 Conv<T>::to_float(up[r * up_rs + c])));
+    const float g = Conv<T>::to_float(gate[r * gate_rs + c]);
+    const float act = round_to<T>(__fdiv_rn(g, __fadd_rn(1.0f, expf(-g))));
+    y[i] = Conv<T>::from_float(__fmul_rn(act, Conv<T>::to_float(up[r * up_rs + c])));
   }
 }
 

@@ -50,7 +50,7 @@ def _stream(device) -> int:
     return _torch().cuda.current_stream(device).cuda_stream
 
 
-def _check_cuda(t, name: str, device=None, contiguous: bool = True) -> None:
+def _check_cuda(t, name: str, device=None) -> None:
     torch = _torch()
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
@@ -58,7 +58,7 @@ def _check_cuda(t, name: str, device=None, contiguous: bool = True) -> None:
         raise ValueError(f"{name} must be a CUDA tensor, got device {t.device}")
     if device is not None and t.device != device:
         raise ValueError(f"{name} is on {t.device} but the weights are on {device}: all tensors must share one device")
-    if contiguous and not t.is_contiguous():
+    if not t.is_contiguous():
         raise ValueError(f"{name} must be contiguous")
 
 
@@ -152,36 +152,12 @@ def _ops():
     @torch.library.custom_op("reset_native::nvfp4_gemv", mutates_args=())
     def nvfp4_gemv(packed: torch.Tensor, block_scales: torch.Tensor, global_scale: float, x: torch.Tensor,
                    activation: str, act_global_scale: Optional[float], bias: Optional[torch.Tensor],
-                   residual: Optional[torch.Tensor], up: Optional[torch.Tensor], norm_weight: Optional[torch.Tensor],
-                   norm_eps: float) -> torch.Tensor:
+                   residual: Optional[torch.Tensor] = None) -> torch.Tensor:
         n, k = _check_weights(packed, block_scales)
-        _check_cuda(x, "x", packed.device, contiguous=up is None)  # gated: rows of a wider tensor (checked below)
+        _check_cuda(x, "x", packed.device)
         code = _dtype_code(x.dtype, "x")
         if x.dim() != 2 or x.shape[1] != k or not 1 <= x.shape[0] <= MAX_TOKENS:
             raise ValueError(f"x must be [M, K] with K = {k} and 1 <= M <= {MAX_TOKENS}, got {tuple(x.shape)}")
-        row_stride = 0
-        if up is not None:  # gated input: the kernel multiplies silu(x) * up, rows of both x.stride(0) apart
-            _check_cuda(up, "up", packed.device, contiguous=False)
-            if up.dtype != x.dtype or up.shape != x.shape or up.stride() != x.stride() or x.stride(1) != 1 \
-                    or x.stride(0) < k:
-                raise ValueError(f"up must match x's dtype, shape and strides with unit inner stride, got x "
-                                 f"{tuple(x.shape)}/{x.stride()} {x.dtype} and up {tuple(up.shape)}/{up.stride()} "
-                                 f"{up.dtype}")
-            if activation == "nvfp4" and act_global_scale is None:
-                raise ValueError("a gated input (up) needs activation 'bf16' or a static act_global_scale")
-            row_stride = x.stride(0)
-        if norm_weight is not None:  # pre-normalised input: the decoder's RMSNorm inside the GEMV
-            _check_cuda(norm_weight, "norm_weight", packed.device)
-            if norm_weight.dtype != x.dtype or tuple(norm_weight.shape) != (k,) or not norm_weight.is_contiguous():
-                raise ValueError(f"norm_weight must be a contiguous [{k}] tensor of dtype {x.dtype}, got "
-                                 f"{tuple(norm_weight.shape)} {norm_weight.dtype}")
-            if up is not None:
-                raise ValueError("norm_weight and up cannot be combined")
-            if activation == "nvfp4" and act_global_scale is None:
-                raise ValueError("a pre-normalised input (norm_weight) needs activation 'bf16' or a static "
-                                 "act_global_scale")
-            if not norm_eps >= 0.0:
-                raise ValueError(f"norm_eps must be >= 0, got {norm_eps}")
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {_ACTIVATIONS}, got {activation!r}")
         if bias is not None:
@@ -210,14 +186,11 @@ def _ops():
             _native.cuda_gemv(_aligned(packed, 16).data_ptr(), _aligned(block_scales, 2).data_ptr(), global_scale, n,
                               k, x.data_ptr(), code, m, w4a4, act_gs, workspace,
                               0 if bias is None else bias.data_ptr(), out.data_ptr(), _stream(x.device),
-                              0 if residual is None else residual.data_ptr(),
-                              0 if up is None else up.data_ptr(), row_stride,
-                              0 if norm_weight is None else norm_weight.data_ptr(), float(norm_eps))
+                              0 if residual is None else residual.data_ptr())
         return out
 
     @nvfp4_gemv.register_fake
-    def _(packed, block_scales, global_scale, x, activation, act_global_scale, bias, residual, up, norm_weight,
-          norm_eps):
+    def _(packed, block_scales, global_scale, x, activation, act_global_scale, bias, residual=None):
         return x.new_empty((x.shape[0], packed.shape[0]))
 
     return torch.ops.reset_native
@@ -230,16 +203,13 @@ def dequantize(packed, block_scales, global_scale: float, out_dtype):
 
 
 def gemv(packed, block_scales, global_scale: float, x, activation: str = "bf16", act_global_scale=None, bias=None,
-         residual=None, up=None, norm_weight=None, norm_eps: float = 0.0):
+         residual=None):
     """y [M, N] = x @ dequantize(w).T (+ bias) (+ residual [M, N]) in x.dtype, fp32 accumulation, one rounding,
-    M <= 16 (custom op, graph-safe). With ``up`` the input is the SwiGLU product silu(x) * up computed while the
-    kernel stages it (bit-identical to the silu_mul op); x and up may then be column slices of one tensor. With
-    ``norm_weight`` the input is RMSNorm(x) * norm_weight (eps ``norm_eps``), computed in the kernel with the
-    rms_norm op's arithmetic.
+    M <= 16 (custom op, graph-safe).
 
     activation "bf16" multiplies x as given (W4A16; float16/bfloat16/float32 x); "nvfp4" quantizes each row of x
     to NVFP4 inside the kernel (W4A4) with act_global_scale, or amax(|x|)/2688 computed on the device when None.
     """
     _require_kernels()
     return _ops().nvfp4_gemv(packed, block_scales, _check_scale(global_scale, "global_scale"), x, activation,
-                             act_global_scale, bias, residual, up, norm_weight, float(norm_eps))
+                             act_global_scale, bias, residual)

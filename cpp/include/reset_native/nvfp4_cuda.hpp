@@ -38,17 +38,7 @@ struct GemvArgs {
   const std::uint8_t* block_scales = nullptr;  // [n, k/16]
   float global_scale = 1.0f;                   // weight decode multiplier
   std::int64_t n = 0, k = 0;                   // k % 16 == 0
-  const void* x = nullptr;                     // [m, k], dtype x_dtype, rows x_row_stride apart
-  // Gated input (a SwiGLU MLP's down projection): when up != nullptr the GEMV multiplies
-  // round(round(silu(x)) * up) elementwise (x = the gate rows, up = the up rows, same row stride), the same
-  // bits as the separate silu_mul op. A16, or W4A4 with a static act_global_scale.
-  const void* up = nullptr;
-  std::int64_t x_row_stride = 0;               // elements between token rows; 0 means k (contiguous)
-  // Pre-normalised input (a decoder's RMSNorm fused into the projection it feeds): when norm_weight != nullptr
-  // ([k], x_dtype) the GEMV multiplies w * round(x * rsqrt(mean(x^2) + norm_eps)) rounded to x_dtype, per token
-  // row: the rms_norm op's arithmetic (up to the fp32 sum order). A16, or W4A4 with a static scale; not with up.
-  const void* norm_weight = nullptr;
-  float norm_eps = 0.0f;
+  const void* x = nullptr;                     // [m, k], dtype x_dtype
   DType x_dtype = DType::BF16;                 // also the output and bias dtype
   std::int64_t m = 0;                          // 1..16 tokens
   Activation activation = Activation::A16;

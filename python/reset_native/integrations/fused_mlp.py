@@ -96,9 +96,6 @@ def _fused_forward(self, x, reset_native_residual=None):
     """act_fn(gate) * up as one kernel; with reset_native_residual (fused_residual's decoder layer) the result
     is residual + down_proj(...)."""
     gate, up = self.gate_proj(x), self.up_proj(x)
-    swiglu = getattr(self.down_proj, "forward_swiglu", None)
-    if swiglu is not None and gate.is_cuda:  # NVFP4 down_proj: the product happens inside its GEMV
-        return swiglu(gate, up, reset_native_residual)
     if (AVAILABLE and gate.is_cuda and gate.dtype in _DTYPES and up.dtype == gate.dtype and gate.shape == up.shape
             and gate.numel() and _row_stride(gate) is not None and _row_stride(up) is not None):
         h = _op()(gate, up)

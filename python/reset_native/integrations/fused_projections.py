@@ -12,14 +12,9 @@ scales are equal (as ModelOpt writes them for layers meant to be fused). The fir
 (``q_proj``, ``gate_proj``) runs the fused GEMV and keeps its output; the others return their slice of it
 when called on the very same input tensor (same object, unmodified), and otherwise compute their own rows.
 Moving the model (``.to``) or loading a state dict re-concatenates at the next call.
-
-Inside ``group.prenormed(norm)`` the members' input is ``norm(x)`` for the raw x they are called with: on CUDA
-the GEMV computes the RMSNorm while staging x (integrations.fused_residual hands a decoder layer's norm to the
-projections it feeds this way, so the norm's own kernel disappears); elsewhere the norm module runs first.
 """
 from __future__ import annotations
 
-import contextlib
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -44,7 +39,6 @@ class ProjectionGroup:
         self._tensor = None
         self._bias: Optional[torch.Tensor] = None
         self._valid = False
-        self._prenorm: Optional[nn.Module] = None  # the RMSNorm module applied to the input, while prenormed()
         self._clear()
         for m in self.members:
             m._group = self
@@ -109,23 +103,9 @@ class ProjectionGroup:
         self._clear()
 
     # ---- compute ------------------------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def prenormed(self, norm: nn.Module):
-        """Within the block, members compute ``self(norm(x))`` for the x they get (Llama/Qwen RMSNorm ``norm``:
-        weight and variance_epsilon), with the norm inside the GEMV where the kernel can do it."""
-        self._prenorm = norm
-        try:
-            yield self
-        finally:
-            self._prenorm = None
-            self._clear()  # a cached output belongs to the normalised input: never serve it outside
-
-    def _normed(self, x: torch.Tensor) -> torch.Tensor:
-        return x if self._prenorm is None else self._prenorm(x)
-
     def member_forward(self, member: nn.Module, x: torch.Tensor) -> torch.Tensor:
         if not self._valid and not self.rebuild():
-            return member._forward_own(self._normed(x))
+            return member._forward_own(x)
         index = self.members.index(member)
         if index == 0:
             y = self._fused(member, x)
@@ -133,22 +113,9 @@ class ProjectionGroup:
         elif self._x is x and self._version == _version_of(x) and self._y is not None:
             y = self._y
         else:  # called alone or on another input: this member's own rows
-            return member._forward_own(self._normed(x))
+            return member._forward_own(x)
         r0, r1 = self.rows[index]
         return y[..., r0:r1]
-
-    def _kernel_norm(self, leader: nn.Module, x2: torch.Tensor):
-        """(weight, eps) when the GEMV kernel can apply the prenorm to x2 itself, else None."""
-        norm = self._prenorm
-        w = getattr(norm, "weight", None)
-        eps = getattr(norm, "variance_epsilon", None)
-        if (norm is None or not x2.is_cuda or not 1 <= x2.shape[0] <= 16 or not isinstance(w, torch.Tensor)
-                or w.dtype != x2.dtype or w.device != x2.device or tuple(w.shape) != (x2.shape[1],)
-                or not isinstance(eps, float) or eps < 0 or x2.dtype not in (torch.float16, torch.bfloat16,
-                                                                               torch.float32)
-                or (leader.activation == "nvfp4" and leader._in_gs is None)):
-            return None
-        return w.contiguous(), eps
 
     def _fused(self, leader: nn.Module, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != leader.in_features:
@@ -161,17 +128,6 @@ class ProjectionGroup:
         bias = self._bias
         if bias is not None and bias.dtype != x2.dtype:
             bias = bias.to(x2.dtype)
-        kernel_norm = self._kernel_norm(leader, x2) if self._prenorm is not None else None
-        if kernel_norm is not None:  # the decoder's RMSNorm inside the GEMV (no norm kernel)
-            from .. import _nvfp4_cuda
-
-            t = self._tensor
-            act_gs = leader._in_gs if leader.activation == "nvfp4" else None
-            y = _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, x2, leader.activation, act_gs, bias,
-                                 None, None, kernel_norm[0], kernel_norm[1])
-            return y.reshape(*lead, self.rows[-1][1])
-        if self._prenorm is not None:
-            x2 = self._prenorm(x2)
         if leader.activation == "nvfp4":
             y = nvfp4_api.gemv(self._tensor, x2, activation="nvfp4", act_global_scale=leader._in_gs, bias=bias)
         else:

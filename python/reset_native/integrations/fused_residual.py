@@ -1,4 +1,4 @@
-"""Residual adds (and RMSNorms) of Llama/Qwen-style decoder layers fused into the projections around them.
+"""Residual adds of Llama/Qwen-style decoder layers fused into the projections that feed them.
 
 A decoder layer ends its attention and its MLP with ``residual + o_proj(...)`` and ``residual + down_proj(...)``:
 two elementwise kernels per layer. :func:`fuse_residuals` routes those adds into the projection: NVFP4 linears
@@ -7,14 +7,9 @@ in its epilogue). Either way the sum is rounded once (transformers rounds the pr
 outputs agree to within one rounding of the dtype. It needs the attention and MLP modules routed by
 fused_attention / fused_mlp (they accept the residual); a layer whose modules are not routed, CPU tensors and
 M > 16 tokens use the unfused computation.
-
-When a layer's q/k/v (or gate/up) are one fused NVFP4 projection group (fused_projections), the RMSNorm in
-front of them also moves into that GEMV (``ProjectionGroup.prenormed``): the kernel normalises x while
-staging it, with the rms_norm op's arithmetic, and the norm's own kernel disappears.
 """
 from __future__ import annotations
 
-import contextlib
 import types
 
 import torch
@@ -38,20 +33,6 @@ def linear_add(linear, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
     return residual + linear(x)
 
 
-def _prenorm_group(norm, module, names):
-    """The fused NVFP4 projection group of ``module`` that is exactly ``names`` (leader first) when ``norm``
-    is a Llama/Qwen RMSNorm whose output feeds only that group: it can then take the norm into its GEMV."""
-    from .fused_norm import _SUPPORTED as NORMS
-
-    if type(norm).__name__ not in NORMS or not hasattr(norm, "variance_epsilon"):
-        return None
-    members = [getattr(module, n, None) for n in names]
-    group = getattr(members[0], "_group", None)
-    if group is None or not hasattr(group, "prenormed") or list(group.members) != members:
-        return None
-    return group
-
-
 def _routed(layer) -> bool:
     return ("_reset_native_attention_original" in layer.self_attn.__dict__
             and "_reset_native_mlp_original" in layer.mlp.__dict__)
@@ -67,17 +48,14 @@ def _fused_forward(self, hidden_states, attention_mask=None, position_ids=None, 
                                                     position_ids=position_ids, cache=cache, use_cache=use_cache,
                                                     position_embeddings=position_embeddings, **kwargs)
     residual = hidden_states
-    group = _prenorm_group(self.input_layernorm, self.self_attn, ("q_proj", "k_proj", "v_proj"))
-    with group.prenormed(self.input_layernorm) if group is not None else contextlib.nullcontext():
-        hidden_states, _ = self.self_attn(
-            hidden_states=hidden_states if group is not None else self.input_layernorm(hidden_states),
-            attention_mask=attention_mask, position_ids=position_ids, cache=cache, use_cache=use_cache,
-            position_embeddings=position_embeddings, reset_native_residual=residual, **kwargs)
+    hidden_states = self.input_layernorm(hidden_states)
+    hidden_states, _ = self.self_attn(hidden_states=hidden_states, attention_mask=attention_mask,
+                                      position_ids=position_ids, cache=cache, use_cache=use_cache,
+                                      position_embeddings=position_embeddings, reset_native_residual=residual,
+                                      **kwargs)
     residual = hidden_states
-    group = _prenorm_group(self.post_attention_layernorm, self.mlp, ("gate_proj", "up_proj"))
-    with group.prenormed(self.post_attention_layernorm) if group is not None else contextlib.nullcontext():
-        return self.mlp(hidden_states if group is not None else self.post_attention_layernorm(hidden_states),
-                        reset_native_residual=residual)
+    hidden_states = self.post_attention_layernorm(hidden_states)
+    return self.mlp(hidden_states, reset_native_residual=residual)
 
 
 def fuse_residuals(model) -> int:

@@ -182,40 +182,6 @@ class NVFP4Linear(nn.Module):
             return y.view(residual.shape)
         return residual + self(x)
 
-    def forward_swiglu(self, gate: torch.Tensor, up: torch.Tensor,
-                       residual: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """``self(silu(gate) * up)`` (``+ residual``): a SwiGLU MLP's down projection. On CUDA with <= 16 tokens
-        the product is computed while the GEMV stages its input (the same bits as the silu_mul op), so the
-        separate elementwise kernel disappears; gate and up may be column slices of one fused output."""
-        from . import fused_mlp
-
-        n, k = self.out_features, self.in_features
-        ok = (self._group is None and gate.is_cuda and isinstance(up, torch.Tensor) and up.device == gate.device
-              and gate.dtype == up.dtype and gate.dtype in (torch.float16, torch.bfloat16, torch.float32)
-              and gate.shape == up.shape and gate.shape[-1] == k and 1 <= gate.numel() // k <= 16
-              and (self.activation == "bf16" or self._in_gs is not None))
-        if ok and residual is not None:
-            ok = (isinstance(residual, torch.Tensor) and residual.device == gate.device
-                  and residual.dtype == gate.dtype and residual.shape == (*gate.shape[:-1], n))
-        if ok:
-            g2, u2 = gate.reshape(-1, k), up.reshape(-1, k)
-            ok = (fused_mlp._row_stride(g2) is not None and g2.stride() == u2.stride()
-                  and (g2.shape[0] == 1 or g2.stride(0) >= k))
-        if ok:
-            from .. import _nvfp4_cuda
-
-            if g2.shape[0] == 1 and g2.stride(0) < k:  # one row: any row stride describes it
-                g2, u2 = g2.as_strided((1, k), (k, 1)), u2.as_strided((1, k), (k, 1))
-            bias = self.bias if self.bias is None or self.bias.dtype == g2.dtype else self.bias.to(g2.dtype)
-            t = self.nvfp4_weight()
-            act_gs = self._in_gs if self.activation == "nvfp4" else None
-            r2 = None if residual is None else residual.reshape(-1, n).contiguous()
-            y = _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, g2, self.activation, act_gs, bias, r2,
-                                 u2)
-            return y.view(*gate.shape[:-1], n)
-        h = fused_mlp.silu_mul(gate, up)
-        return self(h) if residual is None else self.forward_add(h, residual)
-
     def extra_repr(self) -> str:
         w4a = "W4A4" if self.activation == "nvfp4" else "W4A16"
         static = ", static input_scale" if self.input_scale is not None else ""
