@@ -1,0 +1,191 @@
+// The sampling pass of the GPU decode step: kept mass per chunk, the exact threshold, and the
+// inverse-CDF draw in index order.
+// Part of decode_step.cu's translation unit: included only there, in order.
+#pragma once
+
+namespace reset_native::sampler::cuda_detail {
+
+// Shared memory of the sampling phases.
+struct SampleShared {
+  unsigned long long warp_sums[kWarps];
+  int last, first;
+  std::int64_t chunk, token;
+  unsigned long long rank, base, above;
+  unsigned digit;
+};
+
+// Sampling, one block's part: the kept mass of its chunk (with a top-p bin: the logits above the
+// bin only) goes to the row's masses, and the logits inside the bin to the row's candidates.
+template <int kDType>
+__device__ void kept_mass_block(const KernelArgs& a, std::int64_t row, std::int64_t chunk, const RowPlan& plan,
+                                const float (&x)[kPerThread], SampleShared& sh) {
+  const bool binned = plan.bin >= 0;
+  const std::int64_t begin = chunk * kChunk;
+  unsigned long long mine = 0;
+  unsigned in_bin = 0u;  // bit j: logit j of this thread is in the boundary bin
+  unsigned w[kPerThread];
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    w[j] = order_key(x[j]) >= plan.floor_key ? weight(x[j], plan.zmax, plan.inv_t) : 0u;
+    if (binned && w[j] != 0u) {
+      const int bin = topp_bin(x[j], plan.zmax, plan.inv_t);
+      if (bin == plan.bin) {
+        in_bin |= 1u << j;  // decided by the last block
+        continue;
+      }
+      if (bin > plan.bin) w[j] = 0u;  // below the boundary bin: never kept
+    }
+    mine += w[j];
+  }
+  unsigned long long chunk_mass;
+  block_exclusive_scan(mine, sh.warp_sums, &chunk_mass);
+  if (threadIdx.x == 0) a.ws.masses[row * a.ws.chunks + chunk] = chunk_mass;
+  if (binned && __syncthreads_or(in_bin != 0u)) {
+    const unsigned long long count = __popc(in_bin);
+    unsigned long long block_count;
+    const unsigned long long at = block_exclusive_scan(count, sh.warp_sums, &block_count);
+    if (threadIdx.x == 0) sh.base = atomicAdd(a.ws.candidate_counts + row, static_cast<unsigned>(block_count));
+    __syncthreads();
+    Candidate* row_cand = a.ws.candidates + row * kCandidates;
+    unsigned long long slot = sh.base + at;
+#pragma unroll
+    for (int j = 0; j < kPerThread; ++j) {
+      if (!(in_bin & (1u << j))) continue;
+      if (slot < static_cast<unsigned long long>(kCandidates)) {
+        row_cand[slot] = Candidate{order_key(x[j]), w[j], static_cast<unsigned>(begin + j * kThreads + threadIdx.x), 0u};
+      }
+      ++slot;
+    }
+  }
+}
+
+// Sampling, the row's last block: with a top-p bin, the exact threshold among the bin's logits and
+// their kept masses added to their chunks; then the chunk holding the uniform's quantile of the kept
+// mass, scanned in index order; writes the token. All threads.
+template <int kDType>
+__device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& plan, unsigned long long* sorted,
+                         SampleShared& sh) {
+  const void* z = row_logits<kDType>(a, row);
+  unsigned long long* row_masses = a.ws.masses + row * a.ws.chunks;
+  unsigned floor_key = plan.floor_key;
+  if (plan.bin >= 0) {
+    const Candidate* row_cand = a.ws.candidates + row * kCandidates;
+    const unsigned n = __ldcg(a.ws.candidate_counts + row);
+    __syncthreads();  // every thread has read the count before it is reset
+    if (threadIdx.x == 0) a.ws.candidate_counts[row] = 0u;
+    if (n == 0u) {
+      // Unreachable (the bin was chosen for its mass, and the same logits are recounted): keep the floor.
+    } else if (n <= static_cast<unsigned>(kCandidates)) {
+      floor_key = threshold_from_candidates(row_cand, static_cast<int>(n), plan.target, sorted, sh.warp_sums, &sh.first);
+      for (unsigned c = threadIdx.x; c < n; c += kThreads) {
+        const unsigned key = __ldcg(&row_cand[c].key);
+        if (key >= floor_key) {
+          atomicAdd(row_masses + __ldcg(&row_cand[c].index) / kChunk,
+                    static_cast<unsigned long long>(__ldcg(&row_cand[c].weight)));
+        }
+      }
+    } else {
+      floor_key = threshold_from_row<kDType>(a, z, plan, sorted, sh.warp_sums, &sh.digit, &sh.above);
+      // The kept logits of the bin, added chunk by chunk: warp w takes chunks w, w + kWarps, ...
+      const int lane = threadIdx.x & 31;
+      for (unsigned c = threadIdx.x >> 5; c < a.ws.chunks; c += kWarps) {
+        unsigned long long m = 0;
+        const std::int64_t stop = min(static_cast<std::int64_t>(c + 1) * kChunk, a.vocab);
+        for (std::int64_t i = c * kChunk + lane; i < stop; i += 32) {
+          const float x = load_logit<kDType>(z, i);
+          if (order_key(x) < floor_key) continue;
+          const unsigned wx = weight(x, plan.zmax, plan.inv_t);
+          if (wx != 0u && topp_bin(x, plan.zmax, plan.inv_t) == plan.bin) m += wx;
+        }
+        for (int o = 16; o > 0; o >>= 1) m += __shfl_down_sync(kFullMask, m, o);
+        if (lane == 0 && m) atomicAdd(row_masses + c, m);
+      }
+    }
+    __threadfence();
+    __syncthreads();
+  }
+  const auto kept_weight = [&](std::int64_t i, std::int64_t stop) -> unsigned {
+    if (i >= stop) return 0u;
+    const float x = load_logit<kDType>(z, i);
+    return order_key(x) >= floor_key ? weight(x, plan.zmax, plan.inv_t) : 0u;
+  };
+
+  // Thread t holds a run of consecutive chunks; the quantile's chunk and its rank inside it.
+  const unsigned per = (a.ws.chunks + kThreads - 1) / kThreads;
+  const unsigned first = min(threadIdx.x * per, a.ws.chunks), last = min(first + per, a.ws.chunks);
+  unsigned long long run = 0;
+  for (unsigned c = first; c < last; ++c) run += __ldcg(row_masses + c);
+  if (threadIdx.x == 0) {
+    sh.chunk = -1;
+    sh.token = plan.argmax;
+  }
+  unsigned long long total;
+  unsigned long long cum = block_exclusive_scan(run, sh.warp_sums, &total);
+  // total >= 2^24: the argmax always passes every threshold and weighs 2^24.
+  const unsigned long long target =
+      min(static_cast<unsigned long long>(plan.uniform * static_cast<double>(total)), total - 1);
+  if (cum <= target && target < cum + run) {
+    for (unsigned c = first; c < last; ++c) {
+      const unsigned long long m = __ldcg(row_masses + c);
+      if (target < cum + m) {
+        sh.chunk = c;
+        sh.rank = target - cum;
+        break;
+      }
+      cum += m;
+    }
+  }
+  __syncthreads();
+  if (sh.chunk >= 0) {
+    // Thread t takes logits [8t, 8t + 8) of the chunk: thread order is index order, one scan.
+    const unsigned long long rank = sh.rank;
+    const std::int64_t begin = sh.chunk * kChunk + threadIdx.x * kPerThread;
+    const std::int64_t end = min(sh.chunk * kChunk + kChunk, a.vocab);
+    unsigned wk[kPerThread];
+    unsigned long long run_mass = 0;
+#pragma unroll
+    for (int j = 0; j < kPerThread; ++j) {
+      wk[j] = kept_weight(begin + j, end);
+      run_mass += wk[j];
+    }
+    unsigned long long chunk_total;
+    unsigned long long at = block_exclusive_scan(run_mass, sh.warp_sums, &chunk_total);
+    if (at <= rank && rank < at + run_mass) {
+      for (int j = 0; j < kPerThread; ++j) {
+        if (rank < at + wk[j]) {
+          sh.token = begin + j;
+          break;
+        }
+        at += wk[j];
+      }
+    }
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) a.tokens[row] = sh.token;
+}
+
+// Last pass: the sampling phases above, then the slot is released. Rows that finished earlier
+// (greedy, rejected) only release their slot here, after every row has claimed its own in the stats
+// pass.
+template <int kDType>
+__global__ void __launch_bounds__(kThreads) sample_kernel(KernelArgs a) {
+  __shared__ unsigned long long sorted[kCandidates];  // also the fallback's histogram (2048 bins)
+  __shared__ SampleShared sh;
+  pdl_wait();
+  pdl_trigger();
+  const std::int64_t row = blockIdx.x, chunk = blockIdx.y;
+  const RowPlan plan = a.ws.plans[row];
+  if (!plan.active) {
+    if (chunk == 0 && threadIdx.x == 0 && plan.slot >= 0) a.scratch.slot_busy[plan.slot] = 0;
+    return;
+  }
+  const std::int64_t begin = chunk * kChunk, end = min(begin + kChunk, a.vocab);
+  float x[kPerThread];
+  load_chunk<kDType>(row_logits<kDType>(a, row), begin, end, x);
+  kept_mass_block<kDType>(a, row, chunk, plan, x, sh);
+  if (!last_block_of_row(a.ws.counters + row, a.ws.chunks, &sh.last)) return;
+  draw_row<kDType>(a, row, plan, sorted, sh);
+  if (threadIdx.x == 0) a.scratch.slot_busy[plan.slot] = 0;
+}
+
+}  // namespace reset_native::sampler::cuda_detail
