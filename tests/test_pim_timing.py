@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from reset_native.dram import COMMANDS
-from reset_native.pim import (GradPIMConfig, check_pim_timing, compare_update, layout, physical_bound,
+from reset_native.pim import (GradPIMConfig, check_pim_timing, compare_update, layout,
                               simulate_update)
 
 PIM = {name: COMMANDS.index(k) for k, name in (("PIM0", "LD"), ("PIM1", "MAC"), ("PIM2", "ST"), ("PIM3", "ALU"))}

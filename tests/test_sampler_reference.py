@@ -5,7 +5,6 @@ import math
 from collections import deque
 
 import numpy as np
-import pytest
 
 
 class ReferenceSlot:

@@ -130,7 +130,7 @@ def write_report(out: str, quick: bool = False) -> str:
     t0 = time.time()
     data = _sweeps(quick)
     elapsed = time.time() - t0
-    files = _figures(data, out)
+    _figures(data, out)
     spd = [("preset", "preset", "{}"), ("optimizer", "optimizer", "{}"), ("host B/param", "host_bytes_per_param", "{:.0f}"),
            ("host cycles", "host_cycles", "{:.0f}"), ("PIM cycles", "pim_cycles", "{:.0f}"),
            ("speedup", "speedup", "{:.3f}"), ("ideal 4tCCD_S/tCCD_L", "ideal", "{:.3f}"),

@@ -13,8 +13,8 @@ PIM rules (pim_check_rules). See docs/gradpim.md for every modelling decision.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields, asdict
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from dataclasses import dataclass, field, fields
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 

@@ -11,7 +11,7 @@ token possible, so the output is reproducible from `seed` alone.
 """
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from typing import List, Optional
 
 from ..sampler import DecodeOutput, ReSETConfig, ReSETState, decode_step
 

@@ -13,12 +13,12 @@ the two outputs.
 # No "from __future__ import annotations": torch.library infers the op schema from real annotations.
 import functools
 import sys
-import types
 from typing import Optional, Tuple
 
 import torch
 
 from .. import _core
+from ._forward_patch import restore_forward, route_forward
 
 _native = _core.ops
 #: True when this build contains the CUDA kernel.
@@ -28,6 +28,7 @@ AVAILABLE = bool(getattr(_native, "cuda_kernels", False))
 _SUPPORTED = ("LlamaAttention", "Qwen2Attention", "Qwen3Attention")
 _NORMS = ("LlamaRMSNorm", "Qwen2RMSNorm", "Qwen3RMSNorm")
 _DTYPES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
+_KEY = "_reset_native_attention_original"  # where a routed module keeps its own forward
 
 
 @functools.lru_cache(maxsize=None)
@@ -271,7 +272,7 @@ def _fused_forward(self, hidden_states, position_embeddings=None, attention_mask
     hidden_shape = (*input_shape, -1, self.head_dim)
     q_weight, k_weight, eps = _norm_weights(self)
     if position_embeddings is None or hidden_states.dim() != 3:
-        out, weights = self._reset_native_attention_original(hidden_states, position_embeddings, attention_mask,
+        out, weights = getattr(self, _KEY)(hidden_states, position_embeddings, attention_mask,
                                                              cache=cache, **kwargs)
         return (out if reset_native_residual is None else reset_native_residual + out), weights
     cos, sin = position_embeddings
@@ -332,27 +333,9 @@ def fuse_attention(model) -> int:
     kernel does not apply) the patched forward computes what the module's own forward computes. Undo with
     :func:`unfuse_attention`.
     """
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    count = 0
-    for module in model.modules():
-        if not _eligible(module):
-            continue
-        if "_reset_native_attention_original" not in module.__dict__:
-            module._reset_native_attention_original = module.forward
-            module.forward = types.MethodType(_fused_forward, module)
-        count += 1
-    return count
+    return route_forward(model, _eligible, _KEY, _fused_forward)
 
 
 def unfuse_attention(model) -> int:
     """Restores the attention modules' own forward; returns how many were restored."""
-    count = 0
-    for module in model.modules():
-        if type(module).__name__ not in _SUPPORTED:
-            continue
-        original = module.__dict__.pop("_reset_native_attention_original", None)
-        if original is not None:
-            del module.forward
-            count += 1
-    return count
+    return restore_forward(model, _KEY)

@@ -8,11 +8,11 @@ Other activations, CPU tensors and unusual strides keep the module's own forward
 """
 # No "from __future__ import annotations": torch.library infers the op schema from real annotations.
 import functools
-import types
 
 import torch
 
 from .. import _core
+from ._forward_patch import restore_forward, route_forward
 
 _native = _core.ops
 #: True when this build contains the CUDA kernel.
@@ -20,6 +20,7 @@ AVAILABLE = bool(getattr(_native, "cuda_kernels", False))
 _SUPPORTED = ("LlamaMLP", "Qwen2MLP", "Qwen3MLP")
 _SILU = ("SiLUActivation", "SiLU")
 _DTYPES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
+_KEY = "_reset_native_mlp_original"  # where a routed module keeps its own forward
 
 
 @functools.lru_cache(maxsize=None)
@@ -113,26 +114,14 @@ def fuse_mlp(model) -> int:
 
     Idempotent; other modules are left alone. Undo with :func:`unfuse_mlp`.
     """
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    count = 0
-    for module in model.modules():
-        if type(module).__name__ not in _SUPPORTED or type(getattr(module, "act_fn", None)).__name__ not in _SILU:
-            continue
-        if not all(hasattr(module, a) for a in ("gate_proj", "up_proj", "down_proj")):
-            continue
-        if "_reset_native_mlp_original" not in module.__dict__:
-            module._reset_native_mlp_original = module.forward
-            module.forward = types.MethodType(_fused_forward, module)
-        count += 1
-    return count
+    return route_forward(model, _eligible, _KEY, _fused_forward)
+
+
+def _eligible(module) -> bool:
+    return (type(module).__name__ in _SUPPORTED and type(getattr(module, "act_fn", None)).__name__ in _SILU
+            and all(hasattr(module, a) for a in ("gate_proj", "up_proj", "down_proj")))
 
 
 def unfuse_mlp(model) -> int:
     """Restores the MLP modules' own forward; returns how many were restored."""
-    count = 0
-    for module in model.modules():
-        if module.__dict__.pop("_reset_native_mlp_original", None) is not None:
-            del module.forward
-            count += 1
-    return count
+    return restore_forward(model, _KEY)

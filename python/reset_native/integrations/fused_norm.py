@@ -10,11 +10,11 @@ and torch.compile (no host synchronisation, no allocation beyond the output).
 """
 # No "from __future__ import annotations": torch.library infers the op schema from real annotations.
 import functools
-import types
 
 import torch
 
 from .. import _core
+from ._forward_patch import restore_forward, route_forward
 
 _native = _core.ops
 #: True when this build contains the CUDA kernel.
@@ -92,25 +92,13 @@ def fuse_rms_norms(model) -> int:
 
     Idempotent; modules of other classes are left alone. Undo with :func:`unfuse_rms_norms`.
     """
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    count = 0
-    for module in model.modules():
-        if type(module).__name__ not in _SUPPORTED or not hasattr(module, "variance_epsilon"):
-            continue
-        if "_reset_native_original_forward" not in module.__dict__:
-            module._reset_native_original_forward = module.forward
-            module.forward = types.MethodType(_fused_forward, module)
-        count += 1
-    return count
+    return route_forward(model, _eligible, "_reset_native_original_forward", _fused_forward)
+
+
+def _eligible(module) -> bool:
+    return type(module).__name__ in _SUPPORTED and hasattr(module, "variance_epsilon")
 
 
 def unfuse_rms_norms(model) -> int:
     """Restores the modules' own forward; returns how many were restored."""
-    count = 0
-    for module in model.modules():
-        original = module.__dict__.pop("_reset_native_original_forward", None)
-        if original is not None:
-            del module.forward
-            count += 1
-    return count
+    return restore_forward(model, "_reset_native_original_forward")

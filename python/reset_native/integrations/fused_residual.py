@@ -10,9 +10,9 @@ M > 16 tokens use the unfused computation.
 """
 from __future__ import annotations
 
-import types
-
 import torch
+
+from ._forward_patch import restore_forward, route_forward
 
 _SUPPORTED = ("LlamaDecoderLayer", "Qwen2DecoderLayer", "Qwen3DecoderLayer")
 _MAX_TOKENS = 16  # the NVFP4 GEMV's one-launch limit; beyond it (prefill) the add stays separate
@@ -34,8 +34,9 @@ def linear_add(linear, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
 
 
 def _routed(layer) -> bool:
-    return ("_reset_native_attention_original" in layer.self_attn.__dict__
-            and "_reset_native_mlp_original" in layer.mlp.__dict__)
+    from . import fused_attention, fused_mlp
+
+    return fused_attention._KEY in layer.self_attn.__dict__ and fused_mlp._KEY in layer.mlp.__dict__
 
 
 def _fused_forward(self, hidden_states, attention_mask=None, position_ids=None, cache=None, use_cache=False,
@@ -64,25 +65,14 @@ def fuse_residuals(model) -> int:
     Takes effect in layers whose attention and MLP are routed by fuse_attention / fuse_mlp (fuse_decoder_ops
     does all three). Idempotent. Undo with :func:`unfuse_residuals`.
     """
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    count = 0
-    for module in model.modules():
-        if type(module).__name__ not in _SUPPORTED or not all(
-                hasattr(module, a) for a in ("self_attn", "mlp", "input_layernorm", "post_attention_layernorm")):
-            continue
-        if "_reset_native_residual_original" not in module.__dict__:
-            module._reset_native_residual_original = module.forward
-            module.forward = types.MethodType(_fused_forward, module)
-        count += 1
-    return count
+    return route_forward(model, _eligible, "_reset_native_residual_original", _fused_forward)
+
+
+def _eligible(module) -> bool:
+    return type(module).__name__ in _SUPPORTED and all(
+        hasattr(module, a) for a in ("self_attn", "mlp", "input_layernorm", "post_attention_layernorm"))
 
 
 def unfuse_residuals(model) -> int:
     """Restores the decoder layers' own forward; returns how many were restored."""
-    count = 0
-    for module in model.modules():
-        if module.__dict__.pop("_reset_native_residual_original", None) is not None:
-            del module.forward
-            count += 1
-    return count
+    return restore_forward(model, "_reset_native_residual_original")

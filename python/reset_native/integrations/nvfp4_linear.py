@@ -70,7 +70,6 @@ class NVFP4Linear(nn.Module):
         n, k = w.shape
         if k % 16:
             raise ValueError(f"in_features must be a multiple of 16 to quantize to NVFP4, got {k}")
-        dtype = w.dtype if w.dtype in _FLOAT_DTYPES else torch.float32
         t = nvfp4_api.quantize(w.contiguous())
         return cls._from_quantized(linear, t.packed, t.block_scales, float(t.global_scale), activation, input_scale)
 
