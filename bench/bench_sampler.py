@@ -75,15 +75,7 @@ def gpu_time(fn, repeats, warmup=3):
 def graphed(fn):
     """Captures fn() (after a warm-up on a side stream) and returns a replay callable, or None."""
     try:
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            fn()
-        torch.cuda.current_stream().wait_stream(stream)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            fn()
-        return graph.replay
+        return graph_of(fn, 1)
     except Exception as exc:  # noqa: BLE001 - reported, not hidden
         print(f"  (CUDA graph capture failed: {type(exc).__name__}: {exc})")
         return None
