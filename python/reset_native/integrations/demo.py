@@ -100,6 +100,10 @@ def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
                         m.activation = args.activation
         else:
             report = quantize_model(model, activation=args.activation)
+        if device == "cuda":  # fewer, fused decoder kernels; on the CPU they would only add Python overhead
+            from .fused_ops import fuse_decoder_ops
+
+            fuse_decoder_ops(model)
         bar.update()
         bar.set_postfix_str("newline vocabulary")
         newline_ids, double_newline_ids = sampler_api.newline_token_ids(tok)
