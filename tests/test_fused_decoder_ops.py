@@ -92,6 +92,21 @@ def test_fuse_attention_and_mlp_keep_cpu_outputs_identical(make, expected, norms
         assert torch.equal(model(ids).logits, before)
 
 
+@pytest.mark.parametrize("make", [tiny_qwen3, tiny_llama])
+def test_quantized_model_with_every_fusion_keeps_cpu_outputs(make):
+    """NVFP4 model (fused q/k/v and gate/up groups) under every decoder fusion: on CPU each routed forward runs
+    the module's own operations (NVFP4Linear.forward_add is residual + self(x) there), so logits are equal."""
+    from reset_native.integrations.nvfp4_linear import quantize_model
+
+    model = make(seed=13)
+    quantize_model(model)
+    ids = torch.tensor([[5, 9, 11, 4, 7, 3], [1, 2, 3, 4, 5, 6]])
+    with torch.no_grad():
+        before = model(ids).logits
+        assert fused_ops.fuse_decoder_ops(model)["residual"] == 2
+        assert torch.equal(model(ids).logits, before)
+
+
 def test_unfusing_one_kind_leaves_the_others_fused():
     model = tiny_qwen3(seed=6)
     fused_ops.fuse_decoder_ops(model)
