@@ -230,13 +230,15 @@ def _norm_weights(module):
     return q_norm.weight, k_norm.weight, float(q_norm.variance_epsilon)
 
 
-def _fusable(module, hidden_states, q, k, cos, sin, q_weight) -> bool:
+def _fusable(module, hidden_states, q, k, cos, sin, q_weight, k_weight) -> bool:
     return (AVAILABLE and hidden_states.is_cuda and q.dtype in _DTYPES and k.dtype == q.dtype
-            and cos.dtype == q.dtype and sin.dtype == q.dtype and cos.device == q.device
+            and cos.dtype == q.dtype and sin.dtype == q.dtype and cos.device == q.device and sin.device == q.device
+            and sin.shape == cos.shape
             and cos.dim() == 3 and cos.shape[-1] == module.head_dim and cos.stride() == sin.stride()
             and cos.shape[0] in (1, q.shape[0]) and cos.shape[1] == q.shape[1]
             and q.stride(-1) == 1 and k.stride(-1) == 1 and cos.stride(-1) == 1
-            and (q_weight is None or q_weight.dtype == q.dtype))
+            and (q_weight is None or (q_weight.dtype == q.dtype and k_weight.dtype == q.dtype
+                                      and q_weight.device == q.device and k_weight.device == q.device)))
 
 
 def _static_layer(cache, layer_idx, k):
@@ -272,15 +274,15 @@ def _fused_forward(self, hidden_states, position_embeddings=None, attention_mask
     hidden_shape = (*input_shape, -1, self.head_dim)
     q_weight, k_weight, eps = _norm_weights(self)
     if position_embeddings is None or hidden_states.dim() != 3:
-        out, weights = getattr(self, _KEY)(hidden_states, position_embeddings, attention_mask,
-                                                             cache=cache, **kwargs)
+        out, weights = getattr(self, _KEY)(hidden_states, position_embeddings, attention_mask, cache=cache,
+                                           **kwargs)
         return (out if reset_native_residual is None else reset_native_residual + out), weights
     cos, sin = position_embeddings
     q = self.q_proj(hidden_states).view(hidden_shape)
     k = self.k_proj(hidden_states).view(hidden_shape)
     v = self.v_proj(hidden_states).view(hidden_shape)
-    fusable = _fusable(self, hidden_states, q, k, cos, sin, q_weight)
-    layer = _static_layer(cache, self.layer_idx, k) if fusable else None
+    fusable = _fusable(self, hidden_states, q, k, cos, sin, q_weight, k_weight)
+    layer = _static_layer(cache, self.layer_idx, k) if fusable and v.stride(-1) == 1 else None
     if layer is not None:  # norm, RoPE and the cache write in one kernel; the position advances as in transformers
         q = _cache_op()(q, k, v, q_weight, k_weight, cos, sin, eps, layer.keys, layer.values, layer.cumulative_length)
         layer.cumulative_length.add_(q.shape[1])
