@@ -152,14 +152,7 @@ __global__ void __launch_bounds__(kThreads, MINB) gemv_bd_kernel(const GemvParam
     }
   };
   uint32_t wv[kDepth][2][4], sc[kDepth][2];
-#pragma unroll
-  for (int d = 0; d < kDepth; ++d)
-    if (d < steps) fetch(wv[d], sc[d]);
-
-  // The weights in flight do not depend on earlier kernels; x, the activation amax and the output do.
-  cuda_core::pdl_wait();
-  cuda_core::pdl_trigger();
-  if constexpr (W4A4) activation_scales(p, act_gs, act_d);
+  prefetch_then_wait<W4A4>(p, steps, fetch, wv, sc, act_gs, act_d);
 
   // ---- stage x (every token, whole padded K; beyond k load_unit gives zeros) while the weights fly
   {

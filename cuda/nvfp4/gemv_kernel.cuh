@@ -303,6 +303,21 @@ __host__ __device__ constexpr int group() {
   return WHOLE ? 1 : depth<WHOLE, NT, MINB>();
 }
 
+// Start of both GEMV kernels' main phase: the first kDepth weight steps go in flight before waiting for
+// the previous kernel (weights do not depend on it; x, the activation amax and the output do), then the
+// next kernel may launch and W4A4 reads its activation scales.
+template <bool W4A4, int kDepth, class Fetch>
+__device__ __forceinline__ void prefetch_then_wait(const GemvParams& p, int steps, Fetch& fetch,
+                                                   uint32_t (&wv)[kDepth][2][4], uint32_t (&sc)[kDepth][2],
+                                                   float& act_gs, float& act_d) {
+#pragma unroll
+  for (int d = 0; d < kDepth; ++d)
+    if (d < steps) fetch(wv[d], sc[d]);
+  cuda_core::pdl_wait();
+  cuda_core::pdl_trigger();
+  if constexpr (W4A4) activation_scales(p, act_gs, act_d);
+}
+
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB>
 __global__ void __launch_bounds__(kThreads, MINB) gemv_kernel(const GemvParams p) {
   using M = Mode<XDT, W4A4>;
@@ -429,14 +444,7 @@ __global__ void __launch_bounds__(kThreads, MINB) gemv_kernel(const GemvParams p
   };
 
   uint32_t wv[kDepth][2][4], sc[kDepth][2];
-#pragma unroll
-  for (int d = 0; d < kDepth; ++d)
-    if (d < steps) fetch(wv[d], sc[d]);
-
-  // The weights in flight do not depend on earlier kernels; x, the activation amax and the output do.
-  cuda_core::pdl_wait();
-  cuda_core::pdl_trigger();
-  if constexpr (W4A4) activation_scales(p, act_gs, act_d);
+  prefetch_then_wait<W4A4>(p, steps, fetch, wv, sc, act_gs, act_d);
 
   if constexpr (WHOLE) {
     stage(0, nchunks);
