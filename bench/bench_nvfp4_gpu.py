@@ -8,7 +8,9 @@ HBM. The HBM read bandwidth is measured in the same run (a large reduction), and
 JSON goes to $OUT/bench_nvfp4_gpu.json when $OUT is set, else bench/out/.
 The GEMVs launch with programmatic dependent launch (PDL): inside the graph each call starts streaming its
 weights while the previous call drains, as consecutive layers do in a decode step. RESET_NATIVE_PDL=0 in the
-environment measures plain launches (the header line says which).
+environment measures plain launches (the header line says which). --compare-ring also times W4A16 through the
+opt-in TMA weight ring (RESET_NATIVE_GEMV_RING=1) in the same run and checks that both paths give the same
+bits ("ring" column: default time / ring time, > 1 means the ring is faster).
 """
 from __future__ import annotations
 
@@ -91,6 +93,7 @@ def main():
     ap.add_argument("--ms", default="1,2,4,8,16")
     ap.add_argument("--reps", type=int, default=30)
     ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument("--compare-ring", action="store_true", help="also time W4A16 through the TMA weight ring")
     args = ap.parse_args()
     ms = [int(v) for v in args.ms.split(",")]
     props = torch.cuda.get_device_properties(0)
@@ -120,6 +123,17 @@ def main():
                 rel = float((y - yr).norm() / yr.norm())
                 r = {"model": model, "layer": name, "n": n, "k": k, "m": m, "copies": cp, "rel_err": rel}
                 r["w4a16_us"] = graph_time_us([lambda p=p, s=s: nc.gemv(p, s, gs, x, "bf16") for p, s in wq], args.reps)
+                if args.compare_ring:  # the choice is read at each call, so at graph capture
+                    os.environ["RESET_NATIVE_GEMV_RING"] = "1"
+                    try:
+                        r["w4a16_ring_us"] = graph_time_us(
+                            [lambda p=p, s=s: nc.gemv(p, s, gs, x, "bf16") for p, s in wq], args.reps)
+                        y_ring = nc.gemv(p0, s0, gs, x, "bf16")
+                    finally:
+                        del os.environ["RESET_NATIVE_GEMV_RING"]
+                    y_default = nc.gemv(p0, s0, gs, x, "bf16")
+                    r["ring_mismatches"] = int((y_ring != y_default).sum())
+                    r["ring_max_abs_diff"] = float((y_ring.float() - y_default.float()).abs().max())
                 r["w4a4_us"] = graph_time_us([lambda p=p, s=s: nc.gemv(p, s, gs, x, "nvfp4") for p, s in wq], args.reps)
                 r["w4a4_static_us"] = graph_time_us(
                     [lambda p=p, s=s: nc.gemv(p, s, gs, x, "nvfp4", 0.002) for p, s in wq], args.reps)
@@ -143,7 +157,8 @@ def main():
             torch.cuda.empty_cache()
 
     hdr = (f"{'layer':<12}{'N':>6}{'K':>6}{'M':>3} {'W4A16':>7} {'W4A4':>7} {'W4A4s':>7} {'cuBLAS':>7} {'int4':>7} "
-           f"{'floor':>6} {'%floor':>6} {'xBF16':>6} {'xint4':>6} {'M/M1':>5} {'relerr':>7}")
+           f"{'floor':>6} {'%floor':>6} {'xBF16':>6} {'xint4':>6} {'M/M1':>5} {'relerr':>7}"
+           + (f" {'ring':>7} {'xring':>5} diff" if args.compare_ring else ""))
     print(hdr)
     m1 = {(r["model"], r["layer"]): r["w4a16_us"] for r in rows if r["m"] == 1}
     for r in rows:
@@ -152,7 +167,9 @@ def main():
         print(f"{r['model'] + ' ' + r['layer']:<12}{r['n']:>6}{r['k']:>6}{r['m']:>3} {r['w4a16_us']:>7.1f} "
               f"{r['w4a4_us']:>7.1f} {r['w4a4_static_us']:>7.1f} {cub:>7.1f} {i4:>7.1f} {r['floor_us']:>6.1f} "
               f"{r['frac_floor']:>6.0%} {cub / r['w4a16_us']:>6.2f} {i4 / r['w4a16_us']:>6.2f} {ratio:>5.2f} "
-              f"{r['rel_err']:>7.1e}")
+              f"{r['rel_err']:>7.1e}"
+              + (f" {r['w4a16_ring_us']:>7.1f} {r['w4a16_us'] / r['w4a16_ring_us']:>5.2f} {r['ring_mismatches']}"
+                 f"/{r['ring_max_abs_diff']:.2g}" if args.compare_ring else ""))
     for model in models:
         sel = [r for r in rows if r["model"] == model and r["m"] == 1]
         if len(sel) == 4:

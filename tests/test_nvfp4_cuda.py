@@ -223,6 +223,31 @@ def test_gemv_nonfinite_x_poisons_only_its_token(m, bad):
         np.testing.assert_allclose(y[1:], yref, rtol=2**-7, atol=1e-5 * np.abs(yref).max())
 
 
+# RESET_NATIVE_GEMV_RING=1 (opt-in) streams the fast path's weights (K % 1024 == 0, 16-byte aligned rows)
+# through a TMA ring in shared memory filled by a producer warp (cuda/nvfp4/gemv_ring.cuh) instead of
+# register-pipelined loads. Each thread gets the same fragments either way, so the outputs must be the same
+# bits, for every kernel the ring serves (block-diagonal M <= 2, 16-bit NT = 1 and 2, one and two CTAs per
+# SM, several tiles per CTA, a last tile past n: TMA fills those rows with zeros) and the ones it leaves alone.
+@pytest.mark.gpu
+@pytest.mark.parametrize("n,k", [(256, 1024), (200, 2048), (4096, 4096), (40, 8192), (6136, 2048)])
+@pytest.mark.parametrize("m", [1, 2, 3, 8, 9, 16])
+@pytest.mark.parametrize("dtype,activation", [(torch.bfloat16, "bf16"), (torch.float16, "bf16"),
+                                              (torch.float32, "bf16"), (torch.bfloat16, "nvfp4")])
+def test_gemv_weight_ring_same_bits_as_register_loads(n, k, m, dtype, activation, monkeypatch):
+    gen = torch.Generator().manual_seed(n + 3 * k + 5 * m)
+    packed, scales, gs = _weights(n, k)
+    p, s = torch.from_numpy(packed).cuda(), torch.from_numpy(scales).cuda()
+    x = torch.randn((m, k), generator=gen).to(dtype).cuda()
+    residual = torch.randn((m, n), generator=gen).to(dtype).cuda()
+    monkeypatch.setenv("RESET_NATIVE_GEMV_RING", "1")
+    y_ring = nc.gemv(p, s, float(gs), x, activation, None, None, residual)
+    monkeypatch.setenv("RESET_NATIVE_GEMV_RING", "0")
+    y_reg = nc.gemv(p, s, float(gs), x, activation, None, None, residual)
+    assert torch.equal(y_ring, y_reg)
+    yref = _ref_gemv(packed, scales, gs, x.float().cpu().numpy(), activation) + residual.double().cpu().numpy()
+    np.testing.assert_allclose(y_ring.double().cpu().numpy(), yref, rtol=2**-6, atol=1e-4 * np.abs(yref).max())
+
+
 @pytest.mark.gpu
 def test_gemv_unaligned_views():
     # Views whose data pointers are not 16-byte aligned take the slow loads (or an aligned copy) yet stay exact.

@@ -77,5 +77,11 @@ int main() {
   run(rd<12, 8704>, 8704, 12, 1, "8.5K x12 stages 1cta");
   run(rd<4, 17408>, 17408, 4, 1, "17K x4 stages 1cta");
   run(rd<3, 17408>, 17408, 3, 2, "17K x3 stages 2cta");
+  // Deeper rings (session 5, H200: does more in flight per SM convert the extra bandwidth?)
+  run(rd<16, 8704>, 8704, 16, 1, "8.5K x16 stages 1cta");
+  run(rd<24, 8704>, 8704, 24, 1, "8.5K x24 stages 1cta");
+  run(rd<8, 8704>, 8704, 8, 2, "8.5K x8 stages 2cta");
+  run(rd<10, 17408>, 17408, 10, 1, "17K x10 stages 1cta");
+  run(rd<6, 17408>, 17408, 6, 2, "17K x6 stages 2cta");
   return 0;
 }

@@ -1,7 +1,11 @@
 // Host launcher of the NVFP4 GEMV: validates, runs the W4A4 activation-amax pre-kernel when asked, picks
 // the tile and launches. Kernel and design notes: gemv_kernel.cuh.
+#include <cuda.h>
+#include <cudaTypedefs.h>
 #include <cuda_runtime.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "nvfp4/gemv_dispatch.cuh"
@@ -12,17 +16,53 @@
 namespace reset_native::nvfp4_cuda {
 namespace detail {
 #define RESET_NATIVE_NVFP4_GEMV_EXTERN(XDT)                                                          \
-  extern template void dispatch_mode<XDT, false>(const GemvParams&, bool, int, size_t, cudaStream_t); \
-  extern template void dispatch_mode<XDT, true>(const GemvParams&, bool, int, size_t, cudaStream_t);
+  extern template void dispatch_mode<XDT, false>(const GemvParams&, const LaunchPlan&, cudaStream_t); \
+  extern template void dispatch_mode<XDT, true>(const GemvParams&, const LaunchPlan&, cudaStream_t);
 RESET_NATIVE_NVFP4_GEMV_EXTERN(kF32)
 RESET_NATIVE_NVFP4_GEMV_EXTERN(kF16)
 RESET_NATIVE_NVFP4_GEMV_EXTERN(kBF16)
 #undef RESET_NATIVE_NVFP4_GEMV_EXTERN
 
 template <int XDT>
-void dispatch_dtype(const GemvParams& p, bool w4a4, bool fast, int sms, size_t smem_optin, cudaStream_t stream) {
-  if (w4a4) return dispatch_mode<XDT, true>(p, fast, sms, smem_optin, stream);
-  return dispatch_mode<XDT, false>(p, fast, sms, smem_optin, stream);
+void dispatch_dtype(const GemvParams& p, bool w4a4, const LaunchPlan& plan, cudaStream_t stream) {
+  if (w4a4) return dispatch_mode<XDT, true>(p, plan, stream);
+  return dispatch_mode<XDT, false>(p, plan, stream);
+}
+
+// The driver's tensor-map encoder, looked up once through the runtime (no link against libcuda).
+PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
+  static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
+    void* f = nullptr;
+    cudaDriverEntryPointQueryResult status{};
+    check_cuda(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &status),
+               "nvfp4 gemv: cuTensorMapEncodeTiled lookup");
+    require(f != nullptr && status == cudaDriverEntryPointSuccess, "nvfp4 gemv: driver has no cuTensorMapEncodeTiled");
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
+  }();
+  return fn;
+}
+
+// 2-D descriptor of a row-major [rows, row_bytes] byte matrix read in boxes of 16 rows x box_bytes.
+void encode_rows(CUtensorMap* map, const void* base, int64_t rows, int64_t row_bytes, int box_bytes, bool words) {
+  const int elem = words ? 4 : 1;
+  const cuuint64_t dims[2] = {cuuint64_t(row_bytes / elem), cuuint64_t(rows)};
+  const cuuint64_t strides[1] = {cuuint64_t(row_bytes)};
+  const cuuint32_t box[2] = {cuuint32_t(box_bytes / elem), 16};
+  const cuuint32_t estrides[2] = {1, 1};
+  const CUresult r = tensor_map_encoder()(map, words ? CU_TENSOR_MAP_DATA_TYPE_UINT32 : CU_TENSOR_MAP_DATA_TYPE_UINT8, 2,
+                                          const_cast<void*>(base), dims, strides, box, estrides,
+                                          CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
+                                          CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  require(r == CUDA_SUCCESS, "nvfp4 gemv: cuTensorMapEncodeTiled failed (" + std::to_string(int(r)) + ")");
+}
+
+// RESET_NATIVE_GEMV_RING=1 streams the fast path's weights through the TMA ring (gemv_ring.cuh); off by
+// default: on an H200 it gained 6-9% on the largest layers and lost 4-16% on the small ones (bench/RESULTS.md,
+// session 5). Read at every call, so a benchmark can compare both in one process; a captured CUDA graph keeps
+// the choice made at capture.
+bool ring_enabled() {
+  const char* v = std::getenv("RESET_NATIVE_GEMV_RING");
+  return v != nullptr && std::strcmp(v, "1") == 0;
 }
 }  // namespace detail
 
@@ -64,13 +104,20 @@ void launch_gemv(const GemvArgs& a, void* stream_ptr) {
   check_cuda(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
              "nvfp4 gemv: shared memory limit");
 
+  // The ring's bulk copies need 16-byte aligned scale rows too (K % 1024 == 0 keeps every row aligned then).
+  const bool ring = fast && reinterpret_cast<uintptr_t>(a.block_scales) % 16 == 0 && ring_enabled();
+  LaunchPlan plan{fast, ring, sms, size_t(optin), RingMaps{}};
+  if (ring) {
+    encode_rows(&plan.maps.w, a.packed, a.n, a.k / 2, kChunk / 2, true);
+    encode_rows(&plan.maps.s, a.block_scales, a.n, a.k / 16, kChunk / 16, false);
+  }
   switch (a.x_dtype) {
     case DType::F32:
-      return dispatch_dtype<kF32>(p, w4a4, fast, sms, size_t(optin), stream);
+      return dispatch_dtype<kF32>(p, w4a4, plan, stream);
     case DType::F16:
-      return dispatch_dtype<kF16>(p, w4a4, fast, sms, size_t(optin), stream);
+      return dispatch_dtype<kF16>(p, w4a4, plan, stream);
     case DType::BF16:
-      return dispatch_dtype<kBF16>(p, w4a4, fast, sms, size_t(optin), stream);
+      return dispatch_dtype<kBF16>(p, w4a4, plan, stream);
   }
   throw InvalidType("nvfp4 gemv: unknown x dtype");
 }

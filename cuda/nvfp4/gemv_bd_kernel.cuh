@@ -113,11 +113,14 @@ __device__ __forceinline__ float bd_store_unit(uint8_t* grp, const RawUnit<XDT>&
   return factor;
 }
 
-template <int XDT, bool W4A4, int TOK, bool FAST, int MINB>
-__global__ void __launch_bounds__(kThreads, MINB) gemv_bd_kernel(const GemvParams p) {
+// RING: weights through the shared-memory ring of gemv_ring.cuh (one more warp, the producer).
+template <int XDT, bool W4A4, int TOK, bool FAST, int MINB, bool RING = false>
+__global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd_kernel(const GemvParams p, const __grid_constant__ RingMaps maps) {
+  static_assert(!RING || FAST, "the weight ring serves the fast path only");
   constexpr int kGroupBytes = 16;              // one 8-element group of one token (fp16)
   constexpr int kNG = (TOK + 1) / 2;           // token pairs = MMAs per A fragment and part
-  constexpr int kDepth = MINB == 1 ? 8 : (TOK > 2 ? 3 : 4);  // weight steps in flight per thread (MINB 2 only)
+  // weight steps in flight per thread (MINB 2 only); with the ring, one step of shared-memory reads ahead
+  constexpr int kDepth = RING ? 1 : (MINB == 1 ? 8 : (TOK > 2 ? 3 : 4));
   constexpr int kRows = 16;
 
   extern __shared__ uint4 smem_raw[];
@@ -131,6 +134,18 @@ __global__ void __launch_bounds__(kThreads, MINB) gemv_bd_kernel(const GemvParam
 
   float act_gs = 1.0f, act_d = 6.0f;  // W4A4: set after pdl_wait (the amax pre-kernel writes it)
 
+  // ---- weight ring: the producer warp streams every step of this CTA, then leaves
+  const WeightRing<ring_stages<MINB>()> ring(smem, size_t(L.total));
+  if constexpr (RING) {
+    if (tid == 0) ring.init();
+    __syncthreads();
+    if (warp == kWarps) {
+      const int tiles = ((p.n + kRows - 1) / kRows - int(blockIdx.x) + int(gridDim.x) - 1) / int(gridDim.x);
+      ring.produce(maps, tiles * nchunks, int(blockIdx.x) * kRows, int(gridDim.x) * kRows, nchunks);
+      return;
+    }
+  }
+
   // ---- weight stream cursors (WHOLE mode of gemv_kernel): CTAs walk tiles blockIdx.x, +gridDim.x, ...
   const int ntiles = (p.n + kRows - 1) / kRows;
   const int my_tiles = (ntiles - int(blockIdx.x) + int(gridDim.x) - 1) / int(gridDim.x);
@@ -138,12 +153,16 @@ __global__ void __launch_bounds__(kThreads, MINB) gemv_bd_kernel(const GemvParam
   const int kwarp = warp * kKStep + t * 32;
   const int tile_stride = int(gridDim.x) * kRows;
   const int64_t half_k = p.k / 2, sixteenth_k = p.k / 16;
-  int f_row0 = int(blockIdx.x) * kRows, f_c = 0;
+  int f_row0 = int(blockIdx.x) * kRows, f_c = 0, f_step = 0;
   const uint8_t* f_w[2];
   const uint8_t* f_s[2];
   auto fetch_rows = [&]() { row_pointers(p, f_row0 + g, kwarp, half_k, sixteenth_k, f_w, f_s); };
   fetch_rows();
   auto fetch = [&](uint32_t (&w)[2][4], uint32_t (&sc)[2]) {
+    if constexpr (RING) {
+      ring.consume(f_step++, kwarp, w, sc);
+      return;
+    }
     load_weights<FAST>(f_w, f_s, f_c, f_c * kChunk + kwarp, p.k, w, sc);
     if (++f_c == nchunks) {
       f_c = 0;
@@ -167,7 +186,7 @@ __global__ void __launch_bounds__(kThreads, MINB) gemv_bd_kernel(const GemvParam
     for (int i = tid; i < 4 * kGroupBytes / 4; i += kThreads)
       reinterpret_cast<uint32_t*>(smem + L.zero_off)[i] = 0;
   }
-  __syncthreads();
+  compute_sync<RING>();
 
   // B operand: lane (g, t) carries token 2q + (g & 1) of group q on thread (g >> 1)'s k-slots, which are
   // its own t's only when g >> 1 == t; every other lane (and absent tokens) reads the zero area.
@@ -253,9 +272,9 @@ __global__ void __launch_bounds__(kThreads, MINB) gemv_bd_kernel(const GemvParam
             if (t == 0 && tok < TOK) red[(warp * kRows + g + 8 * h) * TOK + tok] = v;
             acc[q][h][j] = 0.0f;
           }
-      __syncthreads();
+      compute_sync<RING>();
       write_tile<XDT, W4A4>(p, red, c_row0, TOK, kBdDecodeBias, act_gs);
-      __syncthreads();  // red is rewritten by the next tile
+      compute_sync<RING>();  // red is rewritten by the next tile
       c = 0;
       c_row0 += tile_stride;
     } else {
@@ -270,40 +289,50 @@ __global__ void __launch_bounds__(kThreads, MINB) gemv_bd_kernel(const GemvParam
   }
 }
 
-template <int XDT, bool W4A4, int TOK, bool FAST, int MINB>
-void launch_bd(const GemvParams& p, int sms, size_t smem, cudaStream_t stream) {
-  auto kernel = gemv_bd_kernel<XDT, W4A4, TOK, FAST, MINB>;
+template <int XDT, bool W4A4, int TOK, bool FAST, int MINB, bool RING = false>
+void launch_bd(const GemvParams& p, const RingMaps& maps, int sms, size_t smem, cudaStream_t stream) {
+  auto kernel = gemv_bd_kernel<XDT, W4A4, TOK, FAST, MINB, RING>;
+  const int threads = RING ? kThreads + 32 : kThreads;
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
              "nvfp4 gemv: cudaFuncSetAttribute");
   int per_sm = 1;
-  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem),
+  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem),
              "nvfp4 gemv: occupancy");
   const int ntiles = (p.n + 15) / 16;
   const int slots = sms * (per_sm > 0 ? per_sm : 1);
-  check_cuda(cuda_core::launch_pdl(kernel, dim3(ntiles < slots ? ntiles : slots), dim3(kThreads), smem, stream, p),
+  check_cuda(cuda_core::launch_pdl(kernel, dim3(ntiles < slots ? ntiles : slots), dim3(threads), smem, stream, p, maps),
              "nvfp4 gemv: launch");
 }
 
 template <int XDT, bool W4A4, int TOK>
-bool try_bd_tokens(const GemvParams& p, bool fast, int sms, cudaStream_t stream) {
+bool try_bd_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
+  const bool fast = plan.fast;
+  const int sms = plan.sms;
   const size_t smem = size_t(BdSmem(p.k, p.m, TOK).total);
+  if (fast && plan.ring) {
+    const size_t ring_smem = ring_smem_bytes<ring_stages<2>()>(smem);
+    if (ring_smem <= kWholeSmemLimit) {
+      launch_bd<XDT, W4A4, TOK, true, 2, true>(p, plan.maps, sms, ring_smem, stream);
+      return true;
+    }
+  }
   // Only where two CTAs fit an SM: with one CTA per SM (x over ~100 KiB) the 16-bit kernel's chunked
   // staging was faster (H100, Qwen3-32B down at M = 2: 50 vs 58 us), as it was at M = 3..4 (measured).
   if (smem > kWholeSmemLimit) return false;
-  if (fast) launch_bd<XDT, W4A4, TOK, true, 2>(p, sms, smem, stream);
-  else launch_bd<XDT, W4A4, TOK, false, 2>(p, sms, smem, stream);
+  if (fast) launch_bd<XDT, W4A4, TOK, true, 2>(p, plan.maps, sms, smem, stream);
+  else launch_bd<XDT, W4A4, TOK, false, 2>(p, plan.maps, sms, smem, stream);
   return true;
 }
 
 // Runs the block-diagonal kernel when it applies (M <= 2, x dtype/activation supported, x fits shared
 // memory next to a second CTA); returns false to leave the call to the 16-bit kernel.
 template <int XDT, bool W4A4>
-bool try_bd(const GemvParams& p, bool fast, int sms, cudaStream_t stream) {
+bool try_bd(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
   if constexpr (!BdMode<XDT, W4A4>::kEnabled) {
     return false;
   } else {
-    if (p.m == 1) return try_bd_tokens<XDT, W4A4, 1>(p, fast, sms, stream);
-    if (p.m == 2) return try_bd_tokens<XDT, W4A4, 2>(p, fast, sms, stream);
+    if (p.m == 1) return try_bd_tokens<XDT, W4A4, 1>(p, plan, stream);
+    if (p.m == 2) return try_bd_tokens<XDT, W4A4, 2>(p, plan, stream);
     return false;
   }
 }

@@ -8,10 +8,10 @@ namespace reset_native::nvfp4_cuda::detail {
 
 // Explicitly instantiated once per (x dtype, activation) in gemv_<dtype>_<act>.cu (parallel compilation).
 template <int XDT, bool W4A4>
-void dispatch_mode(const GemvParams& p, bool fast, int sms, size_t smem_optin, cudaStream_t stream) {
-  if (try_bd<XDT, W4A4>(p, fast, sms, stream)) return;
-  if (p.m > 8) return dispatch_tokens<XDT, W4A4, 2>(p, fast, sms, smem_optin, stream);
-  return dispatch_tokens<XDT, W4A4, 1>(p, fast, sms, smem_optin, stream);
+void dispatch_mode(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
+  if (try_bd<XDT, W4A4>(p, plan, stream)) return;
+  if (p.m > 8) return dispatch_tokens<XDT, W4A4, 2>(p, plan, stream);
+  return dispatch_tokens<XDT, W4A4, 1>(p, plan, stream);
 }
 
 }  // namespace reset_native::nvfp4_cuda::detail

@@ -2,5 +2,5 @@
 #include "nvfp4/gemv_dispatch.cuh"
 
 namespace reset_native::nvfp4_cuda::detail {
-template void dispatch_mode<kF16, true>(const GemvParams&, bool, int, size_t, cudaStream_t);
+template void dispatch_mode<kF16, true>(const GemvParams&, const LaunchPlan&, cudaStream_t);
 }  // namespace reset_native::nvfp4_cuda::detail

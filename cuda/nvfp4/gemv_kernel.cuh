@@ -19,35 +19,14 @@
 #include <cmath>
 
 #include "core/pdl.cuh"
+#include "nvfp4/gemv_params.cuh"
+#include "nvfp4/gemv_ring.cuh"
 #include "nvfp4/nvfp4_device.cuh"
 #include "nvfp4/launch_check.hpp"
 #include "reset_native/nvfp4_cuda.hpp"
 
 namespace reset_native::nvfp4_cuda {
 namespace detail {
-
-constexpr int kWarps = 8;
-constexpr int kThreads = kWarps * 32;
-constexpr int kKStep = 128;                 // K per warp per chunk (4 threads x 32 elements per row)
-constexpr int kChunk = kWarps * kKStep;     // K staged per iteration
-constexpr int kTokStride = kChunk + 32;     // u16 per staged token row; +64 B keeps LDS.128 conflict-free
-constexpr int kPlane = kChunk / 4;          // u16 per "word plane" of a token row
-constexpr int kUnitsPerToken = kChunk / 16; // staging unit = one 16-element block of one token
-constexpr float kDecodeBias = 128.0f;       // A operand holds e2m1 * e4m3 * 2^-7; the epilogue multiplies 2^7
-
-struct GemvParams {
-  const uint8_t* packed;
-  const uint8_t* scales;
-  const void* x;
-  const void* bias;
-  const void* residual;   // optional [m, n], added in the epilogue
-  void* out;
-  const float* act_amax;  // W4A4 with a device-computed activation scale, else nullptr
-  float act_gs;           // W4A4 static activation scale
-  float w_gs;             // weight global scale
-  int n, k, m;
-  int x_aligned;          // x is 16-byte aligned (k % 16 == 0 keeps every block aligned then)
-};
 
 template <int XDT, bool W4A4>
 struct Mode {
@@ -318,14 +297,17 @@ __device__ __forceinline__ void prefetch_then_wait(const GemvParams& p, int step
   if constexpr (W4A4) activation_scales(p, act_gs, act_d);
 }
 
-template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB>
-__global__ void __launch_bounds__(kThreads, MINB) gemv_kernel(const GemvParams p) {
+// RING: weights come through the shared-memory ring of gemv_ring.cuh (one more warp, the producer);
+// otherwise each thread keeps kDepth steps of global loads in flight in registers.
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING = false>
+__global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_kernel(const GemvParams p, const __grid_constant__ RingMaps maps) {
+  static_assert(!RING || (FAST && WHOLE), "the weight ring serves the persistent fast-path kernel only");
   using M = Mode<XDT, W4A4>;
   constexpr bool kBf = M::kABf16;
   constexpr int kSplits = M::kSplits;
   constexpr int kRows = 16;           // one m16 tile of weight rows per CTA step
   constexpr int kTok = 8 * NT;
-  constexpr int kDepth = depth<WHOLE, NT, MINB>();
+  constexpr int kDepth = RING ? 1 : depth<WHOLE, NT, MINB>();
   constexpr int kGroup = group<WHOLE, NT, MINB>();  // == kDepth when chunked: slot d computes tile d
 
   extern __shared__ uint4 smem_raw[];
@@ -348,6 +330,20 @@ __global__ void __launch_bounds__(kThreads, MINB) gemv_kernel(const GemvParams p
   float* red = reinterpret_cast<float*>(xs + size_t(WHOLE ? kSplits * split_rows : 2 * kSplits * kTok) * kTokStride);
 
   float act_gs = 1.0f, act_d = 6.0f;  // W4A4: set after pdl_wait (the amax pre-kernel writes it)
+
+  // ---- weight ring: the producer warp streams every step of this CTA, then leaves
+  const WeightRing<ring_stages<MINB>()> ring(reinterpret_cast<uint8_t*>(smem_raw),
+                                             size_t(reinterpret_cast<uint8_t*>(red + kWarps * 16 * kTok) -
+                                                    reinterpret_cast<uint8_t*>(smem_raw)));
+  if constexpr (RING) {
+    if (tid == 0) ring.init();
+    __syncthreads();
+    if (warp == kWarps) {
+      const int tiles = ((p.n + 15) / 16 - int(blockIdx.x) + int(gridDim.x) - 1) / int(gridDim.x);
+      ring.produce(maps, tiles * nchunks, int(blockIdx.x) * 16, int(gridDim.x) * 16, nchunks);
+      return;
+    }
+  }
 
   // ---- zero rows (never rewritten): WHOLE's shared zero row, or the padded tokens of both buffers
   if constexpr (WHOLE) {
@@ -418,12 +414,16 @@ __global__ void __launch_bounds__(kThreads, MINB) gemv_kernel(const GemvParams p
   const int tile_stride = WHOLE ? int(gridDim.x) * kRows : kRows;
   const int first_row = int(blockIdx.x) * kRows * kGroup;
   const int64_t half_k = p.k / 2, sixteenth_k = p.k / 16;
-  int f_row0 = first_row, f_c = 0, f_j = 0;
+  int f_row0 = first_row, f_c = 0, f_j = 0, f_step = 0;
   const uint8_t* f_w[2];
   const uint8_t* f_s[2];
   auto fetch_rows = [&]() { row_pointers(p, f_row0 + g, kwarp, half_k, sixteenth_k, f_w, f_s); };
   if constexpr (WHOLE) fetch_rows();
   auto fetch = [&](uint32_t (&w)[2][4], uint32_t (&sc)[2]) {
+    if constexpr (RING) {
+      ring.consume(f_step++, kwarp, w, sc);
+      return;
+    }
     if constexpr (!WHOLE) {  // pointers made where used: nothing 64-bit stays live between steps
       f_row0 = first_row + f_j * kRows;
       fetch_rows();
@@ -453,7 +453,7 @@ __global__ void __launch_bounds__(kThreads, MINB) gemv_kernel(const GemvParams p
     chunk_load(0, v, -1);
     chunk_store(0, v, -1);
   }
-  __syncthreads();
+  compute_sync<RING>();
 
   // B-fragment addresses (u16 index into xs): row of token nt * 8 + g in split s, plus this thread's
   // column, for chunk 0; each chunk (WHOLE) or buffer parity (chunked) adds b_step.
@@ -530,7 +530,7 @@ __global__ void __launch_bounds__(kThreads, MINB) gemv_kernel(const GemvParams p
     }
     if constexpr (!WHOLE) {
       if (c + 1 < nchunks) chunk_store(c + 1, vn, d);
-      if (d == kGroup - 1) __syncthreads();  // buffer c&1 free again, buffer (c+1)&1 complete
+      if (d == kGroup - 1) compute_sync<RING>();  // buffer c&1 free again, buffer (c+1)&1 complete
     }
     // ---- epilogue of a tile: reduce the 8 warps' K slices through shared memory
     if (c == nchunks - 1) {
@@ -543,9 +543,9 @@ __global__ void __launch_bounds__(kThreads, MINB) gemv_kernel(const GemvParams p
           red[(warp * kRows + rl) * kTok + tok] = acc_t[nt][e];
           acc_t[nt][e] = 0.0f;
         }
-      __syncthreads();
+      compute_sync<RING>();
       write_tile<XDT, W4A4>(p, red, row0, kTok, kDecodeBias, act_gs);
-      __syncthreads();  // red is rewritten by the next tile
+      compute_sync<RING>();  // red is rewritten by the next tile
       if constexpr (kCursorInEpilogue) {
         c = 0;
         c_row0 += tile_stride;
@@ -582,10 +582,28 @@ size_t smem_bytes(int k, int m) {
   return rows * kTokStride * sizeof(uint16_t) + size_t(kWarps) * 16 * 8 * NT * sizeof(float);
 }
 
-template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB = 2>
-void launch_tile(const GemvParams& p, int sms, cudaStream_t stream) {
-  auto kernel = gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB>;
-  const size_t smem = smem_bytes<XDT, W4A4, NT, WHOLE>(p.k, p.m);
+// How a call launches, decided once on the host (gemv.cu).
+struct LaunchPlan {
+  bool fast;          // K % 1024 == 0 and aligned weight rows: 16-byte loads
+  bool ring;          // fast path through the shared-memory weight ring (RESET_NATIVE_GEMV_RING=0: off)
+  int sms;            // multiprocessors
+  size_t smem_optin;  // largest dynamic shared memory one CTA may opt into (227 KiB on H100/H200)
+  RingMaps maps;      // TMA descriptors of this call's weights (ring only)
+};
+
+// Shared memory of the whole-x kernel, with the weight ring when RING.
+template <int XDT, bool W4A4, int NT, int MINB, bool RING>
+size_t whole_smem_bytes(int k, int m) {
+  const size_t base = smem_bytes<XDT, W4A4, NT, true>(k, m);
+  return RING ? ring_smem_bytes<ring_stages<MINB>()>(base) : base;
+}
+
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB = 2, bool RING = false>
+void launch_tile(const GemvParams& p, const RingMaps& maps, int sms, cudaStream_t stream) {
+  auto kernel = gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING>;
+  const size_t smem = WHOLE ? whole_smem_bytes<XDT, W4A4, NT, MINB, RING>(p.k, p.m)
+                            : smem_bytes<XDT, W4A4, NT, WHOLE>(p.k, p.m);
+  const int threads = RING ? kThreads + 32 : kThreads;
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
              "nvfp4 gemv: cudaFuncSetAttribute");
   const int ntiles = (p.n + 15) / 16;
@@ -593,17 +611,18 @@ void launch_tile(const GemvParams& p, int sms, cudaStream_t stream) {
   int grid = (ntiles + kG - 1) / kG;
   if (WHOLE) {  // persistent: as many CTAs as fit at once, each walking several row tiles
     int per_sm = 1;
-    check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem),
+    check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem),
                "nvfp4 gemv: occupancy");
     grid = ntiles < sms * per_sm ? ntiles : sms * (per_sm > 0 ? per_sm : 1);
   }
-  check_cuda(cuda_core::launch_pdl(kernel, dim3(grid), dim3(kThreads), smem, stream, p), "nvfp4 gemv: launch");
+  check_cuda(cuda_core::launch_pdl(kernel, dim3(grid), dim3(threads), smem, stream, p, maps), "nvfp4 gemv: launch");
 }
 
 // Tile choice by shape (docs/nvfp4_cuda.md): tokens padded to 8 or 16 (MMA n side); x staged whole when it
 // fits next to a second (or, when that balances the tiles better, a third) CTA on the SM: persistent CTAs,
 // no barrier in the weight stream; or else when it fits one CTA per SM (which then keeps twice the loads in
-// flight); otherwise staged per K chunk for a group of row tiles.
+// flight); otherwise staged per K chunk for a group of row tiles. On the fast path the whole-x kernels take
+// their weights through the ring (gemv_ring.cuh) when it fits too.
 constexpr size_t kWholeSmemLimit = 110 * 1024;
 constexpr size_t kWholeSmemLimitThree = 72 * 1024;
 
@@ -619,24 +638,32 @@ inline bool three_ctas_balance_better(int ntiles, int sms) {
 }
 
 template <int XDT, bool W4A4, int NT>
-void dispatch_tokens(const GemvParams& p, bool fast, int sms, size_t smem_optin, cudaStream_t stream) {
+void dispatch_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
+  const int sms = plan.sms;
+  const bool fast = plan.fast;
+  if (fast && plan.ring) {
+    if (whole_smem_bytes<XDT, W4A4, NT, 2, true>(p.k, p.m) <= kWholeSmemLimit)
+      return launch_tile<XDT, W4A4, NT, true, true, 2, true>(p, plan.maps, sms, stream);
+    if (whole_smem_bytes<XDT, W4A4, NT, 1, true>(p.k, p.m) <= plan.smem_optin)
+      return launch_tile<XDT, W4A4, NT, true, true, 1, true>(p, plan.maps, sms, stream);
+  }
   const size_t whole = smem_bytes<XDT, W4A4, NT, true>(p.k, p.m);
   if constexpr (NT == 1 && !W4A4 && XDT != kF32) {  // the variants that fit 80 registers without spilling
     if (whole <= kWholeSmemLimitThree && three_ctas_balance_better((p.n + 15) / 16, sms)) {
-      if (fast) return launch_tile<XDT, W4A4, NT, true, true, 3>(p, sms, stream);
-      return launch_tile<XDT, W4A4, NT, false, true, 3>(p, sms, stream);
+      if (fast) return launch_tile<XDT, W4A4, NT, true, true, 3>(p, plan.maps, sms, stream);
+      return launch_tile<XDT, W4A4, NT, false, true, 3>(p, plan.maps, sms, stream);
     }
   }
   if (whole <= kWholeSmemLimit) {
-    if (fast) return launch_tile<XDT, W4A4, NT, true, true>(p, sms, stream);
-    return launch_tile<XDT, W4A4, NT, false, true>(p, sms, stream);
+    if (fast) return launch_tile<XDT, W4A4, NT, true, true>(p, plan.maps, sms, stream);
+    return launch_tile<XDT, W4A4, NT, false, true>(p, plan.maps, sms, stream);
   }
-  if (whole <= smem_optin) {
-    if (fast) return launch_tile<XDT, W4A4, NT, true, true, 1>(p, sms, stream);
-    return launch_tile<XDT, W4A4, NT, false, true, 1>(p, sms, stream);
+  if (whole <= plan.smem_optin) {
+    if (fast) return launch_tile<XDT, W4A4, NT, true, true, 1>(p, plan.maps, sms, stream);
+    return launch_tile<XDT, W4A4, NT, false, true, 1>(p, plan.maps, sms, stream);
   }
-  if (fast) return launch_tile<XDT, W4A4, NT, true, false>(p, sms, stream);
-  return launch_tile<XDT, W4A4, NT, false, false>(p, sms, stream);
+  if (fast) return launch_tile<XDT, W4A4, NT, true, false>(p, plan.maps, sms, stream);
+  return launch_tile<XDT, W4A4, NT, false, false>(p, plan.maps, sms, stream);
 }
 
 }  // namespace detail

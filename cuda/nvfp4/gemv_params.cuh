@@ -1,0 +1,43 @@
+// Launch parameters and tile constants shared by the NVFP4 GEMV kernels (gemv_kernel.cuh,
+// gemv_bd_kernel.cuh) and their weight ring (gemv_ring.cuh).
+#pragma once
+#include <cuda.h>
+
+#include <cstdint>
+
+namespace reset_native::nvfp4_cuda {
+namespace detail {
+
+constexpr int kWarps = 8;
+constexpr int kThreads = kWarps * 32;
+constexpr int kKStep = 128;                 // K per warp per chunk (4 threads x 32 elements per row)
+constexpr int kChunk = kWarps * kKStep;     // K staged per iteration
+constexpr int kTokStride = kChunk + 32;     // u16 per staged token row; +64 B keeps LDS.128 conflict-free
+constexpr int kPlane = kChunk / 4;          // u16 per "word plane" of a token row
+constexpr int kUnitsPerToken = kChunk / 16; // staging unit = one 16-element block of one token
+constexpr float kDecodeBias = 128.0f;       // A operand holds e2m1 * e4m3 * 2^-7; the epilogue multiplies 2^7
+
+struct GemvParams {
+  const uint8_t* packed;
+  const uint8_t* scales;
+  const void* x;
+  const void* bias;
+  const void* residual;   // optional [m, n], added in the epilogue
+  void* out;
+  const float* act_amax;  // W4A4 with a device-computed activation scale, else nullptr
+  float act_gs;           // W4A4 static activation scale
+  float w_gs;             // weight global scale
+  int n, k, m;
+  int x_aligned;          // x is 16-byte aligned (k % 16 == 0 keeps every block aligned then)
+};
+
+// Weight ring only (gemv_ring.cuh): 2-D TMA descriptors of the packed weights (n rows of k/8 32-bit words)
+// and of the block scales (n rows of k/16 bytes), encoded by the host for this call. A separate
+// __grid_constant__ kernel parameter (TMA reads it in place), so GemvParams' code generation is unchanged.
+struct RingMaps {
+  CUtensorMap w;
+  CUtensorMap s;
+};
+
+}  // namespace detail
+}  // namespace reset_native::nvfp4_cuda
