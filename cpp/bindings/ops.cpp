@@ -80,6 +80,37 @@ void bind_ops(py::module_& m) {
       "q/k head RMSNorm (weights 0 = none) + rotary embedding; outputs [batch, seq, heads, d]; with k_cache/v_cache "
       "(+ v, cache_pos) k and v go into the static cache at *cache_pos instead.");
   m.def(
+      "cuda_decode_attention",
+      [](std::uintptr_t q, std::uintptr_t k_cache, std::uintptr_t v_cache, std::uintptr_t mask, std::uintptr_t out,
+         std::int64_t batch, std::int64_t len, int hq, int hk, int d, std::array<std::int64_t, 2> q_strides,
+         std::array<std::int64_t, 2> mask_strides, float scale, int dtype, std::uintptr_t stream) {
+        if (dtype < 0 || dtype > 2) throw InvalidType("decode_attention: dtype code must be 0 (f32), 1 (f16) or 2 (bf16)");
+        oc::DecodeAttentionArgs a;
+        a.q = reinterpret_cast<const void*>(q);
+        a.k_cache = reinterpret_cast<const void*>(k_cache);
+        a.v_cache = reinterpret_cast<const void*>(v_cache);
+        a.mask = reinterpret_cast<const unsigned char*>(mask);
+        a.out = reinterpret_cast<void*>(out);
+        a.batch = batch;
+        a.len = len;
+        a.hq = hq;
+        a.hk = hk;
+        a.d = d;
+        a.q_sb = q_strides[0];
+        a.q_sh = q_strides[1];
+        a.m_sb = mask_strides[0];
+        a.m_sl = mask_strides[1];
+        a.scale = scale;
+        oc::launch_decode_attention(a, static_cast<oc::DType>(dtype), reinterpret_cast<void*>(stream));
+      },
+      py::arg("q"), py::arg("k_cache"), py::arg("v_cache"), py::arg("mask"), py::arg("out"), py::arg("batch"),
+      py::arg("len"), py::arg("hq"), py::arg("hk"), py::arg("d"), py::arg("q_strides"), py::arg("mask_strides"),
+      py::arg("scale"), py::arg("dtype"), py::arg("stream"),
+      "out[batch, hq, d] <- attention of one query token per sequence over k_cache/v_cache [batch, hk, len, d] "
+      "(bool mask [batch, len] or 0 for none) on the given stream.");
+  m.def("decode_attention_supported", &oc::decode_attention_supported, py::arg("hq"), py::arg("hk"), py::arg("d"),
+        "Whether cuda_decode_attention has a kernel for these head counts and head dim.");
+  m.def(
       "cuda_silu_mul",
       [](std::uintptr_t gate, std::uintptr_t up, std::uintptr_t y, std::int64_t rows, std::int64_t n,
          std::int64_t gate_rs, std::int64_t up_rs, int dtype, std::uintptr_t stream) {

@@ -1,5 +1,6 @@
 // CUDA kernels for the model ops that the integrations fuse around reset_native's engines: RMSNorm, the
-// q/k head norm + rotary embedding of attention, and the SiLU-gated product of the MLP.
+// q/k head norm + rotary embedding of attention, decode attention over a static KV cache, and the SiLU-gated
+// product of the MLP.
 // Host launchers on raw device pointers; everything runs on the given stream, asynchronously.
 #pragma once
 #include <cstdint>
@@ -52,5 +53,25 @@ void launch_qk_norm_rope(const QkNormRopeArgs& args, DType dtype, void* stream);
 // y: [rows, n] contiguous. rows * n == 0 is a no-op.
 void launch_silu_mul(const void* gate, const void* up, void* y, std::int64_t rows, std::int64_t n,
                      std::int64_t gate_rs, std::int64_t up_rs, DType dtype, void* stream);
+
+// Arguments of launch_decode_attention (one query token per sequence). Element strides.
+struct DecodeAttentionArgs {
+  const void* q = nullptr;        // [batch, hq, d] at strides (q_sb, q_sh, 1)
+  const void* k_cache = nullptr;  // [batch, hk, len, d] contiguous
+  const void* v_cache = nullptr;  // [batch, hk, len, d] contiguous
+  const unsigned char* mask = nullptr;  // bool [batch, len] at strides (m_sb, m_sl), true = attend; null: all
+  void* out = nullptr;            // [batch, hq, d] contiguous
+  std::int64_t batch = 0, len = 0;
+  int hq = 0, hk = 0, d = 0;
+  std::int64_t q_sb = 0, q_sh = 0, m_sb = 0, m_sl = 0;
+  float scale = 0.0f;
+};
+
+// out[b, h] = softmax(scale * q[b, h] . k_cache[b, h / G, j] over the allowed j) @ v_cache[b, h / G] with
+// G = hq / hk (grouped-query attention): torch SDPA's result for one query token (is_causal false, the
+// boolean mask as given), softmax and products in fp32, the output rounded to the dtype once. A row whose
+// positions are all masked gives zeros. Needs decode_attention_supported(hq, hk, d). batch == 0 is a no-op.
+bool decode_attention_supported(int hq, int hk, int d);
+void launch_decode_attention(const DecodeAttentionArgs& args, DType dtype, void* stream);
 
 }  // namespace reset_native::ops_cuda

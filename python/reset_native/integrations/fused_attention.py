@@ -5,7 +5,9 @@ attention itself (two head RMSNorms, then ``q * cos + rotate_half(q) * sin`` for
 each); at batch 1 each is a launch of a few microseconds, ~400 per decode step of a 36-layer model.
 :func:`fuse_attention` routes those modules through ``torch.ops.reset_native.qk_norm_rope``: one kernel, the same
 operations and roundings (only the order of the fp32 sum of squares differs). The rest of the forward (KV cache
-update, the configured attention implementation, o_proj) is transformers' own, replayed as in transformers 5.
+update, the configured attention implementation, o_proj) is transformers' own, replayed as in transformers 5;
+with a static cache the k/v cache write joins the RoPE kernel, and a one-token decode step's SDPA becomes one
+kernel (decode_attention.py).
 Anything the kernel does not cover (CPU tensors, mixed dtypes, partial rotary, unusual strides) runs the
 module's own forward. Works inside CUDA graphs and torch.compile: no host synchronisation, no allocation beyond
 the two outputs.
@@ -18,6 +20,7 @@ from typing import Optional, Tuple
 import torch
 
 from .. import _core
+from . import decode_attention
 from ._forward_patch import restore_forward, route_forward
 
 _native = _core.ops
@@ -283,10 +286,14 @@ def _fused_forward(self, hidden_states, position_embeddings=None, attention_mask
     v = self.v_proj(hidden_states).view(hidden_shape)
     fusable = _fusable(self, hidden_states, q, k, cos, sin, q_weight, k_weight)
     layer = _static_layer(cache, self.layer_idx, k) if fusable and v.stride(-1) == 1 else None
+    attn_output = None
     if layer is not None:  # norm, RoPE and the cache write in one kernel; the position advances as in transformers
         q = _cache_op()(q, k, v, q_weight, k_weight, cos, sin, eps, layer.keys, layer.values, layer.cumulative_length)
         layer.cumulative_length.add_(q.shape[1])
         query_states, key_states, value_states = q.transpose(1, 2), layer.keys, layer.values
+        if decode_attention.applies(self, q, layer.keys, attention_mask, kwargs):  # SDPA's result, one kernel
+            attn_output, attn_weights = decode_attention.decode_attention(
+                q, layer.keys, layer.values, attention_mask, self.scaling), None
     else:
         if fusable:
             q, k = _op()(q, k, q_weight, k_weight, cos, sin, eps)
@@ -300,14 +307,15 @@ def _fused_forward(self, hidden_states, position_embeddings=None, attention_mask
         if cache is not None:
             key_states, value_states = cache.update(key_states, value_states, self.layer_idx, kwargs=kwargs)
 
-    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+    if attn_output is None:
+        from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
-    eager = sys.modules[type(self).__module__].eager_attention_forward
-    attention_interface = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, eager)
-    extra = {"sliding_window": self.sliding_window} if "sliding_window" in vars(self) else {}
-    attn_output, attn_weights = attention_interface(
-        self, query_states, key_states, value_states, attention_mask,
-        dropout=0.0 if not self.training else self.attention_dropout, scaling=self.scaling, **extra, **kwargs)
+        eager = sys.modules[type(self).__module__].eager_attention_forward
+        attention_interface = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, eager)
+        extra = {"sliding_window": self.sliding_window} if "sliding_window" in vars(self) else {}
+        attn_output, attn_weights = attention_interface(
+            self, query_states, key_states, value_states, attention_mask,
+            dropout=0.0 if not self.training else self.attention_dropout, scaling=self.scaling, **extra, **kwargs)
     attn_output = attn_output.reshape(*input_shape, -1).contiguous()
     if reset_native_residual is not None:
         from .fused_residual import linear_add
