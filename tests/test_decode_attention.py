@@ -23,6 +23,9 @@ def _case(batch, hq, hk, d, length, dtype, device, mask_kind="none", seed=0):
         if mask_kind == "one_row_empty":
             m[0] = False
         mask = m.to(device)
+        if mask_kind == "additive":  # as generate() builds it: 0 or the dtype's min, plus a small bias
+            bias = 0.5 * torch.rand(m.shape, generator=gen, dtype=torch.float64)
+            mask = bias.masked_fill_(~m, torch.finfo(dtype).min).to(dtype).to(device)
     return q, k, v, mask
 
 
@@ -34,7 +37,7 @@ def _sdpa(q, k, v, mask, scale):
 
 
 @pytest.mark.parametrize("batch,hq,hk,d,length", [(1, 8, 2, 64, 37), (3, 4, 4, 16, 9), (2, 6, 3, 32, 100)])
-@pytest.mark.parametrize("mask_kind", ["none", "rows", "broadcast"])
+@pytest.mark.parametrize("mask_kind", ["none", "rows", "broadcast", "additive"])
 def test_reference_matches_torch_sdpa(batch, hq, hk, d, length, mask_kind):
     q, k, v, mask = _case(batch, hq, hk, d, length, torch.float64, "cpu", mask_kind)
     scale = d ** -0.5
@@ -53,7 +56,7 @@ def test_cpu_op_is_the_reference_and_all_masked_rows_are_zero():
 def test_bad_inputs_name_the_argument():
     q, k, v, mask = _case(2, 4, 2, 16, 12, torch.float32, "cpu", "rows")
     with pytest.raises(TypeError, match="mask"):
-        da.decode_attention(q, k, v, mask.float(), 0.3)
+        da.decode_attention(q, k, v, mask.double(), 0.3)
     with pytest.raises(ValueError, match="mask must be"):
         da.decode_attention(q, k, v, mask[..., :5], 0.3)
     with pytest.raises(ValueError, match="multiple of kv_heads"):
@@ -87,7 +90,7 @@ def test_not_applied_on_cpu():
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("batch,hq,hk,d,length", [(1, 32, 8, 128, 160), (3, 8, 8, 64, 37), (2, 16, 2, 128, 1000),
                                                   (2, 64, 8, 128, 50), (1, 4, 2, 64, 1)])
-@pytest.mark.parametrize("mask_kind", ["none", "rows", "broadcast", "one_row_empty"])
+@pytest.mark.parametrize("mask_kind", ["none", "rows", "broadcast", "one_row_empty", "additive"])
 def test_kernel_matches_fp64_reference(dtype, batch, hq, hk, d, length, mask_kind):
     if not da.AVAILABLE or not torch.cuda.is_available():
         pytest.skip("needs the CUDA kernels")

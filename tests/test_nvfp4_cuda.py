@@ -144,7 +144,7 @@ SHAPES = [(256, 1024), (200, 2048), (37, 1040), (64, 8192 + 16), (1000, 3072 + 1
           (6136, 2048)]
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=16)
 def _weights(n, k):
     """Reference-quantized random weights, shared by the cases of one shape (the numpy quantizer is slow)."""
     w = torch.randn((n, k), generator=torch.Generator().manual_seed(n * 7919 + k))

@@ -83,13 +83,14 @@ void bind_ops(py::module_& m) {
       "cuda_decode_attention",
       [](std::uintptr_t q, std::uintptr_t k_cache, std::uintptr_t v_cache, std::uintptr_t mask, std::uintptr_t out,
          std::int64_t batch, std::int64_t len, int hq, int hk, int d, std::array<std::int64_t, 2> q_strides,
-         std::array<std::int64_t, 2> mask_strides, float scale, int dtype, std::uintptr_t stream) {
+         std::array<std::int64_t, 2> mask_strides, bool mask_additive, float scale, int dtype, std::uintptr_t stream) {
         if (dtype < 0 || dtype > 2) throw InvalidType("decode_attention: dtype code must be 0 (f32), 1 (f16) or 2 (bf16)");
         oc::DecodeAttentionArgs a;
         a.q = reinterpret_cast<const void*>(q);
         a.k_cache = reinterpret_cast<const void*>(k_cache);
         a.v_cache = reinterpret_cast<const void*>(v_cache);
-        a.mask = reinterpret_cast<const unsigned char*>(mask);
+        a.mask = reinterpret_cast<const void*>(mask);
+        a.mask_additive = mask_additive;
         a.out = reinterpret_cast<void*>(out);
         a.batch = batch;
         a.len = len;
@@ -105,9 +106,9 @@ void bind_ops(py::module_& m) {
       },
       py::arg("q"), py::arg("k_cache"), py::arg("v_cache"), py::arg("mask"), py::arg("out"), py::arg("batch"),
       py::arg("len"), py::arg("hq"), py::arg("hk"), py::arg("d"), py::arg("q_strides"), py::arg("mask_strides"),
-      py::arg("scale"), py::arg("dtype"), py::arg("stream"),
+      py::arg("mask_additive"), py::arg("scale"), py::arg("dtype"), py::arg("stream"),
       "out[batch, hq, d] <- attention of one query token per sequence over k_cache/v_cache [batch, hk, len, d] "
-      "(bool mask [batch, len] or 0 for none) on the given stream.");
+      "(mask [batch, len]: bool, or additive in q's dtype with mask_additive; 0 for none) on the given stream.");
   m.def("decode_attention_supported", &oc::decode_attention_supported, py::arg("hq"), py::arg("hk"), py::arg("d"),
         "Whether cuda_decode_attention has a kernel for these head counts and head dim.");
   m.def(

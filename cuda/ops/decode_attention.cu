@@ -57,8 +57,11 @@ __global__ void __launch_bounds__(warps_for<G>() * 32) decode_attention_kernel(c
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, grp = lane / kLanes, sub = lane % kLanes;
   const T* k_row = static_cast<const T*>(a.k_cache) + (std::int64_t(b) * a.hk + hkv) * a.len * D + sub * kPerLane;
   const T* v_row = static_cast<const T*>(a.v_cache) + (std::int64_t(b) * a.hk + hkv) * a.len * D + sub * kPerLane;
-  const unsigned char* mask = a.mask == nullptr ? nullptr : a.mask + std::int64_t(b) * a.m_sb;
-  const float qscale = a.scale * 1.4426950408889634f;  // scores in log2 units: exp2 below
+  constexpr float kLog2e = 1.4426950408889634f;
+  const auto* mask = a.mask == nullptr ? nullptr
+                                        : static_cast<const unsigned char*>(a.mask) +
+                                              std::int64_t(b) * a.m_sb * std::int64_t(a.mask_additive ? sizeof(T) : 1);
+  const float qscale = a.scale * kLog2e;  // scores in log2 units: exp2 below
 
   cuda_core::pdl_wait();  // q and the cache come from the previous kernels
   cuda_core::pdl_trigger();
@@ -91,7 +94,16 @@ __global__ void __launch_bounds__(warps_for<G>() * 32) decode_attention_kernel(c
 #pragma unroll
     for (int i = 0; i < kPerLane; ++i) kc[i] = kv[i], vc[i] = vv[i];
     if (jn < a.len) load8(k_row + std::int64_t(jn) * D, kv), load8(v_row + std::int64_t(jn) * D, vv);
-    const bool allowed = j < a.len && (mask == nullptr || mask[std::int64_t(j) * a.m_sl] != 0);
+    bool allowed = j < a.len;
+    float bias = 0.0f;  // additive mask, in log2 units
+    if (allowed && mask != nullptr) {
+      if (a.mask_additive) {
+        bias = Conv<T>::to_float(reinterpret_cast<const T*>(mask)[std::int64_t(j) * a.m_sl]) * kLog2e;
+        allowed = bias != -INFINITY;
+      } else {
+        allowed = mask[std::int64_t(j) * a.m_sl] != 0;
+      }
+    }
 #pragma unroll
     for (int g = 0; g < G; ++g) {
       float s = 0.0f;
@@ -100,6 +112,7 @@ __global__ void __launch_bounds__(warps_for<G>() * 32) decode_attention_kernel(c
 #pragma unroll
       for (int off = kLanes / 2; off > 0; off /= 2) s += __shfl_xor_sync(0xFFFFFFFFu, s, off);
       if (!allowed) continue;  // the same for every lane of the group (same j)
+      s += bias;
       const float mn = fmaxf(m[g], s);
       const float corr = exp2f(m[g] - mn);  // m = -inf the first time: 0
       const float p = exp2f(s - mn);

@@ -59,7 +59,10 @@ struct DecodeAttentionArgs {
   const void* q = nullptr;        // [batch, hq, d] at strides (q_sb, q_sh, 1)
   const void* k_cache = nullptr;  // [batch, hk, len, d] contiguous
   const void* v_cache = nullptr;  // [batch, hk, len, d] contiguous
-  const unsigned char* mask = nullptr;  // bool [batch, len] at strides (m_sb, m_sl), true = attend; null: all
+  // Mask [batch, len] at element strides (m_sb, m_sl), null for none: bool (true = attend), or with
+  // mask_additive values of the dtype added to the scaled scores (-inf = masked), as torch SDPA's attn_mask.
+  const void* mask = nullptr;
+  bool mask_additive = false;
   void* out = nullptr;            // [batch, hq, d] contiguous
   std::int64_t batch = 0, len = 0;
   int hq = 0, hk = 0, d = 0;
@@ -69,8 +72,8 @@ struct DecodeAttentionArgs {
 
 // out[b, h] = softmax(scale * q[b, h] . k_cache[b, h / G, j] over the allowed j) @ v_cache[b, h / G] with
 // G = hq / hk (grouped-query attention): torch SDPA's result for one query token (is_causal false, the
-// boolean mask as given), softmax and products in fp32, the output rounded to the dtype once. A row whose
-// positions are all masked gives zeros. Needs decode_attention_supported(hq, hk, d). batch == 0 is a no-op.
+// mask as given), softmax and products in fp32, the output rounded to the dtype once. A row whose positions
+// are all masked gives zeros. Needs decode_attention_supported(hq, hk, d). batch == 0 is a no-op.
 bool decode_attention_supported(int hq, int hk, int d);
 void launch_decode_attention(const DecodeAttentionArgs& args, DType dtype, void* stream);
 

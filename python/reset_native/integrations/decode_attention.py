@@ -3,8 +3,9 @@
 At batch 1 a decode step's attention is a tiny computation (a few hundred cache positions), yet torch's SDPA
 spends two kernels on it in a CUDA graph (the mask materialisation and the attention). The fused attention
 forward (fused_attention.py) calls :func:`decode_attention` instead when it computes exactly what SDPA would:
-one query token, transformers' "sdpa" implementation, no dropout, no sliding window, the mask None or boolean
-[batch or 1, 1, 1, cache_len], grouped-query heads with hq / hk in {1, 2, 4, 8} and head dim 64 or 128.
+one query token, transformers' "sdpa" implementation, no dropout, no sliding window, the mask None, boolean
+(True = attend) or additive in q's dtype (added to the scaled scores, -inf or the dtype's min = masked, as
+generate() builds it), shaped [batch or 1, 1, 1, cache_len], grouped-query heads with hq / hk in {1, 2, 4, 8} and head dim 64 or 128.
 Softmax and products are fp32 (flash kernels round the probabilities to bf16 before the value product: this
 is at least as accurate). A row whose positions are all masked gives zeros (SDPA gives NaN).
 RESET_NATIVE_DECODE_ATTENTION=0 in the environment keeps SDPA (read at every call; a captured graph keeps the
@@ -52,8 +53,9 @@ def _check(q, k_cache, v_cache, mask, scale) -> None:
     if hk < 1 or hq % hk:
         raise ValueError(f"q_heads ({hq}) must be a multiple of kv_heads ({hk})")
     if mask is not None:
-        if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-            raise TypeError(f"mask must be None or a bool tensor, got {getattr(mask, 'dtype', type(mask).__name__)}")
+        if not isinstance(mask, torch.Tensor) or mask.dtype not in (torch.bool, q.dtype):
+            raise TypeError(f"mask must be None, a bool tensor or an additive one of q's dtype {q.dtype}, got "
+                            f"{getattr(mask, 'dtype', type(mask).__name__)}")
         if mask.device != q.device:
             raise ValueError(f"q is on {q.device} but mask is on {mask.device}")
         if mask.dim() != 4 or mask.shape[0] not in (1, batch) or mask.shape[1] != 1 or mask.shape[2] != 1 \
@@ -65,16 +67,19 @@ def _check(q, k_cache, v_cache, mask, scale) -> None:
 
 
 def reference(q, k_cache, v_cache, mask, scale):
-    """The op's CPU path and the tests' reference: fp64 softmax(scale * q k^T) v per query head, grouped-query
-    heads sharing kv head h // (hq / hk); masked-out positions excluded; all-masked rows give zeros."""
+    """The op's CPU path and the tests' reference: fp64 softmax(scale * q k^T + mask) v per query head,
+    grouped-query heads sharing kv head h // (hq / hk); a bool mask excludes its False positions; all-masked rows
+    give zeros."""
     batch, _, hq, d = q.shape
     group = hq // k_cache.shape[1]
     qd = q.double()[:, 0].reshape(batch, hq, 1, d)
     k = k_cache.double().repeat_interleave(group, dim=1)
     v = v_cache.double().repeat_interleave(group, dim=1)
     s = (qd @ k.transpose(-1, -2)) * scale  # [B, Hq, 1, L]
-    if mask is not None:
+    if mask is not None and mask.dtype == torch.bool:
         s = s.masked_fill(~mask.expand(batch, 1, 1, -1), float("-inf"))
+    elif mask is not None:
+        s = s + mask.double().expand(batch, 1, 1, -1)
     p = torch.softmax(s, dim=-1).nan_to_num(0.0)
     return (p @ v).transpose(1, 2).to(q.dtype).contiguous()  # [B, 1, Hq, D]
 
@@ -100,7 +105,8 @@ def _op():
         with torch.cuda.device(q.device):
             _native.cuda_decode_attention(
                 q.data_ptr(), k_cache.data_ptr(), v_cache.data_ptr(), 0 if mask is None else mask.data_ptr(),
-                out.data_ptr(), batch, length, hq, hk, d, (q.stride(0), q.stride(2)), (m_sb, m_sl), float(scale),
+                out.data_ptr(), batch, length, hq, hk, d, (q.stride(0), q.stride(2)), (m_sb, m_sl),
+                mask is not None and mask.dtype != torch.bool, float(scale),
                 _DTYPES[q.dtype], torch.cuda.current_stream(q.device).cuda_stream)
         return out
 
@@ -114,7 +120,8 @@ def _op():
 def decode_attention(q, k_cache, v_cache, mask=None, scale: Optional[float] = None):
     """softmax(scale * q k^T + mask) v for q [B, 1, Hq, D] over caches [B, Hk, L, D]; returns [B, 1, Hq, D].
 
-    scale defaults to D ** -0.5; mask is None (every position) or bool [B or 1, 1, 1, L] (True = attend).
+    scale defaults to D ** -0.5; mask is None (every position), bool [B or 1, 1, 1, L] (True = attend) or
+    additive of q's dtype (-inf = masked).
     """
     if scale is None and isinstance(q, torch.Tensor):
         scale = q.shape[-1] ** -0.5
@@ -134,7 +141,7 @@ def applies(module, q, k_cache, attention_mask, kwargs) -> bool:
     if getattr(module, "sliding_window", None) is not None or any(kwargs.get(n) is not None for n in ("s_aux", "softcap")):
         return False
     m = attention_mask
-    if m is not None and not (isinstance(m, torch.Tensor) and m.dtype == torch.bool and m.dim() == 4
+    if m is not None and not (isinstance(m, torch.Tensor) and m.dtype in (torch.bool, q.dtype) and m.dim() == 4
                               and m.shape[0] in (1, q.shape[0]) and m.shape[1] == 1 and m.shape[2] == 1
                               and m.shape[3] == k_cache.shape[2] and m.device == q.device):
         return False
