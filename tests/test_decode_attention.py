@@ -47,10 +47,12 @@ def test_reference_matches_torch_sdpa(batch, hq, hk, d, length, mask_kind):
 
 def test_cpu_op_is_the_reference_and_all_masked_rows_are_zero():
     q, k, v, mask = _case(2, 4, 2, 16, 12, torch.float32, "cpu", "one_row_empty")
-    out = da.decode_attention(q, k, v, mask, 0.3)
+    pos = torch.tensor([7], dtype=torch.int64)
+    out = da.decode_attention(q, k, v, mask, 0.3, advance=pos)
     torch.testing.assert_close(out, da.reference(q, k, v, mask, 0.3), rtol=0, atol=0)
     assert out.shape == (2, 1, 4, 16) and torch.equal(out[0], torch.zeros_like(out[0]))
     assert torch.isfinite(out).all()
+    assert int(pos) == 8
 
 
 def test_bad_inputs_name_the_argument():
@@ -73,6 +75,10 @@ def test_bad_inputs_name_the_argument():
         da.decode_attention(q, k, v, None, "big")
     with pytest.raises(TypeError, match="k_cache"):
         da.decode_attention(q, [1, 2], v, None, 0.3)
+    with pytest.raises(ValueError, match="advance"):
+        da.decode_attention(q, k, v, None, 0.3, advance=torch.zeros(2, dtype=torch.int64))
+    with pytest.raises(ValueError, match="advance"):
+        da.decode_attention(q, k, v, None, 0.3, advance=torch.zeros(1, dtype=torch.int32))
 
 
 def test_not_applied_on_cpu():
@@ -115,19 +121,22 @@ def test_kernel_close_to_torch_sdpa_and_replays_in_a_graph():
         pytest.skip("needs the CUDA kernels")
     q, k, v, mask = _case(2, 32, 8, 128, 300, torch.bfloat16, "cuda", "rows", seed=3)
     scale = 128 ** -0.5
-    eager = da.decode_attention(q, k, v, mask, scale)
+    pos = torch.tensor([5], dtype=torch.int64, device="cuda")
+    eager = da.decode_attention(q, k, v, mask, scale, advance=pos)
     torch.testing.assert_close(eager, _sdpa(q, k, v, mask, scale), rtol=2e-2, atol=2e-2)
     s = torch.cuda.Stream()
     s.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(s):
-        da.decode_attention(q, k, v, mask, scale)
+        da.decode_attention(q, k, v, mask, scale, advance=pos)
     torch.cuda.current_stream().wait_stream(s)
     g = torch.cuda.CUDAGraph()
     with torch.cuda.graph(g):
-        out = da.decode_attention(q, k, v, mask, scale)
-    g.replay()
+        out = da.decode_attention(q, k, v, mask, scale, advance=pos)
+    for _ in range(3):
+        g.replay()
     torch.cuda.synchronize()
     assert torch.equal(out, eager)
+    assert int(pos.item()) == 5 + 1 + 1 + 3  # eager, warm-up, three replays (capture itself runs nothing)
 
 
 @pytest.mark.gpu

@@ -83,7 +83,8 @@ void bind_ops(py::module_& m) {
       "cuda_decode_attention",
       [](std::uintptr_t q, std::uintptr_t k_cache, std::uintptr_t v_cache, std::uintptr_t mask, std::uintptr_t out,
          std::int64_t batch, std::int64_t len, int hq, int hk, int d, std::array<std::int64_t, 2> q_strides,
-         std::array<std::int64_t, 2> mask_strides, bool mask_additive, float scale, int dtype, std::uintptr_t stream) {
+         std::array<std::int64_t, 2> mask_strides, bool mask_additive, float scale, int dtype, std::uintptr_t stream,
+         std::uintptr_t advance) {
         if (dtype < 0 || dtype > 2) throw InvalidType("decode_attention: dtype code must be 0 (f32), 1 (f16) or 2 (bf16)");
         oc::DecodeAttentionArgs a;
         a.q = reinterpret_cast<const void*>(q);
@@ -102,13 +103,15 @@ void bind_ops(py::module_& m) {
         a.m_sb = mask_strides[0];
         a.m_sl = mask_strides[1];
         a.scale = scale;
+        a.advance = reinterpret_cast<std::int64_t*>(advance);
         oc::launch_decode_attention(a, static_cast<oc::DType>(dtype), reinterpret_cast<void*>(stream));
       },
       py::arg("q"), py::arg("k_cache"), py::arg("v_cache"), py::arg("mask"), py::arg("out"), py::arg("batch"),
       py::arg("len"), py::arg("hq"), py::arg("hk"), py::arg("d"), py::arg("q_strides"), py::arg("mask_strides"),
-      py::arg("mask_additive"), py::arg("scale"), py::arg("dtype"), py::arg("stream"),
+      py::arg("mask_additive"), py::arg("scale"), py::arg("dtype"), py::arg("stream"), py::arg("advance") = 0,
       "out[batch, hq, d] <- attention of one query token per sequence over k_cache/v_cache [batch, hk, len, d] "
-      "(mask [batch, len]: bool, or additive in q's dtype with mask_additive; 0 for none) on the given stream.");
+      "(mask [batch, len]: bool, or additive in q's dtype with mask_additive; 0 for none) on the given stream; "
+      "advance (int64 device counter, 0 for none) is incremented by one.");
   m.def("decode_attention_supported", &oc::decode_attention_supported, py::arg("hq"), py::arg("hk"), py::arg("d"),
         "Whether cuda_decode_attention has a kernel for these head counts and head dim.");
   m.def(

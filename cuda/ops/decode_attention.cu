@@ -65,6 +65,8 @@ __global__ void __launch_bounds__(warps_for<G>() * 32) decode_attention_kernel(c
 
   cuda_core::pdl_wait();  // q and the cache come from the previous kernels
   cuda_core::pdl_trigger();
+  // Nothing in this kernel reads the counter; the cache write that used it has completed (pdl_wait).
+  if (a.advance != nullptr && blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0) *a.advance += 1;
 
   float q[G][kPerLane];
 #pragma unroll

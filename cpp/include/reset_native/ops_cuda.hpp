@@ -68,6 +68,9 @@ struct DecodeAttentionArgs {
   int hq = 0, hk = 0, d = 0;
   std::int64_t q_sb = 0, q_sh = 0, m_sb = 0, m_sl = 0;
   float scale = 0.0f;
+  // Optional: a device int64 counter advanced by one after the cache has been read (the static cache layer's
+  // write position, which the step's cache write used: one kernel less per layer than a separate add).
+  std::int64_t* advance = nullptr;
 };
 
 // out[b, h] = softmax(scale * q[b, h] . k_cache[b, h / G, j] over the allowed j) @ v_cache[b, h / G] with

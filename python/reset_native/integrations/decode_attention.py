@@ -30,7 +30,7 @@ def supported(hq: int, hk: int, d: int) -> bool:
     return AVAILABLE and bool(_native.decode_attention_supported(int(hq), int(hk), int(d)))
 
 
-def _check(q, k_cache, v_cache, mask, scale) -> None:
+def _check(q, k_cache, v_cache, mask, scale, advance=None) -> None:
     for name, t in (("q", q), ("k_cache", k_cache), ("v_cache", v_cache)):
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
@@ -64,6 +64,9 @@ def _check(q, k_cache, v_cache, mask, scale) -> None:
                              f"got {tuple(mask.shape)}")
     if not (isinstance(scale, float) and scale > 0.0 and scale != float("inf")):
         raise ValueError(f"scale must be a finite float > 0, got {scale!r}")
+    if advance is not None and not (isinstance(advance, torch.Tensor) and advance.dtype == torch.int64
+                                    and advance.numel() == 1 and advance.device == q.device):
+        raise ValueError("advance must be None or a one-element int64 tensor on q's device (a counter to increment)")
 
 
 def reference(q, k_cache, v_cache, mask, scale):
@@ -86,12 +89,15 @@ def reference(q, k_cache, v_cache, mask, scale):
 
 @functools.lru_cache(maxsize=None)
 def _op():
-    @torch.library.custom_op("reset_native::decode_attention", mutates_args=())
+    @torch.library.custom_op("reset_native::decode_attention", mutates_args=("advance",))
     def decode_attention(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, mask: Optional[torch.Tensor],
-                         scale: float) -> torch.Tensor:
-        _check(q, k_cache, v_cache, mask, scale)
+                         scale: float, advance: Optional[torch.Tensor]) -> torch.Tensor:
+        _check(q, k_cache, v_cache, mask, scale, advance)
         if q.device.type != "cuda":
-            return reference(q, k_cache, v_cache, mask, scale)
+            out = reference(q, k_cache, v_cache, mask, scale)
+            if advance is not None:
+                advance.add_(1)
+            return out
         batch, _, hq, d = q.shape
         hk, length = k_cache.shape[1], k_cache.shape[2]
         if not supported(hq, hk, d):
@@ -107,28 +113,30 @@ def _op():
                 q.data_ptr(), k_cache.data_ptr(), v_cache.data_ptr(), 0 if mask is None else mask.data_ptr(),
                 out.data_ptr(), batch, length, hq, hk, d, (q.stride(0), q.stride(2)), (m_sb, m_sl),
                 mask is not None and mask.dtype != torch.bool, float(scale),
-                _DTYPES[q.dtype], torch.cuda.current_stream(q.device).cuda_stream)
+                _DTYPES[q.dtype], torch.cuda.current_stream(q.device).cuda_stream,
+                0 if advance is None else advance.data_ptr())
         return out
 
     @decode_attention.register_fake
-    def _(q, k_cache, v_cache, mask, scale):
+    def _(q, k_cache, v_cache, mask, scale, advance):
         return torch.empty((q.shape[0], 1, q.shape[2], q.shape[3]), dtype=q.dtype, device=q.device)
 
     return torch.ops.reset_native.decode_attention
 
 
-def decode_attention(q, k_cache, v_cache, mask=None, scale: Optional[float] = None):
+def decode_attention(q, k_cache, v_cache, mask=None, scale: Optional[float] = None, advance=None):
     """softmax(scale * q k^T + mask) v for q [B, 1, Hq, D] over caches [B, Hk, L, D]; returns [B, 1, Hq, D].
 
     scale defaults to D ** -0.5; mask is None (every position), bool [B or 1, 1, 1, L] (True = attend) or
-    additive of q's dtype (-inf = masked).
+    additive of q's dtype (-inf = masked). advance: an int64 one-element device tensor incremented by one in
+    the same kernel (the static cache layer's position), or None.
     """
     if scale is None and isinstance(q, torch.Tensor):
         scale = q.shape[-1] ** -0.5
     if isinstance(scale, (int, float)) and not isinstance(scale, bool):
         scale = float(scale)
-    _check(q, k_cache, v_cache, mask, scale)
-    return _op()(q, k_cache, v_cache, mask, scale)
+    _check(q, k_cache, v_cache, mask, scale, advance)
+    return _op()(q, k_cache, v_cache, mask, scale, advance)
 
 
 def applies(module, q, k_cache, attention_mask, kwargs) -> bool:

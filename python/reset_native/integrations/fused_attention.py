@@ -289,11 +289,13 @@ def _fused_forward(self, hidden_states, position_embeddings=None, attention_mask
     attn_output = None
     if layer is not None:  # norm, RoPE and the cache write in one kernel; the position advances as in transformers
         q = _cache_op()(q, k, v, q_weight, k_weight, cos, sin, eps, layer.keys, layer.values, layer.cumulative_length)
-        layer.cumulative_length.add_(q.shape[1])
         query_states, key_states, value_states = q.transpose(1, 2), layer.keys, layer.values
-        if decode_attention.applies(self, q, layer.keys, attention_mask, kwargs):  # SDPA's result, one kernel
+        if decode_attention.applies(self, q, layer.keys, attention_mask, kwargs):
+            # SDPA's result in one kernel, which also advances the position (one add kernel less)
             attn_output, attn_weights = decode_attention.decode_attention(
-                q, layer.keys, layer.values, attention_mask, self.scaling), None
+                q, layer.keys, layer.values, attention_mask, self.scaling, advance=layer.cumulative_length), None
+        else:
+            layer.cumulative_length.add_(q.shape[1])
     else:
         if fusable:
             q, k = _op()(q, k, q_weight, k_weight, cos, sin, eps)
