@@ -27,6 +27,7 @@
 #include <string>
 
 #include "block_primitives.cuh"
+#include "trace.cuh"
 #include "core/pdl.cuh"
 #include "reset_native/error.hpp"
 #include "reset_native/sampler.hpp"

@@ -72,11 +72,13 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
     const Candidate* row_cand = a.ws.candidates + row * kCandidates;
     const unsigned n = __ldcg(a.ws.candidate_counts + row);
     __syncthreads();  // every thread has read the count before it is reset
+    RN_TRACE(2, 5);
     if (threadIdx.x == 0) a.ws.candidate_counts[row] = 0u;
     if (n == 0u) {
       // Unreachable (the bin was chosen for its mass, and the same logits are recounted): keep the floor.
     } else if (n <= static_cast<unsigned>(kCandidates)) {
       floor_key = threshold_from_candidates(row_cand, static_cast<int>(n), plan.target, sorted, sh.warp_sums, &sh.first);
+      RN_TRACE(2, 6);
       for (unsigned c = threadIdx.x; c < n; c += kThreads) {
         const unsigned key = __ldcg(&row_cand[c].key);
         if (key >= floor_key) {
@@ -103,6 +105,7 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
     }
     __threadfence();
     __syncthreads();
+    RN_TRACE(2, 7);
   }
   const auto kept_weight = [&](std::int64_t i, std::int64_t stop) -> unsigned {
     if (i >= stop) return 0u;
@@ -136,6 +139,7 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
     }
   }
   __syncthreads();
+  RN_TRACE(2, 8);
   if (sh.chunk >= 0) {
     // Thread t takes logits [8t, 8t + 8) of the chunk: thread order is index order, one scan.
     const unsigned long long rank = sh.rank;
@@ -161,6 +165,7 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
     }
   }
   __syncthreads();
+  RN_TRACE(2, 9);
   if (threadIdx.x == 0) a.tokens[row] = sh.token;
 }
 
@@ -171,21 +176,27 @@ template <int kDType>
 __global__ void __launch_bounds__(kThreads) sample_kernel(KernelArgs a) {
   __shared__ unsigned long long sorted[kCandidates];  // also the fallback's histogram (2048 bins)
   __shared__ SampleShared sh;
+  RN_TRACE(2, 0);
   pdl_wait();
   pdl_trigger();
+  RN_TRACE(2, 1);
   const std::int64_t row = blockIdx.x, chunk = blockIdx.y;
   const RowPlan plan = a.ws.plans[row];
   if (!plan.active) {
     if (chunk == 0 && threadIdx.x == 0 && plan.slot >= 0) a.scratch.slot_busy[plan.slot] = 0;
     return;
   }
+  RN_TRACE(2, 2);
   const std::int64_t begin = chunk * kChunk, end = min(begin + kChunk, a.vocab);
   float x[kPerThread];
   load_chunk<kDType>(row_logits<kDType>(a, row), begin, end, x);
   kept_mass_block<kDType>(a, row, chunk, plan, x, sh);
+  RN_TRACE(2, 3);
   if (!last_block_of_row(a.ws.counters + row, a.ws.chunks, &sh.last)) return;
+  RN_TRACE(2, 4);
   draw_row<kDType>(a, row, plan, sorted, sh);
   if (threadIdx.x == 0) a.scratch.slot_busy[plan.slot] = 0;
+  RN_TRACE(2, 10);
 }
 
 }  // namespace reset_native::sampler::cuda_detail

@@ -12,21 +12,27 @@ __global__ void __launch_bounds__(kThreads) stats_kernel(KernelArgs a) {
   __shared__ EntropyPart row_parts_shared[kWarps];
   __shared__ SlotCopy slot_copy;
   __shared__ int s_last;
+  RN_TRACE(0, 0);
   pdl_wait();  // the logits, the state and the workspace come from earlier kernels
   pdl_trigger();
+  RN_TRACE(0, 1);
   const std::int64_t row = blockIdx.x, chunk = blockIdx.y;
   const std::int64_t begin = chunk * kChunk, end = min(begin + kChunk, a.vocab);
   float x[kPerThread];
   load_chunk<kDType>(row_logits<kDType>(a, row), begin, end, x);
   const ChunkPart p = block_entropy(thread_entropy(x, begin), chunk_parts);
+  RN_TRACE(0, 2);
   EntropyPart* row_parts = a.ws.entropy + row * a.ws.chunks;
   if (threadIdx.x == 0) row_parts[chunk] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
   if (!last_block_of_row(a.ws.counters + row, a.ws.chunks, &s_last)) return;
+  RN_TRACE(0, 3);
   stage_slot(a, row, slot_copy);  // its loads overlap the merge below
   EntropyPart q = empty_part<EntropyPart>();
   for (unsigned c = threadIdx.x; c < a.ws.chunks; c += kThreads) q = entropy_merge(q, load_part(row_parts + c));
   const EntropyPart all = block_entropy(q, row_parts_shared);  // ends with __syncthreads: the copy is complete
+  RN_TRACE(0, 4);
   if (threadIdx.x == 0) start_row(a, row, all, slot_copy);
+  RN_TRACE(0, 5);
 }
 
 // Radix levels per search: a float32 key needs all 32 bits; bf16 and fp16 logits widen to floats

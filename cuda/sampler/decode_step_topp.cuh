@@ -81,19 +81,26 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   __shared__ unsigned long long warp_sums[kWarps];
   __shared__ int s_last, s_bin;
   __shared__ unsigned long long s_above;
+  RN_TRACE(1, 0);
   pdl_wait();
   pdl_trigger();
+  RN_TRACE(1, 1);
   const std::int64_t row = blockIdx.x, chunk = blockIdx.y;
   const RowPlan plan = a.ws.plans[row];
   if (!plan.active) return;  // the same for every block of the row
+  RN_TRACE(1, 2);
   const std::int64_t begin = chunk * kChunk, end = min(begin + kChunk, a.vocab);
   float x[kPerThread];
   load_chunk<kDType>(row_logits<kDType>(a, row), begin, end, x);
   topp_bins_clear(hist_lo, hist_hi);
   topp_bins_add(plan, x, hist_lo, hist_hi);
+  RN_TRACE(1, 3);
   topp_bins_flush(a, row, hist_lo, hist_hi);
+  RN_TRACE(1, 4);
   if (!last_block_of_row(a.ws.counters + row, a.ws.chunks, &s_last)) return;
+  RN_TRACE(1, 5);
   topp_pick_bin(a, row, warp_sums, &s_bin, &s_above);
+  RN_TRACE(1, 6);
 }
 
 // Inclusive-scan search over n values held in shared memory in descending key order: the position
