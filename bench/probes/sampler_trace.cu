@@ -6,8 +6,9 @@
 // the last block's phases in cycles; then graph-replay times of the step at B = 1 / 8 / 64 for the
 // bench's configs and a few floors (empty graphs, kernels that only do the last-block hand-off).
 // On the GPU machine, from the repository root:
-//   nvcc -std=c++17 -O3 -arch=sm_90 -DRESET_NATIVE_SAMPLER_TRACE -Icuda -Icpp/include -Icpp/src \
-//     -o /tmp/sampler_trace bench/probes/sampler_trace.cu cpp/src/sampler/state.cpp cpp/src/sampler/device_workspace.cpp && /tmp/sampler_trace
+//   nvcc -std=c++17 -O3 -arch=sm_90 -DRESET_NATIVE_SAMPLER_TRACE -Icuda -Icpp/include -Icpp/src
+//     -o /tmp/sampler_trace bench/probes/sampler_trace.cu cpp/src/sampler/state.cpp
+//     cpp/src/sampler/device_workspace.cpp && /tmp/sampler_trace
 #include <algorithm>
 #include <cstdio>
 #include <random>
@@ -246,7 +247,9 @@ int main() {
     reset_native::cuda_core::launch_pdl(handoff_kernel, dim3(75, 1), dim3(256), 0, ss, counter, 75u);
   };
   const auto three75 = [&](cudaStream_t ss) {
-    for (int i = 0; i < 3; ++i) reset_native::cuda_core::launch_pdl(handoff_kernel, dim3(75, 1), dim3(256), 0, ss, counter, 75u);
+    for (int i = 0; i < 3; ++i) {
+      reset_native::cuda_core::launch_pdl(handoff_kernel, dim3(75, 1), dim3(256), 0, ss, counter, 75u);
+    }
   };
   std::printf("floors, us per graph replay: empty kernel %.2f; 1-block hand-off %.2f; 75-block hand-off %.2f; "
               "three 75-block hand-off kernels (PDL) %.2f (in a 16x graph: %.2f per kernel trio)\n",

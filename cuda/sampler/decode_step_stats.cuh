@@ -6,11 +6,16 @@
 namespace reset_native::sampler::cuda_detail {
 
 // Pass 1: entropy per chunk; the row's last block merges the chunks in index order and plans the row.
+// The block of chunk 0 also prepares the row's slot (prepare_row) while the entropy is reduced:
+// warp 1 claims the slot and loads its state, the block stages the window, and that warp's first
+// thread runs the state machine's part that needs no entropy.
 template <int kDType>
 __global__ void __launch_bounds__(kThreads) stats_kernel(KernelArgs a) {
   __shared__ ChunkPart chunk_parts[kWarps];
   __shared__ EntropyPart row_parts_shared[kWarps];
-  __shared__ SlotCopy slot_copy;
+  __shared__ float s_window[kMaxWindow];
+  __shared__ PrepShared s_prep;
+  __shared__ RowPre s_pre;
   __shared__ int s_last;
   RN_TRACE(0, 0);
   pdl_wait();  // the logits, the state and the workspace come from earlier kernels
@@ -18,20 +23,28 @@ __global__ void __launch_bounds__(kThreads) stats_kernel(KernelArgs a) {
   RN_TRACE(0, 1);
   const std::int64_t row = blockIdx.x, chunk = blockIdx.y;
   const std::int64_t begin = chunk * kChunk, end = min(begin + kChunk, a.vocab);
+  constexpr unsigned kPreparer = 32;  // warp 1, lane 0: warp 0's thread 0 writes the chunk's part
+  const bool prepares = chunk == 0;
   float x[kPerThread];
   load_chunk<kDType>(row_logits<kDType>(a, row), begin, end, x);
-  const ChunkPart p = block_entropy(thread_entropy(x, begin), chunk_parts);
+  if (prepares) {
+    if (threadIdx.x == kPreparer) prepare_loads(a, row, s_prep);
+    stage_window(a, row, s_window);
+  }
+  const ChunkPart p = block_entropy(thread_entropy(x, begin), chunk_parts);  // its __syncthreads publish s_window
   RN_TRACE(0, 2);
   EntropyPart* row_parts = a.ws.entropy + row * a.ws.chunks;
   if (threadIdx.x == 0) row_parts[chunk] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
+  if (prepares && threadIdx.x == kPreparer) prepare_row(a, row, s_prep, s_window, s_pre);
   if (!last_block_of_row(a.ws.counters + row, a.ws.chunks, &s_last)) return;
   RN_TRACE(0, 3);
-  stage_slot(a, row, slot_copy);  // its loads overlap the merge below
+  if (!prepares) load_pre(a, row, s_pre);  // its loads overlap the merge below
   EntropyPart q = empty_part<EntropyPart>();
   for (unsigned c = threadIdx.x; c < a.ws.chunks; c += kThreads) q = entropy_merge(q, load_part(row_parts + c));
-  const EntropyPart all = block_entropy(q, row_parts_shared);  // ends with __syncthreads: the copy is complete
+  // ends with __syncthreads: s_pre is complete
+  const EntropyPart all = block_entropy_of_holders(q, a.ws.chunks, row_parts_shared);
   RN_TRACE(0, 4);
-  if (threadIdx.x == 0) start_row(a, row, all, slot_copy);
+  if (threadIdx.x == 0) finish_row(a, row, all, s_pre);
   RN_TRACE(0, 5);
 }
 
