@@ -97,3 +97,30 @@ def test_cuda_slot_prepared_by_chunk_zero_matches_cpu(window):
     gpu.check_errors()
     for key, value in cpu.snapshot().items():
         np.testing.assert_array_equal(gpu.snapshot()[key], value, err_msg=key)
+
+
+@pytest.mark.parametrize("rows,vocab", [(1, 151936), (8, 151936), (3, 6151)])
+def test_cuda_top_p_bins_grouping_does_not_change_the_step(rows, vocab, monkeypatch):
+    """The bins pass takes any number of chunks per block (RESET_NATIVE_SAMPLER_BIN_CHUNKS; by default
+    more as the batch grows): its sums are exact integers, so tokens, temperatures, entropies and
+    state are the same bits for every grouping."""
+    rng = np.random.default_rng(rows + vocab)
+    config = ReSETConfig(t_low=0.5, tau0=2.0, t_high=1.1, window=4, newline_ids=(3, 7), top_p=0.9)
+    logits = [torch.from_numpy((rng.standard_normal((rows, vocab)) * rng.uniform(0.5, 3, (rows, 1)))
+                               .astype(np.float32)).cuda() for _ in range(3)]
+    runs = []
+    for per_block in ("1", "3", "1000"):
+        monkeypatch.setenv("RESET_NATIVE_SAMPLER_BIN_CHUNKS", per_block)
+        state = ReSETState(config, rows, vocab, device="cuda", seed=6)
+        last = torch.full((rows,), -1, device="cuda")
+        out = []
+        for z in logits:
+            step = decode_step(state, z, last)
+            out.append(torch.stack([step.tokens.double(), step.temperatures.double(), step.entropies.double()]))
+            last = step.tokens
+        state.check_errors()
+        runs.append((torch.stack(out).cpu(), state.snapshot()))
+    for got, snapshot in runs[1:]:
+        assert torch.equal(got, runs[0][0])
+        for key, value in runs[0][1].items():
+            np.testing.assert_array_equal(snapshot[key], value, err_msg=key)

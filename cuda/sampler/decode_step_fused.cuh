@@ -129,10 +129,10 @@ __global__ void __launch_bounds__(kThreads) fused_step_kernel(KernelArgs a) {
     if (threadIdx.x == 0) row_parts[c] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
   });
   if (part == 0) {  // the block of chunk 0 prepares the row's slot, as in stats_kernel
-    if (threadIdx.x == 0) prepare_loads(a, row, s_prep);
+    const int bad = prepare_loads(a, row, s_prep);
     stage_window(a, row, big.window);
     __syncthreads();
-    if (threadIdx.x == 0) prepare_row(a, row, s_prep, big.window, s_pre);
+    if (threadIdx.x == kPreparer) prepare_row(a, row, bad, s_prep, big.window, s_pre);
   }
   if (row_arrive(counter, parts, flag, &s_gen, &sh.last)) {
     if (part != 0) load_pre(a, row, s_pre);

@@ -161,54 +161,58 @@ __device__ void stage_window(const KernelArgs& a, std::int64_t row, float* s_win
   for (int j = threadIdx.x; j < a.state.window; j += kThreads) s_window[j] = window[j];
 }
 
-// What the preparation reads, staged in shared memory by the preparing thread as soon as it arrives
-// (its latency overlaps the chunk's; nothing is held in registers across the entropy reduction).
+// What the preparation reads, staged in shared memory as it arrives (nothing is held in registers
+// across the entropy reduction but the claim's result).
 struct PrepShared {
   double sums[kSlotSums];
   std::int64_t ints[kSlotInts];
-  std::int64_t slot;
   std::int64_t last;
-  int bad;
   std::uint8_t last_class, prev_class;
 };
 
-// The preparing thread: claims the slot and stages what prepare_row reads.
-__device__ void prepare_loads(const KernelArgs& a, std::int64_t row, PrepShared& p) {
-  std::int64_t slot;
-  const int bad = claim_slot(a, row, &slot);
-  const std::int64_t last = a.last_tokens[row];
-  p.slot = slot;
-  p.last = last;
-  p.bad = bad;
-  if (slot < 0 || slot >= a.state.slots) return;  // rejected: nothing to read
-  for (int k = 0; k < kSlotSums; ++k) p.sums[k] = a.state.sums[slot * kSlotSums + k];
-  std::int64_t prev = -1;
-  for (int k = 0; k < kSlotInts; ++k) {
-    const std::int64_t v = a.state.ints[slot * kSlotInts + k];
-    p.ints[k] = v;
-    if (k == kLastToken) prev = v;
+constexpr unsigned kPreparer = 32;  // the thread that claims the slot and runs prepare_row (warp 1)
+
+// All threads of the preparing block, first thing: the claim, the slot's state and the two class
+// lookups, each on its own warp (warps 1-4) so that their round trips overlap each other's and the
+// chunk's. Returns the claim's result in kPreparer (0 elsewhere).
+__device__ int prepare_loads(const KernelArgs& a, std::int64_t row, PrepShared& p) {
+  const std::int64_t slot = row_slot(a, row);
+  const bool valid = slot >= 0 && slot < a.state.slots;  // otherwise claim_slot rejects the row
+  const std::int64_t* ints = a.state.ints + slot * kSlotInts;
+  int bad = 0;
+  if (threadIdx.x == kPreparer) {
+    std::int64_t claimed_slot;
+    bad = claim_slot(a, row, &claimed_slot);
+  } else if (threadIdx.x == 64 && valid) {
+    for (int k = 0; k < kSlotSums; ++k) p.sums[k] = a.state.sums[slot * kSlotSums + k];
+    for (int k = 0; k < kSlotInts; ++k) p.ints[k] = ints[k];
+  } else if (threadIdx.x == 96) {
+    const std::int64_t last = a.last_tokens[row];
+    p.last = last;
+    p.last_class = last >= 0 && last < a.vocab ? a.classes[last] : 0;  // out of range: rejected, never used
+  } else if (threadIdx.x == 128 && valid) {
+    const std::int64_t prev = ints[kLastToken];
+    p.prev_class = prev >= 0 && prev < a.vocab ? a.classes[prev] : 0;
   }
-  // Out-of-range ids are rejected by claim_slot; their class is never used.
-  p.last_class = last >= 0 && last < a.vocab ? a.classes[last] : 0;
-  p.prev_class = prev >= 0 && prev < a.vocab ? a.classes[prev] : 0;
+  return bad;
 }
 
-// The preparing thread, after prepare_loads, stage_window and a __syncthreads: spec step 1, the step
-// means and the random number, into `pre` (shared) and the row's RowPre (global, for a last block
-// elsewhere).
-__device__ void prepare_row(const KernelArgs& a, std::int64_t row, const PrepShared& p, const float* s_window,
-                            RowPre& pre) {
-  pre.slot = p.slot;
-  pre.bad = p.bad;
-  if (p.slot >= 0 && p.slot < a.state.slots) {
+// kPreparer, after prepare_loads, stage_window and a __syncthreads: spec step 1, the step means and
+// the random number, into `pre` (shared) and the row's RowPre (global, for a last block elsewhere).
+__device__ void prepare_row(const KernelArgs& a, std::int64_t row, int bad, const PrepShared& p,
+                            const float* s_window, RowPre& pre) {
+  const std::int64_t slot = row_slot(a, row);
+  pre.slot = slot;
+  pre.bad = bad;
+  if (slot >= 0 && slot < a.state.slots) {
     double sums[kSlotSums];
     std::int64_t ints[kSlotInts];
     for (int k = 0; k < kSlotSums; ++k) sums[k] = p.sums[k];
     for (int k = 0; k < kSlotInts; ++k) ints[k] = p.ints[k];
     detail::observe_token_classes(sums, ints, p.last, p.last_class, p.prev_class);
-    pre.means = detail::step_means(a.params, s_window, sums, ints);
     pre.uniform = detail::philox_uniform(static_cast<std::uint64_t>(ints[kSeed]),
                                          static_cast<std::uint64_t>(ints[kGlobalCount]));
+    pre.means = detail::step_means(a.params, s_window, sums, ints);
     for (int k = 0; k < kSlotSums; ++k) pre.sums[k] = sums[k];
     for (int k = 0; k < kSlotInts; ++k) pre.ints[k] = ints[k];
   }

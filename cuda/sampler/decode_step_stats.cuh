@@ -6,11 +6,11 @@
 namespace reset_native::sampler::cuda_detail {
 
 // Pass 1: entropy per chunk; the row's last block merges the chunks in index order and plans the row.
-// The block of chunk 0 also prepares the row's slot (prepare_row) while the entropy is reduced:
-// warp 1 claims the slot and loads its state, the block stages the window, and that warp's first
-// thread runs the state machine's part that needs no entropy.
+// The block of chunk 0 also prepares the row's slot while the entropy is reduced: warps 1-4 claim
+// the slot and load its state and token classes, the block stages the window, and kPreparer runs
+// the part of the state machine that needs no entropy (prepare_row) before the block arrives.
 template <int kDType>
-__global__ void __launch_bounds__(kThreads) stats_kernel(KernelArgs a) {
+__global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
   __shared__ ChunkPart chunk_parts[kWarps];
   __shared__ EntropyPart row_parts_shared[kWarps];
   __shared__ float s_window[kMaxWindow];
@@ -23,19 +23,19 @@ __global__ void __launch_bounds__(kThreads) stats_kernel(KernelArgs a) {
   RN_TRACE(0, 1);
   const std::int64_t row = blockIdx.x, chunk = blockIdx.y;
   const std::int64_t begin = chunk * kChunk, end = min(begin + kChunk, a.vocab);
-  constexpr unsigned kPreparer = 32;  // warp 1, lane 0: warp 0's thread 0 writes the chunk's part
   const bool prepares = chunk == 0;
   float x[kPerThread];
   load_chunk<kDType>(row_logits<kDType>(a, row), begin, end, x);
+  int bad = 0;
   if (prepares) {
-    if (threadIdx.x == kPreparer) prepare_loads(a, row, s_prep);
+    bad = prepare_loads(a, row, s_prep);
     stage_window(a, row, s_window);
   }
-  const ChunkPart p = block_entropy(thread_entropy(x, begin), chunk_parts);  // its __syncthreads publish s_window
+  const ChunkPart p = block_entropy(thread_entropy(x, begin), chunk_parts);  // its __syncthreads publish s_prep
   RN_TRACE(0, 2);
   EntropyPart* row_parts = a.ws.entropy + row * a.ws.chunks;
   if (threadIdx.x == 0) row_parts[chunk] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
-  if (prepares && threadIdx.x == kPreparer) prepare_row(a, row, s_prep, s_window, s_pre);
+  if (prepares && threadIdx.x == kPreparer) prepare_row(a, row, bad, s_prep, s_window, s_pre);
   if (!last_block_of_row(a.ws.counters + row, a.ws.chunks, &s_last)) return;
   RN_TRACE(0, 3);
   if (!prepares) load_pre(a, row, s_pre);  // its loads overlap the merge below
