@@ -9,7 +9,10 @@ On the GPU every variant is timed eagerly and as CUDA-graph replays (decode_step
 short kernels with no host sync, so it captures), plus decode_step with top_k=50 added and a
 breakdown of decode_step at B=1: greedy (entropy pass only), fixed T without top-p (+ the sampling
 pass), ReSET with top-p (+ the top-p pass). Also, on the GPU: the earlier top-p search
-(RESET_NATIVE_SAMPLER_TOPP=radix) and the one-kernel step (RESET_NATIVE_SAMPLER_FUSED=1) in the same run; decode_step inside a graph of 16 steps (per step:
+(RESET_NATIVE_SAMPLER_TOPP=radix), the one-kernel step (RESET_NATIVE_SAMPLER_FUSED=1) and the top-p
+bins pass grouped otherwise (RESET_NATIVE_SAMPLER_BIN_CHUNKS: 2 chunks per block below B = 8, 1 from
+B = 8) in the same run;
+decode_step inside a graph of 16 steps (per step:
 what it costs inside a model's decode graph, without one graph launch per step); and the replay
 time of a graph holding one tiny kernel (the floor of the one-step-per-graph numbers).
 On the CPU it also measures entropy throughput over rows that live in DRAM against the machine's
@@ -183,8 +186,13 @@ def bench_device(device, batches, repeats, results):
             entry["decode_step_in_graph_us"] = gpu_in_graph(lambda: decode_step(state, logits, last), repeats)
             # The other paths, same run: the one-kernel step (opt-in), and the multi-kernel step with
             # the earlier radix top-p search.
-            for name, env in (("fused", {"RESET_NATIVE_SAMPLER_FUSED": "1"}),
-                              ("radix", {"RESET_NATIVE_SAMPLER_TOPP": "radix"})):
+            variants = [("fused", {"RESET_NATIVE_SAMPLER_FUSED": "1"}),
+                        ("radix", {"RESET_NATIVE_SAMPLER_TOPP": "radix"})]
+            # The top-p bins pass grouped otherwise: from B = 8 one chunk per block (as before session
+            # 5), below two chunks per block.
+            variants.append(("bins1", {"RESET_NATIVE_SAMPLER_BIN_CHUNKS": "1"}) if rows >= 8 else
+                            ("bins2", {"RESET_NATIVE_SAMPLER_BIN_CHUNKS": "2"}))
+            for name, env in variants:
                 os.environ.update(env)
                 try:
                     other = ReSETState(CONFIG, rows, VOCAB, device=device)
@@ -320,7 +328,9 @@ def main():
                   f"step {fmt(e.get('decode_step_fused_us'))}, earlier radix top-p {fmt(e.get('decode_step_radix_us'))}); "
                   f"inside a {STEPS_PER_GRAPH}-step graph: {fmt(e.get('decode_step_in_graph_us'))} us per step "
                   f"(one-kernel step {fmt(e.get('decode_step_fused_in_graph_us'))}, radix "
-                  f"{fmt(e.get('decode_step_radix_in_graph_us'))}); top-k 50 + top-p {fmt(e.get('decode_step_topk50_us'))}")
+                  f"{fmt(e.get('decode_step_radix_in_graph_us'))}); top-k 50 + top-p {fmt(e.get('decode_step_topk50_us'))}"
+                  + "".join(f"; {n} chunk(s) per top-p bins block {fmt(e[f'decode_step_bins{n}_us'])}"
+                            for n in (1, 2) if f"decode_step_bins{n}_us" in e))
             if e["batch"] == 1:
                 print(f"B=1 breakdown (graph, us): greedy {fmt(e.get('decode_step_greedy_us'))}, fixed T no top-p "
                       f"{fmt(e.get('decode_step_no_top_p_us'))}, ReSET top-p {fmt(e.get('decode_step_us'))}, "

@@ -13,7 +13,8 @@ python3 -c "import reset_native as r; print(r.build_info()); assert r.has_cuda()
 # Time limits: a hang (for example a one-kernel step waiting for a block that never runs) must not
 # eat the whole device call.
 timeout 240 python3 -m pytest -q -p no:cacheprovider --durations=8 -rf --tb=short tests/test_sampler_gpu.py \
-  tests/test_sampler_gpu_batches.py tests/test_sampler_gpu_paths.py tests/test_sampler_workspace.py \
+  tests/test_sampler_gpu_batches.py tests/test_sampler_gpu_paths.py tests/test_sampler_gpu_combine.py \
+  tests/test_sampler_workspace.py \
   > "$OUT/sampler_pytest.log" 2>&1
 echo "pytest exit status $?"
 tail -40 "$OUT/sampler_pytest.log"

@@ -142,6 +142,33 @@ __device__ inline Part block_entropy(Part p, Part* parts) {
   return r;
 }
 
+// block_entropy when only threads [0, holders) hold parts (the others hold empty ones): the same
+// fixed tree, without the levels whose partners are all empty. Merging with an empty part returns
+// the part bit for bit, so the result is block_entropy's; a row of 75 chunks takes 7 merge levels
+// on its critical path instead of 10.
+template <class Part>
+__device__ inline Part block_entropy_of_holders(Part p, unsigned holders, Part* parts) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int in_warp = min(max(static_cast<int>(holders) - warp * 32, 0), 32);  // warp-uniform
+  for (int o = 16; o > 0; o >>= 1) {
+    if (o < in_warp) p = entropy_merge(p, shfl_part(p, o));
+  }
+  if (lane == 0) parts[warp] = p;
+  __syncthreads();
+  if (warp == 0) {
+    const int warps = static_cast<int>((min(holders, static_cast<unsigned>(kThreads)) + 31) / 32);
+    Part q = lane < kWarps ? parts[lane] : empty_part<Part>();
+    for (int o = 16; o > 0; o >>= 1) {
+      if (o < warps) q = entropy_merge(q, shfl_part(q, o));
+    }
+    if (lane == 0) parts[0] = q;
+  }
+  __syncthreads();
+  const Part r = parts[0];
+  __syncthreads();
+  return r;
+}
+
 // A partial written by another block of this grid: read through L2, never a stale L1 line.
 __device__ inline EntropyPart load_part(const EntropyPart* p) {
   EntropyPart q;
@@ -154,21 +181,24 @@ __device__ inline EntropyPart load_part(const EntropyPart* p) {
 }
 
 // Called by every thread of every block of a row once the block's results are written: true in the
-// last block of the row to arrive, which may then read all of them. The counter is reset to zero
-// by that block, ready for the next kernel of the step (and for graph replays).
+// last block of the row to arrive, which may then read all of them (through L2: __ldcg). The counter
+// is reset to zero by that block, ready for the next kernel of the step (and for graph replays).
+// Every thread fences its own writes before the block is counted; on the reading side one fence,
+// by the thread that saw the last arrival, before the barrier.
 __device__ inline bool last_block_of_row(unsigned* counter, unsigned blocks, int* s_flag) {
   __threadfence();  // this block's partials are visible before it is counted
   __syncthreads();
   if (threadIdx.x == 0) {
     const unsigned arrived = atomicAdd(counter, 1u) + 1u;
     const int last = arrived == blocks;
-    if (last) *counter = 0u;
+    if (last) {
+      *counter = 0u;
+      __threadfence();
+    }
     *s_flag = last;
   }
   __syncthreads();
-  const bool last = *s_flag != 0;
-  if (last) __threadfence();
-  return last;
+  return *s_flag != 0;
 }
 
 }  // namespace reset_native::sampler::cuda_detail

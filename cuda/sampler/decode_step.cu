@@ -1,11 +1,12 @@
 // ReSET decode step on the GPU, with all state in device memory, no host synchronisation and no
 // allocation (CUDA-graph capturable). Every pass splits each row into fixed chunks of kChunk logits,
-// one 256-thread block per (row, chunk); the last block of a row to finish a pass combines the
-// row's partials (device_workspace.hpp). Kernels of one step, in stream order, each launched with
-// programmatic dependent launch (core/pdl.cuh) so its launch overlaps the previous kernel's tail:
-//   1. stats: entropy, max and argmax per chunk; the last block merges them in a fixed tree, claims
-//      the slot, updates the state (staged in shared memory) and picks the temperature (same code as
-//      the CPU path);
+// one 256-thread block per (row, chunk) (the top-p bins pass: per group of chunks at large batches);
+// the last block of a row to finish a pass combines the row's partials (device_workspace.hpp).
+// Kernels of one step, in stream order, each launched with programmatic dependent launch
+// (core/pdl.cuh) so its launch overlaps the previous kernel's tail:
+//   1. stats: entropy, max and argmax per chunk; the block of chunk 0 meanwhile claims the slot and
+//      runs the part of the state update that needs no entropy; the last block merges the chunks in
+//      a fixed tree, finishes the update and picks the temperature (same code as the CPU path);
 //   2. top-k (only with top_k): radix levels (11 + 11 + 10 bits of order-preserving float keys; the
 //      first two suffice for bf16/fp16 logits) on counts;
 //   3. top-p bins (only with top_p < 1): every logit's probability weight, held in 2^-24 fixed
@@ -13,8 +14,10 @@
 //      by its tempered distance to the maximum; the last block finds the bin holding the top-p
 //      boundary;
 //   4. sample: kept mass per chunk (logits above the boundary bin); the logits inside it are
-//      collected, and the last block sorts them to find the exact threshold, then finds the chunk
-//      holding the uniform's quantile and scans it, so the draw is an inverse CDF in index order.
+//      collected, and the last block finds the exact threshold among them (by counting, or by
+//      sorting when there are many), then the chunk holding the uniform's quantile, and scans it, so
+//      the draw is an inverse CDF in index order.
+// Kernels 3 and 4 load their logits before waiting on the previous kernel (see load_early_chunk).
 // RESET_NATIVE_SAMPLER_TOPP=radix selects the earlier top-p search (three radix levels on masses,
 // one kernel each) instead of step 3's bins: the same threshold, kept for comparison.
 // RESET_NATIVE_SAMPLER_FUSED=1 runs steps 1, 3 and 4 as one kernel when the grid fits on the device
@@ -27,6 +30,7 @@
 #include <string>
 
 #include "block_primitives.cuh"
+#include "trace.cuh"
 #include "core/pdl.cuh"
 #include "reset_native/error.hpp"
 #include "reset_native/sampler.hpp"
@@ -136,6 +140,19 @@ unsigned one_wave_parts(Kernel kernel, std::int64_t rows, unsigned chunks) {
   return static_cast<unsigned>(per_row < chunks ? per_row : chunks);
 }
 
+// Chunks per block of the top-p bins pass: one while the rows are few (latency: every chunk its own
+// SM), more as the batch grows (the pass is then bound by the global atomics of the histogram
+// flushes, one per non-empty bin and block). RESET_NATIVE_SAMPLER_BIN_CHUNKS=n sets it (n >= 1) for
+// measurements.
+unsigned bins_parts(std::int64_t rows, unsigned chunks) {
+  std::int64_t per_block = rows < 8 ? 1 : (rows < 16 ? 2 : (rows < 32 ? 4 : 8));
+  if (const char* v = std::getenv("RESET_NATIVE_SAMPLER_BIN_CHUNKS")) {
+    const long n = std::strtol(v, nullptr, 10);
+    if (n >= 1) per_block = n;
+  }
+  return static_cast<unsigned>((chunks + per_block - 1) / per_block);
+}
+
 template <int kDType>
 void launch_decode(const KernelArgs& a, std::int64_t rows, cudaStream_t s) {
   const dim3 grid(static_cast<unsigned>(rows), a.ws.chunks);
@@ -161,7 +178,8 @@ void launch_decode(const KernelArgs& a, std::int64_t rows, cudaStream_t s) {
         launch(radix_level_kernel<kDType, true>, grid, s, "top-p", a, level);
       }
     } else {
-      launch(topp_bins_kernel<kDType>, grid, s, "top-p bins", a);
+      launch(topp_bins_kernel<kDType>, dim3(static_cast<unsigned>(rows), bins_parts(rows, a.ws.chunks)), s,
+             "top-p bins", a);
     }
   }
   launch(sample_kernel<kDType>, grid, s, "sample", a);

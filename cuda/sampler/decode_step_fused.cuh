@@ -83,9 +83,9 @@ __device__ void release_after_all_claims(const KernelArgs& a, std::int64_t rows,
 template <int kDType, bool kTopP>
 __global__ void __launch_bounds__(kThreads) fused_step_kernel(KernelArgs a) {
   __shared__ union {
-    SlotCopy slot;                        // pass 1, last block
+    float window[kMaxWindow];             // pass 1, the preparing block
     unsigned hist[2 * kTopPBins];         // pass 2
-    unsigned long long sorted[kCandidates];  // pass 3, last block
+    DrawShared draw;                      // pass 3, last block
   } big;
   __shared__ ChunkPart chunk_parts[kWarps];
   __shared__ EntropyPart row_parts_shared[kWarps];
@@ -93,6 +93,8 @@ __global__ void __launch_bounds__(kThreads) fused_step_kernel(KernelArgs a) {
   __shared__ unsigned s_gen;
   __shared__ int s_bin;
   __shared__ RowPlan s_plan;
+  __shared__ PrepShared s_prep;
+  __shared__ RowPre s_pre;
   pdl_wait();
   pdl_trigger();
   const std::int64_t row = blockIdx.x, rows = gridDim.x;
@@ -126,13 +128,20 @@ __global__ void __launch_bounds__(kThreads) fused_step_kernel(KernelArgs a) {
     const ChunkPart p = block_entropy(thread_entropy(x, static_cast<std::int64_t>(c) * kChunk), chunk_parts);
     if (threadIdx.x == 0) row_parts[c] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
   });
+  if (part == 0) {  // the block of chunk 0 prepares the row's slot, as in stats_kernel
+    const int bad = prepare_loads(a, row, s_prep);
+    stage_window(a, row, big.window);
+    __syncthreads();
+    if (threadIdx.x == kPreparer) prepare_row(a, row, bad, s_prep, big.window, s_pre);
+  }
   if (row_arrive(counter, parts, flag, &s_gen, &sh.last)) {
-    stage_slot(a, row, big.slot);
+    if (part != 0) load_pre(a, row, s_pre);
     EntropyPart q = empty_part<EntropyPart>();
     for (unsigned c = threadIdx.x; c < a.ws.chunks; c += kThreads) q = entropy_merge(q, load_part(row_parts + c));
-    const EntropyPart all = block_entropy(q, row_parts_shared);
+    // ends with __syncthreads: s_pre is complete
+    const EntropyPart all = block_entropy_of_holders(q, a.ws.chunks, row_parts_shared);
     if (threadIdx.x == 0) {
-      start_row(a, row, all, big.slot);
+      finish_row(a, row, all, s_pre);
       __threadfence();
       atomicAdd(a.ws.grid + 0, 1u);  // this row has claimed (or been refused) its slot
     }
@@ -165,7 +174,7 @@ __global__ void __launch_bounds__(kThreads) fused_step_kernel(KernelArgs a) {
   // Pass 3: kept masses and candidates per chunk; the last block draws.
   for_each_chunk([&](unsigned c, const float (&x)[kPerThread]) { kept_mass_block<kDType>(a, row, c, plan, x, sh); });
   if (!row_arrive(counter, parts, flag, &s_gen, &sh.last)) return;
-  draw_row<kDType>(a, row, plan, big.sorted, sh);
+  draw_row<kDType>(a, row, plan, big.draw, sh);
   if (threadIdx.x == 0) release_after_all_claims(a, rows, plan.slot);
 }
 

@@ -99,6 +99,16 @@ __device__ __forceinline__ void load_chunk(const void* z, std::int64_t begin, st
   }
 }
 
+// The same, before pdl_wait, in the kernels after the stats kernel of the same step: the stats kernel's
+// blocks read the logits only after their own pdl_wait (the logits' producer had finished and its
+// writes were visible) and let the next kernel launch only after that, so a later kernel of the step
+// may read the logits as soon as it starts. That hides the load behind the previous kernel's tail.
+template <int kDType>
+__device__ __forceinline__ void load_early_chunk(const KernelArgs& a, std::int64_t row, std::int64_t begin,
+                                                 std::int64_t end, float (&x)[kPerThread]) {
+  load_chunk<kDType>(row_logits<kDType>(a, row), begin, end, x);
+}
+
 // This thread's share of a chunk: max and argmax of its logits, then fp32 sums relative to that max
 // (explicit roundings, so every kernel computing it gets the same bits).
 __device__ __forceinline__ ChunkPart thread_entropy(const float (&x)[kPerThread], std::int64_t begin) {
@@ -124,51 +134,110 @@ __device__ __forceinline__ ChunkPart thread_entropy(const float (&x)[kPerThread]
   return p;
 }
 
-// The row's slot state staged in shared memory: the last stats block loads it with all its threads
-// while it merges the chunks, so the state machine (one thread) reads no global memory in its loops.
-// The slot claim, the two token-class lookups and the row's random number are started there too.
-struct SlotCopy {
+// ---- The row's slot, prepared while its entropy is reduced ------------------------------------------
+// Everything of the state update that does not need the new entropy (the slot claim, feeding the
+// previous token, the step means, the random number) is done by the block of chunk 0 before it
+// arrives (RowPre, device_workspace.hpp), so the row's last block only merges the entropy parts and
+// finishes: temperature_for, append_entropy, the write-back and the plan.
+
+using detail::RowPre;
+
+// Where chunk 0's block leaves the row's RowPre for the last block: the start of the row's candidate
+// buffer, unused until the sampling pass.
+__device__ __forceinline__ RowPre* row_pre(const KernelArgs& a, std::int64_t row) {
+  return reinterpret_cast<RowPre*>(a.ws.candidates + row * kCandidates);
+}
+
+__device__ __forceinline__ std::int64_t row_slot(const KernelArgs& a, std::int64_t row) {
+  return a.slots ? a.slots[row] : row;
+}
+
+// All threads of the preparing block: the slot's window into shared memory (the state machine
+// re-sums it oldest to newest, one thread, so it must not wait on global loads in that loop).
+__device__ void stage_window(const KernelArgs& a, std::int64_t row, float* s_window) {
+  const std::int64_t slot = row_slot(a, row);
+  if (slot < 0 || slot >= a.state.slots) return;  // rejected by claim_slot
+  const float* window = a.state.window_entropies + slot * a.state.window;
+  for (int j = threadIdx.x; j < a.state.window; j += kThreads) s_window[j] = window[j];
+}
+
+// What the preparation reads, staged in shared memory as it arrives (nothing is held in registers
+// across the entropy reduction but the claim's result).
+struct PrepShared {
   double sums[kSlotSums];
   std::int64_t ints[kSlotInts];
-  float window[kMaxWindow];
-  double uniform;
-  std::int64_t slot;
-  int bad;  // claim_slot's result
+  std::int64_t last;
   std::uint8_t last_class, prev_class;
 };
 
-// All threads: claims the slot (thread 0) and copies its state into `s` (when the slot index is valid).
-__device__ void stage_slot(const KernelArgs& a, std::int64_t row, SlotCopy& s) {
-  if (threadIdx.x == 0) s.bad = claim_slot(a, row, &s.slot);  // its latency overlaps the loads below
-  const std::int64_t slot = a.slots ? a.slots[row] : row;
-  if (slot < 0 || slot >= a.state.slots) return;  // rejected by claim_slot
-  const float* window = a.state.window_entropies + slot * a.state.window;
-  for (int j = threadIdx.x; j < a.state.window; j += kThreads) s.window[j] = window[j];
+constexpr unsigned kPreparer = 32;  // the thread that claims the slot and runs prepare_row (warp 1)
+
+// All threads of the preparing block, first thing: the claim, the slot's state and the two class
+// lookups, each on its own warp (warps 1-4) so that their round trips overlap each other's and the
+// chunk's. Returns the claim's result in kPreparer (0 elsewhere).
+__device__ int prepare_loads(const KernelArgs& a, std::int64_t row, PrepShared& p) {
+  const std::int64_t slot = row_slot(a, row);
+  const bool valid = slot >= 0 && slot < a.state.slots;  // otherwise claim_slot rejects the row
   const std::int64_t* ints = a.state.ints + slot * kSlotInts;
-  const int k = static_cast<int>(threadIdx.x) - 32;  // a warp each: sums, ints, lookups, random number
-  if (threadIdx.x < kSlotSums) s.sums[threadIdx.x] = a.state.sums[slot * kSlotSums + threadIdx.x];
-  if (k >= 0 && k < kSlotInts) s.ints[k] = ints[k];
-  if (threadIdx.x == 64) {
+  int bad = 0;
+  if (threadIdx.x == kPreparer) {
+    std::int64_t claimed_slot;
+    bad = claim_slot(a, row, &claimed_slot);
+  } else if (threadIdx.x == 64 && valid) {
+    for (int k = 0; k < kSlotSums; ++k) p.sums[k] = a.state.sums[slot * kSlotSums + k];
+    for (int k = 0; k < kSlotInts; ++k) p.ints[k] = ints[k];
+  } else if (threadIdx.x == 96) {
     const std::int64_t last = a.last_tokens[row];
-    s.last_class = last >= 0 && last < a.vocab ? a.classes[last] : 0;  // out of range: rejected by claim_slot
-  }
-  if (threadIdx.x == 96) {
+    p.last = last;
+    p.last_class = last >= 0 && last < a.vocab ? a.classes[last] : 0;  // out of range: rejected, never used
+  } else if (threadIdx.x == 128 && valid) {
     const std::int64_t prev = ints[kLastToken];
-    s.prev_class = prev >= 0 && prev < a.vocab ? a.classes[prev] : 0;
+    p.prev_class = prev >= 0 && prev < a.vocab ? a.classes[prev] : 0;
   }
-  if (threadIdx.x == 128) {
-    s.uniform = detail::philox_uniform(static_cast<std::uint64_t>(ints[kSeed]), static_cast<std::uint64_t>(ints[kGlobalCount]));
+  return bad;
+}
+
+// kPreparer, after prepare_loads, stage_window and a __syncthreads: spec step 1, the step means and
+// the random number, into `pre` (shared) and the row's RowPre (global, for a last block elsewhere).
+__device__ void prepare_row(const KernelArgs& a, std::int64_t row, int bad, const PrepShared& p,
+                            const float* s_window, RowPre& pre) {
+  const std::int64_t slot = row_slot(a, row);
+  pre.slot = slot;
+  pre.bad = bad;
+  if (slot >= 0 && slot < a.state.slots) {
+    double sums[kSlotSums];
+    std::int64_t ints[kSlotInts];
+    for (int k = 0; k < kSlotSums; ++k) sums[k] = p.sums[k];
+    for (int k = 0; k < kSlotInts; ++k) ints[k] = p.ints[k];
+    detail::observe_token_classes(sums, ints, p.last, p.last_class, p.prev_class);
+    pre.uniform = detail::philox_uniform(static_cast<std::uint64_t>(ints[kSeed]),
+                                         static_cast<std::uint64_t>(ints[kGlobalCount]));
+    pre.means = detail::step_means(a.params, s_window, sums, ints);
+    for (int k = 0; k < kSlotSums; ++k) pre.sums[k] = sums[k];
+    for (int k = 0; k < kSlotInts; ++k) pre.ints[k] = ints[k];
+  }
+  *row_pre(a, row) = pre;
+}
+
+// The row's last block, all threads, when it is not the preparing block: the RowPre into shared
+// memory (visible after the next __syncthreads).
+__device__ void load_pre(const KernelArgs& a, std::int64_t row, RowPre& pre) {
+  constexpr int kWords = static_cast<int>(sizeof(RowPre) / 8);
+  static_assert(kWords <= kThreads, "one word per thread");
+  if (threadIdx.x < kWords) {
+    reinterpret_cast<unsigned long long*>(&pre)[threadIdx.x] =
+        __ldcg(reinterpret_cast<const unsigned long long*>(row_pre(a, row)) + threadIdx.x);
   }
 }
 
-// The row's entropy is known: finish the claim, run the state machine on the staged copy, write the
-// slot back and plan the rest of the step. One thread, after stage_slot and a __syncthreads.
-__device__ void start_row(const KernelArgs& a, std::int64_t row, const EntropyPart& all, SlotCopy& s) {
+// The row's entropy is known: finish the state update from the prepared slot, write the slot back
+// and plan the rest of the step. One thread, once `pre` is complete in shared memory.
+__device__ void finish_row(const KernelArgs& a, std::int64_t row, const EntropyPart& all, const RowPre& pre) {
   const float entropy = all.max == -INFINITY || all.nan
                             ? NAN
                             : static_cast<float>(fmax(log(all.sum_exp) - all.sum_zexp / all.sum_exp, 0.0));
-  const std::int64_t slot = s.slot;
-  int bad = s.bad;
+  const std::int64_t slot = pre.slot;
+  int bad = pre.bad;
   if (all.nan) bad |= kErrorNaN;
   else if (all.max == -INFINITY) bad |= kErrorAllNegInf;
   RowPlan plan{};
@@ -179,13 +248,16 @@ __device__ void start_row(const KernelArgs& a, std::int64_t row, const EntropyPa
     reject_row(a, row, bad, entropy);
     if (claimed(bad)) plan.slot = slot;
   } else {
-    plan.uniform = s.uniform;
-    const std::int64_t head = s.ints[kWindowHead];  // where choose_temperature appends the entropy
-    detail::observe_token_classes(s.sums, s.ints, a.last_tokens[row], s.last_class, s.prev_class);
-    const double t = detail::choose_temperature(a.params, s.window, s.sums, s.ints, entropy);
+    plan.uniform = pre.uniform;
+    double sums[kSlotSums];
+    std::int64_t ints[kSlotInts];
+    for (int k = 0; k < kSlotSums; ++k) sums[k] = pre.sums[k];
+    for (int k = 0; k < kSlotInts; ++k) ints[k] = pre.ints[k];
+    const double t = detail::temperature_for(a.params, pre.means, entropy);
+    const std::int64_t head = detail::append_entropy(a.params, nullptr, sums, ints, entropy);
     a.state.window_entropies[slot * a.state.window + head] = entropy;
-    for (int k = 0; k < kSlotSums; ++k) a.state.sums[slot * kSlotSums + k] = s.sums[k];
-    for (int k = 0; k < kSlotInts; ++k) a.state.ints[slot * kSlotInts + k] = s.ints[k];
+    for (int k = 0; k < kSlotSums; ++k) a.state.sums[slot * kSlotSums + k] = sums[k];
+    for (int k = 0; k < kSlotInts; ++k) a.state.ints[slot * kSlotInts + k] = ints[k];
     a.temperatures[row] = static_cast<float>(t);
     if (a.entropies) a.entropies[row] = entropy;
     plan.slot = slot;

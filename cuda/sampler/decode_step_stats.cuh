@@ -6,27 +6,46 @@
 namespace reset_native::sampler::cuda_detail {
 
 // Pass 1: entropy per chunk; the row's last block merges the chunks in index order and plans the row.
+// The block of chunk 0 also prepares the row's slot while the entropy is reduced: warps 1-4 claim
+// the slot and load its state and token classes, the block stages the window, and kPreparer runs
+// the part of the state machine that needs no entropy (prepare_row) before the block arrives.
 template <int kDType>
-__global__ void __launch_bounds__(kThreads) stats_kernel(KernelArgs a) {
+__global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
   __shared__ ChunkPart chunk_parts[kWarps];
   __shared__ EntropyPart row_parts_shared[kWarps];
-  __shared__ SlotCopy slot_copy;
+  __shared__ float s_window[kMaxWindow];
+  __shared__ PrepShared s_prep;
+  __shared__ RowPre s_pre;
   __shared__ int s_last;
+  RN_TRACE(0, 0);
   pdl_wait();  // the logits, the state and the workspace come from earlier kernels
   pdl_trigger();
+  RN_TRACE(0, 1);
   const std::int64_t row = blockIdx.x, chunk = blockIdx.y;
   const std::int64_t begin = chunk * kChunk, end = min(begin + kChunk, a.vocab);
+  const bool prepares = chunk == 0;
   float x[kPerThread];
   load_chunk<kDType>(row_logits<kDType>(a, row), begin, end, x);
-  const ChunkPart p = block_entropy(thread_entropy(x, begin), chunk_parts);
+  int bad = 0;
+  if (prepares) {
+    bad = prepare_loads(a, row, s_prep);
+    stage_window(a, row, s_window);
+  }
+  const ChunkPart p = block_entropy(thread_entropy(x, begin), chunk_parts);  // its __syncthreads publish s_prep
+  RN_TRACE(0, 2);
   EntropyPart* row_parts = a.ws.entropy + row * a.ws.chunks;
   if (threadIdx.x == 0) row_parts[chunk] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
+  if (prepares && threadIdx.x == kPreparer) prepare_row(a, row, bad, s_prep, s_window, s_pre);
   if (!last_block_of_row(a.ws.counters + row, a.ws.chunks, &s_last)) return;
-  stage_slot(a, row, slot_copy);  // its loads overlap the merge below
+  RN_TRACE(0, 3);
+  if (!prepares) load_pre(a, row, s_pre);  // its loads overlap the merge below
   EntropyPart q = empty_part<EntropyPart>();
   for (unsigned c = threadIdx.x; c < a.ws.chunks; c += kThreads) q = entropy_merge(q, load_part(row_parts + c));
-  const EntropyPart all = block_entropy(q, row_parts_shared);  // ends with __syncthreads: the copy is complete
-  if (threadIdx.x == 0) start_row(a, row, all, slot_copy);
+  // ends with __syncthreads: s_pre is complete
+  const EntropyPart all = block_entropy_of_holders(q, a.ws.chunks, row_parts_shared);
+  RN_TRACE(0, 4);
+  if (threadIdx.x == 0) finish_row(a, row, all, s_pre);
+  RN_TRACE(0, 5);
 }
 
 // Radix levels per search: a float32 key needs all 32 bits; bf16 and fp16 logits widen to floats

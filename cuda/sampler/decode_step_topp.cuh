@@ -74,6 +74,10 @@ __device__ void topp_pick_bin(const KernelArgs& a, std::int64_t row, unsigned lo
   }
 }
 
+// Top-p bins. Block p of a row takes chunks p, p + parts, ... (parts = gridDim.y) into one shared
+// histogram and flushes it once: at large batches several chunks per block cut the global atomics
+// of the flush, which dominate this pass there (the sums are exact integers, so the grouping does
+// not change them).
 template <int kDType>
 __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   __shared__ unsigned hist_lo[kTopPBins];
@@ -81,19 +85,38 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   __shared__ unsigned long long warp_sums[kWarps];
   __shared__ int s_last, s_bin;
   __shared__ unsigned long long s_above;
+  RN_TRACE(1, 0);
+  const std::int64_t row = blockIdx.x;
+  const unsigned part = blockIdx.y, parts = gridDim.y;
+  const auto chunk_end = [&](unsigned c) { return min(static_cast<std::int64_t>(c + 1) * kChunk, a.vocab); };
+  float x[kPerThread];
+  load_early_chunk<kDType>(a, row, static_cast<std::int64_t>(part) * kChunk, chunk_end(part), x);
+  topp_bins_clear(hist_lo, hist_hi);
   pdl_wait();
   pdl_trigger();
-  const std::int64_t row = blockIdx.x, chunk = blockIdx.y;
+  RN_TRACE(1, 1);
   const RowPlan plan = a.ws.plans[row];
   if (!plan.active) return;  // the same for every block of the row
-  const std::int64_t begin = chunk * kChunk, end = min(begin + kChunk, a.vocab);
-  float x[kPerThread];
-  load_chunk<kDType>(row_logits<kDType>(a, row), begin, end, x);
-  topp_bins_clear(hist_lo, hist_hi);
-  topp_bins_add(plan, x, hist_lo, hist_hi);
+  RN_TRACE(1, 2);
+  for (unsigned c = part; c < a.ws.chunks; c += parts) {
+    const unsigned next = c + parts;
+    float xn[kPerThread];
+    if (next < a.ws.chunks) {
+      load_chunk<kDType>(row_logits<kDType>(a, row), static_cast<std::int64_t>(next) * kChunk, chunk_end(next), xn);
+    }
+    topp_bins_add(plan, x, hist_lo, hist_hi);
+    if (next < a.ws.chunks) {
+#pragma unroll
+      for (int j = 0; j < kPerThread; ++j) x[j] = xn[j];
+    }
+  }
+  RN_TRACE(1, 3);
   topp_bins_flush(a, row, hist_lo, hist_hi);
-  if (!last_block_of_row(a.ws.counters + row, a.ws.chunks, &s_last)) return;
+  RN_TRACE(1, 4);
+  if (!last_block_of_row(a.ws.counters + row, parts, &s_last)) return;
+  RN_TRACE(1, 5);
   topp_pick_bin(a, row, warp_sums, &s_bin, &s_above);
+  RN_TRACE(1, 6);
 }
 
 // Inclusive-scan search over n values held in shared memory in descending key order: the position
@@ -120,34 +143,82 @@ __device__ int first_reaching(const unsigned long long* sorted, int n, double ta
   return *s_first;
 }
 
-// The top-p threshold inside the boundary bin from the collected candidates (n <= kCandidates):
-// (key << 32 | weight) sorted descending in shared memory (bitonic), then the first key whose running
-// mass reaches the in-bin target. All threads; returns the threshold key.
-__device__ unsigned threshold_from_candidates(const Candidate* cand, int n, double target, unsigned long long* keys,
-                                              unsigned long long* warp_sums, int* s_first) {
+// The top-p threshold inside the boundary bin from the collected candidates (kw[i] = key << 32 |
+// weight in shared memory, n <= kCandidates): sorted descending in place (bitonic), then the first
+// key whose running mass reaches the in-bin target. All threads, after kw is complete; returns the
+// threshold key.
+__device__ unsigned threshold_by_sort(unsigned long long* kw, int n, double target, unsigned long long* warp_sums,
+                                      int* s_first) {
   int size = 1;
   while (size < n) size <<= 1;
-  for (int i = threadIdx.x; i < size; i += kThreads) {
-    keys[i] = i < n ? (static_cast<unsigned long long>(__ldcg(&cand[i].key)) << 32) | __ldcg(&cand[i].weight) : 0ull;
-  }
+  for (int i = n + static_cast<int>(threadIdx.x); i < size; i += kThreads) kw[i] = 0ull;
   __syncthreads();
   for (int k = 2; k <= size; k <<= 1) {
     for (int j = k >> 1; j > 0; j >>= 1) {
       for (int i = threadIdx.x; i < size; i += kThreads) {
         const int partner = i ^ j;
         if (partner > i) {
-          const unsigned long long p = keys[i], q = keys[partner];
+          const unsigned long long p = kw[i], q = kw[partner];
           if ((i & k) == 0 ? p < q : p > q) {  // descending overall
-            keys[i] = q;
-            keys[partner] = p;
+            kw[i] = q;
+            kw[partner] = p;
           }
         }
       }
       __syncthreads();
     }
   }
-  const int at = first_reaching(keys, n, target, warp_sums, s_first);
-  return static_cast<unsigned>(keys[at] >> 32);
+  const int at = first_reaching(kw, n, target, warp_sums, s_first);
+  return static_cast<unsigned>(kw[at] >> 32);
+}
+
+// Candidates the rank search takes (one per thread): above that the sort is cheaper.
+constexpr int kRankCandidates = kThreads;
+
+// The same threshold without sorting, for n <= kRankCandidates (one candidate per thread, each
+// counted against all n; no barrier per sorting stage): the largest key K whose candidates with keys
+// >= K reach the target, or the smallest key if none does. In descending order the running mass
+// first reaches the target at some key K; the mass of keys >= K is at least that running sum, and
+// for every larger key it is a running sum at an earlier position, which falls short: both
+// searches give K. All threads, after kw is complete; returns the threshold key.
+__device__ unsigned threshold_by_rank(const unsigned long long* kw, int n, double target, unsigned* s_best,
+                                      unsigned* s_least) {
+  if (threadIdx.x == 0) {
+    *s_best = 0u;  // keys of finite logits are > 0
+    *s_least = 0xFFFFFFFFu;
+  }
+  __syncthreads();
+  unsigned best = 0u, least = 0xFFFFFFFFu;
+  const int i = threadIdx.x;
+  if (i < n) {
+    const unsigned long long own = kw[i];
+    const unsigned key = static_cast<unsigned>(own >> 32);
+    const unsigned long long floor = own & ~0xFFFFFFFFull;  // v >= floor <=> key of v >= key
+    // The mass of the candidates with keys >= key: four independent sums over 16-byte loads (every
+    // thread reads the same kw[j], a broadcast).
+    unsigned long long ge[4] = {0ull, 0ull, 0ull, 0ull};
+    const auto add = [&](int s, unsigned long long v) { ge[s] += v >= floor ? (v & 0xFFFFFFFFull) : 0ull; };
+    int j = 0;
+    for (; j + 4 <= n; j += 4) {
+      const ulonglong2 p = *reinterpret_cast<const ulonglong2*>(kw + j);
+      const ulonglong2 q = *reinterpret_cast<const ulonglong2*>(kw + j + 2);
+      add(0, p.x);
+      add(1, p.y);
+      add(2, q.x);
+      add(3, q.y);
+    }
+    for (; j < n; ++j) add(0, kw[j]);
+    if (static_cast<double>((ge[0] + ge[1]) + (ge[2] + ge[3])) >= target) best = key;
+    least = key;
+  }
+  best = __reduce_max_sync(kFullMask, best);
+  least = __reduce_min_sync(kFullMask, least);
+  if ((threadIdx.x & 31) == 0) {
+    atomicMax(s_best, best);
+    atomicMin(s_least, least);
+  }
+  __syncthreads();
+  return *s_best != 0u ? *s_best : *s_least;
 }
 
 // The same threshold when the bin held more than kCandidates logits: radix levels over the whole

@@ -7,6 +7,8 @@
 #pragma once
 #include <cstdint>
 
+#include "sampler/transition.hpp"
+
 namespace reset_native::sampler::detail {
 
 inline constexpr std::int64_t kChunk = 2048;  // logits per block
@@ -51,6 +53,22 @@ struct RowPlan {
   std::int32_t bin;        // top-p boundary bin (the exact threshold is among its logits); -1: none
   std::int32_t pad;
 };
+
+// The row's slot prepared for its state update while the entropy is being reduced (stats pass, by
+// the block of chunk 0): the claim's result, the state after the previous token was fed (spec step
+// 1), the step means (steps 3-4) and the random number. It lives in the first bytes of the row's
+// candidate buffer, which is free until the sampling pass.
+struct RowPre {
+  StepMeans means;
+  double sums[kSlotSums];
+  std::int64_t ints[kSlotInts];
+  double uniform;
+  std::int64_t slot;
+  std::int32_t bad;  // claim_slot's result
+  std::int32_t pad;
+};
+static_assert(sizeof(RowPre) <= kCandidates * sizeof(Candidate), "RowPre fits the row's candidate buffer");
+static_assert(sizeof(RowPre) % 8 == 0, "RowPre is whole 8-byte words");
 
 struct WorkspaceLayout {
   std::int64_t chunks = 0;  // blocks per row

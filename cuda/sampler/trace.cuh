@@ -1,0 +1,27 @@
+// Phase time stamps for the latency probe (bench/probes/sampler_trace.cu), compiled in only with
+// -DRESET_NATIVE_SAMPLER_TRACE: thread 0 of each block of row 0 records %globaltimer (ns, comparable
+// across SMs) and clock64 (cycles, for phases inside one block) at the marked points. In the
+// package build RN_TRACE is empty.
+#pragma once
+
+#ifdef RESET_NATIVE_SAMPLER_TRACE
+namespace reset_native::sampler::cuda_detail {
+constexpr int kTraceKernels = 4, kTraceEvents = 16, kTraceBlocks = 128;
+// Probe-only: a device symbol the probe reads back after each step.
+__device__ unsigned long long g_trace_time[kTraceKernels][kTraceEvents][kTraceBlocks];
+__device__ long long g_trace_clock[kTraceKernels][kTraceEvents][kTraceBlocks];
+__device__ __forceinline__ void trace_mark(int kernel, int event) {
+  if (threadIdx.x == 0 && blockIdx.x == 0 && blockIdx.y < kTraceBlocks) {
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    g_trace_time[kernel][event][blockIdx.y] = t;
+    g_trace_clock[kernel][event][blockIdx.y] = clock64();
+  }
+}
+}  // namespace reset_native::sampler::cuda_detail
+#define RN_TRACE(kernel, event) ::reset_native::sampler::cuda_detail::trace_mark(kernel, event)
+#else
+#define RN_TRACE(kernel, event) \
+  do {                          \
+  } while (0)
+#endif
