@@ -235,7 +235,7 @@ def bench_layer(name: str, n: int, k: int, ms, reps: int, torch) -> list:
         if m == 1 and name != "gate_up_proj":
             # Fewer threads for a small layer: faster when the pool is cold (fewer helpers to wake)? Both modes.
             info = nvfp4.cpu_info()
-            counts = sorted({c for c in (2, 4, 8, 12) if c < info["threads"]} | {info["threads"]})
+            counts = sorted({c for c in (1, 2, 4, 8, 12) if c < info["threads"]} | {info["threads"]})
             sweep_fns = {c: (lambda c=c: raw("auto", c)) for c in counts}
             sweep_b2b = _time_back_to_back(sweep_fns, max(3, reps // 2))
             sweep_cold = _time_interleaved(sweep_fns, reps)
