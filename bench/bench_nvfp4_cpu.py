@@ -1,13 +1,20 @@
 """CPU NVFP4 GEMV on Qwen3-8B-shaped layers vs float32 matmul on the dequantized weights (same run).
 
 For each layer [N, K] and M in (1, 4, 16) it reports: the NVFP4 W4A16 GEMV time (the CPU path as dispatched:
-AVX-512, AVX2 or scalar, see nvfp4.cpu_info(); RESET_NATIVE_CPU_ISA forces one), the effective GB/s of weight bytes read (packed + block scales), that as a fraction of this
-machine's memory read bandwidth (measured here, with the same threads), the W4A4 time, and the ratio against
-numpy and torch float32 matmul on the dequantized weights; at M = 1 also every other SIMD path this CPU has
-and one thread, and (on gate_up_proj) a thread-count sweep of the GEMV and the read probe. NVFP4 weights are rotated over enough copies to
-exceed the L3 cache, so every call reads its weights from DRAM, as in a real decode step.
+AVX-512, AVX2 or scalar, see nvfp4.cpu_info(); RESET_NATIVE_CPU_ISA forces one), the effective GB/s of weight
+bytes read (packed + block scales), that as a fraction of this machine's memory read bandwidth (measured here,
+with the same threads), the W4A4 time, and the ratio against numpy and torch float32 matmul on the dequantized
+weights; at M = 1 also every other SIMD path this CPU has and one thread, and (on gate_up_proj) a thread-count
+sweep of the GEMV and the read probe. Every timed operand (NVFP4 and float32 weights) is rotated over enough
+copies to exceed the last-level cache, so every call reads its weights from DRAM, as in a real decode step.
 
-    python bench/bench_nvfp4_cpu.py            # full table, JSON to bench/out/nvfp4_cpu.json
+Two timing modes, both for the GEMV and for the float32 baselines:
+* back to back (the main table): calls follow each other without pause, as the GEMVs of a decode step do
+  (the layers of a model run one after the other); time per call = a round of consecutive calls / its count.
+* cold pool (second table): every call after a 50 ms pause, so each library's worker threads have gone to
+  sleep and every call pays for waking them (what a GEMV run once in a while costs).
+
+    python bench/bench_nvfp4_cpu.py            # full tables, JSON to bench/out/nvfp4_cpu.json
     python bench/bench_nvfp4_cpu.py --quick    # fewer repetitions, two layers
 """
 from __future__ import annotations
@@ -83,6 +90,38 @@ def _time_interleaved(fns: dict, reps: int) -> dict:
             fn()
             samples[name].append(time.perf_counter() - t0)
     return {name: {"min": min(v), "median": statistics.median(v)} for name, v in samples.items()}
+
+
+# Back-to-back rounds: each function runs this long in a row (at least BATCH_MIN, at most BATCH_MAX calls).
+ROUND_S = 0.01
+BATCH_MIN, BATCH_MAX = 4, 32
+
+
+def _time_back_to_back(fns: dict, rounds: int, warmup: int = 3) -> dict:
+    """Seconds per call when each function is called many times in a row, as the GEMVs of a decode step are.
+    Rounds alternate between the functions (so on a shared machine they see the same background load); each
+    round starts with a SETTLE_S pause (the previous library's spinning threads go idle) and `warmup` untimed
+    calls (this library's threads wake up), then times a batch of consecutive calls. A sample is the batch's
+    time / its calls (every call counted, none picked); returns the best and the median sample per name."""
+    batch = {}
+    for name, fn in fns.items():
+        t0 = time.perf_counter()
+        for _ in range(warmup):
+            fn()
+        per_call = (time.perf_counter() - t0) / warmup
+        batch[name] = max(BATCH_MIN, min(BATCH_MAX, int(ROUND_S / max(per_call, 1e-9)) + 1))
+    samples = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            time.sleep(SETTLE_S)
+            for _ in range(warmup):
+                fn()
+            t0 = time.perf_counter()
+            for _ in range(batch[name]):
+                fn()
+            samples[name].append((time.perf_counter() - t0) / batch[name])
+    return {name: {"min": min(v), "median": statistics.median(v), "calls": batch[name]}
+            for name, v in samples.items()}
 
 
 _READ_BUF = None
@@ -185,11 +224,22 @@ def bench_layer(name: str, n: int, k: int, ms, reps: int, torch) -> list:
             fns["torch"] = run_torch
         other_isas = [k for k in nvfp4.cpu_info()["available"] if k not in ("scalar", nvfp4.cpu_info()["kernel"])]
         if m == 1:
-            fns["one_thread"] = lambda: raw("auto", 1)
             for isa in other_isas:
                 fns["isa_" + isa] = lambda isa=isa: raw(isa, 0)
+        b2b = _time_back_to_back(fns, max(3, reps // 2))
+        if m == 1:
+            fns["one_thread"] = lambda: raw("auto", 1)
         stats = _time_interleaved(fns, reps)
         sweep = thread_sweep(pool, x, max(3, reps // 2)) if m == 1 and name == "gate_up_proj" else None
+        small_sweep = None
+        if m == 1 and name != "gate_up_proj":
+            # Fewer threads for a small layer: faster when the pool is cold (fewer helpers to wake)? Both modes.
+            info = nvfp4.cpu_info()
+            counts = sorted({c for c in (1, 2, 4, 8, 12) if c < info["threads"]} | {info["threads"]})
+            sweep_fns = {c: (lambda c=c: raw("auto", c)) for c in counts}
+            sweep_b2b = _time_back_to_back(sweep_fns, max(3, reps // 2))
+            sweep_cold = _time_interleaved(sweep_fns, reps)
+            small_sweep = [{"threads": c, "b2b_s": sweep_b2b[c], "cold_s": sweep_cold[c]} for c in counts]
         scalar_s = _time(lambda: raw("scalar", 0), max(2, reps // 4)) if m == 1 else None
         one_thread_cpu_s = None
         if m == 1:
@@ -208,12 +258,17 @@ def bench_layer(name: str, n: int, k: int, ms, reps: int, torch) -> list:
         rel = float(np.max(np.abs(nvfp4.gemv(t, x) - y_ref)) / np.max(np.abs(y_ref)))
         rows.append({"layer": name, "N": n, "K": k, "M": m, "weight_bytes": weight_bytes, "copies": copies,
                      "f32_copies": f32_copies,
+                     "b2b": {"nvfp4_s": b2b["nvfp4"], "nvfp4_w4a4_s": b2b["w4a4"], "numpy_f32_s": b2b["numpy"],
+                             "torch_f32_s": b2b.get("torch"),
+                             "nvfp4_other_isa_s": {isa: b2b["isa_" + isa] for isa in other_isas
+                                                   if "isa_" + isa in b2b}},
                      "nvfp4_s": nv_s, "nvfp4_w4a4_s": w4a4_s, "nvfp4_1thread_s": one_thread_s,
                      "nvfp4_1thread_cpu_s": one_thread_cpu_s,
                      "nvfp4_scalar_s": scalar_s, "numpy_f32_s": np_s, "torch_f32_s": torch_s,
                      "nvfp4_other_isa_s": {isa: stats["isa_" + isa] for isa in other_isas if "isa_" + isa in stats},
-                     "thread_sweep": sweep,
-                     "weight_gbs": weight_bytes / nv_s["min"] / 1e9, "rel_err_vs_fp64": rel,
+                     "thread_sweep": sweep, "small_sweep": small_sweep,
+                     "weight_gbs": weight_bytes / b2b["nvfp4"]["min"] / 1e9,
+                     "weight_gbs_cold": weight_bytes / nv_s["min"] / 1e9, "rel_err_vs_fp64": rel,
                      "quantize_s": quantize_s})
     return rows
 
@@ -256,47 +311,88 @@ def main() -> int:
         print(f"quantize {name} [{n}, {k}] float32: {q * 1e3:.1f} ms ({n * k * 4 / q / 1e9:.2f} GB/s of input)")
         rows += layer_rows
     # The read bandwidth we compare against is the best DRAM read rate seen in this run: the probes, or the
-    # float32 baselines at M=1 (their weight bytes over their time) when a BLAS streams faster than the probes.
+    # float32 baselines at M=1 (their weight bytes over their time, either timing mode) when a BLAS streams
+    # faster than the probes.
     f32_rates = [4 * r["N"] * r["K"] / t["min"] / 1e9 for r in rows if r["M"] == 1
-                 for t in (r["numpy_f32_s"], r["torch_f32_s"]) if t]
+                 for t in (r["numpy_f32_s"], r["torch_f32_s"], r["b2b"]["numpy_f32_s"], r["b2b"]["torch_f32_s"]) if t]
     bw["float32_gemv_best_gbs"] = max(f32_rates, default=0.0)
     peak = max(bw["read_checksum_gbs"], bw["read_checksum_1thread_gbs"], bw["read_checksum_all_cpus_gbs"],
                bw["numpy_sum_gbs"], bw["float32_gemv_best_gbs"])
     bw["peak_gbs"] = peak
-    print(f"best read rate of the float32 baselines at M=1: {bw['float32_gemv_best_gbs']:.1f} GB/s; "
-          f"%BW below is against {peak:.1f} GB/s")
-    header = (f"{'layer':13s} {'N x K':>12s} {'M':>3s} {'nvfp4 ms':>8s} {'median':>7s} {'GB/s':>5s} {'%BW':>4s} "
-              f"{'w4a4':>6s} {'1 thr':>6s} {'scalar':>7s} {'np f32':>7s} {'x np':>5s} {'torch':>7s} {'x torch':>7s}")
-    print(header)
-    print("-" * len(header))
 
-    def ms(t, key="min"):
-        return f"{t[key] * 1e3:7.2f}" if t else f"{'':7s}"
+    def ms(t, key="min", width=7):
+        return f"{t[key] * 1e3:{width}.2f}" if t else f"{'':{width}s}"
+
+    def ratio(base, t, width=6):
+        return f"{base['min'] / t['min']:{width}.2f}" if base and t else f"{'':{width}s}"
 
     for r in rows:
-        nv = r["nvfp4_s"]["min"]
-        torch_x = f"{r['torch_f32_s']['min'] / nv:7.2f}" if r["torch_f32_s"] else f"{'':7s}"
-        print(f"{r['layer']:13s} {r['N']:>5d}x{r['K']:<6d} {r['M']:>3d} {nv * 1e3:8.2f} {ms(r['nvfp4_s'], 'median')} "
-              f"{r['weight_gbs']:5.2f} {100 * r['weight_gbs'] / peak:4.0f} {r['nvfp4_w4a4_s']['min'] * 1e3:6.2f} "
-              f"{ms(r['nvfp4_1thread_s'])[1:]} {ms(r['nvfp4_scalar_s'])} {ms(r['numpy_f32_s'])} "
-              f"{r['numpy_f32_s']['min'] / nv:5.2f} {ms(r['torch_f32_s'])} {torch_x}")
-    for r in rows:
-        for isa, t in (r["nvfp4_other_isa_s"] or {}).items():
-            print(f"{r['layer']}: M=1 with the {isa} path: {t['min'] * 1e3:.2f} ms = "
-                  f"{r['weight_bytes'] / t['min'] / 1e9:.2f} GB/s ({cpu['kernel']} path: "
-                  f"{r['nvfp4_s']['min'] * 1e3:.2f} ms, {t['min'] / r['nvfp4_s']['min']:.2f}x faster than this)")
+        for isa, t in (r["b2b"]["nvfp4_other_isa_s"] or {}).items():
+            mine = r["b2b"]["nvfp4_s"]["min"]
+            cold = r["nvfp4_other_isa_s"].get(isa)
+            print(f"{r['layer']}: M=1 with the {isa} path: back to back {t['min'] * 1e3:.3f} ms = "
+                  f"{r['weight_bytes'] / t['min'] / 1e9:.1f} GB/s ({cpu['kernel']} path {mine * 1e3:.3f} ms: "
+                  f"{t['min'] / mine:.2f}x faster than {isa})"
+                  + (f"; cold {cold['min'] * 1e3:.3f} ms ({cpu['kernel']} {r['nvfp4_s']['min'] * 1e3:.3f} ms)"
+                     if cold else ""))
+        if r["small_sweep"]:
+            print(f"{r['layer']}: M=1 by threads, ms back to back / cold: " + ", ".join(
+                f"{s['threads']} thr {s['b2b_s']['min'] * 1e3:.3f} / {s['cold_s']['min'] * 1e3:.3f}"
+                for s in r["small_sweep"]))
         if r["thread_sweep"]:
-            print(f"{r['layer']}: M=1 thread sweep ({cpu['kernel']} path): " + ", ".join(
+            print(f"{r['layer']}: M=1 thread sweep, back to back ({cpu['kernel']} path): " + ", ".join(
                 f"{s['threads']} thr {s['gemv_gbs']:.1f} GB/s (read {s['read_gbs']:.1f})" for s in r["thread_sweep"]))
     for r in rows:
         if r["nvfp4_1thread_cpu_s"]:
             c = r["nvfp4_1thread_cpu_s"]["median"]
-            print(f"{r['layer']}: M=1 one thread, thread CPU time (median) {c * 1e3:.2f} ms = "
+            print(f"{r['layer']}: M=1 one thread: {r['nvfp4_1thread_s']['min'] * 1e3:.2f} ms (cold), scalar kernel "
+                  f"{r['nvfp4_scalar_s']['min'] * 1e3:.2f} ms; thread CPU time (median) {c * 1e3:.2f} ms = "
                   f"{r['weight_bytes'] / c / 1e9:.2f} GB/s of weights per core")
-    print(f"times are the best of the repetitions (median shown for NVFP4 W4A16); GB/s = NVFP4 weight bytes "
-          f"(packed + scales) / best time; %BW = that / {peak:.1f} GB/s (best read rate measured in this run); "
-          f"x np / x torch = float32 matmul on the dequantized weights / NVFP4, best vs best (higher is better); "
-          f"1 thr and scalar: M=1 with one thread / with the portable scalar kernel")
+    print(f"best read rate of the float32 baselines at M=1: {bw['float32_gemv_best_gbs']:.1f} GB/s; "
+          f"%BW below is against {peak:.1f} GB/s (best read rate of this run)")
+    print("times: ms per call, best sample; GB/s = NVFP4 weight bytes (packed + scales) / time; x np / x torch = "
+          "float32 matmul on the dequantized weights / NVFP4 (higher is better), same timing mode on both sides")
+    print()
+    print("BACK TO BACK (main): consecutive calls, as the layers of a decode step; per call = batch time / calls; "
+          "best of rounds (median in brackets)")
+    header = (f"{'layer':13s} {'N x K':>12s} {'M':>3s} {'nvfp4 ms':>8s} {'(median)':>8s} {'GB/s':>6s} {'%BW':>4s} "
+              f"{'w4a4':>7s} {'np f32':>7s} {'x np':>6s} {'torch':>7s} {'x torch':>7s}")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        b = r["b2b"]
+        nv = b["nvfp4_s"]
+        print(f"{r['layer']:13s} {r['N']:>5d}x{r['K']:<6d} {r['M']:>3d} {ms(nv, width=8)} ({ms(nv, 'median', 6)}) "
+              f"{r['weight_gbs']:6.1f} {100 * r['weight_gbs'] / peak:4.0f} {ms(b['nvfp4_w4a4_s'])} "
+              f"{ms(b['numpy_f32_s'])} {ratio(b['numpy_f32_s'], nv)} {ms(b['torch_f32_s'])} "
+              f"{ratio(b['torch_f32_s'], nv, 7)}")
+    print()
+    print(f"COLD POOL: every call after a {SETTLE_S * 1e3:.0f} ms pause (all worker threads asleep); best of "
+          f"{reps} (median in brackets)")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        nv = r["nvfp4_s"]
+        print(f"{r['layer']:13s} {r['N']:>5d}x{r['K']:<6d} {r['M']:>3d} {ms(nv, width=8)} ({ms(nv, 'median', 6)}) "
+              f"{r['weight_gbs_cold']:6.1f} {100 * r['weight_gbs_cold'] / peak:4.0f} {ms(r['nvfp4_w4a4_s'])} "
+              f"{ms(r['numpy_f32_s'])} {ratio(r['numpy_f32_s'], nv)} {ms(r['torch_f32_s'])} "
+              f"{ratio(r['torch_f32_s'], nv, 7)}")
+    print()
+    goal = []
+    for r in rows:
+        if r["M"] != 1:
+            continue
+        for mode, gbs, nv, base in (("back to back", r["weight_gbs"], r["b2b"]["nvfp4_s"], r["b2b"]["numpy_f32_s"]),
+                                    ("cold", r["weight_gbs_cold"], r["nvfp4_s"], r["numpy_f32_s"])):
+            pct, x = 100 * gbs / peak, base["min"] / nv["min"]
+            goal.append({"layer": r["layer"], "mode": mode, "pct_bw": pct, "x_numpy": x,
+                         "met": pct >= 50 and x >= 4})
+    r_b2b = [g for g in goal if g["mode"] == "back to back"]
+    r_cold = [g for g in goal if g["mode"] == "cold"]
+    for label, gs in (("back to back", r_b2b), ("cold pool", r_cold)):
+        print(f"issue-3 goal at M=1 (>= 50 %BW and >= 4x numpy), {label}: " + ", ".join(
+            f"{g['layer']} {g['pct_bw']:.0f}% {g['x_numpy']:.2f}x {'met' if g['met'] else 'NOT met'}" for g in gs))
+    bw["goal"] = goal
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "build": info,

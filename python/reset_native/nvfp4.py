@@ -463,8 +463,9 @@ def unswizzle_block_scales(swizzled: Any, shape: Tuple[int, int]) -> Any:
 
 def cpu_info() -> dict:
     """The CPU code path and threading the CPU kernels use in this process: ``kernel`` (what quantize / gemv
-    run now: "avx2" when the CPU has it, else "scalar"; the environment variable ``RESET_NATIVE_CPU_ISA`` =
-    scalar | avx2 | avx512 forces one (avx512: the experimental AVX-512F GEMV, opt-in only), and naming one
+    run now: "avx512" when the CPU has AVX-512F, else "avx2" when it has AVX2, else "scalar"; the environment
+    variable ``RESET_NATIVE_CPU_ISA`` = scalar | avx2 | avx512 forces one (avx512 = the AVX-512F GEMV with
+    the AVX2 quantize), and naming one
     this CPU lacks makes this and every CPU call raise NotImplementedError),
     ``available`` (the kernels this CPU can run), ``threads`` (default thread count: the physical cores this
     process may run on, or OMP_NUM_THREADS when set), ``physical_cores`` and ``logical_cpus``."""

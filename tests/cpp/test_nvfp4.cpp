@@ -206,7 +206,8 @@ TEST(NVFP4, KernelSelectionAndThreads) {
   EXPECT_STREQ(nv::kernel_name(nv::Kernel::kAVX2), "avx2");
   const nv::Kernel best = nv::selected_kernel();
   if (std::getenv("RESET_NATIVE_CPU_ISA") == nullptr) {
-    EXPECT_EQ(best, nv::avx2_available() ? nv::Kernel::kAVX2 : nv::Kernel::kScalar);  // AVX-512 is opt-in
+    EXPECT_EQ(best, nv::avx512_available() ? nv::Kernel::kAVX512
+                    : nv::avx2_available() ? nv::Kernel::kAVX2 : nv::Kernel::kScalar);  // the widest path
   }
   if (!nv::avx512_available()) EXPECT_THROW(nv::selected_kernel(nv::Kernel::kAVX512), reset_native::Unsupported);
   EXPECT_GE(nv::default_gemv_threads(), 1);

@@ -33,11 +33,10 @@ enum class DType { kFloat32, kFloat16, kBFloat16 };
 // given), then the two quantized operands are multiplied exactly and summed in fp32.
 enum class Activation { kBF16, kNVFP4 };
 
-// Which CPU code path runs. kAuto picks AVX2+FMA+F16C when the CPU has it, else the portable scalar path,
-// unless the environment variable RESET_NATIVE_CPU_ISA = scalar | avx2 | avx512 names one (auto or empty: no
-// effect; any other value throws InvalidArgument). kAVX512 (experimental, opt-in: by argument or the
-// variable) runs the AVX-512F GEMV and the AVX2 quantize / widening code. Forcing a kernel the CPU lacks
-// throws Unsupported.
+// Which CPU code path runs. kAuto picks AVX-512F (with AVX2+FMA+F16C) when the CPU has it, else AVX2+FMA+F16C,
+// else the portable scalar path, unless the environment variable RESET_NATIVE_CPU_ISA = scalar | avx2 | avx512
+// names one (auto or empty: no effect; any other value throws InvalidArgument). kAVX512 runs the AVX-512F GEMV
+// and the AVX2 quantize / widening code. Forcing a kernel the CPU lacks throws Unsupported.
 enum class Kernel { kAuto, kScalar, kAVX2, kAVX512 };
 
 struct Options {

@@ -69,9 +69,12 @@ Kernel resolve_kernel(Kernel requested) {
   switch (requested) {
     case Kernel::kAuto: {
       const Kernel forced = env_kernel();
-      // AVX-512 is opt-in (experimental): on the one AVX-512 machine measured (16-core Xeon, 2026-11-28) it was
-      // not faster than AVX2 at 16 threads, where both are memory bound (bench/RESULTS-cpu512.md).
-      if (forced == Kernel::kAuto) return cpu_has_avx2() ? Kernel::kAVX2 : Kernel::kScalar;
+      // AVX-512 first: on the 16-core Xeon measured (bench/RESULTS.md, NVFP4 CPU, branch cpu6) its M = 1 GEMV
+      // took 0.76-0.80x the AVX2 time on every Qwen3-8B layer, back to back and cold (~half the micro-ops per
+      // weight, so fewer cores saturate the memory).
+      if (forced == Kernel::kAuto) {
+        return cpu_has_avx512() ? Kernel::kAVX512 : cpu_has_avx2() ? Kernel::kAVX2 : Kernel::kScalar;
+      }
       if (!can_run(forced)) {
         throw Unsupported(std::string("nvfp4: RESET_NATIVE_CPU_ISA=") + kernel_name(forced) +
                           " but this CPU lacks " + lacking(forced));

@@ -81,9 +81,34 @@ void gemv(const uint8_t* packed, const uint8_t* block_scales, float global_scale
     detail::arrange_activations_scalar(xf.data(), m, k, xd.data());
   }
 
-  // Row chunks: many per thread so a late or descheduled helper costs little, a multiple of 8 rows (the row
-  // group).
+  std::vector<float> bias_f;
+  if (bias != nullptr) {
+    bias_f.resize(static_cast<size_t>(n));
+    widen(bias, x_dtype, n, kernel, bias_f.data());
+  }
+  // Scales, adds bias and narrows the raw sums of rows [n0, n1), in the chunk that computed them: still in
+  // cache, and spread over the threads instead of a serial pass after the join on every call's critical path.
   std::vector<float> raw(static_cast<size_t>(m * n));
+  const auto finish = [&](int64_t n0, int64_t n1) {
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t r = n0; r < n1; ++r) {
+        const int64_t at = i * n + r;
+        float v = static_cast<float>(static_cast<double>(raw[static_cast<size_t>(at)]) * out_scale);
+        if (bias != nullptr) v += bias_f[static_cast<size_t>(r)];
+        if (x_dtype == DType::kFloat32) {
+          static_cast<float*>(y)[at] = v;
+        } else if (x_dtype == DType::kFloat16) {
+          static_cast<uint16_t*>(y)[at] = float_to_half(v);
+        } else {
+          static_cast<uint16_t*>(y)[at] = float_to_bf16(v);
+        }
+      }
+    }
+  };
+
+  // Row chunks: many per thread so a helper that wakes late (or is descheduled) costs only the chunks it would
+  // have taken, a multiple of 8 rows (the row group). Each output row is computed whole by one thread, so the
+  // result does not depend on the thread count.
   int64_t grain = (n + 16 * threads - 1) / (16 * threads);
   grain = std::max<int64_t>(8, (grain + 7) / 8 * 8);
   detail::parallel_for(n, grain, threads, [&](int64_t n0, int64_t n1) {
@@ -94,27 +119,8 @@ void gemv(const uint8_t* packed, const uint8_t* block_scales, float global_scale
     } else {
       detail::gemv_rows_scalar(packed, block_scales, k, xd.data(), m, n0, n1, n, raw.data());
     }
+    finish(n0, n1);
   });
-
-  std::vector<float> bias_f;
-  if (bias != nullptr) {
-    bias_f.resize(static_cast<size_t>(n));
-    widen(bias, x_dtype, n, kernel, bias_f.data());
-  }
-  for (int64_t i = 0; i < m; ++i) {
-    for (int64_t r = 0; r < n; ++r) {
-      float v = static_cast<float>(static_cast<double>(raw[static_cast<size_t>(i * n + r)]) * out_scale);
-      if (bias != nullptr) v += bias_f[static_cast<size_t>(r)];
-      const int64_t at = i * n + r;
-      if (x_dtype == DType::kFloat32) {
-        static_cast<float*>(y)[at] = v;
-      } else if (x_dtype == DType::kFloat16) {
-        static_cast<uint16_t*>(y)[at] = float_to_half(v);
-      } else {
-        static_cast<uint16_t*>(y)[at] = float_to_bf16(v);
-      }
-    }
-  }
 }
 
 }  // namespace reset_native::nvfp4
