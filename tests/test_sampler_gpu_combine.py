@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 from reset_native import _core  # noqa: E402
 from reset_native.sampler import ReSETConfig, ReSETState, decode_step  # noqa: E402
 from test_sampler_gpu_batches import DTYPES, kernel_draw  # noqa: E402
+from test_sampler_gpu_paths import gpu_state_machine_matches_cpu  # noqa: E402
 from test_sampler_reference import reference_distribution  # noqa: E402
 
 pytestmark = pytest.mark.gpu
@@ -79,24 +80,8 @@ def test_cuda_slot_prepared_by_chunk_zero_matches_cpu(window):
     """Rows of 6 chunks: the last block to arrive is any of them (so the prepared slot comes through
     shared memory or through the workspace), with rows mapped to other slots and frequent step
     boundaries."""
-    rng = np.random.default_rng(window + 5)
-    rows, vocab = 9, 5 * 2048 + 77
-    config = ReSETConfig(t_low=0.2, tau0=3.0, window=window, newline_ids=(3,), double_newline_ids=(7,), top_p=0.9)
-    cpu, gpu = ReSETState(config, rows, vocab, seed=4), ReSETState(config, rows, vocab, device="cuda", seed=4)
-    slots = rng.permutation(rows)
-    last = np.full(rows, -1)
-    for step in range(30):
-        z = (rng.standard_normal((rows, vocab)) * rng.uniform(0.3, 4, (rows, 1))).astype(np.float32)
-        got = decode_step(gpu, torch.from_numpy(z).cuda(), torch.from_numpy(last).cuda(),
-                          slots=torch.from_numpy(slots).cuda())
-        entropies = got.entropies.cpu().numpy()
-        np.testing.assert_allclose(entropies, decode_step(ReSETState(config, rows, vocab), z, last).entropies,
-                                   rtol=1e-5, atol=1e-6)
-        np.testing.assert_array_equal(got.temperatures.cpu().numpy(), cpu.update(entropies, last, slots=slots))
-        last = rng.choice([3, 7, 20, 50], size=rows)
-    gpu.check_errors()
-    for key, value in cpu.snapshot().items():
-        np.testing.assert_array_equal(gpu.snapshot()[key], value, err_msg=key)
+    gpu_state_machine_matches_cpu(np.random.default_rng(window + 5), window, rows=9, vocab=5 * 2048 + 77, steps=30,
+                                  seed=4)
 
 
 @pytest.mark.parametrize("rows,vocab", [(1, 151936), (8, 151936), (3, 6151)])

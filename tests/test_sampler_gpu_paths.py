@@ -139,15 +139,15 @@ def test_cuda_overfull_boundary_bin_takes_the_exact_fallback(vocab, top_p, fused
     assert checked >= 3  # the tie rows are always sure
 
 
-@pytest.mark.parametrize("window", [1, 4096])
-def test_cuda_state_staged_in_shared_memory_matches_cpu(window):
-    rng = np.random.default_rng(window)
-    rows, vocab = 9, 300
+def gpu_state_machine_matches_cpu(rng, window, rows, vocab, steps, seed):
+    """The CUDA decode step's entropies match the CPU's, and the CPU state machine fed the GPU's entropies
+    takes the same decisions (temperatures, final state) exactly; rows map to other slots, step boundaries
+    are frequent."""
     config = ReSETConfig(t_low=0.2, tau0=3.0, window=window, newline_ids=(3,), double_newline_ids=(7,), top_p=0.9)
-    cpu, gpu = ReSETState(config, rows, vocab, seed=1), ReSETState(config, rows, vocab, device="cuda", seed=1)
+    cpu, gpu = ReSETState(config, rows, vocab, seed=seed), ReSETState(config, rows, vocab, device="cuda", seed=seed)
     slots = rng.permutation(rows)  # rows map to other slots
     last = np.full(rows, -1)
-    for step in range(40):
+    for step in range(steps):
         z = (rng.standard_normal((rows, vocab)) * rng.uniform(0.3, 4, (rows, 1))).astype(np.float32)
         got = decode_step(gpu, torch.from_numpy(z).cuda(), torch.from_numpy(last).cuda(),
                           slots=torch.from_numpy(slots).cuda())
@@ -160,3 +160,8 @@ def test_cuda_state_staged_in_shared_memory_matches_cpu(window):
     gpu.check_errors()
     for key, value in cpu.snapshot().items():
         np.testing.assert_array_equal(gpu.snapshot()[key], value, err_msg=key)
+
+
+@pytest.mark.parametrize("window", [1, 4096])
+def test_cuda_state_staged_in_shared_memory_matches_cpu(window):
+    gpu_state_machine_matches_cpu(np.random.default_rng(window), window, rows=9, vocab=300, steps=40, seed=1)
