@@ -32,13 +32,12 @@ __host__ __device__ constexpr int ring_stages() {
 
 // Shared memory the ring adds after a kernel's own `base` bytes: 128-byte aligned stages, then the full
 // and empty barriers.
-template <int S>
 __host__ __device__ constexpr size_t ring_offset(size_t base) {
   return (base + 127) / 128 * 128;
 }
 template <int S>
 __host__ __device__ constexpr size_t ring_smem_bytes(size_t base) {
-  return ring_offset<S>(base) + size_t(S) * kRingStageBytes + 2 * S * sizeof(uint64_t);
+  return ring_offset(base) + size_t(S) * kRingStageBytes + 2 * S * sizeof(uint64_t);
 }
 
 template <int S>
@@ -48,7 +47,7 @@ struct WeightRing {
   uint64_t* empty; // [S] consumers -> producer (kWarps arrivals)
 
   __device__ WeightRing(uint8_t* smem, size_t base) {
-    data = smem + ring_offset<S>(base);
+    data = smem + ring_offset(base);
     full = reinterpret_cast<uint64_t*>(data + size_t(S) * kRingStageBytes);
     empty = full + S;
   }

@@ -88,7 +88,8 @@ def reference(q, k_cache, v_cache, mask, scale):
 
 
 @functools.lru_cache(maxsize=None)
-def _op():
+def op():
+    """torch.ops.reset_native.decode_attention (registered on first use); it validates its inputs itself."""
     @torch.library.custom_op("reset_native::decode_attention", mutates_args=("advance",))
     def decode_attention(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, mask: Optional[torch.Tensor],
                          scale: float, advance: Optional[torch.Tensor]) -> torch.Tensor:
@@ -136,7 +137,7 @@ def decode_attention(q, k_cache, v_cache, mask=None, scale: Optional[float] = No
     if isinstance(scale, (int, float)) and not isinstance(scale, bool):
         scale = float(scale)
     _check(q, k_cache, v_cache, mask, scale, advance)
-    return _op()(q, k_cache, v_cache, mask, scale, advance)
+    return op()(q, k_cache, v_cache, mask, scale, advance)
 
 
 def applies(module, q, k_cache, attention_mask, kwargs) -> bool:

@@ -292,8 +292,8 @@ def _fused_forward(self, hidden_states, position_embeddings=None, attention_mask
         query_states, key_states, value_states = q.transpose(1, 2), layer.keys, layer.values
         if decode_attention.applies(self, q, layer.keys, attention_mask, kwargs):
             # SDPA's result in one kernel, which also advances the position (one add kernel less)
-            attn_output, attn_weights = decode_attention.decode_attention(
-                q, layer.keys, layer.values, attention_mask, self.scaling, advance=layer.cumulative_length), None
+            attn_output, attn_weights = decode_attention.op()(
+                q, layer.keys, layer.values, attention_mask, float(self.scaling), layer.cumulative_length), None
         else:
             layer.cumulative_length.add_(q.shape[1])
     else:
