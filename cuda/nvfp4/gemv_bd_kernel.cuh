@@ -211,11 +211,13 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   int c = 0, c_row0 = int(blockIdx.x) * kRows;
   auto run_step = [&](int step, uint32_t (&w)[2][4], uint32_t (&wsc)[2]) {
     const float2 sg = scales_f32(wsc[0]), sg8 = scales_f32(wsc[1]);  // rows g, g+8: blocks 0 and 1
-    uint32_t words[2][4];
+    // Decode the whole slot before refilling it: the refill then needs no register copies of the words.
+    uint32_t d[4][2][4];  // [word i][row half][pair]
 #pragma unroll
-    for (int hr = 0; hr < 2; ++hr)
-#pragma unroll
-      for (int i = 0; i < 4; ++i) words[hr][i] = w[hr][i];
+    for (int i = 0; i < 4; ++i) {
+      fp4_word<false>(w[0][i], d[i][0]);
+      fp4_word<false>(w[1][i], d[i][1]);
+    }
     if (step + kDepth < steps) fetch(w, wsc);  // slot free again: refill it now
     float2 fx[kNG][2];
 #pragma unroll
@@ -231,9 +233,8 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
 #pragma unroll
       for (int ii = 0; ii < 2; ++ii) {
         const int i = 2 * blk + ii;
-        uint32_t d0[4], d1[4];
-        fp4_word<false>(words[0][i], d0);
-        fp4_word<false>(words[1][i], d1);
+        const uint32_t(&d0)[4] = d[i][0];
+        const uint32_t(&d1)[4] = d[i][1];
 #pragma unroll
         for (int q = 0; q < kNG; ++q) {
           const uint4 bv = *reinterpret_cast<const uint4*>(b_base[q] + c * b_cstride[q] + i * kGroupBytes);

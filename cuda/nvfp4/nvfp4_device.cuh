@@ -98,6 +98,25 @@ __device__ __forceinline__ uint32_t mul_pair(uint32_t a, uint32_t b, bool bf16) 
   return d;
 }
 
+// d = LOP3(a, b, c) under the truth table LUT (PTX immLut convention: a = 0xF0, b = 0xCC, c = 0xAA). Written
+// as one PTX lop3 so that ptxas keeps one SASS LOP3 per call instead of re-associating shared subexpressions
+// (it split the C form of fp4_word's selects into two LOP3s each). The host path (tests) computes the same bits.
+template <uint32_t LUT>
+__host__ __device__ __forceinline__ uint32_t lop3(uint32_t a, uint32_t b, uint32_t c) {
+#ifdef __CUDA_ARCH__
+  uint32_t d;
+  asm("lop3.b32 %0, %1, %2, %3, %4;" : "=r"(d) : "r"(a), "r"(b), "r"(c), "n"(LUT));
+  return d;
+#else
+  uint32_t d = 0;
+  for (int i = 0; i < 8; ++i)
+    if ((LUT >> i) & 1u) d |= ((i & 4) ? a : ~a) & ((i & 2) ? b : ~b) & ((i & 1) ? c : ~c);
+  return d;
+#endif
+}
+constexpr uint32_t kLutSelect = 0xE4;  // (a & c) | (b & ~c): bits of a where the mask c is set, else b
+constexpr uint32_t kLutAnd = 0xA0;     // a & c
+
 // Two E4M3 scale bytes (low byte = first block) -> half2 of their exact values.
 __device__ __forceinline__ uint32_t e4m3x2_to_half2(uint32_t two_bytes) {
   uint32_t d;

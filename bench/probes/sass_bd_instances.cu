@@ -1,0 +1,10 @@
+// Static-analysis probe: instantiates only the block-diagonal GEMV kernels whose SASS
+// bench/probes/sass_count.sh counts (compiling this is ~4x faster than a whole gemv_<dtype>_<act>.cu).
+#include "nvfp4/gemv_bd_kernel.cuh"
+
+namespace reset_native::nvfp4_cuda::detail {
+template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false>(const GemvParams, const __grid_constant__ RingMaps);
+template __global__ void gemv_bd_kernel<kBF16, false, 2, true, 2, false>(const GemvParams, const __grid_constant__ RingMaps);
+template __global__ void gemv_bd_kernel<kF16, false, 1, true, 2, false>(const GemvParams, const __grid_constant__ RingMaps);
+template __global__ void gemv_bd_kernel<kBF16, true, 1, true, 2, false>(const GemvParams, const __grid_constant__ RingMaps);
+}  // namespace reset_native::nvfp4_cuda::detail
