@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Static instruction count of one weight step of the block-diagonal NVFP4 GEMV (gemv_bd_kernel).
 
-Reads `cuobjdump -sass` text, finds each kernel's main loop (the last backward branch), walks its common
+Reads `cuobjdump -sass` text, finds each kernel's main loops (backward branches around HMMA), walks their common
 path (the weight refill is taken, the row-pointer recompute and the tile epilogue are skipped) and prints
 the instructions per step (the loop body holds kDepth unrolled steps) by opcode and by issue pipe, plus the
 size of the skipped row-pointer recompute (run once every nchunks steps).
@@ -71,11 +71,22 @@ def classify(region):
     return "follow?"
 
 
-def walk(ins):
+def loops(ins):
+    """(head, end) index pairs of the loops whose body holds HMMA: the main loop(s), outermost per head."""
     by_addr = {a[0]: i for i, a in enumerate(ins)}
-    back = [i for i, x in enumerate(ins) if x[2] == "BRA" and x[1] and int(x[3].split()[-1], 16) < x[0]]
-    loop_end = max(back, key=lambda i: ins[i][0] - int(ins[i][3].split()[-1], 16))
-    head = by_addr[int(ins[loop_end][3].split()[-1], 16)]
+    found = {}
+    for i, x in enumerate(ins):
+        if x[2] == "BRA" and x[1] and int(x[3].split()[-1], 16) < x[0]:
+            head = by_addr[int(x[3].split()[-1], 16)]
+            if any(y[2].startswith("HMMA") for y in ins[head:i]):
+                found[head] = max(found.get(head, i), i)
+    # drop loops nested inside another HMMA loop (keep the outermost)
+    spans = sorted(found.items())
+    return [(h, e) for h, e in spans if not any(h2 < h and e <= e2 for h2, e2 in spans)]
+
+
+def walk(ins, head, loop_end):
+    by_addr = {a[0]: i for i, a in enumerate(ins)}
     path, skipped, notes = [], [], []
     i = head
     while i != loop_end:
@@ -106,20 +117,21 @@ def main():
     for name, ins in parse(text).items():
         if pattern not in name:
             continue
-        path, skipped, notes = walk(ins)
-        depth = sum(1 for x in path if x[2].startswith("HMMA")) // 8  # TOK <= 2: 8 HMMA per step
-        depth = max(depth, 1)
-        by_pipe = Counter(pipe(x[2]) for x in path)
-        by_op = Counter(x[2].split(".")[0] if not x[2].startswith(("IMAD", "LDS", "LDG")) else x[2] for x in path)
-        rows = [r for r in skipped if any(x[2].startswith(("IMAD.WIDE", "VIMNMX")) for x in r)
-                and not any(x[2].startswith(("SHFL", "BAR")) for x in r)]
-        print(f"{name}\n  steps per loop body {depth}; per step: {len(path) / depth:.1f} instructions "
-              f"({', '.join(f'{k} {v / depth:.1f}' for k, v in sorted(by_pipe.items()))})")
-        print("  by opcode per step: " + ", ".join(f"{k} {v / depth:.2f}" for k, v in by_op.most_common()))
-        if rows:
-            print(f"  row-pointer recompute (every nchunks steps): {max(len(r) for r in rows)} instructions")
-        for n in notes:
-            print("  note: " + n)
+        print(name)
+        for n_loop, (head, end) in enumerate(loops(ins)):
+            path, skipped, notes = walk(ins, head, end)
+            depth = max(sum(1 for x in path if x[2].startswith("HMMA")) // 8, 1)  # TOK <= 2: 8 HMMA per step
+            by_pipe = Counter(pipe(x[2]) for x in path)
+            by_op = Counter(x[2] if x[2].startswith(("IMAD", "LDS", "LDG")) else x[2].split(".")[0] for x in path)
+            rows = [r for r in skipped if any(x[2].startswith(("IMAD.WIDE", "VIMNMX")) for x in r)
+                    and not any(x[2].startswith(("SHFL", "BAR")) for x in r)]
+            print(f"  loop {n_loop} at {ins[head][0]:#x}: {depth} steps per body; per step {len(path) / depth:.1f} "
+                  f"instructions ({', '.join(f'{k} {v / depth:.1f}' for k, v in sorted(by_pipe.items()))})")
+            print("    by opcode per step: " + ", ".join(f"{k} {v / depth:.2f}" for k, v in by_op.most_common()))
+            if rows:
+                print(f"    row-pointer recompute (every nchunks steps): {max(len(r) for r in rows)} instructions")
+            for n in notes:
+                print("    note: " + n)
 
 
 if __name__ == "__main__":

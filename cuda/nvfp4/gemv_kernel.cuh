@@ -200,8 +200,8 @@ __device__ __forceinline__ void load_weights(const uint8_t* const (&w_row)[2], c
                                              int c, int kbase, int k, uint32_t (&wv)[2][4], uint32_t (&sc)[2]) {
 #pragma unroll
   for (int hr = 0; hr < 2; ++hr) {
-    const uint8_t* wp = w_row[hr] + c * (kChunk / 2);
-    const uint8_t* sp = s_row[hr] + c * (kChunk / 16);
+    const uint8_t* wp = w_row[hr] + uint32_t(c) * (kChunk / 2);
+    const uint8_t* sp = s_row[hr] + uint32_t(c) * (kChunk / 16);
     if constexpr (FAST) {
       const uint4 v = ld_stream_v4(wp);
       wv[hr][0] = v.x, wv[hr][1] = v.y, wv[hr][2] = v.z, wv[hr][3] = v.w;
