@@ -1,0 +1,74 @@
+// Bit-identity probe of the NVFP4 GEMV across builds: runs dispatch_mode<PROBE_XDT, PROBE_W4A4> (the whole
+// small-M GEMV: block-diagonal kernel for M <= 2, 16-bit kernel above) on fixed pseudo-random inputs over
+// shapes that take the fast and the general path, M = 1..16, and prints one FNV-1a hash of the output per
+// case. bench/probes/bd_probe.sh builds it against two source trees and diffs the lines.
+// Build: nvcc -std=c++17 -O3 -arch=sm_90 -Icpp/include -I<tree>/cuda --expt-relaxed-constexpr
+//        -DPROBE_XDT=2 -DPROBE_W4A4=0 bench/probes/gemv_bits_probe.cu   (XDT: 0 f32, 1 f16, 2 bf16)
+#include <cstdio>
+#include <vector>
+
+#include "nvfp4/gemv_dispatch.cuh"
+
+using namespace reset_native::nvfp4_cuda::detail;
+
+static uint32_t rng(uint64_t& s) {
+  s = s * 6364136223846793005ull + 1442695040888963407ull;
+  return uint32_t(s >> 33);
+}
+
+// An x element of the probe's dtype from 32 random bits: magnitudes 2^-6 .. 2^5, some exact zeros.
+static void put_x(void* x, size_t i, uint32_t r) {
+  const int e = int((r >> 8) % 12) - 6;
+  const float v = (r % 53 == 0) ? 0.0f : ((r & 1) ? -1.0f : 1.0f) * (1.0f + float((r >> 12) & 0xFF) / 256.0f) *
+                                             float(1 << (e + 6)) / 64.0f;
+  if (PROBE_XDT == kF32) static_cast<float*>(x)[i] = v;
+  if (PROBE_XDT == kF16) static_cast<__half*>(x)[i] = __float2half_rn(v);
+  if (PROBE_XDT == kBF16) static_cast<__nv_bfloat16*>(x)[i] = __float2bfloat16_rn(v);
+}
+
+int main() {
+  const int shapes[][2] = {{256, 1024}, {200, 2048}, {37, 1040}, {4096, 4096}, {40, 8192}, {6136, 2048}, {24, 12288}};
+  const int ms[] = {1, 2, 3, 4, 5, 8, 9, 16};
+  int dev = 0, sms = 0, optin = 0;
+  cudaGetDevice(&dev);
+  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+  const size_t esize = PROBE_XDT == kF32 ? 4 : 2;
+  for (const auto& sh : shapes) {
+    const int n = sh[0], k = sh[1];
+    uint64_t seed = 777 + uint64_t(n) * 131 + k;
+    std::vector<uint8_t> hw(size_t(n) * k / 2), hs(size_t(n) * k / 16);
+    for (auto& b : hw) b = uint8_t(rng(seed));
+    for (size_t i = 0; i < hs.size(); ++i) {  // mostly 2^-3 .. 2^3, plus 0, 0x7F and sign-bit bytes
+      const uint32_t r = rng(seed);
+      hs[i] = r % 97 == 0 ? uint8_t(r >> 8) : uint8_t(0x20 + (r >> 8) % 0x30);
+    }
+    std::vector<uint8_t> hx(size_t(16) * k * esize);
+    for (size_t i = 0; i < size_t(16) * k; ++i) put_x(hx.data(), i, rng(seed));
+    uint8_t *dw, *ds;
+    void *dx, *dout;
+    cudaMalloc(&dw, hw.size());
+    cudaMalloc(&ds, hs.size());
+    cudaMalloc(&dx, hx.size());
+    cudaMalloc(&dout, size_t(16) * n * esize);
+    cudaMemcpy(dw, hw.data(), hw.size(), cudaMemcpyHostToDevice);
+    cudaMemcpy(ds, hs.data(), hs.size(), cudaMemcpyHostToDevice);
+    cudaMemcpy(dx, hx.data(), hx.size(), cudaMemcpyHostToDevice);
+    for (int m : ms) {
+      GemvParams p{};
+      p.packed = dw, p.scales = ds, p.x = dx, p.out = dout;
+      p.w_gs = 0.75f, p.n = n, p.k = k, p.m = m, p.x_aligned = 1, p.act_gs = 0.05f;
+      const LaunchPlan plan{k % kChunk == 0, false, sms, size_t(optin), RingMaps{}};
+      cudaMemset(dout, 0, size_t(16) * n * esize);
+      dispatch_mode<PROBE_XDT, bool(PROBE_W4A4)>(p, plan, 0);
+      std::vector<uint8_t> out(size_t(m) * n * esize);
+      const cudaError_t e = cudaMemcpy(out.data(), dout, out.size(), cudaMemcpyDeviceToHost);
+      uint64_t h = 1469598103934665603ull;
+      for (uint8_t v : out) h = (h ^ v) * 1099511628211ull;
+      std::printf("xdt %d w4a4 %d n %5d k %5d m %2d %s %016llx\n", PROBE_XDT, PROBE_W4A4, n, k, m,
+                  e == cudaSuccess ? "ok" : cudaGetErrorString(e), (unsigned long long)h);
+    }
+    cudaFree(dw), cudaFree(ds), cudaFree(dx), cudaFree(dout);
+  }
+  return 0;
+}
