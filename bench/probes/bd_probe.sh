@@ -21,7 +21,8 @@ if git rev-parse -q --verify "$BASE^{commit}" >/dev/null 2>&1; then
   done
   echo "baseline: $BASE (git)"
 else
-  patch -s -R -p1 -d "$T/base" < bench/probes/bd_probe_base.patch
+  if command -v patch >/dev/null; then patch -s -R -p1 -d "$T/base" < bench/probes/bd_probe_base.patch
+  else python3 bench/probes/unpatch.py bench/probes/bd_probe_base.patch "$T/base"; fi
   echo "baseline: reverse of bench/probes/bd_probe_base.patch"
 fi
 FLAGS="-std=c++17 -O3 -arch=sm_90 -Icpp/include --expt-relaxed-constexpr"
