@@ -7,8 +7,8 @@ the instructions per step (the loop body holds kDepth unrolled steps) by opcode 
 size of the skipped row-pointer recompute (run once every nchunks steps).
 
 Heuristic per forward conditional branch over the fall-through region [pc+16, target): a region with HMMA or
-a streaming weight load (LDG.E.NA) is the common path; one with SHFL/BAR (epilogue) or IMAD.WIDE/VIMNMX (row
-pointers) is skipped; anything else is followed (and reported).
+a streaming weight load (LDG.E.NA) is the common path; anything else (the tile epilogue, the weight cursor's
+move to the next tile) is skipped: those run once every nchunks steps.
 """
 import re
 import sys
@@ -66,9 +66,7 @@ def classify(region):
     ops = [r[2] for r in region]
     if any(o.startswith("HMMA") for o in ops) or any(o.startswith("LDG.E.NA") for o in ops):
         return "follow"
-    if any(o.startswith(("SHFL", "BAR", "IMAD.WIDE", "VIMNMX")) for o in ops):
-        return "skip"
-    return "follow?"
+    return "skip"
 
 
 def loops(ins):
@@ -123,13 +121,13 @@ def main():
             depth = max(sum(1 for x in path if x[2].startswith("HMMA")) // 8, 1)  # TOK <= 2: 8 HMMA per step
             by_pipe = Counter(pipe(x[2]) for x in path)
             by_op = Counter(x[2] if x[2].startswith(("IMAD", "LDS", "LDG")) else x[2].split(".")[0] for x in path)
-            rows = [r for r in skipped if any(x[2].startswith(("IMAD.WIDE", "VIMNMX")) for x in r)
-                    and not any(x[2].startswith(("SHFL", "BAR")) for x in r)]
+            rows = [r for r in skipped if not any(x[2].startswith(("SHFL", "BAR")) for x in r)]
             print(f"  loop {n_loop} at {ins[head][0]:#x}: {depth} steps per body; per step {len(path) / depth:.1f} "
                   f"instructions ({', '.join(f'{k} {v / depth:.1f}' for k, v in sorted(by_pipe.items()))})")
             print("    by opcode per step: " + ", ".join(f"{k} {v / depth:.2f}" for k, v in by_op.most_common()))
             if rows:
-                print(f"    row-pointer recompute (every nchunks steps): {max(len(r) for r in rows)} instructions")
+                print(f"    skipped besides the tile epilogue (tile change of the weight cursor, every nchunks steps): "
+                      f"{sorted(set(len(r) for r in rows))} instructions")
             for n in notes:
                 print("    note: " + n)
 
