@@ -1,0 +1,239 @@
+"""Decoder ops fused into the NVFP4 GEMV (reset_native._nvfp4_prologue, integrations.gemv_prologue): the fused kernel
+must give exactly the bits of the separate op followed by the GEMV, whole models must not change by a bit, and
+every path that cannot take the fusion must fall back to the separate op."""
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from reset_native import _nvfp4_cuda, _nvfp4_prologue, nvfp4  # noqa: E402
+from reset_native.integrations import fused_attention, fused_mlp, fused_norm, fused_ops, gemv_prologue  # noqa: E402
+
+from _e2e_models import tiny_qwen3  # noqa: E402
+
+DTYPES = (torch.bfloat16, torch.float16)
+
+
+# ------------------------------------------------------------------------------------------------ CPU paths
+def test_mlp_with_a_deferred_norm_on_cpu_applies_the_norm_op_first():
+    """Without a fused kernel the MLP must apply the handed-over RMSNorm itself: same result as norm then MLP."""
+    model = tiny_qwen3(seed=3)
+    layer = model.model.layers[0]
+    fused_ops.fuse_decoder_ops(model)
+    x = torch.randn(1, 4, 64, generator=torch.Generator().manual_seed(1))
+    norm = layer.post_attention_layernorm
+    with torch.no_grad():
+        want = layer.mlp(norm(x))
+        got = fused_mlp._fused_forward(layer.mlp, x, reset_native_norm=(norm.weight, norm.variance_epsilon))
+    assert torch.equal(got, want)
+
+
+def test_attention_projections_with_a_deferred_norm_on_cpu_apply_the_norm_op_first():
+    model = tiny_qwen3(seed=4)
+    attn, norm = model.model.layers[1].self_attn, model.model.layers[1].input_layernorm
+    x = torch.randn(2, 3, 64, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        want = (attn.q_proj(norm(x)), attn.k_proj(norm(x)), attn.v_proj(norm(x)))
+        got = fused_attention._projections(attn, x, (norm.weight, norm.variance_epsilon))
+    assert all(torch.equal(g, w) for g, w in zip(got, want))
+
+
+def test_no_norm_is_deferred_on_cpu_or_without_a_fused_nvfp4_group():
+    from reset_native.integrations.nvfp4_linear import quantize_model
+
+    model = tiny_qwen3(seed=5)
+    layer = model.model.layers[0]
+    assert gemv_prologue.deferred_norm(layer.input_layernorm, layer.self_attn.q_proj) is None  # nn.Linear
+    quantize_model(model, fuse_projections=True)
+    assert gemv_prologue.deferred_norm(layer.input_layernorm, layer.self_attn.q_proj) is None  # CPU weights
+    x = torch.randn(1, 1024)
+    assert not _nvfp4_prologue.supported(torch.zeros(8, 512, dtype=torch.uint8),
+                                         torch.zeros(8, 64, dtype=torch.uint8), x, "rms_norm", torch.ones(1024))
+
+
+# ------------------------------------------------------------------------------------------------ GPU kernels
+def _weights(n, k, gen):
+    w = (torch.randn(n, k, generator=gen) * 0.05).cuda()
+    return nvfp4.quantize(w)
+
+
+def _fp64_gemv(t, x64):
+    return x64 @ nvfp4.dequantize(t, torch.float32).double().T
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m", [1, 2, 5, 16])
+@pytest.mark.parametrize("n, k", [(264, 1024), (96, 4096)])
+def test_rms_norm_prologue_is_bit_identical_to_the_op_then_the_gemv(dtype, m, n, k):
+    gen = torch.Generator().manual_seed(m * 31 + k)
+    t = _weights(n, k, gen)
+    x = (torch.randn(m, k, generator=gen) * 4).to(dtype).cuda()
+    nw = (1 + 0.3 * torch.randn(k, generator=gen)).to(dtype).cuda()
+    assert _nvfp4_prologue.supported(t.packed, t.block_scales, x, "rms_norm", nw)
+    normed = fused_norm.rms_norm(x, nw, 1e-6)
+    want = _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, normed, "bf16", None, None)
+    got = _nvfp4_prologue.gemv_rms_norm(t.packed, t.block_scales, t.global_scale, x, nw, 1e-6)
+    assert got.dtype == dtype and got.shape == (m, n)
+    assert torch.equal(got, want)
+    # and what both compute is the norm-then-product of fp64 math (to the dtype's roundings)
+    x64 = x.double()
+    ref_norm = nw.double() * x64 / torch.sqrt(x64.pow(2).mean(-1, keepdim=True) + 1e-6)
+    ref = _fp64_gemv(t, ref_norm)
+    err = (got.double() - ref).abs().max() / ref.abs().max()
+    assert err < (2e-2 if dtype == torch.bfloat16 else 4e-3)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m", [1, 2, 7, 16])
+@pytest.mark.parametrize("n, k", [(264, 1024), (80, 3072)])
+def test_silu_mul_prologue_is_bit_identical_to_the_op_then_the_gemv(dtype, m, n, k):
+    gen = torch.Generator().manual_seed(m * 17 + k)
+    t = _weights(n, k, gen)
+    gate_up = (torch.randn(m, 2 * k, generator=gen) * 3).to(dtype).cuda()
+    h = fused_mlp.silu_mul(gate_up[:, :k], gate_up[:, k:])
+    want = _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, h, "bf16", None, None)
+    got = _nvfp4_prologue.gemv_silu_mul(t.packed, t.block_scales, t.global_scale, gate_up)
+    assert torch.equal(got, want)
+    g, u = gate_up[:, :k].double(), gate_up[:, k:].double()
+    ref = _fp64_gemv(t, g / (1 + torch.exp(-g)) * u)
+    assert (got.double() - ref).abs().max() / ref.abs().max() < (2e-2 if dtype == torch.bfloat16 else 4e-3)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("m", [1, 3])
+def test_prologues_with_bias_and_residual(m):
+    gen = torch.Generator().manual_seed(9)
+    n, k = 136, 2048
+    t = _weights(n, k, gen)
+    dt = torch.bfloat16
+    x = torch.randn(m, k, generator=gen).to(dt).cuda()
+    nw = torch.randn(k, generator=gen).to(dt).cuda()
+    bias = torch.randn(n, generator=gen).to(dt).cuda()
+    res = torch.randn(m, n, generator=gen).to(dt).cuda()
+    want = _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, fused_norm.rms_norm(x, nw, 1e-5), "bf16",
+                            None, bias, res)
+    got = _nvfp4_prologue.gemv_rms_norm(t.packed, t.block_scales, t.global_scale, x, nw, 1e-5, bias, res)
+    assert torch.equal(got, want)
+    gu = torch.randn(m, 2 * k, generator=gen).to(dt).cuda()
+    want = _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, fused_mlp.silu_mul(gu[:, :k], gu[:, k:]),
+                            "bf16", None, bias, res)
+    assert torch.equal(_nvfp4_prologue.gemv_silu_mul(t.packed, t.block_scales, t.global_scale, gu, bias, res), want)
+
+
+@pytest.mark.gpu
+def test_rms_norm_prologue_where_the_block_diagonal_kernel_does_not_fit():
+    """K = 57344 at M = 1: x is too large for two CTAs per SM, so the 16-bit kernel (one CTA per SM) runs it."""
+    gen = torch.Generator().manual_seed(10)
+    n, k = 48, 57344
+    t = _weights(n, k, gen)
+    x = torch.randn(1, k, generator=gen).to(torch.bfloat16).cuda()
+    nw = torch.randn(k, generator=gen).to(torch.bfloat16).cuda()
+    want = _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, fused_norm.rms_norm(x, nw, 1e-6), "bf16",
+                            None, None)
+    assert torch.equal(_nvfp4_prologue.gemv_rms_norm(t.packed, t.block_scales, t.global_scale, x, nw, 1e-6), want)
+    x16 = torch.randn(16, k, generator=gen).to(torch.bfloat16).cuda()  # 16 tokens of it fit no kernel
+    assert not _nvfp4_prologue.supported(t.packed, t.block_scales, x16, "rms_norm", nw)
+    with pytest.raises(NotImplementedError, match="no fused kernel"):
+        _nvfp4_prologue.gemv_rms_norm(t.packed, t.block_scales, t.global_scale, x16, nw, 1e-6)
+
+
+@pytest.mark.gpu
+def test_prologue_in_a_cuda_graph_follows_new_inputs():
+    gen = torch.Generator().manual_seed(11)
+    n, k = 200, 2048
+    t = _weights(n, k, gen)
+    x = torch.randn(2, k, generator=gen).to(torch.bfloat16).cuda()
+    nw = torch.randn(k, generator=gen).to(torch.bfloat16).cuda()
+    _nvfp4_prologue.gemv_rms_norm(t.packed, t.block_scales, t.global_scale, x, nw, 1e-6)  # warm-up (op registry)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        y = _nvfp4_prologue.gemv_rms_norm(t.packed, t.block_scales, t.global_scale, x, nw, 1e-6)
+    x.copy_(torch.randn(2, k, generator=gen).to(torch.bfloat16))
+    graph.replay()
+    want = _nvfp4_prologue.gemv_rms_norm(t.packed, t.block_scales, t.global_scale, x, nw, 1e-6)
+    assert torch.equal(y, want)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("change, exc, words", [
+    (dict(k_x=1040), ValueError, "must be \\[M, 1024\\]"),
+    (dict(norm_shape=512), ValueError, "norm_weight must be \\[1024\\]"),
+    (dict(eps=-1.0), ValueError, "eps must be a float >= 0"),
+    (dict(prologue="gelu"), ValueError, "prologue must be one of"),
+    (dict(dtype=torch.float32), TypeError, "float16 or bfloat16"),
+    (dict(cpu_x=True), ValueError, "x must be a CUDA tensor"),
+    (dict(silu_with_norm=True), ValueError, "norm_weight is only used"),
+    (dict(m=17), ValueError, "1 <= M <= 16"),
+])
+def test_prologue_bad_inputs(change, exc, words):
+    gen = torch.Generator().manual_seed(12)
+    t = _weights(64, 1024, gen)
+    dtype = change.get("dtype", torch.bfloat16)
+    x = torch.randn(change.get("m", 2), change.get("k_x", 1024), generator=gen).to(dtype)
+    x = x if change.get("cpu_x") else x.cuda()
+    nw = torch.ones(change.get("norm_shape", 1024), dtype=dtype, device="cuda")
+    op = _nvfp4_prologue._op()
+    prologue = change.get("prologue", "silu_mul" if change.get("silu_with_norm") else "rms_norm")
+    if prologue == "silu_mul":
+        x = torch.randn(2, 2048, dtype=dtype, device="cuda")
+    with pytest.raises(exc, match=words):
+        op(t.packed, t.block_scales, t.global_scale, x, prologue, nw, change.get("eps", 1e-6), None, None)
+
+
+@pytest.mark.gpu
+def test_unsupported_shapes_are_reported_and_the_op_refuses_them():
+    gen = torch.Generator().manual_seed(13)
+    t = _weights(64, 1040, gen)  # K % 1024 != 0: only the general GEMV path exists
+    x = torch.randn(1, 1040, generator=gen).to(torch.bfloat16).cuda()
+    nw = torch.ones(1040, dtype=torch.bfloat16, device="cuda")
+    assert not _nvfp4_prologue.supported(t.packed, t.block_scales, x, "rms_norm", nw)
+    with pytest.raises(NotImplementedError, match="no fused kernel"):
+        _nvfp4_prologue.gemv_rms_norm(t.packed, t.block_scales, t.global_scale, x, nw, 1e-6)
+
+
+# ------------------------------------------------------------------------------------------------ GPU models
+def _quantized_qwen3(seed):
+    from reset_native.integrations.nvfp4_linear import quantize_model
+
+    model = tiny_qwen3(seed=seed, hidden=1024, layers=2, dtype=torch.bfloat16, init_std=0.02).cuda()
+    quantize_model(model, fuse_projections=True)
+    fused_ops.fuse_decoder_ops(model)
+    return model
+
+
+@pytest.mark.gpu
+def test_model_outputs_do_not_change_by_a_bit_and_the_prologues_run(monkeypatch):
+    model = _quantized_qwen3(seed=14)
+    ids = torch.tensor([[5, 9, 11, 4, 7], [3, 3, 8, 1, 2]], device="cuda")
+    calls = {"rms_norm": 0, "silu_mul": 0}
+    real_rms, real_silu = _nvfp4_prologue.gemv_rms_norm, _nvfp4_prologue.gemv_silu_mul
+
+    def count(name, fn):
+        def wrapped(*a, **kw):
+            calls[name] += 1
+            return fn(*a, **kw)
+        return wrapped
+
+    monkeypatch.setattr(_nvfp4_prologue, "gemv_rms_norm", count("rms_norm", real_rms))
+    monkeypatch.setattr(_nvfp4_prologue, "gemv_silu_mul", count("silu_mul", real_silu))
+    with torch.no_grad():
+        fused = model(ids).logits
+        assert calls == {"rms_norm": 4, "silu_mul": 2}  # 2 layers x (2 norms, 1 SiLU * up), 10 tokens each
+        monkeypatch.setenv("RESET_NATIVE_GEMV_PROLOGUE", "0")
+        plain = model(ids).logits
+    assert calls == {"rms_norm": 4, "silu_mul": 2}
+    assert torch.equal(fused, plain)
+
+
+@pytest.mark.gpu
+def test_graph_decode_tokens_are_the_same_with_and_without_prologues(monkeypatch):
+    from reset_native.integrations.generate import generate
+
+    model = _quantized_qwen3(seed=15)
+    ids = torch.tensor([[5, 9, 11, 4, 7]])
+    got = generate(model, None, ids, max_new_tokens=12, temperature=0.0, cuda_graph=True, stop_at_eos=False)
+    monkeypatch.setenv("RESET_NATIVE_GEMV_PROLOGUE", "0")
+    want = generate(model, None, ids, max_new_tokens=12, temperature=0.0, cuda_graph=True, stop_at_eos=False)
+    assert got.token_ids == want.token_ids and got.cuda_graph
