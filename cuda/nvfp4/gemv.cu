@@ -22,12 +22,8 @@ RESET_NATIVE_NVFP4_GEMV_EXTERN(kF32)
 RESET_NATIVE_NVFP4_GEMV_EXTERN(kF16)
 RESET_NATIVE_NVFP4_GEMV_EXTERN(kBF16)
 #undef RESET_NATIVE_NVFP4_GEMV_EXTERN
-#define RESET_NATIVE_NVFP4_GEMV_PROLOGUE_EXTERN(XDT)                                                         \
-  extern template void dispatch_prologue<XDT, kProRmsNorm>(const GemvParams&, const LaunchPlan&, cudaStream_t); \
-  extern template void dispatch_prologue<XDT, kProSiluMul>(const GemvParams&, const LaunchPlan&, cudaStream_t);
-RESET_NATIVE_NVFP4_GEMV_PROLOGUE_EXTERN(kF16)
-RESET_NATIVE_NVFP4_GEMV_PROLOGUE_EXTERN(kBF16)
-#undef RESET_NATIVE_NVFP4_GEMV_PROLOGUE_EXTERN
+extern template void dispatch_prologue<kF16, kProRmsNorm>(const GemvParams&, const LaunchPlan&, cudaStream_t);
+extern template void dispatch_prologue<kBF16, kProRmsNorm>(const GemvParams&, const LaunchPlan&, cudaStream_t);
 
 template <int XDT>
 void dispatch_dtype(const GemvParams& p, bool w4a4, const LaunchPlan& plan, cudaStream_t stream) {
@@ -120,24 +116,12 @@ LaunchPlan make_plan(const GemvArgs& a, bool want_ring) {
 
 bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
 
-// The prologue's own conditions (gemv_prologue.cuh: 16-bit x, A16, 16-byte rows) before the kernel fit.
+// The prologue's own conditions (gemv_prologue.cuh: 16-bit x, A16, m <= 2, 16-byte rows) before the kernel fit.
 bool prologue_args_ok(const GemvArgs& a) {
   const bool x16 = a.x_dtype == DType::F16 || a.x_dtype == DType::BF16;
-  return x16 && a.activation == Activation::A16 && a.m >= 1 && a.m <= kGemvMaxTokens && a.k > 0 &&
-         a.k % kChunk == 0 && aligned16(a.x) && aligned16(a.packed) && aligned16(a.block_scales) &&
-         (a.prologue != Prologue::RmsNorm || (a.prologue_weight != nullptr && aligned16(a.prologue_weight)));
-}
-
-template <int XDT>
-bool fits_dtype(const GemvArgs& a, const GemvParams& p, const LaunchPlan& plan) {
-  return a.prologue == Prologue::RmsNorm ? prologue_fits<XDT, kProRmsNorm>(p, plan)
-                                         : prologue_fits<XDT, kProSiluMul>(p, plan);
-}
-
-template <int XDT>
-void launch_prologue(const GemvArgs& a, const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
-  if (a.prologue == Prologue::RmsNorm) return dispatch_prologue<XDT, kProRmsNorm>(p, plan, stream);
-  return dispatch_prologue<XDT, kProSiluMul>(p, plan, stream);
+  return x16 && a.activation == Activation::A16 && a.prologue == Prologue::RmsNorm && a.m >= 1 && a.m <= 2 &&
+         a.k > 0 && a.k % kChunk == 0 && aligned16(a.x) && aligned16(a.packed) && aligned16(a.block_scales) &&
+         a.prologue_weight != nullptr && aligned16(a.prologue_weight);
 }
 }  // namespace
 
@@ -146,7 +130,8 @@ bool gemv_prologue_supported(const GemvArgs& a) {
   if (!prologue_args_ok(a)) return false;
   const GemvParams p = make_params(a);
   const LaunchPlan plan = make_plan(a, false);
-  return a.x_dtype == DType::BF16 ? fits_dtype<kBF16>(a, p, plan) : fits_dtype<kF16>(a, p, plan);
+  return a.x_dtype == DType::BF16 ? prologue_fits<kBF16, kProRmsNorm>(p, plan)
+                                  : prologue_fits<kF16, kProRmsNorm>(p, plan);
 }
 
 void launch_gemv(const GemvArgs& a, void* stream_ptr) {
@@ -154,15 +139,15 @@ void launch_gemv(const GemvArgs& a, void* stream_ptr) {
   auto stream = static_cast<cudaStream_t>(stream_ptr);
   GemvParams p = make_params(a);
   if (a.prologue != Prologue::None) {
-    require(a.prologue == Prologue::RmsNorm || a.prologue == Prologue::SiluMul, "nvfp4 gemv: unknown prologue");
-    require(a.prologue != Prologue::RmsNorm || a.prologue_eps >= 0.0f, "nvfp4 gemv: RMSNorm eps must be >= 0");
+    require(a.prologue == Prologue::RmsNorm, "nvfp4 gemv: unknown prologue");
+    require(a.prologue_eps >= 0.0f, "nvfp4 gemv: RMSNorm eps must be >= 0");
     if (!gemv_prologue_supported(a))
-      throw Unsupported("nvfp4 gemv: no kernel with this fused prologue for the call (needs 16-bit x, A16, "
+      throw Unsupported("nvfp4 gemv: no kernel with the fused RMSNorm for the call (needs 16-bit x, A16, m <= 2, "
                         "k % 1024 == 0, 16-byte aligned x/weights, x fitting shared memory): check "
                         "gemv_prologue_supported first");
     const LaunchPlan plan = make_plan(a, false);
-    if (a.x_dtype == DType::BF16) return launch_prologue<kBF16>(a, p, plan, stream);
-    return launch_prologue<kF16>(a, p, plan, stream);
+    if (a.x_dtype == DType::BF16) return dispatch_prologue<kBF16, kProRmsNorm>(p, plan, stream);
+    return dispatch_prologue<kF16, kProRmsNorm>(p, plan, stream);
   }
   const bool w4a4 = a.activation == Activation::NVFP4;
   if (w4a4 && a.act_amax_workspace != nullptr) {

@@ -332,7 +332,7 @@ bool try_bd_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t str
     return true;
   }
   if constexpr (PRO != kProNone) {
-    return false;  // prologues: fast path only (the 16-bit kernel refuses it too)
+    return false;  // the prologue: fast path only
   } else {
     launch_bd<XDT, W4A4, TOK, false, 2>(p, plan.maps, sms, smem, stream);
     return true;

@@ -274,11 +274,9 @@ __device__ __forceinline__ void prefetch_then_wait(const GemvParams& p, int step
 
 // RING: weights come through the shared-memory ring of gemv_ring.cuh (one more warp, the producer);
 // otherwise each thread keeps kDepth steps of global loads in flight in registers.
-// PRO: a fused prologue (gemv_prologue.cuh) computes x while it is staged (whole-x mode, A16, no ring).
-template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING = false, int PRO = kProNone>
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING = false>
 __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_kernel(const GemvParams p, const __grid_constant__ RingMaps maps) {
   static_assert(!RING || (FAST && WHOLE), "the weight ring serves the persistent fast-path kernel only");
-  static_assert(PRO == kProNone || (WHOLE && !W4A4 && !RING), "prologues: whole-x A16 kernels without the ring");
   using M = Mode<XDT, W4A4>;
   constexpr bool kBf = M::kABf16;
   constexpr int kSplits = M::kSplits;
@@ -305,7 +303,6 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_ke
     }
   };
   float* red = reinterpret_cast<float*>(xs + size_t(WHOLE ? kSplits * split_rows : 2 * kSplits * kTok) * kTokStride);
-  float* pro_smem = red + kWarps * 16 * kTok;  // PRO == kProRmsNorm only (the ring starts there otherwise)
 
   float act_gs = 1.0f, act_d = 6.0f;  // W4A4: set after pdl_wait (the amax pre-kernel writes it)
 
@@ -348,7 +345,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_ke
         const int u = base + b * kThreads;
         tok[b] = u < units ? u / (c_count * kUnitsPerToken) : m;
         kidx[b] = c_first * kChunk + (u % (c_count * kUnitsPerToken)) * 16;
-        load_x_unit<XDT, PRO>(p, tok[b], kidx[b], v[b], pro_smem);
+        load_unit<XDT>(p, tok[b], kidx[b], v[b]);
       }
 #pragma unroll
       for (int b = 0; b < kStageBatch; ++b) {
@@ -425,7 +422,6 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_ke
   prefetch_then_wait<W4A4>(p, steps, fetch, wv, sc, act_gs, act_d);
 
   if constexpr (WHOLE) {
-    if constexpr (PRO == kProRmsNorm) rms_prologue_scales<XDT>(p, pro_smem);
     stage(0, nchunks);
   } else {
     RawUnit<XDT> v[kChunkUnits];
@@ -570,17 +566,17 @@ struct LaunchPlan {
   RingMaps maps;      // TMA descriptors of this call's weights (ring only)
 };
 
-// Shared memory of the whole-x kernel, with the weight ring when RING, or the prologue's.
-template <int XDT, bool W4A4, int NT, int MINB, bool RING, int PRO = kProNone>
+// Shared memory of the whole-x kernel, with the weight ring when RING.
+template <int XDT, bool W4A4, int NT, int MINB, bool RING>
 size_t whole_smem_bytes(int k, int m) {
-  const size_t base = smem_bytes<XDT, W4A4, NT, true>(k, m) + prologue_smem_bytes<PRO>();
+  const size_t base = smem_bytes<XDT, W4A4, NT, true>(k, m);
   return RING ? ring_smem_bytes<ring_stages<MINB>()>(base) : base;
 }
 
-template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB = 2, bool RING = false, int PRO = kProNone>
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB = 2, bool RING = false>
 void launch_tile(const GemvParams& p, const RingMaps& maps, int sms, cudaStream_t stream) {
-  auto kernel = gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, PRO>;
-  const size_t smem = WHOLE ? whole_smem_bytes<XDT, W4A4, NT, MINB, RING, PRO>(p.k, p.m)
+  auto kernel = gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING>;
+  const size_t smem = WHOLE ? whole_smem_bytes<XDT, W4A4, NT, MINB, RING>(p.k, p.m)
                             : smem_bytes<XDT, W4A4, NT, WHOLE>(p.k, p.m);
   const int threads = RING ? kThreads + 32 : kThreads;
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
@@ -616,43 +612,33 @@ inline bool three_ctas_balance_better(int ntiles, int sms) {
   return balance(3) > balance(2) + 1e-9;
 }
 
-// PRO != kProNone: only the fast whole-x kernels have a prologue; the host (prologue_fits) checks one applies.
-template <int XDT, bool W4A4, int NT, int PRO = kProNone>
+template <int XDT, bool W4A4, int NT>
 void dispatch_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
   const int sms = plan.sms;
   const bool fast = plan.fast;
-  constexpr bool kPro = PRO != kProNone;
-  if constexpr (!kPro) {
-    if (fast && plan.ring) {
-      if (whole_smem_bytes<XDT, W4A4, NT, 2, true>(p.k, p.m) <= kWholeSmemLimit)
-        return launch_tile<XDT, W4A4, NT, true, true, 2, true>(p, plan.maps, sms, stream);
-      if (whole_smem_bytes<XDT, W4A4, NT, 1, true>(p.k, p.m) <= plan.smem_optin)
-        return launch_tile<XDT, W4A4, NT, true, true, 1, true>(p, plan.maps, sms, stream);
-    }
-  } else {
-    require(fast, "nvfp4 gemv: a fused prologue needs the fast path (k % 1024 == 0, aligned weights)");
+  if (fast && plan.ring) {
+    if (whole_smem_bytes<XDT, W4A4, NT, 2, true>(p.k, p.m) <= kWholeSmemLimit)
+      return launch_tile<XDT, W4A4, NT, true, true, 2, true>(p, plan.maps, sms, stream);
+    if (whole_smem_bytes<XDT, W4A4, NT, 1, true>(p.k, p.m) <= plan.smem_optin)
+      return launch_tile<XDT, W4A4, NT, true, true, 1, true>(p, plan.maps, sms, stream);
   }
-  const size_t whole = whole_smem_bytes<XDT, W4A4, NT, 2, false, PRO>(p.k, p.m);
+  const size_t whole = smem_bytes<XDT, W4A4, NT, true>(p.k, p.m);
   if constexpr (NT == 1 && !W4A4 && XDT != kF32) {  // the variants that fit 80 registers without spilling
     if (whole <= kWholeSmemLimitThree && three_ctas_balance_better((p.n + 15) / 16, sms)) {
-      if (fast) return launch_tile<XDT, W4A4, NT, true, true, 3, false, PRO>(p, plan.maps, sms, stream);
-      if constexpr (!kPro) return launch_tile<XDT, W4A4, NT, false, true, 3>(p, plan.maps, sms, stream);
+      if (fast) return launch_tile<XDT, W4A4, NT, true, true, 3>(p, plan.maps, sms, stream);
+      return launch_tile<XDT, W4A4, NT, false, true, 3>(p, plan.maps, sms, stream);
     }
   }
   if (whole <= kWholeSmemLimit) {
-    if (fast) return launch_tile<XDT, W4A4, NT, true, true, 2, false, PRO>(p, plan.maps, sms, stream);
-    if constexpr (!kPro) return launch_tile<XDT, W4A4, NT, false, true>(p, plan.maps, sms, stream);
+    if (fast) return launch_tile<XDT, W4A4, NT, true, true>(p, plan.maps, sms, stream);
+    return launch_tile<XDT, W4A4, NT, false, true>(p, plan.maps, sms, stream);
   }
   if (whole <= plan.smem_optin) {
-    if (fast) return launch_tile<XDT, W4A4, NT, true, true, 1, false, PRO>(p, plan.maps, sms, stream);
-    if constexpr (!kPro) return launch_tile<XDT, W4A4, NT, false, true, 1>(p, plan.maps, sms, stream);
+    if (fast) return launch_tile<XDT, W4A4, NT, true, true, 1>(p, plan.maps, sms, stream);
+    return launch_tile<XDT, W4A4, NT, false, true, 1>(p, plan.maps, sms, stream);
   }
-  if constexpr (kPro) {
-    throw Unsupported("nvfp4 gemv: x does not fit shared memory for a fused prologue (k too large)");
-  } else {
-    if (fast) return launch_tile<XDT, W4A4, NT, true, false>(p, plan.maps, sms, stream);
-    return launch_tile<XDT, W4A4, NT, false, false>(p, plan.maps, sms, stream);
-  }
+  if (fast) return launch_tile<XDT, W4A4, NT, true, false>(p, plan.maps, sms, stream);
+  return launch_tile<XDT, W4A4, NT, false, false>(p, plan.maps, sms, stream);
 }
 
 }  // namespace detail

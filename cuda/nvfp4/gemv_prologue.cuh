@@ -1,13 +1,14 @@
-// Fused prologues of the NVFP4 GEMV: the decoder op that produces the GEMV's input, computed while staging x
-// instead of by a kernel of its own (one launch and one dependent hand-off less per use; a Qwen3 decode step has
-// three per layer: input RMSNorm -> q/k/v, post-attention RMSNorm -> gate/up, SiLU * up -> down).
-// * kProRmsNorm: x is the un-normalised [m, k] row; each CTA first computes every token's rsqrt(mean(x^2) + eps)
-//   in the summation order of core/row_rms.cuh (the rms_norm op's), then stages weight * dtype(x * scale), with
-//   the op's two roundings: the GEMV sees exactly the bits rms_norm would have written.
-// * kProSiluMul: x is [m, 2k], gate columns then up columns (the fused gate/up GEMV's output); staged values are
-//   dtype(dtype(silu(gate)) * up), as the silu_mul op computes them.
-// Only kernels instantiated with a prologue contain this code (kProNone compiles to the plain load), so the
-// common GEMVs are unchanged. 16-bit x and W4A16 only; the host checks the shape fits a kernel that has one.
+// A fused prologue of the NVFP4 GEMV: the decoder RMSNorm that produces the GEMV's input, computed while the
+// block-diagonal kernel (M <= 2) stages x instead of by a kernel of its own: one launch and one dependent hand-off
+// less per use (a Qwen3 decode step has two per layer: input RMSNorm -> q/k/v, post-attention RMSNorm -> gate/up).
+// x is the un-normalised [m, k] row; each CTA first computes every token's rsqrt(mean(x^2) + eps) in the summation
+// order of core/row_rms.cuh (the rms_norm op's), then stages weight * dtype(x * scale) with the op's two roundings:
+// the GEMV sees exactly the bits rms_norm would have written.
+// Why only this and only M <= 2 (measured on an H200, bench/RESULTS.md): every CTA recomputes the prologue over
+// the whole x. For the norm at one token that is cheaper than a kernel boundary (q/k/v 12.99 -> 8.87 us); at
+// M = 8 it costs more than it saves (15.57 -> 18.18 us), and SiLU * up in front of the down GEMV (K = 12288,
+// IEEE exp and division per element) lost even at M = 1 (15.28 -> 17.76 us), so neither is built.
+// Only kernels instantiated with the prologue contain this code (kProNone compiles to the plain load).
 #pragma once
 #include <cstddef>
 
@@ -19,7 +20,7 @@
 namespace reset_native::nvfp4_cuda {
 namespace detail {
 
-enum : int { kProNone = 0, kProRmsNorm = 1, kProSiluMul = 2 };
+enum : int { kProNone = 0, kProRmsNorm = 1 };
 
 // Shared memory of the RMSNorm prologue: one scale per token, then the 8 warp sums of each token.
 template <int PRO>
@@ -88,32 +89,23 @@ __device__ __forceinline__ void load_x_unit(const GemvParams& p, int tok, int ki
       for (int i = 0; i < kVec; ++i) u.r[i] = make_uint4(0, 0, 0, 0);
       return;
     }
-    // The host guarantees 16-byte aligned rows (x, weight, k % 1024 == 0).
+    // The host guarantees 16-byte aligned rows (x, norm weight, k % 1024 == 0).
     RawUnit<XDT> a, b;
-    const T* src = static_cast<const T*>(p.x) + int64_t(tok) * p.k * (PRO == kProSiluMul ? 2 : 1) + kidx;
-    const T* src2 = PRO == kProSiluMul ? src + p.k : static_cast<const T*>(p.pro_w) + kidx;
+    const T* src = static_cast<const T*>(p.x) + int64_t(tok) * p.k + kidx;
+    const T* wsrc = static_cast<const T*>(p.pro_w) + kidx;
 #pragma unroll
     for (int i = 0; i < kVec; ++i) {
       a.r[i] = __ldg(reinterpret_cast<const uint4*>(src) + i);
-      b.r[i] = __ldg(reinterpret_cast<const uint4*>(src2) + i);
+      b.r[i] = __ldg(reinterpret_cast<const uint4*>(wsrc) + i);
     }
     const T* av = reinterpret_cast<const T*>(a.r);
     const T* bv = reinterpret_cast<const T*>(b.r);
     T* out = reinterpret_cast<T*>(u.r);
-    if constexpr (PRO == kProRmsNorm) {  // a = x, b = norm weight; rms_norm.cu's two roundings
-      const float scale = pro_smem[tok];
+    const float scale = pro_smem[tok];
 #pragma unroll
-      for (int i = 0; i < 16; ++i) {
-        const T normed = E::from_float(__fmul_rn(E::to_float(av[i]), scale));
-        out[i] = E::from_float(__fmul_rn(E::to_float(bv[i]), E::to_float(normed)));
-      }
-    } else {  // a = gate, b = up; silu_mul.cu's two roundings
-#pragma unroll
-      for (int i = 0; i < 16; ++i) {
-        const float g = E::to_float(av[i]);
-        const float act = E::to_float(E::from_float(__fdiv_rn(g, __fadd_rn(1.0f, expf(-g)))));
-        out[i] = E::from_float(__fmul_rn(act, E::to_float(bv[i])));
-      }
+    for (int i = 0; i < 16; ++i) {  // rms_norm.cu's two roundings
+      const T normed = E::from_float(__fmul_rn(E::to_float(av[i]), scale));
+      out[i] = E::from_float(__fmul_rn(E::to_float(bv[i]), E::to_float(normed)));
     }
   }
 }

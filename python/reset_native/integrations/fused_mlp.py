@@ -95,36 +95,23 @@ def silu_mul(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
 
 
 def _gate_up(self, x, norm):
-    """(gate, up, gate_up): gate_up is the [..., 2I] tensor [gate | up] when the gate/up projections ran as one
-    fused GEMV (then gate and up are its column slices), else None. With norm (weight, eps) deferred by the decoder
-    layer, x is the post-attention RMSNorm's input: the fused GEMV applies it (gemv_prologue) or the op runs first."""
-    group = getattr(self.gate_proj, "_group", None)
-    if group is not None and group.members == [self.gate_proj, self.up_proj]:
-        gate_up = group.normed_forward(x, norm[0], norm[1]) if norm is not None else None
-        if gate_up is None:
-            if norm is not None:
-                x = gemv_prologue.apply_norm(x, norm)
-            gate = self.gate_proj(x)
-            up = self.up_proj(x)
-            gate_up = group._y if group._x is x and group._y is not None else None  # the leader's fused output
-            return gate, up, gate_up
-        (g0, g1), (u0, u1) = group.rows
-        return gate_up[..., g0:g1], gate_up[..., u0:u1], gate_up
+    """gate and up projections; with norm (weight, eps) deferred by the decoder layer, x is the post-attention
+    RMSNorm's input: the fused gate/up GEMV applies it (gemv_prologue), or the norm op runs first."""
     if norm is not None:
+        group = getattr(self.gate_proj, "_group", None)
+        if group is not None and group.members == [self.gate_proj, self.up_proj]:
+            gate_up = group.normed_forward(x, norm[0], norm[1])
+            if gate_up is not None:
+                (g0, g1), (u0, u1) = group.rows
+                return gate_up[..., g0:g1], gate_up[..., u0:u1]
         x = gemv_prologue.apply_norm(x, norm)
-    return self.gate_proj(x), self.up_proj(x), None
+    return self.gate_proj(x), self.up_proj(x)
 
 
 def _fused_forward(self, x, reset_native_residual=None, reset_native_norm=None):
-    """act_fn(gate) * up as one kernel, or inside the down projection's NVFP4 GEMV when gate/up come from one fused
-    GEMV (gemv_prologue); with reset_native_residual (fused_residual's decoder layer) the result is residual +
-    down_proj(...); reset_native_norm: see _gate_up."""
-    gate, up, gate_up = _gate_up(self, x, reset_native_norm)
-    silu_mul_forward = getattr(self.down_proj, "silu_mul_forward", None)
-    if gate_up is not None and silu_mul_forward is not None:
-        y = silu_mul_forward(gate_up, reset_native_residual)
-        if y is not None:
-            return y
+    """act_fn(gate) * up as one kernel; with reset_native_residual (fused_residual's decoder layer) the result
+    is residual + down_proj(...); reset_native_norm: see _gate_up."""
+    gate, up = _gate_up(self, x, reset_native_norm)
     if (AVAILABLE and gate.is_cuda and gate.dtype in _DTYPES and up.dtype == gate.dtype and gate.shape == up.shape
             and gate.numel() and _row_stride(gate) is not None and _row_stride(up) is not None):
         h = _op()(gate, up)

@@ -123,11 +123,9 @@ class ProjectionGroup:
         runs the norm and the members then)."""
         if not self._valid and not self.rebuild():
             return None
-        from .gemv_prologue import prologue_gemv
+        from .gemv_prologue import normed_gemv
 
-        leader = self.members[0]
-        return prologue_gemv(self._tensor, leader.activation, self._bias, x, leader.in_features, "rms_norm",
-                             norm_weight, eps)
+        return normed_gemv(self._tensor, self.members[0].activation, self._bias, x, norm_weight, eps)
 
     def _fused(self, leader: nn.Module, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != leader.in_features:

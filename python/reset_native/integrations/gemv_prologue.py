@@ -1,7 +1,6 @@
-"""Decoder ops fused into the NVFP4 GEMV that consumes them (reset_native._nvfp4_prologue), for the decoder layers
-of integrations.fused_residual: the input RMSNorm inside the q/k/v GEMV, the post-attention RMSNorm inside the
-gate/up GEMV, SiLU * up inside the down GEMV. Three kernels less per layer at batch <= 16, bit-identical to the
-separate ops. The decoder layer hands the attention / MLP its un-normalised input plus ``(norm weight, eps)``
+"""RMSNorms fused into the NVFP4 GEMV that consumes them (reset_native._nvfp4_prologue), for the decoder layers of
+integrations.fused_residual: the input RMSNorm inside the q/k/v GEMV, the post-attention RMSNorm inside the
+gate/up GEMV. Two kernels less per layer at 1..2 tokens (decode at batch 1-2), bit-identical to the separate ops. The decoder layer hands the attention / MLP its un-normalised input plus ``(norm weight, eps)``
 (:func:`deferred_norm`); they either run the fused GEMV or apply the norm op first (:func:`apply_norm`), so the
 result never depends on which path ran. ``RESET_NATIVE_GEMV_PROLOGUE=0`` turns the fusion off (read per call, so
 a benchmark can compare both in one process; a captured CUDA graph keeps the choice made at capture).
@@ -46,28 +45,18 @@ def apply_norm(x: torch.Tensor, norm: Norm) -> torch.Tensor:
     return rms_norm(x, norm[0], norm[1])
 
 
-def prologue_gemv(t, activation: str, bias, x: torch.Tensor, width: int, prologue: str,
-                  norm_weight: Optional[torch.Tensor] = None, eps: float = 0.0,
-                  residual: Optional[torch.Tensor] = None) -> Optional[torch.Tensor]:
-    """gemv(prologue(x)) (+ bias) (+ residual) of the NVFP4 tensor t in one kernel, shaped [..., N]; None when
-    the fusion is off or no fused kernel takes the call (16-bit x, W4A16, <= 16 tokens, shapes; see
+def normed_gemv(t, activation: str, bias, x: torch.Tensor, norm_weight: torch.Tensor,
+                eps: float) -> Optional[torch.Tensor]:
+    """gemv(rms_norm(x, norm_weight, eps)) (+ bias) of the NVFP4 tensor t in one kernel, shaped [..., N]; None
+    when the fusion is off or no fused kernel takes the call (16-bit x, W4A16, 1..2 tokens, shapes; see
     reset_native._nvfp4_prologue)."""
-    if not enabled() or activation != "bf16" or not x.is_cuda or x.shape[-1] != width:
+    if not enabled() or activation != "bf16" or not x.is_cuda or x.shape[-1] != t.shape[1]:
         return None
     lead = x.shape[:-1]
-    x2 = x.reshape(-1, width)
-    n = t.shape[0]
-    if residual is not None:
-        if residual.shape != (*lead, n) or residual.dtype != x.dtype or residual.device != x.device:
-            return None
-        residual = residual.reshape(-1, n).contiguous()
+    x2 = x.reshape(-1, x.shape[-1])
     if bias is not None and bias.dtype != x.dtype:
         bias = bias.to(x.dtype)
-    if not x2.is_contiguous() or not _nvfp4_prologue.supported(t.packed, t.block_scales, x2, prologue, norm_weight):
+    if not x2.is_contiguous() or not _nvfp4_prologue.supported(t.packed, t.block_scales, x2, norm_weight):
         return None
-    if prologue == "rms_norm":
-        y = _nvfp4_prologue.gemv_rms_norm(t.packed, t.block_scales, t.global_scale, x2, norm_weight, eps, bias,
-                                          residual)
-    else:
-        y = _nvfp4_prologue.gemv_silu_mul(t.packed, t.block_scales, t.global_scale, x2, bias, residual)
-    return y.reshape(*lead, n)
+    y = _nvfp4_prologue.gemv_rms_norm(t.packed, t.block_scales, t.global_scale, x2, norm_weight, eps, bias)
+    return y.reshape(*lead, t.shape[0])

@@ -181,17 +181,6 @@ class NVFP4Linear(nn.Module):
             return y.view(residual.shape)
         return residual + self(x)
 
-    def silu_mul_forward(self, gate_up: torch.Tensor, residual: Optional[torch.Tensor] = None):
-        """``self(silu(gate) * up)`` (+ residual) for gate_up = [gate | up] (..., 2 * in_features) with SiLU * up
-        inside the GEMV (integrations.gemv_prologue): a down projection fed by a fused gate/up projection. None
-        when no fused kernel takes the call (the caller runs silu_mul and self then)."""
-        if self._group is not None:
-            return None
-        from .gemv_prologue import prologue_gemv
-
-        return prologue_gemv(self.nvfp4_weight(), self.activation, self.bias, gate_up, 2 * self.in_features,
-                             "silu_mul", residual=residual)
-
     def extra_repr(self) -> str:
         w4a = "W4A4" if self.activation == "nvfp4" else "W4A16"
         static = ", static input_scale" if self.input_scale is not None else ""
