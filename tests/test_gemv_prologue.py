@@ -193,3 +193,11 @@ def test_graph_decode_tokens_are_the_same_with_and_without_prologues(monkeypatch
     monkeypatch.setenv("RESET_NATIVE_GEMV_PROLOGUE", "0")
     want = generate(model, None, ids, max_new_tokens=12, temperature=0.0, cuda_graph=True, stop_at_eos=False)
     assert got.token_ids == want.token_ids and got.cuda_graph
+
+
+@pytest.mark.gpu
+def test_binding_rejects_unknown_prologue_codes():
+    with pytest.raises(ValueError, match="prologue code must be 0"):
+        _nvfp4_prologue._native.cuda_gemv_prologue_supported(0, 0, 64, 1024, 0, 2, 1, 7, 0)
+    # code 0 (no prologue) is always supported: the plain GEMV takes every call
+    assert _nvfp4_prologue._native.cuda_gemv_prologue_supported(0, 0, 64, 1024, 0, 2, 1, 0, 0)

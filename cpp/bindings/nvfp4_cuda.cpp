@@ -20,7 +20,8 @@ using reset_native::nvfp4_cuda::Activation;
 using reset_native::nvfp4_cuda::DType;
 
 DType to_dtype(int code) {
-  if (code < 0 || code > 1) throw InvalidArgument("nvfp4 cuda: prologue code must be 0 (none) or 1 (rms_norm)");
+  if (code < 0 || code > 2) throw InvalidType("nvfp4 cuda: dtype code must be 0 (f32), 1 (f16) or 2 (bf16)");
+  return static_cast<DType>(code);
 }
 
 using reset_native::nvfp4_cuda::Prologue;
