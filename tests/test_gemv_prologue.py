@@ -24,7 +24,7 @@ def test_mlp_with_a_deferred_norm_on_cpu_applies_the_norm_op_first():
     norm = layer.post_attention_layernorm
     with torch.no_grad():
         want = layer.mlp(norm(x))
-        got = fused_mlp._fused_forward(layer.mlp, x, reset_native_norm=(norm.weight, norm.variance_epsilon))
+        got = fused_mlp._fused_forward(layer.mlp, x, reset_native_norm=norm)
     assert torch.equal(got, want)
 
 
@@ -34,7 +34,7 @@ def test_attention_projections_with_a_deferred_norm_on_cpu_apply_the_norm_op_fir
     x = torch.randn(2, 3, 64, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         want = (attn.q_proj(norm(x)), attn.k_proj(norm(x)), attn.v_proj(norm(x)))
-        got = fused_attention._projections(attn, x, (norm.weight, norm.variance_epsilon))
+        got = fused_attention._projections(attn, x, norm)
     assert all(torch.equal(g, w) for g, w in zip(got, want))
 
 

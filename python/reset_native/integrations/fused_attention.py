@@ -266,12 +266,12 @@ def _static_layer(cache, layer_idx, k):
 
 
 def _projections(self, hidden_states, norm):
-    """q, k, v projections; with norm (weight, eps) deferred by the decoder layer, hidden_states is the norm's
-    input and the q/k/v group's GEMV applies it (gemv_prologue), or the norm op runs first."""
+    """q, k, v projections; with the input RMSNorm module deferred by the decoder layer (norm), hidden_states is
+    the norm's input and the q/k/v group's GEMV applies it (gemv_prologue), or the norm runs first."""
     if norm is not None:
         group = getattr(self.q_proj, "_group", None)
         if group is not None and group.members == [self.q_proj, self.k_proj, self.v_proj]:
-            y = group.normed_forward(hidden_states, norm[0], norm[1])
+            y = gemv_prologue.normed_group_output(group, hidden_states, norm)
             if y is not None:
                 return tuple(y[..., r0:r1] for r0, r1 in group.rows)
         hidden_states = gemv_prologue.apply_norm(hidden_states, norm)
@@ -283,7 +283,7 @@ def _fused_forward(self, hidden_states, position_embeddings=None, attention_mask
     """transformers 5's Llama/Qwen2/Qwen3 attention forward with the norms and RoPE as one kernel.
 
     reset_native_residual (from fused_residual's decoder layer): returned output is residual + o_proj(...).
-    reset_native_norm (weight, eps), also from there: hidden_states is the input RMSNorm's input, not its output.
+    reset_native_norm (the input RMSNorm module), also from there: hidden_states is the norm's input, not its output.
     """
     if cache is None and "past_key_values" in kwargs:  # the name transformers deprecates in favour of cache
         cache = kwargs.pop("past_key_values")

@@ -95,12 +95,12 @@ def silu_mul(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
 
 
 def _gate_up(self, x, norm):
-    """gate and up projections; with norm (weight, eps) deferred by the decoder layer, x is the post-attention
-    RMSNorm's input: the fused gate/up GEMV applies it (gemv_prologue), or the norm op runs first."""
+    """gate and up projections; with the post-attention RMSNorm module deferred by the decoder layer (norm), x is
+    the norm's input: the fused gate/up GEMV applies it (gemv_prologue), or the norm runs first."""
     if norm is not None:
         group = getattr(self.gate_proj, "_group", None)
         if group is not None and group.members == [self.gate_proj, self.up_proj]:
-            gate_up = group.normed_forward(x, norm[0], norm[1])
+            gate_up = gemv_prologue.normed_group_output(group, x, norm)
             if gate_up is not None:
                 (g0, g1), (u0, u1) = group.rows
                 return gate_up[..., g0:g1], gate_up[..., u0:u1]
