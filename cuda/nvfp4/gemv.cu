@@ -22,6 +22,8 @@ RESET_NATIVE_NVFP4_GEMV_EXTERN(kF32)
 RESET_NATIVE_NVFP4_GEMV_EXTERN(kF16)
 RESET_NATIVE_NVFP4_GEMV_EXTERN(kBF16)
 #undef RESET_NATIVE_NVFP4_GEMV_EXTERN
+extern template void dispatch_prologue<kF16, kProRmsNorm>(const GemvParams&, const LaunchPlan&, cudaStream_t);
+extern template void dispatch_prologue<kBF16, kProRmsNorm>(const GemvParams&, const LaunchPlan&, cudaStream_t);
 
 template <int XDT>
 void dispatch_dtype(const GemvParams& p, bool w4a4, const LaunchPlan& plan, cudaStream_t stream) {
@@ -66,8 +68,10 @@ bool ring_enabled() {
 }
 }  // namespace detail
 
-void launch_gemv(const GemvArgs& a, void* stream_ptr) {
-  using namespace detail;
+namespace {
+using namespace detail;
+
+void check_args(const GemvArgs& a) {
   require(a.n > 0 && a.k > 0 && a.k % 16 == 0, "nvfp4 gemv: need n > 0 and k > 0 with k % 16 == 0, got n=" +
                                                    std::to_string(a.n) + " k=" + std::to_string(a.k));
   require(a.m >= 1 && a.m <= kGemvMaxTokens,
@@ -75,8 +79,9 @@ void launch_gemv(const GemvArgs& a, void* stream_ptr) {
   require(a.n < (int64_t(1) << 31) && a.k < (int64_t(1) << 31), "nvfp4 gemv: n and k must be < 2^31");
   require(a.packed && a.block_scales && a.x && a.out, "nvfp4 gemv: null pointer");
   require(reinterpret_cast<uintptr_t>(a.packed) % 8 == 0, "nvfp4 gemv: packed must be 8-byte aligned");
-  auto stream = static_cast<cudaStream_t>(stream_ptr);
+}
 
+GemvParams make_params(const GemvArgs& a) {
   GemvParams p{};
   p.packed = a.packed;
   p.scales = a.block_scales;
@@ -89,12 +94,13 @@ void launch_gemv(const GemvArgs& a, void* stream_ptr) {
   p.x_aligned = reinterpret_cast<uintptr_t>(a.x) % 16 == 0;
   p.act_gs = a.act_global_scale;
   p.act_amax = nullptr;
-  const bool w4a4 = a.activation == Activation::NVFP4;
-  if (w4a4 && a.act_amax_workspace != nullptr) {
-    check_cuda(cudaMemsetAsync(a.act_amax_workspace, 0, sizeof(float), stream), "nvfp4 gemv: memset");
-    launch_amax(a.x, a.x_dtype, a.m * a.k, a.act_amax_workspace, nullptr, stream_ptr);
-    p.act_amax = a.act_amax_workspace;
-  }
+  p.pro_w = a.prologue_weight;
+  p.pro_eps = a.prologue_eps;
+  return p;
+}
+
+// The launch plan without the ring's tensor maps (launch_gemv adds them when the ring is on).
+LaunchPlan make_plan(const GemvArgs& a, bool want_ring) {
   const bool fast = a.k % kChunk == 0 && reinterpret_cast<uintptr_t>(a.packed) % 16 == 0 &&
                     reinterpret_cast<uintptr_t>(a.block_scales) % 2 == 0;
   int device = 0, sms = 132;
@@ -103,11 +109,54 @@ void launch_gemv(const GemvArgs& a, void* stream_ptr) {
   int optin = 0;  // largest dynamic shared memory one CTA may opt into (227 KiB on H100/H200)
   check_cuda(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
              "nvfp4 gemv: shared memory limit");
-
   // The ring's bulk copies need 16-byte aligned scale rows too (K % 1024 == 0 keeps every row aligned then).
-  const bool ring = fast && reinterpret_cast<uintptr_t>(a.block_scales) % 16 == 0 && ring_enabled();
-  LaunchPlan plan{fast, ring, sms, size_t(optin), RingMaps{}};
-  if (ring) {
+  const bool ring = want_ring && fast && reinterpret_cast<uintptr_t>(a.block_scales) % 16 == 0 && ring_enabled();
+  return LaunchPlan{fast, ring, sms, size_t(optin), RingMaps{}};
+}
+
+bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
+
+// The prologue's own conditions (gemv_prologue.cuh: 16-bit x, A16, m <= 2, 16-byte rows) before the kernel fit.
+bool prologue_args_ok(const GemvArgs& a) {
+  const bool x16 = a.x_dtype == DType::F16 || a.x_dtype == DType::BF16;
+  return x16 && a.activation == Activation::A16 && a.prologue == Prologue::RmsNorm && a.m >= 1 && a.m <= 2 &&
+         a.k > 0 && a.k % kChunk == 0 && aligned16(a.x) && aligned16(a.packed) && aligned16(a.block_scales) &&
+         a.prologue_weight != nullptr && aligned16(a.prologue_weight);
+}
+}  // namespace
+
+bool gemv_prologue_supported(const GemvArgs& a) {
+  if (a.prologue == Prologue::None) return true;
+  if (!prologue_args_ok(a)) return false;
+  const GemvParams p = make_params(a);
+  const LaunchPlan plan = make_plan(a, false);
+  return a.x_dtype == DType::BF16 ? prologue_fits<kBF16, kProRmsNorm>(p, plan)
+                                  : prologue_fits<kF16, kProRmsNorm>(p, plan);
+}
+
+void launch_gemv(const GemvArgs& a, void* stream_ptr) {
+  check_args(a);
+  auto stream = static_cast<cudaStream_t>(stream_ptr);
+  GemvParams p = make_params(a);
+  if (a.prologue != Prologue::None) {
+    require(a.prologue == Prologue::RmsNorm, "nvfp4 gemv: unknown prologue");
+    require(a.prologue_eps >= 0.0f, "nvfp4 gemv: RMSNorm eps must be >= 0");
+    if (!gemv_prologue_supported(a))
+      throw Unsupported("nvfp4 gemv: no kernel with the fused RMSNorm for the call (needs 16-bit x, A16, m <= 2, "
+                        "k % 1024 == 0, 16-byte aligned x/weights, x fitting shared memory): check "
+                        "gemv_prologue_supported first");
+    const LaunchPlan plan = make_plan(a, false);
+    if (a.x_dtype == DType::BF16) return dispatch_prologue<kBF16, kProRmsNorm>(p, plan, stream);
+    return dispatch_prologue<kF16, kProRmsNorm>(p, plan, stream);
+  }
+  const bool w4a4 = a.activation == Activation::NVFP4;
+  if (w4a4 && a.act_amax_workspace != nullptr) {
+    check_cuda(cudaMemsetAsync(a.act_amax_workspace, 0, sizeof(float), stream), "nvfp4 gemv: memset");
+    launch_amax(a.x, a.x_dtype, a.m * a.k, a.act_amax_workspace, nullptr, stream_ptr);
+    p.act_amax = a.act_amax_workspace;
+  }
+  LaunchPlan plan = make_plan(a, true);
+  if (plan.ring) {
     encode_rows(&plan.maps.w, a.packed, a.n, a.k / 2, kChunk / 2, true);
     encode_rows(&plan.maps.s, a.block_scales, a.n, a.k / 16, kChunk / 16, false);
   }

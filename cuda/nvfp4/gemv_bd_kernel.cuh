@@ -36,15 +36,17 @@ struct BdMode {
 // (j, j+4) of store_unit; +16 so the rows of two tokens start on different banks), a zero area for lanes
 // that carry no B values, the per-block factors, and the 8 warps' partial sums.
 struct BdSmem {
-  int row_bytes, zero_off, xf_off, xf_row, red_off, total;
-  __host__ __device__ BdSmem(int k, int m, int tokens) {
+  int row_bytes, zero_off, xf_off, xf_row, red_off, pro_off, total;
+  // pro_bytes: a fused prologue's shared memory (gemv_prologue.cuh), after everything else
+  __host__ __device__ BdSmem(int k, int m, int tokens, int pro_bytes = 0) {
     const int kpad = (k + kChunk - 1) / kChunk * kChunk;
     row_bytes = kpad * 2 + 16;
     zero_off = m * row_bytes;
     xf_off = zero_off + 4 * 16;
     xf_row = kpad / 16;
     red_off = xf_off + m * xf_row * 4;
-    total = red_off + kWarps * 16 * tokens * 4;
+    pro_off = red_off + kWarps * 16 * tokens * 4;
+    total = pro_off + pro_bytes;
   }
 };
 
@@ -114,9 +116,11 @@ __device__ __forceinline__ float bd_store_unit(uint8_t* grp, const RawUnit<XDT>&
 }
 
 // RING: weights through the shared-memory ring of gemv_ring.cuh (one more warp, the producer).
-template <int XDT, bool W4A4, int TOK, bool FAST, int MINB, bool RING = false>
+// PRO: a fused prologue (gemv_prologue.cuh) computes x while it is staged (A16, no ring).
+template <int XDT, bool W4A4, int TOK, bool FAST, int MINB, bool RING = false, int PRO = kProNone>
 __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd_kernel(const GemvParams p, const __grid_constant__ RingMaps maps) {
   static_assert(!RING || FAST, "the weight ring serves the fast path only");
+  static_assert(PRO == kProNone || (!W4A4 && !RING), "prologues: A16 kernels without the ring");
   constexpr int kGroupBytes = 16;              // one 8-element group of one token (fp16)
   constexpr int kNG = (TOK + 1) / 2;           // token pairs = MMAs per A fragment and part
   // weight steps in flight per thread (MINB 2 only); with the ring, one step of shared-memory reads ahead
@@ -128,7 +132,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
   const int m = p.m;
   const int nchunks = (p.k + kChunk - 1) / kChunk;
-  const BdSmem L(p.k, m, TOK);
+  const BdSmem L(p.k, m, TOK, int(prologue_smem_bytes<PRO>()));
   float* xf = reinterpret_cast<float*>(smem + L.xf_off);
   float* red = reinterpret_cast<float*>(smem + L.red_off);
 
@@ -175,11 +179,13 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
 
   // ---- stage x (every token, whole padded K; beyond k load_unit gives zeros) while the weights fly
   {
+    float* pro_smem = reinterpret_cast<float*>(smem + L.pro_off);
+    if constexpr (PRO == kProRmsNorm) rms_prologue_scales<XDT>(p, pro_smem);
     const int blocks = L.xf_row, units = m * blocks;
     for (int u = tid; u < units; u += kThreads) {
       const int tok = u / blocks, blk = u % blocks;
       RawUnit<XDT> raw;
-      load_unit<XDT>(p, tok, blk * 16, raw);
+      load_x_unit<XDT, PRO>(p, tok, blk * 16, raw, pro_smem);
       xf[tok * blocks + blk] =
           bd_store_unit<XDT, W4A4>(smem + tok * L.row_bytes + blk * 2 * kGroupBytes, raw, act_gs, act_d);
     }
@@ -297,9 +303,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   }
 }
 
-template <int XDT, bool W4A4, int TOK, bool FAST, int MINB, bool RING = false>
+template <int XDT, bool W4A4, int TOK, bool FAST, int MINB, bool RING = false, int PRO = kProNone>
 void launch_bd(const GemvParams& p, const RingMaps& maps, int sms, size_t smem, cudaStream_t stream) {
-  auto kernel = gemv_bd_kernel<XDT, W4A4, TOK, FAST, MINB, RING>;
+  auto kernel = gemv_bd_kernel<XDT, W4A4, TOK, FAST, MINB, RING, PRO>;
   const int threads = RING ? kThreads + 32 : kThreads;
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
              "nvfp4 gemv: cudaFuncSetAttribute");
@@ -312,35 +318,44 @@ void launch_bd(const GemvParams& p, const RingMaps& maps, int sms, size_t smem, 
              "nvfp4 gemv: launch");
 }
 
-template <int XDT, bool W4A4, int TOK>
+template <int XDT, bool W4A4, int TOK, int PRO>
 bool try_bd_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
   const bool fast = plan.fast;
   const int sms = plan.sms;
-  const size_t smem = size_t(BdSmem(p.k, p.m, TOK).total);
-  if (fast && plan.ring) {
-    const size_t ring_smem = ring_smem_bytes<ring_stages<2>()>(smem);
-    if (ring_smem <= kWholeSmemLimit) {
-      launch_bd<XDT, W4A4, TOK, true, 2, true>(p, plan.maps, sms, ring_smem, stream);
-      return true;
+  const size_t smem = size_t(BdSmem(p.k, p.m, TOK, int(prologue_smem_bytes<PRO>())).total);
+  if constexpr (PRO == kProNone) {
+    if (fast && plan.ring) {
+      const size_t ring_smem = ring_smem_bytes<ring_stages<2>()>(smem);
+      if (ring_smem <= kWholeSmemLimit) {
+        launch_bd<XDT, W4A4, TOK, true, 2, true>(p, plan.maps, sms, ring_smem, stream);
+        return true;
+      }
     }
   }
   // Only where two CTAs fit an SM: with one CTA per SM (x over ~100 KiB) the 16-bit kernel's chunked
   // staging was faster (H100, Qwen3-32B down at M = 2: 50 vs 58 us), as it was at M = 3..4 (measured).
   if (smem > kWholeSmemLimit) return false;
-  if (fast) launch_bd<XDT, W4A4, TOK, true, 2>(p, plan.maps, sms, smem, stream);
-  else launch_bd<XDT, W4A4, TOK, false, 2>(p, plan.maps, sms, smem, stream);
-  return true;
+  if (fast) {
+    launch_bd<XDT, W4A4, TOK, true, 2, false, PRO>(p, plan.maps, sms, smem, stream);
+    return true;
+  }
+  if constexpr (PRO != kProNone) {
+    return false;  // the prologue: fast path only
+  } else {
+    launch_bd<XDT, W4A4, TOK, false, 2>(p, plan.maps, sms, smem, stream);
+    return true;
+  }
 }
 
 // Runs the block-diagonal kernel when it applies (M <= 2, x dtype/activation supported, x fits shared
 // memory next to a second CTA); returns false to leave the call to the 16-bit kernel.
-template <int XDT, bool W4A4>
+template <int XDT, bool W4A4, int PRO = kProNone>
 bool try_bd(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
   if constexpr (!BdMode<XDT, W4A4>::kEnabled) {
     return false;
   } else {
-    if (p.m == 1) return try_bd_tokens<XDT, W4A4, 1>(p, plan, stream);
-    if (p.m == 2) return try_bd_tokens<XDT, W4A4, 2>(p, plan, stream);
+    if (p.m == 1) return try_bd_tokens<XDT, W4A4, 1, PRO>(p, plan, stream);
+    if (p.m == 2) return try_bd_tokens<XDT, W4A4, 2, PRO>(p, plan, stream);
     return false;
   }
 }

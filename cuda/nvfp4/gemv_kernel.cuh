@@ -20,6 +20,7 @@
 
 #include "core/pdl.cuh"
 #include "nvfp4/gemv_params.cuh"
+#include "nvfp4/gemv_prologue.cuh"
 #include "nvfp4/gemv_ring.cuh"
 #include "nvfp4/nvfp4_device.cuh"
 #include "nvfp4/launch_check.hpp"
@@ -33,32 +34,6 @@ struct Mode {
   static constexpr bool kABf16 = !W4A4 && XDT != kF16;            // A/B fragments in bf16 (else fp16)
   static constexpr int kSplits = (!W4A4 && XDT == kF32) ? 3 : 1;  // fp32 x = sum of 3 bf16 parts (exact)
 };
-
-// Raw bits of 16 consecutive elements of one token row (a staging unit), zero outside x.
-template <int XDT>
-struct RawUnit {
-  static constexpr int kVec = int(sizeof(typename Elem<XDT>::T));  // uint4s per 16 elements
-  uint4 r[kVec];
-};
-
-template <int XDT>
-__device__ __forceinline__ void load_unit(const GemvParams& p, int tok, int kidx, RawUnit<XDT>& u) {
-  using T = typename Elem<XDT>::T;
-  if (tok >= p.m || kidx >= p.k) {
-#pragma unroll
-    for (int i = 0; i < RawUnit<XDT>::kVec; ++i) u.r[i] = make_uint4(0, 0, 0, 0);
-    return;
-  }
-  const T* x = static_cast<const T*>(p.x) + int64_t(tok) * p.k + kidx;
-  if (p.x_aligned) {
-#pragma unroll
-    for (int i = 0; i < RawUnit<XDT>::kVec; ++i) u.r[i] = __ldg(reinterpret_cast<const uint4*>(x) + i);
-  } else {
-    T* e = reinterpret_cast<T*>(u.r);
-#pragma unroll
-    for (int i = 0; i < 16; ++i) e[i] = x[i];
-  }
-}
 
 __device__ __forceinline__ uint32_t pack_pair(float lo, float hi, bool bf16) {
   if (bf16) {

@@ -29,6 +29,10 @@ struct GemvParams {
   float w_gs;             // weight global scale
   int n, k, m;
   int x_aligned;          // x is 16-byte aligned (k % 16 == 0 keeps every block aligned then)
+  // Fused prologue (gemv_prologue.cuh), read only by the kernels instantiated with one: the RMSNorm weight [k]
+  // and epsilon; for SiLU * up, x is [m, 2k] (gate columns, then up columns).
+  const void* pro_w;
+  float pro_eps;
 };
 
 // Weight ring only (gemv_ring.cuh): 2-D TMA descriptors of the packed weights (n rows of k/8 32-bit words)

@@ -1,7 +1,7 @@
-// One-pass RMSNorm (reset_native/ops_cuda.hpp): one block per row, fp32 sum of squares reduced through
-// warp shuffles and shared memory, then the normalised row rounded to the dtype and multiplied by the
-// weight, matching transformers' LlamaRMSNorm/Qwen3RMSNorm operation by operation (only the order of the
-// fp32 sum differs).
+// One-pass RMSNorm (reset_native/ops_cuda.hpp): one block per row, fp32 sum of squares in the order of
+// core/row_rms.cuh (the NVFP4 GEMV's fused RMSNorm prologue sums in the same order: identical bits), then the
+// normalised row rounded to the dtype and multiplied by the weight, matching transformers' LlamaRMSNorm /
+// Qwen3RMSNorm operation by operation (only the order of the fp32 sum differs).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/pdl.cuh"
+#include "core/row_rms.cuh"
 #include "ops/dtype_conv.cuh"
 #include "reset_native/error.hpp"
 #include "reset_native/ops_cuda.hpp"
@@ -21,25 +22,19 @@ constexpr int kThreads = 256;
 template <class T>
 __global__ void __launch_bounds__(kThreads) rms_norm_kernel(const T* x, const T* w, T* y, std::int64_t h,
                                                             float eps) {
-  __shared__ float warp_sums[kThreads / 32];
+  static_assert(kThreads == cuda_core::kRmsLanes, "one thread per lane of the shared summation order");
+  __shared__ float warp_sums[cuda_core::kRmsWarps];
   __shared__ float s_scale;
   cuda_core::pdl_wait();     // x comes from the previous kernel (a no-op without PDL)
   cuda_core::pdl_trigger();  // the next kernel (a GEMV) may start streaming its weights now
   const T* xr = x + blockIdx.x * h;
   T* yr = y + blockIdx.x * h;
-  float sum = 0.0f;
-  for (std::int64_t i = threadIdx.x; i < h; i += kThreads) {
-    const float v = Conv<T>::to_float(xr[i]);
-    sum = fmaf(v, v, sum);
-  }
-  for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, o);
+  const bool vec = h % cuda_core::kRmsGroup == 0 && reinterpret_cast<std::uintptr_t>(x) % 16 == 0;
+  const float sum = cuda_core::rms_warp_sum(
+      cuda_core::rms_lane_partial(xr, h, int(threadIdx.x), vec, [](T v) { return Conv<T>::to_float(v); }));
   if (threadIdx.x % 32 == 0) warp_sums[threadIdx.x / 32] = sum;
   __syncthreads();
-  if (threadIdx.x == 0) {
-    float total = 0.0f;
-    for (int i = 0; i < kThreads / 32; ++i) total += warp_sums[i];
-    s_scale = rsqrtf(__fadd_rn(__fdiv_rn(total, float(h)), eps));
-  }
+  if (threadIdx.x == 0) s_scale = cuda_core::rms_scale(warp_sums, h, eps);
   __syncthreads();
   const float scale = s_scale;
   for (std::int64_t i = threadIdx.x; i < h; i += kThreads) {

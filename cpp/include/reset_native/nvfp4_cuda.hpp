@@ -33,6 +33,9 @@ void launch_quantize(const void* w, DType dtype, std::int64_t n, std::int64_t k,
 void launch_dequantize(const std::uint8_t* packed, const std::uint8_t* block_scales, float global_scale,
                        std::int64_t n, std::int64_t k, void* out, DType out_dtype, void* stream);
 
+// A decoder op computed inside the GEMV while it stages x (one kernel less per use; see launch_gemv).
+enum class Prologue : int { None = 0, RmsNorm = 1 };
+
 struct GemvArgs {
   const std::uint8_t* packed = nullptr;        // [n, k/2]
   const std::uint8_t* block_scales = nullptr;  // [n, k/16]
@@ -51,11 +54,22 @@ struct GemvArgs {
   // decoder's residual connection fused into the projection that feeds it)
   const void* residual = nullptr;
   void* out = nullptr;         // [m, n]
+  // Optional fused prologue (16-bit x, A16, m <= 2). RmsNorm: x is the un-normalised [m, k] input of an RMSNorm
+  // with weight prologue_weight [k] (x_dtype) and epsilon prologue_eps; the result is bit-identical to running the
+  // rms_norm op first (same operations, roundings and summation order).
+  Prologue prologue = Prologue::None;
+  const void* prologue_weight = nullptr;
+  float prologue_eps = 0.0f;
 };
 
 // y = x @ dequantize(w).T (+ bias) (+ residual), fp32 accumulation, output in x_dtype. One launch (two small extra
 // nodes, a 4-byte memset and an amax kernel, when W4A4 computes its activation scale on the device).
 void launch_gemv(const GemvArgs& args, void* stream);
+
+// Whether launch_gemv has a kernel for args' prologue (true without one): 16-bit x, A16, 1 <= m <= 2,
+// k % 1024 == 0, 16-byte aligned x / packed / block scales / prologue weight, x fitting shared memory twice per
+// SM. Callers without it run the rms_norm op and a plain GEMV. Queries the current device; no launch.
+bool gemv_prologue_supported(const GemvArgs& args);
 
 // Largest m the GEMV accepts.
 constexpr std::int64_t kGemvMaxTokens = 16;

@@ -20,7 +20,7 @@ from typing import Optional, Tuple
 import torch
 
 from .. import _core
-from . import decode_attention
+from . import decode_attention, gemv_prologue
 from ._forward_patch import restore_forward, route_forward
 
 _native = _core.ops
@@ -265,11 +265,25 @@ def _static_layer(cache, layer_idx, k):
     return layer if ok else None
 
 
+def _projections(self, hidden_states, norm):
+    """q, k, v projections; with the input RMSNorm module deferred by the decoder layer (norm), hidden_states is
+    the norm's input and the q/k/v group's GEMV applies it (gemv_prologue), or the norm runs first."""
+    if norm is not None:
+        group = getattr(self.q_proj, "_group", None)
+        if group is not None and group.members == [self.q_proj, self.k_proj, self.v_proj]:
+            y = gemv_prologue.normed_group_output(group, hidden_states, norm)
+            if y is not None:
+                return tuple(y[..., r0:r1] for r0, r1 in group.rows)
+        hidden_states = gemv_prologue.apply_norm(hidden_states, norm)
+    return self.q_proj(hidden_states), self.k_proj(hidden_states), self.v_proj(hidden_states)
+
+
 def _fused_forward(self, hidden_states, position_embeddings=None, attention_mask=None, cache=None,
-                   reset_native_residual=None, **kwargs):
+                   reset_native_residual=None, reset_native_norm=None, **kwargs):
     """transformers 5's Llama/Qwen2/Qwen3 attention forward with the norms and RoPE as one kernel.
 
     reset_native_residual (from fused_residual's decoder layer): returned output is residual + o_proj(...).
+    reset_native_norm (the input RMSNorm module), also from there: hidden_states is the norm's input, not its output.
     """
     if cache is None and "past_key_values" in kwargs:  # the name transformers deprecates in favour of cache
         cache = kwargs.pop("past_key_values")
@@ -277,13 +291,13 @@ def _fused_forward(self, hidden_states, position_embeddings=None, attention_mask
     hidden_shape = (*input_shape, -1, self.head_dim)
     q_weight, k_weight, eps = _norm_weights(self)
     if position_embeddings is None or hidden_states.dim() != 3:
+        if reset_native_norm is not None:
+            hidden_states = gemv_prologue.apply_norm(hidden_states, reset_native_norm)
         out, weights = getattr(self, _KEY)(hidden_states, position_embeddings, attention_mask, cache=cache,
                                            **kwargs)
         return (out if reset_native_residual is None else reset_native_residual + out), weights
     cos, sin = position_embeddings
-    q = self.q_proj(hidden_states).view(hidden_shape)
-    k = self.k_proj(hidden_states).view(hidden_shape)
-    v = self.v_proj(hidden_states).view(hidden_shape)
+    q, k, v = (t.view(hidden_shape) for t in _projections(self, hidden_states, reset_native_norm))
     fusable = _fusable(self, hidden_states, q, k, cos, sin, q_weight, k_weight)
     layer = _static_layer(cache, self.layer_idx, k) if fusable and v.stride(-1) == 1 else None
     attn_output = None

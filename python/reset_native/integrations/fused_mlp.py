@@ -12,6 +12,7 @@ import functools
 import torch
 
 from .. import _core
+from . import gemv_prologue
 from ._forward_patch import restore_forward, route_forward
 
 _native = _core.ops
@@ -93,10 +94,24 @@ def silu_mul(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
     return _op()(gate, up)
 
 
-def _fused_forward(self, x, reset_native_residual=None):
+def _gate_up(self, x, norm):
+    """gate and up projections; with the post-attention RMSNorm module deferred by the decoder layer (norm), x is
+    the norm's input: the fused gate/up GEMV applies it (gemv_prologue), or the norm runs first."""
+    if norm is not None:
+        group = getattr(self.gate_proj, "_group", None)
+        if group is not None and group.members == [self.gate_proj, self.up_proj]:
+            gate_up = gemv_prologue.normed_group_output(group, x, norm)
+            if gate_up is not None:
+                (g0, g1), (u0, u1) = group.rows
+                return gate_up[..., g0:g1], gate_up[..., u0:u1]
+        x = gemv_prologue.apply_norm(x, norm)
+    return self.gate_proj(x), self.up_proj(x)
+
+
+def _fused_forward(self, x, reset_native_residual=None, reset_native_norm=None):
     """act_fn(gate) * up as one kernel; with reset_native_residual (fused_residual's decoder layer) the result
-    is residual + down_proj(...)."""
-    gate, up = self.gate_proj(x), self.up_proj(x)
+    is residual + down_proj(...); reset_native_norm: see _gate_up."""
+    gate, up = _gate_up(self, x, reset_native_norm)
     if (AVAILABLE and gate.is_cuda and gate.dtype in _DTYPES and up.dtype == gate.dtype and gate.shape == up.shape
             and gate.numel() and _row_stride(gate) is not None and _row_stride(up) is not None):
         h = _op()(gate, up)

@@ -117,6 +117,16 @@ class ProjectionGroup:
         r0, r1 = self.rows[index]
         return y[..., r0:r1]
 
+    def normed_forward(self, x: torch.Tensor, norm_weight: torch.Tensor, eps: float) -> Optional[torch.Tensor]:
+        """The fused output [..., all members' rows] for ``rms_norm(x, norm_weight, eps)`` as input, with the
+        RMSNorm inside the GEMV (integrations.gemv_prologue); None when no fused kernel takes the call (the caller
+        runs the norm and the members then)."""
+        if not self._valid and not self.rebuild():
+            return None
+        from .gemv_prologue import normed_gemv
+
+        return normed_gemv(self._tensor, self.members[0].activation, self._bias, x, norm_weight, eps)
+
     def _fused(self, leader: nn.Module, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != leader.in_features:
             raise ValueError(f"x must have last dimension in_features={leader.in_features}, got shape "

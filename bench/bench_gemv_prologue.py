@@ -1,0 +1,73 @@
+"""RMSNorm fused into the NVFP4 GEMV vs the rms_norm op + GEMV, Qwen3-8B decode layers, one table.
+
+  python bench/bench_gemv_prologue.py [--ms 1,2] [--reps 20]
+
+For each fusion a Qwen3-8B decode layer has (input RMSNorm -> q/k/v [6144, 4096], post-attention RMSNorm ->
+gate/up [24576, 4096]) and each M: CUDA-graph replay time (median of --reps) of the separate path
+(torch.ops.reset_native.rms_norm, then nvfp4_gemv) and of the fused GEMV, per call,
+with weight copies rotated so their bytes exceed 3x the L2 (weights come from HBM, as in a decode step). Both
+paths launch with PDL as the model does. The fused outputs are checked bit-identical to the separate ones in the
+same run. JSON to $OUT/bench_gemv_prologue.json when $OUT is set, else bench/out/.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from reset_native import _nvfp4_cuda as nc
+from reset_native import _nvfp4_prologue as npro
+from reset_native.integrations import fused_norm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_nvfp4_gpu import copies_for, graph_time_us  # noqa: E402
+
+CASES = [("qkv + input norm", 6144, 4096), ("gate_up + post norm", 24576, 4096)]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ms", default="1,2")
+    ap.add_argument("--reps", type=int, default=20)
+    args = ap.parse_args()
+    if not torch.cuda.is_available() or not nc.AVAILABLE:
+        sys.exit("bench_gemv_prologue: needs a CUDA GPU and a build with RESET_NATIVE_CUDA=ON")
+    props = torch.cuda.get_device_properties(0)
+    l2 = getattr(props, "L2_cache_size", 50 * 2**20)
+    torch.manual_seed(0)
+    rows = []
+    dt = torch.bfloat16
+    for name, n, k in CASES:
+        nbytes = n * k // 2 + n * k // 16
+        copies = copies_for(nbytes, l2)
+        ws = [(torch.randint(0, 256, (n, k // 2), dtype=torch.uint8, device="cuda"),
+               torch.randint(0x20, 0x40, (n, k // 16), dtype=torch.uint8, device="cuda")) for _ in range(copies)]
+        nw = (1 + 0.1 * torch.randn(k, device="cuda")).to(dt)
+        for m in [int(v) for v in args.ms.split(",")]:
+            x = torch.randn(m, k, device="cuda").to(dt)
+            sep = [lambda p=p, s=s: nc.gemv(p, s, 0.01, fused_norm.rms_norm(x, nw, 1e-6), "bf16", None, None)
+                   for p, s in ws]
+            fus = [lambda p=p, s=s: npro.gemv_rms_norm(p, s, 0.01, x, nw, 1e-6) for p, s in ws]
+            same = all(torch.equal(a(), b()) for a, b in zip(sep[:2], fus[:2]))
+            t_sep, t_fus = graph_time_us(sep, args.reps), graph_time_us(fus, args.reps)
+            rows.append(dict(case=name, n=n, k=k, m=m, separate_us=t_sep, fused_us=t_fus, saved_us=t_sep - t_fus,
+                             speedup=t_sep / t_fus, bit_identical=same))
+        del ws
+    print(f"{props.name}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, torch {torch.__version__}, "
+          f"PDL {'off' if os.environ.get('RESET_NATIVE_PDL') == '0' else 'on'}")
+    print(f"{'case':22s} {'M':>3s} {'separate us':>12s} {'fused us':>9s} {'saved us':>9s} {'speedup':>8s} same")
+    for r in rows:
+        print(f"{r['case']:22s} {r['m']:3d} {r['separate_us']:12.2f} {r['fused_us']:9.2f} {r['saved_us']:9.2f} "
+              f"{r['speedup']:7.2f}x {'yes' if r['bit_identical'] else 'NO'}")
+    out = Path(os.environ.get("OUT", "bench/out")) / "bench_gemv_prologue.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(dict(device=props.name, rows=rows), indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""RMSNorm fused into the NVFP4 GEMV (reset_native._nvfp4_prologue, integrations.gemv_prologue): the fused kernel must
+give exactly the bits of the rms_norm op followed by the GEMV, whole models must not change by a bit, and every
+call the fused kernel cannot take must fall back to the separate op."""
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from reset_native import _nvfp4_cuda, _nvfp4_prologue, nvfp4  # noqa: E402
+from reset_native.integrations import fused_attention, fused_mlp, fused_norm, fused_ops, gemv_prologue  # noqa: E402
+
+from _e2e_models import tiny_qwen3  # noqa: E402
+
+DTYPES = (torch.bfloat16, torch.float16)
+
+
+# ------------------------------------------------------------------------------------------------ CPU paths
+def test_mlp_with_a_deferred_norm_on_cpu_applies_the_norm_op_first():
+    """Without a fused kernel the MLP must apply the handed-over RMSNorm itself: same result as norm then MLP."""
+    model = tiny_qwen3(seed=3)
+    layer = model.model.layers[0]
+    fused_ops.fuse_decoder_ops(model)
+    x = torch.randn(1, 4, 64, generator=torch.Generator().manual_seed(1))
+    norm = layer.post_attention_layernorm
+    with torch.no_grad():
+        want = layer.mlp(norm(x))
+        got = fused_mlp._fused_forward(layer.mlp, x, reset_native_norm=norm)
+    assert torch.equal(got, want)
+
+
+def test_attention_projections_with_a_deferred_norm_on_cpu_apply_the_norm_op_first():
+    model = tiny_qwen3(seed=4)
+    attn, norm = model.model.layers[1].self_attn, model.model.layers[1].input_layernorm
+    x = torch.randn(2, 3, 64, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        want = (attn.q_proj(norm(x)), attn.k_proj(norm(x)), attn.v_proj(norm(x)))
+        got = fused_attention._projections(attn, x, norm)
+    assert all(torch.equal(g, w) for g, w in zip(got, want))
+
+
+def test_no_norm_is_deferred_on_cpu_or_without_a_fused_nvfp4_group():
+    from reset_native.integrations.nvfp4_linear import quantize_model
+
+    model = tiny_qwen3(seed=5)
+    layer = model.model.layers[0]
+    assert gemv_prologue.deferred_norm(layer.input_layernorm, layer.self_attn.q_proj) is None  # nn.Linear
+    quantize_model(model, fuse_projections=True)
+    assert gemv_prologue.deferred_norm(layer.input_layernorm, layer.self_attn.q_proj) is None  # CPU weights
+    x = torch.randn(1, 1024)
+    assert not _nvfp4_prologue.supported(torch.zeros(8, 512, dtype=torch.uint8),
+                                         torch.zeros(8, 64, dtype=torch.uint8), x, torch.ones(1024))
+
+
+# ------------------------------------------------------------------------------------------------ GPU kernels
+def _weights(n, k, gen):
+    w = (torch.randn(n, k, generator=gen) * 0.05).cuda()
+    return nvfp4.quantize(w)
+
+
+def _fp64_gemv(t, x64):
+    return x64 @ nvfp4.dequantize(t, torch.float32).double().T
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m", [1, 2])
+@pytest.mark.parametrize("n, k", [(264, 1024), (96, 4096), (40, 12288)])
+def test_rms_norm_prologue_is_bit_identical_to_the_op_then_the_gemv(dtype, m, n, k):
+    gen = torch.Generator().manual_seed(m * 31 + k)
+    t = _weights(n, k, gen)
+    x = (torch.randn(m, k, generator=gen) * 4).to(dtype).cuda()
+    nw = (1 + 0.3 * torch.randn(k, generator=gen)).to(dtype).cuda()
+    assert _nvfp4_prologue.supported(t.packed, t.block_scales, x, nw)
+    normed = fused_norm.rms_norm(x, nw, 1e-6)
+    want = _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, normed, "bf16", None, None)
+    got = _nvfp4_prologue.gemv_rms_norm(t.packed, t.block_scales, t.global_scale, x, nw, 1e-6)
+    assert got.dtype == dtype and got.shape == (m, n)
+    assert torch.equal(got, want)
+    # and what both compute is the norm-then-product of fp64 math (to the dtype's roundings)
+    x64 = x.double()
+    ref_norm = nw.double() * x64 / torch.sqrt(x64.pow(2).mean(-1, keepdim=True) + 1e-6)
+    ref = _fp64_gemv(t, ref_norm)
+    err = (got.double() - ref).abs().max() / ref.abs().max()
+    assert err < (2e-2 if dtype == torch.bfloat16 else 4e-3)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("m", [1, 2])
+def test_rms_norm_prologue_with_bias(m):
+    gen = torch.Generator().manual_seed(9)
+    n, k = 136, 2048
+    t = _weights(n, k, gen)
+    dt = torch.bfloat16
+    x = torch.randn(m, k, generator=gen).to(dt).cuda()
+    nw = torch.randn(k, generator=gen).to(dt).cuda()
+    bias = torch.randn(n, generator=gen).to(dt).cuda()
+    want = _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, fused_norm.rms_norm(x, nw, 1e-5), "bf16",
+                            None, bias)
+    got = _nvfp4_prologue.gemv_rms_norm(t.packed, t.block_scales, t.global_scale, x, nw, 1e-5, bias)
+    assert torch.equal(got, want)
+
+
+@pytest.mark.gpu
+def test_rms_norm_prologue_in_a_cuda_graph_follows_new_inputs():
+    gen = torch.Generator().manual_seed(11)
+    n, k = 200, 2048
+    t = _weights(n, k, gen)
+    x = torch.randn(2, k, generator=gen).to(torch.bfloat16).cuda()
+    nw = torch.randn(k, generator=gen).to(torch.bfloat16).cuda()
+    _nvfp4_prologue.gemv_rms_norm(t.packed, t.block_scales, t.global_scale, x, nw, 1e-6)  # warm-up (op registry)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        y = _nvfp4_prologue.gemv_rms_norm(t.packed, t.block_scales, t.global_scale, x, nw, 1e-6)
+    x.copy_(torch.randn(2, k, generator=gen).to(torch.bfloat16))
+    graph.replay()
+    want = _nvfp4_prologue.gemv_rms_norm(t.packed, t.block_scales, t.global_scale, x, nw, 1e-6)
+    assert torch.equal(y, want)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("change, exc, words", [
+    (dict(k_x=1040), ValueError, "must be \\[M, 1024\\]"),
+    (dict(norm_shape=512), ValueError, "norm_weight must be \\[1024\\]"),
+    (dict(no_norm=True), TypeError, "norm_weight must be a torch.Tensor"),
+    (dict(eps=-1.0), ValueError, "eps must be a float >= 0"),
+    (dict(dtype=torch.float32), TypeError, "float16 or bfloat16"),
+    (dict(cpu_x=True), ValueError, "x must be a CUDA tensor"),
+    (dict(m=17), ValueError, "1 <= M <= 16"),
+    (dict(bias_shape=3), ValueError, "bias must be \\[64\\]"),
+])
+def test_rms_norm_prologue_bad_inputs(change, exc, words):
+    gen = torch.Generator().manual_seed(12)
+    t = _weights(64, 1024, gen)
+    dtype = change.get("dtype", torch.bfloat16)
+    x = torch.randn(change.get("m", 2), change.get("k_x", 1024), generator=gen).to(dtype)
+    x = x if change.get("cpu_x") else x.cuda()
+    nw = None if change.get("no_norm") else torch.ones(change.get("norm_shape", 1024), dtype=dtype, device="cuda")
+    bias = torch.zeros(change["bias_shape"], dtype=dtype, device="cuda") if "bias_shape" in change else None
+    with pytest.raises(exc, match=words):
+        _nvfp4_prologue.gemv_rms_norm(t.packed, t.block_scales, t.global_scale, x, nw, change.get("eps", 1e-6), bias)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("m, n, k", [(3, 64, 1024), (1, 64, 1040), (1, 48, 57344)])
+def test_calls_without_a_fused_kernel_are_reported_and_refused(m, n, k):
+    """More than 2 tokens, K % 1024 != 0, or x too large for two CTAs per SM: supported() says no, the op
+    refuses, and the model path runs the norm op instead (test below)."""
+    gen = torch.Generator().manual_seed(13)
+    t = _weights(n, k, gen)
+    x = torch.randn(m, k, generator=gen).to(torch.bfloat16).cuda()
+    nw = torch.ones(k, dtype=torch.bfloat16, device="cuda")
+    assert not _nvfp4_prologue.supported(t.packed, t.block_scales, x, nw)
+    with pytest.raises(NotImplementedError, match="no fused kernel"):
+        _nvfp4_prologue.gemv_rms_norm(t.packed, t.block_scales, t.global_scale, x, nw, 1e-6)
+
+
+# ------------------------------------------------------------------------------------------------ GPU models
+def _quantized_qwen3(seed):
+    from reset_native.integrations.nvfp4_linear import quantize_model
+
+    model = tiny_qwen3(seed=seed, hidden=1024, layers=2, dtype=torch.bfloat16, init_std=0.02).cuda()
+    quantize_model(model, fuse_projections=True)
+    fused_ops.fuse_decoder_ops(model)
+    return model
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("ids, fused_calls", [([[5]], 4), ([[5], [9]], 4), ([[5, 9, 11, 4, 7], [3, 3, 8, 1, 2]], 0)])
+def test_model_outputs_do_not_change_by_a_bit(monkeypatch, ids, fused_calls):
+    """1-2 tokens: both norms of both layers run inside the GEMVs; 10 tokens: none do (the op runs instead).
+    Either way the logits are exactly those of the model without the fusion."""
+    model = _quantized_qwen3(seed=14)
+    ids = torch.tensor(ids, device="cuda")
+    calls = []
+    real = _nvfp4_prologue.gemv_rms_norm
+    monkeypatch.setattr(_nvfp4_prologue, "gemv_rms_norm", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    with torch.no_grad():
+        fused = model(ids).logits
+        assert len(calls) == fused_calls
+        monkeypatch.setenv("RESET_NATIVE_GEMV_PROLOGUE", "0")
+        plain = model(ids).logits
+    assert len(calls) == fused_calls
+    assert torch.equal(fused, plain)
+
+
+@pytest.mark.gpu
+def test_graph_decode_tokens_are_the_same_with_and_without_prologues(monkeypatch):
+    from reset_native.integrations.generate import generate
+
+    model = _quantized_qwen3(seed=15)
+    ids = torch.tensor([[5, 9, 11, 4, 7]])
+    got = generate(model, None, ids, max_new_tokens=12, temperature=0.0, cuda_graph=True, stop_at_eos=False)
+    monkeypatch.setenv("RESET_NATIVE_GEMV_PROLOGUE", "0")
+    want = generate(model, None, ids, max_new_tokens=12, temperature=0.0, cuda_graph=True, stop_at_eos=False)
+    assert got.token_ids == want.token_ids and got.cuda_graph
+
+
+@pytest.mark.gpu
+def test_binding_rejects_unknown_prologue_codes():
+    with pytest.raises(ValueError, match="prologue code must be 0"):
+        _nvfp4_prologue._native.cuda_gemv_prologue_supported(0, 0, 64, 1024, 0, 2, 1, 7, 0)
+    # code 0 (no prologue) is always supported: the plain GEMV takes every call
+    assert _nvfp4_prologue._native.cuda_gemv_prologue_supported(0, 0, 64, 1024, 0, 2, 1, 0, 0)
