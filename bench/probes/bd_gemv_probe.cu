@@ -76,8 +76,7 @@ int main() {
       };
       const LaunchPlan plan{true, false, sms, size_t(optin), RingMaps{}};
       auto call = [&](int c) {
-        return m == 1 ? try_bd_tokens<kBF16, false, 1>(params(c), plan, st)
-                      : try_bd_tokens<kBF16, false, 2>(params(c), plan, st);
+        return try_bd<kBF16, false>(params(c), plan, st);
       };
       if (!call(0)) {
         std::printf("%-12s M=%d: not served by the bd kernel\n", L.name, m);

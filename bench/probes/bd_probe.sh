@@ -1,7 +1,7 @@
 #!/bin/bash
-# Same-machine comparison of the block-diagonal GEMV against a baseline commit (default: main at d66e0a5, the
-# branch point of gemv7): builds bench/probes/bd_gemv_probe.cu against this tree's cuda/ and against the
-# baseline's (from git when the tree has its history, else by reverse-applying bench/probes/bd_probe_base.patch),
+# Same-machine comparison of the block-diagonal GEMV against a baseline commit (default: main; round 1 of
+# session 6 used d66e0a5): builds bench/probes/bd_gemv_probe.cu against this tree's cuda/ and against the
+# baseline's (bench/probes/base_tree.sh),
 # runs both (baseline first, then this tree, then the baseline again) and prints times, ratios and whether the
 # outputs are bit-identical; bench/probes/gemv_bits_probe.cu adds a bit-identity sweep of the whole small-M GEMV
 # (4 x dtype / activation combinations, M = 1..16). Usage: bash bench/probes/bd_probe.sh [base_commit]
@@ -10,21 +10,10 @@
 # cuda/nvfp4/<file>, e.g. depth5@gemv_bd_kernel.cuh@'s/(TOK > 2 ? 3 : 4)/(TOK > 2 ? 3 : 5)/'.
 set -e
 cd "$(dirname "$0")/../.."
-BASE=${1:-d66e0a5}
+BASE=${1:-main}
 shift || true
 T=$(mktemp -d)
-mkdir -p "$T/base"
-cp -r cuda "$T/base/cuda"
-if git rev-parse -q --verify "$BASE^{commit}" >/dev/null 2>&1; then
-  for f in $(git diff --name-only "$BASE" -- cuda); do
-    if git cat-file -e "$BASE:$f" 2>/dev/null; then git show "$BASE:$f" > "$T/base/$f"; else rm -f "$T/base/$f"; fi
-  done
-  echo "baseline: $BASE (git)"
-else
-  if command -v patch >/dev/null; then patch -s -R -p1 -d "$T/base" < bench/probes/bd_probe_base.patch
-  else python3 bench/probes/unpatch.py bench/probes/bd_probe_base.patch "$T/base"; fi
-  echo "baseline: reverse of bench/probes/bd_probe_base.patch"
-fi
+bash bench/probes/base_tree.sh "$BASE" "$T/base"
 FLAGS="-std=c++17 -O3 -arch=sm_90 -Icpp/include --expt-relaxed-constexpr"
 COMBOS="2:0 1:0 2:1 0:1"  # x dtype (0 f32, 1 f16, 2 bf16) : W4A4
 for tree in base new; do

@@ -1,9 +1,12 @@
-// Bit-identity probe of the NVFP4 GEMV across builds: runs dispatch_mode<PROBE_XDT, PROBE_W4A4> (the whole
-// small-M GEMV: block-diagonal kernel for M <= 2, 16-bit kernel above) on fixed pseudo-random inputs over
+// Bit-identity and speed probe of the NVFP4 GEMV across builds: runs dispatch_mode<PROBE_XDT, PROBE_W4A4> (the
+// whole small-M GEMV: block-diagonal kernel for M <= 2, 16-bit kernel above) on fixed pseudo-random inputs over
 // shapes that take the fast and the general path, M = 1..16, and prints one FNV-1a hash of the output per
-// case. bench/probes/bd_probe.sh builds it against two source trees and diffs the lines.
+// case; then times it on the Qwen3-8B layer shapes at M = 1, 2, 4, 8, 16 (weights rotated over copies > 3x the
+// L2, median of 11 replays of a CUDA graph of 20 calls, per call). bench/probes/gemv_probe.sh builds it
+// against two source trees, diffs the hashes and compares the times.
 // Build: nvcc -std=c++17 -O3 -arch=sm_90 -Icpp/include -I<tree>/cuda --expt-relaxed-constexpr
 //        -DPROBE_XDT=2 -DPROBE_W4A4=0 bench/probes/gemv_bits_probe.cu   (XDT: 0 f32, 1 f16, 2 bf16)
+#include <algorithm>
 #include <cstdio>
 #include <vector>
 
@@ -69,6 +72,68 @@ int main() {
                   e == cudaSuccess ? "ok" : cudaGetErrorString(e), (unsigned long long)h);
     }
     cudaFree(dw), cudaFree(ds), cudaFree(dx), cudaFree(dout);
+  }
+  int l2 = 0;
+  cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, dev);
+  cudaStream_t st;
+  cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking);
+  const struct {
+    const char* name;
+    int n, k;
+  } layers[] = {{"8b_qkv", 6144, 4096}, {"8b_o", 4096, 4096}, {"8b_gate_up", 24576, 4096}, {"8b_down", 4096, 12288}};
+  for (const auto& L : layers) {
+    const size_t wb = size_t(L.n) * L.k / 2, sb = size_t(L.n) * L.k / 16;
+    const int copies = std::max(2, std::min(16, int(3.0 * l2 / double(wb + sb)) + 1));
+    std::vector<uint8_t> hw(wb), hs(sb), hx(size_t(16) * L.k * esize);
+    uint64_t seed = 99 + L.n;
+    for (auto& b : hw) b = uint8_t(rng(seed));
+    for (auto& b : hs) b = uint8_t(0x28 + rng(seed) % 0x20);
+    for (size_t i = 0; i < size_t(16) * L.k; ++i) put_x(hx.data(), i, rng(seed));
+    std::vector<uint8_t*> dw(copies), ds(copies);
+    void *dx, *dout;
+    for (int c = 0; c < copies; ++c) {
+      cudaMalloc(&dw[c], wb), cudaMalloc(&ds[c], sb);
+      cudaMemcpy(dw[c], hw.data(), wb, cudaMemcpyHostToDevice);
+      cudaMemcpy(ds[c], hs.data(), sb, cudaMemcpyHostToDevice);
+    }
+    cudaMalloc(&dx, hx.size()), cudaMalloc(&dout, size_t(16) * L.n * esize);
+    cudaMemcpy(dx, hx.data(), hx.size(), cudaMemcpyHostToDevice);
+    for (int m : {1, 2, 4, 8, 16}) {
+      const LaunchPlan plan{true, false, sms, size_t(optin), RingMaps{}};
+      auto call = [&](int c) {
+        GemvParams p{};
+        p.packed = dw[c], p.scales = ds[c], p.x = dx, p.out = dout;
+        p.w_gs = 0.75f, p.n = L.n, p.k = L.k, p.m = m, p.x_aligned = 1, p.act_gs = 0.05f;
+        dispatch_mode<PROBE_XDT, bool(PROBE_W4A4)>(p, plan, st);
+      };
+      call(0);
+      cudaGraph_t g;
+      cudaGraphExec_t ge;
+      cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal);
+      for (int i = 0; i < 20; ++i) call(i % copies);
+      cudaStreamEndCapture(st, &g);
+      cudaGraphInstantiate(&ge, g, 0);
+      for (int i = 0; i < 2; ++i) cudaGraphLaunch(ge, st);
+      cudaEvent_t a, b;
+      cudaEventCreate(&a), cudaEventCreate(&b);
+      std::vector<float> t;
+      for (int r = 0; r < 11; ++r) {
+        cudaEventRecord(a, st);
+        cudaGraphLaunch(ge, st);
+        cudaEventRecord(b, st);
+        cudaEventSynchronize(b);
+        float ms = 0;
+        cudaEventElapsedTime(&ms, a, b);
+        t.push_back(ms * 1e3f / 20);
+      }
+      std::sort(t.begin(), t.end());
+      const cudaError_t e = cudaGetLastError();
+      std::printf("time xdt %d w4a4 %d %-10s m %2d %8.2f us %s\n", PROBE_XDT, PROBE_W4A4, L.name, m, t[t.size() / 2],
+                  e == cudaSuccess ? "ok" : cudaGetErrorString(e));
+      cudaGraphExecDestroy(ge), cudaGraphDestroy(g), cudaEventDestroy(a), cudaEventDestroy(b);
+    }
+    for (int c = 0; c < copies; ++c) cudaFree(dw[c]), cudaFree(ds[c]);
+    cudaFree(dx), cudaFree(dout);
   }
   return 0;
 }

@@ -7,4 +7,6 @@ template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false>(const G
 template __global__ void gemv_bd_kernel<kBF16, false, 2, true, 2, false>(const GemvParams, const __grid_constant__ RingMaps);
 template __global__ void gemv_bd_kernel<kF16, false, 1, true, 2, false>(const GemvParams, const __grid_constant__ RingMaps);
 template __global__ void gemv_bd_kernel<kBF16, true, 1, true, 2, false>(const GemvParams, const __grid_constant__ RingMaps);
+template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false, kProRmsNorm>(const GemvParams,
+                                                                                      const __grid_constant__ RingMaps);
 }  // namespace reset_native::nvfp4_cuda::detail

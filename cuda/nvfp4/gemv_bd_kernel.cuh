@@ -215,7 +215,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   for (int q = 0; q < kNG; ++q) acc[q][0][0] = acc[q][0][1] = acc[q][1][0] = acc[q][1][1] = 0.0f;
 
   int c = 0, c_row0 = int(blockIdx.x) * kRows;
-  auto run_step = [&](bool refill, uint32_t (&w)[2][4], uint32_t (&wsc)[2]) {
+  auto run_step = [&](int step, uint32_t (&w)[2][4], uint32_t (&wsc)[2]) {
     const float2 sg = scales_f32(wsc[0]), sg8 = scales_f32(wsc[1]);  // rows g, g+8: blocks 0 and 1
     // Decode the whole slot before refilling it: the refill then needs no register copies of the words.
     uint32_t d[4][2][4];  // [word i][row half][pair]
@@ -224,7 +224,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
       fp4_word<false>(w[0][i], d[i][0]);
       fp4_word<false>(w[1][i], d[i][1]);
     }
-    if (refill) fetch(w, wsc);  // slot free again: refill it now
+    if (step + kDepth < steps) fetch(w, wsc);  // slot free again: refill it now
     float2 fx[kNG][2];
 #pragma unroll
     for (int q = 0; q < kNG; ++q)
@@ -289,17 +289,10 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
     }
   };
 
-  // Groups of kDepth steps; all but the last two run every step and refill without checking (the guards
-  // cost ~7 uniform/branch instructions per step).
-  int step = 0;
-  for (; step + 2 * kDepth <= steps; step += kDepth) {
-#pragma unroll
-    for (int d = 0; d < kDepth; ++d) run_step(true, wv[d], sc[d]);
-  }
-  for (; step < steps; step += kDepth) {
+  for (int step = 0; step < steps; step += kDepth) {
 #pragma unroll
     for (int d = 0; d < kDepth; ++d)
-      if (step + d < steps) run_step(step + d + kDepth < steps, wv[d], sc[d]);
+      if (step + d < steps) run_step(step + d, wv[d], sc[d]);
   }
 }
 

@@ -1,0 +1,74 @@
+#!/bin/bash
+# Same-machine A/B of the whole small-M NVFP4 GEMV (dispatch_mode) against a baseline commit: builds
+# bench/probes/gemv_bits_probe.cu for several x dtype / activation combinations against the baseline's cuda/
+# (bench/probes/base_tree.sh) and this tree's, runs baseline, this tree, baseline again, and prints whether
+# every output is bit-identical plus a time table (baseline = the better of its two runs).
+# Usage: bash bench/probes/gemv_probe.sh [base_ref] [name@file@sed-expression ...]
+# A variant (extra argument) is this tree with the sed expression applied to cuda/nvfp4/<file>, built for
+# bf16 x W4A4 only (block-diagonal kernel at M <= 2, fp16-A 16-bit kernel above) and timed against the same
+# baseline. ~100 s on a 16-core H200 host (parallel nvcc builds ~60 s, runs ~40 s).
+set -e
+cd "$(dirname "$0")/../.."
+BASE=${1:-main}
+shift || true
+T=$(mktemp -d)
+bash bench/probes/base_tree.sh "$BASE" "$T/base"
+FLAGS="-std=c++17 -O3 -arch=sm_90 -Icpp/include --expt-relaxed-constexpr"
+COMBOS="2:0 1:0 2:1 0:1"  # x dtype (0 f32, 1 f16, 2 bf16) : W4A4
+build() {  # tree include-dir combo
+  nvcc $FLAGS -I"$2" -DPROBE_XDT=${3%:*} -DPROBE_W4A4=${3#*:} -o "$T/p_$1_${3/:/_}" bench/probes/gemv_bits_probe.cu
+}
+for c in $COMBOS; do build base "$T/base/cuda" $c & build new cuda $c & done
+VNAMES=""
+for v in "$@"; do
+  IFS=@ read -r name file expr <<< "$v"
+  mkdir -p "$T/v_$name"
+  cp -r cuda "$T/v_$name/cuda"
+  sed -i "$expr" "$T/v_$name/cuda/nvfp4/$file"
+  if cmp -s "cuda/nvfp4/$file" "$T/v_$name/cuda/nvfp4/$file"; then echo "variant $name: sed changed nothing"; continue; fi
+  build "v$name" "$T/v_$name/cuda" 2:1 &
+  VNAMES="$VNAMES $name"
+done
+wait
+nvidia-smi --query-gpu=name,clocks.max.sm --format=csv,noheader || true
+for c in $COMBOS; do
+  "$T/p_base_${c/:/_}" >> "$T/base1.txt"
+  "$T/p_new_${c/:/_}" >> "$T/new.txt"
+done
+for name in $VNAMES; do "$T/p_v${name}_2_1" > "$T/v_$name.txt"; done
+for c in $COMBOS; do "$T/p_base_${c/:/_}" >> "$T/base2.txt"; done
+python3 - "$T" $VNAMES <<'PY'
+import re, sys
+T, vnames = sys.argv[1], sys.argv[2:]
+def load(p):
+    bits, times = [], {}
+    for ln in open(p):
+        if ln.startswith("time "):
+            f = ln.split()
+            times[(f"{'f32 f16 bf16'.split()[int(f[2])]}{' W4A4' if f[4] == '1' else ''}", f[5], int(f[7]))] = float(f[8])
+        elif ln.startswith("xdt "):
+            bits.append(ln)
+    return bits, times
+b1, t1 = load(f"{T}/base1.txt")
+n, tn = load(f"{T}/new.txt")
+b2, t2 = load(f"{T}/base2.txt")
+bad = [a for a in n if " ok " not in a]
+print(f"bit identity: {len(n)} cases (M = 1..16, fast and general path): "
+      + ("all identical" if b1 == n == b2 else f"{sum(x != y for x, y in zip(b1, n))} DIFFERENT") + (f"; errors: {bad[:3]}" if bad else ""))
+print("times (us): base = better of two baseline runs; ratio = new / base")
+combos = sorted({k[0] for k in tn}, key=lambda c: list(dict.fromkeys(k[0] for k in tn)).index(c))
+for combo in combos:
+    print(f"  {combo:10}" + "".join(f"  M={m:<2} base/new/ratio" for m in (1, 2, 4, 8, 16)))
+    for layer in dict.fromkeys(k[1] for k in tn):
+        row = []
+        for m in (1, 2, 4, 8, 16):
+            k = (combo, layer, m)
+            base = min(t1[k], t2[k])
+            row.append(f"  {base:6.2f} {tn[k]:6.2f} {tn[k] / base:5.3f}")
+        print(f"  {layer:10}" + "".join(row))
+for name in vnames:
+    _, tv = load(f"{T}/v_{name}.txt")
+    print(f"variant {name} (bf16 W4A4), ratio to base per layer at M = 1 2 4 8 16:")
+    for layer in dict.fromkeys(k[1] for k in tv):
+        print(f"  {layer:10}" + "".join(f"  {tv[k] / min(t1[k], t2[k]):5.3f}" for k in tv if k[1] == layer))
+PY
