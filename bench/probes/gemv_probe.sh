@@ -3,10 +3,10 @@
 # bench/probes/gemv_bits_probe.cu for several x dtype / activation combinations against the baseline's cuda/
 # (bench/probes/base_tree.sh) and this tree's, runs baseline, this tree, baseline again, and prints whether
 # every output is bit-identical plus a time table (baseline = the better of its two runs).
-# Usage: bash bench/probes/gemv_probe.sh [base_ref] [name@file@sed-expression ...]
-# A variant (extra argument) is this tree with the sed expression applied to cuda/nvfp4/<file>, built for
-# bf16 x W4A4 only (block-diagonal kernel at M <= 2, fp16-A 16-bit kernel above) and timed against the same
-# baseline. ~100 s on a 16-core H200 host (parallel nvcc builds ~60 s, runs ~40 s).
+# Usage: bash bench/probes/gemv_probe.sh [base_ref] [name@file@sed-expression[@xdt:w4a4] ...]
+# A variant (extra argument) is this tree with the sed expression applied to cuda/nvfp4/<file>, built for one
+# combination (default 2:1 = bf16 x W4A4: block-diagonal kernel at M <= 2, fp16-A 16-bit kernel above) and
+# timed against the same baseline. ~100 s on a 16-core H200 host (parallel nvcc builds ~60 s, runs ~40 s).
 set -e
 cd "$(dirname "$0")/../.."
 BASE=${1:-main}
@@ -21,13 +21,15 @@ build() {  # tree include-dir combo
 for c in $COMBOS; do build base "$T/base/cuda" $c & build new cuda $c & done
 VNAMES=""
 for v in "$@"; do
-  IFS=@ read -r name file expr <<< "$v"
+  IFS=@ read -r name file expr combo <<< "$v"
+  combo=${combo:-2:1}
   mkdir -p "$T/v_$name"
   cp -r cuda "$T/v_$name/cuda"
   sed -i "$expr" "$T/v_$name/cuda/nvfp4/$file"
   if cmp -s "cuda/nvfp4/$file" "$T/v_$name/cuda/nvfp4/$file"; then echo "variant $name: sed changed nothing"; continue; fi
-  build "v$name" "$T/v_$name/cuda" 2:1 &
+  build "v$name" "$T/v_$name/cuda" $combo &
   VNAMES="$VNAMES $name"
+  echo "$combo" > "$T/v_$name.combo"
 done
 wait
 nvidia-smi --query-gpu=name,clocks.max.sm --format=csv,noheader || true
@@ -35,7 +37,7 @@ for c in $COMBOS; do
   "$T/p_base_${c/:/_}" >> "$T/base1.txt"
   "$T/p_new_${c/:/_}" >> "$T/new.txt"
 done
-for name in $VNAMES; do "$T/p_v${name}_2_1" > "$T/v_$name.txt"; done
+for name in $VNAMES; do c=$(cat "$T/v_$name.combo"); "$T/p_v${name}_${c/:/_}" > "$T/v_$name.txt"; done
 for c in $COMBOS; do "$T/p_base_${c/:/_}" >> "$T/base2.txt"; done
 python3 - "$T" $VNAMES <<'PY'
 import re, sys
@@ -68,7 +70,7 @@ for combo in combos:
         print(f"  {layer:10}" + "".join(row))
 for name in vnames:
     _, tv = load(f"{T}/v_{name}.txt")
-    print(f"variant {name} (bf16 W4A4), ratio to base per layer at M = 1 2 4 8 16:")
+    print(f"variant {name} ({next(iter(tv))[0]}), ratio to base per layer at M = 1 2 4 8 16:")
     for layer in dict.fromkeys(k[1] for k in tv):
         print(f"  {layer:10}" + "".join(f"  {tv[k] / min(t1[k], t2[k]):5.3f}" for k in tv if k[1] == layer))
 PY
