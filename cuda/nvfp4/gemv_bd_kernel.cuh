@@ -37,8 +37,8 @@ struct BdMode {
 // that carry no B values, the per-block factors, and the 8 warps' partial sums.
 struct BdSmem {
   int row_bytes, zero_off, xf_off, xf_row, red_off, pro_off, total;
-  // pro_bytes: a fused prologue's shared memory (gemv_prologue.cuh), after everything else
-  __host__ __device__ BdSmem(int k, int m, int tokens, int pro_bytes = 0) {
+  // extra_bytes: the fused variants' shared memory (bd_extra_bytes: prologue, SiLU stash), after everything else
+  __host__ __device__ BdSmem(int k, int m, int tokens, int extra_bytes = 0) {
     const int kpad = (k + kChunk - 1) / kChunk * kChunk;
     row_bytes = kpad * 2 + 16;
     zero_off = m * row_bytes;
@@ -46,7 +46,7 @@ struct BdSmem {
     xf_row = kpad / 16;
     red_off = xf_off + m * xf_row * 4;
     pro_off = red_off + kWarps * 16 * tokens * 4;
-    total = pro_off + pro_bytes;
+    total = pro_off + extra_bytes;
   }
 };
 
