@@ -31,6 +31,13 @@ Prologue to_prologue(int code) {
   return static_cast<Prologue>(code);
 }
 
+using reset_native::nvfp4_cuda::Epilogue;
+
+Epilogue to_epilogue(int code) {
+  if (code < 0 || code > 1) throw InvalidArgument("nvfp4 cuda: epilogue code must be 0 (none) or 1 (silu_mul)");
+  return static_cast<Epilogue>(code);
+}
+
 template <class T>
 T* ptr(std::uintptr_t p) {
   return reinterpret_cast<T*>(p);
@@ -78,7 +85,7 @@ void bind_nvfp4_cuda(py::module_& m) {
       [](std::uintptr_t packed, std::uintptr_t block_scales, float global_scale, std::int64_t n, std::int64_t k,
          std::uintptr_t x, int x_dtype, std::int64_t m_tokens, bool nvfp4_activations, float act_global_scale,
          std::uintptr_t act_amax_workspace, std::uintptr_t bias, std::uintptr_t out, std::uintptr_t stream,
-         std::uintptr_t residual, int prologue, std::uintptr_t prologue_weight, float prologue_eps) {
+         std::uintptr_t residual, int prologue, std::uintptr_t prologue_weight, float prologue_eps, int epilogue) {
         nc::GemvArgs a;
         a.packed = ptr<const std::uint8_t>(packed);
         a.block_scales = ptr<const std::uint8_t>(block_scales);
@@ -97,17 +104,19 @@ void bind_nvfp4_cuda(py::module_& m) {
         a.prologue = to_prologue(prologue);
         a.prologue_weight = ptr<const void>(prologue_weight);
         a.prologue_eps = prologue_eps;
+        a.epilogue = to_epilogue(epilogue);
         nc::launch_gemv(a, ptr<void>(stream));
       },
       py::arg("packed"), py::arg("block_scales"), py::arg("global_scale"), py::arg("n"), py::arg("k"), py::arg("x"),
       py::arg("x_dtype"), py::arg("m"), py::arg("nvfp4_activations"), py::arg("act_global_scale"),
       py::arg("act_amax_workspace"), py::arg("bias"), py::arg("out"), py::arg("stream"), py::arg("residual") = 0,
-      py::arg("prologue") = 0, py::arg("prologue_weight") = 0, py::arg("prologue_eps") = 0.0f);
+      py::arg("prologue") = 0, py::arg("prologue_weight") = 0, py::arg("prologue_eps") = 0.0f,
+      py::arg("epilogue") = 0);
 
   m.def(
-      "cuda_gemv_prologue_supported",
+      "cuda_gemv_fusion_supported",
       [](std::uintptr_t packed, std::uintptr_t block_scales, std::int64_t n, std::int64_t k, std::uintptr_t x,
-         int x_dtype, std::int64_t m_tokens, int prologue, std::uintptr_t prologue_weight) {
+         int x_dtype, std::int64_t m_tokens, int prologue, std::uintptr_t prologue_weight, int epilogue) {
         nc::GemvArgs a;
         a.packed = ptr<const std::uint8_t>(packed);
         a.block_scales = ptr<const std::uint8_t>(block_scales);
@@ -118,10 +127,11 @@ void bind_nvfp4_cuda(py::module_& m) {
         a.m = m_tokens;
         a.prologue = to_prologue(prologue);
         a.prologue_weight = ptr<const void>(prologue_weight);
-        return nc::gemv_prologue_supported(a);
+        a.epilogue = to_epilogue(epilogue);
+        return nc::gemv_fusion_supported(a);
       },
       py::arg("packed"), py::arg("block_scales"), py::arg("n"), py::arg("k"), py::arg("x"), py::arg("x_dtype"),
-      py::arg("m"), py::arg("prologue"), py::arg("prologue_weight"));
+      py::arg("m"), py::arg("prologue"), py::arg("prologue_weight"), py::arg("epilogue"));
 }
 
 #else

@@ -22,8 +22,13 @@ RESET_NATIVE_NVFP4_GEMV_EXTERN(kF32)
 RESET_NATIVE_NVFP4_GEMV_EXTERN(kF16)
 RESET_NATIVE_NVFP4_GEMV_EXTERN(kBF16)
 #undef RESET_NATIVE_NVFP4_GEMV_EXTERN
-extern template void dispatch_prologue<kF16, kProRmsNorm>(const GemvParams&, const LaunchPlan&, cudaStream_t);
-extern template void dispatch_prologue<kBF16, kProRmsNorm>(const GemvParams&, const LaunchPlan&, cudaStream_t);
+#define RESET_NATIVE_NVFP4_GEMV_FUSED_EXTERN(XDT)                                                            \
+  extern template void dispatch_fused<XDT, kProRmsNorm, false>(const GemvParams&, const LaunchPlan&, cudaStream_t); \
+  extern template void dispatch_fused<XDT, kProNone, true>(const GemvParams&, const LaunchPlan&, cudaStream_t);     \
+  extern template void dispatch_fused<XDT, kProRmsNorm, true>(const GemvParams&, const LaunchPlan&, cudaStream_t);
+RESET_NATIVE_NVFP4_GEMV_FUSED_EXTERN(kF16)
+RESET_NATIVE_NVFP4_GEMV_FUSED_EXTERN(kBF16)
+#undef RESET_NATIVE_NVFP4_GEMV_FUSED_EXTERN
 
 template <int XDT>
 void dispatch_dtype(const GemvParams& p, bool w4a4, const LaunchPlan& plan, cudaStream_t stream) {
@@ -116,38 +121,52 @@ LaunchPlan make_plan(const GemvArgs& a, bool want_ring) {
 
 bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
 
-// The prologue's own conditions (gemv_prologue.cuh: 16-bit x, A16, m <= 2, 16-byte rows) before the kernel fit.
-bool prologue_args_ok(const GemvArgs& a) {
+// The fused kernels' own conditions (16-bit x, A16, m <= 2, 16-byte rows, no residual with the SiLU epilogue)
+// before the shared-memory fit.
+bool fused_args_ok(const GemvArgs& a) {
   const bool x16 = a.x_dtype == DType::F16 || a.x_dtype == DType::BF16;
-  return x16 && a.activation == Activation::A16 && a.prologue == Prologue::RmsNorm && a.m >= 1 && a.m <= 2 &&
-         a.k > 0 && a.k % kChunk == 0 && aligned16(a.x) && aligned16(a.packed) && aligned16(a.block_scales) &&
-         a.prologue_weight != nullptr && aligned16(a.prologue_weight);
+  const bool pro_ok = a.prologue == Prologue::None ||
+                      (a.prologue == Prologue::RmsNorm && a.prologue_weight != nullptr && aligned16(a.prologue_weight));
+  const bool epi_ok = a.epilogue == Epilogue::None ||
+                      (a.epilogue == Epilogue::SiluMul && a.residual == nullptr && a.n % 32 == 0);
+  return x16 && pro_ok && epi_ok && a.activation == Activation::A16 && a.m >= 1 && a.m <= 2 && a.k > 0 &&
+         a.k % kChunk == 0 && aligned16(a.x) && aligned16(a.packed) && aligned16(a.block_scales);
+}
+
+template <int XDT>
+void launch_fused(const GemvArgs& a, const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
+  const bool norm = a.prologue == Prologue::RmsNorm, silu = a.epilogue == Epilogue::SiluMul;
+  if (norm && silu) return dispatch_fused<XDT, kProRmsNorm, true>(p, plan, stream);
+  if (norm) return dispatch_fused<XDT, kProRmsNorm, false>(p, plan, stream);
+  return dispatch_fused<XDT, kProNone, true>(p, plan, stream);
 }
 }  // namespace
 
-bool gemv_prologue_supported(const GemvArgs& a) {
-  if (a.prologue == Prologue::None) return true;
-  if (!prologue_args_ok(a)) return false;
+bool gemv_fusion_supported(const GemvArgs& a) {
+  if (a.prologue == Prologue::None && a.epilogue == Epilogue::None) return true;
+  if (!fused_args_ok(a)) return false;
   const GemvParams p = make_params(a);
   const LaunchPlan plan = make_plan(a, false);
-  return a.x_dtype == DType::BF16 ? prologue_fits<kBF16, kProRmsNorm>(p, plan)
-                                  : prologue_fits<kF16, kProRmsNorm>(p, plan);
+  const bool norm = a.prologue == Prologue::RmsNorm, silu = a.epilogue == Epilogue::SiluMul;
+  if (norm && silu) return fused_fits<kProRmsNorm, true>(p, plan);
+  return norm ? fused_fits<kProRmsNorm, false>(p, plan) : fused_fits<kProNone, true>(p, plan);
 }
 
 void launch_gemv(const GemvArgs& a, void* stream_ptr) {
   check_args(a);
   auto stream = static_cast<cudaStream_t>(stream_ptr);
   GemvParams p = make_params(a);
-  if (a.prologue != Prologue::None) {
-    require(a.prologue == Prologue::RmsNorm, "nvfp4 gemv: unknown prologue");
+  if (a.prologue != Prologue::None || a.epilogue != Epilogue::None) {
+    require(a.prologue == Prologue::None || a.prologue == Prologue::RmsNorm, "nvfp4 gemv: unknown prologue");
+    require(a.epilogue == Epilogue::None || a.epilogue == Epilogue::SiluMul, "nvfp4 gemv: unknown epilogue");
     require(a.prologue_eps >= 0.0f, "nvfp4 gemv: RMSNorm eps must be >= 0");
-    if (!gemv_prologue_supported(a))
-      throw Unsupported("nvfp4 gemv: no kernel with the fused RMSNorm for the call (needs 16-bit x, A16, m <= 2, "
-                        "k % 1024 == 0, 16-byte aligned x/weights, x fitting shared memory): check "
-                        "gemv_prologue_supported first");
+    if (!gemv_fusion_supported(a))
+      throw Unsupported("nvfp4 gemv: no fused kernel for the call (needs 16-bit x, A16, m <= 2, k % 1024 == 0, "
+                        "16-byte aligned x/weights, x fitting shared memory; SiLU: n % 32 == 0, no residual): "
+                        "check gemv_fusion_supported first");
     const LaunchPlan plan = make_plan(a, false);
-    if (a.x_dtype == DType::BF16) return dispatch_prologue<kBF16, kProRmsNorm>(p, plan, stream);
-    return dispatch_prologue<kF16, kProRmsNorm>(p, plan, stream);
+    if (a.x_dtype == DType::BF16) return launch_fused<kBF16>(a, p, plan, stream);
+    return launch_fused<kF16>(a, p, plan, stream);
   }
   const bool w4a4 = a.activation == Activation::NVFP4;
   if (w4a4 && a.act_amax_workspace != nullptr) {

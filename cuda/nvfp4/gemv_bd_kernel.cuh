@@ -37,8 +37,8 @@ struct BdMode {
 // that carry no B values, the per-block factors, and the 8 warps' partial sums.
 struct BdSmem {
   int row_bytes, zero_off, xf_off, xf_row, red_off, pro_off, total;
-  // pro_bytes: a fused prologue's shared memory (gemv_prologue.cuh), after everything else
-  __host__ __device__ BdSmem(int k, int m, int tokens, int pro_bytes = 0) {
+  // extra_bytes: the fused variants' shared memory (bd_extra_bytes: prologue, SiLU stash), after everything else
+  __host__ __device__ BdSmem(int k, int m, int tokens, int extra_bytes = 0) {
     const int kpad = (k + kChunk - 1) / kChunk * kChunk;
     row_bytes = kpad * 2 + 16;
     zero_off = m * row_bytes;
@@ -46,7 +46,7 @@ struct BdSmem {
     xf_row = kpad / 16;
     red_off = xf_off + m * xf_row * 4;
     pro_off = red_off + kWarps * 16 * tokens * 4;
-    total = pro_off + pro_bytes;
+    total = pro_off + extra_bytes;
   }
 };
 
@@ -115,12 +115,44 @@ __device__ __forceinline__ float bd_store_unit(uint8_t* grp, const RawUnit<XDT>&
   return factor;
 }
 
+// Shared memory after BdSmem's areas: the prologue's, then SILU's stash of one gate tile (16 rows x TOK).
+template <int PRO, bool SILU, int TOK>
+__host__ __device__ constexpr int bd_extra_bytes() {
+  return int(prologue_smem_bytes<PRO>()) + (SILU ? 16 * TOK * int(sizeof(float)) : 0);
+}
+
+// SILU epilogue: rows [0, n/2) are a gate projection and [n/2, n) its up projection (a fused gate/up group);
+// out [m, n/2] = silu(gate) * up with the silu_mul op's roundings (gate and up first rounded to the dtype as the
+// plain GEMV writes them): the down projection's input without the gate/up output or the silu_mul kernel.
+// Called for the gate tile (second == false: values kept in stash) and then for its up tile (same threads).
+template <int XDT>
+__device__ __forceinline__ void silu_pair_tile(const GemvParams& p, const float* red, int row0, int tok_stride,
+                                               float decode_bias, float* stash, bool second) {
+  using E = Elem<XDT>;
+  const int half_n = p.n / 2;
+  for (int idx = threadIdx.x; idx < 16 * p.m; idx += kThreads) {
+    const int rl = idx % 16, tok = idx / 16, row = row0 + rl;
+    const float v = E::to_float(E::from_float(tile_value<XDT, false>(p, red, rl, tok, row, tok_stride, decode_bias,
+                                                                      1.0f)));
+    if (!second) {
+      stash[idx] = v;
+    } else {
+      const float g = stash[idx];
+      const float act = E::to_float(E::from_float(__fdiv_rn(g, __fadd_rn(1.0f, expf(-g)))));
+      static_cast<typename E::T*>(p.out)[int64_t(tok) * half_n + (row - half_n)] = E::from_float(__fmul_rn(act, v));
+    }
+  }
+}
+
 // RING: weights through the shared-memory ring of gemv_ring.cuh (one more warp, the producer).
 // PRO: a fused prologue (gemv_prologue.cuh) computes x while it is staged (A16, no ring).
-template <int XDT, bool W4A4, int TOK, bool FAST, int MINB, bool RING = false, int PRO = kProNone>
+// SILU: the silu_pair_tile epilogue (A16, no ring; n % 32 == 0): a CTA computes gate tile q then up tile q.
+template <int XDT, bool W4A4, int TOK, bool FAST, int MINB, bool RING = false, int PRO = kProNone,
+          bool SILU = false>
 __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd_kernel(const GemvParams p, const __grid_constant__ RingMaps maps) {
   static_assert(!RING || FAST, "the weight ring serves the fast path only");
   static_assert(PRO == kProNone || (!W4A4 && !RING), "prologues: A16 kernels without the ring");
+  static_assert(!SILU || (!W4A4 && !RING), "the SiLU epilogue: A16 kernels without the ring");
   constexpr int kGroupBytes = 16;              // one 8-element group of one token (fp16)
   constexpr int kNG = (TOK + 1) / 2;           // token pairs = MMAs per A fragment and part
   // weight steps in flight per thread (MINB 2 only); with the ring, one step of shared-memory reads ahead
@@ -132,7 +164,8 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
   const int m = p.m;
   const int nchunks = (p.k + kChunk - 1) / kChunk;
-  const BdSmem L(p.k, m, TOK, int(prologue_smem_bytes<PRO>()));
+  const BdSmem L(p.k, m, TOK, bd_extra_bytes<PRO, SILU, TOK>());
+  float* stash = reinterpret_cast<float*>(smem + L.pro_off + prologue_smem_bytes<PRO>());  // SILU only
   float* xf = reinterpret_cast<float*>(smem + L.xf_off);
   float* red = reinterpret_cast<float*>(smem + L.red_off);
 
@@ -151,11 +184,22 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   }
 
   // ---- weight stream cursors (WHOLE mode of gemv_kernel): CTAs walk tiles blockIdx.x, +gridDim.x, ...
-  const int ntiles = (p.n + kRows - 1) / kRows;
-  const int my_tiles = (ntiles - int(blockIdx.x) + int(gridDim.x) - 1) / int(gridDim.x);
-  const int steps = my_tiles * nchunks;
+  // (SILU: tile pairs, the gate tile and then its up tile n/2 rows further)
+  const int half_n = p.n / 2;
+  const int units = SILU ? half_n / kRows : (p.n + kRows - 1) / kRows;
+  const int my_units = (units - int(blockIdx.x) + int(gridDim.x) - 1) / int(gridDim.x);
+  const int steps = (SILU ? 2 : 1) * my_units * nchunks;
   const int kwarp = warp * kKStep + t * 32;
   const int tile_stride = int(gridDim.x) * kRows;
+  auto next_tile = [&](int row0, bool& second) {  // the row of the tile after the one at row0
+    if constexpr (SILU) {
+      second = !second;
+      return second ? row0 + half_n : row0 - half_n + tile_stride;
+    } else {
+      return row0 + tile_stride;
+    }
+  };
+  bool f_second = false, c_second = false;
   const int64_t half_k = p.k / 2, sixteenth_k = p.k / 16;
   int f_row0 = int(blockIdx.x) * kRows, f_c = 0, f_step = 0;
   const uint8_t* f_w[2];
@@ -170,7 +214,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
     load_weights<FAST>(f_w, f_s, f_c, f_c * kChunk + kwarp, p.k, w, sc);
     if (++f_c == nchunks) {
       f_c = 0;
-      f_row0 += tile_stride;
+      f_row0 = next_tile(f_row0, f_second);
       fetch_rows();
     }
   };
@@ -280,10 +324,14 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
             acc[q][h][j] = 0.0f;
           }
       compute_sync<RING>();
-      write_tile<XDT, W4A4>(p, red, c_row0, TOK, kBdDecodeBias, act_gs);
+      if constexpr (SILU) {
+        silu_pair_tile<XDT>(p, red, c_row0, TOK, kBdDecodeBias, stash, c_second);
+      } else {
+        write_tile<XDT, W4A4>(p, red, c_row0, TOK, kBdDecodeBias, act_gs);
+      }
       compute_sync<RING>();  // red is rewritten by the next tile
       c = 0;
-      c_row0 += tile_stride;
+      c_row0 = next_tile(c_row0, c_second);
     } else {
       ++c;
     }
@@ -296,27 +344,29 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   }
 }
 
-template <int XDT, bool W4A4, int TOK, bool FAST, int MINB, bool RING = false, int PRO = kProNone>
+template <int XDT, bool W4A4, int TOK, bool FAST, int MINB, bool RING = false, int PRO = kProNone, bool SILU = false>
 void launch_bd(const GemvParams& p, const RingMaps& maps, int sms, size_t smem, cudaStream_t stream) {
-  auto kernel = gemv_bd_kernel<XDT, W4A4, TOK, FAST, MINB, RING, PRO>;
+  auto kernel = gemv_bd_kernel<XDT, W4A4, TOK, FAST, MINB, RING, PRO, SILU>;
   const int threads = RING ? kThreads + 32 : kThreads;
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
              "nvfp4 gemv: cudaFuncSetAttribute");
   int per_sm = 1;
   check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem),
              "nvfp4 gemv: occupancy");
-  const int ntiles = (p.n + 15) / 16;
+  const int units = SILU ? p.n / 32 : (p.n + 15) / 16;  // row tiles, or gate/up tile pairs
   const int slots = sms * (per_sm > 0 ? per_sm : 1);
-  check_cuda(cuda_core::launch_pdl(kernel, dim3(ntiles < slots ? ntiles : slots), dim3(threads), smem, stream, p, maps),
+  check_cuda(cuda_core::launch_pdl(kernel, dim3(units < slots ? units : slots), dim3(threads), smem, stream, p, maps),
              "nvfp4 gemv: launch");
 }
 
-template <int XDT, bool W4A4, int TOK, int PRO>
+// PRO / SILU (the fused variants): the fast path without the ring only.
+template <int XDT, bool W4A4, int TOK, int PRO, bool SILU>
 bool try_bd_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
+  constexpr bool kFused = PRO != kProNone || SILU;
   const bool fast = plan.fast;
   const int sms = plan.sms;
-  const size_t smem = size_t(BdSmem(p.k, p.m, TOK, int(prologue_smem_bytes<PRO>())).total);
-  if constexpr (PRO == kProNone) {
+  const size_t smem = size_t(BdSmem(p.k, p.m, TOK, bd_extra_bytes<PRO, SILU, TOK>()).total);
+  if constexpr (!kFused) {
     if (fast && plan.ring) {
       const size_t ring_smem = ring_smem_bytes<ring_stages<2>()>(smem);
       if (ring_smem <= kWholeSmemLimit) {
@@ -329,11 +379,11 @@ bool try_bd_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t str
   // staging was faster (H100, Qwen3-32B down at M = 2: 50 vs 58 us), as it was at M = 3..4 (measured).
   if (smem > kWholeSmemLimit) return false;
   if (fast) {
-    launch_bd<XDT, W4A4, TOK, true, 2, false, PRO>(p, plan.maps, sms, smem, stream);
+    launch_bd<XDT, W4A4, TOK, true, 2, false, PRO, SILU>(p, plan.maps, sms, smem, stream);
     return true;
   }
-  if constexpr (PRO != kProNone) {
-    return false;  // the prologue: fast path only
+  if constexpr (kFused) {
+    return false;
   } else {
     launch_bd<XDT, W4A4, TOK, false, 2>(p, plan.maps, sms, smem, stream);
     return true;
@@ -342,13 +392,13 @@ bool try_bd_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t str
 
 // Runs the block-diagonal kernel when it applies (M <= 2, x dtype/activation supported, x fits shared
 // memory next to a second CTA); returns false to leave the call to the 16-bit kernel.
-template <int XDT, bool W4A4, int PRO = kProNone>
+template <int XDT, bool W4A4, int PRO = kProNone, bool SILU = false>
 bool try_bd(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
   if constexpr (!BdMode<XDT, W4A4>::kEnabled) {
     return false;
   } else {
-    if (p.m == 1) return try_bd_tokens<XDT, W4A4, 1, PRO>(p, plan, stream);
-    if (p.m == 2) return try_bd_tokens<XDT, W4A4, 2, PRO>(p, plan, stream);
+    if (p.m == 1) return try_bd_tokens<XDT, W4A4, 1, PRO, SILU>(p, plan, stream);
+    if (p.m == 2) return try_bd_tokens<XDT, W4A4, 2, PRO, SILU>(p, plan, stream);
     return false;
   }
 }

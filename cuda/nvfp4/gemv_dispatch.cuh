@@ -14,18 +14,20 @@ void dispatch_mode(const GemvParams& p, const LaunchPlan& plan, cudaStream_t str
   return dispatch_tokens<XDT, W4A4, 1>(p, plan, stream);
 }
 
-// A16 GEMV with the fused RMSNorm prologue: the block-diagonal kernel only (M <= 2, x fitting shared memory next to
-// a second CTA; prologue_fits). Explicitly instantiated in gemv_<dtype>_prologue.cu.
-template <int XDT, int PRO>
-void dispatch_prologue(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
-  require(try_bd<XDT, false, PRO>(p, plan, stream), "nvfp4 gemv: no kernel with a fused prologue for this call");
+// A16 GEMV with the fused RMSNorm prologue (PRO) and/or the SiLU * up epilogue (SILU): the block-diagonal kernel
+// only (M <= 2, x fitting shared memory next to a second CTA; fused_fits). Explicitly instantiated in
+// gemv_<dtype>_fused.cu.
+template <int XDT, int PRO, bool SILU>
+void dispatch_fused(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
+  require(try_bd<XDT, false, PRO, SILU>(p, plan, stream), "nvfp4 gemv: no fused kernel for this call");
 }
 
-// Whether dispatch_prologue has a kernel for this call. Host only.
-template <int XDT, int PRO>
-bool prologue_fits(const GemvParams& p, const LaunchPlan& plan) {
-  return plan.fast && p.m <= 2 &&
-         size_t(BdSmem(p.k, p.m, p.m, int(prologue_smem_bytes<PRO>())).total) <= kWholeSmemLimit;
+// Whether dispatch_fused has a kernel for this call. Host only.
+template <int PRO, bool SILU>
+bool fused_fits(const GemvParams& p, const LaunchPlan& plan) {
+  const int extra = p.m == 1 ? bd_extra_bytes<PRO, SILU, 1>() : bd_extra_bytes<PRO, SILU, 2>();
+  return plan.fast && p.m <= 2 && (!SILU || p.n % 32 == 0) &&
+         size_t(BdSmem(p.k, p.m, p.m, extra).total) <= kWholeSmemLimit;
 }
 
 }  // namespace reset_native::nvfp4_cuda::detail

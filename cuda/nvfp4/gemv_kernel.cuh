@@ -71,6 +71,21 @@ __device__ __forceinline__ void quantize_activation_block(float (&v)[16], float 
     v[i] = copysignf(e2m1_magnitude_value(e2m1_round_magnitude(__fdiv_rn(fabsf(v[i]), s))) * sdec, v[i]);
 }
 
+// One output of a 16-row tile before the residual and the rounding: the 8 warps' partial sums of local row rl
+// and token tok (red: [warp][16 rows][tok_stride]) in warp order, the decode bias, the global scale(s), the bias.
+template <int XDT, bool W4A4>
+__device__ __forceinline__ float tile_value(const GemvParams& p, const float* red, int rl, int tok, int row,
+                                            int tok_stride, float decode_bias, float act_gs) {
+  using E = Elem<XDT>;
+  float sum = 0.0f;
+#pragma unroll
+  for (int w = 0; w < kWarps; ++w) sum += red[(w * 16 + rl) * tok_stride + tok];
+  float y = (sum * decode_bias) * p.w_gs;
+  if constexpr (W4A4) y *= act_gs;
+  if (p.bias != nullptr) y += E::to_float(static_cast<const typename E::T*>(p.bias)[row]);
+  return y;
+}
+
 // Epilogue of a 16-row tile: sums the 8 warps' partial results in red ([warp][16 rows][tokens]), applies
 // the decode bias, the global scale(s), the bias and the residual, and writes the rows < n of every real token.
 template <int XDT, bool W4A4>
@@ -78,17 +93,11 @@ __device__ __forceinline__ void write_tile(const GemvParams& p, const float* red
                                            float decode_bias, float act_gs) {
   using E = Elem<XDT>;
   auto* out = static_cast<typename E::T*>(p.out);
-  const auto* bias = static_cast<const typename E::T*>(p.bias);
   const auto* residual = static_cast<const typename E::T*>(p.residual);
   for (int idx = threadIdx.x; idx < 16 * p.m; idx += kThreads) {
     const int rl = idx % 16, tok = idx / 16, row = row0 + rl;
     if (row >= p.n) continue;
-    float sum = 0.0f;
-#pragma unroll
-    for (int w = 0; w < kWarps; ++w) sum += red[(w * 16 + rl) * tok_stride + tok];
-    float y = (sum * decode_bias) * p.w_gs;
-    if constexpr (W4A4) y *= act_gs;
-    if (bias != nullptr) y += E::to_float(bias[row]);
+    float y = tile_value<XDT, W4A4>(p, red, rl, tok, row, tok_stride, decode_bias, act_gs);
     if (residual != nullptr) y += E::to_float(residual[int64_t(tok) * p.n + row]);
     out[int64_t(tok) * p.n + row] = E::from_float(y);
   }

@@ -7,7 +7,8 @@
 // Why only this and only M <= 2 (measured on an H200, bench/RESULTS.md): every CTA recomputes the prologue over
 // the whole x. For the norm at one token that is cheaper than a kernel boundary (q/k/v 12.99 -> 8.87 us); at
 // M = 8 it costs more than it saves (15.57 -> 18.18 us), and SiLU * up in front of the down GEMV (K = 12288,
-// IEEE exp and division per element) lost even at M = 1 (15.28 -> 17.76 us), so neither is built.
+// IEEE exp and division per element) lost even at M = 1 (15.28 -> 17.76 us), so neither is built; SiLU * up is
+// applied once per element in the gate/up GEMV's epilogue instead (silu_pair_tile, gemv_bd_kernel.cuh).
 // Only kernels instantiated with the prologue contain this code (kProNone compiles to the plain load).
 #pragma once
 #include <cstddef>

@@ -33,8 +33,10 @@ void launch_quantize(const void* w, DType dtype, std::int64_t n, std::int64_t k,
 void launch_dequantize(const std::uint8_t* packed, const std::uint8_t* block_scales, float global_scale,
                        std::int64_t n, std::int64_t k, void* out, DType out_dtype, void* stream);
 
-// A decoder op computed inside the GEMV while it stages x (one kernel less per use; see launch_gemv).
+// Decoder ops computed inside the GEMV (one kernel less per use; see GemvArgs): while it stages x (prologue),
+// or on its results (epilogue).
 enum class Prologue : int { None = 0, RmsNorm = 1 };
+enum class Epilogue : int { None = 0, SiluMul = 1 };
 
 struct GemvArgs {
   const std::uint8_t* packed = nullptr;        // [n, k/2]
@@ -60,16 +62,21 @@ struct GemvArgs {
   Prologue prologue = Prologue::None;
   const void* prologue_weight = nullptr;
   float prologue_eps = 0.0f;
+  // Optional fused epilogue (16-bit x, A16, m <= 2, n % 32 == 0, no residual). SiluMul: the rows are a fused
+  // [gate (n/2) | up (n/2)] projection and out is [m, n/2] = silu(gate) * up, bit-identical to the plain GEMV
+  // followed by the silu_mul op (gate and up rounded to x_dtype first, then that op's two roundings).
+  Epilogue epilogue = Epilogue::None;
 };
 
 // y = x @ dequantize(w).T (+ bias) (+ residual), fp32 accumulation, output in x_dtype. One launch (two small extra
 // nodes, a 4-byte memset and an amax kernel, when W4A4 computes its activation scale on the device).
 void launch_gemv(const GemvArgs& args, void* stream);
 
-// Whether launch_gemv has a kernel for args' prologue (true without one): 16-bit x, A16, 1 <= m <= 2,
-// k % 1024 == 0, 16-byte aligned x / packed / block scales / prologue weight, x fitting shared memory twice per
-// SM. Callers without it run the rms_norm op and a plain GEMV. Queries the current device; no launch.
-bool gemv_prologue_supported(const GemvArgs& args);
+// Whether launch_gemv has a kernel for args' prologue / epilogue (true without either): 16-bit x, A16,
+// 1 <= m <= 2, k % 1024 == 0, 16-byte aligned x / packed / block scales / prologue weight, x fitting shared memory
+// twice per SM; SiluMul also n % 32 == 0 and no residual. Callers without it run the rms_norm / silu_mul op and a
+// plain GEMV. Queries the current device; no launch.
+bool gemv_fusion_supported(const GemvArgs& args);
 
 // Largest m the GEMV accepts.
 constexpr std::int64_t kGemvMaxTokens = 16;

@@ -20,7 +20,7 @@ from typing import Optional, Tuple
 import torch
 
 from .. import _core
-from . import decode_attention, gemv_prologue
+from . import decode_attention, fused_gemv
 from ._forward_patch import restore_forward, route_forward
 
 _native = _core.ops
@@ -267,14 +267,14 @@ def _static_layer(cache, layer_idx, k):
 
 def _projections(self, hidden_states, norm):
     """q, k, v projections; with the input RMSNorm module deferred by the decoder layer (norm), hidden_states is
-    the norm's input and the q/k/v group's GEMV applies it (gemv_prologue), or the norm runs first."""
+    the norm's input and the q/k/v group's GEMV applies it (fused_gemv), or the norm runs first."""
     if norm is not None:
         group = getattr(self.q_proj, "_group", None)
         if group is not None and group.members == [self.q_proj, self.k_proj, self.v_proj]:
-            y = gemv_prologue.normed_group_output(group, hidden_states, norm)
+            y = fused_gemv.group_output(group, hidden_states, norm)
             if y is not None:
                 return tuple(y[..., r0:r1] for r0, r1 in group.rows)
-        hidden_states = gemv_prologue.apply_norm(hidden_states, norm)
+        hidden_states = fused_gemv.apply_norm(hidden_states, norm)
     return self.q_proj(hidden_states), self.k_proj(hidden_states), self.v_proj(hidden_states)
 
 
@@ -292,7 +292,7 @@ def _fused_forward(self, hidden_states, position_embeddings=None, attention_mask
     q_weight, k_weight, eps = _norm_weights(self)
     if position_embeddings is None or hidden_states.dim() != 3:
         if reset_native_norm is not None:
-            hidden_states = gemv_prologue.apply_norm(hidden_states, reset_native_norm)
+            hidden_states = fused_gemv.apply_norm(hidden_states, reset_native_norm)
         out, weights = getattr(self, _KEY)(hidden_states, position_embeddings, attention_mask, cache=cache,
                                            **kwargs)
         return (out if reset_native_residual is None else reset_native_residual + out), weights

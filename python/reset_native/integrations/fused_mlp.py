@@ -12,7 +12,7 @@ import functools
 import torch
 
 from .. import _core
-from . import gemv_prologue
+from . import fused_gemv
 from ._forward_patch import restore_forward, route_forward
 
 _native = _core.ops
@@ -94,29 +94,39 @@ def silu_mul(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
     return _op()(gate, up)
 
 
+def _fused_group(self):
+    """The fused [gate, up] projection group of this MLP (fused_projections), or None."""
+    group = getattr(self.gate_proj, "_group", None)
+    return group if group is not None and group.members == [self.gate_proj, self.up_proj] else None
+
+
 def _gate_up(self, x, norm):
     """gate and up projections; with the post-attention RMSNorm module deferred by the decoder layer (norm), x is
-    the norm's input: the fused gate/up GEMV applies it (gemv_prologue), or the norm runs first."""
+    the norm's input: the fused gate/up GEMV applies it (fused_gemv), or the norm runs first."""
+    group = _fused_group(self) if norm is not None else None
+    if group is not None:
+        gate_up = fused_gemv.group_output(group, x, norm)
+        if gate_up is not None:
+            (g0, g1), (u0, u1) = group.rows
+            return gate_up[..., g0:g1], gate_up[..., u0:u1]
     if norm is not None:
-        group = getattr(self.gate_proj, "_group", None)
-        if group is not None and group.members == [self.gate_proj, self.up_proj]:
-            gate_up = gemv_prologue.normed_group_output(group, x, norm)
-            if gate_up is not None:
-                (g0, g1), (u0, u1) = group.rows
-                return gate_up[..., g0:g1], gate_up[..., u0:u1]
-        x = gemv_prologue.apply_norm(x, norm)
+        x = fused_gemv.apply_norm(x, norm)
     return self.gate_proj(x), self.up_proj(x)
 
 
 def _fused_forward(self, x, reset_native_residual=None, reset_native_norm=None):
-    """act_fn(gate) * up as one kernel; with reset_native_residual (fused_residual's decoder layer) the result
-    is residual + down_proj(...); reset_native_norm: see _gate_up."""
-    gate, up = _gate_up(self, x, reset_native_norm)
-    if (AVAILABLE and gate.is_cuda and gate.dtype in _DTYPES and up.dtype == gate.dtype and gate.shape == up.shape
-            and gate.numel() and _row_stride(gate) is not None and _row_stride(up) is not None):
-        h = _op()(gate, up)
-    else:
-        h = self.act_fn(gate) * up
+    """act_fn(gate) * up as one kernel, or (NVFP4 gate/up group, 1..2 tokens) as the epilogue of the gate/up GEMV
+    (fused_gemv); with reset_native_residual (fused_residual's decoder layer) the result is residual +
+    down_proj(...); reset_native_norm: see _gate_up."""
+    group = _fused_group(self) if type(self.act_fn).__name__ in _SILU else None
+    h = fused_gemv.group_output(group, x, reset_native_norm, silu_mul=True) if group is not None else None
+    if h is None:
+        gate, up = _gate_up(self, x, reset_native_norm)
+        if (AVAILABLE and gate.is_cuda and gate.dtype in _DTYPES and up.dtype == gate.dtype and gate.shape == up.shape
+                and gate.numel() and _row_stride(gate) is not None and _row_stride(up) is not None):
+            h = _op()(gate, up)
+        else:
+            h = self.act_fn(gate) * up
     if reset_native_residual is None:
         return self.down_proj(h)
     from .fused_residual import linear_add

@@ -117,15 +117,19 @@ class ProjectionGroup:
         r0, r1 = self.rows[index]
         return y[..., r0:r1]
 
-    def normed_forward(self, x: torch.Tensor, norm_weight: torch.Tensor, eps: float) -> Optional[torch.Tensor]:
-        """The fused output [..., all members' rows] for ``rms_norm(x, norm_weight, eps)`` as input, with the
-        RMSNorm inside the GEMV (integrations.gemv_prologue); None when no fused kernel takes the call (the caller
-        runs the norm and the members then)."""
+    def fused_forward(self, x: torch.Tensor, norm_weight: Optional[torch.Tensor] = None, eps: float = 0.0,
+                      silu_mul: bool = False) -> Optional[torch.Tensor]:
+        """The group's GEMV with decoder ops inside it (integrations.fused_gemv): x normalised by
+        ``rms_norm(x, norm_weight, eps)`` first when norm_weight is given; with silu_mul (a [gate, up] group) the
+        result is silu(gate) * up instead of both. None when no fused kernel takes the call (the caller runs the
+        separate ops then)."""
         if not self._valid and not self.rebuild():
             return None
-        from .gemv_prologue import normed_gemv
+        if silu_mul and (len(self.members) != 2 or self.rows[0][1] * 2 != self.rows[1][1]):
+            return None
+        from .fused_gemv import fused_gemv
 
-        return normed_gemv(self._tensor, self.members[0].activation, self._bias, x, norm_weight, eps)
+        return fused_gemv(self._tensor, self.members[0].activation, self._bias, x, norm_weight, eps, silu_mul)
 
     def _fused(self, leader: nn.Module, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != leader.in_features:

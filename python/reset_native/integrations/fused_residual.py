@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from . import gemv_prologue
+from . import fused_gemv
 from ._forward_patch import restore_forward, route_forward
 
 _SUPPORTED = ("LlamaDecoderLayer", "Qwen2DecoderLayer", "Qwen3DecoderLayer")
@@ -49,10 +49,10 @@ def _fused_forward(self, hidden_states, attention_mask=None, position_ids=None, 
         return self._reset_native_residual_original(hidden_states, attention_mask=attention_mask,
                                                     position_ids=position_ids, cache=cache, use_cache=use_cache,
                                                     position_embeddings=position_embeddings, **kwargs)
-    # Each RMSNorm is left to the NVFP4 GEMV it feeds where one can take it (gemv_prologue): then the attention /
+    # Each RMSNorm is left to the NVFP4 GEMV it feeds where one can take it (fused_gemv): then the attention /
     # MLP get the norm's input and (weight, eps) instead of the norm's output.
     residual = hidden_states
-    norm = gemv_prologue.deferred_norm(self.input_layernorm, self.self_attn.q_proj)
+    norm = fused_gemv.deferred_norm(self.input_layernorm, self.self_attn.q_proj)
     if norm is None:
         hidden_states = self.input_layernorm(hidden_states)
     hidden_states, _ = self.self_attn(hidden_states=hidden_states, attention_mask=attention_mask,
@@ -60,7 +60,7 @@ def _fused_forward(self, hidden_states, attention_mask=None, position_ids=None, 
                                       position_embeddings=position_embeddings, reset_native_residual=residual,
                                       reset_native_norm=norm, **kwargs)
     residual = hidden_states
-    norm = gemv_prologue.deferred_norm(self.post_attention_layernorm, self.mlp.gate_proj)
+    norm = fused_gemv.deferred_norm(self.post_attention_layernorm, self.mlp.gate_proj)
     if norm is None:
         hidden_states = self.post_attention_layernorm(hidden_states)
     return self.mlp(hidden_states, reset_native_residual=residual, reset_native_norm=norm)

@@ -1,13 +1,13 @@
-"""RMSNorm fused into the NVFP4 GEMV (reset_native._nvfp4_prologue, integrations.gemv_prologue): the fused kernel must
-give exactly the bits of the rms_norm op followed by the GEMV, whole models must not change by a bit, and every
-call the fused kernel cannot take must fall back to the separate op."""
+"""Decoder ops fused into the NVFP4 GEMV (reset_native._nvfp4_fused, integrations.fused_gemv): the RMSNorm prologue
+and the SiLU * up epilogue must give exactly the bits of the separate ops around the plain GEMV, whole models must
+not change by a bit, and every call the fused kernel cannot take must fall back to the separate ops."""
 import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from reset_native import _nvfp4_cuda, _nvfp4_prologue, nvfp4  # noqa: E402
-from reset_native.integrations import fused_attention, fused_mlp, fused_norm, fused_ops, gemv_prologue  # noqa: E402
+from reset_native import _nvfp4_cuda, _nvfp4_fused, nvfp4  # noqa: E402
+from reset_native.integrations import fused_attention, fused_mlp, fused_norm, fused_ops, fused_gemv  # noqa: E402
 
 from _e2e_models import tiny_qwen3  # noqa: E402
 
@@ -43,11 +43,11 @@ def test_no_norm_is_deferred_on_cpu_or_without_a_fused_nvfp4_group():
 
     model = tiny_qwen3(seed=5)
     layer = model.model.layers[0]
-    assert gemv_prologue.deferred_norm(layer.input_layernorm, layer.self_attn.q_proj) is None  # nn.Linear
+    assert fused_gemv.deferred_norm(layer.input_layernorm, layer.self_attn.q_proj) is None  # nn.Linear
     quantize_model(model, fuse_projections=True)
-    assert gemv_prologue.deferred_norm(layer.input_layernorm, layer.self_attn.q_proj) is None  # CPU weights
+    assert fused_gemv.deferred_norm(layer.input_layernorm, layer.self_attn.q_proj) is None  # CPU weights
     x = torch.randn(1, 1024)
-    assert not _nvfp4_prologue.supported(torch.zeros(8, 512, dtype=torch.uint8),
+    assert not _nvfp4_fused.supported(torch.zeros(8, 512, dtype=torch.uint8),
                                          torch.zeros(8, 64, dtype=torch.uint8), x, torch.ones(1024))
 
 
@@ -70,10 +70,10 @@ def test_rms_norm_prologue_is_bit_identical_to_the_op_then_the_gemv(dtype, m, n,
     t = _weights(n, k, gen)
     x = (torch.randn(m, k, generator=gen) * 4).to(dtype).cuda()
     nw = (1 + 0.3 * torch.randn(k, generator=gen)).to(dtype).cuda()
-    assert _nvfp4_prologue.supported(t.packed, t.block_scales, x, nw)
+    assert _nvfp4_fused.supported(t.packed, t.block_scales, x, nw)
     normed = fused_norm.rms_norm(x, nw, 1e-6)
     want = _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, normed, "bf16", None, None)
-    got = _nvfp4_prologue.gemv_rms_norm(t.packed, t.block_scales, t.global_scale, x, nw, 1e-6)
+    got = _nvfp4_fused.gemv_rms_norm(t.packed, t.block_scales, t.global_scale, x, nw, 1e-6)
     assert got.dtype == dtype and got.shape == (m, n)
     assert torch.equal(got, want)
     # and what both compute is the norm-then-product of fp64 math (to the dtype's roundings)
@@ -96,7 +96,7 @@ def test_rms_norm_prologue_with_bias(m):
     bias = torch.randn(n, generator=gen).to(dt).cuda()
     want = _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, fused_norm.rms_norm(x, nw, 1e-5), "bf16",
                             None, bias)
-    got = _nvfp4_prologue.gemv_rms_norm(t.packed, t.block_scales, t.global_scale, x, nw, 1e-5, bias)
+    got = _nvfp4_fused.gemv_rms_norm(t.packed, t.block_scales, t.global_scale, x, nw, 1e-5, bias)
     assert torch.equal(got, want)
 
 
@@ -107,14 +107,55 @@ def test_rms_norm_prologue_in_a_cuda_graph_follows_new_inputs():
     t = _weights(n, k, gen)
     x = torch.randn(2, k, generator=gen).to(torch.bfloat16).cuda()
     nw = torch.randn(k, generator=gen).to(torch.bfloat16).cuda()
-    _nvfp4_prologue.gemv_rms_norm(t.packed, t.block_scales, t.global_scale, x, nw, 1e-6)  # warm-up (op registry)
+    _nvfp4_fused.gemv_rms_norm(t.packed, t.block_scales, t.global_scale, x, nw, 1e-6)  # warm-up (op registry)
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
-        y = _nvfp4_prologue.gemv_rms_norm(t.packed, t.block_scales, t.global_scale, x, nw, 1e-6)
+        y = _nvfp4_fused.gemv_rms_norm(t.packed, t.block_scales, t.global_scale, x, nw, 1e-6)
     x.copy_(torch.randn(2, k, generator=gen).to(torch.bfloat16))
     graph.replay()
-    want = _nvfp4_prologue.gemv_rms_norm(t.packed, t.block_scales, t.global_scale, x, nw, 1e-6)
+    want = _nvfp4_fused.gemv_rms_norm(t.packed, t.block_scales, t.global_scale, x, nw, 1e-6)
     assert torch.equal(y, want)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m", [1, 2])
+@pytest.mark.parametrize("norm", [False, True])
+@pytest.mark.parametrize("half_n, k", [(256, 1024), (48, 4096), (1552, 2048)])
+def test_silu_mul_epilogue_is_bit_identical_to_the_gemv_then_the_op(dtype, m, norm, half_n, k):
+    gen = torch.Generator().manual_seed(m * 7 + k + half_n)
+    t = _weights(2 * half_n, k, gen)  # rows [gate | up]
+    x = (torch.randn(m, k, generator=gen) * 3).to(dtype).cuda()
+    nw = (1 + 0.3 * torch.randn(k, generator=gen)).to(dtype).cuda() if norm else None
+    xin = fused_norm.rms_norm(x, nw, 1e-6) if norm else x
+    gate_up = _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, xin, "bf16", None, None)
+    want = fused_mlp.silu_mul(gate_up[:, :half_n], gate_up[:, half_n:])
+    assert _nvfp4_fused.supported(t.packed, t.block_scales, x, nw, silu_mul=True)
+    got = _nvfp4_fused.gemv_fused(t.packed, t.block_scales, t.global_scale, x, nw, 1e-6, silu_mul=True)
+    assert got.shape == (m, half_n) and got.dtype == dtype
+    assert torch.equal(got, want)
+    g, u = gate_up[:, :half_n].double(), gate_up[:, half_n:].double()  # and it is SiLU * up (fp64 of the rounded)
+    assert torch.allclose(got.double(), g / (1 + torch.exp(-g)) * u, rtol=2e-2, atol=1e-3)
+
+
+@pytest.mark.gpu
+def test_silu_mul_epilogue_with_bias_and_its_limits():
+    gen = torch.Generator().manual_seed(21)
+    t = _weights(96, 1024, gen)
+    x = torch.randn(1, 1024, generator=gen).to(torch.bfloat16).cuda()
+    bias = torch.randn(96, generator=gen).to(torch.bfloat16).cuda()
+    gu = _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, x, "bf16", None, bias)
+    got = _nvfp4_fused.gemv_fused(t.packed, t.block_scales, t.global_scale, x, silu_mul=True, bias=bias)
+    assert torch.equal(got, fused_mlp.silu_mul(gu[:, :48], gu[:, 48:]))
+    t_odd = _weights(80, 1024, gen)  # 40 + 40 rows: not whole 16-row tile pairs
+    assert not _nvfp4_fused.supported(t_odd.packed, t_odd.block_scales, x, None, silu_mul=True)
+    with pytest.raises(ValueError, match="multiple of 32"):
+        _nvfp4_fused.gemv_fused(t_odd.packed, t_odd.block_scales, t_odd.global_scale, x, silu_mul=True)
+    with pytest.raises(ValueError, match="nothing to fuse"):
+        _nvfp4_fused.gemv_fused(t.packed, t.block_scales, t.global_scale, x)
+    x3 = torch.randn(3, 1024, generator=gen).to(torch.bfloat16).cuda()
+    with pytest.raises(NotImplementedError, match="no fused kernel"):
+        _nvfp4_fused.gemv_fused(t.packed, t.block_scales, t.global_scale, x3, silu_mul=True)
 
 
 @pytest.mark.gpu
@@ -137,7 +178,7 @@ def test_rms_norm_prologue_bad_inputs(change, exc, words):
     nw = None if change.get("no_norm") else torch.ones(change.get("norm_shape", 1024), dtype=dtype, device="cuda")
     bias = torch.zeros(change["bias_shape"], dtype=dtype, device="cuda") if "bias_shape" in change else None
     with pytest.raises(exc, match=words):
-        _nvfp4_prologue.gemv_rms_norm(t.packed, t.block_scales, t.global_scale, x, nw, change.get("eps", 1e-6), bias)
+        _nvfp4_fused.gemv_rms_norm(t.packed, t.block_scales, t.global_scale, x, nw, change.get("eps", 1e-6), bias)
 
 
 @pytest.mark.gpu
@@ -149,9 +190,9 @@ def test_calls_without_a_fused_kernel_are_reported_and_refused(m, n, k):
     t = _weights(n, k, gen)
     x = torch.randn(m, k, generator=gen).to(torch.bfloat16).cuda()
     nw = torch.ones(k, dtype=torch.bfloat16, device="cuda")
-    assert not _nvfp4_prologue.supported(t.packed, t.block_scales, x, nw)
+    assert not _nvfp4_fused.supported(t.packed, t.block_scales, x, nw)
     with pytest.raises(NotImplementedError, match="no fused kernel"):
-        _nvfp4_prologue.gemv_rms_norm(t.packed, t.block_scales, t.global_scale, x, nw, 1e-6)
+        _nvfp4_fused.gemv_rms_norm(t.packed, t.block_scales, t.global_scale, x, nw, 1e-6)
 
 
 # ------------------------------------------------------------------------------------------------ GPU models
@@ -167,37 +208,45 @@ def _quantized_qwen3(seed):
 @pytest.mark.gpu
 @pytest.mark.parametrize("ids, fused_calls", [([[5]], 4), ([[5], [9]], 4), ([[5, 9, 11, 4, 7], [3, 3, 8, 1, 2]], 0)])
 def test_model_outputs_do_not_change_by_a_bit(monkeypatch, ids, fused_calls):
-    """1-2 tokens: both norms of both layers run inside the GEMVs; 10 tokens: none do (the op runs instead).
-    Either way the logits are exactly those of the model without the fusion."""
+    """1-2 tokens: per layer one fused q/k/v GEMV (input norm inside) and one fused gate/up GEMV (post-attention
+    norm inside, SiLU * up on its results); 10 tokens: none (the separate ops run). Either way the logits are
+    exactly those of the model without the fusions."""
     model = _quantized_qwen3(seed=14)
     ids = torch.tensor(ids, device="cuda")
     calls = []
-    real = _nvfp4_prologue.gemv_rms_norm
-    monkeypatch.setattr(_nvfp4_prologue, "gemv_rms_norm", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    real = _nvfp4_fused.gemv_fused
+
+    def counted(*a, **kw):
+        calls.append(a[4] is not None and (len(a) > 6 and a[6] or kw.get("silu_mul", False)))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(_nvfp4_fused, "gemv_fused", counted)
     with torch.no_grad():
         fused = model(ids).logits
-        assert len(calls) == fused_calls
-        monkeypatch.setenv("RESET_NATIVE_GEMV_PROLOGUE", "0")
+        assert len(calls) == fused_calls and calls.count(True) == fused_calls // 2  # half of them norm + SiLU
+        monkeypatch.setenv("RESET_NATIVE_FUSED_GEMV", "0")
         plain = model(ids).logits
     assert len(calls) == fused_calls
     assert torch.equal(fused, plain)
 
 
 @pytest.mark.gpu
-def test_graph_decode_tokens_are_the_same_with_and_without_prologues(monkeypatch):
+def test_graph_decode_tokens_are_the_same_with_and_without_the_fusions(monkeypatch):
     from reset_native.integrations.generate import generate
 
     model = _quantized_qwen3(seed=15)
     ids = torch.tensor([[5, 9, 11, 4, 7]])
     got = generate(model, None, ids, max_new_tokens=12, temperature=0.0, cuda_graph=True, stop_at_eos=False)
-    monkeypatch.setenv("RESET_NATIVE_GEMV_PROLOGUE", "0")
+    monkeypatch.setenv("RESET_NATIVE_FUSED_GEMV", "0")
     want = generate(model, None, ids, max_new_tokens=12, temperature=0.0, cuda_graph=True, stop_at_eos=False)
     assert got.token_ids == want.token_ids and got.cuda_graph
 
 
 @pytest.mark.gpu
-def test_binding_rejects_unknown_prologue_codes():
+def test_binding_rejects_unknown_fusion_codes():
     with pytest.raises(ValueError, match="prologue code must be 0"):
-        _nvfp4_prologue._native.cuda_gemv_prologue_supported(0, 0, 64, 1024, 0, 2, 1, 7, 0)
-    # code 0 (no prologue) is always supported: the plain GEMV takes every call
-    assert _nvfp4_prologue._native.cuda_gemv_prologue_supported(0, 0, 64, 1024, 0, 2, 1, 0, 0)
+        _nvfp4_fused._native.cuda_gemv_fusion_supported(0, 0, 64, 1024, 0, 2, 1, 7, 0, 0)
+    with pytest.raises(ValueError, match="epilogue code must be 0"):
+        _nvfp4_fused._native.cuda_gemv_fusion_supported(0, 0, 64, 1024, 0, 2, 1, 0, 0, 3)
+    # neither a prologue nor an epilogue: always supported (the plain GEMV takes every call)
+    assert _nvfp4_fused._native.cuda_gemv_fusion_supported(0, 0, 64, 1024, 0, 2, 1, 0, 0, 0)

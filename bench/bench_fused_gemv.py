@@ -1,13 +1,13 @@
-"""RMSNorm fused into the NVFP4 GEMV vs the rms_norm op + GEMV, Qwen3-8B decode layers, one table.
+"""Decoder ops fused into the NVFP4 GEMV vs the separate ops, Qwen3-8B decode layers, one table.
 
-  python bench/bench_gemv_prologue.py [--ms 1,2] [--reps 20]
+  python bench/bench_fused_gemv.py [--ms 1,2] [--reps 20]
 
-For each fusion a Qwen3-8B decode layer has (input RMSNorm -> q/k/v [6144, 4096], post-attention RMSNorm ->
-gate/up [24576, 4096]) and each M: CUDA-graph replay time (median of --reps) of the separate path
-(torch.ops.reset_native.rms_norm, then nvfp4_gemv) and of the fused GEMV, per call,
+For each fusion a Qwen3-8B decode layer has (input RMSNorm -> q/k/v [6144, 4096]; post-attention RMSNorm ->
+gate/up [24576, 4096] -> SiLU * up) and each M: CUDA-graph replay time (median of --reps) of the separate path
+(torch.ops.reset_native.rms_norm, nvfp4_gemv, silu_mul) and of the fused GEMV, per call,
 with weight copies rotated so their bytes exceed 3x the L2 (weights come from HBM, as in a decode step). Both
 paths launch with PDL as the model does. The fused outputs are checked bit-identical to the separate ones in the
-same run. JSON to $OUT/bench_gemv_prologue.json when $OUT is set, else bench/out/.
+same run. JSON to $OUT/bench_fused_gemv.json when $OUT is set, else bench/out/.
 """
 from __future__ import annotations
 
@@ -21,13 +21,14 @@ from pathlib import Path
 import torch
 
 from reset_native import _nvfp4_cuda as nc
-from reset_native import _nvfp4_prologue as npro
-from reset_native.integrations import fused_norm
+from reset_native import _nvfp4_fused as nf
+from reset_native.integrations import fused_mlp, fused_norm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_nvfp4_gpu import copies_for, graph_time_us  # noqa: E402
 
-CASES = [("qkv + input norm", 6144, 4096), ("gate_up + post norm", 24576, 4096)]
+CASES = [("qkv + norm", 6144, 4096, False), ("gate_up + norm", 24576, 4096, False),
+         ("gate_up + norm + silu", 24576, 4096, True)]
 
 
 def main():
@@ -36,13 +37,13 @@ def main():
     ap.add_argument("--reps", type=int, default=20)
     args = ap.parse_args()
     if not torch.cuda.is_available() or not nc.AVAILABLE:
-        sys.exit("bench_gemv_prologue: needs a CUDA GPU and a build with RESET_NATIVE_CUDA=ON")
+        sys.exit("bench_fused_gemv: needs a CUDA GPU and a build with RESET_NATIVE_CUDA=ON")
     props = torch.cuda.get_device_properties(0)
     l2 = getattr(props, "L2_cache_size", 50 * 2**20)
     torch.manual_seed(0)
     rows = []
     dt = torch.bfloat16
-    for name, n, k in CASES:
+    for name, n, k, silu in CASES:
         nbytes = n * k // 2 + n * k // 16
         copies = copies_for(nbytes, l2)
         ws = [(torch.randint(0, 256, (n, k // 2), dtype=torch.uint8, device="cuda"),
@@ -50,9 +51,13 @@ def main():
         nw = (1 + 0.1 * torch.randn(k, device="cuda")).to(dt)
         for m in [int(v) for v in args.ms.split(",")]:
             x = torch.randn(m, k, device="cuda").to(dt)
-            sep = [lambda p=p, s=s: nc.gemv(p, s, 0.01, fused_norm.rms_norm(x, nw, 1e-6), "bf16", None, None)
-                   for p, s in ws]
-            fus = [lambda p=p, s=s: npro.gemv_rms_norm(p, s, 0.01, x, nw, 1e-6) for p, s in ws]
+
+            def separate(p, s):
+                y = nc.gemv(p, s, 0.01, fused_norm.rms_norm(x, nw, 1e-6), "bf16", None, None)
+                return fused_mlp.silu_mul(y[:, :n // 2], y[:, n // 2:]) if silu else y
+
+            sep = [lambda p=p, s=s: separate(p, s) for p, s in ws]
+            fus = [lambda p=p, s=s: nf.gemv_fused(p, s, 0.01, x, nw, 1e-6, silu) for p, s in ws]
             same = all(torch.equal(a(), b()) for a, b in zip(sep[:2], fus[:2]))
             t_sep, t_fus = graph_time_us(sep, args.reps), graph_time_us(fus, args.reps)
             rows.append(dict(case=name, n=n, k=k, m=m, separate_us=t_sep, fused_us=t_fus, saved_us=t_sep - t_fus,
@@ -64,7 +69,7 @@ def main():
     for r in rows:
         print(f"{r['case']:22s} {r['m']:3d} {r['separate_us']:12.2f} {r['fused_us']:9.2f} {r['saved_us']:9.2f} "
               f"{r['speedup']:7.2f}x {'yes' if r['bit_identical'] else 'NO'}")
-    out = Path(os.environ.get("OUT", "bench/out")) / "bench_gemv_prologue.json"
+    out = Path(os.environ.get("OUT", "bench/out")) / "bench_fused_gemv.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(dict(device=props.name, rows=rows), indent=1))
 

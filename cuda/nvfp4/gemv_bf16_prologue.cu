@@ -1,6 +1,0 @@
-// Instantiates the NVFP4 GEMV kernels with the fused RMSNorm prologue for bf16 x, A16.
-#include "nvfp4/gemv_dispatch.cuh"
-
-namespace reset_native::nvfp4_cuda::detail {
-template void dispatch_prologue<kBF16, kProRmsNorm>(const GemvParams&, const LaunchPlan&, cudaStream_t);
-}  // namespace reset_native::nvfp4_cuda::detail
