@@ -1,6 +1,6 @@
 """The GEMV's software FP4 decode (fp4_word in cuda/nvfp4/gemv_kernel.cuh) against its defining formula
 (pair_J of cuda/nvfp4/nvfp4_device.cuh), on the host: tests/cuda_host/fp4_word_check.cu is built with nvcc
-(the decode is __host__ __device__; its PTX-only pieces have host twins: lop3, mul_lo, mul_hi) and run over
+(the decode is __host__ __device__; its PTX-only piece, lop3, has a host twin) and run over
 word sets. Each output bit depends on a handful of input bits across nibbles, so besides every nibble value at
 every position the test sweeps a stride of all 2^32 words; the full sweep (~7 min) is the slow test."""
 from __future__ import annotations

@@ -225,35 +225,12 @@ __host__ __device__ __forceinline__ uint32_t select_bits(uint32_t a, uint32_t b,
   return (a & mask) | (b & ~mask);
 }
 
-// a * b and the high word of a * b as one IMAD / IMAD.HI: ptxas keeps a multiply by a constant that is not
-// a power of two (and mul.hi) on the FMA pipe, where a shift would take the integer pipe (see fp4_word).
-__host__ __device__ __forceinline__ uint32_t mul_lo(uint32_t a, uint32_t b) {
-#ifdef __CUDA_ARCH__
-  uint32_t d;
-  asm("mul.lo.u32 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b));
-  return d;
-#else
-  return a * b;
-#endif
-}
-__host__ __device__ __forceinline__ uint32_t mul_hi(uint32_t a, uint32_t b) {
-#ifdef __CUDA_ARCH__
-  uint32_t d;
-  asm("mul.hi.u32 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b));
-  return d;
-#else
-  return uint32_t((uint64_t(a) * b) >> 32);
-#endif
-}
-
 // The 8 nibbles of w as 4 fp16/bf16 pairs (nibbles j, j+4): pair_J of nvfp4_device.cuh, bit for bit (checked
-// over all 2^32 words offline and over a stride by tests/test_nvfp4_decode.py; the GEMV tests against fp64
-// cover every code). Each pair needs its sign 6 (fp16) or 9 (bf16) bits above its magnitude instead of 3, so
-// shifted copies of w supply the signs (or the magnitudes) and one select + shift + mask places both.
-// fp16 (both GEMV kernels' hot path): 11 instructions per word, 7 on the integer pipe (LOP3), 4 on the FMA
-// pipe. The integer pipe takes a warp instruction every other cycle, so its count is what binds: the two
-// copies of w are made by multiplies, w << 3 as w * (2^31 + 8) (the extra term only reaches bit 31, which the
-// select never uses) and w >> 3 as the high word of w * 2^29; ptxas spreads the 3 other shifts over both pipes.
+// over all 2^32 words by the slow test of tests/test_nvfp4_decode.py, over a stride by its fast tests; the GEMV
+// tests against fp64 cover every code). Each pair needs its sign 6 (fp16) or 9 (bf16) bits above its magnitude
+// instead of 3, so shifted copies of w supply the signs (or the magnitudes) and one select + shift + mask
+// places both. fp16 (both GEMV kernels' hot path), 11 instructions per word (ptxas made 13.5 of the C form,
+// splitting each select into two LOP3s, hence the PTX lop3):
 //   even = nibbles 0, 2, 4, 6 with their signs 6 bits up (from w << 3): pairs 0 and 2 by a shift and a mask;
 //   odd = bit 7 of each byte from w (signs of nibbles 1, 3, 5, 7), bits 1-3 from w >> 3 (their magnitudes):
 //   pair 3 is odd masked, pair 1 the same shifted by a byte.
@@ -268,8 +245,8 @@ __host__ __device__ __forceinline__ void fp4_word(uint32_t w, uint32_t (&o)[4]) 
     o[3] = select_bits(w, down, 0x80008000u) & kMask;
   } else {
     constexpr uint32_t kMask = 0x8E008E00u;
-    const uint32_t even = lop3<kLutSelect>(w, mul_lo(w, 0x80000008u), 0x07070707u);
-    const uint32_t odd = lop3<kLutSelect>(w, mul_hi(w, 0x20000000u), 0x80808080u);
+    const uint32_t even = lop3<kLutSelect>(w, w << 3, 0x07070707u);
+    const uint32_t odd = lop3<kLutSelect>(w, w >> 3, 0x80808080u);
     o[0] = lop3<kLutAnd>(even << 9, 0, kMask);
     o[1] = lop3<kLutAnd>(odd << 8, 0, kMask);
     o[2] = lop3<kLutAnd>(even << 1, 0, kMask);
