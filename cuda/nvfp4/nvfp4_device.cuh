@@ -127,7 +127,7 @@ __device__ __forceinline__ uint32_t e4m3x2_to_half2(uint32_t two_bytes) {
 
 // Streaming 16-byte weight load: read once, do not pollute L1. The L2::256B prefetch hint (the 8 warps of a
 // CTA read a row's 512 contiguous bytes per step, 64 each) measured 1-5% faster on an H200 (8B gate_up and
-// down, bench/RESULTS-gemv7.md); the values are the same.
+// down, bench/RESULTS.md session 6); the values are the same.
 __device__ __forceinline__ uint4 ld_stream_v4(const void* p) {
   uint4 v;
   asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];"
