@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Reverse-applies a `git diff` (unified, no fuzz) under a directory: unpatch.py <patch> <root>. Used by
-bd_probe.sh to rebuild the baseline sources where neither git history nor `patch` is available."""
+gemv_probe.sh to rebuild the baseline sources where neither git history nor `patch` is available."""
 import re
 import sys
 
