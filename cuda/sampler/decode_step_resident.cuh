@@ -159,11 +159,15 @@ struct ResidentShared {
   union {
     float window[kMaxWindow];                        // exchange 1, chunk 0's block: the slot's window
     unsigned hist[2 * kTopPBins];                    // top-p bins: masses in two halves, as topp_bins_kernel
-    alignas(16) unsigned long long kw[kCandidates];  // boundary-bin logits, key << 32 | weight; the fallback's histogram
-    unsigned kept[kChunk];                           // the drawing block: kept weights in index order
+    struct {
+      alignas(16) unsigned long long kw[kCandidates];  // boundary-bin logits, key << 32 | weight; the fallback's histogram
+      unsigned long long sorted[kCandidates];          // a copy of kw for the sort (more than 256 of them)
+    } c;
+    unsigned kept[kChunk];  // the drawing block: kept weights in index order
   } u;
   unsigned long long extra[kThreads];  // kept boundary-bin mass per chunk
-  unsigned short cand_chunk[kRankCandidates];
+  unsigned char cand_chunk[kCandidates];
+  static_assert(kResidentMaxChunks <= 256, "a chunk index fits cand_chunk");
   unsigned long long warp_sums[kWarps];
   ChunkPart chunk_parts[kWarps];
   EntropyPart row_parts[kWarps];
@@ -218,42 +222,50 @@ __device__ double take_boundary_bin(const unsigned long long* row_hist, unsigned
 }
 
 // Exchange 3, one thread per chunk: the chunk's kept mass and boundary-bin logits (into kw, in any
-// order: the threshold and the per-chunk sums do not depend on it). The first two candidates are
-// polled with the mass, so a chunk with at most two costs one round trip.
+// order: the threshold and the per-chunk sums do not depend on it). The first kPolled logits are
+// polled with the mass (one round trip for most chunks), the rest kPolled at a time.
+constexpr unsigned kPolled = 4;
+
 __device__ unsigned long long take_kept(const RowWords& w, unsigned c, const Waiter& wait, ResidentShared& sh) {
   const unsigned tag = wait.tag;
   const unsigned long long* kept = w.kept(c);
   const unsigned long long* cand = w.candidates(c);
-  unsigned long long k[kKeptWords], first[4];
+  unsigned long long k[kKeptWords], v[2 * kPolled];
   unsigned count = 0;
   for (;;) {
 #pragma unroll
     for (int j = 0; j < kKeptWords; ++j) k[j] = peek_word(kept + j);
 #pragma unroll
-    for (int j = 0; j < 4; ++j) first[j] = peek_word(cand + j);
+    for (int j = 0; j < 2 * static_cast<int>(kPolled); ++j) v[j] = peek_word(cand + j);
     count = static_cast<unsigned>(k[2] >> 32);
     bool ready = has_tag(k[0], tag) && has_tag(k[1], tag) && has_tag(k[2], tag);
-    for (unsigned i = 0; ready && i < min(count, 2u); ++i) {
-      ready = has_tag(first[2 * i], tag) && has_tag(first[2 * i + 1], tag);
-    }
+#pragma unroll
+    for (int j = 0; j < 2 * static_cast<int>(kPolled); ++j) ready &= j >= 2 * static_cast<int>(count) || has_tag(v[j], tag);
     if (ready || wait.expired()) break;
   }
   if (count > static_cast<unsigned>(kChunkCandidates)) sh.overflow = 1;  // not all were published
   const unsigned n = min(count, static_cast<unsigned>(kChunkCandidates));
-  for (unsigned i = 0; i < n; ++i) {
-    unsigned key, weight;
-    if (i < 2) {
-      key = static_cast<unsigned>(first[2 * i] >> 32);
-      weight = static_cast<unsigned>(first[2 * i + 1] >> 32);
-    } else {
-      unsigned v[2];
-      take_words(cand + 2 * i, wait, v);
-      key = v[0];
-      weight = v[1];
+  for (unsigned i0 = 0; i0 < n; i0 += kPolled) {
+    const unsigned m = min(n - i0, kPolled);
+    if (i0 > 0) {
+      bool ready;
+      do {
+#pragma unroll
+        for (int j = 0; j < 2 * static_cast<int>(kPolled); ++j) {
+          if (j < 2 * static_cast<int>(m)) v[j] = peek_word(cand + 2 * i0 + j);
+        }
+        ready = true;
+#pragma unroll
+        for (int j = 0; j < 2 * static_cast<int>(kPolled); ++j) ready &= j >= 2 * static_cast<int>(m) || has_tag(v[j], tag);
+      } while (!ready && !wait.expired());
     }
-    const unsigned at = atomicAdd(&sh.n, 1u);
-    if (at < static_cast<unsigned>(kCandidates)) sh.u.kw[at] = (static_cast<unsigned long long>(key) << 32) | weight;
-    if (at < static_cast<unsigned>(kRankCandidates)) sh.cand_chunk[at] = static_cast<unsigned short>(c);
+    for (unsigned j = 0; j < m; ++j) {
+      const unsigned at = atomicAdd(&sh.n, 1u);
+      if (at < static_cast<unsigned>(kCandidates)) {
+        sh.u.c.kw[at] = (v[2 * j] & 0xFFFFFFFF00000000ull) | (v[2 * j + 1] >> 32);
+        sh.cand_chunk[at] = static_cast<unsigned char>(c);
+      }
+    }
   }
   return (static_cast<unsigned long long>(k[1] >> 32) << 32) | static_cast<unsigned>(k[0] >> 32);
 }
@@ -263,34 +275,30 @@ __device__ unsigned long long take_kept(const RowWords& w, unsigned c, const Wai
 // or radix levels over the whole row. All threads, after take_kept and a barrier. Returns the key
 // the draw keeps from.
 template <int kDType>
-__device__ unsigned resident_threshold(const KernelArgs& a, std::int64_t row, const RowWords& w, const Waiter& wait,
-                                       const RowPlan& plan, ResidentShared& sh) {
-  const unsigned n = sh.n, chunks = w.chunks;
+__device__ unsigned resident_threshold(const KernelArgs& a, std::int64_t row, unsigned chunks, const RowPlan& plan,
+                                       ResidentShared& sh) {
+  const unsigned n = sh.n;
   unsigned floor_key = plan.floor_key;
   if (n == 0u && !sh.overflow) {
     // Unreachable (the bin was chosen for its mass): keep the floor, as draw_row.
   } else if (!sh.overflow && n <= static_cast<unsigned>(kRankCandidates)) {
-    floor_key = threshold_by_rank(sh.u.kw, static_cast<int>(n), plan.target, &sh.best, &sh.least);
+    floor_key = threshold_by_rank(sh.u.c.kw, static_cast<int>(n), plan.target, &sh.best, &sh.least);
     const unsigned i = threadIdx.x;
-    if (i < n && static_cast<unsigned>(sh.u.kw[i] >> 32) >= floor_key) {
-      atomicAdd(&sh.extra[sh.cand_chunk[i]], sh.u.kw[i] & 0xFFFFFFFFull);
+    if (i < n && static_cast<unsigned>(sh.u.c.kw[i] >> 32) >= floor_key) {
+      atomicAdd(&sh.extra[sh.cand_chunk[i]], sh.u.c.kw[i] & 0xFFFFFFFFull);
     }
   } else if (!sh.overflow && n <= static_cast<unsigned>(kCandidates)) {
-    floor_key = threshold_by_sort(sh.u.kw, static_cast<int>(n), plan.target, sh.warp_sums, &sh.first);
-    if (threadIdx.x < chunks) {  // kw is sorted now: the chunk's own words again (still tagged)
-      const unsigned long long* cand = w.candidates(threadIdx.x);
-      const unsigned count = static_cast<unsigned>(__ldcg(w.kept(threadIdx.x) + 2) >> 32);
-      unsigned long long m = 0;
-      for (unsigned i = 0; i < count; ++i) {
-        unsigned v[2];
-        take_words(cand + 2 * i, wait, v);
-        if (v[0] >= floor_key) m += v[1];
+    for (unsigned i = threadIdx.x; i < n; i += kThreads) sh.u.c.sorted[i] = sh.u.c.kw[i];
+    __syncthreads();
+    floor_key = threshold_by_sort(sh.u.c.sorted, static_cast<int>(n), plan.target, sh.warp_sums, &sh.first);
+    for (unsigned i = threadIdx.x; i < n; i += kThreads) {  // kw is still in arrival order, beside cand_chunk
+      if (static_cast<unsigned>(sh.u.c.kw[i] >> 32) >= floor_key) {
+        atomicAdd(&sh.extra[sh.cand_chunk[i]], sh.u.c.kw[i] & 0xFFFFFFFFull);
       }
-      sh.extra[threadIdx.x] += m;
     }
   } else {
     const void* z = row_logits<kDType>(a, row);
-    floor_key = threshold_from_row<kDType>(a, z, plan, sh.u.kw, sh.warp_sums, &sh.digit, &sh.above);
+    floor_key = threshold_from_row<kDType>(a, z, plan, sh.u.c.kw, sh.warp_sums, &sh.digit, &sh.above);
     // The kept logits of the bin, chunk by chunk: warp w takes chunks w, w + kWarps, ...
     const int lane = threadIdx.x & 31;
     for (unsigned c = threadIdx.x >> 5; c < chunks; c += kWarps) {
@@ -521,7 +529,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) resident_step_kernel(Ker
 #pragma unroll
     for (int j = 0; j < kTopPBins / kThreads; ++j) row_hist[threadIdx.x * (kTopPBins / kThreads) + j] = 0ull;
   }
-  const unsigned floor_key = kTopP ? resident_threshold<kDType>(a, row, words, wait, plan, sh) : 0u;
+  const unsigned floor_key = kTopP ? resident_threshold<kDType>(a, row, chunks, plan, sh) : 0u;
   RN_TRACE(3, 6);
 
   // The chunk holding the uniform's quantile of the kept mass, and the rank inside it (draw_row).
