@@ -297,6 +297,8 @@ class ReSETState:
             return
         self._error_flag.zero_()
         self._slot_busy.zero_()
+        if flag & int(_S.ERROR_FLAGS["stalled"]):  # late blocks may have left partial sums behind
+            self._workspace.zero_()
         names = {"nan": "a logits row held NaN or +inf", "all_neg_inf": "a logits row was all -inf",
                  "token_range": f"a last_tokens id was outside [-1, {self._vocab_size})",
                  "slot_range": f"a slot index was outside [0, {self._batch_size})",
