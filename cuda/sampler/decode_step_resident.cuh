@@ -6,23 +6,27 @@
 //
 // Why: the kernels (stats, top-p bins, sample) pass each row through three "last block" combines;
 // each costs a fence, an arrival atomic, one block's serial merge, a plan written and read back and
-// a kernel boundary. Here the blocks of a row meet at three exchanges instead, and every block reads
-// all the row's published values and computes the merged result itself (entropy, temperature,
-// boundary bin, threshold, the quantile's chunk), in the same fixed order and with the same
-// arithmetic as the kernels, so tokens, temperatures, entropies and state are the same bits:
-//   1. entropy part of each chunk (tagged words); chunk 0's block meanwhile claims and prepares the
-//      slot (as in stats_kernel) and publishes the step means, the uniform and the claim's result;
+// a kernel boundary, and the later kernels read the logits again. Here the row's blocks keep their
+// logits and meet three times; the row's lead block (chunk 0's) gathers each time and tells the
+// others what they need in a few words, with the kernels' arithmetic and merge orders (so the same
+// bits):
+//   1. entropy part of each chunk; the lead meanwhile claims and prepares the slot (as in
+//      stats_kernel), then merges the parts, picks the temperature and publishes max, 1 / T and
+//      whether the row goes on (greedy and rejected rows end here);
 //   2. top-p bins: each block adds its 1024 bin masses to the row histogram with atomics that also
 //      count the block (bits 48..63), so a bin is complete once its count reaches the row's blocks
-//      (no fence, no arrival counter);
-//   3. per chunk its kept mass above the boundary bin and its boundary-bin logits (tagged words);
-//      every block finds the exact threshold (counting or sorting, as draw_row) and the chunk that
-//      holds the uniform's quantile, whose block draws from its registers.
-// Chunk 0's block does the row's bookkeeping: the state write-back and outputs (finish_row), the
-// step counter, the slot release and the histogram's zeroing.
+//      (no fence, no arrival counter); the lead picks the boundary bin and publishes it;
+//   3. per chunk its kept mass above the boundary bin and its boundary-bin logits; the other blocks
+//      are done, and the lead finds the exact threshold (counting, sorting, or the radix fallback,
+//      as draw_row), the chunk holding the uniform's quantile, and draws from it.
+// The lead also does the row's bookkeeping: the state write-back and outputs (finish_row), the step
+// counter, the slot release and the histogram's zeroing.
 // Tagged word: value << 32 | tag, one 64-bit store, read by polling until the tag is the step's
 // (steps[row] + 1: all earlier words of the row carry smaller tags). A 64-bit access is single-copy
-// atomic, so a word is never seen half written.
+// atomic, so a word is never seen half written. Only the lead polls the row's parts and bins; the
+// others poll the lead's few plan words. (In the first version every block polled every part and
+// bin and computed the merge itself: on an H200 the polling made those few L2 lines a hot spot,
+// 6-8 us per exchange.)
 #pragma once
 
 namespace reset_native::sampler::cuda_detail {
@@ -30,6 +34,7 @@ namespace reset_native::sampler::cuda_detail {
 using detail::kChunkCandidates;
 using detail::kKeptWords;
 using detail::kPartWords;
+using detail::kPlanWords;
 using detail::kPreWords;
 
 // Largest row (in chunks) the resident step takes: thread t reads chunk t's words and the last
@@ -98,6 +103,7 @@ struct RowWords {
   __device__ unsigned long long* candidates(unsigned c) const {
     return base + chunks * (kPartWords + kKeptWords) + kPreWords + c * 2 * kChunkCandidates;
   }
+  __device__ unsigned long long* plan() const { return candidates(chunks); }  // kPlanWords
 };
 
 // A chunk's entropy part as stats_kernel stores it (the floats widen exactly to the EntropyPart's
@@ -177,7 +183,8 @@ struct ResidentShared {
   unsigned long long rank, above;
   std::int64_t chunk, token;
   unsigned n, best, least, digit;
-  int bin, first, overflow;
+  int bin, first, overflow, go;
+  float plan_zmax, plan_inv_t;
 };
 
 // Exchange 2: the row's top-p boundary bin, read from the counted histogram once every block is in
@@ -395,6 +402,25 @@ __device__ void put_kept(const RowWords& words, unsigned c, const float (&x)[kPe
   }
 }
 
+// Exchange 2, every block: its chunks' bin masses into the row histogram, each of the 1024 bins with a
+// count of one in bits 48..63 (the mass stays below 2^42), so the lead sees when all are in.
+template <class ForOwnChunks>
+__device__ void add_bins(const KernelArgs& a, std::int64_t row, const RowPlan& plan, const ForOwnChunks& for_own_chunks,
+                         ResidentShared& sh) {
+  topp_bins_clear(sh.u.hist, sh.u.hist + kTopPBins);  // the window is no longer read
+  for_own_chunks([&](unsigned, const float (&x)[kPerThread]) { topp_bins_add(plan, x, sh.u.hist, sh.u.hist + kTopPBins); });
+  __syncthreads();
+  RN_TRACE(3, 3);
+  unsigned long long* row_hist = a.ws.hist + row * kHistBins;
+  constexpr int per = kTopPBins / kThreads;
+#pragma unroll
+  for (int j = 0; j < per; ++j) {
+    const int b = threadIdx.x * per + j;
+    const unsigned long long v = (static_cast<unsigned long long>(sh.u.hist[kTopPBins + b]) << 12) + sh.u.hist[b];
+    atomicAdd(row_hist + b, v + (1ull << 48));
+  }
+}
+
 // Grid (rows, parts): block p of a row owns chunks p, p + parts, ... (parts = chunks at small batches:
 // one chunk per block). Its first chunk stays in registers for the whole step; further chunks are
 // read again in each pass (from L2 at the batch sizes that need them), the next one loading while
@@ -461,6 +487,38 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) resident_step_kernel(Ker
     }
   });
   RN_TRACE(3, 1);
+  // The other blocks wait for the lead's word on what follows; only the lead polls the row's parts
+  // (every block polling every part made the few L2 lines holding them a hot spot).
+  if (!lead) {
+    if (threadIdx.x == 0) {
+      unsigned v[3];
+      take_words(words.plan(), wait, v);
+      sh.plan_zmax = __uint_as_float(v[0]);
+      sh.plan_inv_t = __uint_as_float(v[1]);
+      sh.go = static_cast<int>(v[2]);
+    }
+    __syncthreads();
+    if (!sh.go) return;  // greedy or rejected: the lead finishes the row
+    RowPlan plan{};
+    plan.zmax = sh.plan_zmax;
+    plan.inv_t = sh.plan_inv_t;
+    plan.floor_key = 0u;
+    plan.bin = -1;
+    if (kTopP) {
+      add_bins(a, row, plan, for_own_chunks, sh);
+      if (threadIdx.x == 0) {
+        unsigned v[1];
+        take_words(words.plan() + 3, wait, v);
+        sh.bin = static_cast<int>(v[0]);
+      }
+      __syncthreads();
+      plan.bin = sh.bin;
+    }
+    for_own_chunks([&](unsigned c, const float (&x)[kPerThread]) { put_kept<kTopP>(words, c, x, plan, tag, sh); });
+    return;  // the lead draws
+  }
+
+  // The lead from here on. Exchange 1: entropy parts and the prepared slot.
   EntropyPart q = empty_part<EntropyPart>();
   if (threadIdx.x < chunks) q = entropy_merge(q, take_part(words, threadIdx.x, wait));
   if (threadIdx.x == kThreads - 1) sh.view = take_pre(words, wait);
@@ -473,51 +531,48 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) resident_step_kernel(Ker
   if (all.nan) bad |= kErrorNaN;
   else if (all.max == -INFINITY) bad |= kErrorAllNegInf;
   const double t = bad ? 0.0 : detail::temperature_for(a.params, sh.view.means, entropy);
-  // The lead's bookkeeping: outputs and state (finish_row reaches the same entropy and temperature);
-  // the step counter moves on (every block has read it: each published its parts after).
+  const bool go = !bad && t > kGreedyTemperature;
+  RowPlan plan{};
+  plan.zmax = all.max;
+  plan.inv_t = go ? static_cast<float>(1.0 / t) : 0.0f;
+  plan.floor_key = 0u;
+  plan.bin = -1;
+  if (threadIdx.x == 0) {
+    put_word(words.plan() + 0, __float_as_uint(plan.zmax), tag);
+    put_word(words.plan() + 1, __float_as_uint(plan.inv_t), tag);
+    put_word(words.plan() + 2, go ? 1u : 0u, tag);
+  }
+  // Outputs and state (finish_row reaches the same entropy and temperature); the step counter moves
+  // on (every block has read it: each published its parts after).
   const auto bookkeeping = [&] {
     finish_row(a, row, all, sh.pre);
     a.ws.steps[row] = tag;
   };
   const auto release = [&] { release_after_all_claims(a, gridDim.x, claimed(sh.pre.bad) ? sh.pre.slot : -1); };
-  if (bad || t <= kGreedyTemperature) {
-    if (lead && threadIdx.x == 0) {
+  if (!go) {
+    if (threadIdx.x == 0) {
       bookkeeping();
       release();
     }
     return;
   }
-  RowPlan plan{};
-  plan.zmax = all.max;
-  plan.inv_t = static_cast<float>(1.0 / t);
-  plan.floor_key = 0u;
-  plan.bin = -1;
-  unsigned long long* row_hist = a.ws.hist + row * kHistBins;
 
-  // Exchange 2: top-p bins. Every block adds all 1024 bins, each with a count of one in bits 48..63.
+  // Exchange 2: top-p bins; the lead reads the counted histogram and picks the boundary bin.
   if (kTopP) {
-    topp_bins_clear(sh.u.hist, sh.u.hist + kTopPBins);  // the window is no longer read
-    for_own_chunks([&](unsigned, const float (&x)[kPerThread]) {
-      topp_bins_add(plan, x, sh.u.hist, sh.u.hist + kTopPBins);
-    });
-    __syncthreads();
-    RN_TRACE(3, 3);
-    constexpr int per = kTopPBins / kThreads;
-#pragma unroll
-    for (int j = 0; j < per; ++j) {
-      const int b = threadIdx.x * per + j;
-      const unsigned long long v = (static_cast<unsigned long long>(sh.u.hist[kTopPBins + b]) << 12) + sh.u.hist[b];
-      atomicAdd(row_hist + b, v + (1ull << 48));  // the mass (< 2^42 per row) and one count for this block
-    }
-    if (lead && threadIdx.x == kThreads - 1) bookkeeping();  // while the bins come in
-    plan.target = take_boundary_bin(row_hist, parts, a.top_p, wait, sh);
+    add_bins(a, row, plan, for_own_chunks, sh);
+    if (threadIdx.x == kThreads - 1) bookkeeping();  // while the bins come in
+    plan.target = take_boundary_bin(a.ws.hist + row * kHistBins, parts, a.top_p, wait, sh);
     plan.bin = sh.bin;
+    if (threadIdx.x == 0) put_word(words.plan() + 3, static_cast<unsigned>(plan.bin), tag);
+    unsigned long long* row_hist = a.ws.hist + row * kHistBins;  // read by the lead alone: zeroed now
+#pragma unroll
+    for (int j = 0; j < kTopPBins / kThreads; ++j) row_hist[threadIdx.x * (kTopPBins / kThreads) + j] = 0ull;
     RN_TRACE(3, 4);
   }
 
   // Exchange 3: kept masses and boundary-bin logits per chunk.
   for_own_chunks([&](unsigned c, const float (&x)[kPerThread]) { put_kept<kTopP>(words, c, x, plan, tag, sh); });
-  if (lead && threadIdx.x == kThreads - 1) {  // while the kept words come in (this thread reads none)
+  if (threadIdx.x == kThreads - 1) {  // while the kept words come in (this thread reads none)
     if (!kTopP) bookkeeping();
     release();
   }
@@ -525,10 +580,6 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) resident_step_kernel(Ker
   if (threadIdx.x < chunks) my_mass = take_kept(words, threadIdx.x, wait, sh);
   __syncthreads();
   RN_TRACE(3, 5);
-  if (kTopP && lead) {  // every block has read the histogram (before publishing its kept words)
-#pragma unroll
-    for (int j = 0; j < kTopPBins / kThreads; ++j) row_hist[threadIdx.x * (kTopPBins / kThreads) + j] = 0ull;
-  }
   const unsigned floor_key = kTopP ? resident_threshold<kDType>(a, row, chunks, plan, sh) : 0u;
   RN_TRACE(3, 6);
 
@@ -542,20 +593,18 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) resident_step_kernel(Ker
     sh.chunk = threadIdx.x;
     sh.rank = target - cum;
   }
+  if (threadIdx.x == 0) sh.token = all.argmax;
   __syncthreads();
   RN_TRACE(3, 7);
   const std::int64_t at_chunk = sh.chunk;
-  const bool owner = at_chunk >= 0 ? static_cast<unsigned>(at_chunk) % parts == part : lead;
-  if (!owner) return;
-  if (threadIdx.x == 0) sh.token = all.argmax;
   std::int64_t token = all.argmax;
   if (at_chunk >= 0) {
     float x[kPerThread];
-    if (static_cast<unsigned>(at_chunk) == part) {
+    if (at_chunk == 0) {
 #pragma unroll
       for (int j = 0; j < kPerThread; ++j) x[j] = x0[j];
     } else {
-      load(static_cast<unsigned>(at_chunk), x);
+      load(static_cast<unsigned>(at_chunk), x);  // another block's chunk: from L2
     }
     token = draw_from_registers(x, at_chunk * kChunk, plan, floor_key, sh.rank, sh);
   }

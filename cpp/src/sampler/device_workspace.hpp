@@ -75,15 +75,17 @@ static_assert(sizeof(RowPre) % 8 == 0, "RowPre is whole 8-byte words");
 // polling until the tag is the step's (no fence, no arrival counter). Per row, in words:
 // kPartWords per chunk (its entropy part), kPreWords (the prepared slot: step means, uniform, claim),
 // kKeptWords per chunk (its kept mass above the top-p boundary bin, two halves, and its count of
-// boundary-bin logits) and 2 * kChunkCandidates per chunk (those logits: key, weight).
+// boundary-bin logits), 2 * kChunkCandidates per chunk (those logits: key, weight) and kPlanWords
+// (what the row's lead block tells the others: max, 1 / T, go on or not, boundary bin).
 inline constexpr int kPartWords = 4;
 inline constexpr int kPreWords = 7;
+inline constexpr int kPlanWords = 4;
 inline constexpr int kKeptWords = 3;
 // Boundary-bin logits one chunk publishes; a chunk with more sends the row to the exact fallback.
 inline constexpr int kChunkCandidates = 32;
 
 inline std::int64_t tagged_words_per_row(std::int64_t chunks) {
-  return chunks * (kPartWords + kKeptWords + 2 * kChunkCandidates) + kPreWords;
+  return chunks * (kPartWords + kKeptWords + 2 * kChunkCandidates) + kPreWords + kPlanWords;
 }
 
 struct WorkspaceLayout {
