@@ -560,7 +560,6 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) resident_step_kernel(Ker
   // Exchange 2: top-p bins; the lead reads the counted histogram and picks the boundary bin.
   if (kTopP) {
     add_bins(a, row, plan, for_own_chunks, sh);
-    if (threadIdx.x == kThreads - 1) bookkeeping();  // while the bins come in
     plan.target = take_boundary_bin(a.ws.hist + row * kHistBins, parts, a.top_p, wait, sh);
     plan.bin = sh.bin;
     if (threadIdx.x == 0) put_word(words.plan() + 3, static_cast<unsigned>(plan.bin), tag);
@@ -572,10 +571,10 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) resident_step_kernel(Ker
 
   // Exchange 3: kept masses and boundary-bin logits per chunk.
   for_own_chunks([&](unsigned c, const float (&x)[kPerThread]) { put_kept<kTopP>(words, c, x, plan, tag, sh); });
-  if (threadIdx.x == kThreads - 1) {  // while the kept words come in (this thread reads none)
-    if (!kTopP) bookkeeping();
-    release();
-  }
+  // While the kept words come in, two threads that read none (chunks <= 192), in different warps.
+  static_assert(kResidentMaxChunks <= kThreads - 33, "the bookkeeping threads poll no chunk");
+  if (threadIdx.x == kThreads - 1) bookkeeping();
+  if (threadIdx.x == kThreads - 33) release();
   unsigned long long my_mass = 0;
   if (threadIdx.x < chunks) my_mass = take_kept(words, threadIdx.x, wait, sh);
   __syncthreads();
