@@ -1,10 +1,12 @@
 // Latency probe of the ReSET CUDA decode step (cuda/sampler/): where the microseconds of one step go.
 // Builds decode_step.cu into this program with -DRESET_NATIVE_SAMPLER_TRACE (cuda/sampler/trace.cuh),
 // so thread 0 of every block of row 0 stamps %globaltimer at the phase boundaries of each kernel.
-// Prints, for a B = 1 step (V = 151936, N(0, 3^2) logits, the bench's ReSET config with top-p 0.95,
-// CUDA-graph replay), the median over replays of the earliest and latest block at every mark, and
-// the last block's phases in cycles; then graph-replay times of the step at B = 1 / 8 / 64 for the
-// bench's configs and a few floors (empty graphs, kernels that only do the last-block hand-off).
+// Prints, for a B = 1 step through the resident step (V = 151936, N(0, 3^2) logits, the bench's
+// ReSET config with top-p 0.95, CUDA-graph replay), the median over replays of the earliest and
+// latest block at every mark, and the last block's phases in cycles; then graph-replay times of the
+// step at B = 1 ... 64 for the bench's configs, resident step and kernels in turn
+// (RESET_NATIVE_SAMPLER_RESIDENT=1 / =0), and a few floors (empty graphs, kernels that only do the
+// last-block hand-off).
 // On the GPU machine, from the repository root:
 //   nvcc -std=c++17 -O3 -arch=sm_90 -DRESET_NATIVE_SAMPLER_TRACE -Icuda -Icpp/include -Icpp/src
 //     -o /tmp/sampler_trace bench/probes/sampler_trace.cu cpp/src/sampler/state.cpp
@@ -229,7 +231,9 @@ int main() {
   Config fixed_nop{0.6, 0.0, 0.6, 32, 1.0, 0};
   Config greedy{0.0, 0.0, 0.0, 32, 1.0, 0};
 
-  trace_b1(make_step(reset, 1, logits), s, 30);  // the default path (resident at B = 1)
+  setenv("RESET_NATIVE_SAMPLER_RESIDENT", "1", 1);  // the trace of the resident step (the kernels': session 5)
+  trace_b1(make_step(reset, 1, logits), s, 30);
+  unsetenv("RESET_NATIVE_SAMPLER_RESIDENT");
 
   // The resident step against the kernels, same process (RESET_NATIVE_SAMPLER_RESIDENT is read at
   // every call, so at every capture).

@@ -22,6 +22,9 @@
 // one kernel each) instead of step 3's bins: the same threshold, kept for comparison.
 // RESET_NATIVE_SAMPLER_FUSED=1 runs steps 1, 3 and 4 as one kernel when the grid fits on the device
 // at once (no top-k); opt-in, see "One-kernel step" below.
+// RESET_NATIVE_SAMPLER_RESIDENT=1 runs the resident step (decode_step_resident.cuh: one launch, the
+// row's blocks all resident, no last-block combines) where it fits (no top-k); resident_by_default
+// decides where it runs without the variable (nowhere yet), =0 never.
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -208,12 +211,16 @@ ResidentLaunch resident_launch(std::int64_t rows, unsigned chunks, bool top_p) {
   return r;
 }
 
-// Where the resident step is the default (RESET_NATIVE_SAMPLER_RESIDENT=1 takes it wherever it fits,
-// =0 never): the shapes where it was measured faster than the kernels.
+// THE place that decides where the resident step is the default (RESET_NATIVE_SAMPLER_RESIDENT=1
+// takes it wherever it fits, =0 never): only shapes where it was measured faster than the kernels.
+// None yet: its first version (round 1, bench/RESULTS-sampler7.md) lost to the kernels with top-p at
+// every B and won only without top-p at B <= 2; the current version (the lead block gathers) has not
+// run on a GPU. Measure with RESET_NATIVE_SAMPLER_RESIDENT=1 / =0 (bench/probes/sampler_trace.cu
+// prints both), then return true for the shapes it wins, e.g. `return rows <= 2 && !top_p;`.
 bool resident_by_default(std::int64_t rows, bool top_p) {
   (void)rows;
   (void)top_p;
-  return true;
+  return false;
 }
 
 // The path of a step: "resident", "one-kernel" (opt-in) or "kernels".
@@ -228,9 +235,9 @@ const char* decode_path(const KernelArgs& a, std::int64_t rows, ResidentLaunch* 
     return *fused_parts > 0 ? "one-kernel" : "kernels";
   }
   if (env_is("RESET_NATIVE_SAMPLER_RESIDENT", "0")) return "kernels";
-  *resident = resident_launch<kDType>(rows, a.ws.chunks, top_p);
-  if (resident->parts == 0) return "kernels";
-  return env_is("RESET_NATIVE_SAMPLER_RESIDENT", "1") || resident_by_default(rows, top_p) ? "resident" : "kernels";
+  if (!env_is("RESET_NATIVE_SAMPLER_RESIDENT", "1") && !resident_by_default(rows, top_p)) return "kernels";
+  *resident = resident_launch<kDType>(rows, a.ws.chunks, top_p);  // does it fit?
+  return resident->parts > 0 ? "resident" : "kernels";
 }
 
 template <int kDType>
