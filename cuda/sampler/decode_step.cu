@@ -47,6 +47,8 @@
 #include "decode_step_topp.cuh"
 #include "decode_step_sample.cuh"
 #include "decode_step_fused.cuh"
+#include "decode_step_resident_words.cuh"
+#include "decode_step_resident_meetings.cuh"
 #include "decode_step_resident.cuh"
 
 namespace reset_native::sampler {
