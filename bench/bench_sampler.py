@@ -8,7 +8,8 @@ same run:
 On the GPU every variant is timed eagerly and as CUDA-graph replays (decode_step launches a few
 short kernels with no host sync, so it captures), plus decode_step with top_k=50 added and a
 breakdown of decode_step at B=1: greedy (entropy pass only), fixed T without top-p (+ the sampling
-pass), ReSET with top-p (+ the top-p pass). Also, on the GPU: the earlier top-p search
+pass), ReSET with top-p (+ the top-p pass). Also, on the GPU: the resident step and the
+multi-kernel step forced (RESET_NATIVE_SAMPLER_RESIDENT=1 / =0), the earlier top-p search
 (RESET_NATIVE_SAMPLER_TOPP=radix), the one-kernel step (RESET_NATIVE_SAMPLER_FUSED=1) and the top-p
 bins pass grouped otherwise (RESET_NATIVE_SAMPLER_BIN_CHUNKS: 2 chunks per block below B = 8, 1 from
 B = 8) in the same run;
@@ -177,6 +178,7 @@ def bench_device(device, batches, repeats, results):
             entry["torch_top_p_us"] = cpu_time(lambda: torch_top_p(logits), slow) * 1e6
             entry["python_processor_us"] = cpu_time(lambda: proc(logits), slow) * 1e6
         else:
+            entry["path"] = state.cuda_path(rows)
             entry["decode_step_us"], entry["decode_step_eager_us"] = gpu_both(
                 lambda: decode_step(state, logits, last), repeats)
             entry["decode_step_fixed_us"], entry["decode_step_fixed_eager_us"] = gpu_both(
@@ -186,7 +188,9 @@ def bench_device(device, batches, repeats, results):
             entry["decode_step_in_graph_us"] = gpu_in_graph(lambda: decode_step(state, logits, last), repeats)
             # The other paths, same run: the one-kernel step (opt-in), and the multi-kernel step with
             # the earlier radix top-p search.
-            variants = [("fused", {"RESET_NATIVE_SAMPLER_FUSED": "1"}),
+            variants = [("resident", {"RESET_NATIVE_SAMPLER_RESIDENT": "1"}),
+                        ("kernels", {"RESET_NATIVE_SAMPLER_RESIDENT": "0"}),
+                        ("fused", {"RESET_NATIVE_SAMPLER_FUSED": "1"}),
                         ("radix", {"RESET_NATIVE_SAMPLER_TOPP": "radix"})]
             # The top-p bins pass grouped otherwise: from B = 8 one chunk per block (as before session
             # 5), below two chunks per block.
@@ -196,6 +200,7 @@ def bench_device(device, batches, repeats, results):
                 os.environ.update(env)
                 try:
                     other = ReSETState(CONFIG, rows, VOCAB, device=device)
+                    entry[f"{name}_path"] = other.cuda_path(rows)  # where the variant does not apply
                     entry[f"decode_step_{name}_us"] = gpu_both(lambda: decode_step(other, logits, last), repeats)[0]
                     entry[f"decode_step_{name}_in_graph_us"] = gpu_in_graph(
                         lambda: decode_step(other, logits, last), repeats)
@@ -212,12 +217,16 @@ def bench_device(device, batches, repeats, results):
                     entry[f"decode_step_{name}_us"] = gpu_both(lambda: decode_step(part, logits, last), repeats)[0]
                     entry[f"decode_step_{name}_in_graph_us"] = gpu_in_graph(
                         lambda: decode_step(part, logits, last), repeats)
-                    os.environ["RESET_NATIVE_SAMPLER_FUSED"] = "1"  # the same through the one-kernel step
-                    try:
-                        entry[f"decode_step_{name}_fused_us"] = gpu_both(lambda: decode_step(part, logits, last),
-                                                                         repeats)[0]
-                    finally:
-                        del os.environ["RESET_NATIVE_SAMPLER_FUSED"]
+                    # the same through the resident, the multi-kernel and the one-kernel step
+                    for suffix, key, value in (("resident", "RESET_NATIVE_SAMPLER_RESIDENT", "1"),
+                                               ("kernels", "RESET_NATIVE_SAMPLER_RESIDENT", "0"),
+                                               ("fused", "RESET_NATIVE_SAMPLER_FUSED", "1")):
+                        os.environ[key] = value
+                        try:
+                            entry[f"decode_step_{name}_{suffix}_us"] = gpu_both(
+                                lambda: decode_step(part, logits, last), repeats)[0]
+                        finally:
+                            del os.environ[key]
                 tiny = torch.zeros(1, device=device)
                 entry["graph_floor_us"] = gpu_both(lambda: tiny.add_(1), repeats)[0]  # one-kernel graph replay
             entry["python_processor_us"] = gpu_time(lambda: proc(logits), slow) * 1e6
@@ -324,10 +333,14 @@ def main():
               ", ".join(f"B={e['batch']} {fmt(e.get('decode_step_eager_us'))} / {fmt(e.get('torch_top_p_eager_us'))}"
                         for e in gpu))
         for e in gpu:
-            print(f"B={e['batch']}: ReSET top-p, one step per graph: {fmt(e.get('decode_step_us'))} us (one-kernel "
+            print(f"B={e['batch']}: ReSET top-p, one step per graph: {fmt(e.get('decode_step_us'))} us, path "
+                  f"{e.get('path')} (resident step {fmt(e.get('decode_step_resident_us'))} [{e.get('resident_path')}], "
+                  f"multi-kernel step {fmt(e.get('decode_step_kernels_us'))}, one-kernel "
                   f"step {fmt(e.get('decode_step_fused_us'))}, earlier radix top-p {fmt(e.get('decode_step_radix_us'))}); "
                   f"inside a {STEPS_PER_GRAPH}-step graph: {fmt(e.get('decode_step_in_graph_us'))} us per step "
-                  f"(one-kernel step {fmt(e.get('decode_step_fused_in_graph_us'))}, radix "
+                  f"(resident {fmt(e.get('decode_step_resident_in_graph_us'))}, "
+                  f"multi-kernel {fmt(e.get('decode_step_kernels_in_graph_us'))}, "
+                  f"one-kernel step {fmt(e.get('decode_step_fused_in_graph_us'))}, radix "
                   f"{fmt(e.get('decode_step_radix_in_graph_us'))}); top-k 50 + top-p {fmt(e.get('decode_step_topk50_us'))}"
                   + "".join(f"; {n} chunk(s) per top-p bins block {fmt(e[f'decode_step_bins{n}_us'])}"
                             for n in (1, 2) if f"decode_step_bins{n}_us" in e))
@@ -336,7 +349,13 @@ def main():
                       f"{fmt(e.get('decode_step_no_top_p_us'))}, ReSET top-p {fmt(e.get('decode_step_us'))}, "
                       f"ReSET top-p + top-k 50 {fmt(e.get('decode_step_topk50_us'))}; in a {STEPS_PER_GRAPH}-step "
                       f"graph: greedy {fmt(e.get('decode_step_greedy_in_graph_us'))}, fixed T no top-p "
-                      f"{fmt(e.get('decode_step_no_top_p_in_graph_us'))}; one-kernel step (graph): greedy "
+                      f"{fmt(e.get('decode_step_no_top_p_in_graph_us'))}; resident step (graph): greedy "
+                      f"{fmt(e.get('decode_step_greedy_resident_us'))}, fixed T no top-p "
+                      f"{fmt(e.get('decode_step_no_top_p_resident_us'))}, ReSET top-p "
+                      f"{fmt(e.get('decode_step_resident_us'))}; multi-kernel step (graph): greedy "
+                      f"{fmt(e.get('decode_step_greedy_kernels_us'))}, fixed T no top-p "
+                      f"{fmt(e.get('decode_step_no_top_p_kernels_us'))}, ReSET top-p "
+                      f"{fmt(e.get('decode_step_kernels_us'))}; one-kernel step (graph): greedy "
                       f"{fmt(e.get('decode_step_greedy_fused_us'))}, fixed T no top-p "
                       f"{fmt(e.get('decode_step_no_top_p_fused_us'))}, ReSET top-p {fmt(e.get('decode_step_fused_us'))}; "
                       f"replay of a one-kernel graph {fmt(e.get('graph_floor_us'))}")

@@ -364,3 +364,8 @@ def test_newline_token_ids_with_a_real_tokenizer():
     model = tokenizers.models.WordLevel(vocab=vocab, unk_token="[UNK]")
     tok = transformers.PreTrainedTokenizerFast(tokenizer_object=tokenizers.Tokenizer(model), unk_token="[UNK]")
     assert newline_token_ids(tok) == ((2,), (3,))
+
+
+def test_cuda_path_needs_a_cuda_state():
+    with pytest.raises(ValueError, match="CUDA state"):
+        ReSETState(ReSETConfig.fixed(0.5), 2, 100).cuda_path(1)

@@ -209,9 +209,10 @@ def test_cuda_determinism_and_batch_independence(vocab):
     assert torch.equal(sub, a[:, chosen])
 
 
-@pytest.mark.parametrize("top_k,fused", [(0, "0"), (40, "0"), (0, "1")])
-def test_cuda_graph_capture_replays_like_eager(top_k, fused, monkeypatch):
+@pytest.mark.parametrize("top_k,fused,resident", [(0, "0", "1"), (0, "0", "0"), (40, "0", "1"), (0, "1", "1")])
+def test_cuda_graph_capture_replays_like_eager(top_k, fused, resident, monkeypatch):
     monkeypatch.setenv("RESET_NATIVE_SAMPLER_FUSED", fused)  # "1": the one-kernel step (no top-k)
+    monkeypatch.setenv("RESET_NATIVE_SAMPLER_RESIDENT", resident)  # "1": the resident step (no top-k)
     rng = np.random.default_rng(7)
     rows, vocab = 4, 151936
     config = reset_config(top_k=top_k)

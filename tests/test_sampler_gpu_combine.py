@@ -49,10 +49,11 @@ CASE_DTYPES = [(case, dtype) for case in CASES for dtype in ("float32", "bfloat1
                if not (dtype == "bfloat16" and case == "count-151936")]
 
 
-@pytest.mark.parametrize("fused", [False, True])
+@pytest.mark.parametrize("path", ["kernels", "one-kernel", "resident"])
 @pytest.mark.parametrize("case,dtype", CASE_DTYPES)
-def test_cuda_boundary_bin_count_and_sort_match_the_kernel_reference(case, dtype, fused, monkeypatch):
-    monkeypatch.setenv("RESET_NATIVE_SAMPLER_FUSED", "1" if fused else "0")
+def test_cuda_boundary_bin_count_and_sort_match_the_kernel_reference(case, dtype, path, monkeypatch):
+    monkeypatch.setenv("RESET_NATIVE_SAMPLER_FUSED", "1" if path == "one-kernel" else "0")
+    monkeypatch.setenv("RESET_NATIVE_SAMPLER_RESIDENT", "1" if path == "resident" else "0")
     vocab, spread, (low, high) = CASES[case]
     rng = np.random.default_rng(vocab + int(spread * 100) + len(dtype))
     rows, top_p, seed = 4, 0.5, 21
@@ -93,6 +94,7 @@ def test_cuda_top_p_bins_grouping_does_not_change_the_step(rows, vocab, monkeypa
     config = ReSETConfig(t_low=0.5, tau0=2.0, t_high=1.1, window=4, newline_ids=(3, 7), top_p=0.9)
     logits = [torch.from_numpy((rng.standard_normal((rows, vocab)) * rng.uniform(0.5, 3, (rows, 1)))
                                .astype(np.float32)).cuda() for _ in range(3)]
+    monkeypatch.setenv("RESET_NATIVE_SAMPLER_RESIDENT", "0")  # the bins pass is the kernels' path
     runs = []
     for per_block in ("1", "3", "1000"):
         monkeypatch.setenv("RESET_NATIVE_SAMPLER_BIN_CHUNKS", per_block)

@@ -20,11 +20,14 @@ pytestmark = pytest.mark.gpu
 S = _core.sampler
 
 
-def _steps(config, rows, vocab, logits, seed, monkeypatch, radix=False, fused=True, last_tokens=None, slots=None):
+def _steps(config, rows, vocab, logits, seed, monkeypatch, radix=False, fused=True, last_tokens=None, slots=None,
+           resident=False):
     """Tokens, temperatures and entropies of one state fed every logits batch in turn (with
-    last_tokens: those instead of the previous step's tokens), and the state at the end."""
+    last_tokens: those instead of the previous step's tokens), and the state at the end. fused=False
+    runs the multi-kernel step, unless resident=True (the resident step where it applies)."""
     monkeypatch.delenv("RESET_NATIVE_SAMPLER_TOPP", raising=False)
     monkeypatch.setenv("RESET_NATIVE_SAMPLER_FUSED", "1" if fused else "0")
+    monkeypatch.setenv("RESET_NATIVE_SAMPLER_RESIDENT", "1" if resident else "0")
     if radix:
         monkeypatch.setenv("RESET_NATIVE_SAMPLER_TOPP", "radix")
     state = ReSETState(config, max(rows, 8), vocab, device="cuda", seed=seed)
@@ -116,11 +119,12 @@ def _crowded_rows(vocab):
     return np.stack([near, zeros, steps])
 
 
-@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("path", ["kernels", "one-kernel", "resident"])
 @pytest.mark.parametrize("vocab", [6151, 151936])
 @pytest.mark.parametrize("top_p", [0.3, 0.9])
-def test_cuda_overfull_boundary_bin_takes_the_exact_fallback(vocab, top_p, fused, monkeypatch):
-    monkeypatch.setenv("RESET_NATIVE_SAMPLER_FUSED", "1" if fused else "0")
+def test_cuda_overfull_boundary_bin_takes_the_exact_fallback(vocab, top_p, path, monkeypatch):
+    monkeypatch.setenv("RESET_NATIVE_SAMPLER_FUSED", "1" if path == "one-kernel" else "0")
+    monkeypatch.setenv("RESET_NATIVE_SAMPLER_RESIDENT", "1" if path == "resident" else "0")
     z = _crowded_rows(vocab)
     rows = z.shape[0]
     state = ReSETState(ReSETConfig.fixed(1.0, top_p=top_p), rows, vocab, device="cuda", seed=8)

@@ -1,15 +1,18 @@
 // Latency probe of the ReSET CUDA decode step (cuda/sampler/): where the microseconds of one step go.
 // Builds decode_step.cu into this program with -DRESET_NATIVE_SAMPLER_TRACE (cuda/sampler/trace.cuh),
 // so thread 0 of every block of row 0 stamps %globaltimer at the phase boundaries of each kernel.
-// Prints, for a B = 1 step (V = 151936, N(0, 3^2) logits, the bench's ReSET config with top-p 0.95,
-// CUDA-graph replay), the median over replays of the earliest and latest block at every mark, and
-// the last block's phases in cycles; then graph-replay times of the step at B = 1 / 8 / 64 for the
-// bench's configs and a few floors (empty graphs, kernels that only do the last-block hand-off).
+// Prints, for a B = 1 step through the resident step (V = 151936, N(0, 3^2) logits, the bench's
+// ReSET config with top-p 0.95, CUDA-graph replay), the median over replays of the earliest and
+// latest block at every mark, and the last block's phases in cycles; then graph-replay times of the
+// step at B = 1 ... 64 for the bench's configs, resident step and kernels in turn
+// (RESET_NATIVE_SAMPLER_RESIDENT=1 / =0), and a few floors (empty graphs, kernels that only do the
+// last-block hand-off).
 // On the GPU machine, from the repository root:
 //   nvcc -std=c++17 -O3 -arch=sm_90 -DRESET_NATIVE_SAMPLER_TRACE -Icuda -Icpp/include -Icpp/src
 //     -o /tmp/sampler_trace bench/probes/sampler_trace.cu cpp/src/sampler/state.cpp
 //     cpp/src/sampler/device_workspace.cpp && /tmp/sampler_trace
 #include <algorithm>
+#include <cstdlib>
 #include <cstdio>
 #include <random>
 #include <vector>
@@ -158,9 +161,10 @@ void trace_b1(const Step& st, cudaStream_t s, int replays) {
     CHECK(cudaMemcpyFromSymbol(times, g_trace_time, sizeof(times)));
     CHECK(cudaMemcpyFromSymbol(clocks, g_trace_clock, sizeof(clocks)));
     if (r < 3) continue;
-    unsigned long long t0 = ~0ull;
-    for (int b = 0; b < kTraceBlocks; ++b)
-      if (times[0][0][b]) t0 = std::min(t0, times[0][0][b]);
+    unsigned long long t0 = ~0ull;  // the first block's start, whichever path ran
+    for (int k = 0; k < kTraceKernels; ++k)
+      for (int b = 0; b < kTraceBlocks; ++b)
+        if (times[k][0][b]) t0 = std::min(t0, times[k][0][b]);
     for (int k = 0; k < kTraceKernels; ++k) {
       int lb = -1;  // the last block: the one with the highest mark index stamped
       int lb_event = -1;
@@ -191,8 +195,8 @@ void trace_b1(const Step& st, cudaStream_t s, int replays) {
   }
   CHECK(cudaGraphExecDestroy(ge));
   CHECK(cudaGraphDestroy(g));
-  const char* names[] = {"stats", "top-p bins", "sample", "fused"};
-  std::printf("trace B=1 (%d replays; ns from the first stats block start; median of earliest/latest block; "
+  const char* names[] = {"stats", "top-p bins", "sample", "resident"};
+  std::printf("trace B=1 (%d replays; ns from the first block start; median of earliest/latest block; "
               "last block: cycles since its previous mark)\n", replays);
   for (int k = 0; k < kTraceKernels; ++k) {
     if (lastblock[k].empty()) continue;
@@ -227,16 +231,25 @@ int main() {
   Config fixed_nop{0.6, 0.0, 0.6, 32, 1.0, 0};
   Config greedy{0.0, 0.0, 0.0, 32, 1.0, 0};
 
+  setenv("RESET_NATIVE_SAMPLER_RESIDENT", "1", 1);  // the trace of the resident step (the kernels': session 5)
   trace_b1(make_step(reset, 1, logits), s, 30);
+  unsetenv("RESET_NATIVE_SAMPLER_RESIDENT");
 
+  // The resident step against the kernels, same process (RESET_NATIVE_SAMPLER_RESIDENT is read at
+  // every call, so at every capture).
   std::printf("graph replays, us per step (one step per graph / inside a 16-step graph)\n");
-  for (std::int64_t rows : {1, 8, 64}) {
+  for (std::int64_t rows : {1, 2, 4, 8, 16, 64}) {
     const Step st = make_step(reset, rows, logits), fx = make_step(fixed_nop, rows, logits),
                gr = make_step(greedy, rows, logits);
     const auto f = [&](const Step& x) { return [&x](cudaStream_t ss) { x.run(ss); }; };
-    std::printf("  B=%2lld  reset top-p %6.2f / %6.2f   fixed T no top-p %6.2f / %6.2f   greedy %6.2f / %6.2f\n",
-                static_cast<long long>(rows), graph_us(s, f(st)), graph_us(s, f(st), 16), graph_us(s, f(fx)),
-                graph_us(s, f(fx), 16), graph_us(s, f(gr)), graph_us(s, f(gr), 16));
+    for (const char* resident : {"1", "0"}) {
+      setenv("RESET_NATIVE_SAMPLER_RESIDENT", resident, 1);
+      std::printf("  B=%2lld %-8s reset top-p %6.2f / %6.2f   fixed T no top-p %6.2f / %6.2f   greedy %6.2f / %6.2f\n",
+                  static_cast<long long>(rows), decode_step_cuda_path(reset, rows, kVocab, DType::kFloat32),
+                  graph_us(s, f(st)), graph_us(s, f(st), 16), graph_us(s, f(fx)), graph_us(s, f(fx), 16),
+                  graph_us(s, f(gr)), graph_us(s, f(gr), 16));
+    }
+    unsetenv("RESET_NATIVE_SAMPLER_RESIDENT");
   }
   unsigned* counter = device_alloc<unsigned>(4);
   const auto empty = [](cudaStream_t ss) { empty_kernel<<<1, 32, 0, ss>>>(); };

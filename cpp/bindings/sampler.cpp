@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <string>
 
 #include "bindings.hpp"
 #include "reset_native/error.hpp"
@@ -63,7 +64,8 @@ void bind_sampler(py::module_& m) {
                                    py::arg("token_range") = static_cast<int>(rs::kErrorTokenRange),
                                    py::arg("slot_range") = static_cast<int>(rs::kErrorSlotRange),
                                    py::arg("slot_twice") = static_cast<int>(rs::kErrorSlotTwice),
-                                   py::arg("entropy") = static_cast<int>(rs::kErrorEntropy));
+                                   py::arg("entropy") = static_cast<int>(rs::kErrorEntropy),
+                                   py::arg("stalled") = static_cast<int>(rs::kErrorStalled));
 
   m.def("default_slot_seed", [](std::uint64_t seed, std::int64_t slot) { return rs::default_slot_seed(seed, slot); });
   m.def("uniform", [](std::uint64_t seed, std::uint64_t position) { return rs::uniform(seed, position); });
@@ -132,6 +134,13 @@ void bind_sampler(py::module_& m) {
                         ptr<void>(stream));
       },
       py::call_guard<py::gil_scoped_release>());
+  m.def(
+      "decode_step_cuda_path",
+      [](const rs::Config& config, std::int64_t rows, std::int64_t vocab, int dtype) {
+        return std::string(rs::decode_step_cuda_path(config, rows, vocab, dtype_from(dtype)));
+      },
+      py::arg("config"), py::arg("rows"), py::arg("vocab"), py::arg("dtype"),
+      "The CUDA path decode_step_cuda takes for this shape on the current device: resident, one-kernel or kernels.");
 #endif
 }
 

@@ -22,6 +22,9 @@
 // one kernel each) instead of step 3's bins: the same threshold, kept for comparison.
 // RESET_NATIVE_SAMPLER_FUSED=1 runs steps 1, 3 and 4 as one kernel when the grid fits on the device
 // at once (no top-k); opt-in, see "One-kernel step" below.
+// RESET_NATIVE_SAMPLER_RESIDENT=1 runs the resident step (decode_step_resident.cuh: one launch, the
+// row's blocks all resident, no last-block combines) where it fits (no top-k); resident_by_default
+// decides where it runs without the variable (nowhere yet), =0 never.
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -44,6 +47,9 @@
 #include "decode_step_topp.cuh"
 #include "decode_step_sample.cuh"
 #include "decode_step_fused.cuh"
+#include "decode_step_resident_words.cuh"
+#include "decode_step_resident_meetings.cuh"
+#include "decode_step_resident.cuh"
 
 namespace reset_native::sampler {
 
@@ -102,7 +108,9 @@ Workspace make_workspace(const DeviceScratch& scratch, std::int64_t slots, std::
                    reinterpret_cast<unsigned long long*>(base + l.hist),
                    reinterpret_cast<unsigned*>(base + l.candidate_counts),
                    reinterpret_cast<Candidate*>(base + l.candidates), reinterpret_cast<unsigned*>(base + l.flags),
-                   reinterpret_cast<unsigned*>(base + l.grid), static_cast<unsigned>(l.chunks)};
+                   reinterpret_cast<unsigned*>(base + l.grid), reinterpret_cast<unsigned*>(base + l.steps),
+                   reinterpret_cast<unsigned long long*>(base + l.tagged), static_cast<unsigned>(l.chunks),
+                   static_cast<unsigned>(detail::tagged_words_per_row(l.chunks))};
 }
 
 void check_launch(const char* what) {
@@ -153,18 +161,105 @@ unsigned bins_parts(std::int64_t rows, unsigned chunks) {
   return static_cast<unsigned>((chunks + per_block - 1) / per_block);
 }
 
+template <int kDType, int kMinBlocks>
+auto resident_kernel(bool top_p) {
+  return top_p ? resident_step_kernel<kDType, true, kMinBlocks> : resident_step_kernel<kDType, false, kMinBlocks>;
+}
+
+// The resident step's launch (decode_step_resident.cuh): the register build (kMinBlocks 1: no limit,
+// no spills; 5: 48 registers) and the blocks per row, as many as can be resident next to the other
+// rows' (at most one per chunk). parts 0: it does not fit (or the device query failed; not fatal),
+// the kernels run.
+struct ResidentLaunch {
+  int min_blocks = 0;
+  unsigned parts = 0;
+};
+
+template <int kDType>
+ResidentLaunch resident_launch(std::int64_t rows, unsigned chunks, bool top_p) {
+  ResidentLaunch r;
+  if (chunks > kResidentMaxChunks) return r;
+  int device = 0, sms = 0, per_sm1 = 0, per_sm5 = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm1, resident_kernel<kDType, 1>(top_p), kThreads, 0) !=
+          cudaSuccess ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm5, resident_kernel<kDType, 5>(top_p), kThreads, 0) !=
+          cudaSuccess) {
+    cudaGetLastError();
+    return r;
+  }
+  const auto parts_of = [&](int per_sm) {
+    const std::int64_t p = static_cast<std::int64_t>(sms) * per_sm / rows;
+    return static_cast<unsigned>(p < chunks ? p : chunks);
+  };
+  const unsigned p1 = parts_of(per_sm1), p5 = parts_of(per_sm5);
+  // A block works its chunks one after the other in each pass: past a few per block the kernels'
+  // one block per chunk is the better shape. RESET_NATIVE_SAMPLER_RESIDENT_CHUNKS=n moves the limit.
+  unsigned max_per_block = kResidentChunksPerBlock;
+  if (const char* v = std::getenv("RESET_NATIVE_SAMPLER_RESIDENT_CHUNKS")) {
+    const long n = std::strtol(v, nullptr, 10);
+    if (n >= 1) max_per_block = static_cast<unsigned>(n);
+  }
+  const unsigned most = p1 > p5 ? p1 : p5;
+  if (most == 0 || (chunks + most - 1) / most > max_per_block) return r;
+  if (p1 >= p5) {
+    r.min_blocks = 1;
+    r.parts = p1;
+  } else {
+    r.min_blocks = 5;
+    r.parts = p5;
+  }
+  return r;
+}
+
+// THE place that decides where the resident step is the default (RESET_NATIVE_SAMPLER_RESIDENT=1
+// takes it wherever it fits, =0 never): only shapes where it was measured faster than the kernels.
+// None yet: its first version (round 1, bench/RESULTS-sampler7.md) lost to the kernels with top-p at
+// every B and won only without top-p at B <= 2; the current version (the lead block gathers) has not
+// run on a GPU. Measure with RESET_NATIVE_SAMPLER_RESIDENT=1 / =0 (bench/probes/sampler_trace.cu
+// prints both), then return true for the shapes it wins, e.g. `return rows <= 2 && !top_p;`.
+bool resident_by_default(std::int64_t rows, bool top_p) {
+  (void)rows;
+  (void)top_p;
+  return false;
+}
+
+// The path of a step: "resident", "one-kernel" (opt-in) or "kernels".
+template <int kDType>
+const char* decode_path(const KernelArgs& a, std::int64_t rows, ResidentLaunch* resident, unsigned* fused_parts) {
+  const bool top_k = a.top_k > 0 && a.top_k < a.vocab, top_p = a.top_p < 1.0;
+  const bool radix = top_p && env_is("RESET_NATIVE_SAMPLER_TOPP", "radix");
+  if (top_k || radix) return "kernels";
+  if (env_is("RESET_NATIVE_SAMPLER_FUSED", "1")) {
+    const auto fused = top_p ? fused_step_kernel<kDType, true> : fused_step_kernel<kDType, false>;
+    *fused_parts = one_wave_parts(fused, rows, a.ws.chunks);
+    return *fused_parts > 0 ? "one-kernel" : "kernels";
+  }
+  if (env_is("RESET_NATIVE_SAMPLER_RESIDENT", "0")) return "kernels";
+  if (!env_is("RESET_NATIVE_SAMPLER_RESIDENT", "1") && !resident_by_default(rows, top_p)) return "kernels";
+  *resident = resident_launch<kDType>(rows, a.ws.chunks, top_p);  // does it fit?
+  return resident->parts > 0 ? "resident" : "kernels";
+}
+
 template <int kDType>
 void launch_decode(const KernelArgs& a, std::int64_t rows, cudaStream_t s) {
   const dim3 grid(static_cast<unsigned>(rows), a.ws.chunks);
   const bool top_k = a.top_k > 0 && a.top_k < a.vocab, top_p = a.top_p < 1.0;
   const bool radix = top_p && env_is("RESET_NATIVE_SAMPLER_TOPP", "radix");
-  if (!top_k && !radix && env_is("RESET_NATIVE_SAMPLER_FUSED", "1")) {
+  ResidentLaunch resident;
+  unsigned parts = 0;
+  const std::string path = decode_path<kDType>(a, rows, &resident, &parts);
+  if (path == "resident") {
+    const auto kernel =
+        resident.min_blocks == 1 ? resident_kernel<kDType, 1>(top_p) : resident_kernel<kDType, 5>(top_p);
+    launch(kernel, dim3(static_cast<unsigned>(rows), resident.parts), s, "resident step", a);
+    return;
+  }
+  if (path == "one-kernel") {
     const auto fused = top_p ? fused_step_kernel<kDType, true> : fused_step_kernel<kDType, false>;
-    const unsigned parts = one_wave_parts(fused, rows, a.ws.chunks);
-    if (parts > 0) {
-      launch(fused, dim3(static_cast<unsigned>(rows), parts), s, "one-kernel step", a);
-      return;
-    }
+    launch(fused, dim3(static_cast<unsigned>(rows), parts), s, "one-kernel step", a);
+    return;
   }
   launch(stats_kernel<kDType>, grid, s, "stats", a);
   if (top_k) {
@@ -208,6 +303,26 @@ void decode_step_cuda(const Config& config, const std::uint8_t* classes, std::in
     case DType::kFloat16: launch_decode<2>(a, batch.rows, s); break;
   }
   check_launch("ReSET decode_step");
+}
+
+const char* decode_step_cuda_path(const Config& config, std::int64_t rows, std::int64_t vocab, DType dtype) {
+  using namespace cuda_detail;
+  validate(config);
+  require(rows >= 1, "rows must be >= 1");
+  require(vocab >= 1, "vocab must be >= 1");
+  KernelArgs a{};
+  a.top_p = config.top_p;
+  a.top_k = config.top_k;
+  a.vocab = vocab;
+  a.ws.chunks = static_cast<unsigned>(detail::chunks_of(vocab));
+  ResidentLaunch resident;
+  unsigned parts = 0;
+  switch (dtype) {
+    case DType::kFloat32: return decode_path<0>(a, rows, &resident, &parts);
+    case DType::kBFloat16: return decode_path<1>(a, rows, &resident, &parts);
+    case DType::kFloat16: return decode_path<2>(a, rows, &resident, &parts);
+  }
+  return "kernels";
 }
 
 void update_cuda(const Config& config, const std::uint8_t* classes, std::int64_t vocab, StateView state,

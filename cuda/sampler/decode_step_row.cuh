@@ -23,8 +23,11 @@ struct Workspace {
   unsigned* candidate_counts;       // [slots], zero between steps
   Candidate* candidates;            // [slots, kCandidates]
   unsigned* flags;                  // [slots] one-kernel step: bumped when a row's pass is combined
-  unsigned* grid;                   // [2] one-kernel step: rows that claimed their slot, rows done
+  unsigned* grid;                   // [2] one-kernel and resident steps: rows that claimed their slot, rows done
+  unsigned* steps;                  // [slots] resident step: steps run per row (the tag of the next)
+  unsigned long long* tagged;       // [slots, row_words] resident step: tagged words
   unsigned chunks;
+  unsigned row_words;
 };
 
 struct KernelArgs {

@@ -232,6 +232,21 @@ class ReSETState:
     def is_cuda(self) -> bool:
         return self._device != "cpu"
 
+    def cuda_path(self, rows: int, dtype: str = "float32") -> str:
+        """The kernels a CUDA decode_step of `rows` rows of `dtype` logits runs now (docs/sampler.md):
+        "resident" (one launch, the row's blocks all resident), "kernels" (stats, top-k, top-p bins,
+        sample) or "one-kernel" (RESET_NATIVE_SAMPLER_FUSED=1). The choice follows the shape, the
+        config, the device and the environment at the time of the call."""
+        if not self.is_cuda:
+            raise ValueError("cuda_path needs a CUDA state")
+        codes = {"float32": 0, "bfloat16": 1, "float16": 2}
+        if dtype not in codes:
+            raise ValueError(f"dtype must be one of {sorted(codes)}, got {dtype!r}")
+        rows = _integer(rows, "rows")
+        if not 1 <= rows <= self._batch_size:
+            raise ValueError(f"rows must be in [1, {self._batch_size}], got {rows}")
+        return _S.decode_step_cuda_path(self._config._native(), rows, self._vocab_size, codes[dtype])
+
     def _check_slot(self, slot: Any) -> int:
         slot = _integer(slot, "slot")
         if not 0 <= slot < self._batch_size:
@@ -282,10 +297,15 @@ class ReSETState:
             return
         self._error_flag.zero_()
         self._slot_busy.zero_()
+        if flag & int(_S.ERROR_FLAGS["stalled"]):  # late blocks may have left partial sums behind
+            self._workspace.zero_()
         names = {"nan": "a logits row held NaN or +inf", "all_neg_inf": "a logits row was all -inf",
                  "token_range": f"a last_tokens id was outside [-1, {self._vocab_size})",
                  "slot_range": f"a slot index was outside [0, {self._batch_size})",
-                 "slot_twice": "two rows named the same slot", "entropy": "an entropy was NaN, infinite or < 0"}
+                 "slot_twice": "two rows named the same slot", "entropy": "an entropy was NaN, infinite or < 0",
+                 "stalled": "the resident step stalled (its blocks were not all resident: another kernel held "
+                            "the SMs); that call's outputs and state update are invalid; "
+                            "RESET_NATIVE_SAMPLER_RESIDENT=0 avoids it"}
         found = [text for key, text in names.items() if flag & int(_S.ERROR_FLAGS[key])]
         raise ValueError("ReSET CUDA step rejected rows (token -1, temperature NaN, slot unchanged): " +
                          "; ".join(found))
@@ -341,8 +361,9 @@ def decode_step(state: ReSETState, logits: Any, last_tokens: Any, slots: Any = N
 
     logits: [B, V] float32/bfloat16/float16, numpy or torch, on the state's device (B <= batch_size,
     V = vocab_size); last_tokens: int [B], -1 at a sequence's first generated position; slots:
-    optional int [B] of distinct slots (default row i = slot i). On CUDA the work is 2-8 short kernels
-    on the current stream (docs/sampler.md): no host synchronisation, outputs stay on the device,
+    optional int [B] of distinct slots (default row i = slot i). On CUDA the work is one launch (the
+    resident step) or 2-8 short kernels on the current stream (docs/sampler.md, `ReSETState.cuda_path`):
+    no host synchronisation, outputs stay on the device,
     capturable in a CUDA graph; bad input is reported by state.check_errors()."""
     if not isinstance(state, ReSETState):
         raise TypeError(f"state must be a ReSETState, got {type(state).__name__}")

@@ -117,6 +117,7 @@ enum ErrorFlag : std::int32_t {
   kErrorSlotRange = 8,
   kErrorSlotTwice = 16,
   kErrorEntropy = 32,  // update_cuda: an entropy that is NaN, infinite or negative
+  kErrorStalled = 64,  // the resident step waited 0.2 s for a block of its grid: the outputs of that call are invalid
 };
 
 struct DeviceScratch {
@@ -135,5 +136,10 @@ void decode_step_cuda(const Config& config, const std::uint8_t* classes, std::in
                       void* stream);
 void update_cuda(const Config& config, const std::uint8_t* classes, std::int64_t vocab, StateView state,
                  const Batch& batch, const float* entropies, float* temperatures, DeviceScratch scratch, void* stream);
+
+// The path decode_step_cuda takes for `rows` rows of `vocab` logits on the current device, as the
+// environment stands now: "resident" (one launch, every block resident at once; no top-k),
+// "one-kernel" (RESET_NATIVE_SAMPLER_FUSED=1) or "kernels" (stats, top-k, top-p bins, sample).
+const char* decode_step_cuda_path(const Config& config, std::int64_t rows, std::int64_t vocab, DType dtype);
 
 }  // namespace reset_native::sampler

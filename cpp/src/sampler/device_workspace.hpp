@@ -70,11 +70,30 @@ struct RowPre {
 static_assert(sizeof(RowPre) <= kCandidates * sizeof(Candidate), "RowPre fits the row's candidate buffer");
 static_assert(sizeof(RowPre) % 8 == 0, "RowPre is whole 8-byte words");
 
+// Resident step (decode_step_resident.cuh): every block of a row is resident at once and blocks
+// exchange values as 64-bit tagged words, value << 32 | tag, written with one store and read by
+// polling until the tag is the step's (no fence, no arrival counter). Per row, in words:
+// kPartWords per chunk (its entropy part), kPreWords (the prepared slot: step means, uniform, claim),
+// kKeptWords per chunk (its kept mass above the top-p boundary bin, two halves, and its count of
+// boundary-bin logits), 2 * kChunkCandidates per chunk (those logits: key, weight) and kPlanWords
+// (what the row's lead block tells the others: max, 1 / T, go on or not, boundary bin).
+inline constexpr int kPartWords = 4;
+inline constexpr int kPreWords = 7;
+inline constexpr int kPlanWords = 4;
+inline constexpr int kKeptWords = 3;
+// Boundary-bin logits one chunk publishes; a chunk with more sends the row to the exact fallback.
+inline constexpr int kChunkCandidates = 32;
+
+inline std::int64_t tagged_words_per_row(std::int64_t chunks) {
+  return chunks * (kPartWords + kKeptWords + 2 * kChunkCandidates) + kPreWords + kPlanWords;
+}
+
 struct WorkspaceLayout {
   std::int64_t chunks = 0;  // blocks per row
   std::int64_t counters = 0, plans = 0, entropy = 0, masses = 0, hist = 0;  // byte offsets
   std::int64_t candidate_counts = 0, candidates = 0;
   std::int64_t flags = 0, grid = 0;  // one-kernel step: per-row pass flags, grid counters
+  std::int64_t steps = 0, tagged = 0;  // resident step: per-row step counter (the tag), tagged words
   std::int64_t bytes = 0;
 };
 
@@ -103,6 +122,10 @@ inline WorkspaceLayout workspace_layout(std::int64_t slots, std::int64_t vocab) 
   at = align(at + slots * static_cast<std::int64_t>(sizeof(std::uint32_t)));
   l.grid = at;
   at = align(at + 2 * static_cast<std::int64_t>(sizeof(std::uint32_t)));
+  l.steps = at;
+  at = align(at + slots * static_cast<std::int64_t>(sizeof(std::uint32_t)));
+  l.tagged = at;
+  at = align(at + slots * tagged_words_per_row(l.chunks) * static_cast<std::int64_t>(sizeof(std::uint64_t)));
   l.bytes = at;
   return l;
 }
