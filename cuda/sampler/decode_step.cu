@@ -215,10 +215,10 @@ ResidentLaunch resident_launch(std::int64_t rows, unsigned chunks, bool top_p) {
 
 // THE place that decides where the resident step is the default (RESET_NATIVE_SAMPLER_RESIDENT=1
 // takes it wherever it fits, =0 never): only shapes where it was measured faster than the kernels.
-// None yet: its first version (round 1, bench/RESULTS-sampler7.md) lost to the kernels with top-p at
-// every B and won only without top-p at B <= 2; the current version (the lead block gathers) has not
-// run on a GPU. Measure with RESET_NATIVE_SAMPLER_RESIDENT=1 / =0 (bench/probes/sampler_trace.cu
-// prints both), then return true for the shapes it wins, e.g. `return rows <= 2 && !top_p;`.
+// None: measured on an H200 (bench/RESULTS.md, session 6 final run) it loses with top-p at every B and
+// wins only without top-p at B = 1 (greedy 13.7 vs 14.9 us, fixed T 16.2 vs 19.9 us), and it needs the
+// whole grid co-resident (another stream or an MPS limit holding SMs turns its waits into the 0.2 s
+// `stalled` error), which the kernels never do: 1-4 us is not worth that failure mode as a default.
 bool resident_by_default(std::int64_t rows, bool top_p) {
   (void)rows;
   (void)top_p;
