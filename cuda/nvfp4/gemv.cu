@@ -133,6 +133,13 @@ bool fused_args_ok(const GemvArgs& a) {
          a.k % kChunk == 0 && aligned16(a.x) && aligned16(a.packed) && aligned16(a.block_scales);
 }
 
+// Whether a kernel with args' fusions fits this call (after fused_args_ok), given its params and launch plan.
+bool fusion_fits(const GemvArgs& a, const GemvParams& p, const LaunchPlan& plan) {
+  const bool norm = a.prologue == Prologue::RmsNorm, silu = a.epilogue == Epilogue::SiluMul;
+  if (norm && silu) return fused_fits<kProRmsNorm, true>(p, plan);
+  return norm ? fused_fits<kProRmsNorm, false>(p, plan) : fused_fits<kProNone, true>(p, plan);
+}
+
 template <int XDT>
 void launch_fused(const GemvArgs& a, const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
   const bool norm = a.prologue == Prologue::RmsNorm, silu = a.epilogue == Epilogue::SiluMul;
@@ -144,12 +151,7 @@ void launch_fused(const GemvArgs& a, const GemvParams& p, const LaunchPlan& plan
 
 bool gemv_fusion_supported(const GemvArgs& a) {
   if (a.prologue == Prologue::None && a.epilogue == Epilogue::None) return true;
-  if (!fused_args_ok(a)) return false;
-  const GemvParams p = make_params(a);
-  const LaunchPlan plan = make_plan(a, false);
-  const bool norm = a.prologue == Prologue::RmsNorm, silu = a.epilogue == Epilogue::SiluMul;
-  if (norm && silu) return fused_fits<kProRmsNorm, true>(p, plan);
-  return norm ? fused_fits<kProRmsNorm, false>(p, plan) : fused_fits<kProNone, true>(p, plan);
+  return fused_args_ok(a) && fusion_fits(a, make_params(a), make_plan(a, false));
 }
 
 void launch_gemv(const GemvArgs& a, void* stream_ptr) {
@@ -160,11 +162,11 @@ void launch_gemv(const GemvArgs& a, void* stream_ptr) {
     require(a.prologue == Prologue::None || a.prologue == Prologue::RmsNorm, "nvfp4 gemv: unknown prologue");
     require(a.epilogue == Epilogue::None || a.epilogue == Epilogue::SiluMul, "nvfp4 gemv: unknown epilogue");
     require(a.prologue_eps >= 0.0f, "nvfp4 gemv: RMSNorm eps must be >= 0");
-    if (!gemv_fusion_supported(a))
+    const LaunchPlan plan = make_plan(a, false);
+    if (!fused_args_ok(a) || !fusion_fits(a, p, plan))
       throw Unsupported("nvfp4 gemv: no fused kernel for the call (needs 16-bit x, A16, m <= 2, k % 1024 == 0, "
                         "16-byte aligned x/weights, x fitting shared memory; SiLU: n % 32 == 0, no residual): "
                         "check gemv_fusion_supported first");
-    const LaunchPlan plan = make_plan(a, false);
     if (a.x_dtype == DType::BF16) return launch_fused<kBF16>(a, p, plan, stream);
     return launch_fused<kF16>(a, p, plan, stream);
   }

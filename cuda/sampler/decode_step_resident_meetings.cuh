@@ -152,18 +152,9 @@ __device__ unsigned resident_threshold(const KernelArgs& a, std::int64_t row, un
     const void* z = row_logits<kDType>(a, row);
     floor_key = threshold_from_row<kDType>(a, z, plan, sh.u.c.kw, sh.warp_sums, &sh.digit, &sh.above);
     // The kept logits of the bin, chunk by chunk: warp w takes chunks w, w + kWarps, ...
-    const int lane = threadIdx.x & 31;
     for (unsigned c = threadIdx.x >> 5; c < chunks; c += kWarps) {
-      unsigned long long m = 0;
-      const std::int64_t stop = min(static_cast<std::int64_t>(c + 1) * kChunk, a.vocab);
-      for (std::int64_t i = c * kChunk + lane; i < stop; i += 32) {
-        const float x = load_logit<kDType>(z, i);
-        if (order_key(x) < floor_key) continue;
-        const unsigned wx = weight(x, plan.zmax, plan.inv_t);
-        if (wx != 0u && topp_bin(x, plan.zmax, plan.inv_t) == plan.bin) m += wx;
-      }
-      for (int o = 16; o > 0; o >>= 1) m += __shfl_down_sync(kFullMask, m, o);
-      if (lane == 0) sh.extra[c] += m;
+      const unsigned long long m = boundary_bin_chunk_mass<kDType>(a, z, plan, floor_key, c);
+      if ((threadIdx.x & 31) == 0) sh.extra[c] += m;
     }
   }
   __syncthreads();

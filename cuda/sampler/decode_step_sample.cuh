@@ -82,6 +82,24 @@ __device__ __forceinline__ void add_kept(DrawShared& d, unsigned long long* row_
   }
 }
 
+// The radix fallback's kept mass of chunk c inside the boundary bin (logits at or above floor_key): one warp's
+// sum, complete in lane 0. draw_row and the resident step's threshold meeting both add it to their chunk masses.
+template <int kDType>
+__device__ __forceinline__ unsigned long long boundary_bin_chunk_mass(const KernelArgs& a, const void* z,
+                                                                      const RowPlan& plan, unsigned floor_key,
+                                                                      unsigned c) {
+  unsigned long long m = 0;
+  const std::int64_t stop = min(static_cast<std::int64_t>(c + 1) * kChunk, a.vocab);
+  for (std::int64_t i = c * kChunk + (threadIdx.x & 31); i < stop; i += 32) {
+    const float x = load_logit<kDType>(z, i);
+    if (order_key(x) < floor_key) continue;
+    const unsigned wx = weight(x, plan.zmax, plan.inv_t);
+    if (wx != 0u && topp_bin(x, plan.zmax, plan.inv_t) == plan.bin) m += wx;
+  }
+  for (int o = 16; o > 0; o >>= 1) m += __shfl_down_sync(kFullMask, m, o);
+  return m;
+}
+
 // Sampling, the row's last block: with a top-p bin, the exact threshold among the bin's logits and
 // their kept masses added to their chunks; then the chunk holding the uniform's quantile of the kept
 // mass, scanned in index order; writes the token. All threads.
@@ -133,18 +151,9 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
     } else {
       floor_key = threshold_from_row<kDType>(a, z, plan, d.kw, sh.warp_sums, &sh.digit, &sh.above);
       // The kept logits of the bin, added chunk by chunk: warp w takes chunks w, w + kWarps, ...
-      const int lane = threadIdx.x & 31;
       for (unsigned c = threadIdx.x >> 5; c < a.ws.chunks; c += kWarps) {
-        unsigned long long m = 0;
-        const std::int64_t stop = min(static_cast<std::int64_t>(c + 1) * kChunk, a.vocab);
-        for (std::int64_t i = c * kChunk + lane; i < stop; i += 32) {
-          const float x = load_logit<kDType>(z, i);
-          if (order_key(x) < floor_key) continue;
-          const unsigned wx = weight(x, plan.zmax, plan.inv_t);
-          if (wx != 0u && topp_bin(x, plan.zmax, plan.inv_t) == plan.bin) m += wx;
-        }
-        for (int o = 16; o > 0; o >>= 1) m += __shfl_down_sync(kFullMask, m, o);
-        if (lane == 0 && m) atomicAdd(row_masses + c, m);
+        const unsigned long long m = boundary_bin_chunk_mass<kDType>(a, z, plan, floor_key, c);
+        if ((threadIdx.x & 31) == 0 && m) atomicAdd(row_masses + c, m);
       }
       global_masses = true;
     }

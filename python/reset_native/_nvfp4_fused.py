@@ -92,10 +92,8 @@ def _op():
                          bias: Optional[torch.Tensor]) -> torch.Tensor:
         n, m = _check(packed, block_scales, global_scale, x, norm_weight, eps, silu_mul, bias)
         packed, block_scales = _aligned(packed, 16), _aligned(block_scales, 16)
-        if not supported(packed, block_scales, x, norm_weight, silu_mul):
-            raise NotImplementedError("nvfp4_gemv_fused: no fused kernel for this call (needs M <= 2, "
-                                      "K % 1024 == 0, 16-byte aligned x and norm weight, x fitting shared memory); "
-                                      "run the separate ops instead")
+        # A call no fused kernel takes raises NotImplementedError from the launcher ("no fused kernel ..."): the
+        # same conditions as supported(), which callers that want a fallback ask first.
         out = torch.empty((m, n // 2 if silu_mul else n), dtype=x.dtype, device=x.device)
         with torch.cuda.device(x.device):
             _native.cuda_gemv(packed.data_ptr(), block_scales.data_ptr(), global_scale, n, packed.shape[1] * 2,
