@@ -242,6 +242,7 @@ def test_gemv_weight_ring_same_bits_as_register_loads(n, k, m, dtype, activation
     monkeypatch.setenv("RESET_NATIVE_GEMV_RING", "1")
     y_ring = nc.gemv(p, s, float(gs), x, activation, None, None, residual)
     monkeypatch.setenv("RESET_NATIVE_GEMV_RING", "0")
+    monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "1")  # the ring never splits K: compare with the unsplit kernel
     y_reg = nc.gemv(p, s, float(gs), x, activation, None, None, residual)
     assert torch.equal(y_ring, y_reg)
     yref = _ref_gemv(packed, scales, gs, x.float().cpu().numpy(), activation) + residual.double().cpu().numpy()

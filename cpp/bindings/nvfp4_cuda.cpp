@@ -85,7 +85,8 @@ void bind_nvfp4_cuda(py::module_& m) {
       [](std::uintptr_t packed, std::uintptr_t block_scales, float global_scale, std::int64_t n, std::int64_t k,
          std::uintptr_t x, int x_dtype, std::int64_t m_tokens, bool nvfp4_activations, float act_global_scale,
          std::uintptr_t act_amax_workspace, std::uintptr_t bias, std::uintptr_t out, std::uintptr_t stream,
-         std::uintptr_t residual, int prologue, std::uintptr_t prologue_weight, float prologue_eps, int epilogue) {
+         std::uintptr_t residual, int prologue, std::uintptr_t prologue_weight, float prologue_eps, int epilogue,
+         std::uintptr_t split_workspace, std::int64_t split_workspace_bytes) {
         nc::GemvArgs a;
         a.packed = ptr<const std::uint8_t>(packed);
         a.block_scales = ptr<const std::uint8_t>(block_scales);
@@ -105,13 +106,34 @@ void bind_nvfp4_cuda(py::module_& m) {
         a.prologue_weight = ptr<const void>(prologue_weight);
         a.prologue_eps = prologue_eps;
         a.epilogue = to_epilogue(epilogue);
+        a.split_workspace = ptr<void>(split_workspace);
+        a.split_workspace_bytes = split_workspace_bytes;
         nc::launch_gemv(a, ptr<void>(stream));
       },
       py::arg("packed"), py::arg("block_scales"), py::arg("global_scale"), py::arg("n"), py::arg("k"), py::arg("x"),
       py::arg("x_dtype"), py::arg("m"), py::arg("nvfp4_activations"), py::arg("act_global_scale"),
       py::arg("act_amax_workspace"), py::arg("bias"), py::arg("out"), py::arg("stream"), py::arg("residual") = 0,
       py::arg("prologue") = 0, py::arg("prologue_weight") = 0, py::arg("prologue_eps") = 0.0f,
-      py::arg("epilogue") = 0);
+      py::arg("epilogue") = 0, py::arg("split_workspace") = 0, py::arg("split_workspace_bytes") = 0);
+
+  m.def(
+      "cuda_gemv_workspace_bytes",
+      [](std::uintptr_t packed, std::uintptr_t block_scales, std::int64_t n, std::int64_t k, std::uintptr_t x,
+         int x_dtype, std::int64_t m_tokens, bool nvfp4_activations) {
+        nc::GemvArgs a;
+        a.packed = ptr<const std::uint8_t>(packed);
+        a.block_scales = ptr<const std::uint8_t>(block_scales);
+        a.n = n;
+        a.k = k;
+        a.x = ptr<const void>(x);
+        a.x_dtype = to_dtype(x_dtype);
+        a.m = m_tokens;
+        a.activation = nvfp4_activations ? Activation::NVFP4 : Activation::A16;
+        return nc::gemv_workspace_bytes(a);
+      },
+      py::arg("packed"), py::arg("block_scales"), py::arg("n"), py::arg("k"), py::arg("x"), py::arg("x_dtype"),
+      py::arg("m"), py::arg("nvfp4_activations"),
+      "Bytes of split-K workspace cuda_gemv would use for this call on the current device (0: none).");
 
   m.def(
       "cuda_gemv_fusion_supported",

@@ -101,6 +101,8 @@ GemvParams make_params(const GemvArgs& a) {
   p.act_amax = nullptr;
   p.pro_w = a.prologue_weight;
   p.pro_eps = a.prologue_eps;
+  p.split_ws = nullptr;
+  p.ksplit = 1;
   return p;
 }
 
@@ -118,6 +120,22 @@ LaunchPlan make_plan(const GemvArgs& a, bool want_ring) {
   const bool ring = want_ring && fast && reinterpret_cast<uintptr_t>(a.block_scales) % 16 == 0 && ring_enabled();
   return LaunchPlan{fast, ring, sms, size_t(optin), RingMaps{}};
 }
+
+// K slices choose_ksplit picks for this call's x dtype and activation (1: no split).
+int ksplit_for(const GemvArgs& a, const GemvParams& p, const LaunchPlan& plan) {
+  const bool w4a4 = a.activation == Activation::NVFP4;
+  switch (a.x_dtype) {
+    case DType::F32:
+      return w4a4 ? choose_ksplit<kF32, true>(p, plan) : choose_ksplit<kF32, false>(p, plan);
+    case DType::F16:
+      return w4a4 ? choose_ksplit<kF16, true>(p, plan) : choose_ksplit<kF16, false>(p, plan);
+    case DType::BF16:
+      return w4a4 ? choose_ksplit<kBF16, true>(p, plan) : choose_ksplit<kBF16, false>(p, plan);
+  }
+  return 1;
+}
+
+int64_t split_bytes(const GemvArgs& a, int ksplit) { return ksplit > 1 ? int64_t(ksplit) * a.m * a.n * 4 : 0; }
 
 bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
 
@@ -149,6 +167,15 @@ void launch_fused(const GemvArgs& a, const GemvParams& p, const LaunchPlan& plan
 }
 }  // namespace
 
+int64_t gemv_workspace_bytes(const GemvArgs& a) {
+  // Only what the choice reads (out may not exist yet); launch_gemv validates the call itself.
+  const bool shape_ok = a.n > 0 && a.k > 0 && a.k % 16 == 0 && a.m >= 1 && a.m <= kGemvMaxTokens &&
+                        a.n < (int64_t(1) << 31) && a.k < (int64_t(1) << 31);
+  if (!shape_ok) return 0;
+  if (a.prologue != Prologue::None || a.epilogue != Epilogue::None) return 0;
+  return split_bytes(a, ksplit_for(a, make_params(a), make_plan(a, true)));
+}
+
 bool gemv_fusion_supported(const GemvArgs& a) {
   if (a.prologue == Prologue::None && a.epilogue == Epilogue::None) return true;
   return fused_args_ok(a) && fusion_fits(a, make_params(a), make_plan(a, false));
@@ -177,6 +204,13 @@ void launch_gemv(const GemvArgs& a, void* stream_ptr) {
     p.act_amax = a.act_amax_workspace;
   }
   LaunchPlan plan = make_plan(a, true);
+  const int ksplit = ksplit_for(a, p, plan);
+  const int64_t ws_bytes = split_bytes(a, ksplit);
+  if (ws_bytes > 0 && a.split_workspace != nullptr && a.split_workspace_bytes >= ws_bytes) {
+    require(reinterpret_cast<uintptr_t>(a.split_workspace) % 4 == 0, "nvfp4 gemv: split_workspace must be 4-byte aligned");
+    p.ksplit = ksplit;
+    p.split_ws = static_cast<float*>(a.split_workspace);
+  }
   if (plan.ring) {
     encode_rows(&plan.maps.w, a.packed, a.n, a.k / 2, kChunk / 2, true);
     encode_rows(&plan.maps.s, a.block_scales, a.n, a.k / 16, kChunk / 16, false);

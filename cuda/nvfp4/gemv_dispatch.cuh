@@ -1,14 +1,20 @@
 // Kernel choice of the NVFP4 GEMV by shape: the block-diagonal kernel for 1..2 tokens when x fits
-// shared memory next to a second CTA (gemv_bd_kernel.cuh), else the 16-bit tensor-core kernel (gemv_kernel.cuh).
+// shared memory next to a second CTA (gemv_bd_kernel.cuh), else the 16-bit tensor-core kernel (gemv_kernel.cuh),
+// split along K when the launcher chose it (gemv_split.cuh).
 #pragma once
 #include "nvfp4/gemv_bd_kernel.cuh"
 #include "nvfp4/gemv_kernel.cuh"
+#include "nvfp4/gemv_split.cuh"
 
 namespace reset_native::nvfp4_cuda::detail {
 
 // Explicitly instantiated once per (x dtype, activation) in gemv_<dtype>_<act>.cu (parallel compilation).
 template <int XDT, bool W4A4>
 void dispatch_mode(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
+  if (p.ksplit > 1) {  // set by the launcher from choose_ksplit, with its workspace
+    if (p.m > 8) return launch_split<XDT, W4A4, 2>(p, plan, stream);
+    return launch_split<XDT, W4A4, 1>(p, plan, stream);
+  }
   if (try_bd<XDT, W4A4>(p, plan, stream)) return;
   if (p.m > 8) return dispatch_tokens<XDT, W4A4, 2>(p, plan, stream);
   return dispatch_tokens<XDT, W4A4, 1>(p, plan, stream);

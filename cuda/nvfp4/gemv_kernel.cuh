@@ -103,6 +103,21 @@ __device__ __forceinline__ void write_tile(const GemvParams& p, const float* red
   }
 }
 
+// Split-K epilogue of a 16-row tile: the 8 warps' partial sums (in warp order, as tile_value adds them) of K
+// slice `slice`, unscaled, to split_ws[slice][token][row]; gemv_split_reduce finishes them.
+__device__ __forceinline__ void write_partial(const GemvParams& p, const float* red, int row0, int tok_stride,
+                                              int slice) {
+  float* ws = p.split_ws + int64_t(slice) * p.m * p.n;
+  for (int idx = threadIdx.x; idx < 16 * p.m; idx += kThreads) {
+    const int rl = idx % 16, tok = idx / 16, row = row0 + rl;
+    if (row >= p.n) continue;
+    float sum = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) sum += red[(w * 16 + rl) * tok_stride + tok];
+    ws[int64_t(tok) * p.n + row] = sum;
+  }
+}
+
 // Converts one staged unit (16 elements of a token row) into the B operand values for each split and
 // stores them, permuted (pairs (j, j+4) of every 8 elements), at column kk of the staged token row `row0`
 // (split s at row0 + s * split_stride). W4A4 quantizes the block here (SPEC section 2 steps 2-5).
@@ -286,9 +301,13 @@ __device__ __forceinline__ void prefetch_then_wait(const GemvParams& p, int step
 
 // RING: weights come through the shared-memory ring of gemv_ring.cuh (one more warp, the producer);
 // otherwise each thread keeps kDepth steps of global loads in flight in registers.
-template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING = false>
+// SPLIT (WHOLE only): CTA b takes K slice b % p.ksplit (a contiguous run of chunks, staged whole) and walks
+// row tiles b / p.ksplit, + gridDim.x / p.ksplit, ...; tiles end in fp32 partial sums (write_partial) that
+// gemv_split_reduce adds up. x of many tokens x long K then still fits next to a second CTA.
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING = false, bool SPLIT = false>
 __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_kernel(const GemvParams p, const __grid_constant__ RingMaps maps) {
   static_assert(!RING || (FAST && WHOLE), "the weight ring serves the persistent fast-path kernel only");
+  static_assert(!SPLIT || (WHOLE && !RING), "split K runs the persistent whole-slice kernel without the ring");
   using M = Mode<XDT, W4A4>;
   constexpr bool kBf = M::kABf16;
   constexpr int kSplits = M::kSplits;
@@ -300,7 +319,13 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_ke
   extern __shared__ uint4 smem_raw[];
   uint16_t* xs = reinterpret_cast<uint16_t*>(smem_raw);
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
-  const int nchunks = (p.k + kChunk - 1) / kChunk;
+  // K slice of this CTA (all of K unless SPLIT): chunks [c_base, c_base + nchunks); CTA cta of ctas walking tiles.
+  const int slice = SPLIT ? int(blockIdx.x) % p.ksplit : 0;
+  const int cta = SPLIT ? int(blockIdx.x) / p.ksplit : int(blockIdx.x);
+  const int ctas = SPLIT ? int(gridDim.x) / p.ksplit : int(gridDim.x);
+  const int all_chunks = (p.k + kChunk - 1) / kChunk;
+  const int c_base = SPLIT ? slice * all_chunks / p.ksplit : 0;
+  const int nchunks = SPLIT ? (slice + 1) * all_chunks / p.ksplit - c_base : all_chunks;
   const int m = p.m;
 
   // Staged-x row layout. WHOLE: [split][chunk * m + token] then one zero row per split.
@@ -362,7 +387,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_ke
 #pragma unroll
       for (int b = 0; b < kStageBatch; ++b) {
         if (tok[b] >= m) continue;
-        const int c = kidx[b] / kChunk, kk = kidx[b] % kChunk;
+        const int c = kidx[b] / kChunk - c_first, kk = kidx[b] % kChunk;
         store_unit<XDT, W4A4>(xs + size_t(xrow(0, c, tok[b])) * kTokStride,
                               (xrow(1, c, tok[b]) - xrow(0, c, tok[b])) * kTokStride, kk, v[b], act_gs, act_d);
       }
@@ -395,16 +420,17 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_ke
   // Chunked: the CTA owns kGroup consecutive tiles, step = (chunk, tile) so each staged chunk serves all.
   // Two cursors advance without divisions: the fetch cursor runs kDepth steps ahead of the compute one.
   const int ntiles = (p.n + kRows - 1) / kRows;
-  const int my_tiles = WHOLE ? (ntiles - int(blockIdx.x) + int(gridDim.x) - 1) / int(gridDim.x) : kGroup;
+  const int my_tiles = WHOLE ? (ntiles - cta + ctas - 1) / ctas : kGroup;
   const int steps = my_tiles * nchunks;
   const int kwarp = warp * kKStep + t * 32;  // this thread's K offset inside a chunk
-  const int tile_stride = WHOLE ? int(gridDim.x) * kRows : kRows;
-  const int first_row = int(blockIdx.x) * kRows * kGroup;
+  const int kslice = c_base * kChunk + kwarp;  // ... and inside K (row pointers start there)
+  const int tile_stride = WHOLE ? ctas * kRows : kRows;
+  const int first_row = cta * kRows * kGroup;
   const int64_t half_k = p.k / 2, sixteenth_k = p.k / 16;
   int f_row0 = first_row, f_c = 0, f_j = 0, f_step = 0;
   const uint8_t* f_w[2];
   const uint8_t* f_s[2];
-  auto fetch_rows = [&]() { row_pointers(p, f_row0 + g, kwarp, half_k, sixteenth_k, f_w, f_s); };
+  auto fetch_rows = [&]() { row_pointers(p, f_row0 + g, kslice, half_k, sixteenth_k, f_w, f_s); };
   if constexpr (WHOLE) fetch_rows();
   auto fetch = [&](uint32_t (&w)[2][4], uint32_t (&sc)[2]) {
     if constexpr (RING) {
@@ -415,7 +441,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_ke
       f_row0 = first_row + f_j * kRows;
       fetch_rows();
     }
-    load_weights<FAST>(f_w, f_s, f_c, f_c * kChunk + kwarp, p.k, w, sc);
+    load_weights<FAST>(f_w, f_s, f_c, f_c * kChunk + kslice, p.k, w, sc);
     if constexpr (WHOLE) {
       if (++f_c == nchunks) {
         f_c = 0;
@@ -434,7 +460,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_ke
   prefetch_then_wait<W4A4>(p, steps, fetch, wv, sc, act_gs, act_d);
 
   if constexpr (WHOLE) {
-    stage(0, nchunks);
+    stage(c_base, nchunks);
   } else {
     RawUnit<XDT> v[kChunkUnits];
     chunk_load(0, v, -1);
@@ -531,7 +557,11 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_ke
           acc_t[nt][e] = 0.0f;
         }
       compute_sync<RING>();
-      write_tile<XDT, W4A4>(p, red, row0, kTok, kDecodeBias, act_gs);
+      if constexpr (SPLIT) {
+        write_partial(p, red, row0, kTok, slice);
+      } else {
+        write_tile<XDT, W4A4>(p, red, row0, kTok, kDecodeBias, act_gs);
+      }
       compute_sync<RING>();  // red is rewritten by the next tile
       if constexpr (kCursorInEpilogue) {
         c = 0;

@@ -33,6 +33,10 @@ struct GemvParams {
   // and epsilon; for SiLU * up, x is [m, 2k] (gate columns, then up columns).
   const void* pro_w;
   float pro_eps;
+  // Split K (16-bit kernel only, gemv_split.cuh): ksplit > 1 CTA groups each take 1/ksplit of the K chunks and
+  // write fp32 partial sums to split_ws [ksplit][m][n]; a second kernel adds them in slice order. ksplit = 1: off.
+  float* split_ws;
+  int ksplit;
 };
 
 // Weight ring only (gemv_ring.cuh): 2-D TMA descriptors of the packed weights (n rows of k/8 32-bit words)

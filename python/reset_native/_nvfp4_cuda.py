@@ -171,22 +171,29 @@ def _ops():
                 raise ValueError(f"residual must be a contiguous [{m}, {n}] tensor of dtype {x.dtype}, got "
                                  f"{tuple(residual.shape)} {residual.dtype}")
         w4a4 = activation == "nvfp4"
-        workspace = 0
-        if w4a4 and act_global_scale is None:
-            # The activation amax lives in 4 spare bytes after the output (16-byte aligned): no extra allocation.
+        pk, sc = _aligned(packed, 16), _aligned(block_scales, 2)
+        with torch.cuda.device(x.device):
+            # Split K (long K x many tokens) needs fp32 partial sums: the C++ side says how many bytes.
+            split_bytes = int(_native.cuda_gemv_workspace_bytes(pk.data_ptr(), sc.data_ptr(), n, k, x.data_ptr(),
+                                                                code, m, w4a4))
+        amax_bytes = 16 if (w4a4 and act_global_scale is None) else 0
+        workspace = split_ws = 0
+        if amax_bytes or split_bytes:
+            # One allocation: the output, then (16-byte aligned) the 4-byte activation amax and the split-K partials.
             eb = x.element_size()
             offset = -(-m * n * eb // 16) * 16
-            buf = torch.empty(-(-(offset + 4) // eb), dtype=x.dtype, device=x.device)
+            buf = torch.empty(-(-(offset + amax_bytes + split_bytes) // eb), dtype=x.dtype, device=x.device)
             out = buf[: m * n].view(m, n)
-            workspace = buf.data_ptr() + offset
+            workspace = buf.data_ptr() + offset if amax_bytes else 0
+            split_ws = buf.data_ptr() + offset + amax_bytes if split_bytes else 0
         else:
             out = torch.empty((m, n), dtype=x.dtype, device=x.device)
         act_gs = _check_scale(act_global_scale, "act_global_scale") if (w4a4 and act_global_scale is not None) else 1.0
         with torch.cuda.device(x.device):
-            _native.cuda_gemv(_aligned(packed, 16).data_ptr(), _aligned(block_scales, 2).data_ptr(), global_scale, n,
-                              k, x.data_ptr(), code, m, w4a4, act_gs, workspace,
-                              0 if bias is None else bias.data_ptr(), out.data_ptr(), _stream(x.device),
-                              0 if residual is None else residual.data_ptr())
+            _native.cuda_gemv(pk.data_ptr(), sc.data_ptr(), global_scale, n, k, x.data_ptr(), code, m, w4a4, act_gs,
+                              workspace, 0 if bias is None else bias.data_ptr(), out.data_ptr(), _stream(x.device),
+                              0 if residual is None else residual.data_ptr(), split_workspace=split_ws,
+                              split_workspace_bytes=split_bytes)
         return out
 
     @nvfp4_gemv.register_fake

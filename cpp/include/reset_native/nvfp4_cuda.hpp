@@ -66,7 +66,16 @@ struct GemvArgs {
   // [gate (n/2) | up (n/2)] projection and out is [m, n/2] = silu(gate) * up, bit-identical to the plain GEMV
   // followed by the silu_mul op (gate and up rounded to x_dtype first, then that op's two roundings).
   Epilogue epilogue = Epilogue::None;
+  // Optional device scratch for split K (m tokens x long K, see gemv_workspace_bytes): with at least that many
+  // bytes here (4-byte aligned, not shared with a concurrent call) the GEMV may split K across CTA groups and add
+  // the fp32 partial sums in a fixed order; without, it runs unsplit (same results within fp32 rounding, slower).
+  void* split_workspace = nullptr;
+  std::int64_t split_workspace_bytes = 0;
 };
+
+// Bytes of split_workspace that launch_gemv would use for these arguments on the current device; 0 when the call
+// does not split (always for m <= 2 when x fits the block-diagonal kernel, and with fused prologue/epilogue).
+std::int64_t gemv_workspace_bytes(const GemvArgs& a);
 
 // y = x @ dequantize(w).T (+ bias) (+ residual), fp32 accumulation, output in x_dtype. One launch (two small extra
 // nodes, a 4-byte memset and an amax kernel, when W4A4 computes its activation scale on the device).

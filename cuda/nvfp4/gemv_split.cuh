@@ -1,0 +1,120 @@
+// Split K for the 16-bit GEMV kernel: when x of m tokens over all of K does not fit shared memory next to a
+// second CTA (m = 3..16 with long K, e.g. Qwen3 down projections, or m = 16 at K = 4096), the kernel otherwise
+// runs one CTA per SM (8 warps to stream the weights) or re-stages x per K chunk for every group of two row
+// tiles (x traffic from L2 above the weight traffic at m = 16; W4A4 re-quantizes x each time). With split K,
+// ksplit groups of CTAs each stage one contiguous K slice of x once, stream their slice of every row tile
+// with two CTAs per SM, and write fp32 partial sums; gemv_split_reduce adds the slices in slice order (fixed:
+// the same bits on every call) and applies the epilogue of write_tile. Costs: one small kernel (PDL-launched)
+// and ksplit * m * n * 4 bytes of workspace, written and read once.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "core/pdl.cuh"
+#include "nvfp4/gemv_bd_kernel.cuh"
+#include "nvfp4/gemv_kernel.cuh"
+#include "nvfp4/launch_check.hpp"
+
+namespace reset_native::nvfp4_cuda::detail {
+
+// out = ((sum over slices of split_ws, in slice order) * 2^7 * w_gs [* act_gs]) + bias + residual, rounded once.
+template <int XDT, bool W4A4>
+__global__ void __launch_bounds__(kThreads) gemv_split_reduce(const GemvParams p) {
+  using E = Elem<XDT>;
+  cuda_core::pdl_wait();  // the partial sums (and, W4A4, the activation amax) are complete
+  cuda_core::pdl_trigger();
+  float act_gs = 1.0f, act_d = 6.0f;
+  if constexpr (W4A4) activation_scales(p, act_gs, act_d);
+  auto* out = static_cast<typename E::T*>(p.out);
+  const auto* bias = static_cast<const typename E::T*>(p.bias);
+  const auto* residual = static_cast<const typename E::T*>(p.residual);
+  const int64_t total = int64_t(p.m) * p.n;
+  for (int64_t i = int64_t(blockIdx.x) * kThreads + threadIdx.x; i < total; i += int64_t(gridDim.x) * kThreads) {
+    float sum = p.split_ws[i];
+    for (int s = 1; s < p.ksplit; ++s) sum += p.split_ws[s * total + i];
+    float y = (sum * kDecodeBias) * p.w_gs;
+    if constexpr (W4A4) y *= act_gs;
+    const int row = int(i % p.n);
+    if (bias != nullptr) y += E::to_float(bias[row]);
+    if (residual != nullptr) y += E::to_float(residual[i]);
+    out[i] = E::from_float(y);
+  }
+}
+
+// Shared memory of one split-K CTA: x of its (largest) slice, staged whole, and the reduction buffer.
+template <int XDT, bool W4A4, int NT>
+size_t split_smem_bytes(int k, int m, int ksplit) {
+  const int nchunks = (k + kChunk - 1) / kChunk;
+  const int slice_chunks = (nchunks + ksplit - 1) / ksplit;
+  return smem_bytes<XDT, W4A4, NT, true>(slice_chunks * kChunk, m);
+}
+
+// Runs the split-K kernel (p.ksplit > 1, p.split_ws sized by split_workspace_bytes), then the reduction.
+template <int XDT, bool W4A4, int NT>
+void launch_split(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
+  auto kernel = gemv_kernel<XDT, W4A4, NT, true, true, 2, false, true>;
+  const size_t smem = split_smem_bytes<XDT, W4A4, NT>(p.k, p.m, p.ksplit);
+  check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
+             "nvfp4 gemv: cudaFuncSetAttribute");
+  int per_sm = 1;
+  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem), "nvfp4 gemv: occupancy");
+  const int ntiles = (p.n + 15) / 16;
+  int per_slice = plan.sms * (per_sm > 0 ? per_sm : 1) / p.ksplit;  // persistent CTAs of one K slice
+  per_slice = per_slice < 1 ? 1 : (per_slice > ntiles ? ntiles : per_slice);
+  check_cuda(cuda_core::launch_pdl(kernel, dim3(per_slice * p.ksplit), dim3(kThreads), smem, stream, p, RingMaps{}),
+             "nvfp4 gemv: launch");
+  const int64_t total = int64_t(p.m) * p.n;
+  const int64_t blocks = (total + kThreads - 1) / kThreads;
+  const int grid = int(blocks < 4 * plan.sms ? blocks : 4 * plan.sms);
+  check_cuda(cuda_core::launch_pdl(gemv_split_reduce<XDT, W4A4>, dim3(grid), dim3(kThreads), 0, stream, p),
+             "nvfp4 gemv: split reduce launch");
+}
+
+// RESET_NATIVE_GEMV_KSPLIT: unset or "auto" = the rule below; "1" = never split; "N" (2..64) = N slices (at most one
+// per chunk) for every fast-path call without the ring that fits, even where the block-diagonal kernel would run
+// (for benchmarks comparing slice counts). Read at every call.
+inline int ksplit_override() {
+  const char* v = std::getenv("RESET_NATIVE_GEMV_KSPLIT");
+  if (v == nullptr || *v == '\0' || std::strcmp(v, "auto") == 0) return 0;
+  const int n = std::atoi(v);
+  return n >= 1 && n <= 64 ? n : 0;
+}
+
+// Whole-x shared memory above which a long-K call splits (below, the unsplit kernels were as fast or faster: Qwen3-32B
+// o at m = 4, 74 KB, lost 4% split; Qwen3-8B down at m = 4, 105 KB, gained 5%).
+constexpr size_t kSplitMinWholeBytes = 96 * 1024;
+// K chunks from which a call the block-diagonal kernel would take (m <= 2) splits instead: Qwen3-32B down (25 chunks)
+// ran 1.12x faster split at m = 1, Qwen3-8B down (12) 1.2x slower.
+constexpr int kSplitMinChunksBd = 20;
+
+// K slices for a call (1 = no split). Measured on an H200 (bench/RESULTS.md, session 7): split K wins where K is
+// long (>= 8 chunks: the down and Qwen3-32B o projections) and x is big. It then replaces the one-CTA-per-SM and the
+// chunked kernels (up to 1.47x at A16, 4.5x at W4A4) and the two-CTA kernels that stage ~100 KB of x per CTA (up
+// to 1.13x). Two chunks per slice were about best (fewer slices stage more x per CTA before computing; more write
+// more partial sums and run the tile epilogue more often; uneven slices wait for the longest). At K <= 5120 every
+// split was slower than the one-CTA kernel with six weight steps in flight (a tile epilogue every 2 chunks).
+template <int XDT, bool W4A4>
+int choose_ksplit(const GemvParams& p, const LaunchPlan& plan) {
+  if (!plan.fast || plan.ring) return 1;
+  const int nchunks = p.k / kChunk;
+  auto bytes = [&](int s) {
+    return p.m > 8 ? split_smem_bytes<XDT, W4A4, 2>(p.k, p.m, s) : split_smem_bytes<XDT, W4A4, 1>(p.k, p.m, s);
+  };
+  auto fits = [&](int s) { return bytes(s) <= kWholeSmemLimit; };
+  const int forced = ksplit_override();
+  if (forced == 1) return 1;
+  if (forced > 1) {
+    const int s = forced < nchunks ? forced : nchunks;
+    return s > 1 && fits(s) ? s : 1;
+  }
+  bool bd = false;  // the block-diagonal kernel would run (m <= 2, x fitting next to a second CTA)
+  if constexpr (BdMode<XDT, W4A4>::kEnabled) bd = p.m <= 2 && size_t(BdSmem(p.k, p.m, p.m).total) <= kWholeSmemLimit;
+  if (nchunks < 8 || (bd ? nchunks < kSplitMinChunksBd : bytes(1) <= kSplitMinWholeBytes)) return 1;
+  const int two_per_slice = (nchunks + 1) / 2;
+  if (fits(two_per_slice)) return two_per_slice;
+  return fits(nchunks) ? nchunks : 1;  // one chunk per slice, or not even that: the chunked kernel
+}
+
+}  // namespace reset_native::nvfp4_cuda::detail

@@ -1,0 +1,177 @@
+"""NVFP4 GEMV with split K (cuda/nvfp4/gemv_split.cuh): which calls split, results against fp64 for even and uneven
+slices, determinism and CUDA graphs, the unsplit fallback without workspace. GPU tests skip without a device."""
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import nvfp4_gpu_reference as ref  # noqa: E402
+
+from reset_native import _nvfp4_cuda as nc  # noqa: E402
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.gpu
+
+_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
+
+
+@functools.lru_cache(maxsize=8)
+def _ref_weights(n, k, seed):
+    return ref.quantize(torch.randn((n, k), generator=torch.Generator().manual_seed(seed)).numpy())
+
+
+def _weights(n, k, seed):
+    packed, scales, gs = _ref_weights(n, k, seed)
+    return packed, scales, float(gs), torch.from_numpy(packed).cuda(), torch.from_numpy(scales).cuda()
+
+
+def _workspace_bytes(p, s, x, activation):
+    n, k = p.shape[0], p.shape[1] * 2
+    return int(nc._native.cuda_gemv_workspace_bytes(p.data_ptr(), s.data_ptr(), n, k, x.data_ptr(),
+                                                     _CODES[x.dtype], x.shape[0], activation == "nvfp4"))
+
+
+def _check_vs_fp64(y, packed, scales, gs, x, activation, bias, residual):
+    """|y - fp64| within the output rounding plus (K/16 + 16) fp32 accumulation ulps of sum |x w| (as the
+    unsplit kernel's tests; split K adds ksplit - 1 additions, far inside that)."""
+    k = x.shape[1]
+    x32 = x.float().cpu().numpy()
+    w = ref.dequantize(packed, scales, gs).astype(np.float64)
+    if activation == "nvfp4":
+        x64 = ref.dequantize(*ref.quantize(x32)).astype(np.float64)
+    else:
+        x64 = x32.astype(np.float64)
+    yref = x64 @ w.T
+    if bias is not None:
+        yref += bias.double().cpu().numpy()[None, :]
+    if residual is not None:
+        yref += residual.double().cpu().numpy()
+    out_eps = {torch.float32: 0.0, torch.float16: 2.0**-11, torch.bfloat16: 2.0**-8}[y.dtype]
+    abs_sum = np.abs(x64) @ np.abs(w).T
+    if residual is not None:
+        abs_sum += np.abs(residual.double().cpu().numpy())
+    yd = y.double().cpu().numpy()
+    assert np.isfinite(yd).all(), "unwritten (poisoned) or non-finite outputs"
+    tol = out_eps * np.abs(yref) + 2.0**-24 * (k / 16 + 16) * abs_sum + 1e-30
+    err = np.abs(yd - yref)
+    assert (err <= tol).all(), f"max err/tol {float((err / tol).max()):.3g}"
+
+
+def test_which_calls_split(monkeypatch):
+    monkeypatch.delenv("RESET_NATIVE_GEMV_KSPLIT", raising=False)
+    monkeypatch.delenv("RESET_NATIVE_GEMV_RING", raising=False)
+    n, k = 64, 12288  # 12 chunks of 1024
+    _, _, _, p, s = _weights(n, k, 1)
+    x = lambda m, dt=torch.bfloat16: torch.zeros((m, k), dtype=dt, device="cuda")  # noqa: E731
+    # Long K with x over 96 KB whole: two chunks per slice, 6 slices; partial sums 6 x m x n floats.
+    assert _workspace_bytes(p, s, x(16), "bf16") == 6 * 16 * n * 4
+    assert _workspace_bytes(p, s, x(16), "nvfp4") == 6 * 16 * n * 4
+    assert _workspace_bytes(p, s, x(4), "bf16") == 6 * 4 * n * 4  # (12 * 4 + 1) rows of 2112 B + 4 KB = 105 KB
+    # float32 x is staged as three bf16 parts.
+    assert _workspace_bytes(p, s, x(4, torch.float32), "bf16") == 6 * 4 * n * 4
+    # x small enough whole (82 KB at m = 3), or the block-diagonal kernel (m = 1): no split.
+    assert _workspace_bytes(p, s, x(3), "bf16") == 0
+    assert _workspace_bytes(p, s, x(1), "bf16") == 0
+    monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "1")
+    assert _workspace_bytes(p, s, x(16), "bf16") == 0
+    monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "3")
+    assert _workspace_bytes(p, s, x(3), "bf16") == 3 * 3 * n * 4
+    assert _workspace_bytes(p, s, x(1), "bf16") == 3 * 1 * n * 4  # forced: even where the bd kernel would run
+    monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "20")  # at most one slice per chunk
+    assert _workspace_bytes(p, s, x(3), "bf16") == 12 * 3 * n * 4
+    monkeypatch.delenv("RESET_NATIVE_GEMV_KSPLIT")
+    # Very long K splits even where the block-diagonal kernel would run (m <= 2): 20 chunks in 10 slices.
+    _, _, _, p3, s3 = _weights(16, 20480, 4)
+    assert _workspace_bytes(p3, s3, torch.zeros((1, 20480), dtype=torch.bfloat16, device="cuda"), "bf16") == 10 * 16 * 4
+    # Short K (5 chunks): never split automatically, however many tokens.
+    _, _, _, p1, s1 = _weights(n, 5120, 3)
+    assert _workspace_bytes(p1, s1, torch.zeros((16, 5120), dtype=torch.bfloat16, device="cuda"), "bf16") == 0
+    # K % 1024 != 0 runs the general-path kernels, never split.
+    _, _, _, p2, s2 = _weights(16, 9232, 2)
+    assert _workspace_bytes(p2, s2, torch.zeros((16, 9232), dtype=torch.bfloat16, device="cuda"), "bf16") == 0
+
+
+# (n, k, m, forced slices): 8 chunks in 4 slices (the automatic choice at m = 16) and 3 uneven ones (2 + 3 + 3);
+# 5 chunks in 2 (2 + 3) and 5; 4 in 4; m = 1 forced past the block-diagonal kernel. n = 200 / 37 end in a partial
+# row tile; m = 3 / 9 pad the MMA's token side.
+CASES = [(200, 8192, 16, None), (200, 8192, 9, "3"), (200, 5120, 3, "2"), (200, 5120, 16, "5"), (37, 4096, 8, "4"),
+         (48, 2048, 1, "2")]
+
+
+@pytest.mark.parametrize("n,k,m,forced", CASES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("activation", ["bf16", "nvfp4"])
+def test_split_vs_fp64(n, k, m, forced, dtype, activation, monkeypatch):
+    if forced is None:
+        monkeypatch.delenv("RESET_NATIVE_GEMV_KSPLIT", raising=False)
+    else:
+        monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", forced)
+    packed, scales, gs, p, s = _weights(n, k, n + k)
+    gen = torch.Generator().manual_seed(n * 3 + m)
+    x = torch.randn((m, k), generator=gen).to(dtype).cuda()
+    bias = torch.randn(n, generator=gen).to(dtype).cuda()
+    residual = torch.randn((m, n), generator=gen).to(dtype).cuda()
+    # float32 x is staged as three bf16 parts: at m > 8 not even one chunk per slice fits next to a second CTA, so
+    # those calls keep the chunked kernel (checked the same way).
+    if not (dtype == torch.float32 and activation == "bf16" and m > 8):
+        assert _workspace_bytes(p, s, x, activation) > 0, "the case must exercise split K"
+    torch.full(((m * n * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
+    y = nc.gemv(p, s, gs, x, activation, None, bias, residual)
+    assert y.dtype == dtype and y.shape == (m, n)
+    _check_vs_fp64(y, packed, scales, gs, x, activation, bias, residual)
+    # Fixed slice order: the same bits on every call.
+    assert torch.equal(y, nc.gemv(p, s, gs, x, activation, None, bias, residual))
+
+
+def test_split_long_k_two_tokens_and_graph(monkeypatch):
+    """m = 2 with x too long for the block-diagonal kernel (80 KiB per token) splits too; in a CUDA graph."""
+    monkeypatch.delenv("RESET_NATIVE_GEMV_KSPLIT", raising=False)
+    n, k = 48, 40960
+    packed, scales, gs, p, s = _weights(n, k, 5)
+    gen = torch.Generator().manual_seed(6)
+    x = torch.randn((2, k), generator=gen).to(torch.bfloat16).cuda()
+    assert _workspace_bytes(p, s, x, "bf16") > 0
+    eager = nc.gemv(p, s, gs, x, "bf16")
+    _check_vs_fp64(eager, packed, scales, gs, x, "bf16", None, None)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        nc.gemv(p, s, gs, x, "bf16")
+    torch.cuda.current_stream().wait_stream(side)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        y = nc.gemv(p, s, gs, x, "bf16")
+    x.copy_(torch.randn((2, k), generator=gen).to(torch.bfloat16))
+    g.replay()
+    torch.cuda.synchronize()
+    assert torch.equal(y, nc.gemv(p, s, gs, x, "bf16"))
+    _check_vs_fp64(y, packed, scales, gs, x, "bf16", None, None)
+
+
+def test_without_workspace_runs_unsplit(monkeypatch):
+    """The C++ entry point given no (or too little) workspace runs the unsplit kernel: the bits of KSPLIT=1."""
+    monkeypatch.delenv("RESET_NATIVE_GEMV_KSPLIT", raising=False)
+    n, k, m = 64, 8192, 16
+    _, _, gs, p, s = _weights(n, k, 9)
+    x = torch.randn((m, k), generator=torch.Generator().manual_seed(10)).to(torch.bfloat16).cuda()
+    need = _workspace_bytes(p, s, x, "bf16")
+    assert need > 0
+    out = torch.empty((m, n), dtype=torch.bfloat16, device="cuda")
+    ws = torch.empty(need // 4 - 1, dtype=torch.float32, device="cuda")
+    stream = torch.cuda.current_stream().cuda_stream
+    for ws_ptr, ws_bytes in ((0, 0), (ws.data_ptr(), ws.numel() * 4)):
+        out.fill_(float("nan"))
+        nc._native.cuda_gemv(p.data_ptr(), s.data_ptr(), gs, n, k, x.data_ptr(), 2, m, False, 1.0, 0, 0,
+                             out.data_ptr(), stream, split_workspace=ws_ptr, split_workspace_bytes=ws_bytes)
+        monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "1")
+        unsplit = nc.gemv(p, s, gs, x, "bf16")
+        monkeypatch.delenv("RESET_NATIVE_GEMV_KSPLIT")
+        assert torch.equal(out, unsplit)
+    split = nc.gemv(p, s, gs, x, "bf16")
+    # Different summation order, so not the same bits, but within a few fp32 ulps of the sums.
+    assert torch.allclose(split.float(), unsplit.float(), rtol=2**-7, atol=1e-3)
