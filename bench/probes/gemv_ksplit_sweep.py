@@ -1,6 +1,6 @@
 """Split-K sweep of the NVFP4 GEMV (cuda/nvfp4/gemv_split.cuh) on the Qwen3 decode layers: CUDA-graph time of
 W4A16 (bf16 x) unsplit (RESET_NATIVE_GEMV_KSPLIT=1), with the automatic choice, and with forced slice counts;
-W4A4 unsplit and automatic. Same timing method as bench/bench_nvfp4_gpu.py (weights rotated past the L2).
+W4A4 unsplit and automatic; W4A16 automatic with one warp team per CTA (RESET_NATIVE_GEMV_TEAMS=1, column 1team). Same timing method as bench/bench_nvfp4_gpu.py (weights rotated past the L2).
 
   python3 bench/probes/gemv_ksplit_sweep.py [--ms 2,4,8,16] [--forced 2,3,4,6,9,13] [--reps 6]
 """
@@ -19,16 +19,20 @@ from bench_nvfp4_gpu import LAYERS, copies_for, graph_time_us, read_bandwidth  #
 from reset_native import _nvfp4_cuda as nc  # noqa: E402
 
 
-def with_split(value, fn):
-    old = os.environ.get("RESET_NATIVE_GEMV_KSPLIT")
-    os.environ["RESET_NATIVE_GEMV_KSPLIT"] = value
+def with_env(name, value, fn):
+    old = os.environ.get(name)
+    os.environ[name] = value
     try:
         return fn()
     finally:
         if old is None:
-            del os.environ["RESET_NATIVE_GEMV_KSPLIT"]
+            del os.environ[name]
         else:
-            os.environ["RESET_NATIVE_GEMV_KSPLIT"] = old
+            os.environ[name] = old
+
+
+def with_split(value, fn):
+    return with_env("RESET_NATIVE_GEMV_KSPLIT", value, fn)
 
 
 def slices(p, s, x, activation):
@@ -72,18 +76,19 @@ def main():
                 r = {"layer": f"{model} {name}", "m": m, "floor": (nv_bytes + 2 * m * (k + n)) / bw * 1e6,
                      "auto_s": slices(p0, s0, x, "bf16"), "off": t("bf16", "1"), "auto": t("bf16", "auto"),
                      "w4a4_off": t("nvfp4", "1"), "w4a4_auto": t("nvfp4", "auto"), "diff": diff,
-                     "forced": {f: t("bf16", f) for f in forced}}
+                     "forced": {f: t("bf16", f) for f in forced},
+                     "one_team": with_env("RESET_NATIVE_GEMV_TEAMS", "1", lambda: t("bf16", "auto"))}
                 rows.append(r)
                 print(f"  {r['layer']} m={m}: off {r['off']:.1f} auto(S={r['auto_s']}) {r['auto']:.1f}",
                       file=sys.stderr, flush=True)
             del wq
             torch.cuda.empty_cache()
     print(f"{'layer':<12}{'M':>3} {'floor':>6} {'off':>6} {'auto':>6} S {'x':>5} {'w4a4off':>7} {'w4a4auto':>8} "
-          + " ".join(f"{'S=' + f:>6}" for f in forced) + "  maxdiff")
+          + " ".join(f"{'S=' + f:>6}" for f in forced) + f" {'1team':>6}  maxdiff")
     for r in rows:
         print(f"{r['layer']:<12}{r['m']:>3} {r['floor']:>6.1f} {r['off']:>6.1f} {r['auto']:>6.1f} {r['auto_s']} "
               f"{r['off'] / r['auto']:>5.2f} {r['w4a4_off']:>7.1f} {r['w4a4_auto']:>8.1f} "
-              + " ".join(f"{r['forced'][f]:>6.1f}" for f in forced) + f"  {r['diff']:.1e}")
+              + " ".join(f"{r['forced'][f]:>6.1f}" for f in forced) + f" {r['one_team']:>6.1f}  {r['diff']:.1e}")
 
 
 if __name__ == "__main__":

@@ -327,7 +327,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
       if constexpr (SILU) {
         silu_pair_tile<XDT>(p, red, c_row0, TOK, kBdDecodeBias, stash, c_second);
       } else {
-        write_tile<XDT, W4A4>(p, red, c_row0, TOK, kBdDecodeBias, act_gs);
+        write_tile<XDT, W4A4>(p, red, c_row0, TOK, kBdDecodeBias, act_gs, int(threadIdx.x));
       }
       compute_sync<RING>();  // red is rewritten by the next tile
       c = 0;

@@ -17,6 +17,8 @@
 #include <cuda_runtime.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 
 #include "core/pdl.cuh"
 #include "nvfp4/gemv_params.cuh"
@@ -90,11 +92,11 @@ __device__ __forceinline__ float tile_value(const GemvParams& p, const float* re
 // the decode bias, the global scale(s), the bias and the residual, and writes the rows < n of every real token.
 template <int XDT, bool W4A4>
 __device__ __forceinline__ void write_tile(const GemvParams& p, const float* red, int row0, int tok_stride,
-                                           float decode_bias, float act_gs) {
+                                           float decode_bias, float act_gs, int tid) {
   using E = Elem<XDT>;
   auto* out = static_cast<typename E::T*>(p.out);
   const auto* residual = static_cast<const typename E::T*>(p.residual);
-  for (int idx = threadIdx.x; idx < 16 * p.m; idx += kThreads) {
+  for (int idx = tid; idx < 16 * p.m; idx += kThreads) {
     const int rl = idx % 16, tok = idx / 16, row = row0 + rl;
     if (row >= p.n) continue;
     float y = tile_value<XDT, W4A4>(p, red, rl, tok, row, tok_stride, decode_bias, act_gs);
@@ -106,9 +108,9 @@ __device__ __forceinline__ void write_tile(const GemvParams& p, const float* red
 // Split-K epilogue of a 16-row tile: the 8 warps' partial sums (in warp order, as tile_value adds them) of K
 // slice `slice`, unscaled, to split_ws[slice][token][row]; gemv_split_reduce finishes them.
 __device__ __forceinline__ void write_partial(const GemvParams& p, const float* red, int row0, int tok_stride,
-                                              int slice) {
+                                              int slice, int tid) {
   float* ws = p.split_ws + int64_t(slice) * p.m * p.n;
-  for (int idx = threadIdx.x; idx < 16 * p.m; idx += kThreads) {
+  for (int idx = tid; idx < 16 * p.m; idx += kThreads) {
     const int rl = idx % 16, tok = idx / 16, row = row0 + rl;
     if (row >= p.n) continue;
     float sum = 0.0f;
@@ -116,6 +118,11 @@ __device__ __forceinline__ void write_partial(const GemvParams& p, const float* 
     for (int w = 0; w < kWarps; ++w) sum += red[(w * 16 + rl) * tok_stride + tok];
     ws[int64_t(tok) * p.n + row] = sum;
   }
+}
+
+// Barrier of one team of 8 warps (named barriers 1, 2, ...; id 0 is __syncthreads).
+__device__ __forceinline__ void team_sync(int team) {
+  asm volatile("bar.sync %0, %1;" ::"r"(1 + team), "r"(kThreads) : "memory");
 }
 
 // Converts one staged unit (16 elements of a token row) into the B operand values for each split and
@@ -271,8 +278,9 @@ __host__ __device__ __forceinline__ void fp4_word(uint32_t w, uint32_t (&o)[4]) 
 
 // Weight steps in flight per thread (each 32 B of FP4 + 4 scale bytes): deep when one CTA owns the SM
 // (MINB == 1, registers to spare), else what fits 2 CTAs per SM in 128 registers.
-template <bool WHOLE, int NT, int MINB>
+template <bool WHOLE, int NT, int MINB, int TEAMS = 1>
 __host__ __device__ constexpr int depth() {
+  if (TEAMS > 1) return 3;  // 16 warps share the register file, as two CTAs would
   if (MINB == 1) return 6;
   return WHOLE ? 3 : 2;  // chunked: also the tiles per CTA, so small enough to leave CTAs for every SM
 }
@@ -304,25 +312,31 @@ __device__ __forceinline__ void prefetch_then_wait(const GemvParams& p, int step
 // SPLIT (WHOLE only): CTA b takes K slice b % p.ksplit (a contiguous run of chunks, staged whole) and walks
 // row tiles b / p.ksplit, + gridDim.x / p.ksplit, ...; tiles end in fp32 partial sums (write_partial) that
 // gemv_split_reduce adds up. x of many tokens x long K then still fits next to a second CTA.
-template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING = false, bool SPLIT = false>
-__global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_kernel(const GemvParams p, const __grid_constant__ RingMaps maps) {
+// TEAMS = 2 (WHOLE, one CTA per SM): two teams of 8 warps share one staged copy of x, each walking its own row
+// tiles with its own reduction buffers and barrier: 16 warps stream weights where x fits only once per SM.
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING = false, bool SPLIT = false,
+          int TEAMS = 1>
+__global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB) gemv_kernel(const GemvParams p, const __grid_constant__ RingMaps maps) {
   static_assert(!RING || (FAST && WHOLE), "the weight ring serves the persistent fast-path kernel only");
   static_assert(!SPLIT || (WHOLE && !RING), "split K runs the persistent whole-slice kernel without the ring");
+  static_assert(TEAMS == 1 || (WHOLE && !RING && MINB == 1), "teams share whole x, one CTA per SM, no ring");
   using M = Mode<XDT, W4A4>;
   constexpr bool kBf = M::kABf16;
   constexpr int kSplits = M::kSplits;
   constexpr int kRows = 16;           // one m16 tile of weight rows per CTA step
   constexpr int kTok = 8 * NT;
-  constexpr int kDepth = RING ? 1 : depth<WHOLE, NT, MINB>();
+  constexpr int kDepth = RING ? 1 : depth<WHOLE, NT, MINB, TEAMS>();
+  constexpr int kCtaThreads = kThreads * TEAMS;  // staging is shared by the teams
   constexpr int kGroup = group<WHOLE, NT, MINB>();  // == kDepth when chunked: slot d computes tile d
 
   extern __shared__ uint4 smem_raw[];
   uint16_t* xs = reinterpret_cast<uint16_t*>(smem_raw);
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
+  const int ctid = threadIdx.x, team = TEAMS > 1 ? ctid / kThreads : 0;
+  const int tid = TEAMS > 1 ? ctid % kThreads : ctid, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
   // K slice of this CTA (all of K unless SPLIT): chunks [c_base, c_base + nchunks); CTA cta of ctas walking tiles.
   const int slice = SPLIT ? int(blockIdx.x) % p.ksplit : 0;
-  const int cta = SPLIT ? int(blockIdx.x) / p.ksplit : int(blockIdx.x);
-  const int ctas = SPLIT ? int(gridDim.x) / p.ksplit : int(gridDim.x);
+  const int cta = (SPLIT ? int(blockIdx.x) / p.ksplit : int(blockIdx.x)) * TEAMS + team;  // tile walker
+  const int ctas = (SPLIT ? int(gridDim.x) / p.ksplit : int(gridDim.x)) * TEAMS;
   const int all_chunks = (p.k + kChunk - 1) / kChunk;
   const int c_base = SPLIT ? slice * all_chunks / p.ksplit : 0;
   const int nchunks = SPLIT ? (slice + 1) * all_chunks / p.ksplit - c_base : all_chunks;
@@ -339,13 +353,14 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_ke
       return ((c & 1) * kSplits + s) * kTok + tok;
     }
   };
-  float* red = reinterpret_cast<float*>(xs + size_t(WHOLE ? kSplits * split_rows : 2 * kSplits * kTok) * kTokStride);
+  float* red = reinterpret_cast<float*>(xs + size_t(WHOLE ? kSplits * split_rows : 2 * kSplits * kTok) * kTokStride) +
+               team * (2 * kWarps * 16 * kTok);
 
   float act_gs = 1.0f, act_d = 6.0f;  // W4A4: set after pdl_wait (the amax pre-kernel writes it)
 
   // ---- weight ring: the producer warp streams every step of this CTA, then leaves
   const WeightRing<ring_stages<MINB>()> ring(reinterpret_cast<uint8_t*>(smem_raw),
-                                             size_t(reinterpret_cast<uint8_t*>(red + kWarps * 16 * kTok) -
+                                             size_t(reinterpret_cast<uint8_t*>(red + 2 * kWarps * 16 * kTok) -
                                                     reinterpret_cast<uint8_t*>(smem_raw)));
   if constexpr (RING) {
     if (tid == 0) ring.init();
@@ -359,7 +374,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_ke
 
   // ---- zero rows (never rewritten): WHOLE's shared zero row, or the padded tokens of both buffers
   if constexpr (WHOLE) {
-    for (int i = tid; i < kSplits * kTokStride / 8; i += kThreads) {
+    for (int i = ctid; i < kSplits * kTokStride / 8; i += kCtaThreads) {
       const int s = i / (kTokStride / 8), off = i % (kTokStride / 8);
       reinterpret_cast<uint4*>(xs + size_t(s * split_rows + zero_row) * kTokStride)[off] = make_uint4(0, 0, 0, 0);
     }
@@ -374,12 +389,12 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_ke
   constexpr int kStageBatch = 2;  // units loaded before the first is converted (memory-level parallelism)
   auto stage = [&](int c_first, int c_count) {
     const int units = m * c_count * kUnitsPerToken;
-    for (int base = tid; base < units; base += kStageBatch * kThreads) {
+    for (int base = ctid; base < units; base += kStageBatch * kCtaThreads) {
       RawUnit<XDT> v[kStageBatch];
       int tok[kStageBatch], kidx[kStageBatch];
 #pragma unroll
       for (int b = 0; b < kStageBatch; ++b) {
-        const int u = base + b * kThreads;
+        const int u = base + b * kCtaThreads;
         tok[b] = u < units ? u / (c_count * kUnitsPerToken) : m;
         kidx[b] = c_first * kChunk + (u % (c_count * kUnitsPerToken)) * 16;
         load_unit<XDT>(p, tok[b], kidx[b], v[b]);
@@ -491,7 +506,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_ke
   // registers: copying a register whose load is still in flight would stall and defeat the prefetch.
   // Compute cursor: chunk c of the tile at row c_row0; chunked mode computes tile j = d (the slot).
   constexpr bool kCursorInEpilogue = WHOLE && MINB != 3;
-  int c = 0, c_row0 = first_row;
+  int c = 0, c_row0 = first_row, red_half = 0;
   auto run_step = [&](int step, int d, uint32_t (&w)[2][4], uint32_t (&wsc)[2]) {
     float (&acc_t)[NT][4] = acc[WHOLE ? 0 : d];
     // Chunked mode: chunk c+1 of x goes to the other buffer (free since the last barrier) while chunk c is
@@ -548,21 +563,34 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_ke
     // ---- epilogue of a tile: reduce the 8 warps' K slices through shared memory
     if (c == nchunks - 1) {
       const int row0 = WHOLE ? c_row0 : first_row + d * kRows;
+      // WHOLE: two reduction buffers, used by alternate tiles. A thread writes this one again two tiles later,
+      // after the next tile's barrier, which every thread reaches only once it has read this tile's sums: one
+      // barrier per tile. (Chunked mode keeps one buffer and a second barrier: the second buffer's registers
+      // made its NT = 2 kernels spill.)
+      float* red_t = red;
+      if constexpr (WHOLE) {
+        red_t += red_half * (kWarps * kRows * kTok);
+        red_half ^= 1;
+      }
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const int rl = g + (e / 2) * 8, tok = nt * 8 + 2 * t + (e % 2);
-          red[(warp * kRows + rl) * kTok + tok] = acc_t[nt][e];
+          red_t[(warp * kRows + rl) * kTok + tok] = acc_t[nt][e];
           acc_t[nt][e] = 0.0f;
         }
-      compute_sync<RING>();
-      if constexpr (SPLIT) {
-        write_partial(p, red, row0, kTok, slice);
+      if constexpr (TEAMS > 1) {
+        team_sync(team);
       } else {
-        write_tile<XDT, W4A4>(p, red, row0, kTok, kDecodeBias, act_gs);
+        compute_sync<RING>();
       }
-      compute_sync<RING>();  // red is rewritten by the next tile
+      if constexpr (SPLIT) {
+        write_partial(p, red_t, row0, kTok, slice, tid);
+      } else {
+        write_tile<XDT, W4A4>(p, red_t, row0, kTok, kDecodeBias, act_gs, tid);
+      }
+      if constexpr (!WHOLE) compute_sync<RING>();  // red is rewritten by the next tile
       if constexpr (kCursorInEpilogue) {
         c = 0;
         c_row0 += tile_stride;
@@ -590,13 +618,13 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_ke
   }
 }
 
-// Shared memory of one CTA: staged x (+ zero rows) and the reduction buffer.
-template <int XDT, bool W4A4, int NT, bool WHOLE>
+// Shared memory of one CTA: staged x (+ zero rows) and the reduction buffer (two in WHOLE mode).
+template <int XDT, bool W4A4, int NT, bool WHOLE, int TEAMS = 1>
 size_t smem_bytes(int k, int m) {
   using M = Mode<XDT, W4A4>;
   const int nchunks = (k + kChunk - 1) / kChunk;
   const size_t rows = WHOLE ? size_t(M::kSplits) * (size_t(nchunks) * m + 1) : size_t(2) * M::kSplits * 8 * NT;
-  return rows * kTokStride * sizeof(uint16_t) + size_t(kWarps) * 16 * 8 * NT * sizeof(float);
+  return rows * kTokStride * sizeof(uint16_t) + size_t(WHOLE ? 2 * TEAMS : 1) * kWarps * 16 * 8 * NT * sizeof(float);
 }
 
 // How a call launches, decided once on the host (gemv.cu).
@@ -615,12 +643,13 @@ size_t whole_smem_bytes(int k, int m) {
   return RING ? ring_smem_bytes<ring_stages<MINB>()>(base) : base;
 }
 
-template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB = 2, bool RING = false>
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB = 2, bool RING = false, int TEAMS = 1>
 void launch_tile(const GemvParams& p, const RingMaps& maps, int sms, cudaStream_t stream) {
-  auto kernel = gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING>;
-  const size_t smem = WHOLE ? whole_smem_bytes<XDT, W4A4, NT, MINB, RING>(p.k, p.m)
-                            : smem_bytes<XDT, W4A4, NT, WHOLE>(p.k, p.m);
-  const int threads = RING ? kThreads + 32 : kThreads;
+  auto kernel = gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS>;
+  const size_t smem = TEAMS > 1 ? smem_bytes<XDT, W4A4, NT, true, TEAMS>(p.k, p.m)
+                      : WHOLE   ? whole_smem_bytes<XDT, W4A4, NT, MINB, RING>(p.k, p.m)
+                                : smem_bytes<XDT, W4A4, NT, WHOLE>(p.k, p.m);
+  const int threads = RING ? kThreads + 32 : kThreads * TEAMS;
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
              "nvfp4 gemv: cudaFuncSetAttribute");
   const int ntiles = (p.n + 15) / 16;
@@ -630,7 +659,8 @@ void launch_tile(const GemvParams& p, const RingMaps& maps, int sms, cudaStream_
     int per_sm = 1;
     check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem),
                "nvfp4 gemv: occupancy");
-    grid = ntiles < sms * per_sm ? ntiles : sms * (per_sm > 0 ? per_sm : 1);
+    const int walkers = (ntiles + TEAMS - 1) / TEAMS;  // CTAs that get at least one tile per team
+    grid = walkers < sms * per_sm ? walkers : sms * (per_sm > 0 ? per_sm : 1);
   }
   check_cuda(cuda_core::launch_pdl(kernel, dim3(grid), dim3(threads), smem, stream, p, maps), "nvfp4 gemv: launch");
 }
@@ -652,6 +682,13 @@ inline bool three_ctas_balance_better(int ntiles, int sms) {
     return rounds / std::ceil(rounds);
   };
   return balance(3) > balance(2) + 1e-9;
+}
+
+// Where x fits only one CTA per SM whole, two teams of 8 warps share it (TEAMS = 2) instead of one CTA of 8 warps
+// with six steps in flight; RESET_NATIVE_GEMV_TEAMS=1 picks the latter (read at every call, for benchmarks).
+inline bool teams_enabled() {
+  const char* v = std::getenv("RESET_NATIVE_GEMV_TEAMS");
+  return v == nullptr || std::strcmp(v, "1") != 0;
 }
 
 template <int XDT, bool W4A4, int NT>
@@ -676,6 +713,8 @@ void dispatch_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t s
     return launch_tile<XDT, W4A4, NT, false, true>(p, plan.maps, sms, stream);
   }
   if (whole <= plan.smem_optin) {
+    if (fast && teams_enabled() && smem_bytes<XDT, W4A4, NT, true, 2>(p.k, p.m) <= plan.smem_optin)
+      return launch_tile<XDT, W4A4, NT, true, true, 1, false, 2>(p, plan.maps, sms, stream);
     if (fast) return launch_tile<XDT, W4A4, NT, true, true, 1>(p, plan.maps, sms, stream);
     return launch_tile<XDT, W4A4, NT, false, true, 1>(p, plan.maps, sms, stream);
   }
