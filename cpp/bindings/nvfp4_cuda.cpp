@@ -43,6 +43,20 @@ T* ptr(std::uintptr_t p) {
   return reinterpret_cast<T*>(p);
 }
 
+// The GEMV's operands and shape, from the raw pointers and codes the Python side passes.
+reset_native::nvfp4_cuda::GemvArgs gemv_shape(std::uintptr_t packed, std::uintptr_t block_scales, std::int64_t n,
+                                              std::int64_t k, std::uintptr_t x, int x_dtype, std::int64_t m_tokens) {
+  reset_native::nvfp4_cuda::GemvArgs a;
+  a.packed = ptr<const std::uint8_t>(packed);
+  a.block_scales = ptr<const std::uint8_t>(block_scales);
+  a.n = n;
+  a.k = k;
+  a.x = ptr<const void>(x);
+  a.x_dtype = to_dtype(x_dtype);
+  a.m = m_tokens;
+  return a;
+}
+
 }  // namespace
 
 void bind_nvfp4_cuda(py::module_& m) {
@@ -87,15 +101,8 @@ void bind_nvfp4_cuda(py::module_& m) {
          std::uintptr_t act_amax_workspace, std::uintptr_t bias, std::uintptr_t out, std::uintptr_t stream,
          std::uintptr_t residual, int prologue, std::uintptr_t prologue_weight, float prologue_eps, int epilogue,
          std::uintptr_t split_workspace, std::int64_t split_workspace_bytes) {
-        nc::GemvArgs a;
-        a.packed = ptr<const std::uint8_t>(packed);
-        a.block_scales = ptr<const std::uint8_t>(block_scales);
+        nc::GemvArgs a = gemv_shape(packed, block_scales, n, k, x, x_dtype, m_tokens);
         a.global_scale = global_scale;
-        a.n = n;
-        a.k = k;
-        a.x = ptr<const void>(x);
-        a.x_dtype = to_dtype(x_dtype);
-        a.m = m_tokens;
         a.activation = nvfp4_activations ? Activation::NVFP4 : Activation::A16;
         a.act_global_scale = act_global_scale;
         a.act_amax_workspace = ptr<float>(act_amax_workspace);
@@ -120,14 +127,7 @@ void bind_nvfp4_cuda(py::module_& m) {
       "cuda_gemv_workspace_bytes",
       [](std::uintptr_t packed, std::uintptr_t block_scales, std::int64_t n, std::int64_t k, std::uintptr_t x,
          int x_dtype, std::int64_t m_tokens, bool nvfp4_activations) {
-        nc::GemvArgs a;
-        a.packed = ptr<const std::uint8_t>(packed);
-        a.block_scales = ptr<const std::uint8_t>(block_scales);
-        a.n = n;
-        a.k = k;
-        a.x = ptr<const void>(x);
-        a.x_dtype = to_dtype(x_dtype);
-        a.m = m_tokens;
+        nc::GemvArgs a = gemv_shape(packed, block_scales, n, k, x, x_dtype, m_tokens);
         a.activation = nvfp4_activations ? Activation::NVFP4 : Activation::A16;
         return nc::gemv_workspace_bytes(a);
       },
@@ -139,14 +139,7 @@ void bind_nvfp4_cuda(py::module_& m) {
       "cuda_gemv_fusion_supported",
       [](std::uintptr_t packed, std::uintptr_t block_scales, std::int64_t n, std::int64_t k, std::uintptr_t x,
          int x_dtype, std::int64_t m_tokens, int prologue, std::uintptr_t prologue_weight, int epilogue) {
-        nc::GemvArgs a;
-        a.packed = ptr<const std::uint8_t>(packed);
-        a.block_scales = ptr<const std::uint8_t>(block_scales);
-        a.n = n;
-        a.k = k;
-        a.x = ptr<const void>(x);
-        a.x_dtype = to_dtype(x_dtype);
-        a.m = m_tokens;
+        nc::GemvArgs a = gemv_shape(packed, block_scales, n, k, x, x_dtype, m_tokens);
         a.prologue = to_prologue(prologue);
         a.prologue_weight = ptr<const void>(prologue_weight);
         a.epilogue = to_epilogue(epilogue);
