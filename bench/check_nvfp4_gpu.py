@@ -1,13 +1,17 @@
 """Small-shape correctness sweep of the NVFP4 CUDA kernels, meant to run under compute-sanitizer:
 
   compute-sanitizer --tool memcheck --error-exitcode 1 python bench/check_nvfp4_gpu.py
+  compute-sanitizer --tool racecheck --error-exitcode 1 python bench/check_nvfp4_gpu.py --gemv-kernels
 
 Covers quantize (bit-exact vs the independent reference), dequantize, and the GEMV in every x dtype,
 both activations, fast (K % 1024 == 0) and general (K % 16 == 0) paths, 1..16 tokens, N not a multiple of
-the row tile, with fresh random data and allocator poisoning (see tests/test_nvfp4_cuda.py).
+the row tile, with fresh random data and allocator poisoning (see tests/test_nvfp4_cuda.py). --gemv-kernels runs only one
+GEMV case per kernel family on the fast path (block-diagonal, 16-bit with one team and with two, split K), which
+keeps racecheck (shared-memory hazards between the barriers) within a minute.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -19,9 +23,32 @@ import torch  # noqa: E402
 import test_nvfp4_cuda as t  # noqa: E402
 
 
-def main():
-    start = time.time()
+# (n, k, m) on the fast path, one per kernel family: block-diagonal (m <= 2), 16-bit whole x with one team
+# (m = 4) and with two (m = 16 at K = 4096: x fits one CTA per SM), split K (m = 8 and 16 at K = 8192).
+FAMILIES = [(40, 1024, 1), (40, 1024, 2), (40, 4096, 4), (40, 4096, 16), (40, 8192, 8), (40, 8192, 16)]
+
+
+def gemv_kernels(dtypes):
     cases = 0
+    for dtype in dtypes:
+        for n, k, m in FAMILIES:
+            for act in ("bf16", "nvfp4"):
+                t._gemv_case(n, k, m, dtype, act, with_bias=True, seed=int(time.time() * 1e3) % 2**31)
+                cases += 1
+    return cases
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--gemv-kernels", action="store_true", help="only one GEMV case per kernel family")
+    args = ap.parse_args()
+    start = time.time()
+    if args.gemv_kernels:
+        cases = gemv_kernels([torch.bfloat16])
+        torch.cuda.synchronize()
+        print(f"check_nvfp4_gpu --gemv-kernels: {cases} cases passed in {time.time() - start:.1f} s")
+        return
+    cases = gemv_kernels(t.DTYPES)
     for dtype in t.DTYPES:
         for kind in ("normal", "wide"):
             t.test_quantize_bit_exact(dtype, kind)

@@ -103,6 +103,7 @@ GemvParams make_params(const GemvArgs& a) {
   p.pro_eps = a.prologue_eps;
   p.split_ws = nullptr;
   p.ksplit = 1;
+  p.amax_inline = 0;
   return p;
 }
 
@@ -198,11 +199,9 @@ void launch_gemv(const GemvArgs& a, void* stream_ptr) {
     return launch_fused<kF16>(a, p, plan, stream);
   }
   const bool w4a4 = a.activation == Activation::NVFP4;
-  if (w4a4 && a.act_amax_workspace != nullptr) {
-    check_cuda(cudaMemsetAsync(a.act_amax_workspace, 0, sizeof(float), stream), "nvfp4 gemv: memset");
-    launch_amax(a.x, a.x_dtype, a.m * a.k, a.act_amax_workspace, nullptr, stream_ptr);
-    p.act_amax = a.act_amax_workspace;
-  }
+  // The kernel launcher computes amax(|x|) into the workspace, or has the kernel reduce it itself
+  // (with_activation_amax in gemv_kernel.cuh).
+  if (w4a4 && a.act_amax_workspace != nullptr) p.act_amax = a.act_amax_workspace;
   LaunchPlan plan = make_plan(a, true);
   const int ksplit = ksplit_for(a, p, plan);
   const int64_t ws_bytes = split_bytes(a, ksplit);

@@ -45,7 +45,7 @@ struct BdSmem {
     xf_off = zero_off + 4 * 16;
     xf_row = kpad / 16;
     red_off = xf_off + m * xf_row * 4;
-    pro_off = red_off + kWarps * 16 * tokens * 4;
+    pro_off = red_off + 2 * kWarps * 16 * tokens * 4;  // two reduction buffers (alternate tiles)
     total = pro_off + extra_bytes;
   }
 };
@@ -219,7 +219,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
     }
   };
   uint32_t wv[kDepth][2][4], sc[kDepth][2];
-  prefetch_then_wait<W4A4>(p, steps, fetch, wv, sc, act_gs, act_d);
+  prefetch_then_wait<XDT, W4A4>(p, steps, fetch, wv, sc, act_gs, act_d);
 
   // ---- stage x (every token, whole padded K; beyond k load_unit gives zeros) while the weights fly
   {
@@ -258,7 +258,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
 #pragma unroll
   for (int q = 0; q < kNG; ++q) acc[q][0][0] = acc[q][0][1] = acc[q][1][0] = acc[q][1][1] = 0.0f;
 
-  int c = 0, c_row0 = int(blockIdx.x) * kRows;
+  int c = 0, c_row0 = int(blockIdx.x) * kRows, red_half = 0;
   auto run_step = [&](int step, uint32_t (&w)[2][4], uint32_t (&wsc)[2]) {
     const float2 sg = scales_f32(wsc[0]), sg8 = scales_f32(wsc[1]);  // rows g, g+8: blocks 0 and 1
     // Decode the whole slot before refilling it: the refill then needs no register copies of the words.
@@ -310,6 +310,10 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
 
     // ---- epilogue of a tile: sum the quad's K slices (shuffles), then the 8 warps' (shared memory)
     if (c == nchunks - 1) {
+      // Two reduction buffers, used by alternate tiles: this one is written again two tiles later, after the next
+      // tile's barrier, which every thread reaches only once it has read this tile's sums. One barrier per tile.
+      float* red_t = red + red_half * (kWarps * kRows * TOK);
+      red_half ^= 1;
 #pragma unroll
       for (int q = 0; q < kNG; ++q)
 #pragma unroll
@@ -320,16 +324,15 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
             v += __shfl_xor_sync(0xFFFFFFFFu, v, 1);
             v += __shfl_xor_sync(0xFFFFFFFFu, v, 2);
             const int tok = 2 * q + j;
-            if (t == 0 && tok < TOK) red[(warp * kRows + g + 8 * h) * TOK + tok] = v;
+            if (t == 0 && tok < TOK) red_t[(warp * kRows + g + 8 * h) * TOK + tok] = v;
             acc[q][h][j] = 0.0f;
           }
       compute_sync<RING>();
       if constexpr (SILU) {
-        silu_pair_tile<XDT>(p, red, c_row0, TOK, kBdDecodeBias, stash, c_second);
+        silu_pair_tile<XDT>(p, red_t, c_row0, TOK, kBdDecodeBias, stash, c_second);  // stash: same thread per idx
       } else {
-        write_tile<XDT, W4A4>(p, red, c_row0, TOK, kBdDecodeBias, act_gs, int(threadIdx.x));
+        write_tile<XDT, W4A4>(p, red_t, c_row0, TOK, kBdDecodeBias, act_gs, int(threadIdx.x));
       }
-      compute_sync<RING>();  // red is rewritten by the next tile
       c = 0;
       c_row0 = next_tile(c_row0, c_second);
     } else {
@@ -355,7 +358,8 @@ void launch_bd(const GemvParams& p, const RingMaps& maps, int sms, size_t smem, 
              "nvfp4 gemv: occupancy");
   const int units = SILU ? p.n / 32 : (p.n + 15) / 16;  // row tiles, or gate/up tile pairs
   const int slots = sms * (per_sm > 0 ? per_sm : 1);
-  check_cuda(cuda_core::launch_pdl(kernel, dim3(units < slots ? units : slots), dim3(threads), smem, stream, p, maps),
+  const GemvParams q = with_activation_amax<XDT, W4A4>(p, !RING, stream);
+  check_cuda(cuda_core::launch_pdl(kernel, dim3(units < slots ? units : slots), dim3(threads), smem, stream, q, maps),
              "nvfp4 gemv: launch");
 }
 

@@ -46,16 +46,51 @@ __device__ __forceinline__ uint32_t pack_pair(float lo, float hi, bool bf16) {
   return *reinterpret_cast<const uint32_t*>(&h);
 }
 
+// W4A4: the activation global scale from amax(|x|) (amax/2688, 1 for all-zero x) and the quantizer's divisor.
+__device__ __forceinline__ void scales_from_amax(float amax, float& act_gs, float& act_d) {
+  act_gs = amax == 0.0f ? 1.0f : __fdiv_rn(amax, kAmaxToGlobal);
+  act_d = __fmul_rn(6.0f, act_gs);
+}
+
 // W4A4: the activation global scale (static, or amax/2688 from the pre-kernel) and the quantizer's divisor
 // 6 * scale. Reads what the amax pre-kernel wrote: call after pdl_wait().
 __device__ __forceinline__ void activation_scales(const GemvParams& p, float& act_gs, float& act_d) {
   if (p.act_amax != nullptr) {
-    const float amax = *p.act_amax;
-    act_gs = amax == 0.0f ? 1.0f : __fdiv_rn(amax, kAmaxToGlobal);
+    scales_from_amax(*p.act_amax, act_gs, act_d);
   } else {
     act_gs = p.act_gs;
+    act_d = __fmul_rn(6.0f, act_gs);
   }
-  act_d = __fmul_rn(6.0f, act_gs);
+}
+
+// W4A4, p.amax_inline: amax(|x|) over all m * k elements of x by the whole CTA (every thread gets it), with the
+// amax pre-kernel's semantics (fmaxf: NaN dropped, inf kept; the max does not depend on the order). x is read
+// from L2 once more before it is staged. All threads of the CTA must call it (one barrier).
+template <int XDT>
+__device__ float cta_amax(const GemvParams& p) {
+  using E = Elem<XDT>;
+  constexpr int kPer16B = 16 / int(sizeof(typename E::T));
+  const int64_t count = int64_t(p.m) * p.k;
+  const auto* x = static_cast<const typename E::T*>(p.x);
+  float amax = 0.0f;
+  if (p.x_aligned) {  // k % 16 == 0: whole 16-byte units
+    const uint4* xv = static_cast<const uint4*>(p.x);
+    for (int64_t i = threadIdx.x; i < count / kPer16B; i += blockDim.x) {
+      const uint4 u = __ldg(xv + i);
+      const auto* e = reinterpret_cast<const typename E::T*>(&u);
+#pragma unroll
+      for (int j = 0; j < kPer16B; ++j) amax = fmaxf(amax, fabsf(E::to_float(e[j])));
+    }
+  } else {
+    for (int64_t i = threadIdx.x; i < count; i += blockDim.x) amax = fmaxf(amax, fabsf(E::to_float(x[i])));
+  }
+#pragma unroll
+  for (int off = 16; off > 0; off /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
+  __shared__ float warp_max[32];  // written once per CTA: one barrier
+  if (threadIdx.x % 32 == 0) warp_max[threadIdx.x / 32] = amax;
+  __syncthreads();
+  for (int w = 0; w < int(blockDim.x / 32); ++w) amax = fmaxf(amax, warp_max[w]);
+  return amax;
 }
 
 // W4A4: one 16-element block of x quantized per SPEC section 2 (steps 2-5, with the activation global
@@ -295,7 +330,7 @@ __host__ __device__ constexpr int group() {
 // Start of both GEMV kernels' main phase: the first kDepth weight steps go in flight before waiting for
 // the previous kernel (weights do not depend on it; x, the activation amax and the output do), then the
 // next kernel may launch and W4A4 reads its activation scales.
-template <bool W4A4, int kDepth, class Fetch>
+template <int XDT, bool W4A4, int kDepth, class Fetch>
 __device__ __forceinline__ void prefetch_then_wait(const GemvParams& p, int steps, Fetch& fetch,
                                                    uint32_t (&wv)[kDepth][2][4], uint32_t (&sc)[kDepth][2],
                                                    float& act_gs, float& act_d) {
@@ -304,7 +339,13 @@ __device__ __forceinline__ void prefetch_then_wait(const GemvParams& p, int step
     if (d < steps) fetch(wv[d], sc[d]);
   cuda_core::pdl_wait();
   cuda_core::pdl_trigger();
-  if constexpr (W4A4) activation_scales(p, act_gs, act_d);
+  if constexpr (W4A4) {
+    if (p.amax_inline) {
+      scales_from_amax(cta_amax<XDT>(p), act_gs, act_d);
+    } else {
+      activation_scales(p, act_gs, act_d);
+    }
+  }
 }
 
 // RING: weights come through the shared-memory ring of gemv_ring.cuh (one more warp, the producer);
@@ -472,7 +513,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   };
 
   uint32_t wv[kDepth][2][4], sc[kDepth][2];
-  prefetch_then_wait<W4A4>(p, steps, fetch, wv, sc, act_gs, act_d);
+  prefetch_then_wait<XDT, W4A4>(p, steps, fetch, wv, sc, act_gs, act_d);
 
   if constexpr (WHOLE) {
     stage(c_base, nchunks);
@@ -643,6 +684,25 @@ size_t whole_smem_bytes(int k, int m) {
   return RING ? ring_smem_bytes<ring_stages<MINB>()>(base) : base;
 }
 
+// W4A4 with a device-computed activation scale (p.act_amax set by the launcher): a kernel that stages all of x
+// (in_kernel: whole x without the ring) reduces amax(|x|) itself; for the others the amax pre-kernel runs first
+// (a memset and a kernel: ~6 us in a CUDA graph on an H200, as much as a small layer's GEMV). Returns the params
+// to launch with.
+template <int XDT, bool W4A4>
+GemvParams with_activation_amax(const GemvParams& p, bool in_kernel, cudaStream_t stream) {
+  GemvParams q = p;
+  q.amax_inline = 0;
+  if (!W4A4 || p.act_amax == nullptr) return q;
+  if (in_kernel) {
+    q.amax_inline = 1;
+    return q;
+  }
+  auto* amax = const_cast<float*>(p.act_amax);  // the launcher's workspace
+  check_cuda(cudaMemsetAsync(amax, 0, sizeof(float), stream), "nvfp4 gemv: memset");
+  launch_amax(p.x, static_cast<DType>(XDT), int64_t(p.m) * p.k, amax, nullptr, stream);
+  return q;
+}
+
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB = 2, bool RING = false, int TEAMS = 1>
 void launch_tile(const GemvParams& p, const RingMaps& maps, int sms, cudaStream_t stream) {
   auto kernel = gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS>;
@@ -662,7 +722,8 @@ void launch_tile(const GemvParams& p, const RingMaps& maps, int sms, cudaStream_
     const int walkers = (ntiles + TEAMS - 1) / TEAMS;  // CTAs that get at least one tile per team
     grid = walkers < sms * per_sm ? walkers : sms * (per_sm > 0 ? per_sm : 1);
   }
-  check_cuda(cuda_core::launch_pdl(kernel, dim3(grid), dim3(threads), smem, stream, p, maps), "nvfp4 gemv: launch");
+  const GemvParams q = with_activation_amax<XDT, W4A4>(p, WHOLE && !RING, stream);
+  check_cuda(cuda_core::launch_pdl(kernel, dim3(grid), dim3(threads), smem, stream, q, maps), "nvfp4 gemv: launch");
 }
 
 // Tile choice by shape (docs/nvfp4_cuda.md): tokens padded to 8 or 16 (MMA n side); x staged whole when it

@@ -37,6 +37,9 @@ struct GemvParams {
   // write fp32 partial sums to split_ws [ksplit][m][n]; a second kernel adds them in slice order. ksplit = 1: off.
   float* split_ws;
   int ksplit;
+  // W4A4 with a device-computed activation scale (act_amax != nullptr): 1 = the kernel reduces amax(|x|) over all
+  // of x itself (kernels that stage all of x); 0 = the amax pre-kernel wrote it to *act_amax.
+  int amax_inline;
 };
 
 // Weight ring only (gemv_ring.cuh): 2-D TMA descriptors of the packed weights (n rows of k/8 32-bit words)

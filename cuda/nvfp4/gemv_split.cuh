@@ -63,12 +63,13 @@ void launch_split(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stre
   const int ntiles = (p.n + 15) / 16;
   int per_slice = plan.sms * (per_sm > 0 ? per_sm : 1) / p.ksplit;  // persistent CTAs of one K slice
   per_slice = per_slice < 1 ? 1 : (per_slice > ntiles ? ntiles : per_slice);
-  check_cuda(cuda_core::launch_pdl(kernel, dim3(per_slice * p.ksplit), dim3(kThreads), smem, stream, p, RingMaps{}),
+  const GemvParams q = with_activation_amax<XDT, W4A4>(p, false, stream);  // a CTA stages only its slice of x
+  check_cuda(cuda_core::launch_pdl(kernel, dim3(per_slice * p.ksplit), dim3(kThreads), smem, stream, q, RingMaps{}),
              "nvfp4 gemv: launch");
   const int64_t total = int64_t(p.m) * p.n;
   const int64_t blocks = (total + kThreads - 1) / kThreads;
   const int grid = int(blocks < 4 * plan.sms ? blocks : 4 * plan.sms);
-  check_cuda(cuda_core::launch_pdl(gemv_split_reduce<XDT, W4A4>, dim3(grid), dim3(kThreads), 0, stream, p),
+  check_cuda(cuda_core::launch_pdl(gemv_split_reduce<XDT, W4A4>, dim3(grid), dim3(kThreads), 0, stream, q),
              "nvfp4 gemv: split reduce launch");
 }
 
