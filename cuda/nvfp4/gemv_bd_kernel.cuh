@@ -394,6 +394,13 @@ bool try_bd_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t str
   }
 }
 
+// RESET_NATIVE_GEMV_BD=0 leaves plain (unfused) M <= 2 calls to the 16-bit kernel: a benchmark switch for
+// comparing the two kernels per shape (read at every call).
+inline bool bd_enabled() {
+  const char* v = std::getenv("RESET_NATIVE_GEMV_BD");
+  return v == nullptr || std::strcmp(v, "0") != 0;
+}
+
 // Runs the block-diagonal kernel when it applies (M <= 2, x dtype/activation supported, x fits shared
 // memory next to a second CTA); returns false to leave the call to the 16-bit kernel.
 template <int XDT, bool W4A4, int PRO = kProNone, bool SILU = false>
@@ -401,6 +408,9 @@ bool try_bd(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
   if constexpr (!BdMode<XDT, W4A4>::kEnabled) {
     return false;
   } else {
+    if constexpr (PRO == kProNone && !SILU) {
+      if (!bd_enabled()) return false;
+    }
     if (p.m == 1) return try_bd_tokens<XDT, W4A4, 1, PRO, SILU>(p, plan, stream);
     if (p.m == 2) return try_bd_tokens<XDT, W4A4, 2, PRO, SILU>(p, plan, stream);
     return false;

@@ -111,7 +111,8 @@ int choose_ksplit(const GemvParams& p, const LaunchPlan& plan) {
     return s > 1 && fits(s) ? s : 1;
   }
   bool bd = false;  // the block-diagonal kernel would run (m <= 2, x fitting next to a second CTA)
-  if constexpr (BdMode<XDT, W4A4>::kEnabled) bd = p.m <= 2 && size_t(BdSmem(p.k, p.m, p.m).total) <= kWholeSmemLimit;
+  if constexpr (BdMode<XDT, W4A4>::kEnabled)
+    bd = bd_enabled() && p.m <= 2 && size_t(BdSmem(p.k, p.m, p.m).total) <= kWholeSmemLimit;
   if (nchunks < 8 || (bd ? nchunks < kSplitMinChunksBd : bytes(1) <= kSplitMinWholeBytes)) return 1;
   const int two_per_slice = (nchunks + 1) / 2;
   if (fits(two_per_slice)) return two_per_slice;
