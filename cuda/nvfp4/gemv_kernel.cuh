@@ -746,11 +746,14 @@ inline bool three_ctas_balance_better(int ntiles, int sms) {
 }
 
 // Where x fits only one CTA per SM whole, two teams of 8 warps share it (TEAMS = 2) instead of one CTA of 8 warps
-// with six steps in flight; RESET_NATIVE_GEMV_TEAMS=1 picks the latter (read at every call, for benchmarks).
-inline bool teams_enabled() {
+// with six steps in flight. RESET_NATIVE_GEMV_TEAMS (read at every call, for benchmarks): "1" = never two teams,
+// "2" = two teams wherever x fits whole on the fast path (also where two CTAs per SM would fit), else the rule.
+inline int teams_override() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_TEAMS");
-  return v == nullptr || std::strcmp(v, "1") != 0;
+  if (v == nullptr) return 0;
+  return std::strcmp(v, "1") == 0 ? 1 : (std::strcmp(v, "2") == 0 ? 2 : 0);
 }
+inline bool teams_enabled() { return teams_override() != 1; }
 
 template <int XDT, bool W4A4, int NT>
 void dispatch_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
@@ -763,6 +766,8 @@ void dispatch_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t s
       return launch_tile<XDT, W4A4, NT, true, true, 1, true>(p, plan.maps, sms, stream);
   }
   const size_t whole = smem_bytes<XDT, W4A4, NT, true>(p.k, p.m);
+  if (fast && teams_override() == 2 && smem_bytes<XDT, W4A4, NT, true, 2>(p.k, p.m) <= plan.smem_optin)
+    return launch_tile<XDT, W4A4, NT, true, true, 1, false, 2>(p, plan.maps, sms, stream);
   if constexpr (NT == 1 && !W4A4 && XDT != kF32) {  // the variants that fit 80 registers without spilling
     if (whole <= kWholeSmemLimitThree && three_ctas_balance_better((p.n + 15) / 16, sms)) {
       if (fast) return launch_tile<XDT, W4A4, NT, true, true, 3>(p, plan.maps, sms, stream);
