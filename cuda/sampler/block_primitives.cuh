@@ -142,6 +142,24 @@ __device__ inline Part block_entropy(Part p, Part* parts) {
   return r;
 }
 
+// block_entropy's two levels taken apart, for blocks that reduce several chunks at once: the warp
+// level (valid in lane 0) and the level over the kWarps warp parts of one chunk, done by one whole
+// warp (valid in lane 0). Composed they are block_entropy, bit for bit (the same merges in the same
+// tree).
+template <class Part>
+__device__ __forceinline__ Part warp_entropy(Part p) {
+  for (int o = 16; o > 0; o >>= 1) p = entropy_merge(p, shfl_part(p, o));
+  return p;
+}
+
+template <class Part>
+__device__ __forceinline__ Part warp_parts_entropy(const Part* warp_parts) {
+  const int lane = threadIdx.x & 31;
+  Part q = lane < kWarps ? warp_parts[lane] : empty_part<Part>();
+  for (int o = 16; o > 0; o >>= 1) q = entropy_merge(q, shfl_part(q, o));
+  return q;
+}
+
 // block_entropy when only threads [0, holders) hold parts (the others hold empty ones): the same
 // fixed tree, without the levels whose partners are all empty. Merging with an empty part returns
 // the part bit for bit, so the result is block_entropy's; a row of 75 chunks takes 7 merge levels

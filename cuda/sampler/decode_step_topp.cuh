@@ -23,7 +23,11 @@ __device__ void topp_bins_add(const RowPlan& plan, const float (&x)[kPerThread],
     if (w == 0u) continue;
     const int bin = topp_bin(x[j], plan.zmax, plan.inv_t);
     atomicAdd(hist_lo + bin, w & 0xFFFu);  // two 32-bit halves, as in radix_level_kernel
+#ifdef RESET_NATIVE_SAMPLER_PROBE_MAIN_BINS  // bench/probes/sampler_batch.cu: main's bins, for its baseline
     atomicAdd(hist_hi + bin, w >> 12);
+#else
+    if (w >> 12) atomicAdd(hist_hi + bin, w >> 12);  // most weights are < 2^12: one atomic, not two
+#endif
   }
 }
 
