@@ -9,6 +9,7 @@
 //                         over three steps with main's grouping.
 //   sampler_batch baseline  main's step (build with -DRESET_NATIVE_SAMPLER_PROBE_MAIN_BINS: main's top-p
 //                         bins; main's grouping is set by the probe) at B = 1, 8, 64, same configs.
+//   sampler_batch trace   (built with -DRESET_NATIVE_SAMPLER_TRACE) row 0's phase timeline at B = 1, 8, 64.
 //   sampler_batch ncu     two steps per (B = 1, 8, 64) x (main, default), for
 //                         `ncu -k regex:'stats_kernel|topp_bins|sample_kernel'` (bench/probes/ncu_sampler.py
 //                         turns its CSV into a table).
@@ -223,6 +224,72 @@ struct Probe {
   }
 };
 
+#ifdef RESET_NATIVE_SAMPLER_TRACE
+// Phase timeline of row 0 (cuda/sampler/trace.cuh marks; the probe built with -DRESET_NATIVE_SAMPLER_TRACE),
+// default grouping, reset top-p, one step per graph: per kernel and mark, the median over replays of the
+// earliest and the latest of row 0's blocks, in us from the first stats block's start.
+void run_trace(Probe& p, std::int64_t rows, int replays = 25) {
+  using cuda_detail::g_trace_time;
+  using cuda_detail::kTraceBlocks;
+  using cuda_detail::kTraceEvents;
+  using cuda_detail::kTraceKernels;
+  static unsigned long long times[kTraceKernels][kTraceEvents][kTraceBlocks];
+  static const unsigned long long zero[kTraceKernels][kTraceEvents][kTraceBlocks] = {};
+  std::vector<double> lo[kTraceKernels][kTraceEvents], hi[kTraceKernels][kTraceEvents];
+  apply(Grouping{});
+  Step st = make_step(p.reset, rows, p.logits[0]);
+  cudaGraph_t g;
+  cudaGraphExec_t ge;
+  st.run(p.s);
+  CHECK(cudaStreamSynchronize(p.s));
+  CHECK(cudaStreamBeginCapture(p.s, cudaStreamCaptureModeThreadLocal));
+  st.run(p.s);
+  CHECK(cudaStreamEndCapture(p.s, &g));
+  CHECK(cudaGraphInstantiate(&ge, g, 0));
+  for (int r = 0; r < replays + 3; ++r) {
+    CHECK(cudaMemcpyToSymbol(g_trace_time, zero, sizeof(zero)));
+    CHECK(cudaGraphLaunch(ge, p.s));
+    CHECK(cudaStreamSynchronize(p.s));
+    CHECK(cudaMemcpyFromSymbol(times, g_trace_time, sizeof(times)));
+    if (r < 3) continue;
+    unsigned long long t0 = ~0ull;
+    for (int b = 0; b < kTraceBlocks; ++b)
+      if (times[0][0][b]) t0 = std::min(t0, times[0][0][b]);
+    for (int k = 0; k < kTraceKernels; ++k) {
+      for (int e = 0; e < kTraceEvents; ++e) {
+        unsigned long long a = ~0ull, z = 0;
+        for (int b = 0; b < kTraceBlocks; ++b) {
+          if (!times[k][e][b]) continue;
+          a = std::min(a, times[k][e][b]);
+          z = std::max(z, times[k][e][b]);
+        }
+        if (z == 0) continue;
+        lo[k][e].push_back((static_cast<double>(a) - static_cast<double>(t0)) * 1e-3);
+        hi[k][e].push_back((static_cast<double>(z) - static_cast<double>(t0)) * 1e-3);
+      }
+    }
+  }
+  CHECK(cudaGraphExecDestroy(ge));
+  CHECK(cudaGraphDestroy(g));
+  free_step(st);
+  const auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  const char* names[] = {"stats", "bins", "sample"};
+  std::printf("trace B=%lld row 0 (us from the first stats block; mark: earliest/latest block)\n",
+              static_cast<long long>(rows));
+  for (int k = 0; k < 3; ++k) {
+    std::printf("  %-6s", names[k]);
+    for (int e = 0; e < kTraceEvents; ++e) {
+      if (lo[k][e].empty()) continue;
+      std::printf(" %d:%.1f/%.1f", e, median(lo[k][e]), median(hi[k][e]));
+    }
+    std::printf("\n");
+  }
+}
+#endif
+
 int run_ncu(Probe& p) {
   // Two steps per case; the table keeps the second (logits already read once, as in a replay loop).
   // Cases (bench/probes/ncu_sampler.py knows this order): B = 1 and 8 with main's grouping (the defaults
@@ -260,6 +327,12 @@ int main(int argc, char** argv) {
     p.logits.push_back(z);
   }
   if (argc > 1 && std::strcmp(argv[1], "ncu") == 0) return run_ncu(p);
+#ifdef RESET_NATIVE_SAMPLER_TRACE
+  if (argc > 1 && std::strcmp(argv[1], "trace") == 0) {
+    for (std::int64_t rows : {1, 8, 64}) run_trace(p, rows);
+    return 0;
+  }
+#endif
   if (argc > 1 && std::strcmp(argv[1], "baseline") == 0) {
     // Built with -DRESET_NATIVE_SAMPLER_PROBE_MAIN_BINS and run with main's grouping, this is main's step.
     for (std::int64_t rows : {1, 8, 64}) {

@@ -1,20 +1,23 @@
 #!/bin/bash
 # One GPU call for the grouped stats / sample passes of the ReSET decode step (bench/probes/sampler_batch.cu),
 # from the repository root after `pip install --no-build-isolation .`: builds the probe twice in the
-# background (this tree, and main's top-p bins for the baseline), runs the grouping and batch GPU tests,
-# then ncu per kernel at B = 1 / 8 / 64 and the probe's timings and sweeps. About 2-3 minutes.
+# background (this tree; with main's top-p bins for the baseline; with the trace marks), runs the grouping
+# and batch GPU tests, then row 0's phase trace and ncu per kernel at B = 1 / 8 / 64, main's times and the
+# probe's timings and sweeps. About 2-3 minutes.
 # TESTS="..." replaces the test files; NCU=0 skips ncu.
 cd "$(dirname "$0")/../.."
 FLAGS="-std=c++17 -O3 -arch=sm_90 -Icuda -Icpp/include -Icpp/src"
 SRC="bench/probes/sampler_batch.cu cpp/src/sampler/state.cpp cpp/src/sampler/device_workspace.cpp"
-rm -f /tmp/s8b /tmp/s8m
+rm -f /tmp/s8b /tmp/s8m /tmp/s8t
 (nvcc $FLAGS -o /tmp/s8b.tmp $SRC > /tmp/s8b.log 2>&1 && mv /tmp/s8b.tmp /tmp/s8b) &
+(nvcc $FLAGS -DRESET_NATIVE_SAMPLER_TRACE -o /tmp/s8t.tmp $SRC > /tmp/s8t.log 2>&1 && mv /tmp/s8t.tmp /tmp/s8t) &
 (nvcc $FLAGS -DRESET_NATIVE_SAMPLER_PROBE_MAIN_BINS -o /tmp/s8m.tmp $SRC > /tmp/s8m.log 2>&1 && mv /tmp/s8m.tmp /tmp/s8m) &
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
 TESTS=${TESTS:-"tests/test_sampler_gpu_grouped.py tests/test_sampler_gpu_combine.py tests/test_sampler_gpu_batches.py"}
-timeout 150 python3 -m pytest -q -m gpu -p no:cacheprovider --tb=line -rf $TESTS 2>&1 | tail -6
+timeout 150 python3 -m pytest -q -m gpu -p no:cacheprovider --tb=line -rf $TESTS 2>&1 | tail -4
 wait
-[ -x /tmp/s8b ] && [ -x /tmp/s8m ] || tail -5 /tmp/s8b.log /tmp/s8m.log
+[ -x /tmp/s8b ] && [ -x /tmp/s8m ] && [ -x /tmp/s8t ] || tail -5 /tmp/s8b.log /tmp/s8m.log /tmp/s8t.log
+timeout 30 /tmp/s8t trace
 if [ "${NCU:-1}" = 1 ] && command -v ncu > /dev/null; then
   timeout 90 ncu --csv --print-units base --cache-control none --clock-control none \
     --metrics gpu__time_duration.sum,dram__bytes_read.sum,lts__t_sector_hit_rate.pct,sm__warps_active.avg.pct_of_peak_sustained_active,sm__throughput.avg.pct_of_peak_sustained_elapsed \
