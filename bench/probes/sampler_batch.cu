@@ -2,20 +2,17 @@
 // grows from B = 1 to 64 and what the grouped passes (several chunks per block: environment
 // RESET_NATIVE_SAMPLER_STATS_CHUNKS / _SAMPLE_CHUNKS / _BIN_CHUNKS, read at every call, so at every
 // graph capture) change. V = 151936 fp32 N(0, 3^2) logits, CUDA-graph replays.
-//   sampler_batch         graph-replay times: main's grouping ("main": one chunk per stats and sample
-//                         block, main's bins default) against the current defaults for the bench's
-//                         configs at B = 1 ... 64; sweeps of the chunks per block at B = 8 ... 64; and a
-//                         bit-for-bit comparison of every variant's tokens, temperatures and entropies
-//                         over three steps with main's grouping.
-//   sampler_batch baseline  main's step (build with -DRESET_NATIVE_SAMPLER_PROBE_MAIN_BINS: main's top-p
-//                         bins; main's grouping is set by the probe) at B = 1, 8, 64, same configs.
-//   sampler_batch trace   (built with -DRESET_NATIVE_SAMPLER_TRACE) row 0's phase timeline at B = 1, 8, 64.
-//   sampler_batch ncu     two steps per (B = 1, 8, 64) x (main, default), for
-//                         `ncu -k regex:'stats_kernel|topp_bins|sample_kernel'` (bench/probes/ncu_sampler.py
-//                         turns its CSV into a table).
-// On the GPU machine, from the repository root:
-//   nvcc -std=c++17 -O3 -arch=sm_90 -Icuda -Icpp/include -Icpp/src -o /tmp/sampler_batch
-//     bench/probes/sampler_batch.cu cpp/src/sampler/state.cpp cpp/src/sampler/device_workspace.cpp
+//   sampler_batch           graph-replay times of this tree's kernels with main's grouping ("mg") and with
+//                           the defaults ("def") for the bench's configs at B = 1 ... 64; sweeps of the
+//                           chunks per block at B = 8 ... 64; every timed variant checked bit for bit
+//                           against main's grouping over three steps; and, when the baseline ran first,
+//                           every case checked bit for bit against main's kernels.
+//   sampler_batch baseline  (built from bench/probes/main_kernels, main's kernels) main's times at B = 1, 8,
+//                           64 and its outputs, written for the comparison above.
+//   sampler_batch trace     (built with -DRESET_NATIVE_SAMPLER_TRACE) row 0's phase timeline at B = 1, 8, 64.
+//   sampler_batch ncu       two steps per case (B = 1, 8, 64 main's grouping; B = 64 defaults) for ncu
+//                           (bench/probes/ncu_sampler.py turns its CSV into a table).
+// bench/probes/sampler_batch.sh builds and runs all of them in one GPU call.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -143,7 +140,9 @@ double graph_us(cudaStream_t s, const Step& st, int repeats = 200) {
 struct Grouping {
   int stats = 0, bins = 0, sample = 0;
 };
-const Grouping kMain{1, 0, 1};  // main's kernels: a block per chunk in stats and sample, main's bins default
+// main's grouping: a block per chunk in stats and sample, main's bins default (1 / 2 / 4 / 8 chunks per
+// block from B = 1 / 8 / 16 / 32).
+Grouping main_grouping(std::int64_t rows) { return Grouping{1, rows < 8 ? 1 : (rows < 16 ? 2 : (rows < 32 ? 4 : 8)), 1}; }
 
 void set_env(const char* name, int v) {
   if (v > 0) {
@@ -193,13 +192,66 @@ bool same_bits(const Outputs& a, const Outputs& b) {
          std::memcmp(a.entropies.data(), b.entropies.data(), a.entropies.size() * 4) == 0;
 }
 
+// The outputs of every (B, config) case, in a fixed order: written by the baseline build (main's kernels),
+// compared bit for bit by this tree's build.
+constexpr const char* kMainOutputs = "/tmp/sampler_batch_main_outputs.bin";
+
+void write_outputs(std::FILE* f, const Outputs& o) {
+  std::fwrite(o.tokens.data(), 8, o.tokens.size(), f);
+  std::fwrite(o.temperatures.data(), 4, o.temperatures.size(), f);
+  std::fwrite(o.entropies.data(), 4, o.entropies.size(), f);
+  std::fwrite(&o.error, 4, 1, f);
+}
+
+bool read_outputs(std::FILE* f, Outputs& o, std::size_t n) {
+  o.tokens.resize(n);
+  o.temperatures.resize(n);
+  o.entropies.resize(n);
+  return std::fread(o.tokens.data(), 8, n, f) == n && std::fread(o.temperatures.data(), 4, n, f) == n &&
+         std::fread(o.entropies.data(), 4, n, f) == n && std::fread(&o.error, 4, 1, f) == 1;
+}
+
 struct Probe {
   cudaStream_t s;
   std::vector<const float*> logits;  // kSteps buffers of 64 rows
   Config reset{0.1, 0.5505, 1.0, 32, 0.95, 0};
   Config fixed{0.6, 0.0, 0.6, 32, 1.0, 0};
   Config greedy{0.0, 0.0, 0.0, 32, 1.0, 0};
+  Config topk{0.1, 0.5505, 1.0, 32, 0.95, 50};
   int checked = 0, mismatched = 0;
+
+  // Every (B, config) case's outputs with the current defaults, written (baseline build) or compared with
+  // the baseline's file (this tree's build): main's kernels against these, bit for bit.
+  void main_outputs(bool write) {
+    apply(Grouping{});
+    std::FILE* f = std::fopen(kMainOutputs, write ? "wb" : "rb");
+    if (!f) {
+      std::printf("no %s: not compared with main's kernels\n", kMainOutputs);
+      return;
+    }
+    int cases = 0, differ = 0;
+    for (std::int64_t rows : {1, 8, 9, 16, 64}) {
+      for (const Config* c : {&reset, &fixed, &greedy, &topk}) {
+        const Outputs got = outputs_of(*c, rows, logits, s);
+        if (write) {
+          write_outputs(f, got);
+          continue;
+        }
+        Outputs want;
+        ++cases;
+        if (!read_outputs(f, want, got.tokens.size()) || !same_bits(got, want)) {
+          ++differ;
+          std::printf("  DIFFERS from main's kernels: B=%lld config %d\n", static_cast<long long>(rows),
+                      static_cast<int>(c - &reset));
+        }
+      }
+    }
+    std::fclose(f);
+    if (!write) {
+      std::printf("bit-for-bit against main's kernels (baseline build; B = 1, 8, 9, 16, 64 x reset, fixed T, greedy, "
+                  "top-k 50 + top-p; 3 steps each): %d cases, %d differ\n", cases, differ);
+    }
+  }
 
   // us per step with grouping g (one step per graph); every timed variant is also checked bit for bit
   // against main's grouping on the same config and B.
@@ -210,7 +262,7 @@ struct Probe {
     free_step(st);
     if (check) {
       const Outputs got = outputs_of(config, rows, logits, s);
-      apply(kMain);
+      apply(main_grouping(rows));
       const Outputs want = outputs_of(config, rows, logits, s);
       ++checked;
       if (!same_bits(got, want)) {
@@ -294,7 +346,8 @@ int run_ncu(Probe& p) {
   // Two steps per case; the table keeps the second (logits already read once, as in a replay loop).
   // Cases (bench/probes/ncu_sampler.py knows this order): B = 1 and 8 with main's grouping (the defaults
   // are the same there), B = 64 with main's grouping and with the defaults.
-  const std::pair<std::int64_t, Grouping> cases[] = {{1, kMain}, {8, kMain}, {64, kMain}, {64, Grouping{}}};
+  const std::pair<std::int64_t, Grouping> cases[] = {
+      {1, main_grouping(1)}, {8, main_grouping(8)}, {64, main_grouping(64)}, {64, Grouping{}}};
   for (const auto& [rows, g] : cases) {
     {
       apply(g);
@@ -334,47 +387,41 @@ int main(int argc, char** argv) {
   }
 #endif
   if (argc > 1 && std::strcmp(argv[1], "baseline") == 0) {
-    // Built with -DRESET_NATIVE_SAMPLER_PROBE_MAIN_BINS and run with main's grouping, this is main's step.
+    // Built from main's kernels (bench/probes/main_kernels: -Ibench/probes/main_kernels -Icuda -Icuda/sampler),
+    // this times main's step with its own defaults and writes its outputs for this tree's build to compare.
     for (std::int64_t rows : {1, 8, 64}) {
       std::printf("MAIN B=%2lld reset top-p %6.2f | fixed T %6.2f | greedy %6.2f\n", static_cast<long long>(rows),
-                  p.time(p.reset, rows, kMain, false), p.time(p.fixed, rows, kMain, false),
-                  p.time(p.greedy, rows, kMain, false));
+                  p.time(p.reset, rows, Grouping{}, false), p.time(p.fixed, rows, Grouping{}, false),
+                  p.time(p.greedy, rows, Grouping{}, false));
     }
+    p.main_outputs(true);
     return 0;
   }
 
   std::printf("%s, %d SMs, L2 %d MB; us per step (graph replay, best of 3 x 200)\n", prop.name,
               prop.multiProcessorCount, prop.l2CacheSize >> 20);
-  std::printf("main = a block per chunk in stats and sample (main's kernels), def = this branch's defaults\n");
+  p.main_outputs(false);
+  std::printf("mg = this tree's kernels with main's grouping (a block per chunk in stats and sample, main's bins "
+              "default), def = this tree's defaults\n");
   for (std::int64_t rows : {1, 2, 8, 16, 32, 64}) {
-    std::printf("B=%2lld reset top-p main %6.2f def %6.2f | fixed T main %6.2f def %6.2f | greedy main %6.2f def %6.2f\n",
-                static_cast<long long>(rows), p.time(p.reset, rows, kMain, false), p.time(p.reset, rows, Grouping{}),
-                p.time(p.fixed, rows, kMain, false), p.time(p.fixed, rows, Grouping{}),
-                p.time(p.greedy, rows, kMain, false), p.time(p.greedy, rows, Grouping{}));
+    const Grouping mg = main_grouping(rows);
+    std::printf("B=%2lld reset top-p mg %6.2f def %6.2f | fixed T mg %6.2f def %6.2f | greedy mg %6.2f def %6.2f\n",
+                static_cast<long long>(rows), p.time(p.reset, rows, mg, false), p.time(p.reset, rows, Grouping{}),
+                p.time(p.fixed, rows, mg, false), p.time(p.fixed, rows, Grouping{}),
+                p.time(p.greedy, rows, mg, false), p.time(p.greedy, rows, Grouping{}));
   }
-  // Sweeps (reset top-p): stats x sample chunks per block with the bins default, then the bins alone.
-  const int per[] = {1, 2, 4, 8, 16};
+  // Sweeps (reset top-p): the chunks per block of stats and sample together (bins default), then of the
+  // bins alone (stats, sample default).
+  std::printf("sweeps, reset top-p, us: stats = sample chunks per block 1 2 4 8 | bins chunks per block 1 2 4 8\n");
   for (std::int64_t rows : {8, 16, 32, 64}) {
-    std::printf("B=%lld reset top-p, chunks per block (bins default):\n", static_cast<long long>(rows));
-    if (rows == 64) {  // the full grid: rows stats, columns sample
-      for (int st : per) {
-        std::printf("  stats %2d, sample 1 2 4 8 16:", st);
-        for (int sa : per) std::printf(" %6.2f", p.time(p.reset, rows, Grouping{st, 0, sa}));
-        std::printf("\n");
-      }
-    } else {
-      std::printf("  stats = sample 1 2 4 8 16:");
-      for (int n : per) std::printf(" %6.2f", p.time(p.reset, rows, Grouping{n, 0, n}));
-      std::printf("   stats 1, sample 1 2 4 8 16:");
-      for (int n : per) std::printf(" %6.2f", p.time(p.reset, rows, Grouping{1, 0, n}));
-      std::printf("\n");
-    }
-    std::printf("  bins 1 2 4 8 16 38 75 (stats, sample default):");
-    for (int b : {1, 2, 4, 8, 16, 38, 75}) std::printf(" %6.2f", p.time(p.reset, rows, Grouping{0, b, 0}));
+    std::printf("  B=%2lld:", static_cast<long long>(rows));
+    for (int n : {1, 2, 4, 8}) std::printf(" %6.2f", p.time(p.reset, rows, Grouping{n, 0, n}));
+    std::printf(" |");
+    for (int n : {1, 2, 4, 8}) std::printf(" %6.2f", p.time(p.reset, rows, Grouping{0, n, 0}));
     std::printf("\n");
   }
-  std::printf("bit-for-bit against main's grouping (3 steps each): %d variants checked, %d mismatched\n", p.checked,
-              p.mismatched);
+  std::printf("bit-for-bit, each timed variant against this tree's kernels with main's grouping (3 steps each): "
+              "%d variants checked, %d mismatched\n", p.checked, p.mismatched);
   CHECK(cudaDeviceSynchronize());
   return p.mismatched == 0 ? 0 : 2;
 }

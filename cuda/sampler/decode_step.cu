@@ -128,7 +128,7 @@ bool env_is(const char* name, const char* value) {
   return v != nullptr && std::strcmp(v, value) == 0;
 }
 
-// Resident blocks per SM the grouped stats and sample kernels are built for (__launch_bounds__(kThreads, 5)).
+// Resident blocks per SM the stats and sample kernels are built for (__launch_bounds__(kThreads, 5)).
 constexpr int kGroupedBlocksPerSm = 5;
 
 template <typename Kernel, typename... Args>
@@ -153,11 +153,12 @@ unsigned one_wave_parts(Kernel kernel, std::int64_t rows, unsigned chunks) {
 }
 
 // Chunks per block of the top-p bins pass: one while the rows are few (latency: every chunk its own
-// SM), more as the batch grows (the pass is then bound by the global atomics of the histogram
-// flushes, one per non-empty bin and block). RESET_NATIVE_SAMPLER_BIN_CHUNKS=n sets it (n >= 1) for
-// measurements.
+// SM), more as the batch grows (each block's flush of its non-empty bins to the row's histogram is
+// one global atomic per bin). Measured on an H200 (bench/RESULTS-sampler8.md, round 1; V = 151936,
+// ReSET top-p): 2 per block is best at B = 8 ... 32 (B = 32: 63.5 us vs 68.9 with the earlier 8), 4
+// at B = 64 (101.9 vs 106.0); 1 below B = 8. RESET_NATIVE_SAMPLER_BIN_CHUNKS=n sets it (n >= 1).
 unsigned bins_parts(std::int64_t rows, unsigned chunks) {
-  std::int64_t per_block = rows < 8 ? 1 : (rows < 16 ? 2 : (rows < 32 ? 4 : 8));
+  std::int64_t per_block = rows < 8 ? 1 : (rows < 64 ? 2 : 4);
   if (const char* v = std::getenv("RESET_NATIVE_SAMPLER_BIN_CHUNKS")) {
     const long n = std::strtol(v, nullptr, 10);
     if (n >= 1) per_block = n;
@@ -166,19 +167,19 @@ unsigned bins_parts(std::int64_t rows, unsigned chunks) {
 }
 
 // Chunks per block of the stats and sample passes: one while a block per chunk fits on the device at
-// once (every block its own share of the SMs: latency), more once the grid would take several waves
-// of resident blocks (B = 64: 4800 blocks of 2048 logits), where each block's fixed costs (block
-// reduction, fence, arrival atomic, its launch) and the gaps between its reads bound the pass: then
-// enough chunks per block for one wave, each block keeping the next chunk's reads in flight while it
-// reduces the current one. `env` (RESET_NATIVE_SAMPLER_STATS_CHUNKS / _SAMPLE_CHUNKS=n, n >= 1) sets
-// it for measurements. Tokens, temperatures and entropies do not depend on it (per-chunk partials).
+// once (every block its own share of the SMs: latency), two once the grid would take several waves of
+// resident blocks (rows x chunks > SMs x 5: B >= 9 at V = 151936 on 132 SMs), where each block's fixed
+// costs (barriers, fence, arrival atomic, its launch) weigh on the pass. Measured on an H200
+// (bench/RESULTS-sampler8.md, round 1; ReSET top-p): 2 per block beat 1, 4, 8 and 16 at B = 16 and 32
+// (B = 32: 66.8 us; 1: 74.9, 4: 68.9) and was within 0.5 us of the best at B = 64 (104.0; 1: 114.8; 8, one
+// wave: 105.9). `env` (RESET_NATIVE_SAMPLER_STATS_CHUNKS / _SAMPLE_CHUNKS=n, n >= 1) sets it for
+// measurements. Tokens, temperatures and entropies do not depend on it (per-chunk partials).
 unsigned grouped_parts(const char* env, std::int64_t rows, unsigned chunks) {
   std::int64_t per_block = 1;
   int device = 0, sms = 0;
   if (cudaGetDevice(&device) == cudaSuccess &&
       cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) == cudaSuccess && sms > 0) {
-    const std::int64_t wave = static_cast<std::int64_t>(sms) * kGroupedBlocksPerSm;
-    per_block = (rows * chunks + wave - 1) / wave;
+    if (rows * chunks > static_cast<std::int64_t>(sms) * kGroupedBlocksPerSm) per_block = 2;
   } else {
     cudaGetLastError();  // not fatal: a block per chunk
   }
@@ -186,7 +187,6 @@ unsigned grouped_parts(const char* env, std::int64_t rows, unsigned chunks) {
     const long n = std::strtol(v, nullptr, 10);
     if (n >= 1) per_block = n;
   }
-  if (per_block < 1) per_block = 1;
   return static_cast<unsigned>((chunks + per_block - 1) / per_block);
 }
 

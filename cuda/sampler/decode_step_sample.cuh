@@ -23,29 +23,39 @@ struct DrawShared {
   unsigned best, least;
 };
 
+// This thread's logits of a chunk in the sampling pass: w[j] its weight if it is kept for sure (at or
+// above the top-k floor, and above the top-p boundary bin when there is one), 0 if it is dropped; the
+// logits inside the boundary bin (decided by the row's last block) are returned as bits j, with
+// their weights in w[j].
+__device__ __forceinline__ unsigned kept_weights(const RowPlan& plan, const float (&x)[kPerThread],
+                                                 unsigned (&w)[kPerThread]) {
+  const bool binned = plan.bin >= 0;
+  unsigned in_bin = 0u;
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    const float m = tempered(x[j], plan.zmax, plan.inv_t);
+    w[j] = above_floor(x[j], plan.floor_key) ? weight_at(m) : 0u;
+    if (binned && w[j] != 0u) {
+      const int bin = bin_at(m);
+      if (bin == plan.bin) in_bin |= 1u << j;
+      if (bin > plan.bin) w[j] = 0u;  // below the boundary bin: never kept
+    }
+  }
+  return in_bin;
+}
+
 // Sampling, one block's part: the kept mass of its chunk (with a top-p bin: the logits above the
 // bin only) goes to the row's masses, and the logits inside the bin to the row's candidates.
 template <int kDType>
 __device__ void kept_mass_block(const KernelArgs& a, std::int64_t row, std::int64_t chunk, const RowPlan& plan,
                                 const float (&x)[kPerThread], SampleShared& sh) {
-  const bool binned = plan.bin >= 0;
   const std::int64_t begin = chunk * kChunk;
-  unsigned long long mine = 0;
-  unsigned in_bin = 0u;  // bit j: logit j of this thread is in the boundary bin
   unsigned w[kPerThread];
+  const unsigned in_bin = kept_weights(plan, x, w);
+  unsigned kept = 0u;  // at most kPerThread weights of <= 2^24: no overflow
 #pragma unroll
-  for (int j = 0; j < kPerThread; ++j) {
-    w[j] = order_key(x[j]) >= plan.floor_key ? weight(x[j], plan.zmax, plan.inv_t) : 0u;
-    if (binned && w[j] != 0u) {
-      const int bin = topp_bin(x[j], plan.zmax, plan.inv_t);
-      if (bin == plan.bin) {
-        in_bin |= 1u << j;  // decided by the last block
-        continue;
-      }
-      if (bin > plan.bin) w[j] = 0u;  // below the boundary bin: never kept
-    }
-    mine += w[j];
-  }
+  for (int j = 0; j < kPerThread; ++j) kept += in_bin & (1u << j) ? 0u : w[j];
+  const unsigned long long mine = kept;
   // One scan for both: the mass (< 2^35 per chunk) above 12 bits of in-bin counts (<= kChunk < 2^12).
   static_assert(kChunk < (1 << 12), "in-bin counts fit 12 bits");
   unsigned long long packed_total;
@@ -78,25 +88,14 @@ __device__ void kept_mass_block(const KernelArgs& a, std::int64_t row, std::int6
 template <int kDType>
 __device__ void kept_mass_warp(const KernelArgs& a, std::int64_t row, unsigned chunk, const RowPlan& plan,
                                const float (&x)[kPerThread], unsigned long long* warp_mass) {
-  const bool binned = plan.bin >= 0;
   const std::int64_t begin = static_cast<std::int64_t>(chunk) * kChunk;
   const int lane = threadIdx.x & 31;
-  unsigned long long mine = 0;
-  unsigned in_bin = 0u;  // bit j: logit j of this thread is in the boundary bin
   unsigned w[kPerThread];
+  const unsigned in_bin = kept_weights(plan, x, w);
+  unsigned kept = 0u;  // at most kPerThread weights of <= 2^24: no overflow
 #pragma unroll
-  for (int j = 0; j < kPerThread; ++j) {
-    w[j] = order_key(x[j]) >= plan.floor_key ? weight(x[j], plan.zmax, plan.inv_t) : 0u;
-    if (binned && w[j] != 0u) {
-      const int bin = topp_bin(x[j], plan.zmax, plan.inv_t);
-      if (bin == plan.bin) {
-        in_bin |= 1u << j;
-        continue;
-      }
-      if (bin > plan.bin) w[j] = 0u;
-    }
-    mine += w[j];
-  }
+  for (int j = 0; j < kPerThread; ++j) kept += in_bin & (1u << j) ? 0u : w[j];
+  unsigned long long mine = kept;
   for (int o = 16; o > 0; o >>= 1) mine += __shfl_down_sync(kFullMask, mine, o);
   if (lane == 0) warp_mass[threadIdx.x >> 5] = mine;
   const unsigned count = __popc(in_bin);

@@ -81,6 +81,7 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
   if (!prepares) load_pre(a, row, s_pre);  // its loads overlap the merge below
   EntropyPart q = empty_part<EntropyPart>();
   for (unsigned c = threadIdx.x; c < a.ws.chunks; c += kThreads) q = entropy_merge(q, load_part(row_parts + c));
+  RN_TRACE(0, 6);  // thread 0's part loaded and merged
   // ends with __syncthreads: s_pre is complete
   const EntropyPart all = block_entropy_of_holders(q, a.ws.chunks, row_parts_shared);
   RN_TRACE(0, 4);

@@ -19,15 +19,12 @@ __device__ void topp_bins_clear(unsigned* hist_lo, unsigned* hist_hi) {
 __device__ void topp_bins_add(const RowPlan& plan, const float (&x)[kPerThread], unsigned* hist_lo, unsigned* hist_hi) {
 #pragma unroll
   for (int j = 0; j < kPerThread; ++j) {
-    const unsigned w = order_key(x[j]) >= plan.floor_key ? weight(x[j], plan.zmax, plan.inv_t) : 0u;
+    const float m = tempered(x[j], plan.zmax, plan.inv_t);
+    const unsigned w = above_floor(x[j], plan.floor_key) ? weight_at(m) : 0u;
     if (w == 0u) continue;
-    const int bin = topp_bin(x[j], plan.zmax, plan.inv_t);
+    const int bin = bin_at(m);
     atomicAdd(hist_lo + bin, w & 0xFFFu);  // two 32-bit halves, as in radix_level_kernel
-#ifdef RESET_NATIVE_SAMPLER_PROBE_MAIN_BINS  // bench/probes/sampler_batch.cu: main's bins, for its baseline
-    atomicAdd(hist_hi + bin, w >> 12);
-#else
     if (w >> 12) atomicAdd(hist_hi + bin, w >> 12);  // most weights are < 2^12: one atomic, not two
-#endif
   }
 }
 

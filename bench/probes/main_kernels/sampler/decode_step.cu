@@ -1,0 +1,339 @@
+// ReSET decode step on the GPU, with all state in device memory, no host synchronisation and no
+// allocation (CUDA-graph capturable). Every pass splits each row into fixed chunks of kChunk logits,
+// one 256-thread block per (row, chunk) (the top-p bins pass: per group of chunks at large batches);
+// the last block of a row to finish a pass combines the row's partials (device_workspace.hpp).
+// Kernels of one step, in stream order, each launched with programmatic dependent launch
+// (core/pdl.cuh) so its launch overlaps the previous kernel's tail:
+//   1. stats: entropy, max and argmax per chunk; the block of chunk 0 meanwhile claims the slot and
+//      runs the part of the state update that needs no entropy; the last block merges the chunks in
+//      a fixed tree, finishes the update and picks the temperature (same code as the CPU path);
+//   2. top-k (only with top_k): radix levels (11 + 11 + 10 bits of order-preserving float keys; the
+//      first two suffice for bf16/fp16 logits) on counts;
+//   3. top-p bins (only with top_p < 1): every logit's probability weight, held in 2^-24 fixed
+//      point so every sum is an exact, order-independent integer, is added to one of kTopPBins bins
+//      by its tempered distance to the maximum; the last block finds the bin holding the top-p
+//      boundary;
+//   4. sample: kept mass per chunk (logits above the boundary bin); the logits inside it are
+//      collected, and the last block finds the exact threshold among them (by counting, or by
+//      sorting when there are many), then the chunk holding the uniform's quantile, and scans it, so
+//      the draw is an inverse CDF in index order.
+// Kernels 3 and 4 load their logits before waiting on the previous kernel (see load_early_chunk).
+// RESET_NATIVE_SAMPLER_TOPP=radix selects the earlier top-p search (three radix levels on masses,
+// one kernel each) instead of step 3's bins: the same threshold, kept for comparison.
+// RESET_NATIVE_SAMPLER_FUSED=1 runs steps 1, 3 and 4 as one kernel when the grid fits on the device
+// at once (no top-k); opt-in, see "One-kernel step" below.
+// RESET_NATIVE_SAMPLER_RESIDENT=1 runs the resident step (decode_step_resident.cuh: one launch, the
+// row's blocks all resident, no last-block combines) where it fits (no top-k); resident_by_default
+// decides where it runs without the variable (nowhere yet), =0 never.
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "block_primitives.cuh"
+#include "trace.cuh"
+#include "core/pdl.cuh"
+#include "reset_native/error.hpp"
+#include "reset_native/sampler.hpp"
+#include "sampler/device_workspace.hpp"
+#include "sampler/philox.hpp"
+#include "sampler/transition.hpp"
+
+// The kernels, in dependency order (one translation unit; the headers are not included anywhere else).
+#include "decode_step_row.cuh"
+#include "decode_step_stats.cuh"
+#include "decode_step_topp.cuh"
+#include "decode_step_sample.cuh"
+#include "decode_step_fused.cuh"
+#include "decode_step_resident_words.cuh"
+#include "decode_step_resident_meetings.cuh"
+#include "decode_step_resident.cuh"
+
+namespace reset_native::sampler {
+
+namespace cuda_detail {
+
+// The state machine alone, one thread per row.
+__global__ void update_kernel(KernelArgs a, std::int64_t rows, const float* entropies) {
+  const std::int64_t row = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+  if (row >= rows) return;
+  std::int64_t slot = 0;
+  int bad = claim_slot(a, row, &slot);
+  const float h = entropies[row];
+  if (!(h >= 0.0f) || isinf(h)) bad |= kErrorEntropy;  // also catches NaN
+  if (bad) {
+    reject_row(a, row, bad, h);
+    if (claimed(bad)) a.scratch.slot_busy[slot] = 0;
+    return;
+  }
+  double* sums = a.state.sums + slot * kSlotSums;
+  std::int64_t* ints = a.state.ints + slot * kSlotInts;
+  detail::observe_token(a.classes, sums, ints, a.last_tokens[row]);
+  a.temperatures[row] = static_cast<float>(
+      detail::choose_temperature(a.params, a.state.window_entropies + slot * a.state.window, sums, ints, h));
+  a.scratch.slot_busy[slot] = 0;
+}
+
+KernelArgs make_args(const Config& config, const std::uint8_t* classes, std::int64_t vocab, StateView state,
+                     const Batch& batch, DeviceScratch scratch) {
+  validate(config);
+  require(config.window == state.window, "config.window and the state's window differ");
+  require(vocab >= 1, "vocab must be >= 1");
+  require(batch.rows >= 1 && batch.rows <= state.slots, "rows must be in [1, batch_size]");
+  require(scratch.error_flag && scratch.slot_busy, "device scratch buffers are missing");
+  KernelArgs a{};
+  a.params = detail::TransitionParams{config.t_low, config.t_high, config.tau0, config.window};
+  a.top_p = config.top_p;
+  a.top_k = config.top_k;
+  a.classes = classes;
+  a.vocab = vocab;
+  a.state = state;
+  a.last_tokens = batch.last_tokens;
+  a.slots = batch.slots;
+  a.scratch = scratch;
+  return a;
+}
+
+Workspace make_workspace(const DeviceScratch& scratch, std::int64_t slots, std::int64_t vocab) {
+  const detail::WorkspaceLayout l = detail::workspace_layout(slots, vocab);
+  require(scratch.workspace != nullptr && scratch.workspace_bytes >= l.bytes,
+          "the device workspace is missing or smaller than device_workspace_bytes(slots, vocab)");
+  require(l.chunks <= 65535, "vocab is too large for the CUDA decode step (at most 65535 chunks of 2048)");
+  char* base = static_cast<char*>(scratch.workspace);
+  return Workspace{reinterpret_cast<unsigned*>(base + l.counters), reinterpret_cast<RowPlan*>(base + l.plans),
+                   reinterpret_cast<EntropyPart*>(base + l.entropy),
+                   reinterpret_cast<unsigned long long*>(base + l.masses),
+                   reinterpret_cast<unsigned long long*>(base + l.hist),
+                   reinterpret_cast<unsigned*>(base + l.candidate_counts),
+                   reinterpret_cast<Candidate*>(base + l.candidates), reinterpret_cast<unsigned*>(base + l.flags),
+                   reinterpret_cast<unsigned*>(base + l.grid), reinterpret_cast<unsigned*>(base + l.steps),
+                   reinterpret_cast<unsigned long long*>(base + l.tagged), static_cast<unsigned>(l.chunks),
+                   static_cast<unsigned>(detail::tagged_words_per_row(l.chunks))};
+}
+
+void check_launch(const char* what) {
+  const cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) throw Error(std::string(what) + " launch failed: " + cudaGetErrorString(err));
+}
+
+// RESET_NATIVE_SAMPLER_TOPP=radix: the earlier three-level top-p search; RESET_NATIVE_SAMPLER_FUSED=1:
+// the one-kernel step where it applies (opt-in: on an H200 it was slower than the kernels in its
+// first version, see bench/RESULTS-sampler5.md). Read at every call, so a benchmark can time the
+// variants in one process (a captured graph keeps the choice made at capture).
+bool env_is(const char* name, const char* value) {
+  const char* v = std::getenv(name);
+  return v != nullptr && std::strcmp(v, value) == 0;
+}
+
+template <typename Kernel, typename... Args>
+void launch(Kernel kernel, dim3 grid, cudaStream_t s, const char* what, Args... args) {
+  const cudaError_t err = cuda_core::launch_pdl(kernel, grid, dim3(kThreads), 0, s, args...);
+  if (err != cudaSuccess) throw Error(std::string("ReSET decode_step: ") + what + " launch failed: " + cudaGetErrorString(err));
+}
+
+// Blocks per row for the one-kernel step: as many as fit on the device at once next to the other
+// rows' (at most one per chunk); 0 when not even one per row fits (or the query fails).
+template <typename Kernel>
+unsigned one_wave_parts(Kernel kernel, std::int64_t rows, unsigned chunks) {
+  int device = 0, sms = 0, per_sm = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, 0) != cudaSuccess) {
+    cudaGetLastError();  // not fatal: take the multi-kernel path
+    return 0;
+  }
+  const std::int64_t per_row = static_cast<std::int64_t>(sms) * per_sm / rows;
+  return static_cast<unsigned>(per_row < chunks ? per_row : chunks);
+}
+
+// Chunks per block of the top-p bins pass: one while the rows are few (latency: every chunk its own
+// SM), more as the batch grows (the pass is then bound by the global atomics of the histogram
+// flushes, one per non-empty bin and block). RESET_NATIVE_SAMPLER_BIN_CHUNKS=n sets it (n >= 1) for
+// measurements.
+unsigned bins_parts(std::int64_t rows, unsigned chunks) {
+  std::int64_t per_block = rows < 8 ? 1 : (rows < 16 ? 2 : (rows < 32 ? 4 : 8));
+  if (const char* v = std::getenv("RESET_NATIVE_SAMPLER_BIN_CHUNKS")) {
+    const long n = std::strtol(v, nullptr, 10);
+    if (n >= 1) per_block = n;
+  }
+  return static_cast<unsigned>((chunks + per_block - 1) / per_block);
+}
+
+template <int kDType, int kMinBlocks>
+auto resident_kernel(bool top_p) {
+  return top_p ? resident_step_kernel<kDType, true, kMinBlocks> : resident_step_kernel<kDType, false, kMinBlocks>;
+}
+
+// The resident step's launch (decode_step_resident.cuh): the register build (kMinBlocks 1: no limit,
+// no spills; 5: 48 registers) and the blocks per row, as many as can be resident next to the other
+// rows' (at most one per chunk). parts 0: it does not fit (or the device query failed; not fatal),
+// the kernels run.
+struct ResidentLaunch {
+  int min_blocks = 0;
+  unsigned parts = 0;
+};
+
+template <int kDType>
+ResidentLaunch resident_launch(std::int64_t rows, unsigned chunks, bool top_p) {
+  ResidentLaunch r;
+  if (chunks > kResidentMaxChunks) return r;
+  int device = 0, sms = 0, per_sm1 = 0, per_sm5 = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm1, resident_kernel<kDType, 1>(top_p), kThreads, 0) !=
+          cudaSuccess ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm5, resident_kernel<kDType, 5>(top_p), kThreads, 0) !=
+          cudaSuccess) {
+    cudaGetLastError();
+    return r;
+  }
+  const auto parts_of = [&](int per_sm) {
+    const std::int64_t p = static_cast<std::int64_t>(sms) * per_sm / rows;
+    return static_cast<unsigned>(p < chunks ? p : chunks);
+  };
+  const unsigned p1 = parts_of(per_sm1), p5 = parts_of(per_sm5);
+  // A block works its chunks one after the other in each pass: past a few per block the kernels'
+  // one block per chunk is the better shape. RESET_NATIVE_SAMPLER_RESIDENT_CHUNKS=n moves the limit.
+  unsigned max_per_block = kResidentChunksPerBlock;
+  if (const char* v = std::getenv("RESET_NATIVE_SAMPLER_RESIDENT_CHUNKS")) {
+    const long n = std::strtol(v, nullptr, 10);
+    if (n >= 1) max_per_block = static_cast<unsigned>(n);
+  }
+  const unsigned most = p1 > p5 ? p1 : p5;
+  if (most == 0 || (chunks + most - 1) / most > max_per_block) return r;
+  if (p1 >= p5) {
+    r.min_blocks = 1;
+    r.parts = p1;
+  } else {
+    r.min_blocks = 5;
+    r.parts = p5;
+  }
+  return r;
+}
+
+// THE place that decides where the resident step is the default (RESET_NATIVE_SAMPLER_RESIDENT=1
+// takes it wherever it fits, =0 never): only shapes where it was measured faster than the kernels.
+// None: measured on an H200 (bench/RESULTS.md, session 6 final run) it loses with top-p at every B and
+// wins only without top-p at B = 1 (greedy 13.7 vs 14.9 us, fixed T 16.2 vs 19.9 us), and it needs the
+// whole grid co-resident (another stream or an MPS limit holding SMs turns its waits into the 0.2 s
+// `stalled` error), which the kernels never do: 1-4 us is not worth that failure mode as a default.
+bool resident_by_default(std::int64_t rows, bool top_p) {
+  (void)rows;
+  (void)top_p;
+  return false;
+}
+
+// The path of a step: "resident", "one-kernel" (opt-in) or "kernels".
+template <int kDType>
+const char* decode_path(const KernelArgs& a, std::int64_t rows, ResidentLaunch* resident, unsigned* fused_parts) {
+  const bool top_k = a.top_k > 0 && a.top_k < a.vocab, top_p = a.top_p < 1.0;
+  const bool radix = top_p && env_is("RESET_NATIVE_SAMPLER_TOPP", "radix");
+  if (top_k || radix) return "kernels";
+  if (env_is("RESET_NATIVE_SAMPLER_FUSED", "1")) {
+    const auto fused = top_p ? fused_step_kernel<kDType, true> : fused_step_kernel<kDType, false>;
+    *fused_parts = one_wave_parts(fused, rows, a.ws.chunks);
+    return *fused_parts > 0 ? "one-kernel" : "kernels";
+  }
+  if (env_is("RESET_NATIVE_SAMPLER_RESIDENT", "0")) return "kernels";
+  if (!env_is("RESET_NATIVE_SAMPLER_RESIDENT", "1") && !resident_by_default(rows, top_p)) return "kernels";
+  *resident = resident_launch<kDType>(rows, a.ws.chunks, top_p);  // does it fit?
+  return resident->parts > 0 ? "resident" : "kernels";
+}
+
+template <int kDType>
+void launch_decode(const KernelArgs& a, std::int64_t rows, cudaStream_t s) {
+  const dim3 grid(static_cast<unsigned>(rows), a.ws.chunks);
+  const bool top_k = a.top_k > 0 && a.top_k < a.vocab, top_p = a.top_p < 1.0;
+  const bool radix = top_p && env_is("RESET_NATIVE_SAMPLER_TOPP", "radix");
+  ResidentLaunch resident;
+  unsigned parts = 0;
+  const std::string path = decode_path<kDType>(a, rows, &resident, &parts);
+  if (path == "resident") {
+    const auto kernel =
+        resident.min_blocks == 1 ? resident_kernel<kDType, 1>(top_p) : resident_kernel<kDType, 5>(top_p);
+    launch(kernel, dim3(static_cast<unsigned>(rows), resident.parts), s, "resident step", a);
+    return;
+  }
+  if (path == "one-kernel") {
+    const auto fused = top_p ? fused_step_kernel<kDType, true> : fused_step_kernel<kDType, false>;
+    launch(fused, dim3(static_cast<unsigned>(rows), parts), s, "one-kernel step", a);
+    return;
+  }
+  launch(stats_kernel<kDType>, grid, s, "stats", a);
+  if (top_k) {
+    for (int level = 0; level < kRadixLevels<kDType>; ++level) {
+      launch(radix_level_kernel<kDType, false>, grid, s, "top-k", a, level);
+    }
+  }
+  if (top_p) {
+    if (radix) {
+      for (int level = 0; level < kRadixLevels<kDType>; ++level) {
+        launch(radix_level_kernel<kDType, true>, grid, s, "top-p", a, level);
+      }
+    } else {
+      launch(topp_bins_kernel<kDType>, dim3(static_cast<unsigned>(rows), bins_parts(rows, a.ws.chunks)), s,
+             "top-p bins", a);
+    }
+  }
+  launch(sample_kernel<kDType>, grid, s, "sample", a);
+}
+
+}  // namespace cuda_detail
+
+void decode_step_cuda(const Config& config, const std::uint8_t* classes, std::int64_t vocab, StateView state,
+                      const Batch& batch, const void* logits, DType dtype, std::int64_t row_stride,
+                      std::int64_t* tokens, float* temperatures, float* entropies, DeviceScratch scratch,
+                      void* stream) {
+  using namespace cuda_detail;
+  KernelArgs a = make_args(config, classes, vocab, state, batch, scratch);
+  require(row_stride >= vocab, "row_stride must be >= vocab");
+  require(batch.rows <= 0x7FFFFFFF, "too many rows for one launch");
+  a.ws = make_workspace(scratch, state.slots, vocab);
+  a.logits = logits;
+  a.row_stride = row_stride;
+  a.tokens = tokens;
+  a.temperatures = temperatures;
+  a.entropies = entropies;
+  const auto s = static_cast<cudaStream_t>(stream);
+  switch (dtype) {
+    case DType::kFloat32: launch_decode<0>(a, batch.rows, s); break;
+    case DType::kBFloat16: launch_decode<1>(a, batch.rows, s); break;
+    case DType::kFloat16: launch_decode<2>(a, batch.rows, s); break;
+  }
+  check_launch("ReSET decode_step");
+}
+
+const char* decode_step_cuda_path(const Config& config, std::int64_t rows, std::int64_t vocab, DType dtype) {
+  using namespace cuda_detail;
+  validate(config);
+  require(rows >= 1, "rows must be >= 1");
+  require(vocab >= 1, "vocab must be >= 1");
+  KernelArgs a{};
+  a.top_p = config.top_p;
+  a.top_k = config.top_k;
+  a.vocab = vocab;
+  a.ws.chunks = static_cast<unsigned>(detail::chunks_of(vocab));
+  ResidentLaunch resident;
+  unsigned parts = 0;
+  switch (dtype) {
+    case DType::kFloat32: return decode_path<0>(a, rows, &resident, &parts);
+    case DType::kBFloat16: return decode_path<1>(a, rows, &resident, &parts);
+    case DType::kFloat16: return decode_path<2>(a, rows, &resident, &parts);
+  }
+  return "kernels";
+}
+
+void update_cuda(const Config& config, const std::uint8_t* classes, std::int64_t vocab, StateView state,
+                 const Batch& batch, const float* entropies, float* temperatures, DeviceScratch scratch, void* stream) {
+  using namespace cuda_detail;
+  KernelArgs a = make_args(config, classes, vocab, state, batch, scratch);
+  a.temperatures = temperatures;
+  const unsigned threads = 128;
+  const unsigned blocks = static_cast<unsigned>((batch.rows + threads - 1) / threads);
+  update_kernel<<<blocks, threads, 0, static_cast<cudaStream_t>(stream)>>>(a, batch.rows, entropies);
+  check_launch("ReSET update");
+}
+
+}  // namespace reset_native::sampler

@@ -1,0 +1,280 @@
+// Per-row device helpers of the GPU decode step: workspace views, slot claims, chunk loads, per-thread
+// entropy partials and the staged slot state.
+// Part of decode_step.cu's translation unit: included only there, in order.
+#pragma once
+
+namespace reset_native::sampler::cuda_detail {
+
+using detail::Candidate;
+using detail::kBinScale;
+using detail::kCandidates;
+using detail::kHistBins;
+using detail::kTopPBins;
+using detail::RowPlan;
+using cuda_core::pdl_trigger;
+using cuda_core::pdl_wait;
+
+struct Workspace {
+  unsigned* counters;               // [slots] blocks of a row done with the current pass
+  RowPlan* plans;                   // [slots]
+  EntropyPart* entropy;             // [slots, chunks]
+  unsigned long long* masses;       // [slots, chunks]
+  unsigned long long* hist;         // [slots, kHistBins], zero between passes
+  unsigned* candidate_counts;       // [slots], zero between steps
+  Candidate* candidates;            // [slots, kCandidates]
+  unsigned* flags;                  // [slots] one-kernel step: bumped when a row's pass is combined
+  unsigned* grid;                   // [2] one-kernel and resident steps: rows that claimed their slot, rows done
+  unsigned* steps;                  // [slots] resident step: steps run per row (the tag of the next)
+  unsigned long long* tagged;       // [slots, row_words] resident step: tagged words
+  unsigned chunks;
+  unsigned row_words;
+};
+
+struct KernelArgs {
+  detail::TransitionParams params;
+  double top_p;
+  std::int64_t top_k;
+  const std::uint8_t* classes;
+  std::int64_t vocab;
+  StateView state;
+  const std::int64_t* last_tokens;
+  const std::int64_t* slots;
+  const void* logits;
+  std::int64_t row_stride;
+  std::int64_t* tokens;
+  float* temperatures;
+  float* entropies;
+  DeviceScratch scratch;
+  Workspace ws;
+};
+
+template <int kDType>
+__device__ __forceinline__ const void* row_logits(const KernelArgs& a, std::int64_t row) {
+  return static_cast<const char*>(a.logits) + static_cast<std::size_t>(row * a.row_stride) * (kDType == 0 ? 4 : 2);
+}
+
+// Checks the row's slot and token id and claims the slot; 0 when the row may proceed.
+__device__ int claim_slot(const KernelArgs& a, std::int64_t row, std::int64_t* slot_out) {
+  const std::int64_t slot = a.slots ? a.slots[row] : row;
+  const std::int64_t last = a.last_tokens[row];
+  *slot_out = slot;
+  int bad = 0;
+  if (slot < 0 || slot >= a.state.slots) bad |= kErrorSlotRange;
+  if (last < -1 || last >= a.vocab) bad |= kErrorTokenRange;
+  if (!bad && atomicExch(a.scratch.slot_busy + slot, 1) != 0) bad |= kErrorSlotTwice;
+  return bad;
+}
+
+// True when claim_slot took the slot (the row must release it) despite the other errors in `bad`.
+__device__ __forceinline__ bool claimed(int bad) {
+  return !(bad & (kErrorSlotRange | kErrorTokenRange | kErrorSlotTwice));
+}
+
+// Marks a rejected row: flag for the host, sentinel outputs, slot untouched.
+__device__ void reject_row(const KernelArgs& a, std::int64_t row, int bad, float entropy) {
+  atomicOr(a.scratch.error_flag, bad);
+  if (a.tokens) a.tokens[row] = -1;  // update_kernel has no tokens
+  a.temperatures[row] = NAN;
+  if (a.entropies) a.entropies[row] = entropy;
+}
+
+// Fixed-point probability weight of logit x: round(exp((x - zmax) / T) * 2^24), in [0, 2^24].
+// Explicit-rounding intrinsics: no FMA contraction may make two passes disagree on a weight.
+__device__ __forceinline__ unsigned weight(float x, float zmax, float inv_t) {
+  const float w = __expf(__fmul_rn(__fsub_rn(x, zmax), inv_t));
+  return static_cast<unsigned>(__fadd_rn(__fmul_rn(w, 16777216.0f), 0.5f));
+}
+
+// Top-p bin of a logit of weight > 0: its tempered distance below the maximum in 1/kBinScale nats,
+// computed from the same rounded product as weight(), so a larger logit never gets a larger bin.
+__device__ __forceinline__ int topp_bin(float x, float zmax, float inv_t) {
+  const float d = __fmul_rn(__fsub_rn(zmax, x), inv_t);  // == -(x - zmax) * inv_t, exactly
+  return min(__float2int_rz(__fmul_rn(d, kBinScale)), kTopPBins - 1);
+}
+
+// This thread's kPerThread logits of a chunk (-inf past the row's end).
+template <int kDType>
+__device__ __forceinline__ void load_chunk(const void* z, std::int64_t begin, std::int64_t end, float (&x)[kPerThread]) {
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    const std::int64_t i = begin + j * kThreads + threadIdx.x;
+    x[j] = i < end ? load_logit<kDType>(z, i) : -INFINITY;
+  }
+}
+
+// The same, before pdl_wait, in the kernels after the stats kernel of the same step: the stats kernel's
+// blocks read the logits only after their own pdl_wait (the logits' producer had finished and its
+// writes were visible) and let the next kernel launch only after that, so a later kernel of the step
+// may read the logits as soon as it starts. That hides the load behind the previous kernel's tail.
+template <int kDType>
+__device__ __forceinline__ void load_early_chunk(const KernelArgs& a, std::int64_t row, std::int64_t begin,
+                                                 std::int64_t end, float (&x)[kPerThread]) {
+  load_chunk<kDType>(row_logits<kDType>(a, row), begin, end, x);
+}
+
+// This thread's share of a chunk: max and argmax of its logits, then fp32 sums relative to that max
+// (explicit roundings, so every kernel computing it gets the same bits).
+__device__ __forceinline__ ChunkPart thread_entropy(const float (&x)[kPerThread], std::int64_t begin) {
+  ChunkPart p = empty_part<ChunkPart>();
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    if (x[j] != x[j] || x[j] == INFINITY) {  // +inf has no softmax either: flagged like NaN (as on the CPU)
+      p.nan = 1;
+    } else if (x[j] > p.max) {
+      p.max = x[j];
+      p.argmax = begin + j * kThreads + threadIdx.x;
+    }
+  }
+  if (p.max == -INFINITY) return p;
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    if (x[j] != x[j] || x[j] == -INFINITY) continue;
+    const float d = __fsub_rn(x[j], p.max);
+    const float e = __expf(d);
+    p.sum_exp = __fadd_rn(p.sum_exp, e);
+    p.sum_zexp = __fmaf_rn(d, e, p.sum_zexp);
+  }
+  return p;
+}
+
+// ---- The row's slot, prepared while its entropy is reduced ------------------------------------------
+// Everything of the state update that does not need the new entropy (the slot claim, feeding the
+// previous token, the step means, the random number) is done by the block of chunk 0 before it
+// arrives (RowPre, device_workspace.hpp), so the row's last block only merges the entropy parts and
+// finishes: temperature_for, append_entropy, the write-back and the plan.
+
+using detail::RowPre;
+
+// Where chunk 0's block leaves the row's RowPre for the last block: the start of the row's candidate
+// buffer, unused until the sampling pass.
+__device__ __forceinline__ RowPre* row_pre(const KernelArgs& a, std::int64_t row) {
+  return reinterpret_cast<RowPre*>(a.ws.candidates + row * kCandidates);
+}
+
+__device__ __forceinline__ std::int64_t row_slot(const KernelArgs& a, std::int64_t row) {
+  return a.slots ? a.slots[row] : row;
+}
+
+// All threads of the preparing block: the slot's window into shared memory (the state machine
+// re-sums it oldest to newest, one thread, so it must not wait on global loads in that loop).
+__device__ void stage_window(const KernelArgs& a, std::int64_t row, float* s_window) {
+  const std::int64_t slot = row_slot(a, row);
+  if (slot < 0 || slot >= a.state.slots) return;  // rejected by claim_slot
+  const float* window = a.state.window_entropies + slot * a.state.window;
+  for (int j = threadIdx.x; j < a.state.window; j += kThreads) s_window[j] = window[j];
+}
+
+// What the preparation reads, staged in shared memory as it arrives (nothing is held in registers
+// across the entropy reduction but the claim's result).
+struct PrepShared {
+  double sums[kSlotSums];
+  std::int64_t ints[kSlotInts];
+  std::int64_t last;
+  std::uint8_t last_class, prev_class;
+};
+
+constexpr unsigned kPreparer = 32;  // the thread that claims the slot and runs prepare_row (warp 1)
+
+// All threads of the preparing block, first thing: the claim, the slot's state and the two class
+// lookups, each on its own warp (warps 1-4) so that their round trips overlap each other's and the
+// chunk's. Returns the claim's result in kPreparer (0 elsewhere).
+__device__ int prepare_loads(const KernelArgs& a, std::int64_t row, PrepShared& p) {
+  const std::int64_t slot = row_slot(a, row);
+  const bool valid = slot >= 0 && slot < a.state.slots;  // otherwise claim_slot rejects the row
+  const std::int64_t* ints = a.state.ints + slot * kSlotInts;
+  int bad = 0;
+  if (threadIdx.x == kPreparer) {
+    std::int64_t claimed_slot;
+    bad = claim_slot(a, row, &claimed_slot);
+  } else if (threadIdx.x == 64 && valid) {
+    for (int k = 0; k < kSlotSums; ++k) p.sums[k] = a.state.sums[slot * kSlotSums + k];
+    for (int k = 0; k < kSlotInts; ++k) p.ints[k] = ints[k];
+  } else if (threadIdx.x == 96) {
+    const std::int64_t last = a.last_tokens[row];
+    p.last = last;
+    p.last_class = last >= 0 && last < a.vocab ? a.classes[last] : 0;  // out of range: rejected, never used
+  } else if (threadIdx.x == 128 && valid) {
+    const std::int64_t prev = ints[kLastToken];
+    p.prev_class = prev >= 0 && prev < a.vocab ? a.classes[prev] : 0;
+  }
+  return bad;
+}
+
+// kPreparer, after prepare_loads, stage_window and a __syncthreads: spec step 1, the step means and
+// the random number, into `pre` (shared) and the row's RowPre (global, for a last block elsewhere).
+__device__ void prepare_row(const KernelArgs& a, std::int64_t row, int bad, const PrepShared& p,
+                            const float* s_window, RowPre& pre) {
+  const std::int64_t slot = row_slot(a, row);
+  pre.slot = slot;
+  pre.bad = bad;
+  if (slot >= 0 && slot < a.state.slots) {
+    double sums[kSlotSums];
+    std::int64_t ints[kSlotInts];
+    for (int k = 0; k < kSlotSums; ++k) sums[k] = p.sums[k];
+    for (int k = 0; k < kSlotInts; ++k) ints[k] = p.ints[k];
+    detail::observe_token_classes(sums, ints, p.last, p.last_class, p.prev_class);
+    pre.uniform = detail::philox_uniform(static_cast<std::uint64_t>(ints[kSeed]),
+                                         static_cast<std::uint64_t>(ints[kGlobalCount]));
+    pre.means = detail::step_means(a.params, s_window, sums, ints);
+    for (int k = 0; k < kSlotSums; ++k) pre.sums[k] = sums[k];
+    for (int k = 0; k < kSlotInts; ++k) pre.ints[k] = ints[k];
+  }
+  *row_pre(a, row) = pre;
+}
+
+// The row's last block, all threads, when it is not the preparing block: the RowPre into shared
+// memory (visible after the next __syncthreads).
+__device__ void load_pre(const KernelArgs& a, std::int64_t row, RowPre& pre) {
+  constexpr int kWords = static_cast<int>(sizeof(RowPre) / 8);
+  static_assert(kWords <= kThreads, "one word per thread");
+  if (threadIdx.x < kWords) {
+    reinterpret_cast<unsigned long long*>(&pre)[threadIdx.x] =
+        __ldcg(reinterpret_cast<const unsigned long long*>(row_pre(a, row)) + threadIdx.x);
+  }
+}
+
+// The row's entropy is known: finish the state update from the prepared slot, write the slot back
+// and plan the rest of the step. One thread, once `pre` is complete in shared memory.
+__device__ void finish_row(const KernelArgs& a, std::int64_t row, const EntropyPart& all, const RowPre& pre) {
+  const float entropy = all.max == -INFINITY || all.nan
+                            ? NAN
+                            : static_cast<float>(fmax(log(all.sum_exp) - all.sum_zexp / all.sum_exp, 0.0));
+  const std::int64_t slot = pre.slot;
+  int bad = pre.bad;
+  if (all.nan) bad |= kErrorNaN;
+  else if (all.max == -INFINITY) bad |= kErrorAllNegInf;
+  RowPlan plan{};
+  plan.slot = -1;
+  plan.active = 0;
+  plan.bin = -1;
+  if (bad) {
+    reject_row(a, row, bad, entropy);
+    if (claimed(bad)) plan.slot = slot;
+  } else {
+    plan.uniform = pre.uniform;
+    double sums[kSlotSums];
+    std::int64_t ints[kSlotInts];
+    for (int k = 0; k < kSlotSums; ++k) sums[k] = pre.sums[k];
+    for (int k = 0; k < kSlotInts; ++k) ints[k] = pre.ints[k];
+    const double t = detail::temperature_for(a.params, pre.means, entropy);
+    const std::int64_t head = detail::append_entropy(a.params, nullptr, sums, ints, entropy);
+    a.state.window_entropies[slot * a.state.window + head] = entropy;
+    for (int k = 0; k < kSlotSums; ++k) a.state.sums[slot * kSlotSums + k] = sums[k];
+    for (int k = 0; k < kSlotInts; ++k) a.state.ints[slot * kSlotInts + k] = ints[k];
+    a.temperatures[row] = static_cast<float>(t);
+    if (a.entropies) a.entropies[row] = entropy;
+    plan.slot = slot;
+    plan.argmax = all.argmax;
+    if (t <= kGreedyTemperature) {
+      a.tokens[row] = all.argmax;
+    } else {
+      plan.active = 1;
+      plan.zmax = all.max;
+      plan.inv_t = static_cast<float>(1.0 / t);
+      plan.target = static_cast<double>(a.top_k);  // the top-k search's target, when there is one
+    }
+  }
+  a.ws.plans[row] = plan;
+}
+
+}  // namespace reset_native::sampler::cuda_detail

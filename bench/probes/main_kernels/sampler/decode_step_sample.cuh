@@ -1,0 +1,267 @@
+// The sampling pass of the GPU decode step: kept mass per chunk, the exact threshold, and the
+// inverse-CDF draw in index order.
+// Part of decode_step.cu's translation unit: included only there, in order.
+#pragma once
+
+namespace reset_native::sampler::cuda_detail {
+
+// Shared memory of the sampling phases.
+struct SampleShared {
+  unsigned long long warp_sums[kWarps];
+  int last, first;
+  std::int64_t chunk, token;
+  unsigned long long rank, base, above;
+  unsigned digit;
+};
+
+// Shared memory of the row's last sampling block.
+struct DrawShared {
+  alignas(16) unsigned long long kw[kCandidates];  // candidates: key << 32 | weight; the fallback's histogram
+  unsigned index[kRankCandidates];      // candidates' positions in the row (n <= kRankCandidates)
+  unsigned extra_lo[kThreads];          // kept mass of the boundary bin per chunk (chunks <= kThreads), in
+  unsigned extra_hi[kThreads];          // two halves: bits 0..11 and 12..24 of each weight
+  unsigned best, least;
+};
+
+// Sampling, one block's part: the kept mass of its chunk (with a top-p bin: the logits above the
+// bin only) goes to the row's masses, and the logits inside the bin to the row's candidates.
+template <int kDType>
+__device__ void kept_mass_block(const KernelArgs& a, std::int64_t row, std::int64_t chunk, const RowPlan& plan,
+                                const float (&x)[kPerThread], SampleShared& sh) {
+  const bool binned = plan.bin >= 0;
+  const std::int64_t begin = chunk * kChunk;
+  unsigned long long mine = 0;
+  unsigned in_bin = 0u;  // bit j: logit j of this thread is in the boundary bin
+  unsigned w[kPerThread];
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    w[j] = order_key(x[j]) >= plan.floor_key ? weight(x[j], plan.zmax, plan.inv_t) : 0u;
+    if (binned && w[j] != 0u) {
+      const int bin = topp_bin(x[j], plan.zmax, plan.inv_t);
+      if (bin == plan.bin) {
+        in_bin |= 1u << j;  // decided by the last block
+        continue;
+      }
+      if (bin > plan.bin) w[j] = 0u;  // below the boundary bin: never kept
+    }
+    mine += w[j];
+  }
+  // One scan for both: the mass (< 2^35 per chunk) above 12 bits of in-bin counts (<= kChunk < 2^12).
+  static_assert(kChunk < (1 << 12), "in-bin counts fit 12 bits");
+  unsigned long long packed_total;
+  const unsigned long long at = block_exclusive_scan((mine << 12) | __popc(in_bin), sh.warp_sums, &packed_total);
+  const unsigned block_count = static_cast<unsigned>(packed_total & 0xFFFu);  // the same in every thread
+  if (threadIdx.x == 0) {
+    a.ws.masses[row * a.ws.chunks + chunk] = packed_total >> 12;
+    if (block_count) sh.base = atomicAdd(a.ws.candidate_counts + row, block_count);
+  }
+  if (block_count) {
+    __syncthreads();
+    Candidate* row_cand = a.ws.candidates + row * kCandidates;
+    unsigned long long slot = sh.base + (at & 0xFFFu);
+#pragma unroll
+    for (int j = 0; j < kPerThread; ++j) {
+      if (!(in_bin & (1u << j))) continue;
+      if (slot < static_cast<unsigned long long>(kCandidates)) {
+        row_cand[slot] = Candidate{order_key(x[j]), w[j], static_cast<unsigned>(begin + j * kThreads + threadIdx.x), 0u};
+      }
+      ++slot;
+    }
+  }
+}
+
+// A kept logit of the boundary bin adds its weight to its chunk's mass: in shared memory when thread
+// t owns chunk t, otherwise to the row's masses in global memory (then fenced and re-read).
+__device__ __forceinline__ void add_kept(DrawShared& d, unsigned long long* row_masses, unsigned chunk, unsigned w,
+                                         bool own_chunk) {
+  if (own_chunk) {
+    atomicAdd(d.extra_lo + chunk, w & 0xFFFu);
+    atomicAdd(d.extra_hi + chunk, w >> 12);
+  } else {
+    atomicAdd(row_masses + chunk, static_cast<unsigned long long>(w));
+  }
+}
+
+// The radix fallback's kept mass of chunk c inside the boundary bin (logits at or above floor_key): one warp's
+// sum, complete in lane 0. draw_row and the resident step's threshold meeting both add it to their chunk masses.
+template <int kDType>
+__device__ __forceinline__ unsigned long long boundary_bin_chunk_mass(const KernelArgs& a, const void* z,
+                                                                      const RowPlan& plan, unsigned floor_key,
+                                                                      unsigned c) {
+  unsigned long long m = 0;
+  const std::int64_t stop = min(static_cast<std::int64_t>(c + 1) * kChunk, a.vocab);
+  for (std::int64_t i = c * kChunk + (threadIdx.x & 31); i < stop; i += 32) {
+    const float x = load_logit<kDType>(z, i);
+    if (order_key(x) < floor_key) continue;
+    const unsigned wx = weight(x, plan.zmax, plan.inv_t);
+    if (wx != 0u && topp_bin(x, plan.zmax, plan.inv_t) == plan.bin) m += wx;
+  }
+  for (int o = 16; o > 0; o >>= 1) m += __shfl_down_sync(kFullMask, m, o);
+  return m;
+}
+
+// Sampling, the row's last block: with a top-p bin, the exact threshold among the bin's logits and
+// their kept masses added to their chunks; then the chunk holding the uniform's quantile of the kept
+// mass, scanned in index order; writes the token. All threads.
+template <int kDType>
+__device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& plan, DrawShared& d, SampleShared& sh) {
+  const void* z = row_logits<kDType>(a, row);
+  unsigned long long* row_masses = a.ws.masses + row * a.ws.chunks;
+  // Thread t owns chunk t when there are at most kThreads chunks (V <= 524288): its mass is loaded now,
+  // with the candidate count and the first candidates, all in one round trip.
+  const bool own_chunk = a.ws.chunks <= static_cast<unsigned>(kThreads);
+  unsigned long long my_mass = own_chunk && threadIdx.x < a.ws.chunks ? __ldcg(row_masses + threadIdx.x) : 0ull;
+  d.extra_lo[threadIdx.x] = 0u;
+  d.extra_hi[threadIdx.x] = 0u;
+  unsigned floor_key = plan.floor_key;
+  bool global_masses = false;  // kept masses went to the global row masses: fence, re-read
+  if (plan.bin >= 0) {
+    const uint4* row_cand = reinterpret_cast<const uint4*>(a.ws.candidates + row * kCandidates);
+    static_assert(sizeof(Candidate) == sizeof(uint4), "a candidate is one 16-byte load");
+    const uint4 mine = __ldcg(row_cand + threadIdx.x);  // candidate threadIdx.x, if there are that many
+    const unsigned n = __ldcg(a.ws.candidate_counts + row);
+    __syncthreads();  // every thread has read the count before it is reset
+    RN_TRACE(2, 5);
+    if (threadIdx.x == 0) a.ws.candidate_counts[row] = 0u;
+    if (n == 0u) {
+      // Unreachable (the bin was chosen for its mass, and the same logits are recounted): keep the floor.
+    } else if (n <= static_cast<unsigned>(kCandidates)) {
+      for (unsigned i = threadIdx.x; i < n; i += kThreads) {
+        const uint4 c = i == threadIdx.x ? mine : __ldcg(row_cand + i);  // (key, weight, index, pad)
+        d.kw[i] = (static_cast<unsigned long long>(c.x) << 32) | c.y;
+        if (i < static_cast<unsigned>(kRankCandidates)) d.index[i] = c.z;
+      }
+      __syncthreads();
+      if (n <= static_cast<unsigned>(kRankCandidates)) {
+        floor_key = threshold_by_rank(d.kw, static_cast<int>(n), plan.target, &d.best, &d.least);
+        RN_TRACE(2, 6);
+        const unsigned i = threadIdx.x;
+        if (i < n && static_cast<unsigned>(d.kw[i] >> 32) >= floor_key) {
+          add_kept(d, row_masses, d.index[i] / kChunk, static_cast<unsigned>(d.kw[i]), own_chunk);
+        }
+      } else {
+        floor_key = threshold_by_sort(d.kw, static_cast<int>(n), plan.target, sh.warp_sums, &sh.first);
+        RN_TRACE(2, 6);
+        for (unsigned i = threadIdx.x; i < n; i += kThreads) {  // kw is sorted now: the unsorted copy
+          const uint4 c = __ldcg(row_cand + i);
+          if (c.x >= floor_key) add_kept(d, row_masses, c.z / kChunk, c.y, own_chunk);
+        }
+      }
+      global_masses = !own_chunk;
+    } else {
+      floor_key = threshold_from_row<kDType>(a, z, plan, d.kw, sh.warp_sums, &sh.digit, &sh.above);
+      // The kept logits of the bin, added chunk by chunk: warp w takes chunks w, w + kWarps, ...
+      for (unsigned c = threadIdx.x >> 5; c < a.ws.chunks; c += kWarps) {
+        const unsigned long long m = boundary_bin_chunk_mass<kDType>(a, z, plan, floor_key, c);
+        if ((threadIdx.x & 31) == 0 && m) atomicAdd(row_masses + c, m);
+      }
+      global_masses = true;
+    }
+    if (global_masses) __threadfence();
+    __syncthreads();
+    RN_TRACE(2, 7);
+  }
+  if (own_chunk && global_masses && threadIdx.x < a.ws.chunks) my_mass = __ldcg(row_masses + threadIdx.x);
+  const auto kept_weight = [&](std::int64_t i, std::int64_t stop) -> unsigned {
+    if (i >= stop) return 0u;
+    const float x = load_logit<kDType>(z, i);
+    return order_key(x) >= floor_key ? weight(x, plan.zmax, plan.inv_t) : 0u;
+  };
+
+  // Thread t holds a run of consecutive chunks (chunk t when it owns one); the quantile's chunk and
+  // its rank inside it.
+  const unsigned per = (a.ws.chunks + kThreads - 1) / kThreads;
+  const unsigned first = min(threadIdx.x * per, a.ws.chunks), last = min(first + per, a.ws.chunks);
+  unsigned long long run = 0;
+  if (own_chunk) {
+    run = my_mass + (static_cast<unsigned long long>(d.extra_hi[threadIdx.x]) << 12) + d.extra_lo[threadIdx.x];
+  } else {
+    for (unsigned c = first; c < last; ++c) run += __ldcg(row_masses + c);
+  }
+  if (threadIdx.x == 0) {
+    sh.chunk = -1;
+    sh.token = plan.argmax;
+  }
+  unsigned long long total;
+  unsigned long long cum = block_exclusive_scan(run, sh.warp_sums, &total);
+  // total >= 2^24: the argmax always passes every threshold and weighs 2^24.
+  const unsigned long long target =
+      min(static_cast<unsigned long long>(plan.uniform * static_cast<double>(total)), total - 1);
+  if (cum <= target && target < cum + run) {
+    if (own_chunk) {
+      sh.chunk = threadIdx.x;
+      sh.rank = target - cum;
+    } else {
+      for (unsigned c = first; c < last; ++c) {
+        const unsigned long long m = __ldcg(row_masses + c);
+        if (target < cum + m) {
+          sh.chunk = c;
+          sh.rank = target - cum;
+          break;
+        }
+        cum += m;
+      }
+    }
+  }
+  __syncthreads();
+  RN_TRACE(2, 8);
+  if (sh.chunk >= 0) {
+    // Thread t takes logits [8t, 8t + 8) of the chunk: thread order is index order, one scan.
+    const unsigned long long rank = sh.rank;
+    const std::int64_t begin = sh.chunk * kChunk + threadIdx.x * kPerThread;
+    const std::int64_t end = min(sh.chunk * kChunk + kChunk, a.vocab);
+    unsigned wk[kPerThread];
+    unsigned long long run_mass = 0;
+#pragma unroll
+    for (int j = 0; j < kPerThread; ++j) {
+      wk[j] = kept_weight(begin + j, end);
+      run_mass += wk[j];
+    }
+    unsigned long long chunk_total;
+    unsigned long long at = block_exclusive_scan(run_mass, sh.warp_sums, &chunk_total);
+    if (at <= rank && rank < at + run_mass) {
+      for (int j = 0; j < kPerThread; ++j) {
+        if (rank < at + wk[j]) {
+          sh.token = begin + j;
+          break;
+        }
+        at += wk[j];
+      }
+    }
+  }
+  __syncthreads();
+  RN_TRACE(2, 9);
+  if (threadIdx.x == 0) a.tokens[row] = sh.token;
+}
+
+// Last pass: the sampling phases above, then the slot is released. Rows that finished earlier
+// (greedy, rejected) only release their slot here, after every row has claimed its own in the stats
+// pass.
+template <int kDType>
+__global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
+  __shared__ DrawShared draw;
+  __shared__ SampleShared sh;
+  RN_TRACE(2, 0);
+  const std::int64_t row = blockIdx.x, chunk = blockIdx.y;
+  const std::int64_t begin = chunk * kChunk, end = min(begin + kChunk, a.vocab);
+  float x[kPerThread];
+  load_early_chunk<kDType>(a, row, begin, end, x);
+  pdl_wait();
+  pdl_trigger();
+  RN_TRACE(2, 1);
+  const RowPlan plan = a.ws.plans[row];
+  if (!plan.active) {
+    if (chunk == 0 && threadIdx.x == 0 && plan.slot >= 0) a.scratch.slot_busy[plan.slot] = 0;
+    return;
+  }
+  RN_TRACE(2, 2);
+  kept_mass_block<kDType>(a, row, chunk, plan, x, sh);
+  RN_TRACE(2, 3);
+  if (!last_block_of_row(a.ws.counters + row, a.ws.chunks, &sh.last)) return;
+  RN_TRACE(2, 4);
+  draw_row<kDType>(a, row, plan, draw, sh);
+  if (threadIdx.x == 0) a.scratch.slot_busy[plan.slot] = 0;
+  RN_TRACE(2, 10);
+}
+
+}  // namespace reset_native::sampler::cuda_detail

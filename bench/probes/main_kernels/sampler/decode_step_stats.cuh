@@ -1,0 +1,163 @@
+// Pass 1 of the GPU decode step (entropy, max, argmax and the row plan) and the radix-level search used
+// by top-k and by the optional radix top-p.
+// Part of decode_step.cu's translation unit: included only there, in order.
+#pragma once
+
+namespace reset_native::sampler::cuda_detail {
+
+// Pass 1: entropy per chunk; the row's last block merges the chunks in index order and plans the row.
+// The block of chunk 0 also prepares the row's slot while the entropy is reduced: warps 1-4 claim
+// the slot and load its state and token classes, the block stages the window, and kPreparer runs
+// the part of the state machine that needs no entropy (prepare_row) before the block arrives.
+template <int kDType>
+__global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
+  __shared__ ChunkPart chunk_parts[kWarps];
+  __shared__ EntropyPart row_parts_shared[kWarps];
+  __shared__ float s_window[kMaxWindow];
+  __shared__ PrepShared s_prep;
+  __shared__ RowPre s_pre;
+  __shared__ int s_last;
+  RN_TRACE(0, 0);
+  pdl_wait();  // the logits, the state and the workspace come from earlier kernels
+  pdl_trigger();
+  RN_TRACE(0, 1);
+  const std::int64_t row = blockIdx.x, chunk = blockIdx.y;
+  const std::int64_t begin = chunk * kChunk, end = min(begin + kChunk, a.vocab);
+  const bool prepares = chunk == 0;
+  float x[kPerThread];
+  load_chunk<kDType>(row_logits<kDType>(a, row), begin, end, x);
+  int bad = 0;
+  if (prepares) {
+    bad = prepare_loads(a, row, s_prep);
+    stage_window(a, row, s_window);
+  }
+  const ChunkPart p = block_entropy(thread_entropy(x, begin), chunk_parts);  // its __syncthreads publish s_prep
+  RN_TRACE(0, 2);
+  EntropyPart* row_parts = a.ws.entropy + row * a.ws.chunks;
+  if (threadIdx.x == 0) row_parts[chunk] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
+  if (prepares && threadIdx.x == kPreparer) prepare_row(a, row, bad, s_prep, s_window, s_pre);
+  if (!last_block_of_row(a.ws.counters + row, a.ws.chunks, &s_last)) return;
+  RN_TRACE(0, 3);
+  if (!prepares) load_pre(a, row, s_pre);  // its loads overlap the merge below
+  EntropyPart q = empty_part<EntropyPart>();
+  for (unsigned c = threadIdx.x; c < a.ws.chunks; c += kThreads) q = entropy_merge(q, load_part(row_parts + c));
+  // ends with __syncthreads: s_pre is complete
+  const EntropyPart all = block_entropy_of_holders(q, a.ws.chunks, row_parts_shared);
+  RN_TRACE(0, 4);
+  if (threadIdx.x == 0) finish_row(a, row, all, s_pre);
+  RN_TRACE(0, 5);
+}
+
+// Radix levels per search: a float32 key needs all 32 bits; bf16 and fp16 logits widen to floats
+// whose low 13 mantissa bits are zero, so all keys sharing bits 31..10 are equal and two levels
+// find the threshold (the chosen bucket's lower bound then keeps exactly the keys >= K).
+template <int kDType>
+constexpr int kRadixLevels = kDType == 0 ? 3 : 2;
+
+// One level of a radix search for the largest key K with measure(key >= K) >= target among keys
+// >= floor_key, where each logit counts 1 (kMass false: top-k) or its weight (kMass true: top-p).
+// Level 0 picks key bits 31..21, level 1 bits 20..10, level 2 bits 9..0; after the last level the
+// threshold is folded into floor_key. Blocks histogram their chunk in shared memory and add the
+// non-empty bins to the row's global histogram; the row's last block picks the digit.
+template <int kDType, bool kMass>
+__global__ void __launch_bounds__(kThreads) radix_level_kernel(KernelArgs a, int level) {
+  // Masses as two 32-bit halves (bits 0..11 and 12..23 of each weight): both sums stay below 2^23
+  // per chunk, and the adds stay 32-bit shared atomics (64-bit ones may become compare-and-swap loops).
+  __shared__ unsigned hist_lo[kHistBins];
+  __shared__ unsigned hist_hi[kMass ? kHistBins : 1];
+  __shared__ unsigned long long warp_sums[kWarps];
+  __shared__ int s_last;
+  __shared__ unsigned s_digit;
+  __shared__ unsigned long long s_above;
+  pdl_wait();
+  pdl_trigger();
+  const std::int64_t row = blockIdx.x, chunk = blockIdx.y;
+  RowPlan* plan = a.ws.plans + row;
+  if (!plan->active) return;  // the same for every block of the row
+  const unsigned prefix = plan->prefix, mask = plan->mask, floor_key = plan->floor_key;
+  const float zmax = plan->zmax, inv_t = plan->inv_t;
+  const int shift = level == 0 ? 21 : (level == 1 ? 10 : 0);
+  const int bins = level == 2 ? 1024 : 2048;
+
+  const void* z = row_logits<kDType>(a, row);
+  const std::int64_t begin = chunk * kChunk, end = min(begin + kChunk, a.vocab);
+  float x[kPerThread];
+  unsigned key[kPerThread], matched = 0u;  // bit j: logit j is inside the prefix and above the floor
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    const std::int64_t i = begin + j * kThreads + threadIdx.x;
+    x[j] = i < end ? load_logit<kDType>(z, i) : -INFINITY;
+    key[j] = order_key(x[j]);
+    if (i < end && (key[j] & mask) == prefix && key[j] >= floor_key) matched |= 1u << j;
+  }
+  unsigned long long* row_hist = a.ws.hist + row * kHistBins;
+  // After the first level most chunks hold no logit of the chosen prefix: they only check in.
+  if (__syncthreads_or(matched != 0u)) {
+    for (int b = threadIdx.x; b < bins; b += kThreads) {
+      hist_lo[b] = 0u;
+      if (kMass) hist_hi[b] = 0u;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int j = 0; j < kPerThread; ++j) {
+      if (!(matched & (1u << j))) continue;
+      const unsigned digit = (key[j] >> shift) & static_cast<unsigned>(bins - 1);
+      if (kMass) {
+        const unsigned w = weight(x[j], zmax, inv_t);
+        if (w == 0u) continue;
+        atomicAdd(hist_lo + digit, w & 0xFFFu);
+        atomicAdd(hist_hi + digit, w >> 12);
+      } else {
+        atomicAdd(hist_lo + digit, 1u);
+      }
+    }
+    __syncthreads();
+    for (int b = threadIdx.x; b < bins; b += kThreads) {
+      const unsigned long long v =
+          kMass ? (static_cast<unsigned long long>(hist_hi[b]) << 12) + hist_lo[b] : hist_lo[b];
+      if (v) atomicAdd(row_hist + b, v);
+    }
+  }
+  if (!last_block_of_row(a.ws.counters + row, a.ws.chunks, &s_last)) return;
+
+  // Buckets from the top: thread t holds `per` consecutive ones; the first bucket whose inclusive
+  // sum reaches the target is the digit. The histogram is zeroed for the next pass.
+  const int per = bins / kThreads;
+  unsigned long long v[kHistBins / kThreads];
+  unsigned long long mine = 0;
+  for (int j = 0; j < per; ++j) {
+    const int b = bins - 1 - (threadIdx.x * per + j);
+    v[j] = __ldcg(row_hist + b);
+    row_hist[b] = 0ull;
+    mine += v[j];
+  }
+  if (threadIdx.x == 0) {
+    s_digit = 0;
+    s_above = 0;
+  }
+  unsigned long long total;
+  unsigned long long cum = block_exclusive_scan(mine, warp_sums, &total);
+  const double target = kMass && level == 0 ? a.top_p * static_cast<double>(total) : plan->target;
+  for (int j = 0; j < per; ++j) {
+    if (v[j] > 0 && static_cast<double>(cum) < target && static_cast<double>(cum + v[j]) >= target) {
+      s_digit = static_cast<unsigned>(bins - 1 - (threadIdx.x * per + j));
+      s_above = cum;
+    }
+    cum += v[j];
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    const unsigned chosen = prefix | (s_digit << shift);
+    if (level == kRadixLevels<kDType> - 1) {
+      plan->floor_key = kMass ? max(chosen, floor_key) : chosen;
+      plan->prefix = 0u;
+      plan->mask = 0u;
+    } else {
+      plan->prefix = chosen;
+      plan->mask = mask | (static_cast<unsigned>(bins - 1) << shift);
+      plan->target = target - static_cast<double>(s_above);
+    }
+  }
+}
+
+}  // namespace reset_native::sampler::cuda_detail

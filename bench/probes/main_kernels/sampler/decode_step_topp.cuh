@@ -1,0 +1,272 @@
+// Top-p of the GPU decode step: the weight bins of one pass and the exact threshold inside the boundary
+// bin.
+// Part of decode_step.cu's translation unit: included only there, in order.
+#pragma once
+
+namespace reset_native::sampler::cuda_detail {
+
+// Top-p bins (after top-k, if any), one block's part: the weights of its chunks' logits (those >=
+// floor_key) are added to kTopPBins bins of tempered distance to the maximum in shared memory
+// (clear, add per chunk, then flush the non-empty bins to the row's global histogram).
+__device__ void topp_bins_clear(unsigned* hist_lo, unsigned* hist_hi) {
+  for (int b = threadIdx.x; b < kTopPBins; b += kThreads) {
+    hist_lo[b] = 0u;
+    hist_hi[b] = 0u;
+  }
+  __syncthreads();
+}
+
+__device__ void topp_bins_add(const RowPlan& plan, const float (&x)[kPerThread], unsigned* hist_lo, unsigned* hist_hi) {
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    const unsigned w = order_key(x[j]) >= plan.floor_key ? weight(x[j], plan.zmax, plan.inv_t) : 0u;
+    if (w == 0u) continue;
+    const int bin = topp_bin(x[j], plan.zmax, plan.inv_t);
+    atomicAdd(hist_lo + bin, w & 0xFFFu);  // two 32-bit halves, as in radix_level_kernel
+    atomicAdd(hist_hi + bin, w >> 12);
+  }
+}
+
+__device__ void topp_bins_flush(const KernelArgs& a, std::int64_t row, const unsigned* hist_lo,
+                                const unsigned* hist_hi) {
+  __syncthreads();
+  unsigned long long* row_hist = a.ws.hist + row * kHistBins;
+  for (int b = threadIdx.x; b < kTopPBins; b += kThreads) {
+    const unsigned long long v = (static_cast<unsigned long long>(hist_hi[b]) << 12) + hist_lo[b];
+    if (v) atomicAdd(row_hist + b, v);
+  }
+}
+
+// Top-p bins, the row's last block: the bin where the mass counted from the top first reaches top_p
+// of the total (the threshold is one of its logits) goes to the plan; the histogram is zeroed for
+// the next step. All threads.
+__device__ void topp_pick_bin(const KernelArgs& a, std::int64_t row, unsigned long long* warp_sums, int* s_bin,
+                              unsigned long long* s_above) {
+  unsigned long long* row_hist = a.ws.hist + row * kHistBins;
+  constexpr int per = kTopPBins / kThreads;  // thread t holds bins [t * per, t * per + per), the top first
+  unsigned long long v[per], mine = 0;
+#pragma unroll
+  for (int j = 0; j < per; ++j) {
+    const int b = threadIdx.x * per + j;
+    v[j] = __ldcg(row_hist + b);
+    row_hist[b] = 0ull;
+    mine += v[j];
+  }
+  if (threadIdx.x == 0) {
+    *s_bin = kTopPBins - 1;
+    *s_above = 0;
+  }
+  unsigned long long total;
+  unsigned long long cum = block_exclusive_scan(mine, warp_sums, &total);  // ends with __syncthreads
+  const double target = a.top_p * static_cast<double>(total);
+#pragma unroll
+  for (int j = 0; j < per; ++j) {
+    if (v[j] > 0 && static_cast<double>(cum) < target && static_cast<double>(cum + v[j]) >= target) {
+      *s_bin = threadIdx.x * per + j;
+      *s_above = cum;
+    }
+    cum += v[j];
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    a.ws.plans[row].bin = *s_bin;
+    a.ws.plans[row].target = target - static_cast<double>(*s_above);  // mass still to reach inside the bin
+  }
+}
+
+// Top-p bins. Block p of a row takes chunks p, p + parts, ... (parts = gridDim.y) into one shared
+// histogram and flushes it once: at large batches several chunks per block cut the global atomics
+// of the flush, which dominate this pass there (the sums are exact integers, so the grouping does
+// not change them).
+template <int kDType>
+__global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
+  __shared__ unsigned hist_lo[kTopPBins];
+  __shared__ unsigned hist_hi[kTopPBins];
+  __shared__ unsigned long long warp_sums[kWarps];
+  __shared__ int s_last, s_bin;
+  __shared__ unsigned long long s_above;
+  RN_TRACE(1, 0);
+  const std::int64_t row = blockIdx.x;
+  const unsigned part = blockIdx.y, parts = gridDim.y;
+  const auto chunk_end = [&](unsigned c) { return min(static_cast<std::int64_t>(c + 1) * kChunk, a.vocab); };
+  float x[kPerThread];
+  load_early_chunk<kDType>(a, row, static_cast<std::int64_t>(part) * kChunk, chunk_end(part), x);
+  topp_bins_clear(hist_lo, hist_hi);
+  pdl_wait();
+  pdl_trigger();
+  RN_TRACE(1, 1);
+  const RowPlan plan = a.ws.plans[row];
+  if (!plan.active) return;  // the same for every block of the row
+  RN_TRACE(1, 2);
+  for (unsigned c = part; c < a.ws.chunks; c += parts) {
+    const unsigned next = c + parts;
+    float xn[kPerThread];
+    if (next < a.ws.chunks) {
+      load_chunk<kDType>(row_logits<kDType>(a, row), static_cast<std::int64_t>(next) * kChunk, chunk_end(next), xn);
+    }
+    topp_bins_add(plan, x, hist_lo, hist_hi);
+    if (next < a.ws.chunks) {
+#pragma unroll
+      for (int j = 0; j < kPerThread; ++j) x[j] = xn[j];
+    }
+  }
+  RN_TRACE(1, 3);
+  topp_bins_flush(a, row, hist_lo, hist_hi);
+  RN_TRACE(1, 4);
+  if (!last_block_of_row(a.ws.counters + row, parts, &s_last)) return;
+  RN_TRACE(1, 5);
+  topp_pick_bin(a, row, warp_sums, &s_bin, &s_above);
+  RN_TRACE(1, 6);
+}
+
+// Inclusive-scan search over n values held in shared memory in descending key order: the position
+// of the first whose running weight sum reaches target (n - 1 if rounding leaves none). All threads.
+__device__ int first_reaching(const unsigned long long* sorted, int n, double target,
+                             unsigned long long* warp_sums, int* s_first) {
+  const int per = (n + kThreads - 1) / kThreads;
+  const int first = min(static_cast<int>(threadIdx.x) * per, n), last = min(first + per, n);
+  unsigned long long run = 0;
+  for (int i = first; i < last; ++i) run += sorted[i] & 0xFFFFFFFFull;
+  if (threadIdx.x == 0) *s_first = n - 1;
+  unsigned long long total;
+  unsigned long long cum = block_exclusive_scan(run, warp_sums, &total);  // ends with __syncthreads
+  if (static_cast<double>(cum + run) >= target && static_cast<double>(cum) < target) {
+    for (int i = first; i < last; ++i) {
+      cum += sorted[i] & 0xFFFFFFFFull;
+      if (static_cast<double>(cum) >= target) {
+        *s_first = i;
+        break;
+      }
+    }
+  }
+  __syncthreads();
+  return *s_first;
+}
+
+// The top-p threshold inside the boundary bin from the collected candidates (kw[i] = key << 32 |
+// weight in shared memory, n <= kCandidates): sorted descending in place (bitonic), then the first
+// key whose running mass reaches the in-bin target. All threads, after kw is complete; returns the
+// threshold key.
+__device__ unsigned threshold_by_sort(unsigned long long* kw, int n, double target, unsigned long long* warp_sums,
+                                      int* s_first) {
+  int size = 1;
+  while (size < n) size <<= 1;
+  for (int i = n + static_cast<int>(threadIdx.x); i < size; i += kThreads) kw[i] = 0ull;
+  __syncthreads();
+  for (int k = 2; k <= size; k <<= 1) {
+    for (int j = k >> 1; j > 0; j >>= 1) {
+      for (int i = threadIdx.x; i < size; i += kThreads) {
+        const int partner = i ^ j;
+        if (partner > i) {
+          const unsigned long long p = kw[i], q = kw[partner];
+          if ((i & k) == 0 ? p < q : p > q) {  // descending overall
+            kw[i] = q;
+            kw[partner] = p;
+          }
+        }
+      }
+      __syncthreads();
+    }
+  }
+  const int at = first_reaching(kw, n, target, warp_sums, s_first);
+  return static_cast<unsigned>(kw[at] >> 32);
+}
+
+// Candidates the rank search takes (one per thread): above that the sort is cheaper.
+constexpr int kRankCandidates = kThreads;
+
+// The same threshold without sorting, for n <= kRankCandidates (one candidate per thread, each
+// counted against all n; no barrier per sorting stage): the largest key K whose candidates with keys
+// >= K reach the target, or the smallest key if none does. In descending order the running mass
+// first reaches the target at some key K; the mass of keys >= K is at least that running sum, and
+// for every larger key it is a running sum at an earlier position, which falls short: both
+// searches give K. All threads, after kw is complete; returns the threshold key.
+__device__ unsigned threshold_by_rank(const unsigned long long* kw, int n, double target, unsigned* s_best,
+                                      unsigned* s_least) {
+  if (threadIdx.x == 0) {
+    *s_best = 0u;  // keys of finite logits are > 0
+    *s_least = 0xFFFFFFFFu;
+  }
+  __syncthreads();
+  unsigned best = 0u, least = 0xFFFFFFFFu;
+  const int i = threadIdx.x;
+  if (i < n) {
+    const unsigned long long own = kw[i];
+    const unsigned key = static_cast<unsigned>(own >> 32);
+    const unsigned long long floor = own & ~0xFFFFFFFFull;  // v >= floor <=> key of v >= key
+    // The mass of the candidates with keys >= key: four independent sums over 16-byte loads (every
+    // thread reads the same kw[j], a broadcast).
+    unsigned long long ge[4] = {0ull, 0ull, 0ull, 0ull};
+    const auto add = [&](int s, unsigned long long v) { ge[s] += v >= floor ? (v & 0xFFFFFFFFull) : 0ull; };
+    int j = 0;
+    for (; j + 4 <= n; j += 4) {
+      const ulonglong2 p = *reinterpret_cast<const ulonglong2*>(kw + j);
+      const ulonglong2 q = *reinterpret_cast<const ulonglong2*>(kw + j + 2);
+      add(0, p.x);
+      add(1, p.y);
+      add(2, q.x);
+      add(3, q.y);
+    }
+    for (; j < n; ++j) add(0, kw[j]);
+    if (static_cast<double>((ge[0] + ge[1]) + (ge[2] + ge[3])) >= target) best = key;
+    least = key;
+  }
+  best = __reduce_max_sync(kFullMask, best);
+  least = __reduce_min_sync(kFullMask, least);
+  if ((threadIdx.x & 31) == 0) {
+    atomicMax(s_best, best);
+    atomicMin(s_least, least);
+  }
+  __syncthreads();
+  return *s_best != 0u ? *s_best : *s_least;
+}
+
+// The same threshold when the bin held more than kCandidates logits: radix levels over the whole
+// row inside this one block (slow, exact). All threads; returns the threshold key.
+template <int kDType>
+__device__ unsigned threshold_from_row(const KernelArgs& a, const void* z, const RowPlan& plan,
+                                       unsigned long long* hist, unsigned long long* warp_sums, unsigned* s_digit,
+                                       unsigned long long* s_above) {
+  unsigned prefix = 0u, mask = 0u;
+  double target = plan.target;
+  for (int level = 0; level < 3; ++level) {
+    const int shift = level == 0 ? 21 : (level == 1 ? 10 : 0);
+    const int bins = level == 2 ? 1024 : 2048;
+    for (int b = threadIdx.x; b < bins; b += kThreads) hist[b] = 0ull;
+    __syncthreads();
+    for (std::int64_t i = threadIdx.x; i < a.vocab; i += kThreads) {
+      const float x = load_logit<kDType>(z, i);
+      const unsigned key = order_key(x);
+      if (key < plan.floor_key || (key & mask) != prefix) continue;
+      const unsigned w = weight(x, plan.zmax, plan.inv_t);
+      if (w == 0u || topp_bin(x, plan.zmax, plan.inv_t) != plan.bin) continue;
+      atomicAdd(hist + ((key >> shift) & static_cast<unsigned>(bins - 1)), static_cast<unsigned long long>(w));
+    }
+    __syncthreads();
+    const int per = bins / kThreads;
+    unsigned long long mine = 0;
+    for (int j = 0; j < per; ++j) mine += hist[bins - 1 - (threadIdx.x * per + j)];
+    if (threadIdx.x == 0) {
+      *s_digit = 0u;
+      *s_above = 0ull;
+    }
+    unsigned long long total;
+    unsigned long long cum = block_exclusive_scan(mine, warp_sums, &total);
+    for (int j = 0; j < per; ++j) {
+      const int b = bins - 1 - (threadIdx.x * per + j);
+      if (hist[b] > 0 && static_cast<double>(cum) < target && static_cast<double>(cum + hist[b]) >= target) {
+        *s_digit = static_cast<unsigned>(b);
+        *s_above = cum;
+      }
+      cum += hist[b];
+    }
+    __syncthreads();
+    prefix |= *s_digit << shift;
+    mask |= static_cast<unsigned>(bins - 1) << shift;
+    target -= static_cast<double>(*s_above);
+    __syncthreads();
+  }
+  return prefix;
+}
+
+}  // namespace reset_native::sampler::cuda_detail
