@@ -5,6 +5,17 @@
 
 namespace reset_native::sampler::cuda_detail {
 
+// The row's last block, all threads: the chunks' parts merged in the fixed tree (valid in every thread).
+// `mark`: the trace mark stamped once thread 0's part is loaded and merged.
+__device__ RN_TRACE_NOINLINE EntropyPart merge_row_parts(const KernelArgs& a, const EntropyPart* row_parts,
+                                                          EntropyPart* row_parts_shared, int mark) {
+  EntropyPart q = empty_part<EntropyPart>();
+  for (unsigned c = threadIdx.x; c < a.ws.chunks; c += kThreads) q = entropy_merge(q, load_part(row_parts + c));
+  RN_TRACE(0, mark);
+  (void)mark;
+  return block_entropy_of_holders(q, a.ws.chunks, row_parts_shared);
+}
+
 // Pass 1: entropy per chunk; the row's last block merges the chunks in index order and plans the row.
 // One block per chunk (kGrouped false), or per group of chunks part, part + parts, ... (kGrouped true,
 // parts = gridDim.y: large batches, where a block per chunk leaves the pass bound by each block's
@@ -79,12 +90,15 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
   if (!last_block_of_row(a.ws.counters + row, parts, &s_last)) return;
   RN_TRACE(0, 3);
   if (!prepares) load_pre(a, row, s_pre);  // its loads overlap the merge below
-  EntropyPart q = empty_part<EntropyPart>();
-  for (unsigned c = threadIdx.x; c < a.ws.chunks; c += kThreads) q = entropy_merge(q, load_part(row_parts + c));
-  RN_TRACE(0, 6);  // thread 0's part loaded and merged
   // ends with __syncthreads: s_pre is complete
-  const EntropyPart all = block_entropy_of_holders(q, a.ws.chunks, row_parts_shared);
+  const EntropyPart all = merge_row_parts(a, row_parts, row_parts_shared, 6);
   RN_TRACE(0, 4);
+#ifdef RESET_NATIVE_SAMPLER_TRACE
+  // Probe only: the same loads and merge once more, the same instructions with warm caches (marks 8, 7).
+  const double again = merge_row_parts(a, row_parts, row_parts_shared, 8).sum_exp;
+  if (threadIdx.x == 0) g_trace_sink = again;
+  RN_TRACE(0, 7);
+#endif
   if (threadIdx.x == 0) finish_row(a, row, all, s_pre);
   RN_TRACE(0, 5);
 }
