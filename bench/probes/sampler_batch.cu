@@ -7,8 +7,9 @@
 //                           chunks per block at B = 8 ... 64; every timed variant checked bit for bit
 //                           against main's grouping over three steps; and, when the baseline ran first,
 //                           every case checked bit for bit against main's kernels.
-//   sampler_batch baseline  (built from bench/probes/main_kernels, main's kernels) main's times at B = 1, 8,
-//                           64 and its outputs, written for the comparison above.
+//   sampler_batch baseline  (built against main's cuda/ tree: bench/probes/base_tree.sh 1e7b753 <dir>, then
+//                           -I<dir>/cuda) main's times at B = 1, 8, 64 and its outputs, written for the
+//                           comparison above.
 //   sampler_batch trace     (built with -DRESET_NATIVE_SAMPLER_TRACE) row 0's phase timeline at B = 1, 8, 64.
 //   sampler_batch ncu       two steps per case (B = 1, 8, 64 main's grouping; B = 64 defaults) for ncu
 //                           (bench/probes/ncu_sampler.py turns its CSV into a table).
@@ -387,8 +388,8 @@ int main(int argc, char** argv) {
   }
 #endif
   if (argc > 1 && std::strcmp(argv[1], "baseline") == 0) {
-    // Built from main's kernels (bench/probes/main_kernels: -Ibench/probes/main_kernels -Icuda -Icuda/sampler),
-    // this times main's step with its own defaults and writes its outputs for this tree's build to compare.
+    // Built against main's cuda/ tree (bench/probes/base_tree.sh), this times main's step with its own
+    // defaults and writes its outputs for this tree's build to compare.
     for (std::int64_t rows : {1, 8, 64}) {
       std::printf("MAIN B=%2lld reset top-p %6.2f | fixed T %6.2f | greedy %6.2f\n", static_cast<long long>(rows),
                   p.time(p.reset, rows, Grouping{}, false), p.time(p.fixed, rows, Grouping{}, false),

@@ -1,7 +1,8 @@
 #!/bin/bash
 # One GPU call for the grouped stats / sample passes of the ReSET decode step (bench/probes/sampler_batch.cu),
 # from the repository root after `pip install --no-build-isolation .`: builds the probe twice in the
-# background (this tree; main's kernels from bench/probes/main_kernels for the baseline; the trace marks), runs the grouping
+# background (this tree; main's kernels, commit 1e7b753, for the baseline: bench/probes/base_tree.sh, from git or from
+# bench/probes/probe_base.patch; the trace marks), runs the grouping
 # and batch GPU tests, then row 0's phase trace and ncu per kernel at B = 1 / 8 / 64, main's times and the
 # probe's timings and sweeps. About 4 minutes (the GPU tests take most of it).
 # TESTS="..." replaces the test files; NCU=0 skips ncu.
@@ -11,7 +12,9 @@ SRC="bench/probes/sampler_batch.cu cpp/src/sampler/state.cpp cpp/src/sampler/dev
 rm -f /tmp/s8b /tmp/s8m /tmp/s8t /tmp/sampler_batch_main_outputs.bin
 (nvcc $FLAGS -o /tmp/s8b.tmp $SRC > /tmp/s8b.log 2>&1 && mv /tmp/s8b.tmp /tmp/s8b) &
 (nvcc $FLAGS -DRESET_NATIVE_SAMPLER_TRACE -o /tmp/s8t.tmp $SRC > /tmp/s8t.log 2>&1 && mv /tmp/s8t.tmp /tmp/s8t) &
-(nvcc ${FLAGS/-Icuda/-Ibench/probes/main_kernels -Icuda -Icuda/sampler} -o /tmp/s8m.tmp $SRC > /tmp/s8m.log 2>&1 && mv /tmp/s8m.tmp /tmp/s8m) &
+rm -rf /tmp/s8base
+(bash bench/probes/base_tree.sh 1e7b753 /tmp/s8base > /tmp/s8m.log 2>&1 &&
+  nvcc ${FLAGS/-Icuda/-I/tmp/s8base/cuda} -o /tmp/s8m.tmp $SRC >> /tmp/s8m.log 2>&1 && mv /tmp/s8m.tmp /tmp/s8m) &
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
 TESTS=${TESTS:-"tests/test_sampler_gpu_grouped.py tests/test_sampler_gpu_combine.py tests/test_sampler_gpu_batches.py \
   tests/test_sampler_gpu_paths.py tests/test_sampler_gpu_resident.py tests/test_sampler_gpu.py"}
