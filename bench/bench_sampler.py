@@ -12,7 +12,8 @@ pass), ReSET with top-p (+ the top-p pass). Also, on the GPU: the resident step 
 multi-kernel step forced (RESET_NATIVE_SAMPLER_RESIDENT=1 / =0), the earlier top-p search
 (RESET_NATIVE_SAMPLER_TOPP=radix), the one-kernel step (RESET_NATIVE_SAMPLER_FUSED=1) and the top-p
 bins pass grouped otherwise (RESET_NATIVE_SAMPLER_BIN_CHUNKS: 2 chunks per block below B = 8, 1 from
-B = 8) in the same run;
+B = 8) and, from B = 16, the stats and sample passes with a block per chunk
+(RESET_NATIVE_SAMPLER_STATS_CHUNKS / _SAMPLE_CHUNKS = 1: before session 7) in the same run;
 decode_step inside a graph of 16 steps (per step:
 what it costs inside a model's decode graph, without one graph launch per step); and the replay
 time of a graph holding one tiny kernel (the floor of the one-step-per-graph numbers).
@@ -196,6 +197,11 @@ def bench_device(device, batches, repeats, results):
             # 5), below two chunks per block.
             variants.append(("bins1", {"RESET_NATIVE_SAMPLER_BIN_CHUNKS": "1"}) if rows >= 8 else
                             ("bins2", {"RESET_NATIVE_SAMPLER_BIN_CHUNKS": "2"}))
+            # The stats and sample passes with a block per chunk (as before session 7) where the default
+            # groups chunks (large batches).
+            if rows >= 16:
+                variants.append(("ungrouped", {"RESET_NATIVE_SAMPLER_STATS_CHUNKS": "1",
+                                               "RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS": "1"}))
             for name, env in variants:
                 os.environ.update(env)
                 try:
@@ -343,7 +349,9 @@ def main():
                   f"one-kernel step {fmt(e.get('decode_step_fused_in_graph_us'))}, radix "
                   f"{fmt(e.get('decode_step_radix_in_graph_us'))}); top-k 50 + top-p {fmt(e.get('decode_step_topk50_us'))}"
                   + "".join(f"; {n} chunk(s) per top-p bins block {fmt(e[f'decode_step_bins{n}_us'])}"
-                            for n in (1, 2) if f"decode_step_bins{n}_us" in e))
+                            for n in (1, 2) if f"decode_step_bins{n}_us" in e)
+                  + (f"; a block per chunk in stats and sample {fmt(e['decode_step_ungrouped_us'])}"
+                     if "decode_step_ungrouped_us" in e else ""))
             if e["batch"] == 1:
                 print(f"B=1 breakdown (graph, us): greedy {fmt(e.get('decode_step_greedy_us'))}, fixed T no top-p "
                       f"{fmt(e.get('decode_step_no_top_p_us'))}, ReSET top-p {fmt(e.get('decode_step_us'))}, "

@@ -72,7 +72,7 @@ struct ChunkPart {
   float max;
   float sum_exp;
   float sum_zexp;
-  std::int64_t argmax;
+  std::int32_t argmax;  // < 2^31: a row has at most 65535 chunks (make_workspace); one shuffle, 32-bit compares
   std::int32_t nan;
 };
 
@@ -142,6 +142,24 @@ __device__ inline Part block_entropy(Part p, Part* parts) {
   return r;
 }
 
+// block_entropy's two levels taken apart, for blocks that reduce several chunks at once: the warp
+// level (valid in lane 0) and the level over the kWarps warp parts of one chunk, done by one whole
+// warp (valid in lane 0). Composed they are block_entropy, bit for bit (the same merges in the same
+// tree).
+template <class Part>
+__device__ __forceinline__ Part warp_entropy(Part p) {
+  for (int o = 16; o > 0; o >>= 1) p = entropy_merge(p, shfl_part(p, o));
+  return p;
+}
+
+template <class Part>
+__device__ __forceinline__ Part warp_parts_entropy(const Part* warp_parts) {
+  const int lane = threadIdx.x & 31;
+  Part q = lane < kWarps ? warp_parts[lane] : empty_part<Part>();
+  for (int o = 16; o > 0; o >>= 1) q = entropy_merge(q, shfl_part(q, o));
+  return q;
+}
+
 // block_entropy when only threads [0, holders) hold parts (the others hold empty ones): the same
 // fixed tree, without the levels whose partners are all empty. Merging with an empty part returns
 // the part bit for bit, so the result is block_entropy's; a row of 75 chunks takes 7 merge levels
@@ -150,6 +168,9 @@ template <class Part>
 __device__ inline Part block_entropy_of_holders(Part p, unsigned holders, Part* parts) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int in_warp = min(max(static_cast<int>(holders) - warp * 32, 0), 32);  // warp-uniform
+  // Rolled loops: this runs once per row and pass, in one block, so its code is usually not in the
+  // SM's instruction cache; one copy of the merge instead of five keeps the fetches few.
+#pragma unroll 1
   for (int o = 16; o > 0; o >>= 1) {
     if (o < in_warp) p = entropy_merge(p, shfl_part(p, o));
   }
@@ -158,6 +179,7 @@ __device__ inline Part block_entropy_of_holders(Part p, unsigned holders, Part* 
   if (warp == 0) {
     const int warps = static_cast<int>((min(holders, static_cast<unsigned>(kThreads)) + 31) / 32);
     Part q = lane < kWarps ? parts[lane] : empty_part<Part>();
+#pragma unroll 1
     for (int o = 16; o > 0; o >>= 1) {
       if (o < warps) q = entropy_merge(q, shfl_part(q, o));
     }

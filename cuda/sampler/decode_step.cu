@@ -1,6 +1,7 @@
 // ReSET decode step on the GPU, with all state in device memory, no host synchronisation and no
 // allocation (CUDA-graph capturable). Every pass splits each row into fixed chunks of kChunk logits,
-// one 256-thread block per (row, chunk) (the top-p bins pass: per group of chunks at large batches);
+// one 256-thread block per (row, chunk) (at large batches: per group of chunks, see grouped_parts and
+// bins_parts);
 // the last block of a row to finish a pass combines the row's partials (device_workspace.hpp).
 // Kernels of one step, in stream order, each launched with programmatic dependent launch
 // (core/pdl.cuh) so its launch overlaps the previous kernel's tail:
@@ -127,6 +128,9 @@ bool env_is(const char* name, const char* value) {
   return v != nullptr && std::strcmp(v, value) == 0;
 }
 
+// Resident blocks per SM the stats and sample kernels are built for (__launch_bounds__(kThreads, 5)).
+constexpr int kGroupedBlocksPerSm = 5;
+
 template <typename Kernel, typename... Args>
 void launch(Kernel kernel, dim3 grid, cudaStream_t s, const char* what, Args... args) {
   const cudaError_t err = cuda_core::launch_pdl(kernel, grid, dim3(kThreads), 0, s, args...);
@@ -149,16 +153,48 @@ unsigned one_wave_parts(Kernel kernel, std::int64_t rows, unsigned chunks) {
 }
 
 // Chunks per block of the top-p bins pass: one while the rows are few (latency: every chunk its own
-// SM), more as the batch grows (the pass is then bound by the global atomics of the histogram
-// flushes, one per non-empty bin and block). RESET_NATIVE_SAMPLER_BIN_CHUNKS=n sets it (n >= 1) for
-// measurements.
+// SM), more as the batch grows (each block's flush of its non-empty bins to the row's histogram is
+// one global atomic per bin). Measured on an H200 (bench/RESULTS-sampler8.md, round 1; V = 151936,
+// ReSET top-p): 2 per block is best at B = 8 ... 32 (B = 32: 63.5 us vs 68.9 with the earlier 8), 4
+// at B = 64 (101.9 vs 106.0); 1 below B = 8. RESET_NATIVE_SAMPLER_BIN_CHUNKS=n sets it (n >= 1).
 unsigned bins_parts(std::int64_t rows, unsigned chunks) {
-  std::int64_t per_block = rows < 8 ? 1 : (rows < 16 ? 2 : (rows < 32 ? 4 : 8));
+  std::int64_t per_block = rows < 8 ? 1 : (rows < 64 ? 2 : 4);
   if (const char* v = std::getenv("RESET_NATIVE_SAMPLER_BIN_CHUNKS")) {
     const long n = std::strtol(v, nullptr, 10);
     if (n >= 1) per_block = n;
   }
   return static_cast<unsigned>((chunks + per_block - 1) / per_block);
+}
+
+// Chunks per block of the stats and sample passes: one while a block per chunk fits on the device at
+// once (every block its own share of the SMs: latency), two once the grid would take several waves of
+// resident blocks (rows x chunks > SMs x 5: B >= 9 at V = 151936 on 132 SMs), where each block's fixed
+// costs (barriers, fence, arrival atomic, its launch) weigh on the pass. Measured on an H200
+// (bench/RESULTS-sampler8.md, round 1; ReSET top-p): 2 per block beat 1, 4, 8 and 16 at B = 16 and 32
+// (B = 32: 66.8 us; 1: 74.9, 4: 68.9) and was within 0.5 us of the best at B = 64 (104.0; 1: 114.8; 8, one
+// wave: 105.9). `env` (RESET_NATIVE_SAMPLER_STATS_CHUNKS / _SAMPLE_CHUNKS=n, n >= 1) sets it for
+// measurements. Tokens, temperatures and entropies do not depend on it (per-chunk partials).
+unsigned grouped_parts(const char* env, std::int64_t rows, unsigned chunks) {
+  std::int64_t per_block = 1;
+  int device = 0, sms = 0;
+  if (cudaGetDevice(&device) == cudaSuccess &&
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) == cudaSuccess && sms > 0) {
+    if (rows * chunks > static_cast<std::int64_t>(sms) * kGroupedBlocksPerSm) per_block = 2;
+  } else {
+    cudaGetLastError();  // not fatal: a block per chunk
+  }
+  if (const char* v = std::getenv(env)) {
+    const long n = std::strtol(v, nullptr, 10);
+    if (n >= 1) per_block = n;
+  }
+  return static_cast<unsigned>((chunks + per_block - 1) / per_block);
+}
+
+// The stats or sample kernel for `parts` blocks per row: grouped when a block takes several chunks.
+template <typename Kernel>
+void launch_pass(Kernel single, Kernel grouped, std::int64_t rows, unsigned parts, unsigned chunks, cudaStream_t s,
+                 const char* what, const KernelArgs& a) {
+  launch(parts < chunks ? grouped : single, dim3(static_cast<unsigned>(rows), parts), s, what, a);
 }
 
 template <int kDType, int kMinBlocks>
@@ -261,7 +297,9 @@ void launch_decode(const KernelArgs& a, std::int64_t rows, cudaStream_t s) {
     launch(fused, dim3(static_cast<unsigned>(rows), parts), s, "one-kernel step", a);
     return;
   }
-  launch(stats_kernel<kDType>, grid, s, "stats", a);
+  const unsigned chunks = a.ws.chunks;
+  launch_pass(stats_kernel<kDType, false>, stats_kernel<kDType, true>, rows,
+              grouped_parts("RESET_NATIVE_SAMPLER_STATS_CHUNKS", rows, chunks), chunks, s, "stats", a);
   if (top_k) {
     for (int level = 0; level < kRadixLevels<kDType>; ++level) {
       launch(radix_level_kernel<kDType, false>, grid, s, "top-k", a, level);
@@ -277,7 +315,8 @@ void launch_decode(const KernelArgs& a, std::int64_t rows, cudaStream_t s) {
              "top-p bins", a);
     }
   }
-  launch(sample_kernel<kDType>, grid, s, "sample", a);
+  launch_pass(sample_kernel<kDType, false>, sample_kernel<kDType, true>, rows,
+              grouped_parts("RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS", rows, chunks), chunks, s, "sample", a);
 }
 
 }  // namespace cuda_detail

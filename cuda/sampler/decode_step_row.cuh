@@ -78,18 +78,34 @@ __device__ void reject_row(const KernelArgs& a, std::int64_t row, int bad, float
   if (a.entropies) a.entropies[row] = entropy;
 }
 
-// Fixed-point probability weight of logit x: round(exp((x - zmax) / T) * 2^24), in [0, 2^24].
+// Tempered distance of logit x to the row maximum, m = (x - zmax) / T rounded as weight() and
+// topp_bin() use it: the per-logit passes compute it once for both.
+__device__ __forceinline__ float tempered(float x, float zmax, float inv_t) {
+  return __fmul_rn(__fsub_rn(x, zmax), inv_t);
+}
+
+// Fixed-point probability weight round(exp(m) * 2^24), in [0, 2^24], of a logit at tempered distance m.
 // Explicit-rounding intrinsics: no FMA contraction may make two passes disagree on a weight.
-__device__ __forceinline__ unsigned weight(float x, float zmax, float inv_t) {
-  const float w = __expf(__fmul_rn(__fsub_rn(x, zmax), inv_t));
+__device__ __forceinline__ unsigned weight_at(float m) {
+  const float w = __expf(m);
   return static_cast<unsigned>(__fadd_rn(__fmul_rn(w, 16777216.0f), 0.5f));
 }
 
-// Top-p bin of a logit of weight > 0: its tempered distance below the maximum in 1/kBinScale nats,
-// computed from the same rounded product as weight(), so a larger logit never gets a larger bin.
-__device__ __forceinline__ int topp_bin(float x, float zmax, float inv_t) {
-  const float d = __fmul_rn(__fsub_rn(zmax, x), inv_t);  // == -(x - zmax) * inv_t, exactly
-  return min(__float2int_rz(__fmul_rn(d, kBinScale)), kTopPBins - 1);
+// Top-p bin of a logit of weight > 0 at tempered distance m: its distance below the maximum in
+// 1/kBinScale nats. -m is exactly RN(zmax - x) / T's rounding (round-to-nearest is symmetric), so a
+// larger logit never gets a larger bin.
+__device__ __forceinline__ int bin_at(float m) {
+  return min(__float2int_rz(__fmul_rn(-m, kBinScale)), kTopPBins - 1);
+}
+
+// The same from the logit.
+__device__ __forceinline__ unsigned weight(float x, float zmax, float inv_t) { return weight_at(tempered(x, zmax, inv_t)); }
+__device__ __forceinline__ int topp_bin(float x, float zmax, float inv_t) { return bin_at(tempered(x, zmax, inv_t)); }
+
+// Whether a logit passes the top-k floor (floor_key 0: no floor, every key passes; order_key is then
+// not computed).
+__device__ __forceinline__ bool above_floor(float x, unsigned floor_key) {
+  return floor_key == 0u || order_key(x) >= floor_key;
 }
 
 // This thread's kPerThread logits of a chunk (-inf past the row's end).
@@ -113,22 +129,27 @@ __device__ __forceinline__ void load_early_chunk(const KernelArgs& a, std::int64
 }
 
 // This thread's share of a chunk: max and argmax of its logits, then fp32 sums relative to that max
-// (explicit roundings, so every kernel computing it gets the same bits).
+// (explicit roundings, so every kernel computing it gets the same bits). A NaN or +inf anywhere
+// flags the part (its row is rejected, so its other fields are then never used); otherwise -inf
+// logits add nothing.
 __device__ __forceinline__ ChunkPart thread_entropy(const float (&x)[kPerThread], std::int64_t begin) {
   ChunkPart p = empty_part<ChunkPart>();
+  int at = -1;  // j of the first maximum
+  bool flagged = false;
 #pragma unroll
   for (int j = 0; j < kPerThread; ++j) {
-    if (x[j] != x[j] || x[j] == INFINITY) {  // +inf has no softmax either: flagged like NaN (as on the CPU)
-      p.nan = 1;
-    } else if (x[j] > p.max) {
+    flagged |= !(x[j] < INFINITY);  // NaN or +inf
+    if (x[j] > p.max) {
       p.max = x[j];
-      p.argmax = begin + j * kThreads + threadIdx.x;
+      at = j;
     }
   }
-  if (p.max == -INFINITY) return p;
+  p.nan = flagged;
+  if (at < 0) return p;  // every logit -inf (or NaN)
+  p.argmax = static_cast<std::int32_t>(begin + at * kThreads + threadIdx.x);
 #pragma unroll
   for (int j = 0; j < kPerThread; ++j) {
-    if (x[j] != x[j] || x[j] == -INFINITY) continue;
+    if (x[j] == -INFINITY) continue;
     const float d = __fsub_rn(x[j], p.max);
     const float e = __expf(d);
     p.sum_exp = __fadd_rn(p.sum_exp, e);

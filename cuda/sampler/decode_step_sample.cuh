@@ -23,29 +23,39 @@ struct DrawShared {
   unsigned best, least;
 };
 
+// This thread's logits of a chunk in the sampling pass: w[j] its weight if it is kept for sure (at or
+// above the top-k floor, and above the top-p boundary bin when there is one), 0 if it is dropped; the
+// logits inside the boundary bin (decided by the row's last block) are returned as bits j, with
+// their weights in w[j].
+__device__ __forceinline__ unsigned kept_weights(const RowPlan& plan, const float (&x)[kPerThread],
+                                                 unsigned (&w)[kPerThread]) {
+  const bool binned = plan.bin >= 0;
+  unsigned in_bin = 0u;
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    const float m = tempered(x[j], plan.zmax, plan.inv_t);
+    w[j] = above_floor(x[j], plan.floor_key) ? weight_at(m) : 0u;
+    if (binned && w[j] != 0u) {
+      const int bin = bin_at(m);
+      if (bin == plan.bin) in_bin |= 1u << j;
+      if (bin > plan.bin) w[j] = 0u;  // below the boundary bin: never kept
+    }
+  }
+  return in_bin;
+}
+
 // Sampling, one block's part: the kept mass of its chunk (with a top-p bin: the logits above the
 // bin only) goes to the row's masses, and the logits inside the bin to the row's candidates.
 template <int kDType>
 __device__ void kept_mass_block(const KernelArgs& a, std::int64_t row, std::int64_t chunk, const RowPlan& plan,
                                 const float (&x)[kPerThread], SampleShared& sh) {
-  const bool binned = plan.bin >= 0;
   const std::int64_t begin = chunk * kChunk;
-  unsigned long long mine = 0;
-  unsigned in_bin = 0u;  // bit j: logit j of this thread is in the boundary bin
   unsigned w[kPerThread];
+  const unsigned in_bin = kept_weights(plan, x, w);
+  unsigned kept = 0u;  // at most kPerThread weights of <= 2^24: no overflow
 #pragma unroll
-  for (int j = 0; j < kPerThread; ++j) {
-    w[j] = order_key(x[j]) >= plan.floor_key ? weight(x[j], plan.zmax, plan.inv_t) : 0u;
-    if (binned && w[j] != 0u) {
-      const int bin = topp_bin(x[j], plan.zmax, plan.inv_t);
-      if (bin == plan.bin) {
-        in_bin |= 1u << j;  // decided by the last block
-        continue;
-      }
-      if (bin > plan.bin) w[j] = 0u;  // below the boundary bin: never kept
-    }
-    mine += w[j];
-  }
+  for (int j = 0; j < kPerThread; ++j) kept += in_bin & (1u << j) ? 0u : w[j];
+  const unsigned long long mine = kept;
   // One scan for both: the mass (< 2^35 per chunk) above 12 bits of in-bin counts (<= kChunk < 2^12).
   static_assert(kChunk < (1 << 12), "in-bin counts fit 12 bits");
   unsigned long long packed_total;
@@ -67,6 +77,46 @@ __device__ void kept_mass_block(const KernelArgs& a, std::int64_t row, std::int6
       }
       ++slot;
     }
+  }
+}
+
+// kept_mass_block for a block that reduces several chunks (grouped sample pass), without a block
+// barrier: the chunk's kept mass is summed per warp into warp_mass[warp] (the caller adds the kWarps
+// sums once per round of chunks: exact integers, so the chunk's mass is kept_mass_block's), and each
+// warp reserves its boundary-bin logits' candidate slots with one atomic (their order in the buffer
+// does not matter: the threshold and the kept masses are computed from the set).
+template <int kDType>
+__device__ void kept_mass_warp(const KernelArgs& a, std::int64_t row, unsigned chunk, const RowPlan& plan,
+                               const float (&x)[kPerThread], unsigned long long* warp_mass) {
+  const std::int64_t begin = static_cast<std::int64_t>(chunk) * kChunk;
+  const int lane = threadIdx.x & 31;
+  unsigned w[kPerThread];
+  const unsigned in_bin = kept_weights(plan, x, w);
+  unsigned kept = 0u;  // at most kPerThread weights of <= 2^24: no overflow
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) kept += in_bin & (1u << j) ? 0u : w[j];
+  unsigned long long mine = kept;
+  for (int o = 16; o > 0; o >>= 1) mine += __shfl_down_sync(kFullMask, mine, o);
+  if (lane == 0) warp_mass[threadIdx.x >> 5] = mine;
+  const unsigned count = __popc(in_bin);
+  unsigned upto = count;  // inclusive scan over the warp
+  for (int o = 1; o < 32; o <<= 1) {
+    const unsigned y = __shfl_up_sync(kFullMask, upto, o);
+    if (lane >= o) upto += y;
+  }
+  const unsigned warp_count = __shfl_sync(kFullMask, upto, 31);
+  if (warp_count == 0u) return;
+  unsigned base = 0u;
+  if (lane == 0) base = atomicAdd(a.ws.candidate_counts + row, warp_count);
+  unsigned long long slot = __shfl_sync(kFullMask, base, 0) + static_cast<unsigned long long>(upto - count);
+  Candidate* row_cand = a.ws.candidates + row * kCandidates;
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    if (!(in_bin & (1u << j))) continue;
+    if (slot < static_cast<unsigned long long>(kCandidates)) {
+      row_cand[slot] = Candidate{order_key(x[j]), w[j], static_cast<unsigned>(begin + j * kThreads + threadIdx.x), 0u};
+    }
+    ++slot;
   }
 }
 
@@ -236,14 +286,16 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
 
 // Last pass: the sampling phases above, then the slot is released. Rows that finished earlier
 // (greedy, rejected) only release their slot here, after every row has claimed its own in the stats
-// pass.
-template <int kDType>
+// pass. One block per chunk (kGrouped false) or per group of chunks part, part + parts, ... (kGrouped
+// true, parts = gridDim.y: large batches); each chunk's kept mass and candidates are the same either way.
+template <int kDType, bool kGrouped>
 __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
   __shared__ DrawShared draw;
   __shared__ SampleShared sh;
   RN_TRACE(2, 0);
-  const std::int64_t row = blockIdx.x, chunk = blockIdx.y;
-  const std::int64_t begin = chunk * kChunk, end = min(begin + kChunk, a.vocab);
+  const std::int64_t row = blockIdx.x;
+  const unsigned part = blockIdx.y, parts = gridDim.y;  // one block per chunk: part == chunk
+  const std::int64_t begin = static_cast<std::int64_t>(part) * kChunk, end = min(begin + kChunk, a.vocab);
   float x[kPerThread];
   load_early_chunk<kDType>(a, row, begin, end, x);
   pdl_wait();
@@ -251,13 +303,43 @@ __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
   RN_TRACE(2, 1);
   const RowPlan plan = a.ws.plans[row];
   if (!plan.active) {
-    if (chunk == 0 && threadIdx.x == 0 && plan.slot >= 0) a.scratch.slot_busy[plan.slot] = 0;
+    if (part == 0 && threadIdx.x == 0 && plan.slot >= 0) a.scratch.slot_busy[plan.slot] = 0;
     return;
   }
   RN_TRACE(2, 2);
-  kept_mass_block<kDType>(a, row, chunk, plan, x, sh);
+  if constexpr (kGrouped) {
+    // Rounds of up to kWarps chunks, each chunk reduced warp by warp as it arrives (no barrier); once
+    // per round, thread k adds up the warp sums of the round's chunk k.
+    __shared__ unsigned long long round_mass[kWarps][kWarps];  // [chunk of the round][warp]
+    for (unsigned round = part; round < a.ws.chunks; round += parts * kWarps) {
+      int k = 0;
+      for (unsigned c = round; k < kWarps && c < a.ws.chunks; ++k, c += parts) {
+        const unsigned next = c + parts;
+        float xn[kPerThread];
+        if (next < a.ws.chunks) {
+          const std::int64_t nb = static_cast<std::int64_t>(next) * kChunk;
+          load_chunk<kDType>(row_logits<kDType>(a, row), nb, min(nb + kChunk, a.vocab), xn);
+        }
+        kept_mass_warp<kDType>(a, row, c, plan, x, round_mass[k]);
+        if (next < a.ws.chunks) {
+#pragma unroll
+          for (int j = 0; j < kPerThread; ++j) x[j] = xn[j];
+        }
+      }
+      __syncthreads();
+      if (static_cast<int>(threadIdx.x) < k) {
+        unsigned long long m = 0;
+#pragma unroll
+        for (int w = 0; w < kWarps; ++w) m += round_mass[threadIdx.x][w];
+        a.ws.masses[row * a.ws.chunks + round + threadIdx.x * parts] = m;
+      }
+      __syncthreads();  // round_mass is reused
+    }
+  } else {
+    kept_mass_block<kDType>(a, row, part, plan, x, sh);
+  }
   RN_TRACE(2, 3);
-  if (!last_block_of_row(a.ws.counters + row, a.ws.chunks, &sh.last)) return;
+  if (!last_block_of_row(a.ws.counters + row, parts, &sh.last)) return;
   RN_TRACE(2, 4);
   draw_row<kDType>(a, row, plan, draw, sh);
   if (threadIdx.x == 0) a.scratch.slot_busy[plan.slot] = 0;

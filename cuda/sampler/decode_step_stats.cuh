@@ -5,11 +5,26 @@
 
 namespace reset_native::sampler::cuda_detail {
 
+// The row's last block, all threads: the chunks' parts merged in the fixed tree (valid in every thread).
+// `mark`: the trace mark stamped once thread 0's part is loaded and merged.
+__device__ RN_TRACE_NOINLINE EntropyPart merge_row_parts(const KernelArgs& a, const EntropyPart* row_parts,
+                                                          EntropyPart* row_parts_shared, int mark) {
+  EntropyPart q = empty_part<EntropyPart>();
+  for (unsigned c = threadIdx.x; c < a.ws.chunks; c += kThreads) q = entropy_merge(q, load_part(row_parts + c));
+  RN_TRACE(0, mark);
+  (void)mark;
+  return block_entropy_of_holders(q, a.ws.chunks, row_parts_shared);
+}
+
 // Pass 1: entropy per chunk; the row's last block merges the chunks in index order and plans the row.
-// The block of chunk 0 also prepares the row's slot while the entropy is reduced: warps 1-4 claim
-// the slot and load its state and token classes, the block stages the window, and kPreparer runs
-// the part of the state machine that needs no entropy (prepare_row) before the block arrives.
-template <int kDType>
+// One block per chunk (kGrouped false), or per group of chunks part, part + parts, ... (kGrouped true,
+// parts = gridDim.y: large batches, where a block per chunk leaves the pass bound by each block's
+// fixed costs rather than by the reads); every chunk's part is the same bits either way.
+// One block also prepares the row's slot while the entropy is reduced (chunk 0's; grouped: the last
+// part's, which has the fewest chunks): warps 1-4 claim the slot and load its state and token
+// classes, the block stages the window, and kPreparer runs the part of the state machine that needs
+// no entropy (prepare_row) before the block arrives.
+template <int kDType, bool kGrouped>
 __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
   __shared__ ChunkPart chunk_parts[kWarps];
   __shared__ EntropyPart row_parts_shared[kWarps];
@@ -21,9 +36,10 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
   pdl_wait();  // the logits, the state and the workspace come from earlier kernels
   pdl_trigger();
   RN_TRACE(0, 1);
-  const std::int64_t row = blockIdx.x, chunk = blockIdx.y;
-  const std::int64_t begin = chunk * kChunk, end = min(begin + kChunk, a.vocab);
-  const bool prepares = chunk == 0;
+  const std::int64_t row = blockIdx.x;
+  const unsigned part = blockIdx.y, parts = gridDim.y;  // one block per chunk: part == chunk
+  const bool prepares = kGrouped ? part == parts - 1 : part == 0;
+  const std::int64_t begin = static_cast<std::int64_t>(part) * kChunk, end = min(begin + kChunk, a.vocab);
   float x[kPerThread];
   load_chunk<kDType>(row_logits<kDType>(a, row), begin, end, x);
   int bad = 0;
@@ -31,19 +47,58 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
     bad = prepare_loads(a, row, s_prep);
     stage_window(a, row, s_window);
   }
-  const ChunkPart p = block_entropy(thread_entropy(x, begin), chunk_parts);  // its __syncthreads publish s_prep
-  RN_TRACE(0, 2);
   EntropyPart* row_parts = a.ws.entropy + row * a.ws.chunks;
-  if (threadIdx.x == 0) row_parts[chunk] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
-  if (prepares && threadIdx.x == kPreparer) prepare_row(a, row, bad, s_prep, s_window, s_pre);
-  if (!last_block_of_row(a.ws.counters + row, a.ws.chunks, &s_last)) return;
+  if constexpr (kGrouped) {
+    // Rounds of up to kWarps chunks: each chunk is reduced warp by warp as it arrives (no barrier),
+    // then, once per round, warp k merges the warp parts of the round's chunk k (block_entropy's
+    // tree, split in its two levels: the same bits).
+    __shared__ ChunkPart round_parts[kWarps][kWarps];  // [chunk of the round][warp]
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    bool first_round = true;
+    for (unsigned round = part; round < a.ws.chunks; round += parts * kWarps) {
+      int k = 0;
+      for (unsigned c = round; k < kWarps && c < a.ws.chunks; ++k, c += parts) {
+        const unsigned next = c + parts;
+        float xn[kPerThread];
+        if (next < a.ws.chunks) {
+          const std::int64_t nb = static_cast<std::int64_t>(next) * kChunk;
+          load_chunk<kDType>(row_logits<kDType>(a, row), nb, min(nb + kChunk, a.vocab), xn);
+        }
+        const ChunkPart p = warp_entropy(thread_entropy(x, static_cast<std::int64_t>(c) * kChunk));
+        if (lane == 0) round_parts[k][warp] = p;
+        if (next < a.ws.chunks) {
+#pragma unroll
+          for (int j = 0; j < kPerThread; ++j) x[j] = xn[j];
+        }
+      }
+      __syncthreads();  // the round's warp parts (and, in the first round, s_prep and s_window) are complete
+      RN_TRACE(0, 2);
+      if (warp < k) {
+        const ChunkPart p = warp_parts_entropy(round_parts[warp]);
+        if (lane == 0) row_parts[round + warp * parts] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
+      }
+      if (prepares && first_round && threadIdx.x == kPreparer) prepare_row(a, row, bad, s_prep, s_window, s_pre);
+      first_round = false;
+      __syncthreads();  // round_parts is reused
+    }
+  } else {
+    const ChunkPart p = block_entropy(thread_entropy(x, begin), chunk_parts);  // its __syncthreads publish s_prep
+    RN_TRACE(0, 2);
+    if (threadIdx.x == 0) row_parts[part] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
+    if (prepares && threadIdx.x == kPreparer) prepare_row(a, row, bad, s_prep, s_window, s_pre);
+  }
+  if (!last_block_of_row(a.ws.counters + row, parts, &s_last)) return;
   RN_TRACE(0, 3);
   if (!prepares) load_pre(a, row, s_pre);  // its loads overlap the merge below
-  EntropyPart q = empty_part<EntropyPart>();
-  for (unsigned c = threadIdx.x; c < a.ws.chunks; c += kThreads) q = entropy_merge(q, load_part(row_parts + c));
   // ends with __syncthreads: s_pre is complete
-  const EntropyPart all = block_entropy_of_holders(q, a.ws.chunks, row_parts_shared);
+  const EntropyPart all = merge_row_parts(a, row_parts, row_parts_shared, 6);
   RN_TRACE(0, 4);
+#ifdef RESET_NATIVE_SAMPLER_TRACE
+  // Probe only: the same loads and merge once more, the same instructions with warm caches (marks 8, 7).
+  const double again = merge_row_parts(a, row_parts, row_parts_shared, 8).sum_exp;
+  if (threadIdx.x == 0) g_trace_sink = again;
+  RN_TRACE(0, 7);
+#endif
   if (threadIdx.x == 0) finish_row(a, row, all, s_pre);
   RN_TRACE(0, 5);
 }

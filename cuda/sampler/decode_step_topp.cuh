@@ -19,11 +19,12 @@ __device__ void topp_bins_clear(unsigned* hist_lo, unsigned* hist_hi) {
 __device__ void topp_bins_add(const RowPlan& plan, const float (&x)[kPerThread], unsigned* hist_lo, unsigned* hist_hi) {
 #pragma unroll
   for (int j = 0; j < kPerThread; ++j) {
-    const unsigned w = order_key(x[j]) >= plan.floor_key ? weight(x[j], plan.zmax, plan.inv_t) : 0u;
+    const float m = tempered(x[j], plan.zmax, plan.inv_t);
+    const unsigned w = above_floor(x[j], plan.floor_key) ? weight_at(m) : 0u;
     if (w == 0u) continue;
-    const int bin = topp_bin(x[j], plan.zmax, plan.inv_t);
+    const int bin = bin_at(m);
     atomicAdd(hist_lo + bin, w & 0xFFFu);  // two 32-bit halves, as in radix_level_kernel
-    atomicAdd(hist_hi + bin, w >> 12);
+    if (w >> 12) atomicAdd(hist_hi + bin, w >> 12);  // most weights are < 2^12: one atomic, not two
   }
 }
 
@@ -199,6 +200,8 @@ __device__ unsigned threshold_by_rank(const unsigned long long* kw, int n, doubl
     unsigned long long ge[4] = {0ull, 0ull, 0ull, 0ull};
     const auto add = [&](int s, unsigned long long v) { ge[s] += v >= floor ? (v & 0xFFFFFFFFull) : 0ull; };
     int j = 0;
+    // Rolled: this runs once per row and step, in one block, usually from a cold instruction cache.
+#pragma unroll 1
     for (; j + 4 <= n; j += 4) {
       const ulonglong2 p = *reinterpret_cast<const ulonglong2*>(kw + j);
       const ulonglong2 q = *reinterpret_cast<const ulonglong2*>(kw + j + 2);

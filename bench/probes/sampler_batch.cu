@@ -1,0 +1,428 @@
+// Batch probe of the ReSET CUDA decode step's kernels path (cuda/sampler/): how the step's time
+// grows from B = 1 to 64 and what the grouped passes (several chunks per block: environment
+// RESET_NATIVE_SAMPLER_STATS_CHUNKS / _SAMPLE_CHUNKS / _BIN_CHUNKS, read at every call, so at every
+// graph capture) change. V = 151936 fp32 N(0, 3^2) logits, CUDA-graph replays.
+//   sampler_batch           graph-replay times of this tree's kernels with main's grouping ("mg") and with
+//                           the defaults ("def") for the bench's configs at B = 1 ... 64; sweeps of the
+//                           chunks per block at B = 8 ... 64; every timed variant checked bit for bit
+//                           against main's grouping over three steps; and, when the baseline ran first,
+//                           every case checked bit for bit against main's kernels.
+//   sampler_batch baseline  (built against main's cuda/ tree: bench/probes/base_tree.sh 1e7b753 <dir>, then
+//                           -I<dir>/cuda) main's times at B = 1, 8, 64 and its outputs, written for the
+//                           comparison above.
+//   sampler_batch trace     (built with -DRESET_NATIVE_SAMPLER_TRACE) row 0's phase timeline at B = 1, 8, 64.
+//   sampler_batch ncu       two steps per case (B = 1, 8, 64 main's grouping; B = 64 defaults) for ncu
+//                           (bench/probes/ncu_sampler.py turns its CSV into a table).
+// bench/probes/sampler_batch.sh builds and runs all of them in one GPU call.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "sampler/decode_step.cu"
+
+using namespace reset_native::sampler;
+
+#define CHECK(x)                                                                            \
+  do {                                                                                      \
+    cudaError_t e_ = (x);                                                                   \
+    if (e_ != cudaSuccess) {                                                                \
+      std::printf("CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__); \
+      std::exit(1);                                                                         \
+    }                                                                                       \
+  } while (0)
+
+namespace {
+
+constexpr std::int64_t kVocab = 151936;
+constexpr int kSteps = 3;  // steps compared bit for bit
+
+template <class T>
+T* device_alloc(std::size_t n) {
+  T* p = nullptr;
+  CHECK(cudaMalloc(&p, n * sizeof(T) + 16));
+  CHECK(cudaMemset(p, 0, n * sizeof(T) + 16));
+  return p;
+}
+
+struct Step {
+  Config config;
+  std::int64_t rows = 0;
+  StateView state;
+  DeviceScratch scratch;
+  std::uint8_t* classes = nullptr;
+  std::int64_t* last = nullptr;
+  const float* logits = nullptr;
+  std::int64_t* tokens = nullptr;
+  float* temperatures = nullptr;
+  float* entropies = nullptr;
+  void run(cudaStream_t s, const float* z = nullptr) const {
+    decode_step_cuda(config, classes, kVocab, state, Batch{rows, last, nullptr}, z ? z : logits, DType::kFloat32,
+                     kVocab, tokens, temperatures, entropies, scratch, s);
+  }
+};
+
+Step make_step(const Config& config, std::int64_t rows, const float* logits) {
+  Step st;
+  st.config = config;
+  st.rows = rows;
+  st.state.slots = rows;
+  st.state.window = config.window;
+  st.state.window_entropies = device_alloc<float>(rows * config.window);
+  st.state.sums = device_alloc<double>(rows * kSlotSums);
+  st.state.ints = device_alloc<std::int64_t>(rows * kSlotInts);
+  std::vector<std::int64_t> ints(rows * kSlotInts, 0);
+  for (std::int64_t s = 0; s < rows; ++s) {
+    std::int64_t* r = ints.data() + s * kSlotInts;
+    r[kLastToken] = r[kPrevToken] = -1;
+    r[kSeed] = static_cast<std::int64_t>(default_slot_seed(0, s));
+  }
+  CHECK(cudaMemcpy(st.state.ints, ints.data(), ints.size() * 8, cudaMemcpyHostToDevice));
+  st.scratch.error_flag = device_alloc<std::int32_t>(1);
+  st.scratch.slot_busy = device_alloc<std::int32_t>(rows);
+  st.scratch.workspace_bytes = device_workspace_bytes(rows, kVocab);
+  st.scratch.workspace = device_alloc<char>(st.scratch.workspace_bytes);
+  st.classes = device_alloc<std::uint8_t>(kVocab);
+  std::vector<std::int64_t> minus(rows, -1);
+  st.last = device_alloc<std::int64_t>(rows);
+  CHECK(cudaMemcpy(st.last, minus.data(), rows * 8, cudaMemcpyHostToDevice));
+  st.logits = logits;
+  st.tokens = device_alloc<std::int64_t>(rows);
+  st.temperatures = device_alloc<float>(rows);
+  st.entropies = device_alloc<float>(rows);
+  return st;
+}
+
+void free_step(Step& st) {
+  for (void* p : {static_cast<void*>(st.state.window_entropies), static_cast<void*>(st.state.sums),
+                  static_cast<void*>(st.state.ints), static_cast<void*>(st.scratch.error_flag),
+                  static_cast<void*>(st.scratch.slot_busy), st.scratch.workspace, static_cast<void*>(st.classes),
+                  static_cast<void*>(st.last), static_cast<void*>(st.tokens), static_cast<void*>(st.temperatures),
+                  static_cast<void*>(st.entropies)}) {
+    CHECK(cudaFree(p));
+  }
+}
+
+// Microseconds per step: one step per graph, best of 3 series of `repeats` replays.
+double graph_us(cudaStream_t s, const Step& st, int repeats = 200) {
+  cudaGraph_t g;
+  cudaGraphExec_t ge;
+  st.run(s);  // warm-up outside the graph
+  CHECK(cudaStreamSynchronize(s));
+  CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+  st.run(s);
+  CHECK(cudaStreamEndCapture(s, &g));
+  CHECK(cudaGraphInstantiate(&ge, g, 0));
+  for (int i = 0; i < 20; ++i) CHECK(cudaGraphLaunch(ge, s));
+  cudaEvent_t a, b;
+  CHECK(cudaEventCreate(&a));
+  CHECK(cudaEventCreate(&b));
+  double best = 1e30;
+  for (int series = 0; series < 3; ++series) {
+    CHECK(cudaEventRecord(a, s));
+    for (int i = 0; i < repeats; ++i) CHECK(cudaGraphLaunch(ge, s));
+    CHECK(cudaEventRecord(b, s));
+    CHECK(cudaEventSynchronize(b));
+    float ms = 0;
+    CHECK(cudaEventElapsedTime(&ms, a, b));
+    best = std::min(best, ms * 1e3 / repeats);
+  }
+  CHECK(cudaEventDestroy(a));
+  CHECK(cudaEventDestroy(b));
+  CHECK(cudaGraphExecDestroy(ge));
+  CHECK(cudaGraphDestroy(g));
+  return best;
+}
+
+// A grouping: chunks per block of the stats, bins and sample passes; 0 = the default (unset).
+struct Grouping {
+  int stats = 0, bins = 0, sample = 0;
+};
+// main's grouping: a block per chunk in stats and sample, main's bins default (1 / 2 / 4 / 8 chunks per
+// block from B = 1 / 8 / 16 / 32).
+Grouping main_grouping(std::int64_t rows) { return Grouping{1, rows < 8 ? 1 : (rows < 16 ? 2 : (rows < 32 ? 4 : 8)), 1}; }
+
+void set_env(const char* name, int v) {
+  if (v > 0) {
+    setenv(name, std::to_string(v).c_str(), 1);
+  } else {
+    unsetenv(name);
+  }
+}
+
+void apply(const Grouping& g) {
+  set_env("RESET_NATIVE_SAMPLER_STATS_CHUNKS", g.stats);
+  set_env("RESET_NATIVE_SAMPLER_BIN_CHUNKS", g.bins);
+  set_env("RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS", g.sample);
+}
+
+struct Outputs {
+  std::vector<std::int64_t> tokens;
+  std::vector<float> temperatures, entropies;
+  int error = 0;
+};
+
+// kSteps steps of a fresh state on logits[0..kSteps), every output copied back.
+Outputs outputs_of(const Config& config, std::int64_t rows, const std::vector<const float*>& logits, cudaStream_t s) {
+  Step st = make_step(config, rows, logits[0]);
+  Outputs o;
+  for (int k = 0; k < kSteps; ++k) {
+    st.run(s, logits[k]);
+    CHECK(cudaStreamSynchronize(s));
+    std::vector<std::int64_t> t(rows);
+    std::vector<float> temp(rows), ent(rows);
+    CHECK(cudaMemcpy(t.data(), st.tokens, rows * 8, cudaMemcpyDeviceToHost));
+    CHECK(cudaMemcpy(temp.data(), st.temperatures, rows * 4, cudaMemcpyDeviceToHost));
+    CHECK(cudaMemcpy(ent.data(), st.entropies, rows * 4, cudaMemcpyDeviceToHost));
+    o.tokens.insert(o.tokens.end(), t.begin(), t.end());
+    o.temperatures.insert(o.temperatures.end(), temp.begin(), temp.end());
+    o.entropies.insert(o.entropies.end(), ent.begin(), ent.end());
+    CHECK(cudaMemcpy(st.last, st.tokens, rows * 8, cudaMemcpyDeviceToDevice));
+  }
+  CHECK(cudaMemcpy(&o.error, st.scratch.error_flag, 4, cudaMemcpyDeviceToHost));
+  free_step(st);
+  return o;
+}
+
+bool same_bits(const Outputs& a, const Outputs& b) {
+  return a.tokens == b.tokens && a.error == b.error &&
+         std::memcmp(a.temperatures.data(), b.temperatures.data(), a.temperatures.size() * 4) == 0 &&
+         std::memcmp(a.entropies.data(), b.entropies.data(), a.entropies.size() * 4) == 0;
+}
+
+// The outputs of every (B, config) case, in a fixed order: written by the baseline build (main's kernels),
+// compared bit for bit by this tree's build.
+constexpr const char* kMainOutputs = "/tmp/sampler_batch_main_outputs.bin";
+
+void write_outputs(std::FILE* f, const Outputs& o) {
+  std::fwrite(o.tokens.data(), 8, o.tokens.size(), f);
+  std::fwrite(o.temperatures.data(), 4, o.temperatures.size(), f);
+  std::fwrite(o.entropies.data(), 4, o.entropies.size(), f);
+  std::fwrite(&o.error, 4, 1, f);
+}
+
+bool read_outputs(std::FILE* f, Outputs& o, std::size_t n) {
+  o.tokens.resize(n);
+  o.temperatures.resize(n);
+  o.entropies.resize(n);
+  return std::fread(o.tokens.data(), 8, n, f) == n && std::fread(o.temperatures.data(), 4, n, f) == n &&
+         std::fread(o.entropies.data(), 4, n, f) == n && std::fread(&o.error, 4, 1, f) == 1;
+}
+
+struct Probe {
+  cudaStream_t s;
+  std::vector<const float*> logits;  // kSteps buffers of 64 rows
+  Config reset{0.1, 0.5505, 1.0, 32, 0.95, 0};
+  Config fixed{0.6, 0.0, 0.6, 32, 1.0, 0};
+  Config greedy{0.0, 0.0, 0.0, 32, 1.0, 0};
+  Config topk{0.1, 0.5505, 1.0, 32, 0.95, 50};
+  int checked = 0, mismatched = 0;
+
+  // Every (B, config) case's outputs with the current defaults, written (baseline build) or compared with
+  // the baseline's file (this tree's build): main's kernels against these, bit for bit.
+  void main_outputs(bool write) {
+    apply(Grouping{});
+    std::FILE* f = std::fopen(kMainOutputs, write ? "wb" : "rb");
+    if (!f) {
+      std::printf("no %s: not compared with main's kernels\n", kMainOutputs);
+      return;
+    }
+    int cases = 0, differ = 0;
+    for (std::int64_t rows : {1, 8, 9, 16, 64}) {
+      for (const Config* c : {&reset, &fixed, &greedy, &topk}) {
+        const Outputs got = outputs_of(*c, rows, logits, s);
+        if (write) {
+          write_outputs(f, got);
+          continue;
+        }
+        Outputs want;
+        ++cases;
+        if (!read_outputs(f, want, got.tokens.size()) || !same_bits(got, want)) {
+          ++differ;
+          std::printf("  DIFFERS from main's kernels: B=%lld config %d\n", static_cast<long long>(rows),
+                      static_cast<int>(c - &reset));
+        }
+      }
+    }
+    std::fclose(f);
+    if (!write) {
+      std::printf("bit-for-bit against main's kernels (baseline build; B = 1, 8, 9, 16, 64 x reset, fixed T, greedy, "
+                  "top-k 50 + top-p; 3 steps each): %d cases, %d differ\n", cases, differ);
+    }
+  }
+
+  // us per step with grouping g (one step per graph); every timed variant is also checked bit for bit
+  // against main's grouping on the same config and B.
+  double time(const Config& config, std::int64_t rows, const Grouping& g, bool check = true) {
+    apply(g);
+    Step st = make_step(config, rows, logits[0]);
+    const double us = graph_us(s, st);
+    free_step(st);
+    if (check) {
+      const Outputs got = outputs_of(config, rows, logits, s);
+      apply(main_grouping(rows));
+      const Outputs want = outputs_of(config, rows, logits, s);
+      ++checked;
+      if (!same_bits(got, want)) {
+        ++mismatched;
+        std::printf("  MISMATCH: B=%lld grouping stats %d bins %d sample %d\n", static_cast<long long>(rows), g.stats,
+                    g.bins, g.sample);
+      }
+    }
+    apply(Grouping{});
+    return us;
+  }
+};
+
+#ifdef RESET_NATIVE_SAMPLER_TRACE
+// Phase timeline of row 0 (cuda/sampler/trace.cuh marks; the probe built with -DRESET_NATIVE_SAMPLER_TRACE),
+// default grouping, reset top-p, one step per graph: per kernel and mark, the median over replays of the
+// earliest and the latest of row 0's blocks, in us from the first stats block's start.
+void run_trace(Probe& p, std::int64_t rows, int replays = 25) {
+  using cuda_detail::g_trace_time;
+  using cuda_detail::kTraceBlocks;
+  using cuda_detail::kTraceEvents;
+  using cuda_detail::kTraceKernels;
+  static unsigned long long times[kTraceKernels][kTraceEvents][kTraceBlocks];
+  static const unsigned long long zero[kTraceKernels][kTraceEvents][kTraceBlocks] = {};
+  std::vector<double> lo[kTraceKernels][kTraceEvents], hi[kTraceKernels][kTraceEvents];
+  apply(Grouping{});
+  Step st = make_step(p.reset, rows, p.logits[0]);
+  cudaGraph_t g;
+  cudaGraphExec_t ge;
+  st.run(p.s);
+  CHECK(cudaStreamSynchronize(p.s));
+  CHECK(cudaStreamBeginCapture(p.s, cudaStreamCaptureModeThreadLocal));
+  st.run(p.s);
+  CHECK(cudaStreamEndCapture(p.s, &g));
+  CHECK(cudaGraphInstantiate(&ge, g, 0));
+  for (int r = 0; r < replays + 3; ++r) {
+    CHECK(cudaMemcpyToSymbol(g_trace_time, zero, sizeof(zero)));
+    CHECK(cudaGraphLaunch(ge, p.s));
+    CHECK(cudaStreamSynchronize(p.s));
+    CHECK(cudaMemcpyFromSymbol(times, g_trace_time, sizeof(times)));
+    if (r < 3) continue;
+    unsigned long long t0 = ~0ull;
+    for (int b = 0; b < kTraceBlocks; ++b)
+      if (times[0][0][b]) t0 = std::min(t0, times[0][0][b]);
+    for (int k = 0; k < kTraceKernels; ++k) {
+      for (int e = 0; e < kTraceEvents; ++e) {
+        unsigned long long a = ~0ull, z = 0;
+        for (int b = 0; b < kTraceBlocks; ++b) {
+          if (!times[k][e][b]) continue;
+          a = std::min(a, times[k][e][b]);
+          z = std::max(z, times[k][e][b]);
+        }
+        if (z == 0) continue;
+        lo[k][e].push_back((static_cast<double>(a) - static_cast<double>(t0)) * 1e-3);
+        hi[k][e].push_back((static_cast<double>(z) - static_cast<double>(t0)) * 1e-3);
+      }
+    }
+  }
+  CHECK(cudaGraphExecDestroy(ge));
+  CHECK(cudaGraphDestroy(g));
+  free_step(st);
+  const auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  const char* names[] = {"stats", "bins", "sample"};
+  std::printf("trace B=%lld row 0 (us from the first stats block; mark: earliest/latest block)\n",
+              static_cast<long long>(rows));
+  for (int k = 0; k < 3; ++k) {
+    std::printf("  %-6s", names[k]);
+    for (int e = 0; e < kTraceEvents; ++e) {
+      if (lo[k][e].empty()) continue;
+      std::printf(" %d:%.1f/%.1f", e, median(lo[k][e]), median(hi[k][e]));
+    }
+    std::printf("\n");
+  }
+}
+#endif
+
+int run_ncu(Probe& p) {
+  // Two steps per case; the table keeps the second (logits already read once, as in a replay loop).
+  // Cases (bench/probes/ncu_sampler.py knows this order): B = 1 and 8 with main's grouping (the defaults
+  // are the same there), B = 64 with main's grouping and with the defaults.
+  const std::pair<std::int64_t, Grouping> cases[] = {
+      {1, main_grouping(1)}, {8, main_grouping(8)}, {64, main_grouping(64)}, {64, Grouping{}}};
+  for (const auto& [rows, g] : cases) {
+    {
+      apply(g);
+      Step st = make_step(p.reset, rows, p.logits[0]);
+      for (int k = 0; k < 2; ++k) st.run(p.s);
+      CHECK(cudaStreamSynchronize(p.s));
+      free_step(st);
+    }
+  }
+  apply(Grouping{});
+  std::printf("ncu cases done\n");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  cudaDeviceProp prop;
+  CHECK(cudaGetDeviceProperties(&prop, 0));
+  Probe p;
+  CHECK(cudaStreamCreateWithFlags(&p.s, cudaStreamNonBlocking));
+  const std::int64_t max_rows = 64;
+  std::mt19937 rng(0);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  std::vector<float> host(max_rows * kVocab);
+  for (int k = 0; k < kSteps; ++k) {
+    for (float& v : host) v = normal(rng);
+    float* z = device_alloc<float>(host.size());
+    CHECK(cudaMemcpy(z, host.data(), host.size() * 4, cudaMemcpyHostToDevice));
+    p.logits.push_back(z);
+  }
+  if (argc > 1 && std::strcmp(argv[1], "ncu") == 0) return run_ncu(p);
+#ifdef RESET_NATIVE_SAMPLER_TRACE
+  if (argc > 1 && std::strcmp(argv[1], "trace") == 0) {
+    for (std::int64_t rows : {1, 8, 64}) run_trace(p, rows);
+    return 0;
+  }
+#endif
+  if (argc > 1 && std::strcmp(argv[1], "baseline") == 0) {
+    // Built against main's cuda/ tree (bench/probes/base_tree.sh), this times main's step with its own
+    // defaults and writes its outputs for this tree's build to compare.
+    for (std::int64_t rows : {1, 8, 64}) {
+      std::printf("MAIN B=%2lld reset top-p %6.2f | fixed T %6.2f | greedy %6.2f\n", static_cast<long long>(rows),
+                  p.time(p.reset, rows, Grouping{}, false), p.time(p.fixed, rows, Grouping{}, false),
+                  p.time(p.greedy, rows, Grouping{}, false));
+    }
+    p.main_outputs(true);
+    return 0;
+  }
+
+  std::printf("%s, %d SMs, L2 %d MB; us per step (graph replay, best of 3 x 200)\n", prop.name,
+              prop.multiProcessorCount, prop.l2CacheSize >> 20);
+  p.main_outputs(false);
+  std::printf("mg = this tree's kernels with main's grouping (a block per chunk in stats and sample, main's bins "
+              "default), def = this tree's defaults\n");
+  for (std::int64_t rows : {1, 2, 8, 16, 32, 64}) {
+    const Grouping mg = main_grouping(rows);
+    std::printf("B=%2lld reset top-p mg %6.2f def %6.2f | fixed T mg %6.2f def %6.2f | greedy mg %6.2f def %6.2f\n",
+                static_cast<long long>(rows), p.time(p.reset, rows, mg, false), p.time(p.reset, rows, Grouping{}),
+                p.time(p.fixed, rows, mg, false), p.time(p.fixed, rows, Grouping{}),
+                p.time(p.greedy, rows, mg, false), p.time(p.greedy, rows, Grouping{}));
+  }
+  // Sweeps (reset top-p): the chunks per block of stats and sample together (bins default), then of the
+  // bins alone (stats, sample default).
+  std::printf("sweeps, reset top-p, us: stats = sample chunks per block 1 2 4 8 | bins chunks per block 1 2 4 8\n");
+  for (std::int64_t rows : {8, 16, 32, 64}) {
+    std::printf("  B=%2lld:", static_cast<long long>(rows));
+    for (int n : {1, 2, 4, 8}) std::printf(" %6.2f", p.time(p.reset, rows, Grouping{n, 0, n}));
+    std::printf(" |");
+    for (int n : {1, 2, 4, 8}) std::printf(" %6.2f", p.time(p.reset, rows, Grouping{0, n, 0}));
+    std::printf("\n");
+  }
+  std::printf("bit-for-bit, each timed variant against this tree's kernels with main's grouping (3 steps each): "
+              "%d variants checked, %d mismatched\n", p.checked, p.mismatched);
+  CHECK(cudaDeviceSynchronize());
+  return p.mismatched == 0 ? 0 : 2;
+}
