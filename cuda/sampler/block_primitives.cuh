@@ -168,9 +168,6 @@ template <class Part>
 __device__ inline Part block_entropy_of_holders(Part p, unsigned holders, Part* parts) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int in_warp = min(max(static_cast<int>(holders) - warp * 32, 0), 32);  // warp-uniform
-  // Rolled loops: this runs once per row and pass, in one block, so its code is usually not in the
-  // SM's instruction cache; one copy of the merge instead of five keeps the fetches few.
-#pragma unroll 1
   for (int o = 16; o > 0; o >>= 1) {
     if (o < in_warp) p = entropy_merge(p, shfl_part(p, o));
   }
@@ -179,7 +176,6 @@ __device__ inline Part block_entropy_of_holders(Part p, unsigned holders, Part* 
   if (warp == 0) {
     const int warps = static_cast<int>((min(holders, static_cast<unsigned>(kThreads)) + 31) / 32);
     Part q = lane < kWarps ? parts[lane] : empty_part<Part>();
-#pragma unroll 1
     for (int o = 16; o > 0; o >>= 1) {
       if (o < warps) q = entropy_merge(q, shfl_part(q, o));
     }

@@ -154,7 +154,7 @@ unsigned one_wave_parts(Kernel kernel, std::int64_t rows, unsigned chunks) {
 
 // Chunks per block of the top-p bins pass: one while the rows are few (latency: every chunk its own
 // SM), more as the batch grows (each block's flush of its non-empty bins to the row's histogram is
-// one global atomic per bin). Measured on an H200 (bench/RESULTS-sampler8.md, round 1; V = 151936,
+// one global atomic per bin). Measured on an H200 (bench/RESULTS.md, sampler8 round 1; V = 151936,
 // ReSET top-p): 2 per block is best at B = 8 ... 32 (B = 32: 63.5 us vs 68.9 with the earlier 8), 4
 // at B = 64 (101.9 vs 106.0); 1 below B = 8. RESET_NATIVE_SAMPLER_BIN_CHUNKS=n sets it (n >= 1).
 unsigned bins_parts(std::int64_t rows, unsigned chunks) {
@@ -170,7 +170,7 @@ unsigned bins_parts(std::int64_t rows, unsigned chunks) {
 // once (every block its own share of the SMs: latency), two once the grid would take several waves of
 // resident blocks (rows x chunks > SMs x 5: B >= 9 at V = 151936 on 132 SMs), where each block's fixed
 // costs (barriers, fence, arrival atomic, its launch) weigh on the pass. Measured on an H200
-// (bench/RESULTS-sampler8.md, round 1; ReSET top-p): 2 per block beat 1, 4, 8 and 16 at B = 16 and 32
+// (bench/RESULTS.md, sampler8 round 1; ReSET top-p): 2 per block beat 1, 4, 8 and 16 at B = 16 and 32
 // (B = 32: 66.8 us; 1: 74.9, 4: 68.9) and was within 0.5 us of the best at B = 64 (104.0; 1: 114.8; 8, one
 // wave: 105.9). `env` (RESET_NATIVE_SAMPLER_STATS_CHUNKS / _SAMPLE_CHUNKS=n, n >= 1) sets it for
 // measurements. Tokens, temperatures and entropies do not depend on it (per-chunk partials).

@@ -200,8 +200,6 @@ __device__ unsigned threshold_by_rank(const unsigned long long* kw, int n, doubl
     unsigned long long ge[4] = {0ull, 0ull, 0ull, 0ull};
     const auto add = [&](int s, unsigned long long v) { ge[s] += v >= floor ? (v & 0xFFFFFFFFull) : 0ull; };
     int j = 0;
-    // Rolled: this runs once per row and step, in one block, usually from a cold instruction cache.
-#pragma unroll 1
     for (; j + 4 <= n; j += 4) {
       const ulonglong2 p = *reinterpret_cast<const ulonglong2*>(kw + j);
       const ulonglong2 q = *reinterpret_cast<const ulonglong2*>(kw + j + 2);
