@@ -20,20 +20,17 @@ pytestmark = pytest.mark.gpu
 S = _core.sampler
 
 
-def _steps(config, rows, vocab, logits, seed, monkeypatch, radix=False, fused=True, last_tokens=None, slots=None,
-           resident=False):
-    """Tokens, temperatures and entropies of one state fed every logits batch in turn (with
-    last_tokens: those instead of the previous step's tokens), and the state at the end. fused=False
-    runs the multi-kernel step, unless resident=True (the resident step where it applies)."""
-    monkeypatch.delenv("RESET_NATIVE_SAMPLER_TOPP", raising=False)
-    monkeypatch.setenv("RESET_NATIVE_SAMPLER_FUSED", "1" if fused else "0")
-    monkeypatch.setenv("RESET_NATIVE_SAMPLER_RESIDENT", "1" if resident else "0")
-    if radix:
-        monkeypatch.setenv("RESET_NATIVE_SAMPLER_TOPP", "radix")
-    state = ReSETState(config, max(rows, 8), vocab, device="cuda", seed=seed)
+def feed_steps(config, logits, seed, before_step=None, last_tokens=None, slots=None, batch=None):
+    """(outputs [steps, 3, rows]: tokens, temperatures, entropies; final state; error text or None) of one
+    state of `batch` slots (default max(rows, 8)) fed every logits batch in turn; with last_tokens: those
+    instead of the previous step's tokens. before_step(k), if given, runs before step k (path switches)."""
+    rows, vocab = logits[0].shape
+    state = ReSETState(config, batch or max(rows, 8), vocab, device="cuda", seed=seed)
     last = torch.full((rows,), -1, device="cuda")
     out = []
     for k, z in enumerate(logits):
+        if before_step is not None:
+            before_step(k)
         if last_tokens is not None:
             last = last_tokens[k]
         step = decode_step(state, z, last, slots=slots)
@@ -45,6 +42,19 @@ def _steps(config, rows, vocab, logits, seed, monkeypatch, radix=False, fused=Tr
     except ValueError as exc:
         error = str(exc)
     return torch.stack(out).cpu(), state.snapshot(), error
+
+
+def _steps(config, rows, vocab, logits, seed, monkeypatch, radix=False, fused=True, last_tokens=None, slots=None,
+           resident=False):
+    """feed_steps on one path: fused=False runs the multi-kernel step, unless resident=True (the resident
+    step where it applies); radix=True searches the top-p threshold by the radix levels. rows and vocab
+    are the logits' shape (the state gets max(rows, 8) slots, as feed_steps gives it)."""
+    monkeypatch.delenv("RESET_NATIVE_SAMPLER_TOPP", raising=False)
+    monkeypatch.setenv("RESET_NATIVE_SAMPLER_FUSED", "1" if fused else "0")
+    monkeypatch.setenv("RESET_NATIVE_SAMPLER_RESIDENT", "1" if resident else "0")
+    if radix:
+        monkeypatch.setenv("RESET_NATIVE_SAMPLER_TOPP", "radix")
+    return feed_steps(config, logits, seed, last_tokens=last_tokens, slots=slots)
 
 
 CONFIGS = {

@@ -15,7 +15,7 @@ from reset_native import _core  # noqa: E402
 from reset_native.sampler import ReSETConfig, ReSETState, decode_step  # noqa: E402
 from test_sampler_gpu_batches import DTYPES, make_logits  # noqa: E402
 from test_sampler_gpu_combine import boundary_bin_size  # noqa: E402
-from test_sampler_gpu_paths import CONFIGS, _crowded_rows  # noqa: E402
+from test_sampler_gpu_paths import CONFIGS, _crowded_rows, feed_steps  # noqa: E402
 
 pytestmark = pytest.mark.gpu
 S = _core.sampler
@@ -28,25 +28,12 @@ def _use(monkeypatch, resident):
 
 
 def _run(config, logits, monkeypatch, resident, seed=2, last_tokens=None, slots=None, batch=None):
-    """(outputs [steps, 3, rows], final state, error text or None) of one state fed `logits` in turn.
-    `resident` is a bool, or a list of bools giving the path of each step."""
-    rows, vocab = logits[0].shape
-    state = ReSETState(config, batch or max(rows, 8), vocab, device="cuda", seed=seed)
-    last = torch.full((rows,), -1, device="cuda")
-    out = []
-    for k, z in enumerate(logits):
+    """feed_steps with the resident step on or off; `resident` is a bool, or a list of bools giving the path
+    of each step."""
+    def path(k):
         _use(monkeypatch, resident[k] if isinstance(resident, list) else resident)
-        if last_tokens is not None:
-            last = last_tokens[k]
-        step = decode_step(state, z, last, slots=slots)
-        out.append(torch.stack([step.tokens.double(), step.temperatures.double(), step.entropies.double()]))
-        last = step.tokens
-    try:
-        state.check_errors()
-        error = None
-    except ValueError as exc:
-        error = str(exc)
-    return torch.stack(out).cpu(), state.snapshot(), error
+
+    return feed_steps(config, logits, seed, before_step=path, last_tokens=last_tokens, slots=slots, batch=batch)
 
 
 def _assert_same(a, b, rows=None):

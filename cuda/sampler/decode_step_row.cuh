@@ -128,6 +128,29 @@ __device__ __forceinline__ void load_early_chunk(const KernelArgs& a, std::int64
   load_chunk<kDType>(row_logits<kDType>(a, row), begin, end, x);
 }
 
+// One round of a grouped pass (a block taking chunks part, part + parts, ... of its row): up to kWarps
+// chunks from `round` on, each handed to on_chunk(k, c) with x holding chunk c while the next chunk's
+// load is in flight. Returns the round's chunk count; x then holds the next round's first chunk.
+template <int kDType, class OnChunk>
+__device__ __forceinline__ int grouped_round(const KernelArgs& a, std::int64_t row, unsigned round, unsigned parts,
+                                             float (&x)[kPerThread], OnChunk&& on_chunk) {
+  int k = 0;
+  for (unsigned c = round; k < kWarps && c < a.ws.chunks; ++k, c += parts) {
+    const unsigned next = c + parts;
+    float xn[kPerThread];
+    if (next < a.ws.chunks) {
+      const std::int64_t nb = static_cast<std::int64_t>(next) * kChunk;
+      load_chunk<kDType>(row_logits<kDType>(a, row), nb, min(nb + kChunk, a.vocab), xn);
+    }
+    on_chunk(k, c);
+    if (next < a.ws.chunks) {
+#pragma unroll
+      for (int j = 0; j < kPerThread; ++j) x[j] = xn[j];
+    }
+  }
+  return k;
+}
+
 // This thread's share of a chunk: max and argmax of its logits, then fp32 sums relative to that max
 // (explicit roundings, so every kernel computing it gets the same bits). A NaN or +inf anywhere
 // flags the part (its row is rejected, so its other fields are then never used); otherwise -inf

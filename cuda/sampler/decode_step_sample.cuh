@@ -44,6 +44,21 @@ __device__ __forceinline__ unsigned kept_weights(const RowPlan& plan, const floa
   return in_bin;
 }
 
+// This thread's logits of the boundary bin (bit j of in_bin: its j-th logit, weight w[j]) to consecutive
+// candidate slots from `slot` on; slots past kCandidates are counted by the caller, not stored.
+__device__ __forceinline__ void write_candidates(Candidate* row_cand, unsigned long long slot, unsigned in_bin,
+                                                 const float (&x)[kPerThread], const unsigned (&w)[kPerThread],
+                                                 std::int64_t begin) {
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    if (!(in_bin & (1u << j))) continue;
+    if (slot < static_cast<unsigned long long>(kCandidates)) {
+      row_cand[slot] = Candidate{order_key(x[j]), w[j], static_cast<unsigned>(begin + j * kThreads + threadIdx.x), 0u};
+    }
+    ++slot;
+  }
+}
+
 // Sampling, one block's part: the kept mass of its chunk (with a top-p bin: the logits above the
 // bin only) goes to the row's masses, and the logits inside the bin to the row's candidates.
 template <int kDType>
@@ -67,16 +82,7 @@ __device__ void kept_mass_block(const KernelArgs& a, std::int64_t row, std::int6
   }
   if (block_count) {
     __syncthreads();
-    Candidate* row_cand = a.ws.candidates + row * kCandidates;
-    unsigned long long slot = sh.base + (at & 0xFFFu);
-#pragma unroll
-    for (int j = 0; j < kPerThread; ++j) {
-      if (!(in_bin & (1u << j))) continue;
-      if (slot < static_cast<unsigned long long>(kCandidates)) {
-        row_cand[slot] = Candidate{order_key(x[j]), w[j], static_cast<unsigned>(begin + j * kThreads + threadIdx.x), 0u};
-      }
-      ++slot;
-    }
+    write_candidates(a.ws.candidates + row * kCandidates, sh.base + (at & 0xFFFu), in_bin, x, w, begin);
   }
 }
 
@@ -108,16 +114,8 @@ __device__ void kept_mass_warp(const KernelArgs& a, std::int64_t row, unsigned c
   if (warp_count == 0u) return;
   unsigned base = 0u;
   if (lane == 0) base = atomicAdd(a.ws.candidate_counts + row, warp_count);
-  unsigned long long slot = __shfl_sync(kFullMask, base, 0) + static_cast<unsigned long long>(upto - count);
-  Candidate* row_cand = a.ws.candidates + row * kCandidates;
-#pragma unroll
-  for (int j = 0; j < kPerThread; ++j) {
-    if (!(in_bin & (1u << j))) continue;
-    if (slot < static_cast<unsigned long long>(kCandidates)) {
-      row_cand[slot] = Candidate{order_key(x[j]), w[j], static_cast<unsigned>(begin + j * kThreads + threadIdx.x), 0u};
-    }
-    ++slot;
-  }
+  write_candidates(a.ws.candidates + row * kCandidates,
+                   __shfl_sync(kFullMask, base, 0) + static_cast<unsigned long long>(upto - count), in_bin, x, w, begin);
 }
 
 // A kept logit of the boundary bin adds its weight to its chunk's mass: in shared memory when thread
@@ -312,20 +310,9 @@ __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
     // per round, thread k adds up the warp sums of the round's chunk k.
     __shared__ unsigned long long round_mass[kWarps][kWarps];  // [chunk of the round][warp]
     for (unsigned round = part; round < a.ws.chunks; round += parts * kWarps) {
-      int k = 0;
-      for (unsigned c = round; k < kWarps && c < a.ws.chunks; ++k, c += parts) {
-        const unsigned next = c + parts;
-        float xn[kPerThread];
-        if (next < a.ws.chunks) {
-          const std::int64_t nb = static_cast<std::int64_t>(next) * kChunk;
-          load_chunk<kDType>(row_logits<kDType>(a, row), nb, min(nb + kChunk, a.vocab), xn);
-        }
-        kept_mass_warp<kDType>(a, row, c, plan, x, round_mass[k]);
-        if (next < a.ws.chunks) {
-#pragma unroll
-          for (int j = 0; j < kPerThread; ++j) x[j] = xn[j];
-        }
-      }
+      const int k = grouped_round<kDType>(a, row, round, parts, x, [&](int i, unsigned c) {
+        kept_mass_warp<kDType>(a, row, c, plan, x, round_mass[i]);
+      });
       __syncthreads();
       if (static_cast<int>(threadIdx.x) < k) {
         unsigned long long m = 0;

@@ -56,21 +56,10 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     bool first_round = true;
     for (unsigned round = part; round < a.ws.chunks; round += parts * kWarps) {
-      int k = 0;
-      for (unsigned c = round; k < kWarps && c < a.ws.chunks; ++k, c += parts) {
-        const unsigned next = c + parts;
-        float xn[kPerThread];
-        if (next < a.ws.chunks) {
-          const std::int64_t nb = static_cast<std::int64_t>(next) * kChunk;
-          load_chunk<kDType>(row_logits<kDType>(a, row), nb, min(nb + kChunk, a.vocab), xn);
-        }
+      const int k = grouped_round<kDType>(a, row, round, parts, x, [&](int i, unsigned c) {
         const ChunkPart p = warp_entropy(thread_entropy(x, static_cast<std::int64_t>(c) * kChunk));
-        if (lane == 0) round_parts[k][warp] = p;
-        if (next < a.ws.chunks) {
-#pragma unroll
-          for (int j = 0; j < kPerThread; ++j) x[j] = xn[j];
-        }
-      }
+        if (lane == 0) round_parts[i][warp] = p;
+      });
       __syncthreads();  // the round's warp parts (and, in the first round, s_prep and s_window) are complete
       RN_TRACE(0, 2);
       if (warp < k) {
