@@ -23,7 +23,7 @@ pytestmark = pytest.mark.gpu
 _CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=16)
 def _ref_weights(n, k):
     return ref.quantize(torch.randn((n, k), generator=torch.Generator().manual_seed(n * 7 + k)).numpy())
 
