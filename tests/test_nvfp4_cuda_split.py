@@ -65,6 +65,7 @@ def _check_vs_fp64(y, packed, scales, gs, x, activation, bias, residual):
 def test_which_calls_split(monkeypatch):
     monkeypatch.delenv("RESET_NATIVE_GEMV_KSPLIT", raising=False)
     monkeypatch.delenv("RESET_NATIVE_GEMV_RING", raising=False)
+    monkeypatch.delenv("RESET_NATIVE_GEMV_BD", raising=False)
     n, k = 64, 12288  # 12 chunks of 1024
     _, _, _, p, s = _weights(n, k, 1)
     x = lambda m, dt=torch.bfloat16: torch.zeros((m, k), dtype=dt, device="cuda")  # noqa: E731
@@ -74,7 +75,7 @@ def test_which_calls_split(monkeypatch):
     assert _workspace_bytes(p, s, x(4), "bf16") == 6 * 4 * n * 4  # (12 * 4 + 1) rows of 2112 B + 4 KB = 105 KB
     # float32 x is staged as three bf16 parts.
     assert _workspace_bytes(p, s, x(4, torch.float32), "bf16") == 6 * 4 * n * 4
-    # x small enough whole (82 KB at m = 3), or the block-diagonal kernel (m = 1): no split.
+    # x small enough whole (82 KB at m = 3; 27 KB at m = 1): no split.
     assert _workspace_bytes(p, s, x(3), "bf16") == 0
     assert _workspace_bytes(p, s, x(1), "bf16") == 0
     monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "1")
@@ -85,9 +86,15 @@ def test_which_calls_split(monkeypatch):
     monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "20")  # at most one slice per chunk
     assert _workspace_bytes(p, s, x(3), "bf16") == 12 * 3 * n * 4
     monkeypatch.delenv("RESET_NATIVE_GEMV_KSPLIT")
-    # Very long K splits even where the block-diagonal kernel would run (m <= 2): 20 chunks in 10 slices.
+    # Very long K splits even where the block-diagonal kernel runs (W4A4 at m <= 2): 20 chunks in 10 slices. A16 at
+    # m = 1 runs the 16-bit kernel from K = 8192 on (bd_chosen), and x (44 KB whole) is too small to split.
     _, _, _, p3, s3 = _weights(16, 20480, 4)
-    assert _workspace_bytes(p3, s3, torch.zeros((1, 20480), dtype=torch.bfloat16, device="cuda"), "bf16") == 10 * 16 * 4
+    x3 = torch.zeros((1, 20480), dtype=torch.bfloat16, device="cuda")
+    assert _workspace_bytes(p3, s3, x3, "nvfp4") == 10 * 16 * 4
+    assert _workspace_bytes(p3, s3, x3, "bf16") == 0
+    monkeypatch.setenv("RESET_NATIVE_GEMV_BD", "1")  # the block-diagonal kernel at every K, as before session 8
+    assert _workspace_bytes(p3, s3, x3, "bf16") == 10 * 16 * 4
+    monkeypatch.delenv("RESET_NATIVE_GEMV_BD")
     # Short K (5 chunks): never split automatically, however many tokens.
     _, _, _, p1, s1 = _weights(n, 5120, 3)
     assert _workspace_bytes(p1, s1, torch.zeros((16, 5120), dtype=torch.bfloat16, device="cuda"), "bf16") == 0

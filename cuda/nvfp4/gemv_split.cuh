@@ -86,8 +86,8 @@ inline int ksplit_override() {
 // Whole-x shared memory above which a long-K call splits (below, the unsplit kernels were as fast or faster: Qwen3-32B
 // o at m = 4, 74 KB, lost 4% split; Qwen3-8B down at m = 4, 105 KB, gained 5%).
 constexpr size_t kSplitMinWholeBytes = 96 * 1024;
-// K chunks from which a call the block-diagonal kernel would take (m <= 2) splits instead: Qwen3-32B down (25 chunks)
-// ran 1.12x faster split at m = 1, Qwen3-8B down (12) 1.2x slower.
+// K chunks from which a call the block-diagonal kernel would take (m <= 2: W4A4, or A16 with RESET_NATIVE_GEMV_BD=1)
+// splits instead: A16 Qwen3-32B down (25 chunks) ran 1.12x faster split at m = 1, Qwen3-8B down (12) 1.2x slower.
 constexpr int kSplitMinChunksBd = 20;
 
 // K slices for a call (1 = no split). Measured on an H200 (bench/RESULTS.md, session 7): split K wins where K is
@@ -112,7 +112,7 @@ int choose_ksplit(const GemvParams& p, const LaunchPlan& plan) {
   }
   bool bd = false;  // the block-diagonal kernel would run (m <= 2, x fitting next to a second CTA)
   if constexpr (BdMode<XDT, W4A4>::kEnabled)
-    bd = bd_enabled() && p.m <= 2 && size_t(BdSmem(p.k, p.m, p.m).total) <= kWholeSmemLimit;
+    bd = bd_chosen<W4A4>(p) && size_t(BdSmem(p.k, p.m, p.m).total) <= kWholeSmemLimit;
   if (nchunks < 8 || (bd ? nchunks < kSplitMinChunksBd : bytes(1) <= kSplitMinWholeBytes)) return 1;
   const int two_per_slice = (nchunks + 1) / 2;
   if (fits(two_per_slice)) return two_per_slice;
