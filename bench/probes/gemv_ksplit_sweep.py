@@ -1,7 +1,8 @@
 """Split-K sweep of the NVFP4 GEMV (cuda/nvfp4/gemv_split.cuh) on the Qwen3 decode layers: CUDA-graph time of
 W4A16 (bf16 x) unsplit (RESET_NATIVE_GEMV_KSPLIT=1), with the automatic choice, and with forced slice counts;
 W4A4 unsplit and automatic; W4A16 automatic with one warp team per CTA (RESET_NATIVE_GEMV_TEAMS=1, column 1team)
-and, at M <= 2, without the block-diagonal kernel (RESET_NATIVE_GEMV_BD=0, column no_bd); W4A16 and W4A4 with two
+and, at M <= 2, without the block-diagonal kernel (RESET_NATIVE_GEMV_BD=0, column no_bd) and with it at every K
+(RESET_NATIVE_GEMV_BD=1, column all_bd: the choice before session 8); W4A16 and W4A4 with two
 warp teams wherever x fits whole (RESET_NATIVE_GEMV_TEAMS=2; with no_bd at M <= 2 only where the bd kernel is off). Same timing method as bench/bench_nvfp4_gpu.py (weights rotated past the L2).
 
   python3 bench/probes/gemv_ksplit_sweep.py [--ms 2,4,8,16] [--forced 2,3,4,6,9,13] [--reps 6]
@@ -82,6 +83,8 @@ def main():
                      "one_team": with_env("RESET_NATIVE_GEMV_TEAMS", "1", lambda: t("bf16", "auto")),
                      "no_bd": (with_env("RESET_NATIVE_GEMV_BD", "0", lambda: t("bf16", "auto")) if m <= 2
                                else float("nan")),
+                     "all_bd": (with_env("RESET_NATIVE_GEMV_BD", "1", lambda: t("bf16", "auto")) if m <= 2
+                                else float("nan")),
                      "teams2": with_env("RESET_NATIVE_GEMV_TEAMS", "2", lambda: t("bf16", "auto")),
                      "w4a4_teams2": with_env("RESET_NATIVE_GEMV_TEAMS", "2", lambda: t("nvfp4", "auto"))}
                 rows.append(r)
@@ -90,11 +93,11 @@ def main():
             del wq
             torch.cuda.empty_cache()
     print(f"{'layer':<12}{'M':>3} {'floor':>6} {'off':>6} {'auto':>6} S {'x':>5} {'w4a4off':>7} {'w4a4auto':>8} "
-          + " ".join(f"{'S=' + f:>6}" for f in forced) + f" {'1team':>6} {'no_bd':>6} {'2teams':>6} {'w4a4_2t':>7}  maxdiff")
+          + " ".join(f"{'S=' + f:>6}" for f in forced) + f" {'1team':>6} {'no_bd':>6} {'all_bd':>6} {'2teams':>6} {'w4a4_2t':>7}  maxdiff")
     for r in rows:
         print(f"{r['layer']:<12}{r['m']:>3} {r['floor']:>6.1f} {r['off']:>6.1f} {r['auto']:>6.1f} {r['auto_s']} "
               f"{r['off'] / r['auto']:>5.2f} {r['w4a4_off']:>7.1f} {r['w4a4_auto']:>8.1f} "
-              + " ".join(f"{r['forced'][f]:>6.1f}" for f in forced) + f" {r['one_team']:>6.1f} {r['no_bd']:>6.1f} {r['teams2']:>6.1f} {r['w4a4_teams2']:>7.1f}  {r['diff']:.1e}")
+              + " ".join(f"{r['forced'][f]:>6.1f}" for f in forced) + f" {r['one_team']:>6.1f} {r['no_bd']:>6.1f} {r['all_bd']:>6.1f} {r['teams2']:>6.1f} {r['w4a4_teams2']:>7.1f}  {r['diff']:.1e}")
 
 
 if __name__ == "__main__":
