@@ -182,3 +182,39 @@ def test_without_workspace_runs_unsplit(monkeypatch):
     split = nc.gemv(p, s, gs, x, "bf16")
     # Different summation order, so not the same bits, but within a few fp32 ulps of the sums.
     assert torch.allclose(split.float(), unsplit.float(), rtol=2**-7, atol=1e-3)
+
+
+@pytest.mark.parametrize("n,k,m,forced", [(200, 8192, 16, None), (200, 5120, 3, "2"), (37, 4096, 8, "4")])
+def test_split_w4a4_amax_in_kernel_or_pre_kernel_same_bits(n, k, m, forced, monkeypatch):
+    """W4A4 with the dynamic activation scale under split K: the amax comes from every CTA's own reduction over
+    all of x (RESET_NATIVE_GEMV_SPLIT_AMAX=1; CTA 0 stores it for the reduction kernel) or from the pre-kernel
+    (=0); the rule picks by the L2 traffic. A max does not depend on who takes it: the same bits, in eager calls
+    and in a CUDA graph whose x changes (so the stored amax cannot be stale), and within the fp64 bound."""
+    if forced is None:
+        monkeypatch.delenv("RESET_NATIVE_GEMV_KSPLIT", raising=False)
+    else:
+        monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", forced)
+    packed, scales, gs, p, s = _weights(n, k, n + 2 * k)
+    gen = torch.Generator().manual_seed(m + k)
+    x = (torch.randn((m, k), generator=gen) * 3).to(torch.bfloat16).cuda()
+    assert _workspace_bytes(p, s, x, "nvfp4") > 0
+    ys = {}
+    for src in ("1", "0", None):
+        if src is None:
+            monkeypatch.delenv("RESET_NATIVE_GEMV_SPLIT_AMAX", raising=False)
+        else:
+            monkeypatch.setenv("RESET_NATIVE_GEMV_SPLIT_AMAX", src)
+        ys[src] = nc.gemv(p, s, gs, x, "nvfp4")
+    assert torch.equal(ys["1"], ys["0"]) and torch.equal(ys[None], ys["0"])
+    _check_vs_fp64(ys["1"], packed, scales, gs, x, "nvfp4", None, None)
+    monkeypatch.setenv("RESET_NATIVE_GEMV_SPLIT_AMAX", "1")
+    nc.gemv(p, s, gs, x, "nvfp4")  # warm-up outside the capture
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        y = nc.gemv(p, s, gs, x, "nvfp4")
+    x.copy_((torch.randn((m, k), generator=gen) * 0.01).to(torch.bfloat16))  # a much smaller amax
+    g.replay()
+    torch.cuda.synchronize()
+    monkeypatch.setenv("RESET_NATIVE_GEMV_SPLIT_AMAX", "0")
+    assert torch.equal(y, nc.gemv(p, s, gs, x, "nvfp4"))
+    _check_vs_fp64(y, packed, scales, gs, x, "nvfp4", None, None)

@@ -23,7 +23,7 @@ namespace reset_native::nvfp4_cuda::detail {
 template <int XDT, bool W4A4>
 __global__ void __launch_bounds__(kThreads) gemv_split_reduce(const GemvParams p) {
   using E = Elem<XDT>;
-  cuda_core::pdl_wait();  // the partial sums (and, W4A4, the activation amax) are complete
+  cuda_core::pdl_wait();  // the partial sums (and, W4A4, the activation amax stored by the split kernel) are complete
   cuda_core::pdl_trigger();
   float act_gs = 1.0f, act_d = 6.0f;
   if constexpr (W4A4) activation_scales(p, act_gs, act_d);
@@ -51,6 +51,22 @@ size_t split_smem_bytes(int k, int m, int ksplit) {
   return smem_bytes<XDT, W4A4, NT, true>(slice_chunks * kChunk, m);
 }
 
+// W4A4 with the dynamic activation scale under split K: whether every CTA reduces amax(|x|) over all of x itself
+// (CTA 0 then leaves it in *act_amax for gemv_split_reduce) instead of the amax pre-kernel (a memset and a
+// kernel, ~6 us in a CUDA graph). Each CTA stages only its slice but must read all of x for the max, so the
+// L2 traffic is grid x |x|: inline while that stays under kSplitInlineAmaxBytes. RESET_NATIVE_GEMV_SPLIT_AMAX=1 /
+// =0 forces inline / the pre-kernel (benchmarks; read at every call).
+constexpr double kSplitInlineAmaxBytes = 32.0 * 1024 * 1024;
+
+template <int XDT>
+bool split_amax_inline(const GemvParams& p, int grid) {
+  const char* v = std::getenv("RESET_NATIVE_GEMV_SPLIT_AMAX");
+  if (v != nullptr && std::strcmp(v, "1") == 0) return true;
+  if (v != nullptr && std::strcmp(v, "0") == 0) return false;
+  const double x_bytes = double(p.m) * p.k * sizeof(typename Elem<XDT>::T);
+  return double(grid) * x_bytes <= kSplitInlineAmaxBytes;
+}
+
 // Runs the split-K kernel (p.ksplit > 1, p.split_ws sized by split_workspace_bytes), then the reduction.
 template <int XDT, bool W4A4, int NT>
 void launch_split(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
@@ -63,7 +79,7 @@ void launch_split(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stre
   const int ntiles = (p.n + 15) / 16;
   int per_slice = plan.sms * (per_sm > 0 ? per_sm : 1) / p.ksplit;  // persistent CTAs of one K slice
   per_slice = per_slice < 1 ? 1 : (per_slice > ntiles ? ntiles : per_slice);
-  const GemvParams q = with_activation_amax<XDT, W4A4>(p, false, stream);  // a CTA stages only its slice of x
+  const GemvParams q = with_activation_amax<XDT, W4A4>(p, split_amax_inline<XDT>(p, per_slice * p.ksplit), stream);
   check_cuda(cuda_core::launch_pdl(kernel, dim3(per_slice * p.ksplit), dim3(kThreads), smem, stream, q, RingMaps{}),
              "nvfp4 gemv: launch");
   const int64_t total = int64_t(p.m) * p.n;
