@@ -95,9 +95,14 @@ def test_which_calls_split(monkeypatch):
     monkeypatch.setenv("RESET_NATIVE_GEMV_BD", "1")  # the block-diagonal kernel at every K, as before session 8
     assert _workspace_bytes(p3, s3, x3, "bf16") == 10 * 16 * 4
     monkeypatch.delenv("RESET_NATIVE_GEMV_BD")
-    # Short K (5 chunks): never split automatically, however many tokens.
+    # Short K (5 chunks): A16 never splits automatically, however many tokens. W4A4 from 4 tokens with fewer than
+    # two row tiles per CTA (here 4 tiles) splits by 4: each CTA then quantizes a quarter of x.
     _, _, _, p1, s1 = _weights(n, 5120, 3)
-    assert _workspace_bytes(p1, s1, torch.zeros((16, 5120), dtype=torch.bfloat16, device="cuda"), "bf16") == 0
+    x16 = torch.zeros((16, 5120), dtype=torch.bfloat16, device="cuda")
+    assert _workspace_bytes(p1, s1, x16, "bf16") == 0
+    assert _workspace_bytes(p1, s1, x16, "nvfp4") == 4 * 16 * n * 4
+    assert _workspace_bytes(p1, s1, x16[:4], "nvfp4") == 4 * 4 * n * 4
+    assert _workspace_bytes(p1, s1, x16[:3], "nvfp4") == 0
     # K % 1024 != 0 runs the general-path kernels, never split.
     _, _, _, p2, s2 = _weights(16, 9232, 2)
     assert _workspace_bytes(p2, s2, torch.zeros((16, 9232), dtype=torch.bfloat16, device="cuda"), "bf16") == 0

@@ -105,6 +105,10 @@ constexpr size_t kSplitMinWholeBytes = 96 * 1024;
 // K chunks from which a call the block-diagonal kernel would take (m <= 2: W4A4, or A16 with RESET_NATIVE_GEMV_BD=1)
 // splits instead: A16 Qwen3-32B down (25 chunks) ran 1.12x faster split at m = 1, Qwen3-8B down (12) 1.2x slower.
 constexpr int kSplitMinChunksBd = 20;
+// W4A4 calls with few row tiles that split where A16 would not (choose_ksplit): from this many tokens, this many
+// slices (measured at M = 4, 8 and 16 with 2 and 4 slices: 4 was best or level).
+constexpr int kSplitW4A4MinTokens = 4;
+constexpr int kSplitW4A4Slices = 4;
 
 // K slices for a call (1 = no split). Measured on an H200 (bench/RESULTS.md, session 7): split K wins where K is
 // long (>= 8 chunks: the down and Qwen3-32B o projections) and x is big. It then replaces the one-CTA-per-SM and the
@@ -129,7 +133,18 @@ int choose_ksplit(const GemvParams& p, const LaunchPlan& plan) {
   bool bd = false;  // the block-diagonal kernel would run (m <= 2, x fitting next to a second CTA)
   if constexpr (BdMode<XDT, W4A4>::kEnabled)
     bd = bd_chosen<W4A4>(p) && size_t(BdSmem(p.k, p.m, p.m).total) <= kWholeSmemLimit;
-  if (nchunks < 8 || (bd ? nchunks < kSplitMinChunksBd : bytes(1) <= kSplitMinWholeBytes)) return 1;
+  if (nchunks < 8 || (bd ? nchunks < kSplitMinChunksBd : bytes(1) <= kSplitMinWholeBytes)) {
+    // W4A4 from 4 tokens with fewer than two row tiles per CTA (two CTAs per SM): every CTA quantizes all of x
+    // for about one tile of weights, so splitting K by 4 quarters that work (H200, session 8: 8B q/k/v 17.8 ->
+    // 14.2 us at M = 4 and 26.7 -> 17.6 at M = 8, 8B o 25.9 -> 15.4 at M = 8, 32B o 29.8 -> 21.7 at M = 4;
+    // 32B q/k/v, 2.4 tiles per CTA, gained <= 5%, the gate/up projections lost).
+    const int ntiles = (p.n + 15) / 16;
+    if (W4A4 && p.m >= kSplitW4A4MinTokens && ntiles < 4 * plan.sms && nchunks >= 2) {
+      const int s = nchunks < kSplitW4A4Slices ? nchunks : kSplitW4A4Slices;
+      if (fits(s)) return s;
+    }
+    return 1;
+  }
   const int two_per_slice = (nchunks + 1) / 2;
   if (fits(two_per_slice)) return two_per_slice;
   return fits(nchunks) ? nchunks : 1;  // one chunk per slice, or not even that: the chunked kernel
