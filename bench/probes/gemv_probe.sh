@@ -22,7 +22,9 @@ TIME_COMBOS=${TIME_COMBOS:-"2:0 2:1"}
 export PROBE_MS=${PROBE_MS:-"1,2,4,8,16"}
 ms_for() { case " $TIME_COMBOS " in *" $1 "*) echo "$PROBE_MS" ;; *) echo "" ;; esac; }
 build() {  # tree include-dir combo
-  nvcc $FLAGS -I"$2" -DPROBE_XDT=${3%:*} -DPROBE_W4A4=${3#*:} -o "$T/p_$1_${3/:/_}" bench/probes/gemv_bits_probe.cu
+  # quantize.cu: launch_amax, which the W4A4 launchers reference (the probe passes a static activation scale)
+  nvcc $FLAGS -I"$2" -DPROBE_XDT=${3%:*} -DPROBE_W4A4=${3#*:} -o "$T/p_$1_${3/:/_}" bench/probes/gemv_bits_probe.cu \
+    "$2/nvfp4/quantize.cu"
 }
 for c in $COMBOS; do build base "$T/base/cuda" $c & build new cuda $c & done
 VNAMES=""

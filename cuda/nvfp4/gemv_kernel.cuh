@@ -318,7 +318,7 @@ constexpr int kTm2DepthShared = 1;  // TM = 2 where 128 registers are the cap (t
 constexpr int kTm2DepthOwn = 3;     // TM = 2 with one CTA of 8 warps per SM
 // TM = 2 on the fast path: each fetch also prefetches into L2 the weights and scales of the fetch kTm2L2Ahead steps
 // later (0: none), which keeps more bytes in flight than the registers of kTm2DepthShared steps hold.
-constexpr int kTm2L2Ahead = 0;
+constexpr int kTm2L2Ahead = 2;
 template <bool WHOLE, int NT, int MINB, int TEAMS = 1, int TM = 1>
 __host__ __device__ constexpr int depth() {
   if (TM == 2) return MINB == 1 && TEAMS == 1 ? kTm2DepthOwn : kTm2DepthShared;
@@ -846,10 +846,14 @@ inline bool teams_enabled() { return teams_override() != 1; }
 
 // Warp steps of 32 rows (TM = 2) for 9..16 tokens (NT = 2) on the persistent whole-x and split-K kernels: each B
 // fragment feeds two row tiles, halving the shared-memory reads per weight byte; the same bits as 16-row steps.
-// RESET_NATIVE_GEMV_TM (read at every call, for benchmarks and the bit-identity tests): "1" = 16-row steps only.
+// Not yet measured on a GPU when it was made the default (docs/nvfp4_cuda.md). RESET_NATIVE_GEMV_TM (read at every
+// call, for benchmarks and the bit-identity tests): "1" = 16-row steps only, "2" = 32-row steps, else the default.
+constexpr bool kTm2ByDefault = true;
 inline bool tm2_enabled() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_TM");
-  return v == nullptr || std::strcmp(v, "1") != 0;
+  if (v != nullptr && std::strcmp(v, "1") == 0) return false;
+  if (v != nullptr && std::strcmp(v, "2") == 0) return true;
+  return kTm2ByDefault;
 }
 
 // TM: row tiles per warp step of the persistent whole-x kernels without the ring (the others take 1).
