@@ -28,11 +28,16 @@ def _ref_weights(n, k):
     return ref.quantize(torch.randn((n, k), generator=torch.Generator().manual_seed(n * 7 + k)).numpy())
 
 
-def _gemv(p, s, gs, x, activation, bias, residual):
-    """The op as the package runs it: with the split-K workspace when the launcher asks for one."""
+def _split_bytes(p, s, x, activation):
+    """Split-K workspace the launcher asks for (0: this call does not split K)."""
     n, k, m = p.shape[0], p.shape[1] * 2, x.shape[0]
-    ws = int(nc._native.cuda_gemv_workspace_bytes(p.data_ptr(), s.data_ptr(), n, k, x.data_ptr(), _CODES[x.dtype], m,
-                                                   activation == "nvfp4"))
+    return int(nc._native.cuda_gemv_workspace_bytes(p.data_ptr(), s.data_ptr(), n, k, x.data_ptr(), _CODES[x.dtype], m,
+                                                    activation == "nvfp4"))
+
+
+def _gemv(p, s, gs, x, activation, bias, residual):
+    n, m = p.shape[0], x.shape[0]
+    ws = _split_bytes(p, s, x, activation)
     torch.full(((m * n * 4 + ws + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
     return nc.gemv(p, s, gs, x, activation, None, bias, residual)
 
@@ -75,6 +80,8 @@ def test_tm2_same_bits_as_16_row_steps_and_fp64(n, k, m, what, dtype, activation
     x = torch.randn((m, k), generator=gen).to(dtype).cuda()
     bias = torch.randn(n, generator=gen).to(dtype).cuda()
     residual = torch.randn((m, n), generator=gen).to(dtype).cuda()
+    if what.startswith("split K") and not (dtype == torch.float32 and activation == "bf16"):
+        assert _split_bytes(p, s, x, activation) > 0, "the case must exercise split K"
     tm2, tm1 = _both(p, s, float(gs), x, activation, bias, residual, monkeypatch)
     assert torch.equal(tm2, tm1), what
     # fp64 reference: output rounding + (K/16 + 16) fp32 ulps of sum |x w| (as tests/test_nvfp4_cuda.py).
@@ -92,10 +99,10 @@ def test_tm2_same_bits_as_16_row_steps_and_fp64(n, k, m, what, dtype, activation
 
 
 # Many tiles per walker (one, two or three: 530 tiles over the H200's 264 team walkers, 625 over 264 two-CTA
-# walkers), with one team per CTA too (RESET_NATIVE_GEMV_TEAMS=1) and a forced uneven split: bits only, on random
-# weight bytes (no reference quantization of a large matrix needed; scales 2^-3 .. 2^3).
+# walkers), with one team per CTA too (RESET_NATIVE_GEMV_TEAMS=1) and a forced uneven split (8 chunks in 2 + 3 + 3):
+# bits only, on random weight bytes (no reference quantization of a large matrix needed; scales 2^-3 .. 2^3).
 @pytest.mark.parametrize("n,k,m,env", [(8472, 4096, 16, {}), (8472, 4096, 13, {"RESET_NATIVE_GEMV_TEAMS": "1"}),
-                                       (10000, 1024, 11, {}), (1000, 8192, 16, {"RESET_NATIVE_GEMV_KSPLIT": "3"})])
+                                       (10000, 1024, 11, {}), (1000, 8192, 12, {"RESET_NATIVE_GEMV_KSPLIT": "3"})])
 @pytest.mark.parametrize("dtype,activation", [(torch.bfloat16, "bf16"), (torch.float16, "nvfp4")])
 def test_tm2_same_bits_many_tiles_per_walker(n, k, m, env, dtype, activation, monkeypatch):
     monkeypatch.delenv("RESET_NATIVE_GEMV_RING", raising=False)
@@ -109,6 +116,8 @@ def test_tm2_same_bits_many_tiles_per_walker(n, k, m, env, dtype, activation, mo
     x = torch.randn((m, k), generator=gen).to(dtype).cuda()
     bias = torch.randn(n, generator=gen).to(dtype).cuda()
     residual = torch.randn((m, n), generator=gen).to(dtype).cuda()
+    if "RESET_NATIVE_GEMV_KSPLIT" in env:
+        assert _split_bytes(p, s, x, activation) == 3 * m * n * 4, "the case must split K in 3"
     tm2, tm1 = _both(p, s, 0.5, x, activation, bias, residual, monkeypatch)
     assert torch.isfinite(tm2).all()
     assert torch.equal(tm2, tm1)

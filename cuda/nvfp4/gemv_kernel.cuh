@@ -515,7 +515,8 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       fetch_rows();
     }
 #pragma unroll
-    for (int tm = 0; tm < TM; ++tm) load_weights<FAST>(f_w[tm], f_s[tm], f_c, f_c * kChunk + kslice, p.k, w[tm], sc[tm]);
+    for (int tm = 0; tm < TM; ++tm)
+      load_weights<FAST>(f_w[tm], f_s[tm], f_c, f_c * kChunk + kslice, p.k, w[tm], sc[tm]);
     if constexpr (WHOLE && FAST && TM == 2 && kTm2L2Ahead > 0) {
       const int pc = f_c + kTm2L2Ahead;  // chunk of the prefetched step: this step's tiles, or the next step's
       const bool same = pc < nchunks;
