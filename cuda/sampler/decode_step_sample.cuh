@@ -76,10 +76,12 @@ __device__ void kept_mass_block(const KernelArgs& a, std::int64_t row, std::int6
   unsigned long long packed_total;
   const unsigned long long at = block_exclusive_scan((mine << 12) | __popc(in_bin), sh.warp_sums, &packed_total);
   const unsigned block_count = static_cast<unsigned>(packed_total & 0xFFFu);  // the same in every thread
+  RN_TRACE(2, 11);
   if (threadIdx.x == 0) {
     a.ws.masses[row * a.ws.chunks + chunk] = packed_total >> 12;
     if (block_count) sh.base = atomicAdd(a.ws.candidate_counts + row, block_count);
   }
+  RN_TRACE(2, 14);
   if (block_count) {
     __syncthreads();
     write_candidates(a.ws.candidates + row * kCandidates, sh.base + (at & 0xFFFu), in_bin, x, w, begin);
@@ -326,7 +328,7 @@ __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
     kept_mass_block<kDType>(a, row, part, plan, x, sh);
   }
   RN_TRACE(2, 3);
-  if (!last_block_of_row(a.ws.counters + row, parts, &sh.last)) return;
+  if (!last_block_of_row(a.ws.counters + row, parts, &sh.last, 2)) return;
   RN_TRACE(2, 4);
   draw_row<kDType>(a, row, plan, draw, sh);
   if (threadIdx.x == 0) a.scratch.slot_busy[plan.slot] = 0;
