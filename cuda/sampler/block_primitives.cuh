@@ -42,6 +42,9 @@ __device__ __forceinline__ unsigned order_key(float x) {
 }
 
 // Exclusive scan of one uint64 per thread over the block; *total gets the sum. All threads call it.
+// Each warp scans with shuffles; after one barrier every thread adds the kWarps warp totals itself
+// (broadcast reads of shared memory: shorter than a second scan by one warp and a second barrier).
+// The sums are integers, so the order of the adds does not matter.
 __device__ inline unsigned long long block_exclusive_scan(unsigned long long v, unsigned long long* warp_sums,
                                                           unsigned long long* total) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -52,17 +55,14 @@ __device__ inline unsigned long long block_exclusive_scan(unsigned long long v, 
   }
   if (lane == 31) warp_sums[warp] = x;
   __syncthreads();
-  if (warp == 0) {
-    unsigned long long w = lane < kWarps ? warp_sums[lane] : 0ull;
-    for (int o = 1; o < 32; o <<= 1) {
-      const unsigned long long y = __shfl_up_sync(kFullMask, w, o);
-      if (lane >= o) w += y;
-    }
-    if (lane < kWarps) warp_sums[lane] = w;
+  unsigned long long before = 0, all = 0;
+#pragma unroll
+  for (int w = 0; w < kWarps; ++w) {
+    const unsigned long long s = warp_sums[w];
+    before += w < warp ? s : 0ull;
+    all += s;
   }
-  __syncthreads();
-  const unsigned long long before = warp > 0 ? warp_sums[warp - 1] : 0ull;
-  *total = warp_sums[kWarps - 1];
+  *total = all;
   __syncthreads();  // warp_sums is reused by the next call
   return before + x - v;
 }

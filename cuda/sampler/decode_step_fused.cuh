@@ -171,7 +171,7 @@ __global__ void __launch_bounds__(kThreads) fused_step_kernel(KernelArgs a) {
   }
 
   // Pass 3: kept masses and candidates per chunk; the last block draws.
-  for_each_chunk([&](unsigned c, const float (&x)[kPerThread]) { kept_mass_block<kDType>(a, row, c, plan, x, sh); });
+  for_each_chunk([&](unsigned c, const float (&x)[kPerThread]) { kept_mass_block<kDType>(a, row, c, plan, x, sh.warp_sums); });
   if (!row_arrive(counter, parts, flag, &s_gen, &sh.last)) return;
   draw_row<kDType>(a, row, plan, big.draw, sh);
   if (threadIdx.x == 0) release_after_all_claims(a, rows, plan.slot);
