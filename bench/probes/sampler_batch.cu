@@ -323,6 +323,18 @@ int run_ncu(Probe& p) {
   return 0;
 }
 
+// The opt-in resident step (RESET_NATIVE_SAMPLER_RESIDENT=1) at B = 1 and 8, reset top-p / fixed T / greedy,
+// labelled `label` (where it does not apply the kernels run).
+void print_resident(Probe& p, const char* label) {
+  setenv("RESET_NATIVE_SAMPLER_RESIDENT", "1", 1);
+  for (std::int64_t rows : {1, 8}) {
+    std::printf("%s resident B=%2lld reset top-p %6.2f | fixed T %6.2f | greedy %6.2f\n", label,
+                static_cast<long long>(rows), p.time(p.reset, rows, Grouping{}, false),
+                p.time(p.fixed, rows, Grouping{}, false), p.time(p.greedy, rows, Grouping{}, false));
+  }
+  unsetenv("RESET_NATIVE_SAMPLER_RESIDENT");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -355,6 +367,7 @@ int main(int argc, char** argv) {
                   p.time(p.reset, rows, Grouping{}, false), p.time(p.fixed, rows, Grouping{}, false),
                   p.time(p.greedy, rows, Grouping{}, false));
     }
+    print_resident(p, "MAIN");
     p.main_outputs(true);
     return 0;
   }
@@ -367,6 +380,7 @@ int main(int argc, char** argv) {
       std::printf("THIS B=%2lld reset top-p %6.2f | fixed T %6.2f | greedy %6.2f\n", static_cast<long long>(rows),
                   p.time(p.reset, rows, Grouping{}), p.time(p.fixed, rows, Grouping{}), p.time(p.greedy, rows, Grouping{}));
     }
+    print_resident(p, "THIS");
     std::printf("bit-for-bit, each timed case against this tree's kernels with main's grouping (3 steps each): "
                 "%d checked, %d mismatched\n", p.checked, p.mismatched);
     CHECK(cudaDeviceSynchronize());
