@@ -3,7 +3,8 @@ first, then each chunk's sums rescaled once and added in a fixed tree) on rows b
 chunk maxima hundreds of nats apart (rescale factors that underflow), whole chunks of -inf (parts that
 add nothing), ties of the maximum across chunks (the first index wins, also for -0 against +0), NaN
 in one chunk (the row is rejected, its neighbours are not), and rows of more chunks than the combine
-keeps in registers (V = 300000: 147 chunks, a second read of the parts). Entropies are checked
+keeps in registers (V = 300000: 147 chunks, a second read of the parts), and a maximum tied inside
+one chunk across the warps of its block. Entropies are checked
 against fp64 numpy, greedy tokens against numpy's first argmax, and the three GPU paths (kernels,
 one kernel, resident), which share the combine, against each other bit for bit."""
 import numpy as np
@@ -23,7 +24,7 @@ def _rows(vocab, seed):
     """[rows, vocab] float32 logits, one stress case per row (docstring), and the rows that are bad."""
     rng = np.random.default_rng(seed)
     chunks = -(-vocab // CHUNK)
-    z = rng.standard_normal((8, vocab)).astype(np.float32)
+    z = rng.standard_normal((9, vocab)).astype(np.float32)
     chunk_of = np.arange(vocab) // CHUNK
     # 0: chunk offsets spread over ~200 nats, the largest in a middle chunk.
     offsets = np.linspace(-150.0, 50.0, chunks)
@@ -47,6 +48,10 @@ def _rows(vocab, seed):
     z[6] = 0.25
     # 7: plain N(0, 3^2).
     z[7] *= 3.0
+    # 8: the maximum tied inside one chunk, in different warps and thread slots of its block (a thread
+    # holds logits t, t + 256, ...): index 700 (thread 188, warp 5) comes before 773 (thread 5, warp 0).
+    top = z[8].max() + 0.5
+    z[8, [CHUNK + 773, CHUNK + 1500, CHUNK + 700]] = top
     return z, [4]
 
 
@@ -74,7 +79,7 @@ def test_cuda_row_combine_matches_fp64_and_first_argmax(vocab, path, monkeypatch
             continue
         np.testing.assert_allclose(ents[r], reference_entropy(z[r]), rtol=1e-5, atol=1e-6, err_msg=f"row {r}")
         assert tokens[r] == int(np.argmax(z[r])), f"row {r}"  # numpy: the first index of the maximum
-    assert tokens[2] == CHUNK + 17 and tokens[6] == 0
+    assert tokens[2] == CHUNK + 17 and tokens[6] == 0 and tokens[8] == CHUNK + 700
     assert tokens[3] == CHUNK * (-(-vocab // CHUNK) // 2) + 1  # -0 == +0: the first one
 
 
