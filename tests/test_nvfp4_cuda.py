@@ -193,8 +193,9 @@ def test_gemv_w4a4_vs_fp64(n, k, m, dtype, static_scale):
     _gemv_case(n, k, m, dtype, "nvfp4", with_bias=(m == 5), seed=n + k + m, act_gs=0.0013 if static_scale else None)
 
 
-# M <= 4 runs the block-diagonal kernel: bf16 x is rescaled per 16-element block into fp16. Magnitudes over
-# many decades (inside and across blocks, exact zeros) check that rescaling stays within the fp64 bound.
+# M <= 2 runs the block-diagonal kernel (A16: K < 8192): bf16 x is rescaled per 16-element block into fp16.
+# Magnitudes over many decades (inside and across blocks, exact zeros) check that rescaling stays within the fp64
+# bound.
 @pytest.mark.gpu
 @pytest.mark.parametrize("n,k", [(200, 2048), (37, 1040), (40, 8192)])
 @pytest.mark.parametrize("m", [1, 2, 3, 4])
@@ -202,6 +203,20 @@ def test_gemv_w4a4_vs_fp64(n, k, m, dtype, static_scale):
 @pytest.mark.parametrize("activation", ["bf16", "nvfp4"])
 def test_gemv_small_m_wide_range_vs_fp64(n, k, m, dtype, activation):
     _gemv_case(n, k, m, dtype, activation, with_bias=(m == 3), seed=n * 17 + k + m, kind="wide_gemv")
+
+
+# Which kernel takes M <= 2 (gemv_bd_kernel.cuh, bd_chosen): A16 below K = 8192 the block-diagonal one, from
+# 8192 on the 16-bit one; RESET_NATIVE_GEMV_BD=1 / =0 force either. Each choice within the fp64 bound on both
+# sides of the limit (the choice is a speed rule: both kernels must be right everywhere).
+@pytest.mark.gpu
+@pytest.mark.parametrize("n,k", [(200, 2048), (64, 7168), (40, 8192), (96, 12288)])
+@pytest.mark.parametrize("m", [1, 2])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("bd", [None, "1", "0"])
+def test_gemv_small_m_kernel_choice(n, k, m, dtype, bd, monkeypatch):
+    if bd is not None:
+        monkeypatch.setenv("RESET_NATIVE_GEMV_BD", bd)
+    _gemv_case(n, k, m, dtype, "bf16", with_bias=(m == 2), seed=n + k + m)
 
 
 @pytest.mark.gpu

@@ -65,6 +65,7 @@ def _check_vs_fp64(y, packed, scales, gs, x, activation, bias, residual):
 def test_which_calls_split(monkeypatch):
     monkeypatch.delenv("RESET_NATIVE_GEMV_KSPLIT", raising=False)
     monkeypatch.delenv("RESET_NATIVE_GEMV_RING", raising=False)
+    monkeypatch.delenv("RESET_NATIVE_GEMV_BD", raising=False)
     n, k = 64, 12288  # 12 chunks of 1024
     _, _, _, p, s = _weights(n, k, 1)
     x = lambda m, dt=torch.bfloat16: torch.zeros((m, k), dtype=dt, device="cuda")  # noqa: E731
@@ -74,7 +75,7 @@ def test_which_calls_split(monkeypatch):
     assert _workspace_bytes(p, s, x(4), "bf16") == 6 * 4 * n * 4  # (12 * 4 + 1) rows of 2112 B + 4 KB = 105 KB
     # float32 x is staged as three bf16 parts.
     assert _workspace_bytes(p, s, x(4, torch.float32), "bf16") == 6 * 4 * n * 4
-    # x small enough whole (82 KB at m = 3), or the block-diagonal kernel (m = 1): no split.
+    # x small enough whole (82 KB at m = 3; 27 KB at m = 1): no split.
     assert _workspace_bytes(p, s, x(3), "bf16") == 0
     assert _workspace_bytes(p, s, x(1), "bf16") == 0
     monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "1")
@@ -85,12 +86,23 @@ def test_which_calls_split(monkeypatch):
     monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "20")  # at most one slice per chunk
     assert _workspace_bytes(p, s, x(3), "bf16") == 12 * 3 * n * 4
     monkeypatch.delenv("RESET_NATIVE_GEMV_KSPLIT")
-    # Very long K splits even where the block-diagonal kernel would run (m <= 2): 20 chunks in 10 slices.
+    # Very long K splits even where the block-diagonal kernel runs (W4A4 at m <= 2): 20 chunks in 10 slices. A16 at
+    # m = 1 runs the 16-bit kernel from K = 8192 on (bd_chosen), and x (44 KB whole) is too small to split.
     _, _, _, p3, s3 = _weights(16, 20480, 4)
-    assert _workspace_bytes(p3, s3, torch.zeros((1, 20480), dtype=torch.bfloat16, device="cuda"), "bf16") == 10 * 16 * 4
-    # Short K (5 chunks): never split automatically, however many tokens.
+    x3 = torch.zeros((1, 20480), dtype=torch.bfloat16, device="cuda")
+    assert _workspace_bytes(p3, s3, x3, "nvfp4") == 10 * 16 * 4
+    assert _workspace_bytes(p3, s3, x3, "bf16") == 0
+    monkeypatch.setenv("RESET_NATIVE_GEMV_BD", "1")  # the block-diagonal kernel at every K, as before session 8
+    assert _workspace_bytes(p3, s3, x3, "bf16") == 10 * 16 * 4
+    monkeypatch.delenv("RESET_NATIVE_GEMV_BD")
+    # Short K (5 chunks): A16 never splits automatically, however many tokens. W4A4 from 4 tokens with fewer than
+    # two row tiles per CTA (here 4 tiles) splits by 4: each CTA then quantizes a quarter of x.
     _, _, _, p1, s1 = _weights(n, 5120, 3)
-    assert _workspace_bytes(p1, s1, torch.zeros((16, 5120), dtype=torch.bfloat16, device="cuda"), "bf16") == 0
+    x16 = torch.zeros((16, 5120), dtype=torch.bfloat16, device="cuda")
+    assert _workspace_bytes(p1, s1, x16, "bf16") == 0
+    assert _workspace_bytes(p1, s1, x16, "nvfp4") == 4 * 16 * n * 4
+    assert _workspace_bytes(p1, s1, x16[:4], "nvfp4") == 4 * 4 * n * 4
+    assert _workspace_bytes(p1, s1, x16[:3], "nvfp4") == 0
     # K % 1024 != 0 runs the general-path kernels, never split.
     _, _, _, p2, s2 = _weights(16, 9232, 2)
     assert _workspace_bytes(p2, s2, torch.zeros((16, 9232), dtype=torch.bfloat16, device="cuda"), "bf16") == 0
@@ -175,3 +187,39 @@ def test_without_workspace_runs_unsplit(monkeypatch):
     split = nc.gemv(p, s, gs, x, "bf16")
     # Different summation order, so not the same bits, but within a few fp32 ulps of the sums.
     assert torch.allclose(split.float(), unsplit.float(), rtol=2**-7, atol=1e-3)
+
+
+@pytest.mark.parametrize("n,k,m,forced", [(200, 8192, 16, None), (200, 5120, 3, "2"), (37, 4096, 8, "4")])
+def test_split_w4a4_amax_in_kernel_or_pre_kernel_same_bits(n, k, m, forced, monkeypatch):
+    """W4A4 with the dynamic activation scale under split K: the amax comes from every CTA's own reduction over
+    all of x (RESET_NATIVE_GEMV_SPLIT_AMAX=1; CTA 0 stores it for the reduction kernel) or from the pre-kernel
+    (=0); the rule picks by the L2 traffic. A max does not depend on who takes it: the same bits, in eager calls
+    and in a CUDA graph whose x changes (so the stored amax cannot be stale), and within the fp64 bound."""
+    if forced is None:
+        monkeypatch.delenv("RESET_NATIVE_GEMV_KSPLIT", raising=False)
+    else:
+        monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", forced)
+    packed, scales, gs, p, s = _weights(n, k, n + 2 * k)
+    gen = torch.Generator().manual_seed(m + k)
+    x = (torch.randn((m, k), generator=gen) * 3).to(torch.bfloat16).cuda()
+    assert _workspace_bytes(p, s, x, "nvfp4") > 0
+    ys = {}
+    for src in ("1", "0", None):
+        if src is None:
+            monkeypatch.delenv("RESET_NATIVE_GEMV_SPLIT_AMAX", raising=False)
+        else:
+            monkeypatch.setenv("RESET_NATIVE_GEMV_SPLIT_AMAX", src)
+        ys[src] = nc.gemv(p, s, gs, x, "nvfp4")
+    assert torch.equal(ys["1"], ys["0"]) and torch.equal(ys[None], ys["0"])
+    _check_vs_fp64(ys["1"], packed, scales, gs, x, "nvfp4", None, None)
+    monkeypatch.setenv("RESET_NATIVE_GEMV_SPLIT_AMAX", "1")
+    nc.gemv(p, s, gs, x, "nvfp4")  # warm-up outside the capture
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        y = nc.gemv(p, s, gs, x, "nvfp4")
+    x.copy_((torch.randn((m, k), generator=gen) * 0.01).to(torch.bfloat16))  # a much smaller amax
+    g.replay()
+    torch.cuda.synchronize()
+    monkeypatch.setenv("RESET_NATIVE_GEMV_SPLIT_AMAX", "0")
+    assert torch.equal(y, nc.gemv(p, s, gs, x, "nvfp4"))
+    _check_vs_fp64(y, packed, scales, gs, x, "nvfp4", None, None)

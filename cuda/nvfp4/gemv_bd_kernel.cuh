@@ -394,22 +394,35 @@ bool try_bd_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t str
   }
 }
 
-// RESET_NATIVE_GEMV_BD=0 leaves plain (unfused) M <= 2 calls to the 16-bit kernel: a benchmark switch for
-// comparing the two kernels per shape (read at every call).
-inline bool bd_enabled() {
+// Where the block-diagonal kernel takes a plain (unfused) M <= 2 call that it can run. Measured on an H200
+// (bench/RESULTS.md, session 7 last call): at K >= 8192 (the down projections, Qwen3-32B o) the 16-bit kernel was
+// 5-11% faster with bf16 x at M = 1 and 2 (32B o 11.8 vs 13.2 us at M = 1); at K <= 5120 the block-diagonal kernel
+// was ahead at M = 1 (8B q/k/v 7.0 vs 7.5 us) and within ~3% either way at M = 2. So A16 takes it below
+// K = 8192 only. W4A4 keeps it at every K (not measured against the 16-bit kernel). The fused prologue and
+// epilogue exist only in this kernel, and fused_fits applies the same K limit to A16, so that a fused call and
+// the separate ops it replaces run the same kernel (the same bits).
+// RESET_NATIVE_GEMV_BD (read at every call, a benchmark switch): 0 = never (the 16-bit kernel), 1 = at every K
+// (the rule before session 8), unset = this rule.
+constexpr int kBdMaxK = 8192;
+
+template <bool W4A4>
+bool bd_chosen(const GemvParams& p) {
+  if (p.m > 2) return false;
   const char* v = std::getenv("RESET_NATIVE_GEMV_BD");
-  return v == nullptr || std::strcmp(v, "0") != 0;
+  if (v != nullptr && std::strcmp(v, "0") == 0) return false;
+  if (W4A4 || (v != nullptr && std::strcmp(v, "1") == 0)) return true;
+  return p.k < kBdMaxK;
 }
 
 // Runs the block-diagonal kernel when it applies (M <= 2, x dtype/activation supported, x fits shared
-// memory next to a second CTA); returns false to leave the call to the 16-bit kernel.
+// memory next to a second CTA, bd_chosen for plain calls); returns false to leave the call to the 16-bit kernel.
 template <int XDT, bool W4A4, int PRO = kProNone, bool SILU = false>
 bool try_bd(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
   if constexpr (!BdMode<XDT, W4A4>::kEnabled) {
     return false;
   } else {
     if constexpr (PRO == kProNone && !SILU) {
-      if (!bd_enabled()) return false;
+      if (!bd_chosen<W4A4>(p)) return false;
     }
     if (p.m == 1) return try_bd_tokens<XDT, W4A4, 1, PRO, SILU>(p, plan, stream);
     if (p.m == 2) return try_bd_tokens<XDT, W4A4, 2, PRO, SILU>(p, plan, stream);

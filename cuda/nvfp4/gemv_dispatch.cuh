@@ -21,7 +21,7 @@ void dispatch_mode(const GemvParams& p, const LaunchPlan& plan, cudaStream_t str
 }
 
 // A16 GEMV with the fused RMSNorm prologue (PRO) and/or the SiLU * up epilogue (SILU): the block-diagonal kernel
-// only (M <= 2, x fitting shared memory next to a second CTA; fused_fits). Explicitly instantiated in
+// only (M <= 2, K < 8192, x fitting shared memory next to a second CTA; fused_fits). Explicitly instantiated in
 // gemv_<dtype>_fused.cu.
 template <int XDT, int PRO, bool SILU>
 void dispatch_fused(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
@@ -32,7 +32,8 @@ void dispatch_fused(const GemvParams& p, const LaunchPlan& plan, cudaStream_t st
 template <int PRO, bool SILU>
 bool fused_fits(const GemvParams& p, const LaunchPlan& plan) {
   const int extra = p.m == 1 ? bd_extra_bytes<PRO, SILU, 1>() : bd_extra_bytes<PRO, SILU, 2>();
-  return plan.fast && p.m <= 2 && (!SILU || p.n % 32 == 0) &&
+  // bd_chosen: only where the plain call runs this kernel too, so fused and separate ops give the same bits.
+  return plan.fast && bd_chosen<false>(p) && (!SILU || p.n % 32 == 0) &&
          size_t(BdSmem(p.k, p.m, p.m, extra).total) <= kWholeSmemLimit;
 }
 

@@ -341,7 +341,11 @@ __device__ __forceinline__ void prefetch_then_wait(const GemvParams& p, int step
   cuda_core::pdl_trigger();
   if constexpr (W4A4) {
     if (p.amax_inline) {
-      scales_from_amax(cta_amax<XDT>(p), act_gs, act_d);
+      const float amax = cta_amax<XDT>(p);
+      // Split K: the reduction kernel applies the scale too and reads it here (after its pdl_wait, i.e. once
+      // this grid has finished); every CTA computes the same max, so any one may store it.
+      if (p.ksplit > 1 && blockIdx.x == 0 && threadIdx.x == 0) *const_cast<float*>(p.act_amax) = amax;
+      scales_from_amax(amax, act_gs, act_d);
     } else {
       activation_scales(p, act_gs, act_d);
     }
@@ -685,7 +689,8 @@ size_t whole_smem_bytes(int k, int m) {
 }
 
 // W4A4 with a device-computed activation scale (p.act_amax set by the launcher): a kernel that stages all of x
-// (in_kernel: whole x without the ring) reduces amax(|x|) itself; for the others the amax pre-kernel runs first
+// (in_kernel: whole x without the ring; split K, which reads all of x once for the max and stages its slice)
+// reduces amax(|x|) itself; for the others the amax pre-kernel runs first
 // (a memset and a kernel: ~6 us in a CUDA graph on an H200, as much as a small layer's GEMV). Returns the params
 // to launch with.
 template <int XDT, bool W4A4>

@@ -38,7 +38,8 @@ struct GemvParams {
   float* split_ws;
   int ksplit;
   // W4A4 with a device-computed activation scale (act_amax != nullptr): 1 = the kernel reduces amax(|x|) over all
-  // of x itself (kernels that stage all of x); 0 = the amax pre-kernel wrote it to *act_amax.
+  // of x itself (kernels that stage all of x, and split K, whose CTA 0 also stores it to *act_amax for
+  // gemv_split_reduce); 0 = the amax pre-kernel wrote it to *act_amax.
   int amax_inline;
 };
 

@@ -23,7 +23,7 @@ namespace reset_native::nvfp4_cuda::detail {
 template <int XDT, bool W4A4>
 __global__ void __launch_bounds__(kThreads) gemv_split_reduce(const GemvParams p) {
   using E = Elem<XDT>;
-  cuda_core::pdl_wait();  // the partial sums (and, W4A4, the activation amax) are complete
+  cuda_core::pdl_wait();  // the partial sums (and, W4A4, the activation amax stored by the split kernel) are complete
   cuda_core::pdl_trigger();
   float act_gs = 1.0f, act_d = 6.0f;
   if constexpr (W4A4) activation_scales(p, act_gs, act_d);
@@ -51,6 +51,22 @@ size_t split_smem_bytes(int k, int m, int ksplit) {
   return smem_bytes<XDT, W4A4, NT, true>(slice_chunks * kChunk, m);
 }
 
+// W4A4 with the dynamic activation scale under split K: whether every CTA reduces amax(|x|) over all of x itself
+// (CTA 0 then leaves it in *act_amax for gemv_split_reduce) instead of the amax pre-kernel (a memset and a
+// kernel, ~6 us in a CUDA graph). Each CTA stages only its slice but must read all of x for the max, so the
+// L2 traffic is grid x |x|: inline while that stays under kSplitInlineAmaxBytes. RESET_NATIVE_GEMV_SPLIT_AMAX=1 /
+// =0 forces inline / the pre-kernel (benchmarks; read at every call).
+constexpr double kSplitInlineAmaxBytes = 32.0 * 1024 * 1024;
+
+template <int XDT>
+bool split_amax_inline(const GemvParams& p, int grid) {
+  const char* v = std::getenv("RESET_NATIVE_GEMV_SPLIT_AMAX");
+  if (v != nullptr && std::strcmp(v, "1") == 0) return true;
+  if (v != nullptr && std::strcmp(v, "0") == 0) return false;
+  const double x_bytes = double(p.m) * p.k * sizeof(typename Elem<XDT>::T);
+  return double(grid) * x_bytes <= kSplitInlineAmaxBytes;
+}
+
 // Runs the split-K kernel (p.ksplit > 1, p.split_ws sized by split_workspace_bytes), then the reduction.
 template <int XDT, bool W4A4, int NT>
 void launch_split(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
@@ -63,7 +79,7 @@ void launch_split(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stre
   const int ntiles = (p.n + 15) / 16;
   int per_slice = plan.sms * (per_sm > 0 ? per_sm : 1) / p.ksplit;  // persistent CTAs of one K slice
   per_slice = per_slice < 1 ? 1 : (per_slice > ntiles ? ntiles : per_slice);
-  const GemvParams q = with_activation_amax<XDT, W4A4>(p, false, stream);  // a CTA stages only its slice of x
+  const GemvParams q = with_activation_amax<XDT, W4A4>(p, split_amax_inline<XDT>(p, per_slice * p.ksplit), stream);
   check_cuda(cuda_core::launch_pdl(kernel, dim3(per_slice * p.ksplit), dim3(kThreads), smem, stream, q, RingMaps{}),
              "nvfp4 gemv: launch");
   const int64_t total = int64_t(p.m) * p.n;
@@ -86,9 +102,13 @@ inline int ksplit_override() {
 // Whole-x shared memory above which a long-K call splits (below, the unsplit kernels were as fast or faster: Qwen3-32B
 // o at m = 4, 74 KB, lost 4% split; Qwen3-8B down at m = 4, 105 KB, gained 5%).
 constexpr size_t kSplitMinWholeBytes = 96 * 1024;
-// K chunks from which a call the block-diagonal kernel would take (m <= 2) splits instead: Qwen3-32B down (25 chunks)
-// ran 1.12x faster split at m = 1, Qwen3-8B down (12) 1.2x slower.
+// K chunks from which a call the block-diagonal kernel would take (m <= 2: W4A4, or A16 with RESET_NATIVE_GEMV_BD=1)
+// splits instead: A16 Qwen3-32B down (25 chunks) ran 1.12x faster split at m = 1, Qwen3-8B down (12) 1.2x slower.
 constexpr int kSplitMinChunksBd = 20;
+// W4A4 calls with few row tiles that split where A16 would not (choose_ksplit): from this many tokens, this many
+// slices (measured at M = 4, 8 and 16 with 2 and 4 slices: 4 was best or level).
+constexpr int kSplitW4A4MinTokens = 4;
+constexpr int kSplitW4A4Slices = 4;
 
 // K slices for a call (1 = no split). Measured on an H200 (bench/RESULTS.md, session 7): split K wins where K is
 // long (>= 8 chunks: the down and Qwen3-32B o projections) and x is big. It then replaces the one-CTA-per-SM and the
@@ -112,8 +132,19 @@ int choose_ksplit(const GemvParams& p, const LaunchPlan& plan) {
   }
   bool bd = false;  // the block-diagonal kernel would run (m <= 2, x fitting next to a second CTA)
   if constexpr (BdMode<XDT, W4A4>::kEnabled)
-    bd = bd_enabled() && p.m <= 2 && size_t(BdSmem(p.k, p.m, p.m).total) <= kWholeSmemLimit;
-  if (nchunks < 8 || (bd ? nchunks < kSplitMinChunksBd : bytes(1) <= kSplitMinWholeBytes)) return 1;
+    bd = bd_chosen<W4A4>(p) && size_t(BdSmem(p.k, p.m, p.m).total) <= kWholeSmemLimit;
+  if (nchunks < 8 || (bd ? nchunks < kSplitMinChunksBd : bytes(1) <= kSplitMinWholeBytes)) {
+    // W4A4 from 4 tokens with fewer than two row tiles per CTA (two CTAs per SM): every CTA quantizes all of x
+    // for about one tile of weights, so splitting K by 4 quarters that work (H200, session 8: 8B q/k/v 17.8 ->
+    // 14.2 us at M = 4 and 26.7 -> 17.6 at M = 8, 8B o 25.9 -> 15.4 at M = 8, 32B o 29.8 -> 21.7 at M = 4;
+    // 32B q/k/v, 2.4 tiles per CTA, gained <= 5%, the gate/up projections lost).
+    const int ntiles = (p.n + 15) / 16;
+    if (W4A4 && p.m >= kSplitW4A4MinTokens && ntiles < 4 * plan.sms && nchunks >= 2) {
+      const int s = nchunks < kSplitW4A4Slices ? nchunks : kSplitW4A4Slices;
+      if (fits(s)) return s;
+    }
+    return 1;
+  }
   const int two_per_slice = (nchunks + 1) / 2;
   if (fits(two_per_slice)) return two_per_slice;
   return fits(nchunks) ? nchunks : 1;  // one chunk per slice, or not even that: the chunked kernel

@@ -1,5 +1,5 @@
-// Block-wide building blocks of the decode kernels: scans, the (max, sum exp, sum z*exp) entropy
-// merge, order-preserving float keys, logits loads for each dtype and the "last block of a row"
+// Block-wide building blocks of the decode kernels: scans, the max-first entropy parts (a chunk's and a row's),
+// order-preserving float keys, logits loads for each dtype and the "last block of a row"
 // hand-off.
 #pragma once
 #include <cuda_fp16.h>
@@ -77,86 +77,73 @@ struct ChunkPart {
   std::int32_t nan;
 };
 
-// Rescale factor exp(max_part - max_merged) <= 1 inside a chunk (fp32 parts).
-__device__ __forceinline__ float exp_of(float d) { return __expf(d); }
+// ---- A chunk's part, max first ---------------------------------------------------------------------
+// A chunk (kChunk logits, kPerThread per thread of a block) is reduced with its maximum known before any
+// exponential: the warp's maximum first (shuffles of one float), then every logit's exp(z - warp max) summed
+// in fp32 (explicit roundings) in a fixed butterfly, then the kWarps warp parts rescaled once to the chunk's
+// maximum and summed by one warp. An earlier version merged (max, sums) pairs in a 10-level tree, each level
+// with two exponentials on its critical path: at B = 64 those merges were most of the stats pass's
+// instructions (docs/sampler.md). Butterfly sums give every lane the same bits (a + b == b + a), and every
+// kernel and grouping calls these functions, so a chunk's part is the same bits everywhere.
 
-// The part of an empty set of logits.
-template <class Part>
-__device__ __forceinline__ Part empty_part() {
-  return Part{-INFINITY, 0, 0, -1, 0};
+// The first index of the maximum over the warp: the smallest candidate index (INT32_MAX: none).
+__device__ __forceinline__ std::int32_t warp_min_index(std::int32_t index) {
+  return static_cast<std::int32_t>(__reduce_min_sync(kFullMask, static_cast<unsigned>(index)));
 }
 
-// (max, sum exp(z - max), sum (z - max) exp(z - max)) of the union of two sets; ties of the max
-// keep the smaller argmax, so the result is the first index of the maximum.
-template <class Part>
-__device__ __forceinline__ Part entropy_merge(const Part& a, const Part& b) {
-  using Real = decltype(a.sum_exp);
-  Part r;
-  r.nan = a.nan | b.nan;
-  const bool take_b = b.max > a.max || (b.max == a.max && b.argmax >= 0 && (a.argmax < 0 || b.argmax < a.argmax));
-  r.max = take_b ? b.max : a.max;
-  r.argmax = take_b ? b.argmax : a.argmax;
-  r.sum_exp = 0;
-  r.sum_zexp = 0;
-  if (r.max == -INFINITY) return r;
-  const Part* parts[2] = {&a, &b};
-  for (const Part* p : parts) {
-    if (p->max == -INFINITY) continue;
-    // Explicit fma: the same rounding in every kernel that inlines this (no contraction choices).
-    const Real d = static_cast<Real>(p->max) - static_cast<Real>(r.max);
-    const Real f = exp_of(d);
-    r.sum_exp = fma(p->sum_exp, f, r.sum_exp);
-    r.sum_zexp = fma(fma(d, p->sum_exp, p->sum_zexp), f, r.sum_zexp);
-  }
-  return r;
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(kFullMask, v, o));
+  return v;
 }
 
-template <class Part>
-__device__ inline Part shfl_part(const Part& p, int offset) {
-  Part q;
-  q.max = __shfl_down_sync(kFullMask, p.max, offset);
-  q.sum_exp = __shfl_down_sync(kFullMask, p.sum_exp, offset);
-  q.sum_zexp = __shfl_down_sync(kFullMask, p.sum_zexp, offset);
-  q.argmax = __shfl_down_sync(kFullMask, p.argmax, offset);
-  q.nan = __shfl_down_sync(kFullMask, p.nan, offset);
-  return q;
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = __fadd_rn(v, __shfl_xor_sync(kFullMask, v, o));
+  return v;
 }
 
-// Block reduction in a fixed tree (the result does not depend on scheduling); valid in every
-// thread. `parts` is shared scratch of kWarps entries.
-template <class Part>
-__device__ inline Part block_entropy(Part p, Part* parts) {
-  for (int o = 16; o > 0; o >>= 1) p = entropy_merge(p, shfl_part(p, o));
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  if (lane == 0) parts[warp] = p;
-  __syncthreads();
-  if (warp == 0) {
-    Part q = lane < kWarps ? parts[lane] : empty_part<Part>();
-    for (int o = 16; o > 0; o >>= 1) q = entropy_merge(q, shfl_part(q, o));
-    if (lane == 0) parts[0] = q;
-  }
-  __syncthreads();
-  const Part r = parts[0];
-  __syncthreads();
-  return r;
-}
-
-// block_entropy's two levels taken apart, for blocks that reduce several chunks at once: the warp
-// level (valid in lane 0) and the level over the kWarps warp parts of one chunk, done by one whole
-// warp (valid in lane 0). Composed they are block_entropy, bit for bit (the same merges in the same
-// tree).
-template <class Part>
-__device__ __forceinline__ Part warp_entropy(Part p) {
-  for (int o = 16; o > 0; o >>= 1) p = entropy_merge(p, shfl_part(p, o));
-  return p;
-}
-
-template <class Part>
-__device__ __forceinline__ Part warp_parts_entropy(const Part* warp_parts) {
+// One warp, all lanes: the chunk's part from its kWarps warp parts (lane l < kWarps reads parts[l]), valid in
+// every lane. Each warp part is rescaled by exp(its max - the chunk's max) once; empty parts (max -inf: every
+// logit -inf) add nothing.
+__device__ __forceinline__ ChunkPart merge_warp_parts(const ChunkPart* parts) {
   const int lane = threadIdx.x & 31;
-  Part q = lane < kWarps ? warp_parts[lane] : empty_part<Part>();
-  for (int o = 16; o > 0; o >>= 1) q = entropy_merge(q, shfl_part(q, o));
-  return q;
+  const ChunkPart q = lane < kWarps ? parts[lane] : ChunkPart{-INFINITY, 0.0f, 0.0f, -1, 0};
+  ChunkPart r;
+  r.max = warp_max(q.max);
+  r.nan = __any_sync(kFullMask, q.nan != 0);
+  const bool holds = q.max == r.max && q.argmax >= 0;
+  r.argmax = warp_min_index(holds ? q.argmax : INT32_MAX);
+  if (r.argmax == INT32_MAX) r.argmax = -1;
+  float s = 0.0f, z = 0.0f;
+  if (q.max != -INFINITY) {
+    const float d = __fsub_rn(q.max, r.max);
+    const float f = __expf(d);
+    s = __fmul_rn(q.sum_exp, f);
+    z = __fmul_rn(__fmaf_rn(d, q.sum_exp, q.sum_zexp), f);
+  }
+  // The kWarps parts sit in lanes 0..kWarps-1: log2(kWarps) butterfly levels inside them.
+  static_assert(kWarps <= 32 && (kWarps & (kWarps - 1)) == 0, "whole butterfly levels");
+#pragma unroll
+  for (int o = kWarps / 2; o > 0; o >>= 1) {
+    s = __fadd_rn(s, __shfl_xor_sync(kFullMask, s, o));
+    z = __fadd_rn(z, __shfl_xor_sync(kFullMask, z, o));
+  }
+  r.sum_exp = __shfl_sync(kFullMask, s, 0);
+  r.sum_zexp = __shfl_sync(kFullMask, z, 0);
+  return r;
+}
+
+// The whole block: the chunk's part from every warp's part (warp_part valid in every lane), valid in every
+// thread. `parts` is shared scratch of kWarps entries; two barriers (the first publishes everything the block
+// wrote to shared memory before the call).
+__device__ inline ChunkPart block_chunk_part(const ChunkPart& warp_part, ChunkPart* parts) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  if (lane == 0) parts[warp] = warp_part;
+  __syncthreads();
+  const ChunkPart r = merge_warp_parts(parts);  // every warp, the same bits
+  __syncthreads();                              // parts is reused by the next call
+  return r;
 }
 
 // The row's combine of its chunks' entropy parts, max first (docs/sampler.md, CUDA details): one warp,

@@ -125,7 +125,7 @@ __global__ void __launch_bounds__(kThreads) fused_step_kernel(KernelArgs a) {
   // Pass 1: entropy per chunk; the last block plans the row.
   EntropyPart* row_parts = a.ws.entropy + row * a.ws.chunks;
   for_each_chunk([&](unsigned c, const float (&x)[kPerThread]) {
-    const ChunkPart p = block_entropy(thread_entropy(x, static_cast<std::int64_t>(c) * kChunk), chunk_parts);
+    const ChunkPart p = chunk_part(x, static_cast<std::int64_t>(c) * kChunk, chunk_parts);
     if (threadIdx.x == 0) row_parts[c] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
   });
   if (part == 0) {  // the block of chunk 0 prepares the row's slot, as in stats_kernel

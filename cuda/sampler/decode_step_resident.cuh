@@ -88,7 +88,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) resident_step_kernel(Ker
   // Exchange 1: entropy parts and the prepared slot.
   for_own_chunks([&](unsigned c, const float (&x)[kPerThread]) {
     // the first one's barriers publish sh.prep
-    const ChunkPart p = block_entropy(thread_entropy(x, static_cast<std::int64_t>(c) * kChunk), sh.chunk_parts);
+    const ChunkPart p = chunk_part(x, static_cast<std::int64_t>(c) * kChunk, sh.chunk_parts);
     if (threadIdx.x == 0) put_part(words, c, p, tag);
     if (lead && c == 0 && threadIdx.x == kPreparer) {
       prepare_row(a, row, claim, sh.prep, sh.u.window, sh.pre);

@@ -151,34 +151,48 @@ __device__ __forceinline__ int grouped_round(const KernelArgs& a, std::int64_t r
   return k;
 }
 
-// This thread's share of a chunk: max and argmax of its logits, then fp32 sums relative to that max
-// (explicit roundings, so every kernel computing it gets the same bits). A NaN or +inf anywhere
-// flags the part (its row is rejected, so its other fields are then never used); otherwise -inf
-// logits add nothing.
-__device__ __forceinline__ ChunkPart thread_entropy(const float (&x)[kPerThread], std::int64_t begin) {
-  ChunkPart p = empty_part<ChunkPart>();
-  int at = -1;  // j of the first maximum
+// The warp's part of a chunk (valid in every lane; merge_warp_parts / block_chunk_part finish the chunk): the
+// maximum of the warp's kPerThread * 32 logits and the first index of it, then fp32 sums relative to that
+// maximum (explicit roundings, so every kernel computing it gets the same bits). A NaN or +inf anywhere flags
+// the part (its row is rejected, so its other fields are then never used); -inf logits add nothing.
+__device__ __forceinline__ ChunkPart warp_chunk_part(const float (&x)[kPerThread], std::int64_t begin) {
+  float m = -INFINITY;
+  int at = -1;  // j of this thread's first maximum
   bool flagged = false;
 #pragma unroll
   for (int j = 0; j < kPerThread; ++j) {
     flagged |= !(x[j] < INFINITY);  // NaN or +inf
-    if (x[j] > p.max) {
-      p.max = x[j];
+    if (x[j] > m) {
+      m = x[j];
       at = j;
     }
   }
-  p.nan = flagged;
-  if (at < 0) return p;  // every logit -inf (or NaN)
-  p.argmax = static_cast<std::int32_t>(begin + at * kThreads + threadIdx.x);
+  ChunkPart p;
+  p.max = warp_max(m);
+  p.nan = __any_sync(kFullMask, flagged);
+  // Index begin + j * kThreads + threadIdx.x grows with j first: the smallest over the warp is the first maximum.
+  const bool holds = at >= 0 && m == p.max;
+  p.argmax = warp_min_index(holds ? static_cast<std::int32_t>(begin + at * kThreads + threadIdx.x) : INT32_MAX);
+  if (p.argmax == INT32_MAX) p.argmax = -1;
+  float se = 0.0f, sz = 0.0f;
+  if (p.max != -INFINITY) {
 #pragma unroll
-  for (int j = 0; j < kPerThread; ++j) {
-    if (x[j] == -INFINITY) continue;
-    const float d = __fsub_rn(x[j], p.max);
-    const float e = __expf(d);
-    p.sum_exp = __fadd_rn(p.sum_exp, e);
-    p.sum_zexp = __fmaf_rn(d, e, p.sum_zexp);
+    for (int j = 0; j < kPerThread; ++j) {
+      if (x[j] == -INFINITY) continue;
+      const float d = __fsub_rn(x[j], p.max);
+      const float e = __expf(d);
+      se = __fadd_rn(se, e);
+      sz = __fmaf_rn(d, e, sz);
+    }
   }
+  p.sum_exp = warp_sum(se);
+  p.sum_zexp = warp_sum(sz);
   return p;
+}
+
+// The chunk's part by the whole block, valid in every thread (two barriers: see block_chunk_part).
+__device__ __forceinline__ ChunkPart chunk_part(const float (&x)[kPerThread], std::int64_t begin, ChunkPart* parts) {
+  return block_chunk_part(warp_chunk_part(x, begin), parts);
 }
 
 // ---- The row's slot, prepared while its entropy is reduced ------------------------------------------

@@ -44,20 +44,20 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
   EntropyPart* row_parts = a.ws.entropy + row * a.ws.chunks;
   if constexpr (kGrouped) {
     // Rounds of up to kWarps chunks: each chunk is reduced warp by warp as it arrives (no barrier),
-    // then, once per round, warp k merges the warp parts of the round's chunk k (block_entropy's
-    // tree, split in its two levels: the same bits).
+    // then, once per round, warp k merges the warp parts of the round's chunk k (chunk_part's two
+    // levels taken apart: the same bits).
     __shared__ ChunkPart round_parts[kWarps][kWarps];  // [chunk of the round][warp]
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     bool first_round = true;
     for (unsigned round = part; round < a.ws.chunks; round += parts * kWarps) {
       const int k = grouped_round<kDType>(a, row, round, parts, x, [&](int i, unsigned c) {
-        const ChunkPart p = warp_entropy(thread_entropy(x, static_cast<std::int64_t>(c) * kChunk));
+        const ChunkPart p = warp_chunk_part(x, static_cast<std::int64_t>(c) * kChunk);
         if (lane == 0) round_parts[i][warp] = p;
       });
       __syncthreads();  // the round's warp parts (and, in the first round, s_prep and s_window) are complete
       RN_TRACE(0, 2);
       if (warp < k) {
-        const ChunkPart p = warp_parts_entropy(round_parts[warp]);
+        const ChunkPart p = merge_warp_parts(round_parts[warp]);
         if (lane == 0) row_parts[round + warp * parts] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
       }
       if (prepares && first_round && threadIdx.x == kPreparer) {
@@ -68,9 +68,7 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
       __syncthreads();  // round_parts is reused
     }
   } else {
-    const ChunkPart own = thread_entropy(x, begin);
-    RN_TRACE(0, 9);  // thread 0's logits loaded and reduced
-    const ChunkPart p = block_entropy(own, chunk_parts);  // its __syncthreads publish s_prep
+    const ChunkPart p = chunk_part(x, begin, chunk_parts);  // its __syncthreads publish s_prep
     RN_TRACE(0, 2);
     if (threadIdx.x == 0) row_parts[part] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
     if (prepares && threadIdx.x == kPreparer) {
