@@ -16,9 +16,11 @@ __device__ RN_TRACE_NOINLINE EntropyPart merge_row_parts(const KernelArgs& a, co
 // parts = gridDim.y: large batches, where a block per chunk leaves the pass bound by each block's
 // fixed costs rather than by the reads); every chunk's part is the same bits either way.
 // One block also prepares the row's slot while the entropy is reduced (chunk 0's; grouped: the last
-// part's, which has the fewest chunks): warps 1-4 claim the slot and load its state and token
-// classes, the block stages the window, and kPreparer runs the part of the state machine that needs
-// no entropy (prepare_row) before the block arrives.
+// part's, which has the fewest chunks; opt-in, a block per chunk only: an extra block past the last
+// chunk, gridDim.y = chunks + 1, which reads no logits, so that its serial chain runs beside the chunks
+// rather than after chunk 0's): warps 1-4 claim the slot and load its state and token classes, the
+// block stages the window, and kPreparer runs the part of the state machine that needs no entropy
+// (prepare_row) before the block arrives.
 template <int kDType, bool kGrouped>
 __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
   __shared__ ChunkPart chunk_parts[kWarps];
@@ -32,10 +34,12 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
   RN_TRACE(0, 1);
   const std::int64_t row = blockIdx.x;
   const unsigned part = blockIdx.y, parts = gridDim.y;  // one block per chunk: part == chunk
-  const bool prepares = kGrouped ? part == parts - 1 : part == 0;
+  const bool prep_block = !kGrouped && parts > a.ws.chunks;  // the extra preparing block exists
+  const bool prepares = kGrouped ? part == parts - 1 : (prep_block ? part == parts - 1 : part == 0);
+  const bool chunkless = prep_block && prepares;  // the extra block: no logits
   const std::int64_t begin = static_cast<std::int64_t>(part) * kChunk, end = min(begin + kChunk, a.vocab);
   float x[kPerThread];
-  load_chunk<kDType>(row_logits<kDType>(a, row), begin, end, x);
+  if (!chunkless) load_chunk<kDType>(row_logits<kDType>(a, row), begin, end, x);
   int bad = 0;
   if (prepares) {
     bad = prepare_loads(a, row, s_prep);
@@ -68,9 +72,13 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
       __syncthreads();  // round_parts is reused
     }
   } else {
-    const ChunkPart p = chunk_part(x, begin, chunk_parts);  // its __syncthreads publish s_prep
-    RN_TRACE(0, 2);
-    if (threadIdx.x == 0) row_parts[part] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
+    if (chunkless) {
+      __syncthreads();  // s_prep and s_window are complete
+    } else {
+      const ChunkPart p = chunk_part(x, begin, chunk_parts);  // its __syncthreads publish s_prep
+      RN_TRACE(0, 2);
+      if (threadIdx.x == 0) row_parts[part] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
+    }
     if (prepares && threadIdx.x == kPreparer) {
       prepare_row(a, row, bad, s_prep, s_window, s_pre);
       RN_TRACE_HERE(0, 14);
