@@ -224,6 +224,7 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
         if (i < static_cast<unsigned>(kRankCandidates)) d.index[i] = c.z;
       }
       __syncthreads();
+      RN_TRACE(2, 14);  // the candidates loaded (their count known) and copied to shared memory
       if (n <= static_cast<unsigned>(kRankCandidates)) {
         floor_key = threshold_by_rank(d.kw, static_cast<int>(n), plan.target, &d.best, &d.least);
         RN_TRACE(2, 6);
