@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 from reset_native import _core  # noqa: E402
 from reset_native.sampler import ReSETConfig, ReSETState, decode_step  # noqa: E402
 from test_sampler_gpu_batches import DTYPES, kernel_draw  # noqa: E402
-from test_sampler_gpu_paths import gpu_state_machine_matches_cpu  # noqa: E402
+from test_sampler_gpu_paths import feed_steps, gpu_state_machine_matches_cpu  # noqa: E402
 from test_sampler_reference import reference_distribution  # noqa: E402
 
 pytestmark = pytest.mark.gpu
@@ -76,11 +76,15 @@ def test_cuda_boundary_bin_count_and_sort_match_the_kernel_reference(case, dtype
     assert checked >= rows * 3 // 2, checked
 
 
+@pytest.mark.parametrize("prep_block", ["0", "1"])
 @pytest.mark.parametrize("window", [1, 4096])
-def test_cuda_slot_prepared_by_chunk_zero_matches_cpu(window):
+def test_cuda_slot_prepared_by_chunk_zero_matches_cpu(window, prep_block, monkeypatch):
     """Rows of 6 chunks: the last block to arrive is any of them (so the prepared slot comes through
     shared memory or through the workspace), with rows mapped to other slots and frequent step
-    boundaries."""
+    boundaries; by chunk 0's block or (RESET_NATIVE_SAMPLER_PREP_BLOCK=1) by an extra block."""
+    monkeypatch.setenv("RESET_NATIVE_SAMPLER_RESIDENT", "0")
+    monkeypatch.setenv("RESET_NATIVE_SAMPLER_FUSED", "0")
+    monkeypatch.setenv("RESET_NATIVE_SAMPLER_PREP_BLOCK", prep_block)
     gpu_state_machine_matches_cpu(np.random.default_rng(window + 5), window, rows=9, vocab=5 * 2048 + 77, steps=30,
                                   seed=4)
 
@@ -111,3 +115,33 @@ def test_cuda_top_p_bins_grouping_does_not_change_the_step(rows, vocab, monkeypa
         assert torch.equal(got, runs[0][0])
         for key, value in runs[0][1].items():
             np.testing.assert_array_equal(snapshot[key], value, err_msg=key)
+
+
+@pytest.mark.parametrize("rows,vocab", [(1, 151936), (8, 151936), (7, 6151)])
+def test_cuda_extra_preparing_block_gives_the_same_bits(rows, vocab, monkeypatch):
+    """RESET_NATIVE_SAMPLER_PREP_BLOCK=1 (a block per chunk plus one that only prepares the slot) changes
+    who prepares, not what: tokens, temperatures, entropies, errors and state are the same bits as the
+    default, also with bad rows (NaN, +inf, all -inf, a bad token id). (Not with a repeated slot: which
+    of its rows claims it first is a race, so two runs may keep different rows.)"""
+    rng = np.random.default_rng(rows + vocab)
+    config = ReSETConfig(t_low=0.5, tau0=2.0, t_high=1.1, window=4, newline_ids=(3, 7), top_p=0.9)
+    z = [torch.from_numpy((rng.standard_normal((rows, vocab)) * rng.uniform(0.5, 3, (rows, 1)))
+                          .astype(np.float32)).cuda() for _ in range(3)]
+    last, slots = None, None
+    if rows == 7:
+        for step in z:
+            step[1, 4000] = float("nan")
+            step[2] = float("-inf")
+            step[3, 7] = float("inf")
+        last = [torch.tensor([-1, -1, -1, -1, vocab, -1, -1], device="cuda")] * 3
+        slots = torch.tensor([6, 1, 2, 3, 4, 0, 5], device="cuda")  # rows map to other slots
+    monkeypatch.setenv("RESET_NATIVE_SAMPLER_RESIDENT", "0")
+    monkeypatch.setenv("RESET_NATIVE_SAMPLER_FUSED", "0")
+    runs = []
+    for on in ("0", "1"):
+        monkeypatch.setenv("RESET_NATIVE_SAMPLER_PREP_BLOCK", on)
+        runs.append(feed_steps(config, z, 3, last_tokens=last, slots=slots))
+    np.testing.assert_array_equal(runs[1][0].numpy(), runs[0][0].numpy())  # NaN (rejected rows) == NaN here
+    for key, value in runs[0][1].items():
+        np.testing.assert_array_equal(runs[1][1][key], value, err_msg=key)
+    assert runs[0][2] == runs[1][2]

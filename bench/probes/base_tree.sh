@@ -9,7 +9,10 @@ cd "$(dirname "$0")/../.."
 BASE=$1
 mkdir -p "$2"
 cp -r cuda "$2/cuda"
-if git rev-parse -q --verify "$BASE^{commit}" >/dev/null 2>&1; then
+# Git only when this tree is the repository's top level: a tree copied inside another repository would
+# otherwise see that repository's history (and pathspecs relative to the wrong root).
+top=$(git rev-parse --show-toplevel 2>/dev/null || true)
+if [ "$top" = "$(pwd -P)" ] && git rev-parse -q --verify "$BASE^{commit}" >/dev/null 2>&1; then
   for f in $(git diff --name-only "$BASE" -- cuda); do
     if git cat-file -e "$BASE:$f" 2>/dev/null; then git show "$BASE:$f" > "$2/$f"; else rm -f "$2/$f"; fi
   done

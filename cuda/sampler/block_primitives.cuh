@@ -1,5 +1,5 @@
-// Block-wide building blocks of the decode kernels: scans, the (max, sum exp, sum z*exp) entropy
-// merge, order-preserving float keys, logits loads for each dtype and the "last block of a row"
+// Block-wide building blocks of the decode kernels: scans, the max-first entropy parts (a chunk's and a row's),
+// order-preserving float keys, logits loads for each dtype and the "last block of a row"
 // hand-off.
 #pragma once
 #include <cuda_fp16.h>
@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "sampler/device_workspace.hpp"
+#include "trace.cuh"
 
 namespace reset_native::sampler::cuda_detail {
 
@@ -41,6 +42,9 @@ __device__ __forceinline__ unsigned order_key(float x) {
 }
 
 // Exclusive scan of one uint64 per thread over the block; *total gets the sum. All threads call it.
+// Each warp scans with shuffles; after one barrier every thread adds the kWarps warp totals itself
+// (broadcast reads of shared memory: shorter than a second scan by one warp and a second barrier).
+// The sums are integers, so the order of the adds does not matter.
 __device__ inline unsigned long long block_exclusive_scan(unsigned long long v, unsigned long long* warp_sums,
                                                           unsigned long long* total) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -51,17 +55,14 @@ __device__ inline unsigned long long block_exclusive_scan(unsigned long long v, 
   }
   if (lane == 31) warp_sums[warp] = x;
   __syncthreads();
-  if (warp == 0) {
-    unsigned long long w = lane < kWarps ? warp_sums[lane] : 0ull;
-    for (int o = 1; o < 32; o <<= 1) {
-      const unsigned long long y = __shfl_up_sync(kFullMask, w, o);
-      if (lane >= o) w += y;
-    }
-    if (lane < kWarps) warp_sums[lane] = w;
+  unsigned long long before = 0, all = 0;
+#pragma unroll
+  for (int w = 0; w < kWarps; ++w) {
+    const unsigned long long s = warp_sums[w];
+    before += w < warp ? s : 0ull;
+    all += s;
   }
-  __syncthreads();
-  const unsigned long long before = warp > 0 ? warp_sums[warp - 1] : 0ull;
-  *total = warp_sums[kWarps - 1];
+  *total = all;
   __syncthreads();  // warp_sums is reused by the next call
   return before + x - v;
 }
@@ -75,52 +76,6 @@ struct ChunkPart {
   std::int32_t argmax;  // < 2^31: a row has at most 65535 chunks (make_workspace); one shuffle, 32-bit compares
   std::int32_t nan;
 };
-
-// Rescale factors exp(max_part - max_merged) <= 1 of the row combine: a float exp is accurate to ~1e-7
-// relative, well inside what an fp32 entropy resolves, and far cheaper than an fp64 exp.
-__device__ __forceinline__ double exp_of(double d) { return static_cast<double>(expf(static_cast<float>(d))); }
-
-// The part of an empty set of logits.
-template <class Part>
-__device__ __forceinline__ Part empty_part() {
-  return Part{-INFINITY, 0, 0, -1, 0};
-}
-
-// (max, sum exp(z - max), sum (z - max) exp(z - max)) of the union of two sets; ties of the max
-// keep the smaller argmax, so the result is the first index of the maximum.
-template <class Part>
-__device__ __forceinline__ Part entropy_merge(const Part& a, const Part& b) {
-  using Real = decltype(a.sum_exp);
-  Part r;
-  r.nan = a.nan | b.nan;
-  const bool take_b = b.max > a.max || (b.max == a.max && b.argmax >= 0 && (a.argmax < 0 || b.argmax < a.argmax));
-  r.max = take_b ? b.max : a.max;
-  r.argmax = take_b ? b.argmax : a.argmax;
-  r.sum_exp = 0;
-  r.sum_zexp = 0;
-  if (r.max == -INFINITY) return r;
-  const Part* parts[2] = {&a, &b};
-  for (const Part* p : parts) {
-    if (p->max == -INFINITY) continue;
-    // Explicit fma: the same rounding in every kernel that inlines this (no contraction choices).
-    const Real d = static_cast<Real>(p->max) - static_cast<Real>(r.max);
-    const Real f = exp_of(d);
-    r.sum_exp = fma(p->sum_exp, f, r.sum_exp);
-    r.sum_zexp = fma(fma(d, p->sum_exp, p->sum_zexp), f, r.sum_zexp);
-  }
-  return r;
-}
-
-template <class Part>
-__device__ inline Part shfl_part(const Part& p, int offset) {
-  Part q;
-  q.max = __shfl_down_sync(kFullMask, p.max, offset);
-  q.sum_exp = __shfl_down_sync(kFullMask, p.sum_exp, offset);
-  q.sum_zexp = __shfl_down_sync(kFullMask, p.sum_zexp, offset);
-  q.argmax = __shfl_down_sync(kFullMask, p.argmax, offset);
-  q.nan = __shfl_down_sync(kFullMask, p.nan, offset);
-  return q;
-}
 
 // ---- A chunk's part, max first ---------------------------------------------------------------------
 // A chunk (kChunk logits, kPerThread per thread of a block) is reduced with its maximum known before any
@@ -191,31 +146,103 @@ __device__ inline ChunkPart block_chunk_part(const ChunkPart& warp_part, ChunkPa
   return r;
 }
 
-// The row combine: a block reduction of entropy parts in a fixed tree (warp shuffles, then one warp over
-// the warps' results; the result does not depend on scheduling) when only threads [0, holders) hold parts
-// (the others hold empty ones), without the levels whose partners are all empty. Merging with an empty part
-// returns the part bit for bit, so skipping them changes nothing; a row of 75 chunks takes 7 merge levels
-// on its critical path instead of 10. Valid in every thread; `parts` is shared scratch of kWarps entries.
-template <class Part>
-__device__ inline Part block_entropy_of_holders(Part p, unsigned holders, Part* parts) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int in_warp = min(max(static_cast<int>(holders) - warp * 32, 0), 32);  // warp-uniform
-  for (int o = 16; o > 0; o >>= 1) {
-    if (o < in_warp) p = entropy_merge(p, shfl_part(p, o));
-  }
-  if (lane == 0) parts[warp] = p;
-  __syncthreads();
-  if (warp == 0) {
-    const int warps = static_cast<int>((min(holders, static_cast<unsigned>(kThreads)) + 31) / 32);
-    Part q = lane < kWarps ? parts[lane] : empty_part<Part>();
-    for (int o = 16; o > 0; o >>= 1) {
-      if (o < warps) q = entropy_merge(q, shfl_part(q, o));
+// The row's combine of its chunks' entropy parts, max first (docs/sampler.md, CUDA details): one warp,
+// lane l takes parts l, l + 32, ... in that order. The row's max and first argmax are exact and
+// order-free (the maximum of the maxima; the smallest argmax among the parts that reach it, whose max
+// is then the result's, so a -0 / +0 tie keeps the first one's sign); then each part is rescaled once,
+// by exp(max_i - max), and the fp64 sums are added per lane in chunk order and across lanes in a fixed
+// butterfly of plain adds. The result depends only on the parts (not on the batch or the launch shape),
+// and every lane ends with the same bits (a + b == b + a). `load(c)` gives part c; the first
+// kCombineCached parts of a lane are kept in registers (rows of up to 128 chunks, V <= 262144), the
+// others are loaded twice (once for the max, once for the sums: the same values, the same result).
+constexpr int kCombineCached = 4;
+constexpr unsigned kNoArgmax = 0xFFFFFFFFu;  // argmaxes are < 2^31 (a row has at most 65535 chunks)
+
+// Part p's share of the sums, rescaled to the row's max m (m > -inf); a -inf part adds nothing. The
+// explicit fmas keep the rounding the same in every kernel that inlines this.
+__device__ __forceinline__ void add_rescaled(float p_max, double p_sum_exp, double p_sum_zexp, float m, double& s,
+                                             double& t) {
+  if (p_max == -INFINITY) return;
+  const double d = static_cast<double>(p_max) - static_cast<double>(m);
+  // A float exp: accurate to ~1e-7 relative, far inside what the fp32 entropy resolves.
+  const double f = static_cast<double>(expf(static_cast<float>(d)));
+  s = fma(p_sum_exp, f, s);
+  t = fma(fma(d, p_sum_exp, p_sum_zexp), f, t);
+}
+
+// All 32 lanes of one warp call it (warp-uniform n); the result is valid in every lane.
+template <class Load>
+__device__ __forceinline__ EntropyPart warp_combine_parts(unsigned n, const Load& load) {
+  const unsigned lane = threadIdx.x & 31;
+  float m[kCombineCached];
+  double s[kCombineCached], t[kCombineCached];
+  float lane_max = -INFINITY;
+  unsigned lane_arg = kNoArgmax;  // the first argmax among this lane's parts of max lane_max
+  int nan = 0;
+  // In increasing chunk order only a strictly greater max replaces: ties keep the first. A NaN max
+  // is never taken (its part flags the row, which is rejected).
+  const auto note = [&](const EntropyPart& p) {
+    nan |= p.nan;
+    if (p.argmax >= 0 && !isnan(p.max) && (lane_arg == kNoArgmax || p.max > lane_max)) {
+      lane_max = p.max;
+      lane_arg = static_cast<unsigned>(p.argmax);
     }
-    if (lane == 0) parts[0] = q;
+  };
+#pragma unroll
+  for (int k = 0; k < kCombineCached; ++k) {
+    const unsigned c = lane + 32u * k;
+    m[k] = -INFINITY;
+    s[k] = 0.0;
+    t[k] = 0.0;
+    if (c < n) {
+      const EntropyPart p = load(c);
+      note(p);
+      m[k] = p.max;
+      s[k] = p.sum_exp;
+      t[k] = p.sum_zexp;
+    }
+  }
+  for (unsigned c = lane + 32u * kCombineCached; c < n; c += 32u) note(load(c));
+  // The row's max key (order_key: ties of -0 and +0 are one key), then the first argmax among the
+  // lanes that reach it, then that lane's max itself.
+  const unsigned top = __reduce_max_sync(kFullMask, lane_arg == kNoArgmax ? 0u : order_key(lane_max));
+  const bool reaches = lane_arg != kNoArgmax && order_key(lane_max) == top;
+  const unsigned arg = __reduce_min_sync(kFullMask, reaches ? lane_arg : kNoArgmax);
+  const unsigned winner = __ffs(__ballot_sync(kFullMask, reaches && lane_arg == arg));  // 0: no lane
+  const float row_max = winner ? __shfl_sync(kFullMask, lane_max, winner - 1) : -INFINITY;
+  double sum_exp = 0.0, sum_zexp = 0.0;
+  if (row_max != -INFINITY) {
+#pragma unroll
+    for (int k = 0; k < kCombineCached; ++k) add_rescaled(m[k], s[k], t[k], row_max, sum_exp, sum_zexp);
+    for (unsigned c = lane + 32u * kCombineCached; c < n; c += 32u) {
+      const EntropyPart p = load(c);
+      add_rescaled(p.max, p.sum_exp, p.sum_zexp, row_max, sum_exp, sum_zexp);
+    }
+  }
+  for (int o = 16; o > 0; o >>= 1) {
+    sum_exp += __shfl_xor_sync(kFullMask, sum_exp, o);
+    sum_zexp += __shfl_xor_sync(kFullMask, sum_zexp, o);
+  }
+  EntropyPart r;
+  r.max = row_max;
+  r.sum_exp = sum_exp;
+  r.sum_zexp = sum_zexp;
+  r.argmax = arg == kNoArgmax ? -1 : static_cast<std::int64_t>(arg);
+  r.nan = __any_sync(kFullMask, nan) ? 1 : 0;
+  return r;
+}
+
+// warp_combine_parts run by warp 0 and given to every thread of the block through `slot` (shared).
+// All threads call it; it ends with a barrier, so shared data written before the call is complete.
+template <class Load>
+__device__ __forceinline__ EntropyPart block_combine_parts(unsigned n, const Load& load, EntropyPart* slot) {
+  if (threadIdx.x < 32) {
+    const EntropyPart r = warp_combine_parts(n, load);
+    if (threadIdx.x == 0) *slot = r;
   }
   __syncthreads();
-  const Part r = parts[0];
-  __syncthreads();
+  const EntropyPart r = *slot;
+  __syncthreads();  // the slot may be written again by a later call
   return r;
 }
 
@@ -233,20 +260,25 @@ __device__ inline EntropyPart load_part(const EntropyPart* p) {
 // Called by every thread of every block of a row once the block's results are written: true in the
 // last block of the row to arrive, which may then read all of them (through L2: __ldcg). The counter
 // is reset to zero by that block, ready for the next kernel of the step (and for graph replays).
-// Every thread fences its own writes before the block is counted; on the reading side one fence,
-// by the thread that saw the last arrival, before the barrier.
-__device__ inline bool last_block_of_row(unsigned* counter, unsigned blocks, int* s_flag) {
-  __threadfence();  // this block's partials are visible before it is counted
+// The barrier orders every thread's writes before thread 0's arrival, an atomic add with release and
+// acquire semantics at GPU scope: it publishes the block's writes (a release is cumulative: it covers
+// what the barrier ordered before it) and, in the last block, orders the other blocks' writes before
+// the reads after the second barrier. This is cooperative groups' grid barrier pattern; it replaces a
+// sequentially consistent fence in every thread before the barrier and another after the atomic
+// (MEMBAR.SC.GPU each), which cost more. `trace_kernel`: the trace marks 12 (past the barrier) and 13
+// (the count returned) of that kernel, in trace builds.
+__device__ inline bool last_block_of_row(unsigned* counter, unsigned blocks, int* s_flag, int trace_kernel = -1) {
   __syncthreads();
   if (threadIdx.x == 0) {
-    const unsigned arrived = atomicAdd(counter, 1u) + 1u;
-    const int last = arrived == blocks;
-    if (last) {
-      *counter = 0u;
-      __threadfence();
-    }
+    if (trace_kernel >= 0) RN_TRACE(trace_kernel, 12);
+    unsigned before;
+    asm volatile("atom.add.acq_rel.gpu.global.u32 %0, [%1], 1;" : "=r"(before) : "l"(counter) : "memory");
+    if (trace_kernel >= 0) RN_TRACE(trace_kernel, 13);
+    const int last = before + 1u == blocks;
+    if (last) *counter = 0u;  // read next by a later kernel of the stream
     *s_flag = last;
   }
+  (void)trace_kernel;
   __syncthreads();
   return *s_flag != 0;
 }

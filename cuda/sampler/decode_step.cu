@@ -298,8 +298,13 @@ void launch_decode(const KernelArgs& a, std::int64_t rows, cudaStream_t s) {
     return;
   }
   const unsigned chunks = a.ws.chunks;
-  launch_pass(stats_kernel<kDType, false>, stats_kernel<kDType, true>, rows,
-              grouped_parts("RESET_NATIVE_SAMPLER_STATS_CHUNKS", rows, chunks), chunks, s, "stats", a);
+  const unsigned stats_parts = grouped_parts("RESET_NATIVE_SAMPLER_STATS_CHUNKS", rows, chunks);
+  if (stats_parts >= chunks && env_is("RESET_NATIVE_SAMPLER_PREP_BLOCK", "1")) {
+    // Opt-in: a block per chunk plus one that only prepares the row's slot (stats_kernel).
+    launch(stats_kernel<kDType, false>, dim3(static_cast<unsigned>(rows), chunks + 1), s, "stats", a);
+  } else {
+    launch_pass(stats_kernel<kDType, false>, stats_kernel<kDType, true>, rows, stats_parts, chunks, s, "stats", a);
+  }
   if (top_k) {
     for (int level = 0; level < kRadixLevels<kDType>; ++level) {
       launch(radix_level_kernel<kDType, false>, grid, s, "top-k", a, level);

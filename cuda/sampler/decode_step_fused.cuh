@@ -136,10 +136,9 @@ __global__ void __launch_bounds__(kThreads) fused_step_kernel(KernelArgs a) {
   }
   if (row_arrive(counter, parts, flag, &s_gen, &sh.last)) {
     if (part != 0) load_pre(a, row, s_pre);
-    EntropyPart q = empty_part<EntropyPart>();
-    for (unsigned c = threadIdx.x; c < a.ws.chunks; c += kThreads) q = entropy_merge(q, load_part(row_parts + c));
     // ends with __syncthreads: s_pre is complete
-    const EntropyPart all = block_entropy_of_holders(q, a.ws.chunks, row_parts_shared);
+    const EntropyPart all = block_combine_parts(
+        a.ws.chunks, [&](unsigned c) { return load_part(row_parts + c); }, row_parts_shared);
     if (threadIdx.x == 0) {
       finish_row(a, row, all, s_pre);
       __threadfence();
@@ -172,7 +171,7 @@ __global__ void __launch_bounds__(kThreads) fused_step_kernel(KernelArgs a) {
   }
 
   // Pass 3: kept masses and candidates per chunk; the last block draws.
-  for_each_chunk([&](unsigned c, const float (&x)[kPerThread]) { kept_mass_block<kDType>(a, row, c, plan, x, sh); });
+  for_each_chunk([&](unsigned c, const float (&x)[kPerThread]) { kept_mass_block<kDType>(a, row, c, plan, x, sh.warp_sums); });
   if (!row_arrive(counter, parts, flag, &s_gen, &sh.last)) return;
   draw_row<kDType>(a, row, plan, big.draw, sh);
   if (threadIdx.x == 0) release_after_all_claims(a, rows, plan.slot);

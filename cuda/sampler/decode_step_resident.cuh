@@ -130,10 +130,12 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) resident_step_kernel(Ker
   }
 
   // The lead from here on. Exchange 1: entropy parts and the prepared slot.
-  EntropyPart q = empty_part<EntropyPart>();
-  if (threadIdx.x < chunks) q = entropy_merge(q, take_part(words, threadIdx.x, wait));
+  // The parts are polled in parallel (a thread each), then combined as stats_kernel combines them.
+  if (threadIdx.x < chunks) sh.part_values[threadIdx.x] = take_part_values(words, threadIdx.x, wait);
   if (threadIdx.x == kThreads - 1) sh.view = take_pre(words, wait);
-  const EntropyPart all = block_entropy_of_holders(q, chunks, sh.row_parts);  // the same tree as stats_kernel
+  __syncthreads();
+  const EntropyPart all =
+      block_combine_parts(chunks, [&](unsigned c) { return part_of_values(sh.part_values[c]); }, &sh.row);
   RN_TRACE(3, 2);
   const float entropy = all.max == -INFINITY || all.nan
                             ? NAN

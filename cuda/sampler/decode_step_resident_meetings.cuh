@@ -21,7 +21,8 @@ struct ResidentShared {
   static_assert(kResidentMaxChunks <= 256, "a chunk index fits cand_chunk");
   unsigned long long warp_sums[kWarps];
   ChunkPart chunk_parts[kWarps];
-  EntropyPart row_parts[kWarps];
+  uint4 part_values[kResidentMaxChunks];  // the lead: the row's entropy parts (part_of_values)
+  EntropyPart row;                        // the lead: the row's combined part
   PrepShared prep;
   RowPre pre;  // chunk 0's block
   PreView view;

@@ -91,12 +91,18 @@ __device__ void put_part(const RowWords& w, unsigned c, const ChunkPart& p, unsi
   put_word(at + 3, static_cast<unsigned>(p.argmax + 1) | (p.nan ? 0x80000000u : 0u), tag);
 }
 
-__device__ EntropyPart take_part(const RowWords& w, unsigned c, const Waiter& wait) {
+static_assert(kPartWords == 4, "a chunk's part is one uint4 of values");
+__device__ uint4 take_part_values(const RowWords& w, unsigned c, const Waiter& wait) {
   unsigned v[kPartWords];
   take_words(w.part(c), wait, v);
-  return EntropyPart{__uint_as_float(v[0]), static_cast<double>(__uint_as_float(v[1])),
-                     static_cast<double>(__uint_as_float(v[2])),
-                     static_cast<std::int64_t>(v[3] & 0x7FFFFFFFu) - 1, static_cast<std::int32_t>(v[3] >> 31)};
+  return make_uint4(v[0], v[1], v[2], v[3]);
+}
+
+// The part those values stand for (put_part's encoding).
+__device__ __forceinline__ EntropyPart part_of_values(const uint4& v) {
+  return EntropyPart{__uint_as_float(v.x), static_cast<double>(__uint_as_float(v.y)),
+                     static_cast<double>(__uint_as_float(v.z)), static_cast<std::int64_t>(v.w & 0x7FFFFFFFu) - 1,
+                     static_cast<std::int32_t>(v.w >> 31)};
 }
 
 // What every block needs of the prepared slot: the step means, the uniform and the claim's errors.

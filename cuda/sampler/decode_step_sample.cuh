@@ -10,7 +10,7 @@ struct SampleShared {
   unsigned long long warp_sums[kWarps];
   int last, first;
   std::int64_t chunk, token;
-  unsigned long long rank, base, above;
+  unsigned long long rank, above;
   unsigned digit;
 };
 
@@ -59,37 +59,10 @@ __device__ __forceinline__ void write_candidates(Candidate* row_cand, unsigned l
   }
 }
 
-// Sampling, one block's part: the kept mass of its chunk (with a top-p bin: the logits above the
-// bin only) goes to the row's masses, and the logits inside the bin to the row's candidates.
-template <int kDType>
-__device__ void kept_mass_block(const KernelArgs& a, std::int64_t row, std::int64_t chunk, const RowPlan& plan,
-                                const float (&x)[kPerThread], SampleShared& sh) {
-  const std::int64_t begin = chunk * kChunk;
-  unsigned w[kPerThread];
-  const unsigned in_bin = kept_weights(plan, x, w);
-  unsigned kept = 0u;  // at most kPerThread weights of <= 2^24: no overflow
-#pragma unroll
-  for (int j = 0; j < kPerThread; ++j) kept += in_bin & (1u << j) ? 0u : w[j];
-  const unsigned long long mine = kept;
-  // One scan for both: the mass (< 2^35 per chunk) above 12 bits of in-bin counts (<= kChunk < 2^12).
-  static_assert(kChunk < (1 << 12), "in-bin counts fit 12 bits");
-  unsigned long long packed_total;
-  const unsigned long long at = block_exclusive_scan((mine << 12) | __popc(in_bin), sh.warp_sums, &packed_total);
-  const unsigned block_count = static_cast<unsigned>(packed_total & 0xFFFu);  // the same in every thread
-  if (threadIdx.x == 0) {
-    a.ws.masses[row * a.ws.chunks + chunk] = packed_total >> 12;
-    if (block_count) sh.base = atomicAdd(a.ws.candidate_counts + row, block_count);
-  }
-  if (block_count) {
-    __syncthreads();
-    write_candidates(a.ws.candidates + row * kCandidates, sh.base + (at & 0xFFFu), in_bin, x, w, begin);
-  }
-}
-
-// kept_mass_block for a block that reduces several chunks (grouped sample pass), without a block
-// barrier: the chunk's kept mass is summed per warp into warp_mass[warp] (the caller adds the kWarps
-// sums once per round of chunks: exact integers, so the chunk's mass is kept_mass_block's), and each
-// warp reserves its boundary-bin logits' candidate slots with one atomic (their order in the buffer
+// Sampling, one chunk's part, without a block barrier: the kept mass of the chunk (with a top-p bin:
+// the logits above the bin only) is summed per warp into warp_mass[warp] (the caller adds the kWarps
+// sums: exact integers, in any grouping), and each warp reserves its boundary-bin logits' candidate
+// slots with one atomic, as soon as its logits are weighed, and writes them (their order in the buffer
 // does not matter: the threshold and the kept masses are computed from the set).
 template <int kDType>
 __device__ void kept_mass_warp(const KernelArgs& a, std::int64_t row, unsigned chunk, const RowPlan& plan,
@@ -116,6 +89,26 @@ __device__ void kept_mass_warp(const KernelArgs& a, std::int64_t row, unsigned c
   if (lane == 0) base = atomicAdd(a.ws.candidate_counts + row, warp_count);
   write_candidates(a.ws.candidates + row * kCandidates,
                    __shfl_sync(kFullMask, base, 0) + static_cast<unsigned long long>(upto - count), in_bin, x, w, begin);
+}
+
+// Sampling, one block's part for chunk `chunk` (the sample kernel with a block per chunk, the one-kernel
+// step): kept_mass_warp, then thread 0 adds the warp masses into the row's masses. All threads; ends
+// with a barrier (warp_mass may be reused). (Until session 8 a block scan of the packed mass and
+// in-bin count came first, then one candidate-slot atomic per block: the atomic's round trip then
+// started only after the scan's three barriers.)
+template <int kDType>
+__device__ void kept_mass_block(const KernelArgs& a, std::int64_t row, unsigned chunk, const RowPlan& plan,
+                                const float (&x)[kPerThread], unsigned long long* warp_mass) {
+  kept_mass_warp<kDType>(a, row, chunk, plan, x, warp_mass);
+  RN_TRACE(2, 11);
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    unsigned long long m = 0;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) m += warp_mass[w];
+    a.ws.masses[row * a.ws.chunks + chunk] = m;
+  }
+  __syncthreads();
 }
 
 // A kept logit of the boundary bin adds its weight to its chunk's mass: in shared memory when thread
@@ -148,6 +141,56 @@ __device__ __forceinline__ unsigned long long boundary_bin_chunk_mass(const Kern
   return m;
 }
 
+// Warp 0 of the row's last sampling block, while the others start on the threshold: a guess at the
+// chunk the draw will scan (the uniform's quantile of the mass above the boundary bin; the kept
+// logits of the bin, known only later, rarely move it to another chunk), whose logits it asks L1 to
+// fetch, so that the draw's loads of them find them there rather than in L2. Only a prefetch: the
+// draw does not depend on the guess. Rows of at most 32 * kPrefetchPerLane chunks.
+constexpr unsigned kPrefetchPerLane = 4;
+template <int kDType>
+__device__ __forceinline__ void prefetch_likely_chunk(const KernelArgs& a, const void* z,
+                                                      const unsigned long long* row_masses, double uniform) {
+  const unsigned lane = threadIdx.x & 31, chunks = a.ws.chunks;
+  const unsigned per = (chunks + 31) / 32;
+  if (per > kPrefetchPerLane) return;
+  unsigned long long m[kPrefetchPerLane], sum = 0;
+#pragma unroll
+  for (unsigned k = 0; k < kPrefetchPerLane; ++k) {
+    const unsigned c = lane * per + k;
+    m[k] = k < per && c < chunks ? __ldcg(row_masses + c) : 0ull;
+    sum += m[k];
+  }
+  unsigned long long upto = sum;  // inclusive scan over the lanes
+  for (int o = 1; o < 32; o <<= 1) {
+    const unsigned long long y = __shfl_up_sync(kFullMask, upto, o);
+    if (lane >= static_cast<unsigned>(o)) upto += y;
+  }
+  const unsigned long long total = __shfl_sync(kFullMask, upto, 31);
+  if (total == 0ull) return;
+  const unsigned long long target = min(static_cast<unsigned long long>(uniform * static_cast<double>(total)), total - 1);
+  unsigned chunk = 0u;
+  const bool holds = upto - sum <= target && target < upto;
+  if (holds) {
+    unsigned long long cum = upto - sum;
+#pragma unroll
+    for (unsigned k = 0; k < kPrefetchPerLane; ++k) {
+      if (target < cum + m[k]) {
+        chunk = lane * per + k;
+        break;
+      }
+      cum += m[k];
+    }
+  }
+  chunk = __shfl_sync(kFullMask, chunk, __ffs(__ballot_sync(kFullMask, holds)) - 1);
+  constexpr unsigned kBytes = kDType == 0 ? 4u : 2u;
+  const char* base = static_cast<const char*>(z) + static_cast<std::int64_t>(chunk) * kChunk * kBytes;
+  const std::int64_t bytes = (min(static_cast<std::int64_t>(chunk + 1) * kChunk, a.vocab) -
+                              static_cast<std::int64_t>(chunk) * kChunk) * kBytes;
+  for (std::int64_t off = static_cast<std::int64_t>(lane) * 128; off < bytes; off += 32 * 128) {
+    asm volatile("prefetch.global.L1 [%0];" ::"l"(base + off));
+  }
+}
+
 // Sampling, the row's last block: with a top-p bin, the exact threshold among the bin's logits and
 // their kept masses added to their chunks; then the chunk holding the uniform's quantile of the kept
 // mass, scanned in index order; writes the token. All threads.
@@ -159,6 +202,7 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
   // with the candidate count and the first candidates, all in one round trip.
   const bool own_chunk = a.ws.chunks <= static_cast<unsigned>(kThreads);
   unsigned long long my_mass = own_chunk && threadIdx.x < a.ws.chunks ? __ldcg(row_masses + threadIdx.x) : 0ull;
+  if (threadIdx.x < 32) prefetch_likely_chunk<kDType>(a, z, row_masses, plan.uniform);
   d.extra_lo[threadIdx.x] = 0u;
   d.extra_hi[threadIdx.x] = 0u;
   unsigned floor_key = plan.floor_key;
@@ -180,6 +224,7 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
         if (i < static_cast<unsigned>(kRankCandidates)) d.index[i] = c.z;
       }
       __syncthreads();
+      RN_TRACE(2, 14);  // the candidates loaded (their count known) and copied to shared memory
       if (n <= static_cast<unsigned>(kRankCandidates)) {
         floor_key = threshold_by_rank(d.kw, static_cast<int>(n), plan.target, &d.best, &d.least);
         RN_TRACE(2, 6);
@@ -265,6 +310,7 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
       wk[j] = kept_weight(begin + j, end);
       run_mass += wk[j];
     }
+    RN_TRACE(2, 15);  // thread 0's logits of the chunk loaded and weighed
     unsigned long long chunk_total;
     unsigned long long at = block_exclusive_scan(run_mass, sh.warp_sums, &chunk_total);
     if (at <= rank && rank < at + run_mass) {
@@ -323,10 +369,10 @@ __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
       __syncthreads();  // round_mass is reused
     }
   } else {
-    kept_mass_block<kDType>(a, row, part, plan, x, sh);
+    kept_mass_block<kDType>(a, row, part, plan, x, sh.warp_sums);
   }
   RN_TRACE(2, 3);
-  if (!last_block_of_row(a.ws.counters + row, parts, &sh.last)) return;
+  if (!last_block_of_row(a.ws.counters + row, parts, &sh.last, 2)) return;
   RN_TRACE(2, 4);
   draw_row<kDType>(a, row, plan, draw, sh);
   if (threadIdx.x == 0) a.scratch.slot_busy[plan.slot] = 0;

@@ -5,15 +5,10 @@
 
 namespace reset_native::sampler::cuda_detail {
 
-// The row's last block, all threads: the chunks' parts merged in the fixed tree (valid in every thread).
-// `mark`: the trace mark stamped once thread 0's part is loaded and merged.
-__device__ RN_TRACE_NOINLINE EntropyPart merge_row_parts(const KernelArgs& a, const EntropyPart* row_parts,
-                                                          EntropyPart* row_parts_shared, int mark) {
-  EntropyPart q = empty_part<EntropyPart>();
-  for (unsigned c = threadIdx.x; c < a.ws.chunks; c += kThreads) q = entropy_merge(q, load_part(row_parts + c));
-  RN_TRACE(0, mark);
-  (void)mark;
-  return block_entropy_of_holders(q, a.ws.chunks, row_parts_shared);
+// The row's last block, warp 0: the chunks' parts combined max first (warp_combine_parts; valid in
+// every lane of warp 0).
+__device__ RN_TRACE_NOINLINE EntropyPart merge_row_parts(const KernelArgs& a, const EntropyPart* row_parts) {
+  return warp_combine_parts(a.ws.chunks, [&](unsigned c) { return load_part(row_parts + c); });
 }
 
 // Pass 1: entropy per chunk; the row's last block merges the chunks in index order and plans the row.
@@ -21,13 +16,14 @@ __device__ RN_TRACE_NOINLINE EntropyPart merge_row_parts(const KernelArgs& a, co
 // parts = gridDim.y: large batches, where a block per chunk leaves the pass bound by each block's
 // fixed costs rather than by the reads); every chunk's part is the same bits either way.
 // One block also prepares the row's slot while the entropy is reduced (chunk 0's; grouped: the last
-// part's, which has the fewest chunks): warps 1-4 claim the slot and load its state and token
-// classes, the block stages the window, and kPreparer runs the part of the state machine that needs
-// no entropy (prepare_row) before the block arrives.
+// part's, which has the fewest chunks; opt-in, a block per chunk only: an extra block past the last
+// chunk, gridDim.y = chunks + 1, which reads no logits, so that its serial chain runs beside the chunks
+// rather than after chunk 0's): warps 1-4 claim the slot and load its state and token classes, the
+// block stages the window, and kPreparer runs the part of the state machine that needs no entropy
+// (prepare_row) before the block arrives.
 template <int kDType, bool kGrouped>
 __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
   __shared__ ChunkPart chunk_parts[kWarps];
-  __shared__ EntropyPart row_parts_shared[kWarps];
   __shared__ float s_window[kMaxWindow];
   __shared__ PrepShared s_prep;
   __shared__ RowPre s_pre;
@@ -38,10 +34,12 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
   RN_TRACE(0, 1);
   const std::int64_t row = blockIdx.x;
   const unsigned part = blockIdx.y, parts = gridDim.y;  // one block per chunk: part == chunk
-  const bool prepares = kGrouped ? part == parts - 1 : part == 0;
+  const bool prep_block = !kGrouped && parts > a.ws.chunks;  // the extra preparing block exists
+  const bool prepares = kGrouped ? part == parts - 1 : (prep_block ? part == parts - 1 : part == 0);
+  const bool chunkless = prep_block && prepares;  // the extra block: no logits
   const std::int64_t begin = static_cast<std::int64_t>(part) * kChunk, end = min(begin + kChunk, a.vocab);
   float x[kPerThread];
-  load_chunk<kDType>(row_logits<kDType>(a, row), begin, end, x);
+  if (!chunkless) load_chunk<kDType>(row_logits<kDType>(a, row), begin, end, x);
   int bad = 0;
   if (prepares) {
     bad = prepare_loads(a, row, s_prep);
@@ -66,28 +64,41 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
         const ChunkPart p = merge_warp_parts(round_parts[warp]);
         if (lane == 0) row_parts[round + warp * parts] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
       }
-      if (prepares && first_round && threadIdx.x == kPreparer) prepare_row(a, row, bad, s_prep, s_window, s_pre);
+      if (prepares && first_round && threadIdx.x == kPreparer) {
+        prepare_row(a, row, bad, s_prep, s_window, s_pre);
+        RN_TRACE_HERE(0, 14);
+      }
       first_round = false;
       __syncthreads();  // round_parts is reused
     }
   } else {
-    const ChunkPart p = chunk_part(x, begin, chunk_parts);  // its __syncthreads publish s_prep
-    RN_TRACE(0, 2);
-    if (threadIdx.x == 0) row_parts[part] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
-    if (prepares && threadIdx.x == kPreparer) prepare_row(a, row, bad, s_prep, s_window, s_pre);
+    if (chunkless) {
+      __syncthreads();  // s_prep and s_window are complete
+    } else {
+      const ChunkPart p = chunk_part(x, begin, chunk_parts);  // its __syncthreads publish s_prep
+      RN_TRACE(0, 2);
+      if (threadIdx.x == 0) row_parts[part] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
+    }
+    if (prepares && threadIdx.x == kPreparer) {
+      prepare_row(a, row, bad, s_prep, s_window, s_pre);
+      RN_TRACE_HERE(0, 14);
+    }
   }
-  if (!last_block_of_row(a.ws.counters + row, parts, &s_last)) return;
+  if (!last_block_of_row(a.ws.counters + row, parts, &s_last, 0)) return;
   RN_TRACE(0, 3);
-  if (!prepares) load_pre(a, row, s_pre);  // its loads overlap the merge below
-  // ends with __syncthreads: s_pre is complete
-  const EntropyPart all = merge_row_parts(a, row_parts, row_parts_shared, 6);
-  RN_TRACE(0, 4);
+  if (!prepares) load_pre(a, row, s_pre);  // warp 0's loads, in flight during the combine below
+  EntropyPart all{};
+  if (threadIdx.x < 32) {
+    all = merge_row_parts(a, row_parts);
+    RN_TRACE(0, 4);
 #ifdef RESET_NATIVE_SAMPLER_TRACE
-  // Probe only: the same loads and merge once more, the same instructions with warm caches (marks 8, 7).
-  const double again = merge_row_parts(a, row_parts, row_parts_shared, 8).sum_exp;
-  if (threadIdx.x == 0) g_trace_sink = again;
-  RN_TRACE(0, 7);
+    // Probe only: the same loads and combine once more, the same instructions with warm caches (mark 7).
+    const double again = merge_row_parts(a, row_parts).sum_exp;
+    if (threadIdx.x == 0) g_trace_sink = again;
+    RN_TRACE(0, 7);
 #endif
+  }
+  __syncthreads();  // s_pre is complete
   if (threadIdx.x == 0) finish_row(a, row, all, s_pre);
   RN_TRACE(0, 5);
 }

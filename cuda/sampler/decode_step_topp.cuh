@@ -114,7 +114,7 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   RN_TRACE(1, 3);
   topp_bins_flush(a, row, hist_lo, hist_hi);
   RN_TRACE(1, 4);
-  if (!last_block_of_row(a.ws.counters + row, parts, &s_last)) return;
+  if (!last_block_of_row(a.ws.counters + row, parts, &s_last, 1)) return;
   RN_TRACE(1, 5);
   topp_pick_bin(a, row, warp_sums, &s_bin, &s_above);
   RN_TRACE(1, 6);
@@ -192,24 +192,30 @@ __device__ unsigned threshold_by_rank(const unsigned long long* kw, int n, doubl
   unsigned best = 0u, least = 0xFFFFFFFFu;
   const int i = threadIdx.x;
   if (i < n) {
-    const unsigned long long own = kw[i];
-    const unsigned key = static_cast<unsigned>(own >> 32);
-    const unsigned long long floor = own & ~0xFFFFFFFFull;  // v >= floor <=> key of v >= key
-    // The mass of the candidates with keys >= key: four independent sums over 16-byte loads (every
-    // thread reads the same kw[j], a broadcast).
-    unsigned long long ge[4] = {0ull, 0ull, 0ull, 0ull};
-    const auto add = [&](int s, unsigned long long v) { ge[s] += v >= floor ? (v & 0xFFFFFFFFull) : 0ull; };
+    const unsigned key = static_cast<unsigned>(kw[i] >> 32);
+    // The mass of the candidates with keys >= key, in 32-bit halves of the words (weight low, key
+    // high): one compare and one predicated add per candidate. Four sums over 16-byte loads (every
+    // thread reads the same kw[j], a broadcast); each adds at most kRankCandidates / 4 + 3 weights of
+    // at most 2^24, below 2^31: the exact integers of 64-bit sums.
+    static_assert((kRankCandidates / 4 + 3) * (1ull << 24) < (1ull << 31), "a 32-bit sum cannot overflow");
+    unsigned ge[4] = {0u, 0u, 0u, 0u};
+    const uint4* words = reinterpret_cast<const uint4*>(kw);  // .x weight j, .y key j, .z weight j + 1, .w key j + 1
     int j = 0;
     for (; j + 4 <= n; j += 4) {
-      const ulonglong2 p = *reinterpret_cast<const ulonglong2*>(kw + j);
-      const ulonglong2 q = *reinterpret_cast<const ulonglong2*>(kw + j + 2);
-      add(0, p.x);
-      add(1, p.y);
-      add(2, q.x);
-      add(3, q.y);
+      const uint4 p = words[j / 2];
+      const uint4 q = words[j / 2 + 1];
+      ge[0] += p.y >= key ? p.x : 0u;
+      ge[1] += p.w >= key ? p.z : 0u;
+      ge[2] += q.y >= key ? q.x : 0u;
+      ge[3] += q.w >= key ? q.z : 0u;
     }
-    for (; j < n; ++j) add(0, kw[j]);
-    if (static_cast<double>((ge[0] + ge[1]) + (ge[2] + ge[3])) >= target) best = key;
+    for (; j < n; ++j) {
+      const unsigned long long v = kw[j];
+      ge[0] += static_cast<unsigned>(v >> 32) >= key ? static_cast<unsigned>(v) : 0u;
+    }
+    const unsigned long long mass =
+        (static_cast<unsigned long long>(ge[0]) + ge[1]) + (static_cast<unsigned long long>(ge[2]) + ge[3]);
+    if (static_cast<double>(mass) >= target) best = key;
     least = key;
   }
   best = __reduce_max_sync(kFullMask, best);
