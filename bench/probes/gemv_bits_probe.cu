@@ -1,13 +1,17 @@
 // Bit-identity and speed probe of the NVFP4 GEMV across builds: runs dispatch_mode<PROBE_XDT, PROBE_W4A4> (the
-// whole small-M GEMV: block-diagonal kernel for M <= 2, 16-bit kernel above) on fixed pseudo-random inputs over
-// shapes that take the fast and the general path, M = 1..16, and prints one FNV-1a hash of the output per
-// case; then times it on the Qwen3-8B layer shapes at M = 1, 2, 4, 8, 16 (weights rotated over copies > 3x the
-// L2, median of 11 replays of a CUDA graph of 20 calls, per call). bench/probes/gemv_probe.sh builds it
-// against two source trees, diffs the hashes and compares the times.
+// whole small-M GEMV: block-diagonal kernel for M <= 2, 16-bit kernel above, split along K where the package's
+// choose_ksplit splits) on fixed pseudo-random inputs over shapes that take the fast and the general path, the
+// two-CTA, one-CTA, two-team, chunked and split kernels, odd row-tile counts, M = 1..16, and prints one FNV-1a
+// hash of the output per case; then times it on the Qwen3-8B and Qwen3-32B layer shapes at the M listed in
+// PROBE_MS (default 1,2,4,8,16; empty: no timing) (weights rotated over copies > 3x the L2, median of 11 replays of
+// a CUDA graph of 20 calls, per call). bench/probes/gemv_probe.sh builds it against two source trees, diffs the
+// hashes and compares the times.
 // Build: nvcc -std=c++17 -O3 -arch=sm_90 -Icpp/include -I<tree>/cuda --expt-relaxed-constexpr
 //        -DPROBE_XDT=2 -DPROBE_W4A4=0 bench/probes/gemv_bits_probe.cu   (XDT: 0 f32, 1 f16, 2 bf16)
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "nvfp4/gemv_dispatch.cuh"
@@ -29,9 +33,19 @@ static void put_x(void* x, size_t i, uint32_t r) {
   if (PROBE_XDT == kBF16) static_cast<__nv_bfloat16*>(x)[i] = __float2bfloat16_rn(v);
 }
 
+// Split K as the package chooses it (choose_ksplit, RESET_NATIVE_GEMV_KSPLIT), with a workspace of ksplit * m * n.
+static void set_split(GemvParams& p, const LaunchPlan& plan, float* ws) {
+  p.ksplit = choose_ksplit<PROBE_XDT, bool(PROBE_W4A4)>(p, plan);
+  p.split_ws = p.ksplit > 1 ? ws : nullptr;
+}
+
 int main() {
-  const int shapes[][2] = {{256, 1024}, {200, 2048}, {37, 1040}, {4096, 4096}, {40, 8192}, {6136, 2048}, {24, 12288}};
-  const int ms[] = {1, 2, 3, 4, 5, 8, 9, 16};
+  // Row tiles (n / 16, rounded up): odd counts 13, 3, 63, 625, 1, 3, 530 (walkers with 1, 2 or 3 tiles).
+  const int shapes[][2] = {{256, 1024},  {200, 2048},   {37, 1040},  {4096, 4096}, {40, 8192},  {6136, 2048},
+                           {24, 12288}, {1000, 5120}, {1000, 4112}, {10000, 1024}, {8472, 4096}};
+  const int ms[] = {1, 2, 3, 4, 5, 8, 9, 12, 16};
+  float* ws = nullptr;  // split-K workspace, large enough for every case (ksplit <= nchunks <= 12, m <= 16)
+  cudaMalloc(&ws, size_t(13) * 16 * 10000 * sizeof(float));
   int dev = 0, sms = 0, optin = 0;
   cudaGetDevice(&dev);
   cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
@@ -62,13 +76,14 @@ int main() {
       p.packed = dw, p.scales = ds, p.x = dx, p.out = dout;
       p.w_gs = 0.75f, p.n = n, p.k = k, p.m = m, p.x_aligned = 1, p.act_gs = 0.05f;
       const LaunchPlan plan{k % kChunk == 0, false, sms, size_t(optin), RingMaps{}};
+      set_split(p, plan, ws);
       cudaMemset(dout, 0, size_t(16) * n * esize);
       dispatch_mode<PROBE_XDT, bool(PROBE_W4A4)>(p, plan, 0);
       std::vector<uint8_t> out(size_t(m) * n * esize);
       const cudaError_t e = cudaMemcpy(out.data(), dout, out.size(), cudaMemcpyDeviceToHost);
       uint64_t h = 1469598103934665603ull;
       for (uint8_t v : out) h = (h ^ v) * 1099511628211ull;
-      std::printf("xdt %d w4a4 %d n %5d k %5d m %2d %s %016llx\n", PROBE_XDT, PROBE_W4A4, n, k, m,
+      std::printf("xdt %d w4a4 %d n %5d k %5d m %2d s %2d %s %016llx\n", PROBE_XDT, PROBE_W4A4, n, k, m, p.ksplit,
                   e == cudaSuccess ? "ok" : cudaGetErrorString(e), (unsigned long long)h);
     }
     cudaFree(dw), cudaFree(ds), cudaFree(dx), cudaFree(dout);
@@ -80,8 +95,23 @@ int main() {
   const struct {
     const char* name;
     int n, k;
-  } layers[] = {{"8b_qkv", 6144, 4096}, {"8b_o", 4096, 4096}, {"8b_gate_up", 24576, 4096}, {"8b_down", 4096, 12288}};
+  } layers[] = {{"8b_qkv", 6144, 4096},   {"8b_o", 4096, 4096},   {"8b_gate_up", 24576, 4096},
+                {"8b_down", 4096, 12288}, {"32b_qkv", 10240, 5120}, {"32b_o", 5120, 8192},
+                {"32b_gate_up", 51200, 5120}, {"32b_down", 5120, 25600}};
+  std::vector<int> time_ms;
+  {
+    const char* env = std::getenv("PROBE_MS");
+    std::string list = env ? env : "1,2,4,8,16";
+    for (size_t pos = 0; pos < list.size();) {
+      const size_t next = list.find(',', pos);
+      time_ms.push_back(std::atoi(list.substr(pos, next - pos).c_str()));
+      pos = next == std::string::npos ? list.size() : next + 1;
+    }
+  }
+  cudaFree(ws);
+  cudaMalloc(&ws, size_t(32) * 16 * 51200 * sizeof(float));  // split workspace of the timed layers
   for (const auto& L : layers) {
+    if (time_ms.empty()) break;
     const size_t wb = size_t(L.n) * L.k / 2, sb = size_t(L.n) * L.k / 16;
     const int copies = std::max(2, std::min(16, int(3.0 * l2 / double(wb + sb)) + 1));
     std::vector<uint8_t> hw(wb), hs(sb), hx(size_t(16) * L.k * esize);
@@ -98,12 +128,13 @@ int main() {
     }
     cudaMalloc(&dx, hx.size()), cudaMalloc(&dout, size_t(16) * L.n * esize);
     cudaMemcpy(dx, hx.data(), hx.size(), cudaMemcpyHostToDevice);
-    for (int m : {1, 2, 4, 8, 16}) {
+    for (int m : time_ms) {
       const LaunchPlan plan{true, false, sms, size_t(optin), RingMaps{}};
       auto call = [&](int c) {
         GemvParams p{};
         p.packed = dw[c], p.scales = ds[c], p.x = dx, p.out = dout;
         p.w_gs = 0.75f, p.n = L.n, p.k = L.k, p.m = m, p.x_aligned = 1, p.act_gs = 0.05f;
+        set_split(p, plan, ws);
         dispatch_mode<PROBE_XDT, bool(PROBE_W4A4)>(p, plan, st);
       };
       call(0);
@@ -135,5 +166,6 @@ int main() {
     for (int c = 0; c < copies; ++c) cudaFree(dw[c]), cudaFree(ds[c]);
     cudaFree(dx), cudaFree(dout);
   }
+  cudaFree(ws);
   return 0;
 }
