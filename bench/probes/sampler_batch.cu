@@ -335,14 +335,14 @@ void print_resident(Probe& p, const char* label) {
   unsetenv("RESET_NATIVE_SAMPLER_RESIDENT");
 }
 
-// The opt-in preparing block of the stats pass (RESET_NATIVE_SAMPLER_PREP_BLOCK=1, a block per chunk only:
-// B = 1 and 8 here) against the default: times, and every output bit for bit over three steps.
+// The preparing block of the stats pass (a block per chunk only: B = 1 and 8 here; the default since session 8)
+// against RESET_NATIVE_SAMPLER_PREP_BLOCK=0 (chunk 0's block prepares): times, and every output bit for bit.
 void print_prep_block(Probe& p) {
   int checked = 0, mismatched = 0;
   for (std::int64_t rows : {1, 8}) {
     double us[2][3];
     for (int on = 0; on < 2; ++on) {
-      if (on) setenv("RESET_NATIVE_SAMPLER_PREP_BLOCK", "1", 1);
+      setenv("RESET_NATIVE_SAMPLER_PREP_BLOCK", on ? "1" : "0", 1);
       const Config* configs[3] = {&p.reset, &p.fixed, &p.greedy};
       for (int c = 0; c < 3; ++c) us[on][c] = p.time(*configs[c], rows, Grouping{}, false);
       unsetenv("RESET_NATIVE_SAMPLER_PREP_BLOCK");
@@ -350,6 +350,7 @@ void print_prep_block(Probe& p) {
     std::printf("THIS prep block B=%2lld reset top-p %6.2f (off %6.2f) | fixed T %6.2f (%6.2f) | greedy %6.2f (%6.2f)\n",
                 static_cast<long long>(rows), us[1][0], us[0][0], us[1][1], us[0][1], us[1][2], us[0][2]);
     for (const Config* c : {&p.reset, &p.fixed, &p.greedy, &p.topk}) {
+      setenv("RESET_NATIVE_SAMPLER_PREP_BLOCK", "0", 1);
       const Outputs off = outputs_of(*c, rows, p.logits, p.s);
       setenv("RESET_NATIVE_SAMPLER_PREP_BLOCK", "1", 1);
       const Outputs on = outputs_of(*c, rows, p.logits, p.s);
