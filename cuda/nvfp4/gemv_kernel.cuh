@@ -847,9 +847,12 @@ inline bool teams_enabled() { return teams_override() != 1; }
 
 // Warp steps of 32 rows (TM = 2) for 9..16 tokens (NT = 2) on the persistent whole-x and split-K kernels: each B
 // fragment feeds two row tiles, halving the shared-memory reads per weight byte; the same bits as 16-row steps.
-// Not yet measured on a GPU when it was made the default (docs/nvfp4_cuda.md). RESET_NATIVE_GEMV_TM (read at every
-// call, for benchmarks and the bit-identity tests): "1" = 16-row steps only, "2" = 32-row steps, else the default.
-constexpr bool kTm2ByDefault = true;
+// Measured on an H200 (bench/RESULTS.md, session 8): 1.04-2.9x SLOWER at M = 16 (8B gate_up 30.6 -> 58.1 us,
+// q/k/v 12.6 -> 27.0): with one 32-row step in flight under the 128-register cap (two were spilling) the weight
+// stream has too few bytes in flight, which the L2 prefetch does not make up. Off by default; kept opt-in.
+// RESET_NATIVE_GEMV_TM (read at every call, for benchmarks and the bit-identity tests): "1" = 16-row steps only,
+// "2" = 32-row steps, else the default.
+constexpr bool kTm2ByDefault = false;
 inline bool tm2_enabled() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_TM");
   if (v != nullptr && std::strcmp(v, "1") == 0) return false;
