@@ -35,37 +35,6 @@ namespace {
 
 constexpr int kSteps = 3;  // steps compared bit for bit
 
-// Microseconds per step: one step per graph, best of 3 series of `repeats` replays.
-double graph_us(cudaStream_t s, const Step& st, int repeats = 200) {
-  cudaGraph_t g;
-  cudaGraphExec_t ge;
-  st.run(s);  // warm-up outside the graph
-  CHECK(cudaStreamSynchronize(s));
-  CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
-  st.run(s);
-  CHECK(cudaStreamEndCapture(s, &g));
-  CHECK(cudaGraphInstantiate(&ge, g, 0));
-  for (int i = 0; i < 20; ++i) CHECK(cudaGraphLaunch(ge, s));
-  cudaEvent_t a, b;
-  CHECK(cudaEventCreate(&a));
-  CHECK(cudaEventCreate(&b));
-  double best = 1e30;
-  for (int series = 0; series < 3; ++series) {
-    CHECK(cudaEventRecord(a, s));
-    for (int i = 0; i < repeats; ++i) CHECK(cudaGraphLaunch(ge, s));
-    CHECK(cudaEventRecord(b, s));
-    CHECK(cudaEventSynchronize(b));
-    float ms = 0;
-    CHECK(cudaEventElapsedTime(&ms, a, b));
-    best = std::min(best, ms * 1e3 / repeats);
-  }
-  CHECK(cudaEventDestroy(a));
-  CHECK(cudaEventDestroy(b));
-  CHECK(cudaGraphExecDestroy(ge));
-  CHECK(cudaGraphDestroy(g));
-  return best;
-}
-
 // A grouping: chunks per block of the stats, bins and sample passes; 0 = the default (unset).
 struct Grouping {
   int stats = 0, bins = 0, sample = 0;
@@ -219,7 +188,7 @@ struct Probe {
   double time(const Config& config, std::int64_t rows, const Grouping& g, bool check = true) {
     apply(g);
     Step st = make_step(config, rows, logits[0]);
-    const double us = graph_us(s, st);
+    const double us = graph_us(s, [&](cudaStream_t q) { st.run(q); }, 1, 200, 3);  // best of 3 x 200
     free_step(st);
     if (check) {
       const Outputs got = outputs_of(config, rows, logits, s);

@@ -88,4 +88,38 @@ void free_step(Step& st) {
   }
 }
 
+// Microseconds per call of fn in a CUDA graph that holds `steps` calls (warm-up outside the graph, 20 replays
+// before timing): the best of `series` series of `repeats` replays, divided by steps.
+template <class Fn>
+double graph_us(cudaStream_t s, Fn fn, int steps = 1, int repeats = 300, int series = 1) {
+  cudaGraph_t g;
+  cudaGraphExec_t ge;
+  fn(s);
+  CHECK(cudaStreamSynchronize(s));
+  CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+  for (int i = 0; i < steps; ++i) fn(s);
+  CHECK(cudaStreamEndCapture(s, &g));
+  CHECK(cudaGraphInstantiate(&ge, g, 0));
+  for (int i = 0; i < 20; ++i) CHECK(cudaGraphLaunch(ge, s));
+  cudaEvent_t a, b;
+  CHECK(cudaEventCreate(&a));
+  CHECK(cudaEventCreate(&b));
+  double best = 1e30;
+  for (int k = 0; k < series; ++k) {
+    CHECK(cudaEventRecord(a, s));
+    for (int i = 0; i < repeats; ++i) CHECK(cudaGraphLaunch(ge, s));
+    CHECK(cudaEventRecord(b, s));
+    CHECK(cudaEventSynchronize(b));
+    float ms = 0;
+    CHECK(cudaEventElapsedTime(&ms, a, b));
+    const double us = ms * 1e3 / repeats / steps;
+    best = us < best ? us : best;
+  }
+  CHECK(cudaEventDestroy(a));
+  CHECK(cudaEventDestroy(b));
+  CHECK(cudaGraphExecDestroy(ge));
+  CHECK(cudaGraphDestroy(g));
+  return best;
+}
+
 }  // namespace sampler_probe

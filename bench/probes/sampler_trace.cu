@@ -30,32 +30,6 @@ using cuda_detail::kTraceKernels;
 
 namespace {
 
-// Mean microseconds per replay of a graph holding `steps` calls of fn, and per call.
-template <class Fn>
-double graph_us(cudaStream_t s, Fn fn, int steps = 1, int repeats = 300) {
-  cudaGraph_t g;
-  cudaGraphExec_t ge;
-  fn(s);  // warm-up outside the graph
-  CHECK(cudaStreamSynchronize(s));
-  CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
-  for (int i = 0; i < steps; ++i) fn(s);
-  CHECK(cudaStreamEndCapture(s, &g));
-  CHECK(cudaGraphInstantiate(&ge, g, 0));
-  for (int i = 0; i < 20; ++i) CHECK(cudaGraphLaunch(ge, s));
-  cudaEvent_t a, b;
-  CHECK(cudaEventCreate(&a));
-  CHECK(cudaEventCreate(&b));
-  CHECK(cudaEventRecord(a, s));
-  for (int i = 0; i < repeats; ++i) CHECK(cudaGraphLaunch(ge, s));
-  CHECK(cudaEventRecord(b, s));
-  CHECK(cudaEventSynchronize(b));
-  float ms = 0;
-  CHECK(cudaEventElapsedTime(&ms, a, b));
-  CHECK(cudaGraphExecDestroy(ge));
-  CHECK(cudaGraphDestroy(g));
-  return ms * 1e3 / repeats / steps;
-}
-
 // Floors: an empty kernel; a 75-block kernel whose blocks only do the last-block hand-off.
 __global__ void empty_kernel() {}
 __global__ void handoff_kernel(unsigned* counter, unsigned blocks) {
