@@ -24,10 +24,9 @@ import test_nvfp4_cuda as t  # noqa: E402
 
 
 # (n, k, m) on the fast path, one per kernel family: block-diagonal (m <= 2), 16-bit whole x with one team
-# (m = 4), at two CTAs per SM with many tiles (m = 12: 530 row tiles, so on 132 SMs some CTAs run two tiles, or with
-# RESET_NATIVE_GEMV_TM=2 two 32-row tile pairs, the second reusing the reduction buffers) and with two teams (m = 16 at
-# K = 4096: x fits one CTA per SM), split K (m = 8 and 16 at K = 8192). n = 40: three row tiles, so 32-row steps
-# (opt-in, RESET_NATIVE_GEMV_TM=2) end with a dummy partner.
+# (m = 4), at two CTAs per SM with many tiles (m = 12: 530 row tiles, so on 132 SMs some CTAs run two tiles, the
+# second reusing the reduction buffers) and with two teams (m = 16 at K = 4096: x fits one CTA per SM), split K
+# (m = 8 and 16 at K = 8192). n = 40: three row tiles.
 FAMILIES = [(40, 1024, 1), (40, 1024, 2), (40, 4096, 4), (8472, 1024, 12), (40, 4096, 16), (40, 8192, 8),
             (40, 8192, 16)]
 

@@ -11,25 +11,12 @@ namespace reset_native::nvfp4_cuda::detail {
 // Explicitly instantiated once per (x dtype, activation) in gemv_<dtype>_<act>.cu (parallel compilation).
 template <int XDT, bool W4A4>
 void dispatch_mode(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
-  // 32-row warp steps at 9..16 tokens (gemv_kernel.cuh); not for fp32 x at A16 (three B fragments per k16 and
-  // twice the accumulators spill there).
-  constexpr bool kTm2 = Mode<XDT, W4A4>::kSplits == 1;
   if (p.ksplit > 1) {  // set by the launcher from choose_ksplit, with its workspace
-    if (p.m > 8) {
-      if constexpr (kTm2) {
-        if (tm2_enabled()) return launch_split<XDT, W4A4, 2, 2>(p, plan, stream);
-      }
-      return launch_split<XDT, W4A4, 2>(p, plan, stream);
-    }
+    if (p.m > 8) return launch_split<XDT, W4A4, 2>(p, plan, stream);
     return launch_split<XDT, W4A4, 1>(p, plan, stream);
   }
   if (try_bd<XDT, W4A4>(p, plan, stream)) return;
-  if (p.m > 8) {
-    if constexpr (kTm2) {
-      if (tm2_enabled()) return dispatch_tokens<XDT, W4A4, 2, 2>(p, plan, stream);
-    }
-    return dispatch_tokens<XDT, W4A4, 2>(p, plan, stream);
-  }
+  if (p.m > 8) return dispatch_tokens<XDT, W4A4, 2>(p, plan, stream);
   return dispatch_tokens<XDT, W4A4, 1>(p, plan, stream);
 }
 

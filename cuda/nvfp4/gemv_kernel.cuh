@@ -311,17 +311,10 @@ __host__ __device__ __forceinline__ void fp4_word(uint32_t w, uint32_t (&o)[4]) 
   }
 }
 
-// Weight steps in flight per thread (each TM * 32 B of FP4 + TM * 4 scale bytes): deep when one CTA owns the
-// SM (MINB == 1, registers to spare), else what fits 2 CTAs per SM in 128 registers. TM = 2 (32-row steps): half
-// the steps of TM = 1 rounded up, so about as many weight bytes stay in flight.
-constexpr int kTm2DepthShared = 1;  // TM = 2 where 128 registers are the cap (two CTAs per SM, or two teams)
-constexpr int kTm2DepthOwn = 3;     // TM = 2 with one CTA of 8 warps per SM
-// TM = 2 on the fast path: each fetch also prefetches into L2 the weights and scales of the fetch kTm2L2Ahead steps
-// later (0: none), which keeps more bytes in flight than the registers of kTm2DepthShared steps hold.
-constexpr int kTm2L2Ahead = 2;
-template <bool WHOLE, int NT, int MINB, int TEAMS = 1, int TM = 1>
+// Weight steps in flight per thread (each 32 B of FP4 + 4 scale bytes): deep when one CTA owns the SM
+// (MINB == 1, registers to spare), else what fits 2 CTAs per SM in 128 registers.
+template <bool WHOLE, int NT, int MINB, int TEAMS = 1>
 __host__ __device__ constexpr int depth() {
-  if (TM == 2) return MINB == 1 && TEAMS == 1 ? kTm2DepthOwn : kTm2DepthShared;
   if (TEAMS > 1) return 3;  // 16 warps share the register file, as two CTAs would
   if (MINB == 1) return 6;
   return WHOLE ? 3 : 2;  // chunked: also the tiles per CTA, so small enough to leave CTAs for every SM
@@ -337,10 +330,10 @@ __host__ __device__ constexpr int group() {
 // Start of both GEMV kernels' main phase: the first kDepth weight steps go in flight before waiting for
 // the previous kernel (weights do not depend on it; x, the activation amax and the output do), then the
 // next kernel may launch and W4A4 reads its activation scales.
-// Slots: wv[kDepth] of one step's weight words, sc[kDepth] of its scale bytes (any per-step shape).
-template <int XDT, bool W4A4, int kDepth, class Fetch, class WSlot, class SSlot>
-__device__ __forceinline__ void prefetch_then_wait(const GemvParams& p, int steps, Fetch& fetch, WSlot (&wv)[kDepth],
-                                                   SSlot (&sc)[kDepth], float& act_gs, float& act_d) {
+template <int XDT, bool W4A4, int kDepth, class Fetch>
+__device__ __forceinline__ void prefetch_then_wait(const GemvParams& p, int steps, Fetch& fetch,
+                                                   uint32_t (&wv)[kDepth][2][4], uint32_t (&sc)[kDepth][2],
+                                                   float& act_gs, float& act_d) {
 #pragma unroll
   for (int d = 0; d < kDepth; ++d)
     if (d < steps) fetch(wv[d], sc[d]);
@@ -366,24 +359,18 @@ __device__ __forceinline__ void prefetch_then_wait(const GemvParams& p, int step
 // gemv_split_reduce adds up. x of many tokens x long K then still fits next to a second CTA.
 // TEAMS = 2 (WHOLE, one CTA per SM): two teams of 8 warps share one staged copy of x, each walking its own row
 // tiles with its own reduction buffers and barrier: 16 warps stream weights where x fits only once per SM.
-// TM = 2 (WHOLE without the ring): a warp step covers two of the walker's 16-row tiles (tiles j and j + 1 of its
-// walk, 32 weight rows per warp): each B fragment read from shared memory feeds both tiles' MMAs (half the
-// shared-memory traffic per weight byte at NT = 2). Each tile keeps its own accumulators, MMA order, warp-order
-// reduction and epilogue, so every output is the same bits as with TM = 1; an odd last tile runs with a dummy
-// partner (row n - 1 reloaded, results dropped).
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING = false, bool SPLIT = false,
-          int TEAMS = 1, int TM = 1>
+          int TEAMS = 1>
 __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB) gemv_kernel(const GemvParams p, const __grid_constant__ RingMaps maps) {
   static_assert(!RING || (FAST && WHOLE), "the weight ring serves the persistent fast-path kernel only");
   static_assert(!SPLIT || (WHOLE && !RING), "split K runs the persistent whole-slice kernel without the ring");
   static_assert(TEAMS == 1 || (WHOLE && !RING && MINB == 1), "teams share whole x, one CTA per SM, no ring");
-  static_assert(TM == 1 || (TM == 2 && WHOLE && !RING), "32-row steps: persistent whole-x kernels without the ring");
   using M = Mode<XDT, W4A4>;
   constexpr bool kBf = M::kABf16;
   constexpr int kSplits = M::kSplits;
   constexpr int kRows = 16;           // one m16 tile of weight rows per CTA step
   constexpr int kTok = 8 * NT;
-  constexpr int kDepth = RING ? 1 : depth<WHOLE, NT, MINB, TEAMS, TM>();
+  constexpr int kDepth = RING ? 1 : depth<WHOLE, NT, MINB, TEAMS>();
   constexpr int kCtaThreads = kThreads * TEAMS;  // staging is shared by the teams
   constexpr int kGroup = group<WHOLE, NT, MINB>();  // == kDepth when chunked: slot d computes tile d
 
@@ -494,55 +481,31 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   // Two cursors advance without divisions: the fetch cursor runs kDepth steps ahead of the compute one.
   const int ntiles = (p.n + kRows - 1) / kRows;
   const int my_tiles = WHOLE ? (ntiles - cta + ctas - 1) / ctas : kGroup;
-  const int steps = (my_tiles + TM - 1) / TM * nchunks;  // TM = 2: a step covers two of the walker's tiles
+  const int steps = my_tiles * nchunks;
   const int kwarp = warp * kKStep + t * 32;  // this thread's K offset inside a chunk
   const int kslice = c_base * kChunk + kwarp;  // ... and inside K (row pointers start there)
   const int tile_stride = WHOLE ? ctas * kRows : kRows;
   const int first_row = cta * kRows * kGroup;
   const int64_t half_k = p.k / 2, sixteenth_k = p.k / 16;
   int f_row0 = first_row, f_c = 0, f_j = 0, f_step = 0;
-  const uint8_t* f_w[TM][2];
-  const uint8_t* f_s[TM][2];
-  auto fetch_rows = [&]() {
-#pragma unroll
-    for (int tm = 0; tm < TM; ++tm)
-      row_pointers(p, f_row0 + tm * tile_stride + g, kslice, half_k, sixteenth_k, f_w[tm], f_s[tm]);
-  };
+  const uint8_t* f_w[2];
+  const uint8_t* f_s[2];
+  auto fetch_rows = [&]() { row_pointers(p, f_row0 + g, kslice, half_k, sixteenth_k, f_w, f_s); };
   if constexpr (WHOLE) fetch_rows();
-  auto fetch_loads = [&](uint32_t (&w)[TM][2][4], uint32_t (&sc)[TM][2]) {
+  auto fetch = [&](uint32_t (&w)[2][4], uint32_t (&sc)[2]) {
+    if constexpr (RING) {
+      ring.consume(f_step++, kwarp, w, sc);
+      return;
+    }
     if constexpr (!WHOLE) {  // pointers made where used: nothing 64-bit stays live between steps
       f_row0 = first_row + f_j * kRows;
       fetch_rows();
     }
-#pragma unroll
-    for (int tm = 0; tm < TM; ++tm)
-      load_weights<FAST>(f_w[tm], f_s[tm], f_c, f_c * kChunk + kslice, p.k, w[tm], sc[tm]);
-    if constexpr (WHOLE && FAST && TM == 2 && kTm2L2Ahead > 0) {
-      const int pc = f_c + kTm2L2Ahead;  // chunk of the prefetched step: this step's tiles, or the next step's
-      const bool same = pc < nchunks;
-      if (same || pc - nchunks < nchunks) {
-#pragma unroll
-        for (int tm = 0; tm < TM; ++tm) {
-          const uint8_t* nw[2];
-          const uint8_t* ns[2];
-          if (same) {
-            nw[0] = f_w[tm][0], nw[1] = f_w[tm][1], ns[0] = f_s[tm][0], ns[1] = f_s[tm][1];
-          } else {
-            row_pointers(p, f_row0 + (TM + tm) * tile_stride + g, kslice, half_k, sixteenth_k, nw, ns);
-          }
-          const int cc = same ? pc : pc - nchunks;
-#pragma unroll
-          for (int hr = 0; hr < 2; ++hr) {
-            prefetch_l2(nw[hr] + uint32_t(cc) * (kChunk / 2));
-            prefetch_l2(ns[hr] + uint32_t(cc) * (kChunk / 16));
-          }
-        }
-      }
-    }
+    load_weights<FAST>(f_w, f_s, f_c, f_c * kChunk + kslice, p.k, w, sc);
     if constexpr (WHOLE) {
       if (++f_c == nchunks) {
         f_c = 0;
-        f_row0 += TM * tile_stride;
+        f_row0 += tile_stride;
         fetch_rows();
       }
     } else {
@@ -553,15 +516,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
     }
   };
 
-  auto fetch = [&](uint32_t (&w)[TM][2][4], uint32_t (&sc)[TM][2]) {
-    if constexpr (RING) {
-      ring.consume(f_step++, kwarp, w[0], sc[0]);
-    } else {
-      fetch_loads(w, sc);
-    }
-  };
-
-  uint32_t wv[kDepth][TM][2][4], sc[kDepth][TM][2];
+  uint32_t wv[kDepth][2][4], sc[kDepth][2];
   prefetch_then_wait<XDT, W4A4>(p, steps, fetch, wv, sc, act_gs, act_d);
 
   if constexpr (WHOLE) {
@@ -585,10 +540,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       b_step[s][nt] = (xrow(s, 1, tok) - xrow(s, 0, tok)) * kTokStride;
     }
 
-  constexpr int kAccTiles = WHOLE ? TM : kGroup;  // accumulator sets: a step's tiles (WHOLE) or the group's
-  float acc[kAccTiles][NT][4];
+  float acc[kGroup][NT][4];
 #pragma unroll
-  for (int j = 0; j < kAccTiles; ++j)
+  for (int j = 0; j < kGroup; ++j)
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt) acc[j][nt][0] = acc[j][nt][1] = acc[j][nt][2] = acc[j][nt][3] = 0.0f;
 
@@ -598,14 +552,8 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   // Compute cursor: chunk c of the tile at row c_row0; chunked mode computes tile j = d (the slot).
   constexpr bool kCursorInEpilogue = WHOLE && MINB != 3;
   int c = 0, c_row0 = first_row, red_half = 0;
-  auto tile_sync = [&]() {
-    if constexpr (TEAMS > 1) {
-      team_sync(team);
-    } else {
-      compute_sync<RING>();
-    }
-  };
-  auto run_step = [&](int step, int d, uint32_t (&w)[TM][2][4], uint32_t (&wsc)[TM][2]) {
+  auto run_step = [&](int step, int d, uint32_t (&w)[2][4], uint32_t (&wsc)[2]) {
+    float (&acc_t)[NT][4] = acc[WHOLE ? 0 : d];
     // Chunked mode: chunk c+1 of x goes to the other buffer (free since the last barrier) while chunk c is
     // computed; each of the group's steps moves its share of the units, so few registers stay live.
     RawUnit<XDT> vn[WHOLE ? 1 : kChunkUnits];
@@ -613,18 +561,15 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       if (c + 1 < nchunks) chunk_load(c + 1, vn, d);
     }
 
-    // ---- compute: 4 words x 2 MMAs per split, token tile and row tile
-    uint32_t s_lo[TM][2], s_hi[TM][2];
-    uint32_t words[TM][2][4];
+    // ---- compute: 4 words x 2 MMAs per split and token tile
+    uint32_t s_lo[2], s_hi[2];
+    scale_pairs<kBf>(wsc[0], s_lo[0], s_hi[0]);
+    scale_pairs<kBf>(wsc[1], s_lo[1], s_hi[1]);
+    uint32_t words[2][4];
 #pragma unroll
-    for (int tm = 0; tm < TM; ++tm) {
-      scale_pairs<kBf>(wsc[tm][0], s_lo[tm][0], s_hi[tm][0]);
-      scale_pairs<kBf>(wsc[tm][1], s_lo[tm][1], s_hi[tm][1]);
+    for (int hr = 0; hr < 2; ++hr)
 #pragma unroll
-      for (int hr = 0; hr < 2; ++hr)
-#pragma unroll
-        for (int i = 0; i < 4; ++i) words[tm][hr][i] = w[tm][hr][i];
-    }
+      for (int i = 0; i < 4; ++i) words[hr][i] = w[hr][i];
     if (step + kDepth < steps) fetch(w, wsc);  // slot free again: refill it now
     const int cb = WHOLE ? c : (c & 1);
     const uint16_t* bbase[kSplits][NT];
@@ -639,25 +584,21 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       for (int s = 0; s < kSplits; ++s)
 #pragma unroll
         for (int nt = 0; nt < NT; ++nt) bfr[s][nt] = *reinterpret_cast<const uint4*>(bbase[s][nt] + i * kPlane);
+      uint32_t d0[4], d1[4];
+      fp4_word<kBf>(words[0][i], d0);
+      fp4_word<kBf>(words[1][i], d1);
+      const uint32_t s0 = i < 2 ? s_lo[0] : s_hi[0], s1 = i < 2 ? s_lo[1] : s_hi[1];
 #pragma unroll
-      for (int tm = 0; tm < TM; ++tm) {  // the same B fragments feed every row tile of the step
-        float (&acc_t)[NT][4] = acc[WHOLE ? tm : d];
-        uint32_t d0[4], d1[4];
-        fp4_word<kBf>(words[tm][0][i], d0);
-        fp4_word<kBf>(words[tm][1][i], d1);
-        const uint32_t s0 = i < 2 ? s_lo[tm][0] : s_hi[tm][0], s1 = i < 2 ? s_lo[tm][1] : s_hi[tm][1];
+      for (int jj = 0; jj < 2; ++jj) {
+        const uint32_t a[4] = {mul_pair(d0[2 * jj], s0, kBf), mul_pair(d1[2 * jj], s1, kBf),
+                               mul_pair(d0[2 * jj + 1], s0, kBf), mul_pair(d1[2 * jj + 1], s1, kBf)};
 #pragma unroll
-        for (int jj = 0; jj < 2; ++jj) {
-          const uint32_t a[4] = {mul_pair(d0[2 * jj], s0, kBf), mul_pair(d1[2 * jj], s1, kBf),
-                                 mul_pair(d0[2 * jj + 1], s0, kBf), mul_pair(d1[2 * jj + 1], s1, kBf)};
+        for (int s = 0; s < kSplits; ++s)
 #pragma unroll
-          for (int s = 0; s < kSplits; ++s)
-#pragma unroll
-            for (int nt = 0; nt < NT; ++nt) {
-              const uint32_t* b = reinterpret_cast<const uint32_t*>(&bfr[s][nt]);
-              mma16816<kBf>(acc_t[nt], a, b[2 * jj], b[2 * jj + 1]);
-            }
-        }
+          for (int nt = 0; nt < NT; ++nt) {
+            const uint32_t* b = reinterpret_cast<const uint32_t*>(&bfr[s][nt]);
+            mma16816<kBf>(acc_t[nt], a, b[2 * jj], b[2 * jj + 1]);
+          }
       }
     }
     if constexpr (!WHOLE) {
@@ -670,59 +611,34 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       // WHOLE: two reduction buffers, used by alternate tiles. A thread writes this one again two tiles later,
       // after the next tile's barrier, which every thread reaches only once it has read this tile's sums: one
       // barrier per tile. (Chunked mode keeps one buffer and a second barrier: the second buffer's registers
-      // made its NT = 2 kernels spill.) TM = 2: tile tm of the step uses buffer tm, so a second barrier (before
-      // the writes) waits until every thread has read the previous step's tiles: one barrier per tile again.
-      // (TM = 1 keeps its own code: the shared form changed ptxas' register allocation of the M = 3..8 kernel.)
-      if constexpr (TM == 1) {
-        float* red_t = red;
-        if constexpr (WHOLE) {
-          red_t += red_half * (kWarps * kRows * kTok);
-          red_half ^= 1;
-        }
-        float(&acc_t)[NT][4] = acc[WHOLE ? 0 : d];
+      // made its NT = 2 kernels spill.)
+      float* red_t = red;
+      if constexpr (WHOLE) {
+        red_t += red_half * (kWarps * kRows * kTok);
+        red_half ^= 1;
+      }
 #pragma unroll
-        for (int nt = 0; nt < NT; ++nt)
+      for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            const int rl = g + (e / 2) * 8, tok = nt * 8 + 2 * t + (e % 2);
-            red_t[(warp * kRows + rl) * kTok + tok] = acc_t[nt][e];
-            acc_t[nt][e] = 0.0f;
-          }
-        tile_sync();
-        if constexpr (SPLIT) {
-          write_partial(p, red_t, row0, kTok, slice, tid);
-        } else {
-          write_tile<XDT, W4A4>(p, red_t, row0, kTok, kDecodeBias, act_gs, tid);
+        for (int e = 0; e < 4; ++e) {
+          const int rl = g + (e / 2) * 8, tok = nt * 8 + 2 * t + (e % 2);
+          red_t[(warp * kRows + rl) * kTok + tok] = acc_t[nt][e];
+          acc_t[nt][e] = 0.0f;
         }
+      if constexpr (TEAMS > 1) {
+        team_sync(team);
       } else {
-        constexpr int kRedTile = kWarps * kRows * kTok;
-        if (c_row0 != first_row) tile_sync();  // every thread has read the previous step's tiles
-#pragma unroll
-        for (int tm = 0; tm < TM; ++tm) {
-#pragma unroll
-          for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-              const int rl = g + (e / 2) * 8, tok = nt * 8 + 2 * t + (e % 2);
-              red[tm * kRedTile + (warp * kRows + rl) * kTok + tok] = acc[tm][nt][e];
-              acc[tm][nt][e] = 0.0f;
-            }
-        }
-        tile_sync();
-#pragma unroll
-        for (int tm = 0; tm < TM; ++tm) {
-          const int row_t = row0 + tm * tile_stride;  // past n for an odd last tile: nothing written
-          if constexpr (SPLIT) {
-            write_partial(p, red + tm * kRedTile, row_t, kTok, slice, tid);
-          } else {
-            write_tile<XDT, W4A4>(p, red + tm * kRedTile, row_t, kTok, kDecodeBias, act_gs, tid);
-          }
-        }
+        compute_sync<RING>();
+      }
+      if constexpr (SPLIT) {
+        write_partial(p, red_t, row0, kTok, slice, tid);
+      } else {
+        write_tile<XDT, W4A4>(p, red_t, row0, kTok, kDecodeBias, act_gs, tid);
       }
       if constexpr (!WHOLE) compute_sync<RING>();  // red is rewritten by the next tile
       if constexpr (kCursorInEpilogue) {
         c = 0;
-        c_row0 += TM * tile_stride;
+        c_row0 += tile_stride;
       }
     } else if (kCursorInEpilogue) {
       ++c;
@@ -733,7 +649,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
     if constexpr (WHOLE && !kCursorInEpilogue) {
       if (++c == nchunks) {
         c = 0;
-        c_row0 += TM * tile_stride;
+        c_row0 += tile_stride;
       }
     } else if constexpr (!WHOLE) {
       if (d == kGroup - 1) ++c;
@@ -792,10 +708,9 @@ GemvParams with_activation_amax(const GemvParams& p, bool in_kernel, cudaStream_
   return q;
 }
 
-template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB = 2, bool RING = false, int TEAMS = 1,
-          int TM = 1>
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB = 2, bool RING = false, int TEAMS = 1>
 void launch_tile(const GemvParams& p, const RingMaps& maps, int sms, cudaStream_t stream) {
-  auto kernel = gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS, TM>;
+  auto kernel = gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS>;
   const size_t smem = TEAMS > 1 ? smem_bytes<XDT, W4A4, NT, true, TEAMS>(p.k, p.m)
                       : WHOLE   ? whole_smem_bytes<XDT, W4A4, NT, MINB, RING>(p.k, p.m)
                                 : smem_bytes<XDT, W4A4, NT, WHOLE>(p.k, p.m);
@@ -845,23 +760,7 @@ inline int teams_override() {
 }
 inline bool teams_enabled() { return teams_override() != 1; }
 
-// Warp steps of 32 rows (TM = 2) for 9..16 tokens (NT = 2) on the persistent whole-x and split-K kernels: each B
-// fragment feeds two row tiles, halving the shared-memory reads per weight byte; the same bits as 16-row steps.
-// Measured on an H200 (bench/RESULTS.md, session 8): 1.04-2.9x SLOWER at M = 16 (8B gate_up 30.6 -> 58.1 us,
-// q/k/v 12.6 -> 27.0): with one 32-row step in flight under the 128-register cap (two were spilling) the weight
-// stream has too few bytes in flight, which the L2 prefetch does not make up. Off by default; kept opt-in.
-// RESET_NATIVE_GEMV_TM (read at every call, for benchmarks and the bit-identity tests): "1" = 16-row steps only,
-// "2" = 32-row steps, else the default.
-constexpr bool kTm2ByDefault = false;
-inline bool tm2_enabled() {
-  const char* v = std::getenv("RESET_NATIVE_GEMV_TM");
-  if (v != nullptr && std::strcmp(v, "1") == 0) return false;
-  if (v != nullptr && std::strcmp(v, "2") == 0) return true;
-  return kTm2ByDefault;
-}
-
-// TM: row tiles per warp step of the persistent whole-x kernels without the ring (the others take 1).
-template <int XDT, bool W4A4, int NT, int TM = 1>
+template <int XDT, bool W4A4, int NT>
 void dispatch_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
   const int sms = plan.sms;
   const bool fast = plan.fast;
@@ -873,7 +772,7 @@ void dispatch_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t s
   }
   const size_t whole = smem_bytes<XDT, W4A4, NT, true>(p.k, p.m);
   if (fast && teams_override() == 2 && smem_bytes<XDT, W4A4, NT, true, 2>(p.k, p.m) <= plan.smem_optin)
-    return launch_tile<XDT, W4A4, NT, true, true, 1, false, 2, TM>(p, plan.maps, sms, stream);
+    return launch_tile<XDT, W4A4, NT, true, true, 1, false, 2>(p, plan.maps, sms, stream);
   if constexpr (NT == 1 && !W4A4 && XDT != kF32) {  // the variants that fit 80 registers without spilling
     if (whole <= kWholeSmemLimitThree && three_ctas_balance_better((p.n + 15) / 16, sms)) {
       if (fast) return launch_tile<XDT, W4A4, NT, true, true, 3>(p, plan.maps, sms, stream);
@@ -881,14 +780,14 @@ void dispatch_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t s
     }
   }
   if (whole <= kWholeSmemLimit) {
-    if (fast) return launch_tile<XDT, W4A4, NT, true, true, 2, false, 1, TM>(p, plan.maps, sms, stream);
-    return launch_tile<XDT, W4A4, NT, false, true, 2, false, 1, TM>(p, plan.maps, sms, stream);
+    if (fast) return launch_tile<XDT, W4A4, NT, true, true>(p, plan.maps, sms, stream);
+    return launch_tile<XDT, W4A4, NT, false, true>(p, plan.maps, sms, stream);
   }
   if (whole <= plan.smem_optin) {
     if (fast && teams_enabled() && smem_bytes<XDT, W4A4, NT, true, 2>(p.k, p.m) <= plan.smem_optin)
-      return launch_tile<XDT, W4A4, NT, true, true, 1, false, 2, TM>(p, plan.maps, sms, stream);
-    if (fast) return launch_tile<XDT, W4A4, NT, true, true, 1, false, 1, TM>(p, plan.maps, sms, stream);
-    return launch_tile<XDT, W4A4, NT, false, true, 1, false, 1, TM>(p, plan.maps, sms, stream);
+      return launch_tile<XDT, W4A4, NT, true, true, 1, false, 2>(p, plan.maps, sms, stream);
+    if (fast) return launch_tile<XDT, W4A4, NT, true, true, 1>(p, plan.maps, sms, stream);
+    return launch_tile<XDT, W4A4, NT, false, true, 1>(p, plan.maps, sms, stream);
   }
   if (fast) return launch_tile<XDT, W4A4, NT, true, false>(p, plan.maps, sms, stream);
   return launch_tile<XDT, W4A4, NT, false, false>(p, plan.maps, sms, stream);
