@@ -86,9 +86,11 @@ struct ChunkPart {
 // instructions (docs/sampler.md). Butterfly sums give every lane the same bits (a + b == b + a), and every
 // kernel and grouping calls these functions, so a chunk's part is the same bits everywhere.
 
-// The first index of the maximum over the warp: the smallest candidate index (INT32_MAX: none).
-__device__ __forceinline__ std::int32_t warp_min_index(std::int32_t index) {
-  return static_cast<std::int32_t>(__reduce_min_sync(kFullMask, static_cast<unsigned>(index)));
+// The first index of the maximum over the warp: the smallest of the lanes' candidate indices (each lane passes
+// INT32_MAX when it holds none); -1 when no lane holds one.
+__device__ __forceinline__ std::int32_t warp_first_index(std::int32_t index) {
+  const unsigned m = __reduce_min_sync(kFullMask, static_cast<unsigned>(index));
+  return m == static_cast<unsigned>(INT32_MAX) ? -1 : static_cast<std::int32_t>(m);
 }
 
 __device__ __forceinline__ float warp_max(float v) {
@@ -113,8 +115,7 @@ __device__ __forceinline__ ChunkPart merge_warp_parts(const ChunkPart* parts) {
   r.max = warp_max(q.max);
   r.nan = __any_sync(kFullMask, q.nan != 0);
   const bool holds = q.max == r.max && q.argmax >= 0;
-  r.argmax = warp_min_index(holds ? q.argmax : INT32_MAX);
-  if (r.argmax == INT32_MAX) r.argmax = -1;
+  r.argmax = warp_first_index(holds ? q.argmax : INT32_MAX);
   float s = 0.0f, z = 0.0f;
   if (q.max != -INFINITY) {
     const float d = __fsub_rn(q.max, r.max);

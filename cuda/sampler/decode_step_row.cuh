@@ -172,8 +172,7 @@ __device__ __forceinline__ ChunkPart warp_chunk_part(const float (&x)[kPerThread
   p.nan = __any_sync(kFullMask, flagged);
   // Index begin + j * kThreads + threadIdx.x grows with j first: the smallest over the warp is the first maximum.
   const bool holds = at >= 0 && m == p.max;
-  p.argmax = warp_min_index(holds ? static_cast<std::int32_t>(begin + at * kThreads + threadIdx.x) : INT32_MAX);
-  if (p.argmax == INT32_MAX) p.argmax = -1;
+  p.argmax = warp_first_index(holds ? static_cast<std::int32_t>(begin + at * kThreads + threadIdx.x) : INT32_MAX);
   float se = 0.0f, sz = 0.0f;
   if (p.max != -INFINITY) {
 #pragma unroll

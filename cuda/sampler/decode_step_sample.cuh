@@ -141,56 +141,6 @@ __device__ __forceinline__ unsigned long long boundary_bin_chunk_mass(const Kern
   return m;
 }
 
-// Warp 0 of the row's last sampling block, while the others start on the threshold: a guess at the
-// chunk the draw will scan (the uniform's quantile of the mass above the boundary bin; the kept
-// logits of the bin, known only later, rarely move it to another chunk), whose logits it asks L1 to
-// fetch, so that the draw's loads of them find them there rather than in L2. Only a prefetch: the
-// draw does not depend on the guess. Rows of at most 32 * kPrefetchPerLane chunks.
-constexpr unsigned kPrefetchPerLane = 4;
-template <int kDType>
-__device__ __forceinline__ void prefetch_likely_chunk(const KernelArgs& a, const void* z,
-                                                      const unsigned long long* row_masses, double uniform) {
-  const unsigned lane = threadIdx.x & 31, chunks = a.ws.chunks;
-  const unsigned per = (chunks + 31) / 32;
-  if (per > kPrefetchPerLane) return;
-  unsigned long long m[kPrefetchPerLane], sum = 0;
-#pragma unroll
-  for (unsigned k = 0; k < kPrefetchPerLane; ++k) {
-    const unsigned c = lane * per + k;
-    m[k] = k < per && c < chunks ? __ldcg(row_masses + c) : 0ull;
-    sum += m[k];
-  }
-  unsigned long long upto = sum;  // inclusive scan over the lanes
-  for (int o = 1; o < 32; o <<= 1) {
-    const unsigned long long y = __shfl_up_sync(kFullMask, upto, o);
-    if (lane >= static_cast<unsigned>(o)) upto += y;
-  }
-  const unsigned long long total = __shfl_sync(kFullMask, upto, 31);
-  if (total == 0ull) return;
-  const unsigned long long target = min(static_cast<unsigned long long>(uniform * static_cast<double>(total)), total - 1);
-  unsigned chunk = 0u;
-  const bool holds = upto - sum <= target && target < upto;
-  if (holds) {
-    unsigned long long cum = upto - sum;
-#pragma unroll
-    for (unsigned k = 0; k < kPrefetchPerLane; ++k) {
-      if (target < cum + m[k]) {
-        chunk = lane * per + k;
-        break;
-      }
-      cum += m[k];
-    }
-  }
-  chunk = __shfl_sync(kFullMask, chunk, __ffs(__ballot_sync(kFullMask, holds)) - 1);
-  constexpr unsigned kBytes = kDType == 0 ? 4u : 2u;
-  const char* base = static_cast<const char*>(z) + static_cast<std::int64_t>(chunk) * kChunk * kBytes;
-  const std::int64_t bytes = (min(static_cast<std::int64_t>(chunk + 1) * kChunk, a.vocab) -
-                              static_cast<std::int64_t>(chunk) * kChunk) * kBytes;
-  for (std::int64_t off = static_cast<std::int64_t>(lane) * 128; off < bytes; off += 32 * 128) {
-    asm volatile("prefetch.global.L1 [%0];" ::"l"(base + off));
-  }
-}
-
 // Sampling, the row's last block: with a top-p bin, the exact threshold among the bin's logits and
 // their kept masses added to their chunks; then the chunk holding the uniform's quantile of the kept
 // mass, scanned in index order; writes the token. All threads.
@@ -202,7 +152,6 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
   // with the candidate count and the first candidates, all in one round trip.
   const bool own_chunk = a.ws.chunks <= static_cast<unsigned>(kThreads);
   unsigned long long my_mass = own_chunk && threadIdx.x < a.ws.chunks ? __ldcg(row_masses + threadIdx.x) : 0ull;
-  if (threadIdx.x < 32) prefetch_likely_chunk<kDType>(a, z, row_masses, plan.uniform);
   d.extra_lo[threadIdx.x] = 0u;
   d.extra_hi[threadIdx.x] = 0u;
   unsigned floor_key = plan.floor_key;
