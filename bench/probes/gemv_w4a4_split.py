@@ -47,12 +47,13 @@ def main():
                 x = torch.randn((m, k), device="cuda", generator=gen, dtype=torch.bfloat16)
 
                 def run(act, split, amax):
+                    """(time, one output) with RESET_NATIVE_GEMV_KSPLIT=split and, unless None, _SPLIT_AMAX=amax."""
                     fns = [lambda p=p, s=s: nc.gemv(p, s, gs, x, act) for p, s in wq]
-                    env = lambda f: with_env("RESET_NATIVE_GEMV_KSPLIT", split, f)  # noqa: E731
+                    measure = lambda: (graph_time_us(fns, args.reps), fns[0]())  # noqa: E731
                     if amax is not None:
-                        return with_env("RESET_NATIVE_GEMV_SPLIT_AMAX", amax,
-                                        lambda: env(lambda: (graph_time_us(fns, args.reps), fns[0]())))
-                    return env(lambda: (graph_time_us(fns, args.reps), fns[0]()))
+                        inner = measure
+                        measure = lambda: with_env("RESET_NATIVE_GEMV_SPLIT_AMAX", amax, inner)  # noqa: E731
+                    return with_env("RESET_NATIVE_GEMV_KSPLIT", split, measure)
 
                 r = {"layer": f"{model} {name}", "m": m, "s": slices(p0, s0, x, "nvfp4"),
                      "a16": run("bf16", "auto", None)[0]}
