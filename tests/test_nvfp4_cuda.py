@@ -264,6 +264,48 @@ def test_gemv_weight_ring_same_bits_as_register_loads(n, k, m, dtype, activation
     np.testing.assert_allclose(y_ring.double().cpu().numpy(), yref, rtol=2**-6, atol=1e-4 * np.abs(yref).max())
 
 
+def _uses_ring(p, s, x, activation):
+    codes = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
+    return bool(nc._native.cuda_gemv_uses_weight_ring(p.data_ptr(), s.data_ptr(), p.shape[0], p.shape[1] * 2,
+                                                     x.data_ptr(), codes[x.dtype], x.shape[0], activation == "nvfp4"))
+
+
+# By default (RESET_NATIVE_GEMV_RING unset) the ring serves the block-diagonal kernel's A16 calls (m <= 2, 16-bit x,
+# K < 8192) on layers with at least 4 row tiles per SM (gemv.cu, kRingMinTilesPerSm): one tile fewer keeps the
+# register loads. Same bits as the register loads either way.
+@pytest.mark.gpu
+@pytest.mark.parametrize("m", [1, 2])
+def test_gemv_weight_ring_by_default_on_many_tiles(m, monkeypatch):
+    for var in ("RESET_NATIVE_GEMV_RING", "RESET_NATIVE_GEMV_BD", "RESET_NATIVE_GEMV_KSPLIT"):
+        monkeypatch.delenv(var, raising=False)
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    k = 1024
+    gen = torch.Generator().manual_seed(11 + m)
+    for n in (16 * 4 * sms, 16 * 4 * sms - 16):
+        packed, scales, gs = _weights(n, k)
+        p, s = torch.from_numpy(packed).cuda(), torch.from_numpy(scales).cuda()
+        x = torch.randn((m, k), generator=gen).to(torch.bfloat16).cuda()
+        assert _uses_ring(p, s, x, "bf16") == (n == 16 * 4 * sms)
+        assert not _uses_ring(p, s, x, "nvfp4")  # W4A4 keeps the register loads by default
+        assert not _uses_ring(p, s, x.float(), "bf16")  # fp32 x: the 16-bit kernel
+        y_default = nc.gemv(p, s, float(gs), x, "bf16")
+        monkeypatch.setenv("RESET_NATIVE_GEMV_RING", "0")
+        assert not _uses_ring(p, s, x, "bf16")
+        y_reg = nc.gemv(p, s, float(gs), x, "bf16")
+        monkeypatch.setenv("RESET_NATIVE_GEMV_RING", "1")
+        assert _uses_ring(p, s, x, "bf16") and _uses_ring(p, s, x, "nvfp4")
+        monkeypatch.delenv("RESET_NATIVE_GEMV_RING")
+        assert torch.equal(y_default, y_reg)
+        yref = _ref_gemv(packed, scales, gs, x.float().cpu().numpy(), "bf16")
+        np.testing.assert_allclose(y_default.double().cpu().numpy(), yref, rtol=2**-6, atol=1e-4 * np.abs(yref).max())
+    # Three tokens or K >= 8192 (the 16-bit kernel) keep the register loads by default.
+    n = 16 * 4 * sms
+    for k, tokens in ((8192, m), (1024, 3)):
+        packed, scales, _ = _weights(n, k)
+        p, s = torch.from_numpy(packed).cuda(), torch.from_numpy(scales).cuda()
+        assert not _uses_ring(p, s, torch.zeros((tokens, k), dtype=torch.bfloat16, device="cuda"), "bf16")
+
+
 @pytest.mark.gpu
 def test_gemv_unaligned_views():
     # Views whose data pointers are not 16-byte aligned take the slow loads (or an aligned copy) yet stay exact.

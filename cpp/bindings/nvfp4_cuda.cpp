@@ -136,6 +136,18 @@ void bind_nvfp4_cuda(py::module_& m) {
       "Bytes of split-K workspace cuda_gemv would use for this call on the current device (0: none).");
 
   m.def(
+      "cuda_gemv_uses_weight_ring",
+      [](std::uintptr_t packed, std::uintptr_t block_scales, std::int64_t n, std::int64_t k, std::uintptr_t x,
+         int x_dtype, std::int64_t m_tokens, bool nvfp4_activations) {
+        nc::GemvArgs a = gemv_shape(packed, block_scales, n, k, x, x_dtype, m_tokens);
+        a.activation = nvfp4_activations ? Activation::NVFP4 : Activation::A16;
+        return nc::gemv_uses_weight_ring(a);
+      },
+      py::arg("packed"), py::arg("block_scales"), py::arg("n"), py::arg("k"), py::arg("x"), py::arg("x_dtype"),
+      py::arg("m"), py::arg("nvfp4_activations"),
+      "Whether cuda_gemv would stream this call's weights through the TMA weight ring on the current device.");
+
+  m.def(
       "cuda_gemv_fusion_supported",
       [](std::uintptr_t packed, std::uintptr_t block_scales, std::int64_t n, std::int64_t k, std::uintptr_t x,
          int x_dtype, std::int64_t m_tokens, int prologue, std::uintptr_t prologue_weight, int epilogue) {

@@ -63,13 +63,19 @@ void encode_rows(CUtensorMap* map, const void* base, int64_t rows, int64_t row_b
   require(r == CUDA_SUCCESS, "nvfp4 gemv: cuTensorMapEncodeTiled failed (" + std::to_string(int(r)) + ")");
 }
 
-// RESET_NATIVE_GEMV_RING=1 streams the fast path's weights through the TMA ring (gemv_ring.cuh); off by
-// default: on an H200 it gained 6-9% on the largest layers and lost 4-16% on the small ones (bench/RESULTS.md,
-// session 5). Read at every call, so a benchmark can compare both in one process; a captured CUDA graph keeps
-// the choice made at capture.
-bool ring_enabled() {
+// The TMA weight ring (gemv_ring.cuh) instead of register-pipelined loads. Measured on an H200 (bench/RESULTS.md,
+// session 9, call 3): with the block-diagonal kernel (A16, M <= 2) it is faster on layers with at least two row
+// tiles per CTA (Qwen3-32B gate/up 51.6 -> 43.1 us at M = 1, 8B gate/up 21.7 -> 19.2, 32B q/k/v 13.2 -> 12.0) and
+// slower on those with fewer (8B o 5.5 -> 5.9, q/k/v 6.9 -> 7.1), and for the 16-bit kernel it was level or
+// slower (session 5). So by default: block-diagonal A16 calls with >= kRingMinTilesPerSm row tiles per SM.
+// RESET_NATIVE_GEMV_RING=1: wherever the ring applies, =0: never (read at every call, a benchmark switch; a
+// captured CUDA graph keeps the choice made at capture).
+constexpr int kRingMinTilesPerSm = 4;  // two per CTA at two CTAs per SM
+
+int ring_override() {  // -1: unset (the rule), 0 or 1: forced
   const char* v = std::getenv("RESET_NATIVE_GEMV_RING");
-  return v != nullptr && std::strcmp(v, "1") == 0;
+  if (v == nullptr) return -1;
+  return std::strcmp(v, "1") == 0 ? 1 : (std::strcmp(v, "0") == 0 ? 0 : -1);
 }
 }  // namespace detail
 
@@ -118,7 +124,11 @@ LaunchPlan make_plan(const GemvArgs& a, bool want_ring) {
   check_cuda(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
              "nvfp4 gemv: shared memory limit");
   // The ring's bulk copies need 16-byte aligned scale rows too (K % 1024 == 0 keeps every row aligned then).
-  const bool ring = want_ring && fast && reinterpret_cast<uintptr_t>(a.block_scales) % 16 == 0 && ring_enabled();
+  const int forced = ring_override();
+  const bool by_rule = a.activation != Activation::NVFP4 && a.x_dtype != DType::F32 &&
+                       bd_chosen<false>(make_params(a)) && (a.n + 15) / 16 >= int64_t(kRingMinTilesPerSm) * sms;
+  const bool ring = want_ring && fast && reinterpret_cast<uintptr_t>(a.block_scales) % 16 == 0 &&
+                    (forced == 1 || (forced == -1 && by_rule));
   return LaunchPlan{fast, ring, sms, size_t(optin), RingMaps{}};
 }
 
@@ -175,6 +185,13 @@ int64_t gemv_workspace_bytes(const GemvArgs& a) {
   if (!shape_ok) return 0;
   if (a.prologue != Prologue::None || a.epilogue != Epilogue::None) return 0;
   return split_bytes(a, ksplit_for(a, make_params(a), make_plan(a, true)));
+}
+
+bool gemv_uses_weight_ring(const GemvArgs& a) {
+  const bool shape_ok = a.n > 0 && a.k > 0 && a.k % 16 == 0 && a.m >= 1 && a.m <= kGemvMaxTokens &&
+                        a.n < (int64_t(1) << 31) && a.k < (int64_t(1) << 31);
+  if (!shape_ok || a.prologue != Prologue::None || a.epilogue != Epilogue::None) return false;
+  return make_plan(a, true).ring;
 }
 
 bool gemv_fusion_supported(const GemvArgs& a) {

@@ -77,6 +77,11 @@ struct GemvArgs {
 // does not split (always for m <= 2 when x fits the block-diagonal kernel, and with fused prologue/epilogue).
 std::int64_t gemv_workspace_bytes(const GemvArgs& a);
 
+// Whether launch_gemv would stream these arguments' weights through the TMA weight ring (the same results as the
+// register-pipelined loads, bit for bit): by default block-diagonal A16 calls (m <= 2) on layers with many row
+// tiles per SM; RESET_NATIVE_GEMV_RING=1 / =0 force it wherever it applies / never. Queries the device; no launch.
+bool gemv_uses_weight_ring(const GemvArgs& a);
+
 // y = x @ dequantize(w).T (+ bias) (+ residual), fp32 accumulation, output in x_dtype. One launch (two small extra
 // nodes, a 4-byte memset and an amax kernel, when W4A4 computes its activation scale on the device).
 void launch_gemv(const GemvArgs& args, void* stream);

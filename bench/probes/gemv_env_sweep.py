@@ -1,0 +1,85 @@
+"""One environment switch of the NVFP4 GEMV, timed per value on the Qwen3 decode layers (and checked bit for bit).
+
+For the layers of bench/bench_nvfp4_gpu.py: CUDA-graph time (median, weights rotated past the L2, PDL on) of the GEMV
+with bf16 x for each value of one RESET_NATIVE_GEMV_* variable (read by the library at every call), the % of the
+floor (packed weights + scales over the measured read bandwidth), and whether every output equals the first
+value's bit for bit (switches that only move bytes, e.g. the weight ring, must not change a bit; "False" is
+expected where the summation order changes, e.g. split K).
+
+  python3 bench/probes/gemv_env_sweep.py --env RESET_NATIVE_GEMV_RING --values 0,1,3 [--ms 1,2] [--reps 5]
+      [--act bf16|nvfp4] [--layers 8b,32b]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_nvfp4_gpu import LAYERS, copies_for, graph_time_us, read_bandwidth  # noqa: E402
+from gemv_ksplit_sweep import with_env  # noqa: E402
+
+from reset_native import _nvfp4_cuda as nc  # noqa: E402
+
+
+def with_value(name, value, fn):
+    """fn() with os.environ[name] = value ('unset': without the variable), restored afterwards."""
+    if value != "unset":
+        return with_env(name, value, fn)
+    old = os.environ.pop(name, None)
+    try:
+        return fn()
+    finally:
+        if old is not None:
+            os.environ[name] = old
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ms", default="1,2,16")
+    ap.add_argument("--env", required=True, help="the variable, e.g. RESET_NATIVE_GEMV_RING")
+    ap.add_argument("--values", required=True, help="comma-separated values; 'unset' leaves it unset")
+    ap.add_argument("--layers", default="8b,32b")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--act", default="bf16", help="bf16 (W4A16) or nvfp4 (W4A4, dynamic scale)")
+    args = ap.parse_args()
+    props = torch.cuda.get_device_properties(0)
+    bw = read_bandwidth(args.reps)
+    values = [a for a in args.values.split(",") if a]
+    print(f"# {props.name}, read bandwidth {bw / 1e12:.3f} TB/s, act {args.act}, {args.env}; us per call (% of floor)", flush=True)
+    print(f"{'layer':12s} {'M':>2s} " + " ".join(f"{a:>13s}" for a in values) + "  same bits", flush=True)
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    sums = {a: 0.0 for a in values}
+    ms = [int(v) for v in args.ms.split(",")]
+    for model in args.layers.split(","):
+        for name, n, k in LAYERS[model]:
+            nv_bytes = n * k * 9 // 16
+            floor_us = nv_bytes / bw * 1e6
+            w = torch.randn((n, k), device="cuda", generator=gen, dtype=torch.bfloat16)
+            p0, s0, gs = nc.quantize(w)
+            wq = [(p0, s0)] + [(p0.clone(), s0.clone()) for _ in range(copies_for(nv_bytes, props.L2_cache_size) - 1)]
+            del w
+            for m in ms:
+                x = torch.randn((m, k), device="cuda", generator=gen, dtype=torch.bfloat16)
+                fns = [lambda p=p, s=s: nc.gemv(p, s, gs, x, args.act) for p, s in wq]
+                cells, outs = [], []
+                for a in values:
+                    t, y = with_value(args.env, a, lambda: (graph_time_us(fns, args.reps), [f() for f in fns[:2]]))
+                    cells.append(f"{t:6.1f} ({floor_us / t * 100:3.0f}%)")
+                    outs.append(y)
+                    if model == "8b" and m == 1:
+                        sums[a] += t
+                same = all(torch.equal(o[i], outs[0][i]) for o in outs for i in range(len(o)))
+                print(f"{model + ' ' + name:12s} {m:2d} " + " ".join(f"{c:>13s}" for c in cells) + f"  {same}",
+                      flush=True)
+            del wq
+    if "8b" in args.layers.split(",") and 1 in ms:
+        print("# Qwen3-8B layer sum M=1: " + ", ".join(f"{a}: {sums[a]:.1f} us" for a in values))
+
+
+if __name__ == "__main__":
+    main()
