@@ -158,6 +158,67 @@ def test_silu_mul_epilogue_with_bias_and_its_limits():
         _nvfp4_fused.gemv_fused(t.packed, t.block_scales, t.global_scale, x3, silu_mul=True)
 
 
+def _fused_uses_ring(t, x, nw, silu):
+    return bool(_nvfp4_fused._native.cuda_gemv_uses_weight_ring(
+        t.packed.data_ptr(), t.block_scales.data_ptr(), t.packed.shape[0], 2 * t.packed.shape[1], x.data_ptr(),
+        _nvfp4_fused._dtype_code(x.dtype), x.shape[0], False, 0 if nw is None else _nvfp4_fused._RMS_NORM,
+        0 if nw is None else nw.data_ptr(), _nvfp4_fused._SILU_MUL if silu else 0))
+
+
+# The fused kernels take the TMA weight ring by the plain calls' rule (A16 block-diagonal calls with >= 4 row tiles
+# per SM; RESET_NATIVE_GEMV_RING=1 / =0 force it / never): the producer warp walks SILU's gate/up tile pairs and the
+# RMSNorm prologue syncs without it. Every variant gives the bits of the separate ops (whose GEMV takes the ring by
+# the same rule), also replayed in a CUDA graph with new x.
+@pytest.mark.gpu
+@pytest.mark.parametrize("m", [1, 2])
+@pytest.mark.parametrize("norm, silu", [(True, False), (False, True), (True, True)])
+def test_fused_kernels_take_the_weight_ring_by_the_plain_rule_with_the_same_bits(m, norm, silu, monkeypatch):
+    monkeypatch.delenv("RESET_NATIVE_GEMV_RING", raising=False)
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    gen = torch.Generator().manual_seed(31 * m + 2 * norm + silu)
+    k = 2048
+    for n in (16 * 4 * sms, 16 * 4 * sms - 32):  # at the rule's threshold (ring), two tiles under (register loads)
+        t = _weights(n, k, gen)
+        x = (torch.randn(m, k, generator=gen) * 3).to(torch.bfloat16).cuda()
+        nw = (1 + 0.3 * torch.randn(k, generator=gen)).to(torch.bfloat16).cuda() if norm else None
+
+        def separate():
+            xin = fused_norm.rms_norm(x, nw, 1e-6) if norm else x
+            y = _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, xin, "bf16", None, None)
+            return fused_mlp.silu_mul(y[:, :n // 2], y[:, n // 2:]) if silu else y
+
+        def fused():
+            return _nvfp4_fused.gemv_fused(t.packed, t.block_scales, t.global_scale, x, nw, 1e-6, silu_mul=silu)
+
+        assert _nvfp4_fused.supported(t.packed, t.block_scales, x, nw, silu_mul=silu)
+        for ring, uses in ((None, n == 16 * 4 * sms), ("0", False), ("1", True)):
+            if ring is None:
+                monkeypatch.delenv("RESET_NATIVE_GEMV_RING", raising=False)
+            else:
+                monkeypatch.setenv("RESET_NATIVE_GEMV_RING", ring)
+            assert _fused_uses_ring(t, x, nw, silu) == uses
+            want = separate()
+            assert torch.equal(fused(), want)
+        monkeypatch.setenv("RESET_NATIVE_GEMV_RING", "1")
+        fused()  # warm-up outside the capture
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            y = fused()
+        x.copy_((torch.randn(m, k, generator=gen) * 3).to(torch.bfloat16))
+        graph.replay()
+        torch.cuda.synchronize()
+        monkeypatch.setenv("RESET_NATIVE_GEMV_RING", "0")
+        assert torch.equal(y, separate())
+    # No fused kernel, no ring: three tokens, or K >= 8192 (the plain call runs the 16-bit kernel there).
+    monkeypatch.setenv("RESET_NATIVE_GEMV_RING", "1")
+    t = _weights(64, 8192, gen)
+    nw = torch.ones(8192, dtype=torch.bfloat16, device="cuda") if norm else None
+    assert not _fused_uses_ring(t, torch.zeros((m, 8192), dtype=torch.bfloat16, device="cuda"), nw, silu)
+    t = _weights(64, 1024, gen)
+    nw = torch.ones(1024, dtype=torch.bfloat16, device="cuda") if norm else None
+    assert not _fused_uses_ring(t, torch.zeros((3, 1024), dtype=torch.bfloat16, device="cuda"), nw, silu)
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("change, exc, words", [
     (dict(k_x=1040), ValueError, "must be \\[M, 1024\\]"),

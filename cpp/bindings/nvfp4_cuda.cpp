@@ -138,14 +138,20 @@ void bind_nvfp4_cuda(py::module_& m) {
   m.def(
       "cuda_gemv_uses_weight_ring",
       [](std::uintptr_t packed, std::uintptr_t block_scales, std::int64_t n, std::int64_t k, std::uintptr_t x,
-         int x_dtype, std::int64_t m_tokens, bool nvfp4_activations) {
+         int x_dtype, std::int64_t m_tokens, bool nvfp4_activations, int prologue, std::uintptr_t prologue_weight,
+         int epilogue) {
         nc::GemvArgs a = gemv_shape(packed, block_scales, n, k, x, x_dtype, m_tokens);
         a.activation = nvfp4_activations ? Activation::NVFP4 : Activation::A16;
+        a.prologue = to_prologue(prologue);
+        a.prologue_weight = ptr<const void>(prologue_weight);
+        a.epilogue = to_epilogue(epilogue);
         return nc::gemv_uses_weight_ring(a);
       },
       py::arg("packed"), py::arg("block_scales"), py::arg("n"), py::arg("k"), py::arg("x"), py::arg("x_dtype"),
-      py::arg("m"), py::arg("nvfp4_activations"),
-      "Whether cuda_gemv would stream this call's weights through the TMA weight ring on the current device.");
+      py::arg("m"), py::arg("nvfp4_activations"), py::arg("prologue") = 0, py::arg("prologue_weight") = 0,
+      py::arg("epilogue") = 0,
+      "Whether cuda_gemv would stream this call's weights through the TMA weight ring on the current device "
+      "(with the fusion codes of cuda_gemv: for the fused kernel, false when there is none).");
 
   m.def(
       "cuda_gemv_fusion_supported",

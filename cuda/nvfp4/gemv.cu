@@ -132,6 +132,13 @@ LaunchPlan make_plan(const GemvArgs& a, bool want_ring) {
   return LaunchPlan{fast, ring, sms, size_t(optin), RingMaps{}};
 }
 
+// The ring's tensor maps of this call's weights and scales, when the plan streams them through the ring.
+void add_ring_maps(LaunchPlan& plan, const GemvArgs& a) {
+  if (!plan.ring) return;
+  encode_rows(&plan.maps.w, a.packed, a.n, a.k / 2, kChunk / 2, true);
+  encode_rows(&plan.maps.s, a.block_scales, a.n, a.k / 16, kChunk / 16, false);
+}
+
 // K slices choose_ksplit picks for this call's x dtype and activation (1: no split).
 int ksplit_for(const GemvArgs& a, const GemvParams& p, const LaunchPlan& plan) {
   const bool w4a4 = a.activation == Activation::NVFP4;
@@ -190,7 +197,9 @@ int64_t gemv_workspace_bytes(const GemvArgs& a) {
 bool gemv_uses_weight_ring(const GemvArgs& a) {
   const bool shape_ok = a.n > 0 && a.k > 0 && a.k % 16 == 0 && a.m >= 1 && a.m <= kGemvMaxTokens &&
                         a.n < (int64_t(1) << 31) && a.k < (int64_t(1) << 31);
-  if (!shape_ok || a.prologue != Prologue::None || a.epilogue != Epilogue::None) return false;
+  if (!shape_ok) return false;
+  if (a.prologue != Prologue::None || a.epilogue != Epilogue::None)  // the fused kernels follow the same rule
+    return fused_args_ok(a) && fusion_fits(a, make_params(a), make_plan(a, false)) && make_plan(a, true).ring;
   return make_plan(a, true).ring;
 }
 
@@ -207,11 +216,12 @@ void launch_gemv(const GemvArgs& a, void* stream_ptr) {
     require(a.prologue == Prologue::None || a.prologue == Prologue::RmsNorm, "nvfp4 gemv: unknown prologue");
     require(a.epilogue == Epilogue::None || a.epilogue == Epilogue::SiluMul, "nvfp4 gemv: unknown epilogue");
     require(a.prologue_eps >= 0.0f, "nvfp4 gemv: RMSNorm eps must be >= 0");
-    const LaunchPlan plan = make_plan(a, false);
+    LaunchPlan plan = make_plan(a, true);
     if (!fused_args_ok(a) || !fusion_fits(a, p, plan))
       throw Unsupported("nvfp4 gemv: no fused kernel for the call (needs 16-bit x, A16, m <= 2, k % 1024 == 0, k < 8192, "
                         "16-byte aligned x/weights, x fitting shared memory; SiLU: n % 32 == 0, no residual): "
                         "check gemv_fusion_supported first");
+    add_ring_maps(plan, a);
     if (a.x_dtype == DType::BF16) return launch_fused<kBF16>(a, p, plan, stream);
     return launch_fused<kF16>(a, p, plan, stream);
   }
@@ -227,10 +237,7 @@ void launch_gemv(const GemvArgs& a, void* stream_ptr) {
     p.ksplit = ksplit;
     p.split_ws = static_cast<float*>(a.split_workspace);
   }
-  if (plan.ring) {
-    encode_rows(&plan.maps.w, a.packed, a.n, a.k / 2, kChunk / 2, true);
-    encode_rows(&plan.maps.s, a.block_scales, a.n, a.k / 16, kChunk / 16, false);
-  }
+  add_ring_maps(plan, a);
   switch (a.x_dtype) {
     case DType::F32:
       return dispatch_dtype<kF32>(p, w4a4, plan, stream);

@@ -145,14 +145,15 @@ __device__ __forceinline__ void silu_pair_tile(const GemvParams& p, const float*
 }
 
 // RING: weights through the shared-memory ring of gemv_ring.cuh (one more warp, the producer).
-// PRO: a fused prologue (gemv_prologue.cuh) computes x while it is staged (A16, no ring).
-// SILU: the silu_pair_tile epilogue (A16, no ring; n % 32 == 0): a CTA computes gate tile q then up tile q.
+// PRO: a fused prologue (gemv_prologue.cuh) computes x while it is staged (A16).
+// SILU: the silu_pair_tile epilogue (A16; n % 32 == 0): a CTA computes gate tile q then up tile q (the ring's
+// producer walks the same order).
 template <int XDT, bool W4A4, int TOK, bool FAST, int MINB, bool RING = false, int PRO = kProNone,
           bool SILU = false>
 __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd_kernel(const GemvParams p, const __grid_constant__ RingMaps maps) {
   static_assert(!RING || FAST, "the weight ring serves the fast path only");
-  static_assert(PRO == kProNone || (!W4A4 && !RING), "prologues: A16 kernels without the ring");
-  static_assert(!SILU || (!W4A4 && !RING), "the SiLU epilogue: A16 kernels without the ring");
+  static_assert(PRO == kProNone || !W4A4, "prologues: A16 kernels only");
+  static_assert(!SILU || !W4A4, "the SiLU epilogue: A16 kernels only");
   constexpr int kGroupBytes = 16;              // one 8-element group of one token (fp16)
   constexpr int kNG = (TOK + 1) / 2;           // token pairs = MMAs per A fragment and part
   // weight steps in flight per thread (MINB 2 only); with the ring, one step of shared-memory reads ahead
@@ -177,8 +178,14 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
     if (tid == 0) ring.init();
     __syncthreads();
     if (warp == kWarps) {
-      const int tiles = ((p.n + kRows - 1) / kRows - int(blockIdx.x) + int(gridDim.x) - 1) / int(gridDim.x);
-      ring.produce(maps, tiles * nchunks, int(blockIdx.x) * kRows, int(gridDim.x) * kRows, nchunks);
+      if constexpr (SILU) {  // tile pairs: gate tile q, then its up tile n/2 rows further (next_tile's order)
+        const int pairs = (p.n / 2 / kRows - int(blockIdx.x) + int(gridDim.x) - 1) / int(gridDim.x);
+        ring.template produce<true>(maps, 2 * pairs * nchunks, int(blockIdx.x) * kRows, int(gridDim.x) * kRows,
+                                    nchunks, p.n / 2);
+      } else {
+        const int tiles = ((p.n + kRows - 1) / kRows - int(blockIdx.x) + int(gridDim.x) - 1) / int(gridDim.x);
+        ring.produce(maps, tiles * nchunks, int(blockIdx.x) * kRows, int(gridDim.x) * kRows, nchunks);
+      }
       return;
     }
   }
@@ -224,7 +231,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   // ---- stage x (every token, whole padded K; beyond k load_unit gives zeros) while the weights fly
   {
     float* pro_smem = reinterpret_cast<float*>(smem + L.pro_off);
-    if constexpr (PRO == kProRmsNorm) rms_prologue_scales<XDT>(p, pro_smem);
+    if constexpr (PRO == kProRmsNorm) rms_prologue_scales<XDT, RING>(p, pro_smem);
     const int blocks = L.xf_row, units = m * blocks;
     for (int u = tid; u < units; u += kThreads) {
       const int tok = u / blocks, blk = u % blocks;
@@ -363,20 +370,18 @@ void launch_bd(const GemvParams& p, const RingMaps& maps, int sms, size_t smem, 
              "nvfp4 gemv: launch");
 }
 
-// PRO / SILU (the fused variants): the fast path without the ring only.
+// PRO / SILU (the fused variants): the fast path only (with the ring when the plan has it, as the plain calls).
 template <int XDT, bool W4A4, int TOK, int PRO, bool SILU>
 bool try_bd_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
   constexpr bool kFused = PRO != kProNone || SILU;
   const bool fast = plan.fast;
   const int sms = plan.sms;
   const size_t smem = size_t(BdSmem(p.k, p.m, TOK, bd_extra_bytes<PRO, SILU, TOK>()).total);
-  if constexpr (!kFused) {
-    if (fast && plan.ring) {
-      const size_t ring_smem = ring_smem_bytes<ring_stages<2>()>(smem);
-      if (ring_smem <= kWholeSmemLimit) {
-        launch_bd<XDT, W4A4, TOK, true, 2, true>(p, plan.maps, sms, ring_smem, stream);
-        return true;
-      }
+  if (fast && plan.ring) {
+    const size_t ring_smem = ring_smem_bytes<ring_stages<2>()>(smem);
+    if (ring_smem <= kWholeSmemLimit) {
+      launch_bd<XDT, W4A4, TOK, true, 2, true, PRO, SILU>(p, plan.maps, sms, ring_smem, stream);
+      return true;
     }
   }
   // Only where two CTAs fit an SM: with one CTA per SM (x over ~100 KiB) the 16-bit kernel's chunked

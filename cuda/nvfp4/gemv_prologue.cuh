@@ -15,6 +15,7 @@
 
 #include "core/row_rms.cuh"
 #include "nvfp4/gemv_params.cuh"
+#include "nvfp4/gemv_ring.cuh"
 #include "nvfp4/nvfp4_device.cuh"
 #include "reset_native/nvfp4_cuda.hpp"
 
@@ -56,8 +57,9 @@ __device__ __forceinline__ void load_unit(const GemvParams& p, int tok, int kidx
 }
 
 // kProRmsNorm, before staging (after pdl_wait, x is the previous kernel's output): every token's scale into
-// pro_smem[tok]. All kThreads threads call it (thread = lane of the summation order); two barriers.
-template <int XDT>
+// pro_smem[tok]. All kThreads compute threads call it (thread = lane of the summation order); two barriers
+// (compute_sync: without the ring's producer warp, which has left by then).
+template <int XDT, bool RING>
 __device__ __forceinline__ void rms_prologue_scales(const GemvParams& p, float* pro_smem) {
   using E = Elem<XDT>;
   static_assert(kThreads == cuda_core::kRmsLanes, "one thread per lane of the shared summation order");
@@ -69,9 +71,9 @@ __device__ __forceinline__ void rms_prologue_scales(const GemvParams& p, float* 
         cuda_core::rms_lane_partial(row, p.k, tid, true, [](typename E::T v) { return E::to_float(v); }));
     if (tid % 32 == 0) warp_sums[tok * cuda_core::kRmsWarps + tid / 32] = s;
   }
-  __syncthreads();
+  compute_sync<RING>();
   if (tid < p.m) pro_smem[tid] = cuda_core::rms_scale(warp_sums + tid * cuda_core::kRmsWarps, p.k, p.pro_eps);
-  __syncthreads();
+  compute_sync<RING>();
 }
 
 // One staging unit of the GEMV's input: x itself, or the prologue's output at (tok, kidx..kidx+15).

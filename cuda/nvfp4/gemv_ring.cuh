@@ -65,9 +65,14 @@ struct WeightRing {
   // The producer warp: every step of this CTA, in the compute warps' order (persistent CTAs walk row tiles
   // first_row, + tile_stride, ...; K chunks inside a tile), issued by its first thread. Rows past n come in
   // as zeros (never written out). Needs no pdl_wait: nothing the previous kernel writes is read.
-  __device__ void produce(const RingMaps& maps, int steps, int first_row, int tile_stride, int nchunks) const {
+  // PAIRS (the SiLU epilogue's tile pairs): each tile at row0 is followed by its partner at row0 + pair_rows, and
+  // the next pair starts tile_stride rows after row0.
+  template <bool PAIRS = false>
+  __device__ void produce(const RingMaps& maps, int steps, int first_row, int tile_stride, int nchunks,
+                          int pair_rows = 0) const {
     if (threadIdx.x % 32 != 0) return;
     int row0 = first_row, c = 0;
+    bool second = false;
     for (int step = 0; step < steps; ++step) {
       const int s = step % S;
       if (step >= S) cuda_core::mbar_wait(&empty[s], uint32_t((step / S - 1) & 1));
@@ -77,7 +82,12 @@ struct WeightRing {
       cuda_core::tensor_copy_2d_g2s(st + kRingScaleOffset, &maps.s, c * (kChunk / 16), row0, &full[s]);
       if (++c == nchunks) {
         c = 0;
-        row0 += tile_stride;
+        if constexpr (PAIRS) {
+          second = !second;
+          row0 += second ? pair_rows : tile_stride - pair_rows;
+        } else {
+          row0 += tile_stride;
+        }
       }
     }
   }

@@ -79,7 +79,8 @@ std::int64_t gemv_workspace_bytes(const GemvArgs& a);
 
 // Whether launch_gemv would stream these arguments' weights through the TMA weight ring (the same results as the
 // register-pipelined loads, bit for bit): by default block-diagonal A16 calls (m <= 2) on layers with many row
-// tiles per SM; RESET_NATIVE_GEMV_RING=1 / =0 force it wherever it applies / never. Queries the device; no launch.
+// tiles per SM; RESET_NATIVE_GEMV_RING=1 / =0 force it wherever it applies / never. With a prologue or epilogue:
+// whether the fused kernel would (same rule; false where gemv_fusion_supported is). Queries the device; no launch.
 bool gemv_uses_weight_ring(const GemvArgs& a);
 
 // y = x @ dequantize(w).T (+ bias) (+ residual), fp32 accumulation, output in x_dtype. One launch (two small extra
