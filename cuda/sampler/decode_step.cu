@@ -128,6 +128,28 @@ bool env_is(const char* name, const char* value) {
   return v != nullptr && std::strcmp(v, value) == 0;
 }
 
+// A switch of the kernels path: `name` = 1 / 0 turns it on / off, anything else (or unset) leaves `fallback`.
+bool env_switch(const char* name, bool fallback) {
+  if (env_is(name, "1")) return true;
+  if (env_is(name, "0")) return false;
+  return fallback;
+}
+
+// Session 9's switches of the kernels path (docs/sampler.md, CUDA details), each giving the same bits as
+// without it (tests/test_sampler_gpu_switches.py): RESET_NATIVE_SAMPLER_SAMPLE_PICKS (the sample pass
+// picks the top-p boundary bin, the bins pass has no last block), RESET_NATIVE_SAMPLER_DRAW_GUESS (the
+// draw loads its likely chunk while the threshold is found), RESET_NATIVE_SAMPLER_LEAN (weights
+// and bins of the per-logit passes without float-to-int conversions). Off by default until measured.
+struct Switches {
+  bool sample_picks, draw_guess, lean;
+};
+Switches read_switches(std::int64_t rows) {
+  (void)rows;
+  return Switches{env_switch("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", false),
+                  env_switch("RESET_NATIVE_SAMPLER_DRAW_GUESS", false),
+                  env_switch("RESET_NATIVE_SAMPLER_LEAN", false)};
+}
+
 // Resident blocks per SM the stats and sample kernels are built for (__launch_bounds__(kThreads, 5)).
 constexpr int kGroupedBlocksPerSm = 5;
 
@@ -279,7 +301,8 @@ const char* decode_path(const KernelArgs& a, std::int64_t rows, ResidentLaunch* 
 }
 
 template <int kDType>
-void launch_decode(const KernelArgs& a, std::int64_t rows, cudaStream_t s) {
+void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
+  KernelArgs a = args;
   const dim3 grid(static_cast<unsigned>(rows), a.ws.chunks);
   const bool top_k = a.top_k > 0 && a.top_k < a.vocab, top_p = a.top_p < 1.0;
   const bool radix = top_p && env_is("RESET_NATIVE_SAMPLER_TOPP", "radix");
@@ -297,6 +320,9 @@ void launch_decode(const KernelArgs& a, std::int64_t rows, cudaStream_t s) {
     launch(fused, dim3(static_cast<unsigned>(rows), parts), s, "one-kernel step", a);
     return;
   }
+  const Switches sw = read_switches(rows);
+  a.sample_picks = top_p && !radix && sw.sample_picks ? 1 : 0;  // only where the bins pass runs
+  a.draw_guess = sw.draw_guess ? 1 : 0;
   const unsigned chunks = a.ws.chunks;
   const unsigned stats_parts = grouped_parts("RESET_NATIVE_SAMPLER_STATS_CHUNKS", rows, chunks);
   if (stats_parts >= chunks && !env_is("RESET_NATIVE_SAMPLER_PREP_BLOCK", "0")) {
@@ -318,12 +344,18 @@ void launch_decode(const KernelArgs& a, std::int64_t rows, cudaStream_t s) {
         launch(radix_level_kernel<kDType, true>, grid, s, "top-p", a, level);
       }
     } else {
-      launch(topp_bins_kernel<kDType>, dim3(static_cast<unsigned>(rows), bins_parts(rows, a.ws.chunks)), s,
-             "top-p bins", a);
+      launch(sw.lean ? topp_bins_kernel<kDType, true> : topp_bins_kernel<kDType, false>,
+             dim3(static_cast<unsigned>(rows), bins_parts(rows, a.ws.chunks)), s, "top-p bins", a);
     }
   }
-  launch_pass(sample_kernel<kDType, false>, sample_kernel<kDType, true>, rows,
-              grouped_parts("RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS", rows, chunks), chunks, s, "sample", a);
+  const unsigned sample_parts = grouped_parts("RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS", rows, chunks);
+  if (sw.lean) {
+    launch_pass(sample_kernel<kDType, false, true>, sample_kernel<kDType, true, true>, rows, sample_parts, chunks, s,
+                "sample", a);
+  } else {
+    launch_pass(sample_kernel<kDType, false, false>, sample_kernel<kDType, true, false>, rows, sample_parts, chunks,
+                s, "sample", a);
+  }
 }
 
 }  // namespace cuda_detail

@@ -46,6 +46,11 @@ struct KernelArgs {
   float* entropies;
   DeviceScratch scratch;
   Workspace ws;
+  // Switches of the kernels path, read from the environment at every call (decode_step.cu: launch_decode):
+  // sample_picks: the sample pass picks the top-p boundary bin itself (RESET_NATIVE_SAMPLER_SAMPLE_PICKS);
+  // draw_guess: the draw loads its likely chunk before the threshold is known (RESET_NATIVE_SAMPLER_DRAW_GUESS).
+  int sample_picks;
+  int draw_guess;
 };
 
 template <int kDType>
@@ -84,18 +89,59 @@ __device__ __forceinline__ float tempered(float x, float zmax, float inv_t) {
   return __fmul_rn(__fsub_rn(x, zmax), inv_t);
 }
 
-// Fixed-point probability weight round(exp(m) * 2^24), in [0, 2^24], of a logit at tempered distance m.
-// Explicit-rounding intrinsics: no FMA contraction may make two passes disagree on a weight.
+// floor(g) of a float 0 <= g < 2^23 (or -0) without a float-to-int conversion (those run at a quarter of
+// the rate of adds, 16 per clock per SM, and the per-logit passes did two per logit): g + 2^23 lies in
+// [2^23, 2^24), where the floats are exactly the integers, so the sum rounded down is 2^23 + floor(g), and
+// its bits are 0x4B000000 + floor(g). Exact, not an approximation.
+constexpr float kTwo23 = 8388608.0f;
+constexpr unsigned kTwo23Bits = 0x4B000000u;
+__device__ __forceinline__ unsigned floor_below_2_23(float g) { return __float_as_uint(__fadd_rd(g, kTwo23)) - kTwo23Bits; }
+
+// exp(m) as __expf computes it (ex2.approx of RN(m * log2 e)), for m <= 0. kLean: the bare ex2.approx.ftz,
+// without __expf's handling of subnormal results (a compare and two predicated multiplies per call): the
+// same bits wherever RN(m * log2 e) >= -126, and 0 instead of a value below 2^-126 elsewhere, where the
+// weight below is 0 either way (RN(RN(e * 2^24) + 0.5) = 0.5 for every e < 2^-25).
+constexpr float kLog2e = 1.4426950216293334961f;  // __expf's constant, 0x3FB8AA3B
+template <bool kLean>
+__device__ __forceinline__ float weight_exp(float m) {
+  if constexpr (kLean) {
+    float e;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(e) : "f"(__fmul_rn(m, kLog2e)));
+    return e;
+  } else {
+    return __expf(m);
+  }
+}
+
+// Fixed-point probability weight round(exp(m) * 2^24), in [0, 2^24], of a logit at tempered distance m:
+// floor(g) of g = RN(RN(exp(m) * 2^24) + 0.5). Explicit-rounding intrinsics: no FMA contraction may make two
+// passes disagree on a weight. kLean (the same bits): weight_exp's bare ex2, and floor(g) by
+// floor_below_2_23 when g < 2^23, and from g's bits when g is in [2^23, 2^24] (then an integer: 2^23 + its
+// 23 mantissa bits, 2^24 for bits 0x4B800000; m <= 0, so g <= RN(2^24 + 0.5) = 2^24), instead of a conversion.
+template <bool kLean = false>
 __device__ __forceinline__ unsigned weight_at(float m) {
-  const float w = __expf(m);
-  return static_cast<unsigned>(__fadd_rn(__fmul_rn(w, 16777216.0f), 0.5f));
+  const float w = weight_exp<kLean>(m);
+  const float g = __fadd_rn(__fmul_rn(w, 16777216.0f), 0.5f);
+  if constexpr (kLean) {
+    return g < kTwo23 ? floor_below_2_23(g) : __float_as_uint(g) - (kTwo23Bits - 0x800000u);
+  } else {
+    return static_cast<unsigned>(g);
+  }
 }
 
 // Top-p bin of a logit of weight > 0 at tempered distance m: its distance below the maximum in
 // 1/kBinScale nats. -m is exactly RN(zmax - x) / T's rounding (round-to-nearest is symmetric), so a
-// larger logit never gets a larger bin.
+// larger logit never gets a larger bin. kLean (the same bits for every m <= 0, the only ones that
+// occur, -inf included): the truncation as floor_below_2_23 (x = -m * kBinScale >= 0 or -0); an x of
+// 2^23 or more gives at least 2^23 (bits of at least 2^24), clamped like the conversion's saturation.
+template <bool kLean = false>
 __device__ __forceinline__ int bin_at(float m) {
-  return min(__float2int_rz(__fmul_rn(-m, kBinScale)), kTopPBins - 1);
+  const float x = __fmul_rn(-m, kBinScale);
+  if constexpr (kLean) {
+    return static_cast<int>(min(floor_below_2_23(x), static_cast<unsigned>(kTopPBins - 1)));
+  } else {
+    return min(__float2int_rz(x), kTopPBins - 1);
+  }
 }
 
 // The same from the logit.

@@ -16,15 +16,30 @@ __device__ void topp_bins_clear(unsigned* hist_lo, unsigned* hist_hi) {
   __syncthreads();
 }
 
-__device__ void topp_bins_add(const RowPlan& plan, const float (&x)[kPerThread], unsigned* hist_lo, unsigned* hist_hi) {
+// kFloor false: no top-k floor (plan.floor_key 0), so no key is computed or compared.
+template <bool kLean, bool kFloor>
+__device__ __forceinline__ void topp_bins_add_logits(const RowPlan& plan, const float (&x)[kPerThread],
+                                                     unsigned* hist_lo, unsigned* hist_hi) {
 #pragma unroll
   for (int j = 0; j < kPerThread; ++j) {
     const float m = tempered(x[j], plan.zmax, plan.inv_t);
-    const unsigned w = above_floor(x[j], plan.floor_key) ? weight_at(m) : 0u;
+    const unsigned w = !kFloor || above_floor(x[j], plan.floor_key) ? weight_at<kLean>(m) : 0u;
     if (w == 0u) continue;
-    const int bin = bin_at(m);
+    const int bin = bin_at<kLean>(m);
     atomicAdd(hist_lo + bin, w & 0xFFFu);  // two 32-bit halves, as in radix_level_kernel
     if (w >> 12) atomicAdd(hist_hi + bin, w >> 12);  // most weights are < 2^12: one atomic, not two
+  }
+}
+
+// kLean: weight_at / bin_at's lean forms, and the loop without the top-k floor's test when there is no
+// floor (a block-uniform branch outside the loop; the compiler kept the test, with its branches, inside
+// every logit's code). The same bits either way.
+template <bool kLean = false>
+__device__ void topp_bins_add(const RowPlan& plan, const float (&x)[kPerThread], unsigned* hist_lo, unsigned* hist_hi) {
+  if (kLean && plan.floor_key == 0u) {
+    topp_bins_add_logits<kLean, false>(plan, x, hist_lo, hist_hi);
+  } else {
+    topp_bins_add_logits<kLean, true>(plan, x, hist_lo, hist_hi);
   }
 }
 
@@ -38,40 +53,70 @@ __device__ void topp_bins_flush(const KernelArgs& a, std::int64_t row, const uns
   }
 }
 
-// Top-p bins, the row's last block: the bin where the mass counted from the top first reaches top_p
-// of the total (the threshold is one of its logits) goes to the plan; the histogram is zeroed for
-// the next step. All threads.
-__device__ void topp_pick_bin(const KernelArgs& a, std::int64_t row, unsigned long long* warp_sums, int* s_bin,
-                              unsigned long long* s_above) {
-  unsigned long long* row_hist = a.ws.hist + row * kHistBins;
-  constexpr int per = kTopPBins / kThreads;  // thread t holds bins [t * per, t * per + per), the top first
-  unsigned long long v[per], mine = 0;
+// The top-p boundary bin from the row's histogram: the bin where the mass counted from the top first
+// reaches top_p of the total (the threshold is one of its logits), and the mass still to reach inside it.
+// Thread t holds bins [t * kBinsPerThread, t * kBinsPerThread + kBinsPerThread), the top first, in v. All
+// threads; the result is valid in every thread. The bins pass's last block runs it (topp_pick_bin), or,
+// with sample_picks, every block of the sample pass (the same histogram, the same arithmetic: the same bin
+// and target in every block).
+constexpr int kBinsPerThread = kTopPBins / kThreads;
+struct BinPick {
+  int bin;
+  double target;  // mass still to reach inside the bin
+};
+struct BinPickShared {
+  unsigned long long warp_sums[kWarps];
+  unsigned long long above;
+  int bin;
+};
+__device__ BinPick pick_bin(const unsigned long long (&v)[kBinsPerThread], double top_p, BinPickShared& sh) {
+  unsigned long long mine = 0;
 #pragma unroll
-  for (int j = 0; j < per; ++j) {
-    const int b = threadIdx.x * per + j;
-    v[j] = __ldcg(row_hist + b);
-    row_hist[b] = 0ull;
-    mine += v[j];
-  }
+  for (int j = 0; j < kBinsPerThread; ++j) mine += v[j];
   if (threadIdx.x == 0) {
-    *s_bin = kTopPBins - 1;
-    *s_above = 0;
+    sh.bin = kTopPBins - 1;
+    sh.above = 0;
   }
   unsigned long long total;
-  unsigned long long cum = block_exclusive_scan(mine, warp_sums, &total);  // ends with __syncthreads
-  const double target = a.top_p * static_cast<double>(total);
+  unsigned long long cum = block_exclusive_scan(mine, sh.warp_sums, &total);  // ends with __syncthreads
+  const double target = top_p * static_cast<double>(total);
 #pragma unroll
-  for (int j = 0; j < per; ++j) {
+  for (int j = 0; j < kBinsPerThread; ++j) {
     if (v[j] > 0 && static_cast<double>(cum) < target && static_cast<double>(cum + v[j]) >= target) {
-      *s_bin = threadIdx.x * per + j;
-      *s_above = cum;
+      sh.bin = threadIdx.x * kBinsPerThread + j;
+      sh.above = cum;
     }
     cum += v[j];
   }
   __syncthreads();
+  return BinPick{sh.bin, target - static_cast<double>(sh.above)};
+}
+
+// This thread's bins of the row's histogram (through L2: written by other blocks' atomics).
+__device__ __forceinline__ void load_row_bins(const KernelArgs& a, std::int64_t row,
+                                              unsigned long long (&v)[kBinsPerThread]) {
+  const unsigned long long* row_hist = a.ws.hist + row * kHistBins;
+#pragma unroll
+  for (int j = 0; j < kBinsPerThread; ++j) v[j] = __ldcg(row_hist + threadIdx.x * kBinsPerThread + j);
+}
+
+// The row's histogram zeroed for the next step (this thread's bins).
+__device__ __forceinline__ void clear_row_bins(const KernelArgs& a, std::int64_t row) {
+  unsigned long long* row_hist = a.ws.hist + row * kHistBins;
+#pragma unroll
+  for (int j = 0; j < kBinsPerThread; ++j) row_hist[threadIdx.x * kBinsPerThread + j] = 0ull;
+}
+
+// Top-p bins, the row's last block: the boundary bin and the in-bin target go to the plan; the histogram
+// is zeroed for the next step. All threads.
+__device__ void topp_pick_bin(const KernelArgs& a, std::int64_t row, BinPickShared& sh) {
+  unsigned long long v[kBinsPerThread];
+  load_row_bins(a, row, v);
+  clear_row_bins(a, row);
+  const BinPick p = pick_bin(v, a.top_p, sh);
   if (threadIdx.x == 0) {
-    a.ws.plans[row].bin = *s_bin;
-    a.ws.plans[row].target = target - static_cast<double>(*s_above);  // mass still to reach inside the bin
+    a.ws.plans[row].bin = p.bin;
+    a.ws.plans[row].target = p.target;
   }
 }
 
@@ -79,13 +124,14 @@ __device__ void topp_pick_bin(const KernelArgs& a, std::int64_t row, unsigned lo
 // histogram and flushes it once: at large batches several chunks per block cut the global atomics
 // of the flush, which dominate this pass there (the sums are exact integers, so the grouping does
 // not change them).
-template <int kDType>
+// kLean: weights and bins without float-to-int conversions (weight_at; the same bits). With
+// a.sample_picks the blocks only flush: no arrival, no last block; the sample pass picks the bin.
+template <int kDType, bool kLean>
 __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   __shared__ unsigned hist_lo[kTopPBins];
   __shared__ unsigned hist_hi[kTopPBins];
-  __shared__ unsigned long long warp_sums[kWarps];
-  __shared__ int s_last, s_bin;
-  __shared__ unsigned long long s_above;
+  __shared__ BinPickShared pick;
+  __shared__ int s_last;
   RN_TRACE(1, 0);
   const std::int64_t row = blockIdx.x;
   const unsigned part = blockIdx.y, parts = gridDim.y;
@@ -105,7 +151,7 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
     if (next < a.ws.chunks) {
       load_chunk<kDType>(row_logits<kDType>(a, row), static_cast<std::int64_t>(next) * kChunk, chunk_end(next), xn);
     }
-    topp_bins_add(plan, x, hist_lo, hist_hi);
+    topp_bins_add<kLean>(plan, x, hist_lo, hist_hi);
     if (next < a.ws.chunks) {
 #pragma unroll
       for (int j = 0; j < kPerThread; ++j) x[j] = xn[j];
@@ -114,9 +160,10 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   RN_TRACE(1, 3);
   topp_bins_flush(a, row, hist_lo, hist_hi);
   RN_TRACE(1, 4);
+  if (a.sample_picks) return;  // the kernel boundary publishes the flush to the sample pass
   if (!last_block_of_row(a.ws.counters + row, parts, &s_last, 1)) return;
   RN_TRACE(1, 5);
-  topp_pick_bin(a, row, warp_sums, &s_bin, &s_above);
+  topp_pick_bin(a, row, pick);
   RN_TRACE(1, 6);
 }
 
@@ -182,7 +229,7 @@ constexpr int kRankCandidates = kThreads;
 // first reaches the target at some key K; the mass of keys >= K is at least that running sum, and
 // for every larger key it is a running sum at an earlier position, which falls short: both
 // searches give K. All threads, after kw is complete; returns the threshold key.
-__device__ unsigned threshold_by_rank(const unsigned long long* kw, int n, double target, unsigned* s_best,
+__device__ RN_TRACE_NOINLINE unsigned threshold_by_rank(const unsigned long long* kw, int n, double target, unsigned* s_best,
                                       unsigned* s_least) {
   if (threadIdx.x == 0) {
     *s_best = 0u;  // keys of finite logits are > 0
