@@ -5,7 +5,9 @@ environment at every call, each meant to change only where or how a value is com
   RESET_NATIVE_SAMPLER_DRAW_GUESS=1    the draw loads its likely chunk while the threshold is found;
   RESET_NATIVE_SAMPLER_LEAN=1          the bins and sample passes compute weights and bins without
                                        float-to-int conversions, __expf's subnormal handling or a top-k test
-                                       when there is no top-k.
+                                       when there is no top-k;
+  RESET_NATIVE_SAMPLER_PREP_SPLIT=1    the stats pass's preparing block sums the window and draws the random
+                                       number beside its token class lookups.
 Every switch and all together must give the same tokens, temperatures, entropies, errors and state bits as
 none (rejected rows, ties, -inf runs, top-k, bf16/fp16, rows mapped to other slots, counted / sorted /
 overfull boundary bins); with all of them on, the tokens must still be the numpy model's of the kernels'
@@ -24,9 +26,11 @@ from test_sampler_reference import reference_distribution  # noqa: E402
 
 pytestmark = pytest.mark.gpu
 S = _core.sampler
-SWITCHES = ("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", "RESET_NATIVE_SAMPLER_DRAW_GUESS", "RESET_NATIVE_SAMPLER_LEAN")
+SWITCHES = ("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", "RESET_NATIVE_SAMPLER_DRAW_GUESS", "RESET_NATIVE_SAMPLER_LEAN",
+            "RESET_NATIVE_SAMPLER_PREP_SPLIT")
 # Each switch alone, all of them, and none (the reference).
-COMBOS = {"none": (), "picks": SWITCHES[:1], "guess": SWITCHES[1:2], "lean": SWITCHES[2:], "all": SWITCHES}
+COMBOS = {"none": (), "picks": SWITCHES[:1], "guess": SWITCHES[1:2], "lean": SWITCHES[2:3], "split": SWITCHES[3:],
+          "all": SWITCHES}
 
 CONFIGS = {
     "reset_top_p": ReSETConfig(t_low=0.5, tau0=2.0, t_high=1.1, window=4, newline_ids=(3, 7),
@@ -168,12 +172,15 @@ def test_switches_with_extreme_weights(temperature, top_p, monkeypatch):
                 assert tokens[step, r] == want, (r, step, tokens[step, r], want)
 
 
-@pytest.mark.parametrize("rows,vocab", [(9, 5 * 2048 + 77), (1, 151936)])
-def test_all_switches_match_cpu(rows, vocab, monkeypatch):
+@pytest.mark.parametrize("rows,vocab,window,steps", [(9, 5 * 2048 + 77, 1, 12), (9, 5 * 2048 + 77, 8, 30),
+                                                     (9, 5 * 2048 + 77, 4096, 12), (1, 151936, 32, 6)])
+def test_all_switches_match_cpu(rows, vocab, window, steps, monkeypatch):
     """With every switch on: the GPU entropies match the CPU's and the CPU state machine fed them takes the same
-    decisions and ends in the same state."""
+    decisions and ends in the same state (windows of 1, 8 with frequent step boundaries and wrap-arounds, 4096;
+    the split preparation re-sums them beside the class lookups)."""
     _switch(monkeypatch, "all")
-    gpu_state_machine_matches_cpu(np.random.default_rng(rows + 3), 8, rows=rows, vocab=vocab, steps=6, seed=4)
+    gpu_state_machine_matches_cpu(np.random.default_rng(rows + window), window, rows=rows, vocab=vocab, steps=steps,
+                                  seed=4)
 
 
 @pytest.mark.parametrize("rows", [1, 8])

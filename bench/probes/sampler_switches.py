@@ -1,5 +1,5 @@
 """Times session 9's switches of the CUDA decode step's kernels path against the same build without them
-(RESET_NATIVE_SAMPLER_SAMPLE_PICKS / _DRAW_GUESS / _LEAN, read at every call, so at every graph capture;
+(RESET_NATIVE_SAMPLER_SAMPLE_PICKS / _DRAW_GUESS / _LEAN / _PREP_SPLIT, read at every call, so at every graph capture;
 docs/sampler.md, CUDA details), and checks every variant's outputs bit for bit against "off".
 
     python3 bench/probes/sampler_switches.py            # timing table (graph replays) + bit-for-bit check
@@ -24,9 +24,9 @@ from reset_native.sampler import ReSETConfig, ReSETState, decode_step
 
 VOCAB = 151936
 SWITCHES = {"picks": "RESET_NATIVE_SAMPLER_SAMPLE_PICKS", "guess": "RESET_NATIVE_SAMPLER_DRAW_GUESS",
-            "lean": "RESET_NATIVE_SAMPLER_LEAN"}
-VARIANTS = {"off": (), "picks": ("picks",), "guess": ("guess",), "lean": ("lean",),
-            "all": ("picks", "guess", "lean")}
+            "lean": "RESET_NATIVE_SAMPLER_LEAN", "split": "RESET_NATIVE_SAMPLER_PREP_SPLIT"}
+VARIANTS = {"off": (), "picks": ("picks",), "guess": ("guess",), "lean": ("lean",), "split": ("split",),
+            "all": ("picks", "guess", "lean", "split")}
 CONFIGS = {"reset top-p": ReSETConfig(t_low=0.1, tau0=0.5505, t_high=1.0, window=32, top_p=0.95),
            "fixed T": ReSETConfig.fixed(0.6)}
 REPEATS, SERIES = 200, 5

@@ -1,6 +1,6 @@
 #!/bin/bash
 # One GPU call for session 9's switches of the ReSET decode step (RESET_NATIVE_SAMPLER_SAMPLE_PICKS / _DRAW_GUESS /
-# _LEAN; docs/sampler.md, CUDA details), from the repository root after `pip install --no-build-isolation .`:
+# _LEAN / _PREP_SPLIT; docs/sampler.md, CUDA details), from the repository root after `pip install --no-build-isolation .`:
 # builds the trace probe (bench/probes/sampler_batch.cu with -DRESET_NATIVE_SAMPLER_TRACE) in the background,
 # runs the switches' GPU tests, row 0's phase trace at B = 1 / 8 / 64 with the switches off and all on, ncu of
 # the three kernels at B = 64 (off / lean / all; NCU=0 skips it), and last the timing table of
@@ -18,7 +18,7 @@ wait
 if [ -x /tmp/s10t ]; then
   for v in 0 1; do
     echo "== trace, switches $([ $v = 1 ] && echo 'all on' || echo off)"
-    RESET_NATIVE_SAMPLER_SAMPLE_PICKS=$v RESET_NATIVE_SAMPLER_DRAW_GUESS=$v RESET_NATIVE_SAMPLER_LEAN=$v \
+    RESET_NATIVE_SAMPLER_SAMPLE_PICKS=$v RESET_NATIVE_SAMPLER_DRAW_GUESS=$v RESET_NATIVE_SAMPLER_LEAN=$v RESET_NATIVE_SAMPLER_PREP_SPLIT=$v \
       timeout 30 /tmp/s10t trace 2>&1 | grep -v "^trace B\|^$"
   done
 else

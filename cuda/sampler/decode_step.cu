@@ -139,15 +139,17 @@ bool env_switch(const char* name, bool fallback) {
 // without it (tests/test_sampler_gpu_switches.py): RESET_NATIVE_SAMPLER_SAMPLE_PICKS (the sample pass
 // picks the top-p boundary bin, the bins pass has no last block), RESET_NATIVE_SAMPLER_DRAW_GUESS (the
 // draw loads its likely chunk while the threshold is found), RESET_NATIVE_SAMPLER_LEAN (weights
-// and bins of the per-logit passes without float-to-int conversions). Off by default until measured.
+// and bins of the per-logit passes without float-to-int conversions), RESET_NATIVE_SAMPLER_PREP_SPLIT (the
+// preparing block's window mean and random number beside its class lookups). Off by default until measured.
 struct Switches {
-  bool sample_picks, draw_guess, lean;
+  bool sample_picks, draw_guess, lean, prep_split;
 };
 Switches read_switches(std::int64_t rows) {
   (void)rows;
   return Switches{env_switch("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", false),
                   env_switch("RESET_NATIVE_SAMPLER_DRAW_GUESS", false),
-                  env_switch("RESET_NATIVE_SAMPLER_LEAN", false)};
+                  env_switch("RESET_NATIVE_SAMPLER_LEAN", false),
+                  env_switch("RESET_NATIVE_SAMPLER_PREP_SPLIT", false)};
 }
 
 // Resident blocks per SM the stats and sample kernels are built for (__launch_bounds__(kThreads, 5)).
@@ -323,6 +325,7 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   const Switches sw = read_switches(rows);
   a.sample_picks = top_p && !radix && sw.sample_picks ? 1 : 0;  // only where the bins pass runs
   a.draw_guess = sw.draw_guess ? 1 : 0;
+  a.prep_split = sw.prep_split ? 1 : 0;
   const unsigned chunks = a.ws.chunks;
   const unsigned stats_parts = grouped_parts("RESET_NATIVE_SAMPLER_STATS_CHUNKS", rows, chunks);
   if (stats_parts >= chunks && !env_is("RESET_NATIVE_SAMPLER_PREP_BLOCK", "0")) {
