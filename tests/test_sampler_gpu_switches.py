@@ -1,17 +1,18 @@
 """Session 9's switches of the CUDA decode step's kernels path (docs/sampler.md, CUDA details), read from the
-environment at every call, each meant to change only where or how a value is computed, never the value:
-  RESET_NATIVE_SAMPLER_SAMPLE_PICKS=1  every sample block picks the top-p boundary bin from the row's
-                                       histogram; the bins pass has no last block;
-  RESET_NATIVE_SAMPLER_DRAW_GUESS=1    the draw loads its likely chunk while the threshold is found;
-  RESET_NATIVE_SAMPLER_LEAN=1          the bins and sample passes compute weights and bins without
-                                       float-to-int conversions, __expf's subnormal handling or a top-k test
-                                       when there is no top-k;
-  RESET_NATIVE_SAMPLER_PREP_SPLIT=1    the stats pass's preparing block sums the window and draws the random
-                                       number beside its token class lookups.
-Every switch and all together must give the same tokens, temperatures, entropies, errors and state bits as
-none (rejected rows, ties, -inf runs, top-k, bf16/fp16, rows mapped to other slots, counted / sorted /
-overfull boundary bins); with all of them on, the tokens must still be the numpy model's of the kernels'
-draw and the state machine the CPU's."""
+environment at every call (=1 on, =0 off, unset: the default), each meant to change only where or how a value is
+computed, never the value:
+  RESET_NATIVE_SAMPLER_SAMPLE_PICKS  every sample block picks the top-p boundary bin from the row's histogram;
+                                     the bins pass has no last block (default: where rows x chunks <= SMs);
+  RESET_NATIVE_SAMPLER_LEAN          the bins and sample passes compute weights and bins without float-to-int
+                                     conversions, __expf's subnormal handling or a top-k test when there is no
+                                     top-k (default on);
+  RESET_NATIVE_SAMPLER_PREP_SPLIT    the stats pass's preparing block sums the window and draws the random
+                                     number beside its token class lookups (default off);
+  RESET_NATIVE_SAMPLER_SUB_BINS      the threshold inside the boundary bin through sub-bins (default off).
+Every switch alone, all together and the defaults must give the same tokens, temperatures, entropies, errors and
+state bits as none of them (the code before session 9): rejected rows, ties, -inf runs, top-k, bf16/fp16, rows
+mapped to other slots, counted / sorted / overfull boundary bins, extreme weights; with all of them on, the tokens
+must still be the numpy model's of the kernels' draw and the state machine the CPU's."""
 import numpy as np
 import pytest
 
@@ -26,11 +27,11 @@ from test_sampler_reference import reference_distribution  # noqa: E402
 
 pytestmark = pytest.mark.gpu
 S = _core.sampler
-SWITCHES = ("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", "RESET_NATIVE_SAMPLER_DRAW_GUESS", "RESET_NATIVE_SAMPLER_LEAN",
-            "RESET_NATIVE_SAMPLER_PREP_SPLIT")
-# Each switch alone, all of them, and none (the reference).
-COMBOS = {"none": (), "picks": SWITCHES[:1], "guess": SWITCHES[1:2], "lean": SWITCHES[2:3], "split": SWITCHES[3:],
-          "all": SWITCHES}
+SWITCHES = ("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", "RESET_NATIVE_SAMPLER_LEAN", "RESET_NATIVE_SAMPLER_PREP_SPLIT",
+            "RESET_NATIVE_SAMPLER_SUB_BINS")
+# None of them (the reference: the code before session 9), each alone, all, and the defaults (None: unset).
+COMBOS = {"old": (), "picks": SWITCHES[:1], "lean": SWITCHES[1:2], "split": SWITCHES[2:3], "sub_bins": SWITCHES[3:],
+          "all": SWITCHES, "default": None}
 
 CONFIGS = {
     "reset_top_p": ReSETConfig(t_low=0.5, tau0=2.0, t_high=1.1, window=4, newline_ids=(3, 7),
@@ -46,7 +47,10 @@ def _switch(monkeypatch, combo):
     monkeypatch.setenv("RESET_NATIVE_SAMPLER_FUSED", "0")
     monkeypatch.setenv("RESET_NATIVE_SAMPLER_RESIDENT", "0")
     for name in SWITCHES:
-        monkeypatch.setenv(name, "1" if name in COMBOS[combo] else "0")
+        if COMBOS[combo] is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, "1" if name in COMBOS[combo] else "0")
 
 
 def _run(config, rows, vocab, logits, slots, seed):
@@ -66,7 +70,7 @@ def _run(config, rows, vocab, logits, slots, seed):
     return torch.nan_to_num(torch.stack(out).cpu(), nan=-7.0), state.snapshot(), error
 
 
-def _assert_same(runs, reference="none"):
+def _assert_same(runs, reference="old"):
     want, want_state, want_error = runs[reference]
     for combo, (got, snapshot, error) in runs.items():
         assert torch.equal(got, want), combo
@@ -92,7 +96,7 @@ def test_switches_do_not_change_the_step(rows, vocab, dtype, mode, monkeypatch):
     for combo in COMBOS:
         _switch(monkeypatch, combo)
         runs[combo] = _run(CONFIGS[mode], rows, vocab, logits, slots, seed=6)
-    assert (rows > 2) == (runs["none"][2] is not None)
+    assert (rows > 2) == (runs["old"][2] is not None)
     _assert_same(runs)
 
 
@@ -203,7 +207,7 @@ def test_all_switches_in_a_cuda_graph_replay_like_eager_steps_without_them(rows,
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         static_out = decode_step(graphed, static_logits, static_last)
-    _switch(monkeypatch, "none")  # the graph keeps the kernels chosen at capture
+    _switch(monkeypatch, "old")  # the graph keeps the kernels chosen at capture
     last = torch.full((rows,), -1, device="cuda")
     for _ in range(8):
         z = torch.from_numpy(make_logits(rng, rows, vocab, 0)).cuda()

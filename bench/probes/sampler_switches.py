@@ -1,15 +1,16 @@
-"""Times session 9's switches of the CUDA decode step's kernels path against the same build without them
-(RESET_NATIVE_SAMPLER_SAMPLE_PICKS / _DRAW_GUESS / _LEAN / _PREP_SPLIT, read at every call, so at every graph capture;
-docs/sampler.md, CUDA details), and checks every variant's outputs bit for bit against "off".
+"""Times session 9's switches of the CUDA decode step's kernels path (RESET_NATIVE_SAMPLER_SAMPLE_PICKS / _LEAN /
+_PREP_SPLIT / _SUB_BINS, read at every call, so at every graph capture; docs/sampler.md, CUDA details) in one
+build, and checks every variant's outputs bit for bit against "old" (every switch off: the code before session 9).
 
     python3 bench/probes/sampler_switches.py            # timing table (graph replays) + bit-for-bit check
-    python3 bench/probes/sampler_switches.py ncu        # two B = 64 steps per variant (off, lean, all) for ncu
+    python3 bench/probes/sampler_switches.py ncu        # two B = 64 steps per variant (old, default) for ncu
     python3 bench/probes/sampler_switches.py ncu-table LOG.csv   # the per-kernel table of that ncu run
 
-V = 151936 fp32 N(0, 3^2) logits (as bench/bench_sampler.py), B = 1, 8, 64; the bench's ReSET config with
-top-p 0.95 and a fixed T = 0.6 without top-p. One step per CUDA graph; every variant's graph is built
-first, then the variants are replayed in turns (series of `REPEATS` replays), and the best series counts.
-Prints a table; writes JSON to bench/out/sampler_switches.json.
+Variants: old (all off), default (the switches unset: LEAN on, SAMPLE_PICKS where rows x chunks <= SMs), and the
+default with the opt-in PREP_SPLIT, SUB_BINS, or both. V = 151936 fp32 N(0, 3^2) logits (as
+bench/bench_sampler.py), B = 1, 8, 64; the bench's ReSET config with top-p 0.95 and a fixed T = 0.6 without top-p.
+One step per CUDA graph; every variant's graph is built first, then the variants are replayed in turns (series of
+`REPEATS` replays), and the best series counts. Prints a table; writes JSON to bench/out/sampler_switches.json.
 """
 from __future__ import annotations
 
@@ -23,18 +24,23 @@ import torch
 from reset_native.sampler import ReSETConfig, ReSETState, decode_step
 
 VOCAB = 151936
-SWITCHES = {"picks": "RESET_NATIVE_SAMPLER_SAMPLE_PICKS", "guess": "RESET_NATIVE_SAMPLER_DRAW_GUESS",
-            "lean": "RESET_NATIVE_SAMPLER_LEAN", "split": "RESET_NATIVE_SAMPLER_PREP_SPLIT"}
-VARIANTS = {"off": (), "picks": ("picks",), "guess": ("guess",), "lean": ("lean",), "split": ("split",),
-            "all": ("picks", "guess", "lean", "split")}
+SWITCHES = ("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", "RESET_NATIVE_SAMPLER_LEAN", "RESET_NATIVE_SAMPLER_PREP_SPLIT",
+            "RESET_NATIVE_SAMPLER_SUB_BINS")
+# name -> {switch: "0" / "1"}; a switch not named is left unset (its default).
+VARIANTS = {"old": {name: "0" for name in SWITCHES}, "default": {},
+            "+split": {"RESET_NATIVE_SAMPLER_PREP_SPLIT": "1"}, "+sub_bins": {"RESET_NATIVE_SAMPLER_SUB_BINS": "1"},
+            "+both": {"RESET_NATIVE_SAMPLER_PREP_SPLIT": "1", "RESET_NATIVE_SAMPLER_SUB_BINS": "1"}}
 CONFIGS = {"reset top-p": ReSETConfig(t_low=0.1, tau0=0.5505, t_high=1.0, window=32, top_p=0.95),
            "fixed T": ReSETConfig.fixed(0.6)}
 REPEATS, SERIES = 200, 5
 
 
 def set_variant(name):
-    for key, env in SWITCHES.items():
-        os.environ[env] = "1" if key in VARIANTS[name] else "0"
+    for env in SWITCHES:
+        if env in VARIANTS[name]:
+            os.environ[env] = VARIANTS[name][env]
+        else:
+            os.environ.pop(env, None)
 
 
 def logits_for(rows, step=0):
@@ -99,14 +105,14 @@ def time_variants(config, rows):
 
 
 def run_ncu():
-    for variant in ("off", "lean", "all"):
+    for variant in ("old", "default"):
         set_variant(variant)
         state = ReSETState(CONFIGS["reset top-p"], 64, VOCAB, device="cuda", seed=0)
         z, last = logits_for(64), torch.full((64,), -1, device="cuda")
         for _ in range(2):
             decode_step(state, z, last)
         torch.cuda.synchronize()
-    print("ncu steps done (off, lean, all: 2 steps each at B = 64)")
+    print("ncu steps done (old, default: 2 steps each at B = 64)")
 
 
 NCU_METRICS = {"gpu__time_duration.sum": "us", "smsp__inst_executed.sum": "Minst",
@@ -134,7 +140,7 @@ def ncu_table(path):
         entry = kernels.setdefault(row["ID"], (name, row.get("Grid Size", ""), {}))
         text = row["Metric Value"].replace(",", "")
         entry[2][row["Metric Name"]] = float(text) if text not in ("", "n/a") else float("nan")
-    print("ncu, B = 64, reset top-p: variants off, lean, all, two steps each, in launch order")
+    print("ncu, B = 64, reset top-p: variants old, default, two steps each, in launch order")
     print(f"{'kernel':32} {'grid':>12} " + " ".join(f"{v:>7}" for v in NCU_METRICS.values()))
     scale = {"us": 1e-3, "Minst": 1e-6, "dramMB": 1e-6}
     for name, grid, m in kernels.values():
@@ -153,26 +159,26 @@ def main():
     checked = mismatched = 0
     for rows in (1, 8, 64):
         for cname, config in CONFIGS.items():
-            want = outputs(config, rows, "off")
+            want = outputs(config, rows, "old")
             for name in VARIANTS:
-                if name == "off":
+                if name == "old":
                     continue
                 checked += 1
                 if not torch.equal(outputs(config, rows, name), want):
                     mismatched += 1
                     print(f"  MISMATCH: B={rows} {cname} {name}")
-    print(f"bit for bit against off (tokens, temperatures, entropies; 3 steps; B = 1, 8, 64 x 2 configs): "
+    print(f"bit for bit against old (tokens, temperatures, entropies; 3 steps; B = 1, 8, 64 x 2 configs): "
           f"{checked} checked, {mismatched} mismatched")
     results = []
-    header = "| B | config | " + " | ".join(VARIANTS) + " | all - off |"
+    header = "| B | config | " + " | ".join(VARIANTS) + " | default - old |"
     lines = [header, "|" + "---|" * (len(VARIANTS) + 3)]
     for rows in (1, 8, 64):
         for cname, config in CONFIGS.items():
             best = time_variants(config, rows)
             results.append({"batch": rows, "config": cname, **{f"{k}_us": v for k, v in best.items()}})
             lines.append(f"| {rows} | {cname} | " + " | ".join(f"{best[n]:.2f}" for n in VARIANTS) +
-                         f" | {best['all'] - best['off']:+.2f} |")
-    for name in SWITCHES.values():
+                         f" | {best['default'] - best['old']:+.2f} |")
+    for name in SWITCHES:
         os.environ.pop(name, None)
     out = Path(__file__).resolve().parents[1] / "out"
     out.mkdir(exist_ok=True)

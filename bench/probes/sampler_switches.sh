@@ -1,10 +1,11 @@
 #!/bin/bash
-# One GPU call for session 9's switches of the ReSET decode step (RESET_NATIVE_SAMPLER_SAMPLE_PICKS / _DRAW_GUESS /
-# _LEAN / _PREP_SPLIT; docs/sampler.md, CUDA details), from the repository root after `pip install --no-build-isolation .`:
-# builds the trace probe (bench/probes/sampler_batch.cu with -DRESET_NATIVE_SAMPLER_TRACE) in the background,
-# runs the switches' GPU tests, row 0's phase trace at B = 1 / 8 / 64 with the switches off and all on, ncu of
-# the three kernels at B = 64 (off / lean / all; NCU=0 skips it), and last the timing table of
-# bench/probes/sampler_switches.py (graph replays, every variant against off in the same process, bit for bit).
+# One GPU call for session 9's switches of the ReSET decode step (RESET_NATIVE_SAMPLER_SAMPLE_PICKS / _LEAN /
+# _PREP_SPLIT / _SUB_BINS; docs/sampler.md, CUDA details), from the repository root after `pip install
+# --no-build-isolation .`: builds the trace probe (bench/probes/sampler_batch.cu with -DRESET_NATIVE_SAMPLER_TRACE)
+# in the background, runs the switches' GPU tests, row 0's phase trace at B = 1 / 8 / 64 with every switch off
+# ("old") and with the defaults plus the opt-in ones, ncu of the three kernels at B = 64 (old / default; NCU=0
+# skips it), and last the timing table of bench/probes/sampler_switches.py (graph replays, every variant against
+# old in the same process, bit for bit).
 cd "$(dirname "$0")/../.."
 FLAGS="-std=c++17 -O3 -arch=sm_90 -Icuda -Icpp/include -Icpp/src"
 SRC="bench/probes/sampler_batch.cu cpp/src/sampler/state.cpp cpp/src/sampler/device_workspace.cpp"
@@ -16,11 +17,12 @@ timeout ${TEST_TIMEOUT:-100} python3 -m pytest -q -m gpu -p no:cacheprovider --t
 timeout 90 python3 bench/probes/sampler_switches.py > /tmp/s10_table.txt 2>&1
 wait
 if [ -x /tmp/s10t ]; then
-  for v in 0 1; do
-    echo "== trace, switches $([ $v = 1 ] && echo 'all on' || echo off)"
-    RESET_NATIVE_SAMPLER_SAMPLE_PICKS=$v RESET_NATIVE_SAMPLER_DRAW_GUESS=$v RESET_NATIVE_SAMPLER_LEAN=$v RESET_NATIVE_SAMPLER_PREP_SPLIT=$v \
-      timeout 30 /tmp/s10t trace 2>&1 | grep -v "^trace B\|^$"
-  done
+  echo "== trace, every switch off (old)"
+  RESET_NATIVE_SAMPLER_SAMPLE_PICKS=0 RESET_NATIVE_SAMPLER_LEAN=0 RESET_NATIVE_SAMPLER_PREP_SPLIT=0 \
+    RESET_NATIVE_SAMPLER_SUB_BINS=0 timeout 30 /tmp/s10t trace 2>&1 | grep -v "^trace B\|^$"
+  echo "== trace, defaults + PREP_SPLIT + SUB_BINS"
+  RESET_NATIVE_SAMPLER_PREP_SPLIT=1 RESET_NATIVE_SAMPLER_SUB_BINS=1 timeout 30 /tmp/s10t trace 2>&1 |
+    grep -v "^trace B\|^$"
 else
   tail -5 /tmp/s10t.log
 fi

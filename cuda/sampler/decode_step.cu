@@ -136,20 +136,35 @@ bool env_switch(const char* name, bool fallback) {
 }
 
 // Session 9's switches of the kernels path (docs/sampler.md, CUDA details), each giving the same bits as
-// without it (tests/test_sampler_gpu_switches.py): RESET_NATIVE_SAMPLER_SAMPLE_PICKS (the sample pass
-// picks the top-p boundary bin, the bins pass has no last block), RESET_NATIVE_SAMPLER_DRAW_GUESS (the
-// draw loads its likely chunk while the threshold is found), RESET_NATIVE_SAMPLER_LEAN (weights
-// and bins of the per-logit passes without float-to-int conversions), RESET_NATIVE_SAMPLER_PREP_SPLIT (the
-// preparing block's window mean and random number beside its class lookups). Off by default until measured.
+// without it (tests/test_sampler_gpu_switches.py), =1 / =0 forcing them on / off:
+// * RESET_NATIVE_SAMPLER_LEAN: weights and bins of the bins and sample passes without float-to-int
+//   conversions. On by default: on an H200 (bench/RESULTS-sampler10.md, round 1) ReSET top-p B = 1 / 8 / 64
+//   18.50 / 25.48 / 75.01 -> 17.87 / 24.14 / 70.21 us, fixed T 11.46 / 14.88 / 47.54 -> 11.07 / 14.33 / 45.15.
+// * RESET_NATIVE_SAMPLER_SAMPLE_PICKS: the sample pass picks the top-p boundary bin, the bins pass has no
+//   last block. By default only where every block of the sample pass has an SM of its own (rows x chunks <=
+//   SMs: B = 1 at V = 151936 on an H200): measured 18.50 -> 17.85 us at B = 1, but 25.48 -> 26.53 at B = 8
+//   and 75.0 -> 79.4 at B = 64, where every one of the many blocks reads the 8 KB histogram and scans it.
+// * RESET_NATIVE_SAMPLER_PREP_SPLIT: the extra preparing block sums the window and draws the random number
+//   beside its class lookups. Off by default: not measured yet.
+// * RESET_NATIVE_SAMPLER_SUB_BINS: the threshold inside the top-p boundary bin (at most 256 candidates)
+//   through 64 sub-bins, then a count inside one of them (threshold_by_sub_bins). Off by default: not
+//   measured yet.
+// (A fourth, the draw loading its guessed chunk while the threshold was found, measured neutral in round 1
+// and was removed.)
 struct Switches {
-  bool sample_picks, draw_guess, lean, prep_split;
+  bool sample_picks, lean, prep_split, sub_bins;
 };
-Switches read_switches(std::int64_t rows) {
-  (void)rows;
-  return Switches{env_switch("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", false),
-                  env_switch("RESET_NATIVE_SAMPLER_DRAW_GUESS", false),
-                  env_switch("RESET_NATIVE_SAMPLER_LEAN", false),
-                  env_switch("RESET_NATIVE_SAMPLER_PREP_SPLIT", false)};
+Switches read_switches(std::int64_t rows, unsigned chunks) {
+  bool picks = false;
+  int device = 0, sms = 0;
+  if (cudaGetDevice(&device) == cudaSuccess &&
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) == cudaSuccess) {
+    picks = rows * static_cast<std::int64_t>(chunks) <= sms;
+  } else {
+    cudaGetLastError();  // not fatal: the bins pass picks
+  }
+  return Switches{env_switch("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", picks), env_switch("RESET_NATIVE_SAMPLER_LEAN", true),
+                  env_switch("RESET_NATIVE_SAMPLER_PREP_SPLIT", false), env_switch("RESET_NATIVE_SAMPLER_SUB_BINS", false)};
 }
 
 // Resident blocks per SM the stats and sample kernels are built for (__launch_bounds__(kThreads, 5)).
@@ -322,10 +337,10 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
     launch(fused, dim3(static_cast<unsigned>(rows), parts), s, "one-kernel step", a);
     return;
   }
-  const Switches sw = read_switches(rows);
+  const Switches sw = read_switches(rows, a.ws.chunks);
   a.sample_picks = top_p && !radix && sw.sample_picks ? 1 : 0;  // only where the bins pass runs
-  a.draw_guess = sw.draw_guess ? 1 : 0;
   a.prep_split = sw.prep_split ? 1 : 0;
+  a.sub_bins = sw.sub_bins ? 1 : 0;
   const unsigned chunks = a.ws.chunks;
   const unsigned stats_parts = grouped_parts("RESET_NATIVE_SAMPLER_STATS_CHUNKS", rows, chunks);
   if (stats_parts >= chunks && !env_is("RESET_NATIVE_SAMPLER_PREP_BLOCK", "0")) {

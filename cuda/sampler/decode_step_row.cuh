@@ -46,11 +46,11 @@ struct KernelArgs {
   float* entropies;
   DeviceScratch scratch;
   Workspace ws;
-  // Switches of the kernels path, read from the environment at every call (decode_step.cu: launch_decode):
-  // sample_picks: the sample pass picks the top-p boundary bin itself (RESET_NATIVE_SAMPLER_SAMPLE_PICKS);
-  // draw_guess: the draw loads its likely chunk before the threshold is known (RESET_NATIVE_SAMPLER_DRAW_GUESS).
+  // Switches of the kernels path, read from the environment at every call (decode_step.cu: read_switches):
+  // sample_picks: the sample pass picks the top-p boundary bin itself (RESET_NATIVE_SAMPLER_SAMPLE_PICKS).
   int sample_picks;
-  int draw_guess;
+  // sub_bins: the threshold inside the top-p boundary bin through sub-bins (RESET_NATIVE_SAMPLER_SUB_BINS).
+  int sub_bins;
   // prep_split: the preparing block computes the window's mean and the random number beside the token class
   // lookups, not after them (RESET_NATIVE_SAMPLER_PREP_SPLIT).
   int prep_split;

@@ -21,10 +21,8 @@ struct DrawShared {
   unsigned extra_lo[kThreads];          // kept mass of the boundary bin per chunk (chunks <= kThreads), in
   unsigned extra_hi[kThreads];          // two halves: bits 0..11 and 12..24 of each weight
   unsigned best, least;
-  unsigned long long guess_warp[kWarps];  // draw_guess: the warps' sums of the masses above the boundary bin
-  unsigned guess;                         // draw_guess: the likely chunk of the draw (kNoGuess: none)
+  SubBinShared sub;                     // threshold_by_sub_bins (a.sub_bins)
 };
-constexpr unsigned kNoGuess = 0xFFFFFFFFu;
 
 // This thread's logits of a chunk in the sampling pass: w[j] its weight if it is kept for sure (at or
 // above the top-k floor, and above the top-p boundary bin when there is one), 0 if it is dropped; the
@@ -170,34 +168,9 @@ __device__ __forceinline__ unsigned long long boundary_bin_chunk_mass(const Kern
   return m;
 }
 
-// The draw's guess (a.draw_guess; thread t owns chunk t): the chunk where the uniform's quantile of the
-// kept mass falls if the boundary bin's kept logits add plan.target (the in-bin mass the threshold must
-// reach, about what it keeps) after every chunk. upto: the inclusive warp scan of my_mass; the warp sums
-// are in d.guess_warp. The thread whose chunk it is writes d.guess. Only a guess: the draw checks it.
-__device__ __forceinline__ void guess_draw_chunk(const RowPlan& plan, unsigned long long my_mass,
-                                                 unsigned long long upto, DrawShared& d) {
-  const int warp = threadIdx.x >> 5;
-  unsigned long long before = 0, lower = 0;
-#pragma unroll
-  for (int w = 0; w < kWarps; ++w) {
-    const unsigned long long s = d.guess_warp[w];
-    before += w < warp ? s : 0ull;
-    lower += s;
-  }
-  if (lower == 0ull) return;
-  const double estimate = static_cast<double>(lower) + plan.target;
-  const unsigned long long t = min(static_cast<unsigned long long>(plan.uniform * estimate), lower - 1);
-  const unsigned long long cum = before + upto - my_mass;
-  if (my_mass != 0ull && cum <= t && t < cum + my_mass) d.guess = threadIdx.x;
-}
-
 // Sampling, the row's last block: with a top-p bin, the exact threshold among the bin's logits and
 // their kept masses added to their chunks; then the chunk holding the uniform's quantile of the kept
 // mass, scanned in index order; writes the token. All threads.
-// a.draw_guess (rows of at most kThreads chunks, a top-p bin of at most kCandidates logits): once the
-// chunk masses are in, the likely chunk of the draw is guessed (guess_draw_chunk) and its logits are
-// loaded into registers while the threshold is found; the draw takes them from there when the guess
-// was right (the same values as a load then: the same token), and loads the chunk as before otherwise.
 template <int kDType>
 __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& plan, DrawShared& d, SampleShared& sh) {
   const void* z = row_logits<kDType>(a, row);
@@ -210,31 +183,17 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
   d.extra_hi[threadIdx.x] = 0u;
   unsigned floor_key = plan.floor_key;
   bool global_masses = false;  // kept masses went to the global row masses: fence, re-read
-  const bool guess = a.draw_guess != 0 && own_chunk && plan.bin >= 0;
-  unsigned guessed = kNoGuess;
-  float gx[kPerThread] = {};  // the guessed chunk's logits [8t, 8t + 8) (draw_guess)
   if (plan.bin >= 0) {
     const uint4* row_cand = reinterpret_cast<const uint4*>(a.ws.candidates + row * kCandidates);
     static_assert(sizeof(Candidate) == sizeof(uint4), "a candidate is one 16-byte load");
     const uint4 mine = __ldcg(row_cand + threadIdx.x);  // candidate threadIdx.x, if there are that many
     const unsigned n = __ldcg(a.ws.candidate_counts + row);
-    unsigned long long upto = 0;  // draw_guess: inclusive scan of the chunk masses over the warp
-    if (guess) {
-      upto = my_mass;
-      for (int o = 1; o < 32; o <<= 1) {
-        const unsigned long long y = __shfl_up_sync(kFullMask, upto, o);
-        if ((threadIdx.x & 31) >= static_cast<unsigned>(o)) upto += y;
-      }
-      if ((threadIdx.x & 31) == 31) d.guess_warp[threadIdx.x >> 5] = upto;
-      if (threadIdx.x == 0) d.guess = kNoGuess;
-    }
     __syncthreads();  // every thread has read the count before it is reset
     RN_TRACE(2, 5);
     if (threadIdx.x == 0) a.ws.candidate_counts[row] = 0u;
     if (n == 0u) {
       // Unreachable (the bin was chosen for its mass, and the same logits are recounted): keep the floor.
     } else if (n <= static_cast<unsigned>(kCandidates)) {
-      if (guess) guess_draw_chunk(plan, my_mass, upto, d);
       for (unsigned i = threadIdx.x; i < n; i += kThreads) {
         const uint4 c = i == threadIdx.x ? mine : __ldcg(row_cand + i);  // (key, weight, index, pad)
         d.kw[i] = (static_cast<unsigned long long>(c.x) << 32) | c.y;
@@ -242,22 +201,16 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
       }
       __syncthreads();
       RN_TRACE(2, 14);  // the candidates loaded (their count known) and copied to shared memory
-      if (guess) {
-        guessed = d.guess;
-        if (guessed != kNoGuess) {
-          const std::int64_t begin = static_cast<std::int64_t>(guessed) * kChunk + threadIdx.x * kPerThread;
-          const std::int64_t end = min(static_cast<std::int64_t>(guessed + 1) * kChunk, a.vocab);
-#pragma unroll
-          for (int j = 0; j < kPerThread; ++j) gx[j] = begin + j < end ? load_logit<kDType>(z, begin + j) : 0.0f;
-        }
-        RN_TRACE(2, 17);  // the guessed chunk's loads issued
-      }
       if (n <= static_cast<unsigned>(kRankCandidates)) {
-        floor_key = threshold_by_rank(d.kw, static_cast<int>(n), plan.target, &d.best, &d.least);
+        const auto threshold = [&] {
+          return a.sub_bins ? threshold_by_sub_bins(d.kw, static_cast<int>(n), plan.target, plan, d.sub)
+                            : threshold_by_rank(d.kw, static_cast<int>(n), plan.target, &d.best, &d.least);
+        };
+        floor_key = threshold();
         RN_TRACE(2, 6);
 #ifdef RESET_NATIVE_SAMPLER_TRACE
-        // Probe only: the same count once more, the same instructions with warm caches (mark 18).
-        const unsigned again = threshold_by_rank(d.kw, static_cast<int>(n), plan.target, &d.best, &d.least);
+        // Probe only: the same search once more, the same instructions with warm caches (mark 18).
+        const unsigned again = threshold();
         if (threadIdx.x == 0) g_trace_sink = again;
         RN_TRACE(2, 18);
 #endif
@@ -288,8 +241,9 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
     RN_TRACE(2, 7);
   }
   if (own_chunk && global_masses && threadIdx.x < a.ws.chunks) my_mass = __ldcg(row_masses + threadIdx.x);
-  const auto kept_weight_of = [&](float x, std::int64_t i, std::int64_t stop) -> unsigned {
+  const auto kept_weight = [&](std::int64_t i, std::int64_t stop) -> unsigned {
     if (i >= stop) return 0u;
+    const float x = load_logit<kDType>(z, i);
     return order_key(x) >= floor_key ? weight(x, plan.zmax, plan.inv_t) : 0u;
   };
 
@@ -335,14 +289,11 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
     const unsigned long long rank = sh.rank;
     const std::int64_t begin = sh.chunk * kChunk + threadIdx.x * kPerThread;
     const std::int64_t end = min(sh.chunk * kChunk + kChunk, a.vocab);
-    const bool hit = guessed != kNoGuess && sh.chunk == static_cast<std::int64_t>(guessed);  // block-uniform
     unsigned wk[kPerThread];
     unsigned long long run_mass = 0;
 #pragma unroll
     for (int j = 0; j < kPerThread; ++j) {
-      const std::int64_t i = begin + j;
-      const float x = hit ? gx[j] : (i < end ? load_logit<kDType>(z, i) : 0.0f);
-      wk[j] = kept_weight_of(x, i, end);
+      wk[j] = kept_weight(begin + j, end);
       run_mass += wk[j];
     }
     RN_TRACE(2, 15);  // thread 0's logits of the chunk loaded and weighed

@@ -275,6 +275,100 @@ __device__ RN_TRACE_NOINLINE unsigned threshold_by_rank(const unsigned long long
   return *s_best != 0u ? *s_best : *s_least;
 }
 
+// The same threshold in fewer steps (a.sub_bins, n <= kRankCandidates): the counted search compares every
+// candidate with every other (n^2 / 4 four-candidate steps spread over n threads: 1.5 us on an H200 with
+// warm caches in the B = 1 trace, session 9), so the candidates are first split into kSubBins sub-bins of
+// the boundary bin by their tempered distance to the maximum, finer than the bins (monotone in the logit:
+// a larger logit never gets a later sub-bin, equal logits share one). The sub-bin where the running mass
+// from the top first reaches the target holds the threshold: every key of an earlier sub-bin has a mass
+// at or above it of at most the running mass before that sub-bin, which falls short, and the smallest key
+// of the chosen sub-bin reaches it. Inside that sub-bin the count runs as in threshold_by_rank, with the
+// earlier sub-bins' mass added: the same exact integers compared with the same target, so the same key.
+// All threads, after kw is complete; returns the threshold key.
+constexpr int kSubBins = 64;
+struct SubBinShared {
+  unsigned lo[kSubBins], hi[kSubBins];         // sub-bin masses in two halves, as the bins
+  unsigned long long star[kRankCandidates];  // the chosen sub-bin's candidates (kw words)
+  unsigned long long above;                  // the mass of the sub-bins before the chosen one
+  int star_bin;                              // the chosen sub-bin; -1: the whole bin falls short of the target
+  unsigned n_star, best, least;
+};
+
+// The logit of an order key (order_key's inverse; -0 comes back as +0, whose tempered distance is the same).
+__device__ __forceinline__ float key_logit(unsigned key) {
+  return __uint_as_float((key & 0x80000000u) ? (key & 0x7FFFFFFFu) : ~key);
+}
+
+__device__ unsigned threshold_by_sub_bins(const unsigned long long* kw, int n, double target, const RowPlan& plan,
+                                          SubBinShared& sb) {
+  const int i = threadIdx.x, lane = threadIdx.x & 31;
+  if (i < kSubBins) {
+    sb.lo[i] = 0u;
+    sb.hi[i] = 0u;
+  }
+  if (i == 0) {
+    sb.n_star = 0u;
+    sb.best = 0u;  // keys of finite logits are > 0
+    sb.least = 0xFFFFFFFFu;
+    sb.star_bin = -1;
+    sb.above = 0ull;
+  }
+  __syncthreads();
+  int sub = -1;
+  unsigned least = 0xFFFFFFFFu;
+  if (i < n) {
+    const unsigned key = static_cast<unsigned>(kw[i] >> 32), w = static_cast<unsigned>(kw[i]);
+    const float m = tempered(key_logit(key), plan.zmax, plan.inv_t);
+    const int fine = __float2int_rz(__fmul_rn(-m, kBinScale * static_cast<float>(kSubBins)));
+    sub = min(max(fine - plan.bin * kSubBins, 0), kSubBins - 1);
+    atomicAdd(sb.lo + sub, w & 0xFFFu);  // at most 256 weights: each half stays below 2^21
+    atomicAdd(sb.hi + sub, w >> 12);
+    least = key;
+  }
+  least = __reduce_min_sync(kFullMask, least);
+  if (lane == 0) atomicMin(&sb.least, least);
+  __syncthreads();
+  if (i < 32) {  // warp 0: lane l holds sub-bins 2l and 2l + 1, the largest logits first
+    const unsigned long long v0 = (static_cast<unsigned long long>(sb.hi[2 * lane]) << 12) + sb.lo[2 * lane];
+    const unsigned long long v1 = (static_cast<unsigned long long>(sb.hi[2 * lane + 1]) << 12) + sb.lo[2 * lane + 1];
+    unsigned long long upto = v0 + v1;  // inclusive scan over the lanes
+    for (int o = 1; o < 32; o <<= 1) {
+      const unsigned long long y = __shfl_up_sync(kFullMask, upto, o);
+      if (lane >= o) upto += y;
+    }
+    const unsigned long long cum = upto - v0 - v1;  // mass of the sub-bins before 2l
+    // The first sub-bin whose running mass reaches the target (at most one has the one before fall short).
+    if (static_cast<double>(cum) < target && static_cast<double>(cum + v0) >= target) {
+      sb.star_bin = 2 * lane;
+      sb.above = cum;
+    } else if (static_cast<double>(cum + v0) < target && static_cast<double>(cum + v0 + v1) >= target) {
+      sb.star_bin = 2 * lane + 1;
+      sb.above = cum + v0;
+    }
+  }
+  __syncthreads();
+  const int star = sb.star_bin;
+  if (star < 0) return sb.least;  // as threshold_by_rank: no key reaches the target, the smallest key
+  if (i < n && sub == star) sb.star[atomicAdd(&sb.n_star, 1u)] = kw[i];
+  __syncthreads();
+  const unsigned n_star = sb.n_star;
+  const unsigned long long above = sb.above;
+  unsigned best = 0u;
+  if (static_cast<unsigned>(i) < n_star) {
+    const unsigned key = static_cast<unsigned>(sb.star[i] >> 32);
+    unsigned long long mass = above;
+    for (unsigned j = 0; j < n_star; ++j) {
+      const unsigned long long v = sb.star[j];
+      mass += static_cast<unsigned>(v >> 32) >= key ? (v & 0xFFFFFFFFull) : 0ull;
+    }
+    if (static_cast<double>(mass) >= target) best = key;
+  }
+  best = __reduce_max_sync(kFullMask, best);
+  if (lane == 0) atomicMax(&sb.best, best);
+  __syncthreads();
+  return sb.best != 0u ? sb.best : sb.least;
+}
+
 // The same threshold when the bin held more than kCandidates logits: radix levels over the whole
 // row inside this one block (slow, exact). All threads; returns the threshold key.
 template <int kDType>
