@@ -21,7 +21,7 @@ struct DrawShared {
   unsigned extra_lo[kThreads];          // kept mass of the boundary bin per chunk (chunks <= kThreads), in
   unsigned extra_hi[kThreads];          // two halves: bits 0..11 and 12..24 of each weight
   unsigned best, least;
-  SubBinShared sub;                     // threshold_by_sub_bins (a.sub_bins)
+  SubBinShared sub;                     // threshold_by_sub_bins (a.sub_bins; its scratch: kw[kRankCandidates...])
 };
 
 // This thread's logits of a chunk in the sampling pass: w[j] its weight if it is kept for sure (at or
@@ -202,8 +202,10 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
       __syncthreads();
       RN_TRACE(2, 14);  // the candidates loaded (their count known) and copied to shared memory
       if (n <= static_cast<unsigned>(kRankCandidates)) {
+        static_assert(kCandidates >= 2 * kRankCandidates, "threshold_by_sub_bins' scratch after the candidates");
         const auto threshold = [&] {
-          return a.sub_bins ? threshold_by_sub_bins(d.kw, static_cast<int>(n), plan.target, plan, d.sub)
+          return a.sub_bins ? threshold_by_sub_bins(d.kw, static_cast<int>(n), plan.target, plan, d.sub,
+                                                    d.kw + kRankCandidates)
                             : threshold_by_rank(d.kw, static_cast<int>(n), plan.target, &d.best, &d.least);
         };
         floor_key = threshold();

@@ -288,7 +288,6 @@ __device__ RN_TRACE_NOINLINE unsigned threshold_by_rank(const unsigned long long
 constexpr int kSubBins = 64;
 struct SubBinShared {
   unsigned lo[kSubBins], hi[kSubBins];         // sub-bin masses in two halves, as the bins
-  unsigned long long star[kRankCandidates];  // the chosen sub-bin's candidates (kw words)
   unsigned long long above;                  // the mass of the sub-bins before the chosen one
   int star_bin;                              // the chosen sub-bin; -1: the whole bin falls short of the target
   unsigned n_star, best, least;
@@ -299,8 +298,10 @@ __device__ __forceinline__ float key_logit(unsigned key) {
   return __uint_as_float((key & 0x80000000u) ? (key & 0x7FFFFFFFu) : ~key);
 }
 
+// star: shared scratch of n words for the chosen sub-bin's candidates (draw_row passes kw + kRankCandidates,
+// unused with n <= kRankCandidates).
 __device__ unsigned threshold_by_sub_bins(const unsigned long long* kw, int n, double target, const RowPlan& plan,
-                                          SubBinShared& sb) {
+                                          SubBinShared& sb, unsigned long long* star) {
   const int i = threadIdx.x, lane = threadIdx.x & 31;
   if (i < kSubBins) {
     sb.lo[i] = 0u;
@@ -347,18 +348,18 @@ __device__ unsigned threshold_by_sub_bins(const unsigned long long* kw, int n, d
     }
   }
   __syncthreads();
-  const int star = sb.star_bin;
-  if (star < 0) return sb.least;  // as threshold_by_rank: no key reaches the target, the smallest key
-  if (i < n && sub == star) sb.star[atomicAdd(&sb.n_star, 1u)] = kw[i];
+  const int star_bin = sb.star_bin;
+  if (star_bin < 0) return sb.least;  // as threshold_by_rank: no key reaches the target, the smallest key
+  if (i < n && sub == star_bin) star[atomicAdd(&sb.n_star, 1u)] = kw[i];
   __syncthreads();
   const unsigned n_star = sb.n_star;
   const unsigned long long above = sb.above;
   unsigned best = 0u;
   if (static_cast<unsigned>(i) < n_star) {
-    const unsigned key = static_cast<unsigned>(sb.star[i] >> 32);
+    const unsigned key = static_cast<unsigned>(star[i] >> 32);
     unsigned long long mass = above;
     for (unsigned j = 0; j < n_star; ++j) {
-      const unsigned long long v = sb.star[j];
+      const unsigned long long v = star[j];
       mass += static_cast<unsigned>(v >> 32) >= key ? (v & 0xFFFFFFFFull) : 0ull;
     }
     if (static_cast<double>(mass) >= target) best = key;
