@@ -141,8 +141,8 @@ def test_switches_on_overfull_boundary_bins(vocab, top_p, monkeypatch):
     runs = {}
     for combo in COMBOS:
         _switch(monkeypatch, combo)
-        runs[combo] = _run(ReSETConfig.fixed(1.0, top_p=top_p), rows, vocab, [z, z, z], torch.arange(rows, device="cuda"),
-                           seed=8)
+        runs[combo] = _run(ReSETConfig.fixed(1.0, top_p=top_p), rows, vocab, [z, z, z],
+                           torch.arange(rows, device="cuda"), seed=8)
     _assert_same(runs)
 
 

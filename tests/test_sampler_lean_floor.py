@@ -27,7 +27,8 @@ def lean_floor(g):
 
 
 def floats_between(lo, hi):
-    return np.arange(np.float32(lo).view(np.uint32), np.float32(hi).view(np.uint32) + 1, dtype=np.uint32).view(np.float32)
+    first, last = np.float32(lo).view(np.uint32), np.float32(hi).view(np.uint32)
+    return np.arange(first, last + 1, dtype=np.uint32).view(np.float32)
 
 
 def test_lean_floor_is_floor_on_every_float_from_2_22_to_2_24():

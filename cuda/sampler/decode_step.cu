@@ -19,6 +19,10 @@
 //      sorting when there are many), then the chunk holding the uniform's quantile, and scans it, so
 //      the draw is an inverse CDF in index order.
 // Kernels 3 and 4 load their logits before waiting on the previous kernel (see load_early_chunk).
+// Switches of steps 1, 3 and 4, read at every call (read_switches below; each keeps every output bit):
+// RESET_NATIVE_SAMPLER_LEAN (weights and bins without float-to-int conversions; on by default),
+// _SAMPLE_PICKS (step 4's blocks pick the boundary bin, step 3 has no last block; default where rows x
+// chunks <= SMs), _PREP_SPLIT and _SUB_BINS (opt-in).
 // RESET_NATIVE_SAMPLER_TOPP=radix selects the earlier top-p search (three radix levels on masses,
 // one kernel each) instead of step 3's bins: the same threshold, kept for comparison.
 // RESET_NATIVE_SAMPLER_FUSED=1 runs steps 1, 3 and 4 as one kernel when the grid fits on the device
@@ -163,8 +167,10 @@ Switches read_switches(std::int64_t rows, unsigned chunks) {
   } else {
     cudaGetLastError();  // not fatal: the bins pass picks
   }
-  return Switches{env_switch("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", picks), env_switch("RESET_NATIVE_SAMPLER_LEAN", true),
-                  env_switch("RESET_NATIVE_SAMPLER_PREP_SPLIT", false), env_switch("RESET_NATIVE_SAMPLER_SUB_BINS", false)};
+  return Switches{env_switch("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", picks),
+                  env_switch("RESET_NATIVE_SAMPLER_LEAN", true),
+                  env_switch("RESET_NATIVE_SAMPLER_PREP_SPLIT", false),
+                  env_switch("RESET_NATIVE_SAMPLER_SUB_BINS", false)};
 }
 
 // Resident blocks per SM the stats and sample kernels are built for (__launch_bounds__(kThreads, 5)).

@@ -98,7 +98,9 @@ __device__ __forceinline__ float tempered(float x, float zmax, float inv_t) {
 // its bits are 0x4B000000 + floor(g). Exact, not an approximation.
 constexpr float kTwo23 = 8388608.0f;
 constexpr unsigned kTwo23Bits = 0x4B000000u;
-__device__ __forceinline__ unsigned floor_below_2_23(float g) { return __float_as_uint(__fadd_rd(g, kTwo23)) - kTwo23Bits; }
+__device__ __forceinline__ unsigned floor_below_2_23(float g) {
+  return __float_as_uint(__fadd_rd(g, kTwo23)) - kTwo23Bits;
+}
 
 // exp(m) as __expf computes it (ex2.approx of RN(m * log2 e)), for m <= 0. kLean: the bare ex2.approx.ftz,
 // without __expf's handling of subnormal results (a compare and two predicated multiplies per call): the
@@ -310,7 +312,8 @@ __device__ int prepare_loads(const KernelArgs& a, std::int64_t row, PrepShared& 
       p.ints[k] = v[k];
     }
     if (split) {
-      p.uniform = detail::philox_uniform(static_cast<std::uint64_t>(v[kSeed]), static_cast<std::uint64_t>(v[kGlobalCount]));
+      p.uniform =
+          detail::philox_uniform(static_cast<std::uint64_t>(v[kSeed]), static_cast<std::uint64_t>(v[kGlobalCount]));
     }
   } else if (split && threadIdx.x / 32 == kWindowWarp) {
     if (valid) {

@@ -229,8 +229,8 @@ constexpr int kRankCandidates = kThreads;
 // first reaches the target at some key K; the mass of keys >= K is at least that running sum, and
 // for every larger key it is a running sum at an earlier position, which falls short: both
 // searches give K. All threads, after kw is complete; returns the threshold key.
-__device__ RN_TRACE_NOINLINE unsigned threshold_by_rank(const unsigned long long* kw, int n, double target, unsigned* s_best,
-                                      unsigned* s_least) {
+__device__ RN_TRACE_NOINLINE unsigned threshold_by_rank(const unsigned long long* kw, int n, double target,
+                                                       unsigned* s_best, unsigned* s_least) {
   if (threadIdx.x == 0) {
     *s_best = 0u;  // keys of finite logits are > 0
     *s_least = 0xFFFFFFFFu;
