@@ -8,7 +8,9 @@ computed, never the value:
                                      top-k (default on);
   RESET_NATIVE_SAMPLER_PREP_SPLIT    the stats pass's preparing block sums the window and draws the random
                                      number beside its token class lookups (default off);
-  RESET_NATIVE_SAMPLER_SUB_BINS      the threshold inside the boundary bin through sub-bins (default off).
+  RESET_NATIVE_SAMPLER_SUB_BINS      the threshold inside the boundary bin through sub-bins (default off);
+  RESET_NATIVE_SAMPLER_LEAN_STATS    the stats pass's exps as bare ex2 where no argument needs __expf's subnormal
+                                     path, -inf logits without a branch (default off).
 Every switch alone, all together and the defaults must give the same tokens, temperatures, entropies, errors and
 state bits as none of them (the code before session 9): rejected rows, ties, -inf runs, top-k, bf16/fp16, rows
 mapped to other slots, counted / sorted / overfull boundary bins, extreme weights; with all of them on, the tokens
@@ -28,10 +30,10 @@ from test_sampler_reference import reference_distribution  # noqa: E402
 pytestmark = pytest.mark.gpu
 S = _core.sampler
 SWITCHES = ("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", "RESET_NATIVE_SAMPLER_LEAN", "RESET_NATIVE_SAMPLER_PREP_SPLIT",
-            "RESET_NATIVE_SAMPLER_SUB_BINS")
+            "RESET_NATIVE_SAMPLER_SUB_BINS", "RESET_NATIVE_SAMPLER_LEAN_STATS")
 # None of them (the reference: the code before session 9), each alone, all, and the defaults (None: unset).
-COMBOS = {"old": (), "picks": SWITCHES[:1], "lean": SWITCHES[1:2], "split": SWITCHES[2:3], "sub_bins": SWITCHES[3:],
-          "all": SWITCHES, "default": None}
+COMBOS = {"old": (), "picks": SWITCHES[:1], "lean": SWITCHES[1:2], "split": SWITCHES[2:3], "sub_bins": SWITCHES[3:4],
+          "lean_stats": SWITCHES[4:], "all": SWITCHES, "default": None}
 
 CONFIGS = {
     "reset_top_p": ReSETConfig(t_low=0.5, tau0=2.0, t_high=1.1, window=4, newline_ids=(3, 7),
@@ -150,7 +152,8 @@ def test_switches_on_overfull_boundary_bins(vocab, top_p, monkeypatch):
 def test_switches_with_extreme_weights(temperature, top_p, monkeypatch):
     """Rows whose weights reach every range the lean conversions distinguish: the maximum (2^24) and weights in
     [2^23, 2^24) (logits within 0.69 T of the maximum), weights below 2^23, weights that round to 0 or 1 and
-    exp arguments below -126 (logits more than 87 T below the maximum), -inf entries and ties."""
+    exp arguments below -126 (logits more than 87 T below the maximum), -inf entries and ties; and entropy
+    exps with arguments below -126 (logits 88-110 nats below the maximum: subnormal exps in the entropy sums)."""
     rng = np.random.default_rng(int(temperature * 100) + int(top_p * 1000))
     rows, vocab = 6, 3 * 2048 + 5
     z = (rng.standard_normal((rows, vocab)) * 2).astype(np.float32)
@@ -160,6 +163,7 @@ def test_switches_with_extreme_weights(temperature, top_p, monkeypatch):
     z[3, 100:120] = z[3].max()  # a tied maximum
     z[4] = np.round(z[4] * 4) / 4  # many ties
     z[5, 1000] = 40.0  # one dominant logit: the rest weigh 0 or 1
+    z[0, 3000::97] = z[0].max() - rng.uniform(88.0, 110.0, z[0, 3000::97].size).astype(np.float32)
     logits = [torch.from_numpy(z).cuda(), torch.from_numpy(z[::-1].copy()).cuda()]
     config = ReSETConfig.fixed(temperature, top_p=top_p)
     slots = torch.arange(rows, device="cuda")

@@ -22,7 +22,7 @@
 // Switches of steps 1, 3 and 4, read at every call (read_switches below; each keeps every output bit):
 // RESET_NATIVE_SAMPLER_LEAN (weights and bins without float-to-int conversions; on by default),
 // _SAMPLE_PICKS (step 4's blocks pick the boundary bin, step 3 has no last block; default where rows x
-// chunks <= SMs), _PREP_SPLIT and _SUB_BINS (opt-in).
+// chunks <= SMs), _PREP_SPLIT, _SUB_BINS and _LEAN_STATS (opt-in).
 // RESET_NATIVE_SAMPLER_TOPP=radix selects the earlier top-p search (three radix levels on masses,
 // one kernel each) instead of step 3's bins: the same threshold, kept for comparison.
 // RESET_NATIVE_SAMPLER_FUSED=1 runs steps 1, 3 and 4 as one kernel when the grid fits on the device
@@ -32,6 +32,7 @@
 // decides where it runs without the variable (nowhere yet), =0 never.
 #include <cuda_runtime.h>
 
+#include <cfloat>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -153,10 +154,12 @@ bool env_switch(const char* name, bool fallback) {
 // * RESET_NATIVE_SAMPLER_SUB_BINS: the threshold inside the top-p boundary bin (at most 256 candidates)
 //   through 64 sub-bins, then a count inside one of them (threshold_by_sub_bins). Off by default: not
 //   measured yet.
+// * RESET_NATIVE_SAMPLER_LEAN_STATS: the stats pass's exps as bare ex2 where no argument of the warp needs
+//   __expf's subnormal path, and -inf logits without a branch (warp_chunk_part). Off by default: not measured.
 // (A fourth, the draw loading its guessed chunk while the threshold was found, measured neutral in round 1
 // and was removed.)
 struct Switches {
-  bool sample_picks, lean, prep_split, sub_bins;
+  bool sample_picks, lean, prep_split, sub_bins, lean_stats;
 };
 Switches read_switches(std::int64_t rows, unsigned chunks) {
   bool picks = false;
@@ -170,7 +173,8 @@ Switches read_switches(std::int64_t rows, unsigned chunks) {
   return Switches{env_switch("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", picks),
                   env_switch("RESET_NATIVE_SAMPLER_LEAN", true),
                   env_switch("RESET_NATIVE_SAMPLER_PREP_SPLIT", false),
-                  env_switch("RESET_NATIVE_SAMPLER_SUB_BINS", false)};
+                  env_switch("RESET_NATIVE_SAMPLER_SUB_BINS", false),
+                  env_switch("RESET_NATIVE_SAMPLER_LEAN_STATS", false)};
 }
 
 // Resident blocks per SM the stats and sample kernels are built for (__launch_bounds__(kThreads, 5)).
@@ -347,6 +351,7 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   a.sample_picks = top_p && !radix && sw.sample_picks ? 1 : 0;  // only where the bins pass runs
   a.prep_split = sw.prep_split ? 1 : 0;
   a.sub_bins = sw.sub_bins ? 1 : 0;
+  a.lean_stats = sw.lean_stats ? 1 : 0;
   const unsigned chunks = a.ws.chunks;
   const unsigned stats_parts = grouped_parts("RESET_NATIVE_SAMPLER_STATS_CHUNKS", rows, chunks);
   if (stats_parts >= chunks && !env_is("RESET_NATIVE_SAMPLER_PREP_BLOCK", "0")) {

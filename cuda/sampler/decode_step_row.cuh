@@ -51,6 +51,9 @@ struct KernelArgs {
   int sample_picks;
   // sub_bins: the threshold inside the top-p boundary bin through sub-bins (RESET_NATIVE_SAMPLER_SUB_BINS).
   int sub_bins;
+  // lean_stats: the stats pass's exps without __expf's subnormal path where none needs it
+  // (RESET_NATIVE_SAMPLER_LEAN_STATS).
+  int lean_stats;
   // prep_split: the preparing block computes the window's mean and the random number beside the token class
   // lookups, not after them (RESET_NATIVE_SAMPLER_PREP_SPLIT).
   int prep_split;
@@ -206,7 +209,13 @@ __device__ __forceinline__ int grouped_round(const KernelArgs& a, std::int64_t r
 // maximum of the warp's kPerThread * 32 logits and the first index of it, then fp32 sums relative to that
 // maximum (explicit roundings, so every kernel computing it gets the same bits). A NaN or +inf anywhere flags
 // the part (its row is rejected, so its other fields are then never used); -inf logits add nothing.
-__device__ __forceinline__ ChunkPart warp_chunk_part(const float (&x)[kPerThread], std::int64_t begin) {
+// lean (a.lean_stats, the stats pass only): when no finite logit of the warp has an exp argument below -126
+// (so __expf would take no subnormal path: the usual case, unless the chunk spans more than 87 nats), the
+// exps are bare ex2.approx.ftz, the instruction __expf runs on such arguments, and -inf logits go through the
+// same code instead of a branch: exp(-inf) = +0 adds nothing to the sum, and their fma gets -FLT_MAX in place of
+// -inf, so -FLT_MAX * +0 = -0 adds nothing either (the same bits: tests/test_sampler_gpu_switches.py).
+__device__ __forceinline__ ChunkPart warp_chunk_part(const float (&x)[kPerThread], std::int64_t begin,
+                                                     bool lean = false) {
   float m = -INFINITY;
   int at = -1;  // j of this thread's first maximum
   bool flagged = false;
@@ -226,13 +235,35 @@ __device__ __forceinline__ ChunkPart warp_chunk_part(const float (&x)[kPerThread
   p.argmax = warp_first_index(holds ? static_cast<std::int32_t>(begin + at * kThreads + threadIdx.x) : INT32_MAX);
   float se = 0.0f, sz = 0.0f;
   if (p.max != -INFINITY) {
+    float d[kPerThread], t[kPerThread];
+    bool bare = false;  // every exp argument of the warp's finite logits >= -126
+    if (lean) {
+      bool normal = true;
 #pragma unroll
-    for (int j = 0; j < kPerThread; ++j) {
-      if (x[j] == -INFINITY) continue;
-      const float d = __fsub_rn(x[j], p.max);
-      const float e = __expf(d);
-      se = __fadd_rn(se, e);
-      sz = __fmaf_rn(d, e, sz);
+      for (int j = 0; j < kPerThread; ++j) {
+        d[j] = __fsub_rn(x[j], p.max);
+        t[j] = __fmul_rn(d[j], kLog2e);
+        normal &= x[j] == -INFINITY || t[j] >= -126.0f;
+      }
+      bare = __all_sync(kFullMask, normal);
+    }
+    if (bare) {
+#pragma unroll
+      for (int j = 0; j < kPerThread; ++j) {
+        float e;
+        asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(e) : "f"(t[j]));
+        se = __fadd_rn(se, e);
+        sz = __fmaf_rn(fmaxf(d[j], -FLT_MAX), e, sz);
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < kPerThread; ++j) {
+        if (x[j] == -INFINITY) continue;
+        const float dj = __fsub_rn(x[j], p.max);
+        const float e = __expf(dj);
+        se = __fadd_rn(se, e);
+        sz = __fmaf_rn(dj, e, sz);
+      }
     }
   }
   p.sum_exp = warp_sum(se);
@@ -241,8 +272,9 @@ __device__ __forceinline__ ChunkPart warp_chunk_part(const float (&x)[kPerThread
 }
 
 // The chunk's part by the whole block, valid in every thread (two barriers: see block_chunk_part).
-__device__ __forceinline__ ChunkPart chunk_part(const float (&x)[kPerThread], std::int64_t begin, ChunkPart* parts) {
-  return block_chunk_part(warp_chunk_part(x, begin), parts);
+__device__ __forceinline__ ChunkPart chunk_part(const float (&x)[kPerThread], std::int64_t begin, ChunkPart* parts,
+                                                bool lean = false) {
+  return block_chunk_part(warp_chunk_part(x, begin, lean), parts);
 }
 
 // ---- The row's slot, prepared while its entropy is reduced ------------------------------------------
