@@ -156,7 +156,7 @@ bool env_switch(const char* name, bool fallback) {
 //   measured yet.
 // * RESET_NATIVE_SAMPLER_LEAN_STATS: the stats pass's exps as bare ex2 where no argument of the warp needs
 //   __expf's subnormal path, and -inf logits without a branch (warp_chunk_part). Off by default: not measured.
-// (A fourth, the draw loading its guessed chunk while the threshold was found, measured neutral in round 1
+// (Another one, the draw loading its guessed chunk while the threshold was found, measured neutral in round 1
 // and was removed.)
 struct Switches {
   bool sample_picks, lean, prep_split, sub_bins, lean_stats;
