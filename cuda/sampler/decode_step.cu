@@ -19,6 +19,10 @@
 //      sorting when there are many), then the chunk holding the uniform's quantile, and scans it, so
 //      the draw is an inverse CDF in index order.
 // Kernels 3 and 4 load their logits before waiting on the previous kernel (see load_early_chunk).
+// Switches of steps 1, 3 and 4, read at every call (read_switches below; each keeps every output bit):
+// RESET_NATIVE_SAMPLER_LEAN (weights and bins without float-to-int conversions; on by default),
+// _SAMPLE_PICKS (step 4's blocks pick the boundary bin, step 3 has no last block; default where rows x
+// chunks <= SMs), _PREP_SPLIT, _SUB_BINS and _LEAN_STATS (opt-in).
 // RESET_NATIVE_SAMPLER_TOPP=radix selects the earlier top-p search (three radix levels on masses,
 // one kernel each) instead of step 3's bins: the same threshold, kept for comparison.
 // RESET_NATIVE_SAMPLER_FUSED=1 runs steps 1, 3 and 4 as one kernel when the grid fits on the device
@@ -28,6 +32,7 @@
 // decides where it runs without the variable (nowhere yet), =0 never.
 #include <cuda_runtime.h>
 
+#include <cfloat>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -126,6 +131,50 @@ void check_launch(const char* what) {
 bool env_is(const char* name, const char* value) {
   const char* v = std::getenv(name);
   return v != nullptr && std::strcmp(v, value) == 0;
+}
+
+// A switch of the kernels path: `name` = 1 / 0 turns it on / off, anything else (or unset) leaves `fallback`.
+bool env_switch(const char* name, bool fallback) {
+  if (env_is(name, "1")) return true;
+  if (env_is(name, "0")) return false;
+  return fallback;
+}
+
+// Session 9's switches of the kernels path (docs/sampler.md, CUDA details), each giving the same bits as
+// without it (tests/test_sampler_gpu_switches.py), =1 / =0 forcing them on / off:
+// * RESET_NATIVE_SAMPLER_LEAN: weights and bins of the bins and sample passes without float-to-int
+//   conversions. On by default: on an H200 (bench/RESULTS-sampler10.md, round 1) ReSET top-p B = 1 / 8 / 64
+//   18.50 / 25.48 / 75.01 -> 17.87 / 24.14 / 70.21 us, fixed T 11.46 / 14.88 / 47.54 -> 11.07 / 14.33 / 45.15.
+// * RESET_NATIVE_SAMPLER_SAMPLE_PICKS: the sample pass picks the top-p boundary bin, the bins pass has no
+//   last block. By default only where every block of the sample pass has an SM of its own (rows x chunks <=
+//   SMs: B = 1 at V = 151936 on an H200): measured 18.50 -> 17.85 us at B = 1, but 25.48 -> 26.53 at B = 8
+//   and 75.0 -> 79.4 at B = 64, where every one of the many blocks reads the 8 KB histogram and scans it.
+// * RESET_NATIVE_SAMPLER_PREP_SPLIT: the extra preparing block sums the window and draws the random number
+//   beside its class lookups. Off by default: not measured yet.
+// * RESET_NATIVE_SAMPLER_SUB_BINS: the threshold inside the top-p boundary bin (at most 256 candidates)
+//   through 64 sub-bins, then a count inside one of them (threshold_by_sub_bins). Off by default: not
+//   measured yet.
+// * RESET_NATIVE_SAMPLER_LEAN_STATS: the stats pass's exps as bare ex2 where no argument of the warp needs
+//   __expf's subnormal path, and -inf logits without a branch (warp_chunk_part). Off by default: not measured.
+// (Another one, the draw loading its guessed chunk while the threshold was found, measured neutral in round 1
+// and was removed.)
+struct Switches {
+  bool sample_picks, lean, prep_split, sub_bins, lean_stats;
+};
+Switches read_switches(std::int64_t rows, unsigned chunks) {
+  bool picks = false;
+  int device = 0, sms = 0;
+  if (cudaGetDevice(&device) == cudaSuccess &&
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) == cudaSuccess) {
+    picks = rows * static_cast<std::int64_t>(chunks) <= sms;
+  } else {
+    cudaGetLastError();  // not fatal: the bins pass picks
+  }
+  return Switches{env_switch("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", picks),
+                  env_switch("RESET_NATIVE_SAMPLER_LEAN", true),
+                  env_switch("RESET_NATIVE_SAMPLER_PREP_SPLIT", false),
+                  env_switch("RESET_NATIVE_SAMPLER_SUB_BINS", false),
+                  env_switch("RESET_NATIVE_SAMPLER_LEAN_STATS", false)};
 }
 
 // Resident blocks per SM the stats and sample kernels are built for (__launch_bounds__(kThreads, 5)).
@@ -279,7 +328,8 @@ const char* decode_path(const KernelArgs& a, std::int64_t rows, ResidentLaunch* 
 }
 
 template <int kDType>
-void launch_decode(const KernelArgs& a, std::int64_t rows, cudaStream_t s) {
+void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
+  KernelArgs a = args;
   const dim3 grid(static_cast<unsigned>(rows), a.ws.chunks);
   const bool top_k = a.top_k > 0 && a.top_k < a.vocab, top_p = a.top_p < 1.0;
   const bool radix = top_p && env_is("RESET_NATIVE_SAMPLER_TOPP", "radix");
@@ -297,6 +347,11 @@ void launch_decode(const KernelArgs& a, std::int64_t rows, cudaStream_t s) {
     launch(fused, dim3(static_cast<unsigned>(rows), parts), s, "one-kernel step", a);
     return;
   }
+  const Switches sw = read_switches(rows, a.ws.chunks);
+  a.sample_picks = top_p && !radix && sw.sample_picks ? 1 : 0;  // only where the bins pass runs
+  a.prep_split = sw.prep_split ? 1 : 0;
+  a.sub_bins = sw.sub_bins ? 1 : 0;
+  a.lean_stats = sw.lean_stats ? 1 : 0;
   const unsigned chunks = a.ws.chunks;
   const unsigned stats_parts = grouped_parts("RESET_NATIVE_SAMPLER_STATS_CHUNKS", rows, chunks);
   if (stats_parts >= chunks && !env_is("RESET_NATIVE_SAMPLER_PREP_BLOCK", "0")) {
@@ -318,12 +373,18 @@ void launch_decode(const KernelArgs& a, std::int64_t rows, cudaStream_t s) {
         launch(radix_level_kernel<kDType, true>, grid, s, "top-p", a, level);
       }
     } else {
-      launch(topp_bins_kernel<kDType>, dim3(static_cast<unsigned>(rows), bins_parts(rows, a.ws.chunks)), s,
-             "top-p bins", a);
+      launch(sw.lean ? topp_bins_kernel<kDType, true> : topp_bins_kernel<kDType, false>,
+             dim3(static_cast<unsigned>(rows), bins_parts(rows, a.ws.chunks)), s, "top-p bins", a);
     }
   }
-  launch_pass(sample_kernel<kDType, false>, sample_kernel<kDType, true>, rows,
-              grouped_parts("RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS", rows, chunks), chunks, s, "sample", a);
+  const unsigned sample_parts = grouped_parts("RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS", rows, chunks);
+  if (sw.lean) {
+    launch_pass(sample_kernel<kDType, false, true>, sample_kernel<kDType, true, true>, rows, sample_parts, chunks, s,
+                "sample", a);
+  } else {
+    launch_pass(sample_kernel<kDType, false, false>, sample_kernel<kDType, true, false>, rows, sample_parts, chunks,
+                s, "sample", a);
+  }
 }
 
 }  // namespace cuda_detail

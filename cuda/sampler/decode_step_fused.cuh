@@ -91,7 +91,7 @@ __global__ void __launch_bounds__(kThreads) fused_step_kernel(KernelArgs a) {
   __shared__ EntropyPart row_parts_shared[kWarps];
   __shared__ SampleShared sh;
   __shared__ unsigned s_gen;
-  __shared__ int s_bin;
+  __shared__ BinPickShared s_pick;
   __shared__ RowPlan s_plan;
   __shared__ PrepShared s_prep;
   __shared__ RowPre s_pre;
@@ -162,7 +162,7 @@ __global__ void __launch_bounds__(kThreads) fused_step_kernel(KernelArgs a) {
     for_each_chunk([&](unsigned, const float (&x)[kPerThread]) { topp_bins_add(plan, x, big.hist, big.hist + kTopPBins); });
     topp_bins_flush(a, row, big.hist, big.hist + kTopPBins);
     if (row_arrive(counter, parts, flag, &s_gen, &sh.last)) {
-      topp_pick_bin(a, row, sh.warp_sums, &s_bin, &sh.above);
+      topp_pick_bin(a, row, s_pick);
       row_publish(flag);
     } else {
       row_wait(flag, &s_gen);

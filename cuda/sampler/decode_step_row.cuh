@@ -46,6 +46,17 @@ struct KernelArgs {
   float* entropies;
   DeviceScratch scratch;
   Workspace ws;
+  // Switches of the kernels path, read from the environment at every call (decode_step.cu: read_switches):
+  // sample_picks: the sample pass picks the top-p boundary bin itself (RESET_NATIVE_SAMPLER_SAMPLE_PICKS).
+  int sample_picks;
+  // sub_bins: the threshold inside the top-p boundary bin through sub-bins (RESET_NATIVE_SAMPLER_SUB_BINS).
+  int sub_bins;
+  // lean_stats: the stats pass's exps without __expf's subnormal path where none needs it
+  // (RESET_NATIVE_SAMPLER_LEAN_STATS).
+  int lean_stats;
+  // prep_split: the preparing block computes the window's mean and the random number beside the token class
+  // lookups, not after them (RESET_NATIVE_SAMPLER_PREP_SPLIT).
+  int prep_split;
 };
 
 template <int kDType>
@@ -84,18 +95,61 @@ __device__ __forceinline__ float tempered(float x, float zmax, float inv_t) {
   return __fmul_rn(__fsub_rn(x, zmax), inv_t);
 }
 
-// Fixed-point probability weight round(exp(m) * 2^24), in [0, 2^24], of a logit at tempered distance m.
-// Explicit-rounding intrinsics: no FMA contraction may make two passes disagree on a weight.
+// floor(g) of a float 0 <= g < 2^23 (or -0) without a float-to-int conversion (those run at a quarter of
+// the rate of adds, 16 per clock per SM, and the per-logit passes did two per logit): g + 2^23 lies in
+// [2^23, 2^24), where the floats are exactly the integers, so the sum rounded down is 2^23 + floor(g), and
+// its bits are 0x4B000000 + floor(g). Exact, not an approximation.
+constexpr float kTwo23 = 8388608.0f;
+constexpr unsigned kTwo23Bits = 0x4B000000u;
+__device__ __forceinline__ unsigned floor_below_2_23(float g) {
+  return __float_as_uint(__fadd_rd(g, kTwo23)) - kTwo23Bits;
+}
+
+// exp(m) as __expf computes it (ex2.approx of RN(m * log2 e)), for m <= 0. kLean: the bare ex2.approx.ftz,
+// without __expf's handling of subnormal results (a compare and two predicated multiplies per call): the
+// same bits wherever RN(m * log2 e) >= -126, and 0 instead of a value below 2^-126 elsewhere, where the
+// weight below is 0 either way (RN(RN(e * 2^24) + 0.5) = 0.5 for every e < 2^-25).
+constexpr float kLog2e = 1.4426950216293334961f;  // __expf's constant, 0x3FB8AA3B
+template <bool kLean>
+__device__ __forceinline__ float weight_exp(float m) {
+  if constexpr (kLean) {
+    float e;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(e) : "f"(__fmul_rn(m, kLog2e)));
+    return e;
+  } else {
+    return __expf(m);
+  }
+}
+
+// Fixed-point probability weight round(exp(m) * 2^24), in [0, 2^24], of a logit at tempered distance m:
+// floor(g) of g = RN(RN(exp(m) * 2^24) + 0.5). Explicit-rounding intrinsics: no FMA contraction may make two
+// passes disagree on a weight. kLean (the same bits): weight_exp's bare ex2, and floor(g) by
+// floor_below_2_23 when g < 2^23, and from g's bits when g is in [2^23, 2^24] (then an integer: 2^23 + its
+// 23 mantissa bits, 2^24 for bits 0x4B800000; m <= 0, so g <= RN(2^24 + 0.5) = 2^24), instead of a conversion.
+template <bool kLean = false>
 __device__ __forceinline__ unsigned weight_at(float m) {
-  const float w = __expf(m);
-  return static_cast<unsigned>(__fadd_rn(__fmul_rn(w, 16777216.0f), 0.5f));
+  const float w = weight_exp<kLean>(m);
+  const float g = __fadd_rn(__fmul_rn(w, 16777216.0f), 0.5f);
+  if constexpr (kLean) {
+    return g < kTwo23 ? floor_below_2_23(g) : __float_as_uint(g) - (kTwo23Bits - 0x800000u);
+  } else {
+    return static_cast<unsigned>(g);
+  }
 }
 
 // Top-p bin of a logit of weight > 0 at tempered distance m: its distance below the maximum in
 // 1/kBinScale nats. -m is exactly RN(zmax - x) / T's rounding (round-to-nearest is symmetric), so a
-// larger logit never gets a larger bin.
+// larger logit never gets a larger bin. kLean (the same bits for every m <= 0, the only ones that
+// occur, -inf included): the truncation as floor_below_2_23 (x = -m * kBinScale >= 0 or -0); an x of
+// 2^23 or more gives at least 2^23 (bits of at least 2^24), clamped like the conversion's saturation.
+template <bool kLean = false>
 __device__ __forceinline__ int bin_at(float m) {
-  return min(__float2int_rz(__fmul_rn(-m, kBinScale)), kTopPBins - 1);
+  const float x = __fmul_rn(-m, kBinScale);
+  if constexpr (kLean) {
+    return static_cast<int>(min(floor_below_2_23(x), static_cast<unsigned>(kTopPBins - 1)));
+  } else {
+    return min(__float2int_rz(x), kTopPBins - 1);
+  }
 }
 
 // The same from the logit.
@@ -155,7 +209,13 @@ __device__ __forceinline__ int grouped_round(const KernelArgs& a, std::int64_t r
 // maximum of the warp's kPerThread * 32 logits and the first index of it, then fp32 sums relative to that
 // maximum (explicit roundings, so every kernel computing it gets the same bits). A NaN or +inf anywhere flags
 // the part (its row is rejected, so its other fields are then never used); -inf logits add nothing.
-__device__ __forceinline__ ChunkPart warp_chunk_part(const float (&x)[kPerThread], std::int64_t begin) {
+// lean (a.lean_stats, the stats pass only): when no finite logit of the warp has an exp argument below -126
+// (so __expf would take no subnormal path: the usual case, unless the chunk spans more than 87 nats), the
+// exps are bare ex2.approx.ftz, the instruction __expf runs on such arguments, and -inf logits go through the
+// same code instead of a branch: exp(-inf) = +0 adds nothing to the sum, and their fma gets -FLT_MAX in place of
+// -inf, so -FLT_MAX * +0 = -0 adds nothing either (the same bits: tests/test_sampler_gpu_switches.py).
+__device__ __forceinline__ ChunkPart warp_chunk_part(const float (&x)[kPerThread], std::int64_t begin,
+                                                     bool lean = false) {
   float m = -INFINITY;
   int at = -1;  // j of this thread's first maximum
   bool flagged = false;
@@ -175,13 +235,35 @@ __device__ __forceinline__ ChunkPart warp_chunk_part(const float (&x)[kPerThread
   p.argmax = warp_first_index(holds ? static_cast<std::int32_t>(begin + at * kThreads + threadIdx.x) : INT32_MAX);
   float se = 0.0f, sz = 0.0f;
   if (p.max != -INFINITY) {
+    float d[kPerThread], t[kPerThread];
+    bool bare = false;  // every exp argument of the warp's finite logits >= -126
+    if (lean) {
+      bool normal = true;
 #pragma unroll
-    for (int j = 0; j < kPerThread; ++j) {
-      if (x[j] == -INFINITY) continue;
-      const float d = __fsub_rn(x[j], p.max);
-      const float e = __expf(d);
-      se = __fadd_rn(se, e);
-      sz = __fmaf_rn(d, e, sz);
+      for (int j = 0; j < kPerThread; ++j) {
+        d[j] = __fsub_rn(x[j], p.max);
+        t[j] = __fmul_rn(d[j], kLog2e);
+        normal &= x[j] == -INFINITY || t[j] >= -126.0f;
+      }
+      bare = __all_sync(kFullMask, normal);
+    }
+    if (bare) {
+#pragma unroll
+      for (int j = 0; j < kPerThread; ++j) {
+        float e;
+        asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(e) : "f"(t[j]));
+        se = __fadd_rn(se, e);
+        sz = __fmaf_rn(fmaxf(d[j], -FLT_MAX), e, sz);
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < kPerThread; ++j) {
+        if (x[j] == -INFINITY) continue;
+        const float dj = __fsub_rn(x[j], p.max);
+        const float e = __expf(dj);
+        se = __fadd_rn(se, e);
+        sz = __fmaf_rn(dj, e, sz);
+      }
     }
   }
   p.sum_exp = warp_sum(se);
@@ -190,8 +272,9 @@ __device__ __forceinline__ ChunkPart warp_chunk_part(const float (&x)[kPerThread
 }
 
 // The chunk's part by the whole block, valid in every thread (two barriers: see block_chunk_part).
-__device__ __forceinline__ ChunkPart chunk_part(const float (&x)[kPerThread], std::int64_t begin, ChunkPart* parts) {
-  return block_chunk_part(warp_chunk_part(x, begin), parts);
+__device__ __forceinline__ ChunkPart chunk_part(const float (&x)[kPerThread], std::int64_t begin, ChunkPart* parts,
+                                                bool lean = false) {
+  return block_chunk_part(warp_chunk_part(x, begin, lean), parts);
 }
 
 // ---- The row's slot, prepared while its entropy is reduced ------------------------------------------
@@ -227,15 +310,25 @@ struct PrepShared {
   double sums[kSlotSums];
   std::int64_t ints[kSlotInts];
   std::int64_t last;
+  double window_hs;  // split: the window's mean (window_mean), by warp kWindowWarp
+  double uniform;    // split: the row's random number, by thread 64
   std::uint8_t last_class, prev_class;
 };
 
 constexpr unsigned kPreparer = 32;  // the thread that claims the slot and runs prepare_row (warp 1)
+constexpr unsigned kWindowWarp = 5;  // split: stages the window and sums it
 
 // All threads of the preparing block, first thing: the claim, the slot's state and the two class
 // lookups, each on its own warp (warps 1-4) so that their round trips overlap each other's and the
 // chunk's. Returns the claim's result in kPreparer (0 elsewhere).
-__device__ int prepare_loads(const KernelArgs& a, std::int64_t row, PrepShared& p) {
+// split (a.prep_split; the caller then skips stage_window): what of prepare_row needs neither token class
+// is done here, beside the class lookups' round trips, instead of after the barrier by one thread: thread
+// 64 draws the random number from the slot's key and position as soon as they arrive (feeding the
+// previous token changes neither), and warp kWindowWarp stages the window and its lane 0 re-sums it
+// oldest to newest (window_mean: feeding the token changes neither the window nor its length and head).
+// The same operations in the same order, so the same bits.
+__device__ int prepare_loads(const KernelArgs& a, std::int64_t row, PrepShared& p, float* s_window = nullptr,
+                             bool split = false) {
   const std::int64_t slot = row_slot(a, row);
   const bool valid = slot >= 0 && slot < a.state.slots;  // otherwise claim_slot rejects the row
   const std::int64_t* ints = a.state.ints + slot * kSlotInts;
@@ -245,7 +338,25 @@ __device__ int prepare_loads(const KernelArgs& a, std::int64_t row, PrepShared& 
     bad = claim_slot(a, row, &claimed_slot);
   } else if (threadIdx.x == 64 && valid) {
     for (int k = 0; k < kSlotSums; ++k) p.sums[k] = a.state.sums[slot * kSlotSums + k];
-    for (int k = 0; k < kSlotInts; ++k) p.ints[k] = ints[k];
+    std::int64_t v[kSlotInts];
+    for (int k = 0; k < kSlotInts; ++k) {
+      v[k] = ints[k];
+      p.ints[k] = v[k];
+    }
+    if (split) {
+      p.uniform =
+          detail::philox_uniform(static_cast<std::uint64_t>(v[kSeed]), static_cast<std::uint64_t>(v[kGlobalCount]));
+    }
+  } else if (split && threadIdx.x / 32 == kWindowWarp) {
+    if (valid) {
+      const float* window = a.state.window_entropies + slot * a.state.window;
+      std::int64_t w[kSlotInts] = {};  // window_mean reads the length and the head only
+      w[kWindowLen] = ints[kWindowLen];
+      w[kWindowHead] = ints[kWindowHead];
+      for (int j = threadIdx.x & 31; j < a.state.window; j += 32) s_window[j] = window[j];
+      __syncwarp();
+      if ((threadIdx.x & 31) == 0) p.window_hs = detail::window_mean(a.params, s_window, w);
+    }
   } else if (threadIdx.x == 96) {
     const std::int64_t last = a.last_tokens[row];
     p.last = last;
@@ -260,7 +371,7 @@ __device__ int prepare_loads(const KernelArgs& a, std::int64_t row, PrepShared& 
 // kPreparer, after prepare_loads, stage_window and a __syncthreads: spec step 1, the step means and
 // the random number, into `pre` (shared) and the row's RowPre (global, for a last block elsewhere).
 __device__ void prepare_row(const KernelArgs& a, std::int64_t row, int bad, const PrepShared& p,
-                            const float* s_window, RowPre& pre) {
+                            const float* s_window, RowPre& pre, bool split = false) {
   const std::int64_t slot = row_slot(a, row);
   pre.slot = slot;
   pre.bad = bad;
@@ -270,9 +381,14 @@ __device__ void prepare_row(const KernelArgs& a, std::int64_t row, int bad, cons
     for (int k = 0; k < kSlotSums; ++k) sums[k] = p.sums[k];
     for (int k = 0; k < kSlotInts; ++k) ints[k] = p.ints[k];
     detail::observe_token_classes(sums, ints, p.last, p.last_class, p.prev_class);
-    pre.uniform = detail::philox_uniform(static_cast<std::uint64_t>(ints[kSeed]),
-                                         static_cast<std::uint64_t>(ints[kGlobalCount]));
-    pre.means = detail::step_means(a.params, s_window, sums, ints);
+    if (split) {  // prepare_loads computed these beside the class lookups
+      pre.uniform = p.uniform;
+      pre.means = detail::step_means_with(a.params, p.window_hs, sums, ints);
+    } else {
+      pre.uniform = detail::philox_uniform(static_cast<std::uint64_t>(ints[kSeed]),
+                                           static_cast<std::uint64_t>(ints[kGlobalCount]));
+      pre.means = detail::step_means(a.params, s_window, sums, ints);
+    }
     for (int k = 0; k < kSlotSums; ++k) pre.sums[k] = sums[k];
     for (int k = 0; k < kSlotInts; ++k) pre.ints[k] = ints[k];
   }

@@ -21,27 +21,54 @@ struct DrawShared {
   unsigned extra_lo[kThreads];          // kept mass of the boundary bin per chunk (chunks <= kThreads), in
   unsigned extra_hi[kThreads];          // two halves: bits 0..11 and 12..24 of each weight
   unsigned best, least;
+  SubBinShared sub;                     // threshold_by_sub_bins (a.sub_bins; its scratch: kw[kRankCandidates...])
 };
 
 // This thread's logits of a chunk in the sampling pass: w[j] its weight if it is kept for sure (at or
 // above the top-k floor, and above the top-p boundary bin when there is one), 0 if it is dropped; the
 // logits inside the boundary bin (decided by the row's last block) are returned as bits j, with
 // their weights in w[j].
-__device__ __forceinline__ unsigned kept_weights(const RowPlan& plan, const float (&x)[kPerThread],
-                                                 unsigned (&w)[kPerThread]) {
+// kFloor false: no top-k floor (plan.floor_key 0), so no key is computed or compared.
+template <bool kLean, bool kFloor>
+__device__ __forceinline__ unsigned kept_weights_of(const RowPlan& plan, const float (&x)[kPerThread],
+                                                    unsigned (&w)[kPerThread]) {
   const bool binned = plan.bin >= 0;
   unsigned in_bin = 0u;
+  if constexpr (kLean) {
+    // Without branches: every logit's bin (bin_at's lean form is defined for every m <= 0, -inf included),
+    // against a limit no bin reaches when there is no boundary bin. A weight-0 logit stays 0 and out of the
+    // bin, as when its bin is not looked at.
+    const int limit = binned ? plan.bin : kTopPBins;
 #pragma unroll
-  for (int j = 0; j < kPerThread; ++j) {
-    const float m = tempered(x[j], plan.zmax, plan.inv_t);
-    w[j] = above_floor(x[j], plan.floor_key) ? weight_at(m) : 0u;
-    if (binned && w[j] != 0u) {
-      const int bin = bin_at(m);
-      if (bin == plan.bin) in_bin |= 1u << j;
-      if (bin > plan.bin) w[j] = 0u;  // below the boundary bin: never kept
+    for (int j = 0; j < kPerThread; ++j) {
+      const float m = tempered(x[j], plan.zmax, plan.inv_t);
+      w[j] = !kFloor || above_floor(x[j], plan.floor_key) ? weight_at<kLean>(m) : 0u;
+      const int bin = bin_at<kLean>(m);
+      in_bin |= (w[j] != 0u && bin == limit ? 1u : 0u) << j;
+      w[j] = bin > limit ? 0u : w[j];  // below the boundary bin: never kept
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < kPerThread; ++j) {
+      const float m = tempered(x[j], plan.zmax, plan.inv_t);
+      w[j] = !kFloor || above_floor(x[j], plan.floor_key) ? weight_at<kLean>(m) : 0u;
+      if (binned && w[j] != 0u) {
+        const int bin = bin_at<kLean>(m);
+        if (bin == plan.bin) in_bin |= 1u << j;
+        if (bin > plan.bin) w[j] = 0u;  // below the boundary bin: never kept
+      }
     }
   }
   return in_bin;
+}
+
+// kLean: weight_at / bin_at's lean forms, and no top-k floor test when there is no floor (a block-uniform
+// branch outside the loop, as in topp_bins_add). The same bits either way.
+template <bool kLean = false>
+__device__ __forceinline__ unsigned kept_weights(const RowPlan& plan, const float (&x)[kPerThread],
+                                                 unsigned (&w)[kPerThread]) {
+  if (kLean && plan.floor_key == 0u) return kept_weights_of<kLean, false>(plan, x, w);
+  return kept_weights_of<kLean, true>(plan, x, w);
 }
 
 // This thread's logits of the boundary bin (bit j of in_bin: its j-th logit, weight w[j]) to consecutive
@@ -64,13 +91,13 @@ __device__ __forceinline__ void write_candidates(Candidate* row_cand, unsigned l
 // sums: exact integers, in any grouping), and each warp reserves its boundary-bin logits' candidate
 // slots with one atomic, as soon as its logits are weighed, and writes them (their order in the buffer
 // does not matter: the threshold and the kept masses are computed from the set).
-template <int kDType>
+template <int kDType, bool kLean = false>
 __device__ void kept_mass_warp(const KernelArgs& a, std::int64_t row, unsigned chunk, const RowPlan& plan,
                                const float (&x)[kPerThread], unsigned long long* warp_mass) {
   const std::int64_t begin = static_cast<std::int64_t>(chunk) * kChunk;
   const int lane = threadIdx.x & 31;
   unsigned w[kPerThread];
-  const unsigned in_bin = kept_weights(plan, x, w);
+  const unsigned in_bin = kept_weights<kLean>(plan, x, w);
   unsigned kept = 0u;  // at most kPerThread weights of <= 2^24: no overflow
 #pragma unroll
   for (int j = 0; j < kPerThread; ++j) kept += in_bin & (1u << j) ? 0u : w[j];
@@ -96,10 +123,10 @@ __device__ void kept_mass_warp(const KernelArgs& a, std::int64_t row, unsigned c
 // with a barrier (warp_mass may be reused). (Until session 8 a block scan of the packed mass and
 // in-bin count came first, then one candidate-slot atomic per block: the atomic's round trip then
 // started only after the scan's three barriers.)
-template <int kDType>
+template <int kDType, bool kLean = false>
 __device__ void kept_mass_block(const KernelArgs& a, std::int64_t row, unsigned chunk, const RowPlan& plan,
                                 const float (&x)[kPerThread], unsigned long long* warp_mass) {
-  kept_mass_warp<kDType>(a, row, chunk, plan, x, warp_mass);
+  kept_mass_warp<kDType, kLean>(a, row, chunk, plan, x, warp_mass);
   RN_TRACE(2, 11);
   __syncthreads();
   if (threadIdx.x == 0) {
@@ -175,8 +202,20 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
       __syncthreads();
       RN_TRACE(2, 14);  // the candidates loaded (their count known) and copied to shared memory
       if (n <= static_cast<unsigned>(kRankCandidates)) {
-        floor_key = threshold_by_rank(d.kw, static_cast<int>(n), plan.target, &d.best, &d.least);
+        static_assert(kCandidates >= 2 * kRankCandidates, "threshold_by_sub_bins' scratch after the candidates");
+        const auto threshold = [&] {
+          return a.sub_bins ? threshold_by_sub_bins(d.kw, static_cast<int>(n), plan.target, plan, d.sub,
+                                                    d.kw + kRankCandidates)
+                            : threshold_by_rank(d.kw, static_cast<int>(n), plan.target, &d.best, &d.least);
+        };
+        floor_key = threshold();
         RN_TRACE(2, 6);
+#ifdef RESET_NATIVE_SAMPLER_TRACE
+        // Probe only: the same search once more, the same instructions with warm caches (mark 18).
+        const unsigned again = threshold();
+        if (threadIdx.x == 0) g_trace_sink = again;
+        RN_TRACE(2, 18);
+#endif
         const unsigned i = threadIdx.x;
         if (i < n && static_cast<unsigned>(d.kw[i] >> 32) >= floor_key) {
           add_kept(d, row_masses, d.index[i] / kChunk, static_cast<unsigned>(d.kw[i]), own_chunk);
@@ -281,10 +320,15 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
 // (greedy, rejected) only release their slot here, after every row has claimed its own in the stats
 // pass. One block per chunk (kGrouped false) or per group of chunks part, part + parts, ... (kGrouped
 // true, parts = gridDim.y: large batches); each chunk's kept mass and candidates are the same either way.
-template <int kDType, bool kGrouped>
+// kLean: weights and bins without float-to-int conversions (weight_at; the same bits). a.sample_picks:
+// every block picks the top-p boundary bin from the row's histogram itself (pick_bin: the same bin and
+// target in every block), so the bins pass needs no last block; the row's last block here zeroes the
+// histogram for the next step (every block of the row has read it by then).
+template <int kDType, bool kGrouped, bool kLean>
 __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
   __shared__ DrawShared draw;
   __shared__ SampleShared sh;
+  __shared__ BinPickShared pick;
   RN_TRACE(2, 0);
   const std::int64_t row = blockIdx.x;
   const unsigned part = blockIdx.y, parts = gridDim.y;  // one block per chunk: part == chunk
@@ -294,10 +338,18 @@ __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
   pdl_wait();
   pdl_trigger();
   RN_TRACE(2, 1);
-  const RowPlan plan = a.ws.plans[row];
+  RowPlan plan = a.ws.plans[row];
+  unsigned long long bins[kBinsPerThread];
+  if (a.sample_picks) load_row_bins(a, row, bins);  // in flight with the plan's load
   if (!plan.active) {
     if (part == 0 && threadIdx.x == 0 && plan.slot >= 0) a.scratch.slot_busy[plan.slot] = 0;
     return;
+  }
+  if (a.sample_picks) {
+    const BinPick p = pick_bin(bins, a.top_p, pick);
+    plan.bin = p.bin;
+    plan.target = p.target;
+    RN_TRACE(2, 16);
   }
   RN_TRACE(2, 2);
   if constexpr (kGrouped) {
@@ -306,7 +358,7 @@ __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
     __shared__ unsigned long long round_mass[kWarps][kWarps];  // [chunk of the round][warp]
     for (unsigned round = part; round < a.ws.chunks; round += parts * kWarps) {
       const int k = grouped_round<kDType>(a, row, round, parts, x, [&](int i, unsigned c) {
-        kept_mass_warp<kDType>(a, row, c, plan, x, round_mass[i]);
+        kept_mass_warp<kDType, kLean>(a, row, c, plan, x, round_mass[i]);
       });
       __syncthreads();
       if (static_cast<int>(threadIdx.x) < k) {
@@ -318,11 +370,12 @@ __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
       __syncthreads();  // round_mass is reused
     }
   } else {
-    kept_mass_block<kDType>(a, row, part, plan, x, sh.warp_sums);
+    kept_mass_block<kDType, kLean>(a, row, part, plan, x, sh.warp_sums);
   }
   RN_TRACE(2, 3);
   if (!last_block_of_row(a.ws.counters + row, parts, &sh.last, 2)) return;
   RN_TRACE(2, 4);
+  if (a.sample_picks) clear_row_bins(a, row);
   draw_row<kDType>(a, row, plan, draw, sh);
   if (threadIdx.x == 0) a.scratch.slot_busy[plan.slot] = 0;
   RN_TRACE(2, 10);

@@ -41,9 +41,12 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
   float x[kPerThread];
   if (!chunkless) load_chunk<kDType>(row_logits<kDType>(a, row), begin, end, x);
   int bad = 0;
+  // The split preparation (prepare_loads) only in the extra preparing block: elsewhere its window sum would
+  // hold up warp kWindowWarp's share of the block's chunks.
+  const bool split = a.prep_split != 0 && chunkless;
   if (prepares) {
-    bad = prepare_loads(a, row, s_prep);
-    stage_window(a, row, s_window);
+    bad = prepare_loads(a, row, s_prep, s_window, split);
+    if (!split) stage_window(a, row, s_window);
   }
   EntropyPart* row_parts = a.ws.entropy + row * a.ws.chunks;
   if constexpr (kGrouped) {
@@ -55,7 +58,7 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
     bool first_round = true;
     for (unsigned round = part; round < a.ws.chunks; round += parts * kWarps) {
       const int k = grouped_round<kDType>(a, row, round, parts, x, [&](int i, unsigned c) {
-        const ChunkPart p = warp_chunk_part(x, static_cast<std::int64_t>(c) * kChunk);
+        const ChunkPart p = warp_chunk_part(x, static_cast<std::int64_t>(c) * kChunk, a.lean_stats != 0);
         if (lane == 0) round_parts[i][warp] = p;
       });
       __syncthreads();  // the round's warp parts (and, in the first round, s_prep and s_window) are complete
@@ -65,7 +68,7 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
         if (lane == 0) row_parts[round + warp * parts] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
       }
       if (prepares && first_round && threadIdx.x == kPreparer) {
-        prepare_row(a, row, bad, s_prep, s_window, s_pre);
+        prepare_row(a, row, bad, s_prep, s_window, s_pre, split);
         RN_TRACE_HERE(0, 14);
       }
       first_round = false;
@@ -75,12 +78,12 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
     if (chunkless) {
       __syncthreads();  // s_prep and s_window are complete
     } else {
-      const ChunkPart p = chunk_part(x, begin, chunk_parts);  // its __syncthreads publish s_prep
+      const ChunkPart p = chunk_part(x, begin, chunk_parts, a.lean_stats != 0);  // its barriers publish s_prep
       RN_TRACE(0, 2);
       if (threadIdx.x == 0) row_parts[part] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
     }
     if (prepares && threadIdx.x == kPreparer) {
-      prepare_row(a, row, bad, s_prep, s_window, s_pre);
+      prepare_row(a, row, bad, s_prep, s_window, s_pre, split);
       RN_TRACE_HERE(0, 14);
     }
   }

@@ -16,15 +16,30 @@ __device__ void topp_bins_clear(unsigned* hist_lo, unsigned* hist_hi) {
   __syncthreads();
 }
 
-__device__ void topp_bins_add(const RowPlan& plan, const float (&x)[kPerThread], unsigned* hist_lo, unsigned* hist_hi) {
+// kFloor false: no top-k floor (plan.floor_key 0), so no key is computed or compared.
+template <bool kLean, bool kFloor>
+__device__ __forceinline__ void topp_bins_add_logits(const RowPlan& plan, const float (&x)[kPerThread],
+                                                     unsigned* hist_lo, unsigned* hist_hi) {
 #pragma unroll
   for (int j = 0; j < kPerThread; ++j) {
     const float m = tempered(x[j], plan.zmax, plan.inv_t);
-    const unsigned w = above_floor(x[j], plan.floor_key) ? weight_at(m) : 0u;
+    const unsigned w = !kFloor || above_floor(x[j], plan.floor_key) ? weight_at<kLean>(m) : 0u;
     if (w == 0u) continue;
-    const int bin = bin_at(m);
+    const int bin = bin_at<kLean>(m);
     atomicAdd(hist_lo + bin, w & 0xFFFu);  // two 32-bit halves, as in radix_level_kernel
     if (w >> 12) atomicAdd(hist_hi + bin, w >> 12);  // most weights are < 2^12: one atomic, not two
+  }
+}
+
+// kLean: weight_at / bin_at's lean forms, and the loop without the top-k floor's test when there is no
+// floor (a block-uniform branch outside the loop; the compiler kept the test, with its branches, inside
+// every logit's code). The same bits either way.
+template <bool kLean = false>
+__device__ void topp_bins_add(const RowPlan& plan, const float (&x)[kPerThread], unsigned* hist_lo, unsigned* hist_hi) {
+  if (kLean && plan.floor_key == 0u) {
+    topp_bins_add_logits<kLean, false>(plan, x, hist_lo, hist_hi);
+  } else {
+    topp_bins_add_logits<kLean, true>(plan, x, hist_lo, hist_hi);
   }
 }
 
@@ -38,40 +53,70 @@ __device__ void topp_bins_flush(const KernelArgs& a, std::int64_t row, const uns
   }
 }
 
-// Top-p bins, the row's last block: the bin where the mass counted from the top first reaches top_p
-// of the total (the threshold is one of its logits) goes to the plan; the histogram is zeroed for
-// the next step. All threads.
-__device__ void topp_pick_bin(const KernelArgs& a, std::int64_t row, unsigned long long* warp_sums, int* s_bin,
-                              unsigned long long* s_above) {
-  unsigned long long* row_hist = a.ws.hist + row * kHistBins;
-  constexpr int per = kTopPBins / kThreads;  // thread t holds bins [t * per, t * per + per), the top first
-  unsigned long long v[per], mine = 0;
+// The top-p boundary bin from the row's histogram: the bin where the mass counted from the top first
+// reaches top_p of the total (the threshold is one of its logits), and the mass still to reach inside it.
+// Thread t holds bins [t * kBinsPerThread, t * kBinsPerThread + kBinsPerThread), the top first, in v. All
+// threads; the result is valid in every thread. The bins pass's last block runs it (topp_pick_bin), or,
+// with sample_picks, every block of the sample pass (the same histogram, the same arithmetic: the same bin
+// and target in every block).
+constexpr int kBinsPerThread = kTopPBins / kThreads;
+struct BinPick {
+  int bin;
+  double target;  // mass still to reach inside the bin
+};
+struct BinPickShared {
+  unsigned long long warp_sums[kWarps];
+  unsigned long long above;
+  int bin;
+};
+__device__ BinPick pick_bin(const unsigned long long (&v)[kBinsPerThread], double top_p, BinPickShared& sh) {
+  unsigned long long mine = 0;
 #pragma unroll
-  for (int j = 0; j < per; ++j) {
-    const int b = threadIdx.x * per + j;
-    v[j] = __ldcg(row_hist + b);
-    row_hist[b] = 0ull;
-    mine += v[j];
-  }
+  for (int j = 0; j < kBinsPerThread; ++j) mine += v[j];
   if (threadIdx.x == 0) {
-    *s_bin = kTopPBins - 1;
-    *s_above = 0;
+    sh.bin = kTopPBins - 1;
+    sh.above = 0;
   }
   unsigned long long total;
-  unsigned long long cum = block_exclusive_scan(mine, warp_sums, &total);  // ends with __syncthreads
-  const double target = a.top_p * static_cast<double>(total);
+  unsigned long long cum = block_exclusive_scan(mine, sh.warp_sums, &total);  // ends with __syncthreads
+  const double target = top_p * static_cast<double>(total);
 #pragma unroll
-  for (int j = 0; j < per; ++j) {
+  for (int j = 0; j < kBinsPerThread; ++j) {
     if (v[j] > 0 && static_cast<double>(cum) < target && static_cast<double>(cum + v[j]) >= target) {
-      *s_bin = threadIdx.x * per + j;
-      *s_above = cum;
+      sh.bin = threadIdx.x * kBinsPerThread + j;
+      sh.above = cum;
     }
     cum += v[j];
   }
   __syncthreads();
+  return BinPick{sh.bin, target - static_cast<double>(sh.above)};
+}
+
+// This thread's bins of the row's histogram (through L2: written by other blocks' atomics).
+__device__ __forceinline__ void load_row_bins(const KernelArgs& a, std::int64_t row,
+                                              unsigned long long (&v)[kBinsPerThread]) {
+  const unsigned long long* row_hist = a.ws.hist + row * kHistBins;
+#pragma unroll
+  for (int j = 0; j < kBinsPerThread; ++j) v[j] = __ldcg(row_hist + threadIdx.x * kBinsPerThread + j);
+}
+
+// The row's histogram zeroed for the next step (this thread's bins).
+__device__ __forceinline__ void clear_row_bins(const KernelArgs& a, std::int64_t row) {
+  unsigned long long* row_hist = a.ws.hist + row * kHistBins;
+#pragma unroll
+  for (int j = 0; j < kBinsPerThread; ++j) row_hist[threadIdx.x * kBinsPerThread + j] = 0ull;
+}
+
+// Top-p bins, the row's last block: the boundary bin and the in-bin target go to the plan; the histogram
+// is zeroed for the next step. All threads.
+__device__ void topp_pick_bin(const KernelArgs& a, std::int64_t row, BinPickShared& sh) {
+  unsigned long long v[kBinsPerThread];
+  load_row_bins(a, row, v);
+  clear_row_bins(a, row);
+  const BinPick p = pick_bin(v, a.top_p, sh);
   if (threadIdx.x == 0) {
-    a.ws.plans[row].bin = *s_bin;
-    a.ws.plans[row].target = target - static_cast<double>(*s_above);  // mass still to reach inside the bin
+    a.ws.plans[row].bin = p.bin;
+    a.ws.plans[row].target = p.target;
   }
 }
 
@@ -79,13 +124,14 @@ __device__ void topp_pick_bin(const KernelArgs& a, std::int64_t row, unsigned lo
 // histogram and flushes it once: at large batches several chunks per block cut the global atomics
 // of the flush, which dominate this pass there (the sums are exact integers, so the grouping does
 // not change them).
-template <int kDType>
+// kLean: weights and bins without float-to-int conversions (weight_at; the same bits). With
+// a.sample_picks the blocks only flush: no arrival, no last block; the sample pass picks the bin.
+template <int kDType, bool kLean>
 __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   __shared__ unsigned hist_lo[kTopPBins];
   __shared__ unsigned hist_hi[kTopPBins];
-  __shared__ unsigned long long warp_sums[kWarps];
-  __shared__ int s_last, s_bin;
-  __shared__ unsigned long long s_above;
+  __shared__ BinPickShared pick;
+  __shared__ int s_last;
   RN_TRACE(1, 0);
   const std::int64_t row = blockIdx.x;
   const unsigned part = blockIdx.y, parts = gridDim.y;
@@ -105,7 +151,7 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
     if (next < a.ws.chunks) {
       load_chunk<kDType>(row_logits<kDType>(a, row), static_cast<std::int64_t>(next) * kChunk, chunk_end(next), xn);
     }
-    topp_bins_add(plan, x, hist_lo, hist_hi);
+    topp_bins_add<kLean>(plan, x, hist_lo, hist_hi);
     if (next < a.ws.chunks) {
 #pragma unroll
       for (int j = 0; j < kPerThread; ++j) x[j] = xn[j];
@@ -114,9 +160,10 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   RN_TRACE(1, 3);
   topp_bins_flush(a, row, hist_lo, hist_hi);
   RN_TRACE(1, 4);
+  if (a.sample_picks) return;  // the kernel boundary publishes the flush to the sample pass
   if (!last_block_of_row(a.ws.counters + row, parts, &s_last, 1)) return;
   RN_TRACE(1, 5);
-  topp_pick_bin(a, row, warp_sums, &s_bin, &s_above);
+  topp_pick_bin(a, row, pick);
   RN_TRACE(1, 6);
 }
 
@@ -182,8 +229,8 @@ constexpr int kRankCandidates = kThreads;
 // first reaches the target at some key K; the mass of keys >= K is at least that running sum, and
 // for every larger key it is a running sum at an earlier position, which falls short: both
 // searches give K. All threads, after kw is complete; returns the threshold key.
-__device__ unsigned threshold_by_rank(const unsigned long long* kw, int n, double target, unsigned* s_best,
-                                      unsigned* s_least) {
+__device__ RN_TRACE_NOINLINE unsigned threshold_by_rank(const unsigned long long* kw, int n, double target,
+                                                       unsigned* s_best, unsigned* s_least) {
   if (threadIdx.x == 0) {
     *s_best = 0u;  // keys of finite logits are > 0
     *s_least = 0xFFFFFFFFu;
@@ -226,6 +273,101 @@ __device__ unsigned threshold_by_rank(const unsigned long long* kw, int n, doubl
   }
   __syncthreads();
   return *s_best != 0u ? *s_best : *s_least;
+}
+
+// The same threshold in fewer steps (a.sub_bins, n <= kRankCandidates): the counted search compares every
+// candidate with every other (n^2 / 4 four-candidate steps spread over n threads: 1.5 us on an H200 with
+// warm caches in the B = 1 trace, session 9), so the candidates are first split into kSubBins sub-bins of
+// the boundary bin by their tempered distance to the maximum, finer than the bins (monotone in the logit:
+// a larger logit never gets a later sub-bin, equal logits share one). The sub-bin where the running mass
+// from the top first reaches the target holds the threshold: every key of an earlier sub-bin has a mass
+// at or above it of at most the running mass before that sub-bin, which falls short, and the smallest key
+// of the chosen sub-bin reaches it. Inside that sub-bin the count runs as in threshold_by_rank, with the
+// earlier sub-bins' mass added: the same exact integers compared with the same target, so the same key.
+// All threads, after kw is complete; returns the threshold key.
+constexpr int kSubBins = 64;
+struct SubBinShared {
+  unsigned lo[kSubBins], hi[kSubBins];         // sub-bin masses in two halves, as the bins
+  unsigned long long above;                  // the mass of the sub-bins before the chosen one
+  int star_bin;                              // the chosen sub-bin; -1: the whole bin falls short of the target
+  unsigned n_star, best, least;
+};
+
+// The logit of an order key (order_key's inverse; -0 comes back as +0, whose tempered distance is the same).
+__device__ __forceinline__ float key_logit(unsigned key) {
+  return __uint_as_float((key & 0x80000000u) ? (key & 0x7FFFFFFFu) : ~key);
+}
+
+// star: shared scratch of n words for the chosen sub-bin's candidates (draw_row passes kw + kRankCandidates,
+// unused with n <= kRankCandidates).
+__device__ unsigned threshold_by_sub_bins(const unsigned long long* kw, int n, double target, const RowPlan& plan,
+                                          SubBinShared& sb, unsigned long long* star) {
+  const int i = threadIdx.x, lane = threadIdx.x & 31;
+  if (i < kSubBins) {
+    sb.lo[i] = 0u;
+    sb.hi[i] = 0u;
+  }
+  if (i == 0) {
+    sb.n_star = 0u;
+    sb.best = 0u;  // keys of finite logits are > 0
+    sb.least = 0xFFFFFFFFu;
+    sb.star_bin = -1;
+    sb.above = 0ull;
+  }
+  __syncthreads();
+  int sub = -1;
+  unsigned least = 0xFFFFFFFFu;
+  if (i < n) {
+    const unsigned key = static_cast<unsigned>(kw[i] >> 32), w = static_cast<unsigned>(kw[i]);
+    const float m = tempered(key_logit(key), plan.zmax, plan.inv_t);
+    const int fine = __float2int_rz(__fmul_rn(-m, kBinScale * static_cast<float>(kSubBins)));
+    sub = min(max(fine - plan.bin * kSubBins, 0), kSubBins - 1);
+    atomicAdd(sb.lo + sub, w & 0xFFFu);  // at most 256 weights: each half stays below 2^21
+    atomicAdd(sb.hi + sub, w >> 12);
+    least = key;
+  }
+  least = __reduce_min_sync(kFullMask, least);
+  if (lane == 0) atomicMin(&sb.least, least);
+  __syncthreads();
+  if (i < 32) {  // warp 0: lane l holds sub-bins 2l and 2l + 1, the largest logits first
+    const unsigned long long v0 = (static_cast<unsigned long long>(sb.hi[2 * lane]) << 12) + sb.lo[2 * lane];
+    const unsigned long long v1 = (static_cast<unsigned long long>(sb.hi[2 * lane + 1]) << 12) + sb.lo[2 * lane + 1];
+    unsigned long long upto = v0 + v1;  // inclusive scan over the lanes
+    for (int o = 1; o < 32; o <<= 1) {
+      const unsigned long long y = __shfl_up_sync(kFullMask, upto, o);
+      if (lane >= o) upto += y;
+    }
+    const unsigned long long cum = upto - v0 - v1;  // mass of the sub-bins before 2l
+    // The first sub-bin whose running mass reaches the target (at most one has the one before fall short).
+    if (static_cast<double>(cum) < target && static_cast<double>(cum + v0) >= target) {
+      sb.star_bin = 2 * lane;
+      sb.above = cum;
+    } else if (static_cast<double>(cum + v0) < target && static_cast<double>(cum + v0 + v1) >= target) {
+      sb.star_bin = 2 * lane + 1;
+      sb.above = cum + v0;
+    }
+  }
+  __syncthreads();
+  const int star_bin = sb.star_bin;
+  if (star_bin < 0) return sb.least;  // as threshold_by_rank: no key reaches the target, the smallest key
+  if (i < n && sub == star_bin) star[atomicAdd(&sb.n_star, 1u)] = kw[i];
+  __syncthreads();
+  const unsigned n_star = sb.n_star;
+  const unsigned long long above = sb.above;
+  unsigned best = 0u;
+  if (static_cast<unsigned>(i) < n_star) {
+    const unsigned key = static_cast<unsigned>(star[i] >> 32);
+    unsigned long long mass = above;
+    for (unsigned j = 0; j < n_star; ++j) {
+      const unsigned long long v = star[j];
+      mass += static_cast<unsigned>(v >> 32) >= key ? (v & 0xFFFFFFFFull) : 0ull;
+    }
+    if (static_cast<double>(mass) >= target) best = key;
+  }
+  best = __reduce_max_sync(kFullMask, best);
+  if (lane == 0) atomicMax(&sb.best, best);
+  __syncthreads();
+  return sb.best != 0u ? sb.best : sb.least;
 }
 
 // The same threshold when the bin held more than kCandidates logits: radix levels over the whole

@@ -6,7 +6,7 @@
 
 #ifdef RESET_NATIVE_SAMPLER_TRACE
 namespace reset_native::sampler::cuda_detail {
-constexpr int kTraceKernels = 4, kTraceEvents = 16, kTraceBlocks = 128;
+constexpr int kTraceKernels = 4, kTraceEvents = 20, kTraceBlocks = 128;
 // Probe-only: a device symbol the probe reads back after each step.
 __device__ unsigned long long g_trace_time[kTraceKernels][kTraceEvents][kTraceBlocks];
 __device__ long long g_trace_clock[kTraceKernels][kTraceEvents][kTraceBlocks];

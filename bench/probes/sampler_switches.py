@@ -1,0 +1,194 @@
+"""Times session 9's switches of the CUDA decode step's kernels path (RESET_NATIVE_SAMPLER_SAMPLE_PICKS / _LEAN /
+_PREP_SPLIT / _SUB_BINS / _LEAN_STATS, read at every call, so at every graph capture; docs/sampler.md, CUDA details) in one
+build, and checks every variant's outputs bit for bit against "old" (every switch off: the code before session 9).
+
+    python3 bench/probes/sampler_switches.py            # timing table (graph replays) + bit-for-bit check
+    python3 bench/probes/sampler_switches.py ncu        # two B = 64 steps per variant (old, default) for ncu
+    python3 bench/probes/sampler_switches.py ncu-table LOG.csv   # the per-kernel table of that ncu run
+
+Variants: old (all off), default (the switches unset: LEAN on, SAMPLE_PICKS where rows x chunks <= SMs), and the
+default with the opt-in PREP_SPLIT, SUB_BINS or LEAN_STATS, or all three. V = 151936 fp32 N(0, 3^2) logits (as
+bench/bench_sampler.py), B = 1, 8, 64; the bench's ReSET config with top-p 0.95 and a fixed T = 0.6 without top-p.
+One step per CUDA graph; every variant's graph is built first, then the variants are replayed in turns (series of
+`REPEATS` replays), and the best series counts. Prints a table; writes JSON to bench/out/sampler_switches.json.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+from reset_native.sampler import ReSETConfig, ReSETState, decode_step
+
+VOCAB = 151936
+SWITCHES = ("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", "RESET_NATIVE_SAMPLER_LEAN", "RESET_NATIVE_SAMPLER_PREP_SPLIT",
+            "RESET_NATIVE_SAMPLER_SUB_BINS", "RESET_NATIVE_SAMPLER_LEAN_STATS")
+# name -> {switch: "0" / "1"}; a switch not named is left unset (its default).
+VARIANTS = {"old": {name: "0" for name in SWITCHES}, "default": {},
+            "+split": {"RESET_NATIVE_SAMPLER_PREP_SPLIT": "1"}, "+sub_bins": {"RESET_NATIVE_SAMPLER_SUB_BINS": "1"},
+            "+lean_stats": {"RESET_NATIVE_SAMPLER_LEAN_STATS": "1"},
+            "+all3": {"RESET_NATIVE_SAMPLER_PREP_SPLIT": "1", "RESET_NATIVE_SAMPLER_SUB_BINS": "1",
+                      "RESET_NATIVE_SAMPLER_LEAN_STATS": "1"}}
+CONFIGS = {"reset top-p": ReSETConfig(t_low=0.1, tau0=0.5505, t_high=1.0, window=32, top_p=0.95),
+           "fixed T": ReSETConfig.fixed(0.6)}
+REPEATS, SERIES = 200, 5
+
+
+def set_variant(name):
+    for env in SWITCHES:
+        if env in VARIANTS[name]:
+            os.environ[env] = VARIANTS[name][env]
+        else:
+            os.environ.pop(env, None)
+
+
+def logits_for(rows, step=0):
+    gen = torch.Generator(device="cpu").manual_seed(1000 * step + rows)
+    return (torch.randn(rows, VOCAB, generator=gen) * 3).cuda()
+
+
+def outputs(config, rows, variant):
+    """Tokens, temperatures and entropies of 3 steps from a fresh state, as one tensor of bits."""
+    set_variant(variant)
+    state = ReSETState(config, rows, VOCAB, device="cuda", seed=3)
+    last = torch.full((rows,), -1, device="cuda")
+    out = []
+    for step in range(3):
+        o = decode_step(state, logits_for(rows, step), last)
+        out += [o.tokens.view(torch.int32), o.temperatures.view(torch.int32), o.entropies.view(torch.int32)]
+        last = o.tokens
+    state.check_errors()
+    return torch.cat(out).cpu()
+
+
+def graph_of(fn):
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        fn()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return graph
+
+
+def replay_us(graph, repeats):
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(repeats):
+        graph.replay()
+    end.record()
+    torch.cuda.synchronize()
+    return start.elapsed_time(end) * 1e3 / repeats
+
+
+def time_variants(config, rows):
+    """Best-of-SERIES graph-replay time (us) per variant, the variants replayed in turns."""
+    z = logits_for(rows)
+    last = torch.full((rows,), -1, device="cuda")
+    graphs = {}
+    for name in VARIANTS:
+        set_variant(name)
+        state = ReSETState(config, rows, VOCAB, device="cuda", seed=0)
+        graphs[name] = (graph_of(lambda s=state: decode_step(s, z, last)), state)
+    for graph, _ in graphs.values():
+        for _ in range(20):
+            graph.replay()
+    torch.cuda.synchronize()
+    best = {name: float("inf") for name in VARIANTS}
+    for _ in range(SERIES):
+        for name, (graph, _) in graphs.items():
+            best[name] = min(best[name], replay_us(graph, REPEATS))
+    return best
+
+
+def run_ncu():
+    for variant in ("old", "default"):
+        set_variant(variant)
+        state = ReSETState(CONFIGS["reset top-p"], 64, VOCAB, device="cuda", seed=0)
+        z, last = logits_for(64), torch.full((64,), -1, device="cuda")
+        for _ in range(2):
+            decode_step(state, z, last)
+        torch.cuda.synchronize()
+    print("ncu steps done (old, default: 2 steps each at B = 64)")
+
+
+NCU_METRICS = {"gpu__time_duration.sum": "us", "smsp__inst_executed.sum": "Minst",
+               "sm__inst_issued.avg.pct_of_peak_sustained_active": "issue%",
+               "sm__warps_active.avg.pct_of_peak_sustained_active": "occ%",
+               "sm__throughput.avg.pct_of_peak_sustained_elapsed": "sm%", "lts__t_sector_hit_rate.pct": "L2hit%",
+               "dram__bytes_read.sum": "dramMB"}
+
+
+def ncu_table(path):
+    """Per kernel launch of `ncu ... sampler_switches.py ncu` (CSV, --print-units base): the metrics above."""
+    import csv
+    import re
+    with open(path) as f:
+        lines = [line for line in f if line.startswith('"')]
+    reader = csv.DictReader(lines)
+    name_key = next((k for k in reader.fieldnames or () if k in ("Kernel Name", "Function Name", "Name")), None)
+    if name_key is None or "ID" not in reader.fieldnames:
+        print("ncu CSV not understood:", reader.fieldnames)
+        return
+    kernels = {}
+    for row in reader:
+        found = re.search(r"(stats_kernel|topp_bins_kernel|sample_kernel)(<[^>]*>|I[^E]*E)?", row[name_key])
+        name = found.group(0)[:32] if found else row[name_key][:32]
+        entry = kernels.setdefault(row["ID"], (name, row.get("Grid Size", ""), {}))
+        text = row["Metric Value"].replace(",", "")
+        entry[2][row["Metric Name"]] = float(text) if text not in ("", "n/a") else float("nan")
+    print("ncu, B = 64, reset top-p: variants old, default, two steps each, in launch order")
+    print(f"{'kernel':32} {'grid':>12} " + " ".join(f"{v:>7}" for v in NCU_METRICS.values()))
+    scale = {"us": 1e-3, "Minst": 1e-6, "dramMB": 1e-6}
+    for name, grid, m in kernels.values():
+        print(f"{name:32} {grid:>12} " + " ".join(
+            f"{m.get(k, float('nan')) * scale.get(v, 1):7.1f}" for k, v in NCU_METRICS.items()))
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "ncu":
+        run_ncu()
+        return
+    if len(sys.argv) > 2 and sys.argv[1] == "ncu-table":
+        ncu_table(sys.argv[2])
+        return
+    print(f"{torch.cuda.get_device_name()}; us per step, CUDA-graph replays, best of {SERIES} x {REPEATS}")
+    checked = mismatched = 0
+    for rows in (1, 8, 64):
+        for cname, config in CONFIGS.items():
+            want = outputs(config, rows, "old")
+            for name in VARIANTS:
+                if name == "old":
+                    continue
+                checked += 1
+                if not torch.equal(outputs(config, rows, name), want):
+                    mismatched += 1
+                    print(f"  MISMATCH: B={rows} {cname} {name}")
+    print(f"bit for bit against old (tokens, temperatures, entropies; 3 steps; B = 1, 8, 64 x 2 configs): "
+          f"{checked} checked, {mismatched} mismatched")
+    results = []
+    header = "| B | config | " + " | ".join(VARIANTS) + " | default - old |"
+    lines = [header, "|" + "---|" * (len(VARIANTS) + 3)]
+    for rows in (1, 8, 64):
+        for cname, config in CONFIGS.items():
+            best = time_variants(config, rows)
+            results.append({"batch": rows, "config": cname, **{f"{k}_us": v for k, v in best.items()}})
+            lines.append(f"| {rows} | {cname} | " + " | ".join(f"{best[n]:.2f}" for n in VARIANTS) +
+                         f" | {best['default'] - best['old']:+.2f} |")
+    for name in SWITCHES:
+        os.environ.pop(name, None)
+    out = Path(__file__).resolve().parents[1] / "out"
+    out.mkdir(exist_ok=True)
+    (out / "sampler_switches.json").write_text(json.dumps(
+        {"device": torch.cuda.get_device_name(), "checked": checked, "mismatched": mismatched, "results": results},
+        indent=1))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
