@@ -8,9 +8,9 @@ computed, never the value:
                                      top-k (default on);
   RESET_NATIVE_SAMPLER_PREP_SPLIT    the stats pass's preparing block sums the window and draws the random
                                      number beside its token class lookups (default off);
-  RESET_NATIVE_SAMPLER_SUB_BINS      the threshold inside the boundary bin through sub-bins (default off);
+  RESET_NATIVE_SAMPLER_SUB_BINS      the threshold inside the boundary bin through sub-bins (default on);
   RESET_NATIVE_SAMPLER_LEAN_STATS    the stats pass's exps as bare ex2 where no argument needs __expf's subnormal
-                                     path, -inf logits without a branch (default off).
+                                     path, -inf logits without a branch (default on).
 Every switch alone, all together and the defaults must give the same tokens, temperatures, entropies, errors and
 state bits as none of them (the code before session 9): rejected rows, ties, -inf runs, top-k, bf16/fp16, rows
 mapped to other slots, counted / sorted / overfull boundary bins, extreme weights; with all of them on, the tokens

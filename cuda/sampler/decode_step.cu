@@ -150,12 +150,15 @@ bool env_switch(const char* name, bool fallback) {
 //   SMs: B = 1 at V = 151936 on an H200): measured 18.50 -> 17.85 us at B = 1, but 25.48 -> 26.53 at B = 8
 //   and 75.0 -> 79.4 at B = 64, where every one of the many blocks reads the 8 KB histogram and scans it.
 // * RESET_NATIVE_SAMPLER_PREP_SPLIT: the extra preparing block sums the window and draws the random number
-//   beside its class lookups. Off by default: not measured yet.
+//   beside its class lookups. Off by default: level on an H200 (bench/RESULTS.md, session 9 final call:
+//   17.15 vs 17.18 us at B = 1, 70.13 vs 70.08 at B = 64).
 // * RESET_NATIVE_SAMPLER_SUB_BINS: the threshold inside the top-p boundary bin (at most 256 candidates)
-//   through 64 sub-bins, then a count inside one of them (threshold_by_sub_bins). Off by default: not
-//   measured yet.
+//   through 64 sub-bins, then a count inside one of them (threshold_by_sub_bins). On by default: ReSET
+//   top-p 17.18 -> 17.10 us at B = 1, 70.08 -> 69.27 at B = 64 (same call; level at B = 8).
 // * RESET_NATIVE_SAMPLER_LEAN_STATS: the stats pass's exps as bare ex2 where no argument of the warp needs
-//   __expf's subnormal path, and -inf logits without a branch (warp_chunk_part). Off by default: not measured.
+//   __expf's subnormal path, and -inf logits without a branch (warp_chunk_part). On by default: 17.18 ->
+//   17.04 us at B = 1, 70.08 -> 69.29 at B = 64, fixed T 44.43 -> 43.80 (same call; level at B = 8).
+//   With SUB_BINS (and PREP_SPLIT): 16.96 / 22.68 / 68.28 us at B = 1 / 8 / 64.
 // (Another one, the draw loading its guessed chunk while the threshold was found, measured neutral in round 1
 // and was removed.)
 struct Switches {
@@ -173,8 +176,8 @@ Switches read_switches(std::int64_t rows, unsigned chunks) {
   return Switches{env_switch("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", picks),
                   env_switch("RESET_NATIVE_SAMPLER_LEAN", true),
                   env_switch("RESET_NATIVE_SAMPLER_PREP_SPLIT", false),
-                  env_switch("RESET_NATIVE_SAMPLER_SUB_BINS", false),
-                  env_switch("RESET_NATIVE_SAMPLER_LEAN_STATS", false)};
+                  env_switch("RESET_NATIVE_SAMPLER_SUB_BINS", true),
+                  env_switch("RESET_NATIVE_SAMPLER_LEAN_STATS", true)};
 }
 
 // Resident blocks per SM the stats and sample kernels are built for (__launch_bounds__(kThreads, 5)).
