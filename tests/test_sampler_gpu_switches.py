@@ -24,6 +24,7 @@ from reset_native import _core  # noqa: E402
 from reset_native.sampler import ReSETConfig, ReSETState, decode_step  # noqa: E402
 from test_sampler_gpu_batches import DTYPES, kernel_draw, make_logits  # noqa: E402
 from test_sampler_gpu_combine import CASES, _uniform_rows, boundary_bin_size  # noqa: E402
+from test_sampler_gpu_grouped import _run  # noqa: E402  (outputs, state and error text of a few steps)
 from test_sampler_gpu_paths import _crowded_rows, gpu_state_machine_matches_cpu  # noqa: E402
 from test_sampler_reference import reference_distribution  # noqa: E402
 
@@ -53,23 +54,6 @@ def _switch(monkeypatch, combo):
             monkeypatch.delenv(name, raising=False)
         else:
             monkeypatch.setenv(name, "1" if name in COMBOS[combo] else "0")
-
-
-def _run(config, rows, vocab, logits, slots, seed):
-    """Outputs of every step (tokens, temperatures, entropies; NaN-safe), the final state and the error text."""
-    state = ReSETState(config, rows, vocab, device="cuda", seed=seed)
-    last = torch.full((rows,), -1, device="cuda")
-    out = []
-    for z in logits:
-        step = decode_step(state, z, last, slots=slots)
-        out.append(torch.stack([step.tokens.double(), step.temperatures.double(), step.entropies.double()]))
-        last = step.tokens
-    try:
-        state.check_errors()
-        error = None
-    except ValueError as exc:
-        error = str(exc)
-    return torch.nan_to_num(torch.stack(out).cpu(), nan=-7.0), state.snapshot(), error
 
 
 def _assert_same(runs, reference="old"):
