@@ -25,6 +25,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -49,20 +50,34 @@ struct TiledArgs {
   int* cnt;                // [tiles] units contributed, zero between calls
   float gs;
   int n, k, m, npad, upt;  // upt: units per tile (k / 128)
+  int tiles, ups;          // ups: units per K superslice (divides upt; = upt: plain tile order)
+  int xk;                  // K capacity of the staged x (a CTA stages the superslices its stripe touches)
   long long units;
+};
+
+// Unit u -> (superslice, tile, K slice inside the superslice): the stream is ordered superslice-major, then
+// tile, then K slice, so a stripe of the stream touches few superslices and its CTA stages only their x.
+struct UnitPos {
+  int ss, tile, ksl;
+  __host__ __device__ UnitPos(long long u, int tiles, int ups) {
+    const long long per = (long long)tiles * ups;
+    ss = int(u / per);
+    const int rem = int(u % per);
+    tile = rem / ups, ksl = rem % ups;
+  }
 };
 
 // ------------------------------------------------------------------------------------------------ repack
 // One thread per (unit, lane): the lane's two 16-byte row pieces and its 4 scale bytes. Rows >= n: zeros.
 __global__ void repack_kernel(const uint8_t* packed, const uint8_t* scales, uint8_t* units, int n, int k,
-                              long long total_units) {
+                              long long total_units, int ups) {
   const long long id = blockIdx.x * (long long)blockDim.x + threadIdx.x;
   if (id >= total_units * 32) return;
   const long long u = id / 32;
   const int lane = int(id % 32), g = lane / 4, t = lane % 4;
-  const int upt = k / kUnitK;
-  const long long tile = u / upt;
-  const int ks = int(u % upt);
+  const UnitPos pos(u, (n + 15) / 16, ups);
+  const long long tile = pos.tile;
+  const int ks = pos.ss * ups + pos.ksl;
   uint8_t* dst = units + u * kUnitBytes;
   uint32_t sc = 0;
   for (int h = 0; h < 2; ++h) {
@@ -94,20 +109,48 @@ struct XSmem {
   }
 };
 
+// K range [k0, k0 + klen) of every token; 4 blocks' loads per thread in flight before their conversions.
 template <int TOK>
-__device__ __forceinline__ void stage_x(const TiledArgs& a, uint8_t* xs, int tid, int nthreads) {
-  const XSmem L(a.k, TOK);
-  const int blocks = a.k / 16;
+__device__ __forceinline__ void stage_x(const TiledArgs& a, uint8_t* xs, int k0, int klen, int tid, int nthreads) {
+  constexpr int kBatch = 4;
+  const XSmem L(a.xk, TOK);
+  const int blocks = klen / 16, row_blocks = a.xk / 16;
   float* xf = reinterpret_cast<float*>(xs + L.xf_off);
-  for (int u = tid; u < TOK * blocks; u += nthreads) {
-    const int tok = u / blocks, blk = u % blocks;
-    RawUnit<kBF16> raw;
-    const uint4* src = reinterpret_cast<const uint4*>(a.x + (long long)tok * a.k + blk * 16);
-    raw.r[0] = __ldg(src), raw.r[1] = __ldg(src + 1);
-    xf[tok * blocks + blk] = bd_store_unit<kBF16, false>(xs + tok * L.row_bytes + blk * 32, raw, 1.0f, 6.0f);
+  for (int u0 = tid; u0 < TOK * blocks; u0 += kBatch * nthreads) {
+    RawUnit<kBF16> raw[kBatch];
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      const int u = u0 + b * nthreads;
+      if (u < TOK * blocks) {
+        const int tok = u / blocks, blk = u % blocks;
+        const uint4* src = reinterpret_cast<const uint4*>(a.x + (long long)tok * a.k + k0 + blk * 16);
+        raw[b].r[0] = __ldg(src), raw[b].r[1] = __ldg(src + 1);
+      }
+    }
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      const int u = u0 + b * nthreads;
+      if (u < TOK * blocks) {
+        const int tok = u / blocks, blk = u % blocks;
+        xf[tok * row_blocks + blk] =
+            bd_store_unit<kBF16, false>(xs + tok * L.row_bytes + blk * 32, raw[b], 1.0f, 6.0f);
+      }
+    }
   }
   for (int i = tid; i < 16; i += nthreads) reinterpret_cast<uint32_t*>(xs + L.zero_off)[i] = 0;
 }
+
+// The superslices a stripe [u0, u1) of the stream touches, as a K range and its first unit slice.
+struct XRange {
+  int k0, klen, x_u0;
+  __device__ XRange(const TiledArgs& a, long long u0, long long u1) {
+    const long long per = (long long)a.tiles * a.ups;
+    const int ss0 = int(u0 / per), ss1 = int((u1 - 1) / per);
+    x_u0 = ss0 * a.ups;
+    k0 = x_u0 * kUnitK;
+    klen = (ss1 - ss0 + 1) * a.ups * kUnitK;
+  }
+};
 
 __device__ __forceinline__ uint32_t ld_stream_u32(const void* p) {
   uint32_t v;
@@ -124,11 +167,13 @@ struct WarpCompute {
   int b_kstride[kNG];
   const float* f_base[kNG][2];
   float acc[kNG][2][2];
-  int tile, ks, cnt;  // tile and K slice of the next unit; units of this tile done by this warp
+  // position of the next unit: superslice, tile, K slice in the superslice, K slice relative to the staged x;
+  // cnt: units of this tile done by this warp
+  int ss, tile, ksl, ks, cnt, x_u0;
   int g, t, lane;
 
-  __device__ void init(const TiledArgs& a, const uint8_t* xs, long long first_unit) {
-    const XSmem L(a.k, TOK);
+  __device__ void init(const TiledArgs& a, const uint8_t* xs, long long first_unit, int x_first) {
+    const XSmem L(a.xk, TOK);
     lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     const float* xf = reinterpret_cast<const float*>(xs + L.xf_off);
 #pragma unroll
@@ -138,11 +183,13 @@ struct WarpCompute {
       b_base[q] = owner ? xs + tok * L.row_bytes + t * 4 * 16 : xs + L.zero_off;
       b_kstride[q] = owner ? 16 * 16 : 0;  // 16 groups of 16 bytes per 128-wide K slice
 #pragma unroll
-      for (int j = 0; j < 2; ++j) f_base[q][j] = xf + min(2 * q + j, TOK - 1) * (a.k / 16) + t * 2;
+      for (int j = 0; j < 2; ++j) f_base[q][j] = xf + min(2 * q + j, TOK - 1) * (a.xk / 16) + t * 2;
 #pragma unroll
       for (int h = 0; h < 2; ++h) acc[q][h][0] = acc[q][h][1] = 0.0f;
     }
-    tile = int(first_unit / a.upt), ks = int(first_unit % a.upt), cnt = 0;
+    const UnitPos pos(first_unit, a.tiles, a.ups);
+    ss = pos.ss, tile = pos.tile, ksl = pos.ksl, x_u0 = x_first, cnt = 0;
+    ks = ss * a.ups + ksl - x_u0;
   }
 
   // One unit (already in registers): rows g / g+8 words w0 / w1, scale word sc; K slice ks of the current tile.
@@ -224,11 +271,14 @@ struct WarpCompute {
 
   // Move to the unit `delta` units further on (flushing the tile if it changes).
   __device__ __forceinline__ void advance(const TiledArgs& a, int delta) {
+    ksl += delta;
     ks += delta;
-    if (ks >= a.upt) {
+    if (ksl >= a.ups) {
       flush(a);
-      tile += ks / a.upt;
-      ks %= a.upt;
+      tile += ksl / a.ups;
+      ksl %= a.ups;
+      while (tile >= a.tiles) tile -= a.tiles, ++ss;
+      ks = ss * a.ups + ksl - x_u0;
     }
   }
 };
@@ -267,11 +317,12 @@ __global__ void __launch_bounds__(WARPS * 32, MINB) tiled_reg_kernel(const Tiled
     if (d < mine) fetch(wv[d], sv[d]);
   cc::pdl_wait();
   cc::pdl_trigger();
-  stage_x<TOK>(a, xs, threadIdx.x, WARPS * 32);
+  const XRange xr(a, (long long)blockIdx.x * WARPS * a.units / nw, ((long long)blockIdx.x + 1) * WARPS * a.units / nw);
+  stage_x<TOK>(a, xs, xr.k0, xr.klen, threadIdx.x, WARPS * 32);
   __syncthreads();
   if (mine == 0) return;
   WarpCompute<TOK> wc;
-  wc.init(a, xs, u0);
+  wc.init(a, xs, u0, xr.x_u0);
   for (int i = 0; i < mine; i += DEPTH) {
 #pragma unroll
     for (int d = 0; d < DEPTH; ++d) {
@@ -331,12 +382,13 @@ __global__ void __launch_bounds__((CW + 1) * 32, MINB) tiled_ring_kernel(const T
   }
   cc::pdl_wait();
   cc::pdl_trigger();
-  stage_x<TOK>(a, xs, threadIdx.x, CW * 32);
+  const XRange xr(a, c0, c1);
+  stage_x<TOK>(a, xs, xr.k0, xr.klen, threadIdx.x, CW * 32);
   cc::named_sync(CW * 32);
   WarpCompute<TOK> wc;
   long long first = c0 + warp * UPW;
   if (first >= c1) first = c0;  // a warp without units keeps a valid (unused) position
-  wc.init(a, xs, first);
+  wc.init(a, xs, first, xr.x_u0);
   bool any = false;
   for (int s = 0; s < nst; ++s) {
     const int st = s % STAGES;
@@ -429,7 +481,16 @@ cudaError_t launch_pdl_kernel(K kernel, int grid, int threads, size_t smem, cuda
 struct Variant {
   const char* name;
   bool (*launch)(const TiledArgs&, int sms, cudaStream_t, bool dry);
+  int ss_units;  // largest K superslice in units (0: whole K, plain tile order)
 };
+
+// Units per superslice for a target: the largest divisor of upt not above it.
+int superslice_units(int upt, int target) {
+  if (target <= 0 || target >= upt) return upt;
+  for (int d = target; d > 1; --d)
+    if (upt % d == 0) return d;
+  return 1;
+}
 
 template <class Kern>
 bool launch_generic(Kern kernel, int threads, size_t smem, const TiledArgs& a, int sms, cudaStream_t st, bool dry) {
@@ -448,14 +509,14 @@ bool launch_generic(Kern kernel, int threads, size_t smem, const TiledArgs& a, i
 
 template <int TOK, int DEPTH, int WARPS, int MINB>
 bool launch_reg(const TiledArgs& a, int sms, cudaStream_t st, bool dry) {
-  return launch_generic(tiled_reg_kernel<TOK, DEPTH, WARPS, MINB>, WARPS * 32, size_t(XSmem(a.k, TOK).total), a, sms,
+  return launch_generic(tiled_reg_kernel<TOK, DEPTH, WARPS, MINB>, WARPS * 32, size_t(XSmem(a.xk, TOK).total), a, sms,
                         st, dry);
 }
 template <int TOK, int CW, int UPW, int STAGES, int MINB>
 bool launch_ring(const TiledArgs& a, int sms, cudaStream_t st, bool dry) {
   using RL = RingLayout<CW, UPW, STAGES>;
   return launch_generic(tiled_ring_kernel<TOK, CW, UPW, STAGES, MINB>, (CW + 1) * 32,
-                        size_t(RL::kXOff + XSmem(a.k, TOK).total), a, sms, st, dry);
+                        size_t(RL::kXOff + XSmem(a.xk, TOK).total), a, sms, st, dry);
 }
 
 // Variant launchers dispatching on m (TOK = m for 1, 2, 4, 8, 16).
@@ -484,12 +545,16 @@ PROBE_BY_M(v_t8x2s6, T8x2S6)
 PROBE_BY_M(v_t8u2x1s6, T8u2x1S6)
 
 const Variant kVariants[] = {
-    {"reg16w1c_d6", v_r16x1d6},   // 16 warps, 1 CTA/SM, 6 units in flight per warp
-    {"reg8w2c_d4", v_r8x2d4},     // 8 warps, 2 CTAs/SM, 4 in flight
-    {"reg8w3c_d3", v_r8x3d3},     // 8 warps, 3 CTAs/SM, 3 in flight
-    {"tma8w1c_s12", v_t8x1s12},   // ring: 8 consumer warps, 1 CTA/SM, 12 stages of 9 KiB
-    {"tma8w2c_s6", v_t8x2s6},     // ring: 2 CTAs/SM, 6 stages of 9 KiB each
-    {"tma8w1c_u2s6", v_t8u2x1s6}, // ring: 1 CTA/SM, 6 stages of 18 KiB (2 units per warp per stage)
+    {"reg16w1c_d6", v_r16x1d6, 0},   // 16 warps, 1 CTA/SM, 6 units in flight per warp
+    {"reg8w2c_d4", v_r8x2d4, 0},     // 8 warps, 2 CTAs/SM, 4 in flight
+    {"reg8w3c_d3", v_r8x3d3, 0},     // 8 warps, 3 CTAs/SM, 3 in flight
+    {"tma8w1c_s12", v_t8x1s12, 0},   // ring: 8 consumer warps, 1 CTA/SM, 12 stages of 9 KiB
+    {"tma8w2c_s6", v_t8x2s6, 0},     // ring: 2 CTAs/SM, 6 stages of 9 KiB each
+    {"tma8w1c_u2s6", v_t8u2x1s6, 0}, // ring: 1 CTA/SM, 6 stages of 18 KiB (2 units per warp per stage)
+    // the same kernels on the superslice layout (K slices of <= 2048, a CTA stages x only for the slices it streams)
+    {"reg16w1c_d6_ss", v_r16x1d6, 16},
+    {"reg8w2c_d4_ss", v_r8x2d4, 16},
+    {"tma8w1c_s12_ss", v_t8x1s12, 16},
 };
 constexpr int kNumVariants = sizeof(kVariants) / sizeof(kVariants[0]);
 
@@ -595,7 +660,8 @@ int main() {
     const long long units = (long long)tiles * upt;
     const size_t ub = size_t(units) * kUnitBytes;
     const int copies = std::max(2, int(3.0 * l2 / double(wb + sb)) + 1);
-    std::vector<uint8_t*> dw(copies), ds(copies), du(copies);
+    std::vector<uint8_t*> dw(copies), ds(copies);
+    std::map<int, std::vector<uint8_t*>> du;  // repacked copies per superslice size
     __nv_bfloat16 *dx, *dout;
     double* dref;
     float *ws, *split_ws;
@@ -610,10 +676,18 @@ int main() {
     for (int c = 0; c < copies; ++c) {
       check(cudaMalloc(&dw[c], wb), "malloc w");
       check(cudaMalloc(&ds[c], sb), "malloc s");
-      check(cudaMalloc(&du[c], ub), "malloc units");
       fill_kernel<<<1024, 256>>>(dw[c], (long long)wb, ds[c], (long long)sb, dx, (long long)16 * k, 1234u + si);
-      const long long threads = units * 32;
-      repack_kernel<<<unsigned((threads + 255) / 256), 256>>>(dw[c], ds[c], du[c], n, k, units);
+    }
+    for (const auto& v : kVariants) {
+      const int ups = superslice_units(upt, v.ss_units);
+      if (du.count(ups)) continue;
+      auto& d = du[ups];
+      d.resize(copies);
+      for (int c = 0; c < copies; ++c) {
+        check(cudaMalloc(&d[c], ub), "malloc units");
+        const long long threads = units * 32;
+        repack_kernel<<<unsigned((threads + 255) / 256), 256>>>(dw[c], ds[c], d[c], n, k, units, ups);
+      }
     }
     check(cudaDeviceSynchronize(), "fill + repack");
     const float gs = 0.75f;
@@ -647,8 +721,13 @@ int main() {
       for (int v = 0; v < kNumVariants; ++v) {
         auto args = [&](int c) {
           TiledArgs a{};
-          a.w = du[c], a.x = dx, a.out = dout, a.ws = ws, a.cnt = cnt, a.gs = gs;
+          const int ups = superslice_units(upt, kVariants[v].ss_units);
+          a.w = du[ups][c], a.x = dx, a.out = dout, a.ws = ws, a.cnt = cnt, a.gs = gs;
           a.n = n, a.k = k, a.m = m, a.npad = tiles * 16, a.upt = upt, a.units = units;
+          a.tiles = tiles, a.ups = ups;
+          // staged K: the superslices a stripe of at most units / sms + 2 units can touch (grid >= sms)
+          const long long per = (long long)tiles * ups, stripe = units / sms + 2;
+          a.xk = int(std::min<long long>(upt / ups, (stripe + per - 1) / per + 1) * ups * kUnitK);
           return a;
         };
         if (!kVariants[v].launch(args(0), sms, st, true)) {
@@ -675,7 +754,9 @@ int main() {
       std::printf("%s; new max rel err %.1e\n", line.c_str(), max_err);
       rows.push_back(row);
     }
-    for (int c = 0; c < copies; ++c) cudaFree(dw[c]), cudaFree(ds[c]), cudaFree(du[c]);
+    for (int c = 0; c < copies; ++c) cudaFree(dw[c]), cudaFree(ds[c]);
+    for (auto& d : du)
+      for (uint8_t* ptr : d.second) cudaFree(ptr);
     cudaFree(dx), cudaFree(dout), cudaFree(dref), cudaFree(ws), cudaFree(cnt), cudaFree(split_ws);
   }
   std::printf("\nsummary (H200 floor at %.2f TB/s; best checked variant per row)\n", kBw / 1e12);
