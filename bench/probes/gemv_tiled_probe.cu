@@ -9,10 +9,12 @@
 //   [512, 1024)  package's thread loads, row g + 8;                                   block-diagonal kernel decodes
 //   [1024, 1152) lane L's 4 scale bytes (row g's two blocks, then row g + 8's two blocks)
 // Units follow each other in (tile, K slice) order, so the whole matrix is one contiguous stream and a warp's
-// 16-byte load of a unit is 512 contiguous bytes that ARE its MMA fragments. The compute is the package's
-// block-diagonal scheme (gemv_bd_kernel.cuh: FP4 decoded to fp16 pairs worth e2m1 * 2^-14, bf16 x rescaled per
-// block by a power of two into fp16, block scale and x factor applied in fp32 per block), for 1..16 tokens
-// (ceil(M/2) MMAs per A fragment pair).
+// 16-byte load of a unit is 512 contiguous bytes that ARE its MMA fragments. Optionally (the "_ss" variants) the
+// stream is ordered by K superslices of <= 2048 first (superslice, tile, K slice), so that a CTA stages only the
+// x slices its stripe touches. The compute is the package's: the block-diagonal scheme for M <= 2
+// (gemv_bd_kernel.cuh: FP4 decoded to fp16 pairs worth e2m1 * 2^-14, bf16 x rescaled per block by a power of two
+// into fp16, block scale and x factor applied in fp32 per block), the 16-bit kernel's scaled-bf16 scheme for
+// M = 4, 8, 16 (A = decoded pair times block scale pair, exact; B = bf16 x; tokens on the MMA's n side).
 // Work split: the unit stream is cut into equal contiguous stripes, one per warp (register kernel) or per CTA
 // (TMA ring kernel), crossing tile boundaries; a warp adds its partial sums of a tile to an fp32 workspace with
 // atomics, counts the units it contributed, and the warp whose count completes the tile writes the bf16 output
@@ -27,6 +29,7 @@
 #include <cstdlib>
 #include <map>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core/mbarrier.cuh"
@@ -40,7 +43,6 @@ namespace {
 constexpr int kUnitK = 128;        // K elements of one unit
 constexpr int kUnitBytes = 1152;   // 16 rows x 64 B of FP4 + 16 x 8 scale bytes
 constexpr int kUnitScaleOff = 1024;
-constexpr float kFp16Bias = 16384.0f;  // decoded pairs hold e2m1 * 2^-14
 
 struct TiledArgs {
   const uint8_t* w;   // units
@@ -110,8 +112,9 @@ struct XSmem {
 };
 
 // K range [k0, k0 + klen) of every token; 4 blocks' loads per thread in flight before their conversions.
-template <int TOK>
+template <class P>
 __device__ __forceinline__ void stage_x(const TiledArgs& a, uint8_t* xs, int k0, int klen, int tid, int nthreads) {
+  constexpr int TOK = P::kTok;
   constexpr int kBatch = 4;
   const XSmem L(a.xk, TOK);
   const int blocks = klen / 16, row_blocks = a.xk / 16;
@@ -133,7 +136,7 @@ __device__ __forceinline__ void stage_x(const TiledArgs& a, uint8_t* xs, int k0,
       if (u < TOK * blocks) {
         const int tok = u / blocks, blk = u % blocks;
         xf[tok * row_blocks + blk] =
-            bd_store_unit<kBF16, false>(xs + tok * L.row_bytes + blk * 32, raw[b], 1.0f, 6.0f);
+            P::store_x(xs + tok * L.row_bytes + blk * 32, raw[b]);
       }
     }
   }
@@ -158,23 +161,87 @@ __device__ __forceinline__ uint32_t ld_stream_u32(const void* p) {
   return v;
 }
 
-// A warp's view of the unit stream: B fragment pointers into staged x, the running tile, the block-diagonal
-// accumulators, and the flush of a finished (or left) tile into the workspace.
+// Position of a warp in the unit stream (superslice, tile, K slice in the superslice, K slice relative to the
+// staged x) and the tile bookkeeping shared by both compute schemes: P::flush_values adds the warp's partial sums
+// of the tile to the workspace; finish_tile counts the warp's units and lets the last warp write the tile.
+template <class P>
+struct StreamPos {
+  int ss, tile, ksl, ks, cnt, x_u0;  // cnt: units of the current tile done by this warp
+
+  __device__ void init_pos(const TiledArgs& a, long long first_unit, int x_first) {
+    const UnitPos pos(first_unit, a.tiles, a.ups);
+    ss = pos.ss, tile = pos.tile, ksl = pos.ksl, x_u0 = x_first, cnt = 0;
+    ks = ss * a.ups + ksl - x_u0;
+  }
+
+  __device__ void flush(const TiledArgs& a) {
+    static_cast<P*>(this)->flush_values(a);
+    __threadfence();
+    __syncwarp();
+    const int lane = threadIdx.x % 32;
+    int last = 0;
+    if (lane == 0) {
+      const int old = atomicAdd(&a.cnt[tile], cnt);
+      last = old + cnt == a.upt;
+      if (last) __threadfence();
+    }
+    last = __shfl_sync(0xFFFFFFFFu, last, 0);
+    if (last) {
+      for (int idx = lane; idx < 16 * P::kTok; idx += 32) {
+        const int row = tile * 16 + idx % 16, tok = idx / 16;
+        const float v = atomicExch(&a.ws[(long long)tok * a.npad + row], 0.0f);
+        if (row < a.n) a.out[(long long)tok * a.n + row] = __float2bfloat16_rn((v * P::kBias) * a.gs);
+      }
+      if (lane == 0) a.cnt[tile] = 0;
+    }
+    cnt = 0;
+  }
+
+  // Move to the unit `delta` units further on (flushing the tile if it changes).
+  __device__ __forceinline__ void advance(const TiledArgs& a, int delta) {
+    ksl += delta;
+    ks += delta;
+    if (ksl >= a.ups) {
+      flush(a);
+      tile += ksl / a.ups;
+      ksl %= a.ups;
+      while (tile >= a.tiles) tile -= a.tiles, ++ss;
+      ks = ss * a.ups + ksl - x_u0;
+    }
+  }
+};
+
+// Block-diagonal scheme (M <= 2, gemv_bd_kernel.cuh): A = FP4 decoded to fp16 pairs worth e2m1 * 2^-14, B = x
+// rescaled per block into fp16, lane (g, t) owning token g & 1 on thread g >> 1's k-slots; block scale times
+// x factor applied in fp32 per block.
 template <int TOK>
-struct WarpCompute {
+struct BdCompute : StreamPos<BdCompute<TOK>> {
+  static constexpr int kTok = TOK;
+  static constexpr float kBias = 16384.0f;
   static constexpr int kNG = (TOK + 1) / 2;
   const uint8_t* b_base[kNG];
   int b_kstride[kNG];
   const float* f_base[kNG][2];
   float acc[kNG][2][2];
-  // position of the next unit: superslice, tile, K slice in the superslice, K slice relative to the staged x;
-  // cnt: units of this tile done by this warp
-  int ss, tile, ksl, ks, cnt, x_u0;
-  int g, t, lane;
+  int g, t;
+
+  static __device__ __forceinline__ float store_x(uint8_t* grp, const RawUnit<kBF16>& raw) {
+    return bd_store_unit<kBF16, false>(grp, raw, 1.0f, 6.0f);
+  }
+  static __device__ __forceinline__ void decode(const uint4 (&w)[2], uint32_t (&d)[4][2][4]) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      fp4_word<false>(w[h].x, d[0][h]);
+      fp4_word<false>(w[h].y, d[1][h]);
+      fp4_word<false>(w[h].z, d[2][h]);
+      fp4_word<false>(w[h].w, d[3][h]);
+    }
+  }
 
   __device__ void init(const TiledArgs& a, const uint8_t* xs, long long first_unit, int x_first) {
     const XSmem L(a.xk, TOK);
-    lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    const int lane = threadIdx.x % 32;
+    g = lane / 4, t = lane % 4;
     const float* xf = reinterpret_cast<const float*>(xs + L.xf_off);
 #pragma unroll
     for (int q = 0; q < kNG; ++q) {
@@ -187,13 +254,12 @@ struct WarpCompute {
 #pragma unroll
       for (int h = 0; h < 2; ++h) acc[q][h][0] = acc[q][h][1] = 0.0f;
     }
-    const UnitPos pos(first_unit, a.tiles, a.ups);
-    ss = pos.ss, tile = pos.tile, ksl = pos.ksl, x_u0 = x_first, cnt = 0;
-    ks = ss * a.ups + ksl - x_u0;
+    this->init_pos(a, first_unit, x_first);
   }
 
-  // One unit (already in registers): rows g / g+8 words w0 / w1, scale word sc; K slice ks of the current tile.
+  // One decoded unit: rows g / g+8 of words 0..3, scale word sc; K slice ks (relative to the staged x).
   __device__ __forceinline__ void compute(const uint32_t (&d)[4][2][4], uint32_t sc) {
+    const int ks = this->ks;
     const float2 sg = scales_f32(sc & 0xFFFFu), sg8 = scales_f32(sc >> 16);
     float2 fx[kNG][2];
 #pragma unroll
@@ -231,11 +297,12 @@ struct WarpCompute {
         }
       }
     }
-    ++cnt;
+    ++this->cnt;
   }
 
-  // Partial sums of the current tile -> workspace; the warp that completes the tile's unit count writes it.
-  __device__ void flush(const TiledArgs& a) {
+  // The quad's four blocks summed (shuffles), then added to the workspace.
+  __device__ void flush_values(const TiledArgs& a) {
+    const int tile = this->tile;
 #pragma unroll
     for (int q = 0; q < kNG; ++q)
 #pragma unroll
@@ -249,54 +316,103 @@ struct WarpCompute {
           if (t == 0 && tok < TOK) atomicAdd(&a.ws[(long long)tok * a.npad + tile * 16 + g + 8 * h], v);
           acc[q][h][j] = 0.0f;
         }
-    __threadfence();
-    __syncwarp();
-    int last = 0;
-    if (lane == 0) {
-      const int old = atomicAdd(&a.cnt[tile], cnt);
-      last = old + cnt == a.upt;
-      if (last) __threadfence();
-    }
-    last = __shfl_sync(0xFFFFFFFFu, last, 0);
-    if (last) {
-      for (int idx = lane; idx < 16 * TOK; idx += 32) {
-        const int row = tile * 16 + idx % 16, tok = idx / 16;
-        const float v = atomicExch(&a.ws[(long long)tok * a.npad + row], 0.0f);
-        if (row < a.n) a.out[(long long)tok * a.n + row] = __float2bfloat16_rn((v * kFp16Bias) * a.gs);
-      }
-      if (lane == 0) a.cnt[tile] = 0;
-    }
-    cnt = 0;
-  }
-
-  // Move to the unit `delta` units further on (flushing the tile if it changes).
-  __device__ __forceinline__ void advance(const TiledArgs& a, int delta) {
-    ksl += delta;
-    ks += delta;
-    if (ksl >= a.ups) {
-      flush(a);
-      tile += ksl / a.ups;
-      ksl %= a.ups;
-      while (tile >= a.tiles) tile -= a.tiles, ++ss;
-      ks = ss * a.ups + ksl - x_u0;
-    }
   }
 };
 
-__device__ __forceinline__ void decode_unit(const uint4 (&w)[2], uint32_t (&d)[4][2][4]) {
+// Scaled scheme (M >= 4, the package's 16-bit kernel for bf16 x): A = FP4 decoded to bf16 pairs (e2m1 * 2^-126)
+// times the block scale pair (e4m3 * 2^119): e2m1 * e4m3 * 2^-7 exactly; B = x in bf16, only permuted
+// (pairs (j, j+4) of each 8-element group); tokens on the MMA's n side (8 per n-tile), fp32 accumulation
+// across all units of a tile.
+template <int TOK>
+struct ScCompute : StreamPos<ScCompute<TOK>> {
+  static constexpr int kTok = TOK;
+  static constexpr float kBias = 128.0f;
+  static constexpr int kNT = (TOK + 7) / 8;
+  const uint8_t* b_base[kNT];
+  int b_kstride[kNT];
+  float acc[kNT][4];
+  int g, t;
+
+  static __device__ __forceinline__ float store_x(uint8_t* grp, const RawUnit<kBF16>& raw) {
 #pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    fp4_word<false>(w[h].x, d[0][h]);
-    fp4_word<false>(w[h].y, d[1][h]);
-    fp4_word<false>(w[h].z, d[2][h]);
-    fp4_word<false>(w[h].w, d[3][h]);
+    for (int h = 0; h < 2; ++h) {
+      const uint4 q = raw.r[h];
+      reinterpret_cast<uint4*>(grp)[h] =
+          make_uint4(__byte_perm(q.x, q.z, 0x5410), __byte_perm(q.x, q.z, 0x7632), __byte_perm(q.y, q.w, 0x5410),
+                     __byte_perm(q.y, q.w, 0x7632));
+    }
+    return 1.0f;
   }
-}
+  static __device__ __forceinline__ void decode(const uint4 (&w)[2], uint32_t (&d)[4][2][4]) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      fp4_word<true>(w[h].x, d[0][h]);
+      fp4_word<true>(w[h].y, d[1][h]);
+      fp4_word<true>(w[h].z, d[2][h]);
+      fp4_word<true>(w[h].w, d[3][h]);
+    }
+  }
+
+  __device__ void init(const TiledArgs& a, const uint8_t* xs, long long first_unit, int x_first) {
+    const XSmem L(a.xk, TOK);
+    const int lane = threadIdx.x % 32;
+    g = lane / 4, t = lane % 4;
+#pragma unroll
+    for (int nt = 0; nt < kNT; ++nt) {
+      const int tok = 8 * nt + g;
+      const bool real = tok < TOK;
+      b_base[nt] = real ? xs + tok * L.row_bytes + t * 4 * 16 : xs + L.zero_off;
+      b_kstride[nt] = real ? 16 * 16 : 0;
+      acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.0f;
+    }
+    this->init_pos(a, first_unit, x_first);
+  }
+
+  __device__ __forceinline__ void compute(const uint32_t (&d)[4][2][4], uint32_t sc) {
+    const int ks = this->ks;
+    uint32_t s_g[2], s_g8[2];  // [block]: the scale pair of rows g and g + 8
+    scale_pairs<true>(sc & 0xFFFFu, s_g[0], s_g[1]);
+    scale_pairs<true>(sc >> 16, s_g8[0], s_g8[1]);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int blk = i / 2;
+      uint32_t r0[4], r1[4];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) r0[j] = mul_pair(d[i][0][j], s_g[blk], true), r1[j] = mul_pair(d[i][1][j], s_g8[blk], true);
+      const uint32_t a_lo[4] = {r0[0], r1[0], r0[1], r1[1]};
+      const uint32_t a_hi[4] = {r0[2], r1[2], r0[3], r1[3]};
+#pragma unroll
+      for (int nt = 0; nt < kNT; ++nt) {
+        const uint4 bv = *reinterpret_cast<const uint4*>(b_base[nt] + ks * b_kstride[nt] + i * 16);
+        mma16816<true>(acc[nt], a_lo, bv.x, bv.y);
+        mma16816<true>(acc[nt], a_hi, bv.z, bv.w);
+      }
+    }
+    ++this->cnt;
+  }
+
+  // Lane (g, t) holds rows g, g + 8 of tokens 8 nt + 2t, + 1: no reduction inside the warp.
+  __device__ void flush_values(const TiledArgs& a) {
+    const int tile = this->tile;
+#pragma unroll
+    for (int nt = 0; nt < kNT; ++nt)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const int tok = 8 * nt + 2 * t + (c & 1), row = tile * 16 + g + 8 * (c >> 1);
+        if (tok < TOK) atomicAdd(&a.ws[(long long)tok * a.npad + row], acc[nt][c]);
+        acc[nt][c] = 0.0f;
+      }
+  }
+};
+
+// The compute scheme for m tokens.
+template <int TOK>
+using ComputeFor = std::conditional_t<(TOK <= 2), BdCompute<TOK>, ScCompute<TOK>>;
 
 // ------------------------------------------------------------------------------------------------ kernel R
 // Register pipeline: each warp streams its own contiguous stripe of units with DEPTH units (36 B per lane each)
 // of 16-byte loads in flight; x staged once per CTA.
-template <int TOK, int DEPTH, int WARPS, int MINB>
+template <class P, int DEPTH, int WARPS, int MINB>
 __global__ void __launch_bounds__(WARPS * 32, MINB) tiled_reg_kernel(const TiledArgs a) {
   extern __shared__ uint4 smem_raw[];
   uint8_t* xs = reinterpret_cast<uint8_t*>(smem_raw);
@@ -318,17 +434,17 @@ __global__ void __launch_bounds__(WARPS * 32, MINB) tiled_reg_kernel(const Tiled
   cc::pdl_wait();
   cc::pdl_trigger();
   const XRange xr(a, (long long)blockIdx.x * WARPS * a.units / nw, ((long long)blockIdx.x + 1) * WARPS * a.units / nw);
-  stage_x<TOK>(a, xs, xr.k0, xr.klen, threadIdx.x, WARPS * 32);
+  stage_x<P>(a, xs, xr.k0, xr.klen, threadIdx.x, WARPS * 32);
   __syncthreads();
   if (mine == 0) return;
-  WarpCompute<TOK> wc;
+  P wc;
   wc.init(a, xs, u0, xr.x_u0);
   for (int i = 0; i < mine; i += DEPTH) {
 #pragma unroll
     for (int d = 0; d < DEPTH; ++d) {
       if (i + d < mine) {
         uint32_t dec[4][2][4];
-        decode_unit(wv[d], dec);
+        P::decode(wv[d], dec);
         const uint32_t s = sv[d];
         if (i + d + DEPTH < mine) fetch(wv[d], sv[d]);
         wc.compute(dec, s);
@@ -350,7 +466,7 @@ struct RingLayout {
   static constexpr int kXOff = kBarOff + 2 * STAGES * 8 + 112;  // 128-byte aligned after the barriers
 };
 
-template <int TOK, int CW, int UPW, int STAGES, int MINB>
+template <class P, int CW, int UPW, int STAGES, int MINB>
 __global__ void __launch_bounds__((CW + 1) * 32, MINB) tiled_ring_kernel(const TiledArgs a) {
   using RL = RingLayout<CW, UPW, STAGES>;
   extern __shared__ __align__(128) uint8_t smem[];
@@ -383,9 +499,9 @@ __global__ void __launch_bounds__((CW + 1) * 32, MINB) tiled_ring_kernel(const T
   cc::pdl_wait();
   cc::pdl_trigger();
   const XRange xr(a, c0, c1);
-  stage_x<TOK>(a, xs, xr.k0, xr.klen, threadIdx.x, CW * 32);
+  stage_x<P>(a, xs, xr.k0, xr.klen, threadIdx.x, CW * 32);
   cc::named_sync(CW * 32);
-  WarpCompute<TOK> wc;
+  P wc;
   long long first = c0 + warp * UPW;
   if (first >= c1) first = c0;  // a warp without units keeps a valid (unused) position
   wc.init(a, xs, first, xr.x_u0);
@@ -413,7 +529,7 @@ __global__ void __launch_bounds__((CW + 1) * 32, MINB) tiled_ring_kernel(const T
         if (any) wc.advance(a, uu == 0 ? RL::kSU - UPW + 1 : 1);
         any = true;
         uint32_t dec[4][2][4];
-        decode_unit(wv[uu], dec);
+        P::decode(wv[uu], dec);
         wc.compute(dec, sv[uu]);
       }
   }
@@ -509,13 +625,13 @@ bool launch_generic(Kern kernel, int threads, size_t smem, const TiledArgs& a, i
 
 template <int TOK, int DEPTH, int WARPS, int MINB>
 bool launch_reg(const TiledArgs& a, int sms, cudaStream_t st, bool dry) {
-  return launch_generic(tiled_reg_kernel<TOK, DEPTH, WARPS, MINB>, WARPS * 32, size_t(XSmem(a.xk, TOK).total), a, sms,
-                        st, dry);
+  return launch_generic(tiled_reg_kernel<ComputeFor<TOK>, DEPTH, WARPS, MINB>, WARPS * 32,
+                        size_t(XSmem(a.xk, TOK).total), a, sms, st, dry);
 }
 template <int TOK, int CW, int UPW, int STAGES, int MINB>
 bool launch_ring(const TiledArgs& a, int sms, cudaStream_t st, bool dry) {
   using RL = RingLayout<CW, UPW, STAGES>;
-  return launch_generic(tiled_ring_kernel<TOK, CW, UPW, STAGES, MINB>, (CW + 1) * 32,
+  return launch_generic(tiled_ring_kernel<ComputeFor<TOK>, CW, UPW, STAGES, MINB>, (CW + 1) * 32,
                         size_t(RL::kXOff + XSmem(a.xk, TOK).total), a, sms, st, dry);
 }
 
@@ -537,12 +653,14 @@ bool launch_ring(const TiledArgs& a, int sms, cudaStream_t st, bool dry) {
 #define T8x1S12(T) launch_ring<T, 8, 1, 12, 1>(a, sms, st, dry)
 #define T8x2S6(T) launch_ring<T, 8, 1, 6, 2>(a, sms, st, dry)
 #define T8u2x1S6(T) launch_ring<T, 8, 2, 6, 1>(a, sms, st, dry)
+#define T16x1S6(T) launch_ring<T, 16, 1, 6, 1>(a, sms, st, dry)
 PROBE_BY_M(v_r16x1d6, R16x1D6)
 PROBE_BY_M(v_r8x2d4, R8x2D4)
 PROBE_BY_M(v_r8x3d3, R8x3D3)
 PROBE_BY_M(v_t8x1s12, T8x1S12)
 PROBE_BY_M(v_t8x2s6, T8x2S6)
 PROBE_BY_M(v_t8u2x1s6, T8u2x1S6)
+PROBE_BY_M(v_t16x1s6, T16x1S6)
 
 const Variant kVariants[] = {
     {"reg16w1c_d6", v_r16x1d6, 0},   // 16 warps, 1 CTA/SM, 6 units in flight per warp
@@ -551,10 +669,12 @@ const Variant kVariants[] = {
     {"tma8w1c_s12", v_t8x1s12, 0},   // ring: 8 consumer warps, 1 CTA/SM, 12 stages of 9 KiB
     {"tma8w2c_s6", v_t8x2s6, 0},     // ring: 2 CTAs/SM, 6 stages of 9 KiB each
     {"tma8w1c_u2s6", v_t8u2x1s6, 0}, // ring: 1 CTA/SM, 6 stages of 18 KiB (2 units per warp per stage)
+    {"tma16w1c_s6", v_t16x1s6, 0},   // ring: 16 consumer warps, 1 CTA/SM, 6 stages of 18 KiB
     // the same kernels on the superslice layout (K slices of <= 2048, a CTA stages x only for the slices it streams)
     {"reg16w1c_d6_ss", v_r16x1d6, 16},
     {"reg8w2c_d4_ss", v_r8x2d4, 16},
     {"tma8w1c_s12_ss", v_t8x1s12, 16},
+    {"tma16w1c_s6_ss", v_t16x1s6, 16},
 };
 constexpr int kNumVariants = sizeof(kVariants) / sizeof(kVariants[0]);
 
