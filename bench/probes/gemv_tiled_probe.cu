@@ -15,11 +15,16 @@
 // (gemv_bd_kernel.cuh: FP4 decoded to fp16 pairs worth e2m1 * 2^-14, bf16 x rescaled per block by a power of two
 // into fp16, block scale and x factor applied in fp32 per block), the 16-bit kernel's scaled-bf16 scheme for
 // M = 4, 8, 16 (A = decoded pair times block scale pair, exact; B = bf16 x; tokens on the MMA's n side).
-// Work split: the unit stream is cut into equal contiguous stripes, one per warp (register kernel) or per CTA
-// (TMA ring kernel), crossing tile boundaries; a warp adds its partial sums of a tile to an fp32 workspace with
-// atomics, counts the units it contributed, and the warp whose count completes the tile writes the bf16 output
-// and zeroes the workspace and counter for the next call (no memset, no second kernel; the fp32 summation order
-// varies between calls: not bit-reproducible, see the report).
+// Work split: the unit stream is cut into contiguous stripes, one per CTA: equal unit counts (crossing tile
+// boundaries) or whole tiles ("_al"). Inside a CTA each warp takes a contiguous sub-stripe (register kernel) or
+// its share of every ring stage (TMA kernel), and adds its partial sums of a tile to the CTA's shared accumulators
+// when it leaves the tile (shared-memory atomics). At the end the CTA writes its whole tiles; a tile it shares with
+// a neighbour (equal-count stripes, or every tile in the superslice order) is added to an fp32 workspace with
+// atomics, and the CTA whose units complete the tile's count writes it and zeroes the workspace and counter for
+// the next call (no memset, no second kernel). Shared/global float atomics: the summation order, hence the last
+// bits, may vary between calls (the package's kernels are deterministic; see bench/RESULTS-gemv11.md).
+// Round 1 (commit d167f6a) flushed every warp's partial sums straight to the workspace with a fence and a counter
+// atomic per tile: ~3 us slower than the package on every K = 4096 layer; that version is in git history.
 // Build and run (from the repository root):
 //   nvcc -std=c++17 -O3 -arch=sm_90 --expt-relaxed-constexpr -Icpp/include -Icuda bench/probes/gemv_tiled_probe.cu
 //        -o /tmp/tp && /tmp/tp            (PROBE_MS=1,2 limits the token counts; PROBE_SHAPES=0,2 the shapes)
@@ -54,8 +59,20 @@ struct TiledArgs {
   int n, k, m, npad, upt;  // upt: units per tile (k / 128)
   int tiles, ups;          // ups: units per K superslice (divides upt; = upt: plain tile order)
   int xk;                  // K capacity of the staged x (a CTA stages the superslices its stripe touches)
+  int aligned;             // 1: CTA stripes are whole tiles (ups == upt); 0: equal unit counts per CTA
+  int max_segs;            // capacity of the CTA's shared accumulators, in segments (ups units of one tile)
   long long units;
 };
+
+// The contiguous unit range [c0, c1) of CTA b of `grid`: equal unit counts, or whole tiles (aligned).
+__device__ __forceinline__ void cta_range(const TiledArgs& a, long long b, long long grid, long long& c0,
+                                          long long& c1) {
+  if (a.aligned) {
+    c0 = (b * a.tiles / grid) * a.upt, c1 = ((b + 1) * a.tiles / grid) * a.upt;
+  } else {
+    c0 = b * a.units / grid, c1 = (b + 1) * a.units / grid;
+  }
+}
 
 // Unit u -> (superslice, tile, K slice inside the superslice): the stream is ordered superslice-major, then
 // tile, then K slice, so a stripe of the stream touches few superslices and its CTA stages only their x.
@@ -102,12 +119,13 @@ __global__ void repack_kernel(const uint8_t* packed, const uint8_t* scales, uint
 // x staged as in the block-diagonal kernel: per token a row of fp16 groups (k * 2 + 16 bytes), a 64-byte zero
 // area, then per token k/16 fp32 factors.
 struct XSmem {
-  int row_bytes, zero_off, xf_off, total;
-  __host__ __device__ XSmem(int k, int tok) {
+  int row_bytes, zero_off, xf_off, acc_off, total;
+  __host__ __device__ XSmem(int k, int tok, int segs = 0) {
     row_bytes = k * 2 + 16;
     zero_off = tok * row_bytes;
     xf_off = zero_off + 64;
-    total = xf_off + tok * (k / 16) * 4;
+    acc_off = xf_off + tok * (k / 16) * 4;  // fp32 partial sums [segment][token][16 rows]
+    total = acc_off + segs * 16 * tok * 4;
   }
 };
 
@@ -141,12 +159,18 @@ __device__ __forceinline__ void stage_x(const TiledArgs& a, uint8_t* xs, int k0,
     }
   }
   for (int i = tid; i < 16; i += nthreads) reinterpret_cast<uint32_t*>(xs + L.zero_off)[i] = 0;
+  float* acc = reinterpret_cast<float*>(xs + XSmem(a.xk, TOK, a.max_segs).acc_off);
+  for (int i = tid; i < a.max_segs * 16 * TOK; i += nthreads) acc[i] = 0.0f;
 }
 
 // The superslices a stripe [u0, u1) of the stream touches, as a K range and its first unit slice.
 struct XRange {
   int k0, klen, x_u0;
   __device__ XRange(const TiledArgs& a, long long u0, long long u1) {
+    if (u1 <= u0) {
+      k0 = klen = x_u0 = 0;
+      return;
+    }
     const long long per = (long long)a.tiles * a.ups;
     const int ss0 = int(u0 / per), ss1 = int((u1 - 1) / per);
     x_u0 = ss0 * a.ups;
@@ -162,47 +186,31 @@ __device__ __forceinline__ uint32_t ld_stream_u32(const void* p) {
 }
 
 // Position of a warp in the unit stream (superslice, tile, K slice in the superslice, K slice relative to the
-// staged x) and the tile bookkeeping shared by both compute schemes: P::flush_values adds the warp's partial sums
-// of the tile to the workspace; finish_tile counts the warp's units and lets the last warp write the tile.
+// staged x, segment relative to the CTA's first) shared by both compute schemes. A segment is the ups units of
+// one tile inside one superslice (the whole tile without superslices). On leaving a segment, P::flush_values adds
+// the warp's partial sums to the CTA's shared accumulators (shared-memory atomics: no fence, no global traffic).
 template <class P>
 struct StreamPos {
-  int ss, tile, ksl, ks, cnt, x_u0;  // cnt: units of the current tile done by this warp
+  int ss, tile, ksl, ks, x_u0, lseg;
+  float* acc_s;
 
-  __device__ void init_pos(const TiledArgs& a, long long first_unit, int x_first) {
+  __device__ void init_pos(const TiledArgs& a, long long first_unit, int x_first, long long cta_c0, float* acc) {
     const UnitPos pos(first_unit, a.tiles, a.ups);
-    ss = pos.ss, tile = pos.tile, ksl = pos.ksl, x_u0 = x_first, cnt = 0;
+    ss = pos.ss, tile = pos.tile, ksl = pos.ksl, x_u0 = x_first;
     ks = ss * a.ups + ksl - x_u0;
+    lseg = int(first_unit / a.ups - cta_c0 / a.ups);
+    acc_s = acc;
   }
 
-  __device__ void flush(const TiledArgs& a) {
-    static_cast<P*>(this)->flush_values(a);
-    __threadfence();
-    __syncwarp();
-    const int lane = threadIdx.x % 32;
-    int last = 0;
-    if (lane == 0) {
-      const int old = atomicAdd(&a.cnt[tile], cnt);
-      last = old + cnt == a.upt;
-      if (last) __threadfence();
-    }
-    last = __shfl_sync(0xFFFFFFFFu, last, 0);
-    if (last) {
-      for (int idx = lane; idx < 16 * P::kTok; idx += 32) {
-        const int row = tile * 16 + idx % 16, tok = idx / 16;
-        const float v = atomicExch(&a.ws[(long long)tok * a.npad + row], 0.0f);
-        if (row < a.n) a.out[(long long)tok * a.n + row] = __float2bfloat16_rn((v * P::kBias) * a.gs);
-      }
-      if (lane == 0) a.cnt[tile] = 0;
-    }
-    cnt = 0;
-  }
+  __device__ __forceinline__ void flush() { static_cast<P*>(this)->flush_values(acc_s + lseg * 16 * P::kTok); }
 
-  // Move to the unit `delta` units further on (flushing the tile if it changes).
+  // Move to the unit `delta` units further on (flushing the segment if it changes).
   __device__ __forceinline__ void advance(const TiledArgs& a, int delta) {
     ksl += delta;
     ks += delta;
     if (ksl >= a.ups) {
-      flush(a);
+      flush();
+      lseg += ksl / a.ups;
       tile += ksl / a.ups;
       ksl %= a.ups;
       while (tile >= a.tiles) tile -= a.tiles, ++ss;
@@ -210,6 +218,50 @@ struct StreamPos {
     }
   }
 };
+
+// End of a CTA (after a barrier over its compute warps): every segment it touched is in its shared accumulators.
+// A segment that is a whole tile of this CTA is written out directly; a shared one (a tile split with a
+// neighbouring CTA, or any segment of the superslice order) is added to the fp32 workspace, and the CTA whose
+// units complete the tile's count writes it and zeroes the workspace and counter for the next call.
+template <int TOK>
+__device__ void cta_finish(const TiledArgs& a, const float* acc, long long c0, long long c1, float bias, int warp,
+                           int nwarps) {
+  const int lane = threadIdx.x % 32;
+  if (c1 <= c0) return;
+  const long long seg0 = c0 / a.ups, seg1 = (c1 - 1) / a.ups;
+  for (long long seg = seg0 + warp; seg <= seg1; seg += nwarps) {
+    const int tile = int(seg % a.tiles);
+    const float* v = acc + (seg - seg0) * 16 * TOK;
+    const long long su0 = max(c0, seg * a.ups), su1 = min(c1, (seg + 1) * a.ups);
+    const int here = int(su1 - su0);
+    if (a.ups == a.upt && here == a.upt) {
+      for (int idx = lane; idx < 16 * TOK; idx += 32) {
+        const int row = tile * 16 + idx % 16, tok = idx / 16;
+        if (row < a.n) a.out[(long long)tok * a.n + row] = __float2bfloat16_rn((v[idx] * bias) * a.gs);
+      }
+      continue;
+    }
+    for (int idx = lane; idx < 16 * TOK; idx += 32)
+      atomicAdd(&a.ws[(long long)(idx / 16) * a.npad + tile * 16 + idx % 16], v[idx]);
+    __threadfence();
+    __syncwarp();
+    int last = 0;
+    if (lane == 0) {
+      const int old = atomicAdd(&a.cnt[tile], here);
+      last = old + here == a.upt;
+      if (last) __threadfence();
+    }
+    last = __shfl_sync(0xFFFFFFFFu, last, 0);
+    if (last) {
+      for (int idx = lane; idx < 16 * TOK; idx += 32) {
+        const int row = tile * 16 + idx % 16, tok = idx / 16;
+        const float y = atomicExch(&a.ws[(long long)tok * a.npad + row], 0.0f);
+        if (row < a.n) a.out[(long long)tok * a.n + row] = __float2bfloat16_rn((y * bias) * a.gs);
+      }
+      if (lane == 0) a.cnt[tile] = 0;
+    }
+  }
+}
 
 // Block-diagonal scheme (M <= 2, gemv_bd_kernel.cuh): A = FP4 decoded to fp16 pairs worth e2m1 * 2^-14, B = x
 // rescaled per block into fp16, lane (g, t) owning token g & 1 on thread g >> 1's k-slots; block scale times
@@ -238,8 +290,8 @@ struct BdCompute : StreamPos<BdCompute<TOK>> {
     }
   }
 
-  __device__ void init(const TiledArgs& a, const uint8_t* xs, long long first_unit, int x_first) {
-    const XSmem L(a.xk, TOK);
+  __device__ void init(const TiledArgs& a, const uint8_t* xs, long long first_unit, int x_first, long long c0) {
+    const XSmem L(a.xk, TOK, a.max_segs);
     const int lane = threadIdx.x % 32;
     g = lane / 4, t = lane % 4;
     const float* xf = reinterpret_cast<const float*>(xs + L.xf_off);
@@ -254,7 +306,7 @@ struct BdCompute : StreamPos<BdCompute<TOK>> {
 #pragma unroll
       for (int h = 0; h < 2; ++h) acc[q][h][0] = acc[q][h][1] = 0.0f;
     }
-    this->init_pos(a, first_unit, x_first);
+    this->init_pos(a, first_unit, x_first, c0, reinterpret_cast<float*>(const_cast<uint8_t*>(xs) + L.acc_off));
   }
 
   // One decoded unit: rows g / g+8 of words 0..3, scale word sc; K slice ks (relative to the staged x).
@@ -297,12 +349,10 @@ struct BdCompute : StreamPos<BdCompute<TOK>> {
         }
       }
     }
-    ++this->cnt;
   }
 
-  // The quad's four blocks summed (shuffles), then added to the workspace.
-  __device__ void flush_values(const TiledArgs& a) {
-    const int tile = this->tile;
+  // The quad's four blocks summed (shuffles), then added to the segment's accumulators dst [token][16].
+  __device__ __forceinline__ void flush_values(float* dst) {
 #pragma unroll
     for (int q = 0; q < kNG; ++q)
 #pragma unroll
@@ -313,7 +363,7 @@ struct BdCompute : StreamPos<BdCompute<TOK>> {
           v += __shfl_xor_sync(0xFFFFFFFFu, v, 1);
           v += __shfl_xor_sync(0xFFFFFFFFu, v, 2);
           const int tok = 2 * q + j;
-          if (t == 0 && tok < TOK) atomicAdd(&a.ws[(long long)tok * a.npad + tile * 16 + g + 8 * h], v);
+          if (t == 0 && tok < TOK) atomicAdd(&dst[tok * 16 + g + 8 * h], v);
           acc[q][h][j] = 0.0f;
         }
   }
@@ -353,8 +403,8 @@ struct ScCompute : StreamPos<ScCompute<TOK>> {
     }
   }
 
-  __device__ void init(const TiledArgs& a, const uint8_t* xs, long long first_unit, int x_first) {
-    const XSmem L(a.xk, TOK);
+  __device__ void init(const TiledArgs& a, const uint8_t* xs, long long first_unit, int x_first, long long c0) {
+    const XSmem L(a.xk, TOK, a.max_segs);
     const int lane = threadIdx.x % 32;
     g = lane / 4, t = lane % 4;
 #pragma unroll
@@ -365,7 +415,7 @@ struct ScCompute : StreamPos<ScCompute<TOK>> {
       b_kstride[nt] = real ? 16 * 16 : 0;
       acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.0f;
     }
-    this->init_pos(a, first_unit, x_first);
+    this->init_pos(a, first_unit, x_first, c0, reinterpret_cast<float*>(const_cast<uint8_t*>(xs) + L.acc_off));
   }
 
   __device__ __forceinline__ void compute(const uint32_t (&d)[4][2][4], uint32_t sc) {
@@ -388,18 +438,16 @@ struct ScCompute : StreamPos<ScCompute<TOK>> {
         mma16816<true>(acc[nt], a_hi, bv.z, bv.w);
       }
     }
-    ++this->cnt;
   }
 
   // Lane (g, t) holds rows g, g + 8 of tokens 8 nt + 2t, + 1: no reduction inside the warp.
-  __device__ void flush_values(const TiledArgs& a) {
-    const int tile = this->tile;
+  __device__ __forceinline__ void flush_values(float* dst) {
 #pragma unroll
     for (int nt = 0; nt < kNT; ++nt)
 #pragma unroll
       for (int c = 0; c < 4; ++c) {
-        const int tok = 8 * nt + 2 * t + (c & 1), row = tile * 16 + g + 8 * (c >> 1);
-        if (tok < TOK) atomicAdd(&a.ws[(long long)tok * a.npad + row], acc[nt][c]);
+        const int tok = 8 * nt + 2 * t + (c & 1);
+        if (tok < TOK) atomicAdd(&dst[tok * 16 + g + 8 * (c >> 1)], acc[nt][c]);
         acc[nt][c] = 0.0f;
       }
   }
@@ -417,8 +465,9 @@ __global__ void __launch_bounds__(WARPS * 32, MINB) tiled_reg_kernel(const Tiled
   extern __shared__ uint4 smem_raw[];
   uint8_t* xs = reinterpret_cast<uint8_t*>(smem_raw);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const long long nw = (long long)gridDim.x * WARPS, gw = (long long)blockIdx.x * WARPS + warp;
-  const long long u0 = gw * a.units / nw, u1 = (gw + 1) * a.units / nw;
+  long long c0, c1;
+  cta_range(a, blockIdx.x, gridDim.x, c0, c1);
+  const long long u0 = c0 + warp * (c1 - c0) / WARPS, u1 = c0 + (warp + 1) * (c1 - c0) / WARPS;
   const int mine = int(u1 - u0);
   const uint8_t* fp = a.w + u0 * kUnitBytes + lane * 16;
   const uint8_t* fs = a.w + u0 * kUnitBytes + kUnitScaleOff + lane * 4;
@@ -433,12 +482,11 @@ __global__ void __launch_bounds__(WARPS * 32, MINB) tiled_reg_kernel(const Tiled
     if (d < mine) fetch(wv[d], sv[d]);
   cc::pdl_wait();
   cc::pdl_trigger();
-  const XRange xr(a, (long long)blockIdx.x * WARPS * a.units / nw, ((long long)blockIdx.x + 1) * WARPS * a.units / nw);
+  const XRange xr(a, c0, c1);
   stage_x<P>(a, xs, xr.k0, xr.klen, threadIdx.x, WARPS * 32);
   __syncthreads();
-  if (mine == 0) return;
   P wc;
-  wc.init(a, xs, u0, xr.x_u0);
+  wc.init(a, xs, u0 < c1 ? u0 : c0, xr.x_u0, c0);
   for (int i = 0; i < mine; i += DEPTH) {
 #pragma unroll
     for (int d = 0; d < DEPTH; ++d) {
@@ -452,7 +500,10 @@ __global__ void __launch_bounds__(WARPS * 32, MINB) tiled_reg_kernel(const Tiled
       }
     }
   }
-  wc.flush(a);
+  if (mine > 0) wc.flush();
+  __syncthreads();
+  cta_finish<P::kTok>(a, reinterpret_cast<const float*>(xs + XSmem(a.xk, P::kTok, a.max_segs).acc_off), c0, c1,
+                      P::kBias, warp, WARPS);
 }
 
 // ------------------------------------------------------------------------------------------------ kernel T
@@ -474,8 +525,8 @@ __global__ void __launch_bounds__((CW + 1) * 32, MINB) tiled_ring_kernel(const T
   uint64_t* empty = full + STAGES;
   uint8_t* xs = smem + RL::kXOff;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const long long c0 = (long long)blockIdx.x * a.units / gridDim.x;
-  const long long c1 = ((long long)blockIdx.x + 1) * a.units / gridDim.x;
+  long long c0, c1;
+  cta_range(a, blockIdx.x, gridDim.x, c0, c1);
   const int mine = int(c1 - c0), nst = (mine + RL::kSU - 1) / RL::kSU;
   if (threadIdx.x == 0) {
     for (int s = 0; s < STAGES; ++s) cc::mbar_init(&full[s], 1), cc::mbar_init(&empty[s], CW);
@@ -504,7 +555,7 @@ __global__ void __launch_bounds__((CW + 1) * 32, MINB) tiled_ring_kernel(const T
   P wc;
   long long first = c0 + warp * UPW;
   if (first >= c1) first = c0;  // a warp without units keeps a valid (unused) position
-  wc.init(a, xs, first, xr.x_u0);
+  wc.init(a, xs, first, xr.x_u0, c0);
   bool any = false;
   for (int s = 0; s < nst; ++s) {
     const int st = s % STAGES;
@@ -533,7 +584,10 @@ __global__ void __launch_bounds__((CW + 1) * 32, MINB) tiled_ring_kernel(const T
         wc.compute(dec, sv[uu]);
       }
   }
-  if (any) wc.flush(a);
+  if (any) wc.flush();
+  cc::named_sync(CW * 32);
+  cta_finish<P::kTok>(a, reinterpret_cast<const float*>(xs + XSmem(a.xk, P::kTok, a.max_segs).acc_off), c0, c1,
+                      P::kBias, warp, CW);
 }
 
 // ------------------------------------------------------------------------------------------------ reference
@@ -598,6 +652,7 @@ struct Variant {
   const char* name;
   bool (*launch)(const TiledArgs&, int sms, cudaStream_t, bool dry);
   int ss_units;  // largest K superslice in units (0: whole K, plain tile order)
+  int aligned;   // CTA stripes of whole tiles (plain order only) instead of equal unit counts
 };
 
 // Units per superslice for a target: the largest divisor of upt not above it.
@@ -626,13 +681,13 @@ bool launch_generic(Kern kernel, int threads, size_t smem, const TiledArgs& a, i
 template <int TOK, int DEPTH, int WARPS, int MINB>
 bool launch_reg(const TiledArgs& a, int sms, cudaStream_t st, bool dry) {
   return launch_generic(tiled_reg_kernel<ComputeFor<TOK>, DEPTH, WARPS, MINB>, WARPS * 32,
-                        size_t(XSmem(a.xk, TOK).total), a, sms, st, dry);
+                        size_t(XSmem(a.xk, TOK, a.max_segs).total), a, sms, st, dry);
 }
 template <int TOK, int CW, int UPW, int STAGES, int MINB>
 bool launch_ring(const TiledArgs& a, int sms, cudaStream_t st, bool dry) {
   using RL = RingLayout<CW, UPW, STAGES>;
   return launch_generic(tiled_ring_kernel<ComputeFor<TOK>, CW, UPW, STAGES, MINB>, (CW + 1) * 32,
-                        size_t(RL::kXOff + XSmem(a.xk, TOK).total), a, sms, st, dry);
+                        size_t(RL::kXOff + XSmem(a.xk, TOK, a.max_segs).total), a, sms, st, dry);
 }
 
 // Variant launchers dispatching on m (TOK = m for 1, 2, 4, 8, 16).
@@ -649,32 +704,28 @@ bool launch_ring(const TiledArgs& a, int sms, cudaStream_t st, bool dry) {
   }
 #define R16x1D6(T) launch_reg<T, 6, 16, 1>(a, sms, st, dry)
 #define R8x2D4(T) launch_reg<T, 4, 8, 2>(a, sms, st, dry)
-#define R8x3D3(T) launch_reg<T, 3, 8, 3>(a, sms, st, dry)
-#define T8x1S12(T) launch_ring<T, 8, 1, 12, 1>(a, sms, st, dry)
 #define T8x2S6(T) launch_ring<T, 8, 1, 6, 2>(a, sms, st, dry)
-#define T8u2x1S6(T) launch_ring<T, 8, 2, 6, 1>(a, sms, st, dry)
 #define T16x1S6(T) launch_ring<T, 16, 1, 6, 1>(a, sms, st, dry)
 PROBE_BY_M(v_r16x1d6, R16x1D6)
 PROBE_BY_M(v_r8x2d4, R8x2D4)
-PROBE_BY_M(v_r8x3d3, R8x3D3)
-PROBE_BY_M(v_t8x1s12, T8x1S12)
 PROBE_BY_M(v_t8x2s6, T8x2S6)
-PROBE_BY_M(v_t8u2x1s6, T8u2x1S6)
 PROBE_BY_M(v_t16x1s6, T16x1S6)
 
 const Variant kVariants[] = {
-    {"reg16w1c_d6", v_r16x1d6, 0},   // 16 warps, 1 CTA/SM, 6 units in flight per warp
-    {"reg8w2c_d4", v_r8x2d4, 0},     // 8 warps, 2 CTAs/SM, 4 in flight
-    {"reg8w3c_d3", v_r8x3d3, 0},     // 8 warps, 3 CTAs/SM, 3 in flight
-    {"tma8w1c_s12", v_t8x1s12, 0},   // ring: 8 consumer warps, 1 CTA/SM, 12 stages of 9 KiB
-    {"tma8w2c_s6", v_t8x2s6, 0},     // ring: 2 CTAs/SM, 6 stages of 9 KiB each
-    {"tma8w1c_u2s6", v_t8u2x1s6, 0}, // ring: 1 CTA/SM, 6 stages of 18 KiB (2 units per warp per stage)
-    {"tma16w1c_s6", v_t16x1s6, 0},   // ring: 16 consumer warps, 1 CTA/SM, 6 stages of 18 KiB
-    // the same kernels on the superslice layout (K slices of <= 2048, a CTA stages x only for the slices it streams)
-    {"reg16w1c_d6_ss", v_r16x1d6, 16},
-    {"reg8w2c_d4_ss", v_r8x2d4, 16},
-    {"tma8w1c_s12_ss", v_t8x1s12, 16},
-    {"tma16w1c_s6_ss", v_t16x1s6, 16},
+    // reg: register pipeline, each warp a contiguous sub-stripe of its CTA's stripe; tma: producer warp + ring of
+    // one bulk copy per stage, consumer warps interleaved over the stage's units. "al": CTA stripes of whole tiles
+    // (no cross-CTA combine), else equal unit counts per CTA (tiles at stripe ends combined through the workspace).
+    {"reg16w1c_d6", v_r16x1d6, 0, 0},      // 16 warps, 1 CTA/SM, 6 units in flight per warp
+    {"reg16w1c_d6_al", v_r16x1d6, 0, 1},
+    {"reg8w2c_d4", v_r8x2d4, 0, 0},        // 8 warps, 2 CTAs/SM, 4 in flight
+    {"reg8w2c_d4_al", v_r8x2d4, 0, 1},
+    {"tma8w2c_s6", v_t8x2s6, 0, 0},        // ring: 8 consumer warps, 2 CTAs/SM, 6 stages of 9 KiB
+    {"tma8w2c_s6_al", v_t8x2s6, 0, 1},
+    {"tma16w1c_s6", v_t16x1s6, 0, 0},      // ring: 16 consumer warps, 1 CTA/SM, 6 stages of 18 KiB
+    {"tma16w1c_s6_al", v_t16x1s6, 0, 1},
+    // the superslice order (K slices of <= 2048; every tile combined through the workspace)
+    {"reg16w1c_d6_ss", v_r16x1d6, 16, 0},
+    {"tma16w1c_s6_ss", v_t16x1s6, 16, 0},
 };
 constexpr int kNumVariants = sizeof(kVariants) / sizeof(kVariants[0]);
 
@@ -845,6 +896,9 @@ int main() {
           a.w = du[ups][c], a.x = dx, a.out = dout, a.ws = ws, a.cnt = cnt, a.gs = gs;
           a.n = n, a.k = k, a.m = m, a.npad = tiles * 16, a.upt = upt, a.units = units;
           a.tiles = tiles, a.ups = ups;
+          a.aligned = kVariants[v].aligned && ups == upt;
+          const long long cta_units = a.aligned ? (tiles + sms - 1) / sms * (long long)upt : (units + sms - 1) / sms;
+          a.max_segs = int(cta_units / ups + 2);
           // staged K: the superslices a stripe of at most units / sms + 2 units can touch (grid >= sms)
           const long long per = (long long)tiles * ups, stripe = units / sms + 2;
           a.xk = int(std::min<long long>(upt / ups, (stripe + per - 1) / per + 1) * ups * kUnitK);
