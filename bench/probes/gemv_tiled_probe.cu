@@ -32,6 +32,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <string>
 #include <type_traits>
@@ -457,6 +458,36 @@ struct ScCompute : StreamPos<ScCompute<TOK>> {
 template <int TOK>
 using ComputeFor = std::conditional_t<(TOK <= 2), BdCompute<TOK>, ScCompute<TOK>>;
 
+// Read-only stand-in (the "ro_" variants, no valid output): the same kernels, stripes, x staging and end-of-CTA
+// work, but a unit's 9 words are only XOR-ed together instead of decoded and multiplied: how fast the kernel's
+// memory stream alone goes.
+template <int TOK>
+struct RoCompute : StreamPos<RoCompute<TOK>> {
+  static constexpr int kTok = TOK;
+  static constexpr float kBias = 1.0f;
+  uint32_t sink;
+  static __device__ __forceinline__ float store_x(uint8_t* grp, const RawUnit<kBF16>& raw) {
+    return ComputeFor<TOK>::store_x(grp, raw);
+  }
+  static __device__ __forceinline__ void decode(const uint4 (&w)[2], uint32_t (&d)[4][2][4]) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) d[0][h][0] = w[h].x, d[1][h][0] = w[h].y, d[2][h][0] = w[h].z, d[3][h][0] = w[h].w;
+  }
+  __device__ void init(const TiledArgs& a, const uint8_t* xs, long long first_unit, int x_first, long long c0) {
+    const XSmem L(a.xk, TOK, a.max_segs);
+    sink = 0;
+    this->init_pos(a, first_unit, x_first, c0, reinterpret_cast<float*>(const_cast<uint8_t*>(xs) + L.acc_off));
+  }
+  __device__ __forceinline__ void compute(const uint32_t (&d)[4][2][4], uint32_t sc) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) sink ^= d[i][0][0] ^ d[i][1][0];
+    sink ^= sc;
+  }
+  __device__ __forceinline__ void flush_values(float* dst) {
+    if (sink == 0x9E3779B9u) atomicAdd(dst, 1.0f);  // keeps the loads alive; (almost) never taken
+  }
+};
+
 // ------------------------------------------------------------------------------------------------ kernel R
 // Register pipeline: each warp streams its own contiguous stripe of units with DEPTH units (36 B per lane each)
 // of 16-byte loads in flight; x staged once per CTA.
@@ -678,15 +709,17 @@ bool launch_generic(Kern kernel, int threads, size_t smem, const TiledArgs& a, i
   return true;
 }
 
-template <int TOK, int DEPTH, int WARPS, int MINB>
+template <int TOK, int DEPTH, int WARPS, int MINB, bool RO = false>
 bool launch_reg(const TiledArgs& a, int sms, cudaStream_t st, bool dry) {
-  return launch_generic(tiled_reg_kernel<ComputeFor<TOK>, DEPTH, WARPS, MINB>, WARPS * 32,
+  using P = std::conditional_t<RO, RoCompute<TOK>, ComputeFor<TOK>>;
+  return launch_generic(tiled_reg_kernel<P, DEPTH, WARPS, MINB>, WARPS * 32,
                         size_t(XSmem(a.xk, TOK, a.max_segs).total), a, sms, st, dry);
 }
-template <int TOK, int CW, int UPW, int STAGES, int MINB>
+template <int TOK, int CW, int UPW, int STAGES, int MINB, bool RO = false>
 bool launch_ring(const TiledArgs& a, int sms, cudaStream_t st, bool dry) {
   using RL = RingLayout<CW, UPW, STAGES>;
-  return launch_generic(tiled_ring_kernel<ComputeFor<TOK>, CW, UPW, STAGES, MINB>, (CW + 1) * 32,
+  using P = std::conditional_t<RO, RoCompute<TOK>, ComputeFor<TOK>>;
+  return launch_generic(tiled_ring_kernel<P, CW, UPW, STAGES, MINB>, (CW + 1) * 32,
                         size_t(RL::kXOff + XSmem(a.xk, TOK, a.max_segs).total), a, sms, st, dry);
 }
 
@@ -710,6 +743,10 @@ PROBE_BY_M(v_r16x1d6, R16x1D6)
 PROBE_BY_M(v_r8x2d4, R8x2D4)
 PROBE_BY_M(v_t8x2s6, T8x2S6)
 PROBE_BY_M(v_t16x1s6, T16x1S6)
+#define RoR16x1D6(T) launch_reg<T, 6, 16, 1, true>(a, sms, st, dry)
+#define RoT16x1S6(T) launch_ring<T, 16, 1, 6, 1, true>(a, sms, st, dry)
+PROBE_BY_M(v_ro_r16x1d6, RoR16x1D6)
+PROBE_BY_M(v_ro_t16x1s6, RoT16x1S6)
 
 const Variant kVariants[] = {
     // reg: register pipeline, each warp a contiguous sub-stripe of its CTA's stripe; tma: producer warp + ring of
@@ -726,6 +763,9 @@ const Variant kVariants[] = {
     // the superslice order (K slices of <= 2048; every tile combined through the workspace)
     {"reg16w1c_d6_ss", v_r16x1d6, 16, 0},
     {"tma16w1c_s6_ss", v_t16x1s6, 16, 0},
+    // read-only stand-ins (no valid output, not checked, never "best"): the stream alone
+    {"ro_reg16w1c_d6_al", v_ro_r16x1d6, 0, 1},
+    {"ro_tma16w1c_s6_al", v_ro_t16x1s6, 0, 1},
 };
 constexpr int kNumVariants = sizeof(kVariants) / sizeof(kVariants[0]);
 
@@ -919,9 +959,11 @@ int main() {
         kVariants[v].launch(args(1), sms, st, false);
         check(cudaStreamSynchronize(st), kVariants[v].name);
         const ErrStat e2 = compare(dout, ref, size_t(m) * n);
+        const bool read_only = std::strncmp(kVariants[v].name, "ro_", 3) == 0;
         const bool ok = e.ok && e2.ok;
-        std::snprintf(buf, sizeof buf, " %.2f%s", tv, ok ? "" : "(FAIL)");
+        std::snprintf(buf, sizeof buf, " %.2f%s", tv, ok || read_only ? "" : "(FAIL)");
         line += buf;
+        if (read_only) continue;
         max_err = std::max(max_err, std::max(e.max_rel, e2.max_rel));
         if (ok && tv < row.best) row.best = tv, row.best_name = kVariants[v].name;
       }
