@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 
+#include "core/env_switch.hpp"
 #include "nvfp4/gemv_dispatch.cuh"
 #include "nvfp4/launch_check.hpp"
 #include "reset_native/error.hpp"
@@ -71,12 +72,6 @@ void encode_rows(CUtensorMap* map, const void* base, int64_t rows, int64_t row_b
 // RESET_NATIVE_GEMV_RING=1: wherever the ring applies, =0: never (read at every call, a benchmark switch; a
 // captured CUDA graph keeps the choice made at capture).
 constexpr int kRingMinTilesPerSm = 4;  // two per CTA at two CTAs per SM
-
-int ring_override() {  // -1: unset (the rule), 0 or 1: forced
-  const char* v = std::getenv("RESET_NATIVE_GEMV_RING");
-  if (v == nullptr) return -1;
-  return std::strcmp(v, "1") == 0 ? 1 : (std::strcmp(v, "0") == 0 ? 0 : -1);
-}
 }  // namespace detail
 
 namespace {
@@ -113,8 +108,8 @@ GemvParams make_params(const GemvArgs& a) {
   return p;
 }
 
-// The launch plan without the ring's tensor maps (launch_gemv adds them when the ring is on).
-LaunchPlan make_plan(const GemvArgs& a, bool want_ring) {
+// The launch plan without the ring's tensor maps (add_ring_maps adds them when the ring is on).
+LaunchPlan make_plan(const GemvArgs& a) {
   const bool fast = a.k % kChunk == 0 && reinterpret_cast<uintptr_t>(a.packed) % 16 == 0 &&
                     reinterpret_cast<uintptr_t>(a.block_scales) % 2 == 0;
   int device = 0, sms = 132;
@@ -124,11 +119,10 @@ LaunchPlan make_plan(const GemvArgs& a, bool want_ring) {
   check_cuda(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
              "nvfp4 gemv: shared memory limit");
   // The ring's bulk copies need 16-byte aligned scale rows too (K % 1024 == 0 keeps every row aligned then).
-  const int forced = ring_override();
   const bool by_rule = a.activation != Activation::NVFP4 && a.x_dtype != DType::F32 &&
                        bd_chosen<false>(make_params(a)) && (a.n + 15) / 16 >= int64_t(kRingMinTilesPerSm) * sms;
-  const bool ring = want_ring && fast && reinterpret_cast<uintptr_t>(a.block_scales) % 16 == 0 &&
-                    (forced == 1 || (forced == -1 && by_rule));
+  const bool ring = fast && reinterpret_cast<uintptr_t>(a.block_scales) % 16 == 0 &&
+                    cuda_core::env_switch("RESET_NATIVE_GEMV_RING", by_rule);
   return LaunchPlan{fast, ring, sms, size_t(optin), RingMaps{}};
 }
 
@@ -183,40 +177,42 @@ void launch_fused(const GemvArgs& a, const GemvParams& p, const LaunchPlan& plan
   if (norm) return dispatch_fused<XDT, kProRmsNorm, false>(p, plan, stream);
   return dispatch_fused<XDT, kProNone, true>(p, plan, stream);
 }
+
+// The shape checks of launch_gemv that the queries below need (out may not exist yet); launch_gemv validates the
+// call itself.
+bool shape_queryable(const GemvArgs& a) {
+  return a.n > 0 && a.k > 0 && a.k % 16 == 0 && a.m >= 1 && a.m <= kGemvMaxTokens && a.n < (int64_t(1) << 31) &&
+         a.k < (int64_t(1) << 31);
+}
+bool wants_fusion(const GemvArgs& a) { return a.prologue != Prologue::None || a.epilogue != Epilogue::None; }
 }  // namespace
 
 int64_t gemv_workspace_bytes(const GemvArgs& a) {
-  // Only what the choice reads (out may not exist yet); launch_gemv validates the call itself.
-  const bool shape_ok = a.n > 0 && a.k > 0 && a.k % 16 == 0 && a.m >= 1 && a.m <= kGemvMaxTokens &&
-                        a.n < (int64_t(1) << 31) && a.k < (int64_t(1) << 31);
-  if (!shape_ok) return 0;
-  if (a.prologue != Prologue::None || a.epilogue != Epilogue::None) return 0;
-  return split_bytes(a, ksplit_for(a, make_params(a), make_plan(a, true)));
+  if (!shape_queryable(a) || wants_fusion(a)) return 0;
+  return split_bytes(a, ksplit_for(a, make_params(a), make_plan(a)));
 }
 
 bool gemv_uses_weight_ring(const GemvArgs& a) {
-  const bool shape_ok = a.n > 0 && a.k > 0 && a.k % 16 == 0 && a.m >= 1 && a.m <= kGemvMaxTokens &&
-                        a.n < (int64_t(1) << 31) && a.k < (int64_t(1) << 31);
-  if (!shape_ok) return false;
-  if (a.prologue != Prologue::None || a.epilogue != Epilogue::None)  // the fused kernels follow the same rule
-    return fused_args_ok(a) && fusion_fits(a, make_params(a), make_plan(a, false)) && make_plan(a, true).ring;
-  return make_plan(a, true).ring;
+  if (!shape_queryable(a)) return false;
+  const LaunchPlan plan = make_plan(a);
+  if (wants_fusion(a)) return plan.ring && fused_args_ok(a) && fusion_fits(a, make_params(a), plan);  // the same rule
+  return plan.ring;
 }
 
 bool gemv_fusion_supported(const GemvArgs& a) {
-  if (a.prologue == Prologue::None && a.epilogue == Epilogue::None) return true;
-  return fused_args_ok(a) && fusion_fits(a, make_params(a), make_plan(a, false));
+  if (!wants_fusion(a)) return true;
+  return fused_args_ok(a) && fusion_fits(a, make_params(a), make_plan(a));
 }
 
 void launch_gemv(const GemvArgs& a, void* stream_ptr) {
   check_args(a);
   auto stream = static_cast<cudaStream_t>(stream_ptr);
   GemvParams p = make_params(a);
-  if (a.prologue != Prologue::None || a.epilogue != Epilogue::None) {
+  if (wants_fusion(a)) {
     require(a.prologue == Prologue::None || a.prologue == Prologue::RmsNorm, "nvfp4 gemv: unknown prologue");
     require(a.epilogue == Epilogue::None || a.epilogue == Epilogue::SiluMul, "nvfp4 gemv: unknown epilogue");
     require(a.prologue_eps >= 0.0f, "nvfp4 gemv: RMSNorm eps must be >= 0");
-    LaunchPlan plan = make_plan(a, true);
+    LaunchPlan plan = make_plan(a);
     if (!fused_args_ok(a) || !fusion_fits(a, p, plan))
       throw Unsupported("nvfp4 gemv: no fused kernel for the call (needs 16-bit x, A16, m <= 2, k % 1024 == 0, k < 8192, "
                         "16-byte aligned x/weights, x fitting shared memory; SiLU: n % 32 == 0, no residual): "
@@ -229,7 +225,7 @@ void launch_gemv(const GemvArgs& a, void* stream_ptr) {
   // The kernel launcher computes amax(|x|) into the workspace, or has the kernel reduce it itself
   // (with_activation_amax in gemv_kernel.cuh).
   if (w4a4 && a.act_amax_workspace != nullptr) p.act_amax = a.act_amax_workspace;
-  LaunchPlan plan = make_plan(a, true);
+  LaunchPlan plan = make_plan(a);
   const int ksplit = ksplit_for(a, p, plan);
   const int64_t ws_bytes = split_bytes(a, ksplit);
   if (ws_bytes > 0 && a.split_workspace != nullptr && a.split_workspace_bytes >= ws_bytes) {

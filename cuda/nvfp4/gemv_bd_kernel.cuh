@@ -20,6 +20,7 @@
 // e4m3->f16 conversions plus fp16 MMAs, measured in the SASS: no gain.)
 // A non-finite element of bf16 x makes its block's factor NaN, so every output of that token is NaN.
 #pragma once
+#include "core/env_switch.hpp"
 #include "nvfp4/gemv_kernel.cuh"
 
 namespace reset_native::nvfp4_cuda {
@@ -413,10 +414,7 @@ constexpr int kBdMaxK = 8192;
 template <bool W4A4>
 bool bd_chosen(const GemvParams& p) {
   if (p.m > 2) return false;
-  const char* v = std::getenv("RESET_NATIVE_GEMV_BD");
-  if (v != nullptr && std::strcmp(v, "0") == 0) return false;
-  if (W4A4 || (v != nullptr && std::strcmp(v, "1") == 0)) return true;
-  return p.k < kBdMaxK;
+  return cuda_core::env_switch("RESET_NATIVE_GEMV_BD", W4A4 || p.k < kBdMaxK);
 }
 
 // Runs the block-diagonal kernel when it applies (M <= 2, x dtype/activation supported, x fits shared

@@ -60,11 +60,8 @@ constexpr double kSplitInlineAmaxBytes = 32.0 * 1024 * 1024;
 
 template <int XDT>
 bool split_amax_inline(const GemvParams& p, int grid) {
-  const char* v = std::getenv("RESET_NATIVE_GEMV_SPLIT_AMAX");
-  if (v != nullptr && std::strcmp(v, "1") == 0) return true;
-  if (v != nullptr && std::strcmp(v, "0") == 0) return false;
   const double x_bytes = double(p.m) * p.k * sizeof(typename Elem<XDT>::T);
-  return double(grid) * x_bytes <= kSplitInlineAmaxBytes;
+  return cuda_core::env_switch("RESET_NATIVE_GEMV_SPLIT_AMAX", double(grid) * x_bytes <= kSplitInlineAmaxBytes);
 }
 
 // Runs the split-K kernel (p.ksplit > 1, p.split_ws sized by split_workspace_bytes), then the reduction.

@@ -40,6 +40,7 @@
 
 #include "block_primitives.cuh"
 #include "trace.cuh"
+#include "core/env_switch.hpp"
 #include "core/pdl.cuh"
 #include "reset_native/error.hpp"
 #include "reset_native/sampler.hpp"
@@ -133,13 +134,6 @@ bool env_is(const char* name, const char* value) {
   return v != nullptr && std::strcmp(v, value) == 0;
 }
 
-// A switch of the kernels path: `name` = 1 / 0 turns it on / off, anything else (or unset) leaves `fallback`.
-bool env_switch(const char* name, bool fallback) {
-  if (env_is(name, "1")) return true;
-  if (env_is(name, "0")) return false;
-  return fallback;
-}
-
 // Session 9's switches of the kernels path (docs/sampler.md, CUDA details), each giving the same bits as
 // without it (tests/test_sampler_gpu_switches.py), =1 / =0 forcing them on / off:
 // * RESET_NATIVE_SAMPLER_LEAN: weights and bins of the bins and sample passes without float-to-int
@@ -164,15 +158,10 @@ bool env_switch(const char* name, bool fallback) {
 struct Switches {
   bool sample_picks, lean, prep_split, sub_bins, lean_stats;
 };
-Switches read_switches(std::int64_t rows, unsigned chunks) {
-  bool picks = false;
-  int device = 0, sms = 0;
-  if (cudaGetDevice(&device) == cudaSuccess &&
-      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) == cudaSuccess) {
-    picks = rows * static_cast<std::int64_t>(chunks) <= sms;
-  } else {
-    cudaGetLastError();  // not fatal: the bins pass picks
-  }
+// sms: the device's multiprocessors (0 when unknown: the bins pass picks).
+Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
+  using cuda_core::env_switch;
+  const bool picks = rows * static_cast<std::int64_t>(chunks) <= sms;
   return Switches{env_switch("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", picks),
                   env_switch("RESET_NATIVE_SAMPLER_LEAN", true),
                   env_switch("RESET_NATIVE_SAMPLER_PREP_SPLIT", false),
@@ -193,10 +182,9 @@ void launch(Kernel kernel, dim3 grid, cudaStream_t s, const char* what, Args... 
 // rows' (at most one per chunk); 0 when not even one per row fits (or the query fails).
 template <typename Kernel>
 unsigned one_wave_parts(Kernel kernel, std::int64_t rows, unsigned chunks) {
-  int device = 0, sms = 0, per_sm = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, 0) != cudaSuccess) {
+  const int sms = cuda_core::device_sms();
+  int per_sm = 0;
+  if (sms == 0 || cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, 0) != cudaSuccess) {
     cudaGetLastError();  // not fatal: take the multi-kernel path
     return 0;
   }
@@ -226,15 +214,10 @@ unsigned bins_parts(std::int64_t rows, unsigned chunks) {
 // (B = 32: 66.8 us; 1: 74.9, 4: 68.9) and was within 0.5 us of the best at B = 64 (104.0; 1: 114.8; 8, one
 // wave: 105.9). `env` (RESET_NATIVE_SAMPLER_STATS_CHUNKS / _SAMPLE_CHUNKS=n, n >= 1) sets it for
 // measurements. Tokens, temperatures and entropies do not depend on it (per-chunk partials).
-unsigned grouped_parts(const char* env, std::int64_t rows, unsigned chunks) {
+// sms: the device's multiprocessors (0 when unknown: a block per chunk).
+unsigned grouped_parts(const char* env, std::int64_t rows, unsigned chunks, int sms) {
   std::int64_t per_block = 1;
-  int device = 0, sms = 0;
-  if (cudaGetDevice(&device) == cudaSuccess &&
-      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) == cudaSuccess && sms > 0) {
-    if (rows * chunks > static_cast<std::int64_t>(sms) * kGroupedBlocksPerSm) per_block = 2;
-  } else {
-    cudaGetLastError();  // not fatal: a block per chunk
-  }
+  if (sms > 0 && rows * chunks > static_cast<std::int64_t>(sms) * kGroupedBlocksPerSm) per_block = 2;
   if (const char* v = std::getenv(env)) {
     const long n = std::strtol(v, nullptr, 10);
     if (n >= 1) per_block = n;
@@ -267,9 +250,9 @@ template <int kDType>
 ResidentLaunch resident_launch(std::int64_t rows, unsigned chunks, bool top_p) {
   ResidentLaunch r;
   if (chunks > kResidentMaxChunks) return r;
-  int device = 0, sms = 0, per_sm1 = 0, per_sm5 = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+  const int sms = cuda_core::device_sms();
+  int per_sm1 = 0, per_sm5 = 0;
+  if (sms == 0 ||
       cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm1, resident_kernel<kDType, 1>(top_p), kThreads, 0) !=
           cudaSuccess ||
       cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm5, resident_kernel<kDType, 5>(top_p), kThreads, 0) !=
@@ -350,13 +333,14 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
     launch(fused, dim3(static_cast<unsigned>(rows), parts), s, "one-kernel step", a);
     return;
   }
-  const Switches sw = read_switches(rows, a.ws.chunks);
+  const int sms = cuda_core::device_sms();  // once per step: the switches' and the groupings' rules
+  const Switches sw = read_switches(rows, a.ws.chunks, sms);
   a.sample_picks = top_p && !radix && sw.sample_picks ? 1 : 0;  // only where the bins pass runs
   a.prep_split = sw.prep_split ? 1 : 0;
   a.sub_bins = sw.sub_bins ? 1 : 0;
   a.lean_stats = sw.lean_stats ? 1 : 0;
   const unsigned chunks = a.ws.chunks;
-  const unsigned stats_parts = grouped_parts("RESET_NATIVE_SAMPLER_STATS_CHUNKS", rows, chunks);
+  const unsigned stats_parts = grouped_parts("RESET_NATIVE_SAMPLER_STATS_CHUNKS", rows, chunks, sms);
   if (stats_parts >= chunks && !env_is("RESET_NATIVE_SAMPLER_PREP_BLOCK", "0")) {
     // A block per chunk plus one that only prepares the row's slot (stats_kernel): on an H200 0.7 us faster
     // at B = 1 (ReSET top-p 20.14 -> 19.44 us, greedy 7.55 -> 6.85), level at B = 8, the same bits.
@@ -380,7 +364,7 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
              dim3(static_cast<unsigned>(rows), bins_parts(rows, a.ws.chunks)), s, "top-p bins", a);
     }
   }
-  const unsigned sample_parts = grouped_parts("RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS", rows, chunks);
+  const unsigned sample_parts = grouped_parts("RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS", rows, chunks, sms);
   if (sw.lean) {
     launch_pass(sample_kernel<kDType, false, true>, sample_kernel<kDType, true, true>, rows, sample_parts, chunks, s,
                 "sample", a);
