@@ -23,6 +23,9 @@ import torch
 
 from reset_native.sampler import ReSETConfig, ReSETState, decode_step
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench_sampler import graph_of  # noqa: E402  (one CUDA graph of fn: its replay callable)
+
 VOCAB = 151936
 SWITCHES = ("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", "RESET_NATIVE_SAMPLER_LEAN", "RESET_NATIVE_SAMPLER_PREP_SPLIT",
             "RESET_NATIVE_SAMPLER_SUB_BINS", "RESET_NATIVE_SAMPLER_LEAN_STATS")
@@ -64,23 +67,11 @@ def outputs(config, rows, variant):
     return torch.cat(out).cpu()
 
 
-def graph_of(fn):
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        fn()
-    torch.cuda.current_stream().wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        fn()
-    return graph
-
-
-def replay_us(graph, repeats):
+def replay_us(replay, repeats):
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     start.record()
     for _ in range(repeats):
-        graph.replay()
+        replay()
     end.record()
     torch.cuda.synchronize()
     return start.elapsed_time(end) * 1e3 / repeats
@@ -94,15 +85,15 @@ def time_variants(config, rows):
     for name in VARIANTS:
         set_variant(name)
         state = ReSETState(config, rows, VOCAB, device="cuda", seed=0)
-        graphs[name] = (graph_of(lambda s=state: decode_step(s, z, last)), state)
-    for graph, _ in graphs.values():
+        graphs[name] = (graph_of(lambda s=state: decode_step(s, z, last), 1), state)
+    for replay, _ in graphs.values():
         for _ in range(20):
-            graph.replay()
+            replay()
     torch.cuda.synchronize()
     best = {name: float("inf") for name in VARIANTS}
     for _ in range(SERIES):
-        for name, (graph, _) in graphs.items():
-            best[name] = min(best[name], replay_us(graph, REPEATS))
+        for name, (replay, _) in graphs.items():
+            best[name] = min(best[name], replay_us(replay, REPEATS))
     return best
 
 
