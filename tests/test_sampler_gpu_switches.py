@@ -6,8 +6,6 @@ computed, never the value:
   RESET_NATIVE_SAMPLER_LEAN          the bins and sample passes compute weights and bins without float-to-int
                                      conversions, __expf's subnormal handling or a top-k test when there is no
                                      top-k (default on);
-  RESET_NATIVE_SAMPLER_PREP_SPLIT    the stats pass's preparing block sums the window and draws the random
-                                     number beside its token class lookups (default off);
   RESET_NATIVE_SAMPLER_SUB_BINS      the threshold inside the boundary bin through sub-bins (default on);
   RESET_NATIVE_SAMPLER_LEAN_STATS    the stats pass's exps as bare ex2 where no argument needs __expf's subnormal
                                      path, -inf logits without a branch (default on).
@@ -30,11 +28,11 @@ from test_sampler_reference import reference_distribution  # noqa: E402
 
 pytestmark = pytest.mark.gpu
 S = _core.sampler
-SWITCHES = ("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", "RESET_NATIVE_SAMPLER_LEAN", "RESET_NATIVE_SAMPLER_PREP_SPLIT",
-            "RESET_NATIVE_SAMPLER_SUB_BINS", "RESET_NATIVE_SAMPLER_LEAN_STATS")
+SWITCHES = ("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", "RESET_NATIVE_SAMPLER_LEAN", "RESET_NATIVE_SAMPLER_SUB_BINS",
+            "RESET_NATIVE_SAMPLER_LEAN_STATS")
 # None of them (the reference: the code before session 9), each alone, all, and the defaults (None: unset).
-COMBOS = {"old": (), "picks": SWITCHES[:1], "lean": SWITCHES[1:2], "split": SWITCHES[2:3], "sub_bins": SWITCHES[3:4],
-          "lean_stats": SWITCHES[4:], "all": SWITCHES, "default": None}
+COMBOS = {"old": (), "picks": SWITCHES[:1], "lean": SWITCHES[1:2], "sub_bins": SWITCHES[2:3],
+          "lean_stats": SWITCHES[3:], "all": SWITCHES, "default": None}
 
 CONFIGS = {
     "reset_top_p": ReSETConfig(t_low=0.5, tau0=2.0, t_high=1.1, window=4, newline_ids=(3, 7),
@@ -168,8 +166,7 @@ def test_switches_with_extreme_weights(temperature, top_p, monkeypatch):
                                                      (9, 5 * 2048 + 77, 4096, 12), (1, 151936, 32, 6)])
 def test_all_switches_match_cpu(rows, vocab, window, steps, monkeypatch):
     """With every switch on: the GPU entropies match the CPU's and the CPU state machine fed them takes the same
-    decisions and ends in the same state (windows of 1, 8 with frequent step boundaries and wrap-arounds, 4096;
-    the split preparation re-sums them beside the class lookups)."""
+    decisions and ends in the same state (windows of 1, 8 with frequent step boundaries and wrap-arounds, 4096)."""
     _switch(monkeypatch, "all")
     gpu_state_machine_matches_cpu(np.random.default_rng(rows + window), window, rows=rows, vocab=vocab, steps=steps,
                                   seed=4)

@@ -1,13 +1,13 @@
 """Times session 9's switches of the CUDA decode step's kernels path (RESET_NATIVE_SAMPLER_SAMPLE_PICKS / _LEAN /
-_PREP_SPLIT / _SUB_BINS / _LEAN_STATS, read at every call, so at every graph capture; docs/sampler.md, CUDA details) in one
+_SUB_BINS / _LEAN_STATS, read at every call, so at every graph capture; docs/sampler.md, CUDA details) in one
 build, and checks every variant's outputs bit for bit against "old" (every switch off: the code before session 9).
 
     python3 bench/probes/sampler_switches.py            # timing table (graph replays) + bit-for-bit check
     python3 bench/probes/sampler_switches.py ncu        # two B = 64 steps per variant (old, default) for ncu
     python3 bench/probes/sampler_switches.py ncu-table LOG.csv   # the per-kernel table of that ncu run
 
-Variants: old (all off), default (the switches unset: LEAN on, SAMPLE_PICKS where rows x chunks <= SMs), and the
-default with the opt-in PREP_SPLIT, SUB_BINS or LEAN_STATS, or all three. V = 151936 fp32 N(0, 3^2) logits (as
+Variants: old (all off), default (the switches unset: LEAN, SUB_BINS and LEAN_STATS on, SAMPLE_PICKS where rows x
+chunks <= SMs), and the default with one of LEAN, SUB_BINS or LEAN_STATS off. V = 151936 fp32 N(0, 3^2) logits (as
 bench/bench_sampler.py), B = 1, 8, 64; the bench's ReSET config with top-p 0.95 and a fixed T = 0.6 without top-p.
 One step per CUDA graph; every variant's graph is built first, then the variants are replayed in turns (series of
 `REPEATS` replays), and the best series counts. Prints a table; writes JSON to bench/out/sampler_switches.json.
@@ -27,14 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_sampler import graph_of  # noqa: E402  (one CUDA graph of fn: its replay callable)
 
 VOCAB = 151936
-SWITCHES = ("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", "RESET_NATIVE_SAMPLER_LEAN", "RESET_NATIVE_SAMPLER_PREP_SPLIT",
-            "RESET_NATIVE_SAMPLER_SUB_BINS", "RESET_NATIVE_SAMPLER_LEAN_STATS")
+SWITCHES = ("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", "RESET_NATIVE_SAMPLER_LEAN", "RESET_NATIVE_SAMPLER_SUB_BINS",
+            "RESET_NATIVE_SAMPLER_LEAN_STATS")
 # name -> {switch: "0" / "1"}; a switch not named is left unset (its default).
 VARIANTS = {"old": {name: "0" for name in SWITCHES}, "default": {},
-            "+split": {"RESET_NATIVE_SAMPLER_PREP_SPLIT": "1"}, "+sub_bins": {"RESET_NATIVE_SAMPLER_SUB_BINS": "1"},
-            "+lean_stats": {"RESET_NATIVE_SAMPLER_LEAN_STATS": "1"},
-            "+all3": {"RESET_NATIVE_SAMPLER_PREP_SPLIT": "1", "RESET_NATIVE_SAMPLER_SUB_BINS": "1",
-                      "RESET_NATIVE_SAMPLER_LEAN_STATS": "1"}}
+            "-lean": {"RESET_NATIVE_SAMPLER_LEAN": "0"}, "-sub_bins": {"RESET_NATIVE_SAMPLER_SUB_BINS": "0"},
+            "-lean_stats": {"RESET_NATIVE_SAMPLER_LEAN_STATS": "0"}}
 CONFIGS = {"reset top-p": ReSETConfig(t_low=0.1, tau0=0.5505, t_high=1.0, window=32, top_p=0.95),
            "fixed T": ReSETConfig.fixed(0.6)}
 REPEATS, SERIES = 200, 5

@@ -1,9 +1,9 @@
 #!/bin/bash
 # One GPU call for session 9's switches of the ReSET decode step (RESET_NATIVE_SAMPLER_SAMPLE_PICKS / _LEAN /
-# _PREP_SPLIT / _SUB_BINS / _LEAN_STATS; docs/sampler.md, CUDA details), from the repository root after `pip install
+# _SUB_BINS / _LEAN_STATS; docs/sampler.md, CUDA details), from the repository root after `pip install
 # --no-build-isolation .`: builds the trace probe (bench/probes/sampler_batch.cu with -DRESET_NATIVE_SAMPLER_TRACE)
 # in the background, runs the switches' GPU tests, row 0's phase trace at B = 1 / 8 / 64 with every switch off
-# ("old") and with the defaults plus the opt-in ones, ncu of the three kernels at B = 64 (old / default; NCU=0
+# ("old") and with the defaults, ncu of the three kernels at B = 64 (old / default; NCU=0
 # skips it), and last the timing table of bench/probes/sampler_switches.py (graph replays, every variant against
 # old in the same process, bit for bit).
 cd "$(dirname "$0")/../.."
@@ -18,12 +18,11 @@ timeout 90 python3 bench/probes/sampler_switches.py > /tmp/s10_table.txt 2>&1
 wait
 if [ -x /tmp/s10t ]; then
   echo "== trace, every switch off (old)"
-  RESET_NATIVE_SAMPLER_SAMPLE_PICKS=0 RESET_NATIVE_SAMPLER_LEAN=0 RESET_NATIVE_SAMPLER_PREP_SPLIT=0 \
+  RESET_NATIVE_SAMPLER_SAMPLE_PICKS=0 RESET_NATIVE_SAMPLER_LEAN=0 \
     RESET_NATIVE_SAMPLER_SUB_BINS=0 RESET_NATIVE_SAMPLER_LEAN_STATS=0 timeout 30 /tmp/s10t trace 2>&1 |
     grep -v "^trace B\|^$"
-  echo "== trace, defaults + PREP_SPLIT + SUB_BINS + LEAN_STATS"
-  RESET_NATIVE_SAMPLER_PREP_SPLIT=1 RESET_NATIVE_SAMPLER_SUB_BINS=1 RESET_NATIVE_SAMPLER_LEAN_STATS=1 \
-    timeout 30 /tmp/s10t trace 2>&1 |
+  echo "== trace, defaults"
+  timeout 30 /tmp/s10t trace 2>&1 |
     grep -v "^trace B\|^$"
 else
   tail -5 /tmp/s10t.log

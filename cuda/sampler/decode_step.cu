@@ -22,7 +22,7 @@
 // Switches of steps 1, 3 and 4, read at every call (read_switches below; each keeps every output bit):
 // RESET_NATIVE_SAMPLER_LEAN (weights and bins without float-to-int conversions; on by default),
 // _SAMPLE_PICKS (step 4's blocks pick the boundary bin, step 3 has no last block; default where rows x
-// chunks <= SMs), _PREP_SPLIT, _SUB_BINS and _LEAN_STATS (opt-in).
+// chunks <= SMs), _SUB_BINS and _LEAN_STATS (both on by default).
 // RESET_NATIVE_SAMPLER_TOPP=radix selects the earlier top-p search (three radix levels on masses,
 // one kernel each) instead of step 3's bins: the same threshold, kept for comparison.
 // RESET_NATIVE_SAMPLER_FUSED=1 runs steps 1, 3 and 4 as one kernel when the grid fits on the device
@@ -143,20 +143,18 @@ bool env_is(const char* name, const char* value) {
 //   last block. By default only where every block of the sample pass has an SM of its own (rows x chunks <=
 //   SMs: B = 1 at V = 151936 on an H200): measured 18.50 -> 17.85 us at B = 1, but 25.48 -> 26.53 at B = 8
 //   and 75.0 -> 79.4 at B = 64, where every one of the many blocks reads the 8 KB histogram and scans it.
-// * RESET_NATIVE_SAMPLER_PREP_SPLIT: the extra preparing block sums the window and draws the random number
-//   beside its class lookups. Off by default: level on an H200 (bench/RESULTS.md, session 9 final call:
-//   17.15 vs 17.18 us at B = 1, 70.13 vs 70.08 at B = 64).
 // * RESET_NATIVE_SAMPLER_SUB_BINS: the threshold inside the top-p boundary bin (at most 256 candidates)
 //   through 64 sub-bins, then a count inside one of them (threshold_by_sub_bins). On by default: ReSET
 //   top-p 17.18 -> 17.10 us at B = 1, 70.08 -> 69.27 at B = 64 (same call; level at B = 8).
 // * RESET_NATIVE_SAMPLER_LEAN_STATS: the stats pass's exps as bare ex2 where no argument of the warp needs
 //   __expf's subnormal path, and -inf logits without a branch (warp_chunk_part). On by default: 17.18 ->
 //   17.04 us at B = 1, 70.08 -> 69.29 at B = 64, fixed T 44.43 -> 43.80 (same call; level at B = 8).
-//   With SUB_BINS (and PREP_SPLIT): 16.96 / 22.68 / 68.28 us at B = 1 / 8 / 64.
-// (Another one, the draw loading its guessed chunk while the threshold was found, measured neutral in round 1
-// and was removed.)
+//   With SUB_BINS (and the then opt-in PREP_SPLIT): 16.96 / 22.68 / 68.28 us at B = 1 / 8 / 64.
+// (Two more measured level and were removed: the draw loading its guessed chunk while the threshold was found
+// (round 1), and PREP_SPLIT, the extra preparing block summing the window and drawing the random number beside
+// its class lookups (final call: 17.15 vs 17.18 us at B = 1, 70.13 vs 70.08 at B = 64).)
 struct Switches {
-  bool sample_picks, lean, prep_split, sub_bins, lean_stats;
+  bool sample_picks, lean, sub_bins, lean_stats;
 };
 // sms: the device's multiprocessors (0 when unknown: the bins pass picks).
 Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
@@ -164,7 +162,6 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
   const bool picks = rows * static_cast<std::int64_t>(chunks) <= sms;
   return Switches{env_switch("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", picks),
                   env_switch("RESET_NATIVE_SAMPLER_LEAN", true),
-                  env_switch("RESET_NATIVE_SAMPLER_PREP_SPLIT", false),
                   env_switch("RESET_NATIVE_SAMPLER_SUB_BINS", true),
                   env_switch("RESET_NATIVE_SAMPLER_LEAN_STATS", true)};
 }
@@ -336,7 +333,6 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   const int sms = cuda_core::device_sms();  // once per step: the switches' and the groupings' rules
   const Switches sw = read_switches(rows, a.ws.chunks, sms);
   a.sample_picks = top_p && !radix && sw.sample_picks ? 1 : 0;  // only where the bins pass runs
-  a.prep_split = sw.prep_split ? 1 : 0;
   a.sub_bins = sw.sub_bins ? 1 : 0;
   a.lean_stats = sw.lean_stats ? 1 : 0;
   const unsigned chunks = a.ws.chunks;

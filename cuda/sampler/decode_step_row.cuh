@@ -54,9 +54,6 @@ struct KernelArgs {
   // lean_stats: the stats pass's exps without __expf's subnormal path where none needs it
   // (RESET_NATIVE_SAMPLER_LEAN_STATS).
   int lean_stats;
-  // prep_split: the preparing block computes the window's mean and the random number beside the token class
-  // lookups, not after them (RESET_NATIVE_SAMPLER_PREP_SPLIT).
-  int prep_split;
 };
 
 template <int kDType>
@@ -310,25 +307,15 @@ struct PrepShared {
   double sums[kSlotSums];
   std::int64_t ints[kSlotInts];
   std::int64_t last;
-  double window_hs;  // split: the window's mean (window_mean), by warp kWindowWarp
-  double uniform;    // split: the row's random number, by thread 64
   std::uint8_t last_class, prev_class;
 };
 
 constexpr unsigned kPreparer = 32;  // the thread that claims the slot and runs prepare_row (warp 1)
-constexpr unsigned kWindowWarp = 5;  // split: stages the window and sums it
 
 // All threads of the preparing block, first thing: the claim, the slot's state and the two class
 // lookups, each on its own warp (warps 1-4) so that their round trips overlap each other's and the
 // chunk's. Returns the claim's result in kPreparer (0 elsewhere).
-// split (a.prep_split; the caller then skips stage_window): what of prepare_row needs neither token class
-// is done here, beside the class lookups' round trips, instead of after the barrier by one thread: thread
-// 64 draws the random number from the slot's key and position as soon as they arrive (feeding the
-// previous token changes neither), and warp kWindowWarp stages the window and its lane 0 re-sums it
-// oldest to newest (window_mean: feeding the token changes neither the window nor its length and head).
-// The same operations in the same order, so the same bits.
-__device__ int prepare_loads(const KernelArgs& a, std::int64_t row, PrepShared& p, float* s_window = nullptr,
-                             bool split = false) {
+__device__ int prepare_loads(const KernelArgs& a, std::int64_t row, PrepShared& p) {
   const std::int64_t slot = row_slot(a, row);
   const bool valid = slot >= 0 && slot < a.state.slots;  // otherwise claim_slot rejects the row
   const std::int64_t* ints = a.state.ints + slot * kSlotInts;
@@ -338,25 +325,7 @@ __device__ int prepare_loads(const KernelArgs& a, std::int64_t row, PrepShared& 
     bad = claim_slot(a, row, &claimed_slot);
   } else if (threadIdx.x == 64 && valid) {
     for (int k = 0; k < kSlotSums; ++k) p.sums[k] = a.state.sums[slot * kSlotSums + k];
-    std::int64_t v[kSlotInts];
-    for (int k = 0; k < kSlotInts; ++k) {
-      v[k] = ints[k];
-      p.ints[k] = v[k];
-    }
-    if (split) {
-      p.uniform =
-          detail::philox_uniform(static_cast<std::uint64_t>(v[kSeed]), static_cast<std::uint64_t>(v[kGlobalCount]));
-    }
-  } else if (split && threadIdx.x / 32 == kWindowWarp) {
-    if (valid) {
-      const float* window = a.state.window_entropies + slot * a.state.window;
-      std::int64_t w[kSlotInts] = {};  // window_mean reads the length and the head only
-      w[kWindowLen] = ints[kWindowLen];
-      w[kWindowHead] = ints[kWindowHead];
-      for (int j = threadIdx.x & 31; j < a.state.window; j += 32) s_window[j] = window[j];
-      __syncwarp();
-      if ((threadIdx.x & 31) == 0) p.window_hs = detail::window_mean(a.params, s_window, w);
-    }
+    for (int k = 0; k < kSlotInts; ++k) p.ints[k] = ints[k];
   } else if (threadIdx.x == 96) {
     const std::int64_t last = a.last_tokens[row];
     p.last = last;
@@ -371,7 +340,7 @@ __device__ int prepare_loads(const KernelArgs& a, std::int64_t row, PrepShared& 
 // kPreparer, after prepare_loads, stage_window and a __syncthreads: spec step 1, the step means and
 // the random number, into `pre` (shared) and the row's RowPre (global, for a last block elsewhere).
 __device__ void prepare_row(const KernelArgs& a, std::int64_t row, int bad, const PrepShared& p,
-                            const float* s_window, RowPre& pre, bool split = false) {
+                            const float* s_window, RowPre& pre) {
   const std::int64_t slot = row_slot(a, row);
   pre.slot = slot;
   pre.bad = bad;
@@ -381,14 +350,9 @@ __device__ void prepare_row(const KernelArgs& a, std::int64_t row, int bad, cons
     for (int k = 0; k < kSlotSums; ++k) sums[k] = p.sums[k];
     for (int k = 0; k < kSlotInts; ++k) ints[k] = p.ints[k];
     detail::observe_token_classes(sums, ints, p.last, p.last_class, p.prev_class);
-    if (split) {  // prepare_loads computed these beside the class lookups
-      pre.uniform = p.uniform;
-      pre.means = detail::step_means_with(a.params, p.window_hs, sums, ints);
-    } else {
-      pre.uniform = detail::philox_uniform(static_cast<std::uint64_t>(ints[kSeed]),
-                                           static_cast<std::uint64_t>(ints[kGlobalCount]));
-      pre.means = detail::step_means(a.params, s_window, sums, ints);
-    }
+    pre.uniform = detail::philox_uniform(static_cast<std::uint64_t>(ints[kSeed]),
+                                         static_cast<std::uint64_t>(ints[kGlobalCount]));
+    pre.means = detail::step_means(a.params, s_window, sums, ints);
     for (int k = 0; k < kSlotSums; ++k) pre.sums[k] = sums[k];
     for (int k = 0; k < kSlotInts; ++k) pre.ints[k] = ints[k];
   }

@@ -41,12 +41,9 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
   float x[kPerThread];
   if (!chunkless) load_chunk<kDType>(row_logits<kDType>(a, row), begin, end, x);
   int bad = 0;
-  // The split preparation (prepare_loads) only in the extra preparing block: elsewhere its window sum would
-  // hold up warp kWindowWarp's share of the block's chunks.
-  const bool split = a.prep_split != 0 && chunkless;
   if (prepares) {
-    bad = prepare_loads(a, row, s_prep, s_window, split);
-    if (!split) stage_window(a, row, s_window);
+    bad = prepare_loads(a, row, s_prep);
+    stage_window(a, row, s_window);
   }
   EntropyPart* row_parts = a.ws.entropy + row * a.ws.chunks;
   if constexpr (kGrouped) {
@@ -68,7 +65,7 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
         if (lane == 0) row_parts[round + warp * parts] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
       }
       if (prepares && first_round && threadIdx.x == kPreparer) {
-        prepare_row(a, row, bad, s_prep, s_window, s_pre, split);
+        prepare_row(a, row, bad, s_prep, s_window, s_pre);
         RN_TRACE_HERE(0, 14);
       }
       first_round = false;
@@ -83,7 +80,7 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
       if (threadIdx.x == 0) row_parts[part] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
     }
     if (prepares && threadIdx.x == kPreparer) {
-      prepare_row(a, row, bad, s_prep, s_window, s_pre, split);
+      prepare_row(a, row, bad, s_prep, s_window, s_pre);
       RN_TRACE_HERE(0, 14);
     }
   }

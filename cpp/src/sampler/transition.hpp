@@ -53,33 +53,23 @@ struct StepMeans {  // plain data (it also lives in CUDA shared memory)
   bool hbar_is_hs;     // nothing seen since reset: hbar is hs
 };
 
-// The window's mean, re-summed oldest to newest (0 when the window is empty): the part of step_means that
-// only reads the window and its length and head, which feeding the previous token (observe_token) does
-// not change; the GPU computes it beside the token class lookups.
-RN_HOST_DEVICE inline double window_mean(const TransitionParams& p, const float* window_entropies,
-                                         const std::int64_t* ints) {
-  const std::int64_t win_len = ints[kWindowLen];
-  if (win_len == 0) return 0.0;
-  // Oldest entry sits at head when the ring is full, at 0 otherwise.
-  const std::int64_t start = win_len == p.window ? ints[kWindowHead] : 0;
-  double s = 0.0;
-  for (std::int64_t i = 0; i < win_len; ++i) {
-    std::int64_t j = start + i;
-    if (j >= p.window) j -= p.window;
-    s += static_cast<double>(window_entropies[j]);
-  }
-  return s / static_cast<double>(win_len);
-}
-
-// step_means with the window's mean given (window_mean of the same window, length and head).
-RN_HOST_DEVICE inline StepMeans step_means_with(const TransitionParams& p, double window_hs, const double* sums,
-                                                const std::int64_t* ints) {
+RN_HOST_DEVICE inline StepMeans step_means(const TransitionParams& p, const float* window_entropies,
+                                           const double* sums, const std::int64_t* ints) {
   StepMeans m{0.0, 0.0, false, false};
+  const std::int64_t win_len = ints[kWindowLen];
   if (ints[kStepCount] < p.window) {
-    if (ints[kWindowLen] == 0) {
+    if (win_len == 0) {
       m.hs_is_entropy = true;
     } else {
-      m.hs = window_hs;
+      // Oldest entry sits at head when the ring is full, at 0 otherwise.
+      const std::int64_t start = win_len == p.window ? ints[kWindowHead] : 0;
+      double s = 0.0;
+      for (std::int64_t i = 0; i < win_len; ++i) {
+        std::int64_t j = start + i;
+        if (j >= p.window) j -= p.window;
+        s += static_cast<double>(window_entropies[j]);
+      }
+      m.hs = s / static_cast<double>(win_len);
     }
   } else {
     m.hs = sums[kStepSum] / static_cast<double>(ints[kStepCount]);
@@ -90,12 +80,6 @@ RN_HOST_DEVICE inline StepMeans step_means_with(const TransitionParams& p, doubl
     m.hbar_is_hs = true;
   }
   return m;
-}
-
-RN_HOST_DEVICE inline StepMeans step_means(const TransitionParams& p, const float* window_entropies,
-                                           const double* sums, const std::int64_t* ints) {
-  const bool window_needed = ints[kStepCount] < p.window && ints[kWindowLen] > 0;
-  return step_means_with(p, window_needed ? window_mean(p, window_entropies, ints) : 0.0, sums, ints);
 }
 
 // Spec steps 5-6: the temperature for entropy h.
