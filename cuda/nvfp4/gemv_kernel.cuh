@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/env_switch.hpp"
 #include "core/pdl.cuh"
 #include "nvfp4/gemv_params.cuh"
 #include "nvfp4/gemv_prologue.cuh"
@@ -359,12 +360,14 @@ __device__ __forceinline__ void prefetch_then_wait(const GemvParams& p, int step
 // gemv_split_reduce adds up. x of many tokens x long K then still fits next to a second CTA.
 // TEAMS = 2 (WHOLE, one CTA per SM): two teams of 8 warps share one staged copy of x, each walking its own row
 // tiles with its own reduction buffers and barrier: 16 warps stream weights where x fits only once per SM.
+// PROG (WHOLE without the ring): progressive x staging, see kProgUnits below.
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING = false, bool SPLIT = false,
-          int TEAMS = 1>
+          int TEAMS = 1, bool PROG = false>
 __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB) gemv_kernel(const GemvParams p, const __grid_constant__ RingMaps maps) {
   static_assert(!RING || (FAST && WHOLE), "the weight ring serves the persistent fast-path kernel only");
   static_assert(!SPLIT || (WHOLE && !RING), "split K runs the persistent whole-slice kernel without the ring");
   static_assert(TEAMS == 1 || (WHOLE && !RING && MINB == 1), "teams share whole x, one CTA per SM, no ring");
+  static_assert(!PROG || (WHOLE && !RING), "progressive staging fills the whole-x buffer");
   using M = Mode<XDT, W4A4>;
   constexpr bool kBf = M::kABf16;
   constexpr int kSplits = M::kSplits;
@@ -465,6 +468,37 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       load_unit<XDT>(p, unit / kUnitsPerToken, c * kChunk + (unit % kUnitsPerToken) * 16, v[u]);
     }
   };
+  // Progressive staging (PROG; RESET_NATIVE_GEMV_XPROG): only chunk 0 of x is staged
+  // before the first MMA; chunk c + 1 is loaded before step c (tile 0, chunk c) and stored after it, one
+  // CTA-wide barrier each, so the staging's L2 round trips overlap the first tile's compute and the weight refills
+  // start one chunk in instead of after all of x. Each thread moves the same units to the same places as
+  // stage(): the same shared-memory contents, the same bits. kProgUnits units per thread and chunk at most.
+  constexpr int kProgUnits = 2;
+  const bool prog = PROG && nchunks >= 2 && m * kUnitsPerToken <= kProgUnits * kCtaThreads;
+  auto prog_load = [&](int c, RawUnit<XDT> (&v)[kProgUnits]) {
+#pragma unroll
+    for (int j = 0; j < kProgUnits; ++j) {
+      const int u = ctid + j * kCtaThreads;  // unit u of chunk c: token u / 64, K offset (u % 64) * 16
+      load_unit<XDT>(p, u < m * kUnitsPerToken ? u / kUnitsPerToken : m,
+                     (c_base + c) * kChunk + (u % kUnitsPerToken) * 16, v[j]);
+    }
+  };
+  auto prog_store = [&](int c, const RawUnit<XDT> (&v)[kProgUnits]) {
+#pragma unroll
+    for (int j = 0; j < kProgUnits; ++j) {
+      const int u = ctid + j * kCtaThreads, tok = u / kUnitsPerToken;
+      if (tok >= m) continue;
+      store_unit<XDT, W4A4>(xs + size_t(xrow(0, c, tok)) * kTokStride, (xrow(1, c, tok) - xrow(0, c, tok)) * kTokStride,
+                            (u % kUnitsPerToken) * 16, v[j], act_gs, act_d);
+    }
+  };
+  // One progressive round without a step to overlap (chunk 0, and every chunk for a walker without tiles).
+  auto prog_stage = [&](int c) {
+    RawUnit<XDT> v[kProgUnits];
+    prog_load(c, v);
+    prog_store(c, v);
+  };
+
   auto chunk_store = [&](int c, const RawUnit<XDT> (&v)[kChunkUnits], int part) {
 #pragma unroll
     for (int u = 0; u < kChunkUnits; ++u) {
@@ -520,7 +554,11 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   prefetch_then_wait<XDT, W4A4>(p, steps, fetch, wv, sc, act_gs, act_d);
 
   if constexpr (WHOLE) {
-    stage(c_base, nchunks);
+    if (PROG && prog) {
+      prog_stage(0);  // the barrier below completes chunk 0
+    } else {
+      stage(c_base, nchunks);
+    }
   } else {
     RawUnit<XDT> v[kChunkUnits];
     chunk_load(0, v, -1);
@@ -658,8 +696,28 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
 
   for (int step = 0; step < steps; step += kDepth) {
 #pragma unroll
-    for (int d = 0; d < kDepth; ++d)
-      if (step + d < steps) run_step(step + d, d, wv[d], sc[d]);
+    for (int d = 0; d < kDepth; ++d) {
+      if (step + d >= steps) continue;
+      if constexpr (PROG) {
+        if (prog && step + d + 1 < nchunks) {  // tile 0's step c = step + d: chunk c + 1 in flight meanwhile
+          RawUnit<XDT> pv[kProgUnits];
+          prog_load(step + d + 1, pv);
+          run_step(step + d, d, wv[d], sc[d]);
+          prog_store(step + d + 1, pv);
+          compute_sync<RING>();
+          continue;
+        }
+      }
+      run_step(step + d, d, wv[d], sc[d]);
+    }
+  }
+  if constexpr (PROG) {  // a walker without tiles (steps is 0 or >= nchunks): the same barriers
+    if (prog && steps == 0) {
+      for (int c = 1; c < nchunks; ++c) {
+        prog_stage(c);
+        compute_sync<RING>();
+      }
+    }
   }
 }
 
@@ -708,9 +766,21 @@ GemvParams with_activation_amax(const GemvParams& p, bool in_kernel, cudaStream_
   return q;
 }
 
+// Progressive x staging (gemv_kernel's PROG) for the fast-path whole-x kernels that run at M >= 3 on the large layers:
+// two CTAs per SM, two teams, split K (not the 3-CTA kernel: 80 registers, PROG spilled there). RESET_NATIVE_GEMV_XPROG=1
+// / =0 (read at every call; a captured CUDA graph keeps the choice made at capture).
+inline bool progressive_staging() { return cuda_core::env_switch("RESET_NATIVE_GEMV_XPROG", false); }
+template <bool FAST, bool WHOLE, int MINB, bool RING, int TEAMS>
+constexpr bool prog_candidate() {
+  return FAST && WHOLE && !RING && (MINB == 2 || TEAMS > 1);
+}
+
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB = 2, bool RING = false, int TEAMS = 1>
 void launch_tile(const GemvParams& p, const RingMaps& maps, int sms, cudaStream_t stream) {
   auto kernel = gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS>;
+  if constexpr (prog_candidate<FAST, WHOLE, MINB, RING, TEAMS>()) {
+    if (progressive_staging()) kernel = gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS, true>;
+  }
   const size_t smem = TEAMS > 1 ? smem_bytes<XDT, W4A4, NT, true, TEAMS>(p.k, p.m)
                       : WHOLE   ? whole_smem_bytes<XDT, W4A4, NT, MINB, RING>(p.k, p.m)
                                 : smem_bytes<XDT, W4A4, NT, WHOLE>(p.k, p.m);
