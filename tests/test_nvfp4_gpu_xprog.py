@@ -1,6 +1,6 @@
 """NVFP4 GEMV with progressive x staging (gemv_kernel PROG, RESET_NATIVE_GEMV_XPROG=1): the whole-x 16-bit kernels
 (two CTAs per SM, two teams, split K) stage chunk 0 of x before the first MMA and each further chunk during the
-first tile's steps. Only where the bytes land in shared memory changes, so every output must equal the switch-off
+first tile's steps (slices of one chunk stage it at once). Only where the bytes land in shared memory changes, so every output must equal the switch-off
 call bit for bit, and both must agree with fp64 math. GPU tests skip without a device."""
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ SHAPES = [
     (8, 4096, 16),     # two teams, the second without a tile (it still joins every staging barrier)
     (200, 4096, 16),   # two teams, odd tile count
     (136, 5120, 12),   # two teams, 5 chunks, padded token side
-    (200, 2048, 16),   # two CTAs per SM at 16 tokens: 4 units per thread, PROG falls back to staging all of x
+    (200, 2048, 16),   # two CTAs per SM at 16 tokens: 4 units per thread and chunk (2 held across the step)
     (64, 12288, 4),    # split K (6 slices of 2 chunks)
+    (64, 12288, 16),   # split K at 16 tokens (4 units per thread and chunk)
     (48, 9216, 8),     # split K, uneven slices (1 or 2 chunks: one-chunk slices stage at once)
     (40, 4160, 5),     # K % 1024 != 0: the general path, which PROG does not touch
 ]

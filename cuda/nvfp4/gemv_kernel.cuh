@@ -360,7 +360,7 @@ __device__ __forceinline__ void prefetch_then_wait(const GemvParams& p, int step
 // gemv_split_reduce adds up. x of many tokens x long K then still fits next to a second CTA.
 // TEAMS = 2 (WHOLE, one CTA per SM): two teams of 8 warps share one staged copy of x, each walking its own row
 // tiles with its own reduction buffers and barrier: 16 warps stream weights where x fits only once per SM.
-// PROG (WHOLE without the ring): progressive x staging, see kProgUnits below.
+// PROG (WHOLE without the ring): progressive x staging, see kProgMax below.
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING = false, bool SPLIT = false,
           int TEAMS = 1, bool PROG = false>
 __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB) gemv_kernel(const GemvParams p, const __grid_constant__ RingMaps maps) {
@@ -468,35 +468,34 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       load_unit<XDT>(p, unit / kUnitsPerToken, c * kChunk + (unit % kUnitsPerToken) * 16, v[u]);
     }
   };
-  // Progressive staging (PROG; RESET_NATIVE_GEMV_XPROG): only chunk 0 of x is staged
-  // before the first MMA; chunk c + 1 is loaded before step c (tile 0, chunk c) and stored after it, one
-  // CTA-wide barrier each, so the staging's L2 round trips overlap the first tile's compute and the weight refills
-  // start one chunk in instead of after all of x. Each thread moves the same units to the same places as
-  // stage(): the same shared-memory contents, the same bits. kProgUnits units per thread and chunk at most.
-  constexpr int kProgUnits = 2;
-  const bool prog = PROG && nchunks >= 2 && m * kUnitsPerToken <= kProgUnits * kCtaThreads;
-  auto prog_load = [&](int c, RawUnit<XDT> (&v)[kProgUnits]) {
-#pragma unroll
-    for (int j = 0; j < kProgUnits; ++j) {
-      const int u = ctid + j * kCtaThreads;  // unit u of chunk c: token u / 64, K offset (u % 64) * 16
-      load_unit<XDT>(p, u < m * kUnitsPerToken ? u / kUnitsPerToken : m,
-                     (c_base + c) * kChunk + (u % kUnitsPerToken) * 16, v[j]);
-    }
+  // Progressive staging (PROG; RESET_NATIVE_GEMV_XPROG): only chunk 0 of x is staged before the first MMA; the units
+  // of chunk c + 1 are loaded before step c (tile 0, chunk c) and stored after it, one CTA-wide barrier each, so the
+  // staging's L2 round trips overlap the first tile's compute and the weight refills start one chunk in instead of
+  // after all of x. Each thread moves the same units to the same places as stage(): the same shared-memory
+  // contents, the same bits. A thread moves prog_units (<= kProgMax) units per chunk; kProgHeld of them stay in
+  // registers across a step, the rest are moved right after it (one more L2 round trip).
+  constexpr int kProgMax = (kTok * kUnitsPerToken + kCtaThreads - 1) / kCtaThreads;  // 2, or 4 at NT = 2 without teams
+  constexpr int kProgHeld = kProgMax < 2 ? kProgMax : 2;
+  const int prog_units = (m * kUnitsPerToken + kCtaThreads - 1) / kCtaThreads;
+  const bool prog = PROG && nchunks >= 2 && prog_units <= kProgMax;
+  auto prog_load = [&](int c, int j, RawUnit<XDT>& v) {  // unit ctid + j * threads of chunk c
+    const int u = ctid + j * kCtaThreads;
+    load_unit<XDT>(p, u < m * kUnitsPerToken ? u / kUnitsPerToken : m, (c_base + c) * kChunk + (u % kUnitsPerToken) * 16,
+                   v);
   };
-  auto prog_store = [&](int c, const RawUnit<XDT> (&v)[kProgUnits]) {
-#pragma unroll
-    for (int j = 0; j < kProgUnits; ++j) {
-      const int u = ctid + j * kCtaThreads, tok = u / kUnitsPerToken;
-      if (tok >= m) continue;
-      store_unit<XDT, W4A4>(xs + size_t(xrow(0, c, tok)) * kTokStride, (xrow(1, c, tok) - xrow(0, c, tok)) * kTokStride,
-                            (u % kUnitsPerToken) * 16, v[j], act_gs, act_d);
-    }
+  auto prog_store = [&](int c, int j, const RawUnit<XDT>& v) {
+    const int u = ctid + j * kCtaThreads, tok = u / kUnitsPerToken;
+    if (tok >= m) return;
+    store_unit<XDT, W4A4>(xs + size_t(xrow(0, c, tok)) * kTokStride, (xrow(1, c, tok) - xrow(0, c, tok)) * kTokStride,
+                          (u % kUnitsPerToken) * 16, v, act_gs, act_d);
   };
-  // One progressive round without a step to overlap (chunk 0, and every chunk for a walker without tiles).
+  // All units of chunk c, all loads first (chunk 0, and every chunk for a walker without tiles).
   auto prog_stage = [&](int c) {
-    RawUnit<XDT> v[kProgUnits];
-    prog_load(c, v);
-    prog_store(c, v);
+    RawUnit<XDT> v[kProgMax];
+#pragma unroll
+    for (int j = 0; j < kProgMax; ++j) prog_load(c, j, v[j]);
+#pragma unroll
+    for (int j = 0; j < kProgMax; ++j) prog_store(c, j, v[j]);
   };
 
   auto chunk_store = [&](int c, const RawUnit<XDT> (&v)[kChunkUnits], int part) {
@@ -700,10 +699,19 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       if (step + d >= steps) continue;
       if constexpr (PROG) {
         if (prog && step + d + 1 < nchunks) {  // tile 0's step c = step + d: chunk c + 1 in flight meanwhile
-          RawUnit<XDT> pv[kProgUnits];
-          prog_load(step + d + 1, pv);
+          const int c = step + d + 1;
+          RawUnit<XDT> pv[kProgHeld];
+#pragma unroll
+          for (int j = 0; j < kProgHeld; ++j) prog_load(c, j, pv[j]);
           run_step(step + d, d, wv[d], sc[d]);
-          prog_store(step + d + 1, pv);
+#pragma unroll
+          for (int j = 0; j < kProgHeld; ++j) prog_store(c, j, pv[j]);
+          if (kProgMax > kProgHeld && prog_units > kProgHeld) {  // the rest (kProgMax = 2 kProgHeld), same registers
+#pragma unroll
+            for (int j = 0; j < kProgHeld; ++j) prog_load(c, kProgHeld + j, pv[j]);
+#pragma unroll
+            for (int j = 0; j < kProgHeld; ++j) prog_store(c, kProgHeld + j, pv[j]);
+          }
           compute_sync<RING>();
           continue;
         }
