@@ -1,4 +1,5 @@
-"""NVFP4 GEMV with progressive x staging (gemv_kernel PROG, RESET_NATIVE_GEMV_XPROG=1): the whole-x 16-bit kernels
+"""NVFP4 GEMV with progressive x staging (gemv_kernel PROG, RESET_NATIVE_GEMV_XPROG=1 through registers, =2 through
+cp.async for 16-bit x at A16, else as 1): the whole-x 16-bit kernels
 (two CTAs per SM, two teams, split K) stage chunk 0 of x before the first MMA and each further chunk during the
 first tile's steps (slices of one chunk stage it at once). Only where the bytes land in shared memory changes, so every output must equal the switch-off
 call bit for bit, and both must agree with fp64 math. GPU tests skip without a device."""
@@ -39,8 +40,8 @@ def _ref_weights(n, k):
     return ref.quantize(torch.randn((n, k), generator=torch.Generator().manual_seed(n * 7 + k)).numpy())
 
 
-def _call(p, s, gs, x, activation, bias, residual, prog, monkeypatch):
-    monkeypatch.setenv("RESET_NATIVE_GEMV_XPROG", "1" if prog else "0")
+def _call(p, s, gs, x, activation, bias, residual, mode, monkeypatch):
+    monkeypatch.setenv("RESET_NATIVE_GEMV_XPROG", mode)
     return nc.gemv(p, s, gs, x, activation, None, bias, residual)
 
 
@@ -74,14 +75,16 @@ def test_progressive_staging_same_bits_and_fp64(n, k, m, dtype, activation, monk
     bias = torch.randn(n, generator=gen).to(dtype).cuda()
     residual = torch.randn((m, n), generator=gen).to(dtype).cuda()
     torch.full(((m * n * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
-    y_off = _call(p, s, float(gs), x, activation, bias, residual, False, monkeypatch)
-    y_on = _call(p, s, float(gs), x, activation, bias, residual, True, monkeypatch)
-    assert torch.equal(y_on, y_off)
-    _check_vs_fp64(y_on, packed, scales, float(gs), x, activation, bias, residual)
+    y_off = _call(p, s, float(gs), x, activation, bias, residual, "0", monkeypatch)
+    for mode in ("1", "2"):
+        y_on = _call(p, s, float(gs), x, activation, bias, residual, mode, monkeypatch)
+        assert torch.equal(y_on, y_off), f"mode {mode}"
+    _check_vs_fp64(y_off, packed, scales, float(gs), x, activation, bias, residual)
 
 
+@pytest.mark.parametrize("mode", ["1", "2"])
 @pytest.mark.parametrize("n,k,m", [(200, 4096, 16), (64, 12288, 4), (200, 4096, 4)])
-def test_progressive_staging_in_cuda_graph(n, k, m, monkeypatch):
+def test_progressive_staging_in_cuda_graph(n, k, m, mode, monkeypatch):
     """Captured with the switch on (the choice made at capture holds at replay): replays equal eager switch-off calls,
     also after x changes in place (the graph re-stages it) and when replayed twice."""
     monkeypatch.delenv("RESET_NATIVE_GEMV_RING", raising=False)
@@ -90,7 +93,7 @@ def test_progressive_staging_in_cuda_graph(n, k, m, monkeypatch):
     p, s = torch.from_numpy(packed).cuda(), torch.from_numpy(scales).cuda()
     gen = torch.Generator().manual_seed(5)
     x = torch.randn((m, k), generator=gen).to(torch.bfloat16).cuda()
-    monkeypatch.setenv("RESET_NATIVE_GEMV_XPROG", "1")
+    monkeypatch.setenv("RESET_NATIVE_GEMV_XPROG", mode)
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):
@@ -107,9 +110,10 @@ def test_progressive_staging_in_cuda_graph(n, k, m, monkeypatch):
         assert torch.equal(y, nc.gemv(p, s, float(gs), x, "bf16"))
 
 
-def test_progressive_staging_deterministic_across_calls(monkeypatch):
+@pytest.mark.parametrize("mode", ["1", "2"])
+def test_progressive_staging_deterministic_across_calls(mode, monkeypatch):
     """Ten calls with the switch on give one result (the barriers order every staged chunk before its use)."""
-    monkeypatch.setenv("RESET_NATIVE_GEMV_XPROG", "1")
+    monkeypatch.setenv("RESET_NATIVE_GEMV_XPROG", mode)
     monkeypatch.delenv("RESET_NATIVE_GEMV_RING", raising=False)
     packed, scales, gs = _ref_weights(200, 4096)
     p, s = torch.from_numpy(packed).cuda(), torch.from_numpy(scales).cuda()
@@ -132,7 +136,19 @@ def test_progressive_staging_many_tiles_same_bits(m, activation, monkeypatch):
     s = torch.randint(0x20, 0x51, (n, k // 16), generator=gen, device="cuda", dtype=torch.uint8)
     x = torch.randn((m, k), generator=gen, device="cuda").to(torch.bfloat16)
     bias = torch.randn(n, generator=gen, device="cuda").to(torch.bfloat16)
-    y_off = _call(p, s, 0.01, x, activation, bias, None, False, monkeypatch)
-    y_on = _call(p, s, 0.01, x, activation, bias, None, True, monkeypatch)
+    y_off = _call(p, s, 0.01, x, activation, bias, None, "0", monkeypatch)
     assert torch.isfinite(y_off).all()
-    assert torch.equal(y_on, y_off)
+    for mode in ("1", "2"):
+        assert torch.equal(_call(p, s, 0.01, x, activation, bias, None, mode, monkeypatch), y_off), f"mode {mode}"
+
+
+def test_async_staging_unaligned_x_falls_back(monkeypatch):
+    """x not 16-byte aligned (a view at an odd element offset): the cp.async kernel stages all of x the plain way
+    (its copies need aligned sources); same bits as the switch off."""
+    monkeypatch.delenv("RESET_NATIVE_GEMV_RING", raising=False)
+    packed, scales, gs = _ref_weights(200, 4096)
+    p, s = torch.from_numpy(packed).cuda(), torch.from_numpy(scales).cuda()
+    base = torch.randn(8 * 4096 + 1, generator=torch.Generator().manual_seed(9)).to(torch.bfloat16).cuda()
+    x = base[1:].view(8, 4096)
+    y_off = _call(p, s, float(gs), x, "bf16", None, None, "0", monkeypatch)
+    assert torch.equal(_call(p, s, float(gs), x, "bf16", None, None, "2", monkeypatch), y_off)

@@ -109,6 +109,17 @@ __device__ __forceinline__ void quantize_activation_block(float (&v)[16], float 
     v[i] = copysignf(e2m1_magnitude_value(e2m1_round_magnitude(__fdiv_rn(fabsf(v[i]), s))) * sdec, v[i]);
 }
 
+// 16-byte global -> shared copy through L2 (cp.async.cg), its commit group, and the wait until at most N of this
+// thread's groups are pending (progressive staging, PROG == 2).
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(cuda_core::smem_addr(smem)), "l"(gmem) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
+}
+
 // One output of a 16-row tile before the residual and the rounding: the 8 warps' partial sums of local row rl
 // and token tok (red: [warp][16 rows][tok_stride]) in warp order, the decode bias, the global scale(s), the bias.
 template <int XDT, bool W4A4>
@@ -360,14 +371,15 @@ __device__ __forceinline__ void prefetch_then_wait(const GemvParams& p, int step
 // gemv_split_reduce adds up. x of many tokens x long K then still fits next to a second CTA.
 // TEAMS = 2 (WHOLE, one CTA per SM): two teams of 8 warps share one staged copy of x, each walking its own row
 // tiles with its own reduction buffers and barrier: 16 warps stream weights where x fits only once per SM.
-// PROG (WHOLE without the ring): progressive x staging, see kProgMax below.
+// PROG (WHOLE without the ring): progressive x staging, see kProgMax below (1: through registers, 2: cp.async).
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING = false, bool SPLIT = false,
-          int TEAMS = 1, bool PROG = false>
+          int TEAMS = 1, int PROG = 0>
 __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB) gemv_kernel(const GemvParams p, const __grid_constant__ RingMaps maps) {
   static_assert(!RING || (FAST && WHOLE), "the weight ring serves the persistent fast-path kernel only");
   static_assert(!SPLIT || (WHOLE && !RING), "split K runs the persistent whole-slice kernel without the ring");
   static_assert(TEAMS == 1 || (WHOLE && !RING && MINB == 1), "teams share whole x, one CTA per SM, no ring");
-  static_assert(!PROG || (WHOLE && !RING), "progressive staging fills the whole-x buffer");
+  static_assert(PROG == 0 || (WHOLE && !RING), "progressive staging fills the whole-x buffer");
+  static_assert(PROG != 2 || (!W4A4 && XDT != kF32), "cp.async staging copies 16-bit x as it is");
   using M = Mode<XDT, W4A4>;
   constexpr bool kBf = M::kABf16;
   constexpr int kSplits = M::kSplits;
@@ -477,7 +489,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   constexpr int kProgMax = (kTok * kUnitsPerToken + kCtaThreads - 1) / kCtaThreads;  // 2, or 4 at NT = 2 without teams
   constexpr int kProgHeld = kProgMax < 2 ? kProgMax : 2;
   const int prog_units = (m * kUnitsPerToken + kCtaThreads - 1) / kCtaThreads;
-  const bool prog = PROG && nchunks >= 2 && prog_units <= kProgMax;
+  const bool prog = PROG != 0 && nchunks >= 2 && prog_units <= kProgMax && (PROG != 2 || p.x_aligned);
   auto prog_load = [&](int c, int j, RawUnit<XDT>& v) {  // unit ctid + j * threads of chunk c
     const int u = ctid + j * kCtaThreads;
     load_unit<XDT>(p, u < m * kUnitsPerToken ? u / kUnitsPerToken : m, (c_base + c) * kChunk + (u % kUnitsPerToken) * 16,
@@ -496,6 +508,43 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
     for (int j = 0; j < kProgMax; ++j) prog_load(c, j, v[j]);
 #pragma unroll
     for (int j = 0; j < kProgMax; ++j) prog_store(c, j, v[j]);
+  };
+
+  // PROG == 2: every unit of x goes straight from global memory to its staged place (cp.async, 16 bytes each, no
+  // registers held), chunk 0, chunk 1 and the rest in three commit groups issued right after pdl_wait; before chunk c
+  // is used, each thread waits for its own copies of it and permutes them in place (the pairs (j, j + 4) of
+  // store_unit), then the CTA-wide barrier publishes the chunk.
+  auto async_units = [&](int c, auto&& per_half) {  // per_half(u16* slot, const T* src) for this thread's units
+    using T = typename Elem<XDT>::T;
+    for (int j = 0; j < prog_units; ++j) {
+      const int u = ctid + j * kCtaThreads, tok = u / kUnitsPerToken, kk = (u % kUnitsPerToken) * 16;
+      if (tok >= m) break;
+      const T* src = static_cast<const T*>(p.x) + int64_t(tok) * p.k + (c_base + c) * kChunk + kk;
+      uint16_t* row = xs + size_t(xrow(0, c, tok)) * kTokStride;
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int e0 = kk + 8 * h;
+        per_half(row + ((e0 % 32) / 8) * kPlane + (e0 / 32) * 8, src + 8 * h);
+      }
+    }
+  };
+  auto async_issue = [&](int c) {
+    async_units(c, [](uint16_t* slot, const void* src) { cp_async16(slot, src); });
+  };
+  auto async_permute = [&](int c) {  // this thread's units of chunk c, once its copies have landed
+    if (c == 0) {
+      cp_async_wait<2>();
+    } else if (c == 1) {
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    async_units(c, [](uint16_t* slot, const void*) {
+      uint4* q = reinterpret_cast<uint4*>(slot);
+      const uint4 v = *q;
+      *q = make_uint4(__byte_perm(v.x, v.z, 0x5410), __byte_perm(v.x, v.z, 0x7632), __byte_perm(v.y, v.w, 0x5410),
+                      __byte_perm(v.y, v.w, 0x7632));
+    });
   };
 
   auto chunk_store = [&](int c, const RawUnit<XDT> (&v)[kChunkUnits], int part) {
@@ -553,7 +602,15 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   prefetch_then_wait<XDT, W4A4>(p, steps, fetch, wv, sc, act_gs, act_d);
 
   if constexpr (WHOLE) {
-    if (PROG && prog) {
+    if (PROG == 2 && prog) {
+      async_issue(0);
+      cp_async_commit();
+      async_issue(1);
+      cp_async_commit();
+      for (int c = 2; c < nchunks; ++c) async_issue(c);
+      cp_async_commit();
+      async_permute(0);  // the barrier below completes chunk 0
+    } else if (PROG == 1 && prog) {
       prog_stage(0);  // the barrier below completes chunk 0
     } else {
       stage(c_base, nchunks);
@@ -697,7 +754,14 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
 #pragma unroll
     for (int d = 0; d < kDepth; ++d) {
       if (step + d >= steps) continue;
-      if constexpr (PROG) {
+      if constexpr (PROG == 2) {
+        if (prog && step + d + 1 < nchunks) {  // tile 0's step c = step + d, then chunk c + 1 published
+          run_step(step + d, d, wv[d], sc[d]);
+          async_permute(step + d + 1);
+          compute_sync<RING>();
+          continue;
+        }
+      } else if constexpr (PROG == 1) {
         if (prog && step + d + 1 < nchunks) {  // tile 0's step c = step + d: chunk c + 1 in flight meanwhile
           const int c = step + d + 1;
           RawUnit<XDT> pv[kProgHeld];
@@ -719,10 +783,14 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       run_step(step + d, d, wv[d], sc[d]);
     }
   }
-  if constexpr (PROG) {  // a walker without tiles (steps is 0 or >= nchunks): the same barriers
+  if constexpr (PROG != 0) {  // a walker without tiles (steps is 0 or >= nchunks): the same barriers
     if (prog && steps == 0) {
       for (int c = 1; c < nchunks; ++c) {
-        prog_stage(c);
+        if constexpr (PROG == 2) {
+          async_permute(c);
+        } else {
+          prog_stage(c);
+        }
         compute_sync<RING>();
       }
     }
@@ -777,7 +845,16 @@ GemvParams with_activation_amax(const GemvParams& p, bool in_kernel, cudaStream_
 // Progressive x staging (gemv_kernel's PROG) for the fast-path whole-x kernels that run at M >= 3 on the large layers:
 // two CTAs per SM, two teams, split K (not the 3-CTA kernel: 80 registers, PROG spilled there). RESET_NATIVE_GEMV_XPROG=1
 // / =0 (read at every call; a captured CUDA graph keeps the choice made at capture).
-inline bool progressive_staging() { return cuda_core::env_switch("RESET_NATIVE_GEMV_XPROG", false); }
+// "2": through cp.async where x is 16-bit and A16 (else as "1").
+inline int progressive_staging() {
+  const char* v = std::getenv("RESET_NATIVE_GEMV_XPROG");
+  if (v == nullptr) return 0;
+  return std::strcmp(v, "1") == 0 ? 1 : (std::strcmp(v, "2") == 0 ? 2 : 0);
+}
+template <int XDT, bool W4A4>
+constexpr bool async_staging_ok() {
+  return !W4A4 && XDT != kF32;
+}
 template <bool FAST, bool WHOLE, int MINB, bool RING, int TEAMS>
 constexpr bool prog_candidate() {
   return FAST && WHOLE && !RING && (MINB == 2 || TEAMS > 1);
@@ -787,7 +864,12 @@ template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB = 2, bool 
 void launch_tile(const GemvParams& p, const RingMaps& maps, int sms, cudaStream_t stream) {
   auto kernel = gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS>;
   if constexpr (prog_candidate<FAST, WHOLE, MINB, RING, TEAMS>()) {
-    if (progressive_staging()) kernel = gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS, true>;
+    const int mode = progressive_staging();
+    if (mode == 1 || (mode == 2 && !async_staging_ok<XDT, W4A4>()))
+      kernel = gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS, 1>;
+    if constexpr (async_staging_ok<XDT, W4A4>()) {
+      if (mode == 2) kernel = gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS, 2>;
+    }
   }
   const size_t smem = TEAMS > 1 ? smem_bytes<XDT, W4A4, NT, true, TEAMS>(p.k, p.m)
                       : WHOLE   ? whole_smem_bytes<XDT, W4A4, NT, MINB, RING>(p.k, p.m)

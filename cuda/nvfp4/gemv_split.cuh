@@ -68,7 +68,12 @@ bool split_amax_inline(const GemvParams& p, int grid) {
 template <int XDT, bool W4A4, int NT>
 void launch_split(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
   auto kernel = gemv_kernel<XDT, W4A4, NT, true, true, 2, false, true>;
-  if (progressive_staging()) kernel = gemv_kernel<XDT, W4A4, NT, true, true, 2, false, true, 1, true>;
+  const int prog = progressive_staging();
+  if (prog == 1 || (prog == 2 && !async_staging_ok<XDT, W4A4>()))
+    kernel = gemv_kernel<XDT, W4A4, NT, true, true, 2, false, true, 1, 1>;
+  if constexpr (async_staging_ok<XDT, W4A4>()) {
+    if (prog == 2) kernel = gemv_kernel<XDT, W4A4, NT, true, true, 2, false, true, 1, 2>;
+  }
   const size_t smem = split_smem_bytes<XDT, W4A4, NT>(p.k, p.m, p.ksplit);
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
              "nvfp4 gemv: cudaFuncSetAttribute");
