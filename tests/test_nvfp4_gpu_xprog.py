@@ -1,5 +1,6 @@
-"""NVFP4 GEMV with progressive x staging (gemv_kernel PROG, RESET_NATIVE_GEMV_XPROG=1 through registers, =2 through
-cp.async for 16-bit x at A16, else as 1): the whole-x 16-bit kernels
+"""NVFP4 GEMV with other x stagings (gemv_kernel PROG, RESET_NATIVE_GEMV_XPROG=1 progressive through registers, =2
+progressive through cp.async for 16-bit x at A16, else as 1, =3 all of x through cp.async, also in the 3-CTA kernel,
+for 16-bit x at A16, else the plain staging). Progressive: the whole-x 16-bit kernels
 (two CTAs per SM, two teams, split K) stage chunk 0 of x before the first MMA and each further chunk during the
 first tile's steps (slices of one chunk stage it at once). Only where the bytes land in shared memory changes, so every output must equal the switch-off
 call bit for bit, and both must agree with fp64 math. GPU tests skip without a device."""
@@ -76,13 +77,13 @@ def test_progressive_staging_same_bits_and_fp64(n, k, m, dtype, activation, monk
     residual = torch.randn((m, n), generator=gen).to(dtype).cuda()
     torch.full(((m * n * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
     y_off = _call(p, s, float(gs), x, activation, bias, residual, "0", monkeypatch)
-    for mode in ("1", "2"):
+    for mode in ("1", "2", "3"):
         y_on = _call(p, s, float(gs), x, activation, bias, residual, mode, monkeypatch)
         assert torch.equal(y_on, y_off), f"mode {mode}"
     _check_vs_fp64(y_off, packed, scales, float(gs), x, activation, bias, residual)
 
 
-@pytest.mark.parametrize("mode", ["1", "2"])
+@pytest.mark.parametrize("mode", ["1", "2", "3"])
 @pytest.mark.parametrize("n,k,m", [(200, 4096, 16), (64, 12288, 4), (200, 4096, 4)])
 def test_progressive_staging_in_cuda_graph(n, k, m, mode, monkeypatch):
     """Captured with the switch on (the choice made at capture holds at replay): replays equal eager switch-off calls,
@@ -110,7 +111,7 @@ def test_progressive_staging_in_cuda_graph(n, k, m, mode, monkeypatch):
         assert torch.equal(y, nc.gemv(p, s, float(gs), x, "bf16"))
 
 
-@pytest.mark.parametrize("mode", ["1", "2"])
+@pytest.mark.parametrize("mode", ["1", "2", "3"])
 def test_progressive_staging_deterministic_across_calls(mode, monkeypatch):
     """Ten calls with the switch on give one result (the barriers order every staged chunk before its use)."""
     monkeypatch.setenv("RESET_NATIVE_GEMV_XPROG", mode)
@@ -123,14 +124,15 @@ def test_progressive_staging_deterministic_across_calls(mode, monkeypatch):
         assert torch.equal(nc.gemv(p, s, float(gs), x, "bf16"), first)
 
 
-@pytest.mark.parametrize("m", [3, 4, 8, 16])
+@pytest.mark.parametrize("n,m", [(8464, 3), (8464, 4), (8464, 8), (8464, 16), (4800, 4), (4800, 8)])
 @pytest.mark.parametrize("activation", ["bf16", "nvfp4"])
-def test_progressive_staging_many_tiles_same_bits(m, activation, monkeypatch):
+def test_progressive_staging_many_tiles_same_bits(n, m, activation, monkeypatch):
     """Layers with more than 4 row tiles per SM (8464 rows): persistent CTAs walk several tiles, W4A4 does not split
-    K there, so its whole-x kernels (two CTAs, two teams) take PROG too. Random FP4 bytes and scales 2^-3..2^3."""
+    K there, so its whole-x kernels (two CTAs, two teams) take PROG too; 4800 rows (300 tiles) run the 3-CTA kernel
+    at M <= 8 (mode 3 only). Random FP4 bytes and scales 2^-3..2^3."""
     monkeypatch.delenv("RESET_NATIVE_GEMV_RING", raising=False)
     monkeypatch.delenv("RESET_NATIVE_GEMV_KSPLIT", raising=False)
-    n, k = 8464, 4096
+    k = 4096
     gen = torch.Generator(device="cuda").manual_seed(m)
     p = torch.randint(0, 256, (n, k // 2), generator=gen, device="cuda", dtype=torch.uint8)
     s = torch.randint(0x20, 0x51, (n, k // 16), generator=gen, device="cuda", dtype=torch.uint8)
@@ -138,17 +140,18 @@ def test_progressive_staging_many_tiles_same_bits(m, activation, monkeypatch):
     bias = torch.randn(n, generator=gen, device="cuda").to(torch.bfloat16)
     y_off = _call(p, s, 0.01, x, activation, bias, None, "0", monkeypatch)
     assert torch.isfinite(y_off).all()
-    for mode in ("1", "2"):
+    for mode in ("1", "2", "3"):
         assert torch.equal(_call(p, s, 0.01, x, activation, bias, None, mode, monkeypatch), y_off), f"mode {mode}"
 
 
 def test_async_staging_unaligned_x_falls_back(monkeypatch):
-    """x not 16-byte aligned (a view at an odd element offset): the cp.async kernel stages all of x the plain way
-    (its copies need aligned sources); same bits as the switch off."""
+    """x not 16-byte aligned (a view at an odd element offset): the cp.async kernels stage all of x the plain way
+    (their copies need aligned sources); same bits as the switch off."""
     monkeypatch.delenv("RESET_NATIVE_GEMV_RING", raising=False)
     packed, scales, gs = _ref_weights(200, 4096)
     p, s = torch.from_numpy(packed).cuda(), torch.from_numpy(scales).cuda()
     base = torch.randn(8 * 4096 + 1, generator=torch.Generator().manual_seed(9)).to(torch.bfloat16).cuda()
     x = base[1:].view(8, 4096)
     y_off = _call(p, s, float(gs), x, "bf16", None, None, "0", monkeypatch)
-    assert torch.equal(_call(p, s, float(gs), x, "bf16", None, None, "2", monkeypatch), y_off)
+    for mode in ("2", "3"):
+        assert torch.equal(_call(p, s, float(gs), x, "bf16", None, None, mode, monkeypatch), y_off), f"mode {mode}"

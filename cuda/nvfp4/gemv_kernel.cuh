@@ -110,7 +110,7 @@ __device__ __forceinline__ void quantize_activation_block(float (&v)[16], float 
 }
 
 // 16-byte global -> shared copy through L2 (cp.async.cg), its commit group, and the wait until at most N of this
-// thread's groups are pending (progressive staging, PROG == 2).
+// thread's groups are pending (x staging through cp.async, PROG >= 2).
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(cuda_core::smem_addr(smem)), "l"(gmem) : "memory");
 }
@@ -371,7 +371,8 @@ __device__ __forceinline__ void prefetch_then_wait(const GemvParams& p, int step
 // gemv_split_reduce adds up. x of many tokens x long K then still fits next to a second CTA.
 // TEAMS = 2 (WHOLE, one CTA per SM): two teams of 8 warps share one staged copy of x, each walking its own row
 // tiles with its own reduction buffers and barrier: 16 warps stream weights where x fits only once per SM.
-// PROG (WHOLE without the ring): progressive x staging, see kProgMax below (1: through registers, 2: cp.async).
+// PROG (WHOLE without the ring): x staging variants, see kProgMax below (1: progressive through registers, 2:
+// progressive through cp.async, 3: all of x through cp.async before the first MMA).
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING = false, bool SPLIT = false,
           int TEAMS = 1, int PROG = 0>
 __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB) gemv_kernel(const GemvParams p, const __grid_constant__ RingMaps maps) {
@@ -379,7 +380,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   static_assert(!SPLIT || (WHOLE && !RING), "split K runs the persistent whole-slice kernel without the ring");
   static_assert(TEAMS == 1 || (WHOLE && !RING && MINB == 1), "teams share whole x, one CTA per SM, no ring");
   static_assert(PROG == 0 || (WHOLE && !RING), "progressive staging fills the whole-x buffer");
-  static_assert(PROG != 2 || (!W4A4 && XDT != kF32), "cp.async staging copies 16-bit x as it is");
+  static_assert(PROG < 2 || (!W4A4 && XDT != kF32), "cp.async staging copies 16-bit x as it is");
   using M = Mode<XDT, W4A4>;
   constexpr bool kBf = M::kABf16;
   constexpr int kSplits = M::kSplits;
@@ -489,7 +490,8 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   constexpr int kProgMax = (kTok * kUnitsPerToken + kCtaThreads - 1) / kCtaThreads;  // 2, or 4 at NT = 2 without teams
   constexpr int kProgHeld = kProgMax < 2 ? kProgMax : 2;
   const int prog_units = (m * kUnitsPerToken + kCtaThreads - 1) / kCtaThreads;
-  const bool prog = PROG != 0 && nchunks >= 2 && prog_units <= kProgMax && (PROG != 2 || p.x_aligned);
+  const bool prog = PROG == 3 ? bool(p.x_aligned)
+                              : PROG != 0 && nchunks >= 2 && prog_units <= kProgMax && (PROG != 2 || p.x_aligned);
   auto prog_load = [&](int c, int j, RawUnit<XDT>& v) {  // unit ctid + j * threads of chunk c
     const int u = ctid + j * kCtaThreads;
     load_unit<XDT>(p, u < m * kUnitsPerToken ? u / kUnitsPerToken : m, (c_base + c) * kChunk + (u % kUnitsPerToken) * 16,
@@ -513,7 +515,8 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   // PROG == 2: every unit of x goes straight from global memory to its staged place (cp.async, 16 bytes each, no
   // registers held), chunk 0, chunk 1 and the rest in three commit groups issued right after pdl_wait; before chunk c
   // is used, each thread waits for its own copies of it and permutes them in place (the pairs (j, j + 4) of
-  // store_unit), then the CTA-wide barrier publishes the chunk.
+  // store_unit), then the CTA-wide barrier publishes the chunk. PROG == 3: the same copies in one group, all of x
+  // permuted before the first MMA (one L2 round trip instead of stage()'s one per two units per thread).
   auto async_units = [&](int c, auto&& per_half) {  // per_half(u16* slot, const T* src) for this thread's units
     using T = typename Elem<XDT>::T;
     for (int j = 0; j < prog_units; ++j) {
@@ -602,7 +605,12 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   prefetch_then_wait<XDT, W4A4>(p, steps, fetch, wv, sc, act_gs, act_d);
 
   if constexpr (WHOLE) {
-    if (PROG == 2 && prog) {
+    if (PROG == 3 && prog) {
+      for (int c = 0; c < nchunks; ++c) async_issue(c);
+      cp_async_commit();
+      cp_async_wait<0>();
+      for (int c = 0; c < nchunks; ++c) async_permute(c);  // (their waits pass at once)
+    } else if (PROG == 2 && prog) {
       async_issue(0);
       cp_async_commit();
       async_issue(1);
@@ -783,10 +791,10 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       run_step(step + d, d, wv[d], sc[d]);
     }
   }
-  if constexpr (PROG != 0) {  // a walker without tiles (steps is 0 or >= nchunks): the same barriers
+  if constexpr (PROG == 1 || PROG == 2) {  // a walker without tiles (steps is 0 or >= nchunks): the same barriers
     if (prog && steps == 0) {
       for (int c = 1; c < nchunks; ++c) {
-        if constexpr (PROG == 2) {
+        if constexpr (PROG >= 2) {
           async_permute(c);
         } else {
           prog_stage(c);
@@ -842,14 +850,15 @@ GemvParams with_activation_amax(const GemvParams& p, bool in_kernel, cudaStream_
   return q;
 }
 
-// Progressive x staging (gemv_kernel's PROG) for the fast-path whole-x kernels that run at M >= 3 on the large layers:
-// two CTAs per SM, two teams, split K (not the 3-CTA kernel: 80 registers, PROG spilled there). RESET_NATIVE_GEMV_XPROG=1
-// / =0 (read at every call; a captured CUDA graph keeps the choice made at capture).
-// "2": through cp.async where x is 16-bit and A16 (else as "1").
+// x staging variants (gemv_kernel's PROG) of the fast-path whole-x kernels, RESET_NATIVE_GEMV_XPROG (read at every call;
+// a captured CUDA graph keeps the choice made at capture): unset / "0" stage() as before; "1" progressive through
+// registers (two CTAs per SM, two teams, split K; not the 3-CTA kernel: 80 registers, it spilled there); "2"
+// progressive through cp.async (the same kernels, 16-bit x at A16, else as "1"); "3" all of x through cp.async before
+// the first MMA (also the 3-CTA kernel; 16-bit x at A16, else as "0").
 inline int progressive_staging() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_XPROG");
-  if (v == nullptr) return 0;
-  return std::strcmp(v, "1") == 0 ? 1 : (std::strcmp(v, "2") == 0 ? 2 : 0);
+  if (v == nullptr || v[0] < '1' || v[0] > '3' || v[1] != '\0') return 0;
+  return v[0] - '0';
 }
 template <int XDT, bool W4A4>
 constexpr bool async_staging_ok() {
@@ -860,17 +869,26 @@ constexpr bool prog_candidate() {
   return FAST && WHOLE && !RING && (MINB == 2 || TEAMS > 1);
 }
 
-template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB = 2, bool RING = false, int TEAMS = 1>
-void launch_tile(const GemvParams& p, const RingMaps& maps, int sms, cudaStream_t stream) {
-  auto kernel = gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS>;
+// The kernel with the staging variant `mode` asks for, where this instance has it (else `plain`).
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS, class K>
+K staging_variant(K plain, int mode) {
+  constexpr bool kAsync = async_staging_ok<XDT, W4A4>();
   if constexpr (prog_candidate<FAST, WHOLE, MINB, RING, TEAMS>()) {
-    const int mode = progressive_staging();
-    if (mode == 1 || (mode == 2 && !async_staging_ok<XDT, W4A4>()))
-      kernel = gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS, 1>;
-    if constexpr (async_staging_ok<XDT, W4A4>()) {
-      if (mode == 2) kernel = gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS, 2>;
+    if (mode == 1 || (mode == 2 && !kAsync)) return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, 1>;
+    if constexpr (kAsync) {
+      if (mode == 2) return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, 2>;
     }
   }
+  if constexpr (kAsync && FAST && WHOLE && !RING && (MINB == 2 || MINB == 3 || TEAMS > 1)) {
+    if (mode == 3) return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, 3>;
+  }
+  return plain;
+}
+
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB = 2, bool RING = false, int TEAMS = 1>
+void launch_tile(const GemvParams& p, const RingMaps& maps, int sms, cudaStream_t stream) {
+  const auto kernel = staging_variant<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS>(
+      gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS>, progressive_staging());
   const size_t smem = TEAMS > 1 ? smem_bytes<XDT, W4A4, NT, true, TEAMS>(p.k, p.m)
                       : WHOLE   ? whole_smem_bytes<XDT, W4A4, NT, MINB, RING>(p.k, p.m)
                                 : smem_bytes<XDT, W4A4, NT, WHOLE>(p.k, p.m);

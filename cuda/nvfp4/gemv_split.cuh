@@ -67,13 +67,8 @@ bool split_amax_inline(const GemvParams& p, int grid) {
 // Runs the split-K kernel (p.ksplit > 1, p.split_ws sized by split_workspace_bytes), then the reduction.
 template <int XDT, bool W4A4, int NT>
 void launch_split(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
-  auto kernel = gemv_kernel<XDT, W4A4, NT, true, true, 2, false, true>;
-  const int prog = progressive_staging();
-  if (prog == 1 || (prog == 2 && !async_staging_ok<XDT, W4A4>()))
-    kernel = gemv_kernel<XDT, W4A4, NT, true, true, 2, false, true, 1, 1>;
-  if constexpr (async_staging_ok<XDT, W4A4>()) {
-    if (prog == 2) kernel = gemv_kernel<XDT, W4A4, NT, true, true, 2, false, true, 1, 2>;
-  }
+  const auto kernel = staging_variant<XDT, W4A4, NT, true, true, 2, false, true, 1>(
+      gemv_kernel<XDT, W4A4, NT, true, true, 2, false, true>, progressive_staging());
   const size_t smem = split_smem_bytes<XDT, W4A4, NT>(p.k, p.m, p.ksplit);
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
              "nvfp4 gemv: cudaFuncSetAttribute");
