@@ -20,7 +20,6 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "core/env_switch.hpp"
 #include "core/pdl.cuh"
 #include "nvfp4/gemv_params.cuh"
 #include "nvfp4/gemv_prologue.cuh"
@@ -107,17 +106,6 @@ __device__ __forceinline__ void quantize_activation_block(float (&v)[16], float 
 #pragma unroll
   for (int i = 0; i < 16; ++i)
     v[i] = copysignf(e2m1_magnitude_value(e2m1_round_magnitude(__fdiv_rn(fabsf(v[i]), s))) * sdec, v[i]);
-}
-
-// 16-byte global -> shared copy through L2 (cp.async.cg), its commit group, and the wait until at most N of this
-// thread's groups are pending (x staging through cp.async, PROG >= 2).
-__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(cuda_core::smem_addr(smem)), "l"(gmem) : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
 }
 
 // One output of a 16-row tile before the residual and the rounding: the 8 warps' partial sums of local row rl
@@ -371,16 +359,12 @@ __device__ __forceinline__ void prefetch_then_wait(const GemvParams& p, int step
 // gemv_split_reduce adds up. x of many tokens x long K then still fits next to a second CTA.
 // TEAMS = 2 (WHOLE, one CTA per SM): two teams of 8 warps share one staged copy of x, each walking its own row
 // tiles with its own reduction buffers and barrier: 16 warps stream weights where x fits only once per SM.
-// PROG (WHOLE without the ring): x staging variants, see kProgMax below (1: progressive through registers, 2:
-// progressive through cp.async, 3: all of x through cp.async before the first MMA).
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING = false, bool SPLIT = false,
-          int TEAMS = 1, int PROG = 0>
+          int TEAMS = 1>
 __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB) gemv_kernel(const GemvParams p, const __grid_constant__ RingMaps maps) {
   static_assert(!RING || (FAST && WHOLE), "the weight ring serves the persistent fast-path kernel only");
   static_assert(!SPLIT || (WHOLE && !RING), "split K runs the persistent whole-slice kernel without the ring");
   static_assert(TEAMS == 1 || (WHOLE && !RING && MINB == 1), "teams share whole x, one CTA per SM, no ring");
-  static_assert(PROG == 0 || (WHOLE && !RING), "progressive staging fills the whole-x buffer");
-  static_assert(PROG < 2 || (!W4A4 && XDT != kF32), "cp.async staging copies 16-bit x as it is");
   using M = Mode<XDT, W4A4>;
   constexpr bool kBf = M::kABf16;
   constexpr int kSplits = M::kSplits;
@@ -481,75 +465,6 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       load_unit<XDT>(p, unit / kUnitsPerToken, c * kChunk + (unit % kUnitsPerToken) * 16, v[u]);
     }
   };
-  // Progressive staging (PROG; RESET_NATIVE_GEMV_XPROG): only chunk 0 of x is staged before the first MMA; the units
-  // of chunk c + 1 are loaded before step c (tile 0, chunk c) and stored after it, one CTA-wide barrier each, so the
-  // staging's L2 round trips overlap the first tile's compute and the weight refills start one chunk in instead of
-  // after all of x. Each thread moves the same units to the same places as stage(): the same shared-memory
-  // contents, the same bits. A thread moves prog_units (<= kProgMax) units per chunk; kProgHeld of them stay in
-  // registers across a step, the rest are moved right after it (one more L2 round trip).
-  constexpr int kProgMax = (kTok * kUnitsPerToken + kCtaThreads - 1) / kCtaThreads;  // 2, or 4 at NT = 2 without teams
-  constexpr int kProgHeld = kProgMax < 2 ? kProgMax : 2;
-  const int prog_units = (m * kUnitsPerToken + kCtaThreads - 1) / kCtaThreads;
-  const bool prog = PROG == 3 ? bool(p.x_aligned)
-                              : PROG != 0 && nchunks >= 2 && prog_units <= kProgMax && (PROG != 2 || p.x_aligned);
-  auto prog_load = [&](int c, int j, RawUnit<XDT>& v) {  // unit ctid + j * threads of chunk c
-    const int u = ctid + j * kCtaThreads;
-    load_unit<XDT>(p, u < m * kUnitsPerToken ? u / kUnitsPerToken : m, (c_base + c) * kChunk + (u % kUnitsPerToken) * 16,
-                   v);
-  };
-  auto prog_store = [&](int c, int j, const RawUnit<XDT>& v) {
-    const int u = ctid + j * kCtaThreads, tok = u / kUnitsPerToken;
-    if (tok >= m) return;
-    store_unit<XDT, W4A4>(xs + size_t(xrow(0, c, tok)) * kTokStride, (xrow(1, c, tok) - xrow(0, c, tok)) * kTokStride,
-                          (u % kUnitsPerToken) * 16, v, act_gs, act_d);
-  };
-  // All units of chunk c, all loads first (chunk 0, and every chunk for a walker without tiles).
-  auto prog_stage = [&](int c) {
-    RawUnit<XDT> v[kProgMax];
-#pragma unroll
-    for (int j = 0; j < kProgMax; ++j) prog_load(c, j, v[j]);
-#pragma unroll
-    for (int j = 0; j < kProgMax; ++j) prog_store(c, j, v[j]);
-  };
-
-  // PROG == 2: every unit of x goes straight from global memory to its staged place (cp.async, 16 bytes each, no
-  // registers held), chunk 0, chunk 1 and the rest in three commit groups issued right after pdl_wait; before chunk c
-  // is used, each thread waits for its own copies of it and permutes them in place (the pairs (j, j + 4) of
-  // store_unit), then the CTA-wide barrier publishes the chunk. PROG == 3: the same copies in one group, all of x
-  // permuted before the first MMA (one L2 round trip instead of stage()'s one per two units per thread).
-  auto async_units = [&](int c, auto&& per_half) {  // per_half(u16* slot, const T* src) for this thread's units
-    using T = typename Elem<XDT>::T;
-    for (int j = 0; j < prog_units; ++j) {
-      const int u = ctid + j * kCtaThreads, tok = u / kUnitsPerToken, kk = (u % kUnitsPerToken) * 16;
-      if (tok >= m) break;
-      const T* src = static_cast<const T*>(p.x) + int64_t(tok) * p.k + (c_base + c) * kChunk + kk;
-      uint16_t* row = xs + size_t(xrow(0, c, tok)) * kTokStride;
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int e0 = kk + 8 * h;
-        per_half(row + ((e0 % 32) / 8) * kPlane + (e0 / 32) * 8, src + 8 * h);
-      }
-    }
-  };
-  auto async_issue = [&](int c) {
-    async_units(c, [](uint16_t* slot, const void* src) { cp_async16(slot, src); });
-  };
-  auto async_permute = [&](int c) {  // this thread's units of chunk c, once its copies have landed
-    if (c == 0) {
-      cp_async_wait<2>();
-    } else if (c == 1) {
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
-    async_units(c, [](uint16_t* slot, const void*) {
-      uint4* q = reinterpret_cast<uint4*>(slot);
-      const uint4 v = *q;
-      *q = make_uint4(__byte_perm(v.x, v.z, 0x5410), __byte_perm(v.x, v.z, 0x7632), __byte_perm(v.y, v.w, 0x5410),
-                      __byte_perm(v.y, v.w, 0x7632));
-    });
-  };
-
   auto chunk_store = [&](int c, const RawUnit<XDT> (&v)[kChunkUnits], int part) {
 #pragma unroll
     for (int u = 0; u < kChunkUnits; ++u) {
@@ -605,24 +520,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   prefetch_then_wait<XDT, W4A4>(p, steps, fetch, wv, sc, act_gs, act_d);
 
   if constexpr (WHOLE) {
-    if (PROG == 3 && prog) {
-      for (int c = 0; c < nchunks; ++c) async_issue(c);
-      cp_async_commit();
-      cp_async_wait<0>();
-      for (int c = 0; c < nchunks; ++c) async_permute(c);  // (their waits pass at once)
-    } else if (PROG == 2 && prog) {
-      async_issue(0);
-      cp_async_commit();
-      async_issue(1);
-      cp_async_commit();
-      for (int c = 2; c < nchunks; ++c) async_issue(c);
-      cp_async_commit();
-      async_permute(0);  // the barrier below completes chunk 0
-    } else if (PROG == 1 && prog) {
-      prog_stage(0);  // the barrier below completes chunk 0
-    } else {
-      stage(c_base, nchunks);
-    }
+    stage(c_base, nchunks);
   } else {
     RawUnit<XDT> v[kChunkUnits];
     chunk_load(0, v, -1);
@@ -760,48 +658,8 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
 
   for (int step = 0; step < steps; step += kDepth) {
 #pragma unroll
-    for (int d = 0; d < kDepth; ++d) {
-      if (step + d >= steps) continue;
-      if constexpr (PROG == 2) {
-        if (prog && step + d + 1 < nchunks) {  // tile 0's step c = step + d, then chunk c + 1 published
-          run_step(step + d, d, wv[d], sc[d]);
-          async_permute(step + d + 1);
-          compute_sync<RING>();
-          continue;
-        }
-      } else if constexpr (PROG == 1) {
-        if (prog && step + d + 1 < nchunks) {  // tile 0's step c = step + d: chunk c + 1 in flight meanwhile
-          const int c = step + d + 1;
-          RawUnit<XDT> pv[kProgHeld];
-#pragma unroll
-          for (int j = 0; j < kProgHeld; ++j) prog_load(c, j, pv[j]);
-          run_step(step + d, d, wv[d], sc[d]);
-#pragma unroll
-          for (int j = 0; j < kProgHeld; ++j) prog_store(c, j, pv[j]);
-          if (kProgMax > kProgHeld && prog_units > kProgHeld) {  // the rest (kProgMax = 2 kProgHeld), same registers
-#pragma unroll
-            for (int j = 0; j < kProgHeld; ++j) prog_load(c, kProgHeld + j, pv[j]);
-#pragma unroll
-            for (int j = 0; j < kProgHeld; ++j) prog_store(c, kProgHeld + j, pv[j]);
-          }
-          compute_sync<RING>();
-          continue;
-        }
-      }
-      run_step(step + d, d, wv[d], sc[d]);
-    }
-  }
-  if constexpr (PROG == 1 || PROG == 2) {  // a walker without tiles (steps is 0 or >= nchunks): the same barriers
-    if (prog && steps == 0) {
-      for (int c = 1; c < nchunks; ++c) {
-        if constexpr (PROG >= 2) {
-          async_permute(c);
-        } else {
-          prog_stage(c);
-        }
-        compute_sync<RING>();
-      }
-    }
+    for (int d = 0; d < kDepth; ++d)
+      if (step + d < steps) run_step(step + d, d, wv[d], sc[d]);
   }
 }
 
@@ -850,45 +708,9 @@ GemvParams with_activation_amax(const GemvParams& p, bool in_kernel, cudaStream_
   return q;
 }
 
-// x staging variants (gemv_kernel's PROG) of the fast-path whole-x kernels, RESET_NATIVE_GEMV_XPROG (read at every call;
-// a captured CUDA graph keeps the choice made at capture): unset / "0" stage() as before; "1" progressive through
-// registers (two CTAs per SM, two teams, split K; not the 3-CTA kernel: 80 registers, it spilled there); "2"
-// progressive through cp.async (the same kernels, 16-bit x at A16, else as "1"); "3" all of x through cp.async before
-// the first MMA (also the 3-CTA kernel; 16-bit x at A16, else as "0").
-inline int progressive_staging() {
-  const char* v = std::getenv("RESET_NATIVE_GEMV_XPROG");
-  if (v == nullptr || v[0] < '1' || v[0] > '3' || v[1] != '\0') return 0;
-  return v[0] - '0';
-}
-template <int XDT, bool W4A4>
-constexpr bool async_staging_ok() {
-  return !W4A4 && XDT != kF32;
-}
-template <bool FAST, bool WHOLE, int MINB, bool RING, int TEAMS>
-constexpr bool prog_candidate() {
-  return FAST && WHOLE && !RING && (MINB == 2 || TEAMS > 1);
-}
-
-// The kernel with the staging variant `mode` asks for, where this instance has it (else `plain`).
-template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS, class K>
-K staging_variant(K plain, int mode) {
-  constexpr bool kAsync = async_staging_ok<XDT, W4A4>();
-  if constexpr (prog_candidate<FAST, WHOLE, MINB, RING, TEAMS>()) {
-    if (mode == 1 || (mode == 2 && !kAsync)) return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, 1>;
-    if constexpr (kAsync) {
-      if (mode == 2) return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, 2>;
-    }
-  }
-  if constexpr (kAsync && FAST && WHOLE && !RING && (MINB == 2 || MINB == 3 || TEAMS > 1)) {
-    if (mode == 3) return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, 3>;
-  }
-  return plain;
-}
-
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB = 2, bool RING = false, int TEAMS = 1>
 void launch_tile(const GemvParams& p, const RingMaps& maps, int sms, cudaStream_t stream) {
-  const auto kernel = staging_variant<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS>(
-      gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS>, progressive_staging());
+  auto kernel = gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS>;
   const size_t smem = TEAMS > 1 ? smem_bytes<XDT, W4A4, NT, true, TEAMS>(p.k, p.m)
                       : WHOLE   ? whole_smem_bytes<XDT, W4A4, NT, MINB, RING>(p.k, p.m)
                                 : smem_bytes<XDT, W4A4, NT, WHOLE>(p.k, p.m);
@@ -938,6 +760,24 @@ inline int teams_override() {
 }
 inline bool teams_enabled() { return teams_override() != 1; }
 
+// Two teams also where x would fit two (or three) CTAs per SM: each SM then stages one copy of x instead of two or
+// three (half or a third of x's L2 traffic, and each thread's staging rounds halve with 512 threads). Measured on an
+// H200 (bench/RESULTS-gemv12.md, session 10, A16 bf16 x, two calls): at M = 4 / 8, Qwen3-8B q/k/v 8.6 -> 8.1 /
+// 10.6 -> 9.1 us, o 6.5 -> 6.2 / 8.1 -> 7.3, gate_up 22.0 -> 22.1 / 24.0 -> 23.0 (round 1: 25.1 -> 23.7), 32B q/k/v
+// 14.9 -> 14.1 / 16.8 -> 15.0; lost on 32B gate_up (24 row tiles per SM: 51.5 -> 52.6 / 53.9 -> 54.9) and 32B o at
+// M = 4 (K = 8192, three CTAs per SM: 13.7 -> 14.6). So for 16-bit x at A16, 4..8 tokens (the measured range), K up to
+// 5120 and at most 12 row tiles per SM (8B gate_up has 11.6); W4A4, fp32 x and M = 3, 9..12 keep the old choice
+// (not measured).
+constexpr int kTeamsMinTokens = 4, kTeamsMaxTokens = 8;
+constexpr int kTeamsMaxK = 5120;
+constexpr int kTeamsMaxTilesPerSm = 12;
+template <int XDT, bool W4A4>
+bool teams_where_two_ctas_fit(const GemvParams& p, int sms) {
+  if (W4A4 || XDT == kF32) return false;
+  return p.m >= kTeamsMinTokens && p.m <= kTeamsMaxTokens && p.k <= kTeamsMaxK &&
+         (int64_t(p.n) + 15) / 16 <= int64_t(kTeamsMaxTilesPerSm) * sms;
+}
+
 template <int XDT, bool W4A4, int NT>
 void dispatch_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
   const int sms = plan.sms;
@@ -949,7 +789,9 @@ void dispatch_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t s
       return launch_tile<XDT, W4A4, NT, true, true, 1, true>(p, plan.maps, sms, stream);
   }
   const size_t whole = smem_bytes<XDT, W4A4, NT, true>(p.k, p.m);
-  if (fast && teams_override() == 2 && smem_bytes<XDT, W4A4, NT, true, 2>(p.k, p.m) <= plan.smem_optin)
+  const int teams_forced = teams_override();
+  const bool teams_here = teams_forced == 2 || (teams_forced == 0 && teams_where_two_ctas_fit<XDT, W4A4>(p, sms));
+  if (fast && teams_here && smem_bytes<XDT, W4A4, NT, true, 2>(p.k, p.m) <= plan.smem_optin)
     return launch_tile<XDT, W4A4, NT, true, true, 1, false, 2>(p, plan.maps, sms, stream);
   if constexpr (NT == 1 && !W4A4 && XDT != kF32) {  // the variants that fit 80 registers without spilling
     if (whole <= kWholeSmemLimitThree && three_ctas_balance_better((p.n + 15) / 16, sms)) {
