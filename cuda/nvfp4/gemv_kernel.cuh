@@ -760,6 +760,24 @@ inline int teams_override() {
 }
 inline bool teams_enabled() { return teams_override() != 1; }
 
+// Two teams also where x would fit two (or three) CTAs per SM: each SM then stages one copy of x instead of two or
+// three (half or a third of x's L2 traffic, and each thread's staging rounds halve with 512 threads). Measured on an
+// H200 (bench/RESULTS-gemv12.md, session 10, A16 bf16 x, two calls): at M = 4 / 8, Qwen3-8B q/k/v 8.6 -> 8.1 /
+// 10.6 -> 9.1 us, o 6.5 -> 6.2 / 8.1 -> 7.3, gate_up 22.0 -> 22.1 / 24.0 -> 23.0 (round 1: 25.1 -> 23.7), 32B q/k/v
+// 14.9 -> 14.1 / 16.8 -> 15.0; lost on 32B gate_up (24 row tiles per SM: 51.5 -> 52.6 / 53.9 -> 54.9) and 32B o at
+// M = 4 (K = 8192, three CTAs per SM: 13.7 -> 14.6). So for 16-bit x at A16, 4..8 tokens (the measured range), K up to
+// 5120 and at most 12 row tiles per SM (8B gate_up has 11.6); W4A4, fp32 x and M = 3, 9..12 keep the old choice
+// (not measured).
+constexpr int kTeamsMinTokens = 4, kTeamsMaxTokens = 8;
+constexpr int kTeamsMaxK = 5120;
+constexpr int kTeamsMaxTilesPerSm = 12;
+template <int XDT, bool W4A4>
+bool teams_where_two_ctas_fit(const GemvParams& p, int sms) {
+  if (W4A4 || XDT == kF32) return false;
+  return p.m >= kTeamsMinTokens && p.m <= kTeamsMaxTokens && p.k <= kTeamsMaxK &&
+         (int64_t(p.n) + 15) / 16 <= int64_t(kTeamsMaxTilesPerSm) * sms;
+}
+
 template <int XDT, bool W4A4, int NT>
 void dispatch_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
   const int sms = plan.sms;
@@ -771,7 +789,9 @@ void dispatch_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t s
       return launch_tile<XDT, W4A4, NT, true, true, 1, true>(p, plan.maps, sms, stream);
   }
   const size_t whole = smem_bytes<XDT, W4A4, NT, true>(p.k, p.m);
-  if (fast && teams_override() == 2 && smem_bytes<XDT, W4A4, NT, true, 2>(p.k, p.m) <= plan.smem_optin)
+  const int teams_forced = teams_override();
+  const bool teams_here = teams_forced == 2 || (teams_forced == 0 && teams_where_two_ctas_fit<XDT, W4A4>(p, sms));
+  if (fast && teams_here && smem_bytes<XDT, W4A4, NT, true, 2>(p.k, p.m) <= plan.smem_optin)
     return launch_tile<XDT, W4A4, NT, true, true, 1, false, 2>(p, plan.maps, sms, stream);
   if constexpr (NT == 1 && !W4A4 && XDT != kF32) {  // the variants that fit 80 registers without spilling
     if (whole <= kWholeSmemLimitThree && three_ctas_balance_better((p.n + 15) / 16, sms)) {

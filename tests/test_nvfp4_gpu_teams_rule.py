@@ -1,0 +1,147 @@
+"""NVFP4 GEMV: two warp teams sharing one staged x also where x would fit two CTAs per SM (the rule
+teams_where_two_ctas_fit in cuda/nvfp4/gemv_kernel.cuh: 16-bit x, A16, 4..8 tokens, K <= 5120, at most 12 row tiles
+per SM). Each row tile is computed by one team exactly as by a CTA, so the rule's output equals both forced choices
+(RESET_NATIVE_GEMV_TEAMS=1: never two teams, =2: always where x fits) bit for bit, and fp64 math within the package's
+bound. Which kernel runs is read from the CUDA kernel names the torch profiler records. GPU tests skip without a device."""
+from __future__ import annotations
+
+import functools
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import nvfp4_gpu_reference as ref  # noqa: E402
+
+from reset_native import _nvfp4_cuda as nc  # noqa: E402
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.gpu
+
+
+@functools.lru_cache(maxsize=16)
+def _ref_weights(n, k):
+    return ref.quantize(torch.randn((n, k), generator=torch.Generator().manual_seed(n * 7 + k)).numpy())
+
+
+def _clean_env(monkeypatch):
+    for var in ("RESET_NATIVE_GEMV_TEAMS", "RESET_NATIVE_GEMV_RING", "RESET_NATIVE_GEMV_KSPLIT", "RESET_NATIVE_GEMV_BD"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def _teams_of_call(fn):
+    """TEAMS template argument of every 16-bit GEMV kernel the call launched (profiler kernel names)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    teams = []
+    for e in prof.events():
+        m = re.search(r"(?<![a-z_])gemv_kernel<([^>]*)>", e.name)  # demangled: <2, false, 1, true, true, 1, false, false, 2>
+        if m:
+            teams.append(int(m.group(1).split(",")[8]))
+            continue
+        m = re.search(r"11gemv_kernelI((?:L[ib]\d+E)+)", e.name)  # mangled: ILi2ELb0ELi1E...
+        if m:
+            teams.append(int(re.findall(r"L[ib](\d+)E", m.group(1))[8]))
+    if not teams and not any("gemv" in e.name for e in prof.events()):
+        pytest.skip("the profiler recorded no kernel names here")
+    return teams
+
+
+def _check_vs_fp64(y, packed, scales, gs, x, activation, bias, residual):
+    """|y - fp64| within the output rounding plus (K/16 + 16) fp32 ulps of sum |x w| (tests/test_nvfp4_cuda.py's bound)."""
+    k = x.shape[1]
+    x32 = x.float().cpu().numpy()
+    x64 = ref.dequantize(*ref.quantize(x32)).astype(np.float64) if activation == "nvfp4" else x32.astype(np.float64)
+    w = ref.dequantize(packed, scales, gs).astype(np.float64)
+    yref = x64 @ w.T + bias.double().cpu().numpy()[None, :] + residual.double().cpu().numpy()
+    abs_sum = np.abs(x64) @ np.abs(w).T + np.abs(residual.double().cpu().numpy())
+    out_eps = {torch.float32: 0.0, torch.float16: 2.0**-11, torch.bfloat16: 2.0**-8}[y.dtype]
+    yd = y.double().cpu().numpy()
+    assert np.isfinite(yd).all(), "unwritten (poisoned) or non-finite outputs"
+    tol = out_eps * np.abs(yref) + 2.0**-24 * (k / 16 + 16) * abs_sum + 1e-30
+    err = np.abs(yd - yref)
+    assert (err <= tol).all(), f"max err/tol {float((err / tol).max()):.3g}"
+
+
+# (n, k, m): the rule's range (4..8 tokens, K <= 5120), a partial last tile (n = 200), a second team without a tile
+# (n = 8), and its edges: 3 and 9 tokens, K = 6144 (outside: the old choice, the same bits anyway).
+SHAPES = [(200, 4096, 4), (200, 4096, 8), (8, 4096, 5), (136, 5120, 6), (200, 4096, 3), (200, 4096, 9), (72, 6144, 7)]
+
+
+@pytest.mark.parametrize("n,k,m", SHAPES)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
+@pytest.mark.parametrize("activation", ["bf16", "nvfp4"])
+def test_rule_same_bits_as_forced_choices_and_fp64(n, k, m, dtype, activation, monkeypatch):
+    _clean_env(monkeypatch)
+    packed, scales, gs = _ref_weights(n, k)
+    p, s = torch.from_numpy(packed).cuda(), torch.from_numpy(scales).cuda()
+    gen = torch.Generator().manual_seed(n + k + m)
+    x = torch.randn((m, k), generator=gen).to(dtype).cuda()
+    bias = torch.randn(n, generator=gen).to(dtype).cuda()
+    residual = torch.randn((m, n), generator=gen).to(dtype).cuda()
+    torch.full(((m * n * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
+    y_rule = nc.gemv(p, s, float(gs), x, activation, None, bias, residual)
+    for forced in ("1", "2"):
+        monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", forced)
+        assert torch.equal(nc.gemv(p, s, float(gs), x, activation, None, bias, residual), y_rule), forced
+    _check_vs_fp64(y_rule, packed, scales, float(gs), x, activation, bias, residual)
+
+
+def test_rule_kernel_choice(monkeypatch):
+    """Two teams exactly where the rule says (bf16 x, A16, K % 1024 == 0, random weights: only the choice matters)."""
+    _clean_env(monkeypatch)
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    gen = torch.Generator(device="cuda").manual_seed(0)
+
+    def teams(n, k, m, dtype=torch.bfloat16, activation="bf16"):
+        p = torch.randint(0, 256, (n, k // 2), generator=gen, device="cuda", dtype=torch.uint8)
+        s = torch.randint(0x30, 0x40, (n, k // 16), generator=gen, device="cuda", dtype=torch.uint8)
+        x = torch.randn((m, k), generator=gen, device="cuda").to(dtype)
+        return _teams_of_call(lambda: nc.gemv(p, s, 0.01, x, activation))
+
+    assert teams(6144, 4096, 4) == [2]  # Qwen3-8B q/k/v: three CTAs per SM before
+    assert teams(4096, 4096, 8) == [2]  # 8B o: two CTAs per SM before
+    assert teams(10240, 5120, 6) == [2]  # 32B q/k/v
+    assert teams(6144, 4096, 8, torch.float16) == [2]
+    limit = 16 * 12 * sms  # rows of 12 row tiles per SM
+    assert teams(limit, 4096, 8) == [2]
+    assert teams(limit + 16, 4096, 8) == [1]  # one tile more: two CTAs per SM
+    assert teams(6144, 4096, 3) == [1]  # 3 tokens: not measured, the old choice
+    assert teams(6144, 4096, 9) == [1]  # 9 tokens: two CTAs per SM (x fits), the old choice
+    assert teams(5120, 8192, 4) == [1]  # K = 8192 (32B o): three CTAs per SM
+    assert teams(6144, 1024, 8, torch.float32) == [1]  # fp32 x (three bf16 parts; K = 1024 so x fits two CTAs)
+    assert teams(24576, 4096, 16) == [2]  # 16 tokens at K = 4096: x fits one CTA per SM only, two teams as before
+    monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", "1")
+    assert teams(6144, 4096, 4) == [1]
+    monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", "2")
+    assert teams(6144, 4096, 3) == [2]
+
+
+def test_rule_in_cuda_graph(monkeypatch):
+    """Captured under the rule (two teams), replays equal eager calls without teams, also after x changes in place."""
+    _clean_env(monkeypatch)
+    packed, scales, gs = _ref_weights(200, 4096)
+    p, s = torch.from_numpy(packed).cuda(), torch.from_numpy(scales).cuda()
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn((8, 4096), generator=gen).to(torch.bfloat16).cuda()
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        nc.gemv(p, s, float(gs), x, "bf16")  # warm-up outside the capture
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        y = nc.gemv(p, s, float(gs), x, "bf16")
+    monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", "1")
+    for _ in range(2):
+        x.copy_(torch.randn((8, 4096), generator=gen).to(torch.bfloat16).cuda())
+        graph.replay()
+        torch.cuda.synchronize()
+        assert torch.equal(y, nc.gemv(p, s, float(gs), x, "bf16"))
