@@ -6,8 +6,10 @@ done, never a value:
                                   pass, storing nothing, so the row's last block runs that code from warm
                                   instruction caches;
   RESET_NATIVE_SAMPLER_WARM_BINS  the same for the top-p bins pass (its per-logit adds, the flush and, without
-                                  SAMPLE_PICKS, the last block's pick) on the block's own logits.
-Every switch on, off, all of them together (also with session 9's switches off) and the defaults must give the same
+                                  SAMPLE_PICKS, the last block's pick) on the block's own logits;
+  RESET_NATIVE_SAMPLER_LEAN_DRAW  the sample pass's last block: the counted threshold through sub-bins from the
+                                  candidates in registers, three barriers fewer, lean draw weights.
+Every switch on, all of them on, all off (also with session 9's switches off) and the defaults must give the same
 tokens, temperatures, entropies, errors and state bits: rejected rows, ties, -inf runs, top-k, bf16/fp16, rows mapped
 to other slots, counted / sorted / overfull boundary bins, extreme weights, B = 1, 3, 8, 64, graph replays."""
 import numpy as np
@@ -24,12 +26,12 @@ from test_sampler_gpu_paths import _crowded_rows  # noqa: E402
 
 pytestmark = pytest.mark.gpu
 S = _core.sampler
-SWITCHES = ("RESET_NATIVE_SAMPLER_WARM_TAIL", "RESET_NATIVE_SAMPLER_WARM_BINS")
+SWITCHES = ("RESET_NATIVE_SAMPLER_WARM_TAIL", "RESET_NATIVE_SAMPLER_WARM_BINS", "RESET_NATIVE_SAMPLER_LEAN_DRAW")
 SESSION9 = ("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", "RESET_NATIVE_SAMPLER_LEAN", "RESET_NATIVE_SAMPLER_SUB_BINS",
             "RESET_NATIVE_SAMPLER_LEAN_STATS")
 # combo -> {variable: value}; variables not named are unset (their defaults). "default" is the reference.
 COMBOS = {"default": {}, **{f"+{n[21:].lower()}": {n: "1"} for n in SWITCHES},
-          **{f"-{n[21:].lower()}": {n: "0"} for n in SWITCHES}, "all": {n: "1" for n in SWITCHES},
+          "all": {n: "1" for n in SWITCHES}, "none": {n: "0" for n in SWITCHES},
           "all_s9_off": {**{n: "1" for n in SWITCHES}, **{n: "0" for n in SESSION9}},
           "s9_off": {n: "0" for n in SESSION9},
           "all_picks": {**{n: "1" for n in SWITCHES}, "RESET_NATIVE_SAMPLER_SAMPLE_PICKS": "1"},

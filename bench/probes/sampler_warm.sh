@@ -1,9 +1,10 @@
 #!/bin/bash
-# One GPU call for session 10's switches of the ReSET decode step (RESET_NATIVE_SAMPLER_WARM_TAIL / _WARM_BINS;
+# One GPU call for session 10's switches of the ReSET decode step (RESET_NATIVE_SAMPLER_WARM_TAIL / _WARM_BINS /
+# _LEAN_DRAW;
 # docs/sampler.md, CUDA details), from the repository root after `pip install --no-build-isolation .`: builds the
 # trace probe (bench/probes/sampler_batch.cu with -DRESET_NATIVE_SAMPLER_TRACE) in the background, runs the
 # switches' GPU tests, the timing table of bench/probes/sampler_switches.py (graph replays, every variant against
-# "old" in the same process, bit for bit), row 0's phase trace at B = 1 and 8 with the defaults and with both
+# "old" in the same process, bit for bit), row 0's phase trace at B = 1 and 8 with the defaults and with all three
 # switches on, the chunks-per-block sweep of sampler_switches.py at B = 64 (GROUPING_BATCHES), and with NCU=1 ncu
 # of the three kernels at B = 64 with the defaults. TESTS / TEST_TIMEOUT / SAMPLER_SWITCH_BATCHES override the
 # defaults below.
@@ -22,12 +23,14 @@ SAMPLER_SWITCH_VARIANTS=grouping SAMPLER_SWITCH_BATCHES=${GROUPING_BATCHES:-64} 
   python3 bench/probes/sampler_switches.py > /tmp/s11_grouping.txt 2>&1
 wait
 if [ -x /tmp/s11t ]; then
-  for variant in defaults both; do
+  for variant in defaults all3; do
     echo "== trace, $variant"
-    if [ $variant = both ]; then export RESET_NATIVE_SAMPLER_WARM_TAIL=1 RESET_NATIVE_SAMPLER_WARM_BINS=1; fi
+    if [ $variant = all3 ]; then
+      export RESET_NATIVE_SAMPLER_WARM_TAIL=1 RESET_NATIVE_SAMPLER_WARM_BINS=1 RESET_NATIVE_SAMPLER_LEAN_DRAW=1
+    fi
     timeout 30 /tmp/s11t trace 2>&1 | grep -A3 "^trace B=[18] " | grep -v "^trace B\|^--"
   done
-  unset RESET_NATIVE_SAMPLER_WARM_TAIL RESET_NATIVE_SAMPLER_WARM_BINS
+  unset RESET_NATIVE_SAMPLER_WARM_TAIL RESET_NATIVE_SAMPLER_WARM_BINS RESET_NATIVE_SAMPLER_LEAN_DRAW
 else
   tail -5 /tmp/s11t.log
 fi

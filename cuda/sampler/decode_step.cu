@@ -161,8 +161,11 @@ bool env_is(const char* name, const char* value) {
 //   until measured.
 // * RESET_NATIVE_SAMPLER_WARM_BINS: the same for the top-p bins pass (a block per chunk: B < 8), whose blocks
 //   wait for the stats pass. Off by default until measured.
+// * RESET_NATIVE_SAMPLER_LEAN_DRAW: the sample pass's last block finds the counted threshold through sub-bins
+//   from the candidates in registers (no copy to shared memory, three barriers fewer) and weighs the draw's
+//   chunk with weight_at's lean form. Off by default until measured.
 struct Switches {
-  bool sample_picks, lean, sub_bins, lean_stats, warm_tail, warm_bins;
+  bool sample_picks, lean, sub_bins, lean_stats, warm_tail, warm_bins, lean_draw;
 };
 // sms: the device's multiprocessors (0 when unknown: the bins pass picks).
 Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
@@ -173,7 +176,8 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
                   env_switch("RESET_NATIVE_SAMPLER_SUB_BINS", true),
                   env_switch("RESET_NATIVE_SAMPLER_LEAN_STATS", true),
                   env_switch("RESET_NATIVE_SAMPLER_WARM_TAIL", false),
-                  env_switch("RESET_NATIVE_SAMPLER_WARM_BINS", false)};
+                  env_switch("RESET_NATIVE_SAMPLER_WARM_BINS", false),
+                  env_switch("RESET_NATIVE_SAMPLER_LEAN_DRAW", false)};
 }
 
 // Resident blocks per SM the stats and sample kernels are built for (__launch_bounds__(kThreads, 5)).
@@ -345,6 +349,7 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   a.sample_picks = top_p && !radix && sw.sample_picks ? 1 : 0;  // only where the bins pass runs
   a.sub_bins = sw.sub_bins ? 1 : 0;
   a.lean_stats = sw.lean_stats ? 1 : 0;
+  a.lean_draw = sw.lean_draw ? 1 : 0;
   const unsigned chunks = a.ws.chunks;
   const unsigned stats_parts = grouped_parts("RESET_NATIVE_SAMPLER_STATS_CHUNKS", rows, chunks, sms);
   if (stats_parts >= chunks && !env_is("RESET_NATIVE_SAMPLER_PREP_BLOCK", "0")) {
@@ -368,8 +373,9 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
     } else {
       const unsigned parts = bins_parts(rows, a.ws.chunks);
       const bool warm = sw.warm_bins && parts >= a.ws.chunks;  // a block per chunk only
-      const auto bins = sw.lean ? (warm ? topp_bins_kernel<kDType, true, true> : topp_bins_kernel<kDType, true, false>)
-                                : (warm ? topp_bins_kernel<kDType, false, true> : topp_bins_kernel<kDType, false, false>);
+      const auto bins = sw.lean
+                            ? (warm ? topp_bins_kernel<kDType, true, true> : topp_bins_kernel<kDType, true, false>)
+                            : (warm ? topp_bins_kernel<kDType, false, true> : topp_bins_kernel<kDType, false, false>);
       launch(bins, dim3(static_cast<unsigned>(rows), parts), s, "top-p bins", a);
     }
   }
