@@ -1,17 +1,17 @@
 """Session 10's switches of the CUDA decode step's kernels path (docs/sampler.md, CUDA details), read from the
-environment at every call (=1 on, =0 off, unset: the default), each meant to change only where or when the work is
-done, never a value:
-  RESET_NATIVE_SAMPLER_WARM_TAIL  every sample block first runs the pass's code on dummy data (the bin pick, its
-                                  kept mass, the last block's threshold and draw) while it waits for the bins
-                                  pass, storing nothing, so the row's last block runs that code from warm
-                                  instruction caches;
-  RESET_NATIVE_SAMPLER_WARM_BINS  the same for the top-p bins pass (its per-logit adds, the flush and, without
-                                  SAMPLE_PICKS, the last block's pick) on the block's own logits;
-  RESET_NATIVE_SAMPLER_LEAN_DRAW  the sample pass's last block: the counted threshold through sub-bins from the
-                                  candidates in registers, three barriers fewer, lean draw weights.
-Every switch on, all of them on, all off (also with session 9's switches off) and the defaults must give the same
-tokens, temperatures, entropies, errors and state bits: rejected rows, ties, -inf runs, top-k, bf16/fp16, rows mapped
-to other slots, counted / sorted / overfull boundary bins, extreme weights, B = 1, 3, 8, 64, graph replays."""
+environment at every call (=1 on, =0 off, unset: the default), meant to change only how the work is done, never a
+value:
+  RESET_NATIVE_SAMPLER_LEAN_DRAW   the sample pass's last block: the counted threshold through sub-bins from the
+                                   candidates in registers (threshold_by_sub_bins_own: no copy to shared memory,
+                                   three barriers fewer) and the draw's weights in weight_at's lean form;
+  RESET_NATIVE_SAMPLER_HIST_SPLIT  the top-p bins pass's odd blocks add to a second copy of the row histogram; its
+                                   readers (the sample blocks' pick, the bins pass's last block) add the copies.
+Each, both, both with each of session 9's switches that they meet (SUB_BINS, which LEAN_DRAW needs; SAMPLE_PICKS,
+which decides who reads the histogram; LEAN) forced on or off, and the defaults must give the same tokens,
+temperatures, entropies, errors and state bits: rejected rows, ties, -inf runs, top-k, bf16/fp16, rows mapped to
+other slots, counted / sorted / overfull boundary bins (the numpy model's tokens), extreme weights, B = 1, 3, 8, 64,
+rows of more than 256 chunks, graph replays. (Round 1 also had RESET_NATIVE_SAMPLER_WARM_TAIL / _WARM_BINS here;
+measured slower or level, removed: bench/RESULTS-sampler11.md.)"""
 import numpy as np
 import pytest
 
@@ -26,16 +26,18 @@ from test_sampler_gpu_paths import _crowded_rows  # noqa: E402
 
 pytestmark = pytest.mark.gpu
 S = _core.sampler
-SWITCHES = ("RESET_NATIVE_SAMPLER_WARM_TAIL", "RESET_NATIVE_SAMPLER_WARM_BINS", "RESET_NATIVE_SAMPLER_LEAN_DRAW")
+SWITCHES = ("RESET_NATIVE_SAMPLER_LEAN_DRAW", "RESET_NATIVE_SAMPLER_HIST_SPLIT")
 SESSION9 = ("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", "RESET_NATIVE_SAMPLER_LEAN", "RESET_NATIVE_SAMPLER_SUB_BINS",
             "RESET_NATIVE_SAMPLER_LEAN_STATS")
+ON = {n: "1" for n in SWITCHES}
 # combo -> {variable: value}; variables not named are unset (their defaults). "default" is the reference.
-COMBOS = {"default": {}, **{f"+{n[21:].lower()}": {n: "1"} for n in SWITCHES},
-          "all": {n: "1" for n in SWITCHES}, "none": {n: "0" for n in SWITCHES},
-          "all_s9_off": {**{n: "1" for n in SWITCHES}, **{n: "0" for n in SESSION9}},
-          "s9_off": {n: "0" for n in SESSION9},
-          "all_picks": {**{n: "1" for n in SWITCHES}, "RESET_NATIVE_SAMPLER_SAMPLE_PICKS": "1"},
-          "all_no_picks": {**{n: "1" for n in SWITCHES}, "RESET_NATIVE_SAMPLER_SAMPLE_PICKS": "0"}}
+COMBOS = {"default": {}, "off": {n: "0" for n in SWITCHES}, "lean_draw": {SWITCHES[0]: "1"},
+          "hist_split": {SWITCHES[1]: "1"}, "on": ON,
+          "on_picks": {**ON, "RESET_NATIVE_SAMPLER_SAMPLE_PICKS": "1"},
+          "on_no_picks": {**ON, "RESET_NATIVE_SAMPLER_SAMPLE_PICKS": "0"},
+          "on_no_lean": {**ON, "RESET_NATIVE_SAMPLER_LEAN": "0"},
+          "on_no_sub_bins": {**ON, "RESET_NATIVE_SAMPLER_SUB_BINS": "0"},
+          "on_s9_off": {**ON, **{n: "0" for n in SESSION9}}}
 
 CONFIGS = {
     "reset_top_p": ReSETConfig(t_low=0.5, tau0=2.0, t_high=1.1, window=4, newline_ids=(3, 7),
@@ -97,7 +99,7 @@ def test_session10_switches_do_not_change_the_step(rows, vocab, dtype, mode, mon
 @pytest.mark.parametrize("case", list(CASES))
 def test_session10_switches_on_counted_and_sorted_boundary_bins(case, monkeypatch):
     """Boundary bins of 1-256 logits (the counted threshold) and of 257-2048 (the sorted one): the same bits with
-    every combination, and with all switches on the numpy model's tokens."""
+    every combination, and with the switch on the numpy model's tokens."""
     vocab, spread, (low, high) = CASES[case]
     rng = np.random.default_rng(vocab + int(spread * 100) + 5)
     rows, top_p, seed = 4, 0.5, 23
@@ -109,7 +111,7 @@ def test_session10_switches_on_counted_and_sorted_boundary_bins(case, monkeypatc
     logits = [torch.from_numpy(z).cuda() for z in values]
     runs = _runs(monkeypatch, config, rows, vocab, logits, torch.arange(rows, device="cuda"), seed)
     _assert_same(runs)
-    tokens = runs["all"][0][:, 0].numpy().astype(np.int64)  # [step, row]
+    tokens = runs["on"][0][:, 0].numpy().astype(np.int64)  # [step, row]
     checked = 0
     for step, z in enumerate(values):
         for r in range(rows):
@@ -151,14 +153,14 @@ def test_session10_switches_with_extreme_weights(temperature, top_p, monkeypatch
 
 
 def test_session10_switches_on_rows_of_more_than_256_chunks(monkeypatch):
-    """Rows of more than 256 chunks (V > 524288): the kept masses go through global memory and the warm-up is
-    skipped; the same bits."""
+    """Rows of more than 256 chunks (V > 524288): the kept candidates' masses go through global memory; the same
+    bits."""
     rows, vocab = 2, 256 * 2048 + 4099
     rng = np.random.default_rng(3)
     z = (rng.standard_normal((rows, vocab)) * 3).astype(np.float32)
     z[1, ::5] = -np.inf
     logits = [torch.from_numpy(z).cuda(), torch.from_numpy(z[:, ::-1].copy()).cuda()]
-    combos = {k: COMBOS[k] for k in ("default", "all", "all_s9_off")}
+    combos = {k: COMBOS[k] for k in ("default", "on", "on_s9_off")}
     runs = _runs(monkeypatch, ReSETConfig.fixed(0.9, top_p=0.9), rows, vocab, logits,
                  torch.arange(rows, device="cuda"), seed=2, combos=combos)
     _assert_same(runs)
@@ -166,8 +168,8 @@ def test_session10_switches_on_rows_of_more_than_256_chunks(monkeypatch):
 
 @pytest.mark.parametrize("rows", [1, 8])
 def test_session10_switches_in_a_cuda_graph_replay_like_eager_default_steps(rows, monkeypatch):
-    """A graph captured with every session 10 switch on gives, replay after replay, the tokens, temperatures and
-    final state of eager steps with the defaults."""
+    """A graph captured with both switches on (the histogram's second copy filled and zeroed replay after replay)
+    gives, replay after replay, the tokens, temperatures and final state of eager steps with the defaults."""
     rng = np.random.default_rng(90 + rows)
     vocab = 151936
     config = CONFIGS["reset_top_p"]
@@ -175,7 +177,7 @@ def test_session10_switches_in_a_cuda_graph_replay_like_eager_default_steps(rows
     graphed = ReSETState(config, rows, vocab, device="cuda", seed=1)
     static_logits = torch.zeros(rows, vocab, device="cuda")
     static_last = torch.full((rows,), -1, device="cuda")
-    _switch(monkeypatch, "all")
+    _switch(monkeypatch, "on")
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):  # warm-up outside capture

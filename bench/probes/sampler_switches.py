@@ -1,5 +1,5 @@
 """Times the switches of the CUDA decode step's kernels path (session 9: RESET_NATIVE_SAMPLER_SAMPLE_PICKS / _LEAN /
-_SUB_BINS / _LEAN_STATS; session 10: _WARM_TAIL / _WARM_BINS / _LEAN_DRAW; read at every call, so at every graph
+_SUB_BINS / _LEAN_STATS; session 10: _LEAN_DRAW / _HIST_SPLIT; read at every call, so at every graph
 capture; docs/sampler.md, CUDA details) in one build, and checks every variant's outputs bit for bit against "old"
 (every switch off).
 
@@ -9,9 +9,10 @@ capture; docs/sampler.md, CUDA details) in one build, and checks every variant's
     python3 bench/probes/sampler_switches.py ncu-table LOG.csv   # the per-kernel table of that ncu run
 
 Variants: old (all off), default (the switches unset: LEAN, SUB_BINS and LEAN_STATS on, SAMPLE_PICKS where rows x
-chunks <= SMs, session 10's off), and the default with session 10's switches on, alone and all three.
+chunks <= SMs, LEAN_DRAW and HIST_SPLIT off), and the default with LEAN_DRAW, HIST_SPLIT or both on.
 SAMPLER_SWITCH_VARIANTS=s9 times the session 9 variants instead (the default with one of LEAN, SUB_BINS or
-LEAN_STATS off), =grouping the chunks per block of the three passes around their defaults.
+LEAN_STATS off), =grouping the chunks per block of the three passes around their defaults (each pass alone, and stats
+and sample together).
 V = 151936 fp32 N(0, 3^2) logits (as bench/bench_sampler.py), B = 1, 8, 64 (SAMPLER_SWITCH_BATCHES); the bench's
 ReSET config with top-p 0.95 and a fixed T = 0.6 without top-p.
 One step per CUDA graph; every variant's graph is built first, then the variants are replayed in turns (series of
@@ -33,8 +34,7 @@ from bench_sampler import graph_of  # noqa: E402  (one CUDA graph of fn: its rep
 
 VOCAB = 151936
 SWITCHES = ("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", "RESET_NATIVE_SAMPLER_LEAN", "RESET_NATIVE_SAMPLER_SUB_BINS",
-            "RESET_NATIVE_SAMPLER_LEAN_STATS", "RESET_NATIVE_SAMPLER_WARM_TAIL", "RESET_NATIVE_SAMPLER_WARM_BINS",
-            "RESET_NATIVE_SAMPLER_LEAN_DRAW")
+            "RESET_NATIVE_SAMPLER_LEAN_STATS", "RESET_NATIVE_SAMPLER_LEAN_DRAW", "RESET_NATIVE_SAMPLER_HIST_SPLIT")
 # name -> {switch: "0" / "1"}; a switch not named is left unset (its default).
 if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s9":
     VARIANTS = {"old": {name: "0" for name in SWITCHES}, "default": {},
@@ -45,16 +45,15 @@ elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "grouping":
     # _SAMPLE_CHUNKS) around the defaults (stats and sample 2 from B = 9, bins 4 from B = 64).
     VARIANTS = {"old": {name: "0" for name in SWITCHES}, "default": {},
                 **{f"{p}{n}": {f"RESET_NATIVE_SAMPLER_{v}_CHUNKS": str(n)}
-                   for p, v, ns in (("st", "STATS", (1, 3, 4)), ("bi", "BIN", (2, 3, 6, 8)),
-                                    ("sa", "SAMPLE", (1, 3, 4)))
-                   for n in ns}}
+                   for p, v, ns in (("st", "STATS", (2, 4)), ("bi", "BIN", (2, 3)), ("sa", "SAMPLE", (2, 3, 4)))
+                   for n in ns},
+                **{f"st{n}sa{n}": {"RESET_NATIVE_SAMPLER_STATS_CHUNKS": str(n),
+                                   "RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS": str(n)} for n in (3, 4)}}
 else:
     VARIANTS = {"old": {name: "0" for name in SWITCHES}, "default": {},
-                "+warm_tail": {"RESET_NATIVE_SAMPLER_WARM_TAIL": "1"},
-                "+warm_bins": {"RESET_NATIVE_SAMPLER_WARM_BINS": "1"},
                 "+lean_draw": {"RESET_NATIVE_SAMPLER_LEAN_DRAW": "1"},
-                "+all3": {"RESET_NATIVE_SAMPLER_WARM_TAIL": "1", "RESET_NATIVE_SAMPLER_WARM_BINS": "1",
-                          "RESET_NATIVE_SAMPLER_LEAN_DRAW": "1"}}
+                "+hist_split": {"RESET_NATIVE_SAMPLER_HIST_SPLIT": "1"},
+                "+both": {"RESET_NATIVE_SAMPLER_LEAN_DRAW": "1", "RESET_NATIVE_SAMPLER_HIST_SPLIT": "1"}}
 CONFIGS = {"reset top-p": ReSETConfig(t_low=0.1, tau0=0.5505, t_high=1.0, window=32, top_p=0.95),
            "fixed T": ReSETConfig.fixed(0.6)}
 GROUPINGS = tuple(f"RESET_NATIVE_SAMPLER_{v}_CHUNKS" for v in ("STATS", "BIN", "SAMPLE"))

@@ -22,8 +22,8 @@
 // Switches of steps 1, 3 and 4, read at every call (read_switches below; each keeps every output bit):
 // RESET_NATIVE_SAMPLER_LEAN (weights and bins without float-to-int conversions; on by default),
 // _SAMPLE_PICKS (step 4's blocks pick the boundary bin, step 3 has no last block; default where rows x
-// chunks <= SMs), _SUB_BINS and _LEAN_STATS (both on by default), _WARM_TAIL / _WARM_BINS (step 4's / 3's
-// blocks run its code once on dummy data while they wait for the previous step).
+// chunks <= SMs), _SUB_BINS and _LEAN_STATS (both on by default), _LEAN_DRAW (step 4's last block with
+// fewer barriers), _HIST_SPLIT (step 3's odd blocks add to a second copy of the row's histogram).
 // RESET_NATIVE_SAMPLER_TOPP=radix selects the earlier top-p search (three radix levels on masses,
 // one kernel each) instead of step 3's bins: the same threshold, kept for comparison.
 // RESET_NATIVE_SAMPLER_FUSED=1 runs steps 1, 3 and 4 as one kernel when the grid fits on the device
@@ -155,17 +155,14 @@ bool env_is(const char* name, const char* value) {
 // (round 1), and PREP_SPLIT, the extra preparing block summing the window and drawing the random number beside
 // its class lookups (final call: 17.15 vs 17.18 us at B = 1, 70.13 vs 70.08 at B = 64).)
 // Session 10's switch (bench/RESULTS-sampler11.md):
-// * RESET_NATIVE_SAMPLER_WARM_TAIL: every block of the sample pass first runs the pass's code once on dummy
-//   data (the pick, the kept mass, the last block's threshold and draw) while it waits for the bins pass, so
-//   that the row's last block finds that code in its SM's instruction caches (sample_kernel). Off by default
-//   until measured.
-// * RESET_NATIVE_SAMPLER_WARM_BINS: the same for the top-p bins pass (a block per chunk: B < 8), whose blocks
-//   wait for the stats pass. Off by default until measured.
 // * RESET_NATIVE_SAMPLER_LEAN_DRAW: the sample pass's last block finds the counted threshold through sub-bins
 //   from the candidates in registers (no copy to shared memory, three barriers fewer) and weighs the draw's
 //   chunk with weight_at's lean form. Off by default until measured.
+// * RESET_NATIVE_SAMPLER_HIST_SPLIT: the top-p bins pass's odd blocks add to a second copy of the row histogram,
+//   so each bin's global atomics queue behind half as many; the readers add the two copies (load_row_bins). Off by
+//   default until measured.
 struct Switches {
-  bool sample_picks, lean, sub_bins, lean_stats, warm_tail, warm_bins, lean_draw;
+  bool sample_picks, lean, sub_bins, lean_stats, lean_draw, hist_split;
 };
 // sms: the device's multiprocessors (0 when unknown: the bins pass picks).
 Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
@@ -175,9 +172,8 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
                   env_switch("RESET_NATIVE_SAMPLER_LEAN", true),
                   env_switch("RESET_NATIVE_SAMPLER_SUB_BINS", true),
                   env_switch("RESET_NATIVE_SAMPLER_LEAN_STATS", true),
-                  env_switch("RESET_NATIVE_SAMPLER_WARM_TAIL", false),
-                  env_switch("RESET_NATIVE_SAMPLER_WARM_BINS", false),
-                  env_switch("RESET_NATIVE_SAMPLER_LEAN_DRAW", false)};
+                  env_switch("RESET_NATIVE_SAMPLER_LEAN_DRAW", false),
+                  env_switch("RESET_NATIVE_SAMPLER_HIST_SPLIT", false)};
 }
 
 // Resident blocks per SM the stats and sample kernels are built for (__launch_bounds__(kThreads, 5)).
@@ -350,6 +346,7 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   a.sub_bins = sw.sub_bins ? 1 : 0;
   a.lean_stats = sw.lean_stats ? 1 : 0;
   a.lean_draw = sw.lean_draw ? 1 : 0;
+  a.hist_split = sw.hist_split ? 1 : 0;
   const unsigned chunks = a.ws.chunks;
   const unsigned stats_parts = grouped_parts("RESET_NATIVE_SAMPLER_STATS_CHUNKS", rows, chunks, sms);
   if (stats_parts >= chunks && !env_is("RESET_NATIVE_SAMPLER_PREP_BLOCK", "0")) {
@@ -371,20 +368,12 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
         launch(radix_level_kernel<kDType, true>, grid, s, "top-p", a, level);
       }
     } else {
-      const unsigned parts = bins_parts(rows, a.ws.chunks);
-      const bool warm = sw.warm_bins && parts >= a.ws.chunks;  // a block per chunk only
-      const auto bins = sw.lean
-                            ? (warm ? topp_bins_kernel<kDType, true, true> : topp_bins_kernel<kDType, true, false>)
-                            : (warm ? topp_bins_kernel<kDType, false, true> : topp_bins_kernel<kDType, false, false>);
-      launch(bins, dim3(static_cast<unsigned>(rows), parts), s, "top-p bins", a);
+      launch(sw.lean ? topp_bins_kernel<kDType, true> : topp_bins_kernel<kDType, false>,
+             dim3(static_cast<unsigned>(rows), bins_parts(rows, a.ws.chunks)), s, "top-p bins", a);
     }
   }
   const unsigned sample_parts = grouped_parts("RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS", rows, chunks, sms);
-  if (sw.warm_tail && sample_parts >= chunks && chunks <= static_cast<unsigned>(kThreads)) {
-    // A block per chunk only: grouped blocks are many waves at large batches, where few wait for the bins pass.
-    launch(sw.lean ? sample_kernel<kDType, false, true, true> : sample_kernel<kDType, false, false, true>,
-           dim3(static_cast<unsigned>(rows), chunks), s, "sample", a);
-  } else if (sw.lean) {
+  if (sw.lean) {
     launch_pass(sample_kernel<kDType, false, true>, sample_kernel<kDType, true, true>, rows, sample_parts, chunks, s,
                 "sample", a);
   } else {

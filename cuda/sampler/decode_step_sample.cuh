@@ -123,14 +123,13 @@ __device__ void kept_mass_warp(const KernelArgs& a, std::int64_t row, unsigned c
 // with a barrier (warp_mass may be reused). (Until session 8 a block scan of the packed mass and
 // in-bin count came first, then one candidate-slot atomic per block: the atomic's round trip then
 // started only after the scan's three barriers.)
-// dry (the sample kernel's warm-up, plan.bin -1: no candidates): the same instructions, nothing stored.
 template <int kDType, bool kLean = false>
 __device__ void kept_mass_block(const KernelArgs& a, std::int64_t row, unsigned chunk, const RowPlan& plan,
-                                const float (&x)[kPerThread], unsigned long long* warp_mass, bool dry = false) {
+                                const float (&x)[kPerThread], unsigned long long* warp_mass) {
   kept_mass_warp<kDType, kLean>(a, row, chunk, plan, x, warp_mass);
-  if (!dry) RN_TRACE(2, 11);
+  RN_TRACE(2, 11);
   __syncthreads();
-  if (threadIdx.x == 0 && !dry) {
+  if (threadIdx.x == 0) {
     unsigned long long m = 0;
 #pragma unroll
     for (int w = 0; w < kWarps; ++w) m += warp_mass[w];
@@ -169,42 +168,17 @@ __device__ __forceinline__ unsigned long long boundary_bin_chunk_mass(const Kern
   return m;
 }
 
-// The sample kernel's warm-up (kWarm): a plan and two boundary-bin candidates that take draw_row through
-// the path of a real row (a counted threshold, kept masses in shared memory, a chunk found and scanned) with
-// plain arithmetic: 1/T = 0 gives every finite logit the tempered distance 0 (weight 2^24, sub-bin 0).
-constexpr unsigned kDryCandidates = 2;
-__device__ __forceinline__ RowPlan dry_plan() {
-  RowPlan p{};
-  p.uniform = 0.5;
-  p.target = 1500.0;  // between the two candidates' masses (1000 each)
-  p.argmax = 0;
-  p.slot = -1;
-  p.zmax = 0.0f;
-  p.inv_t = 0.0f;
-  p.floor_key = 0u;
-  p.active = 1;
-  p.bin = -1;  // the kept masses: no candidates (so no global atomics); draw_row gets the bin 0
-  return p;
-}
-__device__ __forceinline__ uint4 dry_candidate(unsigned i) {
-  return make_uint4(order_key(-1.0f - static_cast<float>(i)), 1000u, i, 0u);
-}
-
 // Sampling, the row's last block: with a top-p bin, the exact threshold among the bin's logits and
 // their kept masses added to their chunks; then the chunk holding the uniform's quantile of the kept
 // mass, scanned in index order; writes the token. All threads.
-// dry (the sample kernel's warm-up; only with own_chunk): the same instructions on dry_plan's data
-// (the loads are issued and their values replaced), no global store.
 template <int kDType>
-__device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& plan, DrawShared& d, SampleShared& sh,
-                         bool dry = false) {
+__device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& plan, DrawShared& d, SampleShared& sh) {
   const void* z = row_logits<kDType>(a, row);
   unsigned long long* row_masses = a.ws.masses + row * a.ws.chunks;
   // Thread t owns chunk t when there are at most kThreads chunks (V <= 524288): its mass is loaded now,
   // with the candidate count and the first candidates, all in one round trip.
   const bool own_chunk = a.ws.chunks <= static_cast<unsigned>(kThreads);
   unsigned long long my_mass = own_chunk && threadIdx.x < a.ws.chunks ? __ldcg(row_masses + threadIdx.x) : 0ull;
-  if (dry) my_mass = threadIdx.x < a.ws.chunks ? 1ull : 0ull;
   d.extra_lo[threadIdx.x] = 0u;
   d.extra_hi[threadIdx.x] = 0u;
   // a.lean_draw: the counted threshold through sub-bins from the candidates in registers
@@ -216,21 +190,17 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
   if (plan.bin >= 0) {
     const uint4* row_cand = reinterpret_cast<const uint4*>(a.ws.candidates + row * kCandidates);
     static_assert(sizeof(Candidate) == sizeof(uint4), "a candidate is one 16-byte load");
-    uint4 mine = __ldcg(row_cand + threadIdx.x);  // candidate threadIdx.x, if there are that many
-    unsigned n = __ldcg(a.ws.candidate_counts + row);
-    if (dry) {
-      mine = dry_candidate(threadIdx.x);
-      n = kDryCandidates;
-    }
+    const uint4 mine = __ldcg(row_cand + threadIdx.x);  // candidate threadIdx.x, if there are that many
+    const unsigned n = __ldcg(a.ws.candidate_counts + row);
     __syncthreads();  // every thread has read the count before it is reset
-    if (!dry) RN_TRACE(2, 5);
-    if (threadIdx.x == 0 && !dry) a.ws.candidate_counts[row] = 0u;
+    RN_TRACE(2, 5);
+    if (threadIdx.x == 0) a.ws.candidate_counts[row] = 0u;
     if (n == 0u) {
       // Unreachable (the bin was chosen for its mass, and the same logits are recounted): keep the floor.
     } else if (lean && n <= static_cast<unsigned>(kRankCandidates)) {
       floor_key = threshold_by_sub_bins_own((static_cast<unsigned long long>(mine.x) << 32) | mine.y,
                                             static_cast<int>(n), plan.target, plan, d.sub, d.kw + kRankCandidates);
-      if (!dry) RN_TRACE(2, 6);
+      RN_TRACE(2, 6);
       if (threadIdx.x < n && mine.x >= floor_key) add_kept(d, row_masses, mine.z / kChunk, mine.y, own_chunk);
       global_masses = !own_chunk;
     } else if (n <= static_cast<unsigned>(kCandidates)) {
@@ -240,7 +210,7 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
         if (i < static_cast<unsigned>(kRankCandidates)) d.index[i] = c.z;
       }
       __syncthreads();
-      if (!dry) RN_TRACE(2, 14);  // the candidates loaded (their count known) and copied to shared memory
+      RN_TRACE(2, 14);  // the candidates loaded (their count known) and copied to shared memory
       if (n <= static_cast<unsigned>(kRankCandidates)) {
         static_assert(kCandidates >= 2 * kRankCandidates, "threshold_by_sub_bins' scratch after the candidates");
         const auto threshold = [&] {
@@ -249,12 +219,12 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
                             : threshold_by_rank(d.kw, static_cast<int>(n), plan.target, &d.best, &d.least);
         };
         floor_key = threshold();
-        if (!dry) RN_TRACE(2, 6);
+        RN_TRACE(2, 6);
 #ifdef RESET_NATIVE_SAMPLER_TRACE
         // Probe only: the same search once more, the same instructions with warm caches (mark 18).
         const unsigned again = threshold();
         if (threadIdx.x == 0) g_trace_sink = again;
-        if (!dry) RN_TRACE(2, 18);
+        RN_TRACE(2, 18);
 #endif
         const unsigned i = threadIdx.x;
         if (i < n && static_cast<unsigned>(d.kw[i] >> 32) >= floor_key) {
@@ -280,7 +250,7 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
     }
     if (global_masses) __threadfence();
     __syncthreads();
-    if (!dry) RN_TRACE(2, 7);
+    RN_TRACE(2, 7);
   }
   if (own_chunk && global_masses && threadIdx.x < a.ws.chunks) my_mass = __ldcg(row_masses + threadIdx.x);
   const auto kept_weight = [&](std::int64_t i, std::int64_t stop) -> unsigned {
@@ -327,7 +297,7 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
     }
   }
   __syncthreads();
-  if (!dry) RN_TRACE(2, 8);
+  RN_TRACE(2, 8);
   if (sh.chunk >= 0) {
     // Thread t takes logits [8t, 8t + 8) of the chunk: thread order is index order, one scan.
     const unsigned long long rank = sh.rank;
@@ -340,7 +310,7 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
       wk[j] = kept_weight(begin + j, end);
       run_mass += wk[j];
     }
-    if (!dry) RN_TRACE(2, 15);  // thread 0's logits of the chunk loaded and weighed
+    RN_TRACE(2, 15);  // thread 0's logits of the chunk loaded and weighed
     unsigned long long chunk_total;
     unsigned long long at = block_exclusive_scan(run_mass, sh.warp_sums, &chunk_total);
     if (at <= rank && rank < at + run_mass) {
@@ -354,46 +324,49 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
     }
   }
   __syncthreads();
-  if (!dry) RN_TRACE(2, 9);
-  if (threadIdx.x == 0 && !dry) a.tokens[row] = sh.token;
+  RN_TRACE(2, 9);
+  if (threadIdx.x == 0) a.tokens[row] = sh.token;
 }
 
-// The sample kernel's pass (dry: the warm-up on dry_plan's data, see sample_kernel); false when the block is done
-// (no plan, or not the row's last block).
+// Last pass: the sampling phases above, then the slot is released. Rows that finished earlier
+// (greedy, rejected) only release their slot here, after every row has claimed its own in the stats
+// pass. One block per chunk (kGrouped false) or per group of chunks part, part + parts, ... (kGrouped
+// true, parts = gridDim.y: large batches); each chunk's kept mass and candidates are the same either way.
+// kLean: weights and bins without float-to-int conversions (weight_at; the same bits). a.sample_picks:
+// every block picks the top-p boundary bin from the row's histogram itself (pick_bin: the same bin and
+// target in every block), so the bins pass needs no last block; the row's last block here zeroes the
+// histogram for the next step (every block of the row has read it by then).
 template <int kDType, bool kGrouped, bool kLean>
-__device__ __forceinline__ bool sample_pass(const KernelArgs& a, std::int64_t row, unsigned part, unsigned parts,
-                                            float (&x)[kPerThread], DrawShared& draw, SampleShared& sh,
-                                            BinPickShared& pick, const bool dry) {
-  if (!dry) {
-    pdl_wait();
-    pdl_trigger();
-    RN_TRACE(2, 1);
-  }
-  RowPlan plan = dry ? dry_plan() : a.ws.plans[row];
+__global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
+  __shared__ DrawShared draw;
+  __shared__ SampleShared sh;
+  __shared__ BinPickShared pick;
+  RN_TRACE(2, 0);
+  const std::int64_t row = blockIdx.x;
+  const unsigned part = blockIdx.y, parts = gridDim.y;  // one block per chunk: part == chunk
+  const std::int64_t begin = static_cast<std::int64_t>(part) * kChunk, end = min(begin + kChunk, a.vocab);
+  float x[kPerThread];
+  load_early_chunk<kDType>(a, row, begin, end, x);
+  pdl_wait();
+  pdl_trigger();
+  RN_TRACE(2, 1);
+  RowPlan plan = a.ws.plans[row];
   unsigned long long bins[kBinsPerThread];
-  if (a.sample_picks) {
-    load_row_bins(a, row, bins);  // in flight with the plan's load
-    if (dry) {
-#pragma unroll
-      for (int j = 0; j < kBinsPerThread; ++j) bins[j] = 0ull;  // (the histogram is being filled)
-    }
-  }
-  if (!plan.active) {  // never in the dry pass
+  if (a.sample_picks) load_row_bins(a, row, bins);  // in flight with the plan's load
+  if (!plan.active) {
     if (part == 0 && threadIdx.x == 0 && plan.slot >= 0) a.scratch.slot_busy[plan.slot] = 0;
-    return false;
+    return;
   }
   if (a.sample_picks) {
     const BinPick p = pick_bin(bins, a.top_p, pick);
-    if (!dry) {
-      plan.bin = p.bin;
-      plan.target = p.target;
-      RN_TRACE(2, 16);
-    }
+    plan.bin = p.bin;
+    plan.target = p.target;
+    RN_TRACE(2, 16);
   }
-  if (!dry) RN_TRACE(2, 2);
+  RN_TRACE(2, 2);
   if constexpr (kGrouped) {
     // Rounds of up to kWarps chunks, each chunk reduced warp by warp as it arrives (no barrier); once
-    // per round, thread k adds up the warp sums of the round's chunk k. (Never dry: kWarm is a block per chunk.)
+    // per round, thread k adds up the warp sums of the round's chunk k.
     __shared__ unsigned long long round_mass[kWarps][kWarps];  // [chunk of the round][warp]
     for (unsigned round = part; round < a.ws.chunks; round += parts * kWarps) {
       const int k = grouped_round<kDType>(a, row, round, parts, x, [&](int i, unsigned c) {
@@ -409,64 +382,15 @@ __device__ __forceinline__ bool sample_pass(const KernelArgs& a, std::int64_t ro
       __syncthreads();  // round_mass is reused
     }
   } else {
-    kept_mass_block<kDType, kLean>(a, row, part, plan, x, sh.warp_sums, dry);
+    kept_mass_block<kDType, kLean>(a, row, part, plan, x, sh.warp_sums);
   }
-  if (dry) {
-    plan.bin = a.top_p < 1.0 ? 0 : -1;  // the boundary bin's path where the real rows may take it
-  } else {
-    RN_TRACE(2, 3);
-    if (!last_block_of_row(a.ws.counters + row, parts, &sh.last, 2)) return false;
-    RN_TRACE(2, 4);
-    if (a.sample_picks) clear_row_bins(a, row);
-  }
-  draw_row<kDType>(a, row, plan, draw, sh, dry);
-  if (dry) {
-    __syncthreads();  // the dry pass's shared memory is read before the real pass writes it again
-    RN_TRACE(2, 19);
-  } else {
-    if (threadIdx.x == 0) a.scratch.slot_busy[plan.slot] = 0;
-    RN_TRACE(2, 10);
-  }
-  return true;
-}
-
-// Last pass: the sampling phases above, then the slot is released. Rows that finished earlier
-// (greedy, rejected) only release their slot here, after every row has claimed its own in the stats
-// pass. One block per chunk (kGrouped false) or per group of chunks part, part + parts, ... (kGrouped
-// true, parts = gridDim.y: large batches); each chunk's kept mass and candidates are the same either way.
-// kLean: weights and bins without float-to-int conversions (weight_at; the same bits). a.sample_picks:
-// every block picks the top-p boundary bin from the row's histogram itself (pick_bin: the same bin and
-// target in every block), so the bins pass needs no last block; the row's last block here zeroes the
-// histogram for the next step (every block of the row has read it by then).
-template <int kDType, bool kGrouped, bool kLean, bool kWarm = false>
-__global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
-  __shared__ DrawShared draw;
-  __shared__ SampleShared sh;
-  __shared__ BinPickShared pick;
-  RN_TRACE(2, 0);
-  const std::int64_t row = blockIdx.x;
-  const unsigned part = blockIdx.y, parts = gridDim.y;  // one block per chunk: part == chunk
-  const std::int64_t begin = static_cast<std::int64_t>(part) * kChunk, end = min(begin + kChunk, a.vocab);
-  float x[kPerThread];
-  load_early_chunk<kDType>(a, row, begin, end, x);
-  // kWarm (RESET_NATIVE_SAMPLER_WARM_TAIL; a kernel of its own, since keeping x through the dry pass
-  // costs the kernel a few spilled registers): pass 0 is a dry run of this kernel's code (the bin pick, a
-  // block's kept mass, the row's last-block draw) on dry_plan's data, before the PDL wait, while the previous
-  // kernel still runs. Pass 1 is the real one. The loop is not unrolled, so both passes run the same
-  // instructions: the row's last block, whichever it is, then finds its serial tail (threshold, scans, draw)
-  // in its SM's instruction caches instead of fetching each line from L2 on the row's critical path (the
-  // B = 1 trace of session 9: the counted threshold took 2.9 us cold, 1.5 us when repeated). The dry pass
-  // stores nothing to global memory; it needs own_chunk (rows of at most kThreads chunks).
-  if constexpr (kWarm) {
-    static_assert(!kGrouped, "the dry pass takes a block per chunk");
-    const bool warm = a.ws.chunks <= static_cast<unsigned>(kThreads);
-#pragma unroll 1
-    for (int pass = warm ? 0 : 1; pass < 2; ++pass) {
-      if (!sample_pass<kDType, kGrouped, kLean>(a, row, part, parts, x, draw, sh, pick, pass == 0)) return;
-    }
-  } else {
-    sample_pass<kDType, kGrouped, kLean>(a, row, part, parts, x, draw, sh, pick, false);
-  }
+  RN_TRACE(2, 3);
+  if (!last_block_of_row(a.ws.counters + row, parts, &sh.last, 2)) return;
+  RN_TRACE(2, 4);
+  if (a.sample_picks) clear_row_bins(a, row);
+  draw_row<kDType>(a, row, plan, draw, sh);
+  if (threadIdx.x == 0) a.scratch.slot_busy[plan.slot] = 0;
+  RN_TRACE(2, 10);
 }
 
 }  // namespace reset_native::sampler::cuda_detail

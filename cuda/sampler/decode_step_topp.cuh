@@ -43,14 +43,14 @@ __device__ void topp_bins_add(const RowPlan& plan, const float (&x)[kPerThread],
   }
 }
 
-// dry (the bins kernel's warm-up): the same instructions, no atomic.
+// copy: the first bin of the row histogram's copy this block adds to (a.hist_split: kTopPBins for odd parts).
 __device__ void topp_bins_flush(const KernelArgs& a, std::int64_t row, const unsigned* hist_lo,
-                                const unsigned* hist_hi, bool dry = false) {
+                                const unsigned* hist_hi, unsigned copy = 0u) {
   __syncthreads();
-  unsigned long long* row_hist = a.ws.hist + row * kHistBins;
+  unsigned long long* row_hist = a.ws.hist + row * kHistBins + copy;
   for (int b = threadIdx.x; b < kTopPBins; b += kThreads) {
     const unsigned long long v = (static_cast<unsigned long long>(hist_hi[b]) << 12) + hist_lo[b];
-    if (v && !dry) atomicAdd(row_hist + b, v);
+    if (v) atomicAdd(row_hist + b, v);
   }
 }
 
@@ -93,74 +93,75 @@ __device__ BinPick pick_bin(const unsigned long long (&v)[kBinsPerThread], doubl
   return BinPick{sh.bin, target - static_cast<double>(sh.above)};
 }
 
+// a.hist_split (RESET_NATIVE_SAMPLER_HIST_SPLIT): the bins pass's odd blocks add to a second copy of the row
+// histogram, bins kTopPBins ... 2 kTopPBins - 1 of the row's kHistBins (free in the top-p bins pass: only the
+// radix levels use them, and they leave them zero), so each bin's global atomics queue behind half as many
+// (at B = 1 each of the 1024 bins gets one atomic from each of the row's 75 blocks, and the kernel ends only
+// when they are done); the readers add the two copies: exact integers, the same bin masses.
+static_assert(2 * kTopPBins <= kHistBins, "two copies of the top-p histogram in a row's histogram");
+
 // This thread's bins of the row's histogram (through L2: written by other blocks' atomics).
 __device__ __forceinline__ void load_row_bins(const KernelArgs& a, std::int64_t row,
                                               unsigned long long (&v)[kBinsPerThread]) {
   const unsigned long long* row_hist = a.ws.hist + row * kHistBins;
 #pragma unroll
   for (int j = 0; j < kBinsPerThread; ++j) v[j] = __ldcg(row_hist + threadIdx.x * kBinsPerThread + j);
+  if (a.hist_split) {
+#pragma unroll
+    for (int j = 0; j < kBinsPerThread; ++j) v[j] += __ldcg(row_hist + kTopPBins + threadIdx.x * kBinsPerThread + j);
+  }
 }
 
-// The row's histogram zeroed for the next step (this thread's bins).
+// The row's histogram zeroed for the next step (this thread's bins, in both copies with a.hist_split).
 __device__ __forceinline__ void clear_row_bins(const KernelArgs& a, std::int64_t row) {
   unsigned long long* row_hist = a.ws.hist + row * kHistBins;
 #pragma unroll
   for (int j = 0; j < kBinsPerThread; ++j) row_hist[threadIdx.x * kBinsPerThread + j] = 0ull;
+  if (a.hist_split) {
+#pragma unroll
+    for (int j = 0; j < kBinsPerThread; ++j) row_hist[kTopPBins + threadIdx.x * kBinsPerThread + j] = 0ull;
+  }
 }
 
 // Top-p bins, the row's last block: the boundary bin and the in-bin target go to the plan; the histogram
-// is zeroed for the next step. All threads. dry (the bins kernel's warm-up): the same instructions on
-// zeros, nothing stored.
-__device__ void topp_pick_bin(const KernelArgs& a, std::int64_t row, BinPickShared& sh, bool dry = false) {
+// is zeroed for the next step. All threads.
+__device__ void topp_pick_bin(const KernelArgs& a, std::int64_t row, BinPickShared& sh) {
   unsigned long long v[kBinsPerThread];
   load_row_bins(a, row, v);
-  if (dry) {
-#pragma unroll
-    for (int j = 0; j < kBinsPerThread; ++j) v[j] = 0ull;  // (the histogram is being filled)
-  } else {
-    clear_row_bins(a, row);
-  }
+  clear_row_bins(a, row);
   const BinPick p = pick_bin(v, a.top_p, sh);
-  if (threadIdx.x == 0 && !dry) {
+  if (threadIdx.x == 0) {
     a.ws.plans[row].bin = p.bin;
     a.ws.plans[row].target = p.target;
   }
 }
 
-// The bins kernel's warm-up plan (kWarm): the tempered distances of this thread's logits to their own maximum
-// plus a lane offset, so the dry pass's weights and bins spread over the histogram like a real row's (a shared
-// maximum would send every block's 2^24 weights to one bin, a serial queue of atomics).
-template <int kDType>
-__device__ __forceinline__ RowPlan dry_bins_plan(const float (&x)[kPerThread]) {
-  float m = x[0];
-#pragma unroll
-  for (int j = 1; j < kPerThread; ++j) m = fmaxf(m, x[j]);
-  RowPlan p{};
-  p.zmax = (m == -INFINITY ? 0.0f : m) + 0.0625f * static_cast<float>(threadIdx.x & 31);
-  p.inv_t = 1.0f;
-  p.floor_key = 0u;
-  p.active = 1;
-  p.bin = -1;
-  p.slot = -1;
-  return p;
-}
-
-// The bins kernel's pass (dry: the warm-up, see topp_bins_kernel); false when the block is done.
+// Top-p bins. Block p of a row takes chunks p, p + parts, ... (parts = gridDim.y) into one shared
+// histogram and flushes it once: at large batches several chunks per block cut the global atomics
+// of the flush, which dominate this pass there (the sums are exact integers, so the grouping does
+// not change them).
+// kLean: weights and bins without float-to-int conversions (weight_at; the same bits). With
+// a.sample_picks the blocks only flush: no arrival, no last block; the sample pass picks the bin.
 template <int kDType, bool kLean>
-__device__ __forceinline__ bool topp_bins_pass(const KernelArgs& a, std::int64_t row, unsigned part, unsigned parts,
-                                               float (&x)[kPerThread], unsigned* hist_lo, unsigned* hist_hi,
-                                               BinPickShared& pick, int* s_last, const bool dry) {
+__global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
+  __shared__ unsigned hist_lo[kTopPBins];
+  __shared__ unsigned hist_hi[kTopPBins];
+  __shared__ BinPickShared pick;
+  __shared__ int s_last;
+  RN_TRACE(1, 0);
+  const std::int64_t row = blockIdx.x;
+  const unsigned part = blockIdx.y, parts = gridDim.y;
   const auto chunk_end = [&](unsigned c) { return min(static_cast<std::int64_t>(c + 1) * kChunk, a.vocab); };
+  float x[kPerThread];
+  load_early_chunk<kDType>(a, row, static_cast<std::int64_t>(part) * kChunk, chunk_end(part), x);
   topp_bins_clear(hist_lo, hist_hi);
-  if (!dry) {
-    pdl_wait();
-    pdl_trigger();
-    RN_TRACE(1, 1);
-  }
-  const RowPlan plan = dry ? dry_bins_plan<kDType>(x) : a.ws.plans[row];
-  if (!plan.active) return false;  // the same for every block of the row
-  if (!dry) RN_TRACE(1, 2);
-  for (unsigned c = part; c < a.ws.chunks; c += parts) {  // (dry: parts == chunks, one chunk, no load)
+  pdl_wait();
+  pdl_trigger();
+  RN_TRACE(1, 1);
+  const RowPlan plan = a.ws.plans[row];
+  if (!plan.active) return;  // the same for every block of the row
+  RN_TRACE(1, 2);
+  for (unsigned c = part; c < a.ws.chunks; c += parts) {
     const unsigned next = c + parts;
     float xn[kPerThread];
     if (next < a.ws.chunks) {
@@ -172,54 +173,14 @@ __device__ __forceinline__ bool topp_bins_pass(const KernelArgs& a, std::int64_t
       for (int j = 0; j < kPerThread; ++j) x[j] = xn[j];
     }
   }
-  if (!dry) RN_TRACE(1, 3);
-  topp_bins_flush(a, row, hist_lo, hist_hi, dry);
-  if (!dry) RN_TRACE(1, 4);
-  if (a.sample_picks) return true;  // the kernel boundary publishes the flush to the sample pass
-  if (dry) {
-    topp_pick_bin(a, row, pick, true);
-    __syncthreads();  // the dry pass's shared memory is read before the real pass clears it
-    RN_TRACE(1, 19);
-    return true;
-  }
-  if (!last_block_of_row(a.ws.counters + row, parts, s_last, 1)) return false;
+  RN_TRACE(1, 3);
+  topp_bins_flush(a, row, hist_lo, hist_hi, a.hist_split && (part & 1u) ? static_cast<unsigned>(kTopPBins) : 0u);
+  RN_TRACE(1, 4);
+  if (a.sample_picks) return;  // the kernel boundary publishes the flush to the sample pass
+  if (!last_block_of_row(a.ws.counters + row, parts, &s_last, 1)) return;
   RN_TRACE(1, 5);
   topp_pick_bin(a, row, pick);
   RN_TRACE(1, 6);
-  return true;
-}
-
-// Top-p bins. Block p of a row takes chunks p, p + parts, ... (parts = gridDim.y) into one shared
-// histogram and flushes it once: at large batches several chunks per block cut the global atomics
-// of the flush, which dominate this pass there (the sums are exact integers, so the grouping does
-// not change them).
-// kLean: weights and bins without float-to-int conversions (weight_at; the same bits). With
-// a.sample_picks the blocks only flush: no arrival, no last block; the sample pass picks the bin.
-// kWarm (RESET_NATIVE_SAMPLER_WARM_BINS; a block per chunk): pass 0 runs the pass's code once on the block's
-// own logits with dry_bins_plan, before the PDL wait (at B = 1 the bins blocks wait ~6 us for the stats
-// pass), storing nothing to global memory; pass 1, the real one, then runs from warm instruction caches. The
-// loop is not unrolled: both passes run the same instructions.
-template <int kDType, bool kLean, bool kWarm = false>
-__global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
-  __shared__ unsigned hist_lo[kTopPBins];
-  __shared__ unsigned hist_hi[kTopPBins];
-  __shared__ BinPickShared pick;
-  __shared__ int s_last;
-  RN_TRACE(1, 0);
-  const std::int64_t row = blockIdx.x;
-  const unsigned part = blockIdx.y, parts = gridDim.y;
-  float x[kPerThread];
-  load_early_chunk<kDType>(a, row, static_cast<std::int64_t>(part) * kChunk,
-                           min(static_cast<std::int64_t>(part + 1) * kChunk, a.vocab), x);
-  if constexpr (kWarm) {
-    const bool warm = parts >= a.ws.chunks;
-#pragma unroll 1
-    for (int pass = warm ? 0 : 1; pass < 2; ++pass) {
-      if (!topp_bins_pass<kDType, kLean>(a, row, part, parts, x, hist_lo, hist_hi, pick, &s_last, pass == 0)) return;
-    }
-  } else {
-    topp_bins_pass<kDType, kLean>(a, row, part, parts, x, hist_lo, hist_hi, pick, &s_last, false);
-  }
 }
 
 // Inclusive-scan search over n values held in shared memory in descending key order: the position

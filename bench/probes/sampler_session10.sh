@@ -1,13 +1,13 @@
 #!/bin/bash
-# One GPU call for session 10's switches of the ReSET decode step (RESET_NATIVE_SAMPLER_WARM_TAIL / _WARM_BINS /
-# _LEAN_DRAW;
-# docs/sampler.md, CUDA details), from the repository root after `pip install --no-build-isolation .`: builds the
-# trace probe (bench/probes/sampler_batch.cu with -DRESET_NATIVE_SAMPLER_TRACE) in the background, runs the
-# switches' GPU tests, the timing table of bench/probes/sampler_switches.py (graph replays, every variant against
-# "old" in the same process, bit for bit), row 0's phase trace at B = 1 and 8 with the defaults and with all three
-# switches on, the chunks-per-block sweep of sampler_switches.py at B = 64 (GROUPING_BATCHES), and with NCU=1 ncu
-# of the three kernels at B = 64 with the defaults. TESTS / TEST_TIMEOUT / SAMPLER_SWITCH_BATCHES override the
-# defaults below.
+# One GPU call for session 10's work on the ReSET decode step (docs/sampler.md, CUDA details), from the repository
+# root after `pip install --no-build-isolation .`: builds the trace probe (bench/probes/sampler_batch.cu with
+# -DRESET_NATIVE_SAMPLER_TRACE) in the background, runs the GPU tests of RESET_NATIVE_SAMPLER_LEAN_DRAW and
+# _HIST_SPLIT, the
+# timing table of bench/probes/sampler_switches.py (graph replays, every variant against "old" in the same process,
+# bit for bit) at SAMPLER_SWITCH_BATCHES, its chunks-per-block sweep at GROUPING_BATCHES, row 0's phase trace at
+# B = 1 and 8 with the defaults and with both on, and with NCU=1 ncu of the three kernels at B = 64 with the
+# defaults. TESTS / TEST_TIMEOUT override the tests below. (Round 1 of the session ran this script's first form,
+# bench/probes/sampler_warm.sh at commit 05dc847, for the since removed WARM_TAIL / WARM_BINS switches.)
 cd "$(dirname "$0")/../.."
 FLAGS="-std=c++17 -O3 -arch=sm_90 -Icuda -Icpp/include -Icpp/src"
 SRC="bench/probes/sampler_batch.cu cpp/src/sampler/state.cpp cpp/src/sampler/device_workspace.cpp"
@@ -19,23 +19,21 @@ timeout ${TEST_TIMEOUT:-80} python3 -m pytest -q -m gpu -p no:cacheprovider --tb
   ${TESTS:-tests/test_sampler_gpu_session10.py} 2>&1 | tail -6
 SAMPLER_SWITCH_BATCHES=${SAMPLER_SWITCH_BATCHES:-1,4,8,64} timeout 80 python3 bench/probes/sampler_switches.py \
   > /tmp/s11_table.txt 2>&1
-SAMPLER_SWITCH_VARIANTS=grouping SAMPLER_SWITCH_BATCHES=${GROUPING_BATCHES:-64} timeout 60 \
+SAMPLER_SWITCH_VARIANTS=grouping SAMPLER_SWITCH_BATCHES=${GROUPING_BATCHES:-1,8,64} timeout 70 \
   python3 bench/probes/sampler_switches.py > /tmp/s11_grouping.txt 2>&1
 wait
 if [ -x /tmp/s11t ]; then
-  for variant in defaults all3; do
+  for variant in defaults both; do
     echo "== trace, $variant"
-    if [ $variant = all3 ]; then
-      export RESET_NATIVE_SAMPLER_WARM_TAIL=1 RESET_NATIVE_SAMPLER_WARM_BINS=1 RESET_NATIVE_SAMPLER_LEAN_DRAW=1
-    fi
+    if [ $variant = both ]; then export RESET_NATIVE_SAMPLER_LEAN_DRAW=1 RESET_NATIVE_SAMPLER_HIST_SPLIT=1; fi
     timeout 30 /tmp/s11t trace 2>&1 | grep -A3 "^trace B=[18] " | grep -v "^trace B\|^--"
   done
-  unset RESET_NATIVE_SAMPLER_WARM_TAIL RESET_NATIVE_SAMPLER_WARM_BINS RESET_NATIVE_SAMPLER_LEAN_DRAW
+  unset RESET_NATIVE_SAMPLER_LEAN_DRAW RESET_NATIVE_SAMPLER_HIST_SPLIT
 else
   tail -5 /tmp/s11t.log
 fi
 cat /tmp/s11_table.txt
-tail -6 /tmp/s11_grouping.txt
+tail -9 /tmp/s11_grouping.txt
 if [ "${NCU:-0}" = 1 ] && command -v ncu > /dev/null; then
   rm -f /tmp/s11ncu.csv
   SAMPLER_NCU_VARIANTS=default timeout 50 ncu --csv --print-units base --cache-control none --clock-control none \
