@@ -1,13 +1,13 @@
 #!/bin/bash
 # One GPU call for session 10's work on the ReSET decode step (docs/sampler.md, CUDA details), from the repository
 # root after `pip install --no-build-isolation .`: builds the trace probe (bench/probes/sampler_batch.cu with
-# -DRESET_NATIVE_SAMPLER_TRACE) in the background, runs the GPU tests of RESET_NATIVE_SAMPLER_LEAN_DRAW and
-# _HIST_SPLIT, the
+# -DRESET_NATIVE_SAMPLER_TRACE) in the background, runs the GPU tests of RESET_NATIVE_SAMPLER_LEAN_DRAW, the
 # timing table of bench/probes/sampler_switches.py (graph replays, every variant against "old" in the same process,
 # bit for bit) at SAMPLER_SWITCH_BATCHES, its chunks-per-block sweep at GROUPING_BATCHES, row 0's phase trace at
-# B = 1 and 8 with the defaults and with both on, and with NCU=1 ncu of the three kernels at B = 64 with the
+# B = 1 and 8 with the defaults and with LEAN_DRAW off, and with NCU=1 ncu of the three kernels at B = 64 with the
 # defaults. TESTS / TEST_TIMEOUT override the tests below. (Round 1 of the session ran this script's first form,
-# bench/probes/sampler_warm.sh at commit 05dc847, for the since removed WARM_TAIL / WARM_BINS switches.)
+# bench/probes/sampler_warm.sh at commit 05dc847, for the since removed WARM_TAIL / WARM_BINS switches; round 2
+# ran it at commit 33a2e0a, with the since removed HIST_SPLIT.)
 cd "$(dirname "$0")/../.."
 FLAGS="-std=c++17 -O3 -arch=sm_90 -Icuda -Icpp/include -Icpp/src"
 SRC="bench/probes/sampler_batch.cu cpp/src/sampler/state.cpp cpp/src/sampler/device_workspace.cpp"
@@ -23,12 +23,12 @@ SAMPLER_SWITCH_VARIANTS=grouping SAMPLER_SWITCH_BATCHES=${GROUPING_BATCHES:-1,8,
   python3 bench/probes/sampler_switches.py > /tmp/s11_grouping.txt 2>&1
 wait
 if [ -x /tmp/s11t ]; then
-  for variant in defaults both; do
+  for variant in defaults lean_draw_off; do
     echo "== trace, $variant"
-    if [ $variant = both ]; then export RESET_NATIVE_SAMPLER_LEAN_DRAW=1 RESET_NATIVE_SAMPLER_HIST_SPLIT=1; fi
+    if [ $variant = lean_draw_off ]; then export RESET_NATIVE_SAMPLER_LEAN_DRAW=0; fi
     timeout 30 /tmp/s11t trace 2>&1 | grep -A3 "^trace B=[18] " | grep -v "^trace B\|^--"
   done
-  unset RESET_NATIVE_SAMPLER_LEAN_DRAW RESET_NATIVE_SAMPLER_HIST_SPLIT
+  unset RESET_NATIVE_SAMPLER_LEAN_DRAW
 else
   tail -5 /tmp/s11t.log
 fi

@@ -1,5 +1,5 @@
 """Times the switches of the CUDA decode step's kernels path (session 9: RESET_NATIVE_SAMPLER_SAMPLE_PICKS / _LEAN /
-_SUB_BINS / _LEAN_STATS; session 10: _LEAN_DRAW / _HIST_SPLIT; read at every call, so at every graph
+_SUB_BINS / _LEAN_STATS; session 10: _LEAN_DRAW; read at every call, so at every graph
 capture; docs/sampler.md, CUDA details) in one build, and checks every variant's outputs bit for bit against "old"
 (every switch off).
 
@@ -8,8 +8,10 @@ capture; docs/sampler.md, CUDA details) in one build, and checks every variant's
                                                         # default "old,default") for ncu
     python3 bench/probes/sampler_switches.py ncu-table LOG.csv   # the per-kernel table of that ncu run
 
-Variants: old (all off), default (the switches unset: LEAN, SUB_BINS and LEAN_STATS on, SAMPLE_PICKS where rows x
-chunks <= SMs, LEAN_DRAW and HIST_SPLIT off), and the default with LEAN_DRAW, HIST_SPLIT or both on.
+Variants: old (all off), default (the switches unset: LEAN, SUB_BINS, LEAN_STATS and LEAN_DRAW on, SAMPLE_PICKS
+where rows x chunks <= SMs; the sample pass 4 chunks per block from B = 64), the default with LEAN_DRAW off, and the
+default with 2 chunks per sample block (sa2: the grouping before session 10 at B = 64; at B = 1 and 8, where the
+default is a block per chunk, it only shows what grouping costs there).
 SAMPLER_SWITCH_VARIANTS=s9 times the session 9 variants instead (the default with one of LEAN, SUB_BINS or
 LEAN_STATS off), =grouping the chunks per block of the three passes around their defaults (each pass alone, and stats
 and sample together).
@@ -34,7 +36,7 @@ from bench_sampler import graph_of  # noqa: E402  (one CUDA graph of fn: its rep
 
 VOCAB = 151936
 SWITCHES = ("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", "RESET_NATIVE_SAMPLER_LEAN", "RESET_NATIVE_SAMPLER_SUB_BINS",
-            "RESET_NATIVE_SAMPLER_LEAN_STATS", "RESET_NATIVE_SAMPLER_LEAN_DRAW", "RESET_NATIVE_SAMPLER_HIST_SPLIT")
+            "RESET_NATIVE_SAMPLER_LEAN_STATS", "RESET_NATIVE_SAMPLER_LEAN_DRAW")
 # name -> {switch: "0" / "1"}; a switch not named is left unset (its default).
 if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s9":
     VARIANTS = {"old": {name: "0" for name in SWITCHES}, "default": {},
@@ -51,9 +53,8 @@ elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "grouping":
                                    "RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS": str(n)} for n in (3, 4)}}
 else:
     VARIANTS = {"old": {name: "0" for name in SWITCHES}, "default": {},
-                "+lean_draw": {"RESET_NATIVE_SAMPLER_LEAN_DRAW": "1"},
-                "+hist_split": {"RESET_NATIVE_SAMPLER_HIST_SPLIT": "1"},
-                "+both": {"RESET_NATIVE_SAMPLER_LEAN_DRAW": "1", "RESET_NATIVE_SAMPLER_HIST_SPLIT": "1"}}
+                "-lean_draw": {"RESET_NATIVE_SAMPLER_LEAN_DRAW": "0"},
+                "sa2": {"RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS": "2"}}
 CONFIGS = {"reset top-p": ReSETConfig(t_low=0.1, tau0=0.5505, t_high=1.0, window=32, top_p=0.95),
            "fixed T": ReSETConfig.fixed(0.6)}
 GROUPINGS = tuple(f"RESET_NATIVE_SAMPLER_{v}_CHUNKS" for v in ("STATS", "BIN", "SAMPLE"))

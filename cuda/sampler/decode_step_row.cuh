@@ -57,9 +57,6 @@ struct KernelArgs {
   // lean_draw: the sample pass's last block with fewer barriers and lean draw weights
   // (RESET_NATIVE_SAMPLER_LEAN_DRAW).
   int lean_draw;
-  // hist_split: the top-p bins pass's odd blocks add to a second copy of the row histogram
-  // (RESET_NATIVE_SAMPLER_HIST_SPLIT; load_row_bins).
-  int hist_split;
 };
 
 template <int kDType>

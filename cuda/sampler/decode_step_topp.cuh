@@ -43,11 +43,10 @@ __device__ void topp_bins_add(const RowPlan& plan, const float (&x)[kPerThread],
   }
 }
 
-// copy: the first bin of the row histogram's copy this block adds to (a.hist_split: kTopPBins for odd parts).
 __device__ void topp_bins_flush(const KernelArgs& a, std::int64_t row, const unsigned* hist_lo,
-                                const unsigned* hist_hi, unsigned copy = 0u) {
+                                const unsigned* hist_hi) {
   __syncthreads();
-  unsigned long long* row_hist = a.ws.hist + row * kHistBins + copy;
+  unsigned long long* row_hist = a.ws.hist + row * kHistBins;
   for (int b = threadIdx.x; b < kTopPBins; b += kThreads) {
     const unsigned long long v = (static_cast<unsigned long long>(hist_hi[b]) << 12) + hist_lo[b];
     if (v) atomicAdd(row_hist + b, v);
@@ -93,34 +92,19 @@ __device__ BinPick pick_bin(const unsigned long long (&v)[kBinsPerThread], doubl
   return BinPick{sh.bin, target - static_cast<double>(sh.above)};
 }
 
-// a.hist_split (RESET_NATIVE_SAMPLER_HIST_SPLIT): the bins pass's odd blocks add to a second copy of the row
-// histogram, bins kTopPBins ... 2 kTopPBins - 1 of the row's kHistBins (free in the top-p bins pass: only the
-// radix levels use them, and they leave them zero), so each bin's global atomics queue behind half as many
-// (at B = 1 each of the 1024 bins gets one atomic from each of the row's 75 blocks, and the kernel ends only
-// when they are done); the readers add the two copies: exact integers, the same bin masses.
-static_assert(2 * kTopPBins <= kHistBins, "two copies of the top-p histogram in a row's histogram");
-
 // This thread's bins of the row's histogram (through L2: written by other blocks' atomics).
 __device__ __forceinline__ void load_row_bins(const KernelArgs& a, std::int64_t row,
                                               unsigned long long (&v)[kBinsPerThread]) {
   const unsigned long long* row_hist = a.ws.hist + row * kHistBins;
 #pragma unroll
   for (int j = 0; j < kBinsPerThread; ++j) v[j] = __ldcg(row_hist + threadIdx.x * kBinsPerThread + j);
-  if (a.hist_split) {
-#pragma unroll
-    for (int j = 0; j < kBinsPerThread; ++j) v[j] += __ldcg(row_hist + kTopPBins + threadIdx.x * kBinsPerThread + j);
-  }
 }
 
-// The row's histogram zeroed for the next step (this thread's bins, in both copies with a.hist_split).
+// The row's histogram zeroed for the next step (this thread's bins).
 __device__ __forceinline__ void clear_row_bins(const KernelArgs& a, std::int64_t row) {
   unsigned long long* row_hist = a.ws.hist + row * kHistBins;
 #pragma unroll
   for (int j = 0; j < kBinsPerThread; ++j) row_hist[threadIdx.x * kBinsPerThread + j] = 0ull;
-  if (a.hist_split) {
-#pragma unroll
-    for (int j = 0; j < kBinsPerThread; ++j) row_hist[kTopPBins + threadIdx.x * kBinsPerThread + j] = 0ull;
-  }
 }
 
 // Top-p bins, the row's last block: the boundary bin and the in-bin target go to the plan; the histogram
@@ -174,7 +158,7 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
     }
   }
   RN_TRACE(1, 3);
-  topp_bins_flush(a, row, hist_lo, hist_hi, a.hist_split && (part & 1u) ? static_cast<unsigned>(kTopPBins) : 0u);
+  topp_bins_flush(a, row, hist_lo, hist_hi);
   RN_TRACE(1, 4);
   if (a.sample_picks) return;  // the kernel boundary publishes the flush to the sample pass
   if (!last_block_of_row(a.ws.counters + row, parts, &s_last, 1)) return;
