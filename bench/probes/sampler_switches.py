@@ -1,14 +1,22 @@
-"""Times session 9's switches of the CUDA decode step's kernels path (RESET_NATIVE_SAMPLER_SAMPLE_PICKS / _LEAN /
-_SUB_BINS / _LEAN_STATS, read at every call, so at every graph capture; docs/sampler.md, CUDA details) in one
-build, and checks every variant's outputs bit for bit against "old" (every switch off: the code before session 9).
+"""Times the switches of the CUDA decode step's kernels path (session 9: RESET_NATIVE_SAMPLER_SAMPLE_PICKS / _LEAN /
+_SUB_BINS / _LEAN_STATS; session 10: _LEAN_DRAW; read at every call, so at every graph
+capture; docs/sampler.md, CUDA details) in one build, and checks every variant's outputs bit for bit against "old"
+(every switch off).
 
     python3 bench/probes/sampler_switches.py            # timing table (graph replays) + bit-for-bit check
-    python3 bench/probes/sampler_switches.py ncu        # two B = 64 steps per variant (old, default) for ncu
+    python3 bench/probes/sampler_switches.py ncu        # two B = 64 steps per variant (SAMPLER_NCU_VARIANTS,
+                                                        # default "old,default") for ncu
     python3 bench/probes/sampler_switches.py ncu-table LOG.csv   # the per-kernel table of that ncu run
 
-Variants: old (all off), default (the switches unset: LEAN, SUB_BINS and LEAN_STATS on, SAMPLE_PICKS where rows x
-chunks <= SMs), and the default with one of LEAN, SUB_BINS or LEAN_STATS off. V = 151936 fp32 N(0, 3^2) logits (as
-bench/bench_sampler.py), B = 1, 8, 64; the bench's ReSET config with top-p 0.95 and a fixed T = 0.6 without top-p.
+Variants: old (all off), default (the switches unset: LEAN, SUB_BINS, LEAN_STATS and LEAN_DRAW on, SAMPLE_PICKS
+where rows x chunks <= SMs; the sample pass 4 chunks per block from B = 64), the default with LEAN_DRAW off, and the
+default with 2 chunks per sample block (sa2: the grouping before session 10 at B = 64; at B = 1 and 8, where the
+default is a block per chunk, it only shows what grouping costs there).
+SAMPLER_SWITCH_VARIANTS=s9 times the session 9 variants instead (the default with one of LEAN, SUB_BINS or
+LEAN_STATS off), =grouping the chunks per block of the three passes around their defaults (each pass alone, and stats
+and sample together).
+V = 151936 fp32 N(0, 3^2) logits (as bench/bench_sampler.py), B = 1, 8, 64 (SAMPLER_SWITCH_BATCHES); the bench's
+ReSET config with top-p 0.95 and a fixed T = 0.6 without top-p.
 One step per CUDA graph; every variant's graph is built first, then the variants are replayed in turns (series of
 `REPEATS` replays), and the best series counts. Prints a table; writes JSON to bench/out/sampler_switches.json.
 """
@@ -28,18 +36,34 @@ from bench_sampler import graph_of  # noqa: E402  (one CUDA graph of fn: its rep
 
 VOCAB = 151936
 SWITCHES = ("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", "RESET_NATIVE_SAMPLER_LEAN", "RESET_NATIVE_SAMPLER_SUB_BINS",
-            "RESET_NATIVE_SAMPLER_LEAN_STATS")
+            "RESET_NATIVE_SAMPLER_LEAN_STATS", "RESET_NATIVE_SAMPLER_LEAN_DRAW")
 # name -> {switch: "0" / "1"}; a switch not named is left unset (its default).
-VARIANTS = {"old": {name: "0" for name in SWITCHES}, "default": {},
-            "-lean": {"RESET_NATIVE_SAMPLER_LEAN": "0"}, "-sub_bins": {"RESET_NATIVE_SAMPLER_SUB_BINS": "0"},
-            "-lean_stats": {"RESET_NATIVE_SAMPLER_LEAN_STATS": "0"}}
+if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s9":
+    VARIANTS = {"old": {name: "0" for name in SWITCHES}, "default": {},
+                "-lean": {"RESET_NATIVE_SAMPLER_LEAN": "0"}, "-sub_bins": {"RESET_NATIVE_SAMPLER_SUB_BINS": "0"},
+                "-lean_stats": {"RESET_NATIVE_SAMPLER_LEAN_STATS": "0"}}
+elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "grouping":
+    # Chunks per block of the stats / bins / sample passes (RESET_NATIVE_SAMPLER_STATS_CHUNKS / _BIN_CHUNKS /
+    # _SAMPLE_CHUNKS) around the defaults (stats and sample 2 from B = 9, bins 4 from B = 64).
+    VARIANTS = {"old": {name: "0" for name in SWITCHES}, "default": {},
+                **{f"{p}{n}": {f"RESET_NATIVE_SAMPLER_{v}_CHUNKS": str(n)}
+                   for p, v, ns in (("st", "STATS", (2, 4)), ("bi", "BIN", (2, 3)), ("sa", "SAMPLE", (2, 3, 4)))
+                   for n in ns},
+                **{f"st{n}sa{n}": {"RESET_NATIVE_SAMPLER_STATS_CHUNKS": str(n),
+                                   "RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS": str(n)} for n in (3, 4)}}
+else:
+    VARIANTS = {"old": {name: "0" for name in SWITCHES}, "default": {},
+                "-lean_draw": {"RESET_NATIVE_SAMPLER_LEAN_DRAW": "0"},
+                "sa2": {"RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS": "2"}}
 CONFIGS = {"reset top-p": ReSETConfig(t_low=0.1, tau0=0.5505, t_high=1.0, window=32, top_p=0.95),
            "fixed T": ReSETConfig.fixed(0.6)}
+GROUPINGS = tuple(f"RESET_NATIVE_SAMPLER_{v}_CHUNKS" for v in ("STATS", "BIN", "SAMPLE"))
 REPEATS, SERIES = 200, 5
+BATCHES = tuple(int(b) for b in os.environ.get("SAMPLER_SWITCH_BATCHES", "1,8,64").split(","))
 
 
 def set_variant(name):
-    for env in SWITCHES:
+    for env in SWITCHES + GROUPINGS:
         if env in VARIANTS[name]:
             os.environ[env] = VARIANTS[name][env]
         else:
@@ -96,14 +120,14 @@ def time_variants(config, rows):
 
 
 def run_ncu():
-    for variant in ("old", "default"):
+    for variant in os.environ.get("SAMPLER_NCU_VARIANTS", "old,default").split(","):
         set_variant(variant)
         state = ReSETState(CONFIGS["reset top-p"], 64, VOCAB, device="cuda", seed=0)
         z, last = logits_for(64), torch.full((64,), -1, device="cuda")
         for _ in range(2):
             decode_step(state, z, last)
         torch.cuda.synchronize()
-    print("ncu steps done (old, default: 2 steps each at B = 64)")
+    print("ncu steps done (2 steps per variant at B = 64)")
 
 
 NCU_METRICS = {"gpu__time_duration.sum": "us", "smsp__inst_executed.sum": "Minst",
@@ -131,7 +155,7 @@ def ncu_table(path):
         entry = kernels.setdefault(row["ID"], (name, row.get("Grid Size", ""), {}))
         text = row["Metric Value"].replace(",", "")
         entry[2][row["Metric Name"]] = float(text) if text not in ("", "n/a") else float("nan")
-    print("ncu, B = 64, reset top-p: variants old, default, two steps each, in launch order")
+    print("ncu, B = 64, reset top-p: two steps per variant (SAMPLER_NCU_VARIANTS), in launch order")
     print(f"{'kernel':32} {'grid':>12} " + " ".join(f"{v:>7}" for v in NCU_METRICS.values()))
     scale = {"us": 1e-3, "Minst": 1e-6, "dramMB": 1e-6}
     for name, grid, m in kernels.values():
@@ -148,7 +172,7 @@ def main():
         return
     print(f"{torch.cuda.get_device_name()}; us per step, CUDA-graph replays, best of {SERIES} x {REPEATS}")
     checked = mismatched = 0
-    for rows in (1, 8, 64):
+    for rows in BATCHES:
         for cname, config in CONFIGS.items():
             want = outputs(config, rows, "old")
             for name in VARIANTS:
@@ -158,18 +182,21 @@ def main():
                 if not torch.equal(outputs(config, rows, name), want):
                     mismatched += 1
                     print(f"  MISMATCH: B={rows} {cname} {name}")
-    print(f"bit for bit against old (tokens, temperatures, entropies; 3 steps; B = 1, 8, 64 x 2 configs): "
+    print(f"bit for bit against old (tokens, temperatures, entropies; 3 steps; B = {BATCHES} x 2 configs): "
           f"{checked} checked, {mismatched} mismatched")
     results = []
-    header = "| B | config | " + " | ".join(VARIANTS) + " | default - old |"
-    lines = [header, "|" + "---|" * (len(VARIANTS) + 3)]
-    for rows in (1, 8, 64):
+    others = [n for n in VARIANTS if n not in ("old", "default")]
+    header = "| B | config | " + " | ".join(VARIANTS) + " | default - old | " + " | ".join(
+        f"{n} - default" for n in others) + " |"
+    lines = [header, "|" + "---|" * (len(VARIANTS) + 3 + len(others))]
+    for rows in BATCHES:
         for cname, config in CONFIGS.items():
             best = time_variants(config, rows)
             results.append({"batch": rows, "config": cname, **{f"{k}_us": v for k, v in best.items()}})
             lines.append(f"| {rows} | {cname} | " + " | ".join(f"{best[n]:.2f}" for n in VARIANTS) +
-                         f" | {best['default'] - best['old']:+.2f} |")
-    for name in SWITCHES:
+                         f" | {best['default'] - best['old']:+.2f} | " +
+                         " | ".join(f"{best[n] - best['default']:+.2f}" for n in others) + " |")
+    for name in SWITCHES + GROUPINGS:
         os.environ.pop(name, None)
     out = Path(__file__).resolve().parents[1] / "out"
     out.mkdir(exist_ok=True)

@@ -22,7 +22,8 @@
 // Switches of steps 1, 3 and 4, read at every call (read_switches below; each keeps every output bit):
 // RESET_NATIVE_SAMPLER_LEAN (weights and bins without float-to-int conversions; on by default),
 // _SAMPLE_PICKS (step 4's blocks pick the boundary bin, step 3 has no last block; default where rows x
-// chunks <= SMs), _SUB_BINS and _LEAN_STATS (both on by default).
+// chunks <= SMs), _SUB_BINS and _LEAN_STATS (both on by default), _LEAN_DRAW (step 4's last block with
+// fewer barriers; on by default).
 // RESET_NATIVE_SAMPLER_TOPP=radix selects the earlier top-p search (three radix levels on masses,
 // one kernel each) instead of step 3's bins: the same threshold, kept for comparison.
 // RESET_NATIVE_SAMPLER_FUSED=1 runs steps 1, 3 and 4 as one kernel when the grid fits on the device
@@ -153,8 +154,17 @@ bool env_is(const char* name, const char* value) {
 // (Two more measured level and were removed: the draw loading its guessed chunk while the threshold was found
 // (round 1), and PREP_SPLIT, the extra preparing block summing the window and drawing the random number beside
 // its class lookups (final call: 17.15 vs 17.18 us at B = 1, 70.13 vs 70.08 at B = 64).)
+// Session 10's switch (bench/RESULTS-sampler11.md):
+// * RESET_NATIVE_SAMPLER_LEAN_DRAW: the sample pass's last block finds the counted threshold through sub-bins
+//   from the candidates in registers (no copy to shared memory, three barriers fewer) and weighs the draw's
+//   chunk with weight_at's lean form. On by default: on an H200 (round 2) ReSET top-p B = 1 / 4 / 8 / 64
+//   17.00 / 20.65 / 24.43 / 69.29 -> 16.71 / 19.62 / 23.74 / 68.84 us; fixed T (no top-p: only the lean
+//   weights) level (+0.32 / -0.04 / -0.01 / -0.18).
+// (Session 10 also measured and removed: WARM_TAIL / WARM_BINS, the sample and bins passes running their code
+// once on dummy data before the PDL wait, +7.2 / +0.15 us at B = 1; HIST_SPLIT, the bins pass's odd blocks
+// adding to a second copy of the row histogram, +1.0 / +1.3 / +2.3 / +1.9 us at B = 1 / 4 / 8 / 64.)
 struct Switches {
-  bool sample_picks, lean, sub_bins, lean_stats;
+  bool sample_picks, lean, sub_bins, lean_stats, lean_draw;
 };
 // sms: the device's multiprocessors (0 when unknown: the bins pass picks).
 Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
@@ -163,7 +173,8 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
   return Switches{env_switch("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", picks),
                   env_switch("RESET_NATIVE_SAMPLER_LEAN", true),
                   env_switch("RESET_NATIVE_SAMPLER_SUB_BINS", true),
-                  env_switch("RESET_NATIVE_SAMPLER_LEAN_STATS", true)};
+                  env_switch("RESET_NATIVE_SAMPLER_LEAN_STATS", true),
+                  env_switch("RESET_NATIVE_SAMPLER_LEAN_DRAW", true)};
 }
 
 // Resident blocks per SM the stats and sample kernels are built for (__launch_bounds__(kThreads, 5)).
@@ -209,12 +220,17 @@ unsigned bins_parts(std::int64_t rows, unsigned chunks) {
 // costs (barriers, fence, arrival atomic, its launch) weigh on the pass. Measured on an H200
 // (bench/RESULTS.md, sampler8 round 1; ReSET top-p): 2 per block beat 1, 4, 8 and 16 at B = 16 and 32
 // (B = 32: 66.8 us; 1: 74.9, 4: 68.9) and was within 0.5 us of the best at B = 64 (104.0; 1: 114.8; 8, one
-// wave: 105.9). `env` (RESET_NATIVE_SAMPLER_STATS_CHUNKS / _SAMPLE_CHUNKS=n, n >= 1) sets it for
-// measurements. Tokens, temperatures and entropies do not depend on it (per-chunk partials).
+// wave: 105.9). `four_from` (> 0): four per block from that many rows on: the sample pass from B = 64, where
+// 4 per block beat 2 in three measurements on an H200 (ReSET top-p: sampler8 103.5 vs 104.0 us; session 10
+// rounds 1 and 2 67.92 vs 68.53 and 68.58 vs 69.32; fixed T 44.34 vs 44.41 and 44.56 vs 44.99;
+// bench/RESULTS-sampler11.md), while for the stats pass 4 against 2 changed sign between them. `env`
+// (RESET_NATIVE_SAMPLER_STATS_CHUNKS / _SAMPLE_CHUNKS=n, n >= 1) sets it for measurements. Tokens, temperatures
+// and entropies do not depend on it (per-chunk partials).
 // sms: the device's multiprocessors (0 when unknown: a block per chunk).
-unsigned grouped_parts(const char* env, std::int64_t rows, unsigned chunks, int sms) {
+unsigned grouped_parts(const char* env, std::int64_t rows, unsigned chunks, int sms, std::int64_t four_from = 0) {
   std::int64_t per_block = 1;
   if (sms > 0 && rows * chunks > static_cast<std::int64_t>(sms) * kGroupedBlocksPerSm) per_block = 2;
+  if (per_block == 2 && four_from > 0 && rows >= four_from) per_block = 4;
   if (const char* v = std::getenv(env)) {
     const long n = std::strtol(v, nullptr, 10);
     if (n >= 1) per_block = n;
@@ -335,6 +351,7 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   a.sample_picks = top_p && !radix && sw.sample_picks ? 1 : 0;  // only where the bins pass runs
   a.sub_bins = sw.sub_bins ? 1 : 0;
   a.lean_stats = sw.lean_stats ? 1 : 0;
+  a.lean_draw = sw.lean_draw ? 1 : 0;
   const unsigned chunks = a.ws.chunks;
   const unsigned stats_parts = grouped_parts("RESET_NATIVE_SAMPLER_STATS_CHUNKS", rows, chunks, sms);
   if (stats_parts >= chunks && !env_is("RESET_NATIVE_SAMPLER_PREP_BLOCK", "0")) {
@@ -360,7 +377,7 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
              dim3(static_cast<unsigned>(rows), bins_parts(rows, a.ws.chunks)), s, "top-p bins", a);
     }
   }
-  const unsigned sample_parts = grouped_parts("RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS", rows, chunks, sms);
+  const unsigned sample_parts = grouped_parts("RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS", rows, chunks, sms, 64);
   if (sw.lean) {
     launch_pass(sample_kernel<kDType, false, true>, sample_kernel<kDType, true, true>, rows, sample_parts, chunks, s,
                 "sample", a);

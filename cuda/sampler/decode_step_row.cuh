@@ -54,6 +54,9 @@ struct KernelArgs {
   // lean_stats: the stats pass's exps without __expf's subnormal path where none needs it
   // (RESET_NATIVE_SAMPLER_LEAN_STATS).
   int lean_stats;
+  // lean_draw: the sample pass's last block with fewer barriers and lean draw weights
+  // (RESET_NATIVE_SAMPLER_LEAN_DRAW).
+  int lean_draw;
 };
 
 template <int kDType>

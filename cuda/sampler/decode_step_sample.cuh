@@ -181,6 +181,10 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
   unsigned long long my_mass = own_chunk && threadIdx.x < a.ws.chunks ? __ldcg(row_masses + threadIdx.x) : 0ull;
   d.extra_lo[threadIdx.x] = 0u;
   d.extra_hi[threadIdx.x] = 0u;
+  // a.lean_draw: the counted threshold through sub-bins from the candidates in registers
+  // (threshold_by_sub_bins_own), and the draw's weights in weight_at's lean form (the same bits).
+  const bool lean = a.lean_draw && a.sub_bins;
+  if (lean) sub_bins_init(d.sub);  // published by the barrier after the loads below
   unsigned floor_key = plan.floor_key;
   bool global_masses = false;  // kept masses went to the global row masses: fence, re-read
   if (plan.bin >= 0) {
@@ -193,6 +197,12 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
     if (threadIdx.x == 0) a.ws.candidate_counts[row] = 0u;
     if (n == 0u) {
       // Unreachable (the bin was chosen for its mass, and the same logits are recounted): keep the floor.
+    } else if (lean && n <= static_cast<unsigned>(kRankCandidates)) {
+      floor_key = threshold_by_sub_bins_own((static_cast<unsigned long long>(mine.x) << 32) | mine.y,
+                                            static_cast<int>(n), plan.target, plan, d.sub, d.kw + kRankCandidates);
+      RN_TRACE(2, 6);
+      if (threadIdx.x < n && mine.x >= floor_key) add_kept(d, row_masses, mine.z / kChunk, mine.y, own_chunk);
+      global_masses = !own_chunk;
     } else if (n <= static_cast<unsigned>(kCandidates)) {
       for (unsigned i = threadIdx.x; i < n; i += kThreads) {
         const uint4 c = i == threadIdx.x ? mine : __ldcg(row_cand + i);  // (key, weight, index, pad)
@@ -246,7 +256,9 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
   const auto kept_weight = [&](std::int64_t i, std::int64_t stop) -> unsigned {
     if (i >= stop) return 0u;
     const float x = load_logit<kDType>(z, i);
-    return order_key(x) >= floor_key ? weight(x, plan.zmax, plan.inv_t) : 0u;
+    if (order_key(x) < floor_key) return 0u;
+    const float m = tempered(x, plan.zmax, plan.inv_t);
+    return lean ? weight_at<true>(m) : weight_at<false>(m);
   };
 
   // Thread t holds a run of consecutive chunks (chunk t when it owns one); the quantile's chunk and

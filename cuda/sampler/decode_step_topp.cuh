@@ -370,6 +370,83 @@ __device__ unsigned threshold_by_sub_bins(const unsigned long long* kw, int n, d
   return sb.best != 0u ? sb.best : sb.least;
 }
 
+// a.lean_draw (RESET_NATIVE_SAMPLER_LEAN_DRAW): the same search with three barriers fewer. The thread's own
+// candidate comes from its registers (draw_row copies no candidates to shared memory first), `sb` is
+// initialised by sub_bins_init before a barrier the caller has anyway, and every warp scans the sub-bins
+// itself (no barrier to hand the chosen sub-bin out). The same integers against the same target: the same key.
+__device__ __forceinline__ void sub_bins_init(SubBinShared& sb) {
+  const int i = threadIdx.x;
+  if (i < kSubBins) {
+    sb.lo[i] = 0u;
+    sb.hi[i] = 0u;
+  }
+  if (i == 0) {
+    sb.n_star = 0u;
+    sb.best = 0u;  // keys of finite logits are > 0
+    sb.least = 0xFFFFFFFFu;
+  }
+}
+
+// own: candidate threadIdx.x's word (key << 32 | weight) when threadIdx.x < n; star: shared scratch of n words.
+// All threads, after sub_bins_init and a barrier; once per initialisation.
+__device__ unsigned threshold_by_sub_bins_own(unsigned long long own, int n, double target, const RowPlan& plan,
+                                              SubBinShared& sb, unsigned long long* star) {
+  const int i = threadIdx.x, lane = threadIdx.x & 31;
+  int sub = -1;
+  unsigned least = 0xFFFFFFFFu;
+  if (i < n) {
+    const unsigned key = static_cast<unsigned>(own >> 32), w = static_cast<unsigned>(own);
+    const float m = tempered(key_logit(key), plan.zmax, plan.inv_t);
+    const int fine = __float2int_rz(__fmul_rn(-m, kBinScale * static_cast<float>(kSubBins)));
+    sub = min(max(fine - plan.bin * kSubBins, 0), kSubBins - 1);
+    atomicAdd(sb.lo + sub, w & 0xFFFu);  // at most 256 weights: each half stays below 2^21
+    atomicAdd(sb.hi + sub, w >> 12);
+    least = key;
+  }
+  least = __reduce_min_sync(kFullMask, least);
+  if (lane == 0) atomicMin(&sb.least, least);
+  __syncthreads();
+  // Every warp: lane l holds sub-bins 2l and 2l + 1, the largest logits first.
+  const unsigned long long v0 = (static_cast<unsigned long long>(sb.hi[2 * lane]) << 12) + sb.lo[2 * lane];
+  const unsigned long long v1 = (static_cast<unsigned long long>(sb.hi[2 * lane + 1]) << 12) + sb.lo[2 * lane + 1];
+  unsigned long long upto = v0 + v1;  // inclusive scan over the lanes
+  for (int o = 1; o < 32; o <<= 1) {
+    const unsigned long long y = __shfl_up_sync(kFullMask, upto, o);
+    if (lane >= o) upto += y;
+  }
+  const unsigned long long cum = upto - v0 - v1;  // mass of the sub-bins before 2l
+  int mine = -1;  // the first sub-bin whose running mass reaches the target, in the lane that holds it
+  unsigned long long mine_above = 0ull;
+  if (static_cast<double>(cum) < target && static_cast<double>(cum + v0) >= target) {
+    mine = 2 * lane;
+    mine_above = cum;
+  } else if (static_cast<double>(cum + v0) < target && static_cast<double>(cum + v0 + v1) >= target) {
+    mine = 2 * lane + 1;
+    mine_above = cum + v0;
+  }
+  const unsigned holder = __ballot_sync(kFullMask, mine >= 0);
+  if (holder == 0u) return sb.least;  // as threshold_by_rank: no key reaches the target, the smallest key
+  const int star_bin = __shfl_sync(kFullMask, mine, __ffs(holder) - 1);
+  const unsigned long long above = __shfl_sync(kFullMask, mine_above, __ffs(holder) - 1);
+  if (i < n && sub == star_bin) star[atomicAdd(&sb.n_star, 1u)] = own;
+  __syncthreads();
+  const unsigned n_star = sb.n_star;
+  unsigned best = 0u;
+  if (static_cast<unsigned>(i) < n_star) {
+    const unsigned key = static_cast<unsigned>(star[i] >> 32);
+    unsigned long long mass = above;
+    for (unsigned j = 0; j < n_star; ++j) {
+      const unsigned long long v = star[j];
+      mass += static_cast<unsigned>(v >> 32) >= key ? (v & 0xFFFFFFFFull) : 0ull;
+    }
+    if (static_cast<double>(mass) >= target) best = key;
+  }
+  best = __reduce_max_sync(kFullMask, best);
+  if (lane == 0) atomicMax(&sb.best, best);
+  __syncthreads();
+  return sb.best != 0u ? sb.best : sb.least;
+}
+
 // The same threshold when the bin held more than kCandidates logits: radix levels over the whole
 // row inside this one block (slow, exact). All threads; returns the threshold key.
 template <int kDType>
