@@ -27,6 +27,7 @@ namespace reset_native::nvfp4_cuda {
 namespace detail {
 
 constexpr float kBdDecodeBias = 16384.0f;  // A operand holds e2m1 * 2^-14
+constexpr int kSmallCompact = 1, kSmallWarpX = 2;  // gemv_bd_kernel's SMALL bits
 
 template <int XDT, bool W4A4>
 struct BdMode {
@@ -35,7 +36,8 @@ struct BdMode {
 
 // Shared memory of one CTA, in bytes: x per token row (fp16, each 8-element group in the pair order
 // (j, j+4) of store_unit; +16 so the rows of two tokens start on different banks), a zero area for lanes
-// that carry no B values, the per-block factors, and the 8 warps' partial sums.
+// that carry no B values (64 bytes per warp: kSmallWarpX kernels zero their warp's own), the per-block factors, and
+// the 8 warps' partial sums.
 struct BdSmem {
   int row_bytes, zero_off, xf_off, xf_row, red_off, pro_off, total;
   // extra_bytes: the fused variants' shared memory (bd_extra_bytes: prologue, SiLU stash), after everything else
@@ -43,7 +45,7 @@ struct BdSmem {
     const int kpad = (k + kChunk - 1) / kChunk * kChunk;
     row_bytes = kpad * 2 + 16;
     zero_off = m * row_bytes;
-    xf_off = zero_off + 4 * 16;
+    xf_off = zero_off + kWarps * 4 * 16;
     xf_row = kpad / 16;
     red_off = xf_off + m * xf_row * 4;
     pro_off = red_off + 2 * kWarps * 16 * tokens * 4;  // two reduction buffers (alternate tiles)
@@ -146,19 +148,30 @@ __device__ __forceinline__ void silu_pair_tile(const GemvParams& p, const float*
 }
 
 // RING: weights through the shared-memory ring of gemv_ring.cuh (one more warp, the producer).
+// MINB: CTAs per SM the registers allow (3: 80 registers, 3 steps in flight, see kLateRefill).
+// SMALL (bits; the small-layer trial variants of RESET_NATIVE_GEMV_BD_SMALL, register path, plain calls):
+//   kSmallCompact: the tile epilogue as one output per thread (16 * TOK <= kThreads) instead of write_tile's loop,
+//     which ptxas unrolled ~20 times in each of the kDepth inlined steps (~1000 of the ~1200 instructions per
+//     step copy, 86 KB of code per kernel; ncu counts i-cache misses at cold launch);
+//   kSmallWarpX: each warp stages only the x blocks its own MMAs read (blocks c * 64 + warp * 8 + 0..7) and its own
+//     zero area, so no CTA barrier stands between the PDL wait and a warp's first MMA (the same values).
 // PRO: a fused prologue (gemv_prologue.cuh) computes x while it is staged (A16).
 // SILU: the silu_pair_tile epilogue (A16; n % 32 == 0): a CTA computes gate tile q then up tile q (the ring's
 // producer walks the same order).
 template <int XDT, bool W4A4, int TOK, bool FAST, int MINB, bool RING = false, int PRO = kProNone,
-          bool SILU = false>
+          bool SILU = false, int SMALL = 0>
 __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd_kernel(const GemvParams p, const __grid_constant__ RingMaps maps) {
   static_assert(!RING || FAST, "the weight ring serves the fast path only");
   static_assert(PRO == kProNone || !W4A4, "prologues: A16 kernels only");
   static_assert(!SILU || !W4A4, "the SiLU epilogue: A16 kernels only");
+  constexpr bool WARPX = (SMALL & kSmallWarpX) != 0;
+  static_assert(SMALL == 0 || (!RING && PRO == kProNone && !SILU), "small-layer variants: plain register path only");
   constexpr int kGroupBytes = 16;              // one 8-element group of one token (fp16)
   constexpr int kNG = (TOK + 1) / 2;           // token pairs = MMAs per A fragment and part
-  // weight steps in flight per thread (MINB 2 only); with the ring, one step of shared-memory reads ahead
-  constexpr int kDepth = RING ? 1 : (MINB == 1 ? 8 : (TOK > 2 ? 3 : 4));
+  // weight steps in flight per thread; with the ring, one step of shared-memory reads ahead. MINB 3 (80 registers)
+  // decodes a slot's words in two halves and refills the slot after the second (kLateRefill): 3 slots fit then.
+  constexpr int kDepth = RING ? 1 : (MINB == 1 ? 8 : MINB == 3 ? 3 : (TOK > 2 ? 3 : 4));
+  constexpr bool kLateRefill = MINB == 3;
   constexpr int kRows = 16;
 
   extern __shared__ uint4 smem_raw[];
@@ -233,18 +246,32 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   {
     float* pro_smem = reinterpret_cast<float*>(smem + L.pro_off);
     if constexpr (PRO == kProRmsNorm) rms_prologue_scales<XDT, RING>(p, pro_smem);
-    const int blocks = L.xf_row, units = m * blocks;
-    for (int u = tid; u < units; u += kThreads) {
-      const int tok = u / blocks, blk = u % blocks;
+    const int blocks = L.xf_row;
+    auto stage_block = [&](int tok, int blk) {
       RawUnit<XDT> raw;
       load_x_unit<XDT, PRO>(p, tok, blk * 16, raw, pro_smem);
       xf[tok * blocks + blk] =
           bd_store_unit<XDT, W4A4>(smem + tok * L.row_bytes + blk * 2 * kGroupBytes, raw, act_gs, act_d);
+    };
+    if constexpr (WARPX) {
+      const int per_tok = nchunks * 8;  // this warp's blocks of one token: 8 per chunk
+      for (int u = lane; u < m * per_tok; u += 32) {
+        const int tok = u / per_tok, r = u % per_tok;
+        stage_block(tok, (r / 8) * (kChunk / 16) + warp * 8 + r % 8);
+      }
+      if (lane < 4 * kGroupBytes / 4)
+        reinterpret_cast<uint32_t*>(smem + L.zero_off + warp * 4 * kGroupBytes)[lane] = 0;
+    } else {
+      for (int u = tid; u < m * blocks; u += kThreads) stage_block(u / blocks, u % blocks);
+      for (int i = tid; i < 4 * kGroupBytes / 4; i += kThreads)
+        reinterpret_cast<uint32_t*>(smem + L.zero_off)[i] = 0;
     }
-    for (int i = tid; i < 4 * kGroupBytes / 4; i += kThreads)
-      reinterpret_cast<uint32_t*>(smem + L.zero_off)[i] = 0;
   }
-  compute_sync<RING>();
+  if constexpr (WARPX) {
+    __syncwarp();
+  } else {
+    compute_sync<RING>();
+  }
 
   // B operand: lane (g, t) carries token 2q + (g & 1) of group q on thread (g >> 1)'s k-slots, which are
   // its own t's only when g >> 1 == t; every other lane (and absent tokens) reads the zero area.
@@ -255,7 +282,8 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   for (int q = 0; q < kNG; ++q) {
     const int tok = 2 * q + (g & 1);
     const bool owner = (g >> 1) == t && tok < m;
-    b_base[q] = owner ? smem + tok * L.row_bytes + (warp * 16 + t * 4) * kGroupBytes : smem + L.zero_off;
+    const int zero_off = L.zero_off + (WARPX ? warp * 4 * kGroupBytes : 0);
+    b_base[q] = owner ? smem + tok * L.row_bytes + (warp * 16 + t * 4) * kGroupBytes : smem + zero_off;
     b_cstride[q] = owner ? (kChunk / 8) * kGroupBytes : 0;
 #pragma unroll
     for (int j = 0; j < 2; ++j)  // factors of this thread's two blocks for its accumulator columns
@@ -270,13 +298,16 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   auto run_step = [&](int step, uint32_t (&w)[2][4], uint32_t (&wsc)[2]) {
     const float2 sg = scales_f32(wsc[0]), sg8 = scales_f32(wsc[1]);  // rows g, g+8: blocks 0 and 1
     // Decode the whole slot before refilling it: the refill then needs no register copies of the words.
+    // (kLateRefill: each block's two words just before its MMAs, the refill after the second block's.)
     uint32_t d[4][2][4];  // [word i][row half][pair]
+    if constexpr (!kLateRefill) {
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      fp4_word<false>(w[0][i], d[i][0]);
-      fp4_word<false>(w[1][i], d[i][1]);
+      for (int i = 0; i < 4; ++i) {
+        fp4_word<false>(w[0][i], d[i][0]);
+        fp4_word<false>(w[1][i], d[i][1]);
+      }
+      if (step + kDepth < steps) fetch(w, wsc);  // slot free again: refill it now
     }
-    if (step + kDepth < steps) fetch(w, wsc);  // slot free again: refill it now
     float2 fx[kNG][2];
 #pragma unroll
     for (int q = 0; q < kNG; ++q)
@@ -285,6 +316,14 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
         if (j == 0 || TOK > 1) fx[q][j] = *reinterpret_cast<const float2*>(f_base[q][j] + c * (kChunk / 16));
 #pragma unroll
     for (int blk = 0; blk < 2; ++blk) {
+      if constexpr (kLateRefill) {
+#pragma unroll
+        for (int i = 2 * blk; i < 2 * blk + 2; ++i) {
+          fp4_word<false>(w[0][i], d[i][0]);
+          fp4_word<false>(w[1][i], d[i][1]);
+        }
+        if (blk == 1 && step + kDepth < steps) fetch(w, wsc);
+      }
       float cacc[kNG][4];
 #pragma unroll
       for (int q = 0; q < kNG; ++q) cacc[q][0] = cacc[q][1] = cacc[q][2] = cacc[q][3] = 0.0f;
@@ -339,7 +378,8 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
       if constexpr (SILU) {
         silu_pair_tile<XDT>(p, red_t, c_row0, TOK, kBdDecodeBias, stash, c_second);  // stash: same thread per idx
       } else {
-        write_tile<XDT, W4A4>(p, red_t, c_row0, TOK, kBdDecodeBias, act_gs, int(threadIdx.x));
+        write_tile<XDT, W4A4, (SMALL & kSmallCompact) != 0>(p, red_t, c_row0, TOK, kBdDecodeBias, act_gs,
+                                                              int(threadIdx.x));
       }
       c = 0;
       c_row0 = next_tile(c_row0, c_second);
@@ -355,9 +395,10 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   }
 }
 
-template <int XDT, bool W4A4, int TOK, bool FAST, int MINB, bool RING = false, int PRO = kProNone, bool SILU = false>
+template <int XDT, bool W4A4, int TOK, bool FAST, int MINB, bool RING = false, int PRO = kProNone, bool SILU = false,
+          int SMALL = 0>
 void launch_bd(const GemvParams& p, const RingMaps& maps, int sms, size_t smem, cudaStream_t stream) {
-  auto kernel = gemv_bd_kernel<XDT, W4A4, TOK, FAST, MINB, RING, PRO, SILU>;
+  auto kernel = gemv_bd_kernel<XDT, W4A4, TOK, FAST, MINB, RING, PRO, SILU, SMALL>;
   const int threads = RING ? kThreads + 32 : kThreads;
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
              "nvfp4 gemv: cudaFuncSetAttribute");
@@ -369,6 +410,33 @@ void launch_bd(const GemvParams& p, const RingMaps& maps, int sms, size_t smem, 
   const GemvParams q = with_activation_amax<XDT, W4A4>(p, !RING, stream);
   check_cuda(cuda_core::launch_pdl(kernel, dim3(units < slots ? units : slots), dim3(threads), smem, stream, q, maps),
              "nvfp4 gemv: launch");
+}
+
+// RESET_NATIVE_GEMV_BD_SMALL (read at every call; a trial switch for the small layers, plain A16 calls on the fast
+// register path only): "c" = kSmallCompact, "cw" = kSmallCompact + kSmallWarpX, "c3" / "cw3" = the same with three
+// CTAs per SM (80 registers) where x fits three times (kWholeSmemLimitThree); unset or anything else: the default
+// kernel. None changes a bit of the output: each tile is still summed by one CTA in the same order.
+struct BdSmall {
+  int bits = 0;      // kSmallCompact | kSmallWarpX
+  bool three = false;
+};
+inline BdSmall bd_small_choice() {
+  const char* v = std::getenv("RESET_NATIVE_GEMV_BD_SMALL");
+  if (v == nullptr) return {};
+  const bool c = std::strcmp(v, "c") == 0, cw = std::strcmp(v, "cw") == 0, c3 = std::strcmp(v, "c3") == 0,
+             cw3 = std::strcmp(v, "cw3") == 0;
+  if (!(c || cw || c3 || cw3)) return {};
+  return BdSmall{kSmallCompact | (cw || cw3 ? kSmallWarpX : 0), c3 || cw3};
+}
+
+template <int XDT, int TOK, int MINB>
+void launch_bd_small(const GemvParams& p, const LaunchPlan& plan, size_t smem, int bits, cudaStream_t stream) {
+  constexpr int kC = kSmallCompact, kCW = kSmallCompact | kSmallWarpX;
+  if (bits == kCW) {
+    launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kCW>(p, plan.maps, plan.sms, smem, stream);
+  } else {
+    launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC>(p, plan.maps, plan.sms, smem, stream);
+  }
 }
 
 // PRO / SILU (the fused variants): the fast path only (with the ring when the plan has it, as the plain calls).
@@ -388,6 +456,17 @@ bool try_bd_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t str
   // Only where two CTAs fit an SM: with one CTA per SM (x over ~100 KiB) the 16-bit kernel's chunked
   // staging was faster (H100, Qwen3-32B down at M = 2: 50 vs 58 us), as it was at M = 3..4 (measured).
   if (smem > kWholeSmemLimit) return false;
+  if constexpr (!W4A4 && !kFused) {
+    const BdSmall v = bd_small_choice();
+    if (fast && v.bits != 0) {
+      if (v.three && smem <= kWholeSmemLimitThree) {
+        launch_bd_small<XDT, TOK, 3>(p, plan, smem, v.bits, stream);
+      } else {
+        launch_bd_small<XDT, TOK, 2>(p, plan, smem, v.bits, stream);
+      }
+      return true;
+    }
+  }
   if (fast) {
     launch_bd<XDT, W4A4, TOK, true, 2, false, PRO, SILU>(p, plan.maps, sms, smem, stream);
     return true;

@@ -1,0 +1,91 @@
+"""The block-diagonal GEMV's small-layer trial variants (RESET_NATIVE_GEMV_BD_SMALL: c, cw, c3, cw3), timed per layer
+against the default kernel in the same process, each row under the environment that routes it to the block-diagonal
+register path (RING=0 where the ring rule would take it, BD=1 where K >= 8192 would go to the 16-bit kernel).
+
+Columns: "pkg" = the package's default choice for the call (no switch set), "base" = the default block-diagonal
+register kernel under the row's environment, then one per variant; us per call (CUDA-graph replay, weights rotated
+past the L2, PDL on, bf16 x) and % of the floor (packed weights + scales over the measured read bandwidth); "same" =
+every variant's output equal to base's bit for bit.
+
+  python3 bench/probes/gemv_bd_small_sweep.py [--values c,cw,c3,cw3] [--ms 1,2] [--reps 5] [--rows 8b_qkv,...]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench_nvfp4_gpu import copies_for, graph_time_us, read_bandwidth  # noqa: E402
+
+from reset_native import _nvfp4_cuda as nc  # noqa: E402
+
+ROWS = {  # name: (n, k, environment that routes the call to the block-diagonal register kernel)
+    "8b_qkv": (6144, 4096, {}),
+    "8b_o": (4096, 4096, {}),
+    "k4096_n2048": (2048, 4096, {}),
+    "32b_qkv": (10240, 5120, {"RESET_NATIVE_GEMV_RING": "0"}),
+    "k4096_n12288": (12288, 4096, {"RESET_NATIVE_GEMV_RING": "0"}),
+    "8b_gate_up": (24576, 4096, {"RESET_NATIVE_GEMV_RING": "0"}),
+    "32b_o": (5120, 8192, {"RESET_NATIVE_GEMV_BD": "1"}),
+    "8b_down": (4096, 12288, {"RESET_NATIVE_GEMV_BD": "1"}),
+}
+SWITCHES = ("RESET_NATIVE_GEMV_RING", "RESET_NATIVE_GEMV_BD", "RESET_NATIVE_GEMV_BD_SMALL")
+
+
+def under(env, fn):
+    """fn() with exactly env set among SWITCHES (the others unset), restored afterwards."""
+    old = {k: os.environ.pop(k, None) for k in SWITCHES}
+    os.environ.update(env)
+    try:
+        return fn()
+    finally:
+        for k in SWITCHES:
+            os.environ.pop(k, None)
+            if old[k] is not None:
+                os.environ[k] = old[k]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--values", default="c,cw,c3,cw3")
+    ap.add_argument("--ms", default="1,2")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--rows", default=",".join(ROWS))
+    args = ap.parse_args()
+    values = [v for v in args.values.split(",") if v]
+    props = torch.cuda.get_device_properties(0)
+    bw = read_bandwidth(args.reps)
+    print(f"# {props.name}, read bandwidth {bw / 1e12:.3f} TB/s, bf16 x, RESET_NATIVE_GEMV_BD_SMALL; us per call "
+          f"(% of floor)", flush=True)
+    cols = ["pkg", "base"] + values
+    print(f"{'row':13s} {'M':>2s} " + " ".join(f"{c:>12s}" for c in cols) + "  same", flush=True)
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    for name in args.rows.split(","):
+        n, k, env = ROWS[name]
+        nbytes = n * k * 9 // 16
+        w = torch.randn((n, k), device="cuda", generator=gen, dtype=torch.bfloat16)
+        p0, s0, gs = nc.quantize(w)
+        del w
+        wq = [(p0, s0)] + [(p0.clone(), s0.clone()) for _ in range(copies_for(nbytes, props.L2_cache_size) - 1)]
+        for m in (int(v) for v in args.ms.split(",")):
+            x = torch.randn((m, k), device="cuda", generator=gen, dtype=torch.bfloat16)
+            fns = [lambda p=p, s=s: nc.gemv(p, s, gs, x, "bf16") for p, s in wq]
+            cells, outs = [], []
+            for col in cols:
+                e = {} if col == "pkg" else dict(env, **({} if col == "base" else {"RESET_NATIVE_GEMV_BD_SMALL": col}))
+                t, y = under(e, lambda: (graph_time_us(fns, args.reps), fns[0]()))
+                floor_us = (nbytes + m * k * 2 + m * n * 2) / bw * 1e6
+                cells.append(f"{t:5.2f} ({floor_us / t * 100:2.0f}%)")
+                outs.append(y)
+            same = all(torch.equal(o, outs[1]) for o in outs[2:])
+            print(f"{name:13s} {m:2d} " + " ".join(f"{c:>12s}" for c in cells) + f"  {same}", flush=True)
+        del wq
+        torch.cuda.empty_cache()
+
+
+if __name__ == "__main__":
+    main()
