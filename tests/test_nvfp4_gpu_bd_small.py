@@ -1,10 +1,10 @@
 """The block-diagonal NVFP4 GEMV's small-layer trial variants (RESET_NATIVE_GEMV_BD_SMALL, gemv_bd_kernel.cuh):
 "c" = the tile epilogue as one output per thread (no unrolled loop), "w" = each warp stages only its own x blocks (no
-CTA barrier before its first MMA), "3" = three CTAs per SM (80 registers, the slot refilled after the second block's
-decode). Each row tile is still summed by one CTA in the same
-order, so every variant must give the default kernel's bits exactly, and stay within the fp64 bound; also replayed in
-a CUDA graph (the same bits every replay) and next to the fused kernels (which keep the default kernel). GPU tests
-skip without a device."""
+CTA barrier before its first MMA), "b" = x staged two units at a time (both loads in flight), "3" = three CTAs per SM
+(80 registers, the slot refilled after the second block's decode). Each row tile is still summed by one CTA in the
+same order, so every variant must give the default kernel's bits exactly, and stay within the fp64 bound; also
+replayed in a CUDA graph (the same bits every replay) and next to the fused kernels (which keep the default kernel).
+GPU tests skip without a device."""
 from __future__ import annotations
 
 import sys
@@ -21,7 +21,7 @@ from reset_native import _nvfp4_cuda as nc  # noqa: E402
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.gpu
 
-VARIANTS = ("c", "cw", "c3", "cw3")
+VARIANTS = ("c", "cw", "cb", "cwb", "c3", "cw3", "cb3", "cwb3")
 
 
 @pytest.fixture(autouse=True)
@@ -108,7 +108,7 @@ def test_calls_the_switch_does_not_take_are_unchanged(n, k, monkeypatch):
     cases = [(torch.randn((m, k), generator=gen).to(torch.bfloat16).cuda(), act)
              for m, act in ((1, "nvfp4"), (2, "nvfp4"), (3, "bf16"), (1, "bf16"))]
     base = [nc.gemv(p, s, gs, x, act) for x, act in cases]
-    for variant in VARIANTS + ("1", "3", "w", "c3 "):
+    for variant in VARIANTS + ("1", "3", "w", "b3", "c3 ", "cx"):
         monkeypatch.setenv("RESET_NATIVE_GEMV_BD_SMALL", variant)
         for (x, act), want in zip(cases, base):
             y = nc.gemv(p, s, gs, x, act)

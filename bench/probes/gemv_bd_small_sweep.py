@@ -1,4 +1,4 @@
-"""The block-diagonal GEMV's small-layer trial variants (RESET_NATIVE_GEMV_BD_SMALL: c, cw, c3, cw3), timed per layer
+"""The block-diagonal GEMV's small-layer trial variants (RESET_NATIVE_GEMV_BD_SMALL: c, w, b, 3), timed per layer
 against the default kernel in the same process, each row under the environment that routes it to the block-diagonal
 register path (RING=0 where the ring rule would take it, BD=1 where K >= 8192 would go to the 16-bit kernel).
 
@@ -7,7 +7,7 @@ register kernel under the row's environment, then one per variant; us per call (
 past the L2, PDL on, bf16 x) and % of the floor (packed weights + scales over the measured read bandwidth); "same" =
 every variant's output equal to base's bit for bit.
 
-  python3 bench/probes/gemv_bd_small_sweep.py [--values c,cw,c3,cw3] [--ms 1,2] [--reps 5] [--rows 8b_qkv,...]
+  python3 bench/probes/gemv_bd_small_sweep.py [--values c,cw,cb,cwb,c3,cw3,cb3,cwb3] [--ms 1,2] [--reps 5] [--rows 8b_qkv,...]
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def under(env, fn):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--values", default="c,cw,c3,cw3")
+    ap.add_argument("--values", default="c,cw,cb,cwb,c3,cw3,cb3,cwb3")
     ap.add_argument("--ms", default="1,2")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--rows", default=",".join(ROWS))
@@ -62,7 +62,7 @@ def main():
     print(f"# {props.name}, read bandwidth {bw / 1e12:.3f} TB/s, bf16 x, RESET_NATIVE_GEMV_BD_SMALL; us per call "
           f"(% of floor)", flush=True)
     cols = ["pkg", "base"] + values
-    print(f"{'row':13s} {'M':>2s} " + " ".join(f"{c:>12s}" for c in cols) + "  same", flush=True)
+    print(f"{'row':13s} {'M':>2s} " + " ".join(f"{c:>11s}" for c in cols) + "  same", flush=True)
     gen = torch.Generator(device="cuda").manual_seed(0)
     for name in args.rows.split(","):
         n, k, env = ROWS[name]
@@ -79,10 +79,10 @@ def main():
                 e = {} if col == "pkg" else dict(env, **({} if col == "base" else {"RESET_NATIVE_GEMV_BD_SMALL": col}))
                 t, y = under(e, lambda: (graph_time_us(fns, args.reps), fns[0]()))
                 floor_us = (nbytes + m * k * 2 + m * n * 2) / bw * 1e6
-                cells.append(f"{t:5.2f} ({floor_us / t * 100:2.0f}%)")
+                cells.append(f"{t:5.2f}({floor_us / t * 100:3.0f}%)")
                 outs.append(y)
             same = all(torch.equal(o, outs[1]) for o in outs[2:])
-            print(f"{name:13s} {m:2d} " + " ".join(f"{c:>12s}" for c in cells) + f"  {same}", flush=True)
+            print(f"{name:13s} {m:2d} " + " ".join(f"{c:>11s}" for c in cells) + f"  {same}", flush=True)
         del wq
         torch.cuda.empty_cache()
 

@@ -27,7 +27,7 @@ namespace reset_native::nvfp4_cuda {
 namespace detail {
 
 constexpr float kBdDecodeBias = 16384.0f;  // A operand holds e2m1 * 2^-14
-constexpr int kSmallCompact = 1, kSmallWarpX = 2;  // gemv_bd_kernel's SMALL bits
+constexpr int kSmallCompact = 1, kSmallWarpX = 2, kSmallBatchX = 4;  // gemv_bd_kernel's SMALL bits
 
 template <int XDT, bool W4A4>
 struct BdMode {
@@ -154,7 +154,9 @@ __device__ __forceinline__ void silu_pair_tile(const GemvParams& p, const float*
 //     which ptxas unrolled ~20 times in each of the kDepth inlined steps (~1000 of the ~1200 instructions per
 //     step copy, 86 KB of code per kernel; ncu counts i-cache misses at cold launch);
 //   kSmallWarpX: each warp stages only the x blocks its own MMAs read (blocks c * 64 + warp * 8 + 0..7) and its own
-//     zero area, so no CTA barrier stands between the PDL wait and a warp's first MMA (the same values).
+//     zero area, so no CTA barrier stands between the PDL wait and a warp's first MMA (the same values);
+//   kSmallBatchX: x staged two units per thread at a time, both loads in flight before the first conversion (the
+//     plain loop's second unit, M = 2 at K = 4096 or K > 4096, waited for a second L2 round trip).
 // PRO: a fused prologue (gemv_prologue.cuh) computes x while it is staged (A16).
 // SILU: the silu_pair_tile epilogue (A16; n % 32 == 0): a CTA computes gate tile q then up tile q (the ring's
 // producer walks the same order).
@@ -253,16 +255,48 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
       xf[tok * blocks + blk] =
           bd_store_unit<XDT, W4A4>(smem + tok * L.row_bytes + blk * 2 * kGroupBytes, raw, act_gs, act_d);
     };
+    // kSmallBatchX: units first, stride, first + stride, ... < count (locate: unit -> token, block) with the loads
+    // of two units in flight before the first is converted (one L2 round trip for both).
+    auto stage_batched = [&](int first, int stride, int count, auto locate) {
+      for (int u0 = first; u0 < count; u0 += 2 * stride) {
+        RawUnit<XDT> raw[2];
+        int tok[2], blk[2];
+#pragma unroll
+        for (int b = 0; b < 2; ++b) {
+          locate(min(u0 + b * stride, count - 1), tok[b], blk[b]);
+          if (u0 + b * stride < count) load_x_unit<XDT, PRO>(p, tok[b], blk[b] * 16, raw[b], pro_smem);
+        }
+#pragma unroll
+        for (int b = 0; b < 2; ++b)
+          if (u0 + b * stride < count)
+            xf[tok[b] * blocks + blk[b]] = bd_store_unit<XDT, W4A4>(
+                smem + tok[b] * L.row_bytes + blk[b] * 2 * kGroupBytes, raw[b], act_gs, act_d);
+      }
+    };
     if constexpr (WARPX) {
       const int per_tok = nchunks * 8;  // this warp's blocks of one token: 8 per chunk
-      for (int u = lane; u < m * per_tok; u += 32) {
-        const int tok = u / per_tok, r = u % per_tok;
-        stage_block(tok, (r / 8) * (kChunk / 16) + warp * 8 + r % 8);
+      auto locate = [&](int u, int& tok, int& blk) {
+        tok = u / per_tok;
+        const int r = u % per_tok;
+        blk = (r / 8) * (kChunk / 16) + warp * 8 + r % 8;
+      };
+      if constexpr ((SMALL & kSmallBatchX) != 0) {
+        stage_batched(lane, 32, m * per_tok, locate);
+      } else {
+        for (int u = lane; u < m * per_tok; u += 32) {
+          int tok, blk;
+          locate(u, tok, blk);
+          stage_block(tok, blk);
+        }
       }
       if (lane < 4 * kGroupBytes / 4)
         reinterpret_cast<uint32_t*>(smem + L.zero_off + warp * 4 * kGroupBytes)[lane] = 0;
     } else {
-      for (int u = tid; u < m * blocks; u += kThreads) stage_block(u / blocks, u % blocks);
+      if constexpr ((SMALL & kSmallBatchX) != 0) {
+        stage_batched(tid, kThreads, m * blocks, [&](int u, int& tok, int& blk) { tok = u / blocks, blk = u % blocks; });
+      } else {
+        for (int u = tid; u < m * blocks; u += kThreads) stage_block(u / blocks, u % blocks);
+      }
       for (int i = tid; i < 4 * kGroupBytes / 4; i += kThreads)
         reinterpret_cast<uint32_t*>(smem + L.zero_off)[i] = 0;
     }
@@ -413,29 +447,46 @@ void launch_bd(const GemvParams& p, const RingMaps& maps, int sms, size_t smem, 
 }
 
 // RESET_NATIVE_GEMV_BD_SMALL (read at every call; a trial switch for the small layers, plain A16 calls on the fast
-// register path only): "c" = kSmallCompact, "cw" = kSmallCompact + kSmallWarpX, "c3" / "cw3" = the same with three
-// CTAs per SM (80 registers) where x fits three times (kWholeSmemLimitThree); unset or anything else: the default
-// kernel. None changes a bit of the output: each tile is still summed by one CTA in the same order.
+// register path only): letters, "c" required: c = kSmallCompact, w = kSmallWarpX, b = kSmallBatchX, 3 = three CTAs
+// per SM (80 registers) where x fits three times (kWholeSmemLimitThree); e.g. "c", "cwb3". Unset or anything else:
+// the default kernel. None changes a bit of the output: each tile is still summed by one CTA in the same order.
 struct BdSmall {
-  int bits = 0;      // kSmallCompact | kSmallWarpX
+  int bits = 0;  // kSmallCompact | kSmallWarpX | kSmallBatchX; 0: the default kernel
   bool three = false;
 };
 inline BdSmall bd_small_choice() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_BD_SMALL");
-  if (v == nullptr) return {};
-  const bool c = std::strcmp(v, "c") == 0, cw = std::strcmp(v, "cw") == 0, c3 = std::strcmp(v, "c3") == 0,
-             cw3 = std::strcmp(v, "cw3") == 0;
-  if (!(c || cw || c3 || cw3)) return {};
-  return BdSmall{kSmallCompact | (cw || cw3 ? kSmallWarpX : 0), c3 || cw3};
+  BdSmall r;
+  for (const char* c = v; c != nullptr && *c != '\0'; ++c) {
+    if (*c == 'c') {
+      r.bits |= kSmallCompact;
+    } else if (*c == 'w') {
+      r.bits |= kSmallWarpX;
+    } else if (*c == 'b') {
+      r.bits |= kSmallBatchX;
+    } else if (*c == '3') {
+      r.three = true;
+    } else {
+      return {};
+    }
+  }
+  return (r.bits & kSmallCompact) ? r : BdSmall{};
 }
 
 template <int XDT, int TOK, int MINB>
 void launch_bd_small(const GemvParams& p, const LaunchPlan& plan, size_t smem, int bits, cudaStream_t stream) {
-  constexpr int kC = kSmallCompact, kCW = kSmallCompact | kSmallWarpX;
-  if (bits == kCW) {
-    launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kCW>(p, plan.maps, plan.sms, smem, stream);
-  } else {
-    launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC>(p, plan.maps, plan.sms, smem, stream);
+  constexpr int kC = kSmallCompact, kW = kSmallWarpX, kB = kSmallBatchX;
+  const RingMaps& maps = plan.maps;
+  const int sms = plan.sms;
+  switch (bits) {
+    case kC | kW:
+      return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC | kW>(p, maps, sms, smem, stream);
+    case kC | kB:
+      return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC | kB>(p, maps, sms, smem, stream);
+    case kC | kW | kB:
+      return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC | kW | kB>(p, maps, sms, smem, stream);
+    default:
+      return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC>(p, maps, sms, smem, stream);
   }
 }
 
