@@ -1,10 +1,10 @@
-"""The block-diagonal NVFP4 GEMV's small-layer trial variants (RESET_NATIVE_GEMV_BD_SMALL, gemv_bd_kernel.cuh):
-"c" = the tile epilogue as one output per thread (no unrolled loop), "w" = each warp stages only its own x blocks (no
-CTA barrier before its first MMA), "b" = x staged two units at a time (both loads in flight), "3" = three CTAs per SM
-(80 registers, the slot refilled after the second block's decode). Each row tile is still summed by one CTA in the
-same order, so every variant must give the default kernel's bits exactly, and stay within the fp64 bound; also
-replayed in a CUDA graph (the same bits every replay) and next to the fused kernels (which keep the default kernel).
-GPU tests skip without a device."""
+"""The block-diagonal NVFP4 GEMV's tile epilogue (one output per thread since session 10) and its small-layer trial
+variants (RESET_NATIVE_GEMV_BD_SMALL, gemv_bd_kernel.cuh): "legacy" = the looped epilogue before, "w" = each warp
+stages only its own x blocks (no CTA barrier before its first MMA), "b" = x staged two units at a time (both loads in
+flight), "3" = three CTAs per SM (80 registers, the slot refilled after the second block's decode). Each row tile is
+still summed by one CTA in the same order, so every variant must give the default kernel's bits exactly, and stay
+within the fp64 bound; also replayed in a CUDA graph (the same bits every replay) and next to the fused kernels
+(which take the default kernel). GPU tests skip without a device."""
 from __future__ import annotations
 
 import sys
@@ -21,7 +21,7 @@ from reset_native import _nvfp4_cuda as nc  # noqa: E402
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.gpu
 
-VARIANTS = ("c", "cw", "cb", "cwb", "c3", "cw3", "cb3", "cwb3")
+VARIANTS = ("legacy", "w", "b", "wb", "3", "w3", "b3", "wb3")
 
 
 @pytest.fixture(autouse=True)
@@ -72,6 +72,7 @@ def test_small_variants_same_bits_as_default_and_fp64(n, k, m, dtype, monkeypatc
     monkeypatch.setenv("RESET_NATIVE_GEMV_RING", "0")  # the switch serves the register path (20008 rows: ring by rule)
     p, s, gs, w64, gen = _weights(n, k, n + k + m)
     x = (torch.randn((m, k), generator=gen) * 3).to(dtype).cuda()
+    torch.full(((m * n * 2 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
     base = nc.gemv(p, s, gs, x, "bf16")
     _fp64_check(base, x, w64, "bf16")
     for variant in VARIANTS:
@@ -80,6 +81,24 @@ def test_small_variants_same_bits_as_default_and_fp64(n, k, m, dtype, monkeypatc
         y = nc.gemv(p, s, gs, x, "bf16")
         assert torch.equal(y, base), f"variant {variant}"
         _fp64_check(y, x, w64, "bf16")
+
+
+@pytest.mark.parametrize("m", [1, 2])
+@pytest.mark.parametrize("n", [1000, 16 * 200])
+def test_weight_ring_with_the_one_pass_epilogue(m, n, monkeypatch):
+    """The ring kernels' tile epilogue (one output per thread) writes every row of a partial last tile, with the
+    register path's bits."""
+    k = 2048
+    p, s, gs, w64, gen = _weights(n, k, 3 * n + m)
+    x = torch.randn((m, k), generator=gen).to(torch.bfloat16).cuda()
+    bias = torch.randn(n, generator=gen).to(torch.bfloat16).cuda()
+    monkeypatch.setenv("RESET_NATIVE_GEMV_RING", "0")
+    want = nc.gemv(p, s, gs, x, "bf16", None, bias)
+    monkeypatch.setenv("RESET_NATIVE_GEMV_RING", "1")
+    torch.full(((m * n * 2 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
+    y = nc.gemv(p, s, gs, x, "bf16", None, bias)
+    assert torch.equal(y, want)
+    _fp64_check(y, x, w64, "bf16", bias)
 
 
 @pytest.mark.parametrize("m", [1, 2])
@@ -108,7 +127,7 @@ def test_calls_the_switch_does_not_take_are_unchanged(n, k, monkeypatch):
     cases = [(torch.randn((m, k), generator=gen).to(torch.bfloat16).cuda(), act)
              for m, act in ((1, "nvfp4"), (2, "nvfp4"), (3, "bf16"), (1, "bf16"))]
     base = [nc.gemv(p, s, gs, x, act) for x, act in cases]
-    for variant in VARIANTS + ("1", "3", "w", "b3", "c3 ", "cx"):
+    for variant in VARIANTS + ("1", "x", "c3 ", "legacy3"):
         monkeypatch.setenv("RESET_NATIVE_GEMV_BD_SMALL", variant)
         for (x, act), want in zip(cases, base):
             y = nc.gemv(p, s, gs, x, act)

@@ -1,13 +1,16 @@
-"""The block-diagonal GEMV's small-layer trial variants (RESET_NATIVE_GEMV_BD_SMALL: c, w, b, 3), timed per layer
-against the default kernel in the same process, each row under the environment that routes it to the block-diagonal
-register path (RING=0 where the ring rule would take it, BD=1 where K >= 8192 would go to the 16-bit kernel).
+"""The block-diagonal GEMV's small-layer variants (RESET_NATIVE_GEMV_BD_SMALL: legacy, w, b, 3 and combinations),
+timed per layer against the default kernel in the same process, each row under the environment that routes it to the
+block-diagonal register path (RING=0 where the ring rule would take it, BD=1 where K >= 8192 would go to the 16-bit
+kernel).
 
-Columns: "pkg" = the package's default choice for the call (no switch set), "base" = the default block-diagonal
-register kernel under the row's environment, then one per variant; us per call (CUDA-graph replay, weights rotated
-past the L2, PDL on, bf16 x) and % of the floor (packed weights + scales over the measured read bandwidth); "same" =
-every variant's output equal to base's bit for bit.
+Columns: "pkg" = the package's default choice for the call (no switch set), "legacy" = the block-diagonal register
+kernel with the tile epilogue before session 10, "base" = the default block-diagonal register kernel under the row's
+environment, then one per variant, and "ring" = the row's environment with the weight ring forced on; us per call
+(CUDA-graph replay, weights rotated past the L2, PDL on, bf16 x) and % of the floor (packed weights + scales + x + out
+over the measured read bandwidth); "same" = every column's output but pkg's equal to base's bit for bit (pkg may run
+another kernel: the 16-bit one at K >= 8192).
 
-  python3 bench/probes/gemv_bd_small_sweep.py [--values c,cw,cb,cwb,c3,cw3,cb3,cwb3] [--ms 1,2] [--reps 5] [--rows 8b_qkv,...]
+  python3 bench/probes/gemv_bd_small_sweep.py [--values b,3,b3] [--ms 1,2] [--reps 5] [--rows 8b_qkv,...]
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ ROWS = {  # name: (n, k, environment that routes the call to the block-diagonal 
     "8b_gate_up": (24576, 4096, {"RESET_NATIVE_GEMV_RING": "0"}),
     "32b_o": (5120, 8192, {"RESET_NATIVE_GEMV_BD": "1"}),
     "8b_down": (4096, 12288, {"RESET_NATIVE_GEMV_BD": "1"}),
+    "32b_down": (5120, 25600, {"RESET_NATIVE_GEMV_BD": "1"}),  # M = 1 only: x of 2 tokens does not fit two CTAs
 }
 SWITCHES = ("RESET_NATIVE_GEMV_RING", "RESET_NATIVE_GEMV_BD", "RESET_NATIVE_GEMV_BD_SMALL")
 
@@ -51,17 +55,17 @@ def under(env, fn):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--values", default="c,cw,cb,cwb,c3,cw3,cb3,cwb3")
+    ap.add_argument("--values", default="b,3,b3")
     ap.add_argument("--ms", default="1,2")
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--rows", default=",".join(ROWS))
+    ap.add_argument("--rows", default=",".join(r for r in ROWS if r != "32b_down"))
     args = ap.parse_args()
     values = [v for v in args.values.split(",") if v]
     props = torch.cuda.get_device_properties(0)
     bw = read_bandwidth(args.reps)
     print(f"# {props.name}, read bandwidth {bw / 1e12:.3f} TB/s, bf16 x, RESET_NATIVE_GEMV_BD_SMALL; us per call "
           f"(% of floor)", flush=True)
-    cols = ["pkg", "base"] + values
+    cols = ["pkg", "legacy", "base"] + values + ["ring"]
     print(f"{'row':13s} {'M':>2s} " + " ".join(f"{c:>11s}" for c in cols) + "  same", flush=True)
     gen = torch.Generator(device="cuda").manual_seed(0)
     for name in args.rows.split(","):
@@ -76,12 +80,19 @@ def main():
             fns = [lambda p=p, s=s: nc.gemv(p, s, gs, x, "bf16") for p, s in wq]
             cells, outs = [], []
             for col in cols:
-                e = {} if col == "pkg" else dict(env, **({} if col == "base" else {"RESET_NATIVE_GEMV_BD_SMALL": col}))
+                if col == "pkg":
+                    e = {}
+                elif col == "base":
+                    e = dict(env)
+                elif col == "ring":
+                    e = dict(env, RESET_NATIVE_GEMV_RING="1")
+                else:
+                    e = dict(env, RESET_NATIVE_GEMV_BD_SMALL=col)
                 t, y = under(e, lambda: (graph_time_us(fns, args.reps), fns[0]()))
                 floor_us = (nbytes + m * k * 2 + m * n * 2) / bw * 1e6
                 cells.append(f"{t:5.2f}({floor_us / t * 100:3.0f}%)")
                 outs.append(y)
-            same = all(torch.equal(o, outs[1]) for o in outs[2:])
+            same = all(torch.equal(o, outs[2]) for o in outs[1:])
             print(f"{name:13s} {m:2d} " + " ".join(f"{c:>11s}" for c in cells) + f"  {same}", flush=True)
         del wq
         torch.cuda.empty_cache()

@@ -27,7 +27,7 @@ namespace reset_native::nvfp4_cuda {
 namespace detail {
 
 constexpr float kBdDecodeBias = 16384.0f;  // A operand holds e2m1 * 2^-14
-constexpr int kSmallCompact = 1, kSmallWarpX = 2, kSmallBatchX = 4;  // gemv_bd_kernel's SMALL bits
+constexpr int kSmallLegacy = 1, kSmallWarpX = 2, kSmallBatchX = 4;  // gemv_bd_kernel's SMALL bits
 
 template <int XDT, bool W4A4>
 struct BdMode {
@@ -133,7 +133,8 @@ __device__ __forceinline__ void silu_pair_tile(const GemvParams& p, const float*
                                                float decode_bias, float* stash, bool second) {
   using E = Elem<XDT>;
   const int half_n = p.n / 2;
-  for (int idx = threadIdx.x; idx < 16 * p.m; idx += kThreads) {
+  const int idx = int(threadIdx.x);  // one output per thread (16 * m <= kThreads): no loop for ptxas to unroll
+  if (idx < 16 * p.m) {
     const int rl = idx % 16, tok = idx / 16, row = row0 + rl;
     const float v = E::to_float(E::from_float(tile_value<XDT, false>(p, red, rl, tok, row, tok_stride, decode_bias,
                                                                       1.0f)));
@@ -150,9 +151,9 @@ __device__ __forceinline__ void silu_pair_tile(const GemvParams& p, const float*
 // RING: weights through the shared-memory ring of gemv_ring.cuh (one more warp, the producer).
 // MINB: CTAs per SM the registers allow (3: 80 registers, 3 steps in flight, see kLateRefill).
 // SMALL (bits; the small-layer trial variants of RESET_NATIVE_GEMV_BD_SMALL, register path, plain calls):
-//   kSmallCompact: the tile epilogue as one output per thread (16 * TOK <= kThreads) instead of write_tile's loop,
-//     which ptxas unrolled ~20 times in each of the kDepth inlined steps (~1000 of the ~1200 instructions per
-//     step copy, 86 KB of code per kernel; ncu counts i-cache misses at cold launch);
+//   kSmallLegacy: the tile epilogue as write_tile's loop, which ptxas unrolled ~20 times in each of the kDepth
+//     inlined steps (~1000 of the ~1200 instructions per step copy, 86 KB of code per kernel); by default it is one
+//     output per thread (16 * TOK <= kThreads: 26 KB; measured 2-3% faster on the small layers, bench/RESULTS.md);
 //   kSmallWarpX: each warp stages only the x blocks its own MMAs read (blocks c * 64 + warp * 8 + 0..7) and its own
 //     zero area, so no CTA barrier stands between the PDL wait and a warp's first MMA (the same values);
 //   kSmallBatchX: x staged two units per thread at a time, both loads in flight before the first conversion (the
@@ -412,7 +413,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
       if constexpr (SILU) {
         silu_pair_tile<XDT>(p, red_t, c_row0, TOK, kBdDecodeBias, stash, c_second);  // stash: same thread per idx
       } else {
-        write_tile<XDT, W4A4, (SMALL & kSmallCompact) != 0>(p, red_t, c_row0, TOK, kBdDecodeBias, act_gs,
+        write_tile<XDT, W4A4, (SMALL & kSmallLegacy) == 0>(p, red_t, c_row0, TOK, kBdDecodeBias, act_gs,
                                                               int(threadIdx.x));
       }
       c = 0;
@@ -447,46 +448,50 @@ void launch_bd(const GemvParams& p, const RingMaps& maps, int sms, size_t smem, 
 }
 
 // RESET_NATIVE_GEMV_BD_SMALL (read at every call; a trial switch for the small layers, plain A16 calls on the fast
-// register path only): letters, "c" required: c = kSmallCompact, w = kSmallWarpX, b = kSmallBatchX, 3 = three CTAs
-// per SM (80 registers) where x fits three times (kWholeSmemLimitThree); e.g. "c", "cwb3". Unset or anything else:
-// the default kernel. None changes a bit of the output: each tile is still summed by one CTA in the same order.
+// register path only): "legacy" = kSmallLegacy (the epilogue before session 10), or letters: w = kSmallWarpX,
+// b = kSmallBatchX, 3 = three CTAs per SM (80 registers) where x fits three times (kWholeSmemLimitThree); "c" (the
+// compact epilogue, now the default) is accepted and ignored. Unset or anything else: the default kernel. None
+// changes a bit of the output: each tile is still summed by one CTA in the same order.
 struct BdSmall {
-  int bits = 0;  // kSmallCompact | kSmallWarpX | kSmallBatchX; 0: the default kernel
+  int bits = 0;  // kSmallLegacy | kSmallWarpX | kSmallBatchX
   bool three = false;
+  bool any() const { return bits != 0 || three; }
 };
 inline BdSmall bd_small_choice() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_BD_SMALL");
+  if (v == nullptr) return {};
+  if (std::strcmp(v, "legacy") == 0) return BdSmall{kSmallLegacy, false};
   BdSmall r;
-  for (const char* c = v; c != nullptr && *c != '\0'; ++c) {
-    if (*c == 'c') {
-      r.bits |= kSmallCompact;
-    } else if (*c == 'w') {
+  for (const char* c = v; *c != '\0'; ++c) {
+    if (*c == 'w') {
       r.bits |= kSmallWarpX;
     } else if (*c == 'b') {
       r.bits |= kSmallBatchX;
     } else if (*c == '3') {
       r.three = true;
-    } else {
+    } else if (*c != 'c') {
       return {};
     }
   }
-  return (r.bits & kSmallCompact) ? r : BdSmall{};
+  return r;
 }
 
 template <int XDT, int TOK, int MINB>
 void launch_bd_small(const GemvParams& p, const LaunchPlan& plan, size_t smem, int bits, cudaStream_t stream) {
-  constexpr int kC = kSmallCompact, kW = kSmallWarpX, kB = kSmallBatchX;
+  constexpr int kW = kSmallWarpX, kB = kSmallBatchX;
   const RingMaps& maps = plan.maps;
   const int sms = plan.sms;
   switch (bits) {
-    case kC | kW:
-      return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC | kW>(p, maps, sms, smem, stream);
-    case kC | kB:
-      return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC | kB>(p, maps, sms, smem, stream);
-    case kC | kW | kB:
-      return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC | kW | kB>(p, maps, sms, smem, stream);
+    case kSmallLegacy:
+      return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kSmallLegacy>(p, maps, sms, smem, stream);
+    case kW:
+      return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kW>(p, maps, sms, smem, stream);
+    case kB:
+      return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kB>(p, maps, sms, smem, stream);
+    case kW | kB:
+      return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kW | kB>(p, maps, sms, smem, stream);
     default:
-      return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC>(p, maps, sms, smem, stream);
+      return launch_bd<XDT, false, TOK, true, MINB>(p, maps, sms, smem, stream);
   }
 }
 
@@ -509,8 +514,8 @@ bool try_bd_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t str
   if (smem > kWholeSmemLimit) return false;
   if constexpr (!W4A4 && !kFused) {
     const BdSmall v = bd_small_choice();
-    if (fast && v.bits != 0) {
-      if (v.three && smem <= kWholeSmemLimitThree) {
+    if (fast && v.any()) {
+      if (v.three && v.bits != kSmallLegacy && smem <= kWholeSmemLimitThree) {
         launch_bd_small<XDT, TOK, 3>(p, plan, smem, v.bits, stream);
       } else {
         launch_bd_small<XDT, TOK, 2>(p, plan, smem, v.bits, stream);
