@@ -165,8 +165,8 @@ def _fused_uses_ring(t, x, nw, silu):
         0 if nw is None else nw.data_ptr(), _nvfp4_fused._SILU_MUL if silu else 0))
 
 
-# The fused kernels take the TMA weight ring by the plain calls' rule (A16 block-diagonal calls with >= 4 row tiles
-# per SM; RESET_NATIVE_GEMV_RING=1 / =0 force it / never): the producer warp walks SILU's gate/up tile pairs and the
+# The fused kernels take the TMA weight ring by the plain calls' rule (A16 block-diagonal calls with row tiles x K
+# >= 4 x 4096 per SM; RESET_NATIVE_GEMV_RING=1 / =0 force it / never): the producer warp walks SILU's gate/up tile pairs and the
 # RMSNorm prologue syncs without it. Every variant gives the bits of the separate ops (whose GEMV takes the ring by
 # the same rule), also replayed in a CUDA graph with new x.
 @pytest.mark.gpu
@@ -176,7 +176,7 @@ def test_fused_kernels_take_the_weight_ring_by_the_plain_rule_with_the_same_bits
     monkeypatch.delenv("RESET_NATIVE_GEMV_RING", raising=False)
     sms = torch.cuda.get_device_properties(0).multi_processor_count
     gen = torch.Generator().manual_seed(31 * m + 2 * norm + silu)
-    k = 2048
+    k = 4096
     for n in (16 * 4 * sms, 16 * 4 * sms - 32):  # at the rule's threshold (ring), two tiles under (register loads)
         t = _weights(n, k, gen)
         x = (torch.randn(m, k, generator=gen) * 3).to(torch.bfloat16).cuda()
@@ -209,11 +209,14 @@ def test_fused_kernels_take_the_weight_ring_by_the_plain_rule_with_the_same_bits
         torch.cuda.synchronize()
         monkeypatch.setenv("RESET_NATIVE_GEMV_RING", "0")
         assert torch.equal(y, separate())
-    # No fused kernel, no ring: three tokens, or K >= 8192 (the plain call runs the 16-bit kernel there).
+    # With the ring forced, K >= 8192 has a fused kernel at one token only (the plain call takes the block-diagonal
+    # kernel through the ring there; at two tokens the 16-bit kernel); three tokens: no fused kernel, no ring.
     monkeypatch.setenv("RESET_NATIVE_GEMV_RING", "1")
     t = _weights(64, 8192, gen)
     nw = torch.ones(8192, dtype=torch.bfloat16, device="cuda") if norm else None
-    assert not _fused_uses_ring(t, torch.zeros((m, 8192), dtype=torch.bfloat16, device="cuda"), nw, silu)
+    x8 = torch.zeros((m, 8192), dtype=torch.bfloat16, device="cuda")
+    assert _fused_uses_ring(t, x8, nw, silu) == (m == 1)
+    assert _nvfp4_fused.supported(t.packed, t.block_scales, x8, nw, silu_mul=silu) == (m == 1)
     t = _weights(64, 1024, gen)
     nw = torch.ones(1024, dtype=torch.bfloat16, device="cuda") if norm else None
     assert not _fused_uses_ring(t, torch.zeros((3, 1024), dtype=torch.bfloat16, device="cuda"), nw, silu)

@@ -206,7 +206,8 @@ def test_gemv_small_m_wide_range_vs_fp64(n, k, m, dtype, activation):
 
 
 # Which kernel takes M <= 2 (gemv_bd_kernel.cuh, bd_chosen): A16 below K = 8192 the block-diagonal one, from
-# 8192 on the 16-bit one; RESET_NATIVE_GEMV_BD=1 / =0 force either. Each choice within the fp64 bound on both
+# 8192 on the 16-bit one (these shapes are too small for the weight ring, which would take the block-diagonal one
+# at M = 1); RESET_NATIVE_GEMV_BD=1 / =0 force either. Each choice within the fp64 bound on both
 # sides of the limit (the choice is a speed rule: both kernels must be right everywhere).
 @pytest.mark.gpu
 @pytest.mark.parametrize("n,k", [(200, 2048), (64, 7168), (40, 8192), (96, 12288)])
@@ -271,15 +272,15 @@ def _uses_ring(p, s, x, activation):
 
 
 # By default (RESET_NATIVE_GEMV_RING unset) the ring serves the block-diagonal kernel's A16 calls (m <= 2, 16-bit x,
-# K < 8192) on layers with at least 4 row tiles per SM (gemv.cu, kRingMinTilesPerSm): one tile fewer keeps the
-# register loads. Same bits as the register loads either way.
+# K < 8192; K >= 8192 at m = 1) on layers whose row tiles x K reach 4 x 4096 per SM (gemv.cu,
+# kRingMinTileColumnsPerSm): one tile fewer keeps the register loads. Same bits as the register loads either way.
 @pytest.mark.gpu
 @pytest.mark.parametrize("m", [1, 2])
 def test_gemv_weight_ring_by_default_on_many_tiles(m, monkeypatch):
     for var in ("RESET_NATIVE_GEMV_RING", "RESET_NATIVE_GEMV_BD", "RESET_NATIVE_GEMV_KSPLIT"):
         monkeypatch.delenv(var, raising=False)
     sms = torch.cuda.get_device_properties(0).multi_processor_count
-    k = 1024
+    k = 4096
     gen = torch.Generator().manual_seed(11 + m)
     for n in (16 * 4 * sms, 16 * 4 * sms - 16):
         packed, scales, gs = _weights(n, k)
@@ -298,12 +299,40 @@ def test_gemv_weight_ring_by_default_on_many_tiles(m, monkeypatch):
         assert torch.equal(y_default, y_reg)
         yref = _ref_gemv(packed, scales, gs, x.float().cpu().numpy(), "bf16")
         np.testing.assert_allclose(y_default.double().cpu().numpy(), yref, rtol=2**-6, atol=1e-4 * np.abs(yref).max())
-    # Three tokens or K >= 8192 (the 16-bit kernel) keep the register loads by default.
-    n = 16 * 4 * sms
-    for k, tokens in ((8192, m), (1024, 3)):
-        packed, scales, _ = _weights(n, k)
-        p, s = torch.from_numpy(packed).cuda(), torch.from_numpy(scales).cuda()
-        assert not _uses_ring(p, s, torch.zeros((tokens, k), dtype=torch.bfloat16, device="cuda"), "bf16")
+    # The rule counts tile columns, not tiles: half the rows at twice the K still take it, and K >= 8192 takes it
+    # at one token only (the block-diagonal kernel); three tokens keep the register loads.
+    for n, k2, tokens, want in ((16 * 2 * sms, 8192, m, m == 1), (16 * 2 * sms - 16, 8192, 1, False),
+                                (16 * 4 * sms, 1024, 3, False)):
+        p = torch.zeros((n, k2 // 2), dtype=torch.uint8, device="cuda")
+        s = torch.zeros((n, k2 // 16), dtype=torch.uint8, device="cuda")
+        assert _uses_ring(p, s, torch.zeros((tokens, k2), dtype=torch.bfloat16, device="cuda"), "bf16") == want
+
+
+# At K >= 8192 and one token the default (block-diagonal kernel through the ring) gives the bits of the
+# block-diagonal kernel with register loads (RESET_NATIVE_GEMV_BD=1, RING=0) and matches fp64; with the ring off
+# the call goes back to the 16-bit kernel (split K), which agrees within rounding.
+@pytest.mark.gpu
+def test_gemv_long_k_one_token_takes_block_diagonal_ring(monkeypatch):
+    for var in ("RESET_NATIVE_GEMV_RING", "RESET_NATIVE_GEMV_BD", "RESET_NATIVE_GEMV_KSPLIT"):
+        monkeypatch.delenv(var, raising=False)
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    n, k = 16 * sms + 16, 16384
+    gen = torch.Generator().manual_seed(29)
+    packed, scales, gs = _weights(n, k)
+    p, s = torch.from_numpy(packed).cuda(), torch.from_numpy(scales).cuda()
+    x = torch.randn((1, k), generator=gen).to(torch.bfloat16).cuda()
+    assert _uses_ring(p, s, x, "bf16")
+    y_default = nc.gemv(p, s, float(gs), x, "bf16")
+    monkeypatch.setenv("RESET_NATIVE_GEMV_BD", "1")
+    monkeypatch.setenv("RESET_NATIVE_GEMV_RING", "0")
+    y_bd_reg = nc.gemv(p, s, float(gs), x, "bf16")
+    monkeypatch.delenv("RESET_NATIVE_GEMV_BD")
+    assert not _uses_ring(p, s, x, "bf16")
+    y_16bit = nc.gemv(p, s, float(gs), x, "bf16")
+    assert torch.equal(y_default, y_bd_reg)
+    yref = _ref_gemv(packed, scales, gs, x.float().cpu().numpy(), "bf16")
+    for y in (y_default, y_16bit):
+        np.testing.assert_allclose(y.double().cpu().numpy(), yref, rtol=2**-6, atol=1e-4 * np.abs(yref).max())
 
 
 @pytest.mark.gpu

@@ -68,10 +68,15 @@ void encode_rows(CUtensorMap* map, const void* base, int64_t rows, int64_t row_b
 // session 9, call 3): with the block-diagonal kernel (A16, M <= 2) it is faster on layers with at least two row
 // tiles per CTA (Qwen3-32B gate/up 51.6 -> 43.1 us at M = 1, 8B gate/up 21.7 -> 19.2, 32B q/k/v 13.2 -> 12.0) and
 // slower on those with fewer (8B o 5.5 -> 5.9, q/k/v 6.9 -> 7.1), and for the 16-bit kernel it was level or
-// slower (session 5). So by default: block-diagonal A16 calls with >= kRingMinTilesPerSm row tiles per SM.
+// slower (session 5; session 10 again at M = 4..16). Session 10 (call 1) added the long-K layers at M = 1, where
+// the block-diagonal kernel with the ring won with fewer but longer tiles (8B down: 1.9 tiles per SM at K = 12288,
+// 32B o, 32B down). What separates wins from losses is the weight bytes per SM, row tiles x K: every win has
+// >= 4 x 4096 columns of 16-row tiles per SM (8B q/k/v, which lost, 2.9 x 4096; 8B down, which won, 1.9 x 12288).
+// So by default: the block-diagonal kernel's A16 calls (bd_chosen with the ring) with row tiles x K >=
+// kRingMinTileColumnsPerSm x SMs whose ring fits two CTAs per SM.
 // RESET_NATIVE_GEMV_RING=1: wherever the ring applies, =0: never (read at every call, a benchmark switch; a
 // captured CUDA graph keeps the choice made at capture).
-constexpr int kRingMinTilesPerSm = 4;  // two per CTA at two CTAs per SM
+constexpr int64_t kRingMinTileColumnsPerSm = 4 * 4096;  // two 16-row tiles of K = 4096 per CTA, two CTAs per SM
 }  // namespace detail
 
 namespace {
@@ -119,8 +124,9 @@ LaunchPlan make_plan(const GemvArgs& a) {
   check_cuda(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
              "nvfp4 gemv: shared memory limit");
   // The ring's bulk copies need 16-byte aligned scale rows too (K % 1024 == 0 keeps every row aligned then).
-  const bool by_rule = a.activation != Activation::NVFP4 && a.x_dtype != DType::F32 &&
-                       bd_chosen<false>(make_params(a)) && (a.n + 15) / 16 >= int64_t(kRingMinTilesPerSm) * sms;
+  const GemvParams p = make_params(a);
+  const bool by_rule = a.activation != Activation::NVFP4 && a.x_dtype != DType::F32 && bd_chosen<false>(p, true) &&
+                       (a.n + 15) / 16 * a.k >= kRingMinTileColumnsPerSm * sms && bd_ring_fits(p);
   const bool ring = fast && reinterpret_cast<uintptr_t>(a.block_scales) % 16 == 0 &&
                     cuda_core::env_switch("RESET_NATIVE_GEMV_RING", by_rule);
   return LaunchPlan{fast, ring, sms, size_t(optin), RingMaps{}};

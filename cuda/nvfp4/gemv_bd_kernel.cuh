@@ -539,17 +539,26 @@ bool try_bd_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t str
 // (bench/RESULTS.md, session 7 last call): at K >= 8192 (the down projections, Qwen3-32B o) the 16-bit kernel was
 // 5-11% faster with bf16 x at M = 1 and 2 (32B o 11.8 vs 13.2 us at M = 1); at K <= 5120 the block-diagonal kernel
 // was ahead at M = 1 (8B q/k/v 7.0 vs 7.5 us) and within ~3% either way at M = 2. So A16 takes it below
-// K = 8192 only. W4A4 keeps it at every K (not measured against the 16-bit kernel). The fused prologue and
-// epilogue exist only in this kernel, and fused_fits applies the same K limit to A16, so that a fused call and
-// the separate ops it replaces run the same kernel (the same bits).
+// K = 8192, and at K >= 8192 only for one token with the weight ring (ring: the launch plan streams the weights
+// through it): there it beat the 16-bit kernel (session 10, call 1: 8B down 12.1 -> 11.6 us, 32B o 11.5 -> 11.0,
+// 32B down 32.7 -> 30.3; at M = 2 split K kept the 16-bit kernel ahead: 8B down 13.0 vs 13.5, 32B down 34.8 vs
+// 40.4). W4A4 keeps it at every K (not measured against the 16-bit kernel). The fused prologue and epilogue exist
+// only in this kernel, and fused_fits asks the same question, so that a fused call and the separate ops it
+// replaces run the same kernel (the same bits).
 // RESET_NATIVE_GEMV_BD (read at every call, a benchmark switch): 0 = never (the 16-bit kernel), 1 = at every K
 // (the rule before session 8), unset = this rule.
 constexpr int kBdMaxK = 8192;
 
 template <bool W4A4>
-bool bd_chosen(const GemvParams& p) {
+bool bd_chosen(const GemvParams& p, bool ring) {
   if (p.m > 2) return false;
-  return cuda_core::env_switch("RESET_NATIVE_GEMV_BD", W4A4 || p.k < kBdMaxK);
+  return cuda_core::env_switch("RESET_NATIVE_GEMV_BD", W4A4 || p.k < kBdMaxK || (ring && p.m == 1));
+}
+
+// Whether a plain call's block-diagonal kernel fits two CTAs per SM with the weight ring's stages (try_bd_tokens
+// falls back to register loads otherwise). Host only.
+inline bool bd_ring_fits(const GemvParams& p) {
+  return ring_smem_bytes<ring_stages<2>()>(size_t(BdSmem(p.k, p.m, p.m).total)) <= kWholeSmemLimit;
 }
 
 // Runs the block-diagonal kernel when it applies (M <= 2, x dtype/activation supported, x fits shared
@@ -560,7 +569,7 @@ bool try_bd(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
     return false;
   } else {
     if constexpr (PRO == kProNone && !SILU) {
-      if (!bd_chosen<W4A4>(p)) return false;
+      if (!bd_chosen<W4A4>(p, plan.ring)) return false;
     }
     if (p.m == 1) return try_bd_tokens<XDT, W4A4, 1, PRO, SILU>(p, plan, stream);
     if (p.m == 2) return try_bd_tokens<XDT, W4A4, 2, PRO, SILU>(p, plan, stream);

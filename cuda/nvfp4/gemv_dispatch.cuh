@@ -21,8 +21,8 @@ void dispatch_mode(const GemvParams& p, const LaunchPlan& plan, cudaStream_t str
 }
 
 // A16 GEMV with the fused RMSNorm prologue (PRO) and/or the SiLU * up epilogue (SILU): the block-diagonal kernel
-// only (M <= 2, K < 8192, x fitting shared memory next to a second CTA; fused_fits). Explicitly instantiated in
-// gemv_<dtype>_fused.cu.
+// only (M <= 2 where bd_chosen takes it, x fitting shared memory next to a second CTA; fused_fits). Explicitly
+// instantiated in gemv_<dtype>_fused.cu.
 template <int XDT, int PRO, bool SILU>
 void dispatch_fused(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
   require(try_bd<XDT, false, PRO, SILU>(p, plan, stream), "nvfp4 gemv: no fused kernel for this call");
@@ -33,7 +33,7 @@ template <int PRO, bool SILU>
 bool fused_fits(const GemvParams& p, const LaunchPlan& plan) {
   const int extra = p.m == 1 ? bd_extra_bytes<PRO, SILU, 1>() : bd_extra_bytes<PRO, SILU, 2>();
   // bd_chosen: only where the plain call runs this kernel too, so fused and separate ops give the same bits.
-  return plan.fast && bd_chosen<false>(p) && (!SILU || p.n % 32 == 0) &&
+  return plan.fast && bd_chosen<false>(p, plan.ring) && (!SILU || p.n % 32 == 0) &&
          size_t(BdSmem(p.k, p.m, p.m, extra).total) <= kWholeSmemLimit;
 }
 

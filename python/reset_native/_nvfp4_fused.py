@@ -8,7 +8,8 @@
 Both may be combined. The result is bit-identical to the separate ops (``torch.ops.reset_native.rms_norm``,
 ``nvfp4_gemv``, ``silu_mul``): the kernel repeats their operations, roundings and summation orders. Float16 /
 bfloat16 x, W4A16, 1..2 tokens (where it measured faster than the separate launches), K % 1024 == 0, K < 8192
-(from there the plain GEMV runs another kernel, whose bits a fused call could not repeat), x fitting shared
+or one token through the weight ring (elsewhere the plain GEMV runs another kernel, whose bits a fused call could
+not repeat), x fitting shared
 memory, N % 32 == 0 for SiLU: :func:`supported` says whether a call qualifies, and the callers
 (integrations.fused_gemv) run the separate ops otherwise. Graph-capturable, no host synchronisation, no
 allocation beyond the output.
