@@ -1,10 +1,10 @@
-"""The block-diagonal NVFP4 GEMV's tile epilogue (one output per thread since session 10) and its small-layer trial
-variants (RESET_NATIVE_GEMV_BD_SMALL, gemv_bd_kernel.cuh): "legacy" = the looped epilogue before, "w" = each warp
-stages only its own x blocks (no CTA barrier before its first MMA), "b" = x staged two units at a time (both loads in
-flight), "3" = three CTAs per SM (80 registers, the slot refilled after the second block's decode). Each row tile is
-still summed by one CTA in the same order, so every variant must give the default kernel's bits exactly, and stay
-within the fp64 bound; also replayed in a CUDA graph (the same bits every replay) and next to the fused kernels
-(which take the default kernel). GPU tests skip without a device."""
+"""The block-diagonal NVFP4 GEMV's register-path variants (RESET_NATIVE_GEMV_BD_SMALL, gemv_bd_kernel.cuh): "c" = the
+tile epilogue as one output per thread (no unrolled loop), "b" = x staged two units at a time (both loads in flight),
+"3" = three CTAs per SM (80 registers, the slot refilled after the second block's decode); "cb" is the default since
+session 10 and "legacy" the kernel before. Each row tile is still summed by one CTA in the same order, so every
+variant must give the default kernel's bits exactly (and so the fused, ring and W4A4 kernels', which keep the legacy
+form), and stay within the fp64 bound; also replayed in a CUDA graph (the same bits every replay). GPU tests skip
+without a device."""
 from __future__ import annotations
 
 import sys
@@ -21,7 +21,7 @@ from reset_native import _nvfp4_cuda as nc  # noqa: E402
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.gpu
 
-VARIANTS = ("legacy", "w", "b", "wb", "3", "w3", "b3", "wb3")
+VARIANTS = ("legacy", "c", "b", "cb", "3", "c3", "b3", "cb3")
 
 
 @pytest.fixture(autouse=True)
@@ -85,9 +85,9 @@ def test_small_variants_same_bits_as_default_and_fp64(n, k, m, dtype, monkeypatc
 
 @pytest.mark.parametrize("m", [1, 2])
 @pytest.mark.parametrize("n", [1000, 16 * 200])
-def test_weight_ring_with_the_one_pass_epilogue(m, n, monkeypatch):
-    """The ring kernels' tile epilogue (one output per thread) writes every row of a partial last tile, with the
-    register path's bits."""
+def test_weight_ring_gives_the_register_paths_bits(m, n, monkeypatch):
+    """The ring kernel (legacy epilogue and staging) writes every row of a partial last tile, with the bits of the
+    register path's default kernel (cb)."""
     k = 2048
     p, s, gs, w64, gen = _weights(n, k, 3 * n + m)
     x = torch.randn((m, k), generator=gen).to(torch.bfloat16).cuda()
@@ -122,12 +122,13 @@ def test_small_variants_with_bias_residual_and_tiny_blocks(m, monkeypatch):
 
 @pytest.mark.parametrize("n,k", [(200, 4096), (136, 5120), (100, 1008)])
 def test_calls_the_switch_does_not_take_are_unchanged(n, k, monkeypatch):
-    """W4A4, 3 tokens, K % 1024 != 0 (no fast path) and unknown values run the default kernels."""
+    """W4A4, 3 tokens and K % 1024 != 0 (no fast path) keep their kernels under every value; unknown values give
+    the default (and every call the same bits and the fp64 bound)."""
     p, s, gs, w64, gen = _weights(n, k, 5 * n + k)
     cases = [(torch.randn((m, k), generator=gen).to(torch.bfloat16).cuda(), act)
              for m, act in ((1, "nvfp4"), (2, "nvfp4"), (3, "bf16"), (1, "bf16"))]
     base = [nc.gemv(p, s, gs, x, act) for x, act in cases]
-    for variant in VARIANTS + ("1", "x", "c3 ", "legacy3"):
+    for variant in VARIANTS + ("1", "w", "c3 ", "legacy3", ""):
         monkeypatch.setenv("RESET_NATIVE_GEMV_BD_SMALL", variant)
         for (x, act), want in zip(cases, base):
             y = nc.gemv(p, s, gs, x, act)

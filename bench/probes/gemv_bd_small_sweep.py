@@ -1,16 +1,16 @@
-"""The block-diagonal GEMV's small-layer variants (RESET_NATIVE_GEMV_BD_SMALL: legacy, w, b, 3 and combinations),
-timed per layer against the default kernel in the same process, each row under the environment that routes it to the
-block-diagonal register path (RING=0 where the ring rule would take it, BD=1 where K >= 8192 would go to the 16-bit
-kernel).
+"""The block-diagonal GEMV's register-path variants (RESET_NATIVE_GEMV_BD_SMALL: legacy, c, b, 3 and combinations; the
+default since session 10 is cb), timed per layer in the same process, each row under the environment that routes it
+to the block-diagonal register kernel (RING=0, and BD=1 where K >= 8192 would go to the 16-bit kernel or take the
+ring).
 
-Columns: "pkg" = the package's default choice for the call (no switch set), "legacy" = the block-diagonal register
-kernel with the tile epilogue before session 10, "base" = the default block-diagonal register kernel under the row's
-environment, then one per variant, and "ring" = the row's environment with the weight ring forced on; us per call
-(CUDA-graph replay, weights rotated past the L2, PDL on, bf16 x) and % of the floor (packed weights + scales + x + out
-over the measured read bandwidth); "same" = every column's output but pkg's equal to base's bit for bit (pkg may run
-another kernel: the 16-bit one at K >= 8192).
+Columns: "pkg" = the package's default choice for the call (no switch set: the ring or the 16-bit kernel where its
+rules say so), "legacy" = the block-diagonal register kernel before session 10, "base" = its default now (cb), then
+one per --values entry, and "ring" = the row's environment with the weight ring forced on; us per call (CUDA-graph
+replay, weights rotated past the L2, PDL on, bf16 x) and % of the floor (packed weights + scales + x + out over the
+measured read bandwidth); "same" = every column's output but pkg's equal to base's bit for bit (pkg may run another
+kernel: the 16-bit one at K >= 8192).
 
-  python3 bench/probes/gemv_bd_small_sweep.py [--values b,3,b3] [--ms 1,2] [--reps 5] [--rows 8b_qkv,...]
+  python3 bench/probes/gemv_bd_small_sweep.py [--values 3,cb3] [--ms 1,2] [--reps 5] [--rows 8b_qkv,...]
 """
 from __future__ import annotations
 
@@ -26,16 +26,17 @@ from bench_nvfp4_gpu import copies_for, graph_time_us, read_bandwidth  # noqa: E
 
 from reset_native import _nvfp4_cuda as nc  # noqa: E402
 
+R0 = {"RESET_NATIVE_GEMV_RING": "0"}
 ROWS = {  # name: (n, k, environment that routes the call to the block-diagonal register kernel)
-    "8b_qkv": (6144, 4096, {}),
-    "8b_o": (4096, 4096, {}),
-    "k4096_n2048": (2048, 4096, {}),
-    "32b_qkv": (10240, 5120, {"RESET_NATIVE_GEMV_RING": "0"}),
-    "k4096_n12288": (12288, 4096, {"RESET_NATIVE_GEMV_RING": "0"}),
-    "8b_gate_up": (24576, 4096, {"RESET_NATIVE_GEMV_RING": "0"}),
-    "32b_o": (5120, 8192, {"RESET_NATIVE_GEMV_BD": "1"}),
-    "8b_down": (4096, 12288, {"RESET_NATIVE_GEMV_BD": "1"}),
-    "32b_down": (5120, 25600, {"RESET_NATIVE_GEMV_BD": "1"}),  # M = 1 only: x of 2 tokens does not fit two CTAs
+    "8b_qkv": (6144, 4096, R0),
+    "8b_o": (4096, 4096, R0),
+    "k4096_n2048": (2048, 4096, R0),
+    "32b_qkv": (10240, 5120, R0),
+    "k4096_n12288": (12288, 4096, R0),
+    "8b_gate_up": (24576, 4096, R0),
+    "32b_o": (5120, 8192, dict(R0, RESET_NATIVE_GEMV_BD="1")),
+    "8b_down": (4096, 12288, dict(R0, RESET_NATIVE_GEMV_BD="1")),
+    "32b_down": (5120, 25600, dict(R0, RESET_NATIVE_GEMV_BD="1")),  # M = 1 only: x of 2 tokens does not fit 2 CTAs
 }
 SWITCHES = ("RESET_NATIVE_GEMV_RING", "RESET_NATIVE_GEMV_BD", "RESET_NATIVE_GEMV_BD_SMALL")
 
@@ -55,7 +56,7 @@ def under(env, fn):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--values", default="b,3,b3")
+    ap.add_argument("--values", default="c,b,3,cb3", help="comma-separated; \"\" for none")
     ap.add_argument("--ms", default="1,2")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--rows", default=",".join(r for r in ROWS if r != "32b_down"))

@@ -27,7 +27,7 @@ namespace reset_native::nvfp4_cuda {
 namespace detail {
 
 constexpr float kBdDecodeBias = 16384.0f;  // A operand holds e2m1 * 2^-14
-constexpr int kSmallLegacy = 1, kSmallWarpX = 2, kSmallBatchX = 4;  // gemv_bd_kernel's SMALL bits
+constexpr int kSmallCompact = 1, kSmallBatchX = 2;  // gemv_bd_kernel's SMALL bits
 
 template <int XDT, bool W4A4>
 struct BdMode {
@@ -36,8 +36,7 @@ struct BdMode {
 
 // Shared memory of one CTA, in bytes: x per token row (fp16, each 8-element group in the pair order
 // (j, j+4) of store_unit; +16 so the rows of two tokens start on different banks), a zero area for lanes
-// that carry no B values (64 bytes per warp: kSmallWarpX kernels zero their warp's own), the per-block factors, and
-// the 8 warps' partial sums.
+// that carry no B values, the per-block factors, and the 8 warps' partial sums.
 struct BdSmem {
   int row_bytes, zero_off, xf_off, xf_row, red_off, pro_off, total;
   // extra_bytes: the fused variants' shared memory (bd_extra_bytes: prologue, SiLU stash), after everything else
@@ -45,7 +44,7 @@ struct BdSmem {
     const int kpad = (k + kChunk - 1) / kChunk * kChunk;
     row_bytes = kpad * 2 + 16;
     zero_off = m * row_bytes;
-    xf_off = zero_off + kWarps * 4 * 16;
+    xf_off = zero_off + 4 * 16;
     xf_row = kpad / 16;
     red_off = xf_off + m * xf_row * 4;
     pro_off = red_off + 2 * kWarps * 16 * tokens * 4;  // two reduction buffers (alternate tiles)
@@ -133,8 +132,7 @@ __device__ __forceinline__ void silu_pair_tile(const GemvParams& p, const float*
                                                float decode_bias, float* stash, bool second) {
   using E = Elem<XDT>;
   const int half_n = p.n / 2;
-  const int idx = int(threadIdx.x);  // one output per thread (16 * m <= kThreads): no loop for ptxas to unroll
-  if (idx < 16 * p.m) {
+  for (int idx = threadIdx.x; idx < 16 * p.m; idx += kThreads) {
     const int rl = idx % 16, tok = idx / 16, row = row0 + rl;
     const float v = E::to_float(E::from_float(tile_value<XDT, false>(p, red, rl, tok, row, tok_stride, decode_bias,
                                                                       1.0f)));
@@ -150,14 +148,15 @@ __device__ __forceinline__ void silu_pair_tile(const GemvParams& p, const float*
 
 // RING: weights through the shared-memory ring of gemv_ring.cuh (one more warp, the producer).
 // MINB: CTAs per SM the registers allow (3: 80 registers, 3 steps in flight, see kLateRefill).
-// SMALL (bits; the small-layer trial variants of RESET_NATIVE_GEMV_BD_SMALL, register path, plain calls):
-//   kSmallLegacy: the tile epilogue as write_tile's loop, which ptxas unrolled ~20 times in each of the kDepth
-//     inlined steps (~1000 of the ~1200 instructions per step copy, 86 KB of code per kernel); by default it is one
-//     output per thread (16 * TOK <= kThreads: 26 KB; measured 2-3% faster on the small layers, bench/RESULTS.md);
-//   kSmallWarpX: each warp stages only the x blocks its own MMAs read (blocks c * 64 + warp * 8 + 0..7) and its own
-//     zero area, so no CTA barrier stands between the PDL wait and a warp's first MMA (the same values);
+// SMALL (bits; plain A16 calls on the register path, chosen by bd_small_choice: both by default since session 10):
+//   kSmallCompact: the tile epilogue as one output per thread (16 * TOK <= kThreads) instead of write_tile's loop,
+//     which ptxas unrolled ~20 times in each of the kDepth inlined steps (~1000 of the ~1200 instructions per step
+//     copy: 86 KB of code for the M = 1 kernel, 26 KB without);
 //   kSmallBatchX: x staged two units per thread at a time, both loads in flight before the first conversion (the
-//     plain loop's second unit, M = 2 at K = 4096 or K > 4096, waited for a second L2 round trip).
+//     plain loop waits for one L2 round trip per unit: 2 at K = 8192, 3 at K = 12288 for one token).
+// Measured on an H200 (bench/RESULTS.md, session 10): both together 1.03-1.29x faster than neither on every layer
+// but 8B o at M = 1 (level), where the ptxas schedule of the main loop differs too (128 registers instead of 111);
+// the same bits. The ring, fused and W4A4 instances keep SMALL = 0 (not measured with them).
 // PRO: a fused prologue (gemv_prologue.cuh) computes x while it is staged (A16).
 // SILU: the silu_pair_tile epilogue (A16; n % 32 == 0): a CTA computes gate tile q then up tile q (the ring's
 // producer walks the same order).
@@ -167,7 +166,6 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   static_assert(!RING || FAST, "the weight ring serves the fast path only");
   static_assert(PRO == kProNone || !W4A4, "prologues: A16 kernels only");
   static_assert(!SILU || !W4A4, "the SiLU epilogue: A16 kernels only");
-  constexpr bool WARPX = (SMALL & kSmallWarpX) != 0;
   static_assert(SMALL == 0 || (!RING && PRO == kProNone && !SILU), "small-layer variants: plain register path only");
   constexpr int kGroupBytes = 16;              // one 8-element group of one token (fp16)
   constexpr int kNG = (TOK + 1) / 2;           // token pairs = MMAs per A fragment and part
@@ -249,64 +247,37 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   {
     float* pro_smem = reinterpret_cast<float*>(smem + L.pro_off);
     if constexpr (PRO == kProRmsNorm) rms_prologue_scales<XDT, RING>(p, pro_smem);
-    const int blocks = L.xf_row;
-    auto stage_block = [&](int tok, int blk) {
-      RawUnit<XDT> raw;
-      load_x_unit<XDT, PRO>(p, tok, blk * 16, raw, pro_smem);
-      xf[tok * blocks + blk] =
-          bd_store_unit<XDT, W4A4>(smem + tok * L.row_bytes + blk * 2 * kGroupBytes, raw, act_gs, act_d);
-    };
-    // kSmallBatchX: units first, stride, first + stride, ... < count (locate: unit -> token, block) with the loads
-    // of two units in flight before the first is converted (one L2 round trip for both).
-    auto stage_batched = [&](int first, int stride, int count, auto locate) {
-      for (int u0 = first; u0 < count; u0 += 2 * stride) {
+    const int blocks = L.xf_row, units = m * blocks;
+    if constexpr ((SMALL & kSmallBatchX) != 0) {  // two units' loads in flight before the first conversion
+      const int count = units;
+      for (int u0 = tid; u0 < count; u0 += 2 * kThreads) {
         RawUnit<XDT> raw[2];
         int tok[2], blk[2];
 #pragma unroll
         for (int b = 0; b < 2; ++b) {
-          locate(min(u0 + b * stride, count - 1), tok[b], blk[b]);
-          if (u0 + b * stride < count) load_x_unit<XDT, PRO>(p, tok[b], blk[b] * 16, raw[b], pro_smem);
+          const int u = min(u0 + b * kThreads, count - 1);
+          tok[b] = u / blocks, blk[b] = u % blocks;
+          if (u0 + b * kThreads < count) load_x_unit<XDT, PRO>(p, tok[b], blk[b] * 16, raw[b], pro_smem);
         }
 #pragma unroll
         for (int b = 0; b < 2; ++b)
-          if (u0 + b * stride < count)
+          if (u0 + b * kThreads < count)
             xf[tok[b] * blocks + blk[b]] = bd_store_unit<XDT, W4A4>(
                 smem + tok[b] * L.row_bytes + blk[b] * 2 * kGroupBytes, raw[b], act_gs, act_d);
       }
-    };
-    if constexpr (WARPX) {
-      const int per_tok = nchunks * 8;  // this warp's blocks of one token: 8 per chunk
-      auto locate = [&](int u, int& tok, int& blk) {
-        tok = u / per_tok;
-        const int r = u % per_tok;
-        blk = (r / 8) * (kChunk / 16) + warp * 8 + r % 8;
-      };
-      if constexpr ((SMALL & kSmallBatchX) != 0) {
-        stage_batched(lane, 32, m * per_tok, locate);
-      } else {
-        for (int u = lane; u < m * per_tok; u += 32) {
-          int tok, blk;
-          locate(u, tok, blk);
-          stage_block(tok, blk);
-        }
-      }
-      if (lane < 4 * kGroupBytes / 4)
-        reinterpret_cast<uint32_t*>(smem + L.zero_off + warp * 4 * kGroupBytes)[lane] = 0;
     } else {
-      if constexpr ((SMALL & kSmallBatchX) != 0) {
-        stage_batched(tid, kThreads, m * blocks, [&](int u, int& tok, int& blk) { tok = u / blocks, blk = u % blocks; });
-      } else {
-        for (int u = tid; u < m * blocks; u += kThreads) stage_block(u / blocks, u % blocks);
+      for (int u = tid; u < units; u += kThreads) {
+        const int tok = u / blocks, blk = u % blocks;
+        RawUnit<XDT> raw;
+        load_x_unit<XDT, PRO>(p, tok, blk * 16, raw, pro_smem);
+        xf[tok * blocks + blk] =
+            bd_store_unit<XDT, W4A4>(smem + tok * L.row_bytes + blk * 2 * kGroupBytes, raw, act_gs, act_d);
       }
-      for (int i = tid; i < 4 * kGroupBytes / 4; i += kThreads)
-        reinterpret_cast<uint32_t*>(smem + L.zero_off)[i] = 0;
     }
+    for (int i = tid; i < 4 * kGroupBytes / 4; i += kThreads)
+      reinterpret_cast<uint32_t*>(smem + L.zero_off)[i] = 0;
   }
-  if constexpr (WARPX) {
-    __syncwarp();
-  } else {
-    compute_sync<RING>();
-  }
+  compute_sync<RING>();
 
   // B operand: lane (g, t) carries token 2q + (g & 1) of group q on thread (g >> 1)'s k-slots, which are
   // its own t's only when g >> 1 == t; every other lane (and absent tokens) reads the zero area.
@@ -317,8 +288,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   for (int q = 0; q < kNG; ++q) {
     const int tok = 2 * q + (g & 1);
     const bool owner = (g >> 1) == t && tok < m;
-    const int zero_off = L.zero_off + (WARPX ? warp * 4 * kGroupBytes : 0);
-    b_base[q] = owner ? smem + tok * L.row_bytes + (warp * 16 + t * 4) * kGroupBytes : smem + zero_off;
+    b_base[q] = owner ? smem + tok * L.row_bytes + (warp * 16 + t * 4) * kGroupBytes : smem + L.zero_off;
     b_cstride[q] = owner ? (kChunk / 8) * kGroupBytes : 0;
 #pragma unroll
     for (int j = 0; j < 2; ++j)  // factors of this thread's two blocks for its accumulator columns
@@ -413,7 +383,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
       if constexpr (SILU) {
         silu_pair_tile<XDT>(p, red_t, c_row0, TOK, kBdDecodeBias, stash, c_second);  // stash: same thread per idx
       } else {
-        write_tile<XDT, W4A4, (SMALL & kSmallLegacy) == 0>(p, red_t, c_row0, TOK, kBdDecodeBias, act_gs,
+        write_tile<XDT, W4A4, (SMALL & kSmallCompact) != 0>(p, red_t, c_row0, TOK, kBdDecodeBias, act_gs,
                                                               int(threadIdx.x));
       }
       c = 0;
@@ -447,51 +417,48 @@ void launch_bd(const GemvParams& p, const RingMaps& maps, int sms, size_t smem, 
              "nvfp4 gemv: launch");
 }
 
-// RESET_NATIVE_GEMV_BD_SMALL (read at every call; a trial switch for the small layers, plain A16 calls on the fast
-// register path only): "legacy" = kSmallLegacy (the epilogue before session 10), or letters: w = kSmallWarpX,
-// b = kSmallBatchX, 3 = three CTAs per SM (80 registers) where x fits three times (kWholeSmemLimitThree); "c" (the
-// compact epilogue, now the default) is accepted and ignored. Unset or anything else: the default kernel. None
-// changes a bit of the output: each tile is still summed by one CTA in the same order.
+// The plain A16 register kernel's SMALL bits and CTAs per SM: kSmallCompact | kSmallBatchX at two CTAs per SM by
+// default. RESET_NATIVE_GEMV_BD_SMALL (read at every call, a benchmark switch) overrides it: "legacy" = neither (the
+// kernel before session 10), or letters: c = kSmallCompact, b = kSmallBatchX, 3 = three CTAs per SM (80 registers,
+// three steps in flight, where x fits three times: kWholeSmemLimitThree), e.g. "c", "cb3". Anything else: the
+// default. None changes a bit of the output: each tile is still summed by one CTA in the same order.
 struct BdSmall {
-  int bits = 0;  // kSmallLegacy | kSmallWarpX | kSmallBatchX
+  int bits = kSmallCompact | kSmallBatchX;
   bool three = false;
-  bool any() const { return bits != 0 || three; }
 };
 inline BdSmall bd_small_choice() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_BD_SMALL");
   if (v == nullptr) return {};
-  if (std::strcmp(v, "legacy") == 0) return BdSmall{kSmallLegacy, false};
-  BdSmall r;
+  if (std::strcmp(v, "legacy") == 0) return BdSmall{0, false};
+  BdSmall r{0, false};
   for (const char* c = v; *c != '\0'; ++c) {
-    if (*c == 'w') {
-      r.bits |= kSmallWarpX;
+    if (*c == 'c') {
+      r.bits |= kSmallCompact;
     } else if (*c == 'b') {
       r.bits |= kSmallBatchX;
     } else if (*c == '3') {
       r.three = true;
-    } else if (*c != 'c') {
+    } else {
       return {};
     }
   }
-  return r;
+  return (r.bits != 0 || r.three) ? r : BdSmall{};
 }
 
 template <int XDT, int TOK, int MINB>
 void launch_bd_small(const GemvParams& p, const LaunchPlan& plan, size_t smem, int bits, cudaStream_t stream) {
-  constexpr int kW = kSmallWarpX, kB = kSmallBatchX;
+  constexpr int kC = kSmallCompact, kB = kSmallBatchX;
   const RingMaps& maps = plan.maps;
   const int sms = plan.sms;
   switch (bits) {
-    case kSmallLegacy:
-      return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kSmallLegacy>(p, maps, sms, smem, stream);
-    case kW:
-      return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kW>(p, maps, sms, smem, stream);
+    case 0:
+      return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, 0>(p, maps, sms, smem, stream);
+    case kC:
+      return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC>(p, maps, sms, smem, stream);
     case kB:
       return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kB>(p, maps, sms, smem, stream);
-    case kW | kB:
-      return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kW | kB>(p, maps, sms, smem, stream);
     default:
-      return launch_bd<XDT, false, TOK, true, MINB>(p, maps, sms, smem, stream);
+      return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC | kB>(p, maps, sms, smem, stream);
   }
 }
 
@@ -512,10 +479,10 @@ bool try_bd_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t str
   // Only where two CTAs fit an SM: with one CTA per SM (x over ~100 KiB) the 16-bit kernel's chunked
   // staging was faster (H100, Qwen3-32B down at M = 2: 50 vs 58 us), as it was at M = 3..4 (measured).
   if (smem > kWholeSmemLimit) return false;
-  if constexpr (!W4A4 && !kFused) {
-    const BdSmall v = bd_small_choice();
-    if (fast && v.any()) {
-      if (v.three && v.bits != kSmallLegacy && smem <= kWholeSmemLimitThree) {
+  if constexpr (!W4A4 && !kFused) {  // plain A16 calls: the SMALL form and CTAs per SM of bd_small_choice
+    if (fast) {
+      const BdSmall v = bd_small_choice();
+      if (v.three && smem <= kWholeSmemLimitThree) {
         launch_bd_small<XDT, TOK, 3>(p, plan, smem, v.bits, stream);
       } else {
         launch_bd_small<XDT, TOK, 2>(p, plan, smem, v.bits, stream);
