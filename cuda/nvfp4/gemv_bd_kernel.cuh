@@ -154,9 +154,10 @@ __device__ __forceinline__ void silu_pair_tile(const GemvParams& p, const float*
 //     copy: 86 KB of code for the M = 1 kernel, 26 KB without);
 //   kSmallBatchX: x staged two units per thread at a time, both loads in flight before the first conversion (the
 //     plain loop waits for one L2 round trip per unit: 2 at K = 8192, 3 at K = 12288 for one token).
-// Measured on an H200 (bench/RESULTS.md, session 10): both together 1.03-1.29x faster than neither on every layer
-// but 8B o at M = 1 (level), where the ptxas schedule of the main loop differs too (128 registers instead of 111);
-// the same bits. The ring, fused and W4A4 instances keep SMALL = 0 (not measured with them).
+// Measured on an H200 (bench/RESULTS.md, session 10): both together 1.00-1.31x faster than neither on 15 of 16 layer
+// rows at M = 1, 2 (8B o at M = 1: 2% slower); part of it is ptxas' schedule of the main loop, which changes with
+// the staging code (128 registers instead of 111). The same bits. The ring, fused and W4A4 instances keep SMALL = 0
+// (not measured with them).
 // PRO: a fused prologue (gemv_prologue.cuh) computes x while it is staged (A16).
 // SILU: the silu_pair_tile epilogue (A16; n % 32 == 0): a CTA computes gate tile q then up tile q (the ring's
 // producer walks the same order).
