@@ -69,7 +69,7 @@ SHAPES = [(16, 4096), (200, 4096), (264, 1024), (136, 5120), (6144, 1024), (1200
 @pytest.mark.parametrize("m", [1, 2])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_small_variants_same_bits_as_default_and_fp64(n, k, m, dtype, monkeypatch):
-    monkeypatch.setenv("RESET_NATIVE_GEMV_RING", "0")  # the switch serves the register path (20008 rows: ring by rule)
+    monkeypatch.setenv("RESET_NATIVE_GEMV_RING", "0")  # the register path (12008 rows would take the ring by rule)
     p, s, gs, w64, gen = _weights(n, k, n + k + m)
     x = (torch.randn((m, k), generator=gen) * 3).to(dtype).cuda()
     torch.full(((m * n * 2 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
