@@ -27,6 +27,7 @@ namespace reset_native::nvfp4_cuda {
 namespace detail {
 
 constexpr float kBdDecodeBias = 16384.0f;  // A operand holds e2m1 * 2^-14
+constexpr int kSmallCompact = 1, kSmallBatchX = 2;  // gemv_bd_kernel's SMALL bits
 
 template <int XDT, bool W4A4>
 struct BdMode {
@@ -146,19 +147,33 @@ __device__ __forceinline__ void silu_pair_tile(const GemvParams& p, const float*
 }
 
 // RING: weights through the shared-memory ring of gemv_ring.cuh (one more warp, the producer).
+// MINB: CTAs per SM the registers allow (3: 80 registers, 3 steps in flight, see kLateRefill).
+// SMALL (bits; plain A16 calls on the register path, chosen by bd_small_choice: both by default since session 10):
+//   kSmallCompact: the tile epilogue as one output per thread (16 * TOK <= kThreads) instead of write_tile's loop,
+//     which ptxas unrolled ~20 times in each of the kDepth inlined steps (~1000 of the ~1200 instructions per step
+//     copy: 86 KB of code for the M = 1 kernel, 26 KB without);
+//   kSmallBatchX: x staged two units per thread at a time, both loads in flight before the first conversion (the
+//     plain loop waits for one L2 round trip per unit: 2 at K = 8192, 3 at K = 12288 for one token).
+// Measured on an H200 (bench/RESULTS.md, session 10): both together 1.00-1.31x faster than neither on 15 of 16 layer
+// rows at M = 1, 2 (8B o at M = 1: 2% slower); part of it is ptxas' schedule of the main loop, which changes with
+// the staging code (128 registers instead of 111). The same bits. The ring, fused and W4A4 instances keep SMALL = 0
+// (not measured with them).
 // PRO: a fused prologue (gemv_prologue.cuh) computes x while it is staged (A16).
 // SILU: the silu_pair_tile epilogue (A16; n % 32 == 0): a CTA computes gate tile q then up tile q (the ring's
 // producer walks the same order).
 template <int XDT, bool W4A4, int TOK, bool FAST, int MINB, bool RING = false, int PRO = kProNone,
-          bool SILU = false>
+          bool SILU = false, int SMALL = 0>
 __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd_kernel(const GemvParams p, const __grid_constant__ RingMaps maps) {
   static_assert(!RING || FAST, "the weight ring serves the fast path only");
   static_assert(PRO == kProNone || !W4A4, "prologues: A16 kernels only");
   static_assert(!SILU || !W4A4, "the SiLU epilogue: A16 kernels only");
+  static_assert(SMALL == 0 || (!RING && PRO == kProNone && !SILU), "small-layer variants: plain register path only");
   constexpr int kGroupBytes = 16;              // one 8-element group of one token (fp16)
   constexpr int kNG = (TOK + 1) / 2;           // token pairs = MMAs per A fragment and part
-  // weight steps in flight per thread (MINB 2 only); with the ring, one step of shared-memory reads ahead
-  constexpr int kDepth = RING ? 1 : (MINB == 1 ? 8 : (TOK > 2 ? 3 : 4));
+  // weight steps in flight per thread; with the ring, one step of shared-memory reads ahead. MINB 3 (80 registers)
+  // decodes a slot's words in two halves and refills the slot after the second (kLateRefill): 3 slots fit then.
+  constexpr int kDepth = RING ? 1 : (MINB == 1 ? 8 : MINB == 3 ? 3 : (TOK > 2 ? 3 : 4));
+  constexpr bool kLateRefill = MINB == 3;
   constexpr int kRows = 16;
 
   extern __shared__ uint4 smem_raw[];
@@ -234,12 +249,31 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
     float* pro_smem = reinterpret_cast<float*>(smem + L.pro_off);
     if constexpr (PRO == kProRmsNorm) rms_prologue_scales<XDT, RING>(p, pro_smem);
     const int blocks = L.xf_row, units = m * blocks;
-    for (int u = tid; u < units; u += kThreads) {
-      const int tok = u / blocks, blk = u % blocks;
-      RawUnit<XDT> raw;
-      load_x_unit<XDT, PRO>(p, tok, blk * 16, raw, pro_smem);
-      xf[tok * blocks + blk] =
-          bd_store_unit<XDT, W4A4>(smem + tok * L.row_bytes + blk * 2 * kGroupBytes, raw, act_gs, act_d);
+    if constexpr ((SMALL & kSmallBatchX) != 0) {  // two units' loads in flight before the first conversion
+      const int count = units;
+      for (int u0 = tid; u0 < count; u0 += 2 * kThreads) {
+        RawUnit<XDT> raw[2];
+        int tok[2], blk[2];
+#pragma unroll
+        for (int b = 0; b < 2; ++b) {
+          const int u = min(u0 + b * kThreads, count - 1);
+          tok[b] = u / blocks, blk[b] = u % blocks;
+          if (u0 + b * kThreads < count) load_x_unit<XDT, PRO>(p, tok[b], blk[b] * 16, raw[b], pro_smem);
+        }
+#pragma unroll
+        for (int b = 0; b < 2; ++b)
+          if (u0 + b * kThreads < count)
+            xf[tok[b] * blocks + blk[b]] = bd_store_unit<XDT, W4A4>(
+                smem + tok[b] * L.row_bytes + blk[b] * 2 * kGroupBytes, raw[b], act_gs, act_d);
+      }
+    } else {
+      for (int u = tid; u < units; u += kThreads) {
+        const int tok = u / blocks, blk = u % blocks;
+        RawUnit<XDT> raw;
+        load_x_unit<XDT, PRO>(p, tok, blk * 16, raw, pro_smem);
+        xf[tok * blocks + blk] =
+            bd_store_unit<XDT, W4A4>(smem + tok * L.row_bytes + blk * 2 * kGroupBytes, raw, act_gs, act_d);
+      }
     }
     for (int i = tid; i < 4 * kGroupBytes / 4; i += kThreads)
       reinterpret_cast<uint32_t*>(smem + L.zero_off)[i] = 0;
@@ -270,13 +304,16 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   auto run_step = [&](int step, uint32_t (&w)[2][4], uint32_t (&wsc)[2]) {
     const float2 sg = scales_f32(wsc[0]), sg8 = scales_f32(wsc[1]);  // rows g, g+8: blocks 0 and 1
     // Decode the whole slot before refilling it: the refill then needs no register copies of the words.
+    // (kLateRefill: each block's two words just before its MMAs, the refill after the second block's.)
     uint32_t d[4][2][4];  // [word i][row half][pair]
+    if constexpr (!kLateRefill) {
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      fp4_word<false>(w[0][i], d[i][0]);
-      fp4_word<false>(w[1][i], d[i][1]);
+      for (int i = 0; i < 4; ++i) {
+        fp4_word<false>(w[0][i], d[i][0]);
+        fp4_word<false>(w[1][i], d[i][1]);
+      }
+      if (step + kDepth < steps) fetch(w, wsc);  // slot free again: refill it now
     }
-    if (step + kDepth < steps) fetch(w, wsc);  // slot free again: refill it now
     float2 fx[kNG][2];
 #pragma unroll
     for (int q = 0; q < kNG; ++q)
@@ -285,6 +322,14 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
         if (j == 0 || TOK > 1) fx[q][j] = *reinterpret_cast<const float2*>(f_base[q][j] + c * (kChunk / 16));
 #pragma unroll
     for (int blk = 0; blk < 2; ++blk) {
+      if constexpr (kLateRefill) {
+#pragma unroll
+        for (int i = 2 * blk; i < 2 * blk + 2; ++i) {
+          fp4_word<false>(w[0][i], d[i][0]);
+          fp4_word<false>(w[1][i], d[i][1]);
+        }
+        if (blk == 1 && step + kDepth < steps) fetch(w, wsc);
+      }
       float cacc[kNG][4];
 #pragma unroll
       for (int q = 0; q < kNG; ++q) cacc[q][0] = cacc[q][1] = cacc[q][2] = cacc[q][3] = 0.0f;
@@ -339,7 +384,8 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
       if constexpr (SILU) {
         silu_pair_tile<XDT>(p, red_t, c_row0, TOK, kBdDecodeBias, stash, c_second);  // stash: same thread per idx
       } else {
-        write_tile<XDT, W4A4>(p, red_t, c_row0, TOK, kBdDecodeBias, act_gs, int(threadIdx.x));
+        write_tile<XDT, W4A4, (SMALL & kSmallCompact) != 0>(p, red_t, c_row0, TOK, kBdDecodeBias, act_gs,
+                                                              int(threadIdx.x));
       }
       c = 0;
       c_row0 = next_tile(c_row0, c_second);
@@ -355,9 +401,10 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   }
 }
 
-template <int XDT, bool W4A4, int TOK, bool FAST, int MINB, bool RING = false, int PRO = kProNone, bool SILU = false>
+template <int XDT, bool W4A4, int TOK, bool FAST, int MINB, bool RING = false, int PRO = kProNone, bool SILU = false,
+          int SMALL = 0>
 void launch_bd(const GemvParams& p, const RingMaps& maps, int sms, size_t smem, cudaStream_t stream) {
-  auto kernel = gemv_bd_kernel<XDT, W4A4, TOK, FAST, MINB, RING, PRO, SILU>;
+  auto kernel = gemv_bd_kernel<XDT, W4A4, TOK, FAST, MINB, RING, PRO, SILU, SMALL>;
   const int threads = RING ? kThreads + 32 : kThreads;
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
              "nvfp4 gemv: cudaFuncSetAttribute");
@@ -369,6 +416,51 @@ void launch_bd(const GemvParams& p, const RingMaps& maps, int sms, size_t smem, 
   const GemvParams q = with_activation_amax<XDT, W4A4>(p, !RING, stream);
   check_cuda(cuda_core::launch_pdl(kernel, dim3(units < slots ? units : slots), dim3(threads), smem, stream, q, maps),
              "nvfp4 gemv: launch");
+}
+
+// The plain A16 register kernel's SMALL bits and CTAs per SM: kSmallCompact | kSmallBatchX at two CTAs per SM by
+// default. RESET_NATIVE_GEMV_BD_SMALL (read at every call, a benchmark switch) overrides it: "legacy" = neither (the
+// kernel before session 10), or letters: c = kSmallCompact, b = kSmallBatchX, 3 = three CTAs per SM (80 registers,
+// three steps in flight, where x fits three times: kWholeSmemLimitThree), e.g. "c", "cb3". Anything else: the
+// default. None changes a bit of the output: each tile is still summed by one CTA in the same order.
+struct BdSmall {
+  int bits = kSmallCompact | kSmallBatchX;
+  bool three = false;
+};
+inline BdSmall bd_small_choice() {
+  const char* v = std::getenv("RESET_NATIVE_GEMV_BD_SMALL");
+  if (v == nullptr) return {};
+  if (std::strcmp(v, "legacy") == 0) return BdSmall{0, false};
+  BdSmall r{0, false};
+  for (const char* c = v; *c != '\0'; ++c) {
+    if (*c == 'c') {
+      r.bits |= kSmallCompact;
+    } else if (*c == 'b') {
+      r.bits |= kSmallBatchX;
+    } else if (*c == '3') {
+      r.three = true;
+    } else {
+      return {};
+    }
+  }
+  return (r.bits != 0 || r.three) ? r : BdSmall{};
+}
+
+template <int XDT, int TOK, int MINB>
+void launch_bd_small(const GemvParams& p, const LaunchPlan& plan, size_t smem, int bits, cudaStream_t stream) {
+  constexpr int kC = kSmallCompact, kB = kSmallBatchX;
+  const RingMaps& maps = plan.maps;
+  const int sms = plan.sms;
+  switch (bits) {
+    case 0:
+      return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, 0>(p, maps, sms, smem, stream);
+    case kC:
+      return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC>(p, maps, sms, smem, stream);
+    case kB:
+      return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kB>(p, maps, sms, smem, stream);
+    default:
+      return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC | kB>(p, maps, sms, smem, stream);
+  }
 }
 
 // PRO / SILU (the fused variants): the fast path only (with the ring when the plan has it, as the plain calls).
@@ -388,6 +480,17 @@ bool try_bd_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t str
   // Only where two CTAs fit an SM: with one CTA per SM (x over ~100 KiB) the 16-bit kernel's chunked
   // staging was faster (H100, Qwen3-32B down at M = 2: 50 vs 58 us), as it was at M = 3..4 (measured).
   if (smem > kWholeSmemLimit) return false;
+  if constexpr (!W4A4 && !kFused) {  // plain A16 calls: the SMALL form and CTAs per SM of bd_small_choice
+    if (fast) {
+      const BdSmall v = bd_small_choice();
+      if (v.three && smem <= kWholeSmemLimitThree) {
+        launch_bd_small<XDT, TOK, 3>(p, plan, smem, v.bits, stream);
+      } else {
+        launch_bd_small<XDT, TOK, 2>(p, plan, smem, v.bits, stream);
+      }
+      return true;
+    }
+  }
   if (fast) {
     launch_bd<XDT, W4A4, TOK, true, 2, false, PRO, SILU>(p, plan.maps, sms, smem, stream);
     return true;

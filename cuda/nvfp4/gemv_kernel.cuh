@@ -125,7 +125,8 @@ __device__ __forceinline__ float tile_value(const GemvParams& p, const float* re
 
 // Epilogue of a 16-row tile: sums the 8 warps' partial results in red ([warp][16 rows][tokens]), applies
 // the decode bias, the global scale(s), the bias and the residual, and writes the rows < n of every real token.
-template <int XDT, bool W4A4>
+// ONE_PASS: the caller guarantees 16 * m <= kThreads (one output per thread), so no loop for ptxas to unroll.
+template <int XDT, bool W4A4, bool ONE_PASS = false>
 __device__ __forceinline__ void write_tile(const GemvParams& p, const float* red, int row0, int tok_stride,
                                            float decode_bias, float act_gs, int tid) {
   using E = Elem<XDT>;
@@ -137,6 +138,7 @@ __device__ __forceinline__ void write_tile(const GemvParams& p, const float* red
     float y = tile_value<XDT, W4A4>(p, red, rl, tok, row, tok_stride, decode_bias, act_gs);
     if (residual != nullptr) y += E::to_float(residual[int64_t(tok) * p.n + row]);
     out[int64_t(tok) * p.n + row] = E::from_float(y);
+    if constexpr (ONE_PASS) break;
   }
 }
 
