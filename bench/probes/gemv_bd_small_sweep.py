@@ -34,6 +34,7 @@ ROWS = {  # name: (n, k, environment that routes the call to the block-diagonal 
     "32b_qkv": (10240, 5120, R0),
     "k4096_n12288": (12288, 4096, R0),
     "8b_gate_up": (24576, 4096, R0),
+    "32b_gate_up": (51200, 5120, R0),
     "32b_o": (5120, 8192, dict(R0, RESET_NATIVE_GEMV_BD="1")),
     "8b_down": (4096, 12288, dict(R0, RESET_NATIVE_GEMV_BD="1")),
     "32b_down": (5120, 25600, dict(R0, RESET_NATIVE_GEMV_BD="1")),  # M = 1 only: x of 2 tokens does not fit 2 CTAs
