@@ -16,11 +16,12 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from reset_native import _core  # noqa: E402
-from reset_native.sampler import ReSETConfig, ReSETState, decode_step  # noqa: E402
+from reset_native.sampler import ReSETConfig  # noqa: E402
 from test_sampler_gpu_batches import DTYPES, kernel_draw, make_logits  # noqa: E402
 from test_sampler_gpu_combine import CASES, _uniform_rows, boundary_bin_size  # noqa: E402
 from test_sampler_gpu_grouped import _run  # noqa: E402  (outputs, state and error text of a few steps)
 from test_sampler_gpu_paths import _crowded_rows  # noqa: E402
+from test_sampler_gpu_switches import graph_replays_like_eager  # noqa: E402
 
 pytestmark = pytest.mark.gpu
 S = _core.sampler
@@ -168,33 +169,4 @@ def test_session10_switches_on_rows_of_more_than_256_chunks(monkeypatch):
 def test_session10_switches_in_a_cuda_graph_replay_like_eager_default_steps(rows, monkeypatch):
     """A graph captured with the switch on gives, replay after replay, the tokens, temperatures and final state of
     eager steps with it off."""
-    rng = np.random.default_rng(90 + rows)
-    vocab = 151936
-    config = CONFIGS["reset_top_p"]
-    eager = ReSETState(config, rows, vocab, device="cuda", seed=1)
-    graphed = ReSETState(config, rows, vocab, device="cuda", seed=1)
-    static_logits = torch.zeros(rows, vocab, device="cuda")
-    static_last = torch.full((rows,), -1, device="cuda")
-    _switch(monkeypatch, "on")
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):  # warm-up outside capture
-        decode_step(ReSETState(config, rows, vocab, device="cuda"), static_logits, static_last)
-    torch.cuda.current_stream().wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        static_out = decode_step(graphed, static_logits, static_last)
-    _switch(monkeypatch, "off")  # the graph keeps the kernels chosen at capture
-    last = torch.full((rows,), -1, device="cuda")
-    for _ in range(8):
-        z = torch.from_numpy(make_logits(rng, rows, vocab, 0)).cuda()
-        want = decode_step(eager, z, last)
-        static_logits.copy_(z)
-        static_last.copy_(last)
-        graph.replay()
-        assert torch.equal(static_out.tokens, want.tokens)
-        assert torch.equal(static_out.temperatures, want.temperatures)
-        last = want.tokens
-    graphed.check_errors()
-    for key, value in eager.snapshot().items():
-        np.testing.assert_array_equal(graphed.snapshot()[key], value, err_msg=key)
+    graph_replays_like_eager(rows, 90 + rows, lambda: _switch(monkeypatch, "on"), lambda: _switch(monkeypatch, "off"))

@@ -172,18 +172,18 @@ def test_all_switches_match_cpu(rows, vocab, window, steps, monkeypatch):
                                   seed=4)
 
 
-@pytest.mark.parametrize("rows", [1, 8])
-def test_all_switches_in_a_cuda_graph_replay_like_eager_steps_without_them(rows, monkeypatch):
-    """A graph captured with every switch on (the sample pass then zeroes the top-p histogram the bins pass
-    filled, replay after replay) gives, step after step, the tokens and temperatures of eager steps with none."""
-    rng = np.random.default_rng(70 + rows)
+def graph_replays_like_eager(rows, seed, capture_switches, eager_switches):
+    """Captures one ReSET top-p decode_step in a CUDA graph under capture_switches() and replays it for 8 steps of
+    random logits against eager steps under eager_switches(): the same tokens and temperatures every step and the
+    same final state (the graph keeps the kernels chosen at capture)."""
+    rng = np.random.default_rng(seed)
     vocab = 151936
     config = CONFIGS["reset_top_p"]
     eager = ReSETState(config, rows, vocab, device="cuda", seed=1)
     graphed = ReSETState(config, rows, vocab, device="cuda", seed=1)
     static_logits = torch.zeros(rows, vocab, device="cuda")
     static_last = torch.full((rows,), -1, device="cuda")
-    _switch(monkeypatch, "all")
+    capture_switches()
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):  # warm-up outside capture
@@ -192,7 +192,7 @@ def test_all_switches_in_a_cuda_graph_replay_like_eager_steps_without_them(rows,
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         static_out = decode_step(graphed, static_logits, static_last)
-    _switch(monkeypatch, "old")  # the graph keeps the kernels chosen at capture
+    eager_switches()
     last = torch.full((rows,), -1, device="cuda")
     for _ in range(8):
         z = torch.from_numpy(make_logits(rng, rows, vocab, 0)).cuda()
@@ -206,3 +206,10 @@ def test_all_switches_in_a_cuda_graph_replay_like_eager_steps_without_them(rows,
     graphed.check_errors()
     for key, value in eager.snapshot().items():
         np.testing.assert_array_equal(graphed.snapshot()[key], value, err_msg=key)
+
+
+@pytest.mark.parametrize("rows", [1, 8])
+def test_all_switches_in_a_cuda_graph_replay_like_eager_steps_without_them(rows, monkeypatch):
+    """A graph captured with every switch on (the sample pass then zeroes the top-p histogram the bins pass
+    filled, replay after replay) gives, step after step, the tokens and temperatures of eager steps with none."""
+    graph_replays_like_eager(rows, 70 + rows, lambda: _switch(monkeypatch, "all"), lambda: _switch(monkeypatch, "old"))
