@@ -298,6 +298,29 @@ __device__ __forceinline__ float key_logit(unsigned key) {
   return __uint_as_float((key & 0x80000000u) ? (key & 0x7FFFFFFFu) : ~key);
 }
 
+// The boundary sub-bin's last step: the largest key among its sb.n_star candidates in star whose mass (above, the
+// sub-bins before it, plus every candidate of it at or above the key) reaches the target; sb.least when none does.
+// All threads, after the barrier that completed star; sb.best starts at 0.
+__device__ __forceinline__ unsigned star_threshold(const unsigned long long* star, unsigned long long above,
+                                                   double target, SubBinShared& sb) {
+  const int i = threadIdx.x, lane = threadIdx.x & 31;
+  const unsigned n_star = sb.n_star;
+  unsigned best = 0u;
+  if (static_cast<unsigned>(i) < n_star) {
+    const unsigned key = static_cast<unsigned>(star[i] >> 32);
+    unsigned long long mass = above;
+    for (unsigned j = 0; j < n_star; ++j) {
+      const unsigned long long v = star[j];
+      mass += static_cast<unsigned>(v >> 32) >= key ? (v & 0xFFFFFFFFull) : 0ull;
+    }
+    if (static_cast<double>(mass) >= target) best = key;
+  }
+  best = __reduce_max_sync(kFullMask, best);
+  if (lane == 0) atomicMax(&sb.best, best);
+  __syncthreads();
+  return sb.best != 0u ? sb.best : sb.least;
+}
+
 // star: shared scratch of n words for the chosen sub-bin's candidates (draw_row passes kw + kRankCandidates,
 // unused with n <= kRankCandidates).
 __device__ unsigned threshold_by_sub_bins(const unsigned long long* kw, int n, double target, const RowPlan& plan,
@@ -352,22 +375,7 @@ __device__ unsigned threshold_by_sub_bins(const unsigned long long* kw, int n, d
   if (star_bin < 0) return sb.least;  // as threshold_by_rank: no key reaches the target, the smallest key
   if (i < n && sub == star_bin) star[atomicAdd(&sb.n_star, 1u)] = kw[i];
   __syncthreads();
-  const unsigned n_star = sb.n_star;
-  const unsigned long long above = sb.above;
-  unsigned best = 0u;
-  if (static_cast<unsigned>(i) < n_star) {
-    const unsigned key = static_cast<unsigned>(star[i] >> 32);
-    unsigned long long mass = above;
-    for (unsigned j = 0; j < n_star; ++j) {
-      const unsigned long long v = star[j];
-      mass += static_cast<unsigned>(v >> 32) >= key ? (v & 0xFFFFFFFFull) : 0ull;
-    }
-    if (static_cast<double>(mass) >= target) best = key;
-  }
-  best = __reduce_max_sync(kFullMask, best);
-  if (lane == 0) atomicMax(&sb.best, best);
-  __syncthreads();
-  return sb.best != 0u ? sb.best : sb.least;
+  return star_threshold(star, sb.above, target, sb);
 }
 
 // a.lean_draw (RESET_NATIVE_SAMPLER_LEAN_DRAW): the same search with three barriers fewer. The thread's own
@@ -430,21 +438,7 @@ __device__ unsigned threshold_by_sub_bins_own(unsigned long long own, int n, dou
   const unsigned long long above = __shfl_sync(kFullMask, mine_above, __ffs(holder) - 1);
   if (i < n && sub == star_bin) star[atomicAdd(&sb.n_star, 1u)] = own;
   __syncthreads();
-  const unsigned n_star = sb.n_star;
-  unsigned best = 0u;
-  if (static_cast<unsigned>(i) < n_star) {
-    const unsigned key = static_cast<unsigned>(star[i] >> 32);
-    unsigned long long mass = above;
-    for (unsigned j = 0; j < n_star; ++j) {
-      const unsigned long long v = star[j];
-      mass += static_cast<unsigned>(v >> 32) >= key ? (v & 0xFFFFFFFFull) : 0ull;
-    }
-    if (static_cast<double>(mass) >= target) best = key;
-  }
-  best = __reduce_max_sync(kFullMask, best);
-  if (lane == 0) atomicMax(&sb.best, best);
-  __syncthreads();
-  return sb.best != 0u ? sb.best : sb.least;
+  return star_threshold(star, above, target, sb);
 }
 
 // The same threshold when the bin held more than kCandidates logits: radix levels over the whole
