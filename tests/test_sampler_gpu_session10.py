@@ -21,13 +21,15 @@ from test_sampler_gpu_batches import DTYPES, kernel_draw, make_logits  # noqa: E
 from test_sampler_gpu_combine import CASES, _uniform_rows, boundary_bin_size  # noqa: E402
 from test_sampler_gpu_grouped import _run  # noqa: E402  (outputs, state and error text of a few steps)
 from test_sampler_gpu_paths import _crowded_rows  # noqa: E402
+from test_sampler_gpu_switches import CONFIGS as SWITCH_CONFIGS  # noqa: E402
+from test_sampler_gpu_switches import SWITCHES as SESSION9_SWITCHES  # noqa: E402
+from test_sampler_gpu_switches import _assert_same as assert_same_runs  # noqa: E402
 from test_sampler_gpu_switches import graph_replays_like_eager  # noqa: E402
 
 pytestmark = pytest.mark.gpu
 S = _core.sampler
 SWITCHES = ("RESET_NATIVE_SAMPLER_LEAN_DRAW", "RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS")
-SESSION9 = ("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", "RESET_NATIVE_SAMPLER_LEAN", "RESET_NATIVE_SAMPLER_SUB_BINS",
-            "RESET_NATIVE_SAMPLER_LEAN_STATS")
+SESSION9 = SESSION9_SWITCHES
 ON = {"RESET_NATIVE_SAMPLER_LEAN_DRAW": "1"}
 # combo -> {variable: value}; variables not named are unset (their defaults). "default" is the reference.
 COMBOS = {"default": {}, "off": {"RESET_NATIVE_SAMPLER_LEAN_DRAW": "0"}, "on": ON,
@@ -38,15 +40,7 @@ COMBOS = {"default": {}, "off": {"RESET_NATIVE_SAMPLER_LEAN_DRAW": "0"}, "on": O
           "on_no_sub_bins": {**ON, "RESET_NATIVE_SAMPLER_SUB_BINS": "0"},
           "on_s9_off": {**ON, **{n: "0" for n in SESSION9}}}
 
-CONFIGS = {
-    "reset_top_p": ReSETConfig(t_low=0.5, tau0=2.0, t_high=1.1, window=4, newline_ids=(3, 7),
-                               double_newline_ids=(11,), top_p=0.8),
-    "reset_top_k_top_p": ReSETConfig(t_low=0.5, tau0=2.0, t_high=1.1, window=4, newline_ids=(3, 7), top_p=0.9,
-                                     top_k=40),
-    "fixed_top_p": ReSETConfig.fixed(0.7, top_p=0.95),
-    "fixed": ReSETConfig.fixed(0.8),
-    "greedy": ReSETConfig.fixed(0.0),
-}
+CONFIGS = {**SWITCH_CONFIGS, "greedy": ReSETConfig.fixed(0.0)}
 
 
 def _switch(monkeypatch, combo):
@@ -67,13 +61,8 @@ def _runs(monkeypatch, config, rows, vocab, logits, slots, seed, combos=COMBOS):
     return runs
 
 
-def _assert_same(runs, reference="default"):
-    want, want_state, want_error = runs[reference]
-    for combo, (got, snapshot, error) in runs.items():
-        assert torch.equal(got, want), combo
-        assert error == want_error, combo
-        for name, value in want_state.items():
-            np.testing.assert_array_equal(snapshot[name], value, err_msg=f"{combo} {name}")
+def _assert_same(runs):
+    assert_same_runs(runs, reference="default")
 
 
 @pytest.mark.parametrize("mode", list(CONFIGS))
