@@ -298,6 +298,64 @@ __device__ __forceinline__ float key_logit(unsigned key) {
   return __uint_as_float((key & 0x80000000u) ? (key & 0x7FFFFFFFu) : ~key);
 }
 
+// Empty sub-bins, no candidates of the boundary sub-bin yet, no key. Then a barrier before any other use.
+__device__ __forceinline__ void sub_bins_init(SubBinShared& sb) {
+  const int i = threadIdx.x;
+  if (i < kSubBins) {
+    sb.lo[i] = 0u;
+    sb.hi[i] = 0u;
+  }
+  if (i == 0) {
+    sb.n_star = 0u;
+    sb.best = 0u;  // keys of finite logits are > 0
+    sb.least = 0xFFFFFFFFu;
+  }
+}
+
+// A candidate word (key << 32 | weight) into its sub-bin of the boundary bin (has: this thread holds one) and the
+// smallest key into sb.least; returns the sub-bin (-1 without a candidate). All threads of every warp.
+__device__ __forceinline__ int add_to_sub_bins(bool has, unsigned long long word, const RowPlan& plan,
+                                               SubBinShared& sb) {
+  int sub = -1;
+  unsigned least = 0xFFFFFFFFu;
+  if (has) {
+    const unsigned key = static_cast<unsigned>(word >> 32), w = static_cast<unsigned>(word);
+    const float m = tempered(key_logit(key), plan.zmax, plan.inv_t);
+    const int fine = __float2int_rz(__fmul_rn(-m, kBinScale * static_cast<float>(kSubBins)));
+    sub = min(max(fine - plan.bin * kSubBins, 0), kSubBins - 1);
+    atomicAdd(sb.lo + sub, w & 0xFFFu);  // at most 256 weights: each half stays below 2^21
+    atomicAdd(sb.hi + sub, w >> 12);
+    least = key;
+  }
+  least = __reduce_min_sync(kFullMask, least);
+  if ((threadIdx.x & 31) == 0) atomicMin(&sb.least, least);
+  return sub;
+}
+
+// One warp, after the sub-bins are complete: lane l holds sub-bins 2l and 2l + 1 (the largest logits first) and
+// returns the first sub-bin whose running mass reaches the target if it is one of its two (with the mass of the
+// sub-bins before it in above), else -1; at most one lane returns one.
+__device__ __forceinline__ int lane_star_sub_bin(double target, const SubBinShared& sb, unsigned long long& above) {
+  const int lane = threadIdx.x & 31;
+  const unsigned long long v0 = (static_cast<unsigned long long>(sb.hi[2 * lane]) << 12) + sb.lo[2 * lane];
+  const unsigned long long v1 = (static_cast<unsigned long long>(sb.hi[2 * lane + 1]) << 12) + sb.lo[2 * lane + 1];
+  unsigned long long upto = v0 + v1;  // inclusive scan over the lanes
+  for (int o = 1; o < 32; o <<= 1) {
+    const unsigned long long y = __shfl_up_sync(kFullMask, upto, o);
+    if (lane >= o) upto += y;
+  }
+  const unsigned long long cum = upto - v0 - v1;  // mass of the sub-bins before 2l
+  if (static_cast<double>(cum) < target && static_cast<double>(cum + v0) >= target) {
+    above = cum;
+    return 2 * lane;
+  }
+  if (static_cast<double>(cum + v0) < target && static_cast<double>(cum + v0 + v1) >= target) {
+    above = cum + v0;
+    return 2 * lane + 1;
+  }
+  return -1;
+}
+
 // The boundary sub-bin's last step: the largest key among its sb.n_star candidates in star whose mass (above, the
 // sub-bins before it, plus every candidate of it at or above the key) reaches the target; sb.least when none does.
 // All threads, after the barrier that completed star; sb.best starts at 0.
@@ -325,49 +383,21 @@ __device__ __forceinline__ unsigned star_threshold(const unsigned long long* sta
 // unused with n <= kRankCandidates).
 __device__ unsigned threshold_by_sub_bins(const unsigned long long* kw, int n, double target, const RowPlan& plan,
                                           SubBinShared& sb, unsigned long long* star) {
-  const int i = threadIdx.x, lane = threadIdx.x & 31;
-  if (i < kSubBins) {
-    sb.lo[i] = 0u;
-    sb.hi[i] = 0u;
-  }
+  const int i = threadIdx.x;
+  sub_bins_init(sb);
   if (i == 0) {
-    sb.n_star = 0u;
-    sb.best = 0u;  // keys of finite logits are > 0
-    sb.least = 0xFFFFFFFFu;
     sb.star_bin = -1;
     sb.above = 0ull;
   }
   __syncthreads();
-  int sub = -1;
-  unsigned least = 0xFFFFFFFFu;
-  if (i < n) {
-    const unsigned key = static_cast<unsigned>(kw[i] >> 32), w = static_cast<unsigned>(kw[i]);
-    const float m = tempered(key_logit(key), plan.zmax, plan.inv_t);
-    const int fine = __float2int_rz(__fmul_rn(-m, kBinScale * static_cast<float>(kSubBins)));
-    sub = min(max(fine - plan.bin * kSubBins, 0), kSubBins - 1);
-    atomicAdd(sb.lo + sub, w & 0xFFFu);  // at most 256 weights: each half stays below 2^21
-    atomicAdd(sb.hi + sub, w >> 12);
-    least = key;
-  }
-  least = __reduce_min_sync(kFullMask, least);
-  if (lane == 0) atomicMin(&sb.least, least);
+  const int sub = add_to_sub_bins(i < n, i < n ? kw[i] : 0ull, plan, sb);
   __syncthreads();
-  if (i < 32) {  // warp 0: lane l holds sub-bins 2l and 2l + 1, the largest logits first
-    const unsigned long long v0 = (static_cast<unsigned long long>(sb.hi[2 * lane]) << 12) + sb.lo[2 * lane];
-    const unsigned long long v1 = (static_cast<unsigned long long>(sb.hi[2 * lane + 1]) << 12) + sb.lo[2 * lane + 1];
-    unsigned long long upto = v0 + v1;  // inclusive scan over the lanes
-    for (int o = 1; o < 32; o <<= 1) {
-      const unsigned long long y = __shfl_up_sync(kFullMask, upto, o);
-      if (lane >= o) upto += y;
-    }
-    const unsigned long long cum = upto - v0 - v1;  // mass of the sub-bins before 2l
-    // The first sub-bin whose running mass reaches the target (at most one has the one before fall short).
-    if (static_cast<double>(cum) < target && static_cast<double>(cum + v0) >= target) {
-      sb.star_bin = 2 * lane;
-      sb.above = cum;
-    } else if (static_cast<double>(cum + v0) < target && static_cast<double>(cum + v0 + v1) >= target) {
-      sb.star_bin = 2 * lane + 1;
-      sb.above = cum + v0;
+  if (i < 32) {  // warp 0 finds the sub-bin and hands it out
+    unsigned long long above = 0ull;
+    const int mine = lane_star_sub_bin(target, sb, above);
+    if (mine >= 0) {
+      sb.star_bin = mine;
+      sb.above = above;
     }
   }
   __syncthreads();
@@ -382,56 +412,15 @@ __device__ unsigned threshold_by_sub_bins(const unsigned long long* kw, int n, d
 // candidate comes from its registers (draw_row copies no candidates to shared memory first), `sb` is
 // initialised by sub_bins_init before a barrier the caller has anyway, and every warp scans the sub-bins
 // itself (no barrier to hand the chosen sub-bin out). The same integers against the same target: the same key.
-__device__ __forceinline__ void sub_bins_init(SubBinShared& sb) {
-  const int i = threadIdx.x;
-  if (i < kSubBins) {
-    sb.lo[i] = 0u;
-    sb.hi[i] = 0u;
-  }
-  if (i == 0) {
-    sb.n_star = 0u;
-    sb.best = 0u;  // keys of finite logits are > 0
-    sb.least = 0xFFFFFFFFu;
-  }
-}
-
 // own: candidate threadIdx.x's word (key << 32 | weight) when threadIdx.x < n; star: shared scratch of n words.
 // All threads, after sub_bins_init and a barrier; once per initialisation.
 __device__ unsigned threshold_by_sub_bins_own(unsigned long long own, int n, double target, const RowPlan& plan,
                                               SubBinShared& sb, unsigned long long* star) {
-  const int i = threadIdx.x, lane = threadIdx.x & 31;
-  int sub = -1;
-  unsigned least = 0xFFFFFFFFu;
-  if (i < n) {
-    const unsigned key = static_cast<unsigned>(own >> 32), w = static_cast<unsigned>(own);
-    const float m = tempered(key_logit(key), plan.zmax, plan.inv_t);
-    const int fine = __float2int_rz(__fmul_rn(-m, kBinScale * static_cast<float>(kSubBins)));
-    sub = min(max(fine - plan.bin * kSubBins, 0), kSubBins - 1);
-    atomicAdd(sb.lo + sub, w & 0xFFFu);  // at most 256 weights: each half stays below 2^21
-    atomicAdd(sb.hi + sub, w >> 12);
-    least = key;
-  }
-  least = __reduce_min_sync(kFullMask, least);
-  if (lane == 0) atomicMin(&sb.least, least);
+  const int i = threadIdx.x;
+  const int sub = add_to_sub_bins(i < n, own, plan, sb);
   __syncthreads();
-  // Every warp: lane l holds sub-bins 2l and 2l + 1, the largest logits first.
-  const unsigned long long v0 = (static_cast<unsigned long long>(sb.hi[2 * lane]) << 12) + sb.lo[2 * lane];
-  const unsigned long long v1 = (static_cast<unsigned long long>(sb.hi[2 * lane + 1]) << 12) + sb.lo[2 * lane + 1];
-  unsigned long long upto = v0 + v1;  // inclusive scan over the lanes
-  for (int o = 1; o < 32; o <<= 1) {
-    const unsigned long long y = __shfl_up_sync(kFullMask, upto, o);
-    if (lane >= o) upto += y;
-  }
-  const unsigned long long cum = upto - v0 - v1;  // mass of the sub-bins before 2l
-  int mine = -1;  // the first sub-bin whose running mass reaches the target, in the lane that holds it
-  unsigned long long mine_above = 0ull;
-  if (static_cast<double>(cum) < target && static_cast<double>(cum + v0) >= target) {
-    mine = 2 * lane;
-    mine_above = cum;
-  } else if (static_cast<double>(cum + v0) < target && static_cast<double>(cum + v0 + v1) >= target) {
-    mine = 2 * lane + 1;
-    mine_above = cum + v0;
-  }
+  unsigned long long mine_above = 0ull;  // every warp scans the sub-bins itself
+  const int mine = lane_star_sub_bin(target, sb, mine_above);
   const unsigned holder = __ballot_sync(kFullMask, mine >= 0);
   if (holder == 0u) return sb.least;  // as threshold_by_rank: no key reaches the target, the smallest key
   const int star_bin = __shfl_sync(kFullMask, mine, __ffs(holder) - 1);
