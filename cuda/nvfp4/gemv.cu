@@ -76,9 +76,10 @@ void encode_rows(CUtensorMap* map, const void* base, int64_t rows, int64_t row_b
 // K >= kRingMinTileColumnsPerSm x SMs whose ring fits two CTAs per SM.
 // OFF BY DEFAULT since session 10's final call: repeated calls through the ring gave 1-4 output elements other than
 // the register path's (and than their own first result) in ~2-8% of calls (bench/probes/fused_bits_repeat.py,
-// plain and fused kernels, H200; the register path: none in 450 calls), i.e. an intermittent race in the ring path
-// not found yet. Meanwhile the register path's session-10 form (cb, gemv_bd_kernel.cuh) measured as fast as the
-// ring or faster on every layer but Qwen3-32B down. kRingByDefault restores the rule once the race is fixed.
+// plain and fused kernels, H200; the register path: none in 150 fused and 150 separate calls), i.e. an
+// intermittent race in the ring path not found yet. Meanwhile the register path's session-10 form (cb,
+// gemv_bd_kernel.cuh) measured as fast as the ring or faster on every layer but Qwen3-32B down. kRingByDefault
+// restores the rule once the race is fixed.
 // RESET_NATIVE_GEMV_RING=1: wherever the ring applies, =0: never (read at every call, a benchmark switch; a
 // captured CUDA graph keeps the choice made at capture).
 constexpr int64_t kRingMinTileColumnsPerSm = 4 * 4096;  // two 16-row tiles of K = 4096 per CTA, two CTAs per SM
@@ -119,6 +120,13 @@ GemvParams make_params(const GemvArgs& a) {
   return p;
 }
 
+// The measured ring rule (see kRingMinTileColumnsPerSm); evaluated only while kRingByDefault is on.
+bool ring_by_rule(const GemvArgs& a, int sms) {
+  const GemvParams p = make_params(a);
+  return a.activation != Activation::NVFP4 && a.x_dtype != DType::F32 && bd_chosen<false>(p, true) &&
+         (a.n + 15) / 16 * a.k >= kRingMinTileColumnsPerSm * sms && bd_ring_fits(p);
+}
+
 // The launch plan without the ring's tensor maps (add_ring_maps adds them when the ring is on).
 LaunchPlan make_plan(const GemvArgs& a) {
   const bool fast = a.k % kChunk == 0 && reinterpret_cast<uintptr_t>(a.packed) % 16 == 0 &&
@@ -130,12 +138,8 @@ LaunchPlan make_plan(const GemvArgs& a) {
   check_cuda(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
              "nvfp4 gemv: shared memory limit");
   // The ring's bulk copies need 16-byte aligned scale rows too (K % 1024 == 0 keeps every row aligned then).
-  const GemvParams p = make_params(a);
-  const bool ring_by_rule = a.activation != Activation::NVFP4 && a.x_dtype != DType::F32 &&
-                            bd_chosen<false>(p, true) && (a.n + 15) / 16 * a.k >= kRingMinTileColumnsPerSm * sms &&
-                            bd_ring_fits(p);
   const bool ring = fast && reinterpret_cast<uintptr_t>(a.block_scales) % 16 == 0 &&
-                    cuda_core::env_switch("RESET_NATIVE_GEMV_RING", kRingByDefault && ring_by_rule);
+                    cuda_core::env_switch("RESET_NATIVE_GEMV_RING", kRingByDefault && ring_by_rule(a, sms));
   return LaunchPlan{fast, ring, sms, size_t(optin), RingMaps{}};
 }
 
