@@ -209,12 +209,12 @@ def test_fused_kernels_take_the_weight_ring_by_the_plain_rule_with_the_same_bits
         torch.cuda.synchronize()
         monkeypatch.setenv("RESET_NATIVE_GEMV_RING", "0")
         assert torch.equal(y, separate())
-    # With the ring forced, K >= 8192 has a fused kernel at one token only (the plain call takes the block-diagonal
+    # With the ring forced, K >= 16384 has a fused kernel at one token only (the plain call takes the block-diagonal
     # kernel through the ring there; at two tokens the 16-bit kernel); three tokens: no fused kernel, no ring.
     monkeypatch.setenv("RESET_NATIVE_GEMV_RING", "1")
-    t = _weights(64, 8192, gen)
-    nw = torch.ones(8192, dtype=torch.bfloat16, device="cuda") if norm else None
-    x8 = torch.zeros((m, 8192), dtype=torch.bfloat16, device="cuda")
+    t = _weights(64, 16384, gen)
+    nw = torch.ones(16384, dtype=torch.bfloat16, device="cuda") if norm else None
+    x8 = torch.zeros((m, 16384), dtype=torch.bfloat16, device="cuda")
     assert _fused_uses_ring(t, x8, nw, silu) == (m == 1)
     assert _nvfp4_fused.supported(t.packed, t.block_scales, x8, nw, silu_mul=silu) == (m == 1)
     t = _weights(64, 1024, gen)
@@ -246,10 +246,11 @@ def test_rms_norm_prologue_bad_inputs(change, exc, words):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("m, n, k", [(3, 64, 1024), (1, 64, 1040), (1, 48, 57344), (1, 64, 8192), (2, 64, 12288)])
+@pytest.mark.parametrize("m, n, k", [(3, 64, 1024), (1, 64, 1040), (1, 48, 57344), (1, 64, 16384), (2, 64, 8192),
+                                     (2, 64, 12288)])
 def test_calls_without_a_fused_kernel_are_reported_and_refused(m, n, k):
-    """More than 2 tokens, K % 1024 != 0, K >= 8192 (where the plain GEMV runs the 16-bit kernel, so a fused call
-    could not give its bits) or x too large for two CTAs per SM: supported() says no, the op refuses, and the
+    """More than 2 tokens, K % 1024 != 0, K >= 8192 at two tokens or K >= 16384 at one (where the plain GEMV runs the
+    16-bit kernel, so a fused call could not give its bits) or x too large for two CTAs per SM: supported() says no, the op refuses, and the
     model path runs the norm op instead (test below)."""
     gen = torch.Generator().manual_seed(13)
     t = _weights(n, k, gen)

@@ -206,12 +206,12 @@ def test_gemv_small_m_wide_range_vs_fp64(n, k, m, dtype, activation):
     _gemv_case(n, k, m, dtype, activation, with_bias=(m == 3), seed=n * 17 + k + m, kind="wide_gemv")
 
 
-# Which kernel takes M <= 2 (gemv_bd_kernel.cuh, bd_chosen): A16 below K = 8192 the block-diagonal one, from
-# 8192 on the 16-bit one (these shapes are too small for the weight ring, which would take the block-diagonal one
-# at M = 1); RESET_NATIVE_GEMV_BD=1 / =0 force either. Each choice within the fp64 bound on both
+# Which kernel takes M <= 2 (gemv_bd_kernel.cuh, bd_chosen): A16 below K = 8192 the block-diagonal one (one token:
+# below 16384), from there on the 16-bit one (these shapes are too small for the weight ring, which would take the
+# block-diagonal one at M = 1); RESET_NATIVE_GEMV_BD=1 / =0 force either. Each choice within the fp64 bound on both
 # sides of the limit (the choice is a speed rule: both kernels must be right everywhere).
 @pytest.mark.gpu
-@pytest.mark.parametrize("n,k", [(200, 2048), (64, 7168), (40, 8192), (96, 12288)])
+@pytest.mark.parametrize("n,k", [(200, 2048), (64, 7168), (40, 8192), (96, 12288), (48, 16384)])
 @pytest.mark.parametrize("m", [1, 2])
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("bd", [None, "1", "0"])
@@ -272,9 +272,9 @@ def _uses_ring(p, s, x, activation):
                                                      x.data_ptr(), codes[x.dtype], x.shape[0], activation == "nvfp4"))
 
 
-# The weight ring is off by default since session 10 (an intermittent race, gemv.cu kRingByDefault):
-# RESET_NATIVE_GEMV_RING=1 forces it wherever it applies (at K >= 8192 bd_chosen then takes the block-diagonal
-# kernel for one token), =0 / unset never. (The ring's bits: the tests above.)
+# The weight ring is off by default since session 10 (gemv.cu kRingByDefault: a race, fixed in session 11, and
+# slower than the register path on most layers since): RESET_NATIVE_GEMV_RING=1 forces it wherever it applies (at
+# K >= 16384 bd_chosen then takes the block-diagonal kernel for one token), =0 / unset never. (The ring's bits: the tests above.)
 @pytest.mark.gpu
 @pytest.mark.parametrize("m", [1, 2])
 def test_gemv_weight_ring_only_when_forced(m, monkeypatch):
@@ -295,7 +295,7 @@ def test_gemv_weight_ring_only_when_forced(m, monkeypatch):
     np.testing.assert_allclose(y_default.double().cpu().numpy(), yref, rtol=2**-6, atol=1e-4 * np.abs(yref).max())
 
 
-# RESET_NATIVE_GEMV_RING=1 at K >= 8192 and one token runs the block-diagonal kernel through the ring: the bits of
+# RESET_NATIVE_GEMV_RING=1 at K >= 16384 and one token runs the block-diagonal kernel through the ring: the bits of
 # the block-diagonal kernel with register loads (RESET_NATIVE_GEMV_BD=1, RING=0), within fp64 bounds; unset, the
 # call runs the 16-bit kernel (split K), which agrees within rounding.
 @pytest.mark.gpu

@@ -87,7 +87,7 @@ def test_which_calls_split(monkeypatch):
     assert _workspace_bytes(p, s, x(3), "bf16") == 12 * 3 * n * 4
     monkeypatch.delenv("RESET_NATIVE_GEMV_KSPLIT")
     # Very long K splits even where the block-diagonal kernel runs (W4A4 at m <= 2): 20 chunks in 10 slices. A16 at
-    # m = 1 runs the 16-bit kernel from K = 8192 on unless the weight ring runs (bd_chosen; one row tile is far too
+    # m = 1 runs the 16-bit kernel from K = 16384 on unless the weight ring runs (bd_chosen; one row tile is far too
     # few tile columns for the ring), and x (44 KB whole) is too small to split.
     _, _, _, p3, s3 = _weights(16, 20480, 4)
     x3 = torch.zeros((1, 20480), dtype=torch.bfloat16, device="cuda")

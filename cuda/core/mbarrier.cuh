@@ -34,6 +34,11 @@ __device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(smem_addr(bar)) : "memory");
 }
 
+// Orders this thread's earlier generic-proxy shared-memory accesses before later async-proxy (TMA) accesses
+// that other threads start after synchronising with it: e.g. a consumer's reads of a ring stage before the
+// bulk copy that refills the stage (PTX: cross-proxy accesses need a proxy fence).
+__device__ __forceinline__ void fence_async_shared() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
+
 // Spins until the phase with this parity has completed (acquire: the data it guards is visible after).
 __device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
   asm volatile(

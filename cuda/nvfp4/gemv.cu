@@ -11,6 +11,7 @@
 #include "core/env_switch.hpp"
 #include "nvfp4/gemv_dispatch.cuh"
 #include "nvfp4/launch_check.hpp"
+#include "nvfp4/ring_maps.hpp"
 #include "reset_native/error.hpp"
 #include "reset_native/nvfp4_cuda.hpp"
 
@@ -37,33 +38,6 @@ void dispatch_dtype(const GemvParams& p, bool w4a4, const LaunchPlan& plan, cuda
   return dispatch_mode<XDT, false>(p, plan, stream);
 }
 
-// The driver's tensor-map encoder, looked up once through the runtime (no link against libcuda).
-PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
-  static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
-    void* f = nullptr;
-    cudaDriverEntryPointQueryResult status{};
-    check_cuda(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &status),
-               "nvfp4 gemv: cuTensorMapEncodeTiled lookup");
-    require(f != nullptr && status == cudaDriverEntryPointSuccess, "nvfp4 gemv: driver has no cuTensorMapEncodeTiled");
-    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
-  }();
-  return fn;
-}
-
-// 2-D descriptor of a row-major [rows, row_bytes] byte matrix read in boxes of 16 rows x box_bytes.
-void encode_rows(CUtensorMap* map, const void* base, int64_t rows, int64_t row_bytes, int box_bytes, bool words) {
-  const int elem = words ? 4 : 1;
-  const cuuint64_t dims[2] = {cuuint64_t(row_bytes / elem), cuuint64_t(rows)};
-  const cuuint64_t strides[1] = {cuuint64_t(row_bytes)};
-  const cuuint32_t box[2] = {cuuint32_t(box_bytes / elem), 16};
-  const cuuint32_t estrides[2] = {1, 1};
-  const CUresult r = tensor_map_encoder()(map, words ? CU_TENSOR_MAP_DATA_TYPE_UINT32 : CU_TENSOR_MAP_DATA_TYPE_UINT8, 2,
-                                          const_cast<void*>(base), dims, strides, box, estrides,
-                                          CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
-                                          CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  require(r == CUDA_SUCCESS, "nvfp4 gemv: cuTensorMapEncodeTiled failed (" + std::to_string(int(r)) + ")");
-}
-
 // The TMA weight ring (gemv_ring.cuh) instead of register-pipelined loads. Measured on an H200 (bench/RESULTS.md,
 // session 9, call 3): with the block-diagonal kernel (A16, M <= 2) it is faster on layers with at least two row
 // tiles per CTA (Qwen3-32B gate/up 51.6 -> 43.1 us at M = 1, 8B gate/up 21.7 -> 19.2, 32B q/k/v 13.2 -> 12.0) and
@@ -76,10 +50,13 @@ void encode_rows(CUtensorMap* map, const void* base, int64_t rows, int64_t row_b
 // K >= kRingMinTileColumnsPerSm x SMs whose ring fits two CTAs per SM.
 // OFF BY DEFAULT since session 10's final call: repeated calls through the ring gave 1-4 output elements other than
 // the register path's (and than their own first result) in ~2-8% of calls (bench/probes/fused_bits_repeat.py,
-// plain and fused kernels, H200; the register path: none in 150 fused and 150 separate calls), i.e. an
-// intermittent race in the ring path not found yet. Meanwhile the register path's session-10 form (cb,
-// gemv_bd_kernel.cuh) measured as fast as the ring or faster on every layer but Qwen3-32B down. kRingByDefault
-// restores the rule once the race is fixed.
+// plain and fused kernels, H200; the register path: none). Session 11 added the cross-proxy fence before a stage's
+// release (WeightRing::consume): since then no call has differed (bench/RESULTS.md, session 11), though a
+// direct-launch repro (bench/probes/ring_race_probe.cu) never failed even without it, so the cause is likely but
+// not proven. The ring stays off for speed: with the fence the register path's session-10 form (cb,
+// gemv_bd_kernel.cuh) was faster on 7 of the 8 Qwen3 layers at M = 1 (8B gate_up 17.87 vs 20.62 us, 32B gate_up
+// 42.93 vs 49.07), the ring only on 32B down (33.02 vs 34.33 with the 16-bit kernel). kRingByDefault restores the
+// rule above.
 // RESET_NATIVE_GEMV_RING=1: wherever the ring applies, =0: never (read at every call, a benchmark switch; a
 // captured CUDA graph keeps the choice made at capture).
 constexpr int64_t kRingMinTileColumnsPerSm = 4 * 4096;  // two 16-row tiles of K = 4096 per CTA, two CTAs per SM

@@ -94,7 +94,11 @@ struct WeightRing {
 
   // A compute thread's fragments of step `step`: rows g and g + 8, 32 FP4 values at K offset kwarp inside
   // the chunk, and their two scale bytes each (the layout load_weights gives). The warp then releases the
-  // stage: the values are in registers.
+  // stage, after the cross-proxy fence: the reads are generic-proxy loads and the next copy into the stage an
+  // async-proxy (TMA) write, which the PTX memory model orders only through fence.proxy.async (and ptxas issues
+  // the arrive while the LDS are still in flight). Without it ~2-8% of calls had 1-4 wrong outputs on an H200
+  // (session 10, bench/probes/fused_bits_repeat.py), with it none so far (session 11);
+  // bench/probes/ring_race_probe.cu compares release variants.
   __device__ __forceinline__ void consume(int step, int kwarp, uint32_t (&w)[2][4], uint32_t (&sc)[2]) const {
     const int lane = threadIdx.x % 32, g = lane / 4;
     const int s = step % S;
@@ -107,8 +111,16 @@ struct WeightRing {
       w[hr][0] = v.x, w[hr][1] = v.y, w[hr][2] = v.z, w[hr][3] = v.w;
       sc[hr] = *reinterpret_cast<const uint16_t*>(st + kRingScaleOffset + row * (kChunk / 16) + kwarp / 16);
     }
+#ifdef RESET_NATIVE_RING_PROBE  // bench/probes/ring_race_probe.cu supplies the release variants it compares
+    ring_probe_before_release(w, sc);
+#else
+    cuda_core::fence_async_shared();  // this thread's reads of the stage before the TMA may overwrite it
+#endif
     __syncwarp();
     if (lane == 0) cuda_core::mbar_arrive(&empty[s]);
+#ifdef RESET_NATIVE_RING_PROBE
+    ring_probe_after_release(step, kwarp, st, w, sc);
+#endif
   }
 };
 
