@@ -6,6 +6,8 @@
 //   1 fence.proxy.async.shared::cta by every lane (the package's fix)
 //   2 a data dependency: every lane branches on its loaded words before the arrive (no fence)
 //   3 fence.acq_rel.cta (__threadfence_block) by every lane
+// "scribble": before each ring call a kernel fills every SM's shared memory with bytes that change per call (a
+// read of shared memory the kernel never wrote would then differ between calls: the other suspect).
 // With --check each consumed fragment is also compared, after the release, with the weights in global memory;
 // a wrong one is re-read from the stage after a pause: "late" (the copy had not landed), "next" (the stage
 // already holds the next copy's bytes) or "other".
@@ -119,6 +121,15 @@ __global__ void count_diffs(const uint16_t* outs, const uint16_t* ref, int n, un
   }
 }
 
+// Fills its dynamic shared memory with bytes that change per call, so that the next kernel's CTAs on the SM find
+// leftovers that differ from call to call: a kernel that reads shared memory it never wrote then differs too.
+__global__ void scribble_smem(uint32_t seed, int words) {
+  extern __shared__ uint32_t buf[];
+  for (int i = threadIdx.x; i < words; i += blockDim.x) buf[i] = (seed + i) * 2654435761u ^ blockIdx.x;
+  __syncthreads();
+  if (buf[(seed + threadIdx.x) % words] == 0xFFFFFFFFu && seed == 0) buf[0] = 1;  // keep the stores
+}
+
 using Kernel = void (*)(const GemvParams, const RingMaps);
 
 void launch(Kernel kernel, int grid, int threads, size_t smem, bool pdl, const GemvParams& p, const RingMaps& maps) {
@@ -197,13 +208,16 @@ int main(int argc, char** argv) {
 
   std::printf("# ring race probe: n %d k %d, one token, %d ring calls per row (grid %d, %d stages), register grid %d\n",
               n, k, reps, grid_ring, kStages, grid_reg);
-  std::printf("%7s %5s %5s %10s %9s %10s %6s %5s %5s %5s %9s\n", "variant", "pdl", "check", "calls bad", "max elems",
-              "bad frags", "late", "next", "other", "deps", "us/call");
+  std::printf("%7s %5s %5s %8s %10s %9s %10s %6s %5s %5s %5s %9s\n", "variant", "pdl", "check", "scribble", "calls bad",
+              "max elems", "bad frags", "late", "next", "other", "deps", "us/call");
   cudaEvent_t e0, e1;
   ck(cudaEventCreate(&e0), "event");
   ck(cudaEventCreate(&e1), "event");
-  struct Row { int variant, pdl, check; };
-  const Row rows[] = {{0, 1, 0}, {1, 1, 0}, {2, 1, 0}, {3, 1, 0}, {0, 0, 0}, {0, 1, 1}, {1, 1, 1}};
+  struct Row { int variant, pdl, check, scribble; };
+  const Row rows[] = {{0, 1, 0, 0}, {1, 1, 0, 0}, {2, 1, 0, 0}, {3, 1, 0, 0}, {0, 0, 0, 0}, {0, 1, 1, 0}, {1, 1, 1, 0},
+                      {0, 1, 0, 1}, {1, 1, 0, 1}, {1, 1, 1, 1}};
+  constexpr int kScribbleBytes = 200 * 1024;
+  ck(cudaFuncSetAttribute(scribble_smem, cudaFuncAttributeMaxDynamicSharedMemorySize, kScribbleBytes), "attr");
   for (const Row& r : rows) {
     cfg.variant = r.variant, cfg.check = r.check;
     ck(cudaMemcpyToSymbol(g_probe, &cfg, sizeof(cfg)), "symbol");
@@ -213,6 +227,7 @@ int main(int argc, char** argv) {
     for (int rep = 0; rep < reps; ++rep) {
       GemvParams q = p;
       q.out = outs + size_t(rep % kOuts) * n;
+      if (r.scribble) scribble_smem<<<sms, 1024, kScribbleBytes>>>(uint32_t(rep) * 7919u + 1u, kScribbleBytes / 4);
       launch(ring, grid_ring, kThreads + 32, ring_smem, r.pdl != 0, q, maps);
       if (rep % kOuts == kOuts - 1 || rep == reps - 1) count_diffs<<<rep % kOuts + 1, 256>>>(outs, ref, n, diff_counters);
     }
@@ -230,8 +245,8 @@ int main(int argc, char** argv) {
     ck(cudaEventElapsedTime(&ms, e0, e1), "elapsed");
     unsigned long long c[8];
     ck(cudaMemcpy(c, counters, sizeof(c), cudaMemcpyDeviceToHost), "counters");
-    std::printf("%7d %5d %5d %10llu %9llu %10llu %6llu %5llu %5llu %5llu %9.2f\n", r.variant, r.pdl, r.check, c[6], c[7],
-                c[0], c[1], c[2], c[3], c[5], ms * 1000.0f / 500);
+    std::printf("%7d %5d %5d %8d %10llu %9llu %10llu %6llu %5llu %5llu %5llu %9.2f\n", r.variant, r.pdl, r.check,
+                r.scribble, c[6], c[7], c[0], c[1], c[2], c[3], c[5], ms * 1000.0f / 500);
     if (r.check && c[4] > 0) {
       std::vector<unsigned> rec(ring_probe::kRecords * 8);
       ck(cudaMemcpy(rec.data(), records, rec.size() * 4, cudaMemcpyDeviceToHost), "records");
@@ -242,17 +257,20 @@ int main(int argc, char** argv) {
       }
     }
   }
-  // register kernel repeatability (the reference path)
-  ck(cudaMemset(counters, 0, 8 * sizeof(unsigned long long)), "memset");
-  for (int rep = 0; rep < reps; ++rep) {
-    GemvParams q = p;
-    q.out = outs + size_t(rep % kOuts) * n;
-    launch(reg, grid_reg, kThreads, base, true, q, maps);
-    if (rep % kOuts == kOuts - 1 || rep == reps - 1) count_diffs<<<rep % kOuts + 1, 256>>>(outs, ref, n, counters + 6);
+  // register kernel repeatability (the reference path), also after the scribbler
+  for (int scribble = 0; scribble < 2; ++scribble) {
+    ck(cudaMemset(counters, 0, 8 * sizeof(unsigned long long)), "memset");
+    for (int rep = 0; rep < reps; ++rep) {
+      GemvParams q = p;
+      q.out = outs + size_t(rep % kOuts) * n;
+      if (scribble) scribble_smem<<<sms, 1024, kScribbleBytes>>>(uint32_t(rep) * 7919u + 1u, kScribbleBytes / 4);
+      launch(reg, grid_reg, kThreads, base, true, q, maps);
+      if (rep % kOuts == kOuts - 1 || rep == reps - 1) count_diffs<<<rep % kOuts + 1, 256>>>(outs, ref, n, counters + 6);
+    }
+    ck(cudaDeviceSynchronize(), "run");
+    unsigned long long c[8];
+    ck(cudaMemcpy(c, counters, sizeof(c), cudaMemcpyDeviceToHost), "counters");
+    std::printf("%7s %5d %5d %8d %10llu %9llu   (register kernel, same reps)\n", "reg", 1, 0, scribble, c[6], c[7]);
   }
-  ck(cudaDeviceSynchronize(), "run");
-  unsigned long long c[8];
-  ck(cudaMemcpy(c, counters, sizeof(c), cudaMemcpyDeviceToHost), "counters");
-  std::printf("%7s %5d %5d %10llu %9llu   (register kernel, same reps)\n", "reg", 1, 0, c[6], c[7]);
   return 0;
 }
