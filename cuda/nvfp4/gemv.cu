@@ -94,6 +94,7 @@ GemvParams make_params(const GemvArgs& a) {
   p.split_ws = nullptr;
   p.ksplit = 1;
   p.amax_inline = 0;
+  p.ring_fence = cuda_core::env_switch("RESET_NATIVE_GEMV_RING_FENCE", true) ? 1 : 0;
   return p;
 }
 

@@ -189,7 +189,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   float act_gs = 1.0f, act_d = 6.0f;  // W4A4: set after pdl_wait (the amax pre-kernel writes it)
 
   // ---- weight ring: the producer warp streams every step of this CTA, then leaves
-  const WeightRing<ring_stages<MINB>()> ring(smem, size_t(L.total));
+  const WeightRing<ring_stages<MINB>()> ring(smem, size_t(L.total), p.ring_fence != 0);
   if constexpr (RING) {
     if (tid == 0) ring.init();
     __syncthreads();

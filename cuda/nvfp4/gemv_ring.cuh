@@ -45,8 +45,9 @@ struct WeightRing {
   uint8_t* data;   // S stages
   uint64_t* full;  // [S] producer -> consumers
   uint64_t* empty; // [S] consumers -> producer (kWarps arrivals)
+  bool fence;      // GemvParams::ring_fence
 
-  __device__ WeightRing(uint8_t* smem, size_t base) {
+  __device__ WeightRing(uint8_t* smem, size_t base, bool fence_before_release) : fence(fence_before_release) {
     data = smem + ring_offset(base);
     full = reinterpret_cast<uint64_t*>(data + size_t(S) * kRingStageBytes);
     empty = full + S;
@@ -114,7 +115,7 @@ struct WeightRing {
 #ifdef RESET_NATIVE_RING_PROBE  // bench/probes/ring_race_probe.cu supplies the release variants it compares
     ring_probe_before_release(w, sc);
 #else
-    cuda_core::fence_async_shared();  // this thread's reads of the stage before the TMA may overwrite it
+    if (fence) cuda_core::fence_async_shared();  // this thread's reads of the stage before the TMA may overwrite it
 #endif
     __syncwarp();
     if (lane == 0) cuda_core::mbar_arrive(&empty[s]);
