@@ -206,8 +206,8 @@ def test_gemv_small_m_wide_range_vs_fp64(n, k, m, dtype, activation):
     _gemv_case(n, k, m, dtype, activation, with_bias=(m == 3), seed=n * 17 + k + m, kind="wide_gemv")
 
 
-# Which kernel takes M <= 2 (gemv_bd_kernel.cuh, bd_chosen): A16 below K = 8192 the block-diagonal one (one token:
-# below 16384), from there on the 16-bit one (these shapes are too small for the weight ring, which would take the
+# Which kernel takes M <= 2 (gemv_bd_kernel.cuh, bd_chosen): A16 the block-diagonal one below K = 16384 at one token
+# and below 12288 at two, from there on the 16-bit one (these shapes are too small for the weight ring, which would take the
 # block-diagonal one at M = 1); RESET_NATIVE_GEMV_BD=1 / =0 force either. Each choice within the fp64 bound on both
 # sides of the limit (the choice is a speed rule: both kernels must be right everywhere).
 @pytest.mark.gpu

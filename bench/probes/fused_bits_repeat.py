@@ -6,8 +6,6 @@ most, and how many of the separate ops' results differed from their first. For e
 RESET_NATIVE_GEMV_RING in (unset, 0, 1):
 
   python3 bench/probes/fused_bits_repeat.py [--n 8448] [--k 4096] [--m 1] [--reps 200]
-
-RESET_NATIVE_GEMV_RING_FENCE=0 runs the ring without its cross-proxy fence (the code before session 11's fix).
 """
 from __future__ import annotations
 
@@ -32,9 +30,7 @@ def main():
     t = nvfp4.quantize((torch.randn(n, k, generator=gen) * 0.05).cuda())
     x = (torch.randn(m, k, generator=gen) * 3).to(torch.bfloat16).cuda()
     nw_t = (1 + 0.3 * torch.randn(k, generator=gen)).to(torch.bfloat16).cuda()
-    fence = os.environ.get("RESET_NATIVE_GEMV_RING_FENCE", "unset")
-    print(f"# {torch.cuda.get_device_name()}: n {n} k {k} m {m}, {args.reps} fused calls per row, "
-          f"RESET_NATIVE_GEMV_RING_FENCE={fence}")
+    print(f"# {torch.cuda.get_device_name()}: n {n} k {k} m {m}, {args.reps} fused calls per row")
     print(f"{'norm':>5} {'silu':>5} {'ring':>5} {'uses ring':>9} {'calls differing':>15} {'max elements':>12} {'sep. differ':>13}")
     for norm, silu in ((True, False), (False, True), (True, True)):
         nw = nw_t if norm else None

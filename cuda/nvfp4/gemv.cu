@@ -51,9 +51,8 @@ void dispatch_dtype(const GemvParams& p, bool w4a4, const LaunchPlan& plan, cuda
 // OFF BY DEFAULT since session 10's final call: repeated calls through the ring gave 1-4 output elements other than
 // the register path's (and than their own first result) in ~2-8% of calls (bench/probes/fused_bits_repeat.py,
 // plain and fused kernels, H200; the register path: none). Session 11 added the cross-proxy fence before a stage's
-// release (WeightRing::consume): since then no call has differed (bench/RESULTS.md, session 11), though a
-// direct-launch repro (bench/probes/ring_race_probe.cu) never failed even without it, so the cause is likely but
-// not proven. The ring stays off for speed: with the fence the register path's session-10 form (cb,
+// release (WeightRing::consume) but could not reproduce the failure with or without it (bench/RESULTS.md, session
+// 11; bench/probes/ring_race_probe.cu): cause not proven. The ring stays off for speed: with the fence the register path's session-10 form (cb,
 // gemv_bd_kernel.cuh) was faster on 7 of the 8 Qwen3 layers at M = 1 (8B gate_up 17.87 vs 20.62 us, 32B gate_up
 // 42.93 vs 49.07), the ring only on 32B down (33.02 vs 34.33 with the 16-bit kernel). kRingByDefault restores the
 // rule above.
@@ -94,7 +93,6 @@ GemvParams make_params(const GemvArgs& a) {
   p.split_ws = nullptr;
   p.ksplit = 1;
   p.amax_inline = 0;
-  p.ring_fence = cuda_core::env_switch("RESET_NATIVE_GEMV_RING_FENCE", true) ? 1 : 0;
   return p;
 }
 

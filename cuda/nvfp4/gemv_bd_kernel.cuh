@@ -189,7 +189,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   float act_gs = 1.0f, act_d = 6.0f;  // W4A4: set after pdl_wait (the amax pre-kernel writes it)
 
   // ---- weight ring: the producer warp streams every step of this CTA, then leaves
-  const WeightRing<ring_stages<MINB>()> ring(smem, size_t(L.total), p.ring_fence != 0);
+  const WeightRing<ring_stages<MINB>()> ring(smem, size_t(L.total));
   if constexpr (RING) {
     if (tid == 0) ring.init();
     __syncthreads();
@@ -507,24 +507,25 @@ bool try_bd_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t str
 // (bench/RESULTS.md, session 7 last call): at K >= 8192 (the down projections, Qwen3-32B o) the 16-bit kernel was
 // 5-11% faster with bf16 x at M = 1 and 2 (32B o 11.8 vs 13.2 us at M = 1); at K <= 5120 the block-diagonal kernel
 // was ahead at M = 1 (8B q/k/v 7.0 vs 7.5 us) and within ~3% either way at M = 2. So A16 takes it below
-// K = 8192. Session 10's register form (cb, SMALL bits) changed that at one token: in two calls (session 10's final
-// call and session 11's first, H200, bench/probes/gemv_bd_small_sweep.py) it beat the 16-bit kernel on 8B down
-// (K = 12288: 11.19 / 11.45 us vs 12.1 / 12.27) and 32B o (K = 8192: 10.10 / 10.18 vs 11.5 / 12.08) and lost on
-// 32B down (K = 25600: 34.8 / 35.65 vs 32.7 / 34.33): so one token takes it below K = 16384 (kBdMaxKOneToken), and
-// at any K with the weight ring (opt-in; it beat the 16-bit kernel on 32B down: 33.0 us). Two tokens at K >= 8192:
-// the 16-bit kernel (split K; not re-measured against cb). W4A4 keeps it at every K (not measured against the
-// 16-bit kernel). The fused prologue and epilogue exist only in this kernel, and fused_fits asks the same
-// question, so that a fused call and the separate ops it replaces run the same kernel (the same bits).
+// K = 8192. Session 10's register form (cb, SMALL bits) moved the limits (H200, bench/probes/gemv_bd_small_sweep.py,
+// bench/RESULTS.md): at one token it beat the 16-bit kernel on 8B down (K = 12288: 11.19 / 11.45 us vs 12.1 /
+// 12.27 in session 10's final call / session 11's first) and 32B o (K = 8192: 10.10 / 10.18 vs 11.5 / 12.08) and lost
+// on 32B down (K = 25600: 34.8 / 35.65 vs 32.7 / 34.33); at two tokens (session 11, call 2) it won on 32B o (11.82 vs
+// 13.07) and lost on 8B down (13.73 vs 13.40). So one token takes it below K = 16384, two below K = 12288, and one
+// token at any K with the weight ring (opt-in; it beat the 16-bit kernel on 32B down: 33.0 us). W4A4 keeps it at
+// every K (not measured against the 16-bit kernel). The fused prologue and epilogue exist only in this kernel, and
+// fused_fits asks the same question, so that a fused call and the separate ops it replaces run the same kernel
+// (the same bits).
 // RESET_NATIVE_GEMV_BD (read at every call, a benchmark switch): 0 = never (the 16-bit kernel), 1 = at every K
 // (the rule before session 8), unset = this rule.
-constexpr int kBdMaxK = 8192;
 constexpr int kBdMaxKOneToken = 16384;
+constexpr int kBdMaxKTwoTokens = 12288;
 
 template <bool W4A4>
 bool bd_chosen(const GemvParams& p, bool ring) {
   if (p.m > 2) return false;
-  return cuda_core::env_switch("RESET_NATIVE_GEMV_BD",
-                               W4A4 || p.k < kBdMaxK || (p.m == 1 && (p.k < kBdMaxKOneToken || ring)));
+  const int max_k = p.m == 1 ? kBdMaxKOneToken : kBdMaxKTwoTokens;
+  return cuda_core::env_switch("RESET_NATIVE_GEMV_BD", W4A4 || p.k < max_k || (ring && p.m == 1));
 }
 
 // Whether a plain call's block-diagonal kernel fits two CTAs per SM with the weight ring's stages (try_bd_tokens

@@ -408,8 +408,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   // ---- weight ring: the producer warp streams every step of this CTA, then leaves
   const WeightRing<ring_stages<MINB>()> ring(reinterpret_cast<uint8_t*>(smem_raw),
                                              size_t(reinterpret_cast<uint8_t*>(red + 2 * kWarps * 16 * kTok) -
-                                                    reinterpret_cast<uint8_t*>(smem_raw)),
-                                             p.ring_fence != 0);
+                                                    reinterpret_cast<uint8_t*>(smem_raw)));
   if constexpr (RING) {
     if (tid == 0) ring.init();
     __syncthreads();

@@ -41,9 +41,6 @@ struct GemvParams {
   // of x itself (kernels that stage all of x, and split K, whose CTA 0 also stores it to *act_amax for
   // gemv_split_reduce); 0 = the amax pre-kernel wrote it to *act_amax.
   int amax_inline;
-  // Weight ring only: 1 = consumers fence (fence.proxy.async) before releasing a stage (the default);
-  // RESET_NATIVE_GEMV_RING_FENCE=0 = not (diagnostic: session 10's race, gemv_ring.cuh).
-  int ring_fence;
 };
 
 // Weight ring only (gemv_ring.cuh): 2-D TMA descriptors of the packed weights (n rows of k/8 32-bit words)

@@ -45,9 +45,8 @@ struct WeightRing {
   uint8_t* data;   // S stages
   uint64_t* full;  // [S] producer -> consumers
   uint64_t* empty; // [S] consumers -> producer (kWarps arrivals)
-  bool fence;      // GemvParams::ring_fence
 
-  __device__ WeightRing(uint8_t* smem, size_t base, bool fence_before_release) : fence(fence_before_release) {
+  __device__ WeightRing(uint8_t* smem, size_t base) {
     data = smem + ring_offset(base);
     full = reinterpret_cast<uint64_t*>(data + size_t(S) * kRingStageBytes);
     empty = full + S;
@@ -98,8 +97,8 @@ struct WeightRing {
   // stage, after the cross-proxy fence: the reads are generic-proxy loads and the next copy into the stage an
   // async-proxy (TMA) write, which the PTX memory model orders only through fence.proxy.async (and ptxas issues
   // the arrive while the LDS are still in flight). Without it ~2-8% of calls had 1-4 wrong outputs on an H200
-  // (session 10, bench/probes/fused_bits_repeat.py), with it none so far (session 11);
-  // bench/probes/ring_race_probe.cu compares release variants.
+  // (session 10, bench/probes/fused_bits_repeat.py); session 11 saw none with or without it (900 calls), so the
+  // fence is what the memory model asks for, not a proven fix; bench/probes/ring_race_probe.cu compares variants.
   __device__ __forceinline__ void consume(int step, int kwarp, uint32_t (&w)[2][4], uint32_t (&sc)[2]) const {
     const int lane = threadIdx.x % 32, g = lane / 4;
     const int s = step % S;
@@ -115,7 +114,7 @@ struct WeightRing {
 #ifdef RESET_NATIVE_RING_PROBE  // bench/probes/ring_race_probe.cu supplies the release variants it compares
     ring_probe_before_release(w, sc);
 #else
-    if (fence) cuda_core::fence_async_shared();  // this thread's reads of the stage before the TMA may overwrite it
+    cuda_core::fence_async_shared();  // this thread's reads of the stage before the TMA may overwrite it
 #endif
     __syncwarp();
     if (lane == 0) cuda_core::mbar_arrive(&empty[s]);
