@@ -9,7 +9,9 @@ the three passes is done, never a value:
   RESET_NATIVE_SAMPLER_FLAT_BINS   the bins pass weighs and bins all of a thread's logits first, then adds them by
                                    shared-memory reductions (with LEAN only);
   RESET_NATIVE_SAMPLER_WARP_REDUX  the sample pass's warp sums as redux instructions, the candidate scan only in
-                                   warps that hold candidates.
+                                   warps that hold candidates;
+  RESET_NATIVE_SAMPLER_STATS_RANGE the stats pass decides on bare exps from each thread's smallest logit (where it
+                                   holds no -inf, NaN or +inf; with LEAN_STATS).
 Each alone, all together, all with session 9's and 10's switches forced off or on, and with other groupings of
 the passes must give the same tokens, temperatures, entropies, errors and state bits as none of them: rejected
 rows, ties, -inf runs, top-k, bf16/fp16 (aligned and unaligned rows), strided and misaligned logits views, rows
@@ -34,13 +36,14 @@ from test_sampler_gpu_switches import graph_replays_like_eager  # noqa: E402
 pytestmark = pytest.mark.gpu
 S = _core.sampler
 SWITCHES = ("RESET_NATIVE_SAMPLER_FULL_LOADS", "RESET_NATIVE_SAMPLER_VEC_LOADS", "RESET_NATIVE_SAMPLER_FLAT_BINS",
-            "RESET_NATIVE_SAMPLER_WARP_REDUX")
+            "RESET_NATIVE_SAMPLER_WARP_REDUX", "RESET_NATIVE_SAMPLER_STATS_RANGE")
 EARLIER = SESSION9_SWITCHES + ("RESET_NATIVE_SAMPLER_LEAN_DRAW",)
 GROUPINGS = tuple(f"RESET_NATIVE_SAMPLER_{v}_CHUNKS" for v in ("STATS", "BIN", "SAMPLE"))
 ALL = {name: "1" for name in SWITCHES}
 # combo -> {variable: value}; variables not named are unset (their defaults). "default" is the reference.
 COMBOS = {"default": {}, "full_loads": {SWITCHES[0]: "1"}, "vec_loads": {SWITCHES[1]: "1"},
-          "flat_bins": {SWITCHES[2]: "1"}, "warp_redux": {SWITCHES[3]: "1"}, "all": ALL,
+          "flat_bins": {SWITCHES[2]: "1"}, "warp_redux": {SWITCHES[3]: "1"}, "stats_range": {SWITCHES[4]: "1"},
+          "all": ALL,
           "all_earlier_off": {**ALL, **{n: "0" for n in EARLIER}},
           "all_picks": {**ALL, "RESET_NATIVE_SAMPLER_SAMPLE_PICKS": "1"},
           "all_no_picks": {**ALL, "RESET_NATIVE_SAMPLER_SAMPLE_PICKS": "0"},
@@ -154,8 +157,9 @@ def test_session11_switches_on_overfull_boundary_bins(vocab, top_p, monkeypatch)
 
 @pytest.mark.parametrize("temperature,top_p", [(0.05, 0.95), (1.0, 0.999999), (4.0, 0.99)])
 def test_session11_switches_with_extreme_weights(temperature, top_p, monkeypatch):
-    """Weights of 2^24 and in [2^23, 2^24) (the second shared add of a weight), exp arguments below -126, -inf
-    entries, tied maxima, many ties, one dominant logit."""
+    """Weights of 2^24 and in [2^23, 2^24) (the second shared add of a weight), exp arguments below -126 (in the
+    weights, and in the entropy sums: logits 88-110 nats below the maximum, where the stats pass may not take bare
+    exps), -inf entries, tied maxima, many ties, one dominant logit."""
     rng = np.random.default_rng(int(temperature * 100) + int(top_p * 1000) + 2)
     rows, vocab = 6, 3 * 2048 + 5
     z = (rng.standard_normal((rows, vocab)) * 2).astype(np.float32)
@@ -165,6 +169,8 @@ def test_session11_switches_with_extreme_weights(temperature, top_p, monkeypatch
     z[3, 100:120] = z[3].max()
     z[4] = np.round(z[4] * 4) / 4
     z[5, 1000] = 40.0
+    z[0, 3000::97] = z[0].max() - rng.uniform(88.0, 110.0, z[0, 3000::97].size).astype(np.float32)
+    z[4, 2048 + 7] = z[4].max() - 87.0  # one thread's smallest logit right at the bare exps' edge
     logits = [torch.from_numpy(z).cuda(), torch.from_numpy(z[::-1].copy()).cuda()]
     runs = _runs(monkeypatch, ReSETConfig.fixed(temperature, top_p=top_p), rows, vocab, logits,
                  torch.arange(rows, device="cuda"), seed=5)

@@ -175,9 +175,11 @@ bool env_is(const char* name, const char* value) {
 //   them by shared-memory reductions at precomputed addresses (topp_bins_add_flat; with LEAN only).
 // * RESET_NATIVE_SAMPLER_WARP_REDUX: the sample pass's warp sums as 32-bit redux instructions, the candidate
 //   scan only in warps that hold candidates (kept_mass_warp).
+// * RESET_NATIVE_SAMPLER_STATS_RANGE: the stats pass's test for bare exps on each thread's smallest logit
+//   (warp_chunk_part; with LEAN_STATS only).
 struct Switches {
   bool sample_picks, lean, sub_bins, lean_stats, lean_draw;
-  bool full_loads, vec_loads, flat_bins, warp_redux;
+  bool full_loads, vec_loads, flat_bins, warp_redux, stats_range;
 };
 // sms: the device's multiprocessors (0 when unknown: the bins pass picks).
 Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
@@ -191,7 +193,8 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
                   env_switch("RESET_NATIVE_SAMPLER_FULL_LOADS", false),
                   env_switch("RESET_NATIVE_SAMPLER_VEC_LOADS", false),
                   env_switch("RESET_NATIVE_SAMPLER_FLAT_BINS", false),
-                  env_switch("RESET_NATIVE_SAMPLER_WARP_REDUX", false)};
+                  env_switch("RESET_NATIVE_SAMPLER_WARP_REDUX", false),
+                  env_switch("RESET_NATIVE_SAMPLER_STATS_RANGE", false)};
 }
 
 // Whether every chunk of every row starts on a 16-byte boundary (kLoadVec's loads): the logits' base and the row
@@ -381,6 +384,7 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   a.bins_loads = a.sample_loads = vec ? kLoadVec : full;
   a.flat_bins = sw.flat_bins ? 1 : 0;
   a.warp_redux = sw.warp_redux ? 1 : 0;
+  a.stats_range = sw.stats_range ? 1 : 0;
   const unsigned chunks = a.ws.chunks;
   const unsigned stats_parts = grouped_parts("RESET_NATIVE_SAMPLER_STATS_CHUNKS", rows, chunks, sms);
   if (stats_parts >= chunks && !env_is("RESET_NATIVE_SAMPLER_PREP_BLOCK", "0")) {

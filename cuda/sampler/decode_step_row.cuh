@@ -64,6 +64,9 @@ struct KernelArgs {
   // flat_bins: the bins pass weighs and bins all of a thread's logits first, then adds them with shared-memory
   // reductions at precomputed addresses (RESET_NATIVE_SAMPLER_FLAT_BINS; with the lean weights only);
   int flat_bins;
+  // stats_range: the stats pass's test for bare exps on each thread's smallest logit (warp_chunk_part;
+  // RESET_NATIVE_SAMPLER_STATS_RANGE, with lean_stats only);
+  int stats_range;
   // warp_redux: the sample pass's warp sums of kept mass and candidate counts as 32-bit redux instructions, the
   // candidate scan only in warps that hold candidates (RESET_NATIVE_SAMPLER_WARP_REDUX).
   int warp_redux;
@@ -300,8 +303,13 @@ __device__ __forceinline__ int grouped_round(const KernelArgs& a, std::int64_t r
 // exps are bare ex2.approx.ftz, the instruction __expf runs on such arguments, and -inf logits go through the
 // same code instead of a branch: exp(-inf) = +0 adds nothing to the sum, and their fma gets -FLT_MAX in place of
 // -inf, so -FLT_MAX * +0 = -0 adds nothing either (the same bits: tests/test_sampler_gpu_switches.py).
+// range (a.stats_range, RESET_NATIVE_SAMPLER_STATS_RANGE; with lean): the test for bare exps on the thread's
+// smallest logit alone where it holds no -inf, NaN or +inf: RN(RN(x - max) * log2 e) is monotone in x, so the
+// smallest logit has the smallest exp argument, and all of them are >= -126 iff its is (one min per logit instead
+// of two compares and a predicate merge). Otherwise (a -inf, NaN or +inf in the thread) the test per logit as
+// without it. The same decision, so the same bits.
 __device__ __forceinline__ ChunkPart warp_chunk_part(const float (&x)[kPerThread], std::int64_t begin,
-                                                     bool lean = false) {
+                                                     bool lean = false, bool range = false) {
   float m = -INFINITY;
   int at = -1;  // j of this thread's first maximum
   bool flagged = false;
@@ -329,7 +337,20 @@ __device__ __forceinline__ ChunkPart warp_chunk_part(const float (&x)[kPerThread
       for (int j = 0; j < kPerThread; ++j) {
         d[j] = __fsub_rn(x[j], p.max);
         t[j] = __fmul_rn(d[j], kLog2e);
-        normal &= x[j] == -INFINITY || t[j] >= -126.0f;
+      }
+      bool decided = false;
+      if (range && !flagged) {
+        float low = x[0];  // the thread's smallest logit (no NaN here: flagged)
+#pragma unroll
+        for (int j = 1; j < kPerThread; ++j) low = fminf(low, x[j]);
+        if (low != -INFINITY) {
+          normal = __fmul_rn(__fsub_rn(low, p.max), kLog2e) >= -126.0f;
+          decided = true;
+        }
+      }
+      if (!decided) {
+#pragma unroll
+        for (int j = 0; j < kPerThread; ++j) normal &= x[j] == -INFINITY || t[j] >= -126.0f;
       }
       bare = __all_sync(kFullMask, normal);
     }
@@ -359,8 +380,8 @@ __device__ __forceinline__ ChunkPart warp_chunk_part(const float (&x)[kPerThread
 
 // The chunk's part by the whole block, valid in every thread (two barriers: see block_chunk_part).
 __device__ __forceinline__ ChunkPart chunk_part(const float (&x)[kPerThread], std::int64_t begin, ChunkPart* parts,
-                                                bool lean = false) {
-  return block_chunk_part(warp_chunk_part(x, begin, lean), parts);
+                                                bool lean = false, bool range = false) {
+  return block_chunk_part(warp_chunk_part(x, begin, lean, range), parts);
 }
 
 // ---- The row's slot, prepared while its entropy is reduced ------------------------------------------
