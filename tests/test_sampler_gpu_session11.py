@@ -11,7 +11,8 @@ the three passes is done, never a value:
   RESET_NATIVE_SAMPLER_WARP_REDUX  the sample pass's warp sums as redux instructions, the candidate scan only in
                                    warps that hold candidates;
   RESET_NATIVE_SAMPLER_STATS_RANGE the stats pass decides on bare exps from each thread's smallest logit (where it
-                                   holds no -inf, NaN or +inf; with LEAN_STATS).
+                                   holds no -inf, NaN or +inf; with LEAN_STATS);
+  RESET_NATIVE_SAMPLER_KEPT_SUM    the sample pass sums a thread's kept mass inside its weights' loop (with LEAN).
 Each alone, all together, all with session 9's and 10's switches forced off or on, and with other groupings of
 the passes must give the same tokens, temperatures, entropies, errors and state bits as none of them: rejected
 rows, ties, -inf runs, top-k, bf16/fp16 (aligned and unaligned rows), strided and misaligned logits views, rows
@@ -36,14 +37,14 @@ from test_sampler_gpu_switches import graph_replays_like_eager  # noqa: E402
 pytestmark = pytest.mark.gpu
 S = _core.sampler
 SWITCHES = ("RESET_NATIVE_SAMPLER_FULL_LOADS", "RESET_NATIVE_SAMPLER_VEC_LOADS", "RESET_NATIVE_SAMPLER_FLAT_BINS",
-            "RESET_NATIVE_SAMPLER_WARP_REDUX", "RESET_NATIVE_SAMPLER_STATS_RANGE")
+            "RESET_NATIVE_SAMPLER_WARP_REDUX", "RESET_NATIVE_SAMPLER_STATS_RANGE", "RESET_NATIVE_SAMPLER_KEPT_SUM")
 EARLIER = SESSION9_SWITCHES + ("RESET_NATIVE_SAMPLER_LEAN_DRAW",)
 GROUPINGS = tuple(f"RESET_NATIVE_SAMPLER_{v}_CHUNKS" for v in ("STATS", "BIN", "SAMPLE"))
 ALL = {name: "1" for name in SWITCHES}
 # combo -> {variable: value}; variables not named are unset (their defaults). "default" is the reference.
 COMBOS = {"default": {}, "full_loads": {SWITCHES[0]: "1"}, "vec_loads": {SWITCHES[1]: "1"},
           "flat_bins": {SWITCHES[2]: "1"}, "warp_redux": {SWITCHES[3]: "1"}, "stats_range": {SWITCHES[4]: "1"},
-          "all": ALL,
+          "kept_sum": {SWITCHES[5]: "1"}, "all": ALL,
           "all_earlier_off": {**ALL, **{n: "0" for n in EARLIER}},
           "all_picks": {**ALL, "RESET_NATIVE_SAMPLER_SAMPLE_PICKS": "1"},
           "all_no_picks": {**ALL, "RESET_NATIVE_SAMPLER_SAMPLE_PICKS": "0"},

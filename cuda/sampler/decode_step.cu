@@ -177,9 +177,11 @@ bool env_is(const char* name, const char* value) {
 //   scan only in warps that hold candidates (kept_mass_warp).
 // * RESET_NATIVE_SAMPLER_STATS_RANGE: the stats pass's test for bare exps on each thread's smallest logit
 //   (warp_chunk_part; with LEAN_STATS only).
+// * RESET_NATIVE_SAMPLER_KEPT_SUM: the sample pass sums a thread's kept mass inside its weights' loop, as the
+//   weights of bins above the boundary bin (kept_weights_summed; with LEAN only).
 struct Switches {
   bool sample_picks, lean, sub_bins, lean_stats, lean_draw;
-  bool full_loads, vec_loads, flat_bins, warp_redux, stats_range;
+  bool full_loads, vec_loads, flat_bins, warp_redux, stats_range, kept_sum;
 };
 // sms: the device's multiprocessors (0 when unknown: the bins pass picks).
 Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
@@ -194,7 +196,8 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
                   env_switch("RESET_NATIVE_SAMPLER_VEC_LOADS", false),
                   env_switch("RESET_NATIVE_SAMPLER_FLAT_BINS", false),
                   env_switch("RESET_NATIVE_SAMPLER_WARP_REDUX", false),
-                  env_switch("RESET_NATIVE_SAMPLER_STATS_RANGE", false)};
+                  env_switch("RESET_NATIVE_SAMPLER_STATS_RANGE", false),
+                  env_switch("RESET_NATIVE_SAMPLER_KEPT_SUM", false)};
 }
 
 // Whether every chunk of every row starts on a 16-byte boundary (kLoadVec's loads): the logits' base and the row
@@ -385,6 +388,7 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   a.flat_bins = sw.flat_bins ? 1 : 0;
   a.warp_redux = sw.warp_redux ? 1 : 0;
   a.stats_range = sw.stats_range ? 1 : 0;
+  a.kept_sum = sw.kept_sum ? 1 : 0;
   const unsigned chunks = a.ws.chunks;
   const unsigned stats_parts = grouped_parts("RESET_NATIVE_SAMPLER_STATS_CHUNKS", rows, chunks, sms);
   if (stats_parts >= chunks && !env_is("RESET_NATIVE_SAMPLER_PREP_BLOCK", "0")) {

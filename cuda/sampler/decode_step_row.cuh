@@ -70,6 +70,9 @@ struct KernelArgs {
   // warp_redux: the sample pass's warp sums of kept mass and candidate counts as 32-bit redux instructions, the
   // candidate scan only in warps that hold candidates (RESET_NATIVE_SAMPLER_WARP_REDUX).
   int warp_redux;
+  // kept_sum: the sample pass sums a thread's kept mass inside its weights' loop (kept_weights_summed;
+  // RESET_NATIVE_SAMPLER_KEPT_SUM, with the lean weights only).
+  int kept_sum;
 };
 
 template <int kDType>

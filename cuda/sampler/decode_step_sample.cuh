@@ -71,6 +71,32 @@ __device__ __forceinline__ unsigned kept_weights(const RowPlan& plan, const floa
   return kept_weights_of<kLean, true>(plan, x, w);
 }
 
+// a.kept_sum (RESET_NATIVE_SAMPLER_KEPT_SUM), lean only: kept_weights_of's lean loop with the thread's kept mass
+// summed in it, as the weights of the logits whose bin is above the boundary bin (bin < limit): that is the sum
+// of the kept weights outside the bin, a weight-0 logit of the boundary bin adding 0 either way. w[j] is then only
+// meaningful for the boundary bin's logits (bits of the result), the only ones write_candidates reads.
+template <bool kFloor>
+__device__ __forceinline__ unsigned kept_weights_summed_of(const RowPlan& plan, const float (&x)[kPerThread],
+                                                           unsigned (&w)[kPerThread], unsigned& kept) {
+  const int limit = plan.bin >= 0 ? plan.bin : kTopPBins;
+  unsigned in_bin = 0u;
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    const float m = tempered(x[j], plan.zmax, plan.inv_t);
+    w[j] = !kFloor || above_floor(x[j], plan.floor_key) ? weight_at<true>(m) : 0u;
+    const int bin = bin_at<true>(m);
+    in_bin |= (w[j] != 0u && bin == limit ? 1u : 0u) << j;
+    kept += bin < limit ? w[j] : 0u;
+  }
+  return in_bin;
+}
+
+__device__ __forceinline__ unsigned kept_weights_summed(const RowPlan& plan, const float (&x)[kPerThread],
+                                                        unsigned (&w)[kPerThread], unsigned& kept) {
+  if (plan.floor_key == 0u) return kept_weights_summed_of<false>(plan, x, w, kept);
+  return kept_weights_summed_of<true>(plan, x, w, kept);
+}
+
 // This thread's logits of the boundary bin (bit j of in_bin: its j-th logit, weight w[j]) to consecutive
 // candidate slots from `slot` on; slots past kCandidates are counted by the caller, not stored. vec: x is in
 // kLoadVec's layout (vec_offset), else in load_chunk's.
@@ -106,10 +132,15 @@ __device__ void kept_mass_warp(const KernelArgs& a, std::int64_t row, unsigned c
   const std::int64_t begin = static_cast<std::int64_t>(chunk) * kChunk;
   const int lane = threadIdx.x & 31;
   unsigned w[kPerThread];
-  const unsigned in_bin = kept_weights<kLean>(plan, x, w);
   unsigned kept = 0u;  // at most kPerThread weights of <= 2^24: no overflow
+  unsigned in_bin;
+  if (kLean && a.kept_sum) {
+    in_bin = kept_weights_summed(plan, x, w, kept);
+  } else {
+    in_bin = kept_weights<kLean>(plan, x, w);
 #pragma unroll
-  for (int j = 0; j < kPerThread; ++j) kept += in_bin & (1u << j) ? 0u : w[j];
+    for (int j = 0; j < kPerThread; ++j) kept += in_bin & (1u << j) ? 0u : w[j];
+  }
   static_assert(kPerThread * (1ull << 24) < (1ull << 32), "a thread's kept mass fits 32 bits");
   const unsigned count = __popc(in_bin);
   if (a.warp_redux) {
