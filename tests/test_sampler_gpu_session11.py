@@ -1,5 +1,5 @@
 """Session 11's switches of the CUDA decode step's kernels path (docs/sampler.md, CUDA details), read from the
-environment at every call (=1 on, =0 off, unset: the default, off), meant to change only how the per-logit work of
+environment at every call (=1 on, =0 off, unset: the default, off when written), meant to change only how the per-logit work of
 the three passes is done, never a value:
   RESET_NATIVE_SAMPLER_FULL_LOADS  chunks wholly inside the row loaded without a bounds check per element (all
                                    passes; the same elements in the same registers);
@@ -13,8 +13,8 @@ the three passes is done, never a value:
   RESET_NATIVE_SAMPLER_STATS_RANGE the stats pass decides on bare exps from each thread's smallest logit (where it
                                    holds no -inf, NaN or +inf; with LEAN_STATS);
   RESET_NATIVE_SAMPLER_KEPT_SUM    the sample pass sums a thread's kept mass inside its weights' loop (with LEAN).
-Each alone, all together, all with session 9's and 10's switches forced off or on, and with other groupings of
-the passes must give the same tokens, temperatures, entropies, errors and state bits as none of them: rejected
+Each alone, all together, the defaults, all with session 9's and 10's switches forced off or on, and with other
+groupings of the passes must give the same tokens, temperatures, entropies, errors and state bits as none of them: rejected
 rows, ties, -inf runs, top-k, bf16/fp16 (aligned and unaligned rows), strided and misaligned logits views, rows
 mapped to other slots, counted / sorted / overfull boundary bins (the numpy model's tokens), extreme weights,
 B = 1, 3, 8, 64, rows of more than 256 chunks, graph replays."""
@@ -41,10 +41,11 @@ SWITCHES = ("RESET_NATIVE_SAMPLER_FULL_LOADS", "RESET_NATIVE_SAMPLER_VEC_LOADS",
 EARLIER = SESSION9_SWITCHES + ("RESET_NATIVE_SAMPLER_LEAN_DRAW",)
 GROUPINGS = tuple(f"RESET_NATIVE_SAMPLER_{v}_CHUNKS" for v in ("STATS", "BIN", "SAMPLE"))
 ALL = {name: "1" for name in SWITCHES}
-# combo -> {variable: value}; variables not named are unset (their defaults). "default" is the reference.
-COMBOS = {"default": {}, "full_loads": {SWITCHES[0]: "1"}, "vec_loads": {SWITCHES[1]: "1"},
-          "flat_bins": {SWITCHES[2]: "1"}, "warp_redux": {SWITCHES[3]: "1"}, "stats_range": {SWITCHES[4]: "1"},
-          "kept_sum": {SWITCHES[5]: "1"}, "all": ALL,
+OFF = {name: "0" for name in SWITCHES}
+# combo -> {variable: value}; variables not named are unset (their defaults). "off" (every session 11 switch off,
+# the code before the session) is the reference; "default" leaves them all unset, whatever their defaults are.
+COMBOS = {"off": OFF, "default": {}, **{name.split("SAMPLER_")[1].lower(): {**OFF, name: "1"} for name in SWITCHES},
+          "all": ALL,
           "all_earlier_off": {**ALL, **{n: "0" for n in EARLIER}},
           "all_picks": {**ALL, "RESET_NATIVE_SAMPLER_SAMPLE_PICKS": "1"},
           "all_no_picks": {**ALL, "RESET_NATIVE_SAMPLER_SAMPLE_PICKS": "0"},
@@ -73,7 +74,7 @@ def _runs(monkeypatch, config, rows, vocab, logits, slots, seed, combos=COMBOS):
 
 
 def _assert_same(runs):
-    assert_same_runs(runs, reference="default")
+    assert_same_runs(runs, reference="off")
 
 
 @pytest.mark.parametrize("mode", list(CONFIGS))
@@ -92,7 +93,7 @@ def test_session11_switches_do_not_change_the_step(rows, vocab, dtype, mode, mon
         logits.append(torch.from_numpy(z).to(DTYPES[dtype]).cuda())
     slots = torch.from_numpy(rng.permutation(rows)).cuda()
     runs = _runs(monkeypatch, CONFIGS[mode], rows, vocab, logits, slots, seed=6)
-    assert (rows > 2) == (runs["default"][2] is not None)
+    assert (rows > 2) == (runs["off"][2] is not None)
     _assert_same(runs)
 
 
@@ -186,7 +187,7 @@ def test_session11_switches_on_rows_of_more_than_256_chunks(monkeypatch):
     z = (rng.standard_normal((rows, vocab)) * 3).astype(np.float32)
     z[1, ::5] = -np.inf
     logits = [torch.from_numpy(z).cuda(), torch.from_numpy(z[:, ::-1].copy()).cuda()]
-    combos = {k: COMBOS[k] for k in ("default", "all", "all_earlier_off")}
+    combos = {k: COMBOS[k] for k in ("off", "default", "all", "all_earlier_off")}
     runs = _runs(monkeypatch, ReSETConfig.fixed(0.9, top_p=0.9), rows, vocab, logits,
                  torch.arange(rows, device="cuda"), seed=2, combos=combos)
     _assert_same(runs)
@@ -196,5 +197,4 @@ def test_session11_switches_on_rows_of_more_than_256_chunks(monkeypatch):
 def test_session11_switches_in_a_cuda_graph_replay_like_eager_default_steps(rows, monkeypatch):
     """A graph captured with every switch on gives, replay after replay, the tokens, temperatures and final state
     of eager steps with them off."""
-    graph_replays_like_eager(rows, 110 + rows, lambda: _switch(monkeypatch, "all"),
-                             lambda: _switch(monkeypatch, "default"))
+    graph_replays_like_eager(rows, 110 + rows, lambda: _switch(monkeypatch, "all"), lambda: _switch(monkeypatch, "off"))
