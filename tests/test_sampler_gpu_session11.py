@@ -1,5 +1,5 @@
 """Session 11's switches of the CUDA decode step's kernels path (docs/sampler.md, CUDA details), read from the
-environment at every call (=1 on, =0 off, unset: the default, off when written), meant to change only how the per-logit work of
+environment at every call (=1 on, =0 off, unset: the default, on), meant to change only how the per-logit work of
 the three passes is done, never a value:
   RESET_NATIVE_SAMPLER_FULL_LOADS  chunks wholly inside the row loaded without a bounds check per element (all
                                    passes; the same elements in the same registers);

@@ -13,7 +13,7 @@ where rows x chunks <= SMs; the sample pass 4 chunks per block from B = 64), the
 default with 2 chunks per sample block (sa2: the grouping before session 10 at B = 64; at B = 1 and 8, where the
 default is a block per chunk, it only shows what grouping costs there).
 SAMPLER_SWITCH_VARIANTS=s11 times session 11's switches (FULL_LOADS, VEC_LOADS, FLAT_BINS, WARP_REDUX,
-STATS_RANGE, KEPT_SUM; off by default) each on and all of them on against the default; =s9 times the session 9 variants instead (the default with one of LEAN, SUB_BINS or
+STATS_RANGE, KEPT_SUM; on by default since its round 1) each off and all of them off (-s11) against the default; =s9 times the session 9 variants instead (the default with one of LEAN, SUB_BINS or
 LEAN_STATS off), =grouping the chunks per block of the three passes around their defaults (each pass alone, and stats
 and sample together).
 V = 151936 fp32 N(0, 3^2) logits (as bench/bench_sampler.py), B = 1, 8, 64 (SAMPLER_SWITCH_BATCHES); the bench's
@@ -43,10 +43,11 @@ S11 = ("RESET_NATIVE_SAMPLER_FULL_LOADS", "RESET_NATIVE_SAMPLER_VEC_LOADS", "RES
        "RESET_NATIVE_SAMPLER_WARP_REDUX", "RESET_NATIVE_SAMPLER_STATS_RANGE", "RESET_NATIVE_SAMPLER_KEPT_SUM")
 # name -> {switch: "0" / "1"}; a switch not named is left unset (its default).
 if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s11":
-    # The default with each of session 11's switches on, and all of them (old: every switch off, as before).
+    # Session 11's switches (on by default since its round 1): the default with each of them off, and with all of
+    # them off (-s11: session 10's default). old: every switch off.
     VARIANTS = {"old": {name: "0" for name in SWITCHES + S11}, "default": {},
-                **{"+" + n.split("SAMPLER_")[1].lower(): {n: "1"} for n in S11},
-                "+all": {n: "1" for n in S11}}
+                **{"-" + n.split("SAMPLER_")[1].lower(): {n: "0"} for n in S11},
+                "-s11": {n: "0" for n in S11}}
 elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s9":
     VARIANTS = {"old": {name: "0" for name in SWITCHES}, "default": {},
                 "-lean": {"RESET_NATIVE_SAMPLER_LEAN": "0"}, "-sub_bins": {"RESET_NATIVE_SAMPLER_SUB_BINS": "0"},
@@ -61,7 +62,7 @@ elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "grouping":
                 **{f"st{n}sa{n}": {"RESET_NATIVE_SAMPLER_STATS_CHUNKS": str(n),
                                    "RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS": str(n)} for n in (3, 4)}}
 else:
-    VARIANTS = {"old": {name: "0" for name in SWITCHES}, "default": {},
+    VARIANTS = {"old": {name: "0" for name in SWITCHES + S11}, "default": {},
                 "-lean_draw": {"RESET_NATIVE_SAMPLER_LEAN_DRAW": "0"},
                 "sa2": {"RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS": "2"}}
 CONFIGS = {"reset top-p": ReSETConfig(t_low=0.1, tau0=0.5505, t_high=1.0, window=32, top_p=0.95),

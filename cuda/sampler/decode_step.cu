@@ -165,7 +165,12 @@ bool env_is(const char* name, const char* value) {
 // once on dummy data before the PDL wait, +7.2 / +0.15 us at B = 1; HIST_SPLIT, the bins pass's odd blocks
 // adding to a second copy of the row histogram, +1.0 / +1.3 / +2.3 / +1.9 us at B = 1 / 4 / 8 / 64.)
 // Session 11's switches (bench/RESULTS-sampler12.md), per-logit work of the three passes at large batches, each
-// giving the same bits as without it (tests/test_sampler_gpu_session11.py); off by default until measured:
+// giving the same bits as without it (tests/test_sampler_gpu_session11.py). All six on by default: on an H200
+// (graph replays, ReSET top-p, the same build with all six off / on) 16.52 / 23.45 / 69.32 -> 16.34 / 22.86 /
+// 62.65 us at B = 1 / 8 / 64 (B = 64 once more: 69.32 -> 63.37), fixed T 10.83 / 13.92 / 44.34 -> 10.57 / 13.35
+// / 38.69. Alone at B = 64 (top-p): FULL_LOADS -3.7, VEC_LOADS -2.7, WARP_REDUX -1.4, KEPT_SUM -1.2, FLAT_BINS
+// -0.8, STATS_RANGE -0.7 us. (Alone at B = 1 some measured slower, KEPT_SUM +0.9 and STATS_RANGE +0.4 us; the
+// six together are not: -0.18.) =0 turns one off:
 // * RESET_NATIVE_SAMPLER_FULL_LOADS: the chunks wholly inside the row (all but a row's last) loaded without a
 //   bounds check per element (load_chunk_as's kLoadFull: the same elements in the same registers), all passes.
 // * RESET_NATIVE_SAMPLER_VEC_LOADS: the bins and sample passes load those chunks in 16-byte loads (kLoadVec; a
@@ -192,12 +197,12 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
                   env_switch("RESET_NATIVE_SAMPLER_SUB_BINS", true),
                   env_switch("RESET_NATIVE_SAMPLER_LEAN_STATS", true),
                   env_switch("RESET_NATIVE_SAMPLER_LEAN_DRAW", true),
-                  env_switch("RESET_NATIVE_SAMPLER_FULL_LOADS", false),
-                  env_switch("RESET_NATIVE_SAMPLER_VEC_LOADS", false),
-                  env_switch("RESET_NATIVE_SAMPLER_FLAT_BINS", false),
-                  env_switch("RESET_NATIVE_SAMPLER_WARP_REDUX", false),
-                  env_switch("RESET_NATIVE_SAMPLER_STATS_RANGE", false),
-                  env_switch("RESET_NATIVE_SAMPLER_KEPT_SUM", false)};
+                  env_switch("RESET_NATIVE_SAMPLER_FULL_LOADS", true),
+                  env_switch("RESET_NATIVE_SAMPLER_VEC_LOADS", true),
+                  env_switch("RESET_NATIVE_SAMPLER_FLAT_BINS", true),
+                  env_switch("RESET_NATIVE_SAMPLER_WARP_REDUX", true),
+                  env_switch("RESET_NATIVE_SAMPLER_STATS_RANGE", true),
+                  env_switch("RESET_NATIVE_SAMPLER_KEPT_SUM", true)};
 }
 
 // Whether every chunk of every row starts on a 16-byte boundary (kLoadVec's loads): the logits' base and the row

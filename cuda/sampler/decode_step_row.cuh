@@ -57,7 +57,7 @@ struct KernelArgs {
   // lean_draw: the sample pass's last block with fewer barriers and lean draw weights
   // (RESET_NATIVE_SAMPLER_LEAN_DRAW).
   int lean_draw;
-  // Session 11's switches (decode_step.cu: read_switches), each the same bits:
+  // Session 11's switches (decode_step.cu: read_switches; all on by default), each the same bits:
   // stats_loads / bins_loads / sample_loads: how each pass loads its chunks (kLoadChecked, kLoadFull or, bins and
   // sample only, kLoadVec: RESET_NATIVE_SAMPLER_FULL_LOADS / _VEC_LOADS);
   int stats_loads, bins_loads, sample_loads;
