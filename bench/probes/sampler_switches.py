@@ -12,7 +12,8 @@ Variants: old (all off), default (the switches unset: LEAN, SUB_BINS, LEAN_STATS
 where rows x chunks <= SMs; the sample pass 4 chunks per block from B = 64), the default with LEAN_DRAW off, and the
 default with 2 chunks per sample block (sa2: the grouping before session 10 at B = 64; at B = 1 and 8, where the
 default is a block per chunk, it only shows what grouping costs there).
-SAMPLER_SWITCH_VARIANTS=s9 times the session 9 variants instead (the default with one of LEAN, SUB_BINS or
+SAMPLER_SWITCH_VARIANTS=s11 times session 11's switches (FULL_LOADS, VEC_LOADS, FLAT_BINS, WARP_REDUX,
+STATS_RANGE, KEPT_SUM; on by default since its round 1) each off and all of them off (-s11) against the default; =s9 times the session 9 variants instead (the default with one of LEAN, SUB_BINS or
 LEAN_STATS off), =grouping the chunks per block of the three passes around their defaults (each pass alone, and stats
 and sample together).
 V = 151936 fp32 N(0, 3^2) logits (as bench/bench_sampler.py), B = 1, 8, 64 (SAMPLER_SWITCH_BATCHES); the bench's
@@ -37,8 +38,17 @@ from bench_sampler import graph_of  # noqa: E402  (one CUDA graph of fn: its rep
 VOCAB = 151936
 SWITCHES = ("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", "RESET_NATIVE_SAMPLER_LEAN", "RESET_NATIVE_SAMPLER_SUB_BINS",
             "RESET_NATIVE_SAMPLER_LEAN_STATS", "RESET_NATIVE_SAMPLER_LEAN_DRAW")
+# Session 11's switches (per-logit work of the passes; off by default).
+S11 = ("RESET_NATIVE_SAMPLER_FULL_LOADS", "RESET_NATIVE_SAMPLER_VEC_LOADS", "RESET_NATIVE_SAMPLER_FLAT_BINS",
+       "RESET_NATIVE_SAMPLER_WARP_REDUX", "RESET_NATIVE_SAMPLER_STATS_RANGE", "RESET_NATIVE_SAMPLER_KEPT_SUM")
 # name -> {switch: "0" / "1"}; a switch not named is left unset (its default).
-if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s9":
+if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s11":
+    # Session 11's switches (on by default since its round 1): the default with each of them off, and with all of
+    # them off (-s11: session 10's default). old: every switch off.
+    VARIANTS = {"old": {name: "0" for name in SWITCHES + S11}, "default": {},
+                **{"-" + n.split("SAMPLER_")[1].lower(): {n: "0"} for n in S11},
+                "-s11": {n: "0" for n in S11}}
+elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s9":
     VARIANTS = {"old": {name: "0" for name in SWITCHES}, "default": {},
                 "-lean": {"RESET_NATIVE_SAMPLER_LEAN": "0"}, "-sub_bins": {"RESET_NATIVE_SAMPLER_SUB_BINS": "0"},
                 "-lean_stats": {"RESET_NATIVE_SAMPLER_LEAN_STATS": "0"}}
@@ -52,7 +62,7 @@ elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "grouping":
                 **{f"st{n}sa{n}": {"RESET_NATIVE_SAMPLER_STATS_CHUNKS": str(n),
                                    "RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS": str(n)} for n in (3, 4)}}
 else:
-    VARIANTS = {"old": {name: "0" for name in SWITCHES}, "default": {},
+    VARIANTS = {"old": {name: "0" for name in SWITCHES + S11}, "default": {},
                 "-lean_draw": {"RESET_NATIVE_SAMPLER_LEAN_DRAW": "0"},
                 "sa2": {"RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS": "2"}}
 CONFIGS = {"reset top-p": ReSETConfig(t_low=0.1, tau0=0.5505, t_high=1.0, window=32, top_p=0.95),
@@ -63,7 +73,7 @@ BATCHES = tuple(int(b) for b in os.environ.get("SAMPLER_SWITCH_BATCHES", "1,8,64
 
 
 def set_variant(name):
-    for env in SWITCHES + GROUPINGS:
+    for env in SWITCHES + S11 + GROUPINGS:
         if env in VARIANTS[name]:
             os.environ[env] = VARIANTS[name][env]
         else:
@@ -196,7 +206,7 @@ def main():
             lines.append(f"| {rows} | {cname} | " + " | ".join(f"{best[n]:.2f}" for n in VARIANTS) +
                          f" | {best['default'] - best['old']:+.2f} | " +
                          " | ".join(f"{best[n] - best['default']:+.2f}" for n in others) + " |")
-    for name in SWITCHES + GROUPINGS:
+    for name in SWITCHES + S11 + GROUPINGS:
         os.environ.pop(name, None)
     out = Path(__file__).resolve().parents[1] / "out"
     out.mkdir(exist_ok=True)

@@ -20,16 +20,23 @@ constexpr int kPerThread = static_cast<int>(kChunk / kThreads);  // logits per t
 constexpr unsigned kFullMask = 0xFFFFFFFFu;
 static_assert(kChunk % kThreads == 0, "a chunk is whole tiles of the block");
 
-// Logits element i of a row as float; bf16 is widened by a shift (no cuda_bf16 dependency).
+// A 16-bit logit's bits as float (kDType 1: bf16, widened by a shift, no cuda_bf16 dependency; 2: fp16).
+template <int kDType>
+__device__ __forceinline__ float widen_half(unsigned short b) {
+  if constexpr (kDType == 1) {
+    return __uint_as_float(static_cast<unsigned>(b) << 16);
+  } else {
+    return __half2float(__ushort_as_half(b));
+  }
+}
+
+// Logits element i of a row as float.
 template <int kDType>
 __device__ __forceinline__ float load_logit(const void* row, std::int64_t i) {
   if constexpr (kDType == 0) {
     return __ldg(static_cast<const float*>(row) + i);
-  } else if constexpr (kDType == 1) {
-    const unsigned short b = __ldg(static_cast<const unsigned short*>(row) + i);
-    return __uint_as_float(static_cast<unsigned>(b) << 16);
   } else {
-    return __half2float(__ushort_as_half(__ldg(static_cast<const unsigned short*>(row) + i)));
+    return widen_half<kDType>(__ldg(static_cast<const unsigned short*>(row) + i));
   }
 }
 

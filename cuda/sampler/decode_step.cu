@@ -36,6 +36,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstdlib>
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -163,8 +164,29 @@ bool env_is(const char* name, const char* value) {
 // (Session 10 also measured and removed: WARM_TAIL / WARM_BINS, the sample and bins passes running their code
 // once on dummy data before the PDL wait, +7.2 / +0.15 us at B = 1; HIST_SPLIT, the bins pass's odd blocks
 // adding to a second copy of the row histogram, +1.0 / +1.3 / +2.3 / +1.9 us at B = 1 / 4 / 8 / 64.)
+// Session 11's switches (bench/RESULTS-sampler12.md), per-logit work of the three passes at large batches, each
+// giving the same bits as without it (tests/test_sampler_gpu_session11.py). All six on by default: on an H200
+// (graph replays, ReSET top-p, the same build with all six off / on) 16.52 / 23.45 / 69.32 -> 16.34 / 22.86 /
+// 62.65 us at B = 1 / 8 / 64 (B = 64 once more: 69.32 -> 63.37), fixed T 10.83 / 13.92 / 44.34 -> 10.57 / 13.35
+// / 38.69. Alone at B = 64 (top-p): FULL_LOADS -3.7, VEC_LOADS -2.7, WARP_REDUX -1.4, KEPT_SUM -1.2, FLAT_BINS
+// -0.8, STATS_RANGE -0.7 us. (Alone at B = 1 some measured slower, KEPT_SUM +0.9 and STATS_RANGE +0.4 us; the
+// six together are not: -0.18.) =0 turns one off:
+// * RESET_NATIVE_SAMPLER_FULL_LOADS: the chunks wholly inside the row (all but a row's last) loaded without a
+//   bounds check per element (load_chunk_as's kLoadFull: the same elements in the same registers), all passes.
+// * RESET_NATIVE_SAMPLER_VEC_LOADS: the bins and sample passes load those chunks in 16-byte loads (kLoadVec; a
+//   thread then holds other elements, which only changes the order of exact integer sums and the candidates'
+//   index arithmetic), where the logits' rows are 16-byte aligned (else as FULL_LOADS).
+// * RESET_NATIVE_SAMPLER_FLAT_BINS: the bins pass weighs and bins a thread's logits without branches, then adds
+//   them by shared-memory reductions at precomputed addresses (topp_bins_add_flat; with LEAN only).
+// * RESET_NATIVE_SAMPLER_WARP_REDUX: the sample pass's warp sums as 32-bit redux instructions, the candidate
+//   scan only in warps that hold candidates (kept_mass_warp).
+// * RESET_NATIVE_SAMPLER_STATS_RANGE: the stats pass's test for bare exps on each thread's smallest logit
+//   (warp_chunk_part; with LEAN_STATS only).
+// * RESET_NATIVE_SAMPLER_KEPT_SUM: the sample pass sums a thread's kept mass inside its weights' loop, as the
+//   weights of bins above the boundary bin (kept_weights_summed; with LEAN only).
 struct Switches {
   bool sample_picks, lean, sub_bins, lean_stats, lean_draw;
+  bool full_loads, vec_loads, flat_bins, warp_redux, stats_range, kept_sum;
 };
 // sms: the device's multiprocessors (0 when unknown: the bins pass picks).
 Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
@@ -174,7 +196,19 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
                   env_switch("RESET_NATIVE_SAMPLER_LEAN", true),
                   env_switch("RESET_NATIVE_SAMPLER_SUB_BINS", true),
                   env_switch("RESET_NATIVE_SAMPLER_LEAN_STATS", true),
-                  env_switch("RESET_NATIVE_SAMPLER_LEAN_DRAW", true)};
+                  env_switch("RESET_NATIVE_SAMPLER_LEAN_DRAW", true),
+                  env_switch("RESET_NATIVE_SAMPLER_FULL_LOADS", true),
+                  env_switch("RESET_NATIVE_SAMPLER_VEC_LOADS", true),
+                  env_switch("RESET_NATIVE_SAMPLER_FLAT_BINS", true),
+                  env_switch("RESET_NATIVE_SAMPLER_WARP_REDUX", true),
+                  env_switch("RESET_NATIVE_SAMPLER_STATS_RANGE", true),
+                  env_switch("RESET_NATIVE_SAMPLER_KEPT_SUM", true)};
+}
+
+// Whether every chunk of every row starts on a 16-byte boundary (kLoadVec's loads): the logits' base and the row
+// stride in bytes are multiples of 16 (chunks are 2048 elements, a multiple of 16 bytes in every dtype).
+bool rows_16_byte_aligned(const void* logits, std::int64_t row_stride, int element_bytes) {
+  return reinterpret_cast<std::uintptr_t>(logits) % 16 == 0 && (row_stride * element_bytes) % 16 == 0;
 }
 
 // Resident blocks per SM the stats and sample kernels are built for (__launch_bounds__(kThreads, 5)).
@@ -352,6 +386,14 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   a.sub_bins = sw.sub_bins ? 1 : 0;
   a.lean_stats = sw.lean_stats ? 1 : 0;
   a.lean_draw = sw.lean_draw ? 1 : 0;
+  const int full = sw.full_loads ? kLoadFull : kLoadChecked;
+  const bool vec = sw.vec_loads && rows_16_byte_aligned(a.logits, a.row_stride, kDType == 0 ? 4 : 2);
+  a.stats_loads = full;
+  a.bins_loads = a.sample_loads = vec ? kLoadVec : full;
+  a.flat_bins = sw.flat_bins ? 1 : 0;
+  a.warp_redux = sw.warp_redux ? 1 : 0;
+  a.stats_range = sw.stats_range ? 1 : 0;
+  a.kept_sum = sw.kept_sum ? 1 : 0;
   const unsigned chunks = a.ws.chunks;
   const unsigned stats_parts = grouped_parts("RESET_NATIVE_SAMPLER_STATS_CHUNKS", rows, chunks, sms);
   if (stats_parts >= chunks && !env_is("RESET_NATIVE_SAMPLER_PREP_BLOCK", "0")) {

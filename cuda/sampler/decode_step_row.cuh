@@ -57,6 +57,22 @@ struct KernelArgs {
   // lean_draw: the sample pass's last block with fewer barriers and lean draw weights
   // (RESET_NATIVE_SAMPLER_LEAN_DRAW).
   int lean_draw;
+  // Session 11's switches (decode_step.cu: read_switches; all on by default), each the same bits:
+  // stats_loads / bins_loads / sample_loads: how each pass loads its chunks (kLoadChecked, kLoadFull or, bins and
+  // sample only, kLoadVec: RESET_NATIVE_SAMPLER_FULL_LOADS / _VEC_LOADS);
+  int stats_loads, bins_loads, sample_loads;
+  // flat_bins: the bins pass weighs and bins all of a thread's logits first, then adds them with shared-memory
+  // reductions at precomputed addresses (RESET_NATIVE_SAMPLER_FLAT_BINS; with the lean weights only);
+  int flat_bins;
+  // stats_range: the stats pass's test for bare exps on each thread's smallest logit (warp_chunk_part;
+  // RESET_NATIVE_SAMPLER_STATS_RANGE, with lean_stats only);
+  int stats_range;
+  // warp_redux: the sample pass's warp sums of kept mass and candidate counts as 32-bit redux instructions, the
+  // candidate scan only in warps that hold candidates (RESET_NATIVE_SAMPLER_WARP_REDUX).
+  int warp_redux;
+  // kept_sum: the sample pass sums a thread's kept mass inside its weights' loop (kept_weights_summed;
+  // RESET_NATIVE_SAMPLER_KEPT_SUM, with the lean weights only).
+  int kept_sum;
 };
 
 template <int kDType>
@@ -172,29 +188,105 @@ __device__ __forceinline__ void load_chunk(const void* z, std::int64_t begin, st
   }
 }
 
+// How a pass loads a chunk (session 11's switches; KernelArgs::load_mode): kLoadChecked as load_chunk, every
+// element against the row's end; kLoadFull: a chunk wholly inside the row without those checks (32-bit
+// offsets from the chunk's start: the same elements in the same registers, RESET_NATIVE_SAMPLER_FULL_LOADS);
+// kLoadVec: a whole chunk in 16-byte loads (RESET_NATIVE_SAMPLER_VEC_LOADS, only where the row's chunks are
+// 16-byte aligned), which puts other elements in a thread's registers (vec_index): only for the passes whose
+// results are exact integer sums over the chunk's logits, independent of which thread holds which (bins,
+// sample). A partial chunk (the row's last) always loads checked, in load_chunk's layout.
+constexpr int kLoadChecked = 0, kLoadFull = 1, kLoadVec = 2;
+constexpr int kVecLoads = 2;  // 16-byte loads per thread and chunk (fp32: 4 logits each; 16-bit: 8 and 8 ...)
+
+// Element offset of x[j] from the chunk's start in kLoadVec's layout: fp32, float4 k of the thread holds
+// x[4k..4k+3] = elements 1024 k + 4 t + (0..3); 16-bit, one 16-byte load holds x[0..7] = elements 8 t + (0..7).
+template <int kDType>
+__device__ __forceinline__ unsigned vec_offset(int j) {
+  constexpr int kPer = kDType == 0 ? 4 : 8;  // logits per 16-byte load
+  return static_cast<unsigned>((j / kPer) * (kThreads * kPer) + threadIdx.x * kPer + j % kPer);
+}
+
+// Whether the chunk [begin, end) is loaded in kLoadVec's layout under `mode`.
+__device__ __forceinline__ bool vec_layout(int mode, std::int64_t begin, std::int64_t end) {
+  return mode == kLoadVec && end - begin == kChunk;
+}
+
+template <int kDType>
+__device__ __forceinline__ void load_chunk_full(const void* z, std::int64_t begin, float (&x)[kPerThread]) {
+  if constexpr (kDType == 0) {
+    const float* p = static_cast<const float*>(z) + begin + threadIdx.x;
+#pragma unroll
+    for (int j = 0; j < kPerThread; ++j) x[j] = __ldg(p + j * kThreads);
+  } else {
+    const unsigned short* p = static_cast<const unsigned short*>(z) + begin + threadIdx.x;
+#pragma unroll
+    for (int j = 0; j < kPerThread; ++j) x[j] = widen_half<kDType>(__ldg(p + j * kThreads));
+  }
+}
+
+template <int kDType>
+__device__ __forceinline__ void load_chunk_vec(const void* z, std::int64_t begin, float (&x)[kPerThread]) {
+  static_assert(kPerThread == 8, "kLoadVec's layout: 8 logits per thread");
+  if constexpr (kDType == 0) {
+    const float4* p = reinterpret_cast<const float4*>(static_cast<const float*>(z) + begin) + threadIdx.x;
+#pragma unroll
+    for (int k = 0; k < 2; ++k) {
+      const float4 v = __ldg(p + k * kThreads);
+      x[4 * k] = v.x;
+      x[4 * k + 1] = v.y;
+      x[4 * k + 2] = v.z;
+      x[4 * k + 3] = v.w;
+    }
+  } else {
+    const uint4 v = __ldg(reinterpret_cast<const uint4*>(static_cast<const unsigned short*>(z) + begin) + threadIdx.x);
+    const unsigned words[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      x[2 * k] = widen_half<kDType>(static_cast<unsigned short>(words[k] & 0xFFFFu));
+      x[2 * k + 1] = widen_half<kDType>(static_cast<unsigned short>(words[k] >> 16));
+    }
+  }
+}
+
+// The chunk [begin, end) of row z into x under `mode` (block-uniform).
+template <int kDType>
+__device__ __forceinline__ void load_chunk_as(int mode, const void* z, std::int64_t begin, std::int64_t end,
+                                              float (&x)[kPerThread]) {
+  if (mode != kLoadChecked && end - begin == kChunk) {
+    if (mode == kLoadVec) {
+      load_chunk_vec<kDType>(z, begin, x);
+    } else {
+      load_chunk_full<kDType>(z, begin, x);
+    }
+  } else {
+    load_chunk<kDType>(z, begin, end, x);
+  }
+}
+
 // The same, before pdl_wait, in the kernels after the stats kernel of the same step: the stats kernel's
 // blocks read the logits only after their own pdl_wait (the logits' producer had finished and its
 // writes were visible) and let the next kernel launch only after that, so a later kernel of the step
 // may read the logits as soon as it starts. That hides the load behind the previous kernel's tail.
 template <int kDType>
 __device__ __forceinline__ void load_early_chunk(const KernelArgs& a, std::int64_t row, std::int64_t begin,
-                                                 std::int64_t end, float (&x)[kPerThread]) {
-  load_chunk<kDType>(row_logits<kDType>(a, row), begin, end, x);
+                                                 std::int64_t end, float (&x)[kPerThread], int mode = kLoadChecked) {
+  load_chunk_as<kDType>(mode, row_logits<kDType>(a, row), begin, end, x);
 }
 
 // One round of a grouped pass (a block taking chunks part, part + parts, ... of its row): up to kWarps
 // chunks from `round` on, each handed to on_chunk(k, c) with x holding chunk c while the next chunk's
 // load is in flight. Returns the round's chunk count; x then holds the next round's first chunk.
+// mode: how the chunks are loaded (load_chunk_as; the caller loaded the first one the same way).
 template <int kDType, class OnChunk>
 __device__ __forceinline__ int grouped_round(const KernelArgs& a, std::int64_t row, unsigned round, unsigned parts,
-                                             float (&x)[kPerThread], OnChunk&& on_chunk) {
+                                             float (&x)[kPerThread], OnChunk&& on_chunk, int mode = kLoadChecked) {
   int k = 0;
   for (unsigned c = round; k < kWarps && c < a.ws.chunks; ++k, c += parts) {
     const unsigned next = c + parts;
     float xn[kPerThread];
     if (next < a.ws.chunks) {
       const std::int64_t nb = static_cast<std::int64_t>(next) * kChunk;
-      load_chunk<kDType>(row_logits<kDType>(a, row), nb, min(nb + kChunk, a.vocab), xn);
+      load_chunk_as<kDType>(mode, row_logits<kDType>(a, row), nb, min(nb + kChunk, a.vocab), xn);
     }
     on_chunk(k, c);
     if (next < a.ws.chunks) {
@@ -214,8 +306,13 @@ __device__ __forceinline__ int grouped_round(const KernelArgs& a, std::int64_t r
 // exps are bare ex2.approx.ftz, the instruction __expf runs on such arguments, and -inf logits go through the
 // same code instead of a branch: exp(-inf) = +0 adds nothing to the sum, and their fma gets -FLT_MAX in place of
 // -inf, so -FLT_MAX * +0 = -0 adds nothing either (the same bits: tests/test_sampler_gpu_switches.py).
+// range (a.stats_range, RESET_NATIVE_SAMPLER_STATS_RANGE; with lean): the test for bare exps on the thread's
+// smallest logit alone where it holds no -inf, NaN or +inf: RN(RN(x - max) * log2 e) is monotone in x, so the
+// smallest logit has the smallest exp argument, and all of them are >= -126 iff its is (one min per logit instead
+// of two compares and a predicate merge). Otherwise (a -inf, NaN or +inf in the thread) the test per logit as
+// without it. The same decision, so the same bits.
 __device__ __forceinline__ ChunkPart warp_chunk_part(const float (&x)[kPerThread], std::int64_t begin,
-                                                     bool lean = false) {
+                                                     bool lean = false, bool range = false) {
   float m = -INFINITY;
   int at = -1;  // j of this thread's first maximum
   bool flagged = false;
@@ -243,7 +340,20 @@ __device__ __forceinline__ ChunkPart warp_chunk_part(const float (&x)[kPerThread
       for (int j = 0; j < kPerThread; ++j) {
         d[j] = __fsub_rn(x[j], p.max);
         t[j] = __fmul_rn(d[j], kLog2e);
-        normal &= x[j] == -INFINITY || t[j] >= -126.0f;
+      }
+      bool decided = false;
+      if (range && !flagged) {
+        float low = x[0];  // the thread's smallest logit (no NaN here: flagged)
+#pragma unroll
+        for (int j = 1; j < kPerThread; ++j) low = fminf(low, x[j]);
+        if (low != -INFINITY) {
+          normal = __fmul_rn(__fsub_rn(low, p.max), kLog2e) >= -126.0f;
+          decided = true;
+        }
+      }
+      if (!decided) {
+#pragma unroll
+        for (int j = 0; j < kPerThread; ++j) normal &= x[j] == -INFINITY || t[j] >= -126.0f;
       }
       bare = __all_sync(kFullMask, normal);
     }
@@ -273,8 +383,8 @@ __device__ __forceinline__ ChunkPart warp_chunk_part(const float (&x)[kPerThread
 
 // The chunk's part by the whole block, valid in every thread (two barriers: see block_chunk_part).
 __device__ __forceinline__ ChunkPart chunk_part(const float (&x)[kPerThread], std::int64_t begin, ChunkPart* parts,
-                                                bool lean = false) {
-  return block_chunk_part(warp_chunk_part(x, begin, lean), parts);
+                                                bool lean = false, bool range = false) {
+  return block_chunk_part(warp_chunk_part(x, begin, lean, range), parts);
 }
 
 // ---- The row's slot, prepared while its entropy is reduced ------------------------------------------

@@ -71,16 +71,45 @@ __device__ __forceinline__ unsigned kept_weights(const RowPlan& plan, const floa
   return kept_weights_of<kLean, true>(plan, x, w);
 }
 
+// a.kept_sum (RESET_NATIVE_SAMPLER_KEPT_SUM), lean only: kept_weights_of's lean loop with the thread's kept mass
+// summed in it, as the weights of the logits whose bin is above the boundary bin (bin < limit): that is the sum
+// of the kept weights outside the bin, a weight-0 logit of the boundary bin adding 0 either way. w[j] is then only
+// meaningful for the boundary bin's logits (bits of the result), the only ones write_candidates reads.
+template <bool kFloor>
+__device__ __forceinline__ unsigned kept_weights_summed_of(const RowPlan& plan, const float (&x)[kPerThread],
+                                                           unsigned (&w)[kPerThread], unsigned& kept) {
+  const int limit = plan.bin >= 0 ? plan.bin : kTopPBins;
+  unsigned in_bin = 0u;
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    const float m = tempered(x[j], plan.zmax, plan.inv_t);
+    w[j] = !kFloor || above_floor(x[j], plan.floor_key) ? weight_at<true>(m) : 0u;
+    const int bin = bin_at<true>(m);
+    in_bin |= (w[j] != 0u && bin == limit ? 1u : 0u) << j;
+    kept += bin < limit ? w[j] : 0u;
+  }
+  return in_bin;
+}
+
+__device__ __forceinline__ unsigned kept_weights_summed(const RowPlan& plan, const float (&x)[kPerThread],
+                                                        unsigned (&w)[kPerThread], unsigned& kept) {
+  if (plan.floor_key == 0u) return kept_weights_summed_of<false>(plan, x, w, kept);
+  return kept_weights_summed_of<true>(plan, x, w, kept);
+}
+
 // This thread's logits of the boundary bin (bit j of in_bin: its j-th logit, weight w[j]) to consecutive
-// candidate slots from `slot` on; slots past kCandidates are counted by the caller, not stored.
+// candidate slots from `slot` on; slots past kCandidates are counted by the caller, not stored. vec: x is in
+// kLoadVec's layout (vec_offset), else in load_chunk's.
+template <int kDType>
 __device__ __forceinline__ void write_candidates(Candidate* row_cand, unsigned long long slot, unsigned in_bin,
                                                  const float (&x)[kPerThread], const unsigned (&w)[kPerThread],
-                                                 std::int64_t begin) {
+                                                 std::int64_t begin, bool vec = false) {
 #pragma unroll
   for (int j = 0; j < kPerThread; ++j) {
     if (!(in_bin & (1u << j))) continue;
     if (slot < static_cast<unsigned long long>(kCandidates)) {
-      row_cand[slot] = Candidate{order_key(x[j]), w[j], static_cast<unsigned>(begin + j * kThreads + threadIdx.x), 0u};
+      const unsigned offset = vec ? vec_offset<kDType>(j) : static_cast<unsigned>(j * kThreads + threadIdx.x);
+      row_cand[slot] = Candidate{order_key(x[j]), w[j], static_cast<unsigned>(begin + offset), 0u};
     }
     ++slot;
   }
@@ -90,21 +119,39 @@ __device__ __forceinline__ void write_candidates(Candidate* row_cand, unsigned l
 // the logits above the bin only) is summed per warp into warp_mass[warp] (the caller adds the kWarps
 // sums: exact integers, in any grouping), and each warp reserves its boundary-bin logits' candidate
 // slots with one atomic, as soon as its logits are weighed, and writes them (their order in the buffer
-// does not matter: the threshold and the kept masses are computed from the set).
+// does not matter: the threshold and the kept masses are computed from the set). mode: how x was loaded
+// (load_chunk_as; kLoadVec's layout only changes which indices the candidates get).
+// a.warp_redux (RESET_NATIVE_SAMPLER_WARP_REDUX): the warp's kept mass as two 32-bit redux sums (of each thread's
+// bits 16 and up, and below: at most 32 x 2^11 and 32 x 2^16, exact) instead of a 64-bit shuffle tree, and the
+// candidate count as one redux, so that the scan of the counts runs only in a warp that holds candidates (nearly
+// none do: the boundary bin holds at most a few hundred of the row's logits). The same integers.
 template <int kDType, bool kLean = false>
 __device__ void kept_mass_warp(const KernelArgs& a, std::int64_t row, unsigned chunk, const RowPlan& plan,
-                               const float (&x)[kPerThread], unsigned long long* warp_mass) {
+                               const float (&x)[kPerThread], unsigned long long* warp_mass,
+                               int mode = kLoadChecked) {
   const std::int64_t begin = static_cast<std::int64_t>(chunk) * kChunk;
   const int lane = threadIdx.x & 31;
   unsigned w[kPerThread];
-  const unsigned in_bin = kept_weights<kLean>(plan, x, w);
   unsigned kept = 0u;  // at most kPerThread weights of <= 2^24: no overflow
+  unsigned in_bin;
+  if (kLean && a.kept_sum) {
+    in_bin = kept_weights_summed(plan, x, w, kept);
+  } else {
+    in_bin = kept_weights<kLean>(plan, x, w);
 #pragma unroll
-  for (int j = 0; j < kPerThread; ++j) kept += in_bin & (1u << j) ? 0u : w[j];
-  unsigned long long mine = kept;
-  for (int o = 16; o > 0; o >>= 1) mine += __shfl_down_sync(kFullMask, mine, o);
-  if (lane == 0) warp_mass[threadIdx.x >> 5] = mine;
+    for (int j = 0; j < kPerThread; ++j) kept += in_bin & (1u << j) ? 0u : w[j];
+  }
+  static_assert(kPerThread * (1ull << 24) < (1ull << 32), "a thread's kept mass fits 32 bits");
   const unsigned count = __popc(in_bin);
+  if (a.warp_redux) {
+    const unsigned high = __reduce_add_sync(kFullMask, kept >> 16), low = __reduce_add_sync(kFullMask, kept & 0xFFFFu);
+    if (lane == 0) warp_mass[threadIdx.x >> 5] = (static_cast<unsigned long long>(high) << 16) + low;
+    if (__reduce_add_sync(kFullMask, count) == 0u) return;
+  } else {
+    unsigned long long mine = kept;
+    for (int o = 16; o > 0; o >>= 1) mine += __shfl_down_sync(kFullMask, mine, o);
+    if (lane == 0) warp_mass[threadIdx.x >> 5] = mine;
+  }
   unsigned upto = count;  // inclusive scan over the warp
   for (int o = 1; o < 32; o <<= 1) {
     const unsigned y = __shfl_up_sync(kFullMask, upto, o);
@@ -114,8 +161,10 @@ __device__ void kept_mass_warp(const KernelArgs& a, std::int64_t row, unsigned c
   if (warp_count == 0u) return;
   unsigned base = 0u;
   if (lane == 0) base = atomicAdd(a.ws.candidate_counts + row, warp_count);
-  write_candidates(a.ws.candidates + row * kCandidates,
-                   __shfl_sync(kFullMask, base, 0) + static_cast<unsigned long long>(upto - count), in_bin, x, w, begin);
+  const bool vec = vec_layout(mode, begin, min(begin + kChunk, a.vocab));
+  write_candidates<kDType>(a.ws.candidates + row * kCandidates,
+                           __shfl_sync(kFullMask, base, 0) + static_cast<unsigned long long>(upto - count), in_bin, x,
+                           w, begin, vec);
 }
 
 // Sampling, one block's part for chunk `chunk` (the sample kernel with a block per chunk, the one-kernel
@@ -125,8 +174,9 @@ __device__ void kept_mass_warp(const KernelArgs& a, std::int64_t row, unsigned c
 // started only after the scan's three barriers.)
 template <int kDType, bool kLean = false>
 __device__ void kept_mass_block(const KernelArgs& a, std::int64_t row, unsigned chunk, const RowPlan& plan,
-                                const float (&x)[kPerThread], unsigned long long* warp_mass) {
-  kept_mass_warp<kDType, kLean>(a, row, chunk, plan, x, warp_mass);
+                                const float (&x)[kPerThread], unsigned long long* warp_mass,
+                                int mode = kLoadChecked) {
+  kept_mass_warp<kDType, kLean>(a, row, chunk, plan, x, warp_mass, mode);
   RN_TRACE(2, 11);
   __syncthreads();
   if (threadIdx.x == 0) {
@@ -346,7 +396,7 @@ __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
   const unsigned part = blockIdx.y, parts = gridDim.y;  // one block per chunk: part == chunk
   const std::int64_t begin = static_cast<std::int64_t>(part) * kChunk, end = min(begin + kChunk, a.vocab);
   float x[kPerThread];
-  load_early_chunk<kDType>(a, row, begin, end, x);
+  load_early_chunk<kDType>(a, row, begin, end, x, a.sample_loads);
   pdl_wait();
   pdl_trigger();
   RN_TRACE(2, 1);
@@ -370,8 +420,8 @@ __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
     __shared__ unsigned long long round_mass[kWarps][kWarps];  // [chunk of the round][warp]
     for (unsigned round = part; round < a.ws.chunks; round += parts * kWarps) {
       const int k = grouped_round<kDType>(a, row, round, parts, x, [&](int i, unsigned c) {
-        kept_mass_warp<kDType, kLean>(a, row, c, plan, x, round_mass[i]);
-      });
+        kept_mass_warp<kDType, kLean>(a, row, c, plan, x, round_mass[i], a.sample_loads);
+      }, a.sample_loads);
       __syncthreads();
       if (static_cast<int>(threadIdx.x) < k) {
         unsigned long long m = 0;
@@ -382,7 +432,7 @@ __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
       __syncthreads();  // round_mass is reused
     }
   } else {
-    kept_mass_block<kDType, kLean>(a, row, part, plan, x, sh.warp_sums);
+    kept_mass_block<kDType, kLean>(a, row, part, plan, x, sh.warp_sums, a.sample_loads);
   }
   RN_TRACE(2, 3);
   if (!last_block_of_row(a.ws.counters + row, parts, &sh.last, 2)) return;

@@ -39,7 +39,7 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
   const bool chunkless = prep_block && prepares;  // the extra block: no logits
   const std::int64_t begin = static_cast<std::int64_t>(part) * kChunk, end = min(begin + kChunk, a.vocab);
   float x[kPerThread];
-  if (!chunkless) load_chunk<kDType>(row_logits<kDType>(a, row), begin, end, x);
+  if (!chunkless) load_chunk_as<kDType>(a.stats_loads, row_logits<kDType>(a, row), begin, end, x);
   int bad = 0;
   if (prepares) {
     bad = prepare_loads(a, row, s_prep);
@@ -55,9 +55,10 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
     bool first_round = true;
     for (unsigned round = part; round < a.ws.chunks; round += parts * kWarps) {
       const int k = grouped_round<kDType>(a, row, round, parts, x, [&](int i, unsigned c) {
-        const ChunkPart p = warp_chunk_part(x, static_cast<std::int64_t>(c) * kChunk, a.lean_stats != 0);
+        const ChunkPart p = warp_chunk_part(x, static_cast<std::int64_t>(c) * kChunk, a.lean_stats != 0,
+                                            a.stats_range != 0);
         if (lane == 0) round_parts[i][warp] = p;
-      });
+      }, a.stats_loads);
       __syncthreads();  // the round's warp parts (and, in the first round, s_prep and s_window) are complete
       RN_TRACE(0, 2);
       if (warp < k) {
@@ -75,7 +76,7 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
     if (chunkless) {
       __syncthreads();  // s_prep and s_window are complete
     } else {
-      const ChunkPart p = chunk_part(x, begin, chunk_parts, a.lean_stats != 0);  // its barriers publish s_prep
+      const ChunkPart p = chunk_part(x, begin, chunk_parts, a.lean_stats != 0, a.stats_range != 0);  // its barriers publish s_prep
       RN_TRACE(0, 2);
       if (threadIdx.x == 0) row_parts[part] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
     }

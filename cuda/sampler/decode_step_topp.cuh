@@ -43,6 +43,47 @@ __device__ void topp_bins_add(const RowPlan& plan, const float (&x)[kPerThread],
   }
 }
 
+// a.flat_bins (RESET_NATIVE_SAMPLER_FLAT_BINS), kLean only: every weight and bin of the thread's logits first,
+// without branches (bin_at's lean form is defined for every m <= 0, -inf included; a weight-0 logit adds nothing),
+// then the adds as predicated shared-memory reductions at 32-bit shared addresses computed once per block (the
+// compiler had put a branch around each atomic and re-derived its address inside). A half that is 0 is not added
+// (the low half of a nonzero weight may be 0: adding it or not gives the same sum). The same integers into the
+// same bins: the same sums.
+// *address += v in shared memory when v != 0: a predicated reduction, no branch around it.
+__device__ __forceinline__ void shared_add_nonzero(unsigned address, unsigned v) {
+  asm volatile(
+      "{\n\t.reg .pred p;\n\tsetp.ne.u32 p, %1, 0;\n\t@p red.shared.add.u32 [%0], %1;\n\t}" ::"r"(address),
+      "r"(v)
+      : "memory");
+}
+
+template <bool kFloor>
+__device__ __forceinline__ void topp_bins_add_flat_logits(const RowPlan& plan, const float (&x)[kPerThread],
+                                                          unsigned lo, unsigned hi) {
+  unsigned w[kPerThread], offset[kPerThread];
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    const float m = tempered(x[j], plan.zmax, plan.inv_t);
+    w[j] = !kFloor || above_floor(x[j], plan.floor_key) ? weight_at<true>(m) : 0u;
+    offset[j] = static_cast<unsigned>(bin_at<true>(m)) * 4u;
+  }
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    shared_add_nonzero(lo + offset[j], w[j] & 0xFFFu);
+    shared_add_nonzero(hi + offset[j], w[j] >> 12);
+  }
+}
+
+// lo, hi: the shared addresses of hist_lo and hist_hi (__cvta_generic_to_shared).
+__device__ __forceinline__ void topp_bins_add_flat(const RowPlan& plan, const float (&x)[kPerThread], unsigned lo,
+                                                   unsigned hi) {
+  if (plan.floor_key == 0u) {
+    topp_bins_add_flat_logits<false>(plan, x, lo, hi);
+  } else {
+    topp_bins_add_flat_logits<true>(plan, x, lo, hi);
+  }
+}
+
 __device__ void topp_bins_flush(const KernelArgs& a, std::int64_t row, const unsigned* hist_lo,
                                 const unsigned* hist_hi) {
   __syncthreads();
@@ -137,7 +178,7 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   const unsigned part = blockIdx.y, parts = gridDim.y;
   const auto chunk_end = [&](unsigned c) { return min(static_cast<std::int64_t>(c + 1) * kChunk, a.vocab); };
   float x[kPerThread];
-  load_early_chunk<kDType>(a, row, static_cast<std::int64_t>(part) * kChunk, chunk_end(part), x);
+  load_early_chunk<kDType>(a, row, static_cast<std::int64_t>(part) * kChunk, chunk_end(part), x, a.bins_loads);
   topp_bins_clear(hist_lo, hist_hi);
   pdl_wait();
   pdl_trigger();
@@ -145,13 +186,21 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   const RowPlan plan = a.ws.plans[row];
   if (!plan.active) return;  // the same for every block of the row
   RN_TRACE(1, 2);
+  const bool flat = kLean && a.flat_bins;
+  const unsigned lo = static_cast<unsigned>(__cvta_generic_to_shared(hist_lo));
+  const unsigned hi = static_cast<unsigned>(__cvta_generic_to_shared(hist_hi));
   for (unsigned c = part; c < a.ws.chunks; c += parts) {
     const unsigned next = c + parts;
     float xn[kPerThread];
     if (next < a.ws.chunks) {
-      load_chunk<kDType>(row_logits<kDType>(a, row), static_cast<std::int64_t>(next) * kChunk, chunk_end(next), xn);
+      load_chunk_as<kDType>(a.bins_loads, row_logits<kDType>(a, row), static_cast<std::int64_t>(next) * kChunk,
+                            chunk_end(next), xn);
     }
-    topp_bins_add<kLean>(plan, x, hist_lo, hist_hi);
+    if (flat) {
+      topp_bins_add_flat(plan, x, lo, hi);
+    } else {
+      topp_bins_add<kLean>(plan, x, hist_lo, hist_hi);
+    }
     if (next < a.ws.chunks) {
 #pragma unroll
       for (int j = 0; j < kPerThread; ++j) x[j] = xn[j];
