@@ -10,7 +10,8 @@ computed, never the value:
   RESET_NATIVE_SAMPLER_LEAN_STATS    the stats pass's exps as bare ex2 where no argument needs __expf's subnormal
                                      path, -inf logits without a branch (default on).
 Every switch alone, all together and the defaults must give the same tokens, temperatures, entropies, errors and
-state bits as none of them (the code before session 9): rejected rows, ties, -inf runs, top-k, bf16/fp16, rows
+state bits as none of them (session 9's code paths off; later sessions' switches, tested in their own files, at
+their defaults): rejected rows, ties, -inf runs, top-k, bf16/fp16, rows
 mapped to other slots, counted / sorted / overfull boundary bins, extreme weights; with all of them on, the tokens
 must still be the numpy model's of the kernels' draw and the state machine the CPU's."""
 import numpy as np
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.gpu
 S = _core.sampler
 SWITCHES = ("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", "RESET_NATIVE_SAMPLER_LEAN", "RESET_NATIVE_SAMPLER_SUB_BINS",
             "RESET_NATIVE_SAMPLER_LEAN_STATS")
-# None of them (the reference: the code before session 9), each alone, all, and the defaults (None: unset).
+# None of them (the reference: session 9's paths off), each alone, all, and the defaults (None: unset).
 COMBOS = {"old": (), "picks": SWITCHES[:1], "lean": SWITCHES[1:2], "sub_bins": SWITCHES[2:3],
           "lean_stats": SWITCHES[3:], "all": SWITCHES, "default": None}
 
