@@ -9,8 +9,8 @@ The weight ring is off (RESET_NATIVE_GEMV_RING=0, the default since session 10).
 (median of --reps; the better of two such medians per form, timed legacy, cb, cb, legacy), weight copies rotated
 past 3x the L2, PDL on. "sep us" = the separate ops the fused call replaces
 (norm op, plain GEMV in its default form, silu_mul op); "legacy/cb" > 1: cb faster. "same" = both forms' outputs
-equal bit for bit (and, for fused rows, equal to the separate ops'). A W4A4 row whose x does not fit two CTAs per SM
-(32B down at M = 2) runs the 16-bit kernel under both values (ratio ~1).
+equal bit for bit (and, for fused rows, equal to the separate ops'). W4A4 32B down (K = 25600: 25 chunks, from 20 on
+choose_ksplit splits K) runs the split-K 16-bit kernel under both values (ratio ~1: a control row).
 
   python3 bench/probes/fused_small_sweep.py [--ms 1,2] [--reps 10] [--groups fused,w4a4]
 JSON to $OUT/fused_small_sweep.json when $OUT is set, else bench/out/.
