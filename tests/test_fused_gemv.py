@@ -222,6 +222,82 @@ def test_fused_kernels_take_the_weight_ring_by_the_plain_rule_with_the_same_bits
     assert not _fused_uses_ring(t, torch.zeros((3, 1024), dtype=torch.bfloat16, device="cuda"), nw, silu)
 
 
+# The fused kernels' register-path form (RESET_NATIVE_GEMV_BD_SMALL_FUSED, read at every call; gemv_bd_kernel.cuh
+# bd_cb_form): the session-10 "cb" form by default (one output per thread in the tile epilogue, SiLU's stash included;
+# x staged two units at a time through the RMSNorm prologue), "legacy" = the kernels before. Every form must give the
+# separate ops' bits. Shapes: a few tiles; K = 3 chunks with 65 gate/up tile pairs; enough tiles (768 at K = 4096)
+# that every CTA computes several gate/up pairs one after another through the same stash; the largest K (7168) the
+# fused kernels take. K % 1024 != 0 has no fused kernel (test_calls_without_a_fused_kernel_are_reported_and_refused).
+_FORM_WEIGHTS = {}
+
+
+def _form_weights(n, k):
+    if (n, k) not in _FORM_WEIGHTS:
+        _FORM_WEIGHTS[(n, k)] = _weights(n, k, torch.Generator().manual_seed(n + k))
+    return _FORM_WEIGHTS[(n, k)]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m", [1, 2])
+@pytest.mark.parametrize("norm, silu", [(True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("n, k", [(96, 4096), (2080, 3072), (12288, 4096), (1056, 7168)])
+def test_fused_small_forms_give_the_separate_ops_bits(dtype, m, norm, silu, n, k, monkeypatch):
+    monkeypatch.setenv("RESET_NATIVE_GEMV_RING", "0")  # the register path (the ring keeps the legacy form)
+    for name in ("RESET_NATIVE_GEMV_BD", "RESET_NATIVE_GEMV_BD_SMALL", "RESET_NATIVE_GEMV_BD_SMALL_FUSED"):
+        monkeypatch.delenv(name, raising=False)
+    t = _form_weights(n, k)
+    gen = torch.Generator().manual_seed(17 * m + 2 * norm + silu + k)
+    x = (torch.randn(m, k, generator=gen) * 3).to(dtype).cuda()
+    nw = (1 + 0.3 * torch.randn(k, generator=gen)).to(dtype).cuda() if norm else None
+    bias = torch.randn(n, generator=gen).to(dtype).cuda() if m == 2 else None
+    xin = fused_norm.rms_norm(x, nw, 1e-6) if norm else x
+    y = _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, xin, "bf16", None, bias)
+    want = fused_mlp.silu_mul(y[:, :n // 2], y[:, n // 2:]) if silu else y
+    assert _nvfp4_fused.supported(t.packed, t.block_scales, x, nw, silu_mul=silu)
+    for form in (None, "legacy", "cb", "legacy ", "", "legacy"):  # unset, junk and "" = the default (cb)
+        if form is None:
+            monkeypatch.delenv("RESET_NATIVE_GEMV_BD_SMALL_FUSED", raising=False)
+        else:
+            monkeypatch.setenv("RESET_NATIVE_GEMV_BD_SMALL_FUSED", form)
+        torch.full(((m * n * 2 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
+        got = _nvfp4_fused.gemv_fused(t.packed, t.block_scales, t.global_scale, x, nw, 1e-6, silu_mul=silu, bias=bias)
+        assert torch.equal(got, want), f"form {form!r}"
+    # the plain GEMV's own forms (RESET_NATIVE_GEMV_BD_SMALL) give the same bits too
+    monkeypatch.setenv("RESET_NATIVE_GEMV_BD_SMALL", "legacy")
+    y_legacy = _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, xin, "bf16", None, bias)
+    assert torch.equal(y_legacy, y)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("form", [None, "legacy"])
+def test_fused_small_forms_in_a_cuda_graph_follow_new_inputs(form, monkeypatch):
+    """Norm + SiLU at two tokens, captured under each form (the choice is made at capture), replayed with new x."""
+    monkeypatch.setenv("RESET_NATIVE_GEMV_RING", "0")
+    if form is None:
+        monkeypatch.delenv("RESET_NATIVE_GEMV_BD_SMALL_FUSED", raising=False)
+    else:
+        monkeypatch.setenv("RESET_NATIVE_GEMV_BD_SMALL_FUSED", form)
+    n, k = 2080, 3072
+    t = _form_weights(n, k)
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(2, k, generator=gen).to(torch.bfloat16).cuda()
+    nw = (1 + 0.3 * torch.randn(k, generator=gen)).to(torch.bfloat16).cuda()
+
+    def fused():
+        return _nvfp4_fused.gemv_fused(t.packed, t.block_scales, t.global_scale, x, nw, 1e-6, silu_mul=True)
+
+    fused()  # warm-up outside the capture
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        y = fused()
+    x.copy_(torch.randn(2, k, generator=gen).to(torch.bfloat16))
+    graph.replay()
+    torch.cuda.synchronize()
+    gu = _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, fused_norm.rms_norm(x, nw, 1e-6), "bf16")
+    assert torch.equal(y, fused_mlp.silu_mul(gu[:, :n // 2], gu[:, n // 2:]))
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("change, exc, words", [
     (dict(k_x=1040), ValueError, "must be \\[M, 1024\\]"),

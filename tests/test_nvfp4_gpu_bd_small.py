@@ -2,9 +2,10 @@
 tile epilogue as one output per thread (no unrolled loop), "b" = x staged two units at a time (both loads in flight),
 "3" = three CTAs per SM (80 registers, the slot refilled after the second block's decode); "cb" is the default since
 session 10 and "legacy" the kernel before. Each row tile is still summed by one CTA in the same order, so every
-variant must give the default kernel's bits exactly (and so the fused, ring and W4A4 kernels', which keep the legacy
-form), and stay within the fp64 bound; also replayed in a CUDA graph (the same bits every replay). GPU tests skip
-without a device."""
+variant must give the default kernel's bits exactly (and so the ring kernel's, which keeps the legacy form), and stay
+within the fp64 bound; also replayed in a CUDA graph (the same bits every replay). The W4A4 kernels take the cb form
+too since session 11 (RESET_NATIVE_GEMV_BD_SMALL_W4A4=legacy: the form before; the fused kernels' switch is tested in
+tests/test_fused_gemv.py). GPU tests skip without a device."""
 from __future__ import annotations
 
 import sys
@@ -27,7 +28,7 @@ VARIANTS = ("legacy", "c", "b", "cb", "3", "c3", "b3", "cb3")
 @pytest.fixture(autouse=True)
 def _default_rules(monkeypatch):
     for name in ("RESET_NATIVE_GEMV_RING", "RESET_NATIVE_GEMV_BD", "RESET_NATIVE_GEMV_KSPLIT",
-                 "RESET_NATIVE_GEMV_BD_SMALL"):
+                 "RESET_NATIVE_GEMV_BD_SMALL", "RESET_NATIVE_GEMV_BD_SMALL_W4A4", "RESET_NATIVE_GEMV_BD_SMALL_FUSED"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -44,7 +45,7 @@ def _fp64_check(y, x, w, activation, bias=None, residual=None):
     if residual is not None:
         yref = yref + residual.double().cpu().numpy()
         abs_sum = abs_sum + np.abs(residual.double().cpu().numpy())
-    out_eps = {torch.float16: 2.0**-11, torch.bfloat16: 2.0**-8}[x.dtype]
+    out_eps = {torch.float32: 2.0**-24, torch.float16: 2.0**-11, torch.bfloat16: 2.0**-8}[x.dtype]
     yy = y.double().cpu().numpy()
     assert np.isfinite(yy).all(), "unwritten (poisoned) or non-finite outputs"
     tol = out_eps * np.abs(yref) + 2.0**-24 * (k / 16 + 16) * abs_sum
@@ -134,6 +135,44 @@ def test_calls_the_switch_does_not_take_are_unchanged(n, k, monkeypatch):
             y = nc.gemv(p, s, gs, x, act)
             assert torch.equal(y, want), f"variant {variant}, m {x.shape[0]}, {act}"
             _fp64_check(y, x, w64, act)
+
+
+# W4A4 (every K takes the block-diagonal kernel at M <= 2): one tile, a partial last tile, 5 chunks, many tiles at one
+# chunk, and K % 1024 != 0 (no fast path: register loads without the 16-byte fast path, same forms).
+W4A4_SHAPES = [(16, 4096), (200, 4096), (136, 5120), (6144, 1024), (100, 1008), (264, 3056)]
+
+
+@pytest.mark.parametrize("n,k", W4A4_SHAPES)
+@pytest.mark.parametrize("m", [1, 2])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
+def test_w4a4_forms_give_the_same_bits(n, k, m, dtype, monkeypatch):
+    """RESET_NATIVE_GEMV_BD_SMALL_W4A4: unset / junk = cb (default), "legacy" = the form before session 11; both with
+    the device-computed activation scale and a static one, with bias and residual; the same bits and the fp64 bound."""
+    monkeypatch.setenv("RESET_NATIVE_GEMV_RING", "0")
+    p, s, gs, w64, gen = _weights(n, k, 7 * n + k + m)
+    x = (torch.randn((m, k), generator=gen) * 3).to(dtype).cuda()
+    bias = torch.randn(n, generator=gen).to(dtype).cuda()
+    residual = torch.randn((m, n), generator=gen).to(dtype).cuda()
+    static_gs = float(x.float().abs().max()) / 2688.0 * 1.5
+    for act_gs, extra in ((None, ()), (None, (bias, residual)), (static_gs, (bias,))):
+        monkeypatch.setenv("RESET_NATIVE_GEMV_BD_SMALL_W4A4", "legacy")
+        want = nc.gemv(p, s, gs, x, "nvfp4", act_gs, *extra)
+        for form in (None, "cb", "x", "legacy"):
+            if form is None:
+                monkeypatch.delenv("RESET_NATIVE_GEMV_BD_SMALL_W4A4")
+            else:
+                monkeypatch.setenv("RESET_NATIVE_GEMV_BD_SMALL_W4A4", form)
+            torch.full(((m * n * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
+            y = nc.gemv(p, s, gs, x, "nvfp4", act_gs, *extra)
+            assert torch.equal(y, want), f"form {form!r}, act_gs {act_gs}, {len(extra)} extras"
+        if act_gs is None and not extra:
+            _fp64_check(want, x, w64, "nvfp4")
+    # x not 16-byte aligned (the element-wise staging loads), in both forms
+    xu = torch.empty(m * k + 1, dtype=dtype, device="cuda")[1:].view(m, k)
+    xu.copy_(x)
+    for form in ("legacy", "cb"):
+        monkeypatch.setenv("RESET_NATIVE_GEMV_BD_SMALL_W4A4", form)
+        assert torch.equal(nc.gemv(p, s, gs, xu, "nvfp4"), nc.gemv(p, s, gs, x, "nvfp4")), f"form {form}"
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

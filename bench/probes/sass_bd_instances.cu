@@ -9,4 +9,11 @@ template __global__ void gemv_bd_kernel<kF16, false, 1, true, 2, false>(const Ge
 template __global__ void gemv_bd_kernel<kBF16, true, 1, true, 2, false>(const GemvParams, const __grid_constant__ RingMaps);
 template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false, kProRmsNorm>(const GemvParams,
                                                                                       const __grid_constant__ RingMaps);
+// the default forms since session 11 (SMALL = kSmallCompact | kSmallBatchX) of the W4A4 and fused kernels above
+template __global__ void gemv_bd_kernel<kBF16, true, 1, true, 2, false, kProNone, false, 3>(const GemvParams,
+                                                                                          const __grid_constant__ RingMaps);
+template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false, kProRmsNorm, false, 3>(
+    const GemvParams, const __grid_constant__ RingMaps);
+template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false, kProRmsNorm, true, 3>(
+    const GemvParams, const __grid_constant__ RingMaps);
 }  // namespace reset_native::nvfp4_cuda::detail

@@ -127,7 +127,8 @@ __host__ __device__ constexpr int bd_extra_bytes() {
 // out [m, n/2] = silu(gate) * up with the silu_mul op's roundings (gate and up first rounded to the dtype as the
 // plain GEMV writes them): the down projection's input without the gate/up output or the silu_mul kernel.
 // Called for the gate tile (second == false: values kept in stash) and then for its up tile (same threads).
-template <int XDT>
+// ONE_PASS: as write_tile's (16 * m <= kThreads: one output per thread, thread idx in both calls).
+template <int XDT, bool ONE_PASS = false>
 __device__ __forceinline__ void silu_pair_tile(const GemvParams& p, const float* red, int row0, int tok_stride,
                                                float decode_bias, float* stash, bool second) {
   using E = Elem<XDT>;
@@ -143,12 +144,14 @@ __device__ __forceinline__ void silu_pair_tile(const GemvParams& p, const float*
       const float act = E::to_float(E::from_float(__fdiv_rn(g, __fadd_rn(1.0f, expf(-g)))));
       static_cast<typename E::T*>(p.out)[int64_t(tok) * half_n + (row - half_n)] = E::from_float(__fmul_rn(act, v));
     }
+    if constexpr (ONE_PASS) break;
   }
 }
 
 // RING: weights through the shared-memory ring of gemv_ring.cuh (one more warp, the producer).
 // MINB: CTAs per SM the registers allow (3: 80 registers, 3 steps in flight, see kLateRefill).
-// SMALL (bits; plain A16 calls on the register path, chosen by bd_small_choice: both by default since session 10):
+// SMALL (bits; register path only; plain A16 calls chosen by bd_small_choice, fused and W4A4 calls by bd_cb_form:
+// both bits by default, since session 10 for plain A16 and since session 11 for the fused and W4A4 kernels):
 //   kSmallCompact: the tile epilogue as one output per thread (16 * TOK <= kThreads) instead of write_tile's loop,
 //     which ptxas unrolled ~20 times in each of the kDepth inlined steps (~1000 of the ~1200 instructions per step
 //     copy: 86 KB of code for the M = 1 kernel, 26 KB without);
@@ -156,8 +159,9 @@ __device__ __forceinline__ void silu_pair_tile(const GemvParams& p, const float*
 //     plain loop waits for one L2 round trip per unit: 2 at K = 8192, 3 at K = 12288 for one token).
 // Measured on an H200 (bench/RESULTS.md, session 10): both together 1.00-1.31x faster than neither on 15 of 16 layer
 // rows at M = 1, 2 (8B o at M = 1: 2% slower); part of it is ptxas' schedule of the main loop, which changes with
-// the staging code (128 registers instead of 111). The same bits. The ring, fused and W4A4 instances keep SMALL = 0
-// (not measured with them).
+// the staging code (128 registers instead of 111). The same bits. The fused kernels take both too (SILU: the compact
+// form of silu_pair_tile; the RMSNorm prologue's load_x_unit simply runs twice per batch), as do the W4A4 kernels
+// (write_tile's act_gs form); the ring instances keep SMALL = 0 (the ring is off by default, its race open).
 // PRO: a fused prologue (gemv_prologue.cuh) computes x while it is staged (A16).
 // SILU: the silu_pair_tile epilogue (A16; n % 32 == 0): a CTA computes gate tile q then up tile q (the ring's
 // producer walks the same order).
@@ -167,7 +171,8 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   static_assert(!RING || FAST, "the weight ring serves the fast path only");
   static_assert(PRO == kProNone || !W4A4, "prologues: A16 kernels only");
   static_assert(!SILU || !W4A4, "the SiLU epilogue: A16 kernels only");
-  static_assert(SMALL == 0 || (!RING && PRO == kProNone && !SILU), "small-layer variants: plain register path only");
+  static_assert(SMALL == 0 || !RING, "small-layer variants: register path only (the ring keeps SMALL = 0)");
+  static_assert((SMALL & kSmallCompact) == 0 || 16 * TOK <= kThreads, "compact epilogue: one output per thread");
   constexpr int kGroupBytes = 16;              // one 8-element group of one token (fp16)
   constexpr int kNG = (TOK + 1) / 2;           // token pairs = MMAs per A fragment and part
   // weight steps in flight per thread; with the ring, one step of shared-memory reads ahead. MINB 3 (80 registers)
@@ -382,7 +387,8 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
           }
       compute_sync<RING>();
       if constexpr (SILU) {
-        silu_pair_tile<XDT>(p, red_t, c_row0, TOK, kBdDecodeBias, stash, c_second);  // stash: same thread per idx
+        silu_pair_tile<XDT, (SMALL & kSmallCompact) != 0>(p, red_t, c_row0, TOK, kBdDecodeBias, stash,
+                                                           c_second);  // stash: same thread per idx
       } else {
         write_tile<XDT, W4A4, (SMALL & kSmallCompact) != 0>(p, red_t, c_row0, TOK, kBdDecodeBias, act_gs,
                                                               int(threadIdx.x));
@@ -446,6 +452,18 @@ inline BdSmall bd_small_choice() {
   return (r.bits != 0 || r.three) ? r : BdSmall{};
 }
 
+// The fused kernels' and the W4A4 kernels' register-path form: kSmallCompact | kSmallBatchX by default (the plain
+// A16 default), SMALL = 0 (the kernels before session 11) where the call's switch, read at every call (a benchmark
+// switch), is "legacy": RESET_NATIVE_GEMV_BD_SMALL_FUSED for the fused RMSNorm / SiLU kernels,
+// RESET_NATIVE_GEMV_BD_SMALL_W4A4 for the W4A4 block-diagonal kernels (fast path and K % 1024 != 0 alike). Any
+// other value: the default. Neither changes a bit of the output (each tile still summed by one CTA in the same order).
+constexpr const char* kBdSmallFusedEnv = "RESET_NATIVE_GEMV_BD_SMALL_FUSED";
+constexpr const char* kBdSmallW4a4Env = "RESET_NATIVE_GEMV_BD_SMALL_W4A4";
+inline bool bd_cb_form(const char* env_name) {
+  const char* v = std::getenv(env_name);
+  return v == nullptr || std::strcmp(v, "legacy") != 0;
+}
+
 template <int XDT, int TOK, int MINB>
 void launch_bd_small(const GemvParams& p, const LaunchPlan& plan, size_t smem, int bits, cudaStream_t stream) {
   constexpr int kC = kSmallCompact, kB = kSmallBatchX;
@@ -490,16 +508,29 @@ bool try_bd_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t str
       }
       return true;
     }
-  }
-  if (fast) {
-    launch_bd<XDT, W4A4, TOK, true, 2, false, PRO, SILU>(p, plan.maps, sms, smem, stream);
+    launch_bd<XDT, false, TOK, false, 2>(p, plan.maps, sms, smem, stream);
     return true;
-  }
-  if constexpr (kFused) {
-    return false;
-  } else {
-    launch_bd<XDT, W4A4, TOK, false, 2>(p, plan.maps, sms, smem, stream);
-    return true;
+  } else {  // fused (A16, fast path only) and W4A4 calls: the cb form unless its switch says legacy
+    constexpr int kCb = kSmallCompact | kSmallBatchX;
+    const bool cb = bd_cb_form(kFused ? kBdSmallFusedEnv : kBdSmallW4a4Env);
+    if (fast) {
+      if (cb) {
+        launch_bd<XDT, W4A4, TOK, true, 2, false, PRO, SILU, kCb>(p, plan.maps, sms, smem, stream);
+      } else {
+        launch_bd<XDT, W4A4, TOK, true, 2, false, PRO, SILU, 0>(p, plan.maps, sms, smem, stream);
+      }
+      return true;
+    }
+    if constexpr (kFused) {
+      return false;
+    } else {
+      if (cb) {
+        launch_bd<XDT, true, TOK, false, 2, false, kProNone, false, kCb>(p, plan.maps, sms, smem, stream);
+      } else {
+        launch_bd<XDT, true, TOK, false, 2>(p, plan.maps, sms, smem, stream);
+      }
+      return true;
+    }
   }
 }
 

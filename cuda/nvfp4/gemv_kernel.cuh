@@ -110,6 +110,10 @@ __device__ __forceinline__ void quantize_activation_block(float (&v)[16], float 
 
 // One output of a 16-row tile before the residual and the rounding: the 8 warps' partial sums of local row rl
 // and token tok (red: [warp][16 rows][tok_stride]) in warp order, the decode bias, the global scale(s), the bias.
+// Every step rounded on its own (__fmul_rn / __fadd_rn: never contracted): with plain operators nvcc fused the last
+// scale multiply and the bias add into one FFMA in some inlined copies of the epilogue and not in others (which
+// depends on how each kernel instance's epilogue loop is unrolled), so two kernels (e.g. a fused call and the
+// separate ops, or two forms of one kernel) could differ in the last bit of an output with a bias.
 template <int XDT, bool W4A4>
 __device__ __forceinline__ float tile_value(const GemvParams& p, const float* red, int rl, int tok, int row,
                                             int tok_stride, float decode_bias, float act_gs) {
@@ -117,9 +121,9 @@ __device__ __forceinline__ float tile_value(const GemvParams& p, const float* re
   float sum = 0.0f;
 #pragma unroll
   for (int w = 0; w < kWarps; ++w) sum += red[(w * 16 + rl) * tok_stride + tok];
-  float y = (sum * decode_bias) * p.w_gs;
-  if constexpr (W4A4) y *= act_gs;
-  if (p.bias != nullptr) y += E::to_float(static_cast<const typename E::T*>(p.bias)[row]);
+  float y = __fmul_rn(__fmul_rn(sum, decode_bias), p.w_gs);
+  if constexpr (W4A4) y = __fmul_rn(y, act_gs);
+  if (p.bias != nullptr) y = __fadd_rn(y, E::to_float(static_cast<const typename E::T*>(p.bias)[row]));
   return y;
 }
 
@@ -136,7 +140,7 @@ __device__ __forceinline__ void write_tile(const GemvParams& p, const float* red
     const int rl = idx % 16, tok = idx / 16, row = row0 + rl;
     if (row >= p.n) continue;
     float y = tile_value<XDT, W4A4>(p, red, rl, tok, row, tok_stride, decode_bias, act_gs);
-    if (residual != nullptr) y += E::to_float(residual[int64_t(tok) * p.n + row]);
+    if (residual != nullptr) y = __fadd_rn(y, E::to_float(residual[int64_t(tok) * p.n + row]));
     out[int64_t(tok) * p.n + row] = E::from_float(y);
     if constexpr (ONE_PASS) break;
   }

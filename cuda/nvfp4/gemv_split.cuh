@@ -34,11 +34,11 @@ __global__ void __launch_bounds__(kThreads) gemv_split_reduce(const GemvParams p
   for (int64_t i = int64_t(blockIdx.x) * kThreads + threadIdx.x; i < total; i += int64_t(gridDim.x) * kThreads) {
     float sum = p.split_ws[i];
     for (int s = 1; s < p.ksplit; ++s) sum += p.split_ws[s * total + i];
-    float y = (sum * kDecodeBias) * p.w_gs;
-    if constexpr (W4A4) y *= act_gs;
+    float y = __fmul_rn(__fmul_rn(sum, kDecodeBias), p.w_gs);  // each step rounded, as tile_value
+    if constexpr (W4A4) y = __fmul_rn(y, act_gs);
     const int row = int(i % p.n);
-    if (bias != nullptr) y += E::to_float(bias[row]);
-    if (residual != nullptr) y += E::to_float(residual[i]);
+    if (bias != nullptr) y = __fadd_rn(y, E::to_float(bias[row]));
+    if (residual != nullptr) y = __fadd_rn(y, E::to_float(residual[i]));
     out[i] = E::from_float(y);
   }
 }

@@ -1,0 +1,133 @@
+"""The fused and W4A4 block-diagonal kernels' register-path forms (session 11): "cb" (the default: one output per
+thread in the tile epilogue, x staged two units at a time) against "legacy" (the kernels before), timed in the same
+process.
+
+Rows: the fused GEMVs of Qwen3-8B and Qwen3-32B (input RMSNorm -> q/k/v; gate/up -> SiLU * up, without and with the
+post-attention RMSNorm), switch RESET_NATIVE_GEMV_BD_SMALL_FUSED; and the plain W4A4 GEMV (bf16 x quantized in the
+kernel, activation scale computed on the device) of the 8 projection layers, switch RESET_NATIVE_GEMV_BD_SMALL_W4A4.
+The weight ring is off (RESET_NATIVE_GEMV_RING=0, the default since session 10). us per call: CUDA-graph replay
+(median of --reps; the better of two such medians per form, timed legacy, cb, cb, legacy), weight copies rotated
+past 3x the L2, PDL on. "sep us" = the separate ops the fused call replaces
+(norm op, plain GEMV in its default form, silu_mul op); "legacy/cb" > 1: cb faster. "same" = both forms' outputs
+equal bit for bit (and, for fused rows, equal to the separate ops'). W4A4 32B down (K = 25600: 25 chunks, from 20 on
+choose_ksplit splits K) runs the split-K 16-bit kernel under both values (ratio ~1: a control row).
+
+  python3 bench/probes/fused_small_sweep.py [--ms 1,2] [--reps 10] [--groups fused,w4a4]
+JSON to $OUT/fused_small_sweep.json when $OUT is set, else bench/out/.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench_nvfp4_gpu import copies_for, graph_time_us  # noqa: E402
+
+from reset_native import _nvfp4_cuda as nc  # noqa: E402
+from reset_native import _nvfp4_fused as nf  # noqa: E402
+from reset_native.integrations import fused_mlp, fused_norm  # noqa: E402
+
+FUSED = [  # name, n, k, norm, silu
+    ("8b qkv + norm", 6144, 4096, True, False),
+    ("8b gate_up + silu", 24576, 4096, False, True),
+    ("8b gate_up + norm + silu", 24576, 4096, True, True),
+    ("32b qkv + norm", 10240, 5120, True, False),
+    ("32b gate_up + silu", 51200, 5120, False, True),
+    ("32b gate_up + norm + silu", 51200, 5120, True, True),
+]
+W4A4 = [  # name, n, k
+    ("8b qkv w4a4", 6144, 4096), ("8b o w4a4", 4096, 4096), ("8b gate_up w4a4", 24576, 4096),
+    ("8b down w4a4", 4096, 12288), ("32b qkv w4a4", 10240, 5120), ("32b o w4a4", 5120, 8192),
+    ("32b gate_up w4a4", 51200, 5120), ("32b down w4a4", 5120, 25600),
+]
+SWITCHES = ("RESET_NATIVE_GEMV_RING", "RESET_NATIVE_GEMV_BD", "RESET_NATIVE_GEMV_BD_SMALL",
+            "RESET_NATIVE_GEMV_BD_SMALL_FUSED", "RESET_NATIVE_GEMV_BD_SMALL_W4A4")
+
+
+def under(env, fn):
+    """fn() with exactly env set among SWITCHES (the others unset), restored afterwards."""
+    old = {k: os.environ.pop(k, None) for k in SWITCHES}
+    os.environ.update(env)
+    try:
+        return fn()
+    finally:
+        for k in SWITCHES:
+            os.environ.pop(k, None)
+            if old[k] is not None:
+                os.environ[k] = old[k]
+
+
+def weight_copies(n, k, l2):
+    """Random packed bytes and E4M3 scales in [2^-7, 2^-3.x] (as bench_fused_gemv.py), enough copies to pass the L2."""
+    nbytes = n * k // 2 + n * k // 16
+    return [(torch.randint(0, 256, (n, k // 2), dtype=torch.uint8, device="cuda"),
+             torch.randint(0x20, 0x40, (n, k // 16), dtype=torch.uint8, device="cuda"))
+            for _ in range(copies_for(nbytes, l2))]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ms", default="1,2")
+    ap.add_argument("--reps", type=int, default=10)
+    ap.add_argument("--groups", default="fused,w4a4")
+    args = ap.parse_args()
+    props = torch.cuda.get_device_properties(0)
+    l2 = getattr(props, "L2_cache_size", 50 * 2**20)
+    ms = [int(v) for v in args.ms.split(",")]
+    groups = args.groups.split(",")
+    torch.manual_seed(0)
+    dt = torch.bfloat16
+    r0 = {"RESET_NATIVE_GEMV_RING": "0"}
+    rows = []
+    cases = [("fused",) + c for c in FUSED] if "fused" in groups else []
+    if "w4a4" in groups:
+        cases += [("w4a4", name, n, k, False, False) for name, n, k in W4A4]
+    for group, name, n, k, norm, silu in cases:
+        ws = weight_copies(n, k, l2)
+        nw = (1 + 0.1 * torch.randn(k, device="cuda")).to(dt) if norm else None
+        switch = "RESET_NATIVE_GEMV_BD_SMALL_FUSED" if group == "fused" else "RESET_NATIVE_GEMV_BD_SMALL_W4A4"
+        for m in ms:
+            x = torch.randn(m, k, device="cuda").to(dt)
+            if group == "fused":
+                def separate(p, s):
+                    xin = fused_norm.rms_norm(x, nw, 1e-6) if norm else x
+                    y = nc.gemv(p, s, 0.01, xin, "bf16")
+                    return fused_mlp.silu_mul(y[:, :n // 2], y[:, n // 2:]) if silu else y
+
+                fns = [lambda p=p, s=s: nf.gemv_fused(p, s, 0.01, x, nw, 1e-6, silu_mul=silu) for p, s in ws]
+                sep = [lambda p=p, s=s: separate(p, s) for p, s in ws]
+                t_sep, y_sep = under(r0, lambda: (graph_time_us(sep, args.reps), sep[0]()))
+            else:
+                fns = [lambda p=p, s=s: nc.gemv(p, s, 0.01, x, "nvfp4") for p, s in ws]
+                t_sep, y_sep = None, None
+            env_leg = dict(r0, **{switch: "legacy"})
+            # legacy, cb, cb, legacy: the better of each form's two medians (no order advantage for either)
+            t_leg, y_leg = under(env_leg, lambda: (graph_time_us(fns, args.reps), fns[0]()))
+            t_cb, y_cb = under(r0, lambda: (graph_time_us(fns, args.reps), fns[0]()))
+            t_cb = min(t_cb, under(r0, lambda: graph_time_us(fns, args.reps)))
+            t_leg = min(t_leg, under(env_leg, lambda: graph_time_us(fns, args.reps)))
+            same = torch.equal(y_leg, y_cb) and (y_sep is None or torch.equal(y_sep, y_cb))
+            rows.append(dict(case=name, group=group, n=n, k=k, m=m, separate_us=t_sep, legacy_us=t_leg, cb_us=t_cb,
+                             ratio=t_leg / t_cb, same=same))
+        del ws
+        torch.cuda.empty_cache()
+    print(f"# {props.name}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, torch {torch.__version__}, bf16 x, "
+          f"ring off, reps {args.reps}; us per call (CUDA-graph replay, weights past L2)")
+    print(f"{'case':26s} {'M':>2s} {'sep us':>8s} {'legacy us':>9s} {'cb us':>8s} {'legacy/cb':>10s}  same")
+    for r in rows:
+        sep_s = f"{r['separate_us']:8.2f}" if r["separate_us"] is not None else f"{'-':>8s}"
+        print(f"{r['case']:26s} {r['m']:2d} {sep_s} {r['legacy_us']:9.2f} {r['cb_us']:8.2f} {r['ratio']:9.3f}x  "
+              f"{'yes' if r['same'] else 'NO'}")
+    out = Path(os.environ.get("OUT", "bench/out")) / "fused_small_sweep.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(dict(device=props.name, rows=rows), indent=1))
+
+
+if __name__ == "__main__":
+    main()
