@@ -348,10 +348,14 @@ def _quantized_qwen3(seed):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("ids, fused_calls", [([[5]], 4), ([[5], [9]], 4), ([[5, 9, 11, 4, 7], [3, 3, 8, 1, 2]], 0)])
-def test_model_outputs_do_not_change_by_a_bit(monkeypatch, ids, fused_calls):
-    """1-2 tokens: per layer one fused q/k/v GEMV (input norm inside) and one fused gate/up GEMV (post-attention
-    norm inside, SiLU * up on its results); 10 tokens: none (the separate ops run). Either way the logits are
-    exactly those of the model without the fusions."""
+@pytest.mark.parametrize("norm_silu", [None, "1"])
+def test_model_outputs_do_not_change_by_a_bit(monkeypatch, ids, fused_calls, norm_silu):
+    """1-2 tokens: per layer one fused q/k/v GEMV (input norm inside) and one fused gate/up GEMV (SiLU * up on its
+    results; the post-attention norm inside too only with RESET_NATIVE_FUSED_NORM_SILU=1, else the norm op runs
+    first); 10 tokens: none (the separate ops run). Either way the logits are exactly those of the model without
+    the fusions."""
+    if norm_silu is not None:
+        monkeypatch.setenv("RESET_NATIVE_FUSED_NORM_SILU", norm_silu)
     model = _quantized_qwen3(seed=14)
     ids = torch.tensor(ids, device="cuda")
     calls = []
@@ -364,7 +368,8 @@ def test_model_outputs_do_not_change_by_a_bit(monkeypatch, ids, fused_calls):
     monkeypatch.setattr(_nvfp4_fused, "gemv_fused", counted)
     with torch.no_grad():
         fused = model(ids).logits
-        assert len(calls) == fused_calls and calls.count(True) == fused_calls // 2  # half of them norm + SiLU
+        # with the switch half of them norm + SiLU, else none
+        assert len(calls) == fused_calls and calls.count(True) == (fused_calls // 2 if norm_silu else 0)
         monkeypatch.setenv("RESET_NATIVE_FUSED_GEMV", "0")
         plain = model(ids).logits
     assert len(calls) == fused_calls

@@ -21,6 +21,16 @@ def enabled() -> bool:
     return _nvfp4_fused.AVAILABLE and os.environ.get("RESET_NATIVE_FUSED_GEMV", "1") != "0"
 
 
+def norm_with_silu() -> bool:
+    """Whether the post-attention RMSNorm also goes inside the gate/up GEMV that applies SiLU * up
+    (``RESET_NATIVE_FUSED_NORM_SILU=1``, read per call). Default: no, the norm op runs first and the GEMV applies
+    SiLU * up only: on an H200 (bench/RESULTS.md, session 11) the kernel with both was slower than the norm op plus
+    the SiLU-only kernel (Qwen3-32B gate/up at M = 1: 54.6 us fused against 42.5 us for the SiLU-only kernel plus
+    ~4.8 us for the norm op), while the norm alone inside the q/k/v GEMV stays a clear gain (8B 11.7 -> 7.9 us).
+    Either way the same bits."""
+    return os.environ.get("RESET_NATIVE_FUSED_NORM_SILU", "0") == "1"
+
+
 def deferred_norm(norm_module, leader):
     """``norm_module`` itself when it (an RMSNorm of the exact Llama formula) may be left to the NVFP4 GEMV of
     ``leader`` (the first projection its output feeds: a fused q/k/v or gate/up group's leader, W4A16), else
