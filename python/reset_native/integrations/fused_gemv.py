@@ -24,10 +24,10 @@ def enabled() -> bool:
 def norm_with_silu() -> bool:
     """Whether the post-attention RMSNorm also goes inside the gate/up GEMV that applies SiLU * up
     (``RESET_NATIVE_FUSED_NORM_SILU=1``, read per call). Default: no, the norm op runs first and the GEMV applies
-    SiLU * up only: on an H200 (bench/RESULTS.md, session 11) the kernel with both was slower than the norm op plus
-    the SiLU-only kernel (Qwen3-32B gate/up at M = 1: 54.6 us fused against 42.5 us for the SiLU-only kernel plus
-    ~4.8 us for the norm op), while the norm alone inside the q/k/v GEMV stays a clear gain (8B 11.7 -> 7.9 us).
-    Either way the same bits."""
+    SiLU * up only: on an H200 (bench/RESULTS.md, session 11, bench/probes/fused_norm_split.py) the kernel with both
+    was 10% slower than the norm op plus the SiLU-only kernel on Qwen3-32B gate/up (54.4 vs 49.5 us at M = 1, 56.3 vs
+    51.2 at M = 2) and 2% faster on Qwen3-8B's (22.1 vs 22.5 us); the norm alone inside the q/k/v GEMV stays a clear
+    gain (8B 11.7 -> 7.9 us). Either way the same bits."""
     return os.environ.get("RESET_NATIVE_FUSED_NORM_SILU", "0") == "1"
 
 
