@@ -161,7 +161,7 @@ __device__ __forceinline__ void silu_pair_tile(const GemvParams& p, const float*
 // rows at M = 1, 2 (8B o at M = 1: 2% slower); part of it is ptxas' schedule of the main loop, which changes with
 // the staging code (128 registers instead of 111). The same bits. The fused kernels take both too (SILU: the compact
 // form of silu_pair_tile; the RMSNorm prologue's load_x_unit simply runs twice per batch), as do the W4A4 kernels
-// (write_tile's act_gs form); the ring instances keep SMALL = 0 (the ring is off by default, its race open).
+// (write_tile's act_gs form); the ring instances keep SMALL = 0 (the ring is off by default, see gemv.cu).
 // PRO: a fused prologue (gemv_prologue.cuh) computes x while it is staged (A16).
 // SILU: the silu_pair_tile epilogue (A16; n % 32 == 0): a CTA computes gate tile q then up tile q (the ring's
 // producer walks the same order).
