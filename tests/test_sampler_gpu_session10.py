@@ -10,26 +10,14 @@ LEAN) forced on or off, and with the sample pass's earlier grouping (2 chunks pe
 top-k, bf16/fp16, rows mapped to other slots, counted / sorted / overfull boundary bins (the numpy model's tokens),
 extreme weights, B = 1, 3, 8, 64, rows of more than 256 chunks, graph replays. (The session's other switches,
 WARM_TAIL / WARM_BINS and HIST_SPLIT, were tested here too; measured slower, removed: bench/RESULTS-sampler11.md.)"""
-import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+pytest.importorskip("torch")
 
-from reset_native import _core  # noqa: E402
-from reset_native.sampler import ReSETConfig  # noqa: E402
-from test_sampler_gpu_batches import DTYPES, kernel_draw, make_logits  # noqa: E402
-from test_sampler_gpu_combine import CASES, _uniform_rows, boundary_bin_size  # noqa: E402
-from test_sampler_gpu_grouped import _run  # noqa: E402  (outputs, state and error text of a few steps)
-from test_sampler_gpu_paths import _crowded_rows  # noqa: E402
-from test_sampler_gpu_switches import CONFIGS as SWITCH_CONFIGS  # noqa: E402
-from test_sampler_gpu_switches import SWITCHES as SESSION9_SWITCHES  # noqa: E402
-from test_sampler_gpu_switches import _assert_same as assert_same_runs  # noqa: E402
-from test_sampler_gpu_switches import graph_replays_like_eager  # noqa: E402
+from sampler_switch_suite import BOUNDARY_CASES, CONFIGS, SwitchSuite  # noqa: E402
+from test_sampler_gpu_switches import SWITCHES as SESSION9  # noqa: E402
 
 pytestmark = pytest.mark.gpu
-S = _core.sampler
-SWITCHES = ("RESET_NATIVE_SAMPLER_LEAN_DRAW", "RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS")
-SESSION9 = SESSION9_SWITCHES
 ON = {"RESET_NATIVE_SAMPLER_LEAN_DRAW": "1"}
 # combo -> {variable: value}; variables not named are unset (their defaults). "default" is the reference.
 COMBOS = {"default": {}, "off": {"RESET_NATIVE_SAMPLER_LEAN_DRAW": "0"}, "on": ON,
@@ -39,30 +27,8 @@ COMBOS = {"default": {}, "off": {"RESET_NATIVE_SAMPLER_LEAN_DRAW": "0"}, "on": O
           "on_no_lean": {**ON, "RESET_NATIVE_SAMPLER_LEAN": "0"},
           "on_no_sub_bins": {**ON, "RESET_NATIVE_SAMPLER_SUB_BINS": "0"},
           "on_s9_off": {**ON, **{n: "0" for n in SESSION9}}}
-
-CONFIGS = {**SWITCH_CONFIGS, "greedy": ReSETConfig.fixed(0.0)}
-
-
-def _switch(monkeypatch, combo):
-    monkeypatch.setenv("RESET_NATIVE_SAMPLER_FUSED", "0")
-    monkeypatch.setenv("RESET_NATIVE_SAMPLER_RESIDENT", "0")
-    for name in SWITCHES + SESSION9:
-        if name in COMBOS[combo]:
-            monkeypatch.setenv(name, COMBOS[combo][name])
-        else:
-            monkeypatch.delenv(name, raising=False)
-
-
-def _runs(monkeypatch, config, rows, vocab, logits, slots, seed, combos=COMBOS):
-    runs = {}
-    for combo in combos:
-        _switch(monkeypatch, combo)
-        runs[combo] = _run(config, rows, vocab, logits, slots, seed)
-    return runs
-
-
-def _assert_same(runs):
-    assert_same_runs(runs, reference="default")
+SUITE = SwitchSuite(("RESET_NATIVE_SAMPLER_LEAN_DRAW", "RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS") + SESSION9, COMBOS,
+                    reference="default")
 
 
 @pytest.mark.parametrize("mode", list(CONFIGS))
@@ -71,91 +37,31 @@ def _assert_same(runs):
                                               (5, 2048 * 9 + 1, "float16"), (1, 151936, "bfloat16"),
                                               (2, 300, "float32")])
 def test_session10_switches_do_not_change_the_step(rows, vocab, dtype, mode, monkeypatch):
-    rng = np.random.default_rng(rows * 37 + vocab + len(mode) + len(dtype))
-    logits = []
-    for step in range(3):
-        z = make_logits(rng, rows, vocab, step)
-        if rows > 2 and step == 1:
-            z[1, 17] = np.nan  # a rejected row: no plan, its sample blocks only release the slot
-        logits.append(torch.from_numpy(z).to(DTYPES[dtype]).cuda())
-    slots = torch.from_numpy(rng.permutation(rows)).cuda()
-    runs = _runs(monkeypatch, CONFIGS[mode], rows, vocab, logits, slots, seed=6)
-    assert (rows > 2) == (runs["default"][2] is not None)
-    _assert_same(runs)
+    SUITE.steps_case(monkeypatch, rows, vocab, dtype, mode, rng_seed=rows * 37 + vocab + len(mode) + len(dtype))
 
 
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", BOUNDARY_CASES)
 def test_session10_switches_on_counted_and_sorted_boundary_bins(case, monkeypatch):
-    """Boundary bins of 1-256 logits (the counted threshold) and of 257-2048 (the sorted one): the same bits with
-    every combination, and with the switch on the numpy model's tokens."""
-    vocab, spread, (low, high) = CASES[case]
-    rng = np.random.default_rng(vocab + int(spread * 100) + 5)
-    rows, top_p, seed = 4, 0.5, 23
-    config = ReSETConfig.fixed(1.0, top_p=top_p)
-    values = [_uniform_rows(rng, rows, vocab, spread) for _ in range(3)]
-    for z in values:
-        for r in range(rows):
-            assert low <= boundary_bin_size(z[r], 1.0, top_p) <= high, (case, r)  # the path under test
-    logits = [torch.from_numpy(z).cuda() for z in values]
-    runs = _runs(monkeypatch, config, rows, vocab, logits, torch.arange(rows, device="cuda"), seed)
-    _assert_same(runs)
-    tokens = runs["on"][0][:, 0].numpy().astype(np.int64)  # [step, row]
-    checked = 0
-    for step, z in enumerate(values):
-        for r in range(rows):
-            want, sure = kernel_draw(z[r], 1.0, 0, top_p, S.uniform(S.default_slot_seed(seed, r), step))
-            if sure:
-                assert tokens[step, r] == want, (r, step, tokens[step, r], want)
-                checked += 1
-    assert checked >= rows * 3 // 2, checked
+    """The counted and the sorted threshold: the same bits, and with the switch on the numpy model's tokens."""
+    SUITE.boundary_bins_case(monkeypatch, case, rng_offset=5, seed=23, token_combo="on")
 
 
 @pytest.mark.parametrize("vocab", [6151, 151936])
 @pytest.mark.parametrize("top_p", [0.3, 0.9])
 def test_session10_switches_on_overfull_boundary_bins(vocab, top_p, monkeypatch):
-    """Boundary bins far over the 2048-logit buffer (near-equal logits, whole-row ties): the exact fallback."""
-    z = torch.from_numpy(_crowded_rows(vocab)).cuda()
-    rows = z.shape[0]
-    runs = _runs(monkeypatch, ReSETConfig.fixed(1.0, top_p=top_p), rows, vocab, [z, z, z],
-                 torch.arange(rows, device="cuda"), seed=8)
-    _assert_same(runs)
+    SUITE.overfull_case(monkeypatch, vocab, top_p)
 
 
 @pytest.mark.parametrize("temperature,top_p", [(0.05, 0.95), (1.0, 0.999999), (4.0, 0.99)])
 def test_session10_switches_with_extreme_weights(temperature, top_p, monkeypatch):
-    """Weights of 2^24 and in [2^23, 2^24), exp arguments below -126, -inf entries, tied maxima, many ties, one
-    dominant logit."""
-    rng = np.random.default_rng(int(temperature * 100) + int(top_p * 1000) + 1)
-    rows, vocab = 6, 3 * 2048 + 5
-    z = (rng.standard_normal((rows, vocab)) * 2).astype(np.float32)
-    z[0, :50] = z[0].max() - rng.random(50).astype(np.float32) * 0.7 * temperature
-    z[1, ::3] = z[1].max() - 100.0 * temperature
-    z[2, 5:4000:7] = -np.inf
-    z[3, 100:120] = z[3].max()
-    z[4] = np.round(z[4] * 4) / 4
-    z[5, 1000] = 40.0
-    logits = [torch.from_numpy(z).cuda(), torch.from_numpy(z[::-1].copy()).cuda()]
-    runs = _runs(monkeypatch, ReSETConfig.fixed(temperature, top_p=top_p), rows, vocab, logits,
-                 torch.arange(rows, device="cuda"), seed=5)
-    _assert_same(runs)
+    SUITE.extreme_weights_case(monkeypatch, temperature, top_p, rng_offset=1)
 
 
 def test_session10_switches_on_rows_of_more_than_256_chunks(monkeypatch):
-    """Rows of more than 256 chunks (V > 524288): the kept candidates' masses go through global memory; the same
-    bits."""
-    rows, vocab = 2, 256 * 2048 + 4099
-    rng = np.random.default_rng(3)
-    z = (rng.standard_normal((rows, vocab)) * 3).astype(np.float32)
-    z[1, ::5] = -np.inf
-    logits = [torch.from_numpy(z).cuda(), torch.from_numpy(z[:, ::-1].copy()).cuda()]
-    combos = {k: COMBOS[k] for k in ("default", "on", "on_s9_off")}
-    runs = _runs(monkeypatch, ReSETConfig.fixed(0.9, top_p=0.9), rows, vocab, logits,
-                 torch.arange(rows, device="cuda"), seed=2, combos=combos)
-    _assert_same(runs)
+    SUITE.long_rows_case(monkeypatch, 256 * 2048 + 4099, rng_seed=3, combos=("default", "on", "on_s9_off"))
 
 
 @pytest.mark.parametrize("rows", [1, 8])
 def test_session10_switches_in_a_cuda_graph_replay_like_eager_default_steps(rows, monkeypatch):
-    """A graph captured with the switch on gives, replay after replay, the tokens, temperatures and final state of
-    eager steps with it off."""
-    graph_replays_like_eager(rows, 90 + rows, lambda: _switch(monkeypatch, "on"), lambda: _switch(monkeypatch, "off"))
+    """A graph captured with the switch on replays like eager steps with it off."""
+    SUITE.graph_case(monkeypatch, rows, 90 + rows, captured="on", eager="off")
