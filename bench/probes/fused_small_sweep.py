@@ -28,6 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_nvfp4_gpu import copies_for, graph_time_us  # noqa: E402
+from gemv_bd_small_sweep import under as under_switches  # noqa: E402
 
 from reset_native import _nvfp4_cuda as nc  # noqa: E402
 from reset_native import _nvfp4_fused as nf  # noqa: E402
@@ -52,15 +53,7 @@ SWITCHES = ("RESET_NATIVE_GEMV_RING", "RESET_NATIVE_GEMV_BD", "RESET_NATIVE_GEMV
 
 def under(env, fn):
     """fn() with exactly env set among SWITCHES (the others unset), restored afterwards."""
-    old = {k: os.environ.pop(k, None) for k in SWITCHES}
-    os.environ.update(env)
-    try:
-        return fn()
-    finally:
-        for k in SWITCHES:
-            os.environ.pop(k, None)
-            if old[k] is not None:
-                os.environ[k] = old[k]
+    return under_switches(env, fn, SWITCHES)
 
 
 def weight_copies(n, k, l2):

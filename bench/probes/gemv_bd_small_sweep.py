@@ -42,14 +42,14 @@ ROWS = {  # name: (n, k, environment that routes the call to the block-diagonal 
 SWITCHES = ("RESET_NATIVE_GEMV_RING", "RESET_NATIVE_GEMV_BD", "RESET_NATIVE_GEMV_BD_SMALL")
 
 
-def under(env, fn):
-    """fn() with exactly env set among SWITCHES (the others unset), restored afterwards."""
-    old = {k: os.environ.pop(k, None) for k in SWITCHES}
+def under(env, fn, switches=SWITCHES):
+    """fn() with exactly env set among switches (the others unset), restored afterwards."""
+    old = {k: os.environ.pop(k, None) for k in switches}
     os.environ.update(env)
     try:
         return fn()
     finally:
-        for k in SWITCHES:
+        for k in switches:
             os.environ.pop(k, None)
             if old[k] is not None:
                 os.environ[k] = old[k]
