@@ -165,8 +165,8 @@ def _fused_uses_ring(t, x, nw, silu):
         0 if nw is None else nw.data_ptr(), _nvfp4_fused._SILU_MUL if silu else 0))
 
 
-# The fused kernels take the TMA weight ring exactly when the plain calls do (off by default since session 10, gemv.cu
-# kRingByDefault; RESET_NATIVE_GEMV_RING=1 / =0 force it / never): the producer warp walks SILU's gate/up tile pairs and the
+# The fused kernels take the TMA weight ring exactly when the plain calls do (opt-in since session 10:
+# RESET_NATIVE_GEMV_RING=1 / =0 or unset: force it / never): the producer warp walks SILU's gate/up tile pairs and the
 # RMSNorm prologue syncs without it. Every variant gives the bits of the separate ops (whose GEMV takes the ring by
 # the same rule), also replayed in a CUDA graph with new x.
 @pytest.mark.gpu

@@ -272,9 +272,9 @@ def _uses_ring(p, s, x, activation):
                                                      x.data_ptr(), codes[x.dtype], x.shape[0], activation == "nvfp4"))
 
 
-# The weight ring is off by default since session 10 (gemv.cu kRingByDefault: a race, fixed in session 11, and
-# slower than the register path on most layers since): RESET_NATIVE_GEMV_RING=1 forces it wherever it applies (at
-# K >= 16384 bd_chosen then takes the block-diagonal kernel for one token), =0 / unset never. (The ring's bits: the tests above.)
+# The weight ring is opt-in since session 10 (gemv.cu: a wrong-output failure not reproduced since, and slower than
+# the register path on most layers): RESET_NATIVE_GEMV_RING=1 forces it wherever it applies (at K >= 16384
+# bd_chosen then takes the block-diagonal kernel for one token), =0 / unset never. (The ring's bits: the tests above.)
 @pytest.mark.gpu
 @pytest.mark.parametrize("m", [1, 2])
 def test_gemv_weight_ring_only_when_forced(m, monkeypatch):

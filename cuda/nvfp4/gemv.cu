@@ -38,28 +38,14 @@ void dispatch_dtype(const GemvParams& p, bool w4a4, const LaunchPlan& plan, cuda
   return dispatch_mode<XDT, false>(p, plan, stream);
 }
 
-// The TMA weight ring (gemv_ring.cuh) instead of register-pipelined loads. Measured on an H200 (bench/RESULTS.md,
-// session 9, call 3): with the block-diagonal kernel (A16, M <= 2) it is faster on layers with at least two row
-// tiles per CTA (Qwen3-32B gate/up 51.6 -> 43.1 us at M = 1, 8B gate/up 21.7 -> 19.2, 32B q/k/v 13.2 -> 12.0) and
-// slower on those with fewer (8B o 5.5 -> 5.9, q/k/v 6.9 -> 7.1), and for the 16-bit kernel it was level or
-// slower (session 5; session 10 again at M = 4..16). Session 10 (call 1) added the long-K layers at M = 1, where
-// the block-diagonal kernel with the ring won with fewer but longer tiles (8B down: 1.9 tiles per SM at K = 12288,
-// 32B o, 32B down). What separates wins from losses is the weight bytes per SM, row tiles x K: every win has
-// >= 4 x 4096 columns of 16-row tiles per SM (8B q/k/v, which lost, 2.9 x 4096; 8B down, which won, 1.9 x 12288).
-// That rule (ring_by_rule below): the block-diagonal kernel's A16 calls (bd_chosen with the ring) with row tiles x
-// K >= kRingMinTileColumnsPerSm x SMs whose ring fits two CTAs per SM.
-// OFF BY DEFAULT since session 10's final call: repeated calls through the ring gave 1-4 output elements other than
-// the register path's (and than their own first result) in ~2-8% of calls (bench/probes/fused_bits_repeat.py,
-// plain and fused kernels, H200; the register path: none). Session 11 added the cross-proxy fence before a stage's
-// release (WeightRing::consume) but could not reproduce the failure with or without it (bench/RESULTS.md, session
-// 11; bench/probes/ring_race_probe.cu): cause not proven. The ring stays off for speed: with the fence the register path's session-10 form (cb,
-// gemv_bd_kernel.cuh) was faster on 7 of the 8 Qwen3 layers at M = 1 (8B gate_up 17.87 vs 20.62 us, 32B gate_up
-// 42.93 vs 49.07), the ring only on 32B down (33.02 vs 34.33 with the 16-bit kernel). kRingByDefault restores the
-// rule above.
-// RESET_NATIVE_GEMV_RING=1: wherever the ring applies, =0: never (read at every call, a benchmark switch; a
-// captured CUDA graph keeps the choice made at capture).
-constexpr int64_t kRingMinTileColumnsPerSm = 4 * 4096;  // two 16-row tiles of K = 4096 per CTA, two CTAs per SM
-constexpr bool kRingByDefault = false;
+// The TMA weight ring (gemv_ring.cuh) instead of register-pipelined loads: opt-in only,
+// RESET_NATIVE_GEMV_RING=1 (read at every call, a benchmark switch; a captured CUDA graph keeps the choice made at
+// capture) takes it wherever it applies (fast path, 16-byte aligned scale rows). It was the default by a measured
+// rule in sessions 9-10 (docs/nvfp4_cuda.md "TMA weight ring"); off since session 10's final call, first for an
+// intermittent wrong-output failure (not reproduced since, with or without the cross-proxy fence session 11 added:
+// bench/RESULTS.md), then for speed: with the fence the block-diagonal register kernel (cb) was faster on 7 of the
+// 8 Qwen3 layers at M = 1 (8B gate_up 17.87 vs 20.62 us, 32B gate_up 42.93 vs 49.07), the ring only on 32B down
+// (33.02 vs 34.33 us with the 16-bit kernel).
 }  // namespace detail
 
 namespace {
@@ -96,13 +82,6 @@ GemvParams make_params(const GemvArgs& a) {
   return p;
 }
 
-// The measured ring rule (see kRingMinTileColumnsPerSm); evaluated only while kRingByDefault is on.
-bool ring_by_rule(const GemvArgs& a, int sms) {
-  const GemvParams p = make_params(a);
-  return a.activation != Activation::NVFP4 && a.x_dtype != DType::F32 && bd_chosen<false>(p, true) &&
-         (a.n + 15) / 16 * a.k >= kRingMinTileColumnsPerSm * sms && bd_ring_fits(p);
-}
-
 // The launch plan without the ring's tensor maps (add_ring_maps adds them when the ring is on).
 LaunchPlan make_plan(const GemvArgs& a) {
   const bool fast = a.k % kChunk == 0 && reinterpret_cast<uintptr_t>(a.packed) % 16 == 0 &&
@@ -115,7 +94,7 @@ LaunchPlan make_plan(const GemvArgs& a) {
              "nvfp4 gemv: shared memory limit");
   // The ring's bulk copies need 16-byte aligned scale rows too (K % 1024 == 0 keeps every row aligned then).
   const bool ring = fast && reinterpret_cast<uintptr_t>(a.block_scales) % 16 == 0 &&
-                    cuda_core::env_switch("RESET_NATIVE_GEMV_RING", kRingByDefault && ring_by_rule(a, sms));
+                    cuda_core::env_forced("RESET_NATIVE_GEMV_RING") == 1;
   return LaunchPlan{fast, ring, sms, size_t(optin), RingMaps{}};
 }
 

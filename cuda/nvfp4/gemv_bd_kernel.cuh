@@ -559,12 +559,6 @@ bool bd_chosen(const GemvParams& p, bool ring) {
   return cuda_core::env_switch("RESET_NATIVE_GEMV_BD", W4A4 || p.k < max_k || (ring && p.m == 1));
 }
 
-// Whether a plain call's block-diagonal kernel fits two CTAs per SM with the weight ring's stages (try_bd_tokens
-// falls back to register loads otherwise). Host only.
-inline bool bd_ring_fits(const GemvParams& p) {
-  return ring_smem_bytes<ring_stages<2>()>(size_t(BdSmem(p.k, p.m, p.m).total)) <= kWholeSmemLimit;
-}
-
 // Runs the block-diagonal kernel when it applies (M <= 2, x dtype/activation supported, x fits shared
 // memory next to a second CTA, bd_chosen for plain calls); returns false to leave the call to the 16-bit kernel.
 template <int XDT, bool W4A4, int PRO = kProNone, bool SILU = false>

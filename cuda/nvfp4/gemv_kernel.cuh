@@ -681,7 +681,7 @@ size_t smem_bytes(int k, int m) {
 // How a call launches, decided once on the host (gemv.cu).
 struct LaunchPlan {
   bool fast;          // K % 1024 == 0 and aligned weight rows: 16-byte loads
-  bool ring;          // fast path through the shared-memory weight ring (RESET_NATIVE_GEMV_RING=0: off)
+  bool ring;          // fast path through the shared-memory weight ring (opt-in: RESET_NATIVE_GEMV_RING=1)
   int sms;            // multiprocessors
   size_t smem_optin;  // largest dynamic shared memory one CTA may opt into (227 KiB on H100/H200)
   RingMaps maps;      // TMA descriptors of this call's weights (ring only)
