@@ -1,0 +1,138 @@
+// Probe: fixed cost and streaming rate (line fit t = a + bytes / rate over a size sweep) of three read-only
+// patterns with the GEMV's grid (2 CTAs of 256 threads per SM, DEPTH steps of two 16-byte loads per thread in
+// flight), to tell whether the GEMV's ~78% streaming rate (bench/RESULTS.md, session 10 call A) is its row-strided
+// access pattern or what any kernel of this shape gets:
+//   0 gemv : rows g and g + 8 of a 16-row tile, 64 B per quad, row stride K/2 (the NVFP4 GEMV's weight loads);
+//   1 tile : the same steps with each tile's 16 rows x 512 B chunk stored contiguously (a repacked layout);
+//   2 flat : consecutive 16-byte loads over the buffer, a CTA's steps contiguous (the simplest stream).
+// Each size runs 40 back-to-back launches over copies rotated past the L2 (>= 3x L2 bytes), per-call time =
+// total / 40, best of 3. Build and run on the GPU host:
+//   nvcc -std=c++17 -O3 -arch=sm_90 -o /tmp/hbm_read_slope bench/probes/hbm_read_slope.cu && /tmp/hbm_read_slope
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <algorithm>
+#include <cstdio>
+#include <vector>
+
+namespace {
+
+__device__ __forceinline__ uint4 ldnc(const void* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
+
+template <int PATTERN, int DEPTH>
+__global__ void __launch_bounds__(256, 2) read_kernel(const uint8_t* w, int n, int k, uint32_t* sink) {
+  const int tid = int(threadIdx.x), warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
+  const int ntiles = n / 16, nchunks = k / 1024;
+  const int my_tiles = (ntiles - int(blockIdx.x) + int(gridDim.x) - 1) / int(gridDim.x);
+  const int steps = my_tiles * nchunks;
+  const int64_t halfk = k / 2;
+  auto addr = [&](int j, int hr) -> const uint8_t* {
+    const int tile = int(blockIdx.x) + (j / nchunks) * int(gridDim.x), c = j % nchunks;
+    if (PATTERN == 0) return w + int64_t(tile * 16 + g + 8 * hr) * halfk + c * 512 + warp * 64 + t * 16;
+    if (PATTERN == 1) return w + (int64_t(tile) * nchunks + c) * 8192 + hr * 4096 + tid * 16;
+    // flat: this CTA's steps are its share of the buffer in order, 8 KiB per step
+    const int64_t first = int64_t(blockIdx.x) * (int64_t(ntiles / int(gridDim.x)) * nchunks * 8192) +
+                          int64_t(min(int(blockIdx.x), ntiles % int(gridDim.x))) * nchunks * 8192;
+    return w + first + int64_t(j) * 8192 + hr * 4096 + tid * 16;
+  };
+  uint4 v[DEPTH][2];
+#pragma unroll
+  for (int d = 0; d < DEPTH; ++d)
+    if (d < steps) {
+      v[d][0] = ldnc(addr(d, 0));
+      v[d][1] = ldnc(addr(d, 1));
+    }
+  uint32_t acc = 0;
+  for (int s = 0; s < steps; s += DEPTH) {
+#pragma unroll
+    for (int d = 0; d < DEPTH; ++d) {
+      if (s + d < steps) {
+        acc ^= v[d][0].x ^ v[d][0].w ^ v[d][1].y ^ v[d][1].z;
+        if (s + d + DEPTH < steps) {
+          v[d][0] = ldnc(addr(s + d + DEPTH, 0));
+          v[d][1] = ldnc(addr(s + d + DEPTH, 1));
+        }
+      }
+    }
+  }
+  if (acc == 0x12345678u) sink[0] = acc;
+}
+
+using Kernel = void (*)(const uint8_t*, int, int, uint32_t*);
+
+float per_call_us(Kernel kern, const uint8_t* buf, size_t bytes, int copies, int n, int k, uint32_t* sink,
+                  int grid) {
+  cudaEvent_t a, b;
+  cudaEventCreate(&a);
+  cudaEventCreate(&b);
+  float best = 1e30f;
+  for (int rep = 0; rep < 3; ++rep) {
+    cudaEventRecord(a);
+    for (int it = 0; it < 40; ++it) kern<<<grid, 256>>>(buf + size_t(it % copies) * bytes, n, k, sink);
+    cudaEventRecord(b);
+    cudaEventSynchronize(b);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, a, b);
+    if (ms * 1000 / 40 < best) best = ms * 1000 / 40;
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  return best;
+}
+
+}  // namespace
+
+int main() {
+  int sms = 0, l2 = 0;
+  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
+  cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, 0);
+  const int k = 4096;
+  const std::vector<int> ns = {2048, 4096, 8192, 12288, 24576, 49152, 98304};
+  const size_t max_bytes = size_t(ns.back()) * k / 2;
+  const size_t pool = std::max<size_t>(size_t(4) * l2, 2 * max_bytes);
+  uint8_t* buf = nullptr;
+  uint32_t* sink = nullptr;
+  if (cudaMalloc(&buf, pool) != cudaSuccess || cudaMalloc(&sink, 4) != cudaSuccess) {
+    std::printf("cudaMalloc failed\n");
+    return 1;
+  }
+  cudaMemset(buf, 1, pool);
+  const struct {
+    Kernel kern;
+    const char* name;
+  } kinds[] = {{read_kernel<0, 4>, "gemv rows, depth 4"}, {read_kernel<1, 4>, "tile-contiguous, depth 4"},
+               {read_kernel<2, 4>, "flat, depth 4"},      {read_kernel<0, 6>, "gemv rows, depth 6"},
+               {read_kernel<2, 6>, "flat, depth 6"}};
+  std::printf("# K = %d, grid = 2 x %d SMs x 256 threads; per-call us (best of 3 x 40 launches, rotated copies)\n", k,
+              sms);
+  std::printf("%-26s", "pattern \\ MB");
+  for (int n : ns) std::printf("%8.1f", double(n) * k / 2 / 1e6);
+  std::printf("%10s%10s\n", "fixed us", "TB/s");
+  for (const auto& kd : kinds) {
+    std::printf("%-26s", kd.name);
+    double sx = 0, sy = 0, sxx = 0, sxy = 0;
+    for (int n : ns) {
+      const size_t bytes = size_t(n) * k / 2;
+      const int copies = int(std::max<size_t>(2, pool / bytes));
+      const float us = per_call_us(kd.kern, buf, bytes, copies, n, k, sink, 2 * sms);
+      std::printf("%8.2f", us);
+      sx += double(bytes);
+      sy += us;
+      sxx += double(bytes) * double(bytes);
+      sxy += double(bytes) * us;
+    }
+    const double cnt = double(ns.size());
+    const double slope = (sxy - sx * sy / cnt) / (sxx - sx * sx / cnt);  // us per byte
+    const double fixed = (sy - slope * sx) / cnt;
+    std::printf("%10.2f%10.3f\n", fixed, 1e-6 / slope);
+  }
+  const cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) std::printf("CUDA error: %s\n", cudaGetErrorString(err));
+  return err == cudaSuccess ? 0 : 1;
+}
