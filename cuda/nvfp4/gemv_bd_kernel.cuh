@@ -149,8 +149,7 @@ __device__ __forceinline__ void silu_pair_tile(const GemvParams& p, const float*
 }
 
 // RING: weights through the shared-memory ring of gemv_ring.cuh (one more warp, the producer).
-// MINB: CTAs per SM the registers allow (3: 80 registers, 3 steps in flight; 4: 64 registers, 2 steps in flight;
-// both with kLateRefill).
+// MINB: CTAs per SM the registers allow (3: 80 registers, 3 steps in flight, see kLateRefill).
 // SMALL (bits; register path only; plain A16 calls chosen by bd_small_choice, fused and W4A4 calls by bd_cb_form:
 // both bits by default, since session 10 for plain A16 and since session 11 for the fused and W4A4 kernels):
 //   kSmallCompact: the tile epilogue as one output per thread (16 * TOK <= kThreads) instead of write_tile's loop,
@@ -178,9 +177,8 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   constexpr int kNG = (TOK + 1) / 2;           // token pairs = MMAs per A fragment and part
   // weight steps in flight per thread; with the ring, one step of shared-memory reads ahead. MINB 3 (80 registers)
   // decodes a slot's words in two halves and refills the slot after the second (kLateRefill): 3 slots fit then.
-  constexpr int kDepth = RING ? 1 : (MINB == 1 ? 8 : MINB == 4 ? 2 : MINB == 3 ? 3 : (TOK > 2 ? 3 : 4));
-  constexpr bool kLateRefill = MINB >= 3;
-  constexpr bool kWordDecode = MINB == 4;  // 64 registers: decode one word pair at a time, just before its MMAs
+  constexpr int kDepth = RING ? 1 : (MINB == 1 ? 8 : MINB == 3 ? 3 : (TOK > 2 ? 3 : 4));
+  constexpr bool kLateRefill = MINB == 3;
   constexpr int kRows = 16;
 
   extern __shared__ uint4 smem_raw[];
@@ -329,7 +327,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
         if (j == 0 || TOK > 1) fx[q][j] = *reinterpret_cast<const float2*>(f_base[q][j] + c * (kChunk / 16));
 #pragma unroll
     for (int blk = 0; blk < 2; ++blk) {
-      if constexpr (kLateRefill && !kWordDecode) {
+      if constexpr (kLateRefill) {
 #pragma unroll
         for (int i = 2 * blk; i < 2 * blk + 2; ++i) {
           fp4_word<false>(w[0][i], d[i][0]);
@@ -343,11 +341,6 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
 #pragma unroll
       for (int ii = 0; ii < 2; ++ii) {
         const int i = 2 * blk + ii;
-        if constexpr (kWordDecode) {
-          fp4_word<false>(w[0][i], d[i][0]);
-          fp4_word<false>(w[1][i], d[i][1]);
-          if (i == 3 && step + kDepth < steps) fetch(w, wsc);
-        }
         const uint32_t(&d0)[4] = d[i][0];
         const uint32_t(&d1)[4] = d[i][1];
 #pragma unroll
@@ -434,23 +427,17 @@ void launch_bd(const GemvParams& p, const RingMaps& maps, int sms, size_t smem, 
 // The plain A16 register kernel's SMALL bits and CTAs per SM: kSmallCompact | kSmallBatchX at two CTAs per SM by
 // default. RESET_NATIVE_GEMV_BD_SMALL (read at every call, a benchmark switch) overrides it: "legacy" = neither (the
 // kernel before session 10), or letters: c = kSmallCompact, b = kSmallBatchX, 3 = three CTAs per SM (80 registers,
-// three steps in flight, where x fits three times: kWholeSmemLimitThree), 4 = four CTAs per SM (64 registers, two
-// steps in flight, where x fits four times: kWholeSmemLimitFour; only as "c4": with kSmallBatchX it spills ~180
-// bytes, with c alone 40 outside the inner loop), e.g. "c", "cb3", "c4". Anything
-// else: the default. None changes a bit of the output: each tile is still summed by one CTA in the same order.
-// Why four (bench/probes/hbm_read_slope.cu, H200, session 12): read-only kernels of this grid stream at ~2.9 TB/s
-// with 16 warps per SM whatever their depth (4..16 loads in flight per thread), 3.6 with 24 and ~3.95 with 32.
+// three steps in flight, where x fits three times: kWholeSmemLimitThree), e.g. "c", "cb3". Anything else: the
+// default. None changes a bit of the output: each tile is still summed by one CTA in the same order.
 struct BdSmall {
   int bits = kSmallCompact | kSmallBatchX;
   bool three = false;
-  bool four = false;
 };
-constexpr size_t kWholeSmemLimitFour = 54 * 1024;
 inline BdSmall bd_small_choice() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_BD_SMALL");
   if (v == nullptr) return {};
   if (std::strcmp(v, "legacy") == 0) return BdSmall{0, false};
-  BdSmall r{0, false, false};
+  BdSmall r{0, false};
   for (const char* c = v; *c != '\0'; ++c) {
     if (*c == 'c') {
       r.bits |= kSmallCompact;
@@ -458,13 +445,11 @@ inline BdSmall bd_small_choice() {
       r.bits |= kSmallBatchX;
     } else if (*c == '3') {
       r.three = true;
-    } else if (*c == '4') {
-      r.four = true;
     } else {
       return {};
     }
   }
-  return (r.bits != 0 || r.three || r.four) ? r : BdSmall{};
+  return (r.bits != 0 || r.three) ? r : BdSmall{};
 }
 
 // The fused kernels' and the W4A4 kernels' register-path form: kSmallCompact | kSmallBatchX by default (the plain
@@ -516,9 +501,7 @@ bool try_bd_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t str
   if constexpr (!W4A4 && !kFused) {  // plain A16 calls: the SMALL form and CTAs per SM of bd_small_choice
     if (fast) {
       const BdSmall v = bd_small_choice();
-      if (v.four && v.bits == kSmallCompact && smem <= kWholeSmemLimitFour) {
-        launch_bd<XDT, false, TOK, true, 4, false, kProNone, false, kSmallCompact>(p, plan.maps, sms, smem, stream);
-      } else if (v.three && smem <= kWholeSmemLimitThree) {
+      if (v.three && smem <= kWholeSmemLimitThree) {
         launch_bd_small<XDT, TOK, 3>(p, plan, smem, v.bits, stream);
       } else {
         launch_bd_small<XDT, TOK, 2>(p, plan, smem, v.bits, stream);
