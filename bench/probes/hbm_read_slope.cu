@@ -17,16 +17,28 @@
 
 namespace {
 
+// HINT 0: no L2 prefetch hint; 1: L2::128B; 2: L2::256B (the GEMV's weight loads since session 6).
+template <int HINT>
 __device__ __forceinline__ uint4 ldnc(const void* p) {
   uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
-               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-               : "l"(p));
+  if constexpr (HINT == 0) {
+    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p));
+  } else if constexpr (HINT == 1) {
+    asm volatile("ld.global.nc.L1::no_allocate.L2::128B.v4.u32 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p));
+  } else {
+    asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p));
+  }
   return v;
 }
 
-template <int PATTERN, int DEPTH>
-__global__ void __launch_bounds__(256, 2) read_kernel(const uint8_t* w, int n, int k, uint32_t* sink) {
+template <int PATTERN, int DEPTH, int HINT, int MINB>
+__global__ void __launch_bounds__(256, MINB) read_kernel(const uint8_t* w, int n, int k, uint32_t* sink) {
   const int tid = int(threadIdx.x), warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
   const int ntiles = n / 16, nchunks = k / 1024;
   const int my_tiles = (ntiles - int(blockIdx.x) + int(gridDim.x) - 1) / int(gridDim.x);
@@ -45,8 +57,8 @@ __global__ void __launch_bounds__(256, 2) read_kernel(const uint8_t* w, int n, i
 #pragma unroll
   for (int d = 0; d < DEPTH; ++d)
     if (d < steps) {
-      v[d][0] = ldnc(addr(d, 0));
-      v[d][1] = ldnc(addr(d, 1));
+      v[d][0] = ldnc<HINT>(addr(d, 0));
+      v[d][1] = ldnc<HINT>(addr(d, 1));
     }
   uint32_t acc = 0;
   for (int s = 0; s < steps; s += DEPTH) {
@@ -55,8 +67,8 @@ __global__ void __launch_bounds__(256, 2) read_kernel(const uint8_t* w, int n, i
       if (s + d < steps) {
         acc ^= v[d][0].x ^ v[d][0].w ^ v[d][1].y ^ v[d][1].z;
         if (s + d + DEPTH < steps) {
-          v[d][0] = ldnc(addr(s + d + DEPTH, 0));
-          v[d][1] = ldnc(addr(s + d + DEPTH, 1));
+          v[d][0] = ldnc<HINT>(addr(s + d + DEPTH, 0));
+          v[d][1] = ldnc<HINT>(addr(s + d + DEPTH, 1));
         }
       }
     }
@@ -68,6 +80,7 @@ using Kernel = void (*)(const uint8_t*, int, int, uint32_t*);
 
 float per_call_us(Kernel kern, const uint8_t* buf, size_t bytes, int copies, int n, int k, uint32_t* sink,
                   int grid) {
+  if (grid > n / 16) grid = n / 16;  // a CTA per tile at most
   cudaEvent_t a, b;
   cudaEventCreate(&a);
   cudaEventCreate(&b);
@@ -93,7 +106,7 @@ int main() {
   cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
   cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, 0);
   const int k = 4096;
-  const std::vector<int> ns = {2048, 4096, 8192, 12288, 24576, 49152, 98304};
+  const std::vector<int> ns = {4096, 12288, 24576, 49152, 98304};
   const size_t max_bytes = size_t(ns.back()) * k / 2;
   const size_t pool = std::max<size_t>(size_t(4) * l2, 2 * max_bytes);
   uint8_t* buf = nullptr;
@@ -105,22 +118,30 @@ int main() {
   cudaMemset(buf, 1, pool);
   const struct {
     Kernel kern;
+    int per_sm;
     const char* name;
-  } kinds[] = {{read_kernel<0, 4>, "gemv rows, depth 4"}, {read_kernel<1, 4>, "tile-contiguous, depth 4"},
-               {read_kernel<2, 4>, "flat, depth 4"},      {read_kernel<0, 6>, "gemv rows, depth 6"},
-               {read_kernel<2, 6>, "flat, depth 6"}};
-  std::printf("# K = %d, grid = 2 x %d SMs x 256 threads; per-call us (best of 3 x 40 launches, rotated copies)\n", k,
-              sms);
+  } kinds[] = {{read_kernel<0, 4, 0, 2>, 2, "gemv d4 2cta"},          {read_kernel<0, 4, 2, 2>, 2, "gemv d4 2cta L2:256"},
+               {read_kernel<0, 8, 2, 1>, 2, "gemv d8 2cta L2:256"},   {read_kernel<0, 16, 2, 1>, 2, "gemv d16 2cta L2:256"},
+               {read_kernel<0, 3, 2, 3>, 3, "gemv d3 3cta L2:256"},   {read_kernel<0, 4, 2, 3>, 3, "gemv d4 3cta L2:256"},
+               {read_kernel<0, 2, 2, 4>, 4, "gemv d2 4cta L2:256"},   {read_kernel<0, 4, 2, 4>, 4, "gemv d4 4cta L2:256"},
+               {read_kernel<0, 1, 2, 8>, 8, "gemv d1 8cta L2:256"},   {read_kernel<0, 2, 2, 8>, 8, "gemv d2 8cta L2:256"},
+               {read_kernel<1, 4, 2, 2>, 2, "tile d4 2cta L2:256"},   {read_kernel<1, 4, 2, 4>, 4, "tile d4 4cta L2:256"},
+               {read_kernel<2, 4, 0, 2>, 2, "flat d4 2cta"},          {read_kernel<2, 16, 0, 1>, 2, "flat d16 2cta"},
+               {read_kernel<2, 4, 2, 4>, 4, "flat d4 4cta L2:256"},   {read_kernel<2, 2, 0, 8>, 8, "flat d2 8cta"},
+               {read_kernel<2, 4, 0, 8>, 8, "flat d4 8cta"}};
+  std::printf("# K = %d, grid = CTAs per SM x %d SMs x 256 threads (at most a CTA per 16-row tile); per-call us (best of"
+              " 3 x 40 launches, rotated copies)\n", k, sms);
   std::printf("%-26s", "pattern \\ MB");
   for (int n : ns) std::printf("%8.1f", double(n) * k / 2 / 1e6);
   std::printf("%10s%10s\n", "fixed us", "TB/s");
   for (const auto& kd : kinds) {
     std::printf("%-26s", kd.name);
+    std::fflush(stdout);
     double sx = 0, sy = 0, sxx = 0, sxy = 0;
     for (int n : ns) {
       const size_t bytes = size_t(n) * k / 2;
       const int copies = int(std::max<size_t>(2, pool / bytes));
-      const float us = per_call_us(kd.kern, buf, bytes, copies, n, k, sink, 2 * sms);
+      const float us = per_call_us(kd.kern, buf, bytes, copies, n, k, sink, kd.per_sm * sms);
       std::printf("%8.2f", us);
       sx += double(bytes);
       sy += us;
