@@ -1,12 +1,12 @@
-// Probe: fixed cost and streaming rate (line fit t = a + bytes / rate over a size sweep) of three read-only
-// patterns with the GEMV's grid (2 CTAs of 256 threads per SM, DEPTH steps of two 16-byte loads per thread in
-// flight), to tell whether the GEMV's ~78% streaming rate (bench/RESULTS.md, session 10 call A) is its row-strided
-// access pattern or what any kernel of this shape gets:
+// Probe: fixed cost and streaming rate (line fit t = a + bytes / rate over a size sweep) of read-only kernels of
+// the GEMV's shape (256-thread CTAs, DEPTH steps of two 16-byte loads per thread in flight), varying CTAs per SM,
+// depth, the L2 prefetch hint and the pattern, to tell whether the GEMV's ~78% streaming rate (bench/RESULTS.md,
+// session 10 call A) is its row-strided access pattern or what any kernel of this shape gets:
 //   0 gemv : rows g and g + 8 of a 16-row tile, 64 B per quad, row stride K/2 (the NVFP4 GEMV's weight loads);
 //   1 tile : the same steps with each tile's 16 rows x 512 B chunk stored contiguously (a repacked layout);
 //   2 flat : consecutive 16-byte loads over the buffer, a CTA's steps contiguous (the simplest stream).
 // Each size runs 40 back-to-back launches over copies rotated past the L2 (>= 3x L2 bytes), per-call time =
-// total / 40, best of 3. Build and run on the GPU host:
+// total / 40, best of 3. Build and run on the GPU host (results: bench/RESULTS.md, session 12):
 //   nvcc -std=c++17 -O3 -arch=sm_90 -o /tmp/hbm_read_slope bench/probes/hbm_read_slope.cu && /tmp/hbm_read_slope
 #include <cuda_runtime.h>
 
