@@ -255,7 +255,7 @@ def test_fused_small_forms_give_the_separate_ops_bits(dtype, m, norm, silu, n, k
     y = _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, xin, "bf16", None, bias)
     want = fused_mlp.silu_mul(y[:, :n // 2], y[:, n // 2:]) if silu else y
     assert _nvfp4_fused.supported(t.packed, t.block_scales, x, nw, silu_mul=silu)
-    for form in (None, "legacy", "cb", "legacy ", "", "legacy"):  # unset, junk and "" = the default (cb)
+    for form in (None, "legacy", "cb", "cbw", "async", "legacy ", "", "legacy"):  # unset, junk, "" = the default (cb)
         if form is None:
             monkeypatch.delenv("RESET_NATIVE_GEMV_BD_SMALL_FUSED", raising=False)
         else:

@@ -28,9 +28,16 @@ METRICS = OrderedDict([
     ("smsp__average_warps_issue_stalled_wait_per_issue_active.ratio", "wait"),
 ])
 SCALE = {"gpu__time_duration.sum": 1e-3, "dram__bytes_read.sum": 1e-6, "smsp__inst_executed.sum": 1e-6}
-CASES = [("32b qkv", 10240, 5120, False, False), ("32b qkv + norm", 10240, 5120, True, False),
-         ("32b gate_up", 51200, 5120, False, False), ("32b gate_up + silu", 51200, 5120, False, True),
-         ("32b gate_up + norm + silu", 51200, 5120, True, True)]
+# name, n, k, norm, silu, RESET_NATIVE_GEMV_BD_SMALL_FUSED (None: unset, the default form; "cbw" / "async": session
+# 12's forms, bench/probes/fused_head_wait.py)
+CASES = [("32b qkv", 10240, 5120, False, False, None), ("32b qkv + norm", 10240, 5120, True, False, None),
+         ("32b qkv + norm cbw", 10240, 5120, True, False, "cbw"),
+         ("32b qkv + norm async", 10240, 5120, True, False, "async"),
+         ("32b gate_up", 51200, 5120, False, False, None), ("32b gate_up + silu", 51200, 5120, False, True, None),
+         ("32b gate_up + silu async", 51200, 5120, False, True, "async"),
+         ("32b gate_up + norm + silu", 51200, 5120, True, True, None),
+         ("32b gate_up + norm + silu cbw", 51200, 5120, True, True, "cbw"),
+         ("32b gate_up + norm + silu async", 51200, 5120, True, True, "async")]
 
 
 def run():
@@ -43,7 +50,10 @@ def run():
 
     os.environ["RESET_NATIVE_GEMV_RING"] = "0"
     torch.manual_seed(0)
-    for _, n, k, norm, silu in CASES:
+    for _, n, k, norm, silu, form in CASES:
+        os.environ.pop("RESET_NATIVE_GEMV_BD_SMALL_FUSED", None)
+        if form is not None:
+            os.environ["RESET_NATIVE_GEMV_BD_SMALL_FUSED"] = form
         p = torch.randint(0, 256, (n, k // 2), dtype=torch.uint8, device="cuda")
         s = torch.randint(0x20, 0x40, (n, k // 16), dtype=torch.uint8, device="cuda")
         x = torch.randn(1, k, device="cuda").to(torch.bfloat16)
@@ -65,13 +75,13 @@ def table(path):
     ids = list(kernels)
     if len(ids) != 2 * len(CASES):
         print(f"expected {2 * len(CASES)} profiled kernels, got {len(ids)}")
-    print(f"{'case':26s} " + " ".join(f"{v:>7s}" for v in METRICS.values()))
+    print(f"{'case':32s} " + " ".join(f"{v:>7s}" for v in METRICS.values()))
     for i, (name, *_rest) in enumerate(CASES):
         if 2 * i + 1 >= len(ids):
             break
         m = kernels[ids[2 * i + 1]]  # the second call of the form
         cells = [m.get(key, float("nan")) * SCALE.get(key, 1.0) for key in METRICS]
-        print(f"{name:26s} " + " ".join(f"{c:7.2f}" for c in cells))
+        print(f"{name:32s} " + " ".join(f"{c:7.2f}" for c in cells))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@
 // e4m3->f16 conversions plus fp16 MMAs, measured in the SASS: no gain.)
 // A non-finite element of bf16 x makes its block's factor NaN, so every output of that token is NaN.
 #pragma once
+#include "core/cp_async.cuh"
 #include "core/env_switch.hpp"
 #include "nvfp4/gemv_kernel.cuh"
 
@@ -27,7 +28,12 @@ namespace reset_native::nvfp4_cuda {
 namespace detail {
 
 constexpr float kBdDecodeBias = 16384.0f;  // A operand holds e2m1 * 2^-14
-constexpr int kSmallCompact = 1, kSmallBatchX = 2;  // gemv_bd_kernel's SMALL bits
+constexpr int kSmallCompact = 1, kSmallBatchX = 2, kSmallHeadWait = 4, kSmallAsync = 8;  // gemv_bd_kernel's SMALL bits
+constexpr int kAsyncStages = 6;  // kSmallAsync: weight steps in shared memory per thread (kAsyncStages - 1 in flight)
+
+// kSmallAsync's shared memory after BdSmem's total: per stage, each thread's two 16-byte weight fragments and the
+// two 4-byte words that hold its scale byte pairs.
+__host__ __device__ constexpr int bd_async_bytes() { return kAsyncStages * kThreads * 2 * (16 + 4); }
 
 template <int XDT, bool W4A4>
 struct BdMode {
@@ -157,6 +163,18 @@ __device__ __forceinline__ void silu_pair_tile(const GemvParams& p, const float*
 //     copy: 86 KB of code for the M = 1 kernel, 26 KB without);
 //   kSmallBatchX: x staged two units per thread at a time, both loads in flight before the first conversion (the
 //     plain loop waits for one L2 round trip per unit: 2 at K = 8192, 3 at K = 12288 for one token).
+//   kSmallHeadWait (fused kernels, RESET_NATIVE_GEMV_BD_SMALL_FUSED=cbw; session 12): ptxas gives every weight load
+//     of the step loop one scoreboard, so a wait for one slot's words waits for all loads in flight. Where it puts
+//     that wait decides how many steps stay in flight: once at the head of the kDepth steps (the plain and SiLU-only
+//     cb instances: up to kDepth) or before each step's first use (every RMSNorm instance, and the plain SMALL 0/1
+//     ones: each step then also waits for the refill the step before has just issued, ~1 step in flight; the long-
+//     scoreboard stalls per instruction doubled in ncu). The bit makes slot 0's first word depend on the last slot's
+//     last word at the loop head (one LOP3), which pins the one wait there. The same bits.
+//   kSmallAsync (fused kernels, RESET_NATIVE_GEMV_BD_SMALL_FUSED=async; session 12): the weights of kAsyncStages steps
+//     in shared memory instead of registers, each thread copying (cp.async) and later reading only its own bytes;
+//     cp.async.wait_group lets kAsyncStages - 1 steps stay in flight at every step (ptxas: DEPBAR.LE SB0, 5), and
+//     the registers of the slots are free (80-96 instead of 128). 60 KiB more shared memory per CTA: where that
+//     does not fit next to a second CTA, or the scale rows are not 4-byte aligned, the call takes the cb form.
 // Measured on an H200 (bench/RESULTS.md, session 10): both together 1.00-1.31x faster than neither on 15 of 16 layer
 // rows at M = 1, 2 (8B o at M = 1: 2% slower); part of it is ptxas' schedule of the main loop, which changes with
 // the staging code (128 registers instead of 111). The same bits. The fused kernels take both too (SILU: the compact
@@ -173,11 +191,13 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   static_assert(!SILU || !W4A4, "the SiLU epilogue: A16 kernels only");
   static_assert(SMALL == 0 || !RING, "small-layer variants: register path only (the ring keeps SMALL = 0)");
   static_assert((SMALL & kSmallCompact) == 0 || 16 * TOK <= kThreads, "compact epilogue: one output per thread");
+  constexpr bool kAsync = (SMALL & kSmallAsync) != 0;
+  static_assert(!kAsync || (FAST && !W4A4 && MINB == 2), "the cp.async weight stages: A16 fast path, 2 CTAs per SM");
   constexpr int kGroupBytes = 16;              // one 8-element group of one token (fp16)
   constexpr int kNG = (TOK + 1) / 2;           // token pairs = MMAs per A fragment and part
   // weight steps in flight per thread; with the ring, one step of shared-memory reads ahead. MINB 3 (80 registers)
   // decodes a slot's words in two halves and refills the slot after the second (kLateRefill): 3 slots fit then.
-  constexpr int kDepth = RING ? 1 : (MINB == 1 ? 8 : MINB == 3 ? 3 : (TOK > 2 ? 3 : 4));
+  constexpr int kDepth = RING ? 1 : kAsync ? kAsyncStages : (MINB == 1 ? 8 : MINB == 3 ? 3 : (TOK > 2 ? 3 : 4));
   constexpr bool kLateRefill = MINB == 3;
   constexpr int kRows = 16;
 
@@ -246,8 +266,35 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
       fetch_rows();
     }
   };
+  // kSmallAsync: step s's words go to stage s % kDepth of this thread's shared-memory slots (bd_async_bytes, after
+  // L.total); the scale bytes as the aligned 4-byte word holding them (half t & 1: host checks the alignment).
+  uint8_t* const stage_w = smem + L.total + tid * 16;
+  uint8_t* const stage_s = smem + L.total + kDepth * 2 * kThreads * 16 + tid * 4;
+  auto fetch_async = [&](int slot) {
+#pragma unroll
+    for (int hr = 0; hr < 2; ++hr) {
+      cuda_core::cp_async_16_stream(stage_w + (slot * 2 + hr) * kThreads * 16, f_w[hr] + uint32_t(f_c) * (kChunk / 2));
+      const uintptr_t sp = reinterpret_cast<uintptr_t>(f_s[hr] + uint32_t(f_c) * (kChunk / 16));
+      cuda_core::cp_async_4(stage_s + (slot * 2 + hr) * kThreads * 4, reinterpret_cast<const void*>(sp & ~uintptr_t(3)));
+    }
+    if (++f_c == nchunks) {
+      f_c = 0;
+      f_row0 = next_tile(f_row0, f_second);
+      fetch_rows();
+    }
+  };
   uint32_t wv[kDepth][2][4], sc[kDepth][2];
-  prefetch_then_wait<XDT, W4A4>(p, steps, fetch, wv, sc, act_gs, act_d);
+  if constexpr (kAsync) {  // steps 0 .. kDepth - 2 in flight (one group each); the last stage is the first refill's
+#pragma unroll
+    for (int d = 0; d < kDepth - 1; ++d) {
+      if (d < steps) fetch_async(d);
+      cuda_core::cp_async_commit();
+    }
+    cuda_core::pdl_wait();
+    cuda_core::pdl_trigger();
+  } else {
+    prefetch_then_wait<XDT, W4A4>(p, steps, fetch, wv, sc, act_gs, act_d);
+  }
 
   // ---- stage x (every token, whole padded K; beyond k load_unit gives zeros) while the weights fly
   {
@@ -317,7 +364,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
         fp4_word<false>(w[0][i], d[i][0]);
         fp4_word<false>(w[1][i], d[i][1]);
       }
-      if (step + kDepth < steps) fetch(w, wsc);  // slot free again: refill it now
+      if constexpr (!kAsync) {
+        if (step + kDepth < steps) fetch(w, wsc);  // slot free again: refill it now
+      }
     }
     float2 fx[kNG][2];
 #pragma unroll
@@ -400,10 +449,32 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
     }
   };
 
+  // kSmallHeadWait: slot 0's first word takes a zero that depends on the last slot's last word, so the one wait
+  // for every weight load in flight sits at the head of the kDepth steps (see the SMALL bits above).
+  const uint32_t runtime_zero = uint32_t(p.k) >> 31;  // p.k > 0: zero, but not known to the compiler
   for (int step = 0; step < steps; step += kDepth) {
+    if constexpr ((SMALL & kSmallHeadWait) != 0) wv[0][0][0] |= wv[kDepth - 1][1][3] & runtime_zero;
 #pragma unroll
-    for (int d = 0; d < kDepth; ++d)
-      if (step + d < steps) run_step(step + d, wv[d], sc[d]);
+    for (int d = 0; d < kDepth; ++d) {
+      if (step + d >= steps) continue;
+      if constexpr (kAsync) {
+        // refill the stage step - 1 has read (its words are in registers long since), then wait for step's own
+        // group only: the kDepth - 1 later steps stay in flight
+        if (step + d + kDepth - 1 < steps) fetch_async((d + kDepth - 1) % kDepth);
+        cuda_core::cp_async_commit();
+        cuda_core::cp_async_wait<kDepth - 1>();
+        uint32_t w[2][4], wsc[2];
+#pragma unroll
+        for (int hr = 0; hr < 2; ++hr) {
+          const uint4 v = *reinterpret_cast<const uint4*>(stage_w + (d * 2 + hr) * kThreads * 16);
+          w[hr][0] = v.x, w[hr][1] = v.y, w[hr][2] = v.z, w[hr][3] = v.w;
+          wsc[hr] = *reinterpret_cast<const uint32_t*>(stage_s + (d * 2 + hr) * kThreads * 4) >> (16 * (t & 1));
+        }
+        run_step(step + d, w, wsc);
+      } else {
+        run_step(step + d, wv[d], sc[d]);
+      }
+    }
   }
 }
 
@@ -464,6 +535,16 @@ inline bool bd_cb_form(const char* env_name) {
   return v == nullptr || std::strcmp(v, "legacy") != 0;
 }
 
+// The fused kernels' SMALL bits: bd_cb_form's choice (0 or kSmallCompact | kSmallBatchX), plus kSmallHeadWait where
+// RESET_NATIVE_GEMV_BD_SMALL_FUSED is "cbw" (session 12: ptxas waited for every weight load in flight at each step of
+// the RMSNorm instances, at the head of the kDepth steps in the plain ones; the bit puts the wait at the head).
+inline int bd_fused_bits() {
+  const char* v = std::getenv(kBdSmallFusedEnv);
+  if (v != nullptr && std::strcmp(v, "cbw") == 0) return kSmallCompact | kSmallBatchX | kSmallHeadWait;
+  if (v != nullptr && std::strcmp(v, "async") == 0) return kSmallCompact | kSmallBatchX | kSmallAsync;
+  return bd_cb_form(kBdSmallFusedEnv) ? (kSmallCompact | kSmallBatchX) : 0;
+}
+
 template <int XDT, int TOK, int MINB>
 void launch_bd_small(const GemvParams& p, const LaunchPlan& plan, size_t smem, int bits, cudaStream_t stream) {
   constexpr int kC = kSmallCompact, kB = kSmallBatchX;
@@ -512,8 +593,23 @@ bool try_bd_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t str
     return true;
   } else {  // fused (A16, fast path only) and W4A4 calls: the cb form unless its switch says legacy
     constexpr int kCb = kSmallCompact | kSmallBatchX;
-    const bool cb = bd_cb_form(kFused ? kBdSmallFusedEnv : kBdSmallW4a4Env);
+    const int bits = kFused ? bd_fused_bits() : (bd_cb_form(kBdSmallW4a4Env) ? kCb : 0);
+    const bool cb = bits != 0;
     if (fast) {
+      if constexpr (kFused) {
+        if (bits == (kCb | kSmallHeadWait)) {
+          launch_bd<XDT, false, TOK, true, 2, false, PRO, SILU, kCb | kSmallHeadWait>(p, plan.maps, sms, smem, stream);
+          return true;
+        }
+        // kSmallAsync: where its stages fit next to a second CTA and the scale words are 4-byte aligned; else cb
+        const size_t async_smem = smem + size_t(bd_async_bytes());
+        if (bits == (kCb | kSmallAsync) && async_smem <= kWholeSmemLimit &&
+            reinterpret_cast<uintptr_t>(p.scales) % 4 == 0) {
+          launch_bd<XDT, false, TOK, true, 2, false, PRO, SILU, kCb | kSmallAsync>(p, plan.maps, sms, async_smem,
+                                                                                   stream);
+          return true;
+        }
+      }
       if (cb) {
         launch_bd<XDT, W4A4, TOK, true, 2, false, PRO, SILU, kCb>(p, plan.maps, sms, smem, stream);
       } else {

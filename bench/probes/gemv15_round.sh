@@ -1,0 +1,16 @@
+#!/bin/bash
+# Session 12, helper gemv15: one GPU round (from the tree root, after `pip install --no-build-isolation .`): the
+# session-12 fused forms' GPU tests, their timing table (bench/probes/fused_head_wait.py) and the ncu table
+# (bench/probes/fused_prologue_ncu.sh, when ncu is on PATH). About 2 minutes.
+cd "$(dirname "$0")/../.."
+export OUT=${OUT:-/tmp/gemv15_out}
+mkdir -p "$OUT"
+echo "== tests"
+python3 -m pytest -q -p no:cacheprovider tests/test_fused_gemv_forms12.py tests/test_fused_gemv.py \
+  -k "session12 or async or small_forms" 2>&1 | tail -4
+echo "== timing"
+python3 bench/probes/fused_head_wait.py --ms 1,2 --reps 10 2>&1 | tail -30
+if command -v ncu > /dev/null; then
+  echo "== ncu"
+  bash bench/probes/fused_prologue_ncu.sh 2>&1 | tail -12
+fi
