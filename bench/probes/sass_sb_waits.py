@@ -7,7 +7,8 @@ each kernel with HMMA, finds the main loop (backward branches around HMMA) and t
 weight loads (LDG.E.NA / LDG.E.EF) set. A wait on that scoreboard waits for every load it counts; the instructions
 in the loop that wait on it are listed ("CALL" slow paths left out). One wait per loop: at the head of the kDepth
 unrolled steps (every step's slot in flight until then); kDepth waits: before each step's first use of its words,
-which also waits for the refills the steps before have just issued.
+which also waits for the refills the steps before have just issued. cp.async stages (LDGSTS) are counted as weight
+loads and their waits listed as DEPBAR.LE (wait until at most N groups are in flight).
 
   cuobjdump -sass file.cubin > file.sass && python3 bench/probes/sass_sb_waits.py file.sass [name-regex]
 (bash bench/probes/sass_sb_waits.sh compiles the instances of bench/probes/sass_bd_instances.cu and runs it.)
@@ -58,9 +59,10 @@ def main_loop_waits(ins):
     if not loops:
         return None
     lo, hi = min(lp[0] for lp in loops), max(lp[1] for lp in loops)
-    loads = sum(1 for a, t, _ in ins if lo <= a <= hi and "LDG.E.NA" in t)
+    loads = sum(1 for a, t, _ in ins if lo <= a <= hi and ("LDG.E.NA" in t or "LDGSTS" in t))
     waits = [(a, opcode(t)) for a, t, d in ins
              if lo <= a <= hi and any((d["wait"] >> s) & 1 for s in sbs) and "CALL" not in t]
+    waits += [(a, t.replace(" ", "")) for a, t, _ in ins if lo <= a <= hi and "DEPBAR.LE" in t]  # cp.async waits
     return sorted(sbs), lo, hi, loads, waits
 
 
