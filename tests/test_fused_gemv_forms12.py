@@ -117,3 +117,27 @@ def test_session12_forms_in_a_cuda_graph_follow_new_inputs(form, clean_switches)
     clean_switches.delenv(SWITCH)
     gu = _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, fused_norm.rms_norm(x, nw, 1e-6), "bf16")
     assert torch.equal(y, fused_mlp.silu_mul(gu[:, :n // 2], gu[:, n // 2:]))
+
+
+# The plain GEMV's async form (RESET_NATIVE_GEMV_BD_SMALL=a; its other forms: tests/test_nvfp4_gpu_bd_small.py) at the
+# decoder's long K: 8B down at one token (K = 12288: 12 chunks), Qwen3-32B o (K = 8192) at one and two tokens.
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("n, k, m", [(4096, 12288, 1), (5120, 8192, 1), (5120, 8192, 2), (2080, 3072, 2)])
+def test_plain_async_form_gives_the_default_bits_and_the_fp64_result(dtype, n, k, m, clean_switches):
+    t = _weights(n, k)
+    gen = torch.Generator().manual_seed(n + k + m)
+    x = (torch.randn(m, k, generator=gen) * 3).to(dtype).cuda()
+    want = _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, x, "bf16")
+    clean_switches.setenv("RESET_NATIVE_GEMV_BD_SMALL", "a")
+    torch.full(((m * n * 2 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
+    got = _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, x, "bf16")
+    assert torch.equal(got, want)
+    ref = _fp64_reference(t, x, None, False, 0.0)
+    err = (got.double() - ref).abs().max() / ref.abs().max()
+    assert err < (1e-2 if dtype == torch.bfloat16 else 2e-3)
+    # scale rows at a 2-byte offset: the async form cannot read them as aligned words, the call takes the default
+    store = torch.empty(t.block_scales.numel() + 2, dtype=torch.uint8, device="cuda")
+    scales = store[2:].view(t.block_scales.shape)
+    scales.copy_(t.block_scales)
+    assert torch.equal(_nvfp4_cuda.gemv(t.packed, scales, t.global_scale, x, "bf16"), want)

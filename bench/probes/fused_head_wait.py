@@ -8,8 +8,10 @@ and SiLU-only instances wait once, at the head of the kDepth steps (bench/probes
 instance). The cbw form makes the head wait explicit in every fused instance; async waits per step for that
 step's group only (cp.async.wait_group).
 
-Rows: Qwen3-8B / 32B q/k/v (plain GEMV, + input RMSNorm) and gate/up (plain, + SiLU * up, + post-attention RMSNorm +
-SiLU * up, + RMSNorm alone) at M = 1, 2, bf16 x. "plain" is the unfused GEMV (its own default form), "sep" the
+First table: the plain GEMV (default cb form against RESET_NATIVE_GEMV_BD_SMALL=a, the same cp.async stages) on every
+Qwen3 layer the block-diagonal kernel takes (not 32B down; 8B down at one token only). Second table: Qwen3-8B / 32B
+q/k/v (+ input RMSNorm) and gate/up (+ SiLU * up, + post-attention RMSNorm + SiLU * up, + RMSNorm alone) at M = 1,
+2, bf16 x. "plain" is the unfused GEMV (its own default form), "sep" the
 separate ops a fused call replaces (norm op, plain GEMV, silu_mul op). us per call: CUDA-graph replay (median of
 --reps; the better of two medians per form, timed cb, cbw, async, async, cbw, cb), weight copies rotated past 3x
 the L2, PDL on, ring off. "same": every form and the separate ops give the same bits. cb/x > 1: x faster.
@@ -38,6 +40,7 @@ from reset_native import _nvfp4_fused as nf  # noqa: E402
 from reset_native.integrations import fused_mlp, fused_norm  # noqa: E402
 
 SHAPES = [  # name, n, k, fused forms (norm, silu)
+    ("8b o", 4096, 4096, []), ("8b down", 4096, 12288, []), ("32b o", 5120, 8192, []),
     ("8b qkv", 6144, 4096, [(True, False)]),
     ("8b gate_up", 24576, 4096, [(False, True), (True, True), (True, False)]),
     ("32b qkv", 10240, 5120, [(True, False)]),
@@ -64,9 +67,17 @@ def main():
         nw = (1 + 0.1 * torch.randn(k, device="cuda")).to(dt)
         for m in ms:
             x = torch.randn(m, k, device="cuda").to(dt)
+            if m == 2 and k >= 12288:
+                continue  # the 16-bit kernel's call (bd_chosen)
             plain = [lambda p=p, s=s: nc.gemv(p, s, 0.01, x, "bf16") for p, s in ws]
-            t_plain = under(r0, lambda: graph_time_us(plain, args.reps))
-            rows.append(dict(case=f"{shape}", m=m, n=n, k=k, plain_us=t_plain))
+            # the plain GEMV: default (cb) and RESET_NATIVE_GEMV_BD_SMALL=a (cp.async stages), cb, a, a, cb
+            ra = dict(r0, RESET_NATIVE_GEMV_BD_SMALL="a")
+            t_plain, y_plain = under(r0, lambda: (graph_time_us(plain, args.reps), plain[0]()))
+            t_pa, y_pa = under(ra, lambda: (graph_time_us(plain, args.reps), plain[0]()))
+            t_pa = min(t_pa, under(ra, lambda: graph_time_us(plain, args.reps)))
+            t_plain = min(t_plain, under(r0, lambda: graph_time_us(plain, args.reps)))
+            rows.append(dict(case=f"{shape}", m=m, n=n, k=k, plain_us=t_plain, plain_async_us=t_pa,
+                             same=torch.equal(y_plain, y_pa)))
             for norm, silu in fused:
                 w = nw if norm else None
 
@@ -93,11 +104,19 @@ def main():
         torch.cuda.empty_cache()
     print(f"# {props.name}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, torch {torch.__version__}, bf16 x, "
           f"ring off, reps {args.reps}; us per call (CUDA-graph replay, weights past L2)")
+    print("plain GEMV: default (cb) vs RESET_NATIVE_GEMV_BD_SMALL=a")
+    print(f"{'case':28s} {'M':>2s} {'cb':>7s} {'a':>7s} {'cb/a':>7s} {'GB/s a':>7s} same")
+    for r in rows:
+        if "plain_async_us" in r:
+            nbytes = r["n"] * r["k"] * (0.5 + 1 / 16)
+            print(f"{r['case']:28s} {r['m']:2d} {r['plain_us']:7.2f} {r['plain_async_us']:7.2f} "
+                  f"{r['plain_us'] / r['plain_async_us']:6.3f}x {nbytes / r['plain_async_us'] / 1e3:7.0f} "
+                  f"{'yes' if r['same'] else 'NO'}")
+    print("fused: RESET_NATIVE_GEMV_BD_SMALL_FUSED forms")
     print(f"{'case':28s} {'M':>2s} {'plain':>7s} {'sep':>7s} " + " ".join(f"{f:>7s}" for f in FORMS)
           + " " + " ".join(f"{'cb/' + f:>9s}" for f in FORMS[1:]) + f" {'sep/best':>9s} same")
     for r in rows:
         if "cb_us" not in r:
-            print(f"{r['case']:28s} {r['m']:2d} {r['plain_us']:7.2f}")
             continue
         best = min(r[f"{f}_us"] for f in FORMS)
         print(f"{r['case']:28s} {r['m']:2d} {r['plain_us']:7.2f} {r['separate_us']:7.2f} "

@@ -498,19 +498,24 @@ void launch_bd(const GemvParams& p, const RingMaps& maps, int sms, size_t smem, 
 // The plain A16 register kernel's SMALL bits and CTAs per SM: kSmallCompact | kSmallBatchX at two CTAs per SM by
 // default. RESET_NATIVE_GEMV_BD_SMALL (read at every call, a benchmark switch) overrides it: "legacy" = neither (the
 // kernel before session 10), or letters: c = kSmallCompact, b = kSmallBatchX, 3 = three CTAs per SM (80 registers,
-// three steps in flight, where x fits three times: kWholeSmemLimitThree), e.g. "c", "cb3". Anything else: the
-// default. None changes a bit of the output: each tile is still summed by one CTA in the same order.
+// three steps in flight, where x fits three times: kWholeSmemLimitThree), a = the cb form with kSmallAsync (session 12:
+// the weights through per-thread cp.async stages; the other letters then do not matter; where the stages do not fit
+// or the scale rows are not 4-byte aligned, the default), e.g. "c", "cb3", "a". Anything else: the default. None
+// changes a bit of the output: each tile is still summed by one CTA in the same order.
 struct BdSmall {
   int bits = kSmallCompact | kSmallBatchX;
   bool three = false;
+  bool async = false;
 };
 inline BdSmall bd_small_choice() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_BD_SMALL");
   if (v == nullptr) return {};
-  if (std::strcmp(v, "legacy") == 0) return BdSmall{0, false};
-  BdSmall r{0, false};
+  if (std::strcmp(v, "legacy") == 0) return BdSmall{0, false, false};
+  BdSmall r{0, false, false};
   for (const char* c = v; *c != '\0'; ++c) {
-    if (*c == 'c') {
+    if (*c == 'a') {
+      r.async = true;
+    } else if (*c == 'c') {
       r.bits |= kSmallCompact;
     } else if (*c == 'b') {
       r.bits |= kSmallBatchX;
@@ -520,6 +525,7 @@ inline BdSmall bd_small_choice() {
       return {};
     }
   }
+  if (r.async) return BdSmall{kSmallCompact | kSmallBatchX, false, true};
   return (r.bits != 0 || r.three) ? r : BdSmall{};
 }
 
@@ -582,6 +588,12 @@ bool try_bd_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t str
   if constexpr (!W4A4 && !kFused) {  // plain A16 calls: the SMALL form and CTAs per SM of bd_small_choice
     if (fast) {
       const BdSmall v = bd_small_choice();
+      const size_t async_smem = smem + size_t(bd_async_bytes());
+      if (v.async && async_smem <= kWholeSmemLimit && reinterpret_cast<uintptr_t>(p.scales) % 4 == 0) {
+        constexpr int kCba = kSmallCompact | kSmallBatchX | kSmallAsync;
+        launch_bd<XDT, false, TOK, true, 2, false, kProNone, false, kCba>(p, plan.maps, sms, async_smem, stream);
+        return true;
+      }
       if (v.three && smem <= kWholeSmemLimitThree) {
         launch_bd_small<XDT, TOK, 3>(p, plan, smem, v.bits, stream);
       } else {
