@@ -7,7 +7,7 @@ export OUT=${OUT:-/tmp/gemv15_out}
 mkdir -p "$OUT"
 echo "== tests"
 python3 -m pytest -q -p no:cacheprovider tests/test_fused_gemv_forms12.py tests/test_fused_gemv.py \
-  -k "session12 or async or small_forms" 2>&1 | tail -4
+  tests/test_nvfp4_gpu_bd_small.py -k "session12 or async or small_forms or small_variants" 2>&1 | tail -4
 echo "== timing"
 python3 bench/probes/fused_head_wait.py --ms 1,2 --reps 10 2>&1 | tail -30
 if command -v ncu > /dev/null; then
