@@ -6,10 +6,10 @@ cd "$(dirname "$0")/../.."
 export OUT=${OUT:-/tmp/gemv15_out}
 mkdir -p "$OUT"
 echo "== tests"
-python3 -m pytest -q -p no:cacheprovider tests/test_fused_gemv_forms12.py tests/test_fused_gemv.py \
-  tests/test_nvfp4_gpu_bd_small.py -k "session12 or async or small_forms or small_variants" 2>&1 | tail -4
+python3 -m pytest -q --tb=line -p no:cacheprovider tests/test_fused_gemv_forms12.py tests/test_fused_gemv.py \
+  tests/test_nvfp4_gpu_bd_small.py -k "session12 or async or small_forms or small_variants" 2>&1 | tail -12
 echo "== timing"
-python3 bench/probes/fused_head_wait.py --ms 1,2 --reps 10 2>&1 | tail -30
+python3 bench/probes/fused_head_wait.py --ms 1,2 --reps 10 2>&1 | tail -40
 if command -v ncu > /dev/null; then
   echo "== ncu"
   bash bench/probes/fused_prologue_ncu.sh 2>&1 | tail -12
