@@ -1,9 +1,10 @@
-"""The fused NVFP4 GEMVs' session-12 forms (RESET_NATIVE_GEMV_BD_SMALL_FUSED, read at every call; gemv_bd_kernel.cuh):
-cbw (kSmallHeadWait: the weight-load wait at the head of the step loop) and async (kSmallAsync: the weights through
-per-thread cp.async stages in shared memory) must not change a bit of the output. Every fused kernel (RMSNorm
-prologue, SiLU * up epilogue, both) at M = 1, 2, bf16 and fp16 x, against the default form, the separate ops and fp64
-math; shapes from a single tile to several gate/up tile pairs per CTA (12288 rows at K = 4096: more tiles than CTAs,
-so the stages wrap many times) and the largest K the fused kernels take here (7168)."""
+"""The fused NVFP4 GEMVs' session-12 forms (RESET_NATIVE_GEMV_BD_SMALL_FUSED, read at every call; gemv_bd_kernel.cuh
+bd_fused_bits): cbw (the default: kSmallHeadWait, the weight-load wait at the head of the step loop), cb (the form
+before) and cbwp (cbw with kSmallProBatch: the RMSNorm prologue's sums with all loads in flight at once) must give the
+same bits. Every fused kernel (RMSNorm prologue, SiLU * up epilogue, both) at M = 1, 2, bf16 and fp16 x, against each
+other, the separate ops and fp64 math; shapes from a single tile to several gate/up tile pairs per CTA (12288 rows at
+K = 4096: more tiles than CTAs), K = 5120 (a lane's prologue groups end mid-batch) and the largest K the fused kernels
+take here at two tokens (7168), plus K = 12288 at one token (the batched prologue's second round)."""
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -13,6 +14,7 @@ from reset_native import _nvfp4_cuda, _nvfp4_fused, nvfp4  # noqa: E402
 from reset_native.integrations import fused_mlp, fused_norm  # noqa: E402
 
 SWITCH = "RESET_NATIVE_GEMV_BD_SMALL_FUSED"
+FORMS = (None, "cb", "cbw", "cbwp")  # None: unset = the default (cbw)
 _WEIGHTS = {}
 
 
@@ -43,29 +45,35 @@ def clean_switches(monkeypatch):
     return monkeypatch
 
 
+def _fused_under_forms(monkeypatch, t, x, nw, silu):
+    outs = {}
+    for form in FORMS:
+        if form is None:
+            monkeypatch.delenv(SWITCH, raising=False)
+        else:
+            monkeypatch.setenv(SWITCH, form)
+        n = t.packed.shape[0]
+        torch.full(((x.shape[0] * n * 2 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the next block
+        outs[form] = _nvfp4_fused.gemv_fused(t.packed, t.block_scales, t.global_scale, x, nw, 1e-6, silu_mul=silu)
+    return outs
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("m", [1, 2])
 @pytest.mark.parametrize("norm, silu", [(True, False), (False, True), (True, True)])
-@pytest.mark.parametrize("n, k", [(96, 4096), (12288, 4096), (1056, 7168)])
-def test_session12_forms_give_the_default_bits_and_the_fp64_result(dtype, m, norm, silu, n, k, clean_switches):
+@pytest.mark.parametrize("n, k", [(96, 4096), (12288, 4096), (160, 5120), (1056, 7168)])
+def test_session12_forms_give_the_same_bits_and_the_fp64_result(dtype, m, norm, silu, n, k, clean_switches):
     t = _weights(n, k)
     gen = torch.Generator().manual_seed(13 * m + 4 * norm + 2 * silu + n)
     x = (torch.randn(m, k, generator=gen) * 3).to(dtype).cuda()
     nw = (1 + 0.3 * torch.randn(k, generator=gen)).to(dtype).cuda() if norm else None
     assert _nvfp4_fused.supported(t.packed, t.block_scales, x, nw, silu_mul=silu)
-    outs = {}
-    for form in (None, "cbw", "async"):
-        if form is None:
-            clean_switches.delenv(SWITCH, raising=False)
-        else:
-            clean_switches.setenv(SWITCH, form)
-        torch.full(((m * n * 2 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
-        outs[form] = _nvfp4_fused.gemv_fused(t.packed, t.block_scales, t.global_scale, x, nw, 1e-6, silu_mul=silu)
-    got = outs["cbw"]
+    outs = _fused_under_forms(clean_switches, t, x, nw, silu)
+    got = outs[None]
     assert got.dtype == dtype and got.shape == (m, n // 2 if silu else n)
-    assert torch.equal(got, outs[None])
-    assert torch.equal(outs["async"], outs[None])
+    for form in FORMS[1:]:
+        assert torch.equal(outs[form], got), f"form {form}"
     xin = fused_norm.rms_norm(x, nw, 1e-6) if norm else x
     y = _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, xin, "bf16")
     assert torch.equal(got, fused_mlp.silu_mul(y[:, :n // 2], y[:, n // 2:]) if silu else y)
@@ -75,25 +83,24 @@ def test_session12_forms_give_the_default_bits_and_the_fp64_result(dtype, m, nor
 
 
 @pytest.mark.gpu
-def test_async_form_with_scale_rows_not_4_byte_aligned_takes_the_cb_form(clean_switches):
-    """The async form reads each scale pair as an aligned 4-byte word: scales at a 2-byte offset run the cb form."""
-    n, k = 2080, 3072
+@pytest.mark.parametrize("silu", [False, True])
+def test_batched_prologue_at_long_k_gives_the_norm_ops_bits(silu, clean_switches):
+    """K = 12288 at one token: the batched prologue's lanes sum 6 groups (a second round of loads after the first 4)."""
+    n, k = 256, 12288
     t = _weights(n, k)
-    store = torch.empty(n * k // 16 + 2, dtype=torch.uint8, device="cuda")
-    scales = store[2:].view(n, k // 16)
-    scales.copy_(t.block_scales)
-    assert scales.data_ptr() % 4 == 2
-    gen = torch.Generator().manual_seed(22)
-    x = torch.randn(1, k, generator=gen).to(torch.bfloat16).cuda()
+    gen = torch.Generator().manual_seed(31 + silu)
+    x = (torch.randn(1, k, generator=gen) * 2).to(torch.bfloat16).cuda()
     nw = (1 + 0.3 * torch.randn(k, generator=gen)).to(torch.bfloat16).cuda()
-    want = _nvfp4_fused.gemv_fused(t.packed, t.block_scales, t.global_scale, x, nw, 1e-6, silu_mul=True)
-    clean_switches.setenv(SWITCH, "async")
-    got = _nvfp4_fused.gemv_fused(t.packed, scales, t.global_scale, x, nw, 1e-6, silu_mul=True)
-    assert torch.equal(got, want)
+    assert _nvfp4_fused.supported(t.packed, t.block_scales, x, nw, silu_mul=silu)
+    outs = _fused_under_forms(clean_switches, t, x, nw, silu)
+    y = _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, fused_norm.rms_norm(x, nw, 1e-6), "bf16")
+    want = fused_mlp.silu_mul(y[:, :n // 2], y[:, n // 2:]) if silu else y
+    for form, got in outs.items():
+        assert torch.equal(got, want), f"form {form}"
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("form", ["cbw", "async"])
+@pytest.mark.parametrize("form", ["cbw", "cbwp"])
 def test_session12_forms_in_a_cuda_graph_follow_new_inputs(form, clean_switches):
     """Norm + SiLU at one token, captured under the form (chosen at capture), replayed with new x and norm weight."""
     clean_switches.setenv(SWITCH, form)
@@ -117,27 +124,3 @@ def test_session12_forms_in_a_cuda_graph_follow_new_inputs(form, clean_switches)
     clean_switches.delenv(SWITCH)
     gu = _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, fused_norm.rms_norm(x, nw, 1e-6), "bf16")
     assert torch.equal(y, fused_mlp.silu_mul(gu[:, :n // 2], gu[:, n // 2:]))
-
-
-# The plain GEMV's async form (RESET_NATIVE_GEMV_BD_SMALL=a; its other forms: tests/test_nvfp4_gpu_bd_small.py) at the
-# decoder's long K: 8B down at one token (K = 12288: 12 chunks), Qwen3-32B o (K = 8192) at one and two tokens.
-@pytest.mark.gpu
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-@pytest.mark.parametrize("n, k, m", [(4096, 12288, 1), (5120, 8192, 1), (5120, 8192, 2), (2080, 3072, 2)])
-def test_plain_async_form_gives_the_default_bits_and_the_fp64_result(dtype, n, k, m, clean_switches):
-    t = _weights(n, k)
-    gen = torch.Generator().manual_seed(n + k + m)
-    x = (torch.randn(m, k, generator=gen) * 3).to(dtype).cuda()
-    want = _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, x, "bf16")
-    clean_switches.setenv("RESET_NATIVE_GEMV_BD_SMALL", "a")
-    torch.full(((m * n * 2 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
-    got = _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, x, "bf16")
-    assert torch.equal(got, want)
-    ref = _fp64_reference(t, x, None, False, 0.0)
-    err = (got.double() - ref).abs().max() / ref.abs().max()
-    assert err < (1e-2 if dtype == torch.bfloat16 else 2e-3)
-    # scale rows at a 2-byte offset: the async form cannot read them as aligned words, the call takes the default
-    store = torch.empty(t.block_scales.numel() + 2, dtype=torch.uint8, device="cuda")
-    scales = store[2:].view(t.block_scales.shape)
-    scales.copy_(t.block_scales)
-    assert torch.equal(_nvfp4_cuda.gemv(t.packed, scales, t.global_scale, x, "bf16"), want)

@@ -1,8 +1,7 @@
 """The block-diagonal NVFP4 GEMV's register-path variants (RESET_NATIVE_GEMV_BD_SMALL, gemv_bd_kernel.cuh): "c" = the
 tile epilogue as one output per thread (no unrolled loop), "b" = x staged two units at a time (both loads in flight),
-"3" = three CTAs per SM (80 registers, the slot refilled after the second block's decode), "a" = cb with the weights
-through per-thread cp.async stages in shared memory (session 12); "cb" is the default since session 10 and "legacy"
-the kernel before. Each row tile is still summed by one CTA in the same order, so every
+"3" = three CTAs per SM (80 registers, the slot refilled after the second block's decode); "cb" is the default since
+session 10 and "legacy" the kernel before. Each row tile is still summed by one CTA in the same order, so every
 variant must give the default kernel's bits exactly (and so the ring kernel's, which keeps the legacy form), and stay
 within the fp64 bound; also replayed in a CUDA graph (the same bits every replay). The W4A4 kernels take the cb form
 too since session 11 (RESET_NATIVE_GEMV_BD_SMALL_W4A4=legacy: the form before; the fused kernels' switch is tested in
@@ -23,7 +22,7 @@ from reset_native import _nvfp4_cuda as nc  # noqa: E402
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.gpu
 
-VARIANTS = ("legacy", "c", "b", "cb", "3", "c3", "b3", "cb3", "a")  # a: session 12, cp.async weight stages
+VARIANTS = ("legacy", "c", "b", "cb", "3", "c3", "b3", "cb3")
 
 
 @pytest.fixture(autouse=True)

@@ -28,16 +28,15 @@ METRICS = OrderedDict([
     ("smsp__average_warps_issue_stalled_wait_per_issue_active.ratio", "wait"),
 ])
 SCALE = {"gpu__time_duration.sum": 1e-3, "dram__bytes_read.sum": 1e-6, "smsp__inst_executed.sum": 1e-6}
-# name, n, k, norm, silu, RESET_NATIVE_GEMV_BD_SMALL_FUSED (None: unset, the default form; "cbw" / "async": session
-# 12's forms, bench/probes/fused_head_wait.py)
-CASES = [("32b qkv", 10240, 5120, False, False, None), ("32b qkv + norm", 10240, 5120, True, False, None),
-         ("32b qkv + norm cbw", 10240, 5120, True, False, "cbw"),
-         ("32b qkv + norm async", 10240, 5120, True, False, "async"),
+# name, n, k, norm, silu, RESET_NATIVE_GEMV_BD_SMALL_FUSED (None: unset, the default form: cbw since session 12; "cb":
+# the form before; "cbwp": cbw with the batched RMSNorm prologue; bench/probes/fused_head_wait.py)
+CASES = [("32b qkv", 10240, 5120, False, False, None), ("32b qkv + norm cb", 10240, 5120, True, False, "cb"),
+         ("32b qkv + norm", 10240, 5120, True, False, None),
+         ("32b qkv + norm cbwp", 10240, 5120, True, False, "cbwp"),
          ("32b gate_up", 51200, 5120, False, False, None), ("32b gate_up + silu", 51200, 5120, False, True, None),
-         ("32b gate_up + silu async", 51200, 5120, False, True, "async"),
+         ("32b gate_up + norm + silu cb", 51200, 5120, True, True, "cb"),
          ("32b gate_up + norm + silu", 51200, 5120, True, True, None),
-         ("32b gate_up + norm + silu cbw", 51200, 5120, True, True, "cbw"),
-         ("32b gate_up + norm + silu async", 51200, 5120, True, True, "async")]
+         ("32b gate_up + norm + silu cbwp", 51200, 5120, True, True, "cbwp")]
 
 
 def run():

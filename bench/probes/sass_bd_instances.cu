@@ -25,11 +25,7 @@ template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false, kProNon
     const GemvParams, const __grid_constant__ RingMaps);
 template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false, kProNone, false, 3>(
     const GemvParams, const __grid_constant__ RingMaps);
-// session 12: kSmallAsync (cp.async weight stages; RESET_NATIVE_GEMV_BD_SMALL=a, RESET_NATIVE_GEMV_BD_SMALL_FUSED=async)
-template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false, kProNone, false, 11>(
-    const GemvParams, const __grid_constant__ RingMaps);
-template __global__ void gemv_bd_kernel<kBF16, false, 2, true, 2, false, kProNone, false, 11>(
-    const GemvParams, const __grid_constant__ RingMaps);
-template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false, kProRmsNorm, true, 11>(
+// session 12: cbw with the batched RMSNorm prologue (RESET_NATIVE_GEMV_BD_SMALL_FUSED=cbwp)
+template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false, kProRmsNorm, true, 15>(
     const GemvParams, const __grid_constant__ RingMaps);
 }  // namespace reset_native::nvfp4_cuda::detail

@@ -20,7 +20,6 @@
 // e4m3->f16 conversions plus fp16 MMAs, measured in the SASS: no gain.)
 // A non-finite element of bf16 x makes its block's factor NaN, so every output of that token is NaN.
 #pragma once
-#include "core/cp_async.cuh"
 #include "core/env_switch.hpp"
 #include "nvfp4/gemv_kernel.cuh"
 
@@ -28,12 +27,7 @@ namespace reset_native::nvfp4_cuda {
 namespace detail {
 
 constexpr float kBdDecodeBias = 16384.0f;  // A operand holds e2m1 * 2^-14
-constexpr int kSmallCompact = 1, kSmallBatchX = 2, kSmallHeadWait = 4, kSmallAsync = 8;  // gemv_bd_kernel's SMALL bits
-constexpr int kAsyncStages = 6;  // kSmallAsync: weight steps in shared memory per thread (kAsyncStages - 1 in flight)
-
-// kSmallAsync's shared memory after BdSmem's total: per stage, each thread's two 16-byte weight fragments and the
-// two 4-byte words that hold its scale byte pairs.
-__host__ __device__ constexpr int bd_async_bytes() { return kAsyncStages * kThreads * 2 * (16 + 4); }
+constexpr int kSmallCompact = 1, kSmallBatchX = 2, kSmallHeadWait = 4, kSmallProBatch = 8;  // gemv_bd_kernel's SMALL
 
 template <int XDT, bool W4A4>
 struct BdMode {
@@ -170,11 +164,11 @@ __device__ __forceinline__ void silu_pair_tile(const GemvParams& p, const float*
 //     ones: each step then also waits for the refill the step before has just issued, ~1 step in flight; the long-
 //     scoreboard stalls per instruction doubled in ncu). The bit makes slot 0's first word depend on the last slot's
 //     last word at the loop head (one LOP3), which pins the one wait there. The same bits.
-//   kSmallAsync (fused kernels, RESET_NATIVE_GEMV_BD_SMALL_FUSED=async; session 12): the weights of kAsyncStages steps
-//     in shared memory instead of registers, each thread copying (cp.async) and later reading only its own bytes;
-//     cp.async.wait_group lets kAsyncStages - 1 steps stay in flight at every step (ptxas: DEPBAR.LE SB0, 5), and
-//     the registers of the slots are free (80-96 instead of 128). 60 KiB more shared memory per CTA: where that
-//     does not fit next to a second CTA, or the scale rows are not 4-byte aligned, the call takes the cb form.
+//     (A variant with the weights through per-thread cp.async stages in shared memory, 5 steps in flight at every
+//     step, measured 0.73-0.91x on the plain and 0.76-1.06x on the fused kernels: bench/RESULTS-gemv15.md.)
+//   kSmallProBatch (RMSNorm instances, RESET_NATIVE_GEMV_BD_SMALL_FUSED=cbwp; session 12, measured in its round 2):
+//     the prologue's sums with all of a lane's loads in flight at once and the norm weight prefetched into L1
+//     (rms_prologue_scales_batched).
 // Measured on an H200 (bench/RESULTS.md, session 10): both together 1.00-1.31x faster than neither on 15 of 16 layer
 // rows at M = 1, 2 (8B o at M = 1: 2% slower); part of it is ptxas' schedule of the main loop, which changes with
 // the staging code (128 registers instead of 111). The same bits. The fused kernels take both too (SILU: the compact
@@ -191,13 +185,11 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   static_assert(!SILU || !W4A4, "the SiLU epilogue: A16 kernels only");
   static_assert(SMALL == 0 || !RING, "small-layer variants: register path only (the ring keeps SMALL = 0)");
   static_assert((SMALL & kSmallCompact) == 0 || 16 * TOK <= kThreads, "compact epilogue: one output per thread");
-  constexpr bool kAsync = (SMALL & kSmallAsync) != 0;
-  static_assert(!kAsync || (FAST && !W4A4 && MINB == 2), "the cp.async weight stages: A16 fast path, 2 CTAs per SM");
   constexpr int kGroupBytes = 16;              // one 8-element group of one token (fp16)
   constexpr int kNG = (TOK + 1) / 2;           // token pairs = MMAs per A fragment and part
   // weight steps in flight per thread; with the ring, one step of shared-memory reads ahead. MINB 3 (80 registers)
   // decodes a slot's words in two halves and refills the slot after the second (kLateRefill): 3 slots fit then.
-  constexpr int kDepth = RING ? 1 : kAsync ? kAsyncStages : (MINB == 1 ? 8 : MINB == 3 ? 3 : (TOK > 2 ? 3 : 4));
+  constexpr int kDepth = RING ? 1 : (MINB == 1 ? 8 : MINB == 3 ? 3 : (TOK > 2 ? 3 : 4));
   constexpr bool kLateRefill = MINB == 3;
   constexpr int kRows = 16;
 
@@ -266,41 +258,20 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
       fetch_rows();
     }
   };
-  // kSmallAsync: step s's words go to stage s % kDepth of this thread's shared-memory slots (bd_async_bytes, after
-  // L.total); the scale bytes as the aligned 4-byte word holding them (half t & 1: host checks the alignment).
-  uint8_t* const stage_w = smem + L.total + tid * 16;
-  uint8_t* const stage_s = smem + L.total + kDepth * 2 * kThreads * 16 + tid * 4;
-  auto fetch_async = [&](int slot) {
-#pragma unroll
-    for (int hr = 0; hr < 2; ++hr) {
-      cuda_core::cp_async_16_stream(stage_w + (slot * 2 + hr) * kThreads * 16, f_w[hr] + uint32_t(f_c) * (kChunk / 2));
-      const uintptr_t sp = reinterpret_cast<uintptr_t>(f_s[hr] + uint32_t(f_c) * (kChunk / 16));
-      cuda_core::cp_async_4(stage_s + (slot * 2 + hr) * kThreads * 4, reinterpret_cast<const void*>(sp & ~uintptr_t(3)));
-    }
-    if (++f_c == nchunks) {
-      f_c = 0;
-      f_row0 = next_tile(f_row0, f_second);
-      fetch_rows();
-    }
-  };
   uint32_t wv[kDepth][2][4], sc[kDepth][2];
-  if constexpr (kAsync) {  // steps 0 .. kDepth - 2 in flight (one group each); the last stage is the first refill's
-#pragma unroll
-    for (int d = 0; d < kDepth - 1; ++d) {
-      if (d < steps) fetch_async(d);
-      cuda_core::cp_async_commit();
-    }
-    cuda_core::pdl_wait();
-    cuda_core::pdl_trigger();
-  } else {
-    prefetch_then_wait<XDT, W4A4>(p, steps, fetch, wv, sc, act_gs, act_d);
-  }
+  prefetch_then_wait<XDT, W4A4>(p, steps, fetch, wv, sc, act_gs, act_d);
 
   // ---- stage x (every token, whole padded K; beyond k load_unit gives zeros) while the weights fly
   {
     float* pro_smem = reinterpret_cast<float*>(smem + L.pro_off);
-    if constexpr (PRO == kProRmsNorm) rms_prologue_scales<XDT, RING>(p, pro_smem);
     const int blocks = L.xf_row, units = m * blocks;
+    if constexpr (PRO == kProRmsNorm) {
+      if constexpr ((SMALL & kSmallProBatch) != 0) {
+        rms_prologue_scales_batched<XDT, RING, TOK>(p, pro_smem, units, blocks);
+      } else {
+        rms_prologue_scales<XDT, RING>(p, pro_smem);
+      }
+    }
     if constexpr ((SMALL & kSmallBatchX) != 0) {  // two units' loads in flight before the first conversion
       const int count = units;
       for (int u0 = tid; u0 < count; u0 += 2 * kThreads) {
@@ -364,9 +335,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
         fp4_word<false>(w[0][i], d[i][0]);
         fp4_word<false>(w[1][i], d[i][1]);
       }
-      if constexpr (!kAsync) {
-        if (step + kDepth < steps) fetch(w, wsc);  // slot free again: refill it now
-      }
+      if (step + kDepth < steps) fetch(w, wsc);  // slot free again: refill it now
     }
     float2 fx[kNG][2];
 #pragma unroll
@@ -455,26 +424,8 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   for (int step = 0; step < steps; step += kDepth) {
     if constexpr ((SMALL & kSmallHeadWait) != 0) wv[0][0][0] |= wv[kDepth - 1][1][3] & runtime_zero;
 #pragma unroll
-    for (int d = 0; d < kDepth; ++d) {
-      if (step + d >= steps) continue;
-      if constexpr (kAsync) {
-        // refill the stage step - 1 has read (its words are in registers long since), then wait for step's own
-        // group only: the kDepth - 1 later steps stay in flight
-        if (step + d + kDepth - 1 < steps) fetch_async((d + kDepth - 1) % kDepth);
-        cuda_core::cp_async_commit();
-        cuda_core::cp_async_wait<kDepth - 1>();
-        uint32_t w[2][4], wsc[2];
-#pragma unroll
-        for (int hr = 0; hr < 2; ++hr) {
-          const uint4 v = *reinterpret_cast<const uint4*>(stage_w + (d * 2 + hr) * kThreads * 16);
-          w[hr][0] = v.x, w[hr][1] = v.y, w[hr][2] = v.z, w[hr][3] = v.w;
-          wsc[hr] = *reinterpret_cast<const uint32_t*>(stage_s + (d * 2 + hr) * kThreads * 4) >> (16 * (t & 1));
-        }
-        run_step(step + d, w, wsc);
-      } else {
-        run_step(step + d, wv[d], sc[d]);
-      }
-    }
+    for (int d = 0; d < kDepth; ++d)
+      if (step + d < steps) run_step(step + d, wv[d], sc[d]);
   }
 }
 
@@ -498,24 +449,19 @@ void launch_bd(const GemvParams& p, const RingMaps& maps, int sms, size_t smem, 
 // The plain A16 register kernel's SMALL bits and CTAs per SM: kSmallCompact | kSmallBatchX at two CTAs per SM by
 // default. RESET_NATIVE_GEMV_BD_SMALL (read at every call, a benchmark switch) overrides it: "legacy" = neither (the
 // kernel before session 10), or letters: c = kSmallCompact, b = kSmallBatchX, 3 = three CTAs per SM (80 registers,
-// three steps in flight, where x fits three times: kWholeSmemLimitThree), a = the cb form with kSmallAsync (session 12:
-// the weights through per-thread cp.async stages; the other letters then do not matter; where the stages do not fit
-// or the scale rows are not 4-byte aligned, the default), e.g. "c", "cb3", "a". Anything else: the default. None
-// changes a bit of the output: each tile is still summed by one CTA in the same order.
+// three steps in flight, where x fits three times: kWholeSmemLimitThree), e.g. "c", "cb3". Anything else: the
+// default. None changes a bit of the output: each tile is still summed by one CTA in the same order.
 struct BdSmall {
   int bits = kSmallCompact | kSmallBatchX;
   bool three = false;
-  bool async = false;
 };
 inline BdSmall bd_small_choice() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_BD_SMALL");
   if (v == nullptr) return {};
-  if (std::strcmp(v, "legacy") == 0) return BdSmall{0, false, false};
-  BdSmall r{0, false, false};
+  if (std::strcmp(v, "legacy") == 0) return BdSmall{0, false};
+  BdSmall r{0, false};
   for (const char* c = v; *c != '\0'; ++c) {
-    if (*c == 'a') {
-      r.async = true;
-    } else if (*c == 'c') {
+    if (*c == 'c') {
       r.bits |= kSmallCompact;
     } else if (*c == 'b') {
       r.bits |= kSmallBatchX;
@@ -525,15 +471,13 @@ inline BdSmall bd_small_choice() {
       return {};
     }
   }
-  if (r.async) return BdSmall{kSmallCompact | kSmallBatchX, false, true};
   return (r.bits != 0 || r.three) ? r : BdSmall{};
 }
 
-// The fused kernels' and the W4A4 kernels' register-path form: kSmallCompact | kSmallBatchX by default (the plain
-// A16 default), SMALL = 0 (the kernels before session 11) where the call's switch, read at every call (a benchmark
-// switch), is "legacy": RESET_NATIVE_GEMV_BD_SMALL_FUSED for the fused RMSNorm / SiLU kernels,
-// RESET_NATIVE_GEMV_BD_SMALL_W4A4 for the W4A4 block-diagonal kernels (fast path and K % 1024 != 0 alike). Any
-// other value: the default. Neither changes a bit of the output (each tile still summed by one CTA in the same order).
+// The W4A4 kernels' register-path form: kSmallCompact | kSmallBatchX by default (the plain A16 default), SMALL = 0
+// (the kernels before session 11) where RESET_NATIVE_GEMV_BD_SMALL_W4A4, read at every call (a benchmark switch), is
+// "legacy" (fast path and K % 1024 != 0 alike). Any other value: the default. The same bits either way (each tile
+// still summed by one CTA in the same order). The fused kernels' form: bd_fused_bits.
 constexpr const char* kBdSmallFusedEnv = "RESET_NATIVE_GEMV_BD_SMALL_FUSED";
 constexpr const char* kBdSmallW4a4Env = "RESET_NATIVE_GEMV_BD_SMALL_W4A4";
 inline bool bd_cb_form(const char* env_name) {
@@ -541,14 +485,21 @@ inline bool bd_cb_form(const char* env_name) {
   return v == nullptr || std::strcmp(v, "legacy") != 0;
 }
 
-// The fused kernels' SMALL bits: bd_cb_form's choice (0 or kSmallCompact | kSmallBatchX), plus kSmallHeadWait where
-// RESET_NATIVE_GEMV_BD_SMALL_FUSED is "cbw" (session 12: ptxas waited for every weight load in flight at each step of
-// the RMSNorm instances, at the head of the kDepth steps in the plain ones; the bit puts the wait at the head).
+// The fused kernels' (RMSNorm prologue, SiLU * up epilogue, both) SMALL bits, from RESET_NATIVE_GEMV_BD_SMALL_FUSED
+// (read at every call, a benchmark switch): unset or any other value = "cbw", the default since session 12
+// (kSmallCompact | kSmallBatchX | kSmallHeadWait: ptxas had put the RMSNorm instances' one wait for every weight load
+// in flight before each step instead of at the head of the kDepth steps; H200, bench/RESULTS-gemv15.md round 1:
+// Qwen3-32B gate/up + norm + SiLU 54.55 -> 44.43 us at M = 1, q/k/v + norm 14.28 -> 12.64, the SiLU-only kernels
+// unchanged), "cb" = the session-11 form (no head wait), "legacy" = the kernels before session 11 (SMALL = 0),
+// "cbwp" = cbw with kSmallProBatch (RMSNorm instances; the SiLU-only ones take cbw). The same bits under every value.
 inline int bd_fused_bits() {
+  constexpr int kCbw = kSmallCompact | kSmallBatchX | kSmallHeadWait;
   const char* v = std::getenv(kBdSmallFusedEnv);
-  if (v != nullptr && std::strcmp(v, "cbw") == 0) return kSmallCompact | kSmallBatchX | kSmallHeadWait;
-  if (v != nullptr && std::strcmp(v, "async") == 0) return kSmallCompact | kSmallBatchX | kSmallAsync;
-  return bd_cb_form(kBdSmallFusedEnv) ? (kSmallCompact | kSmallBatchX) : 0;
+  if (v == nullptr) return kCbw;
+  if (std::strcmp(v, "legacy") == 0) return 0;
+  if (std::strcmp(v, "cb") == 0) return kSmallCompact | kSmallBatchX;
+  if (std::strcmp(v, "cbwp") == 0) return kCbw | kSmallProBatch;
+  return kCbw;
 }
 
 template <int XDT, int TOK, int MINB>
@@ -588,12 +539,6 @@ bool try_bd_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t str
   if constexpr (!W4A4 && !kFused) {  // plain A16 calls: the SMALL form and CTAs per SM of bd_small_choice
     if (fast) {
       const BdSmall v = bd_small_choice();
-      const size_t async_smem = smem + size_t(bd_async_bytes());
-      if (v.async && async_smem <= kWholeSmemLimit && reinterpret_cast<uintptr_t>(p.scales) % 4 == 0) {
-        constexpr int kCba = kSmallCompact | kSmallBatchX | kSmallAsync;
-        launch_bd<XDT, false, TOK, true, 2, false, kProNone, false, kCba>(p, plan.maps, sms, async_smem, stream);
-        return true;
-      }
       if (v.three && smem <= kWholeSmemLimitThree) {
         launch_bd_small<XDT, TOK, 3>(p, plan, smem, v.bits, stream);
       } else {
@@ -603,22 +548,21 @@ bool try_bd_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t str
     }
     launch_bd<XDT, false, TOK, false, 2>(p, plan.maps, sms, smem, stream);
     return true;
-  } else {  // fused (A16, fast path only) and W4A4 calls: the cb form unless its switch says legacy
-    constexpr int kCb = kSmallCompact | kSmallBatchX;
+  } else {  // fused (A16, fast path only) and W4A4 calls: bd_fused_bits' form / cb unless the W4A4 switch says legacy
+    constexpr int kCb = kSmallCompact | kSmallBatchX, kCbw = kCb | kSmallHeadWait;
     const int bits = kFused ? bd_fused_bits() : (bd_cb_form(kBdSmallW4a4Env) ? kCb : 0);
     const bool cb = bits != 0;
     if (fast) {
       if constexpr (kFused) {
-        if (bits == (kCb | kSmallHeadWait)) {
-          launch_bd<XDT, false, TOK, true, 2, false, PRO, SILU, kCb | kSmallHeadWait>(p, plan.maps, sms, smem, stream);
-          return true;
+        if constexpr (PRO == kProRmsNorm) {
+          if (bits == (kCbw | kSmallProBatch)) {
+            launch_bd<XDT, false, TOK, true, 2, false, PRO, SILU, kCbw | kSmallProBatch>(p, plan.maps, sms, smem,
+                                                                                         stream);
+            return true;
+          }
         }
-        // kSmallAsync: where its stages fit next to a second CTA and the scale words are 4-byte aligned; else cb
-        const size_t async_smem = smem + size_t(bd_async_bytes());
-        if (bits == (kCb | kSmallAsync) && async_smem <= kWholeSmemLimit &&
-            reinterpret_cast<uintptr_t>(p.scales) % 4 == 0) {
-          launch_bd<XDT, false, TOK, true, 2, false, PRO, SILU, kCb | kSmallAsync>(p, plan.maps, sms, async_smem,
-                                                                                   stream);
+        if ((bits & kSmallHeadWait) != 0) {
+          launch_bd<XDT, false, TOK, true, 2, false, PRO, SILU, kCbw>(p, plan.maps, sms, smem, stream);
           return true;
         }
       }
