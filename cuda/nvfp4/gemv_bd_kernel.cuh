@@ -157,13 +157,14 @@ __device__ __forceinline__ void silu_pair_tile(const GemvParams& p, const float*
 //     copy: 86 KB of code for the M = 1 kernel, 26 KB without);
 //   kSmallBatchX: x staged two units per thread at a time, both loads in flight before the first conversion (the
 //     plain loop waits for one L2 round trip per unit: 2 at K = 8192, 3 at K = 12288 for one token).
-//   kSmallHeadWait (fused kernels, RESET_NATIVE_GEMV_BD_SMALL_FUSED=cbw; session 12): ptxas gives every weight load
+//   kSmallHeadWait (the fused kernels' default since session 12, "cbw" in bd_fused_bits): ptxas gives every weight load
 //     of the step loop one scoreboard, so a wait for one slot's words waits for all loads in flight. Where it puts
 //     that wait decides how many steps stay in flight: once at the head of the kDepth steps (the plain and SiLU-only
 //     cb instances: up to kDepth) or before each step's first use (every RMSNorm instance, and the plain SMALL 0/1
 //     ones: each step then also waits for the refill the step before has just issued, ~1 step in flight; the long-
 //     scoreboard stalls per instruction doubled in ncu). The bit makes slot 0's first word depend on the last slot's
-//     last word at the loop head (one LOP3), which pins the one wait there. The same bits.
+//     last word at the loop head (one LOP3), which pins the one wait there. The same bits. (In kSmallProBatch's
+//     prologue ptxas puts x's loads on the weights' scoreboard too: its sums wait for the weight prefetch as well.)
 //     (A variant with the weights through per-thread cp.async stages in shared memory, 5 steps in flight at every
 //     step, measured 0.73-0.91x on the plain and 0.76-1.06x on the fused kernels: bench/RESULTS-gemv15.md.)
 //   kSmallProBatch (RMSNorm instances, RESET_NATIVE_GEMV_BD_SMALL_FUSED=cbwp; session 12, measured in its round 2):

@@ -120,7 +120,7 @@ __device__ __forceinline__ void rms_prologue_scales_batched(const GemvParams& p,
           }
         }
   };
-  batch(cuda_core::kRmsGroup * tid);  // K <= 8192: the only one (no loop: its loads wait for nothing before them)
+  batch(cuda_core::kRmsGroup * tid);  // K <= 8192: the only one (outside the loop: one round trip, no loop branch)
   for (int base0 = cuda_core::kRmsGroup * tid + kRmsBatch * kStride; base0 < p.k; base0 += kRmsBatch * kStride)
     batch(base0);
 #pragma unroll
