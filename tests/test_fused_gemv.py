@@ -223,12 +223,12 @@ def test_fused_kernels_take_the_weight_ring_by_the_plain_rule_with_the_same_bits
 
 
 # The fused kernels' register-path form (RESET_NATIVE_GEMV_BD_SMALL_FUSED, read at every call; gemv_bd_kernel.cuh
-# bd_fused_bits): "cb" = the session-10 form (one output per thread in the tile epilogue, SiLU's stash included; x
-# staged two units at a time through the RMSNorm prologue), "legacy" = the kernels before, "cbw" (the default since
-# session 12) = cb with the weight-load wait at the loop head, "cbwp" = cbw with the batched RMSNorm prologue
-# (tests/test_fused_gemv_forms12.py has more of both). Every form must give the separate ops' bits. Shapes: a few tiles; K = 3 chunks with 65 gate/up tile pairs; enough tiles (768 at K = 4096)
-# that every CTA computes several gate/up pairs one after another through the same stash; the largest K (7168) the
-# fused kernels take. K % 1024 != 0 has no fused kernel (test_calls_without_a_fused_kernel_are_reported_and_refused).
+# bd_fused_bits): by default the session-10 "cb" form (one output per thread in the tile epilogue, SiLU's stash
+# included; x staged two units at a time through the RMSNorm prologue) with session 12's weight-load wait at the loop
+# head (tests/test_fused_gemv_head_wait.py), "legacy" = the kernels before. Every form must give the separate ops'
+# bits. Shapes: a few tiles; K = 3 chunks with 65 gate/up tile pairs; enough tiles (768 at K = 4096) that every CTA
+# computes several gate/up pairs one after another through the same stash; the largest K (7168) the fused kernels
+# take. K % 1024 != 0 has no fused kernel (test_calls_without_a_fused_kernel_are_reported_and_refused).
 _FORM_WEIGHTS = {}
 
 
@@ -256,7 +256,7 @@ def test_fused_small_forms_give_the_separate_ops_bits(dtype, m, norm, silu, n, k
     y = _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, xin, "bf16", None, bias)
     want = fused_mlp.silu_mul(y[:, :n // 2], y[:, n // 2:]) if silu else y
     assert _nvfp4_fused.supported(t.packed, t.block_scales, x, nw, silu_mul=silu)
-    for form in (None, "legacy", "cb", "cbw", "cbwp", "legacy ", "", "legacy"):  # unset, junk, "" = the default
+    for form in (None, "legacy", "cb", "legacy ", "", "legacy"):  # unset, junk and "" = the default
         if form is None:
             monkeypatch.delenv("RESET_NATIVE_GEMV_BD_SMALL_FUSED", raising=False)
         else:

@@ -1,20 +1,18 @@
-"""The fused block-diagonal GEMVs' session-12 forms, timed in the same process: cb (the form before session 12), cbw
-(the default since session 12: the weight-load wait at the head of the step loop) and cbwp (cbw with the batched
-RMSNorm prologue: every load of a lane's sums in flight at once, the norm weight prefetched into L1),
-RESET_NATIVE_GEMV_BD_SMALL_FUSED=cb / cbw / cbwp.
+"""The fused block-diagonal GEMVs (session 12: their weight-load wait at the head of the step loop) against the
+separate ops they replace, and norm + SiLU in one kernel against the norm op followed by the SiLU-only kernel (the
+model path's choice, RESET_NATIVE_FUSED_NORM_SILU), timed in the same process.
 
-Why: in the RMSNorm-prologue instances ptxas waited for every weight load in flight (one scoreboard holds all of
-them) at each of the kDepth unrolled steps, i.e. also for the refill the previous step had just issued; the plain
-and SiLU-only instances wait once, at the head of the kDepth steps (bench/probes/sass_sb_waits.py lists it per
-instance). cbw makes the head wait explicit in every fused instance. (Round 1 also timed a cp.async-stage form, both
-for the fused and the plain GEMV: slower everywhere, removed; bench/RESULTS-gemv15.md.)
+Why the head wait: in the RMSNorm-prologue instances ptxas had put the one wait for every weight load in flight (one
+scoreboard holds all of them) before each of the kDepth unrolled steps, i.e. also for the refill the previous step
+had just issued; the plain and SiLU-only instances wait once, at the head of the kDepth steps
+(bench/probes/sass_sb_waits.py lists it per instance). The two GPU rounds of session 12 also timed the form before
+(cb), a cp.async-stage form and a batched prologue against it: bench/RESULTS-gemv15.md.
 
 Rows: Qwen3-8B / 32B q/k/v (+ input RMSNorm) and gate/up (+ SiLU * up, + post-attention RMSNorm + SiLU * up,
 + RMSNorm alone) at M = 1, 2, bf16 x. "plain" is the unfused GEMV, "sep" the separate ops a fused call replaces (norm
-op, plain GEMV, silu_mul op). us per call: CUDA-graph replay (median of --reps; the better of two medians per form,
-timed cb, cbw, cbwp, cbwp, cbw, cb), weight copies rotated past 3x the L2, PDL on, ring off. "same": every form and
-the separate ops give the same bits. cb/x > 1: x faster than cb. For norm + SiLU rows a line "(norm op + SiLU GEMV)"
-follows: the model path without RESET_NATIVE_FUSED_NORM_SILU (the norm op, then the SiLU-only fused GEMV).
+op, plain GEMV, silu_mul op), "fused" the fused call. us per call: CUDA-graph replay (median of --reps, the better of
+two), weight copies rotated past 3x the L2, PDL on, ring off. "same": fused and separate ops give the same bits. For
+norm + SiLU rows a line "(norm op + SiLU GEMV)" follows: the norm op, then the SiLU-only fused GEMV.
 
   python3 bench/probes/fused_head_wait.py [--ms 1,2] [--reps 10]
 JSON to $OUT/fused_head_wait.json when $OUT is set, else bench/out/.
@@ -45,8 +43,6 @@ SHAPES = [  # name, n, k, fused forms (norm, silu)
     ("32b qkv", 10240, 5120, [(True, False)]),
     ("32b gate_up", 51200, 5120, [(False, True), (True, True), (True, False)]),
 ]
-FORMS = ("cb", "cbw", "cbwp")
-SWITCH = "RESET_NATIVE_GEMV_BD_SMALL_FUSED"
 
 
 def main():
@@ -86,32 +82,23 @@ def main():
                                                           silu_mul=True) for p, s in ws]
                     t_two, y_two = under(r0, lambda: (graph_time_us(two, args.reps), two[0]()))
                     assert torch.equal(y_two, y_sep)
-                t, y = {}, {}
-                for form in FORMS + FORMS[::-1]:  # cb, cbw, cbwp, cbwp, cbw, cb: the better median of each
-                    env = dict(r0, **{SWITCH: form})
-                    tf, yf = under(env, lambda: (graph_time_us(fns, args.reps), fns[0]()))
-                    t[form] = min(t.get(form, float("inf")), tf)
-                    y[form] = yf
-                same = all(torch.equal(y[f], y_sep) for f in FORMS)
+                t_fused, y_fused = under(r0, lambda: (graph_time_us(fns, args.reps), fns[0]()))
+                t_fused = min(t_fused, under(r0, lambda: graph_time_us(fns, args.reps)))
+                same = torch.equal(y_fused, y_sep)
                 label = shape + (" + norm" if norm else "") + (" + silu" if silu else "")
-                rows.append(dict(case=label, m=m, n=n, k=k, plain_us=t_plain, separate_us=t_sep, norm_op_silu_us=t_two,
-                                 same=same,
-                                 **{f"{f}_us": t[f] for f in FORMS}))
+                rows.append(dict(case=label, m=m, n=n, k=k, plain_us=t_plain, separate_us=t_sep, fused_us=t_fused,
+                                 norm_op_silu_us=t_two, same=same))
         del ws
         torch.cuda.empty_cache()
     print(f"# {props.name}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, torch {torch.__version__}, bf16 x, "
           f"ring off, reps {args.reps}; us per call (CUDA-graph replay, weights past L2)")
-    print(f"{'case':28s} {'M':>2s} {'plain':>7s} {'sep':>7s} " + " ".join(f"{f:>7s}" for f in FORMS)
-          + " " + " ".join(f"{'cb/' + f:>9s}" for f in FORMS[1:]) + f" {'sep/best':>9s} same")
+    print(f"{'case':28s} {'M':>2s} {'plain':>7s} {'sep':>7s} {'fused':>7s} {'sep/fused':>9s} same")
     for r in rows:
-        best = min(r[f"{f}_us"] for f in FORMS)
-        print(f"{r['case']:28s} {r['m']:2d} {r['plain_us']:7.2f} {r['separate_us']:7.2f} "
-              + " ".join(f"{r[f + '_us']:7.2f}" for f in FORMS) + " "
-              + " ".join(f"{r['cb_us'] / r[f + '_us']:8.3f}x" for f in FORMS[1:])
-              + f" {r['separate_us'] / best:8.3f}x {'yes' if r['same'] else 'NO'}")
+        print(f"{r['case']:28s} {r['m']:2d} {r['plain_us']:7.2f} {r['separate_us']:7.2f} {r['fused_us']:7.2f} "
+              f"{r['separate_us'] / r['fused_us']:8.3f}x {'yes' if r['same'] else 'NO'}")
         if r["norm_op_silu_us"] is not None:
-            print(f"{'  (norm op + SiLU GEMV)':28s} {r['m']:2d} {r['norm_op_silu_us']:7.2f}  <- vs cbw: "
-                  f"{r['norm_op_silu_us'] / r['cbw_us']:.3f}x")
+            print(f"{'  (norm op + SiLU GEMV)':28s} {r['m']:2d} {r['norm_op_silu_us']:7.2f}  <- vs fused: "
+                  f"{r['norm_op_silu_us'] / r['fused_us']:.3f}x")
     out = Path(os.environ.get("OUT", "bench/out")) / "fused_head_wait.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(dict(device=props.name, rows=rows), indent=1))

@@ -28,15 +28,9 @@ METRICS = OrderedDict([
     ("smsp__average_warps_issue_stalled_wait_per_issue_active.ratio", "wait"),
 ])
 SCALE = {"gpu__time_duration.sum": 1e-3, "dram__bytes_read.sum": 1e-6, "smsp__inst_executed.sum": 1e-6}
-# name, n, k, norm, silu, RESET_NATIVE_GEMV_BD_SMALL_FUSED (None: unset, the default form: cbw since session 12; "cb":
-# the form before; "cbwp": cbw with the batched RMSNorm prologue; bench/probes/fused_head_wait.py)
-CASES = [("32b qkv", 10240, 5120, False, False, None), ("32b qkv + norm cb", 10240, 5120, True, False, "cb"),
-         ("32b qkv + norm", 10240, 5120, True, False, None),
-         ("32b qkv + norm cbwp", 10240, 5120, True, False, "cbwp"),
-         ("32b gate_up", 51200, 5120, False, False, None), ("32b gate_up + silu", 51200, 5120, False, True, None),
-         ("32b gate_up + norm + silu cb", 51200, 5120, True, True, "cb"),
-         ("32b gate_up + norm + silu", 51200, 5120, True, True, None),
-         ("32b gate_up + norm + silu cbwp", 51200, 5120, True, True, "cbwp")]
+CASES = [("32b qkv", 10240, 5120, False, False), ("32b qkv + norm", 10240, 5120, True, False),
+         ("32b gate_up", 51200, 5120, False, False), ("32b gate_up + silu", 51200, 5120, False, True),
+         ("32b gate_up + norm + silu", 51200, 5120, True, True)]
 
 
 def run():
@@ -49,10 +43,7 @@ def run():
 
     os.environ["RESET_NATIVE_GEMV_RING"] = "0"
     torch.manual_seed(0)
-    for _, n, k, norm, silu, form in CASES:
-        os.environ.pop("RESET_NATIVE_GEMV_BD_SMALL_FUSED", None)
-        if form is not None:
-            os.environ["RESET_NATIVE_GEMV_BD_SMALL_FUSED"] = form
+    for _, n, k, norm, silu in CASES:
         p = torch.randint(0, 256, (n, k // 2), dtype=torch.uint8, device="cuda")
         s = torch.randint(0x20, 0x40, (n, k // 16), dtype=torch.uint8, device="cuda")
         x = torch.randn(1, k, device="cuda").to(torch.bfloat16)
@@ -74,13 +65,13 @@ def table(path):
     ids = list(kernels)
     if len(ids) != 2 * len(CASES):
         print(f"expected {2 * len(CASES)} profiled kernels, got {len(ids)}")
-    print(f"{'case':32s} " + " ".join(f"{v:>7s}" for v in METRICS.values()))
+    print(f"{'case':26s} " + " ".join(f"{v:>7s}" for v in METRICS.values()))
     for i, (name, *_rest) in enumerate(CASES):
         if 2 * i + 1 >= len(ids):
             break
         m = kernels[ids[2 * i + 1]]  # the second call of the form
         cells = [m.get(key, float("nan")) * SCALE.get(key, 1.0) for key in METRICS]
-        print(f"{name:32s} " + " ".join(f"{c:7.2f}" for c in cells))
+        print(f"{name:26s} " + " ".join(f"{c:7.2f}" for c in cells))
 
 
 if __name__ == "__main__":

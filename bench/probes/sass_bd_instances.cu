@@ -16,7 +16,7 @@ template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false, kProRms
     const GemvParams, const __grid_constant__ RingMaps);
 template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false, kProRmsNorm, true, 3>(
     const GemvParams, const __grid_constant__ RingMaps);
-// session 12: the fused kernels with kSmallHeadWait (RESET_NATIVE_GEMV_BD_SMALL_FUSED=cbw), and the SiLU-only cb one
+// session 12: the fused kernels with kSmallHeadWait (their form since), and the plain and SiLU-only cb ones
 template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false, kProRmsNorm, false, 7>(
     const GemvParams, const __grid_constant__ RingMaps);
 template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false, kProRmsNorm, true, 7>(
@@ -24,8 +24,5 @@ template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false, kProRms
 template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false, kProNone, true, 3>(
     const GemvParams, const __grid_constant__ RingMaps);
 template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false, kProNone, false, 3>(
-    const GemvParams, const __grid_constant__ RingMaps);
-// session 12: cbw with the batched RMSNorm prologue (RESET_NATIVE_GEMV_BD_SMALL_FUSED=cbwp)
-template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false, kProRmsNorm, true, 15>(
     const GemvParams, const __grid_constant__ RingMaps);
 }  // namespace reset_native::nvfp4_cuda::detail

@@ -27,7 +27,7 @@ namespace reset_native::nvfp4_cuda {
 namespace detail {
 
 constexpr float kBdDecodeBias = 16384.0f;  // A operand holds e2m1 * 2^-14
-constexpr int kSmallCompact = 1, kSmallBatchX = 2, kSmallHeadWait = 4, kSmallProBatch = 8;  // gemv_bd_kernel's SMALL
+constexpr int kSmallCompact = 1, kSmallBatchX = 2, kSmallHeadWait = 4;  // gemv_bd_kernel's SMALL bits
 
 template <int XDT, bool W4A4>
 struct BdMode {
@@ -157,19 +157,16 @@ __device__ __forceinline__ void silu_pair_tile(const GemvParams& p, const float*
 //     copy: 86 KB of code for the M = 1 kernel, 26 KB without);
 //   kSmallBatchX: x staged two units per thread at a time, both loads in flight before the first conversion (the
 //     plain loop waits for one L2 round trip per unit: 2 at K = 8192, 3 at K = 12288 for one token).
-//   kSmallHeadWait (the fused kernels' default since session 12, "cbw" in bd_fused_bits): ptxas gives every weight load
+//   kSmallHeadWait (the fused kernels since session 12, bd_fused_bits): ptxas gives every weight load
 //     of the step loop one scoreboard, so a wait for one slot's words waits for all loads in flight. Where it puts
 //     that wait decides how many steps stay in flight: once at the head of the kDepth steps (the plain and SiLU-only
 //     cb instances: up to kDepth) or before each step's first use (every RMSNorm instance, and the plain SMALL 0/1
 //     ones: each step then also waits for the refill the step before has just issued, ~1 step in flight; the long-
 //     scoreboard stalls per instruction doubled in ncu). The bit makes slot 0's first word depend on the last slot's
-//     last word at the loop head (one LOP3), which pins the one wait there. The same bits. (In kSmallProBatch's
-//     prologue ptxas puts x's loads on the weights' scoreboard too: its sums wait for the weight prefetch as well.)
-//     (A variant with the weights through per-thread cp.async stages in shared memory, 5 steps in flight at every
-//     step, measured 0.73-0.91x on the plain and 0.76-1.06x on the fused kernels: bench/RESULTS-gemv15.md.)
-//   kSmallProBatch (RMSNorm instances, RESET_NATIVE_GEMV_BD_SMALL_FUSED=cbwp; session 12, measured in its round 2):
-//     the prologue's sums with all of a lane's loads in flight at once and the norm weight prefetched into L1
-//     (rms_prologue_scales_batched).
+//     last word at the loop head (one LOP3), which pins the one wait there. The same bits. (Tried and removed in
+//     session 12, bench/RESULTS-gemv15.md: the weights through per-thread cp.async stages in shared memory, 5 steps
+//     in flight at every step, 0.73-0.91x on the plain and 0.76-1.06x on the fused kernels; a batched RMSNorm
+//     prologue, all of a lane's loads in flight and the norm weight prefetched into L1, 0.98-1.01x of cbw.)
 // Measured on an H200 (bench/RESULTS.md, session 10): both together 1.00-1.31x faster than neither on 15 of 16 layer
 // rows at M = 1, 2 (8B o at M = 1: 2% slower); part of it is ptxas' schedule of the main loop, which changes with
 // the staging code (128 registers instead of 111). The same bits. The fused kernels take both too (SILU: the compact
@@ -265,14 +262,8 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   // ---- stage x (every token, whole padded K; beyond k load_unit gives zeros) while the weights fly
   {
     float* pro_smem = reinterpret_cast<float*>(smem + L.pro_off);
+    if constexpr (PRO == kProRmsNorm) rms_prologue_scales<XDT, RING>(p, pro_smem);
     const int blocks = L.xf_row, units = m * blocks;
-    if constexpr (PRO == kProRmsNorm) {
-      if constexpr ((SMALL & kSmallProBatch) != 0) {
-        rms_prologue_scales_batched<XDT, RING, TOK>(p, pro_smem, units, blocks);
-      } else {
-        rms_prologue_scales<XDT, RING>(p, pro_smem);
-      }
-    }
     if constexpr ((SMALL & kSmallBatchX) != 0) {  // two units' loads in flight before the first conversion
       const int count = units;
       for (int u0 = tid; u0 < count; u0 += 2 * kThreads) {
@@ -486,21 +477,14 @@ inline bool bd_cb_form(const char* env_name) {
   return v == nullptr || std::strcmp(v, "legacy") != 0;
 }
 
-// The fused kernels' (RMSNorm prologue, SiLU * up epilogue, both) SMALL bits, from RESET_NATIVE_GEMV_BD_SMALL_FUSED
-// (read at every call, a benchmark switch): unset or any other value = "cbw", the default since session 12
-// (kSmallCompact | kSmallBatchX | kSmallHeadWait: ptxas had put the RMSNorm instances' one wait for every weight load
-// in flight before each step instead of at the head of the kDepth steps; H200, bench/RESULTS-gemv15.md round 1:
-// Qwen3-32B gate/up + norm + SiLU 54.55 -> 44.43 us at M = 1, q/k/v + norm 14.28 -> 12.64, the SiLU-only kernels
-// unchanged), "cb" = the session-11 form (no head wait), "legacy" = the kernels before session 11 (SMALL = 0),
-// "cbwp" = cbw with kSmallProBatch (RMSNorm instances; the SiLU-only ones take cbw). The same bits under every value.
+// The fused kernels' (RMSNorm prologue, SiLU * up epilogue, both) SMALL bits: kSmallCompact | kSmallBatchX |
+// kSmallHeadWait since session 12 (ptxas had put the RMSNorm instances' one wait for every weight load in flight
+// before each step instead of at the head of the kDepth steps; H200, bench/RESULTS-gemv15.md: Qwen3-32B gate/up +
+// norm + SiLU 55.79 -> 45.54 us at M = 1, q/k/v + norm 14.52 -> 13.04, the SiLU-only kernels within 2%), SMALL = 0
+// (the kernels before session 11) where RESET_NATIVE_GEMV_BD_SMALL_FUSED, read at every call, is "legacy". The
+// same bits either way.
 inline int bd_fused_bits() {
-  constexpr int kCbw = kSmallCompact | kSmallBatchX | kSmallHeadWait;
-  const char* v = std::getenv(kBdSmallFusedEnv);
-  if (v == nullptr) return kCbw;
-  if (std::strcmp(v, "legacy") == 0) return 0;
-  if (std::strcmp(v, "cb") == 0) return kSmallCompact | kSmallBatchX;
-  if (std::strcmp(v, "cbwp") == 0) return kCbw | kSmallProBatch;
-  return kCbw;
+  return bd_cb_form(kBdSmallFusedEnv) ? (kSmallCompact | kSmallBatchX | kSmallHeadWait) : 0;
 }
 
 template <int XDT, int TOK, int MINB>
@@ -549,26 +533,13 @@ bool try_bd_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t str
     }
     launch_bd<XDT, false, TOK, false, 2>(p, plan.maps, sms, smem, stream);
     return true;
-  } else {  // fused (A16, fast path only) and W4A4 calls: bd_fused_bits' form / cb unless the W4A4 switch says legacy
-    constexpr int kCb = kSmallCompact | kSmallBatchX, kCbw = kCb | kSmallHeadWait;
-    const int bits = kFused ? bd_fused_bits() : (bd_cb_form(kBdSmallW4a4Env) ? kCb : 0);
-    const bool cb = bits != 0;
+  } else {  // fused (A16, fast path only) and W4A4 calls: cb (fused: + kSmallHeadWait) unless the switch says legacy
+    constexpr int kCb = kSmallCompact | kSmallBatchX;
+    constexpr int kForm = kFused ? kCb | kSmallHeadWait : kCb;
+    const bool cb = kFused ? bd_fused_bits() != 0 : bd_cb_form(kBdSmallW4a4Env);
     if (fast) {
-      if constexpr (kFused) {
-        if constexpr (PRO == kProRmsNorm) {
-          if (bits == (kCbw | kSmallProBatch)) {
-            launch_bd<XDT, false, TOK, true, 2, false, PRO, SILU, kCbw | kSmallProBatch>(p, plan.maps, sms, smem,
-                                                                                         stream);
-            return true;
-          }
-        }
-        if ((bits & kSmallHeadWait) != 0) {
-          launch_bd<XDT, false, TOK, true, 2, false, PRO, SILU, kCbw>(p, plan.maps, sms, smem, stream);
-          return true;
-        }
-      }
       if (cb) {
-        launch_bd<XDT, W4A4, TOK, true, 2, false, PRO, SILU, kCb>(p, plan.maps, sms, smem, stream);
+        launch_bd<XDT, W4A4, TOK, true, 2, false, PRO, SILU, kForm>(p, plan.maps, sms, smem, stream);
       } else {
         launch_bd<XDT, W4A4, TOK, true, 2, false, PRO, SILU, 0>(p, plan.maps, sms, smem, stream);
       }

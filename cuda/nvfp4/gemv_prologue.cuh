@@ -76,63 +76,6 @@ __device__ __forceinline__ void rms_prologue_scales(const GemvParams& p, float* 
   compute_sync<RING>();
 }
 
-// rms_prologue_scales with every load of a token row's lane partials in flight at once (kRmsBatch groups per lane
-// per round trip; rms_lane_partial issues them group by group through its loop), and an L1 prefetch of the norm
-// weight bytes this thread's staging units will read (staging then finds x and the weight in L1). The same sums in
-// the same order: lane L adds groups L, L + 256, ... element by element (fmaf), as core/row_rms.cuh. Needs what
-// load_x_unit's prologue needs anyway: 16-byte aligned rows, k % 1024 == 0. TOK: the kernel's token count.
-template <int XDT, bool RING, int TOK>
-__device__ __forceinline__ void rms_prologue_scales_batched(const GemvParams& p, float* pro_smem, int staging_units,
-                                                            int blocks) {
-  using E = Elem<XDT>;
-  using T = typename E::T;
-  constexpr int kRmsBatch = 4;  // groups per lane and token in flight (K <= 8192 in one round trip)
-  static_assert(kThreads == cuda_core::kRmsLanes, "one thread per lane of the shared summation order");
-  float* warp_sums = pro_smem + kGemvMaxTokens;
-  const int tid = int(threadIdx.x);
-  for (int u = tid; u < staging_units; u += kThreads) {  // the weight units this thread stages later (m <= 2)
-    const int blk = u >= blocks ? u - blocks : u;
-    asm volatile("prefetch.global.L1 [%0];" ::"l"(static_cast<const T*>(p.pro_w) + blk * 16));
-  }
-  float sum[TOK];
-#pragma unroll
-  for (int tok = 0; tok < TOK; ++tok) sum[tok] = 0.0f;
-  constexpr int kStride = cuda_core::kRmsGroup * cuda_core::kRmsLanes;  // elements between a lane's groups
-  auto batch = [&](int base0) {
-    uint4 v[TOK][kRmsBatch];
-#pragma unroll
-    for (int tok = 0; tok < TOK; ++tok)
-#pragma unroll
-      for (int i = 0; i < kRmsBatch; ++i)
-        if (tok < p.m && base0 + i * kStride < p.k)
-          v[tok][i] = *reinterpret_cast<const uint4*>(static_cast<const T*>(p.x) + int64_t(tok) * p.k + base0 +
-                                                      i * kStride);
-#pragma unroll
-    for (int tok = 0; tok < TOK; ++tok)
-#pragma unroll
-      for (int i = 0; i < kRmsBatch; ++i)
-        if (tok < p.m && base0 + i * kStride < p.k) {
-          const T* e = reinterpret_cast<const T*>(&v[tok][i]);
-#pragma unroll
-          for (int j = 0; j < cuda_core::kRmsGroup; ++j) {
-            const float f = E::to_float(e[j]);
-            sum[tok] = fmaf(f, f, sum[tok]);
-          }
-        }
-  };
-  batch(cuda_core::kRmsGroup * tid);  // K <= 8192: the only one (outside the loop: one round trip, no loop branch)
-  for (int base0 = cuda_core::kRmsGroup * tid + kRmsBatch * kStride; base0 < p.k; base0 += kRmsBatch * kStride)
-    batch(base0);
-#pragma unroll
-  for (int tok = 0; tok < TOK; ++tok) {
-    const float s = cuda_core::rms_warp_sum(sum[tok]);
-    if (tok < p.m && tid % 32 == 0) warp_sums[tok * cuda_core::kRmsWarps + tid / 32] = s;
-  }
-  compute_sync<RING>();
-  if (tid < p.m) pro_smem[tid] = cuda_core::rms_scale(warp_sums + tid * cuda_core::kRmsWarps, p.k, p.pro_eps);
-  compute_sync<RING>();
-}
-
 // One staging unit of the GEMV's input: x itself, or the prologue's output at (tok, kidx..kidx+15).
 template <int XDT, int PRO>
 __device__ __forceinline__ void load_x_unit(const GemvParams& p, int tok, int kidx, RawUnit<XDT>& u,

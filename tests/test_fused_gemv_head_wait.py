@@ -1,10 +1,9 @@
-"""The fused NVFP4 GEMVs' session-12 forms (RESET_NATIVE_GEMV_BD_SMALL_FUSED, read at every call; gemv_bd_kernel.cuh
-bd_fused_bits): cbw (the default: kSmallHeadWait, the weight-load wait at the head of the step loop), cb (the form
-before) and cbwp (cbw with kSmallProBatch: the RMSNorm prologue's sums with all loads in flight at once) must give the
-same bits. Every fused kernel (RMSNorm prologue, SiLU * up epilogue, both) at M = 1, 2, bf16 and fp16 x, against each
-other, the separate ops and fp64 math; shapes from a single tile to several gate/up tile pairs per CTA (12288 rows at
-K = 4096: more tiles than CTAs), K = 5120 (a lane's prologue groups end mid-batch) and the largest K the fused kernels
-take here at two tokens (7168), plus K = 12288 at one token (the batched prologue's second round)."""
+"""The fused NVFP4 GEMVs with session 12's weight-load wait at the head of the step loop (kSmallHeadWait, their form
+since; gemv_bd_kernel.cuh bd_fused_bits) against the kernels before session 11 (RESET_NATIVE_GEMV_BD_SMALL_FUSED=legacy,
+read at every call), the separate ops and fp64 math: the same bits. Every fused kernel (RMSNorm prologue, SiLU * up
+epilogue, both) at M = 1, 2, bf16 and fp16 x; shapes from a single tile to several gate/up tile pairs per CTA (12288
+rows at K = 4096: more tiles than CTAs), K = 5120 (3 and 2 prologue groups per lane) and the largest K the fused
+kernels take here at two tokens (7168), plus K = 12288 at one token."""
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -14,7 +13,7 @@ from reset_native import _nvfp4_cuda, _nvfp4_fused, nvfp4  # noqa: E402
 from reset_native.integrations import fused_mlp, fused_norm  # noqa: E402
 
 SWITCH = "RESET_NATIVE_GEMV_BD_SMALL_FUSED"
-FORMS = (None, "cb", "cbw", "cbwp")  # None: unset = the default (cbw)
+FORMS = (None, "legacy")  # None: unset = the default
 _WEIGHTS = {}
 
 
@@ -63,7 +62,7 @@ def _fused_under_forms(monkeypatch, t, x, nw, silu):
 @pytest.mark.parametrize("m", [1, 2])
 @pytest.mark.parametrize("norm, silu", [(True, False), (False, True), (True, True)])
 @pytest.mark.parametrize("n, k", [(96, 4096), (12288, 4096), (160, 5120), (1056, 7168)])
-def test_session12_forms_give_the_same_bits_and_the_fp64_result(dtype, m, norm, silu, n, k, clean_switches):
+def test_head_wait_form_gives_the_legacy_bits_and_the_fp64_result(dtype, m, norm, silu, n, k, clean_switches):
     t = _weights(n, k)
     gen = torch.Generator().manual_seed(13 * m + 4 * norm + 2 * silu + n)
     x = (torch.randn(m, k, generator=gen) * 3).to(dtype).cuda()
@@ -84,8 +83,8 @@ def test_session12_forms_give_the_same_bits_and_the_fp64_result(dtype, m, norm, 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("silu", [False, True])
-def test_batched_prologue_at_long_k_gives_the_norm_ops_bits(silu, clean_switches):
-    """K = 12288 at one token: the batched prologue's lanes sum 6 groups (a second round of loads after the first 4)."""
+def test_head_wait_form_at_long_k_gives_the_norm_ops_bits(silu, clean_switches):
+    """K = 12288 at one token (12 chunks per tile: the step loop wraps tiles mid-way)."""
     n, k = 256, 12288
     t = _weights(n, k)
     gen = torch.Generator().manual_seed(31 + silu)
@@ -100,10 +99,8 @@ def test_batched_prologue_at_long_k_gives_the_norm_ops_bits(silu, clean_switches
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("form", ["cbw", "cbwp"])
-def test_session12_forms_in_a_cuda_graph_follow_new_inputs(form, clean_switches):
-    """Norm + SiLU at one token, captured under the form (chosen at capture), replayed with new x and norm weight."""
-    clean_switches.setenv(SWITCH, form)
+def test_head_wait_form_in_a_cuda_graph_follows_new_inputs(clean_switches):
+    """Norm + SiLU at one token, captured under the default form, replayed with new x and norm weight."""
     n, k = 2080, 3072
     t = _weights(n, k)
     gen = torch.Generator().manual_seed(21)
@@ -121,6 +118,6 @@ def test_session12_forms_in_a_cuda_graph_follow_new_inputs(form, clean_switches)
     nw.copy_((1 + 0.3 * torch.randn(k, generator=gen)).to(torch.bfloat16))
     graph.replay()
     torch.cuda.synchronize()
-    clean_switches.delenv(SWITCH)
+    clean_switches.setenv(SWITCH, "legacy")
     gu = _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, fused_norm.rms_norm(x, nw, 1e-6), "bf16")
     assert torch.equal(y, fused_mlp.silu_mul(gu[:, :n // 2], gu[:, n // 2:]))
