@@ -223,11 +223,12 @@ def test_fused_kernels_take_the_weight_ring_by_the_plain_rule_with_the_same_bits
 
 
 # The fused kernels' register-path form (RESET_NATIVE_GEMV_BD_SMALL_FUSED, read at every call; gemv_bd_kernel.cuh
-# bd_cb_form): the session-10 "cb" form by default (one output per thread in the tile epilogue, SiLU's stash included;
-# x staged two units at a time through the RMSNorm prologue), "legacy" = the kernels before. Every form must give the
-# separate ops' bits. Shapes: a few tiles; K = 3 chunks with 65 gate/up tile pairs; enough tiles (768 at K = 4096)
-# that every CTA computes several gate/up pairs one after another through the same stash; the largest K (7168) the
-# fused kernels take. K % 1024 != 0 has no fused kernel (test_calls_without_a_fused_kernel_are_reported_and_refused).
+# bd_fused_bits): by default the session-10 "cb" form (one output per thread in the tile epilogue, SiLU's stash
+# included; x staged two units at a time through the RMSNorm prologue) with session 12's weight-load wait at the loop
+# head (tests/test_fused_gemv_head_wait.py), "legacy" = the kernels before. Every form must give the separate ops'
+# bits. Shapes: a few tiles; K = 3 chunks with 65 gate/up tile pairs; enough tiles (768 at K = 4096) that every CTA
+# computes several gate/up pairs one after another through the same stash; the largest K (7168) the fused kernels
+# take. K % 1024 != 0 has no fused kernel (test_calls_without_a_fused_kernel_are_reported_and_refused).
 _FORM_WEIGHTS = {}
 
 
@@ -255,7 +256,7 @@ def test_fused_small_forms_give_the_separate_ops_bits(dtype, m, norm, silu, n, k
     y = _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, xin, "bf16", None, bias)
     want = fused_mlp.silu_mul(y[:, :n // 2], y[:, n // 2:]) if silu else y
     assert _nvfp4_fused.supported(t.packed, t.block_scales, x, nw, silu_mul=silu)
-    for form in (None, "legacy", "cb", "legacy ", "", "legacy"):  # unset, junk and "" = the default (cb)
+    for form in (None, "legacy", "cb", "legacy ", "", "legacy"):  # unset, junk and "" = the default
         if form is None:
             monkeypatch.delenv("RESET_NATIVE_GEMV_BD_SMALL_FUSED", raising=False)
         else:
@@ -348,13 +349,15 @@ def _quantized_qwen3(seed):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("ids, fused_calls", [([[5]], 4), ([[5], [9]], 4), ([[5, 9, 11, 4, 7], [3, 3, 8, 1, 2]], 0)])
-@pytest.mark.parametrize("norm_silu", [None, "1"])
+@pytest.mark.parametrize("norm_silu", [None, "0", "1"])
 def test_model_outputs_do_not_change_by_a_bit(monkeypatch, ids, fused_calls, norm_silu):
     """1-2 tokens: per layer one fused q/k/v GEMV (input norm inside) and one fused gate/up GEMV (SiLU * up on its
-    results; the post-attention norm inside too only with RESET_NATIVE_FUSED_NORM_SILU=1, else the norm op runs
-    first); 10 tokens: none (the separate ops run). Either way the logits are exactly those of the model without
-    the fusions."""
-    if norm_silu is not None:
+    results; the post-attention norm inside too unless RESET_NATIVE_FUSED_NORM_SILU=0, which runs the norm op first;
+    unset = inside since session 12); 10 tokens: none (the separate ops run). Either way the logits are exactly those
+    of the model without the fusions."""
+    if norm_silu is None:
+        monkeypatch.delenv("RESET_NATIVE_FUSED_NORM_SILU", raising=False)
+    else:
         monkeypatch.setenv("RESET_NATIVE_FUSED_NORM_SILU", norm_silu)
     model = _quantized_qwen3(seed=14)
     ids = torch.tensor(ids, device="cuda")
@@ -368,8 +371,8 @@ def test_model_outputs_do_not_change_by_a_bit(monkeypatch, ids, fused_calls, nor
     monkeypatch.setattr(_nvfp4_fused, "gemv_fused", counted)
     with torch.no_grad():
         fused = model(ids).logits
-        # with the switch half of them norm + SiLU, else none
-        assert len(calls) == fused_calls and calls.count(True) == (fused_calls // 2 if norm_silu else 0)
+        # half of them norm + SiLU, none with the switch at 0
+        assert len(calls) == fused_calls and calls.count(True) == (0 if norm_silu == "0" else fused_calls // 2)
         monkeypatch.setenv("RESET_NATIVE_FUSED_GEMV", "0")
         plain = model(ids).logits
     assert len(calls) == fused_calls

@@ -1,6 +1,7 @@
 """The fused and W4A4 block-diagonal kernels' register-path forms (session 11): "cb" (the default: one output per
 thread in the tile epilogue, x staged two units at a time) against "legacy" (the kernels before), timed in the same
-process.
+process. (Since session 12 the fused kernels' default, the "cb" column here, is cb with the weight-load wait at the
+loop head; bench/probes/fused_head_wait.py.)
 
 Rows: the fused GEMVs of Qwen3-8B and Qwen3-32B (input RMSNorm -> q/k/v; gate/up -> SiLU * up, without and with the
 post-attention RMSNorm), switch RESET_NATIVE_GEMV_BD_SMALL_FUSED; and the plain W4A4 GEMV (bf16 x quantized in the

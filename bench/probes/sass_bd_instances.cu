@@ -16,4 +16,13 @@ template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false, kProRms
     const GemvParams, const __grid_constant__ RingMaps);
 template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false, kProRmsNorm, true, 3>(
     const GemvParams, const __grid_constant__ RingMaps);
+// session 12: the fused kernels with kSmallHeadWait (their form since), and the plain and SiLU-only cb ones
+template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false, kProRmsNorm, false, 7>(
+    const GemvParams, const __grid_constant__ RingMaps);
+template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false, kProRmsNorm, true, 7>(
+    const GemvParams, const __grid_constant__ RingMaps);
+template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false, kProNone, true, 3>(
+    const GemvParams, const __grid_constant__ RingMaps);
+template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false, kProNone, false, 3>(
+    const GemvParams, const __grid_constant__ RingMaps);
 }  // namespace reset_native::nvfp4_cuda::detail

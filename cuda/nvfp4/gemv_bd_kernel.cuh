@@ -27,7 +27,7 @@ namespace reset_native::nvfp4_cuda {
 namespace detail {
 
 constexpr float kBdDecodeBias = 16384.0f;  // A operand holds e2m1 * 2^-14
-constexpr int kSmallCompact = 1, kSmallBatchX = 2;  // gemv_bd_kernel's SMALL bits
+constexpr int kSmallCompact = 1, kSmallBatchX = 2, kSmallHeadWait = 4;  // gemv_bd_kernel's SMALL bits
 
 template <int XDT, bool W4A4>
 struct BdMode {
@@ -157,6 +157,16 @@ __device__ __forceinline__ void silu_pair_tile(const GemvParams& p, const float*
 //     copy: 86 KB of code for the M = 1 kernel, 26 KB without);
 //   kSmallBatchX: x staged two units per thread at a time, both loads in flight before the first conversion (the
 //     plain loop waits for one L2 round trip per unit: 2 at K = 8192, 3 at K = 12288 for one token).
+//   kSmallHeadWait (the fused kernels since session 12, bd_fused_bits): ptxas gives every weight load
+//     of the step loop one scoreboard, so a wait for one slot's words waits for all loads in flight. Where it puts
+//     that wait decides how many steps stay in flight: once at the head of the kDepth steps (the plain and SiLU-only
+//     cb instances: up to kDepth) or before each step's first use (every RMSNorm instance, and the plain SMALL 0/1
+//     ones: each step then also waits for the refill the step before has just issued, ~1 step in flight; the long-
+//     scoreboard stalls per instruction doubled in ncu). The bit makes slot 0's first word depend on the last slot's
+//     last word at the loop head (one LOP3), which pins the one wait there. The same bits. (Tried and removed in
+//     session 12, bench/RESULTS-gemv15.md: the weights through per-thread cp.async stages in shared memory, 5 steps
+//     in flight at every step, 0.73-0.91x on the plain and 0.76-1.06x on the fused kernels; a batched RMSNorm
+//     prologue, all of a lane's loads in flight and the norm weight prefetched into L1, 0.98-1.01x of cbw.)
 // Measured on an H200 (bench/RESULTS.md, session 10): both together 1.00-1.31x faster than neither on 15 of 16 layer
 // rows at M = 1, 2 (8B o at M = 1: 2% slower); part of it is ptxas' schedule of the main loop, which changes with
 // the staging code (128 registers instead of 111). The same bits. The fused kernels take both too (SILU: the compact
@@ -400,7 +410,11 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
     }
   };
 
+  // kSmallHeadWait: slot 0's first word takes a zero that depends on the last slot's last word, so the one wait
+  // for every weight load in flight sits at the head of the kDepth steps (see the SMALL bits above).
+  const uint32_t runtime_zero = uint32_t(p.k) >> 31;  // p.k > 0: zero, but not known to the compiler
   for (int step = 0; step < steps; step += kDepth) {
+    if constexpr ((SMALL & kSmallHeadWait) != 0) wv[0][0][0] |= wv[kDepth - 1][1][3] & runtime_zero;
 #pragma unroll
     for (int d = 0; d < kDepth; ++d)
       if (step + d < steps) run_step(step + d, wv[d], sc[d]);
@@ -452,16 +466,25 @@ inline BdSmall bd_small_choice() {
   return (r.bits != 0 || r.three) ? r : BdSmall{};
 }
 
-// The fused kernels' and the W4A4 kernels' register-path form: kSmallCompact | kSmallBatchX by default (the plain
-// A16 default), SMALL = 0 (the kernels before session 11) where the call's switch, read at every call (a benchmark
-// switch), is "legacy": RESET_NATIVE_GEMV_BD_SMALL_FUSED for the fused RMSNorm / SiLU kernels,
-// RESET_NATIVE_GEMV_BD_SMALL_W4A4 for the W4A4 block-diagonal kernels (fast path and K % 1024 != 0 alike). Any
-// other value: the default. Neither changes a bit of the output (each tile still summed by one CTA in the same order).
+// The W4A4 kernels' register-path form: kSmallCompact | kSmallBatchX by default (the plain A16 default), SMALL = 0
+// (the kernels before session 11) where RESET_NATIVE_GEMV_BD_SMALL_W4A4, read at every call (a benchmark switch), is
+// "legacy" (fast path and K % 1024 != 0 alike). Any other value: the default. The same bits either way (each tile
+// still summed by one CTA in the same order). The fused kernels' form: bd_fused_bits.
 constexpr const char* kBdSmallFusedEnv = "RESET_NATIVE_GEMV_BD_SMALL_FUSED";
 constexpr const char* kBdSmallW4a4Env = "RESET_NATIVE_GEMV_BD_SMALL_W4A4";
 inline bool bd_cb_form(const char* env_name) {
   const char* v = std::getenv(env_name);
   return v == nullptr || std::strcmp(v, "legacy") != 0;
+}
+
+// The fused kernels' (RMSNorm prologue, SiLU * up epilogue, both) SMALL bits: kSmallCompact | kSmallBatchX |
+// kSmallHeadWait since session 12 (ptxas had put the RMSNorm instances' one wait for every weight load in flight
+// before each step instead of at the head of the kDepth steps; H200, bench/RESULTS-gemv15.md: Qwen3-32B gate/up +
+// norm + SiLU 55.79 -> 45.54 us at M = 1, q/k/v + norm 14.52 -> 13.04, the SiLU-only kernels within 2%), SMALL = 0
+// (the kernels before session 11) where RESET_NATIVE_GEMV_BD_SMALL_FUSED, read at every call, is "legacy". The
+// same bits either way.
+inline int bd_fused_bits() {
+  return bd_cb_form(kBdSmallFusedEnv) ? (kSmallCompact | kSmallBatchX | kSmallHeadWait) : 0;
 }
 
 template <int XDT, int TOK, int MINB>
@@ -510,12 +533,13 @@ bool try_bd_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t str
     }
     launch_bd<XDT, false, TOK, false, 2>(p, plan.maps, sms, smem, stream);
     return true;
-  } else {  // fused (A16, fast path only) and W4A4 calls: the cb form unless its switch says legacy
+  } else {  // fused (A16, fast path only) and W4A4 calls: cb (fused: + kSmallHeadWait) unless the switch says legacy
     constexpr int kCb = kSmallCompact | kSmallBatchX;
-    const bool cb = bd_cb_form(kFused ? kBdSmallFusedEnv : kBdSmallW4a4Env);
+    constexpr int kForm = kFused ? kCb | kSmallHeadWait : kCb;
+    const bool cb = kFused ? bd_fused_bits() != 0 : bd_cb_form(kBdSmallW4a4Env);
     if (fast) {
       if (cb) {
-        launch_bd<XDT, W4A4, TOK, true, 2, false, PRO, SILU, kCb>(p, plan.maps, sms, smem, stream);
+        launch_bd<XDT, W4A4, TOK, true, 2, false, PRO, SILU, kForm>(p, plan.maps, sms, smem, stream);
       } else {
         launch_bd<XDT, W4A4, TOK, true, 2, false, PRO, SILU, 0>(p, plan.maps, sms, smem, stream);
       }

@@ -23,12 +23,13 @@ def enabled() -> bool:
 
 def norm_with_silu() -> bool:
     """Whether the post-attention RMSNorm also goes inside the gate/up GEMV that applies SiLU * up
-    (``RESET_NATIVE_FUSED_NORM_SILU=1``, read per call). Default: no, the norm op runs first and the GEMV applies
-    SiLU * up only: on an H200 (bench/RESULTS.md, session 11, bench/probes/fused_norm_split.py) the kernel with both
-    was 10% slower than the norm op plus the SiLU-only kernel on Qwen3-32B gate/up (54.4 vs 49.5 us at M = 1, 56.3 vs
-    51.2 at M = 2) and 2% faster on Qwen3-8B's (22.1 vs 22.5 us); the norm alone inside the q/k/v GEMV stays a clear
-    gain (8B 11.7 -> 7.9 us). Either way the same bits."""
-    return os.environ.get("RESET_NATIVE_FUSED_NORM_SILU", "0") == "1"
+    (``RESET_NATIVE_FUSED_NORM_SILU``, read per call: "0" = no, the norm op runs first and the GEMV applies SiLU * up
+    only; unset or anything else = yes). Yes since session 12: the RMSNorm kernels had been slow because ptxas made
+    each weight step wait for every load in flight (fixed: kSmallHeadWait, cuda/nvfp4/gemv_bd_kernel.cuh). On an
+    H200 (bench/RESULTS-gemv15.md, round 2), norm + SiLU in one kernel against the norm op plus the SiLU-only kernel:
+    Qwen3-32B gate/up 45.54 vs 48.89 us at M = 1, 50.45 vs 52.10 at M = 2; Qwen3-8B 20.10 vs 23.10 and 22.56 vs
+    24.76. The same bits either way."""
+    return os.environ.get("RESET_NATIVE_FUSED_NORM_SILU", "1") != "0"
 
 
 def deferred_norm(norm_module, leader):

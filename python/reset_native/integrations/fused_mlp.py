@@ -121,7 +121,7 @@ def _fused_forward(self, x, reset_native_residual=None, reset_native_norm=None):
     group = _fused_group(self) if type(self.act_fn).__name__ in _SILU else None
     norm = reset_native_norm
     if group is not None and norm is not None and not fused_gemv.norm_with_silu():
-        x, norm = fused_gemv.apply_norm(x, norm), None  # the norm op, then SiLU * up inside the GEMV (faster)
+        x, norm = fused_gemv.apply_norm(x, norm), None  # the norm op, then SiLU * up inside the GEMV
     h = fused_gemv.group_output(group, x, norm, silu_mul=True) if group is not None else None
     if h is None:
         gate, up = _gate_up(self, x, norm)
