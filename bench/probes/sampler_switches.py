@@ -12,6 +12,9 @@ Variants: old (all off), default (the switches unset: LEAN, SUB_BINS, LEAN_STATS
 where rows x chunks <= SMs; the sample pass 4 chunks per block from B = 64), the default with LEAN_DRAW off, and the
 default with 2 chunks per sample block (sa2: the grouping before session 10 at B = 64; at B = 1 and 8, where the
 default is a block per chunk, it only shows what grouping costs there).
+SAMPLER_SWITCH_VARIANTS=s12 times session 12's L2 hints (RESET_NATIVE_SAMPLER_L2_KEEP / _L2_RELEASE; off by
+default) against the default; SAMPLER_SWITCH_FRESH=1 copies fresh logits into place at the start of every step
+(the copy timed with it); SAMPLER_SWITCH_CHECK=0 skips the bit-for-bit check.
 SAMPLER_SWITCH_VARIANTS=s11 times session 11's switches (FULL_LOADS, VEC_LOADS, FLAT_BINS, WARP_REDUX,
 STATS_RANGE, KEPT_SUM; on by default since its round 1) each off and all of them off (-s11) against the default; =s9 times the session 9 variants instead (the default with one of LEAN, SUB_BINS or
 LEAN_STATS off), =grouping the chunks per block of the three passes around their defaults (each pass alone, and stats
@@ -41,8 +44,18 @@ SWITCHES = ("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", "RESET_NATIVE_SAMPLER_LEAN", "R
 # Session 11's switches (per-logit work of the passes; off by default).
 S11 = ("RESET_NATIVE_SAMPLER_FULL_LOADS", "RESET_NATIVE_SAMPLER_VEC_LOADS", "RESET_NATIVE_SAMPLER_FLAT_BINS",
        "RESET_NATIVE_SAMPLER_WARP_REDUX", "RESET_NATIVE_SAMPLER_STATS_RANGE", "RESET_NATIVE_SAMPLER_KEPT_SUM")
+# Session 12's L2 hints of the logits' loads (off by default): keep share of the stats and bins passes, release
+# policy of the sample pass.
+S12 = ("RESET_NATIVE_SAMPLER_L2_KEEP", "RESET_NATIVE_SAMPLER_L2_RELEASE")
 # name -> {switch: "0" / "1"}; a switch not named is left unset (its default).
-if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s11":
+if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s12":
+    # keepN: the stats and bins passes load ~N % of the logits' lines evict_last, the sample pass evict_first;
+    # keepNn: the sample pass evict_normal instead; release: the sample pass evict_first alone.
+    VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S12}, "default": {},
+                **{f"keep{n}": {S12[0]: str(n)} for n in (25, 50, 75, 100)},
+                **{f"keep{n}n": {S12[0]: str(n), S12[1]: "2"} for n in (50, 100)},
+                "release": {S12[0]: "0", S12[1]: "1"}}
+elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s11":
     # Session 11's switches (on by default since its round 1): the default with each of them off, and with all of
     # them off (-s11: session 10's default). old: every switch off.
     VARIANTS = {"old": {name: "0" for name in SWITCHES + S11}, "default": {},
@@ -70,10 +83,12 @@ CONFIGS = {"reset top-p": ReSETConfig(t_low=0.1, tau0=0.5505, t_high=1.0, window
 GROUPINGS = tuple(f"RESET_NATIVE_SAMPLER_{v}_CHUNKS" for v in ("STATS", "BIN", "SAMPLE"))
 REPEATS, SERIES = 200, 5
 BATCHES = tuple(int(b) for b in os.environ.get("SAMPLER_SWITCH_BATCHES", "1,8,64").split(","))
+FRESH = os.environ.get("SAMPLER_SWITCH_FRESH") == "1"
+CHECK = os.environ.get("SAMPLER_SWITCH_CHECK", "1") == "1"  # the bit-for-bit check before the timings
 
 
 def set_variant(name):
-    for env in SWITCHES + S11 + GROUPINGS:
+    for env in SWITCHES + S11 + S12 + GROUPINGS:
         if env in VARIANTS[name]:
             os.environ[env] = VARIANTS[name][env]
         else:
@@ -110,14 +125,23 @@ def replay_us(replay, repeats):
 
 
 def time_variants(config, rows):
-    """Best-of-SERIES graph-replay time (us) per variant, the variants replayed in turns."""
+    """Best-of-SERIES graph-replay time (us) per variant, the variants replayed in turns. SAMPLER_SWITCH_FRESH=1: each
+    graph first copies the logits from a second buffer (fresh logits every step, written just before the step as a
+    model's LM head would; the copy's time is in every variant's)."""
     z = logits_for(rows)
+    source = logits_for(rows, 7) if FRESH else None
     last = torch.full((rows,), -1, device="cuda")
+
+    def step(state):
+        if FRESH:
+            z.copy_(source)
+        return decode_step(state, z, last)
+
     graphs = {}
     for name in VARIANTS:
         set_variant(name)
         state = ReSETState(config, rows, VOCAB, device="cuda", seed=0)
-        graphs[name] = (graph_of(lambda s=state: decode_step(s, z, last), 1), state)
+        graphs[name] = (graph_of(lambda s=state: step(s), 1), state)
     for replay, _ in graphs.values():
         for _ in range(20):
             replay()
@@ -180,9 +204,10 @@ def main():
     if len(sys.argv) > 2 and sys.argv[1] == "ncu-table":
         ncu_table(sys.argv[2])
         return
-    print(f"{torch.cuda.get_device_name()}; us per step, CUDA-graph replays, best of {SERIES} x {REPEATS}")
+    print(f"{torch.cuda.get_device_name()}; us per step, CUDA-graph replays, best of {SERIES} x {REPEATS}" +
+          ("; each step copies fresh logits in first" if FRESH else ""))
     checked = mismatched = 0
-    for rows in BATCHES:
+    for rows in BATCHES if CHECK else ():
         for cname, config in CONFIGS.items():
             want = outputs(config, rows, "old")
             for name in VARIANTS:
@@ -206,7 +231,7 @@ def main():
             lines.append(f"| {rows} | {cname} | " + " | ".join(f"{best[n]:.2f}" for n in VARIANTS) +
                          f" | {best['default'] - best['old']:+.2f} | " +
                          " | ".join(f"{best[n] - best['default']:+.2f}" for n in others) + " |")
-    for name in SWITCHES + S11 + GROUPINGS:
+    for name in SWITCHES + S11 + S12 + GROUPINGS:
         os.environ.pop(name, None)
     out = Path(__file__).resolve().parents[1] / "out"
     out.mkdir(exist_ok=True)

@@ -205,6 +205,31 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
                   env_switch("RESET_NATIVE_SAMPLER_KEPT_SUM", true)};
 }
 
+// Session 12's L2 hints of the logits' loads (decode_step_row.cuh: l2_policy), read at every call, the same bits:
+// * RESET_NATIVE_SAMPLER_L2_KEEP=25 / 50 / 75 / 100 (1: 100): the stats and bins passes load about that share of
+//   the logits' lines evict_last (the rest evict_first) so that the later passes find them in the L2 (at B = 64
+//   the batch's 39 MB fp32 logits are read three times, and under the default policy each pass read them from
+//   DRAM); 0 or unset: no hint.
+// * RESET_NATIVE_SAMPLER_L2_RELEASE=1: the sample pass (the logits' last reader) loads them evict_first, so that no
+//   evict_last line outlives the step (the default where L2_KEEP is on); =2: evict_normal; =0: no hint.
+struct L2Hints {
+  int keep, release;
+};
+L2Hints read_l2_hints() {
+  int keep = kL2None;
+  if (const char* v = std::getenv("RESET_NATIVE_SAMPLER_L2_KEEP")) {
+    const long n = std::strtol(v, nullptr, 10);
+    keep = n == 25 ? kL2Keep25 : n == 50 ? kL2Keep50 : n == 75 ? kL2Keep75 : (n == 1 || n == 100) ? kL2Keep100
+                                                                                                   : kL2None;
+  }
+  int release = keep == kL2None ? kL2None : kL2Release;
+  if (const char* v = std::getenv("RESET_NATIVE_SAMPLER_L2_RELEASE")) {
+    const long n = std::strtol(v, nullptr, 10);
+    if (n == 0 || n == 1 || n == 2) release = n == 0 ? kL2None : n == 1 ? kL2Release : kL2Normal;
+  }
+  return L2Hints{keep, release};
+}
+
 // Whether every chunk of every row starts on a 16-byte boundary (kLoadVec's loads): the logits' base and the row
 // stride in bytes are multiples of 16 (chunks are 2048 elements, a multiple of 16 bytes in every dtype).
 bool rows_16_byte_aligned(const void* logits, std::int64_t row_stride, int element_bytes) {
@@ -394,6 +419,9 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   a.warp_redux = sw.warp_redux ? 1 : 0;
   a.stats_range = sw.stats_range ? 1 : 0;
   a.kept_sum = sw.kept_sum ? 1 : 0;
+  const L2Hints l2 = read_l2_hints();
+  a.stats_l2 = a.bins_l2 = l2.keep;
+  a.sample_l2 = l2.release;
   const unsigned chunks = a.ws.chunks;
   const unsigned stats_parts = grouped_parts("RESET_NATIVE_SAMPLER_STATS_CHUNKS", rows, chunks, sms);
   if (stats_parts >= chunks && !env_is("RESET_NATIVE_SAMPLER_PREP_BLOCK", "0")) {
