@@ -1,16 +1,16 @@
 #!/bin/bash
-# Session 12's GPU round (branch sampler13), from the tree root after `pip install --no-build-isolation .`: the L2
-# hint switch tests (RESET_NATIVE_SAMPLER_L2_KEEP / _L2_RELEASE, bit for bit against no hint), then graph-replay
-# timings of the default against the hints at B = 1, 8, 64 (bit for bit against every switch off), at B = 64 once
-# more with fresh logits copied in before every step, and with NCU=1 (default) ncu's per-kernel time, L2 hit rate
-# and DRAM bytes at B = 64 for the default and keep50 / keep100 (one pass per kernel: the kernels run in step order,
-# so each one meets the L2 the previous one left). About 2 minutes on an H200; the tables last.
+# Session 12's GPU round (branch sampler13), from the tree root after `pip install --no-build-isolation .`: the
+# switch tests (RESET_NATIVE_SAMPLER_L2_KEEP / _L2_RELEASE / _BINS_FLAG, bit for bit against none), then graph-replay
+# timings of the default against them at B = 1, 8, 64 (bit for bit against every switch off), at B = 64 once more
+# with fresh logits copied in before every step, and with NCU=1 (default) ncu's per-kernel time, L2 hit rate and
+# DRAM bytes at B = 64 for the default and keep50 / keep100 (one pass per kernel: the kernels run in step order, so
+# each one meets the L2 the previous one left). About 2 minutes on an H200; the tables last.
 cd "$(dirname "$0")/../.."
 date -u +%H:%M:%S
 timeout 75 python3 -m pytest -q -m gpu -p no:cacheprovider tests/test_sampler_gpu_session12.py > /tmp/s13t.log 2>&1
 echo "pytest rc=$? (124: timed out)"
 grep -E "passed|failed|FAILED|Error" /tmp/s13t.log | tail -8
-SAMPLER_SWITCH_VARIANTS=s12 timeout 60 python3 bench/probes/sampler_switches.py > /tmp/s13_table.txt 2>&1
+SAMPLER_SWITCH_VARIANTS=s12 timeout 75 python3 bench/probes/sampler_switches.py > /tmp/s13_table.txt 2>&1
 SAMPLER_SWITCH_VARIANTS=s12 SAMPLER_SWITCH_BATCHES=64 SAMPLER_SWITCH_FRESH=1 SAMPLER_SWITCH_CHECK=0 timeout 30 \
   python3 bench/probes/sampler_switches.py > /tmp/s13_fresh.txt 2>&1
 if [ "${NCU:-1}" = 1 ] && command -v ncu > /dev/null; then

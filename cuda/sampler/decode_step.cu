@@ -205,29 +205,33 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
                   env_switch("RESET_NATIVE_SAMPLER_KEPT_SUM", true)};
 }
 
-// Session 12's L2 hints of the logits' loads (decode_step_row.cuh: l2_policy), read at every call, the same bits:
-// * RESET_NATIVE_SAMPLER_L2_KEEP=25 / 50 / 75 / 100 (1: 100): the stats and bins passes load about that share of
-//   the logits' lines evict_last (the rest evict_first) so that the later passes find them in the L2 (at B = 64
-//   the batch's 39 MB fp32 logits are read three times, and under the default policy each pass read them from
-//   DRAM); 0 or unset: no hint.
+// Session 12's switches, read at every call, each giving the same bits (tests/test_sampler_gpu_session12.py):
+// * RESET_NATIVE_SAMPLER_L2_KEEP=N (N = 2 ... 100 percent; 1: 100): the stats and bins passes load about N % of the
+//   logits' lines evict_last (the rest evict_first; decode_step_row.cuh: l2_policy), so that the later passes find
+//   them in the L2 (at B = 64 the batch's 39 MB of fp32 logits are read three times, and under the default policy
+//   each pass read them from DRAM); 0 or unset: no hint. Whole chunks under FULL_LOADS / VEC_LOADS only.
 // * RESET_NATIVE_SAMPLER_L2_RELEASE=1: the sample pass (the logits' last reader) loads them evict_first, so that no
 //   evict_last line outlives the step (the default where L2_KEEP is on); =2: evict_normal; =0: no hint.
+// * RESET_NATIVE_SAMPLER_BINS_FLAG=1 (where the sample pass picks the boundary bin, without top-k or the radix
+//   search, with LEAN): each top-p bins block counts itself in the row's counter once its flush is published, and
+//   the sample pass waits for that count (and reads the stats pass's plan through L2) instead of the bins grid's
+//   completion (pdl_wait): at B = 1 the sample pass read its plan 1.3-1.6 us after the bins blocks' last flush
+//   (session 10's trace).
 struct L2Hints {
-  int keep, release;
+  L2Hint keep, release;
 };
 L2Hints read_l2_hints() {
-  int keep = kL2None;
+  L2Hints h{};
   if (const char* v = std::getenv("RESET_NATIVE_SAMPLER_L2_KEEP")) {
     const long n = std::strtol(v, nullptr, 10);
-    keep = n == 25 ? kL2Keep25 : n == 50 ? kL2Keep50 : n == 75 ? kL2Keep75 : (n == 1 || n == 100) ? kL2Keep100
-                                                                                                   : kL2None;
+    if (n >= 1 && n <= 100) h.keep = L2Hint{kL2Keep, n == 1 ? 1.0f : static_cast<float>(n) / 100.0f};
   }
-  int release = keep == kL2None ? kL2None : kL2Release;
+  if (h.keep.kind != kL2None) h.release.kind = kL2Release;
   if (const char* v = std::getenv("RESET_NATIVE_SAMPLER_L2_RELEASE")) {
     const long n = std::strtol(v, nullptr, 10);
-    if (n == 0 || n == 1 || n == 2) release = n == 0 ? kL2None : n == 1 ? kL2Release : kL2Normal;
+    if (n == 0 || n == 1 || n == 2) h.release.kind = n == 0 ? kL2None : (n == 1 ? kL2Release : kL2Normal);
   }
-  return L2Hints{keep, release};
+  return h;
 }
 
 // Whether every chunk of every row starts on a 16-byte boundary (kLoadVec's loads): the logits' base and the row
@@ -419,10 +423,14 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   a.warp_redux = sw.warp_redux ? 1 : 0;
   a.stats_range = sw.stats_range ? 1 : 0;
   a.kept_sum = sw.kept_sum ? 1 : 0;
+  const unsigned chunks = a.ws.chunks;
+  const unsigned bin_parts = bins_parts(rows, chunks);
+  const bool flag =
+      a.sample_picks && !top_k && sw.lean && cuda_core::env_switch("RESET_NATIVE_SAMPLER_BINS_FLAG", false);
+  a.bins_flag = flag ? bin_parts : 0u;
   const L2Hints l2 = read_l2_hints();
   a.stats_l2 = a.bins_l2 = l2.keep;
   a.sample_l2 = l2.release;
-  const unsigned chunks = a.ws.chunks;
   const unsigned stats_parts = grouped_parts("RESET_NATIVE_SAMPLER_STATS_CHUNKS", rows, chunks, sms);
   if (stats_parts >= chunks && !env_is("RESET_NATIVE_SAMPLER_PREP_BLOCK", "0")) {
     // A block per chunk plus one that only prepares the row's slot (stats_kernel): on an H200 0.7 us faster
@@ -444,11 +452,14 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
       }
     } else {
       launch(sw.lean ? topp_bins_kernel<kDType, true> : topp_bins_kernel<kDType, false>,
-             dim3(static_cast<unsigned>(rows), bins_parts(rows, a.ws.chunks)), s, "top-p bins", a);
+             dim3(static_cast<unsigned>(rows), bin_parts), s, "top-p bins", a);
     }
   }
   const unsigned sample_parts = grouped_parts("RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS", rows, chunks, sms, 64);
-  if (sw.lean) {
+  if (flag) {
+    launch_pass(sample_kernel<kDType, false, true, true>, sample_kernel<kDType, true, true, true>, rows, sample_parts,
+                chunks, s, "sample", a);
+  } else if (sw.lean) {
     launch_pass(sample_kernel<kDType, false, true>, sample_kernel<kDType, true, true>, rows, sample_parts, chunks, s,
                 "sample", a);
   } else {

@@ -30,6 +30,14 @@ struct Workspace {
   unsigned row_words;
 };
 
+// An L2 eviction priority of the logits' loads (l2_policy below): kL2None (plain __ldg), kL2Keep (a share of the
+// lines evict_last), kL2Release (evict_first), kL2Normal (evict_normal).
+constexpr int kL2None = 0, kL2Keep = 1, kL2Release = 2, kL2Normal = 3;
+struct L2Hint {
+  int kind;     // kL2None ...
+  float share;  // kL2Keep: the share of lines marked evict_last, in (0, 1]
+};
+
 struct KernelArgs {
   detail::TransitionParams params;
   double top_p;
@@ -73,9 +81,13 @@ struct KernelArgs {
   // kept_sum: the sample pass sums a thread's kept mass inside its weights' loop (kept_weights_summed;
   // RESET_NATIVE_SAMPLER_KEPT_SUM, with the lean weights only).
   int kept_sum;
-  // Session 12's L2 hints of the logits' loads (kL2None ...; decode_step.cu: read_l2_hints): stats_l2 and bins_l2
-  // of the first readers (RESET_NATIVE_SAMPLER_L2_KEEP), sample_l2 of the last (RESET_NATIVE_SAMPLER_L2_RELEASE).
-  int stats_l2, bins_l2, sample_l2;
+  // Session 12's L2 hints of the logits' loads (L2Hint; decode_step.cu: read_l2_hints): stats_l2 and bins_l2 of
+  // the first readers (RESET_NATIVE_SAMPLER_L2_KEEP), sample_l2 of the last (RESET_NATIVE_SAMPLER_L2_RELEASE).
+  L2Hint stats_l2, bins_l2, sample_l2;
+  // bins_flag (RESET_NATIVE_SAMPLER_BINS_FLAG; with sample_picks only): the top-p bins pass's blocks per row, each of
+  // which counts itself in the row's counter once its histogram flush is published, so that the sample pass waits
+  // for that count instead of the bins grid's completion (sample_kernel); 0: off.
+  unsigned bins_flag;
 };
 
 template <int kDType>
@@ -217,26 +229,21 @@ __device__ __forceinline__ bool vec_layout(int mode, std::int64_t begin, std::in
 // L2 eviction priorities of the logits' loads (RESET_NATIVE_SAMPLER_L2_KEEP / _L2_RELEASE; KernelArgs::stats_l2,
 // bins_l2, sample_l2). At B = 64 the batch's logits (39 MB fp32) are read by three passes in a row, and under the
 // default policy each pass found only 15-27 % of them in the L2 (ncu, session 11): a cyclic read of more than the
-// L2 holds evicts each line before its next use. kL2KeepN: the first readers (stats, bins) mark about N % of the
+// L2 holds evicts each line before its next use. kL2Keep: the first readers (stats, bins) mark a share of the
 // lines evict_last (createpolicy.fractional; the rest evict_first), so those stay in the L2 for the later passes;
 // kL2Release: the last reader (sample) loads them evict_first, so no evict_last line outlives the step; kL2Normal:
 // the last reader sets them back to evict_normal. Per-access hints only: no device-wide L2 setting is touched. The
 // loaded values are the same either way.
-constexpr int kL2None = 0, kL2Keep25 = 1, kL2Keep50 = 2, kL2Keep75 = 3, kL2Keep100 = 4, kL2Release = 5,
-              kL2Normal = 6;
+// (kL2None ... and L2Hint: above, next to KernelArgs.)
 
-// The cache policy of hint (not kL2None): an opaque 64-bit operand of the loads' .L2::cache_hint.
-__device__ __forceinline__ unsigned long long l2_policy(int hint) {
-  unsigned long long p;
-  switch (hint) {
-    case kL2Keep25: asm("createpolicy.fractional.L2::evict_last.L2::evict_first.b64 %0, 0.25;" : "=l"(p)); break;
-    case kL2Keep50: asm("createpolicy.fractional.L2::evict_last.L2::evict_first.b64 %0, 0.5;" : "=l"(p)); break;
-    case kL2Keep75: asm("createpolicy.fractional.L2::evict_last.L2::evict_first.b64 %0, 0.75;" : "=l"(p)); break;
-    case kL2Keep100: asm("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(p)); break;
-    case kL2Release: asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(p)); break;
-    default: asm("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;" : "=l"(p)); break;
-  }
-  return p;
+// The cache policy of hint (kind not kL2None): an opaque 64-bit operand of the loads' .L2::cache_hint. Pure (no
+// volatile): the three are uniform-register arithmetic that the compiler may compute once and select from.
+__device__ __forceinline__ unsigned long long l2_policy(L2Hint hint) {
+  unsigned long long keep, first, normal;
+  asm("createpolicy.fractional.L2::evict_last.L2::evict_first.b64 %0, %1;" : "=l"(keep) : "f"(hint.share));
+  asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(first));
+  asm("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;" : "=l"(normal));
+  return hint.kind == kL2Keep ? keep : (hint.kind == kL2Release ? first : normal);
 }
 
 // Read-only loads (as __ldg: ld.global.nc) with an L2 cache policy. volatile: issued where written, never moved
@@ -316,8 +323,8 @@ __device__ __forceinline__ void load_chunk_vec_by(const void* z, std::int64_t be
 
 template <int kDType>
 __device__ __forceinline__ void load_chunk_full(const void* z, std::int64_t begin, float (&x)[kPerThread],
-                                                int l2 = kL2None) {
-  if (l2 == kL2None) {
+                                                L2Hint l2 = {}) {
+  if (l2.kind == kL2None) {
     load_chunk_full_by<kDType>(z, begin, x, PlainLoad{});
   } else {
     load_chunk_full_by<kDType>(z, begin, x, HintedLoad{l2_policy(l2)});
@@ -326,8 +333,8 @@ __device__ __forceinline__ void load_chunk_full(const void* z, std::int64_t begi
 
 template <int kDType>
 __device__ __forceinline__ void load_chunk_vec(const void* z, std::int64_t begin, float (&x)[kPerThread],
-                                               int l2 = kL2None) {
-  if (l2 == kL2None) {
+                                               L2Hint l2 = {}) {
+  if (l2.kind == kL2None) {
     load_chunk_vec_by<kDType>(z, begin, x, PlainLoad{});
   } else {
     load_chunk_vec_by<kDType>(z, begin, x, HintedLoad{l2_policy(l2)});
@@ -339,7 +346,7 @@ template <int kDType>
 // l2: the loads' L2 hint (kL2None ...; whole chunks under kLoadFull / kLoadVec only: a row's last, partial chunk
 // and kLoadChecked's loads take none).
 __device__ __forceinline__ void load_chunk_as(int mode, const void* z, std::int64_t begin, std::int64_t end,
-                                              float (&x)[kPerThread], int l2 = kL2None) {
+                                              float (&x)[kPerThread], L2Hint l2 = {}) {
   if (mode != kLoadChecked && end - begin == kChunk) {
     if (mode == kLoadVec) {
       load_chunk_vec<kDType>(z, begin, x, l2);
@@ -358,7 +365,7 @@ __device__ __forceinline__ void load_chunk_as(int mode, const void* z, std::int6
 template <int kDType>
 __device__ __forceinline__ void load_early_chunk(const KernelArgs& a, std::int64_t row, std::int64_t begin,
                                                  std::int64_t end, float (&x)[kPerThread], int mode = kLoadChecked,
-                                                 int l2 = kL2None) {
+                                                 L2Hint l2 = {}) {
   load_chunk_as<kDType>(mode, row_logits<kDType>(a, row), begin, end, x, l2);
 }
 
@@ -369,7 +376,7 @@ __device__ __forceinline__ void load_early_chunk(const KernelArgs& a, std::int64
 template <int kDType, class OnChunk>
 __device__ __forceinline__ int grouped_round(const KernelArgs& a, std::int64_t row, unsigned round, unsigned parts,
                                              float (&x)[kPerThread], OnChunk&& on_chunk, int mode = kLoadChecked,
-                                             int l2 = kL2None) {
+                                             L2Hint l2 = {}) {
   int k = 0;
   for (unsigned c = round; k < kWarps && c < a.ws.chunks; ++k, c += parts) {
     const unsigned next = c + parts;
@@ -560,6 +567,44 @@ __device__ void prepare_row(const KernelArgs& a, std::int64_t row, int bad, cons
     for (int k = 0; k < kSlotInts; ++k) pre.ints[k] = ints[k];
   }
   *row_pre(a, row) = pre;
+}
+
+// RESET_NATIVE_SAMPLER_BINS_FLAG (KernelArgs::bins_flag): the bins block's arrival once its flush is issued. The
+// barrier and the release add publish every thread's flush atomics (last_block_of_row's pattern), and the counter
+// is the row's arrival counter, which the sample pass's last block resets to zero after its own arrivals.
+__device__ __forceinline__ void arrive_bins_flushed(unsigned* counter) {
+  __syncthreads();
+  if (threadIdx.x == 0) asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(counter) : "memory");
+}
+
+// The sample pass's wait for the row's bins blocks (every thread): thread 0 polls the counter (acquire) until
+// `blocks` have arrived; the barrier then orders the histogram's reads after it. All of the bins grid's blocks have
+// started before this grid does (each called pdl_trigger, after its pdl_wait; or the bins grid completed, without
+// PDL), so they all arrive. The polls are bounded all the same: past kMaxPolls the block falls back to pdl_wait,
+// the bins grid's completion, which needs no count.
+__device__ __forceinline__ void wait_bins_flushed(const unsigned* counter, unsigned blocks, int* s_late) {
+  constexpr int kMaxPolls = 1 << 20;
+  if (threadIdx.x == 0) {
+    unsigned seen = 0;
+    int polls = 0;
+    do {
+      asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(seen) : "l"(counter) : "memory");
+    } while (seen < blocks && ++polls < kMaxPolls);
+    *s_late = seen < blocks;
+  }
+  __syncthreads();
+  if (*s_late) pdl_wait();
+}
+
+// A RowPlan written by an earlier grid, read through L2 (the sample pass reads it without pdl_wait under
+// bins_flag).
+__device__ __forceinline__ RowPlan load_plan_cg(const RowPlan* p) {
+  static_assert(sizeof(RowPlan) % 8 == 0, "RowPlan is whole 8-byte words");
+  RowPlan plan;
+  for (int k = 0; k < static_cast<int>(sizeof(RowPlan) / 8); ++k) {
+    reinterpret_cast<unsigned long long*>(&plan)[k] = __ldcg(reinterpret_cast<const unsigned long long*>(p) + k);
+  }
+  return plan;
 }
 
 // The row's last block, all threads, when it is not the preparing block: the RowPre into shared

@@ -210,7 +210,8 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   RN_TRACE(1, 3);
   topp_bins_flush(a, row, hist_lo, hist_hi);
   RN_TRACE(1, 4);
-  if (a.sample_picks) return;  // the kernel boundary publishes the flush to the sample pass
+  if (a.bins_flag) arrive_bins_flushed(a.ws.counters + row);  // (with sample_picks only)
+  if (a.sample_picks) return;  // the kernel boundary (or bins_flag's count) publishes the flush to the sample pass
   if (!last_block_of_row(a.ws.counters + row, parts, &s_last, 1)) return;
   RN_TRACE(1, 5);
   topp_pick_bin(a, row, pick);
