@@ -217,6 +217,9 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
 //   the sample pass waits for that count (and reads the stats pass's plan through L2) instead of the bins grid's
 //   completion (pdl_wait): at B = 1 the sample pass read its plan 1.3-1.6 us after the bins blocks' last flush
 //   (session 10's trace).
+// * RESET_NATIVE_SAMPLER_PLAN_FLAG=1 (with BINS_FLAG, where it applies): the stats pass's last block publishes the
+//   plan in the row's counter (release) and the bins pass waits for that instead of the stats grid's completion
+//   (decode_step_row.cuh: publish_plan; 0.5 us between the plan and its read at B = 1 in session 10's trace).
 struct L2Hints {
   L2Hint keep, release;
 };
@@ -428,6 +431,7 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   const bool flag =
       a.sample_picks && !top_k && sw.lean && cuda_core::env_switch("RESET_NATIVE_SAMPLER_BINS_FLAG", false);
   a.bins_flag = flag ? bin_parts : 0u;
+  a.plan_flag = flag && cuda_core::env_switch("RESET_NATIVE_SAMPLER_PLAN_FLAG", false) ? 1 : 0;
   const L2Hints l2 = read_l2_hints();
   a.stats_l2 = a.bins_l2 = l2.keep;
   a.sample_l2 = l2.release;
@@ -451,7 +455,8 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
         launch(radix_level_kernel<kDType, true>, grid, s, "top-p", a, level);
       }
     } else {
-      launch(sw.lean ? topp_bins_kernel<kDType, true> : topp_bins_kernel<kDType, false>,
+      launch(a.plan_flag ? topp_bins_kernel<kDType, true, true>
+                         : (sw.lean ? topp_bins_kernel<kDType, true> : topp_bins_kernel<kDType, false>),
              dim3(static_cast<unsigned>(rows), bin_parts), s, "top-p bins", a);
     }
   }

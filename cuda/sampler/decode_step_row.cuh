@@ -88,6 +88,9 @@ struct KernelArgs {
   // which counts itself in the row's counter once its histogram flush is published, so that the sample pass waits
   // for that count instead of the bins grid's completion (sample_kernel); 0: off.
   unsigned bins_flag;
+  // plan_flag (RESET_NATIVE_SAMPLER_PLAN_FLAG; with bins_flag only): the bins pass waits for the stats pass's plan
+  // through the row's counter (publish_plan) instead of the stats grid's completion; 0: off.
+  int plan_flag;
 };
 
 template <int kDType>
@@ -577,23 +580,34 @@ __device__ __forceinline__ void arrive_bins_flushed(unsigned* counter) {
   if (threadIdx.x == 0) asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(counter) : "memory");
 }
 
-// The sample pass's wait for the row's bins blocks (every thread): thread 0 polls the counter (acquire) until
-// `blocks` have arrived; the barrier then orders the histogram's reads after it. All of the bins grid's blocks have
-// started before this grid does (each called pdl_trigger, after its pdl_wait; or the bins grid completed, without
-// PDL), so they all arrive. The polls are bounded all the same: past kMaxPolls the block falls back to pdl_wait,
-// the bins grid's completion, which needs no count.
-__device__ __forceinline__ void wait_bins_flushed(const unsigned* counter, unsigned blocks, int* s_late) {
+// The wait of a kernel that skips pdl_wait for the row's counter to reach `target` (every thread): thread 0 polls it
+// (acquire); the barrier then orders the block's later reads after it. The sample pass waits for the row's bins
+// blocks (bins_flag), the bins pass for the stats pass's plan (plan_flag). Every block of the grid it waits on has
+// started before this grid did (each called pdl_trigger, after its own wait; or that grid completed, without PDL),
+// so the count is reached. The polls are bounded all the same: past kMaxPolls the block falls back to pdl_wait,
+// the previous grid's completion, which needs no count.
+__device__ __forceinline__ void wait_count(const unsigned* counter, unsigned target, int* s_late) {
   constexpr int kMaxPolls = 1 << 20;
   if (threadIdx.x == 0) {
     unsigned seen = 0;
     int polls = 0;
     do {
       asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(seen) : "l"(counter) : "memory");
-    } while (seen < blocks && ++polls < kMaxPolls);
-    *s_late = seen < blocks;
+    } while (seen < target && ++polls < kMaxPolls);
+    *s_late = seen < target;
   }
   __syncthreads();
   if (*s_late) pdl_wait();
+}
+
+// RESET_NATIVE_SAMPLER_PLAN_FLAG (KernelArgs::plan_flag, with bins_flag): the stats pass's last block, once its
+// plan is written, sets the row's counter (which last_block_of_row reset) to kPlanReady with a release store; the
+// bins blocks wait for it instead of the stats grid's completion and add their arrivals on top; the sample pass
+// waits for kPlanReady + the bins blocks and its last block resets the counter (for an inactive row, whose bins and
+// sample blocks stop at the plan, the sample pass's block 0 does).
+constexpr unsigned kPlanReady = 1u << 31;
+__device__ __forceinline__ void publish_plan(unsigned* counter) {
+  asm volatile("st.release.gpu.global.u32 [%0], %1;" ::"l"(counter), "r"(kPlanReady) : "memory");
 }
 
 // A RowPlan written by an earlier grid, read through L2 (the sample pass reads it without pdl_wait under

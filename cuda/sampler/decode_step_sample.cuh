@@ -409,7 +409,7 @@ __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
   if constexpr (kFlag) {
     plan = load_plan_cg(a.ws.plans + row);
     if (plan.active) {
-      wait_bins_flushed(a.ws.counters + row, a.bins_flag, &sh.last);
+      wait_count(a.ws.counters + row, (a.plan_flag ? kPlanReady : 0u) + a.bins_flag, &sh.last);
       RN_TRACE(2, 17);
     }
   } else {
@@ -419,6 +419,8 @@ __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
   if (a.sample_picks) load_row_bins(a, row, bins);  // in flight with the plan's load (without kFlag)
   if (!plan.active) {
     if (part == 0 && threadIdx.x == 0 && plan.slot >= 0) a.scratch.slot_busy[plan.slot] = 0;
+    // plan_flag: every bins block of the row saw kPlanReady before this grid started; none counts after it.
+    if (kFlag && a.plan_flag && part == 0 && threadIdx.x == 0) a.ws.counters[row] = 0u;
     return;
   }
   if (a.sample_picks) {
@@ -449,7 +451,10 @@ __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
     kept_mass_block<kDType, kLean>(a, row, part, plan, x, sh.warp_sums, a.sample_loads);
   }
   RN_TRACE(2, 3);
-  if (!last_block_of_row(a.ws.counters + row, parts + a.bins_flag, &sh.last, 2)) return;
+  if (!last_block_of_row(a.ws.counters + row, (kFlag && a.plan_flag ? kPlanReady : 0u) + a.bins_flag + parts,
+                         &sh.last, 2)) {
+    return;
+  }
   RN_TRACE(2, 4);
   if (a.sample_picks) clear_row_bins(a, row);
   draw_row<kDType>(a, row, plan, draw, sh);

@@ -100,7 +100,10 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
 #endif
   }
   __syncthreads();  // s_pre is complete
-  if (threadIdx.x == 0) finish_row(a, row, all, s_pre);
+  if (threadIdx.x == 0) {
+    finish_row(a, row, all, s_pre);
+    if (a.plan_flag) publish_plan(a.ws.counters + row);  // after the plan's stores (release)
+  }
   RN_TRACE(0, 5);
 }
 

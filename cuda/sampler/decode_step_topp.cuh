@@ -167,7 +167,9 @@ __device__ void topp_pick_bin(const KernelArgs& a, std::int64_t row, BinPickShar
 // not change them).
 // kLean: weights and bins without float-to-int conversions (weight_at; the same bits). With
 // a.sample_picks the blocks only flush: no arrival, no last block; the sample pass picks the bin.
-template <int kDType, bool kLean>
+// kWaitPlan (a.plan_flag, RESET_NATIVE_SAMPLER_PLAN_FLAG): the plan once the stats pass's last block published it
+// in the row's counter, without pdl_wait (a kernel of its own: the others' code is the same as without it).
+template <int kDType, bool kLean, bool kWaitPlan = false>
 __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   __shared__ unsigned hist_lo[kTopPBins];
   __shared__ unsigned hist_hi[kTopPBins];
@@ -181,10 +183,14 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   load_early_chunk<kDType>(a, row, static_cast<std::int64_t>(part) * kChunk, chunk_end(part), x, a.bins_loads,
                            a.bins_l2);
   topp_bins_clear(hist_lo, hist_hi);
-  pdl_wait();
-  pdl_trigger();
+  if constexpr (kWaitPlan) {
+    wait_count(a.ws.counters + row, kPlanReady, &s_last);
+  } else {
+    pdl_wait();
+  }
+  pdl_trigger();  // kWaitPlan: only after the wait (the sample pass's block 0 may reset the counter)
   RN_TRACE(1, 1);
-  const RowPlan plan = a.ws.plans[row];
+  const RowPlan plan = kWaitPlan ? load_plan_cg(a.ws.plans + row) : a.ws.plans[row];
   if (!plan.active) return;  // the same for every block of the row
   RN_TRACE(1, 2);
   const bool flat = kLean && a.flat_bins;
