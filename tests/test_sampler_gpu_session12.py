@@ -8,7 +8,9 @@ for the bins pass, never a value:
   RESET_NATIVE_SAMPLER_BINS_FLAG   1: where the sample pass picks the boundary bin (SAMPLE_PICKS; no top-k), it waits
                                    for the row's bins blocks to count themselves in, not for the bins grid to end;
   RESET_NATIVE_SAMPLER_PLAN_FLAG   1 (with BINS_FLAG): the bins pass waits for the stats pass's last block to
-                                   publish the plan in the row's counter, not for the stats grid to end.
+                                   publish the plan in the row's counter, not for the stats grid to end;
+  RESET_NATIVE_SAMPLER_L2_PREFETCH N (waves): each block of a pass prefetches into the L2 the logits of the block N
+                                   waves of resident blocks later (bulk prefetches; 16-byte aligned rows).
 Every share, each release, release alone, the flags (with SAMPLE_PICKS forced on at B = 3 ... 64, where the sample
 pass is grouped, and with other groupings; PLAN_FLAG alone, which does nothing), with session 11's loads forced off (FULL_LOADS / VEC_LOADS: no hint then),
 with SAMPLE_PICKS forced either way and with other groupings must give the same tokens, temperatures, entropies,
@@ -24,6 +26,7 @@ from sampler_switch_suite import BOUNDARY_CASES, CONFIGS, DTYPES, SwitchSuite, m
 
 pytestmark = pytest.mark.gpu
 KEEP, RELEASE = "RESET_NATIVE_SAMPLER_L2_KEEP", "RESET_NATIVE_SAMPLER_L2_RELEASE"
+PREFETCH = "RESET_NATIVE_SAMPLER_L2_PREFETCH"
 FLAG, PLAN, PICKS = ("RESET_NATIVE_SAMPLER_BINS_FLAG", "RESET_NATIVE_SAMPLER_PLAN_FLAG",
                      "RESET_NATIVE_SAMPLER_SAMPLE_PICKS")
 OTHERS = ("RESET_NATIVE_SAMPLER_FULL_LOADS", "RESET_NATIVE_SAMPLER_VEC_LOADS", "RESET_NATIVE_SAMPLER_SAMPLE_PICKS",
@@ -45,8 +48,11 @@ COMBOS = {"off": {KEEP: "0", RELEASE: "0"}, "default": {},
                              "RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS": "2"},
           "plan_flag": {FLAG: "1", PLAN: "1"}, "plan_flag_picks": {FLAG: "1", PLAN: "1", PICKS: "1"},
           "plan_flag_keep50": {FLAG: "1", PLAN: "1", PICKS: "1", KEEP: "50"},
-          "plan_alone": {PLAN: "1"}}
-SUITE = SwitchSuite((KEEP, RELEASE, FLAG, PLAN) + OTHERS, COMBOS, reference="off")
+          "plan_alone": {PLAN: "1"},
+          "prefetch1": {PREFETCH: "1"}, "prefetch2_keep50": {PREFETCH: "2", KEEP: "50"},
+          "prefetch1_regrouped": {PREFETCH: "1", "RESET_NATIVE_SAMPLER_STATS_CHUNKS": "3",
+                                  "RESET_NATIVE_SAMPLER_BIN_CHUNKS": "1", "RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS": "2"}}
+SUITE = SwitchSuite((KEEP, RELEASE, FLAG, PLAN, PREFETCH) + OTHERS, COMBOS, reference="off")
 
 
 @pytest.mark.parametrize("mode", list(CONFIGS))
@@ -102,11 +108,11 @@ def test_session12_switches_with_extreme_weights(temperature, top_p, monkeypatch
 def test_session12_switches_on_rows_of_more_than_256_chunks(monkeypatch):
     SUITE.long_rows_case(monkeypatch, 256 * 2048 + 4101, rng_seed=7,
                          combos=("off", "default", "keep50", "keep100", "keep50_regrouped", "flag", "flag_picks",
-                                 "plan_flag_picks"))
+                                 "plan_flag_picks", "prefetch1", "prefetch1_regrouped"))
 
 
 @pytest.mark.parametrize("rows", [1, 64])
-@pytest.mark.parametrize("captured", ["keep50", "keep1_normal", "flag_picks", "plan_flag_picks"])
+@pytest.mark.parametrize("captured", ["keep50", "keep1_normal", "flag_picks", "plan_flag_picks", "prefetch1"])
 def test_session12_switches_in_a_cuda_graph_replay_like_eager_steps(rows, captured, monkeypatch):
     """A graph captured with the hints (or the flag) on replays like eager steps without them."""
     SUITE.graph_case(monkeypatch, rows, 120 + rows, captured=captured, eager="off")

@@ -47,17 +47,18 @@ S11 = ("RESET_NATIVE_SAMPLER_FULL_LOADS", "RESET_NATIVE_SAMPLER_VEC_LOADS", "RES
 # Session 12's switches (off by default): the L2 hints of the logits' loads (keep share of the stats and bins passes,
 # release policy of the sample pass) and the sample pass's wait for the bins blocks' count (BINS_FLAG).
 S12 = ("RESET_NATIVE_SAMPLER_L2_KEEP", "RESET_NATIVE_SAMPLER_L2_RELEASE", "RESET_NATIVE_SAMPLER_BINS_FLAG",
-       "RESET_NATIVE_SAMPLER_PLAN_FLAG")
+       "RESET_NATIVE_SAMPLER_PLAN_FLAG", "RESET_NATIVE_SAMPLER_L2_PREFETCH")
 # name -> {switch: "0" / "1"}; a switch not named is left unset (its default).
 if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s12":
     # keepN: the stats and bins passes load ~N % of the logits' lines evict_last, the sample pass evict_first;
-    # keepNn: the sample pass evict_normal instead; release: the sample pass evict_first alone; flag: BINS_FLAG (only
-    # where the sample pass picks the bin: B = 1); flag_k50: with keep50; flags: BINS_FLAG and PLAN_FLAG.
+    # keep50n: the sample pass evict_normal instead; release: the sample pass evict_first alone; flag: BINS_FLAG (only
+    # where the sample pass picks the bin: B = 1); flags: BINS_FLAG and PLAN_FLAG;
+    # pfN: L2_PREFETCH N waves ahead (B = 64: the passes run 2-4 waves of blocks).
     VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S12}, "default": {},
-                **{f"keep{n}": {S12[0]: str(n)} for n in (25, 50, 75, 100)},
-                **{f"keep{n}n": {S12[0]: str(n), S12[1]: "2"} for n in (50, 100)},
-                "release": {S12[0]: "0", S12[1]: "1"}, "flag": {S12[2]: "1"},
-                "flag_k50": {S12[0]: "50", S12[2]: "1"}, "flags": {S12[2]: "1", S12[3]: "1"}}
+                **{f"keep{n}": {S12[0]: str(n)} for n in (50, 75, 100)},
+                "keep50n": {S12[0]: "50", S12[1]: "2"}, "release": {S12[0]: "0", S12[1]: "1"},
+                "flag": {S12[2]: "1"}, "flags": {S12[2]: "1", S12[3]: "1"},
+                "pf1": {S12[4]: "1"}, "pf2": {S12[4]: "2"}, "pf1_k50": {S12[4]: "1", S12[0]: "50"}}
 elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s11":
     # Session 11's switches (on by default since its round 1): the default with each of them off, and with all of
     # them off (-s11: session 10's default). old: every switch off.

@@ -220,6 +220,10 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
 // * RESET_NATIVE_SAMPLER_PLAN_FLAG=1 (with BINS_FLAG, where it applies): the stats pass's last block publishes the
 //   plan in the row's counter (release) and the bins pass waits for that instead of the stats grid's completion
 //   (decode_step_row.cuh: publish_plan; 0.5 us between the plan and its read at B = 1 in session 10's trace).
+// * RESET_NATIVE_SAMPLER_L2_PREFETCH=N (N = 1 ... 8, waves): each block of a pass that runs more than one wave of
+//   blocks (B = 64: 2-4 waves each) prefetches into the L2 the logits of the block N waves of resident blocks later
+//   (decode_step_row.cuh: prefetch_ahead), so that the later waves' loads hit the L2 instead of waiting on DRAM;
+//   where the rows are 16-byte aligned. 0 or unset: off.
 struct L2Hints {
   L2Hint keep, release;
 };
@@ -245,6 +249,8 @@ bool rows_16_byte_aligned(const void* logits, std::int64_t row_stride, int eleme
 
 // Resident blocks per SM the stats and sample kernels are built for (__launch_bounds__(kThreads, 5)).
 constexpr int kGroupedBlocksPerSm = 5;
+// ... and the top-p bins kernel's (40 registers, 256 threads: 6 per SM; for RESET_NATIVE_SAMPLER_L2_PREFETCH only).
+constexpr int kBinsBlocksPerSm = 6;
 
 template <typename Kernel, typename... Args>
 void launch(Kernel kernel, dim3 grid, cudaStream_t s, const char* what, Args... args) {
@@ -432,6 +438,14 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
       a.sample_picks && !top_k && sw.lean && cuda_core::env_switch("RESET_NATIVE_SAMPLER_BINS_FLAG", false);
   a.bins_flag = flag ? bin_parts : 0u;
   a.plan_flag = flag && cuda_core::env_switch("RESET_NATIVE_SAMPLER_PLAN_FLAG", false) ? 1 : 0;
+  if (const char* v = std::getenv("RESET_NATIVE_SAMPLER_L2_PREFETCH")) {
+    const long waves = std::strtol(v, nullptr, 10);
+    if (waves >= 1 && waves <= 8 && sms > 0 && rows_16_byte_aligned(a.logits, a.row_stride, kDType == 0 ? 4 : 2)) {
+      a.stats_ahead = static_cast<unsigned>(waves * sms * kGroupedBlocksPerSm);
+      a.bins_ahead = static_cast<unsigned>(waves * sms * kBinsBlocksPerSm);
+      a.sample_ahead = a.stats_ahead;
+    }
+  }
   const L2Hints l2 = read_l2_hints();
   a.stats_l2 = a.bins_l2 = l2.keep;
   a.sample_l2 = l2.release;

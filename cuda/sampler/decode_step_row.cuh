@@ -91,6 +91,9 @@ struct KernelArgs {
   // plan_flag (RESET_NATIVE_SAMPLER_PLAN_FLAG; with bins_flag only): the bins pass waits for the stats pass's plan
   // through the row's counter (publish_plan) instead of the stats grid's completion; 0: off.
   int plan_flag;
+  // Session 12's L2 prefetch (RESET_NATIVE_SAMPLER_L2_PREFETCH; decode_step.cu): how many blocks ahead, in launch
+  // order, each block of the stats / bins / sample pass prefetches the chunks of into the L2 (prefetch_ahead); 0: off.
+  unsigned stats_ahead, bins_ahead, sample_ahead;
 };
 
 template <int kDType>
@@ -227,6 +230,30 @@ __device__ __forceinline__ unsigned vec_offset(int j) {
 // Whether the chunk [begin, end) is loaded in kLoadVec's layout under `mode`.
 __device__ __forceinline__ bool vec_layout(int mode, std::int64_t begin, std::int64_t end) {
   return mode == kLoadVec && end - begin == kChunk;
+}
+
+// RESET_NATIVE_SAMPLER_L2_PREFETCH: thread 0 of a pass's block asks the L2 for the logits of the block `ahead`
+// blocks later in launch order (blockIdx.x, the row, runs fastest): that block's chunks part', part' + parts, ...
+// of its row, one bulk prefetch (cp.async.bulk.prefetch.L2) per chunk, whole 16-byte units only (the rows are
+// 16-byte aligned: decode_step.cu checks). With `ahead` about one wave of resident blocks, the blocks of the next
+// wave find their logits in the L2 rather than waiting on DRAM, while no register holds them. A hint: nothing is
+// read into the block, no value changes. At B = 64 a pass runs 2-4 waves of blocks.
+template <int kDType>
+__device__ __forceinline__ void prefetch_ahead(const KernelArgs& a, unsigned ahead) {
+  if (ahead == 0 || threadIdx.x != 0) return;
+  const unsigned long long rows = gridDim.x, parts = gridDim.y;
+  const unsigned long long later = blockIdx.y * rows + blockIdx.x + ahead;
+  if (later >= rows * parts) return;
+  const std::int64_t row = static_cast<std::int64_t>(later % rows);
+  const char* z = static_cast<const char*>(row_logits<kDType>(a, row));
+  constexpr int kBytes = kDType == 0 ? 4 : 2;
+  for (unsigned c = static_cast<unsigned>(later / rows); c < a.ws.chunks; c += static_cast<unsigned>(parts)) {
+    const std::int64_t begin = static_cast<std::int64_t>(c) * kChunk, end = min(begin + kChunk, a.vocab);
+    const unsigned bytes = static_cast<unsigned>((end - begin) * kBytes) & ~15u;
+    if (bytes > 0) {
+      asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(z + begin * kBytes), "r"(bytes) : "memory");
+    }
+  }
 }
 
 // L2 eviction priorities of the logits' loads (RESET_NATIVE_SAMPLER_L2_KEEP / _L2_RELEASE; KernelArgs::stats_l2,

@@ -399,6 +399,7 @@ __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
   const std::int64_t begin = static_cast<std::int64_t>(part) * kChunk, end = min(begin + kChunk, a.vocab);
   float x[kPerThread];
   load_early_chunk<kDType>(a, row, begin, end, x, a.sample_loads, a.sample_l2);
+  prefetch_ahead<kDType>(a, a.sample_ahead);  // the logits, like the load above, before pdl_wait
   // kFlag: no pdl_wait. The plan comes from the stats grid, complete before any bins block passed its pdl_wait and
   // so before this grid started (read through L2 all the same); the histogram once the row's bins blocks have
   // counted themselves in (the first a.bins_flag arrivals of the row's counter; this pass's own come after them).

@@ -32,6 +32,7 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
   pdl_wait();  // the logits, the state and the workspace come from earlier kernels
   pdl_trigger();
   RN_TRACE(0, 1);
+  prefetch_ahead<kDType>(a, a.stats_ahead);
   const std::int64_t row = blockIdx.x;
   const unsigned part = blockIdx.y, parts = gridDim.y;  // one block per chunk: part == chunk
   const bool prep_block = !kGrouped && parts > a.ws.chunks;  // the extra preparing block exists

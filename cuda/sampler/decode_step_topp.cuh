@@ -182,6 +182,7 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   float x[kPerThread];
   load_early_chunk<kDType>(a, row, static_cast<std::int64_t>(part) * kChunk, chunk_end(part), x, a.bins_loads,
                            a.bins_l2);
+  prefetch_ahead<kDType>(a, a.bins_ahead);  // the logits, like the load above, before pdl_wait
   topp_bins_clear(hist_lo, hist_hi);
   if constexpr (kWaitPlan) {
     wait_count(a.ws.counters + row, kPlanReady, &s_last);
