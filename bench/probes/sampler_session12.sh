@@ -3,7 +3,7 @@
 # switch tests (RESET_NATIVE_SAMPLER_L2_KEEP / _L2_RELEASE / _BINS_FLAG, bit for bit against none), then graph-replay
 # timings of the default against them at B = 1, 8, 64 (bit for bit against every switch off), at B = 64 once more
 # with fresh logits copied in before every step, and with NCU=1 (default) ncu's per-kernel time, L2 hit rate and
-# DRAM bytes at B = 64 for the default and keep50 / keep100 (one pass per kernel: the kernels run in step order, so
+# DRAM bytes at B = 64 for the default, keep50 and pf1 (one pass per kernel: the kernels run in step order, so
 # each one meets the L2 the previous one left). About 2 minutes on an H200; the tables last.
 cd "$(dirname "$0")/../.."
 date -u +%H:%M:%S
@@ -15,7 +15,7 @@ SAMPLER_SWITCH_VARIANTS=s12 SAMPLER_SWITCH_BATCHES=64 SAMPLER_SWITCH_FRESH=1 SAM
   python3 bench/probes/sampler_switches.py > /tmp/s13_fresh.txt 2>&1
 if [ "${NCU:-1}" = 1 ] && command -v ncu > /dev/null; then
   rm -f /tmp/s13ncu.csv
-  SAMPLER_SWITCH_VARIANTS=s12 SAMPLER_NCU_VARIANTS=default,keep50,keep100 timeout 40 ncu --csv --print-units base \
+  SAMPLER_SWITCH_VARIANTS=s12 SAMPLER_NCU_VARIANTS=default,keep50,pf1 timeout 40 ncu --csv --print-units base \
     --cache-control none --clock-control none \
     --metrics gpu__time_duration.sum,dram__bytes_read.sum,lts__t_sector_hit_rate.pct \
     -k regex:'stats_kernel|topp_bins|sample_kernel' --log-file /tmp/s13ncu.csv \
