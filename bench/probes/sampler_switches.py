@@ -12,9 +12,10 @@ Variants: old (all off), default (the switches unset: LEAN, SUB_BINS, LEAN_STATS
 where rows x chunks <= SMs; the sample pass 4 chunks per block from B = 64), the default with LEAN_DRAW off, and the
 default with 2 chunks per sample block (sa2: the grouping before session 10 at B = 64; at B = 1 and 8, where the
 default is a block per chunk, it only shows what grouping costs there).
-SAMPLER_SWITCH_VARIANTS=s12 times session 12's L2 hints (RESET_NATIVE_SAMPLER_L2_KEEP / _L2_RELEASE) and
-RESET_NATIVE_SAMPLER_BINS_FLAG (all off by default) against the default; SAMPLER_SWITCH_FRESH=1 copies fresh logits into place at the start of every step
-(the copy timed with it); SAMPLER_SWITCH_CHECK=0 skips the bit-for-bit check.
+SAMPLER_SWITCH_VARIANTS=s12 times session 12's L2 hints (RESET_NATIVE_SAMPLER_L2_KEEP / _L2_RELEASE; off by
+default) against the default, =grouping64 more chunks-per-block values at B = 64 (SAMPLER_SWITCH_BATCHES=64);
+SAMPLER_SWITCH_FRESH=1 copies fresh logits into place at the start of every step (the copy timed with it);
+SAMPLER_SWITCH_CHECK=0 skips the bit-for-bit check.
 SAMPLER_SWITCH_VARIANTS=s11 times session 11's switches (FULL_LOADS, VEC_LOADS, FLAT_BINS, WARP_REDUX,
 STATS_RANGE, KEPT_SUM; on by default since its round 1) each off and all of them off (-s11) against the default; =s9 times the session 9 variants instead (the default with one of LEAN, SUB_BINS or
 LEAN_STATS off), =grouping the chunks per block of the three passes around their defaults (each pass alone, and stats
@@ -44,21 +45,16 @@ SWITCHES = ("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", "RESET_NATIVE_SAMPLER_LEAN", "R
 # Session 11's switches (per-logit work of the passes; off by default).
 S11 = ("RESET_NATIVE_SAMPLER_FULL_LOADS", "RESET_NATIVE_SAMPLER_VEC_LOADS", "RESET_NATIVE_SAMPLER_FLAT_BINS",
        "RESET_NATIVE_SAMPLER_WARP_REDUX", "RESET_NATIVE_SAMPLER_STATS_RANGE", "RESET_NATIVE_SAMPLER_KEPT_SUM")
-# Session 12's switches (off by default): the L2 hints of the logits' loads (keep share of the stats and bins passes,
-# release policy of the sample pass) and the sample pass's wait for the bins blocks' count (BINS_FLAG).
-S12 = ("RESET_NATIVE_SAMPLER_L2_KEEP", "RESET_NATIVE_SAMPLER_L2_RELEASE", "RESET_NATIVE_SAMPLER_BINS_FLAG",
-       "RESET_NATIVE_SAMPLER_PLAN_FLAG", "RESET_NATIVE_SAMPLER_L2_PREFETCH")
+# Session 12's L2 hints of the logits' loads (off by default): keep share of the stats and bins passes, release
+# policy of the sample pass.
+S12 = ("RESET_NATIVE_SAMPLER_L2_KEEP", "RESET_NATIVE_SAMPLER_L2_RELEASE")
 # name -> {switch: "0" / "1"}; a switch not named is left unset (its default).
 if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s12":
     # keepN: the stats and bins passes load ~N % of the logits' lines evict_last, the sample pass evict_first;
-    # keep50n: the sample pass evict_normal instead; release: the sample pass evict_first alone; flag: BINS_FLAG (only
-    # where the sample pass picks the bin: B = 1); flags: BINS_FLAG and PLAN_FLAG;
-    # pfN: L2_PREFETCH N waves ahead (B = 64: the passes run 2-4 waves of blocks).
+    # keep50n: the sample pass evict_normal instead; release: the sample pass evict_first alone.
     VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S12}, "default": {},
-                **{f"keep{n}": {S12[0]: str(n)} for n in (50, 75, 100)},
-                "keep50n": {S12[0]: "50", S12[1]: "2"}, "release": {S12[0]: "0", S12[1]: "1"},
-                "flag": {S12[2]: "1"}, "flags": {S12[2]: "1", S12[3]: "1"},
-                "pf1": {S12[4]: "1"}, "pf2": {S12[4]: "2"}, "pf1_k50": {S12[4]: "1", S12[0]: "50"}}
+                **{f"keep{n}": {S12[0]: str(n)} for n in (25, 50, 75, 100)},
+                "keep50n": {S12[0]: "50", S12[1]: "2"}, "release": {S12[0]: "0", S12[1]: "1"}}
 elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s11":
     # Session 11's switches (on by default since its round 1): the default with each of them off, and with all of
     # them off (-s11: session 10's default). old: every switch off.
@@ -78,6 +74,13 @@ elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "grouping":
                    for n in ns},
                 **{f"st{n}sa{n}": {"RESET_NATIVE_SAMPLER_STATS_CHUNKS": str(n),
                                    "RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS": str(n)} for n in (3, 4)}}
+elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "grouping64":
+    # Session 12: chunks per block at B = 64 beyond the values measured before (defaults there: stats 2, bins 4,
+    # sample 4; a pass of 5 blocks per SM covers 132 x 5 = 660 blocks per wave).
+    VARIANTS = {"old": {name: "0" for name in SWITCHES}, "default": {},
+                **{f"{p}{n}": {f"RESET_NATIVE_SAMPLER_{v}_CHUNKS": str(n)}
+                   for p, v, ns in (("st", "STATS", (3, 4, 5)), ("bi", "BIN", (5, 6)), ("sa", "SAMPLE", (3, 5, 6, 8)))
+                   for n in ns}}
 else:
     VARIANTS = {"old": {name: "0" for name in SWITCHES + S11}, "default": {},
                 "-lean_draw": {"RESET_NATIVE_SAMPLER_LEAN_DRAW": "0"},

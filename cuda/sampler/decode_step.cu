@@ -212,18 +212,6 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
 //   each pass read them from DRAM); 0 or unset: no hint. Whole chunks under FULL_LOADS / VEC_LOADS only.
 // * RESET_NATIVE_SAMPLER_L2_RELEASE=1: the sample pass (the logits' last reader) loads them evict_first, so that no
 //   evict_last line outlives the step (the default where L2_KEEP is on); =2: evict_normal; =0: no hint.
-// * RESET_NATIVE_SAMPLER_BINS_FLAG=1 (where the sample pass picks the boundary bin, without top-k or the radix
-//   search, with LEAN): each top-p bins block counts itself in the row's counter once its flush is published, and
-//   the sample pass waits for that count (and reads the stats pass's plan through L2) instead of the bins grid's
-//   completion (pdl_wait): at B = 1 the sample pass read its plan 1.3-1.6 us after the bins blocks' last flush
-//   (session 10's trace).
-// * RESET_NATIVE_SAMPLER_PLAN_FLAG=1 (with BINS_FLAG, where it applies): the stats pass's last block publishes the
-//   plan in the row's counter (release) and the bins pass waits for that instead of the stats grid's completion
-//   (decode_step_row.cuh: publish_plan; 0.5 us between the plan and its read at B = 1 in session 10's trace).
-// * RESET_NATIVE_SAMPLER_L2_PREFETCH=N (N = 1 ... 8, waves): each block of a pass that runs more than one wave of
-//   blocks (B = 64: 2-4 waves each) prefetches into the L2 the logits of the block N waves of resident blocks later
-//   (decode_step_row.cuh: prefetch_ahead), so that the later waves' loads hit the L2 instead of waiting on DRAM;
-//   where the rows are 16-byte aligned. 0 or unset: off.
 struct L2Hints {
   L2Hint keep, release;
 };
@@ -249,8 +237,6 @@ bool rows_16_byte_aligned(const void* logits, std::int64_t row_stride, int eleme
 
 // Resident blocks per SM the stats and sample kernels are built for (__launch_bounds__(kThreads, 5)).
 constexpr int kGroupedBlocksPerSm = 5;
-// ... and the top-p bins kernel's (40 registers, 256 threads: 6 per SM; for RESET_NATIVE_SAMPLER_L2_PREFETCH only).
-constexpr int kBinsBlocksPerSm = 6;
 
 template <typename Kernel, typename... Args>
 void launch(Kernel kernel, dim3 grid, cudaStream_t s, const char* what, Args... args) {
@@ -433,19 +419,6 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   a.stats_range = sw.stats_range ? 1 : 0;
   a.kept_sum = sw.kept_sum ? 1 : 0;
   const unsigned chunks = a.ws.chunks;
-  const unsigned bin_parts = bins_parts(rows, chunks);
-  const bool flag =
-      a.sample_picks && !top_k && sw.lean && cuda_core::env_switch("RESET_NATIVE_SAMPLER_BINS_FLAG", false);
-  a.bins_flag = flag ? bin_parts : 0u;
-  a.plan_flag = flag && cuda_core::env_switch("RESET_NATIVE_SAMPLER_PLAN_FLAG", false) ? 1 : 0;
-  if (const char* v = std::getenv("RESET_NATIVE_SAMPLER_L2_PREFETCH")) {
-    const long waves = std::strtol(v, nullptr, 10);
-    if (waves >= 1 && waves <= 8 && sms > 0 && rows_16_byte_aligned(a.logits, a.row_stride, kDType == 0 ? 4 : 2)) {
-      a.stats_ahead = static_cast<unsigned>(waves * sms * kGroupedBlocksPerSm);
-      a.bins_ahead = static_cast<unsigned>(waves * sms * kBinsBlocksPerSm);
-      a.sample_ahead = a.stats_ahead;
-    }
-  }
   const L2Hints l2 = read_l2_hints();
   a.stats_l2 = a.bins_l2 = l2.keep;
   a.sample_l2 = l2.release;
@@ -469,16 +442,12 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
         launch(radix_level_kernel<kDType, true>, grid, s, "top-p", a, level);
       }
     } else {
-      launch(a.plan_flag ? topp_bins_kernel<kDType, true, true>
-                         : (sw.lean ? topp_bins_kernel<kDType, true> : topp_bins_kernel<kDType, false>),
-             dim3(static_cast<unsigned>(rows), bin_parts), s, "top-p bins", a);
+      launch(sw.lean ? topp_bins_kernel<kDType, true> : topp_bins_kernel<kDType, false>,
+             dim3(static_cast<unsigned>(rows), bins_parts(rows, chunks)), s, "top-p bins", a);
     }
   }
   const unsigned sample_parts = grouped_parts("RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS", rows, chunks, sms, 64);
-  if (flag) {
-    launch_pass(sample_kernel<kDType, false, true, true>, sample_kernel<kDType, true, true, true>, rows, sample_parts,
-                chunks, s, "sample", a);
-  } else if (sw.lean) {
+  if (sw.lean) {
     launch_pass(sample_kernel<kDType, false, true>, sample_kernel<kDType, true, true>, rows, sample_parts, chunks, s,
                 "sample", a);
   } else {

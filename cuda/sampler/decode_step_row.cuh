@@ -84,16 +84,6 @@ struct KernelArgs {
   // Session 12's L2 hints of the logits' loads (L2Hint; decode_step.cu: read_l2_hints): stats_l2 and bins_l2 of
   // the first readers (RESET_NATIVE_SAMPLER_L2_KEEP), sample_l2 of the last (RESET_NATIVE_SAMPLER_L2_RELEASE).
   L2Hint stats_l2, bins_l2, sample_l2;
-  // bins_flag (RESET_NATIVE_SAMPLER_BINS_FLAG; with sample_picks only): the top-p bins pass's blocks per row, each of
-  // which counts itself in the row's counter once its histogram flush is published, so that the sample pass waits
-  // for that count instead of the bins grid's completion (sample_kernel); 0: off.
-  unsigned bins_flag;
-  // plan_flag (RESET_NATIVE_SAMPLER_PLAN_FLAG; with bins_flag only): the bins pass waits for the stats pass's plan
-  // through the row's counter (publish_plan) instead of the stats grid's completion; 0: off.
-  int plan_flag;
-  // Session 12's L2 prefetch (RESET_NATIVE_SAMPLER_L2_PREFETCH; decode_step.cu): how many blocks ahead, in launch
-  // order, each block of the stats / bins / sample pass prefetches the chunks of into the L2 (prefetch_ahead); 0: off.
-  unsigned stats_ahead, bins_ahead, sample_ahead;
 };
 
 template <int kDType>
@@ -230,30 +220,6 @@ __device__ __forceinline__ unsigned vec_offset(int j) {
 // Whether the chunk [begin, end) is loaded in kLoadVec's layout under `mode`.
 __device__ __forceinline__ bool vec_layout(int mode, std::int64_t begin, std::int64_t end) {
   return mode == kLoadVec && end - begin == kChunk;
-}
-
-// RESET_NATIVE_SAMPLER_L2_PREFETCH: thread 0 of a pass's block asks the L2 for the logits of the block `ahead`
-// blocks later in launch order (blockIdx.x, the row, runs fastest): that block's chunks part', part' + parts, ...
-// of its row, one bulk prefetch (cp.async.bulk.prefetch.L2) per chunk, whole 16-byte units only (the rows are
-// 16-byte aligned: decode_step.cu checks). With `ahead` about one wave of resident blocks, the blocks of the next
-// wave find their logits in the L2 rather than waiting on DRAM, while no register holds them. A hint: nothing is
-// read into the block, no value changes. At B = 64 a pass runs 2-4 waves of blocks.
-template <int kDType>
-__device__ __forceinline__ void prefetch_ahead(const KernelArgs& a, unsigned ahead) {
-  if (ahead == 0 || threadIdx.x != 0) return;
-  const unsigned long long rows = gridDim.x, parts = gridDim.y;
-  const unsigned long long later = blockIdx.y * rows + blockIdx.x + ahead;
-  if (later >= rows * parts) return;
-  const std::int64_t row = static_cast<std::int64_t>(later % rows);
-  const char* z = static_cast<const char*>(row_logits<kDType>(a, row));
-  constexpr int kBytes = kDType == 0 ? 4 : 2;
-  for (unsigned c = static_cast<unsigned>(later / rows); c < a.ws.chunks; c += static_cast<unsigned>(parts)) {
-    const std::int64_t begin = static_cast<std::int64_t>(c) * kChunk, end = min(begin + kChunk, a.vocab);
-    const unsigned bytes = static_cast<unsigned>((end - begin) * kBytes) & ~15u;
-    if (bytes > 0) {
-      asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(z + begin * kBytes), "r"(bytes) : "memory");
-    }
-  }
 }
 
 // L2 eviction priorities of the logits' loads (RESET_NATIVE_SAMPLER_L2_KEEP / _L2_RELEASE; KernelArgs::stats_l2,
@@ -597,55 +563,6 @@ __device__ void prepare_row(const KernelArgs& a, std::int64_t row, int bad, cons
     for (int k = 0; k < kSlotInts; ++k) pre.ints[k] = ints[k];
   }
   *row_pre(a, row) = pre;
-}
-
-// RESET_NATIVE_SAMPLER_BINS_FLAG (KernelArgs::bins_flag): the bins block's arrival once its flush is issued. The
-// barrier and the release add publish every thread's flush atomics (last_block_of_row's pattern), and the counter
-// is the row's arrival counter, which the sample pass's last block resets to zero after its own arrivals.
-__device__ __forceinline__ void arrive_bins_flushed(unsigned* counter) {
-  __syncthreads();
-  if (threadIdx.x == 0) asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(counter) : "memory");
-}
-
-// The wait of a kernel that skips pdl_wait for the row's counter to reach `target` (every thread): thread 0 polls it
-// (acquire); the barrier then orders the block's later reads after it. The sample pass waits for the row's bins
-// blocks (bins_flag), the bins pass for the stats pass's plan (plan_flag). Every block of the grid it waits on has
-// started before this grid did (each called pdl_trigger, after its own wait; or that grid completed, without PDL),
-// so the count is reached. The polls are bounded all the same: past kMaxPolls the block falls back to pdl_wait,
-// the previous grid's completion, which needs no count.
-__device__ __forceinline__ void wait_count(const unsigned* counter, unsigned target, int* s_late) {
-  constexpr int kMaxPolls = 1 << 20;
-  if (threadIdx.x == 0) {
-    unsigned seen = 0;
-    int polls = 0;
-    do {
-      asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(seen) : "l"(counter) : "memory");
-    } while (seen < target && ++polls < kMaxPolls);
-    *s_late = seen < target;
-  }
-  __syncthreads();
-  if (*s_late) pdl_wait();
-}
-
-// RESET_NATIVE_SAMPLER_PLAN_FLAG (KernelArgs::plan_flag, with bins_flag): the stats pass's last block, once its
-// plan is written, sets the row's counter (which last_block_of_row reset) to kPlanReady with a release store; the
-// bins blocks wait for it instead of the stats grid's completion and add their arrivals on top; the sample pass
-// waits for kPlanReady + the bins blocks and its last block resets the counter (for an inactive row, whose bins and
-// sample blocks stop at the plan, the sample pass's block 0 does).
-constexpr unsigned kPlanReady = 1u << 31;
-__device__ __forceinline__ void publish_plan(unsigned* counter) {
-  asm volatile("st.release.gpu.global.u32 [%0], %1;" ::"l"(counter), "r"(kPlanReady) : "memory");
-}
-
-// A RowPlan written by an earlier grid, read through L2 (the sample pass reads it without pdl_wait under
-// bins_flag).
-__device__ __forceinline__ RowPlan load_plan_cg(const RowPlan* p) {
-  static_assert(sizeof(RowPlan) % 8 == 0, "RowPlan is whole 8-byte words");
-  RowPlan plan;
-  for (int k = 0; k < static_cast<int>(sizeof(RowPlan) / 8); ++k) {
-    reinterpret_cast<unsigned long long*>(&plan)[k] = __ldcg(reinterpret_cast<const unsigned long long*>(p) + k);
-  }
-  return plan;
 }
 
 // The row's last block, all threads, when it is not the preparing block: the RowPre into shared

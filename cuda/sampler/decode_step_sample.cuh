@@ -386,9 +386,7 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
 // every block picks the top-p boundary bin from the row's histogram itself (pick_bin: the same bin and
 // target in every block), so the bins pass needs no last block; the row's last block here zeroes the
 // histogram for the next step (every block of the row has read it by then).
-// kFlag (with a.bins_flag, RESET_NATIVE_SAMPLER_BINS_FLAG): the histogram after the row's bins blocks have counted
-// themselves in, without pdl_wait (a kernel of its own, so that the others' code is the same as without it).
-template <int kDType, bool kGrouped, bool kLean, bool kFlag = false>
+template <int kDType, bool kGrouped, bool kLean>
 __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
   __shared__ DrawShared draw;
   __shared__ SampleShared sh;
@@ -399,29 +397,14 @@ __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
   const std::int64_t begin = static_cast<std::int64_t>(part) * kChunk, end = min(begin + kChunk, a.vocab);
   float x[kPerThread];
   load_early_chunk<kDType>(a, row, begin, end, x, a.sample_loads, a.sample_l2);
-  prefetch_ahead<kDType>(a, a.sample_ahead);  // the logits, like the load above, before pdl_wait
-  // kFlag: no pdl_wait. The plan comes from the stats grid, complete before any bins block passed its pdl_wait and
-  // so before this grid started (read through L2 all the same); the histogram once the row's bins blocks have
-  // counted themselves in (the first a.bins_flag arrivals of the row's counter; this pass's own come after them).
-  if constexpr (!kFlag) pdl_wait();
+  pdl_wait();
   pdl_trigger();
   RN_TRACE(2, 1);
-  RowPlan plan;
-  if constexpr (kFlag) {
-    plan = load_plan_cg(a.ws.plans + row);
-    if (plan.active) {
-      wait_count(a.ws.counters + row, (a.plan_flag ? kPlanReady : 0u) + a.bins_flag, &sh.last);
-      RN_TRACE(2, 17);
-    }
-  } else {
-    plan = a.ws.plans[row];
-  }
+  RowPlan plan = a.ws.plans[row];
   unsigned long long bins[kBinsPerThread];
-  if (a.sample_picks) load_row_bins(a, row, bins);  // in flight with the plan's load (without kFlag)
+  if (a.sample_picks) load_row_bins(a, row, bins);  // in flight with the plan's load
   if (!plan.active) {
     if (part == 0 && threadIdx.x == 0 && plan.slot >= 0) a.scratch.slot_busy[plan.slot] = 0;
-    // plan_flag: every bins block of the row saw kPlanReady before this grid started; none counts after it.
-    if (kFlag && a.plan_flag && part == 0 && threadIdx.x == 0) a.ws.counters[row] = 0u;
     return;
   }
   if (a.sample_picks) {
@@ -452,10 +435,7 @@ __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
     kept_mass_block<kDType, kLean>(a, row, part, plan, x, sh.warp_sums, a.sample_loads);
   }
   RN_TRACE(2, 3);
-  if (!last_block_of_row(a.ws.counters + row, (kFlag && a.plan_flag ? kPlanReady : 0u) + a.bins_flag + parts,
-                         &sh.last, 2)) {
-    return;
-  }
+  if (!last_block_of_row(a.ws.counters + row, parts, &sh.last, 2)) return;
   RN_TRACE(2, 4);
   if (a.sample_picks) clear_row_bins(a, row);
   draw_row<kDType>(a, row, plan, draw, sh);

@@ -32,7 +32,6 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
   pdl_wait();  // the logits, the state and the workspace come from earlier kernels
   pdl_trigger();
   RN_TRACE(0, 1);
-  prefetch_ahead<kDType>(a, a.stats_ahead);
   const std::int64_t row = blockIdx.x;
   const unsigned part = blockIdx.y, parts = gridDim.y;  // one block per chunk: part == chunk
   const bool prep_block = !kGrouped && parts > a.ws.chunks;  // the extra preparing block exists
@@ -101,10 +100,7 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
 #endif
   }
   __syncthreads();  // s_pre is complete
-  if (threadIdx.x == 0) {
-    finish_row(a, row, all, s_pre);
-    if (a.plan_flag) publish_plan(a.ws.counters + row);  // after the plan's stores (release)
-  }
+  if (threadIdx.x == 0) finish_row(a, row, all, s_pre);
   RN_TRACE(0, 5);
 }
 

@@ -167,9 +167,7 @@ __device__ void topp_pick_bin(const KernelArgs& a, std::int64_t row, BinPickShar
 // not change them).
 // kLean: weights and bins without float-to-int conversions (weight_at; the same bits). With
 // a.sample_picks the blocks only flush: no arrival, no last block; the sample pass picks the bin.
-// kWaitPlan (a.plan_flag, RESET_NATIVE_SAMPLER_PLAN_FLAG): the plan once the stats pass's last block published it
-// in the row's counter, without pdl_wait (a kernel of its own: the others' code is the same as without it).
-template <int kDType, bool kLean, bool kWaitPlan = false>
+template <int kDType, bool kLean>
 __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   __shared__ unsigned hist_lo[kTopPBins];
   __shared__ unsigned hist_hi[kTopPBins];
@@ -182,16 +180,11 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   float x[kPerThread];
   load_early_chunk<kDType>(a, row, static_cast<std::int64_t>(part) * kChunk, chunk_end(part), x, a.bins_loads,
                            a.bins_l2);
-  prefetch_ahead<kDType>(a, a.bins_ahead);  // the logits, like the load above, before pdl_wait
   topp_bins_clear(hist_lo, hist_hi);
-  if constexpr (kWaitPlan) {
-    wait_count(a.ws.counters + row, kPlanReady, &s_last);
-  } else {
-    pdl_wait();
-  }
-  pdl_trigger();  // kWaitPlan: only after the wait (the sample pass's block 0 may reset the counter)
+  pdl_wait();
+  pdl_trigger();
   RN_TRACE(1, 1);
-  const RowPlan plan = kWaitPlan ? load_plan_cg(a.ws.plans + row) : a.ws.plans[row];
+  const RowPlan plan = a.ws.plans[row];
   if (!plan.active) return;  // the same for every block of the row
   RN_TRACE(1, 2);
   const bool flat = kLean && a.flat_bins;
@@ -217,8 +210,7 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   RN_TRACE(1, 3);
   topp_bins_flush(a, row, hist_lo, hist_hi);
   RN_TRACE(1, 4);
-  if (a.bins_flag) arrive_bins_flushed(a.ws.counters + row);  // (with sample_picks only)
-  if (a.sample_picks) return;  // the kernel boundary (or bins_flag's count) publishes the flush to the sample pass
+  if (a.sample_picks) return;  // the kernel boundary publishes the flush to the sample pass
   if (!last_block_of_row(a.ws.counters + row, parts, &s_last, 1)) return;
   RN_TRACE(1, 5);
   topp_pick_bin(a, row, pick);
