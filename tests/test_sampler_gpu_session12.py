@@ -2,8 +2,10 @@
 environment at every call, meant to change only where the logits' lines stay in the L2, never a value:
   RESET_NATIVE_SAMPLER_L2_KEEP     N = 2 ... 100 (1: 100): the stats and bins passes load about N % of the logits'
                                    lines evict_last (the rest evict_first); 0 or unset: no hint;
+  RESET_NATIVE_SAMPLER_L2_FIRST    N (instead of L2_KEEP): the stats and bins passes load about N % of the lines
+                                   evict_first, the others unchanged;
   RESET_NATIVE_SAMPLER_L2_RELEASE  1: the sample pass (the last reader) loads them evict_first (the default where
-                                   L2_KEEP is on); 2: evict_normal; 0: no hint.
+                                   L2_KEEP or L2_FIRST is on); 2: evict_normal; 0: no hint.
 Every share, each release, release alone, with session 11's loads forced off (FULL_LOADS / VEC_LOADS: no hint then),
 with SAMPLE_PICKS forced either way and with other groupings must give the same tokens, temperatures, entropies,
 errors and state bits as no hint: rejected rows, ties, -inf runs, top-k, bf16/fp16 (aligned and unaligned rows),
@@ -19,12 +21,15 @@ from sampler_switch_suite import BOUNDARY_CASES, CONFIGS, DTYPES, SwitchSuite, m
 
 pytestmark = pytest.mark.gpu
 KEEP, RELEASE = "RESET_NATIVE_SAMPLER_L2_KEEP", "RESET_NATIVE_SAMPLER_L2_RELEASE"
+FIRST = "RESET_NATIVE_SAMPLER_L2_FIRST"
 OTHERS = ("RESET_NATIVE_SAMPLER_FULL_LOADS", "RESET_NATIVE_SAMPLER_VEC_LOADS", "RESET_NATIVE_SAMPLER_SAMPLE_PICKS",
           "RESET_NATIVE_SAMPLER_STATS_CHUNKS", "RESET_NATIVE_SAMPLER_BIN_CHUNKS", "RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS")
 # combo -> {variable: value}; variables not named are unset (their defaults). "off" (no hint) is the reference;
 # "default" leaves both unset, whatever their defaults are.
 COMBOS = {"off": {KEEP: "0", RELEASE: "0"}, "default": {},
           **{f"keep{n}": {KEEP: str(n)} for n in (25, 50, 75, 100)}, "keep1": {KEEP: "1"}, "keep37": {KEEP: "37"},
+          "first50": {FIRST: "50"}, "first100_normal": {FIRST: "100", RELEASE: "2"},
+          "keep_over_first": {KEEP: "75", FIRST: "50"},
           "keep1_normal": {KEEP: "1", RELEASE: "2"}, "keep50_none": {KEEP: "50", RELEASE: "0"},
           "release_only": {KEEP: "0", RELEASE: "1"},
           "keep50_no_vec": {KEEP: "50", "RESET_NATIVE_SAMPLER_VEC_LOADS": "0"},
@@ -33,7 +38,7 @@ COMBOS = {"off": {KEEP: "0", RELEASE: "0"}, "default": {},
           "keep50_no_picks": {KEEP: "50", "RESET_NATIVE_SAMPLER_SAMPLE_PICKS": "0"},
           "keep50_regrouped": {KEEP: "50", "RESET_NATIVE_SAMPLER_STATS_CHUNKS": "3",
                                "RESET_NATIVE_SAMPLER_BIN_CHUNKS": "1", "RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS": "2"}}
-SUITE = SwitchSuite((KEEP, RELEASE) + OTHERS, COMBOS, reference="off")
+SUITE = SwitchSuite((KEEP, RELEASE, FIRST) + OTHERS, COMBOS, reference="off")
 
 
 @pytest.mark.parametrize("mode", list(CONFIGS))

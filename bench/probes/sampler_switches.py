@@ -47,14 +47,16 @@ S11 = ("RESET_NATIVE_SAMPLER_FULL_LOADS", "RESET_NATIVE_SAMPLER_VEC_LOADS", "RES
        "RESET_NATIVE_SAMPLER_WARP_REDUX", "RESET_NATIVE_SAMPLER_STATS_RANGE", "RESET_NATIVE_SAMPLER_KEPT_SUM")
 # Session 12's L2 hints of the logits' loads (off by default): keep share of the stats and bins passes, release
 # policy of the sample pass.
-S12 = ("RESET_NATIVE_SAMPLER_L2_KEEP", "RESET_NATIVE_SAMPLER_L2_RELEASE")
+S12 = ("RESET_NATIVE_SAMPLER_L2_KEEP", "RESET_NATIVE_SAMPLER_L2_RELEASE", "RESET_NATIVE_SAMPLER_L2_FIRST")
 # name -> {switch: "0" / "1"}; a switch not named is left unset (its default).
 if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s12":
     # keepN: the stats and bins passes load ~N % of the logits' lines evict_last, the sample pass evict_first;
-    # keep50n: the sample pass evict_normal instead; release: the sample pass evict_first alone.
+    # keep50n: the sample pass evict_normal instead; release: the sample pass evict_first alone; firstN: the stats
+    # and bins passes ~N % evict_first, the rest unchanged (L2_FIRST), the sample pass evict_first.
     VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S12}, "default": {},
                 **{f"keep{n}": {S12[0]: str(n)} for n in (25, 50, 75, 100)},
-                "keep50n": {S12[0]: "50", S12[1]: "2"}, "release": {S12[0]: "0", S12[1]: "1"}}
+                "keep50n": {S12[0]: "50", S12[1]: "2"}, "release": {S12[0]: "0", S12[1]: "1"},
+                **{f"first{n}": {S12[2]: str(n)} for n in (25, 50, 75)}}
 elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s11":
     # Session 11's switches (on by default since its round 1): the default with each of them off, and with all of
     # them off (-s11: session 10's default). old: every switch off.

@@ -210,6 +210,10 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
 //   logits' lines evict_last (the rest evict_first; decode_step_row.cuh: l2_policy), so that the later passes find
 //   them in the L2 (at B = 64 the batch's 39 MB of fp32 logits are read three times, and under the default policy
 //   each pass read them from DRAM); 0 or unset: no hint. Whole chunks under FULL_LOADS / VEC_LOADS only.
+// * RESET_NATIVE_SAMPLER_L2_FIRST=N (N = 2 ... 100 percent; 1: 100; instead of L2_KEEP): the stats and bins
+//   passes load about N % of the lines evict_first and leave the others' priority as it is (round 1: L2_KEEP=100,
+//   all evict_last, measured level, keep 50 / 75 faster with static logits: whether that is the evict_first share's
+//   doing).
 // * RESET_NATIVE_SAMPLER_L2_RELEASE=1: the sample pass (the logits' last reader) loads them evict_first, so that no
 //   evict_last line outlives the step (the default where L2_KEEP is on); =2: evict_normal; =0: no hint.
 struct L2Hints {
@@ -220,6 +224,10 @@ L2Hints read_l2_hints() {
   if (const char* v = std::getenv("RESET_NATIVE_SAMPLER_L2_KEEP")) {
     const long n = std::strtol(v, nullptr, 10);
     if (n >= 1 && n <= 100) h.keep = L2Hint{kL2Keep, n == 1 ? 1.0f : static_cast<float>(n) / 100.0f};
+  }
+  if (const char* v = std::getenv("RESET_NATIVE_SAMPLER_L2_FIRST"); v != nullptr && h.keep.kind == kL2None) {
+    const long n = std::strtol(v, nullptr, 10);
+    if (n >= 1 && n <= 100) h.keep = L2Hint{kL2First, n == 1 ? 1.0f : static_cast<float>(n) / 100.0f};
   }
   if (h.keep.kind != kL2None) h.release.kind = kL2Release;
   if (const char* v = std::getenv("RESET_NATIVE_SAMPLER_L2_RELEASE")) {

@@ -31,11 +31,12 @@ struct Workspace {
 };
 
 // An L2 eviction priority of the logits' loads (l2_policy below): kL2None (plain __ldg), kL2Keep (a share of the
-// lines evict_last), kL2Release (evict_first), kL2Normal (evict_normal).
-constexpr int kL2None = 0, kL2Keep = 1, kL2Release = 2, kL2Normal = 3;
+// lines evict_last, the rest evict_first), kL2Release (evict_first), kL2Normal (evict_normal), kL2First (a share
+// of the lines evict_first, the rest unchanged).
+constexpr int kL2None = 0, kL2Keep = 1, kL2Release = 2, kL2Normal = 3, kL2First = 4;
 struct L2Hint {
   int kind;     // kL2None ...
-  float share;  // kL2Keep: the share of lines marked evict_last, in (0, 1]
+  float share;  // kL2Keep / kL2First: the share of lines marked evict_last / evict_first, in (0, 1]
 };
 
 struct KernelArgs {
@@ -235,11 +236,13 @@ __device__ __forceinline__ bool vec_layout(int mode, std::int64_t begin, std::in
 // The cache policy of hint (kind not kL2None): an opaque 64-bit operand of the loads' .L2::cache_hint. Pure (no
 // volatile): the three are uniform-register arithmetic that the compiler may compute once and select from.
 __device__ __forceinline__ unsigned long long l2_policy(L2Hint hint) {
-  unsigned long long keep, first, normal;
+  unsigned long long keep, first, normal, some_first;
   asm("createpolicy.fractional.L2::evict_last.L2::evict_first.b64 %0, %1;" : "=l"(keep) : "f"(hint.share));
   asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(first));
   asm("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;" : "=l"(normal));
-  return hint.kind == kL2Keep ? keep : (hint.kind == kL2Release ? first : normal);
+  asm("createpolicy.fractional.L2::evict_first.L2::evict_unchanged.b64 %0, %1;" : "=l"(some_first) : "f"(hint.share));
+  return hint.kind == kL2Keep ? keep
+                              : (hint.kind == kL2Release ? first : (hint.kind == kL2First ? some_first : normal));
 }
 
 // Read-only loads (as __ldg: ld.global.nc) with an L2 cache policy. volatile: issued where written, never moved
