@@ -12,8 +12,7 @@ Variants: old (all off), default (the switches unset: LEAN, SUB_BINS, LEAN_STATS
 where rows x chunks <= SMs; the sample pass 4 chunks per block from B = 64), the default with LEAN_DRAW off, and the
 default with 2 chunks per sample block (sa2: the grouping before session 10 at B = 64; at B = 1 and 8, where the
 default is a block per chunk, it only shows what grouping costs there).
-SAMPLER_SWITCH_VARIANTS=s12 times session 12's L2 hints (RESET_NATIVE_SAMPLER_L2_KEEP / _L2_RELEASE; off by
-default) against the default, =grouping64 more chunks-per-block values at B = 64 (SAMPLER_SWITCH_BATCHES=64);
+SAMPLER_SWITCH_VARIANTS=grouping64 times more chunks-per-block values at B = 64 (SAMPLER_SWITCH_BATCHES=64);
 SAMPLER_SWITCH_FRESH=1 copies fresh logits into place at the start of every step (the copy timed with it);
 SAMPLER_SWITCH_CHECK=0 skips the bit-for-bit check.
 SAMPLER_SWITCH_VARIANTS=s11 times session 11's switches (FULL_LOADS, VEC_LOADS, FLAT_BINS, WARP_REDUX,
@@ -45,19 +44,8 @@ SWITCHES = ("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", "RESET_NATIVE_SAMPLER_LEAN", "R
 # Session 11's switches (per-logit work of the passes; off by default).
 S11 = ("RESET_NATIVE_SAMPLER_FULL_LOADS", "RESET_NATIVE_SAMPLER_VEC_LOADS", "RESET_NATIVE_SAMPLER_FLAT_BINS",
        "RESET_NATIVE_SAMPLER_WARP_REDUX", "RESET_NATIVE_SAMPLER_STATS_RANGE", "RESET_NATIVE_SAMPLER_KEPT_SUM")
-# Session 12's L2 hints of the logits' loads (off by default): keep share of the stats and bins passes, release
-# policy of the sample pass.
-S12 = ("RESET_NATIVE_SAMPLER_L2_KEEP", "RESET_NATIVE_SAMPLER_L2_RELEASE", "RESET_NATIVE_SAMPLER_L2_FIRST")
 # name -> {switch: "0" / "1"}; a switch not named is left unset (its default).
-if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s12":
-    # keepN: the stats and bins passes load ~N % of the logits' lines evict_last, the sample pass evict_first;
-    # keep50n: the sample pass evict_normal instead; release: the sample pass evict_first alone; firstN: the stats
-    # and bins passes ~N % evict_first, the rest unchanged (L2_FIRST), the sample pass evict_first.
-    VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S12}, "default": {},
-                **{f"keep{n}": {S12[0]: str(n)} for n in (25, 50, 75, 100)},
-                "keep50n": {S12[0]: "50", S12[1]: "2"}, "release": {S12[0]: "0", S12[1]: "1"},
-                **{f"first{n}": {S12[2]: str(n)} for n in (25, 50, 75)}}
-elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s11":
+if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s11":
     # Session 11's switches (on by default since its round 1): the default with each of them off, and with all of
     # them off (-s11: session 10's default). old: every switch off.
     VARIANTS = {"old": {name: "0" for name in SWITCHES + S11}, "default": {},
@@ -97,7 +85,7 @@ CHECK = os.environ.get("SAMPLER_SWITCH_CHECK", "1") == "1"  # the bit-for-bit ch
 
 
 def set_variant(name):
-    for env in SWITCHES + S11 + S12 + GROUPINGS:
+    for env in SWITCHES + S11 + GROUPINGS:
         if env in VARIANTS[name]:
             os.environ[env] = VARIANTS[name][env]
         else:
@@ -240,7 +228,7 @@ def main():
             lines.append(f"| {rows} | {cname} | " + " | ".join(f"{best[n]:.2f}" for n in VARIANTS) +
                          f" | {best['default'] - best['old']:+.2f} | " +
                          " | ".join(f"{best[n] - best['default']:+.2f}" for n in others) + " |")
-    for name in SWITCHES + S11 + S12 + GROUPINGS:
+    for name in SWITCHES + S11 + GROUPINGS:
         os.environ.pop(name, None)
     out = Path(__file__).resolve().parents[1] / "out"
     out.mkdir(exist_ok=True)

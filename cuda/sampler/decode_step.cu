@@ -205,38 +205,6 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
                   env_switch("RESET_NATIVE_SAMPLER_KEPT_SUM", true)};
 }
 
-// Session 12's switches, read at every call, each giving the same bits (tests/test_sampler_gpu_session12.py):
-// * RESET_NATIVE_SAMPLER_L2_KEEP=N (N = 2 ... 100 percent; 1: 100): the stats and bins passes load about N % of the
-//   logits' lines evict_last (the rest evict_first; decode_step_row.cuh: l2_policy), so that the later passes find
-//   them in the L2 (at B = 64 the batch's 39 MB of fp32 logits are read three times, and under the default policy
-//   each pass read them from DRAM); 0 or unset: no hint. Whole chunks under FULL_LOADS / VEC_LOADS only.
-// * RESET_NATIVE_SAMPLER_L2_FIRST=N (N = 2 ... 100 percent; 1: 100; instead of L2_KEEP): the stats and bins
-//   passes load about N % of the lines evict_first and leave the others' priority as it is (round 1: L2_KEEP=100,
-//   all evict_last, measured level, keep 50 / 75 faster with static logits: whether that is the evict_first share's
-//   doing).
-// * RESET_NATIVE_SAMPLER_L2_RELEASE=1: the sample pass (the logits' last reader) loads them evict_first, so that no
-//   evict_last line outlives the step (the default where L2_KEEP is on); =2: evict_normal; =0: no hint.
-struct L2Hints {
-  L2Hint keep, release;
-};
-L2Hints read_l2_hints() {
-  L2Hints h{};
-  if (const char* v = std::getenv("RESET_NATIVE_SAMPLER_L2_KEEP")) {
-    const long n = std::strtol(v, nullptr, 10);
-    if (n >= 1 && n <= 100) h.keep = L2Hint{kL2Keep, n == 1 ? 1.0f : static_cast<float>(n) / 100.0f};
-  }
-  if (const char* v = std::getenv("RESET_NATIVE_SAMPLER_L2_FIRST"); v != nullptr && h.keep.kind == kL2None) {
-    const long n = std::strtol(v, nullptr, 10);
-    if (n >= 1 && n <= 100) h.keep = L2Hint{kL2First, n == 1 ? 1.0f : static_cast<float>(n) / 100.0f};
-  }
-  if (h.keep.kind != kL2None) h.release.kind = kL2Release;
-  if (const char* v = std::getenv("RESET_NATIVE_SAMPLER_L2_RELEASE")) {
-    const long n = std::strtol(v, nullptr, 10);
-    if (n == 0 || n == 1 || n == 2) h.release.kind = n == 0 ? kL2None : (n == 1 ? kL2Release : kL2Normal);
-  }
-  return h;
-}
-
 // Whether every chunk of every row starts on a 16-byte boundary (kLoadVec's loads): the logits' base and the row
 // stride in bytes are multiples of 16 (chunks are 2048 elements, a multiple of 16 bytes in every dtype).
 bool rows_16_byte_aligned(const void* logits, std::int64_t row_stride, int element_bytes) {
@@ -427,9 +395,6 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   a.stats_range = sw.stats_range ? 1 : 0;
   a.kept_sum = sw.kept_sum ? 1 : 0;
   const unsigned chunks = a.ws.chunks;
-  const L2Hints l2 = read_l2_hints();
-  a.stats_l2 = a.bins_l2 = l2.keep;
-  a.sample_l2 = l2.release;
   const unsigned stats_parts = grouped_parts("RESET_NATIVE_SAMPLER_STATS_CHUNKS", rows, chunks, sms);
   if (stats_parts >= chunks && !env_is("RESET_NATIVE_SAMPLER_PREP_BLOCK", "0")) {
     // A block per chunk plus one that only prepares the row's slot (stats_kernel): on an H200 0.7 us faster
@@ -451,7 +416,7 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
       }
     } else {
       launch(sw.lean ? topp_bins_kernel<kDType, true> : topp_bins_kernel<kDType, false>,
-             dim3(static_cast<unsigned>(rows), bins_parts(rows, chunks)), s, "top-p bins", a);
+             dim3(static_cast<unsigned>(rows), bins_parts(rows, a.ws.chunks)), s, "top-p bins", a);
     }
   }
   const unsigned sample_parts = grouped_parts("RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS", rows, chunks, sms, 64);

@@ -30,15 +30,6 @@ struct Workspace {
   unsigned row_words;
 };
 
-// An L2 eviction priority of the logits' loads (l2_policy below): kL2None (plain __ldg), kL2Keep (a share of the
-// lines evict_last, the rest evict_first), kL2Release (evict_first), kL2Normal (evict_normal), kL2First (a share
-// of the lines evict_first, the rest unchanged).
-constexpr int kL2None = 0, kL2Keep = 1, kL2Release = 2, kL2Normal = 3, kL2First = 4;
-struct L2Hint {
-  int kind;     // kL2None ...
-  float share;  // kL2Keep / kL2First: the share of lines marked evict_last / evict_first, in (0, 1]
-};
-
 struct KernelArgs {
   detail::TransitionParams params;
   double top_p;
@@ -82,9 +73,6 @@ struct KernelArgs {
   // kept_sum: the sample pass sums a thread's kept mass inside its weights' loop (kept_weights_summed;
   // RESET_NATIVE_SAMPLER_KEPT_SUM, with the lean weights only).
   int kept_sum;
-  // Session 12's L2 hints of the logits' loads (L2Hint; decode_step.cu: read_l2_hints): stats_l2 and bins_l2 of
-  // the first readers (RESET_NATIVE_SAMPLER_L2_KEEP), sample_l2 of the last (RESET_NATIVE_SAMPLER_L2_RELEASE).
-  L2Hint stats_l2, bins_l2, sample_l2;
 };
 
 template <int kDType>
@@ -223,94 +211,34 @@ __device__ __forceinline__ bool vec_layout(int mode, std::int64_t begin, std::in
   return mode == kLoadVec && end - begin == kChunk;
 }
 
-// L2 eviction priorities of the logits' loads (RESET_NATIVE_SAMPLER_L2_KEEP / _L2_RELEASE; KernelArgs::stats_l2,
-// bins_l2, sample_l2). At B = 64 the batch's logits (39 MB fp32) are read by three passes in a row, and under the
-// default policy each pass found only 15-27 % of them in the L2 (ncu, session 11): a cyclic read of more than the
-// L2 holds evicts each line before its next use. kL2Keep: the first readers (stats, bins) mark a share of the
-// lines evict_last (createpolicy.fractional; the rest evict_first), so those stay in the L2 for the later passes;
-// kL2Release: the last reader (sample) loads them evict_first, so no evict_last line outlives the step; kL2Normal:
-// the last reader sets them back to evict_normal. Per-access hints only: no device-wide L2 setting is touched. The
-// loaded values are the same either way.
-// (kL2None ... and L2Hint: above, next to KernelArgs.)
-
-// The cache policy of hint (kind not kL2None): an opaque 64-bit operand of the loads' .L2::cache_hint. Pure (no
-// volatile): the three are uniform-register arithmetic that the compiler may compute once and select from.
-__device__ __forceinline__ unsigned long long l2_policy(L2Hint hint) {
-  unsigned long long keep, first, normal, some_first;
-  asm("createpolicy.fractional.L2::evict_last.L2::evict_first.b64 %0, %1;" : "=l"(keep) : "f"(hint.share));
-  asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(first));
-  asm("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;" : "=l"(normal));
-  asm("createpolicy.fractional.L2::evict_first.L2::evict_unchanged.b64 %0, %1;" : "=l"(some_first) : "f"(hint.share));
-  return hint.kind == kL2Keep ? keep
-                              : (hint.kind == kL2Release ? first : (hint.kind == kL2First ? some_first : normal));
-}
-
-// Read-only loads (as __ldg: ld.global.nc) with an L2 cache policy. volatile: issued where written, never moved
-// above a pdl_wait.
-__device__ __forceinline__ float ldg_l2(const float* p, unsigned long long policy) {
-  float v;
-  asm volatile("ld.global.nc.L2::cache_hint.f32 %0, [%1], %2;" : "=f"(v) : "l"(p), "l"(policy));
-  return v;
-}
-__device__ __forceinline__ unsigned short ldg_l2(const unsigned short* p, unsigned long long policy) {
-  unsigned short v;
-  asm volatile("ld.global.nc.L2::cache_hint.b16 %0, [%1], %2;" : "=h"(v) : "l"(p), "l"(policy));
-  return v;
-}
-__device__ __forceinline__ float4 ldg_l2(const float4* p, unsigned long long policy) {
-  float4 v;
-  asm volatile("ld.global.nc.L2::cache_hint.v4.f32 {%0, %1, %2, %3}, [%4], %5;"
-               : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w) : "l"(p), "l"(policy));
-  return v;
-}
-__device__ __forceinline__ uint4 ldg_l2(const uint4* p, unsigned long long policy) {
-  uint4 v;
-  asm volatile("ld.global.nc.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
-               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p), "l"(policy));
-  return v;
-}
-
-// The loads of load_chunk_full / load_chunk_vec: __ldg, or with an L2 policy (one branch per chunk, not per load).
-struct PlainLoad {
-  template <class T>
-  __device__ __forceinline__ T operator()(const T* p) const { return __ldg(p); }
-};
-struct HintedLoad {
-  unsigned long long policy;
-  template <class T>
-  __device__ __forceinline__ T operator()(const T* p) const { return ldg_l2(p, policy); }
-};
-
-template <int kDType, class Load>
-__device__ __forceinline__ void load_chunk_full_by(const void* z, std::int64_t begin, float (&x)[kPerThread],
-                                                   Load load) {
+template <int kDType>
+__device__ __forceinline__ void load_chunk_full(const void* z, std::int64_t begin, float (&x)[kPerThread]) {
   if constexpr (kDType == 0) {
     const float* p = static_cast<const float*>(z) + begin + threadIdx.x;
 #pragma unroll
-    for (int j = 0; j < kPerThread; ++j) x[j] = load(p + j * kThreads);
+    for (int j = 0; j < kPerThread; ++j) x[j] = __ldg(p + j * kThreads);
   } else {
     const unsigned short* p = static_cast<const unsigned short*>(z) + begin + threadIdx.x;
 #pragma unroll
-    for (int j = 0; j < kPerThread; ++j) x[j] = widen_half<kDType>(load(p + j * kThreads));
+    for (int j = 0; j < kPerThread; ++j) x[j] = widen_half<kDType>(__ldg(p + j * kThreads));
   }
 }
 
-template <int kDType, class Load>
-__device__ __forceinline__ void load_chunk_vec_by(const void* z, std::int64_t begin, float (&x)[kPerThread],
-                                                  Load load) {
+template <int kDType>
+__device__ __forceinline__ void load_chunk_vec(const void* z, std::int64_t begin, float (&x)[kPerThread]) {
   static_assert(kPerThread == 8, "kLoadVec's layout: 8 logits per thread");
   if constexpr (kDType == 0) {
     const float4* p = reinterpret_cast<const float4*>(static_cast<const float*>(z) + begin) + threadIdx.x;
 #pragma unroll
     for (int k = 0; k < 2; ++k) {
-      const float4 v = load(p + k * kThreads);
+      const float4 v = __ldg(p + k * kThreads);
       x[4 * k] = v.x;
       x[4 * k + 1] = v.y;
       x[4 * k + 2] = v.z;
       x[4 * k + 3] = v.w;
     }
   } else {
-    const uint4 v = load(reinterpret_cast<const uint4*>(static_cast<const unsigned short*>(z) + begin) + threadIdx.x);
+    const uint4 v = __ldg(reinterpret_cast<const uint4*>(static_cast<const unsigned short*>(z) + begin) + threadIdx.x);
     const unsigned words[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
     for (int k = 0; k < 4; ++k) {
@@ -320,37 +248,15 @@ __device__ __forceinline__ void load_chunk_vec_by(const void* z, std::int64_t be
   }
 }
 
-template <int kDType>
-__device__ __forceinline__ void load_chunk_full(const void* z, std::int64_t begin, float (&x)[kPerThread],
-                                                L2Hint l2 = {}) {
-  if (l2.kind == kL2None) {
-    load_chunk_full_by<kDType>(z, begin, x, PlainLoad{});
-  } else {
-    load_chunk_full_by<kDType>(z, begin, x, HintedLoad{l2_policy(l2)});
-  }
-}
-
-template <int kDType>
-__device__ __forceinline__ void load_chunk_vec(const void* z, std::int64_t begin, float (&x)[kPerThread],
-                                               L2Hint l2 = {}) {
-  if (l2.kind == kL2None) {
-    load_chunk_vec_by<kDType>(z, begin, x, PlainLoad{});
-  } else {
-    load_chunk_vec_by<kDType>(z, begin, x, HintedLoad{l2_policy(l2)});
-  }
-}
-
 // The chunk [begin, end) of row z into x under `mode` (block-uniform).
 template <int kDType>
-// l2: the loads' L2 hint (kL2None ...; whole chunks under kLoadFull / kLoadVec only: a row's last, partial chunk
-// and kLoadChecked's loads take none).
 __device__ __forceinline__ void load_chunk_as(int mode, const void* z, std::int64_t begin, std::int64_t end,
-                                              float (&x)[kPerThread], L2Hint l2 = {}) {
+                                              float (&x)[kPerThread]) {
   if (mode != kLoadChecked && end - begin == kChunk) {
     if (mode == kLoadVec) {
-      load_chunk_vec<kDType>(z, begin, x, l2);
+      load_chunk_vec<kDType>(z, begin, x);
     } else {
-      load_chunk_full<kDType>(z, begin, x, l2);
+      load_chunk_full<kDType>(z, begin, x);
     }
   } else {
     load_chunk<kDType>(z, begin, end, x);
@@ -363,26 +269,24 @@ __device__ __forceinline__ void load_chunk_as(int mode, const void* z, std::int6
 // may read the logits as soon as it starts. That hides the load behind the previous kernel's tail.
 template <int kDType>
 __device__ __forceinline__ void load_early_chunk(const KernelArgs& a, std::int64_t row, std::int64_t begin,
-                                                 std::int64_t end, float (&x)[kPerThread], int mode = kLoadChecked,
-                                                 L2Hint l2 = {}) {
-  load_chunk_as<kDType>(mode, row_logits<kDType>(a, row), begin, end, x, l2);
+                                                 std::int64_t end, float (&x)[kPerThread], int mode = kLoadChecked) {
+  load_chunk_as<kDType>(mode, row_logits<kDType>(a, row), begin, end, x);
 }
 
 // One round of a grouped pass (a block taking chunks part, part + parts, ... of its row): up to kWarps
 // chunks from `round` on, each handed to on_chunk(k, c) with x holding chunk c while the next chunk's
 // load is in flight. Returns the round's chunk count; x then holds the next round's first chunk.
-// mode, l2: how the chunks are loaded (load_chunk_as; the caller loaded the first one the same way).
+// mode: how the chunks are loaded (load_chunk_as; the caller loaded the first one the same way).
 template <int kDType, class OnChunk>
 __device__ __forceinline__ int grouped_round(const KernelArgs& a, std::int64_t row, unsigned round, unsigned parts,
-                                             float (&x)[kPerThread], OnChunk&& on_chunk, int mode = kLoadChecked,
-                                             L2Hint l2 = {}) {
+                                             float (&x)[kPerThread], OnChunk&& on_chunk, int mode = kLoadChecked) {
   int k = 0;
   for (unsigned c = round; k < kWarps && c < a.ws.chunks; ++k, c += parts) {
     const unsigned next = c + parts;
     float xn[kPerThread];
     if (next < a.ws.chunks) {
       const std::int64_t nb = static_cast<std::int64_t>(next) * kChunk;
-      load_chunk_as<kDType>(mode, row_logits<kDType>(a, row), nb, min(nb + kChunk, a.vocab), xn, l2);
+      load_chunk_as<kDType>(mode, row_logits<kDType>(a, row), nb, min(nb + kChunk, a.vocab), xn);
     }
     on_chunk(k, c);
     if (next < a.ws.chunks) {

@@ -396,7 +396,7 @@ __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
   const unsigned part = blockIdx.y, parts = gridDim.y;  // one block per chunk: part == chunk
   const std::int64_t begin = static_cast<std::int64_t>(part) * kChunk, end = min(begin + kChunk, a.vocab);
   float x[kPerThread];
-  load_early_chunk<kDType>(a, row, begin, end, x, a.sample_loads, a.sample_l2);
+  load_early_chunk<kDType>(a, row, begin, end, x, a.sample_loads);
   pdl_wait();
   pdl_trigger();
   RN_TRACE(2, 1);
@@ -421,7 +421,7 @@ __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
     for (unsigned round = part; round < a.ws.chunks; round += parts * kWarps) {
       const int k = grouped_round<kDType>(a, row, round, parts, x, [&](int i, unsigned c) {
         kept_mass_warp<kDType, kLean>(a, row, c, plan, x, round_mass[i], a.sample_loads);
-      }, a.sample_loads, a.sample_l2);
+      }, a.sample_loads);
       __syncthreads();
       if (static_cast<int>(threadIdx.x) < k) {
         unsigned long long m = 0;

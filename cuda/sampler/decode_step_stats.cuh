@@ -39,7 +39,7 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
   const bool chunkless = prep_block && prepares;  // the extra block: no logits
   const std::int64_t begin = static_cast<std::int64_t>(part) * kChunk, end = min(begin + kChunk, a.vocab);
   float x[kPerThread];
-  if (!chunkless) load_chunk_as<kDType>(a.stats_loads, row_logits<kDType>(a, row), begin, end, x, a.stats_l2);
+  if (!chunkless) load_chunk_as<kDType>(a.stats_loads, row_logits<kDType>(a, row), begin, end, x);
   int bad = 0;
   if (prepares) {
     bad = prepare_loads(a, row, s_prep);
@@ -58,7 +58,7 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
         const ChunkPart p = warp_chunk_part(x, static_cast<std::int64_t>(c) * kChunk, a.lean_stats != 0,
                                             a.stats_range != 0);
         if (lane == 0) round_parts[i][warp] = p;
-      }, a.stats_loads, a.stats_l2);
+      }, a.stats_loads);
       __syncthreads();  // the round's warp parts (and, in the first round, s_prep and s_window) are complete
       RN_TRACE(0, 2);
       if (warp < k) {

@@ -178,8 +178,7 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   const unsigned part = blockIdx.y, parts = gridDim.y;
   const auto chunk_end = [&](unsigned c) { return min(static_cast<std::int64_t>(c + 1) * kChunk, a.vocab); };
   float x[kPerThread];
-  load_early_chunk<kDType>(a, row, static_cast<std::int64_t>(part) * kChunk, chunk_end(part), x, a.bins_loads,
-                           a.bins_l2);
+  load_early_chunk<kDType>(a, row, static_cast<std::int64_t>(part) * kChunk, chunk_end(part), x, a.bins_loads);
   topp_bins_clear(hist_lo, hist_hi);
   pdl_wait();
   pdl_trigger();
@@ -195,7 +194,7 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
     float xn[kPerThread];
     if (next < a.ws.chunks) {
       load_chunk_as<kDType>(a.bins_loads, row_logits<kDType>(a, row), static_cast<std::int64_t>(next) * kChunk,
-                            chunk_end(next), xn, a.bins_l2);
+                            chunk_end(next), xn);
     }
     if (flat) {
       topp_bins_add_flat(plan, x, lo, hi);
