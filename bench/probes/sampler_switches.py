@@ -12,6 +12,9 @@ Variants: old (all off), default (the switches unset: LEAN, SUB_BINS, LEAN_STATS
 where rows x chunks <= SMs; the sample pass 4 chunks per block from B = 64), the default with LEAN_DRAW off, and the
 default with 2 chunks per sample block (sa2: the grouping before session 10 at B = 64; at B = 1 and 8, where the
 default is a block per chunk, it only shows what grouping costs there).
+SAMPLER_SWITCH_VARIANTS=grouping64 times more chunks-per-block values at B = 64 (SAMPLER_SWITCH_BATCHES=64);
+SAMPLER_SWITCH_FRESH=1 copies fresh logits into place at the start of every step (the copy timed with it);
+SAMPLER_SWITCH_CHECK=0 skips the bit-for-bit check.
 SAMPLER_SWITCH_VARIANTS=s11 times session 11's switches (FULL_LOADS, VEC_LOADS, FLAT_BINS, WARP_REDUX,
 STATS_RANGE, KEPT_SUM; on by default since its round 1) each off and all of them off (-s11) against the default; =s9 times the session 9 variants instead (the default with one of LEAN, SUB_BINS or
 LEAN_STATS off), =grouping the chunks per block of the three passes around their defaults (each pass alone, and stats
@@ -61,6 +64,13 @@ elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "grouping":
                    for n in ns},
                 **{f"st{n}sa{n}": {"RESET_NATIVE_SAMPLER_STATS_CHUNKS": str(n),
                                    "RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS": str(n)} for n in (3, 4)}}
+elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "grouping64":
+    # Session 12: chunks per block at B = 64 beyond the values measured before (defaults there: stats 2, bins 4,
+    # sample 4; a pass of 5 blocks per SM covers 132 x 5 = 660 blocks per wave).
+    VARIANTS = {"old": {name: "0" for name in SWITCHES}, "default": {},
+                **{f"{p}{n}": {f"RESET_NATIVE_SAMPLER_{v}_CHUNKS": str(n)}
+                   for p, v, ns in (("st", "STATS", (3, 4, 5)), ("bi", "BIN", (5, 6)), ("sa", "SAMPLE", (3, 5, 6, 8)))
+                   for n in ns}}
 else:
     VARIANTS = {"old": {name: "0" for name in SWITCHES + S11}, "default": {},
                 "-lean_draw": {"RESET_NATIVE_SAMPLER_LEAN_DRAW": "0"},
@@ -70,6 +80,8 @@ CONFIGS = {"reset top-p": ReSETConfig(t_low=0.1, tau0=0.5505, t_high=1.0, window
 GROUPINGS = tuple(f"RESET_NATIVE_SAMPLER_{v}_CHUNKS" for v in ("STATS", "BIN", "SAMPLE"))
 REPEATS, SERIES = 200, 5
 BATCHES = tuple(int(b) for b in os.environ.get("SAMPLER_SWITCH_BATCHES", "1,8,64").split(","))
+FRESH = os.environ.get("SAMPLER_SWITCH_FRESH") == "1"
+CHECK = os.environ.get("SAMPLER_SWITCH_CHECK", "1") == "1"  # the bit-for-bit check before the timings
 
 
 def set_variant(name):
@@ -110,14 +122,23 @@ def replay_us(replay, repeats):
 
 
 def time_variants(config, rows):
-    """Best-of-SERIES graph-replay time (us) per variant, the variants replayed in turns."""
+    """Best-of-SERIES graph-replay time (us) per variant, the variants replayed in turns. SAMPLER_SWITCH_FRESH=1: each
+    graph first copies the logits from a second buffer (fresh logits every step, written just before the step as a
+    model's LM head would; the copy's time is in every variant's)."""
     z = logits_for(rows)
+    source = logits_for(rows, 7) if FRESH else None
     last = torch.full((rows,), -1, device="cuda")
+
+    def step(state):
+        if FRESH:
+            z.copy_(source)
+        return decode_step(state, z, last)
+
     graphs = {}
     for name in VARIANTS:
         set_variant(name)
         state = ReSETState(config, rows, VOCAB, device="cuda", seed=0)
-        graphs[name] = (graph_of(lambda s=state: decode_step(s, z, last), 1), state)
+        graphs[name] = (graph_of(lambda s=state: step(s), 1), state)
     for replay, _ in graphs.values():
         for _ in range(20):
             replay()
@@ -180,9 +201,10 @@ def main():
     if len(sys.argv) > 2 and sys.argv[1] == "ncu-table":
         ncu_table(sys.argv[2])
         return
-    print(f"{torch.cuda.get_device_name()}; us per step, CUDA-graph replays, best of {SERIES} x {REPEATS}")
+    print(f"{torch.cuda.get_device_name()}; us per step, CUDA-graph replays, best of {SERIES} x {REPEATS}" +
+          ("; each step copies fresh logits in first" if FRESH else ""))
     checked = mismatched = 0
-    for rows in BATCHES:
+    for rows in BATCHES if CHECK else ():
         for cname, config in CONFIGS.items():
             want = outputs(config, rows, "old")
             for name in VARIANTS:
