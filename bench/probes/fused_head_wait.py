@@ -6,7 +6,7 @@ Why the head wait: in the RMSNorm-prologue instances ptxas had put the one wait 
 scoreboard holds all of them) before each of the kDepth unrolled steps, i.e. also for the refill the previous step
 had just issued; the plain and SiLU-only instances wait once, at the head of the kDepth steps
 (bench/probes/sass_sb_waits.py lists it per instance). The two GPU rounds of session 12 also timed the form before
-(cb), a cp.async-stage form and a batched prologue against it: bench/RESULTS-gemv15.md.
+(cb), a cp.async-stage form and a batched prologue against it: bench/RESULTS.md, session 12 gemv15.
 
 Rows: Qwen3-8B / 32B q/k/v (+ input RMSNorm) and gate/up (+ SiLU * up, + post-attention RMSNorm + SiLU * up,
 + RMSNorm alone) at M = 1, 2, bf16 x. "plain" is the unfused GEMV, "sep" the separate ops a fused call replaces (norm

@@ -3,7 +3,7 @@
 # head-wait fused kernels' GPU tests (and the model-path fusion test), the timing table
 # (bench/probes/fused_head_wait.py) and the ncu table (bench/probes/fused_prologue_ncu.sh, when ncu is on PATH).
 # About 2 minutes. (Rounds 1 and 2 ran this script at commits 8ada32c and 8fd1620, with the forms measured then;
-# bench/RESULTS-gemv15.md.)
+# bench/RESULTS.md, session 12 gemv15.)
 cd "$(dirname "$0")/../.."
 export OUT=${OUT:-/tmp/gemv15_out}
 mkdir -p "$OUT"

@@ -164,7 +164,7 @@ __device__ __forceinline__ void silu_pair_tile(const GemvParams& p, const float*
 //     ones: each step then also waits for the refill the step before has just issued, ~1 step in flight; the long-
 //     scoreboard stalls per instruction doubled in ncu). The bit makes slot 0's first word depend on the last slot's
 //     last word at the loop head (one LOP3), which pins the one wait there. The same bits. (Tried and removed in
-//     session 12, bench/RESULTS-gemv15.md: the weights through per-thread cp.async stages in shared memory, 5 steps
+//     bench/RESULTS.md, session 12 gemv15: the weights through per-thread cp.async stages in shared memory, 5 steps
 //     in flight at every step, 0.73-0.91x on the plain and 0.76-1.06x on the fused kernels; a batched RMSNorm
 //     prologue, all of a lane's loads in flight and the norm weight prefetched into L1, 0.98-1.01x of cbw.)
 // Measured on an H200 (bench/RESULTS.md, session 10): both together 1.00-1.31x faster than neither on 15 of 16 layer
@@ -479,8 +479,9 @@ inline bool bd_cb_form(const char* env_name) {
 
 // The fused kernels' (RMSNorm prologue, SiLU * up epilogue, both) SMALL bits: kSmallCompact | kSmallBatchX |
 // kSmallHeadWait since session 12 (ptxas had put the RMSNorm instances' one wait for every weight load in flight
-// before each step instead of at the head of the kDepth steps; H200, bench/RESULTS-gemv15.md: Qwen3-32B gate/up +
-// norm + SiLU 55.79 -> 45.54 us at M = 1, q/k/v + norm 14.52 -> 13.04, the SiLU-only kernels within 2%), SMALL = 0
+// before each step instead of at the head of the kDepth steps; H200, bench/RESULTS.md, session 12 gemv15:
+// Qwen3-32B gate/up + norm + SiLU 55.79 -> 45.54 us at M = 1, q/k/v + norm 14.52 -> 13.04, the SiLU-only kernels
+// within 2%), SMALL = 0
 // (the kernels before session 11) where RESET_NATIVE_GEMV_BD_SMALL_FUSED, read at every call, is "legacy". The
 // same bits either way.
 inline int bd_fused_bits() {
