@@ -481,9 +481,8 @@ inline bool bd_cb_form(const char* env_name) {
 // kSmallHeadWait since session 12 (ptxas had put the RMSNorm instances' one wait for every weight load in flight
 // before each step instead of at the head of the kDepth steps; H200, bench/RESULTS.md, session 12 gemv15:
 // Qwen3-32B gate/up + norm + SiLU 55.79 -> 45.54 us at M = 1, q/k/v + norm 14.52 -> 13.04, the SiLU-only kernels
-// within 2%), SMALL = 0
-// (the kernels before session 11) where RESET_NATIVE_GEMV_BD_SMALL_FUSED, read at every call, is "legacy". The
-// same bits either way.
+// within 2%), SMALL = 0 (the kernels before session 11) where RESET_NATIVE_GEMV_BD_SMALL_FUSED, read at every
+// call, is "legacy". The same bits either way.
 inline int bd_fused_bits() {
   return bd_cb_form(kBdSmallFusedEnv) ? (kSmallCompact | kSmallBatchX | kSmallHeadWait) : 0;
 }

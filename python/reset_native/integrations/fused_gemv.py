@@ -27,8 +27,8 @@ def norm_with_silu() -> bool:
     only; unset or anything else = yes). Yes since session 12: the RMSNorm kernels had been slow because ptxas made
     each weight step wait for every load in flight (fixed: kSmallHeadWait, cuda/nvfp4/gemv_bd_kernel.cuh). On an
     H200 (bench/RESULTS.md, session 12 gemv15, round 2), norm + SiLU in one kernel against the norm op plus the
-    SiLU-only kernel: Qwen3-32B gate/up 45.54 vs 48.89 us at M = 1, 50.45 vs 52.10 at M = 2; Qwen3-8B 20.10 vs 23.10 and 22.56 vs
-    24.76. The same bits either way."""
+    SiLU-only kernel: Qwen3-32B gate/up 45.54 vs 48.89 us at M = 1, 50.45 vs 52.10 at M = 2; Qwen3-8B 20.10 vs
+    23.10 and 22.56 vs 24.76. The same bits either way."""
     return os.environ.get("RESET_NATIVE_FUSED_NORM_SILU", "1") != "0"
 
 
