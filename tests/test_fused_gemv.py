@@ -271,9 +271,11 @@ def test_fused_small_forms_give_the_separate_ops_bits(dtype, m, norm, silu, n, k
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("m", [1, 2])
 @pytest.mark.parametrize("form", [None, "legacy"])
-def test_fused_small_forms_in_a_cuda_graph_follow_new_inputs(form, monkeypatch):
-    """Norm + SiLU at two tokens, captured under each form (the choice is made at capture), replayed with new x."""
+def test_fused_small_forms_in_a_cuda_graph_follow_new_inputs(form, m, monkeypatch):
+    """Norm + SiLU at one and two tokens, captured under each form (the choice is made at capture; unset = session
+    12's head-wait form), replayed with new x and norm weight."""
     monkeypatch.setenv("RESET_NATIVE_GEMV_RING", "0")
     if form is None:
         monkeypatch.delenv("RESET_NATIVE_GEMV_BD_SMALL_FUSED", raising=False)
@@ -282,7 +284,7 @@ def test_fused_small_forms_in_a_cuda_graph_follow_new_inputs(form, monkeypatch):
     n, k = 2080, 3072
     t = _form_weights(n, k)
     gen = torch.Generator().manual_seed(5)
-    x = torch.randn(2, k, generator=gen).to(torch.bfloat16).cuda()
+    x = torch.randn(m, k, generator=gen).to(torch.bfloat16).cuda()
     nw = (1 + 0.3 * torch.randn(k, generator=gen)).to(torch.bfloat16).cuda()
 
     def fused():
@@ -292,7 +294,8 @@ def test_fused_small_forms_in_a_cuda_graph_follow_new_inputs(form, monkeypatch):
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         y = fused()
-    x.copy_(torch.randn(2, k, generator=gen).to(torch.bfloat16))
+    x.copy_(torch.randn(m, k, generator=gen).to(torch.bfloat16))
+    nw.copy_((1 + 0.3 * torch.randn(k, generator=gen)).to(torch.bfloat16))
     graph.replay()
     torch.cuda.synchronize()
     gu = _nvfp4_cuda.gemv(t.packed, t.block_scales, t.global_scale, fused_norm.rms_norm(x, nw, 1e-6), "bf16")
