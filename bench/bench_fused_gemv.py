@@ -36,6 +36,22 @@ CASES = {"8b": [("qkv + norm", 6144, 4096, False), ("gate_up + norm", 24576, 409
                  ("32b gate_up + norm + silu", 51200, 5120, True)]}
 
 
+def weight_copies(n, k, l2):
+    """Random packed bytes and E4M3 scales in [2^-7, 2^-3.x], enough copies that their bytes pass 3x the L2."""
+    nbytes = n * k // 2 + n * k // 16
+    return [(torch.randint(0, 256, (n, k // 2), dtype=torch.uint8, device="cuda"),
+             torch.randint(0x20, 0x40, (n, k // 16), dtype=torch.uint8, device="cuda"))
+            for _ in range(copies_for(nbytes, l2))]
+
+
+def separate_ops(p, s, x, nw, silu, gs=0.01, eps=1e-6):
+    """The ops a fused call replaces: rms_norm (where nw is given), the plain GEMV, silu_mul over its two halves
+    (where silu)."""
+    y = nc.gemv(p, s, gs, fused_norm.rms_norm(x, nw, eps) if nw is not None else x, "bf16")
+    n = y.shape[1]
+    return fused_mlp.silu_mul(y[:, :n // 2], y[:, n // 2:]) if silu else y
+
+
 def with_ring_off(fn):
     old = os.environ.get("RESET_NATIVE_GEMV_RING")
     os.environ["RESET_NATIVE_GEMV_RING"] = "0"
@@ -64,19 +80,11 @@ def main():
     dt = torch.bfloat16
     cases = [c for model in args.models.split(",") for c in CASES[model]]
     for name, n, k, silu in cases:
-        nbytes = n * k // 2 + n * k // 16
-        copies = copies_for(nbytes, l2)
-        ws = [(torch.randint(0, 256, (n, k // 2), dtype=torch.uint8, device="cuda"),
-               torch.randint(0x20, 0x40, (n, k // 16), dtype=torch.uint8, device="cuda")) for _ in range(copies)]
+        ws = weight_copies(n, k, l2)
         nw = (1 + 0.1 * torch.randn(k, device="cuda")).to(dt)
         for m in [int(v) for v in args.ms.split(",")]:
             x = torch.randn(m, k, device="cuda").to(dt)
-
-            def separate(p, s):
-                y = nc.gemv(p, s, 0.01, fused_norm.rms_norm(x, nw, 1e-6), "bf16", None, None)
-                return fused_mlp.silu_mul(y[:, :n // 2], y[:, n // 2:]) if silu else y
-
-            sep = [lambda p=p, s=s: separate(p, s) for p, s in ws]
+            sep = [lambda p=p, s=s: separate_ops(p, s, x, nw, silu) for p, s in ws]
             fus = [lambda p=p, s=s: nf.gemv_fused(p, s, 0.01, x, nw, 1e-6, silu) for p, s in ws]
             same = all(torch.equal(a(), b()) for a, b in zip(sep[:2], fus[:2]))
             t_sep, t_fus = graph_time_us(sep, args.reps), graph_time_us(fus, args.reps)

@@ -10,13 +10,13 @@ torch = pytest.importorskip("torch")
 
 from reset_native import _core  # noqa: E402
 from reset_native.sampler import ReSETConfig  # noqa: E402
-from test_sampler_gpu_batches import DTYPES, kernel_draw, make_logits  # noqa: E402
+from test_sampler_gpu_batches import kernel_draw  # noqa: E402
 from test_sampler_gpu_combine import CASES, _uniform_rows, boundary_bin_size  # noqa: E402
 from test_sampler_gpu_grouped import _run  # noqa: E402  (outputs, state and error text of a few steps)
 from test_sampler_gpu_paths import _crowded_rows  # noqa: E402
 from test_sampler_gpu_switches import CONFIGS as SWITCH_CONFIGS  # noqa: E402
 from test_sampler_gpu_switches import _assert_same as assert_same_runs  # noqa: E402
-from test_sampler_gpu_switches import graph_replays_like_eager  # noqa: E402
+from test_sampler_gpu_switches import graph_replays_like_eager, three_steps  # noqa: E402
 
 S = _core.sampler
 CONFIGS = {**SWITCH_CONFIGS, "greedy": ReSETConfig.fixed(0.0)}
@@ -48,14 +48,7 @@ class SwitchSuite:
 
     def steps_case(self, monkeypatch, rows, vocab, dtype, mode, rng_seed):
         """Three steps of random rows (one rejected by a NaN at step 1 when rows > 2), rows mapped to other slots."""
-        rng = np.random.default_rng(rng_seed)
-        logits = []
-        for step in range(3):
-            z = make_logits(rng, rows, vocab, step)
-            if rows > 2 and step == 1:
-                z[1, 17] = np.nan  # a rejected row: no plan, its sample blocks only release the slot
-            logits.append(torch.from_numpy(z).to(DTYPES[dtype]).cuda())
-        slots = torch.from_numpy(rng.permutation(rows)).cuda()
+        logits, slots = three_steps(np.random.default_rng(rng_seed), rows, vocab, dtype)
         runs = self.runs(monkeypatch, CONFIGS[mode], rows, vocab, logits, slots, seed=6)
         assert (rows > 2) == (runs[self.reference][2] is not None)
         self.assert_same(runs)

@@ -23,7 +23,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from sampler_switch_suite import BOUNDARY_CASES, CONFIGS, DTYPES, SwitchSuite, make_logits  # noqa: E402
+from sampler_switch_suite import BOUNDARY_CASES, CONFIGS, SwitchSuite  # noqa: E402
+from test_sampler_gpu_batches import DTYPES, make_logits  # noqa: E402
 from test_sampler_gpu_switches import SWITCHES as SESSION9_SWITCHES  # noqa: E402
 
 pytestmark = pytest.mark.gpu

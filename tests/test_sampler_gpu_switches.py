@@ -64,19 +64,24 @@ def _assert_same(runs, reference="old"):
             np.testing.assert_array_equal(snapshot[name], value, err_msg=f"{combo} {name}")
 
 
-@pytest.mark.parametrize("mode", list(CONFIGS))
-@pytest.mark.parametrize("rows,vocab,dtype", [(1, 151936, "float32"), (8, 151936, "float32"), (3, 6151, "bfloat16"),
-                                              (64, 151936, "float32"), (5, 2048 * 9 + 1, "float16"),
-                                              (2, 300, "float32")])
-def test_switches_do_not_change_the_step(rows, vocab, dtype, mode, monkeypatch):
-    rng = np.random.default_rng(rows * 31 + vocab + len(mode) + len(dtype))
+def three_steps(rng, rows, vocab, dtype):
+    """Three steps of random logits rows on the GPU (row 1 rejected by a NaN at step 1 when rows > 2) and a random
+    mapping of the rows to slots."""
     logits = []
     for step in range(3):
         z = make_logits(rng, rows, vocab, step)
         if rows > 2 and step == 1:
             z[1, 17] = np.nan  # a rejected row: no plan, its sample blocks only release the slot
         logits.append(torch.from_numpy(z).to(DTYPES[dtype]).cuda())
-    slots = torch.from_numpy(rng.permutation(rows)).cuda()
+    return logits, torch.from_numpy(rng.permutation(rows)).cuda()
+
+
+@pytest.mark.parametrize("mode", list(CONFIGS))
+@pytest.mark.parametrize("rows,vocab,dtype", [(1, 151936, "float32"), (8, 151936, "float32"), (3, 6151, "bfloat16"),
+                                              (64, 151936, "float32"), (5, 2048 * 9 + 1, "float16"),
+                                              (2, 300, "float32")])
+def test_switches_do_not_change_the_step(rows, vocab, dtype, mode, monkeypatch):
+    logits, slots = three_steps(np.random.default_rng(rows * 31 + vocab + len(mode) + len(dtype)), rows, vocab, dtype)
     runs = {}
     for combo in COMBOS:
         _switch(monkeypatch, combo)

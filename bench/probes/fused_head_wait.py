@@ -30,12 +30,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_fused_gemv import separate_ops, weight_copies  # noqa: E402
 from bench_nvfp4_gpu import graph_time_us  # noqa: E402
-from fused_small_sweep import under, weight_copies  # noqa: E402
+from fused_small_sweep import under  # noqa: E402
 
 from reset_native import _nvfp4_cuda as nc  # noqa: E402
 from reset_native import _nvfp4_fused as nf  # noqa: E402
-from reset_native.integrations import fused_mlp, fused_norm  # noqa: E402
+from reset_native.integrations import fused_norm  # noqa: E402
 
 SHAPES = [  # name, n, k, fused forms (norm, silu)
     ("8b qkv", 6144, 4096, [(True, False)]),
@@ -66,13 +67,7 @@ def main():
             t_plain = under(r0, lambda: graph_time_us(plain, args.reps))
             for norm, silu in fused:
                 w = nw if norm else None
-
-                def separate(p, s, w=w, silu=silu):
-                    xin = fused_norm.rms_norm(x, w, 1e-6) if w is not None else x
-                    y = nc.gemv(p, s, 0.01, xin, "bf16")
-                    return fused_mlp.silu_mul(y[:, :n // 2], y[:, n // 2:]) if silu else y
-
-                sep = [lambda p=p, s=s: separate(p, s) for p, s in ws]
+                sep = [lambda p=p, s=s, w=w, silu=silu: separate_ops(p, s, x, w, silu) for p, s in ws]
                 fns = [lambda p=p, s=s, w=w, silu=silu: nf.gemv_fused(p, s, 0.01, x, w, 1e-6, silu_mul=silu)
                        for p, s in ws]
                 t_sep, y_sep = under(r0, lambda: (graph_time_us(sep, args.reps), sep[0]()))

@@ -1,6 +1,8 @@
 """Where the post-attention RMSNorm goes when the gate/up GEMV applies SiLU * up (session 11): inside the same kernel
 ("both": RMSNorm prologue + SiLU epilogue, RESET_NATIVE_FUSED_NORM_SILU=1 in the model path) or as the rms_norm op
-before the SiLU-only kernel ("split": the model path's default since session 11), against the three separate ops.
+before the SiLU-only kernel ("split": the model path's default in session 11; since session 12
+RESET_NATIVE_FUSED_NORM_SILU=0, and bench/probes/fused_head_wait.py times the same rows), against the three separate
+ops.
 us per pair of calls (CUDA-graph replay, weight copies rotated past 3x the L2, PDL on, bf16 x, ring off); "same":
 all three give the same bits.
 
@@ -17,12 +19,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_fused_gemv import separate_ops, weight_copies  # noqa: E402
 from bench_nvfp4_gpu import graph_time_us  # noqa: E402
-from fused_small_sweep import under, weight_copies  # noqa: E402
+from fused_small_sweep import under  # noqa: E402
 
-from reset_native import _nvfp4_cuda as nc  # noqa: E402
 from reset_native import _nvfp4_fused as nf  # noqa: E402
-from reset_native.integrations import fused_mlp, fused_norm  # noqa: E402
+from reset_native.integrations import fused_norm  # noqa: E402
 
 LAYERS = [("8b gate_up", 24576, 4096), ("32b gate_up", 51200, 5120)]
 
@@ -46,14 +48,10 @@ def main():
         for m in [int(v) for v in args.ms.split(",")]:
             x = torch.randn(m, k, device="cuda").to(dt)
 
-            def separate(p, s):
-                y = nc.gemv(p, s, 0.01, fused_norm.rms_norm(x, nw, eps), "bf16")
-                return fused_mlp.silu_mul(y[:, :n // 2], y[:, n // 2:])
-
             def split(p, s):
                 return nf.gemv_fused(p, s, 0.01, fused_norm.rms_norm(x, nw, eps), None, eps, silu_mul=True)
 
-            fns = {"separate": [lambda p=p, s=s: separate(p, s) for p, s in ws],
+            fns = {"separate": [lambda p=p, s=s: separate_ops(p, s, x, nw, True, eps=eps) for p, s in ws],
                    "both": [lambda p=p, s=s: nf.gemv_fused(p, s, 0.01, x, nw, eps, silu_mul=True) for p, s in ws],
                    "split": [lambda p=p, s=s: split(p, s) for p, s in ws]}
             t = {key: under(r0, lambda f=f: min(graph_time_us(f, args.reps), graph_time_us(f, args.reps)))

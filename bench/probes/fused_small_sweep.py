@@ -28,12 +28,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench_nvfp4_gpu import copies_for, graph_time_us  # noqa: E402
+from bench_fused_gemv import separate_ops, weight_copies  # noqa: E402
+from bench_nvfp4_gpu import graph_time_us  # noqa: E402
 from gemv_bd_small_sweep import under as under_switches  # noqa: E402
 
 from reset_native import _nvfp4_cuda as nc  # noqa: E402
 from reset_native import _nvfp4_fused as nf  # noqa: E402
-from reset_native.integrations import fused_mlp, fused_norm  # noqa: E402
 
 FUSED = [  # name, n, k, norm, silu
     ("8b qkv + norm", 6144, 4096, True, False),
@@ -55,14 +55,6 @@ SWITCHES = ("RESET_NATIVE_GEMV_RING", "RESET_NATIVE_GEMV_BD", "RESET_NATIVE_GEMV
 def under(env, fn):
     """fn() with exactly env set among SWITCHES (the others unset), restored afterwards."""
     return under_switches(env, fn, SWITCHES)
-
-
-def weight_copies(n, k, l2):
-    """Random packed bytes and E4M3 scales in [2^-7, 2^-3.x] (as bench_fused_gemv.py), enough copies to pass the L2."""
-    nbytes = n * k // 2 + n * k // 16
-    return [(torch.randint(0, 256, (n, k // 2), dtype=torch.uint8, device="cuda"),
-             torch.randint(0x20, 0x40, (n, k // 16), dtype=torch.uint8, device="cuda"))
-            for _ in range(copies_for(nbytes, l2))]
 
 
 def main():
@@ -89,13 +81,8 @@ def main():
         for m in ms:
             x = torch.randn(m, k, device="cuda").to(dt)
             if group == "fused":
-                def separate(p, s):
-                    xin = fused_norm.rms_norm(x, nw, 1e-6) if norm else x
-                    y = nc.gemv(p, s, 0.01, xin, "bf16")
-                    return fused_mlp.silu_mul(y[:, :n // 2], y[:, n // 2:]) if silu else y
-
                 fns = [lambda p=p, s=s: nf.gemv_fused(p, s, 0.01, x, nw, 1e-6, silu_mul=silu) for p, s in ws]
-                sep = [lambda p=p, s=s: separate(p, s) for p, s in ws]
+                sep = [lambda p=p, s=s: separate_ops(p, s, x, nw, silu) for p, s in ws]
                 t_sep, y_sep = under(r0, lambda: (graph_time_us(sep, args.reps), sep[0]()))
             else:
                 fns = [lambda p=p, s=s: nc.gemv(p, s, 0.01, x, "nvfp4") for p, s in ws]
