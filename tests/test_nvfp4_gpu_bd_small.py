@@ -22,7 +22,7 @@ from reset_native import _nvfp4_cuda as nc  # noqa: E402
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.gpu
 
-VARIANTS = ("legacy", "c", "b", "cb", "3", "c3", "b3", "cb3", "cbp", "cbd")
+VARIANTS = ("legacy", "c", "b", "cb", "3", "c3", "b3", "cb3")
 
 
 @pytest.fixture(autouse=True)

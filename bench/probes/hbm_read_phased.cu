@@ -6,6 +6,7 @@
 //   step  : each step's use waits (as hbm_read_slope.cu: ~1 step in flight);
 //   head  : one wait at the head of the D steps (the GEMV's plain loop): the refills issued during the D steps are
 //           all waited for at the next head, the last one just issued;
+//   headbar: head, plus a CTA barrier after every 16-row tile's last step (where the GEMV reduces a tile);
 //   phased: two halves; [wait for half Y] -> [issue half X, addresses data-dependent on the waited words] ->
 //           [use Y] -> [wait for X] ...: each wait finds only loads issued a half earlier (the GEMV's kSmallPhased).
 // Line fit t = a + bytes / rate over a size sweep (40 back-to-back launches over copies rotated past the L2, best
@@ -32,7 +33,7 @@ __device__ __forceinline__ uint32_t fold(const uint4 (&v)[2]) {
   return v[0].x ^ v[0].y ^ v[0].z ^ v[0].w ^ v[1].x ^ v[1].y ^ v[1].z ^ v[1].w;
 }
 
-enum Form { kStep = 0, kHead = 1, kPhased = 2 };
+enum Form { kStep = 0, kHead = 1, kPhased = 2, kHeadBar = 3 };
 
 template <int FORM, int D, int MINB>
 __global__ void __launch_bounds__(256, MINB) read_kernel(const uint8_t* w, int n, int k, uint32_t* sink) {
@@ -75,12 +76,13 @@ __global__ void __launch_bounds__(256, MINB) read_kernel(const uint8_t* w, int n
     }
   } else {
     for (int s = 0; s < steps; s += D) {
-      if constexpr (FORM == kHead) acc ^= (v[0][0].x | v[D - 1][1].w) & runtime_zero;  // the one wait, here
+      if constexpr (FORM != kStep) acc ^= (v[0][0].x | v[D - 1][1].w) & runtime_zero;  // the one wait, here
 #pragma unroll
       for (int d = 0; d < D; ++d) {
         if (s + d < steps) {
           acc ^= fold(v[d]);
           if (s + d + D < steps) load(v[d], 0);
+          if (FORM == kHeadBar && (s + d) % nchunks == nchunks - 1) __syncthreads();  // uniform: same steps
         }
       }
     }
@@ -133,7 +135,7 @@ int main() {
     int per_sm;
     const char* name;
   } kinds[] = {{read_kernel<kStep, 4, 2>, 2, "step d4 2cta"},     {read_kernel<kHead, 4, 2>, 2, "head d4 2cta"},
-               {read_kernel<kHead, 8, 2>, 2, "head d8 2cta"},     {read_kernel<kPhased, 4, 2>, 2, "phased d4 2cta"},
+               {read_kernel<kHead, 8, 2>, 2, "head d8 2cta"},     {read_kernel<kHeadBar, 4, 2>, 2, "headbar d4 2cta"},     {read_kernel<kPhased, 4, 2>, 2, "phased d4 2cta"},
                {read_kernel<kPhased, 6, 2>, 2, "phased d6 2cta"}, {read_kernel<kPhased, 8, 2>, 2, "phased d8 2cta"},
                {read_kernel<kHead, 4, 4>, 4, "head d4 4cta"},     {read_kernel<kPhased, 4, 4>, 4, "phased d4 4cta"}};
   std::printf("# K = %d, grid = CTAs per SM x %d SMs x 256 threads (at most a CTA per 16-row tile); per-call us (best of"

@@ -20,8 +20,6 @@
 // e4m3->f16 conversions plus fp16 MMAs, measured in the SASS: no gain.)
 // A non-finite element of bf16 x makes its block's factor NaN, so every output of that token is NaN.
 #pragma once
-#include <type_traits>
-
 #include "core/env_switch.hpp"
 #include "nvfp4/gemv_kernel.cuh"
 
@@ -29,8 +27,7 @@ namespace reset_native::nvfp4_cuda {
 namespace detail {
 
 constexpr float kBdDecodeBias = 16384.0f;  // A operand holds e2m1 * 2^-14
-constexpr int kSmallCompact = 1, kSmallBatchX = 2, kSmallHeadWait = 4, kSmallPhased = 8,
-              kSmallDeep = 16;  // gemv_bd_kernel's SMALL bits
+constexpr int kSmallCompact = 1, kSmallBatchX = 2, kSmallHeadWait = 4;  // gemv_bd_kernel's SMALL bits
 
 template <int XDT, bool W4A4>
 struct BdMode {
@@ -169,13 +166,9 @@ __device__ __forceinline__ void silu_pair_tile(const GemvParams& p, const float*
 //     last word at the loop head (one LOP3), which pins the one wait there. The same bits. (Tried and removed in
 //     bench/RESULTS.md, session 12 gemv15: the weights through per-thread cp.async stages in shared memory, 5 steps
 //     in flight at every step, 0.73-0.91x on the plain and 0.76-1.06x on the fused kernels; a batched RMSNorm
-//     prologue, all of a lane's loads in flight and the norm weight prefetched into L1, 0.98-1.01x of cbw.)
-//   kSmallPhased (session 13): even with the wait at the head, the refill a step issues last is waited for at the
-//     next head: every kDepth steps one full load latency is exposed. The phased loop splits the slots into two
-//     halves: [wait for half Y] -> [issue half X's loads, their addresses data-dependent on the waited words so ptxas
-//     cannot hoist them above the wait] -> [decode and multiply half Y] -> [wait for X] -> ... Each wait then finds
-//     only loads issued a whole half (kDepth / 2 steps of work) earlier. kSmallDeep: 6 slots instead of 4 (phased
-//     only: 3 steps per half).
+//     prologue, all of a lane's loads in flight and the norm weight prefetched into L1, 0.98-1.01x of cbw. Session 13:
+//     a phased loop, two halves of slots, each wait finding only loads issued a half earlier, 0.96-1.03x of cb;
+//     with the tile barrier removed (timing only) 0.99-1.01x: neither the drain nor the barrier limits this loop.)
 // Measured on an H200 (bench/RESULTS.md, session 10): both together 1.00-1.31x faster than neither on 15 of 16 layer
 // rows at M = 1, 2 (8B o at M = 1: 2% slower); part of it is ptxas' schedule of the main loop, which changes with
 // the staging code (128 registers instead of 111). The same bits. The fused kernels take both too (SILU: the compact
@@ -196,10 +189,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   constexpr int kNG = (TOK + 1) / 2;           // token pairs = MMAs per A fragment and part
   // weight steps in flight per thread; with the ring, one step of shared-memory reads ahead. MINB 3 (80 registers)
   // decodes a slot's words in two halves and refills the slot after the second (kLateRefill): 3 slots fit then.
-  constexpr bool kPhased = (SMALL & kSmallPhased) != 0;
-  static_assert(!kPhased || (!RING && MINB == 2 && TOK <= 2), "phased loop: register path, two CTAs per SM");
-  static_assert((SMALL & kSmallDeep) == 0 || kPhased, "six slots: phased loop only");
-  constexpr int kDepth = RING ? 1 : (MINB == 1 ? 8 : MINB == 3 ? 3 : (SMALL & kSmallDeep) ? 6 : (TOK > 2 ? 3 : 4));
+  constexpr int kDepth = RING ? 1 : (MINB == 1 ? 8 : MINB == 3 ? 3 : (TOK > 2 ? 3 : 4));
   constexpr bool kLateRefill = MINB == 3;
   constexpr int kRows = 16;
 
@@ -256,13 +246,12 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   const uint8_t* f_s[2];
   auto fetch_rows = [&]() { row_pointers(p, f_row0 + g, kwarp, half_k, sixteenth_k, f_w, f_s); };
   fetch_rows();
-  // dep: a zero the caller derives from waited-for registers (kSmallPhased), so these loads stay after that wait
-  auto fetch = [&](uint32_t (&w)[2][4], uint32_t (&sc)[2], uint32_t dep = 0) {
+  auto fetch = [&](uint32_t (&w)[2][4], uint32_t (&sc)[2]) {
     if constexpr (RING) {
       ring.consume(f_step++, kwarp, w, sc);
       return;
     }
-    load_weights<FAST>(f_w, f_s, f_c + int(dep), f_c * kChunk + kwarp, p.k, w, sc);
+    load_weights<FAST>(f_w, f_s, f_c, f_c * kChunk + kwarp, p.k, w, sc);
     if (++f_c == nchunks) {
       f_c = 0;
       f_row0 = next_tile(f_row0, f_second);
@@ -340,7 +329,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
         fp4_word<false>(w[0][i], d[i][0]);
         fp4_word<false>(w[1][i], d[i][1]);
       }
-      if (!kPhased && step + kDepth < steps) fetch(w, wsc);  // slot free again: refill it now
+      if (step + kDepth < steps) fetch(w, wsc);  // slot free again: refill it now
     }
     float2 fx[kNG][2];
 #pragma unroll
@@ -426,34 +415,11 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   // kSmallHeadWait: slot 0's first word takes a zero that depends on the last slot's last word, so the one wait
   // for every weight load in flight sits at the head of the kDepth steps (see the SMALL bits above).
   const uint32_t runtime_zero = uint32_t(p.k) >> 31;  // p.k > 0: zero, but not known to the compiler
-  if constexpr (kPhased) {
-    // The prologue loaded steps [0, kDepth) into both halves; half Y = slots [Y0, Y0 + H) runs steps s.. while half
-    // X (just consumed, except in the very first phase) takes steps s + H.. .
-    constexpr int H = kDepth / 2;
-    auto phase = [&](auto y0_tag, int s, bool issue) {
-      constexpr int Y0 = decltype(y0_tag)::value, X0 = H - Y0;
-      // the one wait (half Y and all else landed); the words stay untouched (an in-place pin cost register copies)
-      const uint32_t dep = (wv[Y0][0][0] | wv[Y0 + H - 1][1][3]) & runtime_zero;
-      if (issue) {
+  for (int step = 0; step < steps; step += kDepth) {
+    if constexpr ((SMALL & kSmallHeadWait) != 0) wv[0][0][0] |= wv[kDepth - 1][1][3] & runtime_zero;
 #pragma unroll
-        for (int j = 0; j < H; ++j)
-          if (s + H + j < steps) fetch(wv[X0 + j], sc[X0 + j], dep);
-      }
-#pragma unroll
-      for (int j = 0; j < H; ++j)
-        if (s + j < steps) run_step(s + j, wv[Y0 + j], sc[Y0 + j]);
-    };
-    for (int step = 0; step < steps; step += kDepth) {
-      phase(std::integral_constant<int, 0>{}, step, step > 0);
-      phase(std::integral_constant<int, H>{}, step + H, true);
-    }
-  } else {
-    for (int step = 0; step < steps; step += kDepth) {
-      if constexpr ((SMALL & kSmallHeadWait) != 0) wv[0][0][0] |= wv[kDepth - 1][1][3] & runtime_zero;
-#pragma unroll
-      for (int d = 0; d < kDepth; ++d)
-        if (step + d < steps) run_step(step + d, wv[d], sc[d]);
-    }
+    for (int d = 0; d < kDepth; ++d)
+      if (step + d < steps) run_step(step + d, wv[d], sc[d]);
   }
 }
 
@@ -477,9 +443,8 @@ void launch_bd(const GemvParams& p, const RingMaps& maps, int sms, size_t smem, 
 // The plain A16 register kernel's SMALL bits and CTAs per SM: kSmallCompact | kSmallBatchX at two CTAs per SM by
 // default. RESET_NATIVE_GEMV_BD_SMALL (read at every call, a benchmark switch) overrides it: "legacy" = neither (the
 // kernel before session 10), or letters: c = kSmallCompact, b = kSmallBatchX, 3 = three CTAs per SM (80 registers,
-// three steps in flight, where x fits three times: kWholeSmemLimitThree), p = kSmallPhased (two CTAs per SM only),
-// d = kSmallPhased | kSmallDeep, e.g. "c", "cb3", "cbp". Anything else: the default. None changes a bit of the
-// output: each tile is still summed by one CTA in the same order.
+// three steps in flight, where x fits three times: kWholeSmemLimitThree), e.g. "c", "cb3". Anything else: the
+// default. None changes a bit of the output: each tile is still summed by one CTA in the same order.
 struct BdSmall {
   int bits = kSmallCompact | kSmallBatchX;
   bool three = false;
@@ -496,10 +461,6 @@ inline BdSmall bd_small_choice() {
       r.bits |= kSmallBatchX;
     } else if (*c == '3') {
       r.three = true;
-    } else if (*c == 'p') {
-      r.bits |= kSmallPhased;
-    } else if (*c == 'd') {
-      r.bits |= kSmallPhased | kSmallDeep;
     } else {
       return {};
     }
@@ -530,17 +491,10 @@ inline int bd_fused_bits() {
 
 template <int XDT, int TOK, int MINB>
 void launch_bd_small(const GemvParams& p, const LaunchPlan& plan, size_t smem, int bits, cudaStream_t stream) {
-  constexpr int kC = kSmallCompact, kB = kSmallBatchX, kP = kSmallPhased, kD = kSmallDeep;
+  constexpr int kC = kSmallCompact, kB = kSmallBatchX;
   const RingMaps& maps = plan.maps;
   const int sms = plan.sms;
-  if constexpr (MINB == 2) {  // the phased forms (with c and b)
-    if ((bits & kP) != 0) {
-      if ((bits & kD) != 0)
-        return launch_bd<XDT, false, TOK, true, 2, false, kProNone, false, kC | kB | kP | kD>(p, maps, sms, smem, stream);
-      return launch_bd<XDT, false, TOK, true, 2, false, kProNone, false, kC | kB | kP>(p, maps, sms, smem, stream);
-    }
-  }
-  switch (bits & (kC | kB)) {
+  switch (bits) {
     case 0:
       return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, 0>(p, maps, sms, smem, stream);
     case kC:
