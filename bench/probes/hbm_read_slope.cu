@@ -1,3 +1,5 @@
+// Caution (session 13): ptxas waits on all of this loop's loads before each step's use, so every DEPTH here keeps
+// about one step in flight; bench/probes/hbm_read_phased.cu places the wait (bench/RESULTS.md, session 13).
 // Probe: fixed cost and streaming rate (line fit t = a + bytes / rate over a size sweep) of read-only kernels of
 // the GEMV's shape (256-thread CTAs, DEPTH steps of two 16-byte loads per thread in flight), varying CTAs per SM,
 // depth, the L2 prefetch hint and the pattern, to tell whether the GEMV's ~78% streaming rate (bench/RESULTS.md,
