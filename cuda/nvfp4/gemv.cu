@@ -105,9 +105,11 @@ void add_ring_maps(LaunchPlan& plan, const GemvArgs& a) {
   encode_rows(&plan.maps.s, a.block_scales, a.n, a.k / 16, kChunk / 16, false);
 }
 
-// K slices choose_ksplit picks for this call's x dtype and activation (1: no split).
+// K slices for this call (1: no split): the block-diagonal kernel's split (bd_split_slices) where it applies, else
+// what choose_ksplit picks for this call's x dtype and activation (the 16-bit kernel's split).
 int ksplit_for(const GemvArgs& a, const GemvParams& p, const LaunchPlan& plan) {
   const bool w4a4 = a.activation == Activation::NVFP4;
+  if (const int s = bd_split_slices(p, plan, a.x_dtype != DType::F32, w4a4); s > 1) return s;
   switch (a.x_dtype) {
     case DType::F32:
       return w4a4 ? choose_ksplit<kF32, true>(p, plan) : choose_ksplit<kF32, false>(p, plan);

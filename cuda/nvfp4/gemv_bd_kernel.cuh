@@ -27,7 +27,8 @@ namespace reset_native::nvfp4_cuda {
 namespace detail {
 
 constexpr float kBdDecodeBias = 16384.0f;  // A operand holds e2m1 * 2^-14
-constexpr int kSmallCompact = 1, kSmallBatchX = 2, kSmallHeadWait = 4;  // gemv_bd_kernel's SMALL bits
+constexpr int kSmallCompact = 1, kSmallBatchX = 2, kSmallHeadWait = 4,
+              kSmallSplit = 8;  // gemv_bd_kernel's SMALL bits (kSmallSplit: gemv_bd_split.cuh)
 
 template <int XDT, bool W4A4>
 struct BdMode {
@@ -148,6 +149,26 @@ __device__ __forceinline__ void silu_pair_tile(const GemvParams& p, const float*
   }
 }
 
+// K staged per CTA under split K: the largest slice (ceil(chunks / ksplit) chunks). Host and device.
+__host__ __device__ inline int bd_slice_k(int k, int ksplit) {
+  const int chunks = (k + kChunk - 1) / kChunk;
+  return (chunks + ksplit - 1) / ksplit * kChunk;
+}
+
+// Split-K epilogue of a 16-row tile (one output per thread: 16 * m <= kThreads): the 8 warps' sums in warp order,
+// times 2^7 (exact) so that gemv_split_reduce's 2^7 decode bias completes this kernel's 2^14, to
+// split_ws[slice][token][row].
+__device__ __forceinline__ void bd_write_partial(const GemvParams& p, const float* red, int row0, int tok_stride,
+                                                 int slice, int tid) {
+  static_assert(kBdDecodeBias == 128.0f * kDecodeBias, "the partial sums carry the remaining 2^7");
+  const int rl = tid % 16, tok = tid / 16, row = row0 + rl;
+  if (tok >= p.m || row >= p.n) return;
+  float sum = 0.0f;
+#pragma unroll
+  for (int w = 0; w < kWarps; ++w) sum += red[(w * 16 + rl) * tok_stride + tok];
+  p.split_ws[(int64_t(slice) * p.m + tok) * p.n + row] = sum * 128.0f;
+}
+
 // RING: weights through the shared-memory ring of gemv_ring.cuh (one more warp, the producer).
 // MINB: CTAs per SM the registers allow (3: 80 registers, 3 steps in flight, see kLateRefill).
 // SMALL (bits; register path only; plain A16 calls chosen by bd_small_choice, fused and W4A4 calls by bd_cb_form:
@@ -174,6 +195,11 @@ __device__ __forceinline__ void silu_pair_tile(const GemvParams& p, const float*
 // the staging code (128 registers instead of 111). The same bits. The fused kernels take both too (SILU: the compact
 // form of silu_pair_tile; the RMSNorm prologue's load_x_unit simply runs twice per batch), as do the W4A4 kernels
 // (write_tile's act_gs form); the ring instances keep SMALL = 0 (the ring is off by default, see gemv.cu).
+//   kSmallSplit (session 13, plain A16 fast path; launched by gemv_bd_split.cuh): CTA b takes K slice b % p.ksplit
+//     (a contiguous run of chunks; only that part of x is staged) and walks the row tiles b / p.ksplit,
+//     + gridDim.x / p.ksplit, ...; each tile ends in fp32 partial sums (bd_write_partial) that gemv_split_reduce adds
+//     in slice order. Where the tiles are few against the CTA slots (Qwen3-32B o and down: 320 tiles on 264 slots),
+//     the unsplit kernel runs a second round of tiles on a fifth of the CTAs; slices even the work out.
 // PRO: a fused prologue (gemv_prologue.cuh) computes x while it is staged (A16).
 // SILU: the silu_pair_tile epilogue (A16; n % 32 == 0): a CTA computes gate tile q then up tile q (the ring's
 // producer walks the same order).
@@ -197,8 +223,16 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   uint8_t* smem = reinterpret_cast<uint8_t*>(smem_raw);
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
   const int m = p.m;
-  const int nchunks = (p.k + kChunk - 1) / kChunk;
-  const BdSmem L(p.k, m, TOK, bd_extra_bytes<PRO, SILU, TOK>());
+  // K slice of this CTA (all of K unless kSplit): chunks [c_base, c_base + nchunks); CTA cta of ctas walking tiles.
+  constexpr bool kSplit = (SMALL & kSmallSplit) != 0;
+  static_assert(!kSplit || (FAST && !RING && PRO == kProNone && !SILU && !W4A4), "split K: plain A16 fast path");
+  const int ks = kSplit ? p.ksplit : 1;
+  const int all_chunks = (p.k + kChunk - 1) / kChunk;
+  const int slice = kSplit ? int(blockIdx.x) % ks : 0;
+  const int cta = kSplit ? int(blockIdx.x) / ks : int(blockIdx.x), ctas = kSplit ? int(gridDim.x) / ks : int(gridDim.x);
+  const int c_base = slice * all_chunks / ks;
+  const int nchunks = (slice + 1) * all_chunks / ks - c_base;
+  const BdSmem L(kSplit ? bd_slice_k(p.k, ks) : p.k, m, TOK, bd_extra_bytes<PRO, SILU, TOK>());
   float* stash = reinterpret_cast<float*>(smem + L.pro_off + prologue_smem_bytes<PRO>());  // SILU only
   float* xf = reinterpret_cast<float*>(smem + L.xf_off);
   float* red = reinterpret_cast<float*>(smem + L.red_off);
@@ -227,10 +261,11 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   // (SILU: tile pairs, the gate tile and then its up tile n/2 rows further)
   const int half_n = p.n / 2;
   const int units = SILU ? half_n / kRows : (p.n + kRows - 1) / kRows;
-  const int my_units = (units - int(blockIdx.x) + int(gridDim.x) - 1) / int(gridDim.x);
+  const int my_units = (units - cta + ctas - 1) / ctas;
   const int steps = (SILU ? 2 : 1) * my_units * nchunks;
   const int kwarp = warp * kKStep + t * 32;
-  const int tile_stride = int(gridDim.x) * kRows;
+  const int kslice = c_base * kChunk + kwarp;  // this thread's K offset in the row (row pointers start there)
+  const int tile_stride = ctas * kRows;
   auto next_tile = [&](int row0, bool& second) {  // the row of the tile after the one at row0
     if constexpr (SILU) {
       second = !second;
@@ -241,17 +276,17 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   };
   bool f_second = false, c_second = false;
   const int64_t half_k = p.k / 2, sixteenth_k = p.k / 16;
-  int f_row0 = int(blockIdx.x) * kRows, f_c = 0, f_step = 0;
+  int f_row0 = cta * kRows, f_c = 0, f_step = 0;
   const uint8_t* f_w[2];
   const uint8_t* f_s[2];
-  auto fetch_rows = [&]() { row_pointers(p, f_row0 + g, kwarp, half_k, sixteenth_k, f_w, f_s); };
+  auto fetch_rows = [&]() { row_pointers(p, f_row0 + g, kslice, half_k, sixteenth_k, f_w, f_s); };
   fetch_rows();
   auto fetch = [&](uint32_t (&w)[2][4], uint32_t (&sc)[2]) {
     if constexpr (RING) {
       ring.consume(f_step++, kwarp, w, sc);
       return;
     }
-    load_weights<FAST>(f_w, f_s, f_c, f_c * kChunk + kwarp, p.k, w, sc);
+    load_weights<FAST>(f_w, f_s, f_c, f_c * kChunk + kslice, p.k, w, sc);
     if (++f_c == nchunks) {
       f_c = 0;
       f_row0 = next_tile(f_row0, f_second);
@@ -261,7 +296,8 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   uint32_t wv[kDepth][2][4], sc[kDepth][2];
   prefetch_then_wait<XDT, W4A4>(p, steps, fetch, wv, sc, act_gs, act_d);
 
-  // ---- stage x (every token, whole padded K; beyond k load_unit gives zeros) while the weights fly
+  // ---- stage x (every token, whole padded K or this CTA's slice; beyond k load_unit gives zeros) while the weights fly
+  const int x_base = c_base * kChunk;
   {
     float* pro_smem = reinterpret_cast<float*>(smem + L.pro_off);
     if constexpr (PRO == kProRmsNorm) rms_prologue_scales<XDT, RING>(p, pro_smem);
@@ -275,7 +311,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
         for (int b = 0; b < 2; ++b) {
           const int u = min(u0 + b * kThreads, count - 1);
           tok[b] = u / blocks, blk[b] = u % blocks;
-          if (u0 + b * kThreads < count) load_x_unit<XDT, PRO>(p, tok[b], blk[b] * 16, raw[b], pro_smem);
+          if (u0 + b * kThreads < count) load_x_unit<XDT, PRO>(p, tok[b], x_base + blk[b] * 16, raw[b], pro_smem);
         }
 #pragma unroll
         for (int b = 0; b < 2; ++b)
@@ -287,7 +323,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
       for (int u = tid; u < units; u += kThreads) {
         const int tok = u / blocks, blk = u % blocks;
         RawUnit<XDT> raw;
-        load_x_unit<XDT, PRO>(p, tok, blk * 16, raw, pro_smem);
+        load_x_unit<XDT, PRO>(p, tok, x_base + blk * 16, raw, pro_smem);
         xf[tok * blocks + blk] =
             bd_store_unit<XDT, W4A4>(smem + tok * L.row_bytes + blk * 2 * kGroupBytes, raw, act_gs, act_d);
       }
@@ -317,7 +353,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
 #pragma unroll
   for (int q = 0; q < kNG; ++q) acc[q][0][0] = acc[q][0][1] = acc[q][1][0] = acc[q][1][1] = 0.0f;
 
-  int c = 0, c_row0 = int(blockIdx.x) * kRows, red_half = 0;
+  int c = 0, c_row0 = cta * kRows, red_half = 0;
   auto run_step = [&](int step, uint32_t (&w)[2][4], uint32_t (&wsc)[2]) {
     const float2 sg = scales_f32(wsc[0]), sg8 = scales_f32(wsc[1]);  // rows g, g+8: blocks 0 and 1
     // Decode the whole slot before refilling it: the refill then needs no register copies of the words.
@@ -398,7 +434,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
             acc[q][h][j] = 0.0f;
           }
       compute_sync<RING>();
-      if constexpr (SILU) {
+      if constexpr (kSplit) {
+        bd_write_partial(p, red_t, c_row0, TOK, slice, int(threadIdx.x));
+      } else if constexpr (SILU) {
         silu_pair_tile<XDT, (SMALL & kSmallCompact) != 0>(p, red_t, c_row0, TOK, kBdDecodeBias, stash,
                                                            c_second);  // stash: same thread per idx
       } else {

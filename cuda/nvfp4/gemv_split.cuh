@@ -64,6 +64,16 @@ bool split_amax_inline(const GemvParams& p, int grid) {
   return cuda_core::env_switch("RESET_NATIVE_GEMV_SPLIT_AMAX", double(grid) * x_bytes <= kSplitInlineAmaxBytes);
 }
 
+// The reduction of a split call's partial sums (PDL-launched after the split kernel; also gemv_bd_split.cuh's).
+template <int XDT, bool W4A4>
+void launch_split_reduce(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
+  const int64_t total = int64_t(p.m) * p.n;
+  const int64_t blocks = (total + kThreads - 1) / kThreads;
+  const int grid = int(blocks < 4 * plan.sms ? blocks : 4 * plan.sms);
+  check_cuda(cuda_core::launch_pdl(gemv_split_reduce<XDT, W4A4>, dim3(grid), dim3(kThreads), 0, stream, p),
+             "nvfp4 gemv: split reduce launch");
+}
+
 // Runs the split-K kernel (p.ksplit > 1, p.split_ws sized by split_workspace_bytes), then the reduction.
 template <int XDT, bool W4A4, int NT>
 void launch_split(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
@@ -79,11 +89,7 @@ void launch_split(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stre
   const GemvParams q = with_activation_amax<XDT, W4A4>(p, split_amax_inline<XDT>(p, per_slice * p.ksplit), stream);
   check_cuda(cuda_core::launch_pdl(kernel, dim3(per_slice * p.ksplit), dim3(kThreads), smem, stream, q, RingMaps{}),
              "nvfp4 gemv: launch");
-  const int64_t total = int64_t(p.m) * p.n;
-  const int64_t blocks = (total + kThreads - 1) / kThreads;
-  const int grid = int(blocks < 4 * plan.sms ? blocks : 4 * plan.sms);
-  check_cuda(cuda_core::launch_pdl(gemv_split_reduce<XDT, W4A4>, dim3(grid), dim3(kThreads), 0, stream, q),
-             "nvfp4 gemv: split reduce launch");
+  launch_split_reduce<XDT, W4A4>(q, plan, stream);
 }
 
 // RESET_NATIVE_GEMV_KSPLIT: unset or "auto" = the rule below; "1" = never split; "N" (2..64) = N slices (at most one

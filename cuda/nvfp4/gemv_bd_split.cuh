@@ -1,0 +1,85 @@
+// Split K for the block-diagonal GEMV (1..2 tokens, plain A16 calls on the fast path): the rule that picks the
+// slice count and the launch (the kernel's kSmallSplit form, then gemv_split_reduce).
+//
+// Why: the kernel gives each CTA whole 16-row tiles and runs two CTAs per SM. Where the tiles are few against those
+// slots, the last round of tiles runs on few CTAs while the rest of the GPU idles: Qwen3-32B o and down have 320
+// tiles for 264 slots on an H200, so 56 CTAs stream a second tile alone and the call takes two tile times for 1.2
+// tiles of work per slot. With K in s slices, CTA b takes slice b % s of tiles b / s, + slots / s, ... (each slice a
+// contiguous run of chunks; only that part of x is staged), and the reduction kernel adds the s partial sums of
+// every output in slice order (the same bits on every call).
+#pragma once
+#include <cstdlib>
+#include <cstring>
+
+#include "core/env_switch.hpp"
+#include "nvfp4/gemv_bd_kernel.cuh"
+#include "nvfp4/gemv_split.cuh"
+
+namespace reset_native::nvfp4_cuda::detail {
+
+// RESET_NATIVE_GEMV_BD_SPLIT: unset or "auto" = bd_split_slices' rule; "0" = never; "N" (2..64) = N slices (at most
+// one per chunk) wherever the kernel may split (benchmarks). Read at every call.
+inline int bd_split_override() {
+  const char* v = std::getenv("RESET_NATIVE_GEMV_BD_SPLIT");
+  if (v == nullptr || *v == '\0' || std::strcmp(v, "auto") == 0) return -1;
+  const int n = std::atoi(v);
+  return n >= 0 && n <= 64 ? n : -1;
+}
+
+// The rule's cost model, in chunk-steps of the busiest CTA (one chunk-step: 16 rows x 1024 K of weights): rounds of
+// tiles x (chunks per slice + one tile epilogue), plus the reduction kernel and the partial sums for a split call.
+constexpr double kBdTileEpilogueChunks = 0.25;
+constexpr double kBdSplitReduceChunks = 2.0;
+// A split must promise at least this much less (else the unsplit kernel: one kernel, no workspace).
+constexpr double kBdSplitMaxCostRatio = 0.9;
+constexpr int kBdSplitMaxSlices = 16;
+
+// Slices for a call (1 = unsplit): plain A16 calls (x16: bf16 or fp16 x) of 1..2 tokens on the fast path without the
+// ring, unless RESET_NATIVE_GEMV_BD=0 or RESET_NATIVE_GEMV_KSPLIT forces the 16-bit kernel's split. Host only.
+inline int bd_split_slices(const GemvParams& p, const LaunchPlan& plan, bool x16, bool w4a4) {
+  if (!x16 || w4a4 || !plan.fast || plan.ring || p.m > 2 || p.m < 1) return 1;
+  if (ksplit_override() != 0 || !cuda_core::env_switch("RESET_NATIVE_GEMV_BD", true)) return 1;
+  const int forced = bd_split_override();
+  if (forced == 0) return 1;
+  const int nchunks = p.k / kChunk, ntiles = (p.n + 15) / 16, slots = 2 * plan.sms;
+  auto fits = [&](int s) { return size_t(BdSmem(bd_slice_k(p.k, s), p.m, p.m).total) <= kWholeSmemLimit; };
+  if (forced > 1) {
+    const int s = forced < nchunks ? forced : nchunks;
+    return s > 1 && fits(s) ? s : 1;
+  }
+  auto cost = [&](int s) {
+    const int per_slice = slots / s < ntiles ? slots / s : ntiles;
+    const int rounds = (ntiles + per_slice - 1) / per_slice;
+    return rounds * ((nchunks + s - 1) / s + kBdTileEpilogueChunks) + (s > 1 ? kBdSplitReduceChunks : 0.0);
+  };
+  int best = 1;
+  for (int s = 2; s <= nchunks && s <= kBdSplitMaxSlices && s <= slots; ++s)
+    if (fits(s) && cost(s) < cost(best)) best = s;
+  return best > 1 && cost(best) <= kBdSplitMaxCostRatio * cost(1) ? best : 1;
+}
+
+// Runs the split kernel (p.ksplit = bd_split_slices' count, p.split_ws sized for it), then the reduction.
+template <int XDT, int TOK>
+void launch_bd_split(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
+  constexpr int kForm = kSmallCompact | kSmallBatchX | kSmallSplit;
+  auto kernel = gemv_bd_kernel<XDT, false, TOK, true, 2, false, kProNone, false, kForm>;
+  const size_t smem = size_t(BdSmem(bd_slice_k(p.k, p.ksplit), p.m, TOK).total);
+  check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
+             "nvfp4 gemv: cudaFuncSetAttribute");
+  int per_sm = 1;
+  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem), "nvfp4 gemv: occupancy");
+  const int ntiles = (p.n + 15) / 16;
+  int per_slice = plan.sms * (per_sm > 0 ? per_sm : 1) / p.ksplit;  // persistent CTAs of one K slice
+  per_slice = per_slice < 1 ? 1 : (per_slice > ntiles ? ntiles : per_slice);
+  check_cuda(cuda_core::launch_pdl(kernel, dim3(per_slice * p.ksplit), dim3(kThreads), smem, stream, p, RingMaps{}),
+             "nvfp4 gemv: launch");
+  launch_split_reduce<XDT, false>(p, plan, stream);
+}
+
+template <int XDT>
+void dispatch_bd_split(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
+  if (p.m == 1) return launch_bd_split<XDT, 1>(p, plan, stream);
+  return launch_bd_split<XDT, 2>(p, plan, stream);
+}
+
+}  // namespace reset_native::nvfp4_cuda::detail
