@@ -41,13 +41,13 @@ def _slices_asked(p, s, x, activation="bf16"):
 
 def _rule(n, k, m, sms):
     """bd_split_slices' cost model, written out: chunk-steps of the busiest CTA (two CTAs per SM), rounds of tiles x
-    (chunks per slice + 0.25 for a tile epilogue) + 2 for the reduction when split; the cheapest s in 2..16 if it
+    (chunks per slice + 0.5 for a tile epilogue) + 4 for the reduction when split; the cheapest s in 2..16 if it
     costs at most 0.9x the unsplit call (x of a slice always fits here)."""
     tiles, chunks, slots = -(-n // 16), k // 1024, 2 * sms
 
     def cost(s):
         per_slice = min(slots // s, tiles)
-        return math.ceil(tiles / per_slice) * (math.ceil(chunks / s) + 0.25) + (2.0 if s > 1 else 0.0)
+        return math.ceil(tiles / per_slice) * (math.ceil(chunks / s) + 0.5) + (4.0 if s > 1 else 0.0)
 
     best = 1
     for s in range(2, min(chunks, 16, slots) + 1):
@@ -129,7 +129,7 @@ def test_automatic_rule_matches_its_cost_model(n, k, m, monkeypatch):
 
 
 def test_switches_turn_the_split_off(monkeypatch):
-    n, k = 5120, 8192  # Qwen3-32B o: split by the rule on a 132-SM GPU
+    n, k = 5120, 8192  # Qwen3-32B o (not split by the rule)
     p = torch.zeros((n, k // 2), dtype=torch.uint8, device="cuda")
     s = torch.zeros((n, k // 16), dtype=torch.uint8, device="cuda")
     x = torch.randn((1, k)).to(torch.bfloat16).cuda()
@@ -155,3 +155,21 @@ def test_split_gives_the_unsplit_kernels_values_to_rounding(monkeypatch):
     monkeypatch.setenv("RESET_NATIVE_GEMV_BD_SPLIT", "4")
     y = nc.gemv(p, s, gs, x, "bf16").float()
     assert torch.allclose(y, base, rtol=2**-6, atol=1e-3 * float(base.abs().max()))
+
+
+def test_fused_kernels_stand_aside_where_the_plain_call_splits(monkeypatch):
+    """The fused RMSNorm / SiLU kernels do not split K, so they report no kernel where the plain GEMV would (the
+    model path then runs the separate ops, whose bits it compares against)."""
+    from reset_native import _nvfp4_fused
+
+    n, k = 1024, 4096
+    p = torch.zeros((n, k // 2), dtype=torch.uint8, device="cuda")
+    s = torch.zeros((n, k // 16), dtype=torch.uint8, device="cuda")
+    x = torch.randn((1, k)).to(torch.bfloat16).cuda()
+    nw = torch.ones(k, dtype=torch.bfloat16, device="cuda")
+    monkeypatch.setenv("RESET_NATIVE_GEMV_BD_SPLIT", "0")
+    assert _nvfp4_fused.supported(p, s, x, nw, silu_mul=True)
+    monkeypatch.setenv("RESET_NATIVE_GEMV_BD_SPLIT", "2")
+    assert _slices_asked(p, s, x) == 2
+    assert not _nvfp4_fused.supported(p, s, x, nw, silu_mul=True)
+    assert not _nvfp4_fused.supported(p, s, x, nw)

@@ -189,7 +189,8 @@ void launch_gemv(const GemvArgs& a, void* stream_ptr) {
     LaunchPlan plan = make_plan(a);
     if (!fused_args_ok(a) || !fusion_fits(a, p, plan))
       throw Unsupported("nvfp4 gemv: no fused kernel for the call (needs 16-bit x, A16, m <= 2, k % 1024 == 0, k < 8192, "
-                        "16-byte aligned x/weights, x fitting shared memory; SiLU: n % 32 == 0, no residual): "
+                        "16-byte aligned x/weights, x fitting shared memory, a shape the plain GEMV does not split "
+                        "along K; SiLU: n % 32 == 0, no residual): "
                         "check gemv_fusion_supported first");
     add_ring_maps(plan, a);
     if (a.x_dtype == DType::BF16) return launch_fused<kBF16>(a, p, plan, stream);

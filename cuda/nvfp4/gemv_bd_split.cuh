@@ -26,10 +26,13 @@ inline int bd_split_override() {
   return n >= 0 && n <= 64 ? n : -1;
 }
 
-// The rule's cost model, in chunk-steps of the busiest CTA (one chunk-step: 16 rows x 1024 K of weights): rounds of
-// tiles x (chunks per slice + one tile epilogue), plus the reduction kernel and the partial sums for a split call.
-constexpr double kBdTileEpilogueChunks = 0.25;
-constexpr double kBdSplitReduceChunks = 2.0;
+// The rule's cost model, in chunk-steps of the busiest CTA (one chunk-step: 16 rows x 1024 K of weights, ~0.65 us on
+// an H200 at M = 1): rounds of tiles x (chunks per slice + one tile epilogue), plus the reduction kernel and the
+// partial sums for a split call. Constants fitted to bench/probes/gemv_bd_split_sweep.py (H200, session 13): the
+// split costs ~2.5 us more than the model's chunk-steps (Qwen3-32B o: 320 tiles x 8 chunks, every split slower;
+// Qwen3-32B down: 320 x 25, 4-13 slices 1.20-1.32x faster).
+constexpr double kBdTileEpilogueChunks = 0.5;
+constexpr double kBdSplitReduceChunks = 4.0;
 // A split must promise at least this much less (else the unsplit kernel: one kernel, no workspace).
 constexpr double kBdSplitMaxCostRatio = 0.9;
 constexpr int kBdSplitMaxSlices = 16;
