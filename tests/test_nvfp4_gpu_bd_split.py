@@ -42,18 +42,20 @@ def _slices_asked(p, s, x, activation="bf16"):
 def _rule(n, k, m, sms):
     """bd_split_slices' cost model, written out: chunk-steps of the busiest CTA (two CTAs per SM), rounds of tiles x
     (chunks per slice + 0.5 for a tile epilogue) + 4 for the reduction when split; the cheapest s in 2..16 if it
-    costs at most 0.9x the unsplit call (x of a slice always fits here)."""
+    costs at most 0.9x the unsplit call, or the cheapest s dividing the chunks evenly within 1.05x of that (x of a
+    slice always fits here)."""
     tiles, chunks, slots = -(-n // 16), k // 1024, 2 * sms
 
     def cost(s):
         per_slice = min(slots // s, tiles)
         return math.ceil(tiles / per_slice) * (math.ceil(chunks / s) + 0.5) + (4.0 if s > 1 else 0.0)
 
-    best = 1
-    for s in range(2, min(chunks, 16, slots) + 1):
-        if cost(s) < cost(best):
-            best = s
-    return best if best > 1 and cost(best) <= 0.9 * cost(1) else 1
+    candidates = range(2, min(chunks, 16, slots) + 1)
+    best = min(candidates, key=lambda s: (cost(s), s), default=1)
+    if best == 1 or cost(best) > 0.9 * cost(1):
+        return 1
+    even = [s for s in candidates if chunks % s == 0 and cost(s) <= 1.05 * cost(best)]
+    return min(even, key=lambda s: (cost(s), s)) if even else best
 
 
 # (n, k): a partial tile, one tile, uneven slices (K = 5 and 7 chunks), several tiles per CTA (n = 12008, K = 2 chunks)
