@@ -264,6 +264,23 @@ __device__ __forceinline__ void load_weights(const uint8_t* const (&w_row)[2], c
   }
 }
 
+// load_weights<true> as predicated loads (kForm16Phased): no branch around the refills. When !on the slot's values
+// are undefined (steps past the end are never computed).
+__device__ __forceinline__ void load_weights_if(const uint8_t* const (&w_row)[2], const uint8_t* const (&s_row)[2],
+                                                int c, bool on, uint32_t (&wv)[2][4], uint32_t (&sc)[2]) {
+#pragma unroll
+  for (int hr = 0; hr < 2; ++hr) {
+    const uint8_t* wp = w_row[hr] + uint32_t(c) * (kChunk / 2);
+    const uint8_t* sp = s_row[hr] + uint32_t(c) * (kChunk / 16);
+    asm volatile(
+        "{\n .reg .pred p;\n setp.ne.b32 p, %6, 0;\n"
+        " @p ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%5];\n"
+        " @p ld.global.nc.u16 %4, [%7];\n}"
+        : "=r"(wv[hr][0]), "=r"(wv[hr][1]), "=r"(wv[hr][2]), "=r"(wv[hr][3]), "=r"(sc[hr])
+        : "l"(wp), "r"(int(on)), "l"(sp));
+  }
+}
+
 // Block-scale pair (s, s) for the A operand, times 2^7: fp16 or bf16 bits.
 template <bool BF16>
 __device__ __forceinline__ void scale_pairs(uint32_t two_bytes, uint32_t& s0, uint32_t& s1) {
@@ -317,6 +334,37 @@ __host__ __device__ __forceinline__ void fp4_word(uint32_t w, uint32_t (&o)[4]) 
   }
 }
 
+// fp4_word<true> (bf16 pairs) in 11 instructions instead of 13, the same bits (kForm16Decode; checked like fp4_word):
+// one select places two pairs at once.
+//   lo = magnitudes of nibbles 0, 1, 4, 5 from w, their signs 6 bits up (from w << 6): pair 0 is lo << 6 masked,
+//   pair 1 lo << 2 masked;
+//   hi = magnitudes of nibbles 2, 3, 6, 7 from w >> 6, their signs from w: pair 2 is hi << 4 masked, pair 3 hi masked.
+__host__ __device__ __forceinline__ void fp4_word_bf16_select2(uint32_t w, uint32_t (&o)[4]) {
+  constexpr uint32_t kMask = 0x81C081C0u;
+  const uint32_t lo = lop3<kLutSelect>(w, w << 6, 0x00770077u);
+  const uint32_t hi = lop3<kLutSelect>(w >> 6, w, 0x01DC01DCu);
+  o[0] = lop3<kLutAnd>(lo << 6, 0, kMask);
+  o[1] = lop3<kLutAnd>(lo << 2, 0, kMask);
+  o[2] = lop3<kLutAnd>(hi << 4, 0, kMask);
+  o[3] = lop3<kLutAnd>(hi, 0, kMask);
+}
+
+// FORM bits of the 16-bit kernel (gemv_kernel; RESET_NATIVE_GEMV_16_FORM picks them per call, form16_requested()).
+// Both give the same bits as FORM 0, the form before session 13.
+//   kForm16Phased (the persistent fast-path instances): ptxas gives every streaming weight load of the step loop one
+//     scoreboard, so any wait for a slot's words waits for every weight load in flight. FORM 0 refills each slot
+//     right after its step reads it; where ptxas then waits decided the real depth: the whole-x instances once at
+//     the loop head (after the last slot's refill had just been issued), the split-K ones before each step's
+//     refilled words were copied back into the slot after the epilogue branch (each step waited for its own refill:
+//     no step in flight) and again in the tile epilogue, whose shared-memory loads ran out of scoreboards and shared
+//     the weights' one (48 waits in the loop). Phased: at the loop head every slot is copied out (an OR with a
+//     runtime zero, which ptxas cannot turn into a register rename), then all kDepth slots are refilled at once by
+//     predicated loads (no branch), then the kDepth steps compute from the copies: one wait per loop, and every
+//     load has all kDepth steps' compute to land. Costs ~10 instructions per step (the copies) and 30 registers
+//     (the three-CTA kernel, 80 registers, would spill: it keeps FORM 0).
+//   kForm16Decode (bf16 A/B): fp4_word_bf16_select2, 11 instructions per word instead of fp4_word's 13.
+constexpr int kForm16Phased = 1, kForm16Decode = 2;
+
 // Weight steps in flight per thread (each 32 B of FP4 + 4 scale bytes): deep when one CTA owns the SM
 // (MINB == 1, registers to spare), else what fits 2 CTAs per SM in 128 registers.
 template <bool WHOLE, int NT, int MINB, int TEAMS = 1>
@@ -365,8 +413,9 @@ __device__ __forceinline__ void prefetch_then_wait(const GemvParams& p, int step
 // gemv_split_reduce adds up. x of many tokens x long K then still fits next to a second CTA.
 // TEAMS = 2 (WHOLE, one CTA per SM): two teams of 8 warps share one staged copy of x, each walking its own row
 // tiles with its own reduction buffers and barrier: 16 warps stream weights where x fits only once per SM.
+// FORM: bits of kForm16* (0 = the form before session 13).
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING = false, bool SPLIT = false,
-          int TEAMS = 1>
+          int TEAMS = 1, int FORM = 0>
 __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB) gemv_kernel(const GemvParams p, const __grid_constant__ RingMaps maps) {
   static_assert(!RING || (FAST && WHOLE), "the weight ring serves the persistent fast-path kernel only");
   static_assert(!SPLIT || (WHOLE && !RING), "split K runs the persistent whole-slice kernel without the ring");
@@ -498,7 +547,8 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   const uint8_t* f_s[2];
   auto fetch_rows = [&]() { row_pointers(p, f_row0 + g, kslice, half_k, sixteenth_k, f_w, f_s); };
   if constexpr (WHOLE) fetch_rows();
-  auto fetch = [&](uint32_t (&w)[2][4], uint32_t (&sc)[2]) {
+  constexpr bool kPhased = (FORM & kForm16Phased) != 0 && FAST && !RING;
+  auto fetch = [&](uint32_t (&w)[2][4], uint32_t (&sc)[2], bool on = true) {
     if constexpr (RING) {
       ring.consume(f_step++, kwarp, w, sc);
       return;
@@ -507,7 +557,11 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       f_row0 = first_row + f_j * kRows;
       fetch_rows();
     }
-    load_weights<FAST>(f_w, f_s, f_c, f_c * kChunk + kslice, p.k, w, sc);
+    if constexpr (kPhased) {
+      load_weights_if(f_w, f_s, f_c, on, w, sc);
+    } else {
+      load_weights<FAST>(f_w, f_s, f_c, f_c * kChunk + kslice, p.k, w, sc);
+    }
     if constexpr (WHOLE) {
       if (++f_c == nchunks) {
         f_c = 0;
@@ -576,7 +630,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
     for (int hr = 0; hr < 2; ++hr)
 #pragma unroll
       for (int i = 0; i < 4; ++i) words[hr][i] = w[hr][i];
-    if (step + kDepth < steps) fetch(w, wsc);  // slot free again: refill it now
+    if constexpr (!kPhased) {  // (phased: every slot refilled at the loop head)
+      if (step + kDepth < steps) fetch(w, wsc);  // slot free again: refill it now
+    }
     const int cb = WHOLE ? c : (c & 1);
     const uint16_t* bbase[kSplits][NT];
 #pragma unroll
@@ -591,8 +647,13 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
 #pragma unroll
         for (int nt = 0; nt < NT; ++nt) bfr[s][nt] = *reinterpret_cast<const uint4*>(bbase[s][nt] + i * kPlane);
       uint32_t d0[4], d1[4];
-      fp4_word<kBf>(words[0][i], d0);
-      fp4_word<kBf>(words[1][i], d1);
+      if constexpr (kBf && (FORM & kForm16Decode) != 0) {
+        fp4_word_bf16_select2(words[0][i], d0);
+        fp4_word_bf16_select2(words[1][i], d1);
+      } else {
+        fp4_word<kBf>(words[0][i], d0);
+        fp4_word<kBf>(words[1][i], d1);
+      }
       const uint32_t s0 = i < 2 ? s_lo[0] : s_hi[0], s1 = i < 2 ? s_lo[1] : s_hi[1];
 #pragma unroll
       for (int jj = 0; jj < 2; ++jj) {
@@ -662,10 +723,30 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
     }
   };
 
+  const uint32_t runtime_zero = uint32_t(p.k) >> 31;  // p.k > 0: zero, but not known to the compiler
   for (int step = 0; step < steps; step += kDepth) {
+    if constexpr (kPhased) {
+      // The one wait: every slot copied out (an OR with a runtime zero, which ptxas cannot fold into a register
+      // rename), then every slot refilled at once, so the loads have all kDepth steps' compute to land.
+      uint32_t cur[kDepth][2][4], csc[kDepth][2];
 #pragma unroll
-    for (int d = 0; d < kDepth; ++d)
-      if (step + d < steps) run_step(step + d, d, wv[d], sc[d]);
+      for (int d = 0; d < kDepth; ++d)
+#pragma unroll
+        for (int hr = 0; hr < 2; ++hr) {
+          csc[d][hr] = sc[d][hr] | runtime_zero;
+#pragma unroll
+          for (int i = 0; i < 4; ++i) cur[d][hr][i] = wv[d][hr][i] | runtime_zero;
+        }
+#pragma unroll
+      for (int d = 0; d < kDepth; ++d) fetch(wv[d], sc[d], step + kDepth + d < steps);
+#pragma unroll
+      for (int d = 0; d < kDepth; ++d)
+        if (step + d < steps) run_step(step + d, d, cur[d], csc[d]);
+    } else {
+#pragma unroll
+      for (int d = 0; d < kDepth; ++d)
+        if (step + d < steps) run_step(step + d, d, wv[d], sc[d]);
+    }
   }
 }
 
@@ -714,9 +795,44 @@ GemvParams with_activation_amax(const GemvParams& p, bool in_kernel, cudaStream_
   return q;
 }
 
+// The 16-bit kernel's forms (kForm16* bits) compiled for an instance: the persistent fast-path kernels without the
+// ring at A16 with 16-bit x, except the three-CTA one (the phased form would spill there). kForm16Decode only
+// changes bf16 kernels.
+template <int XDT, bool W4A4, bool FAST, bool WHOLE, int MINB, bool RING>
+constexpr bool form16_applies() {
+  return FAST && WHOLE && !RING && MINB != 3 && !W4A4 && XDT != kF32;
+}
+constexpr int kForm16Both = kForm16Phased | kForm16Decode;
+constexpr int kForm16Default = 0;
+
+// RESET_NATIVE_GEMV_16_FORM (read at every call, for benchmarks): "0" = the form before session 13, "2" = only the
+// bf16 decode, "3" = phased + decode; unset or anything else = kForm16Default. Calls the form does not apply to
+// run form 0.
+inline int form16_requested() {
+  const char* v = std::getenv("RESET_NATIVE_GEMV_16_FORM");
+  if (v == nullptr) return kForm16Default;
+  if (std::strcmp(v, "0") == 0) return 0;
+  if (std::strcmp(v, "2") == 0) return kForm16Decode;
+  if (std::strcmp(v, "3") == 0) return kForm16Both;
+  return kForm16Default;
+}
+
+// The kernel of one instance in the requested form (form16_requested()).
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS>
+auto form16_kernel() {
+  if constexpr (form16_applies<XDT, W4A4, FAST, WHOLE, MINB, RING>()) {
+    const int form = form16_requested();
+    if (form == kForm16Both) return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kForm16Both>;
+    if constexpr (XDT == kBF16) {
+      if (form == kForm16Decode) return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kForm16Decode>;
+    }
+  }
+  return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, 0>;
+}
+
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB = 2, bool RING = false, int TEAMS = 1>
 void launch_tile(const GemvParams& p, const RingMaps& maps, int sms, cudaStream_t stream) {
-  auto kernel = gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS>;
+  auto kernel = form16_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS>();
   const size_t smem = TEAMS > 1 ? smem_bytes<XDT, W4A4, NT, true, TEAMS>(p.k, p.m)
                       : WHOLE   ? whole_smem_bytes<XDT, W4A4, NT, MINB, RING>(p.k, p.m)
                                 : smem_bytes<XDT, W4A4, NT, WHOLE>(p.k, p.m);
