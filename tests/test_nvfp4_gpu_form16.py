@@ -1,6 +1,6 @@
 """NVFP4 GEMV: the 16-bit kernel's forms (RESET_NATIVE_GEMV_16_FORM, kForm16* in cuda/nvfp4/gemv_kernel.cuh): "2" =
 the bf16 FP4 decode in 11 instructions per word, "3" = that plus the phased weight loop (one wait per loop: all slots
-copied out and refilled at the loop head). Neither changes what is summed or in which order, so every output equals
+copied out and refilled at the loop head), "6" = the decode plus the phased loop over two slot sets (no copies). Neither changes what is summed or in which order, so every output equals
 form "0" (the form before session 13) bit for bit, on every instance the forms apply to (two and one CTA per SM, two
 teams, split K even and uneven; 8 and 16 token columns) and on those they leave alone; form 0 also against fp64
 math. Which instance and form run is read from the kernel names the torch profiler records. GPU tests skip without a
@@ -91,14 +91,14 @@ def test_forms_same_bits_and_fp64(n, k, m, teams, instance, dtype, monkeypatch):
     bias = torch.randn(n, generator=gen).to(dtype).cuda()
     residual = torch.randn((m, n), generator=gen).to(dtype).cuda()
     outs = {}
-    for form in ("0", "2", "3"):
+    for form in ("0", "2", "3", "6"):
         monkeypatch.setenv(ENV, form)
         torch.full(((m * n * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
         outs[form] = nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual)
         kernels = _kernels_of_call(lambda: nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual))
-        want = {"0": 0, "2": 2 if dtype == torch.bfloat16 else 0, "3": 3}[form] if instance[0] != 3 else 0
+        want = {"0": 0, "2": 2 if dtype == torch.bfloat16 else 0, "3": 3, "6": 6}[form] if instance[0] != 3 else 0
         assert kernels == [(*instance, want)], (form, kernels)
-    for form in ("2", "3"):
+    for form in ("2", "3", "6"):
         assert torch.equal(outs[form], outs["0"]), form
     ref.check_vs_fp64(outs["0"], packed, scales, float(gs), x, "bf16", bias, residual)
 

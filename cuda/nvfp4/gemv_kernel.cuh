@@ -266,12 +266,14 @@ __device__ __forceinline__ void load_weights(const uint8_t* const (&w_row)[2], c
 
 // load_weights<true> as predicated loads (kForm16Phased): no branch around the refills. When !on the slot's values
 // are undefined (steps past the end are never computed).
+// dep (zero) is added to the addresses: a value loaded earlier, so the loads cannot be issued before it has landed.
 __device__ __forceinline__ void load_weights_if(const uint8_t* const (&w_row)[2], const uint8_t* const (&s_row)[2],
-                                                int c, bool on, uint32_t (&wv)[2][4], uint32_t (&sc)[2]) {
+                                                int c, bool on, uint32_t (&wv)[2][4], uint32_t (&sc)[2],
+                                                uint32_t dep = 0) {
 #pragma unroll
   for (int hr = 0; hr < 2; ++hr) {
-    const uint8_t* wp = w_row[hr] + uint32_t(c) * (kChunk / 2);
-    const uint8_t* sp = s_row[hr] + uint32_t(c) * (kChunk / 16);
+    const uint8_t* wp = w_row[hr] + (uint32_t(c) * (kChunk / 2) + dep);
+    const uint8_t* sp = s_row[hr] + (uint32_t(c) * (kChunk / 16) + dep);
     asm volatile(
         "{\n .reg .pred p;\n setp.ne.b32 p, %6, 0;\n"
         " @p ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%5];\n"
@@ -363,7 +365,11 @@ __host__ __device__ __forceinline__ void fp4_word_bf16_select2(uint32_t w, uint3
 //     load has all kDepth steps' compute to land. Costs ~10 instructions per step (the copies) and 30 registers
 //     (the three-CTA kernel, 80 registers, would spill: it keeps FORM 0).
 //   kForm16Decode (bf16 A/B): fp4_word_bf16_select2, 11 instructions per word instead of fp4_word's 13.
-constexpr int kForm16Phased = 1, kForm16Decode = 2;
+//   kForm16PhasedXY (the persistent fast-path instances): the phased idea without the copies: two sets of kDepth
+//     slots, each refilled right after the wait for the other (its addresses depend on the other set's first word,
+//     so ptxas cannot issue them earlier), then the other set computed: two waits per 2 kDepth steps, each for
+//     loads issued kDepth steps of compute earlier; twice the unrolled code.
+constexpr int kForm16Phased = 1, kForm16Decode = 2, kForm16PhasedXY = 4;
 
 // Weight steps in flight per thread (each 32 B of FP4 + 4 scale bytes): deep when one CTA owns the SM
 // (MINB == 1, registers to spare), else what fits 2 CTAs per SM in 128 registers.
@@ -547,8 +553,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   const uint8_t* f_s[2];
   auto fetch_rows = [&]() { row_pointers(p, f_row0 + g, kslice, half_k, sixteenth_k, f_w, f_s); };
   if constexpr (WHOLE) fetch_rows();
-  constexpr bool kPhased = (FORM & kForm16Phased) != 0 && FAST && !RING;
-  auto fetch = [&](uint32_t (&w)[2][4], uint32_t (&sc)[2], bool on = true) {
+  constexpr bool kPhasedXY = (FORM & kForm16PhasedXY) != 0 && FAST && WHOLE && !RING;
+  constexpr bool kPhased = ((FORM & kForm16Phased) != 0 || kPhasedXY) && FAST && !RING;
+  auto fetch = [&](uint32_t (&w)[2][4], uint32_t (&sc)[2], bool on = true, uint32_t dep = 0) {
     if constexpr (RING) {
       ring.consume(f_step++, kwarp, w, sc);
       return;
@@ -558,7 +565,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       fetch_rows();
     }
     if constexpr (kPhased) {
-      load_weights_if(f_w, f_s, f_c, on, w, sc);
+      load_weights_if(f_w, f_s, f_c, on, w, sc, dep);
     } else {
       load_weights<FAST>(f_w, f_s, f_c, f_c * kChunk + kslice, p.k, w, sc);
     }
@@ -724,28 +731,49 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   };
 
   const uint32_t runtime_zero = uint32_t(p.k) >> 31;  // p.k > 0: zero, but not known to the compiler
-  for (int step = 0; step < steps; step += kDepth) {
-    if constexpr (kPhased) {
-      // The one wait: every slot copied out (an OR with a runtime zero, which ptxas cannot fold into a register
-      // rename), then every slot refilled at once, so the loads have all kDepth steps' compute to land.
-      uint32_t cur[kDepth][2][4], csc[kDepth][2];
+  if constexpr (kPhasedXY) {
+    // Two sets of kDepth slots, A (wv, filled by prefetch_then_wait) and B: [first use of A = the wait for A] ->
+    // refill B (addresses depend on A's first word, so ptxas cannot issue them before that wait) -> compute A ->
+    // [wait for B] -> refill A -> compute B. No copies; twice the unrolled steps.
+    uint32_t wv_b[kDepth][2][4], sc_b[kDepth][2];
+    for (int step = 0; step < steps; step += 2 * kDepth) {
+      const uint32_t dep_a = wv[0][0][0] & runtime_zero;
 #pragma unroll
-      for (int d = 0; d < kDepth; ++d)
-#pragma unroll
-        for (int hr = 0; hr < 2; ++hr) {
-          csc[d][hr] = sc[d][hr] | runtime_zero;
-#pragma unroll
-          for (int i = 0; i < 4; ++i) cur[d][hr][i] = wv[d][hr][i] | runtime_zero;
-        }
-#pragma unroll
-      for (int d = 0; d < kDepth; ++d) fetch(wv[d], sc[d], step + kDepth + d < steps);
-#pragma unroll
-      for (int d = 0; d < kDepth; ++d)
-        if (step + d < steps) run_step(step + d, d, cur[d], csc[d]);
-    } else {
+      for (int d = 0; d < kDepth; ++d) fetch(wv_b[d], sc_b[d], step + kDepth + d < steps, dep_a);
 #pragma unroll
       for (int d = 0; d < kDepth; ++d)
         if (step + d < steps) run_step(step + d, d, wv[d], sc[d]);
+      const uint32_t dep_b = wv_b[0][0][0] & runtime_zero;
+#pragma unroll
+      for (int d = 0; d < kDepth; ++d) fetch(wv[d], sc[d], step + 2 * kDepth + d < steps, dep_b);
+#pragma unroll
+      for (int d = 0; d < kDepth; ++d)
+        if (step + kDepth + d < steps) run_step(step + kDepth + d, d, wv_b[d], sc_b[d]);
+    }
+  } else {
+    for (int step = 0; step < steps; step += kDepth) {
+      if constexpr (kPhased) {
+        // The one wait: every slot copied out (an OR with a runtime zero, which ptxas cannot fold into a register
+        // rename), then every slot refilled at once, so the loads have all kDepth steps' compute to land.
+        uint32_t cur[kDepth][2][4], csc[kDepth][2];
+#pragma unroll
+        for (int d = 0; d < kDepth; ++d)
+#pragma unroll
+          for (int hr = 0; hr < 2; ++hr) {
+            csc[d][hr] = sc[d][hr] | runtime_zero;
+#pragma unroll
+            for (int i = 0; i < 4; ++i) cur[d][hr][i] = wv[d][hr][i] | runtime_zero;
+          }
+#pragma unroll
+        for (int d = 0; d < kDepth; ++d) fetch(wv[d], sc[d], step + kDepth + d < steps);
+#pragma unroll
+        for (int d = 0; d < kDepth; ++d)
+          if (step + d < steps) run_step(step + d, d, cur[d], csc[d]);
+      } else {
+#pragma unroll
+        for (int d = 0; d < kDepth; ++d)
+          if (step + d < steps) run_step(step + d, d, wv[d], sc[d]);
+      }
     }
   }
 }
@@ -802,18 +830,19 @@ template <int XDT, bool W4A4, bool FAST, bool WHOLE, int MINB, bool RING>
 constexpr bool form16_applies() {
   return FAST && WHOLE && !RING && MINB != 3 && !W4A4 && XDT != kF32;
 }
-constexpr int kForm16Both = kForm16Phased | kForm16Decode;
+constexpr int kForm16Both = kForm16Phased | kForm16Decode, kForm16BothXY = kForm16PhasedXY | kForm16Decode;
 constexpr int kForm16Default = 0;
 
 // RESET_NATIVE_GEMV_16_FORM (read at every call, for benchmarks): "0" = the form before session 13, "2" = only the
-// bf16 decode, "3" = phased + decode; unset or anything else = kForm16Default. Calls the form does not apply to
-// run form 0.
+// bf16 decode, "3" = phased + decode, "6" = phased in two slot sets + decode; unset or anything else =
+// kForm16Default. Calls the form does not apply to run form 0.
 inline int form16_requested() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_16_FORM");
   if (v == nullptr) return kForm16Default;
   if (std::strcmp(v, "0") == 0) return 0;
   if (std::strcmp(v, "2") == 0) return kForm16Decode;
   if (std::strcmp(v, "3") == 0) return kForm16Both;
+  if (std::strcmp(v, "6") == 0) return kForm16BothXY;
   return kForm16Default;
 }
 
@@ -823,6 +852,7 @@ auto form16_kernel() {
   if constexpr (form16_applies<XDT, W4A4, FAST, WHOLE, MINB, RING>()) {
     const int form = form16_requested();
     if (form == kForm16Both) return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kForm16Both>;
+    if (form == kForm16BothXY) return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kForm16BothXY>;
     if constexpr (XDT == kBF16) {
       if (form == kForm16Decode) return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kForm16Decode>;
     }
