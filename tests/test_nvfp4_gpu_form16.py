@@ -1,10 +1,10 @@
-"""NVFP4 GEMV: the 16-bit kernel's forms (RESET_NATIVE_GEMV_16_FORM, kForm16* in cuda/nvfp4/gemv_kernel.cuh): "2" =
-the bf16 FP4 decode in 11 instructions per word, "3" = that plus the phased weight loop (one wait per loop: all slots
-copied out and refilled at the loop head), "6" = the decode plus the phased loop over two slot sets (no copies). Neither changes what is summed or in which order, so every output equals
-form "0" (the form before session 13) bit for bit, on every instance the forms apply to (two and one CTA per SM, two
-teams, split K even and uneven; 8 and 16 token columns) and on those they leave alone; form 0 also against fp64
-math. Which instance and form run is read from the kernel names the torch profiler records. GPU tests skip without a
-device."""
+"""NVFP4 GEMV: the 16-bit kernel's forms (kForm16* in cuda/nvfp4/gemv_kernel.cuh, form16_rule): with bf16 x the FP4
+decode in 11 instructions per word, and on the split-K kernels with 8 token columns the phased weight loop (two slot
+sets, each refilled right after the wait for the other). RESET_NATIVE_GEMV_16_FORM=0 runs the form before session 13,
+=2 the decode alone. Neither changes what is summed or in which order, so every output equals form 0's bit for bit, on
+every instance (two and one CTA per SM, two teams, split K even and uneven; 8 and 16 token columns; the three-CTA
+kernel, which keeps form 0); form 0 also against fp64 math. Which instance and form run is read from the kernel names
+the torch profiler records. GPU tests skip without a device."""
 from __future__ import annotations
 
 import functools
@@ -62,9 +62,9 @@ def _kernels_of_call(fn):
 
 
 # (n, k, m, teams env, instance (MINB, SPLIT, TEAMS) the call must run): two CTAs per SM with 8 and 16 token columns,
-# two teams (8 / 16 columns, the second team without a tile at n = 8), split K (8 chunks in 4 slices; 9 in 5, uneven),
-# one CTA per SM with six slots (RESET_NATIVE_GEMV_TEAMS=1), and the three-CTA kernel (forms not applied). n = 200 ends
-# in a partial row tile.
+# two teams (8 / 16 columns, the second team without a tile at n = 8), split K (8 token columns: 8 chunks in 4 slices,
+# 9 in 5 (uneven), 25 in 13 at two tokens; 16 columns: 9 in 5), one CTA per SM with six slots
+# (RESET_NATIVE_GEMV_TEAMS=1), and the three-CTA kernel (form 0). n = 200 ends in a partial row tile.
 SHAPES = [
     (200, 4096, 3, None, (2, 0, 1)),
     (200, 2048, 12, None, (2, 0, 1)),
@@ -73,6 +73,8 @@ SHAPES = [
     (200, 4096, 16, None, (1, 0, 2)),
     (200, 8192, 6, None, (2, 1, 1)),
     (200, 9216, 16, None, (2, 1, 1)),
+    (72, 25600, 2, None, (2, 1, 1)),
+    (200, 9216, 5, None, (2, 1, 1)),
     (200, 4096, 16, "1", (1, 0, 1)),
     (6144, 4096, 3, None, (3, 0, 1)),
 ]
@@ -90,21 +92,26 @@ def test_forms_same_bits_and_fp64(n, k, m, teams, instance, dtype, monkeypatch):
     x = torch.randn((m, k), generator=gen).to(dtype).cuda()
     bias = torch.randn(n, generator=gen).to(dtype).cuda()
     residual = torch.randn((m, n), generator=gen).to(dtype).cuda()
+    bf16 = dtype == torch.bfloat16
+    decode = 2 if bf16 and instance[0] != 3 else 0
+    phased = 4 if instance[1] == 1 and m <= 8 else 0  # split K with 8 token columns
     outs = {}
-    for form in ("0", "2", "3", "6"):
-        monkeypatch.setenv(ENV, form)
+    for form, want in (("0", 0), ("2", decode), ("rule", decode | phased)):
+        if form == "rule":
+            monkeypatch.delenv(ENV, raising=False)
+        else:
+            monkeypatch.setenv(ENV, form)
         torch.full(((m * n * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
         outs[form] = nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual)
         kernels = _kernels_of_call(lambda: nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual))
-        want = {"0": 0, "2": 2 if dtype == torch.bfloat16 else 0, "3": 3, "6": 6}[form] if instance[0] != 3 else 0
         assert kernels == [(*instance, want)], (form, kernels)
-    for form in ("2", "3", "6"):
+    for form in ("2", "rule"):
         assert torch.equal(outs[form], outs["0"]), form
     ref.check_vs_fp64(outs["0"], packed, scales, float(gs), x, "bf16", bias, residual)
 
 
 def test_unknown_values_and_other_modes_keep_their_kernels(monkeypatch):
-    """Unknown values mean the default; W4A4, fp32 x and K % 1024 != 0 run form 0 whatever the switch says."""
+    """Unknown values mean the rule; W4A4, fp32 x and K % 1024 != 0 run form 0."""
     _clean_env(monkeypatch)
     gen = torch.Generator(device="cuda").manual_seed(1)
     p = torch.randint(0, 256, (200, 4096 // 2), generator=gen, device="cuda", dtype=torch.uint8)
@@ -113,7 +120,7 @@ def test_unknown_values_and_other_modes_keep_their_kernels(monkeypatch):
     default = _kernels_of_call(lambda: nc.gemv(p, s, 0.01, x, "bf16"))
     monkeypatch.setenv(ENV, "phased")
     assert _kernels_of_call(lambda: nc.gemv(p, s, 0.01, x, "bf16")) == default
-    monkeypatch.setenv(ENV, "3")
+    monkeypatch.delenv(ENV)
     assert [f for *_, f in _kernels_of_call(lambda: nc.gemv(p, s, 0.01, x, "nvfp4"))] == [0]
     assert [f for *_, f in _kernels_of_call(lambda: nc.gemv(p, s, 0.01, x.float(), "bf16"))] == [0]
     p2 = torch.randint(0, 256, (200, 3088 // 2), generator=gen, device="cuda", dtype=torch.uint8)  # K % 1024 != 0

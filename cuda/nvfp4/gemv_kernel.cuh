@@ -351,25 +351,22 @@ __host__ __device__ __forceinline__ void fp4_word_bf16_select2(uint32_t w, uint3
   o[3] = lop3<kLutAnd>(hi, 0, kMask);
 }
 
-// FORM bits of the 16-bit kernel (gemv_kernel; RESET_NATIVE_GEMV_16_FORM picks them per call, form16_requested()).
-// Both give the same bits as FORM 0, the form before session 13.
+// FORM bits of the 16-bit kernel (gemv_kernel; the launcher picks them per instance, form16_of). Both give the same
+// bits as FORM 0, the form before session 13.
+//   kForm16Decode (bf16 A/B): fp4_word_bf16_select2, 11 instructions per word instead of fp4_word's 13.
 //   kForm16Phased (the persistent fast-path instances): ptxas gives every streaming weight load of the step loop one
 //     scoreboard, so any wait for a slot's words waits for every weight load in flight. FORM 0 refills each slot
-//     right after its step reads it; where ptxas then waits decided the real depth: the whole-x instances once at
-//     the loop head (after the last slot's refill had just been issued), the split-K ones before each step's
-//     refilled words were copied back into the slot after the epilogue branch (each step waited for its own refill:
-//     no step in flight) and again in the tile epilogue, whose shared-memory loads ran out of scoreboards and shared
-//     the weights' one (48 waits in the loop). Phased: at the loop head every slot is copied out (an OR with a
-//     runtime zero, which ptxas cannot turn into a register rename), then all kDepth slots are refilled at once by
-//     predicated loads (no branch), then the kDepth steps compute from the copies: one wait per loop, and every
-//     load has all kDepth steps' compute to land. Costs ~10 instructions per step (the copies) and 30 registers
-//     (the three-CTA kernel, 80 registers, would spill: it keeps FORM 0).
-//   kForm16Decode (bf16 A/B): fp4_word_bf16_select2, 11 instructions per word instead of fp4_word's 13.
-//   kForm16PhasedXY (the persistent fast-path instances): the phased idea without the copies: two sets of kDepth
-//     slots, each refilled right after the wait for the other (its addresses depend on the other set's first word,
-//     so ptxas cannot issue them earlier), then the other set computed: two waits per 2 kDepth steps, each for
-//     loads issued kDepth steps of compute earlier; twice the unrolled code.
-constexpr int kForm16Phased = 1, kForm16Decode = 2, kForm16PhasedXY = 4;
+//     right after its step reads it; the whole-x instances then wait once per loop, at its head (right after the
+//     last slot's refill), but the split-K ones waited 48 times per loop: ptxas loaded each refill into other
+//     registers and copied it into the slot after the tile-epilogue branch (each step waited for the refill it had
+//     just issued) and the tile epilogue's shared-memory loads, out of scoreboards, shared the weights' one. Phased:
+//     two sets of kDepth slots, each refilled (predicated loads, no branch) right after the wait for the other
+//     (the refill's addresses depend on the other set's first word, so ptxas cannot issue them earlier), then the
+//     other set computed: two waits per 2 kDepth steps, each for loads issued kDepth steps of compute earlier;
+//     twice the unrolled code, 30 registers more (the three-CTA kernel, 80 registers, would spill).
+//     (Tried, removed in session 13: one slot set copied out at the loop head, an OR with a runtime zero, then all
+//     refilled at once: one wait per loop, ~10 instructions per step more; the same wins and losses, see below.)
+constexpr int kForm16Decode = 2, kForm16Phased = 4;
 
 // Weight steps in flight per thread (each 32 B of FP4 + 4 scale bytes): deep when one CTA owns the SM
 // (MINB == 1, registers to spare), else what fits 2 CTAs per SM in 128 registers.
@@ -553,8 +550,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   const uint8_t* f_s[2];
   auto fetch_rows = [&]() { row_pointers(p, f_row0 + g, kslice, half_k, sixteenth_k, f_w, f_s); };
   if constexpr (WHOLE) fetch_rows();
-  constexpr bool kPhasedXY = (FORM & kForm16PhasedXY) != 0 && FAST && WHOLE && !RING;
-  constexpr bool kPhased = ((FORM & kForm16Phased) != 0 || kPhasedXY) && FAST && !RING;
+  constexpr bool kPhased = (FORM & kForm16Phased) != 0 && FAST && WHOLE && !RING;
   auto fetch = [&](uint32_t (&w)[2][4], uint32_t (&sc)[2], bool on = true, uint32_t dep = 0) {
     if constexpr (RING) {
       ring.consume(f_step++, kwarp, w, sc);
@@ -637,7 +633,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
     for (int hr = 0; hr < 2; ++hr)
 #pragma unroll
       for (int i = 0; i < 4; ++i) words[hr][i] = w[hr][i];
-    if constexpr (!kPhased) {  // (phased: every slot refilled at the loop head)
+    if constexpr (!kPhased) {  // (phased: the step loop refills whole slot sets)
       if (step + kDepth < steps) fetch(w, wsc);  // slot free again: refill it now
     }
     const int cb = WHOLE ? c : (c & 1);
@@ -730,11 +726,11 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
     }
   };
 
-  const uint32_t runtime_zero = uint32_t(p.k) >> 31;  // p.k > 0: zero, but not known to the compiler
-  if constexpr (kPhasedXY) {
+  if constexpr (kPhased) {
+    const uint32_t runtime_zero = uint32_t(p.k) >> 31;  // p.k > 0: zero, but not known to the compiler
     // Two sets of kDepth slots, A (wv, filled by prefetch_then_wait) and B: [first use of A = the wait for A] ->
     // refill B (addresses depend on A's first word, so ptxas cannot issue them before that wait) -> compute A ->
-    // [wait for B] -> refill A -> compute B. No copies; twice the unrolled steps.
+    // [wait for B] -> refill A -> compute B.
     uint32_t wv_b[kDepth][2][4], sc_b[kDepth][2];
     for (int step = 0; step < steps; step += 2 * kDepth) {
       const uint32_t dep_a = wv[0][0][0] & runtime_zero;
@@ -752,28 +748,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
     }
   } else {
     for (int step = 0; step < steps; step += kDepth) {
-      if constexpr (kPhased) {
-        // The one wait: every slot copied out (an OR with a runtime zero, which ptxas cannot fold into a register
-        // rename), then every slot refilled at once, so the loads have all kDepth steps' compute to land.
-        uint32_t cur[kDepth][2][4], csc[kDepth][2];
 #pragma unroll
-        for (int d = 0; d < kDepth; ++d)
-#pragma unroll
-          for (int hr = 0; hr < 2; ++hr) {
-            csc[d][hr] = sc[d][hr] | runtime_zero;
-#pragma unroll
-            for (int i = 0; i < 4; ++i) cur[d][hr][i] = wv[d][hr][i] | runtime_zero;
-          }
-#pragma unroll
-        for (int d = 0; d < kDepth; ++d) fetch(wv[d], sc[d], step + kDepth + d < steps);
-#pragma unroll
-        for (int d = 0; d < kDepth; ++d)
-          if (step + d < steps) run_step(step + d, d, cur[d], csc[d]);
-      } else {
-#pragma unroll
-        for (int d = 0; d < kDepth; ++d)
-          if (step + d < steps) run_step(step + d, d, wv[d], sc[d]);
-      }
+      for (int d = 0; d < kDepth; ++d)
+        if (step + d < steps) run_step(step + d, d, wv[d], sc[d]);
     }
   }
 }
@@ -823,41 +800,38 @@ GemvParams with_activation_amax(const GemvParams& p, bool in_kernel, cudaStream_
   return q;
 }
 
-// The 16-bit kernel's forms (kForm16* bits) compiled for an instance: the persistent fast-path kernels without the
-// ring at A16 with 16-bit x, except the three-CTA one (the phased form would spill there). kForm16Decode only
-// changes bf16 kernels.
-template <int XDT, bool W4A4, bool FAST, bool WHOLE, int MINB, bool RING>
-constexpr bool form16_applies() {
-  return FAST && WHOLE && !RING && MINB != 3 && !W4A4 && XDT != kF32;
+// The 16-bit kernel's forms (kForm16* bits) by instance, measured on an H200 (bench/RESULTS-gemv16.md, session 13):
+// the persistent fast-path kernels without the ring at A16 with 16-bit x, except the three-CTA one, take the bf16
+// decode; the split-K ones with 8 token columns (M <= 8) also the phased loop (Qwen3-32B down 36.1 -> 31.1 us at
+// M = 3, 8B down 16.1 -> 14.6 at M = 4; with 16 columns it was level: 32B o M = 16 20.3 -> 21.0, 32B down 49.2 ->
+// 49.3, and it lost on the whole-x kernels: 32B gate_up M = 16 75.8 -> 95.8, 8B q/k/v M = 4 7.9 -> 8.6).
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT>
+constexpr int form16_rule() {
+  if (!(FAST && WHOLE && !RING && MINB != 3 && !W4A4 && XDT != kF32)) return 0;
+  return (XDT == kBF16 ? kForm16Decode : 0) | (SPLIT && NT == 1 ? kForm16Phased : 0);
 }
-constexpr int kForm16Both = kForm16Phased | kForm16Decode, kForm16BothXY = kForm16PhasedXY | kForm16Decode;
-constexpr int kForm16Default = 0;
 
-// RESET_NATIVE_GEMV_16_FORM (read at every call, for benchmarks): "0" = the form before session 13, "2" = only the
-// bf16 decode, "3" = phased + decode, "6" = phased in two slot sets + decode; unset or anything else =
-// kForm16Default. Calls the form does not apply to run form 0.
-inline int form16_requested() {
+// RESET_NATIVE_GEMV_16_FORM (read at every call, for benchmarks): "0" = the form before session 13 everywhere, "2" =
+// only the bf16 decode (no phased loop); unset or anything else = form16_rule.
+inline int form16_override() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_16_FORM");
-  if (v == nullptr) return kForm16Default;
-  if (std::strcmp(v, "0") == 0) return 0;
-  if (std::strcmp(v, "2") == 0) return kForm16Decode;
-  if (std::strcmp(v, "3") == 0) return kForm16Both;
-  if (std::strcmp(v, "6") == 0) return kForm16BothXY;
-  return kForm16Default;
+  if (v == nullptr) return -1;
+  return std::strcmp(v, "0") == 0 ? 0 : (std::strcmp(v, "2") == 0 ? kForm16Decode : -1);
 }
 
-// The kernel of one instance in the requested form (form16_requested()).
+// The kernel of one instance in the form form16_rule gives it, or the one RESET_NATIVE_GEMV_16_FORM asks for.
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS>
 auto form16_kernel() {
-  if constexpr (form16_applies<XDT, W4A4, FAST, WHOLE, MINB, RING>()) {
-    const int form = form16_requested();
-    if (form == kForm16Both) return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kForm16Both>;
-    if (form == kForm16BothXY) return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kForm16BothXY>;
-    if constexpr (XDT == kBF16) {
-      if (form == kForm16Decode) return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kForm16Decode>;
+  constexpr int kRule = form16_rule<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>();
+  if constexpr (kRule != 0) {
+    const int forced = form16_override();
+    if (forced == 0) return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, 0>;
+    if constexpr (kRule != (kRule & kForm16Decode)) {  // the phased loop: "2" runs the decode alone
+      if (forced == kForm16Decode)
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, (kRule & kForm16Decode)>;
     }
   }
-  return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, 0>;
+  return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kRule>;
 }
 
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB = 2, bool RING = false, int TEAMS = 1>
