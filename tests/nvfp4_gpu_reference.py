@@ -78,3 +78,23 @@ def dequantize(packed, block_scales, gs) -> np.ndarray:
     s = np.repeat(e4m3_value(block_scales), 16, axis=1)
     val = ((mag * s).astype(np.float32) * F32(gs)).astype(np.float32)
     return np.where(codes & 8, -val, val).astype(np.float32)
+
+
+def check_vs_fp64(y, packed, scales, gs, x, activation, bias, residual):
+    """|y - fp64| within the output rounding plus (K/16 + 16) fp32 ulps of sum |x w| (tests/test_nvfp4_cuda.py's bound).
+
+    y, x, bias, residual: torch tensors (imported by the caller); packed, scales, gs: quantize()'s output."""
+    import torch
+
+    k = x.shape[1]
+    x32 = x.float().cpu().numpy()
+    x64 = dequantize(*quantize(x32)).astype(np.float64) if activation == "nvfp4" else x32.astype(np.float64)
+    w = dequantize(packed, scales, gs).astype(np.float64)
+    yref = x64 @ w.T + bias.double().cpu().numpy()[None, :] + residual.double().cpu().numpy()
+    abs_sum = np.abs(x64) @ np.abs(w).T + np.abs(residual.double().cpu().numpy())
+    out_eps = {torch.float32: 0.0, torch.float16: 2.0**-11, torch.bfloat16: 2.0**-8}[y.dtype]
+    yd = y.double().cpu().numpy()
+    assert np.isfinite(yd).all(), "unwritten (poisoned) or non-finite outputs"
+    tol = out_eps * np.abs(yref) + 2.0**-24 * (k / 16 + 16) * abs_sum + 1e-30
+    err = np.abs(yd - yref)
+    assert (err <= tol).all(), f"max err/tol {float((err / tol).max()):.3g}"

@@ -264,6 +264,25 @@ __device__ __forceinline__ void load_weights(const uint8_t* const (&w_row)[2], c
   }
 }
 
+// load_weights<true> as predicated loads (kForm16Phased): no branch around the refills. When !on the slot's values
+// are undefined (steps past the end are never computed).
+// dep (zero) is added to the addresses: a value loaded earlier, so the loads cannot be issued before it has landed.
+__device__ __forceinline__ void load_weights_if(const uint8_t* const (&w_row)[2], const uint8_t* const (&s_row)[2],
+                                                int c, bool on, uint32_t (&wv)[2][4], uint32_t (&sc)[2],
+                                                uint32_t dep = 0) {
+#pragma unroll
+  for (int hr = 0; hr < 2; ++hr) {
+    const uint8_t* wp = w_row[hr] + (uint32_t(c) * (kChunk / 2) + dep);
+    const uint8_t* sp = s_row[hr] + (uint32_t(c) * (kChunk / 16) + dep);
+    asm volatile(
+        "{\n .reg .pred p;\n setp.ne.b32 p, %6, 0;\n"
+        " @p ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%5];\n"
+        " @p ld.global.nc.u16 %4, [%7];\n}"
+        : "=r"(wv[hr][0]), "=r"(wv[hr][1]), "=r"(wv[hr][2]), "=r"(wv[hr][3]), "=r"(sc[hr])
+        : "l"(wp), "r"(int(on)), "l"(sp));
+  }
+}
+
 // Block-scale pair (s, s) for the A operand, times 2^7: fp16 or bf16 bits.
 template <bool BF16>
 __device__ __forceinline__ void scale_pairs(uint32_t two_bytes, uint32_t& s0, uint32_t& s1) {
@@ -317,6 +336,38 @@ __host__ __device__ __forceinline__ void fp4_word(uint32_t w, uint32_t (&o)[4]) 
   }
 }
 
+// fp4_word<true> (bf16 pairs) in 11 instructions instead of 13, the same bits (kForm16Decode; checked like fp4_word):
+// one select places two pairs at once.
+//   lo = magnitudes of nibbles 0, 1, 4, 5 from w, their signs 6 bits up (from w << 6): pair 0 is lo << 6 masked,
+//   pair 1 lo << 2 masked;
+//   hi = magnitudes of nibbles 2, 3, 6, 7 from w >> 6, their signs from w: pair 2 is hi << 4 masked, pair 3 hi masked.
+__host__ __device__ __forceinline__ void fp4_word_bf16_select2(uint32_t w, uint32_t (&o)[4]) {
+  constexpr uint32_t kMask = 0x81C081C0u;
+  const uint32_t lo = lop3<kLutSelect>(w, w << 6, 0x00770077u);
+  const uint32_t hi = lop3<kLutSelect>(w >> 6, w, 0x01DC01DCu);
+  o[0] = lop3<kLutAnd>(lo << 6, 0, kMask);
+  o[1] = lop3<kLutAnd>(lo << 2, 0, kMask);
+  o[2] = lop3<kLutAnd>(hi << 4, 0, kMask);
+  o[3] = lop3<kLutAnd>(hi, 0, kMask);
+}
+
+// FORM bits of the 16-bit kernel (gemv_kernel; the launcher picks them per instance, form16_of). Both give the same
+// bits as FORM 0, the form before session 13.
+//   kForm16Decode (bf16 A/B): fp4_word_bf16_select2, 11 instructions per word instead of fp4_word's 13.
+//   kForm16Phased (the persistent fast-path instances): ptxas gives every streaming weight load of the step loop one
+//     scoreboard, so any wait for a slot's words waits for every weight load in flight. FORM 0 refills each slot
+//     right after its step reads it; the whole-x instances then wait once per loop, at its head (right after the
+//     last slot's refill), but the split-K ones waited 48 times per loop: ptxas loaded each refill into other
+//     registers and copied it into the slot after the tile-epilogue branch (each step waited for the refill it had
+//     just issued) and the tile epilogue's shared-memory loads, out of scoreboards, shared the weights' one. Phased:
+//     two sets of kDepth slots, each refilled (predicated loads, no branch) right after the wait for the other
+//     (the refill's addresses depend on the other set's first word, so ptxas cannot issue them earlier), then the
+//     other set computed: two waits per 2 kDepth steps, each for loads issued kDepth steps of compute earlier;
+//     twice the unrolled code, 30 registers more (the three-CTA kernel, 80 registers, would spill).
+//     (Tried, removed in session 13: one slot set copied out at the loop head, an OR with a runtime zero, then all
+//     refilled at once: one wait per loop, ~10 instructions per step more; the same wins and losses, see below.)
+constexpr int kForm16Decode = 2, kForm16Phased = 4;
+
 // Weight steps in flight per thread (each 32 B of FP4 + 4 scale bytes): deep when one CTA owns the SM
 // (MINB == 1, registers to spare), else what fits 2 CTAs per SM in 128 registers.
 template <bool WHOLE, int NT, int MINB, int TEAMS = 1>
@@ -365,8 +416,9 @@ __device__ __forceinline__ void prefetch_then_wait(const GemvParams& p, int step
 // gemv_split_reduce adds up. x of many tokens x long K then still fits next to a second CTA.
 // TEAMS = 2 (WHOLE, one CTA per SM): two teams of 8 warps share one staged copy of x, each walking its own row
 // tiles with its own reduction buffers and barrier: 16 warps stream weights where x fits only once per SM.
+// FORM: bits of kForm16* (0 = the form before session 13).
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING = false, bool SPLIT = false,
-          int TEAMS = 1>
+          int TEAMS = 1, int FORM = 0>
 __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB) gemv_kernel(const GemvParams p, const __grid_constant__ RingMaps maps) {
   static_assert(!RING || (FAST && WHOLE), "the weight ring serves the persistent fast-path kernel only");
   static_assert(!SPLIT || (WHOLE && !RING), "split K runs the persistent whole-slice kernel without the ring");
@@ -498,7 +550,8 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   const uint8_t* f_s[2];
   auto fetch_rows = [&]() { row_pointers(p, f_row0 + g, kslice, half_k, sixteenth_k, f_w, f_s); };
   if constexpr (WHOLE) fetch_rows();
-  auto fetch = [&](uint32_t (&w)[2][4], uint32_t (&sc)[2]) {
+  constexpr bool kPhased = (FORM & kForm16Phased) != 0 && FAST && WHOLE && !RING;
+  auto fetch = [&](uint32_t (&w)[2][4], uint32_t (&sc)[2], bool on = true, uint32_t dep = 0) {
     if constexpr (RING) {
       ring.consume(f_step++, kwarp, w, sc);
       return;
@@ -507,7 +560,11 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       f_row0 = first_row + f_j * kRows;
       fetch_rows();
     }
-    load_weights<FAST>(f_w, f_s, f_c, f_c * kChunk + kslice, p.k, w, sc);
+    if constexpr (kPhased) {
+      load_weights_if(f_w, f_s, f_c, on, w, sc, dep);
+    } else {
+      load_weights<FAST>(f_w, f_s, f_c, f_c * kChunk + kslice, p.k, w, sc);
+    }
     if constexpr (WHOLE) {
       if (++f_c == nchunks) {
         f_c = 0;
@@ -576,7 +633,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
     for (int hr = 0; hr < 2; ++hr)
 #pragma unroll
       for (int i = 0; i < 4; ++i) words[hr][i] = w[hr][i];
-    if (step + kDepth < steps) fetch(w, wsc);  // slot free again: refill it now
+    if constexpr (!kPhased) {  // (phased: the step loop refills whole slot sets)
+      if (step + kDepth < steps) fetch(w, wsc);  // slot free again: refill it now
+    }
     const int cb = WHOLE ? c : (c & 1);
     const uint16_t* bbase[kSplits][NT];
 #pragma unroll
@@ -591,8 +650,13 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
 #pragma unroll
         for (int nt = 0; nt < NT; ++nt) bfr[s][nt] = *reinterpret_cast<const uint4*>(bbase[s][nt] + i * kPlane);
       uint32_t d0[4], d1[4];
-      fp4_word<kBf>(words[0][i], d0);
-      fp4_word<kBf>(words[1][i], d1);
+      if constexpr (kBf && (FORM & kForm16Decode) != 0) {
+        fp4_word_bf16_select2(words[0][i], d0);
+        fp4_word_bf16_select2(words[1][i], d1);
+      } else {
+        fp4_word<kBf>(words[0][i], d0);
+        fp4_word<kBf>(words[1][i], d1);
+      }
       const uint32_t s0 = i < 2 ? s_lo[0] : s_hi[0], s1 = i < 2 ? s_lo[1] : s_hi[1];
 #pragma unroll
       for (int jj = 0; jj < 2; ++jj) {
@@ -662,10 +726,32 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
     }
   };
 
-  for (int step = 0; step < steps; step += kDepth) {
+  if constexpr (kPhased) {
+    const uint32_t runtime_zero = uint32_t(p.k) >> 31;  // p.k > 0: zero, but not known to the compiler
+    // Two sets of kDepth slots, A (wv, filled by prefetch_then_wait) and B: [first use of A = the wait for A] ->
+    // refill B (addresses depend on A's first word, so ptxas cannot issue them before that wait) -> compute A ->
+    // [wait for B] -> refill A -> compute B.
+    uint32_t wv_b[kDepth][2][4], sc_b[kDepth][2];
+    for (int step = 0; step < steps; step += 2 * kDepth) {
+      const uint32_t dep_a = wv[0][0][0] & runtime_zero;
 #pragma unroll
-    for (int d = 0; d < kDepth; ++d)
-      if (step + d < steps) run_step(step + d, d, wv[d], sc[d]);
+      for (int d = 0; d < kDepth; ++d) fetch(wv_b[d], sc_b[d], step + kDepth + d < steps, dep_a);
+#pragma unroll
+      for (int d = 0; d < kDepth; ++d)
+        if (step + d < steps) run_step(step + d, d, wv[d], sc[d]);
+      const uint32_t dep_b = wv_b[0][0][0] & runtime_zero;
+#pragma unroll
+      for (int d = 0; d < kDepth; ++d) fetch(wv[d], sc[d], step + 2 * kDepth + d < steps, dep_b);
+#pragma unroll
+      for (int d = 0; d < kDepth; ++d)
+        if (step + kDepth + d < steps) run_step(step + kDepth + d, d, wv_b[d], sc_b[d]);
+    }
+  } else {
+    for (int step = 0; step < steps; step += kDepth) {
+#pragma unroll
+      for (int d = 0; d < kDepth; ++d)
+        if (step + d < steps) run_step(step + d, d, wv[d], sc[d]);
+    }
   }
 }
 
@@ -714,9 +800,43 @@ GemvParams with_activation_amax(const GemvParams& p, bool in_kernel, cudaStream_
   return q;
 }
 
+// The 16-bit kernel's forms (kForm16* bits) by instance, measured on an H200 (bench/RESULTS-gemv16.md, session 13):
+// the persistent fast-path kernels without the ring at A16 with 16-bit x, except the three-CTA one, take the bf16
+// decode; the split-K ones with 8 token columns (M <= 8) also the phased loop (Qwen3-32B down 36.1 -> 31.1 us at
+// M = 3, 8B down 16.1 -> 14.6 at M = 4; with 16 columns it was level: 32B o M = 16 20.3 -> 21.0, 32B down 49.2 ->
+// 49.3, and it lost on the whole-x kernels: 32B gate_up M = 16 75.8 -> 95.8, 8B q/k/v M = 4 7.9 -> 8.6).
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT>
+constexpr int form16_rule() {
+  if (!(FAST && WHOLE && !RING && MINB != 3 && !W4A4 && XDT != kF32)) return 0;
+  return (XDT == kBF16 ? kForm16Decode : 0) | (SPLIT && NT == 1 ? kForm16Phased : 0);
+}
+
+// RESET_NATIVE_GEMV_16_FORM (read at every call, for benchmarks): "0" = the form before session 13 everywhere, "2" =
+// only the bf16 decode (no phased loop); unset or anything else = form16_rule.
+inline int form16_override() {
+  const char* v = std::getenv("RESET_NATIVE_GEMV_16_FORM");
+  if (v == nullptr) return -1;
+  return std::strcmp(v, "0") == 0 ? 0 : (std::strcmp(v, "2") == 0 ? kForm16Decode : -1);
+}
+
+// The kernel of one instance in the form form16_rule gives it, or the one RESET_NATIVE_GEMV_16_FORM asks for.
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS>
+auto form16_kernel() {
+  constexpr int kRule = form16_rule<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>();
+  if constexpr (kRule != 0) {
+    const int forced = form16_override();
+    if (forced == 0) return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, 0>;
+    if constexpr (kRule != (kRule & kForm16Decode)) {  // the phased loop: "2" runs the decode alone
+      if (forced == kForm16Decode)
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, (kRule & kForm16Decode)>;
+    }
+  }
+  return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kRule>;
+}
+
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB = 2, bool RING = false, int TEAMS = 1>
 void launch_tile(const GemvParams& p, const RingMaps& maps, int sms, cudaStream_t stream) {
-  auto kernel = gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS>;
+  auto kernel = form16_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS>();
   const size_t smem = TEAMS > 1 ? smem_bytes<XDT, W4A4, NT, true, TEAMS>(p.k, p.m)
                       : WHOLE   ? whole_smem_bytes<XDT, W4A4, NT, MINB, RING>(p.k, p.m)
                                 : smem_bytes<XDT, W4A4, NT, WHOLE>(p.k, p.m);

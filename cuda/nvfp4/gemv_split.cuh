@@ -77,7 +77,7 @@ void launch_split_reduce(const GemvParams& p, const LaunchPlan& plan, cudaStream
 // Runs the split-K kernel (p.ksplit > 1, p.split_ws sized by split_workspace_bytes), then the reduction.
 template <int XDT, bool W4A4, int NT>
 void launch_split(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
-  auto kernel = gemv_kernel<XDT, W4A4, NT, true, true, 2, false, true>;
+  auto kernel = form16_kernel<XDT, W4A4, NT, true, true, 2, false, true, 1>();
   const size_t smem = split_smem_bytes<XDT, W4A4, NT>(p.k, p.m, p.ksplit);
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
              "nvfp4 gemv: cudaFuncSetAttribute");

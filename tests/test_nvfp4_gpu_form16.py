@@ -1,0 +1,129 @@
+"""NVFP4 GEMV: the 16-bit kernel's forms (kForm16* in cuda/nvfp4/gemv_kernel.cuh, form16_rule): with bf16 x the FP4
+decode in 11 instructions per word, and on the split-K kernels with 8 token columns the phased weight loop (two slot
+sets, each refilled right after the wait for the other). RESET_NATIVE_GEMV_16_FORM=0 runs the form before session 13,
+=2 the decode alone. Neither changes what is summed or in which order, so every output equals form 0's bit for bit, on
+every instance (two and one CTA per SM, two teams, split K even and uneven; 8 and 16 token columns; the three-CTA
+kernel, which keeps form 0); form 0 also against fp64 math. Which instance and form run is read from the kernel names
+the torch profiler records. GPU tests skip without a device."""
+from __future__ import annotations
+
+import functools
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import nvfp4_gpu_reference as ref  # noqa: E402
+
+from reset_native import _nvfp4_cuda as nc  # noqa: E402
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.gpu
+
+ENV = "RESET_NATIVE_GEMV_16_FORM"
+
+
+@functools.lru_cache(maxsize=16)
+def _ref_weights(n, k):
+    return ref.quantize(torch.randn((n, k), generator=torch.Generator().manual_seed(n * 5 + k)).numpy())
+
+
+def _clean_env(monkeypatch):
+    for var in (ENV, "RESET_NATIVE_GEMV_TEAMS", "RESET_NATIVE_GEMV_RING", "RESET_NATIVE_GEMV_KSPLIT",
+                "RESET_NATIVE_GEMV_BD"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def _kernels_of_call(fn):
+    """(MINB, SPLIT, TEAMS, FORM) template arguments of every 16-bit GEMV kernel the call launched."""
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    found = []
+    for e in prof.events():
+        m = re.search(r"(?<![a-z_])gemv_kernel<([^>]*)>", e.name)  # demangled: <2, false, 1, true, true, 2, false, ...>
+        if m:
+            a = [v.strip() for v in m.group(1).split(",")]
+        else:
+            m = re.search(r"11gemv_kernelI((?:L[ib]\d+E)+)", e.name)  # mangled: ILi2ELb0ELi1E...
+            if not m:
+                continue
+            a = re.findall(r"L[ib](\d+)E", m.group(1))
+        v = [{"true": 1, "false": 0}.get(s, s) for s in a]
+        found.append((int(v[5]), int(v[7]), int(v[8]), int(v[9])))
+    if not found and not any("gemv" in e.name for e in prof.events()):
+        pytest.skip("the profiler recorded no kernel names here")
+    return found
+
+
+# (n, k, m, teams env, instance (MINB, SPLIT, TEAMS) the call must run): two CTAs per SM with 8 and 16 token columns,
+# two teams (8 / 16 columns, the second team without a tile at n = 8), split K (8 token columns: 8 chunks in 4 slices,
+# 9 in 5 (uneven), 25 in 13 at two tokens; 16 columns: 9 in 5), one CTA per SM with six slots
+# (RESET_NATIVE_GEMV_TEAMS=1), and the three-CTA kernel (form 0). n = 200 ends in a partial row tile.
+SHAPES = [
+    (200, 4096, 3, None, (2, 0, 1)),
+    (200, 2048, 12, None, (2, 0, 1)),
+    (200, 4096, 4, None, (1, 0, 2)),
+    (8, 4096, 5, None, (1, 0, 2)),
+    (200, 4096, 16, None, (1, 0, 2)),
+    (200, 8192, 6, None, (2, 1, 1)),
+    (200, 9216, 16, None, (2, 1, 1)),
+    (72, 25600, 2, None, (2, 1, 1)),
+    (200, 9216, 5, None, (2, 1, 1)),
+    (200, 4096, 16, "1", (1, 0, 1)),
+    (6144, 4096, 3, None, (3, 0, 1)),
+]
+
+
+@pytest.mark.parametrize("n,k,m,teams,instance", SHAPES)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_forms_same_bits_and_fp64(n, k, m, teams, instance, dtype, monkeypatch):
+    _clean_env(monkeypatch)
+    if teams is not None:
+        monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", teams)
+    packed, scales, gs = _ref_weights(n, k)
+    p, s = torch.from_numpy(packed).cuda(), torch.from_numpy(scales).cuda()
+    gen = torch.Generator().manual_seed(n + k + m)
+    x = torch.randn((m, k), generator=gen).to(dtype).cuda()
+    bias = torch.randn(n, generator=gen).to(dtype).cuda()
+    residual = torch.randn((m, n), generator=gen).to(dtype).cuda()
+    bf16 = dtype == torch.bfloat16
+    decode = 2 if bf16 and instance[0] != 3 else 0
+    phased = 4 if instance[1] == 1 and m <= 8 else 0  # split K with 8 token columns
+    outs = {}
+    for form, want in (("0", 0), ("2", decode), ("rule", decode | phased)):
+        if form == "rule":
+            monkeypatch.delenv(ENV, raising=False)
+        else:
+            monkeypatch.setenv(ENV, form)
+        torch.full(((m * n * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
+        outs[form] = nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual)
+        kernels = _kernels_of_call(lambda: nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual))
+        assert kernels == [(*instance, want)], (form, kernels)
+    for form in ("2", "rule"):
+        assert torch.equal(outs[form], outs["0"]), form
+    ref.check_vs_fp64(outs["0"], packed, scales, float(gs), x, "bf16", bias, residual)
+
+
+def test_unknown_values_and_other_modes_keep_their_kernels(monkeypatch):
+    """Unknown values mean the rule; W4A4, fp32 x and K % 1024 != 0 run form 0."""
+    _clean_env(monkeypatch)
+    gen = torch.Generator(device="cuda").manual_seed(1)
+    p = torch.randint(0, 256, (200, 4096 // 2), generator=gen, device="cuda", dtype=torch.uint8)
+    s = torch.randint(0x30, 0x40, (200, 4096 // 16), generator=gen, device="cuda", dtype=torch.uint8)
+    x = torch.randn((8, 4096), generator=gen, device="cuda").to(torch.bfloat16)
+    default = _kernels_of_call(lambda: nc.gemv(p, s, 0.01, x, "bf16"))
+    monkeypatch.setenv(ENV, "phased")
+    assert _kernels_of_call(lambda: nc.gemv(p, s, 0.01, x, "bf16")) == default
+    monkeypatch.delenv(ENV)
+    assert [f for *_, f in _kernels_of_call(lambda: nc.gemv(p, s, 0.01, x, "nvfp4"))] == [0]
+    assert [f for *_, f in _kernels_of_call(lambda: nc.gemv(p, s, 0.01, x.float(), "bf16"))] == [0]
+    p2 = torch.randint(0, 256, (200, 3088 // 2), generator=gen, device="cuda", dtype=torch.uint8)  # K % 1024 != 0
+    s2 = torch.randint(0x30, 0x40, (200, 3088 // 16), generator=gen, device="cuda", dtype=torch.uint8)
+    x2 = torch.randn((8, 3088), generator=gen, device="cuda").to(torch.bfloat16)
+    assert [f for *_, f in _kernels_of_call(lambda: nc.gemv(p2, s2, 0.01, x2, "bf16"))] == [0]
