@@ -355,10 +355,27 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
     const std::int64_t end = min(sh.chunk * kChunk + kChunk, a.vocab);
     unsigned wk[kPerThread];
     unsigned long long run_mass = 0;
+    if (a.draw_loads) {
+      // All the thread's loads first, then the weights (RESET_NATIVE_SAMPLER_DRAW_LOADS): kept_weight's early
+      // returns put each load in a branch of its own, and ptxas waited for each before issuing the next (eight
+      // round trips in a row on every row's last block; bench/probes/sass_sb_waits.py --straight). The same
+      // weights: a logit past the row's end weighs 0 either way.
+      float xs[kPerThread];
 #pragma unroll
-    for (int j = 0; j < kPerThread; ++j) {
-      wk[j] = kept_weight(begin + j, end);
-      run_mass += wk[j];
+      for (int j = 0; j < kPerThread; ++j) xs[j] = begin + j < end ? load_logit<kDType>(z, begin + j) : -INFINITY;
+#pragma unroll
+      for (int j = 0; j < kPerThread; ++j) {
+        const float m = tempered(xs[j], plan.zmax, plan.inv_t);
+        const unsigned w = lean ? weight_at<true>(m) : weight_at<false>(m);
+        wk[j] = begin + j < end && order_key(xs[j]) >= floor_key ? w : 0u;
+        run_mass += wk[j];
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < kPerThread; ++j) {
+        wk[j] = kept_weight(begin + j, end);
+        run_mass += wk[j];
+      }
     }
     RN_TRACE(2, 15);  // thread 0's logits of the chunk loaded and weighed
     unsigned long long chunk_total;
@@ -386,17 +403,23 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
 // every block picks the top-p boundary bin from the row's histogram itself (pick_bin: the same bin and
 // target in every block), so the bins pass needs no last block; the row's last block here zeroes the
 // histogram for the next step (every block of the row has read it by then).
-template <int kDType, bool kGrouped, bool kLean>
+// kStream (kGrouped only): how a block streams its chunks (topp_bins_kernel: plain, phased or staged).
+template <int kDType, bool kGrouped, bool kLean, int kStream = kStreamPlain>
 __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
   __shared__ DrawShared draw;
   __shared__ SampleShared sh;
   __shared__ BinPickShared pick;
+  __shared__ std::conditional_t<kStream == kStreamStaged, ChunkStages, char> stages;
   RN_TRACE(2, 0);
   const std::int64_t row = blockIdx.x;
   const unsigned part = blockIdx.y, parts = gridDim.y;  // one block per chunk: part == chunk
   const std::int64_t begin = static_cast<std::int64_t>(part) * kChunk, end = min(begin + kChunk, a.vocab);
+  const bool staged = kGrouped && kStream == kStreamStaged && a.sample_loads == kLoadVec;
   float x[kPerThread];
-  load_early_chunk<kDType>(a, row, begin, end, x, a.sample_loads);
+  if constexpr (kStream == kStreamStaged) {
+    if (staged) start_stages<kDType>(a, row_logits<kDType>(a, row), part, parts, stages);
+  }
+  if (!staged) load_early_chunk<kDType>(a, row, begin, end, x, a.sample_loads);
   pdl_wait();
   pdl_trigger();
   RN_TRACE(2, 1);
@@ -405,6 +428,7 @@ __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
   if (a.sample_picks) load_row_bins(a, row, bins);  // in flight with the plan's load
   if (!plan.active) {
     if (part == 0 && threadIdx.x == 0 && plan.slot >= 0) a.scratch.slot_busy[plan.slot] = 0;
+    if (staged) wait_all_copies();
     return;
   }
   if (a.sample_picks) {
@@ -418,10 +442,18 @@ __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
     // Rounds of up to kWarps chunks, each chunk reduced warp by warp as it arrives (no barrier); once
     // per round, thread k adds up the warp sums of the round's chunk k.
     __shared__ unsigned long long round_mass[kWarps][kWarps];  // [chunk of the round][warp]
+    unsigned taken = 0;  // staged: the block's chunks so far
     for (unsigned round = part; round < a.ws.chunks; round += parts * kWarps) {
-      const int k = grouped_round<kDType>(a, row, round, parts, x, [&](int i, unsigned c) {
+      const auto on_chunk = [&](int i, unsigned c) {
         kept_mass_warp<kDType, kLean>(a, row, c, plan, x, round_mass[i], a.sample_loads);
-      }, a.sample_loads);
+      };
+      int k;
+      if constexpr (kStream == kStreamStaged) {
+        k = staged ? staged_round<kDType>(a, row_logits<kDType>(a, row), round, parts, stages, taken, x, on_chunk)
+                   : grouped_round<kDType, true>(a, row, round, parts, x, on_chunk, a.sample_loads);
+      } else {
+        k = grouped_round<kDType, kStream == kStreamPhased>(a, row, round, parts, x, on_chunk, a.sample_loads);
+      }
       __syncthreads();
       if (static_cast<int>(threadIdx.x) < k) {
         unsigned long long m = 0;
