@@ -5,7 +5,7 @@ logits are issued, never a value:
                                      once the current chunk has arrived (load_next_chunk);
   RESET_NATIVE_SAMPLER_STAGED_LOADS  the grouped bins and sample passes stream their chunks through shared-memory
                                      stages filled by cp.async (decode_step_staged.cuh; rows 16-byte aligned, else
-                                     phased);
+                                     register loads);
   RESET_NATIVE_SAMPLER_DRAW_LOADS    the draw's chunk scan issues all of a thread's loads before its first weight.
 Each alone, all, the defaults, all with session 9's to 11's switches forced off (no 16-byte loads: the staged form
 falls back), with SAMPLE_PICKS either way and with groupings that give every pass several chunks per block (so that

@@ -48,14 +48,15 @@ S11 = ("RESET_NATIVE_SAMPLER_FULL_LOADS", "RESET_NATIVE_SAMPLER_VEC_LOADS", "RES
 S13 = ("RESET_NATIVE_SAMPLER_PHASED_LOADS", "RESET_NATIVE_SAMPLER_STAGED_LOADS", "RESET_NATIVE_SAMPLER_DRAW_LOADS")
 # name -> {switch: "0" / "1"}; a switch not named is left unset (its default).
 if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s13":
-    # The default with each of session 13's switches on, all three, and all three at other groupings of the stats and
-    # bins passes (stN / biN: N chunks per block; defaults at B = 64: stats 2, bins 4, sample 4).
+    # The default with each of session 13's switches on, all three, and all three at other groupings of the passes
+    # (stN / biN / saN: N chunks per block; defaults at B = 64: stats 2, bins 4, sample 4).
     _all = {n: "1" for n in S13}
     VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S13}, "default": {},
                 **{"+" + n.split("SAMPLER_")[1].split("_")[0].lower(): {n: "1"} for n in S13}, "+all": _all,
                 "st4": {"RESET_NATIVE_SAMPLER_STATS_CHUNKS": "4"},
                 "+all_st4": {**_all, "RESET_NATIVE_SAMPLER_STATS_CHUNKS": "4"},
-                "+all_bi8": {**_all, "RESET_NATIVE_SAMPLER_BIN_CHUNKS": "8"}}
+                "+all_bi8": {**_all, "RESET_NATIVE_SAMPLER_BIN_CHUNKS": "8"},
+                "+all_sa8": {**_all, "RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS": "8"}}
 elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s11":
     # Session 11's switches (on by default since its round 1): the default with each of them off, and with all of
     # them off (-s11: session 10's default). old: every switch off.

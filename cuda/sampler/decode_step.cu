@@ -190,9 +190,9 @@ bool env_is(const char* name, const char* value) {
 // * RESET_NATIVE_SAMPLER_PHASED_LOADS: the grouped passes (several chunks per block: stats, bins, sample) issue the
 //   next chunk's loads only once the current chunk has arrived (load_next_chunk), so that the use of a chunk no
 //   longer waits for the loads of the next one (ptxas counts both on one scoreboard).
-// * RESET_NATIVE_SAMPLER_STAGED_LOADS: the grouped bins and sample passes stream their chunks through shared-memory
-//   stages filled by cp.async (decode_step_staged.cuh; where the rows are 16-byte aligned, else phased), kStages
-//   chunks in flight per thread.
+// * RESET_NATIVE_SAMPLER_STAGED_LOADS: the grouped passes stream their chunks through shared-memory stages filled by
+//   cp.async (decode_step_staged.cuh; where the rows are 16-byte aligned and, bins and sample, VEC_LOADS is on; else
+//   register loads), kStages chunks in flight per thread.
 // * RESET_NATIVE_SAMPLER_DRAW_LOADS: the draw's chunk scan (the sample pass's last block of every row) issues a
 //   thread's eight loads before its first weight instead of one round trip per logit (draw_row).
 struct Switches {
@@ -402,7 +402,8 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   a.lean_stats = sw.lean_stats ? 1 : 0;
   a.lean_draw = sw.lean_draw ? 1 : 0;
   const int full = sw.full_loads ? kLoadFull : kLoadChecked;
-  const bool vec = sw.vec_loads && rows_16_byte_aligned(a.logits, a.row_stride, kDType == 0 ? 4 : 2);
+  a.aligned_rows = rows_16_byte_aligned(a.logits, a.row_stride, kDType == 0 ? 4 : 2) ? 1 : 0;
+  const bool vec = sw.vec_loads && a.aligned_rows;
   a.stats_loads = full;
   a.bins_loads = a.sample_loads = vec ? kLoadVec : full;
   a.flat_bins = sw.flat_bins ? 1 : 0;
@@ -418,9 +419,10 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
     // RESET_NATIVE_SAMPLER_PREP_BLOCK=0: chunk 0's block prepares, as before session 8.
     launch(stats_kernel<kDType, false>, dim3(static_cast<unsigned>(rows), chunks + 1), s, "stats", a);
   } else {
-    launch_pass(stats_kernel<kDType, false>,
-                sw.phased_loads ? stats_kernel<kDType, true, true> : stats_kernel<kDType, true>, rows, stats_parts,
-                chunks, s, "stats", a);
+    const auto grouped = sw.staged_loads   ? stats_kernel<kDType, true, kStreamStaged>
+                         : sw.phased_loads ? stats_kernel<kDType, true, kStreamPhased>
+                                           : stats_kernel<kDType, true>;
+    launch_pass(stats_kernel<kDType, false>, grouped, rows, stats_parts, chunks, s, "stats", a);
   }
   if (top_k) {
     for (int level = 0; level < kRadixLevels<kDType>; ++level) {

@@ -417,7 +417,7 @@ __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
   const bool staged = kGrouped && kStream == kStreamStaged && a.sample_loads == kLoadVec;
   float x[kPerThread];
   if constexpr (kStream == kStreamStaged) {
-    if (staged) start_stages<kDType>(a, row_logits<kDType>(a, row), part, parts, stages);
+    if (staged) start_stages<kDType, kVecLayout>(a, row_logits<kDType>(a, row), part, parts, stages);
   }
   if (!staged) load_early_chunk<kDType>(a, row, begin, end, x, a.sample_loads);
   pdl_wait();
@@ -449,7 +449,8 @@ __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
       };
       int k;
       if constexpr (kStream == kStreamStaged) {
-        k = staged ? staged_round<kDType>(a, row_logits<kDType>(a, row), round, parts, stages, taken, x, on_chunk)
+        k = staged ? staged_round<kDType, kVecLayout>(a, row_logits<kDType>(a, row), round, parts, stages, taken, x,
+                                                          on_chunk)
                    : grouped_round<kDType, true>(a, row, round, parts, x, on_chunk, a.sample_loads);
       } else {
         k = grouped_round<kDType, kStream == kStreamPhased>(a, row, round, parts, x, on_chunk, a.sample_loads);

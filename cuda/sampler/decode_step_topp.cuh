@@ -168,7 +168,7 @@ __device__ void topp_pick_bin(const KernelArgs& a, std::int64_t row, BinPickShar
 // kLean: weights and bins without float-to-int conversions (weight_at; the same bits). With
 // a.sample_picks the blocks only flush: no arrival, no last block; the sample pass picks the bin.
 // kStream: how a block of several chunks streams them (kStreamPlain, kStreamPhased: load_next_chunk; kStreamStaged:
-// decode_step_staged.cuh where the loads are kLoadVec's, else phased). The same bits.
+// decode_step_staged.cuh where the loads are kLoadVec's, else load_next_chunk's). The same bits.
 template <int kDType, bool kLean, int kStream = kStreamPlain>
 __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   __shared__ unsigned hist_lo[kTopPBins];
@@ -184,7 +184,7 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   const bool staged = kStream == kStreamStaged && a.bins_loads == kLoadVec;
   float x[kPerThread];
   if constexpr (kStream == kStreamStaged) {
-    if (staged) start_stages<kDType>(a, z, part, parts, stages);
+    if (staged) start_stages<kDType, kVecLayout>(a, z, part, parts, stages);
   }
   if (!staged) load_early_chunk<kDType>(a, row, static_cast<std::int64_t>(part) * kChunk, chunk_end(part), x, a.bins_loads);
   topp_bins_clear(hist_lo, hist_hi);
@@ -211,7 +211,7 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
     if (staged) {
       unsigned i = 0;
       for (unsigned c = part; c < a.ws.chunks; c += parts, ++i) {
-        next_staged_chunk<kDType>(a, z, i, c, parts, stages, x);
+        next_staged_chunk<kDType, kVecLayout>(a, z, i, c, parts, stages, x);
         add();
       }
     }
