@@ -44,19 +44,22 @@ SWITCHES = ("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", "RESET_NATIVE_SAMPLER_LEAN", "R
 # Session 11's switches (per-logit work of the passes; off by default).
 S11 = ("RESET_NATIVE_SAMPLER_FULL_LOADS", "RESET_NATIVE_SAMPLER_VEC_LOADS", "RESET_NATIVE_SAMPLER_FLAT_BINS",
        "RESET_NATIVE_SAMPLER_WARP_REDUX", "RESET_NATIVE_SAMPLER_STATS_RANGE", "RESET_NATIVE_SAMPLER_KEPT_SUM")
-# Session 13's switches (when and how the loads of the logits are issued; off by default while measured).
-S13 = ("RESET_NATIVE_SAMPLER_PHASED_LOADS", "RESET_NATIVE_SAMPLER_STAGED_LOADS", "RESET_NATIVE_SAMPLER_DRAW_LOADS")
+# Session 13's switches (when the loads of the logits and of the row combine's parts are issued; PHASED_LOADS on by
+# default since the session's round 1, the others off while measured).
+S13 = ("RESET_NATIVE_SAMPLER_PHASED_LOADS", "RESET_NATIVE_SAMPLER_DRAW_LOADS", "RESET_NATIVE_SAMPLER_COMBINE_LOADS")
 # name -> {switch: "0" / "1"}; a switch not named is left unset (its default).
 if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s13":
-    # The default with each of session 13's switches on, all three, and all three at other groupings of the passes
-    # (stN / biN / saN: N chunks per block; defaults at B = 64: stats 2, bins 4, sample 4).
-    _all = {n: "1" for n in S13}
+    # The default without PHASED_LOADS, and with DRAW_LOADS and / or COMBINE_LOADS.
     VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S13}, "default": {},
-                **{"+" + n.split("SAMPLER_")[1].split("_")[0].lower(): {n: "1"} for n in S13}, "+all": _all,
-                "st4": {"RESET_NATIVE_SAMPLER_STATS_CHUNKS": "4"},
-                "+all_st4": {**_all, "RESET_NATIVE_SAMPLER_STATS_CHUNKS": "4"},
-                "+all_bi8": {**_all, "RESET_NATIVE_SAMPLER_BIN_CHUNKS": "8"},
-                "+all_sa8": {**_all, "RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS": "8"}}
+                "-phased": {S13[0]: "0"}, "+draw": {S13[1]: "1"}, "+combine": {S13[2]: "1"},
+                "+draw_combine": {S13[1]: "1", S13[2]: "1"}}
+elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s13g":
+    # Chunks per block at B = 64 with the phased loads (stN / biN / saN; defaults stats 2, bins 4, sample 4), and the
+    # default without them.
+    VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S13}, "default": {}, "-phased": {S13[0]: "0"},
+                **{f"{p}{n}": {f"RESET_NATIVE_SAMPLER_{v}_CHUNKS": str(n)}
+                   for p, v, ns in (("st", "STATS", (3, 4)), ("bi", "BIN", (3, 6)), ("sa", "SAMPLE", (3, 6)))
+                   for n in ns}}
 elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s11":
     # Session 11's switches (on by default since its round 1): the default with each of them off, and with all of
     # them off (-s11: session 10's default). old: every switch off.

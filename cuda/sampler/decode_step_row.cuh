@@ -76,8 +76,9 @@ struct KernelArgs {
   // draw_loads: the draw's scan of its chunk issues all of a thread's loads before its first weight (draw_row;
   // RESET_NATIVE_SAMPLER_DRAW_LOADS, session 13).
   int draw_loads;
-  // aligned_rows: the logits' base and row stride are 16-byte multiples (the staged stats pass's copies).
-  int aligned_rows;
+  // combine_loads: the stats pass's row combine loads a lane's cached parts before noting the first
+  // (warp_combine_parts; RESET_NATIVE_SAMPLER_COMBINE_LOADS, session 13).
+  int combine_loads;
 };
 
 template <int kDType>

@@ -403,23 +403,20 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
 // every block picks the top-p boundary bin from the row's histogram itself (pick_bin: the same bin and
 // target in every block), so the bins pass needs no last block; the row's last block here zeroes the
 // histogram for the next step (every block of the row has read it by then).
-// kStream (kGrouped only): how a block streams its chunks (topp_bins_kernel: plain, phased or staged).
-template <int kDType, bool kGrouped, bool kLean, int kStream = kStreamPlain>
+// kPhased (kGrouped only): the next chunk's loads issued only once this chunk has arrived (load_next_chunk). In this
+// pass's loop ptxas already placed the wait a chunk's work after the next chunk's loads (the end-of-loop select);
+// kPhased keeps it there.
+template <int kDType, bool kGrouped, bool kLean, bool kPhased = false>
 __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
   __shared__ DrawShared draw;
   __shared__ SampleShared sh;
   __shared__ BinPickShared pick;
-  __shared__ std::conditional_t<kStream == kStreamStaged, ChunkStages, char> stages;
   RN_TRACE(2, 0);
   const std::int64_t row = blockIdx.x;
   const unsigned part = blockIdx.y, parts = gridDim.y;  // one block per chunk: part == chunk
   const std::int64_t begin = static_cast<std::int64_t>(part) * kChunk, end = min(begin + kChunk, a.vocab);
-  const bool staged = kGrouped && kStream == kStreamStaged && a.sample_loads == kLoadVec;
   float x[kPerThread];
-  if constexpr (kStream == kStreamStaged) {
-    if (staged) start_stages<kDType, kVecLayout>(a, row_logits<kDType>(a, row), part, parts, stages);
-  }
-  if (!staged) load_early_chunk<kDType>(a, row, begin, end, x, a.sample_loads);
+  load_early_chunk<kDType>(a, row, begin, end, x, a.sample_loads);
   pdl_wait();
   pdl_trigger();
   RN_TRACE(2, 1);
@@ -428,7 +425,6 @@ __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
   if (a.sample_picks) load_row_bins(a, row, bins);  // in flight with the plan's load
   if (!plan.active) {
     if (part == 0 && threadIdx.x == 0 && plan.slot >= 0) a.scratch.slot_busy[plan.slot] = 0;
-    if (staged) wait_all_copies();
     return;
   }
   if (a.sample_picks) {
@@ -442,19 +438,10 @@ __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
     // Rounds of up to kWarps chunks, each chunk reduced warp by warp as it arrives (no barrier); once
     // per round, thread k adds up the warp sums of the round's chunk k.
     __shared__ unsigned long long round_mass[kWarps][kWarps];  // [chunk of the round][warp]
-    unsigned taken = 0;  // staged: the block's chunks so far
     for (unsigned round = part; round < a.ws.chunks; round += parts * kWarps) {
-      const auto on_chunk = [&](int i, unsigned c) {
+      const int k = grouped_round<kDType, kPhased>(a, row, round, parts, x, [&](int i, unsigned c) {
         kept_mass_warp<kDType, kLean>(a, row, c, plan, x, round_mass[i], a.sample_loads);
-      };
-      int k;
-      if constexpr (kStream == kStreamStaged) {
-        k = staged ? staged_round<kDType, kVecLayout>(a, row_logits<kDType>(a, row), round, parts, stages, taken, x,
-                                                          on_chunk)
-                   : grouped_round<kDType, true>(a, row, round, parts, x, on_chunk, a.sample_loads);
-      } else {
-        k = grouped_round<kDType, kStream == kStreamPhased>(a, row, round, parts, x, on_chunk, a.sample_loads);
-      }
+      }, a.sample_loads);
       __syncthreads();
       if (static_cast<int>(threadIdx.x) < k) {
         unsigned long long m = 0;

@@ -8,6 +8,9 @@ namespace reset_native::sampler::cuda_detail {
 // The row's last block, warp 0: the chunks' parts combined max first (warp_combine_parts; valid in
 // every lane of warp 0).
 __device__ RN_TRACE_NOINLINE EntropyPart merge_row_parts(const KernelArgs& a, const EntropyPart* row_parts) {
+  if (a.combine_loads) {
+    return warp_combine_parts(a.ws.chunks, [&](unsigned c) { return load_part_narrow(row_parts + c); }, true);
+  }
   return warp_combine_parts(a.ws.chunks, [&](unsigned c) { return load_part(row_parts + c); });
 }
 
@@ -21,12 +24,10 @@ __device__ RN_TRACE_NOINLINE EntropyPart merge_row_parts(const KernelArgs& a, co
 // rather than after chunk 0's): warps 1-4 claim the slot and load its state and token classes, the
 // block stages the window, and kPreparer runs the part of the state machine that needs no entropy
 // (prepare_row) before the block arrives.
-// kStream (kGrouped only): how a block streams its chunks (kStreamPlain, kStreamPhased: load_next_chunk;
-// kStreamStaged: decode_step_staged.cuh's strided layout where the rows are 16-byte aligned, else load_next_chunk).
-template <int kDType, bool kGrouped, int kStream = kStreamPlain>
+// kPhased (kGrouped only): the next chunk's loads issued only once this chunk has arrived (load_next_chunk).
+template <int kDType, bool kGrouped, bool kPhased = false>
 __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
   __shared__ ChunkPart chunk_parts[kWarps];
-  __shared__ std::conditional_t<kGrouped && kStream == kStreamStaged, ChunkStages, char> stages;
   __shared__ float s_window[kMaxWindow];
   __shared__ PrepShared s_prep;
   __shared__ RowPre s_pre;
@@ -41,12 +42,8 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
   const bool prepares = kGrouped ? part == parts - 1 : (prep_block ? part == parts - 1 : part == 0);
   const bool chunkless = prep_block && prepares;  // the extra block: no logits
   const std::int64_t begin = static_cast<std::int64_t>(part) * kChunk, end = min(begin + kChunk, a.vocab);
-  const bool staged = kGrouped && kStream == kStreamStaged && a.aligned_rows;
   float x[kPerThread];
-  if constexpr (kGrouped && kStream == kStreamStaged) {
-    if (staged) start_stages<kDType, kStridedLayout>(a, row_logits<kDType>(a, row), part, parts, stages);
-  }
-  if (!chunkless && !staged) load_chunk_as<kDType>(a.stats_loads, row_logits<kDType>(a, row), begin, end, x);
+  if (!chunkless) load_chunk_as<kDType>(a.stats_loads, row_logits<kDType>(a, row), begin, end, x);
   int bad = 0;
   if (prepares) {
     bad = prepare_loads(a, row, s_prep);
@@ -60,21 +57,12 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
     __shared__ ChunkPart round_parts[kWarps][kWarps];  // [chunk of the round][warp]
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     bool first_round = true;
-    unsigned taken = 0;  // staged: the block's chunks so far
     for (unsigned round = part; round < a.ws.chunks; round += parts * kWarps) {
-      const auto on_chunk = [&](int i, unsigned c) {
+      const int k = grouped_round<kDType, kPhased>(a, row, round, parts, x, [&](int i, unsigned c) {
         const ChunkPart p = warp_chunk_part(x, static_cast<std::int64_t>(c) * kChunk, a.lean_stats != 0,
                                             a.stats_range != 0);
         if (lane == 0) round_parts[i][warp] = p;
-      };
-      int k;
-      if constexpr (kStream == kStreamStaged) {
-        k = staged ? staged_round<kDType, kStridedLayout>(a, row_logits<kDType>(a, row), round, parts, stages, taken,
-                                                          x, on_chunk)
-                   : grouped_round<kDType, true>(a, row, round, parts, x, on_chunk, a.stats_loads);
-      } else {
-        k = grouped_round<kDType, kStream == kStreamPhased>(a, row, round, parts, x, on_chunk, a.stats_loads);
-      }
+      }, a.stats_loads);
       __syncthreads();  // the round's warp parts (and, in the first round, s_prep and s_window) are complete
       RN_TRACE(0, 2);
       if (warp < k) {

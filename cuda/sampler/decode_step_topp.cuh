@@ -167,65 +167,41 @@ __device__ void topp_pick_bin(const KernelArgs& a, std::int64_t row, BinPickShar
 // not change them).
 // kLean: weights and bins without float-to-int conversions (weight_at; the same bits). With
 // a.sample_picks the blocks only flush: no arrival, no last block; the sample pass picks the bin.
-// kStream: how a block of several chunks streams them (kStreamPlain, kStreamPhased: load_next_chunk; kStreamStaged:
-// decode_step_staged.cuh where the loads are kLoadVec's, else load_next_chunk's). The same bits.
-template <int kDType, bool kLean, int kStream = kStreamPlain>
+// kPhased: the next chunk's loads issued only once this chunk has arrived (load_next_chunk; the same bits).
+template <int kDType, bool kLean, bool kPhased = false>
 __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   __shared__ unsigned hist_lo[kTopPBins];
   __shared__ unsigned hist_hi[kTopPBins];
   __shared__ BinPickShared pick;
   __shared__ int s_last;
-  __shared__ std::conditional_t<kStream == kStreamStaged, ChunkStages, char> stages;
   RN_TRACE(1, 0);
   const std::int64_t row = blockIdx.x;
   const unsigned part = blockIdx.y, parts = gridDim.y;
   const auto chunk_end = [&](unsigned c) { return min(static_cast<std::int64_t>(c + 1) * kChunk, a.vocab); };
-  const void* z = row_logits<kDType>(a, row);
-  const bool staged = kStream == kStreamStaged && a.bins_loads == kLoadVec;
   float x[kPerThread];
-  if constexpr (kStream == kStreamStaged) {
-    if (staged) start_stages<kDType, kVecLayout>(a, z, part, parts, stages);
-  }
-  if (!staged) load_early_chunk<kDType>(a, row, static_cast<std::int64_t>(part) * kChunk, chunk_end(part), x, a.bins_loads);
+  load_early_chunk<kDType>(a, row, static_cast<std::int64_t>(part) * kChunk, chunk_end(part), x, a.bins_loads);
   topp_bins_clear(hist_lo, hist_hi);
   pdl_wait();
   pdl_trigger();
   RN_TRACE(1, 1);
   const RowPlan plan = a.ws.plans[row];
-  if (!plan.active) {  // the same for every block of the row
-    if (staged) wait_all_copies();
-    return;
-  }
+  if (!plan.active) return;  // the same for every block of the row
   RN_TRACE(1, 2);
   const bool flat = kLean && a.flat_bins;
   const unsigned lo = static_cast<unsigned>(__cvta_generic_to_shared(hist_lo));
   const unsigned hi = static_cast<unsigned>(__cvta_generic_to_shared(hist_hi));
-  const auto add = [&] {
+  for (unsigned c = part; c < a.ws.chunks; c += parts) {
+    const unsigned next = c + parts;
+    float xn[kPerThread];
+    if (next < a.ws.chunks) load_next_chunk<kDType, kPhased>(a, row, next, a.bins_loads, x, xn);
     if (flat) {
       topp_bins_add_flat(plan, x, lo, hi);
     } else {
       topp_bins_add<kLean>(plan, x, hist_lo, hist_hi);
     }
-  };
-  if constexpr (kStream == kStreamStaged) {
-    if (staged) {
-      unsigned i = 0;
-      for (unsigned c = part; c < a.ws.chunks; c += parts, ++i) {
-        next_staged_chunk<kDType, kVecLayout>(a, z, i, c, parts, stages, x);
-        add();
-      }
-    }
-  }
-  if (!staged) {
-    for (unsigned c = part; c < a.ws.chunks; c += parts) {
-      const unsigned next = c + parts;
-      float xn[kPerThread];
-      if (next < a.ws.chunks) load_next_chunk<kDType, kStream != kStreamPlain>(a, row, next, a.bins_loads, x, xn);
-      add();
-      if (next < a.ws.chunks) {
+    if (next < a.ws.chunks) {
 #pragma unroll
-        for (int j = 0; j < kPerThread; ++j) x[j] = xn[j];
-      }
+      for (int j = 0; j < kPerThread; ++j) x[j] = xn[j];
     }
   }
   RN_TRACE(1, 3);
