@@ -44,8 +44,23 @@ SWITCHES = ("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", "RESET_NATIVE_SAMPLER_LEAN", "R
 # Session 11's switches (per-logit work of the passes; off by default).
 S11 = ("RESET_NATIVE_SAMPLER_FULL_LOADS", "RESET_NATIVE_SAMPLER_VEC_LOADS", "RESET_NATIVE_SAMPLER_FLAT_BINS",
        "RESET_NATIVE_SAMPLER_WARP_REDUX", "RESET_NATIVE_SAMPLER_STATS_RANGE", "RESET_NATIVE_SAMPLER_KEPT_SUM")
+# Session 13's switches (when the loads of the logits and of the row combine's parts are issued; PHASED_LOADS on by
+# default since the session's round 1, the others off while measured).
+S13 = ("RESET_NATIVE_SAMPLER_PHASED_LOADS", "RESET_NATIVE_SAMPLER_DRAW_LOADS", "RESET_NATIVE_SAMPLER_COMBINE_LOADS")
 # name -> {switch: "0" / "1"}; a switch not named is left unset (its default).
-if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s11":
+if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s13":
+    # The default without PHASED_LOADS, and with DRAW_LOADS and / or COMBINE_LOADS.
+    VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S13}, "default": {},
+                "-phased": {S13[0]: "0"}, "+draw": {S13[1]: "1"}, "+combine": {S13[2]: "1"},
+                "+draw_combine": {S13[1]: "1", S13[2]: "1"}}
+elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s13g":
+    # Chunks per block at B = 64 with the phased loads (stN / biN / saN; defaults stats 2, bins 4, sample 4), and the
+    # default without them.
+    VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S13}, "default": {}, "-phased": {S13[0]: "0"},
+                **{f"{p}{n}": {f"RESET_NATIVE_SAMPLER_{v}_CHUNKS": str(n)}
+                   for p, v, ns in (("st", "STATS", (3, 4)), ("bi", "BIN", (3, 6)), ("sa", "SAMPLE", (3, 6)))
+                   for n in ns}}
+elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s11":
     # Session 11's switches (on by default since its round 1): the default with each of them off, and with all of
     # them off (-s11: session 10's default). old: every switch off.
     VARIANTS = {"old": {name: "0" for name in SWITCHES + S11}, "default": {},
@@ -85,7 +100,7 @@ CHECK = os.environ.get("SAMPLER_SWITCH_CHECK", "1") == "1"  # the bit-for-bit ch
 
 
 def set_variant(name):
-    for env in SWITCHES + S11 + GROUPINGS:
+    for env in SWITCHES + S11 + S13 + GROUPINGS:
         if env in VARIANTS[name]:
             os.environ[env] = VARIANTS[name][env]
         else:
@@ -168,8 +183,17 @@ NCU_METRICS = {"gpu__time_duration.sum": "us", "smsp__inst_executed.sum": "Minst
                "dram__bytes_read.sum": "dramMB"}
 
 
+# With --section WarpStateStats: warps stalled per issued instruction, by reason (the largest; "long_sb": waiting on
+# global loads' scoreboard).
+NCU_STALLS = {"long_scoreboard": "long_sb", "short_scoreboard": "shrt_sb", "wait": "wait", "barrier": "barrier",
+              "math_pipe_throttle": "math", "mio_throttle": "mio", "lg_throttle": "lg_thr", "not_selected": "not_sel",
+              "selected": "select", "branch_resolving": "branch", "no_instruction": "no_inst", "membar": "membar",
+              "dispatch_stall": "dispatch"}
+
+
 def ncu_table(path):
-    """Per kernel launch of `ncu ... sampler_switches.py ncu` (CSV, --print-units base): the metrics above."""
+    """Per kernel launch of `ncu ... sampler_switches.py ncu` (CSV, --print-units base): the metrics above, and the
+    stall reasons where the log has them."""
     import csv
     import re
     with open(path) as f:
@@ -187,11 +211,17 @@ def ncu_table(path):
         text = row["Metric Value"].replace(",", "")
         entry[2][row["Metric Name"]] = float(text) if text not in ("", "n/a") else float("nan")
     print("ncu, B = 64, reset top-p: two steps per variant (SAMPLER_NCU_VARIANTS), in launch order")
-    print(f"{'kernel':32} {'grid':>12} " + " ".join(f"{v:>7}" for v in NCU_METRICS.values()))
+    found = sorted({k for _, _, m in kernels.values() for k in m
+                    if re.fullmatch(r"smsp__average_warps?_issue_stalled_\w+_per_issue_active\.ratio", k)})
+    reason = {k: re.search(r"stalled_(\w+)_per_issue", k).group(1) for k in found}
+    stalls = {k: NCU_STALLS[reason[k]] for k in found if reason[k] in NCU_STALLS}  # the reasons named above
+    print(f"{'kernel':32} {'grid':>12} " + " ".join(f"{v:>7}" for v in NCU_METRICS.values()) +
+          "".join(f" {v:>7}" for v in stalls.values()))
     scale = {"us": 1e-3, "Minst": 1e-6, "dramMB": 1e-6}
     for name, grid, m in kernels.values():
         print(f"{name:32} {grid:>12} " + " ".join(
-            f"{m.get(k, float('nan')) * scale.get(v, 1):7.1f}" for k, v in NCU_METRICS.items()))
+            f"{m.get(k, float('nan')) * scale.get(v, 1):7.1f}" for k, v in NCU_METRICS.items()) +
+            "".join(f" {m.get(k, float('nan')):7.2f}" for k in stalls))
 
 
 def main():
@@ -228,7 +258,7 @@ def main():
             lines.append(f"| {rows} | {cname} | " + " | ".join(f"{best[n]:.2f}" for n in VARIANTS) +
                          f" | {best['default'] - best['old']:+.2f} | " +
                          " | ".join(f"{best[n] - best['default']:+.2f}" for n in others) + " |")
-    for name in SWITCHES + S11 + GROUPINGS:
+    for name in SWITCHES + S11 + S13 + GROUPINGS:
         os.environ.pop(name, None)
     out = Path(__file__).resolve().parents[1] / "out"
     out.mkdir(exist_ok=True)

@@ -178,39 +178,67 @@ __device__ __forceinline__ void add_rescaled(float p_max, double p_sum_exp, doub
   t = fma(fma(d, p_sum_exp, p_sum_zexp), f, t);
 }
 
-// All 32 lanes of one warp call it (warp-uniform n); the result is valid in every lane.
-template <class Load>
-__device__ __forceinline__ EntropyPart warp_combine_parts(unsigned n, const Load& load) {
+// All 32 lanes of one warp call it (warp-uniform n); the result is valid in every lane. kCached parts per lane are
+// kept in registers (kCombineCached, or 3 for the batched form of rows of up to 96 parts: fewer registers held; the
+// parts past them are loaded in the loops below, in the same per-lane order, so the same bits either way).
+// kBatched (RESET_NATIVE_SAMPLER_COMBINE_LOADS, session 13): the lane's cached parts are all loaded before the first
+// is noted. Loaded and noted part by part (each load and its use in one `if (c < n)`), ptxas waited for each part
+// before issuing the next one's loads: three L2 round trips in a row at V = 151936 (75 parts). The same parts noted
+// in the same order: the same bits.
+template <int kCached, bool kBatched, class Load>
+__device__ __forceinline__ EntropyPart combine_cached_parts(unsigned n, const Load& load) {
   const unsigned lane = threadIdx.x & 31;
-  float m[kCombineCached];
-  double s[kCombineCached], t[kCombineCached];
+  float m[kCached];
+  double s[kCached], t[kCached];
   float lane_max = -INFINITY;
   unsigned lane_arg = kNoArgmax;  // the first argmax among this lane's parts of max lane_max
   int nan = 0;
   // In increasing chunk order only a strictly greater max replaces: ties keep the first. A NaN max
   // is never taken (its part flags the row, which is rejected).
-  const auto note = [&](const EntropyPart& p) {
+  const auto note = [&](const auto& p) {  // an EntropyPart or a NarrowPart
     nan |= p.nan;
     if (p.argmax >= 0 && !isnan(p.max) && (lane_arg == kNoArgmax || p.max > lane_max)) {
       lane_max = p.max;
       lane_arg = static_cast<unsigned>(p.argmax);
     }
   };
+  if constexpr (kBatched) {
+    decltype(load(0u)) cached[kCached];
 #pragma unroll
-  for (int k = 0; k < kCombineCached; ++k) {
-    const unsigned c = lane + 32u * k;
-    m[k] = -INFINITY;
-    s[k] = 0.0;
-    t[k] = 0.0;
-    if (c < n) {
-      const EntropyPart p = load(c);
-      note(p);
-      m[k] = p.max;
-      s[k] = p.sum_exp;
-      t[k] = p.sum_zexp;
+    for (int k = 0; k < kCached; ++k) {
+      const unsigned c = lane + 32u * k;
+      if (c < n) cached[k] = load(c);
+    }
+#pragma unroll
+    for (int k = 0; k < kCached; ++k) {
+      const unsigned c = lane + 32u * k;
+      m[k] = -INFINITY;
+      s[k] = 0.0;
+      t[k] = 0.0;
+      if (c < n) {
+        note(cached[k]);
+        m[k] = cached[k].max;
+        s[k] = cached[k].sum_exp;
+        t[k] = cached[k].sum_zexp;
+      }
+    }
+  } else {
+#pragma unroll
+    for (int k = 0; k < kCached; ++k) {
+      const unsigned c = lane + 32u * k;
+      m[k] = -INFINITY;
+      s[k] = 0.0;
+      t[k] = 0.0;
+      if (c < n) {
+        const auto p = load(c);
+        note(p);
+        m[k] = p.max;
+        s[k] = p.sum_exp;
+        t[k] = p.sum_zexp;
+      }
     }
   }
-  for (unsigned c = lane + 32u * kCombineCached; c < n; c += 32u) note(load(c));
+  for (unsigned c = lane + 32u * kCached; c < n; c += 32u) note(load(c));
   // The row's max key (order_key: ties of -0 and +0 are one key), then the first argmax among the
   // lanes that reach it, then that lane's max itself.
   const unsigned top = __reduce_max_sync(kFullMask, lane_arg == kNoArgmax ? 0u : order_key(lane_max));
@@ -221,9 +249,9 @@ __device__ __forceinline__ EntropyPart warp_combine_parts(unsigned n, const Load
   double sum_exp = 0.0, sum_zexp = 0.0;
   if (row_max != -INFINITY) {
 #pragma unroll
-    for (int k = 0; k < kCombineCached; ++k) add_rescaled(m[k], s[k], t[k], row_max, sum_exp, sum_zexp);
-    for (unsigned c = lane + 32u * kCombineCached; c < n; c += 32u) {
-      const EntropyPart p = load(c);
+    for (int k = 0; k < kCached; ++k) add_rescaled(m[k], s[k], t[k], row_max, sum_exp, sum_zexp);
+    for (unsigned c = lane + 32u * kCached; c < n; c += 32u) {
+      const auto p = load(c);
       add_rescaled(p.max, p.sum_exp, p.sum_zexp, row_max, sum_exp, sum_zexp);
     }
   }
@@ -238,6 +266,13 @@ __device__ __forceinline__ EntropyPart warp_combine_parts(unsigned n, const Load
   r.argmax = arg == kNoArgmax ? -1 : static_cast<std::int64_t>(arg);
   r.nan = __any_sync(kFullMask, nan) ? 1 : 0;
   return r;
+}
+
+template <class Load>
+__device__ __forceinline__ EntropyPart warp_combine_parts(unsigned n, const Load& load, bool batched = false) {
+  if (batched && n <= 96u) return combine_cached_parts<3, true>(n, load);
+  if (batched) return combine_cached_parts<kCombineCached, true>(n, load);
+  return combine_cached_parts<kCombineCached, false>(n, load);
 }
 
 // warp_combine_parts run by warp 0 and given to every thread of the block through `slot` (shared).
@@ -261,6 +296,24 @@ __device__ inline EntropyPart load_part(const EntropyPart* p) {
   q.sum_exp = __ldcg(&p->sum_exp);
   q.sum_zexp = __ldcg(&p->sum_zexp);
   q.argmax = static_cast<std::int64_t>(__ldcg(reinterpret_cast<const long long*>(&p->argmax)));
+  q.nan = __ldcg(&p->nan);
+  return q;
+}
+
+// The same part with its argmax as the low 32 bits of the stored one: argmaxes are -1 or < 2^31 (a row has at most
+// 65535 chunks of 2048), so the same value as a signed 32-bit integer, one register fewer and no widening right after
+// the load (the batched row combine holds several parts' loads in flight at once).
+struct NarrowPart {
+  float max;
+  double sum_exp, sum_zexp;
+  std::int32_t argmax, nan;
+};
+__device__ inline NarrowPart load_part_narrow(const EntropyPart* p) {
+  NarrowPart q;
+  q.max = __ldcg(&p->max);
+  q.sum_exp = __ldcg(&p->sum_exp);
+  q.sum_zexp = __ldcg(&p->sum_zexp);
+  q.argmax = __ldcg(reinterpret_cast<const std::int32_t*>(&p->argmax));  // little-endian: the low word
   q.nan = __ldcg(&p->nan);
   return q;
 }

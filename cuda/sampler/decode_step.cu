@@ -184,9 +184,23 @@ bool env_is(const char* name, const char* value) {
 //   (warp_chunk_part; with LEAN_STATS only).
 // * RESET_NATIVE_SAMPLER_KEPT_SUM: the sample pass sums a thread's kept mass inside its weights' loop, as the
 //   weights of bins above the boundary bin (kept_weights_summed; with LEAN only).
+// Session 13's switches (bench/RESULTS-sampler14.md), the same bits on and off (tests/test_sampler_gpu_session13.py),
+// where ptxas made a pass wait for loads one at a time (bench/probes/sass_sb_waits.py --loads):
+// * RESET_NATIVE_SAMPLER_PHASED_LOADS (on by default since the session's round 1: on an H200, ReSET top-p B = 8 / 64
+//   23.11 / 63.13 -> 22.15 / 61.88 us, fixed T 38.95 -> 38.50 at B = 64; B = 1 runs no grouped pass): the grouped
+//   passes (several chunks per block: stats, bins, sample) issue the next chunk's loads only once the current chunk
+//   has arrived (load_next_chunk), so that the use of a chunk no longer waits for the loads of the next one (ptxas
+//   counts both on one scoreboard). =0: the loop as before.
+// * RESET_NATIVE_SAMPLER_DRAW_LOADS: the draw's chunk scan (the sample pass's last block of every row) issues a
+//   thread's eight loads before its first weight instead of one round trip per logit (draw_row).
+// * RESET_NATIVE_SAMPLER_COMBINE_LOADS: the stats pass's row combine (its last block of every row) loads a lane's
+//   cached chunk parts before noting the first instead of one round trip per part (warp_combine_parts).
+// (Measured in round 1 and removed: STAGED_LOADS, the grouped passes' chunks through two shared-memory stages filled
+// by cp.async, two chunks per thread in flight: +1.2 us at B = 64, the sample pass 24.8 -> 27.7 us under ncu.)
 struct Switches {
   bool sample_picks, lean, sub_bins, lean_stats, lean_draw;
   bool full_loads, vec_loads, flat_bins, warp_redux, stats_range, kept_sum;
+  bool phased_loads, draw_loads, combine_loads;
 };
 // sms: the device's multiprocessors (0 when unknown: the bins pass picks).
 Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
@@ -202,7 +216,10 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
                   env_switch("RESET_NATIVE_SAMPLER_FLAT_BINS", true),
                   env_switch("RESET_NATIVE_SAMPLER_WARP_REDUX", true),
                   env_switch("RESET_NATIVE_SAMPLER_STATS_RANGE", true),
-                  env_switch("RESET_NATIVE_SAMPLER_KEPT_SUM", true)};
+                  env_switch("RESET_NATIVE_SAMPLER_KEPT_SUM", true),
+                  env_switch("RESET_NATIVE_SAMPLER_PHASED_LOADS", true),
+                  env_switch("RESET_NATIVE_SAMPLER_DRAW_LOADS", false),
+                  env_switch("RESET_NATIVE_SAMPLER_COMBINE_LOADS", false)};
 }
 
 // Whether every chunk of every row starts on a 16-byte boundary (kLoadVec's loads): the logits' base and the row
@@ -394,6 +411,8 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   a.warp_redux = sw.warp_redux ? 1 : 0;
   a.stats_range = sw.stats_range ? 1 : 0;
   a.kept_sum = sw.kept_sum ? 1 : 0;
+  a.draw_loads = sw.draw_loads ? 1 : 0;
+  a.combine_loads = sw.combine_loads ? 1 : 0;
   const unsigned chunks = a.ws.chunks;
   const unsigned stats_parts = grouped_parts("RESET_NATIVE_SAMPLER_STATS_CHUNKS", rows, chunks, sms);
   if (stats_parts >= chunks && !env_is("RESET_NATIVE_SAMPLER_PREP_BLOCK", "0")) {
@@ -402,7 +421,8 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
     // RESET_NATIVE_SAMPLER_PREP_BLOCK=0: chunk 0's block prepares, as before session 8.
     launch(stats_kernel<kDType, false>, dim3(static_cast<unsigned>(rows), chunks + 1), s, "stats", a);
   } else {
-    launch_pass(stats_kernel<kDType, false>, stats_kernel<kDType, true>, rows, stats_parts, chunks, s, "stats", a);
+    const auto grouped = sw.phased_loads ? stats_kernel<kDType, true, true> : stats_kernel<kDType, true>;
+    launch_pass(stats_kernel<kDType, false>, grouped, rows, stats_parts, chunks, s, "stats", a);
   }
   if (top_k) {
     for (int level = 0; level < kRadixLevels<kDType>; ++level) {
@@ -415,14 +435,15 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
         launch(radix_level_kernel<kDType, true>, grid, s, "top-p", a, level);
       }
     } else {
-      launch(sw.lean ? topp_bins_kernel<kDType, true> : topp_bins_kernel<kDType, false>,
+      const auto lean_bins = sw.phased_loads ? topp_bins_kernel<kDType, true, true> : topp_bins_kernel<kDType, true>;
+      launch(sw.lean ? lean_bins : topp_bins_kernel<kDType, false>,
              dim3(static_cast<unsigned>(rows), bins_parts(rows, a.ws.chunks)), s, "top-p bins", a);
     }
   }
   const unsigned sample_parts = grouped_parts("RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS", rows, chunks, sms, 64);
   if (sw.lean) {
-    launch_pass(sample_kernel<kDType, false, true>, sample_kernel<kDType, true, true>, rows, sample_parts, chunks, s,
-                "sample", a);
+    const auto grouped = sw.phased_loads ? sample_kernel<kDType, true, true, true> : sample_kernel<kDType, true, true>;
+    launch_pass(sample_kernel<kDType, false, true>, grouped, rows, sample_parts, chunks, s, "sample", a);
   } else {
     launch_pass(sample_kernel<kDType, false, false>, sample_kernel<kDType, true, false>, rows, sample_parts, chunks,
                 s, "sample", a);

@@ -73,6 +73,12 @@ struct KernelArgs {
   // kept_sum: the sample pass sums a thread's kept mass inside its weights' loop (kept_weights_summed;
   // RESET_NATIVE_SAMPLER_KEPT_SUM, with the lean weights only).
   int kept_sum;
+  // draw_loads: the draw's scan of its chunk issues all of a thread's loads before its first weight (draw_row;
+  // RESET_NATIVE_SAMPLER_DRAW_LOADS, session 13).
+  int draw_loads;
+  // combine_loads: the stats pass's row combine loads a lane's cached parts before noting the first
+  // (warp_combine_parts; RESET_NATIVE_SAMPLER_COMBINE_LOADS, session 13).
+  int combine_loads;
 };
 
 template <int kDType>
@@ -273,21 +279,48 @@ __device__ __forceinline__ void load_early_chunk(const KernelArgs& a, std::int64
   load_chunk_as<kDType>(mode, row_logits<kDType>(a, row), begin, end, x);
 }
 
+// Phased loads (session 13, RESET_NATIVE_SAMPLER_PHASED_LOADS; kPhased in the grouped passes). ptxas counts all
+// of a loop's streaming loads on one scoreboard, and a wait on it waits for every load it counts: the grouped
+// passes' loop (load the next chunk, then use this one) made each use of a chunk wait also for the next chunk's
+// loads it had just issued (bench/probes/sass_sb_waits.py --loads), so a warp had one chunk in flight only while
+// it waited, none while it computed. kPhased makes the next chunk's addresses depend on every logit of the
+// current chunk through a runtime zero (opaque_zero), so ptxas must wait for the current chunk before it issues
+// the next one's loads: the wait then finds only the current chunk outstanding, and the next chunk's loads stay
+// in flight through this chunk's work. The same elements are loaded into the same registers: the same bits.
+// A zero the compiler cannot fold: make_workspace allows at most 65535 chunks of 2048, so vocab < 2^27.
+__device__ __forceinline__ unsigned opaque_zero(const KernelArgs& a) { return static_cast<unsigned>(a.vocab >> 32); }
+
+// z offset by 0 bytes, an offset computed from every logit of x (so from every load of x's chunk).
+__device__ __forceinline__ const void* after_chunk(const void* z, const float (&x)[kPerThread], unsigned zero) {
+  unsigned bits = 0u;
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) bits |= __float_as_uint(x[j]);
+  return static_cast<const char*>(z) + (bits & zero);
+}
+
+// The chunk `next` of the row into xn, loaded under `mode`; kPhased: only once x's chunk has arrived.
+template <int kDType, bool kPhased>
+__device__ __forceinline__ void load_next_chunk(const KernelArgs& a, std::int64_t row, unsigned next, int mode,
+                                                const float (&x)[kPerThread], float (&xn)[kPerThread]) {
+  const void* z = row_logits<kDType>(a, row);
+  if constexpr (kPhased) z = after_chunk(z, x, opaque_zero(a));
+  const std::int64_t nb = static_cast<std::int64_t>(next) * kChunk;
+  load_chunk_as<kDType>(mode, z, nb, min(nb + kChunk, a.vocab), xn);
+}
+
 // One round of a grouped pass (a block taking chunks part, part + parts, ... of its row): up to kWarps
 // chunks from `round` on, each handed to on_chunk(k, c) with x holding chunk c while the next chunk's
 // load is in flight. Returns the round's chunk count; x then holds the next round's first chunk.
 // mode: how the chunks are loaded (load_chunk_as; the caller loaded the first one the same way).
-template <int kDType, class OnChunk>
+// kPhased: see load_next_chunk.
+template <int kDType, bool kPhased = false, class OnChunk>
 __device__ __forceinline__ int grouped_round(const KernelArgs& a, std::int64_t row, unsigned round, unsigned parts,
                                              float (&x)[kPerThread], OnChunk&& on_chunk, int mode = kLoadChecked) {
   int k = 0;
   for (unsigned c = round; k < kWarps && c < a.ws.chunks; ++k, c += parts) {
     const unsigned next = c + parts;
     float xn[kPerThread];
-    if (next < a.ws.chunks) {
-      const std::int64_t nb = static_cast<std::int64_t>(next) * kChunk;
-      load_chunk_as<kDType>(mode, row_logits<kDType>(a, row), nb, min(nb + kChunk, a.vocab), xn);
-    }
+    if (next < a.ws.chunks) load_next_chunk<kDType, kPhased>(a, row, next, mode, x, xn);
     on_chunk(k, c);
     if (next < a.ws.chunks) {
 #pragma unroll

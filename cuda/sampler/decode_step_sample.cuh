@@ -355,10 +355,27 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
     const std::int64_t end = min(sh.chunk * kChunk + kChunk, a.vocab);
     unsigned wk[kPerThread];
     unsigned long long run_mass = 0;
+    if (a.draw_loads) {
+      // All the thread's loads first, then the weights (RESET_NATIVE_SAMPLER_DRAW_LOADS): kept_weight's early
+      // returns put each load in a branch of its own, and ptxas waited for each before issuing the next (eight
+      // round trips in a row on every row's last block; bench/probes/sass_sb_waits.py --straight). The same
+      // weights: a logit past the row's end weighs 0 either way.
+      float xs[kPerThread];
 #pragma unroll
-    for (int j = 0; j < kPerThread; ++j) {
-      wk[j] = kept_weight(begin + j, end);
-      run_mass += wk[j];
+      for (int j = 0; j < kPerThread; ++j) xs[j] = begin + j < end ? load_logit<kDType>(z, begin + j) : -INFINITY;
+#pragma unroll
+      for (int j = 0; j < kPerThread; ++j) {
+        const float m = tempered(xs[j], plan.zmax, plan.inv_t);
+        const unsigned w = lean ? weight_at<true>(m) : weight_at<false>(m);
+        wk[j] = begin + j < end && order_key(xs[j]) >= floor_key ? w : 0u;
+        run_mass += wk[j];
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < kPerThread; ++j) {
+        wk[j] = kept_weight(begin + j, end);
+        run_mass += wk[j];
+      }
     }
     RN_TRACE(2, 15);  // thread 0's logits of the chunk loaded and weighed
     unsigned long long chunk_total;
@@ -386,7 +403,10 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
 // every block picks the top-p boundary bin from the row's histogram itself (pick_bin: the same bin and
 // target in every block), so the bins pass needs no last block; the row's last block here zeroes the
 // histogram for the next step (every block of the row has read it by then).
-template <int kDType, bool kGrouped, bool kLean>
+// kPhased (kGrouped only): the next chunk's loads issued only once this chunk has arrived (load_next_chunk). In this
+// pass's loop ptxas already placed the wait a chunk's work after the next chunk's loads (the end-of-loop select);
+// kPhased keeps it there.
+template <int kDType, bool kGrouped, bool kLean, bool kPhased = false>
 __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
   __shared__ DrawShared draw;
   __shared__ SampleShared sh;
@@ -419,7 +439,7 @@ __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
     // per round, thread k adds up the warp sums of the round's chunk k.
     __shared__ unsigned long long round_mass[kWarps][kWarps];  // [chunk of the round][warp]
     for (unsigned round = part; round < a.ws.chunks; round += parts * kWarps) {
-      const int k = grouped_round<kDType>(a, row, round, parts, x, [&](int i, unsigned c) {
+      const int k = grouped_round<kDType, kPhased>(a, row, round, parts, x, [&](int i, unsigned c) {
         kept_mass_warp<kDType, kLean>(a, row, c, plan, x, round_mass[i], a.sample_loads);
       }, a.sample_loads);
       __syncthreads();

@@ -8,6 +8,9 @@ namespace reset_native::sampler::cuda_detail {
 // The row's last block, warp 0: the chunks' parts combined max first (warp_combine_parts; valid in
 // every lane of warp 0).
 __device__ RN_TRACE_NOINLINE EntropyPart merge_row_parts(const KernelArgs& a, const EntropyPart* row_parts) {
+  if (a.combine_loads) {
+    return warp_combine_parts(a.ws.chunks, [&](unsigned c) { return load_part_narrow(row_parts + c); }, true);
+  }
   return warp_combine_parts(a.ws.chunks, [&](unsigned c) { return load_part(row_parts + c); });
 }
 
@@ -21,7 +24,8 @@ __device__ RN_TRACE_NOINLINE EntropyPart merge_row_parts(const KernelArgs& a, co
 // rather than after chunk 0's): warps 1-4 claim the slot and load its state and token classes, the
 // block stages the window, and kPreparer runs the part of the state machine that needs no entropy
 // (prepare_row) before the block arrives.
-template <int kDType, bool kGrouped>
+// kPhased (kGrouped only): the next chunk's loads issued only once this chunk has arrived (load_next_chunk).
+template <int kDType, bool kGrouped, bool kPhased = false>
 __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
   __shared__ ChunkPart chunk_parts[kWarps];
   __shared__ float s_window[kMaxWindow];
@@ -54,7 +58,7 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     bool first_round = true;
     for (unsigned round = part; round < a.ws.chunks; round += parts * kWarps) {
-      const int k = grouped_round<kDType>(a, row, round, parts, x, [&](int i, unsigned c) {
+      const int k = grouped_round<kDType, kPhased>(a, row, round, parts, x, [&](int i, unsigned c) {
         const ChunkPart p = warp_chunk_part(x, static_cast<std::int64_t>(c) * kChunk, a.lean_stats != 0,
                                             a.stats_range != 0);
         if (lane == 0) round_parts[i][warp] = p;

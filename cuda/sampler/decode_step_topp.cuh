@@ -167,7 +167,8 @@ __device__ void topp_pick_bin(const KernelArgs& a, std::int64_t row, BinPickShar
 // not change them).
 // kLean: weights and bins without float-to-int conversions (weight_at; the same bits). With
 // a.sample_picks the blocks only flush: no arrival, no last block; the sample pass picks the bin.
-template <int kDType, bool kLean>
+// kPhased: the next chunk's loads issued only once this chunk has arrived (load_next_chunk; the same bits).
+template <int kDType, bool kLean, bool kPhased = false>
 __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   __shared__ unsigned hist_lo[kTopPBins];
   __shared__ unsigned hist_hi[kTopPBins];
@@ -192,10 +193,7 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   for (unsigned c = part; c < a.ws.chunks; c += parts) {
     const unsigned next = c + parts;
     float xn[kPerThread];
-    if (next < a.ws.chunks) {
-      load_chunk_as<kDType>(a.bins_loads, row_logits<kDType>(a, row), static_cast<std::int64_t>(next) * kChunk,
-                            chunk_end(next), xn);
-    }
+    if (next < a.ws.chunks) load_next_chunk<kDType, kPhased>(a, row, next, a.bins_loads, x, xn);
     if (flat) {
       topp_bins_add_flat(plan, x, lo, hi);
     } else {
