@@ -40,11 +40,14 @@ def _slices_asked(p, s, x, activation="bf16"):
 
 
 def _rule(n, k, m, sms):
-    """bd_split_slices' cost model, written out: chunk-steps of the busiest CTA (two CTAs per SM), rounds of tiles x
+    """bd_split_slices' cost model, written out (only where the tiles fill the two-CTA slots at least once): chunk-steps
+    of the busiest CTA (two CTAs per SM), rounds of tiles x
     (chunks per slice + 0.5 for a tile epilogue) + 4 for the reduction when split; the cheapest s in 2..16 if it
     costs at most 0.9x the unsplit call, or the cheapest s dividing the chunks evenly within 1.05x of that (x of a
     slice always fits here)."""
     tiles, chunks, slots = -(-n // 16), k // 1024, 2 * sms
+    if tiles < slots:
+        return 1
 
     def cost(s):
         per_slice = min(slots // s, tiles)
@@ -111,7 +114,8 @@ def test_split_in_a_cuda_graph_gives_the_eager_bits(monkeypatch):
         assert torch.equal(y, want)
 
 
-@pytest.mark.parametrize("n,k", [(5120, 8192), (5120, 25600), (6144, 4096), (24576, 4096), (4096, 12288), (320, 8192)])
+@pytest.mark.parametrize("n,k", [(5120, 8192), (5120, 25600), (6144, 4096), (24576, 4096), (4096, 12288), (320, 8192),
+                                 (1056, 7168)])
 @pytest.mark.parametrize("m", [1, 2])
 def test_automatic_rule_matches_its_cost_model(n, k, m, monkeypatch):
     """Where the model splits, the op asks for exactly its slices; elsewhere the block-diagonal rule stays out of

@@ -54,6 +54,9 @@ inline int bd_split_slices(const GemvParams& p, const LaunchPlan& plan, bool x16
     const int s = forced < nchunks ? forced : nchunks;
     return s > 1 && fits(s) ? s : 1;
   }
+  // Only calls whose tiles fill at least one round of the slots (measured there). With fewer tiles a split may pay
+  // too (most of the GPU idles) but was not measured, and those shapes keep the fused kernels.
+  if (ntiles < slots) return 1;
   auto cost = [&](int s) {
     const int per_slice = slots / s < ntiles ? slots / s : ntiles;
     const int rounds = (ntiles + per_slice - 1) / per_slice;
