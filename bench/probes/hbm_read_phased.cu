@@ -135,11 +135,12 @@ int main() {
     int per_sm;
     const char* name;
   } kinds[] = {{read_kernel<kStep, 4, 2>, 2, "step d4 2cta"},     {read_kernel<kHead, 4, 2>, 2, "head d4 2cta"},
-               {read_kernel<kHead, 8, 2>, 2, "head d8 2cta"},     {read_kernel<kHeadBar, 4, 2>, 2, "headbar d4 2cta"},     {read_kernel<kPhased, 4, 2>, 2, "phased d4 2cta"},
+               {read_kernel<kHead, 8, 2>, 2, "head d8 2cta"},     {read_kernel<kHeadBar, 4, 2>, 2, "headbar d4 2cta"},
+               {read_kernel<kPhased, 4, 2>, 2, "phased d4 2cta"},
                {read_kernel<kPhased, 6, 2>, 2, "phased d6 2cta"}, {read_kernel<kPhased, 8, 2>, 2, "phased d8 2cta"},
                {read_kernel<kHead, 4, 4>, 4, "head d4 4cta"},     {read_kernel<kPhased, 4, 4>, 4, "phased d4 4cta"}};
-  std::printf("# K = %d, grid = CTAs per SM x %d SMs x 256 threads (at most a CTA per 16-row tile); per-call us (best of"
-              " 3 x 40 launches, rotated copies)\n", k, sms);
+  std::printf("# K = %d, grid = CTAs per SM x %d SMs x 256 threads (at most a CTA per 16-row tile); per-call us"
+              " (best of 3 x 40 launches, rotated copies)\n", k, sms);
   std::printf("%-18s", "form \\ MB");
   for (int n : ns) std::printf("%8.1f", double(n) * k / 2 / 1e6);
   std::printf("%10s%10s\n", "fixed us", "TB/s");

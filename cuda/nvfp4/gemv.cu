@@ -188,9 +188,9 @@ void launch_gemv(const GemvArgs& a, void* stream_ptr) {
     require(a.prologue_eps >= 0.0f, "nvfp4 gemv: RMSNorm eps must be >= 0");
     LaunchPlan plan = make_plan(a);
     if (!fused_args_ok(a) || !fusion_fits(a, p, plan))
-      throw Unsupported("nvfp4 gemv: no fused kernel for the call (needs 16-bit x, A16, m <= 2, k % 1024 == 0, k < 8192, "
-                        "16-byte aligned x/weights, x fitting shared memory, a shape the plain GEMV does not split "
-                        "along K; SiLU: n % 32 == 0, no residual): "
+      throw Unsupported("nvfp4 gemv: no fused kernel for the call (needs 16-bit x, A16, m <= 2, k % 1024 == 0, "
+                        "k < 8192, 16-byte aligned x/weights, x fitting shared memory, a shape the plain GEMV does not "
+                        "split along K; SiLU: n % 32 == 0, no residual): "
                         "check gemv_fusion_supported first");
     add_ring_maps(plan, a);
     if (a.x_dtype == DType::BF16) return launch_fused<kBF16>(a, p, plan, stream);

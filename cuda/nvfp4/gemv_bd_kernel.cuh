@@ -296,7 +296,8 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   uint32_t wv[kDepth][2][4], sc[kDepth][2];
   prefetch_then_wait<XDT, W4A4>(p, steps, fetch, wv, sc, act_gs, act_d);
 
-  // ---- stage x (every token, whole padded K or this CTA's slice; beyond k load_unit gives zeros) while the weights fly
+  // ---- stage x (every token, whole padded K or this CTA's K slice; beyond k load_unit gives zeros) while the
+  // weights fly
   const int x_base = c_base * kChunk;
   {
     float* pro_smem = reinterpret_cast<float*>(smem + L.pro_off);

@@ -800,7 +800,7 @@ GemvParams with_activation_amax(const GemvParams& p, bool in_kernel, cudaStream_
   return q;
 }
 
-// The 16-bit kernel's forms (kForm16* bits) by instance, measured on an H200 (bench/RESULTS.md, session 13 helper gemv16):
+// The 16-bit kernel's forms (kForm16* bits) by instance, measured on an H200 (bench/RESULTS.md, helper gemv16):
 // the persistent fast-path kernels without the ring at A16 with 16-bit x, except the three-CTA one, take the bf16
 // decode; the split-K ones with 8 token columns (M <= 8) also the phased loop (Qwen3-32B down 36.1 -> 31.1 us at
 // M = 3, 8B down 16.1 -> 14.6 at M = 4; with 16 columns it was level: 32B o M = 16 20.3 -> 21.0, 32B down 49.2 ->
