@@ -3,7 +3,6 @@ environment at every call (=1 on, =0 off, unset: the default), meant to change o
 and of the row combine's parts are issued, never a value:
   RESET_NATIVE_SAMPLER_PHASED_LOADS  the grouped passes (several chunks per block) issue the next chunk's loads only
                                      once the current chunk has arrived (load_next_chunk; on by default);
-  RESET_NATIVE_SAMPLER_DRAW_LOADS    the draw's chunk scan issues all of a thread's loads before its first weight;
   RESET_NATIVE_SAMPLER_COMBINE_LOADS the stats pass's row combine loads a lane's cached chunk parts before noting
                                      the first (warp_combine_parts).
 Each alone, all, the defaults, all with session 9's to 11's switches forced off, with SAMPLE_PICKS either way and
@@ -11,7 +10,7 @@ with groupings that give every pass several chunks per block (so that the phased
 give the same tokens, temperatures, entropies, errors and state bits as none: rejected rows, ties, -inf runs, top-k,
 bf16/fp16 (aligned and unaligned rows), strided views, counted / sorted / overfull boundary bins (the numpy model's
 tokens), extreme weights, B = 1, 3, 8, 64, rows of 100 and of more than 256 chunks (the combine's other register
-forms), graph replays. (STAGED_LOADS, measured in round 1 and removed, was tested here too.)"""
+forms), graph replays. (STAGED_LOADS and DRAW_LOADS, measured and removed, were tested here too.)"""
 import numpy as np
 import pytest
 
@@ -23,7 +22,7 @@ from test_sampler_gpu_session11 import SWITCHES as SESSION11  # noqa: E402
 from test_sampler_gpu_switches import SWITCHES as SESSION9  # noqa: E402
 
 pytestmark = pytest.mark.gpu
-SWITCHES = ("RESET_NATIVE_SAMPLER_PHASED_LOADS", "RESET_NATIVE_SAMPLER_DRAW_LOADS", "RESET_NATIVE_SAMPLER_COMBINE_LOADS")
+SWITCHES = ("RESET_NATIVE_SAMPLER_PHASED_LOADS", "RESET_NATIVE_SAMPLER_COMBINE_LOADS")
 EARLIER = SESSION9 + ("RESET_NATIVE_SAMPLER_LEAN_DRAW",) + SESSION11
 GROUPINGS = tuple(f"RESET_NATIVE_SAMPLER_{v}_CHUNKS" for v in ("STATS", "BIN", "SAMPLE"))
 ALL = {name: "1" for name in SWITCHES}

@@ -46,13 +46,12 @@ S11 = ("RESET_NATIVE_SAMPLER_FULL_LOADS", "RESET_NATIVE_SAMPLER_VEC_LOADS", "RES
        "RESET_NATIVE_SAMPLER_WARP_REDUX", "RESET_NATIVE_SAMPLER_STATS_RANGE", "RESET_NATIVE_SAMPLER_KEPT_SUM")
 # Session 13's switches (when the loads of the logits and of the row combine's parts are issued; PHASED_LOADS on by
 # default since the session's round 1, the others off while measured).
-S13 = ("RESET_NATIVE_SAMPLER_PHASED_LOADS", "RESET_NATIVE_SAMPLER_DRAW_LOADS", "RESET_NATIVE_SAMPLER_COMBINE_LOADS")
+S13 = ("RESET_NATIVE_SAMPLER_PHASED_LOADS", "RESET_NATIVE_SAMPLER_COMBINE_LOADS")
 # name -> {switch: "0" / "1"}; a switch not named is left unset (its default).
 if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s13":
-    # The default without PHASED_LOADS, and with DRAW_LOADS and / or COMBINE_LOADS.
+    # The default without PHASED_LOADS, and with COMBINE_LOADS.
     VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S13}, "default": {},
-                "-phased": {S13[0]: "0"}, "+draw": {S13[1]: "1"}, "+combine": {S13[2]: "1"},
-                "+draw_combine": {S13[1]: "1", S13[2]: "1"}}
+                "-phased": {S13[0]: "0"}, "+combine": {S13[1]: "1"}}
 elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s13g":
     # Chunks per block at B = 64 with the phased loads (stN / biN / saN; defaults stats 2, bins 4, sample 4), and the
     # default without them.

@@ -185,22 +185,24 @@ bool env_is(const char* name, const char* value) {
 // * RESET_NATIVE_SAMPLER_KEPT_SUM: the sample pass sums a thread's kept mass inside its weights' loop, as the
 //   weights of bins above the boundary bin (kept_weights_summed; with LEAN only).
 // Session 13's switches (bench/RESULTS-sampler14.md), the same bits on and off (tests/test_sampler_gpu_session13.py),
-// where ptxas made a pass wait for loads one at a time (bench/probes/sass_sb_waits.py --loads):
-// * RESET_NATIVE_SAMPLER_PHASED_LOADS (on by default since the session's round 1: on an H200, ReSET top-p B = 8 / 64
-//   23.11 / 63.13 -> 22.15 / 61.88 us, fixed T 38.95 -> 38.50 at B = 64; B = 1 runs no grouped pass): the grouped
-//   passes (several chunks per block: stats, bins, sample) issue the next chunk's loads only once the current chunk
-//   has arrived (load_next_chunk), so that the use of a chunk no longer waits for the loads of the next one (ptxas
-//   counts both on one scoreboard). =0: the loop as before.
-// * RESET_NATIVE_SAMPLER_DRAW_LOADS: the draw's chunk scan (the sample pass's last block of every row) issues a
-//   thread's eight loads before its first weight instead of one round trip per logit (draw_row).
-// * RESET_NATIVE_SAMPLER_COMBINE_LOADS: the stats pass's row combine (its last block of every row) loads a lane's
-//   cached chunk parts before noting the first instead of one round trip per part (warp_combine_parts).
-// (Measured in round 1 and removed: STAGED_LOADS, the grouped passes' chunks through two shared-memory stages filled
-// by cp.async, two chunks per thread in flight: +1.2 us at B = 64, the sample pass 24.8 -> 27.7 us under ncu.)
+// where ptxas made a pass wait for loads one at a time (bench/probes/sass_sb_waits.py --loads / --straight):
+// * RESET_NATIVE_SAMPLER_PHASED_LOADS (on by default): the grouped passes (several chunks per block: stats, bins,
+//   sample) issue the next chunk's loads only once the current chunk has arrived (load_next_chunk), so that the use
+//   of a chunk no longer waits for the loads of the next one (ptxas counts both on one scoreboard). On an H200, two
+//   measurements: ReSET top-p B = 8 / 64 -0.96 / -1.25 us (round 1) and -0.17 / -1.83 (final call), fixed T at B = 64
+//   -0.45 / -1.90; B = 1 runs no grouped pass (+-0.3 us: noise). =0: the loop as before.
+// * RESET_NATIVE_SAMPLER_COMBINE_LOADS (off by default: measured once): the stats pass's row combine (its last block
+//   of every row) loads a lane's cached chunk parts before noting the first, instead of one L2 round trip per part
+//   (warp_combine_parts). On an H200 (final call): ReSET top-p B = 1 / 8 / 64 -0.02 / -0.39 / -0.84 us, fixed T
+//   -0.54 / -0.43 / -0.48.
+// (Measured and removed: STAGED_LOADS, the grouped passes' chunks through two shared-memory stages filled by
+// cp.async, two chunks per thread in flight: +1.2 us at B = 64, the sample pass 24.8 -> 27.7 us under ncu; DRAW_LOADS,
+// the draw's eight loads issued before its first weight instead of one round trip each: level, +0.05 / -0.27 / -0.19
+// and +0.36 / -0.04 / +0.15 us at B = 1 / 8 / 64.)
 struct Switches {
   bool sample_picks, lean, sub_bins, lean_stats, lean_draw;
   bool full_loads, vec_loads, flat_bins, warp_redux, stats_range, kept_sum;
-  bool phased_loads, draw_loads, combine_loads;
+  bool phased_loads, combine_loads;
 };
 // sms: the device's multiprocessors (0 when unknown: the bins pass picks).
 Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
@@ -218,7 +220,6 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
                   env_switch("RESET_NATIVE_SAMPLER_STATS_RANGE", true),
                   env_switch("RESET_NATIVE_SAMPLER_KEPT_SUM", true),
                   env_switch("RESET_NATIVE_SAMPLER_PHASED_LOADS", true),
-                  env_switch("RESET_NATIVE_SAMPLER_DRAW_LOADS", false),
                   env_switch("RESET_NATIVE_SAMPLER_COMBINE_LOADS", false)};
 }
 
@@ -411,7 +412,6 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   a.warp_redux = sw.warp_redux ? 1 : 0;
   a.stats_range = sw.stats_range ? 1 : 0;
   a.kept_sum = sw.kept_sum ? 1 : 0;
-  a.draw_loads = sw.draw_loads ? 1 : 0;
   a.combine_loads = sw.combine_loads ? 1 : 0;
   const unsigned chunks = a.ws.chunks;
   const unsigned stats_parts = grouped_parts("RESET_NATIVE_SAMPLER_STATS_CHUNKS", rows, chunks, sms);

@@ -73,9 +73,6 @@ struct KernelArgs {
   // kept_sum: the sample pass sums a thread's kept mass inside its weights' loop (kept_weights_summed;
   // RESET_NATIVE_SAMPLER_KEPT_SUM, with the lean weights only).
   int kept_sum;
-  // draw_loads: the draw's scan of its chunk issues all of a thread's loads before its first weight (draw_row;
-  // RESET_NATIVE_SAMPLER_DRAW_LOADS, session 13).
-  int draw_loads;
   // combine_loads: the stats pass's row combine loads a lane's cached parts before noting the first
   // (warp_combine_parts; RESET_NATIVE_SAMPLER_COMBINE_LOADS, session 13).
   int combine_loads;

@@ -355,27 +355,10 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
     const std::int64_t end = min(sh.chunk * kChunk + kChunk, a.vocab);
     unsigned wk[kPerThread];
     unsigned long long run_mass = 0;
-    if (a.draw_loads) {
-      // All the thread's loads first, then the weights (RESET_NATIVE_SAMPLER_DRAW_LOADS): kept_weight's early
-      // returns put each load in a branch of its own, and ptxas waited for each before issuing the next (eight
-      // round trips in a row on every row's last block; bench/probes/sass_sb_waits.py --straight). The same
-      // weights: a logit past the row's end weighs 0 either way.
-      float xs[kPerThread];
 #pragma unroll
-      for (int j = 0; j < kPerThread; ++j) xs[j] = begin + j < end ? load_logit<kDType>(z, begin + j) : -INFINITY;
-#pragma unroll
-      for (int j = 0; j < kPerThread; ++j) {
-        const float m = tempered(xs[j], plan.zmax, plan.inv_t);
-        const unsigned w = lean ? weight_at<true>(m) : weight_at<false>(m);
-        wk[j] = begin + j < end && order_key(xs[j]) >= floor_key ? w : 0u;
-        run_mass += wk[j];
-      }
-    } else {
-#pragma unroll
-      for (int j = 0; j < kPerThread; ++j) {
-        wk[j] = kept_weight(begin + j, end);
-        run_mass += wk[j];
-      }
+    for (int j = 0; j < kPerThread; ++j) {
+      wk[j] = kept_weight(begin + j, end);
+      run_mass += wk[j];
     }
     RN_TRACE(2, 15);  // thread 0's logits of the chunk loaded and weighed
     unsigned long long chunk_total;
