@@ -184,8 +184,9 @@ bool env_is(const char* name, const char* value) {
 //   (warp_chunk_part; with LEAN_STATS only).
 // * RESET_NATIVE_SAMPLER_KEPT_SUM: the sample pass sums a thread's kept mass inside its weights' loop, as the
 //   weights of bins above the boundary bin (kept_weights_summed; with LEAN only).
-// Session 13's switches (bench/RESULTS-sampler14.md), the same bits on and off (tests/test_sampler_gpu_session13.py),
-// where ptxas made a pass wait for loads one at a time (bench/probes/sass_sb_waits.py --loads / --straight):
+// Session 13's switches (bench/RESULTS.md, session 13 sampler14), the same bits on and off
+// (tests/test_sampler_gpu_session13.py), where ptxas made a pass wait for loads one at a time
+// (bench/probes/sass_sb_waits.py --loads / --straight):
 // * RESET_NATIVE_SAMPLER_PHASED_LOADS (on by default): the grouped passes (several chunks per block: stats, bins,
 //   sample) issue the next chunk's loads only once the current chunk has arrived (load_next_chunk), so that the use
 //   of a chunk no longer waits for the loads of the next one (ptxas counts both on one scoreboard). On an H200, two
