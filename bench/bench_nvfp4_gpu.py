@@ -74,6 +74,15 @@ def copies_for(nbytes, l2):
     return max(2, min(64, math.ceil(3 * l2 / max(nbytes, 1))))
 
 
+def rotated_nvfp4(n, k, gen, l2):
+    """Random bf16 [n, k] weights quantized on the GPU and enough copies of their packed bytes and scales to rotate
+    past the L2: ([(packed, scales), ...], global scale)."""
+    w = torch.randn((n, k), device="cuda", generator=gen, dtype=torch.bfloat16)
+    p0, s0, gs = nc.quantize(w)
+    del w
+    return [(p0, s0)] + [(p0.clone(), s0.clone()) for _ in range(copies_for(n * k * 9 // 16, l2) - 1)], gs
+
+
 def int4_pack(n, k, copies):
     """torch's tinygemm int4 weights (group 128) or None when this torch lacks the op."""
     try:

@@ -98,3 +98,33 @@ def check_vs_fp64(y, packed, scales, gs, x, activation, bias, residual):
     tol = out_eps * np.abs(yref) + 2.0**-24 * (k / 16 + 16) * abs_sum + 1e-30
     err = np.abs(yd - yref)
     assert (err <= tol).all(), f"max err/tol {float((err / tol).max()):.3g}"
+
+
+def gemv16_kernel_args(fn):
+    """Template arguments (ints; bools as 0/1) of every 16-bit GEMV kernel (gemv_kernel<...>) that fn() launched, read
+    from the kernel names the torch profiler records (demangled or mangled); skips the test when the profiler records
+    no kernel names here."""
+    import re
+
+    import pytest
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    found = []
+    for e in prof.events():
+        m = re.search(r"(?<![a-z_])gemv_kernel<([^>]*)>", e.name)  # demangled: <2, false, 1, true, true, 2, false, ...>
+        if m:
+            args = [v.strip() for v in m.group(1).split(",")]
+        else:
+            m = re.search(r"11gemv_kernelI((?:L[ib]\d+E)+)", e.name)  # mangled: ILi2ELb0ELi1E...
+            if not m:
+                continue
+            args = re.findall(r"L[ib](\d+)E", m.group(1))
+        found.append([int({"true": "1", "false": "0"}.get(a, a)) for a in args])
+    if not found and not any("gemv" in e.name for e in prof.events()):
+        pytest.skip("the profiler recorded no kernel names here")
+    return found

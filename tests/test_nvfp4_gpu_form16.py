@@ -8,7 +8,6 @@ the torch profiler records. GPU tests skip without a device."""
 from __future__ import annotations
 
 import functools
-import re
 import sys
 from pathlib import Path
 
@@ -38,27 +37,7 @@ def _clean_env(monkeypatch):
 
 def _kernels_of_call(fn):
     """(MINB, SPLIT, TEAMS, FORM) template arguments of every 16-bit GEMV kernel the call launched."""
-    from torch.profiler import ProfilerActivity, profile
-
-    torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        fn()
-        torch.cuda.synchronize()
-    found = []
-    for e in prof.events():
-        m = re.search(r"(?<![a-z_])gemv_kernel<([^>]*)>", e.name)  # demangled: <2, false, 1, true, true, 2, false, ...>
-        if m:
-            a = [v.strip() for v in m.group(1).split(",")]
-        else:
-            m = re.search(r"11gemv_kernelI((?:L[ib]\d+E)+)", e.name)  # mangled: ILi2ELb0ELi1E...
-            if not m:
-                continue
-            a = re.findall(r"L[ib](\d+)E", m.group(1))
-        v = [{"true": 1, "false": 0}.get(s, s) for s in a]
-        found.append((int(v[5]), int(v[7]), int(v[8]), int(v[9])))
-    if not found and not any("gemv" in e.name for e in prof.events()):
-        pytest.skip("the profiler recorded no kernel names here")
-    return found
+    return [(a[5], a[7], a[8], a[9]) for a in ref.gemv16_kernel_args(fn)]
 
 
 # (n, k, m, teams env, instance (MINB, SPLIT, TEAMS) the call must run): two CTAs per SM with 8 and 16 token columns,

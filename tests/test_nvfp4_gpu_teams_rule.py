@@ -6,11 +6,9 @@ bound. Which kernel runs is read from the CUDA kernel names the torch profiler r
 from __future__ import annotations
 
 import functools
-import re
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -34,40 +32,7 @@ def _clean_env(monkeypatch):
 
 def _teams_of_call(fn):
     """TEAMS template argument of every 16-bit GEMV kernel the call launched (profiler kernel names)."""
-    from torch.profiler import ProfilerActivity, profile
-
-    torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        fn()
-        torch.cuda.synchronize()
-    teams = []
-    for e in prof.events():
-        m = re.search(r"(?<![a-z_])gemv_kernel<([^>]*)>", e.name)  # demangled: <2, false, 1, true, true, 1, false, false, 2>
-        if m:
-            teams.append(int(m.group(1).split(",")[8]))
-            continue
-        m = re.search(r"11gemv_kernelI((?:L[ib]\d+E)+)", e.name)  # mangled: ILi2ELb0ELi1E...
-        if m:
-            teams.append(int(re.findall(r"L[ib](\d+)E", m.group(1))[8]))
-    if not teams and not any("gemv" in e.name for e in prof.events()):
-        pytest.skip("the profiler recorded no kernel names here")
-    return teams
-
-
-def _check_vs_fp64(y, packed, scales, gs, x, activation, bias, residual):
-    """|y - fp64| within the output rounding plus (K/16 + 16) fp32 ulps of sum |x w| (tests/test_nvfp4_cuda.py's bound)."""
-    k = x.shape[1]
-    x32 = x.float().cpu().numpy()
-    x64 = ref.dequantize(*ref.quantize(x32)).astype(np.float64) if activation == "nvfp4" else x32.astype(np.float64)
-    w = ref.dequantize(packed, scales, gs).astype(np.float64)
-    yref = x64 @ w.T + bias.double().cpu().numpy()[None, :] + residual.double().cpu().numpy()
-    abs_sum = np.abs(x64) @ np.abs(w).T + np.abs(residual.double().cpu().numpy())
-    out_eps = {torch.float32: 0.0, torch.float16: 2.0**-11, torch.bfloat16: 2.0**-8}[y.dtype]
-    yd = y.double().cpu().numpy()
-    assert np.isfinite(yd).all(), "unwritten (poisoned) or non-finite outputs"
-    tol = out_eps * np.abs(yref) + 2.0**-24 * (k / 16 + 16) * abs_sum + 1e-30
-    err = np.abs(yd - yref)
-    assert (err <= tol).all(), f"max err/tol {float((err / tol).max()):.3g}"
+    return [a[8] for a in ref.gemv16_kernel_args(fn)]
 
 
 # (n, k, m): the rule's range (4..8 tokens, K <= 5120), a partial last tile (n = 200), a second team without a tile
@@ -91,7 +56,7 @@ def test_rule_same_bits_as_forced_choices_and_fp64(n, k, m, dtype, activation, m
     for forced in ("1", "2"):
         monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", forced)
         assert torch.equal(nc.gemv(p, s, float(gs), x, activation, None, bias, residual), y_rule), forced
-    _check_vs_fp64(y_rule, packed, scales, float(gs), x, activation, bias, residual)
+    ref.check_vs_fp64(y_rule, packed, scales, float(gs), x, activation, bias, residual)
 
 
 def test_rule_kernel_choice(monkeypatch):

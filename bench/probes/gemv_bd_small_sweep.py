@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench_nvfp4_gpu import copies_for, graph_time_us, read_bandwidth  # noqa: E402
+from bench_nvfp4_gpu import graph_time_us, read_bandwidth, rotated_nvfp4  # noqa: E402
 
 from reset_native import _nvfp4_cuda as nc  # noqa: E402
 
@@ -73,10 +73,7 @@ def main():
     for name in args.rows.split(","):
         n, k, env = ROWS[name]
         nbytes = n * k * 9 // 16
-        w = torch.randn((n, k), device="cuda", generator=gen, dtype=torch.bfloat16)
-        p0, s0, gs = nc.quantize(w)
-        del w
-        wq = [(p0, s0)] + [(p0.clone(), s0.clone()) for _ in range(copies_for(nbytes, props.L2_cache_size) - 1)]
+        wq, gs = rotated_nvfp4(n, k, gen, props.L2_cache_size)
         for m in (int(v) for v in args.ms.split(",")):
             x = torch.randn((m, k), device="cuda", generator=gen, dtype=torch.bfloat16)
             fns = [lambda p=p, s=s: nc.gemv(p, s, gs, x, "bf16") for p, s in wq]

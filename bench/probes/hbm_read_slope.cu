@@ -13,9 +13,8 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
-#include <algorithm>
-#include <cstdio>
-#include <vector>
+
+#include "read_sweep.cuh"
 
 namespace {
 
@@ -78,84 +77,18 @@ __global__ void __launch_bounds__(256, MINB) read_kernel(const uint8_t* w, int n
   if (acc == 0x12345678u) sink[0] = acc;
 }
 
-using Kernel = void (*)(const uint8_t*, int, int, uint32_t*);
-
-float per_call_us(Kernel kern, const uint8_t* buf, size_t bytes, int copies, int n, int k, uint32_t* sink,
-                  int grid) {
-  if (grid > n / 16) grid = n / 16;  // a CTA per tile at most
-  cudaEvent_t a, b;
-  cudaEventCreate(&a);
-  cudaEventCreate(&b);
-  float best = 1e30f;
-  for (int rep = 0; rep < 3; ++rep) {
-    cudaEventRecord(a);
-    for (int it = 0; it < 40; ++it) kern<<<grid, 256>>>(buf + size_t(it % copies) * bytes, n, k, sink);
-    cudaEventRecord(b);
-    cudaEventSynchronize(b);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, a, b);
-    if (ms * 1000 / 40 < best) best = ms * 1000 / 40;
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  return best;
-}
-
 }  // namespace
 
 int main() {
-  int sms = 0, l2 = 0;
-  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
-  cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, 0);
-  const int k = 4096;
-  const std::vector<int> ns = {4096, 12288, 24576, 49152, 98304};
-  const size_t max_bytes = size_t(ns.back()) * k / 2;
-  const size_t pool = std::max<size_t>(size_t(4) * l2, 2 * max_bytes);
-  uint8_t* buf = nullptr;
-  uint32_t* sink = nullptr;
-  if (cudaMalloc(&buf, pool) != cudaSuccess || cudaMalloc(&sink, 4) != cudaSuccess) {
-    std::printf("cudaMalloc failed\n");
-    return 1;
-  }
-  cudaMemset(buf, 1, pool);
-  const struct {
-    Kernel kern;
-    int per_sm;
-    const char* name;
-  } kinds[] = {{read_kernel<0, 4, 0, 2>, 2, "gemv d4 2cta"},          {read_kernel<0, 4, 2, 2>, 2, "gemv d4 2cta L2:256"},
-               {read_kernel<0, 8, 2, 1>, 2, "gemv d8 2cta L2:256"},   {read_kernel<0, 16, 2, 1>, 2, "gemv d16 2cta L2:256"},
-               {read_kernel<0, 3, 2, 3>, 3, "gemv d3 3cta L2:256"},   {read_kernel<0, 4, 2, 3>, 3, "gemv d4 3cta L2:256"},
-               {read_kernel<0, 2, 2, 4>, 4, "gemv d2 4cta L2:256"},   {read_kernel<0, 4, 2, 4>, 4, "gemv d4 4cta L2:256"},
-               {read_kernel<0, 1, 2, 8>, 8, "gemv d1 8cta L2:256"},   {read_kernel<0, 2, 2, 8>, 8, "gemv d2 8cta L2:256"},
-               {read_kernel<1, 4, 2, 2>, 2, "tile d4 2cta L2:256"},   {read_kernel<1, 4, 2, 4>, 4, "tile d4 4cta L2:256"},
-               {read_kernel<2, 4, 0, 2>, 2, "flat d4 2cta"},          {read_kernel<2, 16, 0, 1>, 2, "flat d16 2cta"},
-               {read_kernel<2, 4, 2, 4>, 4, "flat d4 4cta L2:256"},   {read_kernel<2, 2, 0, 8>, 8, "flat d2 8cta"},
-               {read_kernel<2, 4, 0, 8>, 8, "flat d4 8cta"}};
-  std::printf("# K = %d, grid = CTAs per SM x %d SMs x 256 threads (at most a CTA per 16-row tile); per-call us (best of"
-              " 3 x 40 launches, rotated copies)\n", k, sms);
-  std::printf("%-26s", "pattern \\ MB");
-  for (int n : ns) std::printf("%8.1f", double(n) * k / 2 / 1e6);
-  std::printf("%10s%10s\n", "fixed us", "TB/s");
-  for (const auto& kd : kinds) {
-    std::printf("%-26s", kd.name);
-    std::fflush(stdout);
-    double sx = 0, sy = 0, sxx = 0, sxy = 0;
-    for (int n : ns) {
-      const size_t bytes = size_t(n) * k / 2;
-      const int copies = int(std::max<size_t>(2, pool / bytes));
-      const float us = per_call_us(kd.kern, buf, bytes, copies, n, k, sink, kd.per_sm * sms);
-      std::printf("%8.2f", us);
-      sx += double(bytes);
-      sy += us;
-      sxx += double(bytes) * double(bytes);
-      sxy += double(bytes) * us;
-    }
-    const double cnt = double(ns.size());
-    const double slope = (sxy - sx * sy / cnt) / (sxx - sx * sx / cnt);  // us per byte
-    const double fixed = (sy - slope * sx) / cnt;
-    std::printf("%10.2f%10.3f\n", fixed, 1e-6 / slope);
-  }
-  const cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess) std::printf("CUDA error: %s\n", cudaGetErrorString(err));
-  return err == cudaSuccess ? 0 : 1;
+  const read_sweep::Kind kinds[] = {
+      {read_kernel<0, 4, 0, 2>, 2, "gemv d4 2cta"},        {read_kernel<0, 4, 2, 2>, 2, "gemv d4 2cta L2:256"},
+      {read_kernel<0, 8, 2, 1>, 2, "gemv d8 2cta L2:256"}, {read_kernel<0, 16, 2, 1>, 2, "gemv d16 2cta L2:256"},
+      {read_kernel<0, 3, 2, 3>, 3, "gemv d3 3cta L2:256"}, {read_kernel<0, 4, 2, 3>, 3, "gemv d4 3cta L2:256"},
+      {read_kernel<0, 2, 2, 4>, 4, "gemv d2 4cta L2:256"}, {read_kernel<0, 4, 2, 4>, 4, "gemv d4 4cta L2:256"},
+      {read_kernel<0, 1, 2, 8>, 8, "gemv d1 8cta L2:256"}, {read_kernel<0, 2, 2, 8>, 8, "gemv d2 8cta L2:256"},
+      {read_kernel<1, 4, 2, 2>, 2, "tile d4 2cta L2:256"}, {read_kernel<1, 4, 2, 4>, 4, "tile d4 4cta L2:256"},
+      {read_kernel<2, 4, 0, 2>, 2, "flat d4 2cta"},        {read_kernel<2, 16, 0, 1>, 2, "flat d16 2cta"},
+      {read_kernel<2, 4, 2, 4>, 4, "flat d4 4cta L2:256"}, {read_kernel<2, 2, 0, 8>, 8, "flat d2 8cta"},
+      {read_kernel<2, 4, 0, 8>, 8, "flat d4 8cta"}};
+  return read_sweep::run(kinds, int(sizeof(kinds) / sizeof(kinds[0])), 4096, {4096, 12288, 24576, 49152, 98304}, 26);
 }

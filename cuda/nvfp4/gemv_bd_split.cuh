@@ -79,13 +79,7 @@ void launch_bd_split(const GemvParams& p, const LaunchPlan& plan, cudaStream_t s
   constexpr int kForm = kSmallCompact | kSmallBatchX | kSmallSplit;
   auto kernel = gemv_bd_kernel<XDT, false, TOK, true, 2, false, kProNone, false, kForm>;
   const size_t smem = size_t(BdSmem(bd_slice_k(p.k, p.ksplit), p.m, TOK).total);
-  check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
-             "nvfp4 gemv: cudaFuncSetAttribute");
-  int per_sm = 1;
-  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem), "nvfp4 gemv: occupancy");
-  const int ntiles = (p.n + 15) / 16;
-  int per_slice = plan.sms * (per_sm > 0 ? per_sm : 1) / p.ksplit;  // persistent CTAs of one K slice
-  per_slice = per_slice < 1 ? 1 : (per_slice > ntiles ? ntiles : per_slice);
+  const int per_slice = split_ctas_per_slice(kernel, smem, p, plan);
   check_cuda(cuda_core::launch_pdl(kernel, dim3(per_slice * p.ksplit), dim3(kThreads), smem, stream, p, RingMaps{}),
              "nvfp4 gemv: launch");
   launch_split_reduce<XDT, false>(p, plan, stream);

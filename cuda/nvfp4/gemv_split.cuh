@@ -74,18 +74,25 @@ void launch_split_reduce(const GemvParams& p, const LaunchPlan& plan, cudaStream
              "nvfp4 gemv: split reduce launch");
 }
 
-// Runs the split-K kernel (p.ksplit > 1, p.split_ws sized by split_workspace_bytes), then the reduction.
-template <int XDT, bool W4A4, int NT>
-void launch_split(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
-  auto kernel = form16_kernel<XDT, W4A4, NT, true, true, 2, false, true, 1>();
-  const size_t smem = split_smem_bytes<XDT, W4A4, NT>(p.k, p.m, p.ksplit);
+// Persistent CTAs of one K slice of a split launch (p.ksplit slices share the slots the kernel's occupancy allows; at
+// most a CTA per row tile); sets the kernel's dynamic shared memory first.
+template <class Kernel>
+int split_ctas_per_slice(Kernel kernel, size_t smem, const GemvParams& p, const LaunchPlan& plan) {
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
              "nvfp4 gemv: cudaFuncSetAttribute");
   int per_sm = 1;
   check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem), "nvfp4 gemv: occupancy");
   const int ntiles = (p.n + 15) / 16;
-  int per_slice = plan.sms * (per_sm > 0 ? per_sm : 1) / p.ksplit;  // persistent CTAs of one K slice
-  per_slice = per_slice < 1 ? 1 : (per_slice > ntiles ? ntiles : per_slice);
+  const int per_slice = plan.sms * (per_sm > 0 ? per_sm : 1) / p.ksplit;
+  return per_slice < 1 ? 1 : (per_slice > ntiles ? ntiles : per_slice);
+}
+
+// Runs the split-K kernel (p.ksplit > 1, p.split_ws sized by split_workspace_bytes), then the reduction.
+template <int XDT, bool W4A4, int NT>
+void launch_split(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
+  auto kernel = form16_kernel<XDT, W4A4, NT, true, true, 2, false, true, 1>();
+  const size_t smem = split_smem_bytes<XDT, W4A4, NT>(p.k, p.m, p.ksplit);
+  const int per_slice = split_ctas_per_slice(kernel, smem, p, plan);
   const GemvParams q = with_activation_amax<XDT, W4A4>(p, split_amax_inline<XDT>(p, per_slice * p.ksplit), stream);
   check_cuda(cuda_core::launch_pdl(kernel, dim3(per_slice * p.ksplit), dim3(kThreads), smem, stream, q, RingMaps{}),
              "nvfp4 gemv: launch");
