@@ -11,23 +11,19 @@
 //           [use Y] -> [wait for X] ...: each wait finds only loads issued a half earlier (the GEMV's kSmallPhased).
 // Line fit t = a + bytes / rate over a size sweep (40 back-to-back launches over copies rotated past the L2, best
 // of 3). Build and run on the GPU host (results: bench/RESULTS.md, session 13):
-//   nvcc -std=c++17 -O3 -arch=sm_90 -o /tmp/hbm_read_phased bench/probes/hbm_read_phased.cu && /tmp/hbm_read_phased
+//   nvcc -std=c++17 -O3 -arch=sm_90 -Icuda -o /tmp/hbm_read_phased bench/probes/hbm_read_phased.cu \
+//     && /tmp/hbm_read_phased
 #include <cuda_runtime.h>
 
 #include <cstdint>
 #include <type_traits>
 
+#include "nvfp4/nvfp4_device.cuh"  // ld_stream_v4: the GEMV's own weight load
 #include "read_sweep.cuh"
 
 namespace {
 
-__device__ __forceinline__ uint4 ldnc(const void* p) {
-  uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];"
-               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-               : "l"(p));
-  return v;
-}
+using reset_native::nvfp4_cuda::detail::ld_stream_v4;
 
 __device__ __forceinline__ uint32_t fold(const uint4 (&v)[2]) {
   return v[0].x ^ v[0].y ^ v[0].z ^ v[0].w ^ v[1].x ^ v[1].y ^ v[1].z ^ v[1].w;
@@ -47,8 +43,8 @@ __global__ void __launch_bounds__(256, MINB) read_kernel(const uint8_t* w, int n
   auto load = [&](uint4 (&v)[2], uint32_t dep) {
     const int tile = int(blockIdx.x) + (next / nchunks) * int(gridDim.x), c = next % nchunks + int(dep);
     const uint8_t* base = w + int64_t(tile * 16 + g) * halfk + c * 512 + warp * 64 + t * 16;
-    v[0] = ldnc(base);
-    v[1] = ldnc(base + 8 * halfk);
+    v[0] = ld_stream_v4(base);
+    v[1] = ld_stream_v4(base + 8 * halfk);
     ++next;
   };
   uint4 v[D][2];
