@@ -202,6 +202,19 @@ __device__ __forceinline__ EntropyPart combine_cached_parts(unsigned n, const Lo
       lane_arg = static_cast<unsigned>(p.argmax);
     }
   };
+  // Cached part k of this lane: noted, and its max and sums kept (an absent part: -inf and zeros).
+  const auto keep = [&](int k, bool present, const auto& get) {
+    m[k] = -INFINITY;
+    s[k] = 0.0;
+    t[k] = 0.0;
+    if (present) {
+      const auto p = get();
+      note(p);
+      m[k] = p.max;
+      s[k] = p.sum_exp;
+      t[k] = p.sum_zexp;
+    }
+  };
   if constexpr (kBatched) {
     decltype(load(0u)) cached[kCached];
 #pragma unroll
@@ -210,32 +223,12 @@ __device__ __forceinline__ EntropyPart combine_cached_parts(unsigned n, const Lo
       if (c < n) cached[k] = load(c);
     }
 #pragma unroll
-    for (int k = 0; k < kCached; ++k) {
-      const unsigned c = lane + 32u * k;
-      m[k] = -INFINITY;
-      s[k] = 0.0;
-      t[k] = 0.0;
-      if (c < n) {
-        note(cached[k]);
-        m[k] = cached[k].max;
-        s[k] = cached[k].sum_exp;
-        t[k] = cached[k].sum_zexp;
-      }
-    }
+    for (int k = 0; k < kCached; ++k) keep(k, lane + 32u * k < n, [&] { return cached[k]; });
   } else {
 #pragma unroll
     for (int k = 0; k < kCached; ++k) {
       const unsigned c = lane + 32u * k;
-      m[k] = -INFINITY;
-      s[k] = 0.0;
-      t[k] = 0.0;
-      if (c < n) {
-        const auto p = load(c);
-        note(p);
-        m[k] = p.max;
-        s[k] = p.sum_exp;
-        t[k] = p.sum_zexp;
-      }
+      keep(k, c < n, [&] { return load(c); });
     }
   }
   for (unsigned c = lane + 32u * kCached; c < n; c += 32u) note(load(c));
