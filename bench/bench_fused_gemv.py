@@ -52,6 +52,25 @@ def separate_ops(p, s, x, nw, silu, gs=0.01, eps=1e-6):
     return fused_mlp.silu_mul(y[:, :n // 2], y[:, n // 2:]) if silu else y
 
 
+def probe_args(doc, extra=()):
+    """The fused GEMV probes' command line (--ms, --reps, then extra (flag, default) string options), the device's
+    properties and its L2 size: (args, props, l2)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--ms", default="1,2")
+    ap.add_argument("--reps", type=int, default=10)
+    for flag, default in extra:
+        ap.add_argument(flag, default=default)
+    props = torch.cuda.get_device_properties(0)
+    return ap.parse_args(), props, getattr(props, "L2_cache_size", 50 * 2**20)
+
+
+def write_rows(name, device, rows):
+    """The table's rows as JSON to $OUT/<name>.json ($OUT unset: bench/out/)."""
+    out = Path(os.environ.get("OUT", "bench/out")) / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(dict(device=device, rows=rows), indent=1))
+
+
 def with_ring_off(fn):
     old = os.environ.get("RESET_NATIVE_GEMV_RING")
     os.environ["RESET_NATIVE_GEMV_RING"] = "0"
@@ -104,9 +123,7 @@ def main():
         reg = f" {r['fused_reg_us']:12.2f} {r['fused_reg_us'] / r['fused_us']:8.2f}x" if args.ring_compare else ""
         print(f"{r['case']:26s} {r['m']:3d} {r['separate_us']:12.2f} {r['fused_us']:9.2f} {r['saved_us']:9.2f} "
               f"{r['speedup']:7.2f}x{reg} {'yes' if r['bit_identical'] else 'NO'}")
-    out = Path(os.environ.get("OUT", "bench/out")) / "bench_fused_gemv.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(dict(device=props.name, rows=rows), indent=1))
+    write_rows("bench_fused_gemv", props.name, rows)
 
 
 if __name__ == "__main__":

@@ -19,9 +19,6 @@ JSON to $OUT/fused_head_wait.json when $OUT is set, else bench/out/.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -30,7 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_fused_gemv import separate_ops, weight_copies  # noqa: E402
+from bench_fused_gemv import probe_args, separate_ops, weight_copies, write_rows  # noqa: E402
 from bench_nvfp4_gpu import graph_time_us  # noqa: E402
 from fused_small_sweep import under  # noqa: E402
 
@@ -47,12 +44,7 @@ SHAPES = [  # name, n, k, fused forms (norm, silu)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--ms", default="1,2")
-    ap.add_argument("--reps", type=int, default=10)
-    args = ap.parse_args()
-    props = torch.cuda.get_device_properties(0)
-    l2 = getattr(props, "L2_cache_size", 50 * 2**20)
+    args, props, l2 = probe_args(__doc__)
     ms = [int(v) for v in args.ms.split(",")]
     torch.manual_seed(0)
     dt = torch.bfloat16
@@ -94,9 +86,7 @@ def main():
         if r["norm_op_silu_us"] is not None:
             print(f"{'  (norm op + SiLU GEMV)':28s} {r['m']:2d} {r['norm_op_silu_us']:7.2f}  <- vs fused: "
                   f"{r['norm_op_silu_us'] / r['fused_us']:.3f}x")
-    out = Path(os.environ.get("OUT", "bench/out")) / "fused_head_wait.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(dict(device=props.name, rows=rows), indent=1))
+    write_rows("fused_head_wait", props.name, rows)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ all three give the same bits.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_fused_gemv import separate_ops, weight_copies  # noqa: E402
+from bench_fused_gemv import probe_args, separate_ops, weight_copies  # noqa: E402
 from bench_nvfp4_gpu import graph_time_us  # noqa: E402
 from fused_small_sweep import under  # noqa: E402
 
@@ -30,12 +29,7 @@ LAYERS = [("8b gate_up", 24576, 4096), ("32b gate_up", 51200, 5120)]
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--ms", default="1,2")
-    ap.add_argument("--reps", type=int, default=10)
-    args = ap.parse_args()
-    props = torch.cuda.get_device_properties(0)
-    l2 = getattr(props, "L2_cache_size", 50 * 2**20)
+    args, props, l2 = probe_args(__doc__)
     torch.manual_seed(0)
     dt, eps = torch.bfloat16, 1e-6
     r0 = {"RESET_NATIVE_GEMV_RING": "0"}

@@ -18,9 +18,6 @@ JSON to $OUT/fused_small_sweep.json when $OUT is set, else bench/out/.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -28,7 +25,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench_fused_gemv import separate_ops, weight_copies  # noqa: E402
+from bench_fused_gemv import probe_args, separate_ops, weight_copies, write_rows  # noqa: E402
 from bench_nvfp4_gpu import graph_time_us  # noqa: E402
 from gemv_bd_small_sweep import under as under_switches  # noqa: E402
 
@@ -58,13 +55,7 @@ def under(env, fn):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--ms", default="1,2")
-    ap.add_argument("--reps", type=int, default=10)
-    ap.add_argument("--groups", default="fused,w4a4")
-    args = ap.parse_args()
-    props = torch.cuda.get_device_properties(0)
-    l2 = getattr(props, "L2_cache_size", 50 * 2**20)
+    args, props, l2 = probe_args(__doc__, [("--groups", "fused,w4a4")])
     ms = [int(v) for v in args.ms.split(",")]
     groups = args.groups.split(",")
     torch.manual_seed(0)
@@ -105,9 +96,7 @@ def main():
         sep_s = f"{r['separate_us']:8.2f}" if r["separate_us"] is not None else f"{'-':>8s}"
         print(f"{r['case']:26s} {r['m']:2d} {sep_s} {r['legacy_us']:9.2f} {r['cb_us']:8.2f} {r['ratio']:9.3f}x  "
               f"{'yes' if r['same'] else 'NO'}")
-    out = Path(os.environ.get("OUT", "bench/out")) / "fused_small_sweep.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(dict(device=props.name, rows=rows), indent=1))
+    write_rows("fused_small_sweep", props.name, rows)
 
 
 if __name__ == "__main__":
