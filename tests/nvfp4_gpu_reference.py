@@ -128,3 +128,18 @@ def gemv16_kernel_args(fn):
     if not found and not any("gemv" in e.name for e in prof.events()):
         pytest.skip("the profiler recorded no kernel names here")
     return found
+
+
+def gemv_call_inputs(weights, m, dtype):
+    """GPU tensors of one GEMV call on weights (quantize()'s (packed, scales, gs) of an [n, k] matrix): packed and
+    scales, then x [m, k], bias [n] and residual [m, n] in dtype, drawn in that order from a generator seeded
+    n + k + m."""
+    import torch
+
+    packed, scales, _ = weights
+    n, k = packed.shape[0], packed.shape[1] * 2
+    gen = torch.Generator().manual_seed(n + k + m)
+    x = torch.randn((m, k), generator=gen).to(dtype).cuda()
+    bias = torch.randn(n, generator=gen).to(dtype).cuda()
+    residual = torch.randn((m, n), generator=gen).to(dtype).cuda()
+    return torch.from_numpy(packed).cuda(), torch.from_numpy(scales).cuda(), x, bias, residual

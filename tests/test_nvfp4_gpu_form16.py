@@ -66,11 +66,7 @@ def test_forms_same_bits_and_fp64(n, k, m, teams, instance, dtype, monkeypatch):
     if teams is not None:
         monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", teams)
     packed, scales, gs = _ref_weights(n, k)
-    p, s = torch.from_numpy(packed).cuda(), torch.from_numpy(scales).cuda()
-    gen = torch.Generator().manual_seed(n + k + m)
-    x = torch.randn((m, k), generator=gen).to(dtype).cuda()
-    bias = torch.randn(n, generator=gen).to(dtype).cuda()
-    residual = torch.randn((m, n), generator=gen).to(dtype).cuda()
+    p, s, x, bias, residual = ref.gemv_call_inputs((packed, scales, gs), m, dtype)
     bf16 = dtype == torch.bfloat16
     decode = 2 if bf16 and instance[0] != 3 else 0
     phased = 4 if instance[1] == 1 and m <= 8 else 0  # split K with 8 token columns

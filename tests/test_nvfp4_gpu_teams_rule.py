@@ -46,11 +46,7 @@ SHAPES = [(200, 4096, 4), (200, 4096, 8), (8, 4096, 5), (136, 5120, 6), (200, 40
 def test_rule_same_bits_as_forced_choices_and_fp64(n, k, m, dtype, activation, monkeypatch):
     _clean_env(monkeypatch)
     packed, scales, gs = _ref_weights(n, k)
-    p, s = torch.from_numpy(packed).cuda(), torch.from_numpy(scales).cuda()
-    gen = torch.Generator().manual_seed(n + k + m)
-    x = torch.randn((m, k), generator=gen).to(dtype).cuda()
-    bias = torch.randn(n, generator=gen).to(dtype).cuda()
-    residual = torch.randn((m, n), generator=gen).to(dtype).cuda()
+    p, s, x, bias, residual = ref.gemv_call_inputs((packed, scales, gs), m, dtype)
     torch.full(((m * n * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
     y_rule = nc.gemv(p, s, float(gs), x, activation, None, bias, residual)
     for forced in ("1", "2"):
