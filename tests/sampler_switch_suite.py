@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 from reset_native import _core  # noqa: E402
 from reset_native.sampler import ReSETConfig  # noqa: E402
 from test_sampler_gpu_batches import kernel_draw  # noqa: E402
-from test_sampler_gpu_combine import CASES, _uniform_rows, boundary_bin_size  # noqa: E402
+from test_sampler_gpu_combine import CASES, boundary_case_rows  # noqa: E402
 from test_sampler_gpu_grouped import _run  # noqa: E402  (outputs, state and error text of a few steps)
 from test_sampler_gpu_paths import _crowded_rows  # noqa: E402
 from test_sampler_gpu_switches import CONFIGS as SWITCH_CONFIGS  # noqa: E402
@@ -56,14 +56,9 @@ class SwitchSuite:
     def boundary_bins_case(self, monkeypatch, case, rng_offset, seed, token_combo):
         """Boundary bins of 1-256 logits (the counted threshold) and of 257-2048 (the sorted one): the same bits with
         every combination, and under token_combo the numpy model's tokens."""
-        vocab, spread, (low, high) = CASES[case]
-        rng = np.random.default_rng(vocab + int(spread * 100) + rng_offset)
-        rows, top_p = 4, 0.5
+        vocab, rows, top_p = CASES[case][0], 4, 0.5
         config = ReSETConfig.fixed(1.0, top_p=top_p)
-        values = [_uniform_rows(rng, rows, vocab, spread) for _ in range(3)]
-        for z in values:
-            for r in range(rows):
-                assert low <= boundary_bin_size(z[r], 1.0, top_p) <= high, (case, r)  # the path under test
+        values = boundary_case_rows(case, rng_offset, rows, top_p)
         logits = [torch.from_numpy(z).cuda() for z in values]
         runs = self.runs(monkeypatch, config, rows, vocab, logits, torch.arange(rows, device="cuda"), seed)
         self.assert_same(runs)

@@ -44,6 +44,20 @@ def _uniform_rows(rng, rows, vocab, spread):
 # a few chunks (a thread owns each chunk) and of 75 chunks (the Qwen3 vocabulary).
 CASES = {"count-6151": (6151, 1.0, (1, 256)), "sort-6151": (6151, 0.15, (257, 2048)),
          "count-151936": (151936, 30.0, (1, 256)), "sort-151936": (151936, 3.7, (257, 2048))}
+
+
+def boundary_case_rows(case, rng_offset, rows=4, top_p=0.5, steps=3):
+    """steps float32 arrays [rows, vocab] of CASES[case]'s rows (rng seeded from the case and rng_offset), each row's
+    top-p boundary bin checked to hold the case's number of logits (the path under test)."""
+    vocab, spread, (low, high) = CASES[case]
+    rng = np.random.default_rng(vocab + int(spread * 100) + rng_offset)
+    values = [_uniform_rows(rng, rows, vocab, spread) for _ in range(steps)]
+    for z in values:
+        for r in range(rows):
+            assert low <= boundary_bin_size(z[r], 1.0, top_p) <= high, (case, r)
+    return values
+
+
 # bfloat16 rounds a 151936-wide row into tie groups of hundreds of logits: no counted bin there.
 CASE_DTYPES = [(case, dtype) for case in CASES for dtype in ("float32", "bfloat16")
                if not (dtype == "bfloat16" and case == "count-151936")]

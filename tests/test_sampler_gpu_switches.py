@@ -22,7 +22,7 @@ torch = pytest.importorskip("torch")
 from reset_native import _core  # noqa: E402
 from reset_native.sampler import ReSETConfig, ReSETState, decode_step  # noqa: E402
 from test_sampler_gpu_batches import DTYPES, kernel_draw, make_logits  # noqa: E402
-from test_sampler_gpu_combine import CASES, _uniform_rows, boundary_bin_size  # noqa: E402
+from test_sampler_gpu_combine import CASES, boundary_case_rows  # noqa: E402
 from test_sampler_gpu_grouped import _run  # noqa: E402  (outputs, state and error text of a few steps)
 from test_sampler_gpu_paths import _crowded_rows, gpu_state_machine_matches_cpu  # noqa: E402
 from test_sampler_reference import reference_distribution  # noqa: E402
@@ -94,14 +94,9 @@ def test_switches_do_not_change_the_step(rows, vocab, dtype, mode, monkeypatch):
 def test_switches_on_counted_and_sorted_boundary_bins(case, monkeypatch):
     """Boundary bins of 1-256 logits (the counted threshold) and of 257-2048 (the sorted one), on rows of a few
     chunks and of 75: the same bits with every switch, and with all of them the numpy model's tokens."""
-    vocab, spread, (low, high) = CASES[case]
-    rng = np.random.default_rng(vocab + int(spread * 100) + 3)
-    rows, top_p, seed = 4, 0.5, 21
+    vocab, rows, top_p, seed = CASES[case][0], 4, 0.5, 21
     config = ReSETConfig.fixed(1.0, top_p=top_p)
-    values = [_uniform_rows(rng, rows, vocab, spread) for _ in range(3)]
-    for z in values:
-        for r in range(rows):
-            assert low <= boundary_bin_size(z[r], 1.0, top_p) <= high, (case, r)  # the path under test
+    values = boundary_case_rows(case, 3, rows, top_p)
     logits = [torch.from_numpy(z).cuda() for z in values]
     slots = torch.arange(rows, device="cuda")
     runs = {}
