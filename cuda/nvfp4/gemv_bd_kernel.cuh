@@ -462,6 +462,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   }
 }
 
+// The grid fills every CTA slot (two per SM). Session 14 timed a cap of one CTA per SM (and two of three at the
+// 80-register form), which leaves room for the next PDL kernel's CTAs to load their weights early: slower or level
+// on every Qwen3 layer (8B q/k/v 6.8 -> 7.4 us at M = 1; bench/RESULTS.md, session 14 call 1). Removed.
 template <int XDT, bool W4A4, int TOK, bool FAST, int MINB, bool RING = false, int PRO = kProNone, bool SILU = false,
           int SMALL = 0>
 void launch_bd(const GemvParams& p, const RingMaps& maps, int sms, size_t smem, cudaStream_t stream) {
@@ -473,10 +476,6 @@ void launch_bd(const GemvParams& p, const RingMaps& maps, int sms, size_t smem, 
   check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem),
              "nvfp4 gemv: occupancy");
   const int units = SILU ? p.n / 32 : (p.n + 15) / 16;  // row tiles, or gate/up tile pairs
-  // RESET_NATIVE_GEMV_BD_CTAS=N (timing switch, read at every call): at most N CTAs per SM in the grid (CTAs walk
-  // the remaining tiles), leaving room for the next PDL kernel's CTAs to start their weight loads early.
-  if (const char* cap = std::getenv("RESET_NATIVE_GEMV_BD_CTAS"); cap != nullptr && std::atoi(cap) > 0)
-    per_sm = per_sm < std::atoi(cap) ? per_sm : std::atoi(cap);
   const int slots = sms * (per_sm > 0 ? per_sm : 1);
   const GemvParams q = with_activation_amax<XDT, W4A4>(p, !RING, stream);
   check_cuda(cuda_core::launch_pdl(kernel, dim3(units < slots ? units : slots), dim3(threads), smem, stream, q, maps),
