@@ -22,6 +22,7 @@
 #pragma once
 #include "core/env_switch.hpp"
 #include "nvfp4/gemv_kernel.cuh"
+#include "nvfp4/gemv_trace.cuh"
 
 namespace reset_native::nvfp4_cuda {
 namespace detail {
@@ -294,7 +295,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
     }
   };
   uint32_t wv[kDepth][2][4], sc[kDepth][2];
+  GEMV_TRACE(p.packed, 0);
   prefetch_then_wait<XDT, W4A4>(p, steps, fetch, wv, sc, act_gs, act_d);
+  GEMV_TRACE(p.packed, 1);
 
   // ---- stage x (every token, whole padded K or this CTA's K slice; beyond k load_unit gives zeros) while the
   // weights fly
@@ -333,6 +336,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
       reinterpret_cast<uint32_t*>(smem + L.zero_off)[i] = 0;
   }
   compute_sync<RING>();
+  GEMV_TRACE(p.packed, 2);
 
   // B operand: lane (g, t) carries token 2q + (g & 1) of group q on thread (g >> 1)'s k-slots, which are
   // its own t's only when g >> 1 == t; every other lane (and absent tokens) reads the zero area.
@@ -459,7 +463,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
 #pragma unroll
     for (int d = 0; d < kDepth; ++d)
       if (step + d < steps) run_step(step + d, wv[d], sc[d]);
+    if (step == 0) GEMV_TRACE(p.packed, 3);
   }
+  GEMV_TRACE(p.packed, 4);
 }
 
 // The grid fills every CTA slot (two per SM). Session 14 timed a cap of one CTA per SM (and two of three at the

@@ -1,0 +1,173 @@
+// Timeline probe of a chain of block-diagonal NVFP4 GEMVs (M = 1, bf16 x, the package's default plain form): where
+// the ~2.4 us of fixed cost per call go when calls follow each other in a CUDA graph with PDL, as in
+// bench/bench_nvfp4_gpu.py. Built with -DRESET_NATIVE_GEMV_TRACE (cuda/nvfp4/gemv_trace.cuh): thread 0 of every CTA
+// stamps %globaltimer before its weight prefetch (0), after its PDL wait (1), once x is staged (2), after the first
+// kDepth steps (3) and at its end (4). For each layer shape: a graph of `calls` launches over weight copies rotated
+// past the L2, replayed; per call, times are relative to the previous call's last CTA end ("prev end"), medians over
+// the middle calls of the chain and over replays:
+//   period      = this call's last CTA end - prev end (the per-call time the benchmark sees)
+//   first/med/last start = CTA stamp 0 (earliest, median, latest CTA; negative = before the previous call ended)
+//   wait        = median stamp 1 (the PDL wait returns once the previous grid has finished and flushed)
+//   x staged, first steps, median end / last end = stamps 2, 3, 4
+// (The stamps cost a few instructions per CTA; the per-call time without them: bench/bench_nvfp4_gpu.py.)
+// On the GPU machine, from the repository root:
+//   nvcc -std=c++17 -O3 -arch=sm_90 -DRESET_NATIVE_GEMV_TRACE -Icuda -Icpp/include -Icpp/src
+//     -o /tmp/gemv_chain_trace bench/probes/gemv_chain_trace.cu && /tmp/gemv_chain_trace [calls] [replays]
+#include <cuda_bf16.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <vector>
+
+#include "nvfp4/gemv_bd_kernel.cuh"
+
+namespace nd = reset_native::nvfp4_cuda::detail;
+
+#define CHECK(x)                                                                          \
+  do {                                                                                    \
+    cudaError_t e_ = (x);                                                                 \
+    if (e_ != cudaSuccess) {                                                              \
+      std::printf("CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__); \
+      std::exit(1);                                                                       \
+    }                                                                                     \
+  } while (0)
+
+namespace {
+
+using Stamps = unsigned long long[nd::kGemvTraceCalls][nd::kGemvTraceEvents][nd::kGemvTraceCtas];
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+struct Shape {
+  const char* name;
+  int n, k;
+};
+
+void run_shape(const Shape& sh, int calls, int replays, int sms, int l2) {
+  const int m = 1;
+  const size_t wbytes = size_t(sh.n) * sh.k / 2, sbytes = size_t(sh.n) * sh.k / 16;
+  const size_t stride = wbytes + sbytes;  // one copy: packed weights, then its scales
+  const int copies = calls;               // every call its own copy: calls x stride must pass the L2
+  if (size_t(copies) * stride < size_t(3) * l2) std::printf("# %s: %d copies do not pass 3x the L2\n", sh.name, copies);
+  uint8_t* pool = nullptr;
+  CHECK(cudaMalloc(&pool, stride * copies));
+  {  // random FP4 bytes; scales 0x30..0x3f (E4M3 around 1, no NaN)
+    std::vector<uint8_t> h(stride);
+    std::mt19937 rng(1);
+    for (size_t i = 0; i < wbytes; ++i) h[i] = uint8_t(rng());
+    for (size_t i = 0; i < sbytes; ++i) h[wbytes + i] = uint8_t(0x30 + rng() % 16);
+    for (int c = 0; c < copies; ++c) CHECK(cudaMemcpy(pool + c * stride, h.data(), stride, cudaMemcpyHostToDevice));
+  }
+  std::vector<__nv_bfloat16> hx(size_t(m) * sh.k);
+  for (size_t i = 0; i < hx.size(); ++i) hx[i] = __float2bfloat16(float(int(i % 7) - 3) * 0.25f);
+  __nv_bfloat16 *x = nullptr, *out = nullptr;
+  CHECK(cudaMalloc(&x, hx.size() * 2));
+  CHECK(cudaMalloc(&out, size_t(m) * sh.n * 2));
+  CHECK(cudaMemcpy(x, hx.data(), hx.size() * 2, cudaMemcpyHostToDevice));
+
+  const uint8_t* base = pool;
+  const unsigned long long st = stride;
+  CHECK(cudaMemcpyToSymbol(nd::g_gemv_trace_base, &base, sizeof(base)));
+  CHECK(cudaMemcpyToSymbol(nd::g_gemv_trace_stride, &st, sizeof(st)));
+
+  constexpr int kForm = nd::kSmallCompact | nd::kSmallBatchX;  // the package's default plain A16 form
+  const size_t smem = size_t(nd::BdSmem(sh.k, m, 1).total);
+  cudaStream_t s;
+  CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  auto launch_chain = [&]() {
+    for (int c = 0; c < calls; ++c) {
+      nd::GemvParams p{};
+      p.packed = pool + c * stride;
+      p.scales = pool + c * stride + wbytes;
+      p.x = x;
+      p.out = out;
+      p.act_gs = 1.0f;
+      p.w_gs = 1.0f;
+      p.n = sh.n;
+      p.k = sh.k;
+      p.m = m;
+      p.x_aligned = 1;
+      p.ksplit = 1;
+      nd::launch_bd<nd::kBF16, false, 1, true, 2, false, nd::kProNone, false, kForm>(p, nd::RingMaps{}, sms, smem, s);
+    }
+  };
+  launch_chain();  // sets the kernel attributes outside the capture
+  CHECK(cudaStreamSynchronize(s));
+  cudaGraph_t g;
+  cudaGraphExec_t ge;
+  CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+  launch_chain();
+  CHECK(cudaStreamEndCapture(s, &g));
+  CHECK(cudaGraphInstantiate(&ge, g, 0));
+
+  const int tiles = (sh.n + 15) / 16, ctas = std::min(tiles, std::min(2 * sms, nd::kGemvTraceCtas));
+  static Stamps h;
+  enum { kPeriod, kFirst, kMedStart, kLastStart, kWait, kX, kSteps, kMedEnd, kLastEnd, kCols };
+  std::vector<double> col[kCols];
+  for (int r = 0; r < replays + 3; ++r) {
+    CHECK(cudaGraphLaunch(ge, s));
+    CHECK(cudaStreamSynchronize(s));
+    if (r < 3) continue;  // warm-up replays
+    CHECK(cudaMemcpyFromSymbol(h, nd::g_gemv_trace, sizeof(Stamps)));
+    auto ev = [&](int c, int e) {
+      std::vector<double> v(ctas);
+      for (int b = 0; b < ctas; ++b) v[b] = double(h[c][e][b]);
+      return v;
+    };
+    for (int c = calls / 4; c < calls - 1; ++c) {  // the middle of the chain: a previous call, a next one
+      const std::vector<double> pe = ev(c - 1, 4);
+      const double prev_end = *std::max_element(pe.begin(), pe.end());
+      auto rel = [&](std::vector<double> v) {
+        for (double& t : v) t = (t - prev_end) / 1000.0;
+        return v;
+      };
+      const std::vector<double> s0 = rel(ev(c, 0)), e4 = rel(ev(c, 4));
+      col[kPeriod].push_back(*std::max_element(e4.begin(), e4.end()));
+      col[kFirst].push_back(*std::min_element(s0.begin(), s0.end()));
+      col[kMedStart].push_back(median(s0));
+      col[kLastStart].push_back(*std::max_element(s0.begin(), s0.end()));
+      col[kWait].push_back(median(rel(ev(c, 1))));
+      col[kX].push_back(median(rel(ev(c, 2))));
+      col[kSteps].push_back(median(rel(ev(c, 3))));
+      col[kMedEnd].push_back(median(e4));
+      col[kLastEnd].push_back(*std::max_element(e4.begin(), e4.end()));
+    }
+  }
+  const double mb = double(stride) / 1e6;
+  std::printf("%-10s %6d %6d %5d %6.1f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f\n", sh.name, sh.n, sh.k, ctas, mb,
+              median(col[kPeriod]), median(col[kFirst]), median(col[kMedStart]), median(col[kLastStart]),
+              median(col[kWait]), median(col[kX]), median(col[kSteps]), median(col[kMedEnd]));
+  CHECK(cudaGraphExecDestroy(ge));
+  CHECK(cudaGraphDestroy(g));
+  CHECK(cudaStreamDestroy(s));
+  CHECK(cudaFree(pool));
+  CHECK(cudaFree(x));
+  CHECK(cudaFree(out));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int calls = argc > 1 ? std::atoi(argv[1]) : 24, replays = argc > 2 ? std::atoi(argv[2]) : 10;
+  if (calls < 4 || calls > nd::kGemvTraceCalls) {
+    std::printf("calls: 4..%d\n", nd::kGemvTraceCalls);
+    return 2;
+  }
+  int sms = 0, l2 = 0;
+  CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, 0));
+  std::printf("# chain of %d block-diagonal GEMVs (M = 1, bf16 x, PDL, CUDA graph), %d SMs; us relative to the previous"
+              " call's last CTA end; medians over the chain's middle calls x %d replays\n", calls, sms, replays);
+  std::printf("%-10s %6s %6s %5s %6s %7s %7s %7s %7s %7s %7s %7s %7s\n", "layer", "n", "k", "ctas", "MB", "period",
+              "first", "medst", "lastst", "wait", "xstaged", "steps", "medend");
+  const Shape shapes[] = {{"8b_o", 4096, 4096}, {"8b_qkv", 6144, 4096}, {"n2048", 2048, 4096},
+                          {"8b_gate_up", 24576, 4096}, {"32b_qkv", 10240, 5120}};
+  for (const Shape& sh : shapes) run_shape(sh, calls, replays, sms, l2);
+  return 0;
+}
