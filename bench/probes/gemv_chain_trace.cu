@@ -10,6 +10,7 @@
 //   wait        = median stamp 1 (the PDL wait returns once the previous grid has finished and flushed)
 //   x staged, first steps, median end / last end = stamps 2, 3, 4
 // (The stamps cost a few instructions per CTA; the per-call time without them: bench/bench_nvfp4_gpu.py.)
+// -DGEMV_TRACE_PREFETCH=P (P < 4) loads only P weight steps before the PDL wait and the rest right after it.
 // On the GPU machine, from the repository root:
 //   nvcc -std=c++17 -O3 -arch=sm_90 -DRESET_NATIVE_GEMV_TRACE -Icuda -Icpp/include -Icpp/src
 //     -o /tmp/gemv_chain_trace bench/probes/gemv_chain_trace.cu && /tmp/gemv_chain_trace [calls] [replays]
@@ -24,6 +25,12 @@
 #include "nvfp4/gemv_bd_kernel.cuh"
 
 namespace nd = reset_native::nvfp4_cuda::detail;
+
+#ifdef GEMV_TRACE_PREFETCH
+constexpr int kPrefetch = GEMV_TRACE_PREFETCH;
+#else
+constexpr int kPrefetch = 4;  // the M = 1 kernel's kDepth: every slot
+#endif
 
 #define CHECK(x)                                                                          \
   do {                                                                                    \
@@ -162,8 +169,10 @@ int main(int argc, char** argv) {
   int sms = 0, l2 = 0;
   CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
   CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, 0));
-  std::printf("# chain of %d block-diagonal GEMVs (M = 1, bf16 x, PDL, CUDA graph), %d SMs; us relative to the previous"
-              " call's last CTA end; medians over the chain's middle calls x %d replays\n", calls, sms, replays);
+  std::printf("# chain of %d block-diagonal GEMVs (M = 1, bf16 x, PDL, CUDA graph), %d SMs, %d weight steps loaded"
+              " before the PDL wait (GEMV_TRACE_PREFETCH); us relative to the previous call's last CTA end; medians"
+              " over the chain's middle calls x %d replays (%%globaltimer ticks: 0.256 us here)\n",
+              calls, sms, kPrefetch, replays);
   std::printf("%-10s %6s %6s %5s %6s %7s %7s %7s %7s %7s %7s %7s %7s\n", "layer", "n", "k", "ctas", "MB", "period",
               "first", "medst", "lastst", "wait", "xstaged", "steps", "medend");
   const Shape shapes[] = {{"8b_o", 4096, 4096}, {"8b_qkv", 6144, 4096}, {"n2048", 2048, 4096},

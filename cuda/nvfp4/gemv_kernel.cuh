@@ -391,11 +391,19 @@ template <int XDT, bool W4A4, int kDepth, class Fetch>
 __device__ __forceinline__ void prefetch_then_wait(const GemvParams& p, int steps, Fetch& fetch,
                                                    uint32_t (&wv)[kDepth][2][4], uint32_t (&sc)[kDepth][2],
                                                    float& act_gs, float& act_d) {
+#ifdef GEMV_TRACE_PREFETCH  // probe-only (bench/probes/gemv_chain_trace.cu): steps loaded before the PDL wait
+  constexpr int kPrefetch = GEMV_TRACE_PREFETCH;
+#else
+  constexpr int kPrefetch = kDepth;
+#endif
 #pragma unroll
   for (int d = 0; d < kDepth; ++d)
-    if (d < steps) fetch(wv[d], sc[d]);
+    if (d < steps && d < kPrefetch) fetch(wv[d], sc[d]);
   cuda_core::pdl_wait();
   cuda_core::pdl_trigger();
+#pragma unroll
+  for (int d = kPrefetch; d < kDepth; ++d)
+    if (d < steps) fetch(wv[d], sc[d]);
   if constexpr (W4A4) {
     if (p.amax_inline) {
       const float amax = cta_amax<XDT>(p);
