@@ -25,9 +25,4 @@ template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false, kProNon
     const GemvParams, const __grid_constant__ RingMaps);
 template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false, kProNone, false, 3>(
     const GemvParams, const __grid_constant__ RingMaps);
-// session 14: 8-row tiles (kSmallRows8) on the default plain form, M = 1 and 2
-template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false, kProNone, false, 19>(
-    const GemvParams, const __grid_constant__ RingMaps);
-template __global__ void gemv_bd_kernel<kBF16, false, 2, true, 2, false, kProNone, false, 19>(
-    const GemvParams, const __grid_constant__ RingMaps);
 }  // namespace reset_native::nvfp4_cuda::detail

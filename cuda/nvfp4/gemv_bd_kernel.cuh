@@ -28,8 +28,8 @@ namespace reset_native::nvfp4_cuda {
 namespace detail {
 
 constexpr float kBdDecodeBias = 16384.0f;  // A operand holds e2m1 * 2^-14
-constexpr int kSmallCompact = 1, kSmallBatchX = 2, kSmallHeadWait = 4, kSmallSplit = 8,
-              kSmallRows8 = 16;  // gemv_bd_kernel's SMALL bits (kSmallSplit: gemv_bd_split.cuh; kSmallRows8: below)
+constexpr int kSmallCompact = 1, kSmallBatchX = 2, kSmallHeadWait = 4,
+              kSmallSplit = 8;  // gemv_bd_kernel's SMALL bits (kSmallSplit: gemv_bd_split.cuh)
 
 template <int XDT, bool W4A4>
 struct BdMode {
@@ -201,11 +201,6 @@ __device__ __forceinline__ void bd_write_partial(const GemvParams& p, const floa
 //     + gridDim.x / p.ksplit, ...; each tile ends in fp32 partial sums (bd_write_partial) that gemv_split_reduce adds
 //     in slice order. Where the tiles are few against the CTA slots (Qwen3-32B o and down: 320 tiles on 264 slots),
 //     the unsplit kernel runs a second round of tiles on a fifth of the CTAs; slices even the work out.
-//   kSmallRows8 (session 14, plain A16 fast path with the compact epilogue; bd_rows8_choice): 8-row tiles. Each
-//     lane's A rows g + 8 are zero (not loaded, not decoded), twice the steps in flight (the same registers). A
-//     step then moves half the bytes for 118 instructions instead of 150 (static SASS, M = 1), so it pays only
-//     where 16-row tiles leave CTA slots idle (N up to ~2 x SMs x 8 rows): twice the CTAs stream. Each row's sum is
-//     the same MMA row over the same chunks in the same order: the same bits as 16-row tiles.
 // PRO: a fused prologue (gemv_prologue.cuh) computes x while it is staged (A16).
 // SILU: the silu_pair_tile epilogue (A16; n % 32 == 0): a CTA computes gate tile q then up tile q (the ring's
 // producer walks the same order).
@@ -217,18 +212,13 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   static_assert(!SILU || !W4A4, "the SiLU epilogue: A16 kernels only");
   static_assert(SMALL == 0 || !RING, "small-layer variants: register path only (the ring keeps SMALL = 0)");
   static_assert((SMALL & kSmallCompact) == 0 || 16 * TOK <= kThreads, "compact epilogue: one output per thread");
-  constexpr bool kR8 = (SMALL & kSmallRows8) != 0;
-  static_assert(!kR8 || (FAST && !RING && PRO == kProNone && !SILU && !W4A4 && (SMALL & kSmallSplit) == 0 &&
-                         (SMALL & kSmallCompact) != 0 && MINB == 2),
-                "8-row tiles: plain A16 fast path, compact epilogue, two CTAs per SM");
   constexpr int kGroupBytes = 16;              // one 8-element group of one token (fp16)
   constexpr int kNG = (TOK + 1) / 2;           // token pairs = MMAs per A fragment and part
   // weight steps in flight per thread; with the ring, one step of shared-memory reads ahead. MINB 3 (80 registers)
   // decodes a slot's words in two halves and refills the slot after the second (kLateRefill): 3 slots fit then.
-  // 8-row tiles: a slot holds one row's words, so twice the slots in the same registers.
-  constexpr int kDepth = kR8 ? 8 : RING ? 1 : (MINB == 1 ? 8 : MINB == 3 ? 3 : (TOK > 2 ? 3 : 4));
+  constexpr int kDepth = RING ? 1 : (MINB == 1 ? 8 : MINB == 3 ? 3 : (TOK > 2 ? 3 : 4));
   constexpr bool kLateRefill = MINB == 3;
-  constexpr int kRows = kR8 ? 8 : 16;  // rows per tile
+  constexpr int kRows = 16;
 
   extern __shared__ uint4 smem_raw[];
   uint8_t* smem = reinterpret_cast<uint8_t*>(smem_raw);
@@ -297,13 +287,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
       ring.consume(f_step++, kwarp, w, sc);
       return;
     }
-    if constexpr (kR8) {  // row g only
-      const uint4 v = ld_stream_v4(f_w[0] + uint32_t(f_c) * (kChunk / 2));
-      w[0][0] = v.x, w[0][1] = v.y, w[0][2] = v.z, w[0][3] = v.w;
-      sc[0] = __ldg(reinterpret_cast<const uint16_t*>(f_s[0] + uint32_t(f_c) * (kChunk / 16)));
-    } else {
-      load_weights<FAST>(f_w, f_s, f_c, f_c * kChunk + kslice, p.k, w, sc);
-    }
+    load_weights<FAST>(f_w, f_s, f_c, f_c * kChunk + kslice, p.k, w, sc);
     if (++f_c == nchunks) {
       f_c = 0;
       f_row0 = next_tile(f_row0, f_second);
@@ -376,8 +360,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
 
   int c = 0, c_row0 = cta * kRows, red_half = 0;
   auto run_step = [&](int step, uint32_t (&w)[2][4], uint32_t (&wsc)[2]) {
-    const float2 sg = scales_f32(wsc[0]);                                   // row g: blocks 0 and 1
-    const float2 sg8 = kR8 ? make_float2(0.0f, 0.0f) : scales_f32(wsc[1]);  // row g+8
+    const float2 sg = scales_f32(wsc[0]), sg8 = scales_f32(wsc[1]);  // rows g, g+8: blocks 0 and 1
     // Decode the whole slot before refilling it: the refill then needs no register copies of the words.
     // (kLateRefill: each block's two words just before its MMAs, the refill after the second block's.)
     uint32_t d[4][2][4];  // [word i][row half][pair]
@@ -385,11 +368,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
         fp4_word<false>(w[0][i], d[i][0]);
-        if constexpr (kR8) {
-          d[i][1][0] = d[i][1][1] = d[i][1][2] = d[i][1][3] = 0u;  // rows g + 8: outside the tile
-        } else {
-          fp4_word<false>(w[1][i], d[i][1]);
-        }
+        fp4_word<false>(w[1][i], d[i][1]);
       }
       if (step + kDepth < steps) fetch(w, wsc);  // slot free again: refill it now
     }
@@ -431,11 +410,11 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
       for (int q = 0; q < kNG; ++q) {
         const float f0 = blk ? fx[q][0].y : fx[q][0].x;
         acc[q][0][0] = fmaf(cacc[q][0], s_g * f0, acc[q][0][0]);
-        if constexpr (!kR8) acc[q][1][0] = fmaf(cacc[q][2], s_g8 * f0, acc[q][1][0]);
+        acc[q][1][0] = fmaf(cacc[q][2], s_g8 * f0, acc[q][1][0]);
         if constexpr (TOK > 1) {
           const float f1 = blk ? fx[q][1].y : fx[q][1].x;
           acc[q][0][1] = fmaf(cacc[q][1], s_g * f1, acc[q][0][1]);
-          if constexpr (!kR8) acc[q][1][1] = fmaf(cacc[q][3], s_g8 * f1, acc[q][1][1]);
+          acc[q][1][1] = fmaf(cacc[q][3], s_g8 * f1, acc[q][1][1]);
         }
       }
     }
@@ -444,19 +423,19 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
     if (c == nchunks - 1) {
       // Two reduction buffers, used by alternate tiles: this one is written again two tiles later, after the next
       // tile's barrier, which every thread reaches only once it has read this tile's sums. One barrier per tile.
-      float* red_t = red + red_half * (kWarps * 16 * TOK);  // 16 rows per warp (8-row tiles use the first 8)
+      float* red_t = red + red_half * (kWarps * kRows * TOK);
       red_half ^= 1;
 #pragma unroll
       for (int q = 0; q < kNG; ++q)
 #pragma unroll
-        for (int h = 0; h < (kR8 ? 1 : 2); ++h)
+        for (int h = 0; h < 2; ++h)
 #pragma unroll
           for (int j = 0; j < 2; ++j) {
             float v = acc[q][h][j];
             v += __shfl_xor_sync(0xFFFFFFFFu, v, 1);
             v += __shfl_xor_sync(0xFFFFFFFFu, v, 2);
             const int tok = 2 * q + j;
-            if (t == 0 && tok < TOK) red_t[(warp * 16 + g + 8 * h) * TOK + tok] = v;
+            if (t == 0 && tok < TOK) red_t[(warp * kRows + g + 8 * h) * TOK + tok] = v;
             acc[q][h][j] = 0.0f;
           }
       compute_sync<RING>();
@@ -465,15 +444,6 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
       } else if constexpr (SILU) {
         silu_pair_tile<XDT, (SMALL & kSmallCompact) != 0>(p, red_t, c_row0, TOK, kBdDecodeBias, stash,
                                                            c_second);  // stash: same thread per idx
-      } else if constexpr (kR8) {  // write_tile's compact form for rows 0..7 of the reduction layout
-        const int rl = tid % 8, tok = tid / 8, row = c_row0 + rl;
-        if (tok < m && row < p.n) {
-          using E = Elem<XDT>;
-          float y = tile_value<XDT, false>(p, red_t, rl, tok, row, TOK, kBdDecodeBias, 1.0f);
-          if (p.residual != nullptr)
-            y = __fadd_rn(y, E::to_float(static_cast<const typename E::T*>(p.residual)[int64_t(tok) * p.n + row]));
-          static_cast<typename E::T*>(p.out)[int64_t(tok) * p.n + row] = E::from_float(y);
-        }
       } else {
         write_tile<XDT, W4A4, (SMALL & kSmallCompact) != 0>(p, red_t, c_row0, TOK, kBdDecodeBias, act_gs,
                                                               int(threadIdx.x));
@@ -489,7 +459,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   // for every weight load in flight sits at the head of the kDepth steps (see the SMALL bits above).
   const uint32_t runtime_zero = uint32_t(p.k) >> 31;  // p.k > 0: zero, but not known to the compiler
   for (int step = 0; step < steps; step += kDepth) {
-    if constexpr ((SMALL & kSmallHeadWait) != 0) wv[0][0][0] |= wv[kDepth - 1][kR8 ? 0 : 1][3] & runtime_zero;
+    if constexpr ((SMALL & kSmallHeadWait) != 0) wv[0][0][0] |= wv[kDepth - 1][1][3] & runtime_zero;
 #pragma unroll
     for (int d = 0; d < kDepth; ++d)
       if (step + d < steps) run_step(step + d, wv[d], sc[d]);
@@ -498,6 +468,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   GEMV_TRACE(p.packed, 4);
 }
 
+// 16-row tiles. Session 14 tried 8-row tiles (each lane's A rows g + 8 zero, twice the steps in flight): the same
+// bits, but 118 instructions per half-size step against 150 per step, and slower on every shape measured, also where
+// 16-row tiles leave half the CTA slots idle (N = 2048, K = 4096: 4.11 vs 3.04 us; bench/RESULTS.md). Removed.
 // The grid fills every CTA slot (two per SM). Session 14 timed a cap of one CTA per SM (and two of three at the
 // 80-register form), which leaves room for the next PDL kernel's CTAs to load their weights early: slower or level
 // on every Qwen3 layer (8B q/k/v 6.8 -> 7.4 us at M = 1; bench/RESULTS.md, session 14 call 1). Removed.
@@ -511,7 +484,7 @@ void launch_bd(const GemvParams& p, const RingMaps& maps, int sms, size_t smem, 
   int per_sm = 1;
   check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem),
              "nvfp4 gemv: occupancy");
-  const int units = SILU ? p.n / 32 : (SMALL & kSmallRows8) ? (p.n + 7) / 8 : (p.n + 15) / 16;  // tiles, or pairs
+  const int units = SILU ? p.n / 32 : (p.n + 15) / 16;  // row tiles, or gate/up tile pairs
   const int slots = sms * (per_sm > 0 ? per_sm : 1);
   const GemvParams q = with_activation_amax<XDT, W4A4>(p, !RING, stream);
   check_cuda(cuda_core::launch_pdl(kernel, dim3(units < slots ? units : slots), dim3(threads), smem, stream, q, maps),
@@ -546,21 +519,6 @@ inline BdSmall bd_small_choice() {
   return (r.bits != 0 || r.three) ? r : BdSmall{};
 }
 
-// 8-row tiles (kSmallRows8) for a plain A16 call at two CTAs per SM: RESET_NATIVE_GEMV_BD_ROWS8 (read at every call,
-// a benchmark switch) "1" / "0" forces them on / off; otherwise where they cut the tile rounds of the busiest CTA:
-// an 8-row round counted as kRows8Cost of a 16-row one (half the bytes, but 118 instructions per step against 150
-// in the static SASS: bench/probes/sass_bd_instances.cu), taken when that is below 0.95 of the 16-row rounds, i.e.
-// where the 16-row tiles leave half the slots idle. The same bits either way.
-constexpr double kRows8Cost = 0.8;
-inline bool bd_rows8_choice(const GemvParams& p, int sms) {
-  const int forced = cuda_core::env_forced("RESET_NATIVE_GEMV_BD_ROWS8");
-  if (forced >= 0) return forced == 1;
-  if (sms <= 0) return false;
-  const int slots = 2 * sms, t16 = (p.n + 15) / 16, t8 = (p.n + 7) / 8;
-  const int r16 = (t16 + slots - 1) / slots, r8 = (t8 + slots - 1) / slots;
-  return r8 * kRows8Cost < 0.95 * r16;
-}
-
 // The W4A4 kernels' register-path form: kSmallCompact | kSmallBatchX by default (the plain A16 default), SMALL = 0
 // (the kernels before session 11) where RESET_NATIVE_GEMV_BD_SMALL_W4A4, read at every call (a benchmark switch), is
 // "legacy" (fast path and K % 1024 != 0 alike). Any other value: the default. The same bits either way (each tile
@@ -584,16 +542,10 @@ inline int bd_fused_bits() {
 
 template <int XDT, int TOK, int MINB>
 void launch_bd_small(const GemvParams& p, const LaunchPlan& plan, size_t smem, int bits, cudaStream_t stream) {
-  constexpr int kC = kSmallCompact, kB = kSmallBatchX, kR8 = kSmallRows8;
+  constexpr int kC = kSmallCompact, kB = kSmallBatchX;
   const RingMaps& maps = plan.maps;
   const int sms = plan.sms;
-  if constexpr (MINB == 2) {
-    if (bits == (kC | kB | kR8))
-      return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC | kB | kR8>(p, maps, sms, smem, stream);
-    if (bits == (kC | kR8))
-      return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC | kR8>(p, maps, sms, smem, stream);
-  }
-  switch (bits & ~kR8) {
+  switch (bits) {
     case 0:
       return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, 0>(p, maps, sms, smem, stream);
     case kC:
@@ -628,8 +580,7 @@ bool try_bd_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t str
       if (v.three && smem <= kWholeSmemLimitThree) {
         launch_bd_small<XDT, TOK, 3>(p, plan, smem, v.bits, stream);
       } else {
-        const bool r8 = (v.bits & kSmallCompact) != 0 && bd_rows8_choice(p, sms);
-        launch_bd_small<XDT, TOK, 2>(p, plan, smem, r8 ? v.bits | kSmallRows8 : v.bits, stream);
+        launch_bd_small<XDT, TOK, 2>(p, plan, smem, v.bits, stream);
       }
       return true;
     }
