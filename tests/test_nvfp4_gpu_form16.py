@@ -1,7 +1,9 @@
 """NVFP4 GEMV: the 16-bit kernel's forms (kForm16* in cuda/nvfp4/gemv_kernel.cuh, form16_rule): with bf16 x the FP4
 decode in 11 instructions per word, and on the split-K kernels with 8 token columns the phased weight loop (two slot
 sets, each refilled right after the wait for the other). RESET_NATIVE_GEMV_16_FORM=0 runs the form before session 13,
-=2 the decode alone. Neither changes what is summed or in which order, so every output equals form 0's bit for bit, on
+=2 the decode alone, =stage the rule plus the division-free x staging (kForm16Stage, session 14; 16-byte aligned x,
+else the old staging inside the same kernel), =late / =lateall that plus the weight slots refilled after their step
+(all but the loop's last slot / all; not where the rule takes the phased loop). None changes what is summed or in which order, so every output equals form 0's bit for bit, on
 every instance (two and one CTA per SM, two teams, split K even and uneven; 8 and 16 token columns; the three-CTA
 kernel, which keeps form 0); form 0 also against fp64 math. Which instance and form run is read from the kernel names
 the torch profiler records. GPU tests skip without a device."""
@@ -56,6 +58,9 @@ SHAPES = [
     (200, 9216, 5, None, (2, 1, 1)),
     (200, 4096, 16, "1", (1, 0, 1)),
     (6144, 4096, 3, None, (3, 0, 1)),
+    (199, 4096, 16, None, (1, 0, 2)),
+    (4097, 5120, 11, None, (1, 0, 2)),
+    (199, 12288, 16, None, (2, 1, 1)),
 ]
 
 
@@ -70,8 +75,12 @@ def test_forms_same_bits_and_fp64(n, k, m, teams, instance, dtype, monkeypatch):
     bf16 = dtype == torch.bfloat16
     decode = 2 if bf16 and instance[0] != 3 else 0
     phased = 4 if instance[1] == 1 and m <= 8 else 0  # split K with 8 token columns
+    stage = 8 if instance[0] != 3 else 0  # every instance here but the three-CTA kernel
+    late = 16 if stage and not phased else 0
+    rule = decode | phased
     outs = {}
-    for form, want in (("0", 0), ("2", decode), ("rule", decode | phased)):
+    for form, want in (("0", 0), ("2", decode), ("rule", rule), ("stage", rule | stage), ("late", rule | stage | late),
+                       ("lateall", rule | stage | 2 * late)):
         if form == "rule":
             monkeypatch.delenv(ENV, raising=False)
         else:
@@ -80,9 +89,55 @@ def test_forms_same_bits_and_fp64(n, k, m, teams, instance, dtype, monkeypatch):
         outs[form] = nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual)
         kernels = _kernels_of_call(lambda: nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual))
         assert kernels == [(*instance, want)], (form, kernels)
-    for form in ("2", "rule"):
+    for form in ("2", "rule", "stage", "late", "lateall"):
         assert torch.equal(outs[form], outs["0"]), form
     ref.check_vs_fp64(outs["0"], packed, scales, float(gs), x, "bf16", bias, residual)
+
+
+def _unaligned(t):
+    """t's values in a tensor whose data pointer is 2 bytes past a 16-byte boundary."""
+    flat = torch.empty(t.numel() + 8, dtype=t.dtype, device=t.device)
+    view = flat[1:1 + t.numel()].view(t.shape)
+    view.copy_(t)
+    return view
+
+
+# The staging form on x that is not 16-byte aligned (its kernels then stage through form 0's loop), K % 64 != 0 (no
+# fast path: form 0 whatever the switch), and inside a CUDA graph (captured with the switch set, replayed after the
+# inputs change): every output equal to form 0's.
+@pytest.mark.parametrize("n,k,m", [(199, 4096, 16), (200, 9216, 5), (131, 4000, 16), (77, 1040, 7)])
+def test_stage_unaligned_x_and_slow_path(n, k, m, monkeypatch):
+    _clean_env(monkeypatch)
+    packed, scales, gs = _ref_weights(n, k)
+    p, s, x, bias, residual = ref.gemv_call_inputs((packed, scales, gs), m, torch.bfloat16)
+    monkeypatch.setenv(ENV, "0")
+    base = nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual)
+    for form in ("stage", "late", "lateall"):
+        monkeypatch.setenv(ENV, form)
+        for xin in (x, _unaligned(x)):
+            assert torch.equal(nc.gemv(p, s, float(gs), xin, "bf16", None, bias, residual), base), form
+    ref.check_vs_fp64(base, packed, scales, float(gs), x, "bf16", bias, residual)
+
+
+@pytest.mark.parametrize("form", ["stage", "late"])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_stage_graph_replay(dtype, form, monkeypatch):
+    _clean_env(monkeypatch)
+    n, k, m = 1000, 5120, 16
+    packed, scales, gs = _ref_weights(n, k)
+    p, s, x, bias, residual = ref.gemv_call_inputs((packed, scales, gs), m, dtype)
+    monkeypatch.setenv(ENV, form)
+    nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual)  # warm-up outside the capture
+    torch.cuda.synchronize()
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        y = nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual)
+    monkeypatch.setenv(ENV, "0")
+    for seed in (5, 6):
+        x.copy_(torch.randn((m, k), generator=torch.Generator().manual_seed(seed)).to(dtype))
+        g.replay()
+        torch.cuda.synchronize()
+        assert torch.equal(y, nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual)), seed
 
 
 def test_unknown_values_and_other_modes_keep_their_kernels(monkeypatch):

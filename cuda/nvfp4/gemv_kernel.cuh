@@ -166,6 +166,15 @@ __device__ __forceinline__ void team_sync(int team) {
   asm volatile("bar.sync %0, %1;" ::"r"(1 + team), "r"(kThreads) : "memory");
 }
 
+// 8 16-bit elements as the B operand holds them: pairs (j, j + 4).
+__device__ __forceinline__ uint4 pair_permuted(uint4 q) {
+  return make_uint4(__byte_perm(q.x, q.z, 0x5410), __byte_perm(q.x, q.z, 0x7632), __byte_perm(q.y, q.w, 0x5410),
+                    __byte_perm(q.y, q.w, 0x7632));
+}
+
+// Where element e0 (a multiple of 8) of a chunk's K lies in its staged token row (u16 index): word planes.
+__host__ __device__ constexpr int staged_offset(int e0) { return ((e0 % 32) / 8) * kPlane + (e0 / 32) * 8; }
+
 // Converts one staged unit (16 elements of a token row) into the B operand values for each split and
 // stores them, permuted (pairs (j, j+4) of every 8 elements), at column kk of the staged token row `row0`
 // (split s at row0 + s * split_stride). W4A4 quantizes the block here (SPEC section 2 steps 2-5).
@@ -176,15 +185,8 @@ __device__ __forceinline__ void store_unit(uint16_t* row0, int split_stride, int
   using E = Elem<XDT>;
   if constexpr (!W4A4 && XDT != kF32) {
     // 16-bit x passes through: only the pair permutation (j, j+4) of every 8 elements.
-    uint16_t* row = row0;
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const uint4 q = u.r[h];
-      const int e0 = kk + 8 * h;
-      const uint4 o = make_uint4(__byte_perm(q.x, q.z, 0x5410), __byte_perm(q.x, q.z, 0x7632),
-                                 __byte_perm(q.y, q.w, 0x5410), __byte_perm(q.y, q.w, 0x7632));
-      *reinterpret_cast<uint4*>(row + ((e0 % 32) / 8) * kPlane + (e0 / 32) * 8) = o;
-    }
+    for (int h = 0; h < 2; ++h) *reinterpret_cast<uint4*>(row0 + staged_offset(kk + 8 * h)) = pair_permuted(u.r[h]);
     return;
   }
   float v[16];
@@ -222,7 +224,7 @@ __device__ __forceinline__ void store_unit(uint16_t* row0, int split_stride, int
       o.y = pack_pair(f[1], f[5], M::kABf16);
       o.z = pack_pair(f[2], f[6], M::kABf16);
       o.w = pack_pair(f[3], f[7], M::kABf16);
-      *reinterpret_cast<uint4*>(row + ((e0 % 32) / 8) * kPlane + (e0 / 32) * 8) = o;
+      *reinterpret_cast<uint4*>(row + staged_offset(e0)) = o;
     }
   }
 }
@@ -366,7 +368,15 @@ __host__ __device__ __forceinline__ void fp4_word_bf16_select2(uint32_t w, uint3
 //     twice the unrolled code, 30 registers more (the three-CTA kernel, 80 registers, would spill).
 //     (Tried, removed in session 13: one slot set copied out at the loop head, an OR with a runtime zero, then all
 //     refilled at once: one wait per loop, ~10 instructions per step more; the same wins and losses, see below.)
-constexpr int kForm16Decode = 2, kForm16Phased = 4;
+//   kForm16Stage (the whole-x kernels at A16 with 16-bit x): x staged without a division per unit, 4 units in flight
+//     per thread (stage_wide in gemv_kernel); the same staged x.
+//   kForm16LateRefill (not with kForm16Phased): a step refills its slot after its MMAs instead of right after reading
+//     it, except the last slot of the unrolled loop. ptxas then loads straight into the slot (FORM 0 copies the slots
+//     out, ~8 moves per step). The last slot keeps the early refill: the loop waits once, at its head, for every weight
+//     load in flight (one scoreboard), and that one would otherwise have been issued right before the wait.
+//   kForm16LateAll: every slot refilled after its step (no copies at all; the head wait then waits for a load issued
+//     right before it).
+constexpr int kForm16Decode = 2, kForm16Phased = 4, kForm16Stage = 8, kForm16LateRefill = 16, kForm16LateAll = 32;
 
 // Weight steps in flight per thread (each 32 B of FP4 + 4 scale bytes): deep when one CTA owns the SM
 // (MINB == 1, registers to spare), else what fits 2 CTAs per SM in 128 registers.
@@ -490,7 +500,49 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
 
   // ---- x staging: units of 16 elements of one real token
   constexpr int kStageBatch = 2;  // units loaded before the first is converted (memory-level parallelism)
+  // kForm16Stage (16-bit x at A16, 16-byte aligned x): the units of a token are its c_count chunks x 64 units; thread
+  // ctid takes units ctid + i * kCtaThreads, i.e. always unit ctid % 64 of some (token, chunk): its shared-memory
+  // column and x offset inside a chunk are fixed, and (token, chunk) advances by an incremental quotient and
+  // remainder. Form 0 divides twice per unit and, with its signed index math and per-unit load checks, spends ~100
+  // instructions per unit (~800 per thread at 16 tokens x K 4096). kStageBatchWide units are in flight per thread,
+  // the loads unconditional (past the last token they read its row again and are not stored). Every unit goes where
+  // form 0 puts it: the staged x, and so every output, is the same.
+  constexpr bool kWideStage = (FORM & kForm16Stage) != 0 && WHOLE && !W4A4 && XDT != kF32;
+  constexpr int kStageBatchWide = 4;
+  static_assert(kCtaThreads % kUnitsPerToken == 0, "a thread keeps its unit column");
+  auto stage_wide = [&](int c_first, int c_count) {
+    constexpr unsigned kStep = kCtaThreads / kUnitsPerToken;  // (token, chunk) pairs one round advances
+    const unsigned cc = unsigned(c_count), dq = kStep / cc, dr = kStep % cc;
+    const unsigned col = unsigned(ctid) % kUnitsPerToken;
+    unsigned tok = unsigned(ctid) / kUnitsPerToken / cc, ch = unsigned(ctid) / kUnitsPerToken % cc;
+    const unsigned last = unsigned(m - 1);
+    const uint16_t* x = static_cast<const uint16_t*>(p.x) + (c_first * kChunk + col * 16);
+    uint16_t* dst = xs + staged_offset(int(col) * 16);  // + 8 elements: + staged_offset(8)
+    while (tok < unsigned(m)) {
+      uint4 v[kStageBatchWide][2];
+      unsigned row[kStageBatchWide];
+#pragma unroll
+      for (int b = 0; b < kStageBatchWide; ++b) {
+        row[b] = tok < unsigned(m) ? ch * unsigned(m) + tok : ~0u;  // xrow(0, ch, tok)
+        const auto* src = reinterpret_cast<const uint4*>(x + (size_t(min(tok, last)) * unsigned(p.k) + ch * kChunk));
+        v[b][0] = __ldg(src);
+        v[b][1] = __ldg(src + 1);
+        tok += dq, ch += dr;
+        if (ch >= cc) ch -= cc, ++tok;
+      }
+#pragma unroll
+      for (int b = 0; b < kStageBatchWide; ++b) {
+        if (row[b] == ~0u) continue;
+        uint16_t* d = dst + size_t(row[b]) * kTokStride;
+        *reinterpret_cast<uint4*>(d) = pair_permuted(v[b][0]);
+        *reinterpret_cast<uint4*>(d + staged_offset(8)) = pair_permuted(v[b][1]);
+      }
+    }
+  };
   auto stage = [&](int c_first, int c_count) {
+    if (kWideStage && p.x_aligned) {
+      stage_wide(c_first, c_count);
+    } else {
     const int units = m * c_count * kUnitsPerToken;
     for (int base = ctid; base < units; base += kStageBatch * kCtaThreads) {
       RawUnit<XDT> v[kStageBatch];
@@ -509,6 +561,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
         store_unit<XDT, W4A4>(xs + size_t(xrow(0, c, tok[b])) * kTokStride,
                               (xrow(1, c, tok[b]) - xrow(0, c, tok[b])) * kTokStride, kk, v[b], act_gs, act_d);
       }
+    }
     }
   };
 
@@ -551,6 +604,8 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   auto fetch_rows = [&]() { row_pointers(p, f_row0 + g, kslice, half_k, sixteenth_k, f_w, f_s); };
   if constexpr (WHOLE) fetch_rows();
   constexpr bool kPhased = (FORM & kForm16Phased) != 0 && FAST && WHOLE && !RING;
+  constexpr bool kLate = !kPhased && FAST && WHOLE && !RING;  // slots refilled after their step (kForm16Late*)
+  constexpr int kLateSlots = !kLate ? 0 : (FORM & kForm16LateAll) != 0 ? kDepth : (FORM & kForm16LateRefill) != 0 ? kDepth - 1 : 0;
   auto fetch = [&](uint32_t (&w)[2][4], uint32_t (&sc)[2], bool on = true, uint32_t dep = 0) {
     if constexpr (RING) {
       ring.consume(f_step++, kwarp, w, sc);
@@ -633,7 +688,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
     for (int hr = 0; hr < 2; ++hr)
 #pragma unroll
       for (int i = 0; i < 4; ++i) words[hr][i] = w[hr][i];
-    if constexpr (!kPhased) {  // (phased: the step loop refills whole slot sets)
+    if (!kPhased && d >= kLateSlots) {  // (phased: the step loop refills whole slot sets)
       if (step + kDepth < steps) fetch(w, wsc);  // slot free again: refill it now
     }
     const int cb = WHOLE ? c : (c & 1);
@@ -670,6 +725,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
             mma16816<kBf>(acc_t[nt], a, b[2 * jj], b[2 * jj + 1]);
           }
       }
+    }
+    if (d < kLateSlots) {
+      if (step + kDepth < steps) fetch(w, wsc);  // after the slot's last use: loaded into the slot itself
     }
     if constexpr (!WHOLE) {
       if (c + 1 < nchunks) chunk_store(c + 1, vn, d);
@@ -806,29 +864,49 @@ GemvParams with_activation_amax(const GemvParams& p, bool in_kernel, cudaStream_
 // M = 3, 8B down 16.1 -> 14.6 at M = 4; with 16 columns it was level: 32B o M = 16 20.3 -> 21.0, 32B down 49.2 ->
 // 49.3, and it lost on the whole-x kernels: 32B gate_up M = 16 75.8 -> 95.8, 8B q/k/v M = 4 7.9 -> 8.6).
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT>
+constexpr bool form16_eligible() {
+  return FAST && WHOLE && !RING && MINB != 3 && !W4A4 && XDT != kF32;
+}
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT>
 constexpr int form16_rule() {
-  if (!(FAST && WHOLE && !RING && MINB != 3 && !W4A4 && XDT != kF32)) return 0;
+  if (!form16_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) return 0;
   return (XDT == kBF16 ? kForm16Decode : 0) | (SPLIT && NT == 1 ? kForm16Phased : 0);
 }
 
 // RESET_NATIVE_GEMV_16_FORM (read at every call, for benchmarks): "0" = the form before session 13 everywhere, "2" =
-// only the bf16 decode (no phased loop); unset or anything else = form16_rule.
-inline int form16_override() {
+// only the bf16 decode (no phased loop); on the instances form16_eligible admits, the rule plus "stage" =
+// kForm16Stage, "late" = kForm16Stage | kForm16LateRefill, "lateall" = kForm16Stage | kForm16LateAll (the late refills
+// not where the rule takes the phased loop); unset or anything else = form16_rule.
+enum Form16Force : int { kForceRule = -1, kForceZero = 0, kForceDecode = 1, kForceStage, kForceLate, kForceLateAll };
+inline Form16Force form16_override() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_16_FORM");
-  if (v == nullptr) return -1;
-  return std::strcmp(v, "0") == 0 ? 0 : (std::strcmp(v, "2") == 0 ? kForm16Decode : -1);
+  if (v == nullptr) return kForceRule;
+  const char* names[] = {"0", "2", "stage", "late", "lateall"};
+  for (int i = 0; i < 5; ++i)
+    if (std::strcmp(v, names[i]) == 0) return Form16Force(i);
+  return kForceRule;
 }
 
 // The kernel of one instance in the form form16_rule gives it, or the one RESET_NATIVE_GEMV_16_FORM asks for.
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS>
 auto form16_kernel() {
   constexpr int kRule = form16_rule<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>();
-  if constexpr (kRule != 0) {
-    const int forced = form16_override();
-    if (forced == 0) return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, 0>;
-    if constexpr (kRule != (kRule & kForm16Decode)) {  // the phased loop: "2" runs the decode alone
-      if (forced == kForm16Decode)
+  if constexpr (form16_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) {
+    constexpr bool kPhasedRule = (kRule & kForm16Phased) != 0;
+    constexpr int kLate = kPhasedRule ? 0 : kForm16LateRefill, kLateAll = kPhasedRule ? 0 : kForm16LateAll;
+    switch (form16_override()) {
+      case kForceStage:
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, (kRule | kForm16Stage)>;
+      case kForceLate:
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, (kRule | kForm16Stage | kLate)>;
+      case kForceLateAll:
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, (kRule | kForm16Stage | kLateAll)>;
+      case kForceZero:
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, 0>;
+      case kForceDecode:  // the phased loop: "2" runs the decode alone
         return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, (kRule & kForm16Decode)>;
+      default:
+        break;
     }
   }
   return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kRule>;
