@@ -61,6 +61,10 @@ SHAPES = [
     (199, 4096, 16, None, (1, 0, 2)),
     (4097, 5120, 11, None, (1, 0, 2)),
     (199, 12288, 16, None, (2, 1, 1)),
+    (200, 4096, 16, "3", (1, 0, 3)),
+    (199, 5120, 12, "3", (1, 0, 3)),
+    (200, 4096, 6, "3", (1, 0, 3)),
+    (8, 4096, 5, "3", (1, 0, 3)),
 ]
 
 
@@ -117,6 +121,24 @@ def test_stage_unaligned_x_and_slow_path(n, k, m, monkeypatch):
         for xin in (x, _unaligned(x)):
             assert torch.equal(nc.gemv(p, s, float(gs), xin, "bf16", None, bias, residual), base), form
     ref.check_vs_fp64(base, packed, scales, float(gs), x, "bf16", bias, residual)
+
+
+# Three teams (RESET_NATIVE_GEMV_TEAMS=3: 24 warps, each tile still summed by one team of 8 warps in the same order):
+# the same bits as two teams, with 8 and 16 token columns, a CTA whose third team has no tile (n = 40), odd n.
+@pytest.mark.parametrize("n,k,m", [(40, 4096, 16), (1000, 5120, 16), (4097, 5120, 12), (3001, 4096, 5)])
+@pytest.mark.parametrize("form", ["unset", "late"])
+def test_three_teams_same_bits(n, k, m, form, monkeypatch):
+    _clean_env(monkeypatch)
+    if form != "unset":
+        monkeypatch.setenv(ENV, form)
+    packed, scales, gs = _ref_weights(n, k)
+    p, s, x, bias, residual = ref.gemv_call_inputs((packed, scales, gs), m, torch.bfloat16)
+    two = nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual)
+    assert [a[2] for a in _kernels_of_call(lambda: nc.gemv(p, s, float(gs), x, "bf16"))] == [2]
+    monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", "3")
+    three = nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual)
+    assert [a[2] for a in _kernels_of_call(lambda: nc.gemv(p, s, float(gs), x, "bf16"))] == [3]
+    assert torch.equal(three, two)
 
 
 @pytest.mark.parametrize("form", ["stage", "late"])

@@ -382,6 +382,7 @@ constexpr int kForm16Decode = 2, kForm16Phased = 4, kForm16Stage = 8, kForm16Lat
 // (MINB == 1, registers to spare), else what fits 2 CTAs per SM in 128 registers.
 template <bool WHOLE, int NT, int MINB, int TEAMS = 1>
 __host__ __device__ constexpr int depth() {
+  if (TEAMS > 2) return 2;  // 24 warps: 80 registers each
   if (TEAMS > 1) return 3;  // 16 warps share the register file, as two CTAs would
   if (MINB == 1) return 6;
   return WHOLE ? 3 : 2;  // chunked: also the tiles per CTA, so small enough to leave CTAs for every SM
@@ -425,7 +426,8 @@ __device__ __forceinline__ void prefetch_then_wait(const GemvParams& p, int step
 // row tiles b / p.ksplit, + gridDim.x / p.ksplit, ...; tiles end in fp32 partial sums (write_partial) that
 // gemv_split_reduce adds up. x of many tokens x long K then still fits next to a second CTA.
 // TEAMS = 2 (WHOLE, one CTA per SM): two teams of 8 warps share one staged copy of x, each walking its own row
-// tiles with its own reduction buffers and barrier: 16 warps stream weights where x fits only once per SM.
+// tiles with its own reduction buffers and barrier: 16 warps stream weights where x fits only once per SM. TEAMS = 3
+// (RESET_NATIVE_GEMV_TEAMS=3): 24 warps with two steps in flight each.
 // FORM: bits of kForm16* (0 = the form before session 13).
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING = false, bool SPLIT = false,
           int TEAMS = 1, int FORM = 0>
@@ -956,13 +958,27 @@ inline bool three_ctas_balance_better(int ntiles, int sms) {
 
 // Where x fits only one CTA per SM whole, two teams of 8 warps share it (TEAMS = 2) instead of one CTA of 8 warps
 // with six steps in flight. RESET_NATIVE_GEMV_TEAMS (read at every call, for benchmarks): "1" = never two teams,
-// "2" = two teams wherever x fits whole on the fast path (also where two CTAs per SM would fit), else the rule.
+// "2" = two teams wherever x fits whole on the fast path (also where two CTAs per SM would fit), "3" = where the rule
+// takes two teams, three (24 warps, two steps in flight each; 16-bit x at A16, when x and three teams' reduction
+// buffers fit), else the rule.
 inline int teams_override() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_TEAMS");
   if (v == nullptr) return 0;
-  return std::strcmp(v, "1") == 0 ? 1 : (std::strcmp(v, "2") == 0 ? 2 : 0);
+  for (const char* name : {"1", "2", "3"})
+    if (std::strcmp(v, name) == 0) return *name - '0';
+  return 0;
 }
 inline bool teams_enabled() { return teams_override() != 1; }
+
+// The teams kernel of a call: two teams, or three where RESET_NATIVE_GEMV_TEAMS=3 asks and they fit.
+template <int XDT, bool W4A4, int NT>
+void launch_teams(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
+  if constexpr (!W4A4 && XDT != kF32) {
+    if (teams_override() == 3 && smem_bytes<XDT, W4A4, NT, true, 3>(p.k, p.m) <= plan.smem_optin)
+      return launch_tile<XDT, W4A4, NT, true, true, 1, false, 3>(p, plan.maps, plan.sms, stream);
+  }
+  launch_tile<XDT, W4A4, NT, true, true, 1, false, 2>(p, plan.maps, plan.sms, stream);
+}
 
 // Two teams also where x would fit two (or three) CTAs per SM: each SM then stages one copy of x instead of two or
 // three (half or a third of x's L2 traffic, and each thread's staging rounds halve with 512 threads). Measured on an
@@ -994,9 +1010,10 @@ void dispatch_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t s
   }
   const size_t whole = smem_bytes<XDT, W4A4, NT, true>(p.k, p.m);
   const int teams_forced = teams_override();
-  const bool teams_here = teams_forced == 2 || (teams_forced == 0 && teams_where_two_ctas_fit<XDT, W4A4>(p, sms));
+  const bool by_rule = teams_forced == 0 || teams_forced == 3;
+  const bool teams_here = teams_forced == 2 || (by_rule && teams_where_two_ctas_fit<XDT, W4A4>(p, sms));
   if (fast && teams_here && smem_bytes<XDT, W4A4, NT, true, 2>(p.k, p.m) <= plan.smem_optin)
-    return launch_tile<XDT, W4A4, NT, true, true, 1, false, 2>(p, plan.maps, sms, stream);
+    return launch_teams<XDT, W4A4, NT>(p, plan, stream);
   if constexpr (NT == 1 && !W4A4 && XDT != kF32) {  // the variants that fit 80 registers without spilling
     if (whole <= kWholeSmemLimitThree && three_ctas_balance_better((p.n + 15) / 16, sms)) {
       if (fast) return launch_tile<XDT, W4A4, NT, true, true, 3>(p, plan.maps, sms, stream);
@@ -1009,7 +1026,7 @@ void dispatch_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t s
   }
   if (whole <= plan.smem_optin) {
     if (fast && teams_enabled() && smem_bytes<XDT, W4A4, NT, true, 2>(p.k, p.m) <= plan.smem_optin)
-      return launch_tile<XDT, W4A4, NT, true, true, 1, false, 2>(p, plan.maps, sms, stream);
+      return launch_teams<XDT, W4A4, NT>(p, plan, stream);
     if (fast) return launch_tile<XDT, W4A4, NT, true, true, 1>(p, plan.maps, sms, stream);
     return launch_tile<XDT, W4A4, NT, false, true, 1>(p, plan.maps, sms, stream);
   }
