@@ -3,10 +3,11 @@ decode in 11 instructions per word, and on the split-K kernels with 8 token colu
 sets, each refilled right after the wait for the other). RESET_NATIVE_GEMV_16_FORM=0 runs the form before session 13,
 =2 the decode alone, =stage the rule plus the division-free x staging (kForm16Stage, session 14; 16-byte aligned x,
 else the old staging inside the same kernel), =late / =lateall that plus the weight slots refilled after their step
-(all but the loop's last slot / all; not where the rule takes the phased loop). None changes what is summed or in which order, so every output equals form 0's bit for bit, on
-every instance (two and one CTA per SM, two teams, split K even and uneven; 8 and 16 token columns; the three-CTA
-kernel, which keeps form 0); form 0 also against fp64 math. Which instance and form run is read from the kernel names
-the torch profiler records. GPU tests skip without a device."""
+(all but the loop's last slot / all; not where the rule takes the phased loop), =stage+l2 / =late+l2 with each
+walker's first row tiles prefetched into L2 before the staging. None changes what is summed or in which order, so
+every output equals form 0's bit for bit, on every instance (two and one CTA per SM, two teams, split K even and
+uneven; 8 and 16 token columns; the three-CTA kernel, which keeps form 0); form 0 also against fp64 math. Which
+instance and form run is read from the kernel names the torch profiler records. GPU tests skip without a device."""
 from __future__ import annotations
 
 import functools
@@ -82,9 +83,11 @@ def test_forms_same_bits_and_fp64(n, k, m, teams, instance, dtype, monkeypatch):
     stage = 8 if instance[0] != 3 else 0  # every instance here but the three-CTA kernel
     late = 16 if stage and not phased else 0
     rule = decode | phased
+    l2 = 64 if stage else 0
     outs = {}
     for form, want in (("0", 0), ("2", decode), ("rule", rule), ("stage", rule | stage), ("late", rule | stage | late),
-                       ("lateall", rule | stage | 2 * late)):
+                       ("lateall", rule | stage | 2 * late), ("stage+l2", rule | stage | l2),
+                       ("late+l2", rule | stage | late | l2)):
         if form == "rule":
             monkeypatch.delenv(ENV, raising=False)
         else:
@@ -93,7 +96,7 @@ def test_forms_same_bits_and_fp64(n, k, m, teams, instance, dtype, monkeypatch):
         outs[form] = nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual)
         kernels = _kernels_of_call(lambda: nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual))
         assert kernels == [(*instance, want)], (form, kernels)
-    for form in ("2", "rule", "stage", "late", "lateall"):
+    for form in ("2", "rule", "stage", "late", "lateall", "stage+l2", "late+l2"):
         assert torch.equal(outs[form], outs["0"]), form
     ref.check_vs_fp64(outs["0"], packed, scales, float(gs), x, "bf16", bias, residual)
 
@@ -116,7 +119,7 @@ def test_stage_unaligned_x_and_slow_path(n, k, m, monkeypatch):
     p, s, x, bias, residual = ref.gemv_call_inputs((packed, scales, gs), m, torch.bfloat16)
     monkeypatch.setenv(ENV, "0")
     base = nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual)
-    for form in ("stage", "late", "lateall"):
+    for form in ("stage", "late", "lateall", "late+l2"):
         monkeypatch.setenv(ENV, form)
         for xin in (x, _unaligned(x)):
             assert torch.equal(nc.gemv(p, s, float(gs), xin, "bf16", None, bias, residual), base), form
@@ -141,7 +144,7 @@ def test_three_teams_same_bits(n, k, m, form, monkeypatch):
     assert torch.equal(three, two)
 
 
-@pytest.mark.parametrize("form", ["stage", "late"])
+@pytest.mark.parametrize("form", ["stage", "late+l2"])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_stage_graph_replay(dtype, form, monkeypatch):
     _clean_env(monkeypatch)
