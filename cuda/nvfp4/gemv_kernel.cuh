@@ -353,7 +353,7 @@ __host__ __device__ __forceinline__ void fp4_word_bf16_select2(uint32_t w, uint3
   o[3] = lop3<kLutAnd>(hi, 0, kMask);
 }
 
-// FORM bits of the 16-bit kernel (gemv_kernel; the launcher picks them per instance, form16_of). Both give the same
+// FORM bits of the 16-bit kernel (gemv_kernel; the launcher picks them per instance, form16_rule). All give the same
 // bits as FORM 0, the form before session 13.
 //   kForm16Decode (bf16 A/B): fp4_word_bf16_select2, 11 instructions per word instead of fp4_word's 13.
 //   kForm16Phased (the persistent fast-path instances): ptxas gives every streaming weight load of the step loop one
@@ -368,24 +368,23 @@ __host__ __device__ __forceinline__ void fp4_word_bf16_select2(uint32_t w, uint3
 //     twice the unrolled code, 30 registers more (the three-CTA kernel, 80 registers, would spill).
 //     (Tried, removed in session 13: one slot set copied out at the loop head, an OR with a runtime zero, then all
 //     refilled at once: one wait per loop, ~10 instructions per step more; the same wins and losses, see below.)
-//   kForm16Stage (the whole-x kernels at A16 with 16-bit x): x staged without a division per unit, 4 units in flight
-//     per thread (stage_wide in gemv_kernel); the same staged x.
-//   kForm16LateRefill (not with kForm16Phased): a step refills its slot after its MMAs instead of right after reading
-//     it, except the last slot of the unrolled loop. ptxas then loads straight into the slot (FORM 0 copies the slots
-//     out, ~8 moves per step). The last slot keeps the early refill: the loop waits once, at its head, for every weight
-//     load in flight (one scoreboard), and that one would otherwise have been issued right before the wait.
-//   kForm16LateAll: every slot refilled after its step (no copies at all; the head wait then waits for a load issued
-//     right before it).
-//   kForm16L2Ahead (the persistent fast-path kernels): each walker's first kL2AheadTiles row tiles prefetched into L2
-//     before the x staging (prefetch_tiles_l2).
-constexpr int kForm16Decode = 2, kForm16Phased = 4, kForm16Stage = 8, kForm16LateRefill = 16, kForm16LateAll = 32,
-              kForm16L2Ahead = 64;
+//   kForm16Stage (session 14; the whole-x kernels at A16 with 16-bit x, 16-byte aligned x): x staged without a
+//     division per unit, 4 units in flight per thread (stage_wide in gemv_kernel); the same staged x. Form 0's loop
+//     spent ~100 instructions per 16-element unit (two divisions by a runtime count, signed index math, per-unit load
+//     checks) with two units in flight: ~800 instructions per thread before the first MMA at 16 tokens x K 4096.
+//   kForm16LateRefill (session 14; not with kForm16Phased): a step refills its slot after its MMAs instead of right
+//     after reading it, except the last slot of the unrolled loop. ptxas then loads straight into the slots (FORM 0
+//     copies them out: 8-16 moves per step), and on the split-K kernel the per-step waits go (48 -> 17 per loop).
+//     The last slot keeps the early refill: the loop waits once, at its head, for every weight load in flight, and
+//     that one would otherwise have been issued right before the wait. (Every slot late: measured level with this.)
+//   kForm16L2Ahead (session 14, RESET_NATIVE_GEMV_16_FORM=l2 only, not measured): each walker's first
+//     kL2AheadTiles row tiles prefetched into L2 before the x staging (prefetch_tiles_l2).
+constexpr int kForm16Decode = 2, kForm16Phased = 4, kForm16Stage = 8, kForm16LateRefill = 16, kForm16L2Ahead = 64;
 
 // Weight steps in flight per thread (each 32 B of FP4 + 4 scale bytes): deep when one CTA owns the SM
 // (MINB == 1, registers to spare), else what fits 2 CTAs per SM in 128 registers.
 template <bool WHOLE, int NT, int MINB, int TEAMS = 1>
 __host__ __device__ constexpr int depth() {
-  if (TEAMS > 2) return 2;  // 24 warps: 80 registers each
   if (TEAMS > 1) return 3;  // 16 warps share the register file, as two CTAs would
   if (MINB == 1) return 6;
   return WHOLE ? 3 : 2;  // chunked: also the tiles per CTA, so small enough to leave CTAs for every SM
@@ -454,8 +453,7 @@ __device__ __forceinline__ void prefetch_then_wait(const GemvParams& p, int step
 // row tiles b / p.ksplit, + gridDim.x / p.ksplit, ...; tiles end in fp32 partial sums (write_partial) that
 // gemv_split_reduce adds up. x of many tokens x long K then still fits next to a second CTA.
 // TEAMS = 2 (WHOLE, one CTA per SM): two teams of 8 warps share one staged copy of x, each walking its own row
-// tiles with its own reduction buffers and barrier: 16 warps stream weights where x fits only once per SM. TEAMS = 3
-// (RESET_NATIVE_GEMV_TEAMS=3): 24 warps with two steps in flight each.
+// tiles with its own reduction buffers and barrier: 16 warps stream weights where x fits only once per SM.
 // FORM: bits of kForm16* (0 = the form before session 13).
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING = false, bool SPLIT = false,
           int TEAMS = 1, int FORM = 0>
@@ -634,8 +632,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   auto fetch_rows = [&]() { row_pointers(p, f_row0 + g, kslice, half_k, sixteenth_k, f_w, f_s); };
   if constexpr (WHOLE) fetch_rows();
   constexpr bool kPhased = (FORM & kForm16Phased) != 0 && FAST && WHOLE && !RING;
-  constexpr bool kLate = !kPhased && FAST && WHOLE && !RING;  // slots refilled after their step (kForm16Late*)
-  constexpr int kLateSlots = !kLate ? 0 : (FORM & kForm16LateAll) != 0 ? kDepth : (FORM & kForm16LateRefill) != 0 ? kDepth - 1 : 0;
+  // kForm16LateRefill: slots 0 .. kDepth - 2 refilled after their step's MMAs (the last one right after its read)
+  constexpr bool kLate = (FORM & kForm16LateRefill) != 0 && !kPhased && FAST && WHOLE && !RING;
+  constexpr int kLateSlots = kLate ? kDepth - 1 : 0;
   auto fetch = [&](uint32_t (&w)[2][4], uint32_t (&sc)[2], bool on = true, uint32_t dep = 0) {
     if constexpr (RING) {
       ring.consume(f_step++, kwarp, w, sc);
@@ -892,11 +891,19 @@ GemvParams with_activation_amax(const GemvParams& p, bool in_kernel, cudaStream_
   return q;
 }
 
-// The 16-bit kernel's forms (kForm16* bits) by instance, measured on an H200 (bench/RESULTS.md, helper gemv16):
-// the persistent fast-path kernels without the ring at A16 with 16-bit x, except the three-CTA one, take the bf16
-// decode; the split-K ones with 8 token columns (M <= 8) also the phased loop (Qwen3-32B down 36.1 -> 31.1 us at
-// M = 3, 8B down 16.1 -> 14.6 at M = 4; with 16 columns it was level: 32B o M = 16 20.3 -> 21.0, 32B down 49.2 ->
-// 49.3, and it lost on the whole-x kernels: 32B gate_up M = 16 75.8 -> 95.8, 8B q/k/v M = 4 7.9 -> 8.6).
+// The 16-bit kernel's forms (kForm16* bits) by instance, measured on an H200 (bench/RESULTS.md: session 13 helper
+// gemv16, session 14 helper gemv17). The persistent fast-path kernels without the ring at A16 with 16-bit x, except
+// the three-CTA one (form16_eligible), take
+// * the bf16 decode (with bf16 x);
+// * the phased loop on split K with 8 token columns (M <= 8): Qwen3-32B down 36.1 -> 31.1 us at M = 3, 8B down
+//   16.1 -> 14.6 at M = 4 (with 16 columns it was level, on the whole-x kernels it lost: 32B gate_up M = 16 75.8 ->
+//   95.8, 8B q/k/v M = 4 7.9 -> 8.6);
+// * the division-free x staging, but on the two-CTA kernel with 8 columns (M = 3, and 32B gate_up to M = 8: level at
+//   M = 4..8, 49.4 -> 49.5 / 52.1 -> 51.7 us, and there its main loop came out 7 instructions per step longer):
+//   at M = 16 8B gate_up 29.2 -> 28.1 us, 32B q/k/v 22.1 -> 21.1, 32B gate_up 75.3 -> 73.7, 8B q/k/v 12.3 -> 11.3,
+//   o 9.5 -> 8.6; fixed cost per call at M = 16, K = 4096 6.93 -> 5.76 us (with the late refill);
+// * the late refill on split K with 16 columns (M = 9..16): 8B down 21.7 -> 20.7 us at M = 16, 32B down 48.1 ->
+//   45.9, 32B o 19.2 -> 18.4 (with the staging); on the two-team kernels it lost (8B gate_up 28.1 -> 29.6).
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT>
 constexpr bool form16_eligible() {
   return FAST && WHOLE && !RING && MINB != 3 && !W4A4 && XDT != kF32;
@@ -904,22 +911,20 @@ constexpr bool form16_eligible() {
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT>
 constexpr int form16_rule() {
   if (!form16_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) return 0;
-  return (XDT == kBF16 ? kForm16Decode : 0) | (SPLIT && NT == 1 ? kForm16Phased : 0);
+  const bool two_cta_8 = MINB == 2 && !SPLIT && NT == 1;
+  return (XDT == kBF16 ? kForm16Decode : 0) | (SPLIT && NT == 1 ? kForm16Phased : 0) |
+         (two_cta_8 ? 0 : kForm16Stage) | (SPLIT && NT == 2 ? kForm16LateRefill : 0);
 }
 
-// RESET_NATIVE_GEMV_16_FORM (read at every call, for benchmarks): "0" = the form before session 13 everywhere, "2" =
-// only the bf16 decode (no phased loop); on the instances form16_eligible admits, the rule plus "stage" =
-// kForm16Stage, "late" = kForm16Stage | kForm16LateRefill, "lateall" = kForm16Stage | kForm16LateAll (the late refills
-// not where the rule takes the phased loop), "stage+l2" / "late+l2" = "stage" / "late" | kForm16L2Ahead; unset or
-// anything else = form16_rule.
-enum Form16Force : int {
-  kForceRule = -1, kForceZero = 0, kForceDecode, kForceStage, kForceLate, kForceLateAll, kForceStageL2, kForceLateL2
-};
+// RESET_NATIVE_GEMV_16_FORM (read at every call, for benchmarks), on the instances form16_eligible admits: "0" = the
+// form before session 13, "2" = only the bf16 decode, "13" = session 13's rule (decode, phased loop), "l2" =
+// form16_rule plus kForm16L2Ahead; unset or anything else = form16_rule.
+enum Form16Force : int { kForceRule = -1, kForceZero, kForceDecode, kForceSession13, kForceL2 };
 inline Form16Force form16_override() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_16_FORM");
   if (v == nullptr) return kForceRule;
-  const char* names[] = {"0", "2", "stage", "late", "lateall", "stage+l2", "late+l2"};
-  for (int i = 0; i < 7; ++i)
+  const char* names[] = {"0", "2", "13", "l2"};
+  for (int i = 0; i < 4; ++i)
     if (std::strcmp(v, names[i]) == 0) return Form16Force(i);
   return kForceRule;
 }
@@ -929,24 +934,15 @@ template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING
 auto form16_kernel() {
   constexpr int kRule = form16_rule<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>();
   if constexpr (form16_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) {
-    constexpr bool kPhasedRule = (kRule & kForm16Phased) != 0;
-    constexpr int kLate = kPhasedRule ? 0 : kForm16LateRefill, kLateAll = kPhasedRule ? 0 : kForm16LateAll;
     switch (form16_override()) {
-      case kForceStage:
-        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, (kRule | kForm16Stage)>;
-      case kForceLate:
-        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, (kRule | kForm16Stage | kLate)>;
-      case kForceLateAll:
-        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, (kRule | kForm16Stage | kLateAll)>;
-      case kForceStageL2:
-        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, (kRule | kForm16Stage | kForm16L2Ahead)>;
-      case kForceLateL2:
-        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS,
-                           (kRule | kForm16Stage | kLate | kForm16L2Ahead)>;
       case kForceZero:
         return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, 0>;
-      case kForceDecode:  // the phased loop: "2" runs the decode alone
+      case kForceDecode:
         return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, (kRule & kForm16Decode)>;
+      case kForceSession13:
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, (kRule & (kForm16Decode | kForm16Phased))>;
+      case kForceL2:
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, (kRule | kForm16L2Ahead)>;
       default:
         break;
     }
@@ -998,27 +994,15 @@ inline bool three_ctas_balance_better(int ntiles, int sms) {
 
 // Where x fits only one CTA per SM whole, two teams of 8 warps share it (TEAMS = 2) instead of one CTA of 8 warps
 // with six steps in flight. RESET_NATIVE_GEMV_TEAMS (read at every call, for benchmarks): "1" = never two teams,
-// "2" = two teams wherever x fits whole on the fast path (also where two CTAs per SM would fit), "3" = where the rule
-// takes two teams, three (24 warps, two steps in flight each; 16-bit x at A16, when x and three teams' reduction
-// buffers fit), else the rule.
+// "2" = two teams wherever x fits whole on the fast path (also where two CTAs per SM would fit), else the rule.
+// (Three teams, 24 warps with two steps in flight at 80 registers, lost in session 14 at M = 16: Qwen3-8B o 8.7 ->
+// 11.1 us, gate_up 29.9 -> 32.1, q/k/v level; removed.)
 inline int teams_override() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_TEAMS");
   if (v == nullptr) return 0;
-  for (const char* name : {"1", "2", "3"})
-    if (std::strcmp(v, name) == 0) return *name - '0';
-  return 0;
+  return std::strcmp(v, "1") == 0 ? 1 : (std::strcmp(v, "2") == 0 ? 2 : 0);
 }
 inline bool teams_enabled() { return teams_override() != 1; }
-
-// The teams kernel of a call: two teams, or three where RESET_NATIVE_GEMV_TEAMS=3 asks and they fit.
-template <int XDT, bool W4A4, int NT>
-void launch_teams(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
-  if constexpr (!W4A4 && XDT != kF32) {
-    if (teams_override() == 3 && smem_bytes<XDT, W4A4, NT, true, 3>(p.k, p.m) <= plan.smem_optin)
-      return launch_tile<XDT, W4A4, NT, true, true, 1, false, 3>(p, plan.maps, plan.sms, stream);
-  }
-  launch_tile<XDT, W4A4, NT, true, true, 1, false, 2>(p, plan.maps, plan.sms, stream);
-}
 
 // Two teams also where x would fit two (or three) CTAs per SM: each SM then stages one copy of x instead of two or
 // three (half or a third of x's L2 traffic, and each thread's staging rounds halve with 512 threads). Measured on an
@@ -1050,10 +1034,9 @@ void dispatch_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t s
   }
   const size_t whole = smem_bytes<XDT, W4A4, NT, true>(p.k, p.m);
   const int teams_forced = teams_override();
-  const bool by_rule = teams_forced == 0 || teams_forced == 3;
-  const bool teams_here = teams_forced == 2 || (by_rule && teams_where_two_ctas_fit<XDT, W4A4>(p, sms));
+  const bool teams_here = teams_forced == 2 || (teams_forced == 0 && teams_where_two_ctas_fit<XDT, W4A4>(p, sms));
   if (fast && teams_here && smem_bytes<XDT, W4A4, NT, true, 2>(p.k, p.m) <= plan.smem_optin)
-    return launch_teams<XDT, W4A4, NT>(p, plan, stream);
+    return launch_tile<XDT, W4A4, NT, true, true, 1, false, 2>(p, plan.maps, sms, stream);
   if constexpr (NT == 1 && !W4A4 && XDT != kF32) {  // the variants that fit 80 registers without spilling
     if (whole <= kWholeSmemLimitThree && three_ctas_balance_better((p.n + 15) / 16, sms)) {
       if (fast) return launch_tile<XDT, W4A4, NT, true, true, 3>(p, plan.maps, sms, stream);
@@ -1066,7 +1049,7 @@ void dispatch_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t s
   }
   if (whole <= plan.smem_optin) {
     if (fast && teams_enabled() && smem_bytes<XDT, W4A4, NT, true, 2>(p.k, p.m) <= plan.smem_optin)
-      return launch_teams<XDT, W4A4, NT>(p, plan, stream);
+      return launch_tile<XDT, W4A4, NT, true, true, 1, false, 2>(p, plan.maps, sms, stream);
     if (fast) return launch_tile<XDT, W4A4, NT, true, true, 1>(p, plan.maps, sms, stream);
     return launch_tile<XDT, W4A4, NT, false, true, 1>(p, plan.maps, sms, stream);
   }
