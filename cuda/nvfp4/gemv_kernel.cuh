@@ -531,10 +531,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   // kForm16Stage (16-bit x at A16, 16-byte aligned x): the units of a token are its c_count chunks x 64 units; thread
   // ctid takes units ctid + i * kCtaThreads, i.e. always unit ctid % 64 of some (token, chunk): its shared-memory
   // column and x offset inside a chunk are fixed, and (token, chunk) advances by an incremental quotient and
-  // remainder. Form 0 divides twice per unit and, with its signed index math and per-unit load checks, spends ~100
-  // instructions per unit (~800 per thread at 16 tokens x K 4096). kStageBatchWide units are in flight per thread,
-  // the loads unconditional (past the last token they read its row again and are not stored). Every unit goes where
-  // form 0 puts it: the staged x, and so every output, is the same.
+  // remainder (no division per unit, unlike the loop below). kStageBatchWide units are in flight per thread, the
+  // loads unconditional (past the last token they read its row again and are not stored). Every unit goes where the
+  // loop below puts it: the staged x, and so every output, is the same.
   constexpr bool kWideStage = (FORM & kForm16Stage) != 0 && WHOLE && !W4A4 && XDT != kF32;
   constexpr int kStageBatchWide = 4;
   static_assert(kCtaThreads % kUnitsPerToken == 0, "a thread keeps its unit column");
@@ -568,9 +567,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
     }
   };
   auto stage = [&](int c_first, int c_count) {
-    if (kWideStage && p.x_aligned) {
-      stage_wide(c_first, c_count);
-    } else {
+    if (kWideStage && p.x_aligned) return stage_wide(c_first, c_count);
     const int units = m * c_count * kUnitsPerToken;
     for (int base = ctid; base < units; base += kStageBatch * kCtaThreads) {
       RawUnit<XDT> v[kStageBatch];
@@ -589,7 +586,6 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
         store_unit<XDT, W4A4>(xs + size_t(xrow(0, c, tok[b])) * kTokStride,
                               (xrow(1, c, tok[b]) - xrow(0, c, tok[b])) * kTokStride, kk, v[b], act_gs, act_d);
       }
-    }
     }
   };
 
@@ -898,9 +894,9 @@ GemvParams with_activation_amax(const GemvParams& p, bool in_kernel, cudaStream_
 // * the phased loop on split K with 8 token columns (M <= 8): Qwen3-32B down 36.1 -> 31.1 us at M = 3, 8B down
 //   16.1 -> 14.6 at M = 4 (with 16 columns it was level, on the whole-x kernels it lost: 32B gate_up M = 16 75.8 ->
 //   95.8, 8B q/k/v M = 4 7.9 -> 8.6);
-// * the division-free x staging, but on the two-CTA kernel with 8 columns (M = 3, and 32B gate_up to M = 8: level at
-//   M = 4..8, 49.4 -> 49.5 / 52.1 -> 51.7 us, and there its main loop came out 7 instructions per step longer):
-//   at M = 16 8B gate_up 29.2 -> 28.1 us, 32B q/k/v 22.1 -> 21.1, 32B gate_up 75.3 -> 73.7, 8B q/k/v 12.3 -> 11.3,
+// * the division-free x staging, everywhere but on the two-CTA kernel with 8 columns (M = 3, and 32B gate_up to
+//   M = 8: level at M = 4..8, 49.4 -> 49.5 / 52.1 -> 51.7 us, and its main loop came out 7 instructions per step
+//   longer with it): at M = 16 8B gate_up 29.2 -> 28.1 us, 32B q/k/v 22.1 -> 21.1, 32B gate_up 75.3 -> 73.7, 8B q/k/v 12.3 -> 11.3,
 //   o 9.5 -> 8.6; fixed cost per call at M = 16, K = 4096 6.93 -> 5.76 us (with the late refill);
 // * the late refill on split K with 16 columns (M = 9..16): 8B down 21.7 -> 20.7 us at M = 16, 32B down 48.1 ->
 //   45.9, 32B o 19.2 -> 18.4 (with the staging); on the two-team kernels it lost (8B gate_up 28.1 -> 29.6).
