@@ -1,10 +1,13 @@
 """NVFP4 GEMV: the 16-bit kernel's forms (kForm16* in cuda/nvfp4/gemv_kernel.cuh, form16_rule): with bf16 x the FP4
-decode in 11 instructions per word, and on the split-K kernels with 8 token columns the phased weight loop (two slot
-sets, each refilled right after the wait for the other). RESET_NATIVE_GEMV_16_FORM=0 runs the form before session 13,
-=2 the decode alone. Neither changes what is summed or in which order, so every output equals form 0's bit for bit, on
-every instance (two and one CTA per SM, two teams, split K even and uneven; 8 and 16 token columns; the three-CTA
-kernel, which keeps form 0); form 0 also against fp64 math. Which instance and form run is read from the kernel names
-the torch profiler records. GPU tests skip without a device."""
+decode in 11 instructions per word; on the split-K kernels with 8 token columns the phased weight loop (two slot sets,
+each refilled right after the wait for the other); x staged without a division per unit (session 14; every instance
+but the two-CTA kernel with 8 token columns; 16-byte aligned x, else the old staging inside the same kernel); on the
+split-K kernels with 16 token columns the late slot refill. RESET_NATIVE_GEMV_16_FORM=0 runs the form before session
+13, =2 the decode alone, =13 session 13's rule (decode, phased), =l2 the rule plus the L2 prefetch of each walker's
+first row tiles. None changes what is summed or in which order, so every output equals form 0's bit for bit, on every
+instance (two and one CTA per SM, two teams, split K even and uneven; 8 and 16 token columns; the three-CTA kernel,
+which keeps form 0), on odd n, unaligned x, K % 64 != 0 and in CUDA-graph replays; form 0 also against fp64 math.
+Which instance and form run is read from the kernel names the torch profiler records. GPU tests skip without a device."""
 from __future__ import annotations
 
 import functools
@@ -56,6 +59,9 @@ SHAPES = [
     (200, 9216, 5, None, (2, 1, 1)),
     (200, 4096, 16, "1", (1, 0, 1)),
     (6144, 4096, 3, None, (3, 0, 1)),
+    (199, 4096, 16, None, (1, 0, 2)),
+    (4097, 5120, 11, None, (1, 0, 2)),
+    (199, 12288, 16, None, (2, 1, 1)),
 ]
 
 
@@ -70,19 +76,74 @@ def test_forms_same_bits_and_fp64(n, k, m, teams, instance, dtype, monkeypatch):
     bf16 = dtype == torch.bfloat16
     decode = 2 if bf16 and instance[0] != 3 else 0
     phased = 4 if instance[1] == 1 and m <= 8 else 0  # split K with 8 token columns
+    eligible = instance[0] != 3  # every instance here but the three-CTA kernel
+    stage = 8 if eligible and not (instance[:2] == (2, 0) and m <= 8) else 0  # not the two-CTA kernel at 8 columns
+    late = 16 if instance[1] == 1 and m > 8 else 0  # split K with 16 token columns
+    l2 = 64 if eligible else 0
+    rule = decode | phased | stage | late
     outs = {}
-    for form, want in (("0", 0), ("2", decode), ("rule", decode | phased)):
-        if form == "rule":
-            monkeypatch.delenv(ENV, raising=False)
-        else:
-            monkeypatch.setenv(ENV, form)
+    for form, want in (("0", 0), ("2", decode), ("13", decode | phased), ("rule", rule), ("l2", rule | l2)):
+        _set_form(monkeypatch, "unset" if form == "rule" else form)
         torch.full(((m * n * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
         outs[form] = nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual)
         kernels = _kernels_of_call(lambda: nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual))
         assert kernels == [(*instance, want)], (form, kernels)
-    for form in ("2", "rule"):
+    for form in ("2", "13", "rule", "l2"):
         assert torch.equal(outs[form], outs["0"]), form
     ref.check_vs_fp64(outs["0"], packed, scales, float(gs), x, "bf16", bias, residual)
+
+
+def _set_form(monkeypatch, form):
+    if form == "unset":
+        monkeypatch.delenv(ENV, raising=False)
+    else:
+        monkeypatch.setenv(ENV, form)
+
+
+def _unaligned(t):
+    """t's values in a tensor whose data pointer is 2 bytes past a 16-byte boundary."""
+    flat = torch.empty(t.numel() + 8, dtype=t.dtype, device=t.device)
+    view = flat[1:1 + t.numel()].view(t.shape)
+    view.copy_(t)
+    return view
+
+
+# The forms on x that is not 16-byte aligned (the staging form's kernels then stage through form 0's loop), K % 64 !=
+# 0 (no fast path: form 0 whatever the switch), and inside a CUDA graph (captured with the switch set, replayed after
+# the inputs change): every output equal to form 0's.
+@pytest.mark.parametrize("n,k,m", [(199, 4096, 16), (200, 9216, 5), (131, 4000, 16), (77, 1040, 7)])
+def test_forms_unaligned_x_and_slow_path(n, k, m, monkeypatch):
+    _clean_env(monkeypatch)
+    packed, scales, gs = _ref_weights(n, k)
+    p, s, x, bias, residual = ref.gemv_call_inputs((packed, scales, gs), m, torch.bfloat16)
+    monkeypatch.setenv(ENV, "0")
+    base = nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual)
+    for form in ("unset", "l2"):
+        _set_form(monkeypatch, form)
+        for xin in (x, _unaligned(x)):
+            assert torch.equal(nc.gemv(p, s, float(gs), xin, "bf16", None, bias, residual), base), form
+    ref.check_vs_fp64(base, packed, scales, float(gs), x, "bf16", bias, residual)
+
+
+@pytest.mark.parametrize("form", ["unset", "l2"])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_forms_graph_replay(dtype, form, monkeypatch):
+    _clean_env(monkeypatch)
+    n, k, m = 1000, 5120, 16
+    packed, scales, gs = _ref_weights(n, k)
+    p, s, x, bias, residual = ref.gemv_call_inputs((packed, scales, gs), m, dtype)
+    _set_form(monkeypatch, form)
+    nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual)  # warm-up outside the capture
+    torch.cuda.synchronize()
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        y = nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual)
+    monkeypatch.setenv(ENV, "0")
+    for seed in (5, 6):
+        x.copy_(torch.randn((m, k), generator=torch.Generator().manual_seed(seed)).to(dtype))
+        g.replay()
+        torch.cuda.synchronize()
+        assert torch.equal(y, nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual)), seed
 
 
 def test_unknown_values_and_other_modes_keep_their_kernels(monkeypatch):

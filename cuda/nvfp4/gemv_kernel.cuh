@@ -166,6 +166,15 @@ __device__ __forceinline__ void team_sync(int team) {
   asm volatile("bar.sync %0, %1;" ::"r"(1 + team), "r"(kThreads) : "memory");
 }
 
+// 8 16-bit elements as the B operand holds them: pairs (j, j + 4).
+__device__ __forceinline__ uint4 pair_permuted(uint4 q) {
+  return make_uint4(__byte_perm(q.x, q.z, 0x5410), __byte_perm(q.x, q.z, 0x7632), __byte_perm(q.y, q.w, 0x5410),
+                    __byte_perm(q.y, q.w, 0x7632));
+}
+
+// Where element e0 (a multiple of 8) of a chunk's K lies in its staged token row (u16 index): word planes.
+__host__ __device__ constexpr int staged_offset(int e0) { return ((e0 % 32) / 8) * kPlane + (e0 / 32) * 8; }
+
 // Converts one staged unit (16 elements of a token row) into the B operand values for each split and
 // stores them, permuted (pairs (j, j+4) of every 8 elements), at column kk of the staged token row `row0`
 // (split s at row0 + s * split_stride). W4A4 quantizes the block here (SPEC section 2 steps 2-5).
@@ -176,15 +185,8 @@ __device__ __forceinline__ void store_unit(uint16_t* row0, int split_stride, int
   using E = Elem<XDT>;
   if constexpr (!W4A4 && XDT != kF32) {
     // 16-bit x passes through: only the pair permutation (j, j+4) of every 8 elements.
-    uint16_t* row = row0;
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const uint4 q = u.r[h];
-      const int e0 = kk + 8 * h;
-      const uint4 o = make_uint4(__byte_perm(q.x, q.z, 0x5410), __byte_perm(q.x, q.z, 0x7632),
-                                 __byte_perm(q.y, q.w, 0x5410), __byte_perm(q.y, q.w, 0x7632));
-      *reinterpret_cast<uint4*>(row + ((e0 % 32) / 8) * kPlane + (e0 / 32) * 8) = o;
-    }
+    for (int h = 0; h < 2; ++h) *reinterpret_cast<uint4*>(row0 + staged_offset(kk + 8 * h)) = pair_permuted(u.r[h]);
     return;
   }
   float v[16];
@@ -222,7 +224,7 @@ __device__ __forceinline__ void store_unit(uint16_t* row0, int split_stride, int
       o.y = pack_pair(f[1], f[5], M::kABf16);
       o.z = pack_pair(f[2], f[6], M::kABf16);
       o.w = pack_pair(f[3], f[7], M::kABf16);
-      *reinterpret_cast<uint4*>(row + ((e0 % 32) / 8) * kPlane + (e0 / 32) * 8) = o;
+      *reinterpret_cast<uint4*>(row + staged_offset(e0)) = o;
     }
   }
 }
@@ -351,7 +353,7 @@ __host__ __device__ __forceinline__ void fp4_word_bf16_select2(uint32_t w, uint3
   o[3] = lop3<kLutAnd>(hi, 0, kMask);
 }
 
-// FORM bits of the 16-bit kernel (gemv_kernel; the launcher picks them per instance, form16_of). Both give the same
+// FORM bits of the 16-bit kernel (gemv_kernel; the launcher picks them per instance, form16_rule). All give the same
 // bits as FORM 0, the form before session 13.
 //   kForm16Decode (bf16 A/B): fp4_word_bf16_select2, 11 instructions per word instead of fp4_word's 13.
 //   kForm16Phased (the persistent fast-path instances): ptxas gives every streaming weight load of the step loop one
@@ -366,7 +368,18 @@ __host__ __device__ __forceinline__ void fp4_word_bf16_select2(uint32_t w, uint3
 //     twice the unrolled code, 30 registers more (the three-CTA kernel, 80 registers, would spill).
 //     (Tried, removed in session 13: one slot set copied out at the loop head, an OR with a runtime zero, then all
 //     refilled at once: one wait per loop, ~10 instructions per step more; the same wins and losses, see below.)
-constexpr int kForm16Decode = 2, kForm16Phased = 4;
+//   kForm16Stage (session 14; the whole-x kernels at A16 with 16-bit x, 16-byte aligned x): x staged without a
+//     division per unit, 4 units in flight per thread (stage_wide in gemv_kernel); the same staged x. Form 0's loop
+//     spent ~100 instructions per 16-element unit (two divisions by a runtime count, signed index math, per-unit load
+//     checks) with two units in flight: ~800 instructions per thread before the first MMA at 16 tokens x K 4096.
+//   kForm16LateRefill (session 14; not with kForm16Phased): a step refills its slot after its MMAs instead of right
+//     after reading it, except the last slot of the unrolled loop. ptxas then loads straight into the slots (FORM 0
+//     copies them out: 8-16 moves per step), and on the split-K kernel the per-step waits go (48 -> 17 per loop).
+//     The last slot keeps the early refill: the loop waits once, at its head, for every weight load in flight, and
+//     that one would otherwise have been issued right before the wait. (Every slot late: measured level with this.)
+//   kForm16L2Ahead (session 14, RESET_NATIVE_GEMV_16_FORM=l2 only, not measured): each walker's first
+//     kL2AheadTiles row tiles prefetched into L2 before the x staging (prefetch_tiles_l2).
+constexpr int kForm16Decode = 2, kForm16Phased = 4, kForm16Stage = 8, kForm16LateRefill = 16, kForm16L2Ahead = 64;
 
 // Weight steps in flight per thread (each 32 B of FP4 + 4 scale bytes): deep when one CTA owns the SM
 // (MINB == 1, registers to spare), else what fits 2 CTAs per SM in 128 registers.
@@ -382,6 +395,31 @@ __host__ __device__ constexpr int depth() {
 template <bool WHOLE, int NT, int MINB>
 __host__ __device__ constexpr int group() {
   return WHOLE ? 1 : depth<WHOLE, NT, MINB>();
+}
+
+// kForm16L2Ahead: the L2 prefetch of a walker's first row tiles (its K slice [k0, k0 + klen), weights and scales, one
+// prefetch per 128-byte line, spread over the team's threads), issued before the x staging: the staging keeps the
+// weight stream idle beyond the kDepth steps in flight (at 16 tokens x K 4096 every SM stages 128 KiB of x from L2).
+constexpr int kL2AheadTiles = 2;
+__device__ __forceinline__ void prefetch_l2(const void* ptr) {
+  asm volatile("prefetch.global.L2 [%0];" ::"l"(ptr));
+}
+__device__ __forceinline__ void prefetch_tiles_l2(const GemvParams& p, int first_row, int tile_stride, int tiles,
+                                                  int k0, int klen, int tid) {
+  const int w_lines = klen / 256, s_lines = (klen / 16 + 127) / 128;  // per row (klen % 1024 == 0)
+  const int lines = w_lines + s_lines;
+  for (int a = 0; a < tiles; ++a) {
+    const int row0 = first_row + a * tile_stride;
+    for (int i = tid; i < 16 * lines; i += kThreads) {
+      const int r = row0 + i / lines, l = i % lines;
+      if (r >= p.n) break;
+      if (l < w_lines) {
+        prefetch_l2(p.packed + int64_t(r) * (p.k / 2) + k0 / 2 + l * 128);
+      } else {
+        prefetch_l2(p.scales + int64_t(r) * (p.k / 16) + k0 / 16 + (l - w_lines) * 128);
+      }
+    }
+  }
 }
 
 // Start of both GEMV kernels' main phase: the first kDepth weight steps go in flight before waiting for
@@ -498,7 +536,46 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
 
   // ---- x staging: units of 16 elements of one real token
   constexpr int kStageBatch = 2;  // units loaded before the first is converted (memory-level parallelism)
+  // kForm16Stage (16-bit x at A16, 16-byte aligned x): the units of a token are its c_count chunks x 64 units; thread
+  // ctid takes units ctid + i * kCtaThreads, i.e. always unit ctid % 64 of some (token, chunk): its shared-memory
+  // column and x offset inside a chunk are fixed, and (token, chunk) advances by an incremental quotient and
+  // remainder (no division per unit, unlike the loop below). kStageBatchWide units are in flight per thread, the
+  // loads unconditional (past the last token they read its row again and are not stored). Every unit goes where the
+  // loop below puts it: the staged x, and so every output, is the same.
+  constexpr bool kWideStage = (FORM & kForm16Stage) != 0 && WHOLE && !W4A4 && XDT != kF32;
+  constexpr int kStageBatchWide = 4;
+  static_assert(kCtaThreads % kUnitsPerToken == 0, "a thread keeps its unit column");
+  auto stage_wide = [&](int c_first, int c_count) {
+    constexpr unsigned kStep = kCtaThreads / kUnitsPerToken;  // (token, chunk) pairs one round advances
+    const unsigned cc = unsigned(c_count), dq = kStep / cc, dr = kStep % cc;
+    const unsigned col = unsigned(ctid) % kUnitsPerToken;
+    unsigned tok = unsigned(ctid) / kUnitsPerToken / cc, ch = unsigned(ctid) / kUnitsPerToken % cc;
+    const unsigned last = unsigned(m - 1);
+    const uint16_t* x = static_cast<const uint16_t*>(p.x) + (c_first * kChunk + col * 16);
+    uint16_t* dst = xs + staged_offset(int(col) * 16);  // + 8 elements: + staged_offset(8)
+    while (tok < unsigned(m)) {
+      uint4 v[kStageBatchWide][2];
+      unsigned row[kStageBatchWide];
+#pragma unroll
+      for (int b = 0; b < kStageBatchWide; ++b) {
+        row[b] = tok < unsigned(m) ? ch * unsigned(m) + tok : ~0u;  // xrow(0, ch, tok)
+        const auto* src = reinterpret_cast<const uint4*>(x + (size_t(min(tok, last)) * unsigned(p.k) + ch * kChunk));
+        v[b][0] = __ldg(src);
+        v[b][1] = __ldg(src + 1);
+        tok += dq, ch += dr;
+        if (ch >= cc) ch -= cc, ++tok;
+      }
+#pragma unroll
+      for (int b = 0; b < kStageBatchWide; ++b) {
+        if (row[b] == ~0u) continue;
+        uint16_t* d = dst + size_t(row[b]) * kTokStride;
+        *reinterpret_cast<uint4*>(d) = pair_permuted(v[b][0]);
+        *reinterpret_cast<uint4*>(d + staged_offset(8)) = pair_permuted(v[b][1]);
+      }
+    }
+  };
   auto stage = [&](int c_first, int c_count) {
+    if (kWideStage && p.x_aligned) return stage_wide(c_first, c_count);
     const int units = m * c_count * kUnitsPerToken;
     for (int base = ctid; base < units; base += kStageBatch * kCtaThreads) {
       RawUnit<XDT> v[kStageBatch];
@@ -559,6 +636,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   auto fetch_rows = [&]() { row_pointers(p, f_row0 + g, kslice, half_k, sixteenth_k, f_w, f_s); };
   if constexpr (WHOLE) fetch_rows();
   constexpr bool kPhased = (FORM & kForm16Phased) != 0 && FAST && WHOLE && !RING;
+  // kForm16LateRefill: slots 0 .. kDepth - 2 refilled after their step's MMAs (the last one right after its read)
+  constexpr bool kLate = (FORM & kForm16LateRefill) != 0 && !kPhased && FAST && WHOLE && !RING;
+  constexpr int kLateSlots = kLate ? kDepth - 1 : 0;
   auto fetch = [&](uint32_t (&w)[2][4], uint32_t (&sc)[2], bool on = true, uint32_t dep = 0) {
     if constexpr (RING) {
       ring.consume(f_step++, kwarp, w, sc);
@@ -588,6 +668,10 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   };
 
   uint32_t wv[kDepth][2][4], sc[kDepth][2];
+  if constexpr ((FORM & kForm16L2Ahead) != 0 && FAST && WHOLE && !RING) {
+    prefetch_tiles_l2(p, first_row, tile_stride, my_tiles < kL2AheadTiles ? my_tiles : kL2AheadTiles,
+                      c_base * kChunk, nchunks * kChunk, tid);
+  }
   prefetch_then_wait<XDT, W4A4>(p, steps, fetch, wv, sc, act_gs, act_d);
 
   if constexpr (WHOLE) {
@@ -641,7 +725,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
     for (int hr = 0; hr < 2; ++hr)
 #pragma unroll
       for (int i = 0; i < 4; ++i) words[hr][i] = w[hr][i];
-    if constexpr (!kPhased) {  // (phased: the step loop refills whole slot sets)
+    if (!kPhased && d >= kLateSlots) {  // (phased: the step loop refills whole slot sets)
       if (step + kDepth < steps) fetch(w, wsc);  // slot free again: refill it now
     }
     const int cb = WHOLE ? c : (c & 1);
@@ -678,6 +762,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
             mma16816<kBf>(acc_t[nt], a, b[2 * jj], b[2 * jj + 1]);
           }
       }
+    }
+    if (d < kLateSlots) {
+      if (step + kDepth < steps) fetch(w, wsc);  // after the slot's last use: loaded into the slot itself
     }
     if constexpr (!WHOLE) {
       if (c + 1 < nchunks) chunk_store(c + 1, vn, d);
@@ -808,35 +895,60 @@ GemvParams with_activation_amax(const GemvParams& p, bool in_kernel, cudaStream_
   return q;
 }
 
-// The 16-bit kernel's forms (kForm16* bits) by instance, measured on an H200 (bench/RESULTS.md, helper gemv16):
-// the persistent fast-path kernels without the ring at A16 with 16-bit x, except the three-CTA one, take the bf16
-// decode; the split-K ones with 8 token columns (M <= 8) also the phased loop (Qwen3-32B down 36.1 -> 31.1 us at
-// M = 3, 8B down 16.1 -> 14.6 at M = 4; with 16 columns it was level: 32B o M = 16 20.3 -> 21.0, 32B down 49.2 ->
-// 49.3, and it lost on the whole-x kernels: 32B gate_up M = 16 75.8 -> 95.8, 8B q/k/v M = 4 7.9 -> 8.6).
+// The 16-bit kernel's forms (kForm16* bits) by instance, measured on an H200 (bench/RESULTS.md: session 13 helper
+// gemv16, session 14 helper gemv17). The persistent fast-path kernels without the ring at A16 with 16-bit x, except
+// the three-CTA one (form16_eligible), take
+// * the bf16 decode (with bf16 x);
+// * the phased loop on split K with 8 token columns (M <= 8): Qwen3-32B down 36.1 -> 31.1 us at M = 3, 8B down
+//   16.1 -> 14.6 at M = 4 (with 16 columns it was level, on the whole-x kernels it lost: 32B gate_up M = 16 75.8 ->
+//   95.8, 8B q/k/v M = 4 7.9 -> 8.6);
+// * the division-free x staging, everywhere but on the two-CTA kernel with 8 columns (M = 3, and 32B gate_up to
+//   M = 8: level at M = 4..8, 49.4 -> 49.5 / 52.1 -> 51.7 us, and its main loop came out 7 instructions per step
+//   longer with it): at M = 16 8B gate_up 29.2 -> 28.1 us, 32B q/k/v 22.1 -> 21.1, 32B gate_up 75.3 -> 73.7, 8B q/k/v 12.3 -> 11.3,
+//   o 9.5 -> 8.6; fixed cost per call at M = 16, K = 4096 6.93 -> 5.76 us (with the late refill);
+// * the late refill on split K with 16 columns (M = 9..16): 8B down 21.7 -> 20.7 us at M = 16, 32B down 48.1 ->
+//   45.9, 32B o 19.2 -> 18.4 (with the staging); on the two-team kernels it lost (8B gate_up 28.1 -> 29.6).
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT>
+constexpr bool form16_eligible() {
+  return FAST && WHOLE && !RING && MINB != 3 && !W4A4 && XDT != kF32;
+}
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT>
 constexpr int form16_rule() {
-  if (!(FAST && WHOLE && !RING && MINB != 3 && !W4A4 && XDT != kF32)) return 0;
-  return (XDT == kBF16 ? kForm16Decode : 0) | (SPLIT && NT == 1 ? kForm16Phased : 0);
+  if (!form16_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) return 0;
+  const bool two_cta_8 = MINB == 2 && !SPLIT && NT == 1;
+  return (XDT == kBF16 ? kForm16Decode : 0) | (SPLIT && NT == 1 ? kForm16Phased : 0) |
+         (two_cta_8 ? 0 : kForm16Stage) | (SPLIT && NT == 2 ? kForm16LateRefill : 0);
 }
 
-// RESET_NATIVE_GEMV_16_FORM (read at every call, for benchmarks): "0" = the form before session 13 everywhere, "2" =
-// only the bf16 decode (no phased loop); unset or anything else = form16_rule.
-inline int form16_override() {
+// RESET_NATIVE_GEMV_16_FORM (read at every call, for benchmarks), on the instances form16_eligible admits: "0" = the
+// form before session 13, "2" = only the bf16 decode, "13" = session 13's rule (decode, phased loop), "l2" =
+// form16_rule plus kForm16L2Ahead; unset or anything else = form16_rule.
+enum Form16Force : int { kForceRule = -1, kForceZero, kForceDecode, kForceSession13, kForceL2 };
+inline Form16Force form16_override() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_16_FORM");
-  if (v == nullptr) return -1;
-  return std::strcmp(v, "0") == 0 ? 0 : (std::strcmp(v, "2") == 0 ? kForm16Decode : -1);
+  if (v == nullptr) return kForceRule;
+  const char* names[] = {"0", "2", "13", "l2"};
+  for (int i = 0; i < 4; ++i)
+    if (std::strcmp(v, names[i]) == 0) return Form16Force(i);
+  return kForceRule;
 }
 
 // The kernel of one instance in the form form16_rule gives it, or the one RESET_NATIVE_GEMV_16_FORM asks for.
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS>
 auto form16_kernel() {
   constexpr int kRule = form16_rule<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>();
-  if constexpr (kRule != 0) {
-    const int forced = form16_override();
-    if (forced == 0) return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, 0>;
-    if constexpr (kRule != (kRule & kForm16Decode)) {  // the phased loop: "2" runs the decode alone
-      if (forced == kForm16Decode)
+  if constexpr (form16_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) {
+    switch (form16_override()) {
+      case kForceZero:
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, 0>;
+      case kForceDecode:
         return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, (kRule & kForm16Decode)>;
+      case kForceSession13:
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, (kRule & (kForm16Decode | kForm16Phased))>;
+      case kForceL2:
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, (kRule | kForm16L2Ahead)>;
+      default:
+        break;
     }
   }
   return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kRule>;
@@ -887,6 +999,8 @@ inline bool three_ctas_balance_better(int ntiles, int sms) {
 // Where x fits only one CTA per SM whole, two teams of 8 warps share it (TEAMS = 2) instead of one CTA of 8 warps
 // with six steps in flight. RESET_NATIVE_GEMV_TEAMS (read at every call, for benchmarks): "1" = never two teams,
 // "2" = two teams wherever x fits whole on the fast path (also where two CTAs per SM would fit), else the rule.
+// (Three teams, 24 warps with two steps in flight at 80 registers, lost in session 14 at M = 16: Qwen3-8B o 8.7 ->
+// 11.1 us, gate_up 29.9 -> 32.1, q/k/v level; removed.)
 inline int teams_override() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_TEAMS");
   if (v == nullptr) return 0;
