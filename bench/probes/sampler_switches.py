@@ -15,7 +15,8 @@ default is a block per chunk, it only shows what grouping costs there).
 SAMPLER_SWITCH_VARIANTS=grouping64 times more chunks-per-block values at B = 64 (SAMPLER_SWITCH_BATCHES=64);
 SAMPLER_SWITCH_FRESH=1 copies fresh logits into place at the start of every step (the copy timed with it);
 SAMPLER_SWITCH_CHECK=0 skips the bit-for-bit check.
-SAMPLER_SWITCH_VARIANTS=s11 times session 11's switches (FULL_LOADS, VEC_LOADS, FLAT_BINS, WARP_REDUX,
+SAMPLER_SWITCH_VARIANTS=s15 times session 14's RECENT_FIRST and PREP_FIRST and COMBINE_LOADS, =s15g the B = 64 groupings with and
+without RECENT_FIRST; =s11 times session 11's switches (FULL_LOADS, VEC_LOADS, FLAT_BINS, WARP_REDUX,
 STATS_RANGE, KEPT_SUM; on by default since its round 1) each off and all of them off (-s11) against the default; =s9 times the session 9 variants instead (the default with one of LEAN, SUB_BINS or
 LEAN_STATS off), =grouping the chunks per block of the three passes around their defaults (each pass alone, and stats
 and sample together).
@@ -47,8 +48,22 @@ S11 = ("RESET_NATIVE_SAMPLER_FULL_LOADS", "RESET_NATIVE_SAMPLER_VEC_LOADS", "RES
 # Session 13's switches (when the loads of the logits and of the row combine's parts are issued; PHASED_LOADS on by
 # default since the session's round 1, the others off while measured).
 S13 = ("RESET_NATIVE_SAMPLER_PHASED_LOADS", "RESET_NATIVE_SAMPLER_COMBINE_LOADS")
+# Session 14's switches (the grouped bins and sample passes read first what the pass before read last; the grouped
+# stats pass's first part prepares the slot; off while measured).
+S14 = ("RESET_NATIVE_SAMPLER_RECENT_FIRST", "RESET_NATIVE_SAMPLER_PREP_FIRST")
 # name -> {switch: "0" / "1"}; a switch not named is left unset (its default).
-if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s13":
+if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s15":
+    # RECENT_FIRST, PREP_FIRST and COMBINE_LOADS (a second measurement), each alone and all three.
+    VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S13}, "default": {}, "+combine": {S13[1]: "1"},
+                "+recent": {S14[0]: "1"}, "+prep": {S14[1]: "1"},
+                "+all3": {S14[0]: "1", S14[1]: "1", S13[1]: "1"}}
+elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s15g":
+    # Chunks per block at B = 64 (defaults stats 2, bins 4, sample 4) with and without RECENT_FIRST.
+    VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S13}, "default": {}, "+recent": {S14[0]: "1"},
+                **{f"{p}{n}{r}": {f"RESET_NATIVE_SAMPLER_{v}_CHUNKS": str(n), **({S14[0]: "1"} if r else {})}
+                   for p, v, ns in (("st", "STATS", (3, 4)), ("bi", "BIN", (3, 6)), ("sa", "SAMPLE", (3, 6)))
+                   for n in ns for r in ("", "r")}}
+elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s13":
     # The default without PHASED_LOADS, and with COMBINE_LOADS.
     VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S13}, "default": {},
                 "-phased": {S13[0]: "0"}, "+combine": {S13[1]: "1"}}
@@ -99,7 +114,7 @@ CHECK = os.environ.get("SAMPLER_SWITCH_CHECK", "1") == "1"  # the bit-for-bit ch
 
 
 def set_variant(name):
-    for env in SWITCHES + S11 + S13 + GROUPINGS:
+    for env in SWITCHES + S11 + S13 + S14 + GROUPINGS:
         if env in VARIANTS[name]:
             os.environ[env] = VARIANTS[name][env]
         else:
@@ -257,7 +272,7 @@ def main():
             lines.append(f"| {rows} | {cname} | " + " | ".join(f"{best[n]:.2f}" for n in VARIANTS) +
                          f" | {best['default'] - best['old']:+.2f} | " +
                          " | ".join(f"{best[n] - best['default']:+.2f}" for n in others) + " |")
-    for name in SWITCHES + S11 + S13 + GROUPINGS:
+    for name in SWITCHES + S11 + S13 + S14 + GROUPINGS:
         os.environ.pop(name, None)
     out = Path(__file__).resolve().parents[1] / "out"
     out.mkdir(exist_ok=True)

@@ -200,10 +200,20 @@ bool env_is(const char* name, const char* value) {
 // cp.async, two chunks per thread in flight: +1.2 us at B = 64, the sample pass 24.8 -> 27.7 us under ncu; DRAW_LOADS,
 // the draw's eight loads issued before its first weight instead of one round trip each: level, +0.05 / -0.27 / -0.19
 // and +0.36 / -0.04 / +0.15 us at B = 1 / 8 / 64.)
+// Session 14's switch (bench/RESULTS-sampler15.md; tests/test_sampler_gpu_session14.py), the same bits on and off:
+// * RESET_NATIVE_SAMPLER_RECENT_FIRST (off while measured): the grouped bins and sample passes (several chunks per
+//   block: B >= 8 and B >= 9 at V = 151936) visit the row's chunks so that each reads first what the pass before it
+//   read last (ChunkOrder, decode_step_row.cuh): at B = 64 the 39 MB of logits are read three times, more than the
+//   L2 keeps, and in the same order each time the lines a pass needs first are the ones longest gone.
+// * RESET_NATIVE_SAMPLER_PREP_FIRST (off while measured): the grouped stats pass's block of part 0 prepares the row's
+//   slot (the claim, the step means, the random number: one thread's serial chain) instead of the last part's. Blocks
+//   are dispatched part by part, so the last part's run in the pass's last wave, where the chain lengthened the
+//   pass's tail (a B = 64 trace of session 9: row 0 prepared at 19.7 us, its last chunk reduced at 17.7).
 struct Switches {
   bool sample_picks, lean, sub_bins, lean_stats, lean_draw;
   bool full_loads, vec_loads, flat_bins, warp_redux, stats_range, kept_sum;
   bool phased_loads, combine_loads;
+  bool recent_first, prep_first;
 };
 // sms: the device's multiprocessors (0 when unknown: the bins pass picks).
 Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
@@ -221,7 +231,31 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
                   env_switch("RESET_NATIVE_SAMPLER_STATS_RANGE", true),
                   env_switch("RESET_NATIVE_SAMPLER_KEPT_SUM", true),
                   env_switch("RESET_NATIVE_SAMPLER_PHASED_LOADS", true),
-                  env_switch("RESET_NATIVE_SAMPLER_COMBINE_LOADS", false)};
+                  env_switch("RESET_NATIVE_SAMPLER_COMBINE_LOADS", false),
+                  env_switch("RESET_NATIVE_SAMPLER_RECENT_FIRST", false),
+                  env_switch("RESET_NATIVE_SAMPLER_PREP_FIRST", false)};
+}
+
+// ceil(2^32 / d) for 1 <= d < 2^16 (div_small's reciprocal); 0 for d = 0 (never divided by).
+unsigned long long inverse_of(unsigned d) { return d == 0 ? 0ull : ((1ull << 32) + d - 1) / d; }
+
+// The read orders of RECENT_FIRST (ChunkOrder) for the passes' blocks per row: chunks per block and the first block
+// holding one fewer, from the blocks per row.
+ChunkOrder chunk_order(unsigned chunks, unsigned stats_parts, unsigned bins_parts, unsigned sample_parts) {
+  const auto per = [&](unsigned parts) { return (chunks + parts - 1) / parts; };
+  const auto first_short = [&](unsigned parts) { return chunks - (per(parts) - 1) * parts; };
+  ChunkOrder o{};
+  o.chunks = chunks;
+  o.stats_parts = stats_parts;
+  o.stats_per = per(stats_parts);
+  o.stats_r0 = first_short(stats_parts);
+  o.inv_per = inverse_of(o.stats_per);
+  o.inv_per1 = inverse_of(o.stats_per - 1);
+  o.bins_per = per(bins_parts);
+  o.bins_y0 = first_short(bins_parts);
+  o.sample_per = per(sample_parts);
+  o.sample_y0 = first_short(sample_parts);
+  return o;
 }
 
 // Whether every chunk of every row starts on a 16-byte boundary (kLoadVec's loads): the logits' base and the row
@@ -414,8 +448,12 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   a.stats_range = sw.stats_range ? 1 : 0;
   a.kept_sum = sw.kept_sum ? 1 : 0;
   a.combine_loads = sw.combine_loads ? 1 : 0;
+  a.prep_first = sw.prep_first ? 1 : 0;
   const unsigned chunks = a.ws.chunks;
   const unsigned stats_parts = grouped_parts("RESET_NATIVE_SAMPLER_STATS_CHUNKS", rows, chunks, sms);
+  const unsigned topp_parts = bins_parts(rows, chunks);
+  const unsigned sample_parts = grouped_parts("RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS", rows, chunks, sms, 64);
+  a.order = chunk_order(chunks, stats_parts < chunks ? stats_parts : chunks, topp_parts, sample_parts);
   if (stats_parts >= chunks && !env_is("RESET_NATIVE_SAMPLER_PREP_BLOCK", "0")) {
     // A block per chunk plus one that only prepares the row's slot (stats_kernel): on an H200 0.7 us faster
     // at B = 1 (ReSET top-p 20.14 -> 19.44 us, greedy 7.55 -> 6.85), level at B = 8, the same bits.
@@ -436,14 +474,21 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
         launch(radix_level_kernel<kDType, true>, grid, s, "top-p", a, level);
       }
     } else {
-      const auto lean_bins = sw.phased_loads ? topp_bins_kernel<kDType, true, true> : topp_bins_kernel<kDType, true>;
-      launch(sw.lean ? lean_bins : topp_bins_kernel<kDType, false>,
-             dim3(static_cast<unsigned>(rows), bins_parts(rows, a.ws.chunks)), s, "top-p bins", a);
+      auto lean_bins = sw.phased_loads ? topp_bins_kernel<kDType, true, true> : topp_bins_kernel<kDType, true>;
+      if (sw.recent_first && topp_parts < chunks) {
+        lean_bins = sw.phased_loads ? topp_bins_kernel<kDType, true, true, true>
+                                    : topp_bins_kernel<kDType, true, false, true>;
+      }
+      launch(sw.lean ? lean_bins : topp_bins_kernel<kDType, false>, dim3(static_cast<unsigned>(rows), topp_parts), s,
+             "top-p bins", a);
     }
   }
-  const unsigned sample_parts = grouped_parts("RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS", rows, chunks, sms, 64);
   if (sw.lean) {
-    const auto grouped = sw.phased_loads ? sample_kernel<kDType, true, true, true> : sample_kernel<kDType, true, true>;
+    auto grouped = sw.phased_loads ? sample_kernel<kDType, true, true, true> : sample_kernel<kDType, true, true>;
+    if (sw.recent_first) {
+      grouped = sw.phased_loads ? sample_kernel<kDType, true, true, true, true>
+                                : sample_kernel<kDType, true, true, false, true>;
+    }
     launch_pass(sample_kernel<kDType, false, true>, grouped, rows, sample_parts, chunks, s, "sample", a);
   } else {
     launch_pass(sample_kernel<kDType, false, false>, sample_kernel<kDType, true, false>, rows, sample_parts, chunks,

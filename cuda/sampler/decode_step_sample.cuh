@@ -389,7 +389,8 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
 // kPhased (kGrouped only): the next chunk's loads issued only once this chunk has arrived (load_next_chunk). In this
 // pass's loop ptxas already placed the wait a chunk's work after the next chunk's loads (the end-of-loop select);
 // kPhased keeps it there.
-template <int kDType, bool kGrouped, bool kLean, bool kPhased = false>
+// kRecent (kGrouped only): the chunks visited in the bins pass's read order backwards (sample_chunk; RECENT_FIRST).
+template <int kDType, bool kGrouped, bool kLean, bool kPhased = false, bool kRecent = false>
 __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
   __shared__ DrawShared draw;
   __shared__ SampleShared sh;
@@ -397,7 +398,8 @@ __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
   RN_TRACE(2, 0);
   const std::int64_t row = blockIdx.x;
   const unsigned part = blockIdx.y, parts = gridDim.y;  // one block per chunk: part == chunk
-  const std::int64_t begin = static_cast<std::int64_t>(part) * kChunk, end = min(begin + kChunk, a.vocab);
+  const unsigned first = kGrouped ? sample_chunk<kRecent>(a, part, parts, 0) : part;
+  const std::int64_t begin = static_cast<std::int64_t>(first) * kChunk, end = min(begin + kChunk, a.vocab);
   float x[kPerThread];
   load_early_chunk<kDType>(a, row, begin, end, x, a.sample_loads);
   pdl_wait();
@@ -421,16 +423,18 @@ __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
     // Rounds of up to kWarps chunks, each chunk reduced warp by warp as it arrives (no barrier); once
     // per round, thread k adds up the warp sums of the round's chunk k.
     __shared__ unsigned long long round_mass[kWarps][kWarps];  // [chunk of the round][warp]
-    for (unsigned round = part; round < a.ws.chunks; round += parts * kWarps) {
+    const auto chunk_of = [&](unsigned v, unsigned s) { return kRecent ? sample_chunk<kRecent>(a, part, parts, v) : s; };
+    unsigned visit = 0;  // the block's step at the round's first chunk
+    for (unsigned round = part; round < a.ws.chunks; round += parts * kWarps, visit += kWarps) {
       const int k = grouped_round<kDType, kPhased>(a, row, round, parts, x, [&](int i, unsigned c) {
         kept_mass_warp<kDType, kLean>(a, row, c, plan, x, round_mass[i], a.sample_loads);
-      }, a.sample_loads);
+      }, a.sample_loads, chunk_of, visit);
       __syncthreads();
       if (static_cast<int>(threadIdx.x) < k) {
         unsigned long long m = 0;
 #pragma unroll
         for (int w = 0; w < kWarps; ++w) m += round_mass[threadIdx.x][w];
-        a.ws.masses[row * a.ws.chunks + round + threadIdx.x * parts] = m;
+        a.ws.masses[row * a.ws.chunks + chunk_of(visit + threadIdx.x, round + threadIdx.x * parts)] = m;
       }
       __syncthreads();  // round_mass is reused
     }

@@ -168,7 +168,8 @@ __device__ void topp_pick_bin(const KernelArgs& a, std::int64_t row, BinPickShar
 // kLean: weights and bins without float-to-int conversions (weight_at; the same bits). With
 // a.sample_picks the blocks only flush: no arrival, no last block; the sample pass picks the bin.
 // kPhased: the next chunk's loads issued only once this chunk has arrived (load_next_chunk; the same bits).
-template <int kDType, bool kLean, bool kPhased = false>
+// kRecent: the chunks visited in the stats pass's read order backwards (bins_chunk; RECENT_FIRST, the same bits).
+template <int kDType, bool kLean, bool kPhased = false, bool kRecent = false>
 __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   __shared__ unsigned hist_lo[kTopPBins];
   __shared__ unsigned hist_hi[kTopPBins];
@@ -179,7 +180,8 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   const unsigned part = blockIdx.y, parts = gridDim.y;
   const auto chunk_end = [&](unsigned c) { return min(static_cast<std::int64_t>(c + 1) * kChunk, a.vocab); };
   float x[kPerThread];
-  load_early_chunk<kDType>(a, row, static_cast<std::int64_t>(part) * kChunk, chunk_end(part), x, a.bins_loads);
+  const unsigned first = bins_chunk<kRecent>(a, part, parts, 0);
+  load_early_chunk<kDType>(a, row, static_cast<std::int64_t>(first) * kChunk, chunk_end(first), x, a.bins_loads);
   topp_bins_clear(hist_lo, hist_hi);
   pdl_wait();
   pdl_trigger();
@@ -190,10 +192,14 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   const bool flat = kLean && a.flat_bins;
   const unsigned lo = static_cast<unsigned>(__cvta_generic_to_shared(hist_lo));
   const unsigned hi = static_cast<unsigned>(__cvta_generic_to_shared(hist_hi));
-  for (unsigned c = part; c < a.ws.chunks; c += parts) {
+  unsigned k = 0;  // the block's step
+  for (unsigned c = part; c < a.ws.chunks; c += parts, ++k) {
     const unsigned next = c + parts;
     float xn[kPerThread];
-    if (next < a.ws.chunks) load_next_chunk<kDType, kPhased>(a, row, next, a.bins_loads, x, xn);
+    if (next < a.ws.chunks) {
+      load_next_chunk<kDType, kPhased>(a, row, kRecent ? bins_chunk<kRecent>(a, part, parts, k + 1) : next,
+                                       a.bins_loads, x, xn);
+    }
     if (flat) {
       topp_bins_add_flat(plan, x, lo, hi);
     } else {
