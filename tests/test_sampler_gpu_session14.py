@@ -1,14 +1,18 @@
 """Session 14's switches of the CUDA decode step's kernels path (docs/sampler.md, CUDA details), read from the
-environment at every call (=1 on, =0 off, unset: the default), meant to change only which block of a pass does what,
-never a value:
-  RESET_NATIVE_SAMPLER_RECENT_FIRST  the grouped bins and sample passes visit a row's chunks so that each reads first
-                                     what the pass before it read last (ChunkOrder, decode_step_row.cuh);
-  RESET_NATIVE_SAMPLER_PREP_FIRST    the grouped stats pass's part 0 prepares the row's slot instead of its last part.
-Each alone, both, and with the other switches and groupings (chunks per block that leave the last blocks of a row one chunk
-short in every pass, so that every branch of the order's formulas runs), it must give the same tokens, temperatures,
-entropies, errors and state bits as off: rejected rows, ties, -inf runs, top-k, bf16/fp16 (aligned and unaligned
-rows), strided views, counted / sorted / overfull boundary bins (the numpy model's tokens), extreme weights, B = 1,
-3, 8, 9, 64, rows of more than 256 chunks, graph replays."""
+environment at every call (=1 on, =0 off, unset: the default), meant to change only which block or thread does what
+and when, never a value:
+  RESET_NATIVE_SAMPLER_PREP_FIRST    the grouped stats pass's part 0 prepares the row's slot instead of its last part
+                                     (on by default);
+  RESET_NATIVE_SAMPLER_SAMPLE_OCC6   the grouped sample pass built for 6 resident blocks per SM (40 registers);
+  RESET_NATIVE_SAMPLER_EARLY_WEIGHTS the sample pass with a block per chunk weighs its chunk before its wait on the
+                                     bins pass (only where the top-p bins pass runs right before it);
+and session 13's RESET_NATIVE_SAMPLER_COMBINE_LOADS, on by default since this session. Each alone, all, the defaults,
+and all with other switches and groupings (stats / bins / sample chunks per block that leave a row's last blocks one
+chunk short, a block per chunk in stats with grouped bins and sample passes, several chunks per block at B = 1 and
+3) must give the same tokens, temperatures, entropies, errors and state bits as all of them off: rejected rows, ties,
+-inf runs, top-k, bf16/fp16 (aligned and unaligned rows), strided views, counted / sorted / overfull boundary bins
+(the numpy model's tokens), extreme weights, B = 1, 3, 8, 9, 64, rows of more than 256 chunks, graph replays.
+(RESET_NATIVE_SAMPLER_RECENT_FIRST, measured and removed this session, was tested here too.)"""
 import numpy as np
 import pytest
 
@@ -16,11 +20,15 @@ torch = pytest.importorskip("torch")
 
 from sampler_switch_suite import BOUNDARY_CASES, CONFIGS, SwitchSuite  # noqa: E402
 from test_sampler_gpu_batches import DTYPES, make_logits  # noqa: E402
-from test_sampler_gpu_session13 import SWITCHES as SESSION13  # noqa: E402
 
 pytestmark = pytest.mark.gpu
-RECENT = "RESET_NATIVE_SAMPLER_RECENT_FIRST"
 PREP = "RESET_NATIVE_SAMPLER_PREP_FIRST"
+OCC6 = "RESET_NATIVE_SAMPLER_SAMPLE_OCC6"
+EARLY = "RESET_NATIVE_SAMPLER_EARLY_WEIGHTS"
+COMBINE = "RESET_NATIVE_SAMPLER_COMBINE_LOADS"
+PHASED = "RESET_NATIVE_SAMPLER_PHASED_LOADS"
+PICKS = "RESET_NATIVE_SAMPLER_SAMPLE_PICKS"
+VEC = "RESET_NATIVE_SAMPLER_VEC_LOADS"
 GROUPINGS = tuple(f"RESET_NATIVE_SAMPLER_{v}_CHUNKS" for v in ("STATS", "BIN", "SAMPLE"))
 
 
@@ -29,19 +37,20 @@ def grouping(stats, bins, sample):
 
 
 # combo -> {variable: value}; variables not named are unset (their defaults). "off" is the reference.
-OFF = {RECENT: "0", PREP: "0"}
-ON = {RECENT: "1", PREP: "1"}
-COMBOS = {"off": OFF, "on": ON, "default": {}, "recent": {**OFF, RECENT: "1"},
+OFF = {PREP: "0", OCC6: "0", EARLY: "0", COMBINE: "0"}
+ALL = {PREP: "1", OCC6: "1", EARLY: "1", COMBINE: "1"}
+COMBOS = {"off": OFF, "default": {}, "all": ALL,
           "prep": {**OFF, PREP: "1"}, "prep_g345": {**OFF, PREP: "1", **grouping(3, 4, 5)},
-          "on_g345": {**ON, **grouping(3, 4, 5)}, "off_g345": {**OFF, **grouping(3, 4, 5)},
-          "on_g263": {**ON, **grouping(2, 6, 3)}, "on_g122": {**ON, **grouping(1, 2, 2)},
-          "on_g734": {**ON, **grouping(7, 3, 4)},
-          "on_unphased": {**ON, SESSION13[0]: "0", **grouping(3, 4, 5)},
-          "on_combine": {**ON, SESSION13[1]: "1"},
-          "on_no_picks": {**ON, "RESET_NATIVE_SAMPLER_SAMPLE_PICKS": "0", **grouping(2, 2, 2)},
-          "on_no_vec": {**ON, "RESET_NATIVE_SAMPLER_VEC_LOADS": "0", **grouping(3, 4, 5)}}
-SUITE = SwitchSuite((RECENT, PREP) + SESSION13 + GROUPINGS +
-                    ("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", "RESET_NATIVE_SAMPLER_VEC_LOADS"), COMBOS, reference="off")
+          "combine": {**OFF, COMBINE: "1"},
+          "occ6": {**OFF, OCC6: "1"}, "occ6_g345": {**OFF, OCC6: "1", **grouping(3, 4, 5)},
+          "early": {**OFF, EARLY: "1"}, "early_picks": {**OFF, EARLY: "1", PICKS: "1"},
+          "early_no_picks": {**OFF, EARLY: "1", PICKS: "0"},
+          "all_g345": {**ALL, **grouping(3, 4, 5)}, "all_g263": {**ALL, **grouping(2, 6, 3)},
+          "all_g122": {**ALL, **grouping(1, 2, 2)}, "all_g734": {**ALL, **grouping(7, 3, 4)},
+          "all_unphased": {**ALL, PHASED: "0", **grouping(3, 4, 5)},
+          "all_no_picks": {**ALL, PICKS: "0", **grouping(2, 2, 2)},
+          "all_no_vec": {**ALL, VEC: "0", **grouping(3, 4, 5)}}
+SUITE = SwitchSuite((PREP, OCC6, EARLY, COMBINE, PHASED, PICKS, VEC) + GROUPINGS, COMBOS, reference="off")
 
 
 @pytest.mark.parametrize("mode", list(CONFIGS))
@@ -72,8 +81,8 @@ def test_session14_switches_on_strided_views(pad, dtype, monkeypatch):
 
 @pytest.mark.parametrize("case", BOUNDARY_CASES)
 def test_session14_switches_on_counted_and_sorted_boundary_bins(case, monkeypatch):
-    """The counted and the sorted threshold: the same bits, and with the switch on the numpy model's tokens."""
-    SUITE.boundary_bins_case(monkeypatch, case, rng_offset=14, seed=29, token_combo="on_g345")
+    """The counted and the sorted threshold: the same bits, and with all of them on the numpy model's tokens."""
+    SUITE.boundary_bins_case(monkeypatch, case, rng_offset=14, seed=29, token_combo="all_g345")
 
 
 @pytest.mark.parametrize("vocab", [6151, 151936])
@@ -88,10 +97,10 @@ def test_session14_switches_with_extreme_weights(temperature, top_p, monkeypatch
 
 def test_session14_switches_on_rows_of_more_than_256_chunks(monkeypatch):
     SUITE.long_rows_case(monkeypatch, 256 * 2048 + 4100, rng_seed=9,
-                         combos=("off", "on", "on_g345", "on_g263", "on_g734"))
+                         combos=("off", "default", "all", "early", "all_g345", "all_g263", "all_g734"))
 
 
-@pytest.mark.parametrize("rows", [8, 64])
+@pytest.mark.parametrize("rows", [1, 8, 64])
 def test_session14_switches_in_a_cuda_graph_replay_like_eager_steps(rows, monkeypatch):
-    """A graph captured with both switches on replays like eager steps with them off."""
-    SUITE.graph_case(monkeypatch, rows, 140 + rows, captured="on", eager="off")
+    """A graph captured with every session 14 switch on replays like eager steps with them off."""
+    SUITE.graph_case(monkeypatch, rows, 140 + rows, captured="all", eager="off")

@@ -30,22 +30,6 @@ struct Workspace {
   unsigned row_words;
 };
 
-// RESET_NATIVE_SAMPLER_RECENT_FIRST (session 14): the order in which the grouped bins and sample passes visit a row's
-// chunks, so that each pass reads first what the pass before it read last (those lines are the likeliest to still be
-// in the L2). A pass with `parts` blocks per row visits chunk s = part + k * parts at its block's k-th step; blocks are
-// dispatched part by part (the row index fastest), so the pass reads its chunks roughly in the order of
-// visit_position(part, k), a bijection onto [0, chunks). The stats pass's order (stats_chunk_at) is that of its own
-// grouping; the bins pass visits it backwards, the sample pass (the reverse of the bins pass's) forwards. Which
-// chunk a block takes changes no value: the bins and the kept masses are exact integer sums per chunk, the
-// candidates a set. Divisions by the stats pass's chunks per block as a multiply by a host-computed reciprocal
-// (exact for n, d < 2^16: make_workspace allows at most 65535 chunks).
-struct ChunkOrder {
-  unsigned chunks;
-  unsigned stats_parts, stats_per, stats_r0;  // blocks per row, chunks per block, first block with one chunk fewer
-  unsigned long long inv_per, inv_per1;       // ceil(2^32 / stats_per), ceil(2^32 / (stats_per - 1)) (0 if unused)
-  unsigned bins_per, bins_y0, sample_per, sample_y0;  // the same two for the bins and the sample pass's grouping
-};
-
 struct KernelArgs {
   detail::TransitionParams params;
   double top_p;
@@ -95,8 +79,6 @@ struct KernelArgs {
   // prep_first: the grouped stats pass's part 0 prepares the row's slot instead of its last part
   // (RESET_NATIVE_SAMPLER_PREP_FIRST, session 14).
   int prep_first;
-  // order: the chunk order of RESET_NATIVE_SAMPLER_RECENT_FIRST (used by the kernel instances built with it).
-  ChunkOrder order;
 };
 
 template <int kDType>
@@ -326,74 +308,20 @@ __device__ __forceinline__ void load_next_chunk(const KernelArgs& a, std::int64_
   load_chunk_as<kDType>(mode, z, nb, min(nb + kChunk, a.vocab), xn);
 }
 
-// n / d for n, d < 2^16 from inv = ceil(2^32 / d): exact (n * d < 2^32).
-__device__ __forceinline__ unsigned div_small(unsigned n, unsigned long long inv) {
-  return static_cast<unsigned>((n * inv) >> 32);
-}
-
-// The chunk the stats pass reads n-th (n in [0, chunks)): its block `part` takes chunks part, part + parts, ... and
-// the blocks run part by part, so in the order of (part, k); the blocks from stats_r0 on hold one chunk fewer.
-__device__ __forceinline__ unsigned stats_chunk_at(const ChunkOrder& o, unsigned n) {
-  unsigned r, j;
-  if (n < o.stats_r0 * o.stats_per) {
-    r = div_small(n, o.inv_per);
-    j = n - r * o.stats_per;
-  } else {
-    const unsigned m = n - o.stats_r0 * o.stats_per;
-    const unsigned q = div_small(m, o.inv_per1);
-    r = o.stats_r0 + q;
-    j = m - q * (o.stats_per - 1);
-  }
-  return r + j * o.stats_parts;
-}
-
-// The position of a pass's block `part`, step k in its read order: blocks hold `per` chunks, from y0 on one fewer.
-__device__ __forceinline__ unsigned visit_position(unsigned part, unsigned per, unsigned y0, unsigned k) {
-  return part * per - (part > y0 ? part - y0 : 0u) + k;
-}
-
-// The chunk the bins pass's block `part` visits at step k (kRecent: the stats pass's order backwards), and the
-// sample pass's (kRecent: the bins pass's order backwards, i.e. the stats pass's forwards); else part + k * parts.
-template <bool kRecent>
-__device__ __forceinline__ unsigned bins_chunk(const KernelArgs& a, unsigned part, unsigned parts, unsigned k) {
-  if constexpr (kRecent) {
-    const ChunkOrder& o = a.order;
-    return stats_chunk_at(o, o.chunks - 1u - visit_position(part, o.bins_per, o.bins_y0, k));
-  } else {
-    return part + k * parts;
-  }
-}
-template <bool kRecent>
-__device__ __forceinline__ unsigned sample_chunk(const KernelArgs& a, unsigned part, unsigned parts, unsigned k) {
-  if constexpr (kRecent) {
-    const ChunkOrder& o = a.order;
-    return stats_chunk_at(o, visit_position(part, o.sample_per, o.sample_y0, k));
-  } else {
-    return part + k * parts;
-  }
-}
-
 // One round of a grouped pass (a block taking chunks part, part + parts, ... of its row): up to kWarps
 // chunks from `round` on, each handed to on_chunk(k, c) with x holding chunk c while the next chunk's
 // load is in flight. Returns the round's chunk count; x then holds the next round's first chunk.
 // mode: how the chunks are loaded (load_chunk_as; the caller loaded the first one the same way).
 // kPhased: see load_next_chunk.
-// chunk_of(v, s): the chunk of the block's v-th step (v = the round's first step `visit` + k), whose index in the
-// block's own order is s (identity: s).
-struct SameChunk {
-  __device__ __forceinline__ unsigned operator()(unsigned, unsigned s) const { return s; }
-};
-
-template <int kDType, bool kPhased = false, class OnChunk, class ChunkOf = SameChunk>
+template <int kDType, bool kPhased = false, class OnChunk>
 __device__ __forceinline__ int grouped_round(const KernelArgs& a, std::int64_t row, unsigned round, unsigned parts,
-                                             float (&x)[kPerThread], OnChunk&& on_chunk, int mode = kLoadChecked,
-                                             const ChunkOf& chunk_of = SameChunk{}, unsigned visit = 0) {
+                                             float (&x)[kPerThread], OnChunk&& on_chunk, int mode = kLoadChecked) {
   int k = 0;
   for (unsigned c = round; k < kWarps && c < a.ws.chunks; ++k, c += parts) {
     const unsigned next = c + parts;
     float xn[kPerThread];
-    if (next < a.ws.chunks) load_next_chunk<kDType, kPhased>(a, row, chunk_of(visit + k + 1, next), mode, x, xn);
-    on_chunk(k, chunk_of(visit + k, c));
+    if (next < a.ws.chunks) load_next_chunk<kDType, kPhased>(a, row, next, mode, x, xn);
+    on_chunk(k, c);
     if (next < a.ws.chunks) {
 #pragma unroll
       for (int j = 0; j < kPerThread; ++j) x[j] = xn[j];

@@ -168,8 +168,7 @@ __device__ void topp_pick_bin(const KernelArgs& a, std::int64_t row, BinPickShar
 // kLean: weights and bins without float-to-int conversions (weight_at; the same bits). With
 // a.sample_picks the blocks only flush: no arrival, no last block; the sample pass picks the bin.
 // kPhased: the next chunk's loads issued only once this chunk has arrived (load_next_chunk; the same bits).
-// kRecent: the chunks visited in the stats pass's read order backwards (bins_chunk; RECENT_FIRST, the same bits).
-template <int kDType, bool kLean, bool kPhased = false, bool kRecent = false>
+template <int kDType, bool kLean, bool kPhased = false>
 __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   __shared__ unsigned hist_lo[kTopPBins];
   __shared__ unsigned hist_hi[kTopPBins];
@@ -180,8 +179,7 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   const unsigned part = blockIdx.y, parts = gridDim.y;
   const auto chunk_end = [&](unsigned c) { return min(static_cast<std::int64_t>(c + 1) * kChunk, a.vocab); };
   float x[kPerThread];
-  const unsigned first = bins_chunk<kRecent>(a, part, parts, 0);
-  load_early_chunk<kDType>(a, row, static_cast<std::int64_t>(first) * kChunk, chunk_end(first), x, a.bins_loads);
+  load_early_chunk<kDType>(a, row, static_cast<std::int64_t>(part) * kChunk, chunk_end(part), x, a.bins_loads);
   topp_bins_clear(hist_lo, hist_hi);
   pdl_wait();
   pdl_trigger();
@@ -192,14 +190,10 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   const bool flat = kLean && a.flat_bins;
   const unsigned lo = static_cast<unsigned>(__cvta_generic_to_shared(hist_lo));
   const unsigned hi = static_cast<unsigned>(__cvta_generic_to_shared(hist_hi));
-  unsigned k = 0;  // the block's step
-  for (unsigned c = part; c < a.ws.chunks; c += parts, ++k) {
+  for (unsigned c = part; c < a.ws.chunks; c += parts) {
     const unsigned next = c + parts;
     float xn[kPerThread];
-    if (next < a.ws.chunks) {
-      load_next_chunk<kDType, kPhased>(a, row, kRecent ? bins_chunk<kRecent>(a, part, parts, k + 1) : next,
-                                       a.bins_loads, x, xn);
-    }
+    if (next < a.ws.chunks) load_next_chunk<kDType, kPhased>(a, row, next, a.bins_loads, x, xn);
     if (flat) {
       topp_bins_add_flat(plan, x, lo, hi);
     } else {
