@@ -4,7 +4,7 @@ and of the row combine's parts are issued, never a value:
   RESET_NATIVE_SAMPLER_PHASED_LOADS  the grouped passes (several chunks per block) issue the next chunk's loads only
                                      once the current chunk has arrived (load_next_chunk; on by default);
   RESET_NATIVE_SAMPLER_COMBINE_LOADS the stats pass's row combine loads a lane's cached chunk parts before noting
-                                     the first (warp_combine_parts).
+                                     the first (warp_combine_parts; on by default since session 14).
 Each alone, all, the defaults, all with session 9's to 11's switches forced off, with SAMPLE_PICKS either way and
 with groupings that give every pass several chunks per block (so that the phased loop runs at B = 1 and 3 too) must
 give the same tokens, temperatures, entropies, errors and state bits as none: rejected rows, ties, -inf runs, top-k,

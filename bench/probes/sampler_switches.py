@@ -15,14 +15,16 @@ default is a block per chunk, it only shows what grouping costs there).
 SAMPLER_SWITCH_VARIANTS=grouping64 times more chunks-per-block values at B = 64 (SAMPLER_SWITCH_BATCHES=64);
 SAMPLER_SWITCH_FRESH=1 copies fresh logits into place at the start of every step (the copy timed with it);
 SAMPLER_SWITCH_CHECK=0 skips the bit-for-bit check.
-SAMPLER_SWITCH_VARIANTS=s11 times session 11's switches (FULL_LOADS, VEC_LOADS, FLAT_BINS, WARP_REDUX,
+SAMPLER_SWITCH_VARIANTS=s15 times session 14's defaults (PREP_FIRST, COMBINE_LOADS) each off and the opt-in SAMPLE_OCC6
+and EARLY_WEIGHTS, =s15g the B = 64 groupings; =s11 times session 11's switches (FULL_LOADS, VEC_LOADS, FLAT_BINS, WARP_REDUX,
 STATS_RANGE, KEPT_SUM; on by default since its round 1) each off and all of them off (-s11) against the default; =s9 times the session 9 variants instead (the default with one of LEAN, SUB_BINS or
 LEAN_STATS off), =grouping the chunks per block of the three passes around their defaults (each pass alone, and stats
 and sample together).
 V = 151936 fp32 N(0, 3^2) logits (as bench/bench_sampler.py), B = 1, 8, 64 (SAMPLER_SWITCH_BATCHES); the bench's
 ReSET config with top-p 0.95 and a fixed T = 0.6 without top-p.
 One step per CUDA graph; every variant's graph is built first, then the variants are replayed in turns (series of
-`REPEATS` replays), and the best series counts. Prints a table; writes JSON to bench/out/sampler_switches.json.
+`REPEATS` replays), and the best series counts. Prints a table; writes JSON to bench/out/sampler_switches.json (or into
+the folder SAMPLER_SWITCH_OUT names).
 """
 from __future__ import annotations
 
@@ -47,8 +49,23 @@ S11 = ("RESET_NATIVE_SAMPLER_FULL_LOADS", "RESET_NATIVE_SAMPLER_VEC_LOADS", "RES
 # Session 13's switches (when the loads of the logits and of the row combine's parts are issued; PHASED_LOADS on by
 # default since the session's round 1, the others off while measured).
 S13 = ("RESET_NATIVE_SAMPLER_PHASED_LOADS", "RESET_NATIVE_SAMPLER_COMBINE_LOADS")
+# Session 14's switches: PREP_FIRST (the grouped stats pass's part 0 prepares the slot; on by default since round 1),
+# SAMPLE_OCC6 and EARLY_WEIGHTS (off while measured).
+S14 = ("RESET_NATIVE_SAMPLER_PREP_FIRST", "RESET_NATIVE_SAMPLER_SAMPLE_OCC6", "RESET_NATIVE_SAMPLER_EARLY_WEIGHTS")
 # name -> {switch: "0" / "1"}; a switch not named is left unset (its default).
-if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s13":
+if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s15":
+    # The defaults of session 14 (PREP_FIRST and COMBINE_LOADS on) against each of them off and both off (session 13's
+    # defaults), and the opt-in SAMPLE_OCC6 and EARLY_WEIGHTS (alone and together).
+    VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S13 + S14}, "default": {},
+                "-prep": {S14[0]: "0"}, "-combine": {S13[1]: "0"}, "s13": {S14[0]: "0", S13[1]: "0"},
+                "+occ6": {S14[1]: "1"}, "+early": {S14[2]: "1"}, "+occ6_early": {S14[1]: "1", S14[2]: "1"}}
+elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s15g":
+    # Chunks per block at B = 64 (defaults stats 2, bins 4, sample 4), never run with the phased loads.
+    VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S13 + S14}, "default": {},
+                **{f"{p}{n}": {f"RESET_NATIVE_SAMPLER_{v}_CHUNKS": str(n)}
+                   for p, v, ns in (("st", "STATS", (3, 4)), ("bi", "BIN", (3, 6)), ("sa", "SAMPLE", (3, 6)))
+                   for n in ns}}
+elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s13":
     # The default without PHASED_LOADS, and with COMBINE_LOADS.
     VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S13}, "default": {},
                 "-phased": {S13[0]: "0"}, "+combine": {S13[1]: "1"}}
@@ -99,7 +116,7 @@ CHECK = os.environ.get("SAMPLER_SWITCH_CHECK", "1") == "1"  # the bit-for-bit ch
 
 
 def set_variant(name):
-    for env in SWITCHES + S11 + S13 + GROUPINGS:
+    for env in SWITCHES + S11 + S13 + S14 + GROUPINGS:
         if env in VARIANTS[name]:
             os.environ[env] = VARIANTS[name][env]
         else:
@@ -257,10 +274,10 @@ def main():
             lines.append(f"| {rows} | {cname} | " + " | ".join(f"{best[n]:.2f}" for n in VARIANTS) +
                          f" | {best['default'] - best['old']:+.2f} | " +
                          " | ".join(f"{best[n] - best['default']:+.2f}" for n in others) + " |")
-    for name in SWITCHES + S11 + S13 + GROUPINGS:
+    for name in SWITCHES + S11 + S13 + S14 + GROUPINGS:
         os.environ.pop(name, None)
-    out = Path(__file__).resolve().parents[1] / "out"
-    out.mkdir(exist_ok=True)
+    out = Path(os.environ.get("SAMPLER_SWITCH_OUT", Path(__file__).resolve().parents[1] / "out"))
+    out.mkdir(parents=True, exist_ok=True)
     (out / "sampler_switches.json").write_text(json.dumps(
         {"device": torch.cuda.get_device_name(), "checked": checked, "mismatched": mismatched, "results": results},
         indent=1))

@@ -192,18 +192,39 @@ bool env_is(const char* name, const char* value) {
 //   of a chunk no longer waits for the loads of the next one (ptxas counts both on one scoreboard). On an H200, two
 //   measurements: ReSET top-p B = 8 / 64 -0.96 / -1.25 us (round 1) and -0.17 / -1.83 (final call), fixed T at B = 64
 //   -0.45 / -1.90; B = 1 runs no grouped pass (+-0.3 us: noise). =0: the loop as before.
-// * RESET_NATIVE_SAMPLER_COMBINE_LOADS (off by default: measured once): the stats pass's row combine (its last block
+// * RESET_NATIVE_SAMPLER_COMBINE_LOADS (on by default since session 14): the stats pass's row combine (its last block
 //   of every row) loads a lane's cached chunk parts before noting the first, instead of one L2 round trip per part
-//   (warp_combine_parts). On an H200 (final call): ReSET top-p B = 1 / 8 / 64 -0.02 / -0.39 / -0.84 us, fixed T
-//   -0.54 / -0.43 / -0.48.
+//   (warp_combine_parts). On an H200, two measurements: ReSET top-p B = 1 / 8 / 64 -0.02 / -0.39 / -0.84 us (session
+//   13's final call) and -0.30 / -0.76 / -0.77 (session 14's round 1), fixed T -0.54 / -0.43 / -0.48 and -0.41 /
+//   -0.41 / -0.76; with fresh logits every step at B = 64 -0.71 / -0.63. =0: one round trip per part.
 // (Measured and removed: STAGED_LOADS, the grouped passes' chunks through two shared-memory stages filled by
 // cp.async, two chunks per thread in flight: +1.2 us at B = 64, the sample pass 24.8 -> 27.7 us under ncu; DRAW_LOADS,
 // the draw's eight loads issued before its first weight instead of one round trip each: level, +0.05 / -0.27 / -0.19
 // and +0.36 / -0.04 / +0.15 us at B = 1 / 8 / 64.)
+// Session 14's switches (bench/RESULTS-sampler15.md; tests/test_sampler_gpu_session14.py), the same bits on and off:
+// * RESET_NATIVE_SAMPLER_PREP_FIRST (on by default; the grouped stats pass: B >= 9 at V = 151936): the block of part 0
+//   prepares the row's slot (the claim, the step means, the random number: one thread's serial chain, then a barrier
+//   of its block) instead of the last part's. Blocks are dispatched part by part, so the last part's run in the
+//   pass's last wave, where the chain lengthened the pass's tail: in the B = 64 trace (row 0) the preparation ended
+//   at 17.9 us, after the last chunk (15.9), and the row was planned at 23.6 us; with the switch 6.4 and 22.3. On an
+//   H200 (round 1, one measurement): ReSET top-p B = 64 -0.62 us, fixed T -0.34, with fresh logits every step -0.08 /
+//   -0.31; B <= 8 runs the same code either way. =0: the last part prepares, as before.
+// (Measured and removed: RECENT_FIRST, the grouped bins and sample passes visiting a row's chunks so that each read
+// first what the pass before it read last (for the L2): +2.52 us at B = 64, +2.64 with fresh logits every step.)
+// * RESET_NATIVE_SAMPLER_SAMPLE_OCC6 (off while measured; with PHASED_LOADS): the grouped sample pass built for 6
+//   resident blocks per SM instead of 5 (40 registers instead of 48; ptxas spills only in draw_row, once per row, not
+//   in the chunk loop): more warps to hide the loads' latency (under ncu at B = 64 the pass kept 49 % of its warp
+//   slots busy and issued in 63 % of its cycles).
+// * RESET_NATIVE_SAMPLER_EARLY_WEIGHTS (off while measured; the sample pass with a block per chunk, after the top-p
+//   bins pass: B <= 8 at V = 151936): the block weighs and bins its chunk before its wait on the bins pass, from the
+//   stats pass's plan (kept_mass_block_early); after the wait only the comparisons with the boundary bin remain. In
+//   the B = 1 trace (session 14, round 1) the sample blocks wait 2.4 us for the bins pass with their chunk loaded
+//   (marks 0 -> 1), and their kept masses take 0.3-1.1 us after the bin is picked (marks 16 -> 11).
 struct Switches {
   bool sample_picks, lean, sub_bins, lean_stats, lean_draw;
   bool full_loads, vec_loads, flat_bins, warp_redux, stats_range, kept_sum;
   bool phased_loads, combine_loads;
+  bool prep_first, sample_occ6, early_weights;
 };
 // sms: the device's multiprocessors (0 when unknown: the bins pass picks).
 Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
@@ -221,7 +242,10 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
                   env_switch("RESET_NATIVE_SAMPLER_STATS_RANGE", true),
                   env_switch("RESET_NATIVE_SAMPLER_KEPT_SUM", true),
                   env_switch("RESET_NATIVE_SAMPLER_PHASED_LOADS", true),
-                  env_switch("RESET_NATIVE_SAMPLER_COMBINE_LOADS", false)};
+                  env_switch("RESET_NATIVE_SAMPLER_COMBINE_LOADS", true),
+                  env_switch("RESET_NATIVE_SAMPLER_PREP_FIRST", true),
+                  env_switch("RESET_NATIVE_SAMPLER_SAMPLE_OCC6", false),
+                  env_switch("RESET_NATIVE_SAMPLER_EARLY_WEIGHTS", false)};
 }
 
 // Whether every chunk of every row starts on a 16-byte boundary (kLoadVec's loads): the logits' base and the row
@@ -414,6 +438,10 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   a.stats_range = sw.stats_range ? 1 : 0;
   a.kept_sum = sw.kept_sum ? 1 : 0;
   a.combine_loads = sw.combine_loads ? 1 : 0;
+  a.prep_first = sw.prep_first ? 1 : 0;
+  // Only where the top-p bins pass runs right before the sample pass (with the radix top-p or without top-p the kernel
+  // before it writes the plan's floor or the plan itself).
+  const bool early_weights = sw.early_weights && top_p && !radix;
   const unsigned chunks = a.ws.chunks;
   const unsigned stats_parts = grouped_parts("RESET_NATIVE_SAMPLER_STATS_CHUNKS", rows, chunks, sms);
   if (stats_parts >= chunks && !env_is("RESET_NATIVE_SAMPLER_PREP_BLOCK", "0")) {
@@ -443,8 +471,11 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   }
   const unsigned sample_parts = grouped_parts("RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS", rows, chunks, sms, 64);
   if (sw.lean) {
-    const auto grouped = sw.phased_loads ? sample_kernel<kDType, true, true, true> : sample_kernel<kDType, true, true>;
-    launch_pass(sample_kernel<kDType, false, true>, grouped, rows, sample_parts, chunks, s, "sample", a);
+    auto grouped = sw.phased_loads ? sample_kernel<kDType, true, true, true> : sample_kernel<kDType, true, true>;
+    if (sw.sample_occ6 && sw.phased_loads) grouped = sample_kernel<kDType, true, true, true, 6>;
+    const auto single =
+        early_weights ? sample_kernel<kDType, false, true, false, 5, true> : sample_kernel<kDType, false, true>;
+    launch_pass(single, grouped, rows, sample_parts, chunks, s, "sample", a);
   } else {
     launch_pass(sample_kernel<kDType, false, false>, sample_kernel<kDType, true, false>, rows, sample_parts, chunks,
                 s, "sample", a);

@@ -76,6 +76,9 @@ struct KernelArgs {
   // combine_loads: the stats pass's row combine loads a lane's cached parts before noting the first
   // (warp_combine_parts; RESET_NATIVE_SAMPLER_COMBINE_LOADS, session 13).
   int combine_loads;
+  // prep_first: the grouped stats pass's part 0 prepares the row's slot instead of its last part
+  // (RESET_NATIVE_SAMPLER_PREP_FIRST, session 14).
+  int prep_first;
 };
 
 template <int kDType>

@@ -115,6 +115,12 @@ __device__ __forceinline__ void write_candidates(Candidate* row_cand, unsigned l
   }
 }
 
+template <int kDType>
+__device__ __forceinline__ void kept_mass_publish(const KernelArgs& a, std::int64_t row, unsigned chunk,
+                                                  const float (&x)[kPerThread], const unsigned (&w)[kPerThread],
+                                                  unsigned in_bin, unsigned kept, unsigned long long* warp_mass,
+                                                  int mode);
+
 // Sampling, one chunk's part, without a block barrier: the kept mass of the chunk (with a top-p bin:
 // the logits above the bin only) is summed per warp into warp_mass[warp] (the caller adds the kWarps
 // sums: exact integers, in any grouping), and each warp reserves its boundary-bin logits' candidate
@@ -129,8 +135,6 @@ template <int kDType, bool kLean = false>
 __device__ void kept_mass_warp(const KernelArgs& a, std::int64_t row, unsigned chunk, const RowPlan& plan,
                                const float (&x)[kPerThread], unsigned long long* warp_mass,
                                int mode = kLoadChecked) {
-  const std::int64_t begin = static_cast<std::int64_t>(chunk) * kChunk;
-  const int lane = threadIdx.x & 31;
   unsigned w[kPerThread];
   unsigned kept = 0u;  // at most kPerThread weights of <= 2^24: no overflow
   unsigned in_bin;
@@ -141,6 +145,19 @@ __device__ void kept_mass_warp(const KernelArgs& a, std::int64_t row, unsigned c
 #pragma unroll
     for (int j = 0; j < kPerThread; ++j) kept += in_bin & (1u << j) ? 0u : w[j];
   }
+  kept_mass_publish<kDType>(a, row, chunk, x, w, in_bin, kept, warp_mass, mode);
+}
+
+// The rest of kept_mass_warp once a thread's kept mass `kept`, its boundary-bin logits (bits of in_bin) and their
+// weights w are known: the warp's kept mass into warp_mass[warp], the warp's boundary-bin logits to the row's
+// candidates.
+template <int kDType>
+__device__ __forceinline__ void kept_mass_publish(const KernelArgs& a, std::int64_t row, unsigned chunk,
+                                                  const float (&x)[kPerThread], const unsigned (&w)[kPerThread],
+                                                  unsigned in_bin, unsigned kept, unsigned long long* warp_mass,
+                                                  int mode) {
+  const std::int64_t begin = static_cast<std::int64_t>(chunk) * kChunk;
+  const int lane = threadIdx.x & 31;
   static_assert(kPerThread * (1ull << 24) < (1ull << 32), "a thread's kept mass fits 32 bits");
   const unsigned count = __popc(in_bin);
   if (a.warp_redux) {
@@ -165,6 +182,66 @@ __device__ void kept_mass_warp(const KernelArgs& a, std::int64_t row, unsigned c
   write_candidates<kDType>(a.ws.candidates + row * kCandidates,
                            __shfl_sync(kFullMask, base, 0) + static_cast<unsigned long long>(upto - count), in_bin, x,
                            w, begin, vec);
+}
+
+// RESET_NATIVE_SAMPLER_EARLY_WEIGHTS (session 14; sample_kernel's kEarly: a block per chunk, right after the top-p bins
+// pass): the weights and bins of the block's logits need only what the stats pass planned (max, 1 / T,
+// the top-k floor), and every kernel before the bins pass has completed once the sample pass starts (it launches
+// only once every bins block has passed its own wait on the kernel before and triggered). So the block weighs and
+// bins its chunk before its wait on the bins pass (which only writes the plan's boundary bin and target), and after
+// it only compares the bins with the boundary bin: the same weights and bins, the same kept mass and candidates.
+struct EarlyPlan {
+  float zmax, inv_t;
+  unsigned floor_key;
+};
+__device__ __forceinline__ EarlyPlan load_early_plan(const KernelArgs& a, std::int64_t row) {
+  const RowPlan* p = a.ws.plans + row;
+  return EarlyPlan{__ldcg(&p->zmax), __ldcg(&p->inv_t), __ldcg(&p->floor_key)};
+}
+
+// Every logit's weight (0 below the top-k floor) and bin, as kept_weights_summed_of computes them.
+template <bool kFloor>
+__device__ __forceinline__ void early_weights_of(const EarlyPlan& p, const float (&x)[kPerThread],
+                                                 unsigned (&w)[kPerThread], int (&bin)[kPerThread]) {
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    const float m = tempered(x[j], p.zmax, p.inv_t);
+    w[j] = !kFloor || above_floor(x[j], p.floor_key) ? weight_at<true>(m) : 0u;
+    bin[j] = bin_at<true>(m);
+  }
+}
+__device__ __forceinline__ void early_weights(const EarlyPlan& p, const float (&x)[kPerThread],
+                                              unsigned (&w)[kPerThread], int (&bin)[kPerThread]) {
+  if (p.floor_key == 0u) {
+    early_weights_of<false>(p, x, w, bin);
+  } else {
+    early_weights_of<true>(p, x, w, bin);
+  }
+}
+
+// kept_mass_block from the early weights and bins: a logit is kept for sure above the boundary bin (bin < limit) and
+// is a candidate inside it (weight > 0), as in kept_weights_summed_of. All threads; ends with a barrier.
+template <int kDType>
+__device__ void kept_mass_block_early(const KernelArgs& a, std::int64_t row, unsigned chunk, const RowPlan& plan,
+                                      const float (&x)[kPerThread], const unsigned (&w)[kPerThread],
+                                      const int (&bin)[kPerThread], unsigned long long* warp_mass, int mode) {
+  const int limit = plan.bin >= 0 ? plan.bin : kTopPBins;
+  unsigned in_bin = 0u, kept = 0u;
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    in_bin |= (w[j] != 0u && bin[j] == limit ? 1u : 0u) << j;
+    kept += bin[j] < limit ? w[j] : 0u;
+  }
+  kept_mass_publish<kDType>(a, row, chunk, x, w, in_bin, kept, warp_mass, mode);
+  RN_TRACE(2, 11);
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    unsigned long long m = 0;
+#pragma unroll
+    for (int k = 0; k < kWarps; ++k) m += warp_mass[k];
+    a.ws.masses[row * a.ws.chunks + chunk] = m;
+  }
+  __syncthreads();
 }
 
 // Sampling, one block's part for chunk `chunk` (the sample kernel with a block per chunk, the one-kernel
@@ -389,8 +466,13 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
 // kPhased (kGrouped only): the next chunk's loads issued only once this chunk has arrived (load_next_chunk). In this
 // pass's loop ptxas already placed the wait a chunk's work after the next chunk's loads (the end-of-loop select);
 // kPhased keeps it there.
-template <int kDType, bool kGrouped, bool kLean, bool kPhased = false>
-__global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
+// kMinBlocks: resident blocks per SM the registers are bounded for (5: 48 registers; 6, SAMPLE_OCC6: 40, the chunk
+// loop without spills, draw_row with a few words on the stack).
+// kEarly (a block per chunk, lean; RESET_NATIVE_SAMPLER_EARLY_WEIGHTS): the chunk weighed and binned before the wait
+// (kept_mass_block_early).
+template <int kDType, bool kGrouped, bool kLean, bool kPhased = false, int kMinBlocks = 5, bool kEarly = false>
+__global__ void __launch_bounds__(kThreads, kMinBlocks) sample_kernel(KernelArgs a) {
+  static_assert(!kEarly || (!kGrouped && kLean), "the early weights: a block per chunk, lean weights");
   __shared__ DrawShared draw;
   __shared__ SampleShared sh;
   __shared__ BinPickShared pick;
@@ -400,6 +482,9 @@ __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
   const std::int64_t begin = static_cast<std::int64_t>(part) * kChunk, end = min(begin + kChunk, a.vocab);
   float x[kPerThread];
   load_early_chunk<kDType>(a, row, begin, end, x, a.sample_loads);
+  unsigned ew[kPerThread];
+  int eb[kPerThread];
+  if constexpr (kEarly) early_weights(load_early_plan(a, row), x, ew, eb);
   pdl_wait();
   pdl_trigger();
   RN_TRACE(2, 1);
@@ -434,6 +519,8 @@ __global__ void __launch_bounds__(kThreads, 5) sample_kernel(KernelArgs a) {
       }
       __syncthreads();  // round_mass is reused
     }
+  } else if constexpr (kEarly) {
+    kept_mass_block_early<kDType>(a, row, part, plan, x, ew, eb, sh.warp_sums, a.sample_loads);
   } else {
     kept_mass_block<kDType, kLean>(a, row, part, plan, x, sh.warp_sums, a.sample_loads);
   }

@@ -18,10 +18,10 @@ __device__ RN_TRACE_NOINLINE EntropyPart merge_row_parts(const KernelArgs& a, co
 // One block per chunk (kGrouped false), or per group of chunks part, part + parts, ... (kGrouped true,
 // parts = gridDim.y: large batches, where a block per chunk leaves the pass bound by each block's
 // fixed costs rather than by the reads); every chunk's part is the same bits either way.
-// One block also prepares the row's slot while the entropy is reduced (chunk 0's; grouped: the last
-// part's, which has the fewest chunks; opt-in, a block per chunk only: an extra block past the last
-// chunk, gridDim.y = chunks + 1, which reads no logits, so that its serial chain runs beside the chunks
-// rather than after chunk 0's): warps 1-4 claim the slot and load its state and token classes, the
+// One block also prepares the row's slot while the entropy is reduced (chunk 0's; grouped: part 0's, with
+// a.prep_first, else the last part's; with a block per chunk, by default: an extra block past the last chunk,
+// gridDim.y = chunks + 1, which reads no logits, so that its serial chain runs beside the chunks rather than
+// after chunk 0's): warps 1-4 claim the slot and load its state and token classes, the
 // block stages the window, and kPreparer runs the part of the state machine that needs no entropy
 // (prepare_row) before the block arrives.
 // kPhased (kGrouped only): the next chunk's loads issued only once this chunk has arrived (load_next_chunk).
@@ -39,7 +39,11 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
   const std::int64_t row = blockIdx.x;
   const unsigned part = blockIdx.y, parts = gridDim.y;  // one block per chunk: part == chunk
   const bool prep_block = !kGrouped && parts > a.ws.chunks;  // the extra preparing block exists
-  const bool prepares = kGrouped ? part == parts - 1 : (prep_block ? part == parts - 1 : part == 0);
+  // a.prep_first (RESET_NATIVE_SAMPLER_PREP_FIRST, grouped only): part 0's block prepares instead, dispatched in the
+  // pass's first wave of blocks rather than its last (blocks run part by part), so that the preparation's serial
+  // chain runs beside the other blocks' chunks instead of after them. Which block prepares changes no value.
+  const unsigned preparer = kGrouped && a.prep_first ? 0u : parts - 1;
+  const bool prepares = kGrouped ? part == preparer : (prep_block ? part == parts - 1 : part == 0);
   const bool chunkless = prep_block && prepares;  // the extra block: no logits
   const std::int64_t begin = static_cast<std::int64_t>(part) * kChunk, end = min(begin + kChunk, a.vocab);
   float x[kPerThread];
