@@ -3,8 +3,7 @@ decode in 11 instructions per word; on the split-K kernels with 8 token columns 
 each refilled right after the wait for the other); x staged without a division per unit (session 14; every instance
 but the two-CTA kernel with 8 token columns; 16-byte aligned x, else the old staging inside the same kernel); on the
 split-K kernels with 16 token columns the late slot refill. RESET_NATIVE_GEMV_16_FORM=0 runs the form before session
-13, =2 the decode alone, =13 session 13's rule (decode, phased), =l2 the rule plus the L2 prefetch of each walker's
-first row tiles. None changes what is summed or in which order, so every output equals form 0's bit for bit, on every
+13, =2 the decode alone, =13 session 13's rule (decode, phased). None changes what is summed or in which order, so every output equals form 0's bit for bit, on every
 instance (two and one CTA per SM, two teams, split K even and uneven; 8 and 16 token columns; the three-CTA kernel,
 which keeps form 0), on odd n, unaligned x, K % 64 != 0 and in CUDA-graph replays; form 0 also against fp64 math.
 Which instance and form run is read from the kernel names the torch profiler records. GPU tests skip without a device."""
@@ -79,16 +78,15 @@ def test_forms_same_bits_and_fp64(n, k, m, teams, instance, dtype, monkeypatch):
     eligible = instance[0] != 3  # every instance here but the three-CTA kernel
     stage = 8 if eligible and not (instance[:2] == (2, 0) and m <= 8) else 0  # not the two-CTA kernel at 8 columns
     late = 16 if instance[1] == 1 and m > 8 else 0  # split K with 16 token columns
-    l2 = 64 if eligible else 0
     rule = decode | phased | stage | late
     outs = {}
-    for form, want in (("0", 0), ("2", decode), ("13", decode | phased), ("rule", rule), ("l2", rule | l2)):
+    for form, want in (("0", 0), ("2", decode), ("13", decode | phased), ("rule", rule)):
         _set_form(monkeypatch, "unset" if form == "rule" else form)
         torch.full(((m * n * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
         outs[form] = nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual)
         kernels = _kernels_of_call(lambda: nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual))
         assert kernels == [(*instance, want)], (form, kernels)
-    for form in ("2", "13", "rule", "l2"):
+    for form in ("2", "13", "rule"):
         assert torch.equal(outs[form], outs["0"]), form
     ref.check_vs_fp64(outs["0"], packed, scales, float(gs), x, "bf16", bias, residual)
 
@@ -118,14 +116,14 @@ def test_forms_unaligned_x_and_slow_path(n, k, m, monkeypatch):
     p, s, x, bias, residual = ref.gemv_call_inputs((packed, scales, gs), m, torch.bfloat16)
     monkeypatch.setenv(ENV, "0")
     base = nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual)
-    for form in ("unset", "l2"):
+    for form in ("unset", "13"):
         _set_form(monkeypatch, form)
         for xin in (x, _unaligned(x)):
             assert torch.equal(nc.gemv(p, s, float(gs), xin, "bf16", None, bias, residual), base), form
     ref.check_vs_fp64(base, packed, scales, float(gs), x, "bf16", bias, residual)
 
 
-@pytest.mark.parametrize("form", ["unset", "l2"])
+@pytest.mark.parametrize("form", ["unset", "13"])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_forms_graph_replay(dtype, form, monkeypatch):
     _clean_env(monkeypatch)

@@ -377,9 +377,9 @@ __host__ __device__ __forceinline__ void fp4_word_bf16_select2(uint32_t w, uint3
 //     copies them out: 8-16 moves per step), and on the split-K kernel the per-step waits go (48 -> 17 per loop).
 //     The last slot keeps the early refill: the loop waits once, at its head, for every weight load in flight, and
 //     that one would otherwise have been issued right before the wait. (Every slot late: measured level with this.)
-//   kForm16L2Ahead (session 14, RESET_NATIVE_GEMV_16_FORM=l2 only, not measured): each walker's first
-//     kL2AheadTiles row tiles prefetched into L2 before the x staging (prefetch_tiles_l2).
-constexpr int kForm16Decode = 2, kForm16Phased = 4, kForm16Stage = 8, kForm16LateRefill = 16, kForm16L2Ahead = 64;
+//   (Session 14, measured and removed: each walker's first two row tiles prefetched into L2 before the x staging,
+//   slower on most rows, e.g. Qwen3-8B down M = 3 13.6 -> 16.7 us, q/k/v M = 4 7.9 -> 8.7; bench/RESULTS.md.)
+constexpr int kForm16Decode = 2, kForm16Phased = 4, kForm16Stage = 8, kForm16LateRefill = 16;
 
 // Weight steps in flight per thread (each 32 B of FP4 + 4 scale bytes): deep when one CTA owns the SM
 // (MINB == 1, registers to spare), else what fits 2 CTAs per SM in 128 registers.
@@ -395,31 +395,6 @@ __host__ __device__ constexpr int depth() {
 template <bool WHOLE, int NT, int MINB>
 __host__ __device__ constexpr int group() {
   return WHOLE ? 1 : depth<WHOLE, NT, MINB>();
-}
-
-// kForm16L2Ahead: the L2 prefetch of a walker's first row tiles (its K slice [k0, k0 + klen), weights and scales, one
-// prefetch per 128-byte line, spread over the team's threads), issued before the x staging: the staging keeps the
-// weight stream idle beyond the kDepth steps in flight (at 16 tokens x K 4096 every SM stages 128 KiB of x from L2).
-constexpr int kL2AheadTiles = 2;
-__device__ __forceinline__ void prefetch_l2(const void* ptr) {
-  asm volatile("prefetch.global.L2 [%0];" ::"l"(ptr));
-}
-__device__ __forceinline__ void prefetch_tiles_l2(const GemvParams& p, int first_row, int tile_stride, int tiles,
-                                                  int k0, int klen, int tid) {
-  const int w_lines = klen / 256, s_lines = (klen / 16 + 127) / 128;  // per row (klen % 1024 == 0)
-  const int lines = w_lines + s_lines;
-  for (int a = 0; a < tiles; ++a) {
-    const int row0 = first_row + a * tile_stride;
-    for (int i = tid; i < 16 * lines; i += kThreads) {
-      const int r = row0 + i / lines, l = i % lines;
-      if (r >= p.n) break;
-      if (l < w_lines) {
-        prefetch_l2(p.packed + int64_t(r) * (p.k / 2) + k0 / 2 + l * 128);
-      } else {
-        prefetch_l2(p.scales + int64_t(r) * (p.k / 16) + k0 / 16 + (l - w_lines) * 128);
-      }
-    }
-  }
 }
 
 // Start of both GEMV kernels' main phase: the first kDepth weight steps go in flight before waiting for
@@ -668,10 +643,6 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   };
 
   uint32_t wv[kDepth][2][4], sc[kDepth][2];
-  if constexpr ((FORM & kForm16L2Ahead) != 0 && FAST && WHOLE && !RING) {
-    prefetch_tiles_l2(p, first_row, tile_stride, my_tiles < kL2AheadTiles ? my_tiles : kL2AheadTiles,
-                      c_base * kChunk, nchunks * kChunk, tid);
-  }
   prefetch_then_wait<XDT, W4A4>(p, steps, fetch, wv, sc, act_gs, act_d);
 
   if constexpr (WHOLE) {
@@ -921,14 +892,14 @@ constexpr int form16_rule() {
 }
 
 // RESET_NATIVE_GEMV_16_FORM (read at every call, for benchmarks), on the instances form16_eligible admits: "0" = the
-// form before session 13, "2" = only the bf16 decode, "13" = session 13's rule (decode, phased loop), "l2" =
-// form16_rule plus kForm16L2Ahead; unset or anything else = form16_rule.
-enum Form16Force : int { kForceRule = -1, kForceZero, kForceDecode, kForceSession13, kForceL2 };
+// form before session 13, "2" = only the bf16 decode, "13" = session 13's rule (decode, phased loop); unset or
+// anything else = form16_rule.
+enum Form16Force : int { kForceRule = -1, kForceZero, kForceDecode, kForceSession13 };
 inline Form16Force form16_override() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_16_FORM");
   if (v == nullptr) return kForceRule;
-  const char* names[] = {"0", "2", "13", "l2"};
-  for (int i = 0; i < 4; ++i)
+  const char* names[] = {"0", "2", "13"};
+  for (int i = 0; i < 3; ++i)
     if (std::strcmp(v, names[i]) == 0) return Form16Force(i);
   return kForceRule;
 }
@@ -945,8 +916,6 @@ auto form16_kernel() {
         return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, (kRule & kForm16Decode)>;
       case kForceSession13:
         return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, (kRule & (kForm16Decode | kForm16Phased))>;
-      case kForceL2:
-        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, (kRule | kForm16L2Ahead)>;
       default:
         break;
     }
