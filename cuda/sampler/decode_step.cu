@@ -201,7 +201,8 @@ bool env_is(const char* name, const char* value) {
 // cp.async, two chunks per thread in flight: +1.2 us at B = 64, the sample pass 24.8 -> 27.7 us under ncu; DRAW_LOADS,
 // the draw's eight loads issued before its first weight instead of one round trip each: level, +0.05 / -0.27 / -0.19
 // and +0.36 / -0.04 / +0.15 us at B = 1 / 8 / 64.)
-// Session 14's switches (bench/RESULTS.md, session 14 sampler15; tests/test_sampler_gpu_session14.py), the same bits on and off:
+// Session 14's switches (bench/RESULTS.md, session 14 sampler15; tests/test_sampler_gpu_session14.py), the same
+// bits on and off:
 // * RESET_NATIVE_SAMPLER_PREP_FIRST (on by default; the grouped stats pass: B >= 9 at V = 151936): the block of part 0
 //   prepares the row's slot (the claim, the step means, the random number: one thread's serial chain, then a barrier
 //   of its block) instead of the last part's. Blocks are dispatched part by part, so the last part's run in the
@@ -212,12 +213,12 @@ bool env_is(const char* name, const char* value) {
 // (Measured and removed: RECENT_FIRST, the grouped bins and sample passes visiting a row's chunks so that each read
 // first what the pass before it read last (for the L2): +2.52 us at B = 64, +2.64 with fresh logits every step.)
 // * RESET_NATIVE_SAMPLER_SAMPLE_OCC6 (off: level in session 14's final call; with PHASED_LOADS): the grouped sample
-//   pass built for 6 resident blocks per SM instead of 5 (40 registers instead of 48; ptxas spills only in draw_row, once per row, not
-//   in the chunk loop): more warps to hide the loads' latency (under ncu at B = 64 the pass kept 49 % of its warp
+//   pass built for 6 resident blocks per SM instead of 5 (40 registers instead of 48; ptxas spills only in draw_row,
+//   once per row, not in the chunk loop): more warps to hide the loads' latency (under ncu at B = 64 the pass kept 49 % of its warp
 //   slots busy and issued in 63 % of its cycles).
 // * RESET_NATIVE_SAMPLER_EARLY_WEIGHTS (off: level in session 14's final call; the sample pass with a block per
-//   chunk, after the top-p bins pass: B <= 8 at V = 151936): the block weighs and bins its chunk before its wait on the bins pass, from the
-//   stats pass's plan (kept_mass_block_early); after the wait only the comparisons with the boundary bin remain. In
+//   chunk, after the top-p bins pass: B <= 8 at V = 151936): the block weighs and bins its chunk before its wait on
+//   the bins pass, from the stats pass's plan (kept_mass_block_early); after the wait only the comparisons with the boundary bin remain. In
 //   the B = 1 trace (session 14, round 1) the sample blocks wait 2.4 us for the bins pass with their chunk loaded
 //   (marks 0 -> 1), and their kept masses take 0.3-1.1 us after the bin is picked (marks 16 -> 11).
 struct Switches {
