@@ -214,13 +214,13 @@ bool env_is(const char* name, const char* value) {
 // first what the pass before it read last (for the L2): +2.52 us at B = 64, +2.64 with fresh logits every step.)
 // * RESET_NATIVE_SAMPLER_SAMPLE_OCC6 (off: level in session 14's final call; with PHASED_LOADS): the grouped sample
 //   pass built for 6 resident blocks per SM instead of 5 (40 registers instead of 48; ptxas spills only in draw_row,
-//   once per row, not in the chunk loop): more warps to hide the loads' latency (under ncu at B = 64 the pass kept 49 % of its warp
-//   slots busy and issued in 63 % of its cycles).
-// * RESET_NATIVE_SAMPLER_EARLY_WEIGHTS (off: level in session 14's final call; the sample pass with a block per
-//   chunk, after the top-p bins pass: B <= 8 at V = 151936): the block weighs and bins its chunk before its wait on
-//   the bins pass, from the stats pass's plan (kept_mass_block_early); after the wait only the comparisons with the boundary bin remain. In
-//   the B = 1 trace (session 14, round 1) the sample blocks wait 2.4 us for the bins pass with their chunk loaded
-//   (marks 0 -> 1), and their kept masses take 0.3-1.1 us after the bin is picked (marks 16 -> 11).
+//   once per row, not in the chunk loop): more warps to hide the loads' latency (under ncu at B = 64 the pass kept 49 %
+//   of its warp slots busy and issued in 63 % of its cycles).
+// * RESET_NATIVE_SAMPLER_EARLY_WEIGHTS (off: level in session 14's final call; the sample pass with a block per chunk,
+//   after the top-p bins pass: B <= 8 at V = 151936): the block weighs and bins its chunk before its wait on the bins
+//   pass, from the stats pass's plan (kept_mass_block_early); after the wait only the comparisons with the boundary bin
+//   remain. In the B = 1 trace (session 14, round 1) the sample blocks wait 2.4 us for the bins pass with their chunk
+//   loaded (marks 0 -> 1), and their kept masses take 0.3-1.1 us after the bin is picked (marks 16 -> 11).
 struct Switches {
   bool sample_picks, lean, sub_bins, lean_stats, lean_draw;
   bool full_loads, vec_loads, flat_bins, warp_redux, stats_range, kept_sum;
