@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 
 from reset_native import _core  # noqa: E402
 from reset_native.sampler import ReSETConfig  # noqa: E402
-from test_sampler_gpu_batches import kernel_draw  # noqa: E402
+from test_sampler_gpu_batches import DTYPES, kernel_draw, make_logits  # noqa: E402
 from test_sampler_gpu_combine import CASES, boundary_case_rows  # noqa: E402
 from test_sampler_gpu_grouped import _run  # noqa: E402  (outputs, state and error text of a few steps)
 from test_sampler_gpu_paths import _crowded_rows  # noqa: E402
@@ -51,6 +51,20 @@ class SwitchSuite:
         logits, slots = three_steps(np.random.default_rng(rng_seed), rows, vocab, dtype)
         runs = self.runs(monkeypatch, CONFIGS[mode], rows, vocab, logits, slots, seed=6)
         assert (rows > 2) == (runs[self.reference][2] is not None)
+        self.assert_same(runs)
+
+    def strided_views_case(self, monkeypatch, pad, dtype, chunks, rng_seed):
+        """Three steps of 4 rows of chunks x 2048 + 8 logits as views of a buffer pad columns wider: a row stride of
+        16-byte multiples (pad 8: the 16-byte loads apply) or an odd one (pad 1: they do not)."""
+        rows, vocab = 4, chunks * 2048 + 8
+        rng = np.random.default_rng(rng_seed)
+        logits = []
+        for step in range(3):
+            wide = np.zeros((rows, vocab + pad), np.float32)
+            wide[:, :vocab] = make_logits(rng, rows, vocab, step)
+            logits.append(torch.from_numpy(wide).to(DTYPES[dtype]).cuda()[:, :vocab])
+        runs = self.runs(monkeypatch, CONFIGS["reset_top_p"], rows, vocab, logits, torch.arange(rows, device="cuda"),
+                         seed=4)
         self.assert_same(runs)
 
     def boundary_bins_case(self, monkeypatch, case, rng_offset, seed, token_combo):

@@ -11,13 +11,11 @@ give the same tokens, temperatures, entropies, errors and state bits as none: re
 bf16/fp16 (aligned and unaligned rows), strided views, counted / sorted / overfull boundary bins (the numpy model's
 tokens), extreme weights, B = 1, 3, 8, 64, rows of 100 and of more than 256 chunks (the combine's other register
 forms), graph replays. (STAGED_LOADS and DRAW_LOADS, measured and removed, were tested here too.)"""
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
 from sampler_switch_suite import BOUNDARY_CASES, CONFIGS, SwitchSuite  # noqa: E402
-from test_sampler_gpu_batches import DTYPES, make_logits  # noqa: E402
 from test_sampler_gpu_session11 import SWITCHES as SESSION11  # noqa: E402
 from test_sampler_gpu_switches import SWITCHES as SESSION9  # noqa: E402
 
@@ -55,16 +53,7 @@ def test_session13_switches_do_not_change_the_step(rows, vocab, dtype, mode, mon
 def test_session13_switches_on_strided_views(pad, dtype, monkeypatch):
     """Logits as views of a wider buffer: a row stride of 16-byte multiples (the 16-byte loads apply) and an odd one
     (they do not)."""
-    rows, vocab = 4, 5 * 2048 + 8
-    rng = np.random.default_rng(pad + len(dtype))
-    logits = []
-    for step in range(3):
-        wide = np.zeros((rows, vocab + pad), np.float32)
-        wide[:, :vocab] = make_logits(rng, rows, vocab, step)
-        logits.append(torch.from_numpy(wide).to(DTYPES[dtype]).cuda()[:, :vocab])
-    runs = SUITE.runs(monkeypatch, CONFIGS["reset_top_p"], rows, vocab, logits, torch.arange(rows, device="cuda"),
-                      seed=4)
-    SUITE.assert_same(runs)
+    SUITE.strided_views_case(monkeypatch, pad, dtype, chunks=5, rng_seed=pad + len(dtype))
 
 
 @pytest.mark.parametrize("case", BOUNDARY_CASES)

@@ -13,13 +13,11 @@ chunk short, a block per chunk in stats with grouped bins and sample passes, sev
 -inf runs, top-k, bf16/fp16 (aligned and unaligned rows), strided views, counted / sorted / overfull boundary bins
 (the numpy model's tokens), extreme weights, B = 1, 3, 8, 9, 64, rows of more than 256 chunks, graph replays.
 (RESET_NATIVE_SAMPLER_RECENT_FIRST, measured and removed this session, was tested here too.)"""
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
 from sampler_switch_suite import BOUNDARY_CASES, CONFIGS, SwitchSuite  # noqa: E402
-from test_sampler_gpu_batches import DTYPES, make_logits  # noqa: E402
 
 pytestmark = pytest.mark.gpu
 PREP = "RESET_NATIVE_SAMPLER_PREP_FIRST"
@@ -67,16 +65,7 @@ def test_session14_switches_do_not_change_the_step(rows, vocab, dtype, mode, mon
 def test_session14_switches_on_strided_views(pad, dtype, monkeypatch):
     """Logits as views of a wider buffer: a row stride of 16-byte multiples (the 16-byte loads apply) and an odd one
     (they do not)."""
-    rows, vocab = 4, 11 * 2048 + 8
-    rng = np.random.default_rng(pad + len(dtype) + 14)
-    logits = []
-    for step in range(3):
-        wide = np.zeros((rows, vocab + pad), np.float32)
-        wide[:, :vocab] = make_logits(rng, rows, vocab, step)
-        logits.append(torch.from_numpy(wide).to(DTYPES[dtype]).cuda()[:, :vocab])
-    runs = SUITE.runs(monkeypatch, CONFIGS["reset_top_p"], rows, vocab, logits, torch.arange(rows, device="cuda"),
-                      seed=4)
-    SUITE.assert_same(runs)
+    SUITE.strided_views_case(monkeypatch, pad, dtype, chunks=11, rng_seed=pad + len(dtype) + 14)
 
 
 @pytest.mark.parametrize("case", BOUNDARY_CASES)

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "nvfp4/gemv_bd_kernel.cuh"
+#include "probe_check.cuh"
 
 namespace nd = reset_native::nvfp4_cuda::detail;
 
@@ -33,14 +34,6 @@ constexpr int kPrefetch = GEMV_TRACE_PREFETCH;
 constexpr int kPrefetch = 4;  // the M = 1 kernel's kDepth: every slot
 #endif
 
-#define CHECK(x)                                                                          \
-  do {                                                                                    \
-    cudaError_t e_ = (x);                                                                 \
-    if (e_ != cudaSuccess) {                                                              \
-      std::printf("CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__); \
-      std::exit(1);                                                                       \
-    }                                                                                     \
-  } while (0)
 
 namespace {
 

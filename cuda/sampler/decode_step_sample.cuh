@@ -219,6 +219,21 @@ __device__ __forceinline__ void early_weights(const EarlyPlan& p, const float (&
   }
 }
 
+// The end of a block's kept-mass part: after a barrier thread 0 adds the warps' masses (in warp order) into the
+// row's masses for this chunk. All threads; ends with a barrier (warp_mass may be reused).
+__device__ __forceinline__ void store_block_mass(const KernelArgs& a, std::int64_t row, unsigned chunk,
+                                                 const unsigned long long* warp_mass) {
+  RN_TRACE(2, 11);
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    unsigned long long m = 0;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) m += warp_mass[w];
+    a.ws.masses[row * a.ws.chunks + chunk] = m;
+  }
+  __syncthreads();
+}
+
 // kept_mass_block from the early weights and bins: a logit is kept for sure above the boundary bin (bin < limit) and
 // is a candidate inside it (weight > 0), as in kept_weights_summed_of. All threads; ends with a barrier.
 template <int kDType>
@@ -233,15 +248,7 @@ __device__ void kept_mass_block_early(const KernelArgs& a, std::int64_t row, uns
     kept += bin[j] < limit ? w[j] : 0u;
   }
   kept_mass_publish<kDType>(a, row, chunk, x, w, in_bin, kept, warp_mass, mode);
-  RN_TRACE(2, 11);
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    unsigned long long m = 0;
-#pragma unroll
-    for (int k = 0; k < kWarps; ++k) m += warp_mass[k];
-    a.ws.masses[row * a.ws.chunks + chunk] = m;
-  }
-  __syncthreads();
+  store_block_mass(a, row, chunk, warp_mass);
 }
 
 // Sampling, one block's part for chunk `chunk` (the sample kernel with a block per chunk, the one-kernel
@@ -254,15 +261,7 @@ __device__ void kept_mass_block(const KernelArgs& a, std::int64_t row, unsigned 
                                 const float (&x)[kPerThread], unsigned long long* warp_mass,
                                 int mode = kLoadChecked) {
   kept_mass_warp<kDType, kLean>(a, row, chunk, plan, x, warp_mass, mode);
-  RN_TRACE(2, 11);
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    unsigned long long m = 0;
-#pragma unroll
-    for (int w = 0; w < kWarps; ++w) m += warp_mass[w];
-    a.ws.masses[row * a.ws.chunks + chunk] = m;
-  }
-  __syncthreads();
+  store_block_mass(a, row, chunk, warp_mass);
 }
 
 // A kept logit of the boundary bin adds its weight to its chunk's mass: in shared memory when thread
