@@ -74,13 +74,17 @@ def copies_for(nbytes, l2):
     return max(2, min(64, math.ceil(3 * l2 / max(nbytes, 1))))
 
 
-def rotated_nvfp4(n, k, gen, l2):
-    """Random bf16 [n, k] weights quantized on the GPU and enough copies of their packed bytes and scales to rotate
-    past the L2: ([(packed, scales), ...], global scale)."""
-    w = torch.randn((n, k), device="cuda", generator=gen, dtype=torch.bfloat16)
+def quantized_copies(w, l2):
+    """w [n, k] quantized on the GPU, and enough copies of its packed bytes and scales to rotate past the L2:
+    ([(packed, scales), ...], global scale); the first pair is the quantizer's own output."""
+    n, k = w.shape
     p0, s0, gs = nc.quantize(w)
-    del w
     return [(p0, s0)] + [(p0.clone(), s0.clone()) for _ in range(copies_for(n * k * 9 // 16, l2) - 1)], gs
+
+
+def rotated_nvfp4(n, k, gen, l2):
+    """quantized_copies of random bf16 [n, k] weights drawn from gen."""
+    return quantized_copies(torch.randn((n, k), device="cuda", generator=gen, dtype=torch.bfloat16), l2)
 
 
 def int4_pack(n, k, copies):
@@ -117,10 +121,9 @@ def main():
     for model in models:
         for name, n, k in LAYERS[model]:
             nv_bytes = n * k * 9 // 16
-            cp = copies_for(nv_bytes, l2)
             w = torch.randn((n, k), device="cuda", generator=gen, dtype=torch.bfloat16)
-            p0, s0, gs = nc.quantize(w)
-            wq = [(p0, s0)] + [(p0.clone(), s0.clone()) for _ in range(cp - 1)]
+            wq, gs = quantized_copies(w, l2)
+            (p0, s0), cp = wq[0], len(wq)
             cb = copies_for(n * k * 2, l2)
             wb = None if args.no_baselines else [w] + [w.clone() for _ in range(cb - 1)]
             i4 = None if args.no_baselines else int4_pack(n, k, copies_for(n * k // 2, l2))

@@ -223,7 +223,7 @@ def test_fused_kernels_take_the_weight_ring_by_the_plain_rule_with_the_same_bits
 
 
 # The fused kernels' register-path form (RESET_NATIVE_GEMV_BD_SMALL_FUSED, read at every call; gemv_bd_kernel.cuh
-# bd_fused_bits): by default the session-10 "cb" form (one output per thread in the tile epilogue, SiLU's stash
+# kBdFusedForm): by default the session-10 "cb" form (one output per thread in the tile epilogue, SiLU's stash
 # included; x staged two units at a time through the RMSNorm prologue) with session 12's weight-load wait at the loop
 # head (tests/test_fused_gemv_head_wait.py), "legacy" = the kernels before. Every form must give the separate ops'
 # bits. Shapes: a few tiles; K = 3 chunks with 65 gate/up tile pairs; enough tiles (768 at K = 4096) that every CTA

@@ -1,5 +1,5 @@
 """The fused NVFP4 GEMVs with session 12's weight-load wait at the head of the step loop (kSmallHeadWait, their form
-since; gemv_bd_kernel.cuh bd_fused_bits) against the kernels before session 11 (RESET_NATIVE_GEMV_BD_SMALL_FUSED=legacy,
+since; gemv_bd_kernel.cuh kBdFusedForm) against the kernels before session 11 (RESET_NATIVE_GEMV_BD_SMALL_FUSED=legacy,
 read at every call), the separate ops and fp64 math: the same bits. Every fused kernel (RMSNorm prologue, SiLU * up
 epilogue, both) at M = 1, 2, bf16 and fp16 x; shapes from a single tile to several gate/up tile pairs per CTA (12288
 rows at K = 4096: more tiles than CTAs), K = 5120 (3 and 2 prologue groups per lane) and the largest K the fused

@@ -1,12 +1,13 @@
 """NVFP4 GEMV: the 16-bit kernel's forms (kForm16* in cuda/nvfp4/gemv_kernel.cuh, form16_rule): with bf16 x the FP4
-decode in 11 instructions per word; on the split-K kernels with 8 token columns the phased weight loop (two slot sets,
-each refilled right after the wait for the other); x staged without a division per unit (session 14; every instance
-but the two-CTA kernel with 8 token columns; 16-byte aligned x, else the old staging inside the same kernel); on the
-split-K kernels with 16 token columns the late slot refill. RESET_NATIVE_GEMV_16_FORM=0 runs the form before session
-13, =2 the decode alone, =13 session 13's rule (decode, phased). None changes what is summed or in which order, so every output equals form 0's bit for bit, on every
-instance (two and one CTA per SM, two teams, split K even and uneven; 8 and 16 token columns; the three-CTA kernel,
-which keeps form 0), on odd n, unaligned x, K % 64 != 0 and in CUDA-graph replays; form 0 also against fp64 math.
-Which instance and form run is read from the kernel names the torch profiler records. GPU tests skip without a device."""
+decode in 11 instructions per word; on the split-K kernels with 8 token columns the phased weight loop (two slot
+sets, each refilled right after the wait for the other); x staged without a division per unit (session 14; every
+instance but the two-CTA kernel with 8 token columns; 16-byte aligned x, else the old staging inside the same
+kernel); on the split-K kernels with 16 token columns the late slot refill. RESET_NATIVE_GEMV_16_FORM=0 runs the form
+before session 13, =2 the decode alone, =13 session 13's rule (decode, phased). None changes what is summed or in
+which order, so every output equals form 0's bit for bit, on every instance (two and one CTA per SM, two teams, split
+K even and uneven; 8 and 16 token columns; the three-CTA kernel, which keeps form 0), on odd n, unaligned x, K % 64
+!= 0 and in CUDA-graph replays; form 0 also against fp64 math. Which instance and form run is read from the kernel
+names the torch profiler records. GPU tests skip without a device."""
 from __future__ import annotations
 
 import functools

@@ -141,8 +141,8 @@ void run_shape(const Shape& sh, int calls, int replays, int sms, int l2) {
     }
   }
   const double mb = double(stride) / 1e6;
-  std::printf("%-10s %6d %6d %5d %6.1f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f\n", sh.name, sh.n, sh.k, ctas, mb,
-              median(col[kPeriod]), median(col[kFirst]), median(col[kMedStart]), median(col[kLastStart]),
+  std::printf("%-10s %6d %6d %5d %6.1f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f\n", sh.name, sh.n, sh.k, ctas,
+              mb, median(col[kPeriod]), median(col[kFirst]), median(col[kMedStart]), median(col[kLastStart]),
               median(col[kWait]), median(col[kX]), median(col[kSteps]), median(col[kMedEnd]));
   CHECK(cudaGraphExecDestroy(ge));
   CHECK(cudaGraphDestroy(g));

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench_nvfp4_gpu import copies_for, graph_time_us, read_bandwidth  # noqa: E402
+from bench_nvfp4_gpu import graph_time_us, read_bandwidth, rotated_nvfp4  # noqa: E402
 
 from reset_native import _nvfp4_cuda as nc  # noqa: E402
 
@@ -49,15 +49,13 @@ def main():
     k = args.k
     table = {m: [] for m in ms}
     for n in ns:
-        w = torch.randn((n, k), device="cuda", generator=gen, dtype=torch.bfloat16)
-        p0, s0, gs = nc.quantize(w)
+        wq, gs = rotated_nvfp4(n, k, gen, l2)
         nbytes = n * k * 9 // 16
-        wq = [(p0, s0)] + [(p0.clone(), s0.clone()) for _ in range(copies_for(nbytes, l2) - 1)]
         for m in ms:
             x = torch.randn((m, k), device="cuda", generator=gen, dtype=torch.bfloat16)
             t = graph_time_us([lambda p=p, s=s: nc.gemv(p, s, gs, x, "bf16") for p, s in wq], args.reps)
             table[m].append((n, nbytes + m * k * 2 + m * n * 2, t))
-        del w, wq
+        del wq
         torch.cuda.empty_cache()
     print(f"{'M':>3} {'N':>6} {'MB':>7} {'us':>7} {'floor':>6} {'%floor':>6}")
     for m in ms:

@@ -16,10 +16,10 @@ SAMPLER_SWITCH_VARIANTS=grouping64 times more chunks-per-block values at B = 64 
 SAMPLER_SWITCH_FRESH=1 copies fresh logits into place at the start of every step (the copy timed with it);
 SAMPLER_SWITCH_CHECK=0 skips the bit-for-bit check.
 SAMPLER_SWITCH_VARIANTS=s15 times session 14's defaults (PREP_FIRST, COMBINE_LOADS) each off and the opt-in SAMPLE_OCC6
-and EARLY_WEIGHTS, =s15g the B = 64 groupings; =s11 times session 11's switches (FULL_LOADS, VEC_LOADS, FLAT_BINS, WARP_REDUX,
-STATS_RANGE, KEPT_SUM; on by default since its round 1) each off and all of them off (-s11) against the default; =s9 times the session 9 variants instead (the default with one of LEAN, SUB_BINS or
-LEAN_STATS off), =grouping the chunks per block of the three passes around their defaults (each pass alone, and stats
-and sample together).
+and EARLY_WEIGHTS, =s15g the B = 64 groupings; =s11 times session 11's switches (FULL_LOADS, VEC_LOADS, FLAT_BINS,
+WARP_REDUX, STATS_RANGE, KEPT_SUM; on by default since its round 1) each off and all of them off (-s11) against the
+default; =s9 times the session 9 variants instead (the default with one of LEAN, SUB_BINS or LEAN_STATS off), =grouping
+the chunks per block of the three passes around their defaults (each pass alone, and stats and sample together).
 V = 151936 fp32 N(0, 3^2) logits (as bench/bench_sampler.py), B = 1, 8, 64 (SAMPLER_SWITCH_BATCHES); the bench's
 ReSET config with top-p 0.95 and a fixed T = 0.6 without top-p.
 One step per CUDA graph; every variant's graph is built first, then the variants are replayed in turns (series of

@@ -82,7 +82,8 @@ GemvParams make_params(const GemvArgs& a) {
   return p;
 }
 
-// The launch plan without the ring's tensor maps (add_ring_maps adds them when the ring is on).
+// The launch plan without the ring's tensor maps (add_ring_maps adds them when the ring is on), with the
+// block-diagonal kernel's K split decided once for the call (ksplit_for, dispatch_mode and fused_fits read it).
 LaunchPlan make_plan(const GemvArgs& a) {
   const bool fast = a.k % kChunk == 0 && reinterpret_cast<uintptr_t>(a.packed) % 16 == 0 &&
                     reinterpret_cast<uintptr_t>(a.block_scales) % 2 == 0;
@@ -95,7 +96,10 @@ LaunchPlan make_plan(const GemvArgs& a) {
   // The ring's bulk copies need 16-byte aligned scale rows too (K % 1024 == 0 keeps every row aligned then).
   const bool ring = fast && reinterpret_cast<uintptr_t>(a.block_scales) % 16 == 0 &&
                     cuda_core::env_forced("RESET_NATIVE_GEMV_RING") == 1;
-  return LaunchPlan{fast, ring, sms, size_t(optin), RingMaps{}};
+  LaunchPlan plan{fast, ring, sms, size_t(optin), RingMaps{}};
+  const bool x16 = a.x_dtype != DType::F32, w4a4 = a.activation == Activation::NVFP4;
+  plan.bd_ksplit = bd_split_slices(make_params(a), plan, x16, w4a4);
+  return plan;
 }
 
 // The ring's tensor maps of this call's weights and scales, when the plan streams them through the ring.
@@ -105,11 +109,11 @@ void add_ring_maps(LaunchPlan& plan, const GemvArgs& a) {
   encode_rows(&plan.maps.s, a.block_scales, a.n, a.k / 16, kChunk / 16, false);
 }
 
-// K slices for this call (1: no split): the block-diagonal kernel's split (bd_split_slices) where it applies, else
+// K slices for this call (1: no split): the block-diagonal kernel's split (plan.bd_ksplit) where it applies, else
 // what choose_ksplit picks for this call's x dtype and activation (the 16-bit kernel's split).
 int ksplit_for(const GemvArgs& a, const GemvParams& p, const LaunchPlan& plan) {
   const bool w4a4 = a.activation == Activation::NVFP4;
-  if (const int s = bd_split_slices(p, plan, a.x_dtype != DType::F32, w4a4); s > 1) return s;
+  if (plan.bd_ksplit > 1) return plan.bd_ksplit;
   switch (a.x_dtype) {
     case DType::F32:
       return w4a4 ? choose_ksplit<kF32, true>(p, plan) : choose_ksplit<kF32, false>(p, plan);

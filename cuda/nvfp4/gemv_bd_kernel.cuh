@@ -179,7 +179,7 @@ __device__ __forceinline__ void bd_write_partial(const GemvParams& p, const floa
 //     copy: 86 KB of code for the M = 1 kernel, 26 KB without);
 //   kSmallBatchX: x staged two units per thread at a time, both loads in flight before the first conversion (the
 //     plain loop waits for one L2 round trip per unit: 2 at K = 8192, 3 at K = 12288 for one token).
-//   kSmallHeadWait (the fused kernels since session 12, bd_fused_bits): ptxas gives every weight load
+//   kSmallHeadWait (the fused kernels since session 12, kBdFusedForm): ptxas gives every weight load
 //     of the step loop one scoreboard, so a wait for one slot's words waits for all loads in flight. Where it puts
 //     that wait decides how many steps stay in flight: once at the head of the kDepth steps (the plain and SiLU-only
 //     cb instances: up to kDepth) or before each step's first use (every RMSNorm instance, and the plain SMALL 0/1
@@ -522,7 +522,7 @@ inline BdSmall bd_small_choice() {
 // The W4A4 kernels' register-path form: kSmallCompact | kSmallBatchX by default (the plain A16 default), SMALL = 0
 // (the kernels before session 11) where RESET_NATIVE_GEMV_BD_SMALL_W4A4, read at every call (a benchmark switch), is
 // "legacy" (fast path and K % 1024 != 0 alike). Any other value: the default. The same bits either way (each tile
-// still summed by one CTA in the same order). The fused kernels' form: bd_fused_bits.
+// still summed by one CTA in the same order). The fused kernels' form: kBdFusedForm.
 constexpr const char* kBdSmallFusedEnv = "RESET_NATIVE_GEMV_BD_SMALL_FUSED";
 constexpr const char* kBdSmallW4a4Env = "RESET_NATIVE_GEMV_BD_SMALL_W4A4";
 inline bool bd_cb_form(const char* env_name) {
@@ -536,9 +536,7 @@ inline bool bd_cb_form(const char* env_name) {
 // Qwen3-32B gate/up + norm + SiLU 55.79 -> 45.54 us at M = 1, q/k/v + norm 14.52 -> 13.04, the SiLU-only kernels
 // within 2%), SMALL = 0 (the kernels before session 11) where RESET_NATIVE_GEMV_BD_SMALL_FUSED, read at every
 // call, is "legacy". The same bits either way.
-inline int bd_fused_bits() {
-  return bd_cb_form(kBdSmallFusedEnv) ? (kSmallCompact | kSmallBatchX | kSmallHeadWait) : 0;
-}
+constexpr int kBdFusedForm = kSmallCompact | kSmallBatchX | kSmallHeadWait;
 
 template <int XDT, int TOK, int MINB>
 void launch_bd_small(const GemvParams& p, const LaunchPlan& plan, size_t smem, int bits, cudaStream_t stream) {
@@ -588,8 +586,8 @@ bool try_bd_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t str
     return true;
   } else {  // fused (A16, fast path only) and W4A4 calls: cb (fused: + kSmallHeadWait) unless the switch says legacy
     constexpr int kCb = kSmallCompact | kSmallBatchX;
-    constexpr int kForm = kFused ? kCb | kSmallHeadWait : kCb;
-    const bool cb = kFused ? bd_fused_bits() != 0 : bd_cb_form(kBdSmallW4a4Env);
+    constexpr int kForm = kFused ? kBdFusedForm : kCb;
+    const bool cb = bd_cb_form(kFused ? kBdSmallFusedEnv : kBdSmallW4a4Env);
     if (fast) {
       if (cb) {
         launch_bd<XDT, W4A4, TOK, true, 2, false, PRO, SILU, kForm>(p, plan.maps, sms, smem, stream);

@@ -14,7 +14,7 @@ template <int XDT, bool W4A4>
 void dispatch_mode(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
   if (p.ksplit > 1) {  // set by the launcher from ksplit_for, with its workspace
     if constexpr (XDT != kF32 && !W4A4) {
-      if (bd_split_slices(p, plan, true, false) == p.ksplit) return dispatch_bd_split<XDT>(p, plan, stream);
+      if (plan.bd_ksplit == p.ksplit) return dispatch_bd_split<XDT>(p, plan, stream);
     }
     if (p.m > 8) return launch_split<XDT, W4A4, 2>(p, plan, stream);
     return launch_split<XDT, W4A4, 1>(p, plan, stream);
@@ -39,7 +39,7 @@ bool fused_fits(const GemvParams& p, const LaunchPlan& plan) {
   // bd_chosen: only where the plain call runs this kernel too, so fused and separate ops give the same bits.
   // Not where the plain call splits K (gemv_bd_split.cuh): the fused kernels do not.
   return plan.fast && bd_chosen<false>(p, plan.ring) && (!SILU || p.n % 32 == 0) &&
-         bd_split_slices(p, plan, true, false) == 1 &&
+         plan.bd_ksplit == 1 &&
          size_t(BdSmem(p.k, p.m, p.m, extra).total) <= kWholeSmemLimit;
 }
 

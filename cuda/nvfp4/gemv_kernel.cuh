@@ -837,6 +837,7 @@ struct LaunchPlan {
   int sms;            // multiprocessors
   size_t smem_optin;  // largest dynamic shared memory one CTA may opt into (227 KiB on H100/H200)
   RingMaps maps;      // TMA descriptors of this call's weights (ring only)
+  int bd_ksplit = 1;  // K slices of the block-diagonal kernel's split (gemv_bd_split.cuh; 1: it does not split)
 };
 
 // Shared memory of the whole-x kernel, with the weight ring when RING.
@@ -875,8 +876,9 @@ GemvParams with_activation_amax(const GemvParams& p, bool in_kernel, cudaStream_
 //   95.8, 8B q/k/v M = 4 7.9 -> 8.6);
 // * the division-free x staging, everywhere but on the two-CTA kernel with 8 columns (M = 3, and 32B gate_up to
 //   M = 8: level at M = 4..8, 49.4 -> 49.5 / 52.1 -> 51.7 us, and its main loop came out 7 instructions per step
-//   longer with it): at M = 16 8B gate_up 29.2 -> 28.1 us, 32B q/k/v 22.1 -> 21.1, 32B gate_up 75.3 -> 73.7, 8B q/k/v 12.3 -> 11.3,
-//   o 9.5 -> 8.6; fixed cost per call at M = 16, K = 4096 6.93 -> 5.76 us (with the late refill);
+//   longer with it): at M = 16 8B gate_up 29.2 -> 28.1 us, 32B q/k/v 22.1 -> 21.1, 32B gate_up 75.3 -> 73.7,
+//   8B q/k/v 12.3 -> 11.3, o 9.5 -> 8.6; fixed cost per call at M = 16, K = 4096 6.93 -> 5.76 us (with the late
+//   refill);
 // * the late refill on split K with 16 columns (M = 9..16): 8B down 21.7 -> 20.7 us at M = 16, 32B down 48.1 ->
 //   45.9, 32B o 19.2 -> 18.4 (with the staging); on the two-team kernels it lost (8B gate_up 28.1 -> 29.6).
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT>
@@ -914,8 +916,10 @@ auto form16_kernel() {
         return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, 0>;
       case kForceDecode:
         return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, (kRule & kForm16Decode)>;
-      case kForceSession13:
-        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, (kRule & (kForm16Decode | kForm16Phased))>;
+      case kForceSession13: {
+        constexpr int kSession13 = kRule & (kForm16Decode | kForm16Phased);
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kSession13>;
+      }
       default:
         break;
     }

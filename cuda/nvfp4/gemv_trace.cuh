@@ -1,8 +1,9 @@
 // Phase time stamps of the block-diagonal GEMV for the chain-timeline probe (bench/probes/gemv_chain_trace.cu),
 // compiled in only with -DRESET_NATIVE_GEMV_TRACE: thread 0 of each CTA records %globaltimer (ns, comparable
 // across SMs) at the marked points: 0 before the weight prefetch, 1 after the PDL wait, 2 x staged, 3 the first
-// kDepth steps done, 4 the CTA's last tile written. The call's index in the probe's chain is its weight copy's index (the probe
-// sets g_gemv_trace_base / g_gemv_trace_stride to the copies' layout). In the package build GEMV_TRACE is empty.
+// kDepth steps done, 4 the CTA's last tile written. The call's index in the probe's chain is its weight copy's
+// index (the probe sets g_gemv_trace_base / g_gemv_trace_stride to the copies' layout). In the package build
+// GEMV_TRACE is empty.
 #pragma once
 
 #ifdef RESET_NATIVE_GEMV_TRACE

@@ -115,42 +115,13 @@ __device__ __forceinline__ void write_candidates(Candidate* row_cand, unsigned l
   }
 }
 
-template <int kDType>
-__device__ __forceinline__ void kept_mass_publish(const KernelArgs& a, std::int64_t row, unsigned chunk,
-                                                  const float (&x)[kPerThread], const unsigned (&w)[kPerThread],
-                                                  unsigned in_bin, unsigned kept, unsigned long long* warp_mass,
-                                                  int mode);
-
-// Sampling, one chunk's part, without a block barrier: the kept mass of the chunk (with a top-p bin:
-// the logits above the bin only) is summed per warp into warp_mass[warp] (the caller adds the kWarps
-// sums: exact integers, in any grouping), and each warp reserves its boundary-bin logits' candidate
-// slots with one atomic, as soon as its logits are weighed, and writes them (their order in the buffer
-// does not matter: the threshold and the kept masses are computed from the set). mode: how x was loaded
-// (load_chunk_as; kLoadVec's layout only changes which indices the candidates get).
+// The end of kept_mass_warp (below) once a thread's kept mass `kept`, its boundary-bin logits (bits of in_bin) and
+// their weights w are known: the warp's kept mass into warp_mass[warp], the warp's boundary-bin logits to the row's
+// candidates.
 // a.warp_redux (RESET_NATIVE_SAMPLER_WARP_REDUX): the warp's kept mass as two 32-bit redux sums (of each thread's
 // bits 16 and up, and below: at most 32 x 2^11 and 32 x 2^16, exact) instead of a 64-bit shuffle tree, and the
 // candidate count as one redux, so that the scan of the counts runs only in a warp that holds candidates (nearly
 // none do: the boundary bin holds at most a few hundred of the row's logits). The same integers.
-template <int kDType, bool kLean = false>
-__device__ void kept_mass_warp(const KernelArgs& a, std::int64_t row, unsigned chunk, const RowPlan& plan,
-                               const float (&x)[kPerThread], unsigned long long* warp_mass,
-                               int mode = kLoadChecked) {
-  unsigned w[kPerThread];
-  unsigned kept = 0u;  // at most kPerThread weights of <= 2^24: no overflow
-  unsigned in_bin;
-  if (kLean && a.kept_sum) {
-    in_bin = kept_weights_summed(plan, x, w, kept);
-  } else {
-    in_bin = kept_weights<kLean>(plan, x, w);
-#pragma unroll
-    for (int j = 0; j < kPerThread; ++j) kept += in_bin & (1u << j) ? 0u : w[j];
-  }
-  kept_mass_publish<kDType>(a, row, chunk, x, w, in_bin, kept, warp_mass, mode);
-}
-
-// The rest of kept_mass_warp once a thread's kept mass `kept`, its boundary-bin logits (bits of in_bin) and their
-// weights w are known: the warp's kept mass into warp_mass[warp], the warp's boundary-bin logits to the row's
-// candidates.
 template <int kDType>
 __device__ __forceinline__ void kept_mass_publish(const KernelArgs& a, std::int64_t row, unsigned chunk,
                                                   const float (&x)[kPerThread], const unsigned (&w)[kPerThread],
@@ -182,6 +153,29 @@ __device__ __forceinline__ void kept_mass_publish(const KernelArgs& a, std::int6
   write_candidates<kDType>(a.ws.candidates + row * kCandidates,
                            __shfl_sync(kFullMask, base, 0) + static_cast<unsigned long long>(upto - count), in_bin, x,
                            w, begin, vec);
+}
+
+// Sampling, one chunk's part, without a block barrier: the kept mass of the chunk (with a top-p bin:
+// the logits above the bin only) is summed per warp into warp_mass[warp] (the caller adds the kWarps
+// sums: exact integers, in any grouping), and each warp reserves its boundary-bin logits' candidate
+// slots with one atomic, as soon as its logits are weighed, and writes them (their order in the buffer
+// does not matter: the threshold and the kept masses are computed from the set). mode: how x was loaded
+// (load_chunk_as; kLoadVec's layout only changes which indices the candidates get).
+template <int kDType, bool kLean = false>
+__device__ void kept_mass_warp(const KernelArgs& a, std::int64_t row, unsigned chunk, const RowPlan& plan,
+                               const float (&x)[kPerThread], unsigned long long* warp_mass,
+                               int mode = kLoadChecked) {
+  unsigned w[kPerThread];
+  unsigned kept = 0u;  // at most kPerThread weights of <= 2^24: no overflow
+  unsigned in_bin;
+  if (kLean && a.kept_sum) {
+    in_bin = kept_weights_summed(plan, x, w, kept);
+  } else {
+    in_bin = kept_weights<kLean>(plan, x, w);
+#pragma unroll
+    for (int j = 0; j < kPerThread; ++j) kept += in_bin & (1u << j) ? 0u : w[j];
+  }
+  kept_mass_publish<kDType>(a, row, chunk, x, w, in_bin, kept, warp_mass, mode);
 }
 
 // RESET_NATIVE_SAMPLER_EARLY_WEIGHTS (session 14; sample_kernel's kEarly: a block per chunk, right after the top-p bins
