@@ -11,7 +11,8 @@
 //   x staged, first steps, median end / last end = stamps 2, 3, 4
 // (The stamps cost a few instructions per CTA; the per-call time without them: bench/bench_nvfp4_gpu.py.)
 // -DGEMV_TRACE_PREFETCH=P (P < 4) loads only P weight steps before the PDL wait and the rest right after it.
-// (Session 14 also timed x staged by one bulk copy (TMA) instead of per-thread loads: slower, removed; RESULTS.md.)
+// (Session 14 also timed x staged by one bulk copy (TMA) instead of per-thread loads: slower, removed; RESULTS.md;
+// the variant is bench/probes/trials/gemv_bd_tma_x.patch, built with -DGEMV_TRACE_TMA_X.)
 // On the GPU machine, from the repository root:
 //   nvcc -std=c++17 -O3 -arch=sm_90 -DRESET_NATIVE_GEMV_TRACE -Icuda -Icpp/include -Icpp/src
 //     -o /tmp/gemv_chain_trace bench/probes/gemv_chain_trace.cu && /tmp/gemv_chain_trace [calls] [replays]
