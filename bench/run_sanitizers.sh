@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# compute-sanitizer over the CUDA kernels of an installed CUDA build of reset_native, on small shapes: memcheck
+# (out-of-bounds and misaligned device memory accesses) and racecheck (shared-memory hazards between barriers). Usage (repo root, on the GPU machine):
+#   bash bench/run_sanitizers.sh            # everything, ~4-6 minutes on an H200
+#   PART=nvfp4|sampler bash bench/run_sanitizers.sh
+# Why test selections and not whole files: under the sanitizer every kernel runs instrumented and the whole GPU
+# suite would take hours. The selections reach every kernel form the switches select (gemv: the block-diagonal
+# register variants, its K split, the W4A4 and fused RMSNorm / SiLU forms, the 16-bit kernel's forms 0 / 2 / 13 /
+# rule including split K with 8 and 16 token columns, two teams, the weight ring; sampler: every session-14 switch
+# at B = 1, 3, 8, 9, 64 over the four configs, boundary-bin cases, strided views, graph replays; racecheck on the
+# ungrouped (B = 1) and grouped (B = 9) passes). Prints one line
+# per run and "sanitizers: N failed" last; exit status 1 if any run failed.
+set -o pipefail
+export PYTHONUNBUFFERED=1
+OUT=${OUT:-bench/out}
+PART=${PART:-all}
+mkdir -p "$OUT"
+t0=$(date +%s)
+failed=0
+summary=()
+
+# run <name> <tool> <timeout s> <command...>: the sanitizer's last lines go to $OUT/sanitize_<name>.log.
+run() {
+  local name=$1 tool=$2 limit=$3
+  shift 3
+  timeout "$limit" compute-sanitizer --tool "$tool" --error-exitcode 1 "$@" > "$OUT/sanitize_$name.log" 2>&1
+  local rc=$?
+  [ $rc -ne 0 ] && failed=$((failed + 1))
+  local last
+  last=$(grep -E "passed|failed|ERROR SUMMARY|RACECHECK SUMMARY|cases" "$OUT/sanitize_$name.log" | tail -2 | tr '\n' ' ')
+  summary+=("$name ($tool): rc $rc, $(($(date +%s) - t0)) s: $last")
+  echo "${summary[-1]}"
+}
+
+PYTEST=(python3 -m pytest -q -p no:cacheprovider -x)
+GEMV_TESTS=(tests/test_nvfp4_gpu_form16.py tests/test_nvfp4_gpu_bd_small.py tests/test_nvfp4_gpu_bd_split.py
+            tests/test_fused_gemv.py)
+GEMV_K="(forms_same_bits_and_fp64 and dtype0) or forms_unaligned or (small_variants_same_bits and dtype0)"
+GEMV_K+=" or (w4a4_forms_give and dtype0 and 1-136) or weight_ring_gives"
+GEMV_K+=" or (forced_slices and dtype0 and (200-8192 or 136-5120)) or split_with_bias"
+GEMV_K+=" or (fused_small_forms_give and dtype0 and (96-4096 or 1056-7168)) or (silu_mul_epilogue_is_bit and dtype0 and 48-4096)"
+SAMPLER_K="do_not_change_the_step and (1-151936 or 9-151936) and reset_top_p"
+
+if [ "$PART" != sampler ]; then
+  run gemv_sweep memcheck 300 python3 bench/check_nvfp4_gpu.py --gemv-kernels
+  run gemv_forms memcheck 420 "${PYTEST[@]}" "${GEMV_TESTS[@]}" -k "$GEMV_K"
+  run gemv_race racecheck 300 python3 bench/check_nvfp4_gpu.py --gemv-kernels
+fi
+if [ "$PART" != nvfp4 ]; then
+  run sampler_steps memcheck 420 "${PYTEST[@]}" tests/test_sampler_gpu_session14.py
+  run sampler_race racecheck 300 "${PYTEST[@]}" tests/test_sampler_gpu_session14.py -k "$SAMPLER_K"
+fi
+printf '%s\n' "${summary[@]}"
+echo "sanitizers: $failed failed, $(($(date +%s) - t0)) s"
+[ $failed -eq 0 ]
