@@ -6,12 +6,14 @@
 Covers quantize (bit-exact vs the independent reference), dequantize, and the GEMV in every x dtype,
 both activations, fast (K % 1024 == 0) and general (K % 16 == 0) paths, 1..16 tokens, N not a multiple of
 the row tile, with fresh random data and allocator poisoning (see tests/test_nvfp4_cuda.py). --gemv-kernels runs only one
-GEMV case per kernel family on the fast path (block-diagonal, 16-bit with one team and with two, split K), which
-keeps racecheck (shared-memory hazards between the barriers) within a minute.
+GEMV case per kernel family on the fast path (block-diagonal, 16-bit with one team and with two, split K; the 16-bit
+ones in each of their forms), which keeps racecheck (shared-memory hazards between the barriers) within a minute.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -31,14 +33,39 @@ FAMILIES = [(40, 1024, 1), (40, 1024, 2), (40, 4096, 4), (8472, 1024, 12), (40, 
             (40, 8192, 16)]
 
 
+# The 16-bit kernel's forms (RESET_NATIVE_GEMV_16_FORM, read at every call): the rule's (unset), session 12's loop
+# (0) and session 13's rule (13), so that the sanitizer sees every form's loop, not only the default one. (The form
+# tests assert which kernel ran through the torch profiler, which records nothing under compute-sanitizer: they skip.)
+FORMS16 = (None, "0", "13")
+
+
 def gemv_kernels(dtypes):
     cases = 0
     for dtype in dtypes:
         for n, k, m in FAMILIES:
-            for act in ("bf16", "nvfp4"):
-                t._gemv_case(n, k, m, dtype, act, with_bias=True, seed=int(time.time() * 1e3) % 2**31)
-                cases += 1
+            for form in FORMS16 if m >= 3 else (None,):
+                with _env("RESET_NATIVE_GEMV_16_FORM", form):
+                    for act in ("bf16", "nvfp4"):
+                        t._gemv_case(n, k, m, dtype, act, with_bias=True, seed=int(time.time() * 1e3) % 2**31)
+                        cases += 1
     return cases
+
+
+@contextlib.contextmanager
+def _env(name, value):
+    """os.environ[name] = value (None: unset) inside the block, restored after it."""
+    old = os.environ.get(name)
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
 
 
 def main():

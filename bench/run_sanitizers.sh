@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # compute-sanitizer over the CUDA kernels of an installed CUDA build of reset_native, on small shapes: memcheck
 # (out-of-bounds and misaligned device memory accesses) and racecheck (shared-memory hazards between barriers). Usage (repo root, on the GPU machine):
-#   bash bench/run_sanitizers.sh            # everything, ~4-6 minutes on an H200
+#   bash bench/run_sanitizers.sh            # everything, ~3 minutes on an H200 (session 15)
 #   PART=nvfp4|sampler bash bench/run_sanitizers.sh
 # Why test selections and not whole files: under the sanitizer every kernel runs instrumented and the whole GPU
 # suite would take hours. The selections reach every kernel form the switches select (gemv: the block-diagonal
@@ -35,7 +35,9 @@ run() {
 PYTEST=(python3 -m pytest -q -p no:cacheprovider -x)
 GEMV_TESTS=(tests/test_nvfp4_gpu_form16.py tests/test_nvfp4_gpu_bd_small.py tests/test_nvfp4_gpu_bd_split.py
             tests/test_fused_gemv.py)
-GEMV_K="(forms_same_bits_and_fp64 and dtype0) or forms_unaligned or (small_variants_same_bits and dtype0)"
+# (The 16-bit forms are swept by check_nvfp4_gpu.py: test_forms_same_bits_and_fp64 reads kernel names through the torch
+# profiler, which records nothing under the sanitizer, so it skips there.)
+GEMV_K="forms_unaligned or (small_variants_same_bits and dtype0)"
 GEMV_K+=" or (w4a4_forms_give and dtype0 and 1-136) or weight_ring_gives"
 GEMV_K+=" or (forced_slices and dtype0 and (200-8192 or 136-5120)) or split_with_bias"
 GEMV_K+=" or (fused_small_forms_give and dtype0 and (96-4096 or 1056-7168)) or (silu_mul_epilogue_is_bit and dtype0 and 48-4096)"
