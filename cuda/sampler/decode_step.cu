@@ -119,7 +119,8 @@ Workspace make_workspace(const DeviceScratch& scratch, std::int64_t slots, std::
                    reinterpret_cast<Candidate*>(base + l.candidates), reinterpret_cast<unsigned*>(base + l.flags),
                    reinterpret_cast<unsigned*>(base + l.grid), reinterpret_cast<unsigned*>(base + l.steps),
                    reinterpret_cast<unsigned long long*>(base + l.tagged), static_cast<unsigned>(l.chunks),
-                   static_cast<unsigned>(detail::tagged_words_per_row(l.chunks))};
+                   static_cast<unsigned>(detail::tagged_words_per_row(l.chunks)),
+                   reinterpret_cast<unsigned*>(base + l.cells)};
 }
 
 void check_launch(const char* what) {
@@ -221,11 +222,20 @@ bool env_is(const char* name, const char* value) {
 //   pass, from the stats pass's plan (kept_mass_block_early); after the wait only the comparisons with the boundary bin
 //   remain. In the B = 1 trace (session 14, round 1) the sample blocks wait 2.4 us for the bins pass with their chunk
 //   loaded (marks 0 -> 1), and their kept masses take 0.3-1.1 us after the bin is picked (marks 16 -> 11).
+// Session 15's switch (bench/RESULTS-sampler16.md; tests/test_sampler_gpu_session15.py), the same bits on and off:
+// * RESET_NATIVE_SAMPLER_CELL_MASSES (rows of at most kCellChunks = 192 chunks, V <= 393216): the sample pass publishes
+//   each warp's kept mass as two cells of 128 logits from the warp's lane 0 (no block barrier and no block sum before
+//   the arrival; the grouped pass without its per-round barriers), and the draw (the row's last block) takes the chunk
+//   masses as sums of the cells, then, in kLoadVec's layout, the quantile's 128-logit segment by its cells and the
+//   token by one warp (one 16- or 8-byte load per lane, a warp scan) instead of reloading the whole chunk and scanning
+//   it with block barriers (decode_step_cells.cuh). In session 14's B = 1 trace the draw took ~4.6 us, of which ~1.5
+//   the chunk's reload, weights and scans.
 struct Switches {
   bool sample_picks, lean, sub_bins, lean_stats, lean_draw;
   bool full_loads, vec_loads, flat_bins, warp_redux, stats_range, kept_sum;
   bool phased_loads, combine_loads;
   bool prep_first, sample_occ6, early_weights;
+  bool cell_masses;
 };
 // sms: the device's multiprocessors (0 when unknown: the bins pass picks).
 Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
@@ -246,7 +256,8 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
                   env_switch("RESET_NATIVE_SAMPLER_COMBINE_LOADS", true),
                   env_switch("RESET_NATIVE_SAMPLER_PREP_FIRST", true),
                   env_switch("RESET_NATIVE_SAMPLER_SAMPLE_OCC6", false),
-                  env_switch("RESET_NATIVE_SAMPLER_EARLY_WEIGHTS", false)};
+                  env_switch("RESET_NATIVE_SAMPLER_EARLY_WEIGHTS", false),
+                  env_switch("RESET_NATIVE_SAMPLER_CELL_MASSES", false)};
 }
 
 // Whether every chunk of every row starts on a 16-byte boundary (kLoadVec's loads): the logits' base and the row
@@ -440,6 +451,7 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   a.kept_sum = sw.kept_sum ? 1 : 0;
   a.combine_loads = sw.combine_loads ? 1 : 0;
   a.prep_first = sw.prep_first ? 1 : 0;
+  a.cell_masses = sw.cell_masses && a.ws.chunks <= kCellChunks ? 1 : 0;  // the draw keeps the cells in DrawShared
   // Only where the top-p bins pass runs right before the sample pass (with the radix top-p or without top-p the kernel
   // before it writes the plan's floor or the plan itself).
   const bool early_weights = sw.early_weights && top_p && !radix;
