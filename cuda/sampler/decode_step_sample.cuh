@@ -499,6 +499,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) sample_kernel(KernelArgs
   pdl_trigger();
   RN_TRACE(2, 1);
   RowPlan plan = a.ws.plans[row];
+  // a.plan_flag: the flag back to 0 for the next step (every bins block of the row has seen it: the bins grid ended).
+  if (a.plan_flag && part == 0 && threadIdx.x == 0) a.ws.plans[row].ready = 0u;
   unsigned long long bins[kBinsPerThread];
   if (a.sample_picks) load_row_bins(a, row, bins);  // in flight with the plan's load
   if (!plan.active) {

@@ -54,7 +54,7 @@ struct RowPlan {
   std::uint32_t floor_key; // keep keys >= floor_key (top-k, then top-p threshold)
   std::int32_t active;     // 1: the row still needs sampling (not greedy, not rejected)
   std::int32_t bin;        // top-p boundary bin (the exact threshold is among its logits); -1: none
-  std::int32_t pad;
+  std::uint32_t ready;     // RESET_NATIVE_SAMPLER_PLAN_FLAG: 1 (a release store) once the rest is written; 0 otherwise
 };
 
 // The row's slot prepared for its state update while the entropy is being reduced (stats pass, by
