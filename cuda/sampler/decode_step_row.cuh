@@ -87,6 +87,10 @@ struct KernelArgs {
   // plan_flag: the top-p bins pass starts a row once the stats pass has flagged its plan written (RowPlan::ready),
   // instead of at the stats grid's end (decode_step_topp.cuh; RESET_NATIVE_SAMPLER_PLAN_FLAG, session 15).
   int plan_flag;
+  // bins_flag: the sample pass starts a row once its bins_blocks top-p bins blocks have counted themselves done
+  // (RowPlan::bins_done), instead of at the bins grid's end (RESET_NATIVE_SAMPLER_BINS_FLAG, session 15).
+  int bins_flag;
+  unsigned bins_blocks;
 };
 
 template <int kDType>
@@ -586,6 +590,20 @@ __device__ __forceinline__ void wait_plan_flag(const KernelArgs& a, std::int64_t
     do {
       asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(flag) : "memory");
     } while (v == 0u);
+  }
+  __syncthreads();
+}
+
+// a.bins_flag, the sample pass: thread 0 waits until every top-p bins block of the row has counted itself done (an
+// acquire), then the block's barrier. Safe against a deadlock as wait_plan_flag: a sample block starts only once every
+// bins block has started, and those count themselves done before any wait of theirs on a grid's end.
+__device__ __forceinline__ void wait_bins_done(const KernelArgs& a, std::int64_t row) {
+  if (threadIdx.x == 0) {
+    const unsigned* done = &a.ws.plans[row].bins_done;
+    unsigned v = 0u;
+    do {
+      asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(done) : "memory");
+    } while (v < a.bins_blocks);
   }
   __syncthreads();
 }

@@ -225,6 +225,12 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   __shared__ BinPickShared pick;
   __shared__ int s_last;
   topp_bins_block<kDType, kLean, kPhased>(a, hist_lo, hist_hi, pick, s_last);
+  if (a.bins_flag) {  // a.bins_flag: this block is done (its flush, and the row's pick if it was the last block)
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(&a.ws.plans[blockIdx.x].bins_done) : "memory");
+    }
+  }
   if (a.plan_flag) pdl_wait();  // this grid ends only after the stats grid (returns at once when that has ended)
 }
 
