@@ -230,22 +230,12 @@ bool env_is(const char* name, const char* value) {
 //   token by one warp (one 16- or 8-byte load per lane, a warp scan) instead of reloading the whole chunk and scanning
 //   it with block barriers (decode_step_cells.cuh). In session 14's B = 1 trace the draw took ~4.6 us, of which ~1.5
 //   the chunk's reload, weights and scans.
-// * RESET_NATIVE_SAMPLER_PLAN_FLAG (only where the top-p bins pass runs right after the stats pass): the stats pass's
-//   row plan is stored first and flagged with a release store (RowPlan::ready), and a bins block starts its row on that
-//   flag instead of at the stats grid's end (griddepcontrol.wait), which it waits for only at its own end, so that the
-//   grids still end in order; the sample pass clears the flag. In session 14's B = 1 trace the bins blocks passed
-//   their wait 1.5 us after the plan was written (6.4 -> 7.9 us); at B = 64 a row's bins blocks may start while other
-//   rows' stats blocks still combine and plan.
-// * RESET_NATIVE_SAMPLER_BINS_FLAG (only where the top-p bins pass runs right before the sample pass): every bins block
-//   counts itself done in its row's plan (a release add after its flush, and after the pick in the row's last block),
-//   and a sample block starts its row once all of them have (RowPlan::bins_done, reset by the stats pass's plan store)
-//   instead of at the bins grid's end, which it waits for only at its own end.
 struct Switches {
   bool sample_picks, lean, sub_bins, lean_stats, lean_draw;
   bool full_loads, vec_loads, flat_bins, warp_redux, stats_range, kept_sum;
   bool phased_loads, combine_loads;
   bool prep_first, sample_occ6, early_weights;
-  bool cell_masses, plan_flag, bins_flag;
+  bool cell_masses;
 };
 // sms: the device's multiprocessors (0 when unknown: the bins pass picks).
 Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
@@ -267,9 +257,7 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
                   env_switch("RESET_NATIVE_SAMPLER_PREP_FIRST", true),
                   env_switch("RESET_NATIVE_SAMPLER_SAMPLE_OCC6", false),
                   env_switch("RESET_NATIVE_SAMPLER_EARLY_WEIGHTS", false),
-                  env_switch("RESET_NATIVE_SAMPLER_CELL_MASSES", false),
-                  env_switch("RESET_NATIVE_SAMPLER_PLAN_FLAG", false),
-                  env_switch("RESET_NATIVE_SAMPLER_BINS_FLAG", false)};
+                  env_switch("RESET_NATIVE_SAMPLER_CELL_MASSES", false)};
 }
 
 // Whether every chunk of every row starts on a 16-byte boundary (kLoadVec's loads): the logits' base and the row
@@ -464,12 +452,6 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   a.combine_loads = sw.combine_loads ? 1 : 0;
   a.prep_first = sw.prep_first ? 1 : 0;
   a.cell_masses = sw.cell_masses && a.ws.chunks <= kCellChunks ? 1 : 0;  // the draw keeps the cells in DrawShared
-  // The flag only where the top-p bins pass runs right after the stats pass (top-k's radix levels read the plan at
-  // the grid boundary) and the sample pass after it (which clears the flag).
-  a.plan_flag = sw.plan_flag && top_p && !radix && !top_k ? 1 : 0;
-  // The bins blocks' count only where the top-p bins pass runs right before the sample pass (any top-k before it).
-  a.bins_flag = sw.bins_flag && top_p && !radix ? 1 : 0;
-  a.bins_blocks = bins_parts(rows, a.ws.chunks);
   // Only where the top-p bins pass runs right before the sample pass (with the radix top-p or without top-p the kernel
   // before it writes the plan's floor or the plan itself).
   const bool early_weights = sw.early_weights && top_p && !radix;

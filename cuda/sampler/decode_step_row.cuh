@@ -84,13 +84,6 @@ struct KernelArgs {
   // cell_masses: the sampling pass publishes every warp's kept mass as two cells of 128 logits (no block sum), and
   // the draw goes from its chunk to one cell (decode_step_cells.cuh; RESET_NATIVE_SAMPLER_CELL_MASSES, session 15).
   int cell_masses;
-  // plan_flag: the top-p bins pass starts a row once the stats pass has flagged its plan written (RowPlan::ready),
-  // instead of at the stats grid's end (decode_step_topp.cuh; RESET_NATIVE_SAMPLER_PLAN_FLAG, session 15).
-  int plan_flag;
-  // bins_flag: the sample pass starts a row once its bins_blocks top-p bins blocks have counted themselves done
-  // (RowPlan::bins_done), instead of at the bins grid's end (RESET_NATIVE_SAMPLER_BINS_FLAG, session 15).
-  int bins_flag;
-  unsigned bins_blocks;
 };
 
 template <int kDType>
@@ -529,9 +522,7 @@ __device__ void load_pre(const KernelArgs& a, std::int64_t row, RowPre& pre) {
 }
 
 // The row's entropy is known: finish the state update from the prepared slot, write the slot back
-// and plan the rest of the step. One thread, once `pre` is complete in shared memory. The plan is stored first (with
-// a.plan_flag its flag after it, a release: the top-p bins pass may start the row on it), then the outputs and the
-// slot's state, which only later kernels and the host read, after the grid's end.
+// and plan the rest of the step. One thread, once `pre` is complete in shared memory.
 __device__ void finish_row(const KernelArgs& a, std::int64_t row, const EntropyPart& all, const RowPre& pre) {
   const float entropy = all.max == -INFINITY || all.nan
                             ? NAN
@@ -544,15 +535,27 @@ __device__ void finish_row(const KernelArgs& a, std::int64_t row, const EntropyP
   plan.slot = -1;
   plan.active = 0;
   plan.bin = -1;
-  double t = 0.0;
   if (bad) {
+    reject_row(a, row, bad, entropy);
     if (claimed(bad)) plan.slot = slot;
   } else {
     plan.uniform = pre.uniform;
-    t = detail::temperature_for(a.params, pre.means, entropy);
+    double sums[kSlotSums];
+    std::int64_t ints[kSlotInts];
+    for (int k = 0; k < kSlotSums; ++k) sums[k] = pre.sums[k];
+    for (int k = 0; k < kSlotInts; ++k) ints[k] = pre.ints[k];
+    const double t = detail::temperature_for(a.params, pre.means, entropy);
+    const std::int64_t head = detail::append_entropy(a.params, nullptr, sums, ints, entropy);
+    a.state.window_entropies[slot * a.state.window + head] = entropy;
+    for (int k = 0; k < kSlotSums; ++k) a.state.sums[slot * kSlotSums + k] = sums[k];
+    for (int k = 0; k < kSlotInts; ++k) a.state.ints[slot * kSlotInts + k] = ints[k];
+    a.temperatures[row] = static_cast<float>(t);
+    if (a.entropies) a.entropies[row] = entropy;
     plan.slot = slot;
     plan.argmax = all.argmax;
-    if (t > kGreedyTemperature) {
+    if (t <= kGreedyTemperature) {
+      a.tokens[row] = all.argmax;
+    } else {
       plan.active = 1;
       plan.zmax = all.max;
       plan.inv_t = static_cast<float>(1.0 / t);
@@ -560,62 +563,6 @@ __device__ void finish_row(const KernelArgs& a, std::int64_t row, const EntropyP
     }
   }
   a.ws.plans[row] = plan;
-  if (a.plan_flag) {
-    asm volatile("st.release.gpu.global.u32 [%0], %1;" ::"l"(&a.ws.plans[row].ready), "r"(1u) : "memory");
-  }
-  if (bad) {
-    reject_row(a, row, bad, entropy);
-    return;
-  }
-  double sums[kSlotSums];
-  std::int64_t ints[kSlotInts];
-  for (int k = 0; k < kSlotSums; ++k) sums[k] = pre.sums[k];
-  for (int k = 0; k < kSlotInts; ++k) ints[k] = pre.ints[k];
-  const std::int64_t head = detail::append_entropy(a.params, nullptr, sums, ints, entropy);
-  a.state.window_entropies[slot * a.state.window + head] = entropy;
-  for (int k = 0; k < kSlotSums; ++k) a.state.sums[slot * kSlotSums + k] = sums[k];
-  for (int k = 0; k < kSlotInts; ++k) a.state.ints[slot * kSlotInts + k] = ints[k];
-  a.temperatures[row] = static_cast<float>(t);
-  if (a.entropies) a.entropies[row] = entropy;
-  if (t <= kGreedyTemperature) a.tokens[row] = all.argmax;
-}
-
-// a.plan_flag, the top-p bins pass: thread 0 waits for the row's plan flag (an acquire), then the block's barrier.
-// Safe against a deadlock: a bins block starts only once every stats block has started (programmatic launch: each
-// triggers it at its start), so the stats blocks that write the flags all run. The plan is then read through L2.
-__device__ __forceinline__ void wait_plan_flag(const KernelArgs& a, std::int64_t row) {
-  if (threadIdx.x == 0) {
-    const unsigned* flag = &a.ws.plans[row].ready;
-    unsigned v = 0u;
-    do {
-      asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(flag) : "memory");
-    } while (v == 0u);
-  }
-  __syncthreads();
-}
-
-// a.bins_flag, the sample pass: thread 0 waits until every top-p bins block of the row has counted itself done (an
-// acquire), then the block's barrier. Safe against a deadlock as wait_plan_flag: a sample block starts only once every
-// bins block has started, and those count themselves done before any wait of theirs on a grid's end.
-__device__ __forceinline__ void wait_bins_done(const KernelArgs& a, std::int64_t row) {
-  if (threadIdx.x == 0) {
-    const unsigned* done = &a.ws.plans[row].bins_done;
-    unsigned v = 0u;
-    do {
-      asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(done) : "memory");
-    } while (v < a.bins_blocks);
-  }
-  __syncthreads();
-}
-
-__device__ __forceinline__ RowPlan load_plan_l2(const KernelArgs& a, std::int64_t row) {
-  static_assert(sizeof(RowPlan) % 16 == 0, "RowPlan is whole 16-byte words");
-  alignas(16) RowPlan p;
-  const uint4* from = reinterpret_cast<const uint4*>(a.ws.plans + row);
-  uint4* to = reinterpret_cast<uint4*>(&p);
-#pragma unroll
-  for (int k = 0; k < static_cast<int>(sizeof(RowPlan) / 16); ++k) to[k] = __ldcg(from + k);
-  return p;
 }
 
 }  // namespace reset_native::sampler::cuda_detail

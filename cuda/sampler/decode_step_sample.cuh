@@ -480,11 +480,8 @@ namespace reset_native::sampler::cuda_detail {
 // loop without spills, draw_row with a few words on the stack).
 // kEarly (a block per chunk, lean; RESET_NATIVE_SAMPLER_EARLY_WEIGHTS): the chunk weighed and binned before the wait
 // (kept_mass_block_early).
-// a.bins_flag (RESET_NATIVE_SAMPLER_BINS_FLAG): a block starts its row once the row's bins blocks have all counted
-// themselves done (wait_bins_done) rather than at the bins grid's end, which it waits for only at its own end
-// (sample_kernel), so that the grids still end in order.
-template <int kDType, bool kGrouped, bool kLean, bool kPhased, bool kEarly>
-__device__ __forceinline__ void sample_block(const KernelArgs& a) {
+template <int kDType, bool kGrouped, bool kLean, bool kPhased = false, int kMinBlocks = 5, bool kEarly = false>
+__global__ void __launch_bounds__(kThreads, kMinBlocks) sample_kernel(KernelArgs a) {
   static_assert(!kEarly || (!kGrouped && kLean), "the early weights: a block per chunk, lean weights");
   __shared__ DrawShared draw;
   __shared__ SampleShared sh;
@@ -498,17 +495,10 @@ __device__ __forceinline__ void sample_block(const KernelArgs& a) {
   unsigned ew[kPerThread];
   int eb[kPerThread];
   if constexpr (kEarly) early_weights(load_early_plan(a, row), x, ew, eb);
-  if (a.bins_flag) {
-    wait_bins_done(a, row);
-  } else {
-    pdl_wait();
-  }
+  pdl_wait();
   pdl_trigger();
   RN_TRACE(2, 1);
-  RowPlan plan = a.bins_flag ? load_plan_l2(a, row) : a.ws.plans[row];
-  // a.plan_flag: the flag back to 0 for the next step (every bins block of the row has seen it: the bins grid ended,
-  // or with a.bins_flag every one of them has counted itself done).
-  if (a.plan_flag && part == 0 && threadIdx.x == 0) a.ws.plans[row].ready = 0u;
+  RowPlan plan = a.ws.plans[row];
   unsigned long long bins[kBinsPerThread];
   if (a.sample_picks) load_row_bins(a, row, bins);  // in flight with the plan's load
   if (!plan.active) {
@@ -569,12 +559,6 @@ __device__ __forceinline__ void sample_block(const KernelArgs& a) {
   }
   if (threadIdx.x == 0) a.scratch.slot_busy[plan.slot] = 0;
   RN_TRACE(2, 10);
-}
-
-template <int kDType, bool kGrouped, bool kLean, bool kPhased = false, int kMinBlocks = 5, bool kEarly = false>
-__global__ void __launch_bounds__(kThreads, kMinBlocks) sample_kernel(KernelArgs a) {
-  sample_block<kDType, kGrouped, kLean, kPhased, kEarly>(a);
-  if (a.bins_flag) pdl_wait();  // this grid ends only after the bins grid (returns at once when that has ended)
 }
 
 }  // namespace reset_native::sampler::cuda_detail

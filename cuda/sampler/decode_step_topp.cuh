@@ -168,12 +168,12 @@ __device__ void topp_pick_bin(const KernelArgs& a, std::int64_t row, BinPickShar
 // kLean: weights and bins without float-to-int conversions (weight_at; the same bits). With
 // a.sample_picks the blocks only flush: no arrival, no last block; the sample pass picks the bin.
 // kPhased: the next chunk's loads issued only once this chunk has arrived (load_next_chunk; the same bits).
-// a.plan_flag (RESET_NATIVE_SAMPLER_PLAN_FLAG): a block starts once its row's plan is flagged written
-// (wait_plan_flag) rather than once the whole stats grid has ended, and waits for that end only when it is done
-// (topp_bins_kernel), so that the kernels after it still start after the stats grid's end.
-template <int kDType, bool kLean, bool kPhased>
-__device__ __forceinline__ void topp_bins_block(const KernelArgs& a, unsigned* hist_lo, unsigned* hist_hi,
-                                                BinPickShared& pick, int& s_last) {
+template <int kDType, bool kLean, bool kPhased = false>
+__global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
+  __shared__ unsigned hist_lo[kTopPBins];
+  __shared__ unsigned hist_hi[kTopPBins];
+  __shared__ BinPickShared pick;
+  __shared__ int s_last;
   RN_TRACE(1, 0);
   const std::int64_t row = blockIdx.x;
   const unsigned part = blockIdx.y, parts = gridDim.y;
@@ -181,14 +181,10 @@ __device__ __forceinline__ void topp_bins_block(const KernelArgs& a, unsigned* h
   float x[kPerThread];
   load_early_chunk<kDType>(a, row, static_cast<std::int64_t>(part) * kChunk, chunk_end(part), x, a.bins_loads);
   topp_bins_clear(hist_lo, hist_hi);
-  if (a.plan_flag) {
-    wait_plan_flag(a, row);
-  } else {
-    pdl_wait();
-  }
+  pdl_wait();
   pdl_trigger();
   RN_TRACE(1, 1);
-  const RowPlan plan = a.plan_flag ? load_plan_l2(a, row) : a.ws.plans[row];
+  const RowPlan plan = a.ws.plans[row];
   if (!plan.active) return;  // the same for every block of the row
   RN_TRACE(1, 2);
   const bool flat = kLean && a.flat_bins;
@@ -216,22 +212,6 @@ __device__ __forceinline__ void topp_bins_block(const KernelArgs& a, unsigned* h
   RN_TRACE(1, 5);
   topp_pick_bin(a, row, pick);
   RN_TRACE(1, 6);
-}
-
-template <int kDType, bool kLean, bool kPhased = false>
-__global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
-  __shared__ unsigned hist_lo[kTopPBins];
-  __shared__ unsigned hist_hi[kTopPBins];
-  __shared__ BinPickShared pick;
-  __shared__ int s_last;
-  topp_bins_block<kDType, kLean, kPhased>(a, hist_lo, hist_hi, pick, s_last);
-  if (a.bins_flag) {  // a.bins_flag: this block is done (its flush, and the row's pick if it was the last block)
-    __syncthreads();
-    if (threadIdx.x == 0) {
-      asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(&a.ws.plans[blockIdx.x].bins_done) : "memory");
-    }
-  }
-  if (a.plan_flag) pdl_wait();  // this grid ends only after the stats grid (returns at once when that has ended)
 }
 
 // Inclusive-scan search over n values held in shared memory in descending key order: the position

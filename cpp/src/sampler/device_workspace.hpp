@@ -54,9 +54,7 @@ struct RowPlan {
   std::uint32_t floor_key; // keep keys >= floor_key (top-k, then top-p threshold)
   std::int32_t active;     // 1: the row still needs sampling (not greedy, not rejected)
   std::int32_t bin;        // top-p boundary bin (the exact threshold is among its logits); -1: none
-  std::uint32_t ready;     // RESET_NATIVE_SAMPLER_PLAN_FLAG: 1 (a release store) once the rest is written; 0 otherwise
-  std::uint32_t bins_done; // RESET_NATIVE_SAMPLER_BINS_FLAG: top-p bins blocks of the row done (release adds)
-  std::uint32_t pad[3];
+  std::int32_t pad;
 };
 
 // The row's slot prepared for its state update while the entropy is being reduced (stats pass, by
