@@ -155,6 +155,24 @@ __device__ void draw_in_cell(const KernelArgs& a, std::int64_t row, const void* 
   }
 }
 
+// a.cell_scan (RESET_NATIVE_SAMPLER_CELL_SCAN), one warp: the segment of a chunk (its kCells words in shared memory)
+// holding `rank`, and rank made relative to it, by a scan over lanes 0..15 instead of the chunk owner's walk over the
+// 16 words (one dependent shared load each). The same segment and rank: the first whose running mass passes rank (the
+// last one if none does, which the exact masses rule out, as the walk).
+__device__ __forceinline__ int segment_of_rank(const unsigned* words, unsigned long long& rank) {
+  const int lane = threadIdx.x & 31;
+  const unsigned long long m = lane < kCells ? words[lane] : 0ull;
+  unsigned long long upto = m;  // inclusive scan over lanes 0..15 (<= 16 x 2^31)
+  for (int o = 1; o < kCells; o <<= 1) {
+    const unsigned long long y = __shfl_up_sync(kFullMask, upto, o);
+    if (lane >= o) upto += y;
+  }
+  const unsigned holder = __ballot_sync(kFullMask, lane < kCells && upto - m <= rank && rank < upto);
+  const int segment = holder ? __ffs(holder) - 1 : kCells - 1;
+  rank -= __shfl_sync(kFullMask, upto - m, segment);
+  return segment;
+}
+
 // draw_row with the cells (a.cell_masses; rows of at most kCellChunks chunks, so thread t owns chunk t): the chunk
 // masses are the sums of their cells, loaded with the candidates; the boundary bin's kept logits are added to their
 // segments in shared memory (with the counted threshold; otherwise to the chunks, as draw_row); then the quantile's
@@ -279,7 +297,9 @@ __device__ void draw_row_cells(const KernelArgs& a, std::int64_t row, const RowP
   if (owner && cum <= target && target < cum + run) {
     unsigned long long rank = target - cum;
     sh.chunk = t;
-    if (segmented && vec) {
+    if (segmented && vec && a.cell_scan) {
+      sh.segment = kCells;  // warp 0 finds it after the barrier (segment_of_rank)
+    } else if (segmented && vec) {
       int s = 0;
       for (; s < kCells - 1; ++s) {
         const unsigned m = segments[t * kCells + s];
@@ -294,7 +314,10 @@ __device__ void draw_row_cells(const KernelArgs& a, std::int64_t row, const RowP
   RN_TRACE(2, 8);
   if (sh.segment >= 0) {
     if (t < 32) {
-      draw_in_cell<kDType>(a, row, z, sh.chunk * kChunk + sh.segment * kCellLogits, static_cast<unsigned>(sh.rank),
+      int segment = sh.segment;
+      unsigned long long rank = sh.rank;
+      if (segment == kCells) segment = segment_of_rank(segments + sh.chunk * kCells, rank);
+      draw_in_cell<kDType>(a, row, z, sh.chunk * kChunk + segment * kCellLogits, static_cast<unsigned>(rank),
                            floor_key, plan, lean);
       RN_TRACE(2, 9);
     }
