@@ -17,7 +17,8 @@
 //   4. sample: kept mass per chunk (logits above the boundary bin); the logits inside it are
 //      collected, and the last block finds the exact threshold among them (by counting, or by
 //      sorting when there are many), then the chunk holding the uniform's quantile, and scans it, so
-//      the draw is an inverse CDF in index order.
+//      the draw is an inverse CDF in index order (by default the chunks' kept masses come as 128-logit cells and
+//      one warp scans the quantile's cell: decode_step_cells.cuh).
 // Kernels 3 and 4 load their logits before waiting on the previous kernel (see load_early_chunk).
 // Switches of steps 1, 3 and 4, read at every call (read_switches below; each keeps every output bit):
 // RESET_NATIVE_SAMPLER_LEAN (weights and bins without float-to-int conversions; on by default),

@@ -1,4 +1,4 @@
-// RESET_NATIVE_SAMPLER_CELL_MASSES (session 15, a.cell_masses): the sampling pass publishes each warp's kept mass
+// RESET_NATIVE_SAMPLER_CELL_MASSES (session 15, a.cell_masses; on by default): the sampling pass publishes each warp's kept mass
 // as two cells of 128 logits (a.ws.cells, kCells = 16 per chunk), stored by the warp's lane 0 as soon as the warp
 // has weighed its logits: no block barrier, no block sum (store_block_mass) and, in the grouped pass, no per-round
 // barriers. In kLoadVec's layout a cell is a run of 128 consecutive logits (fp32: float4 h of warp w, elements
