@@ -1,9 +1,9 @@
-// RESET_NATIVE_SAMPLER_CELL_MASSES (session 15, a.cell_masses; on by default): the sampling pass publishes each warp's kept mass
-// as two cells of 128 logits (a.ws.cells, kCells = 16 per chunk), stored by the warp's lane 0 as soon as the warp
-// has weighed its logits: no block barrier, no block sum (store_block_mass) and, in the grouped pass, no per-round
-// barriers. In kLoadVec's layout a cell is a run of 128 consecutive logits (fp32: float4 h of warp w, elements
-// 1024 h + 128 w ...; 16-bit: lanes 16 h ... of warp w, elements 256 w + 128 h ...), so the row's last block (the
-// draw) goes from the quantile's chunk to one cell by its 16 masses and finds the token among 128 logits by one
+// RESET_NATIVE_SAMPLER_CELL_MASSES (session 15, a.cell_masses; on by default): the sampling pass publishes each warp's
+// kept mass as two cells of 128 logits (a.ws.cells, kCells = 16 per chunk), stored by the warp's lane 0 as soon as the
+// warp has weighed its logits: no block barrier, no block sum (store_block_mass) and, in the grouped pass, no
+// per-round barriers. In kLoadVec's layout a cell is a run of 128 consecutive logits (fp32: float4 h of warp w,
+// elements 1024 h + 128 w ...; 16-bit: lanes 16 h ... of warp w, elements 256 w + 128 h ...), so the row's last block
+// (the draw) goes from the quantile's chunk to one cell by its 16 masses and finds the token among 128 logits by one
 // warp (one 16- or 8-byte load per lane and a warp scan) instead of reloading and scanning the whole chunk with the
 // block. A cell holds at most 128 weights of <= 2^24: below 2^32, so the sums are the exact integers of the
 // chunk masses split in parts: the same chunk, rank and token as draw_row, bit for bit.
