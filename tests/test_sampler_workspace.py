@@ -13,11 +13,11 @@ def test_workspace_bytes_cover_the_per_row_buffers():
         # (8 B), top-p candidate count (4 B) and 2048 candidates (16 B), a pass flag (4 B); two grid
         # counters; the resident step's step counter (4 B) and tagged words (8 B): per chunk 4 (entropy
         # part) + 3 (kept mass, count) + 2 * 32 (boundary-bin logits), and per row 7 (prepared slot) +
-        # 4 (the lead block's plan)
+        # 4 (the lead block's plan); the sampling pass's 16 cell masses per chunk (4 B each)
         tagged = 8 * (chunks * (4 + 3 + 2 * 32) + 7 + 4)
-        floor = slots * (4 + 40 * chunks + 8 * chunks + 2048 * 8 + 4 + 2048 * 16 + 4 + 4 + tagged) + 8
+        floor = slots * (4 + 40 * chunks + 8 * chunks + 2048 * 8 + 4 + 2048 * 16 + 4 + 4 + tagged + 64 * chunks) + 8
         got = S.device_workspace_bytes(slots, vocab)
-        assert floor < got < floor + slots * 128 + 11 * 256
+        assert floor < got < floor + slots * 128 + 12 * 256
     assert S.device_workspace_bytes(8, 4097) > S.device_workspace_bytes(8, 4096)
     assert S.device_workspace_bytes(9, 4096) > S.device_workspace_bytes(8, 4096)
 

@@ -15,7 +15,9 @@ default is a block per chunk, it only shows what grouping costs there).
 SAMPLER_SWITCH_VARIANTS=grouping64 times more chunks-per-block values at B = 64 (SAMPLER_SWITCH_BATCHES=64);
 SAMPLER_SWITCH_FRESH=1 copies fresh logits into place at the start of every step (the copy timed with it);
 SAMPLER_SWITCH_CHECK=0 skips the bit-for-bit check.
-SAMPLER_SWITCH_VARIANTS=s15 times session 14's defaults (PREP_FIRST, COMBINE_LOADS) each off and the opt-in SAMPLE_OCC6
+SAMPLER_SWITCH_VARIANTS=s16 times session 15's CELL_MASSES (on by default) off, CELL_SCAN and EARLY_WEIGHTS against the
+default;
+=s15 times session 14's defaults (PREP_FIRST, COMBINE_LOADS) each off and the opt-in SAMPLE_OCC6
 and EARLY_WEIGHTS, =s15g the B = 64 groupings; =s11 times session 11's switches (FULL_LOADS, VEC_LOADS, FLAT_BINS,
 WARP_REDUX, STATS_RANGE, KEPT_SUM; on by default since its round 1) each off and all of them off (-s11) against the
 default; =s9 times the session 9 variants instead (the default with one of LEAN, SUB_BINS or LEAN_STATS off), =grouping
@@ -52,8 +54,16 @@ S13 = ("RESET_NATIVE_SAMPLER_PHASED_LOADS", "RESET_NATIVE_SAMPLER_COMBINE_LOADS"
 # Session 14's switches: PREP_FIRST (the grouped stats pass's part 0 prepares the slot; on by default since round 1),
 # SAMPLE_OCC6 and EARLY_WEIGHTS (off while measured).
 S14 = ("RESET_NATIVE_SAMPLER_PREP_FIRST", "RESET_NATIVE_SAMPLER_SAMPLE_OCC6", "RESET_NATIVE_SAMPLER_EARLY_WEIGHTS")
+# Session 15's switches: CELL_MASSES (the sample pass's kept masses as 128-logit cells, the draw through them; on by
+# default since the session's round 1) and CELL_SCAN (the draw's segment by a warp's scan; off while measured).
+S15 = ("RESET_NATIVE_SAMPLER_CELL_MASSES", "RESET_NATIVE_SAMPLER_CELL_SCAN")
 # name -> {switch: "0" / "1"}; a switch not named is left unset (its default).
-if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s15":
+if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s16":
+    # Session 15 (branch sampler16): the default (CELL_MASSES on) against it off (session 14's defaults), with
+    # CELL_SCAN, and with EARLY_WEIGHTS.
+    VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S13 + S14 + S15}, "default": {},
+                "-cells": {S15[0]: "0"}, "+scan": {S15[1]: "1"}, "+early": {S14[2]: "1"}}
+elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s15":
     # The defaults of session 14 (PREP_FIRST and COMBINE_LOADS on) against each of them off and both off (session 13's
     # defaults), and the opt-in SAMPLE_OCC6 and EARLY_WEIGHTS (alone and together).
     VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S13 + S14}, "default": {},
@@ -116,7 +126,7 @@ CHECK = os.environ.get("SAMPLER_SWITCH_CHECK", "1") == "1"  # the bit-for-bit ch
 
 
 def set_variant(name):
-    for env in SWITCHES + S11 + S13 + S14 + GROUPINGS:
+    for env in SWITCHES + S11 + S13 + S14 + S15 + GROUPINGS:
         if env in VARIANTS[name]:
             os.environ[env] = VARIANTS[name][env]
         else:
@@ -274,7 +284,7 @@ def main():
             lines.append(f"| {rows} | {cname} | " + " | ".join(f"{best[n]:.2f}" for n in VARIANTS) +
                          f" | {best['default'] - best['old']:+.2f} | " +
                          " | ".join(f"{best[n] - best['default']:+.2f}" for n in others) + " |")
-    for name in SWITCHES + S11 + S13 + S14 + GROUPINGS:
+    for name in SWITCHES + S11 + S13 + S14 + S15 + GROUPINGS:
         os.environ.pop(name, None)
     out = Path(os.environ.get("SAMPLER_SWITCH_OUT", Path(__file__).resolve().parents[1] / "out"))
     out.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,8 @@
 //   4. sample: kept mass per chunk (logits above the boundary bin); the logits inside it are
 //      collected, and the last block finds the exact threshold among them (by counting, or by
 //      sorting when there are many), then the chunk holding the uniform's quantile, and scans it, so
-//      the draw is an inverse CDF in index order.
+//      the draw is an inverse CDF in index order (by default the chunks' kept masses come as 128-logit cells and
+//      one warp scans the quantile's cell: decode_step_cells.cuh).
 // Kernels 3 and 4 load their logits before waiting on the previous kernel (see load_early_chunk).
 // Switches of steps 1, 3 and 4, read at every call (read_switches below; each keeps every output bit):
 // RESET_NATIVE_SAMPLER_LEAN (weights and bins without float-to-int conversions; on by default),
@@ -119,7 +120,8 @@ Workspace make_workspace(const DeviceScratch& scratch, std::int64_t slots, std::
                    reinterpret_cast<Candidate*>(base + l.candidates), reinterpret_cast<unsigned*>(base + l.flags),
                    reinterpret_cast<unsigned*>(base + l.grid), reinterpret_cast<unsigned*>(base + l.steps),
                    reinterpret_cast<unsigned long long*>(base + l.tagged), static_cast<unsigned>(l.chunks),
-                   static_cast<unsigned>(detail::tagged_words_per_row(l.chunks))};
+                   static_cast<unsigned>(detail::tagged_words_per_row(l.chunks)),
+                   reinterpret_cast<unsigned*>(base + l.cells)};
 }
 
 void check_launch(const char* what) {
@@ -221,11 +223,29 @@ bool env_is(const char* name, const char* value) {
 //   pass, from the stats pass's plan (kept_mass_block_early); after the wait only the comparisons with the boundary bin
 //   remain. In the B = 1 trace (session 14, round 1) the sample blocks wait 2.4 us for the bins pass with their chunk
 //   loaded (marks 0 -> 1), and their kept masses take 0.3-1.1 us after the bin is picked (marks 16 -> 11).
+// Session 15's switches (bench/RESULTS-sampler16.md; tests/test_sampler_gpu_session15.py), the same bits on and off:
+// * RESET_NATIVE_SAMPLER_CELL_MASSES (on by default; rows of at most kCellChunks = 192 chunks, V <= 393216): the sample
+//   pass publishes each warp's kept mass as two cells of 128 logits from the warp's lane 0 (no block barrier and no
+//   block sum before the arrival; the grouped pass without its per-round barriers), and the draw (the row's last
+//   block) takes the chunk masses as sums of the cells, then, in kLoadVec's layout, the quantile's 128-logit segment
+//   by its cells and the token by one warp (one 16- or 8-byte load per lane, a warp scan) instead of reloading the
+//   whole chunk and scanning it with block barriers (decode_step_cells.cuh). On an H200 (round 1, one measurement):
+//   ReSET top-p B = 1 / 8 / 64 -0.31 / -0.93 / -3.15 us, fixed T -1.03 / -0.62 / -2.34; in the B = 1 trace the draw
+//   (sample marks 4 -> 9) 3.9 us instead of 4.6, at B = 64 4.3 instead of 6.1. =0: the block sums and draw_row.
+// * RESET_NATIVE_SAMPLER_CELL_SCAN (off, not yet measured; with CELL_MASSES): the draw's segment of the quantile by
+//   one warp's scan over the chunk's 16 cells after the block's barrier (segment_of_rank) instead of the chunk
+//   owner's walk over them before it (16 dependent shared loads; the B = 1 trace's marks 7 -> 8 took 1.0 us).
+// (Measured and removed: PLAN_FLAG, the top-p bins pass starting a row on a flag the stats pass stored with its plan
+// (a release) instead of at the stats grid's end, and BINS_FLAG, the sample pass starting a row once its bins blocks
+// had counted themselves done (release adds) instead of at the bins grid's end: ReSET top-p +0.51 / +0.22 / +0.05
+// and +1.35 / +1.52 / -0.45 us at B = 1 / 8 / 64; the flags' release / acquire round trips took longer than the grid
+// boundaries they replaced, 0.5 us after the plan at B = 1 in that round's trace.)
 struct Switches {
   bool sample_picks, lean, sub_bins, lean_stats, lean_draw;
   bool full_loads, vec_loads, flat_bins, warp_redux, stats_range, kept_sum;
   bool phased_loads, combine_loads;
   bool prep_first, sample_occ6, early_weights;
+  bool cell_masses, cell_scan;
 };
 // sms: the device's multiprocessors (0 when unknown: the bins pass picks).
 Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
@@ -246,7 +266,9 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
                   env_switch("RESET_NATIVE_SAMPLER_COMBINE_LOADS", true),
                   env_switch("RESET_NATIVE_SAMPLER_PREP_FIRST", true),
                   env_switch("RESET_NATIVE_SAMPLER_SAMPLE_OCC6", false),
-                  env_switch("RESET_NATIVE_SAMPLER_EARLY_WEIGHTS", false)};
+                  env_switch("RESET_NATIVE_SAMPLER_EARLY_WEIGHTS", false),
+                  env_switch("RESET_NATIVE_SAMPLER_CELL_MASSES", true),
+                  env_switch("RESET_NATIVE_SAMPLER_CELL_SCAN", false)};
 }
 
 // Whether every chunk of every row starts on a 16-byte boundary (kLoadVec's loads): the logits' base and the row
@@ -440,6 +462,8 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   a.kept_sum = sw.kept_sum ? 1 : 0;
   a.combine_loads = sw.combine_loads ? 1 : 0;
   a.prep_first = sw.prep_first ? 1 : 0;
+  a.cell_masses = sw.cell_masses && a.ws.chunks <= kCellChunks ? 1 : 0;  // the draw keeps the cells in DrawShared
+  a.cell_scan = sw.cell_scan ? 1 : 0;
   // Only where the top-p bins pass runs right before the sample pass (with the radix top-p or without top-p the kernel
   // before it writes the plan's floor or the plan itself).
   const bool early_weights = sw.early_weights && top_p && !radix;

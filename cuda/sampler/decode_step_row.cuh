@@ -8,6 +8,7 @@ namespace reset_native::sampler::cuda_detail {
 using detail::Candidate;
 using detail::kBinScale;
 using detail::kCandidates;
+using detail::kCells;
 using detail::kHistBins;
 using detail::kTopPBins;
 using detail::RowPlan;
@@ -28,6 +29,7 @@ struct Workspace {
   unsigned long long* tagged;       // [slots, row_words] resident step: tagged words
   unsigned chunks;
   unsigned row_words;
+  unsigned* cells;                  // [slots, chunks, kCells] sampling pass, a.cell_masses: kept mass per cell
 };
 
 struct KernelArgs {
@@ -79,6 +81,12 @@ struct KernelArgs {
   // prep_first: the grouped stats pass's part 0 prepares the row's slot instead of its last part
   // (RESET_NATIVE_SAMPLER_PREP_FIRST, session 14).
   int prep_first;
+  // cell_masses: the sampling pass publishes every warp's kept mass as two cells of 128 logits (no block sum), and
+  // the draw goes from its chunk to one cell (decode_step_cells.cuh; RESET_NATIVE_SAMPLER_CELL_MASSES, session 15).
+  int cell_masses;
+  // cell_scan: the draw's segment of the quantile by one warp's scan of the chunk's cells instead of the chunk owner's
+  // walk (segment_of_rank; RESET_NATIVE_SAMPLER_CELL_SCAN, session 15).
+  int cell_scan;
 };
 
 template <int kDType>

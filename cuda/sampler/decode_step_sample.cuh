@@ -9,6 +9,7 @@ namespace reset_native::sampler::cuda_detail {
 struct SampleShared {
   unsigned long long warp_sums[kWarps];
   int last, first;
+  int segment;  // draw_row_cells: the quantile's segment in its chunk
   std::int64_t chunk, token;
   unsigned long long rank, above;
   unsigned digit;
@@ -115,31 +116,16 @@ __device__ __forceinline__ void write_candidates(Candidate* row_cand, unsigned l
   }
 }
 
-// The end of kept_mass_warp (below) once a thread's kept mass `kept`, its boundary-bin logits (bits of in_bin) and
-// their weights w are known: the warp's kept mass into warp_mass[warp], the warp's boundary-bin logits to the row's
-// candidates.
-// a.warp_redux (RESET_NATIVE_SAMPLER_WARP_REDUX): the warp's kept mass as two 32-bit redux sums (of each thread's
-// bits 16 and up, and below: at most 32 x 2^11 and 32 x 2^16, exact) instead of a 64-bit shuffle tree, and the
-// candidate count as one redux, so that the scan of the counts runs only in a warp that holds candidates (nearly
-// none do: the boundary bin holds at most a few hundred of the row's logits). The same integers.
+// The warp's boundary-bin logits (bits of in_bin, weights w) to the row's candidates: one slot-reserving atomic per
+// warp. skip_empty (a.warp_redux): the scan of the counts only in a warp that holds candidates.
 template <int kDType>
-__device__ __forceinline__ void kept_mass_publish(const KernelArgs& a, std::int64_t row, unsigned chunk,
-                                                  const float (&x)[kPerThread], const unsigned (&w)[kPerThread],
-                                                  unsigned in_bin, unsigned kept, unsigned long long* warp_mass,
-                                                  int mode) {
+__device__ __forceinline__ void publish_candidates(const KernelArgs& a, std::int64_t row, unsigned chunk,
+                                                   const float (&x)[kPerThread], const unsigned (&w)[kPerThread],
+                                                   unsigned in_bin, int mode, bool skip_empty) {
   const std::int64_t begin = static_cast<std::int64_t>(chunk) * kChunk;
   const int lane = threadIdx.x & 31;
-  static_assert(kPerThread * (1ull << 24) < (1ull << 32), "a thread's kept mass fits 32 bits");
   const unsigned count = __popc(in_bin);
-  if (a.warp_redux) {
-    const unsigned high = __reduce_add_sync(kFullMask, kept >> 16), low = __reduce_add_sync(kFullMask, kept & 0xFFFFu);
-    if (lane == 0) warp_mass[threadIdx.x >> 5] = (static_cast<unsigned long long>(high) << 16) + low;
-    if (__reduce_add_sync(kFullMask, count) == 0u) return;
-  } else {
-    unsigned long long mine = kept;
-    for (int o = 16; o > 0; o >>= 1) mine += __shfl_down_sync(kFullMask, mine, o);
-    if (lane == 0) warp_mass[threadIdx.x >> 5] = mine;
-  }
+  if (skip_empty && __reduce_add_sync(kFullMask, count) == 0u) return;
   unsigned upto = count;  // inclusive scan over the warp
   for (int o = 1; o < 32; o <<= 1) {
     const unsigned y = __shfl_up_sync(kFullMask, upto, o);
@@ -153,6 +139,31 @@ __device__ __forceinline__ void kept_mass_publish(const KernelArgs& a, std::int6
   write_candidates<kDType>(a.ws.candidates + row * kCandidates,
                            __shfl_sync(kFullMask, base, 0) + static_cast<unsigned long long>(upto - count), in_bin, x,
                            w, begin, vec);
+}
+
+// The end of kept_mass_warp (below) once a thread's kept mass `kept`, its boundary-bin logits (bits of in_bin) and
+// their weights w are known: the warp's kept mass into warp_mass[warp], the warp's boundary-bin logits to the row's
+// candidates.
+// a.warp_redux (RESET_NATIVE_SAMPLER_WARP_REDUX): the warp's kept mass as two 32-bit redux sums (of each thread's
+// bits 16 and up, and below: at most 32 x 2^11 and 32 x 2^16, exact) instead of a 64-bit shuffle tree, and the
+// candidate count as one redux, so that the scan of the counts runs only in a warp that holds candidates (nearly
+// none do: the boundary bin holds at most a few hundred of the row's logits). The same integers.
+template <int kDType>
+__device__ __forceinline__ void kept_mass_publish(const KernelArgs& a, std::int64_t row, unsigned chunk,
+                                                  const float (&x)[kPerThread], const unsigned (&w)[kPerThread],
+                                                  unsigned in_bin, unsigned kept, unsigned long long* warp_mass,
+                                                  int mode) {
+  const int lane = threadIdx.x & 31;
+  static_assert(kPerThread * (1ull << 24) < (1ull << 32), "a thread's kept mass fits 32 bits");
+  if (a.warp_redux) {
+    const unsigned high = __reduce_add_sync(kFullMask, kept >> 16), low = __reduce_add_sync(kFullMask, kept & 0xFFFFu);
+    if (lane == 0) warp_mass[threadIdx.x >> 5] = (static_cast<unsigned long long>(high) << 16) + low;
+  } else {
+    unsigned long long mine = kept;
+    for (int o = 16; o > 0; o >>= 1) mine += __shfl_down_sync(kFullMask, mine, o);
+    if (lane == 0) warp_mass[threadIdx.x >> 5] = mine;
+  }
+  publish_candidates<kDType>(a, row, chunk, x, w, in_bin, mode, a.warp_redux != 0);
 }
 
 // Sampling, one chunk's part, without a block barrier: the kept mass of the chunk (with a top-p bin:
@@ -448,6 +459,12 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
   if (threadIdx.x == 0) a.tokens[row] = sh.token;
 }
 
+}  // namespace reset_native::sampler::cuda_detail
+
+#include "decode_step_cells.cuh"  // a.cell_masses: the kept masses as cells, the draw through them
+
+namespace reset_native::sampler::cuda_detail {
+
 // Last pass: the sampling phases above, then the slot is released. Rows that finished earlier
 // (greedy, rejected) only release their slot here, after every row has claimed its own in the stats
 // pass. One block per chunk (kGrouped false) or per group of chunks part, part + parts, ... (kGrouped
@@ -495,7 +512,21 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) sample_kernel(KernelArgs
     RN_TRACE(2, 16);
   }
   RN_TRACE(2, 2);
-  if constexpr (kGrouped) {
+  if (a.cell_masses) {
+    // Each warp publishes its cells as soon as it has weighed a chunk: no block barrier before the arrival.
+    if constexpr (kGrouped) {
+      for (unsigned round = part; round < a.ws.chunks; round += parts * kWarps) {
+        grouped_round<kDType, kPhased>(a, row, round, parts, x, [&](int, unsigned c) {
+          kept_cells_warp<kDType, kLean>(a, row, c, plan, x, a.sample_loads);
+        }, a.sample_loads);
+      }
+    } else if constexpr (kEarly) {
+      kept_cells_early<kDType>(a, row, part, plan, x, ew, eb, a.sample_loads);
+    } else {
+      kept_cells_warp<kDType, kLean>(a, row, part, plan, x, a.sample_loads);
+    }
+    RN_TRACE(2, 11);
+  } else if constexpr (kGrouped) {
     // Rounds of up to kWarps chunks, each chunk reduced warp by warp as it arrives (no barrier); once
     // per round, thread k adds up the warp sums of the round's chunk k.
     __shared__ unsigned long long round_mass[kWarps][kWarps];  // [chunk of the round][warp]
@@ -521,7 +552,11 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) sample_kernel(KernelArgs
   if (!last_block_of_row(a.ws.counters + row, parts, &sh.last, 2)) return;
   RN_TRACE(2, 4);
   if (a.sample_picks) clear_row_bins(a, row);
-  draw_row<kDType>(a, row, plan, draw, sh);
+  if (a.cell_masses) {
+    draw_row_cells<kDType>(a, row, plan, draw, sh);
+  } else {
+    draw_row<kDType>(a, row, plan, draw, sh);
+  }
   if (threadIdx.x == 0) a.scratch.slot_busy[plan.slot] = 0;
   RN_TRACE(2, 10);
 }

@@ -21,6 +21,9 @@ inline constexpr float kBinScale = 59.0f;
 // Logits of the top-p boundary bin kept per row for the exact threshold; more -> a slower exact
 // fallback inside the row's last block (reached only by rows with huge runs of near-equal logits).
 inline constexpr int kCandidates = 2048;
+// RESET_NATIVE_SAMPLER_CELL_MASSES (session 15): the sampling pass publishes a chunk's kept mass as kCells cells of
+// 128 logits each (a warp's two halves), so the draw goes from the chunk to one cell's logits.
+inline constexpr int kCells = 16;
 
 struct Candidate {
   std::uint32_t key;     // order-preserving key of the logit
@@ -94,6 +97,7 @@ struct WorkspaceLayout {
   std::int64_t candidate_counts = 0, candidates = 0;
   std::int64_t flags = 0, grid = 0;  // one-kernel step: per-row pass flags, grid counters
   std::int64_t steps = 0, tagged = 0;  // resident step: per-row step counter (the tag), tagged words
+  std::int64_t cells = 0;              // sampling pass: kCells kept masses (uint32) per chunk
   std::int64_t bytes = 0;
 };
 
@@ -126,6 +130,8 @@ inline WorkspaceLayout workspace_layout(std::int64_t slots, std::int64_t vocab) 
   at = align(at + slots * static_cast<std::int64_t>(sizeof(std::uint32_t)));
   l.tagged = at;
   at = align(at + slots * tagged_words_per_row(l.chunks) * static_cast<std::int64_t>(sizeof(std::uint64_t)));
+  l.cells = at;
+  at = align(at + slots * l.chunks * kCells * static_cast<std::int64_t>(sizeof(std::uint32_t)));
   l.bytes = at;
   return l;
 }

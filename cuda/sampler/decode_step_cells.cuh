@@ -1,0 +1,361 @@
+// RESET_NATIVE_SAMPLER_CELL_MASSES (session 15, a.cell_masses; on by default): the sampling pass publishes each warp's
+// kept mass as two cells of 128 logits (a.ws.cells, kCells = 16 per chunk), stored by the warp's lane 0 as soon as the
+// warp has weighed its logits: no block barrier, no block sum (store_block_mass) and, in the grouped pass, no
+// per-round barriers. In kLoadVec's layout a cell is a run of 128 consecutive logits (fp32: float4 h of warp w,
+// elements 1024 h + 128 w ...; 16-bit: lanes 16 h ... of warp w, elements 256 w + 128 h ...), so the row's last block
+// (the draw) goes from the quantile's chunk to one cell by its 16 masses and finds the token among 128 logits by one
+// warp (one 16- or 8-byte load per lane and a warp scan) instead of reloading and scanning the whole chunk with the
+// block. A cell holds at most 128 weights of <= 2^24: below 2^32, so the sums are the exact integers of the
+// chunk masses split in parts: the same chunk, rank and token as draw_row, bit for bit.
+// Part of decode_step.cu's translation unit: included by decode_step_sample.cuh, before sample_kernel.
+#pragma once
+
+namespace reset_native::sampler::cuda_detail {
+
+// The draw keeps the cells of every chunk in the words of DrawShared::kw past the counted threshold's scratch
+// (kw[2 * kRankCandidates ...], unused with n <= kRankCandidates): rows of at most kCellChunks chunks (V <= 393216);
+// longer rows run without the cells (decode_step.cu).
+constexpr int kCellsFrom = 2 * kRankCandidates;
+constexpr unsigned kCellChunks = static_cast<unsigned>((kCandidates - kCellsFrom) * 2 / kCells);
+constexpr int kCellLogits = static_cast<int>(kChunk / kCells);  // 128
+static_assert(kCells == 2 * kWarps && kCellLogits == 128, "a cell is half a warp's logits");
+
+// Cell c = 2 w + h of a chunk in kLoadVec's layout covers the chunk's logits [128 s, 128 s + 128) of segment s:
+// fp32 s = 8 h + w, 16-bit s = c. The inverse: the cell of segment s.
+template <int kDType>
+__device__ __forceinline__ int cell_of_segment(int s) {
+  return kDType == 0 ? 2 * (s % kWarps) + s / kWarps : s;
+}
+
+// The warp's two cells of chunk `chunk` from each thread's kept masses k0 (x[0..3]) and k1 (x[4..7]): fp32 (and
+// the layouts of other loads, where a cell only counts towards its chunk) by the thread's halves, 16-bit in
+// kLoadVec's layout by the lanes' halves. Lane 0 stores both.
+template <int kDType>
+__device__ __forceinline__ void store_cells(const KernelArgs& a, std::int64_t row, unsigned chunk, unsigned k0,
+                                            unsigned k1, int mode) {
+  const int lane = threadIdx.x & 31;
+  const std::int64_t begin = static_cast<std::int64_t>(chunk) * kChunk;
+  unsigned c0, c1;
+  if (kDType != 0 && vec_layout(mode, begin, min(begin + kChunk, a.vocab))) {
+    const unsigned k = k0 + k1;  // <= 8 x 2^24
+    c0 = __reduce_add_sync(kFullMask, lane < 16 ? k : 0u);
+    c1 = __reduce_add_sync(kFullMask, lane < 16 ? 0u : k);
+  } else {
+    c0 = __reduce_add_sync(kFullMask, k0);  // <= 32 x 4 x 2^24 = 2^31
+    c1 = __reduce_add_sync(kFullMask, k1);
+  }
+  if (lane == 0) {
+    reinterpret_cast<uint2*>(a.ws.cells + (row * a.ws.chunks + chunk) * kCells)[threadIdx.x >> 5] =
+        make_uint2(c0, c1);
+  }
+}
+
+// kept_weights_summed_of with the thread's kept mass in two halves (x[0..3], x[4..7]).
+template <bool kFloor>
+__device__ __forceinline__ unsigned kept_weights_halves_of(const RowPlan& plan, const float (&x)[kPerThread],
+                                                           unsigned (&w)[kPerThread], unsigned& k0, unsigned& k1) {
+  const int limit = plan.bin >= 0 ? plan.bin : kTopPBins;
+  unsigned in_bin = 0u;
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    const float m = tempered(x[j], plan.zmax, plan.inv_t);
+    w[j] = !kFloor || above_floor(x[j], plan.floor_key) ? weight_at<true>(m) : 0u;
+    const int bin = bin_at<true>(m);
+    in_bin |= (w[j] != 0u && bin == limit ? 1u : 0u) << j;
+    (j < kPerThread / 2 ? k0 : k1) += bin < limit ? w[j] : 0u;
+  }
+  return in_bin;
+}
+
+// kept_mass_warp with cells: the same weights, boundary-bin logits and candidates; the kept mass as the warp's two
+// cells instead of warp_mass.
+template <int kDType, bool kLean = false>
+__device__ void kept_cells_warp(const KernelArgs& a, std::int64_t row, unsigned chunk, const RowPlan& plan,
+                                const float (&x)[kPerThread], int mode) {
+  unsigned w[kPerThread];
+  unsigned k0 = 0u, k1 = 0u, in_bin;
+  if (kLean && a.kept_sum) {
+    in_bin = plan.floor_key == 0u ? kept_weights_halves_of<false>(plan, x, w, k0, k1)
+                                  : kept_weights_halves_of<true>(plan, x, w, k0, k1);
+  } else {
+    in_bin = kept_weights<kLean>(plan, x, w);
+#pragma unroll
+    for (int j = 0; j < kPerThread; ++j) (j < kPerThread / 2 ? k0 : k1) += in_bin & (1u << j) ? 0u : w[j];
+  }
+  store_cells<kDType>(a, row, chunk, k0, k1, mode);
+  publish_candidates<kDType>(a, row, chunk, x, w, in_bin, mode, a.warp_redux != 0);
+}
+
+// kept_mass_block_early with cells (RESET_NATIVE_SAMPLER_EARLY_WEIGHTS): the comparisons with the boundary bin, then
+// the warp's cells and candidates. No barrier.
+template <int kDType>
+__device__ void kept_cells_early(const KernelArgs& a, std::int64_t row, unsigned chunk, const RowPlan& plan,
+                                 const float (&x)[kPerThread], const unsigned (&w)[kPerThread],
+                                 const int (&bin)[kPerThread], int mode) {
+  const int limit = plan.bin >= 0 ? plan.bin : kTopPBins;
+  unsigned in_bin = 0u, k0 = 0u, k1 = 0u;
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    in_bin |= (w[j] != 0u && bin[j] == limit ? 1u : 0u) << j;
+    (j < kPerThread / 2 ? k0 : k1) += bin[j] < limit ? w[j] : 0u;
+  }
+  store_cells<kDType>(a, row, chunk, k0, k1, mode);
+  publish_candidates<kDType>(a, row, chunk, x, w, in_bin, mode, a.warp_redux != 0);
+}
+
+// One warp (warp 0), the draw's last step: the token of rank `rank` in the kept mass of the 128 logits from `begin`
+// (a segment of a chunk wholly inside the row, 16-byte aligned): lane l weighs logits begin + 4 l ... + 3 as
+// draw_row's kept_weight does, then a warp scan in index order. Writes the token (the argmax if no lane holds the
+// rank, which the exact masses rule out, as in draw_row).
+template <int kDType>
+__device__ void draw_in_cell(const KernelArgs& a, std::int64_t row, const void* z, std::int64_t begin,
+                             unsigned rank, unsigned floor_key, const RowPlan& plan, bool lean) {
+  const int lane = threadIdx.x & 31;
+  const std::int64_t at_lane = begin + 4 * lane;
+  float x[4];
+  if constexpr (kDType == 0) {
+    const float4 v = __ldg(reinterpret_cast<const float4*>(static_cast<const float*>(z) + at_lane));
+    x[0] = v.x;
+    x[1] = v.y;
+    x[2] = v.z;
+    x[3] = v.w;
+  } else {
+    const uint2 v = __ldg(reinterpret_cast<const uint2*>(static_cast<const unsigned short*>(z) + at_lane));
+    x[0] = widen_half<kDType>(static_cast<unsigned short>(v.x & 0xFFFFu));
+    x[1] = widen_half<kDType>(static_cast<unsigned short>(v.x >> 16));
+    x[2] = widen_half<kDType>(static_cast<unsigned short>(v.y & 0xFFFFu));
+    x[3] = widen_half<kDType>(static_cast<unsigned short>(v.y >> 16));
+  }
+  unsigned wk[4], mine = 0u;
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const float m = tempered(x[j], plan.zmax, plan.inv_t);
+    wk[j] = order_key(x[j]) < floor_key ? 0u : (lean ? weight_at<true>(m) : weight_at<false>(m));
+    mine += wk[j];
+  }
+  unsigned upto = mine;  // inclusive scan over the warp: at most 128 x 2^24 = 2^31
+  for (int o = 1; o < 32; o <<= 1) {
+    const unsigned y = __shfl_up_sync(kFullMask, upto, o);
+    if (lane >= o) upto += y;
+  }
+  unsigned cum = upto - mine;
+  std::int64_t token = -1;
+  if (cum <= rank && rank < upto) {
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      if (token < 0 && rank < cum + wk[j]) token = at_lane + j;
+      cum += wk[j];
+    }
+  }
+  const unsigned found = __ballot_sync(kFullMask, token >= 0);
+  if (found == 0u) {
+    if (lane == 0) a.tokens[row] = plan.argmax;
+  } else if (lane == __ffs(found) - 1) {
+    a.tokens[row] = token;
+  }
+}
+
+// a.cell_scan (RESET_NATIVE_SAMPLER_CELL_SCAN), one warp: the segment of a chunk (its kCells words in shared memory)
+// holding `rank`, and rank made relative to it, by a scan over lanes 0..15 instead of the chunk owner's walk over the
+// 16 words (one dependent shared load each). The same segment and rank: the first whose running mass passes rank (the
+// last one if none does, which the exact masses rule out, as the walk).
+__device__ __forceinline__ int segment_of_rank(const unsigned* words, unsigned long long& rank) {
+  const int lane = threadIdx.x & 31;
+  const unsigned long long m = lane < kCells ? words[lane] : 0ull;
+  unsigned long long upto = m;  // inclusive scan over lanes 0..15 (<= 16 x 2^31)
+  for (int o = 1; o < kCells; o <<= 1) {
+    const unsigned long long y = __shfl_up_sync(kFullMask, upto, o);
+    if (lane >= o) upto += y;
+  }
+  const unsigned holder = __ballot_sync(kFullMask, lane < kCells && upto - m <= rank && rank < upto);
+  const int segment = holder ? __ffs(holder) - 1 : kCells - 1;
+  rank -= __shfl_sync(kFullMask, upto - m, segment);
+  return segment;
+}
+
+// draw_row with the cells (a.cell_masses; rows of at most kCellChunks chunks, so thread t owns chunk t): the chunk
+// masses are the sums of their cells, loaded with the candidates; the boundary bin's kept logits are added to their
+// segments in shared memory (with the counted threshold; otherwise to the chunks, as draw_row); then the quantile's
+// chunk, and in kLoadVec's layout its segment and the token by one warp (draw_in_cell), else the chunk scanned by
+// the block as draw_row. All threads.
+template <int kDType>
+__device__ void draw_row_cells(const KernelArgs& a, std::int64_t row, const RowPlan& plan, DrawShared& d,
+                               SampleShared& sh) {
+  const void* z = row_logits<kDType>(a, row);
+  const unsigned chunks = a.ws.chunks;  // <= kCellChunks <= kThreads
+  const unsigned t = threadIdx.x;
+  const bool owner = t < chunks;
+  uint4 cell[kCells / 4];
+  if (owner) {
+    const uint4* p = reinterpret_cast<const uint4*>(a.ws.cells + (row * chunks + t) * kCells);
+#pragma unroll
+    for (int k = 0; k < kCells / 4; ++k) cell[k] = __ldcg(p + k);
+  }
+  d.extra_lo[t] = 0u;
+  d.extra_hi[t] = 0u;
+  const bool lean = a.lean_draw && a.sub_bins;
+  if (lean) sub_bins_init(d.sub);  // published by the barrier after the loads below
+  unsigned* segments = reinterpret_cast<unsigned*>(d.kw + kCellsFrom);  // [chunk * kCells + segment]
+  const std::int64_t chunk_begin = static_cast<std::int64_t>(t) * kChunk;
+  const bool vec = vec_layout(a.sample_loads, chunk_begin, min(chunk_begin + kChunk, a.vocab));
+  // The cells of chunk t: their sum, and (segments) each into its segment's word in shared memory.
+  unsigned long long my_mass = 0;
+  const auto note_cells = [&](bool to_segments) {
+    if (!owner) return;
+    const unsigned c[kCells] = {cell[0].x, cell[0].y, cell[0].z, cell[0].w, cell[1].x, cell[1].y, cell[1].z,
+                                cell[1].w, cell[2].x, cell[2].y, cell[2].z, cell[2].w, cell[3].x, cell[3].y,
+                                cell[3].z, cell[3].w};
+#pragma unroll
+    for (int k = 0; k < kCells; ++k) my_mass += c[k];
+    if (to_segments) {
+#pragma unroll
+      for (int s = 0; s < kCells; ++s) segments[t * kCells + s] = vec ? c[cell_of_segment<kDType>(s)] : c[s];
+    }
+  };
+  unsigned floor_key = plan.floor_key;
+  bool segmented = true;  // the segments' words hold every kept mass of the row (block-uniform)
+  if (plan.bin >= 0) {
+    const uint4* row_cand = reinterpret_cast<const uint4*>(a.ws.candidates + row * kCandidates);
+    const uint4 mine = __ldcg(row_cand + t);  // candidate t, if there are that many
+    const unsigned n = __ldcg(a.ws.candidate_counts + row);
+    segmented = lean && n <= static_cast<unsigned>(kRankCandidates);  // kw's words past the scratch are free
+    note_cells(segmented);
+    __syncthreads();  // every thread has read the count before it is reset
+    RN_TRACE(2, 5);
+    if (t == 0) a.ws.candidate_counts[row] = 0u;
+    if (n == 0u) {
+      // Unreachable (the bin was chosen for its mass, and the same logits are recounted): keep the floor.
+    } else if (segmented) {
+      floor_key = threshold_by_sub_bins_own((static_cast<unsigned long long>(mine.x) << 32) | mine.y,
+                                            static_cast<int>(n), plan.target, plan, d.sub, d.kw + kRankCandidates);
+      RN_TRACE(2, 6);
+      if (t < n && mine.x >= floor_key) atomicAdd(segments + mine.z / kCellLogits, mine.y);
+    } else if (n <= static_cast<unsigned>(kCandidates)) {
+      for (unsigned i = t; i < n; i += kThreads) {
+        const uint4 c = i == t ? mine : __ldcg(row_cand + i);  // (key, weight, index, pad)
+        d.kw[i] = (static_cast<unsigned long long>(c.x) << 32) | c.y;
+        if (i < static_cast<unsigned>(kRankCandidates)) d.index[i] = c.z;
+      }
+      __syncthreads();
+      RN_TRACE(2, 14);
+      if (n <= static_cast<unsigned>(kRankCandidates)) {
+        floor_key = a.sub_bins ? threshold_by_sub_bins(d.kw, static_cast<int>(n), plan.target, plan, d.sub,
+                                                       d.kw + kRankCandidates)
+                               : threshold_by_rank(d.kw, static_cast<int>(n), plan.target, &d.best, &d.least);
+        RN_TRACE(2, 6);
+        if (t < n && static_cast<unsigned>(d.kw[t] >> 32) >= floor_key) {
+          add_kept(d, nullptr, d.index[t] / kChunk, static_cast<unsigned>(d.kw[t]), true);
+        }
+      } else {
+        floor_key = threshold_by_sort(d.kw, static_cast<int>(n), plan.target, sh.warp_sums, &sh.first);
+        RN_TRACE(2, 6);
+        for (unsigned i = t; i < n; i += kThreads) {  // kw is sorted now: the unsorted copy
+          const uint4 c = __ldcg(row_cand + i);
+          if (c.x >= floor_key) add_kept(d, nullptr, c.z / kChunk, c.y, true);
+        }
+      }
+    } else {
+      floor_key = threshold_from_row<kDType>(a, z, plan, d.kw, sh.warp_sums, &sh.digit, &sh.above);
+      // The kept logits of the bin, added chunk by chunk (warp w takes chunks w, w + kWarps, ...) to the chunk's
+      // extra mass in two halves (at most 2048 x 2^24 per chunk: bits 12 and up stay below 2^24).
+      for (unsigned c = t >> 5; c < chunks; c += kWarps) {
+        const unsigned long long m = boundary_bin_chunk_mass<kDType>(a, z, plan, floor_key, c);
+        if ((t & 31) == 0 && m) {
+          atomicAdd(d.extra_lo + c, static_cast<unsigned>(m & 0xFFFu));
+          atomicAdd(d.extra_hi + c, static_cast<unsigned>(m >> 12));
+        }
+      }
+    }
+    __syncthreads();
+    RN_TRACE(2, 7);
+  } else {
+    note_cells(true);  // no boundary bin: each thread reads back only its own chunk's words
+  }
+  unsigned long long run = 0;  // chunk t's kept mass
+  if (owner) {
+    if (segmented) {
+      const uint4* w4 = reinterpret_cast<const uint4*>(segments + t * kCells);
+#pragma unroll
+      for (int k = 0; k < kCells / 4; ++k) {
+        const uint4 v = w4[k];
+        run += static_cast<unsigned long long>(v.x) + v.y + static_cast<unsigned long long>(v.z) + v.w;
+      }
+    } else {
+      run = my_mass + (static_cast<unsigned long long>(d.extra_hi[t]) << 12) + d.extra_lo[t];
+    }
+  }
+  if (t == 0) {
+    sh.chunk = -1;
+    sh.token = plan.argmax;
+    sh.segment = -1;  // the segment of the quantile in its chunk; -1: scan the whole chunk
+  }
+  unsigned long long total;
+  const unsigned long long cum = block_exclusive_scan(run, sh.warp_sums, &total);
+  // total >= 2^24: the argmax always passes every threshold and weighs 2^24.
+  const unsigned long long target =
+      min(static_cast<unsigned long long>(plan.uniform * static_cast<double>(total)), total - 1);
+  if (owner && cum <= target && target < cum + run) {
+    unsigned long long rank = target - cum;
+    sh.chunk = t;
+    if (segmented && vec && a.cell_scan) {
+      sh.segment = kCells;  // warp 0 finds it after the barrier (segment_of_rank)
+    } else if (segmented && vec) {
+      int s = 0;
+      for (; s < kCells - 1; ++s) {
+        const unsigned m = segments[t * kCells + s];
+        if (rank < m) break;
+        rank -= m;
+      }
+      sh.segment = s;
+    }
+    sh.rank = rank;
+  }
+  __syncthreads();
+  RN_TRACE(2, 8);
+  if (sh.segment >= 0) {
+    if (t < 32) {
+      int segment = sh.segment;
+      unsigned long long rank = sh.rank;
+      if (segment == kCells) segment = segment_of_rank(segments + sh.chunk * kCells, rank);
+      draw_in_cell<kDType>(a, row, z, sh.chunk * kChunk + segment * kCellLogits, static_cast<unsigned>(rank),
+                           floor_key, plan, lean);
+      RN_TRACE(2, 9);
+    }
+    return;
+  }
+  if (sh.chunk >= 0) {
+    // draw_row's scan of the chunk: thread t takes logits [8t, 8t + 8), thread order is index order.
+    const unsigned long long rank = sh.rank;
+    const std::int64_t begin = sh.chunk * kChunk + t * kPerThread;
+    const std::int64_t end = min(sh.chunk * kChunk + kChunk, a.vocab);
+    unsigned wk[kPerThread];
+    unsigned long long run_mass = 0;
+#pragma unroll
+    for (int j = 0; j < kPerThread; ++j) {
+      wk[j] = 0u;
+      if (begin + j < end) {
+        const float x = load_logit<kDType>(z, begin + j);
+        const float m = tempered(x, plan.zmax, plan.inv_t);
+        if (order_key(x) >= floor_key) wk[j] = lean ? weight_at<true>(m) : weight_at<false>(m);
+      }
+      run_mass += wk[j];
+    }
+    RN_TRACE(2, 15);
+    unsigned long long chunk_total;
+    unsigned long long at = block_exclusive_scan(run_mass, sh.warp_sums, &chunk_total);
+    if (at <= rank && rank < at + run_mass) {
+      for (int j = 0; j < kPerThread; ++j) {
+        if (rank < at + wk[j]) {
+          sh.token = begin + j;
+          break;
+        }
+        at += wk[j];
+      }
+    }
+  }
+  __syncthreads();
+  RN_TRACE(2, 9);
+  if (t == 0) a.tokens[row] = sh.token;
+}
+
+}  // namespace reset_native::sampler::cuda_detail
