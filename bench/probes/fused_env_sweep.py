@@ -1,12 +1,13 @@
 """One environment switch of the NVFP4 GEMV, timed per value on the fused block-diagonal GEMVs (gemv_env_sweep.py's
-counterpart for the fused kernels; session 15: RESET_NATIVE_GEMV_BD_EARLY_DECODE).
+counterpart for the fused kernels; session 15 timed the early decode's switch with it, since removed:
+bench/probes/trials/gemv_bd_early_decode.patch).
 
 Rows: the fused GEMVs of bench/probes/fused_small_sweep.py (Qwen3-8B / 32B input RMSNorm -> q/k/v, gate/up -> SiLU *
 up without and with the post-attention RMSNorm), bf16 x, ring off. us per call: CUDA-graph replay (median of --reps),
 weight copies rotated past 3x the L2, PDL on. "same bits" = every value's output equals the first value's and the
 separate ops' (rms_norm, plain GEMV, silu_mul under the first value) bit for bit.
 
-  python3 bench/probes/fused_env_sweep.py --env RESET_NATIVE_GEMV_BD_EARLY_DECODE --values 0,1,0,1 [--ms 1,2]
+  python3 bench/probes/fused_env_sweep.py --env RESET_NATIVE_GEMV_BD_SMALL_FUSED --values unset,legacy [--ms 1,2]
       [--reps 10]
 """
 from __future__ import annotations

@@ -20,8 +20,6 @@
 // e4m3->f16 conversions plus fp16 MMAs, measured in the SASS: no gain.)
 // A non-finite element of bf16 x makes its block's factor NaN, so every output of that token is NaN.
 #pragma once
-#include <utility>
-
 #include "core/env_switch.hpp"
 #include "nvfp4/gemv_kernel.cuh"
 #include "nvfp4/gemv_trace.cuh"
@@ -32,19 +30,6 @@ namespace detail {
 constexpr float kBdDecodeBias = 16384.0f;  // A operand holds e2m1 * 2^-14
 constexpr int kSmallCompact = 1, kSmallBatchX = 2, kSmallHeadWait = 4,
               kSmallSplit = 8;  // gemv_bd_kernel's SMALL bits (kSmallSplit: gemv_bd_split.cuh)
-// The early decode (SMALL bits, gemv_bd_kernel): step 0 decoded into registers before the PDL wait
-// (kSmallEarlyReg), and the number of steps after it decoded into shared memory (0..3, two bits from
-// kSmallEarlySmemShift); kBdEarlyStepBytes of shared memory per such step (8 A fragments of 16 bytes per thread).
-constexpr int kSmallEarlyReg = 16, kSmallEarlySmemShift = 5;
-constexpr int kBdEarlyStepBytes = 8 * 16 * kThreads;
-__host__ __device__ constexpr int bd_early_smem_steps(int small) { return (small >> kSmallEarlySmemShift) & 3; }
-__host__ __device__ constexpr int bd_early_bytes(int small) { return bd_early_smem_steps(small) * kBdEarlyStepBytes; }
-
-// f(std::integral_constant<int, I>{}) for I = 0 .. N-1, in order (compile-time step indices).
-template <class F, int... I>
-__device__ __forceinline__ void static_steps(F&& f, std::integer_sequence<int, I...>) {
-  (f(std::integral_constant<int, I>{}), ...);
-}
 
 template <int XDT, bool W4A4>
 struct BdMode {
@@ -234,17 +219,6 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   constexpr int kDepth = RING ? 1 : (MINB == 1 ? 8 : MINB == 3 ? 3 : (TOK > 2 ? 3 : 4));
   constexpr bool kLateRefill = MINB == 3;
   constexpr int kRows = 16;
-  // Early decode (SMALL bits kSmallEarlyReg, kSmallEarlySmemShift): the first kEarly prefetched steps are decoded
-  // before the PDL wait (they need no x), step 0 into registers and the next kEarlySmem into shared memory (after
-  // every other area, L.total); their A fragments are then only read after x is staged. The same arithmetic.
-  constexpr bool kEarlyReg = (SMALL & kSmallEarlyReg) != 0;
-  constexpr int kEarlySmem = bd_early_smem_steps(SMALL);
-  constexpr int kEarly = (kEarlyReg ? 1 : 0) + kEarlySmem;
-  static_assert(kEarly == 0 || (!RING && !kLateRefill && kEarly <= kDepth),
-                "early decode: register path with the decode-then-refill step, at most kDepth steps");
-#ifdef GEMV_TRACE_PREFETCH
-  static_assert(kEarly <= GEMV_TRACE_PREFETCH, "early decode: only steps loaded before the PDL wait");
-#endif
 
   extern __shared__ uint4 smem_raw[];
   uint8_t* smem = reinterpret_cast<uint8_t*>(smem_raw);
@@ -321,39 +295,8 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
     }
   };
   uint32_t wv[kDepth][2][4], sc[kDepth][2];
-  // Early decode: step 0's A fragments (kEarlyReg), and the next kEarlySmem steps' in shared memory as the MMAs
-  // read them (fragment j of step e of thread tid at early_a[(e * 8 + j) * kThreads + tid]: conflict-free).
-  uint32_t d_early[4][2][4];
-  uint4* early_a = reinterpret_cast<uint4*>(smem + L.total);
-  auto early_decode = [&]() {
-    if constexpr (kEarly > 0) {
-#pragma unroll
-      for (int e = 0; e < kEarly; ++e) {
-        if (e >= steps) break;
-        uint32_t d[4][2][4];
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          fp4_word<false>(wv[e][0][i], d[i][0]);
-          fp4_word<false>(wv[e][1][i], d[i][1]);
-        }
-        if (kEarlyReg && e == 0) {
-#pragma unroll
-          for (int i = 0; i < 4; ++i)
-#pragma unroll
-            for (int j = 0; j < 4; ++j) d_early[i][0][j] = d[i][0][j], d_early[i][1][j] = d[i][1][j];
-        } else {
-          uint4* a = early_a + (e - (kEarlyReg ? 1 : 0)) * 8 * kThreads + tid;
-#pragma unroll
-          for (int i = 0; i < 4; ++i) {
-            a[(2 * i) * kThreads] = make_uint4(d[i][0][0], d[i][1][0], d[i][0][1], d[i][1][1]);
-            a[(2 * i + 1) * kThreads] = make_uint4(d[i][0][2], d[i][1][2], d[i][0][3], d[i][1][3]);
-          }
-        }
-      }
-    }
-  };
   GEMV_TRACE(p.packed, 0);
-  prefetch_then_wait<XDT, W4A4>(p, steps, fetch, wv, sc, act_gs, act_d, early_decode);
+  prefetch_then_wait<XDT, W4A4>(p, steps, fetch, wv, sc, act_gs, act_d);
   GEMV_TRACE(p.packed, 1);
 
   // ---- stage x (every token, whole padded K or this CTA's K slice; beyond k load_unit gives zeros) while the
@@ -374,6 +317,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
           tok[b] = u / blocks, blk[b] = u % blocks;
           if (u0 + b * kThreads < count) load_x_unit<XDT, PRO>(p, tok[b], x_base + blk[b] * 16, raw[b], pro_smem);
         }
+        if (u0 == tid) GEMV_TRACE_WARP(p.packed, 5, raw[0].r[0].x);
 #pragma unroll
         for (int b = 0; b < 2; ++b)
           if (u0 + b * kThreads < count)
@@ -394,6 +338,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   }
   compute_sync<RING>();
   GEMV_TRACE(p.packed, 2);
+  if (steps > 0) GEMV_TRACE_WARP(p.packed, 6, wv[0][0][0] ^ wv[kDepth - 1][1][3]);
 
   // B operand: lane (g, t) carries token 2q + (g & 1) of group q on thread (g >> 1)'s k-slots, which are
   // its own t's only when g >> 1 == t; every other lane (and absent tokens) reads the zero area.
@@ -416,36 +361,21 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   for (int q = 0; q < kNG; ++q) acc[q][0][0] = acc[q][0][1] = acc[q][1][0] = acc[q][1][1] = 0.0f;
 
   int c = 0, c_row0 = cta * kRows, red_half = 0;
-  // from: where the step's A fragments come from: kFromWords (decoded here), kFromEarlyReg (d_early), or
-  // kFromEarlySmem + e (early_a's step e).
-  constexpr int kFromWords = 0, kFromEarlyReg = 1, kFromEarlySmem = 2;
-  auto run_step = [&](auto from, int step, uint32_t (&w)[2][4], uint32_t (&wsc)[2]) {
-    constexpr int kFrom = decltype(from)::value;
-    static_assert(kFrom == kFromWords || !kLateRefill, "early decode: not with the late refill");
+  auto run_step = [&](int step, uint32_t (&w)[2][4], uint32_t (&wsc)[2]) {
     const float2 sg = scales_f32(wsc[0]), sg8 = scales_f32(wsc[1]);  // rows g, g+8: blocks 0 and 1
     // Decode the whole slot before refilling it: the refill then needs no register copies of the words.
     // (kLateRefill: each block's two words just before its MMAs, the refill after the second block's.)
     uint32_t d[4][2][4];  // [word i][row half][pair]
     if constexpr (!kLateRefill) {
-      if constexpr (kFrom == kFromWords) {
 #pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          fp4_word<false>(w[0][i], d[i][0]);
-          fp4_word<false>(w[1][i], d[i][1]);
-        }
-      } else if constexpr (kFrom == kFromEarlyReg) {
+      for (int i = 0; i < 4; ++i) {
+#ifdef GEMV_TRACE_NO_DECODE  // chain probe only, timing (wrong results): shifted words as A fragments, no decode
 #pragma unroll
-        for (int i = 0; i < 4; ++i)
-#pragma unroll
-          for (int j = 0; j < 4; ++j) d[i][0][j] = d_early[i][0][j], d[i][1][j] = d_early[i][1][j];
-      } else {
-        const uint4* a = early_a + (kFrom - kFromEarlySmem) * 8 * kThreads + tid;
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          const uint4 lo = a[(2 * i) * kThreads], hi = a[(2 * i + 1) * kThreads];
-          d[i][0][0] = lo.x, d[i][1][0] = lo.y, d[i][0][1] = lo.z, d[i][1][1] = lo.w;
-          d[i][0][2] = hi.x, d[i][1][2] = hi.y, d[i][0][3] = hi.z, d[i][1][3] = hi.w;
-        }
+        for (int j = 0; j < 4; ++j) d[i][0][j] = w[0][i] & (0x8E008E00u >> j), d[i][1][j] = w[1][i] & (0x8E008E00u >> j);
+#else
+        fp4_word<false>(w[0][i], d[i][0]);
+        fp4_word<false>(w[1][i], d[i][1]);
+#endif
       }
       if (step + kDepth < steps) fetch(w, wsc);  // slot free again: refill it now
     }
@@ -477,8 +407,13 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
         for (int q = 0; q < kNG; ++q) {
           const uint4 bv = *reinterpret_cast<const uint4*>(b_base[q] + c * b_cstride[q] + i * kGroupBytes);
           const uint32_t a_lo[4] = {d0[0], d1[0], d0[1], d1[1]}, a_hi[4] = {d0[2], d1[2], d0[3], d1[3]};
+#ifdef GEMV_TRACE_NO_MMA  // chain probe only, timing (wrong results): one add on an XOR of the operands, no MMA
+          cacc[q][0] += __uint_as_float((a_lo[0] ^ a_lo[1] ^ a_lo[2] ^ a_lo[3] ^ a_hi[0] ^ a_hi[1] ^ a_hi[2] ^ a_hi[3] ^
+                                         bv.x ^ bv.y ^ bv.z ^ bv.w) & 0x3C00u);
+#else
           mma16816<false>(cacc[q], a_lo, bv.x, bv.y);
           mma16816<false>(cacc[q], a_hi, bv.z, bv.w);
+#endif
         }
       }
       // the block is complete: scale its dot products (rows g and g+8, the quad's two tokens) into acc
@@ -535,30 +470,20 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   // kSmallHeadWait: slot 0's first word takes a zero that depends on the last slot's last word, so the one wait
   // for every weight load in flight sits at the head of the kDepth steps (see the SMALL bits above).
   const uint32_t runtime_zero = uint32_t(p.k) >> 31;  // p.k > 0: zero, but not known to the compiler
-  int first_step = 0;
-  if constexpr (kEarly > 0) {  // the first kDepth steps apart: the early ones from their decoded fragments
-    static_steps(
-        [&](auto dd) {
-          constexpr int d = decltype(dd)::value;
-          constexpr int from = d >= kEarly                ? kFromWords
-                               : (kEarlyReg && d == 0)    ? kFromEarlyReg
-                                                          : kFromEarlySmem + d - (kEarlyReg ? 1 : 0);
-          if (d < steps) run_step(std::integral_constant<int, from>{}, d, wv[d], sc[d]);
-        },
-        std::make_integer_sequence<int, kDepth>{});
-    GEMV_TRACE(p.packed, 3);
-    first_step = kDepth;
-  }
-  for (int step = first_step; step < steps; step += kDepth) {
+  for (int step = 0; step < steps; step += kDepth) {
     if constexpr ((SMALL & kSmallHeadWait) != 0) wv[0][0][0] |= wv[kDepth - 1][1][3] & runtime_zero;
 #pragma unroll
     for (int d = 0; d < kDepth; ++d)
-      if (step + d < steps) run_step(std::integral_constant<int, kFromWords>{}, step + d, wv[d], sc[d]);
+      if (step + d < steps) run_step(step + d, wv[d], sc[d]);
     if (step == 0) GEMV_TRACE(p.packed, 3);
   }
   GEMV_TRACE(p.packed, 4);
 }
 
+// Session 15 decoded the first prefetched steps before the PDL wait (step 0 into registers, up to three more into
+// shared memory as the A fragments; they need no x): the same bits, but no shorter after x (the one-tile 8B o steps
+// 1.79 us either way), and 10-40% slower where CTAs walk several tiles (there ptxas also moved the main loop's one
+// weight wait before every step; H200, bench/RESULTS-gemv18.md). Removed: bench/probes/trials/gemv_bd_early_decode.patch.
 // 16-row tiles. Session 14 tried 8-row tiles (each lane's A rows g + 8 zero, twice the steps in flight): the same
 // bits, but 118 instructions per half-size step against 150 per step, and slower on every shape measured, also where
 // 16-row tiles leave half the CTA slots idle (N = 2048, K = 4096: 4.11 vs 3.04 us; bench/RESULTS.md). Removed.
@@ -629,70 +554,11 @@ inline bool bd_cb_form(const char* env_name) {
 // call, is "legacy". The same bits either way.
 constexpr int kBdFusedForm = kSmallCompact | kSmallBatchX | kSmallHeadWait;
 
-// The early decode of the plain A16 register kernel (default form, two CTAs per SM): SMALL bits kSmallEarlyReg |
-// n << kSmallEarlySmemShift. RESET_NATIVE_GEMV_BD_EARLY_DECODE (read at every call, a benchmark switch): "0" = none
-// (the kernel before session 15), "r" = step 0 in registers, "r1".."r3" = and 1..3 steps after it in shared memory,
-// "s2", "s3" = steps 0..1 / 0..2 in shared memory (none in registers), "1" or unset = kBdEarlyDefault; anything else:
-// the default. None changes a bit of the output (the same
-// arithmetic, moved before the PDL wait). Shared-memory steps only as far as two CTAs still fit an SM
-// (bd_early_fit).
-constexpr const char* kBdEarlyEnv = "RESET_NATIVE_GEMV_BD_EARLY_DECODE";
-constexpr int kBdEarlyDefault = 0;
-inline int bd_early_choice() {
-  const char* v = std::getenv(kBdEarlyEnv);
-  if (v == nullptr || std::strcmp(v, "1") == 0) return kBdEarlyDefault;
-  if (std::strcmp(v, "0") == 0) return 0;
-  if (v[0] == 'r' && v[1] == '\0') return kSmallEarlyReg;
-  if (v[0] == 'r' && v[1] >= '1' && v[1] <= '3' && v[2] == '\0')
-    return kSmallEarlyReg | ((v[1] - '0') << kSmallEarlySmemShift);
-  if (v[0] == 's' && v[1] >= '2' && v[1] <= '3' && v[2] == '\0') return (v[1] - '0') << kSmallEarlySmemShift;
-  return kBdEarlyDefault;
-}
-
-// early with as many of its shared-memory steps as fit next to smem bytes within kWholeSmemLimit (two CTAs per SM);
-// 0 where that leaves one shared-memory step and no register step (no such instance).
-inline int bd_early_fit(int early, size_t smem) {
-  while (bd_early_smem_steps(early) > 0 && smem + size_t(bd_early_bytes(early)) > kWholeSmemLimit)
-    early -= 1 << kSmallEarlySmemShift;
-  return early == (1 << kSmallEarlySmemShift) ? 0 : early;
-}
-
-// The fused and W4A4 kernels' early decode (fast path): two steps through shared memory (kBdEarlyOther, no register
-// step: those kernels' registers are fuller) wherever bd_early_choice is not 0 and it fits, else none.
-constexpr int kBdEarlyOther = 2 << kSmallEarlySmemShift;
-inline bool bd_early_other(size_t smem) {
-  return bd_early_choice() != 0 && bd_early_fit(kBdEarlyOther, smem) == kBdEarlyOther;
-}
-
 template <int XDT, int TOK, int MINB>
 void launch_bd_small(const GemvParams& p, const LaunchPlan& plan, size_t smem, int bits, cudaStream_t stream) {
   constexpr int kC = kSmallCompact, kB = kSmallBatchX;
   const RingMaps& maps = plan.maps;
   const int sms = plan.sms;
-  if constexpr (MINB == 2) {  // the early decode: the default (cb) form only
-    constexpr int kCb = kC | kB, kR = kSmallEarlyReg, kS = kSmallEarlySmemShift;
-    const int early = (bits & kCb) == kCb ? bd_early_fit(bd_early_choice(), smem) : 0;
-    const size_t esmem = smem + size_t(bd_early_bytes(early));
-    switch (early) {
-      case kR:
-        return launch_bd<XDT, false, TOK, true, 2, false, kProNone, false, kCb | kR>(p, maps, sms, esmem, stream);
-      case kR | (1 << kS):
-        return launch_bd<XDT, false, TOK, true, 2, false, kProNone, false, kCb | kR | (1 << kS)>(p, maps, sms, esmem,
-                                                                                                 stream);
-      case kR | (2 << kS):
-        return launch_bd<XDT, false, TOK, true, 2, false, kProNone, false, kCb | kR | (2 << kS)>(p, maps, sms, esmem,
-                                                                                                 stream);
-      case kR | (3 << kS):
-        return launch_bd<XDT, false, TOK, true, 2, false, kProNone, false, kCb | kR | (3 << kS)>(p, maps, sms, esmem,
-                                                                                                 stream);
-      case 2 << kS:
-        return launch_bd<XDT, false, TOK, true, 2, false, kProNone, false, kCb | (2 << kS)>(p, maps, sms, esmem, stream);
-      case 3 << kS:
-        return launch_bd<XDT, false, TOK, true, 2, false, kProNone, false, kCb | (3 << kS)>(p, maps, sms, esmem, stream);
-      default:
-        break;
-    }
-  }
   switch (bits) {
     case 0:
       return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, 0>(p, maps, sms, smem, stream);
@@ -739,10 +605,7 @@ bool try_bd_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t str
     constexpr int kForm = kFused ? kBdFusedForm : kCb;
     const bool cb = bd_cb_form(kFused ? kBdSmallFusedEnv : kBdSmallW4a4Env);
     if (fast) {
-      if (cb && bd_early_other(smem)) {
-        launch_bd<XDT, W4A4, TOK, true, 2, false, PRO, SILU, kForm | kBdEarlyOther>(
-            p, plan.maps, sms, smem + size_t(bd_early_bytes(kBdEarlyOther)), stream);
-      } else if (cb) {
+      if (cb) {
         launch_bd<XDT, W4A4, TOK, true, 2, false, PRO, SILU, kForm>(p, plan.maps, sms, smem, stream);
       } else {
         launch_bd<XDT, W4A4, TOK, true, 2, false, PRO, SILU, 0>(p, plan.maps, sms, smem, stream);

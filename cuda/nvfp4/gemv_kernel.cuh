@@ -397,20 +397,13 @@ __host__ __device__ constexpr int group() {
   return WHOLE ? 1 : depth<WHOLE, NT, MINB>();
 }
 
-// Nothing to do before the PDL wait (prefetch_then_wait's default).
-struct NothingBeforeWait {
-  __device__ __forceinline__ void operator()() const {}
-};
-
 // Start of both GEMV kernels' main phase: the first kDepth weight steps go in flight before waiting for
 // the previous kernel (weights do not depend on it; x, the activation amax and the output do), then the
-// next kernel may launch and W4A4 reads its activation scales. before_wait runs between the prefetch and the
-// wait (the block-diagonal kernel's early decode: work on the prefetched weights that needs no x).
-template <int XDT, bool W4A4, int kDepth, class Fetch, class BeforeWait = NothingBeforeWait>
+// next kernel may launch and W4A4 reads its activation scales.
+template <int XDT, bool W4A4, int kDepth, class Fetch>
 __device__ __forceinline__ void prefetch_then_wait(const GemvParams& p, int steps, Fetch& fetch,
                                                    uint32_t (&wv)[kDepth][2][4], uint32_t (&sc)[kDepth][2],
-                                                   float& act_gs, float& act_d,
-                                                   const BeforeWait& before_wait = BeforeWait()) {
+                                                   float& act_gs, float& act_d) {
 #ifdef GEMV_TRACE_PREFETCH  // probe-only (bench/probes/gemv_chain_trace.cu): steps loaded before the PDL wait
   constexpr int kPrefetch = GEMV_TRACE_PREFETCH;
 #else
@@ -419,7 +412,6 @@ __device__ __forceinline__ void prefetch_then_wait(const GemvParams& p, int step
 #pragma unroll
   for (int d = 0; d < kDepth; ++d)
     if (d < steps && d < kPrefetch) fetch(wv[d], sc[d]);
-  before_wait();
   cuda_core::pdl_wait();
   cuda_core::pdl_trigger();
 #pragma unroll
