@@ -9,8 +9,14 @@
 //   first/med/last start = CTA stamp 0 (earliest, median, latest CTA; negative = before the previous call ended)
 //   wait        = median stamp 1 (the PDL wait returns once the previous grid has finished and flushed)
 //   x staged, first steps, median end / last end = stamps 2, 3, 4
+//   xload / wlanded (session 15) = per CTA the latest warp's stamp 5 / 6 (its first x unit in registers / after x is
+//     staged, its prefetched weight steps in registers: later than xstaged where the steps after x wait for weights),
+//     median over CTAs
 // (The stamps cost a few instructions per CTA; the per-call time without them: bench/bench_nvfp4_gpu.py.)
 // -DGEMV_TRACE_PREFETCH=P (P < 4) loads only P weight steps before the PDL wait and the rest right after it.
+// Timing-only variants (session 15; wrong outputs, the probe checks none): -DGEMV_TRACE_NO_DECODE (the raw weight words
+// as the MMA A fragments: no FP4 decode, ~90 of the ~150 instructions per step gone) and -DGEMV_TRACE_NO_MMA (one
+// float add on an XOR of each MMA's operands instead of the MMA): what the steps after x are waiting on.
 // (Session 14 also timed x staged by one bulk copy (TMA) instead of per-thread loads: slower, removed; RESULTS.md;
 // the variant is bench/probes/trials/gemv_bd_tma_x.patch, built with -DGEMV_TRACE_TMA_X.)
 // On the GPU machine, from the repository root:
@@ -110,9 +116,12 @@ void run_shape(const Shape& sh, int calls, int replays, int sms, int l2) {
 
   const int tiles = (sh.n + 15) / 16, ctas = std::min(tiles, std::min(2 * sms, nd::kGemvTraceCtas));
   static Stamps h;
-  enum { kPeriod, kFirst, kMedStart, kLastStart, kWait, kX, kSteps, kMedEnd, kLastEnd, kCols };
+  enum { kPeriod, kFirst, kMedStart, kLastStart, kWait, kX, kSteps, kMedEnd, kLastEnd, kXLoad, kWLanded, kCols };
   std::vector<double> col[kCols];
+  void* stamps = nullptr;
+  CHECK(cudaGetSymbolAddress(&stamps, nd::g_gemv_trace));
   for (int r = 0; r < replays + 3; ++r) {
+    CHECK(cudaMemsetAsync(stamps, 0, sizeof(Stamps), s));  // the per-warp stamps (5..7) keep the latest warp's
     CHECK(cudaGraphLaunch(ge, s));
     CHECK(cudaStreamSynchronize(s));
     if (r < 3) continue;  // warm-up replays
@@ -139,12 +148,15 @@ void run_shape(const Shape& sh, int calls, int replays, int sms, int l2) {
       col[kSteps].push_back(median(rel(ev(c, 3))));
       col[kMedEnd].push_back(median(e4));
       col[kLastEnd].push_back(*std::max_element(e4.begin(), e4.end()));
+      col[kXLoad].push_back(median(rel(ev(c, 5))));
+      col[kWLanded].push_back(median(rel(ev(c, 6))));
     }
   }
   const double mb = double(stride) / 1e6;
-  std::printf("%-10s %6d %6d %5d %6.1f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f\n", sh.name, sh.n, sh.k, ctas,
-              mb, median(col[kPeriod]), median(col[kFirst]), median(col[kMedStart]), median(col[kLastStart]),
-              median(col[kWait]), median(col[kX]), median(col[kSteps]), median(col[kMedEnd]));
+  std::printf("%-10s %6d %6d %5d %6.1f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f\n", sh.name, sh.n,
+              sh.k, ctas, mb, median(col[kPeriod]), median(col[kFirst]), median(col[kMedStart]),
+              median(col[kLastStart]), median(col[kWait]), median(col[kXLoad]), median(col[kX]),
+              median(col[kWLanded]), median(col[kSteps]), median(col[kMedEnd]));
   CHECK(cudaGraphExecDestroy(ge));
   CHECK(cudaGraphDestroy(g));
   CHECK(cudaStreamDestroy(s));
@@ -168,8 +180,8 @@ int main(int argc, char** argv) {
               " before the PDL wait (GEMV_TRACE_PREFETCH); us relative to the previous call's last CTA end; medians"
               " over the chain's middle calls x %d replays (%%globaltimer ticks: 0.256 us here)\n",
               calls, sms, kPrefetch, replays);
-  std::printf("%-10s %6s %6s %5s %6s %7s %7s %7s %7s %7s %7s %7s %7s\n", "layer", "n", "k", "ctas", "MB", "period",
-              "first", "medst", "lastst", "wait", "xstaged", "steps", "medend");
+  std::printf("%-10s %6s %6s %5s %6s %7s %7s %7s %7s %7s %7s %7s %7s %7s %7s\n", "layer", "n", "k", "ctas", "MB",
+              "period", "first", "medst", "lastst", "wait", "xload", "xstaged", "wlanded", "steps", "medend");
   const Shape shapes[] = {{"8b_o", 4096, 4096}, {"8b_qkv", 6144, 4096}, {"n2048", 2048, 4096},
                           {"8b_gate_up", 24576, 4096}, {"32b_qkv", 10240, 5120}};
   for (const Shape& sh : shapes) run_shape(sh, calls, replays, sms, l2);

@@ -53,7 +53,7 @@ def main():
     print(f"# {props.name}, read bandwidth {bw / 1e12:.3f} TB/s, act {args.act}, {args.env}; us per call (% of floor)", flush=True)
     print(f"{'layer':12s} {'M':>2s} " + " ".join(f"{a:>13s}" for a in values) + "  same bits", flush=True)
     gen = torch.Generator(device="cuda").manual_seed(0)
-    sums = {a: 0.0 for a in values}
+    sums = [0.0] * len(values)  # per column: a value may repeat (e.g. 0,1,0,1)
     ms = [int(v) for v in args.ms.split(",")]
     for model in args.layers.split(","):
         for name, n, k in LAYERS[model]:
@@ -67,18 +67,18 @@ def main():
                 x = torch.randn((m, k), device="cuda", generator=gen, dtype=torch.bfloat16)
                 fns = [lambda p=p, s=s: nc.gemv(p, s, gs, x, args.act) for p, s in wq]
                 cells, outs = [], []
-                for a in values:
+                for col, a in enumerate(values):
                     t, y = with_value(args.env, a, lambda: (graph_time_us(fns, args.reps), [f() for f in fns[:2]]))
                     cells.append(f"{t:6.1f} ({floor_us / t * 100:3.0f}%)")
                     outs.append(y)
                     if model == "8b" and m == 1:
-                        sums[a] += t
+                        sums[col] += t
                 same = all(torch.equal(o[i], outs[0][i]) for o in outs for i in range(len(o)))
                 print(f"{model + ' ' + name:12s} {m:2d} " + " ".join(f"{c:>13s}" for c in cells) + f"  {same}",
                       flush=True)
             del wq
     if "8b" in args.layers.split(",") and 1 in ms:
-        print("# Qwen3-8B layer sum M=1: " + ", ".join(f"{a}: {sums[a]:.1f} us" for a in values))
+        print("# Qwen3-8B layer sum M=1: " + ", ".join(f"{a}: {t:.1f} us" for a, t in zip(values, sums)))
 
 
 if __name__ == "__main__":

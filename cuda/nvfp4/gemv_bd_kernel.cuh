@@ -317,6 +317,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
           tok[b] = u / blocks, blk[b] = u % blocks;
           if (u0 + b * kThreads < count) load_x_unit<XDT, PRO>(p, tok[b], x_base + blk[b] * 16, raw[b], pro_smem);
         }
+        if (u0 == tid) GEMV_TRACE_WARP(p.packed, 5, raw[0].r[0].x);
 #pragma unroll
         for (int b = 0; b < 2; ++b)
           if (u0 + b * kThreads < count)
@@ -337,6 +338,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   }
   compute_sync<RING>();
   GEMV_TRACE(p.packed, 2);
+  if (steps > 0) GEMV_TRACE_WARP(p.packed, 6, wv[0][0][0] ^ wv[kDepth - 1][1][3]);
 
   // B operand: lane (g, t) carries token 2q + (g & 1) of group q on thread (g >> 1)'s k-slots, which are
   // its own t's only when g >> 1 == t; every other lane (and absent tokens) reads the zero area.
@@ -367,8 +369,13 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
     if constexpr (!kLateRefill) {
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
+#ifdef GEMV_TRACE_NO_DECODE  // chain probe only, timing (wrong results): shifted words as A fragments, no decode
+#pragma unroll
+        for (int j = 0; j < 4; ++j) d[i][0][j] = w[0][i] & (0x8E008E00u >> j), d[i][1][j] = w[1][i] & (0x8E008E00u >> j);
+#else
         fp4_word<false>(w[0][i], d[i][0]);
         fp4_word<false>(w[1][i], d[i][1]);
+#endif
       }
       if (step + kDepth < steps) fetch(w, wsc);  // slot free again: refill it now
     }
@@ -400,8 +407,13 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
         for (int q = 0; q < kNG; ++q) {
           const uint4 bv = *reinterpret_cast<const uint4*>(b_base[q] + c * b_cstride[q] + i * kGroupBytes);
           const uint32_t a_lo[4] = {d0[0], d1[0], d0[1], d1[1]}, a_hi[4] = {d0[2], d1[2], d0[3], d1[3]};
+#ifdef GEMV_TRACE_NO_MMA  // chain probe only, timing (wrong results): one add on an XOR of the operands, no MMA
+          cacc[q][0] += __uint_as_float((a_lo[0] ^ a_lo[1] ^ a_lo[2] ^ a_lo[3] ^ a_hi[0] ^ a_hi[1] ^ a_hi[2] ^ a_hi[3] ^
+                                         bv.x ^ bv.y ^ bv.z ^ bv.w) & 0x3C00u);
+#else
           mma16816<false>(cacc[q], a_lo, bv.x, bv.y);
           mma16816<false>(cacc[q], a_hi, bv.z, bv.w);
+#endif
         }
       }
       // the block is complete: scale its dot products (rows g and g+8, the quad's two tokens) into acc
@@ -468,6 +480,10 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   GEMV_TRACE(p.packed, 4);
 }
 
+// Session 15 decoded the first prefetched steps before the PDL wait (step 0 into registers, up to three more into
+// shared memory as the A fragments; they need no x): the same bits, but no shorter after x (the one-tile 8B o steps
+// 1.79 us either way), and 10-40% slower where CTAs walk several tiles (there ptxas also moved the main loop's one
+// weight wait before every step; H200, bench/RESULTS-gemv18.md). Removed: bench/probes/trials/gemv_bd_early_decode.patch.
 // 16-row tiles. Session 14 tried 8-row tiles (each lane's A rows g + 8 zero, twice the steps in flight): the same
 // bits, but 118 instructions per half-size step against 150 per step, and slower on every shape measured, also where
 // 16-row tiles leave half the CTA slots idle (N = 2048, K = 4096: 4.11 vs 3.04 us; bench/RESULTS.md). Removed.
