@@ -65,9 +65,7 @@ def read_bandwidth(reps):
     buf = torch.empty(2 * 1024**3 // 4, dtype=torch.float32, device="cuda").uniform_()
     out = torch.empty((), dtype=torch.float32, device="cuda")
     t = graph_time_us([lambda: torch.sum(buf, dim=0, out=out)], reps)
-    bw = buf.numel() * 4 / (t * 1e-6)
-    del buf
-    return bw
+    return buf.numel() * 4 / (t * 1e-6)
 
 
 def copies_for(nbytes, l2):

@@ -98,7 +98,7 @@ def main():
                 rows.append(r)
                 print(f"  {r['layer']} m={m}: off {r['off']:.1f} auto(S={r['auto_s']}) {r['auto']:.1f}",
                       file=sys.stderr, flush=True)
-            del wq
+            wq = None  # the copies freed before the next shape (a rebinding: the closures above read wq)
             torch.cuda.empty_cache()
     print(f"{'layer':<12}{'M':>3} {'floor':>6} {'off':>6} {'auto':>6} S {'x':>5} {'w4a4off':>7} {'w4a4auto':>8} "
           + " ".join(f"{'S=' + f:>6}" for f in forced) + "".join(f" {'A4S=' + f:>6}" for f in forced4)

@@ -69,7 +69,7 @@ def main():
                     mismatches += sum(not torch.equal(ys[0], y) for y in ys[1:])
                 rows.append(r)
                 print(f"  {r['layer']} m={m} done", file=sys.stderr, flush=True)
-            del wq
+            wq = None  # the copies freed before the next shape (a rebinding: the closures above read wq)
             torch.cuda.empty_cache()
     head = f"{'layer':<12}{'M':>3} {'A16':>6} S {'auto':>6} {'pre':>6} {'inline':>6}"
     head += "".join(f" {'S' + f + 'pre':>7} {'S' + f + 'inl':>7}" for f in forced)
