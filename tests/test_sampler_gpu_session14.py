@@ -4,15 +4,14 @@ and when, never a value:
   RESET_NATIVE_SAMPLER_PREP_FIRST    the grouped stats pass's part 0 prepares the row's slot instead of its last part
                                      (on by default);
   RESET_NATIVE_SAMPLER_SAMPLE_OCC6   the grouped sample pass built for 6 resident blocks per SM (40 registers);
-  RESET_NATIVE_SAMPLER_EARLY_WEIGHTS the sample pass with a block per chunk weighs its chunk before its wait on the
-                                     bins pass (only where the top-p bins pass runs right before it);
 and session 13's RESET_NATIVE_SAMPLER_COMBINE_LOADS, on by default since this session. Each alone, all, the defaults,
 and all with other switches and groupings (stats / bins / sample chunks per block that leave a row's last blocks one
 chunk short, a block per chunk in stats with grouped bins and sample passes, several chunks per block at B = 1 and
 3) must give the same tokens, temperatures, entropies, errors and state bits as all of them off: rejected rows, ties,
 -inf runs, top-k, bf16/fp16 (aligned and unaligned rows), strided views, counted / sorted / overfull boundary bins
 (the numpy model's tokens), extreme weights, B = 1, 3, 8, 9, 64, rows of more than 256 chunks, graph replays.
-(RESET_NATIVE_SAMPLER_RECENT_FIRST, measured and removed this session, was tested here too.)"""
+(RESET_NATIVE_SAMPLER_RECENT_FIRST, measured and removed this session, and EARLY_WEIGHTS, removed in session
+15, were tested here too.)"""
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -22,7 +21,6 @@ from sampler_switch_suite import BOUNDARY_CASES, CONFIGS, SwitchSuite  # noqa: E
 pytestmark = pytest.mark.gpu
 PREP = "RESET_NATIVE_SAMPLER_PREP_FIRST"
 OCC6 = "RESET_NATIVE_SAMPLER_SAMPLE_OCC6"
-EARLY = "RESET_NATIVE_SAMPLER_EARLY_WEIGHTS"
 COMBINE = "RESET_NATIVE_SAMPLER_COMBINE_LOADS"
 PHASED = "RESET_NATIVE_SAMPLER_PHASED_LOADS"
 PICKS = "RESET_NATIVE_SAMPLER_SAMPLE_PICKS"
@@ -35,20 +33,19 @@ def grouping(stats, bins, sample):
 
 
 # combo -> {variable: value}; variables not named are unset (their defaults). "off" is the reference.
-OFF = {PREP: "0", OCC6: "0", EARLY: "0", COMBINE: "0"}
-ALL = {PREP: "1", OCC6: "1", EARLY: "1", COMBINE: "1"}
+OFF = {PREP: "0", OCC6: "0", COMBINE: "0"}
+ALL = {PREP: "1", OCC6: "1", COMBINE: "1"}
 COMBOS = {"off": OFF, "default": {}, "all": ALL,
           "prep": {**OFF, PREP: "1"}, "prep_g345": {**OFF, PREP: "1", **grouping(3, 4, 5)},
           "combine": {**OFF, COMBINE: "1"},
           "occ6": {**OFF, OCC6: "1"}, "occ6_g345": {**OFF, OCC6: "1", **grouping(3, 4, 5)},
-          "early": {**OFF, EARLY: "1"}, "early_picks": {**OFF, EARLY: "1", PICKS: "1"},
-          "early_no_picks": {**OFF, EARLY: "1", PICKS: "0"},
+          "picks": {**OFF, PICKS: "1"}, "no_picks": {**OFF, PICKS: "0"},
           "all_g345": {**ALL, **grouping(3, 4, 5)}, "all_g263": {**ALL, **grouping(2, 6, 3)},
           "all_g122": {**ALL, **grouping(1, 2, 2)}, "all_g734": {**ALL, **grouping(7, 3, 4)},
           "all_unphased": {**ALL, PHASED: "0", **grouping(3, 4, 5)},
           "all_no_picks": {**ALL, PICKS: "0", **grouping(2, 2, 2)},
           "all_no_vec": {**ALL, VEC: "0", **grouping(3, 4, 5)}}
-SUITE = SwitchSuite((PREP, OCC6, EARLY, COMBINE, PHASED, PICKS, VEC) + GROUPINGS, COMBOS, reference="off")
+SUITE = SwitchSuite((PREP, OCC6, COMBINE, PHASED, PICKS, VEC) + GROUPINGS, COMBOS, reference="off")
 
 
 @pytest.mark.parametrize("mode", list(CONFIGS))
@@ -86,7 +83,7 @@ def test_session14_switches_with_extreme_weights(temperature, top_p, monkeypatch
 
 def test_session14_switches_on_rows_of_more_than_256_chunks(monkeypatch):
     SUITE.long_rows_case(monkeypatch, 256 * 2048 + 4100, rng_seed=9,
-                         combos=("off", "default", "all", "early", "all_g345", "all_g263", "all_g734"))
+                         combos=("off", "default", "all", "occ6", "all_g345", "all_g263", "all_g734"))
 
 
 @pytest.mark.parametrize("rows", [1, 8, 64])

@@ -3,16 +3,15 @@ environment at every call (=1 on, =0 off, unset: the default):
   RESET_NATIVE_SAMPLER_CELL_MASSES  (on by default) the sample pass publishes each warp's kept mass as two cells of 128
                                     logits (no block sum), and the draw goes from the quantile's chunk to one cell's
                                     128 logits by one warp (cuda/sampler/decode_step_cells.cuh; rows of at most 192
-                                    chunks);
-  RESET_NATIVE_SAMPLER_CELL_SCAN    (off) with the cells, the draw's segment found by one warp's scan of the chunk's
-                                    cells instead of the chunk owner's walk over them.
-They must give the same tokens, temperatures, entropies, errors and state bits as the cells off, alone and with the
+                                    chunks).
+It must give the same tokens, temperatures, entropies, errors and state bits as the cells off, alone and with the
 other switches and groupings that change what they touch (the sample pass's weights and candidates: LEAN, KEPT_SUM,
-WARP_REDUX, VEC_LOADS, FULL_LOADS, EARLY_WEIGHTS, SAMPLE_PICKS, PHASED_LOADS, SAMPLE_OCC6; the draw: LEAN_DRAW,
-SUB_BINS; chunks per block): rejected rows, ties, -inf runs, top-k, bf16/fp16 (aligned: 16-bit cells; unaligned: the
+WARP_REDUX, VEC_LOADS, FULL_LOADS, SAMPLE_PICKS, PHASED_LOADS, SAMPLE_OCC6; the draw: LEAN_DRAW, SUB_BINS; chunks
+per block): rejected rows, ties, -inf runs, top-k, bf16/fp16 (aligned: 16-bit cells; unaligned: the
 whole-chunk scan), strided views, counted / sorted / overfull boundary bins (the numpy model's tokens), extreme
 weights, B = 1, 3, 8, 9, 64, rows of 192 chunks (the cells' limit) and of more than 192 (they do not apply), graph
-replays. (RESET_NATIVE_SAMPLER_PLAN_FLAG and _BINS_FLAG, measured and removed this session, were tested here too.)"""
+replays. (RESET_NATIVE_SAMPLER_PLAN_FLAG, _BINS_FLAG and _CELL_SCAN, measured and removed this session, and
+session 14's _EARLY_WEIGHTS, removed with them, were tested here too.)"""
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -21,11 +20,10 @@ from sampler_switch_suite import BOUNDARY_CASES, CONFIGS, SwitchSuite  # noqa: E
 
 pytestmark = pytest.mark.gpu
 CELLS = "RESET_NATIVE_SAMPLER_CELL_MASSES"
-SCAN = "RESET_NATIVE_SAMPLER_CELL_SCAN"
 OTHERS = tuple(f"RESET_NATIVE_SAMPLER_{n}" for n in (
-    "LEAN", "KEPT_SUM", "WARP_REDUX", "VEC_LOADS", "FULL_LOADS", "EARLY_WEIGHTS", "SAMPLE_PICKS", "PHASED_LOADS",
+    "LEAN", "KEPT_SUM", "WARP_REDUX", "VEC_LOADS", "FULL_LOADS", "SAMPLE_PICKS", "PHASED_LOADS",
     "SAMPLE_OCC6", "LEAN_DRAW", "SUB_BINS"))
-LEAN, KEPT_SUM, REDUX, VEC, FULL, EARLY, PICKS, PHASED, OCC6, LEAN_DRAW, SUB_BINS = OTHERS
+LEAN, KEPT_SUM, REDUX, VEC, FULL, PICKS, PHASED, OCC6, LEAN_DRAW, SUB_BINS = OTHERS
 GROUPINGS = tuple(f"RESET_NATIVE_SAMPLER_{v}_CHUNKS" for v in ("STATS", "BIN", "SAMPLE"))
 
 
@@ -35,13 +33,10 @@ def grouping(stats, bins, sample):
 
 # combo -> {variable: value}; variables not named are unset (their defaults). "off" is the reference.
 ON = {CELLS: "1"}
-SCANNED = {CELLS: "1", SCAN: "1"}
-COMBOS = {"off": {CELLS: "0"}, "default": {}, "cells": ON, "scan": SCANNED, "scan_off_cells": {CELLS: "0", SCAN: "1"},
-          "scan_g345": {**SCANNED, **grouping(3, 4, 5)}, "scan_early": {**SCANNED, EARLY: "1"},
-          "scan_no_vec": {**SCANNED, VEC: "0"}, "scan_draw_rank": {**SCANNED, LEAN_DRAW: "0", SUB_BINS: "0"},
+COMBOS = {"off": {CELLS: "0"}, "default": {}, "cells": ON,
           "cells_g345": {**ON, **grouping(3, 4, 5)}, "cells_g122": {**ON, **grouping(1, 2, 2)},
           "cells_g734": {**ON, **grouping(7, 3, 4)},
-          "cells_early": {**ON, EARLY: "1"}, "cells_early_no_picks": {**ON, EARLY: "1", PICKS: "0"},
+          "cells_no_picks": {**ON, PICKS: "0"},
           "cells_picks": {**ON, PICKS: "1", **grouping(2, 2, 2)},
           "cells_occ6_g345": {**ON, OCC6: "1", **grouping(3, 4, 5)},
           "cells_unphased": {**ON, PHASED: "0", **grouping(3, 4, 5)},
@@ -49,7 +44,7 @@ COMBOS = {"off": {CELLS: "0"}, "default": {}, "cells": ON, "scan": SCANNED, "sca
           "cells_not_lean": {**ON, LEAN: "0", **grouping(2, 2, 2)},
           "cells_no_vec": {**ON, VEC: "0"}, "cells_checked": {**ON, VEC: "0", FULL: "0", **grouping(3, 4, 5)},
           "cells_draw_rank": {**ON, LEAN_DRAW: "0", SUB_BINS: "0"}, "cells_draw_sub": {**ON, LEAN_DRAW: "0"}}
-SUITE = SwitchSuite((CELLS, SCAN) + OTHERS + GROUPINGS, COMBOS, reference="off")
+SUITE = SwitchSuite((CELLS,) + OTHERS + GROUPINGS, COMBOS, reference="off")
 
 
 @pytest.mark.parametrize("mode", list(CONFIGS))
@@ -92,12 +87,11 @@ def test_session15_cells_with_extreme_weights(temperature, top_p, monkeypatch):
 def test_session15_cells_at_and_past_their_row_limit(vocab, monkeypatch):
     """192 chunks (the cells' limit: they apply), 193 and more than 256 (they do not)."""
     SUITE.long_rows_case(monkeypatch, vocab, rng_seed=vocab % 97,
-                         combos=("off", "cells", "cells_g345", "cells_early", "cells_no_vec", "scan"))
+                         combos=("off", "cells", "cells_g345", "cells_no_picks", "cells_no_vec"))
 
 
 @pytest.mark.parametrize("rows", [1, 8, 64])
-@pytest.mark.parametrize("captured,eager", [("scan", "off"), ("off", "cells")])
+@pytest.mark.parametrize("captured,eager", [("cells", "off"), ("off", "cells")])
 def test_session15_cells_in_a_cuda_graph_replay_like_eager_steps(rows, captured, eager, monkeypatch):
-    """A graph captured with the cells (and the warp's scan) replays like eager steps without them, and the other way
-    round."""
+    """A graph captured with the cells replays like eager steps without them, and the other way round."""
     SUITE.graph_case(monkeypatch, rows, 150 + rows, captured=captured, eager=eager)

@@ -15,10 +15,8 @@ default is a block per chunk, it only shows what grouping costs there).
 SAMPLER_SWITCH_VARIANTS=grouping64 times more chunks-per-block values at B = 64 (SAMPLER_SWITCH_BATCHES=64);
 SAMPLER_SWITCH_FRESH=1 copies fresh logits into place at the start of every step (the copy timed with it);
 SAMPLER_SWITCH_CHECK=0 skips the bit-for-bit check.
-SAMPLER_SWITCH_VARIANTS=s16 times session 15's CELL_MASSES (on by default) off, CELL_SCAN and EARLY_WEIGHTS against the
-default;
-=s15 times session 14's defaults (PREP_FIRST, COMBINE_LOADS) each off and the opt-in SAMPLE_OCC6
-and EARLY_WEIGHTS, =s15g the B = 64 groupings; =s11 times session 11's switches (FULL_LOADS, VEC_LOADS, FLAT_BINS,
+SAMPLER_SWITCH_VARIANTS=s16 times session 15's CELL_MASSES (on by default) off against the default;
+=s15 times session 14's defaults (PREP_FIRST, COMBINE_LOADS) each off and the opt-in SAMPLE_OCC6, =s15g the B = 64 groupings; =s11 times session 11's switches (FULL_LOADS, VEC_LOADS, FLAT_BINS,
 WARP_REDUX, STATS_RANGE, KEPT_SUM; on by default since its round 1) each off and all of them off (-s11) against the
 default; =s9 times the session 9 variants instead (the default with one of LEAN, SUB_BINS or LEAN_STATS off), =grouping
 the chunks per block of the three passes around their defaults (each pass alone, and stats and sample together).
@@ -51,24 +49,23 @@ S11 = ("RESET_NATIVE_SAMPLER_FULL_LOADS", "RESET_NATIVE_SAMPLER_VEC_LOADS", "RES
 # Session 13's switches (when the loads of the logits and of the row combine's parts are issued; PHASED_LOADS on by
 # default since the session's round 1, the others off while measured).
 S13 = ("RESET_NATIVE_SAMPLER_PHASED_LOADS", "RESET_NATIVE_SAMPLER_COMBINE_LOADS")
-# Session 14's switches: PREP_FIRST (the grouped stats pass's part 0 prepares the slot; on by default since round 1),
-# SAMPLE_OCC6 and EARLY_WEIGHTS (off while measured).
-S14 = ("RESET_NATIVE_SAMPLER_PREP_FIRST", "RESET_NATIVE_SAMPLER_SAMPLE_OCC6", "RESET_NATIVE_SAMPLER_EARLY_WEIGHTS")
-# Session 15's switches: CELL_MASSES (the sample pass's kept masses as 128-logit cells, the draw through them; on by
-# default since the session's round 1) and CELL_SCAN (the draw's segment by a warp's scan; off while measured).
-S15 = ("RESET_NATIVE_SAMPLER_CELL_MASSES", "RESET_NATIVE_SAMPLER_CELL_SCAN")
+# Session 14's switches: PREP_FIRST (the grouped stats pass's part 0 prepares the slot; on by default since round 1)
+# and SAMPLE_OCC6 (opt-in). (EARLY_WEIGHTS, also session 14's, was removed in session 15: level twice.)
+S14 = ("RESET_NATIVE_SAMPLER_PREP_FIRST", "RESET_NATIVE_SAMPLER_SAMPLE_OCC6")
+# Session 15's switch: CELL_MASSES (the sample pass's kept masses as 128-logit cells, the draw through them; on by
+# default since the session's round 1). (CELL_SCAN, the draw's segment by a warp's scan, was measured and removed.)
+S15 = ("RESET_NATIVE_SAMPLER_CELL_MASSES",)
 # name -> {switch: "0" / "1"}; a switch not named is left unset (its default).
 if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s16":
-    # Session 15 (branch sampler16): the default (CELL_MASSES on) against it off (session 14's defaults), with
-    # CELL_SCAN, and with EARLY_WEIGHTS.
+    # Session 15 (branch sampler16): the default (CELL_MASSES on) against it off (session 14's defaults).
     VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S13 + S14 + S15}, "default": {},
-                "-cells": {S15[0]: "0"}, "+scan": {S15[1]: "1"}, "+early": {S14[2]: "1"}}
+                "-cells": {S15[0]: "0"}}
 elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s15":
     # The defaults of session 14 (PREP_FIRST and COMBINE_LOADS on) against each of them off and both off (session 13's
-    # defaults), and the opt-in SAMPLE_OCC6 and EARLY_WEIGHTS (alone and together).
+    # defaults), and the opt-in SAMPLE_OCC6.
     VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S13 + S14}, "default": {},
                 "-prep": {S14[0]: "0"}, "-combine": {S13[1]: "0"}, "s13": {S14[0]: "0", S13[1]: "0"},
-                "+occ6": {S14[1]: "1"}, "+early": {S14[2]: "1"}, "+occ6_early": {S14[1]: "1", S14[2]: "1"}}
+                "+occ6": {S14[1]: "1"}}
 elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s15g":
     # Chunks per block at B = 64 (defaults stats 2, bins 4, sample 4), never run with the phased loads.
     VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S13 + S14}, "default": {},

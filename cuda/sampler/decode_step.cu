@@ -218,11 +218,9 @@ bool env_is(const char* name, const char* value) {
 //   pass built for 6 resident blocks per SM instead of 5 (40 registers instead of 48; ptxas spills only in draw_row,
 //   once per row, not in the chunk loop): more warps to hide the loads' latency (under ncu at B = 64 the pass kept 49 %
 //   of its warp slots busy and issued in 63 % of its cycles).
-// * RESET_NATIVE_SAMPLER_EARLY_WEIGHTS (off: level in session 14's final call; the sample pass with a block per chunk,
-//   after the top-p bins pass: B <= 8 at V = 151936): the block weighs and bins its chunk before its wait on the bins
-//   pass, from the stats pass's plan (kept_mass_block_early); after the wait only the comparisons with the boundary bin
-//   remain. In the B = 1 trace (session 14, round 1) the sample blocks wait 2.4 us for the bins pass with their chunk
-//   loaded (marks 0 -> 1), and their kept masses take 0.3-1.1 us after the bin is picked (marks 16 -> 11).
+// (Measured and removed: EARLY_WEIGHTS, session 14, the sample blocks after the top-p bins pass weighing and binning
+// their chunk before their wait, from the stats pass's plan: level in session 14's final call and again with the cells
+// in session 15's, +0.04 / -0.46 / -0.17 us ReSET top-p at B = 1 / 8 / 64.)
 // Session 15's switches (bench/RESULTS-sampler16.md; tests/test_sampler_gpu_session15.py), the same bits on and off:
 // * RESET_NATIVE_SAMPLER_CELL_MASSES (on by default; rows of at most kCellChunks = 192 chunks, V <= 393216): the sample
 //   pass publishes each warp's kept mass as two cells of 128 logits from the warp's lane 0 (no block barrier and no
@@ -232,9 +230,9 @@ bool env_is(const char* name, const char* value) {
 //   whole chunk and scanning it with block barriers (decode_step_cells.cuh). On an H200 (round 1, one measurement):
 //   ReSET top-p B = 1 / 8 / 64 -0.31 / -0.93 / -3.15 us, fixed T -1.03 / -0.62 / -2.34; in the B = 1 trace the draw
 //   (sample marks 4 -> 9) 3.9 us instead of 4.6, at B = 64 4.3 instead of 6.1. =0: the block sums and draw_row.
-// * RESET_NATIVE_SAMPLER_CELL_SCAN (off, not yet measured; with CELL_MASSES): the draw's segment of the quantile by
-//   one warp's scan over the chunk's 16 cells after the block's barrier (segment_of_rank) instead of the chunk
-//   owner's walk over them before it (16 dependent shared loads; the B = 1 trace's marks 7 -> 8 took 1.0 us).
+// (Measured and removed: CELL_SCAN, the draw's segment of the quantile by one warp's scan of the chunk's 16 cells
+// instead of the chunk owner's walk over them: +0.60 / +0.04 / -0.33 us ReSET top-p at B = 1 / 8 / 64 in session 15's
+// final call.)
 // (Measured and removed: PLAN_FLAG, the top-p bins pass starting a row on a flag the stats pass stored with its plan
 // (a release) instead of at the stats grid's end, and BINS_FLAG, the sample pass starting a row once its bins blocks
 // had counted themselves done (release adds) instead of at the bins grid's end: ReSET top-p +0.51 / +0.22 / +0.05
@@ -244,8 +242,8 @@ struct Switches {
   bool sample_picks, lean, sub_bins, lean_stats, lean_draw;
   bool full_loads, vec_loads, flat_bins, warp_redux, stats_range, kept_sum;
   bool phased_loads, combine_loads;
-  bool prep_first, sample_occ6, early_weights;
-  bool cell_masses, cell_scan;
+  bool prep_first, sample_occ6;
+  bool cell_masses;
 };
 // sms: the device's multiprocessors (0 when unknown: the bins pass picks).
 Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
@@ -266,9 +264,7 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
                   env_switch("RESET_NATIVE_SAMPLER_COMBINE_LOADS", true),
                   env_switch("RESET_NATIVE_SAMPLER_PREP_FIRST", true),
                   env_switch("RESET_NATIVE_SAMPLER_SAMPLE_OCC6", false),
-                  env_switch("RESET_NATIVE_SAMPLER_EARLY_WEIGHTS", false),
-                  env_switch("RESET_NATIVE_SAMPLER_CELL_MASSES", true),
-                  env_switch("RESET_NATIVE_SAMPLER_CELL_SCAN", false)};
+                  env_switch("RESET_NATIVE_SAMPLER_CELL_MASSES", true)};
 }
 
 // Whether every chunk of every row starts on a 16-byte boundary (kLoadVec's loads): the logits' base and the row
@@ -463,10 +459,6 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   a.combine_loads = sw.combine_loads ? 1 : 0;
   a.prep_first = sw.prep_first ? 1 : 0;
   a.cell_masses = sw.cell_masses && a.ws.chunks <= kCellChunks ? 1 : 0;  // the draw keeps the cells in DrawShared
-  a.cell_scan = sw.cell_scan ? 1 : 0;
-  // Only where the top-p bins pass runs right before the sample pass (with the radix top-p or without top-p the kernel
-  // before it writes the plan's floor or the plan itself).
-  const bool early_weights = sw.early_weights && top_p && !radix;
   const unsigned chunks = a.ws.chunks;
   const unsigned stats_parts = grouped_parts("RESET_NATIVE_SAMPLER_STATS_CHUNKS", rows, chunks, sms);
   if (stats_parts >= chunks && !env_is("RESET_NATIVE_SAMPLER_PREP_BLOCK", "0")) {
@@ -498,9 +490,7 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   if (sw.lean) {
     auto grouped = sw.phased_loads ? sample_kernel<kDType, true, true, true> : sample_kernel<kDType, true, true>;
     if (sw.sample_occ6 && sw.phased_loads) grouped = sample_kernel<kDType, true, true, true, 6>;
-    const auto single =
-        early_weights ? sample_kernel<kDType, false, true, false, 5, true> : sample_kernel<kDType, false, true>;
-    launch_pass(single, grouped, rows, sample_parts, chunks, s, "sample", a);
+    launch_pass(sample_kernel<kDType, false, true>, grouped, rows, sample_parts, chunks, s, "sample", a);
   } else {
     launch_pass(sample_kernel<kDType, false, false>, sample_kernel<kDType, true, false>, rows, sample_parts, chunks,
                 s, "sample", a);

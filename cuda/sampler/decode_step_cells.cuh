@@ -86,23 +86,6 @@ __device__ void kept_cells_warp(const KernelArgs& a, std::int64_t row, unsigned 
   publish_candidates<kDType>(a, row, chunk, x, w, in_bin, mode, a.warp_redux != 0);
 }
 
-// kept_mass_block_early with cells (RESET_NATIVE_SAMPLER_EARLY_WEIGHTS): the comparisons with the boundary bin, then
-// the warp's cells and candidates. No barrier.
-template <int kDType>
-__device__ void kept_cells_early(const KernelArgs& a, std::int64_t row, unsigned chunk, const RowPlan& plan,
-                                 const float (&x)[kPerThread], const unsigned (&w)[kPerThread],
-                                 const int (&bin)[kPerThread], int mode) {
-  const int limit = plan.bin >= 0 ? plan.bin : kTopPBins;
-  unsigned in_bin = 0u, k0 = 0u, k1 = 0u;
-#pragma unroll
-  for (int j = 0; j < kPerThread; ++j) {
-    in_bin |= (w[j] != 0u && bin[j] == limit ? 1u : 0u) << j;
-    (j < kPerThread / 2 ? k0 : k1) += bin[j] < limit ? w[j] : 0u;
-  }
-  store_cells<kDType>(a, row, chunk, k0, k1, mode);
-  publish_candidates<kDType>(a, row, chunk, x, w, in_bin, mode, a.warp_redux != 0);
-}
-
 // One warp (warp 0), the draw's last step: the token of rank `rank` in the kept mass of the 128 logits from `begin`
 // (a segment of a chunk wholly inside the row, 16-byte aligned): lane l weighs logits begin + 4 l ... + 3 as
 // draw_row's kept_weight does, then a warp scan in index order. Writes the token (the argmax if no lane holds the
@@ -153,24 +136,6 @@ __device__ void draw_in_cell(const KernelArgs& a, std::int64_t row, const void* 
   } else if (lane == __ffs(found) - 1) {
     a.tokens[row] = token;
   }
-}
-
-// a.cell_scan (RESET_NATIVE_SAMPLER_CELL_SCAN), one warp: the segment of a chunk (its kCells words in shared memory)
-// holding `rank`, and rank made relative to it, by a scan over lanes 0..15 instead of the chunk owner's walk over the
-// 16 words (one dependent shared load each). The same segment and rank: the first whose running mass passes rank (the
-// last one if none does, which the exact masses rule out, as the walk).
-__device__ __forceinline__ int segment_of_rank(const unsigned* words, unsigned long long& rank) {
-  const int lane = threadIdx.x & 31;
-  const unsigned long long m = lane < kCells ? words[lane] : 0ull;
-  unsigned long long upto = m;  // inclusive scan over lanes 0..15 (<= 16 x 2^31)
-  for (int o = 1; o < kCells; o <<= 1) {
-    const unsigned long long y = __shfl_up_sync(kFullMask, upto, o);
-    if (lane >= o) upto += y;
-  }
-  const unsigned holder = __ballot_sync(kFullMask, lane < kCells && upto - m <= rank && rank < upto);
-  const int segment = holder ? __ffs(holder) - 1 : kCells - 1;
-  rank -= __shfl_sync(kFullMask, upto - m, segment);
-  return segment;
 }
 
 // draw_row with the cells (a.cell_masses; rows of at most kCellChunks chunks, so thread t owns chunk t): the chunk
@@ -297,9 +262,7 @@ __device__ void draw_row_cells(const KernelArgs& a, std::int64_t row, const RowP
   if (owner && cum <= target && target < cum + run) {
     unsigned long long rank = target - cum;
     sh.chunk = t;
-    if (segmented && vec && a.cell_scan) {
-      sh.segment = kCells;  // warp 0 finds it after the barrier (segment_of_rank)
-    } else if (segmented && vec) {
+    if (segmented && vec) {
       int s = 0;
       for (; s < kCells - 1; ++s) {
         const unsigned m = segments[t * kCells + s];
@@ -314,10 +277,7 @@ __device__ void draw_row_cells(const KernelArgs& a, std::int64_t row, const RowP
   RN_TRACE(2, 8);
   if (sh.segment >= 0) {
     if (t < 32) {
-      int segment = sh.segment;
-      unsigned long long rank = sh.rank;
-      if (segment == kCells) segment = segment_of_rank(segments + sh.chunk * kCells, rank);
-      draw_in_cell<kDType>(a, row, z, sh.chunk * kChunk + segment * kCellLogits, static_cast<unsigned>(rank),
+      draw_in_cell<kDType>(a, row, z, sh.chunk * kChunk + sh.segment * kCellLogits, static_cast<unsigned>(sh.rank),
                            floor_key, plan, lean);
       RN_TRACE(2, 9);
     }

@@ -84,9 +84,6 @@ struct KernelArgs {
   // cell_masses: the sampling pass publishes every warp's kept mass as two cells of 128 logits (no block sum), and
   // the draw goes from its chunk to one cell (decode_step_cells.cuh; RESET_NATIVE_SAMPLER_CELL_MASSES, session 15).
   int cell_masses;
-  // cell_scan: the draw's segment of the quantile by one warp's scan of the chunk's cells instead of the chunk owner's
-  // walk (segment_of_rank; RESET_NATIVE_SAMPLER_CELL_SCAN, session 15).
-  int cell_scan;
 };
 
 template <int kDType>

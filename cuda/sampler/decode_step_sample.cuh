@@ -189,41 +189,6 @@ __device__ void kept_mass_warp(const KernelArgs& a, std::int64_t row, unsigned c
   kept_mass_publish<kDType>(a, row, chunk, x, w, in_bin, kept, warp_mass, mode);
 }
 
-// RESET_NATIVE_SAMPLER_EARLY_WEIGHTS (session 14; sample_kernel's kEarly: a block per chunk, right after the top-p bins
-// pass): the weights and bins of the block's logits need only what the stats pass planned (max, 1 / T,
-// the top-k floor), and every kernel before the bins pass has completed once the sample pass starts (it launches
-// only once every bins block has passed its own wait on the kernel before and triggered). So the block weighs and
-// bins its chunk before its wait on the bins pass (which only writes the plan's boundary bin and target), and after
-// it only compares the bins with the boundary bin: the same weights and bins, the same kept mass and candidates.
-struct EarlyPlan {
-  float zmax, inv_t;
-  unsigned floor_key;
-};
-__device__ __forceinline__ EarlyPlan load_early_plan(const KernelArgs& a, std::int64_t row) {
-  const RowPlan* p = a.ws.plans + row;
-  return EarlyPlan{__ldcg(&p->zmax), __ldcg(&p->inv_t), __ldcg(&p->floor_key)};
-}
-
-// Every logit's weight (0 below the top-k floor) and bin, as kept_weights_summed_of computes them.
-template <bool kFloor>
-__device__ __forceinline__ void early_weights_of(const EarlyPlan& p, const float (&x)[kPerThread],
-                                                 unsigned (&w)[kPerThread], int (&bin)[kPerThread]) {
-#pragma unroll
-  for (int j = 0; j < kPerThread; ++j) {
-    const float m = tempered(x[j], p.zmax, p.inv_t);
-    w[j] = !kFloor || above_floor(x[j], p.floor_key) ? weight_at<true>(m) : 0u;
-    bin[j] = bin_at<true>(m);
-  }
-}
-__device__ __forceinline__ void early_weights(const EarlyPlan& p, const float (&x)[kPerThread],
-                                              unsigned (&w)[kPerThread], int (&bin)[kPerThread]) {
-  if (p.floor_key == 0u) {
-    early_weights_of<false>(p, x, w, bin);
-  } else {
-    early_weights_of<true>(p, x, w, bin);
-  }
-}
-
 // The end of a block's kept-mass part: after a barrier thread 0 adds the warps' masses (in warp order) into the
 // row's masses for this chunk. All threads; ends with a barrier (warp_mass may be reused).
 __device__ __forceinline__ void store_block_mass(const KernelArgs& a, std::int64_t row, unsigned chunk,
@@ -237,23 +202,6 @@ __device__ __forceinline__ void store_block_mass(const KernelArgs& a, std::int64
     a.ws.masses[row * a.ws.chunks + chunk] = m;
   }
   __syncthreads();
-}
-
-// kept_mass_block from the early weights and bins: a logit is kept for sure above the boundary bin (bin < limit) and
-// is a candidate inside it (weight > 0), as in kept_weights_summed_of. All threads; ends with a barrier.
-template <int kDType>
-__device__ void kept_mass_block_early(const KernelArgs& a, std::int64_t row, unsigned chunk, const RowPlan& plan,
-                                      const float (&x)[kPerThread], const unsigned (&w)[kPerThread],
-                                      const int (&bin)[kPerThread], unsigned long long* warp_mass, int mode) {
-  const int limit = plan.bin >= 0 ? plan.bin : kTopPBins;
-  unsigned in_bin = 0u, kept = 0u;
-#pragma unroll
-  for (int j = 0; j < kPerThread; ++j) {
-    in_bin |= (w[j] != 0u && bin[j] == limit ? 1u : 0u) << j;
-    kept += bin[j] < limit ? w[j] : 0u;
-  }
-  kept_mass_publish<kDType>(a, row, chunk, x, w, in_bin, kept, warp_mass, mode);
-  store_block_mass(a, row, chunk, warp_mass);
 }
 
 // Sampling, one block's part for chunk `chunk` (the sample kernel with a block per chunk, the one-kernel
@@ -478,11 +426,10 @@ namespace reset_native::sampler::cuda_detail {
 // kPhased keeps it there.
 // kMinBlocks: resident blocks per SM the registers are bounded for (5: 48 registers; 6, SAMPLE_OCC6: 40, the chunk
 // loop without spills, draw_row with a few words on the stack).
-// kEarly (a block per chunk, lean; RESET_NATIVE_SAMPLER_EARLY_WEIGHTS): the chunk weighed and binned before the wait
-// (kept_mass_block_early).
-template <int kDType, bool kGrouped, bool kLean, bool kPhased = false, int kMinBlocks = 5, bool kEarly = false>
+// (Session 14's EARLY_WEIGHTS, the chunk weighed and binned before the wait from the stats pass's plan, was level in
+// two measurements, sessions 14 and 15: removed.)
+template <int kDType, bool kGrouped, bool kLean, bool kPhased = false, int kMinBlocks = 5>
 __global__ void __launch_bounds__(kThreads, kMinBlocks) sample_kernel(KernelArgs a) {
-  static_assert(!kEarly || (!kGrouped && kLean), "the early weights: a block per chunk, lean weights");
   __shared__ DrawShared draw;
   __shared__ SampleShared sh;
   __shared__ BinPickShared pick;
@@ -492,9 +439,6 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) sample_kernel(KernelArgs
   const std::int64_t begin = static_cast<std::int64_t>(part) * kChunk, end = min(begin + kChunk, a.vocab);
   float x[kPerThread];
   load_early_chunk<kDType>(a, row, begin, end, x, a.sample_loads);
-  unsigned ew[kPerThread];
-  int eb[kPerThread];
-  if constexpr (kEarly) early_weights(load_early_plan(a, row), x, ew, eb);
   pdl_wait();
   pdl_trigger();
   RN_TRACE(2, 1);
@@ -520,8 +464,6 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) sample_kernel(KernelArgs
           kept_cells_warp<kDType, kLean>(a, row, c, plan, x, a.sample_loads);
         }, a.sample_loads);
       }
-    } else if constexpr (kEarly) {
-      kept_cells_early<kDType>(a, row, part, plan, x, ew, eb, a.sample_loads);
     } else {
       kept_cells_warp<kDType, kLean>(a, row, part, plan, x, a.sample_loads);
     }
@@ -543,8 +485,6 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) sample_kernel(KernelArgs
       }
       __syncthreads();  // round_mass is reused
     }
-  } else if constexpr (kEarly) {
-    kept_mass_block_early<kDType>(a, row, part, plan, x, ew, eb, sh.warp_sums, a.sample_loads);
   } else {
     kept_mass_block<kDType, kLean>(a, row, part, plan, x, sh.warp_sums, a.sample_loads);
   }
