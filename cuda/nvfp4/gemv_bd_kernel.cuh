@@ -371,7 +371,10 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
       for (int i = 0; i < 4; ++i) {
 #ifdef GEMV_TRACE_NO_DECODE  // chain probe only, timing (wrong results): shifted words as A fragments, no decode
 #pragma unroll
-        for (int j = 0; j < 4; ++j) d[i][0][j] = w[0][i] & (0x8E008E00u >> j), d[i][1][j] = w[1][i] & (0x8E008E00u >> j);
+        for (int j = 0; j < 4; ++j) {
+          d[i][0][j] = w[0][i] & (0x8E008E00u >> j);
+          d[i][1][j] = w[1][i] & (0x8E008E00u >> j);
+        }
 #else
         fp4_word<false>(w[0][i], d[i][0]);
         fp4_word<false>(w[1][i], d[i][1]);
@@ -483,7 +486,8 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
 // Session 15 decoded the first prefetched steps before the PDL wait (step 0 into registers, up to three more into
 // shared memory as the A fragments; they need no x): the same bits, but no shorter after x (the one-tile 8B o steps
 // 1.79 us either way), and 10-40% slower where CTAs walk several tiles (there ptxas also moved the main loop's one
-// weight wait before every step; H200, bench/RESULTS-gemv18.md). Removed: bench/probes/trials/gemv_bd_early_decode.patch.
+// weight wait before every step; H200, bench/RESULTS.md session 15). Removed:
+// bench/probes/trials/gemv_bd_early_decode.patch.
 // 16-row tiles. Session 14 tried 8-row tiles (each lane's A rows g + 8 zero, twice the steps in flight): the same
 // bits, but 118 instructions per half-size step against 150 per step, and slower on every shape measured, also where
 // 16-row tiles leave half the CTA slots idle (N = 2048, K = 4096: 4.11 vs 3.04 us; bench/RESULTS.md). Removed.

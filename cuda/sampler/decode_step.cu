@@ -221,7 +221,7 @@ bool env_is(const char* name, const char* value) {
 // (Measured and removed: EARLY_WEIGHTS, session 14, the sample blocks after the top-p bins pass weighing and binning
 // their chunk before their wait, from the stats pass's plan: level in session 14's final call and again with the cells
 // in session 15's, +0.04 / -0.46 / -0.17 us ReSET top-p at B = 1 / 8 / 64.)
-// Session 15's switches (bench/RESULTS-sampler16.md; tests/test_sampler_gpu_session15.py), the same bits on and off:
+// Session 15's switches (bench/RESULTS.md, sampler session 15; tests/test_sampler_gpu_session15.py), the same bits on and off:
 // * RESET_NATIVE_SAMPLER_CELL_MASSES (on by default; rows of at most kCellChunks = 192 chunks, V <= 393216): the sample
 //   pass publishes each warp's kept mass as two cells of 128 logits from the warp's lane 0 (no block barrier and no
 //   block sum before the arrival; the grouped pass without its per-round barriers), and the draw (the row's last
