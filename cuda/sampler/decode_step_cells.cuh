@@ -284,34 +284,13 @@ __device__ void draw_row_cells(const KernelArgs& a, std::int64_t row, const RowP
     return;
   }
   if (sh.chunk >= 0) {
-    // draw_row's scan of the chunk: thread t takes logits [8t, 8t + 8), thread order is index order.
-    const unsigned long long rank = sh.rank;
-    const std::int64_t begin = sh.chunk * kChunk + t * kPerThread;
-    const std::int64_t end = min(sh.chunk * kChunk + kChunk, a.vocab);
-    unsigned wk[kPerThread];
-    unsigned long long run_mass = 0;
-#pragma unroll
-    for (int j = 0; j < kPerThread; ++j) {
-      wk[j] = 0u;
-      if (begin + j < end) {
-        const float x = load_logit<kDType>(z, begin + j);
-        const float m = tempered(x, plan.zmax, plan.inv_t);
-        if (order_key(x) >= floor_key) wk[j] = lean ? weight_at<true>(m) : weight_at<false>(m);
-      }
-      run_mass += wk[j];
-    }
-    RN_TRACE(2, 15);
-    unsigned long long chunk_total;
-    unsigned long long at = block_exclusive_scan(run_mass, sh.warp_sums, &chunk_total);
-    if (at <= rank && rank < at + run_mass) {
-      for (int j = 0; j < kPerThread; ++j) {
-        if (rank < at + wk[j]) {
-          sh.token = begin + j;
-          break;
-        }
-        at += wk[j];
-      }
-    }
+    // draw_row's scan of the whole chunk
+    draw_in_chunk(a, sh, [&](std::int64_t i, std::int64_t stop) -> unsigned {
+      if (i >= stop) return 0u;
+      const float x = load_logit<kDType>(z, i);
+      const float m = tempered(x, plan.zmax, plan.inv_t);
+      return order_key(x) >= floor_key ? (lean ? weight_at<true>(m) : weight_at<false>(m)) : 0u;
+    });
   }
   __syncthreads();
   RN_TRACE(2, 9);

@@ -247,6 +247,36 @@ __device__ __forceinline__ unsigned long long boundary_bin_chunk_mass(const Kern
   return m;
 }
 
+// The draw's last step over a whole chunk (sh.chunk, rank sh.rank inside its kept mass): thread t weighs logits
+// [8t, 8t + 8) with weigh(i, end) (0 past the row's end), thread order is index order, one block scan; the logit where
+// the running mass passes the rank goes to sh.token. All threads. (draw_row, and draw_row_cells where the cells do not
+// apply.)
+template <class Weigh>
+__device__ __forceinline__ void draw_in_chunk(const KernelArgs& a, SampleShared& sh, Weigh weigh) {
+  const unsigned long long rank = sh.rank;
+  const std::int64_t begin = sh.chunk * kChunk + threadIdx.x * kPerThread;
+  const std::int64_t end = min(sh.chunk * kChunk + kChunk, a.vocab);
+  unsigned wk[kPerThread];
+  unsigned long long run_mass = 0;
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    wk[j] = weigh(begin + j, end);
+    run_mass += wk[j];
+  }
+  RN_TRACE(2, 15);  // thread 0's logits of the chunk loaded and weighed
+  unsigned long long chunk_total;
+  unsigned long long at = block_exclusive_scan(run_mass, sh.warp_sums, &chunk_total);
+  if (at <= rank && rank < at + run_mass) {
+    for (int j = 0; j < kPerThread; ++j) {
+      if (rank < at + wk[j]) {
+        sh.token = begin + j;
+        break;
+      }
+      at += wk[j];
+    }
+  }
+}
+
 // Sampling, the row's last block: with a top-p bin, the exact threshold among the bin's logits and
 // their kept masses added to their chunks; then the chunk holding the uniform's quantile of the kept
 // mass, scanned in index order; writes the token. All threads.
@@ -377,31 +407,7 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
   }
   __syncthreads();
   RN_TRACE(2, 8);
-  if (sh.chunk >= 0) {
-    // Thread t takes logits [8t, 8t + 8) of the chunk: thread order is index order, one scan.
-    const unsigned long long rank = sh.rank;
-    const std::int64_t begin = sh.chunk * kChunk + threadIdx.x * kPerThread;
-    const std::int64_t end = min(sh.chunk * kChunk + kChunk, a.vocab);
-    unsigned wk[kPerThread];
-    unsigned long long run_mass = 0;
-#pragma unroll
-    for (int j = 0; j < kPerThread; ++j) {
-      wk[j] = kept_weight(begin + j, end);
-      run_mass += wk[j];
-    }
-    RN_TRACE(2, 15);  // thread 0's logits of the chunk loaded and weighed
-    unsigned long long chunk_total;
-    unsigned long long at = block_exclusive_scan(run_mass, sh.warp_sums, &chunk_total);
-    if (at <= rank && rank < at + run_mass) {
-      for (int j = 0; j < kPerThread; ++j) {
-        if (rank < at + wk[j]) {
-          sh.token = begin + j;
-          break;
-        }
-        at += wk[j];
-      }
-    }
-  }
+  if (sh.chunk >= 0) draw_in_chunk(a, sh, kept_weight);
   __syncthreads();
   RN_TRACE(2, 9);
   if (threadIdx.x == 0) a.tokens[row] = sh.token;
