@@ -80,24 +80,37 @@ def dequantize(packed, block_scales, gs) -> np.ndarray:
     return np.where(codes & 8, -val, val).astype(np.float32)
 
 
-def check_vs_fp64(y, packed, scales, gs, x, activation, bias, residual):
-    """|y - fp64| within the output rounding plus (K/16 + 16) fp32 ulps of sum |x w| (tests/test_nvfp4_cuda.py's bound).
-
-    y, x, bias, residual: torch tensors (imported by the caller); packed, scales, gs: quantize()'s output."""
+def assert_within_fp64_bound(y, yref, abs_sum, k, f32_eps=0.0):
+    """|y - yref| within the output's rounding (of |yref|) plus (K/16 + 16) fp32 ulps of sum |x w|: fp32 accumulation
+    with one (truncating) tensor-core accumulation step per 16 products; one wrong code costs ~sum/K. The GPU GEMV
+    tests' one bound. y: torch tensor (its dtype sets the rounding; f32_eps for fp32 outputs); yref, abs_sum: fp64
+    numpy arrays of y's shape."""
     import torch
 
-    k = x.shape[1]
-    x32 = x.float().cpu().numpy()
-    x64 = dequantize(*quantize(x32)).astype(np.float64) if activation == "nvfp4" else x32.astype(np.float64)
-    w = dequantize(packed, scales, gs).astype(np.float64)
-    yref = x64 @ w.T + bias.double().cpu().numpy()[None, :] + residual.double().cpu().numpy()
-    abs_sum = np.abs(x64) @ np.abs(w).T + np.abs(residual.double().cpu().numpy())
-    out_eps = {torch.float32: 0.0, torch.float16: 2.0**-11, torch.bfloat16: 2.0**-8}[y.dtype]
+    out_eps = {torch.float32: f32_eps, torch.float16: 2.0**-11, torch.bfloat16: 2.0**-8}[y.dtype]
     yd = y.double().cpu().numpy()
     assert np.isfinite(yd).all(), "unwritten (poisoned) or non-finite outputs"
     tol = out_eps * np.abs(yref) + 2.0**-24 * (k / 16 + 16) * abs_sum + 1e-30
     err = np.abs(yd - yref)
     assert (err <= tol).all(), f"max err/tol {float((err / tol).max()):.3g}"
+
+
+def check_vs_fp64(y, packed, scales, gs, x, activation, bias, residual):
+    """y against fp64 math on the reference-dequantized operands, within assert_within_fp64_bound.
+
+    y, x, bias, residual (either may be None): torch tensors; packed, scales, gs: quantize()'s output."""
+    k = x.shape[1]
+    x32 = x.float().cpu().numpy()
+    x64 = dequantize(*quantize(x32)).astype(np.float64) if activation == "nvfp4" else x32.astype(np.float64)
+    w = dequantize(packed, scales, gs).astype(np.float64)
+    yref = x64 @ w.T
+    abs_sum = np.abs(x64) @ np.abs(w).T
+    if bias is not None:
+        yref = yref + bias.double().cpu().numpy()[None, :]
+    if residual is not None:
+        yref = yref + residual.double().cpu().numpy()
+        abs_sum = abs_sum + np.abs(residual.double().cpu().numpy())
+    assert_within_fp64_bound(y, yref, abs_sum, k)
 
 
 def gemv16_kernel_args(fn):

@@ -6,7 +6,6 @@ import functools
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -34,32 +33,6 @@ def _workspace_bytes(p, s, x, activation):
     n, k = p.shape[0], p.shape[1] * 2
     return int(nc._native.cuda_gemv_workspace_bytes(p.data_ptr(), s.data_ptr(), n, k, x.data_ptr(),
                                                      _CODES[x.dtype], x.shape[0], activation == "nvfp4"))
-
-
-def _check_vs_fp64(y, packed, scales, gs, x, activation, bias, residual):
-    """|y - fp64| within the output rounding plus (K/16 + 16) fp32 accumulation ulps of sum |x w| (as the
-    unsplit kernel's tests; split K adds ksplit - 1 additions, far inside that)."""
-    k = x.shape[1]
-    x32 = x.float().cpu().numpy()
-    w = ref.dequantize(packed, scales, gs).astype(np.float64)
-    if activation == "nvfp4":
-        x64 = ref.dequantize(*ref.quantize(x32)).astype(np.float64)
-    else:
-        x64 = x32.astype(np.float64)
-    yref = x64 @ w.T
-    if bias is not None:
-        yref += bias.double().cpu().numpy()[None, :]
-    if residual is not None:
-        yref += residual.double().cpu().numpy()
-    out_eps = {torch.float32: 0.0, torch.float16: 2.0**-11, torch.bfloat16: 2.0**-8}[y.dtype]
-    abs_sum = np.abs(x64) @ np.abs(w).T
-    if residual is not None:
-        abs_sum += np.abs(residual.double().cpu().numpy())
-    yd = y.double().cpu().numpy()
-    assert np.isfinite(yd).all(), "unwritten (poisoned) or non-finite outputs"
-    tol = out_eps * np.abs(yref) + 2.0**-24 * (k / 16 + 16) * abs_sum + 1e-30
-    err = np.abs(yd - yref)
-    assert (err <= tol).all(), f"max err/tol {float((err / tol).max()):.3g}"
 
 
 def test_which_calls_split(monkeypatch):
@@ -136,7 +109,7 @@ def test_split_vs_fp64(n, k, m, forced, dtype, activation, monkeypatch):
     torch.full(((m * n * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
     y = nc.gemv(p, s, gs, x, activation, None, bias, residual)
     assert y.dtype == dtype and y.shape == (m, n)
-    _check_vs_fp64(y, packed, scales, gs, x, activation, bias, residual)
+    ref.check_vs_fp64(y, packed, scales, gs, x, activation, bias, residual)
     # Fixed slice order: the same bits on every call.
     assert torch.equal(y, nc.gemv(p, s, gs, x, activation, None, bias, residual))
 
@@ -150,7 +123,7 @@ def test_split_long_k_two_tokens_and_graph(monkeypatch):
     x = torch.randn((2, k), generator=gen).to(torch.bfloat16).cuda()
     assert _workspace_bytes(p, s, x, "bf16") > 0
     eager = nc.gemv(p, s, gs, x, "bf16")
-    _check_vs_fp64(eager, packed, scales, gs, x, "bf16", None, None)
+    ref.check_vs_fp64(eager, packed, scales, gs, x, "bf16", None, None)
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
@@ -163,7 +136,7 @@ def test_split_long_k_two_tokens_and_graph(monkeypatch):
     g.replay()
     torch.cuda.synchronize()
     assert torch.equal(y, nc.gemv(p, s, gs, x, "bf16"))
-    _check_vs_fp64(y, packed, scales, gs, x, "bf16", None, None)
+    ref.check_vs_fp64(y, packed, scales, gs, x, "bf16", None, None)
 
 
 def test_without_workspace_runs_unsplit(monkeypatch):
@@ -212,7 +185,7 @@ def test_split_w4a4_amax_in_kernel_or_pre_kernel_same_bits(n, k, m, forced, monk
             monkeypatch.setenv("RESET_NATIVE_GEMV_SPLIT_AMAX", src)
         ys[src] = nc.gemv(p, s, gs, x, "nvfp4")
     assert torch.equal(ys["1"], ys["0"]) and torch.equal(ys[None], ys["0"])
-    _check_vs_fp64(ys["1"], packed, scales, gs, x, "nvfp4", None, None)
+    ref.check_vs_fp64(ys["1"], packed, scales, gs, x, "nvfp4", None, None)
     monkeypatch.setenv("RESET_NATIVE_GEMV_SPLIT_AMAX", "1")
     nc.gemv(p, s, gs, x, "nvfp4")  # warm-up outside the capture
     g = torch.cuda.CUDAGraph()
@@ -223,4 +196,4 @@ def test_split_w4a4_amax_in_kernel_or_pre_kernel_same_bits(n, k, m, forced, monk
     torch.cuda.synchronize()
     monkeypatch.setenv("RESET_NATIVE_GEMV_SPLIT_AMAX", "0")
     assert torch.equal(y, nc.gemv(p, s, gs, x, "nvfp4"))
-    _check_vs_fp64(y, packed, scales, gs, x, "nvfp4", None, None)
+    ref.check_vs_fp64(y, packed, scales, gs, x, "nvfp4", None, None)

@@ -45,11 +45,7 @@ def _fp64_check(y, x, w, activation, bias=None, residual=None):
     if residual is not None:
         yref = yref + residual.double().cpu().numpy()
         abs_sum = abs_sum + np.abs(residual.double().cpu().numpy())
-    out_eps = {torch.float32: 2.0**-24, torch.float16: 2.0**-11, torch.bfloat16: 2.0**-8}[x.dtype]
-    yy = y.double().cpu().numpy()
-    assert np.isfinite(yy).all(), "unwritten (poisoned) or non-finite outputs"
-    tol = out_eps * np.abs(yref) + 2.0**-24 * (k / 16 + 16) * abs_sum
-    assert (np.abs(yy - yref) <= tol).all(), f"max err/tol {float((np.abs(yy - yref) / tol).max()):.3g}"
+    ref.assert_within_fp64_bound(y, yref, abs_sum, k, f32_eps=2.0**-24)
 
 
 def _weights(n, k, seed):
