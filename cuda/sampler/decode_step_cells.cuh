@@ -50,23 +50,6 @@ __device__ __forceinline__ void store_cells(const KernelArgs& a, std::int64_t ro
   }
 }
 
-// kept_weights_summed_of with the thread's kept mass in two halves (x[0..3], x[4..7]).
-template <bool kFloor>
-__device__ __forceinline__ unsigned kept_weights_halves_of(const RowPlan& plan, const float (&x)[kPerThread],
-                                                           unsigned (&w)[kPerThread], unsigned& k0, unsigned& k1) {
-  const int limit = plan.bin >= 0 ? plan.bin : kTopPBins;
-  unsigned in_bin = 0u;
-#pragma unroll
-  for (int j = 0; j < kPerThread; ++j) {
-    const float m = tempered(x[j], plan.zmax, plan.inv_t);
-    w[j] = !kFloor || above_floor(x[j], plan.floor_key) ? weight_at<true>(m) : 0u;
-    const int bin = bin_at<true>(m);
-    in_bin |= (w[j] != 0u && bin == limit ? 1u : 0u) << j;
-    (j < kPerThread / 2 ? k0 : k1) += bin < limit ? w[j] : 0u;
-  }
-  return in_bin;
-}
-
 // kept_mass_warp with cells: the same weights, boundary-bin logits and candidates; the kept mass as the warp's two
 // cells instead of warp_mass.
 template <int kDType, bool kLean = false>
@@ -75,8 +58,8 @@ __device__ void kept_cells_warp(const KernelArgs& a, std::int64_t row, unsigned 
   unsigned w[kPerThread];
   unsigned k0 = 0u, k1 = 0u, in_bin;
   if (kLean && a.kept_sum) {
-    in_bin = plan.floor_key == 0u ? kept_weights_halves_of<false>(plan, x, w, k0, k1)
-                                  : kept_weights_halves_of<true>(plan, x, w, k0, k1);
+    in_bin = plan.floor_key == 0u ? kept_weights_summed_of<false, true>(plan, x, w, k0, k1)
+                                  : kept_weights_summed_of<true, true>(plan, x, w, k0, k1);
   } else {
     in_bin = kept_weights<kLean>(plan, x, w);
 #pragma unroll

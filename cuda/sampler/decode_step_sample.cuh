@@ -76,9 +76,11 @@ __device__ __forceinline__ unsigned kept_weights(const RowPlan& plan, const floa
 // summed in it, as the weights of the logits whose bin is above the boundary bin (bin < limit): that is the sum
 // of the kept weights outside the bin, a weight-0 logit of the boundary bin adding 0 either way. w[j] is then only
 // meaningful for the boundary bin's logits (bits of the result), the only ones write_candidates reads.
-template <bool kFloor>
+// kHalves (the cells, decode_step_cells.cuh): the kept mass of x[0..3] into k0 and of x[4..7] into k1; otherwise all
+// of it into k0 (k1 unused).
+template <bool kFloor, bool kHalves = false>
 __device__ __forceinline__ unsigned kept_weights_summed_of(const RowPlan& plan, const float (&x)[kPerThread],
-                                                           unsigned (&w)[kPerThread], unsigned& kept) {
+                                                           unsigned (&w)[kPerThread], unsigned& k0, unsigned& k1) {
   const int limit = plan.bin >= 0 ? plan.bin : kTopPBins;
   unsigned in_bin = 0u;
 #pragma unroll
@@ -87,15 +89,15 @@ __device__ __forceinline__ unsigned kept_weights_summed_of(const RowPlan& plan, 
     w[j] = !kFloor || above_floor(x[j], plan.floor_key) ? weight_at<true>(m) : 0u;
     const int bin = bin_at<true>(m);
     in_bin |= (w[j] != 0u && bin == limit ? 1u : 0u) << j;
-    kept += bin < limit ? w[j] : 0u;
+    (kHalves && j >= kPerThread / 2 ? k1 : k0) += bin < limit ? w[j] : 0u;
   }
   return in_bin;
 }
 
 __device__ __forceinline__ unsigned kept_weights_summed(const RowPlan& plan, const float (&x)[kPerThread],
                                                         unsigned (&w)[kPerThread], unsigned& kept) {
-  if (plan.floor_key == 0u) return kept_weights_summed_of<false>(plan, x, w, kept);
-  return kept_weights_summed_of<true>(plan, x, w, kept);
+  if (plan.floor_key == 0u) return kept_weights_summed_of<false>(plan, x, w, kept, kept);
+  return kept_weights_summed_of<true>(plan, x, w, kept, kept);
 }
 
 // This thread's logits of the boundary bin (bit j of in_bin: its j-th logit, weight w[j]) to consecutive
