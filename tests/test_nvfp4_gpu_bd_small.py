@@ -33,19 +33,17 @@ def _default_rules(monkeypatch):
 
 
 def _fp64_check(y, x, w, activation, bias=None, residual=None):
-    """|y - fp64| within the output rounding + (K/16 + 16) fp32 ulps of sum |x w| (tests/test_nvfp4_cuda.py);
-    w: the dequantized weights in fp64."""
-    k = x.shape[1]
-    x32 = x.float().cpu().numpy()
-    x64 = ref.dequantize(*ref.quantize(x32)).astype(np.float64) if activation == "nvfp4" else x32.astype(np.float64)
-    yref = x64 @ w.T
-    abs_sum = np.abs(x64) @ np.abs(w).T
-    if bias is not None:
-        yref = yref + bias.double().cpu().numpy()[None, :]
-    if residual is not None:
-        yref = yref + residual.double().cpu().numpy()
-        abs_sum = abs_sum + np.abs(residual.double().cpu().numpy())
-    ref.assert_within_fp64_bound(y, yref, abs_sum, k, f32_eps=2.0**-24)
+    """ref.check_vs_fp64_weights with w the dequantized weights in fp64 (made once per shape by _weights)."""
+    ref.check_vs_fp64_weights(y, x, w, activation, bias, residual, f32_eps=2.0**-24)
+
+
+def tiny_block_x(m, k, gen, zero_at):
+    """bf16 x on the GPU whose 16-element blocks span 2^-20 .. 2^10 (the per-block power-of-two factors of bf16 x),
+    with an all-zero block at column zero_at."""
+    mag = 2.0 ** torch.randint(-20, 11, (m, k // 16, 1), generator=gen).float()
+    xr = (torch.randn((m, k // 16, 16), generator=gen) * mag).reshape(m, k)
+    xr[:, zero_at:zero_at + 16] = 0.0
+    return xr.to(torch.bfloat16).cuda()
 
 
 def _weights(n, k, seed):
@@ -100,13 +98,9 @@ def test_weight_ring_gives_the_register_paths_bits(m, n, monkeypatch):
 
 @pytest.mark.parametrize("m", [1, 2])
 def test_small_variants_with_bias_residual_and_tiny_blocks(m, monkeypatch):
-    # x blocks spanning 2^-20 .. 2^10 (the per-block power-of-two factors of bf16 x) and an all-zero block
     n, k = 312, 3072
     p, s, gs, w64, gen = _weights(n, k, 77 + m)
-    mag = 2.0 ** torch.randint(-20, 11, (m, k // 16, 1), generator=gen).float()
-    xr = (torch.randn((m, k // 16, 16), generator=gen) * mag).reshape(m, k)
-    xr[:, 32:48] = 0.0
-    x = xr.to(torch.bfloat16).cuda()
+    x = tiny_block_x(m, k, gen, zero_at=32)
     bias = torch.randn(n, generator=gen).to(torch.bfloat16).cuda()
     residual = torch.randn((m, n), generator=gen).to(torch.bfloat16).cuda()
     base = nc.gemv(p, s, gs, x, "bf16", None, bias, residual)

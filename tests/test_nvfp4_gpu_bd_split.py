@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_nvfp4_gpu_bd_small import _fp64_check, _weights  # noqa: E402
+from test_nvfp4_gpu_bd_small import _fp64_check, _weights, tiny_block_x  # noqa: E402
 
 from reset_native import _nvfp4_cuda as nc  # noqa: E402
 
@@ -84,10 +84,7 @@ def test_forced_slices_within_fp64_bound_and_stable(n, k, m, slices, dtype, monk
 def test_split_with_bias_residual_and_tiny_blocks(m, monkeypatch):
     n, k = 312, 6144
     p, s, gs, w64, gen = _weights(n, k, 91 + m)
-    mag = 2.0 ** torch.randint(-20, 11, (m, k // 16, 1), generator=gen).float()
-    xr = (torch.randn((m, k // 16, 16), generator=gen) * mag).reshape(m, k)
-    xr[:, 1024:1040] = 0.0  # an all-zero block at a slice start
-    x = xr.to(torch.bfloat16).cuda()
+    x = tiny_block_x(m, k, gen, zero_at=1024)  # the all-zero block at a slice start
     bias = torch.randn(n, generator=gen).to(torch.bfloat16).cuda()
     residual = torch.randn((m, n), generator=gen).to(torch.bfloat16).cuda()
     monkeypatch.setenv("RESET_NATIVE_GEMV_BD_SPLIT", "4")
