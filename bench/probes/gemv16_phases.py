@@ -11,6 +11,7 @@ Reads the per-SASS-instruction CSV of Nsight Compute's source page (`ncu --impor
             rest, and the tile epilogue inside it (STS / BAR / shared loads after the last HMMA of a step are
             not told apart: see 'epilogue-like' below);
   after     what follows the loop (the tail).
+Then the loop's hot instructions (run at least 0.4x as often as an HMMA: the steps' own work) by full opcode per HMMA.
 Also per KiB of FP4 when --kib is given (the call's packed weight bytes / 1024).
 
   python3 bench/probes/gemv16_phases.py source.csv [--kib 49152]
@@ -135,6 +136,14 @@ def main():
     rare = sum(x[3] for x in loop if x[3] < 0.5 * hm)
     print(f"  loop instructions run < half as often as an HMMA (tile epilogue, cursor moves): {rare:,.0f} "
           f"({100 * rare / max(total, 1):.1f}% of all)")
+    # The steps' own instructions: those run at least 0.4x as often as the busiest HMMA, by full opcode, per HMMA.
+    hot = [x for x in loop if x[3] >= 0.4 * hm]
+    hot_ops = Counter()
+    for _, op, _, n in hot:
+        hot_ops[op] += n
+    if hmma:
+        print(f"  hot loop instructions (run >= 0.4x as often as an HMMA): {sum(hot_ops.values()) / hmma:.2f} "
+              "per HMMA: " + ", ".join(f"{k} {v / hmma:.3f}" for k, v in hot_ops.most_common(32)))
 
 
 if __name__ == "__main__":
