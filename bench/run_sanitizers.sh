@@ -6,8 +6,8 @@
 # Why test selections and not whole files: under the sanitizer every kernel runs instrumented and the whole GPU
 # suite would take hours. The selections reach every kernel form the switches select (gemv: the block-diagonal
 # register variants, its K split, the W4A4 and fused RMSNorm / SiLU forms, the 16-bit kernel's forms 0 / 2 / 13 /
-# rule including split K with 8 and 16 token columns, two teams, the weight ring; sampler: every session-14 switch
-# at B = 1, 3, 8, 9, 64 over the four configs, boundary-bin cases, strided views, graph replays; racecheck on the
+# rule including split K with 8 and 16 token columns, two teams, the weight ring; sampler: every session-14 and session-15
+# switch (the cells of CELL_MASSES, on by default) at B = 1, 3, 8, 9, 64 over the four configs, boundary-bin cases, strided views, graph replays; racecheck on the
 # ungrouped (B = 1) and grouped (B = 9) passes). Prints one line
 # per run and "sanitizers: N failed" last; exit status 1 if any run failed.
 set -o pipefail
@@ -50,7 +50,9 @@ if [ "$PART" != sampler ]; then
 fi
 if [ "$PART" != nvfp4 ]; then
   run sampler_steps memcheck 420 "${PYTEST[@]}" tests/test_sampler_gpu_session14.py
+  run sampler_cells memcheck 420 "${PYTEST[@]}" tests/test_sampler_gpu_session15.py
   run sampler_race racecheck 300 "${PYTEST[@]}" tests/test_sampler_gpu_session14.py -k "$SAMPLER_K"
+  run sampler_cells_race racecheck 300 "${PYTEST[@]}" tests/test_sampler_gpu_session15.py -k "$SAMPLER_K"
 fi
 printf '%s\n' "${summary[@]}"
 echo "sanitizers: $failed failed, $(($(date +%s) - t0)) s"
