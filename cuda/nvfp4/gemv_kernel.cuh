@@ -304,6 +304,44 @@ __device__ __forceinline__ void scale_pairs(uint32_t two_bytes, uint32_t& s0, ui
   s1 = __byte_perm(h, 0, 0x3232);
 }
 
+// kForm16Scale: the two block scales of one row and step as one word of 16-bit values (low half: the first block),
+// times 2^7 like scale_pairs; the MMA operand multiply (mul_pair_half) takes its half in the HMUL2's .H0_H0 / .H1_H1
+// operand swizzle, so no pair is built (scale_pairs' two PRMTs). bf16: a byte b of E4M3 shifted 4 up (its exponent onto
+// bf16's, its 3 mantissa bits onto bf16's top ones) is the bf16 of e4m3(b) * 2^-120 exactly, subnormal scales and zero
+// included (both land on bf16 subnormals / zero), so two exact multiplies by 2^120 and 2^119 give e4m3 * 2^119:
+// 2 shifts, 1 LOP3 (which also drops the sign bits, as e4m3x2_to_half2 does) and 2 HMUL2 instead of scale_pairs' 9
+// (the mask, cvt, 2 HADD2.F32, 2 FMUL, F2FP, 2 PRMT). The same value for every byte but NaN (0x7F / 0xFF, which the
+// quantizer never writes, SPEC: scales <= 448): 480 * 2^119 here, NaN there. fp16: scale_pairs without the PRMTs.
+template <bool BF16>
+__device__ __forceinline__ uint32_t scale_word(uint32_t two_bytes) {
+  if constexpr (BF16) {
+    uint32_t s = ((two_bytes << 4) | (two_bytes << 12)) & 0x07F007F0u;  // bytes 0 / 1 -> bits 4..10 / 20..26
+    s = mul_pair(s, 0x7B807B80u, true);                                // * 2^120: e4m3 (exact)
+    return mul_pair(s, 0x7B007B00u, true);                             // * 2^119 (exact, < 2^128)
+  } else {
+    const uint32_t h = e4m3x2_to_half2(two_bytes);
+    const __half2 r = __hmul2(*reinterpret_cast<const __half2*>(&h), __float2half2_rn(kDecodeBias));
+    return *reinterpret_cast<const uint32_t*>(&r);
+  }
+}
+
+// a * (h, h) with h the low (hi = false) or high half of s, 16-bit pairs: one HMUL2, the broadcast folded into its
+// .H0_H0 / .H1_H1 operand swizzle. hi must be known at compile time (unrolled loops).
+__device__ __forceinline__ uint32_t mul_pair_half(uint32_t a, uint32_t s, bool hi, bool bf16) {
+#define GEMV_MUL_HALF(H, T)                                                                                   \
+  asm("{.reg .b16 l, h; .reg .b32 q; mov.b32 {l, h}, %2; mov.b32 q, {" H ", " H "}; mul.rn." T " %0, %1, q;}" \
+      : "=r"(d)                                                                                               \
+      : "r"(a), "r"(s))
+  uint32_t d;
+  if (bf16) {
+    if (hi) GEMV_MUL_HALF("h", "bf16x2"); else GEMV_MUL_HALF("l", "bf16x2");
+  } else {
+    if (hi) GEMV_MUL_HALF("h", "f16x2"); else GEMV_MUL_HALF("l", "f16x2");
+  }
+#undef GEMV_MUL_HALF
+  return d;
+}
+
 // Bitwise select: bits of a where mask is set, else bits of b (one LOP3).
 __host__ __device__ __forceinline__ uint32_t select_bits(uint32_t a, uint32_t b, uint32_t mask) {
   return (a & mask) | (b & ~mask);
@@ -379,7 +417,7 @@ __host__ __device__ __forceinline__ void fp4_word_bf16_select2(uint32_t w, uint3
 //     that one would otherwise have been issued right before the wait. (Every slot late: measured level with this.)
 //   (Session 14, measured and removed: each walker's first two row tiles prefetched into L2 before the x staging,
 //   slower on most rows, e.g. Qwen3-8B down M = 3 13.6 -> 16.7 us, q/k/v M = 4 7.9 -> 8.7; bench/RESULTS.md.)
-constexpr int kForm16Decode = 2, kForm16Phased = 4, kForm16Stage = 8, kForm16LateRefill = 16;
+constexpr int kForm16Decode = 2, kForm16Phased = 4, kForm16Stage = 8, kForm16LateRefill = 16, kForm16Scale = 32;
 
 // Weight steps in flight per thread (each 32 B of FP4 + 4 scale bytes): deep when one CTA owns the SM
 // (MINB == 1, registers to spare), else what fits 2 CTAs per SM in 128 registers.
@@ -688,9 +726,15 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
     }
 
     // ---- compute: 4 words x 2 MMAs per split and token tile
-    uint32_t s_lo[2], s_hi[2];
-    scale_pairs<kBf>(wsc[0], s_lo[0], s_hi[0]);
-    scale_pairs<kBf>(wsc[1], s_lo[1], s_hi[1]);
+    constexpr bool kScaleWord = (FORM & kForm16Scale) != 0;
+    uint32_t s_lo[2], s_hi[2], s_word[2];
+    if constexpr (kScaleWord) {
+      s_word[0] = scale_word<kBf>(wsc[0]);
+      s_word[1] = scale_word<kBf>(wsc[1]);
+    } else {
+      scale_pairs<kBf>(wsc[0], s_lo[0], s_hi[0]);
+      scale_pairs<kBf>(wsc[1], s_lo[1], s_hi[1]);
+    }
     uint32_t words[2][4];
 #pragma unroll
     for (int hr = 0; hr < 2; ++hr)
@@ -720,11 +764,19 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
         fp4_word<kBf>(words[0][i], d0);
         fp4_word<kBf>(words[1][i], d1);
       }
-      const uint32_t s0 = i < 2 ? s_lo[0] : s_hi[0], s1 = i < 2 ? s_lo[1] : s_hi[1];
 #pragma unroll
       for (int jj = 0; jj < 2; ++jj) {
-        const uint32_t a[4] = {mul_pair(d0[2 * jj], s0, kBf), mul_pair(d1[2 * jj], s1, kBf),
-                               mul_pair(d0[2 * jj + 1], s0, kBf), mul_pair(d1[2 * jj + 1], s1, kBf)};
+        uint32_t a[4];
+        if constexpr (kScaleWord) {  // words 0, 1: the first block (low half), words 2, 3: the second
+          a[0] = mul_pair_half(d0[2 * jj], s_word[0], i >= 2, kBf);
+          a[1] = mul_pair_half(d1[2 * jj], s_word[1], i >= 2, kBf);
+          a[2] = mul_pair_half(d0[2 * jj + 1], s_word[0], i >= 2, kBf);
+          a[3] = mul_pair_half(d1[2 * jj + 1], s_word[1], i >= 2, kBf);
+        } else {
+          const uint32_t s0 = i < 2 ? s_lo[0] : s_hi[0], s1 = i < 2 ? s_lo[1] : s_hi[1];
+          a[0] = mul_pair(d0[2 * jj], s0, kBf), a[1] = mul_pair(d1[2 * jj], s1, kBf);
+          a[2] = mul_pair(d0[2 * jj + 1], s0, kBf), a[3] = mul_pair(d1[2 * jj + 1], s1, kBf);
+        }
 #pragma unroll
         for (int s = 0; s < kSplits; ++s)
 #pragma unroll
