@@ -148,6 +148,7 @@ __device__ __forceinline__ void write_tile(const GemvParams& p, const float* red
 
 // Split-K epilogue of a 16-row tile: the 8 warps' partial sums (in warp order, as tile_value adds them) of K
 // slice `slice`, unscaled, to split_ws[slice][token][row]; gemv_split_reduce finishes them.
+template <bool ONE_PASS = false>
 __device__ __forceinline__ void write_partial(const GemvParams& p, const float* red, int row0, int tok_stride,
                                               int slice, int tid) {
   float* ws = p.split_ws + int64_t(slice) * p.m * p.n;
@@ -158,6 +159,7 @@ __device__ __forceinline__ void write_partial(const GemvParams& p, const float* 
 #pragma unroll
     for (int w = 0; w < kWarps; ++w) sum += red[(w * 16 + rl) * tok_stride + tok];
     ws[int64_t(tok) * p.n + row] = sum;
+    if constexpr (ONE_PASS) break;
   }
 }
 
@@ -417,7 +419,14 @@ __host__ __device__ __forceinline__ void fp4_word_bf16_select2(uint32_t w, uint3
 //     that one would otherwise have been issued right before the wait. (Every slot late: measured level with this.)
 //   (Session 14, measured and removed: each walker's first two row tiles prefetched into L2 before the x staging,
 //   slower on most rows, e.g. Qwen3-8B down M = 3 13.6 -> 16.7 us, q/k/v M = 4 7.9 -> 8.7; bench/RESULTS.md.)
-constexpr int kForm16Decode = 2, kForm16Phased = 4, kForm16Stage = 8, kForm16LateRefill = 16, kForm16Scale = 32;
+//   kForm16Scale (session 16): the block scales as one word (scale_word), the pair broadcast folded into the operand
+//     multiply's swizzle (mul_pair_half): 5 instructions per row and step instead of 9 (bf16; fp16: 3 instead of 5).
+//   kForm16Deep (session 16): the two-team kernel keeps 4 steps in flight instead of 3.
+//   kForm16OnePass (session 16): the tile epilogue as one pass (16 * m <= 256 outputs, one per thread), which shrinks
+//     the unrolled loop's code to about a quarter; with the early refill ptxas then waited for each refill in its own
+//     step, so only with the late refill or the phased loop (form16_kernel).
+constexpr int kForm16Decode = 2, kForm16Phased = 4, kForm16Stage = 8, kForm16LateRefill = 16, kForm16Scale = 32,
+              kForm16Deep = 64, kForm16OnePass = 128;
 
 // Weight steps in flight per thread (each 32 B of FP4 + 4 scale bytes): deep when one CTA owns the SM
 // (MINB == 1, registers to spare), else what fits 2 CTAs per SM in 128 registers.
@@ -487,7 +496,8 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   constexpr int kSplits = M::kSplits;
   constexpr int kRows = 16;           // one m16 tile of weight rows per CTA step
   constexpr int kTok = 8 * NT;
-  constexpr int kDepth = RING ? 1 : depth<WHOLE, NT, MINB, TEAMS>();
+  // kForm16Deep: one step more in flight on the two-team kernel (128 registers with kForm16Scale, no spill).
+  constexpr int kDepth = RING ? 1 : depth<WHOLE, NT, MINB, TEAMS>() + ((FORM & kForm16Deep) != 0 && TEAMS > 1);
   constexpr int kCtaThreads = kThreads * TEAMS;  // staging is shared by the teams
   constexpr int kGroup = group<WHOLE, NT, MINB>();  // == kDepth when chunked: slot d computes tile d
 
@@ -818,10 +828,13 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       } else {
         compute_sync<RING>();
       }
+      // kForm16OnePass: 16 * m <= 256 = kThreads outputs per tile (m <= 16), one per thread: no loop to unroll.
+      constexpr bool kOnePass = (FORM & kForm16OnePass) != 0;
+      static_assert(16 * 16 <= kThreads, "one output per thread at 16 tokens");
       if constexpr (SPLIT) {
-        write_partial(p, red_t, row0, kTok, slice, tid);
+        write_partial<kOnePass>(p, red_t, row0, kTok, slice, tid);
       } else {
-        write_tile<XDT, W4A4>(p, red_t, row0, kTok, kDecodeBias, act_gs, tid);
+        write_tile<XDT, W4A4, kOnePass>(p, red_t, row0, kTok, kDecodeBias, act_gs, tid);
       }
       if constexpr (!WHOLE) compute_sync<RING>();  // red is rewritten by the next tile
       if constexpr (kCursorInEpilogue) {
@@ -946,14 +959,27 @@ constexpr int form16_rule() {
 }
 
 // RESET_NATIVE_GEMV_16_FORM (read at every call, for benchmarks), on the instances form16_eligible admits: "0" = the
-// form before session 13, "2" = only the bf16 decode, "13" = session 13's rule (decode, phased loop); unset or
-// anything else = form16_rule.
-enum Form16Force : int { kForceRule = -1, kForceZero, kForceDecode, kForceSession13 };
+// form before session 13, "2" = only the bf16 decode, "13" = session 13's rule (decode, phased loop); session 16
+// (helper gemv19), each form16_rule plus kForm16Scale, and on the two-team kernels: "s" nothing more; "sd" kForm16Deep;
+// "sdl" kForm16Deep and the late refill; "sp" the phased loop; "sdlo" / "spo" as "sdl" / "sp" with kForm16OnePass
+// where the form refills late or phased (split K, and the two-team kernels there). Unset or anything else = form16_rule.
+enum Form16Force : int {
+  kForceRule = -1,
+  kForceZero,
+  kForceDecode,
+  kForceSession13,
+  kForceScale,
+  kForceScaleDeep,
+  kForceScaleDeepLate,
+  kForceScalePhased,
+  kForceScaleDeepLateOnePass,
+  kForceScalePhasedOnePass
+};
 inline Form16Force form16_override() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_16_FORM");
   if (v == nullptr) return kForceRule;
-  const char* names[] = {"0", "2", "13"};
-  for (int i = 0; i < 3; ++i)
+  const char* names[] = {"0", "2", "13", "s", "sd", "sdl", "sp", "sdlo", "spo"};
+  for (int i = 0; i < 9; ++i)
     if (std::strcmp(v, names[i]) == 0) return Form16Force(i);
   return kForceRule;
 }
@@ -963,6 +989,16 @@ template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING
 auto form16_kernel() {
   constexpr int kRule = form16_rule<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>();
   if constexpr (form16_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) {
+    constexpr int kS = kRule | kForm16Scale;
+    constexpr bool kTeams = TEAMS > 1;  // the extra bits below: the two-team kernels only
+    constexpr int kSd = kTeams ? kS | kForm16Deep : kS;
+    constexpr int kSdl = kTeams ? kSd | kForm16LateRefill : kS;
+    constexpr int kSp = kTeams ? kS | kForm16Phased : kS;
+    // kForm16OnePass only where the slots are refilled late or phased: with the early refill ptxas then loaded each
+    // refill into other registers and copied it into the slot, waiting for it in the same step (static SASS).
+    constexpr int kO = kForm16OnePass, kSlotsLateOrPhased = kForm16LateRefill | kForm16Phased;
+    constexpr int kSdlo = (kSdl & kSlotsLateOrPhased) != 0 ? kSdl | kO : kSdl;
+    constexpr int kSpo = (kSp & kSlotsLateOrPhased) != 0 ? kSp | kO : kSp;
     switch (form16_override()) {
       case kForceZero:
         return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, 0>;
@@ -972,6 +1008,18 @@ auto form16_kernel() {
         constexpr int kSession13 = kRule & (kForm16Decode | kForm16Phased);
         return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kSession13>;
       }
+      case kForceScale:
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kS>;
+      case kForceScaleDeep:
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kSd>;
+      case kForceScaleDeepLate:
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kSdl>;
+      case kForceScalePhased:
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kSp>;
+      case kForceScaleDeepLateOnePass:
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kSdlo>;
+      case kForceScalePhasedOnePass:
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kSpo>;
       default:
         break;
     }
