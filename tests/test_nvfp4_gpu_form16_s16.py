@@ -1,12 +1,12 @@
-"""NVFP4 GEMV: session 16's forms of the 16-bit kernel (cuda/nvfp4/gemv_kernel.cuh): kForm16Scale (the two block
-scales of a row as one bf16 word straight from the E4M3 bits, the pair broadcast folded into the operand multiply),
-kForm16Deep (a fourth step in flight on the two-team kernel), and the late refill / phased loop on the two-team kernel,
-selected by RESET_NATIVE_GEMV_16_FORM = s / sd / sdl / sp on top of form16_rule. None changes what is summed or in
-which order, so every output equals the rule's bit for bit, on every instance the launcher picks (two CTAs per SM, two
-teams, split K; 8 and 16 token columns; the three-CTA kernel keeps form 0) with bf16 and fp16 x; the rule's output
-also against fp64 math. The scale word is checked over every E4M3 byte but NaN (0x7F / 0xFF), the sign-bit bytes
-(dropped, as the rule's conversion drops them), zero and the subnormal scales included. GPU tests skip without a
-device."""
+"""NVFP4 GEMV: session 16's forms of the 16-bit kernel (cuda/nvfp4/gemv_kernel.cuh, form16_rule): kForm16Scale (the
+two block scales of a row as one bf16 word straight from the E4M3 bits, the pair broadcast folded into the operand
+multiply) on every eligible instance, kForm16OnePass (the tile epilogue without a loop) on the split-K ones, and the
+switch-only kForm16PredRefill (predicated refills). RESET_NATIVE_GEMV_16_FORM = 15 runs the rule before them (sessions
+14-15), = p the rule plus the predicated refill. None changes what is summed or in which order, so every output equals
+the old rule's bit for bit, on every instance the launcher picks (two CTAs per SM, two teams, split K; 8 and 16 token
+columns; the three-CTA kernel keeps form 0) with bf16 and fp16 x; the rule's output also against fp64 math. The scale
+word is checked over every E4M3 byte but NaN (0x7F / 0xFF), the sign-bit bytes (dropped, as the old conversion drops
+them), zero and the subnormal scales included. GPU tests skip without a device."""
 from __future__ import annotations
 
 import functools
@@ -25,7 +25,7 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.gpu
 
 ENV = "RESET_NATIVE_GEMV_16_FORM"
-SCALE, DEEP, PHASED, LATE, ONE_PASS = 32, 64, 4, 16, 128
+SCALE, PHASED, LATE, ONE_PASS, PRED = 32, 4, 16, 128, 256
 
 
 @functools.lru_cache(maxsize=16)
@@ -44,8 +44,8 @@ def _kernels_of_call(fn):
     return [(a[5], a[7], a[8], a[9]) for a in ref.gemv16_kernel_args(fn)]
 
 
-def _rule(instance, m, bf16):
-    """form16_rule's bits for this instance (as tests/test_nvfp4_gpu_form16.py derives them)."""
+def _old_rule(instance, m, bf16):
+    """form16_rule's bits before session 16 (as tests/test_nvfp4_gpu_form16.py derives them)."""
     minb, split, _ = instance
     if minb == 3:
         return 0
@@ -57,16 +57,14 @@ def _rule(instance, m, bf16):
 
 
 def _form_of(name, instance, m, bf16):
-    rule = _rule(instance, m, bf16)
-    if name == "unset" or instance[0] == 3:
-        return rule
-    teams = instance[2] > 1
-    extra = {"s": 0, "sd": DEEP, "sdl": DEEP | LATE, "sp": PHASED}[name.rstrip("o")] if teams else 0
-    form = rule | SCALE | extra
-    return form | (ONE_PASS if name.endswith("o") and form & (LATE | PHASED) else 0)
+    old = _old_rule(instance, m, bf16)
+    if name == "15" or instance[0] == 3:
+        return old
+    rule = old | SCALE | (ONE_PASS if instance[1] == 1 else 0)
+    return rule | PRED if name == "p" else rule  # (the phased instances ignore PRED)
 
 
-FORMS = ("s", "sd", "sdl", "sp", "sdlo", "spo")
+FORMS = ("15", "p")
 
 # (n, k, m, teams env, instance (MINB, SPLIT, TEAMS) the call must run): the two-team kernel at 16 and 8 token columns
 # (n = 199: a partial row tile; n = 8: the second team without a tile), two CTAs per SM (8 and 16 columns), split K
@@ -97,9 +95,8 @@ def _outputs(weights, m, dtype, instance, monkeypatch, forms=("unset",) + FORMS)
             monkeypatch.setenv(ENV, name)
         torch.full(((m * p.shape[0] * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the next block
         outs[name] = nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual)
-        if bf16 or name == "s":  # (the profiler is slow: fp16 x checks its kernel choice once)
-            kernels = _kernels_of_call(lambda: nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual))
-            assert kernels == [(*instance, _form_of(name, instance, m, bf16))], (name, kernels)
+        kernels = _kernels_of_call(lambda: nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual))
+        assert kernels == [(*instance, _form_of(name, instance, m, bf16))], (name, kernels)
     return outs, x, bias, residual
 
 
@@ -112,7 +109,7 @@ def test_forms_same_bits_as_rule_and_fp64(n, k, m, teams, instance, dtype, monke
     weights = _ref_weights(n, k)
     outs, x, bias, residual = _outputs(weights, m, dtype, instance, monkeypatch)
     for name in FORMS:
-        assert torch.equal(outs[name], outs["unset"]), name
+        assert torch.equal(outs[name], outs["15"]), name
     ref.check_vs_fp64(outs["unset"], *weights, x, "bf16", bias, residual)
 
 
@@ -126,9 +123,9 @@ def _every_scale_byte(n, k, seed):
     return packed, scales.astype(np.uint8), np.float32(0.0123)
 
 
-# Every scale byte on the kernels that run kForm16Scale at 16 and 8 token columns (two teams, two CTAs, split K), with
-# bf16 and fp16 x: the scale word equals scale_pairs' pair for every byte the quantizer can write, and the sign-bit
-# bytes (which it does not write) too.
+# Every scale byte on the kernels at 16 and 8 token columns (two teams, two CTAs, split K), with bf16 and fp16 x: the
+# scale word gives scale_pairs' values for every byte the quantizer can write, and the sign-bit bytes (which it does
+# not write) too.
 @pytest.mark.parametrize("n,k,m,instance", [
     (200, 4096, 16, (1, 0, 2)),
     (200, 4096, 3, (2, 0, 1)),
@@ -140,25 +137,26 @@ def test_scale_word_every_byte(n, k, m, instance, dtype, monkeypatch):
     _clean_env(monkeypatch)
     weights = _every_scale_byte(n, k, seed=n + k + m)
     assert set(np.unique(weights[1])) == set(range(0x7F)) | set(range(0x80, 0xFF))
-    outs, x, bias, residual = _outputs(weights, m, dtype, instance, monkeypatch, forms=("unset", "s"))
-    assert torch.equal(outs["s"], outs["unset"])
-    ref.check_vs_fp64(outs["s"], *weights, x, "bf16", bias, residual)
+    outs, x, bias, residual = _outputs(weights, m, dtype, instance, monkeypatch, forms=("unset", "15"))
+    assert torch.equal(outs["unset"], outs["15"])
+    ref.check_vs_fp64(outs["unset"], *weights, x, "bf16", bias, residual)
 
 
-@pytest.mark.parametrize("form", ["s", "sdlo", "spo"])
+@pytest.mark.parametrize("form", ["unset", "p"])
 def test_forms_graph_replay(form, monkeypatch):
     _clean_env(monkeypatch)
     n, k, m = 1000, 5120, 16
     weights = _ref_weights(n, k)
     p, s, x, bias, residual = ref.gemv_call_inputs(weights, m, torch.bfloat16)
     gs = float(weights[2])
-    monkeypatch.setenv(ENV, form)
+    if form != "unset":
+        monkeypatch.setenv(ENV, form)
     nc.gemv(p, s, gs, x, "bf16", None, bias, residual)  # warm-up outside the capture
     torch.cuda.synchronize()
     g = torch.cuda.CUDAGraph()
     with torch.cuda.graph(g):
         y = nc.gemv(p, s, gs, x, "bf16", None, bias, residual)
-    monkeypatch.delenv(ENV)
+    monkeypatch.setenv(ENV, "15")
     for seed in (5, 6):
         x.copy_(torch.randn((m, k), generator=torch.Generator().manual_seed(seed)).to(torch.bfloat16))
         g.replay()

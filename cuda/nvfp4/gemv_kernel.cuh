@@ -419,14 +419,21 @@ __host__ __device__ __forceinline__ void fp4_word_bf16_select2(uint32_t w, uint3
 //     that one would otherwise have been issued right before the wait. (Every slot late: measured level with this.)
 //   (Session 14, measured and removed: each walker's first two row tiles prefetched into L2 before the x staging,
 //   slower on most rows, e.g. Qwen3-8B down M = 3 13.6 -> 16.7 us, q/k/v M = 4 7.9 -> 8.7; bench/RESULTS.md.)
-//   kForm16Scale (session 16): the block scales as one word (scale_word), the pair broadcast folded into the operand
-//     multiply's swizzle (mul_pair_half): 5 instructions per row and step instead of 9 (bf16; fp16: 3 instead of 5).
-//   kForm16Deep (session 16): the two-team kernel keeps 4 steps in flight instead of 3.
-//   kForm16OnePass (session 16): the tile epilogue as one pass (16 * m <= 256 outputs, one per thread), which shrinks
-//     the unrolled loop's code to about a quarter; with the early refill ptxas then waited for each refill in its own
-//     step, so only with the late refill or the phased loop (form16_kernel).
+//   kForm16Scale (session 16, helper gemv19; every eligible instance): the block scales as one word (scale_word), the
+//     pair broadcast folded into the operand multiply's swizzle (mul_pair_half): 5 instructions per row and step
+//     instead of 9 (bf16; fp16: 3 instead of 5), -0.5 per HMMA; the same bits for every scale byte but NaN.
+//   kForm16OnePass (session 16; the split-K kernels): the tile epilogue as one pass (16 * m <= 256 outputs, one per
+//     thread), which shrinks the unrolled loop's code to about a third; needs the late refill or the phased loop:
+//     with the early refill ptxas loaded each refill into spare registers and copied it into the slot, waiting for it
+//     in its own step (6-12 waits per loop on the two-team, two-CTA and one-CTA kernels; static SASS).
+//   kForm16PredRefill (session 16, switch "p" only): the non-phased refills as predicated loads (load_weights_if), no
+//     branch around them: -0.1 to -0.2 instructions per HMMA.
+//   (Session 16, measured and removed: a fourth slot on the two-team kernel, alone and with the late refill, and the
+//   phased loop on it, with and without the one-pass epilogue: level or slower, the phased loop much slower at M = 16
+//   (32B gate_up 70.8 -> 92.8 us; ncu: no-instruction stalls 0.22 -> 1.43 per instruction, 119 KB of loop code);
+//   bench/RESULTS-gemv19.md.)
 constexpr int kForm16Decode = 2, kForm16Phased = 4, kForm16Stage = 8, kForm16LateRefill = 16, kForm16Scale = 32,
-              kForm16Deep = 64, kForm16OnePass = 128;
+              kForm16OnePass = 128, kForm16PredRefill = 256;
 
 // Weight steps in flight per thread (each 32 B of FP4 + 4 scale bytes): deep when one CTA owns the SM
 // (MINB == 1, registers to spare), else what fits 2 CTAs per SM in 128 registers.
@@ -496,8 +503,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   constexpr int kSplits = M::kSplits;
   constexpr int kRows = 16;           // one m16 tile of weight rows per CTA step
   constexpr int kTok = 8 * NT;
-  // kForm16Deep: one step more in flight on the two-team kernel (128 registers with kForm16Scale, no spill).
-  constexpr int kDepth = RING ? 1 : depth<WHOLE, NT, MINB, TEAMS>() + ((FORM & kForm16Deep) != 0 && TEAMS > 1);
+  constexpr int kDepth = RING ? 1 : depth<WHOLE, NT, MINB, TEAMS>();
   constexpr int kCtaThreads = kThreads * TEAMS;  // staging is shared by the teams
   constexpr int kGroup = group<WHOLE, NT, MINB>();  // == kDepth when chunked: slot d computes tile d
 
@@ -662,6 +668,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   // kForm16LateRefill: slots 0 .. kDepth - 2 refilled after their step's MMAs (the last one right after its read)
   constexpr bool kLate = (FORM & kForm16LateRefill) != 0 && !kPhased && FAST && WHOLE && !RING;
   constexpr int kLateSlots = kLate ? kDepth - 1 : 0;
+  constexpr bool kPredRefill = (FORM & kForm16PredRefill) != 0 && !kPhased && FAST && WHOLE && !RING;
   auto fetch = [&](uint32_t (&w)[2][4], uint32_t (&sc)[2], bool on = true, uint32_t dep = 0) {
     if constexpr (RING) {
       ring.consume(f_step++, kwarp, w, sc);
@@ -671,7 +678,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       f_row0 = first_row + f_j * kRows;
       fetch_rows();
     }
-    if constexpr (kPhased) {
+    if constexpr (kPhased || kPredRefill) {
       load_weights_if(f_w, f_s, f_c, on, w, sc, dep);
     } else {
       load_weights<FAST>(f_w, f_s, f_c, f_c * kChunk + kslice, p.k, w, sc);
@@ -751,7 +758,11 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
 #pragma unroll
       for (int i = 0; i < 4; ++i) words[hr][i] = w[hr][i];
     if (!kPhased && d >= kLateSlots) {  // (phased: the step loop refills whole slot sets)
-      if (step + kDepth < steps) fetch(w, wsc);  // slot free again: refill it now
+      if constexpr (kPredRefill) {
+        fetch(w, wsc, step + kDepth < steps);
+      } else if (step + kDepth < steps) {
+        fetch(w, wsc);  // slot free again: refill it now
+      }
     }
     const int cb = WHOLE ? c : (c & 1);
     const uint16_t* bbase[kSplits][NT];
@@ -797,7 +808,11 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       }
     }
     if (d < kLateSlots) {
-      if (step + kDepth < steps) fetch(w, wsc);  // after the slot's last use: loaded into the slot itself
+      if constexpr (kPredRefill) {
+        fetch(w, wsc, step + kDepth < steps);
+      } else if (step + kDepth < steps) {
+        fetch(w, wsc);  // after the slot's last use: loaded into the slot itself
+      }
     }
     if constexpr (!WHOLE) {
       if (c + 1 < nchunks) chunk_store(c + 1, vn, d);
@@ -945,7 +960,12 @@ GemvParams with_activation_amax(const GemvParams& p, bool in_kernel, cudaStream_
 //   8B q/k/v 12.3 -> 11.3, o 9.5 -> 8.6; fixed cost per call at M = 16, K = 4096 6.93 -> 5.76 us (with the late
 //   refill);
 // * the late refill on split K with 16 columns (M = 9..16): 8B down 21.7 -> 20.7 us at M = 16, 32B down 48.1 ->
-//   45.9, 32B o 19.2 -> 18.4 (with the staging); on the two-team kernels it lost (8B gate_up 28.1 -> 29.6).
+//   45.9, 32B o 19.2 -> 18.4 (with the staging); on the two-team kernels it lost (8B gate_up 28.1 -> 29.6);
+// * the scale word (session 16, helper gemv19; bench/RESULTS-gemv19.md): faster or level on every row at M = 4, 8, 16,
+//   e.g. M = 16 8B gate_up 27.7 -> 27.2 us, 32B q/k/v 21.0 -> 20.5, 32B gate_up 72.5 -> 70.8, M = 4 32B gate_up
+//   48.0 -> 46.3, 32B down 30.7 -> 29.6;
+// * the one-pass tile epilogue on split K (late refill or phased there), on top of the scale word: 32B down M = 4
+//   29.6 -> 28.4 us, M = 8 30.7 -> 29.7, 8B down M = 8 14.4 -> 14.0, 32B o M = 8 13.2 -> 12.8, M = 16 level or better.
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT>
 constexpr bool form16_eligible() {
   return FAST && WHOLE && !RING && MINB != 3 && !W4A4 && XDT != kF32;
@@ -955,31 +975,20 @@ constexpr int form16_rule() {
   if (!form16_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) return 0;
   const bool two_cta_8 = MINB == 2 && !SPLIT && NT == 1;
   return (XDT == kBF16 ? kForm16Decode : 0) | (SPLIT && NT == 1 ? kForm16Phased : 0) |
-         (two_cta_8 ? 0 : kForm16Stage) | (SPLIT && NT == 2 ? kForm16LateRefill : 0);
+         (two_cta_8 ? 0 : kForm16Stage) | (SPLIT && NT == 2 ? kForm16LateRefill : 0) | kForm16Scale |
+         (SPLIT ? kForm16OnePass : 0);
 }
 
 // RESET_NATIVE_GEMV_16_FORM (read at every call, for benchmarks), on the instances form16_eligible admits: "0" = the
-// form before session 13, "2" = only the bf16 decode, "13" = session 13's rule (decode, phased loop); session 16
-// (helper gemv19), each form16_rule plus kForm16Scale, and on the two-team kernels: "s" nothing more; "sd" kForm16Deep;
-// "sdl" kForm16Deep and the late refill; "sp" the phased loop; "sdlo" / "spo" as "sdl" / "sp" with kForm16OnePass
-// where the form refills late or phased (split K, and the two-team kernels there). Unset or anything else = form16_rule.
-enum Form16Force : int {
-  kForceRule = -1,
-  kForceZero,
-  kForceDecode,
-  kForceSession13,
-  kForceScale,
-  kForceScaleDeep,
-  kForceScaleDeepLate,
-  kForceScalePhased,
-  kForceScaleDeepLateOnePass,
-  kForceScalePhasedOnePass
-};
+// form before session 13, "2" = only the bf16 decode, "13" = session 13's rule (decode, phased loop), "15" = the rule
+// of sessions 14-15 (without kForm16Scale and kForm16OnePass), "p" = the rule plus kForm16PredRefill; unset or
+// anything else = form16_rule.
+enum Form16Force : int { kForceRule = -1, kForceZero, kForceDecode, kForceSession13, kForceSession15, kForcePred };
 inline Form16Force form16_override() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_16_FORM");
   if (v == nullptr) return kForceRule;
-  const char* names[] = {"0", "2", "13", "s", "sd", "sdl", "sp", "sdlo", "spo"};
-  for (int i = 0; i < 9; ++i)
+  const char* names[] = {"0", "2", "13", "15", "p"};
+  for (int i = 0; i < 5; ++i)
     if (std::strcmp(v, names[i]) == 0) return Form16Force(i);
   return kForceRule;
 }
@@ -989,16 +998,6 @@ template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING
 auto form16_kernel() {
   constexpr int kRule = form16_rule<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>();
   if constexpr (form16_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) {
-    constexpr int kS = kRule | kForm16Scale;
-    constexpr bool kTeams = TEAMS > 1;  // the extra bits below: the two-team kernels only
-    constexpr int kSd = kTeams ? kS | kForm16Deep : kS;
-    constexpr int kSdl = kTeams ? kSd | kForm16LateRefill : kS;
-    constexpr int kSp = kTeams ? kS | kForm16Phased : kS;
-    // kForm16OnePass only where the slots are refilled late or phased: with the early refill ptxas then loaded each
-    // refill into other registers and copied it into the slot, waiting for it in the same step (static SASS).
-    constexpr int kO = kForm16OnePass, kSlotsLateOrPhased = kForm16LateRefill | kForm16Phased;
-    constexpr int kSdlo = (kSdl & kSlotsLateOrPhased) != 0 ? kSdl | kO : kSdl;
-    constexpr int kSpo = (kSp & kSlotsLateOrPhased) != 0 ? kSp | kO : kSp;
     switch (form16_override()) {
       case kForceZero:
         return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, 0>;
@@ -1008,18 +1007,12 @@ auto form16_kernel() {
         constexpr int kSession13 = kRule & (kForm16Decode | kForm16Phased);
         return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kSession13>;
       }
-      case kForceScale:
-        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kS>;
-      case kForceScaleDeep:
-        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kSd>;
-      case kForceScaleDeepLate:
-        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kSdl>;
-      case kForceScalePhased:
-        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kSp>;
-      case kForceScaleDeepLateOnePass:
-        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kSdlo>;
-      case kForceScalePhasedOnePass:
-        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kSpo>;
+      case kForceSession15: {
+        constexpr int kSession15 = kRule & ~(kForm16Scale | kForm16OnePass);
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kSession15>;
+      }
+      case kForcePred:
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, (kRule | kForm16PredRefill)>;
       default:
         break;
     }
