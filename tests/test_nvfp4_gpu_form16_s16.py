@@ -1,12 +1,13 @@
 """NVFP4 GEMV: session 16's forms of the 16-bit kernel (cuda/nvfp4/gemv_kernel.cuh, form16_rule): kForm16Scale (the
 two block scales of a row as one bf16 word straight from the E4M3 bits, the pair broadcast folded into the operand
-multiply) on every eligible instance, kForm16OnePass (the tile epilogue without a loop) on the split-K ones, and the
-switch-only kForm16PredRefill (predicated refills). RESET_NATIVE_GEMV_16_FORM = 15 runs the rule before them (sessions
-14-15), = p the rule plus the predicated refill. None changes what is summed or in which order, so every output equals
-the old rule's bit for bit, on every instance the launcher picks (two CTAs per SM, two teams, split K; 8 and 16 token
-columns; the three-CTA kernel keeps form 0) with bf16 and fp16 x; the rule's output also against fp64 math. The scale
-word is checked over every E4M3 byte but NaN (0x7F / 0xFF), the sign-bit bytes (dropped, as the old conversion drops
-them), zero and the subnormal scales included. GPU tests skip without a device."""
+multiply) on every eligible instance, kForm16OnePass (the tile epilogue without a loop) on the split-K ones and
+kForm16PredRefill (predicated refills) on the two-team and split-K ones with 16 token columns.
+RESET_NATIVE_GEMV_16_FORM = 15 runs the rule before them (sessions 14-15). None changes what is summed or in which
+order, so every output equals the old rule's bit for bit, on every instance the launcher picks (two CTAs per SM, two
+teams, split K, one CTA; 8 and 16 token columns; the three-CTA kernel keeps form 0) with bf16 and fp16 x; the rule's
+output also against fp64 math. The scale word is checked over every E4M3 byte but NaN (0x7F / 0xFF), the sign-bit
+bytes (dropped, as the old conversion drops them), zero and the subnormal scales included. GPU tests skip without a
+device."""
 from __future__ import annotations
 
 import functools
@@ -60,11 +61,11 @@ def _form_of(name, instance, m, bf16):
     old = _old_rule(instance, m, bf16)
     if name == "15" or instance[0] == 3:
         return old
-    rule = old | SCALE | (ONE_PASS if instance[1] == 1 else 0)
-    return rule | PRED if name == "p" else rule  # (the phased instances ignore PRED)
+    _, split, teams = instance
+    return old | SCALE | (ONE_PASS if split else 0) | (PRED if m > 8 and (split or teams > 1) else 0)
 
 
-FORMS = ("15", "p")
+FORMS = ("15",)
 
 # (n, k, m, teams env, instance (MINB, SPLIT, TEAMS) the call must run): the two-team kernel at 16 and 8 token columns
 # (n = 199: a partial row tile; n = 8: the second team without a tile), two CTAs per SM (8 and 16 columns), split K
@@ -142,7 +143,7 @@ def test_scale_word_every_byte(n, k, m, instance, dtype, monkeypatch):
     ref.check_vs_fp64(outs["unset"], *weights, x, "bf16", bias, residual)
 
 
-@pytest.mark.parametrize("form", ["unset", "p"])
+@pytest.mark.parametrize("form", ["unset", "15"])
 def test_forms_graph_replay(form, monkeypatch):
     _clean_env(monkeypatch)
     n, k, m = 1000, 5120, 16
@@ -156,7 +157,7 @@ def test_forms_graph_replay(form, monkeypatch):
     g = torch.cuda.CUDAGraph()
     with torch.cuda.graph(g):
         y = nc.gemv(p, s, gs, x, "bf16", None, bias, residual)
-    monkeypatch.setenv(ENV, "15")
+    monkeypatch.setenv(ENV, "0")
     for seed in (5, 6):
         x.copy_(torch.randn((m, k), generator=torch.Generator().manual_seed(seed)).to(torch.bfloat16))
         g.replay()

@@ -426,8 +426,8 @@ __host__ __device__ __forceinline__ void fp4_word_bf16_select2(uint32_t w, uint3
 //     thread), which shrinks the unrolled loop's code to about a third; needs the late refill or the phased loop:
 //     with the early refill ptxas loaded each refill into spare registers and copied it into the slot, waiting for it
 //     in its own step (6-12 waits per loop on the two-team, two-CTA and one-CTA kernels; static SASS).
-//   kForm16PredRefill (session 16, switch "p" only): the non-phased refills as predicated loads (load_weights_if), no
-//     branch around them: -0.1 to -0.2 instructions per HMMA.
+//   kForm16PredRefill (session 16; the two-team and split-K kernels with 16 token columns): the non-phased refills as
+//     predicated loads (load_weights_if), no branch around them: -0.1 to -0.2 instructions per HMMA.
 //   (Session 16, measured and removed: a fourth slot on the two-team kernel, alone and with the late refill, and the
 //   phased loop on it, with and without the one-pass epilogue: level or slower, the phased loop much slower at M = 16
 //   (32B gate_up 70.8 -> 92.8 us; ncu: no-instruction stalls 0.22 -> 1.43 per instruction, 119 KB of loop code);
@@ -965,30 +965,33 @@ GemvParams with_activation_amax(const GemvParams& p, bool in_kernel, cudaStream_
 //   e.g. M = 16 8B gate_up 27.7 -> 27.2 us, 32B q/k/v 21.0 -> 20.5, 32B gate_up 72.5 -> 70.8, M = 4 32B gate_up
 //   48.0 -> 46.3, 32B down 30.7 -> 29.6;
 // * the one-pass tile epilogue on split K (late refill or phased there), on top of the scale word: 32B down M = 4
-//   29.6 -> 28.4 us, M = 8 30.7 -> 29.7, 8B down M = 8 14.4 -> 14.0, 32B o M = 8 13.2 -> 12.8, M = 16 level or better.
+//   29.6 -> 28.4 us, M = 8 30.7 -> 29.7, 8B down M = 8 14.4 -> 14.0, 32B o M = 8 13.2 -> 12.8, M = 16 level or better;
+// * the predicated refill on the two-team and split-K kernels with 16 token columns (M = 9..16), on top of both: M = 16
+//   32B q/k/v 20.5 -> 19.1 us, 32B gate_up 71.6 -> 68.0, 32B down 44.8 -> 43.5, 8B gate_up 27.3 -> 26.9, 8B down
+//   20.2 -> 19.9, 8B o 8.4 -> 8.5 (its one loss); with 8 columns level but 8B o (6.1 -> 6.3 at M = 4), so not there.
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT>
 constexpr bool form16_eligible() {
   return FAST && WHOLE && !RING && MINB != 3 && !W4A4 && XDT != kF32;
 }
-template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT>
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS>
 constexpr int form16_rule() {
   if (!form16_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) return 0;
   const bool two_cta_8 = MINB == 2 && !SPLIT && NT == 1;
   return (XDT == kBF16 ? kForm16Decode : 0) | (SPLIT && NT == 1 ? kForm16Phased : 0) |
          (two_cta_8 ? 0 : kForm16Stage) | (SPLIT && NT == 2 ? kForm16LateRefill : 0) | kForm16Scale |
-         (SPLIT ? kForm16OnePass : 0);
+         (SPLIT ? kForm16OnePass : 0) | (NT == 2 && (SPLIT || TEAMS > 1) ? kForm16PredRefill : 0);
 }
 
 // RESET_NATIVE_GEMV_16_FORM (read at every call, for benchmarks), on the instances form16_eligible admits: "0" = the
 // form before session 13, "2" = only the bf16 decode, "13" = session 13's rule (decode, phased loop), "15" = the rule
-// of sessions 14-15 (without kForm16Scale and kForm16OnePass), "p" = the rule plus kForm16PredRefill; unset or
-// anything else = form16_rule.
-enum Form16Force : int { kForceRule = -1, kForceZero, kForceDecode, kForceSession13, kForceSession15, kForcePred };
+// of sessions 14-15 (without session 16's scale word, one-pass epilogue and predicated refill); unset or anything
+// else = form16_rule.
+enum Form16Force : int { kForceRule = -1, kForceZero, kForceDecode, kForceSession13, kForceSession15 };
 inline Form16Force form16_override() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_16_FORM");
   if (v == nullptr) return kForceRule;
-  const char* names[] = {"0", "2", "13", "15", "p"};
-  for (int i = 0; i < 5; ++i)
+  const char* names[] = {"0", "2", "13", "15"};
+  for (int i = 0; i < 4; ++i)
     if (std::strcmp(v, names[i]) == 0) return Form16Force(i);
   return kForceRule;
 }
@@ -996,7 +999,7 @@ inline Form16Force form16_override() {
 // The kernel of one instance in the form form16_rule gives it, or the one RESET_NATIVE_GEMV_16_FORM asks for.
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS>
 auto form16_kernel() {
-  constexpr int kRule = form16_rule<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>();
+  constexpr int kRule = form16_rule<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS>();
   if constexpr (form16_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) {
     switch (form16_override()) {
       case kForceZero:
@@ -1008,11 +1011,9 @@ auto form16_kernel() {
         return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kSession13>;
       }
       case kForceSession15: {
-        constexpr int kSession15 = kRule & ~(kForm16Scale | kForm16OnePass);
+        constexpr int kSession15 = kRule & ~(kForm16Scale | kForm16OnePass | kForm16PredRefill);
         return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kSession15>;
       }
-      case kForcePred:
-        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, (kRule | kForm16PredRefill)>;
       default:
         break;
     }
