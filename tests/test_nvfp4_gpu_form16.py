@@ -2,9 +2,9 @@
 decode in 11 instructions per word; on the split-K kernels with 8 token columns the phased weight loop (two slot
 sets, each refilled right after the wait for the other); x staged without a division per unit (session 14; every
 instance but the two-CTA kernel with 8 token columns; 16-byte aligned x, else the old staging inside the same
-kernel); on the split-K kernels with 16 token columns the late slot refill; since session 16 the scale word everywhere, the
-one-pass tile epilogue on split K and the predicated refill on the two-team and split-K kernels at 16 token columns
-(tests/test_nvfp4_gpu_form16_s16.py). RESET_NATIVE_GEMV_16_FORM=0 runs the form
+kernel); on the split-K kernels with 16 token columns the late slot refill; since session 16 the scale word
+everywhere, the one-pass tile epilogue on split K and the predicated refill on the two-team and split-K kernels at 16
+token columns (tests/test_nvfp4_gpu_form16_s16.py). RESET_NATIVE_GEMV_16_FORM=0 runs the form
 before session 13, =2 the decode alone, =13 session 13's rule (decode, phased). None changes what is summed or in
 which order, so every output equals form 0's bit for bit, on every instance (two and one CTA per SM, two teams, split
 K even and uneven; 8 and 16 token columns; the three-CTA kernel, which keeps form 0), on odd n, unaligned x, K % 64

@@ -268,8 +268,8 @@ __device__ __forceinline__ void load_weights(const uint8_t* const (&w_row)[2], c
   }
 }
 
-// load_weights<true> as predicated loads (kForm16Phased): no branch around the refills. When !on the slot's values
-// are undefined (steps past the end are never computed).
+// load_weights<true> as predicated loads (kForm16Phased, kForm16PredRefill): no branch around the refills. When !on
+// the slot's values are undefined (steps past the end are never computed).
 // dep (zero) is added to the addresses: a value loaded earlier, so the loads cannot be issued before it has landed.
 __device__ __forceinline__ void load_weights_if(const uint8_t* const (&w_row)[2], const uint8_t* const (&s_row)[2],
                                                 int c, bool on, uint32_t (&wv)[2][4], uint32_t (&sc)[2],
