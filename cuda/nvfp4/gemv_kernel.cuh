@@ -148,6 +148,7 @@ __device__ __forceinline__ void write_tile(const GemvParams& p, const float* red
 
 // Split-K epilogue of a 16-row tile: the 8 warps' partial sums (in warp order, as tile_value adds them) of K
 // slice `slice`, unscaled, to split_ws[slice][token][row]; gemv_split_reduce finishes them.
+template <bool ONE_PASS = false>
 __device__ __forceinline__ void write_partial(const GemvParams& p, const float* red, int row0, int tok_stride,
                                               int slice, int tid) {
   float* ws = p.split_ws + int64_t(slice) * p.m * p.n;
@@ -158,6 +159,7 @@ __device__ __forceinline__ void write_partial(const GemvParams& p, const float* 
 #pragma unroll
     for (int w = 0; w < kWarps; ++w) sum += red[(w * 16 + rl) * tok_stride + tok];
     ws[int64_t(tok) * p.n + row] = sum;
+    if constexpr (ONE_PASS) break;
   }
 }
 
@@ -266,8 +268,8 @@ __device__ __forceinline__ void load_weights(const uint8_t* const (&w_row)[2], c
   }
 }
 
-// load_weights<true> as predicated loads (kForm16Phased): no branch around the refills. When !on the slot's values
-// are undefined (steps past the end are never computed).
+// load_weights<true> as predicated loads (kForm16Phased, kForm16PredRefill): no branch around the refills. When !on
+// the slot's values are undefined (steps past the end are never computed).
 // dep (zero) is added to the addresses: a value loaded earlier, so the loads cannot be issued before it has landed.
 __device__ __forceinline__ void load_weights_if(const uint8_t* const (&w_row)[2], const uint8_t* const (&s_row)[2],
                                                 int c, bool on, uint32_t (&wv)[2][4], uint32_t (&sc)[2],
@@ -302,6 +304,44 @@ __device__ __forceinline__ void scale_pairs(uint32_t two_bytes, uint32_t& s0, ui
   }
   s0 = __byte_perm(h, 0, 0x1010);
   s1 = __byte_perm(h, 0, 0x3232);
+}
+
+// kForm16Scale: the two block scales of one row and step as one word of 16-bit values (low half: the first block),
+// times 2^7 like scale_pairs; the MMA operand multiply (mul_pair_half) takes its half in the HMUL2's .H0_H0 / .H1_H1
+// operand swizzle, so no pair is built (scale_pairs' two PRMTs). bf16: a byte b of E4M3 shifted 4 up (its exponent onto
+// bf16's, its 3 mantissa bits onto bf16's top ones) is the bf16 of e4m3(b) * 2^-120 exactly, subnormal scales and zero
+// included (both land on bf16 subnormals / zero), so two exact multiplies by 2^120 and 2^119 give e4m3 * 2^119:
+// 2 shifts, 1 LOP3 (which also drops the sign bits, as e4m3x2_to_half2 does) and 2 HMUL2 instead of scale_pairs' 9
+// (the mask, cvt, 2 HADD2.F32, 2 FMUL, F2FP, 2 PRMT). The same value for every byte but NaN (0x7F / 0xFF, which the
+// quantizer never writes, SPEC: scales <= 448): 480 * 2^119 here, NaN there. fp16: scale_pairs without the PRMTs.
+template <bool BF16>
+__device__ __forceinline__ uint32_t scale_word(uint32_t two_bytes) {
+  if constexpr (BF16) {
+    uint32_t s = ((two_bytes << 4) | (two_bytes << 12)) & 0x07F007F0u;  // bytes 0 / 1 -> bits 4..10 / 20..26
+    s = mul_pair(s, 0x7B807B80u, true);                                // * 2^120: e4m3 (exact)
+    return mul_pair(s, 0x7B007B00u, true);                             // * 2^119 (exact, < 2^128)
+  } else {
+    const uint32_t h = e4m3x2_to_half2(two_bytes);
+    const __half2 r = __hmul2(*reinterpret_cast<const __half2*>(&h), __float2half2_rn(kDecodeBias));
+    return *reinterpret_cast<const uint32_t*>(&r);
+  }
+}
+
+// a * (h, h) with h the low (hi = false) or high half of s, 16-bit pairs: one HMUL2, the broadcast folded into its
+// .H0_H0 / .H1_H1 operand swizzle. hi must be known at compile time (unrolled loops).
+__device__ __forceinline__ uint32_t mul_pair_half(uint32_t a, uint32_t s, bool hi, bool bf16) {
+#define GEMV_MUL_HALF(H, T)                                                                                   \
+  asm("{.reg .b16 l, h; .reg .b32 q; mov.b32 {l, h}, %2; mov.b32 q, {" H ", " H "}; mul.rn." T " %0, %1, q;}" \
+      : "=r"(d)                                                                                               \
+      : "r"(a), "r"(s))
+  uint32_t d;
+  if (bf16) {
+    if (hi) GEMV_MUL_HALF("h", "bf16x2"); else GEMV_MUL_HALF("l", "bf16x2");
+  } else {
+    if (hi) GEMV_MUL_HALF("h", "f16x2"); else GEMV_MUL_HALF("l", "f16x2");
+  }
+#undef GEMV_MUL_HALF
+  return d;
 }
 
 // Bitwise select: bits of a where mask is set, else bits of b (one LOP3).
@@ -379,7 +419,21 @@ __host__ __device__ __forceinline__ void fp4_word_bf16_select2(uint32_t w, uint3
 //     that one would otherwise have been issued right before the wait. (Every slot late: measured level with this.)
 //   (Session 14, measured and removed: each walker's first two row tiles prefetched into L2 before the x staging,
 //   slower on most rows, e.g. Qwen3-8B down M = 3 13.6 -> 16.7 us, q/k/v M = 4 7.9 -> 8.7; bench/RESULTS.md.)
-constexpr int kForm16Decode = 2, kForm16Phased = 4, kForm16Stage = 8, kForm16LateRefill = 16;
+//   kForm16Scale (session 16, helper gemv19; every eligible instance): the block scales as one word (scale_word), the
+//     pair broadcast folded into the operand multiply's swizzle (mul_pair_half): 5 instructions per row and step
+//     instead of 9 (bf16; fp16: 3 instead of 5), -0.5 per HMMA; the same bits for every scale byte but NaN.
+//   kForm16OnePass (session 16; the split-K kernels): the tile epilogue as one pass (16 * m <= 256 outputs, one per
+//     thread), which shrinks the unrolled loop's code to about a third; needs the late refill or the phased loop:
+//     with the early refill ptxas loaded each refill into spare registers and copied it into the slot, waiting for it
+//     in its own step (6-12 waits per loop on the two-team, two-CTA and one-CTA kernels; static SASS).
+//   kForm16PredRefill (session 16; the two-team and split-K kernels with 16 token columns): the non-phased refills as
+//     predicated loads (load_weights_if), no branch around them: -0.1 to -0.2 instructions per HMMA.
+//   (Session 16, measured and removed: a fourth slot on the two-team kernel, alone and with the late refill, and the
+//   phased loop on it, with and without the one-pass epilogue: level or slower, the phased loop much slower at M = 16
+//   (32B gate_up 70.8 -> 92.8 us; ncu: no-instruction stalls 0.22 -> 1.43 per instruction, 119 KB of loop code);
+//   bench/RESULTS-gemv19.md.)
+constexpr int kForm16Decode = 2, kForm16Phased = 4, kForm16Stage = 8, kForm16LateRefill = 16, kForm16Scale = 32,
+              kForm16OnePass = 128, kForm16PredRefill = 256;
 
 // Weight steps in flight per thread (each 32 B of FP4 + 4 scale bytes): deep when one CTA owns the SM
 // (MINB == 1, registers to spare), else what fits 2 CTAs per SM in 128 registers.
@@ -614,6 +668,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   // kForm16LateRefill: slots 0 .. kDepth - 2 refilled after their step's MMAs (the last one right after its read)
   constexpr bool kLate = (FORM & kForm16LateRefill) != 0 && !kPhased && FAST && WHOLE && !RING;
   constexpr int kLateSlots = kLate ? kDepth - 1 : 0;
+  constexpr bool kPredRefill = (FORM & kForm16PredRefill) != 0 && !kPhased && FAST && WHOLE && !RING;
   auto fetch = [&](uint32_t (&w)[2][4], uint32_t (&sc)[2], bool on = true, uint32_t dep = 0) {
     if constexpr (RING) {
       ring.consume(f_step++, kwarp, w, sc);
@@ -623,7 +678,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       f_row0 = first_row + f_j * kRows;
       fetch_rows();
     }
-    if constexpr (kPhased) {
+    if constexpr (kPhased || kPredRefill) {
       load_weights_if(f_w, f_s, f_c, on, w, sc, dep);
     } else {
       load_weights<FAST>(f_w, f_s, f_c, f_c * kChunk + kslice, p.k, w, sc);
@@ -688,16 +743,26 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
     }
 
     // ---- compute: 4 words x 2 MMAs per split and token tile
-    uint32_t s_lo[2], s_hi[2];
-    scale_pairs<kBf>(wsc[0], s_lo[0], s_hi[0]);
-    scale_pairs<kBf>(wsc[1], s_lo[1], s_hi[1]);
+    constexpr bool kScaleWord = (FORM & kForm16Scale) != 0;
+    uint32_t s_lo[2], s_hi[2], s_word[2];
+    if constexpr (kScaleWord) {
+      s_word[0] = scale_word<kBf>(wsc[0]);
+      s_word[1] = scale_word<kBf>(wsc[1]);
+    } else {
+      scale_pairs<kBf>(wsc[0], s_lo[0], s_hi[0]);
+      scale_pairs<kBf>(wsc[1], s_lo[1], s_hi[1]);
+    }
     uint32_t words[2][4];
 #pragma unroll
     for (int hr = 0; hr < 2; ++hr)
 #pragma unroll
       for (int i = 0; i < 4; ++i) words[hr][i] = w[hr][i];
     if (!kPhased && d >= kLateSlots) {  // (phased: the step loop refills whole slot sets)
-      if (step + kDepth < steps) fetch(w, wsc);  // slot free again: refill it now
+      if constexpr (kPredRefill) {
+        fetch(w, wsc, step + kDepth < steps);
+      } else if (step + kDepth < steps) {
+        fetch(w, wsc);  // slot free again: refill it now
+      }
     }
     const int cb = WHOLE ? c : (c & 1);
     const uint16_t* bbase[kSplits][NT];
@@ -720,11 +785,19 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
         fp4_word<kBf>(words[0][i], d0);
         fp4_word<kBf>(words[1][i], d1);
       }
-      const uint32_t s0 = i < 2 ? s_lo[0] : s_hi[0], s1 = i < 2 ? s_lo[1] : s_hi[1];
 #pragma unroll
       for (int jj = 0; jj < 2; ++jj) {
-        const uint32_t a[4] = {mul_pair(d0[2 * jj], s0, kBf), mul_pair(d1[2 * jj], s1, kBf),
-                               mul_pair(d0[2 * jj + 1], s0, kBf), mul_pair(d1[2 * jj + 1], s1, kBf)};
+        uint32_t a[4];
+        if constexpr (kScaleWord) {  // words 0, 1: the first block (low half), words 2, 3: the second
+          a[0] = mul_pair_half(d0[2 * jj], s_word[0], i >= 2, kBf);
+          a[1] = mul_pair_half(d1[2 * jj], s_word[1], i >= 2, kBf);
+          a[2] = mul_pair_half(d0[2 * jj + 1], s_word[0], i >= 2, kBf);
+          a[3] = mul_pair_half(d1[2 * jj + 1], s_word[1], i >= 2, kBf);
+        } else {
+          const uint32_t s0 = i < 2 ? s_lo[0] : s_hi[0], s1 = i < 2 ? s_lo[1] : s_hi[1];
+          a[0] = mul_pair(d0[2 * jj], s0, kBf), a[1] = mul_pair(d1[2 * jj], s1, kBf);
+          a[2] = mul_pair(d0[2 * jj + 1], s0, kBf), a[3] = mul_pair(d1[2 * jj + 1], s1, kBf);
+        }
 #pragma unroll
         for (int s = 0; s < kSplits; ++s)
 #pragma unroll
@@ -735,7 +808,11 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       }
     }
     if (d < kLateSlots) {
-      if (step + kDepth < steps) fetch(w, wsc);  // after the slot's last use: loaded into the slot itself
+      if constexpr (kPredRefill) {
+        fetch(w, wsc, step + kDepth < steps);
+      } else if (step + kDepth < steps) {
+        fetch(w, wsc);  // after the slot's last use: loaded into the slot itself
+      }
     }
     if constexpr (!WHOLE) {
       if (c + 1 < nchunks) chunk_store(c + 1, vn, d);
@@ -766,10 +843,13 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       } else {
         compute_sync<RING>();
       }
+      // kForm16OnePass: 16 * m <= 256 = kThreads outputs per tile (m <= 16), one per thread: no loop to unroll.
+      constexpr bool kOnePass = (FORM & kForm16OnePass) != 0;
+      static_assert(16 * 16 <= kThreads, "one output per thread at 16 tokens");
       if constexpr (SPLIT) {
-        write_partial(p, red_t, row0, kTok, slice, tid);
+        write_partial<kOnePass>(p, red_t, row0, kTok, slice, tid);
       } else {
-        write_tile<XDT, W4A4>(p, red_t, row0, kTok, kDecodeBias, act_gs, tid);
+        write_tile<XDT, W4A4, kOnePass>(p, red_t, row0, kTok, kDecodeBias, act_gs, tid);
       }
       if constexpr (!WHOLE) compute_sync<RING>();  // red is rewritten by the next tile
       if constexpr (kCursorInEpilogue) {
@@ -880,28 +960,38 @@ GemvParams with_activation_amax(const GemvParams& p, bool in_kernel, cudaStream_
 //   8B q/k/v 12.3 -> 11.3, o 9.5 -> 8.6; fixed cost per call at M = 16, K = 4096 6.93 -> 5.76 us (with the late
 //   refill);
 // * the late refill on split K with 16 columns (M = 9..16): 8B down 21.7 -> 20.7 us at M = 16, 32B down 48.1 ->
-//   45.9, 32B o 19.2 -> 18.4 (with the staging); on the two-team kernels it lost (8B gate_up 28.1 -> 29.6).
+//   45.9, 32B o 19.2 -> 18.4 (with the staging); on the two-team kernels it lost (8B gate_up 28.1 -> 29.6);
+// * the scale word (session 16, helper gemv19; bench/RESULTS-gemv19.md): faster or level on every row at M = 4, 8, 16,
+//   e.g. M = 16 8B gate_up 27.7 -> 27.2 us, 32B q/k/v 21.0 -> 20.5, 32B gate_up 72.5 -> 70.8, M = 4 32B gate_up
+//   48.0 -> 46.3, 32B down 30.7 -> 29.6;
+// * the one-pass tile epilogue on split K (late refill or phased there), on top of the scale word: 32B down M = 4
+//   29.6 -> 28.4 us, M = 8 30.7 -> 29.7, 8B down M = 8 14.4 -> 14.0, 32B o M = 8 13.2 -> 12.8, M = 16 level or better;
+// * the predicated refill on the two-team and split-K kernels with 16 token columns (M = 9..16), on top of both: M = 16
+//   32B q/k/v 20.5 -> 19.1 us, 32B gate_up 71.6 -> 68.0, 32B down 44.8 -> 43.5, 8B gate_up 27.3 -> 26.9, 8B down
+//   20.2 -> 19.9, 8B o 8.4 -> 8.5 (its one loss); with 8 columns level but 8B o (6.1 -> 6.3 at M = 4), so not there.
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT>
 constexpr bool form16_eligible() {
   return FAST && WHOLE && !RING && MINB != 3 && !W4A4 && XDT != kF32;
 }
-template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT>
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS>
 constexpr int form16_rule() {
   if (!form16_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) return 0;
   const bool two_cta_8 = MINB == 2 && !SPLIT && NT == 1;
   return (XDT == kBF16 ? kForm16Decode : 0) | (SPLIT && NT == 1 ? kForm16Phased : 0) |
-         (two_cta_8 ? 0 : kForm16Stage) | (SPLIT && NT == 2 ? kForm16LateRefill : 0);
+         (two_cta_8 ? 0 : kForm16Stage) | (SPLIT && NT == 2 ? kForm16LateRefill : 0) | kForm16Scale |
+         (SPLIT ? kForm16OnePass : 0) | (NT == 2 && (SPLIT || TEAMS > 1) ? kForm16PredRefill : 0);
 }
 
 // RESET_NATIVE_GEMV_16_FORM (read at every call, for benchmarks), on the instances form16_eligible admits: "0" = the
-// form before session 13, "2" = only the bf16 decode, "13" = session 13's rule (decode, phased loop); unset or
-// anything else = form16_rule.
-enum Form16Force : int { kForceRule = -1, kForceZero, kForceDecode, kForceSession13 };
+// form before session 13, "2" = only the bf16 decode, "13" = session 13's rule (decode, phased loop), "15" = the rule
+// of sessions 14-15 (without session 16's scale word, one-pass epilogue and predicated refill); unset or anything
+// else = form16_rule.
+enum Form16Force : int { kForceRule = -1, kForceZero, kForceDecode, kForceSession13, kForceSession15 };
 inline Form16Force form16_override() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_16_FORM");
   if (v == nullptr) return kForceRule;
-  const char* names[] = {"0", "2", "13"};
-  for (int i = 0; i < 3; ++i)
+  const char* names[] = {"0", "2", "13", "15"};
+  for (int i = 0; i < 4; ++i)
     if (std::strcmp(v, names[i]) == 0) return Form16Force(i);
   return kForceRule;
 }
@@ -909,7 +999,7 @@ inline Form16Force form16_override() {
 // The kernel of one instance in the form form16_rule gives it, or the one RESET_NATIVE_GEMV_16_FORM asks for.
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS>
 auto form16_kernel() {
-  constexpr int kRule = form16_rule<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>();
+  constexpr int kRule = form16_rule<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS>();
   if constexpr (form16_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) {
     switch (form16_override()) {
       case kForceZero:
@@ -919,6 +1009,10 @@ auto form16_kernel() {
       case kForceSession13: {
         constexpr int kSession13 = kRule & (kForm16Decode | kForm16Phased);
         return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kSession13>;
+      }
+      case kForceSession15: {
+        constexpr int kSession15 = kRule & ~(kForm16Scale | kForm16OnePass | kForm16PredRefill);
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kSession15>;
       }
       default:
         break;
