@@ -34,9 +34,9 @@ FAMILIES = [(40, 1024, 1), (40, 1024, 2), (40, 4096, 4), (8472, 1024, 12), (40, 
 
 
 # The 16-bit kernel's forms (RESET_NATIVE_GEMV_16_FORM, read at every call): the rule's (unset), session 12's loop
-# (0) and session 13's rule (13), so that the sanitizer sees every form's loop, not only the default one. (The form
+# (0), session 13's rule (13) and sessions 14-15's rule (15, before the scale word), so that the sanitizer sees every form's loop, not only the default one. (The form
 # tests assert which kernel ran through the torch profiler, which records nothing under compute-sanitizer: they skip.)
-FORMS16 = (None, "0", "13")
+FORMS16 = (None, "0", "13", "15")
 
 
 def gemv_kernels(dtypes):
