@@ -84,6 +84,16 @@ struct KernelArgs {
   // cell_masses: the sampling pass publishes every warp's kept mass as two cells of 128 logits (no block sum), and
   // the draw goes from its chunk to one cell (decode_step_cells.cuh; RESET_NATIVE_SAMPLER_CELL_MASSES, session 15).
   int cell_masses;
+  // Session 16's switches (decode_step.cu: read_switches), the same bits on and off:
+  // pre_warp: the stats pass's last block loads the row's RowPre with warp 1 while warp 0 combines the chunks' parts
+  // (RESET_NATIVE_SAMPLER_PRE_WARP);
+  int pre_warp;
+  // warp_draw: the draw's chunk scan, segment walk and token by warp 0 alone, without the block scan's barriers
+  // (decode_step_cells.cuh: draw_by_warp; RESET_NATIVE_SAMPLER_WARP_DRAW, with the cells).
+  int warp_draw;
+  // pick_lean: the top-p boundary bin's pick without the scan's last barrier and with integer compares (pick_bin;
+  // RESET_NATIVE_SAMPLER_PICK_LEAN).
+  int pick_lean;
 };
 
 template <int kDType>
@@ -511,13 +521,14 @@ __device__ void prepare_row(const KernelArgs& a, std::int64_t row, int bad, cons
 }
 
 // The row's last block, all threads, when it is not the preparing block: the RowPre into shared
-// memory (visible after the next __syncthreads).
-__device__ void load_pre(const KernelArgs& a, std::int64_t row, RowPre& pre) {
-  constexpr int kWords = static_cast<int>(sizeof(RowPre) / 8);
-  static_assert(kWords <= kThreads, "one word per thread");
-  if (threadIdx.x < kWords) {
-    reinterpret_cast<unsigned long long*>(&pre)[threadIdx.x] =
-        __ldcg(reinterpret_cast<const unsigned long long*>(row_pre(a, row)) + threadIdx.x);
+// memory (visible after the next __syncthreads), word i by thread first + i.
+constexpr unsigned kPreWordsOf = static_cast<unsigned>(sizeof(RowPre) / 8);
+static_assert(kPreWordsOf <= 32, "one word per lane of one warp");
+__device__ void load_pre(const KernelArgs& a, std::int64_t row, RowPre& pre, unsigned first = 0u) {
+  const unsigned i = threadIdx.x - first;  // wraps past kPreWordsOf below first
+  if (i < kPreWordsOf) {
+    reinterpret_cast<unsigned long long*>(&pre)[i] =
+        __ldcg(reinterpret_cast<const unsigned long long*>(row_pre(a, row)) + i);
   }
 }
 
