@@ -52,8 +52,6 @@ __device__ __forceinline__ unsigned order_key(float x) {
 // Each warp scans with shuffles; after one barrier every thread adds the kWarps warp totals itself
 // (broadcast reads of shared memory: shorter than a second scan by one warp and a second barrier).
 // The sums are integers, so the order of the adds does not matter.
-// kReused false: without the last barrier, for a caller that writes warp_sums again only after a barrier of its own.
-template <bool kReused = true>
 __device__ inline unsigned long long block_exclusive_scan(unsigned long long v, unsigned long long* warp_sums,
                                                           unsigned long long* total) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -72,7 +70,7 @@ __device__ inline unsigned long long block_exclusive_scan(unsigned long long v, 
     all += s;
   }
   *total = all;
-  if (kReused) __syncthreads();  // warp_sums is reused by the next call
+  __syncthreads();  // warp_sums is reused by the next call
   return before + x - v;
 }
 

@@ -238,23 +238,21 @@ bool env_is(const char* name, const char* value) {
 // had counted themselves done (release adds) instead of at the bins grid's end: ReSET top-p +0.51 / +0.22 / +0.05
 // and +1.35 / +1.52 / -0.45 us at B = 1 / 8 / 64; the flags' release / acquire round trips took longer than the grid
 // boundaries they replaced, 0.5 us after the plan at B = 1 in that round's trace.)
-// Session 16's switches (bench/RESULTS-sampler17.md; tests/test_sampler_gpu_session16.py), the same bits on and off:
+// Session 16's switch (bench/RESULTS-sampler17.md; tests/test_sampler_gpu_session16.py), the same bits on and off:
 // * RESET_NATIVE_SAMPLER_PRE_WARP (off; under measurement): the stats pass's last block loads the row's prepared slot
 //   (RowPre) with warp 1 while warp 0 combines the chunks' parts. Warp 0 loaded it before, and ptxas stored each word
 //   to shared memory as it arrived, ahead of the combine's own loads: two L2 round trips in a row on the step's path.
-// * RESET_NATIVE_SAMPLER_WARP_DRAW (off; under measurement; with the cells): the draw's chunk scan, segment and token
-//   by warp 0 alone (draw_by_warp: a warp scan over the chunks' segment words, the segment by a count in registers
-//   instead of a walk of 16 dependent shared loads) instead of the block scan and its barriers.
-// * RESET_NATIVE_SAMPLER_PICK_LEAN (off; under measurement): the top-p boundary bin's pick (every sample block at B = 1,
-//   the bins pass's last block elsewhere) without the block scan's last barrier and with the running sums compared
-//   with the target as integers (pick_bin).
+// (Measured and removed: WARP_DRAW, the draw's chunk scan, segment and token by warp 0 alone (a warp scan over the
+// chunks' segment words instead of the block scan): +1.33 / +1.00 / +1.10 us ReSET top-p at B = 1 / 8 / 64, its chunk
+// scan 1.8 us instead of 0.8 in the B = 1 trace; PICK_LEAN, the boundary bin's pick with one barrier fewer and integer
+// compares: +0.28 / +0.20 / -0.09, level.)
 struct Switches {
   bool sample_picks, lean, sub_bins, lean_stats, lean_draw;
   bool full_loads, vec_loads, flat_bins, warp_redux, stats_range, kept_sum;
   bool phased_loads, combine_loads;
   bool prep_first, sample_occ6;
   bool cell_masses;
-  bool pre_warp, warp_draw, pick_lean;
+  bool pre_warp;
 };
 // sms: the device's multiprocessors (0 when unknown: the bins pass picks).
 Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
@@ -276,9 +274,7 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
                   env_switch("RESET_NATIVE_SAMPLER_PREP_FIRST", true),
                   env_switch("RESET_NATIVE_SAMPLER_SAMPLE_OCC6", false),
                   env_switch("RESET_NATIVE_SAMPLER_CELL_MASSES", true),
-                  env_switch("RESET_NATIVE_SAMPLER_PRE_WARP", false),
-                  env_switch("RESET_NATIVE_SAMPLER_WARP_DRAW", false),
-                  env_switch("RESET_NATIVE_SAMPLER_PICK_LEAN", false)};
+                  env_switch("RESET_NATIVE_SAMPLER_PRE_WARP", false)};
 }
 
 // Whether every chunk of every row starts on a 16-byte boundary (kLoadVec's loads): the logits' base and the row
@@ -474,8 +470,6 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   a.prep_first = sw.prep_first ? 1 : 0;
   a.cell_masses = sw.cell_masses && a.ws.chunks <= kCellChunks ? 1 : 0;  // the draw keeps the cells in DrawShared
   a.pre_warp = sw.pre_warp ? 1 : 0;
-  a.warp_draw = sw.warp_draw && a.cell_masses ? 1 : 0;
-  a.pick_lean = sw.pick_lean ? 1 : 0;
   const unsigned chunks = a.ws.chunks;
   const unsigned stats_parts = grouped_parts("RESET_NATIVE_SAMPLER_STATS_CHUNKS", rows, chunks, sms);
   if (stats_parts >= chunks && !env_is("RESET_NATIVE_SAMPLER_PREP_BLOCK", "0")) {

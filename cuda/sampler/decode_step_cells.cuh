@@ -121,120 +121,6 @@ __device__ void draw_in_cell(const KernelArgs& a, std::int64_t row, const void* 
   }
 }
 
-// The kept mass of chunk c from its kCells segment words in shared memory (segments: [chunk * kCells + segment]), the
-// words into v (16-byte loads).
-__device__ __forceinline__ unsigned long long chunk_words_mass(const unsigned* segments, unsigned c,
-                                                               uint4 (&v)[kCells / 4]) {
-  const uint4* w4 = reinterpret_cast<const uint4*>(segments + c * kCells);
-  unsigned long long m = 0;
-#pragma unroll
-  for (int k = 0; k < kCells / 4; ++k) {
-    v[k] = w4[k];
-    m += static_cast<unsigned long long>(v[k].x) + v[k].y + static_cast<unsigned long long>(v[k].z) + v[k].w;
-  }
-  return m;
-}
-
-// draw_row's scan of the whole chunk sh.chunk (if any) for the rank sh.rank, then the token (sh.token: the argmax when
-// no chunk holds the quantile). All threads, after the barrier that published sh.
-template <int kDType>
-__device__ __forceinline__ void draw_chunk_by_block(const KernelArgs& a, std::int64_t row, const void* z,
-                                                    const RowPlan& plan, unsigned floor_key, bool lean,
-                                                    SampleShared& sh) {
-  if (sh.chunk >= 0) {
-    draw_in_chunk(a, sh, [&](std::int64_t i, std::int64_t stop) -> unsigned {
-      if (i >= stop) return 0u;
-      const float x = load_logit<kDType>(z, i);
-      const float m = tempered(x, plan.zmax, plan.inv_t);
-      return order_key(x) >= floor_key ? (lean ? weight_at<true>(m) : weight_at<false>(m)) : 0u;
-    });
-  }
-  __syncthreads();
-  RN_TRACE(2, 9);
-  if (threadIdx.x == 0) a.tokens[row] = sh.token;
-}
-
-// a.warp_draw (RESET_NATIVE_SAMPLER_WARP_DRAW, session 16): draw_row_cells's step from the chunks' kept masses to the
-// token by warp 0 alone, once every chunk's segment words are complete in shared memory. Lane l sums the chunks
-// l * per ... l * per + per - 1 (per = ceil(chunks / 32): chunk order across the lanes), a warp scan gives the row's
-// total and each lane's start; the lane whose range holds the quantile finds its chunk and rank and, in kLoadVec's
-// layout, the segment from the chunk's 16 words in registers (the count of inclusive sums <= rank, no walk of
-// dependent shared loads); then draw_in_cell at once: no block scan (two barriers) and no barrier before the
-// segment's load. The same exact integers (total, target, chunk, rank, segment) as the block's scan: the same token.
-// Warp 0, all lanes. Returns true when it wrote the token; false when the block must scan the chunk (not in kLoadVec's
-// layout, or no chunk holds the quantile, which the exact masses rule out), with sh.chunk, sh.rank and sh.token set.
-template <int kDType>
-__device__ bool draw_by_warp(const KernelArgs& a, std::int64_t row, const void* z, const RowPlan& plan,
-                             const unsigned* segments, unsigned floor_key, bool lean, SampleShared& sh) {
-  const unsigned lane = threadIdx.x & 31u, chunks = a.ws.chunks;
-  const unsigned per = (chunks + 31u) / 32u;
-  const unsigned first = min(lane * per, chunks), last = min(first + per, chunks);
-  unsigned long long run = 0;  // the lane's chunks' kept mass
-  for (unsigned c = first; c < last; ++c) {
-    uint4 v[kCells / 4];
-    run += chunk_words_mass(segments, c, v);
-  }
-  unsigned long long upto = run;  // inclusive scan over the lanes
-  for (int o = 1; o < 32; o <<= 1) {
-    const unsigned long long y = __shfl_up_sync(kFullMask, upto, o);
-    if (lane >= static_cast<unsigned>(o)) upto += y;
-  }
-  const unsigned long long total = __shfl_sync(kFullMask, upto, 31);
-  // total >= 2^24: the argmax always passes every threshold and weighs 2^24.
-  const unsigned long long target =
-      min(static_cast<unsigned long long>(plan.uniform * static_cast<double>(total)), total - 1);
-  unsigned long long cum = upto - run, rank = 0;
-  int chunk = -1, segment = -1;
-  if (cum <= target && target < upto) {
-    for (unsigned c = first; c < last; ++c) {
-      uint4 v[kCells / 4];
-      const unsigned long long m = chunk_words_mass(segments, c, v);
-      if (target < cum + m) {
-        chunk = static_cast<int>(c);
-        rank = target - cum;
-        const std::int64_t begin = static_cast<std::int64_t>(c) * kChunk;
-        if (vec_layout(a.sample_loads, begin, min(begin + kChunk, a.vocab))) {
-          // The walk's segment: the number of segments s < kCells - 1 whose inclusive sum is <= rank (the sums
-          // do not decrease, so these are the first ones), and the rank less the mass before it.
-          const unsigned words[kCells] = {v[0].x, v[0].y, v[0].z, v[0].w, v[1].x, v[1].y, v[1].z, v[1].w,
-                                          v[2].x, v[2].y, v[2].z, v[2].w, v[3].x, v[3].y, v[3].z, v[3].w};
-          unsigned long long incl = 0, before = 0;
-          segment = 0;
-#pragma unroll
-          for (int s = 0; s < kCells - 1; ++s) {
-            incl += words[s];
-            if (incl <= rank) {
-              segment = s + 1;
-              before = incl;
-            }
-          }
-          rank -= before;
-        }
-        break;
-      }
-      cum += m;
-    }
-  }
-  const unsigned found = __ballot_sync(kFullMask, chunk >= 0);
-  const int holder = found ? __ffs(found) - 1 : 0;
-  chunk = __shfl_sync(kFullMask, chunk, holder);
-  segment = __shfl_sync(kFullMask, segment, holder);
-  rank = __shfl_sync(kFullMask, rank, holder);
-  RN_TRACE(2, 8);
-  if (found != 0u && segment >= 0) {
-    draw_in_cell<kDType>(a, row, z, static_cast<std::int64_t>(chunk) * kChunk + segment * kCellLogits,
-                         static_cast<unsigned>(rank), floor_key, plan, lean);
-    RN_TRACE(2, 9);
-    return true;
-  }
-  if (lane == 0) {
-    sh.chunk = found ? chunk : -1;
-    sh.rank = rank;
-    sh.token = plan.argmax;
-  }
-  return false;
-}
-
 // draw_row with the cells (a.cell_masses; rows of at most kCellChunks chunks, so thread t owns chunk t): the chunk
 // masses are the sums of their cells, loaded with the candidates; the boundary bin's kept logits are added to their
 // segments in shared memory (with the counted threshold; otherwise to the chunks, as draw_row); then the quantile's
@@ -333,17 +219,6 @@ __device__ void draw_row_cells(const KernelArgs& a, std::int64_t row, const RowP
   } else {
     note_cells(true);  // no boundary bin: each thread reads back only its own chunk's words
   }
-  if (a.warp_draw && segmented) {
-    if (plan.bin < 0) __syncthreads();  // every owner's segment words (note_cells without a barrier after it)
-    if (t < 32) {
-      const bool drawn = draw_by_warp<kDType>(a, row, z, plan, segments, floor_key, lean, sh);
-      if (t == 0) sh.segment = drawn ? 0 : -1;
-    }
-    __syncthreads();
-    if (sh.segment >= 0) return;
-    draw_chunk_by_block<kDType>(a, row, z, plan, floor_key, lean, sh);
-    return;
-  }
   unsigned long long run = 0;  // chunk t's kept mass
   if (owner) {
     if (segmented) {
@@ -391,7 +266,18 @@ __device__ void draw_row_cells(const KernelArgs& a, std::int64_t row, const RowP
     }
     return;
   }
-  draw_chunk_by_block<kDType>(a, row, z, plan, floor_key, lean, sh);
+  if (sh.chunk >= 0) {
+    // draw_row's scan of the whole chunk
+    draw_in_chunk(a, sh, [&](std::int64_t i, std::int64_t stop) -> unsigned {
+      if (i >= stop) return 0u;
+      const float x = load_logit<kDType>(z, i);
+      const float m = tempered(x, plan.zmax, plan.inv_t);
+      return order_key(x) >= floor_key ? (lean ? weight_at<true>(m) : weight_at<false>(m)) : 0u;
+    });
+  }
+  __syncthreads();
+  RN_TRACE(2, 9);
+  if (t == 0) a.tokens[row] = sh.token;
 }
 
 }  // namespace reset_native::sampler::cuda_detail

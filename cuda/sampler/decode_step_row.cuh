@@ -84,16 +84,10 @@ struct KernelArgs {
   // cell_masses: the sampling pass publishes every warp's kept mass as two cells of 128 logits (no block sum), and
   // the draw goes from its chunk to one cell (decode_step_cells.cuh; RESET_NATIVE_SAMPLER_CELL_MASSES, session 15).
   int cell_masses;
-  // Session 16's switches (decode_step.cu: read_switches), the same bits on and off:
+  // Session 16's switch (decode_step.cu: read_switches), the same bits on and off:
   // pre_warp: the stats pass's last block loads the row's RowPre with warp 1 while warp 0 combines the chunks' parts
   // (RESET_NATIVE_SAMPLER_PRE_WARP);
   int pre_warp;
-  // warp_draw: the draw's chunk scan, segment walk and token by warp 0 alone, without the block scan's barriers
-  // (decode_step_cells.cuh: draw_by_warp; RESET_NATIVE_SAMPLER_WARP_DRAW, with the cells).
-  int warp_draw;
-  // pick_lean: the top-p boundary bin's pick without the scan's last barrier and with integer compares (pick_bin;
-  // RESET_NATIVE_SAMPLER_PICK_LEAN).
-  int pick_lean;
 };
 
 template <int kDType>
@@ -517,6 +511,7 @@ __device__ void prepare_row(const KernelArgs& a, std::int64_t row, int bad, cons
     for (int k = 0; k < kSlotSums; ++k) pre.sums[k] = sums[k];
     for (int k = 0; k < kSlotInts; ++k) pre.ints[k] = ints[k];
   }
+  RN_TRACE_HERE(0, 16);  // computed; the global copy follows (mark 14 after it)
   *row_pre(a, row) = pre;
 }
 

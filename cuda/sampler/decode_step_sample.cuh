@@ -458,7 +458,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) sample_kernel(KernelArgs
     return;
   }
   if (a.sample_picks) {
-    const BinPick p = pick_bin(bins, a.top_p, pick, a.pick_lean != 0);
+    const BinPick p = pick_bin(bins, a.top_p, pick);
     plan.bin = p.bin;
     plan.target = p.target;
     RN_TRACE(2, 16);

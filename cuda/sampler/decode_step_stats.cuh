@@ -74,6 +74,7 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
         if (lane == 0) row_parts[round + warp * parts] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
       }
       if (prepares && first_round && threadIdx.x == kPreparer) {
+        RN_TRACE_HERE(0, 15);
         prepare_row(a, row, bad, s_prep, s_window, s_pre);
         RN_TRACE_HERE(0, 14);
       }
@@ -89,6 +90,7 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
       if (threadIdx.x == 0) row_parts[part] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
     }
     if (prepares && threadIdx.x == kPreparer) {
+      RN_TRACE_HERE(0, 15);  // the slot's loads and the window are in shared memory
       prepare_row(a, row, bad, s_prep, s_window, s_pre);
       RN_TRACE_HERE(0, 14);
     }

@@ -110,13 +110,7 @@ struct BinPickShared {
   unsigned long long above;
   int bin;
 };
-// lean (a.pick_lean, RESET_NATIVE_SAMPLER_PICK_LEAN, session 16): the scan without its last barrier (sh.warp_sums is
-// written again only by a later call, after this one's last barrier), and the bins compared with the target as
-// integers: every running sum is an integer below 2^53 (at most 65535 x 2048 weights of <= 2^24: 2^51), exact as a
-// double, so cum < target iff cum < ceil(target) and cum + v >= target iff cum + v >= ceil(target): the same bin
-// with one conversion instead of two per bin.
-__device__ BinPick pick_bin(const unsigned long long (&v)[kBinsPerThread], double top_p, BinPickShared& sh,
-                            bool lean = false) {
+__device__ BinPick pick_bin(const unsigned long long (&v)[kBinsPerThread], double top_p, BinPickShared& sh) {
   unsigned long long mine = 0;
 #pragma unroll
   for (int j = 0; j < kBinsPerThread; ++j) mine += v[j];
@@ -125,28 +119,15 @@ __device__ BinPick pick_bin(const unsigned long long (&v)[kBinsPerThread], doubl
     sh.above = 0;
   }
   unsigned long long total;
-  unsigned long long cum = lean ? block_exclusive_scan<false>(mine, sh.warp_sums, &total)
-                                : block_exclusive_scan(mine, sh.warp_sums, &total);  // its first barrier publishes sh
+  unsigned long long cum = block_exclusive_scan(mine, sh.warp_sums, &total);  // ends with __syncthreads
   const double target = top_p * static_cast<double>(total);
-  if (lean) {
-    const unsigned long long need = static_cast<unsigned long long>(ceil(target));  // 0 <= target <= total
 #pragma unroll
-    for (int j = 0; j < kBinsPerThread; ++j) {
-      if (v[j] > 0 && cum < need && cum + v[j] >= need) {
-        sh.bin = threadIdx.x * kBinsPerThread + j;
-        sh.above = cum;
-      }
-      cum += v[j];
+  for (int j = 0; j < kBinsPerThread; ++j) {
+    if (v[j] > 0 && static_cast<double>(cum) < target && static_cast<double>(cum + v[j]) >= target) {
+      sh.bin = threadIdx.x * kBinsPerThread + j;
+      sh.above = cum;
     }
-  } else {
-#pragma unroll
-    for (int j = 0; j < kBinsPerThread; ++j) {
-      if (v[j] > 0 && static_cast<double>(cum) < target && static_cast<double>(cum + v[j]) >= target) {
-        sh.bin = threadIdx.x * kBinsPerThread + j;
-        sh.above = cum;
-      }
-      cum += v[j];
-    }
+    cum += v[j];
   }
   __syncthreads();
   return BinPick{sh.bin, target - static_cast<double>(sh.above)};
@@ -173,7 +154,7 @@ __device__ void topp_pick_bin(const KernelArgs& a, std::int64_t row, BinPickShar
   unsigned long long v[kBinsPerThread];
   load_row_bins(a, row, v);
   clear_row_bins(a, row);
-  const BinPick p = pick_bin(v, a.top_p, sh, a.pick_lean != 0);
+  const BinPick p = pick_bin(v, a.top_p, sh);
   if (threadIdx.x == 0) {
     a.ws.plans[row].bin = p.bin;
     a.ws.plans[row].target = p.target;
