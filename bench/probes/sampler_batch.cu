@@ -218,6 +218,9 @@ void run_trace(Probe& p, std::int64_t rows, int replays = 25) {
   static unsigned long long times[kTraceKernels][kTraceEvents][kTraceBlocks];
   static const unsigned long long zero[kTraceKernels][kTraceEvents][kTraceBlocks] = {};
   std::vector<double> lo[kTraceKernels][kTraceEvents], hi[kTraceKernels][kTraceEvents];
+  // Which block of row 0 was the stats pass's last (mark 3: the only block that records it), per replay: with a
+  // block per chunk, blockIdx.y == chunks is the extra preparing block.
+  std::vector<int> stats_last;
   apply(Grouping{});
   Step st = make_step(p.reset, rows, p.logits[0]);
   cudaGraph_t g;
@@ -234,6 +237,8 @@ void run_trace(Probe& p, std::int64_t rows, int replays = 25) {
     CHECK(cudaStreamSynchronize(p.s));
     CHECK(cudaMemcpyFromSymbol(times, g_trace_time, sizeof(times)));
     if (r < 3) continue;
+    for (int b = 0; b < kTraceBlocks; ++b)
+      if (times[0][3][b]) stats_last.push_back(b);
     unsigned long long t0 = ~0ull;
     for (int b = 0; b < kTraceBlocks; ++b)
       if (times[0][0][b]) t0 = std::min(t0, times[0][0][b]);
@@ -269,6 +274,16 @@ void run_trace(Probe& p, std::int64_t rows, int replays = 25) {
     }
     std::printf("\n");
   }
+  std::sort(stats_last.begin(), stats_last.end());
+  std::printf("  stats last block (blockIdx.y; %d = the extra preparing block where it runs):",
+              static_cast<int>(detail::chunks_of(kVocab)));
+  for (std::size_t i = 0; i < stats_last.size();) {
+    std::size_t j = i;
+    while (j < stats_last.size() && stats_last[j] == stats_last[i]) ++j;
+    std::printf(" %d x%zu", stats_last[i], j - i);
+    i = j;
+  }
+  std::printf("\n");
 }
 #endif
 

@@ -15,7 +15,8 @@ default is a block per chunk, it only shows what grouping costs there).
 SAMPLER_SWITCH_VARIANTS=grouping64 times more chunks-per-block values at B = 64 (SAMPLER_SWITCH_BATCHES=64);
 SAMPLER_SWITCH_FRESH=1 copies fresh logits into place at the start of every step (the copy timed with it);
 SAMPLER_SWITCH_CHECK=0 skips the bit-for-bit check.
-SAMPLER_SWITCH_VARIANTS=s16 times session 15's CELL_MASSES (on by default) off against the default;
+SAMPLER_SWITCH_VARIANTS=s17 times session 16's default (PRE_WARP on) against PRE_WARP off (both twice) and PREP_STAGED on,
+with a third config that feeds a paragraph boundary every step; =s16 times session 15's CELL_MASSES (on by default) off against the default;
 =s15 times session 14's defaults (PREP_FIRST, COMBINE_LOADS) each off and the opt-in SAMPLE_OCC6, =s15g the B = 64 groupings; =s11 times session 11's switches (FULL_LOADS, VEC_LOADS, FLAT_BINS,
 WARP_REDUX, STATS_RANGE, KEPT_SUM; on by default since its round 1) each off and all of them off (-s11) against the
 default; =s9 times the session 9 variants instead (the default with one of LEAN, SUB_BINS or LEAN_STATS off), =grouping
@@ -55,8 +56,18 @@ S14 = ("RESET_NATIVE_SAMPLER_PREP_FIRST", "RESET_NATIVE_SAMPLER_SAMPLE_OCC6")
 # Session 15's switch: CELL_MASSES (the sample pass's kept masses as 128-logit cells, the draw through them; on by
 # default since the session's round 1). (CELL_SCAN, the draw's segment by a warp's scan, was measured and removed.)
 S15 = ("RESET_NATIVE_SAMPLER_CELL_MASSES",)
+# Session 16's switches (branch sampler17): PRE_WARP (the stats pass's last block loads the prepared slot with warp 1;
+# on by default since the session's round 2) and PREP_STAGED (the preparing thread's window sum with its loads ahead
+# of the adds; off). (WARP_DRAW and PICK_LEAN, measured in round 1, were removed: slower / level.)
+S16 = ("RESET_NATIVE_SAMPLER_PRE_WARP", "RESET_NATIVE_SAMPLER_PREP_STAGED")
 # name -> {switch: "0" / "1"}; a switch not named is left unset (its default).
-if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s16":
+if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s17":
+    # Session 16 (branch sampler17): the default (PRE_WARP on) against it off (session 15's defaults), both twice in
+    # turns (the copies show the probe's noise in the same run), and with PREP_STAGED; a third config feeds a
+    # paragraph boundary every step, so the step means always come from the window (PREP_STAGED's case).
+    VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S13 + S14 + S15 + S16}, "default": {},
+                "-pre": {S16[0]: "0"}, "+staged": {S16[1]: "1"}, "default_b": {}, "-pre_b": {S16[0]: "0"}}
+elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s16":
     # Session 15 (branch sampler16): the default (CELL_MASSES on) against it off (session 14's defaults).
     VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S13 + S14 + S15}, "default": {},
                 "-cells": {S15[0]: "0"}}
@@ -115,6 +126,13 @@ else:
                 "sa2": {"RESET_NATIVE_SAMPLER_SAMPLE_CHUNKS": "2"}}
 CONFIGS = {"reset top-p": ReSETConfig(t_low=0.1, tau0=0.5505, t_high=1.0, window=32, top_p=0.95),
            "fixed T": ReSETConfig.fixed(0.6)}
+# The token fed as the last one at every step, per config (default -1: none; s17's paragraph config: token 11, a
+# double newline, so every step is a paragraph boundary and the step means come from the window of 32).
+LAST = {}
+if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s17":
+    CONFIGS["reset top-p, paragraphs"] = ReSETConfig(t_low=0.1, tau0=0.5505, t_high=1.0, window=32, top_p=0.95,
+                                                     double_newline_ids=(11,))
+    LAST["reset top-p, paragraphs"] = 11
 GROUPINGS = tuple(f"RESET_NATIVE_SAMPLER_{v}_CHUNKS" for v in ("STATS", "BIN", "SAMPLE"))
 REPEATS, SERIES = 200, 5
 BATCHES = tuple(int(b) for b in os.environ.get("SAMPLER_SWITCH_BATCHES", "1,8,64").split(","))
@@ -123,7 +141,7 @@ CHECK = os.environ.get("SAMPLER_SWITCH_CHECK", "1") == "1"  # the bit-for-bit ch
 
 
 def set_variant(name):
-    for env in SWITCHES + S11 + S13 + S14 + S15 + GROUPINGS:
+    for env in SWITCHES + S11 + S13 + S14 + S15 + S16 + GROUPINGS:
         if env in VARIANTS[name]:
             os.environ[env] = VARIANTS[name][env]
         else:
@@ -135,16 +153,16 @@ def logits_for(rows, step=0):
     return (torch.randn(rows, VOCAB, generator=gen) * 3).cuda()
 
 
-def outputs(config, rows, variant):
+def outputs(config, rows, variant, fixed_last=None):
     """Tokens, temperatures and entropies of 3 steps from a fresh state, as one tensor of bits."""
     set_variant(variant)
     state = ReSETState(config, rows, VOCAB, device="cuda", seed=3)
-    last = torch.full((rows,), -1, device="cuda")
+    last = torch.full((rows,), -1 if fixed_last is None else fixed_last, device="cuda")
     out = []
     for step in range(3):
         o = decode_step(state, logits_for(rows, step), last)
         out += [o.tokens.view(torch.int32), o.temperatures.view(torch.int32), o.entropies.view(torch.int32)]
-        last = o.tokens
+        last = o.tokens if fixed_last is None else last
     state.check_errors()
     return torch.cat(out).cpu()
 
@@ -159,13 +177,13 @@ def replay_us(replay, repeats):
     return start.elapsed_time(end) * 1e3 / repeats
 
 
-def time_variants(config, rows):
+def time_variants(config, rows, fixed_last=None):
     """Best-of-SERIES graph-replay time (us) per variant, the variants replayed in turns. SAMPLER_SWITCH_FRESH=1: each
     graph first copies the logits from a second buffer (fresh logits every step, written just before the step as a
     model's LM head would; the copy's time is in every variant's)."""
     z = logits_for(rows)
     source = logits_for(rows, 7) if FRESH else None
-    last = torch.full((rows,), -1, device="cuda")
+    last = torch.full((rows,), -1 if fixed_last is None else fixed_last, device="cuda")
 
     def step(state):
         if FRESH:
@@ -259,12 +277,12 @@ def main():
     checked = mismatched = 0
     for rows in BATCHES if CHECK else ():
         for cname, config in CONFIGS.items():
-            want = outputs(config, rows, "old")
+            want = outputs(config, rows, "old", LAST.get(cname))
             for name in VARIANTS:
                 if name == "old":
                     continue
                 checked += 1
-                if not torch.equal(outputs(config, rows, name), want):
+                if not torch.equal(outputs(config, rows, name, LAST.get(cname)), want):
                     mismatched += 1
                     print(f"  MISMATCH: B={rows} {cname} {name}")
     print(f"bit for bit against old (tokens, temperatures, entropies; 3 steps; B = {BATCHES} x 2 configs): "
@@ -276,12 +294,12 @@ def main():
     lines = [header, "|" + "---|" * (len(VARIANTS) + 3 + len(others))]
     for rows in BATCHES:
         for cname, config in CONFIGS.items():
-            best = time_variants(config, rows)
+            best = time_variants(config, rows, LAST.get(cname))
             results.append({"batch": rows, "config": cname, **{f"{k}_us": v for k, v in best.items()}})
             lines.append(f"| {rows} | {cname} | " + " | ".join(f"{best[n]:.2f}" for n in VARIANTS) +
                          f" | {best['default'] - best['old']:+.2f} | " +
                          " | ".join(f"{best[n] - best['default']:+.2f}" for n in others) + " |")
-    for name in SWITCHES + S11 + S13 + S14 + S15 + GROUPINGS:
+    for name in SWITCHES + S11 + S13 + S14 + S15 + S16 + GROUPINGS:
         os.environ.pop(name, None)
     out = Path(os.environ.get("SAMPLER_SWITCH_OUT", Path(__file__).resolve().parents[1] / "out"))
     out.mkdir(parents=True, exist_ok=True)

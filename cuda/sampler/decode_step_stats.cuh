@@ -74,6 +74,7 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
         if (lane == 0) row_parts[round + warp * parts] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
       }
       if (prepares && first_round && threadIdx.x == kPreparer) {
+        RN_TRACE_HERE(0, 15);
         prepare_row(a, row, bad, s_prep, s_window, s_pre);
         RN_TRACE_HERE(0, 14);
       }
@@ -89,16 +90,29 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
       if (threadIdx.x == 0) row_parts[part] = EntropyPart{p.max, p.sum_exp, p.sum_zexp, p.argmax, p.nan};
     }
     if (prepares && threadIdx.x == kPreparer) {
-      prepare_row(a, row, bad, s_prep, s_window, s_pre);
+      RN_TRACE_HERE(0, 15);  // the slot's loads and the window are in shared memory
+      prepare_row<true>(a, row, bad, s_prep, s_window, s_pre);
       RN_TRACE_HERE(0, 14);
     }
   }
   if (!last_block_of_row(a.ws.counters + row, parts, &s_last, 0)) return;
   RN_TRACE(0, 3);
-  if (!prepares) load_pre(a, row, s_pre);  // warp 0's loads, in flight during the combine below
+  // Without a.pre_warp, warp 0's loads: ptxas stores each word to shared memory as soon as it arrives, before the
+  // combine's loads are issued, so the combine waits for two L2 round trips in a row (SASS of stats_kernel).
+  // a.pre_warp (RESET_NATIVE_SAMPLER_PRE_WARP, session 16): warp 1 loads it while warp 0 combines. The same words.
+  // (The two forms are separate branches: predicated into one sequence, warp 0 still ran the store's wait.)
   EntropyPart all{};
+  if (a.pre_warp) {
+    if (threadIdx.x >= 32) {
+      if (!prepares) load_pre(a, row, s_pre, 32u);
+    } else {
+      all = merge_row_parts(a, row_parts);
+    }
+  } else {
+    if (!prepares) load_pre(a, row, s_pre);
+    if (threadIdx.x < 32) all = merge_row_parts(a, row_parts);
+  }
   if (threadIdx.x < 32) {
-    all = merge_row_parts(a, row_parts);
     RN_TRACE(0, 4);
 #ifdef RESET_NATIVE_SAMPLER_TRACE
     // Probe only: the same loads and combine once more, the same instructions with warm caches (mark 7).
