@@ -115,6 +115,21 @@ def check_vs_fp64(y, packed, scales, gs, x, activation, bias, residual):
     check_vs_fp64_weights(y, x, dequantize(packed, scales, gs).astype(np.float64), activation, bias, residual)
 
 
+# The GEMV launcher's routing switches: tests that assert which kernel a shape gets unset them first.
+GEMV_ROUTE_ENV = ("RESET_NATIVE_GEMV_TEAMS", "RESET_NATIVE_GEMV_RING", "RESET_NATIVE_GEMV_KSPLIT", "RESET_NATIVE_GEMV_BD")
+
+
+def clear_gemv_env(monkeypatch, *extra):
+    """Unsets the routing switches (and the variables in `extra`), so that the launcher's own rules pick the kernel."""
+    for var in extra + GEMV_ROUTE_ENV:
+        monkeypatch.delenv(var, raising=False)
+
+
+def gemv16_forms_of_call(fn):
+    """(MINB, SPLIT, TEAMS, FORM) template arguments of every 16-bit GEMV kernel fn() launched."""
+    return [(a[5], a[7], a[8], a[9]) for a in gemv16_kernel_args(fn)]
+
+
 def gemv16_kernel_args(fn):
     """Template arguments (ints; bools as 0/1) of every 16-bit GEMV kernel (gemv_kernel<...>) that fn() launched, read
     from the kernel names the torch profiler records (demangled or mangled); skips the test when the profiler records

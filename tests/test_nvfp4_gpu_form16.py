@@ -34,17 +34,6 @@ def _ref_weights(n, k):
     return ref.quantize(torch.randn((n, k), generator=torch.Generator().manual_seed(n * 5 + k)).numpy())
 
 
-def _clean_env(monkeypatch):
-    for var in (ENV, "RESET_NATIVE_GEMV_TEAMS", "RESET_NATIVE_GEMV_RING", "RESET_NATIVE_GEMV_KSPLIT",
-                "RESET_NATIVE_GEMV_BD"):
-        monkeypatch.delenv(var, raising=False)
-
-
-def _kernels_of_call(fn):
-    """(MINB, SPLIT, TEAMS, FORM) template arguments of every 16-bit GEMV kernel the call launched."""
-    return [(a[5], a[7], a[8], a[9]) for a in ref.gemv16_kernel_args(fn)]
-
-
 # (n, k, m, teams env, instance (MINB, SPLIT, TEAMS) the call must run): two CTAs per SM with 8 and 16 token columns,
 # two teams (8 / 16 columns, the second team without a tile at n = 8), split K (8 token columns: 8 chunks in 4 slices,
 # 9 in 5 (uneven), 25 in 13 at two tokens; 16 columns: 9 in 5), one CTA per SM with six slots
@@ -70,7 +59,7 @@ SHAPES = [
 @pytest.mark.parametrize("n,k,m,teams,instance", SHAPES)
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_forms_same_bits_and_fp64(n, k, m, teams, instance, dtype, monkeypatch):
-    _clean_env(monkeypatch)
+    ref.clear_gemv_env(monkeypatch, ENV)
     if teams is not None:
         monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", teams)
     packed, scales, gs = _ref_weights(n, k)
@@ -90,7 +79,7 @@ def test_forms_same_bits_and_fp64(n, k, m, teams, instance, dtype, monkeypatch):
         _set_form(monkeypatch, "unset" if form == "rule" else form)
         torch.full(((m * n * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
         outs[form] = nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual)
-        kernels = _kernels_of_call(lambda: nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual))
+        kernels = ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual))
         assert kernels == [(*instance, want)], (form, kernels)
     for form in ("2", "13", "rule"):
         assert torch.equal(outs[form], outs["0"]), form
@@ -117,7 +106,7 @@ def _unaligned(t):
 # the inputs change): every output equal to form 0's.
 @pytest.mark.parametrize("n,k,m", [(199, 4096, 16), (200, 9216, 5), (131, 4000, 16), (77, 1040, 7)])
 def test_forms_unaligned_x_and_slow_path(n, k, m, monkeypatch):
-    _clean_env(monkeypatch)
+    ref.clear_gemv_env(monkeypatch, ENV)
     packed, scales, gs = _ref_weights(n, k)
     p, s, x, bias, residual = ref.gemv_call_inputs((packed, scales, gs), m, torch.bfloat16)
     monkeypatch.setenv(ENV, "0")
@@ -132,7 +121,7 @@ def test_forms_unaligned_x_and_slow_path(n, k, m, monkeypatch):
 @pytest.mark.parametrize("form", ["unset", "13"])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_forms_graph_replay(dtype, form, monkeypatch):
-    _clean_env(monkeypatch)
+    ref.clear_gemv_env(monkeypatch, ENV)
     n, k, m = 1000, 5120, 16
     packed, scales, gs = _ref_weights(n, k)
     p, s, x, bias, residual = ref.gemv_call_inputs((packed, scales, gs), m, dtype)
@@ -152,18 +141,18 @@ def test_forms_graph_replay(dtype, form, monkeypatch):
 
 def test_unknown_values_and_other_modes_keep_their_kernels(monkeypatch):
     """Unknown values mean the rule; W4A4, fp32 x and K % 1024 != 0 run form 0."""
-    _clean_env(monkeypatch)
+    ref.clear_gemv_env(monkeypatch, ENV)
     gen = torch.Generator(device="cuda").manual_seed(1)
     p = torch.randint(0, 256, (200, 4096 // 2), generator=gen, device="cuda", dtype=torch.uint8)
     s = torch.randint(0x30, 0x40, (200, 4096 // 16), generator=gen, device="cuda", dtype=torch.uint8)
     x = torch.randn((8, 4096), generator=gen, device="cuda").to(torch.bfloat16)
-    default = _kernels_of_call(lambda: nc.gemv(p, s, 0.01, x, "bf16"))
+    default = ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, 0.01, x, "bf16"))
     monkeypatch.setenv(ENV, "phased")
-    assert _kernels_of_call(lambda: nc.gemv(p, s, 0.01, x, "bf16")) == default
+    assert ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, 0.01, x, "bf16")) == default
     monkeypatch.delenv(ENV)
-    assert [f for *_, f in _kernels_of_call(lambda: nc.gemv(p, s, 0.01, x, "nvfp4"))] == [0]
-    assert [f for *_, f in _kernels_of_call(lambda: nc.gemv(p, s, 0.01, x.float(), "bf16"))] == [0]
+    assert [f for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, 0.01, x, "nvfp4"))] == [0]
+    assert [f for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, 0.01, x.float(), "bf16"))] == [0]
     p2 = torch.randint(0, 256, (200, 3088 // 2), generator=gen, device="cuda", dtype=torch.uint8)  # K % 1024 != 0
     s2 = torch.randint(0x30, 0x40, (200, 3088 // 16), generator=gen, device="cuda", dtype=torch.uint8)
     x2 = torch.randn((8, 3088), generator=gen, device="cuda").to(torch.bfloat16)
-    assert [f for *_, f in _kernels_of_call(lambda: nc.gemv(p2, s2, 0.01, x2, "bf16"))] == [0]
+    assert [f for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p2, s2, 0.01, x2, "bf16"))] == [0]

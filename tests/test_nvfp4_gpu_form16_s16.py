@@ -34,17 +34,6 @@ def _ref_weights(n, k):
     return ref.quantize(torch.randn((n, k), generator=torch.Generator().manual_seed(n * 7 + k)).numpy())
 
 
-def _clean_env(monkeypatch):
-    for var in (ENV, "RESET_NATIVE_GEMV_TEAMS", "RESET_NATIVE_GEMV_RING", "RESET_NATIVE_GEMV_KSPLIT",
-                "RESET_NATIVE_GEMV_BD"):
-        monkeypatch.delenv(var, raising=False)
-
-
-def _kernels_of_call(fn):
-    """(MINB, SPLIT, TEAMS, FORM) template arguments of every 16-bit GEMV kernel the call launched."""
-    return [(a[5], a[7], a[8], a[9]) for a in ref.gemv16_kernel_args(fn)]
-
-
 def _old_rule(instance, m, bf16):
     """form16_rule's bits before session 16 (as tests/test_nvfp4_gpu_form16.py derives them)."""
     minb, split, _ = instance
@@ -94,7 +83,7 @@ def _outputs(weights, m, dtype, instance, monkeypatch, forms=("unset", "15")):
             monkeypatch.setenv(ENV, name)
         torch.full(((m * p.shape[0] * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the next block
         outs[name] = nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual)
-        kernels = _kernels_of_call(lambda: nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual))
+        kernels = ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual))
         assert kernels == [(*instance, _form_of(name, instance, m, bf16))], (name, kernels)
     return outs, x, bias, residual
 
@@ -102,7 +91,7 @@ def _outputs(weights, m, dtype, instance, monkeypatch, forms=("unset", "15")):
 @pytest.mark.parametrize("n,k,m,teams,instance", SHAPES)
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_forms_same_bits_as_rule_and_fp64(n, k, m, teams, instance, dtype, monkeypatch):
-    _clean_env(monkeypatch)
+    ref.clear_gemv_env(monkeypatch, ENV)
     if teams is not None:
         monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", teams)
     weights = _ref_weights(n, k)
@@ -132,7 +121,7 @@ def _every_scale_byte(n, k, seed):
 ])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_scale_word_every_byte(n, k, m, instance, dtype, monkeypatch):
-    _clean_env(monkeypatch)
+    ref.clear_gemv_env(monkeypatch, ENV)
     weights = _every_scale_byte(n, k, seed=n + k + m)
     assert set(np.unique(weights[1])) == set(range(0x7F)) | set(range(0x80, 0xFF))
     outs, x, bias, residual = _outputs(weights, m, dtype, instance, monkeypatch)
@@ -142,7 +131,7 @@ def test_scale_word_every_byte(n, k, m, instance, dtype, monkeypatch):
 
 @pytest.mark.parametrize("form", ["unset", "15"])
 def test_forms_graph_replay(form, monkeypatch):
-    _clean_env(monkeypatch)
+    ref.clear_gemv_env(monkeypatch, ENV)
     n, k, m = 1000, 5120, 16
     weights = _ref_weights(n, k)
     p, s, x, bias, residual = ref.gemv_call_inputs(weights, m, torch.bfloat16)

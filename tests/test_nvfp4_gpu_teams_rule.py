@@ -25,11 +25,6 @@ def _ref_weights(n, k):
     return ref.quantize(torch.randn((n, k), generator=torch.Generator().manual_seed(n * 7 + k)).numpy())
 
 
-def _clean_env(monkeypatch):
-    for var in ("RESET_NATIVE_GEMV_TEAMS", "RESET_NATIVE_GEMV_RING", "RESET_NATIVE_GEMV_KSPLIT", "RESET_NATIVE_GEMV_BD"):
-        monkeypatch.delenv(var, raising=False)
-
-
 def _teams_of_call(fn):
     """TEAMS template argument of every 16-bit GEMV kernel the call launched (profiler kernel names)."""
     return [a[8] for a in ref.gemv16_kernel_args(fn)]
@@ -44,7 +39,7 @@ SHAPES = [(200, 4096, 4), (200, 4096, 8), (8, 4096, 5), (136, 5120, 6), (200, 40
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
 @pytest.mark.parametrize("activation", ["bf16", "nvfp4"])
 def test_rule_same_bits_as_forced_choices_and_fp64(n, k, m, dtype, activation, monkeypatch):
-    _clean_env(monkeypatch)
+    ref.clear_gemv_env(monkeypatch)
     packed, scales, gs = _ref_weights(n, k)
     p, s, x, bias, residual = ref.gemv_call_inputs((packed, scales, gs), m, dtype)
     torch.full(((m * n * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
@@ -57,7 +52,7 @@ def test_rule_same_bits_as_forced_choices_and_fp64(n, k, m, dtype, activation, m
 
 def test_rule_kernel_choice(monkeypatch):
     """Two teams exactly where the rule says (bf16 x, A16, K % 1024 == 0, random weights: only the choice matters)."""
-    _clean_env(monkeypatch)
+    ref.clear_gemv_env(monkeypatch)
     sms = torch.cuda.get_device_properties(0).multi_processor_count
     gen = torch.Generator(device="cuda").manual_seed(0)
 
@@ -87,7 +82,7 @@ def test_rule_kernel_choice(monkeypatch):
 
 def test_rule_in_cuda_graph(monkeypatch):
     """Captured under the rule (two teams), replays equal eager calls without teams, also after x changes in place."""
-    _clean_env(monkeypatch)
+    ref.clear_gemv_env(monkeypatch)
     packed, scales, gs = _ref_weights(200, 4096)
     p, s = torch.from_numpy(packed).cuda(), torch.from_numpy(scales).cuda()
     gen = torch.Generator().manual_seed(5)
