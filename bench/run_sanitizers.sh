@@ -53,7 +53,7 @@ if [ "$PART" != nvfp4 ]; then
   run sampler_cells memcheck 420 "${PYTEST[@]}" tests/test_sampler_gpu_session15.py
   run sampler_race racecheck 300 "${PYTEST[@]}" tests/test_sampler_gpu_session14.py -k "$SAMPLER_K"
   run sampler_cells_race racecheck 300 "${PYTEST[@]}" tests/test_sampler_gpu_session15.py -k "$SAMPLER_K"
-  # session 16: warp 1 fills the stats pass's RowPre while warp 0 combines (PRE_WARP, on), the staged window sum
+  # session 16: warp 1 fills the stats pass's RowPre while warp 0 combines (PRE_WARP, on), over paragraph runs
   run sampler_pre_race racecheck 300 "${PYTEST[@]}" tests/test_sampler_gpu_session16.py \
     -k "$SAMPLER_K or (paragraphs and 1-151936 and 32-10)"
 fi

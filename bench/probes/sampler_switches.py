@@ -15,7 +15,7 @@ default is a block per chunk, it only shows what grouping costs there).
 SAMPLER_SWITCH_VARIANTS=grouping64 times more chunks-per-block values at B = 64 (SAMPLER_SWITCH_BATCHES=64);
 SAMPLER_SWITCH_FRESH=1 copies fresh logits into place at the start of every step (the copy timed with it);
 SAMPLER_SWITCH_CHECK=0 skips the bit-for-bit check.
-SAMPLER_SWITCH_VARIANTS=s17 times session 16's default (PRE_WARP on) against PRE_WARP off (both twice) and PREP_STAGED on,
+SAMPLER_SWITCH_VARIANTS=s17 times session 16's default (PRE_WARP on) against PRE_WARP off (both twice),
 with a third config that feeds a paragraph boundary every step; =s16 times session 15's CELL_MASSES (on by default) off against the default;
 =s15 times session 14's defaults (PREP_FIRST, COMBINE_LOADS) each off and the opt-in SAMPLE_OCC6, =s15g the B = 64 groupings; =s11 times session 11's switches (FULL_LOADS, VEC_LOADS, FLAT_BINS,
 WARP_REDUX, STATS_RANGE, KEPT_SUM; on by default since its round 1) each off and all of them off (-s11) against the
@@ -56,17 +56,17 @@ S14 = ("RESET_NATIVE_SAMPLER_PREP_FIRST", "RESET_NATIVE_SAMPLER_SAMPLE_OCC6")
 # Session 15's switch: CELL_MASSES (the sample pass's kept masses as 128-logit cells, the draw through them; on by
 # default since the session's round 1). (CELL_SCAN, the draw's segment by a warp's scan, was measured and removed.)
 S15 = ("RESET_NATIVE_SAMPLER_CELL_MASSES",)
-# Session 16's switches (branch sampler17): PRE_WARP (the stats pass's last block loads the prepared slot with warp 1;
-# on by default since the session's round 2) and PREP_STAGED (the preparing thread's window sum with its loads ahead
-# of the adds; off). (WARP_DRAW and PICK_LEAN, measured in round 1, were removed: slower / level.)
-S16 = ("RESET_NATIVE_SAMPLER_PRE_WARP", "RESET_NATIVE_SAMPLER_PREP_STAGED")
+# Session 16's switch (branch sampler17): PRE_WARP (the stats pass's last block loads the prepared slot with warp 1;
+# on by default since the session's round 2). (WARP_DRAW and PICK_LEAN, measured in round 1, and PREP_STAGED, the
+# preparing thread's window sum with its loads ahead of the adds, measured in the final call, were removed.)
+S16 = ("RESET_NATIVE_SAMPLER_PRE_WARP",)
 # name -> {switch: "0" / "1"}; a switch not named is left unset (its default).
 if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s17":
     # Session 16 (branch sampler17): the default (PRE_WARP on) against it off (session 15's defaults), both twice in
-    # turns (the copies show the probe's noise in the same run), and with PREP_STAGED; a third config feeds a
-    # paragraph boundary every step, so the step means always come from the window (PREP_STAGED's case).
+    # turns (the copies show the probe's noise in the same run); a third config feeds a paragraph boundary every
+    # step, so the step means always come from the window (the case of PREP_STAGED, removed after the final call).
     VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S13 + S14 + S15 + S16}, "default": {},
-                "-pre": {S16[0]: "0"}, "+staged": {S16[1]: "1"}, "default_b": {}, "-pre_b": {S16[0]: "0"}}
+                "-pre": {S16[0]: "0"}, "default_b": {}, "-pre_b": {S16[0]: "0"}}
 elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s16":
     # Session 15 (branch sampler16): the default (CELL_MASSES on) against it off (session 14's defaults).
     VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S13 + S14 + S15}, "default": {},

@@ -238,7 +238,7 @@ bool env_is(const char* name, const char* value) {
 // had counted themselves done (release adds) instead of at the bins grid's end: ReSET top-p +0.51 / +0.22 / +0.05
 // and +1.35 / +1.52 / -0.45 us at B = 1 / 8 / 64; the flags' release / acquire round trips took longer than the grid
 // boundaries they replaced, 0.5 us after the plan at B = 1 in that round's trace.)
-// Session 16's switches (bench/RESULTS-sampler17.md; tests/test_sampler_gpu_session16.py), the same bits on and off:
+// Session 16's switch (bench/RESULTS.md "session 16"; tests/test_sampler_gpu_session16.py), the same bits on and off:
 // * RESET_NATIVE_SAMPLER_PRE_WARP (on by default): the stats pass's last block loads the row's prepared slot (RowPre)
 //   with warp 1 while warp 0 combines the chunks' parts. Warp 0 loaded it before, and ptxas stored each word to shared
 //   memory as it arrived, ahead of the combine's own loads: two L2 round trips in a row on a row's tail. On an H200, two
@@ -246,21 +246,20 @@ bool env_is(const char* name, const char* value) {
 //   -1.00, -0.75 us (the default's own copies: +0.67 / -0.01 / -0.30), fixed T -0.39 / -0.27 / -0.38 and -0.56, -0.53
 //   / -0.12, -0.19 / -0.61, -0.69. At B = 1 and 8 the extra preparing block was the stats pass's last block in most
 //   traced steps (then no RowPre is loaded). =0: warp 0 loads it first, as before.
-// * RESET_NATIVE_SAMPLER_PREP_STAGED (off; not yet measured): the preparing thread's window sum (step_means while the
-//   step count is below the window) with its shared-memory loads issued eight at a time ahead of the adds
-//   (step_means_staged): in the B = 1 / 8 traces (the first ~30 steps of a fresh state, a full window) prepare_row
-//   took 1.0 us (marks 15 -> 16), on the preparing block's chain, which ended the stats pass.
-// (Measured and removed: WARP_DRAW, the draw's chunk scan, segment and token by warp 0 alone (a warp scan over the
-// chunks' segment words instead of the block scan): +1.33 / +1.00 / +1.10 us ReSET top-p at B = 1 / 8 / 64, its chunk
-// scan 1.8 us instead of 0.8 in the B = 1 trace; PICK_LEAN, the boundary bin's pick with one barrier fewer and integer
-// compares: +0.28 / +0.20 / -0.09, level.)
+// (Measured and removed: PREP_STAGED, the preparing thread's window sum with its shared-memory loads issued eight at
+// a time ahead of the adds (prepare_row took 1.0 us in the B = 1 / 8 traces): in the final call's probe +0.82 / -0.02
+// / -0.47 us ReSET top-p at B = 1 / 8 / 64 and +0.45 / +0.47 / +0.07 with a paragraph boundary every step, its own
+// case; kept as bench/probes/trials/sampler_prep_staged.patch. WARP_DRAW, the draw's chunk scan, segment and token by
+// warp 0 alone (a warp scan over the chunks' segment words instead of the block scan): +1.33 / +1.00 / +1.10 us ReSET
+// top-p at B = 1 / 8 / 64, its chunk scan 1.8 us instead of 0.8 in the B = 1 trace; PICK_LEAN, the boundary bin's pick
+// with one barrier fewer and integer compares: +0.28 / +0.20 / -0.09, level.)
 struct Switches {
   bool sample_picks, lean, sub_bins, lean_stats, lean_draw;
   bool full_loads, vec_loads, flat_bins, warp_redux, stats_range, kept_sum;
   bool phased_loads, combine_loads;
   bool prep_first, sample_occ6;
   bool cell_masses;
-  bool pre_warp, prep_staged;
+  bool pre_warp;
 };
 // sms: the device's multiprocessors (0 when unknown: the bins pass picks).
 Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
@@ -282,8 +281,7 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
                   env_switch("RESET_NATIVE_SAMPLER_PREP_FIRST", true),
                   env_switch("RESET_NATIVE_SAMPLER_SAMPLE_OCC6", false),
                   env_switch("RESET_NATIVE_SAMPLER_CELL_MASSES", true),
-                  env_switch("RESET_NATIVE_SAMPLER_PRE_WARP", true),
-                  env_switch("RESET_NATIVE_SAMPLER_PREP_STAGED", false)};
+                  env_switch("RESET_NATIVE_SAMPLER_PRE_WARP", true)};
 }
 
 // Whether every chunk of every row starts on a 16-byte boundary (kLoadVec's loads): the logits' base and the row
@@ -479,7 +477,6 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   a.prep_first = sw.prep_first ? 1 : 0;
   a.cell_masses = sw.cell_masses && a.ws.chunks <= kCellChunks ? 1 : 0;  // the draw keeps the cells in DrawShared
   a.pre_warp = sw.pre_warp ? 1 : 0;
-  a.prep_staged = sw.prep_staged ? 1 : 0;
   const unsigned chunks = a.ws.chunks;
   const unsigned stats_parts = grouped_parts("RESET_NATIVE_SAMPLER_STATS_CHUNKS", rows, chunks, sms);
   if (stats_parts >= chunks && !env_is("RESET_NATIVE_SAMPLER_PREP_BLOCK", "0")) {

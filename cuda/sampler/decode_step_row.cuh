@@ -84,13 +84,10 @@ struct KernelArgs {
   // cell_masses: the sampling pass publishes every warp's kept mass as two cells of 128 logits (no block sum), and
   // the draw goes from its chunk to one cell (decode_step_cells.cuh; RESET_NATIVE_SAMPLER_CELL_MASSES, session 15).
   int cell_masses;
-  // Session 16's switches (decode_step.cu: read_switches), the same bits on and off:
+  // Session 16's switch (decode_step.cu: read_switches), the same bits on and off:
   // pre_warp: the stats pass's last block loads the row's RowPre with warp 1 while warp 0 combines the chunks' parts
   // (RESET_NATIVE_SAMPLER_PRE_WARP);
   int pre_warp;
-  // prep_staged: the preparing thread's window sum with its loads issued ahead of the adds (step_means_staged;
-  // RESET_NATIVE_SAMPLER_PREP_STAGED).
-  int prep_staged;
 };
 
 template <int kDType>
@@ -495,58 +492,8 @@ __device__ int prepare_loads(const KernelArgs& a, std::int64_t row, PrepShared& 
   return bad;
 }
 
-// detail::step_means with its window loop's loads from shared memory issued eight at a time ahead of the adds
-// (a.prep_staged, RESET_NATIVE_SAMPLER_PREP_STAGED, session 16). ptxas issued each load right before its add (LDS,
-// F2F, DADD in a row per entry: ~1.0 us for a full window of 32 in one thread, on the preparing block's chain, which
-// the B = 1 and 8 traces show last in the stats pass). The same entries added in the same order, one double add each:
-// the same bits. (While the step count is below the window, i.e. for `window` steps after every paragraph boundary.)
-__device__ double window_sum_staged(const float* w, std::int64_t start, std::int64_t len, std::int32_t window) {
-  double s = 0.0;
-  for (std::int64_t i0 = 0; i0 < len; i0 += 8) {
-    float v[8];
-#pragma unroll
-    for (int k = 0; k < 8; ++k) {
-      std::int64_t j = start + i0 + k;
-      if (j >= window) j -= window;
-      v[k] = i0 + k < len ? w[j] : 0.0f;
-    }
-#pragma unroll
-    for (int k = 0; k < 8; ++k) {
-      if (i0 + k < len) s += static_cast<double>(v[k]);
-    }
-  }
-  return s;
-}
-
-// detail::step_means (cpp/src/sampler/transition.hpp), line for line, with window_sum_staged's loop.
-__device__ detail::StepMeans step_means_staged(const detail::TransitionParams& p, const float* window_entropies,
-                                               const double* sums, const std::int64_t* ints) {
-  detail::StepMeans m{0.0, 0.0, false, false};
-  const std::int64_t win_len = ints[kWindowLen];
-  if (ints[kStepCount] < p.window) {
-    if (win_len == 0) {
-      m.hs_is_entropy = true;
-    } else {
-      const std::int64_t start = win_len == p.window ? ints[kWindowHead] : 0;
-      m.hs = window_sum_staged(window_entropies, start, win_len, p.window) / static_cast<double>(win_len);
-    }
-  } else {
-    m.hs = sums[kStepSum] / static_cast<double>(ints[kStepCount]);
-  }
-  if (ints[kGlobalCount] > 0) {
-    m.hbar = sums[kGlobalSum] / static_cast<double>(ints[kGlobalCount]);
-  } else {
-    m.hbar_is_hs = true;
-  }
-  return m;
-}
-
 // kPreparer, after prepare_loads, stage_window and a __syncthreads: spec step 1, the step means and
 // the random number, into `pre` (shared) and the row's RowPre (global, for a last block elsewhere).
-// kMayStage: a.prep_staged applies (the stats kernel with a block per chunk, B <= 8 at V = 151936, whose extra
-// preparing block ends the pass; the grouped kernel's part 0 prepares off the critical path, and the staged sum there
-// cost its register allocation spills: 134 -> 296 bytes of stores).
-template <bool kMayStage = false>
 __device__ void prepare_row(const KernelArgs& a, std::int64_t row, int bad, const PrepShared& p,
                             const float* s_window, RowPre& pre) {
   const std::int64_t slot = row_slot(a, row);
@@ -560,8 +507,7 @@ __device__ void prepare_row(const KernelArgs& a, std::int64_t row, int bad, cons
     detail::observe_token_classes(sums, ints, p.last, p.last_class, p.prev_class);
     pre.uniform = detail::philox_uniform(static_cast<std::uint64_t>(ints[kSeed]),
                                          static_cast<std::uint64_t>(ints[kGlobalCount]));
-    pre.means = kMayStage && a.prep_staged ? step_means_staged(a.params, s_window, sums, ints)
-                                           : detail::step_means(a.params, s_window, sums, ints);
+    pre.means = detail::step_means(a.params, s_window, sums, ints);
     for (int k = 0; k < kSlotSums; ++k) pre.sums[k] = sums[k];
     for (int k = 0; k < kSlotInts; ++k) pre.ints[k] = ints[k];
   }

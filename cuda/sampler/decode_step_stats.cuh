@@ -91,7 +91,7 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
     }
     if (prepares && threadIdx.x == kPreparer) {
       RN_TRACE_HERE(0, 15);  // the slot's loads and the window are in shared memory
-      prepare_row<true>(a, row, bad, s_prep, s_window, s_pre);
+      prepare_row(a, row, bad, s_prep, s_window, s_pre);
       RN_TRACE_HERE(0, 14);
     }
   }
