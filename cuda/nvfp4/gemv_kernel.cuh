@@ -431,7 +431,7 @@ __host__ __device__ __forceinline__ void fp4_word_bf16_select2(uint32_t w, uint3
 //   (Session 16, measured and removed: a fourth slot on the two-team kernel, alone and with the late refill, and the
 //   phased loop on it, with and without the one-pass epilogue: level or slower, the phased loop much slower at M = 16
 //   (32B gate_up 70.8 -> 92.8 us; ncu: no-instruction stalls 0.22 -> 1.43 per instruction, 119 KB of loop code);
-//   bench/RESULTS-gemv19.md.)
+//   bench/RESULTS.md, session 16.)
 constexpr int kForm16Decode = 2, kForm16Phased = 4, kForm16Stage = 8, kForm16LateRefill = 16, kForm16Scale = 32,
               kForm16OnePass = 128, kForm16PredRefill = 256;
 
@@ -961,7 +961,7 @@ GemvParams with_activation_amax(const GemvParams& p, bool in_kernel, cudaStream_
 //   refill);
 // * the late refill on split K with 16 columns (M = 9..16): 8B down 21.7 -> 20.7 us at M = 16, 32B down 48.1 ->
 //   45.9, 32B o 19.2 -> 18.4 (with the staging); on the two-team kernels it lost (8B gate_up 28.1 -> 29.6);
-// * the scale word (session 16, helper gemv19; bench/RESULTS-gemv19.md): faster or level on every row at M = 4, 8, 16,
+// * the scale word (session 16, helper gemv19; bench/RESULTS.md): faster or level on every row at M = 4, 8, 16,
 //   e.g. M = 16 8B gate_up 27.7 -> 27.2 us, 32B q/k/v 21.0 -> 20.5, 32B gate_up 72.5 -> 70.8, M = 4 32B gate_up
 //   48.0 -> 46.3, 32B down 30.7 -> 29.6;
 // * the one-pass tile epilogue on split K (late refill or phased there), on top of the scale word: 32B down M = 4
