@@ -21,6 +21,11 @@ from test_sampler_gpu_switches import graph_replays_like_eager, three_steps  # n
 S = _core.sampler
 CONFIGS = {**SWITCH_CONFIGS, "greedy": ReSETConfig.fixed(0.0)}
 BOUNDARY_CASES = list(CASES)
+# (rows, vocab, dtype) of the switch files' steps cases since session 15: the ungrouped (B <= 8) and grouped (B >= 9)
+# passes, rows ending in a partial chunk, 16-bit dtypes aligned and not, a row shorter than a chunk, 191 chunks.
+STEP_SHAPES = [(1, 151936, "float32"), (3, 151936, "float32"), (8, 151936, "float32"), (9, 151936, "float32"),
+               (64, 151936, "float32"), (3, 2048 * 13 + 5, "float32"), (3, 6151, "bfloat16"), (8, 151936, "bfloat16"),
+               (5, 2048 * 9 + 1, "float16"), (2, 300, "float32"), (2, 2048 * 191 + 7, "float32")]
 
 
 class SwitchSuite:

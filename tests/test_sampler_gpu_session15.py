@@ -16,7 +16,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from sampler_switch_suite import BOUNDARY_CASES, CONFIGS, SwitchSuite  # noqa: E402
+from sampler_switch_suite import BOUNDARY_CASES, CONFIGS, STEP_SHAPES, SwitchSuite  # noqa: E402
 
 pytestmark = pytest.mark.gpu
 CELLS = "RESET_NATIVE_SAMPLER_CELL_MASSES"
@@ -48,11 +48,7 @@ SUITE = SwitchSuite((CELLS,) + OTHERS + GROUPINGS, COMBOS, reference="off")
 
 
 @pytest.mark.parametrize("mode", list(CONFIGS))
-@pytest.mark.parametrize("rows,vocab,dtype", [(1, 151936, "float32"), (3, 151936, "float32"), (8, 151936, "float32"),
-                                              (9, 151936, "float32"), (64, 151936, "float32"),
-                                              (3, 2048 * 13 + 5, "float32"), (3, 6151, "bfloat16"),
-                                              (8, 151936, "bfloat16"), (5, 2048 * 9 + 1, "float16"),
-                                              (2, 300, "float32"), (2, 2048 * 191 + 7, "float32")])
+@pytest.mark.parametrize("rows,vocab,dtype", STEP_SHAPES)
 def test_session15_switches_do_not_change_the_step(rows, vocab, dtype, mode, monkeypatch):
     SUITE.steps_case(monkeypatch, rows, vocab, dtype, mode, rng_seed=rows * 43 + vocab + len(mode) + len(dtype))
 
