@@ -63,18 +63,26 @@ def cpu_time(fn, repeats, warmup=2, best=False):
     return min(samples) if best else statistics.median(samples)
 
 
+GPU_ROUNDS = 5  # rounds per measurement; their median is reported
+
+
 def gpu_time(fn, repeats, warmup=3):
-    """Mean time per call of `repeats` back-to-back calls, between two CUDA events."""
+    """Time per call in seconds: the median over GPU_ROUNDS rounds of the mean of `repeats` back-to-back calls,
+    each round between two CUDA events. One round alone moved by ~0.5 us between runs at B = 1 (clock ramp,
+    a stray slow replay); the median of rounds is steadier and is not a best case."""
     for _ in range(warmup):
         fn()
     torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    for _ in range(repeats):
-        fn()
-    end.record()
-    torch.cuda.synchronize()
-    return start.elapsed_time(end) / 1e3 / repeats
+    rounds = []
+    for _ in range(GPU_ROUNDS):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(repeats):
+            fn()
+        end.record()
+        torch.cuda.synchronize()
+        rounds.append(start.elapsed_time(end) / 1e3 / repeats)
+    return statistics.median(rounds)
 
 
 def graphed(fn):
