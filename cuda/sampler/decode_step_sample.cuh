@@ -23,6 +23,8 @@ struct DrawShared {
   unsigned extra_hi[kThreads];          // two halves: bits 0..11 and 12..24 of each weight
   unsigned best, least;
   SubBinShared sub;                     // threshold_by_sub_bins (a.sub_bins; its scratch: kw[kRankCandidates...])
+  unsigned long long spec_cells[kWarps];  // a.seg_prefetch: each warp's owners' cell masses (draw_row_cells)
+  unsigned spec_cands[kWarps];            // ... and each warp's candidates' weights
 };
 
 // This thread's logits of a chunk in the sampling pass: w[j] its weight if it is kept for sure (at or
@@ -310,7 +312,8 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
       // Unreachable (the bin was chosen for its mass, and the same logits are recounted): keep the floor.
     } else if (lean && n <= static_cast<unsigned>(kRankCandidates)) {
       floor_key = threshold_by_sub_bins_own((static_cast<unsigned long long>(mine.x) << 32) | mine.y,
-                                            static_cast<int>(n), plan.target, plan, d.sub, d.kw + kRankCandidates);
+                                            static_cast<int>(n), plan.target, plan, d.sub, d.kw + kRankCandidates,
+                                            a.warp_star != 0);
       RN_TRACE(2, 6);
       if (threadIdx.x < n && mine.x >= floor_key) add_kept(d, row_masses, mine.z / kChunk, mine.y, own_chunk);
       global_masses = !own_chunk;
