@@ -260,7 +260,7 @@ struct Switches {
   bool prep_first, sample_occ6;
   bool cell_masses;
   bool pre_warp;
-  bool owner_draw, seg_prefetch, warp_star;
+  bool owner_draw, warp_star, defer_cands;
 };
 // sms: the device's multiprocessors (0 when unknown: the bins pass picks).
 Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
@@ -284,8 +284,8 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
                   env_switch("RESET_NATIVE_SAMPLER_CELL_MASSES", true),
                   env_switch("RESET_NATIVE_SAMPLER_PRE_WARP", true),
                   env_switch("RESET_NATIVE_SAMPLER_OWNER_DRAW", false),
-                  env_switch("RESET_NATIVE_SAMPLER_SEG_PREFETCH", false),
-                  env_switch("RESET_NATIVE_SAMPLER_WARP_STAR", false)};
+                  env_switch("RESET_NATIVE_SAMPLER_WARP_STAR", false),
+                  env_switch("RESET_NATIVE_SAMPLER_DEFER_CANDS", false)};
 }
 
 // Whether every chunk of every row starts on a 16-byte boundary (kLoadVec's loads): the logits' base and the row
@@ -482,7 +482,6 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   a.cell_masses = sw.cell_masses && a.ws.chunks <= kCellChunks ? 1 : 0;  // the draw keeps the cells in DrawShared
   a.pre_warp = sw.pre_warp ? 1 : 0;
   a.owner_draw = sw.owner_draw ? 1 : 0;
-  a.seg_prefetch = sw.seg_prefetch ? 1 : 0;
   a.warp_star = sw.warp_star ? 1 : 0;
   const unsigned chunks = a.ws.chunks;
   const unsigned stats_parts = grouped_parts("RESET_NATIVE_SAMPLER_STATS_CHUNKS", rows, chunks, sms);
@@ -515,6 +514,9 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   if (sw.lean) {
     auto grouped = sw.phased_loads ? sample_kernel<kDType, true, true, true> : sample_kernel<kDType, true, true>;
     if (sw.sample_occ6 && sw.phased_loads) grouped = sample_kernel<kDType, true, true, true, 6>;
+    if (sw.defer_cands && sw.phased_loads && !sw.sample_occ6 && a.cell_masses) {
+      grouped = sample_kernel<kDType, true, true, true, 5, true>;
+    }
     launch_pass(sample_kernel<kDType, false, true>, grouped, rows, sample_parts, chunks, s, "sample", a);
   } else {
     launch_pass(sample_kernel<kDType, false, false>, sample_kernel<kDType, true, false>, rows, sample_parts, chunks,

@@ -69,6 +69,60 @@ __device__ void kept_cells_warp(const KernelArgs& a, std::int64_t row, unsigned 
   publish_candidates<kDType>(a, row, chunk, x, w, in_bin, mode, a.warp_redux != 0);
 }
 
+// a.defer_cands (RESET_NATIVE_SAMPLER_DEFER_CANDS, session 17; the grouped pass, several chunks per block): a warp's
+// boundary-bin logits of all its chunks wait in its 32 shared slots (`held` of them, warp-uniform) and go to the row's
+// candidates once, after its last chunk, with one slot-reserving atomic: a warp no longer waits for that atomic's round
+// trip once per chunk that holds some (at B = 64 the last sample block's warps finished up to 1.7 us apart in the
+// trace). A chunk whose logits would overflow the 32 slots publishes them at once, as kept_cells_warp. The candidates'
+// order in the row's buffer does not matter (the threshold and the kept masses come from the set), and past
+// kCandidates they are counted, not stored, as before: the same bits.
+template <int kDType, bool kLean = false>
+__device__ void kept_cells_warp_held(const KernelArgs& a, std::int64_t row, unsigned chunk, const RowPlan& plan,
+                                     const float (&x)[kPerThread], int mode, Candidate* held_slots, unsigned& held) {
+  unsigned w[kPerThread];
+  unsigned k0 = 0u, k1 = 0u, in_bin;
+  if (kLean && a.kept_sum) {
+    in_bin = plan.floor_key == 0u ? kept_weights_summed_of<false, true>(plan, x, w, k0, k1)
+                                  : kept_weights_summed_of<true, true>(plan, x, w, k0, k1);
+  } else {
+    in_bin = kept_weights<kLean>(plan, x, w);
+#pragma unroll
+    for (int j = 0; j < kPerThread; ++j) (j < kPerThread / 2 ? k0 : k1) += in_bin & (1u << j) ? 0u : w[j];
+  }
+  store_cells<kDType>(a, row, chunk, k0, k1, mode);
+  const unsigned count = __popc(in_bin);
+  const unsigned warp_count = __reduce_add_sync(kFullMask, count);
+  if (warp_count == 0u) return;
+  if (held + warp_count > 32u) {
+    publish_candidates<kDType>(a, row, chunk, x, w, in_bin, mode, a.warp_redux != 0);
+    return;
+  }
+  const int lane = threadIdx.x & 31;
+  unsigned upto = count;  // inclusive scan over the warp
+  for (int o = 1; o < 32; o <<= 1) {
+    const unsigned y = __shfl_up_sync(kFullMask, upto, o);
+    if (lane >= o) upto += y;
+  }
+  const std::int64_t begin = static_cast<std::int64_t>(chunk) * kChunk;
+  write_candidates<kDType>(held_slots, held + upto - count, in_bin, x, w, begin,
+                           vec_layout(mode, begin, min(begin + kChunk, a.vocab)));
+  held += warp_count;
+}
+
+// The held candidates of the warp to the row's candidates: one atomic, then lane l stores slot l. All lanes.
+__device__ __forceinline__ void flush_held(const KernelArgs& a, std::int64_t row, const Candidate* held_slots,
+                                           unsigned held) {
+  if (held == 0u) return;
+  __syncwarp();  // the lanes' shared writes before the other lanes' reads
+  const int lane = threadIdx.x & 31;
+  unsigned base = 0u;
+  if (lane == 0) base = atomicAdd(a.ws.candidate_counts + row, held);
+  base = __shfl_sync(kFullMask, base, 0);
+  if (static_cast<unsigned>(lane) < held && base + lane < static_cast<unsigned>(kCandidates)) {
+    a.ws.candidates[row * kCandidates + base + lane] = held_slots[lane];
+  }
+}
+
 // One warp (warp 0), the draw's last step: the token of rank `rank` in the kept mass of the 128 logits from `begin`
 // (a segment of a chunk wholly inside the row, 16-byte aligned): lane l weighs logits begin + 4 l ... + 3 as
 // draw_row's kept_weight does, then a warp scan in index order. Writes the token (the argmax if no lane holds the
@@ -118,70 +172,6 @@ __device__ void draw_in_cell(const KernelArgs& a, std::int64_t row, const void* 
     if (lane == 0) a.tokens[row] = plan.argmax;
   } else if (lane == __ffs(found) - 1) {
     a.tokens[row] = token;
-  }
-}
-
-// a.seg_prefetch (RESET_NATIVE_SAMPLER_SEG_PREFETCH, session 17), before the barrier that publishes the candidate count's
-// reads: the warp's inclusive scan of the owners' chunk masses (cells only: the boundary bin's logits are not in them)
-// and its candidates' weights, the warp totals into d.spec_cells / d.spec_cands; returns the exclusive prefix of this
-// thread's chunk inside its warp. All threads.
-__device__ __forceinline__ unsigned long long spec_publish(DrawShared& d, unsigned long long my_mass, unsigned cand_w) {
-  const int lane = threadIdx.x & 31;
-  unsigned long long upto = my_mass;
-  for (int o = 1; o < 32; o <<= 1) {
-    const unsigned long long y = __shfl_up_sync(kFullMask, upto, o);
-    if (lane >= o) upto += y;
-  }
-  const unsigned cands = __reduce_add_sync(kFullMask, cand_w);  // <= 32 x 2^24
-  if (lane == 31) {
-    d.spec_cells[threadIdx.x >> 5] = upto;
-    d.spec_cands[threadIdx.x >> 5] = cands;
-  }
-  return upto - my_mass;
-}
-
-constexpr int kSpecSegments = 8;  // at most this many segments prefetched per chunk
-
-// After that barrier, the owner of chunk `chunk` (kLoadVec's layout; its cells c in cell order): the segments of the
-// chunk that can hold the token, prefetched into this SM's L1 while the threshold is found (a guess that never changes
-// a value: the draw loads the same logits either way). With A the cells' total (the kept mass above the boundary
-// bin), Bm the candidates' total and target the mass the threshold must reach inside the bin, the kept total lies in
-// [A + target, A + Bm] and the token's rank r = u x total in [u (A + target) - 1, u (A + Bm)]; a logit's prefix of
-// kept mass is its cells' prefix plus at most Bm, so the token's segment s has cells' prefix <= r before it and > r -
-// Bm after it.
-template <int kDType>
-__device__ __forceinline__ void spec_prefetch(const DrawShared& d, const void* z, unsigned chunk,
-                                              unsigned long long in_warp, const uint4 (&cell)[kCells / 4],
-                                              double uniform, double target) {
-  const int warp = threadIdx.x >> 5;
-  unsigned long long before = in_warp, cells = 0, cands = 0;
-#pragma unroll
-  for (int w = 0; w < kWarps; ++w) {
-    const unsigned long long m = d.spec_cells[w];
-    cells += m;
-    before += w < warp ? m : 0ull;
-    cands += d.spec_cands[w];
-  }
-  const double lo = uniform * (static_cast<double>(cells) + target) - static_cast<double>(cands) - 2.0;
-  const double hi = uniform * static_cast<double>(cells + cands) + 2.0;
-  if (static_cast<double>(before) > hi) return;
-  const unsigned c[kCells] = {cell[0].x, cell[0].y, cell[0].z, cell[0].w, cell[1].x, cell[1].y, cell[1].z, cell[1].w,
-                              cell[2].x, cell[2].y, cell[2].z, cell[2].w, cell[3].x, cell[3].y, cell[3].z, cell[3].w};
-  constexpr int kBytes = kCellLogits * (kDType == 0 ? 4 : 2);
-  const char* base = static_cast<const char*>(z) + static_cast<std::size_t>(chunk) * kChunk * (kDType == 0 ? 4 : 2);
-  double cp = static_cast<double>(before);
-  int issued = 0;
-#pragma unroll
-  for (int s = 0; s < kCells; ++s) {
-    const unsigned m = c[cell_of_segment<kDType>(s)];
-    if (cp + m > lo && cp <= hi && issued < kSpecSegments) {
-#pragma unroll
-      for (int l = 0; l < kBytes / 128; ++l) {
-        asm volatile("prefetch.global.L1 [%0];" ::"l"(base + s * kBytes + 128 * l));
-      }
-      ++issued;
-    }
-    cp += m;
   }
 }
 
@@ -298,12 +288,8 @@ __device__ void draw_row_cells(const KernelArgs& a, std::int64_t row, const RowP
     const unsigned n = __ldcg(a.ws.candidate_counts + row);
     segmented = lean && n <= static_cast<unsigned>(kRankCandidates);  // kw's words past the scratch are free
     note_cells(segmented);
-    const bool spec = a.seg_prefetch && segmented && n > 0u;  // block-uniform
-    unsigned long long spec_in_warp = 0;
-    if (spec) spec_in_warp = spec_publish(d, my_mass, t < n ? mine.y : 0u);
     __syncthreads();  // every thread has read the count before it is reset
     RN_TRACE(2, 5);
-    if (spec && owner && vec) spec_prefetch<kDType>(d, z, t, spec_in_warp, cell, plan.uniform, plan.target);
     if (t == 0) a.ws.candidate_counts[row] = 0u;
     if (n == 0u) {
       // Unreachable (the bin was chosen for its mass, and the same logits are recounted): keep the floor.
@@ -433,6 +419,20 @@ __device__ void draw_row_cells(const KernelArgs& a, std::int64_t row, const RowP
   }
   __syncthreads();
   RN_TRACE(2, 8);
+#ifdef RESET_NATIVE_SAMPLER_TRACE
+  {
+    // Probe only: the chunks' scan and the owners' segment words once more, the same instructions with warm caches
+    // (mark 17; the segment and token phase is then marks 17 -> 9).
+    unsigned long long again_total;
+    unsigned long long again = block_exclusive_scan(run, sh.warp_sums, &again_total) + again_total;
+    if (owner) {
+      for (int s = 0; s < kCells; ++s) again += segments[t * kCells + s];
+    }
+    if (again == 1ull) g_trace_sink = 1.0;  // keeps the loads
+    __syncthreads();
+    RN_TRACE(2, 17);
+  }
+#endif
   if (sh.segment >= 0) {
     if (t < 32) {
       draw_in_cell<kDType>(a, row, z, sh.chunk * kChunk + sh.segment * kCellLogits, static_cast<unsigned>(sh.rank),

@@ -88,16 +88,14 @@ struct KernelArgs {
   // pre_warp: the stats pass's last block loads the row's RowPre with warp 1 while warp 0 combines the chunks' parts
   // (RESET_NATIVE_SAMPLER_PRE_WARP);
   int pre_warp;
-  // Session 17's switches (branch sampler18; decode_step.cu: read_switches), the same bits on and off, the draw of
-  // draw_row_cells with the counted threshold (decode_step_cells.cuh):
+  // Session 17's switches (branch sampler18; decode_step.cu: read_switches), the same bits on and off, in the sample
+  // pass with the cells (decode_step_cells.cuh):
   // owner_draw: the warp of the chunk that holds the quantile finds its segment (a 16-lane scan) and the token, with
   // no barrier after the chunks' scan (RESET_NATIVE_SAMPLER_OWNER_DRAW);
-  // seg_prefetch: before the threshold, the segments that can hold the token (from the cells' prefix and the
-  // boundary bin's mass) are prefetched into L1 (RESET_NATIVE_SAMPLER_SEG_PREFETCH).
   // warp_star: the counted threshold's last step (a boundary sub-bin of at most 32 candidates) by every warp itself,
-  // with no shared atomic and no barrier (RESET_NATIVE_SAMPLER_WARP_STAR).
+  // with no shared atomic and no barrier (RESET_NATIVE_SAMPLER_WARP_STAR). (RESET_NATIVE_SAMPLER_DEFER_CANDS is a
+  // kernel of its own: sample_kernel's kDefer.)
   int owner_draw;
-  int seg_prefetch;
   int warp_star;
 };
 

@@ -23,8 +23,6 @@ struct DrawShared {
   unsigned extra_hi[kThreads];          // two halves: bits 0..11 and 12..24 of each weight
   unsigned best, least;
   SubBinShared sub;                     // threshold_by_sub_bins (a.sub_bins; its scratch: kw[kRankCandidates...])
-  unsigned long long spec_cells[kWarps];  // a.seg_prefetch: each warp's owners' cell masses (draw_row_cells)
-  unsigned spec_cands[kWarps];            // ... and each warp's candidates' weights
 };
 
 // This thread's logits of a chunk in the sampling pass: w[j] its weight if it is kept for sure (at or
@@ -439,7 +437,10 @@ namespace reset_native::sampler::cuda_detail {
 // loop without spills, draw_row with a few words on the stack).
 // (Session 14's EARLY_WEIGHTS, the chunk weighed and binned before the wait from the stats pass's plan, was level in
 // two measurements, sessions 14 and 15: removed.)
-template <int kDType, bool kGrouped, bool kLean, bool kPhased = false, int kMinBlocks = 5>
+// kDefer (kGrouped only; RESET_NATIVE_SAMPLER_DEFER_CANDS, session 17): with the cells, each warp holds its boundary-bin
+// logits in shared memory until its last chunk (kept_cells_warp_held); a kernel of its own, so that the default's
+// registers and spills do not change.
+template <int kDType, bool kGrouped, bool kLean, bool kPhased = false, int kMinBlocks = 5, bool kDefer = false>
 __global__ void __launch_bounds__(kThreads, kMinBlocks) sample_kernel(KernelArgs a) {
   __shared__ DrawShared draw;
   __shared__ SampleShared sh;
@@ -470,10 +471,22 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) sample_kernel(KernelArgs
   if (a.cell_masses) {
     // Each warp publishes its cells as soon as it has weighed a chunk: no block barrier before the arrival.
     if constexpr (kGrouped) {
-      for (unsigned round = part; round < a.ws.chunks; round += parts * kWarps) {
-        grouped_round<kDType, kPhased>(a, row, round, parts, x, [&](int, unsigned c) {
-          kept_cells_warp<kDType, kLean>(a, row, c, plan, x, a.sample_loads);
-        }, a.sample_loads);
+      if constexpr (kDefer) {
+        __shared__ Candidate held_slots[kWarps][32];  // each warp's boundary-bin logits until its last chunk
+        unsigned held = 0u;                           // warp-uniform
+        Candidate* mine = held_slots[threadIdx.x >> 5];
+        for (unsigned round = part; round < a.ws.chunks; round += parts * kWarps) {
+          grouped_round<kDType, kPhased>(a, row, round, parts, x, [&](int, unsigned c) {
+            kept_cells_warp_held<kDType, kLean>(a, row, c, plan, x, a.sample_loads, mine, held);
+          }, a.sample_loads);
+        }
+        flush_held(a, row, mine, held);
+      } else {
+        for (unsigned round = part; round < a.ws.chunks; round += parts * kWarps) {
+          grouped_round<kDType, kPhased>(a, row, round, parts, x, [&](int, unsigned c) {
+            kept_cells_warp<kDType, kLean>(a, row, c, plan, x, a.sample_loads);
+          }, a.sample_loads);
+        }
       }
     } else {
       kept_cells_warp<kDType, kLean>(a, row, part, plan, x, a.sample_loads);
