@@ -1,20 +1,16 @@
-"""Session 17's switches of the CUDA decode step's kernels path (docs/sampler.md, CUDA details), read from the
-environment at every call (=1 on, =0 off, unset: the default), meant to change only which warp computes what and when
-it publishes, never a value. They act in the sample pass with the cells:
-  RESET_NATIVE_SAMPLER_OWNER_DRAW    the warp of the chunk that holds the quantile finds its segment (a 16-lane scan)
-                                     and the token, with no barrier after the chunks' scan; the row's partial last
-                                     chunk by that warp in pieces of 128 logits (draw_in_chunk_warp).
-  RESET_NATIVE_SAMPLER_WARP_STAR     the counted threshold's boundary sub-bin (at most 32 candidates) counted by every
-                                     warp itself, no shared atomic and no barrier (also in draw_row, without the cells).
-  RESET_NATIVE_SAMPLER_DEFER_CANDS   the grouped pass's warps hold their boundary-bin logits in 32 shared slots until
-                                     their last chunk, then reserve the row's candidate slots with one atomic (a chunk
-                                     that would overflow them publishes at once).
-Off, on, and on with the switches and groupings around them (the counted or ranked or sorted thresholds, 16-byte
-loads or not, the cells or not, the grouped passes) must give the same tokens, temperatures, entropies, errors and
-state bits as off: the shapes of the earlier switch files, strided views, counted / sorted / overfull boundary bins (the
-numpy model's tokens), extreme weights, rows of equal logits, the quantile in a row's partial last chunk, rows of 192
-chunks and past them, graph replays. (RESET_NATIVE_SAMPLER_SEG_PREFETCH, measured and removed after round 1, was
-tested here too.)"""
+"""Session 17's switch of the CUDA decode step's kernels path (docs/sampler.md, CUDA details), read from the
+environment at every call (=1 on, =0 off, unset: the default), meant to change only which warp computes what, never a
+value:
+  RESET_NATIVE_SAMPLER_OWNER_DRAW    (opt-in) in the draw with the cells, the warp of the chunk that holds the quantile
+                                     finds its segment (a 16-lane scan) and the token, with no barrier after the chunks'
+                                     scan; the row's partial last chunk by that warp in pieces of 128 logits
+                                     (draw_in_chunk_warp).
+Off, on, and on with the switches and groupings around it (the counted or ranked or sorted thresholds, 16-byte loads or
+not, the cells or not, the grouped passes) must give the same tokens, temperatures, entropies, errors and state bits as
+off: the shapes of the earlier switch files, strided views, counted / sorted / overfull boundary bins (the numpy model's
+tokens), extreme weights, rows of equal logits, the quantile in a row's partial last chunk, rows of 192 chunks and past
+them, graph replays. (SEG_PREFETCH, WARP_STAR and DEFER_CANDS, measured and removed this session, were tested here
+too.)"""
 import numpy as np
 import pytest
 
@@ -24,7 +20,7 @@ from reset_native.sampler import ReSETConfig  # noqa: E402
 from sampler_switch_suite import BOUNDARY_CASES, CONFIGS, STEP_SHAPES, SwitchSuite  # noqa: E402
 
 pytestmark = pytest.mark.gpu
-OWNER, STAR, DEFER = (f"RESET_NATIVE_SAMPLER_{n}" for n in ("OWNER_DRAW", "WARP_STAR", "DEFER_CANDS"))
+OWNER = "RESET_NATIVE_SAMPLER_OWNER_DRAW"
 OTHERS = tuple(f"RESET_NATIVE_SAMPLER_{n}" for n in (
     "CELL_MASSES", "SAMPLE_PICKS", "LEAN_DRAW", "SUB_BINS", "VEC_LOADS", "PRE_WARP"))
 CELLS, PICKS, LEAN_DRAW, SUB_BINS, VEC, PRE = OTHERS
@@ -36,16 +32,15 @@ def grouping(stats, bins, sample):
 
 
 # combo -> {variable: value}; variables not named are unset (their defaults). "off" is the reference.
-OFF = {OWNER: "0", STAR: "0", DEFER: "0"}
-BOTH = {OWNER: "1", STAR: "1", DEFER: "1"}  # "both": all three
-COMBOS = {"off": OFF, "default": {}, "owner": {**OFF, OWNER: "1"}, "star": {**OFF, STAR: "1"},
-          "defer": {**OFF, DEFER: "1"}, "defer_g2": {**OFF, DEFER: "1", **grouping(2, 2, 2)},
-          "defer_g16": {**OFF, DEFER: "1", **grouping(1, 1, 16)}, "both": BOTH,
-          "both_g345": {**BOTH, **grouping(3, 4, 5)}, "both_g122": {**BOTH, **grouping(1, 2, 2)},
-          "both_no_picks": {**BOTH, PICKS: "0"}, "both_draw_rank": {**BOTH, LEAN_DRAW: "0", SUB_BINS: "0"},
-          "both_no_vec": {**BOTH, VEC: "0"}, "both_no_cells": {**BOTH, CELLS: "0"},
-          "both_no_pre": {**BOTH, PRE: "0"}}
-SUITE = SwitchSuite((OWNER, STAR, DEFER) + OTHERS + GROUPINGS, COMBOS, reference="off")
+OFF = {OWNER: "0"}
+ON = {OWNER: "1"}
+COMBOS = {"off": OFF, "default": {}, "owner": ON,
+          "owner_g345": {**ON, **grouping(3, 4, 5)}, "owner_g122": {**ON, **grouping(1, 2, 2)},
+          "owner_g16": {**ON, **grouping(1, 1, 16)},
+          "owner_no_picks": {**ON, PICKS: "0"}, "owner_draw_rank": {**ON, LEAN_DRAW: "0", SUB_BINS: "0"},
+          "owner_no_vec": {**ON, VEC: "0"}, "owner_no_cells": {**ON, CELLS: "0"},
+          "owner_no_pre": {**ON, PRE: "0"}}
+SUITE = SwitchSuite((OWNER,) + OTHERS + GROUPINGS, COMBOS, reference="off")
 
 
 @pytest.mark.parametrize("mode", list(CONFIGS))
@@ -63,8 +58,8 @@ def test_session17_switches_on_strided_views(pad, dtype, monkeypatch):
 
 @pytest.mark.parametrize("case", BOUNDARY_CASES)
 def test_session17_switches_on_counted_and_sorted_boundary_bins(case, monkeypatch):
-    """The counted threshold and the sorted one: the same bits, and with the switches the numpy model's tokens."""
-    SUITE.boundary_bins_case(monkeypatch, case, rng_offset=17, seed=41, token_combo="both")
+    """The counted threshold and the sorted one: the same bits, and with the switch the numpy model's tokens."""
+    SUITE.boundary_bins_case(monkeypatch, case, rng_offset=17, seed=41, token_combo="owner")
 
 
 @pytest.mark.parametrize("vocab", [6151, 151936])
@@ -109,18 +104,18 @@ def test_session17_switches_with_the_quantile_in_the_partial_last_chunk(vocab, t
     runs = SUITE.runs(monkeypatch, ReSETConfig.fixed(1.0, top_p=top_p), rows, vocab, logits,
                       torch.arange(rows, device="cuda"), seed=12)
     SUITE.assert_same(runs)
-    tokens = runs["both"][0][:, 0].numpy()
+    tokens = runs["owner"][0][:, 0].numpy()
     assert (tokens >= last).mean() > 0.9, tokens
 
 
 @pytest.mark.parametrize("vocab", [192 * 2048, 192 * 2048 + 1, 256 * 2048 + 4100])
 def test_session17_switches_at_and_past_the_cells_row_limit(vocab, monkeypatch):
-    """192 chunks (the cells' limit), 193 and more than 256 (no cells: the switches do not apply)."""
+    """192 chunks (the cells' limit), 193 and more than 256 (no cells: the switch does not apply)."""
     SUITE.long_rows_case(monkeypatch, vocab, rng_seed=vocab % 83,
-                         combos=("off", "owner", "star", "defer_g16", "both", "both_g345", "both_no_vec"))
+                         combos=("off", "owner", "owner_g345", "owner_g16", "owner_no_vec"))
 
 
 @pytest.mark.parametrize("rows", [1, 8, 64])
-@pytest.mark.parametrize("captured,eager", [("both", "off"), ("off", "both")])
+@pytest.mark.parametrize("captured,eager", [("owner", "off"), ("off", "owner")])
 def test_session17_switches_in_a_cuda_graph_replay_like_eager_steps(rows, captured, eager, monkeypatch):
     SUITE.graph_case(monkeypatch, rows, 170 + rows, captured=captured, eager=eager)

@@ -69,60 +69,6 @@ __device__ void kept_cells_warp(const KernelArgs& a, std::int64_t row, unsigned 
   publish_candidates<kDType>(a, row, chunk, x, w, in_bin, mode, a.warp_redux != 0);
 }
 
-// a.defer_cands (RESET_NATIVE_SAMPLER_DEFER_CANDS, session 17; the grouped pass, several chunks per block): a warp's
-// boundary-bin logits of all its chunks wait in its 32 shared slots (`held` of them, warp-uniform) and go to the row's
-// candidates once, after its last chunk, with one slot-reserving atomic: a warp no longer waits for that atomic's round
-// trip once per chunk that holds some (at B = 64 the last sample block's warps finished up to 1.7 us apart in the
-// trace). A chunk whose logits would overflow the 32 slots publishes them at once, as kept_cells_warp. The candidates'
-// order in the row's buffer does not matter (the threshold and the kept masses come from the set), and past
-// kCandidates they are counted, not stored, as before: the same bits.
-template <int kDType, bool kLean = false>
-__device__ void kept_cells_warp_held(const KernelArgs& a, std::int64_t row, unsigned chunk, const RowPlan& plan,
-                                     const float (&x)[kPerThread], int mode, Candidate* held_slots, unsigned& held) {
-  unsigned w[kPerThread];
-  unsigned k0 = 0u, k1 = 0u, in_bin;
-  if (kLean && a.kept_sum) {
-    in_bin = plan.floor_key == 0u ? kept_weights_summed_of<false, true>(plan, x, w, k0, k1)
-                                  : kept_weights_summed_of<true, true>(plan, x, w, k0, k1);
-  } else {
-    in_bin = kept_weights<kLean>(plan, x, w);
-#pragma unroll
-    for (int j = 0; j < kPerThread; ++j) (j < kPerThread / 2 ? k0 : k1) += in_bin & (1u << j) ? 0u : w[j];
-  }
-  store_cells<kDType>(a, row, chunk, k0, k1, mode);
-  const unsigned count = __popc(in_bin);
-  const unsigned warp_count = __reduce_add_sync(kFullMask, count);
-  if (warp_count == 0u) return;
-  if (held + warp_count > 32u) {
-    publish_candidates<kDType>(a, row, chunk, x, w, in_bin, mode, a.warp_redux != 0);
-    return;
-  }
-  const int lane = threadIdx.x & 31;
-  unsigned upto = count;  // inclusive scan over the warp
-  for (int o = 1; o < 32; o <<= 1) {
-    const unsigned y = __shfl_up_sync(kFullMask, upto, o);
-    if (lane >= o) upto += y;
-  }
-  const std::int64_t begin = static_cast<std::int64_t>(chunk) * kChunk;
-  write_candidates<kDType>(held_slots, held + upto - count, in_bin, x, w, begin,
-                           vec_layout(mode, begin, min(begin + kChunk, a.vocab)));
-  held += warp_count;
-}
-
-// The held candidates of the warp to the row's candidates: one atomic, then lane l stores slot l. All lanes.
-__device__ __forceinline__ void flush_held(const KernelArgs& a, std::int64_t row, const Candidate* held_slots,
-                                           unsigned held) {
-  if (held == 0u) return;
-  __syncwarp();  // the lanes' shared writes before the other lanes' reads
-  const int lane = threadIdx.x & 31;
-  unsigned base = 0u;
-  if (lane == 0) base = atomicAdd(a.ws.candidate_counts + row, held);
-  base = __shfl_sync(kFullMask, base, 0);
-  if (static_cast<unsigned>(lane) < held && base + lane < static_cast<unsigned>(kCandidates)) {
-    a.ws.candidates[row * kCandidates + base + lane] = held_slots[lane];
-  }
-}
-
 // One warp (warp 0), the draw's last step: the token of rank `rank` in the kept mass of the 128 logits from `begin`
 // (a segment of a chunk wholly inside the row, 16-byte aligned): lane l weighs logits begin + 4 l ... + 3 as
 // draw_row's kept_weight does, then a warp scan in index order. Writes the token (the argmax if no lane holds the
@@ -295,8 +241,7 @@ __device__ void draw_row_cells(const KernelArgs& a, std::int64_t row, const RowP
       // Unreachable (the bin was chosen for its mass, and the same logits are recounted): keep the floor.
     } else if (segmented) {
       floor_key = threshold_by_sub_bins_own((static_cast<unsigned long long>(mine.x) << 32) | mine.y,
-                                            static_cast<int>(n), plan.target, plan, d.sub, d.kw + kRankCandidates,
-                                            a.warp_star != 0);
+                                            static_cast<int>(n), plan.target, plan, d.sub, d.kw + kRankCandidates);
       RN_TRACE(2, 6);
       if (t < n && mine.x >= floor_key) atomicAdd(segments + mine.z / kCellLogits, mine.y);
     } else if (n <= static_cast<unsigned>(kCandidates)) {
@@ -421,8 +366,8 @@ __device__ void draw_row_cells(const KernelArgs& a, std::int64_t row, const RowP
   RN_TRACE(2, 8);
 #ifdef RESET_NATIVE_SAMPLER_TRACE
   {
-    // Probe only: the chunks' scan and the owners' segment words once more, the same instructions with warm caches
-    // (mark 17; the segment and token phase is then marks 17 -> 9).
+    // Probe only: a second copy of the chunks' scan and a read of the owners' segment words, with their barriers, the
+    // data and the shared memory warm (mark 17; the segment and token phase is then marks 17 -> 9).
     unsigned long long again_total;
     unsigned long long again = block_exclusive_scan(run, sh.warp_sums, &again_total) + again_total;
     if (owner) {

@@ -88,15 +88,11 @@ struct KernelArgs {
   // pre_warp: the stats pass's last block loads the row's RowPre with warp 1 while warp 0 combines the chunks' parts
   // (RESET_NATIVE_SAMPLER_PRE_WARP);
   int pre_warp;
-  // Session 17's switches (branch sampler18; decode_step.cu: read_switches), the same bits on and off, in the sample
-  // pass with the cells (decode_step_cells.cuh):
-  // owner_draw: the warp of the chunk that holds the quantile finds its segment (a 16-lane scan) and the token, with
-  // no barrier after the chunks' scan (RESET_NATIVE_SAMPLER_OWNER_DRAW);
-  // warp_star: the counted threshold's last step (a boundary sub-bin of at most 32 candidates) by every warp itself,
-  // with no shared atomic and no barrier (RESET_NATIVE_SAMPLER_WARP_STAR). (RESET_NATIVE_SAMPLER_DEFER_CANDS is a
-  // kernel of its own: sample_kernel's kDefer.)
+  // Session 17's switch (branch sampler18; decode_step.cu: read_switches), the same bits on and off:
+  // owner_draw: in the draw with the cells (decode_step_cells.cuh), the warp of the chunk that holds the quantile finds
+  // its segment (a 16-lane scan) and the token, with no barrier after the chunks' scan
+  // (RESET_NATIVE_SAMPLER_OWNER_DRAW).
   int owner_draw;
-  int warp_star;
 };
 
 template <int kDType>

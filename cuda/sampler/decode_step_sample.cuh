@@ -310,8 +310,7 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
       // Unreachable (the bin was chosen for its mass, and the same logits are recounted): keep the floor.
     } else if (lean && n <= static_cast<unsigned>(kRankCandidates)) {
       floor_key = threshold_by_sub_bins_own((static_cast<unsigned long long>(mine.x) << 32) | mine.y,
-                                            static_cast<int>(n), plan.target, plan, d.sub, d.kw + kRankCandidates,
-                                            a.warp_star != 0);
+                                            static_cast<int>(n), plan.target, plan, d.sub, d.kw + kRankCandidates);
       RN_TRACE(2, 6);
       if (threadIdx.x < n && mine.x >= floor_key) add_kept(d, row_masses, mine.z / kChunk, mine.y, own_chunk);
       global_masses = !own_chunk;
@@ -437,10 +436,7 @@ namespace reset_native::sampler::cuda_detail {
 // loop without spills, draw_row with a few words on the stack).
 // (Session 14's EARLY_WEIGHTS, the chunk weighed and binned before the wait from the stats pass's plan, was level in
 // two measurements, sessions 14 and 15: removed.)
-// kDefer (kGrouped only; RESET_NATIVE_SAMPLER_DEFER_CANDS, session 17): with the cells, each warp holds its boundary-bin
-// logits in shared memory until its last chunk (kept_cells_warp_held); a kernel of its own, so that the default's
-// registers and spills do not change.
-template <int kDType, bool kGrouped, bool kLean, bool kPhased = false, int kMinBlocks = 5, bool kDefer = false>
+template <int kDType, bool kGrouped, bool kLean, bool kPhased = false, int kMinBlocks = 5>
 __global__ void __launch_bounds__(kThreads, kMinBlocks) sample_kernel(KernelArgs a) {
   __shared__ DrawShared draw;
   __shared__ SampleShared sh;
@@ -471,22 +467,10 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) sample_kernel(KernelArgs
   if (a.cell_masses) {
     // Each warp publishes its cells as soon as it has weighed a chunk: no block barrier before the arrival.
     if constexpr (kGrouped) {
-      if constexpr (kDefer) {
-        __shared__ Candidate held_slots[kWarps][32];  // each warp's boundary-bin logits until its last chunk
-        unsigned held = 0u;                           // warp-uniform
-        Candidate* mine = held_slots[threadIdx.x >> 5];
-        for (unsigned round = part; round < a.ws.chunks; round += parts * kWarps) {
-          grouped_round<kDType, kPhased>(a, row, round, parts, x, [&](int, unsigned c) {
-            kept_cells_warp_held<kDType, kLean>(a, row, c, plan, x, a.sample_loads, mine, held);
-          }, a.sample_loads);
-        }
-        flush_held(a, row, mine, held);
-      } else {
-        for (unsigned round = part; round < a.ws.chunks; round += parts * kWarps) {
-          grouped_round<kDType, kPhased>(a, row, round, parts, x, [&](int, unsigned c) {
-            kept_cells_warp<kDType, kLean>(a, row, c, plan, x, a.sample_loads);
-          }, a.sample_loads);
-        }
+      for (unsigned round = part; round < a.ws.chunks; round += parts * kWarps) {
+        grouped_round<kDType, kPhased>(a, row, round, parts, x, [&](int, unsigned c) {
+          kept_cells_warp<kDType, kLean>(a, row, c, plan, x, a.sample_loads);
+        }, a.sample_loads);
       }
     } else {
       kept_cells_warp<kDType, kLean>(a, row, part, plan, x, a.sample_loads);

@@ -426,27 +426,6 @@ __device__ __forceinline__ unsigned star_threshold(const unsigned long long* sta
   return sb.best != 0u ? sb.best : sb.least;
 }
 
-// a.warp_star (RESET_NATIVE_SAMPLER_WARP_STAR, session 17), the boundary sub-bin holding at most 32 candidates: every
-// warp runs star_threshold's count itself, lane j for star[j], and takes the maximum with a warp reduction (no
-// shared atomic, no barrier). The same candidates against the same target: the same key. All threads.
-__device__ __forceinline__ unsigned star_threshold_warp(const unsigned long long* star, unsigned n_star,
-                                                        unsigned long long above, double target,
-                                                        const SubBinShared& sb) {
-  const unsigned lane = threadIdx.x & 31;
-  unsigned best = 0u;
-  if (lane < n_star) {
-    const unsigned key = static_cast<unsigned>(star[lane] >> 32);
-    unsigned long long mass = above;
-    for (unsigned j = 0; j < n_star; ++j) {
-      const unsigned long long v = star[j];
-      mass += static_cast<unsigned>(v >> 32) >= key ? (v & 0xFFFFFFFFull) : 0ull;
-    }
-    if (static_cast<double>(mass) >= target) best = key;
-  }
-  best = __reduce_max_sync(kFullMask, best);
-  return best != 0u ? best : sb.least;
-}
-
 // star: shared scratch of n words for the chosen sub-bin's candidates (draw_row passes kw + kRankCandidates,
 // unused with n <= kRankCandidates).
 __device__ unsigned threshold_by_sub_bins(const unsigned long long* kw, int n, double target, const RowPlan& plan,
@@ -483,7 +462,7 @@ __device__ unsigned threshold_by_sub_bins(const unsigned long long* kw, int n, d
 // own: candidate threadIdx.x's word (key << 32 | weight) when threadIdx.x < n; star: shared scratch of n words.
 // All threads, after sub_bins_init and a barrier; once per initialisation.
 __device__ unsigned threshold_by_sub_bins_own(unsigned long long own, int n, double target, const RowPlan& plan,
-                                              SubBinShared& sb, unsigned long long* star, bool warp_star = false) {
+                                              SubBinShared& sb, unsigned long long* star) {
   const int i = threadIdx.x;
   const int sub = add_to_sub_bins(i < n, own, plan, sb);
   __syncthreads();
@@ -495,10 +474,6 @@ __device__ unsigned threshold_by_sub_bins_own(unsigned long long own, int n, dou
   const unsigned long long above = __shfl_sync(kFullMask, mine_above, __ffs(holder) - 1);
   if (i < n && sub == star_bin) star[atomicAdd(&sb.n_star, 1u)] = own;
   __syncthreads();
-  if (warp_star) {
-    const unsigned n_star = sb.n_star;
-    if (n_star <= 32u) return star_threshold_warp(star, n_star, above, target, sb);
-  }
   return star_threshold(star, above, target, sb);
 }
 
