@@ -1,10 +1,10 @@
 """Session 17's switch of the CUDA decode step's kernels path (docs/sampler.md, CUDA details), read from the
 environment at every call (=1 on, =0 off, unset: the default), meant to change only which warp computes what, never a
 value:
-  RESET_NATIVE_SAMPLER_OWNER_DRAW    (opt-in) in the draw with the cells, the warp of the chunk that holds the quantile
-                                     finds its segment (a 16-lane scan) and the token, with no barrier after the chunks'
-                                     scan; the row's partial last chunk by that warp in pieces of 128 logits
-                                     (draw_in_chunk_warp).
+  RESET_NATIVE_SAMPLER_OWNER_DRAW    (on by default where rows x chunks > SMs) in the draw with the cells, the warp
+                                     of the chunk that holds the quantile finds its segment (a 16-lane scan) and the
+                                     token, with no barrier after the chunks' scan; the row's partial last chunk by
+                                     that warp in pieces of 128 logits (draw_in_chunk_warp).
 Off, on, and on with the switches and groupings around it (the counted or ranked or sorted thresholds, 16-byte loads or
 not, the cells or not, the grouped passes) must give the same tokens, temperatures, entropies, errors and state bits as
 off: the shapes of the earlier switch files, strided views, counted / sorted / overfull boundary bins (the numpy model's

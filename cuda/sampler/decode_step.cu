@@ -254,12 +254,13 @@ bool env_is(const char* name, const char* value) {
 // top-p at B = 1 / 8 / 64, its chunk scan 1.8 us instead of 0.8 in the B = 1 trace; PICK_LEAN, the boundary bin's pick
 // with one barrier fewer and integer compares: +0.28 / +0.20 / -0.09, level.)
 // Session 17's switch (bench/RESULTS-sampler18.md; tests/test_sampler_gpu_session17.py), the same bits on and off:
-// * RESET_NATIVE_SAMPLER_OWNER_DRAW (off: opt-in): in the draw with the cells, the warp of the chunk that holds the
-//   quantile finds its segment (a 16-lane scan of the chunk's segment words instead of its owner thread's walk) and the
-//   token, with no barrier after the chunks' scan and none before the segment's load (the row's partial last chunk by
-//   that warp in pieces of 128 logits). On an H200, three measurements: ReSET top-p B = 64 -0.29 / -0.31, -0.20 us and
-//   B = 8 -0.02 / -0.11, -0.13, but B = 1 +0.49 / +0.49, +0.45 (the default's second copy in the same runs: +0.26 /
-//   +0.41): no win at B = 1.
+// * RESET_NATIVE_SAMPLER_OWNER_DRAW (on by default where the sample pass does not pick the bin: rows x chunks > SMs, B >= 2
+//   at V = 151936 on an H200): in the draw with the cells, the warp of the chunk that holds the quantile finds its
+//   segment (a 16-lane scan of the chunk's segment words instead of its owner thread's walk) and the token, with no
+//   barrier after the chunks' scan and none before the segment's load (the row's partial last chunk by that warp in
+//   pieces of 128 logits). On an H200, three measurements: ReSET top-p B = 64 -0.29 / -0.31, -0.20 us and B = 8 -0.02 /
+//   -0.11, -0.13, fixed T at B = 64 -0.97 / -0.33, -0.43; but B = 1 +0.49 / +0.49, +0.45 (the default's second copy in
+//   the same runs: +0.26 / +0.41), so not at B = 1.
 // (Measured and removed: SEG_PREFETCH, the segments that could hold the token prefetched into L1 before the threshold:
 // +1.12 / +0.62 / +0.46 us at B = 1 / 8 / 64, the threshold later and the segment phase no shorter; WARP_STAR, the
 // boundary sub-bin's count by every warp with a warp max, no barrier: +0.49, +0.91, +0.34 at B = 1, level at 8 / 64;
@@ -295,7 +296,7 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
                   env_switch("RESET_NATIVE_SAMPLER_SAMPLE_OCC6", false),
                   env_switch("RESET_NATIVE_SAMPLER_CELL_MASSES", true),
                   env_switch("RESET_NATIVE_SAMPLER_PRE_WARP", true),
-                  env_switch("RESET_NATIVE_SAMPLER_OWNER_DRAW", false)};
+                  env_switch("RESET_NATIVE_SAMPLER_OWNER_DRAW", !picks)};
 }
 
 // Whether every chunk of every row starts on a 16-byte boundary (kLoadVec's loads): the logits' base and the row
