@@ -258,9 +258,9 @@ bool env_is(const char* name, const char* value) {
 //   at V = 151936 on an H200): in the draw with the cells, the warp of the chunk that holds the quantile finds its
 //   segment (a 16-lane scan of the chunk's segment words instead of its owner thread's walk) and the token, with no
 //   barrier after the chunks' scan and none before the segment's load (the row's partial last chunk by that warp in
-//   pieces of 128 logits). On an H200, three measurements: ReSET top-p B = 64 -0.29 / -0.31, -0.20 us and B = 8 -0.02 /
-//   -0.11, -0.13, fixed T at B = 64 -0.97 / -0.33, -0.43; but B = 1 +0.49 / +0.49, +0.45 (the default's second copy in
-//   the same runs: +0.26 / +0.41), so not at B = 1.
+//   pieces of 128 logits). On an H200, three rounds (on against off): ReSET top-p B = 64 -0.29 / -0.31, -0.20 / -0.30 us
+//   and B = 8 -0.02 / -0.11, -0.13 / -0.16, fixed T at B = 64 -0.97 / -0.33, -0.43 / -0.57; B = 1 +0.49 / +0.49, +0.45
+//   against the default's first copy (its second copy: +0.26 / +0.41) / -0.07: not a win, so B = 1 keeps the walk.
 // (Measured and removed: SEG_PREFETCH, the segments that could hold the token prefetched into L1 before the threshold:
 // +1.12 / +0.62 / +0.46 us at B = 1 / 8 / 64, the threshold later and the segment phase no shorter; WARP_STAR, the
 // boundary sub-bin's count by every warp with a warp max, no barrier: +0.49, +0.91, +0.34 at B = 1, level at 8 / 64;
