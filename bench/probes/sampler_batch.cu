@@ -221,6 +221,11 @@ void run_trace(Probe& p, std::int64_t rows, int replays = 25) {
   // Which block of row 0 was the stats pass's last (mark 3: the only block that records it), per replay: with a
   // block per chunk, blockIdx.y == chunks is the extra preparing block.
   std::vector<int> stats_last;
+  // The sample pass's last block (the one with mark 4): cycles (clock64, one SM) from its mark 4 to its marks 5 ... 9.
+  using cuda_detail::g_trace_clock;
+  static long long clocks[kTraceKernels][kTraceEvents][kTraceBlocks];
+  std::vector<double> draw_cycles[kTraceEvents];
+  std::vector<double> combine_cycles[kTraceEvents];  // the stats pass's last block (mark 3): cycles to its later marks
   apply(Grouping{});
   Step st = make_step(p.reset, rows, p.logits[0]);
   cudaGraph_t g;
@@ -236,7 +241,19 @@ void run_trace(Probe& p, std::int64_t rows, int replays = 25) {
     CHECK(cudaGraphLaunch(ge, p.s));
     CHECK(cudaStreamSynchronize(p.s));
     CHECK(cudaMemcpyFromSymbol(times, g_trace_time, sizeof(times)));
+    CHECK(cudaMemcpyFromSymbol(clocks, g_trace_clock, sizeof(clocks)));
     if (r < 3) continue;
+    for (int b = 0; b < kTraceBlocks; ++b) {
+      if (!times[0][3][b]) continue;
+      for (int e = 4; e < kTraceEvents; ++e)
+        if (times[0][e][b] && e != 12 && e != 13)
+          combine_cycles[e].push_back(static_cast<double>(clocks[0][e][b] - clocks[0][3][b]));
+    }
+    for (int b = 0; b < kTraceBlocks; ++b) {
+      if (!times[2][4][b]) continue;
+      for (int e = 5; e < kTraceEvents; ++e)
+        if (times[2][e][b]) draw_cycles[e].push_back(static_cast<double>(clocks[2][e][b] - clocks[2][4][b]));
+    }
     for (int b = 0; b < kTraceBlocks; ++b)
       if (times[0][3][b]) stats_last.push_back(b);
     unsigned long long t0 = ~0ull;
@@ -274,6 +291,14 @@ void run_trace(Probe& p, std::int64_t rows, int replays = 25) {
     }
     std::printf("\n");
   }
+  std::printf("  stats last block, cycles from mark 3:");
+  for (int e = 4; e < kTraceEvents; ++e)
+    if (!combine_cycles[e].empty()) std::printf(" %d:%.0f", e, median(combine_cycles[e]));
+  std::printf("\n");
+  std::printf("  sample last block, cycles from mark 4:");
+  for (int e = 5; e < kTraceEvents; ++e)
+    if (!draw_cycles[e].empty()) std::printf(" %d:%.0f", e, median(draw_cycles[e]));
+  std::printf("\n");
   std::sort(stats_last.begin(), stats_last.end());
   std::printf("  stats last block (blockIdx.y; %d = the extra preparing block where it runs):",
               static_cast<int>(detail::chunks_of(kVocab)));

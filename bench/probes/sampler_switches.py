@@ -15,7 +15,9 @@ default is a block per chunk, it only shows what grouping costs there).
 SAMPLER_SWITCH_VARIANTS=grouping64 times more chunks-per-block values at B = 64 (SAMPLER_SWITCH_BATCHES=64);
 SAMPLER_SWITCH_FRESH=1 copies fresh logits into place at the start of every step (the copy timed with it);
 SAMPLER_SWITCH_CHECK=0 skips the bit-for-bit check.
-SAMPLER_SWITCH_VARIANTS=s17 times session 16's default (PRE_WARP on) against PRE_WARP off (both twice),
+SAMPLER_SWITCH_VARIANTS=s18 times the default (session 17's OWNER_DRAW on from B = 2) against OWNER_DRAW off and on,
+each twice in turns;
+=s17 times session 16's default (PRE_WARP on) against PRE_WARP off (both twice),
 with a third config that feeds a paragraph boundary every step; =s16 times session 15's CELL_MASSES (on by default) off against the default;
 =s15 times session 14's defaults (PREP_FIRST, COMBINE_LOADS) each off and the opt-in SAMPLE_OCC6, =s15g the B = 64 groupings; =s11 times session 11's switches (FULL_LOADS, VEC_LOADS, FLAT_BINS,
 WARP_REDUX, STATS_RANGE, KEPT_SUM; on by default since its round 1) each off and all of them off (-s11) against the
@@ -60,8 +62,19 @@ S15 = ("RESET_NATIVE_SAMPLER_CELL_MASSES",)
 # on by default since the session's round 2). (WARP_DRAW and PICK_LEAN, measured in round 1, and PREP_STAGED, the
 # preparing thread's window sum with its loads ahead of the adds, measured in the final call, were removed.)
 S16 = ("RESET_NATIVE_SAMPLER_PRE_WARP",)
+# Session 17's switch (branch sampler18; on by default where rows x chunks > SMs: B >= 2 here): OWNER_DRAW (the draw's
+# segment and token by the warp of the quantile's chunk, no barrier after the chunks' scan). (SEG_PREFETCH, WARP_STAR
+# and DEFER_CANDS, measured in the session's rounds, were removed.)
+S17 = ("RESET_NATIVE_SAMPLER_OWNER_DRAW",)
 # name -> {switch: "0" / "1"}; a switch not named is left unset (its default).
-if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s17":
+if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s18":
+    # Session 17 (branch sampler18): the default (OWNER_DRAW on from B = 2) against OWNER_DRAW off and on, each twice in
+    # turns (the copies show the probe's noise in the same run: at B = 1 two copies of one build differed by up to
+    # ~0.5 us).
+    VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S13 + S14 + S15 + S16 + S17}, "default": {},
+                "-owner": {S17[0]: "0"}, "+owner": {S17[0]: "1"}, "default_b": {}, "-owner_b": {S17[0]: "0"},
+                "+owner_b": {S17[0]: "1"}}
+elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s17":
     # Session 16 (branch sampler17): the default (PRE_WARP on) against it off (session 15's defaults), both twice in
     # turns (the copies show the probe's noise in the same run); a third config feeds a paragraph boundary every
     # step, so the step means always come from the window (the case of PREP_STAGED, removed after the final call).
@@ -141,7 +154,7 @@ CHECK = os.environ.get("SAMPLER_SWITCH_CHECK", "1") == "1"  # the bit-for-bit ch
 
 
 def set_variant(name):
-    for env in SWITCHES + S11 + S13 + S14 + S15 + S16 + GROUPINGS:
+    for env in SWITCHES + S11 + S13 + S14 + S15 + S16 + S17 + GROUPINGS:
         if env in VARIANTS[name]:
             os.environ[env] = VARIANTS[name][env]
         else:
@@ -299,7 +312,7 @@ def main():
             lines.append(f"| {rows} | {cname} | " + " | ".join(f"{best[n]:.2f}" for n in VARIANTS) +
                          f" | {best['default'] - best['old']:+.2f} | " +
                          " | ".join(f"{best[n] - best['default']:+.2f}" for n in others) + " |")
-    for name in SWITCHES + S11 + S13 + S14 + S15 + S16 + GROUPINGS:
+    for name in SWITCHES + S11 + S13 + S14 + S15 + S16 + S17 + GROUPINGS:
         os.environ.pop(name, None)
     out = Path(os.environ.get("SAMPLER_SWITCH_OUT", Path(__file__).resolve().parents[1] / "out"))
     out.mkdir(parents=True, exist_ok=True)

@@ -253,6 +253,19 @@ bool env_is(const char* name, const char* value) {
 // warp 0 alone (a warp scan over the chunks' segment words instead of the block scan): +1.33 / +1.00 / +1.10 us ReSET
 // top-p at B = 1 / 8 / 64, its chunk scan 1.8 us instead of 0.8 in the B = 1 trace; PICK_LEAN, the boundary bin's pick
 // with one barrier fewer and integer compares: +0.28 / +0.20 / -0.09, level.)
+// Session 17's switch (bench/RESULTS-sampler18.md; tests/test_sampler_gpu_session17.py), the same bits on and off:
+// * RESET_NATIVE_SAMPLER_OWNER_DRAW (on by default where the sample pass does not pick the bin: rows x chunks > SMs, B >= 2
+//   at V = 151936 on an H200): in the draw with the cells, the warp of the chunk that holds the quantile finds its
+//   segment (a 16-lane scan of the chunk's segment words instead of its owner thread's walk) and the token, with no
+//   barrier after the chunks' scan and none before the segment's load (the row's partial last chunk by that warp in
+//   pieces of 128 logits). On an H200, three rounds (on against off): ReSET top-p B = 64 -0.29 / -0.31, -0.20 / -0.30 us
+//   and B = 8 -0.02 / -0.11, -0.13 / -0.16, fixed T at B = 64 -0.97 / -0.33, -0.43 / -0.57; B = 1 +0.49 / +0.49, +0.45
+//   against the default's first copy (its second copy: +0.26 / +0.41) / -0.07: not a win, so B = 1 keeps the walk.
+// (Measured and removed: SEG_PREFETCH, the segments that could hold the token prefetched into L1 before the threshold:
+// +1.12 / +0.62 / +0.46 us at B = 1 / 8 / 64, the threshold later and the segment phase no shorter; WARP_STAR, the
+// boundary sub-bin's count by every warp with a warp max, no barrier: +0.49, +0.91, +0.34 at B = 1, level at 8 / 64;
+// DEFER_CANDS, the grouped sample pass's warps holding their boundary-bin logits in shared slots until their last chunk,
+// one slot atomic per warp: +0.07, +0.03 at B = 64.)
 struct Switches {
   bool sample_picks, lean, sub_bins, lean_stats, lean_draw;
   bool full_loads, vec_loads, flat_bins, warp_redux, stats_range, kept_sum;
@@ -260,6 +273,7 @@ struct Switches {
   bool prep_first, sample_occ6;
   bool cell_masses;
   bool pre_warp;
+  bool owner_draw;
 };
 // sms: the device's multiprocessors (0 when unknown: the bins pass picks).
 Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
@@ -281,7 +295,8 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
                   env_switch("RESET_NATIVE_SAMPLER_PREP_FIRST", true),
                   env_switch("RESET_NATIVE_SAMPLER_SAMPLE_OCC6", false),
                   env_switch("RESET_NATIVE_SAMPLER_CELL_MASSES", true),
-                  env_switch("RESET_NATIVE_SAMPLER_PRE_WARP", true)};
+                  env_switch("RESET_NATIVE_SAMPLER_PRE_WARP", true),
+                  env_switch("RESET_NATIVE_SAMPLER_OWNER_DRAW", !picks)};
 }
 
 // Whether every chunk of every row starts on a 16-byte boundary (kLoadVec's loads): the logits' base and the row
@@ -477,6 +492,7 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   a.prep_first = sw.prep_first ? 1 : 0;
   a.cell_masses = sw.cell_masses && a.ws.chunks <= kCellChunks ? 1 : 0;  // the draw keeps the cells in DrawShared
   a.pre_warp = sw.pre_warp ? 1 : 0;
+  a.owner_draw = sw.owner_draw ? 1 : 0;
   const unsigned chunks = a.ws.chunks;
   const unsigned stats_parts = grouped_parts("RESET_NATIVE_SAMPLER_STATS_CHUNKS", rows, chunks, sms);
   if (stats_parts >= chunks && !env_is("RESET_NATIVE_SAMPLER_PREP_BLOCK", "0")) {

@@ -121,6 +121,72 @@ __device__ void draw_in_cell(const KernelArgs& a, std::int64_t row, const void* 
   }
 }
 
+// block_exclusive_scan without its closing barrier (the caller uses warp_sums no more).
+__device__ __forceinline__ unsigned long long block_exclusive_scan_open(unsigned long long v,
+                                                                        unsigned long long* warp_sums,
+                                                                        unsigned long long* total) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  unsigned long long x = v;
+  for (int o = 1; o < 32; o <<= 1) {
+    const unsigned long long y = __shfl_up_sync(kFullMask, x, o);
+    if (lane >= o) x += y;
+  }
+  if (lane == 31) warp_sums[warp] = x;
+  __syncthreads();
+  unsigned long long before = 0, all = 0;
+#pragma unroll
+  for (int w = 0; w < kWarps; ++w) {
+    const unsigned long long s = warp_sums[w];
+    before += w < warp ? s : 0ull;
+    all += s;
+  }
+  *total = all;
+  return before + x - v;
+}
+
+// One warp, the draw's last step over a whole chunk [begin, end) (a row's partial last chunk, not in kLoadVec's
+// layout) with rank `rank` inside its kept mass: pieces of 128 logits in index order, lane l weighing logits 4 l ...
+// 4 l + 3 of a piece with weigh(i, end), a warp scan per piece; the first logit where the running mass passes the
+// rank is the token, as draw_in_chunk's block scan finds it (the same weights, the same order).
+template <class Weigh>
+__device__ void draw_in_chunk_warp(const KernelArgs& a, std::int64_t row, std::int64_t begin, std::int64_t end,
+                                   unsigned long long rank, std::int64_t fallback, Weigh weigh) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll 1
+  for (std::int64_t piece = begin; piece < end; piece += kCellLogits) {
+    unsigned wk[4], mine = 0u;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      wk[j] = weigh(piece + 4 * lane + j, end);
+      mine += wk[j];
+    }
+    unsigned upto = mine;  // at most 128 x 2^24 = 2^31
+    for (int o = 1; o < 32; o <<= 1) {
+      const unsigned y = __shfl_up_sync(kFullMask, upto, o);
+      if (lane >= o) upto += y;
+    }
+    const unsigned piece_mass = __shfl_sync(kFullMask, upto, 31);
+    if (rank < piece_mass) {
+      const unsigned r = static_cast<unsigned>(rank);
+      unsigned cum = upto - mine;
+      std::int64_t token = -1;
+      if (cum <= r && r < upto) {
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          if (token < 0 && r < cum + wk[j]) token = piece + 4 * lane + j;
+          cum += wk[j];
+        }
+      }
+      const unsigned found = __ballot_sync(kFullMask, token >= 0);
+      if (found != 0u && lane == __ffs(found) - 1) a.tokens[row] = token;
+      if (found == 0u && lane == 0) a.tokens[row] = fallback;
+      return;
+    }
+    rank -= piece_mass;
+  }
+  if (lane == 0) a.tokens[row] = fallback;
+}
+
 // draw_row with the cells (a.cell_masses; rows of at most kCellChunks chunks, so thread t owns chunk t): the chunk
 // masses are the sums of their cells, loaded with the candidates; the boundary bin's kept logits are added to their
 // segments in shared memory (with the counted threshold; otherwise to the chunks, as draw_row); then the quantile's
@@ -232,6 +298,46 @@ __device__ void draw_row_cells(const KernelArgs& a, std::int64_t row, const RowP
       run = my_mass + (static_cast<unsigned long long>(d.extra_hi[t]) << 12) + d.extra_lo[t];
     }
   }
+  const auto kept_weight = [&](std::int64_t i, std::int64_t stop) -> unsigned {
+    if (i >= stop) return 0u;
+    const float x = load_logit<kDType>(z, i);
+    const float m = tempered(x, plan.zmax, plan.inv_t);
+    return order_key(x) >= floor_key ? (lean ? weight_at<true>(m) : weight_at<false>(m)) : 0u;
+  };
+  if (a.owner_draw && segmented && a.sample_loads == kLoadVec) {
+    // a.owner_draw (RESET_NATIVE_SAMPLER_OWNER_DRAW, session 17): the warp of the chunk that holds the quantile finds
+    // its segment and the token; the other warps are done after the scan (no barrier after it). Every chunk but the
+    // row's partial last one is in kLoadVec's layout, so its segment words are runs of 128 logits.
+    unsigned long long total;
+    const unsigned long long cum = block_exclusive_scan_open(run, sh.warp_sums, &total);
+    const unsigned long long target =
+        min(static_cast<unsigned long long>(plan.uniform * static_cast<double>(total)), total - 1);
+    const unsigned holder = __ballot_sync(kFullMask, owner && cum <= target && target < cum + run);
+    if (holder == 0u) return;  // exactly one owner holds it (exact masses, target < total)
+    const int lane = t & 31, hl = __ffs(holder) - 1;
+    const unsigned chunk = __shfl_sync(kFullMask, t, hl);
+    const unsigned long long rank = __shfl_sync(kFullMask, target - cum, hl);
+    if (lane == hl) RN_TRACE_HERE(2, 8);
+    const std::int64_t begin = static_cast<std::int64_t>(chunk) * kChunk, end = min(begin + kChunk, a.vocab);
+    if (end - begin == kChunk) {
+      // The segment: the number of the first 15 segments whose inclusive running mass is <= rank (draw_row_cells'
+      // walk, by a 16-lane scan), and the rank inside it.
+      const unsigned long long m = lane < kCells ? segments[chunk * kCells + lane] : 0ull;
+      unsigned long long upto = m;
+      for (int o = 1; o < 32; o <<= 1) {
+        const unsigned long long y = __shfl_up_sync(kFullMask, upto, o);
+        if (lane >= o) upto += y;
+      }
+      const int seg = __popc(__ballot_sync(kFullMask, lane < kCells - 1 && upto <= rank));
+      const unsigned long long before = __shfl_sync(kFullMask, upto - m, seg);
+      draw_in_cell<kDType>(a, row, z, begin + seg * kCellLogits, static_cast<unsigned>(rank - before), floor_key,
+                           plan, lean);
+    } else {
+      draw_in_chunk_warp(a, row, begin, end, rank, plan.argmax, kept_weight);
+    }
+    if (lane == 0) RN_TRACE_HERE(2, 9);
+    return;
+  }
   if (t == 0) {
     sh.chunk = -1;
     sh.token = plan.argmax;
@@ -258,6 +364,20 @@ __device__ void draw_row_cells(const KernelArgs& a, std::int64_t row, const RowP
   }
   __syncthreads();
   RN_TRACE(2, 8);
+#ifdef RESET_NATIVE_SAMPLER_TRACE
+  {
+    // Probe only: a second copy of the chunks' scan and a read of the owners' segment words, with their barriers, the
+    // data and the shared memory warm (mark 17; the segment and token phase is then marks 17 -> 9).
+    unsigned long long again_total;
+    unsigned long long again = block_exclusive_scan(run, sh.warp_sums, &again_total) + again_total;
+    if (owner) {
+      for (int s = 0; s < kCells; ++s) again += segments[t * kCells + s];
+    }
+    if (again == 1ull) g_trace_sink = 1.0;  // keeps the loads
+    __syncthreads();
+    RN_TRACE(2, 17);
+  }
+#endif
   if (sh.segment >= 0) {
     if (t < 32) {
       draw_in_cell<kDType>(a, row, z, sh.chunk * kChunk + sh.segment * kCellLogits, static_cast<unsigned>(sh.rank),
@@ -267,13 +387,7 @@ __device__ void draw_row_cells(const KernelArgs& a, std::int64_t row, const RowP
     return;
   }
   if (sh.chunk >= 0) {
-    // draw_row's scan of the whole chunk
-    draw_in_chunk(a, sh, [&](std::int64_t i, std::int64_t stop) -> unsigned {
-      if (i >= stop) return 0u;
-      const float x = load_logit<kDType>(z, i);
-      const float m = tempered(x, plan.zmax, plan.inv_t);
-      return order_key(x) >= floor_key ? (lean ? weight_at<true>(m) : weight_at<false>(m)) : 0u;
-    });
+    draw_in_chunk(a, sh, kept_weight);  // draw_row's scan of the whole chunk
   }
   __syncthreads();
   RN_TRACE(2, 9);

@@ -88,6 +88,11 @@ struct KernelArgs {
   // pre_warp: the stats pass's last block loads the row's RowPre with warp 1 while warp 0 combines the chunks' parts
   // (RESET_NATIVE_SAMPLER_PRE_WARP);
   int pre_warp;
+  // Session 17's switch (branch sampler18; decode_step.cu: read_switches), the same bits on and off:
+  // owner_draw: in the draw with the cells (decode_step_cells.cuh), the warp of the chunk that holds the quantile finds
+  // its segment (a 16-lane scan) and the token, with no barrier after the chunks' scan
+  // (RESET_NATIVE_SAMPLER_OWNER_DRAW; on by default where rows x chunks > SMs).
+  int owner_draw;
 };
 
 template <int kDType>
