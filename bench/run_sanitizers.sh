@@ -56,6 +56,9 @@ if [ "$PART" != nvfp4 ]; then
   # session 16: warp 1 fills the stats pass's RowPre while warp 0 combines (PRE_WARP, on), over paragraph runs
   run sampler_pre_race racecheck 300 "${PYTEST[@]}" tests/test_sampler_gpu_session16.py \
     -k "$SAMPLER_K or (paragraphs and 1-151936 and 32-10)"
+  # session 17: the quantile chunk's warp draws with no barrier after the chunks' scan (OWNER_DRAW, on from B = 2)
+  run sampler_owner memcheck 300 "${PYTEST[@]}" tests/test_sampler_gpu_session17.py -k "do_not_change_the_step or partial_last"
+  run sampler_owner_race racecheck 300 "${PYTEST[@]}" tests/test_sampler_gpu_session17.py -k "$SAMPLER_K or partial_last"
 fi
 printf '%s\n' "${summary[@]}"
 echo "sanitizers: $failed failed, $(($(date +%s) - t0)) s"
