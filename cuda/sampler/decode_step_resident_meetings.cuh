@@ -38,7 +38,7 @@ struct ResidentShared {
 // in-bin target). Returns the target; the bin goes to sh.bin.
 __device__ double take_boundary_bin(const unsigned long long* row_hist, unsigned blocks, double top_p,
                                     const Waiter& wait, ResidentShared& sh) {
-  constexpr int per = kTopPBins / kThreads;
+  constexpr int per = kBinsPerThread;
   constexpr unsigned long long kMassBits = (1ull << 48) - 1;
   unsigned long long v[per];
   bool ready;
@@ -49,29 +49,9 @@ __device__ double take_boundary_bin(const unsigned long long* row_hist, unsigned
 #pragma unroll
     for (int j = 0; j < per; ++j) ready &= (v[j] >> 48) == blocks;
   } while (!ready && !wait.expired());
-  unsigned long long mine = 0;
 #pragma unroll
-  for (int j = 0; j < per; ++j) {
-    v[j] &= kMassBits;
-    mine += v[j];
-  }
-  if (threadIdx.x == 0) {
-    sh.bin = kTopPBins - 1;
-    sh.above = 0;
-  }
-  unsigned long long total;
-  unsigned long long cum = block_exclusive_scan(mine, sh.warp_sums, &total);  // ends with __syncthreads
-  const double target = top_p * static_cast<double>(total);
-#pragma unroll
-  for (int j = 0; j < per; ++j) {
-    if (v[j] > 0 && static_cast<double>(cum) < target && static_cast<double>(cum + v[j]) >= target) {
-      sh.bin = threadIdx.x * per + j;
-      sh.above = cum;
-    }
-    cum += v[j];
-  }
-  __syncthreads();
-  return target - static_cast<double>(sh.above);
+  for (int j = 0; j < per; ++j) v[j] &= kMassBits;
+  return pick_bin(v, top_p, sh).target;  // sets sh.bin
 }
 
 // Exchange 3, one thread per chunk: the chunk's kept mass and boundary-bin logits (into kw, in any

@@ -110,7 +110,9 @@ struct BinPickShared {
   unsigned long long above;
   int bin;
 };
-__device__ BinPick pick_bin(const unsigned long long (&v)[kBinsPerThread], double top_p, BinPickShared& sh) {
+// Sh: BinPickShared, or any shared struct with the same three fields (the resident step's ResidentShared).
+template <class Sh>
+__device__ BinPick pick_bin(const unsigned long long (&v)[kBinsPerThread], double top_p, Sh& sh) {
   unsigned long long mine = 0;
 #pragma unroll
   for (int j = 0; j < kBinsPerThread; ++j) mine += v[j];
