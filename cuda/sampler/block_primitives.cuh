@@ -51,9 +51,11 @@ __device__ __forceinline__ unsigned order_key(float x) {
 // Exclusive scan of one uint64 per thread over the block; *total gets the sum. All threads call it.
 // Each warp scans with shuffles; after one barrier every thread adds the kWarps warp totals itself
 // (broadcast reads of shared memory: shorter than a second scan by one warp and a second barrier).
-// The sums are integers, so the order of the adds does not matter.
-__device__ inline unsigned long long block_exclusive_scan(unsigned long long v, unsigned long long* warp_sums,
-                                                          unsigned long long* total) {
+// The sums are integers, so the order of the adds does not matter. "open": no closing barrier, for a
+// caller that uses warp_sums no more (block_exclusive_scan adds it).
+__device__ __forceinline__ unsigned long long block_exclusive_scan_open(unsigned long long v,
+                                                                        unsigned long long* warp_sums,
+                                                                        unsigned long long* total) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   unsigned long long x = v;
   for (int o = 1; o < 32; o <<= 1) {
@@ -70,8 +72,14 @@ __device__ inline unsigned long long block_exclusive_scan(unsigned long long v, 
     all += s;
   }
   *total = all;
-  __syncthreads();  // warp_sums is reused by the next call
   return before + x - v;
+}
+
+__device__ inline unsigned long long block_exclusive_scan(unsigned long long v, unsigned long long* warp_sums,
+                                                          unsigned long long* total) {
+  const unsigned long long before = block_exclusive_scan_open(v, warp_sums, total);
+  __syncthreads();  // warp_sums is reused by the next call
+  return before;
 }
 
 // Inside a chunk the sums stay in fp32 (at most kChunk terms <= 1 each, relative to the chunk's max);

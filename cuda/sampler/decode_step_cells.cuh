@@ -121,29 +121,6 @@ __device__ void draw_in_cell(const KernelArgs& a, std::int64_t row, const void* 
   }
 }
 
-// block_exclusive_scan without its closing barrier (the caller uses warp_sums no more).
-__device__ __forceinline__ unsigned long long block_exclusive_scan_open(unsigned long long v,
-                                                                        unsigned long long* warp_sums,
-                                                                        unsigned long long* total) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  unsigned long long x = v;
-  for (int o = 1; o < 32; o <<= 1) {
-    const unsigned long long y = __shfl_up_sync(kFullMask, x, o);
-    if (lane >= o) x += y;
-  }
-  if (lane == 31) warp_sums[warp] = x;
-  __syncthreads();
-  unsigned long long before = 0, all = 0;
-#pragma unroll
-  for (int w = 0; w < kWarps; ++w) {
-    const unsigned long long s = warp_sums[w];
-    before += w < warp ? s : 0ull;
-    all += s;
-  }
-  *total = all;
-  return before + x - v;
-}
-
 // One warp, the draw's last step over a whole chunk [begin, end) (a row's partial last chunk, not in kLoadVec's
 // layout) with rank `rank` inside its kept mass: pieces of 128 logits in index order, lane l weighing logits 4 l ...
 // 4 l + 3 of a piece with weigh(i, end), a warp scan per piece; the first logit where the running mass passes the
