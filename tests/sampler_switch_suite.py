@@ -120,6 +120,17 @@ class SwitchSuite:
                          torch.arange(rows, device="cuda"), seed=5)
         self.assert_same(runs)
 
+    def equal_logits_case(self, monkeypatch, vocab, top_p):
+        """Every logit of a row equal (one bin holding the whole mass), two equal halves, alternate logits equal."""
+        rows = 3
+        z = np.zeros((rows, vocab), np.float32)
+        z[1, vocab // 2:] = -0.5
+        z[2, ::2] = 1.0
+        logits = [torch.from_numpy(z).cuda(), torch.from_numpy(z[:, ::-1].copy()).cuda()]
+        runs = self.runs(monkeypatch, ReSETConfig.fixed(1.0, top_p=top_p), rows, vocab, logits,
+                         torch.arange(rows, device="cuda"), seed=9)
+        self.assert_same(runs)
+
     def long_rows_case(self, monkeypatch, vocab, rng_seed, combos):
         """Rows of more than 256 chunks (V > 524288): the kept candidates' masses go through global memory."""
         rows = 2

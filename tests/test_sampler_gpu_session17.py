@@ -76,14 +76,7 @@ def test_session17_switches_with_extreme_weights(temperature, top_p, monkeypatch
 @pytest.mark.parametrize("vocab", [4096, 151936])
 def test_session17_switches_on_rows_of_equal_logits(vocab, top_p, monkeypatch):
     """Every logit of a row equal (one bin holding the whole mass), two equal halves, alternate logits equal."""
-    rows = 3
-    z = np.zeros((rows, vocab), np.float32)
-    z[1, vocab // 2:] = -0.5
-    z[2, ::2] = 1.0
-    logits = [torch.from_numpy(z).cuda(), torch.from_numpy(z[:, ::-1].copy()).cuda()]
-    runs = SUITE.runs(monkeypatch, ReSETConfig.fixed(1.0, top_p=top_p), rows, vocab, logits,
-                      torch.arange(rows, device="cuda"), seed=9)
-    SUITE.assert_same(runs)
+    SUITE.equal_logits_case(monkeypatch, vocab, top_p)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
