@@ -20,6 +20,8 @@
 // e4m3->f16 conversions plus fp16 MMAs, measured in the SASS: no gain.)
 // A non-finite element of bf16 x makes its block's factor NaN, so every output of that token is NaN.
 #pragma once
+#include <type_traits>
+
 #include "core/env_switch.hpp"
 #include "nvfp4/gemv_kernel.cuh"
 #include "nvfp4/gemv_trace.cuh"
@@ -28,8 +30,8 @@ namespace reset_native::nvfp4_cuda {
 namespace detail {
 
 constexpr float kBdDecodeBias = 16384.0f;  // A operand holds e2m1 * 2^-14
-constexpr int kSmallCompact = 1, kSmallBatchX = 2, kSmallHeadWait = 4,
-              kSmallSplit = 8;  // gemv_bd_kernel's SMALL bits (kSmallSplit: gemv_bd_split.cuh)
+constexpr int kSmallCompact = 1, kSmallBatchX = 2, kSmallHeadWait = 4, kSmallSplit = 8, kSmallLean = 16,
+              kSmallGroupFetch = 32;  // gemv_bd_kernel's SMALL bits (kSmallSplit: gemv_bd_split.cuh)
 
 template <int XDT, bool W4A4>
 struct BdMode {
@@ -61,6 +63,17 @@ __device__ __forceinline__ float pow2i(int n) { return __int_as_float((n + 127) 
 __device__ __forceinline__ float2 scales_f32(uint32_t two_bytes) {
   const uint32_t h = e4m3x2_to_half2(two_bytes);
   return __half22float2(*reinterpret_cast<const __half2*>(&h));
+}
+
+// scales_f32 for kSmallLean: the sign bits dropped by |.| on the converted values (ptxas folds it into the operand
+// of the multiply that uses them) instead of a mask before the conversion: one LOP3 less per row and step. The same
+// value for every byte: e4m3(b | 0x80) = -e4m3(b), -0 included; 0xFF and 0x7F both give NaN, which every later
+// multiply turns into the canonical NaN either way. two_bytes must hold only the two bytes (a 16-bit load).
+__device__ __forceinline__ float2 scales_f32_abs(uint32_t two_bytes) {
+  uint32_t h;
+  asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(h) : "h"(uint16_t(two_bytes)));
+  const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&h));
+  return make_float2(fabsf(f.x), fabsf(f.y));
 }
 
 // One 16-element block of one token -> its fp16 B values at grp (16 bytes per 8 elements, in the pair order
@@ -201,6 +214,16 @@ __device__ __forceinline__ void bd_write_partial(const GemvParams& p, const floa
 //     + gridDim.x / p.ksplit, ...; each tile ends in fp32 partial sums (bd_write_partial) that gemv_split_reduce adds
 //     in slice order. Where the tiles are few against the CTA slots (Qwen3-32B o and down: 320 tiles on 264 slots),
 //     the unsplit kernel runs a second round of tiles on a fifth of the CTAs; slices even the work out.
+//   kSmallLean (session 17, helper gemv20; plain A16 register path and its split K form): fewer instructions per
+//     weight step, the same arithmetic in the same order (the same bits): the steps of every full group of kDepth
+//     whose refills all exist run without the two per-step guards (step < steps, refill exists; 2 x UISETP + PLOP3 +
+//     BRA); the weight cursor moves to its next tile by adding the tile stride to the four row pointers instead of
+//     recomputing them (31 instructions every nchunks steps -> ~11; the clamped recompute stays for a tile that ends
+//     past n); the block scales' sign bits dropped by |.| (scales_f32_abs).
+//   kSmallGroupFetch (with kSmallLean): a full group whose kDepth refills stay in one tile loads them at immediate
+//     offsets from row pointers computed once for the group (no 64-bit address adds per step, no per-step cursor
+//     check); other groups take the per-step cursor. Every group when nchunks % kDepth == 0 (K = 4096, 12288 at
+//     M = 1), two of five at K = 5120.
 // PRO: a fused prologue (gemv_prologue.cuh) computes x while it is staged (A16).
 // SILU: the silu_pair_tile epilogue (A16; n % 32 == 0): a CTA computes gate tile q then up tile q (the ring's
 // producer walks the same order).
@@ -212,6 +235,10 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   static_assert(!SILU || !W4A4, "the SiLU epilogue: A16 kernels only");
   static_assert(SMALL == 0 || !RING, "small-layer variants: register path only (the ring keeps SMALL = 0)");
   static_assert((SMALL & kSmallCompact) == 0 || 16 * TOK <= kThreads, "compact epilogue: one output per thread");
+  constexpr bool kLean = (SMALL & kSmallLean) != 0;
+  constexpr bool kGroupFetch = (SMALL & kSmallGroupFetch) != 0;
+  static_assert(!kGroupFetch || kLean, "group fetch: lean form only");
+  static_assert(!kLean || (!RING && !SILU && PRO == kProNone && !W4A4 && FAST), "lean steps: plain A16 fast path");
   constexpr int kGroupBytes = 16;              // one 8-element group of one token (fp16)
   constexpr int kNG = (TOK + 1) / 2;           // token pairs = MMAs per A fragment and part
   // weight steps in flight per thread; with the ring, one step of shared-memory reads ahead. MINB 3 (80 registers)
@@ -282,17 +309,26 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   const uint8_t* f_s[2];
   auto fetch_rows = [&]() { row_pointers(p, f_row0 + g, kslice, half_k, sixteenth_k, f_w, f_s); };
   fetch_rows();
+  // kLean: the next tile's row pointers by the tile stride (rows tile_stride further, none clamped: the tile before
+  // ends before the new one, which ends at or before n), else row_pointers' clamped recompute.
+  const int64_t tile_w = int64_t(tile_stride) * half_k, tile_s = int64_t(tile_stride) * sixteenth_k;
+  auto next_fetch_tile = [&]() {
+    f_c = 0;
+    f_row0 = next_tile(f_row0, f_second);
+    if (kLean && f_row0 + kRows <= p.n) {
+#pragma unroll
+      for (int hr = 0; hr < 2; ++hr) f_w[hr] += tile_w, f_s[hr] += tile_s;
+    } else {
+      fetch_rows();
+    }
+  };
   auto fetch = [&](uint32_t (&w)[2][4], uint32_t (&sc)[2]) {
     if constexpr (RING) {
       ring.consume(f_step++, kwarp, w, sc);
       return;
     }
     load_weights<FAST>(f_w, f_s, f_c, f_c * kChunk + kslice, p.k, w, sc);
-    if (++f_c == nchunks) {
-      f_c = 0;
-      f_row0 = next_tile(f_row0, f_second);
-      fetch_rows();
-    }
+    if (++f_c == nchunks) next_fetch_tile();
   };
   uint32_t wv[kDepth][2][4], sc[kDepth][2];
   GEMV_TRACE(p.packed, 0);
@@ -361,8 +397,15 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   for (int q = 0; q < kNG; ++q) acc[q][0][0] = acc[q][0][1] = acc[q][1][0] = acc[q][1][1] = 0.0f;
 
   int c = 0, c_row0 = cta * kRows, red_half = 0;
-  auto run_step = [&](int step, uint32_t (&w)[2][4], uint32_t (&wsc)[2]) {
-    const float2 sg = scales_f32(wsc[0]), sg8 = scales_f32(wsc[1]);  // rows g, g+8: blocks 0 and 1
+  // kSteady (kLean only): this step's refill exists (no guard). refill(w, wsc) loads the slot's next step.
+  auto run_step = [&](auto steady, int step, uint32_t (&w)[2][4], uint32_t (&wsc)[2], auto&& refill) {
+    constexpr bool kSteady = decltype(steady)::value;
+    float2 sg, sg8;  // rows g, g+8: blocks 0 and 1
+    if constexpr (kLean) {
+      sg = scales_f32_abs(wsc[0]), sg8 = scales_f32_abs(wsc[1]);
+    } else {
+      sg = scales_f32(wsc[0]), sg8 = scales_f32(wsc[1]);
+    }
     // Decode the whole slot before refilling it: the refill then needs no register copies of the words.
     // (kLateRefill: each block's two words just before its MMAs, the refill after the second block's.)
     uint32_t d[4][2][4];  // [word i][row half][pair]
@@ -380,7 +423,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
         fp4_word<false>(w[1][i], d[i][1]);
 #endif
       }
-      if (step + kDepth < steps) fetch(w, wsc);  // slot free again: refill it now
+      if (kSteady || step + kDepth < steps) refill(w, wsc);  // slot free again: refill it now
     }
     float2 fx[kNG][2];
 #pragma unroll
@@ -396,7 +439,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
           fp4_word<false>(w[0][i], d[i][0]);
           fp4_word<false>(w[1][i], d[i][1]);
         }
-        if (blk == 1 && step + kDepth < steps) fetch(w, wsc);
+        if (blk == 1 && (kSteady || step + kDepth < steps)) refill(w, wsc);
       }
       float cacc[kNG][4];
 #pragma unroll
@@ -473,11 +516,35 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   // kSmallHeadWait: slot 0's first word takes a zero that depends on the last slot's last word, so the one wait
   // for every weight load in flight sits at the head of the kDepth steps (see the SMALL bits above).
   const uint32_t runtime_zero = uint32_t(p.k) >> 31;  // p.k > 0: zero, but not known to the compiler
-  for (int step = 0; step < steps; step += kDepth) {
+  int step = 0;
+  if constexpr (kLean) {  // groups whose kDepth steps all run and all refill: no per-step guards
+    for (; step + 2 * kDepth <= steps; step += kDepth) {
+      if constexpr ((SMALL & kSmallHeadWait) != 0) wv[0][0][0] |= wv[kDepth - 1][1][3] & runtime_zero;
+      if (kGroupFetch && f_c + kDepth <= nchunks) {  // this group's refills: chunks f_c .. f_c + kDepth - 1
+        const uint8_t* gw[2];
+        const uint8_t* gs[2];
+#pragma unroll
+        for (int hr = 0; hr < 2; ++hr)
+          gw[hr] = f_w[hr] + uint32_t(f_c) * (kChunk / 2), gs[hr] = f_s[hr] + uint32_t(f_c) * (kChunk / 16);
+#pragma unroll
+        for (int d = 0; d < kDepth; ++d)
+          run_step(std::true_type{}, step + d, wv[d], sc[d], [&](uint32_t (&w)[2][4], uint32_t (&s2)[2]) {
+            load_weights<true>(gw, gs, d, 0, 0, w, s2);  // d: an immediate offset once unrolled
+          });
+        f_c += kDepth;
+        if (f_c == nchunks) next_fetch_tile();
+      } else {
+#pragma unroll
+        for (int d = 0; d < kDepth; ++d) run_step(std::true_type{}, step + d, wv[d], sc[d], fetch);
+      }
+      if (step == 0) GEMV_TRACE(p.packed, 3);
+    }
+  }
+  for (; step < steps; step += kDepth) {
     if constexpr ((SMALL & kSmallHeadWait) != 0) wv[0][0][0] |= wv[kDepth - 1][1][3] & runtime_zero;
 #pragma unroll
     for (int d = 0; d < kDepth; ++d)
-      if (step + d < steps) run_step(step + d, wv[d], sc[d]);
+      if (step + d < steps) run_step(std::false_type{}, step + d, wv[d], sc[d], fetch);
     if (step == 0) GEMV_TRACE(p.packed, 3);
   }
   GEMV_TRACE(p.packed, 4);
@@ -558,11 +625,33 @@ inline bool bd_cb_form(const char* env_name) {
 // call, is "legacy". The same bits either way.
 constexpr int kBdFusedForm = kSmallCompact | kSmallBatchX | kSmallHeadWait;
 
+// The lean bits (kSmallLean, kSmallGroupFetch) of the plain A16 register kernel (two CTAs per SM, the cb form) and of
+// its split K form: RESET_NATIVE_GEMV_BD_LEAN (read at every call, a benchmark switch) "0" = neither, "1" = kSmallLean,
+// "2" = both; unset or anything else: kBdLeanDefault. The same bits in every form.
+constexpr const char* kBdLeanEnv = "RESET_NATIVE_GEMV_BD_LEAN";
+constexpr int kBdLeanDefault = 0;
+inline int bd_lean() {
+  const char* v = std::getenv(kBdLeanEnv);
+  if (v != nullptr && std::strcmp(v, "0") == 0) return 0;
+  if (v != nullptr && std::strcmp(v, "1") == 0) return kSmallLean;
+  if (v != nullptr && std::strcmp(v, "2") == 0) return kSmallLean | kSmallGroupFetch;
+  return kBdLeanDefault;
+}
+
 template <int XDT, int TOK, int MINB>
 void launch_bd_small(const GemvParams& p, const LaunchPlan& plan, size_t smem, int bits, cudaStream_t stream) {
   constexpr int kC = kSmallCompact, kB = kSmallBatchX;
   const RingMaps& maps = plan.maps;
   const int sms = plan.sms;
+  if constexpr (MINB == 2) {
+    constexpr int kL = kSmallLean, kG = kSmallGroupFetch;
+    const int lean = bits == (kC | kB) ? bd_lean() : 0;
+    if (lean == kL) return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC | kB | kL>(p, maps, sms,
+                                                                                                       smem, stream);
+    if (lean == (kL | kG))
+      return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC | kB | kL | kG>(p, maps, sms, smem,
+                                                                                                stream);
+  }
   switch (bits) {
     case 0:
       return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, 0>(p, maps, sms, smem, stream);
