@@ -1,13 +1,14 @@
 """The block-diagonal NVFP4 GEMV's lean step form (kSmallLean, gemv_bd_kernel.cuh; RESET_NATIVE_GEMV_BD_LEAN, read at
-every call: "0" off, "1" kSmallLean, "2" kSmallLean | kSmallGroupFetch, unset = kBdLeanDefault): the plain A16 register
-kernel (cb) and its split K form with fewer instructions per weight step (no per-step guards in full groups of steps,
-the weight cursor's next tile by adding the tile stride, the block scales' sign bits dropped by |.|; "2": a group's
-refills at immediate offsets from pointers computed once per group). The same arithmetic in the same order, so every output must
-equal the cb kernel's bit for bit (compared as 16-bit patterns, NaN included) and stay within the fp64 bound. Shapes:
-fewer steps than two groups (no steady group), a partial last tile (the clamped recompute), K = 5120 (groups that
-cross tiles), several tiles per CTA, forced K splits with uneven slices; bias, residual and tiny x blocks; scale bytes
-with their sign bit set (not written by the quantizer; both forms read the magnitude). GPU tests skip without a
-device."""
+every call: "0" off, "1" kSmallLean, "2" kSmallLean | kSmallGroupFetch, unset = kBdLeanDefault): the plain A16
+register kernel (cb) and its split K form with fewer instructions per weight step (no per-step guards in full groups
+of steps, the weight cursor's next tile by adding the tile stride, the block scales' sign bits dropped by |.|; "2": a
+group's refills at immediate offsets from pointers computed once per group; "3" kSmallLean | kSmallEitherFetch: every
+full group so, a group crossing into the next tile by pairs of predicated loads). The same arithmetic in the same
+order, so every output must equal the cb kernel's bit for bit (compared as 16-bit patterns, NaN included) and stay
+within the fp64 bound. Shapes: fewer steps than two groups (no steady group), a partial last tile (the clamped
+recompute), K = 5120 (groups that cross tiles), several tiles per CTA, forced K splits with uneven slices; bias,
+residual and tiny x blocks; scale bytes with their sign bit set (not written by the quantizer; both forms read the
+magnitude). GPU tests skip without a device."""
 from __future__ import annotations
 
 import sys
@@ -39,7 +40,7 @@ def _bits(y):
     return y.view(torch.int16)
 
 
-FORMS = ("0", "1", "2")
+FORMS = ("0", "1", "2", "3")
 
 
 def _forms(monkeypatch, *args):

@@ -21,6 +21,7 @@
 // A non-finite element of bf16 x makes its block's factor NaN, so every output of that token is NaN.
 #pragma once
 #include <type_traits>
+#include <utility>
 
 #include "core/env_switch.hpp"
 #include "nvfp4/gemv_kernel.cuh"
@@ -31,7 +32,7 @@ namespace detail {
 
 constexpr float kBdDecodeBias = 16384.0f;  // A operand holds e2m1 * 2^-14
 constexpr int kSmallCompact = 1, kSmallBatchX = 2, kSmallHeadWait = 4, kSmallSplit = 8, kSmallLean = 16,
-              kSmallGroupFetch = 32;  // gemv_bd_kernel's SMALL bits (kSmallSplit: gemv_bd_split.cuh)
+              kSmallGroupFetch = 32, kSmallEitherFetch = 64;  // gemv_bd_kernel's SMALL bits (see the kernel)
 
 template <int XDT, bool W4A4>
 struct BdMode {
@@ -74,6 +75,34 @@ __device__ __forceinline__ float2 scales_f32_abs(uint32_t two_bytes) {
   asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(h) : "h"(uint16_t(two_bytes)));
   const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&h));
   return make_float2(fabsf(f.x), fabsf(f.y));
+}
+
+// f(std::integral_constant<int, I>) for I = 0, 1, ...: an unrolled loop whose index is a constant expression.
+template <class F, int... I>
+__device__ __forceinline__ void unroll_seq(F&& f, std::integer_sequence<int, I...>) {
+  (f(std::integral_constant<int, I>{}), ...);
+}
+
+// kSmallEitherFetch: load_weights<true> of chunk C (an immediate offset) from rows (wa, sa) where first, else from rows
+// (wb, sb): each load a pair of predicated loads (one runs), so no pointer is selected or recomputed per step.
+template <int C>
+__device__ __forceinline__ void load_either(const uint8_t* const (&wa)[2], const uint8_t* const (&sa)[2],
+                                            const uint8_t* const (&wb)[2], const uint8_t* const (&sb)[2], bool first,
+                                            uint32_t (&wv)[2][4], uint32_t (&sc)[2]) {
+  asm volatile(
+      "{\n .reg .pred p;\n setp.ne.b32 p, %10, 0;\n"
+      " @p ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%11+%19];\n"
+      " @!p ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%13+%19];\n"
+      " @p ld.global.nc.u16 %8, [%15+%20];\n"
+      " @!p ld.global.nc.u16 %8, [%17+%20];\n"
+      " @p ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%4,%5,%6,%7}, [%12+%19];\n"
+      " @!p ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%4,%5,%6,%7}, [%14+%19];\n"
+      " @p ld.global.nc.u16 %9, [%16+%20];\n"
+      " @!p ld.global.nc.u16 %9, [%18+%20];\n}"
+      : "=r"(wv[0][0]), "=r"(wv[0][1]), "=r"(wv[0][2]), "=r"(wv[0][3]), "=r"(wv[1][0]), "=r"(wv[1][1]), "=r"(wv[1][2]),
+        "=r"(wv[1][3]), "=r"(sc[0]), "=r"(sc[1])
+      : "r"(int(first)), "l"(wa[0]), "l"(wa[1]), "l"(wb[0]), "l"(wb[1]), "l"(sa[0]), "l"(sa[1]), "l"(sb[0]),
+        "l"(sb[1]), "n"(C * (kChunk / 2)), "n"(C * (kChunk / 16)));
 }
 
 // One 16-element block of one token -> its fp16 B values at grp (16 bytes per 8 elements, in the pair order
@@ -224,6 +253,11 @@ __device__ __forceinline__ void bd_write_partial(const GemvParams& p, const floa
 //     offsets from row pointers computed once for the group (no 64-bit address adds per step, no per-step cursor
 //     check); other groups take the per-step cursor. Every group when nchunks % kDepth == 0 (K = 4096, 12288 at
 //     M = 1), two of five at K = 5120.
+//   kSmallEitherFetch (with kSmallLean, instead of kSmallGroupFetch): every full group in one code path, also one
+//     whose refills cross into the next tile (once): each refill after the group's first is a pair of predicated loads
+//     at the same immediate offset from this tile's and the next tile's group pointers (load_either; one of the two
+//     runs), the pointers computed once per group. With fewer than kDepth - 1 chunks per tile (a group would cross
+//     twice) the steady loop stops and the checked loop takes the remaining steps.
 // PRO: a fused prologue (gemv_prologue.cuh) computes x while it is staged (A16).
 // SILU: the silu_pair_tile epilogue (A16; n % 32 == 0): a CTA computes gate tile q then up tile q (the ring's
 // producer walks the same order).
@@ -236,8 +270,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   static_assert(SMALL == 0 || !RING, "small-layer variants: register path only (the ring keeps SMALL = 0)");
   static_assert((SMALL & kSmallCompact) == 0 || 16 * TOK <= kThreads, "compact epilogue: one output per thread");
   constexpr bool kLean = (SMALL & kSmallLean) != 0;
-  constexpr bool kGroupFetch = (SMALL & kSmallGroupFetch) != 0;
+  constexpr bool kGroupFetch = (SMALL & kSmallGroupFetch) != 0, kEitherFetch = (SMALL & kSmallEitherFetch) != 0;
   static_assert(!kGroupFetch || kLean, "group fetch: lean form only");
+  static_assert(!kEitherFetch || (kLean && !kGroupFetch), "either fetch: lean form, not with the group fetch");
   static_assert(!kLean || (!RING && !SILU && PRO == kProNone && !W4A4 && FAST), "lean steps: plain A16 fast path");
   constexpr int kGroupBytes = 16;              // one 8-element group of one token (fp16)
   constexpr int kNG = (TOK + 1) / 2;           // token pairs = MMAs per A fragment and part
@@ -520,7 +555,41 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   if constexpr (kLean) {  // groups whose kDepth steps all run and all refill: no per-step guards
     for (; step + 2 * kDepth <= steps; step += kDepth) {
       if constexpr ((SMALL & kSmallHeadWait) != 0) wv[0][0][0] |= wv[kDepth - 1][1][3] & runtime_zero;
-      if (kGroupFetch && f_c + kDepth <= nchunks) {  // this group's refills: chunks f_c .. f_c + kDepth - 1
+      if constexpr (kEitherFetch) {
+        const int split = nchunks - f_c;  // refills d < split: this tile's chunk f_c + d; the others the next tile's
+        if (kDepth - split > nchunks) break;  // would cross twice: the checked loop below
+        const uint8_t* gw[2];
+        const uint8_t* gs[2];
+        const uint8_t* nw[2];  // crossing: nw + d * kChunk / 2 = the next tile's chunk d - split
+        const uint8_t* ns[2];
+#pragma unroll
+        for (int hr = 0; hr < 2; ++hr)
+          gw[hr] = f_w[hr] + uint32_t(f_c) * (kChunk / 2), gs[hr] = f_s[hr] + uint32_t(f_c) * (kChunk / 16);
+        if (split < kDepth) {
+          next_fetch_tile();
+#pragma unroll
+          for (int hr = 0; hr < 2; ++hr)
+            nw[hr] = f_w[hr] - int64_t(split) * (kChunk / 2), ns[hr] = f_s[hr] - int64_t(split) * (kChunk / 16);
+          f_c = kDepth - split;
+        } else {
+#pragma unroll
+          for (int hr = 0; hr < 2; ++hr) nw[hr] = gw[hr], ns[hr] = gs[hr];  // not read: every d < split
+          f_c += kDepth;
+        }
+        if (f_c == nchunks) next_fetch_tile();
+        unroll_seq(
+            [&](auto dd) {
+              constexpr int d = decltype(dd)::value;
+              run_step(std::true_type{}, step + d, wv[d], sc[d], [&](uint32_t (&w)[2][4], uint32_t (&s2)[2]) {
+                if constexpr (d == 0) {  // split >= 1: this tile
+                  load_weights<true>(gw, gs, 0, 0, 0, w, s2);
+                } else {
+                  load_either<d>(gw, gs, nw, ns, d < split, w, s2);
+                }
+              });
+            },
+            std::make_integer_sequence<int, kDepth>{});
+      } else if (kGroupFetch && f_c + kDepth <= nchunks) {  // this group's refills: chunks f_c .. f_c + kDepth - 1
         const uint8_t* gw[2];
         const uint8_t* gs[2];
 #pragma unroll
@@ -541,7 +610,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
     }
   }
   for (; step < steps; step += kDepth) {
-    if constexpr ((SMALL & kSmallHeadWait) != 0) wv[0][0][0] |= wv[kDepth - 1][1][3] & runtime_zero;
+    // kLean: the head-wait pin here too (ptxas otherwise waited before each step of this loop, which then also waits
+    // for the refill the step before has just issued)
+    if constexpr ((SMALL & kSmallHeadWait) != 0 || kLean) wv[0][0][0] |= wv[kDepth - 1][1][3] & runtime_zero;
 #pragma unroll
     for (int d = 0; d < kDepth; ++d)
       if (step + d < steps) run_step(std::false_type{}, step + d, wv[d], sc[d], fetch);
@@ -627,7 +698,8 @@ constexpr int kBdFusedForm = kSmallCompact | kSmallBatchX | kSmallHeadWait;
 
 // The lean bits (kSmallLean, kSmallGroupFetch) of the plain A16 register kernel (two CTAs per SM, the cb form) and of
 // its split K form: RESET_NATIVE_GEMV_BD_LEAN (read at every call, a benchmark switch) "0" = neither, "1" = kSmallLean,
-// "2" = both; unset or anything else: kBdLeanDefault. The same bits in every form.
+// "2" = both, "3" = kSmallLean | kSmallEitherFetch; unset or anything else: kBdLeanDefault. The same bits in every
+// form.
 constexpr const char* kBdLeanEnv = "RESET_NATIVE_GEMV_BD_LEAN";
 constexpr int kBdLeanDefault = 0;
 inline int bd_lean() {
@@ -635,6 +707,7 @@ inline int bd_lean() {
   if (v != nullptr && std::strcmp(v, "0") == 0) return 0;
   if (v != nullptr && std::strcmp(v, "1") == 0) return kSmallLean;
   if (v != nullptr && std::strcmp(v, "2") == 0) return kSmallLean | kSmallGroupFetch;
+  if (v != nullptr && std::strcmp(v, "3") == 0) return kSmallLean | kSmallEitherFetch;
   return kBdLeanDefault;
 }
 
@@ -650,6 +723,10 @@ void launch_bd_small(const GemvParams& p, const LaunchPlan& plan, size_t smem, i
                                                                                                        smem, stream);
     if (lean == (kL | kG))
       return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC | kB | kL | kG>(p, maps, sms, smem,
+                                                                                                stream);
+    constexpr int kE = kSmallEitherFetch;
+    if (lean == (kL | kE))
+      return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC | kB | kL | kE>(p, maps, sms, smem,
                                                                                                 stream);
   }
   switch (bits) {

@@ -91,6 +91,8 @@ void launch_bd_split(const GemvParams& p, const LaunchPlan& plan, cudaStream_t s
   const int lean = bd_lean();
   if (lean == kL) return launch_bd_split_form<XDT, TOK, kForm | kL>(p, plan, stream);
   if (lean == (kL | kG)) return launch_bd_split_form<XDT, TOK, kForm | kL | kG>(p, plan, stream);
+  constexpr int kE = kSmallEitherFetch;
+  if (lean == (kL | kE)) return launch_bd_split_form<XDT, TOK, kForm | kL | kE>(p, plan, stream);
   launch_bd_split_form<XDT, TOK, kForm>(p, plan, stream);
 }
 
