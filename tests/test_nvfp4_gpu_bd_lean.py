@@ -3,7 +3,9 @@ every call: "0" off, "1" kSmallLean, "2" kSmallLean | kSmallGroupFetch, unset = 
 register kernel (cb) and its split K form with fewer instructions per weight step (no per-step guards in full groups
 of steps, the weight cursor's next tile by adding the tile stride, the block scales' sign bits dropped by |.|; "2": a
 group's refills at immediate offsets from pointers computed once per group; "3" kSmallLean | kSmallEitherFetch: every
-full group so, a group crossing into the next tile by pairs of predicated loads). The same arithmetic in the same
+full group so, a group crossing into the next tile by pairs of predicated loads; "4" kSmallLean | kSmallFastOnly: one
+loop body, every group's refills at immediate offsets, only where each tile's chunks are a multiple of 4, or 5 at one
+token). The same arithmetic in the same
 order, so every output must equal the cb kernel's bit for bit (compared as 16-bit patterns, NaN included) and stay
 within the fp64 bound. Shapes: fewer steps than two groups (no steady group), a partial last tile (the clamped
 recompute), K = 5120 (groups that cross tiles), several tiles per CTA, forced K splits with uneven slices; bias,
@@ -40,7 +42,7 @@ def _bits(y):
     return y.view(torch.int16)
 
 
-FORMS = ("0", "1", "2", "3")
+FORMS = ("0", "1", "2", "3", "4")
 
 
 def _forms(monkeypatch, *args):
@@ -56,9 +58,10 @@ def _forms(monkeypatch, *args):
 
 
 # (n, k): one tile (4 steps: no steady group), a partial last tile, K = 5120 (5 chunks: groups of 4 steps cross
-# tiles), 8 steps per CTA (exactly one steady group), many tiles per CTA (K = 4096 and K = 1024), K = 12288.
+# tiles), 8 steps per CTA (exactly one steady group), many tiles per CTA (K = 4096 and K = 1024), K = 12288. Form "4"
+# takes kDepth 4 at K = 4096, 12288, 20480, kSmallDepth5 at K = 5120, 10240 with one token, cb elsewhere.
 SHAPES = [(16, 4096), (200, 4096), (136, 5120), (528, 4096), (6144, 4096), (12008, 1024), (4104, 5120),
-          (1000, 12288)]
+          (1000, 12288), (3000, 10240), (1048, 20480)]
 
 
 @pytest.mark.parametrize("n,k", SHAPES)

@@ -32,7 +32,8 @@ namespace detail {
 
 constexpr float kBdDecodeBias = 16384.0f;  // A operand holds e2m1 * 2^-14
 constexpr int kSmallCompact = 1, kSmallBatchX = 2, kSmallHeadWait = 4, kSmallSplit = 8, kSmallLean = 16,
-              kSmallGroupFetch = 32, kSmallEitherFetch = 64;  // gemv_bd_kernel's SMALL bits (see the kernel)
+              kSmallGroupFetch = 32, kSmallEitherFetch = 64, kSmallFastOnly = 128,
+              kSmallDepth5 = 256;  // gemv_bd_kernel's SMALL bits (see the kernel)
 
 template <int XDT, bool W4A4>
 struct BdMode {
@@ -81,6 +82,22 @@ __device__ __forceinline__ float2 scales_f32_abs(uint32_t two_bytes) {
 template <class F, int... I>
 __device__ __forceinline__ void unroll_seq(F&& f, std::integer_sequence<int, I...>) {
   (f(std::integral_constant<int, I>{}), ...);
+}
+
+// kSmallFastOnly: load_weights<true> of chunk C (an immediate offset) from rows (wa, sa), every load predicated on on
+// (no branch; the slot keeps undefined values when !on, never read then).
+template <int C>
+__device__ __forceinline__ void load_if(const uint8_t* const (&wa)[2], const uint8_t* const (&sa)[2], bool on,
+                                        uint32_t (&wv)[2][4], uint32_t (&sc)[2]) {
+  asm volatile(
+      "{\n .reg .pred p;\n setp.ne.b32 p, %10, 0;\n"
+      " @p ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%11+%15];\n"
+      " @p ld.global.nc.u16 %8, [%13+%16];\n"
+      " @p ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%4,%5,%6,%7}, [%12+%15];\n"
+      " @p ld.global.nc.u16 %9, [%14+%16];\n}"
+      : "=r"(wv[0][0]), "=r"(wv[0][1]), "=r"(wv[0][2]), "=r"(wv[0][3]), "=r"(wv[1][0]), "=r"(wv[1][1]), "=r"(wv[1][2]),
+        "=r"(wv[1][3]), "=r"(sc[0]), "=r"(sc[1])
+      : "r"(int(on)), "l"(wa[0]), "l"(wa[1]), "l"(sa[0]), "l"(sa[1]), "n"(C * (kChunk / 2)), "n"(C * (kChunk / 16)));
 }
 
 // kSmallEitherFetch: load_weights<true> of chunk C (an immediate offset) from rows (wa, sa) where first, else from rows
@@ -258,6 +275,12 @@ __device__ __forceinline__ void bd_write_partial(const GemvParams& p, const floa
 //     at the same immediate offset from this tile's and the next tile's group pointers (load_either; one of the two
 //     runs), the pointers computed once per group. With fewer than kDepth - 1 chunks per tile (a group would cross
 //     twice) the steady loop stops and the checked loop takes the remaining steps.
+//   kSmallFastOnly (with kSmallLean; the launcher takes it only where every CTA's chunks per tile are a multiple of
+//     kDepth, bd_fast_only_fits): one loop body for every group, no checked loop: each group's refills at immediate
+//     offsets from pointers computed once per group (all in one tile), predicated off for the last group (no branch),
+//     and only the group's last step checks for the end of a tile (the others cannot end one). So the code is one body
+//     as in cb (the two-body forms above cost the layers with few steps per CTA: cold instruction fetch).
+//   kSmallDepth5 (with kSmallFastOnly, one token): 5 steps in flight instead of 4, for 5 chunks per tile (K = 5120).
 // PRO: a fused prologue (gemv_prologue.cuh) computes x while it is staged (A16).
 // SILU: the silu_pair_tile epilogue (A16; n % 32 == 0): a CTA computes gate tile q then up tile q (the ring's
 // producer walks the same order).
@@ -273,12 +296,16 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   constexpr bool kGroupFetch = (SMALL & kSmallGroupFetch) != 0, kEitherFetch = (SMALL & kSmallEitherFetch) != 0;
   static_assert(!kGroupFetch || kLean, "group fetch: lean form only");
   static_assert(!kEitherFetch || (kLean && !kGroupFetch), "either fetch: lean form, not with the group fetch");
+  constexpr bool kFastOnly = (SMALL & kSmallFastOnly) != 0;
+  static_assert(!kFastOnly || (kLean && !kGroupFetch && !kEitherFetch), "fast only: lean form alone");
+  static_assert((SMALL & kSmallDepth5) == 0 || (kFastOnly && TOK == 1 && MINB == 2), "depth 5: fast only, M = 1");
   static_assert(!kLean || (!RING && !SILU && PRO == kProNone && !W4A4 && FAST), "lean steps: plain A16 fast path");
   constexpr int kGroupBytes = 16;              // one 8-element group of one token (fp16)
   constexpr int kNG = (TOK + 1) / 2;           // token pairs = MMAs per A fragment and part
   // weight steps in flight per thread; with the ring, one step of shared-memory reads ahead. MINB 3 (80 registers)
   // decodes a slot's words in two halves and refills the slot after the second (kLateRefill): 3 slots fit then.
-  constexpr int kDepth = RING ? 1 : (MINB == 1 ? 8 : MINB == 3 ? 3 : (TOK > 2 ? 3 : 4));
+  constexpr int kDepth =
+      RING ? 1 : (MINB == 1 ? 8 : MINB == 3 ? 3 : (TOK > 2 ? 3 : ((SMALL & kSmallDepth5) != 0 ? 5 : 4)));
   constexpr bool kLateRefill = MINB == 3;
   constexpr int kRows = 16;
 
@@ -432,9 +459,11 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   for (int q = 0; q < kNG; ++q) acc[q][0][0] = acc[q][0][1] = acc[q][1][0] = acc[q][1][1] = 0.0f;
 
   int c = 0, c_row0 = cta * kRows, red_half = 0;
-  // kSteady (kLean only): this step's refill exists (no guard). refill(w, wsc) loads the slot's next step.
-  auto run_step = [&](auto steady, int step, uint32_t (&w)[2][4], uint32_t (&wsc)[2], auto&& refill) {
-    constexpr bool kSteady = decltype(steady)::value;
+  // mode (a constant): 0 checked; 1 (kLean only) this step's refill exists (no guard); 2 that and this step cannot end
+  // a tile (kFastOnly). refill(w, wsc) loads the slot's next step.
+  auto run_step = [&](auto mode, int step, uint32_t (&w)[2][4], uint32_t (&wsc)[2], auto&& refill) {
+    constexpr int kMode = decltype(mode)::value;
+    constexpr bool kSteady = kMode >= 1, kNoEnd = kMode == 2;
     float2 sg, sg8;  // rows g, g+8: blocks 0 and 1
     if constexpr (kLean) {
       sg = scales_f32_abs(wsc[0]), sg8 = scales_f32_abs(wsc[1]);
@@ -513,7 +542,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
     }
 
     // ---- epilogue of a tile: sum the quad's K slices (shuffles), then the 8 warps' (shared memory)
-    if (c == nchunks - 1) {
+    if (!kNoEnd && c == nchunks - 1) {
       // Two reduction buffers, used by alternate tiles: this one is written again two tiles later, after the next
       // tile's barrier, which every thread reaches only once it has read this tile's sums. One barrier per tile.
       float* red_t = red + red_half * (kWarps * kRows * TOK);
@@ -552,7 +581,44 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   // for every weight load in flight sits at the head of the kDepth steps (see the SMALL bits above).
   const uint32_t runtime_zero = uint32_t(p.k) >> 31;  // p.k > 0: zero, but not known to the compiler
   int step = 0;
-  if constexpr (kLean) {  // groups whose kDepth steps all run and all refill: no per-step guards
+  if constexpr (kFastOnly) {  // steps % kDepth == 0; every group's refills in one tile; the checked loop is not run
+    // cw / cs: the rows' pointers at chunk f_c of the fetch tile (the row starts are not kept: fewer live registers)
+    const uint8_t* cw[2];
+    const uint8_t* cs[2];
+#pragma unroll
+    for (int hr = 0; hr < 2; ++hr)
+      cw[hr] = f_w[hr] + uint32_t(f_c) * (kChunk / 2), cs[hr] = f_s[hr] + uint32_t(f_c) * (kChunk / 16);
+    const int64_t wrap_w = tile_w - int64_t(nchunks) * (kChunk / 2), wrap_s = tile_s - int64_t(nchunks) * (kChunk / 16);
+    for (; step < steps; step += kDepth) {
+      wv[0][0][0] |= wv[kDepth - 1][1][3] & runtime_zero;  // the one wait at the head (see kSmallHeadWait)
+      const bool more = step + kDepth < steps;  // this group refills (all kDepth slots) or not at all
+      unroll_seq(
+          [&](auto dd) {
+            constexpr int d = decltype(dd)::value;
+            run_step(std::integral_constant<int, d == kDepth - 1 ? 1 : 2>{}, step + d, wv[d], sc[d],
+                     [&](uint32_t (&w)[2][4], uint32_t (&s2)[2]) { load_if<d>(cw, cs, more, w, s2); });
+          },
+          std::make_integer_sequence<int, kDepth>{});
+      f_c += kDepth;
+      if (f_c == nchunks) {  // the next tile: by the stride as next_fetch_tile, or its clamped recompute
+        f_c = 0;
+        f_row0 = next_tile(f_row0, f_second);
+        if (f_row0 + kRows <= p.n) {
+#pragma unroll
+          for (int hr = 0; hr < 2; ++hr) cw[hr] += wrap_w, cs[hr] += wrap_s;
+        } else {
+          fetch_rows();
+#pragma unroll
+          for (int hr = 0; hr < 2; ++hr) cw[hr] = f_w[hr], cs[hr] = f_s[hr];
+        }
+      } else {
+#pragma unroll
+        for (int hr = 0; hr < 2; ++hr) cw[hr] += kDepth * (kChunk / 2), cs[hr] += kDepth * (kChunk / 16);
+      }
+      if (step == 0) GEMV_TRACE(p.packed, 3);
+    }
+  }
+  if constexpr (kLean && !kFastOnly) {  // groups whose kDepth steps all run and all refill: no per-step guards
     for (; step + 2 * kDepth <= steps; step += kDepth) {
       if constexpr ((SMALL & kSmallHeadWait) != 0) wv[0][0][0] |= wv[kDepth - 1][1][3] & runtime_zero;
       if constexpr (kEitherFetch) {
@@ -609,14 +675,16 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
       if (step == 0) GEMV_TRACE(p.packed, 3);
     }
   }
-  for (; step < steps; step += kDepth) {
-    // kLean: the head-wait pin here too (ptxas otherwise waited before each step of this loop, which then also waits
-    // for the refill the step before has just issued)
-    if constexpr ((SMALL & kSmallHeadWait) != 0 || kLean) wv[0][0][0] |= wv[kDepth - 1][1][3] & runtime_zero;
+  if constexpr (!kFastOnly) {
+    for (; step < steps; step += kDepth) {
+      // kLean: the head-wait pin here too (ptxas otherwise waited before each step of this loop, which then also
+      // waits for the refill the step before has just issued)
+      if constexpr ((SMALL & kSmallHeadWait) != 0 || kLean) wv[0][0][0] |= wv[kDepth - 1][1][3] & runtime_zero;
 #pragma unroll
-    for (int d = 0; d < kDepth; ++d)
-      if (step + d < steps) run_step(std::false_type{}, step + d, wv[d], sc[d], fetch);
-    if (step == 0) GEMV_TRACE(p.packed, 3);
+      for (int d = 0; d < kDepth; ++d)
+        if (step + d < steps) run_step(std::false_type{}, step + d, wv[d], sc[d], fetch);
+      if (step == 0) GEMV_TRACE(p.packed, 3);
+    }
   }
   GEMV_TRACE(p.packed, 4);
 }
@@ -698,8 +766,9 @@ constexpr int kBdFusedForm = kSmallCompact | kSmallBatchX | kSmallHeadWait;
 
 // The lean bits (kSmallLean, kSmallGroupFetch) of the plain A16 register kernel (two CTAs per SM, the cb form) and of
 // its split K form: RESET_NATIVE_GEMV_BD_LEAN (read at every call, a benchmark switch) "0" = neither, "1" = kSmallLean,
-// "2" = both, "3" = kSmallLean | kSmallEitherFetch; unset or anything else: kBdLeanDefault. The same bits in every
-// form.
+// "2" = both, "3" = kSmallLean | kSmallEitherFetch, "4" = kSmallLean | kSmallFastOnly where it fits (chunks per tile
+// a multiple of 4, or of 5 at one token: kSmallDepth5; plain calls only, else cb); unset or anything else:
+// kBdLeanDefault. The same bits in every form.
 constexpr const char* kBdLeanEnv = "RESET_NATIVE_GEMV_BD_LEAN";
 constexpr int kBdLeanDefault = 0;
 inline int bd_lean() {
@@ -708,6 +777,7 @@ inline int bd_lean() {
   if (v != nullptr && std::strcmp(v, "1") == 0) return kSmallLean;
   if (v != nullptr && std::strcmp(v, "2") == 0) return kSmallLean | kSmallGroupFetch;
   if (v != nullptr && std::strcmp(v, "3") == 0) return kSmallLean | kSmallEitherFetch;
+  if (v != nullptr && std::strcmp(v, "4") == 0) return kSmallLean | kSmallFastOnly;
   return kBdLeanDefault;
 }
 
@@ -728,6 +798,18 @@ void launch_bd_small(const GemvParams& p, const LaunchPlan& plan, size_t smem, i
     if (lean == (kL | kE))
       return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC | kB | kL | kE>(p, maps, sms, smem,
                                                                                                 stream);
+    constexpr int kF = kSmallFastOnly;
+    if (lean == (kL | kF)) {
+      const int nchunks = p.k / kChunk;  // the fast path: k % kChunk == 0
+      if (nchunks % 4 == 0)
+        return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC | kB | kL | kF>(p, maps, sms, smem,
+                                                                                                  stream);
+      if constexpr (TOK == 1) {
+        if (nchunks % 5 == 0)
+          return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC | kB | kL | kF | kSmallDepth5>(
+              p, maps, sms, smem, stream);
+      }
+    }
   }
   switch (bits) {
     case 0:

@@ -88,7 +88,7 @@ void launch_bd_split_form(const GemvParams& p, const LaunchPlan& plan, cudaStrea
 template <int XDT, int TOK>
 void launch_bd_split(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
   constexpr int kForm = kSmallCompact | kSmallBatchX | kSmallSplit, kL = kSmallLean, kG = kSmallGroupFetch;
-  const int lean = bd_lean();
+  const int lean = bd_lean();  // kSmallFastOnly ("4"): not for the split kernel (its forms spill), cb
   if (lean == kL) return launch_bd_split_form<XDT, TOK, kForm | kL>(p, plan, stream);
   if (lean == (kL | kG)) return launch_bd_split_form<XDT, TOK, kForm | kL | kG>(p, plan, stream);
   constexpr int kE = kSmallEitherFetch;
