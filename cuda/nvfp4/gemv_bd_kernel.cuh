@@ -32,8 +32,7 @@ namespace detail {
 
 constexpr float kBdDecodeBias = 16384.0f;  // A operand holds e2m1 * 2^-14
 constexpr int kSmallCompact = 1, kSmallBatchX = 2, kSmallHeadWait = 4, kSmallSplit = 8, kSmallLean = 16,
-              kSmallGroupFetch = 32, kSmallEitherFetch = 64, kSmallFastOnly = 128,
-              kSmallDepth5 = 256;  // gemv_bd_kernel's SMALL bits (see the kernel)
+              kSmallDepth5 = 32;  // gemv_bd_kernel's SMALL bits (kSmallSplit: gemv_bd_split.cuh)
 
 template <int XDT, bool W4A4>
 struct BdMode {
@@ -84,7 +83,7 @@ __device__ __forceinline__ void unroll_seq(F&& f, std::integer_sequence<int, I..
   (f(std::integral_constant<int, I>{}), ...);
 }
 
-// kSmallFastOnly: load_weights<true> of chunk C (an immediate offset) from rows (wa, sa), every load predicated on on
+// kSmallLean: load_weights<true> of chunk C (an immediate offset) from rows (wa, sa), every load predicated on on
 // (no branch; the slot keeps undefined values when !on, never read then).
 template <int C>
 __device__ __forceinline__ void load_if(const uint8_t* const (&wa)[2], const uint8_t* const (&sa)[2], bool on,
@@ -98,28 +97,6 @@ __device__ __forceinline__ void load_if(const uint8_t* const (&wa)[2], const uin
       : "=r"(wv[0][0]), "=r"(wv[0][1]), "=r"(wv[0][2]), "=r"(wv[0][3]), "=r"(wv[1][0]), "=r"(wv[1][1]), "=r"(wv[1][2]),
         "=r"(wv[1][3]), "=r"(sc[0]), "=r"(sc[1])
       : "r"(int(on)), "l"(wa[0]), "l"(wa[1]), "l"(sa[0]), "l"(sa[1]), "n"(C * (kChunk / 2)), "n"(C * (kChunk / 16)));
-}
-
-// kSmallEitherFetch: load_weights<true> of chunk C (an immediate offset) from rows (wa, sa) where first, else from rows
-// (wb, sb): each load a pair of predicated loads (one runs), so no pointer is selected or recomputed per step.
-template <int C>
-__device__ __forceinline__ void load_either(const uint8_t* const (&wa)[2], const uint8_t* const (&sa)[2],
-                                            const uint8_t* const (&wb)[2], const uint8_t* const (&sb)[2], bool first,
-                                            uint32_t (&wv)[2][4], uint32_t (&sc)[2]) {
-  asm volatile(
-      "{\n .reg .pred p;\n setp.ne.b32 p, %10, 0;\n"
-      " @p ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%11+%19];\n"
-      " @!p ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%13+%19];\n"
-      " @p ld.global.nc.u16 %8, [%15+%20];\n"
-      " @!p ld.global.nc.u16 %8, [%17+%20];\n"
-      " @p ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%4,%5,%6,%7}, [%12+%19];\n"
-      " @!p ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%4,%5,%6,%7}, [%14+%19];\n"
-      " @p ld.global.nc.u16 %9, [%16+%20];\n"
-      " @!p ld.global.nc.u16 %9, [%18+%20];\n}"
-      : "=r"(wv[0][0]), "=r"(wv[0][1]), "=r"(wv[0][2]), "=r"(wv[0][3]), "=r"(wv[1][0]), "=r"(wv[1][1]), "=r"(wv[1][2]),
-        "=r"(wv[1][3]), "=r"(sc[0]), "=r"(sc[1])
-      : "r"(int(first)), "l"(wa[0]), "l"(wa[1]), "l"(wb[0]), "l"(wb[1]), "l"(sa[0]), "l"(sa[1]), "l"(sb[0]),
-        "l"(sb[1]), "n"(C * (kChunk / 2)), "n"(C * (kChunk / 16)));
 }
 
 // One 16-element block of one token -> its fp16 B values at grp (16 bytes per 8 elements, in the pair order
@@ -260,27 +237,15 @@ __device__ __forceinline__ void bd_write_partial(const GemvParams& p, const floa
 //     + gridDim.x / p.ksplit, ...; each tile ends in fp32 partial sums (bd_write_partial) that gemv_split_reduce adds
 //     in slice order. Where the tiles are few against the CTA slots (Qwen3-32B o and down: 320 tiles on 264 slots),
 //     the unsplit kernel runs a second round of tiles on a fifth of the CTAs; slices even the work out.
-//   kSmallLean (session 17, helper gemv20; plain A16 register path and its split K form): fewer instructions per
-//     weight step, the same arithmetic in the same order (the same bits): the steps of every full group of kDepth
-//     whose refills all exist run without the two per-step guards (step < steps, refill exists; 2 x UISETP + PLOP3 +
-//     BRA); the weight cursor moves to its next tile by adding the tile stride to the four row pointers instead of
-//     recomputing them (31 instructions every nchunks steps -> ~11; the clamped recompute stays for a tile that ends
-//     past n); the block scales' sign bits dropped by |.| (scales_f32_abs).
-//   kSmallGroupFetch (with kSmallLean): a full group whose kDepth refills stay in one tile loads them at immediate
-//     offsets from row pointers computed once for the group (no 64-bit address adds per step, no per-step cursor
-//     check); other groups take the per-step cursor. Every group when nchunks % kDepth == 0 (K = 4096, 12288 at
-//     M = 1), two of five at K = 5120.
-//   kSmallEitherFetch (with kSmallLean, instead of kSmallGroupFetch): every full group in one code path, also one
-//     whose refills cross into the next tile (once): each refill after the group's first is a pair of predicated loads
-//     at the same immediate offset from this tile's and the next tile's group pointers (load_either; one of the two
-//     runs), the pointers computed once per group. With fewer than kDepth - 1 chunks per tile (a group would cross
-//     twice) the steady loop stops and the checked loop takes the remaining steps.
-//   kSmallFastOnly (with kSmallLean; the launcher takes it only where every CTA's chunks per tile are a multiple of
-//     kDepth, bd_fast_only_fits): one loop body for every group, no checked loop: each group's refills at immediate
-//     offsets from pointers computed once per group (all in one tile), predicated off for the last group (no branch),
-//     and only the group's last step checks for the end of a tile (the others cannot end one). So the code is one body
-//     as in cb (the two-body forms above cost the layers with few steps per CTA: cold instruction fetch).
-//   kSmallDepth5 (with kSmallFastOnly, one token): 5 steps in flight instead of 4, for 5 chunks per tile (K = 5120).
+//   kSmallLean (session 17, helper gemv20; plain A16 register path; the launcher takes it only where each tile's chunks
+//     are a multiple of kDepth, bd_lean_form): one loop body for every group of kDepth steps, no per-step guards and
+//     no checked loop: each group's refills at immediate offsets from row pointers computed once per group (all in one
+//     tile), predicated off for the last group (no branch; steps % kDepth == 0); only the group's last step checks for
+//     the end of a tile; the next tile's pointers by adding the stride (the clamped recompute only for a tile ending
+//     past n); the block scales' sign bits dropped by |.| (scales_f32_abs). The same arithmetic in the same order (the
+//     same bits); 131-134 instructions per M = 1 step against cb's 151 (plus cb's 31-34 per tile change), and one
+//     loop body of ~10 KB against ~17 KB (layers with few steps per CTA pay the cold instruction fetch).
+//   kSmallDepth5 (with kSmallLean, one token): 5 steps in flight instead of 4, for tiles of 5 chunks (K = 5120).
 // PRO: a fused prologue (gemv_prologue.cuh) computes x while it is staged (A16).
 // SILU: the silu_pair_tile epilogue (A16; n % 32 == 0): a CTA computes gate tile q then up tile q (the ring's
 // producer walks the same order).
@@ -293,13 +258,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   static_assert(SMALL == 0 || !RING, "small-layer variants: register path only (the ring keeps SMALL = 0)");
   static_assert((SMALL & kSmallCompact) == 0 || 16 * TOK <= kThreads, "compact epilogue: one output per thread");
   constexpr bool kLean = (SMALL & kSmallLean) != 0;
-  constexpr bool kGroupFetch = (SMALL & kSmallGroupFetch) != 0, kEitherFetch = (SMALL & kSmallEitherFetch) != 0;
-  static_assert(!kGroupFetch || kLean, "group fetch: lean form only");
-  static_assert(!kEitherFetch || (kLean && !kGroupFetch), "either fetch: lean form, not with the group fetch");
-  constexpr bool kFastOnly = (SMALL & kSmallFastOnly) != 0;
-  static_assert(!kFastOnly || (kLean && !kGroupFetch && !kEitherFetch), "fast only: lean form alone");
-  static_assert((SMALL & kSmallDepth5) == 0 || (kFastOnly && TOK == 1 && MINB == 2), "depth 5: fast only, M = 1");
-  static_assert(!kLean || (!RING && !SILU && PRO == kProNone && !W4A4 && FAST), "lean steps: plain A16 fast path");
+  static_assert((SMALL & kSmallDepth5) == 0 || (kLean && TOK == 1 && MINB == 2), "depth 5: lean form, one token");
+  static_assert(!kLean || (!RING && !SILU && PRO == kProNone && !W4A4 && FAST && (SMALL & kSmallSplit) == 0),
+                "lean steps: plain A16 fast path");
   constexpr int kGroupBytes = 16;              // one 8-element group of one token (fp16)
   constexpr int kNG = (TOK + 1) / 2;           // token pairs = MMAs per A fragment and part
   // weight steps in flight per thread; with the ring, one step of shared-memory reads ahead. MINB 3 (80 registers)
@@ -459,8 +420,8 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   for (int q = 0; q < kNG; ++q) acc[q][0][0] = acc[q][0][1] = acc[q][1][0] = acc[q][1][1] = 0.0f;
 
   int c = 0, c_row0 = cta * kRows, red_half = 0;
-  // mode (a constant): 0 checked; 1 (kLean only) this step's refill exists (no guard); 2 that and this step cannot end
-  // a tile (kFastOnly). refill(w, wsc) loads the slot's next step.
+  // mode (a constant): 0 checked; 1 (kLean) this step refills (unguarded; predicated off in the last group); 2 that and
+  // this step cannot end a tile (kLean). refill(w, wsc) loads the slot's next step.
   auto run_step = [&](auto mode, int step, uint32_t (&w)[2][4], uint32_t (&wsc)[2], auto&& refill) {
     constexpr int kMode = decltype(mode)::value;
     constexpr bool kSteady = kMode >= 1, kNoEnd = kMode == 2;
@@ -581,14 +542,16 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   // for every weight load in flight sits at the head of the kDepth steps (see the SMALL bits above).
   const uint32_t runtime_zero = uint32_t(p.k) >> 31;  // p.k > 0: zero, but not known to the compiler
   int step = 0;
-  if constexpr (kFastOnly) {  // steps % kDepth == 0; every group's refills in one tile; the checked loop is not run
+  if constexpr (kLean) {  // steps % kDepth == 0; every group's refills in one tile; the checked loop is not run
     // cw / cs: the rows' pointers at chunk f_c of the fetch tile (the row starts are not kept: fewer live registers)
     const uint8_t* cw[2];
     const uint8_t* cs[2];
 #pragma unroll
     for (int hr = 0; hr < 2; ++hr)
       cw[hr] = f_w[hr] + uint32_t(f_c) * (kChunk / 2), cs[hr] = f_s[hr] + uint32_t(f_c) * (kChunk / 16);
-    const int64_t wrap_w = tile_w - int64_t(nchunks) * (kChunk / 2), wrap_s = tile_s - int64_t(nchunks) * (kChunk / 16);
+    // At a group's end cw is at chunk nchunks - kDepth of its tile: the next tile's chunk 0 is wrap_* further.
+    const int64_t wrap_w = tile_w - int64_t(nchunks - kDepth) * (kChunk / 2),
+                  wrap_s = tile_s - int64_t(nchunks - kDepth) * (kChunk / 16);
     for (; step < steps; step += kDepth) {
       wv[0][0][0] |= wv[kDepth - 1][1][3] & runtime_zero;  // the one wait at the head (see kSmallHeadWait)
       const bool more = step + kDepth < steps;  // this group refills (all kDepth slots) or not at all
@@ -618,68 +581,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
       if (step == 0) GEMV_TRACE(p.packed, 3);
     }
   }
-  if constexpr (kLean && !kFastOnly) {  // groups whose kDepth steps all run and all refill: no per-step guards
-    for (; step + 2 * kDepth <= steps; step += kDepth) {
-      if constexpr ((SMALL & kSmallHeadWait) != 0) wv[0][0][0] |= wv[kDepth - 1][1][3] & runtime_zero;
-      if constexpr (kEitherFetch) {
-        const int split = nchunks - f_c;  // refills d < split: this tile's chunk f_c + d; the others the next tile's
-        if (kDepth - split > nchunks) break;  // would cross twice: the checked loop below
-        const uint8_t* gw[2];
-        const uint8_t* gs[2];
-        const uint8_t* nw[2];  // crossing: nw + d * kChunk / 2 = the next tile's chunk d - split
-        const uint8_t* ns[2];
-#pragma unroll
-        for (int hr = 0; hr < 2; ++hr)
-          gw[hr] = f_w[hr] + uint32_t(f_c) * (kChunk / 2), gs[hr] = f_s[hr] + uint32_t(f_c) * (kChunk / 16);
-        if (split < kDepth) {
-          next_fetch_tile();
-#pragma unroll
-          for (int hr = 0; hr < 2; ++hr)
-            nw[hr] = f_w[hr] - int64_t(split) * (kChunk / 2), ns[hr] = f_s[hr] - int64_t(split) * (kChunk / 16);
-          f_c = kDepth - split;
-        } else {
-#pragma unroll
-          for (int hr = 0; hr < 2; ++hr) nw[hr] = gw[hr], ns[hr] = gs[hr];  // not read: every d < split
-          f_c += kDepth;
-        }
-        if (f_c == nchunks) next_fetch_tile();
-        unroll_seq(
-            [&](auto dd) {
-              constexpr int d = decltype(dd)::value;
-              run_step(std::true_type{}, step + d, wv[d], sc[d], [&](uint32_t (&w)[2][4], uint32_t (&s2)[2]) {
-                if constexpr (d == 0) {  // split >= 1: this tile
-                  load_weights<true>(gw, gs, 0, 0, 0, w, s2);
-                } else {
-                  load_either<d>(gw, gs, nw, ns, d < split, w, s2);
-                }
-              });
-            },
-            std::make_integer_sequence<int, kDepth>{});
-      } else if (kGroupFetch && f_c + kDepth <= nchunks) {  // this group's refills: chunks f_c .. f_c + kDepth - 1
-        const uint8_t* gw[2];
-        const uint8_t* gs[2];
-#pragma unroll
-        for (int hr = 0; hr < 2; ++hr)
-          gw[hr] = f_w[hr] + uint32_t(f_c) * (kChunk / 2), gs[hr] = f_s[hr] + uint32_t(f_c) * (kChunk / 16);
-#pragma unroll
-        for (int d = 0; d < kDepth; ++d)
-          run_step(std::true_type{}, step + d, wv[d], sc[d], [&](uint32_t (&w)[2][4], uint32_t (&s2)[2]) {
-            load_weights<true>(gw, gs, d, 0, 0, w, s2);  // d: an immediate offset once unrolled
-          });
-        f_c += kDepth;
-        if (f_c == nchunks) next_fetch_tile();
-      } else {
-#pragma unroll
-        for (int d = 0; d < kDepth; ++d) run_step(std::true_type{}, step + d, wv[d], sc[d], fetch);
-      }
-      if (step == 0) GEMV_TRACE(p.packed, 3);
-    }
-  }
-  if constexpr (!kFastOnly) {
+  if constexpr (!kLean) {
     for (; step < steps; step += kDepth) {
-      // kLean: the head-wait pin here too (ptxas otherwise waited before each step of this loop, which then also
-      // waits for the refill the step before has just issued)
-      if constexpr ((SMALL & kSmallHeadWait) != 0 || kLean) wv[0][0][0] |= wv[kDepth - 1][1][3] & runtime_zero;
+      if constexpr ((SMALL & kSmallHeadWait) != 0) wv[0][0][0] |= wv[kDepth - 1][1][3] & runtime_zero;
 #pragma unroll
       for (int d = 0; d < kDepth; ++d)
         if (step + d < steps) run_step(std::false_type{}, step + d, wv[d], sc[d], fetch);
@@ -764,21 +668,18 @@ inline bool bd_cb_form(const char* env_name) {
 // call, is "legacy". The same bits either way.
 constexpr int kBdFusedForm = kSmallCompact | kSmallBatchX | kSmallHeadWait;
 
-// The lean bits (kSmallLean, kSmallGroupFetch) of the plain A16 register kernel (two CTAs per SM, the cb form) and of
-// its split K form: RESET_NATIVE_GEMV_BD_LEAN (read at every call, a benchmark switch) "0" = neither, "1" = kSmallLean,
-// "2" = both, "3" = kSmallLean | kSmallEitherFetch, "4" = kSmallLean | kSmallFastOnly where it fits (chunks per tile
-// a multiple of 4, or of 5 at one token: kSmallDepth5; plain calls only, else cb); unset or anything else:
-// kBdLeanDefault. The same bits in every form.
+// The lean form (kSmallLean, kSmallDepth5) of the plain A16 register kernel (cb, two CTAs per SM) where it fits: tiles
+// of a multiple of 4 chunks, or of 5 at one token (kSmallDepth5); 0 = cb. Where it fits it is the default at one token
+// (H200, bench/RESULTS-gemv20.md: 0.95-0.99x of cb on the Qwen3 rows at M = 1 but 8B o, 1.006) and off at two tokens
+// (1.02-1.05x on 8B q/k/v and o and 32B o, 0.967x on 8B gate_up). RESET_NATIVE_GEMV_BD_LEAN (read at every call, a
+// benchmark switch): "0" = never, "1" = wherever it fits (M = 1, 2). The same bits in every form.
 constexpr const char* kBdLeanEnv = "RESET_NATIVE_GEMV_BD_LEAN";
-constexpr int kBdLeanDefault = 0;
-inline int bd_lean() {
-  const char* v = std::getenv(kBdLeanEnv);
-  if (v != nullptr && std::strcmp(v, "0") == 0) return 0;
-  if (v != nullptr && std::strcmp(v, "1") == 0) return kSmallLean;
-  if (v != nullptr && std::strcmp(v, "2") == 0) return kSmallLean | kSmallGroupFetch;
-  if (v != nullptr && std::strcmp(v, "3") == 0) return kSmallLean | kSmallEitherFetch;
-  if (v != nullptr && std::strcmp(v, "4") == 0) return kSmallLean | kSmallFastOnly;
-  return kBdLeanDefault;
+inline int bd_lean_form(const GemvParams& p, int tokens) {
+  const int forced = cuda_core::env_forced(kBdLeanEnv);
+  if (forced == 0 || (forced < 0 && tokens > 1)) return 0;
+  const int nchunks = p.k / kChunk;  // the fast path: k % kChunk == 0
+  if (nchunks % 4 == 0) return kSmallLean;
+  return tokens == 1 && nchunks % 5 == 0 ? kSmallLean | kSmallDepth5 : 0;
 }
 
 template <int XDT, int TOK, int MINB>
@@ -787,28 +688,14 @@ void launch_bd_small(const GemvParams& p, const LaunchPlan& plan, size_t smem, i
   const RingMaps& maps = plan.maps;
   const int sms = plan.sms;
   if constexpr (MINB == 2) {
-    constexpr int kL = kSmallLean, kG = kSmallGroupFetch;
-    const int lean = bits == (kC | kB) ? bd_lean() : 0;
-    if (lean == kL) return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC | kB | kL>(p, maps, sms,
-                                                                                                       smem, stream);
-    if (lean == (kL | kG))
-      return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC | kB | kL | kG>(p, maps, sms, smem,
-                                                                                                stream);
-    constexpr int kE = kSmallEitherFetch;
-    if (lean == (kL | kE))
-      return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC | kB | kL | kE>(p, maps, sms, smem,
-                                                                                                stream);
-    constexpr int kF = kSmallFastOnly;
-    if (lean == (kL | kF)) {
-      const int nchunks = p.k / kChunk;  // the fast path: k % kChunk == 0
-      if (nchunks % 4 == 0)
-        return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC | kB | kL | kF>(p, maps, sms, smem,
+    const int lean = bits == (kC | kB) ? bd_lean_form(p, TOK) : 0;
+    if (lean == kSmallLean)
+      return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC | kB | kSmallLean>(p, maps, sms, smem,
                                                                                                   stream);
-      if constexpr (TOK == 1) {
-        if (nchunks % 5 == 0)
-          return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC | kB | kL | kF | kSmallDepth5>(
-              p, maps, sms, smem, stream);
-      }
+    if constexpr (TOK == 1) {
+      if (lean == (kSmallLean | kSmallDepth5))
+        return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC | kB | kSmallLean | kSmallDepth5>(
+            p, maps, sms, smem, stream);
     }
   }
   switch (bits) {

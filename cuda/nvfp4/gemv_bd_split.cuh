@@ -74,26 +74,15 @@ inline int bd_split_slices(const GemvParams& p, const LaunchPlan& plan, bool x16
 }
 
 // Runs the split kernel (p.ksplit = bd_split_slices' count, p.split_ws sized for it), then the reduction.
-template <int XDT, int TOK, int FORM>
-void launch_bd_split_form(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
-  auto kernel = gemv_bd_kernel<XDT, false, TOK, true, 2, false, kProNone, false, FORM>;
+template <int XDT, int TOK>
+void launch_bd_split(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
+  constexpr int kForm = kSmallCompact | kSmallBatchX | kSmallSplit;
+  auto kernel = gemv_bd_kernel<XDT, false, TOK, true, 2, false, kProNone, false, kForm>;
   const size_t smem = size_t(BdSmem(bd_slice_k(p.k, p.ksplit), p.m, TOK).total);
   const int per_slice = split_ctas_per_slice(kernel, smem, p, plan);
   check_cuda(cuda_core::launch_pdl(kernel, dim3(per_slice * p.ksplit), dim3(kThreads), smem, stream, p, RingMaps{}),
              "nvfp4 gemv: launch");
   launch_split_reduce<XDT, false>(p, plan, stream);
-}
-
-// The split kernel in the cb form, with the lean bits bd_lean() asks for (the same bits in every form).
-template <int XDT, int TOK>
-void launch_bd_split(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
-  constexpr int kForm = kSmallCompact | kSmallBatchX | kSmallSplit, kL = kSmallLean, kG = kSmallGroupFetch;
-  const int lean = bd_lean();  // kSmallFastOnly ("4"): not for the split kernel (its forms spill), cb
-  if (lean == kL) return launch_bd_split_form<XDT, TOK, kForm | kL>(p, plan, stream);
-  if (lean == (kL | kG)) return launch_bd_split_form<XDT, TOK, kForm | kL | kG>(p, plan, stream);
-  constexpr int kE = kSmallEitherFetch;
-  if (lean == (kL | kE)) return launch_bd_split_form<XDT, TOK, kForm | kL | kE>(p, plan, stream);
-  launch_bd_split_form<XDT, TOK, kForm>(p, plan, stream);
 }
 
 template <int XDT>
