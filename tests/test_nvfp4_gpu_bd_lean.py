@@ -1,14 +1,14 @@
 """The block-diagonal NVFP4 GEMV's lean step form (kSmallLean, kSmallDepth5; gemv_bd_kernel.cuh, session 17): the plain
 A16 register kernel (cb) with one loop body per group of kDepth steps (refills at immediate offsets from pointers
 computed once per group, predicated off in the last group, the tile end checked only at a group's last step, the next
-tile's pointers by the stride, |scale| instead of the sign mask), where each tile's chunks are a multiple of 4 (or of 5
-at one token: 5 steps in flight). RESET_NATIVE_GEMV_BD_LEAN, read at every call: "0" never, "1" wherever it fits
-(M = 1, 2), unset = the default rule (M = 1 where it fits). The same arithmetic in the same order, so every form must
-give the cb kernel's bits (compared as 16-bit patterns, NaN included) and stay within the fp64 bound. Shapes: one tile,
-a partial last tile (the clamped recompute), CTAs walking 2-6 tiles (the stride to the next tile after a group, at 4,
-5, 8 and 12 chunks per tile), K = 1024 / 3072 / 10240 at two tokens (no fit: cb); bias, residual and tiny x blocks;
-scale bytes with their sign bit set (not written by the quantizer; both forms read the magnitude). GPU tests skip
-without a device."""
+tile's pointers by the stride, |scale| instead of the sign mask), where each tile's chunks are a multiple of 4 (or of
+5 at one token: 5 steps in flight). RESET_NATIVE_GEMV_BD_LEAN, read at every call: "0" never, "1" wherever it fits (M
+= 1, 2), unset = the default (kBdLeanByDefault: cb, or the lean form at M = 1 where it fits). The same arithmetic in
+the same order, so every form must give the cb kernel's bits (compared as 16-bit patterns, NaN included) and stay
+within the fp64 bound. Shapes: one tile, a partial last tile (the clamped recompute), CTAs walking 2-6 tiles (the
+stride to the next tile after a group, at 4, 5, 8 and 12 chunks per tile), K = 1024 / 3072 / 10240 at two tokens (no
+fit: cb); bias, residual and tiny x blocks; scale bytes with their sign bit set (not written by the quantizer; both
+forms read the magnitude). GPU tests skip without a device."""
 from __future__ import annotations
 
 import sys
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.gpu
 SWITCH = "RESET_NATIVE_GEMV_BD_LEAN"
 SWITCHES = ("RESET_NATIVE_GEMV_RING", "RESET_NATIVE_GEMV_BD", "RESET_NATIVE_GEMV_KSPLIT", "RESET_NATIVE_GEMV_BD_SPLIT",
             "RESET_NATIVE_GEMV_BD_SMALL", SWITCH)
-FORMS = ("0", "1", None)  # None: unset (the default rule)
+FORMS = ("0", "1", None)  # None: unset (the default)
 
 
 @pytest.fixture(autouse=True)
