@@ -25,4 +25,10 @@ template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false, kProNon
     const GemvParams, const __grid_constant__ RingMaps);
 template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false, kProNone, false, 3>(
     const GemvParams, const __grid_constant__ RingMaps);
+// session 17: the lean form (plain A16 at M = 1 by default where it fits), kDepth 4 and kSmallDepth5
+template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false, kProNone, false, 3 | kSmallLean>(
+    const GemvParams, const __grid_constant__ RingMaps);
+template __global__ void gemv_bd_kernel<kBF16, false, 1, true, 2, false, kProNone, false,
+                                        3 | kSmallLean | kSmallDepth5>(const GemvParams,
+                                                                       const __grid_constant__ RingMaps);
 }  // namespace reset_native::nvfp4_cuda::detail

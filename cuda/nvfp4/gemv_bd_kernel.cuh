@@ -20,6 +20,9 @@
 // e4m3->f16 conversions plus fp16 MMAs, measured in the SASS: no gain.)
 // A non-finite element of bf16 x makes its block's factor NaN, so every output of that token is NaN.
 #pragma once
+#include <type_traits>
+#include <utility>
+
 #include "core/env_switch.hpp"
 #include "nvfp4/gemv_kernel.cuh"
 #include "nvfp4/gemv_trace.cuh"
@@ -28,8 +31,8 @@ namespace reset_native::nvfp4_cuda {
 namespace detail {
 
 constexpr float kBdDecodeBias = 16384.0f;  // A operand holds e2m1 * 2^-14
-constexpr int kSmallCompact = 1, kSmallBatchX = 2, kSmallHeadWait = 4,
-              kSmallSplit = 8;  // gemv_bd_kernel's SMALL bits (kSmallSplit: gemv_bd_split.cuh)
+constexpr int kSmallCompact = 1, kSmallBatchX = 2, kSmallHeadWait = 4, kSmallSplit = 8, kSmallLean = 16,
+              kSmallDepth5 = 32;  // gemv_bd_kernel's SMALL bits (kSmallSplit: gemv_bd_split.cuh)
 
 template <int XDT, bool W4A4>
 struct BdMode {
@@ -61,6 +64,39 @@ __device__ __forceinline__ float pow2i(int n) { return __int_as_float((n + 127) 
 __device__ __forceinline__ float2 scales_f32(uint32_t two_bytes) {
   const uint32_t h = e4m3x2_to_half2(two_bytes);
   return __half22float2(*reinterpret_cast<const __half2*>(&h));
+}
+
+// scales_f32 for kSmallLean: the sign bits dropped by |.| on the converted values (ptxas folds it into the operand
+// of the multiply that uses them) instead of a mask before the conversion: one LOP3 less per row and step. The same
+// value for every byte: e4m3(b | 0x80) = -e4m3(b), -0 included; 0xFF and 0x7F both give NaN, which every later
+// multiply turns into the canonical NaN either way. two_bytes must hold only the two bytes (a 16-bit load).
+__device__ __forceinline__ float2 scales_f32_abs(uint32_t two_bytes) {
+  uint32_t h;
+  asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(h) : "h"(uint16_t(two_bytes)));
+  const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&h));
+  return make_float2(fabsf(f.x), fabsf(f.y));
+}
+
+// f(std::integral_constant<int, I>) for I = 0, 1, ...: an unrolled loop whose index is a constant expression.
+template <class F, int... I>
+__device__ __forceinline__ void unroll_seq(F&& f, std::integer_sequence<int, I...>) {
+  (f(std::integral_constant<int, I>{}), ...);
+}
+
+// kSmallLean: load_weights<true> of chunk C (an immediate offset) from rows (wa, sa), every load predicated on on
+// (no branch; the slot keeps undefined values when !on, never read then).
+template <int C>
+__device__ __forceinline__ void load_if(const uint8_t* const (&wa)[2], const uint8_t* const (&sa)[2], bool on,
+                                        uint32_t (&wv)[2][4], uint32_t (&sc)[2]) {
+  asm volatile(
+      "{\n .reg .pred p;\n setp.ne.b32 p, %10, 0;\n"
+      " @p ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%11+%15];\n"
+      " @p ld.global.nc.u16 %8, [%13+%16];\n"
+      " @p ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%4,%5,%6,%7}, [%12+%15];\n"
+      " @p ld.global.nc.u16 %9, [%14+%16];\n}"
+      : "=r"(wv[0][0]), "=r"(wv[0][1]), "=r"(wv[0][2]), "=r"(wv[0][3]), "=r"(wv[1][0]), "=r"(wv[1][1]), "=r"(wv[1][2]),
+        "=r"(wv[1][3]), "=r"(sc[0]), "=r"(sc[1])
+      : "r"(int(on)), "l"(wa[0]), "l"(wa[1]), "l"(sa[0]), "l"(sa[1]), "n"(C * (kChunk / 2)), "n"(C * (kChunk / 16)));
 }
 
 // One 16-element block of one token -> its fp16 B values at grp (16 bytes per 8 elements, in the pair order
@@ -201,6 +237,15 @@ __device__ __forceinline__ void bd_write_partial(const GemvParams& p, const floa
 //     + gridDim.x / p.ksplit, ...; each tile ends in fp32 partial sums (bd_write_partial) that gemv_split_reduce adds
 //     in slice order. Where the tiles are few against the CTA slots (Qwen3-32B o and down: 320 tiles on 264 slots),
 //     the unsplit kernel runs a second round of tiles on a fifth of the CTAs; slices even the work out.
+//   kSmallLean (session 17, helper gemv20; plain A16 register path; the launcher takes it only where each tile's chunks
+//     are a multiple of kDepth, bd_lean_form): one loop body for every group of kDepth steps, no per-step guards and
+//     no checked loop: each group's refills at immediate offsets from row pointers computed once per group (all in one
+//     tile), predicated off for the last group (no branch; steps % kDepth == 0); only the group's last step checks for
+//     the end of a tile; the next tile's pointers by adding the stride (the clamped recompute only for a tile ending
+//     past n); the block scales' sign bits dropped by |.| (scales_f32_abs). The same arithmetic in the same order (the
+//     same bits); 131-134 instructions per M = 1 step against cb's 151 (plus cb's 31-34 per tile change), and one
+//     loop body of ~10 KB against ~17 KB (layers with few steps per CTA pay the cold instruction fetch).
+//   kSmallDepth5 (with kSmallLean, one token): 5 steps in flight instead of 4, for tiles of 5 chunks (K = 5120).
 // PRO: a fused prologue (gemv_prologue.cuh) computes x while it is staged (A16).
 // SILU: the silu_pair_tile epilogue (A16; n % 32 == 0): a CTA computes gate tile q then up tile q (the ring's
 // producer walks the same order).
@@ -212,11 +257,16 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   static_assert(!SILU || !W4A4, "the SiLU epilogue: A16 kernels only");
   static_assert(SMALL == 0 || !RING, "small-layer variants: register path only (the ring keeps SMALL = 0)");
   static_assert((SMALL & kSmallCompact) == 0 || 16 * TOK <= kThreads, "compact epilogue: one output per thread");
+  constexpr bool kLean = (SMALL & kSmallLean) != 0;
+  static_assert((SMALL & kSmallDepth5) == 0 || (kLean && TOK == 1 && MINB == 2), "depth 5: lean form, one token");
+  static_assert(!kLean || (!RING && !SILU && PRO == kProNone && !W4A4 && FAST && (SMALL & kSmallSplit) == 0),
+                "lean steps: plain A16 fast path");
   constexpr int kGroupBytes = 16;              // one 8-element group of one token (fp16)
   constexpr int kNG = (TOK + 1) / 2;           // token pairs = MMAs per A fragment and part
   // weight steps in flight per thread; with the ring, one step of shared-memory reads ahead. MINB 3 (80 registers)
   // decodes a slot's words in two halves and refills the slot after the second (kLateRefill): 3 slots fit then.
-  constexpr int kDepth = RING ? 1 : (MINB == 1 ? 8 : MINB == 3 ? 3 : (TOK > 2 ? 3 : 4));
+  constexpr int kDepth =
+      RING ? 1 : (MINB == 1 ? 8 : MINB == 3 ? 3 : (TOK > 2 ? 3 : ((SMALL & kSmallDepth5) != 0 ? 5 : 4)));
   constexpr bool kLateRefill = MINB == 3;
   constexpr int kRows = 16;
 
@@ -282,17 +332,26 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   const uint8_t* f_s[2];
   auto fetch_rows = [&]() { row_pointers(p, f_row0 + g, kslice, half_k, sixteenth_k, f_w, f_s); };
   fetch_rows();
+  // kLean: the next tile's row pointers by the tile stride (rows tile_stride further, none clamped: the tile before
+  // ends before the new one, which ends at or before n), else row_pointers' clamped recompute.
+  const int64_t tile_w = int64_t(tile_stride) * half_k, tile_s = int64_t(tile_stride) * sixteenth_k;
+  auto next_fetch_tile = [&]() {
+    f_c = 0;
+    f_row0 = next_tile(f_row0, f_second);
+    if (kLean && f_row0 + kRows <= p.n) {
+#pragma unroll
+      for (int hr = 0; hr < 2; ++hr) f_w[hr] += tile_w, f_s[hr] += tile_s;
+    } else {
+      fetch_rows();
+    }
+  };
   auto fetch = [&](uint32_t (&w)[2][4], uint32_t (&sc)[2]) {
     if constexpr (RING) {
       ring.consume(f_step++, kwarp, w, sc);
       return;
     }
     load_weights<FAST>(f_w, f_s, f_c, f_c * kChunk + kslice, p.k, w, sc);
-    if (++f_c == nchunks) {
-      f_c = 0;
-      f_row0 = next_tile(f_row0, f_second);
-      fetch_rows();
-    }
+    if (++f_c == nchunks) next_fetch_tile();
   };
   uint32_t wv[kDepth][2][4], sc[kDepth][2];
   GEMV_TRACE(p.packed, 0);
@@ -361,8 +420,17 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   for (int q = 0; q < kNG; ++q) acc[q][0][0] = acc[q][0][1] = acc[q][1][0] = acc[q][1][1] = 0.0f;
 
   int c = 0, c_row0 = cta * kRows, red_half = 0;
-  auto run_step = [&](int step, uint32_t (&w)[2][4], uint32_t (&wsc)[2]) {
-    const float2 sg = scales_f32(wsc[0]), sg8 = scales_f32(wsc[1]);  // rows g, g+8: blocks 0 and 1
+  // mode (a constant): 0 checked; 1 (kLean) this step refills (unguarded; predicated off in the last group); 2 that and
+  // this step cannot end a tile (kLean). refill(w, wsc) loads the slot's next step.
+  auto run_step = [&](auto mode, int step, uint32_t (&w)[2][4], uint32_t (&wsc)[2], auto&& refill) {
+    constexpr int kMode = decltype(mode)::value;
+    constexpr bool kSteady = kMode >= 1, kNoEnd = kMode == 2;
+    float2 sg, sg8;  // rows g, g+8: blocks 0 and 1
+    if constexpr (kLean) {
+      sg = scales_f32_abs(wsc[0]), sg8 = scales_f32_abs(wsc[1]);
+    } else {
+      sg = scales_f32(wsc[0]), sg8 = scales_f32(wsc[1]);
+    }
     // Decode the whole slot before refilling it: the refill then needs no register copies of the words.
     // (kLateRefill: each block's two words just before its MMAs, the refill after the second block's.)
     uint32_t d[4][2][4];  // [word i][row half][pair]
@@ -380,7 +448,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
         fp4_word<false>(w[1][i], d[i][1]);
 #endif
       }
-      if (step + kDepth < steps) fetch(w, wsc);  // slot free again: refill it now
+      if (kSteady || step + kDepth < steps) refill(w, wsc);  // slot free again: refill it now
     }
     float2 fx[kNG][2];
 #pragma unroll
@@ -396,7 +464,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
           fp4_word<false>(w[0][i], d[i][0]);
           fp4_word<false>(w[1][i], d[i][1]);
         }
-        if (blk == 1 && step + kDepth < steps) fetch(w, wsc);
+        if (blk == 1 && (kSteady || step + kDepth < steps)) refill(w, wsc);
       }
       float cacc[kNG][4];
 #pragma unroll
@@ -435,7 +503,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
     }
 
     // ---- epilogue of a tile: sum the quad's K slices (shuffles), then the 8 warps' (shared memory)
-    if (c == nchunks - 1) {
+    if (!kNoEnd && c == nchunks - 1) {
       // Two reduction buffers, used by alternate tiles: this one is written again two tiles later, after the next
       // tile's barrier, which every thread reaches only once it has read this tile's sums. One barrier per tile.
       float* red_t = red + red_half * (kWarps * kRows * TOK);
@@ -473,12 +541,54 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   // kSmallHeadWait: slot 0's first word takes a zero that depends on the last slot's last word, so the one wait
   // for every weight load in flight sits at the head of the kDepth steps (see the SMALL bits above).
   const uint32_t runtime_zero = uint32_t(p.k) >> 31;  // p.k > 0: zero, but not known to the compiler
-  for (int step = 0; step < steps; step += kDepth) {
-    if constexpr ((SMALL & kSmallHeadWait) != 0) wv[0][0][0] |= wv[kDepth - 1][1][3] & runtime_zero;
+  int step = 0;
+  if constexpr (kLean) {  // steps % kDepth == 0; every group's refills in one tile; the checked loop is not run
+    // cw / cs: the rows' pointers at chunk f_c of the fetch tile (the row starts are not kept: fewer live registers)
+    const uint8_t* cw[2];
+    const uint8_t* cs[2];
 #pragma unroll
-    for (int d = 0; d < kDepth; ++d)
-      if (step + d < steps) run_step(step + d, wv[d], sc[d]);
-    if (step == 0) GEMV_TRACE(p.packed, 3);
+    for (int hr = 0; hr < 2; ++hr)
+      cw[hr] = f_w[hr] + uint32_t(f_c) * (kChunk / 2), cs[hr] = f_s[hr] + uint32_t(f_c) * (kChunk / 16);
+    // At a group's end cw is at chunk nchunks - kDepth of its tile: the next tile's chunk 0 is wrap_* further.
+    const int64_t wrap_w = tile_w - int64_t(nchunks - kDepth) * (kChunk / 2),
+                  wrap_s = tile_s - int64_t(nchunks - kDepth) * (kChunk / 16);
+    for (; step < steps; step += kDepth) {
+      wv[0][0][0] |= wv[kDepth - 1][1][3] & runtime_zero;  // the one wait at the head (see kSmallHeadWait)
+      const bool more = step + kDepth < steps;  // this group refills (all kDepth slots) or not at all
+      unroll_seq(
+          [&](auto dd) {
+            constexpr int d = decltype(dd)::value;
+            run_step(std::integral_constant<int, d == kDepth - 1 ? 1 : 2>{}, step + d, wv[d], sc[d],
+                     [&](uint32_t (&w)[2][4], uint32_t (&s2)[2]) { load_if<d>(cw, cs, more, w, s2); });
+          },
+          std::make_integer_sequence<int, kDepth>{});
+      f_c += kDepth;
+      if (f_c == nchunks) {  // the next tile: by the stride as next_fetch_tile, or its clamped recompute
+        f_c = 0;
+        f_row0 = next_tile(f_row0, f_second);
+        if (f_row0 + kRows <= p.n) {
+#pragma unroll
+          for (int hr = 0; hr < 2; ++hr) cw[hr] += wrap_w, cs[hr] += wrap_s;
+        } else {
+          fetch_rows();
+#pragma unroll
+          for (int hr = 0; hr < 2; ++hr) cw[hr] = f_w[hr], cs[hr] = f_s[hr];
+        }
+      } else {
+#pragma unroll
+        for (int hr = 0; hr < 2; ++hr) cw[hr] += kDepth * (kChunk / 2), cs[hr] += kDepth * (kChunk / 16);
+      }
+      if (step == 0) GEMV_TRACE(p.packed, 3);
+    }
+  }
+  if constexpr (!kLean) {
+    for (; step < steps; step += kDepth) {
+      if constexpr ((SMALL & kSmallHeadWait) != 0) wv[0][0][0] |= wv[kDepth - 1][1][3] & runtime_zero;
+#pragma unroll
+      for (int d = 0; d < kDepth; ++d)
+        if (step + d < steps) run_step(std::false_type{}, step + d, wv[d], sc[d], fetch);
+      if (step == 0) GEMV_TRACE(p.packed, 3);
+    }
   }
   GEMV_TRACE(p.packed, 4);
 }
@@ -558,11 +668,39 @@ inline bool bd_cb_form(const char* env_name) {
 // call, is "legacy". The same bits either way.
 constexpr int kBdFusedForm = kSmallCompact | kSmallBatchX | kSmallHeadWait;
 
+// The lean form (kSmallLean, kSmallDepth5) of the plain A16 register kernel (cb, two CTAs per SM) where it fits: tiles
+// of a multiple of 4 chunks, or of 5 at one token (kSmallDepth5); 0 = cb. H200 (bench/RESULTS-gemv20.md, round 3, a
+// build whose tile stride after a group was wrong, same loads): 0.945-0.991x of cb at M = 1 on the Qwen3 rows but 8B o
+// (1.006), 1.02-1.05x at M = 2 on 8B q/k/v and o and 32B o (0.967x on 8B gate_up). Off by default until a GPU run of
+// the fixed build (tests/test_nvfp4_gpu_bd_lean.py, bench/probes/gemv_lean_ab.py) confirms bits and times: then
+// kBdLeanByDefault = true takes it at one token where it fits. RESET_NATIVE_GEMV_BD_LEAN (read at every call, a
+// benchmark switch): "0" = never, "1" = wherever it fits (M = 1, 2), else the default. The same bits in every form.
+constexpr const char* kBdLeanEnv = "RESET_NATIVE_GEMV_BD_LEAN";
+constexpr bool kBdLeanByDefault = false;
+inline int bd_lean_form(const GemvParams& p, int tokens) {
+  const int forced = cuda_core::env_forced(kBdLeanEnv);
+  if (forced == 0 || (forced < 0 && (!kBdLeanByDefault || tokens > 1))) return 0;
+  const int nchunks = p.k / kChunk;  // the fast path: k % kChunk == 0
+  if (nchunks % 4 == 0) return kSmallLean;
+  return tokens == 1 && nchunks % 5 == 0 ? kSmallLean | kSmallDepth5 : 0;
+}
+
 template <int XDT, int TOK, int MINB>
 void launch_bd_small(const GemvParams& p, const LaunchPlan& plan, size_t smem, int bits, cudaStream_t stream) {
   constexpr int kC = kSmallCompact, kB = kSmallBatchX;
   const RingMaps& maps = plan.maps;
   const int sms = plan.sms;
+  if constexpr (MINB == 2) {
+    const int lean = bits == (kC | kB) ? bd_lean_form(p, TOK) : 0;
+    if (lean == kSmallLean)
+      return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC | kB | kSmallLean>(p, maps, sms, smem,
+                                                                                                  stream);
+    if constexpr (TOK == 1) {
+      if (lean == (kSmallLean | kSmallDepth5))
+        return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC | kB | kSmallLean | kSmallDepth5>(
+            p, maps, sms, smem, stream);
+    }
+  }
   switch (bits) {
     case 0:
       return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, 0>(p, maps, sms, smem, stream);
