@@ -7,7 +7,7 @@ Covers quantize (bit-exact vs the independent reference), dequantize, and the GE
 both activations, fast (K % 1024 == 0) and general (K % 16 == 0) paths, 1..16 tokens, N not a multiple of
 the row tile, with fresh random data and allocator poisoning (see tests/test_nvfp4_cuda.py). --gemv-kernels runs only one
 GEMV case per kernel family on the fast path (block-diagonal, 16-bit with one team and with two, split K; the 16-bit
-ones in each of their forms), which keeps racecheck (shared-memory hazards between the barriers) within a minute.
+ones in each of their forms; the block-diagonal lean form), which keeps racecheck (shared-memory hazards between the barriers) within a minute.
 """
 from __future__ import annotations
 
@@ -37,6 +37,9 @@ FAMILIES = [(40, 1024, 1), (40, 1024, 2), (40, 4096, 4), (8472, 1024, 12), (40, 
 # (0), session 13's rule (13) and sessions 14-15's rule (15, before the scale word), so that the sanitizer sees every form's loop, not only the default one. (The form
 # tests assert which kernel ran through the torch profiler, which records nothing under compute-sanitizer: they skip.)
 FORMS16 = (None, "0", "13", "15")
+# The block-diagonal kernel's lean step form (RESET_NATIVE_GEMV_BD_LEAN=1: tiles of 4 chunks, or 5 at one token) on
+# layers whose CTAs walk two or three tiles (530 row tiles), so the sanitizer sees its tile-stride walk; M = 1, 2.
+LEAN_FAMILIES = [(8472, 4096, 1), (8472, 5120, 1), (8472, 4096, 2)]
 
 
 def gemv_kernels(dtypes):
@@ -48,6 +51,11 @@ def gemv_kernels(dtypes):
                     for act in ("bf16", "nvfp4"):
                         t._gemv_case(n, k, m, dtype, act, with_bias=True, seed=int(time.time() * 1e3) % 2**31)
                         cases += 1
+    for dtype in dtypes:
+        for n, k, m in LEAN_FAMILIES:
+            with _env("RESET_NATIVE_GEMV_BD_LEAN", "1"):
+                t._gemv_case(n, k, m, dtype, "bf16", with_bias=True, seed=int(time.time() * 1e3) % 2**31)
+                cases += 1
     return cases
 
 
