@@ -669,12 +669,11 @@ inline bool bd_cb_form(const char* env_name) {
 constexpr int kBdFusedForm = kSmallCompact | kSmallBatchX | kSmallHeadWait;
 
 // The lean form (kSmallLean, kSmallDepth5) of the plain A16 register kernel (cb, two CTAs per SM) where it fits: tiles
-// of a multiple of 4 chunks, or of 5 at one token (kSmallDepth5); 0 = cb. H200 (bench/RESULTS-gemv20.md, round 3, a
-// build whose tile stride after a group was wrong, same loads): 0.945-0.991x of cb at M = 1 on the Qwen3 rows but 8B o
-// (1.006), 1.02-1.05x at M = 2 on 8B q/k/v and o and 32B o (0.967x on 8B gate_up). On by default at one token where
-// it fits (kBdLeanByDefault; the lead, session 17: the fixed build's first GPU run is the final call's suite and
-// bench/probes/gemv_lean_ab.py, bench/RESULTS.md). RESET_NATIVE_GEMV_BD_LEAN (read at every call, a
-// benchmark switch): "0" = never, "1" = wherever it fits (M = 1, 2), else the default. The same bits in every form.
+// of a multiple of 4 chunks, or of 5 at one token (kSmallDepth5); 0 = cb. On an H200 (bench/RESULTS.md, "Session 17
+// final call" and "Session 17, helper gemv20"): bit-identical to cb and 0.955-0.988x of its time at M = 1 on six Qwen3
+// rows (8B o 1.008), but 1.02-1.05x at M = 2 on 8B q/k/v and o and 32B o, so on by default at one token only
+// (kBdLeanByDefault). RESET_NATIVE_GEMV_BD_LEAN (read at every call, a benchmark switch): "0" = never, "1" = wherever
+// it fits (M = 1, 2), else the default. The same bits in every form.
 constexpr const char* kBdLeanEnv = "RESET_NATIVE_GEMV_BD_LEAN";
 constexpr bool kBdLeanByDefault = true;
 inline int bd_lean_form(const GemvParams& p, int tokens) {

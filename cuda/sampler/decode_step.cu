@@ -253,7 +253,7 @@ bool env_is(const char* name, const char* value) {
 // warp 0 alone (a warp scan over the chunks' segment words instead of the block scan): +1.33 / +1.00 / +1.10 us ReSET
 // top-p at B = 1 / 8 / 64, its chunk scan 1.8 us instead of 0.8 in the B = 1 trace; PICK_LEAN, the boundary bin's pick
 // with one barrier fewer and integer compares: +0.28 / +0.20 / -0.09, level.)
-// Session 17's switch (bench/RESULTS-sampler18.md; tests/test_sampler_gpu_session17.py), the same bits on and off:
+// Session 17's switch (bench/RESULTS.md, sampler session 17; tests/test_sampler_gpu_session17.py), the same bits on and off:
 // * RESET_NATIVE_SAMPLER_OWNER_DRAW (on by default where the sample pass does not pick the bin: rows x chunks > SMs, B >= 2
 //   at V = 151936 on an H200): in the draw with the cells, the warp of the chunk that holds the quantile finds its
 //   segment (a 16-lane scan of the chunk's segment words instead of its owner thread's walk) and the token, with no
