@@ -75,10 +75,9 @@ def _split_differs_from_unsplit(monkeypatch, slices, *args):
     return not torch.equal(_bits(unsplit), _bits(split))
 
 
-# (n, k, slices): 4 chunks per slice (k / 1024 / slices = 4) and 5 (kSmallDepth5), one tile to ~8 tiles per CTA
-# (132 CTAs per slice at 2 slices, 52 at 5), with the fp64 bound.
-SHAPES = [(16, 8192, 2), (528, 8192, 2), (4096, 12288, 3), (2048, 20480, 5), (1040, 20480, 4), (16384, 8192, 2),
-          (8192, 10240, 2), (2064, 25600, 5)]
+# (n, k, slices): 4 chunks per slice (k / 1024 / slices = 4) and 5 (kSmallDepth5), one tile to 3 tiles per CTA
+# (132 CTAs per slice at 2 slices, 52 at 5 on an H200), with the fp64 bound.
+SHAPES = [(16, 8192, 2), (528, 8192, 2), (2048, 20480, 5), (1040, 20480, 4), (1040, 25600, 5), (4112, 10240, 2)]
 
 
 @pytest.mark.parametrize("n,k,slices", SHAPES)
@@ -91,8 +90,19 @@ def test_lean_split_gives_the_cb_split_bits_and_the_fp64_result(n, k, slices, dt
     _fp64_check(outs[1], x, w64, "bf16")
 
 
+# CTAs walking ~4-12 tiles (4 and 5 chunks per slice): bits only (the fp64 reference of these is large).
+@pytest.mark.parametrize("n,k,slices", [(16384, 8192, 2), (8192, 10240, 2), (12288, 20480, 4)])
+def test_lean_split_walking_several_tiles_gives_the_cb_split_bits(n, k, slices, monkeypatch):
+    gen = torch.Generator(device="cuda").manual_seed(n + k + slices)
+    p, s, gs = nc.quantize(torch.randn((n, k), generator=gen, device="cuda"))
+    x = (torch.randn((1, k), generator=gen, device="cuda") * 3).to(torch.bfloat16)
+    outs = _forms(monkeypatch, slices, p, s, float(gs), x, "bf16")
+    _assert_same_bits(outs)
+    assert torch.isfinite(outs[0]).all()
+
+
 def test_qwen3_32b_down_under_the_split_rule(monkeypatch):
-    """5120 x 25600 at one token: the rule's own split (5 slices of 5 chunks); bits only (a large fp64 reference)."""
+    """5120 x 25600 at one token: the rule's own split (5 slices of 5 chunks, ~6 tiles per CTA); bits only."""
     n, k = 5120, 25600
     gen = torch.Generator(device="cuda").manual_seed(32)
     p, s, gs = nc.quantize(torch.randn((n, k), generator=gen, device="cuda"))
