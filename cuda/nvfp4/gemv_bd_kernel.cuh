@@ -252,6 +252,13 @@ __device__ __forceinline__ void bd_write_partial(const GemvParams& p, const floa
 //     same bits); 131-134 instructions per M = 1 step against cb's 151 (plus cb's 31-34 per tile change), and one
 //     loop body of ~10 KB against ~17 KB (layers with few steps per CTA pay the cold instruction fetch).
 //   kSmallDepth5 (with kSmallLean, one token): 5 steps in flight instead of 4, for tiles of 5 chunks (K = 5120).
+//   kSmallLean with kSmallSplit (session 17, helper gemv21; opt-in, bd_lean_split_form in gemv_bd_split.cuh): every
+//     slice exactly kDepth chunks (Qwen3-32B down: 25 chunks in 5 slices at kDepth 5), so one group is one tile
+//     (kTileGroup): the chunk of each step a constant, the epilogue at the group's last step without a check, and the
+//     group's pointers rebuilt from the tile row (uniform) and one 32-bit per-thread offset instead of four 64-bit
+//     pointers kept across the loop. The general lean loop on the split kernel spilled 12-48 bytes at 128 registers;
+//     this one none (kDepth 4 and 5). Static per M = 1 step 129.2 (kDepth 5) / 130.2 (4), the warp reduction of the
+//     tile epilogue included, against the cb split's 147.5 plus 31 per tile (bench/probes/sass_bd_split_instances.cu).
 // PRO: a fused prologue (gemv_prologue.cuh) computes x while it is staged (A16).
 // SILU: the silu_pair_tile epilogue (A16; n % 32 == 0): a CTA computes gate tile q then up tile q (the ring's
 // producer walks the same order).
