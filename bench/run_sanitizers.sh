@@ -6,10 +6,11 @@
 # Why test selections and not whole files: under the sanitizer every kernel runs instrumented and the whole GPU
 # suite would take hours. The selections reach every kernel form the switches select (gemv: the block-diagonal
 # register variants, its K split, the W4A4 and fused RMSNorm / SiLU forms, the 16-bit kernel's forms 0 / 2 / 13 /
-# rule including split K with 8 and 16 token columns, two teams, the weight ring; sampler: every session-14 and session-15
-# switch (the cells of CELL_MASSES, on by default) at B = 1, 3, 8, 9, 64 over the four configs, boundary-bin cases, strided views, graph replays; racecheck on the
-# ungrouped (B = 1) and grouped (B = 9) passes). Prints one line
-# per run and "sanitizers: N failed" last; exit status 1 if any run failed.
+# rule including split K with 8 and 16 token columns, two teams, the weight ring, the lean M = 1 step; sampler: every
+# session-14 and session-15 switch (the cells of CELL_MASSES, on by default) at B = 1, 3, 8, 9, 64 over the four
+# configs, boundary-bin cases, strided views, graph replays; racecheck on the ungrouped (B = 1) and grouped (B = 9)
+# passes; session 16's PRE_WARP and session 17's OWNER_DRAW). Prints one line per run and "sanitizers: N failed" last;
+# exit status 1 if any run failed.
 set -o pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-bench/out}

@@ -131,9 +131,14 @@ def gemv16_forms_of_call(fn):
 
 
 def gemv16_kernel_args(fn):
-    """Template arguments (ints; bools as 0/1) of every 16-bit GEMV kernel (gemv_kernel<...>) that fn() launched, read
-    from the kernel names the torch profiler records (demangled or mangled); skips the test when the profiler records
-    no kernel names here."""
+    """Template arguments of every 16-bit GEMV kernel (gemv_kernel<...>) that fn() launched (kernel_template_args)."""
+    return kernel_template_args(fn, "gemv_kernel")
+
+
+def kernel_template_args(fn, kernel):
+    """Template arguments (ints; bools as 0/1) of every launch of the kernel template `kernel` (e.g. "gemv_kernel",
+    "gemv_bd_kernel") that fn() made, read from the kernel names the torch profiler records (demangled or mangled);
+    skips the test when the profiler records no kernel names here."""
     import re
 
     import pytest
@@ -146,11 +151,11 @@ def gemv16_kernel_args(fn):
         torch.cuda.synchronize()
     found = []
     for e in prof.events():
-        m = re.search(r"(?<![a-z_])gemv_kernel<([^>]*)>", e.name)  # demangled: <2, false, 1, true, true, 2, false, ...>
+        m = re.search(r"(?<![a-z_])" + kernel + r"<([^>]*)>", e.name)  # demangled: <2, false, 1, true, true, 2, ...>
         if m:
             args = [v.strip() for v in m.group(1).split(",")]
         else:
-            m = re.search(r"11gemv_kernelI((?:L[ib]\d+E)+)", e.name)  # mangled: ILi2ELb0ELi1E...
+            m = re.search(str(len(kernel)) + kernel + r"I((?:L[ib]\d+E)+)", e.name)  # mangled: ILi2ELb0ELi1E...
             if not m:
                 continue
             args = re.findall(r"L[ib](\d+)E", m.group(1))

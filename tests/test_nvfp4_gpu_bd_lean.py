@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nvfp4_gpu_reference import kernel_template_args  # noqa: E402
 from test_nvfp4_gpu_bd_small import _fp64_check, _weights, tiny_block_x  # noqa: E402
 
 from reset_native import _nvfp4_cuda as nc  # noqa: E402
@@ -90,6 +91,36 @@ def test_lean_walking_several_tiles_gives_the_cb_bits(n, k, m, monkeypatch):
     outs = _forms(monkeypatch, p, s, float(gs), x, "bf16")
     _assert_same_bits(outs)
     assert torch.isfinite(outs[0]).all()
+
+
+def _small_bits_of_call(fn):
+    """SMALL template argument (the last one) of every block-diagonal GEMV kernel fn() launched."""
+    return [a[-1] for a in kernel_template_args(fn, "gemv_bd_kernel")]
+
+
+LEAN, DEPTH5 = 16, 32  # kSmallLean, kSmallDepth5 (gemv_bd_kernel.cuh)
+
+
+# The comparisons above would pass with cb against cb if the lean kernel never ran: this checks, from the kernel names,
+# that it does run where it fits (M = 1 by default and under "1"; kSmallDepth5 at K = 5120) and never under "0".
+@pytest.mark.parametrize("n,k,depth5", [(6144, 4096, False), (24576, 4096, False), (10240, 5120, True),
+                                        (5120, 8192, False)])
+def test_the_lean_kernel_runs_where_it_fits(n, k, depth5, monkeypatch):
+    gen = torch.Generator(device="cuda").manual_seed(n + k)
+    p, s, gs = nc.quantize(torch.randn((n, k), generator=gen, device="cuda"))
+    x = torch.randn((1, k), generator=gen, device="cuda").to(torch.bfloat16)
+    for value in (None, "1", "0"):
+        if value is None:
+            monkeypatch.delenv(SWITCH, raising=False)
+        else:
+            monkeypatch.setenv(SWITCH, value)
+        bits = _small_bits_of_call(lambda: nc.gemv(p, s, float(gs), x, "bf16"))
+        assert bits, value  # a block-diagonal kernel ran
+        if value == "0":
+            assert all(b & LEAN == 0 for b in bits), bits
+        else:
+            assert all(b & LEAN for b in bits), (value, bits)
+            assert all(bool(b & DEPTH5) == depth5 for b in bits), (value, bits)
 
 
 @pytest.mark.parametrize("m", [1, 2])

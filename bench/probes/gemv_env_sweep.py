@@ -20,7 +20,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_nvfp4_gpu import LAYERS, copies_for, graph_time_us, read_bandwidth  # noqa: E402
+from bench_nvfp4_gpu import LAYERS, graph_time_us, read_bandwidth, rotated_nvfp4  # noqa: E402
 from gemv_ksplit_sweep import with_env  # noqa: E402
 
 from reset_native import _nvfp4_cuda as nc  # noqa: E402
@@ -59,10 +59,7 @@ def main():
         for name, n, k in LAYERS[model]:
             nv_bytes = n * k * 9 // 16
             floor_us = nv_bytes / bw * 1e6
-            w = torch.randn((n, k), device="cuda", generator=gen, dtype=torch.bfloat16)
-            p0, s0, gs = nc.quantize(w)
-            wq = [(p0, s0)] + [(p0.clone(), s0.clone()) for _ in range(copies_for(nv_bytes, props.L2_cache_size) - 1)]
-            del w
+            wq, gs = rotated_nvfp4(n, k, gen, props.L2_cache_size)
             for m in ms:
                 x = torch.randn((m, k), device="cuda", generator=gen, dtype=torch.bfloat16)
                 fns = [lambda p=p, s=s: nc.gemv(p, s, gs, x, args.act) for p, s in wq]

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench_nvfp4_gpu import LAYERS, copies_for, graph_time_us, read_bandwidth  # noqa: E402
+from bench_nvfp4_gpu import LAYERS, graph_time_us, read_bandwidth, rotated_nvfp4  # noqa: E402
 
 from reset_native import _nvfp4_cuda as nc  # noqa: E402
 
@@ -66,10 +66,8 @@ def main():
     for model in (["8b", "32b"] if args.layers == "all" else [args.layers]):
         for name, n, k in LAYERS[model]:
             nv_bytes = n * k * 9 // 16
-            w = torch.randn((n, k), device="cuda", generator=gen, dtype=torch.bfloat16)
-            p0, s0, gs = nc.quantize(w)
-            wq = [(p0, s0)] + [(p0.clone(), s0.clone()) for _ in range(copies_for(nv_bytes, l2) - 1)]
-            del w
+            wq, gs = rotated_nvfp4(n, k, gen, l2)
+            p0, s0 = wq[0]  # the quantizer's own output
             for m in [int(v) for v in args.ms.split(",")]:
                 x = torch.randn((m, k), device="cuda", generator=gen, dtype=torch.bfloat16)
 

@@ -18,7 +18,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_nvfp4_gpu import LAYERS, copies_for, graph_time_us, read_bandwidth  # noqa: E402
+from bench_nvfp4_gpu import LAYERS, graph_time_us, read_bandwidth, rotated_nvfp4  # noqa: E402
 from gemv_ksplit_sweep import slices, with_env  # noqa: E402
 
 from reset_native import _nvfp4_cuda as nc  # noqa: E402
@@ -38,11 +38,8 @@ def main():
     rows, mismatches = [], 0
     for model in ("8b", "32b"):
         for name, n, k in LAYERS[model]:
-            nv_bytes = n * k * 9 // 16
-            w = torch.randn((n, k), device="cuda", generator=gen, dtype=torch.bfloat16)
-            p0, s0, gs = nc.quantize(w)
-            wq = [(p0, s0)] + [(p0.clone(), s0.clone()) for _ in range(copies_for(nv_bytes, props.L2_cache_size) - 1)]
-            del w
+            wq, gs = rotated_nvfp4(n, k, gen, props.L2_cache_size)
+            p0, s0 = wq[0]  # the quantizer's own output
             for m in [int(v) for v in args.ms.split(",")]:
                 x = torch.randn((m, k), device="cuda", generator=gen, dtype=torch.bfloat16)
 
