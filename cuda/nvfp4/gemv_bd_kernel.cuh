@@ -194,16 +194,22 @@ __host__ __device__ inline int bd_slice_k(int k, int ksplit) {
 
 // Split-K epilogue of a 16-row tile (one output per thread: 16 * m <= kThreads): the 8 warps' sums in warp order,
 // times 2^7 (exact) so that gemv_split_reduce's 2^7 decode bias completes this kernel's 2^14, to
-// split_ws[slice][token][row].
+// split_ws[slice][token][row]. LEAN (the lean split form; bd_lean_split_form checks n % 16 == 0 and ksplit * m * n <
+// 2^31): no row check and a 32-bit index: the 64-bit one's loop-invariant parts took 4 registers, spilled at kDepth 5.
+template <bool LEAN = false>
 __device__ __forceinline__ void bd_write_partial(const GemvParams& p, const float* red, int row0, int tok_stride,
                                                  int slice, int tid) {
   static_assert(kBdDecodeBias == 128.0f * kDecodeBias, "the partial sums carry the remaining 2^7");
   const int rl = tid % 16, tok = tid / 16, row = row0 + rl;
-  if (tok >= p.m || row >= p.n) return;
+  if (tok >= p.m || (!LEAN && row >= p.n)) return;
   float sum = 0.0f;
 #pragma unroll
   for (int w = 0; w < kWarps; ++w) sum += red[(w * 16 + rl) * tok_stride + tok];
-  p.split_ws[(int64_t(slice) * p.m + tok) * p.n + row] = sum * 128.0f;
+  if constexpr (LEAN) {
+    p.split_ws[uint32_t((slice * p.m + tok) * p.n + row)] = sum * 128.0f;
+  } else {
+    p.split_ws[(int64_t(slice) * p.m + tok) * p.n + row] = sum * 128.0f;
+  }
 }
 
 // RING: weights through the shared-memory ring of gemv_ring.cuh (one more warp, the producer).
@@ -246,6 +252,13 @@ __device__ __forceinline__ void bd_write_partial(const GemvParams& p, const floa
 //     same bits); 131-134 instructions per M = 1 step against cb's 151 (plus cb's 31-34 per tile change), and one
 //     loop body of ~10 KB against ~17 KB (layers with few steps per CTA pay the cold instruction fetch).
 //   kSmallDepth5 (with kSmallLean, one token): 5 steps in flight instead of 4, for tiles of 5 chunks (K = 5120).
+//   kSmallLean with kSmallSplit (session 17, helper gemv21; opt-in, bd_lean_split_form in gemv_bd_split.cuh): every
+//     slice exactly kDepth chunks (Qwen3-32B down: 25 chunks in 5 slices at kDepth 5), so one group is one tile
+//     (kTileGroup): the chunk of each step a constant, the epilogue at the group's last step without a check, and the
+//     group's pointers rebuilt from the tile row (uniform) and one 32-bit per-thread offset instead of four 64-bit
+//     pointers kept across the loop. The general lean loop on the split kernel spilled 12-48 bytes at 128 registers;
+//     this one none (kDepth 4 and 5). Static per M = 1 step 129.2 (kDepth 5) / 130.2 (4), the warp reduction of the
+//     tile epilogue included, against the cb split's 147.5 plus 31 per tile (bench/probes/sass_bd_split_instances.cu).
 // PRO: a fused prologue (gemv_prologue.cuh) computes x while it is staged (A16).
 // SILU: the silu_pair_tile epilogue (A16; n % 32 == 0): a CTA computes gate tile q then up tile q (the ring's
 // producer walks the same order).
@@ -259,8 +272,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   static_assert((SMALL & kSmallCompact) == 0 || 16 * TOK <= kThreads, "compact epilogue: one output per thread");
   constexpr bool kLean = (SMALL & kSmallLean) != 0;
   static_assert((SMALL & kSmallDepth5) == 0 || (kLean && TOK == 1 && MINB == 2), "depth 5: lean form, one token");
-  static_assert(!kLean || (!RING && !SILU && PRO == kProNone && !W4A4 && FAST && (SMALL & kSmallSplit) == 0),
-                "lean steps: plain A16 fast path");
+  static_assert(!kLean || (!RING && !SILU && PRO == kProNone && !W4A4 && FAST), "lean steps: plain A16 fast path");
   constexpr int kGroupBytes = 16;              // one 8-element group of one token (fp16)
   constexpr int kNG = (TOK + 1) / 2;           // token pairs = MMAs per A fragment and part
   // weight steps in flight per thread; with the ring, one step of shared-memory reads ahead. MINB 3 (80 registers)
@@ -420,6 +432,10 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   for (int q = 0; q < kNG; ++q) acc[q][0][0] = acc[q][0][1] = acc[q][1][0] = acc[q][1][1] = 0.0f;
 
   int c = 0, c_row0 = cta * kRows, red_half = 0;
+  // kLean with kSplit (bd_lean_split_form): every slice is exactly kDepth chunks, so one group of steps is one tile:
+  // the group's step d is chunk d (constants) and its last step ends the tile.
+  constexpr bool kTileGroup = kLean && kSplit;
+  const int tile_chunks = kTileGroup ? kDepth : nchunks;
   // mode (a constant): 0 checked; 1 (kLean) this step refills (unguarded; predicated off in the last group); 2 that and
   // this step cannot end a tile (kLean). refill(w, wsc) loads the slot's next step.
   auto run_step = [&](auto mode, int step, uint32_t (&w)[2][4], uint32_t (&wsc)[2], auto&& refill) {
@@ -503,7 +519,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
     }
 
     // ---- epilogue of a tile: sum the quad's K slices (shuffles), then the 8 warps' (shared memory)
-    if (!kNoEnd && c == nchunks - 1) {
+    if (!kNoEnd && c == tile_chunks - 1) {
       // Two reduction buffers, used by alternate tiles: this one is written again two tiles later, after the next
       // tile's barrier, which every thread reaches only once it has read this tile's sums. One barrier per tile.
       float* red_t = red + red_half * (kWarps * kRows * TOK);
@@ -523,7 +539,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
           }
       compute_sync<RING>();
       if constexpr (kSplit) {
-        bd_write_partial(p, red_t, c_row0, TOK, slice, int(threadIdx.x));
+        bd_write_partial<kLean>(p, red_t, c_row0, TOK, slice, int(threadIdx.x));
       } else if constexpr (SILU) {
         silu_pair_tile<XDT, (SMALL & kSmallCompact) != 0>(p, red_t, c_row0, TOK, kBdDecodeBias, stash,
                                                            c_second);  // stash: same thread per idx
@@ -542,7 +558,32 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   // for every weight load in flight sits at the head of the kDepth steps (see the SMALL bits above).
   const uint32_t runtime_zero = uint32_t(p.k) >> 31;  // p.k > 0: zero, but not known to the compiler
   int step = 0;
-  if constexpr (kLean) {  // steps % kDepth == 0; every group's refills in one tile; the checked loop is not run
+  if constexpr (kTileGroup) {  // one tile per group (see kTileGroup); the checked loop is not run
+    // The group's row pointers from the fetch tile's row (uniform: CTA-wide) and one 32-bit per-thread offset (row g's
+    // FP4 bytes from the tile's first row at this slice; its scale bytes are an eighth of it), recomputed every group
+    // instead of four 64-bit pointers kept across the loop: they die at the last refill, before the tile epilogue,
+    // where the kDepth 5 instance spilled (bd_lean_split_form: no tile ends past n, the offset below 2^32).
+    const uint32_t o_w = uint32_t(g) * uint32_t(half_k) + uint32_t(kslice) / 2;
+    for (; step < steps; step += kDepth) {
+      c = 0;  // it is (the last group ended a tile); said so, its steps' chunks are constants
+      wv[0][0][0] |= wv[kDepth - 1][1][3] & runtime_zero;  // the one wait at the head (see kSmallHeadWait)
+      const bool more = step + kDepth < steps;  // this group refills (all kDepth slots) or not at all
+      const uint8_t* cw[2];
+      const uint8_t* cs[2];
+      cw[0] = p.packed + int64_t(f_row0) * half_k + o_w, cw[1] = cw[0] + 8 * half_k;
+      cs[0] = p.scales + int64_t(f_row0) * sixteenth_k + (o_w >> 3), cs[1] = cs[0] + 8 * sixteenth_k;
+      unroll_seq(
+          [&](auto dd) {
+            constexpr int d = decltype(dd)::value;
+            run_step(std::integral_constant<int, d == kDepth - 1 ? 1 : 2>{}, step + d, wv[d], sc[d],
+                     [&](uint32_t (&w)[2][4], uint32_t (&s2)[2]) { load_if<d>(cw, cs, more, w, s2); });
+          },
+          std::make_integer_sequence<int, kDepth>{});
+      f_row0 += tile_stride;
+      if (step == 0) GEMV_TRACE(p.packed, 3);
+    }
+  }
+  if constexpr (kLean && !kTileGroup) {  // steps % kDepth == 0; every group's refills in one tile; no checked loop
     // cw / cs: the rows' pointers at chunk f_c of the fetch tile (the row starts are not kept: fewer live registers)
     const uint8_t* cw[2];
     const uint8_t* cs[2];

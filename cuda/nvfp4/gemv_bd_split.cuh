@@ -8,6 +8,7 @@
 // contiguous run of chunks; only that part of x is staged), and the reduction kernel adds the s partial sums of
 // every output in slice order (the same bits on every call).
 #pragma once
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
@@ -73,11 +74,27 @@ inline int bd_split_slices(const GemvParams& p, const LaunchPlan& plan, bool x16
   return even > 0 && cost(even) <= kBdSplitMaxCostRatio * cost(1) ? even : best;
 }
 
+// The lean split form (kSmallLean | kSmallSplit, session 17 helper gemv21; gemv_bd_kernel.cuh kTileGroup): every
+// slice exactly kDepth chunks (4, or 5 with kSmallDepth5: Qwen3-32B down, 25 chunks in 5 slices), one token, so one
+// group of steps is one tile; n % 16 == 0 (no tile ends past n: the kernel has no clamped recompute in this form) and
+// ksplit * n < 2^31 (its 32-bit workspace index). 0 = cb | kSmallSplit. RESET_NATIVE_GEMV_BD_LEAN_SPLIT (read at every
+// call, default off until measured): "1" = wherever it fits, anything else = never. The same bits either way (each
+// tile's slice still summed by one CTA in the same order).
+constexpr const char* kBdLeanSplitEnv = "RESET_NATIVE_GEMV_BD_LEAN_SPLIT";
+constexpr bool kBdLeanSplitByDefault = false;
+inline int bd_lean_split_form(const GemvParams& p, int tokens) {
+  const int forced = cuda_core::env_forced(kBdLeanSplitEnv);
+  if (forced == 0 || (forced < 0 && !kBdLeanSplitByDefault) || tokens != 1 || p.ksplit < 2) return 0;
+  const int nchunks = p.k / kChunk;  // the fast path: k % kChunk == 0
+  if (nchunks % p.ksplit != 0 || p.n % 16 != 0 || int64_t(p.ksplit) * p.m * p.n >= (int64_t(1) << 31)) return 0;
+  const int per_slice = nchunks / p.ksplit;
+  return per_slice == 4 ? kSmallLean : per_slice == 5 ? kSmallLean | kSmallDepth5 : 0;
+}
+
 // Runs the split kernel (p.ksplit = bd_split_slices' count, p.split_ws sized for it), then the reduction.
-template <int XDT, int TOK>
+template <int XDT, int TOK, int FORM>
 void launch_bd_split(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
-  constexpr int kForm = kSmallCompact | kSmallBatchX | kSmallSplit;
-  auto kernel = gemv_bd_kernel<XDT, false, TOK, true, 2, false, kProNone, false, kForm>;
+  auto kernel = gemv_bd_kernel<XDT, false, TOK, true, 2, false, kProNone, false, FORM>;
   const size_t smem = size_t(BdSmem(bd_slice_k(p.k, p.ksplit), p.m, TOK).total);
   const int per_slice = split_ctas_per_slice(kernel, smem, p, plan);
   check_cuda(cuda_core::launch_pdl(kernel, dim3(per_slice * p.ksplit), dim3(kThreads), smem, stream, p, RingMaps{}),
@@ -87,8 +104,15 @@ void launch_bd_split(const GemvParams& p, const LaunchPlan& plan, cudaStream_t s
 
 template <int XDT>
 void dispatch_bd_split(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
-  if (p.m == 1) return launch_bd_split<XDT, 1>(p, plan, stream);
-  return launch_bd_split<XDT, 2>(p, plan, stream);
+  constexpr int kCbSplit = kSmallCompact | kSmallBatchX | kSmallSplit;
+  if (p.m == 1) {
+    const int lean = bd_lean_split_form(p, 1);
+    if (lean == kSmallLean) return launch_bd_split<XDT, 1, kCbSplit | kSmallLean>(p, plan, stream);
+    if (lean == (kSmallLean | kSmallDepth5))
+      return launch_bd_split<XDT, 1, kCbSplit | kSmallLean | kSmallDepth5>(p, plan, stream);
+    return launch_bd_split<XDT, 1, kCbSplit>(p, plan, stream);
+  }
+  return launch_bd_split<XDT, 2, kCbSplit>(p, plan, stream);
 }
 
 }  // namespace reset_native::nvfp4_cuda::detail
