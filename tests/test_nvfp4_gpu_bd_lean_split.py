@@ -2,7 +2,7 @@
 launched by gemv_bd_split.cuh at one token where every K slice is 4 or 5 chunks, n % 16 == 0; session 17 helper
 gemv21): one group of kDepth steps per tile, the group's row pointers from the tile's (uniform) row and one 32-bit
 per-thread offset, the partial sums at a 32-bit index. RESET_NATIVE_GEMV_BD_LEAN_SPLIT, read at every call: "1" =
-wherever it fits, anything else (and unset, the default) = the cb split form. The same arithmetic in the same order,
+wherever it fits (also unset: the default since session 18), "0" = the cb split form. The same arithmetic in the same order,
 so both forms must give the same bits (16-bit patterns) at the same slice count, and stay within the fp64 bound.
 Shapes: Qwen3-32B down (5 slices of 5 chunks, the rule's own split), 8B down at 3 slices (4 chunks), CTAs walking 1-8
 tiles (264 CTA slots on an H200 shared by the slices), a CTA with no tile, and calls the form does not take (uneven
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nvfp4_gpu_reference import kernel_template_args  # noqa: E402
 from test_nvfp4_gpu_bd_small import _fp64_check, _weights, tiny_block_x  # noqa: E402
 
 from reset_native import _nvfp4_cuda as nc  # noqa: E402
@@ -26,7 +27,8 @@ SWITCH = "RESET_NATIVE_GEMV_BD_LEAN_SPLIT"
 SPLIT = "RESET_NATIVE_GEMV_BD_SPLIT"
 SWITCHES = ("RESET_NATIVE_GEMV_RING", "RESET_NATIVE_GEMV_BD", "RESET_NATIVE_GEMV_KSPLIT", SPLIT,
             "RESET_NATIVE_GEMV_BD_SMALL", "RESET_NATIVE_GEMV_BD_LEAN", SWITCH)
-FORMS = ("0", "1", None)  # None: unset (the default: cb)
+SPLIT_BIT, LEAN_BIT, DEPTH5_BIT = 8, 16, 32  # kSmallSplit, kSmallLean, kSmallDepth5 (gemv_bd_kernel.cuh)
+FORMS = ("0", "1", None)  # None: unset (the default: lean where it fits)
 
 
 @pytest.fixture(autouse=True)
@@ -111,6 +113,27 @@ def test_qwen3_32b_down_under_the_split_rule(monkeypatch):
     _assert_same_bits(outs)
     assert torch.isfinite(outs[0]).all()
     assert _split_differs_from_unsplit(monkeypatch, 5, p, s, float(gs), x, "bf16")
+
+
+# The bit comparisons would pass with cb split against cb split if the lean split kernel never ran: this reads the
+# launched kernels' SMALL bits (their names) on 32B down at one token: lean + split + depth 5 by default and under "1",
+# never lean under "0".
+def test_the_lean_split_kernel_runs_on_qwen3_32b_down(monkeypatch):
+    n, k = 5120, 25600
+    gen = torch.Generator(device="cuda").manual_seed(33)
+    p, s, gs = nc.quantize(torch.randn((n, k), generator=gen, device="cuda"))
+    x = torch.randn((1, k), generator=gen, device="cuda").to(torch.bfloat16)
+    for value in (None, "1", "0"):
+        if value is None:
+            monkeypatch.delenv(SWITCH, raising=False)
+        else:
+            monkeypatch.setenv(SWITCH, value)
+        bits = [a[-1] for a in kernel_template_args(lambda: nc.gemv(p, s, float(gs), x, "bf16"), "gemv_bd_kernel")]
+        assert bits and all(b & SPLIT_BIT for b in bits), (value, bits)  # the split kernel ran
+        if value == "0":
+            assert all(b & LEAN_BIT == 0 for b in bits), bits
+        else:
+            assert all(b & LEAN_BIT and b & DEPTH5_BIT for b in bits), (value, bits)
 
 
 def test_qwen3_8b_down_at_three_slices(monkeypatch):
