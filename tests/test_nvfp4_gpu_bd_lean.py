@@ -123,6 +123,31 @@ def test_the_lean_kernel_runs_where_it_fits(n, k, depth5, monkeypatch):
             assert all(bool(b & DEPTH5) == depth5 for b in bits), (value, bits)
 
 
+# At two tokens the default takes the lean form only where each CTA walks >= kBdLeanM2MinTiles = 4 tiles (two CTAs per
+# SM): 8B gate_up (1536 tiles) on any GPU of <= 192 SMs, never 8B q/k/v (384 tiles) on one of >= 48 SMs.
+@pytest.mark.parametrize("n,lean_by_default", [(24576, True), (6144, False)])
+def test_two_tokens_take_the_lean_kernel_where_ctas_walk_many_tiles(n, lean_by_default, monkeypatch):
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    if not 48 <= sms <= 192:
+        pytest.skip(f"the shapes assume 48..192 SMs, this GPU has {sms}")
+    k = 4096
+    gen = torch.Generator(device="cuda").manual_seed(n)
+    p, s, gs = nc.quantize(torch.randn((n, k), generator=gen, device="cuda"))
+    x = torch.randn((2, k), generator=gen, device="cuda").to(torch.bfloat16)
+    outs = {}
+    for value in (None, "1", "0"):
+        if value is None:
+            monkeypatch.delenv(SWITCH, raising=False)
+        else:
+            monkeypatch.setenv(SWITCH, value)
+        bits = _small_bits_of_call(lambda: nc.gemv(p, s, float(gs), x, "bf16"))
+        assert bits, value
+        lean = value == "1" or (value is None and lean_by_default)
+        assert all(bool(b & LEAN) == lean for b in bits), (value, bits)
+        outs[value] = nc.gemv(p, s, float(gs), x, "bf16")
+    _assert_same_bits([outs[None], outs["1"], outs["0"]])
+
+
 @pytest.mark.parametrize("m", [1, 2])
 @pytest.mark.parametrize("n,k", [(312, 4096), (4104, 4096), (520, 5120)])
 def test_lean_with_bias_residual_and_tiny_blocks(m, n, k, monkeypatch):

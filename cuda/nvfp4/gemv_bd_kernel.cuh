@@ -712,14 +712,17 @@ constexpr int kBdFusedForm = kSmallCompact | kSmallBatchX | kSmallHeadWait;
 // The lean form (kSmallLean, kSmallDepth5) of the plain A16 register kernel (cb, two CTAs per SM) where it fits: tiles
 // of a multiple of 4 chunks, or of 5 at one token (kSmallDepth5); 0 = cb. On an H200 (bench/RESULTS.md, "Session 17
 // final call" and "Session 17, helper gemv20"): bit-identical to cb and 0.955-0.988x of its time at M = 1 on six Qwen3
-// rows (8B o 1.008), but 1.02-1.05x at M = 2 on 8B q/k/v and o and 32B o, so on by default at one token only
-// (kBdLeanByDefault). RESET_NATIVE_GEMV_BD_LEAN (read at every call, a benchmark switch): "0" = never, "1" = wherever
-// it fits (M = 1, 2), else the default. The same bits in every form.
+// rows (8B o 1.008), but 1.02-1.05x at M = 2 on 8B q/k/v and o and 32B o, where CTAs walk 1-2 tiles, and 0.967x on
+// 8B gate_up (~6 tiles per CTA). So on by default (kBdLeanByDefault) at one token, and at two tokens where the CTAs
+// walk at least kBdLeanM2MinTiles tiles each (two CTAs per SM). RESET_NATIVE_GEMV_BD_LEAN (read at every call, a
+// benchmark switch): "0" = never, "1" = wherever it fits (M = 1, 2), else the default. The same bits in every form.
 constexpr const char* kBdLeanEnv = "RESET_NATIVE_GEMV_BD_LEAN";
 constexpr bool kBdLeanByDefault = true;
-inline int bd_lean_form(const GemvParams& p, int tokens) {
+constexpr int kBdLeanM2MinTiles = 4;
+inline int bd_lean_form(const GemvParams& p, int tokens, int sms) {
   const int forced = cuda_core::env_forced(kBdLeanEnv);
-  if (forced == 0 || (forced < 0 && (!kBdLeanByDefault || tokens > 1))) return 0;
+  const bool many_tiles = int64_t(p.n + 15) / 16 >= int64_t(kBdLeanM2MinTiles) * 2 * sms;
+  if (forced == 0 || (forced < 0 && (!kBdLeanByDefault || (tokens > 1 && !many_tiles)))) return 0;
   const int nchunks = p.k / kChunk;  // the fast path: k % kChunk == 0
   if (nchunks % 4 == 0) return kSmallLean;
   return tokens == 1 && nchunks % 5 == 0 ? kSmallLean | kSmallDepth5 : 0;
@@ -731,7 +734,7 @@ void launch_bd_small(const GemvParams& p, const LaunchPlan& plan, size_t smem, i
   const RingMaps& maps = plan.maps;
   const int sms = plan.sms;
   if constexpr (MINB == 2) {
-    const int lean = bits == (kC | kB) ? bd_lean_form(p, TOK) : 0;
+    const int lean = bits == (kC | kB) ? bd_lean_form(p, TOK, sms) : 0;
     if (lean == kSmallLean)
       return launch_bd<XDT, false, TOK, true, MINB, false, kProNone, false, kC | kB | kSmallLean>(p, maps, sms, smem,
                                                                                                   stream);
