@@ -40,6 +40,10 @@ FORMS16 = (None, "0", "13", "15")
 # The block-diagonal kernel's lean step form (RESET_NATIVE_GEMV_BD_LEAN=1: tiles of 4 chunks, or 5 at one token) on
 # layers whose CTAs walk two or three tiles (530 row tiles), so the sanitizer sees its tile-stride walk; M = 1, 2.
 LEAN_FAMILIES = [(8472, 4096, 1), (8472, 5120, 1), (8472, 4096, 2)]
+# The split K kernel's lean form (on by default at one token where every slice is 4 or 5 chunks of 1024): (n, k,
+# slices) forced through RESET_NATIVE_GEMV_BD_SPLIT, 4 chunks per slice walking ~6 slice tiles per CTA, and 5 (Qwen3-32B
+# down's K).
+LEAN_SPLIT_FAMILIES = [(8472, 12288, 3), (2072, 25600, 5)]
 
 
 def gemv_kernels(dtypes):
@@ -55,6 +59,10 @@ def gemv_kernels(dtypes):
         for n, k, m in LEAN_FAMILIES:
             with _env("RESET_NATIVE_GEMV_BD_LEAN", "1"):
                 t._gemv_case(n, k, m, dtype, "bf16", with_bias=True, seed=int(time.time() * 1e3) % 2**31)
+                cases += 1
+        for n, k, slices in LEAN_SPLIT_FAMILIES:
+            with _env("RESET_NATIVE_GEMV_BD_SPLIT", str(slices)), _env("RESET_NATIVE_GEMV_BD_LEAN_SPLIT", "1"):
+                t._gemv_case(n, k, 1, dtype, "bf16", with_bias=True, seed=int(time.time() * 1e3) % 2**31)
                 cases += 1
     return cases
 
