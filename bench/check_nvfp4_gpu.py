@@ -41,9 +41,9 @@ FORMS16 = (None, "0", "13", "15")
 # layers whose CTAs walk two or three tiles (530 row tiles), so the sanitizer sees its tile-stride walk; M = 1, 2.
 LEAN_FAMILIES = [(8472, 4096, 1), (8472, 5120, 1), (8472, 4096, 2)]
 # The split K kernel's lean form (on by default at one token where every slice is 4 or 5 chunks of 1024): (n, k,
-# slices) forced through RESET_NATIVE_GEMV_BD_SPLIT, 4 chunks per slice walking ~6 slice tiles per CTA, and 5 (Qwen3-32B
-# down's K).
-LEAN_SPLIT_FAMILIES = [(8472, 12288, 3), (2072, 25600, 5)]
+# slices) forced through RESET_NATIVE_GEMV_BD_SPLIT: 130 row tiles x 5 slices, so CTAs walk 2-3 slice tiles, at 4
+# chunks per slice and at 5 (Qwen3-32B down's K). Small n: the numpy reference quantizer takes seconds per 10^7 weights.
+LEAN_SPLIT_FAMILIES = [(2072, 20480, 5), (2072, 25600, 5)]
 
 
 def gemv_kernels(dtypes):
