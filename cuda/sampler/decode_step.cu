@@ -274,6 +274,7 @@ struct Switches {
   bool cell_masses;
   bool pre_warp;
   bool owner_draw;
+  bool early_scan;
 };
 // sms: the device's multiprocessors (0 when unknown: the bins pass picks).
 Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
@@ -296,7 +297,8 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
                   env_switch("RESET_NATIVE_SAMPLER_SAMPLE_OCC6", false),
                   env_switch("RESET_NATIVE_SAMPLER_CELL_MASSES", true),
                   env_switch("RESET_NATIVE_SAMPLER_PRE_WARP", true),
-                  env_switch("RESET_NATIVE_SAMPLER_OWNER_DRAW", !picks)};
+                  env_switch("RESET_NATIVE_SAMPLER_OWNER_DRAW", !picks),
+                  env_switch("RESET_NATIVE_SAMPLER_EARLY_SCAN", false)};
 }
 
 // Whether every chunk of every row starts on a 16-byte boundary (kLoadVec's loads): the logits' base and the row
@@ -493,6 +495,7 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   a.cell_masses = sw.cell_masses && a.ws.chunks <= kCellChunks ? 1 : 0;  // the draw keeps the cells in DrawShared
   a.pre_warp = sw.pre_warp ? 1 : 0;
   a.owner_draw = sw.owner_draw ? 1 : 0;
+  a.early_scan = sw.early_scan ? 1 : 0;
   const unsigned chunks = a.ws.chunks;
   const unsigned stats_parts = grouped_parts("RESET_NATIVE_SAMPLER_STATS_CHUNKS", rows, chunks, sms);
   if (stats_parts >= chunks && !env_is("RESET_NATIVE_SAMPLER_PREP_BLOCK", "0")) {
