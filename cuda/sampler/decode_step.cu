@@ -266,6 +266,14 @@ bool env_is(const char* name, const char* value) {
 // boundary sub-bin's count by every warp with a warp max, no barrier: +0.49, +0.91, +0.34 at B = 1, level at 8 / 64;
 // DEFER_CANDS, the grouped sample pass's warps holding their boundary-bin logits in shared slots until their last chunk,
 // one slot atomic per warp: +0.07, +0.03 at B = 64.)
+// Session 18's switches (branch sampler20; tests/test_sampler_gpu_session18.py), the same bits on and off, opt-in:
+// * RESET_NATIVE_SAMPLER_EARLY_SCAN: the draw with the cells and the lean counted threshold (decode_step_early_scan.cuh)
+//   adds the boundary bin's candidates of the sub-bins before the threshold's sub-bin to their segments as soon as the
+//   sub-bin is known and scans the chunks' masses across the threshold's last barrier; after it only the threshold
+//   sub-bin's kept candidates are added (a loop over a few shared words), and the quantile's chunk, segment and token
+//   are found by its owner's warp: 3 barriers from the loads to the token instead of 7.
+// * RESET_NATIVE_SAMPLER_SAMPLE_WIDE: where the sample pass fits one block per SM (rows x chunks <= SMs), its
+//   block-per-chunk kernel built for 2 resident blocks per SM (128 registers; 93 used, no stack) instead of 5 (48).
 struct Switches {
   bool sample_picks, lean, sub_bins, lean_stats, lean_draw;
   bool full_loads, vec_loads, flat_bins, warp_redux, stats_range, kept_sum;
@@ -275,6 +283,7 @@ struct Switches {
   bool pre_warp;
   bool owner_draw;
   bool early_scan;
+  bool sample_wide;
 };
 // sms: the device's multiprocessors (0 when unknown: the bins pass picks).
 Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
@@ -298,7 +307,8 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
                   env_switch("RESET_NATIVE_SAMPLER_CELL_MASSES", true),
                   env_switch("RESET_NATIVE_SAMPLER_PRE_WARP", true),
                   env_switch("RESET_NATIVE_SAMPLER_OWNER_DRAW", !picks),
-                  env_switch("RESET_NATIVE_SAMPLER_EARLY_SCAN", false)};
+                  env_switch("RESET_NATIVE_SAMPLER_EARLY_SCAN", false),
+                  env_switch("RESET_NATIVE_SAMPLER_SAMPLE_WIDE", false)};
 }
 
 // Whether every chunk of every row starts on a 16-byte boundary (kLoadVec's loads): the logits' base and the row
@@ -527,7 +537,11 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   if (sw.lean) {
     auto grouped = sw.phased_loads ? sample_kernel<kDType, true, true, true> : sample_kernel<kDType, true, true>;
     if (sw.sample_occ6 && sw.phased_loads) grouped = sample_kernel<kDType, true, true, true, 6>;
-    launch_pass(sample_kernel<kDType, false, true>, grouped, rows, sample_parts, chunks, s, "sample", a);
+    // sw.sample_wide: where the pass's blocks fit one per SM (the sample pass picks the bin), the block-per-chunk kernel
+    // built for 2 resident blocks per SM (up to 128 registers: no spills in the row's draw) instead of 5 (48).
+    const bool wide = sw.sample_wide && rows * static_cast<std::int64_t>(chunks) <= sms;
+    launch_pass(wide ? sample_kernel<kDType, false, true, false, 2> : sample_kernel<kDType, false, true>, grouped, rows,
+                sample_parts, chunks, s, "sample", a);
   } else {
     launch_pass(sample_kernel<kDType, false, false>, sample_kernel<kDType, true, false>, rows, sample_parts, chunks,
                 s, "sample", a);
