@@ -3,7 +3,7 @@
 # under $OUT and /tmp): builds the trace probe (bench/probes/sampler_batch.cu, -DRESET_NATIVE_SAMPLER_TRACE) in the
 # background, runs tests/test_sampler_gpu_session18.py (EARLY_SCAN bit for bit against off), row 0's phase trace with
 # the default and with RESET_NATIVE_SAMPLER_EARLY_SCAN=1, and last the probe's table (SAMPLER_SWITCH_VARIANTS=s20:
-# default, +early and +early_wide (EARLY_SCAN with SAMPLE_WIDE), each twice in turns, B = 1, 8, 64; every variant bit for bit against old).
+# default, EARLY_SCAN forced off and on, each twice in turns, B = 1, 8, 64; every variant bit for bit against old).
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/sampler20_out}
 mkdir -p "$OUT"
@@ -24,12 +24,9 @@ if [ -x /tmp/s20t ]; then
   echo "== trace B = 1, default"
   timeout 10 /tmp/s20t trace > "$OUT/trace_default.txt" 2>&1
   head -7 "$OUT/trace_default.txt"
-  echo "== trace B = 1, EARLY_SCAN=1 (sample marks: 5 sub-bins done, 6 threshold and sure scan, 8 chunk, 9 token; full traces in \$OUT)"
+  echo "== trace B = 1, EARLY_SCAN=1 (sample marks: 5 sub-bins, 6 threshold and sure scan, 8 chunk, 9 token)"
   RESET_NATIVE_SAMPLER_EARLY_SCAN=1 timeout 10 /tmp/s20t trace > "$OUT/trace_early.txt" 2>&1
   head -7 "$OUT/trace_early.txt"
-  echo "== trace B = 1, EARLY_SCAN=1 SAMPLE_WIDE=1"
-  RESET_NATIVE_SAMPLER_EARLY_SCAN=1 RESET_NATIVE_SAMPLER_SAMPLE_WIDE=1 timeout 10 /tmp/s20t trace > "$OUT/trace_wide.txt" 2>&1
-  head -7 "$OUT/trace_wide.txt"
 else
   echo "no trace probe:"; tail -5 /tmp/s20t.log
 fi

@@ -1,16 +1,14 @@
 """Session 18's switch of the CUDA decode step's kernels path (branch sampler20; docs/sampler.md, CUDA details), read
 from the environment at every call (=1 on, =0 off, unset: the default, off), meant to change only when the row's last
 sample block adds which masses, never a value:
-  RESET_NATIVE_SAMPLER_EARLY_SCAN    (opt-in; the draw with the cells and the lean counted threshold, <= 256 boundary-bin
-                                     candidates) the boundary bin's candidates of the sub-bins before the threshold's
-                                     sub-bin added to their segments and the chunks' prefix scanned inside the
-                                     threshold's barriers; after it, the threshold sub-bin's kept candidates added by a
-                                     loop, and the quantile's chunk, segment and token found by its owner's warp
-                                     (decode_step_early_scan.cuh).
-  RESET_NATIVE_SAMPLER_SAMPLE_WIDE   (opt-in; where the sample pass fits one block per SM) its block-per-chunk kernel
-                                     built for 2 blocks per SM (128 registers) instead of 5 (48).
+  RESET_NATIVE_SAMPLER_EARLY_SCAN    (opt-in; with top-p, the bins path; the draw with the cells and the lean
+                                     counted threshold, <= 256 boundary-bin candidates) the boundary bin's candidates
+                                     of the sub-bins before the threshold's sub-bin added to their segments and the
+                                     chunks' prefix scanned inside the threshold's barriers; after it, the threshold
+                                     sub-bin's kept candidates added by a loop, and the quantile's chunk, segment and
+                                     token found by its owner's warp (decode_step_early_scan.cuh).
 Off, on, and on with the switches and groupings around it (where it does not apply: no cells, the rank threshold, more
-than 256 candidates, no boundary bin) must give the same tokens, temperatures, entropies, errors and state bits as off:
+than 256 candidates, no top-p) must give the same tokens, temperatures, entropies, errors and state bits as off:
 the shapes of the earlier switch files (B = 1, 3, 4, 8, 9, 64), strided views, counted / sorted / overfull boundary bins
 (the numpy model's tokens), extreme weights, rows of equal logits, boundary sub-bins of 1 ... 257 candidates with the
 threshold inside them, the quantile in a row's partial last chunk, rows of 192 chunks and past them, graph replays, and
@@ -25,7 +23,6 @@ from sampler_switch_suite import BOUNDARY_CASES, CONFIGS, STEP_SHAPES, SwitchSui
 
 pytestmark = pytest.mark.gpu
 EARLY = "RESET_NATIVE_SAMPLER_EARLY_SCAN"
-WIDE = "RESET_NATIVE_SAMPLER_SAMPLE_WIDE"
 OTHERS = tuple(f"RESET_NATIVE_SAMPLER_{n}" for n in (
     "CELL_MASSES", "SAMPLE_PICKS", "LEAN_DRAW", "SUB_BINS", "VEC_LOADS", "OWNER_DRAW"))
 CELLS, PICKS, LEAN_DRAW, SUB_BINS, VEC, OWNER = OTHERS
@@ -46,8 +43,7 @@ COMBOS = {"off": OFF, "default": {}, "early": ON,
           "early_no_picks": {**ON, PICKS: "0"}, "early_owner": {**ON, OWNER: "1"},
           "early_no_owner": {**ON, OWNER: "0"}, "early_draw_rank": {**ON, LEAN_DRAW: "0", SUB_BINS: "0"},
           "early_no_vec": {**ON, VEC: "0"}, "early_no_cells": {**ON, CELLS: "0"}}
-COMBOS.update({"wide": {WIDE: "1"}, "early_wide": {**ON, WIDE: "1"}})
-SUITE = SwitchSuite((EARLY, WIDE) + OTHERS + GROUPINGS, COMBOS, reference="off")
+SUITE = SwitchSuite((EARLY,) + OTHERS + GROUPINGS, COMBOS, reference="off")
 
 
 @pytest.mark.parametrize("mode", list(CONFIGS))
@@ -110,8 +106,7 @@ def test_session18_early_scan_with_the_threshold_inside_a_crowded_sub_bin(vocab,
     for top_p in (0.5, 0.8, 0.97):
         runs = SUITE.runs(monkeypatch, ReSETConfig.fixed(1.0, top_p=top_p), rows, vocab, steps,
                           torch.arange(rows, device="cuda"), seed=14,
-                          combos=("off", "early", "early_wide", "early_no_picks", "early_no_owner", "early_no_vec",
-                                  "early_g345"))
+                          combos=("off", "early", "early_no_picks", "early_no_owner", "early_no_vec", "early_g345"))
         SUITE.assert_same(runs)
 
 

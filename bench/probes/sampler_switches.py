@@ -15,8 +15,7 @@ default is a block per chunk, it only shows what grouping costs there).
 SAMPLER_SWITCH_VARIANTS=grouping64 times more chunks-per-block values at B = 64 (SAMPLER_SWITCH_BATCHES=64);
 SAMPLER_SWITCH_FRESH=1 copies fresh logits into place at the start of every step (the copy timed with it);
 SAMPLER_SWITCH_CHECK=0 skips the bit-for-bit check.
-SAMPLER_SWITCH_VARIANTS=s20 times the default against session 18's EARLY_SCAN and EARLY_SCAN + SAMPLE_WIDE (opt-in),
-each twice in turns;
+SAMPLER_SWITCH_VARIANTS=s20 times the default against session 18's EARLY_SCAN forced off and on, each twice in turns;
 =s18 times the default (session 17's OWNER_DRAW on from B = 2) against OWNER_DRAW off and on,
 each twice in turns;
 =s17 times session 16's default (PRE_WARP on) against PRE_WARP off (both twice),
@@ -69,16 +68,15 @@ S16 = ("RESET_NATIVE_SAMPLER_PRE_WARP",)
 # and DEFER_CANDS, measured in the session's rounds, were removed.)
 S17 = ("RESET_NATIVE_SAMPLER_OWNER_DRAW",)
 # Session 18's switch (branch sampler20; opt-in): EARLY_SCAN (the draw's chunk scan inside the counted threshold's
-# barriers, the boundary sub-bin's kept candidates added after it by a loop; decode_step_early_scan.cuh) and SAMPLE_WIDE
-# (where the sample pass fits one block per SM, B = 1 here: its kernel built for 2 blocks per SM, 128 registers).
-S18 = ("RESET_NATIVE_SAMPLER_EARLY_SCAN", "RESET_NATIVE_SAMPLER_SAMPLE_WIDE")
+# barriers, the boundary sub-bin's kept candidates added after it by a loop; decode_step_early_scan.cuh). (SAMPLE_WIDE,
+# measured with it in round 2, was removed.)
+S18 = ("RESET_NATIVE_SAMPLER_EARLY_SCAN",)
 # name -> {switch: "0" / "1"}; a switch not named is left unset (its default).
 if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s20":
-    # Session 18 (branch sampler20): the default against EARLY_SCAN on and EARLY_SCAN with SAMPLE_WIDE, each twice in
-    # turns (the copies show the probe's noise in the same run).
+    # Session 18 (branch sampler20): the default against EARLY_SCAN forced off and on, each twice in turns (the copies
+    # show the probe's noise in the same run; the default is one of the two, whichever the build makes it).
     VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S13 + S14 + S15 + S16 + S17 + S18}, "default": {},
-                "+early": {S18[0]: "1"}, "+early_wide": {S18[0]: "1", S18[1]: "1"}, "default_b": {},
-                "+early_b": {S18[0]: "1"}, "+early_wide_b": {S18[0]: "1", S18[1]: "1"}}
+                "-early": {S18[0]: "0"}, "+early": {S18[0]: "1"}, "-early_b": {S18[0]: "0"}, "+early_b": {S18[0]: "1"}}
 elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s18":
     # Session 17 (branch sampler18): the default (OWNER_DRAW on from B = 2) against OWNER_DRAW off and on, each twice in
     # turns (the copies show the probe's noise in the same run: at B = 1 two copies of one build differed by up to

@@ -148,7 +148,8 @@ __device__ bool draw_row_early(const KernelArgs& a, std::int64_t row, const RowP
       m = segments[seg_index];
       for (unsigned j = 0; j < n_star; ++j) {
         const unsigned long long v = star[j];
-        if (star_at[j] / kCellLogits == seg_index && static_cast<unsigned>(v >> 32) >= floor_key) m += v & 0xFFFFFFFFull;
+        const bool kept = static_cast<unsigned>(v >> 32) >= floor_key;
+        if (star_at[j] / kCellLogits == seg_index && kept) m += v & 0xFFFFFFFFull;
       }
     }
     unsigned long long up = m;

@@ -433,8 +433,7 @@ namespace reset_native::sampler::cuda_detail {
 // kPhased (kGrouped only): the next chunk's loads issued only once this chunk has arrived (load_next_chunk). In this
 // pass's loop ptxas already placed the wait a chunk's work after the next chunk's loads (the end-of-loop select);
 // kPhased keeps it there.
-// kMinBlocks: resident blocks per SM the registers are bounded for (2, SAMPLE_WIDE: 128 registers, where the pass fits
-// one block per SM; 5: 48 registers; 6, SAMPLE_OCC6: 40, the chunk
+// kMinBlocks: resident blocks per SM the registers are bounded for (5: 48 registers; 6, SAMPLE_OCC6: 40, the chunk
 // loop without spills, draw_row with a few words on the stack).
 // (Session 14's EARLY_WEIGHTS, the chunk weighed and binned before the wait from the stats pass's plan, was level in
 // two measurements, sessions 14 and 15: removed.)
