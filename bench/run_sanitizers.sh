@@ -60,6 +60,12 @@ if [ "$PART" != nvfp4 ]; then
   # session 17: the quantile chunk's warp draws with no barrier after the chunks' scan (OWNER_DRAW, on from B = 2)
   run sampler_owner memcheck 300 "${PYTEST[@]}" tests/test_sampler_gpu_session17.py -k "do_not_change_the_step or partial_last"
   run sampler_owner_race racecheck 300 "${PYTEST[@]}" tests/test_sampler_gpu_session17.py -k "$SAMPLER_K or partial_last"
+  # session 18: the draw's chunk scan inside the threshold's barriers (EARLY_SCAN), the sub-bins filled before barrier 1
+  EARLY_K="does_not_change_the_step and (1-151936 or 9-151936) and reset_top_p"
+  run sampler_early memcheck 300 "${PYTEST[@]}" tests/test_sampler_gpu_session18.py \
+    -k "(does_not_change_the_step and reset_top_p) or (crowded and 40)"
+  run sampler_early_race racecheck 300 "${PYTEST[@]}" tests/test_sampler_gpu_session18.py \
+    -k "$EARLY_K or (crowded and 151936 and 40)"
 fi
 printf '%s\n' "${summary[@]}"
 echo "sanitizers: $failed failed, $(($(date +%s) - t0)) s"

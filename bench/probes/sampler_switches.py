@@ -15,7 +15,8 @@ default is a block per chunk, it only shows what grouping costs there).
 SAMPLER_SWITCH_VARIANTS=grouping64 times more chunks-per-block values at B = 64 (SAMPLER_SWITCH_BATCHES=64);
 SAMPLER_SWITCH_FRESH=1 copies fresh logits into place at the start of every step (the copy timed with it);
 SAMPLER_SWITCH_CHECK=0 skips the bit-for-bit check.
-SAMPLER_SWITCH_VARIANTS=s18 times the default (session 17's OWNER_DRAW on from B = 2) against OWNER_DRAW off and on,
+SAMPLER_SWITCH_VARIANTS=s20 times the default against session 18's EARLY_SCAN forced off and on, each twice in turns;
+=s18 times the default (session 17's OWNER_DRAW on from B = 2) against OWNER_DRAW off and on,
 each twice in turns;
 =s17 times session 16's default (PRE_WARP on) against PRE_WARP off (both twice),
 with a third config that feeds a paragraph boundary every step; =s16 times session 15's CELL_MASSES (on by default) off against the default;
@@ -66,8 +67,17 @@ S16 = ("RESET_NATIVE_SAMPLER_PRE_WARP",)
 # segment and token by the warp of the quantile's chunk, no barrier after the chunks' scan). (SEG_PREFETCH, WARP_STAR
 # and DEFER_CANDS, measured in the session's rounds, were removed.)
 S17 = ("RESET_NATIVE_SAMPLER_OWNER_DRAW",)
+# Session 18's switch (branch sampler20; opt-in): EARLY_SCAN (the draw's chunk scan inside the counted threshold's
+# barriers, the boundary sub-bin's kept candidates added after it by a loop; decode_step_early_scan.cuh). (SAMPLE_WIDE,
+# measured with it in round 2, was removed.)
+S18 = ("RESET_NATIVE_SAMPLER_EARLY_SCAN",)
 # name -> {switch: "0" / "1"}; a switch not named is left unset (its default).
-if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s18":
+if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s20":
+    # Session 18 (branch sampler20): the default against EARLY_SCAN forced off and on, each twice in turns (the copies
+    # show the probe's noise in the same run; the default is one of the two, whichever the build makes it).
+    VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S13 + S14 + S15 + S16 + S17 + S18}, "default": {},
+                "-early": {S18[0]: "0"}, "+early": {S18[0]: "1"}, "-early_b": {S18[0]: "0"}, "+early_b": {S18[0]: "1"}}
+elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s18":
     # Session 17 (branch sampler18): the default (OWNER_DRAW on from B = 2) against OWNER_DRAW off and on, each twice in
     # turns (the copies show the probe's noise in the same run: at B = 1 two copies of one build differed by up to
     # ~0.5 us).
@@ -154,7 +164,7 @@ CHECK = os.environ.get("SAMPLER_SWITCH_CHECK", "1") == "1"  # the bit-for-bit ch
 
 
 def set_variant(name):
-    for env in SWITCHES + S11 + S13 + S14 + S15 + S16 + S17 + GROUPINGS:
+    for env in SWITCHES + S11 + S13 + S14 + S15 + S16 + S17 + S18 + GROUPINGS:
         if env in VARIANTS[name]:
             os.environ[env] = VARIANTS[name][env]
         else:
@@ -312,7 +322,7 @@ def main():
             lines.append(f"| {rows} | {cname} | " + " | ".join(f"{best[n]:.2f}" for n in VARIANTS) +
                          f" | {best['default'] - best['old']:+.2f} | " +
                          " | ".join(f"{best[n] - best['default']:+.2f}" for n in others) + " |")
-    for name in SWITCHES + S11 + S13 + S14 + S15 + S16 + S17 + GROUPINGS:
+    for name in SWITCHES + S11 + S13 + S14 + S15 + S16 + S17 + S18 + GROUPINGS:
         os.environ.pop(name, None)
     out = Path(os.environ.get("SAMPLER_SWITCH_OUT", Path(__file__).resolve().parents[1] / "out"))
     out.mkdir(parents=True, exist_ok=True)

@@ -266,6 +266,18 @@ bool env_is(const char* name, const char* value) {
 // boundary sub-bin's count by every warp with a warp max, no barrier: +0.49, +0.91, +0.34 at B = 1, level at 8 / 64;
 // DEFER_CANDS, the grouped sample pass's warps holding their boundary-bin logits in shared slots until their last chunk,
 // one slot atomic per warp: +0.07, +0.03 at B = 64.)
+// Session 18's switch (branch sampler20; tests/test_sampler_gpu_session18.py), the same bits on and off, opt-in:
+// * RESET_NATIVE_SAMPLER_EARLY_SCAN (with top-p, the bins path): the draw with the cells and the lean counted threshold
+//   (decode_step_early_scan.cuh) adds the boundary bin's candidates of the sub-bins before the threshold's sub-bin to
+//   their segments as soon as that sub-bin is known and scans the chunks' masses across the threshold's last barrier;
+//   after it only the threshold sub-bin's kept candidates are added (a loop over a few shared words), and the
+//   quantile's chunk, segment and token are found by its owner's warp: 3 barriers from the loads to the token instead
+//   of 7. On an H200 (round 2, two copies each): ReSET top-p B = 64 -0.96 / -1.13 us (against the default's second
+//   copy -1.15 / -1.32), B = 8 +0.01 / +0.20 (-0.25 / -0.07), B = 1 +0.17 / +0.03 (-0.19 / -0.33); the B = 1 trace's
+//   draw (sample marks 4 -> 9) 3.79 us against 4.15.
+// (Measured and removed: SAMPLE_WIDE, the block-per-chunk sample kernel built for 2 blocks per SM where the pass fits
+// one per SM (93 registers, no stack, against 48 and 40 bytes of stack): with EARLY_SCAN B = 1 top-p +0.14 / -0.02 us
+// against EARLY_SCAN alone, its draw 3.73 us in the trace.)
 struct Switches {
   bool sample_picks, lean, sub_bins, lean_stats, lean_draw;
   bool full_loads, vec_loads, flat_bins, warp_redux, stats_range, kept_sum;
@@ -274,6 +286,7 @@ struct Switches {
   bool cell_masses;
   bool pre_warp;
   bool owner_draw;
+  bool early_scan;
 };
 // sms: the device's multiprocessors (0 when unknown: the bins pass picks).
 Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
@@ -296,7 +309,8 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
                   env_switch("RESET_NATIVE_SAMPLER_SAMPLE_OCC6", false),
                   env_switch("RESET_NATIVE_SAMPLER_CELL_MASSES", true),
                   env_switch("RESET_NATIVE_SAMPLER_PRE_WARP", true),
-                  env_switch("RESET_NATIVE_SAMPLER_OWNER_DRAW", !picks)};
+                  env_switch("RESET_NATIVE_SAMPLER_OWNER_DRAW", !picks),
+                  env_switch("RESET_NATIVE_SAMPLER_EARLY_SCAN", false)};
 }
 
 // Whether every chunk of every row starts on a 16-byte boundary (kLoadVec's loads): the logits' base and the row
@@ -493,6 +507,10 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
   a.cell_masses = sw.cell_masses && a.ws.chunks <= kCellChunks ? 1 : 0;  // the draw keeps the cells in DrawShared
   a.pre_warp = sw.pre_warp ? 1 : 0;
   a.owner_draw = sw.owner_draw ? 1 : 0;
+  // Only where the bins pass gives the rows a boundary bin: without one the early draw would load the cells and the
+  // candidates only to hand the row to draw_row_cells, which loads them again (round 2: fixed T +0.3 / +0.5 us at
+  // B = 8 / 64 before this gate); so without top-p the kernels run the default's code.
+  a.early_scan = sw.early_scan && top_p && !radix ? 1 : 0;
   const unsigned chunks = a.ws.chunks;
   const unsigned stats_parts = grouped_parts("RESET_NATIVE_SAMPLER_STATS_CHUNKS", rows, chunks, sms);
   if (stats_parts >= chunks && !env_is("RESET_NATIVE_SAMPLER_PREP_BLOCK", "0")) {

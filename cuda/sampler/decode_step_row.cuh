@@ -93,6 +93,11 @@ struct KernelArgs {
   // its segment (a 16-lane scan) and the token, with no barrier after the chunks' scan
   // (RESET_NATIVE_SAMPLER_OWNER_DRAW; on by default where rows x chunks > SMs).
   int owner_draw;
+  // Session 18's switch (branch sampler20; decode_step.cu: read_switches), the same bits on and off:
+  // early_scan: with the cells and the lean counted threshold, the draw scans the chunks' masses of the cells and the
+  // surely kept candidates inside the threshold's barriers and adds the boundary sub-bin's kept candidates after it
+  // (decode_step_early_scan.cuh; RESET_NATIVE_SAMPLER_EARLY_SCAN, opt-in).
+  int early_scan;
 };
 
 template <int kDType>

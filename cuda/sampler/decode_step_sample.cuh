@@ -418,6 +418,7 @@ __device__ void draw_row(const KernelArgs& a, std::int64_t row, const RowPlan& p
 }  // namespace reset_native::sampler::cuda_detail
 
 #include "decode_step_cells.cuh"  // a.cell_masses: the kept masses as cells, the draw through them
+#include "decode_step_early_scan.cuh"  // a.early_scan: the cells' draw with the chunks' scan inside the threshold
 
 namespace reset_native::sampler::cuda_detail {
 
@@ -497,10 +498,14 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) sample_kernel(KernelArgs
     kept_mass_block<kDType, kLean>(a, row, part, plan, x, sh.warp_sums, a.sample_loads);
   }
   RN_TRACE(2, 3);
+  const bool early = a.early_scan && a.cell_masses;
+  if (early) sub_bins_init(draw.sub);  // published by the arrival's barriers: the last block's first phase uses it
   if (!last_block_of_row(a.ws.counters + row, parts, &sh.last, 2)) return;
   RN_TRACE(2, 4);
   if (a.sample_picks) clear_row_bins(a, row);
-  if (a.cell_masses) {
+  if (early && draw_row_early<kDType>(a, row, plan, draw, sh)) {
+    // drawn
+  } else if (a.cell_masses) {
     draw_row_cells<kDType>(a, row, plan, draw, sh);
   } else {
     draw_row<kDType>(a, row, plan, draw, sh);
