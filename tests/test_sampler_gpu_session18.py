@@ -1,7 +1,7 @@
 """Session 18's switch of the CUDA decode step's kernels path (branch sampler20; docs/sampler.md, CUDA details), read
-from the environment at every call (=1 on, =0 off, unset: the default, off), meant to change only when the row's last
+from the environment at every call (=1 on, =0 off, unset: the default, on), meant to change only when the row's last
 sample block adds which masses, never a value:
-  RESET_NATIVE_SAMPLER_EARLY_SCAN    (opt-in; with top-p, the bins path; the draw with the cells and the lean
+  RESET_NATIVE_SAMPLER_EARLY_SCAN    (on by default; with top-p, the bins path; the draw with the cells and the lean
                                      counted threshold, <= 256 boundary-bin candidates) the boundary bin's candidates
                                      of the sub-bins before the threshold's sub-bin added to their segments and the
                                      chunks' prefix scanned inside the threshold's barriers; after it, the threshold

@@ -266,7 +266,8 @@ bool env_is(const char* name, const char* value) {
 // boundary sub-bin's count by every warp with a warp max, no barrier: +0.49, +0.91, +0.34 at B = 1, level at 8 / 64;
 // DEFER_CANDS, the grouped sample pass's warps holding their boundary-bin logits in shared slots until their last chunk,
 // one slot atomic per warp: +0.07, +0.03 at B = 64.)
-// Session 18's switch (branch sampler20; tests/test_sampler_gpu_session18.py), the same bits on and off, opt-in:
+// Session 18's switch (branch sampler20; tests/test_sampler_gpu_session18.py), the same bits on and off, on by default
+// since the session's round 2 (=0 turns it off):
 // * RESET_NATIVE_SAMPLER_EARLY_SCAN (with top-p, the bins path): the draw with the cells and the lean counted threshold
 //   (decode_step_early_scan.cuh) adds the boundary bin's candidates of the sub-bins before the threshold's sub-bin to
 //   their segments as soon as that sub-bin is known and scans the chunks' masses across the threshold's last barrier;
@@ -310,7 +311,7 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
                   env_switch("RESET_NATIVE_SAMPLER_CELL_MASSES", true),
                   env_switch("RESET_NATIVE_SAMPLER_PRE_WARP", true),
                   env_switch("RESET_NATIVE_SAMPLER_OWNER_DRAW", !picks),
-                  env_switch("RESET_NATIVE_SAMPLER_EARLY_SCAN", false)};
+                  env_switch("RESET_NATIVE_SAMPLER_EARLY_SCAN", true)};
 }
 
 // Whether every chunk of every row starts on a 16-byte boundary (kLoadVec's loads): the logits' base and the row

@@ -1,4 +1,4 @@
-// RESET_NATIVE_SAMPLER_EARLY_SCAN (session 18, a.early_scan; opt-in): draw_row_cells' counted-threshold path with the
+// RESET_NATIVE_SAMPLER_EARLY_SCAN (session 18, a.early_scan; on by default with top-p): draw_row_cells' counted-threshold path with the
 // chunks' scan moved inside the threshold's barriers. The threshold K is a key of the boundary sub-bin (the "star"
 // sub-bin of threshold_by_sub_bins_own), so before K is known every candidate of an earlier sub-bin is kept for sure
 // (its logit is at least every star logit) and every one of a later sub-bin is dropped (sub-bins are monotone in the

@@ -96,7 +96,7 @@ struct KernelArgs {
   // Session 18's switch (branch sampler20; decode_step.cu: read_switches), the same bits on and off:
   // early_scan: with the cells and the lean counted threshold, the draw scans the chunks' masses of the cells and the
   // surely kept candidates inside the threshold's barriers and adds the boundary sub-bin's kept candidates after it
-  // (decode_step_early_scan.cuh; RESET_NATIVE_SAMPLER_EARLY_SCAN, opt-in).
+  // (decode_step_early_scan.cuh; RESET_NATIVE_SAMPLER_EARLY_SCAN, on by default with top-p).
   int early_scan;
 };
 
