@@ -1,19 +1,14 @@
 #!/bin/bash
-# GPU round for branch gemv22 (issue 4: what the M = 16 loop of the 16-bit NVFP4 GEMV waits on). Run from the tree
-# root after `pip install --no-build-isolation .`; ~100-140 s; writes only under $OUT (or /tmp).
-#  1. tests of session 18's forms (RESET_NATIVE_GEMV_16_FORM = head: the rule's bits; acc / acchead: fp64 bound,
-#     determinism, graph replay);
-#  2. ncu warp-stall samples per SASS instruction of the default two-team kernel at 24576x4096x16 (where it waits);
-#  3. A/B: unset / head / acc / acchead / unset at M = 8, 16 on the Qwen3 layers ("same bits" is False by design
-#     wherever acc runs: compare unset with head for the bits).
+# GPU round for branch gemv21 (the lean split K form of the block-diagonal GEMV, RESET_NATIVE_GEMV_BD_LEAN_SPLIT).
+# Run from the tree root after `pip install --no-build-isolation .`; ~40-100 s; writes only under $OUT (or /tmp).
 set -u
-OUT=${OUT:-/tmp/gemv22_round}
+OUT=${OUT:-/tmp/gemv21_round}
 mkdir -p "$OUT"
 PY=${PYTHON:-python3}
-echo "== GPU tests: head refill (bits = rule), split accumulators (fp64 bound, determinism, graph replay)"
-timeout 40 $PY -m pytest -m gpu -q tests/test_nvfp4_gpu_form16_s18.py 2>&1 | tail -6 | tee "$OUT/tests_s18.txt"
-echo "== ncu: warp-stall samples by instruction, default form, 24576x4096x16 (two teams)"
-OUT=$OUT/ncu TOP=20 timeout 50 bash bench/probes/gemv16_stall_where.sh 24576x4096x16 2>&1 | tail -32
-echo "== A/B at M = 8, 16 (us per call)"
-timeout 60 $PY bench/probes/gemv_env_sweep.py --env RESET_NATIVE_GEMV_16_FORM --values unset,head,acc,acchead,unset \
-  --ms 8,16 --reps 5 2>&1 | tee "$OUT/ab.txt"
+echo "== CPU cursor model of the lean split walk"
+$PY bench/probes/bd_lean_split_cursor_model.py 2>&1 | tee "$OUT/cursor_model.txt"
+# (the default instances' SASS is identical to main de86c81's: cb split M = 1, 2 and the lean / cb M = 1 ones)
+echo "== GPU tests: the lean split form vs the cb split (bits, fp64 bound)"
+timeout 80 $PY -m pytest -m gpu -q tests/test_nvfp4_gpu_bd_lean_split.py 2>&1 | tail -15 | tee "$OUT/tests_lean_split.txt"
+echo "== A/B at M = 1 (unsplit / cb split / lean split; 32B down at the rule's 5 slices, 8B down at 3, 32B o at 2)"
+timeout 60 $PY bench/probes/gemv_lean_split_ab.py --rounds 3 --reps 5 2>&1 | tee "$OUT/ab.txt"

@@ -428,24 +428,12 @@ __host__ __device__ __forceinline__ void fp4_word_bf16_select2(uint32_t w, uint3
 //     in its own step (6-12 waits per loop on the two-team, two-CTA and one-CTA kernels; static SASS).
 //   kForm16PredRefill (session 16; the two-team and split-K kernels with 16 token columns): the non-phased refills as
 //     predicated loads (load_weights_if), no branch around them: -0.1 to -0.2 instructions per HMMA.
-//   kForm16SplitAcc (session 18, helper gemv22; benchmarks only, RESET_NATIVE_GEMV_16_FORM=acc): the second k16 of each
-//     word accumulates into its own fp32 registers (acc_odd), added to the first's once per tile: per step two
-//     dependent HMMA chains of 4 per token tile instead of one of 8 (+4 NT registers). Changes the fp32 summation
-//     order (fp64 bound, deterministic), not the instruction count: the static cycles of the two-team loop per step
-//     go 382 -> 365 (sum of the control codes' stall counts), 122 -> 126 registers.
-//   kForm16HeadRefill (session 18, helper gemv22; benchmarks only, RESET_NATIVE_GEMV_16_FORM=head; not with the phased
-//     loop, replaces the late refill): every slot is copied out and refilled at the head of the unrolled loop, right
-//     after its one wait, instead of each slot at its own step. ptxas already copies slots 1 .. kDepth - 1 there
-//     (static SASS of the two-team kernel: 16 moves after the head's wait), so the refills of slots 1 .. kDepth - 1
-//     could always have gone out then; issued at their steps, the head's wait (every weight load shares one
-//     scoreboard) waited for the last slot's refill, issued one step earlier. Now the youngest load it waits for
-//     is kDepth steps old, with the same registers and instructions. The same bits.
 //   (Session 16, measured and removed: a fourth slot on the two-team kernel, alone and with the late refill, and the
 //   phased loop on it, with and without the one-pass epilogue: level or slower, the phased loop much slower at M = 16
 //   (32B gate_up 70.8 -> 92.8 us; ncu: no-instruction stalls 0.22 -> 1.43 per instruction, 119 KB of loop code);
 //   bench/RESULTS.md, session 16.)
 constexpr int kForm16Decode = 2, kForm16Phased = 4, kForm16Stage = 8, kForm16LateRefill = 16, kForm16Scale = 32,
-              kForm16OnePass = 128, kForm16PredRefill = 256, kForm16SplitAcc = 512, kForm16HeadRefill = 1024;
+              kForm16OnePass = 128, kForm16PredRefill = 256;
 
 // Weight steps in flight per thread (each 32 B of FP4 + 4 scale bytes): deep when one CTA owns the SM
 // (MINB == 1, registers to spare), else what fits 2 CTAs per SM in 128 registers.
@@ -678,9 +666,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   if constexpr (WHOLE) fetch_rows();
   constexpr bool kPhased = (FORM & kForm16Phased) != 0 && FAST && WHOLE && !RING;
   // kForm16LateRefill: slots 0 .. kDepth - 2 refilled after their step's MMAs (the last one right after its read)
-  // kForm16HeadRefill: all slots copied and refilled at the head of the unrolled loop (not per step)
-  constexpr bool kHeadRefill = (FORM & kForm16HeadRefill) != 0 && !kPhased && FAST && WHOLE && !RING;
-  constexpr bool kLate = (FORM & kForm16LateRefill) != 0 && !kPhased && !kHeadRefill && FAST && WHOLE && !RING;
+  constexpr bool kLate = (FORM & kForm16LateRefill) != 0 && !kPhased && FAST && WHOLE && !RING;
   constexpr int kLateSlots = kLate ? kDepth - 1 : 0;
   constexpr bool kPredRefill = (FORM & kForm16PredRefill) != 0 && !kPhased && FAST && WHOLE && !RING;
   auto fetch = [&](uint32_t (&w)[2][4], uint32_t (&sc)[2], bool on = true, uint32_t dep = 0) {
@@ -740,11 +726,6 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   for (int j = 0; j < kGroup; ++j)
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt) acc[j][nt][0] = acc[j][nt][1] = acc[j][nt][2] = acc[j][nt][3] = 0.0f;
-  // kForm16SplitAcc (WHOLE): the second k16 of each word (jj = 1) accumulates apart, added once per tile.
-  constexpr bool kSplitAcc = (FORM & kForm16SplitAcc) != 0 && WHOLE;
-  float acc_odd[kSplitAcc ? NT : 1][4];
-#pragma unroll
-  for (int nt = 0; nt < (kSplitAcc ? NT : 1); ++nt) acc_odd[nt][0] = acc_odd[nt][1] = acc_odd[nt][2] = acc_odd[nt][3] = 0.0f;
 
   // One step = one chunk of one row tile, computed from prefetch slot (w, s); the slot is refilled with
   // step + kDepth right after its use. The step loop is unrolled by kDepth so that slots are fixed
@@ -776,7 +757,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
     for (int hr = 0; hr < 2; ++hr)
 #pragma unroll
       for (int i = 0; i < 4; ++i) words[hr][i] = w[hr][i];
-    if (!kPhased && !kHeadRefill && d >= kLateSlots) {  // (phased, head: the step loop refills the slots)
+    if (!kPhased && d >= kLateSlots) {  // (phased: the step loop refills whole slot sets)
       if constexpr (kPredRefill) {
         fetch(w, wsc, step + kDepth < steps);
       } else if (step + kDepth < steps) {
@@ -822,11 +803,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
 #pragma unroll
           for (int nt = 0; nt < NT; ++nt) {
             const uint32_t* b = reinterpret_cast<const uint32_t*>(&bfr[s][nt]);
-            if (kSplitAcc && jj == 1) {
-              mma16816<kBf>(acc_odd[kSplitAcc ? nt : 0], a, b[2 * jj], b[2 * jj + 1]);
-            } else {
-              mma16816<kBf>(acc_t[nt], a, b[2 * jj], b[2 * jj + 1]);
-            }
+            mma16816<kBf>(acc_t[nt], a, b[2 * jj], b[2 * jj + 1]);
           }
       }
     }
@@ -858,12 +835,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const int rl = g + (e / 2) * 8, tok = nt * 8 + 2 * t + (e % 2);
-          if constexpr (kSplitAcc) {
-            red_t[(warp * kRows + rl) * kTok + tok] = __fadd_rn(acc_t[nt][e], acc_odd[nt][e]);
-            acc_odd[nt][e] = 0.0f;
-          } else {
-            red_t[(warp * kRows + rl) * kTok + tok] = acc_t[nt][e];
-          }
+          red_t[(warp * kRows + rl) * kTok + tok] = acc_t[nt][e];
           acc_t[nt][e] = 0.0f;
         }
       if constexpr (TEAMS > 1) {
@@ -919,30 +891,6 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
 #pragma unroll
       for (int d = 0; d < kDepth; ++d)
         if (step + kDepth + d < steps) run_step(step + kDepth + d, d, wv_b[d], sc_b[d]);
-    }
-  } else if constexpr (kHeadRefill) {
-    for (int step = 0; step < steps; step += kDepth) {
-      uint32_t w_now[kDepth][2][4], sc_now[kDepth][2];  // this iteration's words (the slots refill at once)
-#pragma unroll
-      for (int d = 0; d < kDepth; ++d) {
-#pragma unroll
-        for (int hr = 0; hr < 2; ++hr) {
-          sc_now[d][hr] = sc[d][hr];
-#pragma unroll
-          for (int i = 0; i < 4; ++i) w_now[d][hr][i] = wv[d][hr][i];
-        }
-      }
-#pragma unroll
-      for (int d = 0; d < kDepth; ++d) {
-        if constexpr (kPredRefill) {
-          fetch(wv[d], sc[d], step + kDepth + d < steps);
-        } else if (step + kDepth + d < steps) {
-          fetch(wv[d], sc[d]);
-        }
-      }
-#pragma unroll
-      for (int d = 0; d < kDepth; ++d)
-        if (step + d < steps) run_step(step + d, d, w_now[d], sc_now[d]);
     }
   } else {
     for (int step = 0; step < steps; step += kDepth) {
@@ -1036,18 +984,14 @@ constexpr int form16_rule() {
 
 // RESET_NATIVE_GEMV_16_FORM (read at every call, for benchmarks), on the instances form16_eligible admits: "0" = the
 // form before session 13, "2" = only the bf16 decode, "13" = session 13's rule (decode, phased loop), "15" = the rule
-// of sessions 14-15 (without session 16's scale word, one-pass epilogue and predicated refill), "acc" = form16_rule
-// plus kForm16SplitAcc (session 18), "head" = form16_rule plus kForm16HeadRefill, "acchead" = both; unset or anything
+// of sessions 14-15 (without session 16's scale word, one-pass epilogue and predicated refill); unset or anything
 // else = form16_rule.
-enum Form16Force : int {
-  kForceRule = -1, kForceZero, kForceDecode, kForceSession13, kForceSession15, kForceSplitAcc, kForceHeadRefill,
-  kForceSplitAccHeadRefill
-};
+enum Form16Force : int { kForceRule = -1, kForceZero, kForceDecode, kForceSession13, kForceSession15 };
 inline Form16Force form16_override() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_16_FORM");
   if (v == nullptr) return kForceRule;
-  const char* names[] = {"0", "2", "13", "15", "acc", "head", "acchead"};
-  for (int i = 0; i < 7; ++i)
+  const char* names[] = {"0", "2", "13", "15"};
+  for (int i = 0; i < 4; ++i)
     if (std::strcmp(v, names[i]) == 0) return Form16Force(i);
   return kForceRule;
 }
@@ -1070,13 +1014,6 @@ auto form16_kernel() {
         constexpr int kSession15 = kRule & ~(kForm16Scale | kForm16OnePass | kForm16PredRefill);
         return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kSession15>;
       }
-      case kForceSplitAcc:
-        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, (kRule | kForm16SplitAcc)>;
-      case kForceHeadRefill:
-        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, (kRule | kForm16HeadRefill)>;
-      case kForceSplitAccHeadRefill:
-        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS,
-                           (kRule | kForm16SplitAcc | kForm16HeadRefill)>;
       default:
         break;
     }
