@@ -2,12 +2,15 @@
 """Where the 16-bit NVFP4 GEMV's warps wait, per SASS instruction (session 18, helper gemv22).
 
 Reads the source page of an Nsight Compute report collected with `--section SourceCounters` (`ncu --import r.ncu-rep
---page source --csv --print-source sass`): the warp-stall samples of each instruction (a sample is charged to the
-instruction the warp waits to issue). Prints the samples by phase (before the main loop, the loop, after it; the loop
-is the outermost backward branch around the HMMAs), the loop's samples by the opcode of the waiting instruction, and
-the loop's top instructions with their share (and any per-reason sample columns the export holds).
+--page source --csv --print-source sass`): each instruction's warp-stall samples by reason (a sample is charged to
+the instruction the warp waits to issue; "selected" = it issued). Splits the kernel into phases: before the main loop
+(prologue, x staging), the loop's steps (instructions run at least 0.4x as often as an HMMA) and the rest of the loop
+(the tile epilogue: partial sums through shared memory, the team barrier, the outputs; the cursor moves), and prints
+per phase its share of the samples, its executed instructions per HMMA, samples per executed instruction (how slowly
+its instructions go) and its stall reasons; then each loop phase by the opcode of the waiting instruction, and the
+loop's top instructions.
 
-  python3 bench/probes/gemv16_stall_where.py src_sass.csv [--top 25]
+  python3 bench/probes/gemv16_stall_where.py src_sass.csv [--top 12] [--blocks 0,2]
 (bench/probes/gemv16_stall_where.sh collects the report on a GPU machine.)
 """
 from __future__ import annotations
@@ -15,15 +18,26 @@ from __future__ import annotations
 import argparse
 import csv
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 
 
-def rows_of(path):
+def kernel_blocks(path):
+    """[(kernel name, rows, field names)] of the export, one block per profiled launch (a '"Kernel Name"' line
+    before each)."""
     with open(path, newline="") as f:
         lines = [ln for ln in f if ln.strip()]
-    start = next(i for i, ln in enumerate(lines) if "Source" in ln and ("Address" in ln or "Sampl" in ln))
-    reader = csv.DictReader(lines[start:])
-    return list(reader), reader.fieldnames
+    starts = [i for i, ln in enumerate(lines) if ln.startswith('"Kernel Name"')] or [0]
+    out = []
+    for b, s in enumerate(starts):
+        block = lines[s:starts[b + 1] if b + 1 < len(starts) else len(lines)]
+        fields = next(csv.reader([block[0]])) if block[0].startswith('"Kernel Name"') else []
+        name = next((f for f in fields[1:] if f), "?")
+        head = next((i for i, ln in enumerate(block) if "Source" in ln and ("Address" in ln or "Sampl" in ln)), None)
+        if head is None:
+            continue
+        reader = csv.DictReader(block[head:])
+        out.append((name, list(reader), reader.fieldnames))
+    return out
 
 
 def num(v):
@@ -33,67 +47,104 @@ def num(v):
         return 0.0
 
 
+def opcode(text):
+    parts = text.split()
+    if not parts:
+        return "?"
+    return (parts[1] if parts[0].startswith("@") and len(parts) > 1 else parts[0]).split(".")[0]
+
+
+def main_loop(ins):
+    """(head, end) indices of the outermost backward branch around HMMAs."""
+    by_addr = {x["addr"]: i for i, x in enumerate(ins)}
+    head = end = None
+    for i, x in enumerate(ins):
+        m = re.search(r"\bBRA\b.*?(0x[0-9a-f]+)", x["text"])
+        if not (m and "@" in x["text"].split("BRA")[0]):
+            continue
+        tgt = int(m.group(1), 16)
+        if tgt < x["addr"] and tgt in by_addr and any("HMMA" in y["text"] for y in ins[by_addr[tgt]:i]):
+            if head is None or by_addr[tgt] < head:
+                head, end = by_addr[tgt], i
+            elif by_addr[tgt] == head:
+                end = max(end, i)
+    return head, end
+
+
+def reasons_line(xs, n=6):
+    c = Counter()
+    for x in xs:
+        c.update(x["why"])
+    t = sum(c.values()) or 1.0
+    return ", ".join(f"{k} {v / t * 100:.0f}" for k, v in c.most_common(n))
+
+
+def by_opcode(xs, n=8):
+    c, why = Counter(), defaultdict(Counter)
+    for x in xs:
+        c[opcode(x["text"])] += x["s"]
+        why[opcode(x["text"])].update(x["why"])
+    t = sum(c.values()) or 1.0
+    out = []
+    for op, v in c.most_common(n):
+        top = ", ".join(f"{k} {w / v * 100:.0f}" for k, w in why[op].most_common(2)) if v else ""
+        out.append(f"{op} {v / t * 100:.0f}% ({top})")
+    return "; ".join(out)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("csv")
-    ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--top", type=int, default=12)
+    ap.add_argument("--blocks", default="all", help="which profiled launches: 'all' or indices, e.g. 0,2")
     args = ap.parse_args()
-    rows, names = rows_of(args.csv)
-    sample_cols = [c for c in names if "Sampl" in c]
-    all_col = next((c for c in sample_cols if "All" in c), sample_cols[0] if sample_cols else None)
-    reason_cols = [c for c in names if c not in sample_cols and re.search(r"stall|Stall", c)]
-    exec_col = next((c for c in names if "Executed" in c and "Instructions" in c), None)
+    blocks = kernel_blocks(args.csv)
+    pick = range(len(blocks)) if args.blocks == "all" else [int(v) for v in args.blocks.split(",")]
+    for b in pick:
+        name, rows, names = blocks[b]
+        m = re.search(r"gemv_kernel<([^>]*)>", name)
+        print(f"== launch {b}: {'gemv_kernel<' + m.group(1) + '>' if m else name[:100]}")
+        report(rows, names, args.top)
+
+
+def report(rows, names, top_n):
+    reason_cols = [c for c in names if c.startswith("stall_") and "Not Issued" not in c]
+    all_col = next((c for c in names if "Sampl" in c and "All" in c), None)
+    exec_col = next((c for c in names if c.strip() == "Instructions Executed"), None) or next(
+        (c for c in names if "Executed" in c), None)
     addr_col = next((c for c in names if "Address" in c), None)
-    print("# sample columns:", sample_cols, "| reason columns:", reason_cols[:12])
     ins = []
     for r in rows:
-        text = (r.get("Source") or "").strip()
-        addr = r.get(addr_col, "") if addr_col else ""
-        a = int(addr, 16) if re.fullmatch(r"(0x)?[0-9a-fA-F]+", addr or "") else len(ins) * 16
-        ins.append((a, text, num(r.get(all_col, 0)) if all_col else 0.0,
-                    num(r.get(exec_col, 0)) if exec_col else 0.0, {c: num(r.get(c, 0)) for c in reason_cols}))
-    ins.sort(key=lambda x: x[0])
-    by_addr = {x[0]: i for i, x in enumerate(ins)}
-    head, end = None, None
-    for i, (a, text, *_rest) in enumerate(ins):
-        m = re.search(r"\bBRA\b.*?(0x[0-9a-f]+)", text)
-        if m and "@" in text.split("BRA")[0]:
-            tgt = int(m.group(1), 16)
-            if tgt < a and tgt in by_addr and any("HMMA" in y[1] for y in ins[by_addr[tgt]:i]):
-                if head is None or by_addr[tgt] < head:
-                    head, end = by_addr[tgt], i
-                elif by_addr[tgt] == head:
-                    end = max(end, i)
-    total = sum(x[2] for x in ins) or 1.0
+        addr = (r.get(addr_col) or "").strip() if addr_col else ""
+        if not re.fullmatch(r"(0x)?[0-9a-fA-F]+", addr):
+            continue
+        why = {c[len("stall_"):]: num(r.get(c)) for c in reason_cols}
+        s = sum(why.values()) if reason_cols else num(r.get(all_col))
+        ins.append(dict(addr=int(addr, 16), text=(r.get("Source") or "").strip(), s=s, why=why,
+                        ex=num(r.get(exec_col)) if exec_col else 0.0))
+    ins.sort(key=lambda x: x["addr"])
+    head, end = main_loop(ins)
     if head is None:
         print("# no main loop found")
         return
-    phases = {"before loop": ins[:head], "loop": ins[head:end + 1], "after loop": ins[end + 1:]}
-    print(f"# stall samples {total:.0f}; loop {ins[head][0]:#x}..{ins[end][0]:#x}")
-    for k, v in phases.items():
-        s = sum(x[2] for x in v)
-        print(f"{k:12s} {s / total * 100:5.1f}% of samples, {sum(x[3] for x in v):.0f} warp instructions executed")
-    loop = phases["loop"]
-    ls = sum(x[2] for x in loop) or 1.0
-    hmma = max((x[3] for x in loop if "HMMA" in x[1]), default=0.0)
-    hot = [x for x in loop if x[3] >= 0.4 * hmma]
-    print(f"loop hot path (run >= 0.4x as often as an HMMA: the steps) {sum(x[2] for x in hot) / ls * 100:.1f}% of loop "
-          f"samples; the rest (tile epilogue, cursor moves) {100 - sum(x[2] for x in hot) / ls * 100:.1f}%")
-    ops = Counter()
-    for x in loop:
-        op = x[1].split()[1] if x[1].startswith("@") and len(x[1].split()) > 1 else (x[1].split() or ["?"])[0]
-        ops[op.split(".")[0]] += x[2]
-    print("loop samples by waiting opcode: " + ", ".join(f"{k} {v / ls * 100:.1f}%" for k, v in ops.most_common(14)))
-    if reason_cols:
-        rs = Counter()
-        for x in loop:
-            for c, v in x[4].items():
-                rs[c] += v
-        print("loop samples by reason: " + ", ".join(f"{k} {v / ls * 100:.1f}%" for k, v in rs.most_common(12)))
-    print(f"top {args.top} loop instructions by samples (% of loop samples, executed, text):")
-    for x in sorted(loop, key=lambda x: -x[2])[:args.top]:
-        extra = ", ".join(f"{c.split('_')[-1]} {v:.0f}" for c, v in sorted(x[4].items(), key=lambda kv: -kv[1])[:3] if v)
-        print(f"  {x[0]:#07x} {x[2] / ls * 100:5.1f}% {x[3]:9.0f}  {x[1][:70]}" + (f"  [{extra}]" if extra else ""))
+    loop = ins[head:end + 1]
+    hmma_max = max((x["ex"] for x in loop if "HMMA" in x["text"]), default=0.0)
+    n_hmma = sum(x["ex"] for x in loop if "HMMA" in x["text"]) or 1.0
+    phases = [("before loop", ins[:head]), ("loop steps", [x for x in loop if x["ex"] >= 0.4 * hmma_max]),
+              ("tile epilogue", [x for x in loop if x["ex"] < 0.4 * hmma_max]), ("after loop", ins[end + 1:])]
+    total = sum(x["s"] for x in ins) or 1.0
+    print(f"# {len(ins)} instructions, {total:.0f} stall samples, loop {ins[head]['addr']:#x}..{ins[end]['addr']:#x}; "
+          f"reasons in % of the phase's samples ('selected' = issued)")
+    print(f"top {top_n} loop instructions by samples (% of all samples, executed, text):")
+    for x in sorted(loop, key=lambda x: -x["s"])[:top_n]:
+        print(f"  {x['s'] / total * 100:4.1f}% {x['ex']:9.0f}  {x['text'][:60]:60s} [{reasons_line([x], 2)}]")
+    for name, xs in phases[1:3]:
+        print(f"{name} by waiting opcode: {by_opcode(xs)}")
+    print(f"{'phase':14s} {'samples':>8s} {'instr/HMMA':>10s} {'samp/kinstr':>11s}  reasons")
+    for name, xs in phases:
+        s = sum(x["s"] for x in xs)
+        e = sum(x["ex"] for x in xs)
+        print(f"{name:14s} {s / total * 100:7.1f}% {e / n_hmma:10.2f} {s / max(e, 1.0) * 1000:11.2f}  {reasons_line(xs)}")
 
 
 if __name__ == "__main__":
