@@ -6,7 +6,7 @@
 # / tile epilogue) of the split-K kernel at M = 16 (8B down, 4096x12288x16: the worst M16/M1 ratio) and of the
 # two-team kernel at M = 8 (24576x4096x8, one token tile: why M = 16 is slower than M = 8 with the same loop), one
 # ncu process each so that the first prints even if the second runs out of time. Tables last.
-set -u
+set -u -o pipefail
 OUT=${OUT:-/tmp/gemv22_final}
 mkdir -p "$OUT"
 for spec in 4096x12288x16:30 24576x4096x8:27; do
