@@ -428,12 +428,24 @@ __host__ __device__ __forceinline__ void fp4_word_bf16_select2(uint32_t w, uint3
 //     in its own step (6-12 waits per loop on the two-team, two-CTA and one-CTA kernels; static SASS).
 //   kForm16PredRefill (session 16; the two-team and split-K kernels with 16 token columns): the non-phased refills as
 //     predicated loads (load_weights_if), no branch around them: -0.1 to -0.2 instructions per HMMA.
+//   (Session 18, helper gemv22, measured and removed: split accumulators, the second k16 of each word into its own
+//   fp32 registers: slower on the two-team kernels at M = 16; bench/RESULTS.md, session 18. A head refill of every
+//   slot is kept unmeasured in bench/probes/trials/gemv16_session18_forms.patch.)
 //   (Session 16, measured and removed: a fourth slot on the two-team kernel, alone and with the late refill, and the
 //   phased loop on it, with and without the one-pass epilogue: level or slower, the phased loop much slower at M = 16
 //   (32B gate_up 70.8 -> 92.8 us; ncu: no-instruction stalls 0.22 -> 1.43 per instruction, 119 KB of loop code);
 //   bench/RESULTS.md, session 16.)
 constexpr int kForm16Decode = 2, kForm16Phased = 4, kForm16Stage = 8, kForm16LateRefill = 16, kForm16Scale = 32,
-              kForm16OnePass = 128, kForm16PredRefill = 256;
+              kForm16OnePass = 128, kForm16PredRefill = 256, kForm16RedPad = 2048;
+// kForm16RedPad (session 18, helper gemv22; RESET_NATIVE_GEMV_16_FORM=pad, opt-in): the tile epilogue's reduction
+// buffer with rows of kTok + 2 floats instead of kTok. write_tile / write_partial read red[(w * 16 + rl) * stride + tok]
+// with lanes (rl = lane % 16, tok = 2q + lane / 16): at stride 16 (M = 9..16) the 32 lanes hit 4 banks (8-way
+// conflicts, 8 wavefronts per LDS, 64 per warp and tile), at 18 none; at stride 8 (M <= 8) 4-way, at 10 none; the
+// fragment stores (STS.64) stay at 4 wavefronts each at 16 columns, 2 -> 4 at 8 (a lane model over the 32 lanes, not
+// measured). ncu (round 2, two teams at 24576x4096x16): the tile epilogue took
+// 21.5% of the warps' stall samples with 1.93 of 14.3 instructions per HMMA, its FADDs waiting on these loads (29% of
+// its samples, short scoreboard) and the loads on the MIO queue (15%). The same sums in the same order: the same bits.
+constexpr int kRedPad = 2;
 
 // Weight steps in flight per thread (each 32 B of FP4 + 4 scale bytes): deep when one CTA owns the SM
 // (MINB == 1, registers to spare), else what fits 2 CTAs per SM in 128 registers.
@@ -531,8 +543,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       return ((c & 1) * kSplits + s) * kTok + tok;
     }
   };
+  constexpr int kRedStride = kTok + ((FORM & kForm16RedPad) != 0 && WHOLE ? kRedPad : 0);  // floats per red row
   float* red = reinterpret_cast<float*>(xs + size_t(WHOLE ? kSplits * split_rows : 2 * kSplits * kTok) * kTokStride) +
-               team * (2 * kWarps * 16 * kTok);
+               team * (2 * kWarps * 16 * kRedStride);
 
   float act_gs = 1.0f, act_d = 6.0f;  // W4A4: set after pdl_wait (the amax pre-kernel writes it)
 
@@ -827,7 +840,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       // made its NT = 2 kernels spill.)
       float* red_t = red;
       if constexpr (WHOLE) {
-        red_t += red_half * (kWarps * kRows * kTok);
+        red_t += red_half * (kWarps * kRows * kRedStride);
         red_half ^= 1;
       }
 #pragma unroll
@@ -835,7 +848,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const int rl = g + (e / 2) * 8, tok = nt * 8 + 2 * t + (e % 2);
-          red_t[(warp * kRows + rl) * kTok + tok] = acc_t[nt][e];
+          red_t[(warp * kRows + rl) * kRedStride + tok] = acc_t[nt][e];
           acc_t[nt][e] = 0.0f;
         }
       if constexpr (TEAMS > 1) {
@@ -847,9 +860,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       constexpr bool kOnePass = (FORM & kForm16OnePass) != 0;
       static_assert(16 * 16 <= kThreads, "one output per thread at 16 tokens");
       if constexpr (SPLIT) {
-        write_partial<kOnePass>(p, red_t, row0, kTok, slice, tid);
+        write_partial<kOnePass>(p, red_t, row0, kRedStride, slice, tid);
       } else {
-        write_tile<XDT, W4A4, kOnePass>(p, red_t, row0, kTok, kDecodeBias, act_gs, tid);
+        write_tile<XDT, W4A4, kOnePass>(p, red_t, row0, kRedStride, kDecodeBias, act_gs, tid);
       }
       if constexpr (!WHOLE) compute_sync<RING>();  // red is rewritten by the next tile
       if constexpr (kCursorInEpilogue) {
@@ -984,14 +997,14 @@ constexpr int form16_rule() {
 
 // RESET_NATIVE_GEMV_16_FORM (read at every call, for benchmarks), on the instances form16_eligible admits: "0" = the
 // form before session 13, "2" = only the bf16 decode, "13" = session 13's rule (decode, phased loop), "15" = the rule
-// of sessions 14-15 (without session 16's scale word, one-pass epilogue and predicated refill); unset or anything
-// else = form16_rule.
-enum Form16Force : int { kForceRule = -1, kForceZero, kForceDecode, kForceSession13, kForceSession15 };
+// of sessions 14-15 (without session 16's scale word, one-pass epilogue and predicated refill), "pad" = form16_rule
+// plus kForm16RedPad (session 18); unset or anything else = form16_rule.
+enum Form16Force : int { kForceRule = -1, kForceZero, kForceDecode, kForceSession13, kForceSession15, kForceRedPad };
 inline Form16Force form16_override() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_16_FORM");
   if (v == nullptr) return kForceRule;
-  const char* names[] = {"0", "2", "13", "15"};
-  for (int i = 0; i < 4; ++i)
+  const char* names[] = {"0", "2", "13", "15", "pad"};
+  for (int i = 0; i < 5; ++i)
     if (std::strcmp(v, names[i]) == 0) return Form16Force(i);
   return kForceRule;
 }
@@ -1014,6 +1027,8 @@ auto form16_kernel() {
         constexpr int kSession15 = kRule & ~(kForm16Scale | kForm16OnePass | kForm16PredRefill);
         return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kSession15>;
       }
+      case kForceRedPad:
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, (kRule | kForm16RedPad)>;
       default:
         break;
     }
@@ -1021,12 +1036,21 @@ auto form16_kernel() {
   return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kRule>;
 }
 
+// Extra shared memory of kForm16RedPad's reduction rows where RESET_NATIVE_GEMV_16_FORM=pad gives an instance that form
+// (the routing keeps the unpadded sizes: at most 4 KB more than it checked).
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS>
+size_t red_pad_bytes() {
+  if (!form16_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>() || form16_override() != kForceRedPad) return 0;
+  return size_t(2 * TEAMS) * kWarps * 16 * kRedPad * sizeof(float);
+}
+
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB = 2, bool RING = false, int TEAMS = 1>
 void launch_tile(const GemvParams& p, const RingMaps& maps, int sms, cudaStream_t stream) {
   auto kernel = form16_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS>();
-  const size_t smem = TEAMS > 1 ? smem_bytes<XDT, W4A4, NT, true, TEAMS>(p.k, p.m)
-                      : WHOLE   ? whole_smem_bytes<XDT, W4A4, NT, MINB, RING>(p.k, p.m)
-                                : smem_bytes<XDT, W4A4, NT, WHOLE>(p.k, p.m);
+  const size_t smem = (TEAMS > 1 ? smem_bytes<XDT, W4A4, NT, true, TEAMS>(p.k, p.m)
+                       : WHOLE   ? whole_smem_bytes<XDT, W4A4, NT, MINB, RING>(p.k, p.m)
+                                 : smem_bytes<XDT, W4A4, NT, WHOLE>(p.k, p.m)) +
+                      red_pad_bytes<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS>();
   const int threads = RING ? kThreads + 32 : kThreads * TEAMS;
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
              "nvfp4 gemv: cudaFuncSetAttribute");

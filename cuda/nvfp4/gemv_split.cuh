@@ -91,7 +91,8 @@ int split_ctas_per_slice(Kernel kernel, size_t smem, const GemvParams& p, const 
 template <int XDT, bool W4A4, int NT>
 void launch_split(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
   auto kernel = form16_kernel<XDT, W4A4, NT, true, true, 2, false, true, 1>();
-  const size_t smem = split_smem_bytes<XDT, W4A4, NT>(p.k, p.m, p.ksplit);
+  const size_t smem = split_smem_bytes<XDT, W4A4, NT>(p.k, p.m, p.ksplit) +
+                      red_pad_bytes<XDT, W4A4, NT, true, true, 2, false, true, 1>();
   const int per_slice = split_ctas_per_slice(kernel, smem, p, plan);
   const GemvParams q = with_activation_amax<XDT, W4A4>(p, split_amax_inline<XDT>(p, per_slice * p.ksplit), stream);
   check_cuda(cuda_core::launch_pdl(kernel, dim3(per_slice * p.ksplit), dim3(kThreads), smem, stream, q, RingMaps{}),
