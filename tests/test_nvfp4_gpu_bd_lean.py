@@ -98,6 +98,15 @@ def _small_bits_of_call(fn):
     return [a[-1] for a in kernel_template_args(fn, "gemv_bd_kernel")]
 
 
+def small_bits_under(monkeypatch, switch, value, fn):
+    """_small_bits_of_call(fn) with the environment variable `switch` set to value (None: unset)."""
+    if value is None:
+        monkeypatch.delenv(switch, raising=False)
+    else:
+        monkeypatch.setenv(switch, value)
+    return _small_bits_of_call(fn)
+
+
 LEAN, DEPTH5 = 16, 32  # kSmallLean, kSmallDepth5 (gemv_bd_kernel.cuh)
 
 
@@ -110,11 +119,7 @@ def test_the_lean_kernel_runs_where_it_fits(n, k, depth5, monkeypatch):
     p, s, gs = nc.quantize(torch.randn((n, k), generator=gen, device="cuda"))
     x = torch.randn((1, k), generator=gen, device="cuda").to(torch.bfloat16)
     for value in (None, "1", "0"):
-        if value is None:
-            monkeypatch.delenv(SWITCH, raising=False)
-        else:
-            monkeypatch.setenv(SWITCH, value)
-        bits = _small_bits_of_call(lambda: nc.gemv(p, s, float(gs), x, "bf16"))
+        bits = small_bits_under(monkeypatch, SWITCH, value, lambda: nc.gemv(p, s, float(gs), x, "bf16"))
         assert bits, value  # a block-diagonal kernel ran
         if value == "0":
             assert all(b & LEAN == 0 for b in bits), bits
@@ -136,11 +141,7 @@ def test_two_tokens_take_the_lean_kernel_where_ctas_walk_many_tiles(n, lean_by_d
     x = torch.randn((2, k), generator=gen, device="cuda").to(torch.bfloat16)
     outs = {}
     for value in (None, "1", "0"):
-        if value is None:
-            monkeypatch.delenv(SWITCH, raising=False)
-        else:
-            monkeypatch.setenv(SWITCH, value)
-        bits = _small_bits_of_call(lambda: nc.gemv(p, s, float(gs), x, "bf16"))
+        bits = small_bits_under(monkeypatch, SWITCH, value, lambda: nc.gemv(p, s, float(gs), x, "bf16"))
         assert bits, value
         lean = value == "1" or (value is None and lean_by_default)
         assert all(bool(b & LEAN) == lean for b in bits), (value, bits)

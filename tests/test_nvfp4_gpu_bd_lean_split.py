@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nvfp4_gpu_reference import kernel_template_args  # noqa: E402
+from test_nvfp4_gpu_bd_lean import small_bits_under  # noqa: E402
 from test_nvfp4_gpu_bd_small import _fp64_check, _weights, tiny_block_x  # noqa: E402
 
 from reset_native import _nvfp4_cuda as nc  # noqa: E402
@@ -124,11 +124,7 @@ def test_the_lean_split_kernel_runs_on_qwen3_32b_down(monkeypatch):
     p, s, gs = nc.quantize(torch.randn((n, k), generator=gen, device="cuda"))
     x = torch.randn((1, k), generator=gen, device="cuda").to(torch.bfloat16)
     for value in (None, "1", "0"):
-        if value is None:
-            monkeypatch.delenv(SWITCH, raising=False)
-        else:
-            monkeypatch.setenv(SWITCH, value)
-        bits = [a[-1] for a in kernel_template_args(lambda: nc.gemv(p, s, float(gs), x, "bf16"), "gemv_bd_kernel")]
+        bits = small_bits_under(monkeypatch, SWITCH, value, lambda: nc.gemv(p, s, float(gs), x, "bf16"))
         assert bits and all(b & SPLIT_BIT for b in bits), (value, bits)  # the split kernel ran
         if value == "0":
             assert all(b & LEAN_BIT == 0 for b in bits), bits

@@ -557,6 +557,17 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   // kSmallHeadWait: slot 0's first word takes a zero that depends on the last slot's last word, so the one wait
   // for every weight load in flight sits at the head of the kDepth steps (see the SMALL bits above).
   const uint32_t runtime_zero = uint32_t(p.k) >> 31;  // p.k > 0: zero, but not known to the compiler
+  // One lean group (kLean): its kDepth steps, each refilling its slot from the group's row pointers (cw, cs) when
+  // `more`; mode 1 (the tile-end check) at the last step only.
+  auto run_group = [&](int step0, bool more, const uint8_t* const (&cw)[2], const uint8_t* const (&cs)[2]) {
+    unroll_seq(
+        [&](auto dd) {
+          constexpr int d = decltype(dd)::value;
+          run_step(std::integral_constant<int, d == kDepth - 1 ? 1 : 2>{}, step0 + d, wv[d], sc[d],
+                   [&](uint32_t (&w)[2][4], uint32_t (&s2)[2]) { load_if<d>(cw, cs, more, w, s2); });
+        },
+        std::make_integer_sequence<int, kDepth>{});
+  };
   int step = 0;
   if constexpr (kTileGroup) {  // one tile per group (see kTileGroup); the checked loop is not run
     // The group's row pointers from the fetch tile's row (uniform: CTA-wide) and one 32-bit per-thread offset (row g's
@@ -572,13 +583,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
       const uint8_t* cs[2];
       cw[0] = p.packed + int64_t(f_row0) * half_k + o_w, cw[1] = cw[0] + 8 * half_k;
       cs[0] = p.scales + int64_t(f_row0) * sixteenth_k + (o_w >> 3), cs[1] = cs[0] + 8 * sixteenth_k;
-      unroll_seq(
-          [&](auto dd) {
-            constexpr int d = decltype(dd)::value;
-            run_step(std::integral_constant<int, d == kDepth - 1 ? 1 : 2>{}, step + d, wv[d], sc[d],
-                     [&](uint32_t (&w)[2][4], uint32_t (&s2)[2]) { load_if<d>(cw, cs, more, w, s2); });
-          },
-          std::make_integer_sequence<int, kDepth>{});
+      run_group(step, more, cw, cs);
       f_row0 += tile_stride;
       if (step == 0) GEMV_TRACE(p.packed, 3);
     }
@@ -596,13 +601,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
     for (; step < steps; step += kDepth) {
       wv[0][0][0] |= wv[kDepth - 1][1][3] & runtime_zero;  // the one wait at the head (see kSmallHeadWait)
       const bool more = step + kDepth < steps;  // this group refills (all kDepth slots) or not at all
-      unroll_seq(
-          [&](auto dd) {
-            constexpr int d = decltype(dd)::value;
-            run_step(std::integral_constant<int, d == kDepth - 1 ? 1 : 2>{}, step + d, wv[d], sc[d],
-                     [&](uint32_t (&w)[2][4], uint32_t (&s2)[2]) { load_if<d>(cw, cs, more, w, s2); });
-          },
-          std::make_integer_sequence<int, kDepth>{});
+      run_group(step, more, cw, cs);
       f_c += kDepth;
       if (f_c == nchunks) {  // the next tile: by the stride as next_fetch_tile, or its clamped recompute
         f_c = 0;
