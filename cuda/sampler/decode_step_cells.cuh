@@ -69,6 +69,20 @@ __device__ void kept_cells_warp(const KernelArgs& a, std::int64_t row, unsigned 
   publish_candidates<kDType>(a, row, chunk, x, w, in_bin, mode, a.warp_redux != 0);
 }
 
+// The segment of a chunk that holds `rank` (lane l < kCells holds segment l's kept mass m): the number of the first
+// kCells - 1 segments whose inclusive running mass is <= rank, by a warp scan; `before` = the mass ahead of it.
+__device__ __forceinline__ int segment_of_rank(unsigned long long m, unsigned long long rank, int lane,
+                                               unsigned long long& before) {
+  unsigned long long upto = m;
+  for (int o = 1; o < 32; o <<= 1) {
+    const unsigned long long y = __shfl_up_sync(kFullMask, upto, o);
+    if (lane >= o) upto += y;
+  }
+  const int seg = __popc(__ballot_sync(kFullMask, lane < kCells - 1 && upto <= rank));
+  before = __shfl_sync(kFullMask, upto - m, seg);
+  return seg;
+}
+
 // One warp (warp 0), the draw's last step: the token of rank `rank` in the kept mass of the 128 logits from `begin`
 // (a segment of a chunk wholly inside the row, 16-byte aligned): lane l weighs logits begin + 4 l ... + 3 as
 // draw_row's kept_weight does, then a warp scan in index order. Writes the token (the argmax if no lane holds the
@@ -300,13 +314,8 @@ __device__ void draw_row_cells(const KernelArgs& a, std::int64_t row, const RowP
       // The segment: the number of the first 15 segments whose inclusive running mass is <= rank (draw_row_cells'
       // walk, by a 16-lane scan), and the rank inside it.
       const unsigned long long m = lane < kCells ? segments[chunk * kCells + lane] : 0ull;
-      unsigned long long upto = m;
-      for (int o = 1; o < 32; o <<= 1) {
-        const unsigned long long y = __shfl_up_sync(kFullMask, upto, o);
-        if (lane >= o) upto += y;
-      }
-      const int seg = __popc(__ballot_sync(kFullMask, lane < kCells - 1 && upto <= rank));
-      const unsigned long long before = __shfl_sync(kFullMask, upto - m, seg);
+      unsigned long long before;
+      const int seg = segment_of_rank(m, rank, lane, before);
       draw_in_cell<kDType>(a, row, z, begin + seg * kCellLogits, static_cast<unsigned>(rank - before), floor_key,
                            plan, lean);
     } else {

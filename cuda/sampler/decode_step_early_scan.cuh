@@ -152,13 +152,8 @@ __device__ bool draw_row_early(const KernelArgs& a, std::int64_t row, const RowP
         if (star_at[j] / kCellLogits == seg_index && kept) m += v & 0xFFFFFFFFull;
       }
     }
-    unsigned long long up = m;
-    for (int o = 1; o < 32; o <<= 1) {
-      const unsigned long long y = __shfl_up_sync(kFullMask, up, o);
-      if (lane >= o) up += y;
-    }
-    const int seg = __popc(__ballot_sync(kFullMask, lane < kCells - 1 && up <= rank));
-    const unsigned long long before = __shfl_sync(kFullMask, up - m, seg);
+    unsigned long long before;
+    const int seg = segment_of_rank(m, rank, lane, before);
     draw_in_cell<kDType>(a, row, z, begin + seg * kCellLogits, static_cast<unsigned>(rank - before), floor_key, plan,
                          lean);
   } else {
