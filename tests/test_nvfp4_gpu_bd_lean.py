@@ -38,28 +38,34 @@ def _default_rules(monkeypatch):
     monkeypatch.setenv("RESET_NATIVE_GEMV_RING", "0")  # the register path (the ring has no lean form)
 
 
-def _bits(y):
+def bits16(y):
     return y.view(torch.int16)
 
 
-def _forms(monkeypatch, *args):
-    """The call's output under each form (the allocator's next block poisoned before each)."""
+def outputs_under_forms(monkeypatch, switch, *args):
+    """nc.gemv(*args) with `switch` set to each of FORMS in turn (the allocator's next block poisoned before each, 8
+    bytes per output element: enough for the fp32 partial sums of a split too), then unset."""
     outs = []
     for value in FORMS:
         if value is None:
-            monkeypatch.delenv(SWITCH, raising=False)
+            monkeypatch.delenv(switch, raising=False)
         else:
-            monkeypatch.setenv(SWITCH, value)
+            monkeypatch.setenv(switch, value)
         x = args[3]
-        torch.full(((x.shape[0] * args[0].shape[0] * 2 + (1 << 20)) // 4,), float("nan"), device="cuda")
+        torch.full(((x.shape[0] * args[0].shape[0] * 8 + (1 << 20)) // 4,), float("nan"), device="cuda")
         outs.append(nc.gemv(*args))
-    monkeypatch.delenv(SWITCH, raising=False)
+    monkeypatch.delenv(switch, raising=False)
     return outs
 
 
-def _assert_same_bits(outs):
+def assert_same_bits(outs):
+    """Every output of outputs_under_forms has the first one's bits (16-bit patterns, NaN included)."""
     for form, y in zip(FORMS[1:], outs[1:]):
-        assert torch.equal(_bits(y), _bits(outs[0])), form
+        assert torch.equal(bits16(y), bits16(outs[0])), form
+
+
+def _forms(monkeypatch, *args):
+    return outputs_under_forms(monkeypatch, SWITCH, *args)
 
 
 # (n, k): one tile, a partial last tile, K = 5120 (5 chunks: kSmallDepth5 at one token, cb at two), one tile per CTA
@@ -75,7 +81,7 @@ def test_lean_gives_the_cb_bits_and_the_fp64_result(n, k, m, dtype, monkeypatch)
     p, s, gs, w64, gen = _weights(n, k, 11 * n + k + m)
     x = (torch.randn((m, k), generator=gen) * 3).to(dtype).cuda()
     outs = _forms(monkeypatch, p, s, gs, x, "bf16")
-    _assert_same_bits(outs)
+    assert_same_bits(outs)
     _fp64_check(outs[1], x, w64, "bf16")
 
 
@@ -89,7 +95,7 @@ def test_lean_walking_several_tiles_gives_the_cb_bits(n, k, m, monkeypatch):
     p, s, gs = nc.quantize(torch.randn((n, k), generator=gen, device="cuda"))
     x = (torch.randn((m, k), generator=gen, device="cuda") * 3).to(torch.bfloat16)
     outs = _forms(monkeypatch, p, s, float(gs), x, "bf16")
-    _assert_same_bits(outs)
+    assert_same_bits(outs)
     assert torch.isfinite(outs[0]).all()
 
 
@@ -146,7 +152,7 @@ def test_two_tokens_take_the_lean_kernel_where_ctas_walk_many_tiles(n, lean_by_d
         lean = value == "1" or (value is None and lean_by_default)
         assert all(bool(b & LEAN) == lean for b in bits), (value, bits)
         outs[value] = nc.gemv(p, s, float(gs), x, "bf16")
-    _assert_same_bits([outs[None], outs["1"], outs["0"]])
+    assert_same_bits([outs[None], outs["1"], outs["0"]])
 
 
 @pytest.mark.parametrize("m", [1, 2])
@@ -157,7 +163,7 @@ def test_lean_with_bias_residual_and_tiny_blocks(m, n, k, monkeypatch):
     bias = torch.randn(n, generator=gen).to(torch.bfloat16).cuda()
     residual = torch.randn((m, n), generator=gen).to(torch.bfloat16).cuda()
     outs = _forms(monkeypatch, p, s, gs, x, "bf16", None, bias, residual)
-    _assert_same_bits(outs)
+    assert_same_bits(outs)
     _fp64_check(outs[1], x, w64, "bf16", bias, residual)
 
 
@@ -174,7 +180,7 @@ def test_scale_bytes_with_the_sign_bit_give_the_same_bits(m, monkeypatch):
     s_signed[-1, :2] = nan_bytes  # the last row's first two blocks: NaN scales
     x = torch.randn((m, k), generator=gen).to(torch.bfloat16).cuda()
     outs = _forms(monkeypatch, p, s_signed, gs, x, "bf16")
-    _assert_same_bits(outs)
+    assert_same_bits(outs)
     lean = outs[1]
     assert torch.isnan(lean[:, -1]).all() and not torch.isnan(lean[:, :-1]).any()
     assert torch.equal(nc.gemv(p, s, gs, x, "bf16")[:, :-1], lean[:, :-1])  # the sign bits change nothing else
@@ -189,6 +195,6 @@ def test_calls_the_switch_does_not_take(monkeypatch):
         unset = nc.gemv(p, s, gs, x, act)
         for value in ("0", "1", "other"):
             monkeypatch.setenv(SWITCH, value)
-            assert torch.equal(_bits(nc.gemv(p, s, gs, x, act)), _bits(unset)), (m, act, value)
+            assert torch.equal(bits16(nc.gemv(p, s, gs, x, act)), bits16(unset)), (m, act, value)
         monkeypatch.delenv(SWITCH)
         _fp64_check(unset, x, w64, act)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_nvfp4_gpu_bd_lean import small_bits_under  # noqa: E402
+from test_nvfp4_gpu_bd_lean import assert_same_bits, bits16, outputs_under_forms, small_bits_under  # noqa: E402
 from test_nvfp4_gpu_bd_small import _fp64_check, _weights, tiny_block_x  # noqa: E402
 
 from reset_native import _nvfp4_cuda as nc  # noqa: E402
@@ -28,7 +28,6 @@ SPLIT = "RESET_NATIVE_GEMV_BD_SPLIT"
 SWITCHES = ("RESET_NATIVE_GEMV_RING", "RESET_NATIVE_GEMV_BD", "RESET_NATIVE_GEMV_KSPLIT", SPLIT,
             "RESET_NATIVE_GEMV_BD_SMALL", "RESET_NATIVE_GEMV_BD_LEAN", SWITCH)
 SPLIT_BIT, LEAN_BIT, DEPTH5_BIT = 8, 16, 32  # kSmallSplit, kSmallLean, kSmallDepth5 (gemv_bd_kernel.cuh)
-FORMS = ("0", "1", None)  # None: unset (the default: lean where it fits)
 
 
 @pytest.fixture(autouse=True)
@@ -38,31 +37,11 @@ def _default_rules(monkeypatch):
     monkeypatch.setenv("RESET_NATIVE_GEMV_RING", "0")  # the register path (the split kernel's)
 
 
-def _bits(y):
-    return y.view(torch.int16)
-
-
 def _forms(monkeypatch, slices, *args):
-    """The call's output under each form at `slices` (None: the split rule's own count), the allocator's next block
-    poisoned before each."""
+    """The call's output under each form at `slices` (None: the split rule's own count)."""
     if slices is not None:
         monkeypatch.setenv(SPLIT, str(slices))
-    outs = []
-    for value in FORMS:
-        if value is None:
-            monkeypatch.delenv(SWITCH, raising=False)
-        else:
-            monkeypatch.setenv(SWITCH, value)
-        x = args[3]
-        torch.full(((x.shape[0] * args[0].shape[0] * 8 + (1 << 20)) // 4,), float("nan"), device="cuda")
-        outs.append(nc.gemv(*args))
-    monkeypatch.delenv(SWITCH, raising=False)
-    return outs
-
-
-def _assert_same_bits(outs):
-    for form, y in zip(FORMS[1:], outs[1:]):
-        assert torch.equal(_bits(y), _bits(outs[0])), form
+    return outputs_under_forms(monkeypatch, SWITCH, *args)
 
 
 def _split_differs_from_unsplit(monkeypatch, slices, *args):
@@ -74,7 +53,7 @@ def _split_differs_from_unsplit(monkeypatch, slices, *args):
     monkeypatch.setenv(SWITCH, "1")
     split = nc.gemv(*args)
     monkeypatch.delenv(SWITCH)
-    return not torch.equal(_bits(unsplit), _bits(split))
+    return not torch.equal(bits16(unsplit), bits16(split))
 
 
 # (n, k, slices): 4 chunks per slice (k / 1024 / slices = 4) and 5 (kSmallDepth5), one tile to 3 tiles per CTA
@@ -88,7 +67,7 @@ def test_lean_split_gives_the_cb_split_bits_and_the_fp64_result(n, k, slices, dt
     p, s, gs, w64, gen = _weights(n, k, 13 * n + k + slices)
     x = (torch.randn((1, k), generator=gen) * 3).to(dtype).cuda()
     outs = _forms(monkeypatch, slices, p, s, gs, x, "bf16")
-    _assert_same_bits(outs)
+    assert_same_bits(outs)
     _fp64_check(outs[1], x, w64, "bf16")
 
 
@@ -99,7 +78,7 @@ def test_lean_split_walking_several_tiles_gives_the_cb_split_bits(n, k, slices, 
     p, s, gs = nc.quantize(torch.randn((n, k), generator=gen, device="cuda"))
     x = (torch.randn((1, k), generator=gen, device="cuda") * 3).to(torch.bfloat16)
     outs = _forms(monkeypatch, slices, p, s, float(gs), x, "bf16")
-    _assert_same_bits(outs)
+    assert_same_bits(outs)
     assert torch.isfinite(outs[0]).all()
 
 
@@ -110,7 +89,7 @@ def test_qwen3_32b_down_under_the_split_rule(monkeypatch):
     p, s, gs = nc.quantize(torch.randn((n, k), generator=gen, device="cuda"))
     x = (torch.randn((1, k), generator=gen, device="cuda") * 3).to(torch.bfloat16)
     outs = _forms(monkeypatch, None, p, s, float(gs), x, "bf16")
-    _assert_same_bits(outs)
+    assert_same_bits(outs)
     assert torch.isfinite(outs[0]).all()
     assert _split_differs_from_unsplit(monkeypatch, 5, p, s, float(gs), x, "bf16")
 
@@ -138,7 +117,7 @@ def test_qwen3_8b_down_at_three_slices(monkeypatch):
     p, s, gs = nc.quantize(torch.randn((n, k), generator=gen, device="cuda"))
     x = (torch.randn((1, k), generator=gen, device="cuda") * 3).to(torch.bfloat16)
     outs = _forms(monkeypatch, 3, p, s, float(gs), x, "bf16")
-    _assert_same_bits(outs)
+    assert_same_bits(outs)
     assert _split_differs_from_unsplit(monkeypatch, 3, p, s, float(gs), x, "bf16")
 
 
@@ -149,7 +128,7 @@ def test_lean_split_with_bias_residual_and_tiny_blocks(n, k, monkeypatch):
     bias = torch.randn(n, generator=gen).to(torch.bfloat16).cuda()
     residual = torch.randn((1, n), generator=gen).to(torch.bfloat16).cuda()
     outs = _forms(monkeypatch, 5, p, s, gs, x, "bf16", None, bias, residual)
-    _assert_same_bits(outs)
+    assert_same_bits(outs)
     _fp64_check(outs[1], x, w64, "bf16", bias, residual)
 
 
@@ -163,7 +142,7 @@ def test_scale_bytes_with_the_sign_bit_give_the_same_bits(monkeypatch):
     s_signed[-1, :2] = torch.tensor([0x7F, 0xFF], dtype=torch.uint8).view(s.dtype).cuda()
     x = torch.randn((1, k), generator=gen).to(torch.bfloat16).cuda()
     outs = _forms(monkeypatch, 5, p, s_signed, gs, x, "bf16")
-    _assert_same_bits(outs)
+    assert_same_bits(outs)
     assert torch.isnan(outs[1][:, -1]).all() and not torch.isnan(outs[1][:, :-1]).any()
 
 
@@ -175,5 +154,5 @@ def test_calls_the_form_does_not_take(n, k, slices, m, monkeypatch):
     p, s, gs, w64, gen = _weights(n, k, 5 * n + slices + m)
     x = torch.randn((m, k), generator=gen).to(torch.bfloat16).cuda()
     outs = _forms(monkeypatch, slices, p, s, gs, x, "bf16")
-    _assert_same_bits(outs)
+    assert_same_bits(outs)
     _fp64_check(outs[1], x, w64, "bf16")
