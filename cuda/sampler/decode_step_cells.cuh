@@ -69,6 +69,18 @@ __device__ void kept_cells_warp(const KernelArgs& a, std::int64_t row, unsigned 
   publish_candidates<kDType>(a, row, chunk, x, w, in_bin, mode, a.warp_redux != 0);
 }
 
+// Chunk t's kept mass as the sum of its kCells cell words (16-byte loads of the shared words, 64-bit sums).
+__device__ __forceinline__ unsigned long long chunk_cells_mass(const unsigned* segments, unsigned t) {
+  const uint4* w4 = reinterpret_cast<const uint4*>(segments + t * kCells);
+  unsigned long long run = 0;
+#pragma unroll
+  for (int k = 0; k < kCells / 4; ++k) {
+    const uint4 v = w4[k];
+    run += static_cast<unsigned long long>(v.x) + v.y + static_cast<unsigned long long>(v.z) + v.w;
+  }
+  return run;
+}
+
 // The segment of a chunk that holds `rank` (lane l < kCells holds segment l's kept mass m): the number of the first
 // kCells - 1 segments whose inclusive running mass is <= rank, by a warp scan; `before` = the mass ahead of it.
 __device__ __forceinline__ int segment_of_rank(unsigned long long m, unsigned long long rank, int lane,
@@ -279,12 +291,7 @@ __device__ void draw_row_cells(const KernelArgs& a, std::int64_t row, const RowP
   unsigned long long run = 0;  // chunk t's kept mass
   if (owner) {
     if (segmented) {
-      const uint4* w4 = reinterpret_cast<const uint4*>(segments + t * kCells);
-#pragma unroll
-      for (int k = 0; k < kCells / 4; ++k) {
-        const uint4 v = w4[k];
-        run += static_cast<unsigned long long>(v.x) + v.y + static_cast<unsigned long long>(v.z) + v.w;
-      }
+      run = chunk_cells_mass(segments, t);
     } else {
       run = my_mass + (static_cast<unsigned long long>(d.extra_hi[t]) << 12) + d.extra_lo[t];
     }

@@ -75,12 +75,7 @@ __device__ bool draw_row_early(const KernelArgs& a, std::int64_t row, const RowP
   // Chunk t's mass of the cells and the sure candidates, scanned across the star count's barrier.
   unsigned long long run = 0;
   if (owner) {
-    const uint4* w4 = reinterpret_cast<const uint4*>(segments + t * kCells);
-#pragma unroll
-    for (int k = 0; k < kCells / 4; ++k) {
-      const uint4 v = w4[k];
-      run += static_cast<unsigned long long>(v.x) + v.y + static_cast<unsigned long long>(v.z) + v.w;
-    }
+    run = chunk_cells_mass(segments, t);
   }
   unsigned long long upto = run;
   for (int o = 1; o < 32; o <<= 1) {
