@@ -445,8 +445,8 @@ constexpr int kForm16Decode = 2, kForm16Phased = 4, kForm16Stage = 8, kForm16Lat
 // measured). ncu (round 2, two teams at 24576x4096x16): the tile epilogue took
 // 21.5% of the warps' stall samples with 1.93 of 14.3 instructions per HMMA, its FADDs waiting on these loads (29% of
 // its samples, short scoreboard) and the loads on the MIO queue (15%). The same sums in the same order: the same bits.
-// Measured in session 18's final call (H200, bench/RESULTS.md): M = 16 -9 to -16% on every Qwen3 layer (32B down 45.7
-// -> 38.5 us), M = 8 level to -0.4 us. Opt-in until the default guards the extra shared memory: red_pad_bytes adds it
+// Measured in session 18's final call (H200, bench/RESULTS.md): M = 16 -9 to -16% on every Qwen3 layer (means of two
+// copies: 32B down 45.7 -> 38.5 us), M = 8 level to -0.4 us. Opt-in until the default guards the extra shared memory: red_pad_bytes adds it
 // at launch to what the routing sized (the routing does not count it, so a shape within 4 KB of the limit would fail
 // cudaFuncSetAttribute, and a two-CTA instance could drop to one CTA per SM).
 constexpr int kRedPad = 2;
