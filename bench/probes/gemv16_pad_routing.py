@@ -5,10 +5,12 @@ which instance (MINB, SPLIT, TEAMS) and how many K slices a shape gets with kFor
 No GPU: the constants are the headers' and an H200's (132 SMs, 227 KiB opt-in per block).
 
   python3 bench/probes/gemv16_pad_routing.py            # Qwen3 layers at M = 3..16, the tests' shapes, the window
+  python3 bench/probes/gemv16_pad_routing.py --check    # sizes and slices, to diff with gemv16_pad_routing_check.cu
 """
 from __future__ import annotations
 
 import math
+import sys
 
 K_CHUNK = 1024
 ROW_BYTES = (K_CHUNK + 32) * 2  # kTokStride u16 per staged token row
@@ -128,7 +130,25 @@ def window():
     return found
 
 
+def check_lines():
+    """The lines bench/probes/gemv16_pad_routing_check.cu prints from the headers' functions (diff them)."""
+    shapes = [(6144, 4096), (4096, 4096), (24576, 4096), (4096, 12288), (10240, 5120), (5120, 8192), (51200, 5120),
+              (5120, 25600), (200, 2048), (200, 6144), (200, 8192), (200, 9216), (64, 12288)]
+    for n, k in shapes:
+        for m in range(3, 17):
+            for pad in (False, True):
+                nt = 2 if m > 8 else 1
+                ks = choose_ksplit(k, m, pad)
+                whole = smem_bytes(k, m, nt)
+                print(f"{n} {k} {m} {'pad' if pad else 'nopad'} ks={ks} "
+                      f"split={split_smem_bytes(k, m, nt, ks) + pad_bytes(1, pad)} two={whole + pad_bytes(1, pad)} "
+                      f"one={whole + pad_bytes(1, pad)} teams={smem_bytes(k, m, nt, 2) + pad_bytes(2, pad)} "
+                      f"three={whole}")
+
+
 def main():
+    if "--check" in sys.argv:
+        return check_lines()
     print("# Qwen3 layers, M = 3..16: instance (MINB, SPLIT, TEAMS, ksplit) and launch bytes, nopad -> pad")
     for model, layers in QWEN3.items():
         for name, n, k in layers:

@@ -437,18 +437,20 @@ __host__ __device__ __forceinline__ void fp4_word_bf16_select2(uint32_t w, uint3
 //   bench/RESULTS.md, session 16.)
 constexpr int kForm16Decode = 2, kForm16Phased = 4, kForm16Stage = 8, kForm16LateRefill = 16, kForm16Scale = 32,
               kForm16OnePass = 128, kForm16PredRefill = 256, kForm16RedPad = 2048;
-// kForm16RedPad (session 18, helper gemv22; RESET_NATIVE_GEMV_16_FORM=pad, opt-in): the tile epilogue's reduction
-// buffer with rows of kTok + 2 floats instead of kTok. write_tile / write_partial read red[(w * 16 + rl) * stride + tok]
-// with lanes (rl = lane % 16, tok = 2q + lane / 16): at stride 16 (M = 9..16) the 32 lanes hit 4 banks (8-way
-// conflicts, 8 wavefronts per LDS, 64 per warp and tile), at 18 none; at stride 8 (M <= 8) 4-way, at 10 none; the
-// fragment stores (STS.64) stay at 4 wavefronts each at 16 columns, 2 -> 4 at 8 (a lane model over the 32 lanes, not
-// measured). ncu (round 2, two teams at 24576x4096x16): the tile epilogue took
+// kForm16RedPad (session 18, helper gemv22; in form16_rule since session 19, RESET_NATIVE_GEMV_16_FORM=nopad drops
+// it): the tile epilogue's reduction buffer with rows of kTok + 2 floats instead of kTok. write_tile / write_partial
+// read red[(w * 16 + rl) * stride + tok] with lanes (rl = lane % 16, tok = 2q + lane / 16): at stride 16 (M = 9..16)
+// the 32 lanes hit 4 banks (8-way conflicts, 8 wavefronts per LDS, 64 per warp and tile), at 18 none; at stride 8
+// (M <= 8) 4-way, at 10 none; the fragment stores (STS.64) stay at 4 wavefronts each at 16 columns, 2 -> 4 at 8 (a
+// lane model over the 32 lanes, not measured). ncu (round 2, two teams at 24576x4096x16): the tile epilogue took
 // 21.5% of the warps' stall samples with 1.93 of 14.3 instructions per HMMA, its FADDs waiting on these loads (29% of
 // its samples, short scoreboard) and the loads on the MIO queue (15%). The same sums in the same order: the same bits.
 // Measured in session 18's final call (H200, bench/RESULTS.md): M = 16 -9 to -16% on every Qwen3 layer (32B down 45.7
-// -> 38.5 us), M = 8 level to -0.4 us. Opt-in until the default guards the extra shared memory: red_pad_bytes adds it
-// at launch to what the routing sized (the routing does not count it, so a shape within 4 KB of the limit would fail
-// cudaFuncSetAttribute, and a two-CTA instance could drop to one CTA per SM).
+// -> 38.5 us), M = 8 level to -0.4 us. 2 KB more shared memory per team (red_pad_bytes), which the routing counts
+// (tile_smem_bytes, split_launch_smem_bytes: the bytes the launch asks for are the bytes checked against
+// kWholeSmemLimit and the opt-in limit). That moves two fast-path (K, M) from two CTAs per SM to one (two teams):
+// K = 4096 at M = 11 (Qwen3-8B q/k/v, o, gate_up; 111424 + 2048 B over 110 KB) and K = 6144 at M = 8
+// (bench/probes/gemv16_pad_routing.py models every shape; gemv16_pad_routing_check.cu checks it against this header).
 constexpr int kRedPad = 2;
 
 // Weight steps in flight per thread (each 32 B of FP4 + 4 scale bytes): deep when one CTA owns the SM
@@ -1002,7 +1004,9 @@ GemvParams with_activation_amax(const GemvParams& p, bool in_kernel, cudaStream_
 //   29.6 -> 28.4 us, M = 8 30.7 -> 29.7, 8B down M = 8 14.4 -> 14.0, 32B o M = 8 13.2 -> 12.8, M = 16 level or better;
 // * the predicated refill on the two-team and split-K kernels with 16 token columns (M = 9..16), on top of both: M = 16
 //   32B q/k/v 20.5 -> 19.1 us, 32B gate_up 71.6 -> 68.0, 32B down 44.8 -> 43.5, 8B gate_up 27.3 -> 26.9, 8B down
-//   20.2 -> 19.9, 8B o 8.4 -> 8.5 (its one loss); with 8 columns level but 8B o (6.1 -> 6.3 at M = 4), so not there.
+//   20.2 -> 19.9, 8B o 8.4 -> 8.5 (its one loss); with 8 columns level but 8B o (6.1 -> 6.3 at M = 4), so not there;
+// * the padded reduction rows everywhere (session 18's final call, then opt-in: M = 16 -9 to -16% on every Qwen3 layer,
+//   e.g. 8B gate_up 28.2 -> 25.8 us, 32B down 45.7 -> 38.5; M = 8 level to -0.4 us); the default since session 19.
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT>
 constexpr bool form16_eligible() {
   return FAST && WHOLE && !RING && MINB != 3 && !W4A4 && XDT != kF32;
