@@ -14,7 +14,8 @@ python3 bench/probes/gemv16_pad_routing.py > "$OUT/routing_model.txt" 2>&1
 grep CHANGED "$OUT/routing_model.txt"
 timeout ${TEST_TIMEOUT:-50} python3 -m pytest -q -m gpu -p no:cacheprovider --tb=short -rf \
   tests/test_nvfp4_gpu_form16_pad.py tests/test_nvfp4_gpu_form16_s16.py \
-  "tests/test_nvfp4_gpu_teams_rule.py::test_rule_kernel_choice" "tests/test_nvfp4_cuda_split.py::test_which_calls_split" \
+  "tests/test_nvfp4_gpu_teams_rule.py::test_rule_kernel_choice" \
+  "tests/test_nvfp4_cuda_split.py::test_which_calls_split" \
   tests/test_nvfp4_gpu_form16.py > "$OUT/tests.txt" 2>&1
 echo "tests (rc $?): $(tail -1 "$OUT/tests.txt")"
 grep -E "^(FAILED|ERROR)|Error|assert" "$OUT/tests.txt" | head -8

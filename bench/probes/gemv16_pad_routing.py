@@ -24,7 +24,7 @@ RED_PAD = 2  # kRedPad floats per reduction row
 
 
 def smem_bytes(k, m, nt, teams=1):
-    """smem_bytes<16-bit x, A16, NT, WHOLE = true, TEAMS>: staged x plus one zero row, and 2 * TEAMS reduction buffers."""
+    """smem_bytes<16-bit x, A16, NT, WHOLE = true, TEAMS>: staged x, one zero row, 2 * TEAMS reduction buffers."""
     nchunks = -(-k // K_CHUNK)
     return (nchunks * m + 1) * ROW_BYTES + 2 * teams * WARPS * 16 * 8 * nt * 4
 
@@ -65,7 +65,7 @@ def three_ctas_balance_better(ntiles, sms):
 
 
 def route(n, k, m, pad, teams_env=None, sms=H200_SMS, optin=H200_OPTIN):
-    """(MINB, SPLIT, TEAMS, ksplit) of the 16-bit kernel, or ('chunked', ...) for the chunked kernel; the launch's bytes."""
+    """(MINB, SPLIT, TEAMS, ksplit) of the 16-bit kernel, or ('chunked', ...), and the bytes the launch asks for."""
     assert k % K_CHUNK == 0 and 3 <= m <= 16
     nt = 2 if m > 8 else 1
     s = choose_ksplit(k, m, pad)
