@@ -4,7 +4,8 @@ sets, each refilled right after the wait for the other); x staged without a divi
 instance but the two-CTA kernel with 8 token columns; 16-byte aligned x, else the old staging inside the same
 kernel); on the split-K kernels with 16 token columns the late slot refill; since session 16 the scale word
 everywhere, the one-pass tile epilogue on split K and the predicated refill on the two-team and split-K kernels at 16
-token columns (tests/test_nvfp4_gpu_form16_s16.py). RESET_NATIVE_GEMV_16_FORM=0 runs the form
+token columns (tests/test_nvfp4_gpu_form16_s16.py), since session 19 the padded reduction rows everywhere
+(tests/test_nvfp4_gpu_form16_pad.py). RESET_NATIVE_GEMV_16_FORM=0 runs the form
 before session 13, =2 the decode alone, =13 session 13's rule (decode, phased). None changes what is summed or in
 which order, so every output equals form 0's bit for bit, on every instance (two and one CTA per SM, two teams, split
 K even and uneven; 8 and 16 token columns; the three-CTA kernel, which keeps form 0), on odd n, unaligned x, K % 64
@@ -73,7 +74,8 @@ def test_forms_same_bits_and_fp64(n, k, m, teams, instance, dtype, monkeypatch):
     scale = 32 if eligible else 0  # session 16: the scale word (tests/test_nvfp4_gpu_form16_s16.py)
     one_pass = 128 if instance[1] == 1 else 0  # session 16: the one-pass tile epilogue on split K
     pred = 256 if m > 8 and (instance[1] == 1 or instance[2] > 1) else 0  # session 16: two teams / split K, 16 columns
-    rule = decode | phased | stage | late | scale | one_pass | pred
+    pad = 2048 if eligible else 0  # session 19: kForm16RedPad by default (tests/test_nvfp4_gpu_form16_pad.py)
+    rule = decode | phased | stage | late | scale | one_pass | pred | pad
     outs = {}
     for form, want in (("0", 0), ("2", decode), ("13", decode | phased), ("rule", rule)):
         _set_form(monkeypatch, "unset" if form == "rule" else form)

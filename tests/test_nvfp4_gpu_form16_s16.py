@@ -26,7 +26,7 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.gpu
 
 ENV = "RESET_NATIVE_GEMV_16_FORM"
-SCALE, PHASED, LATE, ONE_PASS, PRED = 32, 4, 16, 128, 256
+SCALE, PHASED, LATE, ONE_PASS, PRED, RED_PAD = 32, 4, 16, 128, 256, 2048
 
 
 @functools.lru_cache(maxsize=16)
@@ -51,7 +51,8 @@ def _form_of(name, instance, m, bf16):
     if name == "15" or instance[0] == 3:
         return old
     _, split, teams = instance
-    return old | SCALE | (ONE_PASS if split else 0) | (PRED if m > 8 and (split or teams > 1) else 0)
+    # + session 19's default kForm16RedPad (tests/test_nvfp4_gpu_form16_pad.py), not in "15"
+    return old | SCALE | (ONE_PASS if split else 0) | (PRED if m > 8 and (split or teams > 1) else 0) | RED_PAD
 
 
 # (n, k, m, teams env, instance (MINB, SPLIT, TEAMS) the call must run): the two-team kernel at 16 and 8 token columns

@@ -437,18 +437,22 @@ __host__ __device__ __forceinline__ void fp4_word_bf16_select2(uint32_t w, uint3
 //   bench/RESULTS.md, session 16.)
 constexpr int kForm16Decode = 2, kForm16Phased = 4, kForm16Stage = 8, kForm16LateRefill = 16, kForm16Scale = 32,
               kForm16OnePass = 128, kForm16PredRefill = 256, kForm16RedPad = 2048;
-// kForm16RedPad (session 18, helper gemv22; RESET_NATIVE_GEMV_16_FORM=pad, opt-in): the tile epilogue's reduction
-// buffer with rows of kTok + 2 floats instead of kTok. write_tile / write_partial read red[(w * 16 + rl) * stride + tok]
-// with lanes (rl = lane % 16, tok = 2q + lane / 16): at stride 16 (M = 9..16) the 32 lanes hit 4 banks (8-way
-// conflicts, 8 wavefronts per LDS, 64 per warp and tile), at 18 none; at stride 8 (M <= 8) 4-way, at 10 none; the
-// fragment stores (STS.64) stay at 4 wavefronts each at 16 columns, 2 -> 4 at 8 (a lane model over the 32 lanes, not
-// measured). ncu (round 2, two teams at 24576x4096x16): the tile epilogue took
+// kForm16RedPad (session 18, helper gemv22; in form16_rule since session 19, RESET_NATIVE_GEMV_16_FORM=nopad drops
+// it): the tile epilogue's reduction buffer with rows of kTok + 2 floats instead of kTok. write_tile / write_partial
+// read red[(w * 16 + rl) * stride + tok] with lanes (rl = lane % 16, tok = 2q + lane / 16): at stride 16 (M = 9..16)
+// the 32 lanes hit 4 banks (8-way conflicts, 8 wavefronts per LDS, 64 per warp and tile), at 18 none; at stride 8
+// (M <= 8) 4-way, at 10 none; the fragment stores (STS.64) stay at 4 wavefronts each at 16 columns, 2 -> 4 at 8 (a
+// lane model over the 32 lanes, not measured). ncu (round 2, two teams at 24576x4096x16): the tile epilogue took
 // 21.5% of the warps' stall samples with 1.93 of 14.3 instructions per HMMA, its FADDs waiting on these loads (29% of
 // its samples, short scoreboard) and the loads on the MIO queue (15%). The same sums in the same order: the same bits.
 // Measured in session 18's final call (H200, bench/RESULTS.md): M = 16 -9 to -16% on every Qwen3 layer (means of two
-// copies: 32B down 45.7 -> 38.5 us), M = 8 level to -0.4 us. Opt-in until the default guards the extra shared memory: red_pad_bytes adds it
-// at launch to what the routing sized (the routing does not count it, so a shape within 4 KB of the limit would fail
-// cudaFuncSetAttribute, and a two-CTA instance could drop to one CTA per SM).
+// copies: 32B down 45.7 -> 38.5 us), M = 8 level to -0.4 us. 2 KB more shared memory per team (red_pad_bytes), which
+// the routing counts (tile_smem_bytes, split_launch_smem_bytes: the bytes the launch asks for are the bytes checked
+// against kWholeSmemLimit and the opt-in limit). That moves two fast-path (K, M) from two CTAs per SM to one (two
+// teams): K = 4096 at M = 11 (Qwen3-8B q/k/v, o, gate_up; 111424 + 2048 B over 110 KB) and K = 6144 at M = 8
+// (bench/probes/gemv16_pad_routing.py models every shape; gemv16_pad_routing_check.cu checks it against this header).
+// Session 19 round 1 (H200, default vs nopad, two copies each): M = 11 8B q/k/v 12.7 -> 10.1 us, o 9.5 -> 7.9-8.1,
+// gate_up 29.4-30.1 -> 24.9-25.3 (two teams beat the two CTAs they replace); M = 16 -0.5 to -6.3 us, M = 8 level.
 constexpr int kRedPad = 2;
 
 // Weight steps in flight per thread (each 32 B of FP4 + 4 scale bytes): deep when one CTA owns the SM
@@ -927,6 +931,22 @@ size_t smem_bytes(int k, int m) {
   return rows * kTokStride * sizeof(uint16_t) + size_t(WHOLE ? 2 * TEAMS : 1) * kWarps * 16 * 8 * NT * sizeof(float);
 }
 
+// RESET_NATIVE_GEMV_16_FORM (read once per call into LaunchPlan::form16, for benchmarks), on the instances
+// form16_eligible admits: "0" = the form before session 13, "2" = only the bf16 decode, "13" = session 13's rule
+// (decode, phased loop), "15" = the rule of sessions 14-15 (without session 16's scale word, one-pass epilogue and
+// predicated refill), "nopad" = form16_rule without kForm16RedPad (the default through session 18, for A/B: the
+// routing then sizes shared memory without the pad, as it did); "pad", unset or anything else = form16_rule. None of
+// "0", "2", "13", "15" has the pad.
+enum Form16Force : int { kForceRule = -1, kForceZero, kForceDecode, kForceSession13, kForceSession15, kForceNoPad };
+inline Form16Force form16_override() {
+  const char* v = std::getenv("RESET_NATIVE_GEMV_16_FORM");
+  if (v == nullptr) return kForceRule;
+  const char* names[] = {"0", "2", "13", "15", "nopad"};
+  for (int i = 0; i < 5; ++i)
+    if (std::strcmp(v, names[i]) == 0) return Form16Force(i);
+  return kForceRule;
+}
+
 // How a call launches, decided once on the host (gemv.cu).
 struct LaunchPlan {
   bool fast;          // K % 1024 == 0 and aligned weight rows: 16-byte loads
@@ -935,6 +955,7 @@ struct LaunchPlan {
   size_t smem_optin;  // largest dynamic shared memory one CTA may opt into (227 KiB on H100/H200)
   RingMaps maps;      // TMA descriptors of this call's weights (ring only)
   int bd_ksplit = 1;  // K slices of the block-diagonal kernel's split (gemv_bd_split.cuh; 1: it does not split)
+  Form16Force form16 = form16_override();  // the 16-bit kernel's form switch: its routing and launch read this one
 };
 
 // Shared memory of the whole-x kernel, with the weight ring when RING.
@@ -985,7 +1006,9 @@ GemvParams with_activation_amax(const GemvParams& p, bool in_kernel, cudaStream_
 //   29.6 -> 28.4 us, M = 8 30.7 -> 29.7, 8B down M = 8 14.4 -> 14.0, 32B o M = 8 13.2 -> 12.8, M = 16 level or better;
 // * the predicated refill on the two-team and split-K kernels with 16 token columns (M = 9..16), on top of both: M = 16
 //   32B q/k/v 20.5 -> 19.1 us, 32B gate_up 71.6 -> 68.0, 32B down 44.8 -> 43.5, 8B gate_up 27.3 -> 26.9, 8B down
-//   20.2 -> 19.9, 8B o 8.4 -> 8.5 (its one loss); with 8 columns level but 8B o (6.1 -> 6.3 at M = 4), so not there.
+//   20.2 -> 19.9, 8B o 8.4 -> 8.5 (its one loss); with 8 columns level but 8B o (6.1 -> 6.3 at M = 4), so not there;
+// * the padded reduction rows everywhere (session 18's final call, then opt-in: M = 16 -9 to -16% on every Qwen3 layer,
+//   e.g. 8B gate_up 28.2 -> 25.8 us, 32B down 45.7 -> 38.5; M = 8 level to -0.4 us); the default since session 19.
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT>
 constexpr bool form16_eligible() {
   return FAST && WHOLE && !RING && MINB != 3 && !W4A4 && XDT != kF32;
@@ -996,43 +1019,54 @@ constexpr int form16_rule() {
   const bool two_cta_8 = MINB == 2 && !SPLIT && NT == 1;
   return (XDT == kBF16 ? kForm16Decode : 0) | (SPLIT && NT == 1 ? kForm16Phased : 0) |
          (two_cta_8 ? 0 : kForm16Stage) | (SPLIT && NT == 2 ? kForm16LateRefill : 0) | kForm16Scale |
-         (SPLIT ? kForm16OnePass : 0) | (NT == 2 && (SPLIT || TEAMS > 1) ? kForm16PredRefill : 0);
+         (SPLIT ? kForm16OnePass : 0) | (NT == 2 && (SPLIT || TEAMS > 1) ? kForm16PredRefill : 0) | kForm16RedPad;
 }
 
-// RESET_NATIVE_GEMV_16_FORM (read at every call, for benchmarks), on the instances form16_eligible admits: "0" = the
-// form before session 13, "2" = only the bf16 decode, "13" = session 13's rule (decode, phased loop), "15" = the rule
-// of sessions 14-15 (without session 16's scale word, one-pass epilogue and predicated refill), "pad" = form16_rule
-// plus kForm16RedPad (session 18); unset or anything else = form16_rule.
-enum Form16Force : int { kForceRule = -1, kForceZero, kForceDecode, kForceSession13, kForceSession15, kForceRedPad };
-inline Form16Force form16_override() {
-  const char* v = std::getenv("RESET_NATIVE_GEMV_16_FORM");
-  if (v == nullptr) return kForceRule;
-  const char* names[] = {"0", "2", "13", "15", "pad"};
-  for (int i = 0; i < 5; ++i)
-    if (std::strcmp(v, names[i]) == 0) return Form16Force(i);
-  return kForceRule;
+// The FORM bits a switch value gives an eligible instance whose rule is `rule`: one table for the kernel
+// (form16_kernel) and its shared memory (red_pad_bytes), so that both always agree on kForm16RedPad.
+constexpr int form16_forced(int rule, Form16Force force) {
+  switch (force) {
+    case kForceZero:
+      return 0;
+    case kForceDecode:
+      return rule & kForm16Decode;
+    case kForceSession13:
+      return rule & (kForm16Decode | kForm16Phased);
+    case kForceSession15:
+      return rule & ~(kForm16Scale | kForm16OnePass | kForm16PredRefill | kForm16RedPad);
+    case kForceNoPad:
+      return rule & ~kForm16RedPad;
+    default:
+      return rule;
+  }
+}
+
+// The FORM bits of the kernel form16_kernel returns for this instance now (the switch read once per call).
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS>
+int form16_bits(Form16Force force) {
+  constexpr int kRule = form16_rule<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS>();
+  if (!form16_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) return kRule;
+  return form16_forced(kRule, force);
 }
 
 // The kernel of one instance in the form form16_rule gives it, or the one RESET_NATIVE_GEMV_16_FORM asks for.
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS>
-auto form16_kernel() {
+auto form16_kernel(Form16Force force) {
   constexpr int kRule = form16_rule<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS>();
   if constexpr (form16_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) {
-    switch (form16_override()) {
+    switch (force) {
       case kForceZero:
-        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, 0>;
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, form16_forced(kRule, kForceZero)>;
       case kForceDecode:
-        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, (kRule & kForm16Decode)>;
-      case kForceSession13: {
-        constexpr int kSession13 = kRule & (kForm16Decode | kForm16Phased);
-        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kSession13>;
-      }
-      case kForceSession15: {
-        constexpr int kSession15 = kRule & ~(kForm16Scale | kForm16OnePass | kForm16PredRefill);
-        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kSession15>;
-      }
-      case kForceRedPad:
-        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, (kRule | kForm16RedPad)>;
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, form16_forced(kRule, kForceDecode)>;
+      case kForceSession13:
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS,
+                           form16_forced(kRule, kForceSession13)>;
+      case kForceSession15:
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS,
+                           form16_forced(kRule, kForceSession15)>;
+      case kForceNoPad:
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, form16_forced(kRule, kForceNoPad)>;
       default:
         break;
     }
@@ -1040,21 +1074,30 @@ auto form16_kernel() {
   return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kRule>;
 }
 
-// Extra shared memory of kForm16RedPad's reduction rows where RESET_NATIVE_GEMV_16_FORM=pad gives an instance that form
-// (the routing keeps the unpadded sizes: at most 4 KB more than it checked).
+// Extra shared memory of kForm16RedPad's reduction rows (2 * TEAMS buffers of kWarps * 16 rows, kRedPad floats more
+// each: 2 KB per team) where the instance's form has them; 0 for every instance form16_eligible does not admit (W4A4,
+// fp32 x, the ring, three CTAs per SM, the chunked and general-path kernels) and for the switch values without the pad.
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS>
-size_t red_pad_bytes() {
-  if (!form16_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>() || form16_override() != kForceRedPad) return 0;
+size_t red_pad_bytes(Form16Force force) {
+  if ((form16_bits<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS>(force) & kForm16RedPad) == 0 || !WHOLE)
+    return 0;
   return size_t(2 * TEAMS) * kWarps * 16 * kRedPad * sizeof(float);
 }
 
+// Shared memory launch_tile gives one (non-split) instance, the pad of its form included: the routing
+// (dispatch_tokens) checks exactly these bytes against the limits.
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB = 2, bool RING = false, int TEAMS = 1>
-void launch_tile(const GemvParams& p, const RingMaps& maps, int sms, cudaStream_t stream) {
-  auto kernel = form16_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS>();
-  const size_t smem = (TEAMS > 1 ? smem_bytes<XDT, W4A4, NT, true, TEAMS>(p.k, p.m)
-                       : WHOLE   ? whole_smem_bytes<XDT, W4A4, NT, MINB, RING>(p.k, p.m)
-                                 : smem_bytes<XDT, W4A4, NT, WHOLE>(p.k, p.m)) +
-                      red_pad_bytes<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS>();
+size_t tile_smem_bytes(int k, int m, Form16Force force) {
+  const size_t base = TEAMS > 1 ? smem_bytes<XDT, W4A4, NT, true, TEAMS>(k, m)
+                      : WHOLE   ? whole_smem_bytes<XDT, W4A4, NT, MINB, RING>(k, m)
+                                : smem_bytes<XDT, W4A4, NT, WHOLE>(k, m);
+  return base + red_pad_bytes<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS>(force);
+}
+
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB = 2, bool RING = false, int TEAMS = 1>
+void launch_tile(const GemvParams& p, const RingMaps& maps, int sms, Form16Force force, cudaStream_t stream) {
+  auto kernel = form16_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS>(force);
+  const size_t smem = tile_smem_bytes<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, TEAMS>(p.k, p.m, force);
   const int threads = RING ? kThreads + 32 : kThreads * TEAMS;
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
              "nvfp4 gemv: cudaFuncSetAttribute");
@@ -1125,35 +1168,40 @@ template <int XDT, bool W4A4, int NT>
 void dispatch_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
   const int sms = plan.sms;
   const bool fast = plan.fast;
-  if (fast && plan.ring) {
-    if (whole_smem_bytes<XDT, W4A4, NT, 2, true>(p.k, p.m) <= kWholeSmemLimit)
-      return launch_tile<XDT, W4A4, NT, true, true, 2, true>(p, plan.maps, sms, stream);
-    if (whole_smem_bytes<XDT, W4A4, NT, 1, true>(p.k, p.m) <= plan.smem_optin)
-      return launch_tile<XDT, W4A4, NT, true, true, 1, true>(p, plan.maps, sms, stream);
+  const Form16Force f = plan.form16;
+  const int k = p.k, m = p.m;
+  if (fast && plan.ring) {  // the ring kernels have no pad
+    if (tile_smem_bytes<XDT, W4A4, NT, true, true, 2, true>(k, m, f) <= kWholeSmemLimit)
+      return launch_tile<XDT, W4A4, NT, true, true, 2, true>(p, plan.maps, sms, f, stream);
+    if (tile_smem_bytes<XDT, W4A4, NT, true, true, 1, true>(k, m, f) <= plan.smem_optin)
+      return launch_tile<XDT, W4A4, NT, true, true, 1, true>(p, plan.maps, sms, f, stream);
   }
-  const size_t whole = smem_bytes<XDT, W4A4, NT, true>(p.k, p.m);
+  // Each fit check below sizes the instance it launches (tile_smem_bytes: kForm16RedPad's pad included where its form
+  // has it; the fast-path whole-x kernels at A16 with 16-bit x), the bytes launch_tile then asks for.
+  const size_t whole = smem_bytes<XDT, W4A4, NT, true>(k, m);  // no pad: the three-CTA and general-path kernels
+  const size_t teams2 = tile_smem_bytes<XDT, W4A4, NT, true, true, 1, false, 2>(k, m, f);
   const int teams_forced = teams_override();
   const bool teams_here = teams_forced == 2 || (teams_forced == 0 && teams_where_two_ctas_fit<XDT, W4A4>(p, sms));
-  if (fast && teams_here && smem_bytes<XDT, W4A4, NT, true, 2>(p.k, p.m) <= plan.smem_optin)
-    return launch_tile<XDT, W4A4, NT, true, true, 1, false, 2>(p, plan.maps, sms, stream);
+  if (fast && teams_here && teams2 <= plan.smem_optin)
+    return launch_tile<XDT, W4A4, NT, true, true, 1, false, 2>(p, plan.maps, sms, f, stream);
   if constexpr (NT == 1 && !W4A4 && XDT != kF32) {  // the variants that fit 80 registers without spilling
     if (whole <= kWholeSmemLimitThree && three_ctas_balance_better((p.n + 15) / 16, sms)) {
-      if (fast) return launch_tile<XDT, W4A4, NT, true, true, 3>(p, plan.maps, sms, stream);
-      return launch_tile<XDT, W4A4, NT, false, true, 3>(p, plan.maps, sms, stream);
+      if (fast) return launch_tile<XDT, W4A4, NT, true, true, 3>(p, plan.maps, sms, f, stream);
+      return launch_tile<XDT, W4A4, NT, false, true, 3>(p, plan.maps, sms, f, stream);
     }
   }
-  if (whole <= kWholeSmemLimit) {
-    if (fast) return launch_tile<XDT, W4A4, NT, true, true>(p, plan.maps, sms, stream);
-    return launch_tile<XDT, W4A4, NT, false, true>(p, plan.maps, sms, stream);
+  if ((fast ? tile_smem_bytes<XDT, W4A4, NT, true, true, 2>(k, m, f) : whole) <= kWholeSmemLimit) {
+    if (fast) return launch_tile<XDT, W4A4, NT, true, true>(p, plan.maps, sms, f, stream);
+    return launch_tile<XDT, W4A4, NT, false, true>(p, plan.maps, sms, f, stream);
   }
-  if (whole <= plan.smem_optin) {
-    if (fast && teams_enabled() && smem_bytes<XDT, W4A4, NT, true, 2>(p.k, p.m) <= plan.smem_optin)
-      return launch_tile<XDT, W4A4, NT, true, true, 1, false, 2>(p, plan.maps, sms, stream);
-    if (fast) return launch_tile<XDT, W4A4, NT, true, true, 1>(p, plan.maps, sms, stream);
-    return launch_tile<XDT, W4A4, NT, false, true, 1>(p, plan.maps, sms, stream);
+  if ((fast ? tile_smem_bytes<XDT, W4A4, NT, true, true, 1>(k, m, f) : whole) <= plan.smem_optin) {
+    if (fast && teams_enabled() && teams2 <= plan.smem_optin)
+      return launch_tile<XDT, W4A4, NT, true, true, 1, false, 2>(p, plan.maps, sms, f, stream);
+    if (fast) return launch_tile<XDT, W4A4, NT, true, true, 1>(p, plan.maps, sms, f, stream);
+    return launch_tile<XDT, W4A4, NT, false, true, 1>(p, plan.maps, sms, f, stream);
   }
-  if (fast) return launch_tile<XDT, W4A4, NT, true, false>(p, plan.maps, sms, stream);
-  return launch_tile<XDT, W4A4, NT, false, false>(p, plan.maps, sms, stream);
+  if (fast) return launch_tile<XDT, W4A4, NT, true, false>(p, plan.maps, sms, f, stream);
+  return launch_tile<XDT, W4A4, NT, false, false>(p, plan.maps, sms, f, stream);
 }
 
 }  // namespace detail

@@ -43,12 +43,21 @@ __global__ void __launch_bounds__(kThreads) gemv_split_reduce(const GemvParams p
   }
 }
 
-// Shared memory of one split-K CTA: x of its (largest) slice, staged whole, and the reduction buffer.
+// Shared memory of one split-K CTA: x of its (largest) slice, staged whole, and the reduction buffer (without
+// kForm16RedPad's pad: choose_ksplit's size threshold for splitting at all).
 template <int XDT, bool W4A4, int NT>
 size_t split_smem_bytes(int k, int m, int ksplit) {
   const int nchunks = (k + kChunk - 1) / kChunk;
   const int slice_chunks = (nchunks + ksplit - 1) / ksplit;
   return smem_bytes<XDT, W4A4, NT, true>(slice_chunks * kChunk, m);
+}
+
+// What launch_split gives the split-K kernel: split_smem_bytes plus the pad of its form (A16 with 16-bit x; 2 KB).
+// choose_ksplit's fit checks use these bytes.
+template <int XDT, bool W4A4, int NT>
+size_t split_launch_smem_bytes(int k, int m, int ksplit, Form16Force force) {
+  return split_smem_bytes<XDT, W4A4, NT>(k, m, ksplit) +
+         red_pad_bytes<XDT, W4A4, NT, true, true, 2, false, true, 1>(force);
 }
 
 // W4A4 with the dynamic activation scale under split K: whether every CTA reduces amax(|x|) over all of x itself
@@ -90,9 +99,8 @@ int split_ctas_per_slice(Kernel kernel, size_t smem, const GemvParams& p, const 
 // Runs the split-K kernel (p.ksplit > 1, p.split_ws sized by split_workspace_bytes), then the reduction.
 template <int XDT, bool W4A4, int NT>
 void launch_split(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
-  auto kernel = form16_kernel<XDT, W4A4, NT, true, true, 2, false, true, 1>();
-  const size_t smem = split_smem_bytes<XDT, W4A4, NT>(p.k, p.m, p.ksplit) +
-                      red_pad_bytes<XDT, W4A4, NT, true, true, 2, false, true, 1>();
+  auto kernel = form16_kernel<XDT, W4A4, NT, true, true, 2, false, true, 1>(plan.form16);
+  const size_t smem = split_launch_smem_bytes<XDT, W4A4, NT>(p.k, p.m, p.ksplit, plan.form16);
   const int per_slice = split_ctas_per_slice(kernel, smem, p, plan);
   const GemvParams q = with_activation_amax<XDT, W4A4>(p, split_amax_inline<XDT>(p, per_slice * p.ksplit), stream);
   check_cuda(cuda_core::launch_pdl(kernel, dim3(per_slice * p.ksplit), dim3(kThreads), smem, stream, q, RingMaps{}),
@@ -131,10 +139,13 @@ template <int XDT, bool W4A4>
 int choose_ksplit(const GemvParams& p, const LaunchPlan& plan) {
   if (!plan.fast || plan.ring) return 1;
   const int nchunks = p.k / kChunk;
-  auto bytes = [&](int s) {
+  auto bytes = [&](int s) {  // x and the reduction buffer: the measured threshold kSplitMinWholeBytes is on these
     return p.m > 8 ? split_smem_bytes<XDT, W4A4, 2>(p.k, p.m, s) : split_smem_bytes<XDT, W4A4, 1>(p.k, p.m, s);
   };
-  auto fits = [&](int s) { return bytes(s) <= kWholeSmemLimit; };
+  auto fits = [&](int s) {  // what launch_split asks for, next to a second CTA
+    return (p.m > 8 ? split_launch_smem_bytes<XDT, W4A4, 2>(p.k, p.m, s, plan.form16)
+                    : split_launch_smem_bytes<XDT, W4A4, 1>(p.k, p.m, s, plan.form16)) <= kWholeSmemLimit;
+  };
   const int forced = ksplit_override();
   if (forced == 1) return 1;
   if (forced > 1) {
