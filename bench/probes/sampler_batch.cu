@@ -13,6 +13,7 @@
 //                           then -I<dir>/cuda) the baseline's times at B = 1, 8, 64 and its outputs, written
 //                           for the comparison above.
 //   sampler_batch trace     (built with -DRESET_NATIVE_SAMPLER_TRACE) row 0's phase timeline at B = 1, 8, 64.
+//   sampler_batch trace-bins  (the same build) B = 1, 64 with each bins block timing its add again after its flush.
 //   sampler_batch ncu       two steps per case (B = 1, 8, 64 main's grouping; B = 64 defaults) for ncu
 //                           (bench/probes/ncu_sampler.py turns its CSV into a table).
 // bench/probes/sampler_batch.sh builds and runs all of them in one GPU call.
@@ -226,6 +227,9 @@ void run_trace(Probe& p, std::int64_t rows, int replays = 25) {
   static long long clocks[kTraceKernels][kTraceEvents][kTraceBlocks];
   std::vector<double> draw_cycles[kTraceEvents];
   std::vector<double> combine_cycles[kTraceEvents];  // the stats pass's last block (mark 3): cycles to its later marks
+  // trace-bins (g_trace_bins_repeat): per bins block, cycles of its repeated add (marks 9 -> 10) and of the same
+  // weights and bins alone (10 -> 11).
+  std::vector<double> bins_add_cycles, bins_math_cycles;
   apply(Grouping{});
   Step st = make_step(p.reset, rows, p.logits[0]);
   cudaGraph_t g;
@@ -253,6 +257,11 @@ void run_trace(Probe& p, std::int64_t rows, int replays = 25) {
       if (!times[2][4][b]) continue;
       for (int e = 5; e < kTraceEvents; ++e)
         if (times[2][e][b]) draw_cycles[e].push_back(static_cast<double>(clocks[2][e][b] - clocks[2][4][b]));
+    }
+    for (int b = 0; b < kTraceBlocks; ++b) {
+      if (!times[1][9][b] || !times[1][10][b] || !times[1][11][b]) continue;
+      bins_add_cycles.push_back(static_cast<double>(clocks[1][10][b] - clocks[1][9][b]));
+      bins_math_cycles.push_back(static_cast<double>(clocks[1][11][b] - clocks[1][10][b]));
     }
     for (int b = 0; b < kTraceBlocks; ++b)
       if (times[0][3][b]) stats_last.push_back(b);
@@ -299,6 +308,10 @@ void run_trace(Probe& p, std::int64_t rows, int replays = 25) {
   for (int e = 5; e < kTraceEvents; ++e)
     if (!draw_cycles[e].empty()) std::printf(" %d:%.0f", e, median(draw_cycles[e]));
   std::printf("\n");
+  if (!bins_add_cycles.empty()) {
+    std::printf("  bins blocks, cycles (median over blocks and replays): the add again 9->10 %.0f, its weights and bins"
+                " alone 10->11 %.0f\n", median(bins_add_cycles), median(bins_math_cycles));
+  }
   std::sort(stats_last.begin(), stats_last.end());
   std::printf("  stats last block (blockIdx.y; %d = the extra preparing block where it runs):",
               static_cast<int>(detail::chunks_of(kVocab)));
@@ -393,6 +406,14 @@ int main(int argc, char** argv) {
 #ifdef RESET_NATIVE_SAMPLER_TRACE
   if (argc > 1 && std::strcmp(argv[1], "trace") == 0) {
     for (std::int64_t rows : {1, 8, 64}) run_trace(p, rows);
+    return 0;
+  }
+  if (argc > 1 && std::strcmp(argv[1], "trace-bins") == 0) {
+    // Each bins block repeats its add after its flush (cuda/sampler/decode_step_topp.cuh, probe only): the later
+    // passes' marks are late by the repeats; the bins line and its cycles are what this mode is for.
+    const int on = 1;
+    CHECK(cudaMemcpyToSymbol(cuda_detail::g_trace_bins_repeat, &on, sizeof(on)));
+    for (std::int64_t rows : {1, 64}) run_trace(p, rows);
     return 0;
   }
 #endif

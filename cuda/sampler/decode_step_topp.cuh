@@ -207,8 +207,54 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
     }
   }
   RN_TRACE(1, 3);
+#ifdef RESET_NATIVE_SAMPLER_TRACE
+  // Probe only (session 19, sampler22): mark 7, every warp's shared adds done (mark 3 is warp 0's alone); mark 8,
+  // the block's flush atomics performed in L2 (a fence in every thread, then a barrier). Together with the sample
+  // pass's mark 1 they split the bins -> sample boundary into the flush's drain and the grid's completion.
+  __syncthreads();
+  RN_TRACE(1, 7);
   topp_bins_flush(a, row, hist_lo, hist_hi);
   RN_TRACE(1, 4);
+  __threadfence();
+  __syncthreads();
+  RN_TRACE(1, 8);
+  if constexpr (kLean) {
+    // Probe only, with g_trace_bins_repeat (B = 1: x still holds the block's one chunk): is the add bound by the
+    // shared reductions (their address conflicts) or by the weights' arithmetic? The histogram is flushed, so it
+    // may be overwritten.
+    if (g_trace_bins_repeat && flat && plan.floor_key == 0u) {
+      // Each repeat takes x OR a zero loaded from shared memory after the mark before it, so that neither the
+      // compiler nor ptxas can reuse the first add's weights or start the arithmetic before that mark (an empty
+      // volatile asm did not hold ptxas: it hoisted the arithmetic above the barrier and the mark).
+      __shared__ unsigned s_zero;
+      if (threadIdx.x == 0) s_zero = 0u;
+      float y[kPerThread];
+      topp_bins_clear(hist_lo, hist_hi);  // ends with a barrier: s_zero is published
+      RN_TRACE(1, 9);
+      const unsigned zero9 = *static_cast<volatile unsigned*>(&s_zero);
+#pragma unroll
+      for (int j = 0; j < kPerThread; ++j) y[j] = __uint_as_float(__float_as_uint(x[j]) | zero9);
+      topp_bins_add_flat(plan, y, lo, hi);
+      __syncthreads();
+      RN_TRACE(1, 10);
+      unsigned sum = 0u;
+      const unsigned zero10 = *static_cast<volatile unsigned*>(&s_zero);
+#pragma unroll
+      for (int j = 0; j < kPerThread; ++j) y[j] = __uint_as_float(__float_as_uint(x[j]) | zero10);
+#pragma unroll
+      for (int j = 0; j < kPerThread; ++j) {
+        const float m = tempered(y[j], plan.zmax, plan.inv_t);
+        sum += weight_at<true>(m) ^ static_cast<unsigned>(bin_at<true>(m));
+      }
+      if (sum == 0xFFFFFFFFu) g_trace_sink = sum;  // keeps the arithmetic
+      __syncthreads();
+      RN_TRACE(1, 11);
+    }
+  }
+#else
+  topp_bins_flush(a, row, hist_lo, hist_hi);
+  RN_TRACE(1, 4);
+#endif
   if (a.sample_picks) return;  // the kernel boundary publishes the flush to the sample pass
   if (!last_block_of_row(a.ws.counters + row, parts, &s_last, 1)) return;
   RN_TRACE(1, 5);

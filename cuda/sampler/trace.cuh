@@ -11,6 +11,9 @@ constexpr int kTraceKernels = 4, kTraceEvents = 20, kTraceBlocks = 128;
 __device__ unsigned long long g_trace_time[kTraceKernels][kTraceEvents][kTraceBlocks];
 __device__ long long g_trace_clock[kTraceKernels][kTraceEvents][kTraceBlocks];
 __device__ double g_trace_sink;  // probe-only repeats of a phase store their result here (kept, not used)
+// Probe-only (sampler_batch trace-bins): nonzero makes each bins block time its adds again after its flush (marks
+// 9 -> 10: the same shared reductions, warm; 10 -> 11: the same weights and bins with no shared memory access).
+__device__ int g_trace_bins_repeat;
 // Any thread of a block of row 0 may record (the caller picks one): trace_mark_here; trace_mark is thread 0.
 __device__ __forceinline__ void trace_mark_here(int kernel, int event) {
   if (blockIdx.x == 0 && blockIdx.y < kTraceBlocks) {
