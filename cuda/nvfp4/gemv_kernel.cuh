@@ -935,14 +935,23 @@ size_t smem_bytes(int k, int m) {
 // form16_eligible admits: "0" = the form before session 13, "2" = only the bf16 decode, "13" = session 13's rule
 // (decode, phased loop), "15" = the rule of sessions 14-15 (without session 16's scale word, one-pass epilogue and
 // predicated refill), "nopad" = form16_rule without kForm16RedPad (the default through session 18, for A/B: the
-// routing then sizes shared memory without the pad, as it did); "pad", unset or anything else = form16_rule. None of
-// "0", "2", "13", "15" has the pad.
-enum Form16Force : int { kForceRule = -1, kForceZero, kForceDecode, kForceSession13, kForceSession15, kForceNoPad };
+// routing then sizes shared memory without the pad, as it did); "w4a4pad" = form16_rule, and kForm16RedPad alone on
+// the W4A4 instances w4a4_pad_eligible admits (opt-in, session 19 helper gemv24; the routing counts it there too);
+// "pad", unset or anything else = form16_rule. None of "0", "2", "13", "15" has the pad.
+enum Form16Force : int {
+  kForceRule = -1,
+  kForceZero,
+  kForceDecode,
+  kForceSession13,
+  kForceSession15,
+  kForceNoPad,
+  kForceW4A4Pad
+};
 inline Form16Force form16_override() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_16_FORM");
   if (v == nullptr) return kForceRule;
-  const char* names[] = {"0", "2", "13", "15", "nopad"};
-  for (int i = 0; i < 5; ++i)
+  const char* names[] = {"0", "2", "13", "15", "nopad", "w4a4pad"};
+  for (int i = 0; i < 6; ++i)
     if (std::strcmp(v, names[i]) == 0) return Form16Force(i);
   return kForceRule;
 }
@@ -1013,6 +1022,18 @@ template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING
 constexpr bool form16_eligible() {
   return FAST && WHOLE && !RING && MINB != 3 && !W4A4 && XDT != kF32;
 }
+// kForm16RedPad alone (RESET_NATIVE_GEMV_16_FORM=w4a4pad; session 19 helper gemv24, opt-in, not measured yet): the
+// W4A4 instances (any x) of the persistent fast-path kernels without the ring (W4A4 has no three-CTA kernel). They run
+// FORM 0, whose tile epilogue is the one the pad was measured on: write_tile / write_partial read
+// red[(w * 16 + rl) * stride + tok] with the same lanes (rl = lane % 16, tok = 2 * warp + lane / 16 in the one pass
+// m <= 16 needs), so the same 8-way (16 columns) / 4-way (8 columns) conflicts; the pad changes nothing else there.
+// fp32 x at A16 shares the epilogue but is left out: its three staged copies of x sit at the limits, where the 2 KB
+// would move Qwen3-8B down, 32B o and down at M = 14 from split K to the chunked kernel, and other shapes from two
+// teams to one CTA or from one CTA to the chunked kernel (bench/probes/gemv16_w4a4_pad_routing.py models both).
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT>
+constexpr bool w4a4_pad_eligible() {
+  return W4A4 && FAST && WHOLE && !RING && MINB != 3;
+}
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS>
 constexpr int form16_rule() {
   if (!form16_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) return 0;
@@ -1036,7 +1057,7 @@ constexpr int form16_forced(int rule, Form16Force force) {
       return rule & ~(kForm16Scale | kForm16OnePass | kForm16PredRefill | kForm16RedPad);
     case kForceNoPad:
       return rule & ~kForm16RedPad;
-    default:
+    default:  // kForceRule, kForceW4A4Pad (on these instances, the rule)
       return rule;
   }
 }
@@ -1045,6 +1066,8 @@ constexpr int form16_forced(int rule, Form16Force force) {
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS>
 int form16_bits(Form16Force force) {
   constexpr int kRule = form16_rule<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS>();
+  if (w4a4_pad_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>())
+    return force == kForceW4A4Pad ? kForm16RedPad : kRule;  // kRule: 0
   if (!form16_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) return kRule;
   return form16_forced(kRule, force);
 }
@@ -1071,12 +1094,16 @@ auto form16_kernel(Form16Force force) {
         break;
     }
   }
+  if constexpr (w4a4_pad_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) {
+    if (force == kForceW4A4Pad)
+      return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kForm16RedPad>;
+  }
   return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kRule>;
 }
 
 // Extra shared memory of kForm16RedPad's reduction rows (2 * TEAMS buffers of kWarps * 16 rows, kRedPad floats more
-// each: 2 KB per team) where the instance's form has them; 0 for every instance form16_eligible does not admit (W4A4,
-// fp32 x, the ring, three CTAs per SM, the chunked and general-path kernels) and for the switch values without the pad.
+// each: 2 KB per team) where the instance's form has them (form16_bits); 0 for the switch values without the pad, the
+// ring, three CTAs per SM, the chunked and general-path kernels, fp32 x at A16, and W4A4 unless "w4a4pad".
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS>
 size_t red_pad_bytes(Form16Force force) {
   if ((form16_bits<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS>(force) & kForm16RedPad) == 0 || !WHOLE)
@@ -1177,7 +1204,8 @@ void dispatch_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t s
       return launch_tile<XDT, W4A4, NT, true, true, 1, true>(p, plan.maps, sms, f, stream);
   }
   // Each fit check below sizes the instance it launches (tile_smem_bytes: kForm16RedPad's pad included where its form
-  // has it; the fast-path whole-x kernels at A16 with 16-bit x), the bytes launch_tile then asks for.
+  // has it; the fast-path whole-x kernels at A16 with 16-bit x, and W4A4 with "w4a4pad"), the bytes launch_tile then
+  // asks for.
   const size_t whole = smem_bytes<XDT, W4A4, NT, true>(k, m);  // no pad: the three-CTA and general-path kernels
   const size_t teams2 = tile_smem_bytes<XDT, W4A4, NT, true, true, 1, false, 2>(k, m, f);
   const int teams_forced = teams_override();
