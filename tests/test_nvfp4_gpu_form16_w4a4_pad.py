@@ -1,11 +1,13 @@
-"""NVFP4 GEMV: RESET_NATIVE_GEMV_16_FORM=w4a4pad (session 19 helper gemv24, opt-in; cuda/nvfp4/gemv_kernel.cuh
-w4a4_pad_eligible): kForm16RedPad alone on the W4A4 instances of the persistent fast-path 16-bit kernels (two CTAs
-per SM, one CTA, two teams, split K; FORM 0 otherwise), the tile epilogue's reduction rows padded by two floats as
-on the A16 default, and counted by the routing (tile_smem_bytes, split_launch_smem_bytes). The same sums in the same
-order: every output equals the unset run's (FORM 0, no pad) bit for bit, with bf16, fp16 and fp32 x, a dynamic
-(amax in the kernel or the pre-kernel) and a static activation scale, with bias and residual, where the pad moves a
-shape from two CTAs per SM to one, and in CUDA graph replays. A16 keeps its rule's bits, fp32 x at A16, the chunked
-kernel and the three-CTA kernel keep theirs. GPU tests skip without a device."""
+"""NVFP4 GEMV: kForm16RedPad on the W4A4 instances (session 19 helper gemv24's opt-in, the default since helper gemv25;
+cuda/nvfp4/gemv_kernel.cuh w4a4_pad_eligible). The rule of the W4A4 instances of the persistent fast-path 16-bit
+kernels (two CTAs per SM, one CTA, two teams, split K) is the pad alone (FORM 2048): the tile epilogue's reduction rows
+padded by two floats as on the A16 default, counted by the routing (tile_smem_bytes, split_launch_smem_bytes).
+RESET_NATIVE_GEMV_16_FORM=nopad (the reference here) runs FORM 0, the W4A4 form through session 18, and routes
+without the pad, as do "0", "2", "13" and "15"; "w4a4pad" (gemv24's opt-in value) and "pad" mean the rule. The same
+sums in the same order: every output equals nopad's bit for bit, with bf16, fp16 and fp32 x, a dynamic (amax in the
+kernel or the pre-kernel) and a static activation scale, with bias and residual, where the pad moves a shape from two
+CTAs per SM to one, and in CUDA graph replays. fp32 x at A16, the chunked, general-path and three-CTA kernels keep
+form 0. GPU tests skip without a device."""
 from __future__ import annotations
 
 import functools
@@ -39,7 +41,7 @@ def _needs_h200_routing():
 
 @functools.lru_cache(maxsize=8)
 def _random_weights(n, k):
-    """Packed FP4 (every code) and E4M3 scales 0x30..0x3F on the GPU: finite outputs, no host quantizer (n up to 8448)."""
+    """Packed FP4 (every code), E4M3 scales 0x30..0x3F, on the GPU: finite outputs, no host quantizer (n <= 8448)."""
     gen = torch.Generator(device="cuda").manual_seed(n * 7 + k)
     p = torch.randint(0, 256, (n, k // 2), generator=gen, device="cuda", dtype=torch.uint8)
     s = torch.randint(0x30, 0x40, (n, k // 16), generator=gen, device="cuda", dtype=torch.uint8)
@@ -66,18 +68,21 @@ def _set(monkeypatch, value):
         monkeypatch.setenv(ENV, value)
 
 
-def _same_bits(p, s, gs, x, act_gs, bias, residual, instance, unset_instance, monkeypatch):
-    """Unset runs `unset_instance` with FORM 0, w4a4pad `instance` with FORM 2048; equal outputs. Returns w4a4pad's."""
+def _same_bits(p, s, gs, x, act_gs, bias, residual, instance, nopad_instance, monkeypatch):
+    """nopad runs `nopad_instance` with FORM 0; unset (the default) runs `instance` with the pad; equal outputs.
+    Returns the default's. The W4A4 rule is the pad alone on every instance w4a4_pad_eligible admits, so the default's
+    form is checked as that instance plus exactly the pad bit, whichever instance nopad ran."""
     n, m = p.shape[0], x.shape[0]
 
     def fn():
         return nc.gemv(p, s, gs, x, "nvfp4", act_gs, bias, residual)
 
-    _set(monkeypatch, None)
-    assert ref.gemv16_forms_of_call(fn) == [(*unset_instance, 0)]
+    _set(monkeypatch, "nopad")
+    assert ref.gemv16_forms_of_call(fn) == [(*nopad_instance, 0)]
     want = fn()
-    _set(monkeypatch, "w4a4pad")
-    assert ref.gemv16_forms_of_call(fn) == [(*instance, RED_PAD)]
+    _set(monkeypatch, None)
+    forms = ref.gemv16_forms_of_call(fn)
+    assert len(forms) == 1 and forms[0][:3] == instance and forms[0][3] == RED_PAD, forms
     torch.full(((m * n * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
     got = fn()
     assert torch.equal(got, want)
@@ -101,9 +106,9 @@ SHAPES = [
 
 
 @pytest.mark.parametrize("n,k,m,teams,instance", SHAPES)
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
-@pytest.mark.parametrize("static_scale", [False, True])
-def test_w4a4pad_same_bits_as_unset(n, k, m, teams, instance, dtype, static_scale, monkeypatch):
+@pytest.mark.parametrize("dtype,static_scale", [(torch.bfloat16, False), (torch.bfloat16, True), (torch.float16, False),
+                                                (torch.float32, True)])
+def test_default_pad_same_bits_as_nopad(n, k, m, teams, instance, dtype, static_scale, monkeypatch):
     _needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV)
     if teams is not None:
@@ -130,7 +135,7 @@ def _check_fp64(y, weights, x, act_gs, bias, residual):
 @pytest.mark.parametrize("n,k,m,instance", [(200, 4096, 3, (2, 0, 1)), (200, 1024, 16, (2, 0, 1)),
                                             (200, 4096, 5, (2, 1, 1)), (200, 12288, 16, (2, 1, 1))])
 @pytest.mark.parametrize("static_scale", [False, True])
-def test_w4a4pad_vs_fp64(n, k, m, instance, static_scale, monkeypatch):
+def test_default_pad_vs_fp64(n, k, m, instance, static_scale, monkeypatch):
     _needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV)
     weights = _ref_weights(n, k)
@@ -143,15 +148,15 @@ def test_w4a4pad_vs_fp64(n, k, m, instance, static_scale, monkeypatch):
 
 # Where counting the pad changes the W4A4 instance (bench/probes/gemv16_w4a4_pad_routing.py: these two (K, M) on the
 # fast path up to K = 64 chunks, from 528 row tiles; as for A16): x and the buffers take 111424 B at K = 4096, M = 11
-# (Qwen3-8B gate_up at M = 11) and 111680 B at K = 6144, M = 8, under kWholeSmemLimit (112640) unset, over it with the
-# pad's 2048: two CTAs per SM unset, one CTA per SM with w4a4pad (two teams; one with RESET_NATIVE_GEMV_TEAMS=1).
+# (Qwen3-8B gate_up at M = 11) and 111680 B at K = 6144, M = 8, under kWholeSmemLimit (112640) with nopad, over it with
+# the pad's 2048: two CTAs per SM with nopad, one CTA per SM by default (two teams; one with RESET_NATIVE_GEMV_TEAMS=1).
 @pytest.mark.parametrize("n,k,m,teams,instance", [
     (8448, 4096, 11, None, (1, 0, 2)),
     (8448, 6144, 8, None, (1, 0, 2)),
     (8448, 4096, 11, "1", (1, 0, 1)),
 ])
 @pytest.mark.parametrize("static_scale", [False, True])
-def test_w4a4pad_moves_shapes_at_the_two_cta_limit(n, k, m, teams, instance, static_scale, monkeypatch):
+def test_default_pad_moves_shapes_at_the_two_cta_limit(n, k, m, teams, instance, static_scale, monkeypatch):
     _needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV)
     if teams is not None:
@@ -163,12 +168,11 @@ def test_w4a4pad_moves_shapes_at_the_two_cta_limit(n, k, m, teams, instance, sta
 
 
 @pytest.mark.parametrize("n,k,m", [(8448, 4096, 16), (200, 4096, 5), (200, 12288, 16)])
-def test_w4a4pad_graph_replay(n, k, m, monkeypatch):
-    """Captured under w4a4pad (dynamic scale: amax in the kernel or the pre-kernel), replayed after x changes: equal to
-    eager unset calls."""
+def test_default_pad_graph_replay(n, k, m, monkeypatch):
+    """Captured under the default (the pad; dynamic scale: amax in the kernel or the pre-kernel), replayed after x
+    changes: equal to eager nopad calls."""
     _needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV)
-    monkeypatch.setenv(ENV, "w4a4pad")
     p, s, gs = _random_weights(n, k)
     x, bias, residual = _inputs(n, k, m, torch.bfloat16)
     assert [f for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual))] \
@@ -178,7 +182,7 @@ def test_w4a4pad_graph_replay(n, k, m, monkeypatch):
     g = torch.cuda.CUDAGraph()
     with torch.cuda.graph(g):
         y = nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual)
-    monkeypatch.delenv(ENV)
+    monkeypatch.setenv(ENV, "nopad")
     for seed in (5, 6):
         x.copy_(torch.randn((m, k), generator=torch.Generator().manual_seed(seed)).to(torch.bfloat16))
         g.replay()
@@ -186,30 +190,40 @@ def test_w4a4pad_graph_replay(n, k, m, monkeypatch):
         assert torch.equal(y, nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual)), seed
 
 
-def test_w4a4pad_leaves_the_other_kernels(monkeypatch):
-    """w4a4pad: A16 with 16-bit x runs its rule (the same FORM bits as unset, pad included), fp32 x at A16, the three-CTA
-    kernel and the chunked W4A4 kernel keep form 0."""
+def test_switch_values_on_w4a4_and_the_kernels_without_pad(monkeypatch):
+    """W4A4 (split K by 4 here): "pad", "w4a4pad" and unknown values run the default (the pad alone); "0", "2", "13",
+    "15" and "nopad" run FORM 0 on the same instance; all the same bits. fp32 x at A16, the three-CTA kernel, the
+    chunked and the general-path (K % 1024 != 0) W4A4 kernels keep form 0 by default."""
     _needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV)
     p, s, gs = _random_weights(200, 4096)
     x = torch.randn((16, 4096), generator=torch.Generator().manual_seed(3)).to(torch.bfloat16).cuda()
+
+    def fn():
+        return nc.gemv(p, s, gs, x, "nvfp4")
+
+    default = ref.gemv16_forms_of_call(fn)
+    assert default == [(2, 1, 1, RED_PAD)]
+    want = fn()
+    for value, forms in (("pad", default), ("w4a4pad", default), ("other", default), ("0", [(2, 1, 1, 0)]),
+                         ("2", [(2, 1, 1, 0)]), ("13", [(2, 1, 1, 0)]), ("15", [(2, 1, 1, 0)]),
+                         ("nopad", [(2, 1, 1, 0)])):
+        monkeypatch.setenv(ENV, value)
+        assert ref.gemv16_forms_of_call(fn) == forms, value
+        assert torch.equal(fn(), want), value
+    monkeypatch.delenv(ENV)
     p3, s3, _ = _random_weights(6144, 4096)
-    cases = {
-        "a16": lambda: nc.gemv(p, s, gs, x, "bf16"),
-        "a16 fp16": lambda: nc.gemv(p, s, gs, x.half(), "bf16"),
-        "a16 fp32": lambda: nc.gemv(p, s, gs, x.float(), "bf16"),
-        "three ctas": lambda: nc.gemv(p3, s3, gs, x[:3], "bf16"),  # Qwen3-8B q/k/v at M = 3
-    }
-    unset = {name: ref.gemv16_forms_of_call(fn) for name, fn in cases.items()}
-    assert [f & RED_PAD for *_, f in unset["a16"]] == [RED_PAD]
-    assert [f for *_, f in unset["a16 fp32"]] == [0]
-    assert [(minb, f) for minb, _, _, f in unset["three ctas"]] == [(3, 0)]
-    outs = {name: fn() for name, fn in cases.items()}
-    monkeypatch.setenv(ENV, "w4a4pad")
-    for name, fn in cases.items():
-        assert ref.gemv16_forms_of_call(fn) == unset[name], name
-        assert torch.equal(fn(), outs[name]), name
-    # The chunked kernel (x of 16 tokens x K = 8192 does not fit whole; no split with RESET_NATIVE_GEMV_KSPLIT=1): no pad.
+    assert [f for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, gs, x.float(), "bf16"))] == [0]
+    three = ref.gemv16_forms_of_call(lambda: nc.gemv(p3, s3, gs, x[:3], "bf16"))  # Qwen3-8B q/k/v at M = 3
+    assert [(minb, f) for minb, _, _, f in three] == [(3, 0)]
+    # The general path: K % 1024 != 0 (not FAST), never split.
+    gen = torch.Generator(device="cuda").manual_seed(2)
+    p2 = torch.randint(0, 256, (200, 3088 // 2), generator=gen, device="cuda", dtype=torch.uint8)
+    s2 = torch.randint(0x30, 0x40, (200, 3088 // 16), generator=gen, device="cuda", dtype=torch.uint8)
+    x2 = torch.randn((16, 3088), generator=torch.Generator().manual_seed(5)).to(torch.bfloat16).cuda()
+    args = ref.gemv16_kernel_args(lambda: nc.gemv(p2, s2, gs, x2, "nvfp4"))
+    assert [(a[3], a[9]) for a in args] == [(0, 0)]  # (FAST, FORM)
+    # The chunked kernel (16 tokens x K = 8192 of x do not fit whole; no split with RESET_NATIVE_GEMV_KSPLIT=1): no pad.
     monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "1")
     p8, s8, _ = _random_weights(200, 8192)
     x8 = torch.randn((16, 8192), generator=torch.Generator().manual_seed(4)).to(torch.bfloat16).cuda()

@@ -1,9 +1,10 @@
 """Host-side model of the 16-bit NVFP4 GEMV's routing for W4A4 (bf16 / fp16 x) on the fast path without the ring, with
-RESET_NATIVE_GEMV_16_FORM=w4a4pad (kForm16RedPad's 2 KB per team counted, as the launch asks for it) and without it
-(unset: FORM 0, no pad, main's routing). Extends gemv16_pad_routing.py (A16, 16-bit x); the differences: W4A4 splits K
-by 4 from 4 tokens when there are fewer than 4 row tiles per SM (choose_ksplit), and has neither the three-CTA kernel
-nor two teams where two CTAs fit. Also models, as a what-if, fp32 x at A16 (three staged bf16 parts: 3x the rows),
-which w4a4pad leaves out because of what the pad would do to its routing. No GPU: an H200's 132 SMs, 227 KiB opt-in.
+kForm16RedPad (unset: the default since session 19 helper gemv25; its 2 KB per team counted, as the launch asks for
+it) and without it (RESET_NATIVE_GEMV_16_FORM=nopad: FORM 0, the routing through session 18). Extends
+gemv16_pad_routing.py (A16, 16-bit x); the differences: W4A4 splits K by 4 from 4 tokens when there are fewer than 4
+row tiles per SM (choose_ksplit), and has neither the three-CTA kernel nor two teams where two CTAs fit. Also models,
+as a what-if, fp32 x at A16 (three staged bf16 parts: 3x the rows), which the pad leaves out because of what it would
+do to its routing. No GPU: an H200's 132 SMs, 227 KiB opt-in.
 
   python3 bench/probes/gemv16_w4a4_pad_routing.py          # Qwen3 layers at M = 3..16, the tests' shapes, the window
   python3 bench/probes/gemv16_w4a4_pad_routing.py --check  # W4A4 sizes and slices, to diff with
@@ -75,7 +76,8 @@ def route(mode, n, k, m, pad, teams_env=None, sms=H200_SMS, optin=H200_OPTIN):
     return ("chunked", 0, 1, 1), None
 
 
-# (mode, n, k, m, teams env) of tests/test_nvfp4_gpu_form16_w4a4_pad.py, and the instance it expects (132 SMs).
+# (mode, n, k, m, teams env) of tests/test_nvfp4_gpu_form16_w4a4_pad.py, and the instance it expects with the pad
+# (unset; 132 SMs).
 TEST_SHAPES = [
     ("w4a4", 200, 4096, 3, None, (2, 0, 1)),
     ("w4a4", 200, 1024, 16, None, (2, 0, 1)),
@@ -84,8 +86,13 @@ TEST_SHAPES = [
     ("w4a4", 8448, 4096, 16, "1", (1, 0, 1)),
     ("w4a4", 200, 4096, 5, None, (2, 1, 1)),
     ("w4a4", 200, 12288, 16, None, (2, 1, 1)),
-    ("w4a4", 8448, 4096, 11, None, (1, 0, 2)),  # moves: two CTAs without the pad
+    ("w4a4", 8448, 4096, 11, None, (1, 0, 2)),  # moves: two CTAs without the pad (nopad)
+    ("w4a4", 8448, 6144, 8, None, (1, 0, 2)),  # moves: two CTAs without the pad (nopad)
+    ("w4a4", 8448, 4096, 11, "1", (1, 0, 1)),  # moves: two CTAs without the pad (nopad)
 ]
+
+
+MOVED = {(8448, 4096, 11), (8448, 6144, 8)}  # two CTAs per SM without the pad (the tests' nopad instance)
 
 
 def window(mode):
@@ -113,7 +120,7 @@ def check_lines():
                     nt = 2 if m > 8 else 1
                     ks = choose_ksplit(mode, n, k, m, pad)
                     whole = smem_bytes(mode, k, m, nt)
-                    print(f"{mode} {n} {k} {m} {'w4a4pad' if pad else 'unset'} ks={ks} "
+                    print(f"{mode} {n} {k} {m} {'unset' if pad else 'nopad'} ks={ks} "
                           f"split={split_smem_bytes(mode, k, m, nt, ks) + pad_bytes(1, pad)} "
                           f"two={whole + pad_bytes(1, pad)} one={whole + pad_bytes(1, pad)} "
                           f"teams={smem_bytes(mode, k, m, nt, 2) + pad_bytes(2, pad)}")
@@ -123,24 +130,24 @@ def main():
     if "--check" in sys.argv:
         return check_lines()
     for mode in MODES:
-        what = "what-if (not in w4a4pad): " if mode == "f32" else ""
+        what = "what-if (no pad there): " if mode == "f32" else ""
         print(f"# {what}{mode}: Qwen3 layers, M = 3..16: instance (MINB, SPLIT, TEAMS, ksplit) and launch bytes, "
-              "without -> with the pad")
+              "without (nopad) -> with the pad (unset)")
         for model, layers in QWEN3.items():
             for name, n, k in layers:
                 for m in range(3, 17):
                     (a, sa), (b, sb) = route(mode, n, k, m, False), route(mode, n, k, m, True)
                     flag = "" if a == b else "  CHANGED"
                     print(f"{mode} {model:3s} {name:8s} [{n},{k}] M={m:2d}: {a} {sa} -> {b} {sb}{flag}")
-    print("# test shapes (expected instance with both)")
+    print("# test shapes (expected instance with the pad; without it too, but where the pad moves the shape)")
     for mode, n, k, m, teams, want in TEST_SHAPES:
         (a, sa), (b, sb) = route(mode, n, k, m, False, teams), route(mode, n, k, m, True, teams)
-        ok = b[:3] == want and (a[:3] == want or (n, k, m) == (8448, 4096, 11))
+        ok = b[:3] == want and a[:3] == ((2, 0, 1) if (n, k, m) in MOVED else want)
         print(f"{mode} [{n},{k}] M={m:2d} teams={teams}: {a} {sa} -> {b} {sb}{'' if a == b else '  CHANGED'}"
               f"{'' if ok else '  TEST EXPECTS ' + str(want)}")
     for mode in MODES:
         rows = window(mode)
-        what = "what-if (not in w4a4pad): " if mode == "f32" else ""
+        what = "what-if (no pad there): " if mode == "f32" else ""
         km = sorted({(r[1], r[2]) for r in rows})
         print(f"# {what}{mode}: every fast-path (K <= 64 chunks, M = 3..16) (n, K, M, teams) whose instance changes: "
               f"{len(rows)}, {len(km)} (K, M): {km[:8]}{' ...' if len(km) > 8 else ''}")

@@ -1,7 +1,8 @@
 // Host-only check of bench/probes/gemv16_w4a4_pad_routing.py against the headers: the shared-memory sizes the routing
 // of the 16-bit GEMV checks (tile_smem_bytes, split_launch_smem_bytes) and choose_ksplit's slices, for W4A4 with bf16 x
-// on the fast path, unset (no pad) and with RESET_NATIVE_GEMV_16_FORM=w4a4pad. Runs no kernel (no GPU needed); prints
-// one line per (n, k, m) that the Python model prints too with --check:
+// on the fast path, with RESET_NATIVE_GEMV_16_FORM=nopad (no pad) and unset (the pad: the default since session 19
+// helper gemv25). Runs no kernel (no GPU needed); prints one line per (n, k, m) that the Python model prints too with
+// --check:
 //   nvcc -std=c++17 -arch=sm_90 -Icpp/include -Icuda -Icpp/src --expt-relaxed-constexpr
 //     -o /tmp/w4a4_pad_check bench/probes/gemv16_w4a4_pad_routing_check.cu   (one line), then
 //   /tmp/w4a4_pad_check > /tmp/c.txt; python3 bench/probes/gemv16_w4a4_pad_routing.py --check > /tmp/p.txt;
@@ -31,10 +32,10 @@ int main() {
                            {200, 12288}};
   for (const auto& nk : shapes) {
     for (int m = 3; m <= 16; ++m) {
-      for (Form16Force f : {kForceRule, kForceW4A4Pad}) {
+      for (Form16Force f : {kForceNoPad, kForceRule}) {
         LaunchPlan plan{true, false, 132, size_t(227 * 1024), RingMaps{}};
         plan.form16 = f;
-        std::printf("w4a4 %d %d %d %s", nk[0], nk[1], m, f == kForceW4A4Pad ? "w4a4pad" : "unset");
+        std::printf("w4a4 %d %d %d %s", nk[0], nk[1], m, f == kForceRule ? "unset" : "nopad");
         if (m > 8) {
           sizes<2>(nk[0], nk[1], m, f, plan);
         } else {

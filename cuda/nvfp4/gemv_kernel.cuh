@@ -935,23 +935,16 @@ size_t smem_bytes(int k, int m) {
 // form16_eligible admits: "0" = the form before session 13, "2" = only the bf16 decode, "13" = session 13's rule
 // (decode, phased loop), "15" = the rule of sessions 14-15 (without session 16's scale word, one-pass epilogue and
 // predicated refill), "nopad" = form16_rule without kForm16RedPad (the default through session 18, for A/B: the
-// routing then sizes shared memory without the pad, as it did); "w4a4pad" = form16_rule, and kForm16RedPad alone on
-// the W4A4 instances w4a4_pad_eligible admits (opt-in, session 19 helper gemv24; the routing counts it there too);
-// "pad", unset or anything else = form16_rule. None of "0", "2", "13", "15" has the pad.
-enum Form16Force : int {
-  kForceRule = -1,
-  kForceZero,
-  kForceDecode,
-  kForceSession13,
-  kForceSession15,
-  kForceNoPad,
-  kForceW4A4Pad
-};
+// routing then sizes shared memory without the pad, as it did); "pad", unset or anything else = form16_rule. On the
+// W4A4 instances w4a4_pad_eligible admits (their rule: the pad alone) "0", "2", "13", "15" and "nopad" all run FORM 0,
+// the form through session 18, routed without the pad. "w4a4pad" (session 19 helper gemv24's opt-in value) is now
+// "anything else", the rule, which gives W4A4 the pad. None of "0", "2", "13", "15", "nopad" has the pad anywhere.
+enum Form16Force : int { kForceRule = -1, kForceZero, kForceDecode, kForceSession13, kForceSession15, kForceNoPad };
 inline Form16Force form16_override() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_16_FORM");
   if (v == nullptr) return kForceRule;
-  const char* names[] = {"0", "2", "13", "15", "nopad", "w4a4pad"};
-  for (int i = 0; i < 6; ++i)
+  const char* names[] = {"0", "2", "13", "15", "nopad"};
+  for (int i = 0; i < 5; ++i)
     if (std::strcmp(v, names[i]) == 0) return Form16Force(i);
   return kForceRule;
 }
@@ -1018,15 +1011,20 @@ GemvParams with_activation_amax(const GemvParams& p, bool in_kernel, cudaStream_
 //   20.2 -> 19.9, 8B o 8.4 -> 8.5 (its one loss); with 8 columns level but 8B o (6.1 -> 6.3 at M = 4), so not there;
 // * the padded reduction rows everywhere (session 18's final call, then opt-in: M = 16 -9 to -16% on every Qwen3 layer,
 //   e.g. 8B gate_up 28.2 -> 25.8 us, 32B down 45.7 -> 38.5; M = 8 level to -0.4 us); the default since session 19.
+// The W4A4 instances of the same kernels take the padded rows alone (w4a4_pad_eligible, below).
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT>
 constexpr bool form16_eligible() {
   return FAST && WHOLE && !RING && MINB != 3 && !W4A4 && XDT != kF32;
 }
-// kForm16RedPad alone (RESET_NATIVE_GEMV_16_FORM=w4a4pad; session 19 helper gemv24, opt-in, not measured yet): the
-// W4A4 instances (any x) of the persistent fast-path kernels without the ring (W4A4 has no three-CTA kernel). They run
-// FORM 0, whose tile epilogue is the one the pad was measured on: write_tile / write_partial read
+// The W4A4 instances (any x) of the same persistent fast-path kernels without the ring (W4A4 has no three-CTA kernel):
+// their rule is kForm16RedPad alone (session 19 helper gemv24 opt-in, the default since session 19 helper gemv25).
+// They run FORM 0 otherwise, whose tile epilogue is the one the pad was measured on: write_tile / write_partial read
 // red[(w * 16 + rl) * stride + tok] with the same lanes (rl = lane % 16, tok = 2 * warp + lane / 16 in the one pass
 // m <= 16 needs), so the same 8-way (16 columns) / 4-way (8 columns) conflicts; the pad changes nothing else there.
+// Session 19 round 1, H200 (means of two copies, same bits every row), FORM 0 -> pad: M = 16 8B q/k/v 28.0 -> 25.9 us,
+// o 24.8 -> 23.8, gate_up 46.0 -> 43.5, down 42.7 -> 41.1, 32B q/k/v 42.7 -> 41.5, o 40.2 -> 38.6, gate_up 92.1 ->
+// 88.6, down 69.4 -> 64.0; M = 11 8B q/k/v 23.1 -> 21.7, o 20.3 -> 19.5, down 36.6 -> 35.1, gate_up 54.0 -> 37.2
+// (the one routing change: two CTAs per SM -> two teams, bench/probes/gemv16_w4a4_pad_routing.py).
 // fp32 x at A16 shares the epilogue but is left out: its three staged copies of x sit at the limits, where the 2 KB
 // would move Qwen3-8B down, 32B o and down at M = 14 from split K to the chunked kernel, and other shapes from two
 // teams to one CTA or from one CTA to the chunked kernel (bench/probes/gemv16_w4a4_pad_routing.py models both).
@@ -1034,8 +1032,15 @@ template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING
 constexpr bool w4a4_pad_eligible() {
   return W4A4 && FAST && WHOLE && !RING && MINB != 3;
 }
+// The instances RESET_NATIVE_GEMV_16_FORM acts on (form16_forced): A16 with 16-bit x and W4A4, as above.
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT>
+constexpr bool form16_switchable() {
+  return form16_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>() ||
+         w4a4_pad_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>();
+}
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS>
 constexpr int form16_rule() {
+  if (w4a4_pad_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) return kForm16RedPad;
   if (!form16_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) return 0;
   const bool two_cta_8 = MINB == 2 && !SPLIT && NT == 1;
   return (XDT == kBF16 ? kForm16Decode : 0) | (SPLIT && NT == 1 ? kForm16Phased : 0) |
@@ -1043,8 +1048,9 @@ constexpr int form16_rule() {
          (SPLIT ? kForm16OnePass : 0) | (NT == 2 && (SPLIT || TEAMS > 1) ? kForm16PredRefill : 0) | kForm16RedPad;
 }
 
-// The FORM bits a switch value gives an eligible instance whose rule is `rule`: one table for the kernel
-// (form16_kernel) and its shared memory (red_pad_bytes), so that both always agree on kForm16RedPad.
+// The FORM bits a switch value gives a switchable instance whose rule is `rule`: one table for the kernel
+// (form16_kernel) and its shared memory (red_pad_bytes), so that both always agree on kForm16RedPad. On W4A4 (rule:
+// the pad alone) every value but the rule's gives 0.
 constexpr int form16_forced(int rule, Form16Force force) {
   switch (force) {
     case kForceZero:
@@ -1057,7 +1063,7 @@ constexpr int form16_forced(int rule, Form16Force force) {
       return rule & ~(kForm16Scale | kForm16OnePass | kForm16PredRefill | kForm16RedPad);
     case kForceNoPad:
       return rule & ~kForm16RedPad;
-    default:  // kForceRule, kForceW4A4Pad (on these instances, the rule)
+    default:
       return rule;
   }
 }
@@ -1066,9 +1072,7 @@ constexpr int form16_forced(int rule, Form16Force force) {
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS>
 int form16_bits(Form16Force force) {
   constexpr int kRule = form16_rule<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS>();
-  if (w4a4_pad_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>())
-    return force == kForceW4A4Pad ? kForm16RedPad : kRule;  // kRule: 0
-  if (!form16_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) return kRule;
+  if (!form16_switchable<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) return kRule;
   return form16_forced(kRule, force);
 }
 
@@ -1076,7 +1080,7 @@ int form16_bits(Form16Force force) {
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS>
 auto form16_kernel(Form16Force force) {
   constexpr int kRule = form16_rule<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS>();
-  if constexpr (form16_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) {
+  if constexpr (form16_switchable<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) {
     switch (force) {
       case kForceZero:
         return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, form16_forced(kRule, kForceZero)>;
@@ -1094,16 +1098,12 @@ auto form16_kernel(Form16Force force) {
         break;
     }
   }
-  if constexpr (w4a4_pad_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) {
-    if (force == kForceW4A4Pad)
-      return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kForm16RedPad>;
-  }
   return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, kRule>;
 }
 
 // Extra shared memory of kForm16RedPad's reduction rows (2 * TEAMS buffers of kWarps * 16 rows, kRedPad floats more
 // each: 2 KB per team) where the instance's form has them (form16_bits); 0 for the switch values without the pad, the
-// ring, three CTAs per SM, the chunked and general-path kernels, fp32 x at A16, and W4A4 unless "w4a4pad".
+// ring, three CTAs per SM, the chunked and general-path kernels and fp32 x at A16.
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS>
 size_t red_pad_bytes(Form16Force force) {
   if ((form16_bits<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS>(force) & kForm16RedPad) == 0 || !WHOLE)
@@ -1204,8 +1204,7 @@ void dispatch_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t s
       return launch_tile<XDT, W4A4, NT, true, true, 1, true>(p, plan.maps, sms, f, stream);
   }
   // Each fit check below sizes the instance it launches (tile_smem_bytes: kForm16RedPad's pad included where its form
-  // has it; the fast-path whole-x kernels at A16 with 16-bit x, and W4A4 with "w4a4pad"), the bytes launch_tile then
-  // asks for.
+  // has it: the fast-path whole-x kernels at A16 with 16-bit x and at W4A4), the bytes launch_tile then asks for.
   const size_t whole = smem_bytes<XDT, W4A4, NT, true>(k, m);  // no pad: the three-CTA and general-path kernels
   const size_t teams2 = tile_smem_bytes<XDT, W4A4, NT, true, true, 1, false, 2>(k, m, f);
   const int teams_forced = teams_override();
