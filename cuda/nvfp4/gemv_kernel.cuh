@@ -1163,15 +1163,20 @@ inline bool three_ctas_balance_better(int ntiles, int sms) {
 
 // Where x fits only one CTA per SM whole, two teams of 8 warps share it (TEAMS = 2) instead of one CTA of 8 warps
 // with six steps in flight. RESET_NATIVE_GEMV_TEAMS (read at every call, for benchmarks): "1" = never two teams,
-// "2" = two teams wherever x fits whole on the fast path (also where two CTAs per SM would fit), else the rule.
+// "2" = two teams wherever x fits whole on the fast path (also where two CTAs per SM would fit), "wide" / "measured"
+// = the wide / measured rule below where two CTAs fit (kTeamsWide / kTeamsMeasured), else the default rule.
 // (Three teams, 24 warps with two steps in flight at 80 registers, lost in session 14 at M = 16: Qwen3-8B o 8.7 ->
 // 11.1 us, gate_up 29.9 -> 32.1, q/k/v level; removed.)
+enum TeamsForce : int { kTeamsRule, kTeamsNever, kTeamsAlways, kTeamsForceWide, kTeamsForceMeasured };
 inline int teams_override() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_TEAMS");
-  if (v == nullptr) return 0;
-  return std::strcmp(v, "1") == 0 ? 1 : (std::strcmp(v, "2") == 0 ? 2 : 0);
+  if (v == nullptr) return kTeamsRule;
+  const char* names[] = {"1", "2", "wide", "measured"};
+  for (int i = 0; i < 4; ++i)
+    if (std::strcmp(v, names[i]) == 0) return i + 1;
+  return kTeamsRule;
 }
-inline bool teams_enabled() { return teams_override() != 1; }
+inline bool teams_enabled() { return teams_override() != kTeamsNever; }
 
 // Two teams also where x would fit two (or three) CTAs per SM: each SM then stages one copy of x instead of two or
 // three (half or a third of x's L2 traffic, and each thread's staging rounds halve with 512 threads). Measured on an
@@ -1180,15 +1185,34 @@ inline bool teams_enabled() { return teams_override() != 1; }
 // 14.9 -> 14.1 / 16.8 -> 15.0; lost on 32B gate_up (24 row tiles per SM: 51.5 -> 52.6 / 53.9 -> 54.9) and 32B o at
 // M = 4 (K = 8192, three CTAs per SM: 13.7 -> 14.6). So for 16-bit x at A16, 4..8 tokens (the measured range), K up to
 // 5120 and at most 12 row tiles per SM (8B gate_up has 11.6); W4A4, fp32 x and M = 3, 9..12 keep the old choice
-// (not measured).
-constexpr int kTeamsMinTokens = 4, kTeamsMaxTokens = 8;
-constexpr int kTeamsMaxK = 5120;
-constexpr int kTeamsMaxTilesPerSm = 12;
+// (not measured): kTeamsMeasured.
+// kTeamsWide (session 19 helper teams26, opt-in "wide", not measured as a rule yet): the same K and tiles-per-SM
+// limits, but 3..16 tokens at A16 and 2..16 with W4A4 (16-bit x both). Why: session 19 round 1, with the padded
+// reduction rows, A16 bf16 Qwen3-8B at M = 11 moved from two CTAs to two teams and gained beyond the pad's own gain at
+// M = 16 (q/k/v 12.7 -> 10.1 us vs the pad's 11.1 -> 10.3 at M = 16; gate_up 29.8 -> 25.1 vs 27.5 -> 25.1), and W4A4
+// 8B gate_up at M = 11 ran 54 -> 37 us (every W4A4 CTA quantizes all of x: two teams halve that work per SM). M = 2
+// with W4A4 reaches this kernel only where the block-diagonal kernel's x does not fit. Both orders of summation are
+// the same (a team computes a row tile as a CTA does): only the time changes. To make it the default after the round:
+// kTeamsWideIsDefault = true ("measured" then still gives the old rule).
+struct TeamsRule {
+  int a16_min_tokens, a16_max_tokens;    // 16-bit x at A16
+  int w4a4_min_tokens, w4a4_max_tokens;  // 16-bit x with W4A4 (an empty range: never)
+  int max_k, max_tiles_per_sm;
+};
+constexpr TeamsRule kTeamsMeasured{4, 8, 1, 0, 5120, 12};
+constexpr TeamsRule kTeamsWide{3, 16, 2, 16, 5120, 12};
+constexpr bool kTeamsWideIsDefault = false;
+constexpr TeamsRule teams_rule_for(int forced) {
+  return forced == kTeamsForceWide       ? kTeamsWide
+         : forced == kTeamsForceMeasured ? kTeamsMeasured
+         : kTeamsWideIsDefault           ? kTeamsWide
+                                         : kTeamsMeasured;
+}
 template <int XDT, bool W4A4>
-bool teams_where_two_ctas_fit(const GemvParams& p, int sms) {
-  if (W4A4 || XDT == kF32) return false;
-  return p.m >= kTeamsMinTokens && p.m <= kTeamsMaxTokens && p.k <= kTeamsMaxK &&
-         (int64_t(p.n) + 15) / 16 <= int64_t(kTeamsMaxTilesPerSm) * sms;
+bool teams_where_two_ctas_fit(const GemvParams& p, int sms, const TeamsRule& r = teams_rule_for(kTeamsRule)) {
+  if (XDT == kF32) return false;
+  const int lo = W4A4 ? r.w4a4_min_tokens : r.a16_min_tokens, hi = W4A4 ? r.w4a4_max_tokens : r.a16_max_tokens;
+  return p.m >= lo && p.m <= hi && p.k <= r.max_k && (int64_t(p.n) + 15) / 16 <= int64_t(r.max_tiles_per_sm) * sms;
 }
 
 template <int XDT, bool W4A4, int NT>
@@ -1208,7 +1232,9 @@ void dispatch_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t s
   const size_t whole = smem_bytes<XDT, W4A4, NT, true>(k, m);  // no pad: the three-CTA and general-path kernels
   const size_t teams2 = tile_smem_bytes<XDT, W4A4, NT, true, true, 1, false, 2>(k, m, f);
   const int teams_forced = teams_override();
-  const bool teams_here = teams_forced == 2 || (teams_forced == 0 && teams_where_two_ctas_fit<XDT, W4A4>(p, sms));
+  const bool teams_here = teams_forced == kTeamsAlways ||
+                          (teams_forced != kTeamsNever &&
+                           teams_where_two_ctas_fit<XDT, W4A4>(p, sms, teams_rule_for(teams_forced)));
   if (fast && teams_here && teams2 <= plan.smem_optin)
     return launch_tile<XDT, W4A4, NT, true, true, 1, false, 2>(p, plan.maps, sms, f, stream);
   if constexpr (NT == 1 && !W4A4 && XDT != kF32) {  // the variants that fit 80 registers without spilling
