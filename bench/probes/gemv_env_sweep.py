@@ -8,6 +8,8 @@ expected where the summation order changes, e.g. split K).
 
   python3 bench/probes/gemv_env_sweep.py --env RESET_NATIVE_GEMV_RING --values 0,1,3 [--ms 1,2] [--reps 5]
       [--act bf16|nvfp4] [--layers 8b,32b]
+  python3 bench/probes/gemv_env_sweep.py --env RESET_NATIVE_GEMV_TEAMS --values unset,2 --rows 8b:qkv:9,32b:o:3
+      (--rows: only these layer:M rows, in this order; --ms and --layers are then ignored)
 """
 from __future__ import annotations
 
@@ -46,6 +48,7 @@ def main():
     ap.add_argument("--layers", default="8b,32b")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--act", default="bf16", help="bf16 (W4A16) or nvfp4 (W4A4, dynamic scale)")
+    ap.add_argument("--rows", default="", help="only these rows, in this order: model:layer:M,... (e.g. 8b:qkv:9)")
     args = ap.parse_args()
     props = torch.cuda.get_device_properties(0)
     bw = read_bandwidth(args.reps)
@@ -55,25 +58,36 @@ def main():
     gen = torch.Generator(device="cuda").manual_seed(0)
     sums = [0.0] * len(values)  # per column: a value may repeat (e.g. 0,1,0,1)
     ms = [int(v) for v in args.ms.split(",")]
+    weights = {}  # (model, layer) -> rotated copies, built on first use (--rows may return to a layer)
+
+    def time_row(model, name, n, k, m):
+        if (model, name) not in weights:
+            weights.clear()  # one layer's copies at a time
+            weights[(model, name)] = rotated_nvfp4(n, k, gen, props.L2_cache_size)
+        wq, gs = weights[(model, name)]
+        floor_us = n * k * 9 // 16 / bw * 1e6
+        x = torch.randn((m, k), device="cuda", generator=gen, dtype=torch.bfloat16)
+        fns = [lambda p=p, s=s: nc.gemv(p, s, gs, x, args.act) for p, s in wq]
+        cells, outs = [], []
+        for col, a in enumerate(values):
+            t, y = with_value(args.env, a, lambda: (graph_time_us(fns, args.reps), [f() for f in fns[:2]]))
+            cells.append(f"{t:6.1f} ({floor_us / t * 100:3.0f}%)")
+            outs.append(y)
+            if model == "8b" and m == 1:
+                sums[col] += t
+        same = all(torch.equal(o[i], outs[0][i]) for o in outs for i in range(len(o)))
+        print(f"{model + ' ' + name:12s} {m:2d} " + " ".join(f"{c:>13s}" for c in cells) + f"  {same}", flush=True)
+
+    if args.rows:
+        shapes = {(model, name): (n, k) for model, layers in LAYERS.items() for name, n, k in layers}
+        for row in args.rows.split(","):
+            model, name, m = row.split(":")
+            time_row(model, name, *shapes[(model, name)], int(m))
+        return
     for model in args.layers.split(","):
         for name, n, k in LAYERS[model]:
-            nv_bytes = n * k * 9 // 16
-            floor_us = nv_bytes / bw * 1e6
-            wq, gs = rotated_nvfp4(n, k, gen, props.L2_cache_size)
             for m in ms:
-                x = torch.randn((m, k), device="cuda", generator=gen, dtype=torch.bfloat16)
-                fns = [lambda p=p, s=s: nc.gemv(p, s, gs, x, args.act) for p, s in wq]
-                cells, outs = [], []
-                for col, a in enumerate(values):
-                    t, y = with_value(args.env, a, lambda: (graph_time_us(fns, args.reps), [f() for f in fns[:2]]))
-                    cells.append(f"{t:6.1f} ({floor_us / t * 100:3.0f}%)")
-                    outs.append(y)
-                    if model == "8b" and m == 1:
-                        sums[col] += t
-                same = all(torch.equal(o[i], outs[0][i]) for o in outs for i in range(len(o)))
-                print(f"{model + ' ' + name:12s} {m:2d} " + " ".join(f"{c:>13s}" for c in cells) + f"  {same}",
-                      flush=True)
-            del wq
+                time_row(model, name, n, k, m)
     if "8b" in args.layers.split(",") and 1 in ms:
         print("# Qwen3-8B layer sum M=1: " + ", ".join(f"{a}: {t:.1f} us" for a, t in zip(values, sums)))
 

@@ -935,8 +935,10 @@ size_t smem_bytes(int k, int m) {
 // form16_eligible admits: "0" = the form before session 13, "2" = only the bf16 decode, "13" = session 13's rule
 // (decode, phased loop), "15" = the rule of sessions 14-15 (without session 16's scale word, one-pass epilogue and
 // predicated refill), "nopad" = form16_rule without kForm16RedPad (the default through session 18, for A/B: the
-// routing then sizes shared memory without the pad, as it did); "pad", unset or anything else = form16_rule. None of
-// "0", "2", "13", "15" has the pad.
+// routing then sizes shared memory without the pad, as it did); "pad", unset or anything else = form16_rule. On the
+// W4A4 instances w4a4_pad_eligible admits (their rule: the pad alone) "0", "2", "13", "15" and "nopad" all run FORM 0,
+// the form through session 18, routed without the pad. "w4a4pad" (session 19 helper gemv24's opt-in value) is now
+// "anything else", the rule, which gives W4A4 the pad. None of "0", "2", "13", "15", "nopad" has the pad anywhere.
 enum Form16Force : int { kForceRule = -1, kForceZero, kForceDecode, kForceSession13, kForceSession15, kForceNoPad };
 inline Form16Force form16_override() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_16_FORM");
@@ -1009,12 +1011,36 @@ GemvParams with_activation_amax(const GemvParams& p, bool in_kernel, cudaStream_
 //   20.2 -> 19.9, 8B o 8.4 -> 8.5 (its one loss); with 8 columns level but 8B o (6.1 -> 6.3 at M = 4), so not there;
 // * the padded reduction rows everywhere (session 18's final call, then opt-in: M = 16 -9 to -16% on every Qwen3 layer,
 //   e.g. 8B gate_up 28.2 -> 25.8 us, 32B down 45.7 -> 38.5; M = 8 level to -0.4 us); the default since session 19.
+// The W4A4 instances of the same kernels take the padded rows alone (w4a4_pad_eligible, below).
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT>
 constexpr bool form16_eligible() {
   return FAST && WHOLE && !RING && MINB != 3 && !W4A4 && XDT != kF32;
 }
+// The W4A4 instances (any x) of the same persistent fast-path kernels without the ring (W4A4 has no three-CTA kernel):
+// their rule is kForm16RedPad alone (session 19 helper gemv24 opt-in, the default since session 19 helper gemv25).
+// They run FORM 0 otherwise, whose tile epilogue is the one the pad was measured on: write_tile / write_partial read
+// red[(w * 16 + rl) * stride + tok] with the same lanes (rl = lane % 16, tok = 2 * warp + lane / 16 in the one pass
+// m <= 16 needs), so the same 8-way (16 columns) / 4-way (8 columns) conflicts; the pad changes nothing else there.
+// Session 19 round 1, H200 (means of two copies, same bits every row), FORM 0 -> pad: M = 16 8B q/k/v 28.0 -> 25.9 us,
+// o 24.8 -> 23.8, gate_up 46.0 -> 43.5, down 42.7 -> 41.1, 32B q/k/v 42.7 -> 41.5, o 40.2 -> 38.6, gate_up 92.1 ->
+// 88.6, down 69.4 -> 64.0; M = 11 8B q/k/v 23.1 -> 21.7, o 20.3 -> 19.5, down 36.6 -> 35.1, gate_up 54.0 -> 37.2
+// (the one routing change: two CTAs per SM -> two teams, bench/probes/gemv16_w4a4_pad_routing.py).
+// fp32 x at A16 shares the epilogue but is left out: its three staged copies of x sit at the limits, where the 2 KB
+// would move Qwen3-8B down, 32B o and down at M = 14 from split K to the chunked kernel, and other shapes from two
+// teams to one CTA or from one CTA to the chunked kernel (bench/probes/gemv16_w4a4_pad_routing.py models both).
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT>
+constexpr bool w4a4_pad_eligible() {
+  return W4A4 && FAST && WHOLE && !RING && MINB != 3;
+}
+// The instances RESET_NATIVE_GEMV_16_FORM acts on (form16_forced): A16 with 16-bit x and W4A4, as above.
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT>
+constexpr bool form16_switchable() {
+  return form16_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>() ||
+         w4a4_pad_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>();
+}
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS>
 constexpr int form16_rule() {
+  if (w4a4_pad_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) return kForm16RedPad;
   if (!form16_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) return 0;
   const bool two_cta_8 = MINB == 2 && !SPLIT && NT == 1;
   return (XDT == kBF16 ? kForm16Decode : 0) | (SPLIT && NT == 1 ? kForm16Phased : 0) |
@@ -1022,8 +1048,9 @@ constexpr int form16_rule() {
          (SPLIT ? kForm16OnePass : 0) | (NT == 2 && (SPLIT || TEAMS > 1) ? kForm16PredRefill : 0) | kForm16RedPad;
 }
 
-// The FORM bits a switch value gives an eligible instance whose rule is `rule`: one table for the kernel
-// (form16_kernel) and its shared memory (red_pad_bytes), so that both always agree on kForm16RedPad.
+// The FORM bits a switch value gives a switchable instance whose rule is `rule`: one table for the kernel
+// (form16_kernel) and its shared memory (red_pad_bytes), so that both always agree on kForm16RedPad. On W4A4 (rule:
+// the pad alone) every value but the rule's gives 0.
 constexpr int form16_forced(int rule, Form16Force force) {
   switch (force) {
     case kForceZero:
@@ -1045,7 +1072,7 @@ constexpr int form16_forced(int rule, Form16Force force) {
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS>
 int form16_bits(Form16Force force) {
   constexpr int kRule = form16_rule<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS>();
-  if (!form16_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) return kRule;
+  if (!form16_switchable<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) return kRule;
   return form16_forced(kRule, force);
 }
 
@@ -1053,7 +1080,7 @@ int form16_bits(Form16Force force) {
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS>
 auto form16_kernel(Form16Force force) {
   constexpr int kRule = form16_rule<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS>();
-  if constexpr (form16_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) {
+  if constexpr (form16_switchable<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) {
     switch (force) {
       case kForceZero:
         return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, form16_forced(kRule, kForceZero)>;
@@ -1075,8 +1102,8 @@ auto form16_kernel(Form16Force force) {
 }
 
 // Extra shared memory of kForm16RedPad's reduction rows (2 * TEAMS buffers of kWarps * 16 rows, kRedPad floats more
-// each: 2 KB per team) where the instance's form has them; 0 for every instance form16_eligible does not admit (W4A4,
-// fp32 x, the ring, three CTAs per SM, the chunked and general-path kernels) and for the switch values without the pad.
+// each: 2 KB per team) where the instance's form has them (form16_bits); 0 for the switch values without the pad, the
+// ring, three CTAs per SM, the chunked and general-path kernels and fp32 x at A16.
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS>
 size_t red_pad_bytes(Form16Force force) {
   if ((form16_bits<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS>(force) & kForm16RedPad) == 0 || !WHOLE)
@@ -1136,15 +1163,20 @@ inline bool three_ctas_balance_better(int ntiles, int sms) {
 
 // Where x fits only one CTA per SM whole, two teams of 8 warps share it (TEAMS = 2) instead of one CTA of 8 warps
 // with six steps in flight. RESET_NATIVE_GEMV_TEAMS (read at every call, for benchmarks): "1" = never two teams,
-// "2" = two teams wherever x fits whole on the fast path (also where two CTAs per SM would fit), else the rule.
+// "2" = two teams wherever x fits whole on the fast path (also where two CTAs per SM would fit), "wide" / "measured"
+// = the wide / measured rule below where two CTAs fit (kTeamsWide / kTeamsMeasured), else the default rule.
 // (Three teams, 24 warps with two steps in flight at 80 registers, lost in session 14 at M = 16: Qwen3-8B o 8.7 ->
 // 11.1 us, gate_up 29.9 -> 32.1, q/k/v level; removed.)
+enum TeamsForce : int { kTeamsRule, kTeamsNever, kTeamsAlways, kTeamsForceWide, kTeamsForceMeasured };
 inline int teams_override() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_TEAMS");
-  if (v == nullptr) return 0;
-  return std::strcmp(v, "1") == 0 ? 1 : (std::strcmp(v, "2") == 0 ? 2 : 0);
+  if (v == nullptr) return kTeamsRule;
+  const char* names[] = {"1", "2", "wide", "measured"};
+  for (int i = 0; i < 4; ++i)
+    if (std::strcmp(v, names[i]) == 0) return i + 1;
+  return kTeamsRule;
 }
-inline bool teams_enabled() { return teams_override() != 1; }
+inline bool teams_enabled() { return teams_override() != kTeamsNever; }
 
 // Two teams also where x would fit two (or three) CTAs per SM: each SM then stages one copy of x instead of two or
 // three (half or a third of x's L2 traffic, and each thread's staging rounds halve with 512 threads). Measured on an
@@ -1153,15 +1185,34 @@ inline bool teams_enabled() { return teams_override() != 1; }
 // 14.9 -> 14.1 / 16.8 -> 15.0; lost on 32B gate_up (24 row tiles per SM: 51.5 -> 52.6 / 53.9 -> 54.9) and 32B o at
 // M = 4 (K = 8192, three CTAs per SM: 13.7 -> 14.6). So for 16-bit x at A16, 4..8 tokens (the measured range), K up to
 // 5120 and at most 12 row tiles per SM (8B gate_up has 11.6); W4A4, fp32 x and M = 3, 9..12 keep the old choice
-// (not measured).
-constexpr int kTeamsMinTokens = 4, kTeamsMaxTokens = 8;
-constexpr int kTeamsMaxK = 5120;
-constexpr int kTeamsMaxTilesPerSm = 12;
+// (not measured): kTeamsMeasured.
+// kTeamsWide (session 19 helper teams26, opt-in "wide", not measured as a rule yet): the same K and tiles-per-SM
+// limits, but 3..16 tokens at A16 and 2..16 with W4A4 (16-bit x both). Why: session 19 round 1, with the padded
+// reduction rows, A16 bf16 Qwen3-8B at M = 11 moved from two CTAs to two teams and gained beyond the pad's own gain at
+// M = 16 (q/k/v 12.7 -> 10.1 us vs the pad's 11.1 -> 10.3 at M = 16; gate_up 29.8 -> 25.1 vs 27.5 -> 25.1), and W4A4
+// 8B gate_up at M = 11 ran 54 -> 37 us (every W4A4 CTA quantizes all of x: two teams halve that work per SM). M = 2
+// with W4A4 reaches this kernel only where the block-diagonal kernel's x does not fit. Both orders of summation are
+// the same (a team computes a row tile as a CTA does): only the time changes. To make it the default after the round:
+// kTeamsWideIsDefault = true ("measured" then still gives the old rule).
+struct TeamsRule {
+  int a16_min_tokens, a16_max_tokens;    // 16-bit x at A16
+  int w4a4_min_tokens, w4a4_max_tokens;  // 16-bit x with W4A4 (an empty range: never)
+  int max_k, max_tiles_per_sm;
+};
+constexpr TeamsRule kTeamsMeasured{4, 8, 1, 0, 5120, 12};
+constexpr TeamsRule kTeamsWide{3, 16, 2, 16, 5120, 12};
+constexpr bool kTeamsWideIsDefault = false;
+constexpr TeamsRule teams_rule_for(int forced) {
+  return forced == kTeamsForceWide       ? kTeamsWide
+         : forced == kTeamsForceMeasured ? kTeamsMeasured
+         : kTeamsWideIsDefault           ? kTeamsWide
+                                         : kTeamsMeasured;
+}
 template <int XDT, bool W4A4>
-bool teams_where_two_ctas_fit(const GemvParams& p, int sms) {
-  if (W4A4 || XDT == kF32) return false;
-  return p.m >= kTeamsMinTokens && p.m <= kTeamsMaxTokens && p.k <= kTeamsMaxK &&
-         (int64_t(p.n) + 15) / 16 <= int64_t(kTeamsMaxTilesPerSm) * sms;
+bool teams_where_two_ctas_fit(const GemvParams& p, int sms, const TeamsRule& r = teams_rule_for(kTeamsRule)) {
+  if (XDT == kF32) return false;
+  const int lo = W4A4 ? r.w4a4_min_tokens : r.a16_min_tokens, hi = W4A4 ? r.w4a4_max_tokens : r.a16_max_tokens;
+  return p.m >= lo && p.m <= hi && p.k <= r.max_k && (int64_t(p.n) + 15) / 16 <= int64_t(r.max_tiles_per_sm) * sms;
 }
 
 template <int XDT, bool W4A4, int NT>
@@ -1177,11 +1228,13 @@ void dispatch_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t s
       return launch_tile<XDT, W4A4, NT, true, true, 1, true>(p, plan.maps, sms, f, stream);
   }
   // Each fit check below sizes the instance it launches (tile_smem_bytes: kForm16RedPad's pad included where its form
-  // has it; the fast-path whole-x kernels at A16 with 16-bit x), the bytes launch_tile then asks for.
+  // has it: the fast-path whole-x kernels at A16 with 16-bit x and at W4A4), the bytes launch_tile then asks for.
   const size_t whole = smem_bytes<XDT, W4A4, NT, true>(k, m);  // no pad: the three-CTA and general-path kernels
   const size_t teams2 = tile_smem_bytes<XDT, W4A4, NT, true, true, 1, false, 2>(k, m, f);
   const int teams_forced = teams_override();
-  const bool teams_here = teams_forced == 2 || (teams_forced == 0 && teams_where_two_ctas_fit<XDT, W4A4>(p, sms));
+  const bool teams_here = teams_forced == kTeamsAlways ||
+                          (teams_forced != kTeamsNever &&
+                           teams_where_two_ctas_fit<XDT, W4A4>(p, sms, teams_rule_for(teams_forced)));
   if (fast && teams_here && teams2 <= plan.smem_optin)
     return launch_tile<XDT, W4A4, NT, true, true, 1, false, 2>(p, plan.maps, sms, f, stream);
   if constexpr (NT == 1 && !W4A4 && XDT != kF32) {  // the variants that fit 80 registers without spilling

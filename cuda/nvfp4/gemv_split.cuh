@@ -52,7 +52,8 @@ size_t split_smem_bytes(int k, int m, int ksplit) {
   return smem_bytes<XDT, W4A4, NT, true>(slice_chunks * kChunk, m);
 }
 
-// What launch_split gives the split-K kernel: split_smem_bytes plus the pad of its form (A16 with 16-bit x; 2 KB).
+// What launch_split gives the split-K kernel: split_smem_bytes plus the pad of its form (2 KB: A16 with 16-bit x, and
+// W4A4; none with RESET_NATIVE_GEMV_16_FORM=nopad).
 // choose_ksplit's fit checks use these bytes.
 template <int XDT, bool W4A4, int NT>
 size_t split_launch_smem_bytes(int k, int m, int ksplit, Form16Force force) {

@@ -1,0 +1,231 @@
+"""NVFP4 GEMV: kForm16RedPad on the W4A4 instances (session 19 helper gemv24's opt-in, the default since helper gemv25;
+cuda/nvfp4/gemv_kernel.cuh w4a4_pad_eligible). The rule of the W4A4 instances of the persistent fast-path 16-bit
+kernels (two CTAs per SM, one CTA, two teams, split K) is the pad alone (FORM 2048): the tile epilogue's reduction rows
+padded by two floats as on the A16 default, counted by the routing (tile_smem_bytes, split_launch_smem_bytes).
+RESET_NATIVE_GEMV_16_FORM=nopad (the reference here) runs FORM 0, the W4A4 form through session 18, and routes
+without the pad, as do "0", "2", "13" and "15"; "w4a4pad" (gemv24's opt-in value) and "pad" mean the rule. The same
+sums in the same order: every output equals nopad's bit for bit, with bf16, fp16 and fp32 x, a dynamic (amax in the
+kernel or the pre-kernel) and a static activation scale, with bias and residual, where the pad moves a shape from two
+CTAs per SM to one, and in CUDA graph replays. fp32 x at A16, the chunked, general-path and three-CTA kernels keep
+form 0. GPU tests skip without a device."""
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import nvfp4_gpu_reference as ref  # noqa: E402
+
+from reset_native import _nvfp4_cuda as nc  # noqa: E402
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.gpu
+
+ENV = "RESET_NATIVE_GEMV_16_FORM"
+RED_PAD = 2048
+STATIC_ACT_GS = 0.0013  # as tests/test_nvfp4_cuda.py's static-scale W4A4 cases
+H200_SMS, H200_OPTIN = 132, 227 * 1024
+
+
+def _needs_h200_routing():
+    """The instances below are those of an H100 / H200 (132 SMs: W4A4 splits K below 4 row tiles per SM; 227 KiB of
+    opt-in shared memory per block), as bench/probes/gemv16_w4a4_pad_routing.py models them."""
+    props = torch.cuda.get_device_properties(0)
+    if props.multi_processor_count != H200_SMS or getattr(props, "shared_memory_per_block_optin", None) != H200_OPTIN:
+        pytest.skip("the routing of these shapes assumes 132 SMs and 227 KiB of opt-in shared memory per block")
+
+
+@functools.lru_cache(maxsize=8)
+def _random_weights(n, k):
+    """Packed FP4 (every code), E4M3 scales 0x30..0x3F, on the GPU: finite outputs, no host quantizer (n <= 8448)."""
+    gen = torch.Generator(device="cuda").manual_seed(n * 7 + k)
+    p = torch.randint(0, 256, (n, k // 2), generator=gen, device="cuda", dtype=torch.uint8)
+    s = torch.randint(0x30, 0x40, (n, k // 16), generator=gen, device="cuda", dtype=torch.uint8)
+    return p, s, 0.01
+
+
+@functools.lru_cache(maxsize=4)
+def _ref_weights(n, k):
+    return ref.quantize(torch.randn((n, k), generator=torch.Generator().manual_seed(n * 5 + k)).numpy())
+
+
+def _inputs(n, k, m, dtype):
+    gen = torch.Generator().manual_seed(n + k + m)
+    x = torch.randn((m, k), generator=gen).to(dtype).cuda()
+    bias = torch.randn(n, generator=gen).to(dtype).cuda()
+    residual = torch.randn((m, n), generator=gen).to(dtype).cuda()
+    return x, bias, residual
+
+
+def _set(monkeypatch, value):
+    if value is None:
+        monkeypatch.delenv(ENV, raising=False)
+    else:
+        monkeypatch.setenv(ENV, value)
+
+
+def _same_bits(p, s, gs, x, act_gs, bias, residual, instance, nopad_instance, monkeypatch):
+    """nopad runs `nopad_instance` with FORM 0; unset (the default) runs `instance` with the pad; equal outputs.
+    Returns the default's. The W4A4 rule is the pad alone on every instance w4a4_pad_eligible admits, so the default's
+    form is checked as that instance plus exactly the pad bit, whichever instance nopad ran."""
+    n, m = p.shape[0], x.shape[0]
+
+    def fn():
+        return nc.gemv(p, s, gs, x, "nvfp4", act_gs, bias, residual)
+
+    _set(monkeypatch, "nopad")
+    assert ref.gemv16_forms_of_call(fn) == [(*nopad_instance, 0)]
+    want = fn()
+    _set(monkeypatch, None)
+    forms = ref.gemv16_forms_of_call(fn)
+    assert len(forms) == 1 and forms[0][:3] == instance and forms[0][3] == RED_PAD, forms
+    torch.full(((m * n * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
+    got = fn()
+    assert torch.equal(got, want)
+    return got
+
+
+# (n, k, m, teams env, instance (MINB, SPLIT, TEAMS)) on 132 SMs (bench/probes/gemv16_w4a4_pad_routing.py, the same
+# instance with and without the pad): two CTAs per SM with 8 token columns (M = 3: no W4A4 split below 4 tokens) and
+# with 16 (one chunk: nothing to split); from 528 row tiles (4 per SM) no W4A4 split: two CTAs at M = 8 (Qwen3-8B
+# gate_up's instance), two teams at M = 16 (gate_up's), one CTA with RESET_NATIVE_GEMV_TEAMS=1; split K with 8 token
+# columns (few row tiles: the W4A4 split by 4) and with 16 (long K: 6 slices, Qwen3-8B down's instance).
+SHAPES = [
+    (200, 4096, 3, None, (2, 0, 1)),
+    (200, 1024, 16, None, (2, 0, 1)),
+    (8448, 4096, 8, None, (2, 0, 1)),
+    (8448, 4096, 16, None, (1, 0, 2)),
+    (8448, 4096, 16, "1", (1, 0, 1)),
+    (200, 4096, 5, None, (2, 1, 1)),
+    (200, 12288, 16, None, (2, 1, 1)),
+]
+
+
+@pytest.mark.parametrize("n,k,m,teams,instance", SHAPES)
+@pytest.mark.parametrize("dtype,static_scale", [(torch.bfloat16, False), (torch.bfloat16, True), (torch.float16, False),
+                                                (torch.float32, True)])
+def test_default_pad_same_bits_as_nopad(n, k, m, teams, instance, dtype, static_scale, monkeypatch):
+    _needs_h200_routing()
+    ref.clear_gemv_env(monkeypatch, ENV)
+    if teams is not None:
+        monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", teams)
+    p, s, gs = _random_weights(n, k)
+    x, bias, residual = _inputs(n, k, m, dtype)
+    y = _same_bits(p, s, gs, x, STATIC_ACT_GS if static_scale else None, bias, residual, instance, instance,
+                   monkeypatch)
+    assert torch.isfinite(y).all()
+
+
+def _check_fp64(y, weights, x, act_gs, bias, residual):
+    """y against fp64 math: x quantized to NVFP4 with act_gs (None: amax / 2688) times the dequantized weights."""
+    packed, scales, gs = weights
+    w64 = ref.dequantize(packed, scales, gs).astype(np.float64)
+    x64 = ref.dequantize(*ref.quantize(x.float().cpu().numpy(), act_gs)).astype(np.float64)
+    r64 = residual.double().cpu().numpy()
+    yref = x64 @ w64.T + bias.double().cpu().numpy()[None, :] + r64
+    abs_sum = np.abs(x64) @ np.abs(w64).T + np.abs(r64)
+    ref.assert_within_fp64_bound(y, yref, abs_sum, x.shape[1])
+
+
+# The small shapes of SHAPES (the host quantizer is slow for n = 8448) against fp64 as well.
+@pytest.mark.parametrize("n,k,m,instance", [(200, 4096, 3, (2, 0, 1)), (200, 1024, 16, (2, 0, 1)),
+                                            (200, 4096, 5, (2, 1, 1)), (200, 12288, 16, (2, 1, 1))])
+@pytest.mark.parametrize("static_scale", [False, True])
+def test_default_pad_vs_fp64(n, k, m, instance, static_scale, monkeypatch):
+    _needs_h200_routing()
+    ref.clear_gemv_env(monkeypatch, ENV)
+    weights = _ref_weights(n, k)
+    p, s = torch.from_numpy(weights[0]).cuda(), torch.from_numpy(weights[1]).cuda()
+    x, bias, residual = _inputs(n, k, m, torch.bfloat16)
+    act_gs = STATIC_ACT_GS if static_scale else None
+    y = _same_bits(p, s, float(weights[2]), x, act_gs, bias, residual, instance, instance, monkeypatch)
+    _check_fp64(y, weights, x, act_gs, bias, residual)
+
+
+# Where counting the pad changes the W4A4 instance (bench/probes/gemv16_w4a4_pad_routing.py: these two (K, M) on the
+# fast path up to K = 64 chunks, from 528 row tiles; as for A16): x and the buffers take 111424 B at K = 4096, M = 11
+# (Qwen3-8B gate_up at M = 11) and 111680 B at K = 6144, M = 8, under kWholeSmemLimit (112640) with nopad, over it with
+# the pad's 2048: two CTAs per SM with nopad, one CTA per SM by default (two teams; one with RESET_NATIVE_GEMV_TEAMS=1).
+@pytest.mark.parametrize("n,k,m,teams,instance", [
+    (8448, 4096, 11, None, (1, 0, 2)),
+    (8448, 6144, 8, None, (1, 0, 2)),
+    (8448, 4096, 11, "1", (1, 0, 1)),
+])
+@pytest.mark.parametrize("static_scale", [False, True])
+def test_default_pad_moves_shapes_at_the_two_cta_limit(n, k, m, teams, instance, static_scale, monkeypatch):
+    _needs_h200_routing()
+    ref.clear_gemv_env(monkeypatch, ENV)
+    if teams is not None:
+        monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", teams)
+    p, s, gs = _random_weights(n, k)
+    x, bias, residual = _inputs(n, k, m, torch.bfloat16)
+    _same_bits(p, s, gs, x, STATIC_ACT_GS if static_scale else None, bias, residual, instance, (2, 0, 1),
+               monkeypatch)
+
+
+@pytest.mark.parametrize("n,k,m", [(8448, 4096, 16), (200, 4096, 5), (200, 12288, 16)])
+def test_default_pad_graph_replay(n, k, m, monkeypatch):
+    """Captured under the default (the pad; dynamic scale: amax in the kernel or the pre-kernel), replayed after x
+    changes: equal to eager nopad calls."""
+    _needs_h200_routing()
+    ref.clear_gemv_env(monkeypatch, ENV)
+    p, s, gs = _random_weights(n, k)
+    x, bias, residual = _inputs(n, k, m, torch.bfloat16)
+    assert [f for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual))] \
+        == [RED_PAD]
+    nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual)  # warm-up outside the capture
+    torch.cuda.synchronize()
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        y = nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual)
+    monkeypatch.setenv(ENV, "nopad")
+    for seed in (5, 6):
+        x.copy_(torch.randn((m, k), generator=torch.Generator().manual_seed(seed)).to(torch.bfloat16))
+        g.replay()
+        torch.cuda.synchronize()
+        assert torch.equal(y, nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual)), seed
+
+
+def test_switch_values_on_w4a4_and_the_kernels_without_pad(monkeypatch):
+    """W4A4 (split K by 4 here): "pad", "w4a4pad" and unknown values run the default (the pad alone); "0", "2", "13",
+    "15" and "nopad" run FORM 0 on the same instance; all the same bits. fp32 x at A16, the three-CTA kernel, the
+    chunked and the general-path (K % 1024 != 0) W4A4 kernels keep form 0 by default."""
+    _needs_h200_routing()
+    ref.clear_gemv_env(monkeypatch, ENV)
+    p, s, gs = _random_weights(200, 4096)
+    x = torch.randn((16, 4096), generator=torch.Generator().manual_seed(3)).to(torch.bfloat16).cuda()
+
+    def fn():
+        return nc.gemv(p, s, gs, x, "nvfp4")
+
+    default = ref.gemv16_forms_of_call(fn)
+    assert default == [(2, 1, 1, RED_PAD)]
+    want = fn()
+    for value, forms in (("pad", default), ("w4a4pad", default), ("other", default), ("0", [(2, 1, 1, 0)]),
+                         ("2", [(2, 1, 1, 0)]), ("13", [(2, 1, 1, 0)]), ("15", [(2, 1, 1, 0)]),
+                         ("nopad", [(2, 1, 1, 0)])):
+        monkeypatch.setenv(ENV, value)
+        assert ref.gemv16_forms_of_call(fn) == forms, value
+        assert torch.equal(fn(), want), value
+    monkeypatch.delenv(ENV)
+    p3, s3, _ = _random_weights(6144, 4096)
+    assert [f for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, gs, x.float(), "bf16"))] == [0]
+    three = ref.gemv16_forms_of_call(lambda: nc.gemv(p3, s3, gs, x[:3], "bf16"))  # Qwen3-8B q/k/v at M = 3
+    assert [(minb, f) for minb, _, _, f in three] == [(3, 0)]
+    # The general path: K % 1024 != 0 (not FAST), never split.
+    gen = torch.Generator(device="cuda").manual_seed(2)
+    p2 = torch.randint(0, 256, (200, 3088 // 2), generator=gen, device="cuda", dtype=torch.uint8)
+    s2 = torch.randint(0x30, 0x40, (200, 3088 // 16), generator=gen, device="cuda", dtype=torch.uint8)
+    x2 = torch.randn((16, 3088), generator=torch.Generator().manual_seed(5)).to(torch.bfloat16).cuda()
+    args = ref.gemv16_kernel_args(lambda: nc.gemv(p2, s2, gs, x2, "nvfp4"))
+    assert [(a[3], a[9]) for a in args] == [(0, 0)]  # (FAST, FORM)
+    # The chunked kernel (16 tokens x K = 8192 of x do not fit whole; no split with RESET_NATIVE_GEMV_KSPLIT=1): no pad.
+    monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "1")
+    p8, s8, _ = _random_weights(200, 8192)
+    x8 = torch.randn((16, 8192), generator=torch.Generator().manual_seed(4)).to(torch.bfloat16).cuda()
+    args = ref.gemv16_kernel_args(lambda: nc.gemv(p8, s8, gs, x8, "nvfp4"))
+    assert [(a[4], a[9]) for a in args] == [(0, 0)]  # (WHOLE, FORM)
