@@ -15,8 +15,8 @@ default is a block per chunk, it only shows what grouping costs there).
 SAMPLER_SWITCH_VARIANTS=grouping64 times more chunks-per-block values at B = 64 (SAMPLER_SWITCH_BATCHES=64);
 SAMPLER_SWITCH_FRESH=1 copies fresh logits into place at the start of every step (the copy timed with it);
 SAMPLER_SWITCH_CHECK=0 skips the bit-for-bit check.
-SAMPLER_SWITCH_VARIANTS=s22 times the default (twice) against the bins pass at 2 chunks per block, SAMPLE_PICKS off and
-PREP_BLOCK off (measurement only: host-side choices of sessions 7-9 re-measured on today's kernels);
+SAMPLER_SWITCH_VARIANTS=s22 times the default (twice) against the bins pass at 2 / 3 chunks per block, SAMPLE_PICKS
+off and PREP_BLOCK off (measurement only: host-side choices of sessions 7-9 re-measured on today's kernels);
 =s20 times the default against session 18's EARLY_SCAN forced off and on, each twice in turns;
 =s18 times the default (session 17's OWNER_DRAW on from B = 2) against OWNER_DRAW off and on,
 each twice in turns;
@@ -79,12 +79,13 @@ S18 = ("RESET_NATIVE_SAMPLER_EARLY_SCAN",)
 S22 = ("RESET_NATIVE_SAMPLER_PREP_BLOCK",)
 # name -> {switch: "0" / "1"}; a switch not named is left unset (its default).
 if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s22":
-    # The default twice (the copies show the noise), the bins pass 2 chunks per block (B = 1: 38 blocks, half the
-    # flush atomics per bin; B = 8 runs its default, 2), the bins pass's last block picking the bin (B = 8 and 64
-    # run their default, picks off), and chunk 0's block preparing the slot (B <= 8; B = 64 runs its default).
+    # The default twice (the copies show the noise), the bins pass 2 and 3 chunks per block (B = 1: 38 / 25 blocks,
+    # fewer flush atomics per bin; B = 8 runs its default, 2, under bi2), the bins pass's last block picking the bin
+    # (B = 8 and 64 run their default, picks off), and chunk 0's block preparing the slot (B <= 8; B = 64 runs its
+    # default).
     VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S13 + S14 + S15 + S16 + S17 + S18}, "default": {},
-                "bi2": {"RESET_NATIVE_SAMPLER_BIN_CHUNKS": "2"}, "-picks": {SWITCHES[0]: "0"},
-                "-prepblk": {S22[0]: "0"}, "default_b": {}}
+                "bi2": {"RESET_NATIVE_SAMPLER_BIN_CHUNKS": "2"}, "bi3": {"RESET_NATIVE_SAMPLER_BIN_CHUNKS": "3"},
+                "-picks": {SWITCHES[0]: "0"}, "-prepblk": {S22[0]: "0"}, "default_b": {}}
 elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s20":
     # Session 18 (branch sampler20): the default against EARLY_SCAN forced off and on, each twice in turns (the copies
     # show the probe's noise in the same run; the default is one of the two, whichever the build makes it).
