@@ -1,11 +1,11 @@
 #!/bin/bash
 # sampler22 (session 19) round 2, measurement only (no kernel of the package changes; the new trace marks are in
-# -DRESET_NATIVE_SAMPLER_TRACE builds alone). From the tree root after main's wheel is installed; <= 130 s; writes only
-# under $OUT and /tmp. Builds the trace probe (bench/probes/sampler_batch.cu) in the background, runs the probe table
-# (SAMPLER_SWITCH_VARIANTS=s22: default twice, bins 2 / 3 chunks per block, SAMPLE_PICKS off, PREP_BLOCK off; every
-# variant bit for bit against old), then row 0's trace at B = 1 / 8 / 64 (bins marks 7: every warp's adds done, 8: the flush's
-# atomics performed in L2) and the trace-bins mode (each bins block times its add again after the flush, and the same
-# weights and bins without shared memory), and prints the probe's table last.
+# -DRESET_NATIVE_SAMPLER_TRACE builds alone). From the tree root after main's wheel is installed; <= 130 s; writes
+# only under $OUT and /tmp. Builds the trace probe (bench/probes/sampler_batch.cu) in the background, runs the probe
+# table (SAMPLER_SWITCH_VARIANTS=s22: default twice, bins 2 / 3 chunks per block, SAMPLE_PICKS off, PREP_BLOCK off;
+# every variant bit for bit against old), then row 0's trace at B = 1 / 8 / 64 (bins marks 7: every warp's adds
+# done, 8: the flush's atomics performed in L2) and the trace-bins mode (each bins block times its add again after
+# the flush, and the same weights and bins without shared memory), and prints the probe's table last.
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/sampler22_out}
 mkdir -p "$OUT"
