@@ -1163,56 +1163,55 @@ inline bool three_ctas_balance_better(int ntiles, int sms) {
 
 // Where x fits only one CTA per SM whole, two teams of 8 warps share it (TEAMS = 2) instead of one CTA of 8 warps
 // with six steps in flight. RESET_NATIVE_GEMV_TEAMS (read at every call, for benchmarks): "1" = never two teams,
-// "2" = two teams wherever x fits whole on the fast path (also where two CTAs per SM would fit), "wide" / "measured"
-// = the wide / measured rule below where two CTAs fit (kTeamsWide / kTeamsMeasured), else the default rule.
-// (Three teams, 24 warps with two steps in flight at 80 registers, lost in session 14 at M = 16: Qwen3-8B o 8.7 ->
-// 11.1 us, gate_up 29.9 -> 32.1, q/k/v level; removed.)
-enum TeamsForce : int { kTeamsRule, kTeamsNever, kTeamsAlways, kTeamsForceWide, kTeamsForceMeasured };
+// "2" = two teams wherever x fits whole on the fast path (also where two CTAs per SM would fit), "measured" = session
+// 10's rule below where two CTAs fit (kTeamsMeasured, for A/B runs), unset or any other value = the default rule
+// (kTeamsDefault). (Three teams, 24 warps with two steps in flight at 80 registers, lost in session 14 at M = 16:
+// Qwen3-8B o 8.7 -> 11.1 us, gate_up 29.9 -> 32.1, q/k/v level; removed.)
+enum TeamsForce : int { kTeamsRule, kTeamsNever, kTeamsAlways, kTeamsForceMeasured };
 inline int teams_override() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_TEAMS");
   if (v == nullptr) return kTeamsRule;
-  const char* names[] = {"1", "2", "wide", "measured"};
-  for (int i = 0; i < 4; ++i)
+  const char* names[] = {"1", "2", "measured"};
+  for (int i = 0; i < 3; ++i)
     if (std::strcmp(v, names[i]) == 0) return i + 1;
   return kTeamsRule;
 }
 inline bool teams_enabled() { return teams_override() != kTeamsNever; }
 
 // Two teams also where x would fit two (or three) CTAs per SM: each SM then stages one copy of x instead of two or
-// three (half or a third of x's L2 traffic, and each thread's staging rounds halve with 512 threads). Measured on an
-// H200 (bench/RESULTS-gemv12.md, session 10, A16 bf16 x, two calls): at M = 4 / 8, Qwen3-8B q/k/v 8.6 -> 8.1 /
-// 10.6 -> 9.1 us, o 6.5 -> 6.2 / 8.1 -> 7.3, gate_up 22.0 -> 22.1 / 24.0 -> 23.0 (round 1: 25.1 -> 23.7), 32B q/k/v
-// 14.9 -> 14.1 / 16.8 -> 15.0; lost on 32B gate_up (24 row tiles per SM: 51.5 -> 52.6 / 53.9 -> 54.9) and 32B o at
-// M = 4 (K = 8192, three CTAs per SM: 13.7 -> 14.6). So for 16-bit x at A16, 4..8 tokens (the measured range), K up to
-// 5120 and at most 12 row tiles per SM (8B gate_up has 11.6); W4A4, fp32 x and M = 3, 9..12 keep the old choice
-// (not measured): kTeamsMeasured.
-// kTeamsWide (session 19 helper teams26, opt-in "wide", not measured as a rule yet): the same K and tiles-per-SM
-// limits, but 3..16 tokens at A16 and 2..16 with W4A4 (16-bit x both). Why: session 19 round 1, with the padded
-// reduction rows, A16 bf16 Qwen3-8B at M = 11 moved from two CTAs to two teams and gained beyond the pad's own gain at
-// M = 16 (q/k/v 12.7 -> 10.1 us vs the pad's 11.1 -> 10.3 at M = 16; gate_up 29.8 -> 25.1 vs 27.5 -> 25.1), and W4A4
-// 8B gate_up at M = 11 ran 54 -> 37 us (every W4A4 CTA quantizes all of x: two teams halve that work per SM). M = 2
-// with W4A4 reaches this kernel only where the block-diagonal kernel's x does not fit. Both orders of summation are
-// the same (a team computes a row tile as a CTA does): only the time changes. To make it the default after the round:
-// kTeamsWideIsDefault = true ("measured" then still gives the old rule).
+// three (half or a third of x's L2 traffic, and each thread's staging rounds halve with 512 threads), and with W4A4
+// quantizes x once per SM instead of once per CTA. Which calls, per mode (TeamsRule; 16-bit x only: fp32 x never):
+// kTeamsMeasured (session 10, bench/RESULTS-gemv12.md, H200, A16 bf16 x, two calls; "measured" keeps it for A/B): A16
+// at 4..8 tokens, K <= 5120, at most 12 row tiles per SM; W4A4 never. It won at M = 4 / 8 on Qwen3-8B q/k/v 8.6 ->
+// 8.1 / 10.6 -> 9.1 us, o 6.5 -> 6.2 / 8.1 -> 7.3, gate_up 22.0 -> 22.1 / 24.0 -> 23.0, 32B q/k/v 14.9 -> 14.1 /
+// 16.8 -> 15.0, and lost on 32B gate_up (24 row tiles per SM: 51.5 -> 52.6 / 53.9 -> 54.9) and 32B o at M = 4 (K =
+// 8192, three CTAs per SM: 13.7 -> 14.6), before the padded reduction rows (kForm16RedPad) and the W4A4 pad.
+// kTeamsDefault (session 19 round 2, H200, bench/probes/gemv_env_sweep.py RESET_NATIVE_GEMV_TEAMS unset (the
+// measured rule) vs 2, us, means of two copies, the same bits on every row): A16 at 2..16 tokens, any K, at most 12
+// row tiles per SM: 8B q/k/v M3 8.4 -> 7.7, M9 10.6 -> 9.5, M10 11.6 -> 9.8; o M9 8.2 -> 7.4, M10 9.0 -> 7.7; gate_up M9 24.6 ->
+// 23.5, M10 26.4 -> 23.7; down (K = 12288) M2 12.1 -> 11.6, M3 13.4 -> 12.2; 32B q/k/v M3 13.1 -> 12.8, o (K = 8192) M3
+// 13.9 -> 13.1, M4 / M5 level; 32B gate_up (24 row tiles per SM) lost at M3 46.1 -> 47.5 and M4 46.9 -> 47.4 (level or
+// -0.5 at M5..8): the tiles limit stays for A16. W4A4 at 2..16 tokens, no K or tiles limit (every W4A4 CTA quantizes
+// all of x): 8B gate_up M3 27.1 -> 24.0, M6 34.3 -> 27.6, M10 49.0 -> 34.8; 32B q/k/v M3 22.5 -> 17.5, M8 36.3 ->
+// 25.0; 32B gate_up (24 row tiles per SM) M3 54.8 -> 51.9, M8 70.7 -> 59.3; 8B down M3 34.2 -> 22.9, 32B o M3 24.5 ->
+// 20.2. A team computes a row tile exactly as a CTA does: only the time changes, never the bits.
 struct TeamsRule {
-  int a16_min_tokens, a16_max_tokens;    // 16-bit x at A16
-  int w4a4_min_tokens, w4a4_max_tokens;  // 16-bit x with W4A4 (an empty range: never)
-  int max_k, max_tiles_per_sm;
+  int a16_min_tokens, a16_max_tokens, a16_max_k, a16_max_tiles_per_sm;      // 16-bit x at A16
+  int w4a4_min_tokens, w4a4_max_tokens, w4a4_max_k, w4a4_max_tiles_per_sm;  // 16-bit x with W4A4 (empty range: never)
 };
-constexpr TeamsRule kTeamsMeasured{4, 8, 1, 0, 5120, 12};
-constexpr TeamsRule kTeamsWide{3, 16, 2, 16, 5120, 12};
-constexpr bool kTeamsWideIsDefault = false;
+constexpr int kTeamsNoLimit = 1 << 30;
+constexpr TeamsRule kTeamsMeasured{4, 8, 5120, 12, 1, 0, 5120, 12};
+constexpr TeamsRule kTeamsDefault{2, 16, kTeamsNoLimit, 12, 2, 16, kTeamsNoLimit, kTeamsNoLimit};
 constexpr TeamsRule teams_rule_for(int forced) {
-  return forced == kTeamsForceWide       ? kTeamsWide
-         : forced == kTeamsForceMeasured ? kTeamsMeasured
-         : kTeamsWideIsDefault           ? kTeamsWide
-                                         : kTeamsMeasured;
+  return forced == kTeamsForceMeasured ? kTeamsMeasured : kTeamsDefault;
 }
 template <int XDT, bool W4A4>
-bool teams_where_two_ctas_fit(const GemvParams& p, int sms, const TeamsRule& r = teams_rule_for(kTeamsRule)) {
+bool teams_where_two_ctas_fit(const GemvParams& p, int sms, const TeamsRule& r = kTeamsDefault) {
   if (XDT == kF32) return false;
   const int lo = W4A4 ? r.w4a4_min_tokens : r.a16_min_tokens, hi = W4A4 ? r.w4a4_max_tokens : r.a16_max_tokens;
-  return p.m >= lo && p.m <= hi && p.k <= r.max_k && (int64_t(p.n) + 15) / 16 <= int64_t(r.max_tiles_per_sm) * sms;
+  const int max_k = W4A4 ? r.w4a4_max_k : r.a16_max_k;
+  const int max_tiles = W4A4 ? r.w4a4_max_tiles_per_sm : r.a16_max_tiles_per_sm;
+  return p.m >= lo && p.m <= hi && p.k <= max_k && (int64_t(p.n) + 15) / 16 <= int64_t(max_tiles) * sms;
 }
 
 template <int XDT, bool W4A4, int NT>
