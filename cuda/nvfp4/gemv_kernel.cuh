@@ -1186,15 +1186,15 @@ inline bool teams_enabled() { return teams_override() != kTeamsNever; }
 // 8.1 / 10.6 -> 9.1 us, o 6.5 -> 6.2 / 8.1 -> 7.3, gate_up 22.0 -> 22.1 / 24.0 -> 23.0, 32B q/k/v 14.9 -> 14.1 /
 // 16.8 -> 15.0, and lost on 32B gate_up (24 row tiles per SM: 51.5 -> 52.6 / 53.9 -> 54.9) and 32B o at M = 4 (K =
 // 8192, three CTAs per SM: 13.7 -> 14.6), before the padded reduction rows (kForm16RedPad) and the W4A4 pad.
-// kTeamsDefault (session 19 round 2, H200, bench/probes/gemv_env_sweep.py RESET_NATIVE_GEMV_TEAMS unset (the
-// measured rule) vs 2, us, means of two copies, the same bits on every row): A16 at 2..16 tokens, any K, at most 12
-// row tiles per SM: 8B q/k/v M3 8.4 -> 7.7, M9 10.6 -> 9.5, M10 11.6 -> 9.8; o M9 8.2 -> 7.4, M10 9.0 -> 7.7; gate_up M9 24.6 ->
+// kTeamsDefault (session 19 round 2, H200, bench/probes/gemv_env_sweep.py RESET_NATIVE_GEMV_TEAMS unset (the measured
+// rule) vs 2, us, means of two copies, the same bits on every row): A16 at 2..16 tokens, any K, at most 12 row tiles
+// per SM: 8B q/k/v M3 8.4 -> 7.7, M9 10.6 -> 9.5, M10 11.6 -> 9.8; o M9 8.2 -> 7.4, M10 9.0 -> 7.7; gate_up M9 24.6 ->
 // 23.5, M10 26.4 -> 23.7; down (K = 12288) M2 12.1 -> 11.6, M3 13.4 -> 12.2; 32B q/k/v M3 13.1 -> 12.8, o (K = 8192) M3
 // 13.9 -> 13.1, M4 / M5 level; 32B gate_up (24 row tiles per SM) lost at M3 46.1 -> 47.5 and M4 46.9 -> 47.4 (level or
 // -0.5 at M5..8): the tiles limit stays for A16. W4A4 at 2..16 tokens, no K or tiles limit (every W4A4 CTA quantizes
-// all of x): 8B gate_up M3 27.1 -> 24.0, M6 34.3 -> 27.6, M10 49.0 -> 34.8; 32B q/k/v M3 22.5 -> 17.5, M8 36.3 ->
-// 25.0; 32B gate_up (24 row tiles per SM) M3 54.8 -> 51.9, M8 70.7 -> 59.3; 8B down M3 34.2 -> 22.9, 32B o M3 24.5 ->
-// 20.2. A team computes a row tile exactly as a CTA does: only the time changes, never the bits.
+// all of x): 8B gate_up M3 27.1 -> 24.0, M6 34.3 -> 27.6, M10 49.0 -> 34.8; 32B q/k/v M3 22.5 -> 17.5, M8 36.3 -> 25.0;
+// 32B gate_up (24 row tiles per SM) M3 54.8 -> 51.9, M8 70.7 -> 59.3; 8B down M3 34.2 -> 22.9, 32B o M3 24.5 -> 20.2. A
+// team computes a row tile exactly as a CTA does: only the time changes, never the bits.
 struct TeamsRule {
   int a16_min_tokens, a16_max_tokens, a16_max_k, a16_max_tiles_per_sm;      // 16-bit x at A16
   int w4a4_min_tokens, w4a4_max_tokens, w4a4_max_k, w4a4_max_tiles_per_sm;  // 16-bit x with W4A4 (empty range: never)
