@@ -1,14 +1,16 @@
 """Host-side model of the NVFP4 GEMV's whole routing for bf16 x at M = 1..16 on the fast path without the ring (gemv.cu
 make_plan / ksplit_for, gemv_dispatch.cuh dispatch_mode, gemv_bd_split.cuh bd_split_slices, gemv_split.cuh
 choose_ksplit, gemv_bd_kernel.cuh try_bd, gemv_kernel.cuh dispatch_tokens), A16 ("bf16") and W4A4 ("nvfp4"), under
-each RESET_NATIVE_GEMV_TEAMS value: unset (the measured rule, kTeamsMeasured), "2" (two teams wherever x fits whole),
-"wide" (kTeamsWide) and "1". kForm16RedPad is counted on every eligible instance: A16 16-bit x (the default since
-session 19) and W4A4 (assumed: helper gemv25 makes it the W4A4 default; --w4a4-nopad models it without). No GPU: an
-H200's 132 SMs, 227 KiB opt-in.
+each RESET_NATIVE_GEMV_TEAMS value: unset (the default rule, kTeamsDefault since session 19 helper teams27), "2" (two
+teams wherever x fits whole), "measured" (session 10's rule, kTeamsMeasured, the default before) and "1" (never).
+kForm16RedPad is counted on every eligible instance: A16 16-bit x and W4A4 (both defaults since session 19;
+--w4a4-nopad models W4A4 without it; route(..., a16_pad=False, w4a4_pad=False) models RESET_NATIVE_GEMV_16_FORM=nopad,
+which routes without the pad). fp16 x routes as bf16 x; fp32 x never takes two teams by a rule, the general path (K
+% 1024 != 0) never: neither is modelled. No GPU: an H200's 132 SMs, 227 KiB opt-in.
 
   python3 bench/probes/gemv_teams_routing.py              # Qwen3 layers, M = 1..16: rows whose instance moves
   python3 bench/probes/gemv_teams_routing.py --all        # every row
-  python3 bench/probes/gemv_teams_routing.py --rows ENV   # "layer:M,..." of the rows ENV moves (for the round script)
+  python3 bench/probes/gemv_teams_routing.py --rows ENV   # "layer:M,..." of the rows ENV moves against unset
   python3 bench/probes/gemv_teams_routing.py --check      # the header quantities, to diff with
                                                           # gemv_teams_routing_check.cu
 """
@@ -22,14 +24,15 @@ from gemv16_pad_routing import (H200_OPTIN, H200_SMS, K_CHUNK, QWEN3, SPLIT_MIN_
                                 WHOLE_LIMIT_THREE, pad_bytes, smem_bytes, split_smem_bytes,
                                 three_ctas_balance_better)
 
-# gemv_kernel.cuh TeamsRule: (A16 min, max tokens), (W4A4 min, max tokens), max K, max row tiles per SM
-TEAMS_MEASURED = ((4, 8), (1, 0), 5120, 12)
-TEAMS_WIDE = ((3, 16), (2, 16), 5120, 12)
+# gemv_kernel.cuh TeamsRule: per mode (A16, W4A4) min tokens, max tokens, max K, max row tiles per SM
+NO_LIMIT = 1 << 30  # kTeamsNoLimit
+TEAMS_MEASURED = ((4, 8, 5120, 12), (1, 0, 5120, 12))
+TEAMS_DEFAULT = ((2, 16, NO_LIMIT, 12), (2, 16, NO_LIMIT, NO_LIMIT))
 SPLIT_W4A4_MIN_TOKENS, SPLIT_W4A4_SLICES = 4, 4  # kSplitW4A4MinTokens, kSplitW4A4Slices
 SPLIT_MIN_CHUNKS_BD = 20  # kSplitMinChunksBd
 BD_MAX_K_ONE, BD_MAX_K_TWO = 16384, 12288  # kBdMaxKOneToken, kBdMaxKTwoTokens
 BD_TILE_EPI, BD_REDUCE, BD_MAX_RATIO, BD_MAX_SLICES, BD_EVEN_SLACK = 0.5, 4.0, 0.9, 16, 1.05
-ENVS = (None, "2", "wide", "1")
+ENVS = (None, "2", "measured", "1")
 
 
 def bd_smem(k, m, tokens):
@@ -97,16 +100,16 @@ def choose_ksplit(n, k, m, w4a4, pad, sms=H200_SMS):
 
 
 def teams_where_two_ctas_fit(n, k, m, w4a4, rule, sms=H200_SMS):
-    lo, hi = rule[1] if w4a4 else rule[0]
-    return lo <= m <= hi and k <= rule[2] and (n + 15) // 16 <= rule[3] * sms
+    lo, hi, max_k, max_tiles = rule[1] if w4a4 else rule[0]
+    return lo <= m <= hi and k <= max_k and (n + 15) // 16 <= max_tiles * sms
 
 
-def route(act, n, k, m, env=None, w4a4_pad=True, sms=H200_SMS, optin=H200_OPTIN):
+def route(act, n, k, m, env=None, w4a4_pad=True, sms=H200_SMS, optin=H200_OPTIN, a16_pad=True):
     """The kernel a bf16-x call runs: ('bd',) / ('bd-split', s) / ('split', s) (16-bit, two CTAs per SM) /
-    (MINB, TEAMS) of the unsplit 16-bit kernel / ('chunked',)."""
+    (MINB, TEAMS) of the unsplit 16-bit kernel / ('chunked',). env: RESET_NATIVE_GEMV_TEAMS (None: unset)."""
     assert k % K_CHUNK == 0 and 1 <= m <= 16 and env in ENVS
     w4a4 = act == "nvfp4"
-    pad = w4a4_pad if w4a4 else True
+    pad = w4a4_pad if w4a4 else a16_pad
     s = bd_split_slices(n, k, m, w4a4, sms)
     if s > 1:
         return ("bd-split", s)
@@ -118,7 +121,7 @@ def route(act, n, k, m, env=None, w4a4_pad=True, sms=H200_SMS, optin=H200_OPTIN)
     nt = 2 if m > 8 else 1
     whole = smem_bytes(k, m, nt)
     teams2 = smem_bytes(k, m, nt, 2) + pad_bytes(2, pad)
-    rule = TEAMS_WIDE if env == "wide" else TEAMS_MEASURED
+    rule = TEAMS_MEASURED if env == "measured" else TEAMS_DEFAULT
     teams_here = env == "2" or (env != "1" and teams_where_two_ctas_fit(n, k, m, w4a4, rule, sms))
     if teams_here and teams2 <= optin:
         return (1, 2)
@@ -165,10 +168,10 @@ def check_lines(w4a4_pad=True):
         for n, k in shapes:
             for m in range(1, 17):
                 nt = 2 if m > 8 else 1
-                tw = [int(teams_where_two_ctas_fit(n, k, m, w4a4, r)) for r in (TEAMS_MEASURED, TEAMS_WIDE)]
+                tw = [int(teams_where_two_ctas_fit(n, k, m, w4a4, r)) for r in (TEAMS_MEASURED, TEAMS_DEFAULT)]
                 print(f"{act} {n} {k} {m} bds={bd_split_slices(n, k, m, w4a4)} "
                       f"ks={choose_ksplit(n, k, m, w4a4, w4a4_pad or not w4a4)} bd={int(bd_chosen(k, m, w4a4))} "
-                      f"bdsmem={bd_smem(k, m, m)} measured={tw[0]} wide={tw[1]} "
+                      f"bdsmem={bd_smem(k, m, m)} measured={tw[0]} default={tw[1]} "
                       f"three={int(three_ctas_balance_better((n + 15) // 16, H200_SMS))} "
                       f"whole={smem_bytes(k, m, nt)}")
 
@@ -184,22 +187,19 @@ def main():
         return None
     show_all = "--all" in args
     for act in ("bf16", "nvfp4"):
-        print(f"# act {act}: Qwen3 layers, M = 1..16; instance under RESET_NATIVE_GEMV_TEAMS = unset | 2 | wide | 1 "
+        print(f"# act {act}: Qwen3 layers, M = 1..16; instance under RESET_NATIVE_GEMV_TEAMS = unset | 2 | measured | 1 "
               f"(3cta/2cta/1cta: MINB, TEAMS = 1; teams: MINB = 1, TEAMS = 2; split/s, bd, bd-split/s)")
         for layer, n, k in layers():
             for m in range(1, 17):
                 cells = [route(act, n, k, m, env) for env in ENVS]
                 flag = ("  MOVES(2)" if cells[1] != cells[0] else "") + \
-                    ("  MOVES(wide)" if cells[2] != cells[0] else "")
+                    ("  DEFAULT-MOVED" if cells[2] != cells[0] else "")
                 if show_all or flag:
                     print(f"{act:5s} {layer:11s} [{n},{k}] M={m:2d}: " + " | ".join(f"{name(c):9s}" for c in cells)
                           + flag)
-        for env in ("2", "wide"):
+        for env in ("2", "measured"):
             rows = moved_rows(act, env)
-            print(f"# {act}: {len(rows)} rows move under {env}: " + ",".join(f"{r[0]}:{r[3]}" for r in rows))
-    rows = [r for r in moved_rows("nvfp4", "2", w4a4_pad=False)]
-    print(f"# nvfp4 without the W4A4 pad: {len(rows)} rows move under 2 (same list with the pad: "
-          f"{[r[:4] for r in rows] == [r[:4] for r in moved_rows('nvfp4', '2')]})")
+            print(f"# {act}: {len(rows)} rows differ under {env}: " + ",".join(f"{r[0]}:{r[3]}" for r in rows))
     return None
 
 

@@ -1,11 +1,10 @@
 // Host-only check of bench/probes/gemv_teams_routing.py against the headers: the quantities its routing model reads
-// (bd_split_slices, choose_ksplit, bd_chosen, BdSmem, teams_where_two_ctas_fit under kTeamsMeasured and kTeamsWide,
+// (bd_split_slices, choose_ksplit, bd_chosen, BdSmem, teams_where_two_ctas_fit under kTeamsMeasured and kTeamsDefault,
 // three_ctas_balance_better, smem_bytes) for bf16 x at A16 and W4A4 on the fast path without the ring, 132 SMs, 227 KiB
 // opt-in. Runs no kernel (no GPU needed); one line per (act, n, k, m), as the Python model prints with --check:
 //   nvcc -std=c++17 -arch=sm_90 -Icpp/include -Icuda -Icpp/src --expt-relaxed-constexpr
 //     -o /tmp/teams_check bench/probes/gemv_teams_routing_check.cu   (one line), then /tmp/teams_check > /tmp/c.txt
-//   python3 bench/probes/gemv_teams_routing.py --check [--w4a4-nopad] > /tmp/p.txt && diff /tmp/c.txt /tmp/p.txt
-// (--w4a4-nopad while the W4A4 split kernel has no pad by default, i.e. before helper gemv25's change.)
+//   python3 bench/probes/gemv_teams_routing.py --check > /tmp/p.txt && diff /tmp/c.txt /tmp/p.txt
 #include <cstdio>
 
 #include "nvfp4/gemv_bd_split.cuh"
@@ -23,10 +22,10 @@ void line(int n, int k, int m) {
   const int bds = bd_split_slices(p, plan, true, W4A4);
   const int ks = choose_ksplit<kBF16, W4A4>(p, plan);
   const size_t whole = m > 8 ? smem_bytes<kBF16, W4A4, 2, true>(k, m) : smem_bytes<kBF16, W4A4, 1, true>(k, m);
-  std::printf("%s %d %d %d bds=%d ks=%d bd=%d bdsmem=%d measured=%d wide=%d three=%d whole=%zu\n",
+  std::printf("%s %d %d %d bds=%d ks=%d bd=%d bdsmem=%d measured=%d default=%d three=%d whole=%zu\n",
               W4A4 ? "nvfp4" : "bf16", n, k, m, bds, ks, int(bd_chosen<W4A4>(p, false)), BdSmem(k, m, m).total,
               int(teams_where_two_ctas_fit<kBF16, W4A4>(p, kSms, kTeamsMeasured)),
-              int(teams_where_two_ctas_fit<kBF16, W4A4>(p, kSms, kTeamsWide)),
+              int(teams_where_two_ctas_fit<kBF16, W4A4>(p, kSms, kTeamsDefault)),
               int(three_ctas_balance_better((n + 15) / 16, kSms)), whole);
 }
 
