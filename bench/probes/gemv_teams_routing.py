@@ -77,15 +77,16 @@ def bd_split_slices(n, k, m, w4a4, sms=H200_SMS):
     return even if even > 0 and cost(even) <= BD_MAX_RATIO * cost(1) else best
 
 
-def choose_ksplit(n, k, m, w4a4, pad, sms=H200_SMS):
-    """choose_ksplit for bf16 x (A16 or W4A4), no override; pad: the split kernel's form has kForm16RedPad."""
+def choose_ksplit(n, k, m, w4a4, pad, sms=H200_SMS, bd_off=False):
+    """choose_ksplit for bf16 x (A16 or W4A4), no override; pad: the split kernel's form has kForm16RedPad; bd_off:
+    RESET_NATIVE_GEMV_BD=0."""
     nt = 2 if m > 8 else 1
     nchunks = k // K_CHUNK
 
     def fits(s):
         return split_smem_bytes(k, m, nt, s) + pad_bytes(1, pad) <= WHOLE_LIMIT
 
-    bd = bd_chosen(k, m, w4a4) and bd_smem(k, m, m) <= WHOLE_LIMIT
+    bd = not bd_off and bd_chosen(k, m, w4a4) and bd_smem(k, m, m) <= WHOLE_LIMIT
     if nchunks < 8 or (nchunks < SPLIT_MIN_CHUNKS_BD if bd else split_smem_bytes(k, m, nt, 1) <= SPLIT_MIN_WHOLE):
         ntiles = (n + 15) // 16
         if w4a4 and m >= SPLIT_W4A4_MIN_TOKENS and ntiles < 4 * sms and nchunks >= 2:
@@ -104,19 +105,20 @@ def teams_where_two_ctas_fit(n, k, m, w4a4, rule, sms=H200_SMS):
     return lo <= m <= hi and k <= max_k and (n + 15) // 16 <= max_tiles * sms
 
 
-def route(act, n, k, m, env=None, w4a4_pad=True, sms=H200_SMS, optin=H200_OPTIN, a16_pad=True):
+def route(act, n, k, m, env=None, w4a4_pad=True, sms=H200_SMS, optin=H200_OPTIN, a16_pad=True, bd_off=False):
     """The kernel a bf16-x call runs: ('bd',) / ('bd-split', s) / ('split', s) (16-bit, two CTAs per SM) /
-    (MINB, TEAMS) of the unsplit 16-bit kernel / ('chunked',). env: RESET_NATIVE_GEMV_TEAMS (None: unset)."""
+    (MINB, TEAMS) of the unsplit 16-bit kernel / ('chunked',). env: RESET_NATIVE_GEMV_TEAMS (None: unset); bd_off:
+    RESET_NATIVE_GEMV_BD=0 (no block-diagonal kernel, no block-diagonal split)."""
     assert k % K_CHUNK == 0 and 1 <= m <= 16 and env in ENVS
     w4a4 = act == "nvfp4"
     pad = w4a4_pad if w4a4 else a16_pad
-    s = bd_split_slices(n, k, m, w4a4, sms)
+    s = 1 if bd_off else bd_split_slices(n, k, m, w4a4, sms)
     if s > 1:
         return ("bd-split", s)
-    s = choose_ksplit(n, k, m, w4a4, pad, sms)
+    s = choose_ksplit(n, k, m, w4a4, pad, sms, bd_off)
     if s > 1:
         return ("split", s)
-    if bd_chosen(k, m, w4a4) and bd_smem(k, m, m) <= WHOLE_LIMIT:
+    if not bd_off and bd_chosen(k, m, w4a4) and bd_smem(k, m, m) <= WHOLE_LIMIT:
         return ("bd",)
     nt = 2 if m > 8 else 1
     whole = smem_bytes(k, m, nt)
