@@ -38,10 +38,12 @@ def _ref_weights(n, k):
 # (n, k, m, teams env, instance (MINB, SPLIT, TEAMS) the call must run): two CTAs per SM with 8 and 16 token columns,
 # two teams (8 / 16 columns, the second team without a tile at n = 8), split K (8 token columns: 8 chunks in 4 slices,
 # 9 in 5 (uneven), 25 in 13 at two tokens; 16 columns: 9 in 5), one CTA per SM with six slots
-# (RESET_NATIVE_GEMV_TEAMS=1), and the three-CTA kernel (form 0). n = 200 ends in a partial row tile.
+# (RESET_NATIVE_GEMV_TEAMS=1), and the three-CTA kernel (form 0). n = 200 ends in a partial row tile. The two- and
+# three-CTA shapes run with RESET_NATIVE_GEMV_TEAMS=1: the default takes two teams there since session 19 helper teams27
+# (bench/probes/gemv_teams_routing.py), and "1" keeps the instance they were chosen for.
 SHAPES = [
-    (200, 4096, 3, None, (2, 0, 1)),
-    (200, 2048, 12, None, (2, 0, 1)),
+    (200, 4096, 3, "1", (2, 0, 1)),
+    (200, 2048, 12, "1", (2, 0, 1)),
     (200, 4096, 4, None, (1, 0, 2)),
     (8, 4096, 5, None, (1, 0, 2)),
     (200, 4096, 16, None, (1, 0, 2)),
@@ -50,7 +52,7 @@ SHAPES = [
     (72, 25600, 2, None, (2, 1, 1)),
     (200, 9216, 5, None, (2, 1, 1)),
     (200, 4096, 16, "1", (1, 0, 1)),
-    (6144, 4096, 3, None, (3, 0, 1)),
+    (6144, 4096, 3, "1", (3, 0, 1)),
     (199, 4096, 16, None, (1, 0, 2)),
     (4097, 5120, 11, None, (1, 0, 2)),
     (199, 12288, 16, None, (2, 1, 1)),

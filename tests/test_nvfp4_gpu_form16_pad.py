@@ -78,12 +78,13 @@ def _check(n, k, m, teams, dtype, instance, nopad_instance, monkeypatch):
 
 
 # (n, k, m, teams env, instance (MINB, SPLIT, TEAMS)), as tests/test_nvfp4_gpu_form16_s16.py's shapes: the routing
-# is the same with and without the pad (bench/probes/gemv16_pad_routing.py).
+# is the same with and without the pad (bench/probes/gemv16_pad_routing.py, gemv_teams_routing.py). The two-CTA shape
+# runs with RESET_NATIVE_GEMV_TEAMS=1 (two teams by default since session 19 helper teams27).
 SHAPES = [
     (199, 4096, 16, None, (1, 0, 2)),
     (4097, 5120, 11, None, (1, 0, 2)),
     (200, 4096, 5, None, (1, 0, 2)),
-    (200, 2048, 12, None, (2, 0, 1)),
+    (200, 2048, 12, "1", (2, 0, 1)),
     (199, 12288, 16, None, (2, 1, 1)),
     (200, 9216, 5, None, (2, 1, 1)),
     (200, 4096, 16, "1", (1, 0, 1)),
@@ -110,9 +111,11 @@ def test_largest_whole_k_at_16_tokens(teams, dtype, monkeypatch):
 # path up to K = 64 chunks, at any n): x and the buffers take 111424 B at K = 4096, M = 11 (Qwen3-8B q/k/v, o and
 # gate_up at M = 11) and 111680 B at K = 6144, M = 8, under kWholeSmemLimit (112640) without the pad, over it with
 # (+ 2048): two CTAs per SM with nopad, one CTA per SM with the pad (two teams; one with RESET_NATIVE_GEMV_TEAMS=1).
+# Under RESET_NATIVE_GEMV_TEAMS=measured (session 10's rule, which takes two teams at neither shape where two CTAs fit):
+# the default rule since session 19 helper teams27 takes two teams there with or without the pad.
 @pytest.mark.parametrize("n,k,m,teams,instance", [
-    (200, 4096, 11, None, (1, 0, 2)),
-    (200, 6144, 8, None, (1, 0, 2)),
+    (200, 4096, 11, "measured", (1, 0, 2)),
+    (200, 6144, 8, "measured", (1, 0, 2)),
     (200, 4096, 11, "1", (1, 0, 1)),
 ])
 def test_pad_moves_shapes_at_the_two_cta_limit(n, k, m, teams, instance, monkeypatch):
@@ -154,8 +157,10 @@ def test_other_modes_and_old_forms_have_no_pad(monkeypatch):
     assert [f for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, 0.01, x.float(), "bf16"))] == [0]
     p3 = torch.randint(0, 256, (6144, 4096 // 2), generator=gen, device="cuda", dtype=torch.uint8)
     s3 = torch.randint(0x30, 0x40, (6144, 4096 // 16), generator=gen, device="cuda", dtype=torch.uint8)
+    monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", "1")  # (two teams by default since session 19 helper teams27)
     three = ref.gemv16_forms_of_call(lambda: nc.gemv(p3, s3, 0.01, x[:3], "bf16"))  # Qwen3-8B q/k/v at M = 3
     assert [(minb, f) for minb, _, _, f in three] == [(3, 0)]
+    monkeypatch.delenv("RESET_NATIVE_GEMV_TEAMS")
     p2 = torch.randint(0, 256, (200, 3088 // 2), generator=gen, device="cuda", dtype=torch.uint8)  # K % 1024 != 0
     s2 = torch.randint(0x30, 0x40, (200, 3088 // 16), generator=gen, device="cuda", dtype=torch.uint8)
     x2 = torch.randn((16, 3088), generator=gen, device="cuda").to(torch.bfloat16)

@@ -57,18 +57,20 @@ def _form_of(name, instance, m, bf16):
 
 # (n, k, m, teams env, instance (MINB, SPLIT, TEAMS) the call must run): the two-team kernel at 16 and 8 token columns
 # (n = 199: a partial row tile; n = 8: the second team without a tile), two CTAs per SM (8 and 16 columns), split K
-# (16 columns, uneven slices; 8 columns, phased), one CTA per SM with six slots, the three-CTA kernel (form 0).
+# (16 columns, uneven slices; 8 columns, phased), one CTA per SM with six slots, the three-CTA kernel (form 0). The two-
+# and three-CTA shapes run with RESET_NATIVE_GEMV_TEAMS=1: the default takes two teams there since session 19 helper
+# teams27 (bench/probes/gemv_teams_routing.py), and "1" keeps the instance they were chosen for.
 SHAPES = [
     (199, 4096, 16, None, (1, 0, 2)),
     (4097, 5120, 11, None, (1, 0, 2)),
     (200, 4096, 4, None, (1, 0, 2)),
     (8, 4096, 5, None, (1, 0, 2)),
-    (200, 4096, 3, None, (2, 0, 1)),
-    (200, 2048, 12, None, (2, 0, 1)),
+    (200, 4096, 3, "1", (2, 0, 1)),
+    (200, 2048, 12, "1", (2, 0, 1)),
     (199, 12288, 16, None, (2, 1, 1)),
     (200, 9216, 5, None, (2, 1, 1)),
     (200, 4096, 16, "1", (1, 0, 1)),
-    (6144, 4096, 3, None, (3, 0, 1)),
+    (6144, 4096, 3, "1", (3, 0, 1)),
 ]
 
 
@@ -113,16 +115,18 @@ def _every_scale_byte(n, k, seed):
 
 # Every scale byte on the kernels at 16 and 8 token columns (two teams, two CTAs, split K), with bf16 and fp16 x: the
 # scale word gives scale_pairs' values for every byte the quantizer can write, and the sign-bit bytes (which it does
-# not write) too.
-@pytest.mark.parametrize("n,k,m,instance", [
-    (200, 4096, 16, (1, 0, 2)),
-    (200, 4096, 3, (2, 0, 1)),
-    (199, 12288, 16, (2, 1, 1)),
-    (200, 9216, 5, (2, 1, 1)),
+# not write) too. The two-CTA shape with RESET_NATIVE_GEMV_TEAMS=1 (two teams by default since helper teams27).
+@pytest.mark.parametrize("n,k,m,teams,instance", [
+    (200, 4096, 16, None, (1, 0, 2)),
+    (200, 4096, 3, "1", (2, 0, 1)),
+    (199, 12288, 16, None, (2, 1, 1)),
+    (200, 9216, 5, None, (2, 1, 1)),
 ])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_scale_word_every_byte(n, k, m, instance, dtype, monkeypatch):
+def test_scale_word_every_byte(n, k, m, teams, instance, dtype, monkeypatch):
     ref.clear_gemv_env(monkeypatch, ENV)
+    if teams is not None:
+        monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", teams)
     weights = _every_scale_byte(n, k, seed=n + k + m)
     assert set(np.unique(weights[1])) == set(range(0x7F)) | set(range(0x80, 0xFF))
     outs, x, bias, residual = _outputs(weights, m, dtype, instance, monkeypatch)

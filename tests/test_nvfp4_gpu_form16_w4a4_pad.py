@@ -89,15 +89,17 @@ def _same_bits(p, s, gs, x, act_gs, bias, residual, instance, nopad_instance, mo
     return got
 
 
-# (n, k, m, teams env, instance (MINB, SPLIT, TEAMS)) on 132 SMs (bench/probes/gemv16_w4a4_pad_routing.py, the same
-# instance with and without the pad): two CTAs per SM with 8 token columns (M = 3: no W4A4 split below 4 tokens) and
-# with 16 (one chunk: nothing to split); from 528 row tiles (4 per SM) no W4A4 split: two CTAs at M = 8 (Qwen3-8B
-# gate_up's instance), two teams at M = 16 (gate_up's), one CTA with RESET_NATIVE_GEMV_TEAMS=1; split K with 8 token
-# columns (few row tiles: the W4A4 split by 4) and with 16 (long K: 6 slices, Qwen3-8B down's instance).
+# (n, k, m, teams env, instance (MINB, SPLIT, TEAMS)) on 132 SMs (bench/probes/gemv16_w4a4_pad_routing.py and
+# gemv_teams_routing.py, the same instance with and without the pad): two CTAs per SM with 8 token columns (M = 3: no
+# W4A4 split below 4 tokens) and with 16 (one chunk: nothing to split); from 528 row tiles (4 per SM) no W4A4 split:
+# two CTAs at M = 8, two teams at M = 16, one CTA with RESET_NATIVE_GEMV_TEAMS=1; split K with 8 token columns (few row
+# tiles: the W4A4 split by 4) and with 16 (long K: 6 slices, Qwen3-8B down's instance). The two-CTA shapes run with
+# RESET_NATIVE_GEMV_TEAMS=1: with 16-bit x the default takes two teams there since session 19 helper teams27 (fp32 x
+# never), and "1" keeps the instance they were chosen for on every x dtype.
 SHAPES = [
-    (200, 4096, 3, None, (2, 0, 1)),
-    (200, 1024, 16, None, (2, 0, 1)),
-    (8448, 4096, 8, None, (2, 0, 1)),
+    (200, 4096, 3, "1", (2, 0, 1)),
+    (200, 1024, 16, "1", (2, 0, 1)),
+    (8448, 4096, 8, "1", (2, 0, 1)),
     (8448, 4096, 16, None, (1, 0, 2)),
     (8448, 4096, 16, "1", (1, 0, 1)),
     (200, 4096, 5, None, (2, 1, 1)),
@@ -131,13 +133,17 @@ def _check_fp64(y, weights, x, act_gs, bias, residual):
     ref.assert_within_fp64_bound(y, yref, abs_sum, x.shape[1])
 
 
-# The small shapes of SHAPES (the host quantizer is slow for n = 8448) against fp64 as well.
-@pytest.mark.parametrize("n,k,m,instance", [(200, 4096, 3, (2, 0, 1)), (200, 1024, 16, (2, 0, 1)),
-                                            (200, 4096, 5, (2, 1, 1)), (200, 12288, 16, (2, 1, 1))])
+# The small shapes of SHAPES (the host quantizer is slow for n = 8448) against fp64 as well, M = 3 also as the default
+# runs it (two teams since session 19 helper teams27), M = 16 at K = 1024 with RESET_NATIVE_GEMV_TEAMS=1 (two CTAs).
+@pytest.mark.parametrize("n,k,m,teams,instance", [(200, 4096, 3, None, (1, 0, 2)), (200, 4096, 3, "1", (2, 0, 1)),
+                                                  (200, 1024, 16, "1", (2, 0, 1)), (200, 4096, 5, None, (2, 1, 1)),
+                                                  (200, 12288, 16, None, (2, 1, 1))])
 @pytest.mark.parametrize("static_scale", [False, True])
-def test_default_pad_vs_fp64(n, k, m, instance, static_scale, monkeypatch):
+def test_default_pad_vs_fp64(n, k, m, teams, instance, static_scale, monkeypatch):
     _needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV)
+    if teams is not None:
+        monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", teams)
     weights = _ref_weights(n, k)
     p, s = torch.from_numpy(weights[0]).cuda(), torch.from_numpy(weights[1]).cuda()
     x, bias, residual = _inputs(n, k, m, torch.bfloat16)
@@ -150,9 +156,11 @@ def test_default_pad_vs_fp64(n, k, m, instance, static_scale, monkeypatch):
 # fast path up to K = 64 chunks, from 528 row tiles; as for A16): x and the buffers take 111424 B at K = 4096, M = 11
 # (Qwen3-8B gate_up at M = 11) and 111680 B at K = 6144, M = 8, under kWholeSmemLimit (112640) with nopad, over it with
 # the pad's 2048: two CTAs per SM with nopad, one CTA per SM by default (two teams; one with RESET_NATIVE_GEMV_TEAMS=1).
+# Under RESET_NATIVE_GEMV_TEAMS=measured (session 10's rule: W4A4 never two teams where two CTAs fit): the default rule
+# since session 19 helper teams27 takes two teams there with or without the pad.
 @pytest.mark.parametrize("n,k,m,teams,instance", [
-    (8448, 4096, 11, None, (1, 0, 2)),
-    (8448, 6144, 8, None, (1, 0, 2)),
+    (8448, 4096, 11, "measured", (1, 0, 2)),
+    (8448, 6144, 8, "measured", (1, 0, 2)),
     (8448, 4096, 11, "1", (1, 0, 1)),
 ])
 @pytest.mark.parametrize("static_scale", [False, True])
@@ -214,8 +222,10 @@ def test_switch_values_on_w4a4_and_the_kernels_without_pad(monkeypatch):
     monkeypatch.delenv(ENV)
     p3, s3, _ = _random_weights(6144, 4096)
     assert [f for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, gs, x.float(), "bf16"))] == [0]
+    monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", "1")  # (two teams by default since session 19 helper teams27)
     three = ref.gemv16_forms_of_call(lambda: nc.gemv(p3, s3, gs, x[:3], "bf16"))  # Qwen3-8B q/k/v at M = 3
     assert [(minb, f) for minb, _, _, f in three] == [(3, 0)]
+    monkeypatch.delenv("RESET_NATIVE_GEMV_TEAMS")
     # The general path: K % 1024 != 0 (not FAST), never split.
     gen = torch.Generator(device="cuda").manual_seed(2)
     p2 = torch.randint(0, 256, (200, 3088 // 2), generator=gen, device="cuda", dtype=torch.uint8)
