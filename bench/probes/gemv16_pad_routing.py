@@ -2,7 +2,9 @@
 choose_ksplit) for A16 calls with bf16/fp16 x on the fast path (K % 1024 == 0, aligned weights), without the ring:
 which instance (MINB, SPLIT, TEAMS) and how many K slices a shape gets with kForm16RedPad's shared memory counted
 (the default since session 19) and without it (RESET_NATIVE_GEMV_16_FORM=nopad, the routing of sessions 16-18).
-No GPU: the constants are the headers' and an H200's (132 SMs, 227 KiB opt-in per block).
+No GPU: the constants are the headers' and an H200's (132 SMs, 227 KiB opt-in per block). Its two-team rule is
+session 10's (RESET_NATIVE_GEMV_TEAMS=measured since session 19 helper teams27); gemv_teams_routing.py models the
+default rule (kTeamsDefault).
 
   python3 bench/probes/gemv16_pad_routing.py            # Qwen3 layers at M = 3..16, the tests' shapes, the window
   python3 bench/probes/gemv16_pad_routing.py --check    # sizes and slices, to diff with gemv16_pad_routing_check.cu
