@@ -31,6 +31,10 @@ import test_nvfp4_cuda as t  # noqa: E402
 # (m = 8 and 16 at K = 8192). n = 40: three row tiles.
 FAMILIES = [(40, 1024, 1), (40, 1024, 2), (40, 4096, 4), (8472, 1024, 12), (40, 4096, 16), (40, 8192, 8),
             (40, 8192, 16)]
+# Since session 19 two teams run wherever x fits two CTAs per SM at 2..16 tokens (A16 up to 12 row tiles per SM,
+# W4A4 always), so m = 12 at K = 1024 runs two teams by default; RESET_NATIVE_GEMV_TEAMS=measured (the session-10
+# rule) keeps the two-CTA walk under the sanitizer too.
+TEAMS_VALUES = {(8472, 1024, 12): (None, "measured")}
 
 
 # The 16-bit kernel's forms (RESET_NATIVE_GEMV_16_FORM, read at every call): the rule's (unset), session 12's loop
@@ -51,10 +55,11 @@ def gemv_kernels(dtypes):
     for dtype in dtypes:
         for n, k, m in FAMILIES:
             for form in FORMS16 if m >= 3 else (None,):
-                with _env("RESET_NATIVE_GEMV_16_FORM", form):
-                    for act in ("bf16", "nvfp4"):
-                        t._gemv_case(n, k, m, dtype, act, with_bias=True, seed=int(time.time() * 1e3) % 2**31)
-                        cases += 1
+                for teams in TEAMS_VALUES.get((n, k, m), (None,)):
+                    with _env("RESET_NATIVE_GEMV_16_FORM", form), _env("RESET_NATIVE_GEMV_TEAMS", teams):
+                        for act in ("bf16", "nvfp4"):
+                            t._gemv_case(n, k, m, dtype, act, with_bias=True, seed=int(time.time() * 1e3) % 2**31)
+                            cases += 1
     for dtype in dtypes:
         for n, k, m in LEAN_FAMILIES:
             with _env("RESET_NATIVE_GEMV_BD_LEAN", "1"):
