@@ -5,6 +5,8 @@ format's three grids (0.5 / 1 / 2). All arithmetic in IEEE float32 like the spec
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 F32 = np.float32
@@ -123,6 +125,26 @@ def clear_gemv_env(monkeypatch, *extra):
     """Unsets the routing switches (and the variables in `extra`), so that the launcher's own rules pick the kernel."""
     for var in extra + GEMV_ROUTE_ENV:
         monkeypatch.delenv(var, raising=False)
+
+
+def set_env(monkeypatch, name, value):
+    """os.environ[name] = value through monkeypatch; None unsets it."""
+    if value is None:
+        monkeypatch.delenv(name, raising=False)
+    else:
+        monkeypatch.setenv(name, value)
+
+
+@functools.lru_cache(maxsize=8)
+def random_gpu_weights(n, k):
+    """Packed FP4 (every code) and E4M3 scales 0x30..0x3F drawn on the GPU (seed n * 7 + k), global scale 0.01:
+    finite outputs without the host quantizer, for shapes too large for it."""
+    import torch
+
+    gen = torch.Generator(device="cuda").manual_seed(n * 7 + k)
+    p = torch.randint(0, 256, (n, k // 2), generator=gen, device="cuda", dtype=torch.uint8)
+    s = torch.randint(0x30, 0x40, (n, k // 16), generator=gen, device="cuda", dtype=torch.uint8)
+    return p, s, 0.01
 
 
 def gemv16_forms_of_call(fn):

@@ -39,13 +39,6 @@ def _needs_227k():
         pytest.skip("the routing of these shapes assumes 227 KiB of opt-in shared memory per block (H100 / H200)")
 
 
-def _set(monkeypatch, value):
-    if value is None:
-        monkeypatch.delenv(ENV, raising=False)
-    else:
-        monkeypatch.setenv(ENV, value)
-
-
 def _check(n, k, m, teams, dtype, instance, nopad_instance, monkeypatch):
     """The default runs `instance` with the pad, "pad" the same kernel, "nopad" `nopad_instance` without it; the
     outputs are equal bit for bit and within the fp64 bound."""
@@ -59,13 +52,13 @@ def _check(n, k, m, teams, dtype, instance, nopad_instance, monkeypatch):
     def fn():
         return nc.gemv(p, s, gs, x, "bf16", None, bias, residual)
 
-    _set(monkeypatch, "nopad")
+    ref.set_env(monkeypatch, ENV, "nopad")
     nopad = ref.gemv16_forms_of_call(fn)
     assert len(nopad) == 1 and nopad[0][:3] == nopad_instance and not nopad[0][3] & RED_PAD, nopad
     want = fn()
     outs = {}
     for value in (None, "pad"):
-        _set(monkeypatch, value)
+        ref.set_env(monkeypatch, ENV, value)
         forms = ref.gemv16_forms_of_call(fn)
         if instance == nopad_instance:  # the same kernel plus the pad
             assert forms == [(*instance, nopad[0][3] | RED_PAD)], value

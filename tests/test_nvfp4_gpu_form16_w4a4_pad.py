@@ -39,15 +39,6 @@ def _needs_h200_routing():
         pytest.skip("the routing of these shapes assumes 132 SMs and 227 KiB of opt-in shared memory per block")
 
 
-@functools.lru_cache(maxsize=8)
-def _random_weights(n, k):
-    """Packed FP4 (every code), E4M3 scales 0x30..0x3F, on the GPU: finite outputs, no host quantizer (n <= 8448)."""
-    gen = torch.Generator(device="cuda").manual_seed(n * 7 + k)
-    p = torch.randint(0, 256, (n, k // 2), generator=gen, device="cuda", dtype=torch.uint8)
-    s = torch.randint(0x30, 0x40, (n, k // 16), generator=gen, device="cuda", dtype=torch.uint8)
-    return p, s, 0.01
-
-
 @functools.lru_cache(maxsize=4)
 def _ref_weights(n, k):
     return ref.quantize(torch.randn((n, k), generator=torch.Generator().manual_seed(n * 5 + k)).numpy())
@@ -61,13 +52,6 @@ def _inputs(n, k, m, dtype):
     return x, bias, residual
 
 
-def _set(monkeypatch, value):
-    if value is None:
-        monkeypatch.delenv(ENV, raising=False)
-    else:
-        monkeypatch.setenv(ENV, value)
-
-
 def _same_bits(p, s, gs, x, act_gs, bias, residual, instance, nopad_instance, monkeypatch):
     """nopad runs `nopad_instance` with FORM 0; unset (the default) runs `instance` with the pad; equal outputs.
     Returns the default's. The W4A4 rule is the pad alone on every instance w4a4_pad_eligible admits, so the default's
@@ -77,10 +61,10 @@ def _same_bits(p, s, gs, x, act_gs, bias, residual, instance, nopad_instance, mo
     def fn():
         return nc.gemv(p, s, gs, x, "nvfp4", act_gs, bias, residual)
 
-    _set(monkeypatch, "nopad")
+    ref.set_env(monkeypatch, ENV, "nopad")
     assert ref.gemv16_forms_of_call(fn) == [(*nopad_instance, 0)]
     want = fn()
-    _set(monkeypatch, None)
+    ref.set_env(monkeypatch, ENV, None)
     forms = ref.gemv16_forms_of_call(fn)
     assert len(forms) == 1 and forms[0][:3] == instance and forms[0][3] == RED_PAD, forms
     torch.full(((m * n * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
@@ -115,7 +99,7 @@ def test_default_pad_same_bits_as_nopad(n, k, m, teams, instance, dtype, static_
     ref.clear_gemv_env(monkeypatch, ENV)
     if teams is not None:
         monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", teams)
-    p, s, gs = _random_weights(n, k)
+    p, s, gs = ref.random_gpu_weights(n, k)
     x, bias, residual = _inputs(n, k, m, dtype)
     y = _same_bits(p, s, gs, x, STATIC_ACT_GS if static_scale else None, bias, residual, instance, instance,
                    monkeypatch)
@@ -169,7 +153,7 @@ def test_default_pad_moves_shapes_at_the_two_cta_limit(n, k, m, teams, instance,
     ref.clear_gemv_env(monkeypatch, ENV)
     if teams is not None:
         monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", teams)
-    p, s, gs = _random_weights(n, k)
+    p, s, gs = ref.random_gpu_weights(n, k)
     x, bias, residual = _inputs(n, k, m, torch.bfloat16)
     _same_bits(p, s, gs, x, STATIC_ACT_GS if static_scale else None, bias, residual, instance, (2, 0, 1),
                monkeypatch)
@@ -181,7 +165,7 @@ def test_default_pad_graph_replay(n, k, m, monkeypatch):
     changes: equal to eager nopad calls."""
     _needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV)
-    p, s, gs = _random_weights(n, k)
+    p, s, gs = ref.random_gpu_weights(n, k)
     x, bias, residual = _inputs(n, k, m, torch.bfloat16)
     assert [f for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual))] \
         == [RED_PAD]
@@ -204,7 +188,7 @@ def test_switch_values_on_w4a4_and_the_kernels_without_pad(monkeypatch):
     chunked and the general-path (K % 1024 != 0) W4A4 kernels keep form 0 by default."""
     _needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV)
-    p, s, gs = _random_weights(200, 4096)
+    p, s, gs = ref.random_gpu_weights(200, 4096)
     x = torch.randn((16, 4096), generator=torch.Generator().manual_seed(3)).to(torch.bfloat16).cuda()
 
     def fn():
@@ -220,7 +204,7 @@ def test_switch_values_on_w4a4_and_the_kernels_without_pad(monkeypatch):
         assert ref.gemv16_forms_of_call(fn) == forms, value
         assert torch.equal(fn(), want), value
     monkeypatch.delenv(ENV)
-    p3, s3, _ = _random_weights(6144, 4096)
+    p3, s3, _ = ref.random_gpu_weights(6144, 4096)
     assert [f for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, gs, x.float(), "bf16"))] == [0]
     monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", "1")  # (two teams by default since session 19 helper teams27)
     three = ref.gemv16_forms_of_call(lambda: nc.gemv(p3, s3, gs, x[:3], "bf16"))  # Qwen3-8B q/k/v at M = 3
@@ -235,7 +219,7 @@ def test_switch_values_on_w4a4_and_the_kernels_without_pad(monkeypatch):
     assert [(a[3], a[9]) for a in args] == [(0, 0)]  # (FAST, FORM)
     # The chunked kernel (16 tokens x K = 8192 of x do not fit whole; no split with RESET_NATIVE_GEMV_KSPLIT=1): no pad.
     monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "1")
-    p8, s8, _ = _random_weights(200, 8192)
+    p8, s8, _ = ref.random_gpu_weights(200, 8192)
     x8 = torch.randn((16, 8192), generator=torch.Generator().manual_seed(4)).to(torch.bfloat16).cuda()
     args = ref.gemv16_kernel_args(lambda: nc.gemv(p8, s8, gs, x8, "nvfp4"))
     assert [(a[4], a[9]) for a in args] == [(0, 0)]  # (WHOLE, FORM)

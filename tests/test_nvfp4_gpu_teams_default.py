@@ -34,25 +34,9 @@ def _needs_h200_routing():
         pytest.skip("the routing of these shapes assumes 132 SMs and 227 KiB of opt-in shared memory per block")
 
 
-def _set(monkeypatch, value):
-    if value is None:
-        monkeypatch.delenv(ENV, raising=False)
-    else:
-        monkeypatch.setenv(ENV, value)
-
-
 def _instances(fn):
     """(MINB, SPLIT, TEAMS) of every 16-bit GEMV kernel fn() launched (the FORM bits are the form rules' business)."""
     return [(a[5], a[7], a[8]) for a in ref.gemv16_kernel_args(fn)]
-
-
-@functools.lru_cache(maxsize=4)
-def _random_weights(n, k):
-    """Packed FP4 (every code), E4M3 scales 0x30..0x3F, on the GPU (no host quantizer for the large shapes)."""
-    gen = torch.Generator(device="cuda").manual_seed(n * 7 + k)
-    p = torch.randint(0, 256, (n, k // 2), generator=gen, device="cuda", dtype=torch.uint8)
-    s = torch.randint(0x30, 0x40, (n, k // 16), generator=gen, device="cuda", dtype=torch.uint8)
-    return p, s, 0.01
 
 
 @functools.lru_cache(maxsize=8)
@@ -103,7 +87,7 @@ def test_default_kernel_choice(act, n, k, m, unset, measured, never, monkeypatch
     """The instance unset (the default rule), with "measured" (session 10's rule), with "1" and with "2"."""
     _needs_h200_routing()
     ref.clear_gemv_env(monkeypatch)
-    p, s, gs = _random_weights(n, k)
+    p, s, gs = ref.random_gpu_weights(n, k)
     x = torch.randn((m, k), generator=torch.Generator().manual_seed(m)).to(torch.bfloat16).cuda()
 
     def fn():
@@ -112,7 +96,7 @@ def test_default_kernel_choice(act, n, k, m, unset, measured, never, monkeypatch
     always = SPLIT4 if unset == SPLIT4 else TEAMS
     # "wide" (session 19 helper teams26's opt-in) is gone: an unknown value, the default
     for value, want in ((None, unset), ("measured", measured), ("1", never), ("2", always), ("wide", unset)):
-        _set(monkeypatch, value)
+        ref.set_env(monkeypatch, ENV, value)
         assert _instances(fn) == [want], value
 
 
@@ -124,7 +108,7 @@ def test_default_other_x_and_bd_switch(monkeypatch):
     ref.clear_gemv_env(monkeypatch)
 
     def inst(n, k, m, act, dtype=torch.bfloat16):
-        p, s, gs = _random_weights(n, k)
+        p, s, gs = ref.random_gpu_weights(n, k)
         x = torch.randn((m, k), generator=torch.Generator().manual_seed(m)).to(dtype).cuda()
         return _instances(lambda: nc.gemv(p, s, gs, x, act))
 
@@ -132,14 +116,14 @@ def test_default_other_x_and_bd_switch(monkeypatch):
     assert inst(24576, 4096, 6, "nvfp4", torch.float16) == [TEAMS]
     assert inst(6144, 1024, 9, "bf16", torch.float32)[0][2] == 1
     assert inst(6144, 1024, 9, "nvfp4", torch.float32)[0][2] == 1
-    _set(monkeypatch, "measured")
+    ref.set_env(monkeypatch, ENV, "measured")
     assert inst(6144, 4096, 9, "bf16", torch.float16) == [TWO_CTAS]
     assert inst(24576, 4096, 6, "nvfp4", torch.float16) == [TWO_CTAS]
-    _set(monkeypatch, None)
+    ref.set_env(monkeypatch, ENV, None)
     monkeypatch.setenv("RESET_NATIVE_GEMV_BD", "0")
     assert inst(24576, 4096, 2, "nvfp4") == [TEAMS]
     assert inst(24576, 4096, 2, "bf16") == [TEAMS]
-    _set(monkeypatch, "measured")
+    ref.set_env(monkeypatch, ENV, "measured")
     assert inst(24576, 4096, 2, "nvfp4") == [TWO_CTAS]
     assert inst(24576, 4096, 2, "bf16") == [TWO_CTAS]
 
@@ -165,10 +149,10 @@ def test_default_same_bits_as_measured_and_fp64(act, n, k, m, dtype, monkeypatch
     def fn():
         return nc.gemv(p, s, float(gs), x, act, None, bias, residual)
 
-    _set(monkeypatch, "measured")
+    ref.set_env(monkeypatch, ENV, "measured")
     assert _instances(fn) == [TWO_CTAS]
     y_measured = fn()
-    _set(monkeypatch, None)
+    ref.set_env(monkeypatch, ENV, None)
     assert _instances(fn) == [TEAMS]
     torch.full(((m * n * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
     y_default = fn()
@@ -183,17 +167,17 @@ def test_default_same_bits_qwen3_w4a4_gate_up(monkeypatch):
     bit."""
     _needs_h200_routing()
     ref.clear_gemv_env(monkeypatch)
-    p, s, gs = _random_weights(8448, 4096)
+    p, s, gs = ref.random_gpu_weights(8448, 4096)
     for m in (6, 10):
         x = torch.randn((m, 4096), generator=torch.Generator().manual_seed(m)).to(torch.bfloat16).cuda()
 
         def fn():
             return nc.gemv(p, s, gs, x, "nvfp4")
 
-        _set(monkeypatch, "measured")
+        ref.set_env(monkeypatch, ENV, "measured")
         assert _instances(fn) == [TWO_CTAS]
         want = fn()
-        _set(monkeypatch, None)
+        ref.set_env(monkeypatch, ENV, None)
         assert _instances(fn) == [TEAMS]
         got = fn()
         assert torch.isfinite(got).all()
