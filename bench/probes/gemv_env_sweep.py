@@ -40,6 +40,15 @@ def with_value(name, value, fn):
             os.environ[name] = old
 
 
+def with_values(envs, fn):
+    """fn() with every variable of the dict envs set as with_value sets one, all restored afterwards."""
+    items = list(envs.items())
+    if not items:
+        return fn()
+    (name, value), rest = items[0], dict(items[1:])
+    return with_value(name, value, lambda: with_values(rest, fn))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ms", default="1,2,16")

@@ -11,32 +11,19 @@ split's outputs equal the cb split's bit for bit.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_nvfp4_gpu import LAYERS, copies_for, graph_time_us, read_bandwidth  # noqa: E402
+from gemv_env_sweep import with_values  # noqa: E402
 
 from reset_native import _nvfp4_cuda as nc  # noqa: E402
 
 SPLIT, LEAN = "RESET_NATIVE_GEMV_BD_SPLIT", "RESET_NATIVE_GEMV_BD_LEAN_SPLIT"
-
-
-def with_envs(envs, fn):
-    """fn() with the variables of envs set, restored afterwards."""
-    old = {k: os.environ.get(k) for k in envs}
-    os.environ.update(envs)
-    try:
-        return fn()
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def main():
@@ -70,7 +57,7 @@ def main():
         outs = {}
         for _ in range(args.rounds):
             for c in cols:
-                t, y = with_envs(envs[c], lambda: (graph_time_us(fns, args.reps), [f() for f in fns[:2]]))
+                t, y = with_values(envs[c], lambda: (graph_time_us(fns, args.reps), [f() for f in fns[:2]]))
                 best[c] = min(best[c], t)
                 outs.setdefault(c, y)
         same = all(torch.equal(outs["lean split"][i], outs["cb split"][i]) for i in range(2))
