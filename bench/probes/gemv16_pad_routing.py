@@ -7,7 +7,7 @@ session 10's (RESET_NATIVE_GEMV_TEAMS=measured since session 19 helper teams27);
 default rule (kTeamsDefault).
 
   python3 bench/probes/gemv16_pad_routing.py            # Qwen3 layers at M = 3..16, the tests' shapes, the window
-  python3 bench/probes/gemv16_pad_routing.py --check    # sizes and slices, to diff with gemv16_pad_routing_check.cu
+  python3 bench/probes/gemv16_pad_routing.py --check    # sizes and slices, to diff with gemv16_pad_routing_check.cu's A16 lines
 """
 from __future__ import annotations
 
@@ -133,7 +133,7 @@ def window():
 
 
 def check_lines():
-    """The lines bench/probes/gemv16_pad_routing_check.cu prints from the headers' functions (diff them)."""
+    """The A16 lines bench/probes/gemv16_pad_routing_check.cu prints from the headers' functions (diff them)."""
     shapes = [(6144, 4096), (4096, 4096), (24576, 4096), (4096, 12288), (10240, 5120), (5120, 8192), (51200, 5120),
               (5120, 25600), (200, 2048), (200, 6144), (200, 8192), (200, 9216), (64, 12288)]
     for n, k in shapes:

@@ -9,8 +9,8 @@ as a what-if, fp32 x at A16 (three staged bf16 parts: 3x the rows), which the pa
 do to its routing. No GPU: an H200's 132 SMs, 227 KiB opt-in.
 
   python3 bench/probes/gemv16_w4a4_pad_routing.py          # Qwen3 layers at M = 3..16, the tests' shapes, the window
-  python3 bench/probes/gemv16_w4a4_pad_routing.py --check  # W4A4 sizes and slices, to diff with
-                                                           # gemv16_w4a4_pad_routing_check.cu
+  python3 bench/probes/gemv16_w4a4_pad_routing.py --check  # W4A4 sizes and slices, to diff with the "w4a4"
+                                                           # lines of gemv16_pad_routing_check.cu
 """
 from __future__ import annotations
 
@@ -112,7 +112,7 @@ def window(mode):
 
 
 def check_lines():
-    """The lines gemv16_w4a4_pad_routing_check.cu prints from the headers' functions (diff them)."""
+    """The "w4a4" lines gemv16_pad_routing_check.cu prints from the headers' functions (diff them)."""
     shapes = [(6144, 4096), (4096, 4096), (24576, 4096), (4096, 12288), (10240, 5120), (5120, 8192), (51200, 5120),
               (5120, 25600), (200, 1024), (200, 2048), (200, 4096), (8448, 4096), (200, 12288)]
     for mode in ("w4a4",):
