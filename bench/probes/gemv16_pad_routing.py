@@ -7,7 +7,8 @@ session 10's (RESET_NATIVE_GEMV_TEAMS=measured since session 19 helper teams27);
 default rule (kTeamsDefault).
 
   python3 bench/probes/gemv16_pad_routing.py            # Qwen3 layers at M = 3..16, the tests' shapes, the window
-  python3 bench/probes/gemv16_pad_routing.py --check    # sizes and slices, to diff with gemv16_pad_routing_check.cu's A16 lines
+  python3 bench/probes/gemv16_pad_routing.py --check    # sizes and slices, to diff with the A16 lines of
+                                                        # gemv16_pad_routing_check.cu
 """
 from __future__ import annotations
 
