@@ -63,8 +63,7 @@ SHAPES = [
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_forms_same_bits_and_fp64(n, k, m, teams, instance, dtype, monkeypatch):
     ref.clear_gemv_env(monkeypatch, ENV)
-    if teams is not None:
-        monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", teams)
+    ref.set_env(monkeypatch, "RESET_NATIVE_GEMV_TEAMS", teams)
     packed, scales, gs = _ref_weights(n, k)
     p, s, x, bias, residual = ref.gemv_call_inputs((packed, scales, gs), m, dtype)
     bf16 = dtype == torch.bfloat16

@@ -43,8 +43,7 @@ def _check(n, k, m, teams, dtype, instance, nopad_instance, monkeypatch):
     """The default runs `instance` with the pad, "pad" the same kernel, "nopad" `nopad_instance` without it; the
     outputs are equal bit for bit and within the fp64 bound."""
     ref.clear_gemv_env(monkeypatch, ENV)
-    if teams is not None:
-        monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", teams)
+    ref.set_env(monkeypatch, "RESET_NATIVE_GEMV_TEAMS", teams)
     weights = _ref_weights(n, k)
     p, s, x, bias, residual = ref.gemv_call_inputs(weights, m, dtype)
     gs = float(weights[2])

@@ -95,8 +95,7 @@ def _outputs(weights, m, dtype, instance, monkeypatch, forms=("unset", "15")):
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_forms_same_bits_as_rule_and_fp64(n, k, m, teams, instance, dtype, monkeypatch):
     ref.clear_gemv_env(monkeypatch, ENV)
-    if teams is not None:
-        monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", teams)
+    ref.set_env(monkeypatch, "RESET_NATIVE_GEMV_TEAMS", teams)
     weights = _ref_weights(n, k)
     outs, x, bias, residual = _outputs(weights, m, dtype, instance, monkeypatch)
     assert torch.equal(outs["unset"], outs["15"])
@@ -125,8 +124,7 @@ def _every_scale_byte(n, k, seed):
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_scale_word_every_byte(n, k, m, teams, instance, dtype, monkeypatch):
     ref.clear_gemv_env(monkeypatch, ENV)
-    if teams is not None:
-        monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", teams)
+    ref.set_env(monkeypatch, "RESET_NATIVE_GEMV_TEAMS", teams)
     weights = _every_scale_byte(n, k, seed=n + k + m)
     assert set(np.unique(weights[1])) == set(range(0x7F)) | set(range(0x80, 0xFF))
     outs, x, bias, residual = _outputs(weights, m, dtype, instance, monkeypatch)

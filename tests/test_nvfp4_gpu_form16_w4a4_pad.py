@@ -97,8 +97,7 @@ SHAPES = [
 def test_default_pad_same_bits_as_nopad(n, k, m, teams, instance, dtype, static_scale, monkeypatch):
     _needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV)
-    if teams is not None:
-        monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", teams)
+    ref.set_env(monkeypatch, "RESET_NATIVE_GEMV_TEAMS", teams)
     p, s, gs = ref.random_gpu_weights(n, k)
     x, bias, residual = _inputs(n, k, m, dtype)
     y = _same_bits(p, s, gs, x, STATIC_ACT_GS if static_scale else None, bias, residual, instance, instance,
@@ -126,8 +125,7 @@ def _check_fp64(y, weights, x, act_gs, bias, residual):
 def test_default_pad_vs_fp64(n, k, m, teams, instance, static_scale, monkeypatch):
     _needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV)
-    if teams is not None:
-        monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", teams)
+    ref.set_env(monkeypatch, "RESET_NATIVE_GEMV_TEAMS", teams)
     weights = _ref_weights(n, k)
     p, s = torch.from_numpy(weights[0]).cuda(), torch.from_numpy(weights[1]).cuda()
     x, bias, residual = _inputs(n, k, m, torch.bfloat16)
@@ -151,8 +149,7 @@ def test_default_pad_vs_fp64(n, k, m, teams, instance, static_scale, monkeypatch
 def test_default_pad_moves_shapes_at_the_two_cta_limit(n, k, m, teams, instance, static_scale, monkeypatch):
     _needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV)
-    if teams is not None:
-        monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", teams)
+    ref.set_env(monkeypatch, "RESET_NATIVE_GEMV_TEAMS", teams)
     p, s, gs = ref.random_gpu_weights(n, k)
     x, bias, residual = _inputs(n, k, m, torch.bfloat16)
     _same_bits(p, s, gs, x, STATIC_ACT_GS if static_scale else None, bias, residual, instance, (2, 0, 1),
