@@ -1,5 +1,9 @@
-// Microbench: the bins add's shared-memory forms (default lo/hi reductions, carry: one 32-bit add with return +
-// rare carry, match: warp-aggregated lo/hi). Same integers per bin checked across forms.
+// Microbench (session 19, sampler23): the top-p bins pass's shared-memory add forms on one H200 block per chunk (75
+// blocks, V = 151936, as the B = 1 bins pass): default (two predicated reductions per logit, the 12-bit halves),
+// carry (RESET_NATIVE_SAMPLER_BINS_ADD=carry: one 32-bit add returning its word, a count of wraps), match
+// (warp-aggregated halves with __match_any_sync; ptxas loops over the groups). Median cycles per warm repeat of one
+// chunk's add (weights and bins included; an approximation of weight_at / bin_at), and whether every block's 64-bit
+// bin sums equal the default's. nvcc -std=c++17 -O3 -arch=sm_90 -o /tmp/bins_add_forms bench/probes/bins_add_forms.cu
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
@@ -26,14 +30,16 @@ __device__ __forceinline__ void add(const float (&x)[kPer], float zmax, float in
 #pragma unroll
     for (int j = 0; j < kPer; ++j) { red_nz(lo + off[j], w[j] & 0xFFFu); red_nz(hi + off[j], w[j] >> 12); }
   } else if constexpr (kForm == 1) {
-    unsigned wraps = 0u;
+    // The package's carry form (topp_bins_add_carry): unpredicated adds, weight-0 lanes add 0 to word `lane`.
+    unsigned old[kPer], wraps = 0u;
+    const unsigned lane_word = lo + (threadIdx.x & 31u) * 4u;
 #pragma unroll
     for (int j = 0; j < kPer; ++j) {
-      unsigned old = 0u;
-      asm volatile("{\n\t.reg .pred p;\n\tsetp.ne.u32 p, %2, 0;\n\tmov.u32 %0, 0;\n\t@p atom.shared.add.u32 %0, [%1], %2;\n\t}"
-                   : "=r"(old) : "r"(lo + off[j]), "r"(w[j]) : "memory");
-      wraps |= (old + w[j] < old ? 1u : 0u) << j;
+      asm volatile("atom.shared.add.u32 %0, [%1], %2;" : "=r"(old[j]) : "r"(w[j] != 0u ? lo + off[j] : lane_word),
+                   "r"(w[j]) : "memory");
     }
+#pragma unroll
+    for (int j = 0; j < kPer; ++j) wraps |= (old[j] + w[j] < old[j] ? 1u : 0u) << j;
     if (wraps) {
 #pragma unroll
       for (int j = 0; j < kPer; ++j) red_nz(hi + off[j], (wraps >> j) & 1u);
@@ -101,15 +107,24 @@ int main() {
       k<1><<<blocks, kThreads>>>(dz, vocab, zmax, inv_t, reps, dout + blocks * kBins, dcyc + blocks);
       k<2><<<blocks, kThreads>>>(dz, vocab, zmax, inv_t, reps, dout + 2 * blocks * kBins, dcyc + 2 * blocks);
     }
-    if (cudaDeviceSynchronize() != cudaSuccess) { printf("error %s\n", cudaGetErrorString(cudaGetLastError())); return 1; }
+    if (cudaDeviceSynchronize() != cudaSuccess) {
+      printf("error %s\n", cudaGetErrorString(cudaGetLastError()));
+      return 1;
+    }
     std::vector<unsigned long long> o(3ull * blocks * kBins), c(3 * blocks);
     cudaMemcpy(o.data(), dout, o.size() * 8, cudaMemcpyDeviceToHost);
     cudaMemcpy(c.data(), dcyc, c.size() * 8, cudaMemcpyDeviceToHost);
     unsigned long long med[3];
-    for (int f = 0; f < 3; ++f) { std::vector<unsigned long long> v(c.begin() + f * blocks, c.begin() + (f + 1) * blocks);
-      std::sort(v.begin(), v.end()); med[f] = v[blocks / 2]; }
+    for (int f = 0; f < 3; ++f) {
+      std::vector<unsigned long long> v(c.begin() + f * blocks, c.begin() + (f + 1) * blocks);
+      std::sort(v.begin(), v.end());
+      med[f] = v[blocks / 2];
+    }
     bool s1 = true, s2 = true;
-    for (size_t i = 0; i < (size_t)blocks * kBins; ++i) { s1 &= o[i] == o[blocks * kBins + i]; s2 &= o[i] == o[2 * blocks * kBins + i]; }
+    for (size_t i = 0; i < (size_t)blocks * kBins; ++i) {
+      s1 &= o[i] == o[blocks * kBins + i];
+      s2 &= o[i] == o[2 * blocks * kBins + i];
+    }
     printf("%-20s %8llu %8llu %8llu   carry %d match %d\n", dists[d], med[0], med[1], med[2], s1, s2);
   }
 }

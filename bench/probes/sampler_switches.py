@@ -15,7 +15,9 @@ default is a block per chunk, it only shows what grouping costs there).
 SAMPLER_SWITCH_VARIANTS=grouping64 times more chunks-per-block values at B = 64 (SAMPLER_SWITCH_BATCHES=64);
 SAMPLER_SWITCH_FRESH=1 copies fresh logits into place at the start of every step (the copy timed with it);
 SAMPLER_SWITCH_CHECK=0 skips the bit-for-bit check.
-SAMPLER_SWITCH_VARIANTS=s22 times the default (twice) against the bins pass at 2 / 3 chunks per block, SAMPLE_PICKS
+SAMPLER_SWITCH_VARIANTS=s23 times the default against RESET_NATIVE_SAMPLER_BINS_ADD=carry (the bins pass's one-reduction
+adds), each twice in turns;
+=s22 times the default (twice) against the bins pass at 2 / 3 chunks per block, SAMPLE_PICKS
 off and PREP_BLOCK off (measurement only: host-side choices of sessions 7-9 re-measured on today's kernels);
 =s20 times the default against session 18's EARLY_SCAN forced off and on, each twice in turns;
 =s18 times the default (session 17's OWNER_DRAW on from B = 2) against OWNER_DRAW off and on,
@@ -77,8 +79,15 @@ S18 = ("RESET_NATIVE_SAMPLER_EARLY_SCAN",)
 # last measured sessions 7-9, before most of today's kernels: the bins pass's chunks per block and whether the sample
 # pass picks the boundary bin (SAMPLE_PICKS, in SWITCHES), and the extra preparing block.
 S22 = ("RESET_NATIVE_SAMPLER_PREP_BLOCK",)
+# Session 19 (sampler23, opt-in): the top-p bins pass's add form (RESET_NATIVE_SAMPLER_BINS_ADD=carry: one 32-bit
+# shared reduction per logit and a count of wraps, topp_bins_add_carry; unset: the default's two halves).
+S23 = ("RESET_NATIVE_SAMPLER_BINS_ADD",)
 # name -> {switch: "0" / "1"}; a switch not named is left unset (its default).
-if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s22":
+if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s23":
+    # The default against the carry form, each twice in turns (the copies show the probe's noise in the same run).
+    VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S13 + S14 + S15 + S16 + S17 + S18}, "default": {},
+                "carry": {S23[0]: "carry"}, "default_b": {}, "carry_b": {S23[0]: "carry"}}
+elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s22":
     # The default twice (the copies show the noise), the bins pass 2 and 3 chunks per block (B = 1: 38 / 25 blocks,
     # fewer flush atomics per bin; B = 8 runs its default, 2, under bi2), the bins pass's last block picking the bin
     # (B = 8 and 64 run their default, picks off), and chunk 0's block preparing the slot (B <= 8; B = 64 runs its
@@ -178,7 +187,7 @@ CHECK = os.environ.get("SAMPLER_SWITCH_CHECK", "1") == "1"  # the bit-for-bit ch
 
 
 def set_variant(name):
-    for env in SWITCHES + S11 + S13 + S14 + S15 + S16 + S17 + S18 + S22 + GROUPINGS:
+    for env in SWITCHES + S11 + S13 + S14 + S15 + S16 + S17 + S18 + S22 + S23 + GROUPINGS:
         if env in VARIANTS[name]:
             os.environ[env] = VARIANTS[name][env]
         else:

@@ -534,7 +534,13 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
         launch(radix_level_kernel<kDType, true>, grid, s, "top-p", a, level);
       }
     } else {
-      const auto lean_bins = sw.phased_loads ? topp_bins_kernel<kDType, true, true> : topp_bins_kernel<kDType, true>;
+      auto lean_bins = sw.phased_loads ? topp_bins_kernel<kDType, true, true> : topp_bins_kernel<kDType, true>;
+      // RESET_NATIVE_SAMPLER_BINS_ADD=carry (opt-in, session 19 sampler23): the carry form's instances
+      // (topp_bins_add_carry: one shared reduction per logit; the same bits). With LEAN only.
+      if (env_is("RESET_NATIVE_SAMPLER_BINS_ADD", "carry")) {
+        lean_bins = sw.phased_loads ? topp_bins_kernel<kDType, true, true, true>
+                                    : topp_bins_kernel<kDType, true, false, true>;
+      }
       launch(sw.lean ? lean_bins : topp_bins_kernel<kDType, false>,
              dim3(static_cast<unsigned>(rows), bins_parts(rows, a.ws.chunks)), s, "top-p bins", a);
     }
