@@ -84,16 +84,17 @@ __device__ __forceinline__ void topp_bins_add_flat(const RowPlan& plan, const fl
   }
 }
 
-// RESET_NATIVE_SAMPLER_BINS_ADD=carry (session 19, sampler23; kCarry instances of topp_bins_kernel only): one
-// shared reduction per logit, not two. hist_lo[bin] takes the whole weight (a 32-bit add that returns the old
-// word) and hist_hi[bin] counts the adds that wrapped it past 2^32 (a weight is < 2^25, so an add wraps at most
-// once; with the N(0, 3) logits of the bench never: a bin's block sum stays far below 2^32). The block's exact
-// sum of a bin is then hi * 2^32 + lo whatever the order of the adds (each wrap drops exactly 2^32), the same
-// integer as the default's hi * 2^12 + lo: the same flush values, the same row histogram, the same bits. The
-// default's second reduction (the high half, for weights >= 2^12) had some active lane in most warps' adds; the
-// carry adds run only when a lane wrapped (a warp-uniform skip otherwise). H200, bench/probes/bins_add_forms.cu
-// (75 blocks, warm repeats of one chunk's add, cycles): N(0, 3) T = 1 957 -> 745, T = 0.6 840 -> 689, 7 of 8
-// logits equal 3692 -> 2052; all logits equal (a wrap in every bin-0 warp) 2104 -> 2654.
+// The default since session 20 (sampler24; session 19's opt-in RESET_NATIVE_SAMPLER_BINS_ADD=carry, sampler23; kCarry
+// instances of topp_bins_kernel only; =split: topp_bins_add_flat): one shared reduction per logit, not two.
+// hist_lo[bin] takes the whole weight (a 32-bit add that returns the old word) and hist_hi[bin] counts the adds that
+// wrapped it past 2^32 (a weight is < 2^25, so an add wraps at most once; with the N(0, 3) logits of the bench never: a
+// bin's block sum stays far below 2^32). The block's exact sum of a bin is then hi * 2^32 + lo whatever the order of
+// the adds (each wrap drops exactly 2^32), the same integer as the split form's hi * 2^12 + lo: the same flush values,
+// the same row histogram, the same bits. The split form's second reduction (the high half, for weights >= 2^12) had
+// some active lane in most warps' adds; the carry adds run only when a lane wrapped (a warp-uniform skip otherwise).
+// H200 (session 20), bench/probes/bins_add_forms.cu (75 blocks, warm repeats of one chunk's add, cycles, split ->
+// carry): N(0, 3) T = 1 955 -> 470, T = 0.6 839 -> 399, N(0, 1) 651 -> 471, 7 of 8 logits equal 3672 -> 2047; all
+// logits equal (a wrap in every bin-0 warp) 2073 -> 2490.
 template <bool kFloor>
 __device__ __forceinline__ void topp_bins_add_carry_logits(const RowPlan& plan, const float (&x)[kPerThread],
                                                            unsigned lo, unsigned hi) {
@@ -232,8 +233,8 @@ __device__ void topp_pick_bin(const KernelArgs& a, std::int64_t row, BinPickShar
 // kLean: weights and bins without float-to-int conversions (weight_at; the same bits). With
 // a.sample_picks the blocks only flush: no arrival, no last block; the sample pass picks the bin.
 // kPhased: the next chunk's loads issued only once this chunk has arrived (load_next_chunk; the same bits).
-// kCarry (with kLean only): the flat adds in the carry form (topp_bins_add_carry) whatever a.flat_bins says, and
-// their flush (the same bits).
+// kCarry (with kLean only): the flat adds in the carry form (topp_bins_add_carry) and their flush (the same bits);
+// the host takes these instances with a.flat_bins (the default) unless RESET_NATIVE_SAMPLER_BINS_ADD=split.
 template <int kDType, bool kLean, bool kPhased = false, bool kCarry = false>
 __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   static_assert(kLean || !kCarry, "the carry form is a form of the lean flat adds");
