@@ -15,7 +15,7 @@ date -u +"device clock %H:%M:%S UTC"
 echo "== bins kernel per variant (B = 1, ReSET top-p)"
 SAMPLER_SWITCH_VARIANTS=s24 timeout 12 python3 bench/probes/sampler_switches.py kernels > "$OUT/kernels.txt" 2>&1
 echo "kernels exit $?"
-grep -v "^\s*$" "$OUT/kernels.txt" | tail -8
+grep -E "^(old|default|split)" "$OUT/kernels.txt" || tail -4 "$OUT/kernels.txt"
 SAMPLER_SWITCH_VARIANTS=s24 SAMPLER_SWITCH_BATCHES=1,8,64 SAMPLER_SWITCH_OUT="$OUT" timeout 30 \
   python3 bench/probes/sampler_switches.py > "$OUT/probe.txt" 2>&1
 echo "probe exit $?"

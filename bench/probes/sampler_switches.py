@@ -322,7 +322,7 @@ def ncu_table(path):
 
 def bins_kernels():
     """The top-p bins kernel (its template arguments: dtype, lean, phased, carry) of one B = 1 ReSET top-p step per
-    variant, from the torch profiler's CUDA activity (after a warm step, so the launch is the step's own)."""
+    variant, from the torch profiler's kernel rows (as bench_e2e.py --profile; after a warm step)."""
     from torch.profiler import ProfilerActivity, profile
     for name in VARIANTS:
         set_variant(name)
@@ -330,10 +330,10 @@ def bins_kernels():
         z, last = logits_for(1), torch.full((1,), -1, device="cuda")
         decode_step(state, z, last)
         torch.cuda.synchronize()
-        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
             decode_step(state, z, last)
             torch.cuda.synchronize()
-        seen = sorted({e.name for e in prof.events() if "topp_bins_kernel" in e.name})
+        seen = sorted({e.key for e in prof.key_averages() if "topp_bins_kernel" in e.key})
         shown = [n[n.index("topp_bins_kernel"):].split("(")[0] for n in seen]
         print(f"{name:10} {', '.join(shown) or 'no topp_bins_kernel seen'}")
 
