@@ -1,9 +1,10 @@
 // Microbench (session 19, sampler23): the top-p bins pass's shared-memory add forms on one H200 block per chunk (75
-// blocks, V = 151936, as the B = 1 bins pass): default (two predicated reductions per logit, the 12-bit halves),
-// carry (RESET_NATIVE_SAMPLER_BINS_ADD=carry: one 32-bit add returning its word, a count of wraps), match
+// blocks, V = 151936, as the B = 1 bins pass): split (RESET_NATIVE_SAMPLER_BINS_ADD=split, the default before session
+// 20: two predicated reductions per logit, the 12-bit halves), carry (the default since session 20: one 32-bit add
+// returning its word, a count of wraps), match
 // (warp-aggregated halves with __match_any_sync; ptxas loops over the groups). Median cycles per warm repeat of one
 // chunk's add (weights and bins included; an approximation of weight_at / bin_at), and whether every block's 64-bit
-// bin sums equal the default's. nvcc -std=c++17 -O3 -arch=sm_90 -o /tmp/bins_add_forms bench/probes/bins_add_forms.cu
+// bin sums equal split's. nvcc -std=c++17 -O3 -arch=sm_90 -o /tmp/bins_add_forms bench/probes/bins_add_forms.cu
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
@@ -93,7 +94,7 @@ int main() {
   float *dz; unsigned long long *dout, *dcyc;
   cudaMalloc(&dz, vocab * 4); cudaMalloc(&dout, 3ull * blocks * kBins * 8); cudaMalloc(&dcyc, 3 * blocks * 8);
   std::mt19937 g(7);
-  printf("%-20s %8s %8s %8s   same\n", "dist", "default", "carry", "match");
+  printf("%-20s %8s %8s %8s   same\n", "dist", "split", "carry", "match");
   for (int d = 0; d < 5; ++d) {
     std::vector<float> z(vocab);
     std::normal_distribution<float> n(0.f, d == 2 ? 1.f : 3.f);
