@@ -7,6 +7,8 @@ capture; docs/sampler.md, CUDA details) in one build, and checks every variant's
     python3 bench/probes/sampler_switches.py ncu        # two B = 64 steps per variant (SAMPLER_NCU_VARIANTS,
                                                         # default "old,default") for ncu
     python3 bench/probes/sampler_switches.py ncu-table LOG.csv   # the per-kernel table of that ncu run
+    python3 bench/probes/sampler_switches.py kernels    # the top-p bins kernel each variant launches (torch profiler,
+                                                        # one B = 1 ReSET top-p step per variant)
 
 Variants: old (all off), default (the switches unset: LEAN, SUB_BINS, LEAN_STATS and LEAN_DRAW on, SAMPLE_PICKS
 where rows x chunks <= SMs; the sample pass 4 chunks per block from B = 64), the default with LEAN_DRAW off, and the
@@ -15,7 +17,10 @@ default is a block per chunk, it only shows what grouping costs there).
 SAMPLER_SWITCH_VARIANTS=grouping64 times more chunks-per-block values at B = 64 (SAMPLER_SWITCH_BATCHES=64);
 SAMPLER_SWITCH_FRESH=1 copies fresh logits into place at the start of every step (the copy timed with it);
 SAMPLER_SWITCH_CHECK=0 skips the bit-for-bit check.
-SAMPLER_SWITCH_VARIANTS=s22 times the default (twice) against the bins pass at 2 / 3 chunks per block, SAMPLE_PICKS
+SAMPLER_SWITCH_VARIANTS=s24 times the default (since session 20 the bins pass's one-reduction adds, the carry form)
+against RESET_NATIVE_SAMPLER_BINS_ADD=split (the two halves before it), each twice in turns; =s23 the default against
+=carry (session 19's opt-in; since session 20 the default: two copies of one form);
+=s22 times the default (twice) against the bins pass at 2 / 3 chunks per block, SAMPLE_PICKS
 off and PREP_BLOCK off (measurement only: host-side choices of sessions 7-9 re-measured on today's kernels);
 =s20 times the default against session 18's EARLY_SCAN forced off and on, each twice in turns;
 =s18 times the default (session 17's OWNER_DRAW on from B = 2) against OWNER_DRAW off and on,
@@ -77,8 +82,21 @@ S18 = ("RESET_NATIVE_SAMPLER_EARLY_SCAN",)
 # last measured sessions 7-9, before most of today's kernels: the bins pass's chunks per block and whether the sample
 # pass picks the boundary bin (SAMPLE_PICKS, in SWITCHES), and the extra preparing block.
 S22 = ("RESET_NATIVE_SAMPLER_PREP_BLOCK",)
+# Session 19 (sampler23, opt-in; the default since session 20, sampler24): the top-p bins pass's add form
+# (RESET_NATIVE_SAMPLER_BINS_ADD unset or =carry: one 32-bit shared reduction per logit and a count of wraps,
+# topp_bins_add_carry; =split: the two halves before session 20, topp_bins_add_flat).
+S23 = ("RESET_NATIVE_SAMPLER_BINS_ADD",)
 # name -> {switch: "0" / "1"}; a switch not named is left unset (its default).
-if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s22":
+if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s24":
+    # Session 20 (sampler24): the default (the carry form) against split (the form before it), each twice in turns
+    # (the copies show the probe's noise in the same run).
+    VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S13 + S14 + S15 + S16 + S17 + S18}, "default": {},
+                "split": {S23[0]: "split"}, "default_b": {}, "split_b": {S23[0]: "split"}}
+elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s23":
+    # The default against the carry form, each twice in turns (the copies show the probe's noise in the same run).
+    VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S13 + S14 + S15 + S16 + S17 + S18}, "default": {},
+                "carry": {S23[0]: "carry"}, "default_b": {}, "carry_b": {S23[0]: "carry"}}
+elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s22":
     # The default twice (the copies show the noise), the bins pass 2 and 3 chunks per block (B = 1: 38 / 25 blocks,
     # fewer flush atomics per bin; B = 8 runs its default, 2, under bi2), the bins pass's last block picking the bin
     # (B = 8 and 64 run their default, picks off), and chunk 0's block preparing the slot (B <= 8; B = 64 runs its
@@ -178,7 +196,7 @@ CHECK = os.environ.get("SAMPLER_SWITCH_CHECK", "1") == "1"  # the bit-for-bit ch
 
 
 def set_variant(name):
-    for env in SWITCHES + S11 + S13 + S14 + S15 + S16 + S17 + S18 + S22 + GROUPINGS:
+    for env in SWITCHES + S11 + S13 + S14 + S15 + S16 + S17 + S18 + S22 + S23 + GROUPINGS:
         if env in VARIANTS[name]:
             os.environ[env] = VARIANTS[name][env]
         else:
@@ -302,7 +320,28 @@ def ncu_table(path):
             "".join(f" {m.get(k, float('nan')):7.2f}" for k in stalls))
 
 
+def bins_kernels():
+    """The top-p bins kernel (its template arguments: dtype, lean, phased, carry) of one B = 1 ReSET top-p step per
+    variant, from the torch profiler's kernel rows (as bench_e2e.py --profile; after a warm step)."""
+    from torch.profiler import ProfilerActivity, profile
+    for name in VARIANTS:
+        set_variant(name)
+        state = ReSETState(CONFIGS["reset top-p"], 1, VOCAB, device="cuda", seed=0)
+        z, last = logits_for(1), torch.full((1,), -1, device="cuda")
+        decode_step(state, z, last)
+        torch.cuda.synchronize()
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            decode_step(state, z, last)
+            torch.cuda.synchronize()
+        seen = sorted({e.key for e in prof.key_averages() if "topp_bins_kernel" in e.key})
+        shown = [n[n.index("topp_bins_kernel"):].split("(")[0] for n in seen]
+        print(f"{name:10} {', '.join(shown) or 'no topp_bins_kernel seen'}")
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "kernels":
+        bins_kernels()
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "ncu":
         run_ncu()
         return
@@ -336,7 +375,7 @@ def main():
             lines.append(f"| {rows} | {cname} | " + " | ".join(f"{best[n]:.2f}" for n in VARIANTS) +
                          f" | {best['default'] - best['old']:+.2f} | " +
                          " | ".join(f"{best[n] - best['default']:+.2f}" for n in others) + " |")
-    for name in SWITCHES + S11 + S13 + S14 + S15 + S16 + S17 + S18 + S22 + GROUPINGS:
+    for name in SWITCHES + S11 + S13 + S14 + S15 + S16 + S17 + S18 + S22 + S23 + GROUPINGS:
         os.environ.pop(name, None)
     out = Path(os.environ.get("SAMPLER_SWITCH_OUT", Path(__file__).resolve().parents[1] / "out"))
     out.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@
 // RESET_NATIVE_SAMPLER_LEAN (weights and bins without float-to-int conversions; on by default),
 // _SAMPLE_PICKS (step 4's blocks pick the boundary bin, step 3 has no last block; default where rows x
 // chunks <= SMs), _SUB_BINS and _LEAN_STATS (both on by default), _LEAN_DRAW (step 4's last block with
-// fewer barriers; on by default).
+// fewer barriers; on by default), _BINS_ADD (step 3's adds in the carry form by default; =split the two halves).
 // RESET_NATIVE_SAMPLER_TOPP=radix selects the earlier top-p search (three radix levels on masses,
 // one kernel each) instead of step 3's bins: the same threshold, kept for comparison.
 // RESET_NATIVE_SAMPLER_FUSED=1 runs steps 1, 3 and 4 as one kernel when the grid fits on the device
@@ -279,6 +279,15 @@ bool env_is(const char* name, const char* value) {
 // (Measured and removed: SAMPLE_WIDE, the block-per-chunk sample kernel built for 2 blocks per SM where the pass fits
 // one per SM (93 registers, no stack, against 48 and 40 bytes of stack): with EARLY_SCAN B = 1 top-p +0.14 / -0.02 us
 // against EARLY_SCAN alone, its draw 3.73 us in the trace.)
+// Session 20's default (branch sampler24, after session 19's opt-in sampler23; tests/test_sampler_gpu_bins_add.py),
+// the same bits either way:
+// * RESET_NATIVE_SAMPLER_BINS_ADD (with LEAN and FLAT_BINS, the top-p bins path): unset (or any value but split), the
+//   bins pass adds a logit's weight with one 32-bit shared reduction and counts the adds that wrapped past 2^32
+//   (topp_bins_add_carry: the kCarry instances of topp_bins_kernel); =split, the flat adds in two halves as before
+//   (topp_bins_add_flat, two predicated reductions per logit). On an H200 (session 20, two copies each, =carry against
+//   the then default): ReSET top-p B = 64 60.96 / 60.71 -> 58.16 / 58.24 us, B = 8 21.52 / 21.71 -> 20.71 / 20.80,
+//   B = 1 level (15.18 / 15.99 -> 15.45 / 15.27). FLAT_BINS=0 keeps its per-logit adds (two halves; the carry form
+//   is a form of the flat adds), and LEAN=0, radix top-p, the one-kernel and the resident steps keep theirs.
 struct Switches {
   bool sample_picks, lean, sub_bins, lean_stats, lean_draw;
   bool full_loads, vec_loads, flat_bins, warp_redux, stats_range, kept_sum;
@@ -288,6 +297,7 @@ struct Switches {
   bool pre_warp;
   bool owner_draw;
   bool early_scan;
+  bool bins_carry;
 };
 // sms: the device's multiprocessors (0 when unknown: the bins pass picks).
 Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
@@ -311,7 +321,8 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
                   env_switch("RESET_NATIVE_SAMPLER_CELL_MASSES", true),
                   env_switch("RESET_NATIVE_SAMPLER_PRE_WARP", true),
                   env_switch("RESET_NATIVE_SAMPLER_OWNER_DRAW", !picks),
-                  env_switch("RESET_NATIVE_SAMPLER_EARLY_SCAN", true)};
+                  env_switch("RESET_NATIVE_SAMPLER_EARLY_SCAN", true),
+                  !env_is("RESET_NATIVE_SAMPLER_BINS_ADD", "split")};
 }
 
 // Whether every chunk of every row starts on a 16-byte boundary (kLoadVec's loads): the logits' base and the row
@@ -534,7 +545,12 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
         launch(radix_level_kernel<kDType, true>, grid, s, "top-p", a, level);
       }
     } else {
-      const auto lean_bins = sw.phased_loads ? topp_bins_kernel<kDType, true, true> : topp_bins_kernel<kDType, true>;
+      auto lean_bins = sw.phased_loads ? topp_bins_kernel<kDType, true, true> : topp_bins_kernel<kDType, true>;
+      // The flat adds in the carry form by default (RESET_NATIVE_SAMPLER_BINS_ADD, read_switches; the same bits).
+      if (sw.flat_bins && sw.bins_carry) {
+        lean_bins = sw.phased_loads ? topp_bins_kernel<kDType, true, true, true>
+                                    : topp_bins_kernel<kDType, true, false, true>;
+      }
       launch(sw.lean ? lean_bins : topp_bins_kernel<kDType, false>,
              dim3(static_cast<unsigned>(rows), bins_parts(rows, a.ws.chunks)), s, "top-p bins", a);
     }

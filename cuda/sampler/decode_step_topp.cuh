@@ -84,6 +84,69 @@ __device__ __forceinline__ void topp_bins_add_flat(const RowPlan& plan, const fl
   }
 }
 
+// The default since session 20 (sampler24; session 19's opt-in RESET_NATIVE_SAMPLER_BINS_ADD=carry, sampler23; kCarry
+// instances of topp_bins_kernel only; =split: topp_bins_add_flat): one shared reduction per logit, not two.
+// hist_lo[bin] takes the whole weight (a 32-bit add that returns the old word) and hist_hi[bin] counts the adds that
+// wrapped it past 2^32 (a weight is < 2^25, so an add wraps at most once; with the N(0, 3) logits of the bench never: a
+// bin's block sum stays far below 2^32). The block's exact sum of a bin is then hi * 2^32 + lo whatever the order of
+// the adds (each wrap drops exactly 2^32), the same integer as the split form's hi * 2^12 + lo: the same flush values,
+// the same row histogram, the same bits. The split form's second reduction (the high half, for weights >= 2^12) had
+// some active lane in most warps' adds; the carry adds run only when a lane wrapped (a warp-uniform skip otherwise).
+// H200 (session 20), bench/probes/bins_add_forms.cu (75 blocks, warm repeats of one chunk's add, cycles, split ->
+// carry): N(0, 3) T = 1 955 -> 470, T = 0.6 839 -> 399, N(0, 1) 651 -> 471, 7 of 8 logits equal 3672 -> 2047; all
+// logits equal (a wrap in every bin-0 warp) 2073 -> 2490.
+template <bool kFloor>
+__device__ __forceinline__ void topp_bins_add_carry_logits(const RowPlan& plan, const float (&x)[kPerThread],
+                                                           unsigned lo, unsigned hi) {
+  unsigned w[kPerThread], offset[kPerThread];
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    const float m = tempered(x[j], plan.zmax, plan.inv_t);
+    w[j] = !kFloor || above_floor(x[j], plan.floor_key) ? weight_at<true>(m) : 0u;
+    offset[j] = static_cast<unsigned>(bin_at<true>(m)) * 4u;
+  }
+  // Every lane adds, without a predicate (ptxas put a branch around a predicated add that returns its word, and the
+  // returned word's first use then waited for each add in turn): a weight-0 logit adds 0 to word `lane` of hist_lo,
+  // which changes no sum and never wraps, and keeps the lanes' zero adds on distinct words (banks).
+  const unsigned lane_word = lo + (threadIdx.x & 31u) * 4u;
+  unsigned old[kPerThread];
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    asm volatile("atom.shared.add.u32 %0, [%1], %2;"
+                 : "=r"(old[j])
+                 : "r"(w[j] != 0u ? lo + offset[j] : lane_word), "r"(w[j])
+                 : "memory");
+  }
+  static_assert(kPerThread <= 32, "one wrap bit per logit");
+  unsigned wraps = 0u;
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) wraps |= (old[j] + w[j] < old[j] ? 1u : 0u) << j;
+  if (wraps != 0u) {
+#pragma unroll
+    for (int j = 0; j < kPerThread; ++j) shared_add_nonzero(hi + offset[j], (wraps >> j) & 1u);
+  }
+}
+
+__device__ __forceinline__ void topp_bins_add_carry(const RowPlan& plan, const float (&x)[kPerThread], unsigned lo,
+                                                    unsigned hi) {
+  if (plan.floor_key == 0u) {
+    topp_bins_add_carry_logits<false>(plan, x, lo, hi);
+  } else {
+    topp_bins_add_carry_logits<true>(plan, x, lo, hi);
+  }
+}
+
+// topp_bins_flush for the carry form's histogram (hist_hi counts wraps of 2^32).
+__device__ void topp_bins_flush_carry(const KernelArgs& a, std::int64_t row, const unsigned* hist_lo,
+                                      const unsigned* hist_hi) {
+  __syncthreads();
+  unsigned long long* row_hist = a.ws.hist + row * kHistBins;
+  for (int b = threadIdx.x; b < kTopPBins; b += kThreads) {
+    const unsigned long long v = (static_cast<unsigned long long>(hist_hi[b]) << 32) + hist_lo[b];
+    if (v) atomicAdd(row_hist + b, v);
+  }
+}
+
 __device__ void topp_bins_flush(const KernelArgs& a, std::int64_t row, const unsigned* hist_lo,
                                 const unsigned* hist_hi) {
   __syncthreads();
@@ -170,8 +233,11 @@ __device__ void topp_pick_bin(const KernelArgs& a, std::int64_t row, BinPickShar
 // kLean: weights and bins without float-to-int conversions (weight_at; the same bits). With
 // a.sample_picks the blocks only flush: no arrival, no last block; the sample pass picks the bin.
 // kPhased: the next chunk's loads issued only once this chunk has arrived (load_next_chunk; the same bits).
-template <int kDType, bool kLean, bool kPhased = false>
+// kCarry (with kLean only): the flat adds in the carry form (topp_bins_add_carry) and their flush (the same bits);
+// the host takes these instances with a.flat_bins (the default) unless RESET_NATIVE_SAMPLER_BINS_ADD=split.
+template <int kDType, bool kLean, bool kPhased = false, bool kCarry = false>
 __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
+  static_assert(kLean || !kCarry, "the carry form is a form of the lean flat adds");
   __shared__ unsigned hist_lo[kTopPBins];
   __shared__ unsigned hist_hi[kTopPBins];
   __shared__ BinPickShared pick;
@@ -196,7 +262,9 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
     const unsigned next = c + parts;
     float xn[kPerThread];
     if (next < a.ws.chunks) load_next_chunk<kDType, kPhased>(a, row, next, a.bins_loads, x, xn);
-    if (flat) {
+    if constexpr (kCarry) {
+      topp_bins_add_carry(plan, x, lo, hi);
+    } else if (flat) {
       topp_bins_add_flat(plan, x, lo, hi);
     } else {
       topp_bins_add<kLean>(plan, x, hist_lo, hist_hi);
@@ -213,7 +281,11 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   // pass's mark 1 they split the bins -> sample boundary into the flush's drain and the grid's completion.
   __syncthreads();
   RN_TRACE(1, 7);
-  topp_bins_flush(a, row, hist_lo, hist_hi);
+  if constexpr (kCarry) {
+    topp_bins_flush_carry(a, row, hist_lo, hist_hi);
+  } else {
+    topp_bins_flush(a, row, hist_lo, hist_hi);
+  }
   RN_TRACE(1, 4);
   __threadfence();
   __syncthreads();
@@ -222,7 +294,7 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
     // Probe only, with g_trace_bins_repeat (B = 1: x still holds the block's one chunk): is the add bound by the
     // shared reductions (their address conflicts) or by the weights' arithmetic? The histogram is flushed, so it
     // may be overwritten.
-    if (g_trace_bins_repeat && flat && plan.floor_key == 0u) {
+    if (g_trace_bins_repeat && (kCarry || flat) && plan.floor_key == 0u) {
       // Each repeat takes x OR a zero loaded from shared memory after the mark before it, so that neither the
       // compiler nor ptxas can reuse the first add's weights or start the arithmetic before that mark (an empty
       // volatile asm did not hold ptxas: it hoisted the arithmetic above the barrier and the mark).
@@ -234,7 +306,11 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
       const unsigned zero9 = *static_cast<volatile unsigned*>(&s_zero);
 #pragma unroll
       for (int j = 0; j < kPerThread; ++j) y[j] = __uint_as_float(__float_as_uint(x[j]) | zero9);
-      topp_bins_add_flat(plan, y, lo, hi);
+      if constexpr (kCarry) {
+        topp_bins_add_carry(plan, y, lo, hi);
+      } else {
+        topp_bins_add_flat(plan, y, lo, hi);
+      }
       __syncthreads();
       RN_TRACE(1, 10);
       unsigned sum = 0u;
@@ -252,7 +328,11 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
     }
   }
 #else
-  topp_bins_flush(a, row, hist_lo, hist_hi);
+  if constexpr (kCarry) {
+    topp_bins_flush_carry(a, row, hist_lo, hist_hi);
+  } else {
+    topp_bins_flush(a, row, hist_lo, hist_hi);
+  }
   RN_TRACE(1, 4);
 #endif
   if (a.sample_picks) return;  // the kernel boundary publishes the flush to the sample pass
