@@ -110,7 +110,7 @@ SHAPES = [
 
 @pytest.mark.parametrize("n,k,m,teams,instance", SHAPES)
 @pytest.mark.parametrize("dtype,static_scale", [(torch.bfloat16, False), (torch.bfloat16, True), (torch.float16, False),
-                                                (torch.float32, False), (torch.float32, True)])
+                                                (torch.float32, True)])
 def test_quantfast_same_bits_as_default(n, k, m, teams, instance, dtype, static_scale, monkeypatch):
     _needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV, "RESET_NATIVE_GEMV_SPLIT_AMAX")
@@ -171,7 +171,7 @@ def _decision_x(m, k, act_gs, dtype, seed):
 
 @pytest.mark.parametrize("n,k,m,teams", [(200, 4096, 5, None), (8448, 4096, 16, None), (200, 1024, 16, "1")])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-@pytest.mark.parametrize("act_gs", [1.0, 1.0 + 2.0 ** -23, 1.0 - 3 * 2.0 ** -24, 1.0 + 5 * 2.0 ** -23, 0.31415927])
+@pytest.mark.parametrize("act_gs", [1.0, 1.0 + 2.0 ** -23, 1.0 - 3 * 2.0 ** -24, 0.31415927])
 def test_quantfast_decision_points(n, k, m, teams, dtype, act_gs, monkeypatch):
     """Static scale: quotients next to every E2M1 decision point (round-to-nearest-even ties included)."""
     _needs_h200_routing()
