@@ -27,8 +27,9 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.gpu
 
 ENV = "RESET_NATIVE_GEMV_16_FORM"
-RED_PAD, QUANT_FAST, AMAX_WIDE = 2048, 4096, 8192
-VALUES = {"w4a4q": QUANT_FAST, "w4a4qa": QUANT_FAST | AMAX_WIDE}
+RED_PAD, QUANT_FAST, AMAX_WIDE = 2048, 4096, 8192  # kForm16* bits of the 16-bit kernel
+BD_CB, BD_QUANT_FAST, BD_AMAX_WIDE = 3, 64, 128  # the block-diagonal kernel's SMALL bits (kSmallCompact | kSmallBatchX)
+VALUES = {"w4a4q": (QUANT_FAST, BD_QUANT_FAST), "w4a4qa": (QUANT_FAST | AMAX_WIDE, BD_QUANT_FAST | BD_AMAX_WIDE)}
 STATIC_ACT_GS = 0.0013  # as tests/test_nvfp4_cuda.py's static-scale W4A4 cases
 H200_SMS, H200_OPTIN = 132, 227 * 1024
 E2M1_DECISIONS = (0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0)  # e2m1_round_magnitude's > / >= thresholds
@@ -75,22 +76,35 @@ def _set(monkeypatch, value):
         monkeypatch.setenv(ENV, value)
 
 
+def _kernel_forms(fn):
+    """One entry per GEMV kernel fn() launched: ("16", MINB, SPLIT, TEAMS, FORM) for the 16-bit kernel, ("bd", TOK,
+    MINB, SMALL) for the block-diagonal one (template arguments read from the kernel names)."""
+    forms = [("16", *f) for f in ref.gemv16_forms_of_call(fn)]
+    return forms + [("bd", a[2], a[4], a[8]) for a in ref.kernel_template_args(fn, "gemv_bd_kernel")]
+
+
+def _with_bits(form, value):
+    bits16, bits_bd = VALUES[value]
+    return (*form[:-1], form[-1] | (bits16 if form[0] == "16" else bits_bd))
+
+
 def _same_bits_all_values(fn, monkeypatch):
-    """fn() under the default, then under w4a4q and w4a4qa: the same instances, the default's FORM plus each value's
-    bits, the same output bits. Returns the default's output and its forms."""
+    """fn() under the default, then under w4a4q and w4a4qa: the same kernel and instance, the default's form (the pad;
+    the block-diagonal kernel: cb) plus each value's bits, the same output bits. Returns the default's output and its
+    forms ("16", MINB, SPLIT, TEAMS, FORM) / ("bd", TOK, MINB, SMALL)."""
     _set(monkeypatch, None)
-    base_forms = ref.gemv16_forms_of_call(fn)
-    assert len(base_forms) == 1 and base_forms[0][3] == RED_PAD, base_forms
+    base = _kernel_forms(fn)
+    assert len(base) == 1 and base[0][-1] == (RED_PAD if base[0][0] == "16" else BD_CB), base
     want = fn()
-    for value, bits in VALUES.items():
+    for value in VALUES:
         _set(monkeypatch, value)
-        forms = ref.gemv16_forms_of_call(fn)
-        assert forms == [(*base_forms[0][:3], RED_PAD | bits)], (value, forms)
+        forms = _kernel_forms(fn)
+        assert forms == [_with_bits(base[0], value)], (value, forms)
         torch.full((1 << 20,), float("nan"), device="cuda")  # poison the allocator's next block
         got = fn()
         assert torch.equal(_bits(got), _bits(want)), value
     _set(monkeypatch, None)
-    return want, base_forms
+    return want, base
 
 
 # (n, k, m, RESET_NATIVE_GEMV_TEAMS, instance (MINB, SPLIT, TEAMS)) on 132 SMs, as
@@ -98,6 +112,9 @@ def _same_bits_all_values(fn, monkeypatch):
 # token columns, two CTAs per SM with 8 and 16, one CTA per SM, split K with 8 (few row tiles: the W4A4 split by 4)
 # and 16 token columns (long K: 6 slices).
 SHAPES = [
+    (200, 4096, 1, None, ("bd", 1, 2)),
+    (8448, 4096, 2, None, ("bd", 2, 2)),
+    (4096, 12288, 2, None, ("bd", 2, 2)),
     (200, 4096, 3, None, (1, 0, 2)),
     (8448, 4096, 16, None, (1, 0, 2)),
     (8448, 4096, 8, "1", (2, 0, 1)),
@@ -120,7 +137,7 @@ def test_quantfast_same_bits_as_default(n, k, m, teams, instance, dtype, static_
     x, bias, residual = _inputs(n, k, m, dtype)
     act_gs = STATIC_ACT_GS if static_scale else None
     y, forms = _same_bits_all_values(lambda: nc.gemv(p, s, gs, x, "nvfp4", act_gs, bias, residual), monkeypatch)
-    assert forms[0][:3] == instance, forms
+    assert forms[0][:3] == instance if forms[0][0] == "bd" else forms[0][1:4] == instance, forms
     assert torch.isfinite(y).all()
 
 
@@ -133,7 +150,7 @@ def test_quantfast_split_amax_sources(split_amax, monkeypatch):
     p, s, gs = _random_weights(200, 12288)
     x, bias, residual = _inputs(200, 12288, 16, torch.bfloat16)
     _, forms = _same_bits_all_values(lambda: nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual), monkeypatch)
-    assert forms[0][1] == 1, forms
+    assert forms[0][:3] == ("16", 2, 1), forms
 
 
 def _decision_x(m, k, act_gs, dtype, seed):
@@ -169,9 +186,10 @@ def _decision_x(m, k, act_gs, dtype, seed):
     return torch.from_numpy(x).to(dtype).cuda()
 
 
-@pytest.mark.parametrize("n,k,m,teams", [(200, 4096, 5, None), (8448, 4096, 16, None), (200, 1024, 16, "1")])
+@pytest.mark.parametrize("n,k,m,teams", [(200, 4096, 5, None), (8448, 4096, 16, None), (200, 1024, 16, "1"),
+                                         (200, 4096, 2, None)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-@pytest.mark.parametrize("act_gs", [1.0, 1.0 + 2.0 ** -23, 1.0 - 3 * 2.0 ** -24, 0.31415927])
+@pytest.mark.parametrize("act_gs", [1.0, 1.0 + 2.0 ** -23, 0.31415927])
 def test_quantfast_decision_points(n, k, m, teams, dtype, act_gs, monkeypatch):
     """Static scale: quotients next to every E2M1 decision point (round-to-nearest-even ties included)."""
     _needs_h200_routing()
@@ -185,7 +203,7 @@ def test_quantfast_decision_points(n, k, m, teams, dtype, act_gs, monkeypatch):
 
 
 @pytest.mark.parametrize("static_scale", [False, True])
-@pytest.mark.parametrize("n,k,m,teams", [(200, 4096, 5, None), (8448, 4096, 16, None)])
+@pytest.mark.parametrize("n,k,m,teams", [(200, 4096, 5, None), (8448, 4096, 16, None), (200, 4096, 3, None)])
 def test_quantfast_special_values(n, k, m, teams, static_scale, monkeypatch):
     """NaN elements (dropped by the amax, quantized to +-0), inf (static scale: a block outside the fast range), huge
     blocks (above 2^32: the exact code) and all-zero rows, bf16 and fp32 x."""
@@ -218,7 +236,7 @@ def _check_fp64(y, weights, x, act_gs, bias, residual):
 
 
 @pytest.mark.parametrize("value", sorted(VALUES))
-@pytest.mark.parametrize("n,k,m", [(200, 4096, 3), (200, 4096, 5), (200, 12288, 16)])
+@pytest.mark.parametrize("n,k,m", [(200, 4096, 2), (200, 4096, 3), (200, 4096, 5), (200, 12288, 16)])
 def test_quantfast_vs_fp64(value, n, k, m, monkeypatch):
     _needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV, "RESET_NATIVE_GEMV_SPLIT_AMAX")
@@ -230,7 +248,7 @@ def test_quantfast_vs_fp64(value, n, k, m, monkeypatch):
     _check_fp64(y, weights, x, None, bias, residual)
 
 
-@pytest.mark.parametrize("n,k,m", [(8448, 4096, 16), (200, 4096, 5)])
+@pytest.mark.parametrize("n,k,m", [(8448, 4096, 16), (200, 4096, 5), (200, 4096, 1)])
 def test_quantfast_graph_replay(n, k, m, monkeypatch):
     """Captured under w4a4qa (dynamic scale: the wide amax in the kernel), replayed after x changes: equal to eager
     default calls."""
@@ -253,8 +271,8 @@ def test_quantfast_graph_replay(n, k, m, monkeypatch):
 
 
 def test_quantfast_values_leave_a16_and_other_kernels_alone(monkeypatch):
-    """w4a4q / w4a4qa: A16 calls run their rule's FORM; the W4A4 block-diagonal (M <= 2), chunked and general-path
-    kernels are not switchable (no 16-bit kernel of a new form)."""
+    """w4a4q / w4a4qa: A16 calls run their rule's forms (the 16-bit kernel's FORM, the block-diagonal kernel's SMALL);
+    the W4A4 chunked kernel keeps FORM 0."""
     _needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV, "RESET_NATIVE_GEMV_SPLIT_AMAX")
     p, s, gs = _random_weights(8448, 4096)
@@ -265,11 +283,13 @@ def test_quantfast_values_leave_a16_and_other_kernels_alone(monkeypatch):
 
     base = ref.gemv16_forms_of_call(a16)
     want = a16()
+    base_bd = _kernel_forms(lambda: nc.gemv(p, s, gs, x[:2], "bf16"))  # A16 M = 2: the block-diagonal kernel
+    assert [f[0] for f in base_bd] == ["bd"], base_bd
     for value in VALUES:
         monkeypatch.setenv(ENV, value)
         assert ref.gemv16_forms_of_call(a16) == base, value
         assert torch.equal(a16(), want), value
-        assert ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, gs, x[:2], "nvfp4")) == [], value  # block-diagonal
+        assert _kernel_forms(lambda: nc.gemv(p, s, gs, x[:2], "bf16")) == base_bd, value
         monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "1")
         p8, s8, _ = _random_weights(200, 8192)
         x8 = torch.randn((16, 8192), generator=torch.Generator().manual_seed(4)).to(torch.bfloat16).cuda()

@@ -953,8 +953,9 @@ size_t smem_bytes(int k, int m) {
 // the form through session 18, routed without the pad. "w4a4pad" (session 19 helper gemv24's opt-in value) is now
 // "anything else", the rule, which gives W4A4 the pad. None of "0", "2", "13", "15", "nopad" has the pad anywhere.
 // "w4a4q" / "w4a4qa" (session 20 helper w4a4x29, opt-in): the W4A4 instances' rule plus kForm16QuantFast / plus
-// kForm16QuantFast and kForm16AmaxWide (the same bits, the same routing: the pad stays); every other instance runs its
-// rule.
+// kForm16QuantFast and kForm16AmaxWide (the same bits, the same routing: the pad stays), and on the W4A4 block-diagonal
+// kernel's fast path (M <= 2) its cb form plus kSmallQuantFast / plus kSmallAmaxWide (gemv_bd_kernel.cuh); every
+// other instance runs its rule.
 enum Form16Force : int {
   kForceRule = -1,
   kForceZero,
