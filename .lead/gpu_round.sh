@@ -28,7 +28,7 @@ timeout ${TEST_TIMEOUT:-55} python3 -m pytest -q -m gpu -p no:cacheprovider --tb
 echo "T rc $? at ${SECONDS} s: $(tail -1 "$OUT/tests.txt")"
 grep -E "^(FAILED|ERROR)|Error" "$OUT/tests.txt" | head -8
 SWEEP="python3 bench/probes/gemv_env_sweep.py --act nvfp4 --reps 3"
-ROWS_A="8b:qkv:4,8b:qkv:16,8b:o:16,8b:gate_up:4,8b:gate_up:16,8b:down:2,8b:down:8,8b:down:16,32b:qkv:16"
+ROWS_A="8b:qkv:4,8b:qkv:16,8b:o:16,8b:gate_up:4,8b:gate_up:16,8b:down:2,8b:down:16,32b:qkv:16"
 ROWS_A="$ROWS_A,32b:gate_up:16,32b:down:1,32b:down:16"
 timeout 30 $SWEEP --env RESET_NATIVE_GEMV_16_FORM --values unset,w4a4q,w4a4qa,unset --rows "$ROWS_A" \
   > "$OUT/a_forms.txt" 2>&1
