@@ -1,4 +1,4 @@
-"""NVFP4 GEMV: the opt-in W4A4 x-staging forms of session 20 helper w4a4x29 (cuda/nvfp4/gemv_w4a4_quant.cuh),
+"""NVFP4 GEMV: the opt-in W4A4 x-staging forms of session 19 helper w4a4x29 (cuda/nvfp4/gemv_w4a4_quant.cuh),
 RESET_NATIVE_GEMV_16_FORM=w4a4q (kForm16QuantFast: the x quantization in ~19 instead of ~50 instructions per element)
 and w4a4qa (also kForm16AmaxWide: the in-kernel activation amax with 8 loads in flight per thread). Both add their bits
 to the W4A4 instances' rule (the pad) on the persistent fast-path 16-bit kernels (two CTAs per SM, one CTA, two teams,

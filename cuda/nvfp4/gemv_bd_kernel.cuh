@@ -33,7 +33,7 @@ namespace detail {
 constexpr float kBdDecodeBias = 16384.0f;  // A operand holds e2m1 * 2^-14
 constexpr int kSmallCompact = 1, kSmallBatchX = 2, kSmallHeadWait = 4, kSmallSplit = 8, kSmallLean = 16,
               kSmallDepth5 = 32;  // gemv_bd_kernel's SMALL bits (kSmallSplit: gemv_bd_split.cuh)
-// W4A4 only (session 20 helper w4a4x29, opt-in with RESET_NATIVE_GEMV_16_FORM=w4a4q / w4a4qa, as the 16-bit kernel's
+// W4A4 only (session 19 helper w4a4x29, opt-in with RESET_NATIVE_GEMV_16_FORM=w4a4q / w4a4qa, as the 16-bit kernel's
 // kForm16QuantFast / kForm16AmaxWide): the x quantization and the in-kernel amax of gemv_w4a4_quant.cuh, the same bits.
 constexpr int kSmallQuantFast = 64, kSmallAmaxWide = 128;
 

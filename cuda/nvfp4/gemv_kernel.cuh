@@ -439,7 +439,7 @@ __host__ __device__ __forceinline__ void fp4_word_bf16_select2(uint32_t w, uint3
 //   bench/RESULTS.md, session 16.)
 constexpr int kForm16Decode = 2, kForm16Phased = 4, kForm16Stage = 8, kForm16LateRefill = 16, kForm16Scale = 32,
               kForm16OnePass = 128, kForm16PredRefill = 256, kForm16RedPad = 2048;
-// kForm16QuantFast, kForm16AmaxWide (session 20 helper w4a4x29, W4A4 only, opt-in: RESET_NATIVE_GEMV_16_FORM=w4a4q /
+// kForm16QuantFast, kForm16AmaxWide (session 19 helper w4a4x29, W4A4 only, opt-in: RESET_NATIVE_GEMV_16_FORM=w4a4q /
 // w4a4qa): the x quantization and the in-kernel activation amax of gemv_w4a4_quant.cuh, the same bits.
 constexpr int kForm16QuantFast = 4096, kForm16AmaxWide = 8192;
 // kForm16RedPad (session 18, helper gemv22; in form16_rule since session 19, RESET_NATIVE_GEMV_16_FORM=nopad drops
@@ -654,7 +654,8 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
         if (tok[b] >= m) continue;
         const int c = kidx[b] / kChunk - c_first, kk = kidx[b] % kChunk;
         store_unit<XDT, W4A4, kQuantFast>(xs + size_t(xrow(0, c, tok[b])) * kTokStride,
-                              (xrow(1, c, tok[b]) - xrow(0, c, tok[b])) * kTokStride, kk, v[b], act_gs, act_d);
+                                          (xrow(1, c, tok[b]) - xrow(0, c, tok[b])) * kTokStride, kk, v[b], act_gs,
+                                          act_d);
       }
     }
   };
@@ -952,7 +953,7 @@ size_t smem_bytes(int k, int m) {
 // W4A4 instances w4a4_pad_eligible admits (their rule: the pad alone) "0", "2", "13", "15" and "nopad" all run FORM 0,
 // the form through session 18, routed without the pad. "w4a4pad" (session 19 helper gemv24's opt-in value) is now
 // "anything else", the rule, which gives W4A4 the pad. None of "0", "2", "13", "15", "nopad" has the pad anywhere.
-// "w4a4q" / "w4a4qa" (session 20 helper w4a4x29, opt-in): the W4A4 instances' rule plus kForm16QuantFast / plus
+// "w4a4q" / "w4a4qa" (session 19 helper w4a4x29, opt-in): the W4A4 instances' rule plus kForm16QuantFast / plus
 // kForm16QuantFast and kForm16AmaxWide (the same bits, the same routing: the pad stays), and on the W4A4 block-diagonal
 // kernel's fast path (M <= 2) its cb form plus kSmallQuantFast / plus kSmallAmaxWide (gemv_bd_kernel.cuh); every
 // other instance runs its rule.

@@ -1,5 +1,5 @@
 // W4A4 x staging of the 16-bit GEMV kernel (gemv_kernel.cuh), cheaper forms with the same bits (opt-in FORM bits,
-// session 20 helper w4a4x29):
+// session 19 helper w4a4x29):
 //   kForm16QuantFast: quantize_activation_block_fast, ~19 instead of ~50 instructions per element of x. Every W4A4 CTA
 //     (every SM with two teams) quantizes all of x (its K slice with split K) before its first MMA, so at 16 tokens x
 //     K = 4096 a thread of a two-team CTA spent ~7400 instructions on it (4 warps per scheduler: ~15 us at 1.98 GHz
