@@ -225,6 +225,17 @@ def test_quantfast_special_values(n, k, m, teams, static_scale, monkeypatch):
                               monkeypatch)
 
 
+@pytest.mark.parametrize("n,k,m", [(200, 4096, 2), (200, 4096, 3), (200, 4096, 5)])
+def test_quantfast_unaligned_x(n, k, m, monkeypatch):
+    """x 2 bytes off 16-byte alignment (the scalar amax and staging loads, or the launcher's aligned copy)."""
+    _needs_h200_routing()
+    ref.clear_gemv_env(monkeypatch, ENV, "RESET_NATIVE_GEMV_SPLIT_AMAX")
+    p, s, gs = _random_weights(n, k)
+    x_full = torch.randn((m * k + 1,), generator=torch.Generator().manual_seed(9)).to(torch.bfloat16).cuda()
+    x = x_full[1:].view(m, k)
+    _same_bits_all_values(lambda: nc.gemv(p, s, gs, x, "nvfp4"), monkeypatch)
+
+
 def _check_fp64(y, weights, x, act_gs, bias, residual):
     packed, scales, gs = weights
     w64 = ref.dequantize(packed, scales, gs).astype(np.float64)
