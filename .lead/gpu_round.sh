@@ -18,6 +18,7 @@
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/w4a4x29_out}
 mkdir -p "$OUT"
+export PYTHONDONTWRITEBYTECODE=1  # nothing written outside $OUT and /tmp
 SECONDS=0
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
 date -u +"device clock %H:%M:%S UTC"
