@@ -24,6 +24,7 @@
 #include "nvfp4/gemv_params.cuh"
 #include "nvfp4/gemv_prologue.cuh"
 #include "nvfp4/gemv_ring.cuh"
+#include "nvfp4/gemv_w4a4_quant.cuh"
 #include "nvfp4/nvfp4_device.cuh"
 #include "nvfp4/launch_check.hpp"
 #include "reset_native/nvfp4_cuda.hpp"
@@ -179,8 +180,9 @@ __host__ __device__ constexpr int staged_offset(int e0) { return ((e0 % 32) / 8)
 
 // Converts one staged unit (16 elements of a token row) into the B operand values for each split and
 // stores them, permuted (pairs (j, j+4) of every 8 elements), at column kk of the staged token row `row0`
-// (split s at row0 + s * split_stride). W4A4 quantizes the block here (SPEC section 2 steps 2-5).
-template <int XDT, bool W4A4>
+// (split s at row0 + s * split_stride). W4A4 quantizes the block here (SPEC section 2 steps 2-5); QFAST
+// (kForm16QuantFast): quantize_activation_block_fast where it applies, the same bits.
+template <int XDT, bool W4A4, bool QFAST = false>
 __device__ __forceinline__ void store_unit(uint16_t* row0, int split_stride, int kk, const RawUnit<XDT>& u,
                                            float act_gs, float act_d) {
   using M = Mode<XDT, W4A4>;
@@ -197,7 +199,7 @@ __device__ __forceinline__ void store_unit(uint16_t* row0, int split_stride, int
   for (int i = 0; i < 16; ++i) v[i] = E::to_float(e[i]);
   float part[M::kSplits][16];
   if constexpr (W4A4) {
-    quantize_activation_block(v, act_gs, act_d);
+    if (!QFAST || !quantize_activation_block_fast(v, act_gs, act_d)) quantize_activation_block(v, act_gs, act_d);
 #pragma unroll
     for (int i = 0; i < 16; ++i) part[0][i] = v[i];
   } else if constexpr (M::kSplits == 3) {
@@ -437,6 +439,9 @@ __host__ __device__ __forceinline__ void fp4_word_bf16_select2(uint32_t w, uint3
 //   bench/RESULTS.md, session 16.)
 constexpr int kForm16Decode = 2, kForm16Phased = 4, kForm16Stage = 8, kForm16LateRefill = 16, kForm16Scale = 32,
               kForm16OnePass = 128, kForm16PredRefill = 256, kForm16RedPad = 2048;
+// kForm16QuantFast, kForm16AmaxWide (session 19 helper w4a4x29, W4A4 only, opt-in: RESET_NATIVE_GEMV_16_FORM=w4a4q /
+// w4a4qa): the x quantization and the in-kernel activation amax of gemv_w4a4_quant.cuh, the same bits.
+constexpr int kForm16QuantFast = 4096, kForm16AmaxWide = 8192;
 // kForm16RedPad (session 18, helper gemv22; in form16_rule since session 19, RESET_NATIVE_GEMV_16_FORM=nopad drops
 // it): the tile epilogue's reduction buffer with rows of kTok + 2 floats instead of kTok. write_tile / write_partial
 // read red[(w * 16 + rl) * stride + tok] with lanes (rl = lane % 16, tok = 2q + lane / 16): at stride 16 (M = 9..16)
@@ -474,7 +479,8 @@ __host__ __device__ constexpr int group() {
 // Start of both GEMV kernels' main phase: the first kDepth weight steps go in flight before waiting for
 // the previous kernel (weights do not depend on it; x, the activation amax and the output do), then the
 // next kernel may launch and W4A4 reads its activation scales.
-template <int XDT, bool W4A4, int kDepth, class Fetch>
+// AMAX_WIDE (kForm16AmaxWide): the in-kernel amax by cta_amax_wide (the same max).
+template <int XDT, bool W4A4, bool AMAX_WIDE = false, int kDepth, class Fetch>
 __device__ __forceinline__ void prefetch_then_wait(const GemvParams& p, int steps, Fetch& fetch,
                                                    uint32_t (&wv)[kDepth][2][4], uint32_t (&sc)[kDepth][2],
                                                    float& act_gs, float& act_d) {
@@ -493,7 +499,12 @@ __device__ __forceinline__ void prefetch_then_wait(const GemvParams& p, int step
     if (d < steps) fetch(wv[d], sc[d]);
   if constexpr (W4A4) {
     if (p.amax_inline) {
-      const float amax = cta_amax<XDT>(p);
+      float amax;
+      if constexpr (AMAX_WIDE) {
+        amax = cta_amax_wide<XDT>(p);
+      } else {
+        amax = cta_amax<XDT>(p);
+      }
       // Split K: the reduction kernel applies the scale too and reads it here (after its pdl_wait, i.e. once
       // this grid has finished); every CTA computes the same max, so any one may store it.
       if (p.ksplit > 1 && blockIdx.x == 0 && threadIdx.x == 0) *const_cast<float*>(p.act_amax) = amax;
@@ -593,6 +604,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   // loads unconditional (past the last token they read its row again and are not stored). Every unit goes where the
   // loop below puts it: the staged x, and so every output, is the same.
   constexpr bool kWideStage = (FORM & kForm16Stage) != 0 && WHOLE && !W4A4 && XDT != kF32;
+  constexpr bool kQuantFast = W4A4 && (FORM & kForm16QuantFast) != 0;
   constexpr int kStageBatchWide = 4;
   static_assert(kCtaThreads % kUnitsPerToken == 0, "a thread keeps its unit column");
   auto stage_wide = [&](int c_first, int c_count) {
@@ -641,8 +653,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       for (int b = 0; b < kStageBatch; ++b) {
         if (tok[b] >= m) continue;
         const int c = kidx[b] / kChunk - c_first, kk = kidx[b] % kChunk;
-        store_unit<XDT, W4A4>(xs + size_t(xrow(0, c, tok[b])) * kTokStride,
-                              (xrow(1, c, tok[b]) - xrow(0, c, tok[b])) * kTokStride, kk, v[b], act_gs, act_d);
+        store_unit<XDT, W4A4, kQuantFast>(xs + size_t(xrow(0, c, tok[b])) * kTokStride,
+                                          (xrow(1, c, tok[b]) - xrow(0, c, tok[b])) * kTokStride, kk, v[b], act_gs,
+                                          act_d);
       }
     }
   };
@@ -664,8 +677,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       if (part >= 0 && u % kGroup != part) continue;
       const int unit = u * kThreads + tid, tok = unit / kUnitsPerToken;
       if (tok >= m) continue;
-      store_unit<XDT, W4A4>(xs + size_t(xrow(0, c, tok)) * kTokStride, (xrow(1, c, tok) - xrow(0, c, tok)) * kTokStride,
-                            (unit % kUnitsPerToken) * 16, v[u], act_gs, act_d);
+      store_unit<XDT, W4A4, kQuantFast>(xs + size_t(xrow(0, c, tok)) * kTokStride,
+                                        (xrow(1, c, tok) - xrow(0, c, tok)) * kTokStride, (unit % kUnitsPerToken) * 16,
+                                        v[u], act_gs, act_d);
     }
   };
 
@@ -719,7 +733,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   };
 
   uint32_t wv[kDepth][2][4], sc[kDepth][2];
-  prefetch_then_wait<XDT, W4A4>(p, steps, fetch, wv, sc, act_gs, act_d);
+  prefetch_then_wait<XDT, W4A4, W4A4 && (FORM & kForm16AmaxWide) != 0>(p, steps, fetch, wv, sc, act_gs, act_d);
 
   if constexpr (WHOLE) {
     stage(c_base, nchunks);
@@ -939,12 +953,25 @@ size_t smem_bytes(int k, int m) {
 // W4A4 instances w4a4_pad_eligible admits (their rule: the pad alone) "0", "2", "13", "15" and "nopad" all run FORM 0,
 // the form through session 18, routed without the pad. "w4a4pad" (session 19 helper gemv24's opt-in value) is now
 // "anything else", the rule, which gives W4A4 the pad. None of "0", "2", "13", "15", "nopad" has the pad anywhere.
-enum Form16Force : int { kForceRule = -1, kForceZero, kForceDecode, kForceSession13, kForceSession15, kForceNoPad };
+// "w4a4q" / "w4a4qa" (session 19 helper w4a4x29, opt-in): the W4A4 instances' rule plus kForm16QuantFast / plus
+// kForm16QuantFast and kForm16AmaxWide (the same bits, the same routing: the pad stays), and on the W4A4 block-diagonal
+// kernel's fast path (M <= 2) its cb form plus kSmallQuantFast / plus kSmallAmaxWide (gemv_bd_kernel.cuh); every
+// other instance runs its rule.
+enum Form16Force : int {
+  kForceRule = -1,
+  kForceZero,
+  kForceDecode,
+  kForceSession13,
+  kForceSession15,
+  kForceNoPad,
+  kForceW4A4Quant,
+  kForceW4A4QuantAmax
+};
 inline Form16Force form16_override() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_16_FORM");
   if (v == nullptr) return kForceRule;
-  const char* names[] = {"0", "2", "13", "15", "nopad"};
-  for (int i = 0; i < 5; ++i)
+  const char* names[] = {"0", "2", "13", "15", "nopad", "w4a4q", "w4a4qa"};
+  for (int i = 0; i < 7; ++i)
     if (std::strcmp(v, names[i]) == 0) return Form16Force(i);
   return kForceRule;
 }
@@ -1050,9 +1077,14 @@ constexpr int form16_rule() {
 
 // The FORM bits a switch value gives a switchable instance whose rule is `rule`: one table for the kernel
 // (form16_kernel) and its shared memory (red_pad_bytes), so that both always agree on kForm16RedPad. On W4A4 (rule:
-// the pad alone) every value but the rule's gives 0.
-constexpr int form16_forced(int rule, Form16Force force) {
+// the pad alone) every value but the rule's and w4a4q / w4a4qa's gives 0; those two add their bits to the W4A4 rule
+// and leave A16's as it is.
+constexpr int form16_forced(int rule, Form16Force force, bool w4a4 = false) {
   switch (force) {
+    case kForceW4A4Quant:
+      return w4a4 ? rule | kForm16QuantFast : rule;
+    case kForceW4A4QuantAmax:
+      return w4a4 ? rule | kForm16QuantFast | kForm16AmaxWide : rule;
     case kForceZero:
       return 0;
     case kForceDecode:
@@ -1073,7 +1105,7 @@ template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING
 int form16_bits(Form16Force force) {
   constexpr int kRule = form16_rule<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS>();
   if (!form16_switchable<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) return kRule;
-  return form16_forced(kRule, force);
+  return form16_forced(kRule, force, W4A4);
 }
 
 // The kernel of one instance in the form form16_rule gives it, or the one RESET_NATIVE_GEMV_16_FORM asks for.
@@ -1094,6 +1126,12 @@ auto form16_kernel(Form16Force force) {
                            form16_forced(kRule, kForceSession15)>;
       case kForceNoPad:
         return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, form16_forced(kRule, kForceNoPad)>;
+      case kForceW4A4Quant:  // (A16: the rule's kernel)
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS,
+                           form16_forced(kRule, kForceW4A4Quant, W4A4)>;
+      case kForceW4A4QuantAmax:
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS,
+                           form16_forced(kRule, kForceW4A4QuantAmax, W4A4)>;
       default:
         break;
     }
