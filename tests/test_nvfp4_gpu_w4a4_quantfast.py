@@ -1,14 +1,16 @@
-"""NVFP4 GEMV: the opt-in W4A4 x-staging forms of session 19 helper w4a4x29 (cuda/nvfp4/gemv_w4a4_quant.cuh),
-RESET_NATIVE_GEMV_16_FORM=w4a4q (kForm16QuantFast: the x quantization in ~19 instead of ~50 instructions per element)
-and w4a4qa (also kForm16AmaxWide: the in-kernel activation amax with 8 loads in flight per thread). Both add their bits
-to the W4A4 instances' rule (the pad) on the persistent fast-path 16-bit kernels (two CTAs per SM, one CTA, two teams,
-split K) and change nothing else: the same instances, the same routing, every other kernel its default. The same
-staged x (the same E2M1 * E4M3 values: the division is __fdiv_rn's own fast-path sequence with the reciprocal
-hoisted, the E2M1 rounding an exact round-to-nearest-even on the E2M1 grid; blocks outside [2^-32, 2^32] take the
-exact code) and the same max: every output equals the default's bit for bit, here with bf16, fp16 and fp32 x, a
-dynamic (in the kernel or the pre-kernel) and a static activation scale, with bias and residual, on x built to put
-|v| / s within an ulp or two of every E2M1 decision point (where a quotient off by one ulp would change the code), on
-tiny (subnormal), huge, zero, NaN and inf elements, and in CUDA graph replays. GPU tests skip without a device."""
+"""NVFP4 GEMV: the W4A4 x-staging forms of session 19 helper w4a4x29 (cuda/nvfp4/gemv_w4a4_quant.cuh), the W4A4
+default since session 20 helper w4a4x30: kForm16QuantFast (the x quantization in ~19 instead of ~50 instructions per
+element) and kForm16AmaxWide (the in-kernel activation amax with 8 loads in flight per thread), in the W4A4 rule with
+the pad on the persistent fast-path 16-bit kernels (two CTAs per SM, one CTA, two teams, split K), and
+kSmallQuantFast | kSmallAmaxWide with the cb form on the W4A4 block-diagonal kernel's fast path (M <= 2).
+RESET_NATIVE_GEMV_16_FORM=w4a4old runs session 19's forms (the pad alone; cb alone) on the same instances. The same
+staged x (the same E2M1 * E4M3 values: the division is __fdiv_rn's own fast-path sequence with the reciprocal hoisted,
+the E2M1 rounding an exact round-to-nearest-even on the E2M1 grid; blocks outside [2^-32, 2^32] take the exact code)
+and the same max: every output equals w4a4old's bit for bit, here with bf16, fp16 and fp32 x, a dynamic (in the kernel or the pre-kernel) and a static
+activation scale, with bias and residual, on x built to put |v| / s within an ulp or two of every E2M1 decision point
+(where a quotient off by one ulp would change the code), on tiny (subnormal), huge, zero, NaN and inf elements, and in
+CUDA graph replays. Split K's amax source follows the form (gemv_split.cuh split_amax_inline: 50 MiB of grid x |x| with
+the wide amax, 32 MiB under w4a4old). GPU tests skip without a device."""
 from __future__ import annotations
 
 import functools
@@ -29,7 +31,8 @@ pytestmark = pytest.mark.gpu
 ENV = "RESET_NATIVE_GEMV_16_FORM"
 RED_PAD, QUANT_FAST, AMAX_WIDE = 2048, 4096, 8192  # kForm16* bits of the 16-bit kernel
 BD_CB, BD_QUANT_FAST, BD_AMAX_WIDE = 3, 64, 128  # the block-diagonal kernel's SMALL bits (kSmallCompact | kSmallBatchX)
-VALUES = {"w4a4q": (QUANT_FAST, BD_QUANT_FAST), "w4a4qa": (QUANT_FAST | AMAX_WIDE, BD_QUANT_FAST | BD_AMAX_WIDE)}
+DEFAULT = {"16": RED_PAD | QUANT_FAST | AMAX_WIDE, "bd": BD_CB | BD_QUANT_FAST | BD_AMAX_WIDE}  # the W4A4 forms
+OLD = {"16": RED_PAD, "bd": BD_CB}  # under w4a4old (session 19's)
 STATIC_ACT_GS = 0.0013  # as tests/test_nvfp4_cuda.py's static-scale W4A4 cases
 H200_SMS, H200_OPTIN = 132, 227 * 1024
 E2M1_DECISIONS = (0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0)  # e2m1_round_magnitude's > / >= thresholds
@@ -40,15 +43,6 @@ def _needs_h200_routing():
     optin = getattr(props, "shared_memory_per_block_optin", None)
     if props.multi_processor_count != H200_SMS or optin not in (None, H200_OPTIN):
         pytest.skip("the routing of these shapes assumes 132 SMs and 227 KiB of opt-in shared memory per block")
-
-
-@functools.lru_cache(maxsize=8)
-def _random_weights(n, k):
-    """Packed FP4 (every code), E4M3 scales 0x30..0x3F, on the GPU: finite outputs, no host quantizer (n <= 8448)."""
-    gen = torch.Generator(device="cuda").manual_seed(n * 7 + k)
-    p = torch.randint(0, 256, (n, k // 2), generator=gen, device="cuda", dtype=torch.uint8)
-    s = torch.randint(0x30, 0x40, (n, k // 16), generator=gen, device="cuda", dtype=torch.uint8)
-    return p, s, 0.01
 
 
 @functools.lru_cache(maxsize=4)
@@ -69,13 +63,6 @@ def _bits(t):
     return t.view({torch.float32: torch.int32, torch.float16: torch.int16, torch.bfloat16: torch.int16}[t.dtype])
 
 
-def _set(monkeypatch, value):
-    if value is None:
-        monkeypatch.delenv(ENV, raising=False)
-    else:
-        monkeypatch.setenv(ENV, value)
-
-
 def _kernel_forms(fn):
     """One entry per GEMV kernel fn() launched: ("16", MINB, SPLIT, TEAMS, FORM) for the 16-bit kernel, ("bd", TOK,
     MINB, SMALL) for the block-diagonal one (template arguments read from the kernel names)."""
@@ -83,34 +70,28 @@ def _kernel_forms(fn):
     return forms + [("bd", a[2], a[4], a[8]) for a in ref.kernel_template_args(fn, "gemv_bd_kernel")]
 
 
-def _with_bits(form, value):
-    bits16, bits_bd = VALUES[value]
-    return (*form[:-1], form[-1] | (bits16 if form[0] == "16" else bits_bd))
-
-
-def _same_bits_all_values(fn, monkeypatch):
-    """fn() under the default, then under w4a4q and w4a4qa: the same kernel and instance, the default's form (the pad;
-    the block-diagonal kernel: cb) plus each value's bits, the same output bits. Returns the default's output and its
-    forms ("16", MINB, SPLIT, TEAMS, FORM) / ("bd", TOK, MINB, SMALL)."""
-    _set(monkeypatch, None)
-    base = _kernel_forms(fn)
-    assert len(base) == 1 and base[0][-1] == (RED_PAD if base[0][0] == "16" else BD_CB), base
+def _same_bits_as_old(fn, monkeypatch):
+    """fn() under w4a4old, then under the default: the same kernel and instance, w4a4old's form (the pad; the
+    block-diagonal kernel: cb) and the default's (plus the fast quantizer and the wide amax), the same output bits.
+    Returns the default's output and its forms ("16", MINB, SPLIT, TEAMS, FORM) / ("bd", TOK, MINB, SMALL)."""
+    ref.set_env(monkeypatch, ENV, "w4a4old")
+    old = _kernel_forms(fn)
+    assert len(old) == 1 and old[0][-1] == OLD[old[0][0]], old
     want = fn()
-    for value in VALUES:
-        _set(monkeypatch, value)
-        forms = _kernel_forms(fn)
-        assert forms == [_with_bits(base[0], value)], (value, forms)
-        torch.full((1 << 20,), float("nan"), device="cuda")  # poison the allocator's next block
-        got = fn()
-        assert torch.equal(_bits(got), _bits(want)), value
-    _set(monkeypatch, None)
-    return want, base
+    ref.set_env(monkeypatch, ENV, None)
+    forms = _kernel_forms(fn)
+    assert forms == [(*old[0][:-1], DEFAULT[old[0][0]])], forms
+    torch.full((1 << 20,), float("nan"), device="cuda")  # poison the allocator's next block
+    got = fn()
+    assert torch.equal(_bits(got), _bits(want))
+    return got, forms
 
 
 # (n, k, m, RESET_NATIVE_GEMV_TEAMS, instance (MINB, SPLIT, TEAMS)) on 132 SMs, as
-# tests/test_nvfp4_gpu_form16_w4a4_pad.py lists them (bench/probes/gemv_teams_routing.py): two teams with 8 and 16
-# token columns, two CTAs per SM with 8 and 16, one CTA per SM, split K with 8 (few row tiles: the W4A4 split by 4)
-# and 16 token columns (long K: 6 slices).
+# tests/test_nvfp4_gpu_form16_w4a4_pad.py lists them (bench/probes/gemv_teams_routing.py): the block-diagonal kernel
+# (M <= 2, K = 12288 too), two teams with 8 and 16 token columns, two CTAs per SM with 8 and 16, one CTA per SM, split
+# K with 8 (few row tiles: the W4A4 split by 4) and 16 token columns (long K: 6 slices). fp32 x never takes two teams
+# where two CTAs fit (gemv_kernel.cuh teams_where_two_ctas_fit): FP32_INSTANCE.
 SHAPES = [
     (200, 4096, 1, None, ("bd", 1, 2)),
     (8448, 4096, 2, None, ("bd", 2, 2)),
@@ -123,20 +104,22 @@ SHAPES = [
     (200, 4096, 5, None, (2, 1, 1)),
     (200, 12288, 16, None, (2, 1, 1)),
 ]
+FP32_INSTANCE = {(200, 4096, 3, None): (2, 0, 1)}
 
 
 @pytest.mark.parametrize("n,k,m,teams,instance", SHAPES)
 @pytest.mark.parametrize("dtype,static_scale", [(torch.bfloat16, False), (torch.bfloat16, True), (torch.float16, False),
                                                 (torch.float32, True)])
-def test_quantfast_same_bits_as_default(n, k, m, teams, instance, dtype, static_scale, monkeypatch):
+def test_quantfast_same_bits_as_w4a4old(n, k, m, teams, instance, dtype, static_scale, monkeypatch):
     _needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV, "RESET_NATIVE_GEMV_SPLIT_AMAX")
-    if teams is not None:
-        monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", teams)
-    p, s, gs = _random_weights(n, k)
+    ref.set_env(monkeypatch, "RESET_NATIVE_GEMV_TEAMS", teams)
+    if dtype == torch.float32:
+        instance = FP32_INSTANCE.get((n, k, m, teams), instance)
+    p, s, gs = ref.random_gpu_weights(n, k)
     x, bias, residual = _inputs(n, k, m, dtype)
     act_gs = STATIC_ACT_GS if static_scale else None
-    y, forms = _same_bits_all_values(lambda: nc.gemv(p, s, gs, x, "nvfp4", act_gs, bias, residual), monkeypatch)
+    y, forms = _same_bits_as_old(lambda: nc.gemv(p, s, gs, x, "nvfp4", act_gs, bias, residual), monkeypatch)
     assert forms[0][:3] == instance if forms[0][0] == "bd" else forms[0][1:4] == instance, forms
     assert torch.isfinite(y).all()
 
@@ -147,10 +130,47 @@ def test_quantfast_split_amax_sources(split_amax, monkeypatch):
     _needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV)
     monkeypatch.setenv("RESET_NATIVE_GEMV_SPLIT_AMAX", split_amax)
-    p, s, gs = _random_weights(200, 12288)
+    p, s, gs = ref.random_gpu_weights(200, 12288)
     x, bias, residual = _inputs(200, 12288, 16, torch.bfloat16)
-    _, forms = _same_bits_all_values(lambda: nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual), monkeypatch)
+    _, forms = _same_bits_as_old(lambda: nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual), monkeypatch)
     assert forms[0][:3] == ("16", 2, 1), forms
+
+
+def _amax_pre_kernel_runs(fn):
+    """Whether fn() launched the activation amax pre-kernel (quantize.cu amax_kernel), from the torch profiler's kernel
+    names; skips the test when the profiler records no kernel names here."""
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    names = [e.name for e in prof.events()]
+    if not any("gemv" in name for name in names):
+        pytest.skip("the profiler recorded no kernel names")
+    return any("amax_kernel" in name for name in names)
+
+
+# Split K (bf16 x, dynamic scale) on 132 SMs: (n, k, m, grid x |x| in MiB): Qwen3-8B q/k/v at M = 8 and 16 (split by 4,
+# 264 CTAs), 8B down at M = 8 and 9 (split by 6, 264 CTAs). gemv_split.cuh split_amax_inline: every CTA reduces the
+# amax itself up to 50 MiB with the wide amax (the default), 32 MiB with the old one (w4a4old); the pre-kernel beyond.
+@pytest.mark.parametrize("n,k,m,mib", [(6144, 4096, 8, 16.5), (6144, 4096, 16, 33.0), (4096, 12288, 8, 49.5),
+                                       (4096, 12288, 9, 55.7)])
+def test_split_amax_source_follows_the_form(n, k, m, mib, monkeypatch):
+    _needs_h200_routing()
+    ref.clear_gemv_env(monkeypatch, ENV, "RESET_NATIVE_GEMV_SPLIT_AMAX")
+    p, s, gs = ref.random_gpu_weights(n, k)
+    x, bias, residual = _inputs(n, k, m, torch.bfloat16)
+    assert abs(264 * m * k * 2 / 2**20 - mib) < 0.1
+
+    def fn():
+        return nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual)
+
+    _, forms = _same_bits_as_old(fn, monkeypatch)
+    assert forms[0][:3] == ("16", 2, 1), forms
+    assert _amax_pre_kernel_runs(fn) == (mib > 50), "default"
+    monkeypatch.setenv(ENV, "w4a4old")
+    assert _amax_pre_kernel_runs(fn) == (mib > 32), "w4a4old"
 
 
 def _decision_x(m, k, act_gs, dtype, seed):
@@ -194,11 +214,10 @@ def test_quantfast_decision_points(n, k, m, teams, dtype, act_gs, monkeypatch):
     """Static scale: quotients next to every E2M1 decision point (round-to-nearest-even ties included)."""
     _needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV, "RESET_NATIVE_GEMV_SPLIT_AMAX")
-    if teams is not None:
-        monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", teams)
-    p, s, gs = _random_weights(n, k)
+    ref.set_env(monkeypatch, "RESET_NATIVE_GEMV_TEAMS", teams)
+    p, s, gs = ref.random_gpu_weights(n, k)
     x = _decision_x(m, k, act_gs, dtype, seed=n + m)
-    y, _ = _same_bits_all_values(lambda: nc.gemv(p, s, gs, x, "nvfp4", float(np.float32(act_gs))), monkeypatch)
+    y, _ = _same_bits_as_old(lambda: nc.gemv(p, s, gs, x, "nvfp4", float(np.float32(act_gs))), monkeypatch)
     assert torch.isfinite(y).all()
 
 
@@ -209,9 +228,8 @@ def test_quantfast_special_values(n, k, m, teams, static_scale, monkeypatch):
     blocks (above 2^32: the exact code) and all-zero blocks, bf16 and fp32 x."""
     _needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV, "RESET_NATIVE_GEMV_SPLIT_AMAX")
-    if teams is not None:
-        monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", teams)
-    p, s, gs = _random_weights(n, k)
+    ref.set_env(monkeypatch, "RESET_NATIVE_GEMV_TEAMS", teams)
+    p, s, gs = ref.random_gpu_weights(n, k)
     for dtype in (torch.float32, torch.bfloat16):
         x = torch.randn((m, k), generator=torch.Generator().manual_seed(7)).to(torch.float32)
         x[0, 5] = float("nan")
@@ -221,7 +239,7 @@ def test_quantfast_special_values(n, k, m, teams, static_scale, monkeypatch):
             x[0, 17] = float("inf")
         x[m - 1, k // 2:] = 0.0
         x = x.to(dtype).cuda()
-        _same_bits_all_values(lambda: nc.gemv(p, s, gs, x, "nvfp4", STATIC_ACT_GS if static_scale else None),
+        _same_bits_as_old(lambda: nc.gemv(p, s, gs, x, "nvfp4", STATIC_ACT_GS if static_scale else None),
                               monkeypatch)
 
 
@@ -230,10 +248,10 @@ def test_quantfast_unaligned_x(n, k, m, monkeypatch):
     """x 2 bytes off 16-byte alignment (the scalar amax and staging loads, or the launcher's aligned copy)."""
     _needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV, "RESET_NATIVE_GEMV_SPLIT_AMAX")
-    p, s, gs = _random_weights(n, k)
+    p, s, gs = ref.random_gpu_weights(n, k)
     x_full = torch.randn((m * k + 1,), generator=torch.Generator().manual_seed(9)).to(torch.bfloat16).cuda()
     x = x_full[1:].view(m, k)
-    _same_bits_all_values(lambda: nc.gemv(p, s, gs, x, "nvfp4"), monkeypatch)
+    _same_bits_as_old(lambda: nc.gemv(p, s, gs, x, "nvfp4"), monkeypatch)
 
 
 def _check_fp64(y, weights, x, act_gs, bias, residual):
@@ -246,12 +264,12 @@ def _check_fp64(y, weights, x, act_gs, bias, residual):
     ref.assert_within_fp64_bound(y, yref, abs_sum, x.shape[1])
 
 
-@pytest.mark.parametrize("value", sorted(VALUES))
+@pytest.mark.parametrize("value", [None, "w4a4old"])
 @pytest.mark.parametrize("n,k,m", [(200, 4096, 2), (200, 4096, 3), (200, 4096, 5), (200, 12288, 16)])
 def test_quantfast_vs_fp64(value, n, k, m, monkeypatch):
     _needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV, "RESET_NATIVE_GEMV_SPLIT_AMAX")
-    monkeypatch.setenv(ENV, value)
+    ref.set_env(monkeypatch, ENV, value)
     weights = _ref_weights(n, k)
     p, s = torch.from_numpy(weights[0]).cuda(), torch.from_numpy(weights[1]).cuda()
     x, bias, residual = _inputs(n, k, m, torch.bfloat16)
@@ -261,19 +279,18 @@ def test_quantfast_vs_fp64(value, n, k, m, monkeypatch):
 
 @pytest.mark.parametrize("n,k,m", [(8448, 4096, 16), (200, 4096, 5), (200, 4096, 1)])
 def test_quantfast_graph_replay(n, k, m, monkeypatch):
-    """Captured under w4a4qa (dynamic scale: the wide amax in the kernel), replayed after x changes: equal to eager
-    default calls."""
+    """Captured under the default (dynamic scale: the wide amax in the kernel), replayed after x changes: equal to
+    eager w4a4old calls."""
     _needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV, "RESET_NATIVE_GEMV_SPLIT_AMAX")
-    monkeypatch.setenv(ENV, "w4a4qa")
-    p, s, gs = _random_weights(n, k)
+    p, s, gs = ref.random_gpu_weights(n, k)
     x, bias, residual = _inputs(n, k, m, torch.bfloat16)
     nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual)  # warm-up outside the capture
     torch.cuda.synchronize()
     g = torch.cuda.CUDAGraph()
     with torch.cuda.graph(g):
         y = nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual)
-    monkeypatch.delenv(ENV)
+    monkeypatch.setenv(ENV, "w4a4old")
     for seed in (5, 6):
         x.copy_(torch.randn((m, k), generator=torch.Generator().manual_seed(seed)).to(torch.bfloat16))
         g.replay()
@@ -281,12 +298,12 @@ def test_quantfast_graph_replay(n, k, m, monkeypatch):
         assert torch.equal(y, nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual)), seed
 
 
-def test_quantfast_values_leave_a16_and_other_kernels_alone(monkeypatch):
-    """w4a4q / w4a4qa: A16 calls run their rule's forms (the 16-bit kernel's FORM, the block-diagonal kernel's SMALL);
-    the W4A4 chunked kernel keeps FORM 0."""
+def test_w4a4old_leaves_a16_and_other_kernels_alone(monkeypatch):
+    """w4a4old: A16 calls run their rule's forms (the 16-bit kernel's FORM, the block-diagonal kernel's SMALL), the same
+    bits; the W4A4 chunked kernel keeps FORM 0 either way."""
     _needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV, "RESET_NATIVE_GEMV_SPLIT_AMAX")
-    p, s, gs = _random_weights(8448, 4096)
+    p, s, gs = ref.random_gpu_weights(8448, 4096)
     x = torch.randn((16, 4096), generator=torch.Generator().manual_seed(3)).to(torch.bfloat16).cuda()
 
     def a16():
@@ -296,14 +313,14 @@ def test_quantfast_values_leave_a16_and_other_kernels_alone(monkeypatch):
     want = a16()
     base_bd = _kernel_forms(lambda: nc.gemv(p, s, gs, x[:2], "bf16"))  # A16 M = 2: the block-diagonal kernel
     assert [f[0] for f in base_bd] == ["bd"], base_bd
-    for value in VALUES:
-        monkeypatch.setenv(ENV, value)
+    p8, s8, _ = ref.random_gpu_weights(200, 8192)
+    x8 = torch.randn((16, 8192), generator=torch.Generator().manual_seed(4)).to(torch.bfloat16).cuda()
+    for value in ("w4a4old", None):
+        ref.set_env(monkeypatch, ENV, value)
         assert ref.gemv16_forms_of_call(a16) == base, value
         assert torch.equal(a16(), want), value
         assert _kernel_forms(lambda: nc.gemv(p, s, gs, x[:2], "bf16")) == base_bd, value
         monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "1")
-        p8, s8, _ = _random_weights(200, 8192)
-        x8 = torch.randn((16, 8192), generator=torch.Generator().manual_seed(4)).to(torch.bfloat16).cuda()
         args = ref.gemv16_kernel_args(lambda: nc.gemv(p8, s8, gs, x8, "nvfp4"))
         assert [(a[4], a[9]) for a in args] == [(0, 0)], value  # the chunked kernel: (WHOLE, FORM)
         monkeypatch.delenv("RESET_NATIVE_GEMV_KSPLIT")

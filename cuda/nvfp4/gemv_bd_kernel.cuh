@@ -33,8 +33,10 @@ namespace detail {
 constexpr float kBdDecodeBias = 16384.0f;  // A operand holds e2m1 * 2^-14
 constexpr int kSmallCompact = 1, kSmallBatchX = 2, kSmallHeadWait = 4, kSmallSplit = 8, kSmallLean = 16,
               kSmallDepth5 = 32;  // gemv_bd_kernel's SMALL bits (kSmallSplit: gemv_bd_split.cuh)
-// W4A4 only (session 19 helper w4a4x29, opt-in with RESET_NATIVE_GEMV_16_FORM=w4a4q / w4a4qa, as the 16-bit kernel's
-// kForm16QuantFast / kForm16AmaxWide): the x quantization and the in-kernel amax of gemv_w4a4_quant.cuh, the same bits.
+// W4A4 only (session 19 helper w4a4x29; with the cb form on the fast path by default since session 20 helper w4a4x30,
+// as the 16-bit kernel's kForm16QuantFast / kForm16AmaxWide; RESET_NATIVE_GEMV_16_FORM=w4a4old: cb alone): the x
+// quantization and the in-kernel amax of gemv_w4a4_quant.cuh, the same bits. Session 20 round 1, H200 2026-11-29:
+// Qwen3-8B down at M = 2 25.0 -> 18.3 us.
 constexpr int kSmallQuantFast = 64, kSmallAmaxWide = 128;
 
 template <int XDT, bool W4A4>
@@ -795,12 +797,8 @@ bool try_bd_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t str
     constexpr int kCb = kSmallCompact | kSmallBatchX;
     constexpr int kForm = kFused ? kBdFusedForm : kCb;
     const bool cb = bd_cb_form(kFused ? kBdSmallFusedEnv : kBdSmallW4a4Env);
-    if constexpr (W4A4 && !kFused) {  // RESET_NATIVE_GEMV_16_FORM=w4a4q / w4a4qa: the cb form plus their bits
-      if (fast && plan.form16 == kForceW4A4Quant) {
-        launch_bd<XDT, W4A4, TOK, true, 2, false, PRO, SILU, kCb | kSmallQuantFast>(p, plan.maps, sms, smem, stream);
-        return true;
-      }
-      if (fast && plan.form16 == kForceW4A4QuantAmax) {
+    if constexpr (W4A4 && !kFused) {  // the fast path's cb form plus kSmallQuantFast | kSmallAmaxWide (unless w4a4old)
+      if (fast && cb && plan.form16 != kForceW4A4Old) {
         launch_bd<XDT, W4A4, TOK, true, 2, false, PRO, SILU, kCb | kSmallQuantFast | kSmallAmaxWide>(p, plan.maps, sms,
                                                                                                      smem, stream);
         return true;

@@ -439,8 +439,9 @@ __host__ __device__ __forceinline__ void fp4_word_bf16_select2(uint32_t w, uint3
 //   bench/RESULTS.md, session 16.)
 constexpr int kForm16Decode = 2, kForm16Phased = 4, kForm16Stage = 8, kForm16LateRefill = 16, kForm16Scale = 32,
               kForm16OnePass = 128, kForm16PredRefill = 256, kForm16RedPad = 2048;
-// kForm16QuantFast, kForm16AmaxWide (session 19 helper w4a4x29, W4A4 only, opt-in: RESET_NATIVE_GEMV_16_FORM=w4a4q /
-// w4a4qa): the x quantization and the in-kernel activation amax of gemv_w4a4_quant.cuh, the same bits.
+// kForm16QuantFast, kForm16AmaxWide (session 19 helper w4a4x29; W4A4 only, in its rule since session 20 helper
+// w4a4x30: w4a4_pad_eligible): the x quantization and the in-kernel activation amax of gemv_w4a4_quant.cuh, the same
+// bits.
 constexpr int kForm16QuantFast = 4096, kForm16AmaxWide = 8192;
 // kForm16RedPad (session 18, helper gemv22; in form16_rule since session 19, RESET_NATIVE_GEMV_16_FORM=nopad drops
 // it): the tile epilogue's reduction buffer with rows of kTok + 2 floats instead of kTok. write_tile / write_partial
@@ -950,13 +951,12 @@ size_t smem_bytes(int k, int m) {
 // (decode, phased loop), "15" = the rule of sessions 14-15 (without session 16's scale word, one-pass epilogue and
 // predicated refill), "nopad" = form16_rule without kForm16RedPad (the default through session 18, for A/B: the
 // routing then sizes shared memory without the pad, as it did); "pad", unset or anything else = form16_rule. On the
-// W4A4 instances w4a4_pad_eligible admits (their rule: the pad alone) "0", "2", "13", "15" and "nopad" all run FORM 0,
-// the form through session 18, routed without the pad. "w4a4pad" (session 19 helper gemv24's opt-in value) is now
-// "anything else", the rule, which gives W4A4 the pad. None of "0", "2", "13", "15", "nopad" has the pad anywhere.
-// "w4a4q" / "w4a4qa" (session 19 helper w4a4x29, opt-in): the W4A4 instances' rule plus kForm16QuantFast / plus
-// kForm16QuantFast and kForm16AmaxWide (the same bits, the same routing: the pad stays), and on the W4A4 block-diagonal
-// kernel's fast path (M <= 2) its cb form plus kSmallQuantFast / plus kSmallAmaxWide (gemv_bd_kernel.cuh); every
-// other instance runs its rule.
+// W4A4 instances w4a4_pad_eligible admits (their rule since session 20: the pad, kForm16QuantFast and kForm16AmaxWide)
+// "0", "2", "13" and "15" run FORM 0, the form through session 18, routed without the pad; "nopad" drops only the pad
+// (kForm16QuantFast | kForm16AmaxWide, routed without the pad); "w4a4old" runs session 19's W4A4 rule, the pad alone
+// (and, at M <= 2, the W4A4 block-diagonal kernel's cb form without kSmallQuantFast / kSmallAmaxWide; split K: the
+// amax source rule of session 19, split_amax_inline), the opt-out for A/B. A16 ignores "w4a4old" (its rule). Session
+// 19's values "w4a4pad", "w4a4q" and "w4a4qa" are now "anything else", the rule.
 enum Form16Force : int {
   kForceRule = -1,
   kForceZero,
@@ -964,14 +964,13 @@ enum Form16Force : int {
   kForceSession13,
   kForceSession15,
   kForceNoPad,
-  kForceW4A4Quant,
-  kForceW4A4QuantAmax
+  kForceW4A4Old
 };
 inline Form16Force form16_override() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_16_FORM");
   if (v == nullptr) return kForceRule;
-  const char* names[] = {"0", "2", "13", "15", "nopad", "w4a4q", "w4a4qa"};
-  for (int i = 0; i < 7; ++i)
+  const char* names[] = {"0", "2", "13", "15", "nopad", "w4a4old"};
+  for (int i = 0; i < 6; ++i)
     if (std::strcmp(v, names[i]) == 0) return Form16Force(i);
   return kForceRule;
 }
@@ -1038,16 +1037,22 @@ GemvParams with_activation_amax(const GemvParams& p, bool in_kernel, cudaStream_
 //   20.2 -> 19.9, 8B o 8.4 -> 8.5 (its one loss); with 8 columns level but 8B o (6.1 -> 6.3 at M = 4), so not there;
 // * the padded reduction rows everywhere (session 18's final call, then opt-in: M = 16 -9 to -16% on every Qwen3 layer,
 //   e.g. 8B gate_up 28.2 -> 25.8 us, 32B down 45.7 -> 38.5; M = 8 level to -0.4 us); the default since session 19.
-// The W4A4 instances of the same kernels take the padded rows alone (w4a4_pad_eligible, below).
+// The W4A4 instances of the same kernels take the padded rows and their own forms (w4a4_pad_eligible, below).
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT>
 constexpr bool form16_eligible() {
   return FAST && WHOLE && !RING && MINB != 3 && !W4A4 && XDT != kF32;
 }
 // The W4A4 instances (any x) of the same persistent fast-path kernels without the ring (W4A4 has no three-CTA kernel):
-// their rule is kForm16RedPad alone (session 19 helper gemv24 opt-in, the default since session 19 helper gemv25).
-// They run FORM 0 otherwise, whose tile epilogue is the one the pad was measured on: write_tile / write_partial read
-// red[(w * 16 + rl) * stride + tok] with the same lanes (rl = lane % 16, tok = 2 * warp + lane / 16 in the one pass
-// m <= 16 needs), so the same 8-way (16 columns) / 4-way (8 columns) conflicts; the pad changes nothing else there.
+// their rule is kForm16RedPad (session 19 helper gemv24 opt-in, the default since session 19 helper gemv25) plus,
+// since session 20 helper w4a4x30, kForm16QuantFast and kForm16AmaxWide (gemv_w4a4_quant.cuh; the same bits). Those
+// two, session 20 round 1, H200 2026-11-29 (RESET_NATIVE_GEMV_16_FORM unset = the pad alone then, vs w4a4qa = all
+// three; same bits every row): M = 16 8B q/k/v 25.8 -> 21.9 us, o 23.5 -> 19.5, gate_up 42.8 -> 34.0, down 40.4 ->
+// 32.9, 32B q/k/v 41.1 -> 30.2, gate_up 89.1 -> 76.7, down 62.8 -> 55.4; M = 4 8B q/k/v 14.1 -> 11.7, gate_up 24.6 ->
+// 22.5; M = 2 8B down (block-diagonal kernel) 25.0 -> 18.3; M = 1 32B down (split) 38.0 -> 34.6.
+// The pad (FORM 0 without it, whose tile epilogue is the one the pad was measured on): write_tile / write_partial
+// read red[(w * 16 + rl) * stride + tok] with the same lanes (rl = lane % 16, tok = 2 * warp + lane / 16 in the one
+// pass m <= 16 needs), so the same 8-way (16 columns) / 4-way (8 columns) conflicts; the pad changes nothing else
+// there.
 // Session 19 round 1, H200 (means of two copies, same bits every row), FORM 0 -> pad: M = 16 8B q/k/v 28.0 -> 25.9 us,
 // o 24.8 -> 23.8, gate_up 46.0 -> 43.5, down 42.7 -> 41.1, 32B q/k/v 42.7 -> 41.5, o 40.2 -> 38.6, gate_up 92.1 ->
 // 88.6, down 69.4 -> 64.0; M = 11 8B q/k/v 23.1 -> 21.7, o 20.3 -> 19.5, down 36.6 -> 35.1, gate_up 54.0 -> 37.2
@@ -1067,7 +1072,8 @@ constexpr bool form16_switchable() {
 }
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS>
 constexpr int form16_rule() {
-  if (w4a4_pad_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) return kForm16RedPad;
+  if (w4a4_pad_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>())
+    return kForm16RedPad | kForm16QuantFast | kForm16AmaxWide;
   if (!form16_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) return 0;
   const bool two_cta_8 = MINB == 2 && !SPLIT && NT == 1;
   return (XDT == kBF16 ? kForm16Decode : 0) | (SPLIT && NT == 1 ? kForm16Phased : 0) |
@@ -1076,15 +1082,11 @@ constexpr int form16_rule() {
 }
 
 // The FORM bits a switch value gives a switchable instance whose rule is `rule`: one table for the kernel
-// (form16_kernel) and its shared memory (red_pad_bytes), so that both always agree on kForm16RedPad. On W4A4 (rule:
-// the pad alone) every value but the rule's and w4a4q / w4a4qa's gives 0; those two add their bits to the W4A4 rule
-// and leave A16's as it is.
-constexpr int form16_forced(int rule, Form16Force force, bool w4a4 = false) {
+// (form16_kernel) and its shared memory (red_pad_bytes), so that both always agree on kForm16RedPad. kForm16QuantFast
+// and kForm16AmaxWide are only ever in the W4A4 rule: "w4a4old" leaves A16's rule as it is, and "0", "2", "13", "15"
+// give W4A4 FORM 0.
+constexpr int form16_forced(int rule, Form16Force force) {
   switch (force) {
-    case kForceW4A4Quant:
-      return w4a4 ? rule | kForm16QuantFast : rule;
-    case kForceW4A4QuantAmax:
-      return w4a4 ? rule | kForm16QuantFast | kForm16AmaxWide : rule;
     case kForceZero:
       return 0;
     case kForceDecode:
@@ -1092,9 +1094,12 @@ constexpr int form16_forced(int rule, Form16Force force, bool w4a4 = false) {
     case kForceSession13:
       return rule & (kForm16Decode | kForm16Phased);
     case kForceSession15:
-      return rule & ~(kForm16Scale | kForm16OnePass | kForm16PredRefill | kForm16RedPad);
+      return rule & ~(kForm16Scale | kForm16OnePass | kForm16PredRefill | kForm16RedPad | kForm16QuantFast |
+                      kForm16AmaxWide);
     case kForceNoPad:
       return rule & ~kForm16RedPad;
+    case kForceW4A4Old:
+      return rule & ~(kForm16QuantFast | kForm16AmaxWide);
     default:
       return rule;
   }
@@ -1105,7 +1110,7 @@ template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING
 int form16_bits(Form16Force force) {
   constexpr int kRule = form16_rule<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS>();
   if (!form16_switchable<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) return kRule;
-  return form16_forced(kRule, force, W4A4);
+  return form16_forced(kRule, force);
 }
 
 // The kernel of one instance in the form form16_rule gives it, or the one RESET_NATIVE_GEMV_16_FORM asks for.
@@ -1126,12 +1131,8 @@ auto form16_kernel(Form16Force force) {
                            form16_forced(kRule, kForceSession15)>;
       case kForceNoPad:
         return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, form16_forced(kRule, kForceNoPad)>;
-      case kForceW4A4Quant:  // (A16: the rule's kernel)
-        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS,
-                           form16_forced(kRule, kForceW4A4Quant, W4A4)>;
-      case kForceW4A4QuantAmax:
-        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS,
-                           form16_forced(kRule, kForceW4A4QuantAmax, W4A4)>;
+      case kForceW4A4Old:  // (A16: the rule's kernel)
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, form16_forced(kRule, kForceW4A4Old)>;
       default:
         break;
     }
