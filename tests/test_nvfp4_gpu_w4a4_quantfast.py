@@ -6,11 +6,11 @@ kSmallQuantFast | kSmallAmaxWide with the cb form on the W4A4 block-diagonal ker
 RESET_NATIVE_GEMV_16_FORM=w4a4old runs session 19's forms (the pad alone; cb alone) on the same instances. The same
 staged x (the same E2M1 * E4M3 values: the division is __fdiv_rn's own fast-path sequence with the reciprocal hoisted,
 the E2M1 rounding an exact round-to-nearest-even on the E2M1 grid; blocks outside [2^-32, 2^32] take the exact code)
-and the same max: every output equals w4a4old's bit for bit, here with bf16, fp16 and fp32 x, a dynamic (in the kernel or the pre-kernel) and a static
-activation scale, with bias and residual, on x built to put |v| / s within an ulp or two of every E2M1 decision point
-(where a quotient off by one ulp would change the code), on tiny (subnormal), huge, zero, NaN and inf elements, and in
-CUDA graph replays. Split K's amax source follows the form (gemv_split.cuh split_amax_inline: 50 MiB of grid x |x| with
-the wide amax, 32 MiB under w4a4old). GPU tests skip without a device."""
+and the same max: every output equals w4a4old's bit for bit, here with bf16, fp16 and fp32 x, a dynamic (in the
+kernel or the pre-kernel) and a static activation scale, with bias and residual, on x built to put |v| / s within an
+ulp or two of every E2M1 decision point (where a quotient off by one ulp would change the code), on tiny (subnormal),
+huge, zero, NaN and inf elements, and in CUDA graph replays. Split K's amax source follows the form (gemv_split.cuh
+split_amax_inline: 50 MiB of grid x |x| with the wide amax, 32 MiB under w4a4old). GPU tests skip without a device."""
 from __future__ import annotations
 
 import functools
