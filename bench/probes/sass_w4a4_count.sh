@@ -1,5 +1,5 @@
 #!/bin/bash
-# Static SASS and registers of the W4A4 16-bit GEMV instances in three forms (the default, w4a4q, w4a4qa):
+# Static SASS and registers of the W4A4 16-bit GEMV instances in three forms (w4a4old, + fast quantizer, the default):
 # bench/probes/sass_w4a4_instances.cu compiled with -DGEMV16_FORM=2048 / 6144 / 14336, counted by sass_w4a4_count.py.
 # Needs nvcc and cuobjdump (no GPU); ~1 minute.   bash bench/probes/sass_w4a4_count.sh [out_dir]
 set -e

@@ -1,6 +1,7 @@
 // Static-analysis probe: the W4A4 (bf16 x) instances of the 16-bit GEMV kernel (gemv_kernel.cuh) that the Qwen3 layers
-// run at M = 2..16 (two CTAs per SM, one CTA, two teams, split K; NT = 1 and 2), in one form: -DGEMV16_FORM=2048 (the
-// default, kForm16RedPad), 6144 (w4a4q: + kForm16QuantFast), 14336 (w4a4qa: + kForm16AmaxWide).
+// run at M = 2..16 (two CTAs per SM, one CTA, two teams, split K; NT = 1 and 2), in one form: -DGEMV16_FORM=2048
+// (kForm16RedPad: session 19's rule, RESET_NATIVE_GEMV_16_FORM=w4a4old), 6144 (+ kForm16QuantFast), 14336
+// (+ kForm16AmaxWide: the W4A4 rule since session 20).
 // bench/probes/sass_w4a4_count.sh compiles it for each form and counts the x-staging loop and the main loop.
 // Template order: XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, FORM.
 #include "nvfp4/gemv_kernel.cuh"
