@@ -3,9 +3,11 @@
     ncu --kernel-name regex:gemv_kernel --launch-skip-before-match 0 --section SpeedOfLight \
         --section Occupancy --section WarpStateStats python bench/ncu_nvfp4_gemv.py 6144x4096x1 24576x4096x16
 
-Each argument is NxKxM (weights [N, K], M tokens, bf16 x, W4A16). Every call is launched twice (warm-up,
-then the one to read: profile with --launch-skip 1 per shape, or read the second of each pair).
+Each argument is NxKxM (weights [N, K], M tokens, bf16 x, W4A16; GEMV_ACT=nvfp4: W4A4 with the dynamic activation
+scale). Every call is launched twice (warm-up, then the one to read: profile with --launch-skip 1 per shape, or read
+the second of each pair).
 """
+import os
 import sys
 
 import torch
@@ -20,7 +22,7 @@ def main(argv):
         p, s, gs = nc.quantize(w)
         x = torch.randn((m, k), device="cuda", dtype=torch.bfloat16)
         for _ in range(2):
-            nc.gemv(p, s, gs, x, "bf16")
+            nc.gemv(p, s, gs, x, os.environ.get("GEMV_ACT", "bf16"))
         torch.cuda.synchronize()
         print(f"ran {n}x{k} m={m}", flush=True)
 

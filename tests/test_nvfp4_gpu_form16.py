@@ -143,8 +143,9 @@ def test_forms_graph_replay(dtype, form, monkeypatch):
 
 
 def test_unknown_values_and_other_modes_keep_their_kernels(monkeypatch):
-    """Unknown values mean the rule; fp32 x and K % 1024 != 0 run form 0, W4A4 the pad alone (its rule since session
-    19 helper gemv25: tests/test_nvfp4_gpu_form16_w4a4_pad.py)."""
+    """Unknown values mean the rule; fp32 x and K % 1024 != 0 run form 0, W4A4 its own rule: the pad (since session
+    19 helper gemv25: tests/test_nvfp4_gpu_form16_w4a4_pad.py), the fast quantizer and the wide amax (since session 20
+    helper w4a4x30: tests/test_nvfp4_gpu_w4a4_quantfast.py)."""
     ref.clear_gemv_env(monkeypatch, ENV)
     gen = torch.Generator(device="cuda").manual_seed(1)
     p = torch.randint(0, 256, (200, 4096 // 2), generator=gen, device="cuda", dtype=torch.uint8)
@@ -154,7 +155,8 @@ def test_unknown_values_and_other_modes_keep_their_kernels(monkeypatch):
     monkeypatch.setenv(ENV, "phased")
     assert ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, 0.01, x, "bf16")) == default
     monkeypatch.delenv(ENV)
-    assert [f for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, 0.01, x, "nvfp4"))] == [2048]  # kForm16RedPad
+    w4a4_rule = 2048 | 4096 | 8192  # kForm16RedPad | kForm16QuantFast | kForm16AmaxWide
+    assert [f for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, 0.01, x, "nvfp4"))] == [w4a4_rule]
     assert [f for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, 0.01, x.float(), "bf16"))] == [0]
     p2 = torch.randint(0, 256, (200, 3088 // 2), generator=gen, device="cuda", dtype=torch.uint8)  # K % 1024 != 0
     s2 = torch.randint(0x30, 0x40, (200, 3088 // 16), generator=gen, device="cuda", dtype=torch.uint8)

@@ -25,6 +25,7 @@ pytestmark = pytest.mark.gpu
 
 ENV = "RESET_NATIVE_GEMV_16_FORM"
 RED_PAD = 2048
+W4A4_RULE = RED_PAD | 4096 | 8192  # + kForm16QuantFast | kForm16AmaxWide (session 20)
 H200_OPTIN = 227 * 1024  # shared memory per block (opt-in) on H100 / H200: the limit the routing shapes below assume
 
 
@@ -136,16 +137,16 @@ def test_pad_graph_replay(monkeypatch):
 
 
 def test_other_modes_and_old_forms_have_no_pad(monkeypatch):
-    """W4A4 has the pad alone by default (since session 19 helper gemv25; tests/test_nvfp4_gpu_form16_w4a4_pad.py);
-    fp32 x, K % 1024 != 0 and the three-CTA kernel keep form 0 (no pad); "0", "2", "13", "15" and "nopad" have no pad,
-    at A16 nor at W4A4."""
+    """W4A4 has the pad by default (since session 19 helper gemv25; tests/test_nvfp4_gpu_form16_w4a4_pad.py), with the
+    fast quantizer and the wide amax since session 20 (tests/test_nvfp4_gpu_w4a4_quantfast.py); fp32 x, K % 1024 != 0
+    and the three-CTA kernel keep form 0 (no pad); "0", "2", "13", "15" and "nopad" have no pad, at A16 nor at W4A4."""
     ref.clear_gemv_env(monkeypatch, ENV)
     gen = torch.Generator(device="cuda").manual_seed(1)
     p = torch.randint(0, 256, (200, 4096 // 2), generator=gen, device="cuda", dtype=torch.uint8)
     s = torch.randint(0x30, 0x40, (200, 4096 // 16), generator=gen, device="cuda", dtype=torch.uint8)
     x = torch.randn((16, 4096), generator=gen, device="cuda").to(torch.bfloat16)
     assert [f & RED_PAD for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, 0.01, x, "bf16"))] == [RED_PAD]
-    assert [f for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, 0.01, x, "nvfp4"))] == [RED_PAD]
+    assert [f for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, 0.01, x, "nvfp4"))] == [W4A4_RULE]
     assert [f for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, 0.01, x.float(), "bf16"))] == [0]
     p3 = torch.randint(0, 256, (6144, 4096 // 2), generator=gen, device="cuda", dtype=torch.uint8)
     s3 = torch.randint(0x30, 0x40, (6144, 4096 // 16), generator=gen, device="cuda", dtype=torch.uint8)
@@ -160,4 +161,5 @@ def test_other_modes_and_old_forms_have_no_pad(monkeypatch):
     for value in ("0", "2", "13", "15", "nopad"):
         monkeypatch.setenv(ENV, value)
         assert [f & RED_PAD for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, 0.01, x, "bf16"))] == [0], value
-        assert [f for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, 0.01, x, "nvfp4"))] == [0], value
+        assert [f & RED_PAD for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, 0.01, x, "nvfp4"))] == [0], \
+            value

@@ -1,13 +1,15 @@
 """NVFP4 GEMV: kForm16RedPad on the W4A4 instances (session 19 helper gemv24's opt-in, the default since helper gemv25;
 cuda/nvfp4/gemv_kernel.cuh w4a4_pad_eligible). The rule of the W4A4 instances of the persistent fast-path 16-bit
-kernels (two CTAs per SM, one CTA, two teams, split K) is the pad alone (FORM 2048): the tile epilogue's reduction rows
-padded by two floats as on the A16 default, counted by the routing (tile_smem_bytes, split_launch_smem_bytes).
-RESET_NATIVE_GEMV_16_FORM=nopad (the reference here) runs FORM 0, the W4A4 form through session 18, and routes
-without the pad, as do "0", "2", "13" and "15"; "w4a4pad" (gemv24's opt-in value) and "pad" mean the rule. The same
-sums in the same order: every output equals nopad's bit for bit, with bf16, fp16 and fp32 x, a dynamic (amax in the
-kernel or the pre-kernel) and a static activation scale, with bias and residual, where the pad moves a shape from two
-CTAs per SM to one, and in CUDA graph replays. fp32 x at A16, the chunked, general-path and three-CTA kernels keep
-form 0. GPU tests skip without a device."""
+kernels (two CTAs per SM, one CTA, two teams, split K) is the pad (FORM 2048) with, since session 20 helper w4a4x30,
+the fast quantizer and the wide amax (4096 | 8192; tests/test_nvfp4_gpu_w4a4_quantfast.py): the tile epilogue's
+reduction rows padded by two floats as on the A16 default, counted by the routing (tile_smem_bytes,
+split_launch_smem_bytes). RESET_NATIVE_GEMV_16_FORM=nopad (the reference here) drops only the pad (FORM 4096 | 8192) and
+routes without it; "0", "2", "13" and "15" run FORM 0, the W4A4 form through session 18, also without the pad;
+"w4a4old" runs session 19's rule (the pad alone); "w4a4pad", "pad" and unknown values mean the rule. The same sums in
+the same order: every output equals nopad's bit for bit, with bf16, fp16 and fp32 x, a dynamic (amax in the kernel or
+the pre-kernel) and a static activation scale, with bias and residual, where the pad moves a shape from two CTAs per SM
+to one, and in CUDA graph replays. fp32 x at A16, the chunked, general-path and three-CTA kernels keep form 0. GPU
+tests skip without a device."""
 from __future__ import annotations
 
 import functools
@@ -26,7 +28,9 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.gpu
 
 ENV = "RESET_NATIVE_GEMV_16_FORM"
-RED_PAD = 2048
+RED_PAD, QUANT_FAST, AMAX_WIDE = 2048, 4096, 8192
+W4A4_RULE = RED_PAD | QUANT_FAST | AMAX_WIDE  # the W4A4 instances' rule (since session 20)
+NOPAD = QUANT_FAST | AMAX_WIDE  # the rule without the pad: "nopad"
 STATIC_ACT_GS = 0.0013  # as tests/test_nvfp4_cuda.py's static-scale W4A4 cases
 H200_SMS, H200_OPTIN = 132, 227 * 1024
 
@@ -53,20 +57,20 @@ def _inputs(n, k, m, dtype):
 
 
 def _same_bits(p, s, gs, x, act_gs, bias, residual, instance, nopad_instance, monkeypatch):
-    """nopad runs `nopad_instance` with FORM 0; unset (the default) runs `instance` with the pad; equal outputs.
-    Returns the default's. The W4A4 rule is the pad alone on every instance w4a4_pad_eligible admits, so the default's
-    form is checked as that instance plus exactly the pad bit, whichever instance nopad ran."""
+    """nopad runs `nopad_instance` with the rule without the pad; unset (the default) runs `instance` with the rule;
+    equal outputs. Returns the default's. The W4A4 rule is the same on every instance w4a4_pad_eligible admits, so the
+    default's form is checked as that instance plus exactly the pad bit, whichever instance nopad ran."""
     n, m = p.shape[0], x.shape[0]
 
     def fn():
         return nc.gemv(p, s, gs, x, "nvfp4", act_gs, bias, residual)
 
     ref.set_env(monkeypatch, ENV, "nopad")
-    assert ref.gemv16_forms_of_call(fn) == [(*nopad_instance, 0)]
+    assert ref.gemv16_forms_of_call(fn) == [(*nopad_instance, NOPAD)]
     want = fn()
     ref.set_env(monkeypatch, ENV, None)
     forms = ref.gemv16_forms_of_call(fn)
-    assert len(forms) == 1 and forms[0][:3] == instance and forms[0][3] == RED_PAD, forms
+    assert len(forms) == 1 and forms[0][:3] == instance and forms[0][3] == NOPAD | RED_PAD, forms
     torch.full(((m * n * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
     got = fn()
     assert torch.equal(got, want)
@@ -165,7 +169,7 @@ def test_default_pad_graph_replay(n, k, m, monkeypatch):
     p, s, gs = ref.random_gpu_weights(n, k)
     x, bias, residual = _inputs(n, k, m, torch.bfloat16)
     assert [f for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual))] \
-        == [RED_PAD]
+        == [W4A4_RULE]
     nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual)  # warm-up outside the capture
     torch.cuda.synchronize()
     g = torch.cuda.CUDAGraph()
@@ -180,8 +184,9 @@ def test_default_pad_graph_replay(n, k, m, monkeypatch):
 
 
 def test_switch_values_on_w4a4_and_the_kernels_without_pad(monkeypatch):
-    """W4A4 (split K by 4 here): "pad", "w4a4pad" and unknown values run the default (the pad alone); "0", "2", "13",
-    "15" and "nopad" run FORM 0 on the same instance; all the same bits. fp32 x at A16, the three-CTA kernel, the
+    """W4A4 (split K by 4 here): "pad", "w4a4pad", session 19's "w4a4q" / "w4a4qa" and unknown values run the default
+    (the pad, the fast quantizer, the wide amax); "0", "2", "13" and "15" run FORM 0 on the same instance, "nopad" the
+    rule without the pad, "w4a4old" the pad alone; all the same bits. fp32 x at A16, the three-CTA kernel, the
     chunked and the general-path (K % 1024 != 0) W4A4 kernels keep form 0 by default."""
     _needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV)
@@ -192,11 +197,11 @@ def test_switch_values_on_w4a4_and_the_kernels_without_pad(monkeypatch):
         return nc.gemv(p, s, gs, x, "nvfp4")
 
     default = ref.gemv16_forms_of_call(fn)
-    assert default == [(2, 1, 1, RED_PAD)]
+    assert default == [(2, 1, 1, W4A4_RULE)]
     want = fn()
-    for value, forms in (("pad", default), ("w4a4pad", default), ("other", default), ("0", [(2, 1, 1, 0)]),
-                         ("2", [(2, 1, 1, 0)]), ("13", [(2, 1, 1, 0)]), ("15", [(2, 1, 1, 0)]),
-                         ("nopad", [(2, 1, 1, 0)])):
+    for value, forms in (("pad", default), ("w4a4pad", default), ("w4a4q", default), ("w4a4qa", default),
+                         ("other", default), ("0", [(2, 1, 1, 0)]), ("2", [(2, 1, 1, 0)]), ("13", [(2, 1, 1, 0)]),
+                         ("15", [(2, 1, 1, 0)]), ("nopad", [(2, 1, 1, NOPAD)]), ("w4a4old", [(2, 1, 1, RED_PAD)])):
         monkeypatch.setenv(ENV, value)
         assert ref.gemv16_forms_of_call(fn) == forms, value
         assert torch.equal(fn(), want), value

@@ -10,6 +10,8 @@ expected where the summation order changes, e.g. split K).
       [--act bf16|nvfp4] [--layers 8b,32b]
   python3 bench/probes/gemv_env_sweep.py --env RESET_NATIVE_GEMV_TEAMS --values unset,2 --rows 8b:qkv:9,32b:o:3
       (--rows: only these layer:M rows, in this order; --ms and --layers are then ignored)
+  python3 bench/probes/gemv_env_sweep.py --act nvfp4 --act-gs 0.0013 ...
+      (--act-gs: W4A4 with this static activation scale instead of the dynamic one: no amax at all)
 """
 from __future__ import annotations
 
@@ -58,11 +60,14 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--act", default="bf16", help="bf16 (W4A16) or nvfp4 (W4A4, dynamic scale)")
     ap.add_argument("--rows", default="", help="only these rows, in this order: model:layer:M,... (e.g. 8b:qkv:9)")
+    ap.add_argument("--act-gs", type=float, default=None, help="W4A4: a static activation scale (default: dynamic)")
     args = ap.parse_args()
     props = torch.cuda.get_device_properties(0)
     bw = read_bandwidth(args.reps)
     values = [a for a in args.values.split(",") if a]
-    print(f"# {props.name}, read bandwidth {bw / 1e12:.3f} TB/s, act {args.act}, {args.env}; us per call (% of floor)", flush=True)
+    act = args.act + ("" if args.act_gs is None else f" (static activation scale {args.act_gs})")
+    print(f"# {props.name}, read bandwidth {bw / 1e12:.3f} TB/s, act {act}, {args.env}; us per call (% of floor)",
+          flush=True)
     print(f"{'layer':12s} {'M':>2s} " + " ".join(f"{a:>13s}" for a in values) + "  same bits", flush=True)
     gen = torch.Generator(device="cuda").manual_seed(0)
     sums = [0.0] * len(values)  # per column: a value may repeat (e.g. 0,1,0,1)
@@ -76,7 +81,10 @@ def main():
         wq, gs = weights[(model, name)]
         floor_us = n * k * 9 // 16 / bw * 1e6
         x = torch.randn((m, k), device="cuda", generator=gen, dtype=torch.bfloat16)
-        fns = [lambda p=p, s=s: nc.gemv(p, s, gs, x, args.act) for p, s in wq]
+        if args.act_gs is None:
+            fns = [lambda p=p, s=s: nc.gemv(p, s, gs, x, args.act) for p, s in wq]
+        else:
+            fns = [lambda p=p, s=s: nc.gemv(p, s, gs, x, args.act, args.act_gs) for p, s in wq]
         cells, outs = [], []
         for col, a in enumerate(values):
             t, y = with_value(args.env, a, lambda: (graph_time_us(fns, args.reps), [f() for f in fns[:2]]))

@@ -33,6 +33,11 @@ namespace detail {
 constexpr float kBdDecodeBias = 16384.0f;  // A operand holds e2m1 * 2^-14
 constexpr int kSmallCompact = 1, kSmallBatchX = 2, kSmallHeadWait = 4, kSmallSplit = 8, kSmallLean = 16,
               kSmallDepth5 = 32;  // gemv_bd_kernel's SMALL bits (kSmallSplit: gemv_bd_split.cuh)
+// W4A4 only (session 19 helper w4a4x29; with the cb form on the fast path by default since session 20 helper w4a4x30,
+// as the 16-bit kernel's kForm16QuantFast / kForm16AmaxWide; RESET_NATIVE_GEMV_16_FORM=w4a4old: cb alone): the x
+// quantization and the in-kernel amax of gemv_w4a4_quant.cuh, the same bits. Session 20 round 1, H200 2026-11-29:
+// Qwen3-8B down at M = 2 25.0 -> 18.3 us.
+constexpr int kSmallQuantFast = 64, kSmallAmaxWide = 128;
 
 template <int XDT, bool W4A4>
 struct BdMode {
@@ -101,8 +106,9 @@ __device__ __forceinline__ void load_if(const uint8_t* const (&wa)[2], const uin
 
 // One 16-element block of one token -> its fp16 B values at grp (16 bytes per 8 elements, in the pair order
 // (j, j+4) of fp4_word: uint4 = pairs (0,4), (1,5), (2,6), (3,7)); returns the factor that turns them back
-// into x (before the W4A4 activation global scale).
-template <int XDT, bool W4A4>
+// into x (before the W4A4 activation global scale). QFAST (kSmallQuantFast): quantize_activation_block_fast where it
+// applies (the same values).
+template <int XDT, bool W4A4, bool QFAST = false>
 __device__ __forceinline__ float bd_store_unit(uint8_t* grp, const RawUnit<XDT>& u, float act_gs, float act_d) {
   using E = Elem<XDT>;
   uint4 o[2];
@@ -120,7 +126,8 @@ __device__ __forceinline__ float bd_store_unit(uint8_t* grp, const RawUnit<XDT>&
 #pragma unroll
     for (int i = 0; i < 16; ++i) v[i] = E::to_float(e[i]);
     if constexpr (W4A4) {
-      quantize_activation_block(v, act_gs, act_d);  // exact fp16 values e2m1 * e4m3
+      if (!QFAST || !quantize_activation_block_fast(v, act_gs, act_d))
+        quantize_activation_block(v, act_gs, act_d);  // exact fp16 values e2m1 * e4m3
     } else {
       float amax = 0.0f;
       bool finite = true;
@@ -271,6 +278,8 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   static_assert(SMALL == 0 || !RING, "small-layer variants: register path only (the ring keeps SMALL = 0)");
   static_assert((SMALL & kSmallCompact) == 0 || 16 * TOK <= kThreads, "compact epilogue: one output per thread");
   constexpr bool kLean = (SMALL & kSmallLean) != 0;
+  constexpr bool kQuantFast = W4A4 && (SMALL & kSmallQuantFast) != 0;
+  static_assert((SMALL & (kSmallQuantFast | kSmallAmaxWide)) == 0 || (W4A4 && !RING), "W4A4 x staging forms");
   static_assert((SMALL & kSmallDepth5) == 0 || (kLean && TOK == 1 && MINB == 2), "depth 5: lean form, one token");
   static_assert(!kLean || (!RING && !SILU && PRO == kProNone && !W4A4 && FAST), "lean steps: plain A16 fast path");
   constexpr int kGroupBytes = 16;              // one 8-element group of one token (fp16)
@@ -367,7 +376,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
   };
   uint32_t wv[kDepth][2][4], sc[kDepth][2];
   GEMV_TRACE(p.packed, 0);
-  prefetch_then_wait<XDT, W4A4>(p, steps, fetch, wv, sc, act_gs, act_d);
+  prefetch_then_wait<XDT, W4A4, W4A4 && (SMALL & kSmallAmaxWide) != 0>(p, steps, fetch, wv, sc, act_gs, act_d);
   GEMV_TRACE(p.packed, 1);
 
   // ---- stage x (every token, whole padded K or this CTA's K slice; beyond k load_unit gives zeros) while the
@@ -392,7 +401,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
 #pragma unroll
         for (int b = 0; b < 2; ++b)
           if (u0 + b * kThreads < count)
-            xf[tok[b] * blocks + blk[b]] = bd_store_unit<XDT, W4A4>(
+            xf[tok[b] * blocks + blk[b]] = bd_store_unit<XDT, W4A4, kQuantFast>(
                 smem + tok[b] * L.row_bytes + blk[b] * 2 * kGroupBytes, raw[b], act_gs, act_d);
       }
     } else {
@@ -401,7 +410,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
         RawUnit<XDT> raw;
         load_x_unit<XDT, PRO>(p, tok, x_base + blk * 16, raw, pro_smem);
         xf[tok * blocks + blk] =
-            bd_store_unit<XDT, W4A4>(smem + tok * L.row_bytes + blk * 2 * kGroupBytes, raw, act_gs, act_d);
+            bd_store_unit<XDT, W4A4, kQuantFast>(smem + tok * L.row_bytes + blk * 2 * kGroupBytes, raw, act_gs, act_d);
       }
     }
     for (int i = tid; i < 4 * kGroupBytes / 4; i += kThreads)
@@ -788,6 +797,13 @@ bool try_bd_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t str
     constexpr int kCb = kSmallCompact | kSmallBatchX;
     constexpr int kForm = kFused ? kBdFusedForm : kCb;
     const bool cb = bd_cb_form(kFused ? kBdSmallFusedEnv : kBdSmallW4a4Env);
+    if constexpr (W4A4 && !kFused) {  // the fast path's cb form plus kSmallQuantFast | kSmallAmaxWide (unless w4a4old)
+      if (fast && cb && plan.form16 != kForceW4A4Old) {
+        launch_bd<XDT, W4A4, TOK, true, 2, false, PRO, SILU, kCb | kSmallQuantFast | kSmallAmaxWide>(p, plan.maps, sms,
+                                                                                                     smem, stream);
+        return true;
+      }
+    }
     if (fast) {
       if (cb) {
         launch_bd<XDT, W4A4, TOK, true, 2, false, PRO, SILU, kForm>(p, plan.maps, sms, smem, stream);

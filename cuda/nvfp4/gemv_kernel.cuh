@@ -24,6 +24,7 @@
 #include "nvfp4/gemv_params.cuh"
 #include "nvfp4/gemv_prologue.cuh"
 #include "nvfp4/gemv_ring.cuh"
+#include "nvfp4/gemv_w4a4_quant.cuh"
 #include "nvfp4/nvfp4_device.cuh"
 #include "nvfp4/launch_check.hpp"
 #include "reset_native/nvfp4_cuda.hpp"
@@ -179,8 +180,9 @@ __host__ __device__ constexpr int staged_offset(int e0) { return ((e0 % 32) / 8)
 
 // Converts one staged unit (16 elements of a token row) into the B operand values for each split and
 // stores them, permuted (pairs (j, j+4) of every 8 elements), at column kk of the staged token row `row0`
-// (split s at row0 + s * split_stride). W4A4 quantizes the block here (SPEC section 2 steps 2-5).
-template <int XDT, bool W4A4>
+// (split s at row0 + s * split_stride). W4A4 quantizes the block here (SPEC section 2 steps 2-5); QFAST
+// (kForm16QuantFast): quantize_activation_block_fast where it applies, the same bits.
+template <int XDT, bool W4A4, bool QFAST = false>
 __device__ __forceinline__ void store_unit(uint16_t* row0, int split_stride, int kk, const RawUnit<XDT>& u,
                                            float act_gs, float act_d) {
   using M = Mode<XDT, W4A4>;
@@ -197,7 +199,7 @@ __device__ __forceinline__ void store_unit(uint16_t* row0, int split_stride, int
   for (int i = 0; i < 16; ++i) v[i] = E::to_float(e[i]);
   float part[M::kSplits][16];
   if constexpr (W4A4) {
-    quantize_activation_block(v, act_gs, act_d);
+    if (!QFAST || !quantize_activation_block_fast(v, act_gs, act_d)) quantize_activation_block(v, act_gs, act_d);
 #pragma unroll
     for (int i = 0; i < 16; ++i) part[0][i] = v[i];
   } else if constexpr (M::kSplits == 3) {
@@ -437,6 +439,10 @@ __host__ __device__ __forceinline__ void fp4_word_bf16_select2(uint32_t w, uint3
 //   bench/RESULTS.md, session 16.)
 constexpr int kForm16Decode = 2, kForm16Phased = 4, kForm16Stage = 8, kForm16LateRefill = 16, kForm16Scale = 32,
               kForm16OnePass = 128, kForm16PredRefill = 256, kForm16RedPad = 2048;
+// kForm16QuantFast, kForm16AmaxWide (session 19 helper w4a4x29; W4A4 only, in its rule since session 20 helper
+// w4a4x30: w4a4_pad_eligible): the x quantization and the in-kernel activation amax of gemv_w4a4_quant.cuh, the same
+// bits.
+constexpr int kForm16QuantFast = 4096, kForm16AmaxWide = 8192;
 // kForm16RedPad (session 18, helper gemv22; in form16_rule since session 19, RESET_NATIVE_GEMV_16_FORM=nopad drops
 // it): the tile epilogue's reduction buffer with rows of kTok + 2 floats instead of kTok. write_tile / write_partial
 // read red[(w * 16 + rl) * stride + tok] with lanes (rl = lane % 16, tok = 2q + lane / 16): at stride 16 (M = 9..16)
@@ -474,7 +480,8 @@ __host__ __device__ constexpr int group() {
 // Start of both GEMV kernels' main phase: the first kDepth weight steps go in flight before waiting for
 // the previous kernel (weights do not depend on it; x, the activation amax and the output do), then the
 // next kernel may launch and W4A4 reads its activation scales.
-template <int XDT, bool W4A4, int kDepth, class Fetch>
+// AMAX_WIDE (kForm16AmaxWide): the in-kernel amax by cta_amax_wide (the same max).
+template <int XDT, bool W4A4, bool AMAX_WIDE = false, int kDepth, class Fetch>
 __device__ __forceinline__ void prefetch_then_wait(const GemvParams& p, int steps, Fetch& fetch,
                                                    uint32_t (&wv)[kDepth][2][4], uint32_t (&sc)[kDepth][2],
                                                    float& act_gs, float& act_d) {
@@ -493,7 +500,12 @@ __device__ __forceinline__ void prefetch_then_wait(const GemvParams& p, int step
     if (d < steps) fetch(wv[d], sc[d]);
   if constexpr (W4A4) {
     if (p.amax_inline) {
-      const float amax = cta_amax<XDT>(p);
+      float amax;
+      if constexpr (AMAX_WIDE) {
+        amax = cta_amax_wide<XDT>(p);
+      } else {
+        amax = cta_amax<XDT>(p);
+      }
       // Split K: the reduction kernel applies the scale too and reads it here (after its pdl_wait, i.e. once
       // this grid has finished); every CTA computes the same max, so any one may store it.
       if (p.ksplit > 1 && blockIdx.x == 0 && threadIdx.x == 0) *const_cast<float*>(p.act_amax) = amax;
@@ -593,6 +605,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   // loads unconditional (past the last token they read its row again and are not stored). Every unit goes where the
   // loop below puts it: the staged x, and so every output, is the same.
   constexpr bool kWideStage = (FORM & kForm16Stage) != 0 && WHOLE && !W4A4 && XDT != kF32;
+  constexpr bool kQuantFast = W4A4 && (FORM & kForm16QuantFast) != 0;
   constexpr int kStageBatchWide = 4;
   static_assert(kCtaThreads % kUnitsPerToken == 0, "a thread keeps its unit column");
   auto stage_wide = [&](int c_first, int c_count) {
@@ -641,8 +654,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       for (int b = 0; b < kStageBatch; ++b) {
         if (tok[b] >= m) continue;
         const int c = kidx[b] / kChunk - c_first, kk = kidx[b] % kChunk;
-        store_unit<XDT, W4A4>(xs + size_t(xrow(0, c, tok[b])) * kTokStride,
-                              (xrow(1, c, tok[b]) - xrow(0, c, tok[b])) * kTokStride, kk, v[b], act_gs, act_d);
+        store_unit<XDT, W4A4, kQuantFast>(xs + size_t(xrow(0, c, tok[b])) * kTokStride,
+                                          (xrow(1, c, tok[b]) - xrow(0, c, tok[b])) * kTokStride, kk, v[b], act_gs,
+                                          act_d);
       }
     }
   };
@@ -664,8 +678,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       if (part >= 0 && u % kGroup != part) continue;
       const int unit = u * kThreads + tid, tok = unit / kUnitsPerToken;
       if (tok >= m) continue;
-      store_unit<XDT, W4A4>(xs + size_t(xrow(0, c, tok)) * kTokStride, (xrow(1, c, tok) - xrow(0, c, tok)) * kTokStride,
-                            (unit % kUnitsPerToken) * 16, v[u], act_gs, act_d);
+      store_unit<XDT, W4A4, kQuantFast>(xs + size_t(xrow(0, c, tok)) * kTokStride,
+                                        (xrow(1, c, tok) - xrow(0, c, tok)) * kTokStride, (unit % kUnitsPerToken) * 16,
+                                        v[u], act_gs, act_d);
     }
   };
 
@@ -719,7 +734,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   };
 
   uint32_t wv[kDepth][2][4], sc[kDepth][2];
-  prefetch_then_wait<XDT, W4A4>(p, steps, fetch, wv, sc, act_gs, act_d);
+  prefetch_then_wait<XDT, W4A4, W4A4 && (FORM & kForm16AmaxWide) != 0>(p, steps, fetch, wv, sc, act_gs, act_d);
 
   if constexpr (WHOLE) {
     stage(c_base, nchunks);
@@ -936,15 +951,26 @@ size_t smem_bytes(int k, int m) {
 // (decode, phased loop), "15" = the rule of sessions 14-15 (without session 16's scale word, one-pass epilogue and
 // predicated refill), "nopad" = form16_rule without kForm16RedPad (the default through session 18, for A/B: the
 // routing then sizes shared memory without the pad, as it did); "pad", unset or anything else = form16_rule. On the
-// W4A4 instances w4a4_pad_eligible admits (their rule: the pad alone) "0", "2", "13", "15" and "nopad" all run FORM 0,
-// the form through session 18, routed without the pad. "w4a4pad" (session 19 helper gemv24's opt-in value) is now
-// "anything else", the rule, which gives W4A4 the pad. None of "0", "2", "13", "15", "nopad" has the pad anywhere.
-enum Form16Force : int { kForceRule = -1, kForceZero, kForceDecode, kForceSession13, kForceSession15, kForceNoPad };
+// W4A4 instances w4a4_pad_eligible admits (their rule since session 20: the pad, kForm16QuantFast and kForm16AmaxWide)
+// "0", "2", "13" and "15" run FORM 0, the form through session 18, routed without the pad; "nopad" drops only the pad
+// (kForm16QuantFast | kForm16AmaxWide, routed without the pad); "w4a4old" runs session 19's W4A4 rule, the pad alone
+// (and, at M <= 2, the W4A4 block-diagonal kernel's cb form without kSmallQuantFast / kSmallAmaxWide; split K: the
+// amax source rule of session 19, split_amax_inline), the opt-out for A/B. A16 ignores "w4a4old" (its rule). Session
+// 19's values "w4a4pad", "w4a4q" and "w4a4qa" are now "anything else", the rule.
+enum Form16Force : int {
+  kForceRule = -1,
+  kForceZero,
+  kForceDecode,
+  kForceSession13,
+  kForceSession15,
+  kForceNoPad,
+  kForceW4A4Old
+};
 inline Form16Force form16_override() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_16_FORM");
   if (v == nullptr) return kForceRule;
-  const char* names[] = {"0", "2", "13", "15", "nopad"};
-  for (int i = 0; i < 5; ++i)
+  const char* names[] = {"0", "2", "13", "15", "nopad", "w4a4old"};
+  for (int i = 0; i < 6; ++i)
     if (std::strcmp(v, names[i]) == 0) return Form16Force(i);
   return kForceRule;
 }
@@ -1011,16 +1037,22 @@ GemvParams with_activation_amax(const GemvParams& p, bool in_kernel, cudaStream_
 //   20.2 -> 19.9, 8B o 8.4 -> 8.5 (its one loss); with 8 columns level but 8B o (6.1 -> 6.3 at M = 4), so not there;
 // * the padded reduction rows everywhere (session 18's final call, then opt-in: M = 16 -9 to -16% on every Qwen3 layer,
 //   e.g. 8B gate_up 28.2 -> 25.8 us, 32B down 45.7 -> 38.5; M = 8 level to -0.4 us); the default since session 19.
-// The W4A4 instances of the same kernels take the padded rows alone (w4a4_pad_eligible, below).
+// The W4A4 instances of the same kernels take the padded rows and their own forms (w4a4_pad_eligible, below).
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT>
 constexpr bool form16_eligible() {
   return FAST && WHOLE && !RING && MINB != 3 && !W4A4 && XDT != kF32;
 }
 // The W4A4 instances (any x) of the same persistent fast-path kernels without the ring (W4A4 has no three-CTA kernel):
-// their rule is kForm16RedPad alone (session 19 helper gemv24 opt-in, the default since session 19 helper gemv25).
-// They run FORM 0 otherwise, whose tile epilogue is the one the pad was measured on: write_tile / write_partial read
-// red[(w * 16 + rl) * stride + tok] with the same lanes (rl = lane % 16, tok = 2 * warp + lane / 16 in the one pass
-// m <= 16 needs), so the same 8-way (16 columns) / 4-way (8 columns) conflicts; the pad changes nothing else there.
+// their rule is kForm16RedPad (session 19 helper gemv24 opt-in, the default since session 19 helper gemv25) plus,
+// since session 20 helper w4a4x30, kForm16QuantFast and kForm16AmaxWide (gemv_w4a4_quant.cuh; the same bits). Those
+// two, session 20 round 1, H200 2026-11-29 (RESET_NATIVE_GEMV_16_FORM unset = the pad alone then, vs w4a4qa = all
+// three; same bits every row): M = 16 8B q/k/v 25.8 -> 21.9 us, o 23.5 -> 19.5, gate_up 42.8 -> 34.0, down 40.4 ->
+// 32.9, 32B q/k/v 41.1 -> 30.2, gate_up 89.1 -> 76.7, down 62.8 -> 55.4; M = 4 8B q/k/v 14.1 -> 11.7, gate_up 24.6 ->
+// 22.5; M = 2 8B down (block-diagonal kernel) 25.0 -> 18.3; M = 1 32B down (split) 38.0 -> 34.6.
+// The pad (FORM 0 without it, whose tile epilogue is the one the pad was measured on): write_tile / write_partial
+// read red[(w * 16 + rl) * stride + tok] with the same lanes (rl = lane % 16, tok = 2 * warp + lane / 16 in the one
+// pass m <= 16 needs), so the same 8-way (16 columns) / 4-way (8 columns) conflicts; the pad changes nothing else
+// there.
 // Session 19 round 1, H200 (means of two copies, same bits every row), FORM 0 -> pad: M = 16 8B q/k/v 28.0 -> 25.9 us,
 // o 24.8 -> 23.8, gate_up 46.0 -> 43.5, down 42.7 -> 41.1, 32B q/k/v 42.7 -> 41.5, o 40.2 -> 38.6, gate_up 92.1 ->
 // 88.6, down 69.4 -> 64.0; M = 11 8B q/k/v 23.1 -> 21.7, o 20.3 -> 19.5, down 36.6 -> 35.1, gate_up 54.0 -> 37.2
@@ -1040,7 +1072,8 @@ constexpr bool form16_switchable() {
 }
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS>
 constexpr int form16_rule() {
-  if (w4a4_pad_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) return kForm16RedPad;
+  if (w4a4_pad_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>())
+    return kForm16RedPad | kForm16QuantFast | kForm16AmaxWide;
   if (!form16_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) return 0;
   const bool two_cta_8 = MINB == 2 && !SPLIT && NT == 1;
   return (XDT == kBF16 ? kForm16Decode : 0) | (SPLIT && NT == 1 ? kForm16Phased : 0) |
@@ -1049,8 +1082,9 @@ constexpr int form16_rule() {
 }
 
 // The FORM bits a switch value gives a switchable instance whose rule is `rule`: one table for the kernel
-// (form16_kernel) and its shared memory (red_pad_bytes), so that both always agree on kForm16RedPad. On W4A4 (rule:
-// the pad alone) every value but the rule's gives 0.
+// (form16_kernel) and its shared memory (red_pad_bytes), so that both always agree on kForm16RedPad. kForm16QuantFast
+// and kForm16AmaxWide are only ever in the W4A4 rule: "w4a4old" leaves A16's rule as it is, and "0", "2", "13", "15"
+// give W4A4 FORM 0.
 constexpr int form16_forced(int rule, Form16Force force) {
   switch (force) {
     case kForceZero:
@@ -1060,9 +1094,12 @@ constexpr int form16_forced(int rule, Form16Force force) {
     case kForceSession13:
       return rule & (kForm16Decode | kForm16Phased);
     case kForceSession15:
-      return rule & ~(kForm16Scale | kForm16OnePass | kForm16PredRefill | kForm16RedPad);
+      return rule & ~(kForm16Scale | kForm16OnePass | kForm16PredRefill | kForm16RedPad | kForm16QuantFast |
+                      kForm16AmaxWide);
     case kForceNoPad:
       return rule & ~kForm16RedPad;
+    case kForceW4A4Old:
+      return rule & ~(kForm16QuantFast | kForm16AmaxWide);
     default:
       return rule;
   }
@@ -1094,6 +1131,8 @@ auto form16_kernel(Form16Force force) {
                            form16_forced(kRule, kForceSession15)>;
       case kForceNoPad:
         return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, form16_forced(kRule, kForceNoPad)>;
+      case kForceW4A4Old:  // (A16: the rule's kernel)
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, form16_forced(kRule, kForceW4A4Old)>;
       default:
         break;
     }

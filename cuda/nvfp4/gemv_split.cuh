@@ -64,14 +64,24 @@ size_t split_launch_smem_bytes(int k, int m, int ksplit, Form16Force force) {
 // W4A4 with the dynamic activation scale under split K: whether every CTA reduces amax(|x|) over all of x itself
 // (CTA 0 then leaves it in *act_amax for gemv_split_reduce) instead of the amax pre-kernel (a memset and a
 // kernel, ~6 us in a CUDA graph). Each CTA stages only its slice but must read all of x for the max, so the
-// L2 traffic is grid x |x|: inline while that stays under kSplitInlineAmaxBytes. RESET_NATIVE_GEMV_SPLIT_AMAX=1 /
-// =0 forces inline / the pre-kernel (benchmarks; read at every call).
+// L2 traffic is grid x |x|: inline while that stays under the limit of the kernel's amax form.
+// RESET_NATIVE_GEMV_SPLIT_AMAX=1 / =0 forces inline / the pre-kernel (benchmarks; read at every call).
+// cta_amax (one 16-byte load in flight per thread; RESET_NATIVE_GEMV_16_FORM=w4a4old): 32 MiB, session 19's rule.
+// cta_amax_wide (kForm16AmaxWide, the W4A4 default since session 20): 50 MiB, just above the largest measured win.
+// Session 20 round 1, H200 2026-11-29, under w4a4qa (= today's default), pre-kernel (the 32 MiB rule) -> every CTA:
+// Qwen3-8B q/k/v M = 16 (grid 264 x 128 KiB of x = 33.0 MiB) 21.8 -> 19.3 us, 8B o M = 16 (33.0 MiB) 19.5 -> 16.7,
+// 32B o M = 8 (264 x 128 KiB = 33.0 MiB) 23.9 -> 21.4, 8B down M = 8 (264 x 192 KiB = 49.5 MiB) 25.9 -> 25.2. The
+// 50 MiB limit moves, besides those, 8B down M = 6, 7 (37.1, 43.3 MiB), 32B o M = 9..12 (37.1..49.5 MiB) and 32B
+// down M = 3 (grid 260 x 150 KiB = 38.1 MiB) inline (none past 192 KiB of x per CTA); beyond it (8B down M >= 9,
+// 32B o M >= 13, 32B down M >= 4: up to 203 MiB at 32B down M = 16) the pre-kernel stays: not measured.
 constexpr double kSplitInlineAmaxBytes = 32.0 * 1024 * 1024;
+constexpr double kSplitInlineAmaxWideBytes = 50.0 * 1024 * 1024;
 
 template <int XDT>
-bool split_amax_inline(const GemvParams& p, int grid) {
+bool split_amax_inline(const GemvParams& p, int grid, bool amax_wide) {
   const double x_bytes = double(p.m) * p.k * sizeof(typename Elem<XDT>::T);
-  return cuda_core::env_switch("RESET_NATIVE_GEMV_SPLIT_AMAX", double(grid) * x_bytes <= kSplitInlineAmaxBytes);
+  const double limit = amax_wide ? kSplitInlineAmaxWideBytes : kSplitInlineAmaxBytes;
+  return cuda_core::env_switch("RESET_NATIVE_GEMV_SPLIT_AMAX", double(grid) * x_bytes <= limit);
 }
 
 // The reduction of a split call's partial sums (PDL-launched after the split kernel; also gemv_bd_split.cuh's).
@@ -103,7 +113,10 @@ void launch_split(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stre
   auto kernel = form16_kernel<XDT, W4A4, NT, true, true, 2, false, true, 1>(plan.form16);
   const size_t smem = split_launch_smem_bytes<XDT, W4A4, NT>(p.k, p.m, p.ksplit, plan.form16);
   const int per_slice = split_ctas_per_slice(kernel, smem, p, plan);
-  const GemvParams q = with_activation_amax<XDT, W4A4>(p, split_amax_inline<XDT>(p, per_slice * p.ksplit), stream);
+  const bool amax_wide =
+      (form16_bits<XDT, W4A4, NT, true, true, 2, false, true, 1>(plan.form16) & kForm16AmaxWide) != 0;
+  const GemvParams q =
+      with_activation_amax<XDT, W4A4>(p, split_amax_inline<XDT>(p, per_slice * p.ksplit, amax_wide), stream);
   check_cuda(cuda_core::launch_pdl(kernel, dim3(per_slice * p.ksplit), dim3(kThreads), smem, stream, q, RingMaps{}),
              "nvfp4 gemv: launch");
   launch_split_reduce<XDT, W4A4>(q, plan, stream);
