@@ -98,15 +98,10 @@ __device__ float cta_amax(const GemvParams& p) {
 // scale), replaced in place by its exact values e2m1 * e4m3 (<= 6 significant bits: exact in fp16); the
 // activation global scale itself is applied in the epilogue.
 __device__ __forceinline__ void quantize_activation_block(float (&v)[16], float act_gs, float act_d) {
-  float amax_b = 0.0f;
-#pragma unroll
-  for (int i = 0; i < 16; ++i) amax_b = fmaxf(amax_b, fabsf(v[i]));
-  const uint32_t sb = e4m3_encode_scale(__fdiv_rn(amax_b, act_d));
-  const float sdec = e4m3_decode(sb);
-  const float s = __fmul_rn(sdec, act_gs);
+  const ActivationBlockScale b = activation_block_scale(v, act_gs, act_d);
 #pragma unroll
   for (int i = 0; i < 16; ++i)
-    v[i] = copysignf(e2m1_magnitude_value(e2m1_round_magnitude(__fdiv_rn(fabsf(v[i]), s))) * sdec, v[i]);
+    v[i] = copysignf(e2m1_magnitude_value(e2m1_round_magnitude(__fdiv_rn(fabsf(v[i]), b.s))) * b.sdec, v[i]);
 }
 
 // One output of a 16-row tile before the residual and the rounding: the 8 warps' partial sums of local row rl

@@ -30,6 +30,20 @@ __device__ __forceinline__ float rcp_approx_ftz(float s) {
   return r;
 }
 
+// A W4A4 x block's scale (SPEC section 2 steps 2-3; quantize_activation_block in gemv_kernel.cuh and the fast form
+// below): its amax, the decoded E4M3 block scale and s = that scale times the global scale.
+struct ActivationBlockScale {
+  float amax, sdec, s;
+};
+__device__ __forceinline__ ActivationBlockScale activation_block_scale(const float (&v)[16], float act_gs,
+                                                                       float act_d) {
+  float amax_b = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 16; ++i) amax_b = fmaxf(amax_b, fabsf(v[i]));
+  const float sdec = e4m3_decode(e4m3_encode_scale(__fdiv_rn(amax_b, act_d)));
+  return {amax_b, sdec, __fmul_rn(sdec, act_gs)};
+}
+
 // quantize_activation_block (gemv_kernel.cuh; SPEC section 2 steps 2-5) with the same bits in ~3x fewer instructions;
 // returns false, v unchanged, outside the range above (the caller then runs quantize_activation_block). Per block:
 // the amax, the E4M3 scale and s exactly as there. Per element:
@@ -42,13 +56,9 @@ __device__ __forceinline__ float rcp_approx_ftz(float s) {
 //   NaN, fmaxf(q, 0) = 0 -> 0, where every threshold compare is false -> code 0);
 //   times the decoded scale, with v's sign (copysignf), as there.
 __device__ __forceinline__ bool quantize_activation_block_fast(float (&v)[16], float act_gs, float act_d) {
-  float amax_b = 0.0f;
-#pragma unroll
-  for (int i = 0; i < 16; ++i) amax_b = fmaxf(amax_b, fabsf(v[i]));
-  const uint32_t sb = e4m3_encode_scale(__fdiv_rn(amax_b, act_d));
-  const float sdec = e4m3_decode(sb);
-  const float s = __fmul_rn(sdec, act_gs);
-  if (!(s >= kQuantFastLo && s <= kQuantFastHi && amax_b <= kQuantFastHi)) return false;  // (NaN s: false)
+  const ActivationBlockScale b = activation_block_scale(v, act_gs, act_d);
+  const float sdec = b.sdec, s = b.s;
+  if (!(s >= kQuantFastLo && s <= kQuantFastHi && b.amax <= kQuantFastHi)) return false;  // (NaN s: false)
   const float r0 = rcp_approx_ftz(s);
   const float r = fmaf(r0, fmaf(-s, r0, 1.0f), r0);
 #pragma unroll
