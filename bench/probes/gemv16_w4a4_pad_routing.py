@@ -22,6 +22,7 @@ from gemv16_pad_routing import (H200_OPTIN, H200_SMS, K_CHUNK, QWEN3, ROW_BYTES,
                                 WARPS, WHOLE_LIMIT, pad_bytes)
 
 SPLIT_W4A4_MIN_TOKENS, SPLIT_W4A4_SLICES = 4, 4  # kSplitW4A4MinTokens, kSplitW4A4Slices
+SPLIT_W4A4_MIN_CHUNKS = 8  # kSplitW4A4MinChunks (or fewer row tiles than SMs; since session 20)
 MODES = ("w4a4", "f32")  # W4A4 with bf16 / fp16 x (x staged as fp16 values); what-if: A16 with fp32 x (3 bf16 parts)
 
 
@@ -47,7 +48,8 @@ def choose_ksplit(mode, n, k, m, pad, sms=H200_SMS):
 
     if nchunks < 8 or split_smem_bytes(mode, k, m, nt, 1) <= SPLIT_MIN_WHOLE:
         ntiles = (n + 15) // 16
-        if mode == "w4a4" and m >= SPLIT_W4A4_MIN_TOKENS and ntiles < 4 * sms and nchunks >= 2:
+        few_tiles = ntiles < 4 * sms and (nchunks >= SPLIT_W4A4_MIN_CHUNKS or ntiles < sms)
+        if mode == "w4a4" and m >= SPLIT_W4A4_MIN_TOKENS and few_tiles and nchunks >= 2:
             s = min(nchunks, SPLIT_W4A4_SLICES)
             if fits(s):
                 return s
