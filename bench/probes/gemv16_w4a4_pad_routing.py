@@ -2,11 +2,11 @@
 kForm16RedPad (unset: the default since session 19 helper gemv25; its 2 KB per team counted, as the launch asks for
 it) and without it (RESET_NATIVE_GEMV_16_FORM=nopad: FORM 0, the routing through session 18). Extends
 gemv16_pad_routing.py (A16, 16-bit x); the differences: W4A4 splits K by 4 from 4 tokens when there are fewer than 4
-row tiles per SM (choose_ksplit), and has neither the three-CTA kernel nor two teams where two CTAs fit (session
-10's rule, RESET_NATIVE_GEMV_TEAMS=measured since session 19 helper teams27, whose default takes two teams there at
-2..16 tokens: gemv_teams_routing.py). Also models,
-as a what-if, fp32 x at A16 (three staged bf16 parts: 3x the rows), which the pad leaves out because of what it would
-do to its routing. No GPU: an H200's 132 SMs, 227 KiB opt-in.
+row tiles per SM and at least 8 K chunks or fewer row tiles than SMs (choose_ksplit; since session 20), and has
+neither the three-CTA kernel nor two teams where two CTAs fit (session 10's rule, RESET_NATIVE_GEMV_TEAMS=measured
+since session 19 helper teams27, whose default takes two teams there at 2..16 tokens: gemv_teams_routing.py). Also
+models, as a what-if, fp32 x at A16 (three staged bf16 parts: 3x the rows), which the pad leaves out because of what
+it would do to its routing. No GPU: an H200's 132 SMs, 227 KiB opt-in.
 
   python3 bench/probes/gemv16_w4a4_pad_routing.py          # Qwen3 layers at M = 3..16, the tests' shapes, the window
   python3 bench/probes/gemv16_w4a4_pad_routing.py --check  # W4A4 sizes and slices, to diff with the "w4a4"

@@ -73,7 +73,8 @@ size_t split_launch_smem_bytes(int k, int m, int ksplit, Form16Force force) {
 // 32B o M = 8 (264 x 128 KiB = 33.0 MiB) 23.9 -> 21.4, 8B down M = 8 (264 x 192 KiB = 49.5 MiB) 25.9 -> 25.2. The
 // 50 MiB limit moves, besides those, 8B down M = 6, 7 (37.1, 43.3 MiB), 32B o M = 9..12 (37.1..49.5 MiB) and 32B
 // down M = 3 (grid 260 x 150 KiB = 38.1 MiB) inline (none past 192 KiB of x per CTA); beyond it (8B down M >= 9,
-// 32B o M >= 13, 32B down M >= 4: up to 203 MiB at 32B down M = 16) the pre-kernel stays: not measured.
+// 32B o M >= 13, 32B down M >= 4: up to 203 MiB at 32B down M = 16) the pre-kernel stays: not measured. (8B q/k/v
+// and o no longer split by default since session 20 helper w4a4split31: choose_ksplit.)
 constexpr double kSplitInlineAmaxBytes = 32.0 * 1024 * 1024;
 constexpr double kSplitInlineAmaxWideBytes = 50.0 * 1024 * 1024;
 
