@@ -36,8 +36,9 @@ H200_SMS, H200_OPTIN = 132, 227 * 1024
 
 
 def _needs_h200_routing():
-    """The instances below are those of an H100 / H200 (132 SMs: W4A4 splits K below 4 row tiles per SM; 227 KiB of
-    opt-in shared memory per block), as bench/probes/gemv16_w4a4_pad_routing.py models them."""
+    """The instances below are those of an H100 / H200 (132 SMs: W4A4 splits K below 4 row tiles per SM at 8 K chunks,
+    below 1 at fewer; 227 KiB of opt-in shared memory per block), as bench/probes/gemv16_w4a4_pad_routing.py models
+    them."""
     props = torch.cuda.get_device_properties(0)
     if props.multi_processor_count != H200_SMS or getattr(props, "shared_memory_per_block_optin", None) != H200_OPTIN:
         pytest.skip("the routing of these shapes assumes 132 SMs and 227 KiB of opt-in shared memory per block")

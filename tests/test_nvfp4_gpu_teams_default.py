@@ -53,8 +53,10 @@ LIMIT = 16 * 12 * H200_SMS  # rows of 12 row tiles per SM
 # q/k/v at M = 3, 32B o (K = 8192) at M = 3 from three CTAs and at M = 4; W4A4: 8B gate_up at M = 3..10, 32B q/k/v at
 # M = 8, 32B o at M = 3, 8B down at M = 3, 32B gate_up (24 row tiles per SM) at M = 6), the A16 limit of 12 row tiles
 # per SM (M = 9: 16 token columns; W4A4 has none), and the rows it keeps: A16 32B gate_up (24 row tiles per SM), W4A4
-# split K (8B q/k/v: fewer than 4 row tiles per SM), M = 4 (the measured rule's range) and M = 12 (x fits one CTA per
-# SM: two teams under every rule).
+# split K (32B o: fewer than 4 row tiles per SM, 8 K chunks), M = 4 (the measured rule's range) and M = 12 (x fits one
+# CTA per SM: two teams under every rule). W4A4 8B q/k/v at M = 6 split K by 4 under every value until session 20
+# helper w4a4split31 (gemv_split.cuh kSplitW4A4MinChunks: no W4A4 split at K = 4096 from one row tile per SM): now
+# moved like 8B gate_up.
 KERNEL_CHOICE = [
     ("bf16", 6144, 4096, 3, TEAMS, THREE_CTAS, THREE_CTAS),
     ("bf16", 6144, 4096, 4, TEAMS, TEAMS, THREE_CTAS),
@@ -78,7 +80,8 @@ KERNEL_CHOICE = [
     ("nvfp4", 4096, 12288, 3, TEAMS, TWO_CTAS, TWO_CTAS),
     ("nvfp4", 51200, 5120, 6, TEAMS, TWO_CTAS, TWO_CTAS),
     ("nvfp4", LIMIT + 16, 4096, 9, TEAMS, TWO_CTAS, TWO_CTAS),
-    ("nvfp4", 6144, 4096, 6, SPLIT4, SPLIT4, SPLIT4),
+    ("nvfp4", 6144, 4096, 6, TEAMS, TWO_CTAS, TWO_CTAS),
+    ("nvfp4", 5120, 8192, 6, SPLIT4, SPLIT4, SPLIT4),
 ]
 
 

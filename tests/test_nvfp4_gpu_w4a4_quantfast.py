@@ -151,10 +151,11 @@ def _amax_pre_kernel_runs(fn):
     return any("amax_kernel" in name for name in names)
 
 
-# Split K (bf16 x, dynamic scale) on 132 SMs: (n, k, m, grid x |x| in MiB): Qwen3-8B q/k/v at M = 8 and 16 (split by 4,
-# 264 CTAs), 8B down at M = 8 and 9 (split by 6, 264 CTAs). gemv_split.cuh split_amax_inline: every CTA reduces the
+# Split K (bf16 x, dynamic scale) on 132 SMs: (n, k, m, grid x |x| in MiB): Qwen3-32B o at M = 4 and 8 (split by 4,
+# 264 CTAs; Qwen3-8B q/k/v at M = 8 and 16 until session 20 helper w4a4split31, which no longer split: the same grid
+# and MiB), 8B down at M = 8 and 9 (split by 6, 264 CTAs). gemv_split.cuh split_amax_inline: every CTA reduces the
 # amax itself up to 50 MiB with the wide amax (the default), 32 MiB with the old one (w4a4old); the pre-kernel beyond.
-@pytest.mark.parametrize("n,k,m,mib", [(6144, 4096, 8, 16.5), (6144, 4096, 16, 33.0), (4096, 12288, 8, 49.5),
+@pytest.mark.parametrize("n,k,m,mib", [(5120, 8192, 4, 16.5), (5120, 8192, 8, 33.0), (4096, 12288, 8, 49.5),
                                        (4096, 12288, 9, 55.7)])
 def test_split_amax_source_follows_the_form(n, k, m, mib, monkeypatch):
     _needs_h200_routing()

@@ -2,11 +2,11 @@
 kForm16RedPad (unset: the default since session 19 helper gemv25; its 2 KB per team counted, as the launch asks for
 it) and without it (RESET_NATIVE_GEMV_16_FORM=nopad: FORM 0, the routing through session 18). Extends
 gemv16_pad_routing.py (A16, 16-bit x); the differences: W4A4 splits K by 4 from 4 tokens when there are fewer than 4
-row tiles per SM (choose_ksplit), and has neither the three-CTA kernel nor two teams where two CTAs fit (session
-10's rule, RESET_NATIVE_GEMV_TEAMS=measured since session 19 helper teams27, whose default takes two teams there at
-2..16 tokens: gemv_teams_routing.py). Also models,
-as a what-if, fp32 x at A16 (three staged bf16 parts: 3x the rows), which the pad leaves out because of what it would
-do to its routing. No GPU: an H200's 132 SMs, 227 KiB opt-in.
+row tiles per SM and at least 8 K chunks or fewer row tiles than SMs (choose_ksplit; since session 20), and has
+neither the three-CTA kernel nor two teams where two CTAs fit (session 10's rule, RESET_NATIVE_GEMV_TEAMS=measured
+since session 19 helper teams27, whose default takes two teams there at 2..16 tokens: gemv_teams_routing.py). Also
+models, as a what-if, fp32 x at A16 (three staged bf16 parts: 3x the rows), which the pad leaves out because of what
+it would do to its routing. No GPU: an H200's 132 SMs, 227 KiB opt-in.
 
   python3 bench/probes/gemv16_w4a4_pad_routing.py          # Qwen3 layers at M = 3..16, the tests' shapes, the window
   python3 bench/probes/gemv16_w4a4_pad_routing.py --check  # W4A4 sizes and slices, to diff with the "w4a4"
@@ -22,6 +22,7 @@ from gemv16_pad_routing import (H200_OPTIN, H200_SMS, K_CHUNK, QWEN3, ROW_BYTES,
                                 WARPS, WHOLE_LIMIT, pad_bytes)
 
 SPLIT_W4A4_MIN_TOKENS, SPLIT_W4A4_SLICES = 4, 4  # kSplitW4A4MinTokens, kSplitW4A4Slices
+SPLIT_W4A4_MIN_CHUNKS = 8  # kSplitW4A4MinChunks (or fewer row tiles than SMs; since session 20)
 MODES = ("w4a4", "f32")  # W4A4 with bf16 / fp16 x (x staged as fp16 values); what-if: A16 with fp32 x (3 bf16 parts)
 
 
@@ -47,7 +48,8 @@ def choose_ksplit(mode, n, k, m, pad, sms=H200_SMS):
 
     if nchunks < 8 or split_smem_bytes(mode, k, m, nt, 1) <= SPLIT_MIN_WHOLE:
         ntiles = (n + 15) // 16
-        if mode == "w4a4" and m >= SPLIT_W4A4_MIN_TOKENS and ntiles < 4 * sms and nchunks >= 2:
+        few_tiles = ntiles < 4 * sms and (nchunks >= SPLIT_W4A4_MIN_CHUNKS or ntiles < sms)
+        if mode == "w4a4" and m >= SPLIT_W4A4_MIN_TOKENS and few_tiles and nchunks >= 2:
             s = min(nchunks, SPLIT_W4A4_SLICES)
             if fits(s):
                 return s

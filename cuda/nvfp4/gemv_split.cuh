@@ -73,7 +73,8 @@ size_t split_launch_smem_bytes(int k, int m, int ksplit, Form16Force force) {
 // 32B o M = 8 (264 x 128 KiB = 33.0 MiB) 23.9 -> 21.4, 8B down M = 8 (264 x 192 KiB = 49.5 MiB) 25.9 -> 25.2. The
 // 50 MiB limit moves, besides those, 8B down M = 6, 7 (37.1, 43.3 MiB), 32B o M = 9..12 (37.1..49.5 MiB) and 32B
 // down M = 3 (grid 260 x 150 KiB = 38.1 MiB) inline (none past 192 KiB of x per CTA); beyond it (8B down M >= 9,
-// 32B o M >= 13, 32B down M >= 4: up to 203 MiB at 32B down M = 16) the pre-kernel stays: not measured.
+// 32B o M >= 13, 32B down M >= 4: up to 203 MiB at 32B down M = 16) the pre-kernel stays: not measured. (8B q/k/v
+// and o no longer split by default since session 20 helper w4a4split31: choose_ksplit.)
 constexpr double kSplitInlineAmaxBytes = 32.0 * 1024 * 1024;
 constexpr double kSplitInlineAmaxWideBytes = 50.0 * 1024 * 1024;
 
@@ -139,9 +140,11 @@ constexpr size_t kSplitMinWholeBytes = 96 * 1024;
 // splits instead: A16 Qwen3-32B down (25 chunks) ran 1.12x faster split at m = 1, Qwen3-8B down (12) 1.2x slower.
 constexpr int kSplitMinChunksBd = 20;
 // W4A4 calls with few row tiles that split where A16 would not (choose_ksplit): from this many tokens, this many
-// slices (measured at M = 4, 8 and 16 with 2 and 4 slices: 4 was best or level).
+// slices (measured at M = 4, 8 and 16 with 2 and 4 slices: 4 was best or level), with at least this many K chunks
+// unless there are fewer row tiles than SMs.
 constexpr int kSplitW4A4MinTokens = 4;
 constexpr int kSplitW4A4Slices = 4;
+constexpr int kSplitW4A4MinChunks = 8;
 
 // K slices for a call (1 = no split). Measured on an H200 (bench/RESULTS.md, session 7): split K wins where K is
 // long (>= 8 chunks: the down and Qwen3-32B o projections) and x is big. It then replaces the one-CTA-per-SM and the
@@ -173,9 +176,16 @@ int choose_ksplit(const GemvParams& p, const LaunchPlan& plan) {
     // W4A4 from 4 tokens with fewer than two row tiles per CTA (two CTAs per SM): every CTA quantizes all of x
     // for about one tile of weights, so splitting K by 4 quarters that work (H200, session 8: 8B q/k/v 17.8 ->
     // 14.2 us at M = 4 and 26.7 -> 17.6 at M = 8, 8B o 25.9 -> 15.4 at M = 8, 32B o 29.8 -> 21.7 at M = 4;
-    // 32B q/k/v, 2.4 tiles per CTA, gained <= 5%, the gate/up projections lost).
+    // 32B q/k/v, 2.4 tiles per CTA, gained <= 5%, the gate/up projections lost). Since the fast quantizer and two
+    // teams (session 20) that work is cheap enough at K = 4096 from one row tile per SM: H200 2026-11-29, split
+    // vs RESET_NATIVE_GEMV_KSPLIT=1, 8B q/k/v (384 tiles, 4 chunks) 12.0 vs 10.6 us at M = 4, 14.1 vs 13.2 at
+    // M = 8, 19.6 vs 19.9 at M = 16; 8B o (256 tiles) 10.1 vs 9.0, 12.1 vs 11.5, 17.0 vs 17.2. At K = 8192 the
+    // split still wins (32B o, 320 tiles, 8 chunks: 17.5 vs 18.9 at M = 4, 22.3 vs 24.3 at M = 8), and below one
+    // tile per SM the unsplit kernel leaves SMs idle (not re-measured). So: kSplitW4A4MinChunks chunks, or fewer
+    // tiles than SMs. K = 5..7 chunks with 1..4 tiles per SM (no Qwen3 layer) no longer split: not measured.
     const int ntiles = (p.n + 15) / 16;
-    if (W4A4 && p.m >= kSplitW4A4MinTokens && ntiles < 4 * plan.sms && nchunks >= 2) {
+    const bool w4a4_few_tiles = ntiles < 4 * plan.sms && (nchunks >= kSplitW4A4MinChunks || ntiles < plan.sms);
+    if (W4A4 && p.m >= kSplitW4A4MinTokens && w4a4_few_tiles && nchunks >= 2) {
       const int s = nchunks < kSplitW4A4Slices ? nchunks : kSplitW4A4Slices;
       if (fits(s)) return s;
     }
