@@ -426,14 +426,22 @@ __host__ __device__ __forceinline__ void fp4_word_bf16_select2(uint32_t w, uint3
 //   kForm16PredRefill (session 16; the two-team and split-K kernels with 16 token columns): the non-phased refills as
 //     predicated loads (load_weights_if), no branch around them: -0.1 to -0.2 instructions per HMMA.
 //   (Session 18, helper gemv22, measured and removed: split accumulators, the second k16 of each word into its own
-//   fp32 registers: slower on the two-team kernels at M = 16; bench/RESULTS.md, session 18. A head refill of every
-//   slot is kept unmeasured in bench/probes/trials/gemv16_session18_forms.patch.)
+//   fp32 registers: slower on the two-team kernels at M = 16; bench/RESULTS.md, session 18.)
+//   kForm16HeadRefill (session 18 helper gemv22's idea, session 19 helper gemv28, W4A4 only since session 20 helper
+//     gemv32; opt-in, RESET_NATIVE_GEMV_16_FORM=head; not with the phased loop, replaces the late refill): at the head
+//     of the unrolled loop every slot is copied into this iteration's words and refilled at once, instead of each
+//     slot at its own step. Every weight load sets one scoreboard, so the head's one wait waits for all loads in
+//     flight: with per-step refills the youngest was issued one step before; here all were issued kDepth steps
+//     before (W4A4 split K: 48 -> 1 waits per loop, static SASS). The same loads, MMAs and sums: the same bits.
+//     Session 20 round 1, H200 2026-11-29 (W4A4 rule then the pad alone, bf16 x): split K gained (32B down M = 8
+//     52.3 -> 44.8 us, 32B o M = 16 40.5 -> 37.8), two teams at M = 16 lost (32B gate_up 90.5 -> 111.3); A16 level
+//     or slower (32B gate_up M = 16 63.2 -> 84.0), so A16 has no head kernels.
 //   (Session 16, measured and removed: a fourth slot on the two-team kernel, alone and with the late refill, and the
 //   phased loop on it, with and without the one-pass epilogue: level or slower, the phased loop much slower at M = 16
 //   (32B gate_up 70.8 -> 92.8 us; ncu: no-instruction stalls 0.22 -> 1.43 per instruction, 119 KB of loop code);
 //   bench/RESULTS.md, session 16.)
 constexpr int kForm16Decode = 2, kForm16Phased = 4, kForm16Stage = 8, kForm16LateRefill = 16, kForm16Scale = 32,
-              kForm16OnePass = 128, kForm16PredRefill = 256, kForm16RedPad = 2048;
+              kForm16OnePass = 128, kForm16PredRefill = 256, kForm16HeadRefill = 1024, kForm16RedPad = 2048;
 // kForm16QuantFast, kForm16AmaxWide (session 19 helper w4a4x29; W4A4 only, in its rule since session 20 helper
 // w4a4x30: w4a4_pad_eligible): the x quantization and the in-kernel activation amax of gemv_w4a4_quant.cuh, the same
 // bits.
@@ -696,8 +704,10 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   auto fetch_rows = [&]() { row_pointers(p, f_row0 + g, kslice, half_k, sixteenth_k, f_w, f_s); };
   if constexpr (WHOLE) fetch_rows();
   constexpr bool kPhased = (FORM & kForm16Phased) != 0 && FAST && WHOLE && !RING;
+  // kForm16HeadRefill: every slot refilled at the head of the unrolled loop (the loop below), none by run_step
+  constexpr bool kHeadRefill = (FORM & kForm16HeadRefill) != 0 && !kPhased && FAST && WHOLE && !RING;
   // kForm16LateRefill: slots 0 .. kDepth - 2 refilled after their step's MMAs (the last one right after its read)
-  constexpr bool kLate = (FORM & kForm16LateRefill) != 0 && !kPhased && FAST && WHOLE && !RING;
+  constexpr bool kLate = (FORM & kForm16LateRefill) != 0 && !kPhased && !kHeadRefill && FAST && WHOLE && !RING;
   constexpr int kLateSlots = kLate ? kDepth - 1 : 0;
   constexpr bool kPredRefill = (FORM & kForm16PredRefill) != 0 && !kPhased && FAST && WHOLE && !RING;
   auto fetch = [&](uint32_t (&w)[2][4], uint32_t (&sc)[2], bool on = true, uint32_t dep = 0) {
@@ -788,7 +798,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
     for (int hr = 0; hr < 2; ++hr)
 #pragma unroll
       for (int i = 0; i < 4; ++i) words[hr][i] = w[hr][i];
-    if (!kPhased && d >= kLateSlots) {  // (phased: the step loop refills whole slot sets)
+    if (!kPhased && !kHeadRefill && d >= kLateSlots) {  // (phased, head refill: the step loop refills the slots)
       if constexpr (kPredRefill) {
         fetch(w, wsc, step + kDepth < steps);
       } else if (step + kDepth < steps) {
@@ -923,6 +933,32 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       for (int d = 0; d < kDepth; ++d)
         if (step + kDepth + d < steps) run_step(step + kDepth + d, d, wv_b[d], sc_b[d]);
     }
+  } else if constexpr (kHeadRefill) {
+    for (int step = 0; step < steps; step += kDepth) {
+      // This iteration's words, read out of the slots (the one wait per loop: for loads issued kDepth steps ago)
+      // before every slot takes its next step's loads.
+      uint32_t w_now[kDepth][2][4], sc_now[kDepth][2];
+#pragma unroll
+      for (int d = 0; d < kDepth; ++d)
+#pragma unroll
+        for (int hr = 0; hr < 2; ++hr) {
+          sc_now[d][hr] = sc[d][hr];
+#pragma unroll
+          for (int i = 0; i < 4; ++i) w_now[d][hr][i] = wv[d][hr][i];
+        }
+#pragma unroll
+      for (int d = 0; d < kDepth; ++d) {
+        const bool more = step + kDepth + d < steps;
+        if constexpr (kPredRefill) {
+          fetch(wv[d], sc[d], more);
+        } else if (more) {
+          fetch(wv[d], sc[d]);
+        }
+      }
+#pragma unroll
+      for (int d = 0; d < kDepth; ++d)
+        if (step + d < steps) run_step(step + d, d, w_now[d], sc_now[d]);
+    }
   } else {
     for (int step = 0; step < steps; step += kDepth) {
 #pragma unroll
@@ -951,7 +987,9 @@ size_t smem_bytes(int k, int m) {
 // (kForm16QuantFast | kForm16AmaxWide, routed without the pad); "w4a4old" runs session 19's W4A4 rule, the pad alone
 // (and, at M <= 2, the W4A4 block-diagonal kernel's cb form without kSmallQuantFast / kSmallAmaxWide; split K: the
 // amax source rule of session 19, split_amax_inline), the opt-out for A/B. A16 ignores "w4a4old" (its rule). Session
-// 19's values "w4a4pad", "w4a4q" and "w4a4qa" are now "anything else", the rule.
+// 19's values "w4a4pad", "w4a4q" and "w4a4qa" are now "anything else", the rule. "head" (opt-in, session 20 helper
+// gemv32) = the W4A4 rule plus kForm16HeadRefill on those W4A4 instances (the same shared memory, routing, amax
+// source and, at M <= 2, block-diagonal kernel as the rule); A16 ignores it (its rule).
 enum Form16Force : int {
   kForceRule = -1,
   kForceZero,
@@ -959,13 +997,14 @@ enum Form16Force : int {
   kForceSession13,
   kForceSession15,
   kForceNoPad,
-  kForceW4A4Old
+  kForceW4A4Old,
+  kForceHeadRefill
 };
 inline Form16Force form16_override() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_16_FORM");
   if (v == nullptr) return kForceRule;
-  const char* names[] = {"0", "2", "13", "15", "nopad", "w4a4old"};
-  for (int i = 0; i < 6; ++i)
+  const char* names[] = {"0", "2", "13", "15", "nopad", "w4a4old", "head"};
+  for (int i = 0; i < 7; ++i)
     if (std::strcmp(v, names[i]) == 0) return Form16Force(i);
   return kForceRule;
 }
@@ -1078,8 +1117,8 @@ constexpr int form16_rule() {
 
 // The FORM bits a switch value gives a switchable instance whose rule is `rule`: one table for the kernel
 // (form16_kernel) and its shared memory (red_pad_bytes), so that both always agree on kForm16RedPad. kForm16QuantFast
-// and kForm16AmaxWide are only ever in the W4A4 rule: "w4a4old" leaves A16's rule as it is, and "0", "2", "13", "15"
-// give W4A4 FORM 0.
+// and kForm16AmaxWide are only ever in the W4A4 rule: "w4a4old" and "head" leave A16's rule as it is, and "0", "2",
+// "13", "15" give W4A4 FORM 0.
 constexpr int form16_forced(int rule, Form16Force force) {
   switch (force) {
     case kForceZero:
@@ -1095,6 +1134,8 @@ constexpr int form16_forced(int rule, Form16Force force) {
       return rule & ~kForm16RedPad;
     case kForceW4A4Old:
       return rule & ~(kForm16QuantFast | kForm16AmaxWide);
+    case kForceHeadRefill:  // (the W4A4 rule: the only one with kForm16QuantFast)
+      return (rule & kForm16QuantFast) != 0 ? rule | kForm16HeadRefill : rule;
     default:
       return rule;
   }
@@ -1128,6 +1169,9 @@ auto form16_kernel(Form16Force force) {
         return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, form16_forced(kRule, kForceNoPad)>;
       case kForceW4A4Old:  // (A16: the rule's kernel)
         return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, form16_forced(kRule, kForceW4A4Old)>;
+      case kForceHeadRefill:  // (A16: the rule's kernel)
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS,
+                           form16_forced(kRule, kForceHeadRefill)>;
       default:
         break;
     }

@@ -1,0 +1,191 @@
+"""NVFP4 GEMV: kForm16HeadRefill on W4A4 (RESET_NATIVE_GEMV_16_FORM=head, opt-in, FORM bit 1024; session 19 helper
+gemv28, W4A4 only since session 20 helper gemv32; cuda/nvfp4/gemv_kernel.cuh): at the head of the unrolled step loop
+every weight slot is copied out and refilled at once instead of each slot at its own step. It moves loads only: every
+output equals the default's bit for bit. "head" adds the bit to the W4A4 rule (the pad, the fast quantizer, the wide
+amax) on every W4A4 instance the rule covers (two teams, two CTAs per SM, one CTA per SM, split K), with the same
+shared memory, routing and amax source; A16 keeps its rule (no head kernels), and so do the W4A4 block-diagonal
+kernel (M <= 2), the chunked and the general-path kernels. Checked with 8 and 16 token columns, bf16, fp16 and fp32 x,
+dynamic and static activation scale, bias and residual, loops whose step count is not a multiple of the slots, and in
+a CUDA graph replay; unknown values keep the rule. The instances are pinned by RESET_NATIVE_GEMV_TEAMS and
+RESET_NATIVE_GEMV_KSPLIT (so they do not depend on choose_ksplit's rule). GPU tests skip without a device."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import nvfp4_gpu_reference as ref  # noqa: E402
+
+from reset_native import _nvfp4_cuda as nc  # noqa: E402
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.gpu
+
+ENV = "RESET_NATIVE_GEMV_16_FORM"
+HEAD, RED_PAD, QUANT_FAST, AMAX_WIDE = 1024, 2048, 4096, 8192  # kForm16* bits
+W4A4_RULE = RED_PAD | QUANT_FAST | AMAX_WIDE  # the W4A4 instances' rule (since session 20)
+STATIC_ACT_GS = 0.0013  # as tests/test_nvfp4_gpu_form16_w4a4_pad.py
+H200_SMS, H200_OPTIN = 132, 227 * 1024
+
+
+def _needs_h200_routing():
+    """The instances below are an H100 / H200's (132 SMs, 227 KiB of opt-in shared memory per block), as in
+    tests/test_nvfp4_gpu_form16_w4a4_pad.py, whose shapes these mostly are."""
+    props = torch.cuda.get_device_properties(0)
+    optin = getattr(props, "shared_memory_per_block_optin", None)
+    if props.multi_processor_count != H200_SMS or optin not in (None, H200_OPTIN):
+        pytest.skip("the routing of these shapes assumes 132 SMs and 227 KiB of opt-in shared memory per block")
+
+
+def _inputs(n, k, m, dtype):
+    gen = torch.Generator().manual_seed(n + k + m)
+    x = torch.randn((m, k), generator=gen).to(dtype).cuda()
+    bias = torch.randn(n, generator=gen).to(dtype).cuda()
+    residual = torch.randn((m, n), generator=gen).to(dtype).cuda()
+    return x, bias, residual
+
+
+def _same_bits(fn, m, n, instance, monkeypatch):
+    """The default runs `instance` with the W4A4 rule, "head" the same instance with the rule | HEAD, and both give
+    the same bits. Returns the head form's output."""
+    ref.set_env(monkeypatch, ENV, None)
+    assert ref.gemv16_forms_of_call(fn) == [(*instance, W4A4_RULE)]
+    want = fn()
+    monkeypatch.setenv(ENV, "head")
+    assert ref.gemv16_forms_of_call(fn) == [(*instance, W4A4_RULE | HEAD)]
+    torch.full(((m * n * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
+    got = fn()
+    assert torch.equal(got, want)
+    return got
+
+
+# (n, k, m, RESET_NATIVE_GEMV_TEAMS, RESET_NATIVE_GEMV_KSPLIT, instance (MINB, SPLIT, TEAMS)) on 132 SMs
+# (bench/probes/gemv_teams_routing.py; "2" = two teams wherever x fits whole, any x dtype; "1" = never; KSPLIT "1" =
+# no split, "N" = N slices): two teams with 8 and 16 token columns, two CTAs per SM with 8 and 16, one CTA per SM with
+# 16 and 8 (K = 6144, M = 8: over the two-CTA limit with the pad), split K with 8 and 16 columns, by 4 at K = 4096 (one
+# chunk per slice: Qwen3-8B q/k/v and o's instance) and by 6 at K = 12288 (two chunks per slice: 8B down's; n = 4097:
+# 257 row tiles, so CTAs walk 5 or 6 tiles, 10 or 12 steps, not a multiple of the 3 slots). Steps per CTA on the
+# others: 8448 x 4096 at M = 16 four (one CTA, 6 slots: 16 steps) or two tiles (teams: 8 steps), n = 200 one tile.
+SHAPES = [
+    (200, 4096, 3, "2", "1", (1, 0, 2)),
+    (8448, 4096, 16, "2", "1", (1, 0, 2)),
+    (200, 4096, 3, "1", "1", (2, 0, 1)),
+    (200, 1024, 16, "1", "1", (2, 0, 1)),
+    (8448, 4096, 8, "1", "1", (2, 0, 1)),
+    (8448, 4096, 16, "1", "1", (1, 0, 1)),
+    (8448, 6144, 8, "1", "1", (1, 0, 1)),
+    (200, 4096, 5, None, "4", (2, 1, 1)),
+    (200, 4096, 16, None, "4", (2, 1, 1)),
+    (4097, 12288, 8, None, "6", (2, 1, 1)),
+    (4097, 12288, 16, None, "6", (2, 1, 1)),
+]
+
+
+@pytest.mark.parametrize("n,k,m,teams,ksplit,instance", SHAPES)
+@pytest.mark.parametrize("dtype,static_scale", [(torch.bfloat16, False), (torch.bfloat16, True), (torch.float16, False),
+                                                (torch.float32, True)])
+def test_w4a4_head_same_bits_as_default(n, k, m, teams, ksplit, instance, dtype, static_scale, monkeypatch):
+    _needs_h200_routing()
+    ref.clear_gemv_env(monkeypatch, ENV)
+    ref.set_env(monkeypatch, "RESET_NATIVE_GEMV_TEAMS", teams)
+    ref.set_env(monkeypatch, "RESET_NATIVE_GEMV_KSPLIT", ksplit)
+    p, s, gs = ref.random_gpu_weights(n, k)
+    x, bias, residual = _inputs(n, k, m, dtype)
+    act_gs = STATIC_ACT_GS if static_scale else None
+
+    def fn():
+        return nc.gemv(p, s, gs, x, "nvfp4", act_gs, bias, residual)
+
+    assert torch.isfinite(_same_bits(fn, m, n, instance, monkeypatch)).all()
+
+
+@pytest.mark.parametrize("split_amax", ["0", "1"])
+def test_w4a4_head_split_amax_sources(split_amax, monkeypatch):
+    """Split K by 6 (Qwen3-8B down's instance at M = 16) with the amax pre-kernel ("0") and in every CTA ("1")."""
+    _needs_h200_routing()
+    ref.clear_gemv_env(monkeypatch, ENV)
+    monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "6")
+    monkeypatch.setenv("RESET_NATIVE_GEMV_SPLIT_AMAX", split_amax)
+    p, s, gs = ref.random_gpu_weights(4096, 12288)
+    x, bias, residual = _inputs(4096, 12288, 16, torch.bfloat16)
+    _same_bits(lambda: nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual), 16, 4096, (2, 1, 1), monkeypatch)
+
+
+def test_w4a4_head_graph_replay(monkeypatch):
+    """Captured under "head" (split K by 6, amax in the kernel), replayed after x changes: equal to eager default
+    calls."""
+    _needs_h200_routing()
+    ref.clear_gemv_env(monkeypatch, ENV)
+    monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "6")
+    n, k, m = 200, 12288, 16
+    p, s, gs = ref.random_gpu_weights(n, k)
+    x = torch.randn((m, k), generator=torch.Generator().manual_seed(4)).to(torch.bfloat16).cuda()
+
+    def fn():
+        return nc.gemv(p, s, gs, x, "nvfp4")
+
+    monkeypatch.setenv(ENV, "head")
+    assert ref.gemv16_forms_of_call(fn) == [(2, 1, 1, W4A4_RULE | HEAD)]
+    fn()  # warm-up outside the capture
+    torch.cuda.synchronize()
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        y = fn()
+    monkeypatch.delenv(ENV)
+    for seed in (5, 6):
+        x.copy_(torch.randn((m, k), generator=torch.Generator().manual_seed(seed)).to(torch.bfloat16))
+        g.replay()
+        torch.cuda.synchronize()
+        assert torch.equal(y, fn()), seed
+
+
+def test_unknown_values_keep_the_rule_and_head_leaves_other_kernels(monkeypatch):
+    """Values that are not "head" exactly ("HEAD", "head ", "heads", "") run the rule's kernel. Under "head" A16 keeps
+    its rule's kernel (two teams, split K, the same bits), and the W4A4 block-diagonal (M <= 2), chunked and
+    general-path (K % 1024 != 0) kernels keep their default forms."""
+    _needs_h200_routing()
+    ref.clear_gemv_env(monkeypatch, ENV)
+    p, s, gs = ref.random_gpu_weights(200, 4096)
+    x = torch.randn((16, 4096), generator=torch.Generator().manual_seed(3)).to(torch.bfloat16).cuda()
+    w4a4 = ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, gs, x, "nvfp4"))
+    assert [f for *_, f in w4a4] == [W4A4_RULE], w4a4
+    for value in ("HEAD", "head ", "heads", ""):
+        monkeypatch.setenv(ENV, value)
+        assert ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, gs, x, "nvfp4")) == w4a4, value
+    # A16: two teams (n = 200, K = 4096) and split K (K = 12288, M = 16): the rule's kernel and bits under "head".
+    pd, sd, _ = ref.random_gpu_weights(200, 12288)
+    xd = torch.randn((16, 12288), generator=torch.Generator().manual_seed(7)).to(torch.bfloat16).cuda()
+    for fn in (lambda: nc.gemv(p, s, gs, x, "bf16"), lambda: nc.gemv(pd, sd, gs, xd, "bf16")):
+        monkeypatch.delenv(ENV, raising=False)
+        rule, want = ref.gemv16_forms_of_call(fn), fn()
+        assert len(rule) == 1 and not rule[0][3] & HEAD, rule
+        monkeypatch.setenv(ENV, "head")
+        assert ref.gemv16_forms_of_call(fn) == rule
+        assert torch.equal(fn(), want)
+    # W4A4 at M = 2: the block-diagonal kernel, its default form (template argument 8, SMALL) under "head".
+    x2 = x[:2].contiguous()
+
+    def bd_forms():
+        return [(a[2], a[4], a[8]) for a in ref.kernel_template_args(lambda: nc.gemv(p, s, gs, x2, "nvfp4"),
+                                                                      "gemv_bd_kernel")]
+
+    monkeypatch.delenv(ENV)
+    bd = bd_forms()
+    assert len(bd) == 1, bd
+    monkeypatch.setenv(ENV, "head")
+    assert bd_forms() == bd
+    # The general path: K % 1024 != 0 (not FAST), never split: FORM 0.
+    gen = torch.Generator(device="cuda").manual_seed(2)
+    p2 = torch.randint(0, 256, (200, 3088 // 2), generator=gen, device="cuda", dtype=torch.uint8)
+    s2 = torch.randint(0x30, 0x40, (200, 3088 // 16), generator=gen, device="cuda", dtype=torch.uint8)
+    x3 = torch.randn((16, 3088), generator=torch.Generator().manual_seed(5)).to(torch.bfloat16).cuda()
+    args = ref.gemv16_kernel_args(lambda: nc.gemv(p2, s2, gs, x3, "nvfp4"))
+    assert [(a[3], a[9]) for a in args] == [(0, 0)]  # (FAST, FORM)
+    # The chunked kernel (16 tokens x K = 8192 of x do not fit whole; no split with RESET_NATIVE_GEMV_KSPLIT=1): FORM 0.
+    monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "1")
+    p8, s8, _ = ref.random_gpu_weights(200, 8192)
+    x8 = torch.randn((16, 8192), generator=torch.Generator().manual_seed(4)).to(torch.bfloat16).cuda()
+    args = ref.gemv16_kernel_args(lambda: nc.gemv(p8, s8, gs, x8, "nvfp4"))
+    assert [(a[4], a[9]) for a in args] == [(0, 0)]  # (WHOLE, FORM)
