@@ -187,16 +187,45 @@ def kernel_template_args(fn, kernel):
     return found
 
 
-def gemv_call_inputs(weights, m, dtype):
-    """GPU tensors of one GEMV call on weights (quantize()'s (packed, scales, gs) of an [n, k] matrix): packed and
-    scales, then x [m, k], bias [n] and residual [m, n] in dtype, drawn in that order from a generator seeded
+def gemv_inputs(n, k, m, dtype):
+    """x [m, k], bias [n] and residual [m, n] in dtype on the GPU, drawn in that order from a generator seeded
     n + k + m."""
     import torch
 
-    packed, scales, _ = weights
-    n, k = packed.shape[0], packed.shape[1] * 2
     gen = torch.Generator().manual_seed(n + k + m)
     x = torch.randn((m, k), generator=gen).to(dtype).cuda()
     bias = torch.randn(n, generator=gen).to(dtype).cuda()
     residual = torch.randn((m, n), generator=gen).to(dtype).cuda()
-    return torch.from_numpy(packed).cuda(), torch.from_numpy(scales).cuda(), x, bias, residual
+    return x, bias, residual
+
+
+def gemv_call_inputs(weights, m, dtype):
+    """GPU tensors of one GEMV call on weights (quantize()'s (packed, scales, gs) of an [n, k] matrix): packed and
+    scales, then gemv_inputs(n, k, m, dtype)."""
+    import torch
+
+    packed, scales, _ = weights
+    n, k = packed.shape[0], packed.shape[1] * 2
+    return (torch.from_numpy(packed).cuda(), torch.from_numpy(scales).cuda()) + gemv_inputs(n, k, m, dtype)
+
+
+# The device the tests' expected kernel instances were worked out for (bench/probes/gemv_teams_routing.py and the
+# other routing models): an H100 / H200.
+H200_SMS, H200_OPTIN = 132, 227 * 1024
+
+
+def needs_h200_routing():
+    """Skips the test unless the GPU routes like an H100 / H200: 132 SMs and 227 KiB of opt-in shared memory per
+    block (a torch without that attribute: assumed)."""
+    import pytest
+    import torch
+
+    props = torch.cuda.get_device_properties(0)
+    optin = getattr(props, "shared_memory_per_block_optin", None)
+    if props.multi_processor_count != H200_SMS or optin not in (None, H200_OPTIN):
+        pytest.skip("the routing of these shapes assumes 132 SMs and 227 KiB of opt-in shared memory per block")
+
+
+def gemv16_instances(fn):
+    """(MINB, SPLIT, TEAMS) of every 16-bit GEMV kernel fn() launched (the FORM bits are the form rules' business)."""
+    return [(a[5], a[7], a[8]) for a in gemv16_kernel_args(fn)]

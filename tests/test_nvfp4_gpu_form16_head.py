@@ -27,24 +27,6 @@ ENV = "RESET_NATIVE_GEMV_16_FORM"
 HEAD, RED_PAD, QUANT_FAST, AMAX_WIDE = 1024, 2048, 4096, 8192  # kForm16* bits
 W4A4_RULE = RED_PAD | QUANT_FAST | AMAX_WIDE  # the W4A4 instances' rule (since session 20)
 STATIC_ACT_GS = 0.0013  # as tests/test_nvfp4_gpu_form16_w4a4_pad.py
-H200_SMS, H200_OPTIN = 132, 227 * 1024
-
-
-def _needs_h200_routing():
-    """The instances below are an H100 / H200's (132 SMs, 227 KiB of opt-in shared memory per block), as in
-    tests/test_nvfp4_gpu_form16_w4a4_pad.py, whose shapes these mostly are."""
-    props = torch.cuda.get_device_properties(0)
-    optin = getattr(props, "shared_memory_per_block_optin", None)
-    if props.multi_processor_count != H200_SMS or optin not in (None, H200_OPTIN):
-        pytest.skip("the routing of these shapes assumes 132 SMs and 227 KiB of opt-in shared memory per block")
-
-
-def _inputs(n, k, m, dtype):
-    gen = torch.Generator().manual_seed(n + k + m)
-    x = torch.randn((m, k), generator=gen).to(dtype).cuda()
-    bias = torch.randn(n, generator=gen).to(dtype).cuda()
-    residual = torch.randn((m, n), generator=gen).to(dtype).cuda()
-    return x, bias, residual
 
 
 def _same_bits(fn, m, n, instance, monkeypatch):
@@ -87,12 +69,12 @@ SHAPES = [
 @pytest.mark.parametrize("dtype,static_scale", [(torch.bfloat16, False), (torch.bfloat16, True), (torch.float16, False),
                                                 (torch.float32, True)])
 def test_w4a4_head_same_bits_as_default(n, k, m, teams, ksplit, instance, dtype, static_scale, monkeypatch):
-    _needs_h200_routing()
+    ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV)
     ref.set_env(monkeypatch, "RESET_NATIVE_GEMV_TEAMS", teams)
     ref.set_env(monkeypatch, "RESET_NATIVE_GEMV_KSPLIT", ksplit)
     p, s, gs = ref.random_gpu_weights(n, k)
-    x, bias, residual = _inputs(n, k, m, dtype)
+    x, bias, residual = ref.gemv_inputs(n, k, m, dtype)
     act_gs = STATIC_ACT_GS if static_scale else None
 
     def fn():
@@ -104,19 +86,19 @@ def test_w4a4_head_same_bits_as_default(n, k, m, teams, ksplit, instance, dtype,
 @pytest.mark.parametrize("split_amax", ["0", "1"])
 def test_w4a4_head_split_amax_sources(split_amax, monkeypatch):
     """Split K by 6 (Qwen3-8B down's instance at M = 16) with the amax pre-kernel ("0") and in every CTA ("1")."""
-    _needs_h200_routing()
+    ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV)
     monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "6")
     monkeypatch.setenv("RESET_NATIVE_GEMV_SPLIT_AMAX", split_amax)
     p, s, gs = ref.random_gpu_weights(4096, 12288)
-    x, bias, residual = _inputs(4096, 12288, 16, torch.bfloat16)
+    x, bias, residual = ref.gemv_inputs(4096, 12288, 16, torch.bfloat16)
     _same_bits(lambda: nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual), 16, 4096, (2, 1, 1), monkeypatch)
 
 
 def test_w4a4_head_graph_replay(monkeypatch):
     """Captured under "head" (split K by 6, amax in the kernel), replayed after x changes: equal to eager default
     calls."""
-    _needs_h200_routing()
+    ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV)
     monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "6")
     n, k, m = 200, 12288, 16
@@ -145,7 +127,7 @@ def test_unknown_values_keep_the_rule_and_head_leaves_other_kernels(monkeypatch)
     """Values that are not "head" exactly ("HEAD", "head ", "heads", "") run the rule's kernel. Under "head" A16 keeps
     its rule's kernel (two teams, split K, the same bits), and the W4A4 block-diagonal (M <= 2), chunked and
     general-path (K % 1024 != 0) kernels keep their default forms."""
-    _needs_h200_routing()
+    ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV)
     p, s, gs = ref.random_gpu_weights(200, 4096)
     x = torch.randn((16, 4096), generator=torch.Generator().manual_seed(3)).to(torch.bfloat16).cuda()

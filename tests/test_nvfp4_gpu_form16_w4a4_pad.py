@@ -32,29 +32,11 @@ RED_PAD, QUANT_FAST, AMAX_WIDE = 2048, 4096, 8192
 W4A4_RULE = RED_PAD | QUANT_FAST | AMAX_WIDE  # the W4A4 instances' rule (since session 20)
 NOPAD = QUANT_FAST | AMAX_WIDE  # the rule without the pad: "nopad"
 STATIC_ACT_GS = 0.0013  # as tests/test_nvfp4_cuda.py's static-scale W4A4 cases
-H200_SMS, H200_OPTIN = 132, 227 * 1024
-
-
-def _needs_h200_routing():
-    """The instances below are those of an H100 / H200 (132 SMs: W4A4 splits K below 4 row tiles per SM at 8 K chunks,
-    below 1 at fewer; 227 KiB of opt-in shared memory per block), as bench/probes/gemv16_w4a4_pad_routing.py models
-    them."""
-    props = torch.cuda.get_device_properties(0)
-    if props.multi_processor_count != H200_SMS or getattr(props, "shared_memory_per_block_optin", None) != H200_OPTIN:
-        pytest.skip("the routing of these shapes assumes 132 SMs and 227 KiB of opt-in shared memory per block")
 
 
 @functools.lru_cache(maxsize=4)
 def _ref_weights(n, k):
     return ref.quantize(torch.randn((n, k), generator=torch.Generator().manual_seed(n * 5 + k)).numpy())
-
-
-def _inputs(n, k, m, dtype):
-    gen = torch.Generator().manual_seed(n + k + m)
-    x = torch.randn((m, k), generator=gen).to(dtype).cuda()
-    bias = torch.randn(n, generator=gen).to(dtype).cuda()
-    residual = torch.randn((m, n), generator=gen).to(dtype).cuda()
-    return x, bias, residual
 
 
 def _same_bits(p, s, gs, x, act_gs, bias, residual, instance, nopad_instance, monkeypatch):
@@ -100,11 +82,11 @@ SHAPES = [
 @pytest.mark.parametrize("dtype,static_scale", [(torch.bfloat16, False), (torch.bfloat16, True), (torch.float16, False),
                                                 (torch.float32, True)])
 def test_default_pad_same_bits_as_nopad(n, k, m, teams, instance, dtype, static_scale, monkeypatch):
-    _needs_h200_routing()
+    ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV)
     ref.set_env(monkeypatch, "RESET_NATIVE_GEMV_TEAMS", teams)
     p, s, gs = ref.random_gpu_weights(n, k)
-    x, bias, residual = _inputs(n, k, m, dtype)
+    x, bias, residual = ref.gemv_inputs(n, k, m, dtype)
     y = _same_bits(p, s, gs, x, STATIC_ACT_GS if static_scale else None, bias, residual, instance, instance,
                    monkeypatch)
     assert torch.isfinite(y).all()
@@ -128,12 +110,12 @@ def _check_fp64(y, weights, x, act_gs, bias, residual):
                                                   (200, 12288, 16, None, (2, 1, 1))])
 @pytest.mark.parametrize("static_scale", [False, True])
 def test_default_pad_vs_fp64(n, k, m, teams, instance, static_scale, monkeypatch):
-    _needs_h200_routing()
+    ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV)
     ref.set_env(monkeypatch, "RESET_NATIVE_GEMV_TEAMS", teams)
     weights = _ref_weights(n, k)
     p, s = torch.from_numpy(weights[0]).cuda(), torch.from_numpy(weights[1]).cuda()
-    x, bias, residual = _inputs(n, k, m, torch.bfloat16)
+    x, bias, residual = ref.gemv_inputs(n, k, m, torch.bfloat16)
     act_gs = STATIC_ACT_GS if static_scale else None
     y = _same_bits(p, s, float(weights[2]), x, act_gs, bias, residual, instance, instance, monkeypatch)
     _check_fp64(y, weights, x, act_gs, bias, residual)
@@ -152,11 +134,11 @@ def test_default_pad_vs_fp64(n, k, m, teams, instance, static_scale, monkeypatch
 ])
 @pytest.mark.parametrize("static_scale", [False, True])
 def test_default_pad_moves_shapes_at_the_two_cta_limit(n, k, m, teams, instance, static_scale, monkeypatch):
-    _needs_h200_routing()
+    ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV)
     ref.set_env(monkeypatch, "RESET_NATIVE_GEMV_TEAMS", teams)
     p, s, gs = ref.random_gpu_weights(n, k)
-    x, bias, residual = _inputs(n, k, m, torch.bfloat16)
+    x, bias, residual = ref.gemv_inputs(n, k, m, torch.bfloat16)
     _same_bits(p, s, gs, x, STATIC_ACT_GS if static_scale else None, bias, residual, instance, (2, 0, 1),
                monkeypatch)
 
@@ -165,10 +147,10 @@ def test_default_pad_moves_shapes_at_the_two_cta_limit(n, k, m, teams, instance,
 def test_default_pad_graph_replay(n, k, m, monkeypatch):
     """Captured under the default (the pad; dynamic scale: amax in the kernel or the pre-kernel), replayed after x
     changes: equal to eager nopad calls."""
-    _needs_h200_routing()
+    ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV)
     p, s, gs = ref.random_gpu_weights(n, k)
-    x, bias, residual = _inputs(n, k, m, torch.bfloat16)
+    x, bias, residual = ref.gemv_inputs(n, k, m, torch.bfloat16)
     assert [f for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual))] \
         == [W4A4_RULE]
     nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual)  # warm-up outside the capture
@@ -189,7 +171,7 @@ def test_switch_values_on_w4a4_and_the_kernels_without_pad(monkeypatch):
     (the pad, the fast quantizer, the wide amax); "0", "2", "13" and "15" run FORM 0 on the same instance, "nopad" the
     rule without the pad, "w4a4old" the pad alone; all the same bits. fp32 x at A16, the three-CTA kernel, the
     chunked and the general-path (K % 1024 != 0) W4A4 kernels keep form 0 by default."""
-    _needs_h200_routing()
+    ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV)
     p, s, gs = ref.random_gpu_weights(200, 4096)
     x = torch.randn((16, 4096), generator=torch.Generator().manual_seed(3)).to(torch.bfloat16).cuda()

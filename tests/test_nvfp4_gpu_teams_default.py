@@ -24,19 +24,6 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.gpu
 
 ENV = "RESET_NATIVE_GEMV_TEAMS"
-H200_SMS, H200_OPTIN = 132, 227 * 1024
-
-
-def _needs_h200_routing():
-    props = torch.cuda.get_device_properties(0)
-    optin = getattr(props, "shared_memory_per_block_optin", None)  # (a torch without it: assume the H200's)
-    if props.multi_processor_count != H200_SMS or optin not in (None, H200_OPTIN):
-        pytest.skip("the routing of these shapes assumes 132 SMs and 227 KiB of opt-in shared memory per block")
-
-
-def _instances(fn):
-    """(MINB, SPLIT, TEAMS) of every 16-bit GEMV kernel fn() launched (the FORM bits are the form rules' business)."""
-    return [(a[5], a[7], a[8]) for a in ref.gemv16_kernel_args(fn)]
 
 
 @functools.lru_cache(maxsize=8)
@@ -45,7 +32,7 @@ def _ref_weights(n, k):
 
 
 TWO_CTAS, THREE_CTAS, ONE_CTA, TEAMS, SPLIT4 = (2, 0, 1), (3, 0, 1), (1, 0, 1), (1, 0, 2), (2, 1, 1)
-LIMIT = 16 * 12 * H200_SMS  # rows of 12 row tiles per SM
+LIMIT = 16 * 12 * ref.H200_SMS  # rows of 12 row tiles per SM
 
 # (activation, n, k, m, instance unset (the default), with "measured", with "1"), 132 SMs (gemv_teams_routing.py
 # route(act, n, k, m, env); "2" gives TEAMS on every row but the split one): the Qwen3 rows the default moves (A16: 8B
@@ -88,7 +75,7 @@ KERNEL_CHOICE = [
 @pytest.mark.parametrize("act,n,k,m,unset,measured,never", KERNEL_CHOICE)
 def test_default_kernel_choice(act, n, k, m, unset, measured, never, monkeypatch):
     """The instance unset (the default rule), with "measured" (session 10's rule), with "1" and with "2"."""
-    _needs_h200_routing()
+    ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch)
     p, s, gs = ref.random_gpu_weights(n, k)
     x = torch.randn((m, k), generator=torch.Generator().manual_seed(m)).to(torch.bfloat16).cuda()
@@ -100,20 +87,20 @@ def test_default_kernel_choice(act, n, k, m, unset, measured, never, monkeypatch
     # "wide" (session 19 helper teams26's opt-in) is gone: an unknown value, the default
     for value, want in ((None, unset), ("measured", measured), ("1", never), ("2", always), ("wide", unset)):
         ref.set_env(monkeypatch, ENV, value)
-        assert _instances(fn) == [want], value
+        assert ref.gemv16_instances(fn) == [want], value
 
 
 def test_default_other_x_and_bd_switch(monkeypatch):
     """fp16 x moves as bf16 x; fp32 x never takes two teams by a rule; M = 2 reaches the 16-bit kernel at K = 4096 only
     with the block-diagonal kernel off (RESET_NATIVE_GEMV_BD=0): then A16 and W4A4 take two teams by default, two CTAs
     per SM with "measured"."""
-    _needs_h200_routing()
+    ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch)
 
     def inst(n, k, m, act, dtype=torch.bfloat16):
         p, s, gs = ref.random_gpu_weights(n, k)
         x = torch.randn((m, k), generator=torch.Generator().manual_seed(m)).to(dtype).cuda()
-        return _instances(lambda: nc.gemv(p, s, gs, x, act))
+        return ref.gemv16_instances(lambda: nc.gemv(p, s, gs, x, act))
 
     assert inst(6144, 4096, 9, "bf16", torch.float16) == [TEAMS]
     assert inst(24576, 4096, 6, "nvfp4", torch.float16) == [TEAMS]
@@ -144,7 +131,7 @@ SAME_BITS = [("bf16", 200, 4096, 3), ("bf16", 200, 4096, 9), ("bf16", 200, 4096,
 @pytest.mark.parametrize("act,n,k,m", SAME_BITS)
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_default_same_bits_as_measured_and_fp64(act, n, k, m, dtype, monkeypatch):
-    _needs_h200_routing()
+    ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch)
     packed, scales, gs = _ref_weights(n, k)
     p, s, x, bias, residual = ref.gemv_call_inputs((packed, scales, gs), m, dtype)
@@ -153,10 +140,10 @@ def test_default_same_bits_as_measured_and_fp64(act, n, k, m, dtype, monkeypatch
         return nc.gemv(p, s, float(gs), x, act, None, bias, residual)
 
     ref.set_env(monkeypatch, ENV, "measured")
-    assert _instances(fn) == [TWO_CTAS]
+    assert ref.gemv16_instances(fn) == [TWO_CTAS]
     y_measured = fn()
     ref.set_env(monkeypatch, ENV, None)
-    assert _instances(fn) == [TEAMS]
+    assert ref.gemv16_instances(fn) == [TEAMS]
     torch.full(((m * n * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
     y_default = fn()
     ref.check_vs_fp64(y_measured, packed, scales, float(gs), x, act, bias, residual)
@@ -168,7 +155,7 @@ def test_default_same_bits_qwen3_w4a4_gate_up(monkeypatch):
     """W4A4 at a Qwen3-8B gate_up-like shape with 8 and 16 token columns (528 row tiles: no W4A4 split), dynamic
     activation scale (amax reduced in the kernel): the default (two teams) equals "measured" (two CTAs per SM) bit for
     bit."""
-    _needs_h200_routing()
+    ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch)
     p, s, gs = ref.random_gpu_weights(8448, 4096)
     for m in (6, 10):
@@ -178,10 +165,10 @@ def test_default_same_bits_qwen3_w4a4_gate_up(monkeypatch):
             return nc.gemv(p, s, gs, x, "nvfp4")
 
         ref.set_env(monkeypatch, ENV, "measured")
-        assert _instances(fn) == [TWO_CTAS]
+        assert ref.gemv16_instances(fn) == [TWO_CTAS]
         want = fn()
         ref.set_env(monkeypatch, ENV, None)
-        assert _instances(fn) == [TEAMS]
+        assert ref.gemv16_instances(fn) == [TEAMS]
         got = fn()
         assert torch.isfinite(got).all()
         assert torch.equal(got, want), m

@@ -34,28 +34,12 @@ BD_CB, BD_QUANT_FAST, BD_AMAX_WIDE = 3, 64, 128  # the block-diagonal kernel's S
 DEFAULT = {"16": RED_PAD | QUANT_FAST | AMAX_WIDE, "bd": BD_CB | BD_QUANT_FAST | BD_AMAX_WIDE}  # the W4A4 forms
 OLD = {"16": RED_PAD, "bd": BD_CB}  # under w4a4old (session 19's)
 STATIC_ACT_GS = 0.0013  # as tests/test_nvfp4_cuda.py's static-scale W4A4 cases
-H200_SMS, H200_OPTIN = 132, 227 * 1024
 E2M1_DECISIONS = (0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0)  # e2m1_round_magnitude's > / >= thresholds
-
-
-def _needs_h200_routing():
-    props = torch.cuda.get_device_properties(0)
-    optin = getattr(props, "shared_memory_per_block_optin", None)
-    if props.multi_processor_count != H200_SMS or optin not in (None, H200_OPTIN):
-        pytest.skip("the routing of these shapes assumes 132 SMs and 227 KiB of opt-in shared memory per block")
 
 
 @functools.lru_cache(maxsize=4)
 def _ref_weights(n, k):
     return ref.quantize(torch.randn((n, k), generator=torch.Generator().manual_seed(n * 13 + k)).numpy())
-
-
-def _inputs(n, k, m, dtype):
-    gen = torch.Generator().manual_seed(n + k + m)
-    x = torch.randn((m, k), generator=gen).to(dtype).cuda()
-    bias = torch.randn(n, generator=gen).to(dtype).cuda()
-    residual = torch.randn((m, n), generator=gen).to(dtype).cuda()
-    return x, bias, residual
 
 
 def _bits(t):
@@ -111,13 +95,13 @@ FP32_INSTANCE = {(200, 4096, 3, None): (2, 0, 1)}
 @pytest.mark.parametrize("dtype,static_scale", [(torch.bfloat16, False), (torch.bfloat16, True), (torch.float16, False),
                                                 (torch.float32, True)])
 def test_quantfast_same_bits_as_w4a4old(n, k, m, teams, instance, dtype, static_scale, monkeypatch):
-    _needs_h200_routing()
+    ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV, "RESET_NATIVE_GEMV_SPLIT_AMAX")
     ref.set_env(monkeypatch, "RESET_NATIVE_GEMV_TEAMS", teams)
     if dtype == torch.float32:
         instance = FP32_INSTANCE.get((n, k, m, teams), instance)
     p, s, gs = ref.random_gpu_weights(n, k)
-    x, bias, residual = _inputs(n, k, m, dtype)
+    x, bias, residual = ref.gemv_inputs(n, k, m, dtype)
     act_gs = STATIC_ACT_GS if static_scale else None
     y, forms = _same_bits_as_old(lambda: nc.gemv(p, s, gs, x, "nvfp4", act_gs, bias, residual), monkeypatch)
     assert forms[0][:3] == instance if forms[0][0] == "bd" else forms[0][1:4] == instance, forms
@@ -127,11 +111,11 @@ def test_quantfast_same_bits_as_w4a4old(n, k, m, teams, instance, dtype, static_
 @pytest.mark.parametrize("split_amax", ["0", "1"])
 def test_quantfast_split_amax_sources(split_amax, monkeypatch):
     """Split K with the amax pre-kernel ("0") and in every CTA ("1", CTA 0 storing it for the reduction)."""
-    _needs_h200_routing()
+    ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV)
     monkeypatch.setenv("RESET_NATIVE_GEMV_SPLIT_AMAX", split_amax)
     p, s, gs = ref.random_gpu_weights(200, 12288)
-    x, bias, residual = _inputs(200, 12288, 16, torch.bfloat16)
+    x, bias, residual = ref.gemv_inputs(200, 12288, 16, torch.bfloat16)
     _, forms = _same_bits_as_old(lambda: nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual), monkeypatch)
     assert forms[0][:3] == ("16", 2, 1), forms
 
@@ -158,10 +142,10 @@ def _amax_pre_kernel_runs(fn):
 @pytest.mark.parametrize("n,k,m,mib", [(5120, 8192, 4, 16.5), (5120, 8192, 8, 33.0), (4096, 12288, 8, 49.5),
                                        (4096, 12288, 9, 55.7)])
 def test_split_amax_source_follows_the_form(n, k, m, mib, monkeypatch):
-    _needs_h200_routing()
+    ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV, "RESET_NATIVE_GEMV_SPLIT_AMAX")
     p, s, gs = ref.random_gpu_weights(n, k)
-    x, bias, residual = _inputs(n, k, m, torch.bfloat16)
+    x, bias, residual = ref.gemv_inputs(n, k, m, torch.bfloat16)
     assert abs(264 * m * k * 2 / 2**20 - mib) < 0.1
 
     def fn():
@@ -213,7 +197,7 @@ def _decision_x(m, k, act_gs, dtype, seed):
 @pytest.mark.parametrize("act_gs", [1.0, 1.0 + 2.0 ** -23, 0.31415927])
 def test_quantfast_decision_points(n, k, m, teams, dtype, act_gs, monkeypatch):
     """Static scale: quotients next to every E2M1 decision point (round-to-nearest-even ties included)."""
-    _needs_h200_routing()
+    ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV, "RESET_NATIVE_GEMV_SPLIT_AMAX")
     ref.set_env(monkeypatch, "RESET_NATIVE_GEMV_TEAMS", teams)
     p, s, gs = ref.random_gpu_weights(n, k)
@@ -227,7 +211,7 @@ def test_quantfast_decision_points(n, k, m, teams, dtype, act_gs, monkeypatch):
 def test_quantfast_special_values(n, k, m, teams, static_scale, monkeypatch):
     """NaN elements (dropped by the amax, quantized to +-0), inf (static scale: a block outside the fast range), huge
     blocks (above 2^32: the exact code) and all-zero blocks, bf16 and fp32 x."""
-    _needs_h200_routing()
+    ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV, "RESET_NATIVE_GEMV_SPLIT_AMAX")
     ref.set_env(monkeypatch, "RESET_NATIVE_GEMV_TEAMS", teams)
     p, s, gs = ref.random_gpu_weights(n, k)
@@ -247,7 +231,7 @@ def test_quantfast_special_values(n, k, m, teams, static_scale, monkeypatch):
 @pytest.mark.parametrize("n,k,m", [(200, 4096, 2), (200, 4096, 3), (200, 4096, 5)])
 def test_quantfast_unaligned_x(n, k, m, monkeypatch):
     """x 2 bytes off 16-byte alignment (the scalar amax and staging loads, or the launcher's aligned copy)."""
-    _needs_h200_routing()
+    ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV, "RESET_NATIVE_GEMV_SPLIT_AMAX")
     p, s, gs = ref.random_gpu_weights(n, k)
     x_full = torch.randn((m * k + 1,), generator=torch.Generator().manual_seed(9)).to(torch.bfloat16).cuda()
@@ -268,12 +252,12 @@ def _check_fp64(y, weights, x, act_gs, bias, residual):
 @pytest.mark.parametrize("value", [None, "w4a4old"])
 @pytest.mark.parametrize("n,k,m", [(200, 4096, 2), (200, 4096, 3), (200, 4096, 5), (200, 12288, 16)])
 def test_quantfast_vs_fp64(value, n, k, m, monkeypatch):
-    _needs_h200_routing()
+    ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV, "RESET_NATIVE_GEMV_SPLIT_AMAX")
     ref.set_env(monkeypatch, ENV, value)
     weights = _ref_weights(n, k)
     p, s = torch.from_numpy(weights[0]).cuda(), torch.from_numpy(weights[1]).cuda()
-    x, bias, residual = _inputs(n, k, m, torch.bfloat16)
+    x, bias, residual = ref.gemv_inputs(n, k, m, torch.bfloat16)
     y = nc.gemv(p, s, float(weights[2]), x, "nvfp4", None, bias, residual)
     _check_fp64(y, weights, x, None, bias, residual)
 
@@ -282,10 +266,10 @@ def test_quantfast_vs_fp64(value, n, k, m, monkeypatch):
 def test_quantfast_graph_replay(n, k, m, monkeypatch):
     """Captured under the default (dynamic scale: the wide amax in the kernel), replayed after x changes: equal to
     eager w4a4old calls."""
-    _needs_h200_routing()
+    ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV, "RESET_NATIVE_GEMV_SPLIT_AMAX")
     p, s, gs = ref.random_gpu_weights(n, k)
-    x, bias, residual = _inputs(n, k, m, torch.bfloat16)
+    x, bias, residual = ref.gemv_inputs(n, k, m, torch.bfloat16)
     nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual)  # warm-up outside the capture
     torch.cuda.synchronize()
     g = torch.cuda.CUDAGraph()
@@ -302,7 +286,7 @@ def test_quantfast_graph_replay(n, k, m, monkeypatch):
 def test_w4a4old_leaves_a16_and_other_kernels_alone(monkeypatch):
     """w4a4old: A16 calls run their rule's forms (the 16-bit kernel's FORM, the block-diagonal kernel's SMALL), the same
     bits; the W4A4 chunked kernel keeps FORM 0 either way."""
-    _needs_h200_routing()
+    ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV, "RESET_NATIVE_GEMV_SPLIT_AMAX")
     p, s, gs = ref.random_gpu_weights(8448, 4096)
     x = torch.randn((16, 4096), generator=torch.Generator().manual_seed(3)).to(torch.bfloat16).cuda()

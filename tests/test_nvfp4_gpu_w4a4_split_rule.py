@@ -23,21 +23,8 @@ from reset_native import _nvfp4_cuda as nc  # noqa: E402
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.gpu
 
-H200_SMS, H200_OPTIN = 132, 227 * 1024
 TEAMS, SPLIT4 = (1, 0, 2), (2, 1, 1)  # (MINB, SPLIT, TEAMS) of the 16-bit kernel
 _CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
-
-
-def _needs_h200_routing():
-    props = torch.cuda.get_device_properties(0)
-    optin = getattr(props, "shared_memory_per_block_optin", None)  # (a torch without it: assume the H200's)
-    if props.multi_processor_count != H200_SMS or optin not in (None, H200_OPTIN):
-        pytest.skip("the routing of these shapes assumes 132 SMs and 227 KiB of opt-in shared memory per block")
-
-
-def _instances(fn):
-    """(MINB, SPLIT, TEAMS) of every 16-bit GEMV kernel fn() launched (profiler kernel names)."""
-    return [(a[5], a[7], a[8]) for a in ref.gemv16_kernel_args(fn)]
 
 
 def _workspace_bytes(p, s, x, activation):
@@ -68,12 +55,12 @@ RULE = [
 def test_w4a4_split_rule_kernel_choice(n, k, m, instance, slices, monkeypatch):
     """The kernel the rule runs (bf16 and fp16 x) and the split workspace the op asks for; A16 (never split
     automatically below 8 K chunks) does not split at K = 4096 either."""
-    _needs_h200_routing()
+    ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, "RESET_NATIVE_GEMV_16_FORM", "RESET_NATIVE_GEMV_SPLIT_AMAX")
     p, s, gs = ref.random_gpu_weights(n, k)
     for dtype in (torch.bfloat16, torch.float16):
         x = _x(m, k, dtype)
-        assert _instances(lambda: nc.gemv(p, s, gs, x, "nvfp4")) == [instance], dtype
+        assert ref.gemv16_instances(lambda: nc.gemv(p, s, gs, x, "nvfp4")) == [instance], dtype
         assert _workspace_bytes(p, s, x, "nvfp4") == (slices * m * n * 4 if slices > 1 else 0), dtype
         if k < 8192:
             assert _workspace_bytes(p, s, x, "bf16") == 0, dtype
@@ -82,15 +69,15 @@ def test_w4a4_split_rule_kernel_choice(n, k, m, instance, slices, monkeypatch):
 @pytest.mark.parametrize("n,k,m,instance,slices", RULE)
 def test_ksplit_switch_keeps_its_meaning(n, k, m, instance, slices, monkeypatch):
     """RESET_NATIVE_GEMV_KSPLIT=4: split by 4 on every row (the moved ones as before the rule changed); =1: no split."""
-    _needs_h200_routing()
+    ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, "RESET_NATIVE_GEMV_16_FORM", "RESET_NATIVE_GEMV_SPLIT_AMAX")
     p, s, gs = ref.random_gpu_weights(n, k)
     x = _x(m, k)
     monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "4")
-    assert _instances(lambda: nc.gemv(p, s, gs, x, "nvfp4")) == [SPLIT4]
+    assert ref.gemv16_instances(lambda: nc.gemv(p, s, gs, x, "nvfp4")) == [SPLIT4]
     assert _workspace_bytes(p, s, x, "nvfp4") == 4 * m * n * 4
     monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "1")
-    assert [inst[1] for inst in _instances(lambda: nc.gemv(p, s, gs, x, "nvfp4"))] == [0]
+    assert [inst[1] for inst in ref.gemv16_instances(lambda: nc.gemv(p, s, gs, x, "nvfp4"))] == [0]
     assert _workspace_bytes(p, s, x, "nvfp4") == 0
 
 
@@ -107,7 +94,7 @@ def _dequantized(n, k):
 @pytest.mark.parametrize("m", [5, 16])
 @pytest.mark.parametrize("ksplit,instance", [(None, TEAMS), ("4", SPLIT4)])
 def test_moved_shape_vs_fp64(m, ksplit, instance, monkeypatch):
-    _needs_h200_routing()
+    ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, "RESET_NATIVE_GEMV_16_FORM", "RESET_NATIVE_GEMV_SPLIT_AMAX")
     ref.set_env(monkeypatch, "RESET_NATIVE_GEMV_KSPLIT", ksplit)
     n, k = 4096, 4096
@@ -120,7 +107,7 @@ def test_moved_shape_vs_fp64(m, ksplit, instance, monkeypatch):
     def fn():
         return nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual)
 
-    assert _instances(fn) == [instance]
+    assert ref.gemv16_instances(fn) == [instance]
     torch.full(((m * n * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
     y = fn()
     ref.check_vs_fp64_weights(y, x, _dequantized(n, k), "nvfp4", bias, residual)
