@@ -145,7 +145,8 @@ def test_forms_graph_replay(dtype, form, monkeypatch):
 def test_unknown_values_and_other_modes_keep_their_kernels(monkeypatch):
     """Unknown values mean the rule; fp32 x and K % 1024 != 0 run form 0, W4A4 its own rule: the pad (since session
     19 helper gemv25: tests/test_nvfp4_gpu_form16_w4a4_pad.py), the fast quantizer and the wide amax (since session 20
-    helper w4a4x30: tests/test_nvfp4_gpu_w4a4_quantfast.py)."""
+    helper w4a4x30: tests/test_nvfp4_gpu_w4a4_quantfast.py), on split K the head refill (session 20:
+    tests/test_nvfp4_gpu_form16_head.py)."""
     ref.clear_gemv_env(monkeypatch, ENV)
     gen = torch.Generator(device="cuda").manual_seed(1)
     p = torch.randint(0, 256, (200, 4096 // 2), generator=gen, device="cuda", dtype=torch.uint8)
@@ -155,7 +156,8 @@ def test_unknown_values_and_other_modes_keep_their_kernels(monkeypatch):
     monkeypatch.setenv(ENV, "phased")
     assert ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, 0.01, x, "bf16")) == default
     monkeypatch.delenv(ENV)
-    w4a4_rule = 2048 | 4096 | 8192  # kForm16RedPad | kForm16QuantFast | kForm16AmaxWide
+    # kForm16RedPad | kForm16QuantFast | kForm16AmaxWide, and kForm16HeadRefill: W4A4 splits K by 4 here (13 row tiles)
+    w4a4_rule = 2048 | 4096 | 8192 | 1024
     assert [f for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, 0.01, x, "nvfp4"))] == [w4a4_rule]
     assert [f for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, 0.01, x.float(), "bf16"))] == [0]
     p2 = torch.randint(0, 256, (200, 3088 // 2), generator=gen, device="cuda", dtype=torch.uint8)  # K % 1024 != 0

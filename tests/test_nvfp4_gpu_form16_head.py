@@ -1,9 +1,10 @@
-"""NVFP4 GEMV: kForm16HeadRefill on W4A4 (RESET_NATIVE_GEMV_16_FORM=head, opt-in, FORM bit 1024; session 19 helper
-gemv28, W4A4 only since session 20 helper gemv32; cuda/nvfp4/gemv_kernel.cuh): at the head of the unrolled step loop
-every weight slot is copied out and refilled at once instead of each slot at its own step. It moves loads only: every
-output equals the default's bit for bit. "head" adds the bit to the W4A4 rule (the pad, the fast quantizer, the wide
-amax) on every W4A4 instance the rule covers (two teams, two CTAs per SM, one CTA per SM, split K), with the same
-shared memory, routing and amax source; A16 keeps its rule (no head kernels), and so do the W4A4 block-diagonal
+"""NVFP4 GEMV: kForm16HeadRefill on W4A4 (FORM bit 1024; session 19 helper gemv28, W4A4 only since session 20 helper
+gemv32, in the W4A4 rule on split K since session 20's last call; cuda/nvfp4/gemv_kernel.cuh): at the head of the
+unrolled step loop every weight slot is copied out and refilled at once instead of each slot at its own step. It moves
+loads only: every output equals the default's bit for bit. RESET_NATIVE_GEMV_16_FORM=head adds the bit to the W4A4
+rule (the pad, the fast quantizer, the wide amax; the head refill on split K) on every W4A4 instance the rule covers
+(two teams, two CTAs per SM, one CTA per SM, split K), "nohead" removes it, with the same shared memory, routing and
+amax source; A16 keeps its rule (no head kernels), and so do the W4A4 block-diagonal
 kernel (M <= 2), the chunked and the general-path kernels. Checked with 8 and 16 token columns, bf16, fp16 and fp32 x,
 dynamic and static activation scale, bias and residual, loops whose step count is not a multiple of the slots, and in
 a CUDA graph replay; unknown values keep the rule. The instances are pinned by RESET_NATIVE_GEMV_TEAMS and
@@ -25,22 +26,28 @@ pytestmark = pytest.mark.gpu
 
 ENV = "RESET_NATIVE_GEMV_16_FORM"
 HEAD, RED_PAD, QUANT_FAST, AMAX_WIDE = 1024, 2048, 4096, 8192  # kForm16* bits
-W4A4_RULE = RED_PAD | QUANT_FAST | AMAX_WIDE  # the W4A4 instances' rule (since session 20)
+W4A4_RULE = RED_PAD | QUANT_FAST | AMAX_WIDE  # the W4A4 instances' rule (since session 20), and HEAD on split K
 STATIC_ACT_GS = 0.0013  # as tests/test_nvfp4_gpu_form16_w4a4_pad.py
 
 
+def _rule(instance):
+    """The W4A4 rule's FORM bits on an instance (MINB, SPLIT, TEAMS): the head refill on split K only."""
+    return W4A4_RULE | (HEAD if instance[1] else 0)
+
+
 def _same_bits(fn, m, n, instance, monkeypatch):
-    """The default runs `instance` with the W4A4 rule, "head" the same instance with the rule | HEAD, and both give
-    the same bits. Returns the head form's output."""
+    """The default runs `instance` with its rule, "head" / "nohead" the same instance with HEAD added / removed, and
+    all give the same bits. Returns the default's output."""
     ref.set_env(monkeypatch, ENV, None)
-    assert ref.gemv16_forms_of_call(fn) == [(*instance, W4A4_RULE)]
+    assert ref.gemv16_forms_of_call(fn) == [(*instance, _rule(instance))]
     want = fn()
-    monkeypatch.setenv(ENV, "head")
-    assert ref.gemv16_forms_of_call(fn) == [(*instance, W4A4_RULE | HEAD)]
-    torch.full(((m * n * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
-    got = fn()
-    assert torch.equal(got, want)
-    return got
+    for value, form in (("head", _rule(instance) | HEAD), ("nohead", _rule(instance) & ~HEAD)):
+        monkeypatch.setenv(ENV, value)
+        assert ref.gemv16_forms_of_call(fn) == [(*instance, form)], value
+        torch.full(((m * n * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
+        assert torch.equal(fn(), want), value
+    ref.set_env(monkeypatch, ENV, None)
+    return want
 
 
 # (n, k, m, RESET_NATIVE_GEMV_TEAMS, RESET_NATIVE_GEMV_KSPLIT, instance (MINB, SPLIT, TEAMS)) on 132 SMs
@@ -96,8 +103,8 @@ def test_w4a4_head_split_amax_sources(split_amax, monkeypatch):
 
 
 def test_w4a4_head_graph_replay(monkeypatch):
-    """Captured under "head" (split K by 6, amax in the kernel), replayed after x changes: equal to eager default
-    calls."""
+    """Captured under the default (split K by 6 with the head refill, amax in the kernel), replayed after x changes:
+    equal to eager "nohead" calls."""
     ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV)
     monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "6")
@@ -108,14 +115,14 @@ def test_w4a4_head_graph_replay(monkeypatch):
     def fn():
         return nc.gemv(p, s, gs, x, "nvfp4")
 
-    monkeypatch.setenv(ENV, "head")
     assert ref.gemv16_forms_of_call(fn) == [(2, 1, 1, W4A4_RULE | HEAD)]
     fn()  # warm-up outside the capture
     torch.cuda.synchronize()
     g = torch.cuda.CUDAGraph()
     with torch.cuda.graph(g):
         y = fn()
-    monkeypatch.delenv(ENV)
+    monkeypatch.setenv(ENV, "nohead")
+    assert ref.gemv16_forms_of_call(fn) == [(2, 1, 1, W4A4_RULE)]
     for seed in (5, 6):
         x.copy_(torch.randn((m, k), generator=torch.Generator().manual_seed(seed)).to(torch.bfloat16))
         g.replay()
@@ -124,7 +131,8 @@ def test_w4a4_head_graph_replay(monkeypatch):
 
 
 def test_unknown_values_keep_the_rule_and_head_leaves_other_kernels(monkeypatch):
-    """Values that are not "head" exactly ("HEAD", "head ", "heads", "") run the rule's kernel. Under "head" A16 keeps
+    """Values that are not "head" / "nohead" exactly ("HEAD", "head ", "heads", "") run the rule's kernel (n = 200,
+    K = 4096, M = 16: split K by 4, with the head refill). Under "head" A16 keeps
     its rule's kernel (two teams, split K, the same bits), and the W4A4 block-diagonal (M <= 2), chunked and
     general-path (K % 1024 != 0) kernels keep their default forms."""
     ref.needs_h200_routing()
@@ -132,7 +140,7 @@ def test_unknown_values_keep_the_rule_and_head_leaves_other_kernels(monkeypatch)
     p, s, gs = ref.random_gpu_weights(200, 4096)
     x = torch.randn((16, 4096), generator=torch.Generator().manual_seed(3)).to(torch.bfloat16).cuda()
     w4a4 = ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, gs, x, "nvfp4"))
-    assert [f for *_, f in w4a4] == [W4A4_RULE], w4a4
+    assert [f for *_, f in w4a4] == [W4A4_RULE | HEAD], w4a4
     for value in ("HEAD", "head ", "heads", ""):
         monkeypatch.setenv(ENV, value)
         assert ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, gs, x, "nvfp4")) == w4a4, value

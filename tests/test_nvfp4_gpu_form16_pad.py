@@ -25,7 +25,9 @@ pytestmark = pytest.mark.gpu
 
 ENV = "RESET_NATIVE_GEMV_16_FORM"
 RED_PAD = 2048
-W4A4_RULE = RED_PAD | 4096 | 8192  # + kForm16QuantFast | kForm16AmaxWide (session 20)
+# + kForm16QuantFast | kForm16AmaxWide (session 20), + kForm16HeadRefill on split K (session 20): the W4A4 call below
+# (N = 200: 13 row tiles, K = 4096, M = 16) splits K by 4
+W4A4_SPLIT_RULE = RED_PAD | 4096 | 8192 | 1024
 H200_OPTIN = 227 * 1024  # shared memory per block (opt-in) on H100 / H200: the limit the routing shapes below assume
 
 
@@ -146,7 +148,7 @@ def test_other_modes_and_old_forms_have_no_pad(monkeypatch):
     s = torch.randint(0x30, 0x40, (200, 4096 // 16), generator=gen, device="cuda", dtype=torch.uint8)
     x = torch.randn((16, 4096), generator=gen, device="cuda").to(torch.bfloat16)
     assert [f & RED_PAD for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, 0.01, x, "bf16"))] == [RED_PAD]
-    assert [f for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, 0.01, x, "nvfp4"))] == [W4A4_RULE]
+    assert [f for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, 0.01, x, "nvfp4"))] == [W4A4_SPLIT_RULE]
     assert [f for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, 0.01, x.float(), "bf16"))] == [0]
     p3 = torch.randint(0, 256, (6144, 4096 // 2), generator=gen, device="cuda", dtype=torch.uint8)
     s3 = torch.randint(0x30, 0x40, (6144, 4096 // 16), generator=gen, device="cuda", dtype=torch.uint8)

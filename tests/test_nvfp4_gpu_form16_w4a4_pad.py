@@ -28,9 +28,14 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.gpu
 
 ENV = "RESET_NATIVE_GEMV_16_FORM"
-RED_PAD, QUANT_FAST, AMAX_WIDE = 2048, 4096, 8192
-W4A4_RULE = RED_PAD | QUANT_FAST | AMAX_WIDE  # the W4A4 instances' rule (since session 20)
+HEAD, RED_PAD, QUANT_FAST, AMAX_WIDE = 1024, 2048, 4096, 8192
+W4A4_RULE = RED_PAD | QUANT_FAST | AMAX_WIDE  # the W4A4 instances' rule (since session 20), and HEAD on split K
 NOPAD = QUANT_FAST | AMAX_WIDE  # the rule without the pad: "nopad"
+
+
+def _rule(instance):
+    """The W4A4 rule's FORM bits on an instance (MINB, SPLIT, TEAMS): the head refill on split K only."""
+    return W4A4_RULE | (HEAD if instance[1] else 0)
 STATIC_ACT_GS = 0.0013  # as tests/test_nvfp4_cuda.py's static-scale W4A4 cases
 
 
@@ -41,19 +46,20 @@ def _ref_weights(n, k):
 
 def _same_bits(p, s, gs, x, act_gs, bias, residual, instance, nopad_instance, monkeypatch):
     """nopad runs `nopad_instance` with the rule without the pad; unset (the default) runs `instance` with the rule;
-    equal outputs. Returns the default's. The W4A4 rule is the same on every instance w4a4_pad_eligible admits, so the
-    default's form is checked as that instance plus exactly the pad bit, whichever instance nopad ran."""
+    equal outputs. Returns the default's. The W4A4 rule is the same on every instance w4a4_pad_eligible admits but
+    for the head refill on split K (_rule), so the default's form is checked as that instance's rule, whichever
+    instance nopad ran."""
     n, m = p.shape[0], x.shape[0]
 
     def fn():
         return nc.gemv(p, s, gs, x, "nvfp4", act_gs, bias, residual)
 
     ref.set_env(monkeypatch, ENV, "nopad")
-    assert ref.gemv16_forms_of_call(fn) == [(*nopad_instance, NOPAD)]
+    assert ref.gemv16_forms_of_call(fn) == [(*nopad_instance, _rule(nopad_instance) & ~RED_PAD)]
     want = fn()
     ref.set_env(monkeypatch, ENV, None)
     forms = ref.gemv16_forms_of_call(fn)
-    assert len(forms) == 1 and forms[0][:3] == instance and forms[0][3] == NOPAD | RED_PAD, forms
+    assert len(forms) == 1 and forms[0][:3] == instance and forms[0][3] == _rule(instance), forms
     torch.full(((m * n * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
     got = fn()
     assert torch.equal(got, want)
@@ -151,8 +157,8 @@ def test_default_pad_graph_replay(n, k, m, monkeypatch):
     ref.clear_gemv_env(monkeypatch, ENV)
     p, s, gs = ref.random_gpu_weights(n, k)
     x, bias, residual = ref.gemv_inputs(n, k, m, torch.bfloat16)
-    assert [f for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual))] \
-        == [W4A4_RULE]
+    forms = ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual))
+    assert len(forms) == 1 and forms[0][3] == _rule(forms[0][:3]), forms
     nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual)  # warm-up outside the capture
     torch.cuda.synchronize()
     g = torch.cuda.CUDAGraph()
@@ -167,9 +173,10 @@ def test_default_pad_graph_replay(n, k, m, monkeypatch):
 
 
 def test_switch_values_on_w4a4_and_the_kernels_without_pad(monkeypatch):
-    """W4A4 (split K by 4 here): "pad", "w4a4pad", session 19's "w4a4q" / "w4a4qa" and unknown values run the default
-    (the pad, the fast quantizer, the wide amax); "0", "2", "13" and "15" run FORM 0 on the same instance, "nopad" the
-    rule without the pad, "w4a4old" the pad alone; all the same bits. fp32 x at A16, the three-CTA kernel, the
+    """W4A4 (split K by 4 here): "pad", "w4a4pad", session 19's "w4a4q" / "w4a4qa", "head" and unknown values run the
+    default (the pad, the fast quantizer, the wide amax, on split K the head refill); "0", "2", "13" and "15" run FORM
+    0 on the same instance, "nopad" the rule without the pad, "nohead" without the head refill, "w4a4old" the pad
+    alone; all the same bits. fp32 x at A16, the three-CTA kernel, the
     chunked and the general-path (K % 1024 != 0) W4A4 kernels keep form 0 by default."""
     ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV)
@@ -180,11 +187,12 @@ def test_switch_values_on_w4a4_and_the_kernels_without_pad(monkeypatch):
         return nc.gemv(p, s, gs, x, "nvfp4")
 
     default = ref.gemv16_forms_of_call(fn)
-    assert default == [(2, 1, 1, W4A4_RULE)]
+    assert default == [(2, 1, 1, W4A4_RULE | HEAD)]
     want = fn()
     for value, forms in (("pad", default), ("w4a4pad", default), ("w4a4q", default), ("w4a4qa", default),
-                         ("other", default), ("0", [(2, 1, 1, 0)]), ("2", [(2, 1, 1, 0)]), ("13", [(2, 1, 1, 0)]),
-                         ("15", [(2, 1, 1, 0)]), ("nopad", [(2, 1, 1, NOPAD)]), ("w4a4old", [(2, 1, 1, RED_PAD)])):
+                         ("head", default), ("other", default), ("0", [(2, 1, 1, 0)]), ("2", [(2, 1, 1, 0)]),
+                         ("13", [(2, 1, 1, 0)]), ("15", [(2, 1, 1, 0)]), ("nopad", [(2, 1, 1, NOPAD | HEAD)]),
+                         ("nohead", [(2, 1, 1, W4A4_RULE)]), ("w4a4old", [(2, 1, 1, RED_PAD)])):
         monkeypatch.setenv(ENV, value)
         assert ref.gemv16_forms_of_call(fn) == forms, value
         assert torch.equal(fn(), want), value

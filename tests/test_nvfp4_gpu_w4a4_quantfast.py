@@ -29,9 +29,10 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.gpu
 
 ENV = "RESET_NATIVE_GEMV_16_FORM"
-RED_PAD, QUANT_FAST, AMAX_WIDE = 2048, 4096, 8192  # kForm16* bits of the 16-bit kernel
+HEAD, RED_PAD, QUANT_FAST, AMAX_WIDE = 1024, 2048, 4096, 8192  # kForm16* bits of the 16-bit kernel
 BD_CB, BD_QUANT_FAST, BD_AMAX_WIDE = 3, 64, 128  # the block-diagonal kernel's SMALL bits (kSmallCompact | kSmallBatchX)
-DEFAULT = {"16": RED_PAD | QUANT_FAST | AMAX_WIDE, "bd": BD_CB | BD_QUANT_FAST | BD_AMAX_WIDE}  # the W4A4 forms
+# The W4A4 forms (the 16-bit kernel's on split K also with kForm16HeadRefill since session 20's last call: _default)
+DEFAULT = {"16": RED_PAD | QUANT_FAST | AMAX_WIDE, "bd": BD_CB | BD_QUANT_FAST | BD_AMAX_WIDE}
 OLD = {"16": RED_PAD, "bd": BD_CB}  # under w4a4old (session 19's)
 STATIC_ACT_GS = 0.0013  # as tests/test_nvfp4_cuda.py's static-scale W4A4 cases
 E2M1_DECISIONS = (0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0)  # e2m1_round_magnitude's > / >= thresholds
@@ -54,9 +55,15 @@ def _kernel_forms(fn):
     return forms + [("bd", a[2], a[4], a[8]) for a in ref.kernel_template_args(fn, "gemv_bd_kernel")]
 
 
+def _default(old):
+    """The default's form bits on w4a4old's kernel form `old` ("16", MINB, SPLIT, TEAMS, FORM) / ("bd", ...)."""
+    return DEFAULT[old[0]] | (HEAD if old[0] == "16" and old[2] else 0)
+
+
 def _same_bits_as_old(fn, monkeypatch):
     """fn() under w4a4old, then under the default: the same kernel and instance, w4a4old's form (the pad; the
-    block-diagonal kernel: cb) and the default's (plus the fast quantizer and the wide amax), the same output bits.
+    block-diagonal kernel: cb) and the default's (plus the fast quantizer and the wide amax; the head refill on split
+    K), the same output bits.
     Returns the default's output and its forms ("16", MINB, SPLIT, TEAMS, FORM) / ("bd", TOK, MINB, SMALL)."""
     ref.set_env(monkeypatch, ENV, "w4a4old")
     old = _kernel_forms(fn)
@@ -64,7 +71,7 @@ def _same_bits_as_old(fn, monkeypatch):
     want = fn()
     ref.set_env(monkeypatch, ENV, None)
     forms = _kernel_forms(fn)
-    assert forms == [(*old[0][:-1], DEFAULT[old[0][0]])], forms
+    assert forms == [(*old[0][:-1], _default(old[0]))], forms
     torch.full((1 << 20,), float("nan"), device="cuda")  # poison the allocator's next block
     got = fn()
     assert torch.equal(_bits(got), _bits(want))

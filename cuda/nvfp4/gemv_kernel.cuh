@@ -428,14 +428,19 @@ __host__ __device__ __forceinline__ void fp4_word_bf16_select2(uint32_t w, uint3
 //   (Session 18, helper gemv22, measured and removed: split accumulators, the second k16 of each word into its own
 //   fp32 registers: slower on the two-team kernels at M = 16; bench/RESULTS.md, session 18.)
 //   kForm16HeadRefill (session 18 helper gemv22's idea, session 19 helper gemv28, W4A4 only since session 20 helper
-//     gemv32; opt-in, RESET_NATIVE_GEMV_16_FORM=head; not with the phased loop, replaces the late refill): at the head
+//     gemv32; in the W4A4 rule on split K since session 20's last call, RESET_NATIVE_GEMV_16_FORM=nohead drops it,
+//     =head adds it on every W4A4 instance; not with the phased loop, replaces the late refill): at the head
 //     of the unrolled loop every slot is copied into this iteration's words and refilled at once, instead of each
 //     slot at its own step. Every weight load sets one scoreboard, so the head's one wait waits for all loads in
 //     flight: with per-step refills the youngest was issued one step before; here all were issued kDepth steps
 //     before (W4A4 split K: 48 -> 1 waits per loop, static SASS). The same loads, MMAs and sums: the same bits.
 //     Session 20 round 1, H200 2026-11-29 (W4A4 rule then the pad alone, bf16 x): split K gained (32B down M = 8
 //     52.3 -> 44.8 us, 32B o M = 16 40.5 -> 37.8), two teams at M = 16 lost (32B gate_up 90.5 -> 111.3); A16 level
-//     or slower (32B gate_up M = 16 63.2 -> 84.0), so A16 has no head kernels.
+//     or slower (32B gate_up M = 16 63.2 -> 84.0), so A16 has no head kernels. Session 20 call 4a (H200, the
+//     W4A4 rule with the fast quantizer, unset vs head, means of two copies, same bits): every split-K row gained,
+//     8B down M = 4 / 8 / 16 19.8 -> 18.2, 25.6 -> 23.1, 33.2 -> 31.6 us; 32B o 17.2 -> 15.7, 21.6 -> 19.9, 30.8 ->
+//     29.8; 32B down M = 2 / 4 / 8 / 16 38.1 -> 32.4, 42.2 -> 36.9, 45.2 -> 39.7, 55.7 -> 53.4; the two-team rows
+//     lost or tied (32B gate_up M = 16 78.3 -> 98.1, 32B q/k/v 30.7 -> 33.6): so the rule has it on split K only.
 //   (Session 16, measured and removed: a fourth slot on the two-team kernel, alone and with the late refill, and the
 //   phased loop on it, with and without the one-pass epilogue: level or slower, the phased loop much slower at M = 16
 //   (32B gate_up 70.8 -> 92.8 us; ncu: no-instruction stalls 0.22 -> 1.43 per instruction, 119 KB of loop code);
@@ -987,9 +992,11 @@ size_t smem_bytes(int k, int m) {
 // (kForm16QuantFast | kForm16AmaxWide, routed without the pad); "w4a4old" runs session 19's W4A4 rule, the pad alone
 // (and, at M <= 2, the W4A4 block-diagonal kernel's cb form without kSmallQuantFast / kSmallAmaxWide; split K: the
 // amax source rule of session 19, split_amax_inline), the opt-out for A/B. A16 ignores "w4a4old" (its rule). Session
-// 19's values "w4a4pad", "w4a4q" and "w4a4qa" are now "anything else", the rule. "head" (opt-in, session 20 helper
-// gemv32) = the W4A4 rule plus kForm16HeadRefill on those W4A4 instances (the same shared memory, routing, amax
-// source and, at M <= 2, block-diagonal kernel as the rule); A16 ignores it (its rule).
+// 19's values "w4a4pad", "w4a4q" and "w4a4qa" are now "anything else", the rule. "head" (session 20 helper gemv32) =
+// the W4A4 rule plus kForm16HeadRefill on every W4A4 instance (the rule has it on split K since session 20's lead
+// merge: the two-team / two-CTA / one-CTA W4A4 kernels then take it too, for A/B); "nohead" = the rule without it
+// (W4A4 split K as before). Both leave shared memory, routing, amax source and, at M <= 2, the block-diagonal kernel
+// as the rule has them; A16 ignores both (its rule). "w4a4old" drops kForm16HeadRefill too.
 enum Form16Force : int {
   kForceRule = -1,
   kForceZero,
@@ -998,13 +1005,14 @@ enum Form16Force : int {
   kForceSession15,
   kForceNoPad,
   kForceW4A4Old,
-  kForceHeadRefill
+  kForceHeadRefill,
+  kForceNoHeadRefill
 };
 inline Form16Force form16_override() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_16_FORM");
   if (v == nullptr) return kForceRule;
-  const char* names[] = {"0", "2", "13", "15", "nopad", "w4a4old", "head"};
-  for (int i = 0; i < 7; ++i)
+  const char* names[] = {"0", "2", "13", "15", "nopad", "w4a4old", "head", "nohead"};
+  for (int i = 0; i < 8; ++i)
     if (std::strcmp(v, names[i]) == 0) return Form16Force(i);
   return kForceRule;
 }
@@ -1078,7 +1086,8 @@ constexpr bool form16_eligible() {
 }
 // The W4A4 instances (any x) of the same persistent fast-path kernels without the ring (W4A4 has no three-CTA kernel):
 // their rule is kForm16RedPad (session 19 helper gemv24 opt-in, the default since session 19 helper gemv25) plus,
-// since session 20 helper w4a4x30, kForm16QuantFast and kForm16AmaxWide (gemv_w4a4_quant.cuh; the same bits). Those
+// since session 20 helper w4a4x30, kForm16QuantFast and kForm16AmaxWide (gemv_w4a4_quant.cuh; the same bits), and
+// on split K kForm16HeadRefill (session 20, measured above at its definition; the same bits). Those
 // two, session 20 round 1, H200 2026-11-29 (RESET_NATIVE_GEMV_16_FORM unset = the pad alone then, vs w4a4qa = all
 // three; same bits every row): M = 16 8B q/k/v 25.8 -> 21.9 us, o 23.5 -> 19.5, gate_up 42.8 -> 34.0, down 40.4 ->
 // 32.9, 32B q/k/v 41.1 -> 30.2, gate_up 89.1 -> 76.7, down 62.8 -> 55.4; M = 4 8B q/k/v 14.1 -> 11.7, gate_up 24.6 ->
@@ -1107,7 +1116,7 @@ constexpr bool form16_switchable() {
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS>
 constexpr int form16_rule() {
   if (w4a4_pad_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>())
-    return kForm16RedPad | kForm16QuantFast | kForm16AmaxWide;
+    return kForm16RedPad | kForm16QuantFast | kForm16AmaxWide | (SPLIT ? kForm16HeadRefill : 0);
   if (!form16_eligible<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT>()) return 0;
   const bool two_cta_8 = MINB == 2 && !SPLIT && NT == 1;
   return (XDT == kBF16 ? kForm16Decode : 0) | (SPLIT && NT == 1 ? kForm16Phased : 0) |
@@ -1129,13 +1138,15 @@ constexpr int form16_forced(int rule, Form16Force force) {
       return rule & (kForm16Decode | kForm16Phased);
     case kForceSession15:
       return rule & ~(kForm16Scale | kForm16OnePass | kForm16PredRefill | kForm16RedPad | kForm16QuantFast |
-                      kForm16AmaxWide);
+                      kForm16AmaxWide | kForm16HeadRefill);
     case kForceNoPad:
       return rule & ~kForm16RedPad;
     case kForceW4A4Old:
-      return rule & ~(kForm16QuantFast | kForm16AmaxWide);
+      return rule & ~(kForm16QuantFast | kForm16AmaxWide | kForm16HeadRefill);
     case kForceHeadRefill:  // (the W4A4 rule: the only one with kForm16QuantFast)
       return (rule & kForm16QuantFast) != 0 ? rule | kForm16HeadRefill : rule;
+    case kForceNoHeadRefill:
+      return rule & ~kForm16HeadRefill;
     default:
       return rule;
   }
@@ -1172,6 +1183,9 @@ auto form16_kernel(Form16Force force) {
       case kForceHeadRefill:  // (A16: the rule's kernel)
         return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS,
                            form16_forced(kRule, kForceHeadRefill)>;
+      case kForceNoHeadRefill:  // (A16 and W4A4 without split K: the rule's kernel)
+        return gemv_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS,
+                           form16_forced(kRule, kForceNoHeadRefill)>;
       default:
         break;
     }
