@@ -85,13 +85,7 @@ __device__ float cta_amax(const GemvParams& p) {
   } else {
     for (int64_t i = threadIdx.x; i < count; i += blockDim.x) amax = fmaxf(amax, fabsf(E::to_float(x[i])));
   }
-#pragma unroll
-  for (int off = 16; off > 0; off /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
-  __shared__ float warp_max[32];  // written once per CTA: one barrier
-  if (threadIdx.x % 32 == 0) warp_max[threadIdx.x / 32] = amax;
-  __syncthreads();
-  for (int w = 0; w < int(blockDim.x / 32); ++w) amax = fmaxf(amax, warp_max[w]);
-  return amax;
+  return cta_max_to_all(amax);
 }
 
 // W4A4: one 16-element block of x quantized per SPEC section 2 (steps 2-5, with the activation global

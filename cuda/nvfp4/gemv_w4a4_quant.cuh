@@ -73,6 +73,18 @@ __device__ __forceinline__ bool quantize_activation_block_fast(float (&v)[16], f
   return true;
 }
 
+// The max of each thread's v over the CTA, returned to every thread: the last step of cta_amax and cta_amax_wide
+// (fmaxf: the order does not matter). All threads of the CTA must call it (one barrier).
+__device__ __forceinline__ float cta_max_to_all(float v) {
+#pragma unroll
+  for (int off = 16; off > 0; off /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
+  __shared__ float warp_max[32];  // written once per CTA: one barrier
+  if (threadIdx.x % 32 == 0) warp_max[threadIdx.x / 32] = v;
+  __syncthreads();
+  for (int w = 0; w < int(blockDim.x / 32); ++w) v = fmaxf(v, warp_max[w]);
+  return v;
+}
+
 // cta_amax (gemv_kernel.cuh) with kAmaxBatch 16-byte loads in flight per thread (16-byte aligned x) instead of one:
 // the same max (fmaxf over the same elements; a max does not depend on the order; the loads past the end read zeros,
 // and the max starts at zero). All threads of the CTA must call it (one barrier).
@@ -102,13 +114,7 @@ __device__ float cta_amax_wide(const GemvParams& p) {
     const auto* x = static_cast<const typename E::T*>(p.x);
     for (int64_t i = threadIdx.x; i < count; i += blockDim.x) amax = fmaxf(amax, fabsf(E::to_float(x[i])));
   }
-#pragma unroll
-  for (int off = 16; off > 0; off /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
-  __shared__ float warp_max[32];  // written once per CTA: one barrier
-  if (threadIdx.x % 32 == 0) warp_max[threadIdx.x / 32] = amax;
-  __syncthreads();
-  for (int w = 0; w < int(blockDim.x / 32); ++w) amax = fmaxf(amax, warp_max[w]);
-  return amax;
+  return cta_max_to_all(amax);
 }
 
 }  // namespace reset_native::nvfp4_cuda::detail

@@ -57,16 +57,25 @@ __device__ __forceinline__ void shared_add_nonzero(unsigned address, unsigned v)
       : "memory");
 }
 
+// Each logit's lean weight (0 below the top-k floor) and its bin's byte offset, all before any add: the flat and
+// the carry forms take the same integers into the same bins.
 template <bool kFloor>
-__device__ __forceinline__ void topp_bins_add_flat_logits(const RowPlan& plan, const float (&x)[kPerThread],
-                                                          unsigned lo, unsigned hi) {
-  unsigned w[kPerThread], offset[kPerThread];
+__device__ __forceinline__ void topp_lean_weights_and_offsets(const RowPlan& plan, const float (&x)[kPerThread],
+                                                              unsigned (&w)[kPerThread],
+                                                              unsigned (&offset)[kPerThread]) {
 #pragma unroll
   for (int j = 0; j < kPerThread; ++j) {
     const float m = tempered(x[j], plan.zmax, plan.inv_t);
     w[j] = !kFloor || above_floor(x[j], plan.floor_key) ? weight_at<true>(m) : 0u;
     offset[j] = static_cast<unsigned>(bin_at<true>(m)) * 4u;
   }
+}
+
+template <bool kFloor>
+__device__ __forceinline__ void topp_bins_add_flat_logits(const RowPlan& plan, const float (&x)[kPerThread],
+                                                          unsigned lo, unsigned hi) {
+  unsigned w[kPerThread], offset[kPerThread];
+  topp_lean_weights_and_offsets<kFloor>(plan, x, w, offset);
 #pragma unroll
   for (int j = 0; j < kPerThread; ++j) {
     shared_add_nonzero(lo + offset[j], w[j] & 0xFFFu);
@@ -99,12 +108,7 @@ template <bool kFloor>
 __device__ __forceinline__ void topp_bins_add_carry_logits(const RowPlan& plan, const float (&x)[kPerThread],
                                                            unsigned lo, unsigned hi) {
   unsigned w[kPerThread], offset[kPerThread];
-#pragma unroll
-  for (int j = 0; j < kPerThread; ++j) {
-    const float m = tempered(x[j], plan.zmax, plan.inv_t);
-    w[j] = !kFloor || above_floor(x[j], plan.floor_key) ? weight_at<true>(m) : 0u;
-    offset[j] = static_cast<unsigned>(bin_at<true>(m)) * 4u;
-  }
+  topp_lean_weights_and_offsets<kFloor>(plan, x, w, offset);
   // Every lane adds, without a predicate (ptxas put a branch around a predicated add that returns its word, and the
   // returned word's first use then waited for each add in turn): a weight-0 logit adds 0 to word `lane` of hist_lo,
   // which changes no sum and never wraps, and keeps the lanes' zero adds on distinct words (banks).
