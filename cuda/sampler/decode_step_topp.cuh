@@ -140,23 +140,15 @@ __device__ __forceinline__ void topp_bins_add_carry(const RowPlan& plan, const f
   }
 }
 
-// topp_bins_flush for the carry form's histogram (hist_hi counts wraps of 2^32).
-__device__ void topp_bins_flush_carry(const KernelArgs& a, std::int64_t row, const unsigned* hist_lo,
-                                      const unsigned* hist_hi) {
-  __syncthreads();
-  unsigned long long* row_hist = a.ws.hist + row * kHistBins;
-  for (int b = threadIdx.x; b < kTopPBins; b += kThreads) {
-    const unsigned long long v = (static_cast<unsigned long long>(hist_hi[b]) << 32) + hist_lo[b];
-    if (v) atomicAdd(row_hist + b, v);
-  }
-}
-
+// Each bin's block sum to the row's histogram: hist_hi * 2^kHiShift + hist_lo, 12 for the two-halves form (hist_hi
+// holds the weights' high 12+ bits), 32 for the carry form (hist_hi counts the wraps of hist_lo past 2^32).
+template <int kHiShift = 12>
 __device__ void topp_bins_flush(const KernelArgs& a, std::int64_t row, const unsigned* hist_lo,
                                 const unsigned* hist_hi) {
   __syncthreads();
   unsigned long long* row_hist = a.ws.hist + row * kHistBins;
   for (int b = threadIdx.x; b < kTopPBins; b += kThreads) {
-    const unsigned long long v = (static_cast<unsigned long long>(hist_hi[b]) << 12) + hist_lo[b];
+    const unsigned long long v = (static_cast<unsigned long long>(hist_hi[b]) << kHiShift) + hist_lo[b];
     if (v) atomicAdd(row_hist + b, v);
   }
 }
@@ -285,11 +277,7 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
   // pass's mark 1 they split the bins -> sample boundary into the flush's drain and the grid's completion.
   __syncthreads();
   RN_TRACE(1, 7);
-  if constexpr (kCarry) {
-    topp_bins_flush_carry(a, row, hist_lo, hist_hi);
-  } else {
-    topp_bins_flush(a, row, hist_lo, hist_hi);
-  }
+  topp_bins_flush<kCarry ? 32 : 12>(a, row, hist_lo, hist_hi);
   RN_TRACE(1, 4);
   __threadfence();
   __syncthreads();
@@ -332,11 +320,7 @@ __global__ void __launch_bounds__(kThreads) topp_bins_kernel(KernelArgs a) {
     }
   }
 #else
-  if constexpr (kCarry) {
-    topp_bins_flush_carry(a, row, hist_lo, hist_hi);
-  } else {
-    topp_bins_flush(a, row, hist_lo, hist_hi);
-  }
+  topp_bins_flush<kCarry ? 32 : 12>(a, row, hist_lo, hist_hi);
   RN_TRACE(1, 4);
 #endif
   if (a.sample_picks) return;  // the kernel boundary publishes the flush to the sample pass
