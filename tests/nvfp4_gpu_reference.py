@@ -118,7 +118,8 @@ def check_vs_fp64(y, packed, scales, gs, x, activation, bias, residual):
 
 
 # The GEMV launcher's routing switches: tests that assert which kernel a shape gets unset them first.
-GEMV_ROUTE_ENV = ("RESET_NATIVE_GEMV_TEAMS", "RESET_NATIVE_GEMV_RING", "RESET_NATIVE_GEMV_KSPLIT", "RESET_NATIVE_GEMV_BD")
+GEMV_ROUTE_ENV = ("RESET_NATIVE_GEMV_TEAMS", "RESET_NATIVE_GEMV_RING", "RESET_NATIVE_GEMV_KSPLIT",
+                  "RESET_NATIVE_GEMV_BD")
 
 
 def clear_gemv_env(monkeypatch, *extra):
@@ -207,6 +208,45 @@ def gemv_call_inputs(weights, m, dtype):
     packed, scales, _ = weights
     n, k = packed.shape[0], packed.shape[1] * 2
     return (torch.from_numpy(packed).cuda(), torch.from_numpy(scales).cuda()) + gemv_inputs(n, k, m, dtype)
+
+
+def assert_graph_replay_matches_eager(monkeypatch, fn, x, env, value, seeds=(5, 6)):
+    """fn() (one GEMV call on x) captured in a CUDA graph under the current environment, after an eager warm-up call;
+    then env = value, and for each seed x is refilled in place from torch.randn (that seed, x's shape and dtype) and
+    the graph's replay must equal an eager fn() bit for bit."""
+    import torch
+
+    fn()  # warm-up outside the capture
+    torch.cuda.synchronize()
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        y = fn()
+    monkeypatch.setenv(env, value)
+    for seed in seeds:
+        x.copy_(torch.randn(tuple(x.shape), generator=torch.Generator().manual_seed(seed)).to(x.dtype))
+        g.replay()
+        torch.cuda.synchronize()
+        assert torch.equal(y, fn()), seed
+
+
+def w4a4_general_and_chunked_forms(monkeypatch, gs):
+    """W4A4 calls at n = 200, M = 16 (bf16 x) on the two kernels without the fast-path forms: (FAST, FORM) of the
+    general path's launches (K = 3088: K % 1024 != 0, never split) and (WHOLE, FORM) of the chunked kernel's (K = 8192:
+    16 tokens of x do not fit whole; RESET_NATIVE_GEMV_KSPLIT=1 is set so that it does not split)."""
+    import torch
+
+    from reset_native import _nvfp4_cuda as nc
+
+    gen = torch.Generator(device="cuda").manual_seed(2)
+    p2 = torch.randint(0, 256, (200, 3088 // 2), generator=gen, device="cuda", dtype=torch.uint8)
+    s2 = torch.randint(0x30, 0x40, (200, 3088 // 16), generator=gen, device="cuda", dtype=torch.uint8)
+    x2 = torch.randn((16, 3088), generator=torch.Generator().manual_seed(5)).to(torch.bfloat16).cuda()
+    general = [(a[3], a[9]) for a in gemv16_kernel_args(lambda: nc.gemv(p2, s2, gs, x2, "nvfp4"))]
+    monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "1")
+    p8, s8, _ = random_gpu_weights(200, 8192)
+    x8 = torch.randn((16, 8192), generator=torch.Generator().manual_seed(4)).to(torch.bfloat16).cuda()
+    chunked = [(a[4], a[9]) for a in gemv16_kernel_args(lambda: nc.gemv(p8, s8, gs, x8, "nvfp4"))]
+    return general, chunked
 
 
 # The device the tests' expected kernel instances were worked out for (bench/probes/gemv_teams_routing.py and the

@@ -129,17 +129,11 @@ def test_forms_graph_replay(dtype, form, monkeypatch):
     packed, scales, gs = _ref_weights(n, k)
     p, s, x, bias, residual = ref.gemv_call_inputs((packed, scales, gs), m, dtype)
     _set_form(monkeypatch, form)
-    nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual)  # warm-up outside the capture
-    torch.cuda.synchronize()
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        y = nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual)
-    monkeypatch.setenv(ENV, "0")
-    for seed in (5, 6):
-        x.copy_(torch.randn((m, k), generator=torch.Generator().manual_seed(seed)).to(dtype))
-        g.replay()
-        torch.cuda.synchronize()
-        assert torch.equal(y, nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual)), seed
+
+    def fn():
+        return nc.gemv(p, s, float(gs), x, "bf16", None, bias, residual)
+
+    ref.assert_graph_replay_matches_eager(monkeypatch, fn, x, ENV, "0")
 
 
 def test_unknown_values_and_other_modes_keep_their_kernels(monkeypatch):

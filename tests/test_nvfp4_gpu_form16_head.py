@@ -116,18 +116,8 @@ def test_w4a4_head_graph_replay(monkeypatch):
         return nc.gemv(p, s, gs, x, "nvfp4")
 
     assert ref.gemv16_forms_of_call(fn) == [(2, 1, 1, W4A4_RULE | HEAD)]
-    fn()  # warm-up outside the capture
-    torch.cuda.synchronize()
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        y = fn()
-    monkeypatch.setenv(ENV, "nohead")
-    assert ref.gemv16_forms_of_call(fn) == [(2, 1, 1, W4A4_RULE)]
-    for seed in (5, 6):
-        x.copy_(torch.randn((m, k), generator=torch.Generator().manual_seed(seed)).to(torch.bfloat16))
-        g.replay()
-        torch.cuda.synchronize()
-        assert torch.equal(y, fn()), seed
+    ref.assert_graph_replay_matches_eager(monkeypatch, fn, x, ENV, "nohead")
+    assert ref.gemv16_forms_of_call(fn) == [(2, 1, 1, W4A4_RULE)]  # the eager calls ran without the head refill
 
 
 def test_unknown_values_keep_the_rule_and_head_leaves_other_kernels(monkeypatch):
@@ -166,16 +156,5 @@ def test_unknown_values_keep_the_rule_and_head_leaves_other_kernels(monkeypatch)
     assert len(bd) == 1, bd
     monkeypatch.setenv(ENV, "head")
     assert bd_forms() == bd
-    # The general path: K % 1024 != 0 (not FAST), never split: FORM 0.
-    gen = torch.Generator(device="cuda").manual_seed(2)
-    p2 = torch.randint(0, 256, (200, 3088 // 2), generator=gen, device="cuda", dtype=torch.uint8)
-    s2 = torch.randint(0x30, 0x40, (200, 3088 // 16), generator=gen, device="cuda", dtype=torch.uint8)
-    x3 = torch.randn((16, 3088), generator=torch.Generator().manual_seed(5)).to(torch.bfloat16).cuda()
-    args = ref.gemv16_kernel_args(lambda: nc.gemv(p2, s2, gs, x3, "nvfp4"))
-    assert [(a[3], a[9]) for a in args] == [(0, 0)]  # (FAST, FORM)
-    # The chunked kernel (16 tokens x K = 8192 of x do not fit whole; no split with RESET_NATIVE_GEMV_KSPLIT=1): FORM 0.
-    monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "1")
-    p8, s8, _ = ref.random_gpu_weights(200, 8192)
-    x8 = torch.randn((16, 8192), generator=torch.Generator().manual_seed(4)).to(torch.bfloat16).cuda()
-    args = ref.gemv16_kernel_args(lambda: nc.gemv(p8, s8, gs, x8, "nvfp4"))
-    assert [(a[4], a[9]) for a in args] == [(0, 0)]  # (WHOLE, FORM)
+    # The general path (not FAST) and the chunked kernel (not WHOLE): FORM 0 under "head" too.
+    assert ref.w4a4_general_and_chunked_forms(monkeypatch, gs) == ([(0, 0)], [(0, 0)])

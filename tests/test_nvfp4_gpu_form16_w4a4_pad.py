@@ -159,17 +159,8 @@ def test_default_pad_graph_replay(n, k, m, monkeypatch):
     x, bias, residual = ref.gemv_inputs(n, k, m, torch.bfloat16)
     forms = ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual))
     assert len(forms) == 1 and forms[0][3] == _rule(forms[0][:3]), forms
-    nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual)  # warm-up outside the capture
-    torch.cuda.synchronize()
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        y = nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual)
-    monkeypatch.setenv(ENV, "nopad")
-    for seed in (5, 6):
-        x.copy_(torch.randn((m, k), generator=torch.Generator().manual_seed(seed)).to(torch.bfloat16))
-        g.replay()
-        torch.cuda.synchronize()
-        assert torch.equal(y, nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual)), seed
+    ref.assert_graph_replay_matches_eager(monkeypatch, lambda: nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual), x,
+                                          ENV, "nopad")
 
 
 def test_switch_values_on_w4a4_and_the_kernels_without_pad(monkeypatch):
@@ -203,16 +194,5 @@ def test_switch_values_on_w4a4_and_the_kernels_without_pad(monkeypatch):
     three = ref.gemv16_forms_of_call(lambda: nc.gemv(p3, s3, gs, x[:3], "bf16"))  # Qwen3-8B q/k/v at M = 3
     assert [(minb, f) for minb, _, _, f in three] == [(3, 0)]
     monkeypatch.delenv("RESET_NATIVE_GEMV_TEAMS")
-    # The general path: K % 1024 != 0 (not FAST), never split.
-    gen = torch.Generator(device="cuda").manual_seed(2)
-    p2 = torch.randint(0, 256, (200, 3088 // 2), generator=gen, device="cuda", dtype=torch.uint8)
-    s2 = torch.randint(0x30, 0x40, (200, 3088 // 16), generator=gen, device="cuda", dtype=torch.uint8)
-    x2 = torch.randn((16, 3088), generator=torch.Generator().manual_seed(5)).to(torch.bfloat16).cuda()
-    args = ref.gemv16_kernel_args(lambda: nc.gemv(p2, s2, gs, x2, "nvfp4"))
-    assert [(a[3], a[9]) for a in args] == [(0, 0)]  # (FAST, FORM)
-    # The chunked kernel (16 tokens x K = 8192 of x do not fit whole; no split with RESET_NATIVE_GEMV_KSPLIT=1): no pad.
-    monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "1")
-    p8, s8, _ = ref.random_gpu_weights(200, 8192)
-    x8 = torch.randn((16, 8192), generator=torch.Generator().manual_seed(4)).to(torch.bfloat16).cuda()
-    args = ref.gemv16_kernel_args(lambda: nc.gemv(p8, s8, gs, x8, "nvfp4"))
-    assert [(a[4], a[9]) for a in args] == [(0, 0)]  # (WHOLE, FORM)
+    # The general path (not FAST) and the chunked kernel (not WHOLE): FORM 0, no pad.
+    assert ref.w4a4_general_and_chunked_forms(monkeypatch, gs) == ([(0, 0)], [(0, 0)])

@@ -277,17 +277,8 @@ def test_quantfast_graph_replay(n, k, m, monkeypatch):
     ref.clear_gemv_env(monkeypatch, ENV, "RESET_NATIVE_GEMV_SPLIT_AMAX")
     p, s, gs = ref.random_gpu_weights(n, k)
     x, bias, residual = ref.gemv_inputs(n, k, m, torch.bfloat16)
-    nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual)  # warm-up outside the capture
-    torch.cuda.synchronize()
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        y = nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual)
-    monkeypatch.setenv(ENV, "w4a4old")
-    for seed in (5, 6):
-        x.copy_(torch.randn((m, k), generator=torch.Generator().manual_seed(seed)).to(torch.bfloat16))
-        g.replay()
-        torch.cuda.synchronize()
-        assert torch.equal(y, nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual)), seed
+    ref.assert_graph_replay_matches_eager(monkeypatch, lambda: nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual), x,
+                                          ENV, "w4a4old")
 
 
 def test_w4a4old_leaves_a16_and_other_kernels_alone(monkeypatch):
