@@ -38,6 +38,17 @@ def split_smem_bytes(mode, k, m, nt, s):
     return smem_bytes(mode, slice_chunks * K_CHUNK, m, nt)
 
 
+def w4a4_few_tiles_slices(n, m, nchunks, sms=H200_SMS):
+    """choose_ksplit's W4A4 split where A16 would not: kSplitW4A4Slices slices (at most one per chunk) from
+    kSplitW4A4MinTokens tokens, with fewer than 4 row tiles per SM and at least kSplitW4A4MinChunks K chunks or fewer
+    row tiles than SMs (since session 20); 1 = no split. The caller checks that the slices fit."""
+    ntiles = (n + 15) // 16
+    few_tiles = ntiles < 4 * sms and (nchunks >= SPLIT_W4A4_MIN_CHUNKS or ntiles < sms)
+    if m >= SPLIT_W4A4_MIN_TOKENS and few_tiles and nchunks >= 2:
+        return min(nchunks, SPLIT_W4A4_SLICES)
+    return 1
+
+
 def choose_ksplit(mode, n, k, m, pad, sms=H200_SMS):
     """choose_ksplit for m >= 3 (no block-diagonal kernel), no override."""
     nt = 2 if m > 8 else 1
@@ -47,13 +58,8 @@ def choose_ksplit(mode, n, k, m, pad, sms=H200_SMS):
         return split_smem_bytes(mode, k, m, nt, s) + pad_bytes(1, pad) <= WHOLE_LIMIT
 
     if nchunks < 8 or split_smem_bytes(mode, k, m, nt, 1) <= SPLIT_MIN_WHOLE:
-        ntiles = (n + 15) // 16
-        few_tiles = ntiles < 4 * sms and (nchunks >= SPLIT_W4A4_MIN_CHUNKS or ntiles < sms)
-        if mode == "w4a4" and m >= SPLIT_W4A4_MIN_TOKENS and few_tiles and nchunks >= 2:
-            s = min(nchunks, SPLIT_W4A4_SLICES)
-            if fits(s):
-                return s
-        return 1
+        s = w4a4_few_tiles_slices(n, m, nchunks, sms) if mode == "w4a4" else 1
+        return s if s > 1 and fits(s) else 1
     two = (nchunks + 1) // 2
     if fits(two):
         return two

@@ -23,13 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gemv16_pad_routing import (H200_OPTIN, H200_SMS, K_CHUNK, QWEN3, SPLIT_MIN_WHOLE, WHOLE_LIMIT,  # noqa: E402
                                 WHOLE_LIMIT_THREE, pad_bytes, smem_bytes, split_smem_bytes,
                                 three_ctas_balance_better)
+from gemv16_w4a4_pad_routing import w4a4_few_tiles_slices  # noqa: E402
 
 # gemv_kernel.cuh TeamsRule: per mode (A16, W4A4) min tokens, max tokens, max K, max row tiles per SM
 NO_LIMIT = 1 << 30  # kTeamsNoLimit
 TEAMS_MEASURED = ((4, 8, 5120, 12), (1, 0, 5120, 12))
 TEAMS_DEFAULT = ((2, 16, NO_LIMIT, 12), (2, 16, NO_LIMIT, NO_LIMIT))
-SPLIT_W4A4_MIN_TOKENS, SPLIT_W4A4_SLICES = 4, 4  # kSplitW4A4MinTokens, kSplitW4A4Slices
-SPLIT_W4A4_MIN_CHUNKS = 8  # kSplitW4A4MinChunks (or fewer row tiles than SMs; since session 20)
 SPLIT_MIN_CHUNKS_BD = 20  # kSplitMinChunksBd
 BD_MAX_K_ONE, BD_MAX_K_TWO = 16384, 12288  # kBdMaxKOneToken, kBdMaxKTwoTokens
 BD_TILE_EPI, BD_REDUCE, BD_MAX_RATIO, BD_MAX_SLICES, BD_EVEN_SLACK = 0.5, 4.0, 0.9, 16, 1.05
@@ -89,13 +88,8 @@ def choose_ksplit(n, k, m, w4a4, pad, sms=H200_SMS, bd_off=False):
 
     bd = not bd_off and bd_chosen(k, m, w4a4) and bd_smem(k, m, m) <= WHOLE_LIMIT
     if nchunks < 8 or (nchunks < SPLIT_MIN_CHUNKS_BD if bd else split_smem_bytes(k, m, nt, 1) <= SPLIT_MIN_WHOLE):
-        ntiles = (n + 15) // 16
-        few_tiles = ntiles < 4 * sms and (nchunks >= SPLIT_W4A4_MIN_CHUNKS or ntiles < sms)
-        if w4a4 and m >= SPLIT_W4A4_MIN_TOKENS and few_tiles and nchunks >= 2:
-            s = min(nchunks, SPLIT_W4A4_SLICES)
-            if fits(s):
-                return s
-        return 1
+        s = w4a4_few_tiles_slices(n, m, nchunks, sms) if w4a4 else 1
+        return s if s > 1 and fits(s) else 1
     two = (nchunks + 1) // 2
     if fits(two):
         return two
