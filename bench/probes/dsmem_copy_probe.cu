@@ -51,7 +51,8 @@ __global__ void __launch_bounds__(kThreads, 1) probe(int rows, int remote, unsig
       for (int b = 0; b < kBatch; ++b) {
         const unsigned i = b0 + b * kThreads;
         const char* local_src = base + size_t(rows) * kRowBytes + byte_offset(i);
-        if (i < v_end) v[b] = remote ? cc::ld_cluster_v4(src + byte_offset(i)) : *reinterpret_cast<const uint4*>(local_src);
+        if (i < v_end)
+          v[b] = remote ? cc::ld_cluster_v4(src + byte_offset(i)) : *reinterpret_cast<const uint4*>(local_src);
       }
 #pragma unroll
       for (int b = 0; b < kBatch; ++b) {
