@@ -156,6 +156,8 @@ def test_cluster_graph_replay_and_pdl_chain(n, k, m, monkeypatch):
         y1 = nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual)
         y2 = nc.gemv(p, s, gs, x, "nvfp4", None, bias, y1)
     monkeypatch.delenv(ENV)
+    # the graph holds the cluster kernel (the launcher's cluster query ran during the capture too)
+    assert all(f[3] & CLUSTER for f in ref.gemv16_forms_of_call(g.replay)), ref.gemv16_forms_of_call(g.replay)
     for seed in (5, 6):
         x.copy_(torch.randn((m, k), generator=torch.Generator().manual_seed(seed)).to(torch.bfloat16))
         g.replay()

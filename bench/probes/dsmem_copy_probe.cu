@@ -91,7 +91,7 @@ int main() {
   std::printf("%-6s %2s %5s %8s %9s %9s %8s %9s %8s %6s\n", "mode", "C", "rows", "KB in", "clusters", "mean clk",
               "max clk", "B/clk/SM", "bar clk", "wrong");
   for (int c : {2, 3, 4, 8}) {
-    int clusters = cc::max_active_clusters(probe, kThreads, smem, c);
+    int clusters = cc::max_active_clusters(probe, kThreads, smem, c, cudaStream_t(0));
     const int grid = (clusters * c < sms ? clusters * c : sms / c * c);
     for (int rows : {32, 48, 64, 80}) {  // M x K chunks: 8 x 4, 12 x 4, 16 x 4, 16 x 5
       for (int remote : {1, 0}) {

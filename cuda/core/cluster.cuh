@@ -51,13 +51,15 @@ __device__ __forceinline__ uint4 ld_cluster_v4(uint32_t addr) {
 
 // Clusters of `cluster` CTAs (block threads, smem bytes of dynamic shared memory each) that can be resident at once;
 // 0 where none fits or the query fails (the error is cleared). The kernel's dynamic shared memory attribute must
-// already allow smem.
+// already allow smem. stream: the one the launch will use (a query, nothing is enqueued; not the legacy stream, which
+// a stream capture in progress would not allow to be touched).
 template <typename... KArgs>
-int max_active_clusters(void (*kernel)(KArgs...), int threads, size_t smem, int cluster) {
+int max_active_clusters(void (*kernel)(KArgs...), int threads, size_t smem, int cluster, cudaStream_t stream) {
   cudaLaunchConfig_t cfg{};
   cfg.gridDim = dim3(cluster);
   cfg.blockDim = dim3(threads);
   cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
   cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeClusterDimension;
   attr[0].val.clusterDim.x = cluster;

@@ -1309,7 +1309,7 @@ bool launch_w4a4_cluster(const GemvParams& p, const RingMaps& maps, Form16Force 
   const int threads = 2 * kThreads;
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
              "nvfp4 gemv: cudaFuncSetAttribute");
-  const int clusters = cuda_core::max_active_clusters(kernel, threads, smem, cluster);
+  const int clusters = cuda_core::max_active_clusters(kernel, threads, smem, cluster, stream);
   if (clusters < 1) return false;
   const int walkers = ((p.n + 15) / 16 + 1) / 2;
   const int grid = walkers < clusters * cluster ? (walkers + cluster - 1) / cluster * cluster : clusters * cluster;
