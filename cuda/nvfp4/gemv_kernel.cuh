@@ -20,6 +20,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/cluster.cuh"
+#include "core/mbarrier.cuh"
 #include "core/pdl.cuh"
 #include "nvfp4/gemv_params.cuh"
 #include "nvfp4/gemv_prologue.cuh"
@@ -445,6 +447,13 @@ constexpr int kForm16Decode = 2, kForm16Phased = 4, kForm16Stage = 8, kForm16Lat
 // w4a4x30: w4a4_pad_eligible): the x quantization and the in-kernel activation amax of gemv_w4a4_quant.cuh, the same
 // bits.
 constexpr int kForm16QuantFast = 4096, kForm16AmaxWide = 8192;
+// kForm16Cluster (session 20 helper w4a4cluster35, opt-in: RESET_NATIVE_GEMV_W4A4_CLUSTER=C, C = 2..8; not in any
+// rule; NOTES-w4a4cluster35.md): the W4A4 two-team kernel (its rule's form plus this bit) launched in clusters of C
+// CTAs, one per SM. Each CTA quantizes 1/C of x's staged token rows (stage_cluster; every CTA used to quantize all of
+// them), then, after a cluster barrier, copies the other CTAs' rows from their shared memory (DSMEM) into its own: the
+// same staged x, so the same bits. A second barrier phase (arrive after the copy, wait before exit) keeps every CTA's
+// shared memory alive while a peer may still read it.
+constexpr int kForm16Cluster = 16384;
 // kForm16RedPad (session 18, helper gemv22; in form16_rule since session 19, RESET_NATIVE_GEMV_16_FORM=nopad drops
 // it): the tile epilogue's reduction buffer with rows of kTok + 2 floats instead of kTok. write_tile / write_partial
 // read red[(w * 16 + rl) * stride + tok] with lanes (rl = lane % 16, tok = 2q + lane / 16): at stride 16 (M = 9..16)
@@ -608,6 +617,8 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   // loop below puts it: the staged x, and so every output, is the same.
   constexpr bool kWideStage = (FORM & kForm16Stage) != 0 && WHOLE && !W4A4 && XDT != kF32;
   constexpr bool kQuantFast = W4A4 && (FORM & kForm16QuantFast) != 0;
+  constexpr bool kCluster = (FORM & kForm16Cluster) != 0;
+  static_assert(!kCluster || (W4A4 && TEAMS > 1 && !SPLIT), "clusters: the W4A4 two-team kernel only");
   constexpr int kStageBatchWide = 4;
   static_assert(kCtaThreads % kUnitsPerToken == 0, "a thread keeps its unit column");
   auto stage_wide = [&](int c_first, int c_count) {
@@ -661,6 +672,62 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
                                           act_d);
       }
     }
+  };
+
+  // kForm16Cluster: x's nchunks * m staged token rows (row c * m + tok, 64 units each) split into cluster_nctarank()
+  // contiguous shares; this CTA quantizes its share (each unit exactly as stage() would: load_unit, store_unit), the
+  // cluster barrier publishes every share, then this CTA copies the others' data columns (2048 of each row's 2112
+  // bytes) from their shared memory into the same place in its own. Ends with this thread's arrival on the barrier's
+  // next phase; the kernel waits for that phase before it exits (no CTA leaves while a peer may read its x).
+  auto stage_cluster = [&]() {
+    const int rank = int(cuda_core::cluster_ctarank()), csize = int(cuda_core::cluster_nctarank());
+    const int rows = nchunks * m;
+    auto share_start = [&](int r) { return rows * r / csize; };  // first row of CTA r's share
+    const int u_end = share_start(rank + 1) * kUnitsPerToken;
+    for (int base = share_start(rank) * kUnitsPerToken + ctid; base < u_end; base += kStageBatch * kCtaThreads) {
+      RawUnit<XDT> v[kStageBatch];
+#pragma unroll
+      for (int b = 0; b < kStageBatch; ++b) {
+        const int u = base + b * kCtaThreads, row = u / kUnitsPerToken, ch = row / m;
+        const int tok = u < u_end ? row - ch * m : m;  // past the share: no load (zeros), no store
+        load_unit<XDT>(p, tok, (c_base + ch) * kChunk + (u % kUnitsPerToken) * 16, v[b]);
+      }
+#pragma unroll
+      for (int b = 0; b < kStageBatch; ++b) {
+        const int u = base + b * kCtaThreads;  // staged row u / kUnitsPerToken = xrow(0, ch, tok)
+        if (u >= u_end) continue;
+        store_unit<XDT, W4A4, kQuantFast>(xs + size_t(u / kUnitsPerToken) * kTokStride, split_rows * kTokStride,
+                                          (u % kUnitsPerToken) * 16, v[b], act_gs, act_d);
+      }
+    }
+    cuda_core::cluster_arrive();  // this share written (release) ...
+    cuda_core::cluster_wait();    // ... and every peer's (acquire); every peer has started
+    constexpr int kRowVecs = kChunk * 2 / 16;  // 16-byte vectors of a row's data columns
+    constexpr int kCopyBatch = 4;              // remote loads in flight per thread
+    const uint32_t xs_addr = cuda_core::smem_addr(xs);
+    auto byte_offset = [&](unsigned i) {  // of 16-byte vector i of the data columns, in xs
+      return (i / kRowVecs) * (kTokStride * 2) + (i % kRowVecs) * 16;
+    };
+    for (int q = 1; q < csize; ++q) {
+      const int peer = (rank + q) % csize;
+      const uint32_t remote = cuda_core::cluster_map_shared(xs_addr, uint32_t(peer));
+      const unsigned v_end = unsigned(share_start(peer + 1)) * kRowVecs;
+      for (unsigned base = unsigned(share_start(peer)) * kRowVecs + ctid; base < v_end;
+           base += kCopyBatch * kCtaThreads) {
+        uint4 v[kCopyBatch];
+#pragma unroll
+        for (int b = 0; b < kCopyBatch; ++b) {
+          const unsigned i = base + b * kCtaThreads;
+          if (i < v_end) v[b] = cuda_core::ld_cluster_v4(remote + byte_offset(i));
+        }
+#pragma unroll
+        for (int b = 0; b < kCopyBatch; ++b) {
+          const unsigned i = base + b * kCtaThreads;
+          if (i < v_end) *reinterpret_cast<uint4*>(reinterpret_cast<char*>(xs) + byte_offset(i)) = v[b];
+        }
+      }
+    }
+    cuda_core::cluster_arrive();  // done reading the peers' shared memory
   };
 
   // Chunked mode: this thread's units of one chunk, loaded before the compute and stored after it.
@@ -740,7 +807,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   uint32_t wv[kDepth][2][4], sc[kDepth][2];
   prefetch_then_wait<XDT, W4A4, W4A4 && (FORM & kForm16AmaxWide) != 0>(p, steps, fetch, wv, sc, act_gs, act_d);
 
-  if constexpr (WHOLE) {
+  if constexpr (kCluster) {
+    stage_cluster();
+  } else if constexpr (WHOLE) {
     stage(c_base, nchunks);
   } else {
     RawUnit<XDT> v[kChunkUnits];
@@ -965,6 +1034,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
         if (step + d < steps) run_step(step + d, d, wv[d], sc[d]);
     }
   }
+  if constexpr (kCluster) cuda_core::cluster_wait();  // no peer still reads this CTA's staged x (stage_cluster)
 }
 
 // Shared memory of one CTA: staged x (+ zero rows) and the reduction buffer (two in WHOLE mode).
@@ -1011,6 +1081,15 @@ inline Form16Force form16_override() {
   return kForceRule;
 }
 
+// RESET_NATIVE_GEMV_W4A4_CLUSTER (read once per call into LaunchPlan::w4a4_cluster; opt-in, for the A/B of
+// kForm16Cluster): "2" .. "8" = the W4A4 two-team kernel in clusters of that many CTAs (launch_w4a4_cluster), where the
+// instance runs its rule's form; unset or anything else = 1, no clusters.
+inline int w4a4_cluster_override() {
+  const char* v = std::getenv("RESET_NATIVE_GEMV_W4A4_CLUSTER");
+  if (v == nullptr || v[0] < '2' || v[0] > '8' || v[1] != '\0') return 1;
+  return v[0] - '0';
+}
+
 // How a call launches, decided once on the host (gemv.cu).
 struct LaunchPlan {
   bool fast;          // K % 1024 == 0 and aligned weight rows: 16-byte loads
@@ -1020,6 +1099,7 @@ struct LaunchPlan {
   RingMaps maps;      // TMA descriptors of this call's weights (ring only)
   int bd_ksplit = 1;  // K slices of the block-diagonal kernel's split (gemv_bd_split.cuh; 1: it does not split)
   Form16Force form16 = form16_override();  // the 16-bit kernel's form switch: its routing and launch read this one
+  int w4a4_cluster = w4a4_cluster_override();  // CTAs per cluster of the W4A4 two-team kernel (1: no clusters)
 };
 
 // Shared memory of the whole-x kernel, with the weight ring when RING.
@@ -1207,8 +1287,39 @@ size_t tile_smem_bytes(int k, int m, Form16Force force) {
   return base + red_pad_bytes<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS>(force);
 }
 
+// kForm16Cluster: the W4A4 two-team kernel in its rule's form plus the cluster bit, launched in clusters of `cluster`
+// CTAs (one per SM: 512 threads of up to 128 registers), as many as fit at once (cudaOccupancyMaxActiveClusters; at
+// most one CTA per two-team walker, rounded up to whole clusters: a CTA without a tile still quantizes its share).
+// The same shared memory as the plain launch. Returns false, launching nothing, where the switch value gives the
+// instance another form than its rule's or no cluster of that size fits (the caller then launches the plain kernel).
+template <int XDT, int NT>
+bool launch_w4a4_cluster(const GemvParams& p, const RingMaps& maps, Form16Force force, int cluster,
+                         cudaStream_t stream) {
+  constexpr int kRule = form16_rule<XDT, true, NT, true, true, 1, false, false, 2>();
+  static_assert((kRule & kForm16QuantFast) != 0, "the W4A4 rule");
+  if (form16_bits<XDT, true, NT, true, true, 1, false, false, 2>(force) != kRule) return false;
+  auto kernel = gemv_kernel<XDT, true, NT, true, true, 1, false, false, 2, kRule | kForm16Cluster>;
+  const size_t smem = tile_smem_bytes<XDT, true, NT, true, true, 1, false, 2>(p.k, p.m, force);
+  const int threads = 2 * kThreads;
+  check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
+             "nvfp4 gemv: cudaFuncSetAttribute");
+  const int clusters = cuda_core::max_active_clusters(kernel, threads, smem, cluster, stream);
+  if (clusters < 1) return false;
+  const int walkers = ((p.n + 15) / 16 + 1) / 2;
+  const int grid = walkers < clusters * cluster ? (walkers + cluster - 1) / cluster * cluster : clusters * cluster;
+  const GemvParams q = with_activation_amax<XDT, true>(p, true, stream);
+  check_cuda(cuda_core::launch_pdl_cluster(kernel, dim3(grid), dim3(threads), smem, cluster, stream, q, maps),
+             "nvfp4 gemv: cluster launch");
+  return true;
+}
+
+// cluster: plan.w4a4_cluster, read by the W4A4 two-team instances only (launch_w4a4_cluster).
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB = 2, bool RING = false, int TEAMS = 1>
-void launch_tile(const GemvParams& p, const RingMaps& maps, int sms, Form16Force force, cudaStream_t stream) {
+void launch_tile(const GemvParams& p, const RingMaps& maps, int sms, Form16Force force, cudaStream_t stream,
+                 int cluster = 1) {
+  if constexpr (W4A4 && FAST && WHOLE && !RING && TEAMS == 2) {
+    if (cluster > 1 && launch_w4a4_cluster<XDT, NT>(p, maps, force, cluster, stream)) return;
+  }
   auto kernel = form16_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS>(force);
   const size_t smem = tile_smem_bytes<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, TEAMS>(p.k, p.m, force);
   const int threads = RING ? kThreads + 32 : kThreads * TEAMS;
@@ -1321,7 +1432,7 @@ void dispatch_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t s
                           (teams_forced != kTeamsNever &&
                            teams_where_two_ctas_fit<XDT, W4A4>(p, sms, teams_rule_for(teams_forced)));
   if (fast && teams_here && teams2 <= plan.smem_optin)
-    return launch_tile<XDT, W4A4, NT, true, true, 1, false, 2>(p, plan.maps, sms, f, stream);
+    return launch_tile<XDT, W4A4, NT, true, true, 1, false, 2>(p, plan.maps, sms, f, stream, plan.w4a4_cluster);
   if constexpr (NT == 1 && !W4A4 && XDT != kF32) {  // the variants that fit 80 registers without spilling
     if (whole <= kWholeSmemLimitThree && three_ctas_balance_better((p.n + 15) / 16, sms)) {
       if (fast) return launch_tile<XDT, W4A4, NT, true, true, 3>(p, plan.maps, sms, f, stream);
@@ -1334,7 +1445,7 @@ void dispatch_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t s
   }
   if ((fast ? tile_smem_bytes<XDT, W4A4, NT, true, true, 1>(k, m, f) : whole) <= plan.smem_optin) {
     if (fast && teams_enabled() && teams2 <= plan.smem_optin)
-      return launch_tile<XDT, W4A4, NT, true, true, 1, false, 2>(p, plan.maps, sms, f, stream);
+      return launch_tile<XDT, W4A4, NT, true, true, 1, false, 2>(p, plan.maps, sms, f, stream, plan.w4a4_cluster);
     if (fast) return launch_tile<XDT, W4A4, NT, true, true, 1>(p, plan.maps, sms, f, stream);
     return launch_tile<XDT, W4A4, NT, false, true, 1>(p, plan.maps, sms, f, stream);
   }
