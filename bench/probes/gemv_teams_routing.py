@@ -55,7 +55,8 @@ def bd_w4a4_rule_declines(n, k, m, bd_rule, sms=H200_SMS):
     if k >= BD_W4A4_RULE_MAX_K:
         return True
     tiles, slots = (n + 15) // 16, 2 * sms
-    return bd_rule == "w4a4kt" and k <= BD_W4A4_RULE_SHORT_K and slots < tiles <= BD_W4A4_RULE_MAX_TILES_PER_SLOT * slots
+    short_k = k <= BD_W4A4_RULE_SHORT_K
+    return bd_rule == "w4a4kt" and short_k and slots < tiles <= BD_W4A4_RULE_MAX_TILES_PER_SLOT * slots
 
 
 def bd_chosen(k, m, w4a4, n=0, bd_rule=None, sms=H200_SMS):
