@@ -12,6 +12,8 @@ expected where the summation order changes, e.g. split K).
       (--rows: only these layer:M rows, in this order; --ms and --layers are then ignored)
   python3 bench/probes/gemv_env_sweep.py --act nvfp4 --act-gs 0.0013 ...
       (--act-gs: W4A4 with this static activation scale instead of the dynamic one: no amax at all)
+  python3 bench/probes/gemv_env_sweep.py --env RESET_NATIVE_GEMV_BD --values unset,0 --shapes 4096:8192,8448:4096
+      (--shapes: these N:K shapes (random weights, rows "syn NxK") at --ms instead of the Qwen3 layers)
 """
 from __future__ import annotations
 
@@ -61,6 +63,7 @@ def main():
     ap.add_argument("--act", default="bf16", help="bf16 (W4A16) or nvfp4 (W4A4, dynamic scale)")
     ap.add_argument("--rows", default="", help="only these rows, in this order: model:layer:M,... (e.g. 8b:qkv:9)")
     ap.add_argument("--act-gs", type=float, default=None, help="W4A4: a static activation scale (default: dynamic)")
+    ap.add_argument("--shapes", default="", help="N:K,... instead of the layers (rows 'syn NxK', at --ms)")
     args = ap.parse_args()
     props = torch.cuda.get_device_properties(0)
     bw = read_bandwidth(args.reps)
@@ -100,6 +103,12 @@ def main():
         for row in args.rows.split(","):
             model, name, m = row.split(":")
             time_row(model, name, *shapes[(model, name)], int(m))
+        return
+    if args.shapes:
+        for shape in args.shapes.split(","):
+            n, k = (int(v) for v in shape.split(":"))
+            for m in ms:
+                time_row("syn", f"{n}x{k}", n, k, m)
         return
     for model in args.layers.split(","):
         for name, n, k in LAYERS[model]:

@@ -24,6 +24,7 @@
 #include <utility>
 
 #include "core/env_switch.hpp"
+#include "nvfp4/gemv_bd_w4a4_rule.cuh"
 #include "nvfp4/gemv_kernel.cuh"
 #include "nvfp4/gemv_trace.cuh"
 
@@ -839,7 +840,8 @@ bool try_bd_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t str
 // fused_fits asks the same question, so that a fused call and the separate ops it replaces run the same kernel
 // (the same bits).
 // RESET_NATIVE_GEMV_BD (read at every call, a benchmark switch): 0 = never (the 16-bit kernel), 1 = at every K
-// (the rule before session 8), unset = this rule.
+// (the rule before session 8), unset = this rule; "w4a4k" / "w4a4kt": this rule, except the W4A4 two-token calls
+// that gemv_bd_w4a4_rule.cuh gives to the 16-bit kernel (opt-in, not measured yet).
 constexpr int kBdMaxKOneToken = 16384;
 constexpr int kBdMaxKTwoTokens = 12288;
 
@@ -847,6 +849,7 @@ template <bool W4A4>
 bool bd_chosen(const GemvParams& p, bool ring) {
   if (p.m > 2) return false;
   const int max_k = p.m == 1 ? kBdMaxKOneToken : kBdMaxKTwoTokens;
+  if (W4A4 && bd_w4a4_rule_declines(p)) return false;
   return cuda_core::env_switch("RESET_NATIVE_GEMV_BD", W4A4 || p.k < max_k || (ring && p.m == 1));
 }
 
