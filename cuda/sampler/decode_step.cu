@@ -289,12 +289,24 @@ bool env_is(const char* name, const char* value) {
 //   B = 1 level (15.18 / 15.99 -> 15.45 / 15.27). FLAT_BINS=0 keeps its per-logit adds (two halves; the carry form
 //   is a form of the flat adds), and LEAN=0, radix top-p, the one-kernel and the resident steps keep theirs.
 // Session 21's switch (branch sampler25; tests/test_sampler_gpu_fast_finish.py), the same bits on and off, opt-in:
-// * RESET_NATIVE_SAMPLER_FAST_FINISH=1 (the stats kernels path: every B; the grouped stats pass only with PHASED_LOADS):
+// * RESET_NATIVE_SAMPLER_FAST_FINISH=1 (the stats kernels path, every B; the grouped stats pass only with PHASED_LOADS;
+//   =single: only the block-per-chunk stats pass, B <= 8 at V = 151936 on an H200, whose ptxas build the switch leaves
+//   alone outside the last block, where the grouped pass's registers are allocated anew):
 //   the stats pass's last block shortens its serial chain from the arrival to the plan: the row combine takes the row's
 //   max from the max key (no argmax reduction, vote and shuffle before the rescale; a zero max still takes the first
 //   argmax's sign) and rescales its cached parts without branch regions (combine_cached_parts's kFast), and
 //   finish_row takes the plan's 1 / T from the two precomputed by warp 3 during the combine instead of a double
-//   division after the temperature is chosen (stats_kernel's kFast instances). =0 or unset: main's kernels.
+//   division after the temperature is chosen (stats_kernel's kFast instances). =0 or unset: main's kernels
+//   (kFastFinishDefault).
+constexpr int kFastFinishOff = 0, kFastFinishSingle = 1, kFastFinishAll = 2;
+constexpr int kFastFinishDefault = kFastFinishOff;
+int fast_finish_mode() {
+  const char* name = "RESET_NATIVE_SAMPLER_FAST_FINISH";
+  if (env_is(name, "0")) return kFastFinishOff;
+  if (env_is(name, "1")) return kFastFinishAll;
+  if (env_is(name, "single")) return kFastFinishSingle;
+  return kFastFinishDefault;
+}
 struct Switches {
   bool sample_picks, lean, sub_bins, lean_stats, lean_draw;
   bool full_loads, vec_loads, flat_bins, warp_redux, stats_range, kept_sum;
@@ -305,12 +317,13 @@ struct Switches {
   bool owner_draw;
   bool early_scan;
   bool bins_carry;
-  bool fast_finish;
+  bool fast_finish, fast_finish_grouped;
 };
 // sms: the device's multiprocessors (0 when unknown: the bins pass picks).
 Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
   using cuda_core::env_switch;
   const bool picks = rows * static_cast<std::int64_t>(chunks) <= sms;
+  const int fast = fast_finish_mode();
   return Switches{env_switch("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", picks),
                   env_switch("RESET_NATIVE_SAMPLER_LEAN", true),
                   env_switch("RESET_NATIVE_SAMPLER_SUB_BINS", true),
@@ -331,7 +344,7 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
                   env_switch("RESET_NATIVE_SAMPLER_OWNER_DRAW", !picks),
                   env_switch("RESET_NATIVE_SAMPLER_EARLY_SCAN", true),
                   !env_is("RESET_NATIVE_SAMPLER_BINS_ADD", "split"),
-                  env_switch("RESET_NATIVE_SAMPLER_FAST_FINISH", false)};
+                  fast != kFastFinishOff, fast == kFastFinishAll};
 }
 
 // Whether every chunk of every row starts on a 16-byte boundary (kLoadVec's loads): the logits' base and the row
@@ -543,7 +556,7 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
     launch(single, dim3(static_cast<unsigned>(rows), chunks + 1), s, "stats", a);
   } else {
     auto grouped = sw.phased_loads ? stats_kernel<kDType, true, true> : stats_kernel<kDType, true>;
-    if (sw.fast_finish && sw.phased_loads) grouped = stats_kernel<kDType, true, true, true>;
+    if (sw.fast_finish_grouped && sw.phased_loads) grouped = stats_kernel<kDType, true, true, true>;
     const auto single = sw.fast_finish ? stats_kernel<kDType, false, false, true> : stats_kernel<kDType, false>;
     launch_pass(single, grouped, rows, stats_parts, chunks, s, "stats", a);
   }
