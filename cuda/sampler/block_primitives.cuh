@@ -268,12 +268,15 @@ __device__ __forceinline__ EntropyPart combine_cached_parts(unsigned n, const Lo
   // lanes that reach it, then that lane's max itself.
   const unsigned top = __reduce_max_sync(kFullMask, lane_arg == kNoArgmax ? 0u : order_key(lane_max));
   const bool reaches = lane_arg != kNoArgmax && order_key(lane_max) == top;
-  const unsigned arg = __reduce_min_sync(kFullMask, reaches ? lane_arg : kNoArgmax);
+  // kFast: the argmax's reduction after the sums (nothing before them waits for it), but for a zero max.
+  unsigned arg = kNoArgmax;
+  if constexpr (!kFast) arg = __reduce_min_sync(kFullMask, reaches ? lane_arg : kNoArgmax);
   float row_max;
   if constexpr (kFast) {
     // top 0: no lane holds a part (a lane's key is never 0: that is a NaN's, and NaN maxima are not noted).
     row_max = top == 0u ? -INFINITY : float_of_key(top);
     if (top == kKeyOfZero) {  // +0 or -0: the first argmax's, as below
+      arg = __reduce_min_sync(kFullMask, reaches ? lane_arg : kNoArgmax);
       const unsigned winner = __ffs(__ballot_sync(kFullMask, reaches && lane_arg == arg));
       row_max = winner ? __shfl_sync(kFullMask, lane_max, winner - 1) : -INFINITY;
     }
@@ -296,6 +299,7 @@ __device__ __forceinline__ EntropyPart combine_cached_parts(unsigned n, const Lo
       add_rescaled(p.max, p.sum_exp, p.sum_zexp, row_max, sum_exp, sum_zexp);
     }
   }
+  if constexpr (kFast) arg = __reduce_min_sync(kFullMask, reaches ? lane_arg : kNoArgmax);
   for (int o = 16; o > 0; o >>= 1) {
     sum_exp += __shfl_xor_sync(kFullMask, sum_exp, o);
     sum_zexp += __shfl_xor_sync(kFullMask, sum_zexp, o);
