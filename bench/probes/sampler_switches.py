@@ -17,8 +17,8 @@ default is a block per chunk, it only shows what grouping costs there).
 SAMPLER_SWITCH_VARIANTS=grouping64 times more chunks-per-block values at B = 64 (SAMPLER_SWITCH_BATCHES=64);
 SAMPLER_SWITCH_FRESH=1 copies fresh logits into place at the start of every step (the copy timed with it);
 SAMPLER_SWITCH_CHECK=0 skips the bit-for-bit check.
-SAMPLER_SWITCH_VARIANTS=s25 times the default against RESET_NATIVE_SAMPLER_FAST_FINISH=1 and =single (session 21's opt-in:
-the stats pass's last block, its combine and finish), the default and =1 twice, in turns;
+SAMPLER_SWITCH_VARIANTS=s25 times the default against RESET_NATIVE_SAMPLER_FAST_FINISH=1 and =single (session 21's
+opt-in: the stats pass's last block, its combine and finish), the default and =1 twice, in turns;
 =s24 times the default (since session 20 the bins pass's one-reduction adds, the carry form)
 against RESET_NATIVE_SAMPLER_BINS_ADD=split (the two halves before it), each twice in turns; =s23 the default against
 =carry (session 19's opt-in; since session 20 the default: two copies of one form);
