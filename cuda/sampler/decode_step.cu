@@ -295,9 +295,9 @@ bool env_is(const char* name, const char* value) {
 //   the stats pass's last block shortens its serial chain from the arrival to the plan: the row combine takes the row's
 //   max from the max key (the argmax's reduction after the sums, no vote and shuffle before the rescale; a zero max
 //   still takes the first argmax's sign) and rescales its cached parts without branch regions
-//   (combine_cached_parts's kFast), and finish_row takes the plan's 1 / T from the two precomputed by warp 3 during the combine instead of a double
-//   division after the temperature is chosen (stats_kernel's kFast instances). =0 or unset: main's kernels
-//   (kFastFinishDefault).
+//   (combine_cached_parts's kFast), and finish_row takes the plan's 1 / T from the two precomputed by warp 3 during
+//   the combine instead of a double division after the temperature is chosen (stats_kernel's kFast instances). =0 or
+//   unset: main's kernels (kFastFinishDefault).
 constexpr int kFastFinishOff = 0, kFastFinishSingle = 1, kFastFinishAll = 2;
 constexpr int kFastFinishDefault = kFastFinishOff;
 int fast_finish_mode() {
