@@ -10,7 +10,7 @@ The same tokens, temperatures, entropies, errors and state bits as off: every co
 top-k), fp32 / bf16 / fp16 logits, B = 1 ... 64 (the block-per-chunk and the grouped passes, the grouped one also at
 B = 1 by STATS_CHUNKS), rows whose entropy lands exactly on tau and next to it (the temperature's two sides), rows whose
 max is -0 / +0 (the max key's one ambiguity), negative maxima, NaN, +inf and all -inf rows (errors), partial chunks,
-and graph replays."""
+rows of 97-128, more than 128 and more than 256 parts, and graph replays."""
 import numpy as np
 import pytest
 
@@ -34,7 +34,8 @@ COMBOS = {"off": OFF, "default": {}, "on": {FAST: "1"}, "single": {FAST: "single
 SUITE = SwitchSuite((FAST,) + OTHERS, COMBOS, reference="off")
 STEPS_COMBOS = ("off", "default", "on", "single", "on_stats2")
 SHAPES = [(1, 151936, "float32"), (8, 151936, "float32"), (64, 151936, "float32"), (3, 2048 * 13 + 5, "float32"),
-          (3, 6151, "bfloat16"), (8, 151936, "bfloat16"), (5, 2048 * 9 + 1, "float16"), (2, 300, "float32")]
+          (3, 6151, "bfloat16"), (8, 151936, "bfloat16"), (5, 2048 * 9 + 1, "float16"), (2, 300, "float32"),
+          (2, 2048 * 110, "float32"), (2, 2048 * 191 + 7, "float32")]  # 97-128 parts: 4 cached; > 128: loaded again
 RESET = dict(t_low=0.5, t_high=1.1, window=4, newline_ids=(3, 7), double_newline_ids=(11,), top_p=0.8)
 
 
@@ -108,6 +109,12 @@ def test_fast_finish_on_zero_maxima_and_rejected_rows(vocab, dtype, monkeypatch)
                           combos=("off", "on", "single", "on_stats2", "on_prep0"))
         assert runs["off"][2] is not None  # the rejected rows were flagged
         SUITE.assert_same(runs)
+
+
+@pytest.mark.parametrize("vocab", [256 * 2048 + 4100])
+def test_fast_finish_on_long_rows(vocab, monkeypatch):
+    """Rows of more than 256 chunks: the combine's parts past the cached ones, loaded twice."""
+    SUITE.long_rows_case(monkeypatch, vocab, rng_seed=vocab % 89 + 7, combos=("off", "on", "on_stats2"))
 
 
 @pytest.mark.parametrize("rows", [1, 8, 64])
