@@ -299,7 +299,7 @@ bool env_is(const char* name, const char* value) {
 //   the combine instead of a double division after the temperature is chosen (stats_kernel's kFast instances). =0 or
 //   unset: main's kernels (kFastFinishDefault).
 constexpr int kFastFinishOff = 0, kFastFinishSingle = 1, kFastFinishAll = 2;
-constexpr int kFastFinishDefault = kFastFinishOff;
+constexpr int kFastFinishDefault = kFastFinishAll;  // on by default (sampler25on; =single: kFastFinishSingle)
 int fast_finish_mode() {
   const char* name = "RESET_NATIVE_SAMPLER_FAST_FINISH";
   if (env_is(name, "0")) return kFastFinishOff;
