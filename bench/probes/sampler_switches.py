@@ -17,7 +17,9 @@ default is a block per chunk, it only shows what grouping costs there).
 SAMPLER_SWITCH_VARIANTS=grouping64 times more chunks-per-block values at B = 64 (SAMPLER_SWITCH_BATCHES=64);
 SAMPLER_SWITCH_FRESH=1 copies fresh logits into place at the start of every step (the copy timed with it);
 SAMPLER_SWITCH_CHECK=0 skips the bit-for-bit check.
-SAMPLER_SWITCH_VARIANTS=s24 times the default (since session 20 the bins pass's one-reduction adds, the carry form)
+SAMPLER_SWITCH_VARIANTS=s25 times the default against RESET_NATIVE_SAMPLER_FAST_FINISH=1 and =single (session 21's
+opt-in: the stats pass's last block, its combine and finish), the default and =1 twice, in turns;
+=s24 times the default (since session 20 the bins pass's one-reduction adds, the carry form)
 against RESET_NATIVE_SAMPLER_BINS_ADD=split (the two halves before it), each twice in turns; =s23 the default against
 =carry (session 19's opt-in; since session 20 the default: two copies of one form);
 =s22 times the default (twice) against the bins pass at 2 / 3 chunks per block, SAMPLE_PICKS
@@ -86,8 +88,17 @@ S22 = ("RESET_NATIVE_SAMPLER_PREP_BLOCK",)
 # (RESET_NATIVE_SAMPLER_BINS_ADD unset or =carry: one 32-bit shared reduction per logit and a count of wraps,
 # topp_bins_add_carry; =split: the two halves before session 20, topp_bins_add_flat).
 S23 = ("RESET_NATIVE_SAMPLER_BINS_ADD",)
+# Session 21 (sampler25, opt-in): the stats pass's last block in its fast form (RESET_NATIVE_SAMPLER_FAST_FINISH=1: the
+# row max from its key, the cached parts rescaled without branches, 1 / T precomputed beside the combine; =single: only
+# the block-per-chunk pass, B <= 8 here).
+S25 = ("RESET_NATIVE_SAMPLER_FAST_FINISH",)
 # name -> {switch: "0" / "1"}; a switch not named is left unset (its default).
-if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s24":
+if os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s25":
+    # The default against FAST_FINISH=1 and =single, in turns, the default and =1 twice (the copies show the probe's
+    # noise in the same run; at B <= 8 =single runs the same kernels as =1: a third copy there).
+    VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S13 + S14 + S15 + S16 + S17 + S18}, "default": {},
+                "fast": {S25[0]: "1"}, "single": {S25[0]: "single"}, "default_b": {}, "fast_b": {S25[0]: "1"}}
+elif os.environ.get("SAMPLER_SWITCH_VARIANTS") == "s24":
     # Session 20 (sampler24): the default (the carry form) against split (the form before it), each twice in turns
     # (the copies show the probe's noise in the same run).
     VARIANTS = {"old": {name: "0" for name in SWITCHES + S11 + S13 + S14 + S15 + S16 + S17 + S18}, "default": {},
@@ -196,7 +207,7 @@ CHECK = os.environ.get("SAMPLER_SWITCH_CHECK", "1") == "1"  # the bit-for-bit ch
 
 
 def set_variant(name):
-    for env in SWITCHES + S11 + S13 + S14 + S15 + S16 + S17 + S18 + S22 + S23 + GROUPINGS:
+    for env in SWITCHES + S11 + S13 + S14 + S15 + S16 + S17 + S18 + S22 + S23 + S25 + GROUPINGS:
         if env in VARIANTS[name]:
             os.environ[env] = VARIANTS[name][env]
         else:
@@ -322,20 +333,29 @@ def ncu_table(path):
 
 def bins_kernels():
     """The top-p bins kernel (its template arguments: dtype, lean, phased, carry) of one B = 1 ReSET top-p step per
-    variant, from the torch profiler's kernel rows (as bench_e2e.py --profile; after a warm step)."""
+    variant, from the torch profiler's kernel rows (as bench_e2e.py --profile; after a warm step).
+    SAMPLER_SWITCH_KERNEL names another kernel (e.g. stats_kernel: dtype, grouped, phased, fast) and
+    SAMPLER_SWITCH_KERNEL_ROWS the batches (comma-separated, default 1)."""
+    kernel = os.environ.get("SAMPLER_SWITCH_KERNEL", "topp_bins_kernel")
+    for rows in (int(r) for r in os.environ.get("SAMPLER_SWITCH_KERNEL_ROWS", "1").split(",")):
+        print(f"B = {rows}:")
+        kernels_of(kernel, rows)
+
+
+def kernels_of(kernel, rows):
     from torch.profiler import ProfilerActivity, profile
     for name in VARIANTS:
         set_variant(name)
-        state = ReSETState(CONFIGS["reset top-p"], 1, VOCAB, device="cuda", seed=0)
-        z, last = logits_for(1), torch.full((1,), -1, device="cuda")
+        state = ReSETState(CONFIGS["reset top-p"], rows, VOCAB, device="cuda", seed=0)
+        z, last = logits_for(rows), torch.full((rows,), -1, device="cuda")
         decode_step(state, z, last)
         torch.cuda.synchronize()
         with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
             decode_step(state, z, last)
             torch.cuda.synchronize()
-        seen = sorted({e.key for e in prof.key_averages() if "topp_bins_kernel" in e.key})
-        shown = [n[n.index("topp_bins_kernel"):].split("(")[0] for n in seen]
-        print(f"{name:10} {', '.join(shown) or 'no topp_bins_kernel seen'}")
+        seen = sorted({e.key for e in prof.key_averages() if kernel in e.key})
+        shown = [n[n.index(kernel):].split("(")[0] for n in seen]
+        print(f"{name:10} {', '.join(shown) or 'no ' + kernel + ' seen'}")
 
 
 def main():
@@ -375,7 +395,7 @@ def main():
             lines.append(f"| {rows} | {cname} | " + " | ".join(f"{best[n]:.2f}" for n in VARIANTS) +
                          f" | {best['default'] - best['old']:+.2f} | " +
                          " | ".join(f"{best[n] - best['default']:+.2f}" for n in others) + " |")
-    for name in SWITCHES + S11 + S13 + S14 + S15 + S16 + S17 + S18 + S22 + S23 + GROUPINGS:
+    for name in SWITCHES + S11 + S13 + S14 + S15 + S16 + S17 + S18 + S22 + S23 + S25 + GROUPINGS:
         os.environ.pop(name, None)
     out = Path(os.environ.get("SAMPLER_SWITCH_OUT", Path(__file__).resolve().parents[1] / "out"))
     out.mkdir(parents=True, exist_ok=True)

@@ -186,6 +186,26 @@ __device__ __forceinline__ void add_rescaled(float p_max, double p_sum_exp, doub
   t = fma(fma(d, p_sum_exp, p_sum_zexp), f, t);
 }
 
+// add_rescaled of a cached part without the branch (kFast of combine_cached_parts): the same operations in the same
+// order, taken by a select where the part is present (max > -inf), so that ptxas may interleave the cached parts'
+// chains instead of running one branch region after the other. An absent part's operations (on -inf) are discarded.
+__device__ __forceinline__ void add_rescaled_selected(float p_max, double p_sum_exp, double p_sum_zexp, float m,
+                                                      double& s, double& t) {
+  const double d = static_cast<double>(p_max) - static_cast<double>(m);
+  const double f = static_cast<double>(expf(static_cast<float>(d)));
+  const double s_new = fma(p_sum_exp, f, s);
+  const double t_new = fma(fma(d, p_sum_exp, p_sum_zexp), f, t);
+  const bool present = p_max != -INFINITY;
+  s = present ? s_new : s;
+  t = present ? t_new : t;
+}
+
+// The float of an order_key (its inverse for every float but -0, whose key is +0's).
+__device__ __forceinline__ float float_of_key(unsigned key) {
+  return __uint_as_float((key & 0x80000000u) ? (key & 0x7FFFFFFFu) : ~key);
+}
+constexpr unsigned kKeyOfZero = 0x80000000u;  // order_key(+0) == order_key(-0)
+
 // All 32 lanes of one warp call it (warp-uniform n); the result is valid in every lane. kCached parts per lane are
 // kept in registers (kCombineCached, or 3 for the batched form of rows of up to 96 parts: fewer registers held; the
 // parts past them are loaded in the loops below, in the same per-lane order, so the same bits either way).
@@ -193,7 +213,11 @@ __device__ __forceinline__ void add_rescaled(float p_max, double p_sum_exp, doub
 // is noted. Loaded and noted part by part (each load and its use in one `if (c < n)`), ptxas waited for each part
 // before issuing the next one's loads: three L2 round trips in a row at V = 151936 (75 parts). The same parts noted
 // in the same order: the same bits.
-template <int kCached, bool kBatched, class Load>
+// kFast (RESET_NATIVE_SAMPLER_FAST_FINISH, session 21; the stats pass's row combine): the row's max straight from the
+// max key (float_of_key) instead of after the argmax's reduction, vote and shuffle (a zero max, whose key does not give
+// its sign, still takes the winner's), and the cached parts rescaled without branches (add_rescaled_selected). The
+// same values in the same order: the same bits.
+template <int kCached, bool kBatched, class Load, bool kFast = false>
 __device__ __forceinline__ EntropyPart combine_cached_parts(unsigned n, const Load& load) {
   const unsigned lane = threadIdx.x & 31;
   float m[kCached];
@@ -244,18 +268,38 @@ __device__ __forceinline__ EntropyPart combine_cached_parts(unsigned n, const Lo
   // lanes that reach it, then that lane's max itself.
   const unsigned top = __reduce_max_sync(kFullMask, lane_arg == kNoArgmax ? 0u : order_key(lane_max));
   const bool reaches = lane_arg != kNoArgmax && order_key(lane_max) == top;
-  const unsigned arg = __reduce_min_sync(kFullMask, reaches ? lane_arg : kNoArgmax);
-  const unsigned winner = __ffs(__ballot_sync(kFullMask, reaches && lane_arg == arg));  // 0: no lane
-  const float row_max = winner ? __shfl_sync(kFullMask, lane_max, winner - 1) : -INFINITY;
+  // kFast: the argmax's reduction after the sums (nothing before them waits for it), but for a zero max.
+  unsigned arg = kNoArgmax;
+  if constexpr (!kFast) arg = __reduce_min_sync(kFullMask, reaches ? lane_arg : kNoArgmax);
+  float row_max;
+  if constexpr (kFast) {
+    // top 0: no lane holds a part (a lane's key is never 0: that is a NaN's, and NaN maxima are not noted).
+    row_max = top == 0u ? -INFINITY : float_of_key(top);
+    if (top == kKeyOfZero) {  // +0 or -0: the first argmax's, as below
+      arg = __reduce_min_sync(kFullMask, reaches ? lane_arg : kNoArgmax);
+      const unsigned winner = __ffs(__ballot_sync(kFullMask, reaches && lane_arg == arg));
+      row_max = winner ? __shfl_sync(kFullMask, lane_max, winner - 1) : -INFINITY;
+    }
+  } else {
+    const unsigned winner = __ffs(__ballot_sync(kFullMask, reaches && lane_arg == arg));  // 0: no lane
+    row_max = winner ? __shfl_sync(kFullMask, lane_max, winner - 1) : -INFINITY;
+  }
   double sum_exp = 0.0, sum_zexp = 0.0;
   if (row_max != -INFINITY) {
 #pragma unroll
-    for (int k = 0; k < kCached; ++k) add_rescaled(m[k], s[k], t[k], row_max, sum_exp, sum_zexp);
+    for (int k = 0; k < kCached; ++k) {
+      if constexpr (kFast) {
+        add_rescaled_selected(m[k], s[k], t[k], row_max, sum_exp, sum_zexp);
+      } else {
+        add_rescaled(m[k], s[k], t[k], row_max, sum_exp, sum_zexp);
+      }
+    }
     for (unsigned c = lane + 32u * kCached; c < n; c += 32u) {
       const auto p = load(c);
       add_rescaled(p.max, p.sum_exp, p.sum_zexp, row_max, sum_exp, sum_zexp);
     }
   }
+  if constexpr (kFast) arg = __reduce_min_sync(kFullMask, reaches ? lane_arg : kNoArgmax);
   for (int o = 16; o > 0; o >>= 1) {
     sum_exp += __shfl_xor_sync(kFullMask, sum_exp, o);
     sum_zexp += __shfl_xor_sync(kFullMask, sum_zexp, o);
@@ -269,8 +313,13 @@ __device__ __forceinline__ EntropyPart combine_cached_parts(unsigned n, const Lo
   return r;
 }
 
-template <class Load>
+// kFast: combine_cached_parts's fast form (the batched loads only).
+template <bool kFast = false, class Load>
 __device__ __forceinline__ EntropyPart warp_combine_parts(unsigned n, const Load& load, bool batched = false) {
+  if constexpr (kFast) {
+    if (n <= 96u) return combine_cached_parts<3, true, Load, true>(n, load);
+    return combine_cached_parts<kCombineCached, true, Load, true>(n, load);
+  }
   if (batched && n <= 96u) return combine_cached_parts<3, true>(n, load);
   if (batched) return combine_cached_parts<kCombineCached, true>(n, load);
   return combine_cached_parts<kCombineCached, false>(n, load);

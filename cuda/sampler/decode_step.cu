@@ -288,6 +288,25 @@ bool env_is(const char* name, const char* value) {
 //   the then default): ReSET top-p B = 64 60.96 / 60.71 -> 58.16 / 58.24 us, B = 8 21.52 / 21.71 -> 20.71 / 20.80,
 //   B = 1 level (15.18 / 15.99 -> 15.45 / 15.27). FLAT_BINS=0 keeps its per-logit adds (two halves; the carry form
 //   is a form of the flat adds), and LEAN=0, radix top-p, the one-kernel and the resident steps keep theirs.
+// Session 21's switch (branch sampler25; tests/test_sampler_gpu_fast_finish.py), the same bits on and off, opt-in:
+// * RESET_NATIVE_SAMPLER_FAST_FINISH=1 (the stats kernels path, every B; the grouped stats pass only with PHASED_LOADS;
+//   =single: only the block-per-chunk stats pass, B <= 8 at V = 151936 on an H200, whose ptxas build the switch leaves
+//   alone outside the last block, where the grouped pass's registers are allocated anew):
+//   the stats pass's last block shortens its serial chain from the arrival to the plan: the row combine takes the row's
+//   max from the max key (the argmax's reduction after the sums, no vote and shuffle before the rescale; a zero max
+//   still takes the first argmax's sign) and rescales its cached parts without branch regions
+//   (combine_cached_parts's kFast), and finish_row takes the plan's 1 / T from the two precomputed by warp 3 during
+//   the combine instead of a double division after the temperature is chosen (stats_kernel's kFast instances). =0 or
+//   unset: main's kernels (kFastFinishDefault).
+constexpr int kFastFinishOff = 0, kFastFinishSingle = 1, kFastFinishAll = 2;
+constexpr int kFastFinishDefault = kFastFinishAll;  // on by default (sampler25on; =single: kFastFinishSingle)
+int fast_finish_mode() {
+  const char* name = "RESET_NATIVE_SAMPLER_FAST_FINISH";
+  if (env_is(name, "0")) return kFastFinishOff;
+  if (env_is(name, "1")) return kFastFinishAll;
+  if (env_is(name, "single")) return kFastFinishSingle;
+  return kFastFinishDefault;
+}
 struct Switches {
   bool sample_picks, lean, sub_bins, lean_stats, lean_draw;
   bool full_loads, vec_loads, flat_bins, warp_redux, stats_range, kept_sum;
@@ -298,11 +317,13 @@ struct Switches {
   bool owner_draw;
   bool early_scan;
   bool bins_carry;
+  bool fast_finish, fast_finish_grouped;
 };
 // sms: the device's multiprocessors (0 when unknown: the bins pass picks).
 Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
   using cuda_core::env_switch;
   const bool picks = rows * static_cast<std::int64_t>(chunks) <= sms;
+  const int fast = fast_finish_mode();
   return Switches{env_switch("RESET_NATIVE_SAMPLER_SAMPLE_PICKS", picks),
                   env_switch("RESET_NATIVE_SAMPLER_LEAN", true),
                   env_switch("RESET_NATIVE_SAMPLER_SUB_BINS", true),
@@ -322,7 +343,8 @@ Switches read_switches(std::int64_t rows, unsigned chunks, int sms) {
                   env_switch("RESET_NATIVE_SAMPLER_PRE_WARP", true),
                   env_switch("RESET_NATIVE_SAMPLER_OWNER_DRAW", !picks),
                   env_switch("RESET_NATIVE_SAMPLER_EARLY_SCAN", true),
-                  !env_is("RESET_NATIVE_SAMPLER_BINS_ADD", "split")};
+                  !env_is("RESET_NATIVE_SAMPLER_BINS_ADD", "split"),
+                  fast != kFastFinishOff, fast == kFastFinishAll};
 }
 
 // Whether every chunk of every row starts on a 16-byte boundary (kLoadVec's loads): the logits' base and the row
@@ -529,10 +551,14 @@ void launch_decode(const KernelArgs& args, std::int64_t rows, cudaStream_t s) {
     // A block per chunk plus one that only prepares the row's slot (stats_kernel): on an H200 0.7 us faster
     // at B = 1 (ReSET top-p 20.14 -> 19.44 us, greedy 7.55 -> 6.85), level at B = 8, the same bits.
     // RESET_NATIVE_SAMPLER_PREP_BLOCK=0: chunk 0's block prepares, as before session 8.
-    launch(stats_kernel<kDType, false>, dim3(static_cast<unsigned>(rows), chunks + 1), s, "stats", a);
+    // RESET_NATIVE_SAMPLER_FAST_FINISH (read_switches): the kFast instance, the same bits.
+    const auto single = sw.fast_finish ? stats_kernel<kDType, false, false, true> : stats_kernel<kDType, false>;
+    launch(single, dim3(static_cast<unsigned>(rows), chunks + 1), s, "stats", a);
   } else {
-    const auto grouped = sw.phased_loads ? stats_kernel<kDType, true, true> : stats_kernel<kDType, true>;
-    launch_pass(stats_kernel<kDType, false>, grouped, rows, stats_parts, chunks, s, "stats", a);
+    auto grouped = sw.phased_loads ? stats_kernel<kDType, true, true> : stats_kernel<kDType, true>;
+    if (sw.fast_finish_grouped && sw.phased_loads) grouped = stats_kernel<kDType, true, true, true>;
+    const auto single = sw.fast_finish ? stats_kernel<kDType, false, false, true> : stats_kernel<kDType, false>;
+    launch_pass(single, grouped, rows, stats_parts, chunks, s, "stats", a);
   }
   if (top_k) {
     for (int level = 0; level < kRadixLevels<kDType>; ++level) {

@@ -537,9 +537,24 @@ __device__ void load_pre(const KernelArgs& a, std::int64_t row, RowPre& pre, uns
   }
 }
 
+// The two temperatures' 1 / T as the plan holds them, for finish_row's fast form: computed by another thread of the
+// last block while warp 0 combines the parts (stats_kernel's kFast). The same division and rounding as finish_row's
+// static_cast<float>(1.0 / t) (an IEEE double division, then to float), of the same doubles: temperature_for returns
+// p.t_low or p.t_high itself.
+struct InvTemperatures {
+  float low, high;
+};
+__device__ __forceinline__ InvTemperatures inv_temperatures(const detail::TransitionParams& p) {
+  return InvTemperatures{static_cast<float>(1.0 / p.t_low), static_cast<float>(1.0 / p.t_high)};
+}
+
 // The row's entropy is known: finish the state update from the prepared slot, write the slot back
 // and plan the rest of the step. One thread, once `pre` is complete in shared memory.
-__device__ void finish_row(const KernelArgs& a, std::int64_t row, const EntropyPart& all, const RowPre& pre) {
+// kFast (RESET_NATIVE_SAMPLER_FAST_FINISH): the plan's 1 / T from `inv` (inv_temperatures, in shared memory) instead
+// of a double division after the temperature is chosen: the same bits, one division fewer on the row's serial chain.
+template <bool kFast = false>
+__device__ void finish_row(const KernelArgs& a, std::int64_t row, const EntropyPart& all, const RowPre& pre,
+                           const InvTemperatures* inv = nullptr) {
   const float entropy = all.max == -INFINITY || all.nan
                             ? NAN
                             : static_cast<float>(fmax(log(all.sum_exp) - all.sum_zexp / all.sum_exp, 0.0));
@@ -574,7 +589,11 @@ __device__ void finish_row(const KernelArgs& a, std::int64_t row, const EntropyP
     } else {
       plan.active = 1;
       plan.zmax = all.max;
-      plan.inv_t = static_cast<float>(1.0 / t);
+      if constexpr (kFast) {
+        plan.inv_t = t == a.params.t_high ? inv->high : inv->low;  // t is one of the two (temperature_for)
+      } else {
+        plan.inv_t = static_cast<float>(1.0 / t);
+      }
       plan.target = static_cast<double>(a.top_k);  // the top-k search's target, when there is one
     }
   }

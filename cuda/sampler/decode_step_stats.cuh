@@ -7,7 +7,12 @@ namespace reset_native::sampler::cuda_detail {
 
 // The row's last block, warp 0: the chunks' parts combined max first (warp_combine_parts; valid in
 // every lane of warp 0).
+// kFast (RESET_NATIVE_SAMPLER_FAST_FINISH): warp_combine_parts's fast form, always with the batched loads.
+template <bool kFast = false>
 __device__ RN_TRACE_NOINLINE EntropyPart merge_row_parts(const KernelArgs& a, const EntropyPart* row_parts) {
+  if constexpr (kFast) {
+    return warp_combine_parts<true>(a.ws.chunks, [&](unsigned c) { return load_part_narrow(row_parts + c); });
+  }
   if (a.combine_loads) {
     return warp_combine_parts(a.ws.chunks, [&](unsigned c) { return load_part_narrow(row_parts + c); }, true);
   }
@@ -25,7 +30,10 @@ __device__ RN_TRACE_NOINLINE EntropyPart merge_row_parts(const KernelArgs& a, co
 // block stages the window, and kPreparer runs the part of the state machine that needs no entropy
 // (prepare_row) before the block arrives.
 // kPhased (kGrouped only): the next chunk's loads issued only once this chunk has arrived (load_next_chunk).
-template <int kDType, bool kGrouped, bool kPhased = false>
+// kFast (RESET_NATIVE_SAMPLER_FAST_FINISH, session 21): the last block's combine in its fast form (merge_row_parts),
+// and thread kInvThread computes the plan's two 1 / T beside it (finish_row's fast form). The same bits.
+constexpr unsigned kInvThread = 96;  // warp 3: neither the combine's warp 0 nor load_pre's words (threads < 64)
+template <int kDType, bool kGrouped, bool kPhased = false, bool kFast = false>
 __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
   __shared__ ChunkPart chunk_parts[kWarps];
   __shared__ float s_window[kMaxWindow];
@@ -102,27 +110,32 @@ __global__ void __launch_bounds__(kThreads, 5) stats_kernel(KernelArgs a) {
   // a.pre_warp (RESET_NATIVE_SAMPLER_PRE_WARP, session 16): warp 1 loads it while warp 0 combines. The same words.
   // (The two forms are separate branches: predicated into one sequence, warp 0 still ran the store's wait.)
   EntropyPart all{};
+  // kFast: the two 1 / T in chunk_parts' first bytes (every read of chunk_parts ended before the arrival's barriers).
+  InvTemperatures* s_inv = reinterpret_cast<InvTemperatures*>(chunk_parts);
+  if constexpr (kFast) {
+    if (threadIdx.x == kInvThread) s_inv[0] = inv_temperatures(a.params);
+  }
   if (a.pre_warp) {
     if (threadIdx.x >= 32) {
       if (!prepares) load_pre(a, row, s_pre, 32u);
     } else {
-      all = merge_row_parts(a, row_parts);
+      all = merge_row_parts<kFast>(a, row_parts);
     }
   } else {
     if (!prepares) load_pre(a, row, s_pre);
-    if (threadIdx.x < 32) all = merge_row_parts(a, row_parts);
+    if (threadIdx.x < 32) all = merge_row_parts<kFast>(a, row_parts);
   }
   if (threadIdx.x < 32) {
     RN_TRACE(0, 4);
 #ifdef RESET_NATIVE_SAMPLER_TRACE
     // Probe only: the same loads and combine once more, the same instructions with warm caches (mark 7).
-    const double again = merge_row_parts(a, row_parts).sum_exp;
+    const double again = merge_row_parts<kFast>(a, row_parts).sum_exp;
     if (threadIdx.x == 0) g_trace_sink = again;
     RN_TRACE(0, 7);
 #endif
   }
   __syncthreads();  // s_pre is complete
-  if (threadIdx.x == 0) finish_row(a, row, all, s_pre);
+  if (threadIdx.x == 0) finish_row<kFast>(a, row, all, s_pre, s_inv);
   RN_TRACE(0, 5);
 }
 
