@@ -288,7 +288,8 @@ bool env_is(const char* name, const char* value) {
 //   the then default): ReSET top-p B = 64 60.96 / 60.71 -> 58.16 / 58.24 us, B = 8 21.52 / 21.71 -> 20.71 / 20.80,
 //   B = 1 level (15.18 / 15.99 -> 15.45 / 15.27). FLAT_BINS=0 keeps its per-logit adds (two halves; the carry form
 //   is a form of the flat adds), and LEAN=0, radix top-p, the one-kernel and the resident steps keep theirs.
-// Session 21's switch (branch sampler25; tests/test_sampler_gpu_fast_finish.py), the same bits on and off, opt-in:
+// Session 21's switch (branch sampler25; tests/test_sampler_gpu_fast_finish.py), the same bits on and off, on by
+// default (H200, one-step graphs, same process: ReSET top-p B = 1 / 8 / 64 -0.10..-0.16 / -0.43 / -0.47..-0.94 us):
 // * RESET_NATIVE_SAMPLER_FAST_FINISH=1 (the stats kernels path, every B; the grouped stats pass only with PHASED_LOADS;
 //   =single: only the block-per-chunk stats pass, B <= 8 at V = 151936 on an H200, whose ptxas build the switch leaves
 //   alone outside the last block, where the grouped pass's registers are allocated anew):
@@ -296,8 +297,8 @@ bool env_is(const char* name, const char* value) {
 //   max from the max key (the argmax's reduction after the sums, no vote and shuffle before the rescale; a zero max
 //   still takes the first argmax's sign) and rescales its cached parts without branch regions
 //   (combine_cached_parts's kFast), and finish_row takes the plan's 1 / T from the two precomputed by warp 3 during
-//   the combine instead of a double division after the temperature is chosen (stats_kernel's kFast instances). =0 or
-//   unset: main's kernels (kFastFinishDefault).
+//   the combine instead of a double division after the temperature is chosen (stats_kernel's kFast instances). =0:
+//   the earlier kernels; unset: kFastFinishDefault.
 constexpr int kFastFinishOff = 0, kFastFinishSingle = 1, kFastFinishAll = 2;
 constexpr int kFastFinishDefault = kFastFinishAll;  // on by default (sampler25on; =single: kFastFinishSingle)
 int fast_finish_mode() {
