@@ -1,13 +1,14 @@
-// Where a W4A4 call at two tokens with 16-bit x leaves the block-diagonal kernel to the 16-bit kernel, which then takes
-// two teams (gemv_kernel.cuh kTeamsDefault). Why: every block-diagonal CTA (two per SM) computes the amax of all of x
-// and quantizes all of it, while two teams do that once per SM; the block-diagonal kernel's steps are cheaper (no
-// scale multiply per weight pair, every MMA column used). Session 20 helper w4a4bd36's rules (NOTES-w4a4bd36.md has
-// the cost model); "w4a4kt" is the default since session 21. Measured on an H200 (session 21 round 1, W4A4 dynamic
-// scale at M = 2, the block-diagonal kernel -> w4a4kt, us): Qwen3-8B down (K = 12288, one row tile per CTA) 18.4 ->
-// 15.5, 8B q/k/v 9.6 -> 9.2, 32B q/k/v 15.5 -> 14.8, every other Qwen3 row level (8B o, the gate/up projections and 32B
-// o keep the block-diagonal kernel; session 20: two teams lost there on 32B o (K = 8192) and 32B gate_up); static
-// scale likewise (8B down 17.2 -> 14.5). One token: unaffected. fp32 x keeps the block-diagonal kernel (the 16-bit
-// kernel takes two teams for it by no rule: it would run two CTAs per SM, each quantizing all of x again).
+// Where a W4A4 call at two tokens leaves the block-diagonal kernel to the 16-bit kernel's two teams (only where that
+// kernel takes two teams: gemv_kernel.cuh teams_here, kTeamsDefault: 16-bit x). Why: every block-diagonal CTA (two per
+// SM) computes the amax of all of x and quantizes all of it, while two teams do that once per SM; the block-diagonal
+// kernel's steps are cheaper (no scale multiply per weight pair, every MMA column used). Session 20 helper w4a4bd36's
+// rules (NOTES-w4a4bd36.md has the cost model); "w4a4kt" is the default since session 21. Measured on an H200
+// (session 21 round 1, W4A4 dynamic scale at M = 2, the block-diagonal kernel -> w4a4kt, us): Qwen3-8B down (K =
+// 12288, one row tile per CTA) 18.4 -> 15.5, 8B q/k/v 9.6 -> 9.2, 32B q/k/v 15.5 -> 14.8, every other Qwen3 row level
+// (8B o, the gate/up projections and 32B o keep the block-diagonal kernel; session 20: two teams lost there on 32B o
+// (K = 8192) and 32B gate_up); static scale likewise (8B down 17.2 -> 14.5). One token: unaffected. Where the 16-bit
+// kernel would not run two teams (fp32 x, RESET_NATIVE_GEMV_TEAMS=1 or =measured) the call keeps the block-diagonal
+// kernel: two CTAs per SM would each quantize all of x again.
 // RESET_NATIVE_GEMV_BD (read at every call, a benchmark switch; "0" still forces the 16-bit kernel in bd_chosen):
 //   unset, "w4a4kt" or any other value: from K = kBdW4a4RuleMaxK (A16's two-token limit: 8B down), and at
 //              K <= kBdW4a4RuleShortK with more row tiles than CTA slots (two per SM) and at most
@@ -39,11 +40,11 @@ inline int bd_w4a4_rule() {
   return kBdW4a4RuleKT;
 }
 
-// True where the rule gives a plain W4A4 call to the 16-bit kernel (m == 2 and 16-bit x (x16) only; one token keeps
-// the block-diagonal kernel: the 16-bit kernel there runs two CTAs per SM, each quantizing all of x as well). sms: the
-// launch plan's multiprocessors.
-inline bool bd_w4a4_rule_declines(const GemvParams& p, bool x16, int sms) {
-  if (p.m != 2 || !x16) return false;
+// True where the rule gives a plain W4A4 call to the 16-bit kernel (m == 2 where that kernel would take two teams
+// (teams, gemv_kernel.cuh teams_here) only; one token keeps the block-diagonal kernel: the 16-bit kernel there runs two
+// CTAs per SM, each quantizing all of x as well). sms: the launch plan's multiprocessors.
+inline bool bd_w4a4_rule_declines(const GemvParams& p, bool teams, int sms) {
+  if (p.m != 2 || !teams) return false;
   const int rule = bd_w4a4_rule();
   if (rule == kBdW4a4RuleOff) return false;
   if (p.k >= kBdW4a4RuleMaxK) return true;

@@ -1430,6 +1430,15 @@ bool teams_where_two_ctas_fit(const GemvParams& p, int sms, const TeamsRule& r =
   return p.m >= lo && p.m <= hi && p.k <= max_k && (int64_t(p.n) + 15) / 16 <= int64_t(max_tiles) * sms;
 }
 
+// Whether dispatch_tokens takes two teams for the call where two CTAs per SM would fit, under RESET_NATIVE_GEMV_TEAMS
+// (its first test, before the shared memory fits).
+template <int XDT, bool W4A4>
+bool teams_here(const GemvParams& p, int sms) {
+  const int forced = teams_override();
+  return forced == kTeamsAlways ||
+         (forced != kTeamsNever && teams_where_two_ctas_fit<XDT, W4A4>(p, sms, teams_rule_for(forced)));
+}
+
 template <int XDT, bool W4A4, int NT>
 void dispatch_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
   const int sms = plan.sms;
@@ -1446,11 +1455,7 @@ void dispatch_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t s
   // has it: the fast-path whole-x kernels at A16 with 16-bit x and at W4A4), the bytes launch_tile then asks for.
   const size_t whole = smem_bytes<XDT, W4A4, NT, true>(k, m);  // no pad: the three-CTA and general-path kernels
   const size_t teams2 = tile_smem_bytes<XDT, W4A4, NT, true, true, 1, false, 2>(k, m, f);
-  const int teams_forced = teams_override();
-  const bool teams_here = teams_forced == kTeamsAlways ||
-                          (teams_forced != kTeamsNever &&
-                           teams_where_two_ctas_fit<XDT, W4A4>(p, sms, teams_rule_for(teams_forced)));
-  if (fast && teams_here && teams2 <= plan.smem_optin)
+  if (fast && teams_here<XDT, W4A4>(p, sms) && teams2 <= plan.smem_optin)
     return launch_tile<XDT, W4A4, NT, true, true, 1, false, 2>(p, plan.maps, sms, f, stream, plan.w4a4_cluster);
   if constexpr (NT == 1 && !W4A4 && XDT != kF32) {  // the variants that fit 80 registers without spilling
     if (whole <= kWholeSmemLimitThree && three_ctas_balance_better((p.n + 15) / 16, sms)) {
