@@ -3,8 +3,9 @@ cuda/nvfp4/gemv_bd_w4a4_rule.cuh; "w4a4kt" the default since session 21). W4A4 c
 leave the block-diagonal kernel for the 16-bit kernel (two teams) from K = 12288 ("w4a4k" alone) and at K <= 6144
 with 2 * SMs < row tiles <= 3 * 2 * SMs (the default, "w4a4kt" and unknown values); "w4a4bd" keeps the block-diagonal
 kernel at every K (the routing before session 21), as "1" does; "0" forces the 16-bit kernel. One token, fp32 x, A16
-and other M keep their kernels. Which kernel runs is read from the CUDA kernel names the torch profiler records; the
-instances are an H100 / H200's (132 SMs: 264 CTA slots of the block-diagonal kernel), as
+and other M keep their kernels, and so does every call the 16-bit kernel would not give two teams
+(RESET_NATIVE_GEMV_TEAMS=1 / measured). Which kernel runs is read from the CUDA kernel names the torch profiler
+records; the instances are an H100 / H200's (132 SMs: 264 CTA slots of the block-diagonal kernel), as
 bench/probes/gemv_teams_routing.py models them (--bd-rule). Both kernels of a moved shape stay within the fp64 bound
 (another summation order: not the same bits). GPU tests skip without a device."""
 from __future__ import annotations
@@ -96,6 +97,20 @@ def test_bd_w4a4_rule_static_scale_and_x_dtypes(monkeypatch):
                     ref.set_env(monkeypatch, ENV, value)
                     want = BD if dtype == torch.float32 else want
                     assert _kernels(fn) == [want], (n, k, dtype, act_gs, value)
+
+
+def test_bd_w4a4_rule_follows_the_teams_switch(monkeypatch):
+    """The rule moves a call only where the 16-bit kernel takes two teams (gemv_kernel.cuh teams_here):
+    RESET_NATIVE_GEMV_TEAMS=1 (never) and =measured (W4A4 never where two CTAs fit) keep the block-diagonal kernel,
+    "2" moves as the default does."""
+    ref.needs_h200_routing()
+    ref.clear_gemv_env(monkeypatch)
+    for n, k in ((6144, 4096), (4096, 12288)):
+        p, s, gs = ref.random_gpu_weights(n, k)
+        x = torch.randn((2, k), generator=torch.Generator().manual_seed(2)).to(torch.bfloat16).cuda()
+        for teams, want in ((None, TEAMS), ("2", TEAMS), ("1", BD), ("measured", BD)):
+            ref.set_env(monkeypatch, "RESET_NATIVE_GEMV_TEAMS", teams)
+            assert _kernels(lambda: nc.gemv(p, s, gs, x, "nvfp4")) == [want], (n, k, teams)
 
 
 @pytest.mark.parametrize("n,k", [(4096, 12288), (6144, 4096)])
