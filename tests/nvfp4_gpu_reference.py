@@ -119,7 +119,18 @@ def check_vs_fp64(y, packed, scales, gs, x, activation, bias, residual):
 
 # The GEMV launcher's routing switches: tests that assert which kernel a shape gets unset them first.
 GEMV_ROUTE_ENV = ("RESET_NATIVE_GEMV_TEAMS", "RESET_NATIVE_GEMV_RING", "RESET_NATIVE_GEMV_KSPLIT",
-                  "RESET_NATIVE_GEMV_BD")
+                  "RESET_NATIVE_GEMV_BD", "RESET_NATIVE_GEMV_W4A4_CLUSTER")
+
+# kForm16Cluster (cuda/nvfp4/gemv_kernel.cuh): the W4A4 two-team kernel in clusters of CTAs, by default from
+# kW4a4ClusterMinTokens tokens (w4a4_cluster_size) where the instance runs its rule's form.
+W4A4_CLUSTER = 16384
+W4A4_CLUSTER_MIN_TOKENS = 8
+
+
+def w4a4_default_cluster_bit(instance, m):
+    """The FORM bit kForm16Cluster a W4A4 fast-path call of m tokens adds by default (RESET_NATIVE_GEMV_W4A4_CLUSTER
+    unset, RESET_NATIVE_GEMV_16_FORM giving the rule's form) to the instance (MINB, SPLIT, TEAMS) it runs."""
+    return W4A4_CLUSTER if tuple(instance) == (1, 0, 2) and m >= W4A4_CLUSTER_MIN_TOKENS else 0
 
 
 def clear_gemv_env(monkeypatch, *extra):

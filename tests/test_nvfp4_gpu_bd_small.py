@@ -127,8 +127,9 @@ def test_calls_the_switch_does_not_take_are_unchanged(n, k, monkeypatch):
             _fp64_check(y, x, w64, act)
 
 
-# W4A4 (every K takes the block-diagonal kernel at M <= 2): one tile, a partial last tile, 5 chunks, many tiles at one
-# chunk, and K % 1024 != 0 (no fast path: register loads without the 16-byte fast path, same forms).
+# W4A4 (every K takes the block-diagonal kernel at M <= 2 with RESET_NATIVE_GEMV_BD=w4a4bd): one tile, a partial
+# last tile, 5 chunks, many tiles at one chunk, and K % 1024 != 0 (no fast path: register loads without the 16-byte
+# fast path, same forms).
 W4A4_SHAPES = [(16, 4096), (200, 4096), (136, 5120), (6144, 1024), (100, 1008), (264, 3056)]
 
 
@@ -139,6 +140,9 @@ def test_w4a4_forms_give_the_same_bits(n, k, m, dtype, monkeypatch):
     """RESET_NATIVE_GEMV_BD_SMALL_W4A4: unset / junk = cb (default), "legacy" = the form before session 11; both with
     the device-computed activation scale and a static one, with bias and residual; the same bits and the fp64 bound."""
     monkeypatch.setenv("RESET_NATIVE_GEMV_RING", "0")
+    # the block-diagonal kernel at every shape here (since session 21 W4A4 with 16-bit x at M = 2 takes two teams at
+    # 6144 x 1024 by default: cuda/nvfp4/gemv_bd_w4a4_rule.cuh)
+    monkeypatch.setenv("RESET_NATIVE_GEMV_BD", "w4a4bd")
     p, s, gs, w64, gen = _weights(n, k, 7 * n + k + m)
     x = (torch.randn((m, k), generator=gen) * 3).to(dtype).cuda()
     bias = torch.randn(n, generator=gen).to(dtype).cuda()

@@ -1,9 +1,11 @@
-"""NVFP4 GEMV: the W4A4 two-team kernel in thread-block clusters (kForm16Cluster, session 20 helper w4a4cluster35,
-opt-in: RESET_NATIVE_GEMV_W4A4_CLUSTER=C). Each CTA of a cluster quantizes 1/C of x's staged token rows and copies
-the others' from their shared memory (DSMEM): the same staged x as the plain kernel, where every CTA quantizes all of
-it, so every output must equal the default's bit for bit: bf16, fp16 and fp32 x, dynamic (in-kernel amax) and static
-activation scale, bias and residual, shares of unequal size (rows = K chunks x M not divisible by C), CTAs without a
-row tile, NaN / inf / huge elements, x off 16-byte alignment, CUDA graph replay and a PDL chain. The switch must leave
+"""NVFP4 GEMV: the W4A4 two-team kernel in thread-block clusters (kForm16Cluster, session 20 helper w4a4cluster35;
+the default since session 21: clusters of 2 CTAs from 8 tokens, gemv_kernel.cuh w4a4_cluster_size). Each CTA of a
+cluster quantizes 1/C of x's staged token rows and copies the others' from their shared memory (DSMEM): the same
+staged x as the plain kernel, where every CTA quantizes all of it, so every output must equal the plain kernel's
+(RESET_NATIVE_GEMV_W4A4_CLUSTER=1) bit for bit: bf16, fp16 and fp32 x, dynamic (in-kernel amax) and static activation
+scale, bias and residual, shares of unequal size (rows = K chunks x M not divisible by C), CTAs without a row tile,
+NaN / inf / huge elements, x off 16-byte alignment, CUDA graph replay and a PDL chain. "2".."8" force that size at
+every token count, unset (or an unknown value) is the rule: clusters of 2 at M >= 8, none below. The switch must leave
 every other instance and A16 alone. GPU tests skip without a device."""
 from __future__ import annotations
 
@@ -33,13 +35,14 @@ def _bits(t):
 
 
 def _same_bits_as_plain(fn, cluster, monkeypatch):
-    """fn() without the switch (the two-team kernel, its rule's form), then with RESET_NATIVE_GEMV_W4A4_CLUSTER =
-    cluster: the same instance with kForm16Cluster added, the same output bits. Returns that output."""
-    ref.set_env(monkeypatch, ENV, None)
+    """fn() with RESET_NATIVE_GEMV_W4A4_CLUSTER=1 (the two-team kernel, its rule's form, no clusters), then with the
+    switch = cluster (None: unset, the default): the same instance with kForm16Cluster added, the same output bits.
+    Returns that output."""
+    monkeypatch.setenv(ENV, "1")
     plain = ref.gemv16_forms_of_call(fn)
     assert len(plain) == 1 and plain[0][:3] == TWO_TEAMS and plain[0][3] & CLUSTER == 0, plain
     want = fn()
-    monkeypatch.setenv(ENV, str(cluster))
+    ref.set_env(monkeypatch, ENV, None if cluster is None else str(cluster))
     forms = ref.gemv16_forms_of_call(fn)
     assert forms == [(*TWO_TEAMS, plain[0][3] | CLUSTER)], forms
     torch.full((1 << 20,), float("nan"), device="cuda")  # poison the allocator's next block
@@ -51,14 +54,16 @@ def _same_bits_as_plain(fn, cluster, monkeypatch):
 # (n, k, m, RESET_NATIVE_GEMV_TEAMS) routed to the two-team kernel on 132 SMs (bench/probes/gemv_teams_routing.py):
 # Qwen3 rows (8B q/k/v M = 12, gate_up M = 16, 32B q/k/v M = 9: 45 staged rows, shares 22 / 23; 32B gate_up M = 16),
 # 8448 rows at M = 16, few row tiles (200 rows, 13 tiles: 7 walkers, grid rounded up to whole clusters, so a CTA
-# without a tile) at M = 3 (12 rows) and one K chunk at M = 16 (forced: two CTAs per SM would fit).
+# without a tile) at M = 3 (12 rows), one K chunk at M = 16 (forced: two CTAs per SM would fit) and 8B q/k/v at M = 2
+# (two teams by default since session 21: gemv_bd_w4a4_rule.cuh; 8 rows).
 SHAPES = [
     (6144, 4096, 12, None),
     (10240, 5120, 9, None),
     (51200, 5120, 16, None),
     (200, 4096, 3, None),
 ]
-MORE_SHAPES = [(24576, 4096, 16, None), (8448, 4096, 16, None), (200, 1024, 16, "2")]  # bf16 x, dynamic scale only
+MORE_SHAPES = [(24576, 4096, 16, None), (8448, 4096, 16, None), (200, 1024, 16, "2"),
+               (6144, 4096, 2, None)]  # bf16 x, dynamic scale only
 DTYPES = [(torch.bfloat16, False), (torch.bfloat16, True), (torch.float16, False), (torch.float32, True)]
 
 
@@ -100,6 +105,7 @@ def test_cluster8_same_bits_or_plain(monkeypatch):
     def fn():
         return nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual)
 
+    monkeypatch.setenv(ENV, "1")
     want = fn()
     monkeypatch.setenv(ENV, "8")
     forms = ref.gemv16_forms_of_call(fn)
@@ -140,22 +146,24 @@ def test_cluster_unaligned_x(monkeypatch):
     _same_bits_as_plain(lambda: nc.gemv(p, s, gs, x, "nvfp4"), 2, monkeypatch)
 
 
-@pytest.mark.parametrize("n,k,m", [(24576, 4096, 16), (200, 4096, 3)])
-def test_cluster_graph_replay_and_pdl_chain(n, k, m, monkeypatch):
-    """Two calls captured under clusters of 2 (dynamic scale), the second reading the first's output as its residual
-    (a PDL-chained dependency), replayed after x changes: equal to eager calls without the switch."""
+@pytest.mark.parametrize("value,n,k,m", [("2", 24576, 4096, 16), ("2", 200, 4096, 3), (None, 24576, 4096, 16),
+                                         (None, 6144, 4096, 8)])
+def test_cluster_graph_replay_and_pdl_chain(value, n, k, m, monkeypatch):
+    """Two calls captured under clusters of 2 (forced, or the default at M >= 8; dynamic scale), the second reading
+    the first's output as its residual (a PDL-chained dependency), replayed after x changes: equal to eager calls
+    without clusters (RESET_NATIVE_GEMV_W4A4_CLUSTER=1)."""
     ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV, FORM_ENV, "RESET_NATIVE_GEMV_SPLIT_AMAX")
     p, s, gs = ref.random_gpu_weights(n, k)
     x, bias, residual = ref.gemv_inputs(n, k, m, torch.bfloat16)
-    monkeypatch.setenv(ENV, "2")
+    ref.set_env(monkeypatch, ENV, value)
     assert ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual))[0][3] & CLUSTER
     torch.cuda.synchronize()
     g = torch.cuda.CUDAGraph()
     with torch.cuda.graph(g):
         y1 = nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual)
         y2 = nc.gemv(p, s, gs, x, "nvfp4", None, bias, y1)
-    monkeypatch.delenv(ENV)
+    monkeypatch.setenv(ENV, "1")
     # the graph holds the cluster kernel (the launcher's cluster query ran during the capture too)
     assert all(f[3] & CLUSTER for f in ref.gemv16_forms_of_call(g.replay)), ref.gemv16_forms_of_call(g.replay)
     for seed in (5, 6):
@@ -176,10 +184,11 @@ def test_cluster_switch_leaves_other_kernels_alone(monkeypatch):
     x = torch.randn((16, 4096), generator=torch.Generator().manual_seed(3)).to(torch.bfloat16).cuda()
     p8, s8, _ = ref.random_gpu_weights(200, 12288)
     x8 = torch.randn((16, 12288), generator=torch.Generator().manual_seed(4)).to(torch.bfloat16).cuda()
+    p4, s4, _ = ref.random_gpu_weights(4096, 4096)  # M = 2: the block-diagonal kernel (256 row tiles: 8B o)
     calls = {
         "a16 teams": lambda: nc.gemv(p, s, gs, x, "bf16"),
         "w4a4 split": lambda: nc.gemv(p8, s8, gs, x8, "nvfp4"),
-        "w4a4 bd": lambda: nc.gemv(p, s, gs, x[:2], "nvfp4"),
+        "w4a4 bd": lambda: nc.gemv(p4, s4, gs, x[:2], "nvfp4"),
     }
     base = {name: (ref.kernel_template_args(fn, "gemv_kernel") + ref.kernel_template_args(fn, "gemv_bd_kernel"),
                    fn()) for name, fn in calls.items()}
@@ -199,10 +208,70 @@ def test_cluster_switch_leaves_other_kernels_alone(monkeypatch):
     teams = lambda: nc.gemv(p, s, gs, x, "nvfp4")  # noqa: E731
     for value in ("w4a4old", "head"):
         monkeypatch.setenv(FORM_ENV, value)
-        monkeypatch.delenv(ENV)
+        monkeypatch.setenv(ENV, "1")
         plain = ref.gemv16_forms_of_call(teams)
         want = teams()
         monkeypatch.setenv(ENV, "2")
         assert ref.gemv16_forms_of_call(teams) == plain, value
         assert plain[0][:3] == TWO_TEAMS and plain[0][3] & CLUSTER == 0, value
         assert torch.equal(_bits(teams()), _bits(want)), value
+
+
+# The default (session 21): Qwen3-8B q/k/v (6144 x 4096: two teams at 2..16 tokens, no split K) and 32B q/k/v at
+# M = 8, 12, 16 in clusters of 2 (the plain kernel's bits), bf16 and fp16 x, dynamic and static activation scale.
+@pytest.mark.parametrize("n,k,m", [(6144, 4096, 8), (6144, 4096, 12), (6144, 4096, 16), (10240, 5120, 8)])
+@pytest.mark.parametrize("dtype,static_scale", [(torch.bfloat16, False), (torch.float16, True)])
+def test_default_clusters_from_8_tokens(n, k, m, dtype, static_scale, monkeypatch):
+    ref.needs_h200_routing()
+    ref.clear_gemv_env(monkeypatch, ENV, FORM_ENV, "RESET_NATIVE_GEMV_SPLIT_AMAX")
+    p, s, gs = ref.random_gpu_weights(n, k)
+    x, bias, residual = ref.gemv_inputs(n, k, m, dtype)
+    act_gs = STATIC_ACT_GS if static_scale else None
+    _same_bits_as_plain(lambda: nc.gemv(p, s, gs, x, "nvfp4", act_gs, bias, residual), None, monkeypatch)
+    assert ref.w4a4_default_cluster_bit(TWO_TEAMS, m) == CLUSTER
+
+
+@pytest.mark.parametrize("m", [2, 3, 7])
+def test_default_no_clusters_below_8_tokens(m, monkeypatch):
+    """Below 8 tokens the default runs the plain two-team kernel (8B q/k/v; M = 2 reaches it by
+    gemv_bd_w4a4_rule.cuh's default); "2" forces clusters there, with the same bits."""
+    ref.needs_h200_routing()
+    ref.clear_gemv_env(monkeypatch, ENV, FORM_ENV, "RESET_NATIVE_GEMV_SPLIT_AMAX")
+    p, s, gs = ref.random_gpu_weights(6144, 4096)
+    x, bias, residual = ref.gemv_inputs(6144, 4096, m, torch.bfloat16)
+
+    def fn():
+        return nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual)
+
+    forms = ref.gemv16_forms_of_call(fn)
+    assert len(forms) == 1 and forms[0][:3] == TWO_TEAMS and forms[0][3] & CLUSTER == 0, forms
+    assert ref.w4a4_default_cluster_bit(TWO_TEAMS, m) == 0
+    want = fn()
+    monkeypatch.setenv(ENV, "1")
+    assert ref.gemv16_forms_of_call(fn) == forms
+    assert torch.equal(_bits(fn()), _bits(want))
+    _same_bits_as_plain(fn, 2, monkeypatch)
+
+
+def test_switch_values(monkeypatch):
+    """"1" turns clusters off, "2".."8" force that size (4 below 8 tokens too), unset and unknown values ("0", "9",
+    "12", "", " 2") are the rule: clusters of 2 at M = 12, none at M = 4; the same bits under every value."""
+    ref.needs_h200_routing()
+    ref.clear_gemv_env(monkeypatch, ENV, FORM_ENV, "RESET_NATIVE_GEMV_SPLIT_AMAX")
+    p, s, gs = ref.random_gpu_weights(6144, 4096)
+    for m in (12, 4):
+        x = torch.randn((m, 4096), generator=torch.Generator().manual_seed(m)).to(torch.bfloat16).cuda()
+
+        def fn():
+            return nc.gemv(p, s, gs, x, "nvfp4")
+
+        monkeypatch.setenv(ENV, "1")
+        plain = ref.gemv16_forms_of_call(fn)
+        assert len(plain) == 1 and plain[0][:3] == TWO_TEAMS and plain[0][3] & CLUSTER == 0, plain
+        want = fn()
+        rule = [(*TWO_TEAMS, plain[0][3] | ref.w4a4_default_cluster_bit(TWO_TEAMS, m))]
+        for value, forms in ((None, rule), ("0", rule), ("9", rule), ("12", rule), ("", rule), (" 2", rule),
+                             ("4", [(*TWO_TEAMS, plain[0][3] | CLUSTER)]), ("1", plain)):
+            ref.set_env(monkeypatch, ENV, value)
+            assert ref.gemv16_forms_of_call(fn) == forms, (m, value)
+            assert torch.equal(_bits(fn()), _bits(want)), (m, value)

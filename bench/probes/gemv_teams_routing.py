@@ -13,8 +13,9 @@ which routes without the pad). fp16 x routes as bf16 x; fp32 x never takes two t
   python3 bench/probes/gemv_teams_routing.py --rows ENV   # "layer:M,..." of the rows ENV moves against unset
   python3 bench/probes/gemv_teams_routing.py --check      # the header quantities, to diff with
                                                           # gemv_teams_routing_check.cu
-  python3 bench/probes/gemv_teams_routing.py --bd-rule w4a4kt [--shapes N:K,...]
-      # W4A4 rows (Qwen3 layers, or these shapes) whose instance RESET_NATIVE_GEMV_BD=w4a4k / w4a4kt moves, M = 1..16
+  python3 bench/probes/gemv_teams_routing.py --bd-rule w4a4bd [--shapes N:K,...]
+      # W4A4 rows (Qwen3 layers, or these shapes) whose instance RESET_NATIVE_GEMV_BD=w4a4bd / w4a4k moves against the
+      # default (w4a4kt since session 21), M = 1..16
 """
 from __future__ import annotations
 
@@ -35,7 +36,9 @@ SPLIT_MIN_CHUNKS_BD = 20  # kSplitMinChunksBd
 BD_MAX_K_ONE, BD_MAX_K_TWO = 16384, 12288  # kBdMaxKOneToken, kBdMaxKTwoTokens
 BD_TILE_EPI, BD_REDUCE, BD_MAX_RATIO, BD_MAX_SLICES, BD_EVEN_SLACK = 0.5, 4.0, 0.9, 16, 1.05
 ENVS = (None, "2", "measured", "1")
-BD_W4A4_RULES = (None, "w4a4k", "w4a4kt")  # RESET_NATIVE_GEMV_BD's opt-in W4A4 rules (gemv_bd_w4a4_rule.cuh)
+# RESET_NATIVE_GEMV_BD's W4A4 two-token rules (gemv_bd_w4a4_rule.cuh): None (unset) = "w4a4kt", the default since
+# session 21; "w4a4bd" = none (the block-diagonal kernel at every K, as before)
+BD_W4A4_RULES = (None, "w4a4kt", "w4a4k", "w4a4bd")
 BD_W4A4_RULE_MAX_K, BD_W4A4_RULE_SHORT_K, BD_W4A4_RULE_MAX_TILES_PER_SLOT = 12288, 6144, 3
 
 
@@ -46,10 +49,12 @@ def bd_smem(k, m, tokens):
     return m * row + 4 * 16 + m * (kpad // 16) * 4 + 2 * 8 * 16 * tokens * 4
 
 
-def bd_w4a4_rule_declines(n, k, m, bd_rule, sms=H200_SMS):
-    """gemv_bd_w4a4_rule.cuh bd_w4a4_rule_declines: the W4A4 two-token calls bd_rule gives to the 16-bit kernel."""
+def bd_w4a4_rule_declines(n, k, m, bd_rule, sms=H200_SMS, teams=True):
+    """gemv_bd_w4a4_rule.cuh bd_w4a4_rule_declines: the W4A4 two-token calls bd_rule gives to the 16-bit kernel (teams:
+    that kernel would take two teams, teams_here)."""
     assert bd_rule in BD_W4A4_RULES
-    if m != 2 or bd_rule is None:
+    bd_rule = bd_rule or "w4a4kt"
+    if m != 2 or not teams or bd_rule == "w4a4bd":
         return False
     if k >= BD_W4A4_RULE_MAX_K:
         return True
@@ -58,9 +63,10 @@ def bd_w4a4_rule_declines(n, k, m, bd_rule, sms=H200_SMS):
     return bd_rule == "w4a4kt" and short_k and slots < tiles <= BD_W4A4_RULE_MAX_TILES_PER_SLOT * slots
 
 
-def bd_chosen(k, m, w4a4, n=0, bd_rule=None, sms=H200_SMS):
-    """bd_chosen (n, bd_rule: RESET_NATIVE_GEMV_BD's opt-in W4A4 rule, None = the default)."""
-    if w4a4 and bd_w4a4_rule_declines(n, k, m, bd_rule, sms):
+def bd_chosen(k, m, w4a4, n=0, bd_rule=None, sms=H200_SMS, env=None):
+    """bd_chosen (n, bd_rule: RESET_NATIVE_GEMV_BD's W4A4 two-token rule, None = the default; env:
+    RESET_NATIVE_GEMV_TEAMS)."""
+    if w4a4 and bd_w4a4_rule_declines(n, k, m, bd_rule, sms, teams_here(n, k, m, True, env, sms)):
         return False
     return m <= 2 and (w4a4 or k < (BD_MAX_K_ONE if m == 1 else BD_MAX_K_TWO))
 
@@ -96,16 +102,16 @@ def bd_split_slices(n, k, m, w4a4, sms=H200_SMS):
     return even if even > 0 and cost(even) <= BD_MAX_RATIO * cost(1) else best
 
 
-def choose_ksplit(n, k, m, w4a4, pad, sms=H200_SMS, bd_off=False, bd_rule=None):
+def choose_ksplit(n, k, m, w4a4, pad, sms=H200_SMS, bd_off=False, bd_rule=None, env=None):
     """choose_ksplit for bf16 x (A16 or W4A4), no override; pad: the split kernel's form has kForm16RedPad; bd_off:
-    RESET_NATIVE_GEMV_BD=0; bd_rule: its opt-in W4A4 rule."""
+    RESET_NATIVE_GEMV_BD=0; bd_rule: its W4A4 two-token rule; env: RESET_NATIVE_GEMV_TEAMS."""
     nt = 2 if m > 8 else 1
     nchunks = k // K_CHUNK
 
     def fits(s):
         return split_smem_bytes(k, m, nt, s) + pad_bytes(1, pad) <= WHOLE_LIMIT
 
-    bd = not bd_off and bd_chosen(k, m, w4a4, n, bd_rule, sms) and bd_smem(k, m, m) <= WHOLE_LIMIT
+    bd = not bd_off and bd_chosen(k, m, w4a4, n, bd_rule, sms, env) and bd_smem(k, m, m) <= WHOLE_LIMIT
     if nchunks < 8 or (nchunks < SPLIT_MIN_CHUNKS_BD if bd else split_smem_bytes(k, m, nt, 1) <= SPLIT_MIN_WHOLE):
         s = w4a4_few_tiles_slices(n, m, nchunks, sms) if w4a4 else 1
         return s if s > 1 and fits(s) else 1
@@ -120,29 +126,33 @@ def teams_where_two_ctas_fit(n, k, m, w4a4, rule, sms=H200_SMS):
     return lo <= m <= hi and k <= max_k and (n + 15) // 16 <= max_tiles * sms
 
 
+def teams_here(n, k, m, w4a4, env, sms=H200_SMS):
+    """gemv_kernel.cuh teams_here (bf16 x): two teams where two CTAs per SM would fit, under RESET_NATIVE_GEMV_TEAMS."""
+    rule = TEAMS_MEASURED if env == "measured" else TEAMS_DEFAULT
+    return env == "2" or (env != "1" and teams_where_two_ctas_fit(n, k, m, w4a4, rule, sms))
+
+
 def route(act, n, k, m, env=None, w4a4_pad=True, sms=H200_SMS, optin=H200_OPTIN, a16_pad=True, bd_off=False,
           bd_rule=None):
     """The kernel a bf16-x call runs: ('bd',) / ('bd-split', s) / ('split', s) (16-bit, two CTAs per SM) /
     (MINB, TEAMS) of the unsplit 16-bit kernel / ('chunked',). env: RESET_NATIVE_GEMV_TEAMS (None: unset); bd_off:
-    RESET_NATIVE_GEMV_BD=0 (no block-diagonal kernel, no block-diagonal split); bd_rule: RESET_NATIVE_GEMV_BD=w4a4k /
-    w4a4kt (None: neither)."""
+    RESET_NATIVE_GEMV_BD=0 (no block-diagonal kernel, no block-diagonal split); bd_rule: RESET_NATIVE_GEMV_BD=w4a4kt /
+    w4a4k / w4a4bd (None: unset, the default w4a4kt)."""
     assert k % K_CHUNK == 0 and 1 <= m <= 16 and env in ENVS
     w4a4 = act == "nvfp4"
     pad = w4a4_pad if w4a4 else a16_pad
     s = 1 if bd_off else bd_split_slices(n, k, m, w4a4, sms)
     if s > 1:
         return ("bd-split", s)
-    s = choose_ksplit(n, k, m, w4a4, pad, sms, bd_off, bd_rule)
+    s = choose_ksplit(n, k, m, w4a4, pad, sms, bd_off, bd_rule, env)
     if s > 1:
         return ("split", s)
-    if not bd_off and bd_chosen(k, m, w4a4, n, bd_rule, sms) and bd_smem(k, m, m) <= WHOLE_LIMIT:
+    if not bd_off and bd_chosen(k, m, w4a4, n, bd_rule, sms, env) and bd_smem(k, m, m) <= WHOLE_LIMIT:
         return ("bd",)
     nt = 2 if m > 8 else 1
     whole = smem_bytes(k, m, nt)
     teams2 = smem_bytes(k, m, nt, 2) + pad_bytes(2, pad)
-    rule = TEAMS_MEASURED if env == "measured" else TEAMS_DEFAULT
-    teams_here = env == "2" or (env != "1" and teams_where_two_ctas_fit(n, k, m, w4a4, rule, sms))
-    if teams_here and teams2 <= optin:
+    if teams_here(n, k, m, w4a4, env, sms) and teams2 <= optin:
         return (1, 2)
     if not w4a4 and nt == 1 and whole <= WHOLE_LIMIT_THREE and three_ctas_balance_better((n + 15) // 16, sms):
         return (3, 1)
@@ -189,7 +199,7 @@ def check_lines(w4a4_pad=True):
                 nt = 2 if m > 8 else 1
                 tw = [int(teams_where_two_ctas_fit(n, k, m, w4a4, r)) for r in (TEAMS_MEASURED, TEAMS_DEFAULT)]
                 print(f"{act} {n} {k} {m} bds={bd_split_slices(n, k, m, w4a4)} "
-                      f"ks={choose_ksplit(n, k, m, w4a4, w4a4_pad or not w4a4)} bd={int(bd_chosen(k, m, w4a4))} "
+                      f"ks={choose_ksplit(n, k, m, w4a4, w4a4_pad or not w4a4)} bd={int(bd_chosen(k, m, w4a4, n))} "
                       f"bdsmem={bd_smem(k, m, m)} measured={tw[0]} default={tw[1]} "
                       f"three={int(three_ctas_balance_better((n + 15) // 16, H200_SMS))} "
                       f"whole={smem_bytes(k, m, nt)}")

@@ -23,7 +23,7 @@ void line(int n, int k, int m) {
   const int ks = choose_ksplit<kBF16, W4A4>(p, plan);
   const size_t whole = m > 8 ? smem_bytes<kBF16, W4A4, 2, true>(k, m) : smem_bytes<kBF16, W4A4, 1, true>(k, m);
   std::printf("%s %d %d %d bds=%d ks=%d bd=%d bdsmem=%d measured=%d default=%d three=%d whole=%zu\n",
-              W4A4 ? "nvfp4" : "bf16", n, k, m, bds, ks, int(bd_chosen<W4A4>(p, false)), BdSmem(k, m, m).total,
+              W4A4 ? "nvfp4" : "bf16", n, k, m, bds, ks, int(bd_chosen<kBF16, W4A4>(p, plan)), BdSmem(k, m, m).total,
               int(teams_where_two_ctas_fit<kBF16, W4A4>(p, kSms, kTeamsMeasured)),
               int(teams_where_two_ctas_fit<kBF16, W4A4>(p, kSms, kTeamsDefault)),
               int(three_ctas_balance_better((n + 15) / 16, kSms)), whole);

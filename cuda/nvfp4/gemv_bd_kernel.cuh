@@ -836,21 +836,22 @@ bool try_bd_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t str
 // on 32B down (K = 25600: 34.8 / 35.65 vs 32.7 / 34.33); at two tokens (session 11, call 2) it won on 32B o (11.82 vs
 // 13.07) and lost on 8B down (13.73 vs 13.40). So one token takes it below K = 16384, two below K = 12288, and one
 // token at any K with the weight ring (opt-in; it beat the 16-bit kernel on 32B down: 33.0 us). W4A4 keeps it at
-// every K (not measured against the 16-bit kernel). The fused prologue and epilogue exist only in this kernel, and
-// fused_fits asks the same question, so that a fused call and the separate ops it replaces run the same kernel
-// (the same bits).
+// every K at one token; at two tokens where gemv_bd_w4a4_rule.cuh does not give the call to the 16-bit kernel's two
+// teams (since session 21, measured there; never where that kernel would not take two teams: fp32 x by default). The
+// fused prologue and epilogue exist only in this kernel, and fused_fits asks the same question, so that a fused call
+// and the separate ops it replaces run the same kernel (the same bits).
 // RESET_NATIVE_GEMV_BD (read at every call, a benchmark switch): 0 = never (the 16-bit kernel), 1 = at every K
-// (the rule before session 8), unset = this rule; "w4a4k" / "w4a4kt": this rule, except the W4A4 two-token calls
-// that gemv_bd_w4a4_rule.cuh gives to the 16-bit kernel (opt-in, not measured yet).
+// (the rule before session 8, W4A4 included), unset = this rule; "w4a4k" / "w4a4kt" / "w4a4bd": this rule with that
+// W4A4 two-token rule (gemv_bd_w4a4_rule.cuh; "w4a4bd": none, every K).
 constexpr int kBdMaxKOneToken = 16384;
 constexpr int kBdMaxKTwoTokens = 12288;
 
-template <bool W4A4>
-bool bd_chosen(const GemvParams& p, bool ring) {
+template <int XDT, bool W4A4>
+bool bd_chosen(const GemvParams& p, const LaunchPlan& plan) {
   if (p.m > 2) return false;
   const int max_k = p.m == 1 ? kBdMaxKOneToken : kBdMaxKTwoTokens;
-  if (W4A4 && bd_w4a4_rule_declines(p)) return false;
-  return cuda_core::env_switch("RESET_NATIVE_GEMV_BD", W4A4 || p.k < max_k || (ring && p.m == 1));
+  if (W4A4 && bd_w4a4_rule_declines(p, teams_here<XDT, true>(p, plan.sms), plan.sms)) return false;
+  return cuda_core::env_switch("RESET_NATIVE_GEMV_BD", W4A4 || p.k < max_k || (plan.ring && p.m == 1));
 }
 
 // Runs the block-diagonal kernel when it applies (M <= 2, x dtype/activation supported, x fits shared
@@ -861,7 +862,7 @@ bool try_bd(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
     return false;
   } else {
     if constexpr (PRO == kProNone && !SILU) {
-      if (!bd_chosen<W4A4>(p, plan.ring)) return false;
+      if (!bd_chosen<XDT, W4A4>(p, plan)) return false;
     }
     if (p.m == 1) return try_bd_tokens<XDT, W4A4, 1, PRO, SILU>(p, plan, stream);
     if (p.m == 2) return try_bd_tokens<XDT, W4A4, 2, PRO, SILU>(p, plan, stream);

@@ -38,7 +38,7 @@ bool fused_fits(const GemvParams& p, const LaunchPlan& plan) {
   const int extra = p.m == 1 ? bd_extra_bytes<PRO, SILU, 1>() : bd_extra_bytes<PRO, SILU, 2>();
   // bd_chosen: only where the plain call runs this kernel too, so fused and separate ops give the same bits.
   // Not where the plain call splits K (gemv_bd_split.cuh): the fused kernels do not.
-  return plan.fast && bd_chosen<false>(p, plan.ring) && (!SILU || p.n % 32 == 0) &&
+  return plan.fast && bd_chosen<kBF16, false>(p, plan) && (!SILU || p.n % 32 == 0) &&
          plan.bd_ksplit == 1 &&
          size_t(BdSmem(p.k, p.m, p.m, extra).total) <= kWholeSmemLimit;
 }

@@ -447,11 +447,11 @@ constexpr int kForm16Decode = 2, kForm16Phased = 4, kForm16Stage = 8, kForm16Lat
 // w4a4x30: w4a4_pad_eligible): the x quantization and the in-kernel activation amax of gemv_w4a4_quant.cuh, the same
 // bits.
 constexpr int kForm16QuantFast = 4096, kForm16AmaxWide = 8192;
-// kForm16Cluster (session 20 helper w4a4cluster35, opt-in: RESET_NATIVE_GEMV_W4A4_CLUSTER=C, C = 2..8; not in any
-// rule; NOTES-w4a4cluster35.md): the W4A4 two-team kernel (its rule's form plus this bit) launched in clusters of C
-// CTAs, one per SM. Each CTA quantizes 1/C of x's staged token rows (stage_cluster; every CTA used to quantize all of
-// them), then, after a cluster barrier, copies the other CTAs' rows from their shared memory (DSMEM) into its own: the
-// same staged x, so the same bits. A second barrier phase (arrive after the copy, wait before exit) keeps every CTA's
+// kForm16Cluster (session 20 helper w4a4cluster35; the default at M >= 8 since session 21, w4a4_cluster_size): the
+// W4A4 two-team kernel (its rule's form plus this bit) launched in clusters of C CTAs, one per SM. Each CTA quantizes
+// 1/C of x's staged token rows (stage_cluster; every CTA used to quantize all of them), then, after a cluster
+// barrier, copies the other CTAs' rows from their shared memory (DSMEM) into its own: the same staged x, so the same
+// bits. A second barrier phase (arrive after the copy, wait before exit) keeps every CTA's
 // shared memory alive while a peer may still read it.
 constexpr int kForm16Cluster = 16384;
 // kForm16RedPad (session 18, helper gemv22; in form16_rule since session 19, RESET_NATIVE_GEMV_16_FORM=nopad drops
@@ -1081,13 +1081,31 @@ inline Form16Force form16_override() {
   return kForceRule;
 }
 
-// RESET_NATIVE_GEMV_W4A4_CLUSTER (read once per call into LaunchPlan::w4a4_cluster; opt-in, for the A/B of
-// kForm16Cluster): "2" .. "8" = the W4A4 two-team kernel in clusters of that many CTAs (launch_w4a4_cluster), where the
-// instance runs its rule's form; unset or anything else = 1, no clusters.
+// The W4A4 two-team kernel in clusters (kForm16Cluster, launch_w4a4_cluster) by default: clusters of
+// kW4a4ClusterDefault CTAs from kW4a4ClusterMinTokens tokens. Measured on an H200 (session 21 round 1,
+// RESET_NATIVE_GEMV_W4A4_CLUSTER unset (no clusters) / 2 / 4, W4A4 dynamic scale, us, the same bits on every row):
+// M = 16 8B q/k/v 19.7 / 17.7 / 17.0, o 17.1 / 15.3 / 16.2, gate_up 34.0 / 32.6 / 34.1, 32B q/k/v 30.8 / 28.5 / 28.0,
+// gate_up 80.3 / 77.0 / 80.2; M = 12 and 8 likewise, smaller (M = 8: 8B q/k/v 12.9 / 12.5 / 12.4, o 11.3 / 10.9 /
+// 11.6, 32B gate_up 54.7 / 53.4 / 55.2); static scale at M = 16 unset / 2: 17.3 / 15.5 ... 76.1 / 73.2. 2 won on every
+// row, 4 only on q/k/v (more DSMEM bytes per SM). Below 8 tokens (not measured) the quantization a cluster saves is
+// smallest: no clusters there.
+constexpr int kW4a4ClusterDefault = 2;
+constexpr int kW4a4ClusterMinTokens = 8;
+constexpr int kW4a4ClusterRule = 0;  // w4a4_cluster_override: no value forced
+
+// RESET_NATIVE_GEMV_W4A4_CLUSTER (read once per call into LaunchPlan::w4a4_cluster, for A/B runs): "1" = no clusters,
+// "2" .. "8" = clusters of that many CTAs at every token count the two-team kernel serves (where the instance runs its
+// rule's form); unset or anything else = the rule above (kW4a4ClusterRule).
 inline int w4a4_cluster_override() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_W4A4_CLUSTER");
-  if (v == nullptr || v[0] < '2' || v[0] > '8' || v[1] != '\0') return 1;
+  if (v == nullptr || v[0] < '1' || v[0] > '8' || v[1] != '\0') return kW4a4ClusterRule;
   return v[0] - '0';
+}
+
+// CTAs per cluster for a W4A4 two-team call of m tokens under the switch value `planned` (1: no clusters).
+inline int w4a4_cluster_size(int planned, int m) {
+  if (planned != kW4a4ClusterRule) return planned;
+  return m >= kW4a4ClusterMinTokens ? kW4a4ClusterDefault : 1;
 }
 
 // How a call launches, decided once on the host (gemv.cu).
@@ -1099,7 +1117,7 @@ struct LaunchPlan {
   RingMaps maps;      // TMA descriptors of this call's weights (ring only)
   int bd_ksplit = 1;  // K slices of the block-diagonal kernel's split (gemv_bd_split.cuh; 1: it does not split)
   Form16Force form16 = form16_override();  // the 16-bit kernel's form switch: its routing and launch read this one
-  int w4a4_cluster = w4a4_cluster_override();  // CTAs per cluster of the W4A4 two-team kernel (1: no clusters)
+  int w4a4_cluster = w4a4_cluster_override();  // the cluster switch's value (w4a4_cluster_size gives the CTAs)
 };
 
 // Shared memory of the whole-x kernel, with the weight ring when RING.
@@ -1313,12 +1331,13 @@ bool launch_w4a4_cluster(const GemvParams& p, const RingMaps& maps, Form16Force 
   return true;
 }
 
-// cluster: plan.w4a4_cluster, read by the W4A4 two-team instances only (launch_w4a4_cluster).
+// cluster: plan.w4a4_cluster, read by the W4A4 two-team instances only (w4a4_cluster_size, launch_w4a4_cluster).
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB = 2, bool RING = false, int TEAMS = 1>
 void launch_tile(const GemvParams& p, const RingMaps& maps, int sms, Form16Force force, cudaStream_t stream,
                  int cluster = 1) {
   if constexpr (W4A4 && FAST && WHOLE && !RING && TEAMS == 2) {
-    if (cluster > 1 && launch_w4a4_cluster<XDT, NT>(p, maps, force, cluster, stream)) return;
+    const int c = w4a4_cluster_size(cluster, p.m);
+    if (c > 1 && launch_w4a4_cluster<XDT, NT>(p, maps, force, c, stream)) return;
   }
   auto kernel = form16_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS>(force);
   const size_t smem = tile_smem_bytes<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, TEAMS>(p.k, p.m, force);
@@ -1411,6 +1430,15 @@ bool teams_where_two_ctas_fit(const GemvParams& p, int sms, const TeamsRule& r =
   return p.m >= lo && p.m <= hi && p.k <= max_k && (int64_t(p.n) + 15) / 16 <= int64_t(max_tiles) * sms;
 }
 
+// Whether dispatch_tokens takes two teams for the call where two CTAs per SM would fit, under RESET_NATIVE_GEMV_TEAMS
+// (its first test, before the shared memory fits).
+template <int XDT, bool W4A4>
+bool teams_here(const GemvParams& p, int sms) {
+  const int forced = teams_override();
+  return forced == kTeamsAlways ||
+         (forced != kTeamsNever && teams_where_two_ctas_fit<XDT, W4A4>(p, sms, teams_rule_for(forced)));
+}
+
 template <int XDT, bool W4A4, int NT>
 void dispatch_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
   const int sms = plan.sms;
@@ -1427,11 +1455,7 @@ void dispatch_tokens(const GemvParams& p, const LaunchPlan& plan, cudaStream_t s
   // has it: the fast-path whole-x kernels at A16 with 16-bit x and at W4A4), the bytes launch_tile then asks for.
   const size_t whole = smem_bytes<XDT, W4A4, NT, true>(k, m);  // no pad: the three-CTA and general-path kernels
   const size_t teams2 = tile_smem_bytes<XDT, W4A4, NT, true, true, 1, false, 2>(k, m, f);
-  const int teams_forced = teams_override();
-  const bool teams_here = teams_forced == kTeamsAlways ||
-                          (teams_forced != kTeamsNever &&
-                           teams_where_two_ctas_fit<XDT, W4A4>(p, sms, teams_rule_for(teams_forced)));
-  if (fast && teams_here && teams2 <= plan.smem_optin)
+  if (fast && teams_here<XDT, W4A4>(p, sms) && teams2 <= plan.smem_optin)
     return launch_tile<XDT, W4A4, NT, true, true, 1, false, 2>(p, plan.maps, sms, f, stream, plan.w4a4_cluster);
   if constexpr (NT == 1 && !W4A4 && XDT != kF32) {  // the variants that fit 80 registers without spilling
     if (whole <= kWholeSmemLimitThree && three_ctas_balance_better((p.n + 15) / 16, sms)) {

@@ -171,7 +171,7 @@ int choose_ksplit(const GemvParams& p, const LaunchPlan& plan) {
   }
   bool bd = false;  // the block-diagonal kernel would run (m <= 2, x fitting next to a second CTA)
   if constexpr (BdMode<XDT, W4A4>::kEnabled)
-    bd = bd_chosen<W4A4>(p, plan.ring) && size_t(BdSmem(p.k, p.m, p.m).total) <= kWholeSmemLimit;
+    bd = bd_chosen<XDT, W4A4>(p, plan) && size_t(BdSmem(p.k, p.m, p.m).total) <= kWholeSmemLimit;
   if (nchunks < 8 || (bd ? nchunks < kSplitMinChunksBd : bytes(1) <= kSplitMinWholeBytes)) {
     // W4A4 from 4 tokens with fewer than two row tiles per CTA (two CTAs per SM): every CTA quantizes all of x
     // for about one tile of weights, so splitting K by 4 quarters that work (H200, session 8: 8B q/k/v 17.8 ->
