@@ -228,8 +228,8 @@ __device__ __forceinline__ void store_unit(uint16_t* row0, int split_stride, int
   }
 }
 
-// kForm16ClusterCompact (gemv_w4a4_cluster.cuh): store_unit<XDT, true, true> (the same staged values), and with
-// codes != nullptr also the unit's E2M1 codes (encode_unit_codes) and its decoded block scale as fp16 (exact).
+// kForm16ClusterCompact (gemv_w4a4_cluster.cuh): store_unit<XDT, true, true> (the same staged values), and the
+// unit's E2M1 codes (encode_unit_codes) and its decoded block scale as fp16 (exact).
 template <int XDT>
 __device__ __forceinline__ void store_unit_codes(uint16_t* row0, int kk, const RawUnit<XDT>& u, float act_gs,
                                                  float act_d, uint2* codes, __half* scale) {
@@ -247,10 +247,8 @@ __device__ __forceinline__ void store_unit_codes(uint16_t* row0, int kk, const R
         make_uint4(pack_pair(f[0], f[4], false), pack_pair(f[1], f[5], false), pack_pair(f[2], f[6], false),
                    pack_pair(f[3], f[7], false));
   }
-  if (codes != nullptr) {
-    *codes = encode_unit_codes(v, b.sdec);
-    *scale = __float2half_rn(b.sdec);
-  }
+  *codes = encode_unit_codes(v, b.sdec);
+  *scale = __float2half_rn(b.sdec);
 }
 
 // Weight and scale pointers of rows row_g and row_g + 8 at this thread's K offset kwarp inside a chunk.
@@ -715,20 +713,12 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   // cluster barrier publishes every share, then this CTA copies the others' data columns (2048 of each row's 2112
   // bytes) from their shared memory into the same place in its own. Ends with this thread's arrival on the barrier's
   // next phase; the kernel waits for that phase before it exits (no CTA leaves while a peer may read its x).
-  // kForm16ClusterCompact: the share also as E2M1 codes (8 bytes per unit u of the share, at 8 u) and fp16 block
-  // scales (at scale_off + 2 u) in the reduction buffers, unused until the first tile epilogue, which waits for that
-  // next phase (the peers are done reading them); the peers copy those (10 instead of 32 bytes per unit) and decode
-  // them into their staged x (the same values). Where the largest share's codes do not fit there, the plain copy.
   auto stage_cluster = [&]() {
     const int rank = int(cuda_core::cluster_ctarank()), csize = int(cuda_core::cluster_nctarank());
     const int rows = nchunks * m;
     auto share_start = [&](int r) { return rows * r / csize; };  // first row of CTA r's share
-    constexpr int kRedBytes = TEAMS * 2 * kWarps * kRows * kRedStride * int(sizeof(float));
-    const int scale_off = (rows + csize - 1) / csize * kUnitsPerToken * 8;  // the largest share's codes
-    const bool compact = kCompact && scale_off / 8 * 10 <= kRedBytes;
-    uint8_t* const codes = reinterpret_cast<uint8_t*>(xs + size_t(split_rows) * kTokStride);  // = red of team 0
-    const int u_first = share_start(rank) * kUnitsPerToken, u_end = share_start(rank + 1) * kUnitsPerToken;
-    for (int base = u_first + ctid; base < u_end; base += kStageBatch * kCtaThreads) {
+    const int u_end = share_start(rank + 1) * kUnitsPerToken;
+    for (int base = share_start(rank) * kUnitsPerToken + ctid; base < u_end; base += kStageBatch * kCtaThreads) {
       RawUnit<XDT> v[kStageBatch];
 #pragma unroll
       for (int b = 0; b < kStageBatch; ++b) {
@@ -740,59 +730,12 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       for (int b = 0; b < kStageBatch; ++b) {
         const int u = base + b * kCtaThreads;  // staged row u / kUnitsPerToken = xrow(0, ch, tok)
         if (u >= u_end) continue;
-        uint16_t* const row0 = xs + size_t(u / kUnitsPerToken) * kTokStride;
-        if constexpr (kCompact) {
-          static_assert(!kCompact || kQuantFast, "the W4A4 rule's quantizer");
-          const int i = u - u_first;
-          store_unit_codes<XDT>(row0, (u % kUnitsPerToken) * 16, v[b], act_gs, act_d,
-                                compact ? reinterpret_cast<uint2*>(codes + 8 * i) : nullptr,
-                                reinterpret_cast<__half*>(codes + scale_off + 2 * i));
-        } else {
-          store_unit<XDT, W4A4, kQuantFast>(row0, split_rows * kTokStride, (u % kUnitsPerToken) * 16, v[b], act_gs,
-                                            act_d);
-        }
+        store_unit<XDT, W4A4, kQuantFast>(xs + size_t(u / kUnitsPerToken) * kTokStride, split_rows * kTokStride,
+                                          (u % kUnitsPerToken) * 16, v[b], act_gs, act_d);
       }
     }
     cuda_core::cluster_arrive();  // this share written (release) ...
     cuda_core::cluster_wait();    // ... and every peer's (acquire); every peer has started
-    if (compact) {
-      // two units (one row, adjacent columns) per 16-byte load of codes and 4-byte load of scales
-      constexpr int kPairBatch = 2;
-      const uint32_t codes_addr = cuda_core::smem_addr(codes);
-      for (int q = 1; q < csize; ++q) {
-        const int peer = (rank + q) % csize;
-        const uint32_t remote = cuda_core::cluster_map_shared(codes_addr, uint32_t(peer));
-        const int p_first = share_start(peer) * kUnitsPerToken;
-        const int pairs = (share_start(peer + 1) * kUnitsPerToken - p_first) / 2;
-        for (int base = ctid; base < pairs; base += kPairBatch * kCtaThreads) {
-          uint4 cw[kPairBatch];
-          uint32_t sw[kPairBatch];
-#pragma unroll
-          for (int b = 0; b < kPairBatch; ++b) {
-            const int i = base + b * kCtaThreads;
-            if (i < pairs) {
-              cw[b] = cuda_core::ld_cluster_v4(remote + 16 * i);
-              sw[b] = ld_cluster_u32(remote + scale_off + 4 * i);
-            }
-          }
-#pragma unroll
-          for (int b = 0; b < kPairBatch; ++b) {
-            const int i = base + b * kCtaThreads;
-            if (i >= pairs) continue;
-            const int u = p_first + 2 * i, kk = (u % kUnitsPerToken) * 16;
-            uint16_t* const row0 = xs + size_t(u / kUnitsPerToken) * kTokStride;
-            const uint32_t s_lo = __byte_perm(sw[b], 0, 0x1010), s_hi = __byte_perm(sw[b], 0, 0x3232);
-            const __half2 s0 = *reinterpret_cast<const __half2*>(&s_lo), s1 = *reinterpret_cast<const __half2*>(&s_hi);
-            *reinterpret_cast<uint4*>(row0 + staged_offset(kk)) = decode_codes_word(cw[b].x, s0);
-            *reinterpret_cast<uint4*>(row0 + staged_offset(kk + 8)) = decode_codes_word(cw[b].y, s0);
-            *reinterpret_cast<uint4*>(row0 + staged_offset(kk + 16)) = decode_codes_word(cw[b].z, s1);
-            *reinterpret_cast<uint4*>(row0 + staged_offset(kk + 24)) = decode_codes_word(cw[b].w, s1);
-          }
-        }
-      }
-      cuda_core::cluster_arrive();  // done reading the peers' codes
-      return;
-    }
     constexpr int kRowVecs = kChunk * 2 / 16;  // 16-byte vectors of a row's data columns
     constexpr int kCopyBatch = 4;              // remote loads in flight per thread
     const uint32_t xs_addr = cuda_core::smem_addr(xs);
@@ -819,6 +762,78 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       }
     }
     cuda_core::cluster_arrive();  // done reading the peers' shared memory
+  };
+
+  // kForm16ClusterCompact: stage_cluster with the share also as E2M1 codes (8 bytes per unit u of the share, at 8 u)
+  // and fp16 block scales (at scale_off + 2 u) in the reduction buffers, unused until the first tile epilogue, which
+  // waits for the barrier phase after the copy (the peers are done reading them); the peers copy those (10 instead of
+  // 32 bytes per unit) and decode them into their staged x (the same values). Where the largest share's codes do not
+  // fit there (NT = 1 at C = 2 with more than 64 staged rows, e.g. M = 8 and K > 8192), stage_cluster itself.
+  auto stage_cluster_compact = [&]() {
+    const int rank = int(cuda_core::cluster_ctarank()), csize = int(cuda_core::cluster_nctarank());
+    const int rows = nchunks * m;
+    auto share_start = [&](int r) { return rows * r / csize; };  // first row of CTA r's share
+    constexpr int kRedBytes = TEAMS * 2 * kWarps * kRows * kRedStride * int(sizeof(float));
+    const int scale_off = (rows + csize - 1) / csize * kUnitsPerToken * 8;  // the largest share's codes
+    if (scale_off / 8 * 10 > kRedBytes) return stage_cluster();
+    uint8_t* const codes = reinterpret_cast<uint8_t*>(xs + size_t(split_rows) * kTokStride);  // = red of team 0
+    const int u_first = share_start(rank) * kUnitsPerToken, u_end = share_start(rank + 1) * kUnitsPerToken;
+    for (int base = u_first + ctid; base < u_end; base += kStageBatch * kCtaThreads) {
+      RawUnit<XDT> v[kStageBatch];
+#pragma unroll
+      for (int b = 0; b < kStageBatch; ++b) {
+        const int u = base + b * kCtaThreads, row = u / kUnitsPerToken, ch = row / m;
+        const int tok = u < u_end ? row - ch * m : m;  // past the share: no load (zeros), no store
+        load_unit<XDT>(p, tok, (c_base + ch) * kChunk + (u % kUnitsPerToken) * 16, v[b]);
+      }
+#pragma unroll
+      for (int b = 0; b < kStageBatch; ++b) {
+        const int u = base + b * kCtaThreads;  // staged row u / kUnitsPerToken = xrow(0, ch, tok)
+        if (u >= u_end) continue;
+        uint16_t* const row0 = xs + size_t(u / kUnitsPerToken) * kTokStride;
+        static_assert(!kCompact || kQuantFast, "the W4A4 rule's quantizer");
+        const int i = u - u_first;  // the unit's codes at 8 i, its scale at scale_off + 2 i
+        store_unit_codes<XDT>(row0, (u % kUnitsPerToken) * 16, v[b], act_gs, act_d,
+                              reinterpret_cast<uint2*>(codes + 8 * i),
+                              reinterpret_cast<__half*>(codes + scale_off + 2 * i));
+      }
+    }
+    cuda_core::cluster_arrive();  // this share written (release) ...
+    cuda_core::cluster_wait();    // ... and every peer's (acquire); every peer has started
+    constexpr int kPairBatch = 2;  // pairs of units (one row, adjacent columns: 16 bytes of codes, 4 of scales)
+    const uint32_t codes_addr = cuda_core::smem_addr(codes);
+    for (int q = 1; q < csize; ++q) {
+      const int peer = (rank + q) % csize;
+      const uint32_t remote = cuda_core::cluster_map_shared(codes_addr, uint32_t(peer));
+      const int p_first = share_start(peer) * kUnitsPerToken;
+      const int pairs = (share_start(peer + 1) * kUnitsPerToken - p_first) / 2;
+      for (int base = ctid; base < pairs; base += kPairBatch * kCtaThreads) {
+        uint4 cw[kPairBatch];
+        uint32_t sw[kPairBatch];
+#pragma unroll
+        for (int b = 0; b < kPairBatch; ++b) {
+          const int i = base + b * kCtaThreads;
+          if (i < pairs) {
+            cw[b] = cuda_core::ld_cluster_v4(remote + 16 * i);
+            sw[b] = ld_cluster_u32(remote + scale_off + 4 * i);
+          }
+        }
+#pragma unroll
+        for (int b = 0; b < kPairBatch; ++b) {
+          const int i = base + b * kCtaThreads;
+          if (i >= pairs) continue;
+          const int u = p_first + 2 * i, kk = (u % kUnitsPerToken) * 16;
+          uint16_t* const row0 = xs + size_t(u / kUnitsPerToken) * kTokStride;
+          const uint32_t s_lo = __byte_perm(sw[b], 0, 0x1010), s_hi = __byte_perm(sw[b], 0, 0x3232);
+          const __half2 s0 = *reinterpret_cast<const __half2*>(&s_lo), s1 = *reinterpret_cast<const __half2*>(&s_hi);
+          *reinterpret_cast<uint4*>(row0 + staged_offset(kk)) = decode_codes_word(cw[b].x, s0);
+          *reinterpret_cast<uint4*>(row0 + staged_offset(kk + 8)) = decode_codes_word(cw[b].y, s0);
+          *reinterpret_cast<uint4*>(row0 + staged_offset(kk + 16)) = decode_codes_word(cw[b].z, s1);
+          *reinterpret_cast<uint4*>(row0 + staged_offset(kk + 24)) = decode_codes_word(cw[b].w, s1);
+        }
+      }
+    }
+    cuda_core::cluster_arrive();  // done reading the peers' codes
   };
 
   // Chunked mode: this thread's units of one chunk, loaded before the compute and stored after it.
@@ -898,15 +913,19 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   uint32_t wv[kDepth][2][4], sc[kDepth][2];
   // kForm16ClusterAmax: its barrier and slots in staged row 0's padding (bytes 2048..2111, never read or written
   // otherwise)
-  uint64_t* const amax_bar = reinterpret_cast<uint64_t*>(xs + kChunk);
   if constexpr (kClusterAmax) {
     static_assert(kTokStride - kChunk >= 4 + 8 * 2, "the barrier and 8 slots fit the padding");
+    uint64_t* const amax_bar = reinterpret_cast<uint64_t*>(xs + kChunk);
     if (p.amax_inline) cluster_amax_open(amax_bar);
+    prefetch_then_wait<XDT, W4A4, W4A4 && (FORM & kForm16AmaxWide) != 0, true>(p, steps, fetch, wv, sc, act_gs,
+                                                                               act_d, amax_bar);
+  } else {
+    prefetch_then_wait<XDT, W4A4, W4A4 && (FORM & kForm16AmaxWide) != 0>(p, steps, fetch, wv, sc, act_gs, act_d);
   }
-  prefetch_then_wait<XDT, W4A4, W4A4 && (FORM & kForm16AmaxWide) != 0, kClusterAmax>(p, steps, fetch, wv, sc, act_gs,
-                                                                                      act_d, amax_bar);
 
-  if constexpr (kCluster) {
+  if constexpr (kCompact) {
+    stage_cluster_compact();
+  } else if constexpr (kCluster) {
     stage_cluster();
   } else if constexpr (WHOLE) {
     stage(c_base, nchunks);
