@@ -247,8 +247,10 @@ __device__ __forceinline__ void store_unit_codes(uint16_t* row0, int kk, const R
         make_uint4(pack_pair(f[0], f[4], false), pack_pair(f[1], f[5], false), pack_pair(f[2], f[6], false),
                    pack_pair(f[3], f[7], false));
   }
-  *codes = encode_unit_codes(v, b.sdec);
-  *scale = __float2half_rn(b.sdec);
+  if (codes != nullptr) {
+    *codes = encode_unit_codes(v, b.sdec);
+    *scale = __float2half_rn(b.sdec);
+  }
 }
 
 // Weight and scale pointers of rows row_g and row_g + 8 at this thread's K offset kwarp inside a chunk.
@@ -708,34 +710,10 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
     }
   };
 
-  // kForm16Cluster: x's nchunks * m staged token rows (row c * m + tok, 64 units each) split into cluster_nctarank()
-  // contiguous shares; this CTA quantizes its share (each unit exactly as stage() would: load_unit, store_unit), the
-  // cluster barrier publishes every share, then this CTA copies the others' data columns (2048 of each row's 2112
-  // bytes) from their shared memory into the same place in its own. Ends with this thread's arrival on the barrier's
-  // next phase; the kernel waits for that phase before it exits (no CTA leaves while a peer may read its x).
-  auto stage_cluster = [&]() {
-    const int rank = int(cuda_core::cluster_ctarank()), csize = int(cuda_core::cluster_nctarank());
-    const int rows = nchunks * m;
-    auto share_start = [&](int r) { return rows * r / csize; };  // first row of CTA r's share
-    const int u_end = share_start(rank + 1) * kUnitsPerToken;
-    for (int base = share_start(rank) * kUnitsPerToken + ctid; base < u_end; base += kStageBatch * kCtaThreads) {
-      RawUnit<XDT> v[kStageBatch];
-#pragma unroll
-      for (int b = 0; b < kStageBatch; ++b) {
-        const int u = base + b * kCtaThreads, row = u / kUnitsPerToken, ch = row / m;
-        const int tok = u < u_end ? row - ch * m : m;  // past the share: no load (zeros), no store
-        load_unit<XDT>(p, tok, (c_base + ch) * kChunk + (u % kUnitsPerToken) * 16, v[b]);
-      }
-#pragma unroll
-      for (int b = 0; b < kStageBatch; ++b) {
-        const int u = base + b * kCtaThreads;  // staged row u / kUnitsPerToken = xrow(0, ch, tok)
-        if (u >= u_end) continue;
-        store_unit<XDT, W4A4, kQuantFast>(xs + size_t(u / kUnitsPerToken) * kTokStride, split_rows * kTokStride,
-                                          (u % kUnitsPerToken) * 16, v[b], act_gs, act_d);
-      }
-    }
-    cuda_core::cluster_arrive();  // this share written (release) ...
-    cuda_core::cluster_wait();    // ... and every peer's (acquire); every peer has started
+  // kForm16Cluster, after the barrier that publishes every share: the other CTAs' data columns (2048 of each staged
+  // row's 2112 bytes) copied from their shared memory into the same place in this CTA's, then this thread's arrival
+  // on the barrier's next phase (done reading the peers' shared memory).
+  auto copy_shares = [&](int rank, int csize, auto share_start) {
     constexpr int kRowVecs = kChunk * 2 / 16;  // 16-byte vectors of a row's data columns
     constexpr int kCopyBatch = 4;              // remote loads in flight per thread
     const uint32_t xs_addr = cuda_core::smem_addr(xs);
@@ -764,18 +742,49 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
     cuda_core::cluster_arrive();  // done reading the peers' shared memory
   };
 
+  // kForm16Cluster: x's nchunks * m staged token rows (row c * m + tok, 64 units each) split into cluster_nctarank()
+  // contiguous shares; this CTA quantizes its share (each unit exactly as stage() would: load_unit, store_unit), the
+  // cluster barrier publishes every share, then this CTA copies the others' data columns (2048 of each row's 2112
+  // bytes) from their shared memory into the same place in its own. Ends with this thread's arrival on the barrier's
+  // next phase; the kernel waits for that phase before it exits (no CTA leaves while a peer may read its x).
+  auto stage_cluster = [&]() {
+    const int rank = int(cuda_core::cluster_ctarank()), csize = int(cuda_core::cluster_nctarank());
+    const int rows = nchunks * m;
+    auto share_start = [&](int r) { return rows * r / csize; };  // first row of CTA r's share
+    const int u_end = share_start(rank + 1) * kUnitsPerToken;
+    for (int base = share_start(rank) * kUnitsPerToken + ctid; base < u_end; base += kStageBatch * kCtaThreads) {
+      RawUnit<XDT> v[kStageBatch];
+#pragma unroll
+      for (int b = 0; b < kStageBatch; ++b) {
+        const int u = base + b * kCtaThreads, row = u / kUnitsPerToken, ch = row / m;
+        const int tok = u < u_end ? row - ch * m : m;  // past the share: no load (zeros), no store
+        load_unit<XDT>(p, tok, (c_base + ch) * kChunk + (u % kUnitsPerToken) * 16, v[b]);
+      }
+#pragma unroll
+      for (int b = 0; b < kStageBatch; ++b) {
+        const int u = base + b * kCtaThreads;  // staged row u / kUnitsPerToken = xrow(0, ch, tok)
+        if (u >= u_end) continue;
+        store_unit<XDT, W4A4, kQuantFast>(xs + size_t(u / kUnitsPerToken) * kTokStride, split_rows * kTokStride,
+                                          (u % kUnitsPerToken) * 16, v[b], act_gs, act_d);
+      }
+    }
+    cuda_core::cluster_arrive();  // this share written (release) ...
+    cuda_core::cluster_wait();    // ... and every peer's (acquire); every peer has started
+    copy_shares(rank, csize, share_start);
+  };
+
   // kForm16ClusterCompact: stage_cluster with the share also as E2M1 codes (8 bytes per unit u of the share, at 8 u)
   // and fp16 block scales (at scale_off + 2 u) in the reduction buffers, unused until the first tile epilogue, which
   // waits for the barrier phase after the copy (the peers are done reading them); the peers copy those (10 instead of
   // 32 bytes per unit) and decode them into their staged x (the same values). Where the largest share's codes do not
-  // fit there (NT = 1 at C = 2 with more than 64 staged rows, e.g. M = 8 and K > 8192), stage_cluster itself.
+  // fit there (NT = 1 at C = 2 with more than 64 staged rows, e.g. M = 8 and K > 8192), stage_cluster's copy.
   auto stage_cluster_compact = [&]() {
     const int rank = int(cuda_core::cluster_ctarank()), csize = int(cuda_core::cluster_nctarank());
     const int rows = nchunks * m;
     auto share_start = [&](int r) { return rows * r / csize; };  // first row of CTA r's share
     constexpr int kRedBytes = TEAMS * 2 * kWarps * kRows * kRedStride * int(sizeof(float));
     const int scale_off = (rows + csize - 1) / csize * kUnitsPerToken * 8;  // the largest share's codes
-    if (scale_off / 8 * 10 > kRedBytes) return stage_cluster();
+    const bool compact = scale_off / 8 * 10 <= kRedBytes;
     uint8_t* const codes = reinterpret_cast<uint8_t*>(xs + size_t(split_rows) * kTokStride);  // = red of team 0
     const int u_first = share_start(rank) * kUnitsPerToken, u_end = share_start(rank + 1) * kUnitsPerToken;
     for (int base = u_first + ctid; base < u_end; base += kStageBatch * kCtaThreads) {
@@ -794,12 +803,13 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
         static_assert(!kCompact || kQuantFast, "the W4A4 rule's quantizer");
         const int i = u - u_first;  // the unit's codes at 8 i, its scale at scale_off + 2 i
         store_unit_codes<XDT>(row0, (u % kUnitsPerToken) * 16, v[b], act_gs, act_d,
-                              reinterpret_cast<uint2*>(codes + 8 * i),
+                              compact ? reinterpret_cast<uint2*>(codes + 8 * i) : nullptr,
                               reinterpret_cast<__half*>(codes + scale_off + 2 * i));
       }
     }
     cuda_core::cluster_arrive();  // this share written (release) ...
     cuda_core::cluster_wait();    // ... and every peer's (acquire); every peer has started
+    if (!compact) return copy_shares(rank, csize, share_start);
     constexpr int kPairBatch = 2;  // pairs of units (one row, adjacent columns: 16 bytes of codes, 4 of scales)
     const uint32_t codes_addr = cuda_core::smem_addr(codes);
     for (int q = 1; q < csize; ++q) {
