@@ -5,7 +5,7 @@
 //     the order). Every CTA used to read all of x for it (cta_amax_wide).
 //   kForm16ClusterCompact: the peers' quantized shares copied as E2M1 codes (8 bytes per 16-element unit) and the
 //     decoded E4M3 block scale (fp16, 2 bytes) instead of the staged fp16 values (32 bytes): encode_unit_codes here,
-//     decode_unit_codes on the receiving CTA gives back the staged values bit for bit.
+//     decode_codes_word on the receiving CTA gives back the staged values bit for bit.
 #pragma once
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
