@@ -63,6 +63,26 @@ __device__ __forceinline__ void st_async_f32(uint32_t addr, float v, uint32_t ba
                : "memory");
 }
 
+// mbar_wait (core/mbarrier.cuh) that traps after ~2 s at 1.98 GHz instead of spinning forever: a peer's st.async
+// that never completed would otherwise hang the GPU (and every later kernel) rather than fail the call.
+__device__ __forceinline__ void mbar_wait_or_trap(uint64_t* bar, uint32_t parity) {
+  const long long start = clock64();
+  for (;;) {
+    uint32_t done;
+    asm volatile(
+        "{\n"
+        " .reg .pred p;\n"
+        " mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+        " selp.u32 %0, 1, 0, p;\n"
+        "}\n"
+        : "=r"(done)
+        : "r"(cuda_core::smem_addr(bar)), "r"(parity)
+        : "memory");
+    if (done != 0) return;
+    if (clock64() - start > (1LL << 32)) __trap();
+  }
+}
+
 // kForm16ClusterAmax: cta_amax_wide's max over CTA rank r's slice [units r / C, units (r + 1) / C) of x's 16-byte
 // units (elements when x is not 16-byte aligned), then the max of the C slices' maxima: thread q of each CTA stores
 // its CTA's into slot r of CTA q (st.async, completing on q's barrier), each CTA waits for its C - 1 (the same max
@@ -106,7 +126,7 @@ __device__ float cluster_amax(const GemvParams& p, uint64_t* bar) {
                  cuda_core::cluster_map_shared(cuda_core::smem_addr(bar), uint32_t(q)));
   }
   if (q == 0) cuda_core::mbar_arrive_expect_tx(bar, uint32_t(4 * (csize - 1)));
-  cuda_core::mbar_wait(bar, 0);  // the peers' maxima have landed
+  mbar_wait_or_trap(bar, 0);  // the peers' maxima have landed
   for (int r = 0; r < int(csize); ++r)
     if (r != int(rank)) amax = fmaxf(amax, slots[r]);
   return amax;
