@@ -6,8 +6,8 @@
 #   compact: the peers' quantized shares copied as E2M1 codes + fp16 block scales (10 instead of 32 bytes per unit).
 #   T. tests/test_nvfp4_gpu_w4a4_cluster_forms.py: every form gives the plain kernel's bits (must pass before A counts).
 #   A2 / A4. gemv_env_sweep of the form switch (unset,amax,compact,both) with RESET_NATIVE_GEMV_W4A4_CLUSTER=2, then
-#      =4, on the rows the two-team kernel runs (8B q/k/v, gate_up, o; 32B q/k/v, gate_up; M = 16, 12, 8, M = 16
-#      first; the down and 32B o rows split K, where neither switch acts). "same bits" must be True on every row.
+#      =4, on the rows the two-team kernel runs (8B gate_up, 32B gate_up, 8B q/k/v, 32B q/k/v, 8B o; M = 16, 12, 8;
+#      the down and 32B o rows split K, where neither switch acts). "same bits" must be True on every row.
 # Worst case ~114 s (every step at its timeout); expected ~70 s. Tables last.
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/w4a4cluster39_out}
@@ -22,9 +22,9 @@ timeout ${TEST_TIMEOUT:-60} python3 -m pytest -q -m gpu -p no:cacheprovider --tb
   tests/test_nvfp4_gpu_w4a4_cluster_forms.py > "$OUT/tests.txt" 2>&1
 echo "T rc $? at ${SECONDS} s: $(tail -1 "$OUT/tests.txt")"
 grep -E "^(FAILED|ERROR)|Error" "$OUT/tests.txt" | head -8
-ROWS=""
-for m in 16 12 8; do
-  for layer in 8b:qkv 8b:gate_up 32b:qkv 32b:gate_up 8b:o; do ROWS="$ROWS,$layer:$m"; done
+ROWS=""  # by layer (its weights made once), the large rows first
+for layer in 8b:gate_up 32b:gate_up 8b:qkv 32b:qkv 8b:o; do
+  for m in 16 12 8; do ROWS="$ROWS,$layer:$m"; done
 done
 ROWS=${ROWS#,}
 SWEEP="python3 bench/probes/gemv_env_sweep.py --act nvfp4 --reps 3 --env RESET_NATIVE_GEMV_W4A4_CLUSTER_FORM"
