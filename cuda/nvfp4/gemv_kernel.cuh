@@ -26,6 +26,7 @@
 #include "nvfp4/gemv_params.cuh"
 #include "nvfp4/gemv_prologue.cuh"
 #include "nvfp4/gemv_ring.cuh"
+#include "nvfp4/gemv_w4a4_cluster.cuh"
 #include "nvfp4/gemv_w4a4_quant.cuh"
 #include "nvfp4/nvfp4_device.cuh"
 #include "nvfp4/launch_check.hpp"
@@ -93,11 +94,14 @@ __device__ float cta_amax(const GemvParams& p) {
 // W4A4: one 16-element block of x quantized per SPEC section 2 (steps 2-5, with the activation global
 // scale), replaced in place by its exact values e2m1 * e4m3 (<= 6 significant bits: exact in fp16); the
 // activation global scale itself is applied in the epilogue.
-__device__ __forceinline__ void quantize_activation_block(float (&v)[16], float act_gs, float act_d) {
-  const ActivationBlockScale b = activation_block_scale(v, act_gs, act_d);
+// b: activation_block_scale(v, act_gs, act_d) (the overload below).
+__device__ __forceinline__ void quantize_activation_block(float (&v)[16], const ActivationBlockScale& b) {
 #pragma unroll
   for (int i = 0; i < 16; ++i)
     v[i] = copysignf(e2m1_magnitude_value(e2m1_round_magnitude(__fdiv_rn(fabsf(v[i]), b.s))) * b.sdec, v[i]);
+}
+__device__ __forceinline__ void quantize_activation_block(float (&v)[16], float act_gs, float act_d) {
+  quantize_activation_block(v, activation_block_scale(v, act_gs, act_d));
 }
 
 // One output of a 16-row tile before the residual and the rounding: the 8 warps' partial sums of local row rl
@@ -221,6 +225,31 @@ __device__ __forceinline__ void store_unit(uint16_t* row0, int split_stride, int
       o.w = pack_pair(f[3], f[7], M::kABf16);
       *reinterpret_cast<uint4*>(row + staged_offset(e0)) = o;
     }
+  }
+}
+
+// kForm16ClusterCompact (gemv_w4a4_cluster.cuh): store_unit<XDT, true, true> (the same staged values), and the
+// unit's E2M1 codes (encode_unit_codes) and its decoded block scale as fp16 (exact).
+template <int XDT>
+__device__ __forceinline__ void store_unit_codes(uint16_t* row0, int kk, const RawUnit<XDT>& u, float act_gs,
+                                                 float act_d, uint2* codes, __half* scale) {
+  using E = Elem<XDT>;
+  float v[16];
+  const auto* e = reinterpret_cast<const typename E::T*>(u.r);
+#pragma unroll
+  for (int i = 0; i < 16; ++i) v[i] = E::to_float(e[i]);
+  const ActivationBlockScale b = activation_block_scale(v, act_gs, act_d);
+  if (!quantize_activation_block_fast(v, b)) quantize_activation_block(v, b);
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const float* f = &v[8 * h];
+    *reinterpret_cast<uint4*>(row0 + staged_offset(kk + 8 * h)) =
+        make_uint4(pack_pair(f[0], f[4], false), pack_pair(f[1], f[5], false), pack_pair(f[2], f[6], false),
+                   pack_pair(f[3], f[7], false));
+  }
+  if (codes != nullptr) {
+    *codes = encode_unit_codes(v, b.sdec);
+    *scale = __float2half_rn(b.sdec);
   }
 }
 
@@ -491,11 +520,13 @@ __host__ __device__ constexpr int group() {
 // Start of both GEMV kernels' main phase: the first kDepth weight steps go in flight before waiting for
 // the previous kernel (weights do not depend on it; x, the activation amax and the output do), then the
 // next kernel may launch and W4A4 reads its activation scales.
-// AMAX_WIDE (kForm16AmaxWide): the in-kernel amax by cta_amax_wide (the same max).
-template <int XDT, bool W4A4, bool AMAX_WIDE = false, int kDepth, class Fetch>
+// AMAX_WIDE (kForm16AmaxWide): the in-kernel amax by cta_amax_wide (the same max). AMAX_CLUSTER
+// (kForm16ClusterAmax): by cluster_amax, split over the cluster (the same max), through amax_bar (the kernel called
+// cluster_amax_open(amax_bar) first).
+template <int XDT, bool W4A4, bool AMAX_WIDE = false, bool AMAX_CLUSTER = false, int kDepth, class Fetch>
 __device__ __forceinline__ void prefetch_then_wait(const GemvParams& p, int steps, Fetch& fetch,
                                                    uint32_t (&wv)[kDepth][2][4], uint32_t (&sc)[kDepth][2],
-                                                   float& act_gs, float& act_d) {
+                                                   float& act_gs, float& act_d, uint64_t* amax_bar = nullptr) {
 #ifdef GEMV_TRACE_PREFETCH  // probe-only (bench/probes/gemv_chain_trace.cu): steps loaded before the PDL wait
   constexpr int kPrefetch = GEMV_TRACE_PREFETCH;
 #else
@@ -512,7 +543,9 @@ __device__ __forceinline__ void prefetch_then_wait(const GemvParams& p, int step
   if constexpr (W4A4) {
     if (p.amax_inline) {
       float amax;
-      if constexpr (AMAX_WIDE) {
+      if constexpr (AMAX_CLUSTER) {
+        amax = cluster_amax<XDT>(p, amax_bar);
+      } else if constexpr (AMAX_WIDE) {
         amax = cta_amax_wide<XDT>(p);
       } else {
         amax = cta_amax<XDT>(p);
@@ -619,6 +652,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   constexpr bool kQuantFast = W4A4 && (FORM & kForm16QuantFast) != 0;
   constexpr bool kCluster = (FORM & kForm16Cluster) != 0;
   static_assert(!kCluster || (W4A4 && TEAMS > 1 && !SPLIT), "clusters: the W4A4 two-team kernel only");
+  constexpr bool kClusterAmax = kCluster && (FORM & kForm16ClusterAmax) != 0;
+  constexpr bool kCompact = kCluster && (FORM & kForm16ClusterCompact) != 0;
+  static_assert(kCluster || (FORM & (kForm16ClusterAmax | kForm16ClusterCompact)) == 0, "cluster forms only");
   constexpr int kStageBatchWide = 4;
   static_assert(kCtaThreads % kUnitsPerToken == 0, "a thread keeps its unit column");
   auto stage_wide = [&](int c_first, int c_count) {
@@ -674,6 +710,38 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
     }
   };
 
+  // kForm16Cluster, after the barrier that publishes every share: the other CTAs' data columns (2048 of each staged
+  // row's 2112 bytes) copied from their shared memory into the same place in this CTA's, then this thread's arrival
+  // on the barrier's next phase (done reading the peers' shared memory).
+  auto copy_shares = [&](int rank, int csize, auto share_start) {
+    constexpr int kRowVecs = kChunk * 2 / 16;  // 16-byte vectors of a row's data columns
+    constexpr int kCopyBatch = 4;              // remote loads in flight per thread
+    const uint32_t xs_addr = cuda_core::smem_addr(xs);
+    auto byte_offset = [&](unsigned i) {  // of 16-byte vector i of the data columns, in xs
+      return (i / kRowVecs) * (kTokStride * 2) + (i % kRowVecs) * 16;
+    };
+    for (int q = 1; q < csize; ++q) {
+      const int peer = (rank + q) % csize;
+      const uint32_t remote = cuda_core::cluster_map_shared(xs_addr, uint32_t(peer));
+      const unsigned v_end = unsigned(share_start(peer + 1)) * kRowVecs;
+      for (unsigned base = unsigned(share_start(peer)) * kRowVecs + ctid; base < v_end;
+           base += kCopyBatch * kCtaThreads) {
+        uint4 v[kCopyBatch];
+#pragma unroll
+        for (int b = 0; b < kCopyBatch; ++b) {
+          const unsigned i = base + b * kCtaThreads;
+          if (i < v_end) v[b] = cuda_core::ld_cluster_v4(remote + byte_offset(i));
+        }
+#pragma unroll
+        for (int b = 0; b < kCopyBatch; ++b) {
+          const unsigned i = base + b * kCtaThreads;
+          if (i < v_end) *reinterpret_cast<uint4*>(reinterpret_cast<char*>(xs) + byte_offset(i)) = v[b];
+        }
+      }
+    }
+    cuda_core::cluster_arrive();  // done reading the peers' shared memory
+  };
+
   // kForm16Cluster: x's nchunks * m staged token rows (row c * m + tok, 64 units each) split into cluster_nctarank()
   // contiguous shares; this CTA quantizes its share (each unit exactly as stage() would: load_unit, store_unit), the
   // cluster barrier publishes every share, then this CTA copies the others' data columns (2048 of each row's 2112
@@ -702,32 +770,80 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
     }
     cuda_core::cluster_arrive();  // this share written (release) ...
     cuda_core::cluster_wait();    // ... and every peer's (acquire); every peer has started
-    constexpr int kRowVecs = kChunk * 2 / 16;  // 16-byte vectors of a row's data columns
-    constexpr int kCopyBatch = 4;              // remote loads in flight per thread
-    const uint32_t xs_addr = cuda_core::smem_addr(xs);
-    auto byte_offset = [&](unsigned i) {  // of 16-byte vector i of the data columns, in xs
-      return (i / kRowVecs) * (kTokStride * 2) + (i % kRowVecs) * 16;
-    };
+    copy_shares(rank, csize, share_start);
+  };
+
+  // kForm16ClusterCompact: stage_cluster with the share also as E2M1 codes (8 bytes per unit u of the share, at 8 u)
+  // and fp16 block scales (at scale_off + 2 u) in the reduction buffers, unused until the first tile epilogue, which
+  // waits for the barrier phase after the copy (the peers are done reading them); the peers copy those (10 instead of
+  // 32 bytes per unit) and decode them into their staged x (the same values). Where the largest share's codes do not
+  // fit there (NT = 1 at C = 2 with more than 64 staged rows, e.g. M = 8 and K > 8192), stage_cluster's copy.
+  auto stage_cluster_compact = [&]() {
+    const int rank = int(cuda_core::cluster_ctarank()), csize = int(cuda_core::cluster_nctarank());
+    const int rows = nchunks * m;
+    auto share_start = [&](int r) { return rows * r / csize; };  // first row of CTA r's share
+    constexpr int kRedBytes = TEAMS * 2 * kWarps * kRows * kRedStride * int(sizeof(float));
+    const int scale_off = (rows + csize - 1) / csize * kUnitsPerToken * 8;  // the largest share's codes
+    const bool compact = scale_off / 8 * 10 <= kRedBytes;
+    uint8_t* const codes = reinterpret_cast<uint8_t*>(xs + size_t(split_rows) * kTokStride);  // = red of team 0
+    const int u_first = share_start(rank) * kUnitsPerToken, u_end = share_start(rank + 1) * kUnitsPerToken;
+    for (int base = u_first + ctid; base < u_end; base += kStageBatch * kCtaThreads) {
+      RawUnit<XDT> v[kStageBatch];
+#pragma unroll
+      for (int b = 0; b < kStageBatch; ++b) {
+        const int u = base + b * kCtaThreads, row = u / kUnitsPerToken, ch = row / m;
+        const int tok = u < u_end ? row - ch * m : m;  // past the share: no load (zeros), no store
+        load_unit<XDT>(p, tok, (c_base + ch) * kChunk + (u % kUnitsPerToken) * 16, v[b]);
+      }
+#pragma unroll
+      for (int b = 0; b < kStageBatch; ++b) {
+        const int u = base + b * kCtaThreads;  // staged row u / kUnitsPerToken = xrow(0, ch, tok)
+        if (u >= u_end) continue;
+        uint16_t* const row0 = xs + size_t(u / kUnitsPerToken) * kTokStride;
+        static_assert(!kCompact || kQuantFast, "the W4A4 rule's quantizer");
+        const int i = u - u_first;  // the unit's codes at 8 i, its scale at scale_off + 2 i
+        store_unit_codes<XDT>(row0, (u % kUnitsPerToken) * 16, v[b], act_gs, act_d,
+                              compact ? reinterpret_cast<uint2*>(codes + 8 * i) : nullptr,
+                              reinterpret_cast<__half*>(codes + scale_off + 2 * i));
+      }
+    }
+    cuda_core::cluster_arrive();  // this share written (release) ...
+    cuda_core::cluster_wait();    // ... and every peer's (acquire); every peer has started
+    if (!compact) return copy_shares(rank, csize, share_start);
+    constexpr int kPairBatch = 2;  // pairs of units (one row, adjacent columns: 16 bytes of codes, 4 of scales)
+    const uint32_t codes_addr = cuda_core::smem_addr(codes);
     for (int q = 1; q < csize; ++q) {
       const int peer = (rank + q) % csize;
-      const uint32_t remote = cuda_core::cluster_map_shared(xs_addr, uint32_t(peer));
-      const unsigned v_end = unsigned(share_start(peer + 1)) * kRowVecs;
-      for (unsigned base = unsigned(share_start(peer)) * kRowVecs + ctid; base < v_end;
-           base += kCopyBatch * kCtaThreads) {
-        uint4 v[kCopyBatch];
+      const uint32_t remote = cuda_core::cluster_map_shared(codes_addr, uint32_t(peer));
+      const int p_first = share_start(peer) * kUnitsPerToken;
+      const int pairs = (share_start(peer + 1) * kUnitsPerToken - p_first) / 2;
+      for (int base = ctid; base < pairs; base += kPairBatch * kCtaThreads) {
+        uint4 cw[kPairBatch];
+        uint32_t sw[kPairBatch];
 #pragma unroll
-        for (int b = 0; b < kCopyBatch; ++b) {
-          const unsigned i = base + b * kCtaThreads;
-          if (i < v_end) v[b] = cuda_core::ld_cluster_v4(remote + byte_offset(i));
+        for (int b = 0; b < kPairBatch; ++b) {
+          const int i = base + b * kCtaThreads;
+          if (i < pairs) {
+            cw[b] = cuda_core::ld_cluster_v4(remote + 16 * i);
+            sw[b] = ld_cluster_u32(remote + scale_off + 4 * i);
+          }
         }
 #pragma unroll
-        for (int b = 0; b < kCopyBatch; ++b) {
-          const unsigned i = base + b * kCtaThreads;
-          if (i < v_end) *reinterpret_cast<uint4*>(reinterpret_cast<char*>(xs) + byte_offset(i)) = v[b];
+        for (int b = 0; b < kPairBatch; ++b) {
+          const int i = base + b * kCtaThreads;
+          if (i >= pairs) continue;
+          const int u = p_first + 2 * i, kk = (u % kUnitsPerToken) * 16;
+          uint16_t* const row0 = xs + size_t(u / kUnitsPerToken) * kTokStride;
+          const uint32_t s_lo = __byte_perm(sw[b], 0, 0x1010), s_hi = __byte_perm(sw[b], 0, 0x3232);
+          const __half2 s0 = *reinterpret_cast<const __half2*>(&s_lo), s1 = *reinterpret_cast<const __half2*>(&s_hi);
+          *reinterpret_cast<uint4*>(row0 + staged_offset(kk)) = decode_codes_word(cw[b].x, s0);
+          *reinterpret_cast<uint4*>(row0 + staged_offset(kk + 8)) = decode_codes_word(cw[b].y, s0);
+          *reinterpret_cast<uint4*>(row0 + staged_offset(kk + 16)) = decode_codes_word(cw[b].z, s1);
+          *reinterpret_cast<uint4*>(row0 + staged_offset(kk + 24)) = decode_codes_word(cw[b].w, s1);
         }
       }
     }
-    cuda_core::cluster_arrive();  // done reading the peers' shared memory
+    cuda_core::cluster_arrive();  // done reading the peers' codes
   };
 
   // Chunked mode: this thread's units of one chunk, loaded before the compute and stored after it.
@@ -805,9 +921,21 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   };
 
   uint32_t wv[kDepth][2][4], sc[kDepth][2];
-  prefetch_then_wait<XDT, W4A4, W4A4 && (FORM & kForm16AmaxWide) != 0>(p, steps, fetch, wv, sc, act_gs, act_d);
+  // kForm16ClusterAmax: its barrier and slots in staged row 0's padding (bytes 2048..2111, never read or written
+  // otherwise)
+  if constexpr (kClusterAmax) {
+    static_assert(kTokStride - kChunk >= 4 + 8 * 2, "the barrier and 8 slots fit the padding");
+    uint64_t* const amax_bar = reinterpret_cast<uint64_t*>(xs + kChunk);
+    if (p.amax_inline) cluster_amax_open(amax_bar);
+    prefetch_then_wait<XDT, W4A4, W4A4 && (FORM & kForm16AmaxWide) != 0, true>(p, steps, fetch, wv, sc, act_gs,
+                                                                               act_d, amax_bar);
+  } else {
+    prefetch_then_wait<XDT, W4A4, W4A4 && (FORM & kForm16AmaxWide) != 0>(p, steps, fetch, wv, sc, act_gs, act_d);
+  }
 
-  if constexpr (kCluster) {
+  if constexpr (kCompact) {
+    stage_cluster_compact();
+  } else if constexpr (kCluster) {
     stage_cluster();
   } else if constexpr (WHOLE) {
     stage(c_base, nchunks);
@@ -929,6 +1057,11 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
     }
     // ---- epilogue of a tile: reduce the 8 warps' K slices through shared memory
     if (c == nchunks - 1) {
+      // kForm16ClusterCompact: before this walker's first write to its reduction buffers, which may hold this CTA's
+      // codes (stage_cluster), the peers must be done reading them
+      if constexpr (kCompact) {
+        if (c_row0 == first_row) cuda_core::cluster_wait();
+      }
       const int row0 = WHOLE ? c_row0 : first_row + d * kRows;
       // WHOLE: two reduction buffers, used by alternate tiles. A thread writes this one again two tiles later,
       // after the next tile's barrier, which every thread reaches only once it has read this tile's sums: one
@@ -1034,7 +1167,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
         if (step + d < steps) run_step(step + d, d, wv[d], sc[d]);
     }
   }
-  if constexpr (kCluster) cuda_core::cluster_wait();  // no peer still reads this CTA's staged x (stage_cluster)
+  if constexpr (kCluster) {  // no peer still reads this CTA's staged x (stage_cluster)
+    if (!kCompact || my_tiles == 0) cuda_core::cluster_wait();  // (compact: at the first tile epilogue, if any)
+  }
 }
 
 // Shared memory of one CTA: staged x (+ zero rows) and the reduction buffer (two in WHOLE mode).
@@ -1310,13 +1445,29 @@ size_t tile_smem_bytes(int k, int m, Form16Force force) {
 // most one CTA per two-team walker, rounded up to whole clusters: a CTA without a tile still quantizes its share).
 // The same shared memory as the plain launch. Returns false, launching nothing, where the switch value gives the
 // instance another form than its rule's or no cluster of that size fits (the caller then launches the plain kernel).
+// RESET_NATIVE_GEMV_W4A4_CLUSTER_FORM (w4a4_cluster_form_override) adds kForm16ClusterAmax / kForm16ClusterCompact.
 template <int XDT, int NT>
 bool launch_w4a4_cluster(const GemvParams& p, const RingMaps& maps, Form16Force force, int cluster,
                          cudaStream_t stream) {
   constexpr int kRule = form16_rule<XDT, true, NT, true, true, 1, false, false, 2>();
   static_assert((kRule & kForm16QuantFast) != 0, "the W4A4 rule");
   if (form16_bits<XDT, true, NT, true, true, 1, false, false, 2>(force) != kRule) return false;
-  auto kernel = gemv_kernel<XDT, true, NT, true, true, 1, false, false, 2, kRule | kForm16Cluster>;
+  constexpr int kBase = kRule | kForm16Cluster;
+  auto kernel = gemv_kernel<XDT, true, NT, true, true, 1, false, false, 2, kBase>;
+  switch (w4a4_cluster_form_override()) {
+    case kForm16ClusterAmax:
+      kernel = gemv_kernel<XDT, true, NT, true, true, 1, false, false, 2, kBase | kForm16ClusterAmax>;
+      break;
+    case kForm16ClusterCompact:
+      kernel = gemv_kernel<XDT, true, NT, true, true, 1, false, false, 2, kBase | kForm16ClusterCompact>;
+      break;
+    case kForm16ClusterAmax | kForm16ClusterCompact:
+      kernel = gemv_kernel<XDT, true, NT, true, true, 1, false, false, 2,
+                           kBase | kForm16ClusterAmax | kForm16ClusterCompact>;
+      break;
+    default:
+      break;
+  }
   const size_t smem = tile_smem_bytes<XDT, true, NT, true, true, 1, false, 2>(p.k, p.m, force);
   const int threads = 2 * kThreads;
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),

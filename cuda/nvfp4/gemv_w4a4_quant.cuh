@@ -55,8 +55,8 @@ __device__ __forceinline__ ActivationBlockScale activation_block_scale(const flo
 //   min(., 6): the value e2m1_magnitude_value(e2m1_round_magnitude(q)) exactly (q = inf -> 6; a NaN element: q is
 //   NaN, fmaxf(q, 0) = 0 -> 0, where every threshold compare is false -> code 0);
 //   times the decoded scale, with v's sign (copysignf), as there.
-__device__ __forceinline__ bool quantize_activation_block_fast(float (&v)[16], float act_gs, float act_d) {
-  const ActivationBlockScale b = activation_block_scale(v, act_gs, act_d);
+// b: activation_block_scale(v, act_gs, act_d) (the overload below; kForm16ClusterCompact also keeps b.sdec).
+__device__ __forceinline__ bool quantize_activation_block_fast(float (&v)[16], const ActivationBlockScale& b) {
   const float sdec = b.sdec, s = b.s;
   if (!(s >= kQuantFastLo && s <= kQuantFastHi && b.amax <= kQuantFastHi)) return false;  // (NaN s: false)
   const float r0 = rcp_approx_ftz(s);
@@ -71,6 +71,9 @@ __device__ __forceinline__ bool quantize_activation_block_fast(float (&v)[16], f
     v[i] = copysignf(__fmul_rn(e2m1, sdec), v[i]);
   }
   return true;
+}
+__device__ __forceinline__ bool quantize_activation_block_fast(float (&v)[16], float act_gs, float act_d) {
+  return quantize_activation_block_fast(v, activation_block_scale(v, act_gs, act_d));
 }
 
 // The max of each thread's v over the CTA, returned to every thread: the last step of cta_amax and cta_amax_wide
