@@ -49,6 +49,16 @@ __device__ __forceinline__ uint4 ld_cluster_v4(uint32_t addr) {
   return v;
 }
 
+// The launch attribute for clusters of `cluster` CTAs along x.
+inline cudaLaunchAttribute cluster_dimension(int cluster) {
+  cudaLaunchAttribute a{};
+  a.id = cudaLaunchAttributeClusterDimension;
+  a.val.clusterDim.x = static_cast<unsigned>(cluster);
+  a.val.clusterDim.y = 1;
+  a.val.clusterDim.z = 1;
+  return a;
+}
+
 // Clusters of `cluster` CTAs (block threads, smem bytes of dynamic shared memory each) that can be resident at once;
 // 0 where none fits or the query fails (the error is cleared). The kernel's dynamic shared memory attribute must
 // already allow smem. stream: the one the launch will use (a query, nothing is enqueued; not the legacy stream, which
@@ -60,11 +70,7 @@ int max_active_clusters(void (*kernel)(KArgs...), int threads, size_t smem, int 
   cfg.blockDim = dim3(threads);
   cfg.dynamicSmemBytes = smem;
   cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = cluster;
-  attr[0].val.clusterDim.y = 1;
-  attr[0].val.clusterDim.z = 1;
+  cudaLaunchAttribute attr[1] = {cluster_dimension(cluster)};
   cfg.attrs = attr;
   cfg.numAttrs = 1;
   int clusters = 0;
@@ -87,10 +93,7 @@ cudaError_t launch_pdl_cluster(void (*kernel)(KArgs...), dim3 grid, dim3 block, 
   cudaLaunchAttribute attr[2];
   attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attr[0].val.programmaticStreamSerializationAllowed = pdl_enabled() ? 1 : 0;
-  attr[1].id = cudaLaunchAttributeClusterDimension;
-  attr[1].val.clusterDim.x = cluster;
-  attr[1].val.clusterDim.y = 1;
-  attr[1].val.clusterDim.z = 1;
+  attr[1] = cluster_dimension(cluster);
   cfg.attrs = attr;
   cfg.numAttrs = 2;
   return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
