@@ -119,18 +119,30 @@ def check_vs_fp64(y, packed, scales, gs, x, activation, bias, residual):
 
 # The GEMV launcher's routing switches: tests that assert which kernel a shape gets unset them first.
 GEMV_ROUTE_ENV = ("RESET_NATIVE_GEMV_TEAMS", "RESET_NATIVE_GEMV_RING", "RESET_NATIVE_GEMV_KSPLIT",
-                  "RESET_NATIVE_GEMV_BD", "RESET_NATIVE_GEMV_W4A4_CLUSTER")
+                  "RESET_NATIVE_GEMV_BD", "RESET_NATIVE_GEMV_W4A4_CLUSTER",
+                  "RESET_NATIVE_GEMV_W4A4_CLUSTER_FORM")
 
 # kForm16Cluster (cuda/nvfp4/gemv_kernel.cuh): the W4A4 two-team kernel in clusters of CTAs, by default from
-# kW4a4ClusterMinTokens tokens (w4a4_cluster_size) where the instance runs its rule's form.
+# kW4a4ClusterMinTokens tokens (w4a4_cluster_size) where the instance runs its rule's form: clusters of 4 with both
+# cluster forms (kForm16ClusterAmax | kForm16ClusterCompact, gemv_w4a4_cluster.cuh) where 2 x SMs < row tiles <=
+# 5 x SMs (since session 21 helper w4a4rule40), else clusters of 2 without a form.
 W4A4_CLUSTER = 16384
+W4A4_CLUSTER_BOTH = 32768 | 65536
 W4A4_CLUSTER_MIN_TOKENS = 8
+W4A4_CLUSTER_BAND = (2, 5)
 
 
-def w4a4_default_cluster_bit(instance, m):
-    """The FORM bit kForm16Cluster a W4A4 fast-path call of m tokens adds by default (RESET_NATIVE_GEMV_W4A4_CLUSTER
-    unset, RESET_NATIVE_GEMV_16_FORM giving the rule's form) to the instance (MINB, SPLIT, TEAMS) it runs."""
-    return W4A4_CLUSTER if tuple(instance) == (1, 0, 2) and m >= W4A4_CLUSTER_MIN_TOKENS else 0
+def w4a4_default_cluster_bit(instance, m, n, sms=None):
+    """The FORM bits (kForm16Cluster, plus both cluster forms in the band of row tiles) a W4A4 fast-path call of m
+    tokens and n output rows adds by default (RESET_NATIVE_GEMV_W4A4_CLUSTER and _FORM unset,
+    RESET_NATIVE_GEMV_16_FORM giving the rule's form) to the instance (MINB, SPLIT, TEAMS) it runs, on `sms`
+    multiprocessors (None: H200_SMS, as needs_h200_routing assumes)."""
+    if tuple(instance) != (1, 0, 2) or m < W4A4_CLUSTER_MIN_TOKENS:
+        return 0
+    sms = H200_SMS if sms is None else sms
+    tiles = (n + 15) // 16
+    lo, hi = W4A4_CLUSTER_BAND
+    return W4A4_CLUSTER | (W4A4_CLUSTER_BOTH if lo * sms < tiles <= hi * sms else 0)
 
 
 def clear_gemv_env(monkeypatch, *extra):

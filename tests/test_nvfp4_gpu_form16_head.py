@@ -35,21 +35,22 @@ def _rule(instance):
     return W4A4_RULE | (HEAD if instance[1] else 0)
 
 
-def _with_cluster(form, instance, m):
-    """form, plus the cluster bit where the default launches it (since session 21: two teams from 8 tokens, only where
-    the switch value gives the instance its rule's form; "nohead" does on two teams, "head" does not)."""
-    return form | (ref.w4a4_default_cluster_bit(instance, m) if form == _rule(instance) else 0)
+def _with_cluster(form, instance, m, n):
+    """form, plus the cluster bits where the default launches clusters (since session 21: two teams from 8 tokens,
+    only where the switch value gives the instance its rule's form; "nohead" does on two teams, "head" does not; with
+    both cluster forms in the band of row tiles since helper w4a4rule40: ref.w4a4_default_cluster_bit)."""
+    return form | (ref.w4a4_default_cluster_bit(instance, m, n) if form == _rule(instance) else 0)
 
 
 def _same_bits(fn, m, n, instance, monkeypatch):
     """The default runs `instance` with its rule, "head" / "nohead" the same instance with HEAD added / removed, and
     all give the same bits. Returns the default's output."""
     ref.set_env(monkeypatch, ENV, None)
-    assert ref.gemv16_forms_of_call(fn) == [(*instance, _with_cluster(_rule(instance), instance, m))]
+    assert ref.gemv16_forms_of_call(fn) == [(*instance, _with_cluster(_rule(instance), instance, m, n))]
     want = fn()
     for value, form in (("head", _rule(instance) | HEAD), ("nohead", _rule(instance) & ~HEAD)):
         monkeypatch.setenv(ENV, value)
-        assert ref.gemv16_forms_of_call(fn) == [(*instance, _with_cluster(form, instance, m))], value
+        assert ref.gemv16_forms_of_call(fn) == [(*instance, _with_cluster(form, instance, m, n))], value
         torch.full(((m * n * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
         assert torch.equal(fn(), want), value
     ref.set_env(monkeypatch, ENV, None)

@@ -48,8 +48,8 @@ def _same_bits(p, s, gs, x, act_gs, bias, residual, instance, nopad_instance, mo
     """nopad runs `nopad_instance` with the rule without the pad; unset (the default) runs `instance` with the rule;
     equal outputs. Returns the default's. The W4A4 rule is the same on every instance w4a4_pad_eligible admits but
     for the head refill on split K (_rule), so the default's form is checked as that instance's rule, whichever
-    instance nopad ran; plus, since session 21, the cluster bit on two teams from 8 tokens (nopad, another form, runs
-    the plain kernel)."""
+    instance nopad ran; plus, since session 21, the cluster bits on two teams from 8 tokens (nopad, another form, runs
+    the plain kernel; ref.w4a4_default_cluster_bit: 8448 rows are in the band of clusters of 4 with both forms)."""
     n, m = p.shape[0], x.shape[0]
 
     def fn():
@@ -60,7 +60,7 @@ def _same_bits(p, s, gs, x, act_gs, bias, residual, instance, nopad_instance, mo
     want = fn()
     ref.set_env(monkeypatch, ENV, None)
     forms = ref.gemv16_forms_of_call(fn)
-    cluster = ref.w4a4_default_cluster_bit(instance, m)
+    cluster = ref.w4a4_default_cluster_bit(instance, m, n)
     assert len(forms) == 1 and forms[0][:3] == instance and forms[0][3] == _rule(instance) | cluster, forms
     torch.full(((m * n * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
     got = fn()
@@ -160,7 +160,7 @@ def test_default_pad_graph_replay(n, k, m, monkeypatch):
     p, s, gs = ref.random_gpu_weights(n, k)
     x, bias, residual = ref.gemv_inputs(n, k, m, torch.bfloat16)
     forms = ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual))
-    assert len(forms) == 1 and forms[0][3] == _rule(forms[0][:3]) | ref.w4a4_default_cluster_bit(forms[0][:3], m), \
+    assert len(forms) == 1 and forms[0][3] == _rule(forms[0][:3]) | ref.w4a4_default_cluster_bit(forms[0][:3], m, n), \
         forms
     ref.assert_graph_replay_matches_eager(monkeypatch, lambda: nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual), x,
                                           ENV, "nopad")

@@ -5,8 +5,10 @@ staged x as the plain kernel, where every CTA quantizes all of it, so every outp
 (RESET_NATIVE_GEMV_W4A4_CLUSTER=1) bit for bit: bf16, fp16 and fp32 x, dynamic (in-kernel amax) and static activation
 scale, bias and residual, shares of unequal size (rows = K chunks x M not divisible by C), CTAs without a row tile,
 NaN / inf / huge elements, x off 16-byte alignment, CUDA graph replay and a PDL chain. "2".."8" force that size at
-every token count, unset (or an unknown value) is the rule: clusters of 2 at M >= 8, none below. The switch must leave
-every other instance and A16 alone. GPU tests skip without a device."""
+every token count, unset (or an unknown value) is the rule: at M >= 8 clusters of 4 with both cluster forms where
+2 x SMs < row tiles <= 5 x SMs (since session 21 helper w4a4rule40: 8B and 32B q/k/v; their FORM bits 32768 | 65536,
+tests/test_nvfp4_gpu_w4a4_cluster_band.py), else clusters of 2 without a form; none below 8 tokens. The switch must
+leave every other instance and A16 alone. GPU tests skip without a device."""
 from __future__ import annotations
 
 import sys
@@ -25,6 +27,7 @@ pytestmark = pytest.mark.gpu
 ENV = "RESET_NATIVE_GEMV_W4A4_CLUSTER"
 FORM_ENV = "RESET_NATIVE_GEMV_16_FORM"
 CLUSTER = 16384  # kForm16Cluster
+BOTH = 32768 | 65536  # kForm16ClusterAmax | kForm16ClusterCompact: the rule's form in its band (clusters of 4)
 TWO_TEAMS = (1, 0, 2)  # (MINB, SPLIT, TEAMS) of the two-team kernel
 STATIC_ACT_GS = 0.0013
 
@@ -34,17 +37,17 @@ def _bits(t):
     return t.view({torch.float32: torch.int32, torch.float16: torch.int16, torch.bfloat16: torch.int16}[t.dtype])
 
 
-def _same_bits_as_plain(fn, cluster, monkeypatch):
+def _same_bits_as_plain(fn, cluster, monkeypatch, added=CLUSTER):
     """fn() with RESET_NATIVE_GEMV_W4A4_CLUSTER=1 (the two-team kernel, its rule's form, no clusters), then with the
-    switch = cluster (None: unset, the default): the same instance with kForm16Cluster added, the same output bits.
-    Returns that output."""
+    switch = cluster (None: unset, the default): the same instance with the FORM bits `added` (kForm16Cluster; the
+    default adds both cluster forms in its band), the same output bits. Returns that output."""
     monkeypatch.setenv(ENV, "1")
     plain = ref.gemv16_forms_of_call(fn)
     assert len(plain) == 1 and plain[0][:3] == TWO_TEAMS and plain[0][3] & CLUSTER == 0, plain
     want = fn()
     ref.set_env(monkeypatch, ENV, None if cluster is None else str(cluster))
     forms = ref.gemv16_forms_of_call(fn)
-    assert forms == [(*TWO_TEAMS, plain[0][3] | CLUSTER)], forms
+    assert forms == [(*TWO_TEAMS, plain[0][3] | added)], forms
     torch.full((1 << 20,), float("nan"), device="cuda")  # poison the allocator's next block
     got = fn()
     assert torch.equal(_bits(got), _bits(want))
@@ -149,15 +152,16 @@ def test_cluster_unaligned_x(monkeypatch):
 @pytest.mark.parametrize("value,n,k,m", [("2", 24576, 4096, 16), ("2", 200, 4096, 3), (None, 24576, 4096, 16),
                                          (None, 6144, 4096, 8)])
 def test_cluster_graph_replay_and_pdl_chain(value, n, k, m, monkeypatch):
-    """Two calls captured under clusters of 2 (forced, or the default at M >= 8; dynamic scale), the second reading
-    the first's output as its residual (a PDL-chained dependency), replayed after x changes: equal to eager calls
-    without clusters (RESET_NATIVE_GEMV_W4A4_CLUSTER=1)."""
+    """Two calls captured under clusters (forced 2, or the default at M >= 8: 2 on 8B gate_up, 4 with both cluster
+    forms on 8B q/k/v; dynamic scale), the second reading the first's output as its residual (a PDL-chained
+    dependency), replayed after x changes: equal to eager calls without clusters (RESET_NATIVE_GEMV_W4A4_CLUSTER=1)."""
     ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV, FORM_ENV, "RESET_NATIVE_GEMV_SPLIT_AMAX")
     p, s, gs = ref.random_gpu_weights(n, k)
     x, bias, residual = ref.gemv_inputs(n, k, m, torch.bfloat16)
     ref.set_env(monkeypatch, ENV, value)
-    assert ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual))[0][3] & CLUSTER
+    form = ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual))[0][3]
+    assert form & (CLUSTER | BOTH) == (CLUSTER if value else ref.w4a4_default_cluster_bit(TWO_TEAMS, m, n)), form
     torch.cuda.synchronize()
     g = torch.cuda.CUDAGraph()
     with torch.cuda.graph(g):
@@ -218,7 +222,8 @@ def test_cluster_switch_leaves_other_kernels_alone(monkeypatch):
 
 
 # The default (session 21): Qwen3-8B q/k/v (6144 x 4096: two teams at 2..16 tokens, no split K) and 32B q/k/v at
-# M = 8, 12, 16 in clusters of 2 (the plain kernel's bits), bf16 and fp16 x, dynamic and static activation scale.
+# M = 8, 12, 16 in clusters (the plain kernel's bits), bf16 and fp16 x, dynamic and static activation scale: of 4 with
+# both cluster forms since helper w4a4rule40 (384 and 640 row tiles: in the band), of 2 before.
 @pytest.mark.parametrize("n,k,m", [(6144, 4096, 8), (6144, 4096, 12), (6144, 4096, 16), (10240, 5120, 8)])
 @pytest.mark.parametrize("dtype,static_scale", [(torch.bfloat16, False), (torch.float16, True)])
 def test_default_clusters_from_8_tokens(n, k, m, dtype, static_scale, monkeypatch):
@@ -227,8 +232,9 @@ def test_default_clusters_from_8_tokens(n, k, m, dtype, static_scale, monkeypatc
     p, s, gs = ref.random_gpu_weights(n, k)
     x, bias, residual = ref.gemv_inputs(n, k, m, dtype)
     act_gs = STATIC_ACT_GS if static_scale else None
-    _same_bits_as_plain(lambda: nc.gemv(p, s, gs, x, "nvfp4", act_gs, bias, residual), None, monkeypatch)
-    assert ref.w4a4_default_cluster_bit(TWO_TEAMS, m) == CLUSTER
+    _same_bits_as_plain(lambda: nc.gemv(p, s, gs, x, "nvfp4", act_gs, bias, residual), None, monkeypatch,
+                        CLUSTER | BOTH)
+    assert ref.w4a4_default_cluster_bit(TWO_TEAMS, m, n) == CLUSTER | BOTH
 
 
 @pytest.mark.parametrize("m", [2, 3, 7])
@@ -245,7 +251,7 @@ def test_default_no_clusters_below_8_tokens(m, monkeypatch):
 
     forms = ref.gemv16_forms_of_call(fn)
     assert len(forms) == 1 and forms[0][:3] == TWO_TEAMS and forms[0][3] & CLUSTER == 0, forms
-    assert ref.w4a4_default_cluster_bit(TWO_TEAMS, m) == 0
+    assert ref.w4a4_default_cluster_bit(TWO_TEAMS, m, 6144) == 0
     want = fn()
     monkeypatch.setenv(ENV, "1")
     assert ref.gemv16_forms_of_call(fn) == forms
@@ -254,8 +260,9 @@ def test_default_no_clusters_below_8_tokens(m, monkeypatch):
 
 
 def test_switch_values(monkeypatch):
-    """"1" turns clusters off, "2".."8" force that size (4 below 8 tokens too), unset and unknown values ("0", "9",
-    "12", "", " 2") are the rule: clusters of 2 at M = 12, none at M = 4; the same bits under every value."""
+    """"1" turns clusters off, "2".."8" force that size without a form (4 below 8 tokens too), unset and unknown
+    values ("0", "9", "12", "", " 2") are the rule: at M = 12 clusters of 4 with both cluster forms (8B q/k/v: in the
+    band since helper w4a4rule40), none at M = 4; the same bits under every value."""
     ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV, FORM_ENV, "RESET_NATIVE_GEMV_SPLIT_AMAX")
     p, s, gs = ref.random_gpu_weights(6144, 4096)
@@ -269,7 +276,7 @@ def test_switch_values(monkeypatch):
         plain = ref.gemv16_forms_of_call(fn)
         assert len(plain) == 1 and plain[0][:3] == TWO_TEAMS and plain[0][3] & CLUSTER == 0, plain
         want = fn()
-        rule = [(*TWO_TEAMS, plain[0][3] | ref.w4a4_default_cluster_bit(TWO_TEAMS, m))]
+        rule = [(*TWO_TEAMS, plain[0][3] | ref.w4a4_default_cluster_bit(TWO_TEAMS, m, 6144))]
         for value, forms in ((None, rule), ("0", rule), ("9", rule), ("12", rule), ("", rule), (" 2", rule),
                              ("4", [(*TWO_TEAMS, plain[0][3] | CLUSTER)]), ("1", plain)):
             ref.set_env(monkeypatch, ENV, value)

@@ -55,19 +55,19 @@ def _kernel_forms(fn):
     return forms + [("bd", a[2], a[4], a[8]) for a in ref.kernel_template_args(fn, "gemv_bd_kernel")]
 
 
-def _default(old, m):
+def _default(old, m, n):
     """The default's form bits on w4a4old's kernel form `old` ("16", MINB, SPLIT, TEAMS, FORM) / ("bd", ...) at m
-    tokens: the head refill on split K, the cluster bit on two teams from 8 tokens (since session 21: w4a4old runs the
-    plain kernel)."""
+    tokens and n rows: the head refill on split K, the cluster bits on two teams from 8 tokens (since session 21:
+    w4a4old runs the plain kernel; ref.w4a4_default_cluster_bit: both cluster forms in the band of row tiles)."""
     if old[0] == "bd":
         return DEFAULT["bd"]
-    return DEFAULT["16"] | (HEAD if old[2] else 0) | ref.w4a4_default_cluster_bit(old[1:4], m)
+    return DEFAULT["16"] | (HEAD if old[2] else 0) | ref.w4a4_default_cluster_bit(old[1:4], m, n)
 
 
-def _same_bits_as_old(fn, m, monkeypatch):
-    """fn() (m tokens) under w4a4old, then under the default: the same kernel and instance, w4a4old's form (the pad;
-    the block-diagonal kernel: cb) and the default's (plus the fast quantizer and the wide amax; the head refill on
-    split K; clusters on two teams from 8 tokens), the same output bits.
+def _same_bits_as_old(fn, m, n, monkeypatch):
+    """fn() (m tokens, n rows) under w4a4old, then under the default: the same kernel and instance, w4a4old's form (the
+    pad; the block-diagonal kernel: cb) and the default's (plus the fast quantizer and the wide amax; the head refill
+    on split K; clusters on two teams from 8 tokens), the same output bits.
     Returns the default's output and its forms ("16", MINB, SPLIT, TEAMS, FORM) / ("bd", TOK, MINB, SMALL)."""
     ref.set_env(monkeypatch, ENV, "w4a4old")
     old = _kernel_forms(fn)
@@ -75,7 +75,7 @@ def _same_bits_as_old(fn, m, monkeypatch):
     want = fn()
     ref.set_env(monkeypatch, ENV, None)
     forms = _kernel_forms(fn)
-    assert forms == [(*old[0][:-1], _default(old[0], m))], forms
+    assert forms == [(*old[0][:-1], _default(old[0], m, n))], forms
     torch.full((1 << 20,), float("nan"), device="cuda")  # poison the allocator's next block
     got = fn()
     assert torch.equal(_bits(got), _bits(want))
@@ -85,10 +85,11 @@ def _same_bits_as_old(fn, m, monkeypatch):
 # (n, k, m, RESET_NATIVE_GEMV_TEAMS, instance (MINB, SPLIT, TEAMS)) on 132 SMs, as
 # tests/test_nvfp4_gpu_form16_w4a4_pad.py lists them (bench/probes/gemv_teams_routing.py): the block-diagonal kernel
 # (M <= 2), two teams with 8 token columns (M = 2 at 528 row tiles and at K = 12288: since session 21's W4A4 two-token
-# rule, gemv_bd_w4a4_rule.cuh, the block-diagonal kernel before; M = 3) and 16 (in clusters of 2 by default since
-# session 21), two CTAs per SM with 8 and 16, one CTA per SM, split K with 8 (few row tiles: the W4A4 split by 4) and
-# 16 token columns (long K: 6 slices). fp32 x never takes two teams where two CTAs fit (gemv_kernel.cuh
-# teams_where_two_ctas_fit) and keeps the block-diagonal kernel at two tokens: FP32_INSTANCE.
+# rule, gemv_bd_w4a4_rule.cuh, the block-diagonal kernel before; M = 3) and 16 (in clusters by default since
+# session 21: of 4 with both cluster forms at 8448 rows, 528 row tiles), two CTAs per SM with 8 and 16, one CTA per
+# SM, split K with 8 (few row tiles: the W4A4 split by 4) and 16 token columns (long K: 6 slices). fp32 x never
+# takes two teams where two CTAs fit (gemv_kernel.cuh teams_where_two_ctas_fit) and keeps the block-diagonal kernel
+# at two tokens: FP32_INSTANCE.
 SHAPES = [
     (200, 4096, 1, None, ("bd", 1, 2)),
     (4096, 4096, 2, None, ("bd", 2, 2)),
@@ -118,7 +119,7 @@ def test_quantfast_same_bits_as_w4a4old(n, k, m, teams, instance, dtype, static_
     p, s, gs = ref.random_gpu_weights(n, k)
     x, bias, residual = ref.gemv_inputs(n, k, m, dtype)
     act_gs = STATIC_ACT_GS if static_scale else None
-    y, forms = _same_bits_as_old(lambda: nc.gemv(p, s, gs, x, "nvfp4", act_gs, bias, residual), m, monkeypatch)
+    y, forms = _same_bits_as_old(lambda: nc.gemv(p, s, gs, x, "nvfp4", act_gs, bias, residual), m, n, monkeypatch)
     assert forms[0][:3] == instance if forms[0][0] == "bd" else forms[0][1:4] == instance, forms
     assert torch.isfinite(y).all()
 
@@ -131,7 +132,7 @@ def test_quantfast_split_amax_sources(split_amax, monkeypatch):
     monkeypatch.setenv("RESET_NATIVE_GEMV_SPLIT_AMAX", split_amax)
     p, s, gs = ref.random_gpu_weights(200, 12288)
     x, bias, residual = ref.gemv_inputs(200, 12288, 16, torch.bfloat16)
-    _, forms = _same_bits_as_old(lambda: nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual), 16, monkeypatch)
+    _, forms = _same_bits_as_old(lambda: nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual), 16, 200, monkeypatch)
     assert forms[0][:3] == ("16", 2, 1), forms
 
 
@@ -166,7 +167,7 @@ def test_split_amax_source_follows_the_form(n, k, m, mib, monkeypatch):
     def fn():
         return nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual)
 
-    _, forms = _same_bits_as_old(fn, m, monkeypatch)
+    _, forms = _same_bits_as_old(fn, m, n, monkeypatch)
     assert forms[0][:3] == ("16", 2, 1), forms
     assert _amax_pre_kernel_runs(fn) == (mib > 50), "default"
     monkeypatch.setenv(ENV, "w4a4old")
@@ -217,7 +218,7 @@ def test_quantfast_decision_points(n, k, m, teams, dtype, act_gs, monkeypatch):
     ref.set_env(monkeypatch, "RESET_NATIVE_GEMV_TEAMS", teams)
     p, s, gs = ref.random_gpu_weights(n, k)
     x = _decision_x(m, k, act_gs, dtype, seed=n + m)
-    y, _ = _same_bits_as_old(lambda: nc.gemv(p, s, gs, x, "nvfp4", float(np.float32(act_gs))), m, monkeypatch)
+    y, _ = _same_bits_as_old(lambda: nc.gemv(p, s, gs, x, "nvfp4", float(np.float32(act_gs))), m, n, monkeypatch)
     assert torch.isfinite(y).all()
 
 
@@ -239,7 +240,7 @@ def test_quantfast_special_values(n, k, m, teams, static_scale, monkeypatch):
             x[0, 17] = float("inf")
         x[m - 1, k // 2:] = 0.0
         x = x.to(dtype).cuda()
-        _same_bits_as_old(lambda: nc.gemv(p, s, gs, x, "nvfp4", STATIC_ACT_GS if static_scale else None), m,
+        _same_bits_as_old(lambda: nc.gemv(p, s, gs, x, "nvfp4", STATIC_ACT_GS if static_scale else None), m, n,
                           monkeypatch)
 
 
@@ -251,7 +252,7 @@ def test_quantfast_unaligned_x(n, k, m, monkeypatch):
     p, s, gs = ref.random_gpu_weights(n, k)
     x_full = torch.randn((m * k + 1,), generator=torch.Generator().manual_seed(9)).to(torch.bfloat16).cuda()
     x = x_full[1:].view(m, k)
-    _same_bits_as_old(lambda: nc.gemv(p, s, gs, x, "nvfp4"), m, monkeypatch)
+    _same_bits_as_old(lambda: nc.gemv(p, s, gs, x, "nvfp4"), m, n, monkeypatch)
 
 
 def _check_fp64(y, weights, x, act_gs, bias, residual):

@@ -1216,31 +1216,45 @@ inline Form16Force form16_override() {
   return kForceRule;
 }
 
-// The W4A4 two-team kernel in clusters (kForm16Cluster, launch_w4a4_cluster) by default: clusters of
-// kW4a4ClusterDefault CTAs from kW4a4ClusterMinTokens tokens. Measured on an H200 (session 21 round 1,
-// RESET_NATIVE_GEMV_W4A4_CLUSTER unset (no clusters) / 2 / 4, W4A4 dynamic scale, us, the same bits on every row):
-// M = 16 8B q/k/v 19.7 / 17.7 / 17.0, o 17.1 / 15.3 / 16.2, gate_up 34.0 / 32.6 / 34.1, 32B q/k/v 30.8 / 28.5 / 28.0,
-// gate_up 80.3 / 77.0 / 80.2; M = 12 and 8 likewise, smaller (M = 8: 8B q/k/v 12.9 / 12.5 / 12.4, o 11.3 / 10.9 /
-// 11.6, 32B gate_up 54.7 / 53.4 / 55.2); static scale at M = 16 unset / 2: 17.3 / 15.5 ... 76.1 / 73.2. 2 won on every
-// row, 4 only on q/k/v (more DSMEM bytes per SM). Below 8 tokens (not measured) the quantization a cluster saves is
-// smallest: no clusters there.
+// The W4A4 two-team kernel in clusters (kForm16Cluster, launch_w4a4_cluster) by default from kW4a4ClusterMinTokens
+// tokens: clusters of 4 with both cluster forms (kForm16ClusterAmax | kForm16ClusterCompact, gemv_w4a4_cluster.cuh)
+// where 2 x SMs < row tiles <= 5 x SMs, else clusters of 2 without a form. Measured on an H200 (session 21, W4A4
+// dynamic scale, us, C = 2 without a form / C = 4 with both, the same bits on every row; tiles = N / 16, 132 SMs):
+// 8B q/k/v (384 tiles) M = 16 18.1 / 15.7, 12 16.3 / 14.8, 8 12.8 / 12.8; 32B q/k/v (640) 28.8 / 25.9, 23.2 / 21.1,
+// 19.7 / 18.4; 8B o (256) 15.3 / 14.9, 13.7 / 14.0, 10.8 / 12.0; 8B gate_up (1536) 33.0 / 32.7, 31.1 / 31.2, 25.6 /
+// 26.9; 32B gate_up (3200) 79.7 / 80.3, 63.5 / 64.4, 54.8 / 56.2. Against no clusters (session 21 round 1) C = 2 won
+// on every row. Below 8 tokens (not measured) the quantization a cluster saves is smallest: no clusters there.
 constexpr int kW4a4ClusterDefault = 2;
+constexpr int kW4a4ClusterBandLo = 2, kW4a4ClusterBandHi = 5;  // the band: Lo x SMs < row tiles <= Hi x SMs ...
+constexpr int kW4a4ClusterBand = 4;                             // ... its cluster size and form
+constexpr int kW4a4ClusterBandForm = kForm16ClusterAmax | kForm16ClusterCompact;
 constexpr int kW4a4ClusterMinTokens = 8;
 constexpr int kW4a4ClusterRule = 0;  // w4a4_cluster_override: no value forced
 
 // RESET_NATIVE_GEMV_W4A4_CLUSTER (read once per call into LaunchPlan::w4a4_cluster, for A/B runs): "1" = no clusters,
 // "2" .. "8" = clusters of that many CTAs at every token count the two-team kernel serves (where the instance runs its
-// rule's form); unset or anything else = the rule above (kW4a4ClusterRule).
+// rule's form; the cluster form then RESET_NATIVE_GEMV_W4A4_CLUSTER_FORM's, none if unset); unset or anything else =
+// the rule above (kW4a4ClusterRule).
 inline int w4a4_cluster_override() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_W4A4_CLUSTER");
   if (v == nullptr || v[0] < '1' || v[0] > '8' || v[1] != '\0') return kW4a4ClusterRule;
   return v[0] - '0';
 }
 
-// CTAs per cluster for a W4A4 two-team call of m tokens under the switch value `planned` (1: no clusters).
-inline int w4a4_cluster_size(int planned, int m) {
-  if (planned != kW4a4ClusterRule) return planned;
-  return m >= kW4a4ClusterMinTokens ? kW4a4ClusterDefault : 1;
+// A W4A4 two-team call's clusters: CTAs per cluster (1: none) and the cluster form bits the rule gives them.
+struct W4a4Cluster {
+  int size;
+  int form;
+};
+
+// The clusters of a W4A4 two-team call of m tokens and `tiles` row tiles on `sms` multiprocessors under the switch
+// value `planned`: a forced size has no form of its own (RESET_NATIVE_GEMV_W4A4_CLUSTER_FORM may add one).
+inline W4a4Cluster w4a4_cluster_size(int planned, int m, int tiles, int sms) {
+  if (planned != kW4a4ClusterRule) return {planned, 0};
+  if (m < kW4a4ClusterMinTokens) return {1, 0};
+  if (tiles > kW4a4ClusterBandLo * sms && tiles <= kW4a4ClusterBandHi * sms)
+    return {kW4a4ClusterBand, kW4a4ClusterBandForm};
+  return {kW4a4ClusterDefault, 0};
 }
 
 // How a call launches, decided once on the host (gemv.cu).
@@ -1445,16 +1459,18 @@ size_t tile_smem_bytes(int k, int m, Form16Force force) {
 // most one CTA per two-team walker, rounded up to whole clusters: a CTA without a tile still quantizes its share).
 // The same shared memory as the plain launch. Returns false, launching nothing, where the switch value gives the
 // instance another form than its rule's or no cluster of that size fits (the caller then launches the plain kernel).
-// RESET_NATIVE_GEMV_W4A4_CLUSTER_FORM (w4a4_cluster_form_override) adds kForm16ClusterAmax / kForm16ClusterCompact.
+// The cluster form bits (kForm16ClusterAmax / kForm16ClusterCompact): RESET_NATIVE_GEMV_W4A4_CLUSTER_FORM's
+// (w4a4_cluster_form_override), where unset or unknown `rule_form` (w4a4_cluster_size's).
 template <int XDT, int NT>
-bool launch_w4a4_cluster(const GemvParams& p, const RingMaps& maps, Form16Force force, int cluster,
+bool launch_w4a4_cluster(const GemvParams& p, const RingMaps& maps, Form16Force force, int cluster, int rule_form,
                          cudaStream_t stream) {
   constexpr int kRule = form16_rule<XDT, true, NT, true, true, 1, false, false, 2>();
   static_assert((kRule & kForm16QuantFast) != 0, "the W4A4 rule");
   if (form16_bits<XDT, true, NT, true, true, 1, false, false, 2>(force) != kRule) return false;
   constexpr int kBase = kRule | kForm16Cluster;
   auto kernel = gemv_kernel<XDT, true, NT, true, true, 1, false, false, 2, kBase>;
-  switch (w4a4_cluster_form_override()) {
+  const int forced_form = w4a4_cluster_form_override();
+  switch (forced_form == kW4a4ClusterFormRule ? rule_form : forced_form) {
     case kForm16ClusterAmax:
       kernel = gemv_kernel<XDT, true, NT, true, true, 1, false, false, 2, kBase | kForm16ClusterAmax>;
       break;
@@ -1487,8 +1503,8 @@ template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB = 2, bool 
 void launch_tile(const GemvParams& p, const RingMaps& maps, int sms, Form16Force force, cudaStream_t stream,
                  int cluster = 1) {
   if constexpr (W4A4 && FAST && WHOLE && !RING && TEAMS == 2) {
-    const int c = w4a4_cluster_size(cluster, p.m);
-    if (c > 1 && launch_w4a4_cluster<XDT, NT>(p, maps, force, c, stream)) return;
+    const W4a4Cluster c = w4a4_cluster_size(cluster, p.m, (p.n + 15) / 16, sms);
+    if (c.size > 1 && launch_w4a4_cluster<XDT, NT>(p, maps, force, c.size, c.form, stream)) return;
   }
   auto kernel = form16_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS>(force);
   const size_t smem = tile_smem_bytes<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, TEAMS>(p.k, p.m, force);

@@ -1,5 +1,6 @@
 // Cheaper forms of the W4A4 two-team kernel in clusters (kForm16Cluster, gemv_kernel.cuh stage_cluster; session 21
-// helper w4a4cluster39, opt-in: RESET_NATIVE_GEMV_W4A4_CLUSTER_FORM; NOTES-w4a4cluster39.md). The same bits:
+// helper w4a4cluster39; both by default with clusters of 4 since helper w4a4rule40: gemv_kernel.cuh
+// w4a4_cluster_size; RESET_NATIVE_GEMV_W4A4_CLUSTER_FORM). The same bits:
 //   kForm16ClusterAmax: the in-kernel amax(|x|) split over the cluster (cluster_amax): each CTA the max of 1/C of x,
 //     stored into every peer's shared memory (st.async on the peer's transaction barrier; a max does not depend on
 //     the order). Every CTA used to read all of x for it (cta_amax_wide).
@@ -23,16 +24,20 @@ namespace reset_native::nvfp4_cuda::detail {
 
 constexpr int kForm16ClusterAmax = 32768, kForm16ClusterCompact = 65536;
 
-// RESET_NATIVE_GEMV_W4A4_CLUSTER_FORM (read per call by launch_w4a4_cluster; opt-in, for A/B): "amax", "compact" or
-// "both" = those FORM bits on the cluster kernel (only where RESET_NATIVE_GEMV_W4A4_CLUSTER launches one); unset or
-// anything else = none.
+constexpr int kW4a4ClusterFormRule = -1;  // w4a4_cluster_form_override: no form forced
+
+// RESET_NATIVE_GEMV_W4A4_CLUSTER_FORM (read per call by launch_w4a4_cluster, for A/B): "none" = no form, "amax",
+// "compact" or "both" = those FORM bits on the cluster kernel (only where clusters launch); unset or anything else =
+// kW4a4ClusterFormRule: the form of the cluster rule (gemv_kernel.cuh w4a4_cluster_size; none where
+// RESET_NATIVE_GEMV_W4A4_CLUSTER forces a size).
 inline int w4a4_cluster_form_override() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_W4A4_CLUSTER_FORM");
-  if (v == nullptr) return 0;
+  if (v == nullptr) return kW4a4ClusterFormRule;
+  if (std::strcmp(v, "none") == 0) return 0;
   if (std::strcmp(v, "amax") == 0) return kForm16ClusterAmax;
   if (std::strcmp(v, "compact") == 0) return kForm16ClusterCompact;
   if (std::strcmp(v, "both") == 0) return kForm16ClusterAmax | kForm16ClusterCompact;
-  return 0;
+  return kW4a4ClusterFormRule;
 }
 
 // 4 bytes of a peer's shared memory (shared::cluster address, 4-byte aligned).
