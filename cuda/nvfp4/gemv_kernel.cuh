@@ -742,6 +742,16 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
     cuda_core::cluster_arrive();  // done reading the peers' shared memory
   };
 
+  // The raw units base, base + kCtaThreads, ... of a cluster share ending at unit u_end (past it: zeros, no load).
+  auto load_share_units = [&](int base, int u_end, RawUnit<XDT> (&v)[kStageBatch]) {
+#pragma unroll
+    for (int b = 0; b < kStageBatch; ++b) {
+      const int u = base + b * kCtaThreads, row = u / kUnitsPerToken, ch = row / m;
+      const int tok = u < u_end ? row - ch * m : m;  // past the share: no load (zeros), no store
+      load_unit<XDT>(p, tok, (c_base + ch) * kChunk + (u % kUnitsPerToken) * 16, v[b]);
+    }
+  };
+
   // kForm16Cluster: x's nchunks * m staged token rows (row c * m + tok, 64 units each) split into cluster_nctarank()
   // contiguous shares; this CTA quantizes its share (each unit exactly as stage() would: load_unit, store_unit), the
   // cluster barrier publishes every share, then this CTA copies the others' data columns (2048 of each row's 2112
@@ -754,12 +764,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
     const int u_end = share_start(rank + 1) * kUnitsPerToken;
     for (int base = share_start(rank) * kUnitsPerToken + ctid; base < u_end; base += kStageBatch * kCtaThreads) {
       RawUnit<XDT> v[kStageBatch];
-#pragma unroll
-      for (int b = 0; b < kStageBatch; ++b) {
-        const int u = base + b * kCtaThreads, row = u / kUnitsPerToken, ch = row / m;
-        const int tok = u < u_end ? row - ch * m : m;  // past the share: no load (zeros), no store
-        load_unit<XDT>(p, tok, (c_base + ch) * kChunk + (u % kUnitsPerToken) * 16, v[b]);
-      }
+      load_share_units(base, u_end, v);
 #pragma unroll
       for (int b = 0; b < kStageBatch; ++b) {
         const int u = base + b * kCtaThreads;  // staged row u / kUnitsPerToken = xrow(0, ch, tok)
@@ -789,12 +794,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
     const int u_first = share_start(rank) * kUnitsPerToken, u_end = share_start(rank + 1) * kUnitsPerToken;
     for (int base = u_first + ctid; base < u_end; base += kStageBatch * kCtaThreads) {
       RawUnit<XDT> v[kStageBatch];
-#pragma unroll
-      for (int b = 0; b < kStageBatch; ++b) {
-        const int u = base + b * kCtaThreads, row = u / kUnitsPerToken, ch = row / m;
-        const int tok = u < u_end ? row - ch * m : m;  // past the share: no load (zeros), no store
-        load_unit<XDT>(p, tok, (c_base + ch) * kChunk + (u % kUnitsPerToken) * 16, v[b]);
-      }
+      load_share_units(base, u_end, v);
 #pragma unroll
       for (int b = 0; b < kStageBatch; ++b) {
         const int u = base + b * kCtaThreads;  // staged row u / kUnitsPerToken = xrow(0, ch, tok)

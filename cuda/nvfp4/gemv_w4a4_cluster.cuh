@@ -88,41 +88,15 @@ __device__ __forceinline__ void mbar_wait_or_trap(uint64_t* bar, uint32_t parity
   }
 }
 
-// kForm16ClusterAmax: cta_amax_wide's max over CTA rank r's slice [units r / C, units (r + 1) / C) of x's 16-byte
-// units (elements when x is not 16-byte aligned), then the max of the C slices' maxima: thread q of each CTA stores
-// its CTA's into slot r of CTA q (st.async, completing on q's barrier), each CTA waits for its C - 1 (the same max
-// everywhere: a max does not depend on the order). Every thread of every CTA of the cluster calls it, after
-// cluster_amax_open (one __syncthreads, the wait of the phase cluster_amax_open opened, the barrier's phase 0).
+// kForm16ClusterAmax: the max of |x| over slice r of C for CTA rank r (thread_amax_slice, then the CTA's max), then
+// the max of the C slices' maxima: thread q of each CTA stores its CTA's into slot r of CTA q (st.async, completing on
+// q's barrier), each CTA waits for its C - 1 (the same max everywhere: a max does not depend on the order). Every
+// thread of every CTA of the cluster calls it, after cluster_amax_open (one __syncthreads, the wait of the phase
+// cluster_amax_open opened, the barrier's phase 0).
 template <int XDT>
 __device__ float cluster_amax(const GemvParams& p, uint64_t* bar) {
-  using E = Elem<XDT>;
-  constexpr int kPer16B = 16 / int(sizeof(typename E::T));
-  constexpr int kAmaxBatch = 8;
   const int64_t rank = cuda_core::cluster_ctarank(), csize = cuda_core::cluster_nctarank();
-  const int64_t count = int64_t(p.m) * p.k;
-  float amax = 0.0f;
-  if (p.x_aligned) {
-    const uint4* xv = static_cast<const uint4*>(p.x);
-    const int64_t units = count / kPer16B, end = units * (rank + 1) / csize, stride = blockDim.x;
-    for (int64_t i = units * rank / csize + threadIdx.x; i < end; i += kAmaxBatch * stride) {
-      uint4 u[kAmaxBatch];
-#pragma unroll
-      for (int b = 0; b < kAmaxBatch; ++b)
-        u[b] = i + b * stride < end ? __ldg(xv + i + b * stride) : make_uint4(0, 0, 0, 0);
-#pragma unroll
-      for (int b = 0; b < kAmaxBatch; ++b) {
-        const auto* e = reinterpret_cast<const typename E::T*>(&u[b]);
-#pragma unroll
-        for (int j = 0; j < kPer16B; ++j) amax = fmaxf(amax, fabsf(E::to_float(e[j])));
-      }
-    }
-  } else {
-    const auto* x = static_cast<const typename E::T*>(p.x);
-    const int64_t end = count * (rank + 1) / csize;
-    for (int64_t i = count * rank / csize + threadIdx.x; i < end; i += blockDim.x)
-      amax = fmaxf(amax, fabsf(E::to_float(x[i])));
-  }
-  amax = cta_max_to_all(amax);
+  float amax = cta_max_to_all(thread_amax_slice<XDT>(p, rank, csize));
   float* const slots = reinterpret_cast<float*>(bar + 1);
   cuda_core::cluster_wait();  // every peer's barrier initialised (cluster_amax_open)
   const int q = int(threadIdx.x);

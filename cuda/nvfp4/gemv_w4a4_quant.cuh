@@ -88,11 +88,12 @@ __device__ __forceinline__ float cta_max_to_all(float v) {
   return v;
 }
 
-// cta_amax (gemv_kernel.cuh) with kAmaxBatch 16-byte loads in flight per thread (16-byte aligned x) instead of one:
-// the same max (fmaxf over the same elements; a max does not depend on the order; the loads past the end read zeros,
-// and the max starts at zero). All threads of the CTA must call it (one barrier).
+// This thread's max of |x| over slice `part` of `parts` of x ([n part / parts, n (part + 1) / parts) of its n 16-byte
+// units, or of its elements when x is not 16-byte aligned), with kAmaxBatch 16-byte loads in flight per thread (the
+// loads past the slice read zeros, and the max starts at zero). cta_amax_wide takes the whole of x (0 of 1),
+// cluster_amax (gemv_w4a4_cluster.cuh) CTA rank r's slice of C.
 template <int XDT>
-__device__ float cta_amax_wide(const GemvParams& p) {
+__device__ __forceinline__ float thread_amax_slice(const GemvParams& p, int64_t part, int64_t parts) {
   using E = Elem<XDT>;
   constexpr int kPer16B = 16 / int(sizeof(typename E::T));
   constexpr int kAmaxBatch = 8;
@@ -100,12 +101,12 @@ __device__ float cta_amax_wide(const GemvParams& p) {
   float amax = 0.0f;
   if (p.x_aligned) {
     const uint4* xv = static_cast<const uint4*>(p.x);
-    const int64_t units = count / kPer16B, stride = blockDim.x;
-    for (int64_t i = threadIdx.x; i < units; i += kAmaxBatch * stride) {
+    const int64_t units = count / kPer16B, end = units * (part + 1) / parts, stride = blockDim.x;
+    for (int64_t i = units * part / parts + threadIdx.x; i < end; i += kAmaxBatch * stride) {
       uint4 u[kAmaxBatch];
 #pragma unroll
       for (int b = 0; b < kAmaxBatch; ++b)
-        u[b] = i + b * stride < units ? __ldg(xv + i + b * stride) : make_uint4(0, 0, 0, 0);
+        u[b] = i + b * stride < end ? __ldg(xv + i + b * stride) : make_uint4(0, 0, 0, 0);
 #pragma unroll
       for (int b = 0; b < kAmaxBatch; ++b) {
         const auto* e = reinterpret_cast<const typename E::T*>(&u[b]);
@@ -115,9 +116,19 @@ __device__ float cta_amax_wide(const GemvParams& p) {
     }
   } else {
     const auto* x = static_cast<const typename E::T*>(p.x);
-    for (int64_t i = threadIdx.x; i < count; i += blockDim.x) amax = fmaxf(amax, fabsf(E::to_float(x[i])));
+    const int64_t end = count * (part + 1) / parts;
+    for (int64_t i = count * part / parts + threadIdx.x; i < end; i += blockDim.x)
+      amax = fmaxf(amax, fabsf(E::to_float(x[i])));
   }
-  return cta_max_to_all(amax);
+  return amax;
+}
+
+// cta_amax (gemv_kernel.cuh) with kAmaxBatch 16-byte loads in flight per thread (16-byte aligned x) instead of one:
+// the same max (fmaxf over the same elements; a max does not depend on the order). All threads of the CTA must call
+// it (one barrier).
+template <int XDT>
+__device__ float cta_amax_wide(const GemvParams& p) {
+  return cta_max_to_all(thread_amax_slice<XDT>(p, 0, 1));
 }
 
 }  // namespace reset_native::nvfp4_cuda::detail
