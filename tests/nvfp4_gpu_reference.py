@@ -126,8 +126,12 @@ GEMV_ROUTE_ENV = ("RESET_NATIVE_GEMV_TEAMS", "RESET_NATIVE_GEMV_RING", "RESET_NA
 # kW4a4ClusterMinTokens tokens (w4a4_cluster_size) where the instance runs its rule's form: clusters of 4 with both
 # cluster forms (kForm16ClusterAmax | kForm16ClusterCompact, gemv_w4a4_cluster.cuh) where 2 x SMs < row tiles <=
 # 5 x SMs (since session 21 helper w4a4rule40), else clusters of 2 without a form.
-W4A4_CLUSTER = 16384
-W4A4_CLUSTER_BOTH = 32768 | 65536
+W4A4_CLUSTER_ENV = "RESET_NATIVE_GEMV_W4A4_CLUSTER"
+W4A4_CLUSTER_FORM_ENV = "RESET_NATIVE_GEMV_W4A4_CLUSTER_FORM"
+W4A4_CLUSTER = 16384  # kForm16Cluster
+W4A4_CLUSTER_AMAX, W4A4_CLUSTER_COMPACT = 32768, 65536  # kForm16ClusterAmax, kForm16ClusterCompact
+W4A4_CLUSTER_BOTH = W4A4_CLUSTER_AMAX | W4A4_CLUSTER_COMPACT
+TWO_TEAMS = (1, 0, 2)  # (MINB, SPLIT, TEAMS) of the two-team kernel
 W4A4_CLUSTER_MIN_TOKENS = 8
 W4A4_CLUSTER_BAND = (2, 5)
 
@@ -137,7 +141,7 @@ def w4a4_default_cluster_bit(instance, m, n, sms=None):
     tokens and n output rows adds by default (RESET_NATIVE_GEMV_W4A4_CLUSTER and _FORM unset,
     RESET_NATIVE_GEMV_16_FORM giving the rule's form) to the instance (MINB, SPLIT, TEAMS) it runs, on `sms`
     multiprocessors (None: H200_SMS, as needs_h200_routing assumes)."""
-    if tuple(instance) != (1, 0, 2) or m < W4A4_CLUSTER_MIN_TOKENS:
+    if tuple(instance) != TWO_TEAMS or m < W4A4_CLUSTER_MIN_TOKENS:
         return 0
     sms = H200_SMS if sms is None else sms
     tiles = (n + 15) // 16

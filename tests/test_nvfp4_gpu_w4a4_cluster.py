@@ -24,11 +24,11 @@ from reset_native import _nvfp4_cuda as nc  # noqa: E402
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.gpu
 
-ENV = "RESET_NATIVE_GEMV_W4A4_CLUSTER"
+ENV = ref.W4A4_CLUSTER_ENV
 FORM_ENV = "RESET_NATIVE_GEMV_16_FORM"
-CLUSTER = 16384  # kForm16Cluster
-BOTH = 32768 | 65536  # kForm16ClusterAmax | kForm16ClusterCompact: the rule's form in its band (clusters of 4)
-TWO_TEAMS = (1, 0, 2)  # (MINB, SPLIT, TEAMS) of the two-team kernel
+CLUSTER = ref.W4A4_CLUSTER
+BOTH = ref.W4A4_CLUSTER_BOTH  # the rule's form in its band (clusters of 4)
+TWO_TEAMS = ref.TWO_TEAMS
 STATIC_ACT_GS = 0.0013
 
 

@@ -22,12 +22,10 @@ from reset_native import _nvfp4_cuda as nc  # noqa: E402
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.gpu
 
-ENV = "RESET_NATIVE_GEMV_W4A4_CLUSTER"
-FORM_ENV = "RESET_NATIVE_GEMV_W4A4_CLUSTER_FORM"
+ENV, FORM_ENV = ref.W4A4_CLUSTER_ENV, ref.W4A4_CLUSTER_FORM_ENV
 OTHER_ENV = ("RESET_NATIVE_GEMV_16_FORM", "RESET_NATIVE_GEMV_SPLIT_AMAX")
-CLUSTER, AMAX, COMPACT = 16384, 32768, 65536  # kForm16Cluster, kForm16ClusterAmax, kForm16ClusterCompact
-BOTH = AMAX | COMPACT
-TWO_TEAMS = (1, 0, 2)  # (MINB, SPLIT, TEAMS) of the two-team kernel
+CLUSTER, AMAX, COMPACT, BOTH = ref.W4A4_CLUSTER, ref.W4A4_CLUSTER_AMAX, ref.W4A4_CLUSTER_COMPACT, ref.W4A4_CLUSTER_BOTH
+TWO_TEAMS = ref.TWO_TEAMS
 STATIC_ACT_GS = 0.0013
 
 

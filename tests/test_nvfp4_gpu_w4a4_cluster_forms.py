@@ -22,13 +22,12 @@ from reset_native import _nvfp4_cuda as nc  # noqa: E402
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.gpu
 
-ENV = "RESET_NATIVE_GEMV_W4A4_CLUSTER"
-FORM_ENV = "RESET_NATIVE_GEMV_W4A4_CLUSTER_FORM"
+ENV, FORM_ENV = ref.W4A4_CLUSTER_ENV, ref.W4A4_CLUSTER_FORM_ENV
 OTHER_ENV = ("RESET_NATIVE_GEMV_16_FORM", "RESET_NATIVE_GEMV_SPLIT_AMAX")
-CLUSTER = 16384  # kForm16Cluster
-BITS = {"amax": 32768, "compact": 65536, "both": 32768 | 65536}  # kForm16ClusterAmax, kForm16ClusterCompact
+CLUSTER = ref.W4A4_CLUSTER
+BITS = {"amax": ref.W4A4_CLUSTER_AMAX, "compact": ref.W4A4_CLUSTER_COMPACT, "both": ref.W4A4_CLUSTER_BOTH}
 FORMS = ("amax", "compact", "both")
-TWO_TEAMS = (1, 0, 2)  # (MINB, SPLIT, TEAMS) of the two-team kernel
+TWO_TEAMS = ref.TWO_TEAMS
 STATIC_ACT_GS = 0.0013
 
 
