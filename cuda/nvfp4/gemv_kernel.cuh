@@ -482,6 +482,7 @@ constexpr int kForm16QuantFast = 4096, kForm16AmaxWide = 8192;
 // barrier, copies the other CTAs' rows from their shared memory (DSMEM) into its own: the same staged x, so the same
 // bits. A second barrier phase (arrive after the copy, wait before exit) keeps every CTA's
 // shared memory alive while a peer may still read it.
+// On the W4A4 split-K kernel (opt-in, gemv_split_cluster.cuh) the C CTAs of a cluster share one K slice instead.
 constexpr int kForm16Cluster = 16384;
 // kForm16RedPad (session 18, helper gemv22; in form16_rule since session 19, RESET_NATIVE_GEMV_16_FORM=nopad drops
 // it): the tile epilogue's reduction buffer with rows of kTok + 2 floats instead of kTok. write_tile / write_partial
@@ -588,8 +589,11 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   const int ctid = threadIdx.x, team = TEAMS > 1 ? ctid / kThreads : 0;
   const int tid = TEAMS > 1 ? ctid % kThreads : ctid, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
   // K slice of this CTA (all of K unless SPLIT): chunks [c_base, c_base + nchunks); CTA cta of ctas walking tiles.
-  const int slice = SPLIT ? int(blockIdx.x) % p.ksplit : 0;
-  const int cta = (SPLIT ? int(blockIdx.x) / p.ksplit : int(blockIdx.x)) * TEAMS + team;  // tile walker
+  // kForm16Cluster on split K: a cluster's CTAs share one slice (split_cluster_slice, gemv_w4a4_cluster.cuh).
+  constexpr bool kSplitCluster = SPLIT && (FORM & kForm16Cluster) != 0;
+  const int slice = kSplitCluster ? split_cluster_slice(p.ksplit) : SPLIT ? int(blockIdx.x) % p.ksplit : 0;
+  const int cta = kSplitCluster ? split_cluster_walker(p.ksplit)
+                                : (SPLIT ? int(blockIdx.x) / p.ksplit : int(blockIdx.x)) * TEAMS + team;  // tile walker
   const int ctas = (SPLIT ? int(gridDim.x) / p.ksplit : int(gridDim.x)) * TEAMS;
   const int all_chunks = (p.k + kChunk - 1) / kChunk;
   const int c_base = SPLIT ? slice * all_chunks / p.ksplit : 0;
@@ -651,7 +655,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   constexpr bool kWideStage = (FORM & kForm16Stage) != 0 && WHOLE && !W4A4 && XDT != kF32;
   constexpr bool kQuantFast = W4A4 && (FORM & kForm16QuantFast) != 0;
   constexpr bool kCluster = (FORM & kForm16Cluster) != 0;
-  static_assert(!kCluster || (W4A4 && TEAMS > 1 && !SPLIT), "clusters: the W4A4 two-team kernel only");
+  static_assert(!kCluster || (W4A4 && (TEAMS > 1 ? !SPLIT : SPLIT)), "clusters: the W4A4 two-team or split kernel");
   constexpr bool kClusterAmax = kCluster && (FORM & kForm16ClusterAmax) != 0;
   constexpr bool kCompact = kCluster && (FORM & kForm16ClusterCompact) != 0;
   static_assert(kCluster || (FORM & (kForm16ClusterAmax | kForm16ClusterCompact)) == 0, "cluster forms only");

@@ -15,6 +15,7 @@
 #include "core/pdl.cuh"
 #include "nvfp4/gemv_bd_kernel.cuh"
 #include "nvfp4/gemv_kernel.cuh"
+#include "nvfp4/gemv_split_cluster.cuh"
 #include "nvfp4/launch_check.hpp"
 
 namespace reset_native::nvfp4_cuda::detail {
@@ -108,9 +109,37 @@ int split_ctas_per_slice(Kernel kernel, size_t smem, const GemvParams& p, const 
   return per_slice < 1 ? 1 : (per_slice > ntiles ? ntiles : per_slice);
 }
 
+// W4A4 split K in clusters (gemv_split_cluster.cuh) where RESET_NATIVE_GEMV_W4A4_SPLIT_CLUSTER asks for them, the
+// instance runs its rule's form (RESET_NATIVE_GEMV_16_FORM) and a cluster of that size fits: the clustered split
+// kernel (the plain one's shared memory), then the reduction. Returns false, launching nothing, otherwise.
+template <int XDT, int NT>
+bool launch_split_cluster(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
+  const int cluster = w4a4_split_cluster_override();
+  if (cluster < 2) return false;
+  constexpr int kRule = form16_rule<XDT, true, NT, true, true, 2, false, true, 1>();
+  static_assert((kRule & kForm16QuantFast) != 0, "the W4A4 rule (the compact exchange needs its quantizer)");
+  if (form16_bits<XDT, true, NT, true, true, 2, false, true, 1>(plan.form16) != kRule) return false;
+  auto kernel = gemv_kernel<XDT, true, NT, true, true, 2, false, true, 1, split_cluster_form<XDT, NT>()>;
+  const size_t smem = split_launch_smem_bytes<XDT, true, NT>(p.k, p.m, p.ksplit, plan.form16);
+  check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
+             "nvfp4 gemv: cudaFuncSetAttribute");
+  const int clusters = cuda_core::max_active_clusters(kernel, kThreads, smem, cluster, stream);
+  if (clusters < 1) return false;
+  const int grid = split_cluster_walkers(clusters, cluster, p.ksplit, (p.n + 15) / 16) * p.ksplit;
+  // Each CTA reads 1/C of x for the amax (cluster_amax): the inline limit is on grid / C CTAs reading all of it.
+  const GemvParams q = with_activation_amax<XDT, true>(p, split_amax_inline<XDT>(p, grid / cluster, true), stream);
+  check_cuda(cuda_core::launch_pdl_cluster(kernel, dim3(grid), dim3(kThreads), smem, cluster, stream, q, RingMaps{}),
+             "nvfp4 gemv: split cluster launch");
+  launch_split_reduce<XDT, true>(q, plan, stream);
+  return true;
+}
+
 // Runs the split-K kernel (p.ksplit > 1, p.split_ws sized by split_workspace_bytes), then the reduction.
 template <int XDT, bool W4A4, int NT>
 void launch_split(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
+  if constexpr (W4A4) {
+    if (launch_split_cluster<XDT, NT>(p, plan, stream)) return;
+  }
   auto kernel = form16_kernel<XDT, W4A4, NT, true, true, 2, false, true, 1>(plan.form16);
   const size_t smem = split_launch_smem_bytes<XDT, W4A4, NT>(p.k, p.m, p.ksplit, plan.form16);
   const int per_slice = split_ctas_per_slice(kernel, smem, p, plan);

@@ -40,6 +40,18 @@ inline int w4a4_cluster_form_override() {
   return kW4a4ClusterFormRule;
 }
 
+// kForm16Cluster on split K (gemv_split_cluster.cuh): the C CTAs of cluster q (blocks q C .. q C + C - 1, rank =
+// block % C) share K slice q % ksplit, so they can split its quantization (stage_cluster) and the amax over all of x
+// (cluster_amax); they walk row tiles (q / ksplit) C + rank of the slice's gridDim.x / ksplit walkers (a multiple of
+// C). The plain split kernel takes slice block % ksplit, walker block / ksplit: the same (slice, walker) pairs.
+__device__ __forceinline__ int split_cluster_slice(int ksplit) {
+  return int(blockIdx.x / cuda_core::cluster_nctarank()) % ksplit;
+}
+__device__ __forceinline__ int split_cluster_walker(int ksplit) {
+  const int csize = int(cuda_core::cluster_nctarank());
+  return int(blockIdx.x) / csize / ksplit * csize + int(cuda_core::cluster_ctarank());
+}
+
 // 4 bytes of a peer's shared memory (shared::cluster address, 4-byte aligned).
 __device__ __forceinline__ uint32_t ld_cluster_u32(uint32_t addr) {
   uint32_t v;
