@@ -120,7 +120,7 @@ def check_vs_fp64(y, packed, scales, gs, x, activation, bias, residual):
 # The GEMV launcher's routing switches: tests that assert which kernel a shape gets unset them first.
 GEMV_ROUTE_ENV = ("RESET_NATIVE_GEMV_TEAMS", "RESET_NATIVE_GEMV_RING", "RESET_NATIVE_GEMV_KSPLIT",
                   "RESET_NATIVE_GEMV_BD", "RESET_NATIVE_GEMV_W4A4_CLUSTER",
-                  "RESET_NATIVE_GEMV_W4A4_CLUSTER_FORM")
+                  "RESET_NATIVE_GEMV_W4A4_CLUSTER_FORM", "RESET_NATIVE_GEMV_W4A4_SPLIT_CLUSTER")
 
 # kForm16Cluster (cuda/nvfp4/gemv_kernel.cuh): the W4A4 two-team kernel in clusters of CTAs, by default from
 # kW4a4ClusterMinTokens tokens (w4a4_cluster_size) where the instance runs its rule's form: clusters of 4 with both
@@ -134,6 +134,10 @@ W4A4_CLUSTER_BOTH = W4A4_CLUSTER_AMAX | W4A4_CLUSTER_COMPACT
 TWO_TEAMS = (1, 0, 2)  # (MINB, SPLIT, TEAMS) of the two-team kernel
 W4A4_CLUSTER_MIN_TOKENS = 8
 W4A4_CLUSTER_BAND = (2, 5)
+# The W4A4 split-K kernel in clusters (cuda/nvfp4/gemv_split_cluster.cuh, opt-in): RESET_NATIVE_GEMV_W4A4_SPLIT_CLUSTER
+# = C adds kForm16Cluster and both cluster forms to the split instance's rule.
+W4A4_SPLIT_CLUSTER_ENV = "RESET_NATIVE_GEMV_W4A4_SPLIT_CLUSTER"
+SPLIT_INSTANCE = (2, 1, 1)  # (MINB, SPLIT, TEAMS) of the split-K kernel
 
 
 def w4a4_default_cluster_bit(instance, m, n, sms=None):
