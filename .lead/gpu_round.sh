@@ -26,7 +26,8 @@ unset RESET_NATIVE_GEMV_16_FORM RESET_NATIVE_GEMV_KSPLIT RESET_NATIVE_GEMV_SPLIT
   RESET_NATIVE_GEMV_BD RESET_NATIVE_GEMV_W4A4_CLUSTER RESET_NATIVE_GEMV_W4A4_CLUSTER_FORM RESET_NATIVE_GEMV_RING \
   RESET_NATIVE_GEMV_W4A4_SPLIT_CLUSTER
 timeout -s INT -k 4 66 python3 -m pytest -q -m "gpu and not slow" -p no:cacheprovider --tb=short -rfEs \
-  tests/test_nvfp4_gpu_w4a4_split_cluster.py tests/test_nvfp4_gpu_w4a4_cluster_forms.py::test_form_switch_needs_clusters \
+  tests/test_nvfp4_gpu_w4a4_split_cluster.py \
+  tests/test_nvfp4_gpu_w4a4_cluster_forms.py::test_form_switch_needs_clusters \
   > "$OUT/t_tests.txt" 2>&1
 echo "T rc $? at ${SECONDS} s: $(tail -n 1 "$OUT/t_tests.txt")"
 ROWS=8b:down:4,8b:down:8,8b:down:16,32b:down:8,32b:down:16,32b:o:8,32b:o:16
