@@ -260,6 +260,32 @@ def assert_graph_replay_matches_eager(monkeypatch, fn, x, env, value, seeds=(5, 
         assert torch.equal(y, fn()), seed
 
 
+def capture_chained_pair(call, residual):
+    """call(residual), then call(its output) (a PDL-chained dependency), captured in one CUDA graph: (graph, y1, y2)."""
+    import torch
+
+    torch.cuda.synchronize()
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        y1 = call(residual)
+        y2 = call(y1)
+    return g, y1, y2
+
+
+def assert_chained_replay_matches_eager(g, y1, y2, x, call, residual, seeds=(5, 6)):
+    """For each seed x is refilled in place from torch.randn (that seed, x's shape and dtype) and the replay of
+    capture_chained_pair's graph must equal eager calls bit for bit: y1 = call(residual), y2 = call(y1)."""
+    import torch
+
+    for seed in seeds:
+        x.copy_(torch.randn(tuple(x.shape), generator=torch.Generator().manual_seed(seed)).to(x.dtype))
+        g.replay()
+        torch.cuda.synchronize()
+        want1 = call(residual)
+        assert torch.equal(y1, want1), seed
+        assert torch.equal(y2, call(want1)), seed
+
+
 def w4a4_general_and_chunked_forms(monkeypatch, gs):
     """W4A4 calls at n = 200, M = 16 (bf16 x) on the two kernels without the fast-path forms: (FAST, FORM) of the
     general path's launches (K = 3088: K % 1024 != 0, never split) and (WHOLE, FORM) of the chunked kernel's (K = 8192:
