@@ -35,6 +35,9 @@ FAMILIES = [(40, 1024, 1), (40, 1024, 2), (40, 4096, 4), (8472, 1024, 12), (40, 
 # W4A4 always), so m = 12 at K = 1024 runs two teams by default; RESET_NATIVE_GEMV_TEAMS=measured (the session-10
 # rule) keeps the two-CTA walk under the sanitizer too.
 TEAMS_VALUES = {(8472, 1024, 12): (None, "measured")}
+# W4A4 split K runs in clusters by default from 8 tokens (since session 21 helper w4a4splitdef43, the rule's form
+# only); RESET_NATIVE_GEMV_W4A4_SPLIT_CLUSTER=1 keeps the plain split kernel under the sanitizer too.
+SPLIT_CLUSTER_VALUES = {(40, 8192, 8): (None, "1"), (40, 8192, 16): (None, "1")}
 
 
 # The 16-bit kernel's forms (RESET_NATIVE_GEMV_16_FORM, read at every call): the rule's (unset), session 12's loop
@@ -58,8 +61,12 @@ def gemv_kernels(dtypes):
                 for teams in TEAMS_VALUES.get((n, k, m), (None,)):
                     with _env("RESET_NATIVE_GEMV_16_FORM", form), _env("RESET_NATIVE_GEMV_TEAMS", teams):
                         for act in ("bf16", "nvfp4"):
-                            t._gemv_case(n, k, m, dtype, act, with_bias=True, seed=int(time.time() * 1e3) % 2**31)
-                            cases += 1
+                            clusters = SPLIT_CLUSTER_VALUES.get((n, k, m), (None,)) if act == "nvfp4" else (None,)
+                            for cluster in clusters if form is None else (None,):
+                                with _env("RESET_NATIVE_GEMV_W4A4_SPLIT_CLUSTER", cluster):
+                                    t._gemv_case(n, k, m, dtype, act, with_bias=True,
+                                                 seed=int(time.time() * 1e3) % 2**31)
+                                cases += 1
     for dtype in dtypes:
         for n, k, m in LEAN_FAMILIES:
             with _env("RESET_NATIVE_GEMV_BD_LEAN", "1"):

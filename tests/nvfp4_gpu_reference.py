@@ -134,17 +134,23 @@ W4A4_CLUSTER_BOTH = W4A4_CLUSTER_AMAX | W4A4_CLUSTER_COMPACT
 TWO_TEAMS = (1, 0, 2)  # (MINB, SPLIT, TEAMS) of the two-team kernel
 W4A4_CLUSTER_MIN_TOKENS = 8
 W4A4_CLUSTER_BAND = (2, 5)
-# The W4A4 split-K kernel in clusters (cuda/nvfp4/gemv_split_cluster.cuh, opt-in): RESET_NATIVE_GEMV_W4A4_SPLIT_CLUSTER
-# = C adds kForm16Cluster and both cluster forms to the split instance's rule.
+# The W4A4 split-K kernel in clusters (cuda/nvfp4/gemv_split_cluster.cuh): by default from W4A4_SPLIT_CLUSTER_MIN_TOKENS
+# tokens (clusters of 4 or 2: split_cluster_rule; not observable in the FORM) where the split instance runs its rule's
+# form, it adds kForm16Cluster and both cluster forms to the rule; RESET_NATIVE_GEMV_W4A4_SPLIT_CLUSTER = 1 turns it
+# off (the plain split kernel), = C (2..8) forces clusters of C at every M.
 W4A4_SPLIT_CLUSTER_ENV = "RESET_NATIVE_GEMV_W4A4_SPLIT_CLUSTER"
+W4A4_SPLIT_CLUSTER_MIN_TOKENS = 8
 SPLIT_INSTANCE = (2, 1, 1)  # (MINB, SPLIT, TEAMS) of the split-K kernel
 
 
 def w4a4_default_cluster_bit(instance, m, n, sms=None):
-    """The FORM bits (kForm16Cluster, plus both cluster forms in the band of row tiles) a W4A4 fast-path call of m
-    tokens and n output rows adds by default (RESET_NATIVE_GEMV_W4A4_CLUSTER and _FORM unset,
-    RESET_NATIVE_GEMV_16_FORM giving the rule's form) to the instance (MINB, SPLIT, TEAMS) it runs, on `sms`
-    multiprocessors (None: H200_SMS, as needs_h200_routing assumes)."""
+    """The FORM bits (kForm16Cluster, plus both cluster forms) a W4A4 fast-path call of m tokens and n output rows adds
+    by default (RESET_NATIVE_GEMV_W4A4_CLUSTER, _CLUSTER_FORM and _SPLIT_CLUSTER unset, RESET_NATIVE_GEMV_16_FORM
+    giving the rule's form) to the instance (MINB, SPLIT, TEAMS) it runs, on `sms` multiprocessors (None: H200_SMS,
+    as needs_h200_routing assumes): two teams from 8 tokens (both forms in the band of row tiles), split K from 8
+    tokens (always both forms, since helper w4a4splitdef43)."""
+    if tuple(instance) == SPLIT_INSTANCE:
+        return W4A4_CLUSTER | W4A4_CLUSTER_BOTH if m >= W4A4_SPLIT_CLUSTER_MIN_TOKENS else 0
     if tuple(instance) != TWO_TEAMS or m < W4A4_CLUSTER_MIN_TOKENS:
         return 0
     sms = H200_SMS if sms is None else sms

@@ -150,8 +150,9 @@ def test_unknown_values_and_other_modes_keep_their_kernels(monkeypatch):
     monkeypatch.setenv(ENV, "phased")
     assert ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, 0.01, x, "bf16")) == default
     monkeypatch.delenv(ENV)
-    # kForm16RedPad | kForm16QuantFast | kForm16AmaxWide, and kForm16HeadRefill: W4A4 splits K by 4 here (13 row tiles)
-    w4a4_rule = 2048 | 4096 | 8192 | 1024
+    # kForm16RedPad | kForm16QuantFast | kForm16AmaxWide, and kForm16HeadRefill: W4A4 splits K by 4 here (13 row tiles),
+    # in clusters at M = 8 (kForm16Cluster and both cluster forms, since helper w4a4splitdef43)
+    w4a4_rule = 2048 | 4096 | 8192 | 1024 | ref.W4A4_CLUSTER | ref.W4A4_CLUSTER_BOTH
     assert [f for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, 0.01, x, "nvfp4"))] == [w4a4_rule]
     assert [f for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, 0.01, x.float(), "bf16"))] == [0]
     p2 = torch.randint(0, 256, (200, 3088 // 2), generator=gen, device="cuda", dtype=torch.uint8)  # K % 1024 != 0

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.gpu
 ENV = "RESET_NATIVE_GEMV_16_FORM"
 HEAD, RED_PAD, QUANT_FAST, AMAX_WIDE = 1024, 2048, 4096, 8192  # kForm16* bits
 W4A4_RULE = RED_PAD | QUANT_FAST | AMAX_WIDE  # the W4A4 instances' rule (since session 20), and HEAD on split K
+SPLIT_CLUSTER = ref.W4A4_CLUSTER | ref.W4A4_CLUSTER_BOTH  # W4A4 split K from 8 tokens by default (w4a4splitdef43)
 STATIC_ACT_GS = 0.0013  # as tests/test_nvfp4_gpu_form16_w4a4_pad.py
 
 
@@ -36,9 +37,10 @@ def _rule(instance):
 
 
 def _with_cluster(form, instance, m, n):
-    """form, plus the cluster bits where the default launches clusters (since session 21: two teams from 8 tokens,
-    only where the switch value gives the instance its rule's form; "nohead" does on two teams, "head" does not; with
-    both cluster forms in the band of row tiles since helper w4a4rule40: ref.w4a4_default_cluster_bit)."""
+    """form, plus the cluster bits where the default launches clusters (two teams and, since helper w4a4splitdef43,
+    split K from 8 tokens, only where the switch value gives the instance its rule's form; "nohead" does on two
+    teams, "head" does not (on split K the other way round); with both cluster forms in the band of row tiles since
+    helper w4a4rule40: ref.w4a4_default_cluster_bit)."""
     return form | (ref.w4a4_default_cluster_bit(instance, m, n) if form == _rule(instance) else 0)
 
 
@@ -110,8 +112,8 @@ def test_w4a4_head_split_amax_sources(split_amax, monkeypatch):
 
 
 def test_w4a4_head_graph_replay(monkeypatch):
-    """Captured under the default (split K by 6 with the head refill, amax in the kernel), replayed after x changes:
-    equal to eager "nohead" calls."""
+    """Captured under the default (split K by 6 with the head refill, in clusters at M = 16 since helper
+    w4a4splitdef43, amax in the kernel), replayed after x changes: equal to eager "nohead" calls (no clusters)."""
     ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV)
     monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "6")
@@ -122,14 +124,14 @@ def test_w4a4_head_graph_replay(monkeypatch):
     def fn():
         return nc.gemv(p, s, gs, x, "nvfp4")
 
-    assert ref.gemv16_forms_of_call(fn) == [(2, 1, 1, W4A4_RULE | HEAD)]
+    assert ref.gemv16_forms_of_call(fn) == [(2, 1, 1, W4A4_RULE | HEAD | SPLIT_CLUSTER)]
     ref.assert_graph_replay_matches_eager(monkeypatch, fn, x, ENV, "nohead")
     assert ref.gemv16_forms_of_call(fn) == [(2, 1, 1, W4A4_RULE)]  # the eager calls ran without the head refill
 
 
 def test_unknown_values_keep_the_rule_and_head_leaves_other_kernels(monkeypatch):
     """Values that are not "head" / "nohead" exactly ("HEAD", "head ", "heads", "") run the rule's kernel (n = 200,
-    K = 4096, M = 16: split K by 4, with the head refill). Under "head" A16 keeps
+    K = 4096, M = 16: split K by 4, with the head refill, in clusters). Under "head" A16 keeps
     its rule's kernel (two teams, split K, the same bits), and the W4A4 block-diagonal (M <= 2), chunked and
     general-path (K % 1024 != 0) kernels keep their default forms."""
     ref.needs_h200_routing()
@@ -137,7 +139,7 @@ def test_unknown_values_keep_the_rule_and_head_leaves_other_kernels(monkeypatch)
     p, s, gs = ref.random_gpu_weights(200, 4096)
     x = torch.randn((16, 4096), generator=torch.Generator().manual_seed(3)).to(torch.bfloat16).cuda()
     w4a4 = ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, gs, x, "nvfp4"))
-    assert [f for *_, f in w4a4] == [W4A4_RULE | HEAD], w4a4
+    assert [f for *_, f in w4a4] == [W4A4_RULE | HEAD | SPLIT_CLUSTER], w4a4
     for value in ("HEAD", "head ", "heads", ""):
         monkeypatch.setenv(ENV, value)
         assert ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, gs, x, "nvfp4")) == w4a4, value

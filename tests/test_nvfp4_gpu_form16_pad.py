@@ -139,7 +139,8 @@ def test_other_modes_and_old_forms_have_no_pad(monkeypatch):
     s = torch.randint(0x30, 0x40, (200, 4096 // 16), generator=gen, device="cuda", dtype=torch.uint8)
     x = torch.randn((16, 4096), generator=gen, device="cuda").to(torch.bfloat16)
     assert [f & RED_PAD for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, 0.01, x, "bf16"))] == [RED_PAD]
-    assert [f for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, 0.01, x, "nvfp4"))] == [W4A4_SPLIT_RULE]
+    w4a4 = [f for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, 0.01, x, "nvfp4"))]
+    assert w4a4 == [W4A4_SPLIT_RULE | ref.W4A4_CLUSTER | ref.W4A4_CLUSTER_BOTH]  # M = 16: in clusters (w4a4splitdef43)
     assert [f for *_, f in ref.gemv16_forms_of_call(lambda: nc.gemv(p, s, 0.01, x.float(), "bf16"))] == [0]
     p3 = torch.randint(0, 256, (6144, 4096 // 2), generator=gen, device="cuda", dtype=torch.uint8)
     s3 = torch.randint(0x30, 0x40, (6144, 4096 // 16), generator=gen, device="cuda", dtype=torch.uint8)

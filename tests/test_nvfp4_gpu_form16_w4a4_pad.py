@@ -48,8 +48,9 @@ def _same_bits(p, s, gs, x, act_gs, bias, residual, instance, nopad_instance, mo
     """nopad runs `nopad_instance` with the rule without the pad; unset (the default) runs `instance` with the rule;
     equal outputs. Returns the default's. The W4A4 rule is the same on every instance w4a4_pad_eligible admits but
     for the head refill on split K (_rule), so the default's form is checked as that instance's rule, whichever
-    instance nopad ran; plus, since session 21, the cluster bits on two teams from 8 tokens (nopad, another form, runs
-    the plain kernel; ref.w4a4_default_cluster_bit: 8448 rows are in the band of clusters of 4 with both forms)."""
+    instance nopad ran; plus, since session 21, the cluster bits on two teams and split K from 8 tokens (nopad, another
+    form, runs the plain kernel; ref.w4a4_default_cluster_bit: 8448 rows are in the band of clusters of 4 with both
+    forms)."""
     n, m = p.shape[0], x.shape[0]
 
     def fn():
@@ -180,8 +181,8 @@ def test_switch_values_on_w4a4_and_the_kernels_without_pad(monkeypatch):
     def fn():
         return nc.gemv(p, s, gs, x, "nvfp4")
 
-    default = ref.gemv16_forms_of_call(fn)
-    assert default == [(2, 1, 1, W4A4_RULE | HEAD)]
+    default = ref.gemv16_forms_of_call(fn)  # in clusters (M = 16) since helper w4a4splitdef43: the rule's form only
+    assert default == [(2, 1, 1, W4A4_RULE | HEAD | ref.W4A4_CLUSTER | ref.W4A4_CLUSTER_BOTH)]
     want = fn()
     for value, forms in (("pad", default), ("w4a4pad", default), ("w4a4q", default), ("w4a4qa", default),
                          ("head", default), ("other", default), ("0", [(2, 1, 1, 0)]), ("2", [(2, 1, 1, 0)]),

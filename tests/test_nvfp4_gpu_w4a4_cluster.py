@@ -174,8 +174,9 @@ def test_cluster_graph_replay_and_pdl_chain(value, n, k, m, monkeypatch):
 
 
 def test_cluster_switch_leaves_other_kernels_alone(monkeypatch):
-    """With the switch: A16 two teams, the W4A4 two-CTA, split-K and block-diagonal kernels keep their forms (no
-    cluster bit), and so does the two-team kernel under another form switch value (w4a4old, head); same bits."""
+    """With the switch: A16 two teams, the W4A4 two-CTA, split-K (its own cluster rule: clusters at M = 16 since
+    helper w4a4splitdef43) and block-diagonal kernels keep their forms, and so does the two-team kernel under another
+    form switch value (w4a4old, head); same bits."""
     ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV, FORM_ENV, "RESET_NATIVE_GEMV_SPLIT_AMAX")
     p, s, gs = ref.random_gpu_weights(8448, 4096)

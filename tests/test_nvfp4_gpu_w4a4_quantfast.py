@@ -155,6 +155,8 @@ def _amax_pre_kernel_runs(fn):
 # 264 CTAs; Qwen3-8B q/k/v at M = 8 and 16 until session 20 helper w4a4split31, which no longer split: the same grid
 # and MiB), 8B down at M = 8 and 9 (split by 6, 264 CTAs). gemv_split.cuh split_amax_inline: every CTA reduces the
 # amax itself up to 50 MiB with the wide amax (the default), 32 MiB with the old one (w4a4old); the pre-kernel beyond.
+# The plain split kernel's grid: from 8 tokens the default runs clusters (since helper w4a4splitdef43: each CTA reads
+# 1/C of x, grid / C CTAs' worth), so the amax source is checked with RESET_NATIVE_GEMV_W4A4_SPLIT_CLUSTER=1.
 @pytest.mark.parametrize("n,k,m,mib", [(5120, 8192, 4, 16.5), (5120, 8192, 8, 33.0), (4096, 12288, 8, 49.5),
                                        (4096, 12288, 9, 55.7)])
 def test_split_amax_source_follows_the_form(n, k, m, mib, monkeypatch):
@@ -169,6 +171,8 @@ def test_split_amax_source_follows_the_form(n, k, m, mib, monkeypatch):
 
     _, forms = _same_bits_as_old(fn, m, n, monkeypatch)
     assert forms[0][:3] == ("16", 2, 1), forms
+    monkeypatch.setenv(ref.W4A4_SPLIT_CLUSTER_ENV, "1")
+    assert ref.gemv16_forms_of_call(fn) == [(2, 1, 1, DEFAULT["16"] | HEAD)]
     assert _amax_pre_kernel_runs(fn) == (mib > 50), "default"
     monkeypatch.setenv(ENV, "w4a4old")
     assert _amax_pre_kernel_runs(fn) == (mib > 32), "w4a4old"

@@ -1,10 +1,11 @@
-"""NVFP4 GEMV: the W4A4 split-K kernel in thread-block clusters (session 21 helper w4a4splitcl42, opt-in:
-RESET_NATIVE_GEMV_W4A4_SPLIT_CLUSTER = C; cuda/nvfp4/gemv_split_cluster.cuh). The C CTAs of a cluster share one K
-slice: each quantizes 1/C of the slice's staged x and copies the peers' shares as E2M1 codes (the compact exchange,
-or the plain copy where the codes do not fit the reduction buffers), and each reads 1/C of x for the dynamic amax
-(cluster_amax). The kernel name carries kForm16Cluster and both cluster forms on the split instance. Every output
-must equal the plain split kernel's (the switch unset) bit for bit: the Qwen3 split rows (8B down, 32B down, 32B o)
-at M = 4, 8, 16, bf16 / fp16 / fp32 x, static and dynamic activation scale, bias and residual, clusters of 2 and 4,
+"""NVFP4 GEMV: the W4A4 split-K kernel in thread-block clusters (cuda/nvfp4/gemv_split_cluster.cuh; session 21
+helper w4a4splitcl42; the default from 8 tokens since helper w4a4splitdef43: test_nvfp4_gpu_w4a4_split_cluster_rule.py).
+RESET_NATIVE_GEMV_W4A4_SPLIT_CLUSTER = C forces clusters of C, = 1 the plain split kernel. The C CTAs of a cluster
+share one K slice: each quantizes 1/C of the slice's staged x and copies the peers' shares as E2M1 codes (the compact
+exchange, or the plain copy where the codes do not fit the reduction buffers), and each reads 1/C of x for the
+dynamic amax (cluster_amax). The kernel name carries kForm16Cluster and both cluster forms on the split instance.
+Every output must equal the plain split kernel's (the switch = 1) bit for bit: the Qwen3 split rows (8B down, 32B
+down, 32B o) at M = 4, 8, 16, bf16 / fp16 / fp32 x, static and dynamic activation scale, bias and residual, clusters of 2 and 4,
 both amax sources, unaligned x, partial row tiles, CTAs without a tile, forced slice counts, CUDA graph replay with a
 PDL chain. GPU tests skip without a device."""
 from __future__ import annotations
@@ -40,8 +41,8 @@ def _clear(monkeypatch):
 
 
 def _plain(fn, monkeypatch):
-    """fn()'s output and the split kernel's FORM with the switch unset (the plain split kernel)."""
-    monkeypatch.delenv(ENV, raising=False)
+    """fn()'s output and the split kernel's FORM with the switch = 1 (the plain split kernel)."""
+    monkeypatch.setenv(ENV, "1")
     forms = ref.gemv16_forms_of_call(fn)
     assert len(forms) == 1 and forms[0][:3] == SPLIT and forms[0][3] & CLUSTER_FORM == 0, forms
     return fn(), forms[0][3]
@@ -90,7 +91,7 @@ def test_split_cluster_same_bits(n, k, m, dtype, static_scale, monkeypatch):
 @pytest.mark.parametrize("n,k,m", [(4096, 12288, 16), (5120, 25600, 16), (4096, 12288, 8)])
 def test_split_cluster_amax_sources(n, k, m, split_amax, monkeypatch):
     """RESET_NATIVE_GEMV_SPLIT_AMAX forces the amax pre-kernel (0) or the in-kernel amax (1: cluster_amax) under
-    clusters, and both plain ones; the same bits as the plain kernel under the rule."""
+    clusters, and both plain ones; the same bits as the plain kernel under the amax rule."""
     ref.needs_h200_routing()
     _clear(monkeypatch)
     p, s, gs = ref.random_gpu_weights(n, k)
@@ -189,15 +190,16 @@ def test_split_cluster_graph_replay_and_pdl_chain(cluster, n, k, m, monkeypatch)
         return nc.gemv(p, s, gs, x, "nvfp4", None, bias, r)
 
     g, y1, y2 = ref.capture_chained_pair(call, residual)
-    monkeypatch.delenv(ENV)
+    monkeypatch.setenv(ENV, "1")
     replayed = ref.gemv16_forms_of_call(g.replay)  # the graph holds the clustered kernel
     assert len(replayed) == 2 and all(f[3] & CLUSTER_FORM == CLUSTER_FORM for f in replayed), replayed
     ref.assert_chained_replay_matches_eager(g, y1, y2, x, call, residual)
 
 
 def test_split_cluster_switch_scope(monkeypatch):
-    """Values outside 2..8 launch the plain split kernel; RESET_NATIVE_GEMV_16_FORM away from the rule (nohead) keeps
-    its own kernel; A16 split K and the W4A4 two-team kernel ignore the switch; the same bits throughout."""
+    """Values outside 2..8 (and not empty) launch the plain split kernel; RESET_NATIVE_GEMV_16_FORM away from the rule
+    (nohead) keeps its own kernel; A16 split K and the W4A4 two-team kernel ignore the switch; the same bits
+    throughout."""
     ref.needs_h200_routing()
     _clear(monkeypatch)
     n, k, m = 4096, 12288, 16

@@ -109,13 +109,14 @@ int split_ctas_per_slice(Kernel kernel, size_t smem, const GemvParams& p, const 
   return per_slice < 1 ? 1 : (per_slice > ntiles ? ntiles : per_slice);
 }
 
-// W4A4 split K in clusters (gemv_split_cluster.cuh) where RESET_NATIVE_GEMV_W4A4_SPLIT_CLUSTER asks for them, the
-// instance runs its rule's form (RESET_NATIVE_GEMV_16_FORM) and a cluster of that size fits: the clustered split
-// kernel (the plain one's shared memory), then the reduction. Returns false, launching nothing, otherwise.
+// W4A4 split K in clusters (gemv_split_cluster.cuh) where RESET_NATIVE_GEMV_W4A4_SPLIT_CLUSTER or, unset, the rule
+// (from kSplitClusterMinTokens tokens: clusters of 4 or 2) asks for them, the instance runs its rule's form
+// (RESET_NATIVE_GEMV_16_FORM) and a cluster of that size fits: the clustered split kernel (the plain one's shared
+// memory), then the reduction. Returns false, launching nothing, otherwise.
 template <int XDT, int NT>
 bool launch_split_cluster(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
-  const int cluster = w4a4_split_cluster_override();
-  if (cluster < 2) return false;
+  int cluster = w4a4_split_cluster_override();
+  if (cluster == 1 || (cluster == 0 && p.m < kSplitClusterMinTokens)) return false;
   constexpr int kRule = form16_rule<XDT, true, NT, true, true, 2, false, true, 1>();
   static_assert((kRule & kForm16QuantFast) != 0, "the W4A4 rule (the compact exchange needs its quantizer)");
   if (form16_bits<XDT, true, NT, true, true, 2, false, true, 1>(plan.form16) != kRule) return false;
@@ -123,9 +124,23 @@ bool launch_split_cluster(const GemvParams& p, const LaunchPlan& plan, cudaStrea
   const size_t smem = split_launch_smem_bytes<XDT, true, NT>(p.k, p.m, p.ksplit, plan.form16);
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
              "nvfp4 gemv: cudaFuncSetAttribute");
-  const int clusters = cuda_core::max_active_clusters(kernel, kThreads, smem, cluster, stream);
-  if (clusters < 1) return false;
-  const int grid = split_cluster_walkers(clusters, cluster, p.ksplit, (p.n + 15) / 16) * p.ksplit;
+  auto grid_of = [&](int c) {  // CTAs of the launch in clusters of c; 0: none fits
+    const int clusters = cuda_core::max_active_clusters(kernel, kThreads, smem, c, stream);
+    return clusters < 1 ? 0 : split_cluster_walkers(clusters, c, p.ksplit, (p.n + 15) / 16) * p.ksplit;
+  };
+  int grid = 0;
+  if (cluster == 0) {  // the rule (gemv_split_cluster.cuh): 4 where few slices and the amax inline at 4, else 2
+    const double x_bytes = double(p.m) * p.k * sizeof(typename Elem<XDT>::T);
+    if (p.ksplit <= kSplitClusterWideMaxSlices) grid = grid_of(kSplitClusterWide);
+    cluster = kSplitClusterWide;
+    if (grid == 0 || double(grid / kSplitClusterWide) * x_bytes > kSplitInlineAmaxWideBytes) {
+      cluster = kSplitClusterNarrow;
+      grid = grid_of(cluster);
+    }
+  } else {
+    grid = grid_of(cluster);
+  }
+  if (grid == 0) return false;
   // Each CTA reads 1/C of x for the amax (cluster_amax): the inline limit is on grid / C CTAs reading all of it.
   const GemvParams q = with_activation_amax<XDT, true>(p, split_amax_inline<XDT>(p, grid / cluster, true), stream);
   check_cuda(cuda_core::launch_pdl_cluster(kernel, dim3(grid), dim3(kThreads), smem, cluster, stream, q, RingMaps{}),
