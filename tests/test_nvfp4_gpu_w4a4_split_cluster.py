@@ -5,9 +5,9 @@ share one K slice: each quantizes 1/C of the slice's staged x and copies the pee
 exchange, or the plain copy where the codes do not fit the reduction buffers), and each reads 1/C of x for the
 dynamic amax (cluster_amax). The kernel name carries kForm16Cluster and both cluster forms on the split instance.
 Every output must equal the plain split kernel's (the switch = 1) bit for bit: the Qwen3 split rows (8B down, 32B
-down, 32B o) at M = 4, 8, 16, bf16 / fp16 / fp32 x, static and dynamic activation scale, bias and residual, clusters of 2 and 4,
-both amax sources, unaligned x, partial row tiles, CTAs without a tile, forced slice counts, CUDA graph replay with a
-PDL chain. GPU tests skip without a device."""
+down, 32B o) at M = 4, 8, 16, bf16 / fp16 / fp32 x, static and dynamic activation scale, bias and residual, clusters
+of 2 and 4, both amax sources, unaligned x, partial row tiles, CTAs without a tile, forced slice counts, CUDA graph
+replay with a PDL chain. GPU tests skip without a device."""
 from __future__ import annotations
 
 import sys
