@@ -134,10 +134,11 @@ W4A4_CLUSTER_BOTH = W4A4_CLUSTER_AMAX | W4A4_CLUSTER_COMPACT
 TWO_TEAMS = (1, 0, 2)  # (MINB, SPLIT, TEAMS) of the two-team kernel
 W4A4_CLUSTER_MIN_TOKENS = 8
 W4A4_CLUSTER_BAND = (2, 5)
-# The W4A4 split-K kernel in clusters (cuda/nvfp4/gemv_split_cluster.cuh): by default from W4A4_SPLIT_CLUSTER_MIN_TOKENS
-# tokens (clusters of 4 or 2: split_cluster_rule; not observable in the FORM) where the split instance runs its rule's
-# form, it adds kForm16Cluster and both cluster forms to the rule; RESET_NATIVE_GEMV_W4A4_SPLIT_CLUSTER = 1 turns it
-# off (the plain split kernel), = C (2..8) forces clusters of C at every M.
+# The W4A4 split-K kernel in clusters (cuda/nvfp4/gemv_split_cluster.cuh): by default from
+# W4A4_SPLIT_CLUSTER_MIN_TOKENS tokens (clusters of 4 or 2: gemv_split_cluster.cuh kSplitCluster*; not in the FORM)
+# where the split instance runs its rule's form, it adds kForm16Cluster and both cluster forms to the rule;
+# RESET_NATIVE_GEMV_W4A4_SPLIT_CLUSTER = 1 turns it off (the plain split kernel), = C (2..8) forces clusters of C at
+# every M.
 W4A4_SPLIT_CLUSTER_ENV = "RESET_NATIVE_GEMV_W4A4_SPLIT_CLUSTER"
 W4A4_SPLIT_CLUSTER_MIN_TOKENS = 8
 SPLIT_INSTANCE = (2, 1, 1)  # (MINB, SPLIT, TEAMS) of the split-K kernel

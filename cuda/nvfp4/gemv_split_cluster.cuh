@@ -11,9 +11,9 @@
 
 namespace reset_native::nvfp4_cuda::detail {
 
-// RESET_NATIVE_GEMV_W4A4_SPLIT_CLUSTER (read at every W4A4 split-K call): unset or empty = 0, the rule
-// (split_cluster_rule); "2" .. "8" = clusters of that many CTAs at every M; anything else ("1") = 1: no clusters (the
-// plain split kernel).
+// RESET_NATIVE_GEMV_W4A4_SPLIT_CLUSTER (read at every W4A4 split-K call): unset or empty = 0, the rule (below,
+// applied in gemv_split.cuh launch_split_cluster); "2" .. "8" = clusters of that many CTAs at every M; anything else
+// ("1") = 1: no clusters (the plain split kernel).
 inline int w4a4_split_cluster_override() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_W4A4_SPLIT_CLUSTER");
   if (v == nullptr || v[0] == '\0') return 0;
