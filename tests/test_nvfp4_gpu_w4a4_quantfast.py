@@ -58,7 +58,8 @@ def _kernel_forms(fn):
 def _default(old, m, n):
     """The default's form bits on w4a4old's kernel form `old` ("16", MINB, SPLIT, TEAMS, FORM) / ("bd", ...) at m
     tokens and n rows: the head refill on split K, the cluster bits on two teams from 8 tokens (since session 21:
-    w4a4old runs the plain kernel; ref.w4a4_default_cluster_bit: both cluster forms in the band of row tiles)."""
+    w4a4old runs the plain kernel; ref.w4a4_default_cluster_bit: both cluster forms in the band of row tiles) and on
+    split K from 8 tokens (since helper w4a4splitdef43)."""
     if old[0] == "bd":
         return DEFAULT["bd"]
     return DEFAULT["16"] | (HEAD if old[2] else 0) | ref.w4a4_default_cluster_bit(old[1:4], m, n)
@@ -67,7 +68,7 @@ def _default(old, m, n):
 def _same_bits_as_old(fn, m, n, monkeypatch):
     """fn() (m tokens, n rows) under w4a4old, then under the default: the same kernel and instance, w4a4old's form (the
     pad; the block-diagonal kernel: cb) and the default's (plus the fast quantizer and the wide amax; the head refill
-    on split K; clusters on two teams from 8 tokens), the same output bits.
+    on split K; clusters on two teams and split K from 8 tokens), the same output bits.
     Returns the default's output and its forms ("16", MINB, SPLIT, TEAMS, FORM) / ("bd", TOK, MINB, SMALL)."""
     ref.set_env(monkeypatch, ENV, "w4a4old")
     old = _kernel_forms(fn)
