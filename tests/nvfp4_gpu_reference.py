@@ -97,11 +97,12 @@ def assert_within_fp64_bound(y, yref, abs_sum, k, f32_eps=0.0):
     assert (err <= tol).all(), f"max err/tol {float((err / tol).max()):.3g}"
 
 
-def check_vs_fp64_weights(y, x, w64, activation, bias=None, residual=None, f32_eps=0.0):
-    """y against fp64 math, within assert_within_fp64_bound: x (quantized first for W4A4) times the dequantized
-    weights w64 (fp64 numpy, [n, k]), plus bias and residual. y, x, bias, residual (either may be None): torch."""
+def check_vs_fp64_weights(y, x, w64, activation, bias=None, residual=None, f32_eps=0.0, act_gs=None):
+    """y against fp64 math, within assert_within_fp64_bound: x (quantized first for W4A4, with the activation global
+    scale act_gs; None: from its amax) times the dequantized weights w64 (fp64 numpy, [n, k]), plus bias and residual.
+    y, x, bias, residual (either may be None): torch."""
     x32 = x.float().cpu().numpy()
-    x64 = dequantize(*quantize(x32)).astype(np.float64) if activation == "nvfp4" else x32.astype(np.float64)
+    x64 = dequantize(*quantize(x32, act_gs)).astype(np.float64) if activation == "nvfp4" else x32.astype(np.float64)
     yref = x64 @ w64.T
     abs_sum = np.abs(x64) @ np.abs(w64).T
     if bias is not None:
@@ -112,9 +113,10 @@ def check_vs_fp64_weights(y, x, w64, activation, bias=None, residual=None, f32_e
     assert_within_fp64_bound(y, yref, abs_sum, x.shape[1], f32_eps)
 
 
-def check_vs_fp64(y, packed, scales, gs, x, activation, bias, residual):
+def check_vs_fp64(y, packed, scales, gs, x, activation, bias, residual, act_gs=None):
     """check_vs_fp64_weights on quantize()'s output (packed, scales, gs), dequantized here."""
-    check_vs_fp64_weights(y, x, dequantize(packed, scales, gs).astype(np.float64), activation, bias, residual)
+    check_vs_fp64_weights(y, x, dequantize(packed, scales, gs).astype(np.float64), activation, bias, residual,
+                          act_gs=act_gs)
 
 
 # The GEMV launcher's routing switches: tests that assert which kernel a shape gets unset them first.

@@ -16,7 +16,6 @@ import functools
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -101,17 +100,6 @@ def test_default_pad_same_bits_as_nopad(n, k, m, teams, instance, dtype, static_
     assert torch.isfinite(y).all()
 
 
-def _check_fp64(y, weights, x, act_gs, bias, residual):
-    """y against fp64 math: x quantized to NVFP4 with act_gs (None: amax / 2688) times the dequantized weights."""
-    packed, scales, gs = weights
-    w64 = ref.dequantize(packed, scales, gs).astype(np.float64)
-    x64 = ref.dequantize(*ref.quantize(x.float().cpu().numpy(), act_gs)).astype(np.float64)
-    r64 = residual.double().cpu().numpy()
-    yref = x64 @ w64.T + bias.double().cpu().numpy()[None, :] + r64
-    abs_sum = np.abs(x64) @ np.abs(w64).T + np.abs(r64)
-    ref.assert_within_fp64_bound(y, yref, abs_sum, x.shape[1])
-
-
 # The small shapes of SHAPES (the host quantizer is slow for n = 8448) against fp64 as well, M = 3 also as the default
 # runs it (two teams since session 19 helper teams27), M = 16 at K = 1024 with RESET_NATIVE_GEMV_TEAMS=1 (two CTAs).
 @pytest.mark.parametrize("n,k,m,teams,instance", [(200, 4096, 3, None, (1, 0, 2)), (200, 4096, 3, "1", (2, 0, 1)),
@@ -127,7 +115,7 @@ def test_default_pad_vs_fp64(n, k, m, teams, instance, static_scale, monkeypatch
     x, bias, residual = ref.gemv_inputs(n, k, m, torch.bfloat16)
     act_gs = STATIC_ACT_GS if static_scale else None
     y = _same_bits(p, s, float(weights[2]), x, act_gs, bias, residual, instance, instance, monkeypatch)
-    _check_fp64(y, weights, x, act_gs, bias, residual)
+    ref.check_vs_fp64(y, *weights, x, "nvfp4", bias, residual, act_gs=act_gs)
 
 
 # Where counting the pad changes the W4A4 instance (bench/probes/gemv16_w4a4_pad_routing.py: these two (K, M) on the

@@ -260,16 +260,6 @@ def test_quantfast_unaligned_x(n, k, m, monkeypatch):
     _same_bits_as_old(lambda: nc.gemv(p, s, gs, x, "nvfp4"), m, n, monkeypatch)
 
 
-def _check_fp64(y, weights, x, act_gs, bias, residual):
-    packed, scales, gs = weights
-    w64 = ref.dequantize(packed, scales, gs).astype(np.float64)
-    x64 = ref.dequantize(*ref.quantize(x.float().cpu().numpy(), act_gs)).astype(np.float64)
-    r64 = residual.double().cpu().numpy()
-    yref = x64 @ w64.T + bias.double().cpu().numpy()[None, :] + r64
-    abs_sum = np.abs(x64) @ np.abs(w64).T + np.abs(r64)
-    ref.assert_within_fp64_bound(y, yref, abs_sum, x.shape[1])
-
-
 @pytest.mark.parametrize("value", [None, "w4a4old"])
 @pytest.mark.parametrize("n,k,m", [(200, 4096, 2), (200, 4096, 3), (200, 4096, 5), (200, 12288, 16)])
 def test_quantfast_vs_fp64(value, n, k, m, monkeypatch):
@@ -280,7 +270,7 @@ def test_quantfast_vs_fp64(value, n, k, m, monkeypatch):
     p, s = torch.from_numpy(weights[0]).cuda(), torch.from_numpy(weights[1]).cuda()
     x, bias, residual = ref.gemv_inputs(n, k, m, torch.bfloat16)
     y = nc.gemv(p, s, float(weights[2]), x, "nvfp4", None, bias, residual)
-    _check_fp64(y, weights, x, None, bias, residual)
+    ref.check_vs_fp64(y, *weights, x, "nvfp4", bias, residual)
 
 
 @pytest.mark.parametrize("n,k,m", [(8448, 4096, 16), (200, 4096, 5), (200, 4096, 1)])

@@ -65,14 +65,8 @@ inline cudaLaunchAttribute cluster_dimension(int cluster) {
 // a stream capture in progress would not allow to be touched).
 template <typename... KArgs>
 int max_active_clusters(void (*kernel)(KArgs...), int threads, size_t smem, int cluster, cudaStream_t stream) {
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = dim3(cluster);
-  cfg.blockDim = dim3(threads);
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
   cudaLaunchAttribute attr[1] = {cluster_dimension(cluster)};
-  cfg.attrs = attr;
-  cfg.numAttrs = 1;
+  const cudaLaunchConfig_t cfg = launch_config(dim3(cluster), dim3(threads), smem, stream, attr, 1);
   int clusters = 0;
   if (cudaOccupancyMaxActiveClusters(&clusters, reinterpret_cast<const void*>(kernel), &cfg) != cudaSuccess) {
     (void)cudaGetLastError();
@@ -85,17 +79,8 @@ int max_active_clusters(void (*kernel)(KArgs...), int threads, size_t smem, int 
 template <typename... KArgs, typename... Args>
 cudaError_t launch_pdl_cluster(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, int cluster,
                                cudaStream_t stream, Args&&... args) {
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = grid;
-  cfg.blockDim = block;
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[2];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = pdl_enabled() ? 1 : 0;
-  attr[1] = cluster_dimension(cluster);
-  cfg.attrs = attr;
-  cfg.numAttrs = 2;
+  cudaLaunchAttribute attr[2] = {pdl_attribute(), cluster_dimension(cluster)};
+  const cudaLaunchConfig_t cfg = launch_config(grid, block, smem, stream, attr, 2);
   return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
 }
 
