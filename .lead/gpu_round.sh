@@ -27,8 +27,9 @@ timeout -s INT -k 4 74 "${PYTEST[@]}" tests/test_nvfp4_gpu_w4a4_quantfast.py tes
   tests/test_nvfp4_gpu_form16_pad.py > "$OUT/t2_quantfast_form16.txt" 2>&1 &
 timeout -s INT -k 4 74 "${PYTEST[@]}" tests/test_nvfp4_gpu_form16_head.py tests/test_nvfp4_gpu_form16_w4a4_pad.py \
   tests/test_nvfp4_gpu_w4a4_cluster.py > "$OUT/t3_head_pad_cluster.txt" 2>&1 &
+timeout -s INT -k 4 74 "${PYTEST[@]}" tests/test_nvfp4_gpu_w4a4_cluster_forms.py > "$OUT/t4_cluster_forms.txt" 2>&1 &
 wait
-for f in "$OUT"/t[123]_*.txt; do echo "T $(basename "$f"): $(tail -n 1 "$f")"; done
+for f in "$OUT"/t[1234]_*.txt; do echo "T $(basename "$f"): $(tail -n 1 "$f")"; done
 echo "T done at ${SECONDS} s"
 ROWS=8b:down:4,8b:down:8,8b:down:16,32b:down:8,32b:down:16,32b:o:8,32b:o:16
 timeout 22 python3 bench/probes/gemv_env_sweep.py --act nvfp4 --reps 3 --env RESET_NATIVE_GEMV_W4A4_SPLIT_CLUSTER \
@@ -37,7 +38,7 @@ echo "A rc $? at ${SECONDS} s"
 timeout 14 python3 bench/probes/gemv_env_sweep.py --act nvfp4 --reps 3 --env RESET_NATIVE_GEMV_W4A4_SPLIT_CLUSTER \
   --values unset,2,4 --rows 8b:down:16,32b:down:8,32b:down:16,32b:o:16 > "$OUT/b_rule_vs_sizes.txt" 2>&1
 echo "B rc $? at ${SECONDS} s"
-grep -hE "passed|failed|error" "$OUT"/t[123]_*.txt | tail -n 12
+grep -hE "passed|failed|error" "$OUT"/t[1234]_*.txt | tail -n 12
 echo "== A: unset (the rule) vs 1 (plain split), W4A4 dynamic scale"
 cat "$OUT/a_rule_vs_plain.txt"
 echo "== B: unset vs clusters of 2 and 4"
