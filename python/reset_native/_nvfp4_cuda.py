@@ -13,6 +13,7 @@ import functools
 import math
 
 from . import _core
+from . import _torch_launch as _launch
 
 _native = _core.nvfp4
 
@@ -38,16 +39,17 @@ def _require_kernels() -> None:
         )
 
 
-def _dtype_code(dtype, name: str) -> int:
+@functools.lru_cache(maxsize=None)
+def _dtype_codes() -> dict:
     torch = _torch()
-    codes = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
-    if dtype not in codes:
+    return {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
+
+
+def _dtype_code(dtype, name: str) -> int:
+    code = _dtype_codes().get(dtype)
+    if code is None:
         raise TypeError(f"{name} must be float32, float16 or bfloat16, got {dtype}")
-    return codes[dtype]
-
-
-def _stream(device) -> int:
-    return _torch().cuda.current_stream(device).cuda_stream
+    return code
 
 
 def _check_cuda(t, name: str, device=None) -> None:
@@ -106,7 +108,7 @@ def quantize(w, global_scale=None):
         raise ValueError(f"w must be a non-empty 2-D tensor [N, K] with K % 16 == 0, got shape {tuple(w.shape)}")
     n, k = w.shape
     with torch.cuda.device(w.device):
-        stream = _stream(w.device)
+        stream = _launch.raw_stream(w.device.index)
         amax = torch.zeros(1, dtype=torch.float32, device=w.device)
         first_bad = torch.full((1,), -1, dtype=torch.int64, device=w.device)  # UINT64_MAX for atomicMin
         _native.cuda_amax(w.data_ptr(), code, w.numel(), amax.data_ptr(), first_bad.data_ptr(), stream)
@@ -127,6 +129,68 @@ def quantize(w, global_scale=None):
     return packed, scales, gs
 
 
+# ------------------------------------------------------------------------------------------------ implementations
+# The bodies of the custom ops below. Eager calls run them directly (_torch_launch.eager: the op dispatcher alone
+# costs ~10 us of host time per call); under torch.compile the ops stand in the graph and run the same bodies.
+def _dequantize_impl(packed, block_scales, global_scale: float, out_dtype):
+    torch = _torch()
+    n, k = _check_weights(packed, block_scales)
+    code = _dtype_code(out_dtype, "out_dtype")
+    out = torch.empty((n, k), dtype=out_dtype, device=packed.device)
+    index = packed.device.index
+    with _launch.on_device(index):
+        _native.cuda_dequantize(packed.data_ptr(), block_scales.data_ptr(), global_scale, n, k, out.data_ptr(), code,
+                                _launch.raw_stream(index))
+    return out
+
+
+def _gemv_impl(packed, block_scales, global_scale: float, x, activation: str, act_global_scale, bias,
+               residual=None):
+    torch = _torch()
+    n, k = _check_weights(packed, block_scales)
+    _check_cuda(x, "x", packed.device)
+    code = _dtype_code(x.dtype, "x")
+    if x.dim() != 2 or x.shape[1] != k or not 1 <= x.shape[0] <= MAX_TOKENS:
+        raise ValueError(f"x must be [M, K] with K = {k} and 1 <= M <= {MAX_TOKENS}, got {tuple(x.shape)}")
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"activation must be one of {_ACTIVATIONS}, got {activation!r}")
+    if bias is not None:
+        _check_cuda(bias, "bias", packed.device)
+        if bias.dtype != x.dtype or tuple(bias.shape) != (n,):
+            raise ValueError(f"bias must be [{n}] of dtype {x.dtype}, got {tuple(bias.shape)} {bias.dtype}")
+    m = x.shape[0]
+    if residual is not None:
+        _check_cuda(residual, "residual", packed.device)
+        if residual.dtype != x.dtype or tuple(residual.shape) != (m, n) or not residual.is_contiguous():
+            raise ValueError(f"residual must be a contiguous [{m}, {n}] tensor of dtype {x.dtype}, got "
+                             f"{tuple(residual.shape)} {residual.dtype}")
+    w4a4 = activation == "nvfp4"
+    act_gs = _check_scale(act_global_scale, "act_global_scale") if (w4a4 and act_global_scale is not None) else 1.0
+    pk, sc = _aligned(packed, 16), _aligned(block_scales, 2)
+    index = x.device.index
+    with _launch.on_device(index):
+        # Split K (long K x many tokens) needs fp32 partial sums: the C++ side says how many bytes.
+        split_bytes = int(_native.cuda_gemv_workspace_bytes(pk.data_ptr(), sc.data_ptr(), n, k, x.data_ptr(), code, m,
+                                                            w4a4))
+        amax_bytes = 16 if (w4a4 and act_global_scale is None) else 0
+        workspace = split_ws = 0
+        if amax_bytes or split_bytes:
+            # One allocation: the output, then (16-byte aligned) the 4-byte activation amax and the split-K partials.
+            eb = x.element_size()
+            offset = -(-m * n * eb // 16) * 16
+            buf = torch.empty(-(-(offset + amax_bytes + split_bytes) // eb), dtype=x.dtype, device=x.device)
+            out = buf.as_strided((m, n), (n, 1))  # the first m * n elements (cheaper than slice + view)
+            workspace = buf.data_ptr() + offset if amax_bytes else 0
+            split_ws = buf.data_ptr() + offset + amax_bytes if split_bytes else 0
+        else:
+            out = torch.empty((m, n), dtype=x.dtype, device=x.device)
+        _native.cuda_gemv(pk.data_ptr(), sc.data_ptr(), global_scale, n, k, x.data_ptr(), code, m, w4a4, act_gs,
+                          workspace, 0 if bias is None else bias.data_ptr(), out.data_ptr(), _launch.raw_stream(index),
+                          0 if residual is None else residual.data_ptr(), split_workspace=split_ws,
+                          split_workspace_bytes=split_bytes)
+    return out
+
+
 # ------------------------------------------------------------------------------------------------ custom ops
 @functools.lru_cache(maxsize=None)
 def _ops():
@@ -137,13 +201,7 @@ def _ops():
     @torch.library.custom_op("reset_native::nvfp4_dequantize", mutates_args=())
     def nvfp4_dequantize(packed: torch.Tensor, block_scales: torch.Tensor, global_scale: float,
                          out_dtype: torch.dtype) -> torch.Tensor:
-        n, k = _check_weights(packed, block_scales)
-        code = _dtype_code(out_dtype, "out_dtype")
-        out = torch.empty((n, k), dtype=out_dtype, device=packed.device)
-        with torch.cuda.device(packed.device):
-            _native.cuda_dequantize(packed.data_ptr(), block_scales.data_ptr(), global_scale, n, k, out.data_ptr(),
-                                    code, _stream(packed.device))
-        return out
+        return _dequantize_impl(packed, block_scales, global_scale, out_dtype)
 
     @nvfp4_dequantize.register_fake
     def _(packed, block_scales, global_scale, out_dtype):
@@ -153,48 +211,7 @@ def _ops():
     def nvfp4_gemv(packed: torch.Tensor, block_scales: torch.Tensor, global_scale: float, x: torch.Tensor,
                    activation: str, act_global_scale: Optional[float], bias: Optional[torch.Tensor],
                    residual: Optional[torch.Tensor] = None) -> torch.Tensor:
-        n, k = _check_weights(packed, block_scales)
-        _check_cuda(x, "x", packed.device)
-        code = _dtype_code(x.dtype, "x")
-        if x.dim() != 2 or x.shape[1] != k or not 1 <= x.shape[0] <= MAX_TOKENS:
-            raise ValueError(f"x must be [M, K] with K = {k} and 1 <= M <= {MAX_TOKENS}, got {tuple(x.shape)}")
-        if activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {_ACTIVATIONS}, got {activation!r}")
-        if bias is not None:
-            _check_cuda(bias, "bias", packed.device)
-            if bias.dtype != x.dtype or tuple(bias.shape) != (n,):
-                raise ValueError(f"bias must be [{n}] of dtype {x.dtype}, got {tuple(bias.shape)} {bias.dtype}")
-        m = x.shape[0]
-        if residual is not None:
-            _check_cuda(residual, "residual", packed.device)
-            if residual.dtype != x.dtype or tuple(residual.shape) != (m, n) or not residual.is_contiguous():
-                raise ValueError(f"residual must be a contiguous [{m}, {n}] tensor of dtype {x.dtype}, got "
-                                 f"{tuple(residual.shape)} {residual.dtype}")
-        w4a4 = activation == "nvfp4"
-        pk, sc = _aligned(packed, 16), _aligned(block_scales, 2)
-        with torch.cuda.device(x.device):
-            # Split K (long K x many tokens) needs fp32 partial sums: the C++ side says how many bytes.
-            split_bytes = int(_native.cuda_gemv_workspace_bytes(pk.data_ptr(), sc.data_ptr(), n, k, x.data_ptr(),
-                                                                code, m, w4a4))
-        amax_bytes = 16 if (w4a4 and act_global_scale is None) else 0
-        workspace = split_ws = 0
-        if amax_bytes or split_bytes:
-            # One allocation: the output, then (16-byte aligned) the 4-byte activation amax and the split-K partials.
-            eb = x.element_size()
-            offset = -(-m * n * eb // 16) * 16
-            buf = torch.empty(-(-(offset + amax_bytes + split_bytes) // eb), dtype=x.dtype, device=x.device)
-            out = buf[: m * n].view(m, n)
-            workspace = buf.data_ptr() + offset if amax_bytes else 0
-            split_ws = buf.data_ptr() + offset + amax_bytes if split_bytes else 0
-        else:
-            out = torch.empty((m, n), dtype=x.dtype, device=x.device)
-        act_gs = _check_scale(act_global_scale, "act_global_scale") if (w4a4 and act_global_scale is not None) else 1.0
-        with torch.cuda.device(x.device):
-            _native.cuda_gemv(pk.data_ptr(), sc.data_ptr(), global_scale, n, k, x.data_ptr(), code, m, w4a4, act_gs,
-                              workspace, 0 if bias is None else bias.data_ptr(), out.data_ptr(), _stream(x.device),
-                              0 if residual is None else residual.data_ptr(), split_workspace=split_ws,
-                              split_workspace_bytes=split_bytes)
-        return out
+        return _gemv_impl(packed, block_scales, global_scale, x, activation, act_global_scale, bias, residual)
 
     @nvfp4_gemv.register_fake
     def _(packed, block_scales, global_scale, x, activation, act_global_scale, bias, residual=None):
@@ -206,7 +223,10 @@ def _ops():
 def dequantize(packed, block_scales, global_scale: float, out_dtype):
     """[N, K] tensor of out_dtype: e2m1 * e4m3 * global_scale (custom op, graph-safe)."""
     _require_kernels()
-    return _ops().nvfp4_dequantize(packed, block_scales, _check_scale(global_scale, "global_scale"), out_dtype)
+    gs = _check_scale(global_scale, "global_scale")
+    if _launch.eager():
+        return _dequantize_impl(packed, block_scales, gs, out_dtype)
+    return _ops().nvfp4_dequantize(packed, block_scales, gs, out_dtype)
 
 
 def gemv(packed, block_scales, global_scale: float, x, activation: str = "bf16", act_global_scale=None, bias=None,
@@ -218,5 +238,7 @@ def gemv(packed, block_scales, global_scale: float, x, activation: str = "bf16",
     to NVFP4 inside the kernel (W4A4) with act_global_scale, or amax(|x|)/2688 computed on the device when None.
     """
     _require_kernels()
-    return _ops().nvfp4_gemv(packed, block_scales, _check_scale(global_scale, "global_scale"), x, activation,
-                             act_global_scale, bias, residual)
+    gs = _check_scale(global_scale, "global_scale")
+    if _launch.eager():
+        return _gemv_impl(packed, block_scales, gs, x, activation, act_global_scale, bias, residual)
+    return _ops().nvfp4_gemv(packed, block_scales, gs, x, activation, act_global_scale, bias, residual)
