@@ -6,10 +6,12 @@ The public front (``reset_native.nvfp4``) validates its inputs and calls :func:`
 synchronise with the host and allocate nothing but their output, so they work inside CUDA graphs and under
 ``torch.compile``. ``quantize`` is an offline step: it reads max|w| back to the host.
 
-Importing this module does not import torch; the ops are registered on first use.
+Importing this module registers the ops when torch is installed (it is only imported for torch tensors): dynamo
+traces through functools.lru_cache wrappers, so a compiled caller must find them in torch.ops already.
 """
 # No "from __future__ import annotations": torch.library infers the op schemas from real annotations.
 import functools
+import importlib.util
 import math
 
 from . import _core
@@ -226,7 +228,7 @@ def dequantize(packed, block_scales, global_scale: float, out_dtype):
     gs = _check_scale(global_scale, "global_scale")
     if _launch.eager():
         return _dequantize_impl(packed, block_scales, gs, out_dtype)
-    return _ops().nvfp4_dequantize(packed, block_scales, gs, out_dtype)
+    return _torch().ops.reset_native.nvfp4_dequantize(packed, block_scales, gs, out_dtype)
 
 
 def gemv(packed, block_scales, global_scale: float, x, activation: str = "bf16", act_global_scale=None, bias=None,
@@ -241,4 +243,9 @@ def gemv(packed, block_scales, global_scale: float, x, activation: str = "bf16",
     gs = _check_scale(global_scale, "global_scale")
     if _launch.eager():
         return _gemv_impl(packed, block_scales, gs, x, activation, act_global_scale, bias, residual)
-    return _ops().nvfp4_gemv(packed, block_scales, gs, x, activation, act_global_scale, bias, residual)
+    return _torch().ops.reset_native.nvfp4_gemv(packed, block_scales, gs, x, activation, act_global_scale, bias,
+                                                residual)
+
+
+if importlib.util.find_spec("torch") is not None:  # see the module docstring: not inside a compiled caller's trace
+    _ops()

@@ -15,23 +15,19 @@ memory, N % 32 == 0 for SiLU: :func:`supported` says whether a call qualifies, a
 allocation beyond the output.
 """
 # No "from __future__ import annotations": torch.library infers the op schema from real annotations.
-import functools
+from typing import Optional
+
+import torch
 
 from . import _core
-from ._nvfp4_cuda import AVAILABLE, MAX_TOKENS, _aligned, _check_cuda, _check_scale, _check_weights, _stream
+from . import _torch_launch as _launch
+from ._nvfp4_cuda import AVAILABLE, MAX_TOKENS, _aligned, _check_cuda, _check_scale, _check_weights
 
 _native = _core.nvfp4
 _RMS_NORM, _SILU_MUL = 1, 1  # the launcher's prologue / epilogue codes
 
 
-def _torch():
-    import torch
-
-    return torch
-
-
 def _dtype_code(dtype) -> int:
-    torch = _torch()
     codes = {torch.float16: 1, torch.bfloat16: 2}
     if dtype not in codes:
         raise TypeError(f"x must be float16 or bfloat16 for a fused GEMV, got {dtype}")
@@ -40,7 +36,6 @@ def _dtype_code(dtype) -> int:
 
 def supported(packed, block_scales, x, norm_weight=None, silu_mul: bool = False) -> bool:
     """Whether the fused kernel takes this call (shapes, dtypes, alignment and shared memory; no launch)."""
-    torch = _torch()
     if not AVAILABLE or not isinstance(x, torch.Tensor) or not x.is_cuda or x.dim() != 2:
         return False
     if x.dtype not in (torch.float16, torch.bfloat16) or not x.is_contiguous():
@@ -51,7 +46,7 @@ def supported(packed, block_scales, x, norm_weight=None, silu_mul: bool = False)
     if norm_weight is not None and (not isinstance(norm_weight, torch.Tensor) or norm_weight.dtype != x.dtype
                                     or not norm_weight.is_contiguous() or norm_weight.device != x.device):
         return False
-    with torch.cuda.device(x.device):
+    with _launch.on_device(x.device.index):
         return bool(_native.cuda_gemv_fusion_supported(
             packed.data_ptr(), block_scales.data_ptr(), n, k, x.data_ptr(), _dtype_code(x.dtype), x.shape[0],
             0 if norm_weight is None else _RMS_NORM, 0 if norm_weight is None else norm_weight.data_ptr(),
@@ -83,33 +78,42 @@ def _check(packed, block_scales, global_scale, x, norm_weight, eps, silu_mul, bi
     return n, x.shape[0]
 
 
-@functools.lru_cache(maxsize=None)
-def _op():
-    torch = _torch()
-    from typing import Optional
+def _gemv_fused_impl(packed, block_scales, global_scale, x, norm_weight, eps, silu_mul, bias):
+    """The op's body (validates its inputs); eager callers run it directly (_torch_launch: no dispatcher)."""
+    n, m = _check(packed, block_scales, global_scale, x, norm_weight, eps, silu_mul, bias)
+    packed, block_scales = _aligned(packed, 16), _aligned(block_scales, 16)
+    # A call no fused kernel takes raises NotImplementedError from the launcher ("no fused kernel ..."): the
+    # same conditions as supported(), which callers that want a fallback ask first.
+    out = torch.empty((m, n // 2 if silu_mul else n), dtype=x.dtype, device=x.device)
+    index = x.device.index
+    with _launch.on_device(index):
+        _native.cuda_gemv(packed.data_ptr(), block_scales.data_ptr(), global_scale, n, packed.shape[1] * 2,
+                          x.data_ptr(), _dtype_code(x.dtype), m, False, 1.0, 0,
+                          0 if bias is None else bias.data_ptr(), out.data_ptr(), _launch.raw_stream(index), 0,
+                          0 if norm_weight is None else _RMS_NORM,
+                          0 if norm_weight is None else norm_weight.data_ptr(), float(eps),
+                          _SILU_MUL if silu_mul else 0)
+    return out
 
+
+# Registered at import, not on first use: dynamo traces through functools.lru_cache wrappers (ignoring the cache),
+# so a compiled caller must find the op in torch.ops without running a registration.
+def _register() -> None:
     @torch.library.custom_op("reset_native::nvfp4_gemv_fused", mutates_args=())
     def nvfp4_gemv_fused(packed: torch.Tensor, block_scales: torch.Tensor, global_scale: float, x: torch.Tensor,
                          norm_weight: Optional[torch.Tensor], eps: float, silu_mul: bool,
                          bias: Optional[torch.Tensor]) -> torch.Tensor:
-        n, m = _check(packed, block_scales, global_scale, x, norm_weight, eps, silu_mul, bias)
-        packed, block_scales = _aligned(packed, 16), _aligned(block_scales, 16)
-        # A call no fused kernel takes raises NotImplementedError from the launcher ("no fused kernel ..."): the
-        # same conditions as supported(), which callers that want a fallback ask first.
-        out = torch.empty((m, n // 2 if silu_mul else n), dtype=x.dtype, device=x.device)
-        with torch.cuda.device(x.device):
-            _native.cuda_gemv(packed.data_ptr(), block_scales.data_ptr(), global_scale, n, packed.shape[1] * 2,
-                              x.data_ptr(), _dtype_code(x.dtype), m, False, 1.0, 0,
-                              0 if bias is None else bias.data_ptr(), out.data_ptr(), _stream(x.device), 0,
-                              0 if norm_weight is None else _RMS_NORM,
-                              0 if norm_weight is None else norm_weight.data_ptr(), float(eps),
-                              _SILU_MUL if silu_mul else 0)
-        return out
+        return _gemv_fused_impl(packed, block_scales, global_scale, x, norm_weight, eps, silu_mul, bias)
 
     @nvfp4_gemv_fused.register_fake
     def _(packed, block_scales, global_scale, x, norm_weight, eps, silu_mul, bias):
         return x.new_empty((x.shape[0], packed.shape[0] // 2 if silu_mul else packed.shape[0]))
 
+
+_register()
+
+
+def _op():
     return torch.ops.reset_native.nvfp4_gemv_fused
 
 
@@ -119,6 +123,9 @@ def gemv_fused(packed, block_scales, global_scale: float, x, norm_weight=None, e
     (silu_mul), or both; x [M, K], M <= 2 (see supported). Output [M, N] or [M, N/2] with silu_mul."""
     if norm_weight is not None:
         _check_cuda(norm_weight, "norm_weight")  # before the dispatcher, which rejects non-tensors vaguely
+    if _launch.eager():  # the op's body without the dispatcher (it checks its inputs)
+        return _gemv_fused_impl(packed, block_scales, float(global_scale), x, norm_weight, float(eps), bool(silu_mul),
+                                bias)
     return _op()(packed, block_scales, float(global_scale), x, norm_weight, float(eps), bool(silu_mul), bias)
 
 

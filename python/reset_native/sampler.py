@@ -18,6 +18,7 @@ from typing import Any, Iterable, NamedTuple, Optional, Tuple
 import numpy as np
 
 from . import _core
+from . import _torch_launch as _launch
 from ._sampler_arrays import (check_cuda_tensor, describe, float_rows_cpu, int_rows_cpu, is_tensor, logits_cpu,
                               tensor_device)
 
@@ -211,6 +212,7 @@ class ReSETState:
 
         self._torch_ops = _sampler_torch
         dev = torch.device(self._device)
+        self._torch_device = dev  # compared with the inputs' devices per call (no str() of a device)
         self._classes = torch.from_numpy(classes).to(dev)
         self._window = torch.from_numpy(window).to(dev)
         self._sums = torch.from_numpy(sums).to(dev)
@@ -321,9 +323,10 @@ class ReSETState:
         int [B] (the token generated at the previous step, -1 at the first generated position),
         optional `slots` int [B] (distinct; default row i = slot i). Returns temperatures float32 [B]."""
         if self.is_cuda:
-            check_cuda_tensor(entropies, "entropies", self._device, ("float32",), 1)
-            rows = entropies.shape[0]
-            self._cuda_rows(rows, last_tokens, slots)
+            if not self._torch_ops.update_inputs_ok(self._torch_device, self._batch_size, entropies, last_tokens,
+                                                    slots):
+                check_cuda_tensor(entropies, "entropies", self._device, ("float32",), 1)
+                self._cuda_rows(entropies.shape[0], last_tokens, slots)
             return self._torch_ops.update(self._native, self._classes, (self._window, self._sums, self._ints),
                                           last_tokens, slots, entropies, self._error_flag, self._slot_busy)
         h = float_rows_cpu(entropies, None, "entropies")
@@ -368,15 +371,19 @@ def decode_step(state: ReSETState, logits: Any, last_tokens: Any, slots: Any = N
     if not isinstance(state, ReSETState):
         raise TypeError(f"state must be a ReSETState, got {type(state).__name__}")
     if state.is_cuda:
-        check_cuda_tensor(logits, "logits", state.device, ("float32", "bfloat16", "float16"), 2)
-        if logits.shape[1] != state.vocab_size:
-            raise ValueError(f"logits must have {state.vocab_size} columns (vocab_size), got {describe(logits)}")
-        state._cuda_rows(logits.shape[0], last_tokens, slots)
-        c = state.config
-        tokens, temps, ents = state._torch_ops.sampler_decode_step(
-            logits, last_tokens, slots, state._classes, state._window, state._sums, state._ints, state._error_flag,
-            state._slot_busy, state._workspace, c.t_low, c.tau0, c.t_high, c.window, c.top_p, c.top_k)
-        return DecodeOutput(tokens, temps, ents)
+        ops = state._torch_ops
+        if not ops.step_inputs_ok(state._torch_device, state._vocab_size, state._batch_size, logits, last_tokens,
+                                  slots):
+            check_cuda_tensor(logits, "logits", state.device, ("float32", "bfloat16", "float16"), 2)
+            if logits.shape[1] != state.vocab_size:
+                raise ValueError(f"logits must have {state.vocab_size} columns (vocab_size), got {describe(logits)}")
+            state._cuda_rows(logits.shape[0], last_tokens, slots)
+        c = state._config
+        args = (logits, last_tokens, slots, state._classes, state._window, state._sums, state._ints, state._error_flag,
+                state._slot_busy, state._workspace, c.t_low, c.tau0, c.t_high, c.window, c.top_p, c.top_k)
+        if _launch.eager():  # the op's body without the dispatcher (~10 us of host time less per step)
+            return DecodeOutput(*ops.decode_step_impl(*args, config=state._native))
+        return DecodeOutput(*ops.step_op()(*args))
 
     if is_tensor(logits) and tensor_device(logits) != "cpu":
         raise ValueError(f"logits must be on the CPU like the state, got {describe(logits)}")

@@ -12,13 +12,13 @@ RESET_NATIVE_DECODE_ATTENTION=0 in the environment keeps SDPA (read at every cal
 choice made at capture).
 """
 # No "from __future__ import annotations": torch.library infers the op schema from real annotations.
-import functools
 import os
 from typing import Optional
 
 import torch
 
 from .. import _core
+from .. import _torch_launch as _launch
 
 _native = _core.ops
 AVAILABLE = bool(getattr(_native, "cuda_kernels", False))
@@ -87,42 +87,60 @@ def reference(q, k_cache, v_cache, mask, scale):
     return (p @ v).transpose(1, 2).to(q.dtype).contiguous()  # [B, 1, Hq, D]
 
 
-@functools.lru_cache(maxsize=None)
-def op():
-    """torch.ops.reset_native.decode_attention (registered on first use); it validates its inputs itself."""
+def _decode_attention_impl(q, k_cache, v_cache, mask, scale, advance):
+    """The op's body (validates its inputs); eager callers run it directly (_torch_launch: no dispatcher)."""
+    _check(q, k_cache, v_cache, mask, scale, advance)
+    if q.device.type != "cuda":
+        out = reference(q, k_cache, v_cache, mask, scale)
+        if advance is not None:
+            advance.add_(1)
+        return out
+    batch, _, hq, d = q.shape
+    hk, length = k_cache.shape[1], k_cache.shape[2]
+    if not supported(hq, hk, d):
+        raise NotImplementedError(f"decode_attention has no CUDA kernel for q_heads={hq}, kv_heads={hk}, "
+                                  f"head_dim={d} (or this build has no CUDA kernels)")
+    out = torch.empty((batch, 1, hq, d), dtype=q.dtype, device=q.device)
+    if batch == 0:
+        return out
+    m_sb = 0 if mask is None or mask.shape[0] == 1 else mask.stride(0)
+    m_sl = 0 if mask is None else mask.stride(3)
+    index = q.device.index
+    with _launch.on_device(index):
+        _native.cuda_decode_attention(
+            q.data_ptr(), k_cache.data_ptr(), v_cache.data_ptr(), 0 if mask is None else mask.data_ptr(),
+            out.data_ptr(), batch, length, hq, hk, d, (q.stride(0), q.stride(2)), (m_sb, m_sl),
+            mask is not None and mask.dtype != torch.bool, float(scale), _DTYPES[q.dtype], _launch.raw_stream(index),
+            0 if advance is None else advance.data_ptr())
+    return out
+
+
+# Registered at import, not on first use: dynamo traces through functools.lru_cache wrappers (ignoring the cache),
+# so a compiled caller must find the op in torch.ops without running a registration.
+def _register() -> None:
     @torch.library.custom_op("reset_native::decode_attention", mutates_args=("advance",))
     def decode_attention(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, mask: Optional[torch.Tensor],
                          scale: float, advance: Optional[torch.Tensor]) -> torch.Tensor:
-        _check(q, k_cache, v_cache, mask, scale, advance)
-        if q.device.type != "cuda":
-            out = reference(q, k_cache, v_cache, mask, scale)
-            if advance is not None:
-                advance.add_(1)
-            return out
-        batch, _, hq, d = q.shape
-        hk, length = k_cache.shape[1], k_cache.shape[2]
-        if not supported(hq, hk, d):
-            raise NotImplementedError(f"decode_attention has no CUDA kernel for q_heads={hq}, kv_heads={hk}, "
-                                      f"head_dim={d} (or this build has no CUDA kernels)")
-        out = torch.empty((batch, 1, hq, d), dtype=q.dtype, device=q.device)
-        if batch == 0:
-            return out
-        m_sb = 0 if mask is None or mask.shape[0] == 1 else mask.stride(0)
-        m_sl = 0 if mask is None else mask.stride(3)
-        with torch.cuda.device(q.device):
-            _native.cuda_decode_attention(
-                q.data_ptr(), k_cache.data_ptr(), v_cache.data_ptr(), 0 if mask is None else mask.data_ptr(),
-                out.data_ptr(), batch, length, hq, hk, d, (q.stride(0), q.stride(2)), (m_sb, m_sl),
-                mask is not None and mask.dtype != torch.bool, float(scale),
-                _DTYPES[q.dtype], torch.cuda.current_stream(q.device).cuda_stream,
-                0 if advance is None else advance.data_ptr())
-        return out
+        return _decode_attention_impl(q, k_cache, v_cache, mask, scale, advance)
 
     @decode_attention.register_fake
     def _(q, k_cache, v_cache, mask, scale, advance):
         return torch.empty((q.shape[0], 1, q.shape[2], q.shape[3]), dtype=q.dtype, device=q.device)
 
+
+_register()
+
+
+def op():
+    """torch.ops.reset_native.decode_attention; it validates its inputs itself."""
     return torch.ops.reset_native.decode_attention
+
+
+def call(q, k_cache, v_cache, mask, scale: float, advance):
+    """The op with these arguments (scale a float), or its body directly outside a torch.compile trace."""
+    if _launch.eager():
+        return _decode_attention_impl(q, k_cache, v_cache, mask, scale, advance)
+    return op()(q, k_cache, v_cache, mask, scale, advance)
 
 
 def decode_attention(q, k_cache, v_cache, mask=None, scale: Optional[float] = None, advance=None):
@@ -136,7 +154,9 @@ def decode_attention(q, k_cache, v_cache, mask=None, scale: Optional[float] = No
         scale = q.shape[-1] ** -0.5
     if isinstance(scale, (int, float)) and not isinstance(scale, bool):
         scale = float(scale)
-    _check(q, k_cache, v_cache, mask, scale, advance)
+    if _launch.eager():
+        return _decode_attention_impl(q, k_cache, v_cache, mask, scale, advance)  # checks its inputs first
+    _check(q, k_cache, v_cache, mask, scale, advance)  # before the dispatcher, which rejects non-tensors vaguely
     return op()(q, k_cache, v_cache, mask, scale, advance)
 
 

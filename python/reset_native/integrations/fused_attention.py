@@ -13,13 +13,13 @@ module's own forward. Works inside CUDA graphs and torch.compile: no host synchr
 the two outputs.
 """
 # No "from __future__ import annotations": torch.library infers the op schema from real annotations.
-import functools
 import sys
 from typing import Optional, Tuple
 
 import torch
 
 from .. import _core
+from .. import _torch_launch as _launch
 from . import decode_attention, fused_gemv
 from ._forward_patch import restore_forward, route_forward
 
@@ -34,75 +34,105 @@ _DTYPES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
 _KEY = "_reset_native_attention_original"  # where a routed module keeps its own forward
 
 
-@functools.lru_cache(maxsize=None)
-def _op():
+# The op bodies (they validate their inputs); eager callers run them directly (_torch_launch: no dispatcher).
+def _qk_norm_rope_impl(q, k, q_weight, k_weight, cos, sin, eps):
+    _check(q, k, q_weight, k_weight, cos, sin, eps)
+    if q.device.type != "cuda":
+        return reference(q, k, q_weight, k_weight, cos, sin, eps)
+    if not AVAILABLE:
+        raise NotImplementedError("reset_native was built without CUDA kernels: qk_norm_rope needs "
+                                  "RESET_NATIVE_CUDA=ON")
+    q_out = torch.empty(q.shape, dtype=q.dtype, device=q.device)
+    k_out = torch.empty(k.shape, dtype=k.dtype, device=k.device)
+    batch, seq, hq, d = q.shape
+    if batch * seq == 0:
+        return q_out, k_out
+    cs_sb = cos.stride(0) if cos.shape[0] == batch else 0  # a [1, seq, d] table broadcasts over the batch
+    index = q.device.index
+    with _launch.on_device(index):
+        _native.cuda_qk_norm_rope(
+            q.data_ptr(), k.data_ptr(), q_out.data_ptr(), k_out.data_ptr(),
+            0 if q_weight is None else q_weight.data_ptr(), 0 if k_weight is None else k_weight.data_ptr(),
+            cos.data_ptr(), sin.data_ptr(), batch, seq, hq, k.shape[2], d,
+            (q.stride(0), q.stride(1), q.stride(2)), (k.stride(0), k.stride(1), k.stride(2)),
+            (cs_sb, cos.stride(1)), float(eps), _DTYPES[q.dtype], _launch.raw_stream(index))
+    return q_out, k_out
+
+
+def _qk_norm_rope_cache_impl(q, k, v, q_weight, k_weight, cos, sin, eps, k_cache, v_cache, cache_position):
+    _check(q, k, q_weight, k_weight, cos, sin, eps)
+    _check_cache(q, k, v, k_cache, v_cache, cache_position)
+    if q.device.type != "cuda":
+        return reference_cache(q, k, v, q_weight, k_weight, cos, sin, eps, k_cache, v_cache, cache_position)
+    if not AVAILABLE:
+        raise NotImplementedError("reset_native was built without CUDA kernels: qk_norm_rope_cache needs "
+                                  "RESET_NATIVE_CUDA=ON")
+    q_out = torch.empty(q.shape, dtype=q.dtype, device=q.device)
+    batch, seq, hq, d = q.shape
+    if batch * seq == 0:
+        return q_out
+    cs_sb = cos.stride(0) if cos.shape[0] == batch else 0
+    index = q.device.index
+    with _launch.on_device(index):
+        _native.cuda_qk_norm_rope(
+            q.data_ptr(), k.data_ptr(), q_out.data_ptr(), 0,
+            0 if q_weight is None else q_weight.data_ptr(), 0 if k_weight is None else k_weight.data_ptr(),
+            cos.data_ptr(), sin.data_ptr(), batch, seq, hq, k.shape[2], d,
+            (q.stride(0), q.stride(1), q.stride(2)), (k.stride(0), k.stride(1), k.stride(2)),
+            (cs_sb, cos.stride(1)), float(eps), _DTYPES[q.dtype], _launch.raw_stream(index),
+            v.data_ptr(), (v.stride(0), v.stride(1), v.stride(2)), k_cache.data_ptr(), v_cache.data_ptr(),
+            cache_position.data_ptr(), k_cache.shape[2])
+    return q_out
+
+
+# Registered at import, not on first use: dynamo traces through functools.lru_cache wrappers (ignoring the cache),
+# so a compiled caller must find the op in torch.ops without running a registration.
+def _register() -> None:
     @torch.library.custom_op("reset_native::qk_norm_rope", mutates_args=())
     def qk_norm_rope(q: torch.Tensor, k: torch.Tensor, q_weight: Optional[torch.Tensor],
                      k_weight: Optional[torch.Tensor], cos: torch.Tensor, sin: torch.Tensor,
                      eps: float) -> Tuple[torch.Tensor, torch.Tensor]:
-        _check(q, k, q_weight, k_weight, cos, sin, eps)
-        if q.device.type != "cuda":
-            return reference(q, k, q_weight, k_weight, cos, sin, eps)
-        if not AVAILABLE:
-            raise NotImplementedError("reset_native was built without CUDA kernels: qk_norm_rope needs "
-                                      "RESET_NATIVE_CUDA=ON")
-        q_out = torch.empty(q.shape, dtype=q.dtype, device=q.device)
-        k_out = torch.empty(k.shape, dtype=k.dtype, device=k.device)
-        batch, seq, hq, d = q.shape
-        if batch * seq == 0:
-            return q_out, k_out
-        cs_sb = cos.stride(0) if cos.shape[0] == batch else 0  # a [1, seq, d] table broadcasts over the batch
-        with torch.cuda.device(q.device):
-            _native.cuda_qk_norm_rope(
-                q.data_ptr(), k.data_ptr(), q_out.data_ptr(), k_out.data_ptr(),
-                0 if q_weight is None else q_weight.data_ptr(), 0 if k_weight is None else k_weight.data_ptr(),
-                cos.data_ptr(), sin.data_ptr(), batch, seq, hq, k.shape[2], d,
-                (q.stride(0), q.stride(1), q.stride(2)), (k.stride(0), k.stride(1), k.stride(2)),
-                (cs_sb, cos.stride(1)), float(eps), _DTYPES[q.dtype], torch.cuda.current_stream(q.device).cuda_stream)
-        return q_out, k_out
+        return _qk_norm_rope_impl(q, k, q_weight, k_weight, cos, sin, eps)
 
     @qk_norm_rope.register_fake
     def _(q, k, q_weight, k_weight, cos, sin, eps):
         return torch.empty(q.shape, dtype=q.dtype, device=q.device), torch.empty(k.shape, dtype=k.dtype,
                                                                                  device=k.device)
 
-    return torch.ops.reset_native.qk_norm_rope
-
-
-@functools.lru_cache(maxsize=None)
-def _cache_op():
     @torch.library.custom_op("reset_native::qk_norm_rope_cache", mutates_args=("k_cache", "v_cache"))
     def qk_norm_rope_cache(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_weight: Optional[torch.Tensor],
                            k_weight: Optional[torch.Tensor], cos: torch.Tensor, sin: torch.Tensor, eps: float,
                            k_cache: torch.Tensor, v_cache: torch.Tensor, cache_position: torch.Tensor) -> torch.Tensor:
-        _check(q, k, q_weight, k_weight, cos, sin, eps)
-        _check_cache(q, k, v, k_cache, v_cache, cache_position)
-        if q.device.type != "cuda":
-            return reference_cache(q, k, v, q_weight, k_weight, cos, sin, eps, k_cache, v_cache, cache_position)
-        if not AVAILABLE:
-            raise NotImplementedError("reset_native was built without CUDA kernels: qk_norm_rope_cache needs "
-                                      "RESET_NATIVE_CUDA=ON")
-        q_out = torch.empty(q.shape, dtype=q.dtype, device=q.device)
-        batch, seq, hq, d = q.shape
-        if batch * seq == 0:
-            return q_out
-        cs_sb = cos.stride(0) if cos.shape[0] == batch else 0
-        with torch.cuda.device(q.device):
-            _native.cuda_qk_norm_rope(
-                q.data_ptr(), k.data_ptr(), q_out.data_ptr(), 0,
-                0 if q_weight is None else q_weight.data_ptr(), 0 if k_weight is None else k_weight.data_ptr(),
-                cos.data_ptr(), sin.data_ptr(), batch, seq, hq, k.shape[2], d,
-                (q.stride(0), q.stride(1), q.stride(2)), (k.stride(0), k.stride(1), k.stride(2)),
-                (cs_sb, cos.stride(1)), float(eps), _DTYPES[q.dtype], torch.cuda.current_stream(q.device).cuda_stream,
-                v.data_ptr(), (v.stride(0), v.stride(1), v.stride(2)), k_cache.data_ptr(), v_cache.data_ptr(),
-                cache_position.data_ptr(), k_cache.shape[2])
-        return q_out
+        return _qk_norm_rope_cache_impl(q, k, v, q_weight, k_weight, cos, sin, eps, k_cache, v_cache, cache_position)
 
     @qk_norm_rope_cache.register_fake
     def _(q, k, v, q_weight, k_weight, cos, sin, eps, k_cache, v_cache, cache_position):
         return torch.empty(q.shape, dtype=q.dtype, device=q.device)
 
+
+_register()
+
+
+def _op():
+    return torch.ops.reset_native.qk_norm_rope
+
+
+def _cache_op():
     return torch.ops.reset_native.qk_norm_rope_cache
+
+
+def _qk_norm_rope_call(q, k, q_weight, k_weight, cos, sin, eps: float):
+    """The op (eps a float), or its body directly outside a torch.compile trace."""
+    if _launch.eager():
+        return _qk_norm_rope_impl(q, k, q_weight, k_weight, cos, sin, eps)
+    return _op()(q, k, q_weight, k_weight, cos, sin, eps)
+
+
+def _qk_norm_rope_cache_call(q, k, v, q_weight, k_weight, cos, sin, eps: float, k_cache, v_cache, cache_position):
+    """The cache-writing op (eps a float), or its body directly outside a torch.compile trace."""
+    if _launch.eager():
+        return _qk_norm_rope_cache_impl(q, k, v, q_weight, k_weight, cos, sin, eps, k_cache, v_cache, cache_position)
+    return _cache_op()(q, k, v, q_weight, k_weight, cos, sin, eps, k_cache, v_cache, cache_position)
 
 
 def _check_cache(q, k, v, k_cache, v_cache, cache_position) -> None:
@@ -205,11 +235,18 @@ def reference_cache(q, k, v, q_weight, k_weight, cos, sin, eps, k_cache, v_cache
     return q_out
 
 
+def _float(eps):
+    """A float (subclass) as a plain float, like the op's schema; anything else as is, for _check to reject."""
+    return float(eps) if isinstance(eps, float) else eps
+
+
 def qk_norm_rope(q, k, q_weight, k_weight, cos, sin, eps: float = 1e-6):
     """Head RMSNorm (when weights are given) and rotary embedding of q [B, S, Hq, D] and k [B, S, Hk, D].
 
     Returns contiguous [B, S, H, D] tensors (transpose(1, 2) gives transformers' [B, H, S, D] view).
     """
+    if _launch.eager():
+        return _qk_norm_rope_impl(q, k, q_weight, k_weight, cos, sin, _float(eps))  # checks its inputs first
     _check(q, k, q_weight, k_weight, cos, sin, eps)  # before the dispatcher, which rejects non-tensors vaguely
     return _op()(q, k, q_weight, k_weight, cos, sin, float(eps))
 
@@ -221,6 +258,9 @@ def qk_norm_rope_cache(q, k, v, q_weight, k_weight, cos, sin, eps, k_cache, v_ca
     Returns q [B, S, Hq, D]. A write past the cache's end writes nothing and returns NaN for q, so the logits
     turn NaN (the sampler's error flag reports it) instead of memory being overwritten.
     """
+    if _launch.eager():  # checks its inputs first
+        return _qk_norm_rope_cache_impl(q, k, v, q_weight, k_weight, cos, sin, _float(eps), k_cache, v_cache,
+                                        cache_position)
     _check(q, k, q_weight, k_weight, cos, sin, eps)
     _check_cache(q, k, v, k_cache, v_cache, cache_position)
     return _cache_op()(q, k, v, q_weight, k_weight, cos, sin, float(eps), k_cache, v_cache, cache_position)
@@ -302,17 +342,18 @@ def _fused_forward(self, hidden_states, position_embeddings=None, attention_mask
     layer = _static_layer(cache, self.layer_idx, k) if fusable and v.stride(-1) == 1 else None
     attn_output = None
     if layer is not None:  # norm, RoPE and the cache write in one kernel; the position advances as in transformers
-        q = _cache_op()(q, k, v, q_weight, k_weight, cos, sin, eps, layer.keys, layer.values, layer.cumulative_length)
+        q = _qk_norm_rope_cache_call(q, k, v, q_weight, k_weight, cos, sin, eps, layer.keys, layer.values,
+                                     layer.cumulative_length)
         query_states, key_states, value_states = q.transpose(1, 2), layer.keys, layer.values
         if decode_attention.applies(self, q, layer.keys, attention_mask, kwargs):
             # SDPA's result in one kernel, which also advances the position (one add kernel less)
-            attn_output, attn_weights = decode_attention.op()(
+            attn_output, attn_weights = decode_attention.call(
                 q, layer.keys, layer.values, attention_mask, float(self.scaling), layer.cumulative_length), None
         else:
             layer.cumulative_length.add_(q.shape[1])
     else:
         if fusable:
-            q, k = _op()(q, k, q_weight, k_weight, cos, sin, eps)
+            q, k = _qk_norm_rope_call(q, k, q_weight, k_weight, cos, sin, eps)
             query_states, key_states = q.transpose(1, 2), k.transpose(1, 2)
         else:  # the module's own operations, on the projections already computed
             if q_weight is not None:

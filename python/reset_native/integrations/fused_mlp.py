@@ -7,11 +7,10 @@ gate and up may be column slices of one fused projection output (reset_native.in
 Other activations, CPU tensors and unusual strides keep the module's own forward.
 """
 # No "from __future__ import annotations": torch.library infers the op schema from real annotations.
-import functools
-
 import torch
 
 from .. import _core
+from .. import _torch_launch as _launch
 from . import fused_gemv
 from ._forward_patch import restore_forward, route_forward
 
@@ -24,30 +23,41 @@ _DTYPES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
 _KEY = "_reset_native_mlp_original"  # where a routed module keeps its own forward
 
 
-@functools.lru_cache(maxsize=None)
-def _op():
+def _silu_mul_impl(gate, up):
+    """The op's body (validates its inputs); eager callers run it directly (_torch_launch: no dispatcher)."""
+    _check(gate, up)
+    if gate.device.type != "cuda":
+        return reference(gate, up)
+    if not AVAILABLE:
+        raise NotImplementedError("reset_native was built without CUDA kernels: silu_mul needs "
+                                  "RESET_NATIVE_CUDA=ON")
+    y = torch.empty(gate.shape, dtype=gate.dtype, device=gate.device)
+    if gate.numel() == 0:
+        return y
+    n = gate.shape[-1]
+    index = gate.device.index
+    with _launch.on_device(index):
+        _native.cuda_silu_mul(gate.data_ptr(), up.data_ptr(), y.data_ptr(), gate.numel() // n, n,
+                              _row_stride(gate), _row_stride(up), _DTYPES[gate.dtype], _launch.raw_stream(index))
+    return y
+
+
+# Registered at import, not on first use: dynamo traces through functools.lru_cache wrappers (ignoring the cache),
+# so a compiled caller must find the op in torch.ops without running a registration.
+def _register() -> None:
     @torch.library.custom_op("reset_native::silu_mul", mutates_args=())
     def silu_mul(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
-        _check(gate, up)
-        if gate.device.type != "cuda":
-            return reference(gate, up)
-        if not AVAILABLE:
-            raise NotImplementedError("reset_native was built without CUDA kernels: silu_mul needs "
-                                      "RESET_NATIVE_CUDA=ON")
-        y = torch.empty(gate.shape, dtype=gate.dtype, device=gate.device)
-        if gate.numel() == 0:
-            return y
-        n = gate.shape[-1]
-        with torch.cuda.device(gate.device):
-            _native.cuda_silu_mul(gate.data_ptr(), up.data_ptr(), y.data_ptr(), gate.numel() // n, n,
-                                  _row_stride(gate), _row_stride(up), _DTYPES[gate.dtype],
-                                  torch.cuda.current_stream(gate.device).cuda_stream)
-        return y
+        return _silu_mul_impl(gate, up)
 
     @silu_mul.register_fake
     def _(gate, up):
         return torch.empty(gate.shape, dtype=gate.dtype, device=gate.device)
 
+
+_register()
+
+
+def _op():
     return torch.ops.reset_native.silu_mul
 
 
@@ -89,7 +99,10 @@ def reference(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
 
 
 def silu_mul(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
-    """silu(gate) * up (see the module docstring); CUDA: one kernel."""
+    """silu(gate) * up (see the module docstring); CUDA: one kernel. Outside a torch.compile trace the op's body
+    runs directly (no dispatcher); inside, the op stands in the graph."""
+    if _launch.eager():
+        return _silu_mul_impl(gate, up)  # checks its inputs first
     _check(gate, up)  # before the dispatcher, which rejects non-tensors vaguely
     return _op()(gate, up)
 
@@ -127,7 +140,7 @@ def _fused_forward(self, x, reset_native_residual=None, reset_native_norm=None):
         gate, up = _gate_up(self, x, norm)
         if (AVAILABLE and gate.is_cuda and gate.dtype in _DTYPES and up.dtype == gate.dtype and gate.shape == up.shape
                 and gate.numel() and _row_stride(gate) is not None and _row_stride(up) is not None):
-            h = _op()(gate, up)
+            h = _silu_mul_impl(gate, up) if _launch.eager() else _op()(gate, up)
         else:
             h = self.act_fn(gate) * up
     if reset_native_residual is None:

@@ -9,11 +9,10 @@ CPU tensors, mixed dtypes and non-contiguous inputs keep the module's own forwar
 and torch.compile (no host synchronisation, no allocation beyond the output).
 """
 # No "from __future__ import annotations": torch.library infers the op schema from real annotations.
-import functools
-
 import torch
 
 from .. import _core
+from .. import _torch_launch as _launch
 from ._forward_patch import restore_forward, route_forward
 
 _native = _core.ops
@@ -25,28 +24,40 @@ _SUPPORTED = ("LlamaRMSNorm", "Qwen2RMSNorm", "Qwen3RMSNorm", "Qwen3MoeRMSNorm",
 _DTYPES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
 
 
-@functools.lru_cache(maxsize=None)
-def _op():
+def _rms_norm_impl(x, weight, eps):
+    """The op's body (validates its inputs); eager callers run it directly (_torch_launch: no dispatcher)."""
+    _check(x, weight, eps)
+    if x.device.type != "cuda":
+        return reference(x, weight, eps)
+    if not AVAILABLE:
+        raise NotImplementedError("reset_native was built without CUDA kernels: rms_norm needs RESET_NATIVE_CUDA=ON")
+    y = torch.empty_like(x)
+    h = x.shape[-1]
+    if x.numel() == 0:  # nothing to launch (an empty tensor may not even have an address)
+        return y
+    index = x.device.index
+    with _launch.on_device(index):
+        _native.cuda_rms_norm(x.data_ptr(), weight.data_ptr(), y.data_ptr(), x.numel() // h, h, float(eps),
+                              _DTYPES[x.dtype], _launch.raw_stream(index))
+    return y
+
+
+# Registered at import, not on first use: dynamo traces through functools.lru_cache wrappers (ignoring the cache),
+# so a compiled caller must find the op in torch.ops without running a registration.
+def _register() -> None:
     @torch.library.custom_op("reset_native::rms_norm", mutates_args=())
     def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
-        _check(x, weight, eps)
-        if x.device.type != "cuda":
-            return reference(x, weight, eps)
-        if not AVAILABLE:
-            raise NotImplementedError("reset_native was built without CUDA kernels: rms_norm needs RESET_NATIVE_CUDA=ON")
-        y = torch.empty_like(x)
-        h = x.shape[-1]
-        if x.numel() == 0:  # nothing to launch (an empty tensor may not even have an address)
-            return y
-        with torch.cuda.device(x.device):
-            _native.cuda_rms_norm(x.data_ptr(), weight.data_ptr(), y.data_ptr(), x.numel() // h, h, float(eps),
-                                  _DTYPES[x.dtype], torch.cuda.current_stream(x.device).cuda_stream)
-        return y
+        return _rms_norm_impl(x, weight, eps)
 
     @rms_norm.register_fake
     def _(x, weight, eps):
         return torch.empty_like(x)
 
+
+_register()
+
+
+def _op():
     return torch.ops.reset_native.rms_norm
 
 
@@ -75,7 +86,10 @@ def reference(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor
 
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
-    """RMSNorm of x over its last dimension times weight (see the module docstring); CUDA: one kernel."""
+    """RMSNorm of x over its last dimension times weight (see the module docstring); CUDA: one kernel. Outside a
+    torch.compile trace the op's body runs directly (no dispatcher); inside, the op stands in the graph."""
+    if _launch.eager():
+        return _rms_norm_impl(x, weight, float(eps))
     return _op()(x, weight, float(eps))
 
 
@@ -83,7 +97,7 @@ def _fused_forward(self, hidden_states):
     w = self.weight
     if (hidden_states.is_cuda and hidden_states.dtype == w.dtype and hidden_states.device == w.device
             and hidden_states.is_contiguous() and AVAILABLE):
-        return _op()(hidden_states, w, float(self.variance_epsilon))
+        return rms_norm(hidden_states, w, self.variance_epsilon)
     return self._reset_native_original_forward(hidden_states)
 
 
