@@ -318,9 +318,10 @@ def test_compiled_caller_of_the_fused_gemv_records_the_op():
     if not _nvfp4_fused.AVAILABLE or not torch.cuda.is_available():
         pytest.skip("needs the CUDA kernels")
     t, x, nw, _ = _nvfp4_case(512, 1024, 1, seed=3)
+    packed, scales, gs = t.packed, t.block_scales, t.global_scale
 
     def f(x):
-        return _nvfp4_fused.gemv_fused(t.packed, t.block_scales, t.global_scale, x, nw, 1e-6, True) * 2
+        return _nvfp4_fused.gemv_fused(packed, scales, gs, x, nw, 1e-6, True) * 2
 
     graphs = []
     torch._dynamo.reset()
