@@ -11,7 +11,6 @@ traces through functools.lru_cache wrappers, so a compiled caller must find them
 """
 # No "from __future__ import annotations": torch.library infers the op schemas from real annotations.
 import functools
-import importlib.util
 import math
 
 from . import _core
@@ -247,5 +246,7 @@ def gemv(packed, block_scales, global_scale: float, x, activation: str = "bf16",
                                                 residual)
 
 
-if importlib.util.find_spec("torch") is not None:  # see the module docstring: not inside a compiled caller's trace
+try:  # see the module docstring: registered here, not inside a compiled caller's trace
     _ops()
+except ImportError:  # no torch: nothing to register (numpy-only installs do not import this module anyway)
+    pass
