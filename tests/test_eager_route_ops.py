@@ -73,6 +73,21 @@ def test_eager_calls_do_not_go_through_the_ops(monkeypatch):
     assert torch.equal(da.decode_attention(q1, kc, vc, mask, 0.25), da.reference(q1, kc, vc, mask, 0.25))
 
 
+def test_calls_autograd_would_record_keep_the_op(monkeypatch):
+    """Grad mode and an argument requiring grad: the op (its backward raises: no formula), as before the eager
+    route; under no_grad the same call takes the eager route."""
+    x, w = torch.randn(3, 16), torch.randn(16, requires_grad=True)
+    y = fused_norm.rms_norm(x, w, 1e-6)
+    assert y.grad_fn is not None
+    with pytest.raises(RuntimeError, match="no autograd formula"):
+        y.sum().backward()
+    g, u = torch.randn(2, 8, requires_grad=True), torch.randn(2, 8)
+    assert fused_mlp.silu_mul(g, u).grad_fn is not None
+    monkeypatch.setattr(fused_norm, "_op", lambda: pytest.fail("the op was called under no_grad"))
+    with torch.no_grad():
+        assert torch.equal(fused_norm.rms_norm(x, w, 1e-6), fused_norm.reference(x, w, 1e-6))
+
+
 def test_eager_route_keeps_the_ops_errors():
     x, w = torch.randn(3, 16), torch.randn(16)
     with pytest.raises(ValueError, match="eps must be a float >= 0"):

@@ -123,7 +123,7 @@ def gemv_fused(packed, block_scales, global_scale: float, x, norm_weight=None, e
     (silu_mul), or both; x [M, K], M <= 2 (see supported). Output [M, N] or [M, N/2] with silu_mul."""
     if norm_weight is not None:
         _check_cuda(norm_weight, "norm_weight")  # before the dispatcher, which rejects non-tensors vaguely
-    if _launch.eager():  # the op's body without the dispatcher (it checks its inputs)
+    if _launch.eager_without_grad(x, norm_weight, bias):  # the op's body without the dispatcher (it checks inputs)
         return _gemv_fused_impl(packed, block_scales, float(global_scale), x, norm_weight, float(eps), bool(silu_mul),
                                 bias)
     return _op()(packed, block_scales, float(global_scale), x, norm_weight, float(eps), bool(silu_mul), bias)

@@ -45,3 +45,13 @@ def on_device(index: int):
     if index == current_device():
         return contextlib.nullcontext()
     return _torch().cuda.device(index)
+
+
+def eager_without_grad(*tensors) -> bool:
+    """eager(), and nothing for autograd to record: grad mode off, or no argument requiring grad. The ops have no
+    autograd formula, so through the dispatcher such a call records a node whose backward raises; the body alone
+    would return outputs silently cut from the graph. Those calls keep the op (inference never makes them)."""
+    torch = _torch()
+    if torch.compiler.is_compiling():
+        return False
+    return not torch.is_grad_enabled() or not any(getattr(t, "requires_grad", False) for t in tensors)

@@ -381,7 +381,7 @@ def decode_step(state: ReSETState, logits: Any, last_tokens: Any, slots: Any = N
         c = state._config
         args = (logits, last_tokens, slots, state._classes, state._window, state._sums, state._ints, state._error_flag,
                 state._slot_busy, state._workspace, c.t_low, c.tau0, c.t_high, c.window, c.top_p, c.top_k)
-        if _launch.eager():  # the op's body without the dispatcher (~10 us of host time less per step)
+        if _launch.eager_without_grad(logits):  # the op's body without the dispatcher (~10 us less host time)
             return DecodeOutput(*ops.decode_step_impl(*args, config=state._native))
         return DecodeOutput(*ops.step_op()(*args))
 

@@ -138,7 +138,7 @@ def op():
 
 def call(q, k_cache, v_cache, mask, scale: float, advance):
     """The op with these arguments (scale a float), or its body directly outside a torch.compile trace."""
-    if _launch.eager():
+    if _launch.eager_without_grad(q, k_cache, v_cache, mask):
         return _decode_attention_impl(q, k_cache, v_cache, mask, scale, advance)
     return op()(q, k_cache, v_cache, mask, scale, advance)
 
@@ -154,7 +154,7 @@ def decode_attention(q, k_cache, v_cache, mask=None, scale: Optional[float] = No
         scale = q.shape[-1] ** -0.5
     if isinstance(scale, (int, float)) and not isinstance(scale, bool):
         scale = float(scale)
-    if _launch.eager():
+    if _launch.eager_without_grad(q, k_cache, v_cache, mask):
         return _decode_attention_impl(q, k_cache, v_cache, mask, scale, advance)  # checks its inputs first
     _check(q, k_cache, v_cache, mask, scale, advance)  # before the dispatcher, which rejects non-tensors vaguely
     return op()(q, k_cache, v_cache, mask, scale, advance)

@@ -123,14 +123,14 @@ def _cache_op():
 
 def _qk_norm_rope_call(q, k, q_weight, k_weight, cos, sin, eps: float):
     """The op (eps a float), or its body directly outside a torch.compile trace."""
-    if _launch.eager():
+    if _launch.eager_without_grad(q, k, q_weight, k_weight, cos, sin):
         return _qk_norm_rope_impl(q, k, q_weight, k_weight, cos, sin, eps)
     return _op()(q, k, q_weight, k_weight, cos, sin, eps)
 
 
 def _qk_norm_rope_cache_call(q, k, v, q_weight, k_weight, cos, sin, eps: float, k_cache, v_cache, cache_position):
     """The cache-writing op (eps a float), or its body directly outside a torch.compile trace."""
-    if _launch.eager():
+    if _launch.eager_without_grad(q, k, v, q_weight, k_weight, cos, sin, k_cache, v_cache):
         return _qk_norm_rope_cache_impl(q, k, v, q_weight, k_weight, cos, sin, eps, k_cache, v_cache, cache_position)
     return _cache_op()(q, k, v, q_weight, k_weight, cos, sin, eps, k_cache, v_cache, cache_position)
 
@@ -245,7 +245,7 @@ def qk_norm_rope(q, k, q_weight, k_weight, cos, sin, eps: float = 1e-6):
 
     Returns contiguous [B, S, H, D] tensors (transpose(1, 2) gives transformers' [B, H, S, D] view).
     """
-    if _launch.eager():
+    if _launch.eager_without_grad(q, k, q_weight, k_weight, cos, sin):
         return _qk_norm_rope_impl(q, k, q_weight, k_weight, cos, sin, _float(eps))  # checks its inputs first
     _check(q, k, q_weight, k_weight, cos, sin, eps)  # before the dispatcher, which rejects non-tensors vaguely
     return _op()(q, k, q_weight, k_weight, cos, sin, float(eps))
@@ -258,7 +258,7 @@ def qk_norm_rope_cache(q, k, v, q_weight, k_weight, cos, sin, eps, k_cache, v_ca
     Returns q [B, S, Hq, D]. A write past the cache's end writes nothing and returns NaN for q, so the logits
     turn NaN (the sampler's error flag reports it) instead of memory being overwritten.
     """
-    if _launch.eager():  # checks its inputs first
+    if _launch.eager_without_grad(q, k, v, q_weight, k_weight, cos, sin, k_cache, v_cache):  # checks inputs first
         return _qk_norm_rope_cache_impl(q, k, v, q_weight, k_weight, cos, sin, _float(eps), k_cache, v_cache,
                                         cache_position)
     _check(q, k, q_weight, k_weight, cos, sin, eps)

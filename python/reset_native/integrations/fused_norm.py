@@ -88,7 +88,7 @@ def reference(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     """RMSNorm of x over its last dimension times weight (see the module docstring); CUDA: one kernel. Outside a
     torch.compile trace the op's body runs directly (no dispatcher); inside, the op stands in the graph."""
-    if _launch.eager():
+    if _launch.eager_without_grad(x, weight):
         return _rms_norm_impl(x, weight, float(eps))
     return _op()(x, weight, float(eps))
 
