@@ -240,7 +240,7 @@ def gemv(packed, block_scales, global_scale: float, x, activation: str = "bf16",
     """
     _require_kernels()
     gs = _check_scale(global_scale, "global_scale")
-    if _launch.eager():
+    if _launch.eager_without_grad(x, bias, residual):
         return _gemv_impl(packed, block_scales, gs, x, activation, act_global_scale, bias, residual)
     return _torch().ops.reset_native.nvfp4_gemv(packed, block_scales, gs, x, activation, act_global_scale, bias,
                                                 residual)
