@@ -16,6 +16,7 @@ Decode tokens/s excludes the prefill. Prints a table; writes JSON to bench/out/b
     python bench/bench_e2e.py --layers 4      # quicker, fewer layers (say so when quoting numbers)
     python bench/bench_e2e.py --cpu-smollm --batch 1 16 --threads 1   # CPU: embedded SmolLM2-135M, float32 vs NVFP4
     python bench/bench_e2e.py --profile --batch 1  # per-kernel GPU time of one decode step (torch.profiler)
+    python bench/bench_e2e.py --no-cuda-graph      # eager decode steps (host-bound: every launch from Python)
 """
 from __future__ import annotations
 
@@ -86,7 +87,8 @@ def _measure(model, batch, args, sampler):
     runs = []
     for rep in range(args.repeats + 1):  # the first run warms up allocator, cuBLAS, kernels
         res = generate(model, None, prompt, sampler=sampler, temperature=0.6, top_p=args.top_p,
-                       max_new_tokens=args.new_tokens, seed=rep, stop_at_eos=False, cuda_graph="auto")
+                       max_new_tokens=args.new_tokens, seed=rep, stop_at_eos=False,
+                       cuda_graph=False if args.no_cuda_graph else "auto")
         if rep:
             runs.append(res)
     tps = [r.tokens_per_s for r in runs]
@@ -165,6 +167,8 @@ def main(argv=None) -> int:
                    help="fuse only the RMSNorms' neighbours: keep transformers' RMSNorm (7 kernels per norm)")
     p.add_argument("--no-fuse-projections", action="store_true",
                    help="quantize q/k/v and gate/up one by one (default: one GEMV per group, NVFP4 only)")
+    p.add_argument("--no-cuda-graph", action="store_true",
+                   help="decode eagerly (no CUDA graph): what a caller pays in host time per kernel launch")
     p.add_argument("--profile", action="store_true",
                    help="GPU: print the per-kernel time of one decode step (BF16 and NVFP4+ReSET), no timing runs")
     args = p.parse_args(argv)

@@ -177,6 +177,18 @@ def set_env(monkeypatch, name, value):
 
 
 @functools.lru_cache(maxsize=8)
+def random_gemv_calls(n, k, m, seed):
+    """(w4a4, a16): a W4A4 (dynamic scale) and a W4A16 GEMV call, each fn() -> y, on random_gpu_weights(n, k) and
+    one bf16 x [m, k] drawn with `seed`."""
+    import torch
+
+    from reset_native import _nvfp4_cuda as nc
+
+    p, s, gs = random_gpu_weights(n, k)
+    x = torch.randn((m, k), generator=torch.Generator().manual_seed(seed)).to(torch.bfloat16).cuda()
+    return (lambda: nc.gemv(p, s, gs, x, "nvfp4")), (lambda: nc.gemv(p, s, gs, x, "bf16"))
+
+
 def random_gpu_weights(n, k):
     """Packed FP4 (every code) and E4M3 scales 0x30..0x3F drawn on the GPU (seed n * 7 + k), global scale 0.01:
     finite outputs without the host quantizer, for shapes too large for it."""

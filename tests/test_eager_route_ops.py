@@ -149,27 +149,6 @@ def test_compiled_callers_record_the_ops_on_cpu():
     _check_compiled_callers("cpu")
 
 
-def test_compiled_callers_of_the_nvfp4_backend_record_the_ops_on_cpu(monkeypatch):
-    """nc.gemv / nc.dequantize under torch.compile record the ops (traced on CPU meta data, not run): the compile
-    branch must not trace the ops' registration, which dynamo would do through functools.lru_cache."""
-    from reset_native import _nvfp4_cuda as nc
-
-    monkeypatch.setattr(nc, "AVAILABLE", True)  # the CPU-only build: the trace never reaches a kernel
-    packed, scales = torch.zeros(384, 512, dtype=torch.uint8), torch.zeros(384, 64, dtype=torch.uint8)
-    for fn, want in ((lambda x: nc.gemv(packed, scales, 0.5, x, "bf16") * 2, "reset_native.nvfp4_gemv"),
-                     (lambda x: nc.dequantize(packed, scales, 0.5, torch.bfloat16) + x[0, 0],
-                      "reset_native.nvfp4_dequantize")):
-        graphs = []
-
-        def backend(gm, example_inputs):
-            graphs.append([str(node.target) for node in gm.graph.nodes if node.op == "call_function"])
-            return lambda *args: (torch.zeros(1),)
-
-        torch._dynamo.reset()
-        torch.compile(fn, backend=backend, fullgraph=True)(torch.zeros(2, 1024, dtype=torch.bfloat16))
-        assert any(want in g for g in graphs), graphs
-
-
 # ------------------------------------------------------------------------------------------------ GPU
 def _need_kernels():
     if not fused_norm.AVAILABLE or not torch.cuda.is_available():

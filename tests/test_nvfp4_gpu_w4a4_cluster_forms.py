@@ -221,12 +221,7 @@ def test_form_switch_needs_clusters(monkeypatch):
     value the cluster kernel without a form, and A16 keeps its kernel; the same bits."""
     ref.needs_h200_routing()
     _clear(monkeypatch)
-    p, s, gs = ref.random_gpu_weights(8448, 4096)
-    x = torch.randn((16, 4096), generator=torch.Generator().manual_seed(3)).to(torch.bfloat16).cuda()
-
-    def w4a4():
-        return nc.gemv(p, s, gs, x, "nvfp4")
-
+    w4a4, a16 = ref.random_gemv_calls(8448, 4096, 16, 3)
     want, rule = _plain(w4a4, monkeypatch)
     monkeypatch.setenv(FORM_ENV, "both")
     assert ref.gemv16_forms_of_call(w4a4) == [(*TWO_TEAMS, rule)]
@@ -235,10 +230,6 @@ def test_form_switch_needs_clusters(monkeypatch):
     monkeypatch.setenv(FORM_ENV, "bogus")
     assert ref.gemv16_forms_of_call(w4a4) == [(*TWO_TEAMS, rule | CLUSTER)]
     assert torch.equal(_bits(w4a4()), _bits(want))
-
-    def a16():
-        return nc.gemv(p, s, gs, x, "bf16")
-
     monkeypatch.delenv(ENV)
     monkeypatch.delenv(FORM_ENV)
     base = (ref.gemv16_kernel_args(a16), a16())

@@ -202,13 +202,8 @@ def test_split_cluster_switch_scope(monkeypatch):
     throughout."""
     ref.needs_h200_routing()
     _clear(monkeypatch)
-    n, k, m = 4096, 12288, 16
-    p, s, gs = ref.random_gpu_weights(n, k)
-    x = torch.randn((m, k), generator=torch.Generator().manual_seed(3)).to(torch.bfloat16).cuda()
-
-    def w4a4():
-        return nc.gemv(p, s, gs, x, "nvfp4")
-
+    m = 16
+    w4a4, a16 = ref.random_gemv_calls(4096, 12288, m, 3)
     want, rule = _plain(w4a4, monkeypatch)
     for value in ("1", "9", "0", "2x", "bogus"):
         monkeypatch.setenv(ENV, value)
@@ -221,19 +216,14 @@ def test_split_cluster_switch_scope(monkeypatch):
     assert ref.gemv16_forms_of_call(w4a4) == nohead and nohead[0][3] & CLUSTER_FORM == 0, nohead
     assert torch.equal(_bits(w4a4()), _bits(want))
     monkeypatch.delenv("RESET_NATIVE_GEMV_16_FORM")
-
-    def a16():
-        return nc.gemv(p, s, gs, x, "bf16")
-
     monkeypatch.delenv(ENV)
     base = (ref.gemv16_kernel_args(a16), a16())
     monkeypatch.setenv(ENV, "4")
     assert ref.gemv16_kernel_args(a16) == base[0]
     assert torch.equal(_bits(a16()), _bits(base[1]))
     # the two-team kernel (8B gate_up, K = 4096: never split) keeps its own cluster rule
-    p2, s2, _ = ref.random_gpu_weights(24576, 4096)
-    x2 = torch.randn((m, 4096), generator=torch.Generator().manual_seed(4)).to(torch.bfloat16).cuda()
+    teams_call, _ = ref.random_gemv_calls(24576, 4096, m, 4)
     monkeypatch.delenv(ENV)
-    teams = ref.gemv16_forms_of_call(lambda: nc.gemv(p2, s2, gs, x2, "nvfp4"))
+    teams = ref.gemv16_forms_of_call(teams_call)
     monkeypatch.setenv(ENV, "4")
-    assert ref.gemv16_forms_of_call(lambda: nc.gemv(p2, s2, gs, x2, "nvfp4")) == teams
+    assert ref.gemv16_forms_of_call(teams_call) == teams

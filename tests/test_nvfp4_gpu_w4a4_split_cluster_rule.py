@@ -146,13 +146,7 @@ def test_switch_values(tmp_path, monkeypatch):
     clusters of that size (those of 4 launched as the rule's); the same bits throughout."""
     ref.needs_h200_routing()
     _clear(monkeypatch)
-    n, k, m = 4096, 12288, 16
-    p, s, gs = ref.random_gpu_weights(n, k)
-    x = torch.randn((m, k), generator=torch.Generator().manual_seed(11)).to(torch.bfloat16).cuda()
-
-    def fn():
-        return nc.gemv(p, s, gs, x, "nvfp4")
-
+    fn, _ = ref.random_gemv_calls(4096, 12288, 16, 11)
     want, rule = _plain(fn, monkeypatch)
     plain = _launches(fn, tmp_path)
     default = _default_forms(fn, monkeypatch)
@@ -198,13 +192,7 @@ def test_default_leaves_other_forms_and_a16(monkeypatch):
     K never clusters; the same bits."""
     ref.needs_h200_routing()
     _clear(monkeypatch)
-    n, k, m = 4096, 12288, 16
-    p, s, gs = ref.random_gpu_weights(n, k)
-    x = torch.randn((m, k), generator=torch.Generator().manual_seed(12)).to(torch.bfloat16).cuda()
-
-    def w4a4():
-        return nc.gemv(p, s, gs, x, "nvfp4")
-
+    w4a4, a16 = ref.random_gemv_calls(4096, 12288, 16, 12)
     want, _ = _plain(w4a4, monkeypatch)
     monkeypatch.delenv(ENV)
     for value in ("nohead", "w4a4old"):
@@ -213,10 +201,6 @@ def test_default_leaves_other_forms_and_a16(monkeypatch):
         assert len(forms) == 1 and forms[0][:3] == SPLIT and forms[0][3] & CLUSTER_FORM == 0, (value, forms)
         assert torch.equal(_bits(w4a4()), _bits(want)), value
     monkeypatch.delenv("RESET_NATIVE_GEMV_16_FORM")
-
-    def a16():
-        return nc.gemv(p, s, gs, x, "bf16")
-
     forms = ref.gemv16_forms_of_call(a16)
     assert len(forms) == 1, forms
     want16 = a16()

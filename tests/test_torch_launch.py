@@ -21,6 +21,23 @@ def test_eager_is_true_outside_and_false_inside_a_compile_trace():
     assert torch.equal(compiled(x), x + 1.0)  # traced: eager() was False while dynamo ran f
 
 
+@pytest.mark.skipif(not nc.AVAILABLE, reason="built without the CUDA kernels (no ops to register)")
+def test_a_compile_trace_of_a_caller_records_the_custom_ops():
+    graphs = []
+
+    def record(gm, example_inputs):  # a backend that keeps the graph and never runs a kernel
+        graphs.append(gm)
+        return lambda *args: (torch.zeros(2, 64, dtype=torch.bfloat16), torch.zeros(64, 32))
+
+    def f(packed, scales, x):
+        return nc.gemv(packed, scales, 0.5, x, "nvfp4"), nc.dequantize(packed, scales, 0.5, torch.float32)
+
+    packed, scales = torch.zeros(64, 16, dtype=torch.uint8), torch.zeros(64, 2, dtype=torch.uint8)
+    torch.compile(f, backend=record, fullgraph=True)(packed, scales, torch.zeros(2, 32, dtype=torch.bfloat16))
+    targets = {str(node.target) for node in graphs[0].graph.nodes if node.op == "call_function"}
+    assert {"reset_native.nvfp4_gemv", "reset_native.nvfp4_dequantize"} <= targets, targets
+
+
 def _weights(n=384, k=1024, seed=3):
     gen = torch.Generator().manual_seed(seed)
     packed, scales, gs = nc.quantize(torch.randn((n, k), generator=gen).cuda())

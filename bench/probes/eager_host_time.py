@@ -2,12 +2,13 @@
 
 For a few Qwen3 rows and M, times a loop of `--calls` eager calls with the CPU clock, before synchronising (the
 launch queue holds them, so the loop measures submission, not the GPU), median of `--reps` loops. Columns: the
-public API (`reset_native.nvfp4.gemv`), the custom op (`_nvfp4_cuda.gemv`), the custom op with one environment
-switch set (`--env NAME=VALUE`, e.g. RESET_NATIVE_GEMV_W4A4_CLUSTER=1 to skip the cluster occupancy query), and
-torch.matmul on bf16 weights of the same shape as a yardstick. W4A4 rows use the dynamic activation scale.
+public API (`reset_native.nvfp4.gemv`), the backend (`_nvfp4_cuda.gemv`: its eager route), the torch custom op
+called directly (`torch.ops.reset_native.nvfp4_gemv`, what torch.compile graphs run), the native launch alone
+(`_core.nvfp4.cuda_gemv` with the arguments prepared once: C++ planning + cudaLaunchKernelEx; W4A16 only, where no
+workspace is needed), and torch.matmul on bf16 weights of the same shape as a yardstick. W4A4 rows use the dynamic
+activation scale. `--profile` then prints cProfile's top functions of the public API's W4A4 call on the first row.
 
-  python3 bench/probes/eager_host_time.py [--rows 8b:o:1,8b:o:16] [--calls 200] [--reps 7]
-      [--env RESET_NATIVE_GEMV_W4A4_CLUSTER=1]
+  python3 bench/probes/eager_host_time.py [--rows 8b:o:1,8b:o:16] [--calls 200] [--reps 7] [--profile]
 """
 from __future__ import annotations
 
@@ -22,7 +23,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_nvfp4_gpu import LAYERS  # noqa: E402
-from gemv_env_sweep import with_value  # noqa: E402
 
 from reset_native import _nvfp4_cuda as nc  # noqa: E402
 from reset_native import nvfp4  # noqa: E402
@@ -42,33 +42,69 @@ def host_us(fn, calls, reps):
     return statistics.median(times)
 
 
+def native_launch(t, x):
+    """The pybind launch of a W4A16 GEMV with every argument computed once (None when the call needs a workspace)."""
+    from reset_native import _core
+
+    native = _core.nvfp4
+    n, k = t.shape
+    m = x.shape[0]
+    code = nc._dtype_code(x.dtype, "x")
+    if native.cuda_gemv_workspace_bytes(t.packed.data_ptr(), t.block_scales.data_ptr(), n, k, x.data_ptr(), code, m,
+                                        False):
+        return None
+    out = torch.empty((m, n), dtype=x.dtype, device=x.device)
+    stream = torch.cuda.current_stream().cuda_stream
+    args = (t.packed.data_ptr(), t.block_scales.data_ptr(), t.global_scale, n, k, x.data_ptr(), code, m, False, 1.0, 0,
+            0, out.data_ptr(), stream)
+    return lambda: native.cuda_gemv(*args)
+
+
+def profile_public(t, x, calls):
+    import cProfile
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(calls):
+        nvfp4.gemv(t, x, activation="nvfp4")
+    prof.disable()
+    torch.cuda.synchronize()
+    pstats.Stats(prof).sort_stats("tottime").print_stats(22)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", default="8b:o:1,8b:o:8,8b:o:16,8b:down:8,8b:down:16,32b:qkv:16")
     ap.add_argument("--calls", type=int, default=200)
     ap.add_argument("--reps", type=int, default=7)
-    ap.add_argument("--env", default="RESET_NATIVE_GEMV_W4A4_CLUSTER=1")
+    ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
-    env_name, env_value = args.env.split("=", 1)
     shapes = {(model, name): (n, k) for model, layers in LAYERS.items() for name, n, k in layers}
     gen = torch.Generator(device="cuda").manual_seed(0)
+    ops = nc._ops()
     print(f"# {torch.cuda.get_device_name(0)}; host us per eager call, median of {args.reps} loops of "
-          f"{args.calls} calls; env column: {args.env}", flush=True)
-    print(f"{'row':14s} {'act':5s} {'public':>7s} {'op':>7s} {'op+env':>7s} {'matmul':>7s}", flush=True)
+          f"{args.calls} calls", flush=True)
+    print(f"{'row':14s} {'act':5s} {'public':>7s} {'backend':>7s} {'op':>7s} {'native':>7s} {'matmul':>7s}", flush=True)
+    first = None
     for row in args.rows.split(","):
         model, name, m = row.split(":")
         n, k = shapes[(model, name)]
         w = torch.randn((n, k), device="cuda", generator=gen, dtype=torch.bfloat16)
         t = nvfp4.quantize(w)
         x = torch.randn((int(m), k), device="cuda", generator=gen, dtype=torch.bfloat16)
+        first = first or (t, x)
         mm = host_us(lambda: torch.matmul(x, w.T), args.calls, args.reps)
         for act in ("bf16", "nvfp4"):
             pub = host_us(lambda: nvfp4.gemv(t, x, activation=act), args.calls, args.reps)
-            op = host_us(lambda: nc.gemv(t.packed, t.block_scales, t.global_scale, x, act), args.calls, args.reps)
-            env = with_value(env_name, env_value, lambda: host_us(
-                lambda: nc.gemv(t.packed, t.block_scales, t.global_scale, x, act), args.calls, args.reps))
-            print(f"{row:14s} {act:5s} {pub:7.1f} {op:7.1f} {env:7.1f} {mm:7.1f}", flush=True)
-        del w, t
+            be = host_us(lambda: nc.gemv(t.packed, t.block_scales, t.global_scale, x, act), args.calls, args.reps)
+            op = host_us(lambda: ops.nvfp4_gemv(t.packed, t.block_scales, t.global_scale, x, act, None, None),
+                         args.calls, args.reps)
+            launch = native_launch(t, x) if act == "bf16" else None
+            nat = f"{host_us(launch, args.calls, args.reps):7.1f}" if launch else f"{'-':>7s}"
+            print(f"{row:14s} {act:5s} {pub:7.1f} {be:7.1f} {op:7.1f} {nat} {mm:7.1f}", flush=True)
+    if args.profile:
+        profile_public(*first, args.calls * 5)
 
 
 if __name__ == "__main__":

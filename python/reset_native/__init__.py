@@ -5,6 +5,8 @@ Torch is optional: numpy arrays work everywhere, torch tensors (CPU or CUDA) whe
 """
 from __future__ import annotations
 
+import functools
+
 from . import _core
 from ._version import __version__
 from .sampler import DecodeOutput, ReSETConfig, ReSETState, calibrate_tau0, decode_step, newline_token_ids
@@ -35,7 +37,13 @@ def build_info() -> dict:
 
 def has_cuda() -> bool:
     """True when CUDA kernels are compiled in AND a CUDA device is usable right now."""
-    return bool(_core.build_info()["cuda_compiled"]) and bool(_core.cuda_device_available())
+    return _cuda_compiled() and bool(_core.cuda_device_available())
+
+
+@functools.lru_cache(maxsize=None)
+def _cuda_compiled() -> bool:
+    # Fixed for the life of the process; has_cuda runs on every CUDA call of nvfp4, build_info() builds a dict.
+    return bool(_core.build_info()["cuda_compiled"])
 
 
 def cmake_dir() -> str:

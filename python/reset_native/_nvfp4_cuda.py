@@ -6,11 +6,12 @@ The public front (``reset_native.nvfp4``) validates its inputs and calls :func:`
 synchronise with the host and allocate nothing but their output, so they work inside CUDA graphs and under
 ``torch.compile``. ``quantize`` is an offline step: it reads max|w| back to the host.
 
-Importing this module registers the ops when torch is installed (it is only imported for torch tensors): dynamo
-traces through functools.lru_cache wrappers, so a compiled caller must find them in torch.ops already.
+Importing this module imports torch when it is installed and registers the ops (a torch.compile trace cannot
+register them itself); nothing else imports it before a CUDA tensor is in hand, so numpy-only use stays torch-free.
 """
 # No "from __future__ import annotations": torch.library infers the op schemas from real annotations.
 import functools
+import importlib.util
 import math
 
 from . import _core
@@ -51,6 +52,11 @@ def _dtype_code(dtype, name: str) -> int:
     if code is None:
         raise TypeError(f"{name} must be float32, float16 or bfloat16, got {dtype}")
     return code
+
+
+def _stream(device) -> int:
+    """The raw current stream of a torch.device (used by _nvfp4_fused)."""
+    return _launch.raw_stream(device.index)
 
 
 def _check_cuda(t, name: str, device=None) -> None:
@@ -167,12 +173,12 @@ def _gemv_impl(packed, block_scales, global_scale: float, x, activation: str, ac
                              f"{tuple(residual.shape)} {residual.dtype}")
     w4a4 = activation == "nvfp4"
     act_gs = _check_scale(act_global_scale, "act_global_scale") if (w4a4 and act_global_scale is not None) else 1.0
-    pk, sc = _aligned(packed, 16), _aligned(block_scales, 2)
+    pk, sc = _aligned(packed, 16).data_ptr(), _aligned(block_scales, 2).data_ptr()
+    xp = x.data_ptr()
     index = x.device.index
     with _launch.on_device(index):
         # Split K (long K x many tokens) needs fp32 partial sums: the C++ side says how many bytes.
-        split_bytes = int(_native.cuda_gemv_workspace_bytes(pk.data_ptr(), sc.data_ptr(), n, k, x.data_ptr(), code, m,
-                                                            w4a4))
+        split_bytes = int(_native.cuda_gemv_workspace_bytes(pk, sc, n, k, xp, code, m, w4a4))
         amax_bytes = 16 if (w4a4 and act_global_scale is None) else 0
         workspace = split_ws = 0
         if amax_bytes or split_bytes:
@@ -181,11 +187,12 @@ def _gemv_impl(packed, block_scales, global_scale: float, x, activation: str, ac
             offset = -(-m * n * eb // 16) * 16
             buf = torch.empty(-(-(offset + amax_bytes + split_bytes) // eb), dtype=x.dtype, device=x.device)
             out = buf.as_strided((m, n), (n, 1))  # the first m * n elements (cheaper than slice + view)
-            workspace = buf.data_ptr() + offset if amax_bytes else 0
-            split_ws = buf.data_ptr() + offset + amax_bytes if split_bytes else 0
+            base = buf.data_ptr() + offset
+            workspace = base if amax_bytes else 0
+            split_ws = base + amax_bytes if split_bytes else 0
         else:
             out = torch.empty((m, n), dtype=x.dtype, device=x.device)
-        _native.cuda_gemv(pk.data_ptr(), sc.data_ptr(), global_scale, n, k, x.data_ptr(), code, m, w4a4, act_gs,
+        _native.cuda_gemv(pk, sc, global_scale, n, k, xp, code, m, w4a4, act_gs,
                           workspace, 0 if bias is None else bias.data_ptr(), out.data_ptr(), _launch.raw_stream(index),
                           0 if residual is None else residual.data_ptr(), split_workspace=split_ws,
                           split_workspace_bytes=split_bytes)
@@ -195,7 +202,11 @@ def _gemv_impl(packed, block_scales, global_scale: float, x, activation: str, ac
 # ------------------------------------------------------------------------------------------------ custom ops
 @functools.lru_cache(maxsize=None)
 def _ops():
-    """Registers the torch custom ops once; returns torch.ops.reset_native."""
+    """Registers the torch custom ops once; returns torch.ops.reset_native.
+
+    torch.compile cannot trace this registration (dynamo skips torch.library's schema inference), so a traced call
+    uses torch.ops.reset_native directly, and the ops are registered when this module is imported (the end of
+    this file)."""
     torch = _torch()
     from typing import Optional
 
@@ -246,7 +257,5 @@ def gemv(packed, block_scales, global_scale: float, x, activation: str = "bf16",
                                                 residual)
 
 
-try:  # see the module docstring: registered here, not inside a compiled caller's trace
-    _ops()
-except ImportError:  # no torch: nothing to register (numpy-only installs do not import this module anyway)
-    pass
+if AVAILABLE and importlib.util.find_spec("torch") is not None:
+    _ops()  # see _ops: torch.compile cannot trace the registration (only the CUDA paths import this module)

@@ -27,6 +27,7 @@ the serving-path convention) by the dequantized weights with fp32 accumulation: 
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
@@ -84,12 +85,17 @@ def _float_dtype_name(a: Any, name: str) -> str:
         found = names.get(a.dtype)
         allowed = "numpy float32 or float16"
     else:
-        found = {"torch.float32": "float32", "torch.float16": "float16",
-                 "torch.bfloat16": "bfloat16"}.get(str(a.dtype))
+        found = _torch_float_names().get(a.dtype)
         allowed = "torch float32, float16 or bfloat16"
     if found is None:
         raise TypeError(f"{name} must have dtype {allowed}, got {a.dtype}")
     return found
+
+
+@functools.lru_cache(maxsize=None)
+def _torch_float_names() -> dict:
+    torch = sys.modules["torch"]  # only called with a torch tensor in hand
+    return {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
 
 
 def _is_contiguous(a: Any) -> bool:
@@ -275,6 +281,8 @@ def _check_tensor(t: Any) -> NVFP4Tensor:
 
 
 def _check_same_device(t: NVFP4Tensor, a: Any, name: str) -> None:
+    if _is_torch(a) and _is_torch(t.packed) and a.device == t.packed.device:
+        return  # the common case, without formatting two device names
     if _device(t.packed) != _device(a):
         raise ValueError(f"t is on {_device(t.packed)} but {name} is on {_device(a)}; move them to one device")
 
