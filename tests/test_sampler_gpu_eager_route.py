@@ -12,7 +12,10 @@ from reset_native.sampler import ReSETConfig, ReSETState, decode_step  # noqa: E
 
 pytestmark = pytest.mark.gpu
 NEWLINE, DOUBLE = (3, 7), (11,)
-_BUFFERS = ("_window", "_sums", "_ints", "_error_flag", "_slot_busy", "_workspace")
+# The state the step carries over. Not _workspace: the kernels' scratch (partial sums, tagged words) whose bytes depend
+# on block scheduling; it differed between the two routes on an H200 (session 22 round 3) while every output and every
+# buffer here was equal.
+_BUFFERS = ("_window", "_sums", "_ints", "_error_flag", "_slot_busy")
 
 
 def _config(kind):
