@@ -14,10 +14,13 @@ gate/up projection with the RMSNorm and SiLU * up).
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import sys
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from eager_host_time import host_us  # noqa: E402
 
 from reset_native import _nvfp4_fused, nvfp4
 from reset_native.integrations import decode_attention as da
@@ -26,20 +29,6 @@ from reset_native.sampler import ReSETConfig, ReSETState, decode_step
 
 OPS = torch.ops.reset_native
 F = torch.nn.functional
-
-
-def host_us(fn, calls, reps):
-    """Median over reps of the CPU time of `calls` calls of fn (not synchronised inside the loop), per call."""
-    fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        times.append((time.perf_counter() - t0) / calls * 1e6)
-        torch.cuda.synchronize()
-    return statistics.median(times)
 
 
 def sampler_rows(gen):
