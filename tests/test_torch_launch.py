@@ -114,3 +114,29 @@ def test_eager_route_launches_on_the_tensors_device():
     with torch.cuda.device(0):  # current device 0, tensors on 1
         y = nc.gemv(p1, s1, gs, x1, "bf16")
     assert y.device == x1.device and torch.equal(y.cpu(), want.cpu())
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("activation", ["bf16", "nvfp4"])
+def test_public_decode_calls_skip_the_front_checks_with_the_same_result(activation):
+    from reset_native import nvfp4
+
+    gen = torch.Generator().manual_seed(5)
+    t = nvfp4.quantize(torch.randn((384, 1024), generator=gen).cuda())
+    x = torch.randn((1, 1024), generator=gen).to(torch.bfloat16).cuda()
+    bias = torch.randn(384, generator=gen).to(torch.bfloat16).cuda()
+    assert nvfp4._decode_call_backend(t, x, activation, None, bias) is nc
+    assert nvfp4._decode_call_backend(t, x[0], activation, None, bias) is None  # 1-D x: gemv's full path
+    assert nvfp4._decode_call_backend(t, x.cpu(), activation, None, None) is None
+    assert nvfp4._decode_call_backend(t, x, activation, None, bias.float()) is None
+    fast = nvfp4.gemv(t, x, activation=activation, bias=bias)
+    assert torch.equal(fast[0], nvfp4.gemv(t, x[0], activation=activation, bias=bias))
+    if activation == "nvfp4":  # an int scale takes the full path, a float the short one: the same bits
+        assert nvfp4._decode_call_backend(t, x, activation, 1, None) is None
+        assert torch.equal(nvfp4.gemv(t, x, activation="nvfp4", act_global_scale=1.0),
+                           nvfp4.gemv(t, x, activation="nvfp4", act_global_scale=1))
+    else:  # bad input still meets gemv's own checks and messages
+        with pytest.raises(ValueError, match="only used with activation='nvfp4'"):
+            nvfp4.gemv(t, x, activation="bf16", act_global_scale=0.5)
+    with pytest.raises(TypeError, match="bias must have x's dtype"):
+        nvfp4.gemv(t, x, activation=activation, bias=bias.float())

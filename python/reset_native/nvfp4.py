@@ -354,6 +354,9 @@ def gemv(t: NVFP4Tensor, x: Any, *, activation: str = "bf16", act_global_scale: 
     x to NVFP4 with per-16 block scales per row and one global scale per call (amax(x)/2688 over the whole x,
     or ``act_global_scale`` when given); see the module docstring for the exact semantics. ``bias`` is an
     optional [N] array of x's dtype, kind and device. Any M works; M <= 16 is the fast path."""
+    backend = _decode_call_backend(t, x, activation, act_global_scale, bias)
+    if backend is not None:  # a CUDA decode call that passes every check below: straight to the backend
+        return backend.gemv(t.packed, t.block_scales, t.global_scale, x, activation, act_global_scale, bias)
     t = _check_tensor(t)
     n, k = t.shape
     dtype_name = _check_float_matrix(x, "x", ndims=(1, 2))
@@ -388,6 +391,40 @@ def gemv(t: NVFP4Tensor, x: Any, *, activation: str = "bf16", act_global_scale: 
 
 
 _CUDA_MAX_TOKENS = 16  # the CUDA GEMV kernels take up to 16 tokens per launch
+
+
+def _decode_call_backend(t: Any, x: Any, activation: str, act_global_scale: Any, bias: Any) -> Any:
+    """The CUDA backend when gemv's arguments are a plain decode call that passes every check of gemv, else None.
+
+    In a few comparisons of torch objects (gemv's checks format names and build tuples: ~5-8 us of host time per
+    eager call, bench/RESULTS.md session 22): t's tensors and x [M <= 16, K] float32/float16/bfloat16, contiguous,
+    on one CUDA device; a known activation; act_global_scale None or a finite positive float with W4A4; bias None
+    or [N] of x's dtype on x's device, contiguous. Anything else (tensor subclasses, 1-D x, numpy, prefill M)
+    takes gemv's full path, which raises the same errors as before. The backend must already be imported (by an
+    earlier CUDA call, which also passed has_cuda())."""
+    backend = sys.modules.get("reset_native._nvfp4_cuda")
+    torch = sys.modules.get("torch")
+    if backend is None or torch is None or type(t) is not NVFP4Tensor:
+        return None
+    tensor, packed = torch.Tensor, t.packed
+    if type(x) is not tensor or type(packed) is not tensor or type(t.block_scales) is not tensor:
+        return None
+    if not x.is_cuda or x.device != packed.device or x.dim() != 2 or x.dtype not in _torch_float_names():
+        return None
+    m, k = x.shape
+    if not 1 <= m <= _CUDA_MAX_TOKENS or k != 2 * packed.shape[1] or k == 0 or k % BLOCK_SIZE or \
+            not x.is_contiguous():
+        return None
+    if activation not in _ACTIVATIONS:
+        return None
+    if act_global_scale is not None and (activation != "nvfp4" or type(act_global_scale) is not float
+                                         or not (math.isfinite(act_global_scale) and act_global_scale > 0.0)):
+        return None
+    if bias is not None and (type(bias) is not tensor or bias.dtype != x.dtype or bias.dim() != 1
+                             or bias.shape[0] != packed.shape[0] or bias.device != x.device
+                             or not bias.is_contiguous()):
+        return None
+    return backend
 
 
 def _gemv_cuda(t: NVFP4Tensor, x2: Any, activation: str, act_gs: Optional[float], bias: Any) -> Any:
