@@ -64,10 +64,17 @@ def _kind(a: Any, name: str) -> str:
     if isinstance(a, np.ndarray):
         return "numpy"
     if _is_torch(a):
-        if a.device.type not in ("cpu", "cuda"):
+        if not (a.is_cuda or a.is_cpu):  # the two device types; cheaper than building a.device per call
             raise ValueError(f"{name} is on device {a.device}; reset_native.nvfp4 supports cpu and cuda tensors")
         return "torch"
     raise TypeError(f"{name} must be a numpy array or a torch tensor, got {type(a).__name__}")
+
+
+def _same_device(a: Any, b: Any) -> bool:
+    """Whether a and b live on one device; two torch tensors compare their devices without formatting names."""
+    if _is_torch(a) and _is_torch(b):
+        return a.device == b.device
+    return _device(a) == _device(b)
 
 
 def _device(a: Any) -> str:
@@ -75,7 +82,7 @@ def _device(a: Any) -> str:
 
 
 def _is_cuda(a: Any) -> bool:
-    return _is_torch(a) and a.device.type == "cuda"
+    return _is_torch(a) and a.is_cuda
 
 
 def _float_dtype_name(a: Any, name: str) -> str:
@@ -149,7 +156,7 @@ def _check_float_matrix(a: Any, name: str, ndims: Tuple[int, ...] = (2,)) -> str
     if a.ndim not in ndims:
         want = " or ".join(f"{d}-D" for d in ndims)
         raise ValueError(f"{name} must be {want}, got {a.ndim}-D with shape {tuple(a.shape)}")
-    if any(int(s) == 0 for s in a.shape):
+    if 0 in a.shape:
         raise ValueError(f"{name} must be non-empty, got shape {tuple(a.shape)}")
     if int(a.shape[-1]) % BLOCK_SIZE != 0:
         raise ValueError(f"{name}: K (last dimension) must be a multiple of 16, got shape {tuple(a.shape)}")
@@ -281,9 +288,7 @@ def _check_tensor(t: Any) -> NVFP4Tensor:
 
 
 def _check_same_device(t: NVFP4Tensor, a: Any, name: str) -> None:
-    if _is_torch(a) and _is_torch(t.packed) and a.device == t.packed.device:
-        return  # the common case, without formatting two device names
-    if _device(t.packed) != _device(a):
+    if not _same_device(t.packed, a):
         raise ValueError(f"t is on {_device(t.packed)} but {name} is on {_device(a)}; move them to one device")
 
 
@@ -354,9 +359,6 @@ def gemv(t: NVFP4Tensor, x: Any, *, activation: str = "bf16", act_global_scale: 
     x to NVFP4 with per-16 block scales per row and one global scale per call (amax(x)/2688 over the whole x,
     or ``act_global_scale`` when given); see the module docstring for the exact semantics. ``bias`` is an
     optional [N] array of x's dtype, kind and device. Any M works; M <= 16 is the fast path."""
-    backend = _decode_call_backend(t, x, activation, act_global_scale, bias)
-    if backend is not None:  # a CUDA decode call that passes every check below: straight to the backend
-        return backend.gemv(t.packed, t.block_scales, t.global_scale, x, activation, act_global_scale, bias)
     t = _check_tensor(t)
     n, k = t.shape
     dtype_name = _check_float_matrix(x, "x", ndims=(1, 2))
@@ -374,9 +376,9 @@ def gemv(t: NVFP4Tensor, x: Any, *, activation: str = "bf16", act_global_scale: 
             raise TypeError(f"bias must be of the same kind as x ({type(x).__name__}), got {type(bias).__name__}")
         if _float_dtype_name(bias, "bias") != dtype_name:
             raise TypeError(f"bias must have x's dtype {x.dtype}, got {bias.dtype}")
-        if tuple(int(s) for s in bias.shape) != (n,):
+        if tuple(bias.shape) != (n,):
             raise ValueError(f"bias must have shape ({n},) (N of t), got {tuple(bias.shape)}")
-        if _device(bias) != _device(x):
+        if not _same_device(bias, x):
             raise ValueError(f"bias is on {_device(bias)} but x is on {_device(x)}")
         _require_contiguous(bias, "bias")
     x2 = x.reshape(1, k) if x.ndim == 1 else x
@@ -391,40 +393,6 @@ def gemv(t: NVFP4Tensor, x: Any, *, activation: str = "bf16", act_global_scale: 
 
 
 _CUDA_MAX_TOKENS = 16  # the CUDA GEMV kernels take up to 16 tokens per launch
-
-
-def _decode_call_backend(t: Any, x: Any, activation: str, act_global_scale: Any, bias: Any) -> Any:
-    """The CUDA backend when gemv's arguments are a plain decode call that passes every check of gemv, else None.
-
-    In a few comparisons of torch objects (gemv's checks format names and build tuples: ~5-8 us of host time per
-    eager call, bench/RESULTS.md session 22): t's tensors and x [M <= 16, K] float32/float16/bfloat16, contiguous,
-    on one CUDA device; a known activation; act_global_scale None or a finite positive float with W4A4; bias None
-    or [N] of x's dtype on x's device, contiguous. Anything else (tensor subclasses, 1-D x, numpy, prefill M)
-    takes gemv's full path, which raises the same errors as before. The backend must already be imported (by an
-    earlier CUDA call, which also passed has_cuda())."""
-    backend = sys.modules.get("reset_native._nvfp4_cuda")
-    torch = sys.modules.get("torch")
-    if backend is None or torch is None or type(t) is not NVFP4Tensor:
-        return None
-    tensor, packed = torch.Tensor, t.packed
-    if type(x) is not tensor or type(packed) is not tensor or type(t.block_scales) is not tensor:
-        return None
-    if not x.is_cuda or x.device != packed.device or x.dim() != 2 or x.dtype not in _torch_float_names():
-        return None
-    m, k = x.shape
-    if not 1 <= m <= _CUDA_MAX_TOKENS or k != 2 * packed.shape[1] or k == 0 or k % BLOCK_SIZE or \
-            not x.is_contiguous():
-        return None
-    if activation not in _ACTIVATIONS:
-        return None
-    if act_global_scale is not None and (activation != "nvfp4" or type(act_global_scale) is not float
-                                         or not (math.isfinite(act_global_scale) and act_global_scale > 0.0)):
-        return None
-    if bias is not None and (type(bias) is not tensor or bias.dtype != x.dtype or bias.dim() != 1
-                             or bias.shape[0] != packed.shape[0] or bias.device != x.device
-                             or not bias.is_contiguous()):
-        return None
-    return backend
 
 
 def _gemv_cuda(t: NVFP4Tensor, x2: Any, activation: str, act_gs: Optional[float], bias: Any) -> Any:
@@ -458,7 +426,7 @@ def _check_scale_array(a: Any, name: str) -> None:
     _kind(a, name)
     if str(a.dtype) not in ("uint8", "torch.uint8"):
         raise TypeError(f"{name} must have dtype uint8, got {a.dtype}")
-    if any(int(s) == 0 for s in a.shape):
+    if 0 in a.shape:
         raise ValueError(f"{name} must be non-empty, got shape {tuple(a.shape)}")
     _require_contiguous(a, name)
 
