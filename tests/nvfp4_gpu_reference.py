@@ -189,6 +189,22 @@ def random_gemv_calls(n, k, m, seed):
     return (lambda: nc.gemv(p, s, gs, x, "nvfp4")), (lambda: nc.gemv(p, s, gs, x, "bf16"))
 
 
+def random_gemv_call(n, k, m, seed, activation):
+    """One of random_gemv_calls: activation "nvfp4" (W4A4, dynamic scale) or "bf16" (W4A16)."""
+    w4a4, a16 = random_gemv_calls(n, k, m, seed)
+    return w4a4 if activation == "nvfp4" else a16
+
+
+def random_w4a4_call_with_epilogue(n, k, m, dtype):
+    """fn() -> y: a W4A4 (dynamic scale) GEMV on random_gpu_weights(n, k) with gemv_inputs(n, k, m, dtype)'s x,
+    bias and residual."""
+    from reset_native import _nvfp4_cuda as nc
+
+    p, s, gs = random_gpu_weights(n, k)
+    x, bias, residual = gemv_inputs(n, k, m, dtype)
+    return lambda: nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual)
+
+
 def random_gpu_weights(n, k):
     """Packed FP4 (every code) and E4M3 scales 0x30..0x3F drawn on the GPU (seed n * 7 + k), global scale 0.01:
     finite outputs without the host quantizer, for shapes too large for it."""

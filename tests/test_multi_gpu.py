@@ -12,12 +12,11 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available() 
 
 
 def _on_both(make):
-    """make(device) -> output, run for cuda:0 and cuda:1 with device 0 current; both outputs on the CPU."""
+    """make(device) -> output already copied to the CPU (a synchronising copy), for cuda:0 and cuda:1 with device 0
+    current."""
     with torch.cuda.device(0):
         a = make(torch.device("cuda:0"))
         b = make(torch.device("cuda:1"))
-    torch.cuda.synchronize(0)
-    torch.cuda.synchronize(1)
     return a, b
 
 

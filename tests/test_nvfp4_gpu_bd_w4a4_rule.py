@@ -65,12 +65,7 @@ def test_bd_w4a4_rule_kernel_choice(act, n, k, m, unset, rule_k, rule_bd, monkey
     forcing values."""
     ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch)
-    p, s, gs = ref.random_gpu_weights(n, k)
-    x = torch.randn((m, k), generator=torch.Generator().manual_seed(m)).to(torch.bfloat16).cuda()
-
-    def fn():
-        return nc.gemv(p, s, gs, x, act)
-
+    fn = ref.random_gemv_call(n, k, m, m, act)
     for value, want in ((None, unset), ("w4a4kt", unset), ("w4a4", unset), ("w4a4k", rule_k), ("w4a4bd", rule_bd),
                         ("1", BD)):
         ref.set_env(monkeypatch, ENV, value)

@@ -77,12 +77,7 @@ def test_default_kernel_choice(act, n, k, m, unset, measured, never, monkeypatch
     """The instance unset (the default rule), with "measured" (session 10's rule), with "1" and with "2"."""
     ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch)
-    p, s, gs = ref.random_gpu_weights(n, k)
-    x = torch.randn((m, k), generator=torch.Generator().manual_seed(m)).to(torch.bfloat16).cuda()
-
-    def fn():
-        return nc.gemv(p, s, gs, x, act)
-
+    fn = ref.random_gemv_call(n, k, m, m, act)
     always = SPLIT4 if unset == SPLIT4 else TEAMS
     # "wide" (session 19 helper teams26's opt-in) is gone: an unknown value, the default
     for value, want in ((None, unset), ("measured", measured), ("1", never), ("2", always), ("wide", unset)):

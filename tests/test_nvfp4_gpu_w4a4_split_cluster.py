@@ -94,12 +94,7 @@ def test_split_cluster_amax_sources(n, k, m, split_amax, monkeypatch):
     clusters, and both plain ones; the same bits as the plain kernel under the amax rule."""
     ref.needs_h200_routing()
     _clear(monkeypatch)
-    p, s, gs = ref.random_gpu_weights(n, k)
-    x, bias, residual = ref.gemv_inputs(n, k, m, torch.bfloat16)
-
-    def fn():
-        return nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual)
-
+    fn = ref.random_w4a4_call_with_epilogue(n, k, m, torch.bfloat16)
     want, rule = _plain(fn, monkeypatch)
     monkeypatch.setenv("RESET_NATIVE_GEMV_SPLIT_AMAX", split_amax)
     assert torch.equal(_bits(fn()), _bits(want))

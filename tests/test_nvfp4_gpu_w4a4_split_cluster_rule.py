@@ -107,12 +107,7 @@ def test_no_clusters_below_8_tokens(n, k, m, tmp_path, monkeypatch):
     the same bits."""
     ref.needs_h200_routing()
     _clear(monkeypatch)
-    p, s, gs = ref.random_gpu_weights(n, k)
-    x, bias, residual = ref.gemv_inputs(n, k, m, torch.bfloat16)
-
-    def fn():
-        return nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual)
-
+    fn = ref.random_w4a4_call_with_epilogue(n, k, m, torch.bfloat16)
     want, rule = _plain(fn, monkeypatch)
     plain = _launches(fn, tmp_path)
     assert _default_forms(fn, monkeypatch) == [(*SPLIT, rule)]

@@ -54,11 +54,6 @@ def _dtype_code(dtype, name: str) -> int:
     return code
 
 
-def _stream(device) -> int:
-    """The raw current stream of a torch.device (used by _nvfp4_fused)."""
-    return _launch.raw_stream(device.index)
-
-
 def _check_cuda(t, name: str, device=None) -> None:
     torch = _torch()
     if not isinstance(t, torch.Tensor):

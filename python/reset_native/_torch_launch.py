@@ -51,7 +51,6 @@ def eager_without_grad(*tensors) -> bool:
     """eager(), and nothing for autograd to record: grad mode off, or no argument requiring grad. The ops have no
     autograd formula, so through the dispatcher such a call records a node whose backward raises; the body alone
     would return outputs silently cut from the graph. Those calls keep the op (inference never makes them)."""
-    torch = _torch()
-    if torch.compiler.is_compiling():
+    if not eager():
         return False
-    return not torch.is_grad_enabled() or not any(getattr(t, "requires_grad", False) for t in tensors)
+    return not _torch().is_grad_enabled() or not any(getattr(t, "requires_grad", False) for t in tensors)
