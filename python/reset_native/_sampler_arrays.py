@@ -83,18 +83,3 @@ def float_rows_cpu(values: Any, rows: Optional[int], name: str) -> np.ndarray:
     if arr.ndim != 1 or (rows is not None and arr.shape[0] != rows):
         raise ValueError(f"{name} must have shape ({rows if rows is not None else 'batch'},), got {arr.shape}")
     return np.ascontiguousarray(arr, dtype=np.float32)
-
-
-def check_cuda_tensor(x: Any, name: str, device: str, dtypes: Tuple[str, ...], ndim: int) -> None:
-    """CUDA inputs are used in place (no copies, no host sync): dtype, device and layout must fit."""
-    if not is_tensor(x):
-        raise TypeError(f"{name} must be a torch tensor on {device} for a CUDA state, got {describe(x)}")
-    if tensor_device(x) != device:
-        raise ValueError(f"{name} must be on {device} like the state, got {describe(x)}")
-    dtype = str(x.dtype).replace("torch.", "")
-    if dtype not in dtypes:
-        raise TypeError(f"{name} must be {' or '.join(dtypes)}, got {describe(x)}")
-    if x.dim() != ndim:
-        raise ValueError(f"{name} must be {ndim}-D, got {describe(x)}")
-    if x.stride(-1) != 1 or (ndim == 2 and x.shape[0] > 1 and x.stride(0) < x.shape[1]):
-        raise ValueError(f"{name} must have unit stride along its last dimension, got strides {tuple(x.stride())}")

@@ -10,13 +10,15 @@ import torch
 
 from . import _core
 from . import _torch_launch as _launch
-from ._sampler_arrays import DTYPE_CODES, row_stride
+from ._sampler_arrays import DTYPE_CODES, describe, row_stride
 
 _S = _core.sampler
 _STATE_BUFFERS = ("window_entropies", "sums", "ints", "error_flag", "slot_busy", "workspace")
 # DTYPE_CODES keyed by torch dtype: no str(dtype) per call.
 _CODES = {getattr(torch, name): code for name, code in DTYPE_CODES.items()}
-_LOGITS_DTYPES = tuple(_CODES)
+_LOGITS_DTYPES = (torch.float32, torch.bfloat16, torch.float16)  # in the order the error messages name them
+_INDEX_DTYPES = (torch.int64,)
+_ENTROPY_DTYPES = (torch.float32,)
 _Tensor = torch.Tensor
 
 
@@ -80,31 +82,48 @@ def update(config, classes, state_buffers, last_tokens, slots, entropies, error_
 
 
 # ------------------------------------------------------------------------------------------------ input checks
-# What sampler.py's CUDA checks accept, in a few comparisons of torch objects (its check_cuda_tensor formats strings
-# per call). False sends the caller to those checks, which raise the error (or accept a tensor subclass).
-def _rows_ok(t, device, rows: int, dtype) -> bool:
-    return (type(t) is _Tensor and t.device == device and t.dtype == dtype and t.dim() == 1 and t.shape[0] == rows
-            and t.stride(0) == 1)
+# The CUDA state's checks. CUDA inputs are used in place (no copies, no host sync), so dtype, device and layout must
+# fit. Each check is a few comparisons of torch objects; the messages are formatted only when one fails.
+def _dtype_names(dtypes) -> str:
+    return " or ".join(str(d).replace("torch.", "") for d in dtypes)
 
 
-def step_inputs_ok(device, vocab: int, batch: int, logits, last_tokens, slots) -> bool:
-    """decode_step's inputs pass every CUDA check: logits [1..batch, vocab] float32/bfloat16/float16 with unit
-    stride along a row, last_tokens (and slots) int64 [rows] with unit stride, all on `device`."""
-    if type(logits) is not _Tensor or logits.device != device or logits.dtype not in _LOGITS_DTYPES \
-            or logits.dim() != 2:
-        return False
-    rows, width = logits.shape
-    if width != vocab or not 1 <= rows <= batch or logits.stride(1) != 1 or (rows > 1 and logits.stride(0) < width):
-        return False
-    return _rows_ok(last_tokens, device, rows, torch.int64) and (slots is None or
-                                                                 _rows_ok(slots, device, rows, torch.int64))
+def check_cuda_tensor(x, name: str, device, dtypes, ndim: int) -> None:
+    """x is a torch tensor on `device` (a torch.device), of one of `dtypes` (torch dtypes), `ndim`-D, with unit stride
+    along its last dimension (and rows that do not overlap)."""
+    if not isinstance(x, _Tensor):
+        raise TypeError(f"{name} must be a torch tensor on {device} for a CUDA state, got {describe(x)}")
+    if x.device != device:
+        raise ValueError(f"{name} must be on {device} like the state, got {describe(x)}")
+    if x.dtype not in dtypes:
+        raise TypeError(f"{name} must be {_dtype_names(dtypes)}, got {describe(x)}")
+    if x.dim() != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got {describe(x)}")
+    if x.stride(-1) != 1 or (ndim == 2 and x.shape[0] > 1 and x.stride(0) < x.shape[1]):
+        raise ValueError(f"{name} must have unit stride along its last dimension, got strides {tuple(x.stride())}")
 
 
-def update_inputs_ok(device, batch: int, entropies, last_tokens, slots) -> bool:
-    """ReSETState.update's inputs pass every CUDA check (entropies float32 [1..batch], then as step_inputs_ok)."""
-    if type(entropies) is not _Tensor or entropies.dim() != 1:
-        return False
-    rows = entropies.shape[0]
-    return (1 <= rows <= batch and _rows_ok(entropies, device, rows, torch.float32)
-            and _rows_ok(last_tokens, device, rows, torch.int64)
-            and (slots is None or _rows_ok(slots, device, rows, torch.int64)))
+def check_rows(device, batch: int, rows: int, last_tokens, slots) -> None:
+    """rows fits the state's batch; last_tokens (and slots, unless None) are int64 [rows] on `device`."""
+    if not 1 <= rows <= batch:
+        raise ValueError(f"batch of {rows} rows does not fit the state's batch_size {batch}")
+    for name, t in (("last_tokens", last_tokens), ("slots", slots)):
+        if name == "slots" and t is None:  # slots are optional (row i = slot i)
+            continue
+        check_cuda_tensor(t, name, device, _INDEX_DTYPES, 1)
+        if t.shape[0] != rows:
+            raise ValueError(f"{name} must have shape ({rows},), got {tuple(t.shape)}")
+
+
+def check_step_inputs(device, vocab: int, batch: int, logits, last_tokens, slots) -> None:
+    """decode_step's inputs: logits [1..batch, vocab] float32/bfloat16/float16, then check_rows."""
+    check_cuda_tensor(logits, "logits", device, _LOGITS_DTYPES, 2)
+    if logits.shape[1] != vocab:
+        raise ValueError(f"logits must have {vocab} columns (vocab_size), got {describe(logits)}")
+    check_rows(device, batch, logits.shape[0], last_tokens, slots)
+
+
+def check_update_inputs(device, batch: int, entropies, last_tokens, slots) -> None:
+    """ReSETState.update's inputs: entropies float32 [1..batch], then check_rows."""
+    check_cuda_tensor(entropies, "entropies", device, _ENTROPY_DTYPES, 1)
+    check_rows(device, batch, entropies.shape[0], last_tokens, slots)

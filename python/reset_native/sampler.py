@@ -19,8 +19,7 @@ import numpy as np
 
 from . import _core
 from . import _torch_launch as _launch
-from ._sampler_arrays import (check_cuda_tensor, describe, float_rows_cpu, int_rows_cpu, is_tensor, logits_cpu,
-                              tensor_device)
+from ._sampler_arrays import describe, float_rows_cpu, int_rows_cpu, is_tensor, logits_cpu, tensor_device
 
 _S = _core.sampler
 
@@ -323,10 +322,7 @@ class ReSETState:
         int [B] (the token generated at the previous step, -1 at the first generated position),
         optional `slots` int [B] (distinct; default row i = slot i). Returns temperatures float32 [B]."""
         if self.is_cuda:
-            if not self._torch_ops.update_inputs_ok(self._torch_device, self._batch_size, entropies, last_tokens,
-                                                    slots):
-                check_cuda_tensor(entropies, "entropies", self._device, ("float32",), 1)
-                self._cuda_rows(entropies.shape[0], last_tokens, slots)
+            self._torch_ops.check_update_inputs(self._torch_device, self._batch_size, entropies, last_tokens, slots)
             return self._torch_ops.update(self._native, self._classes, (self._window, self._sums, self._ints),
                                           last_tokens, slots, entropies, self._error_flag, self._slot_busy)
         h = float_rows_cpu(entropies, None, "entropies")
@@ -342,17 +338,6 @@ class ReSETState:
 
             return torch.from_numpy(temps)
         return temps
-
-    def _cuda_rows(self, rows: int, last_tokens: Any, slots: Any) -> None:
-        if not 1 <= rows <= self._batch_size:
-            raise ValueError(f"batch of {rows} rows does not fit the state's batch_size {self._batch_size}")
-        check_cuda_tensor(last_tokens, "last_tokens", self._device, ("int64",), 1)
-        if last_tokens.shape[0] != rows:
-            raise ValueError(f"last_tokens must have shape ({rows},), got {tuple(last_tokens.shape)}")
-        if slots is not None:
-            check_cuda_tensor(slots, "slots", self._device, ("int64",), 1)
-            if slots.shape[0] != rows:
-                raise ValueError(f"slots must have shape ({rows},), got {tuple(slots.shape)}")
 
     def __repr__(self) -> str:
         return (f"ReSETState(batch_size={self._batch_size}, vocab_size={self._vocab_size}, device='{self._device}', "
@@ -372,12 +357,7 @@ def decode_step(state: ReSETState, logits: Any, last_tokens: Any, slots: Any = N
         raise TypeError(f"state must be a ReSETState, got {type(state).__name__}")
     if state.is_cuda:
         ops = state._torch_ops
-        if not ops.step_inputs_ok(state._torch_device, state._vocab_size, state._batch_size, logits, last_tokens,
-                                  slots):
-            check_cuda_tensor(logits, "logits", state.device, ("float32", "bfloat16", "float16"), 2)
-            if logits.shape[1] != state.vocab_size:
-                raise ValueError(f"logits must have {state.vocab_size} columns (vocab_size), got {describe(logits)}")
-            state._cuda_rows(logits.shape[0], last_tokens, slots)
+        ops.check_step_inputs(state._torch_device, state._vocab_size, state._batch_size, logits, last_tokens, slots)
         c = state._config
         args = (logits, last_tokens, slots, state._classes, state._window, state._sums, state._ints, state._error_flag,
                 state._slot_busy, state._workspace, c.t_low, c.tau0, c.t_high, c.window, c.top_p, c.top_k)
