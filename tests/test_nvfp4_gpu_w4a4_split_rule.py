@@ -3,6 +3,8 @@ w4a4split31). From 4 tokens W4A4 splits K by 4 where there are fewer than 4 row 
 chunks (kSplitW4A4MinChunks: Qwen3-32B o, K = 8192) or fewer row tiles than SMs (n = 200: 13 tiles). At K = 4096 with
 one or more row tiles per SM (Qwen3-8B q/k/v, 384 tiles, and o, 256) it no longer splits: with the fast x quantizer
 and two teams the unsplit kernel was faster at M = 4..8 and level at 16 (H200, 2026-11-29); two teams run instead.
+From 12 tokens (kSplitW4A4OneTileMinTokens, session 23) shapes with at most one row tile per CTA slot (<= 2 x SMs
+tiles: 8B o) split by 4 again (8B o at M = 16 14.0 vs 15.4 us); 8B q/k/v (384 tiles) does not.
 RESET_NATIVE_GEMV_KSPLIT keeps its meaning: "4" splits those shapes by 4 again, "1" turns every split off. Both
 kernels are within the fp64 bound on a moved shape. Instances for 132 SMs (bench/probes/gemv_teams_routing.py). GPU
 tests skip without a device."""
@@ -38,13 +40,19 @@ def _x(m, k, dtype=torch.bfloat16):
 
 
 # (n, k, m, instance, slices): Qwen3-8B q/k/v (6144 x 4096: 4 chunks, 384 row tiles) at M = 4, 8, 16 and o (4096 x
-# 4096: 256 tiles) at M = 8 moved from split K by 4 to two teams; 32B o (5120 x 8192: 8 chunks, 320 tiles, x under
-# kSplitMinWholeBytes at M <= 8) and n = 200 at K = 4096 (13 tiles) keep the split.
+# 4096: 256 tiles) at M = 8..11 moved from split K by 4 to two teams, from M = 12 split again up to 264 tiles (2 x 132
+# SMs; 265 tiles: two teams); 32B o (5120 x 8192: 8 chunks, 320 tiles, x under kSplitMinWholeBytes at M <= 8) and
+# n = 200 at K = 4096 (13 tiles) keep the split.
 RULE = [
     (6144, 4096, 4, TEAMS, 1),
     (6144, 4096, 8, TEAMS, 1),
     (6144, 4096, 16, TEAMS, 1),
     (4096, 4096, 8, TEAMS, 1),
+    (4096, 4096, 11, TEAMS, 1),
+    (4096, 4096, 12, SPLIT4, 4),
+    (4096, 4096, 16, SPLIT4, 4),
+    (4224, 4096, 16, SPLIT4, 4),
+    (4240, 4096, 16, TEAMS, 1),
     (5120, 8192, 4, SPLIT4, 4),
     (5120, 8192, 8, SPLIT4, 4),
     (200, 4096, 5, SPLIT4, 4),
@@ -88,12 +96,13 @@ def _dequantized(n, k):
     return ref.dequantize(p.cpu().numpy(), s.cpu().numpy(), np.float32(gs)).astype(np.float64)
 
 
-# Qwen3-8B o (moved: two teams by default) at M = 5 (8 token columns, bias and residual) and 16 (16 columns), under the
-# rule and with RESET_NATIVE_GEMV_KSPLIT=4 (the split the rule took before): each within the fp64 bound (the two differ
-# by the fp32 summation order only).
+# Qwen3-8B o at M = 5 (8 token columns, bias and residual; two teams by default) and 16 (16 columns; split by 4 by
+# default), under the rule, with RESET_NATIVE_GEMV_KSPLIT=4 and with =1: each within the fp64 bound (they differ by
+# the fp32 summation order only).
 @pytest.mark.parametrize("m", [5, 16])
-@pytest.mark.parametrize("ksplit,instance", [(None, TEAMS), ("4", SPLIT4)])
-def test_moved_shape_vs_fp64(m, ksplit, instance, monkeypatch):
+@pytest.mark.parametrize("ksplit", [None, "4", "1"])
+def test_moved_shape_vs_fp64(m, ksplit, monkeypatch):
+    instance = SPLIT4 if ksplit == "4" or (ksplit is None and m >= 12) else TEAMS
     ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, "RESET_NATIVE_GEMV_16_FORM", "RESET_NATIVE_GEMV_SPLIT_AMAX")
     ref.set_env(monkeypatch, "RESET_NATIVE_GEMV_KSPLIT", ksplit)

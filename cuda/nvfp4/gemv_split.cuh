@@ -189,6 +189,11 @@ constexpr int kSplitMinChunksBd = 20;
 constexpr int kSplitW4A4MinTokens = 4;
 constexpr int kSplitW4A4Slices = 4;
 constexpr int kSplitW4A4MinChunks = 8;
+// ... and from this many tokens also at 4..7 chunks where every row tile has a CTA slot of its own (at most two
+// tiles per SM): H200 2026-11-29 (bench/RESULTS.md, session 22 call B and session 23), Qwen3-8B o (256 tiles, K =
+// 4096) W4A4 at M = 16 14.0 vs 15.4 us split by 4 against two teams, in two runs; at M = 8 split lost (12.2 vs
+// 10.8), as it does on 8B q/k/v (384 tiles) at M = 16 (17.6 vs 15.7).
+constexpr int kSplitW4A4OneTileMinTokens = 12;
 
 // K slices for a call (1 = no split). Measured on an H200 (bench/RESULTS.md, session 7): split K wins where K is
 // long (>= 8 chunks: the down and Qwen3-32B o projections) and x is big. It then replaces the one-CTA-per-SM and the
@@ -226,9 +231,13 @@ int choose_ksplit(const GemvParams& p, const LaunchPlan& plan) {
     // M = 8, 19.6 vs 19.9 at M = 16; 8B o (256 tiles) 10.1 vs 9.0, 12.1 vs 11.5, 17.0 vs 17.2. At K = 8192 the
     // split still wins (32B o, 320 tiles, 8 chunks: 17.5 vs 18.9 at M = 4, 22.3 vs 24.3 at M = 8), and below one
     // tile per SM the unsplit kernel leaves SMs idle (not re-measured). So: kSplitW4A4MinChunks chunks, or fewer
-    // tiles than SMs. K = 5..7 chunks with 1..4 tiles per SM (no Qwen3 layer) no longer split: not measured.
+    // tiles than SMs, or (from kSplitW4A4OneTileMinTokens tokens) at most one row tile per CTA slot. K = 5..7 chunks
+    // with 2..4 tiles per SM (no Qwen3 layer) no longer split: not measured.
     const int ntiles = (p.n + 15) / 16;
-    const bool w4a4_few_tiles = ntiles < 4 * plan.sms && (nchunks >= kSplitW4A4MinChunks || ntiles < plan.sms);
+    const bool one_tile_per_slot =
+        ntiles <= 2 * plan.sms && nchunks >= kSplitW4A4Slices && p.m >= kSplitW4A4OneTileMinTokens;
+    const bool w4a4_few_tiles =
+        ntiles < 4 * plan.sms && (nchunks >= kSplitW4A4MinChunks || ntiles < plan.sms || one_tile_per_slot);
     if (W4A4 && p.m >= kSplitW4A4MinTokens && w4a4_few_tiles && nchunks >= 2) {
       const int s = nchunks < kSplitW4A4Slices ? nchunks : kSplitW4A4Slices;
       if (fits(s)) return s;
