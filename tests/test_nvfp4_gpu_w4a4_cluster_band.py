@@ -51,7 +51,7 @@ def _call(n, k, m, dtype=torch.bfloat16, static_scale=False):
 
 def _plain(fn, monkeypatch):
     """fn()'s output and FORM bits with clusters off (RESET_NATIVE_GEMV_W4A4_CLUSTER=1, no form switch). K is not
-    split from here on (RESET_NATIVE_GEMV_KSPLIT=1): the band rule is the unsplit two-team kernel's, and from 12 tokens
+    split from here on (RESET_NATIVE_GEMV_KSPLIT=1): the band rule is the unsplit two-team kernel's, and from 14 tokens
     shapes of at most one row tile per CTA slot (8B o, the 264-tile edge) split K by default (gemv_split.cuh)."""
     monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "1")
     monkeypatch.setenv(ENV, "1")

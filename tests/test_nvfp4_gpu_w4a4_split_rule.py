@@ -3,7 +3,7 @@ w4a4split31). From 4 tokens W4A4 splits K by 4 where there are fewer than 4 row 
 chunks (kSplitW4A4MinChunks: Qwen3-32B o, K = 8192) or fewer row tiles than SMs (n = 200: 13 tiles). At K = 4096 with
 one or more row tiles per SM (Qwen3-8B q/k/v, 384 tiles, and o, 256) it no longer splits: with the fast x quantizer
 and two teams the unsplit kernel was faster at M = 4..8 and level at 16 (H200, 2026-11-29); two teams run instead.
-From 12 tokens (kSplitW4A4OneTileMinTokens, session 23) shapes with at most one row tile per CTA slot (<= 2 x SMs
+From 14 tokens (kSplitW4A4OneTileMinTokens, session 23) shapes with at most one row tile per CTA slot (<= 2 x SMs
 tiles: 8B o) split by 4 again (8B o at M = 16 14.0 vs 15.4 us); 8B q/k/v (384 tiles) does not.
 RESET_NATIVE_GEMV_KSPLIT keeps its meaning: "4" splits those shapes by 4 again, "1" turns every split off. Both
 kernels are within the fp64 bound on a moved shape. Instances for 132 SMs (bench/probes/gemv_teams_routing.py). GPU
@@ -40,7 +40,7 @@ def _x(m, k, dtype=torch.bfloat16):
 
 
 # (n, k, m, instance, slices): Qwen3-8B q/k/v (6144 x 4096: 4 chunks, 384 row tiles) at M = 4, 8, 16 and o (4096 x
-# 4096: 256 tiles) at M = 8..11 moved from split K by 4 to two teams, from M = 12 split again up to 264 tiles (2 x 132
+# 4096: 256 tiles) at M = 8..13 moved from split K by 4 to two teams, from M = 14 split again up to 264 tiles (2 x 132
 # SMs; 265 tiles: two teams); 32B o (5120 x 8192: 8 chunks, 320 tiles, x under kSplitMinWholeBytes at M <= 8) and
 # n = 200 at K = 4096 (13 tiles) keep the split.
 RULE = [
@@ -48,8 +48,8 @@ RULE = [
     (6144, 4096, 8, TEAMS, 1),
     (6144, 4096, 16, TEAMS, 1),
     (4096, 4096, 8, TEAMS, 1),
-    (4096, 4096, 11, TEAMS, 1),
-    (4096, 4096, 12, SPLIT4, 4),
+    (4096, 4096, 13, TEAMS, 1),
+    (4096, 4096, 14, SPLIT4, 4),
     (4096, 4096, 16, SPLIT4, 4),
     (4224, 4096, 16, SPLIT4, 4),
     (4240, 4096, 16, TEAMS, 1),
@@ -102,7 +102,7 @@ def _dequantized(n, k):
 @pytest.mark.parametrize("m", [5, 16])
 @pytest.mark.parametrize("ksplit", [None, "4", "1"])
 def test_moved_shape_vs_fp64(m, ksplit, monkeypatch):
-    instance = SPLIT4 if ksplit == "4" or (ksplit is None and m >= 12) else TEAMS
+    instance = SPLIT4 if ksplit == "4" or (ksplit is None and m >= 14) else TEAMS
     ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, "RESET_NATIVE_GEMV_16_FORM", "RESET_NATIVE_GEMV_SPLIT_AMAX")
     ref.set_env(monkeypatch, "RESET_NATIVE_GEMV_KSPLIT", ksplit)

@@ -190,10 +190,11 @@ constexpr int kSplitW4A4MinTokens = 4;
 constexpr int kSplitW4A4Slices = 4;
 constexpr int kSplitW4A4MinChunks = 8;
 // ... and from this many tokens also at 4..7 chunks where every row tile has a CTA slot of its own (at most two
-// tiles per SM): H200 2026-11-29 (bench/RESULTS.md, session 22 call B and session 23), Qwen3-8B o (256 tiles, K =
-// 4096) W4A4 at M = 16 14.0 vs 15.4 us split by 4 against two teams, in two runs; at M = 8 split lost (12.2 vs
-// 10.8), as it does on 8B q/k/v (384 tiles) at M = 16 (17.6 vs 15.7).
-constexpr int kSplitW4A4OneTileMinTokens = 12;
+// tiles per SM). H200 2026-11-29 (bench/RESULTS.md, session 22 call B and session 23 call 2), split by 4 against two
+// teams: Qwen3-8B o (256 tiles, K = 4096) M = 16 14.0 vs 15.4 us (three runs), M = 14 13.9 vs 14.6, M = 12 13.8 vs
+// 13.7, M = 9..10 and 8 lost 1.1-1.4 us; 4096 x 6144 M = 16 21.4 vs 30.3; 4096 x 5120 M = 16 20.0 vs 20.5 but M = 12
+// 18.0 vs 15.9; 8B q/k/v (384 tiles) M = 16 17.3 vs 15.7 (not one tile per slot: never split).
+constexpr int kSplitW4A4OneTileMinTokens = 14;
 
 // K slices for a call (1 = no split). Measured on an H200 (bench/RESULTS.md, session 7): split K wins where K is
 // long (>= 8 chunks: the down and Qwen3-32B o projections) and x is big. It then replaces the one-CTA-per-SM and the
