@@ -110,6 +110,16 @@ def _percentile(values: List[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if values else float("nan")
 
 
+def _save(fig, out: Path, name: str) -> str:
+    """Writes a finished figure to out/name (120 dpi) and closes it; returns the name."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(out / name, dpi=120)
+    plt.close(fig)
+    return name
+
+
 def _figures(out: Path, conditions: Dict[str, dict], flips_table, accuracy) -> List[str]:
     import matplotlib
 
@@ -131,10 +141,7 @@ def _figures(out: Path, conditions: Dict[str, dict], flips_table, accuracy) -> L
     ax.set_ylabel("tokens (log scale)")
     ax.set_title("Entropy of generated tokens (dashed: 80th percentile)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "study_entropy_hist.png", dpi=120)
-    names.append("study_entropy_hist.png")
-    plt.close(fig)
+    names.append(_save(fig, out, "study_entropy_hist.png"))
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for (label, c), col in zip(conditions.items(), colors):
@@ -148,10 +155,7 @@ def _figures(out: Path, conditions: Dict[str, dict], flips_table, accuracy) -> L
     ax.set_ylabel("fraction of tokens")
     ax.set_title("Entropy CDF (dashed: 80th percentile)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "study_entropy_cdf.png", dpi=120)
-    names.append("study_entropy_cdf.png")
-    plt.close(fig)
+    names.append(_save(fig, out, "study_entropy_cdf.png"))
 
     fig, ax = plt.subplots(figsize=(7, 4))
     labels = [f"[{b['lo']:g}, {b['hi']:g})" for b in flips_table]
@@ -162,10 +166,7 @@ def _figures(out: Path, conditions: Dict[str, dict], flips_table, accuracy) -> L
     ax.set_xlabel("float32 token entropy (nats)")
     ax.set_ylabel("argmax flip rate, NVFP4 vs float32")
     ax.set_title("Teacher-forced argmax flips on the float32 model's answers")
-    fig.tight_layout()
-    fig.savefig(out / "study_flips.png", dpi=120)
-    names.append("study_flips.png")
-    plt.close(fig)
+    names.append(_save(fig, out, "study_flips.png"))
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
     labs = list(accuracy)
@@ -176,10 +177,7 @@ def _figures(out: Path, conditions: Dict[str, dict], flips_table, accuracy) -> L
     ax.set_ylabel("accuracy (95% bootstrap CI)")
     ax.set_ylim(0, max(0.05, min(1.0, 1.3 * max(accuracy[k]["ci_high"] for k in labs))))
     ax.set_title("Answer accuracy")
-    fig.tight_layout()
-    fig.savefig(out / "study_accuracy.png", dpi=120)
-    names.append("study_accuracy.png")
-    plt.close(fig)
+    names.append(_save(fig, out, "study_accuracy.png"))
     return names
 
 
