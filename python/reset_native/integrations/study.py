@@ -137,9 +137,8 @@ def _figures(out: Path, conditions: Dict[str, dict], flips_table, accuracy) -> L
         ax.hist(c["all_entropies"], bins=bins, histtype="step", lw=1.6, color=col, label=label)
         ax.axvline(c["p80"], color=col, ls="--", lw=1)
     ax.set_yscale("log")
-    ax.set_xlabel("token entropy (nats)")
-    ax.set_ylabel("tokens (log scale)")
-    ax.set_title("Entropy of generated tokens (dashed: 80th percentile)")
+    ax.set(xlabel="token entropy (nats)", ylabel="tokens (log scale)",
+           title="Entropy of generated tokens (dashed: 80th percentile)")
     ax.legend(fontsize=8)
     names.append(_save(fig, out, "study_entropy_hist.png"))
 
@@ -151,9 +150,8 @@ def _figures(out: Path, conditions: Dict[str, dict], flips_table, accuracy) -> L
     ax.axhline(0.8, color="grey", lw=0.8, ls=":")
     ax.set_xscale("symlog", linthresh=0.01)
     ax.set_xlim(0, top * 1.05)
-    ax.set_xlabel("token entropy (nats, symlog)")
-    ax.set_ylabel("fraction of tokens")
-    ax.set_title("Entropy CDF (dashed: 80th percentile)")
+    ax.set(xlabel="token entropy (nats, symlog)", ylabel="fraction of tokens",
+           title="Entropy CDF (dashed: 80th percentile)")
     ax.legend(fontsize=8)
     names.append(_save(fig, out, "study_entropy_cdf.png"))
 
@@ -163,9 +161,8 @@ def _figures(out: Path, conditions: Dict[str, dict], flips_table, accuracy) -> L
     ax.bar(labels, rates, color="#d62728")
     for i, b in enumerate(flips_table):
         ax.text(i, rates[i], f"n={b['n']}", ha="center", va="bottom", fontsize=7)
-    ax.set_xlabel("float32 token entropy (nats)")
-    ax.set_ylabel("argmax flip rate, NVFP4 vs float32")
-    ax.set_title("Teacher-forced argmax flips on the float32 model's answers")
+    ax.set(xlabel="float32 token entropy (nats)", ylabel="argmax flip rate, NVFP4 vs float32",
+           title="Teacher-forced argmax flips on the float32 model's answers")
     names.append(_save(fig, out, "study_flips.png"))
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
