@@ -26,6 +26,13 @@ BOUNDARY_CASES = list(CASES)
 STEP_SHAPES = [(1, 151936, "float32"), (3, 151936, "float32"), (8, 151936, "float32"), (9, 151936, "float32"),
                (64, 151936, "float32"), (3, 2048 * 13 + 5, "float32"), (3, 6151, "bfloat16"), (8, 151936, "bfloat16"),
                (5, 2048 * 9 + 1, "float16"), (2, 300, "float32"), (2, 2048 * 191 + 7, "float32")]
+# The chunks-per-block variables of the stats, bins and sample passes (a switch file's groupings).
+GROUPINGS = tuple(f"RESET_NATIVE_SAMPLER_{v}_CHUNKS" for v in ("STATS", "BIN", "SAMPLE"))
+
+
+def grouping(stats, bins, sample):
+    """A combo's entries for chunks per block of the stats, bins and sample passes."""
+    return dict(zip(GROUPINGS, (str(stats), str(bins), str(sample))))
 
 
 class SwitchSuite:
@@ -130,6 +137,25 @@ class SwitchSuite:
         runs = self.runs(monkeypatch, ReSETConfig.fixed(1.0, top_p=top_p), rows, vocab, logits,
                          torch.arange(rows, device="cuda"), seed=9)
         self.assert_same(runs)
+
+    def partial_last_chunk_case(self, monkeypatch, vocab, top_p, dtype, rng_seed, token_combo, landed):
+        """The row's mass in its last, partial chunk (not in the 16-byte layout), a few dominant logits there in row
+        1, the last logit dominant in row 2: the same bits, and more than a share `landed` of token_combo's tokens
+        in that chunk."""
+        rows = 6
+        rng = np.random.default_rng(rng_seed)
+        z = (rng.standard_normal((rows, vocab)) * 1.5).astype(np.float32)
+        last = (vocab - 1) // 2048 * 2048
+        z[:, last:] += 16.0
+        z[1, last:last + 3] += 3.0  # a few dominant logits
+        z[2, -1] += 20.0  # the last logit dominant
+        logits = [torch.from_numpy(z).to(getattr(torch, dtype)).cuda(), torch.from_numpy(z[::-1].copy()).to(
+            getattr(torch, dtype)).cuda()]
+        runs = self.runs(monkeypatch, ReSETConfig.fixed(1.0, top_p=top_p), rows, vocab, logits,
+                         torch.arange(rows, device="cuda"), seed=12)
+        self.assert_same(runs)
+        tokens = runs[token_combo][0][:, 0].numpy()
+        assert (tokens >= last).mean() > landed, tokens
 
     def long_rows_case(self, monkeypatch, vocab, rng_seed, combos):
         """Rows of more than 256 chunks (V > 524288): the kept candidates' masses go through global memory."""

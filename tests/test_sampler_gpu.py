@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 
 from reset_native import _core  # noqa: E402
 from reset_native.sampler import ReSETConfig, ReSETState, decode_step  # noqa: E402
+from sampler_gpu_helpers import capture_decode_step, replay_like_eager  # noqa: E402
 from test_sampler_reference import (ReferenceSlot, assert_follows, expected_token,  # noqa: E402
                                     reference_distribution, reference_entropy)
 
@@ -218,26 +219,11 @@ def test_cuda_graph_capture_replays_like_eager(top_k, fused, resident, monkeypat
     config = reset_config(top_k=top_k)
     eager = ReSETState(config, rows, vocab, device="cuda", seed=1)
     graphed = ReSETState(config, rows, vocab, device="cuda", seed=1)
-    static_logits = torch.zeros(rows, vocab, device="cuda")
-    static_last = torch.full((rows,), -1, device="cuda")
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):  # warm-up outside capture (custom-op registration, caching)
-        decode_step(ReSETState(config, rows, vocab, device="cuda"), static_logits, static_last)
-    torch.cuda.current_stream().wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        static_out = decode_step(graphed, static_logits, static_last)
-    last = torch.full((rows,), -1, device="cuda")
-    for _ in range(10):
-        z = torch.from_numpy(rng.standard_normal((rows, vocab)).astype(np.float32) * 3).cuda()
-        want = decode_step(eager, z, last)
-        static_logits.copy_(z)
-        static_last.copy_(last)
-        graph.replay()
-        assert torch.equal(static_out.tokens, want.tokens)
-        assert torch.equal(static_out.temperatures, want.temperatures)
-        last = want.tokens
+
+    def next_logits():
+        return torch.from_numpy(rng.standard_normal((rows, vocab)).astype(np.float32) * 3).cuda()
+
+    replay_like_eager(capture_decode_step(graphed), eager, next_logits, steps=10)
     graphed.check_errors()
 
 

@@ -15,20 +15,16 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from reset_native.sampler import ReSETConfig, ReSETState, decode_step  # noqa: E402
-from sampler_switch_suite import BOUNDARY_CASES, CONFIGS, STEP_SHAPES, SwitchSuite  # noqa: E402
+from reset_native.sampler import ReSETConfig  # noqa: E402
+from sampler_gpu_helpers import assert_switched_steps_like  # noqa: E402
+from sampler_switch_suite import BOUNDARY_CASES, CONFIGS, GROUPINGS, STEP_SHAPES, SwitchSuite, grouping  # noqa: E402
 
 pytestmark = pytest.mark.gpu
 ADD = "RESET_NATIVE_SAMPLER_BINS_ADD"
 OTHERS = tuple(f"RESET_NATIVE_SAMPLER_{n}" for n in ("SAMPLE_PICKS", "PHASED_LOADS", "FLAT_BINS", "VEC_LOADS"))
 PICKS, PHASED, FLAT, VEC = OTHERS
-GROUPINGS = tuple(f"RESET_NATIVE_SAMPLER_{v}_CHUNKS" for v in ("STATS", "BIN", "SAMPLE"))
 SHAPES = STEP_SHAPES + [(4, 151936, "float32")]
 SPLIT = {ADD: "split"}
-
-
-def grouping(stats, bins, sample):
-    return dict(zip(GROUPINGS, (str(stats), str(bins), str(sample))))
 
 
 # combo -> {variable: value}; variables not named are unset (their defaults). "split" (the form before session 20) is
@@ -110,25 +106,6 @@ def test_bins_add_default_in_a_cuda_graph_replay_like_eager_steps(rows, captured
     SUITE.graph_case(monkeypatch, rows, 230 + rows, captured=captured, eager=eager)
 
 
-def _steps_switched(monkeypatch, config, rows, vocab, logits, switched, seed):
-    """Outputs of steps of one state, step k with the form switched[k] (None: unset), and the final state."""
-    state = ReSETState(config, rows, vocab, device="cuda", seed=seed)
-    last = torch.full((rows,), -1, device="cuda")
-    out = []
-    monkeypatch.setenv("RESET_NATIVE_SAMPLER_FUSED", "0")
-    monkeypatch.setenv("RESET_NATIVE_SAMPLER_RESIDENT", "0")
-    for z, value in zip(logits, switched):
-        if value is None:
-            monkeypatch.delenv(ADD, raising=False)
-        else:
-            monkeypatch.setenv(ADD, value)
-        step = decode_step(state, z, last)
-        out.append(torch.stack([step.tokens.double(), step.temperatures.double(), step.entropies.double()]))
-        last = step.tokens
-    state.check_errors()
-    return torch.stack(out).cpu(), state.snapshot()
-
-
 @pytest.mark.parametrize("rows", [1, 8, 64])
 def test_bins_add_default_alternating_with_split_kernels(rows, monkeypatch):
     """Steps of the default (the carry form) between steps of split's on one state (the row histogram the bins pass
@@ -137,12 +114,13 @@ def test_bins_add_default_alternating_with_split_kernels(rows, monkeypatch):
     rng = np.random.default_rng(rows + 230)
     logits = [torch.from_numpy((rng.standard_normal((rows, vocab)) * 3).astype(np.float32)).cuda() for _ in range(8)]
     switched = [None, "split", None, None, "split", None, "split", "split"]
-    config = CONFIGS["reset_top_p"]
-    got, got_state = _steps_switched(monkeypatch, config, rows, vocab, logits, switched, seed=29)
-    want, want_state = _steps_switched(monkeypatch, config, rows, vocab, logits, ["split"] * len(switched), seed=29)
-    assert torch.equal(torch.nan_to_num(got, nan=-7.0), torch.nan_to_num(want, nan=-7.0))
-    for key in want_state:
-        np.testing.assert_array_equal(got_state[key], want_state[key], err_msg=key)
+
+    def kernels_path():
+        monkeypatch.setenv("RESET_NATIVE_SAMPLER_FUSED", "0")
+        monkeypatch.setenv("RESET_NATIVE_SAMPLER_RESIDENT", "0")
+
+    assert_switched_steps_like(monkeypatch, ADD, CONFIGS["reset_top_p"], rows, vocab, logits, switched, seed=29,
+                               reference="split", prepare=kernels_path)
 
 
 def test_bins_add_default_fixed_temperature_without_top_p(monkeypatch):

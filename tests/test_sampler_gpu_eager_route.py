@@ -9,6 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from reset_native.sampler import ReSETConfig, ReSETState, decode_step  # noqa: E402
+from sampler_gpu_helpers import capture_decode_step, replay_like_eager  # noqa: E402
 
 pytestmark = pytest.mark.gpu
 NEWLINE, DOUBLE = (3, 7), (11,)
@@ -84,28 +85,14 @@ def test_eager_route_replays_in_a_cuda_graph_like_eager_steps(rows):
     vocab = 151936
     config = _config("reset")
     eager, graphed = (ReSETState(config, rows, vocab, device="cuda", seed=2) for _ in range(2))
-    static_logits = torch.zeros(rows, vocab, device="cuda")
-    static_last = torch.full((rows,), -1, device="cuda")
-    s = torch.cuda.Stream()
-    s.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(s):  # warm-up outside capture, on a state of its own
-        decode_step(ReSETState(config, rows, vocab, device="cuda"), static_logits, static_last)
-    torch.cuda.current_stream().wait_stream(s)
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        captured = decode_step(graphed, static_logits, static_last)
-    last = torch.full((rows,), -1, device="cuda")
-    for _ in range(5):
-        z = _logits(rng, rows, vocab, torch.float32)
-        want = decode_step(eager, z, last)
-        static_logits.copy_(z)
-        static_last.copy_(last)
-        g.replay()
+
+    def check(captured, want):  # also the entropies and every state buffer, step after step
         torch.cuda.synchronize()
-        assert torch.equal(captured.tokens, want.tokens) and torch.equal(captured.temperatures, want.temperatures)
         assert torch.equal(captured.entropies, want.entropies)
         _assert_same_state(graphed, eager)
-        last = want.tokens
+
+    replay_like_eager(capture_decode_step(graphed), eager, lambda: _logits(rng, rows, vocab, torch.float32), steps=5,
+                      check=check)
     graphed.check_errors()
 
 

@@ -17,6 +17,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from reset_native.sampler import ReSETConfig, ReSETState, decode_step  # noqa: E402
+from sampler_gpu_helpers import assert_switched_steps_like  # noqa: E402
 from sampler_switch_suite import CONFIGS, SwitchSuite  # noqa: E402
 from test_sampler_gpu_batches import DTYPES, make_logits  # noqa: E402
 from test_sampler_gpu_switches import three_steps  # noqa: E402
@@ -130,25 +131,8 @@ def test_fast_finish_alternating_with_off_kernels(rows, monkeypatch):
     rng = np.random.default_rng(rows + 251)
     logits = [torch.from_numpy(make_logits(rng, rows, vocab, s % 3)).cuda() for s in range(6)]
     switched = ["1", "0", "1", "1", "0", "single"]
-
-    def steps(values):
-        state = ReSETState(CONFIGS["reset_top_p"], rows, vocab, device="cuda", seed=29)
-        last = torch.full((rows,), -1, device="cuda")
-        out = []
-        SUITE.switch(monkeypatch, "off")
-        for z, value in zip(logits, values):
-            monkeypatch.setenv(FAST, value)
-            step = decode_step(state, z, last)
-            out.append(torch.stack([step.tokens.double(), step.temperatures.double(), step.entropies.double()]))
-            last = step.tokens
-        state.check_errors()
-        return torch.stack(out).cpu(), state.snapshot()
-
-    got, got_state = steps(switched)
-    want, want_state = steps(["0"] * len(switched))
-    assert torch.equal(torch.nan_to_num(got, nan=-7.0), torch.nan_to_num(want, nan=-7.0))
-    for key in want_state:
-        np.testing.assert_array_equal(got_state[key], want_state[key], err_msg=key)
+    assert_switched_steps_like(monkeypatch, FAST, CONFIGS["reset_top_p"], rows, vocab, logits, switched, seed=29,
+                               prepare=lambda: SUITE.switch(monkeypatch, "off"))
 
 
 def test_fast_finish_edge_combos(monkeypatch):

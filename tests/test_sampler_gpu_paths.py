@@ -13,6 +13,7 @@ torch = pytest.importorskip("torch")
 
 from reset_native import _core  # noqa: E402
 from reset_native.sampler import ReSETConfig, ReSETState, decode_step  # noqa: E402
+from sampler_gpu_helpers import assert_bad_rows_rejected, bad_rows_and_duplicate_slots  # noqa: E402
 from test_sampler_gpu_batches import DTYPES, kernel_draw, make_logits  # noqa: E402
 from test_sampler_reference import reference_distribution  # noqa: E402
 
@@ -83,24 +84,14 @@ def test_cuda_one_kernel_step_matches_multi_kernel_step(rows, vocab, dtype, mode
 
 
 def test_cuda_one_kernel_step_with_bad_rows_and_duplicate_slots(monkeypatch):
-    rows, vocab = 7, 6151
-    z = torch.randn(rows, vocab, device="cuda")
-    z[1, 4000] = float("nan")
-    z[2] = float("-inf")
-    z[3, 7] = float("inf")
-    last = [torch.tensor([-1, -1, -1, -1, vocab, -1, -1], device="cuda"), torch.full((rows,), -1, device="cuda")]
-    slots = torch.tensor([0, 1, 2, 3, 4, 0, 9], device="cuda")  # row 5 repeats row 0's slot; 9 is outside
-    config = ReSETConfig.fixed(1.0, top_p=0.9)
+    config, logits, last, slots = bad_rows_and_duplicate_slots()
+    rows, vocab = logits[0].shape
     for fused in (True, False):  # twice each: the second step shows every slot was released
-        out, state, error = _steps(config, rows, vocab, [z, z], 1, monkeypatch, fused=fused, last_tokens=last,
+        out, state, error = _steps(config, rows, vocab, logits, 1, monkeypatch, fused=fused, last_tokens=last,
                                    slots=slots)
         tokens = out[:, 0].numpy()
-        for step in range(2):
-            assert (tokens[step, [1, 2, 3, 6]] == -1).all()
-            assert (tokens[step, [0, 5]] >= 0).sum() == 1  # exactly one row of slot 0 goes on
+        assert_bad_rows_rejected(tokens, error)
         assert tokens[0, 4] == -1 and tokens[1, 4] >= 0  # its token id was bad at the first step only
-        for text in ("NaN or +inf", "all -inf", "last_tokens", "slot index", "same slot"):
-            assert text in error
         assert state["ints"][0, 1] == 2 and state["ints"][4, 1] == 1  # slots 0 and 4 advanced
 
 

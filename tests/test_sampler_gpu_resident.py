@@ -12,7 +12,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from reset_native import _core  # noqa: E402
-from reset_native.sampler import ReSETConfig, ReSETState, decode_step  # noqa: E402
+from reset_native.sampler import ReSETConfig, ReSETState  # noqa: E402
+from sampler_gpu_helpers import (assert_bad_rows_rejected, bad_rows_and_duplicate_slots,  # noqa: E402
+                                 capture_decode_step)
 from test_sampler_gpu_batches import DTYPES, make_logits  # noqa: E402
 from test_sampler_gpu_combine import boundary_bin_size  # noqa: E402
 from test_sampler_gpu_paths import CONFIGS, _crowded_rows, feed_steps  # noqa: E402
@@ -102,25 +104,13 @@ def test_cuda_resident_threshold_paths_match_kernels(case, monkeypatch):
 
 
 def test_cuda_resident_step_with_bad_rows_and_duplicate_slots(monkeypatch):
-    rows, vocab = 7, 6151
-    z = torch.randn(rows, vocab, device="cuda")
-    z[1, 4000] = float("nan")
-    z[2] = float("-inf")
-    z[3, 7] = float("inf")
-    last = [torch.tensor([-1, -1, -1, -1, vocab, -1, -1], device="cuda"), torch.full((rows,), -1, device="cuda")]
-    slots = torch.tensor([0, 1, 2, 3, 4, 0, 9], device="cuda")  # row 5 repeats row 0's slot; 9 is outside
-    config = ReSETConfig.fixed(1.0, top_p=0.9)
+    config, logits, last, slots = bad_rows_and_duplicate_slots()
     # Twice: the second step shows every slot was released and the grid counters reset.
-    resident = _run(config, [z, z], monkeypatch, True, seed=1, last_tokens=last, slots=slots)
-    kernels = _run(config, [z, z], monkeypatch, False, seed=1, last_tokens=last, slots=slots)
+    resident = _run(config, logits, monkeypatch, True, seed=1, last_tokens=last, slots=slots)
+    kernels = _run(config, logits, monkeypatch, False, seed=1, last_tokens=last, slots=slots)
     # Rows 0 and 5 race for slot 0 (either may win, in either path): the others must agree exactly.
     _assert_same(resident, kernels, rows=[1, 2, 3, 4, 6])
-    tokens = resident[0][:, 0].numpy()
-    for step in range(2):
-        assert (tokens[step, [1, 2, 3, 6]] == -1).all()
-        assert (tokens[step, [0, 5]] >= 0).sum() == 1  # exactly one row of slot 0 goes on
-    for text in ("NaN or +inf", "all -inf", "last_tokens", "slot index", "same slot"):
-        assert text in resident[2]
+    assert_bad_rows_rejected(resident[0][:, 0].numpy(), resident[2])
 
 
 @pytest.mark.parametrize("top_p", [1.0, 0.9])
@@ -135,16 +125,7 @@ def test_cuda_resident_step_replayed_in_a_graph_matches_eager_kernels(top_p, mon
     _use(monkeypatch, True)
     state = ReSETState(config, rows, vocab, device="cuda", seed=5)
     assert state.cuda_path(rows) == "resident"
-    static_logits = torch.zeros(rows, vocab, device="cuda")
-    static_last = torch.full((rows,), -1, device="cuda")
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):  # warm-up outside capture, on another state
-        decode_step(ReSETState(config, rows, vocab, device="cuda"), static_logits, static_last)
-    torch.cuda.current_stream().wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        out = decode_step(state, static_logits, static_last)
+    graph, static_logits, static_last, out = capture_decode_step(state)
     got = []
     for z in seq:
         static_logits.copy_(z)

@@ -15,14 +15,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from sampler_switch_suite import BOUNDARY_CASES, CONFIGS, SwitchSuite  # noqa: E402
+from sampler_switch_suite import BOUNDARY_CASES, CONFIGS, GROUPINGS, SwitchSuite  # noqa: E402
 from test_sampler_gpu_session11 import SWITCHES as SESSION11  # noqa: E402
 from test_sampler_gpu_switches import SWITCHES as SESSION9  # noqa: E402
 
 pytestmark = pytest.mark.gpu
 SWITCHES = ("RESET_NATIVE_SAMPLER_PHASED_LOADS", "RESET_NATIVE_SAMPLER_COMBINE_LOADS")
 EARLIER = SESSION9 + ("RESET_NATIVE_SAMPLER_LEAN_DRAW",) + SESSION11
-GROUPINGS = tuple(f"RESET_NATIVE_SAMPLER_{v}_CHUNKS" for v in ("STATS", "BIN", "SAMPLE"))
 ALL = {name: "1" for name in SWITCHES}
 OFF = {name: "0" for name in SWITCHES}
 GROUPED = {"RESET_NATIVE_SAMPLER_STATS_CHUNKS": "4", "RESET_NATIVE_SAMPLER_BIN_CHUNKS": "3",

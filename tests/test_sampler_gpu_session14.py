@@ -16,7 +16,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from sampler_switch_suite import BOUNDARY_CASES, CONFIGS, SwitchSuite  # noqa: E402
+from sampler_switch_suite import BOUNDARY_CASES, CONFIGS, GROUPINGS, SwitchSuite, grouping  # noqa: E402
 
 pytestmark = pytest.mark.gpu
 PREP = "RESET_NATIVE_SAMPLER_PREP_FIRST"
@@ -25,11 +25,6 @@ COMBINE = "RESET_NATIVE_SAMPLER_COMBINE_LOADS"
 PHASED = "RESET_NATIVE_SAMPLER_PHASED_LOADS"
 PICKS = "RESET_NATIVE_SAMPLER_SAMPLE_PICKS"
 VEC = "RESET_NATIVE_SAMPLER_VEC_LOADS"
-GROUPINGS = tuple(f"RESET_NATIVE_SAMPLER_{v}_CHUNKS" for v in ("STATS", "BIN", "SAMPLE"))
-
-
-def grouping(stats, bins, sample):
-    return dict(zip(GROUPINGS, (str(stats), str(bins), str(sample))))
 
 
 # combo -> {variable: value}; variables not named are unset (their defaults). "off" is the reference.

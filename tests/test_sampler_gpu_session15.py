@@ -16,7 +16,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from sampler_switch_suite import BOUNDARY_CASES, CONFIGS, STEP_SHAPES, SwitchSuite  # noqa: E402
+from sampler_switch_suite import BOUNDARY_CASES, CONFIGS, GROUPINGS, STEP_SHAPES, SwitchSuite, grouping  # noqa: E402
 
 pytestmark = pytest.mark.gpu
 CELLS = "RESET_NATIVE_SAMPLER_CELL_MASSES"
@@ -24,11 +24,6 @@ OTHERS = tuple(f"RESET_NATIVE_SAMPLER_{n}" for n in (
     "LEAN", "KEPT_SUM", "WARP_REDUX", "VEC_LOADS", "FULL_LOADS", "SAMPLE_PICKS", "PHASED_LOADS",
     "SAMPLE_OCC6", "LEAN_DRAW", "SUB_BINS"))
 LEAN, KEPT_SUM, REDUX, VEC, FULL, PICKS, PHASED, OCC6, LEAN_DRAW, SUB_BINS = OTHERS
-GROUPINGS = tuple(f"RESET_NATIVE_SAMPLER_{v}_CHUNKS" for v in ("STATS", "BIN", "SAMPLE"))
-
-
-def grouping(stats, bins, sample):
-    return dict(zip(GROUPINGS, (str(stats), str(bins), str(sample))))
 
 
 # combo -> {variable: value}; variables not named are unset (their defaults). "off" is the reference.

@@ -18,7 +18,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from reset_native.sampler import ReSETConfig, ReSETState, decode_step  # noqa: E402
-from sampler_switch_suite import BOUNDARY_CASES, CONFIGS, STEP_SHAPES, SwitchSuite  # noqa: E402
+from sampler_switch_suite import BOUNDARY_CASES, CONFIGS, GROUPINGS, STEP_SHAPES, SwitchSuite, grouping  # noqa: E402
 
 pytestmark = pytest.mark.gpu
 PRE = "RESET_NATIVE_SAMPLER_PRE_WARP"
@@ -26,11 +26,6 @@ OTHERS = tuple(f"RESET_NATIVE_SAMPLER_{n}" for n in (
     "CELL_MASSES", "SAMPLE_PICKS", "LEAN_DRAW", "SUB_BINS", "VEC_LOADS", "COMBINE_LOADS",
     "PREP_FIRST", "PREP_BLOCK", "SAMPLE_OCC6"))
 CELLS, PICKS, LEAN_DRAW, SUB_BINS, VEC, COMBINE, PREP_FIRST, PREP_BLOCK, OCC6 = OTHERS
-GROUPINGS = tuple(f"RESET_NATIVE_SAMPLER_{v}_CHUNKS" for v in ("STATS", "BIN", "SAMPLE"))
-
-
-def grouping(stats, bins, sample):
-    return dict(zip(GROUPINGS, (str(stats), str(bins), str(sample))))
 
 
 # combo -> {variable: value}; variables not named are unset (their defaults). "off" is the reference.

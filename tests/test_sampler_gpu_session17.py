@@ -11,24 +11,17 @@ off: the shapes of the earlier switch files, strided views, counted / sorted / o
 tokens), extreme weights, rows of equal logits, the quantile in a row's partial last chunk, rows of 192 chunks and past
 them, graph replays. (SEG_PREFETCH, WARP_STAR and DEFER_CANDS, measured and removed this session, were tested here
 too.)"""
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from reset_native.sampler import ReSETConfig  # noqa: E402
-from sampler_switch_suite import BOUNDARY_CASES, CONFIGS, STEP_SHAPES, SwitchSuite  # noqa: E402
+from sampler_switch_suite import BOUNDARY_CASES, CONFIGS, GROUPINGS, STEP_SHAPES, SwitchSuite, grouping  # noqa: E402
 
 pytestmark = pytest.mark.gpu
 OWNER = "RESET_NATIVE_SAMPLER_OWNER_DRAW"
 OTHERS = tuple(f"RESET_NATIVE_SAMPLER_{n}" for n in (
     "CELL_MASSES", "SAMPLE_PICKS", "LEAN_DRAW", "SUB_BINS", "VEC_LOADS", "PRE_WARP"))
 CELLS, PICKS, LEAN_DRAW, SUB_BINS, VEC, PRE = OTHERS
-GROUPINGS = tuple(f"RESET_NATIVE_SAMPLER_{v}_CHUNKS" for v in ("STATS", "BIN", "SAMPLE"))
-
-
-def grouping(stats, bins, sample):
-    return dict(zip(GROUPINGS, (str(stats), str(bins), str(sample))))
 
 
 # combo -> {variable: value}; variables not named are unset (their defaults). "off" is the reference.
@@ -85,20 +78,8 @@ def test_session17_switches_on_rows_of_equal_logits(vocab, top_p, monkeypatch):
 def test_session17_switches_with_the_quantile_in_the_partial_last_chunk(vocab, top_p, dtype, monkeypatch):
     """The row's mass in its last, partial chunk (not in the 16-byte layout): OWNER_DRAW's warp scans that chunk in
     pieces of 128 logits; the same tokens as the block's scan, and the tokens do land there."""
-    rows = 6
-    rng = np.random.default_rng(vocab % 97 + int(top_p * 10))
-    z = (rng.standard_normal((rows, vocab)) * 1.5).astype(np.float32)
-    last = (vocab - 1) // 2048 * 2048
-    z[:, last:] += 16.0
-    z[1, last:last + 3] += 3.0  # a few dominant logits
-    z[2, -1] += 20.0  # the last logit dominant
-    logits = [torch.from_numpy(z).to(getattr(torch, dtype)).cuda(), torch.from_numpy(z[::-1].copy()).to(
-        getattr(torch, dtype)).cuda()]
-    runs = SUITE.runs(monkeypatch, ReSETConfig.fixed(1.0, top_p=top_p), rows, vocab, logits,
-                      torch.arange(rows, device="cuda"), seed=12)
-    SUITE.assert_same(runs)
-    tokens = runs["owner"][0][:, 0].numpy()
-    assert (tokens >= last).mean() > 0.9, tokens
+    SUITE.partial_last_chunk_case(monkeypatch, vocab, top_p, dtype, rng_seed=vocab % 97 + int(top_p * 10),
+                                  token_combo="owner", landed=0.9)
 
 
 @pytest.mark.parametrize("vocab", [192 * 2048, 192 * 2048 + 1, 256 * 2048 + 4100])

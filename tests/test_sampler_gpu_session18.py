@@ -18,20 +18,16 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from reset_native.sampler import ReSETConfig, ReSETState, decode_step  # noqa: E402
-from sampler_switch_suite import BOUNDARY_CASES, CONFIGS, STEP_SHAPES, SwitchSuite  # noqa: E402
+from reset_native.sampler import ReSETConfig  # noqa: E402
+from sampler_gpu_helpers import assert_switched_steps_like  # noqa: E402
+from sampler_switch_suite import BOUNDARY_CASES, CONFIGS, GROUPINGS, STEP_SHAPES, SwitchSuite, grouping  # noqa: E402
 
 pytestmark = pytest.mark.gpu
 EARLY = "RESET_NATIVE_SAMPLER_EARLY_SCAN"
 OTHERS = tuple(f"RESET_NATIVE_SAMPLER_{n}" for n in (
     "CELL_MASSES", "SAMPLE_PICKS", "LEAN_DRAW", "SUB_BINS", "VEC_LOADS", "OWNER_DRAW"))
 CELLS, PICKS, LEAN_DRAW, SUB_BINS, VEC, OWNER = OTHERS
-GROUPINGS = tuple(f"RESET_NATIVE_SAMPLER_{v}_CHUNKS" for v in ("STATS", "BIN", "SAMPLE"))
 SHAPES = STEP_SHAPES + [(4, 151936, "float32")]
-
-
-def grouping(stats, bins, sample):
-    return dict(zip(GROUPINGS, (str(stats), str(bins), str(sample))))
 
 
 # combo -> {variable: value}; variables not named are unset (their defaults). "off" is the reference.
@@ -116,20 +112,8 @@ def test_session18_early_scan_with_the_threshold_inside_a_crowded_sub_bin(vocab,
 def test_session18_early_scan_with_the_quantile_in_the_partial_last_chunk(vocab, top_p, dtype, monkeypatch):
     """The row's mass in its last, partial chunk (not in the 16-byte layout: the owner warp's scan of that chunk in
     pieces of 128 logits): the same tokens, and they land there."""
-    rows = 6
-    rng = np.random.default_rng(vocab % 97 + int(top_p * 10) + 20)
-    z = (rng.standard_normal((rows, vocab)) * 1.5).astype(np.float32)
-    last = (vocab - 1) // 2048 * 2048
-    z[:, last:] += 16.0
-    z[1, last:last + 3] += 3.0  # a few dominant logits
-    z[2, -1] += 20.0  # the last logit dominant
-    logits = [torch.from_numpy(z).to(getattr(torch, dtype)).cuda(), torch.from_numpy(z[::-1].copy()).to(
-        getattr(torch, dtype)).cuda()]
-    runs = SUITE.runs(monkeypatch, ReSETConfig.fixed(1.0, top_p=top_p), rows, vocab, logits,
-                      torch.arange(rows, device="cuda"), seed=12)
-    SUITE.assert_same(runs)
-    tokens = runs["early"][0][:, 0].numpy()
-    assert (tokens >= last).mean() > 0.8, tokens
+    SUITE.partial_last_chunk_case(monkeypatch, vocab, top_p, dtype, rng_seed=vocab % 97 + int(top_p * 10) + 20,
+                                  token_combo="early", landed=0.8)
 
 
 @pytest.mark.parametrize("vocab", [192 * 2048, 192 * 2048 + 1, 256 * 2048 + 4100])
@@ -145,20 +129,6 @@ def test_session18_early_scan_in_a_cuda_graph_replay_like_eager_steps(rows, capt
     SUITE.graph_case(monkeypatch, rows, 200 + rows, captured=captured, eager=eager)
 
 
-def _steps_switched(monkeypatch, config, rows, vocab, logits, switched, seed):
-    """Outputs of steps of one state, step k with the switch set to switched[k], and the final state."""
-    state = ReSETState(config, rows, vocab, device="cuda", seed=seed)
-    last = torch.full((rows,), -1, device="cuda")
-    out = []
-    for z, value in zip(logits, switched):
-        monkeypatch.setenv(EARLY, value)
-        step = decode_step(state, z, last)
-        out.append(torch.stack([step.tokens.double(), step.temperatures.double(), step.entropies.double()]))
-        last = step.tokens
-    state.check_errors()
-    return torch.stack(out).cpu(), state.snapshot()
-
-
 @pytest.mark.parametrize("rows", [1, 3, 64])
 def test_session18_early_scan_alternating_with_the_default_kernels(rows, monkeypatch):
     """Steps with the switch between steps of the default kernels on one state (the sample pass resets the candidate
@@ -167,9 +137,4 @@ def test_session18_early_scan_alternating_with_the_default_kernels(rows, monkeyp
     rng = np.random.default_rng(rows + 200)
     logits = [torch.from_numpy((rng.standard_normal((rows, vocab)) * 3).astype(np.float32)).cuda() for _ in range(8)]
     switched = ["1", "0", "1", "1", "0", "1", "0", "0"]
-    config = CONFIGS["reset_top_p"]
-    got, got_state = _steps_switched(monkeypatch, config, rows, vocab, logits, switched, seed=23)
-    want, want_state = _steps_switched(monkeypatch, config, rows, vocab, logits, ["0"] * len(switched), seed=23)
-    assert torch.equal(torch.nan_to_num(got, nan=-7.0), torch.nan_to_num(want, nan=-7.0))
-    for key in want_state:
-        np.testing.assert_array_equal(got_state[key], want_state[key], err_msg=key)
+    assert_switched_steps_like(monkeypatch, EARLY, CONFIGS["reset_top_p"], rows, vocab, logits, switched, seed=23)

@@ -20,7 +20,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from reset_native import _core  # noqa: E402
-from reset_native.sampler import ReSETConfig, ReSETState, decode_step  # noqa: E402
+from reset_native.sampler import ReSETConfig, ReSETState  # noqa: E402
+from sampler_gpu_helpers import capture_decode_step, replay_like_eager  # noqa: E402
 from test_sampler_gpu_batches import DTYPES, kernel_draw, make_logits  # noqa: E402
 from test_sampler_gpu_combine import CASES, boundary_case_rows  # noqa: E402
 from test_sampler_gpu_grouped import _run  # noqa: E402  (outputs, state and error text of a few steps)
@@ -182,28 +183,10 @@ def graph_replays_like_eager(rows, seed, capture_switches, eager_switches):
     config = CONFIGS["reset_top_p"]
     eager = ReSETState(config, rows, vocab, device="cuda", seed=1)
     graphed = ReSETState(config, rows, vocab, device="cuda", seed=1)
-    static_logits = torch.zeros(rows, vocab, device="cuda")
-    static_last = torch.full((rows,), -1, device="cuda")
     capture_switches()
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):  # warm-up outside capture
-        decode_step(ReSETState(config, rows, vocab, device="cuda"), static_logits, static_last)
-    torch.cuda.current_stream().wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        static_out = decode_step(graphed, static_logits, static_last)
+    captured = capture_decode_step(graphed)
     eager_switches()
-    last = torch.full((rows,), -1, device="cuda")
-    for _ in range(8):
-        z = torch.from_numpy(make_logits(rng, rows, vocab, 0)).cuda()
-        want = decode_step(eager, z, last)
-        static_logits.copy_(z)
-        static_last.copy_(last)
-        graph.replay()
-        assert torch.equal(static_out.tokens, want.tokens)
-        assert torch.equal(static_out.temperatures, want.temperatures)
-        last = want.tokens
+    replay_like_eager(captured, eager, lambda: torch.from_numpy(make_logits(rng, rows, vocab, 0)).cuda(), steps=8)
     graphed.check_errors()
     for key, value in eager.snapshot().items():
         np.testing.assert_array_equal(graphed.snapshot()[key], value, err_msg=key)

@@ -14,34 +14,6 @@ namespace reset_native::bindings {
 namespace {
 using namespace reset_native::dram;
 
-py::dict spec_to_dict(const Spec& s) {
-  py::dict timings, meanings, org, idd, d;
-  for (const auto& f : timing_fields()) {
-    timings[f.name] = s.timing.*(f.member);
-    meanings[f.name] = f.meaning;
-  }
-  org["bankgroups"] = s.org.bankgroups;
-  org["banks_per_group"] = s.org.banks_per_group;
-  org["rows"] = s.org.rows;
-  org["columns"] = s.org.columns;
-  org["device_width"] = s.org.device_width;
-  org["bus_width"] = s.org.bus_width;
-  idd["VDD"] = s.idd.VDD;
-  idd["IDD0"] = s.idd.IDD0;
-  idd["IDD2N"] = s.idd.IDD2N;
-  idd["IDD3N"] = s.idd.IDD3N;
-  idd["IDD4R"] = s.idd.IDD4R;
-  idd["IDD4W"] = s.idd.IDD4W;
-  idd["IDD5B"] = s.idd.IDD5B;
-  d["name"] = s.name;
-  d["tCK_ns"] = s.tCK_ns;
-  d["timings"] = timings;
-  d["meanings"] = meanings;
-  d["organisation"] = org;
-  d["idd"] = idd;
-  return d;
-}
-
 // Hands the vector's buffer to numpy without a copy (large: one entry per request).
 template <typename T>
 py::array_t<T> move_to_numpy(std::vector<T>&& v) {

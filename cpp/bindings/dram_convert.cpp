@@ -16,7 +16,40 @@ T get(const py::dict& d, const char* key) {
   if (!d.contains(key)) throw InvalidArgument(std::string("DDR4 spec lacks '") + key + "'");
   return d[key].cast<T>();
 }
+
+template <typename S, typename T>
+struct Field {
+  const char* key;
+  T S::*member;
+};
+
+// The organisation's and the currents' fields under their dict keys, in the dicts' order (both directions).
+constexpr Field<dram::Organisation, int> kOrgFields[] = {
+    {"bankgroups", &dram::Organisation::bankgroups}, {"banks_per_group", &dram::Organisation::banks_per_group},
+    {"rows", &dram::Organisation::rows}, {"columns", &dram::Organisation::columns},
+    {"device_width", &dram::Organisation::device_width}, {"bus_width", &dram::Organisation::bus_width}};
+constexpr Field<dram::Currents, double> kIddFields[] = {
+    {"VDD", &dram::Currents::VDD}, {"IDD0", &dram::Currents::IDD0}, {"IDD2N", &dram::Currents::IDD2N},
+    {"IDD3N", &dram::Currents::IDD3N}, {"IDD4R", &dram::Currents::IDD4R}, {"IDD4W", &dram::Currents::IDD4W},
+    {"IDD5B", &dram::Currents::IDD5B}};
 }  // namespace
+
+py::dict spec_to_dict(const dram::Spec& s) {
+  py::dict timings, meanings, org, idd, d;
+  for (const auto& f : dram::timing_fields()) {
+    timings[f.name] = s.timing.*(f.member);
+    meanings[f.name] = f.meaning;
+  }
+  for (const auto& f : kOrgFields) org[f.key] = s.org.*(f.member);
+  for (const auto& f : kIddFields) idd[f.key] = s.idd.*(f.member);
+  d["name"] = s.name;
+  d["tCK_ns"] = s.tCK_ns;
+  d["timings"] = timings;
+  d["meanings"] = meanings;
+  d["organisation"] = org;
+  d["idd"] = idd;
+  return d;
+}
 
 dram::Spec spec_from_dict(const py::dict& d) {
   dram::Spec s;
@@ -25,16 +58,9 @@ dram::Spec spec_from_dict(const py::dict& d) {
   const auto timings = get<py::dict>(d, "timings");
   for (const auto& f : dram::timing_fields()) s.timing.*(f.member) = get<int>(timings, f.name);
   const auto org = get<py::dict>(d, "organisation");
-  s.org.bankgroups = get<int>(org, "bankgroups");
-  s.org.banks_per_group = get<int>(org, "banks_per_group");
-  s.org.rows = get<int>(org, "rows");
-  s.org.columns = get<int>(org, "columns");
-  s.org.device_width = get<int>(org, "device_width");
-  s.org.bus_width = get<int>(org, "bus_width");
+  for (const auto& f : kOrgFields) s.org.*(f.member) = get<int>(org, f.key);
   const auto idd = get<py::dict>(d, "idd");
-  s.idd = dram::Currents{get<double>(idd, "VDD"),  get<double>(idd, "IDD0"),  get<double>(idd, "IDD2N"),
-                         get<double>(idd, "IDD3N"), get<double>(idd, "IDD4R"), get<double>(idd, "IDD4W"),
-                         get<double>(idd, "IDD5B")};
+  for (const auto& f : kIddFields) s.idd.*(f.member) = get<double>(idd, f.key);
   s.validate();
   return s;
 }

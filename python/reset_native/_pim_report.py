@@ -63,6 +63,17 @@ def _table(rows: List[Dict[str, Any]], cols: List[tuple]) -> str:
     return "\n".join([head, sep] + body)
 
 
+def _save(fig, out: str, name: str) -> str:
+    """Writes a finished figure to out/name (80 dpi) and closes it; returns its path."""
+    import matplotlib.pyplot as plt
+
+    path = os.path.join(out, name)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
 def _figures(data, out: str) -> List[str]:
     import matplotlib
     matplotlib.use("Agg")
@@ -83,10 +94,7 @@ def _figures(data, out: str) -> List[str]:
     ax.set_ylabel("update speedup (host / PIM)")
     ax.legend(fontsize=7)
     ax.set_title("GradPIM update speedup; dashed: 4 tCCD_S / tCCD_L", fontsize=9)
-    fig.tight_layout()
-    files.append(os.path.join(out, "gradpim_speedup.png"))
-    fig.savefig(files[-1], dpi=80)
-    plt.close(fig)
+    files.append(_save(fig, out, "gradpim_speedup.png"))
 
     nets = data["networks"]
     names = sorted({r["network"] for r in nets}, key=lambda s: [r["network"] for r in nets].index(s))
@@ -99,10 +107,7 @@ def _figures(data, out: str) -> List[str]:
     ax.set_ylabel("DRAM traffic removed (%)")
     ax.legend(fontsize=7)
     ax.set_title("whole-iteration DRAM traffic reduction per network", fontsize=9)
-    fig.tight_layout()
-    files.append(os.path.join(out, "gradpim_traffic.png"))
-    fig.savefig(files[-1], dpi=80)
-    plt.close(fig)
+    files.append(_save(fig, out, "gradpim_traffic.png"))
 
     fig, axes = plt.subplots(1, 3, figsize=(9, 2.8))
     r = data["registers"]
@@ -118,10 +123,7 @@ def _figures(data, out: str) -> List[str]:
     axes[2].bar([f"x{x['width']}" for x in d], [x["speedup"] for x in d])
     axes[2].set_xlabel("device width")
     fig.suptitle("sensitivity (DDR4-2400, momentum unless noted)", fontsize=9)
-    fig.tight_layout()
-    files.append(os.path.join(out, "gradpim_sensitivity.png"))
-    fig.savefig(files[-1], dpi=80)
-    plt.close(fig)
+    files.append(_save(fig, out, "gradpim_sensitivity.png"))
     return files
 
 

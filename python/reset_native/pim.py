@@ -23,6 +23,7 @@ from ._pim_networks import NETWORKS, Network, NPUModel, IterationResult, get_net
 from ._pim_rules import OPEN_ROW_COMMANDS, PIM_COMMAND_NAMES, pim_check_rules
 from ._dram_check import violations_text
 from .dram import COMMAND_LOG_DTYPE, COMMANDS, DDR4Spec, check_timing
+from .dram import _positive_int as _int  # an int >= minimum (TypeError / ValueError otherwise)
 
 __all__ = ["GradPIMConfig", "UpdateResult", "Comparison", "simulate_update", "compare_update", "physical_bound",
            "apply_update", "layout", "locate", "check_pim_timing", "pim_check_rules", "training_iteration",
@@ -35,14 +36,6 @@ DTYPES = ("fp32", "fp16", "bf16")
 LAYOUTS = ("banks", "rows")
 _NP_DTYPES = {"fp32": np.float32, "fp16": np.float16}
 _STATES = {"sgd": 0, "sgd_wd": 0, "momentum": 1, "nesterov": 1, "momentum_wd": 1, "adam": 2}
-
-
-def _int(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def _real(name: str, value) -> float:

@@ -33,25 +33,16 @@ const std::vector<TimingField>& timing_fields() {
 
 namespace {
 
+// Spec's fields in order: name, timing, organisation, currents, tCK_ns.
 Spec ddr4_2400r_x8() {
-  Spec s;
-  s.name = "DDR4_2400R_8Gb_x8";
-  s.tCK_ns = 0.833;
-  s.timing = Timing{16, 12, 16, 16, 39, 55, 4, 6, 4, 6, 26, 3, 9, 9, 18, 8, 9360, 420, 1};
-  s.org = Organisation{4, 4, 65536, 1024, 8, 64};
   // Representative 8Gb DDR4-2400 x8 datasheet currents (mA per device); override for your part.
-  s.idd = Currents{1.2, 48, 34, 43, 135, 118, 250};
-  return s;
+  return Spec{"DDR4_2400R_8Gb_x8", Timing{16, 12, 16, 16, 39, 55, 4, 6, 4, 6, 26, 3, 9, 9, 18, 8, 9360, 420, 1},
+              Organisation{4, 4, 65536, 1024, 8, 64}, Currents{1.2, 48, 34, 43, 135, 118, 250}, 0.833};
 }
 
 Spec ddr4_3200_x8() {
-  Spec s;
-  s.name = "DDR4_3200_8Gb_x8";
-  s.tCK_ns = 0.625;
-  s.timing = Timing{22, 16, 22, 22, 52, 74, 4, 8, 4, 8, 34, 4, 12, 12, 24, 8, 12480, 560, 1};
-  s.org = Organisation{4, 4, 65536, 1024, 8, 64};
-  s.idd = Currents{1.2, 58, 39, 50, 165, 150, 275};
-  return s;
+  return Spec{"DDR4_3200_8Gb_x8", Timing{22, 16, 22, 22, 52, 74, 4, 8, 4, 8, 34, 4, 12, 12, 24, 8, 12480, 560, 1},
+              Organisation{4, 4, 65536, 1024, 8, 64}, Currents{1.2, 58, 39, 50, 165, 150, 275}, 0.625};
 }
 
 Spec ddr4_2400r_x16() {

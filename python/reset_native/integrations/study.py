@@ -110,6 +110,16 @@ def _percentile(values: List[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if values else float("nan")
 
 
+def _save(fig, out: Path, name: str) -> str:
+    """Writes a finished figure to out/name (120 dpi) and closes it; returns the name."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(out / name, dpi=120)
+    plt.close(fig)
+    return name
+
+
 def _figures(out: Path, conditions: Dict[str, dict], flips_table, accuracy) -> List[str]:
     import matplotlib
 
@@ -127,14 +137,10 @@ def _figures(out: Path, conditions: Dict[str, dict], flips_table, accuracy) -> L
         ax.hist(c["all_entropies"], bins=bins, histtype="step", lw=1.6, color=col, label=label)
         ax.axvline(c["p80"], color=col, ls="--", lw=1)
     ax.set_yscale("log")
-    ax.set_xlabel("token entropy (nats)")
-    ax.set_ylabel("tokens (log scale)")
-    ax.set_title("Entropy of generated tokens (dashed: 80th percentile)")
+    ax.set(xlabel="token entropy (nats)", ylabel="tokens (log scale)",
+           title="Entropy of generated tokens (dashed: 80th percentile)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "study_entropy_hist.png", dpi=120)
-    names.append("study_entropy_hist.png")
-    plt.close(fig)
+    names.append(_save(fig, out, "study_entropy_hist.png"))
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for (label, c), col in zip(conditions.items(), colors):
@@ -144,14 +150,10 @@ def _figures(out: Path, conditions: Dict[str, dict], flips_table, accuracy) -> L
     ax.axhline(0.8, color="grey", lw=0.8, ls=":")
     ax.set_xscale("symlog", linthresh=0.01)
     ax.set_xlim(0, top * 1.05)
-    ax.set_xlabel("token entropy (nats, symlog)")
-    ax.set_ylabel("fraction of tokens")
-    ax.set_title("Entropy CDF (dashed: 80th percentile)")
+    ax.set(xlabel="token entropy (nats, symlog)", ylabel="fraction of tokens",
+           title="Entropy CDF (dashed: 80th percentile)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "study_entropy_cdf.png", dpi=120)
-    names.append("study_entropy_cdf.png")
-    plt.close(fig)
+    names.append(_save(fig, out, "study_entropy_cdf.png"))
 
     fig, ax = plt.subplots(figsize=(7, 4))
     labels = [f"[{b['lo']:g}, {b['hi']:g})" for b in flips_table]
@@ -159,13 +161,9 @@ def _figures(out: Path, conditions: Dict[str, dict], flips_table, accuracy) -> L
     ax.bar(labels, rates, color="#d62728")
     for i, b in enumerate(flips_table):
         ax.text(i, rates[i], f"n={b['n']}", ha="center", va="bottom", fontsize=7)
-    ax.set_xlabel("float32 token entropy (nats)")
-    ax.set_ylabel("argmax flip rate, NVFP4 vs float32")
-    ax.set_title("Teacher-forced argmax flips on the float32 model's answers")
-    fig.tight_layout()
-    fig.savefig(out / "study_flips.png", dpi=120)
-    names.append("study_flips.png")
-    plt.close(fig)
+    ax.set(xlabel="float32 token entropy (nats)", ylabel="argmax flip rate, NVFP4 vs float32",
+           title="Teacher-forced argmax flips on the float32 model's answers")
+    names.append(_save(fig, out, "study_flips.png"))
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
     labs = list(accuracy)
@@ -176,10 +174,7 @@ def _figures(out: Path, conditions: Dict[str, dict], flips_table, accuracy) -> L
     ax.set_ylabel("accuracy (95% bootstrap CI)")
     ax.set_ylim(0, max(0.05, min(1.0, 1.3 * max(accuracy[k]["ci_high"] for k in labs))))
     ax.set_title("Answer accuracy")
-    fig.tight_layout()
-    fig.savefig(out / "study_accuracy.png", dpi=120)
-    names.append("study_accuracy.png")
-    plt.close(fig)
+    names.append(_save(fig, out, "study_accuracy.png"))
     return names
 
 
