@@ -746,69 +746,55 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
     cuda_core::cluster_arrive();  // done reading the peers' shared memory
   };
 
-  // The raw units base, base + kCtaThreads, ... of a cluster share ending at unit u_end (past it: zeros, no load).
-  auto load_share_units = [&](int base, int u_end, RawUnit<XDT> (&v)[kStageBatch]) {
-#pragma unroll
-    for (int b = 0; b < kStageBatch; ++b) {
-      const int u = base + b * kCtaThreads, row = u / kUnitsPerToken, ch = row / m;
-      const int tok = u < u_end ? row - ch * m : m;  // past the share: no load (zeros), no store
-      load_unit<XDT>(p, tok, (c_base + ch) * kChunk + (u % kUnitsPerToken) * 16, v[b]);
-    }
-  };
-
   // kForm16Cluster: x's nchunks * m staged token rows (row c * m + tok, 64 units each) split into cluster_nctarank()
   // contiguous shares; this CTA quantizes its share (each unit exactly as stage() would: load_unit, store_unit), the
   // cluster barrier publishes every share, then this CTA copies the others' data columns (2048 of each row's 2112
   // bytes) from their shared memory into the same place in its own. Ends with this thread's arrival on the barrier's
   // next phase; the kernel waits for that phase before it exits (no CTA leaves while a peer may read its x).
+  // kForm16ClusterCompact: the share also as E2M1 codes (8 bytes per unit u of the share, at 8 u) and fp16 block
+  // scales (at scale_off + 2 u) in the reduction buffers, unused until the first tile epilogue, which waits for the
+  // barrier phase after the copy (the peers are done reading them); the peers copy those (10 instead of 32 bytes per
+  // unit) and decode them into their staged x (the same values). Where the largest share's codes do not fit there
+  // (NT = 1 at C = 2 with more than 64 staged rows, e.g. M = 8 and K > 8192), copy_shares.
   auto stage_cluster = [&]() {
-    const int rank = int(cuda_core::cluster_ctarank()), csize = int(cuda_core::cluster_nctarank());
-    const int rows = nchunks * m;
-    auto share_start = [&](int r) { return rows * r / csize; };  // first row of CTA r's share
-    const int u_end = share_start(rank + 1) * kUnitsPerToken;
-    for (int base = share_start(rank) * kUnitsPerToken + ctid; base < u_end; base += kStageBatch * kCtaThreads) {
-      RawUnit<XDT> v[kStageBatch];
-      load_share_units(base, u_end, v);
-#pragma unroll
-      for (int b = 0; b < kStageBatch; ++b) {
-        const int u = base + b * kCtaThreads;  // staged row u / kUnitsPerToken = xrow(0, ch, tok)
-        if (u >= u_end) continue;
-        store_unit<XDT, W4A4, kQuantFast>(xs + size_t(u / kUnitsPerToken) * kTokStride, split_rows * kTokStride,
-                                          (u % kUnitsPerToken) * 16, v[b], act_gs, act_d);
-      }
-    }
-    cuda_core::cluster_arrive();  // this share written (release) ...
-    cuda_core::cluster_wait();    // ... and every peer's (acquire); every peer has started
-    copy_shares(rank, csize, share_start);
-  };
-
-  // kForm16ClusterCompact: stage_cluster with the share also as E2M1 codes (8 bytes per unit u of the share, at 8 u)
-  // and fp16 block scales (at scale_off + 2 u) in the reduction buffers, unused until the first tile epilogue, which
-  // waits for the barrier phase after the copy (the peers are done reading them); the peers copy those (10 instead of
-  // 32 bytes per unit) and decode them into their staged x (the same values). Where the largest share's codes do not
-  // fit there (NT = 1 at C = 2 with more than 64 staged rows, e.g. M = 8 and K > 8192), stage_cluster's copy.
-  auto stage_cluster_compact = [&]() {
     const int rank = int(cuda_core::cluster_ctarank()), csize = int(cuda_core::cluster_nctarank());
     const int rows = nchunks * m;
     auto share_start = [&](int r) { return rows * r / csize; };  // first row of CTA r's share
     constexpr int kRedBytes = TEAMS * 2 * kWarps * kRows * kRedStride * int(sizeof(float));
     const int scale_off = (rows + csize - 1) / csize * kUnitsPerToken * 8;  // the largest share's codes
-    const bool compact = scale_off / 8 * 10 <= kRedBytes;
+    const bool compact = kCompact && scale_off / 8 * 10 <= kRedBytes;
     uint8_t* const codes = reinterpret_cast<uint8_t*>(xs + size_t(split_rows) * kTokStride);  // = red of team 0
-    const int u_first = share_start(rank) * kUnitsPerToken, u_end = share_start(rank + 1) * kUnitsPerToken;
+    static_assert(!kCompact || kQuantFast, "the W4A4 rule's quantizer");
+    // The share's units [u_first, u_end), in the order each form computed them before the two were merged (the order
+    // decides whether (rank + 1) rows is a product or a sum: the same machine code as then).
+    int u_first, u_end;
+    if constexpr (kCompact) {
+      u_first = share_start(rank) * kUnitsPerToken, u_end = share_start(rank + 1) * kUnitsPerToken;
+    } else {
+      u_end = share_start(rank + 1) * kUnitsPerToken, u_first = share_start(rank) * kUnitsPerToken;
+    }
     for (int base = u_first + ctid; base < u_end; base += kStageBatch * kCtaThreads) {
       RawUnit<XDT> v[kStageBatch];
-      load_share_units(base, u_end, v);
+#pragma unroll
+      for (int b = 0; b < kStageBatch; ++b) {  // units past the share: no load (zeros), no store
+        const int u = base + b * kCtaThreads, row = u / kUnitsPerToken, ch = row / m;
+        const int tok = u < u_end ? row - ch * m : m;
+        load_unit<XDT>(p, tok, (c_base + ch) * kChunk + (u % kUnitsPerToken) * 16, v[b]);
+      }
 #pragma unroll
       for (int b = 0; b < kStageBatch; ++b) {
         const int u = base + b * kCtaThreads;  // staged row u / kUnitsPerToken = xrow(0, ch, tok)
         if (u >= u_end) continue;
         uint16_t* const row0 = xs + size_t(u / kUnitsPerToken) * kTokStride;
-        static_assert(!kCompact || kQuantFast, "the W4A4 rule's quantizer");
-        const int i = u - u_first;  // the unit's codes at 8 i, its scale at scale_off + 2 i
-        store_unit_codes<XDT>(row0, (u % kUnitsPerToken) * 16, v[b], act_gs, act_d,
-                              compact ? reinterpret_cast<uint2*>(codes + 8 * i) : nullptr,
-                              reinterpret_cast<__half*>(codes + scale_off + 2 * i));
+        if constexpr (kCompact) {
+          const int i = u - u_first;  // the unit's codes at 8 i, its scale at scale_off + 2 i
+          store_unit_codes<XDT>(row0, (u % kUnitsPerToken) * 16, v[b], act_gs, act_d,
+                                compact ? reinterpret_cast<uint2*>(codes + 8 * i) : nullptr,
+                                reinterpret_cast<__half*>(codes + scale_off + 2 * i));
+        } else {
+          store_unit<XDT, W4A4, kQuantFast>(row0, split_rows * kTokStride, (u % kUnitsPerToken) * 16, v[b], act_gs,
+                                            act_d);
+        }
       }
     }
     cuda_core::cluster_arrive();  // this share written (release) ...
@@ -937,9 +923,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
     prefetch_then_wait<XDT, W4A4, W4A4 && (FORM & kForm16AmaxWide) != 0>(p, steps, fetch, wv, sc, act_gs, act_d);
   }
 
-  if constexpr (kCompact) {
-    stage_cluster_compact();
-  } else if constexpr (kCluster) {
+  if constexpr (kCluster) {
     stage_cluster();
   } else if constexpr (WHOLE) {
     stage(c_base, nchunks);
