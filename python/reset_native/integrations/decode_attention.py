@@ -136,10 +136,14 @@ def op():
     return torch.ops.reset_native.decode_attention
 
 
-def call(q, k_cache, v_cache, mask, scale: float, advance):
-    """The op with these arguments (scale a float), or its body directly outside a torch.compile trace."""
+def call(q, k_cache, v_cache, mask, scale: float, advance, check: bool = False):
+    """The op with these arguments (scale a float), or its body directly outside a torch.compile trace (the body
+    checks its inputs). check: validate them before the op too (public callers: the dispatcher rejects non-tensors
+    vaguely); the attention forward passes inputs it has already vetted."""
     if _launch.eager_without_grad(q, k_cache, v_cache, mask):
         return _decode_attention_impl(q, k_cache, v_cache, mask, scale, advance)
+    if check:
+        _check(q, k_cache, v_cache, mask, scale, advance)
     return op()(q, k_cache, v_cache, mask, scale, advance)
 
 
@@ -154,10 +158,7 @@ def decode_attention(q, k_cache, v_cache, mask=None, scale: Optional[float] = No
         scale = q.shape[-1] ** -0.5
     if isinstance(scale, (int, float)) and not isinstance(scale, bool):
         scale = float(scale)
-    if _launch.eager_without_grad(q, k_cache, v_cache, mask):
-        return _decode_attention_impl(q, k_cache, v_cache, mask, scale, advance)  # checks its inputs first
-    _check(q, k_cache, v_cache, mask, scale, advance)  # before the dispatcher, which rejects non-tensors vaguely
-    return op()(q, k_cache, v_cache, mask, scale, advance)
+    return call(q, k_cache, v_cache, mask, scale, advance, check=True)
 
 
 def applies(module, q, k_cache, attention_mask, kwargs) -> bool:

@@ -121,17 +121,26 @@ def _cache_op():
     return torch.ops.reset_native.qk_norm_rope_cache
 
 
-def _qk_norm_rope_call(q, k, q_weight, k_weight, cos, sin, eps: float):
-    """The op (eps a float), or its body directly outside a torch.compile trace."""
+def _qk_norm_rope_call(q, k, q_weight, k_weight, cos, sin, eps: float, check: bool = False):
+    """The op (eps a float), or its body directly outside a torch.compile trace (the body checks its inputs).
+    check: validate them before the op too (public callers: the dispatcher rejects non-tensors vaguely); the
+    attention forward passes inputs it has already vetted."""
     if _launch.eager_without_grad(q, k, q_weight, k_weight, cos, sin):
         return _qk_norm_rope_impl(q, k, q_weight, k_weight, cos, sin, eps)
+    if check:
+        _check(q, k, q_weight, k_weight, cos, sin, eps)
     return _op()(q, k, q_weight, k_weight, cos, sin, eps)
 
 
-def _qk_norm_rope_cache_call(q, k, v, q_weight, k_weight, cos, sin, eps: float, k_cache, v_cache, cache_position):
-    """The cache-writing op (eps a float), or its body directly outside a torch.compile trace."""
+def _qk_norm_rope_cache_call(q, k, v, q_weight, k_weight, cos, sin, eps: float, k_cache, v_cache, cache_position,
+                             check: bool = False):
+    """The cache-writing op (eps a float), or its body directly outside a torch.compile trace; check as in
+    _qk_norm_rope_call."""
     if _launch.eager_without_grad(q, k, v, q_weight, k_weight, cos, sin, k_cache, v_cache):
         return _qk_norm_rope_cache_impl(q, k, v, q_weight, k_weight, cos, sin, eps, k_cache, v_cache, cache_position)
+    if check:
+        _check(q, k, q_weight, k_weight, cos, sin, eps)
+        _check_cache(q, k, v, k_cache, v_cache, cache_position)
     return _cache_op()(q, k, v, q_weight, k_weight, cos, sin, eps, k_cache, v_cache, cache_position)
 
 
@@ -236,7 +245,8 @@ def reference_cache(q, k, v, q_weight, k_weight, cos, sin, eps, k_cache, v_cache
 
 
 def _float(eps):
-    """A float (subclass) as a plain float, like the op's schema; anything else as is, for _check to reject."""
+    """A float (subclass) as a plain float, like the op's schema; anything else as is, for _check to reject (a valid
+    eps is a float, so after _check this equals float(eps))."""
     return float(eps) if isinstance(eps, float) else eps
 
 
@@ -245,10 +255,7 @@ def qk_norm_rope(q, k, q_weight, k_weight, cos, sin, eps: float = 1e-6):
 
     Returns contiguous [B, S, H, D] tensors (transpose(1, 2) gives transformers' [B, H, S, D] view).
     """
-    if _launch.eager_without_grad(q, k, q_weight, k_weight, cos, sin):
-        return _qk_norm_rope_impl(q, k, q_weight, k_weight, cos, sin, _float(eps))  # checks its inputs first
-    _check(q, k, q_weight, k_weight, cos, sin, eps)  # before the dispatcher, which rejects non-tensors vaguely
-    return _op()(q, k, q_weight, k_weight, cos, sin, float(eps))
+    return _qk_norm_rope_call(q, k, q_weight, k_weight, cos, sin, _float(eps), check=True)
 
 
 def qk_norm_rope_cache(q, k, v, q_weight, k_weight, cos, sin, eps, k_cache, v_cache, cache_position):
@@ -258,12 +265,8 @@ def qk_norm_rope_cache(q, k, v, q_weight, k_weight, cos, sin, eps, k_cache, v_ca
     Returns q [B, S, Hq, D]. A write past the cache's end writes nothing and returns NaN for q, so the logits
     turn NaN (the sampler's error flag reports it) instead of memory being overwritten.
     """
-    if _launch.eager_without_grad(q, k, v, q_weight, k_weight, cos, sin, k_cache, v_cache):  # checks inputs first
-        return _qk_norm_rope_cache_impl(q, k, v, q_weight, k_weight, cos, sin, _float(eps), k_cache, v_cache,
-                                        cache_position)
-    _check(q, k, q_weight, k_weight, cos, sin, eps)
-    _check_cache(q, k, v, k_cache, v_cache, cache_position)
-    return _cache_op()(q, k, v, q_weight, k_weight, cos, sin, float(eps), k_cache, v_cache, cache_position)
+    return _qk_norm_rope_cache_call(q, k, v, q_weight, k_weight, cos, sin, _float(eps), k_cache, v_cache,
+                                    cache_position, check=True)
 
 
 def _norm_weights(module):

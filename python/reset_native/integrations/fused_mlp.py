@@ -101,9 +101,17 @@ def reference(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
 def silu_mul(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
     """silu(gate) * up (see the module docstring); CUDA: one kernel. Outside a torch.compile trace the op's body
     runs directly (no dispatcher); inside, the op stands in the graph."""
+    return _silu_mul_call(gate, up, check=True)
+
+
+def _silu_mul_call(gate, up, check: bool = False):
+    """The op, or its body directly outside a torch.compile trace (the body checks its inputs). check: validate them
+    before the op too (public callers: the dispatcher rejects non-tensors vaguely); the MLP forward passes inputs it
+    has already vetted."""
     if _launch.eager_without_grad(gate, up):
-        return _silu_mul_impl(gate, up)  # checks its inputs first
-    _check(gate, up)  # before the dispatcher, which rejects non-tensors vaguely
+        return _silu_mul_impl(gate, up)
+    if check:
+        _check(gate, up)
     return _op()(gate, up)
 
 
@@ -140,7 +148,7 @@ def _fused_forward(self, x, reset_native_residual=None, reset_native_norm=None):
         gate, up = _gate_up(self, x, norm)
         if (AVAILABLE and gate.is_cuda and gate.dtype in _DTYPES and up.dtype == gate.dtype and gate.shape == up.shape
                 and gate.numel() and _row_stride(gate) is not None and _row_stride(up) is not None):
-            h = _silu_mul_impl(gate, up) if _launch.eager_without_grad(gate, up) else _op()(gate, up)
+            h = _silu_mul_call(gate, up)
         else:
             h = self.act_fn(gate) * up
     if reset_native_residual is None:
