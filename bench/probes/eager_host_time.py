@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -23,6 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_nvfp4_gpu import LAYERS  # noqa: E402
+from nvfp4_front_host_time import loop_us  # noqa: E402
 
 from reset_native import _nvfp4_cuda as nc  # noqa: E402
 from reset_native import nvfp4  # noqa: E402
@@ -30,16 +30,7 @@ from reset_native import nvfp4  # noqa: E402
 
 def host_us(fn, calls, reps):
     """Median over reps of the CPU time of `calls` calls of fn (not synchronised inside the loop), per call."""
-    fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        times.append((time.perf_counter() - t0) / calls * 1e6)
-        torch.cuda.synchronize()
-    return statistics.median(times)
+    return statistics.median(loop_us(fn, calls, reps, torch.cuda.synchronize))
 
 
 def native_launch(t, x):

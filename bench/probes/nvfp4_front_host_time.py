@@ -18,15 +18,19 @@ import torch
 from reset_native import nvfp4
 
 
-def per_call_us(fn, calls, reps):
+def loop_us(fn, calls, reps, sync=lambda: None):
+    """Microseconds per call in each of `reps` loops of `calls` calls of fn, after one warm-up call; sync() runs after
+    the warm-up and after each loop, outside the timed span (eager_host_time.py passes torch.cuda.synchronize)."""
     fn()
+    sync()
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
         for _ in range(calls):
             fn()
         times.append((time.perf_counter() - t0) / calls * 1e6)
-    return statistics.median(times), min(times)
+        sync()
+    return times
 
 
 def main():
@@ -46,7 +50,8 @@ def main():
     print(f"# nvfp4.gemv's checks (CUDA route, backend stubbed), us per call over {args.reps} loops of {args.calls}")
     print(f"{'call':20s} {'median':>6s} {'min':>6s}")
     for name, fn in rows:
-        med, low = per_call_us(fn, args.calls, args.reps)
+        times = loop_us(fn, args.calls, args.reps)
+        med, low = statistics.median(times), min(times)
         print(f"{name:20s} {med:6.2f} {low:6.2f}", flush=True)
 
 

@@ -7,6 +7,10 @@ stripped) or registers / spills differ, with their instruction counts, then the 
 """
 import re
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sass_gemv16_head_waits import ptxas_registers  # noqa: E402  {kernel: (registers, spill stores, spill loads)}
 
 
 def sass_by_kernel(path):
@@ -24,25 +28,9 @@ def sass_by_kernel(path):
     return out
 
 
-def resources(path):
-    """{kernel: 'regs R spill S/L'} from ptxas -v output."""
-    out, name, spill = {}, None, ""
-    for line in open(path):
-        m = re.search(r"Function properties for (\S+)", line)
-        if m:
-            name = m.group(1)
-        m = re.search(r"(\d+) bytes spill stores, (\d+) bytes spill loads", line)
-        if m:
-            spill = f"{m.group(1)}/{m.group(2)}"
-        m = re.search(r"Used (\d+) registers", line)
-        if m and name:
-            out[name] = f"regs {m.group(1)} spill {spill}"
-    return out
-
-
 def main(base, tree):
     a, b = sass_by_kernel(base + ".sass"), sass_by_kernel(tree + ".sass")
-    ra, rb = resources(base + ".ptxas.txt"), resources(tree + ".ptxas.txt")
+    ra, rb = ptxas_registers(base + ".ptxas.txt"), ptxas_registers(tree + ".ptxas.txt")
     for k in sorted(set(a) ^ set(b)):
         print(f"only in {'base' if k in a else 'tree'}: {k}")
     same = 0
@@ -51,7 +39,7 @@ def main(base, tree):
             same += 1
         else:
             print(f"differs: {k}: {len(a[k])} -> {len(b[k])} instructions, {ra.get(k)} -> {rb.get(k)}")
-    spills = sum(1 for v in rb.values() if not v.endswith("spill 0/0"))
+    spills = sum(1 for _, stores, loads in rb.values() if stores or loads)
     print(f"{same} of {len(a)} kernels identical; tree: {spills} functions with spills")
 
 
