@@ -335,6 +335,26 @@ def test_gemv_unaligned_views():
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("activation", ["bf16", "nvfp4"])
+def test_gemv_aligned_copy_outlives_the_launch(activation):
+    """An 8-byte aligned packed view is copied to an aligned buffer for the launch. Here the output [16, 48] bf16
+    and the copy [48, 32] have the same 1536 bytes, so a copy freed before the launch would likely hand its block to
+    the output (the kernel then reading weights from memory it writes): the bits of the aligned call, repeatedly."""
+    gen = torch.Generator().manual_seed(21)
+    n, k, m = 48, 64, 16
+    packed, scales, gs = ref.quantize(torch.randn((n, k), generator=gen).numpy())
+    s = torch.from_numpy(scales).cuda()
+    p_full = torch.zeros(n * k // 2 + 8, dtype=torch.uint8, device="cuda")
+    p_full[8:] = torch.from_numpy(packed).reshape(-1).cuda()
+    pc = p_full[8:].view(n, k // 2)
+    assert pc.data_ptr() % 16 == 8
+    x = torch.randn((m, k), generator=gen).to(torch.bfloat16).cuda()
+    want = nc.gemv(torch.from_numpy(packed).cuda(), s, float(gs), x, activation)
+    for _ in range(20):
+        assert torch.equal(nc.gemv(pc, s, float(gs), x, activation), want)
+
+
+@pytest.mark.gpu
 def test_gemv_cuda_graph_and_compile():
     gen = torch.Generator().manual_seed(11)
     n, k = 512, 2048

@@ -46,3 +46,32 @@ def test_cuda_gemv_rejects_x_on_another_device_than_t():
     t = nvfp4.quantize(torch.randn(32, 64))
     with pytest.raises(ValueError):
         nvfp4.gemv(t, torch.randn(1, 64, device="cuda"))
+
+
+@pytest.mark.parametrize("m", [1, 5, 16])
+@pytest.mark.parametrize("activation,act_gs", [("bf16", None), ("nvfp4", None), ("nvfp4", 0.02)])
+def test_public_gemv_launches_without_repeating_the_backend_checks(m, activation, act_gs, monkeypatch):
+    """nvfp4.gemv's eager CUDA calls launch through gemv_prechecked (not through the checking _gemv_impl): the same
+    bits as the checked backend route and the custom op, with and without bias, for 1-D and 2-D x; an x that
+    requires grad takes the op (which checks again; its backward raises: no autograd formula)."""
+    from reset_native import _nvfp4_cuda as nc
+
+    seed = int(torch.randint(0, 2**31, ()))
+    t = nvfp4.quantize(_fresh((96, 2048), torch.float32, seed).cuda())
+    x = _fresh((m, 2048), torch.float32, seed + 1).to(torch.bfloat16).cuda()
+    bias = _fresh((96, 1), torch.float32, seed + 2).reshape(96).to(torch.bfloat16).cuda()
+    checked = nc._gemv_impl
+    for b in (None, bias):
+        want = checked(t.packed, t.block_scales, t.global_scale, x, activation, act_gs, b)
+        op = nc._ops().nvfp4_gemv(t.packed, t.block_scales, t.global_scale, x, activation, act_gs, b, None)
+        monkeypatch.setattr(nc, "_gemv_impl", lambda *a: pytest.fail("the public call repeated the checks"))
+        public = nvfp4.gemv(t, x, activation=activation, act_global_scale=act_gs, bias=b)
+        one = nvfp4.gemv(t, x[0], activation=activation, act_global_scale=act_gs, bias=b)
+        monkeypatch.setattr(nc, "_gemv_impl", checked)
+        assert torch.equal(public, want) and torch.equal(public, op)
+        assert one.shape == (96,) and torch.equal(one, checked(t.packed, t.block_scales, t.global_scale, x[:1],
+                                                               activation, act_gs, b)[0])
+    y = nvfp4.gemv(t, x.float().requires_grad_(), activation=activation, act_global_scale=act_gs)
+    assert y.grad_fn is not None
+    with pytest.raises(RuntimeError, match="no autograd formula"):
+        y.sum().backward()

@@ -1,5 +1,6 @@
 """NVFP4 GEMV with split K (cuda/nvfp4/gemv_split.cuh): which calls split, results against fp64 for even and uneven
-slices, determinism and CUDA graphs, the unsplit fallback without workspace. GPU tests skip without a device."""
+slices, determinism and CUDA graphs, the unsplit fallback without workspace, the deferred launch that asks for its
+workspace and the backend's remembered workspace sizes. GPU tests skip without a device."""
 from __future__ import annotations
 
 import functools
@@ -152,8 +153,9 @@ def test_without_workspace_runs_unsplit(monkeypatch):
     stream = torch.cuda.current_stream().cuda_stream
     for ws_ptr, ws_bytes in ((0, 0), (ws.data_ptr(), ws.numel() * 4)):
         out.fill_(float("nan"))
-        nc._native.cuda_gemv(p.data_ptr(), s.data_ptr(), gs, n, k, x.data_ptr(), 2, m, False, 1.0, 0, 0,
-                             out.data_ptr(), stream, split_workspace=ws_ptr, split_workspace_bytes=ws_bytes)
+        wanted = nc._native.cuda_gemv(p.data_ptr(), s.data_ptr(), gs, n, k, x.data_ptr(), 2, m, False, 1.0, 0, 0,
+                                      out.data_ptr(), stream, split_workspace=ws_ptr, split_workspace_bytes=ws_bytes)
+        assert wanted == need  # what it would have used, though it ran unsplit
         monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "1")
         unsplit = nc.gemv(p, s, gs, x, "bf16")
         monkeypatch.delenv("RESET_NATIVE_GEMV_KSPLIT")
@@ -197,3 +199,71 @@ def test_split_w4a4_amax_in_kernel_or_pre_kernel_same_bits(n, k, m, forced, monk
     monkeypatch.setenv("RESET_NATIVE_GEMV_SPLIT_AMAX", "0")
     assert torch.equal(y, nc.gemv(p, s, gs, x, "nvfp4"))
     ref.check_vs_fp64(y, packed, scales, gs, x, "nvfp4", None, None)
+
+
+def _launch(p, s, gs, x, out, ws, ws_bytes, defer):
+    n, k = p.shape[0], p.shape[1] * 2
+    return nc._native.cuda_gemv(p.data_ptr(), s.data_ptr(), gs, n, k, x.data_ptr(), _CODES[x.dtype], x.shape[0],
+                                False, 1.0, 0, 0, out.data_ptr(), torch.cuda.current_stream().cuda_stream,
+                                split_workspace=ws, split_workspace_bytes=ws_bytes, defer_short_workspace=defer)
+
+
+def test_deferred_launch_asks_for_its_workspace(monkeypatch):
+    """defer_short_workspace: a call that would split with more workspace than given launches nothing (its output
+    keeps its poison) and returns the bytes it wants; given them, it launches the split kernel (the backend's bits);
+    a call that does not split launches at once and returns 0."""
+    monkeypatch.delenv("RESET_NATIVE_GEMV_KSPLIT", raising=False)
+    n, k, m = 64, 8192, 16
+    packed, scales, gs, p, s = _weights(n, k, 9)
+    x = torch.randn((m, k), generator=torch.Generator().manual_seed(11)).to(torch.bfloat16).cuda()
+    need = _workspace_bytes(p, s, x, "bf16")
+    assert need > 0
+    out = torch.empty((m, n), dtype=torch.bfloat16, device="cuda")
+    ws = torch.empty(need // 4, dtype=torch.float32, device="cuda")
+    for ws_ptr, ws_bytes in ((0, 0), (ws.data_ptr(), need - 4)):
+        out.fill_(float("nan"))
+        assert _launch(p, s, gs, x, out, ws_ptr, ws_bytes, True) == need
+        torch.cuda.synchronize()
+        assert bool(torch.isnan(out).all())  # nothing ran
+    assert _launch(p, s, gs, x, out, ws.data_ptr(), need, True) == need
+    assert torch.equal(out, nc.gemv(p, s, gs, x, "bf16"))
+    ref.check_vs_fp64(out, packed, scales, gs, x, "bf16", None, None)
+    one = x[:1].clone()
+    assert _workspace_bytes(p, s, one, "bf16") == 0
+    out1 = torch.full((1, n), float("nan"), dtype=torch.bfloat16, device="cuda")
+    assert _launch(p, s, gs, one, out1, 0, 0, True) == 0
+    assert torch.equal(out1, nc.gemv(p, s, gs, one, "bf16"))
+
+
+def test_remembered_workspace_sizes_never_change_results(monkeypatch):
+    """The backend remembers the split workspace each call shape wanted and offers that much at the next call. A
+    stale entry, too small (the launch defers, the call repeats with enough), too big (the launch uses what it needs)
+    or left from another rule (RESET_NATIVE_GEMV_KSPLIT=1 here), gives the bits of a fresh call, also when the
+    first call is captured in a CUDA graph, and the entry is corrected (to the bytes the split kernel used: entries
+    >= need launch split, and a fresh call's bits are the split ones, test_deferred_launch_asks_for_its_workspace)."""
+    monkeypatch.delenv("RESET_NATIVE_GEMV_KSPLIT", raising=False)
+    n, k, m = 64, 8192, 16
+    packed, scales, gs, p, s = _weights(n, k, 9)
+    x = torch.randn((m, k), generator=torch.Generator().manual_seed(12)).to(torch.bfloat16).cuda()
+    need = _workspace_bytes(p, s, x, "bf16")
+    monkeypatch.setattr(nc, "_split_bytes_wanted", {})
+    fresh = nc.gemv(p, s, gs, x, "bf16")
+    ref.check_vs_fp64(fresh, packed, scales, gs, x, "bf16", None, None)
+    (key, wanted), = nc._split_bytes_wanted.items()
+    assert wanted == need
+    for stale in (4, need - 4, 2 * need, need):
+        nc._split_bytes_wanted[key] = stale
+        assert torch.equal(nc.gemv(p, s, gs, x, "bf16"), fresh)
+        assert nc._split_bytes_wanted[key] == need
+    monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "1")
+    unsplit = nc.gemv(p, s, gs, x, "bf16")  # offered `need` bytes, wants none
+    assert nc._split_bytes_wanted[key] == 0
+    assert torch.equal(unsplit, nc.gemv(p, s, gs, x, "bf16"))
+    monkeypatch.delenv("RESET_NATIVE_GEMV_KSPLIT")
+    nc._split_bytes_wanted.clear()
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):  # the first call of this shape: its launch defers inside the capture
+        y = nc.gemv(p, s, gs, x, "bf16")
+    g.replay()
+    torch.cuda.synchronize()
+    assert torch.equal(y, fresh)

@@ -5,7 +5,8 @@ launch queue holds them, so the loop measures submission, not the GPU), median o
 public API (`reset_native.nvfp4.gemv`), the backend (`_nvfp4_cuda.gemv`: its eager route), the torch custom op
 called directly (`torch.ops.reset_native.nvfp4_gemv`, what torch.compile graphs run), the native launch alone
 (`_core.nvfp4.cuda_gemv` with the arguments prepared once: C++ planning + cudaLaunchKernelEx; W4A16 only, where no
-workspace is needed), and torch.matmul on bf16 weights of the same shape as a yardstick. W4A4 rows use the dynamic
+workspace is needed), the C++ planning alone (`cuda_gemv_workspace_bytes`, which plans the call and launches
+nothing; W4A16), and torch.matmul on bf16 weights of the same shape as a yardstick. W4A4 rows use the dynamic
 activation scale. `--profile` then prints cProfile's top functions of the public API's W4A4 call on the first row.
 
   python3 bench/probes/eager_host_time.py [--rows 8b:o:1,8b:o:16] [--calls 200] [--reps 7] [--profile]
@@ -51,6 +52,16 @@ def native_launch(t, x):
     return lambda: native.cuda_gemv(*args)
 
 
+def plan_query(t, x):
+    """The pybind workspace query of a W4A16 GEMV (C++ planning, no launch) with its arguments computed once."""
+    from reset_native import _core
+
+    n, k = t.shape
+    args = (t.packed.data_ptr(), t.block_scales.data_ptr(), n, k, x.data_ptr(), nc._dtype_code(x.dtype, "x"),
+            x.shape[0], False)
+    return lambda: _core.nvfp4.cuda_gemv_workspace_bytes(*args)
+
+
 def profile_public(t, x, calls):
     import cProfile
     import pstats
@@ -76,7 +87,8 @@ def main():
     ops = nc._ops()
     print(f"# {torch.cuda.get_device_name(0)}; host us per eager call, median of {args.reps} loops of "
           f"{args.calls} calls", flush=True)
-    print(f"{'row':14s} {'act':5s} {'public':>7s} {'backend':>7s} {'op':>7s} {'native':>7s} {'matmul':>7s}", flush=True)
+    print(f"{'row':14s} {'act':5s} {'public':>7s} {'backend':>7s} {'op':>7s} {'native':>7s} {'plan':>7s} {'matmul':>7s}",
+          flush=True)
     first = None
     for row in args.rows.split(","):
         model, name, m = row.split(":")
@@ -93,7 +105,8 @@ def main():
                          args.calls, args.reps)
             launch = native_launch(t, x) if act == "bf16" else None
             nat = f"{host_us(launch, args.calls, args.reps):7.1f}" if launch else f"{'-':>7s}"
-            print(f"{row:14s} {act:5s} {pub:7.1f} {be:7.1f} {op:7.1f} {nat} {mm:7.1f}", flush=True)
+            plan = f"{host_us(plan_query(t, x), args.calls, args.reps):7.1f}" if act == "bf16" else f"{'-':>7s}"
+            print(f"{row:14s} {act:5s} {pub:7.1f} {be:7.1f} {op:7.1f} {nat} {plan} {mm:7.1f}", flush=True)
     if args.profile:
         profile_public(*first, args.calls * 5)
 

@@ -100,7 +100,7 @@ void bind_nvfp4_cuda(py::module_& m) {
          std::uintptr_t x, int x_dtype, std::int64_t m_tokens, bool nvfp4_activations, float act_global_scale,
          std::uintptr_t act_amax_workspace, std::uintptr_t bias, std::uintptr_t out, std::uintptr_t stream,
          std::uintptr_t residual, int prologue, std::uintptr_t prologue_weight, float prologue_eps, int epilogue,
-         std::uintptr_t split_workspace, std::int64_t split_workspace_bytes) {
+         std::uintptr_t split_workspace, std::int64_t split_workspace_bytes, bool defer_short_workspace) {
         nc::GemvArgs a = gemv_shape(packed, block_scales, n, k, x, x_dtype, m_tokens);
         a.global_scale = global_scale;
         a.activation = nvfp4_activations ? Activation::NVFP4 : Activation::A16;
@@ -115,13 +115,17 @@ void bind_nvfp4_cuda(py::module_& m) {
         a.epilogue = to_epilogue(epilogue);
         a.split_workspace = ptr<void>(split_workspace);
         a.split_workspace_bytes = split_workspace_bytes;
-        nc::launch_gemv(a, ptr<void>(stream));
+        a.defer_short_workspace = defer_short_workspace;
+        return nc::launch_gemv(a, ptr<void>(stream));
       },
       py::arg("packed"), py::arg("block_scales"), py::arg("global_scale"), py::arg("n"), py::arg("k"), py::arg("x"),
       py::arg("x_dtype"), py::arg("m"), py::arg("nvfp4_activations"), py::arg("act_global_scale"),
       py::arg("act_amax_workspace"), py::arg("bias"), py::arg("out"), py::arg("stream"), py::arg("residual") = 0,
       py::arg("prologue") = 0, py::arg("prologue_weight") = 0, py::arg("prologue_eps") = 0.0f,
-      py::arg("epilogue") = 0, py::arg("split_workspace") = 0, py::arg("split_workspace_bytes") = 0);
+      py::arg("epilogue") = 0, py::arg("split_workspace") = 0, py::arg("split_workspace_bytes") = 0,
+      py::arg("defer_short_workspace") = false,
+      "Launches the GEMV; returns the split-K workspace bytes it wants. With defer_short_workspace and fewer "
+      "split_workspace_bytes than that, launches nothing (allocate, then call again).");
 
   m.def(
       "cuda_gemv_workspace_bytes",

@@ -182,7 +182,7 @@ bool gemv_fusion_supported(const GemvArgs& a) {
   return fused_args_ok(a) && fusion_fits(a, make_params(a), make_plan(a));
 }
 
-void launch_gemv(const GemvArgs& a, void* stream_ptr) {
+int64_t launch_gemv(const GemvArgs& a, void* stream_ptr) {
   check_args(a);
   auto stream = static_cast<cudaStream_t>(stream_ptr);
   GemvParams p = make_params(a);
@@ -197,8 +197,12 @@ void launch_gemv(const GemvArgs& a, void* stream_ptr) {
                         "split along K; SiLU: n % 32 == 0, no residual): "
                         "check gemv_fusion_supported first");
     add_ring_maps(plan, a);
-    if (a.x_dtype == DType::BF16) return launch_fused<kBF16>(a, p, plan, stream);
-    return launch_fused<kF16>(a, p, plan, stream);
+    if (a.x_dtype == DType::BF16) {
+      launch_fused<kBF16>(a, p, plan, stream);
+    } else {
+      launch_fused<kF16>(a, p, plan, stream);
+    }
+    return 0;
   }
   const bool w4a4 = a.activation == Activation::NVFP4;
   // The kernel launcher computes amax(|x|) into the workspace, or has the kernel reduce it itself
@@ -207,7 +211,9 @@ void launch_gemv(const GemvArgs& a, void* stream_ptr) {
   LaunchPlan plan = make_plan(a);
   const int ksplit = ksplit_for(a, p, plan);
   const int64_t ws_bytes = split_bytes(a, ksplit);
-  if (ws_bytes > 0 && a.split_workspace != nullptr && a.split_workspace_bytes >= ws_bytes) {
+  const bool short_workspace = a.split_workspace == nullptr || a.split_workspace_bytes < ws_bytes;
+  if (ws_bytes > 0 && short_workspace && a.defer_short_workspace) return ws_bytes;  // the caller allocates, calls again
+  if (ws_bytes > 0 && !short_workspace) {
     require(reinterpret_cast<uintptr_t>(a.split_workspace) % 4 == 0, "nvfp4 gemv: split_workspace must be 4-byte aligned");
     p.ksplit = ksplit;
     p.split_ws = static_cast<float*>(a.split_workspace);
@@ -215,11 +221,14 @@ void launch_gemv(const GemvArgs& a, void* stream_ptr) {
   add_ring_maps(plan, a);
   switch (a.x_dtype) {
     case DType::F32:
-      return dispatch_dtype<kF32>(p, w4a4, plan, stream);
+      dispatch_dtype<kF32>(p, w4a4, plan, stream);
+      return ws_bytes;
     case DType::F16:
-      return dispatch_dtype<kF16>(p, w4a4, plan, stream);
+      dispatch_dtype<kF16>(p, w4a4, plan, stream);
+      return ws_bytes;
     case DType::BF16:
-      return dispatch_dtype<kBF16>(p, w4a4, plan, stream);
+      dispatch_dtype<kBF16>(p, w4a4, plan, stream);
+      return ws_bytes;
   }
   throw InvalidType("nvfp4 gemv: unknown x dtype");
 }

@@ -55,13 +55,13 @@ def _dtype_code(dtype, name: str) -> int:
 
 
 def _check_cuda(t, name: str, device=None) -> None:
-    torch = _torch()
-    if not isinstance(t, torch.Tensor):
+    if not isinstance(t, _torch().Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    if t.device.type != "cuda":
-        raise ValueError(f"{name} must be a CUDA tensor, got device {t.device}")
-    if device is not None and t.device != device:
-        raise ValueError(f"{name} is on {t.device} but the weights are on {device}: all tensors must share one device")
+    dev = t.device  # a new torch.device per read: read once (this runs on every eager call)
+    if dev.type != "cuda":
+        raise ValueError(f"{name} must be a CUDA tensor, got device {dev}")
+    if device is not None and dev != device:
+        raise ValueError(f"{name} is on {dev} but the weights are on {device}: all tensors must share one device")
     if not t.is_contiguous():
         raise ValueError(f"{name} must be contiguous")
 
@@ -146,51 +146,86 @@ def _dequantize_impl(packed, block_scales, global_scale: float, out_dtype):
     return out
 
 
+def _gemv_buffers(torch, x, m: int, n: int, amax_bytes: int, split_bytes: int):
+    """The output [m, n] in x's dtype and, in the same allocation when either is needed, the 4-byte activation amax
+    (16-byte aligned, after the output) and the split-K partial sums: (out, amax pointer or 0, split pointer or 0)."""
+    if not (amax_bytes or split_bytes):
+        return torch.empty((m, n), dtype=x.dtype, device=x.device), 0, 0
+    eb = x.element_size()
+    offset = -(-m * n * eb // 16) * 16
+    buf = torch.empty(-(-(offset + amax_bytes + split_bytes) // eb), dtype=x.dtype, device=x.device)
+    out = buf.as_strided((m, n), (n, 1))  # the first m * n elements (cheaper than slice + view)
+    base = buf.data_ptr() + offset
+    return out, (base if amax_bytes else 0), (base + amax_bytes if split_bytes else 0)
+
+
+# Split-K workspace bytes the launcher last wanted, per call shape (see _gemv_impl). Only a hint: the launcher checks
+# every call and asks again when the hint is short, so a stale entry costs one extra native call, never a result.
+_split_bytes_wanted: dict = {}
+_SPLIT_BYTES_KEYS = 4096  # bound: a model has a few dozen shapes; past this the hints start over
+
+
+def _remember_split_bytes(key, wanted: int) -> None:
+    if key not in _split_bytes_wanted and len(_split_bytes_wanted) >= _SPLIT_BYTES_KEYS:
+        _split_bytes_wanted.clear()
+    _split_bytes_wanted[key] = wanted
+
+
 def _gemv_impl(packed, block_scales, global_scale: float, x, activation: str, act_global_scale, bias,
                residual=None):
-    torch = _torch()
     n, k = _check_weights(packed, block_scales)
-    _check_cuda(x, "x", packed.device)
+    dev = packed.device
+    _check_cuda(x, "x", dev)
     code = _dtype_code(x.dtype, "x")
     if x.dim() != 2 or x.shape[1] != k or not 1 <= x.shape[0] <= MAX_TOKENS:
         raise ValueError(f"x must be [M, K] with K = {k} and 1 <= M <= {MAX_TOKENS}, got {tuple(x.shape)}")
     if activation not in _ACTIVATIONS:
         raise ValueError(f"activation must be one of {_ACTIVATIONS}, got {activation!r}")
     if bias is not None:
-        _check_cuda(bias, "bias", packed.device)
+        _check_cuda(bias, "bias", dev)
         if bias.dtype != x.dtype or tuple(bias.shape) != (n,):
             raise ValueError(f"bias must be [{n}] of dtype {x.dtype}, got {tuple(bias.shape)} {bias.dtype}")
     m = x.shape[0]
     if residual is not None:
-        _check_cuda(residual, "residual", packed.device)
+        _check_cuda(residual, "residual", dev)
         if residual.dtype != x.dtype or tuple(residual.shape) != (m, n) or not residual.is_contiguous():
             raise ValueError(f"residual must be a contiguous [{m}, {n}] tensor of dtype {x.dtype}, got "
                              f"{tuple(residual.shape)} {residual.dtype}")
     w4a4 = activation == "nvfp4"
-    act_gs = _check_scale(act_global_scale, "act_global_scale") if (w4a4 and act_global_scale is not None) else 1.0
-    pk, sc = _aligned(packed, 16).data_ptr(), _aligned(block_scales, 2).data_ptr()
+    if w4a4 and act_global_scale is not None:
+        act_global_scale = _check_scale(act_global_scale, "act_global_scale")
+    return _gemv_launch(packed, block_scales, global_scale, x, w4a4, act_global_scale, bias, residual, n, k, m, code,
+                        dev.index)
+
+
+def _gemv_launch(packed, block_scales, global_scale: float, x, w4a4: bool, act_global_scale, bias, residual, n: int,
+                 k: int, m: int, code: int, index: int):
+    """The launch of a validated call (_gemv_impl's checks, or reset_native.nvfp4.gemv's: gemv_prechecked)."""
+    # An aligned copy must outlive the launch: freed earlier, its memory could become this call's output.
+    packed, block_scales = _aligned(packed, 16), _aligned(block_scales, 2)
+    pk, sc = packed.data_ptr(), block_scales.data_ptr()
     xp = x.data_ptr()
-    index = x.device.index
+    act_gs = 1.0 if act_global_scale is None else act_global_scale
+    amax_bytes = 16 if (w4a4 and act_global_scale is None) else 0
+    bias_p = 0 if bias is None else bias.data_ptr()
+    res_p = 0 if residual is None else residual.data_ptr()
+    # Split K (long K x many tokens) needs fp32 partial sums. The launch plans the call once and says how many bytes
+    # it wants: given fewer (defer_short_workspace), it launches nothing, and this allocates and calls again. The
+    # bytes last wanted per call shape are remembered, so a repeated call launches at the first try.
+    key = (n, k, m, code, w4a4, index, xp % 16 == 0)
+    split_bytes = _split_bytes_wanted.get(key, 0)
+    torch = _torch()
     with _launch.on_device(index):
-        # Split K (long K x many tokens) needs fp32 partial sums: the C++ side says how many bytes.
-        split_bytes = int(_native.cuda_gemv_workspace_bytes(pk, sc, n, k, xp, code, m, w4a4))
-        amax_bytes = 16 if (w4a4 and act_global_scale is None) else 0
-        workspace = split_ws = 0
-        if amax_bytes or split_bytes:
-            # One allocation: the output, then (16-byte aligned) the 4-byte activation amax and the split-K partials.
-            eb = x.element_size()
-            offset = -(-m * n * eb // 16) * 16
-            buf = torch.empty(-(-(offset + amax_bytes + split_bytes) // eb), dtype=x.dtype, device=x.device)
-            out = buf.as_strided((m, n), (n, 1))  # the first m * n elements (cheaper than slice + view)
-            base = buf.data_ptr() + offset
-            workspace = base if amax_bytes else 0
-            split_ws = base + amax_bytes if split_bytes else 0
-        else:
-            out = torch.empty((m, n), dtype=x.dtype, device=x.device)
-        _native.cuda_gemv(pk, sc, global_scale, n, k, xp, code, m, w4a4, act_gs,
-                          workspace, 0 if bias is None else bias.data_ptr(), out.data_ptr(), _launch.raw_stream(index),
-                          0 if residual is None else residual.data_ptr(), split_workspace=split_ws,
-                          split_workspace_bytes=split_bytes)
+        stream = _launch.raw_stream(index)
+        out, amax_ws, split_ws = _gemv_buffers(torch, x, m, n, amax_bytes, split_bytes)
+        wanted = _native.cuda_gemv(pk, sc, global_scale, n, k, xp, code, m, w4a4, act_gs, amax_ws, bias_p,
+                                   out.data_ptr(), stream, res_p, 0, 0, 0.0, 0, split_ws, split_bytes, True)
+        if wanted != split_bytes:
+            _remember_split_bytes(key, wanted)
+        if wanted > split_bytes:  # nothing was launched
+            out, amax_ws, split_ws = _gemv_buffers(torch, x, m, n, amax_bytes, wanted)
+            _native.cuda_gemv(pk, sc, global_scale, n, k, xp, code, m, w4a4, act_gs, amax_ws, bias_p, out.data_ptr(),
+                              stream, res_p, 0, 0, 0.0, 0, split_ws, wanted, False)
     return out
 
 
@@ -250,6 +285,19 @@ def gemv(packed, block_scales, global_scale: float, x, activation: str = "bf16",
         return _gemv_impl(packed, block_scales, gs, x, activation, act_global_scale, bias, residual)
     return _torch().ops.reset_native.nvfp4_gemv(packed, block_scales, gs, x, activation, act_global_scale, bias,
                                                 residual)
+
+
+def gemv_prechecked(packed, block_scales, global_scale: float, x, activation: str, act_global_scale, bias):
+    """gemv for reset_native.nvfp4.gemv, whose checks cover gemv's: packed / block_scales / global_scale from an
+    NVFP4Tensor (validated at construction, read-only), x [M <= 16, K] contiguous of a float dtype on their device,
+    activation, act_global_scale (None or a finite float > 0) and bias checked against them. An eager call skips the
+    repeat of those checks (a few us of host time per call); other calls take the checked op."""
+    if _launch.eager_without_grad(x, bias):
+        n, half_k = packed.shape
+        code = _dtype_codes()[x.dtype]
+        return _gemv_launch(packed, block_scales, global_scale, x, activation == "nvfp4", act_global_scale, bias, None,
+                            n, 2 * half_k, x.shape[0], code, x.device.index)
+    return gemv(packed, block_scales, global_scale, x, activation, act_global_scale, bias)
 
 
 if AVAILABLE and importlib.util.find_spec("torch") is not None:

@@ -203,7 +203,11 @@ def _cuda_backend() -> Any:
 class NVFP4Tensor:
     """An NVFP4 matrix [N, K]: ``packed`` uint8 [N, K/2], ``block_scales`` uint8 [N, K/16] (E4M3 bit
     patterns, linear layout) and ``global_scale`` (float, decode multiplier). The two arrays are numpy arrays
-    or torch tensors (CPU or CUDA) of the same kind on the same device; ``.device`` reports it."""
+    or torch tensors (CPU or CUDA) of the same kind on the same device; ``.device`` reports it.
+
+    Read-only: the three parts are validated once, here, and the CUDA GEMV trusts them from then on (a part
+    swapped afterwards could send a host pointer or a short scale array to a kernel). Build a new tensor instead;
+    copies and pickles rebuild (and so revalidate) through the constructor."""
 
     __slots__ = ("packed", "block_scales", "global_scale")
 
@@ -238,9 +242,19 @@ class NVFP4Tensor:
         gs = _check_scale(global_scale, "global_scale")
         if gs is None:
             raise TypeError("global_scale must be a float, got None")
-        self.packed = packed
-        self.block_scales = block_scales
-        self.global_scale = gs
+        object.__setattr__(self, "packed", packed)
+        object.__setattr__(self, "block_scales", block_scales)
+        object.__setattr__(self, "global_scale", gs)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"NVFP4Tensor is read-only (validated once, at construction): build a new one instead "
+                             f"of setting {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"NVFP4Tensor is read-only: cannot delete {name!r}")
+
+    def __reduce__(self):
+        return (type(self), (self.packed, self.block_scales, self.global_scale))
 
     @classmethod
     def from_parts(cls, packed: Any, block_scales: Any, global_scale: float) -> "NVFP4Tensor":
@@ -402,8 +416,8 @@ def _gemv_cuda(t: NVFP4Tensor, x2: Any, activation: str, act_gs: Optional[float]
     float32 on the device, as the kernels do) so every slice uses the same scale, which costs one host read."""
     backend = _cuda_backend()
     m = int(x2.shape[0])
-    if m <= _CUDA_MAX_TOKENS:
-        return backend.gemv(t.packed, t.block_scales, t.global_scale, x2, activation, act_gs, bias)
+    if m <= _CUDA_MAX_TOKENS:  # the checks above cover the backend's (gemv_prechecked)
+        return backend.gemv_prechecked(t.packed, t.block_scales, t.global_scale, x2, activation, act_gs, bias)
     torch = sys.modules["torch"]
     if activation == "nvfp4" and act_gs is None:
         amax = x2.abs().amax().to(torch.float32)

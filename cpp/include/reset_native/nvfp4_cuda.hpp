@@ -71,6 +71,10 @@ struct GemvArgs {
   // the fp32 partial sums in a fixed order; without, it runs unsplit (same results within fp32 rounding, slower).
   void* split_workspace = nullptr;
   std::int64_t split_workspace_bytes = 0;
+  // When set and the call would split K with more split_workspace_bytes than given, launch_gemv launches nothing
+  // and returns the bytes it wants, so that a caller can size the workspace from the launch itself (one planning
+  // pass per call) instead of asking gemv_workspace_bytes first. Unset: such a call runs unsplit.
+  bool defer_short_workspace = false;
 };
 
 // Bytes of split_workspace that launch_gemv would use for these arguments on the current device; 0 when the call
@@ -84,8 +88,10 @@ std::int64_t gemv_workspace_bytes(const GemvArgs& a);
 bool gemv_uses_weight_ring(const GemvArgs& a);
 
 // y = x @ dequantize(w).T (+ bias) (+ residual), fp32 accumulation, output in x_dtype. One launch (two small extra
-// nodes, a 4-byte memset and an amax kernel, when W4A4 computes its activation scale on the device).
-void launch_gemv(const GemvArgs& args, void* stream);
+// nodes, a 4-byte memset and an amax kernel, when W4A4 computes its activation scale on the device). Returns the
+// split-K workspace bytes the call wants (gemv_workspace_bytes; 0 with a fused prologue / epilogue): when that is
+// more than args.split_workspace_bytes and args.defer_short_workspace is set, nothing was launched.
+std::int64_t launch_gemv(const GemvArgs& args, void* stream);
 
 // Whether launch_gemv has a kernel for args' prologue / epilogue (true without either): 16-bit x, A16,
 // 1 <= m <= 2, k % 1024 == 0, 16-byte aligned x / packed / block scales / prologue weight, x fitting shared memory
