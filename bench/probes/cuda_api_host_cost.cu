@@ -1,7 +1,9 @@
 // Host cost of the CUDA runtime calls an NVFP4 GEMV launch makes (session 24): cudaGetDevice, cudaDeviceGetAttribute,
 // cudaFuncSetAttribute (max dynamic shared memory), cudaOccupancyMaxActiveBlocksPerMultiprocessor and
 // cudaLaunchKernelEx with the programmatic-stream-serialization attribute (PDL), each timed alone over many calls on
-// an empty kernel with 100 KiB of dynamic shared memory (the launch queue drained between rounds).
+// an empty kernel with 100 KiB of dynamic shared memory (the launch queue drained between rounds); for comparison the
+// same launch without the attribute, a triple-chevron launch, and cudaStreamIsCapturing (the query a launcher
+// would need to add PDL only inside graph capture).
 //   nvcc -O2 -std=c++17 -arch=sm_90 -o /tmp/cuda_api_host_cost bench/probes/cuda_api_host_cost.cu && /tmp/cuda_api_host_cost
 #include <cuda_runtime.h>
 
@@ -58,12 +60,30 @@ int main() {
     cfg.numAttrs = 1;
     cudaLaunchKernelEx(&cfg, empty_kernel, static_cast<int*>(nullptr));
   };
+  auto launch_plain = [&] {
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(264);
+    cfg.blockDim = dim3(threads);
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = stream;
+    cudaLaunchKernelEx(&cfg, empty_kernel, static_cast<int*>(nullptr));
+  };
+  auto chevrons = [&] { empty_kernel<<<264, threads, smem, stream>>>(nullptr); };
+  auto capturing = [&] {
+    cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
+    cudaStreamIsCapturing(stream, &st);
+    sink += int(st);
+  };
   std::printf("# us per call (median of 7 rounds of %d)\n", calls);
   std::printf("cudaGetDevice                      %6.3f\n", us_per_call(get_device, calls));
   std::printf("cudaDeviceGetAttribute             %6.3f\n", us_per_call(attribute, calls));
   std::printf("cudaFuncSetAttribute               %6.3f\n", us_per_call(set_attr, calls));
   std::printf("cudaOccupancyMaxActiveBlocks...    %6.3f\n", us_per_call(occupancy, calls));
   std::printf("cudaLaunchKernelEx (PDL)           %6.3f\n", us_per_call(launch, calls));
+  std::printf("cudaLaunchKernelEx (no attribute)  %6.3f\n", us_per_call(launch_plain, calls));
+  std::printf("<<<grid, block, smem, stream>>>    %6.3f\n", us_per_call(chevrons, calls));
+  std::printf("cudaStreamIsCapturing              %6.3f\n", us_per_call(capturing, calls));
+  std::printf("cudaLaunchKernelEx (PDL), again    %6.3f\n", us_per_call(launch, calls));
   std::printf("errors: %s (sink %d)\n", cudaGetErrorString(cudaGetLastError()), sink % 7);
   return 0;
 }
