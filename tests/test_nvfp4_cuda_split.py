@@ -140,14 +140,21 @@ def test_split_long_k_two_tokens_and_graph(monkeypatch):
     ref.check_vs_fp64(y, packed, scales, gs, x, "bf16", None, None)
 
 
-def test_without_workspace_runs_unsplit(monkeypatch):
-    """The C++ entry point given no (or too little) workspace runs the unsplit kernel: the bits of KSPLIT=1."""
+def _long_k_case(monkeypatch, x_seed):
+    """A call that splits K by the default rule (64 x 8192 weights, 16 tokens of bf16 x): (packed, scales, gs,
+    packed on the GPU, scales on the GPU, x, the split workspace bytes it wants)."""
     monkeypatch.delenv("RESET_NATIVE_GEMV_KSPLIT", raising=False)
-    n, k, m = 64, 8192, 16
-    _, _, gs, p, s = _weights(n, k, 9)
-    x = torch.randn((m, k), generator=torch.Generator().manual_seed(10)).to(torch.bfloat16).cuda()
+    packed, scales, gs, p, s = _weights(64, 8192, 9)
+    x = torch.randn((16, 8192), generator=torch.Generator().manual_seed(x_seed)).to(torch.bfloat16).cuda()
     need = _workspace_bytes(p, s, x, "bf16")
     assert need > 0
+    return packed, scales, gs, p, s, x, need
+
+
+def test_without_workspace_runs_unsplit(monkeypatch):
+    """The C++ entry point given no (or too little) workspace runs the unsplit kernel: the bits of KSPLIT=1."""
+    _, _, gs, p, s, x, need = _long_k_case(monkeypatch, 10)
+    m, k, n = x.shape[0], x.shape[1], p.shape[0]
     out = torch.empty((m, n), dtype=torch.bfloat16, device="cuda")
     ws = torch.empty(need // 4 - 1, dtype=torch.float32, device="cuda")
     stream = torch.cuda.current_stream().cuda_stream
@@ -212,13 +219,9 @@ def test_deferred_launch_asks_for_its_workspace(monkeypatch):
     """defer_short_workspace: a call that would split with more workspace than given launches nothing (its output
     keeps its poison) and returns the bytes it wants; given them, it launches the split kernel (the backend's bits);
     a call that does not split launches at once and returns 0."""
-    monkeypatch.delenv("RESET_NATIVE_GEMV_KSPLIT", raising=False)
-    n, k, m = 64, 8192, 16
-    packed, scales, gs, p, s = _weights(n, k, 9)
-    x = torch.randn((m, k), generator=torch.Generator().manual_seed(11)).to(torch.bfloat16).cuda()
-    need = _workspace_bytes(p, s, x, "bf16")
-    assert need > 0
-    out = torch.empty((m, n), dtype=torch.bfloat16, device="cuda")
+    packed, scales, gs, p, s, x, need = _long_k_case(monkeypatch, 11)
+    n = p.shape[0]
+    out = torch.empty((16, n), dtype=torch.bfloat16, device="cuda")
     ws = torch.empty(need // 4, dtype=torch.float32, device="cuda")
     for ws_ptr, ws_bytes in ((0, 0), (ws.data_ptr(), need - 4)):
         out.fill_(float("nan"))
@@ -241,11 +244,7 @@ def test_remembered_workspace_sizes_never_change_results(monkeypatch):
     or left from another rule (RESET_NATIVE_GEMV_KSPLIT=1 here), gives the bits of a fresh call, also when the
     first call is captured in a CUDA graph, and the entry is corrected (to the bytes the split kernel used: entries
     >= need launch split, and a fresh call's bits are the split ones, test_deferred_launch_asks_for_its_workspace)."""
-    monkeypatch.delenv("RESET_NATIVE_GEMV_KSPLIT", raising=False)
-    n, k, m = 64, 8192, 16
-    packed, scales, gs, p, s = _weights(n, k, 9)
-    x = torch.randn((m, k), generator=torch.Generator().manual_seed(12)).to(torch.bfloat16).cuda()
-    need = _workspace_bytes(p, s, x, "bf16")
+    packed, scales, gs, p, s, x, need = _long_k_case(monkeypatch, 12)
     monkeypatch.setattr(nc, "_split_bytes_wanted", {})
     fresh = nc.gemv(p, s, gs, x, "bf16")
     ref.check_vs_fp64(fresh, packed, scales, gs, x, "bf16", None, None)

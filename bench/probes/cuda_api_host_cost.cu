@@ -50,24 +50,18 @@ int main() {
   cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attr[0].val.programmaticStreamSerializationAllowed = 1;
-  auto launch = [&] {
+  auto launch_ex = [&](unsigned num_attrs) {  // 0: no attribute, 1: PDL
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = dim3(264);
     cfg.blockDim = dim3(threads);
     cfg.dynamicSmemBytes = smem;
     cfg.stream = stream;
     cfg.attrs = attr;
-    cfg.numAttrs = 1;
+    cfg.numAttrs = num_attrs;
     cudaLaunchKernelEx(&cfg, empty_kernel, static_cast<int*>(nullptr));
   };
-  auto launch_plain = [&] {
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(264);
-    cfg.blockDim = dim3(threads);
-    cfg.dynamicSmemBytes = smem;
-    cfg.stream = stream;
-    cudaLaunchKernelEx(&cfg, empty_kernel, static_cast<int*>(nullptr));
-  };
+  auto launch = [&] { launch_ex(1); };
+  auto launch_plain = [&] { launch_ex(0); };
   auto chevrons = [&] { empty_kernel<<<264, threads, smem, stream>>>(nullptr); };
   auto capturing = [&] {
     cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
