@@ -77,7 +77,7 @@ def test_eager_route_runs_on_a_side_stream_and_in_a_cuda_graph():
     s = torch.cuda.Stream()
     s.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(s):
-        side = nc.gemv(packed, scales, gs, x, "nvfp4")  # enqueued on s: the launch must take s, not the default
+        side = nc.gemv(packed, scales, gs, x, "nvfp4")  # the right bits on s (which stream: the test above)
     torch.cuda.current_stream().wait_stream(s)
     torch.cuda.synchronize()
     assert torch.equal(side, want)

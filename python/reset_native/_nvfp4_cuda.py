@@ -222,7 +222,8 @@ def _gemv_launch(packed, block_scales, global_scale: float, x, w4a4: bool, act_g
                                    out.data_ptr(), stream, res_p, 0, 0, 0.0, 0, split_ws, split_bytes, True)
         if wanted != split_bytes:
             _remember_split_bytes(key, wanted)
-        if wanted > split_bytes:  # nothing was launched
+        if wanted > split_bytes:  # nothing was launched. (The two launches are spelled out: a shared helper or a
+            # closure added host time per call on the development VM, on the path this exists to make cheap.)
             out, amax_ws, split_ws = _gemv_buffers(torch, x, m, n, amax_bytes, wanted)
             _native.cuda_gemv(pk, sc, global_scale, n, k, xp, code, m, w4a4, act_gs, amax_ws, bias_p, out.data_ptr(),
                               stream, res_p, 0, 0, 0.0, 0, split_ws, wanted, False)
