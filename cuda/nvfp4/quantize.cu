@@ -2,6 +2,7 @@
 // thread per 16-element block, IEEE division (__fdiv_rn), no fast-math, so the bytes match the CPU reference.
 #include <cuda_runtime.h>
 
+#include <cstdint>
 #include <string>
 
 #include "nvfp4/launch_check.hpp"
@@ -53,18 +54,55 @@ __global__ void quantize_kernel(const typename Elem<DT>::T* __restrict__ w, int6
   }
 }
 
+__device__ __forceinline__ uint32_t value_bits(float v) { return __float_as_uint(v); }
+__device__ __forceinline__ uint16_t value_bits(__half v) { return __half_as_ushort(v); }
+__device__ __forceinline__ uint16_t value_bits(__nv_bfloat16 v) { return __bfloat16_as_ushort(v); }
+
+// The 16 codes of one block: one 8-byte load when packed is 8-byte aligned, else byte loads (odd views).
+__device__ __forceinline__ uint2 block_codes(const uint8_t* __restrict__ packed, int64_t b, bool vec) {
+  if (vec) return reinterpret_cast<const uint2*>(packed)[b];
+  const uint8_t* p = packed + b * 8;
+  return make_uint2(uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24,
+                    uint32_t(p[4]) | uint32_t(p[5]) << 8 | uint32_t(p[6]) << 16 | uint32_t(p[7]) << 24);
+}
+
+// One thread per 16-value block: an 8-byte load of its codes and 16-byte stores of its values (32 bytes side by side
+// for 16-bit out). Of the layouts timed in session 25 (bench/probes/dequant_variants.cu: 8, 16 or 32 codes per
+// thread), this one streams fastest, ~84% of a bf16 copy's rate on an H200; prefill expands whole layers with it
+// (nvfp4.gemv, M > 16), so it matters. vec: packed 8-byte and out 16-byte aligned (the usual case; odd views take
+// byte loads and element stores, the same values).
 template <int DT>
 __global__ void dequantize_kernel(const uint8_t* __restrict__ packed, const uint8_t* __restrict__ scales,
-                                  int64_t blocks, float global_scale, typename Elem<DT>::T* __restrict__ out) {
+                                  int64_t blocks, float global_scale, bool vec,
+                                  typename Elem<DT>::T* __restrict__ out) {
+  using Bits = decltype(value_bits(typename Elem<DT>::T()));
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t b = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; b < blocks; b += stride) {
+    const uint2 codes = block_codes(packed, b, vec);
     const float s = e4m3_decode(scales[b]);
+    uint32_t bits[16];  // the values' bit patterns, so the stores below build uint4 words in registers
 #pragma unroll
     for (int i = 0; i < 16; ++i) {
-      const uint32_t code = (packed[b * 8 + i / 2] >> (4 * (i % 2))) & 0xFu;
+      const uint32_t code = ((i < 8 ? codes.x : codes.y) >> (4 * (i % 8))) & 0xFu;
       // e2m1 * e4m3 is exact; the product with the global scale is the one fp32 rounding.
       const float mag = __fmul_rn(__fmul_rn(e2m1_magnitude_value(code & 7u), s), global_scale);
-      out[b * 16 + i] = Elem<DT>::from_float(code & 8u ? -mag : mag);
+      bits[i] = value_bits(Elem<DT>::from_float(code & 8u ? -mag : mag));
+    }
+    auto* o = reinterpret_cast<Bits*>(out + b * 16);
+    if (!vec) {
+#pragma unroll
+      for (int i = 0; i < 16; ++i) o[i] = Bits(bits[i]);
+    } else if (sizeof(Bits) == 2) {
+#pragma unroll
+      for (int q = 0; q < 2; ++q)
+        reinterpret_cast<uint4*>(o)[q] = make_uint4(bits[8 * q] | bits[8 * q + 1] << 16,
+                                                    bits[8 * q + 2] | bits[8 * q + 3] << 16,
+                                                    bits[8 * q + 4] | bits[8 * q + 5] << 16,
+                                                    bits[8 * q + 6] | bits[8 * q + 7] << 16);
+    } else {
+#pragma unroll
+      for (int q = 0; q < 4; ++q)
+        reinterpret_cast<uint4*>(o)[q] = make_uint4(bits[4 * q], bits[4 * q + 1], bits[4 * q + 2], bits[4 * q + 3]);
     }
   }
 }
@@ -143,18 +181,21 @@ void launch_dequantize(const std::uint8_t* packed, const std::uint8_t* block_sca
   require(packed && block_scales && out, "nvfp4 dequantize: null pointer");
   auto stream = static_cast<cudaStream_t>(stream_ptr);
   const int64_t blocks = n * (k / 16);
-  const int grid = grid_for(blocks);
+  // One thread per block (the loop only runs again past 2^28 blocks).
+  const int64_t ctas = (blocks + kBlockThreads - 1) / kBlockThreads;
+  const int grid = int(ctas < (1 << 20) ? ctas : (1 << 20));
+  const bool vec = reinterpret_cast<std::uintptr_t>(packed) % 8 == 0 && reinterpret_cast<std::uintptr_t>(out) % 16 == 0;
   switch (out_dtype) {
     case DType::F32:
-      dequantize_kernel<kF32><<<grid, kBlockThreads, 0, stream>>>(packed, block_scales, blocks, global_scale,
+      dequantize_kernel<kF32><<<grid, kBlockThreads, 0, stream>>>(packed, block_scales, blocks, global_scale, vec,
                                                                   static_cast<float*>(out));
       break;
     case DType::F16:
-      dequantize_kernel<kF16><<<grid, kBlockThreads, 0, stream>>>(packed, block_scales, blocks, global_scale,
+      dequantize_kernel<kF16><<<grid, kBlockThreads, 0, stream>>>(packed, block_scales, blocks, global_scale, vec,
                                                                   static_cast<__half*>(out));
       break;
     case DType::BF16:
-      dequantize_kernel<kBF16><<<grid, kBlockThreads, 0, stream>>>(packed, block_scales, blocks, global_scale,
+      dequantize_kernel<kBF16><<<grid, kBlockThreads, 0, stream>>>(packed, block_scales, blocks, global_scale, vec,
                                                                    static_cast<__nv_bfloat16*>(out));
       break;
     default:

@@ -372,7 +372,8 @@ def gemv(t: NVFP4Tensor, x: Any, *, activation: str = "bf16", act_global_scale: 
     its device. ``activation="bf16"`` (W4A16) uses x as given; ``activation="nvfp4"`` (W4A4) first quantizes
     x to NVFP4 with per-16 block scales per row and one global scale per call (amax(x)/2688 over the whole x,
     or ``act_global_scale`` when given); see the module docstring for the exact semantics. ``bias`` is an
-    optional [N] array of x's dtype, kind and device. Any M works; M <= 16 is the fast path."""
+    optional [N] array of x's dtype, kind and device. Any M works; on CUDA M <= 16 is the decode GEMV, and W4A16
+    with 16-bit x from 80 tokens expands the weights chunk by chunk for cuBLAS (docs/nvfp4_cuda.md, "Prefill")."""
     t = _check_tensor(t)
     n, k = t.shape
     dtype_name = _check_float_matrix(x, "x", ndims=(1, 2))
@@ -411,13 +412,19 @@ _CUDA_MAX_TOKENS = 16  # the CUDA GEMV kernels take up to 16 tokens per launch
 
 def _gemv_cuda(t: NVFP4Tensor, x2: Any, activation: str, act_gs: Optional[float], bias: Any) -> Any:
     """CUDA GEMV. No host synchronisation for M <= 16 (the decode path, CUDA-graph capturable); in particular
-    x is NOT scanned for NaN/Inf in W4A4 (non-finite x gives non-finite outputs). Larger M (prefill) runs in
-    16-token slices; with a dynamic W4A4 scale the one per-call scale amax(x)/2688 is computed first (in
-    float32 on the device, as the kernels do) so every slice uses the same scale, which costs one host read."""
+    x is NOT scanned for NaN/Inf in W4A4 (non-finite x gives non-finite outputs). Larger M (prefill): W4A16 with
+    16-bit x from _nvfp4_prefill.MIN_TOKENS tokens expands the weights chunk by chunk and multiplies with cuBLAS
+    (_nvfp4_prefill); other calls run in 16-token slices. With a dynamic W4A4 scale the one per-call scale
+    amax(x)/2688 is computed first (in float32 on the device, as the kernels do) so every slice uses the same
+    scale, which costs one host read."""
     backend = _cuda_backend()
     m = int(x2.shape[0])
     if m <= _CUDA_MAX_TOKENS:  # the checks above cover the backend's (gemv_prechecked)
         return backend.gemv_prechecked(t.packed, t.block_scales, t.global_scale, x2, activation, act_gs, bias)
+    from . import _nvfp4_prefill
+
+    if _nvfp4_prefill.route(m, activation, x2) == "dequant":
+        return _nvfp4_prefill.gemm(t.packed, t.block_scales, t.global_scale, x2, bias)
     torch = sys.modules["torch"]
     if activation == "nvfp4" and act_gs is None:
         amax = x2.abs().amax().to(torch.float32)

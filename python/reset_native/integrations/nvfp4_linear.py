@@ -4,7 +4,9 @@ The weight is stored exactly as a ModelOpt NVFP4 checkpoint stores it (buffer na
 of a quantized model *is* the checkpoint: ``weight`` uint8 [N, K/2] (element 2i in the low nibble),
 ``weight_scale`` E4M3 bytes [N, K/16] (kept as uint8 here, written as float8_e4m3fn), ``weight_scale_2`` fp32
 scalar (decode multiplier), optional ``input_scale`` fp32 scalar (static activation scale for W4A4).
-The forward pass is ``reset_native.nvfp4.gemv``: the packed weight is never expanded in memory.
+The forward pass is ``reset_native.nvfp4.gemv``: decode-sized calls never expand the packed weight; on CUDA a
+W4A16 prefill of >= 80 tokens with 16-bit inputs expands it chunk by chunk (at most 256 MiB at once) and runs
+cuBLAS on it (docs/nvfp4_cuda.md, "Prefill").
 """
 from __future__ import annotations
 

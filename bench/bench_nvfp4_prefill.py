@@ -1,0 +1,122 @@
+"""Prefill-sized NVFP4 W4A16 calls (M > 16 tokens) on the GPU: 16-token GEMV slices vs dequantize + cuBLAS.
+
+One command, one table:  python bench/bench_nvfp4_prefill.py [--layers 8b|32b|all] [--ms 16,32,...] [--reps 5]
+For the Qwen3 decode layers of bench_nvfp4_gpu.py and each M, times (CUDA-graph replay, median of --reps, weight
+copies rotated past the L2 as in bench_nvfp4_gpu.py) of
+  slices    nvfp4.gemv as 16-token GEMV launches (RESET_NATIVE_GEMV_PREFILL=slices),
+  deq       the dequantize + cuBLAS route with its default chunk (_nvfp4_prefill.CHUNK_BYTES),
+  deq-all   the same with the whole layer expanded at once (one chunk),
+  bf16      cuBLAS BF16 (torch.matmul) on unquantized weights: the GEMM the route runs, without the expansion,
+and the route's crossover. Per layer it also prints the dequantize kernel alone: bytes moved (packed + scales read,
+bf16 written) over its time, against the HBM read bandwidth measured in the same run and against torch's copy of
+the bf16 layer (the same mix of reads and writes).
+JSON goes to $OUT/bench_nvfp4_prefill.json when $OUT is set, else bench/out/.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_nvfp4_gpu import LAYERS, copies_for, graph_time_us, read_bandwidth, rotated_nvfp4  # noqa: E402
+
+from reset_native import _nvfp4_cuda as nc  # noqa: E402
+from reset_native import _nvfp4_prefill as prefill  # noqa: E402
+from reset_native import nvfp4  # noqa: E402
+
+
+def slices_fn(t, x):
+    def run():
+        os.environ["RESET_NATIVE_GEMV_PREFILL"] = "slices"
+        try:
+            return nvfp4.gemv(t, x)
+        finally:
+            os.environ.pop("RESET_NATIVE_GEMV_PREFILL", None)
+    return run
+
+
+def layer_rows(name, n, k, ms, reps, l2, gen):
+    copies, gs = rotated_nvfp4(n, k, gen, l2)
+    tensors = [nvfp4.NVFP4Tensor.from_parts(p, s, gs) for p, s in copies]
+    dense = [torch.randn((n, k), device="cuda", generator=gen, dtype=torch.bfloat16)
+             for _ in range(copies_for(n * k * 2, l2))]
+    deq_us = graph_time_us([lambda p=p, s=s: nc.dequantize(p, s, 1.0, torch.bfloat16) for p, s in copies], reps)
+    deq_bytes = n * k * (0.5 + 1 / 16 + 2)
+    dst = torch.empty_like(dense[0])
+    copy_us = graph_time_us([lambda w=w: dst.copy_(w) for w in dense], reps)  # read + write of 2-byte values
+    del dst
+    rows = []
+    for m in ms:
+        x = torch.randn((m, k), device="cuda", generator=gen, dtype=torch.bfloat16)
+        row = {"layer": name, "n": n, "k": k, "m": m}
+        row["slices_us"] = graph_time_us([slices_fn(t, x) for t in tensors], reps)
+        if m > 16:
+            row["deq_us"] = graph_time_us([lambda t=t: prefill.gemm(t.packed, t.block_scales, gs, x, None)
+                                           for t in tensors], reps)
+            whole = n * k * 2
+            row["deq_all_us"] = graph_time_us([lambda t=t: prefill.gemm(t.packed, t.block_scales, gs, x, None,
+                                                                        chunk_bytes=whole) for t in tensors], reps)
+            y_s, y_d = slices_fn(tensors[0], x)(), prefill.gemm(tensors[0].packed, tensors[0].block_scales, gs, x,
+                                                                  None)
+            row["max_rel_diff"] = float(((y_d.float() - y_s.float()).abs().max() / y_s.float().abs().max()).item())
+        row["bf16_us"] = graph_time_us([lambda w=w: torch.matmul(x, w.t()) for w in dense], reps)
+        rows.append(row)
+    del copies, tensors, dense
+    torch.cuda.empty_cache()
+    return rows, deq_us, deq_bytes, n * k * 4 / (copy_us * 1e-6)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--layers", default="all", choices=["8b", "32b", "all"])
+    ap.add_argument("--ms", default="16,32,48,64,96,128,256,512,2048")
+    ap.add_argument("--reps", type=int, default=5)
+    args = ap.parse_args()
+    if not torch.cuda.is_available():
+        sys.exit("bench_nvfp4_prefill needs a CUDA GPU")
+    ms = [int(v) for v in args.ms.split(",")]
+    props = torch.cuda.get_device_properties(0)
+    l2 = getattr(props, "L2_cache_size", 50 << 20)
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    bw = read_bandwidth(args.reps)
+    models = ["8b", "32b"] if args.layers == "all" else [args.layers]
+    rows, kernels = [], []
+    for model in models:
+        for lname, n, k in LAYERS[model]:
+            r, deq_us, deq_bytes, copy_rate = layer_rows(f"{model} {lname}", n, k, ms, args.reps, l2, gen)
+            rows += r
+            kernels.append({"layer": f"{model} {lname}", "dequantize_us": deq_us,
+                            "dequantize_tb_s": deq_bytes / (deq_us * 1e-6) / 1e12, "copy_tb_s": copy_rate / 1e12})
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    print(f"# {props.name}, {stamp}, HBM read {bw / 1e12:.3f} TB/s, default chunk {prefill.CHUNK_BYTES >> 20} MiB, "
+          f"route from M = {prefill.MIN_TOKENS}, torch {torch.__version__}")
+    print("| layer | dequantize us | its bytes / time | of HBM read | bf16 copy of the layer (read + write) |")
+    print("| --- | --- | --- | --- | --- |")
+    for kr in kernels:
+        print(f"| {kr['layer']} | {kr['dequantize_us']:.1f} | {kr['dequantize_tb_s']:.2f} TB/s | "
+              f"{kr['dequantize_tb_s'] * 1e12 / bw:.0%} | {kr['copy_tb_s']:.2f} TB/s |")
+    print("| layer | M | slices us | deq us | deq-all us | bf16 cuBLAS us | slices / deq | deq / bf16 | max rel diff |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        if "deq_us" in r:
+            best = r["deq_us"]
+            print(f"| {r['layer']} | {r['m']} | {r['slices_us']:.1f} | {r['deq_us']:.1f} | {r['deq_all_us']:.1f} | "
+                  f"{r['bf16_us']:.1f} | {r['slices_us'] / best:.2f} | {best / r['bf16_us']:.2f} | "
+                  f"{r['max_rel_diff']:.1e} |")
+        else:
+            print(f"| {r['layer']} | {r['m']} | {r['slices_us']:.1f} | - | - | {r['bf16_us']:.1f} | - | - | - |")
+    out_dir = Path(os.environ.get("OUT") or Path(__file__).resolve().parent / "out")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "bench_nvfp4_prefill.json").write_text(json.dumps(
+        {"device": props.name, "time": stamp, "hbm_read_bytes_per_s": bw, "chunk_bytes": prefill.CHUNK_BYTES,
+         "min_tokens": prefill.MIN_TOKENS, "dequantize": kernels, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""The rule that sends prefill-sized CUDA gemv calls (M > 16) to dequantize + cuBLAS or to 16-token GEMV slices
+(_nvfp4_prefill.route). It reads only x's dtype and grad state, so CPU tensors exercise it without a GPU."""
+import pytest
+
+torch = pytest.importorskip("torch")
+from reset_native import _nvfp4_prefill as prefill  # noqa: E402
+
+LO = prefill.MIN_TOKENS
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_w4a16_with_16_bit_x_takes_the_gemm_from_the_crossover(dtype, monkeypatch):
+    monkeypatch.delenv("RESET_NATIVE_GEMV_PREFILL", raising=False)
+    x = torch.zeros(1, 16, dtype=dtype)
+    assert 16 < LO  # M <= 16 never reaches the rule: those are the GEMV kernels' own calls
+    assert prefill.route(LO - 1, "bf16", x) == "slices"
+    assert prefill.route(LO, "bf16", x) == "dequant"
+    assert prefill.route(4096, "bf16", x) == "dequant"
+
+
+def test_w4a4_float32_x_and_calls_autograd_records_keep_the_slices(monkeypatch):
+    monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "dequant")  # not even forced
+    assert prefill.route(4096, "nvfp4", torch.zeros(1, 16, dtype=torch.bfloat16)) == "slices"
+    assert prefill.route(4096, "bf16", torch.zeros(1, 16, dtype=torch.float32)) == "slices"
+    x = torch.zeros(1, 16, dtype=torch.bfloat16, requires_grad=True)
+    assert prefill.route(4096, "bf16", x) == "slices"
+    with torch.no_grad():
+        assert prefill.route(4096, "bf16", x) == "dequant"
+
+
+@pytest.mark.parametrize("value,want", [("slices", "slices"), ("dequant", "dequant"), ("auto", "slices"),
+                                        ("", "slices")])
+def test_environment_forces_a_route(value, want, monkeypatch):
+    monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", value)
+    assert prefill.route(17, "bf16", torch.zeros(1, 16, dtype=torch.bfloat16)) == want
+    assert prefill.route(LO, "bf16", torch.zeros(1, 16, dtype=torch.bfloat16)) == ("slices" if value == "slices"
+                                                                                   else "dequant")
+
+
+def test_a_bad_environment_value_is_named(monkeypatch):
+    monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "fast")
+    with pytest.raises(ValueError, match="RESET_NATIVE_GEMV_PREFILL must be one of .*'fast'"):
+        prefill.route(LO, "bf16", torch.zeros(1, 16, dtype=torch.bfloat16))
