@@ -136,3 +136,18 @@ def test_dequantize_of_an_unaligned_packed_view_is_exact():
     t_gpu = nvfp4.NVFP4Tensor.from_parts(packed, t_cpu.block_scales.cuda(), t_cpu.global_scale)
     for dtype in (torch.float32, torch.float16, torch.bfloat16):
         assert torch.equal(nvfp4.dequantize(t_gpu, dtype).cpu(), nvfp4.dequantize(t_cpu, dtype))
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_prefill_gemm_under_torch_compile(bias):
+    """A traced call takes the out-of-place form (dequantize as the custom op, addmm, cat): the fp64 result with the
+    route's default chunks and with several chunks."""
+    t, x, b = _case(200, 512, prefill.MIN_TOKENS, torch.bfloat16, 7, bias=bias)
+    gs = t.global_scale
+
+    @torch.compile(fullgraph=True)
+    def f(x, chunk_bytes):
+        return prefill.gemm(t.packed, t.block_scales, gs, x, b, chunk_bytes=chunk_bytes)
+
+    for chunk_bytes in (prefill.CHUNK_BYTES, 48 * 512 * 2):
+        _check_against_fp64(f(x, chunk_bytes), t, x, b)

@@ -16,9 +16,9 @@ W4A4 and float32 x keep the 16-token slices: W4A4's activation quantization runs
 Hopper it is an accuracy study, not a speed path), and float32 x would need an fp32 GEMM with 4-byte weights.
 
 The expanded chunk is the only extra memory: at most :data:`CHUNK_BYTES`, plus each chunk's output until they are
-joined when there is a bias or a torch.compile trace. A call autograd would record keeps the slices (see
-:func:`route`). ``RESET_NATIVE_GEMV_PREFILL`` = ``slices`` | ``dequant`` forces a route for A/B measurements
-(bench/bench_nvfp4_prefill.py); unset or ``auto``, the token count decides.
+joined when there is a bias or a torch.compile trace (which also keeps their fp32 GEMM outputs). A call autograd
+would record keeps the slices (see :func:`route`). ``RESET_NATIVE_GEMV_PREFILL`` = ``slices`` | ``dequant`` forces a
+route for A/B measurements (bench/bench_nvfp4_prefill.py); unset or ``auto``, the token count decides.
 """
 import os
 
@@ -42,6 +42,8 @@ def route(m: int, activation: str, x) -> str:
     if forced not in _ROUTES:
         raise ValueError(f"RESET_NATIVE_GEMV_PREFILL must be one of {_ROUTES}, got {forced!r}")
     supported = activation == "bf16" and x.dtype in (torch.float16, torch.bfloat16)
+    if not _launch.eager() and not hasattr(torch.ops.aten.mm, "dtype"):  # no fp32-output mm for a traced call
+        supported = False
     if not supported or forced == "slices" or (x.requires_grad and torch.is_grad_enabled()):
         return "slices"
     return "dequant" if forced == "dequant" or m >= MIN_TOKENS else "slices"
@@ -55,11 +57,14 @@ def gemm(packed, block_scales, global_scale: float, x, bias, chunk_bytes: int = 
     k = 2 * half_k
     m = x.shape[0]
     rows = max(16, min(n, chunk_bytes // (k * x.element_size())) // 16 * 16)
-    # Without a bias, each chunk's GEMM writes its columns of y in place (beta = 0: one rounding of alpha * AB). A bias
-    # goes through addmm's 1-D form, which cuBLASLt adds in its fp32 epilogue: the 2-D beta = 1 form rounds alpha * AB
-    # before adding C (measured on an H200, bench/RESULTS.md "Session 25"), so those chunks are joined afterwards.
-    # A torch.compile trace takes the out-of-place form too (out= breaks its graphs).
-    in_place = bias is None and _launch.eager()
+    # Eager calls: without a bias each chunk's GEMM writes its columns of y in place (beta = 0: one rounding of
+    # alpha * AB); a bias goes through addmm's 1-D form, which cuBLASLt adds in its fp32 epilogue (the 2-D beta = 1
+    # form and a separate add round alpha * AB first: bench/probes/addmm_bias_rounding.py, bench/RESULTS.md
+    # "Session 25"), and the chunks are joined afterwards. A torch.compile trace may not keep addmm whole (inductor
+    # added the bias after rounding: 12x the one-rounding bound, session 25), so it takes the GEMM's fp32 output and
+    # scales, adds and rounds in fp32 itself (route() keeps traced calls on the slices where torch lacks that form).
+    eager = _launch.eager()
+    in_place = bias is None and eager
     y = torch.empty((m, n), dtype=x.dtype, device=x.device) if in_place else None
     pieces = []
     for r0 in range(0, n, rows):
@@ -68,9 +73,10 @@ def gemm(packed, block_scales, global_scale: float, x, bias, chunk_bytes: int = 
         if in_place:
             part = y[:, r0:r1]  # columns of y, row stride N: cuBLAS writes them where they stand
             torch.addmm(part, x, w.t(), beta=0, alpha=global_scale, out=part)
-        elif bias is None:
-            pieces.append(torch.addmm(x.new_zeros(()), x, w.t(), beta=0, alpha=global_scale))
-        else:
+        elif eager:
             pieces.append(torch.addmm(bias[r0:r1], x, w.t(), alpha=global_scale))
+        else:
+            acc = torch.mm(x, w.t(), out_dtype=torch.float32) * global_scale
+            pieces.append((acc if bias is None else acc + bias[r0:r1].float()).to(x.dtype))
         del w  # the chunk's memory is free for the next one
     return y if in_place else (pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=1))
