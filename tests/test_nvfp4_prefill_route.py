@@ -41,3 +41,14 @@ def test_a_bad_environment_value_is_named(monkeypatch):
     monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "fast")
     with pytest.raises(ValueError, match="RESET_NATIVE_GEMV_PREFILL must be one of .*'fast'"):
         prefill.route(LO, "bf16", torch.zeros(1, 16, dtype=torch.bfloat16))
+
+
+def test_a_traced_call_takes_the_gemm_only_with_an_fp32_output_mm(monkeypatch):
+    """Under torch.compile the route's GEMM needs mm(out_dtype=float32) (inductor splits addmm's bias epilogue)."""
+    from reset_native import _torch_launch
+
+    monkeypatch.delenv("RESET_NATIVE_GEMV_PREFILL", raising=False)
+    monkeypatch.setattr(_torch_launch, "eager", lambda: False)
+    x = torch.zeros(1, 16, dtype=torch.bfloat16)
+    want = "dequant" if hasattr(torch.ops.aten.mm, "dtype") else "slices"
+    assert prefill.route(LO, "bf16", x) == want
