@@ -68,9 +68,10 @@ __device__ __forceinline__ uint2 block_codes(const uint8_t* __restrict__ packed,
 
 // One thread per 16-value block: an 8-byte load of its codes and 16-byte stores of its values (32 bytes side by side
 // for 16-bit out). Of the layouts timed in session 25 (bench/probes/dequant_variants.cu: 8, 16 or 32 codes per
-// thread), this one streams fastest, ~84% of a bf16 copy's rate on an H200; prefill expands whole layers with it
-// (nvfp4.gemv, M > 16), so it matters. vec: packed 8-byte and out 16-byte aligned (the usual case; odd views take
-// byte loads and element stores, the same values).
+// thread), this one streams fastest there, 83-84% of a bf16 copy's rate on an H200 (less through the package's op:
+// docs/nvfp4_cuda.md "Prefill"); prefill expands whole layers with it (nvfp4.gemv, M > 16), so it matters.
+// vec: packed 8-byte and out 16-byte aligned (the usual case; odd views take byte loads and element stores, the
+// same values).
 template <int DT>
 __global__ void dequantize_kernel(const uint8_t* __restrict__ packed, const uint8_t* __restrict__ scales,
                                   int64_t blocks, float global_scale, bool vec,
@@ -184,7 +185,8 @@ void launch_dequantize(const std::uint8_t* packed, const std::uint8_t* block_sca
   // One thread per block (the loop only runs again past 2^28 blocks).
   const int64_t ctas = (blocks + kBlockThreads - 1) / kBlockThreads;
   const int grid = int(ctas < (1 << 20) ? ctas : (1 << 20));
-  const bool vec = reinterpret_cast<std::uintptr_t>(packed) % 8 == 0 && reinterpret_cast<std::uintptr_t>(out) % 16 == 0;
+  const bool vec =
+      reinterpret_cast<std::uintptr_t>(packed) % 8 == 0 && reinterpret_cast<std::uintptr_t>(out) % 16 == 0;
   switch (out_dtype) {
     case DType::F32:
       dequantize_kernel<kF32><<<grid, kBlockThreads, 0, stream>>>(packed, block_scales, blocks, global_scale, vec,
