@@ -13,34 +13,34 @@ def test_w4a16_with_16_bit_x_takes_the_gemm_from_the_crossover(dtype, monkeypatc
     monkeypatch.delenv("RESET_NATIVE_GEMV_PREFILL", raising=False)
     x = torch.zeros(1, 16, dtype=dtype)
     assert 16 < LO  # M <= 16 never reaches the rule: those are the GEMV kernels' own calls
-    assert prefill.route(LO - 1, "bf16", x) == "slices"
-    assert prefill.route(LO, "bf16", x) == "dequant"
-    assert prefill.route(4096, "bf16", x) == "dequant"
+    assert prefill.route(LO - 1, 256, "bf16", x) == "slices"
+    assert prefill.route(LO, 256, "bf16", x) == "dequant"
+    assert prefill.route(4096, 256, "bf16", x) == "dequant"
 
 
 def test_w4a4_float32_x_and_calls_autograd_records_keep_the_slices(monkeypatch):
     monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "dequant")  # not even forced
-    assert prefill.route(4096, "nvfp4", torch.zeros(1, 16, dtype=torch.bfloat16)) == "slices"
-    assert prefill.route(4096, "bf16", torch.zeros(1, 16, dtype=torch.float32)) == "slices"
+    assert prefill.route(4096, 256, "nvfp4", torch.zeros(1, 16, dtype=torch.bfloat16)) == "slices"
+    assert prefill.route(4096, 256, "bf16", torch.zeros(1, 16, dtype=torch.float32)) == "slices"
     x = torch.zeros(1, 16, dtype=torch.bfloat16, requires_grad=True)
-    assert prefill.route(4096, "bf16", x) == "slices"
+    assert prefill.route(4096, 256, "bf16", x) == "slices"
     with torch.no_grad():
-        assert prefill.route(4096, "bf16", x) == "dequant"
+        assert prefill.route(4096, 256, "bf16", x) == "dequant"
 
 
 @pytest.mark.parametrize("value,want", [("slices", "slices"), ("dequant", "dequant"), ("auto", "slices"),
                                         ("", "slices")])
 def test_environment_forces_a_route(value, want, monkeypatch):
     monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", value)
-    assert prefill.route(17, "bf16", torch.zeros(1, 16, dtype=torch.bfloat16)) == want
-    assert prefill.route(LO, "bf16", torch.zeros(1, 16, dtype=torch.bfloat16)) == ("slices" if value == "slices"
+    assert prefill.route(17, 256, "bf16", torch.zeros(1, 16, dtype=torch.bfloat16)) == want
+    assert prefill.route(LO, 256, "bf16", torch.zeros(1, 16, dtype=torch.bfloat16)) == ("slices" if value == "slices"
                                                                                    else "dequant")
 
 
 def test_a_bad_environment_value_is_named(monkeypatch):
     monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "fast")
     with pytest.raises(ValueError, match="RESET_NATIVE_GEMV_PREFILL must be one of .*'fast'"):
-        prefill.route(LO, "bf16", torch.zeros(1, 16, dtype=torch.bfloat16))
+        prefill.route(LO, 256, "bf16", torch.zeros(1, 16, dtype=torch.bfloat16))
 
 
 def test_a_traced_call_takes_the_gemm_only_with_an_fp32_output_mm(monkeypatch):
@@ -51,4 +51,24 @@ def test_a_traced_call_takes_the_gemm_only_with_an_fp32_output_mm(monkeypatch):
     monkeypatch.setattr(_torch_launch, "eager", lambda: False)
     x = torch.zeros(1, 16, dtype=torch.bfloat16)
     want = "dequant" if hasattr(torch.ops.aten.mm, "dtype") else "slices"
-    assert prefill.route(LO, "bf16", x) == want
+    assert prefill.route(LO, 256, "bf16", x) == want
+
+
+def test_fewer_than_16_outputs_keep_the_slices(monkeypatch):
+    monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "dequant")
+    x = torch.zeros(1, 16, dtype=torch.bfloat16)
+    assert prefill.route(4096, 15, "bf16", x) == "slices"
+    assert prefill.route(4096, 16, "bf16", x) == "dequant"
+
+
+@pytest.mark.parametrize("n,rows_fit", [(200, 48), (200, 10_000), (16, 1), (4097, 4096), (4111, 4096), (4112, 4096),
+                                        (50, 16), (33, 0)])
+def test_chunks_tile_the_rows_in_multiples_of_16_with_no_narrow_tail(n, rows_fit):
+    chunks = prefill.chunks(n, rows_fit)
+    assert chunks[0][0] == 0 and chunks[-1][1] == n
+    assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))  # contiguous, no gaps or overlaps
+    width = max(16, min(n, rows_fit) // 16 * 16)
+    for r0, r1 in chunks:
+        assert r0 % 16 == 0 and r1 > r0
+        assert r1 - r0 >= min(16, n)  # never a tail under 16 rows (cuBLASLt's bias epilogue needs >= 2 columns)
+        assert r1 - r0 < width + 16  # at most the budget plus a joined tail

@@ -33,20 +33,33 @@ CHUNK_BYTES = 256 << 20
 _ROUTES = ("auto", "slices", "dequant")
 
 
-def route(m: int, activation: str, x) -> str:
-    """'dequant' or 'slices' for an M > 16 call; RESET_NATIVE_GEMV_PREFILL overrides the token-count rule. A call
-    autograd would record keeps the slices: nvfp4.gemv has no autograd formula at any M (its op's backward raises),
-    and a backward through the expanded weights would run in x's dtype on weights up to 2688 (float16 overflow)."""
+def route(m: int, n: int, activation: str, x) -> str:
+    """'dequant' or 'slices' for an M > 16 call with N outputs; RESET_NATIVE_GEMV_PREFILL overrides the token-count
+    rule. Fewer than 16 outputs keep the slices (see chunks()). A call autograd would record keeps the slices:
+    nvfp4.gemv has no autograd formula at any M (its op's backward raises), and a backward through the expanded
+    weights would run in x's dtype on weights up to 2688 (float16 overflow)."""
     torch = _launch._torch()
     forced = os.environ.get("RESET_NATIVE_GEMV_PREFILL", "auto") or "auto"
     if forced not in _ROUTES:
         raise ValueError(f"RESET_NATIVE_GEMV_PREFILL must be one of {_ROUTES}, got {forced!r}")
-    supported = activation == "bf16" and x.dtype in (torch.float16, torch.bfloat16)
+    supported = activation == "bf16" and x.dtype in (torch.float16, torch.bfloat16) and n >= 16
     if not _launch.eager() and not hasattr(torch.ops.aten.mm, "dtype"):  # no fp32-output mm for a traced call
         supported = False
     if not supported or forced == "slices" or (x.requires_grad and torch.is_grad_enabled()):
         return "slices"
     return "dequant" if forced == "dequant" or m >= MIN_TOKENS else "slices"
+
+
+def chunks(n: int, rows_fit: int):
+    """[(r0, r1), ...] covering rows 0..n: multiples of 16 rows, at most rows_fit each (16 at least), and no chunk
+    under 16 rows unless n is: a ragged tail joins the chunk before it. torch's addmm uses cuBLASLt's bias epilogue
+    (fp32, one rounding) only for products at least two columns wide (``mat2_sizes[1] > 1`` in its CUDA Blas.cpp);
+    narrower ones would add the bias after rounding."""
+    rows = max(16, min(n, rows_fit) // 16 * 16)
+    starts = list(range(0, n, rows))
+    if len(starts) > 1 and n - starts[-1] < 16:
+        starts.pop()
+    return [(r0, starts[i + 1] if i + 1 < len(starts) else n) for i, r0 in enumerate(starts)]
 
 
 def gemm(packed, block_scales, global_scale: float, x, bias, chunk_bytes: int = CHUNK_BYTES):
@@ -56,7 +69,6 @@ def gemm(packed, block_scales, global_scale: float, x, bias, chunk_bytes: int = 
     n, half_k = packed.shape
     k = 2 * half_k
     m = x.shape[0]
-    rows = max(16, min(n, chunk_bytes // (k * x.element_size())) // 16 * 16)
     # Eager calls: without a bias each chunk's GEMM writes its columns of y in place (beta = 0: one rounding of
     # alpha * AB); a bias goes through addmm's 1-D form, which cuBLASLt adds in its fp32 epilogue (the 2-D beta = 1
     # form and a separate add round alpha * AB first: bench/probes/addmm_bias_rounding.py, bench/RESULTS.md
@@ -67,8 +79,7 @@ def gemm(packed, block_scales, global_scale: float, x, bias, chunk_bytes: int = 
     in_place = bias is None and eager
     y = torch.empty((m, n), dtype=x.dtype, device=x.device) if in_place else None
     pieces = []
-    for r0 in range(0, n, rows):
-        r1 = min(n, r0 + rows)
+    for r0, r1 in chunks(n, chunk_bytes // (k * x.element_size())):
         w = _nvfp4_cuda.dequantize(packed[r0:r1], block_scales[r0:r1], 1.0, x.dtype)
         if in_place:
             part = y[:, r0:r1]  # columns of y, row stride N: cuBLAS writes them where they stand

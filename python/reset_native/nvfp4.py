@@ -423,7 +423,7 @@ def _gemv_cuda(t: NVFP4Tensor, x2: Any, activation: str, act_gs: Optional[float]
         return backend.gemv_prechecked(t.packed, t.block_scales, t.global_scale, x2, activation, act_gs, bias)
     from . import _nvfp4_prefill
 
-    if _nvfp4_prefill.route(m, activation, x2) == "dequant":
+    if _nvfp4_prefill.route(m, t.shape[0], activation, x2) == "dequant":
         return _nvfp4_prefill.gemm(t.packed, t.block_scales, t.global_scale, x2, bias)
     torch = sys.modules["torch"]
     if activation == "nvfp4" and act_gs is None:
