@@ -4,12 +4,13 @@ One command, one table:  python bench/bench_nvfp4_prefill.py [--layers 8b|32b|al
 For the Qwen3 decode layers of bench_nvfp4_gpu.py and each M, times (CUDA-graph replay, median of --reps, weight
 copies rotated past the L2 as in bench_nvfp4_gpu.py) of
   slices    nvfp4.gemv as 16-token GEMV launches (RESET_NATIVE_GEMV_PREFILL=slices),
-  deq       the dequantize + cuBLAS route with its default chunk (_nvfp4_prefill.CHUNK_BYTES),
+  deq       the dequantize + cuBLAS route with --chunk-mib chunks (default: the route's own, _nvfp4_prefill.CHUNK_BYTES;
+            --chunk-mib 32 gives session 25's smaller-chunk comparison),
   deq-all   the same with the whole layer expanded at once (one chunk),
   bf16      cuBLAS BF16 (torch.matmul) on unquantized weights: the GEMM the route runs, without the expansion,
-and the route's crossover. Per layer it also prints the dequantize kernel alone: bytes moved (packed + scales read,
-bf16 written) over its time, against the HBM read bandwidth measured in the same run and against torch's copy of
-the bf16 layer (the same mix of reads and writes).
+and slices / deq (the route is faster where it exceeds 1). Per layer it also prints the dequantize kernel alone:
+bytes moved (packed + scales read, bf16 written) over its time, against the HBM read bandwidth measured in the same
+run and against torch's copy of the bf16 layer (the same mix of reads and writes).
 JSON goes to $OUT/bench_nvfp4_prefill.json when $OUT is set, else bench/out/.
 """
 from __future__ import annotations
@@ -41,7 +42,7 @@ def slices_fn(t, x):
     return run
 
 
-def layer_rows(name, n, k, ms, reps, l2, gen):
+def layer_rows(name, n, k, ms, reps, l2, gen, chunk_bytes):
     copies, gs = rotated_nvfp4(n, k, gen, l2)
     tensors = [nvfp4.NVFP4Tensor.from_parts(p, s, gs) for p, s in copies]
     dense = [torch.randn((n, k), device="cuda", generator=gen, dtype=torch.bfloat16)
@@ -57,8 +58,8 @@ def layer_rows(name, n, k, ms, reps, l2, gen):
         row = {"layer": name, "n": n, "k": k, "m": m}
         row["slices_us"] = graph_time_us([slices_fn(t, x) for t in tensors], reps)
         if m > 16:
-            row["deq_us"] = graph_time_us([lambda t=t: prefill.gemm(t.packed, t.block_scales, gs, x, None)
-                                           for t in tensors], reps)
+            row["deq_us"] = graph_time_us([lambda t=t: prefill.gemm(t.packed, t.block_scales, gs, x, None,
+                                                                    chunk_bytes=chunk_bytes) for t in tensors], reps)
             whole = n * k * 2
             row["deq_all_us"] = graph_time_us([lambda t=t: prefill.gemm(t.packed, t.block_scales, gs, x, None,
                                                                         chunk_bytes=whole) for t in tensors], reps)
@@ -77,6 +78,8 @@ def main():
     ap.add_argument("--layers", default="all", choices=["8b", "32b", "all"])
     ap.add_argument("--ms", default="16,32,48,64,96,128,256,512,2048")
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--chunk-mib", type=int, default=prefill.CHUNK_BYTES >> 20,
+                    help="chunk of expanded weights for the deq column (the deq-all column always expands whole)")
     args = ap.parse_args()
     if not torch.cuda.is_available():
         sys.exit("bench_nvfp4_prefill needs a CUDA GPU")
@@ -89,12 +92,13 @@ def main():
     rows, kernels = [], []
     for model in models:
         for lname, n, k in LAYERS[model]:
-            r, deq_us, deq_bytes, copy_rate = layer_rows(f"{model} {lname}", n, k, ms, args.reps, l2, gen)
+            r, deq_us, deq_bytes, copy_rate = layer_rows(f"{model} {lname}", n, k, ms, args.reps, l2, gen,
+                                                        args.chunk_mib << 20)
             rows += r
             kernels.append({"layer": f"{model} {lname}", "dequantize_us": deq_us,
                             "dequantize_tb_s": deq_bytes / (deq_us * 1e-6) / 1e12, "copy_tb_s": copy_rate / 1e12})
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    print(f"# {props.name}, {stamp}, HBM read {bw / 1e12:.3f} TB/s, default chunk {prefill.CHUNK_BYTES >> 20} MiB, "
+    print(f"# {props.name}, {stamp}, HBM read {bw / 1e12:.3f} TB/s, deq chunk {args.chunk_mib} MiB, "
           f"route from M = {prefill.MIN_TOKENS}, torch {torch.__version__}")
     print("| layer | dequantize us | its bytes / time | of HBM read | bf16 copy of the layer (read + write) |")
     print("| --- | --- | --- | --- | --- |")
@@ -114,7 +118,7 @@ def main():
     out_dir = Path(os.environ.get("OUT") or Path(__file__).resolve().parent / "out")
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "bench_nvfp4_prefill.json").write_text(json.dumps(
-        {"device": props.name, "time": stamp, "hbm_read_bytes_per_s": bw, "chunk_bytes": prefill.CHUNK_BYTES,
+        {"device": props.name, "time": stamp, "hbm_read_bytes_per_s": bw, "chunk_bytes": args.chunk_mib << 20,
          "min_tokens": prefill.MIN_TOKENS, "dequantize": kernels, "rows": rows}, indent=1))
 
 

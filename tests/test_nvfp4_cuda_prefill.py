@@ -1,5 +1,5 @@
 """Prefill-sized calls (M > 16) of the CUDA nvfp4.gemv: the dequantize + cuBLAS route (_nvfp4_prefill) against fp64
-math on the same bytes, its chunking, bias, CUDA-graph capture, calls autograd records, and agreement with the
+math on the same bytes, its chunking, bias, CUDA-graph capture, an x that requires grad, and agreement with the
 16-token slices. GPU only (marker gpu); the route rule itself is tested on CPU in test_nvfp4_prefill_route.py."""
 import pytest
 
@@ -63,7 +63,7 @@ def test_chunks_cover_every_row_including_a_ragged_last_one(rows_per_chunk, bias
     hold whatever the allocator's block held), written in place (no bias) or joined (bias)."""
     seed = int(torch.randint(0, 2**31, ()))
     t, x, b = _case(200, 512, 40, torch.bfloat16, seed, bias=bias)
-    poison = torch.full((40 * 200 * 4,), float("nan"), device="cuda")  # likely the block y reuses
+    poison = torch.full((40, 200), float("nan"), dtype=torch.bfloat16, device="cuda")  # y's size: its likely block
     del poison
     y = prefill.gemm(t.packed, t.block_scales, t.global_scale, x, b, chunk_bytes=rows_per_chunk * 512 * 2)
     _check_against_fp64(y, t, x, b)

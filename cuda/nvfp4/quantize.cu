@@ -1,5 +1,6 @@
-// NVFP4 quantize / dequantize / amax kernels (SPEC-nvfp4 section 2). Offline-speed, exactness first: one
+// NVFP4 quantize / dequantize / amax kernels (SPEC-nvfp4 section 2). Quantize is offline-speed, exactness first: one
 // thread per 16-element block, IEEE division (__fdiv_rn), no fast-math, so the bytes match the CPU reference.
+// Dequantize streams (prefill expands layers with it; see dequantize_kernel).
 #include <cuda_runtime.h>
 
 #include <cstdint>

@@ -16,8 +16,8 @@ W4A4 and float32 x keep the 16-token slices: W4A4's activation quantization runs
 Hopper it is an accuracy study, not a speed path), and float32 x would need an fp32 GEMM with 4-byte weights.
 
 The expanded chunk is the only extra memory: at most :data:`CHUNK_BYTES`, plus each chunk's output until they are
-joined when there is a bias or a torch.compile trace (which also keeps their fp32 GEMM outputs). A call autograd
-would record keeps the slices (see :func:`route`). ``RESET_NATIVE_GEMV_PREFILL`` = ``slices`` | ``dequant`` forces a
+joined when there is a bias or a torch.compile trace (which also keeps their fp32 GEMM outputs). An x that
+requires grad keeps the slices (see :func:`route`). ``RESET_NATIVE_GEMV_PREFILL`` = ``slices`` | ``dequant`` forces a
 route for A/B measurements (bench/bench_nvfp4_prefill.py); unset or ``auto``, the token count decides.
 """
 import os
@@ -28,16 +28,18 @@ from . import _torch_launch as _launch
 #: Fewest tokens that take the dequantize + GEMM route (H200 crossover, bench/RESULTS.md "Session 25").
 MIN_TOKENS = 80
 #: Most bytes of expanded weights alive at once. Smaller chunks cost time (32 MiB: up to 1.3x at 32-128 tokens, more
-#: launches and smaller GEMMs; bench/RESULTS.md "Session 25"); 256 MiB expands most layers whole.
+#: launches and smaller GEMMs; bench/bench_nvfp4_prefill.py --chunk-mib 32, bench/RESULTS.md "Session 25"); 256 MiB
+#: expands most layers whole.
 CHUNK_BYTES = 256 << 20
 _ROUTES = ("auto", "slices", "dequant")
 
 
 def route(m: int, n: int, activation: str, x) -> str:
     """'dequant' or 'slices' for an M > 16 call with N outputs; RESET_NATIVE_GEMV_PREFILL overrides the token-count
-    rule. Fewer than 16 outputs keep the slices (see chunks()). A call autograd would record keeps the slices:
-    nvfp4.gemv has no autograd formula at any M (its op's backward raises), and a backward through the expanded
-    weights would run in x's dtype on weights up to 2688 (float16 overflow)."""
+    rule. Fewer than 16 outputs keep the slices (see chunks()). An x that requires grad (grad mode on) keeps the
+    slices: nvfp4.gemv has no autograd formula at any M (its op's backward raises), and a backward through the
+    expanded weights would run in x's dtype on weights up to 2688 (float16 overflow). (A bias that requires grad
+    alone does not: addmm differentiates it correctly; NVFP4Linear's bias is a buffer.)"""
     torch = _launch._torch()
     forced = os.environ.get("RESET_NATIVE_GEMV_PREFILL", "auto") or "auto"
     if forced not in _ROUTES:
