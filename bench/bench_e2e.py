@@ -10,10 +10,14 @@ unless --no-fuse-ops (--no-fuse-norms: only the RMSNorm
 fusion); the table header says which. The NVFP4 model runs q/k/v and gate/up as one GEMV per group
 (quantize_model's default fuse_projections; --no-fuse-projections quantizes them one by one); the BF16
 baseline keeps transformers' separate projections.
-Decode tokens/s excludes the prefill. Prints a table; writes JSON to bench/out/bench_e2e.json.
+Decode tokens/s excludes the prefill; the prefill column is the time to the first token (generate's prefill_s: the
+prompt's forward pass, the decoder's setup and the first sample). --prompt-len sets its size: prompts of >= 80
+tokens take the NVFP4 linears' dequantize + cuBLAS prefill route (RESET_NATIVE_GEMV_PREFILL=slices: the 16-token
+GEMV slices, for an A/B). Prints a table; writes JSON to bench/out/bench_e2e.json.
 
     python bench/bench_e2e.py                 # full 36 layers, batch 1 and 8
     python bench/bench_e2e.py --layers 4      # quicker, fewer layers (say so when quoting numbers)
+    python bench/bench_e2e.py --batch 1 --prompt-len 2048 --new-tokens 16 --prefill-ab  # time to first token, A/B
     python bench/bench_e2e.py --cpu-smollm --batch 1 16 --threads 1   # CPU: embedded SmolLM2-135M, float32 vs NVFP4
     python bench/bench_e2e.py --profile --batch 1  # per-kernel GPU time of one decode step (torch.profiler)
     python bench/bench_e2e.py --no-cuda-graph      # eager decode steps (host-bound: every launch from Python)
@@ -74,6 +78,7 @@ def measure(model, batch, args, sampler):
 
         traceback.print_exc()
         return {"tokens_per_s": float("nan"), "tokens_per_s_all": [], "ms_per_step": float("nan"),
+                "prefill_ms": float("nan"),
                 "cuda_graph": False, "notes": [f"failed: {type(exc).__name__}: {exc}"]}
 
 
@@ -94,6 +99,7 @@ def _measure(model, batch, args, sampler):
     tps = [r.tokens_per_s for r in runs]
     return {"tokens_per_s": statistics.median(tps), "tokens_per_s_all": tps,
             "ms_per_step": 1e3 * batch / statistics.median(tps), "cuda_graph": all(r.cuda_graph for r in runs),
+            "prefill_ms": 1e3 * statistics.median(r.prefill_s for r in runs),
             "notes": sorted({n for r in runs for n in r.notes})}
 
 
@@ -169,6 +175,8 @@ def main(argv=None) -> int:
                    help="quantize q/k/v and gate/up one by one (default: one GEMV per group, NVFP4 only)")
     p.add_argument("--no-cuda-graph", action="store_true",
                    help="decode eagerly (no CUDA graph): what a caller pays in host time per kernel launch")
+    p.add_argument("--prefill-ab", action="store_true",
+                   help="also time NVFP4 with RESET_NATIVE_GEMV_PREFILL=slices (16-token GEMV slices in the prefill)")
     p.add_argument("--profile", action="store_true",
                    help="GPU: print the per-kernel time of one decode step (BF16 and NVFP4+ReSET), no timing runs")
     args = p.parse_args(argv)
@@ -231,13 +239,24 @@ def main(argv=None) -> int:
     for b in args.batch:
         results["nvfp4_reset"][b] = measure(model, b, args, reset_cfg)
         print(f"NVFP4+ReSET batch {b}: {results['nvfp4_reset'][b]['tokens_per_s']:.1f} tokens/s", flush=True)
+        if args.prefill_ab:
+            import os
+
+            os.environ["RESET_NATIVE_GEMV_PREFILL"] = "slices"
+            try:
+                results.setdefault("nvfp4_slices_prefill", {})[b] = measure(model, b, args, reset_cfg)
+            finally:
+                os.environ.pop("RESET_NATIVE_GEMV_PREFILL", None)
+            print(f"NVFP4+ReSET batch {b}, prefill as 16-token GEMV slices: "
+                  f"{results['nvfp4_slices_prefill'][b]['prefill_ms']:.1f} ms to the first token (route: "
+                  f"{results['nvfp4_reset'][b]['prefill_ms']:.1f} ms)", flush=True)
 
     dev = torch.cuda.get_device_name() if device == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
     print(f"\n{dev}, {what}, prompt {args.prompt_len}, {args.new_tokens} new tokens, "
           f"median of {args.repeats}, decoder ops fused: {fused_text}, "
           f"NVFP4 q/k/v and gate/up fused: {'yes (%d groups)' % len(report['fused']) if report['fused'] else 'no'}")
     print(f"{'batch':>5} {base + ' tok/s':>13} {'NVFP4+ReSET tok/s':>18} {'speedup':>8} {base + ' ms':>10} "
-          f"{'NVFP4 ms':>9} {'NVFP4 weight GB/s':>18} {'graph':>6}")
+          f"{'NVFP4 ms':>9} {'NVFP4 weight GB/s':>18} {'graph':>6} {base + ' prefill ms':>16} {'NVFP4 prefill ms':>17}")
     rows = []
     for b in args.batch:
         bf, nv = results["bf16"][b], results["nvfp4_reset"][b]
@@ -246,9 +265,11 @@ def main(argv=None) -> int:
         rows.append({"batch": b, "bf16_tokens_per_s": bf["tokens_per_s"], "nvfp4_tokens_per_s": nv["tokens_per_s"],
                      "speedup": speed, "bf16_ms_per_step": bf["ms_per_step"], "nvfp4_ms_per_step": nv["ms_per_step"],
                      "nvfp4_weight_gbs": gbs, "bf16_weight_gbs": bf16_bytes / (bf["ms_per_step"] * 1e-3) / 1e9,
-                     "cuda_graph": bf["cuda_graph"] and nv["cuda_graph"]})
+                     "cuda_graph": bf["cuda_graph"] and nv["cuda_graph"], "bf16_prefill_ms": bf["prefill_ms"],
+                     "nvfp4_prefill_ms": nv["prefill_ms"]})
         print(f"{b:>5} {bf['tokens_per_s']:>13.1f} {nv['tokens_per_s']:>18.1f} {speed:>7.2f}x "
-              f"{bf['ms_per_step']:>10.2f} {nv['ms_per_step']:>9.2f} {gbs:>18.0f} {str(rows[-1]['cuda_graph']):>6}")
+              f"{bf['ms_per_step']:>10.2f} {nv['ms_per_step']:>9.2f} {gbs:>18.0f} {str(rows[-1]['cuda_graph']):>6} "
+              f"{bf['prefill_ms']:>16.1f} {nv['prefill_ms']:>17.1f}")
     for kind in results:
         for b in args.batch:
             for n in results[kind][b]["notes"]:

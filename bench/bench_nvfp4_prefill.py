@@ -1,6 +1,9 @@
-"""Prefill-sized NVFP4 W4A16 calls (M > 16 tokens) on the GPU: 16-token GEMV slices vs dequantize + cuBLAS.
+"""Prefill-sized NVFP4 calls (M > 16 tokens) on the GPU: 16-token GEMV slices vs dequantize + cuBLAS.
 
 One command, one table:  python bench/bench_nvfp4_prefill.py [--layers 8b|32b|all] [--ms 16,32,...] [--reps 5]
+                                                             [--activation bf16|nvfp4|both]
+W4A16 (activation bf16, the default) and / or W4A4 (nvfp4: x quantized with a static activation scale, amax(x)/2688
+fixed before timing, so the call is graph-capturable; a dynamic scale adds one amax pass and a host read).
 For the Qwen3 decode layers of bench_nvfp4_gpu.py and each M, times (CUDA-graph replay, median of --reps, weight
 copies rotated past the L2 as in bench_nvfp4_gpu.py) of
   slices    nvfp4.gemv as 16-token GEMV launches (RESET_NATIVE_GEMV_PREFILL=slices),
@@ -32,17 +35,23 @@ from reset_native import _nvfp4_prefill as prefill  # noqa: E402
 from reset_native import nvfp4  # noqa: E402
 
 
-def slices_fn(t, x):
+def slices_fn(t, x, act, gx):
     def run():
         os.environ["RESET_NATIVE_GEMV_PREFILL"] = "slices"
         try:
-            return nvfp4.gemv(t, x)
+            return nvfp4.gemv(t, x, activation=act, act_global_scale=gx)
         finally:
             os.environ.pop("RESET_NATIVE_GEMV_PREFILL", None)
     return run
 
 
-def layer_rows(name, n, k, ms, reps, l2, gen, chunk_bytes):
+def route_fn(t, x, act, gx, chunk_bytes):
+    if act == "nvfp4":
+        return lambda: prefill.w4a4_gemm(t.packed, t.block_scales, t.global_scale, x, gx, None, chunk_bytes=chunk_bytes)
+    return lambda: prefill.gemm(t.packed, t.block_scales, t.global_scale, x, None, chunk_bytes=chunk_bytes)
+
+
+def layer_rows(name, n, k, ms, reps, l2, gen, chunk_bytes, acts):
     copies, gs = rotated_nvfp4(n, k, gen, l2)
     tensors = [nvfp4.NVFP4Tensor.from_parts(p, s, gs) for p, s in copies]
     dense = [torch.randn((n, k), device="cuda", generator=gen, dtype=torch.bfloat16)
@@ -55,19 +64,18 @@ def layer_rows(name, n, k, ms, reps, l2, gen, chunk_bytes):
     rows = []
     for m in ms:
         x = torch.randn((m, k), device="cuda", generator=gen, dtype=torch.bfloat16)
-        row = {"layer": name, "n": n, "k": k, "m": m}
-        row["slices_us"] = graph_time_us([slices_fn(t, x) for t in tensors], reps)
-        if m > 16:
-            row["deq_us"] = graph_time_us([lambda t=t: prefill.gemm(t.packed, t.block_scales, gs, x, None,
-                                                                    chunk_bytes=chunk_bytes) for t in tensors], reps)
-            whole = n * k * 2
-            row["deq_all_us"] = graph_time_us([lambda t=t: prefill.gemm(t.packed, t.block_scales, gs, x, None,
-                                                                        chunk_bytes=whole) for t in tensors], reps)
-            y_s, y_d = slices_fn(tensors[0], x)(), prefill.gemm(tensors[0].packed, tensors[0].block_scales, gs, x,
-                                                                  None)
-            row["max_rel_diff"] = float(((y_d.float() - y_s.float()).abs().max() / y_s.float().abs().max()).item())
-        row["bf16_us"] = graph_time_us([lambda w=w: torch.matmul(x, w.t()) for w in dense], reps)
-        rows.append(row)
+        bf16_us = graph_time_us([lambda w=w: torch.matmul(x, w.t()) for w in dense], reps)
+        for act in acts:
+            gx = prefill.act_global_scale(x) if act == "nvfp4" else None
+            row = {"layer": name, "n": n, "k": k, "m": m, "activation": act, "bf16_us": bf16_us}
+            row["slices_us"] = graph_time_us([slices_fn(t, x, act, gx) for t in tensors], reps)
+            if m > 16:
+                row["deq_us"] = graph_time_us([route_fn(t, x, act, gx, chunk_bytes) for t in tensors], reps)
+                row["deq_all_us"] = graph_time_us([route_fn(t, x, act, gx, n * k * 2) for t in tensors], reps)
+                y_s, y_d = slices_fn(tensors[0], x, act, gx)(), route_fn(tensors[0], x, act, gx, chunk_bytes)()
+                row["max_rel_diff"] = float(((y_d.float() - y_s.float()).abs().max() / y_s.float().abs().max())
+                                            .item())
+            rows.append(row)
     del copies, tensors, dense
     torch.cuda.empty_cache()
     return rows, deq_us, deq_bytes, n * k * 4 / (copy_us * 1e-6)
@@ -78,6 +86,8 @@ def main():
     ap.add_argument("--layers", default="all", choices=["8b", "32b", "all"])
     ap.add_argument("--ms", default="16,32,48,64,96,128,256,512,2048")
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--activation", default="bf16", choices=["bf16", "nvfp4", "both"],
+                    help="bf16: W4A16, nvfp4: W4A4 with a static activation scale, both: one row each")
     ap.add_argument("--chunk-mib", type=int, default=prefill.CHUNK_BYTES >> 20,
                     help="chunk of expanded weights for the deq column (the deq-all column always expands whole)")
     args = ap.parse_args()
@@ -89,11 +99,12 @@ def main():
     gen = torch.Generator(device="cuda").manual_seed(0)
     bw = read_bandwidth(args.reps)
     models = ["8b", "32b"] if args.layers == "all" else [args.layers]
+    acts = ["bf16", "nvfp4"] if args.activation == "both" else [args.activation]
     rows, kernels = [], []
     for model in models:
         for lname, n, k in LAYERS[model]:
             r, deq_us, deq_bytes, copy_rate = layer_rows(f"{model} {lname}", n, k, ms, args.reps, l2, gen,
-                                                        args.chunk_mib << 20)
+                                                        args.chunk_mib << 20, acts)
             rows += r
             kernels.append({"layer": f"{model} {lname}", "dequantize_us": deq_us,
                             "dequantize_tb_s": deq_bytes / (deq_us * 1e-6) / 1e12, "copy_tb_s": copy_rate / 1e12})
@@ -105,16 +116,17 @@ def main():
     for kr in kernels:
         print(f"| {kr['layer']} | {kr['dequantize_us']:.1f} | {kr['dequantize_tb_s']:.2f} TB/s | "
               f"{kr['dequantize_tb_s'] * 1e12 / bw:.0%} | {kr['copy_tb_s']:.2f} TB/s |")
-    print("| layer | M | slices us | deq us | deq-all us | bf16 cuBLAS us | slices / deq | deq / bf16 | max rel diff |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| layer | act | M | slices us | deq us | deq-all us | bf16 cuBLAS us | slices / deq | deq / bf16 | "
+          "max rel diff |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
+        head = f"| {r['layer']} | {'W4A4' if r['activation'] == 'nvfp4' else 'W4A16'} | {r['m']} | {r['slices_us']:.1f}"
         if "deq_us" in r:
             best = r["deq_us"]
-            print(f"| {r['layer']} | {r['m']} | {r['slices_us']:.1f} | {r['deq_us']:.1f} | {r['deq_all_us']:.1f} | "
-                  f"{r['bf16_us']:.1f} | {r['slices_us'] / best:.2f} | {best / r['bf16_us']:.2f} | "
-                  f"{r['max_rel_diff']:.1e} |")
+            print(f"{head} | {r['deq_us']:.1f} | {r['deq_all_us']:.1f} | {r['bf16_us']:.1f} | "
+                  f"{r['slices_us'] / best:.2f} | {best / r['bf16_us']:.2f} | {r['max_rel_diff']:.1e} |")
         else:
-            print(f"| {r['layer']} | {r['m']} | {r['slices_us']:.1f} | - | - | {r['bf16_us']:.1f} | - | - | - |")
+            print(f"{head} | - | - | {r['bf16_us']:.1f} | - | - | - |")
     out_dir = Path(os.environ.get("OUT") or Path(__file__).resolve().parent / "out")
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "bench_nvfp4_prefill.json").write_text(json.dumps(

@@ -18,10 +18,31 @@ def test_w4a16_with_16_bit_x_takes_the_gemm_from_the_crossover(dtype, monkeypatc
     assert prefill.route(4096, 256, "bf16", x) == "dequant"
 
 
-def test_w4a4_float32_x_and_calls_autograd_records_keep_the_slices(monkeypatch):
-    monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "dequant")  # not even forced
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+def test_w4a4_takes_the_gemm_from_the_crossover_with_any_x_dtype(dtype, monkeypatch):
+    """W4A4 quantizes x first, so its GEMM operands are exact in 16 bits whatever x's dtype; float32 x needs torch's
+    fp32-output mm for its float32 result."""
+    monkeypatch.delenv("RESET_NATIVE_GEMV_PREFILL", raising=False)
+    x = torch.zeros(1, 16, dtype=dtype)
+    fp32_ok = dtype != torch.float32 or hasattr(torch.ops.aten.mm, "dtype")
+    assert prefill.route(LO - 1, 256, "nvfp4", x) == "slices"
+    assert prefill.route(LO, 256, "nvfp4", x) == ("dequant" if fp32_ok else "slices")
+
+
+def test_a_traced_w4a4_call_keeps_the_slices(monkeypatch):
+    """The route quantizes x with a plain launch, which a torch.compile trace cannot hold."""
+    from reset_native import _torch_launch
+
+    monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "dequant")
+    monkeypatch.setattr(_torch_launch, "eager", lambda: False)
     assert prefill.route(4096, 256, "nvfp4", torch.zeros(1, 16, dtype=torch.bfloat16)) == "slices"
+
+
+def test_w4a16_float32_x_and_calls_autograd_records_keep_the_slices(monkeypatch):
+    monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "dequant")  # not even forced
     assert prefill.route(4096, 256, "bf16", torch.zeros(1, 16, dtype=torch.float32)) == "slices"
+    xa = torch.zeros(1, 16, dtype=torch.bfloat16, requires_grad=True)
+    assert prefill.route(4096, 256, "nvfp4", xa) == "slices"
     x = torch.zeros(1, 16, dtype=torch.bfloat16, requires_grad=True)
     assert prefill.route(4096, 256, "bf16", x) == "slices"
     with torch.no_grad():

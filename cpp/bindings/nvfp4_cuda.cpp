@@ -95,6 +95,17 @@ void bind_nvfp4_cuda(py::module_& m) {
       py::arg("out"), py::arg("out_dtype"), py::arg("stream"));
 
   m.def(
+      "cuda_quantize_values",
+      [](std::uintptr_t x, int dtype, std::int64_t n, std::int64_t k, float global_scale, std::uintptr_t out,
+         int out_dtype, std::uintptr_t stream) {
+        nc::launch_quantize_values(ptr<const void>(x), to_dtype(dtype), n, k, global_scale, ptr<void>(out),
+                                   to_dtype(out_dtype), ptr<void>(stream));
+      },
+      py::arg("x"), py::arg("dtype"), py::arg("n"), py::arg("k"), py::arg("global_scale"), py::arg("out"),
+      py::arg("out_dtype"), py::arg("stream"),
+      "out <- e2m1 * e4m3 of x quantized with global_scale (NaN for NaN/Inf).");
+
+  m.def(
       "cuda_gemv",
       [](std::uintptr_t packed, std::uintptr_t block_scales, float global_scale, std::int64_t n, std::int64_t k,
          std::uintptr_t x, int x_dtype, std::int64_t m_tokens, bool nvfp4_activations, float act_global_scale,

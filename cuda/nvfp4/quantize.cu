@@ -1,6 +1,7 @@
 // NVFP4 quantize / dequantize / amax kernels (SPEC-nvfp4 section 2). Quantize is offline-speed, exactness first: one
 // thread per 16-element block, IEEE division (__fdiv_rn), no fast-math, so the bytes match the CPU reference.
-// Dequantize streams (prefill expands layers with it; see dequantize_kernel).
+// Dequantize streams (prefill expands layers with it; see dequantize_kernel); quantize_values is the prefill W4A4
+// route's x: quantize and expand in one launch.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -109,6 +110,61 @@ __global__ void dequantize_kernel(const uint8_t* __restrict__ packed, const uint
   }
 }
 
+// x [n, k] -> the values NVFP4 quantization with global_scale gives it, *without* the global scale: e2m1(code) *
+// e4m3(scale) (exact in fp16 / bf16: at most 6 significant bits in [2^-10, 2688]). The prefill W4A4 route multiplies
+// them on tensor cores (python/reset_native/_nvfp4_prefill.py) and applies the global scales as the GEMM's alpha; one
+// launch in place of quantize + dequantize. A NaN / Inf element becomes NaN (its codes would be finite), so the
+// GEMM turns its whole output row NaN rather than a silent number. One thread per 16-element block, as quantize.
+template <int DIN, int DOUT>
+__global__ void quantize_values_kernel(const typename Elem<DIN>::T* __restrict__ x, int64_t blocks,
+                                       float global_scale, bool vec, typename Elem<DOUT>::T* __restrict__ out) {
+  using Bits = decltype(value_bits(typename Elem<DOUT>::T()));
+  const float d = __fmul_rn(6.0f, global_scale);
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t b = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; b < blocks; b += stride) {
+    float v[16];
+#pragma unroll
+    for (int i = 0; i < 16; ++i) v[i] = Elem<DIN>::to_float(x[b * 16 + i]);
+    uint32_t q[2];
+    const float s = e4m3_decode(quantize_block16(v, global_scale, d, q));
+    uint32_t bits[16];
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+      const uint32_t code = (q[i / 8] >> (4 * (i % 8))) & 0xFu;
+      const float mag = __fmul_rn(e2m1_magnitude_value(code & 7u), s);  // exact
+      const float val = isfinite(v[i]) ? (code & 8u ? -mag : mag) : __int_as_float(0x7fc00000);
+      bits[i] = value_bits(Elem<DOUT>::from_float(val));
+    }
+    auto* o = reinterpret_cast<Bits*>(out + b * 16);
+    if (vec) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+        reinterpret_cast<uint4*>(o)[h] = make_uint4(bits[8 * h] | bits[8 * h + 1] << 16,
+                                                    bits[8 * h + 2] | bits[8 * h + 3] << 16,
+                                                    bits[8 * h + 4] | bits[8 * h + 5] << 16,
+                                                    bits[8 * h + 6] | bits[8 * h + 7] << 16);
+    } else {
+#pragma unroll
+      for (int i = 0; i < 16; ++i) o[i] = Bits(bits[i]);
+    }
+  }
+}
+
+template <int DIN>
+void launch_quantize_values_from(const void* x, int64_t blocks, float global_scale, bool vec, void* out,
+                                 DType out_dtype, cudaStream_t stream) {
+  const int64_t ctas = (blocks + kBlockThreads - 1) / kBlockThreads;
+  const int grid = int(ctas < (1 << 20) ? ctas : (1 << 20));
+  const auto* in = static_cast<const typename Elem<DIN>::T*>(x);
+  if (out_dtype == DType::F16) {
+    quantize_values_kernel<DIN, kF16><<<grid, kBlockThreads, 0, stream>>>(in, blocks, global_scale, vec,
+                                                                          static_cast<__half*>(out));
+  } else {
+    quantize_values_kernel<DIN, kBF16><<<grid, kBlockThreads, 0, stream>>>(in, blocks, global_scale, vec,
+                                                                           static_cast<__nv_bfloat16*>(out));
+  }
+}
+
 int grid_for(int64_t work) {
   const int64_t blocks = (work + kBlockThreads - 1) / kBlockThreads;
   return int(blocks < 4096 ? (blocks > 0 ? blocks : 1) : 4096);
@@ -205,6 +261,34 @@ void launch_dequantize(const std::uint8_t* packed, const std::uint8_t* block_sca
       throw InvalidType("nvfp4 dequantize: unknown dtype");
   }
   check_launch("nvfp4 dequantize: launch");
+}
+
+void launch_quantize_values(const void* x, DType dtype, std::int64_t n, std::int64_t k, float global_scale, void* out,
+                            DType out_dtype, void* stream_ptr) {
+  using namespace detail;
+  require_shape(n, k, "nvfp4 quantize_values");
+  require(x && out, "nvfp4 quantize_values: null pointer");
+  require(global_scale > 0.0f && global_scale <= 3.4028234663852886e38f,
+          "nvfp4 quantize_values: global_scale must be finite and > 0, got " + std::to_string(global_scale));
+  require(out_dtype == DType::F16 || out_dtype == DType::BF16,
+          "nvfp4 quantize_values: out_dtype must be float16 or bfloat16");
+  auto stream = static_cast<cudaStream_t>(stream_ptr);
+  const int64_t blocks = n * (k / 16);
+  const bool vec = reinterpret_cast<std::uintptr_t>(out) % 16 == 0;
+  switch (dtype) {
+    case DType::F32:
+      launch_quantize_values_from<kF32>(x, blocks, global_scale, vec, out, out_dtype, stream);
+      break;
+    case DType::F16:
+      launch_quantize_values_from<kF16>(x, blocks, global_scale, vec, out, out_dtype, stream);
+      break;
+    case DType::BF16:
+      launch_quantize_values_from<kBF16>(x, blocks, global_scale, vec, out, out_dtype, stream);
+      break;
+    default:
+      throw InvalidType("nvfp4 quantize_values: unknown dtype");
+  }
+  check_launch("nvfp4 quantize_values: launch");
 }
 
 }  // namespace reset_native::nvfp4_cuda

@@ -131,6 +131,21 @@ def quantize(w, global_scale=None):
     return packed, scales, gs
 
 
+def quantize_values(x, global_scale: float, out_dtype):
+    """[N, K] tensor of out_dtype (float16 / bfloat16): the values NVFP4 quantization of x [N, K] with the given fp32
+    global_scale gives, *without* the global scale (e2m1 * e4m3, exact in 16 bits): quantize + dequantize(gs = 1) in
+    one launch, enqueued on the current stream with no host read. A NaN / Inf in x becomes NaN (no error). The
+    prefill W4A4 route's activation operand; the caller has checked x (contiguous 2-D float CUDA, K % 16 == 0)."""
+    torch = _torch()
+    n, k = x.shape
+    out = torch.empty((n, k), dtype=out_dtype, device=x.device)
+    index = x.device.index
+    with _launch.on_device(index):
+        _native.cuda_quantize_values(x.data_ptr(), _dtype_code(x.dtype, "x"), n, k, float(global_scale),
+                                     out.data_ptr(), _dtype_code(out_dtype, "out_dtype"), _launch.raw_stream(index))
+    return out
+
+
 # ------------------------------------------------------------------------------------------------ implementations
 # The bodies of the custom ops below. Eager calls run them directly (_torch_launch.eager: the op dispatcher alone
 # costs ~10 us of host time per call); under torch.compile the ops stand in the graph and run the same bodies.

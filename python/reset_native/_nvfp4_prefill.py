@@ -12,15 +12,24 @@ Only the order of the fp32 sums differs from the GEMV's. cuBLAS follows torch's
 ``torch.backends.cuda.matmul.allow_{fp16,bf16}_reduced_precision_reduction`` flags (torch's default allows
 reduced-precision split-K reductions, as for any torch matmul); set them False for fp32 reductions throughout.
 
-W4A4 and float32 x keep the 16-token slices: W4A4's activation quantization runs inside the GEMV kernels (and on
-Hopper it is an accuracy study, not a speed path), and float32 x would need an fp32 GEMM with 4-byte weights.
+W4A4 (session 26) takes the route too, with x of any float dtype: x is first quantized with the call's activation
+global scale gx (the GEMV kernels' bits: SPEC section 2 with gx as given) and expanded without gx, like the weights,
+into bfloat16 (float16 for float16 x); both operands are then exact and the GEMM's alpha is gw * gx. Accuracy studies
+of W4A4 on Hopper run whole prompts, so their prefill is where the time goes. A dynamic gx (amax(|x|) / 2688) is read
+to the host once, as on the slices (:func:`act_global_scale`); rows of x with a NaN / Inf come out NaN (the GEMV
+kernels give non-finite outputs there, never a silent number). W4A16 with float32 x keeps the slices: it would need
+an fp32 GEMM with 4-byte weights.
 
 The expanded chunk is the only extra memory: at most :data:`CHUNK_BYTES`, plus each chunk's output until they are
-joined when there is a bias or a torch.compile trace (which also keeps their fp32 GEMM outputs). An x that
+joined when there is a bias, a torch.compile trace or a float32 W4A4 output (which also keep their fp32 GEMM outputs),
+and for W4A4 the quantized x expanded to 16 bits ([M, K], x's size or half of it). An x that
 requires grad keeps the slices (see :func:`route`). ``RESET_NATIVE_GEMV_PREFILL`` = ``slices`` | ``dequant`` forces a
 route for A/B measurements (bench/bench_nvfp4_prefill.py); unset or ``auto``, the token count decides.
 """
+import math
 import os
+
+import numpy as np
 
 from . import _nvfp4_cuda
 from . import _torch_launch as _launch
@@ -35,18 +44,22 @@ _ROUTES = ("auto", "slices", "dequant")
 
 
 def route(m: int, n: int, activation: str, x) -> str:
-    """'dequant' or 'slices' for an M > 16 call with N outputs; RESET_NATIVE_GEMV_PREFILL overrides the token-count
-    rule. Fewer than 16 outputs keep the slices (see chunks()). An x that requires grad (grad mode on) keeps the
-    slices: nvfp4.gemv has no autograd formula at any M (its op's backward raises), and a backward through the
-    expanded weights would run in x's dtype on weights up to 2688 (float16 overflow). (A bias that requires grad
-    alone does not: addmm differentiates it correctly; NVFP4Linear's bias is a buffer.)"""
+    """'dequant' or 'slices' for an M > 16 call with N outputs (activation 'bf16' = W4A16 or 'nvfp4' = W4A4);
+    RESET_NATIVE_GEMV_PREFILL overrides the token-count rule. Fewer than 16 outputs keep the slices (see chunks()).
+    An x that requires grad (grad mode on) keeps the slices: nvfp4.gemv has no autograd formula at any M (its op's
+    backward raises), and a backward through the expanded weights would run in x's dtype on weights up to 2688
+    (float16 overflow). (A bias that requires grad alone does not: addmm differentiates it correctly; NVFP4Linear's
+    bias is a buffer.)"""
     torch = _launch._torch()
     forced = os.environ.get("RESET_NATIVE_GEMV_PREFILL", "auto") or "auto"
     if forced not in _ROUTES:
         raise ValueError(f"RESET_NATIVE_GEMV_PREFILL must be one of {_ROUTES}, got {forced!r}")
-    supported = activation == "bf16" and x.dtype in (torch.float16, torch.bfloat16) and n >= 16
-    if not _launch.eager() and not hasattr(torch.ops.aten.mm, "dtype"):  # no fp32-output mm for a traced call
-        supported = False
+    fp32_mm = hasattr(torch.ops.aten.mm, "dtype")  # mm(out_dtype=float32): traced calls and W4A4 with fp32 x
+    if activation == "bf16":
+        supported = x.dtype in (torch.float16, torch.bfloat16) and (_launch.eager() or fp32_mm)
+    else:  # W4A4 quantizes x with plain (untraced) launches, and float32 x needs the fp32-output mm
+        supported = _launch.eager() and (x.dtype != torch.float32 or fp32_mm)
+    supported = supported and n >= 16
     if not supported or forced == "slices" or (x.requires_grad and torch.is_grad_enabled()):
         return "slices"
     return "dequant" if forced == "dequant" or m >= MIN_TOKENS else "slices"
@@ -64,20 +77,48 @@ def chunks(n: int, rows_fit: int):
     return [(r0, starts[i + 1] if i + 1 < len(starts) else n) for i, r0 in enumerate(starts)]
 
 
-def gemm(packed, block_scales, global_scale: float, x, bias, chunk_bytes: int = CHUNK_BYTES):
-    """y [M, N] = global_scale * (x @ W_local^T) + bias in x's dtype; x [M, K] float16 / bfloat16, contiguous, on
-    the weights' device (the caller has checked all of it). chunk_bytes bounds the expanded rows alive at once."""
+def act_global_scale(x) -> float:
+    """W4A4's dynamic activation global scale amax(|x|) / 2688 in fp32 (1.0 for an all-zero x), computed on the
+    device and read to the host (the one synchronisation of a prefill W4A4 call without a static scale). A NaN / Inf
+    in x raises here: a whole-x scale from it would turn every output into NaN."""
+    torch = _launch._torch()
+    amax = float(x.abs().amax().to(torch.float32).item())
+    if not math.isfinite(amax):
+        raise ValueError("x must be finite for activation='nvfp4' (W4A4) without act_global_scale: amax(|x|) is "
+                         f"{amax}")
+    return float(np.float32(amax) / np.float32(2688.0)) if amax > 0 else 1.0
+
+
+def w4a4_gemm(packed, block_scales, global_scale: float, x, act_gs, bias, chunk_bytes: int = CHUNK_BYTES):
+    """W4A4: y [M, N] = gw * gx * (Q(x) @ W_local^T) + bias in x's dtype (nvfp4 module docstring); x [M, K]
+    float32 / float16 / bfloat16, contiguous, on the weights' device; act_gs the static gx or None (dynamic)."""
+    torch = _launch._torch()
+    gx = act_global_scale(x) if act_gs is None else float(act_gs)
+    operand = torch.float16 if x.dtype == torch.float16 else torch.bfloat16  # e2m1 * e4m3 is exact in either
+    # One launch: x quantized with gx and expanded without it. A NaN / Inf element comes out NaN, so the GEMM makes
+    # that row's outputs NaN (no host read).
+    xq = _nvfp4_cuda.quantize_values(x, gx, operand)
+    alpha = float(np.float32(global_scale) * np.float32(gx))  # gw * gx in fp32
+    return gemm(packed, block_scales, alpha, xq, bias, chunk_bytes, out_dtype=x.dtype)
+
+
+def gemm(packed, block_scales, global_scale: float, x, bias, chunk_bytes: int = CHUNK_BYTES, out_dtype=None):
+    """y [M, N] = global_scale * (x @ W_local^T) + bias in out_dtype (default x's dtype); x [M, K] float16 /
+    bfloat16, contiguous, on the weights' device (the caller has checked all of it); out_dtype float32 only for W4A4
+    (w4a4_gemm). chunk_bytes bounds the expanded rows alive at once."""
     torch = _launch._torch()
     n, half_k = packed.shape
     k = 2 * half_k
     m = x.shape[0]
+    out_dtype = x.dtype if out_dtype is None else out_dtype
     # Eager calls: without a bias each chunk's GEMM writes its columns of y in place (beta = 0: one rounding of
     # alpha * AB); a bias goes through addmm's 1-D form, which cuBLASLt adds in its fp32 epilogue (the 2-D beta = 1
     # form and a separate add round alpha * AB first: bench/probes/addmm_bias_rounding.py, bench/RESULTS.md
     # "Session 25"), and the chunks are joined afterwards. A torch.compile trace may not keep addmm whole (inductor
     # added the bias after rounding: 12x the one-rounding bound, session 25), so it takes the GEMM's fp32 output and
     # scales, adds and rounds in fp32 itself (route() keeps traced calls on the slices where torch lacks that form).
-    eager = _launch.eager()
+    # An fp32 output from 16-bit operands (W4A4 with float32 x) takes the fp32-output mm like a traced call.
+    eager = _launch.eager() and out_dtype == x.dtype
     in_place = bias is None and eager
     y = torch.empty((m, n), dtype=x.dtype, device=x.device) if in_place else None
     pieces = []
@@ -90,6 +131,6 @@ def gemm(packed, block_scales, global_scale: float, x, bias, chunk_bytes: int = 
             pieces.append(torch.addmm(bias[r0:r1], x, w.t(), alpha=global_scale))
         else:
             acc = torch.mm(x, w.t(), out_dtype=torch.float32) * global_scale
-            pieces.append((acc if bias is None else acc + bias[r0:r1].float()).to(x.dtype))
+            pieces.append((acc if bias is None else acc + bias[r0:r1].float()).to(out_dtype))
         del w  # the chunk's memory is free for the next one
     return y if in_place else (pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=1))

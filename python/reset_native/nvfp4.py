@@ -413,10 +413,10 @@ _CUDA_MAX_TOKENS = 16  # the CUDA GEMV kernels take up to 16 tokens per launch
 def _gemv_cuda(t: NVFP4Tensor, x2: Any, activation: str, act_gs: Optional[float], bias: Any) -> Any:
     """CUDA GEMV. No host synchronisation for M <= 16 (the decode path, CUDA-graph capturable); in particular
     x is NOT scanned for NaN/Inf in W4A4 (non-finite x gives non-finite outputs). Larger M (prefill): W4A16 with
-    16-bit x from _nvfp4_prefill.MIN_TOKENS tokens expands the weights chunk by chunk and multiplies with cuBLAS
-    (_nvfp4_prefill); other calls run in 16-token slices. With a dynamic W4A4 scale the one per-call scale
+    16-bit x and W4A4 from _nvfp4_prefill.MIN_TOKENS tokens expand the weights chunk by chunk and multiply with
+    cuBLAS (_nvfp4_prefill); other calls run in 16-token slices. With a dynamic W4A4 scale the one per-call scale
     amax(x)/2688 is computed first (in float32 on the device, as the kernels do) so every slice uses the same
-    scale, which costs one host read."""
+    scale, which costs one host read (and a NaN / Inf in x raises ValueError there)."""
     backend = _cuda_backend()
     m = int(x2.shape[0])
     if m <= _CUDA_MAX_TOKENS:  # the checks above cover the backend's (gemv_prechecked)
@@ -424,13 +424,12 @@ def _gemv_cuda(t: NVFP4Tensor, x2: Any, activation: str, act_gs: Optional[float]
     from . import _nvfp4_prefill
 
     if _nvfp4_prefill.route(m, t.shape[0], activation, x2) == "dequant":
+        if activation == "nvfp4":
+            return _nvfp4_prefill.w4a4_gemm(t.packed, t.block_scales, t.global_scale, x2, act_gs, bias)
         return _nvfp4_prefill.gemm(t.packed, t.block_scales, t.global_scale, x2, bias)
     torch = sys.modules["torch"]
     if activation == "nvfp4" and act_gs is None:
-        amax = x2.abs().amax().to(torch.float32)
-        act_gs = float(torch.div(amax, torch.tensor(2688.0, dtype=torch.float32, device=amax.device)).item())
-        if act_gs == 0.0:
-            act_gs = 1.0  # all-zero x: the same convention as quantize (global scale 1 when amax == 0)
+        act_gs = _nvfp4_prefill.act_global_scale(x2)  # one scale for every slice (raises for non-finite x)
     slices = [backend.gemv(t.packed, t.block_scales, t.global_scale, x2[i:i + _CUDA_MAX_TOKENS], activation,
                            act_gs, bias) for i in range(0, m, _CUDA_MAX_TOKENS)]
     return torch.cat(slices, dim=0)

@@ -33,6 +33,12 @@ void launch_quantize(const void* w, DType dtype, std::int64_t n, std::int64_t k,
 void launch_dequantize(const std::uint8_t* packed, const std::uint8_t* block_scales, float global_scale,
                        std::int64_t n, std::int64_t k, void* out, DType out_dtype, void* stream);
 
+// out [n, k] (out_dtype F16 or BF16) = the values x [n, k] takes under launch_quantize with global_scale, *without*
+// the global scale: e2m1(code) * e4m3(scale), exact in 16 bits. A NaN / Inf in x becomes NaN in out (no check, no
+// error). The prefill W4A4 GEMM's activation operand (quantize + dequantize(gs = 1) in one launch).
+void launch_quantize_values(const void* x, DType dtype, std::int64_t n, std::int64_t k, float global_scale, void* out,
+                            DType out_dtype, void* stream);
+
 // Decoder ops computed inside the GEMV (one kernel less per use; see GemvArgs): while it stages x (prologue),
 // or on its results (epilogue).
 enum class Prologue : int { None = 0, RmsNorm = 1 };

@@ -5,8 +5,8 @@ of a quantized model *is* the checkpoint: ``weight`` uint8 [N, K/2] (element 2i 
 ``weight_scale`` E4M3 bytes [N, K/16] (kept as uint8 here, written as float8_e4m3fn), ``weight_scale_2`` fp32
 scalar (decode multiplier), optional ``input_scale`` fp32 scalar (static activation scale for W4A4).
 The forward pass is ``reset_native.nvfp4.gemv``: decode-sized calls never expand the packed weight; on CUDA a
-W4A16 prefill of >= 80 tokens with 16-bit inputs expands it chunk by chunk (at most 256 MiB at once) and runs
-cuBLAS on it (docs/nvfp4_cuda.md, "Prefill").
+prefill of >= 80 tokens (W4A16 with 16-bit inputs, or W4A4) expands it chunk by chunk (at most 256 MiB at once)
+and runs cuBLAS on it (docs/nvfp4_cuda.md, "Prefill").
 """
 from __future__ import annotations
 
