@@ -1,9 +1,10 @@
 """Prefill-sized NVFP4 calls (M > 16 tokens) on the GPU: 16-token GEMV slices vs dequantize + cuBLAS.
 
 One command, one table:  python bench/bench_nvfp4_prefill.py [--layers 8b|32b|all] [--ms 16,32,...] [--reps 5]
-                                                             [--activation bf16|nvfp4|both]
+                                                             [--activation bf16|nvfp4|both] [--x-dtype ...]
 W4A16 (activation bf16, the default) and / or W4A4 (nvfp4: x quantized with a static activation scale, amax(x)/2688
-fixed before timing, so the call is graph-capturable; a dynamic scale adds one amax pass and a host read).
+fixed before timing, so the call is graph-capturable; a dynamic scale adds one amax pass and a host read). x is
+bfloat16 unless --x-dtype says float16 or float32 (the bf16 cuBLAS column always multiplies bfloat16 x).
 For the Qwen3 decode layers of bench_nvfp4_gpu.py and each M, times (CUDA-graph replay, median of --reps, weight
 copies rotated past the L2 as in bench_nvfp4_gpu.py) of
   slices    nvfp4.gemv as 16-token GEMV launches (RESET_NATIVE_GEMV_PREFILL=slices),
@@ -51,7 +52,7 @@ def route_fn(t, x, act, gx, chunk_bytes):
     return lambda: prefill.gemm(t.packed, t.block_scales, t.global_scale, x, None, chunk_bytes=chunk_bytes)
 
 
-def layer_rows(name, n, k, ms, reps, l2, gen, chunk_bytes, acts):
+def layer_rows(name, n, k, ms, reps, l2, gen, chunk_bytes, acts, x_dtype):
     copies, gs = rotated_nvfp4(n, k, gen, l2)
     tensors = [nvfp4.NVFP4Tensor.from_parts(p, s, gs) for p, s in copies]
     dense = [torch.randn((n, k), device="cuda", generator=gen, dtype=torch.bfloat16)
@@ -63,11 +64,13 @@ def layer_rows(name, n, k, ms, reps, l2, gen, chunk_bytes, acts):
     del dst
     rows = []
     for m in ms:
-        x = torch.randn((m, k), device="cuda", generator=gen, dtype=torch.bfloat16)
-        bf16_us = graph_time_us([lambda w=w: torch.matmul(x, w.t()) for w in dense], reps)
+        x16 = torch.randn((m, k), device="cuda", generator=gen, dtype=torch.bfloat16)
+        bf16_us = graph_time_us([lambda w=w: torch.matmul(x16, w.t()) for w in dense], reps)
+        x = x16.to(x_dtype)
         for act in acts:
             gx = prefill.act_global_scale(x) if act == "nvfp4" else None
-            row = {"layer": name, "n": n, "k": k, "m": m, "activation": act, "bf16_us": bf16_us}
+            row = {"layer": name, "n": n, "k": k, "m": m, "activation": act, "x_dtype": str(x_dtype),
+                   "bf16_us": bf16_us}
             row["slices_us"] = graph_time_us([slices_fn(t, x, act, gx) for t in tensors], reps)
             if m > 16:
                 row["deq_us"] = graph_time_us([route_fn(t, x, act, gx, chunk_bytes) for t in tensors], reps)
@@ -88,6 +91,7 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--activation", default="bf16", choices=["bf16", "nvfp4", "both"],
                     help="bf16: W4A16, nvfp4: W4A4 with a static activation scale, both: one row each")
+    ap.add_argument("--x-dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
     ap.add_argument("--chunk-mib", type=int, default=prefill.CHUNK_BYTES >> 20,
                     help="chunk of expanded weights for the deq column (the deq-all column always expands whole)")
     args = ap.parse_args()
@@ -104,13 +108,13 @@ def main():
     for model in models:
         for lname, n, k in LAYERS[model]:
             r, deq_us, deq_bytes, copy_rate = layer_rows(f"{model} {lname}", n, k, ms, args.reps, l2, gen,
-                                                        args.chunk_mib << 20, acts)
+                                                        args.chunk_mib << 20, acts, getattr(torch, args.x_dtype))
             rows += r
             kernels.append({"layer": f"{model} {lname}", "dequantize_us": deq_us,
                             "dequantize_tb_s": deq_bytes / (deq_us * 1e-6) / 1e12, "copy_tb_s": copy_rate / 1e12})
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(f"# {props.name}, {stamp}, HBM read {bw / 1e12:.3f} TB/s, deq chunk {args.chunk_mib} MiB, "
-          f"route from M = {prefill.MIN_TOKENS}, torch {torch.__version__}")
+          f"route from M = {prefill.MIN_TOKENS}, x {args.x_dtype}, torch {torch.__version__}")
     print("| layer | dequantize us | its bytes / time | of HBM read | bf16 copy of the layer (read + write) |")
     print("| --- | --- | --- | --- | --- |")
     for kr in kernels:

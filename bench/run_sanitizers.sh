@@ -48,6 +48,10 @@ if [ "$PART" != sampler ]; then
   run gemv_sweep memcheck 300 python3 bench/check_nvfp4_gpu.py --gemv-kernels
   run gemv_forms memcheck 420 "${PYTEST[@]}" "${GEMV_TESTS[@]}" -k "$GEMV_K"
   run gemv_race racecheck 300 python3 bench/check_nvfp4_gpu.py --gemv-kernels
+  # the prefill route's kernels: dequantize (aligned and odd views) and W4A4's quantize_values (torch.compile cases
+  # left out: the sanitizer makes their compilation take minutes)
+  run prefill memcheck 300 "${PYTEST[@]}" -m gpu tests/test_nvfp4_cuda_prefill.py tests/test_nvfp4_cuda_prefill_w4a4.py \
+    -k "not compile"
 fi
 if [ "$PART" != nvfp4 ]; then
   run sampler_steps memcheck 420 "${PYTEST[@]}" tests/test_sampler_gpu_session14.py

@@ -8,6 +8,8 @@ from reset_native import _nvfp4_prefill as prefill  # noqa: E402
 from reset_native import nvfp4  # noqa: E402
 
 pytestmark = pytest.mark.gpu
+FP32_MM = hasattr(torch.ops.aten.mm, "dtype")  # float32 x takes the route only with torch's mm(out_dtype=float32)
+ULP = {torch.bfloat16: 2.0 ** -8, torch.float16: 2.0 ** -11, torch.float32: 2.0 ** -24}
 
 
 @pytest.fixture(autouse=True)
@@ -36,16 +38,17 @@ def _check_against_fp64(y, t, x, b):
     w64 = nvfp4.dequantize(t).double()  # e2m1 * e4m3 * gs, one fp32 rounding per element (2^-24 relative)
     ref = x.double() @ w64.T + (0 if b is None else b.double())
     mag = x.double().abs() @ w64.abs().T
-    ulp = 2.0 ** -8 if x.dtype == torch.bfloat16 else 2.0 ** -11
-    bound = ulp * ref.abs() + 2.0 ** -18 * mag + 1e-30
+    bound = ULP[x.dtype] * ref.abs() + 2.0 ** -18 * mag + 1e-30
     err = (y.double() - ref).abs()
     assert y.dtype == x.dtype and y.shape == ref.shape
     assert bool((err <= bound).all()), float((err / bound).max())
 
 
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
 @pytest.mark.parametrize("extra,bias", [(0, False), (13, True), (300, False)])
 def test_prefill_route_matches_fp64(dtype, extra, bias, monkeypatch):
+    if dtype == torch.float32 and not FP32_MM:
+        pytest.skip("float32 x takes the route only with torch's mm(out_dtype=float32)")
     seed = int(torch.randint(0, 2**31, ()))
     t, x, b = _case(200, 1024, prefill.MIN_TOKENS + extra, dtype, seed, bias)
     calls = []
@@ -69,25 +72,29 @@ def test_chunks_cover_every_row_including_a_ragged_last_one(rows_per_chunk, bias
     _check_against_fp64(y, t, x, b)
 
 
-def test_prefill_and_slices_agree(monkeypatch):
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_prefill_and_slices_agree(dtype, monkeypatch):
+    if dtype == torch.float32 and not FP32_MM:
+        pytest.skip("float32 x takes the route only with torch's mm(out_dtype=float32)")
     seed = int(torch.randint(0, 2**31, ()))
-    t, x, b = _case(384, 2048, 64, torch.bfloat16, seed, bias=True)
+    t, x, b = _case(384, 2048, 64, dtype, seed, bias=True)
     monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "slices")
     y_slices = nvfp4.gemv(t, x, bias=b).double()
     monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "dequant")
     y_dequant = nvfp4.gemv(t, x, bias=b).double()
-    # both round an fp32 sum once to bf16, summed in different orders: at most one bf16 ulp apart plus the two sums'
-    # fp32 errors (which dominate where x @ W^T and the bias nearly cancel)
+    # both round an fp32 sum once to x's dtype, summed in different orders: at most one output ulp apart plus the two
+    # sums' fp32 errors (which dominate where x @ W^T and the bias nearly cancel); float32 x: both split x into the
+    # same three exact bfloat16 parts
     mag = x.double().abs() @ nvfp4.dequantize(t).double().abs().T
-    assert bool(((y_dequant - y_slices).abs() <= 2.0 ** -7 * y_slices.abs() + 2.0 ** -17 * mag).all())
-    assert (y_dequant != y_slices).double().mean() < 0.05
+    assert bool(((y_dequant - y_slices).abs() <= 2 * ULP[dtype] * y_slices.abs() + 2.0 ** -17 * mag).all())
+    if dtype != torch.float32:  # 16-bit outputs mostly round to the same value; float32 ones keep the sums' order
+        assert (y_dequant != y_slices).double().mean() < 0.05
 
 
 def test_unsupported_calls_keep_the_slices(monkeypatch):
     calls = []
     monkeypatch.setattr(prefill, "gemm", lambda *a, **kw: calls.append(1))
     t, x, _ = _case(64, 256, prefill.MIN_TOKENS, torch.bfloat16, 1)
-    nvfp4.gemv(t, x.float())  # W4A16 with float32 x (W4A4 takes the route: test_nvfp4_cuda_prefill_w4a4.py)
     nvfp4.gemv(t, x[:prefill.MIN_TOKENS - 1].contiguous())  # below the crossover
     assert calls == []
 
@@ -137,11 +144,13 @@ def test_dequantize_of_an_unaligned_packed_view_is_exact():
         assert torch.equal(nvfp4.dequantize(t_gpu, dtype).cpu(), nvfp4.dequantize(t_cpu, dtype))
 
 
-@pytest.mark.parametrize("bias", [False, True])
-def test_prefill_gemm_under_torch_compile(bias):
-    """A traced call takes the out-of-place form (dequantize as the custom op, addmm, cat): the fp64 result with the
-    route's default chunks and with several chunks."""
-    t, x, b = _case(200, 512, prefill.MIN_TOKENS, torch.bfloat16, 7, bias=bias)
+@pytest.mark.parametrize("dtype,bias", [(torch.bfloat16, False), (torch.bfloat16, True), (torch.float32, True)])
+def test_prefill_gemm_under_torch_compile(dtype, bias):
+    """A traced call takes the out-of-place form (dequantize as the custom op, fp32-output mm, cat): the fp64 result
+    with the route's default chunks and with several chunks."""
+    if not FP32_MM:
+        pytest.skip("traced calls take the route only with torch's mm(out_dtype=float32)")
+    t, x, b = _case(200, 512, prefill.MIN_TOKENS, dtype, 7, bias=bias)
     gs = t.global_scale
 
     @torch.compile(fullgraph=True)

@@ -38,9 +38,27 @@ def test_a_traced_w4a4_call_keeps_the_slices(monkeypatch):
     assert prefill.route(4096, 256, "nvfp4", torch.zeros(1, 16, dtype=torch.bfloat16)) == "slices"
 
 
-def test_w4a16_float32_x_and_calls_autograd_records_keep_the_slices(monkeypatch):
+def test_w4a16_float32_x_takes_the_gemm_with_an_fp32_output_mm(monkeypatch):
+    """float32 x runs as three exact bfloat16 parts through mm(out_dtype=float32); without that mm, the slices."""
+    monkeypatch.delenv("RESET_NATIVE_GEMV_PREFILL", raising=False)
+    want = "dequant" if hasattr(torch.ops.aten.mm, "dtype") else "slices"
+    assert prefill.route(LO, 256, "bf16", torch.zeros(1, 16, dtype=torch.float32)) == want
+    assert prefill.route(LO - 1, 256, "bf16", torch.zeros(1, 16, dtype=torch.float32)) == "slices"
+
+
+def test_split_bf16_parts_sum_to_x_exactly():
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(5, 64, generator=g) * torch.exp(10 * torch.randn(5, 64, generator=g))
+    x[0, :5] = torch.tensor([0.0, -0.0, 1.0 + 2.0 ** -23, -(2.0 ** 100) * (1 + 2.0 ** -20), 3.4028234e38])
+    parts = prefill.split_bf16(x)
+    assert parts.dtype == torch.bfloat16 and parts.shape == (15, 64)
+    hi, mid, lo = parts.double().split(5)
+    assert torch.equal(hi + mid + lo, x.double())  # each part holds 8 of the 24 significant bits (float32's max too)
+    assert bool((hi.abs() <= x.double().abs()).all())  # truncated, never rounded up (so never overflowing)
+
+
+def test_w4a4_calls_autograd_records_keep_the_slices(monkeypatch):
     monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "dequant")  # not even forced
-    assert prefill.route(4096, 256, "bf16", torch.zeros(1, 16, dtype=torch.float32)) == "slices"
     xa = torch.zeros(1, 16, dtype=torch.bfloat16, requires_grad=True)
     assert prefill.route(4096, 256, "nvfp4", xa) == "slices"
     x = torch.zeros(1, 16, dtype=torch.bfloat16, requires_grad=True)

@@ -2,8 +2,8 @@
 
 The GEMV kernels take at most 16 tokens per launch and read the whole weight each time, so a 2048-token prompt run
 as 16-token slices reads it 128 times on CUDA cores. From :data:`MIN_TOKENS` tokens, W4A16 with float16 / bfloat16
-x instead expands the weight into x's dtype a chunk of rows at a time and multiplies each chunk on tensor cores
-(``torch.addmm``, cuBLAS), the usual answer for prefill on GPUs without FP4 tensor cores.
+x (float32 x and W4A4: below) instead expands the weight into x's dtype a chunk of rows at a time and multiplies
+each chunk on tensor cores (``torch.addmm``, cuBLAS), the usual answer for prefill on GPUs without FP4 tensor cores.
 
 Same semantics as the GEMV, one rounding: each chunk is expanded *without* the global scale. e2m1 * e4m3 has at
 most 6 significant bits and lies in [2^-10, 2688], so it is exact in float16 and bfloat16; the global scale is the
@@ -17,8 +17,9 @@ global scale gx (the GEMV kernels' bits: SPEC section 2 with gx as given) and ex
 into bfloat16 (float16 for float16 x); both operands are then exact and the GEMM's alpha is gw * gx. Accuracy studies
 of W4A4 on Hopper run whole prompts, so their prefill is where the time goes. A dynamic gx (amax(|x|) / 2688) is read
 to the host once, as on the slices (:func:`act_global_scale`); rows of x with a NaN / Inf come out NaN (the GEMV
-kernels give non-finite outputs there, never a silent number). W4A16 with float32 x keeps the slices: it would need
-an fp32 GEMM with 4-byte weights.
+kernels give non-finite outputs there, never a silent number). W4A16 with float32 x (session 26) splits x exactly
+into three bfloat16 parts, like the GEMV kernels (:func:`split_bf16`), runs them as 3M rows of one GEMM against the
+bfloat16 chunk and sums the three fp32 results: fp32-accurate products at 3x the GEMM's rows, far below the slices.
 
 The expanded chunk is the only extra memory: at most :data:`CHUNK_BYTES`, plus each chunk's output until they are
 joined when there is a bias, a torch.compile trace or a float32 W4A4 output (which also keep their fp32 GEMM outputs),
@@ -55,8 +56,8 @@ def route(m: int, n: int, activation: str, x) -> str:
     if forced not in _ROUTES:
         raise ValueError(f"RESET_NATIVE_GEMV_PREFILL must be one of {_ROUTES}, got {forced!r}")
     fp32_mm = hasattr(torch.ops.aten.mm, "dtype")  # mm(out_dtype=float32): traced calls and W4A4 with fp32 x
-    if activation == "bf16":
-        supported = x.dtype in (torch.float16, torch.bfloat16) and (_launch.eager() or fp32_mm)
+    if activation == "bf16":  # float32 x: three bfloat16 parts through the fp32-output mm (gemm)
+        supported = fp32_mm if (x.dtype == torch.float32 or not _launch.eager()) else True
     else:  # W4A4 quantizes x with plain (untraced) launches, and float32 x needs the fp32-output mm
         supported = _launch.eager() and (x.dtype != torch.float32 or fp32_mm)
     supported = supported and n >= 16
@@ -102,27 +103,52 @@ def w4a4_gemm(packed, block_scales, global_scale: float, x, act_gs, bias, chunk_
     return gemm(packed, block_scales, alpha, xq, bias, chunk_bytes, out_dtype=x.dtype)
 
 
+def split_bf16(x):
+    """[3M, K] bfloat16 parts hi, mid, lo of a float32 x [M, K] (stacked along M) with hi + mid + lo = x exactly for
+    normal values, like the GEMV kernels' split of float32 x. Each part keeps the top 16 bits of what is left
+    (truncation, by bit masks): exact in bfloat16 before any cast, so no compiler can fold the split away (Inductor
+    drops a float -> bfloat16 -> float round trip inside a fused kernel, which left the hi part alone: 116x the
+    bound in session 26's compile test), and |x| up to float32's max never overflows."""
+    torch = _launch._torch()
+    keep = -65536  # 0xFFFF0000: sign, exponent and the top 7 mantissa bits
+
+    def top(v):
+        return (v.view(torch.int32) & keep).view(torch.float32)
+
+    hi = top(x)
+    rest = x - hi  # exact: the bits hi dropped
+    mid = top(rest)
+    return torch.cat([hi, mid, rest - mid], dim=0).to(torch.bfloat16)  # rest - mid: <= 8 significant bits, exact
+
+
 def gemm(packed, block_scales, global_scale: float, x, bias, chunk_bytes: int = CHUNK_BYTES, out_dtype=None):
     """y [M, N] = global_scale * (x @ W_local^T) + bias in out_dtype (default x's dtype); x [M, K] float16 /
-    bfloat16, contiguous, on the weights' device (the caller has checked all of it); out_dtype float32 only for W4A4
-    (w4a4_gemm). chunk_bytes bounds the expanded rows alive at once."""
+    bfloat16 / float32, contiguous, on the weights' device (the caller has checked all of it); out_dtype float32 from
+    16-bit x only for W4A4 (w4a4_gemm). chunk_bytes bounds the expanded rows alive at once (and, for float32 x,
+    the GEMM's fp32 output of a chunk)."""
     torch = _launch._torch()
     n, half_k = packed.shape
     k = 2 * half_k
     m = x.shape[0]
     out_dtype = x.dtype if out_dtype is None else out_dtype
+    # float32 x: its three exact bfloat16 parts go through one GEMM as 3M rows, and the three fp32 results are summed
+    # (fp32-accurate products on tensor cores, as in the GEMV kernels).
+    parts = 3 if x.dtype == torch.float32 else 1
+    if parts == 3:
+        x = split_bf16(x)
+    rows_fit = chunk_bytes // max(k * x.element_size(), 4 * x.shape[0] if parts == 3 else 0)
     # Eager calls: without a bias each chunk's GEMM writes its columns of y in place (beta = 0: one rounding of
     # alpha * AB); a bias goes through addmm's 1-D form, which cuBLASLt adds in its fp32 epilogue (the 2-D beta = 1
     # form and a separate add round alpha * AB first: bench/probes/addmm_bias_rounding.py, bench/RESULTS.md
     # "Session 25"), and the chunks are joined afterwards. A torch.compile trace may not keep addmm whole (inductor
     # added the bias after rounding: 12x the one-rounding bound, session 25), so it takes the GEMM's fp32 output and
     # scales, adds and rounds in fp32 itself (route() keeps traced calls on the slices where torch lacks that form).
-    # An fp32 output from 16-bit operands (W4A4 with float32 x) takes the fp32-output mm like a traced call.
+    # An fp32 output (float32 x, W4A4 with float32 x) takes the fp32-output mm like a traced call.
     eager = _launch.eager() and out_dtype == x.dtype
     in_place = bias is None and eager
     y = torch.empty((m, n), dtype=x.dtype, device=x.device) if in_place else None
     pieces = []
-    for r0, r1 in chunks(n, chunk_bytes // (k * x.element_size())):
+    for r0, r1 in chunks(n, rows_fit):
         w = _nvfp4_cuda.dequantize(packed[r0:r1], block_scales[r0:r1], 1.0, x.dtype)
         if in_place:
             part = y[:, r0:r1]  # columns of y, row stride N: cuBLAS writes them where they stand
@@ -130,7 +156,10 @@ def gemm(packed, block_scales, global_scale: float, x, bias, chunk_bytes: int = 
         elif eager:
             pieces.append(torch.addmm(bias[r0:r1], x, w.t(), alpha=global_scale))
         else:
-            acc = torch.mm(x, w.t(), out_dtype=torch.float32) * global_scale
+            acc = torch.mm(x, w.t(), out_dtype=torch.float32)
+            if parts == 3:
+                acc = acc[:m] + acc[m:2 * m] + acc[2 * m:]
+            acc = acc * global_scale
             pieces.append((acc if bias is None else acc + bias[r0:r1].float()).to(out_dtype))
         del w  # the chunk's memory is free for the next one
     return y if in_place else (pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=1))
