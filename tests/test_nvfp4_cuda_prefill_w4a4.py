@@ -53,18 +53,25 @@ def _counted(monkeypatch):
 @pytest.mark.parametrize("out_dtype", [torch.bfloat16, torch.float16])
 def test_quantize_values_are_the_reference_quantizers_values(dtype, out_dtype):
     """Bit for bit: e2m1 * e4m3 of the numpy quantizer's codes (SPEC section 2) with the same global scale, for
-    blocks of every magnitude (block scales clamped at both ends, saturated codes, an all-zero block); a NaN or Inf
-    element comes out NaN."""
+    blocks of every magnitude (block scales clamped at both ends, saturated codes, an all-zero block), on both of the
+    kernel's paths (fast and general); a NaN or Inf element comes out NaN. An odd view of x takes element loads."""
     g = torch.Generator().manual_seed(int(torch.randint(0, 2**31, ())))
     block_mag = torch.exp(2 * torch.randn(37, 16, 1, generator=g)).expand(37, 16, 16).reshape(37, 256)
     x = torch.randn(37, 256, generator=g) * block_mag
     x[4, 32:48] = 0
     x = x.to(dtype)
-    for gs in (1e-4, float(ref.global_scale_of(x.float().numpy())), 0.37):
+    # 1e-13 puts s = e4m3 scale * gs below 2^-32, outside the fast quantizer's range: the kernel's general path
+    for gs in (1e-4, float(ref.global_scale_of(x.float().numpy())), 0.37, 1e-13):
         got = nc.quantize_values(x.cuda(), gs, out_dtype).cpu()
         packed, scales, _ = ref.quantize(x.float().numpy(), gs)
         want = torch.from_numpy(ref.dequantize(packed, scales, 1.0)).to(out_dtype)
         assert got.dtype == out_dtype and torch.equal(got, want), gs
+    buf = torch.empty(x.numel() + 1, dtype=dtype, device="cuda")
+    odd = buf[1:].view(x.shape)  # 2 or 4 bytes past a 16-byte boundary
+    odd.copy_(x.cuda())
+    packed, scales, _ = ref.quantize(x.float().numpy(), 0.01)
+    want = torch.from_numpy(ref.dequantize(packed, scales, 1.0)).to(out_dtype)
+    assert torch.equal(nc.quantize_values(odd, 0.01, out_dtype).cpu(), want)
     x[3, 5], x[30, 200] = float("nan"), float("inf")
     got = nc.quantize_values(x.cuda(), 0.01, out_dtype).cpu()
     assert bool(got[3, 5].isnan()) and bool(got[30, 200].isnan())

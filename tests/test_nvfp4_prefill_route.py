@@ -42,8 +42,11 @@ def test_w4a16_float32_x_takes_the_gemm_with_an_fp32_output_mm(monkeypatch):
     """float32 x runs as three exact bfloat16 parts through mm(out_dtype=float32); without that mm, the slices."""
     monkeypatch.delenv("RESET_NATIVE_GEMV_PREFILL", raising=False)
     want = "dequant" if hasattr(torch.ops.aten.mm, "dtype") else "slices"
-    assert prefill.route(LO, 256, "bf16", torch.zeros(1, 16, dtype=torch.float32)) == want
-    assert prefill.route(LO - 1, 256, "bf16", torch.zeros(1, 16, dtype=torch.float32)) == "slices"
+    lo32 = prefill.MIN_TOKENS_FP32
+    assert 16 < lo32 <= LO  # its slices cost three MMAs per weight fragment: an earlier crossover
+    assert prefill.route(lo32, 256, "bf16", torch.zeros(1, 16, dtype=torch.float32)) == want
+    assert prefill.route(lo32 - 1, 256, "bf16", torch.zeros(1, 16, dtype=torch.float32)) == "slices"
+    assert prefill.route(lo32, 256, "nvfp4", torch.zeros(1, 16, dtype=torch.float32)) == "slices"  # W4A4: from LO
 
 
 def test_split_bf16_parts_sum_to_x_exactly():

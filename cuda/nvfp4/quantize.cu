@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "nvfp4/gemv_w4a4_quant.cuh"
 #include "nvfp4/launch_check.hpp"
 #include "nvfp4/nvfp4_device.cuh"
 #include "reset_native/error.hpp"
@@ -110,33 +111,60 @@ __global__ void dequantize_kernel(const uint8_t* __restrict__ packed, const uint
   }
 }
 
+// The 16 values of block b of x, widened to fp32: 16-byte loads where x is 16-byte aligned (vec), else element loads.
+template <int DT>
+__device__ __forceinline__ void load_block16(const typename Elem<DT>::T* __restrict__ x, int64_t b, bool vec,
+                                             float (&v)[16]) {
+  using T = typename Elem<DT>::T;
+  if (vec) {
+    constexpr int kWords = 16 * sizeof(T) / 16;  // uint4 words per block: 2 (16-bit) or 4 (fp32)
+    T e[16];
+#pragma unroll
+    for (int w = 0; w < kWords; ++w) reinterpret_cast<uint4*>(e)[w] = reinterpret_cast<const uint4*>(x + b * 16)[w];
+#pragma unroll
+    for (int i = 0; i < 16; ++i) v[i] = Elem<DT>::to_float(e[i]);
+  } else {
+#pragma unroll
+    for (int i = 0; i < 16; ++i) v[i] = Elem<DT>::to_float(x[b * 16 + i]);
+  }
+}
+
 // x [n, k] -> the values NVFP4 quantization with global_scale gives it, *without* the global scale: e2m1(code) *
 // e4m3(scale) (exact in fp16 / bf16: at most 6 significant bits in [2^-10, 2688]). The prefill W4A4 route multiplies
 // them on tensor cores (python/reset_native/_nvfp4_prefill.py) and applies the global scales as the GEMM's alpha; one
-// launch in place of quantize + dequantize. A NaN / Inf element becomes NaN (its codes would be finite), so the
-// GEMM turns its whole output row NaN rather than a silent number. One thread per 16-element block, as quantize.
+// launch in place of quantize + dequantize. Blocks in its range take the W4A4 GEMV's fast quantizer
+// (quantize_activation_block_fast, gemv_w4a4_quant.cuh: the same bits in ~19 instead of ~50 instructions per
+// element), the others quantize_block16. A NaN / Inf element becomes NaN (its codes would be finite), so the GEMM
+// turns its whole output row NaN rather than a silent number. One thread per 16-element block, as quantize.
 template <int DIN, int DOUT>
 __global__ void quantize_values_kernel(const typename Elem<DIN>::T* __restrict__ x, int64_t blocks,
-                                       float global_scale, bool vec, typename Elem<DOUT>::T* __restrict__ out) {
+                                       float global_scale, bool vec_in, bool vec_out,
+                                       typename Elem<DOUT>::T* __restrict__ out) {
   using Bits = decltype(value_bits(typename Elem<DOUT>::T()));
   const float d = __fmul_rn(6.0f, global_scale);
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t b = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; b < blocks; b += stride) {
     float v[16];
+    load_block16<DIN>(x, b, vec_in, v);
+    uint32_t bad = 0;  // the non-finite elements, which come out NaN
 #pragma unroll
-    for (int i = 0; i < 16; ++i) v[i] = Elem<DIN>::to_float(x[b * 16 + i]);
-    uint32_t q[2];
-    const float s = e4m3_decode(quantize_block16(v, global_scale, d, q));
+    for (int i = 0; i < 16; ++i) bad |= uint32_t(!isfinite(v[i])) << i;
+    if (!quantize_activation_block_fast(v, global_scale, d)) {  // v untouched: the exact general path
+      uint32_t q[2];
+      const float s = e4m3_decode(quantize_block16(v, global_scale, d, q));
+#pragma unroll
+      for (int i = 0; i < 16; ++i) {
+        const uint32_t code = (q[i / 8] >> (4 * (i % 8))) & 0xFu;
+        const float mag = __fmul_rn(e2m1_magnitude_value(code & 7u), s);  // exact
+        v[i] = code & 8u ? -mag : mag;
+      }
+    }
     uint32_t bits[16];
 #pragma unroll
-    for (int i = 0; i < 16; ++i) {
-      const uint32_t code = (q[i / 8] >> (4 * (i % 8))) & 0xFu;
-      const float mag = __fmul_rn(e2m1_magnitude_value(code & 7u), s);  // exact
-      const float val = isfinite(v[i]) ? (code & 8u ? -mag : mag) : __int_as_float(0x7fc00000);
-      bits[i] = value_bits(Elem<DOUT>::from_float(val));
-    }
+    for (int i = 0; i < 16; ++i)
+      bits[i] = value_bits(Elem<DOUT>::from_float(bad >> i & 1u ? __int_as_float(0x7fc00000) : v[i]));
     auto* o = reinterpret_cast<Bits*>(out + b * 16);
-    if (vec) {
+    if (vec_out) {
 #pragma unroll
       for (int h = 0; h < 2; ++h)
         reinterpret_cast<uint4*>(o)[h] = make_uint4(bits[8 * h] | bits[8 * h + 1] << 16,
@@ -151,17 +179,18 @@ __global__ void quantize_values_kernel(const typename Elem<DIN>::T* __restrict__
 }
 
 template <int DIN>
-void launch_quantize_values_from(const void* x, int64_t blocks, float global_scale, bool vec, void* out,
+void launch_quantize_values_from(const void* x, int64_t blocks, float global_scale, bool vec_out, void* out,
                                  DType out_dtype, cudaStream_t stream) {
   const int64_t ctas = (blocks + kBlockThreads - 1) / kBlockThreads;
   const int grid = int(ctas < (1 << 20) ? ctas : (1 << 20));
   const auto* in = static_cast<const typename Elem<DIN>::T*>(x);
+  const bool vec_in = reinterpret_cast<std::uintptr_t>(x) % 16 == 0;
   if (out_dtype == DType::F16) {
-    quantize_values_kernel<DIN, kF16><<<grid, kBlockThreads, 0, stream>>>(in, blocks, global_scale, vec,
+    quantize_values_kernel<DIN, kF16><<<grid, kBlockThreads, 0, stream>>>(in, blocks, global_scale, vec_in, vec_out,
                                                                           static_cast<__half*>(out));
   } else {
-    quantize_values_kernel<DIN, kBF16><<<grid, kBlockThreads, 0, stream>>>(in, blocks, global_scale, vec,
-                                                                           static_cast<__nv_bfloat16*>(out));
+    quantize_values_kernel<DIN, kBF16><<<grid, kBlockThreads, 0, stream>>>(in, blocks, global_scale, vec_in,
+                                                                           vec_out, static_cast<__nv_bfloat16*>(out));
   }
 }
 

@@ -35,8 +35,12 @@ import numpy as np
 from . import _nvfp4_cuda
 from . import _torch_launch as _launch
 
-#: Fewest tokens that take the dequantize + GEMM route (H200 crossover, bench/RESULTS.md "Session 25").
+#: Fewest tokens that take the dequantize + GEMM route (H200 crossover, bench/RESULTS.md "Session 25"; W4A4's,
+#: "Session 26", is about the same).
 MIN_TOKENS = 80
+#: The same for W4A16 with float32 x, whose slices run three MMAs per weight fragment: the route won on every layer
+#: from 32 tokens, the fewest measured (1.28-3.29x; bench/RESULTS.md "Session 26", call 3).
+MIN_TOKENS_FP32 = 32
 #: Most bytes of expanded weights alive at once. Smaller chunks cost time (32 MiB: up to 1.3x at 32-128 tokens, more
 #: launches and smaller GEMMs; bench/bench_nvfp4_prefill.py --chunk-mib 32, bench/RESULTS.md "Session 25"); 256 MiB
 #: expands most layers whole.
@@ -63,7 +67,8 @@ def route(m: int, n: int, activation: str, x) -> str:
     supported = supported and n >= 16
     if not supported or forced == "slices" or (x.requires_grad and torch.is_grad_enabled()):
         return "slices"
-    return "dequant" if forced == "dequant" or m >= MIN_TOKENS else "slices"
+    fewest = MIN_TOKENS_FP32 if activation == "bf16" and x.dtype == torch.float32 else MIN_TOKENS
+    return "dequant" if forced == "dequant" or m >= fewest else "slices"
 
 
 def chunks(n: int, rows_fit: int):
