@@ -372,8 +372,9 @@ def gemv(t: NVFP4Tensor, x: Any, *, activation: str = "bf16", act_global_scale: 
     its device. ``activation="bf16"`` (W4A16) uses x as given; ``activation="nvfp4"`` (W4A4) first quantizes
     x to NVFP4 with per-16 block scales per row and one global scale per call (amax(x)/2688 over the whole x,
     or ``act_global_scale`` when given); see the module docstring for the exact semantics. ``bias`` is an
-    optional [N] array of x's dtype, kind and device. Any M works; on CUDA M <= 16 is the decode GEMV, and W4A16
-    with 16-bit x from 80 tokens expands the weights chunk by chunk for cuBLAS (docs/nvfp4_cuda.md, "Prefill")."""
+    optional [N] array of x's dtype, kind and device. Any M works; on CUDA M <= 16 is the decode GEMV, and from 80
+    tokens (32 for W4A16 with float32 x) the weights are expanded chunk by chunk for cuBLAS (docs/nvfp4_cuda.md,
+    "Prefill")."""
     t = _check_tensor(t)
     n, k = t.shape
     dtype_name = _check_float_matrix(x, "x", ndims=(1, 2))
