@@ -22,3 +22,16 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="needs a CUDA device and a CUDA build"))
         if "slow" in item.keywords and not run_slow:
             item.add_marker(pytest.mark.skip(reason="slow: set RESET_NATIVE_SLOW=1"))
+
+
+@pytest.fixture
+def fp32_cublas_reductions():
+    """cuBLAS may reduce split-K partial sums in 16 bits when torch allows it (its default). Tests whose bounds are for
+    fp32 sums (the prefill route's) use this fixture: it disallows that and restores the flags after."""
+    import torch
+
+    m = torch.backends.cuda.matmul
+    old = (m.allow_fp16_reduced_precision_reduction, m.allow_bf16_reduced_precision_reduction)
+    m.allow_fp16_reduced_precision_reduction = m.allow_bf16_reduced_precision_reduction = False
+    yield
+    m.allow_fp16_reduced_precision_reduction, m.allow_bf16_reduced_precision_reduction = old

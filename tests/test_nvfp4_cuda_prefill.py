@@ -7,21 +7,9 @@ torch = pytest.importorskip("torch")
 from reset_native import _nvfp4_prefill as prefill  # noqa: E402
 from reset_native import nvfp4  # noqa: E402
 
-pytestmark = pytest.mark.gpu
+pytestmark = [pytest.mark.gpu, pytest.mark.usefixtures("fp32_cublas_reductions")]  # fp64 bounds for fp32 sums
 FP32_MM = hasattr(torch.ops.aten.mm, "dtype")  # float32 x takes the route only with torch's mm(out_dtype=float32)
 ULP = {torch.bfloat16: 2.0 ** -8, torch.float16: 2.0 ** -11, torch.float32: 2.0 ** -24}
-
-
-@pytest.fixture(autouse=True)
-def _fp32_reductions():
-    """cuBLAS may reduce split-K partial sums in 16 bits when torch allows it (its default); the bounds below are for
-    fp32 sums, so these tests disallow that and restore the flags after."""
-    m = torch.backends.cuda.matmul
-    old = (m.allow_fp16_reduced_precision_reduction, m.allow_bf16_reduced_precision_reduction)
-    m.allow_fp16_reduced_precision_reduction = False
-    m.allow_bf16_reduced_precision_reduction = False
-    yield
-    m.allow_fp16_reduced_precision_reduction, m.allow_bf16_reduced_precision_reduction = old
 
 
 def _case(n, k, m, dtype, seed, bias=False):

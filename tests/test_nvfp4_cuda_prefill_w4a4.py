@@ -13,18 +13,8 @@ from reset_native import nvfp4  # noqa: E402
 
 import nvfp4_gpu_reference as ref  # noqa: E402
 
-pytestmark = pytest.mark.gpu
+pytestmark = [pytest.mark.gpu, pytest.mark.usefixtures("fp32_cublas_reductions")]  # fp64 bounds for fp32 sums
 FP32_MM = hasattr(torch.ops.aten.mm, "dtype")
-
-
-@pytest.fixture(autouse=True)
-def _fp32_reductions():
-    """The fp64 bounds are for fp32 sums: no 16-bit split-K reductions in cuBLAS during these tests."""
-    m = torch.backends.cuda.matmul
-    old = (m.allow_fp16_reduced_precision_reduction, m.allow_bf16_reduced_precision_reduction)
-    m.allow_fp16_reduced_precision_reduction = m.allow_bf16_reduced_precision_reduction = False
-    yield
-    m.allow_fp16_reduced_precision_reduction, m.allow_bf16_reduced_precision_reduction = old
 
 
 def _case(n, k, m, dtype, seed, bias=False):

@@ -69,6 +69,27 @@ __device__ __forceinline__ uint2 block_codes(const uint8_t* __restrict__ packed,
                     uint32_t(p[4]) | uint32_t(p[5]) << 8 | uint32_t(p[6]) << 16 | uint32_t(p[7]) << 24);
 }
 
+// Stores one block's 16 values (bit patterns in bits; 16-bit types in the low halves) to o: 16-byte stores built in
+// registers when o is 16-byte aligned (vec), else element stores.
+template <typename Bits>
+__device__ __forceinline__ void store_block16(Bits* o, const uint32_t (&bits)[16], bool vec) {
+  if (!vec) {
+#pragma unroll
+    for (int i = 0; i < 16; ++i) o[i] = Bits(bits[i]);
+  } else if (sizeof(Bits) == 2) {
+#pragma unroll
+    for (int q = 0; q < 2; ++q)
+      reinterpret_cast<uint4*>(o)[q] = make_uint4(bits[8 * q] | bits[8 * q + 1] << 16,
+                                                  bits[8 * q + 2] | bits[8 * q + 3] << 16,
+                                                  bits[8 * q + 4] | bits[8 * q + 5] << 16,
+                                                  bits[8 * q + 6] | bits[8 * q + 7] << 16);
+  } else {
+#pragma unroll
+    for (int q = 0; q < 4; ++q)
+      reinterpret_cast<uint4*>(o)[q] = make_uint4(bits[4 * q], bits[4 * q + 1], bits[4 * q + 2], bits[4 * q + 3]);
+  }
+}
+
 // One thread per 16-value block: an 8-byte load of its codes and 16-byte stores of its values (32 bytes side by side
 // for 16-bit out). Of the layouts timed in session 25 (bench/probes/dequant_variants.cu: 8, 16 or 32 codes per
 // thread), this one streams fastest there, 83-84% of a bf16 copy's rate on an H200 (less through the package's op:
@@ -92,22 +113,7 @@ __global__ void dequantize_kernel(const uint8_t* __restrict__ packed, const uint
       const float mag = __fmul_rn(__fmul_rn(e2m1_magnitude_value(code & 7u), s), global_scale);
       bits[i] = value_bits(Elem<DT>::from_float(code & 8u ? -mag : mag));
     }
-    auto* o = reinterpret_cast<Bits*>(out + b * 16);
-    if (!vec) {
-#pragma unroll
-      for (int i = 0; i < 16; ++i) o[i] = Bits(bits[i]);
-    } else if (sizeof(Bits) == 2) {
-#pragma unroll
-      for (int q = 0; q < 2; ++q)
-        reinterpret_cast<uint4*>(o)[q] = make_uint4(bits[8 * q] | bits[8 * q + 1] << 16,
-                                                    bits[8 * q + 2] | bits[8 * q + 3] << 16,
-                                                    bits[8 * q + 4] | bits[8 * q + 5] << 16,
-                                                    bits[8 * q + 6] | bits[8 * q + 7] << 16);
-    } else {
-#pragma unroll
-      for (int q = 0; q < 4; ++q)
-        reinterpret_cast<uint4*>(o)[q] = make_uint4(bits[4 * q], bits[4 * q + 1], bits[4 * q + 2], bits[4 * q + 3]);
-    }
+    store_block16(reinterpret_cast<Bits*>(out + b * 16), bits, vec);
   }
 }
 
@@ -163,18 +169,7 @@ __global__ void quantize_values_kernel(const typename Elem<DIN>::T* __restrict__
 #pragma unroll
     for (int i = 0; i < 16; ++i)
       bits[i] = value_bits(Elem<DOUT>::from_float(bad >> i & 1u ? __int_as_float(0x7fc00000) : v[i]));
-    auto* o = reinterpret_cast<Bits*>(out + b * 16);
-    if (vec_out) {
-#pragma unroll
-      for (int h = 0; h < 2; ++h)
-        reinterpret_cast<uint4*>(o)[h] = make_uint4(bits[8 * h] | bits[8 * h + 1] << 16,
-                                                    bits[8 * h + 2] | bits[8 * h + 3] << 16,
-                                                    bits[8 * h + 4] | bits[8 * h + 5] << 16,
-                                                    bits[8 * h + 6] | bits[8 * h + 7] << 16);
-    } else {
-#pragma unroll
-      for (int i = 0; i < 16; ++i) o[i] = Bits(bits[i]);
-    }
+    store_block16(reinterpret_cast<Bits*>(out + b * 16), bits, vec_out);
   }
 }
 
