@@ -28,11 +28,11 @@ requires grad keeps the slices (see :func:`route`). ``RESET_NATIVE_GEMV_PREFILL`
 route for A/B measurements (bench/bench_nvfp4_prefill.py); unset or ``auto``, the token count decides.
 """
 import math
-import os
 
 import numpy as np
 
 from . import _nvfp4_cuda
+from . import _nvfp4_prefill_cpu
 from . import _torch_launch as _launch
 
 #: Fewest tokens that take the dequantize + GEMM route (H200 crossover, bench/RESULTS.md "Session 25"; W4A4's,
@@ -45,7 +45,6 @@ MIN_TOKENS_FP32 = 32
 #: launches and smaller GEMMs; bench/bench_nvfp4_prefill.py --chunk-mib 32, bench/RESULTS.md "Session 25"); 256 MiB
 #: expands most layers whole.
 CHUNK_BYTES = 256 << 20
-_ROUTES = ("auto", "slices", "dequant")
 
 
 def route(m: int, n: int, activation: str, x) -> str:
@@ -56,9 +55,7 @@ def route(m: int, n: int, activation: str, x) -> str:
     (float16 overflow). (A bias that requires grad alone does not: addmm differentiates it correctly; NVFP4Linear's
     bias is a buffer.)"""
     torch = _launch._torch()
-    forced = os.environ.get("RESET_NATIVE_GEMV_PREFILL", "auto") or "auto"
-    if forced not in _ROUTES:
-        raise ValueError(f"RESET_NATIVE_GEMV_PREFILL must be one of {_ROUTES}, got {forced!r}")
+    forced = _nvfp4_prefill_cpu.forced_route()
     fp32_mm = hasattr(torch.ops.aten.mm, "dtype")  # mm(out_dtype=float32): traced calls and W4A4 with fp32 x
     if activation == "bf16":  # float32 x: three bfloat16 parts through the fp32-output mm (gemm)
         supported = fp32_mm if (x.dtype == torch.float32 or not _launch.eager()) else True

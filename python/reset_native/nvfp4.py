@@ -36,6 +36,7 @@ from typing import Any, Optional, Tuple
 import numpy as np
 
 from . import _core
+from . import _nvfp4_prefill_cpu
 
 __all__ = [
     "BLOCK_SIZE",
@@ -374,7 +375,7 @@ def gemv(t: NVFP4Tensor, x: Any, *, activation: str = "bf16", act_global_scale: 
     or ``act_global_scale`` when given); see the module docstring for the exact semantics. ``bias`` is an
     optional [N] array of x's dtype, kind and device. Any M works; on CUDA M <= 16 is the decode GEMV, and from 80
     tokens (32 for W4A16 with float32 x) the weights are expanded chunk by chunk for cuBLAS (docs/nvfp4_cuda.md,
-    "Prefill")."""
+    "Prefill"); on the CPU W4A16 from 48 tokens expands them for numpy's BLAS (docs/nvfp4.md)."""
     t = _check_tensor(t)
     n, k = t.shape
     dtype_name = _check_float_matrix(x, "x", ndims=(1, 2))
@@ -401,11 +402,30 @@ def gemv(t: NVFP4Tensor, x: Any, *, activation: str = "bf16", act_global_scale: 
     m = int(x2.shape[0])
     if _is_cuda(x2):
         y = _gemv_cuda(t, x2, activation, act_gs, bias)
+    elif m > 1 and _nvfp4_prefill_cpu.use_route(m, activation):
+        y = _gemv_cpu_prefill(t, x2, bias, dtype_name)
     else:
         y = _empty_like_kind(x2, (m, n), dtype_name)
         _C.gemv(_as_numpy(t.packed), _as_numpy(t.block_scales), t.global_scale, _as_numpy(x2), dtype_name,
                 _as_numpy(y), None if bias is None else _as_numpy(bias), activation, act_gs)
     return y.reshape(n) if x.ndim == 1 else y
+
+
+def _float32_numpy(a: Any) -> np.ndarray:
+    """A CPU array (numpy or torch, any float dtype) as float32 numpy (a view when it already is one)."""
+    if isinstance(a, np.ndarray):
+        return a.astype(np.float32, copy=False)
+    return a.detach().float().numpy()
+
+
+def _gemv_cpu_prefill(t: NVFP4Tensor, x2: Any, bias: Any, dtype_name: str) -> Any:
+    """W4A16 on the CPU from _nvfp4_prefill_cpu.MIN_TOKENS tokens: dequantize + BLAS, rounded once to x's dtype."""
+    y32 = _nvfp4_prefill_cpu.gemm(_as_numpy(t.packed), _as_numpy(t.block_scales), t.global_scale,
+                                  _float32_numpy(x2), None if bias is None else _float32_numpy(bias))
+    if isinstance(x2, np.ndarray):
+        return y32.astype(np.dtype(dtype_name), copy=False)
+    torch = sys.modules["torch"]
+    return torch.from_numpy(y32).to(getattr(torch, dtype_name))
 
 
 _CUDA_MAX_TOKENS = 16  # the CUDA GEMV kernels take up to 16 tokens per launch

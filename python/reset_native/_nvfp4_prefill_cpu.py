@@ -1,0 +1,69 @@
+"""Prefill (many tokens) of ``reset_native.nvfp4.gemv`` on the CPU: dequantize + BLAS instead of the GEMV kernels.
+
+The CPU GEMV kernels (cpp/src/nvfp4/) decode every weight once per call and are built for decode-sized M, where
+reading the weights is the cost. From :data:`MIN_TOKENS` tokens the multiply-adds are, and a BLAS sgemm does them
+several times faster (session 26 on the 2-vCPU development VM: 1.35-2.19x at 48 tokens, 2.55-3.77x at 128,
+3.79-6.51x at 256; bench/bench_nvfp4_cpu_prefill.py, bench/RESULTS.md "Session 26, CPU prefill"). So W4A16 calls
+from that size expand the weights into float32 a chunk of rows at a time (at most :data:`CHUNK_BYTES`) and multiply
+with numpy's matmul.
+
+Same semantics as the kernels: the rows are expanded *without* the global scale (e2m1 * e4m3, exact in float32),
+x is widened to float32, y = (x @ W_local^T) * gs + bias in float32 and rounded once to x's dtype; only the order of
+the fp32 sums differs. Torch CPU tensors go through the same numpy code (their result does not require grad, like
+the kernels'). W4A4 keeps the kernels (its activation quantization and error reporting live there).
+``RESET_NATIVE_GEMV_PREFILL`` = ``slices`` (the kernels) | ``dequant`` forces a route, as on CUDA.
+Numpy only: nothing here imports torch.
+"""
+import os
+
+import numpy as np
+
+from . import _core
+
+#: Fewest tokens that take the dequantize + BLAS route on the CPU. On the development VM every layer measured was
+#: 0.93-1.53x at 32 tokens and 1.35-2.19x at 48 (bench/RESULTS.md "Session 26, CPU prefill").
+MIN_TOKENS = 48
+#: Most bytes of float32 weights expanded at once.
+CHUNK_BYTES = 32 << 20
+#: Chunks of fewer values are expanded on the calling thread (see gemm).
+SMALL_CHUNK = 1 << 20
+ROUTES = ("auto", "slices", "dequant")
+
+
+def forced_route() -> str:
+    """RESET_NATIVE_GEMV_PREFILL ('auto' when unset or empty); a bad value raises naming the variable."""
+    forced = os.environ.get("RESET_NATIVE_GEMV_PREFILL", "auto") or "auto"
+    if forced not in ROUTES:
+        raise ValueError(f"RESET_NATIVE_GEMV_PREFILL must be one of {ROUTES}, got {forced!r}")
+    return forced
+
+
+def use_route(m: int, activation: str) -> bool:
+    """Whether an M-token CPU call with this activation takes the dequantize + BLAS route."""
+    forced = forced_route()
+    if activation != "bf16" or forced == "slices":
+        return False
+    return forced == "dequant" or m >= MIN_TOKENS
+
+
+def gemm(packed: np.ndarray, block_scales: np.ndarray, global_scale: float, x32: np.ndarray, bias32,
+         chunk_bytes: int = CHUNK_BYTES) -> np.ndarray:
+    """y [M, N] float32 = global_scale * (x32 @ W_local^T) + bias32, from the packed weights (numpy, [N, K/2] and
+    [N, K/16] uint8, checked by the caller), x32 [M, K] float32 and bias32 [N] float32 or None."""
+    n, half_k = packed.shape
+    k = 2 * half_k
+    rows = max(1, min(n, chunk_bytes // (4 * k)))
+    w = np.empty((rows, k), dtype=np.float32)  # one chunk of expanded rows, reused
+    y = np.empty((x32.shape[0], n), dtype=np.float32)
+    for r0 in range(0, n, rows):
+        r1 = min(n, r0 + rows)
+        part = w[:r1 - r0]
+        # exact; small chunks on the calling thread alone: waking reset_native's worker pool right after BLAS's
+        # threads (both spin a while when idle) cost up to 4x on the 2-vCPU development VM (session 26)
+        threads = 1 if part.size < SMALL_CHUNK else 0
+        _core.nvfp4.dequantize(packed[r0:r1], block_scales[r0:r1], 1.0, part, "float32", "auto", threads)
+        np.matmul(x32, part.T, out=y[:, r0:r1])
+    y *= np.float32(global_scale)
+    if bias32 is not None:
+        y += bias32
+    return y
