@@ -9,12 +9,13 @@ with numpy's matmul.
 
 Same semantics as the kernels: the rows are expanded *without* the global scale (e2m1 * e4m3, exact in float32),
 x is widened to float32, y = (x @ W_local^T) * gs + bias in float32 and rounded once to x's dtype; only the order of
-the fp32 sums differs. Torch CPU tensors go through the same numpy code (their result does not require grad, like
-the kernels'). W4A4 keeps the kernels (its activation quantization and error reporting live there).
+the fp32 sums differs. Torch CPU tensors multiply with torch's matmul (see gemm); their result does not require grad,
+like the kernels'. W4A4 keeps the kernels (its activation quantization and error reporting live there).
 ``RESET_NATIVE_GEMV_PREFILL`` = ``slices`` (the kernels) | ``dequant`` forces a route, as on CUDA.
-Numpy only: nothing here imports torch.
+Nothing here imports torch (it is used only when the caller passes a torch tensor).
 """
 import os
+import sys
 
 import numpy as np
 
@@ -46,10 +47,21 @@ def use_route(m: int, activation: str) -> bool:
     return forced == "dequant" or m >= MIN_TOKENS
 
 
-def gemm(packed: np.ndarray, block_scales: np.ndarray, global_scale: float, x32: np.ndarray, bias32,
+def gemm(packed: np.ndarray, block_scales: np.ndarray, global_scale: float, x32, bias32,
          chunk_bytes: int = CHUNK_BYTES) -> np.ndarray:
-    """y [M, N] float32 = global_scale * (x32 @ W_local^T) + bias32, from the packed weights (numpy, [N, K/2] and
-    [N, K/16] uint8, checked by the caller), x32 [M, K] float32 and bias32 [N] float32 or None."""
+    """y [M, N] float32 numpy = global_scale * (x32 @ W_local^T) + bias32, from the packed weights (numpy, [N, K/2]
+    and [N, K/16] uint8, checked by the caller), x32 [M, K] float32 (numpy, or a torch CPU tensor: torch's matmul
+    then, on the threads torch's other ops of the model use; numpy's BLAS beside them made a whole SmolLM2 prefill
+    3x slower on the 2-vCPU development VM, its thread pool and torch's spinning on the same cores) and bias32 [N]
+    float32 numpy or None."""
+    if isinstance(x32, np.ndarray):
+        def product(part, out):
+            np.matmul(x32, part.T, out=out)
+    else:
+        torch = sys.modules["torch"]
+
+        def product(part, out):
+            out[...] = torch.matmul(x32, torch.from_numpy(part).T).numpy()
     n, half_k = packed.shape
     k = 2 * half_k
     rows = max(1, min(n, chunk_bytes // (4 * k)))
@@ -62,7 +74,7 @@ def gemm(packed: np.ndarray, block_scales: np.ndarray, global_scale: float, x32:
         # threads (both spin a while when idle) cost up to 4x on the 2-vCPU development VM (session 26)
         threads = 1 if part.size < SMALL_CHUNK else 0
         _core.nvfp4.dequantize(packed[r0:r1], block_scales[r0:r1], 1.0, part, "float32", "auto", threads)
-        np.matmul(x32, part.T, out=y[:, r0:r1])
+        product(part, y[:, r0:r1])
     y *= np.float32(global_scale)
     if bias32 is not None:
         y += bias32

@@ -418,10 +418,15 @@ def _float32_numpy(a: Any) -> np.ndarray:
     return a.detach().float().numpy()
 
 
+def _float32_same_kind(a: Any) -> Any:
+    """A CPU array as float32 of its own kind (numpy, or a torch tensor detached from autograd)."""
+    return a.astype(np.float32, copy=False) if isinstance(a, np.ndarray) else a.detach().float()
+
+
 def _gemv_cpu_prefill(t: NVFP4Tensor, x2: Any, bias: Any, dtype_name: str) -> Any:
     """W4A16 on the CPU from _nvfp4_prefill_cpu.MIN_TOKENS tokens: dequantize + BLAS, rounded once to x's dtype."""
     y32 = _nvfp4_prefill_cpu.gemm(_as_numpy(t.packed), _as_numpy(t.block_scales), t.global_scale,
-                                  _float32_numpy(x2), None if bias is None else _float32_numpy(bias))
+                                  _float32_same_kind(x2), None if bias is None else _float32_numpy(bias))
     if isinstance(x2, np.ndarray):
         return y32.astype(np.dtype(dtype_name), copy=False)
     torch = sys.modules["torch"]
