@@ -1,6 +1,7 @@
-"""CPU prefill of nvfp4.gemv (_nvfp4_prefill_cpu): from MIN_TOKENS tokens W4A16 expands the weights chunk by chunk
-and multiplies with numpy's BLAS. Checked against fp64 math on the same bytes (numpy and torch CPU inputs, every
-float dtype, bias, ragged chunks), against the GEMV kernels, and for which calls take it."""
+"""CPU prefill of nvfp4.gemv (_nvfp4_prefill_cpu): from MIN_TOKENS tokens W4A16 and W4A4 expand the weights chunk by
+chunk and multiply with BLAS. Checked against fp64 math on the same bytes (numpy and torch CPU inputs, every float
+dtype, bias, ragged chunks, W4A4 with a dynamic and a static scale), against the GEMV kernels, and for which calls
+take it."""
 import numpy as np
 import pytest
 
@@ -83,12 +84,59 @@ def test_route_and_kernels_agree(monkeypatch):
     assert (np.abs(y_route - y_kernels) <= 2.0 ** -16 * mag + 2.0 ** -23 * np.abs(y_kernels)).all()
 
 
+def _w4a4_reference(t, x, act_gs):
+    """x quantized as the spec says (nvfp4.quantize with the activation global scale: gx = act_gs or amax / 2688
+    in fp32), its exact values times the dequantized weights, in fp64; and sum |x_q w|."""
+    xa = np.asarray(x, dtype=np.float32)
+    gx = np.float32(act_gs) if act_gs is not None else np.float32(np.abs(xa).max()) / np.float32(2688.0)
+    q = nvfp4.quantize(xa, global_scale=float(gx))
+    xq = nvfp4.dequantize(q).astype(np.float64)  # e2m1 * e4m3 * gx: exact in fp64
+    w64 = nvfp4.dequantize(t).astype(np.float64)
+    return xq @ w64.T, np.abs(xq) @ np.abs(w64).T
+
+
+@pytest.mark.parametrize("act_gs", [None, 0.003])
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_w4a4_prefill_matches_fp64_and_the_kernels(act_gs, kind, route_calls, monkeypatch):
+    t, x, b = _case(160, 256, LO + 2, 13, bias=True)
+    if kind == "torch":
+        torch = pytest.importorskip("torch")
+        t = nvfp4.NVFP4Tensor.from_parts(torch.from_numpy(np.asarray(t.packed)),
+                                         torch.from_numpy(np.asarray(t.block_scales)), t.global_scale)
+        x, b = torch.from_numpy(x).to(torch.bfloat16), torch.from_numpy(b).to(torch.bfloat16)
+    y = nvfp4.gemv(t, x, activation="nvfp4", act_global_scale=act_gs, bias=b)
+    assert route_calls == [1]
+    x32 = np.asarray(x.float() if kind == "torch" else x, dtype=np.float32)
+    b64 = np.asarray(b.float() if kind == "torch" else b, dtype=np.float64)
+    ref, mag = _w4a4_reference(t if kind == "numpy" else nvfp4.NVFP4Tensor.from_parts(
+        np.asarray(t.packed), np.asarray(t.block_scales), t.global_scale), x32, act_gs)
+    ref, mag = ref + b64, mag + np.abs(b64)
+    out_ulp = 2.0 ** -8 if kind == "torch" else 0.0
+    y64 = np.asarray(y.double() if kind == "torch" else y, dtype=np.float64)
+    assert (np.abs(y64 - ref) <= out_ulp * np.abs(ref) + (x32.shape[1] + 4) * 2.0 ** -24 * mag + 1e-30).all()
+    monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "slices")
+    y_kernels = nvfp4.gemv(t, x, activation="nvfp4", act_global_scale=act_gs, bias=b)
+    k64 = np.asarray(y_kernels.double() if kind == "torch" else y_kernels, dtype=np.float64)
+    assert (np.abs(y64 - k64) <= 2 * out_ulp * np.abs(k64) + 2.0 ** -16 * mag).all()  # the same quantized operands
+
+
+def test_w4a4_prefill_with_a_non_finite_x_raises_the_kernels_error(route_calls):
+    t, x, _ = _case(32, 64, LO, 17)
+    x[3, 20] = np.nan
+    with pytest.raises(ValueError, match=r"x\[3, 20\] is nan"):
+        nvfp4.gemv(t, x, activation="nvfp4")
+    assert route_calls == []
+
+
 def test_which_calls_take_the_route(route_calls, monkeypatch):
     t, x, _ = _case(64, 128, LO, 3)
     nvfp4.gemv(t, x[:LO - 1])  # below the crossover
-    nvfp4.gemv(t, x, activation="nvfp4")  # W4A4 keeps the kernels
+    nvfp4.gemv(t, x[:LO - 1], activation="nvfp4")
     nvfp4.gemv(t, x[0])  # one token
     assert route_calls == []
+    nvfp4.gemv(t, x, activation="nvfp4")
+    assert route_calls == [1]
+    route_calls.clear()
     nvfp4.gemv(t, x)
     assert route_calls == [1]
     monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "slices")

@@ -3,14 +3,15 @@
 The CPU GEMV kernels (cpp/src/nvfp4/) decode every weight once per call and are built for decode-sized M, where
 reading the weights is the cost. From :data:`MIN_TOKENS` tokens the multiply-adds are, and a BLAS sgemm does them
 several times faster (session 26 on the 2-vCPU development VM: 1.35-2.19x at 48 tokens, 2.55-3.77x at 128,
-3.79-6.51x at 256; bench/bench_nvfp4_cpu_prefill.py, bench/RESULTS.md "Session 26, CPU prefill"). So W4A16 calls
-from that size expand the weights into float32 a chunk of rows at a time (at most :data:`CHUNK_BYTES`) and multiply
-with numpy's matmul.
+3.79-6.51x at 256; bench/bench_nvfp4_cpu_prefill.py, bench/RESULTS.md "Session 26, CPU prefill"). So calls from
+that size (W4A16 and W4A4) expand the weights into float32 a chunk of rows at a time (at most :data:`CHUNK_BYTES`)
+and multiply with numpy's matmul (torch's for torch tensors).
 
 Same semantics as the kernels: the rows are expanded *without* the global scale (e2m1 * e4m3, exact in float32),
 x is widened to float32, y = (x @ W_local^T) * gs + bias in float32 and rounded once to x's dtype; only the order of
 the fp32 sums differs. Torch CPU tensors multiply with torch's matmul (see gemm); their result does not require grad,
-like the kernels'. W4A4 keeps the kernels (its activation quantization and error reporting live there).
+like the kernels'. W4A4 (session 26) quantizes x first with the C++ quantizer and multiplies its exact values
+(:func:`w4a4_operand`), with gw * gx as the scale; an x with a NaN / Inf goes to the kernels, which raise the error.
 ``RESET_NATIVE_GEMV_PREFILL`` = ``slices`` (the kernels) | ``dequant`` forces a route, as on CUDA.
 Nothing here imports torch (it is used only when the caller passes a torch tensor).
 """
@@ -40,11 +41,27 @@ def forced_route() -> str:
 
 
 def use_route(m: int, activation: str) -> bool:
-    """Whether an M-token CPU call with this activation takes the dequantize + BLAS route."""
+    """Whether an M-token CPU call (activation 'bf16' or 'nvfp4') takes the dequantize + BLAS route."""
     forced = forced_route()
-    if activation != "bf16" or forced == "slices":
+    if forced == "slices":
         return False
     return forced == "dequant" or m >= MIN_TOKENS
+
+
+def w4a4_operand(x32: np.ndarray, act_gs):
+    """W4A4's activation operand: (the values of x32 [M, K] float32 quantized with the activation global scale gx,
+    *without* gx (e2m1 * e4m3, exact), gx), gx = act_gs or amax(|x|) / 2688 as the kernels compute it (the C++
+    quantizer itself); None when x has a NaN / Inf, so that the caller runs the kernels, which raise their error
+    naming the element."""
+    if not np.isfinite(x32).all():
+        return None
+    m, k = x32.shape
+    codes = np.empty((m, k // 2), dtype=np.uint8)
+    scales = np.empty((m, k // 16), dtype=np.uint8)
+    gx = _core.nvfp4.quantize(x32, "float32", codes, scales, act_gs)
+    values = np.empty((m, k), dtype=np.float32)
+    _core.nvfp4.dequantize(codes, scales, 1.0, values, "float32")
+    return values, float(gx)
 
 
 def gemm(packed: np.ndarray, block_scales: np.ndarray, global_scale: float, x32, bias32,

@@ -375,7 +375,7 @@ def gemv(t: NVFP4Tensor, x: Any, *, activation: str = "bf16", act_global_scale: 
     or ``act_global_scale`` when given); see the module docstring for the exact semantics. ``bias`` is an
     optional [N] array of x's dtype, kind and device. Any M works; on CUDA M <= 16 is the decode GEMV, and from 80
     tokens (32 for W4A16 with float32 x) the weights are expanded chunk by chunk for cuBLAS (docs/nvfp4_cuda.md,
-    "Prefill"); on the CPU W4A16 from 48 tokens expands them for numpy's BLAS (docs/nvfp4.md)."""
+    "Prefill"); on the CPU from 48 tokens they are expanded for BLAS (docs/nvfp4.md)."""
     t = _check_tensor(t)
     n, k = t.shape
     dtype_name = _check_float_matrix(x, "x", ndims=(1, 2))
@@ -402,12 +402,14 @@ def gemv(t: NVFP4Tensor, x: Any, *, activation: str = "bf16", act_global_scale: 
     m = int(x2.shape[0])
     if _is_cuda(x2):
         y = _gemv_cuda(t, x2, activation, act_gs, bias)
-    elif m > 1 and _nvfp4_prefill_cpu.use_route(m, activation):
-        y = _gemv_cpu_prefill(t, x2, bias, dtype_name)
     else:
-        y = _empty_like_kind(x2, (m, n), dtype_name)
-        _C.gemv(_as_numpy(t.packed), _as_numpy(t.block_scales), t.global_scale, _as_numpy(x2), dtype_name,
-                _as_numpy(y), None if bias is None else _as_numpy(bias), activation, act_gs)
+        y = None
+        if m > 1 and _nvfp4_prefill_cpu.use_route(m, activation):
+            y = _gemv_cpu_prefill(t, x2, bias, dtype_name, activation, act_gs)
+        if y is None:  # decode-sized M, or W4A4 with a NaN / Inf in x (the kernels raise the error)
+            y = _empty_like_kind(x2, (m, n), dtype_name)
+            _C.gemv(_as_numpy(t.packed), _as_numpy(t.block_scales), t.global_scale, _as_numpy(x2), dtype_name,
+                    _as_numpy(y), None if bias is None else _as_numpy(bias), activation, act_gs)
     return y.reshape(n) if x.ndim == 1 else y
 
 
@@ -423,10 +425,21 @@ def _float32_same_kind(a: Any) -> Any:
     return a.astype(np.float32, copy=False) if isinstance(a, np.ndarray) else a.detach().float()
 
 
-def _gemv_cpu_prefill(t: NVFP4Tensor, x2: Any, bias: Any, dtype_name: str) -> Any:
-    """W4A16 on the CPU from _nvfp4_prefill_cpu.MIN_TOKENS tokens: dequantize + BLAS, rounded once to x's dtype."""
-    y32 = _nvfp4_prefill_cpu.gemm(_as_numpy(t.packed), _as_numpy(t.block_scales), t.global_scale,
-                                  _float32_same_kind(x2), None if bias is None else _float32_numpy(bias))
+def _gemv_cpu_prefill(t: NVFP4Tensor, x2: Any, bias: Any, dtype_name: str, activation: str,
+                      act_gs: Optional[float]) -> Any:
+    """The CPU from _nvfp4_prefill_cpu.MIN_TOKENS tokens: dequantize + BLAS, rounded once to x's dtype; None for a
+    W4A4 x with a NaN / Inf (the caller runs the kernels, which raise the error)."""
+    operand, scale = _float32_same_kind(x2), t.global_scale
+    if activation == "nvfp4":
+        quantized = _nvfp4_prefill_cpu.w4a4_operand(_float32_numpy(x2), act_gs)
+        if quantized is None:
+            return None
+        operand, gx = quantized
+        if not isinstance(x2, np.ndarray):
+            operand = sys.modules["torch"].from_numpy(operand)
+        scale = float(np.float64(t.global_scale) * gx)  # gw * gx, as the kernels' double product
+    y32 = _nvfp4_prefill_cpu.gemm(_as_numpy(t.packed), _as_numpy(t.block_scales), scale, operand,
+                                  None if bias is None else _float32_numpy(bias))
     if isinstance(x2, np.ndarray):
         return y32.astype(np.dtype(dtype_name), copy=False)
     torch = sys.modules["torch"]
