@@ -88,7 +88,8 @@ def gemm(packed: np.ndarray, block_scales: np.ndarray, global_scale: float, x32,
         r1 = min(n, r0 + rows)
         part = w[:r1 - r0]
         # exact; small chunks on the calling thread alone: waking reset_native's worker pool right after BLAS's
-        # threads (both spin a while when idle) cost up to 4x on the 2-vCPU development VM (session 26)
+        # threads (both spin a while when idle) looked like the cause of 3-4 ms stalls on the 2-vCPU development VM
+        # (session 26; one stall came after this change too, bench/RESULTS.md "Session 26, CPU prefill")
         threads = 1 if part.size < SMALL_CHUNK else 0
         _core.nvfp4.dequantize(packed[r0:r1], block_scales[r0:r1], 1.0, part, "float32", "auto", threads)
         product(part, y[:, r0:r1])

@@ -452,10 +452,11 @@ _CUDA_MAX_TOKENS = 16  # the CUDA GEMV kernels take up to 16 tokens per launch
 def _gemv_cuda(t: NVFP4Tensor, x2: Any, activation: str, act_gs: Optional[float], bias: Any) -> Any:
     """CUDA GEMV. No host synchronisation for M <= 16 (the decode path, CUDA-graph capturable); in particular
     x is NOT scanned for NaN/Inf in W4A4 (non-finite x gives non-finite outputs). Larger M (prefill): W4A16 with
-    16-bit x and W4A4 from _nvfp4_prefill.MIN_TOKENS tokens expand the weights chunk by chunk and multiply with
-    cuBLAS (_nvfp4_prefill); other calls run in 16-token slices. With a dynamic W4A4 scale the one per-call scale
-    amax(x)/2688 is computed first (in float32 on the device, as the kernels do) so every slice uses the same
-    scale, which costs one host read (and a NaN / Inf in x raises ValueError there)."""
+    16-bit x and W4A4 from _nvfp4_prefill.MIN_TOKENS tokens (W4A16 with float32 x from MIN_TOKENS_FP32) expand
+    the weights chunk by chunk and multiply with cuBLAS (_nvfp4_prefill); other calls run in 16-token slices.
+    With a dynamic W4A4 scale the one per-call scale amax(x)/2688 is computed first (in float32 on the device, as
+    the kernels do) so every slice uses the same scale, which costs one host read (and a NaN / Inf in x raises
+    ValueError there)."""
     backend = _cuda_backend()
     m = int(x2.shape[0])
     if m <= _CUDA_MAX_TOKENS:  # the checks above cover the backend's (gemv_prechecked)
