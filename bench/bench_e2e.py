@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import statistics
 import sys
 import time
@@ -240,8 +241,6 @@ def main(argv=None) -> int:
         results["nvfp4_reset"][b] = measure(model, b, args, reset_cfg)
         print(f"NVFP4+ReSET batch {b}: {results['nvfp4_reset'][b]['tokens_per_s']:.1f} tokens/s", flush=True)
         if args.prefill_ab:
-            import os
-
             os.environ["RESET_NATIVE_GEMV_PREFILL"] = "slices"
             try:
                 results.setdefault("nvfp4_slices_prefill", {})[b] = measure(model, b, args, reset_cfg)

@@ -14,27 +14,24 @@ import argparse
 import json
 import os
 import platform
-import statistics
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from reset_native import _nvfp4_prefill_cpu as prefill
-from reset_native import nvfp4
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_nvfp4_cpu import _time  # noqa: E402
+
+from reset_native import _nvfp4_prefill_cpu as prefill  # noqa: E402
+from reset_native import nvfp4  # noqa: E402
 
 LAYERS = [("smollm2 q/o", 576, 576), ("smollm2 k/v", 192, 576), ("smollm2 gate/up", 1536, 576),
           ("smollm2 down", 576, 1536), ("qwen3-8b o", 4096, 4096)]
 
 
 def median_ms(fn, reps):
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+    return 1e3 * _time(fn, reps)["median"]
 
 
 def kernels(t, x):

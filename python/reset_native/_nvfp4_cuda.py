@@ -96,6 +96,14 @@ def _aligned(t, nbytes: int):
 
 
 # ------------------------------------------------------------------------------------------------ quantize
+def global_scale_of_amax(amax: float) -> float:
+    """The spec's decode global scale amax / 2688 in IEEE float32 division; 1.0 for amax == 0 (an all-zero array)."""
+    import numpy as np
+
+    a = np.float32(amax)
+    return float(a / np.float32(_AMAX_TO_GLOBAL)) if a > 0 else 1.0
+
+
 def quantize(w, global_scale=None):
     """NVFP4-quantize w [N, K] (float32/float16/bfloat16, CUDA) exactly like the CPU reference (SPEC section 2).
 
@@ -119,10 +127,7 @@ def quantize(w, global_scale=None):
             value = float(w.reshape(-1)[bad].item())
             raise ValueError(f"w must be finite: w[{bad // k}, {bad % k}] = {value}")
         if global_scale is None:
-            import numpy as np
-
-            a = np.float32(amax.item())
-            gs = float(a / np.float32(_AMAX_TO_GLOBAL)) if a > 0 else 1.0  # IEEE float32 division
+            gs = global_scale_of_amax(amax.item())
         else:
             gs = float(_torch().tensor(_check_scale(global_scale, "global_scale"), dtype=torch.float32).item())
         packed = torch.empty((n, k // 2), dtype=torch.uint8, device=w.device)

@@ -58,7 +58,7 @@ def route(m: int, n: int, activation: str, x) -> str:
     forced = _nvfp4_prefill_cpu.forced_route()
     fp32_mm = hasattr(torch.ops.aten.mm, "dtype")  # mm(out_dtype=float32): traced calls and W4A4 with fp32 x
     if activation == "bf16":  # float32 x: three bfloat16 parts through the fp32-output mm (gemm)
-        supported = fp32_mm if (x.dtype == torch.float32 or not _launch.eager()) else True
+        supported = fp32_mm or (_launch.eager() and x.dtype != torch.float32)
     else:  # W4A4 quantizes x with plain (untraced) launches, and float32 x needs the fp32-output mm
         supported = _launch.eager() and (x.dtype != torch.float32 or fp32_mm)
     supported = supported and n >= 16
@@ -89,7 +89,7 @@ def act_global_scale(x) -> float:
     if not math.isfinite(amax):
         raise ValueError("x must be finite for activation='nvfp4' (W4A4) without act_global_scale: amax(|x|) is "
                          f"{amax}")
-    return float(np.float32(amax) / np.float32(2688.0)) if amax > 0 else 1.0
+    return _nvfp4_cuda.global_scale_of_amax(amax)
 
 
 def w4a4_gemm(packed, block_scales, global_scale: float, x, act_gs, bias, chunk_bytes: int = CHUNK_BYTES):
@@ -146,8 +146,8 @@ def gemm(packed, block_scales, global_scale: float, x, bias, chunk_bytes: int = 
     # added the bias after rounding: 12x the one-rounding bound, session 25), so it takes the GEMM's fp32 output and
     # scales, adds and rounds in fp32 itself (route() keeps traced calls on the slices where torch lacks that form).
     # An fp32 output (float32 x, W4A4 with float32 x) takes the fp32-output mm like a traced call.
-    eager = _launch.eager() and out_dtype == x.dtype
-    in_place = bias is None and eager
+    addmm_form = _launch.eager() and out_dtype == x.dtype
+    in_place = bias is None and addmm_form
     y = torch.empty((m, n), dtype=x.dtype, device=x.device) if in_place else None
     pieces = []
     for r0, r1 in chunks(n, rows_fit):
@@ -155,7 +155,7 @@ def gemm(packed, block_scales, global_scale: float, x, bias, chunk_bytes: int = 
         if in_place:
             part = y[:, r0:r1]  # columns of y, row stride N: cuBLAS writes them where they stand
             torch.addmm(part, x, w.t(), beta=0, alpha=global_scale, out=part)
-        elif eager:
+        elif addmm_form:
             pieces.append(torch.addmm(bias[r0:r1], x, w.t(), alpha=global_scale))
         else:
             acc = torch.mm(x, w.t(), out_dtype=torch.float32)
