@@ -114,3 +114,13 @@ def test_chunks_tile_the_rows_in_multiples_of_16_with_no_narrow_tail(n, rows_fit
         assert r0 % 16 == 0 and r1 > r0
         assert r1 - r0 >= min(16, n)  # never a tail under 16 rows (cuBLASLt's bias epilogue needs >= 2 columns)
         assert r1 - r0 < width + 16  # at most the budget plus a joined tail
+
+
+@pytest.mark.parametrize("amax", [0.0, 1.0, 2688.0, 3.0e38, 1e-30, 7.123456789])
+def test_global_scale_of_amax_is_the_float32_quotient(amax):
+    """The decode global scale quantize and the W4A4 prefill scale share: amax / 2688 divided in float32 (checked
+    here against torch's float32 division), 1.0 for an all-zero array."""
+    from reset_native import _nvfp4_cuda
+
+    want = 1.0 if amax == 0 else float(torch.tensor(amax, dtype=torch.float32) / torch.tensor(2688.0))
+    assert _nvfp4_cuda.global_scale_of_amax(amax) == want
