@@ -37,6 +37,7 @@ def _check_against_fp64(y, t, x, b):
 def test_prefill_route_matches_fp64(dtype, extra, bias, monkeypatch):
     if dtype == torch.float32 and not FP32_MM:
         pytest.skip("float32 x takes the route only with torch's mm(out_dtype=float32)")
+    monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "dequant")  # 16-bit x up to MID_MAX_TOKENS would take 'mid'
     seed = int(torch.randint(0, 2**31, ()))
     t, x, b = _case(200, 1024, prefill.MIN_TOKENS + extra, dtype, seed, bias)
     calls = []
@@ -90,6 +91,7 @@ def test_unsupported_calls_keep_the_slices(monkeypatch):
 def test_a_call_autograd_records_keeps_the_slices(monkeypatch):
     """nvfp4.gemv has no autograd formula at any M: with x requiring grad the prefill route is not taken (the slices'
     op records a node whose backward raises, as at M <= 16)."""
+    monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "dequant")  # forced: still not with autograd recording
     calls = []
     monkeypatch.setattr(prefill, "gemm", lambda *a, **kw: calls.append(1))
     t, x, _ = _case(96, 256, prefill.MIN_TOKENS, torch.float16, 3)
@@ -102,7 +104,9 @@ def test_a_call_autograd_records_keeps_the_slices(monkeypatch):
     assert calls == [1]
 
 
-def test_prefill_route_captures_in_a_cuda_graph():
+@pytest.mark.parametrize("route", ["dequant", "mid"])
+def test_prefill_route_captures_in_a_cuda_graph(route, monkeypatch):
+    monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", route)
     t, x, b = _case(128, 512, prefill.MIN_TOKENS, torch.bfloat16, 5, bias=True)
     y_eager = nvfp4.gemv(t, x, bias=b)
     side = torch.cuda.Stream()

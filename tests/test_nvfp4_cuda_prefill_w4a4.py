@@ -73,7 +73,7 @@ def test_quantize_values_are_the_reference_quantizers_values(dtype, out_dtype):
 def test_w4a4_prefill_matches_fp64(dtype, act_gs, bias, monkeypatch):
     if dtype == torch.float32 and not FP32_MM:
         pytest.skip("float32 x takes the route only with torch's mm(out_dtype=float32)")
-    monkeypatch.delenv("RESET_NATIVE_GEMV_PREFILL", raising=False)
+    monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "dequant")  # 16-bit x up to MID_MAX_TOKENS would take 'mid'
     seed = int(torch.randint(0, 2**31, ()))
     t, x, b = _case(200, 1024, prefill.MIN_TOKENS + 7, dtype, seed, bias)
     calls = _counted(monkeypatch)
@@ -110,7 +110,7 @@ def test_w4a4_prefill_rows_with_non_finite_x_are_nan(bad, monkeypatch):
     assert bool(torch.isnan(y[5]).all())
     keep = [i for i in range(x.shape[0]) if i != 5]
     ref.check_vs_fp64_weights(y[keep], x[keep], _w64(t), "nvfp4", act_gs=0.003)
-    for route in ("dequant", "slices"):
+    for route in ("dequant", "slices", "mid"):
         monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", route)
         with pytest.raises(ValueError, match=r"x must be finite .*nvfp4"):
             nvfp4.gemv(t, x, activation="nvfp4")

@@ -57,6 +57,20 @@ reset_native::nvfp4_cuda::GemvArgs gemv_shape(std::uintptr_t packed, std::uintpt
   return a;
 }
 
+// The medium-M GEMM's operands and shape.
+reset_native::nvfp4_cuda::GemmMidArgs mid_shape(std::uintptr_t packed, std::uintptr_t block_scales, std::int64_t n,
+                                                std::int64_t k, std::uintptr_t x, int x_dtype, std::int64_t m_tokens) {
+  reset_native::nvfp4_cuda::GemmMidArgs a;
+  a.packed = ptr<const std::uint8_t>(packed);
+  a.block_scales = ptr<const std::uint8_t>(block_scales);
+  a.n = n;
+  a.k = k;
+  a.x = ptr<const void>(x);
+  a.x_dtype = to_dtype(x_dtype);
+  a.m = m_tokens;
+  return a;
+}
+
 }  // namespace
 
 void bind_nvfp4_cuda(py::module_& m) {
@@ -167,6 +181,37 @@ void bind_nvfp4_cuda(py::module_& m) {
       py::arg("epilogue") = 0,
       "Whether cuda_gemv would stream this call's weights through the TMA weight ring on the current device "
       "(with the fusion codes of cuda_gemv: for the fused kernel, false when there is none).");
+
+  m.attr("cuda_gemm_mid_max_tokens") = nc::kGemmMidMaxTokens;
+  m.def(
+      "cuda_gemm_mid_plan",
+      [](std::uintptr_t packed, std::uintptr_t block_scales, std::int64_t n, std::int64_t k, std::uintptr_t x,
+         int x_dtype, std::int64_t m_tokens) {
+        const nc::GemmMidArgs a = mid_shape(packed, block_scales, n, k, x, x_dtype, m_tokens);
+        const bool ok = nc::gemm_mid_supported(a);
+        return py::make_tuple(ok, ok ? nc::gemm_mid_workspace_bytes(a) : std::int64_t(0));
+      },
+      py::arg("packed"), py::arg("block_scales"), py::arg("n"), py::arg("k"), py::arg("x"), py::arg("x_dtype"),
+      py::arg("m"),
+      "(supported, workspace bytes) of cuda_gemm_mid for this call on the current device; no launch.");
+
+  m.def(
+      "cuda_gemm_mid",
+      [](std::uintptr_t packed, std::uintptr_t block_scales, float global_scale, std::int64_t n, std::int64_t k,
+         std::uintptr_t x, int x_dtype, std::int64_t m_tokens, std::uintptr_t bias, std::uintptr_t out,
+         std::uintptr_t workspace, std::int64_t workspace_bytes, std::uintptr_t stream) {
+        nc::GemmMidArgs a = mid_shape(packed, block_scales, n, k, x, x_dtype, m_tokens);
+        a.global_scale = global_scale;
+        a.bias = ptr<const void>(bias);
+        a.out = ptr<void>(out);
+        a.workspace = ptr<void>(workspace);
+        a.workspace_bytes = workspace_bytes;
+        nc::launch_gemm_mid(a, ptr<void>(stream));
+      },
+      py::arg("packed"), py::arg("block_scales"), py::arg("global_scale"), py::arg("n"), py::arg("k"), py::arg("x"),
+      py::arg("x_dtype"), py::arg("m"), py::arg("bias"), py::arg("out"), py::arg("workspace"),
+      py::arg("workspace_bytes"), py::arg("stream"),
+      "out [m, n] <- global_scale * (x @ W_local^T) + bias: the medium-M NVFP4 GEMM (W4A16, 16-bit x).");
 
   m.def(
       "cuda_gemv_fusion_supported",

@@ -151,6 +151,34 @@ def quantize_values(x, global_scale: float, out_dtype):
     return out
 
 
+def gemm_mid_plan(n: int, k: int, x):
+    """(supported, workspace bytes) of gemm_mid for x [M, K] against [n, k] weights on x's device (host only, no
+    launch): the kernel takes float16 / bfloat16 x with K % 128 == 0 and M <= cuda_gemm_mid_max_tokens (gemm_mid
+    makes its operands aligned)."""
+    with _launch.on_device(x.device.index):
+        return _native.cuda_gemm_mid_plan(0, 0, n, k, 0, _dtype_code(x.dtype, "x"), x.shape[0])
+
+
+def gemm_mid(packed, block_scales, global_scale: float, x, bias, workspace_bytes: int):
+    """y [M, N] = global_scale * (x @ W_local^T) + bias in x's dtype: the medium-M GEMM, every weight byte read once
+    per 64 tokens (docs/nvfp4_cuda.md). The caller has checked x ([M, K] contiguous float16 / bfloat16 on the weights'
+    device), bias ([N] of x's dtype or None) and the shape (gemm_mid_plan, which gave workspace_bytes). Enqueued on the
+    current stream with no host read; allocates the output and the K split's fp32 partial sums only."""
+    torch = _torch()
+    n, half_k = packed.shape
+    m = x.shape[0]
+    packed, block_scales, x = _aligned(packed, 16), _aligned(block_scales, 8), _aligned(x, 16)
+    out = torch.empty((m, n), dtype=x.dtype, device=x.device)
+    ws = torch.empty(workspace_bytes // 4, dtype=torch.float32, device=x.device) if workspace_bytes else None
+    index = x.device.index
+    with _launch.on_device(index):
+        _native.cuda_gemm_mid(packed.data_ptr(), block_scales.data_ptr(), float(global_scale), n, 2 * half_k,
+                              x.data_ptr(), _dtype_code(x.dtype, "x"), m, 0 if bias is None else bias.data_ptr(),
+                              out.data_ptr(), 0 if ws is None else ws.data_ptr(), workspace_bytes,
+                              _launch.raw_stream(index))
+    return out
+
+
 # ------------------------------------------------------------------------------------------------ implementations
 # The bodies of the custom ops below. Eager calls run them directly (_torch_launch.eager: the op dispatcher alone
 # costs ~10 us of host time per call); under torch.compile the ops stand in the graph and run the same bodies.

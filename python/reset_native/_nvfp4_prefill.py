@@ -41,6 +41,13 @@ MIN_TOKENS = 80
 #: The same for W4A16 with float32 x, whose slices run three MMAs per weight fragment: the route won on every layer
 #: from 32 tokens, the fewest measured (1.28-3.29x; bench/RESULTS.md "Session 26", call 3).
 MIN_TOKENS_FP32 = 32
+#: Most tokens the medium-M GEMM ("mid") takes; above, dequantize + cuBLAS (H200, bench/RESULTS.md "Session 27").
+MID_MAX_TOKENS = 128
+#: Most tokens the medium-M GEMM kernel itself takes (kGemmMidMaxTokens in nvfp4_cuda.hpp; a GPU test checks it):
+#: RESET_NATIVE_GEMV_PREFILL=mid sends calls up to here to it.
+MID_KERNEL_MAX_TOKENS = 1024
+#: K must be a multiple of this for the medium-M GEMM (its K stage).
+MID_K_MULTIPLE = 128
 #: Most bytes of expanded weights alive at once. Smaller chunks cost time (32 MiB: up to 1.3x at 32-128 tokens, more
 #: launches and smaller GEMMs; bench/bench_nvfp4_prefill.py --chunk-mib 32, bench/RESULTS.md "Session 25"); 256 MiB
 #: expands most layers whole.
@@ -48,24 +55,47 @@ CHUNK_BYTES = 256 << 20
 
 
 def route(m: int, n: int, activation: str, x) -> str:
-    """'dequant' or 'slices' for an M > 16 call with N outputs (activation 'bf16' = W4A16 or 'nvfp4' = W4A4);
-    RESET_NATIVE_GEMV_PREFILL overrides the token-count rule. Fewer than 16 outputs keep the slices (see chunks()).
+    """'mid', 'dequant' or 'slices' for an M > 16 call with N outputs (activation 'bf16' = W4A16 or 'nvfp4' = W4A4);
+    RESET_NATIVE_GEMV_PREFILL overrides the token-count rule ('mid' up to the kernel's MID_KERNEL_MAX_TOKENS; where
+    the kernel cannot take the call: the rule).
+    'mid' (the medium-M GEMM, :func:`mid_gemm`) takes eager calls with float16 / bfloat16 x, K % 128 == 0 and up to
+    :data:`MID_MAX_TOKENS` tokens. Fewer than 16 outputs keep the slices on the dequantize route (see chunks()).
     An x that requires grad (grad mode on) keeps the slices: nvfp4.gemv has no autograd formula at any M (its op's
     backward raises), and a backward through the expanded weights would run in x's dtype on weights up to 2688
     (float16 overflow). (A bias that requires grad alone does not: addmm differentiates it correctly; NVFP4Linear's
     bias is a buffer.)"""
     torch = _launch._torch()
     forced = _nvfp4_prefill_cpu.forced_route()
+    if forced == "slices" or (x.requires_grad and torch.is_grad_enabled()):
+        return "slices"
+    mid = (_launch.eager() and x.dtype in (torch.float16, torch.bfloat16) and x.shape[1] % MID_K_MULTIPLE == 0 and
+           m <= (MID_KERNEL_MAX_TOKENS if forced == "mid" else MID_MAX_TOKENS))
+    if mid and forced in ("mid", "auto"):
+        return "mid"
     fp32_mm = hasattr(torch.ops.aten.mm, "dtype")  # mm(out_dtype=float32): traced calls and W4A4 with fp32 x
     if activation == "bf16":  # float32 x: three bfloat16 parts through the fp32-output mm (gemm)
         supported = fp32_mm or (_launch.eager() and x.dtype != torch.float32)
     else:  # W4A4 quantizes x with plain (untraced) launches, and float32 x needs the fp32-output mm
         supported = _launch.eager() and (x.dtype != torch.float32 or fp32_mm)
-    supported = supported and n >= 16
-    if not supported or forced == "slices" or (x.requires_grad and torch.is_grad_enabled()):
+    if not (supported and n >= 16):
         return "slices"
     fewest = MIN_TOKENS_FP32 if activation == "bf16" and x.dtype == torch.float32 else MIN_TOKENS
     return "dequant" if forced == "dequant" or m >= fewest else "slices"
+
+
+def mid_gemm(packed, block_scales, global_scale: float, x, activation: str, act_gs, bias):
+    """The 'mid' route: y [M, N] in x's dtype from the medium-M GEMM kernel, read once per 64 tokens. W4A4 first
+    quantizes x with its activation global scale gx (quantize_values: exact e2m1 * e4m3 values in x's dtype) and
+    multiplies with gw * gx, as :func:`w4a4_gemm` does; a dynamic gx is read to the host (act_global_scale)."""
+    n, half_k = packed.shape
+    if activation == "nvfp4":
+        gx = act_global_scale(x) if act_gs is None else float(act_gs)
+        x = _nvfp4_cuda.quantize_values(x, gx, x.dtype)
+        global_scale = float(np.float32(global_scale) * np.float32(gx))
+    supported, workspace = _nvfp4_cuda.gemm_mid_plan(n, 2 * half_k, x)
+    if not supported:  # route() checked dtype, K and M, the kernel's whole rule
+        raise RuntimeError(f"nvfp4 gemm_mid cannot take x {tuple(x.shape)} {x.dtype} against [{n}, {2 * half_k}]")
+    return _nvfp4_cuda.gemm_mid(packed, block_scales, global_scale, x, bias, workspace)
 
 
 def chunks(n: int, rows_fit: int):

@@ -29,7 +29,7 @@ MIN_TOKENS = 48
 CHUNK_BYTES = 32 << 20
 #: Chunks of fewer values are expanded on the calling thread (see gemm).
 SMALL_CHUNK = 1 << 20
-ROUTES = ("auto", "slices", "dequant")
+ROUTES = ("auto", "slices", "dequant", "mid")  # "mid" is the CUDA medium-M GEMM; on the CPU it means auto
 
 
 def forced_route() -> str:

@@ -453,7 +453,8 @@ def _gemv_cuda(t: NVFP4Tensor, x2: Any, activation: str, act_gs: Optional[float]
     """CUDA GEMV. No host synchronisation for M <= 16 (the decode path, CUDA-graph capturable); in particular
     x is NOT scanned for NaN/Inf in W4A4 (non-finite x gives non-finite outputs). Larger M (prefill): W4A16 with
     16-bit x and W4A4 from _nvfp4_prefill.MIN_TOKENS tokens (W4A16 with float32 x from MIN_TOKENS_FP32) expand
-    the weights chunk by chunk and multiply with cuBLAS (_nvfp4_prefill); other calls run in 16-token slices.
+    the weights chunk by chunk and multiply with cuBLAS, and 17.._nvfp4_prefill.MID_MAX_TOKENS tokens of 16-bit x
+    (K % 128 == 0) run the medium-M GEMM kernel (_nvfp4_prefill.route); other calls run in 16-token slices.
     With a dynamic W4A4 scale the one per-call scale amax(x)/2688 is computed first (in float32 on the device, as
     the kernels do) so every slice uses the same scale, which costs one host read (and a NaN / Inf in x raises
     ValueError there)."""
@@ -463,7 +464,10 @@ def _gemv_cuda(t: NVFP4Tensor, x2: Any, activation: str, act_gs: Optional[float]
         return backend.gemv_prechecked(t.packed, t.block_scales, t.global_scale, x2, activation, act_gs, bias)
     from . import _nvfp4_prefill
 
-    if _nvfp4_prefill.route(m, t.shape[0], activation, x2) == "dequant":
+    chosen = _nvfp4_prefill.route(m, t.shape[0], activation, x2)
+    if chosen == "mid":
+        return _nvfp4_prefill.mid_gemm(t.packed, t.block_scales, t.global_scale, x2, activation, act_gs, bias)
+    if chosen == "dequant":
         if activation == "nvfp4":
             return _nvfp4_prefill.w4a4_gemm(t.packed, t.block_scales, t.global_scale, x2, act_gs, bias)
         return _nvfp4_prefill.gemm(t.packed, t.block_scales, t.global_scale, x2, bias)

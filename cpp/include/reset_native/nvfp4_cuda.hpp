@@ -108,4 +108,31 @@ bool gemv_fusion_supported(const GemvArgs& args);
 // Largest m the GEMV accepts.
 constexpr std::int64_t kGemvMaxTokens = 16;
 
+// The medium-M GEMM (cuda/nvfp4/gemm_mid_kernel.cuh): y [m, n] = global_scale * (x @ W_local^T) + bias, W4A16 with
+// float16 / bfloat16 x, output and bias in x's dtype, fp32 accumulation, one rounding. Every weight byte is read once
+// per 64 tokens (the GEMV reads it once per 16). For 17..a few hundred tokens (batched decode, short prompts).
+struct GemmMidArgs {
+  const std::uint8_t* packed = nullptr;        // [n, k/2], 16-byte aligned
+  const std::uint8_t* block_scales = nullptr;  // [n, k/16], 8-byte aligned
+  float global_scale = 1.0f;
+  std::int64_t n = 0, k = 0;                   // k % 128 == 0
+  const void* x = nullptr;                     // [m, k] contiguous, 16-byte aligned
+  DType x_dtype = DType::BF16;                 // F16 or BF16
+  std::int64_t m = 0;                          // 1..kGemmMidMaxTokens
+  const void* bias = nullptr;                  // optional [n]
+  void* out = nullptr;                         // [m, n]
+  // fp32 partial sums of a K split (gemm_mid_workspace_bytes; 4-byte aligned, not shared with a concurrent call)
+  void* workspace = nullptr;
+  std::int64_t workspace_bytes = 0;
+};
+constexpr std::int64_t kGemmMidMaxTokens = 1024;
+
+// Whether launch_gemm_mid takes these arguments (dtype, k % 128, m range, alignment); host only.
+bool gemm_mid_supported(const GemmMidArgs& args);
+// Workspace bytes launch_gemm_mid needs for this shape on the current device (0: no K split).
+std::int64_t gemm_mid_workspace_bytes(const GemmMidArgs& args);
+// One launch (two with a K split: the partial sums are added in a fixed order). Throws InvalidArgument when
+// gemm_mid_supported is false or the workspace is short.
+void launch_gemm_mid(const GemmMidArgs& args, void* stream);
+
 }  // namespace reset_native::nvfp4_cuda

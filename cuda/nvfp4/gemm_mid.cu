@@ -1,0 +1,128 @@
+// Launcher of the medium-M NVFP4 GEMM (gemm_mid_kernel.cuh): tile and K-split choice, argument checks.
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "core/env_switch.hpp"
+#include "nvfp4/gemm_mid_kernel.cuh"
+#include "nvfp4/launch_check.hpp"
+#include "reset_native/error.hpp"
+#include "reset_native/nvfp4_cuda.hpp"
+
+namespace reset_native::nvfp4_cuda {
+namespace detail {
+
+// Token column tiles per CTA (4: 32 tokens, 8: 64) and CTAs per SM (1 or 2: registers and the ring's depth).
+struct MidShape {
+  int ntt, minb;
+};
+
+// The rule, or RESET_NATIVE_GEMM_MID = n4m1 | n4m2 | n8m1 (A/B runs; any other value: the rule). Session 27, H200
+// (bench/RESULTS.md): n4m2 was fastest up to 32 tokens, n8m1 at 48-64 and on most layers at 96-128. (n8m2, two CTAs
+// of 64 tokens per SM, spilled under its 128 registers and was slower everywhere: removed.)
+MidShape mid_shape_for(std::int64_t m) {
+  const char* v = std::getenv("RESET_NATIVE_GEMM_MID");
+  if (v != nullptr && (std::strcmp(v, "n4m1") == 0 || std::strcmp(v, "n4m2") == 0 || std::strcmp(v, "n8m1") == 0))
+    return MidShape{v[1] - '0', v[3] - '0'};
+  return m <= 32 ? MidShape{4, 2} : MidShape{8, 1};
+}
+
+struct MidPlan {
+  MidShape shape;
+  int row_blocks, tok_blocks, splits, stages_per_split;
+};
+
+// K splits only where the row x token blocks leave more than half the SMs idle: as many as keep every split's CTAs
+// within one wave (at least 4 stages each); the last split may be shorter, none is empty. (Splits cost an fp32
+// workspace write and read of m x n per split.)
+MidPlan mid_plan(std::int64_t n, std::int64_t k, std::int64_t m) {
+  MidPlan plan{};
+  plan.shape = mid_shape_for(m);
+  plan.row_blocks = int((n + kMidRows - 1) / kMidRows);
+  plan.tok_blocks = int((m + 8 * plan.shape.ntt - 1) / (8 * plan.shape.ntt));
+  int device = 0, sms = 132;
+  check_cuda(cudaGetDevice(&device), "nvfp4 gemm_mid: cudaGetDevice");
+  check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "nvfp4 gemm_mid: SM count");
+  const int total = int(k / kMidK);
+  const int most = total / 4 > 1 ? total / 4 : 1;
+  const int64_t ctas = int64_t(plan.row_blocks) * plan.tok_blocks;
+  // RESET_NATIVE_GEMM_MID_SPLIT=1 (A/B runs): split wherever the blocks leave resident CTA slots empty.
+  const int64_t slots = int64_t(sms) * plan.shape.minb;
+  const bool wide = cuda_core::env_forced("RESET_NATIVE_GEMM_MID_SPLIT") == 1;
+  int splits = (wide ? ctas >= slots : 2 * ctas > sms) ? 1 : int(slots / ctas);
+  if (splits > most) splits = most;
+  plan.stages_per_split = (total + splits - 1) / splits;
+  plan.splits = (total + plan.stages_per_split - 1) / plan.stages_per_split;
+  return plan;
+}
+
+template <int XDT, int NTT, int MINB>
+void launch_mid(const MidParams& p, const MidPlan& plan, cudaStream_t stream) {
+  const auto kernel = gemm_mid_kernel<XDT, NTT, MINB>;
+  constexpr int smem = mid_smem_bytes(NTT, MINB);
+  check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
+             "nvfp4 gemm_mid: cudaFuncSetAttribute");
+  const dim3 grid(plan.tok_blocks, plan.row_blocks, plan.splits);
+  kernel<<<grid, kMidThreads, smem, stream>>>(p);
+  check_launch("nvfp4 gemm_mid: launch");
+  if (plan.splits > 1) {
+    const int64_t count = int64_t(p.m) * p.n;
+    const int blocks = int((count + 255) / 256 < 4096 ? (count + 255) / 256 : 4096);
+    mid_finish_kernel<XDT><<<blocks, 256, 0, stream>>>(p.ws, plan.splits, p.m, p.n, p.gs, p.bias, p.out);
+    check_launch("nvfp4 gemm_mid: finish launch");
+  }
+}
+
+template <int XDT>
+void launch_mid_shape(const MidParams& p, const MidPlan& plan, cudaStream_t stream) {
+  const MidShape s = plan.shape;
+  if (s.ntt == 4) {
+    s.minb == 2 ? launch_mid<XDT, 4, 2>(p, plan, stream) : launch_mid<XDT, 4, 1>(p, plan, stream);
+  } else {
+    launch_mid<XDT, 8, 1>(p, plan, stream);
+  }
+}
+
+bool aligned_to(const void* ptr, std::uintptr_t bytes) { return reinterpret_cast<std::uintptr_t>(ptr) % bytes == 0; }
+
+}  // namespace detail
+
+bool gemm_mid_supported(const GemmMidArgs& a) {
+  using namespace detail;
+  return (a.x_dtype == DType::F16 || a.x_dtype == DType::BF16) && a.n > 0 && a.n <= (1 << 30) && a.k > 0 &&
+         a.k % kMidK == 0 && a.k <= (1 << 30) && a.m > 0 && a.m <= kGemmMidMaxTokens && aligned_to(a.packed, 16) &&
+         aligned_to(a.block_scales, 8) && aligned_to(a.x, 16) && a.m * a.n <= (std::int64_t(1) << 31);
+}
+
+std::int64_t gemm_mid_workspace_bytes(const GemmMidArgs& a) {
+  const detail::MidPlan plan = detail::mid_plan(a.n, a.k, a.m);
+  return plan.splits > 1 ? std::int64_t(plan.splits) * a.m * a.n * 4 : 0;
+}
+
+void launch_gemm_mid(const GemmMidArgs& a, void* stream_ptr) {
+  using namespace detail;
+  require(a.packed && a.block_scales && a.x && a.out, "nvfp4 gemm_mid: null pointer");
+  require(gemm_mid_supported(a),
+          "nvfp4 gemm_mid: needs 16-bit x, k % 128 == 0, 1 <= m <= " + std::to_string(kGemmMidMaxTokens) +
+              ", packed / block_scales / x aligned to 16 / 8 / 16 bytes; got n=" + std::to_string(a.n) +
+              " k=" + std::to_string(a.k) + " m=" + std::to_string(a.m));
+  const MidPlan plan = mid_plan(a.n, a.k, a.m);
+  const std::int64_t ws_bytes = plan.splits > 1 ? std::int64_t(plan.splits) * a.m * a.n * 4 : 0;
+  require(a.workspace_bytes >= ws_bytes && (ws_bytes == 0 || (a.workspace && aligned_to(a.workspace, 4))),
+          "nvfp4 gemm_mid: workspace needs " + std::to_string(ws_bytes) + " bytes (gemm_mid_workspace_bytes), got " +
+              std::to_string(a.workspace_bytes));
+  MidParams p{a.packed, a.block_scales, a.x,          a.bias,       a.out,
+              static_cast<float*>(a.workspace), a.global_scale, int(a.n), int(a.k), int(a.m),
+              plan.stages_per_split};
+  auto stream = static_cast<cudaStream_t>(stream_ptr);
+  if (a.x_dtype == DType::BF16) {
+    launch_mid_shape<kBF16>(p, plan, stream);
+  } else {
+    launch_mid_shape<kF16>(p, plan, stream);
+  }
+}
+
+}  // namespace reset_native::nvfp4_cuda

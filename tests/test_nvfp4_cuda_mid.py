@@ -1,0 +1,186 @@
+"""The medium-M NVFP4 GEMM (cuda/nvfp4/gemm_mid_kernel.cuh; route 'mid' of nvfp4.gemv for 17..MID_MAX_TOKENS tokens of
+16-bit x): fp64 math on the same bytes for every tile edge (rows past N, tokens past a column tile, several token
+blocks, K split or not), bias, both 16-bit dtypes, W4A4 through it, poisoned outputs, a deterministic K split, CUDA
+graphs, agreement with the slices, and the launcher's errors. GPU only (marker gpu); the route rule is tested on CPU
+in test_nvfp4_mid_route.py."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from reset_native import _nvfp4_cuda as nc  # noqa: E402
+from reset_native import _nvfp4_prefill as prefill  # noqa: E402
+from reset_native import nvfp4  # noqa: E402
+
+import nvfp4_gpu_reference as ref  # noqa: E402
+
+pytestmark = pytest.mark.gpu
+
+
+def _case(n, k, m, dtype, seed, bias=False):
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(n, k, generator=g) * torch.exp(torch.randn(n, 1, generator=g))
+    t = nvfp4.quantize(w.cuda())
+    x = (torch.randn(m, k, generator=g) * torch.exp(torch.randn(m, 1, generator=g))).to(dtype).cuda()
+    b = torch.randn(n, generator=g).to(dtype).cuda() if bias else None
+    return t, x, b
+
+
+def _w64(t):
+    return ref.dequantize(t.packed.cpu().numpy(), t.block_scales.cpu().numpy(), t.global_scale).astype(np.float64)
+
+
+def _counted(monkeypatch):
+    calls = []
+    real = nc.gemm_mid
+    monkeypatch.setattr(nc, "gemm_mid", lambda *a, **kw: calls.append(a[5]) or real(*a, **kw))
+    return calls  # the workspace bytes of each launch (> 0: K was split)
+
+
+def _splits(n, k, m):
+    """K splits the launcher picks for this shape on this GPU (0 workspace bytes: none)."""
+    ok, ws = nc.gemm_mid_plan(n, k, torch.empty(m, k, dtype=torch.bfloat16, device="cuda"))
+    assert ok
+    return ws // (4 * m * n) if ws else 1
+
+
+# (n, k, m): rows past N in the last CTA (N % 256 != 0, N < 16), tokens past an 8-column tile, one and several token
+# blocks (32 or 64 tokens per CTA), short K (one stage) and K longer than the weight ring, split and unsplit K
+SHAPES = [(300, 1024, 17), (5, 128, 40), (1000, 384, 64), (4097, 2048, 33), (640, 4096, 100), (256, 256, 256),
+          (36000, 256, 24)]
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("n,k,m", SHAPES)
+def test_mid_gemm_matches_fp64(n, k, m, dtype, monkeypatch):
+    monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "mid")  # also past MID_MAX_TOKENS (the kernel takes up to 1024)
+    seed = int(torch.randint(0, 2**31, ()))
+    t, x, b = _case(n, k, m, dtype, seed, bias=m % 2 == 0)
+    calls = _counted(monkeypatch)
+    y = nvfp4.gemv(t, x, bias=b)
+    assert len(calls) == 1 and y.dtype == dtype and y.shape == (m, n)
+    ref.check_vs_fp64_weights(y, x, _w64(t), "bf16", b)
+
+
+def test_shapes_cover_a_split_and_an_unsplit_k():
+    kinds = {_splits(n, k, m) > 1 for n, k, m in SHAPES}
+    assert kinds == {True, False}
+
+
+def test_every_output_is_written_over_poison():
+    """The launcher on a NaN-filled output, split K and not: every element finite and within the fp64 bound."""
+    for n, k, m in [(1000, 384, 64), (36000, 256, 24)]:
+        t, x, b = _case(n, k, m, torch.bfloat16, 7, bias=True)
+        ok, ws_bytes = nc.gemm_mid_plan(n, k, x)
+        out = torch.full((m, n), float("nan"), dtype=torch.bfloat16, device="cuda")
+        ws = torch.full((max(ws_bytes, 4) // 4,), float("nan"), device="cuda")
+        nc._native.cuda_gemm_mid(t.packed.data_ptr(), t.block_scales.data_ptr(), t.global_scale, n, k,
+                                 x.data_ptr(), 2, m, b.data_ptr(), out.data_ptr(), ws.data_ptr(), ws_bytes,
+                                 torch.cuda.current_stream().cuda_stream)
+        ref.check_vs_fp64_weights(out, x, _w64(t), "bf16", b)
+
+
+def test_split_k_is_deterministic_and_close_to_unsplit_sums():
+    n, k, m = 640, 4096, 48
+    assert _splits(n, k, m) > 1
+    t, x, _ = _case(n, k, m, torch.bfloat16, 9)
+    y1, y2 = nvfp4.gemv(t, x), nvfp4.gemv(t, x)
+    assert torch.equal(y1, y2)  # partial sums added in split order, no atomics
+
+
+@pytest.mark.parametrize("act_gs", [None, 0.003])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_w4a4_through_the_mid_gemm_matches_fp64(act_gs, dtype, monkeypatch):
+    monkeypatch.delenv("RESET_NATIVE_GEMV_PREFILL", raising=False)
+    t, x, b = _case(700, 1024, 40, dtype, int(torch.randint(0, 2**31, ())), bias=True)
+    calls = _counted(monkeypatch)
+    y = nvfp4.gemv(t, x, activation="nvfp4", act_global_scale=act_gs, bias=b)
+    assert len(calls) == 1
+    ref.check_vs_fp64_weights(y, x, _w64(t), "nvfp4", b, act_gs=act_gs)
+
+
+def test_mid_and_slices_agree(monkeypatch):
+    """Same operands, fp32 sums in another order: at most an output ulp apart plus the sums' fp32 errors."""
+    t, x, b = _case(384, 2048, 64, torch.bfloat16, int(torch.randint(0, 2**31, ())), bias=True)
+    monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "slices")
+    y_slices = nvfp4.gemv(t, x, bias=b).double()
+    monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "mid")
+    y_mid = nvfp4.gemv(t, x, bias=b).double()
+    mag = x.double().abs() @ torch.from_numpy(np.abs(_w64(t))).cuda().T
+    assert bool(((y_mid - y_slices).abs() <= 2.0 ** -7 * y_slices.abs() + 2.0 ** -17 * mag).all())
+    assert (y_mid != y_slices).double().mean() < 0.05
+
+
+@pytest.mark.parametrize("n", [640, 20000])  # split K and not
+def test_mid_gemm_captures_in_a_cuda_graph(n, monkeypatch):
+    monkeypatch.delenv("RESET_NATIVE_GEMV_PREFILL", raising=False)
+    t, x, b = _case(n, 1024, 48, torch.bfloat16, 5, bias=True)
+    y_eager = nvfp4.gemv(t, x, bias=b)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        nvfp4.gemv(t, x, bias=b)  # warm-up outside the capture
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        y_graph = nvfp4.gemv(t, x, bias=b)
+    x.copy_(x * 0.5)
+    graph.replay()
+    torch.cuda.synchronize()
+    ref.check_vs_fp64_weights(y_graph, x, _w64(t), "bf16", b)
+    assert not torch.equal(y_graph, y_eager)  # the replay read the new x
+
+
+def test_unaligned_operands_are_copied_aligned(monkeypatch):
+    """Views at odd offsets (x at 2 bytes past 16, scales at 1 byte past 8) give the same bits as aligned copies."""
+    monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "mid")
+    t, x, _ = _case(300, 1024, 20, torch.bfloat16, 3)
+    want = nvfp4.gemv(t, x)
+    buf = torch.empty(x.numel() + 1, dtype=x.dtype, device="cuda")
+    xo = buf[1:].view(x.shape)
+    xo.copy_(x)
+    sbuf = torch.empty(t.block_scales.numel() + 1, dtype=torch.uint8, device="cuda")
+    so = sbuf[1:].view(t.block_scales.shape)
+    so.copy_(t.block_scales)
+    to = nvfp4.NVFP4Tensor.from_parts(t.packed, so, t.global_scale)
+    assert torch.equal(nvfp4.gemv(to, xo), want)
+
+
+def test_launcher_rejects_what_it_cannot_take():
+    t, x, _ = _case(64, 1024, 20, torch.bfloat16, 1)
+    out = torch.empty(20, 64, dtype=torch.bfloat16, device="cuda")
+    stream = torch.cuda.current_stream().cuda_stream
+    native = nc._native
+    args = (t.packed.data_ptr(), t.block_scales.data_ptr(), 1.0, 64)
+
+    def call(k=1024, xp=x.data_ptr(), code=2, m=20, ws=0, ws_bytes=0):
+        native.cuda_gemm_mid(*args, k, xp, code, m, 0, out.data_ptr(), ws, ws_bytes, stream)
+
+    for bad in (dict(k=192), dict(code=0), dict(m=0), dict(m=2000), dict(xp=x.data_ptr() + 2)):
+        # K stages of 128; float32 x; m out of 1..1024; x 2 bytes past a 16-byte boundary
+        with pytest.raises(ValueError, match=r"needs 16-bit x, k % 128 == 0, 1 <= m <= 1024, .*aligned"):
+            call(**bad)
+    ok, ws = nc.gemm_mid_plan(64, 1024, x)
+    assert ok and ws == 2 * 20 * 64 * 4  # one row block, 8 K stages: two splits of 4
+    with pytest.raises(ValueError, match=rf"workspace needs {ws} bytes"):
+        call()
+    with pytest.raises(ValueError, match=rf"workspace needs {ws} bytes"):
+        call(ws=out.data_ptr(), ws_bytes=ws - 4)
+    with pytest.raises(ValueError, match=r"null pointer"):
+        call(xp=0)
+    assert nc.gemm_mid_plan(64, 192, x[:, :192])[0] is False
+    assert nc.gemm_mid_plan(64, 1024, x.float())[0] is False
+
+
+def test_the_route_knows_the_kernels_token_limit():
+    assert prefill.MID_KERNEL_MAX_TOKENS == nc._native.cuda_gemm_mid_max_tokens
+
+
+def test_route_takes_the_mid_gemm_from_17_tokens_to_its_maximum(monkeypatch):
+    monkeypatch.delenv("RESET_NATIVE_GEMV_PREFILL", raising=False)
+    t, x, _ = _case(256, 256, prefill.MID_MAX_TOKENS + 1, torch.bfloat16, 2)
+    calls = _counted(monkeypatch)
+    for m in (17, prefill.MID_MAX_TOKENS):
+        nvfp4.gemv(t, x[:m])
+    assert len(calls) == 2
+    nvfp4.gemv(t, x)  # one token more: dequantize + cuBLAS
+    assert len(calls) == 2
