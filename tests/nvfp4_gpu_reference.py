@@ -205,6 +205,47 @@ def random_w4a4_call_with_epilogue(n, k, m, dtype):
     return lambda: nc.gemv(p, s, gs, x, "nvfp4", None, bias, residual)
 
 
+def random_nvfp4_case(n, k, m, dtype, seed, bias=False, spread=1.0):
+    """(NVFP4Tensor of random [n, k] weights quantized on the GPU, x [m, k] of dtype, bias [n] of dtype or None), drawn
+    from a CPU generator seeded with seed. Rows of weights and of x have magnitudes e^(spread * N(0, 1)): a dynamic
+    activation scale from the whole x leaves the small rows on small block scales. Keep x @ W^T inside float16's
+    range with a smaller spread for long K."""
+    import torch
+    from reset_native import nvfp4
+
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(n, k, generator=g) * torch.exp(spread * torch.randn(n, 1, generator=g))
+    t = nvfp4.quantize(w.cuda())
+    x = (torch.randn(m, k, generator=g) * torch.exp(spread * torch.randn(m, 1, generator=g))).to(dtype).cuda()
+    b = torch.randn(n, generator=g).to(dtype).cuda() if bias else None
+    return t, x, b
+
+
+def dequantized64(t):
+    """The fp64 weights [n, k] of an NVFP4Tensor on the GPU, by this module's dequantize."""
+    return dequantize(t.packed.cpu().numpy(), t.block_scales.cpu().numpy(), t.global_scale).astype(np.float64)
+
+
+def eager_then_graph_replay(call, x):
+    """(call() run eagerly, the output of call captured in a CUDA graph and replayed after x was halved in place):
+    a warm-up on a side stream first, as torch's graph capture wants."""
+    import torch
+
+    y_eager = call()
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        call()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        y_graph = call()
+    x.copy_(x * 0.5)
+    graph.replay()
+    torch.cuda.synchronize()
+    return y_eager, y_graph
+
+
 def random_gpu_weights(n, k):
     """Packed FP4 (every code) and E4M3 scales 0x30..0x3F drawn on the GPU (seed n * 7 + k), global scale 0.01:
     finite outputs without the host quantizer, for shapes too large for it."""

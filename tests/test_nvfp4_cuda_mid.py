@@ -17,19 +17,12 @@ pytestmark = pytest.mark.gpu
 
 
 def _case(n, k, m, dtype, seed, bias=False):
-    """Rows of weights and of x of different magnitudes; for float16 narrower ones, so that x @ W^T stays inside its
-    range (with e^N(0,1) row scales a 4096-long product passed 65504 for some seeds: an inf, correctly rounded)."""
-    g = torch.Generator().manual_seed(seed)
-    spread = 0.5 if dtype == torch.float16 else 1.0
-    w = torch.randn(n, k, generator=g) * torch.exp(spread * torch.randn(n, 1, generator=g))
-    t = nvfp4.quantize(w.cuda())
-    x = (torch.randn(m, k, generator=g) * torch.exp(spread * torch.randn(m, 1, generator=g))).to(dtype).cuda()
-    b = torch.randn(n, generator=g).to(dtype).cuda() if bias else None
-    return t, x, b
+    """float16 takes narrower row scales, so that x @ W^T stays inside its range (with e^N(0,1) row scales a
+    4096-long product passed 65504 for some seeds: an inf, correctly rounded; bench/RESULTS.md "Session 27")."""
+    return ref.random_nvfp4_case(n, k, m, dtype, seed, bias, spread=0.5 if dtype == torch.float16 else 1.0)
 
 
-def _w64(t):
-    return ref.dequantize(t.packed.cpu().numpy(), t.block_scales.cpu().numpy(), t.global_scale).astype(np.float64)
+_w64 = ref.dequantized64
 
 
 def _counted(monkeypatch):
@@ -113,22 +106,12 @@ def test_mid_and_slices_agree(monkeypatch):
     assert (y_mid != y_slices).double().mean() < 0.05
 
 
-@pytest.mark.parametrize("n", [640, 20000])  # split K and not
+@pytest.mark.parametrize("n", [640, 20000])  # K split (two launches) and not
 def test_mid_gemm_captures_in_a_cuda_graph(n, monkeypatch):
     monkeypatch.delenv("RESET_NATIVE_GEMV_PREFILL", raising=False)
     t, x, b = _case(n, 1024, 48, torch.bfloat16, 5, bias=True)
-    y_eager = nvfp4.gemv(t, x, bias=b)
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        nvfp4.gemv(t, x, bias=b)  # warm-up outside the capture
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        y_graph = nvfp4.gemv(t, x, bias=b)
-    x.copy_(x * 0.5)
-    graph.replay()
-    torch.cuda.synchronize()
+    assert (_splits(n, 1024, 48) > 1) == (n == 640)
+    y_eager, y_graph = ref.eager_then_graph_replay(lambda: nvfp4.gemv(t, x, bias=b), x)
     ref.check_vs_fp64_weights(y_graph, x, _w64(t), "bf16", b)
     assert not torch.equal(y_graph, y_eager)  # the replay read the new x
 

@@ -104,7 +104,7 @@ def test_a_call_autograd_records_keeps_the_slices(monkeypatch):
     assert calls == [1]
 
 
-@pytest.mark.parametrize("route", ["dequant", "mid"])
+@pytest.mark.parametrize("route", ["dequant", "mid"])  # mid: unsplit here (test_nvfp4_cuda_mid.py: split K too)
 def test_prefill_route_captures_in_a_cuda_graph(route, monkeypatch):
     monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", route)
     t, x, b = _case(128, 512, prefill.MIN_TOKENS, torch.bfloat16, 5, bias=True)

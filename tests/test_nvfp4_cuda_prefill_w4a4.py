@@ -18,18 +18,12 @@ FP32_MM = hasattr(torch.ops.aten.mm, "dtype")
 
 
 def _case(n, k, m, dtype, seed, bias=False):
-    g = torch.Generator().manual_seed(seed)
-    w = torch.randn(n, k, generator=g) * torch.exp(torch.randn(n, 1, generator=g))
-    t = nvfp4.quantize(w.cuda())
     # rows of different magnitude (a dynamic scale from the whole x leaves the small rows on small block scales),
-    # small enough that x @ W^T stays inside float16's range
-    x = (torch.randn(m, k, generator=g) * torch.exp(torch.randn(m, 1, generator=g))).to(dtype).cuda()
-    b = torch.randn(n, generator=g).to(dtype).cuda() if bias else None
-    return t, x, b
+    # small enough at K = 1024 and these M that x @ W^T stays inside float16's range
+    return ref.random_nvfp4_case(n, k, m, dtype, seed, bias)
 
 
-def _w64(t):
-    return ref.dequantize(t.packed.cpu().numpy(), t.block_scales.cpu().numpy(), t.global_scale).astype(np.float64)
+_w64 = ref.dequantized64
 
 
 def _counted(monkeypatch):

@@ -43,10 +43,12 @@ T* ptr(std::uintptr_t p) {
   return reinterpret_cast<T*>(p);
 }
 
-// The GEMV's operands and shape, from the raw pointers and codes the Python side passes.
-reset_native::nvfp4_cuda::GemvArgs gemv_shape(std::uintptr_t packed, std::uintptr_t block_scales, std::int64_t n,
-                                              std::int64_t k, std::uintptr_t x, int x_dtype, std::int64_t m_tokens) {
-  reset_native::nvfp4_cuda::GemvArgs a;
+// The operands and shape of a GEMV (GemvArgs) or a medium-M GEMM (GemmMidArgs), from the raw pointers and codes the
+// Python side passes.
+template <class Args>
+Args shape_args(std::uintptr_t packed, std::uintptr_t block_scales, std::int64_t n, std::int64_t k, std::uintptr_t x,
+                int x_dtype, std::int64_t m_tokens) {
+  Args a;
   a.packed = ptr<const std::uint8_t>(packed);
   a.block_scales = ptr<const std::uint8_t>(block_scales);
   a.n = n;
@@ -57,19 +59,8 @@ reset_native::nvfp4_cuda::GemvArgs gemv_shape(std::uintptr_t packed, std::uintpt
   return a;
 }
 
-// The medium-M GEMM's operands and shape.
-reset_native::nvfp4_cuda::GemmMidArgs mid_shape(std::uintptr_t packed, std::uintptr_t block_scales, std::int64_t n,
-                                                std::int64_t k, std::uintptr_t x, int x_dtype, std::int64_t m_tokens) {
-  reset_native::nvfp4_cuda::GemmMidArgs a;
-  a.packed = ptr<const std::uint8_t>(packed);
-  a.block_scales = ptr<const std::uint8_t>(block_scales);
-  a.n = n;
-  a.k = k;
-  a.x = ptr<const void>(x);
-  a.x_dtype = to_dtype(x_dtype);
-  a.m = m_tokens;
-  return a;
-}
+constexpr auto gemv_shape = shape_args<reset_native::nvfp4_cuda::GemvArgs>;
+constexpr auto mid_shape = shape_args<reset_native::nvfp4_cuda::GemmMidArgs>;
 
 }  // namespace
 

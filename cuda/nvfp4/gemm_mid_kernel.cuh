@@ -1,9 +1,11 @@
-// The NVFP4 GEMM for medium token counts (17..256 tokens: batched decode, short prompts) on Hopper:
+// The NVFP4 GEMM for medium token counts (17..128 tokens by the route's rule, up to 1024 by the launcher: batched
+// decode, short prompts) on Hopper:
 // y[m, n] = x[m, k] @ dequantize(w)[n, k]^T (+ bias), W4A16 with 16-bit x, fp32 accumulation, one rounding.
 //
 // Why a kernel of its own: the GEMV (gemv_kernel.cuh) takes at most 16 tokens per launch, so 64 tokens read the
 // weights 4 times, and dequantize + cuBLAS (the prefill route) writes and reads the weights expanded to 16 bits
-// (4.6x the NVFP4 bytes). Here every weight byte is read from HBM once per 64 tokens and decoded in registers.
+// (4.6x the NVFP4 bytes). Here every weight byte is read from HBM once per 32 or 64 tokens and decoded in registers.
+// Measured and not at the floor yet: docs/nvfp4_cuda.md "Medium M".
 //
 // Tiles: a CTA owns kMidRows = 256 weight rows (8 warps x 2 row tiles of 16) and up to 8 * NTT tokens, and walks
 // its K range in stages of kMidK = 128. Weights and block scales stream through a cp.async ring (mid_ring) in
@@ -15,7 +17,7 @@
 // that permutation (pairs (v0, v4), (v1, v5), (v2, v6), (v3, v7) of each 8 values) with an XOR swizzle of its
 // 16-byte units that makes the B-fragment loads conflict-free.
 // Few row blocks (small N) split K over CTAs (gridDim.z): each split writes fp32 partial sums to a workspace and
-// mid_finish adds them in split order (deterministic), scales, adds the bias and rounds once.
+// mid_finish_kernel adds them in split order (deterministic), scales, adds the bias and rounds once.
 #pragma once
 #include <cuda_runtime.h>
 

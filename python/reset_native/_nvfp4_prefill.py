@@ -24,8 +24,13 @@ bfloat16 chunk and sums the three fp32 results: fp32-accurate products at 3x the
 The expanded chunk is the only extra memory: at most :data:`CHUNK_BYTES`, plus each chunk's output until they are
 joined when there is a bias, a torch.compile trace or a float32 W4A4 output (which also keep their fp32 GEMM outputs),
 and for W4A4 the quantized x expanded to 16 bits ([M, K], x's size or half of it). An x that
-requires grad keeps the slices (see :func:`route`). ``RESET_NATIVE_GEMV_PREFILL`` = ``slices`` | ``dequant`` forces a
-route for A/B measurements (bench/bench_nvfp4_prefill.py); unset or ``auto``, the token count decides.
+requires grad keeps the slices (see :func:`route`). ``RESET_NATIVE_GEMV_PREFILL`` = ``slices`` | ``dequant`` | ``mid``
+forces a route for A/B measurements (bench/bench_nvfp4_prefill.py, bench/bench_nvfp4_mid.py); unset or ``auto``, the
+token count decides.
+
+Session 27 added the 'mid' route (:func:`mid_gemm`): 17..:data:`MID_MAX_TOKENS` tokens of 16-bit x with K % 128 == 0
+run one medium-M GEMM kernel that reads the weights once per 32 or 64 tokens and decodes FP4 in registers
+(docs/nvfp4_cuda.md "Medium M"); from MID_MAX_TOKENS + 1 tokens those calls take the dequantize + cuBLAS route.
 """
 import math
 
@@ -84,9 +89,10 @@ def route(m: int, n: int, activation: str, x) -> str:
 
 
 def mid_gemm(packed, block_scales, global_scale: float, x, activation: str, act_gs, bias):
-    """The 'mid' route: y [M, N] in x's dtype from the medium-M GEMM kernel, read once per 64 tokens. W4A4 first
-    quantizes x with its activation global scale gx (quantize_values: exact e2m1 * e4m3 values in x's dtype) and
-    multiplies with gw * gx, as :func:`w4a4_gemm` does; a dynamic gx is read to the host (act_global_scale)."""
+    """The 'mid' route: y [M, N] in x's dtype from the medium-M GEMM kernel (weights read once per 32 or 64 tokens).
+    W4A4 first quantizes x with its activation global scale gx (quantize_values: exact e2m1 * e4m3 values in x's
+    dtype) and multiplies with gw * gx, as :func:`w4a4_gemm` does; a dynamic gx is read to the host
+    (act_global_scale)."""
     n, half_k = packed.shape
     if activation == "nvfp4":
         gx = act_global_scale(x) if act_gs is None else float(act_gs)
