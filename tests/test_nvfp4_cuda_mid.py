@@ -157,8 +157,16 @@ def test_launcher_rejects_what_it_cannot_take():
     assert nc.gemm_mid_plan(64, 1024, x.float())[0] is False
 
 
-def test_the_route_knows_the_kernels_token_limit():
-    assert prefill.MID_KERNEL_MAX_TOKENS == nc._native.cuda_gemm_mid_max_tokens
+def test_the_route_knows_the_kernels_limits():
+    native = nc._native
+    assert prefill.MID_KERNEL_MAX_TOKENS == native.cuda_gemm_mid_max_tokens
+    assert prefill.MID_KERNEL_MAX_ROWS == native.cuda_gemm_mid_max_rows
+    assert prefill.MID_KERNEL_MAX_OUTPUTS == native.cuda_gemm_mid_max_outputs
+    x = torch.empty(1024, 128, dtype=torch.bfloat16, device="cuda")
+    n = prefill.MID_KERNEL_MAX_OUTPUTS // 1024
+    assert nc.gemm_mid_plan(n, 128, x)[0] and not nc.gemm_mid_plan(n + 1, 128, x)[0]
+    assert nc.gemm_mid_plan(prefill.MID_KERNEL_MAX_ROWS, 128, x[:1])[0]
+    assert not nc.gemm_mid_plan(prefill.MID_KERNEL_MAX_ROWS + 1, 128, x[:1])[0]
 
 
 def test_route_takes_the_mid_gemm_from_17_tokens_to_its_maximum(monkeypatch):

@@ -43,6 +43,30 @@ def test_autograd_records_keep_the_slices(monkeypatch):
         assert prefill.route(40, 256, "bf16", x) == "mid"
 
 
+def test_a_bias_that_records_autograd_keeps_its_gradient(monkeypatch):
+    """The kernel has no gradient: such a call takes addmm (dequantize), which differentiates the bias, or the slices
+    below its crossover (whose op raises on backward), never a silent cut of the graph."""
+    monkeypatch.delenv("RESET_NATIVE_GEMV_PREFILL", raising=False)
+    x = torch.zeros(1, K, dtype=torch.bfloat16)
+    bias = torch.zeros(256, dtype=torch.bfloat16, requires_grad=True)
+    assert prefill.route(prefill.MIN_TOKENS, 256, "bf16", x, bias) == "dequant"
+    assert prefill.route(40, 256, "bf16", x, bias) == "slices"
+    assert prefill.route(40, 256, "bf16", x, bias.detach()) == "mid"
+    with torch.no_grad():
+        assert prefill.route(40, 256, "bf16", x, bias) == "mid"
+
+
+def test_rows_and_outputs_past_the_kernels_limits_take_the_other_routes(monkeypatch):
+    monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "mid")
+    x = torch.zeros(1, K, dtype=torch.bfloat16)
+    assert prefill.route(40, prefill.MID_KERNEL_MAX_ROWS, "bf16", x) == "mid"
+    assert prefill.route(40, prefill.MID_KERNEL_MAX_ROWS + 1, "bf16", x) == "slices"
+    n = prefill.MID_KERNEL_MAX_OUTPUTS // 1024 + 1  # 1024 tokens of it pass M * N <= 2^31
+    assert n <= prefill.MID_KERNEL_MAX_ROWS
+    assert prefill.route(1024, n, "bf16", x) == "dequant"
+    assert prefill.route(1024, n - 1, "bf16", x) == "mid"
+
+
 @pytest.mark.parametrize("value,want", [("slices", "slices"), ("dequant", "dequant"), ("mid", "mid"),
                                         ("auto", "mid"), ("", "mid")])
 def test_environment_forces_a_route(value, want, monkeypatch):

@@ -92,12 +92,15 @@ bool aligned_to(const void* ptr, std::uintptr_t bytes) { return reinterpret_cast
 
 bool gemm_mid_supported(const GemmMidArgs& a) {
   using namespace detail;
-  return (a.x_dtype == DType::F16 || a.x_dtype == DType::BF16) && a.n > 0 && a.n <= (1 << 30) && a.k > 0 &&
+  static_assert(kGemmMidMaxRows == 65535 * kMidRows, "row blocks go on the grid's y dimension (at most 65535)");
+  return (a.x_dtype == DType::F16 || a.x_dtype == DType::BF16) && a.n > 0 && a.n <= kGemmMidMaxRows && a.k > 0 &&
          a.k % kMidK == 0 && a.k <= (1 << 30) && a.m > 0 && a.m <= kGemmMidMaxTokens && aligned_to(a.packed, 16) &&
-         aligned_to(a.block_scales, 8) && aligned_to(a.x, 16) && a.m * a.n <= (std::int64_t(1) << 31);
+         aligned_to(a.block_scales, 8) && aligned_to(a.x, 16) && aligned_to(a.out, 2) && aligned_to(a.bias, 2) &&
+         a.m * a.n <= kGemmMidMaxOutputs;
 }
 
 std::int64_t gemm_mid_workspace_bytes(const GemmMidArgs& a) {
+  if (!gemm_mid_supported(a)) return 0;  // (the plan divides by the stage and block counts)
   const detail::MidPlan plan = detail::mid_plan(a.n, a.k, a.m);
   return plan.splits > 1 ? std::int64_t(plan.splits) * a.m * a.n * 4 : 0;
 }
@@ -107,8 +110,10 @@ void launch_gemm_mid(const GemmMidArgs& a, void* stream_ptr) {
   require(a.packed && a.block_scales && a.x && a.out, "nvfp4 gemm_mid: null pointer");
   require(gemm_mid_supported(a),
           "nvfp4 gemm_mid: needs 16-bit x, k % 128 == 0, 1 <= m <= " + std::to_string(kGemmMidMaxTokens) +
-              ", packed / block_scales / x aligned to 16 / 8 / 16 bytes; got n=" + std::to_string(a.n) +
-              " k=" + std::to_string(a.k) + " m=" + std::to_string(a.m));
+              ", 1 <= n <= " + std::to_string(kGemmMidMaxRows) + ", m * n <= " +
+              std::to_string(kGemmMidMaxOutputs) + ", packed / block_scales / x / out / bias aligned to 16 / 8 / 16 "
+              "/ 2 / 2 bytes; got n=" + std::to_string(a.n) + " k=" + std::to_string(a.k) +
+              " m=" + std::to_string(a.m));
   const MidPlan plan = mid_plan(a.n, a.k, a.m);
   const std::int64_t ws_bytes = plan.splits > 1 ? std::int64_t(plan.splits) * a.m * a.n * 4 : 0;
   require(a.workspace_bytes >= ws_bytes && (ws_bytes == 0 || (a.workspace && aligned_to(a.workspace, 4))),

@@ -51,6 +51,9 @@ MID_MAX_TOKENS = 128
 #: Most tokens the medium-M GEMM kernel itself takes (kGemmMidMaxTokens in nvfp4_cuda.hpp; a GPU test checks it):
 #: RESET_NATIVE_GEMV_PREFILL=mid sends calls up to here to it.
 MID_KERNEL_MAX_TOKENS = 1024
+#: Most weight rows (kGemmMidMaxRows: 65535 row blocks of 256) and outputs M * N (kGemmMidMaxOutputs) it takes.
+MID_KERNEL_MAX_ROWS = 65535 * 256
+MID_KERNEL_MAX_OUTPUTS = 1 << 31
 #: K must be a multiple of this for the medium-M GEMM (its K stage).
 MID_K_MULTIPLE = 128
 #: Most bytes of expanded weights alive at once. Smaller chunks cost time (32 MiB: up to 1.3x at 32-128 tokens, more
@@ -59,12 +62,14 @@ MID_K_MULTIPLE = 128
 CHUNK_BYTES = 256 << 20
 
 
-def route(m: int, n: int, activation: str, x) -> str:
+def route(m: int, n: int, activation: str, x, bias=None) -> str:
     """'mid', 'dequant' or 'slices' for an M > 16 call with N outputs (activation 'bf16' = W4A16 or 'nvfp4' = W4A4);
     RESET_NATIVE_GEMV_PREFILL overrides the token-count rule ('mid' up to the kernel's MID_KERNEL_MAX_TOKENS; where
     the kernel cannot take the call: the rule).
     'mid' (the medium-M GEMM, :func:`mid_gemm`) takes eager calls with float16 / bfloat16 x, K % 128 == 0 and up to
-    :data:`MID_MAX_TOKENS` tokens. Fewer than 16 outputs keep the slices on the dequantize route (see chunks()).
+    :data:`MID_MAX_TOKENS` tokens, within the kernel's row and output limits, unless a bias records autograd (the
+    kernel has no gradient; addmm gives the bias one). Fewer than 16 outputs keep the slices on the dequantize route
+    (see chunks()).
     An x that requires grad (grad mode on) keeps the slices: nvfp4.gemv has no autograd formula at any M (its op's
     backward raises), and a backward through the expanded weights would run in x's dtype on weights up to 2688
     (float16 overflow). (A bias that requires grad alone does not: addmm differentiates it correctly; NVFP4Linear's
@@ -73,8 +78,11 @@ def route(m: int, n: int, activation: str, x) -> str:
     forced = _nvfp4_prefill_cpu.forced_route()
     if forced == "slices" or (x.requires_grad and torch.is_grad_enabled()):
         return "slices"
+    # The kernel's own limits (gemm_mid_supported; the GPU tests compare them); a bias that records autograd needs
+    # addmm's gradient (the kernel has none).
     mid = (_launch.eager() and x.dtype in (torch.float16, torch.bfloat16) and x.shape[1] % MID_K_MULTIPLE == 0 and
-           m <= (MID_KERNEL_MAX_TOKENS if forced == "mid" else MID_MAX_TOKENS))
+           m <= (MID_KERNEL_MAX_TOKENS if forced == "mid" else MID_MAX_TOKENS) and n <= MID_KERNEL_MAX_ROWS and
+           m * n <= MID_KERNEL_MAX_OUTPUTS and not (bias is not None and bias.requires_grad and torch.is_grad_enabled()))
     if mid and forced in ("mid", "auto"):
         return "mid"
     fp32_mm = hasattr(torch.ops.aten.mm, "dtype")  # mm(out_dtype=float32): traced calls and W4A4 with fp32 x

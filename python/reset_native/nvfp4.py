@@ -464,7 +464,7 @@ def _gemv_cuda(t: NVFP4Tensor, x2: Any, activation: str, act_gs: Optional[float]
         return backend.gemv_prechecked(t.packed, t.block_scales, t.global_scale, x2, activation, act_gs, bias)
     from . import _nvfp4_prefill
 
-    chosen = _nvfp4_prefill.route(m, t.shape[0], activation, x2)
+    chosen = _nvfp4_prefill.route(m, t.shape[0], activation, x2, bias)
     if chosen == "mid":
         return _nvfp4_prefill.mid_gemm(t.packed, t.block_scales, t.global_scale, x2, activation, act_gs, bias)
     if chosen == "dequant":

@@ -126,10 +126,12 @@ struct GemmMidArgs {
   std::int64_t workspace_bytes = 0;
 };
 constexpr std::int64_t kGemmMidMaxTokens = 1024;
+constexpr std::int64_t kGemmMidMaxRows = 65535 * 256;  // row blocks of 256 on the grid's y dimension
+constexpr std::int64_t kGemmMidMaxOutputs = std::int64_t(1) << 31;  // m * n
 
-// Whether launch_gemm_mid takes these arguments (dtype, k % 128, m range, alignment); host only.
+// Whether launch_gemm_mid takes these arguments (dtype, k % 128, m and n ranges, m * n, alignment); host only.
 bool gemm_mid_supported(const GemmMidArgs& args);
-// Workspace bytes launch_gemm_mid needs for this shape on the current device (0: no K split).
+// Workspace bytes launch_gemm_mid needs for this shape on the current device (0: no K split, or not supported).
 std::int64_t gemm_mid_workspace_bytes(const GemmMidArgs& args);
 // One launch (two with a K split: the partial sums are added in a fixed order). Throws InvalidArgument when
 // gemm_mid_supported is false or the workspace is short.
