@@ -68,6 +68,18 @@ def read_bandwidth(reps):
     return buf.numel() * 4 / (t * 1e-6)
 
 
+def layer_bench_setup(script, args):
+    """What the M > 16 layer benches (bench_nvfp4_prefill.py, bench_nvfp4_mid.py) start from, given their --ms,
+    --reps and --layers: (token counts, device properties, L2 bytes, a seeded CUDA generator, the HBM read bandwidth
+    measured now, the models). Exits naming the script without a CUDA GPU."""
+    if not torch.cuda.is_available():
+        sys.exit(f"{script} needs a CUDA GPU")
+    props = torch.cuda.get_device_properties(0)
+    return ([int(v) for v in args.ms.split(",")], props, getattr(props, "L2_cache_size", 50 << 20),
+            torch.Generator(device="cuda").manual_seed(0), read_bandwidth(args.reps),
+            ["8b", "32b"] if args.layers == "all" else [args.layers])
+
+
 def copies_for(nbytes, l2):
     return max(2, min(64, math.ceil(3 * l2 / max(nbytes, 1))))
 

@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_nvfp4_gpu import LAYERS, copies_for, graph_time_us, read_bandwidth, rotated_nvfp4  # noqa: E402
+from bench_nvfp4_gpu import (LAYERS, copies_for, graph_time_us, layer_bench_setup,  # noqa: E402
+                             rotated_nvfp4)
 
 from reset_native import _nvfp4_prefill as prefill  # noqa: E402
 from reset_native import nvfp4  # noqa: E402
@@ -72,14 +73,7 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--activation", default="bf16", choices=["bf16", "nvfp4"])
     args = ap.parse_args()
-    if not torch.cuda.is_available():
-        sys.exit("bench_nvfp4_mid needs a CUDA GPU")
-    ms = [int(v) for v in args.ms.split(",")]
-    props = torch.cuda.get_device_properties(0)
-    l2 = getattr(props, "L2_cache_size", 50 << 20)
-    gen = torch.Generator(device="cuda").manual_seed(0)
-    bw = read_bandwidth(args.reps)
-    models = ["8b", "32b"] if args.layers == "all" else [args.layers]
+    ms, props, l2, gen, bw, models = layer_bench_setup("bench_nvfp4_mid", args)
     rows = []
     for model in models:
         for lname, n, k in LAYERS[model]:

@@ -29,7 +29,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_nvfp4_gpu import LAYERS, copies_for, graph_time_us, read_bandwidth, rotated_nvfp4  # noqa: E402
+from bench_nvfp4_gpu import (LAYERS, copies_for, graph_time_us, layer_bench_setup,  # noqa: E402
+                             rotated_nvfp4)
 
 from reset_native import _nvfp4_cuda as nc  # noqa: E402
 from reset_native import _nvfp4_prefill as prefill  # noqa: E402
@@ -60,7 +61,7 @@ def layer_rows(name, n, k, ms, reps, l2, gen, chunk_bytes, acts, x_dtype):
     deq_us = graph_time_us([lambda p=p, s=s: nc.dequantize(p, s, 1.0, torch.bfloat16) for p, s in copies], reps)
     deq_bytes = n * k * (0.5 + 1 / 16 + 2)
     dst = torch.empty_like(dense[0])
-    copy_us = graph_time_us([lambda w=w: dst.copy_(w) for w in dense], reps)  # read + write of 2-byte values
+    copy_us = graph_time_us([lambda w=w, d=dst: d.copy_(w) for w in dense], reps)  # read + write of 2-byte values
     del dst
     rows = []
     for m in ms:
@@ -95,14 +96,7 @@ def main():
     ap.add_argument("--chunk-mib", type=int, default=prefill.CHUNK_BYTES >> 20,
                     help="chunk of expanded weights for the deq column (the deq-all column always expands whole)")
     args = ap.parse_args()
-    if not torch.cuda.is_available():
-        sys.exit("bench_nvfp4_prefill needs a CUDA GPU")
-    ms = [int(v) for v in args.ms.split(",")]
-    props = torch.cuda.get_device_properties(0)
-    l2 = getattr(props, "L2_cache_size", 50 << 20)
-    gen = torch.Generator(device="cuda").manual_seed(0)
-    bw = read_bandwidth(args.reps)
-    models = ["8b", "32b"] if args.layers == "all" else [args.layers]
+    ms, props, l2, gen, bw, models = layer_bench_setup("bench_nvfp4_prefill", args)
     acts = ["bf16", "nvfp4"] if args.activation == "both" else [args.activation]
     rows, kernels = [], []
     for model in models:

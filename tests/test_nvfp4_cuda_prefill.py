@@ -7,6 +7,8 @@ torch = pytest.importorskip("torch")
 from reset_native import _nvfp4_prefill as prefill  # noqa: E402
 from reset_native import nvfp4  # noqa: E402
 
+import nvfp4_gpu_reference as ref  # noqa: E402
+
 pytestmark = [pytest.mark.gpu, pytest.mark.usefixtures("fp32_cublas_reductions")]  # fp64 bounds for fp32 sums
 FP32_MM = hasattr(torch.ops.aten.mm, "dtype")  # float32 x takes the route only with torch's mm(out_dtype=float32)
 ULP = {torch.bfloat16: 2.0 ** -8, torch.float16: 2.0 ** -11, torch.float32: 2.0 ** -24}
@@ -108,18 +110,7 @@ def test_a_call_autograd_records_keeps_the_slices(monkeypatch):
 def test_prefill_route_captures_in_a_cuda_graph(route, monkeypatch):
     monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", route)
     t, x, b = _case(128, 512, prefill.MIN_TOKENS, torch.bfloat16, 5, bias=True)
-    y_eager = nvfp4.gemv(t, x, bias=b)
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        nvfp4.gemv(t, x, bias=b)  # warm-up outside the capture
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        y_graph = nvfp4.gemv(t, x, bias=b)
-    x.copy_(x * 0.5)
-    graph.replay()
-    torch.cuda.synchronize()
+    y_eager, y_graph = ref.eager_then_graph_replay(lambda: nvfp4.gemv(t, x, bias=b), x)
     _check_against_fp64(y_graph, t, x, b)
     assert not torch.equal(y_graph, y_eager)  # the replay read the new x
 

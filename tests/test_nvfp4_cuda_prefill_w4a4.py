@@ -120,17 +120,6 @@ def test_w4a4_prefill_with_a_static_scale_captures_in_a_cuda_graph(monkeypatch):
     monkeypatch.delenv("RESET_NATIVE_GEMV_PREFILL", raising=False)
     t, x, b = _case(128, 512, prefill.MIN_TOKENS, torch.bfloat16, 17, bias=True)
     call = lambda: nvfp4.gemv(t, x, activation="nvfp4", act_global_scale=0.01, bias=b)  # noqa: E731
-    y_eager = call()
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        call()  # warm-up outside the capture
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        y_graph = call()
-    x.copy_(x * 0.5)
-    graph.replay()
-    torch.cuda.synchronize()
+    y_eager, y_graph = ref.eager_then_graph_replay(call, x)
     ref.check_vs_fp64_weights(y_graph, x, _w64(t), "nvfp4", b, act_gs=0.01)
     assert not torch.equal(y_graph, y_eager)  # the replay read the new x

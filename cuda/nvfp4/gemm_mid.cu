@@ -6,7 +6,6 @@
 #include <cstring>
 #include <string>
 
-#include "core/env_switch.hpp"
 #include "nvfp4/gemm_mid_kernel.cuh"
 #include "nvfp4/launch_check.hpp"
 #include "reset_native/error.hpp"
@@ -49,10 +48,8 @@ MidPlan mid_plan(std::int64_t n, std::int64_t k, std::int64_t m) {
   const int total = int(k / kMidK);
   const int most = total / 4 > 1 ? total / 4 : 1;
   const int64_t ctas = int64_t(plan.row_blocks) * plan.tok_blocks;
-  // RESET_NATIVE_GEMM_MID_SPLIT=1 (A/B runs): split wherever the blocks leave resident CTA slots empty.
-  const int64_t slots = int64_t(sms) * plan.shape.minb;
-  const bool wide = cuda_core::env_forced("RESET_NATIVE_GEMM_MID_SPLIT") == 1;
-  int splits = (wide ? ctas >= slots : 2 * ctas > sms) ? 1 : int(slots / ctas);
+  // (Splitting wherever resident CTA slots stay empty measured no better: session 27 call 2.)
+  int splits = 2 * ctas > sms ? 1 : int(int64_t(sms) * plan.shape.minb / ctas);
   if (splits > most) splits = most;
   plan.stages_per_split = (total + splits - 1) / splits;
   plan.splits = (total + plan.stages_per_split - 1) / plan.stages_per_split;
@@ -86,6 +83,11 @@ void launch_mid_shape(const MidParams& p, const MidPlan& plan, cudaStream_t stre
   }
 }
 
+// Bytes of fp32 partial sums the plan's K split writes (0: no split).
+std::int64_t mid_workspace_bytes(const MidPlan& plan, std::int64_t m, std::int64_t n) {
+  return plan.splits > 1 ? std::int64_t(plan.splits) * m * n * 4 : 0;
+}
+
 bool aligned_to(const void* ptr, std::uintptr_t bytes) { return reinterpret_cast<std::uintptr_t>(ptr) % bytes == 0; }
 
 }  // namespace detail
@@ -101,8 +103,7 @@ bool gemm_mid_supported(const GemmMidArgs& a) {
 
 std::int64_t gemm_mid_workspace_bytes(const GemmMidArgs& a) {
   if (!gemm_mid_supported(a)) return 0;  // (the plan divides by the stage and block counts)
-  const detail::MidPlan plan = detail::mid_plan(a.n, a.k, a.m);
-  return plan.splits > 1 ? std::int64_t(plan.splits) * a.m * a.n * 4 : 0;
+  return detail::mid_workspace_bytes(detail::mid_plan(a.n, a.k, a.m), a.m, a.n);
 }
 
 void launch_gemm_mid(const GemmMidArgs& a, void* stream_ptr) {
@@ -115,7 +116,7 @@ void launch_gemm_mid(const GemmMidArgs& a, void* stream_ptr) {
               "/ 2 / 2 bytes; got n=" + std::to_string(a.n) + " k=" + std::to_string(a.k) +
               " m=" + std::to_string(a.m));
   const MidPlan plan = mid_plan(a.n, a.k, a.m);
-  const std::int64_t ws_bytes = plan.splits > 1 ? std::int64_t(plan.splits) * a.m * a.n * 4 : 0;
+  const std::int64_t ws_bytes = mid_workspace_bytes(plan, a.m, a.n);
   require(a.workspace_bytes >= ws_bytes && (ws_bytes == 0 || (a.workspace && aligned_to(a.workspace, 4))),
           "nvfp4 gemm_mid: workspace needs " + std::to_string(ws_bytes) + " bytes (gemm_mid_workspace_bytes), got " +
               std::to_string(a.workspace_bytes));

@@ -80,9 +80,10 @@ def route(m: int, n: int, activation: str, x, bias=None) -> str:
         return "slices"
     # The kernel's own limits (gemm_mid_supported; the GPU tests compare them); a bias that records autograd needs
     # addmm's gradient (the kernel has none).
+    bias_grad = bias is not None and bias.requires_grad and torch.is_grad_enabled()
     mid = (_launch.eager() and x.dtype in (torch.float16, torch.bfloat16) and x.shape[1] % MID_K_MULTIPLE == 0 and
            m <= (MID_KERNEL_MAX_TOKENS if forced == "mid" else MID_MAX_TOKENS) and n <= MID_KERNEL_MAX_ROWS and
-           m * n <= MID_KERNEL_MAX_OUTPUTS and not (bias is not None and bias.requires_grad and torch.is_grad_enabled()))
+           m * n <= MID_KERNEL_MAX_OUTPUTS and not bias_grad)
     if mid and forced in ("mid", "auto"):
         return "mid"
     fp32_mm = hasattr(torch.ops.aten.mm, "dtype")  # mm(out_dtype=float32): traced calls and W4A4 with fp32 x
@@ -107,7 +108,7 @@ def mid_gemm(packed, block_scales, global_scale: float, x, activation: str, act_
         x = _nvfp4_cuda.quantize_values(x, gx, x.dtype)
         global_scale = float(np.float32(global_scale) * np.float32(gx))
     supported, workspace = _nvfp4_cuda.gemm_mid_plan(n, 2 * half_k, x)
-    if not supported:  # route() checked dtype, K and M, the kernel's whole rule
+    if not supported:  # route() checked the kernel's limits (dtype, K, M, N, M * N); alignment is gemm_mid's
         raise RuntimeError(f"nvfp4 gemm_mid cannot take x {tuple(x.shape)} {x.dtype} against [{n}, {2 * half_k}]")
     return _nvfp4_cuda.gemm_mid(packed, block_scales, global_scale, x, bias, workspace)
 
