@@ -1,4 +1,5 @@
-"""Drive the NVFP4 GEMV once per shape for a profiler (Nsight Compute), one warm-up call each.
+"""Drive the NVFP4 GEMV (M <= 16) or the medium-M GEMM (M > 16, kernel gemm_mid_kernel) once per shape for a
+profiler (Nsight Compute), one warm-up call each.
 
     ncu --kernel-name regex:gemv_kernel --launch-skip-before-match 0 --section SpeedOfLight \
         --section Occupancy --section WarpStateStats python bench/ncu_nvfp4_gemv.py 6144x4096x1 24576x4096x16
@@ -22,7 +23,13 @@ def main(argv):
         p, s, gs = nc.quantize(w)
         x = torch.randn((m, k), device="cuda", dtype=torch.bfloat16)
         for _ in range(2):
-            nc.gemv(p, s, gs, x, os.environ.get("GEMV_ACT", "bf16"))
+            if m > 16:
+                supported, ws = nc.gemm_mid_plan(n, k, x)
+                if not supported:
+                    raise SystemExit(f"gemm_mid does not take {n}x{k} m={m}")
+                nc.gemm_mid(p, s, gs, x, None, ws)
+            else:
+                nc.gemv(p, s, gs, x, os.environ.get("GEMV_ACT", "bf16"))
         torch.cuda.synchronize()
         print(f"ran {n}x{k} m={m}", flush=True)
 
