@@ -57,16 +57,6 @@ def test_mid_gemm_matches_fp64(n, k, m, dtype, monkeypatch):
     ref.check_vs_fp64_weights(y, x, _w64(t), "bf16", b)
 
 
-@pytest.mark.parametrize("shape", ["n4m2w4", "n4m4w4", "n8m1w4", "n8m2w4", "n4m1", "n8m1"])
-def test_every_kernel_shape_matches_fp64(shape, monkeypatch):
-    """The A/B shapes of RESET_NATIVE_GEMM_MID (4-warp CTAs of 128 rows, and the 8-warp ones the rule may not take)."""
-    monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "mid")
-    monkeypatch.setenv("RESET_NATIVE_GEMM_MID", shape)
-    for n, k, m in SHAPES:
-        t, x, b = _case(n, k, m, torch.bfloat16, int(torch.randint(0, 2**31, ())), bias=True)
-        ref.check_vs_fp64_weights(nvfp4.gemv(t, x, bias=b), x, _w64(t), "bf16", b)
-
-
 def test_shapes_cover_a_split_and_an_unsplit_k():
     kinds = {_splits(n, k, m) > 1 for n, k, m in SHAPES}
     assert kinds == {True, False}

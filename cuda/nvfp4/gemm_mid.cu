@@ -14,29 +14,19 @@
 namespace reset_native::nvfp4_cuda {
 namespace detail {
 
-// Token column tiles per CTA (4: 32 tokens, 8: 64), CTAs per SM (launch bounds and the ring's depth) and warps per
-// CTA (4: 128 rows, 8: 256).
+// Token column tiles per CTA (4: 32 tokens, 8: 64) and CTAs per SM (1 or 2: registers and the ring's depth).
 struct MidShape {
-  int ntt, minb, warps;
+  int ntt, minb;
 };
 
-// The shapes instantiated (mid_launch_shape): n<ntt>m<minb> with 8 warps, n<ntt>m<minb>w4 with 4.
-bool mid_shape_known(const MidShape& s) {
-  if (s.warps == 8) return (s.ntt == 4 && (s.minb == 1 || s.minb == 2)) || (s.ntt == 8 && s.minb == 1);
-  return s.warps == 4 && ((s.ntt == 4 && (s.minb == 2 || s.minb == 4)) || (s.ntt == 8 && (s.minb == 1 || s.minb == 2)));
-}
-
-// The rule, or RESET_NATIVE_GEMM_MID = n4m1 | n4m2 | n8m1 | n4m2w4 | n4m4w4 | n8m1w4 | n8m2w4 (A/B runs; any other
-// value: the rule). Session 27, H200 (bench/RESULTS.md): with 8 warps n4m2 was fastest up to 32 tokens, n8m1 at
-// 48-64 and on most layers at 96-128. 4 warps (128-row CTAs, twice the row blocks: no idle SMs on 8B gate_up) were not
-// measured yet. Layers past 65535 x 128 rows take 8 warps (row blocks on the grid's y dimension).
-MidShape mid_shape_for(std::int64_t m, std::int64_t n) {
+// The rule, or RESET_NATIVE_GEMM_MID = n4m1 | n4m2 | n8m1 (A/B runs; any other value: the rule). Session 27, H200
+// (bench/RESULTS.md): n4m2 was fastest up to 32 tokens, n8m1 at 48-64 and on most layers at 96-128. (n8m2, two CTAs
+// of 64 tokens per SM, spilled under its 128 registers and was slower everywhere: removed.)
+MidShape mid_shape_for(std::int64_t m) {
   const char* v = std::getenv("RESET_NATIVE_GEMM_MID");
-  MidShape rule = m <= 32 ? MidShape{4, 2, 8} : MidShape{8, 1, 8};
-  if (v == nullptr || !(std::strlen(v) == 4 || std::strlen(v) == 6) || v[0] != 'n' || v[2] != 'm') return rule;
-  const MidShape s{v[1] - '0', v[3] - '0', std::strlen(v) == 6 && v[4] == 'w' ? v[5] - '0' : 8};
-  if (std::strlen(v) == 6 && v[4] != 'w') return rule;
-  return mid_shape_known(s) && (s.warps == 8 || n <= 65535 * 128) ? s : rule;
+  if (v != nullptr && (std::strcmp(v, "n4m1") == 0 || std::strcmp(v, "n4m2") == 0 || std::strcmp(v, "n8m1") == 0))
+    return MidShape{v[1] - '0', v[3] - '0'};
+  return m <= 32 ? MidShape{4, 2} : MidShape{8, 1};
 }
 
 struct MidPlan {
@@ -49,9 +39,8 @@ struct MidPlan {
 // workspace write and read of m x n per split.)
 MidPlan mid_plan(std::int64_t n, std::int64_t k, std::int64_t m) {
   MidPlan plan{};
-  plan.shape = mid_shape_for(m, n);
-  const int rows = plan.shape.warps * 32;
-  plan.row_blocks = int((n + rows - 1) / rows);
+  plan.shape = mid_shape_for(m);
+  plan.row_blocks = int((n + kMidRows - 1) / kMidRows);
   plan.tok_blocks = int((m + 8 * plan.shape.ntt - 1) / (8 * plan.shape.ntt));
   int device = 0, sms = 132;
   check_cuda(cudaGetDevice(&device), "nvfp4 gemm_mid: cudaGetDevice");
@@ -67,14 +56,14 @@ MidPlan mid_plan(std::int64_t n, std::int64_t k, std::int64_t m) {
   return plan;
 }
 
-template <int XDT, int NTT, int MINB, int WARPS>
+template <int XDT, int NTT, int MINB>
 void launch_mid(const MidParams& p, const MidPlan& plan, cudaStream_t stream) {
-  const auto kernel = gemm_mid_kernel<XDT, NTT, MINB, WARPS>;
-  constexpr int smem = mid_smem_bytes<WARPS>(NTT, MINB);
+  const auto kernel = gemm_mid_kernel<XDT, NTT, MINB>;
+  constexpr int smem = mid_smem_bytes(NTT, MINB);
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
              "nvfp4 gemm_mid: cudaFuncSetAttribute");
   const dim3 grid(plan.tok_blocks, plan.row_blocks, plan.splits);
-  kernel<<<grid, MidTile<WARPS>::kThreads, smem, stream>>>(p);
+  kernel<<<grid, kMidThreads, smem, stream>>>(p);
   check_launch("nvfp4 gemm_mid: launch");
   if (plan.splits > 1) {
     const int64_t count = int64_t(p.m) * p.n;
@@ -87,16 +76,10 @@ void launch_mid(const MidParams& p, const MidPlan& plan, cudaStream_t stream) {
 template <int XDT>
 void launch_mid_shape(const MidParams& p, const MidPlan& plan, cudaStream_t stream) {
   const MidShape s = plan.shape;
-  if (s.warps == 4) {
-    if (s.ntt == 4) {
-      s.minb == 4 ? launch_mid<XDT, 4, 4, 4>(p, plan, stream) : launch_mid<XDT, 4, 2, 4>(p, plan, stream);
-    } else {
-      s.minb == 2 ? launch_mid<XDT, 8, 2, 4>(p, plan, stream) : launch_mid<XDT, 8, 1, 4>(p, plan, stream);
-    }
-  } else if (s.ntt == 4) {
-    s.minb == 2 ? launch_mid<XDT, 4, 2, 8>(p, plan, stream) : launch_mid<XDT, 4, 1, 8>(p, plan, stream);
+  if (s.ntt == 4) {
+    s.minb == 2 ? launch_mid<XDT, 4, 2>(p, plan, stream) : launch_mid<XDT, 4, 1>(p, plan, stream);
   } else {
-    launch_mid<XDT, 8, 1, 8>(p, plan, stream);
+    launch_mid<XDT, 8, 1>(p, plan, stream);
   }
 }
 
@@ -111,7 +94,7 @@ bool aligned_to(const void* ptr, std::uintptr_t bytes) { return reinterpret_cast
 
 bool gemm_mid_supported(const GemmMidArgs& a) {
   using namespace detail;
-  static_assert(kGemmMidMaxRows == 65535 * MidTile<8>::kRows, "row blocks go on the grid's y dimension (<= 65535)");
+  static_assert(kGemmMidMaxRows == 65535 * kMidRows, "row blocks go on the grid's y dimension (at most 65535)");
   return (a.x_dtype == DType::F16 || a.x_dtype == DType::BF16) && a.n > 0 && a.n <= kGemmMidMaxRows && a.k > 0 &&
          a.k % kMidK == 0 && a.k <= (1 << 30) && a.m > 0 && a.m <= kGemmMidMaxTokens && aligned_to(a.packed, 16) &&
          aligned_to(a.block_scales, 8) && aligned_to(a.x, 16) && aligned_to(a.out, 2) && aligned_to(a.bias, 2) &&

@@ -7,7 +7,7 @@
 // (4.6x the NVFP4 bytes). Here every weight byte is read from HBM once per 32 or 64 tokens and decoded in registers.
 // Measured and not at the floor yet: docs/nvfp4_cuda.md "Medium M".
 //
-// Tiles: a CTA owns 128 or 256 weight rows (4 or 8 warps x 2 row tiles of 16) and up to 8 * NTT tokens, and walks
+// Tiles: a CTA owns kMidRows = 256 weight rows (8 warps x 2 row tiles of 16) and up to 8 * NTT tokens, and walks
 // its K range in stages of kMidK = 128. Weights and block scales stream through a cp.async ring (mid_ring) in
 // shared memory (no registers held in flight); x is staged per stage through registers into a double buffer,
 // permuted into the B-fragment order. A warp decodes the FP4 words of its 2 x 16 rows (the GEMV's decode,
@@ -28,16 +28,12 @@
 
 namespace reset_native::nvfp4_cuda::detail {
 
+constexpr int kMidWarps = 8;
+constexpr int kMidThreads = kMidWarps * 32;
+constexpr int kMidRows = kMidWarps * 32;            // weight rows per CTA (2 row tiles of 16 per warp)
 constexpr int kMidK = 128;                          // K per stage
-
-// A CTA of WARPS warps (4 or 8): 32 weight rows per warp (2 row tiles of 16), one thread per row.
-template <int WARPS>
-struct MidTile {
-  static constexpr int kThreads = WARPS * 32;
-  static constexpr int kRows = WARPS * 32;
-  static constexpr int kWBytes = kRows * kMidK / 2;   // FP4 bytes of a stage (16 KiB with 8 warps)
-  static constexpr int kSBytes = kRows * kMidK / 16;  // scale bytes of a stage (2 KiB with 8 warps)
-};
+constexpr int kMidWBytes = kMidRows * kMidK / 2;    // FP4 bytes of a stage (16 KiB)
+constexpr int kMidSBytes = kMidRows * kMidK / 16;   // scale bytes of a stage (2 KiB)
 constexpr int kMidUnits = kMidK / 8;                // 16-byte x units (8 values) per token and stage
 constexpr int kMidXRowBytes = kMidUnits * 16;       // staged bytes per token and stage (256)
 
@@ -73,10 +69,8 @@ __device__ __forceinline__ void cp_async_wait() {
 
 // Copies K stage `stage` of the CTA's rows into ring slot `slot`: 4 x 16 bytes of FP4 and 8 bytes of scales per
 // thread. Rows past n read the last row (valid memory; their results are never stored).
-template <int WARPS>
 __device__ __forceinline__ void mid_load_weights(const MidParams& p, int row0, int stage, uint8_t* w_slot,
                                                  uint8_t* s_slot) {
-  constexpr int kMidThreads = MidTile<WARPS>::kThreads;
   const int tid = int(threadIdx.x);
   const int64_t half_k = p.k / 2, sixteenth_k = p.k / 16;
 #pragma unroll
@@ -92,18 +86,16 @@ __device__ __forceinline__ void mid_load_weights(const MidParams& p, int row0, i
 
 // x units of K stage `stage` for this thread: kPer units (token, q) = (u / 16, u % 16), u = tid + 256 * i; tokens
 // past m are zero.
-template <int NTT, int WARPS>
+template <int NTT>
 struct MidXRegs {
-  static constexpr int kMidThreads = MidTile<WARPS>::kThreads;
   static constexpr int kPer = 8 * NTT * kMidUnits / kMidThreads;
   uint4 v[kPer];
 };
 
-template <int NTT, int WARPS>
-__device__ __forceinline__ void mid_load_x(const MidParams& p, int tok0, int stage, MidXRegs<NTT, WARPS>& r) {
-  constexpr int kMidThreads = MidTile<WARPS>::kThreads;
+template <int NTT>
+__device__ __forceinline__ void mid_load_x(const MidParams& p, int tok0, int stage, MidXRegs<NTT>& r) {
 #pragma unroll
-  for (int i = 0; i < MidXRegs<NTT, WARPS>::kPer; ++i) {
+  for (int i = 0; i < MidXRegs<NTT>::kPer; ++i) {
     const int u = int(threadIdx.x) + kMidThreads * i, tok = tok0 + u / kMidUnits, q = u % kMidUnits;
     r.v[i] = make_uint4(0, 0, 0, 0);
     if (tok < p.m) {
@@ -114,11 +106,10 @@ __device__ __forceinline__ void mid_load_x(const MidParams& p, int tok0, int sta
 }
 
 // Stores the loaded units permuted: words (v0 v1) (v2 v3) (v4 v5) (v6 v7) -> pairs (v0 v4) (v1 v5) (v2 v6) (v3 v7).
-template <int NTT, int WARPS>
-__device__ __forceinline__ void mid_store_x(const MidXRegs<NTT, WARPS>& r, uint8_t* xs) {
-  constexpr int kMidThreads = MidTile<WARPS>::kThreads;
+template <int NTT>
+__device__ __forceinline__ void mid_store_x(const MidXRegs<NTT>& r, uint8_t* xs) {
 #pragma unroll
-  for (int i = 0; i < MidXRegs<NTT, WARPS>::kPer; ++i) {
+  for (int i = 0; i < MidXRegs<NTT>::kPer; ++i) {
     const int u = int(threadIdx.x) + kMidThreads * i, n = u / kMidUnits, q = u % kMidUnits;
     const uint4 v = r.v[i];
     const uint4 o = make_uint4(__byte_perm(v.x, v.z, 0x5410), __byte_perm(v.x, v.z, 0x7632),
@@ -186,19 +177,16 @@ __device__ __forceinline__ void mid_compute(const uint8_t* w_slot, const uint8_t
   }
 }
 
-// Weight stages in the ring: 5 with one CTA per SM (4 in flight while one computes), 3 with more (shared memory).
-__host__ __device__ constexpr int mid_ring(int minb) { return minb >= 2 ? 3 : 5; }
+// Weight stages in the ring: 5 with one CTA per SM (4 in flight while one computes), 3 with two (shared memory).
+__host__ __device__ constexpr int mid_ring(int minb) { return minb == 2 ? 3 : 5; }
 
 // Shared memory of one CTA: its weight ring and x double buffer.
-template <int WARPS>
 __host__ __device__ constexpr int mid_smem_bytes(int ntt, int minb) {
-  return mid_ring(minb) * (MidTile<WARPS>::kWBytes + MidTile<WARPS>::kSBytes) + 2 * 8 * ntt * kMidXRowBytes;
+  return mid_ring(minb) * (kMidWBytes + kMidSBytes) + 2 * 8 * ntt * kMidXRowBytes;
 }
 
-template <int XDT, int NTT, int MINB, int WARPS>
-__global__ void __launch_bounds__(MidTile<WARPS>::kThreads, MINB) gemm_mid_kernel(MidParams p) {
-  constexpr int kMidRows = MidTile<WARPS>::kRows;
-  constexpr int kMidWBytes = MidTile<WARPS>::kWBytes, kMidSBytes = MidTile<WARPS>::kSBytes;
+template <int XDT, int NTT, int MINB>
+__global__ void __launch_bounds__(kMidThreads, MINB) gemm_mid_kernel(MidParams p) {
   constexpr bool kIsBF16 = XDT == kBF16;
   using E = Elem<XDT>;
   extern __shared__ __align__(16) uint8_t smem[];
@@ -223,13 +211,13 @@ __global__ void __launch_bounds__(MidTile<WARPS>::kThreads, MINB) gemm_mid_kerne
 
 #pragma unroll
   for (int s = 0; s < kRing - 1; ++s) {  // one commit group per stage, empty past the end
-    if (s < stages) mid_load_weights<WARPS>(p, row0, first + s, w_ring + s * kMidWBytes, s_ring + s * kMidSBytes);
+    if (s < stages) mid_load_weights(p, row0, first + s, w_ring + s * kMidWBytes, s_ring + s * kMidSBytes);
     cp_async_commit();
   }
-  MidXRegs<NTT, WARPS> xr;
-  mid_load_x<NTT, WARPS>(p, tok0, first, xr);
-  mid_store_x<NTT, WARPS>(xr, x_buf);
-  if (stages > 1) mid_load_x<NTT, WARPS>(p, tok0, first + 1, xr);
+  MidXRegs<NTT> xr;
+  mid_load_x<NTT>(p, tok0, first, xr);
+  mid_store_x<NTT>(xr, x_buf);
+  if (stages > 1) mid_load_x<NTT>(p, tok0, first + 1, xr);
 
   for (int c = 0; c < stages; ++c) {
     cp_async_wait<kRing - 2>();  // stage c's copies (this thread's) have landed
@@ -237,11 +225,11 @@ __global__ void __launch_bounds__(MidTile<WARPS>::kThreads, MINB) gemm_mid_kerne
     const int refill = c + kRing - 1;
     if (refill < stages) {
       const int slot = refill % kRing;
-      mid_load_weights<WARPS>(p, row0, first + refill, w_ring + slot * kMidWBytes, s_ring + slot * kMidSBytes);
+      mid_load_weights(p, row0, first + refill, w_ring + slot * kMidWBytes, s_ring + slot * kMidSBytes);
     }
     cp_async_commit();
-    if (c + 1 < stages) mid_store_x<NTT, WARPS>(xr, x_buf + ((c + 1) & 1) * kXBufBytes);
-    if (c + 2 < stages) mid_load_x<NTT, WARPS>(p, tok0, first + c + 2, xr);
+    if (c + 1 < stages) mid_store_x<NTT>(xr, x_buf + ((c + 1) & 1) * kXBufBytes);
+    if (c + 2 < stages) mid_load_x<NTT>(p, tok0, first + c + 2, xr);
     const int slot = c % kRing;
     mid_compute<kIsBF16, NTT>(w_ring + slot * kMidWBytes, s_ring + slot * kMidSBytes, x_buf + (c & 1) * kXBufBytes,
                               ntt, acc);
