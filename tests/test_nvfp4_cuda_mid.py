@@ -1,7 +1,8 @@
-"""The medium-M NVFP4 GEMM (cuda/nvfp4/gemm_mid_kernel.cuh; route 'mid' of nvfp4.gemv for 17..MID_MAX_TOKENS tokens of
-16-bit x): fp64 math on the same bytes for every tile edge (rows past N, tokens past a column tile, several token
-blocks, K split or not), bias, both 16-bit dtypes, W4A4 through it, poisoned outputs, a deterministic K split, CUDA
-graphs, agreement with the slices, and the launcher's errors. GPU only (marker gpu); the route rule is tested on CPU
+"""The medium-M NVFP4 GEMM (cuda/nvfp4/gemm_mid_kernel.cuh on mma.sync, gemm_wg_kernel.cuh on wgmma; route 'mid' of
+nvfp4.gemv for 17..MID_MAX_TOKENS tokens of 16-bit x): fp64 math on the same bytes for every tile edge (rows past N,
+tokens past a column tile, several token blocks, K split or not) with the rule's kernels and every wgmma shape, bias,
+both 16-bit dtypes, W4A4 through it, poisoned outputs, a deterministic K split, CUDA graphs, agreement with the
+slices, and the launcher's errors. GPU only (marker gpu); the route rule is tested on CPU
 in test_nvfp4_mid_route.py."""
 import numpy as np
 import pytest
@@ -55,6 +56,43 @@ def test_mid_gemm_matches_fp64(n, k, m, dtype, monkeypatch):
     y = nvfp4.gemv(t, x, bias=b)
     assert len(calls) == 1 and y.dtype == dtype and y.shape == (m, n)
     ref.check_vs_fp64_weights(y, x, _w64(t), "bf16", b)
+
+
+needs_wgmma = pytest.mark.skipif(not getattr(nc._native, "cuda_gemm_mid_wgmma", False),
+                                 reason="build without sm_90a (no wgmma kernels)")
+
+
+@needs_wgmma
+@pytest.mark.parametrize("shape", ["wg32", "wg64", "wg128", "wg64g4", "wg128g4"])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("n,k,m", SHAPES)
+def test_wgmma_kernels_match_fp64(n, k, m, dtype, shape, monkeypatch):
+    """Every wgmma tile (32, 64, 128 tokens per CTA; 128 rows, 256 with g4) on every edge of SHAPES, split K or not."""
+    monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "mid")
+    monkeypatch.setenv("RESET_NATIVE_GEMM_MID", shape)
+    t, x, b = _case(n, k, m, dtype, int(torch.randint(0, 2**31, ())), bias=m % 2 == 1)
+    calls = _counted(monkeypatch)
+    y = nvfp4.gemv(t, x, bias=b)
+    assert len(calls) == 1 and y.dtype == dtype and y.shape == (m, n)
+    ref.check_vs_fp64_weights(y, x, _w64(t), "bf16", b)
+
+
+@needs_wgmma
+def test_wgmma_kernel_writes_every_output_over_poison_and_is_deterministic(monkeypatch):
+    monkeypatch.setenv("RESET_NATIVE_GEMM_MID", "wg64")
+    for n, k, m in [(1000, 384, 100), (640, 4096, 48)]:  # unsplit, split K
+        t, x, b = _case(n, k, m, torch.bfloat16, 11, bias=True)
+        ok, ws_bytes = nc.gemm_mid_plan(n, k, x)
+        outs = []
+        for _ in range(2):
+            out = torch.full((m, n), float("nan"), dtype=torch.bfloat16, device="cuda")
+            ws = torch.full((max(ws_bytes, 4) // 4,), float("nan"), device="cuda")
+            nc._native.cuda_gemm_mid(t.packed.data_ptr(), t.block_scales.data_ptr(), t.global_scale, n, k,
+                                     x.data_ptr(), 2, m, b.data_ptr(), out.data_ptr(), ws.data_ptr(), ws_bytes,
+                                     torch.cuda.current_stream().cuda_stream)
+            outs.append(out)
+        ref.check_vs_fp64_weights(outs[0], x, _w64(t), "bf16", b)
+        assert torch.equal(outs[0], outs[1])
 
 
 def test_shapes_cover_a_split_and_an_unsplit_k():

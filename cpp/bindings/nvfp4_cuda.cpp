@@ -176,6 +176,7 @@ void bind_nvfp4_cuda(py::module_& m) {
   m.attr("cuda_gemm_mid_max_tokens") = nc::kGemmMidMaxTokens;
   m.attr("cuda_gemm_mid_max_rows") = nc::kGemmMidMaxRows;
   m.attr("cuda_gemm_mid_max_outputs") = nc::kGemmMidMaxOutputs;
+  m.attr("cuda_gemm_mid_wgmma") = nc::gemm_mid_wgmma_built();
   m.def(
       "cuda_gemm_mid_plan",
       [](std::uintptr_t packed, std::uintptr_t block_scales, std::int64_t n, std::int64_t k, std::uintptr_t x,

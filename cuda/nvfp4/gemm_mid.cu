@@ -1,4 +1,5 @@
-// Launcher of the medium-M NVFP4 GEMM (gemm_mid_kernel.cuh): tile and K-split choice, argument checks.
+// Launcher of the medium-M NVFP4 GEMM (gemm_mid_kernel.cuh on mma.sync, gemm_wg_kernel.cuh on wgmma): kernel, tile
+// and K-split choice, argument checks.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -7,6 +8,7 @@
 #include <string>
 
 #include "nvfp4/gemm_mid_kernel.cuh"
+#include "nvfp4/gemm_wg_kernel.cuh"
 #include "nvfp4/launch_check.hpp"
 #include "reset_native/error.hpp"
 #include "reset_native/nvfp4_cuda.hpp"
@@ -14,19 +16,44 @@
 namespace reset_native::nvfp4_cuda {
 namespace detail {
 
-// Token column tiles per CTA (4: 32 tokens, 8: 64) and CTAs per SM (1 or 2: registers and the ring's depth).
+// wgmma kernels exist only in sm_90a builds (CMake defines RESET_NATIVE_WGMMA when the architectures name 90a).
+constexpr bool kWgBuilt =
+#ifdef RESET_NATIVE_WGMMA
+    true;
+#else
+    false;
+#endif
+
+// mma.sync kernel: token column tiles per CTA (4: 32 tokens, 8: 64) and CTAs per SM (1 or 2: registers and the ring's
+// depth); wgmma kernel (wg > 0): wg tokens per CTA (32, 64 or 128) and `groups` warpgroups (2 or 4; 64 rows each).
 struct MidShape {
-  int ntt, minb;
+  int ntt, minb, wg, groups;
+  int rows() const { return wg > 0 ? 64 * groups : kMidRows; }
+  int tokens() const { return wg > 0 ? wg : 8 * ntt; }
+  int blocks_per_sm() const { return wg > 0 ? wg_min_blocks(groups, wg) : minb; }
 };
 
-// The rule, or RESET_NATIVE_GEMM_MID = n4m1 | n4m2 | n8m1 (A/B runs; any other value: the rule). Session 27, H200
-// (bench/RESULTS.md): n4m2 was fastest up to 32 tokens, n8m1 at 48-64 and on most layers at 96-128. (n8m2, two CTAs
-// of 64 tokens per SM, spilled under its 128 registers and was slower everywhere: removed.)
-MidShape mid_shape_for(std::int64_t m) {
+// The rule, or RESET_NATIVE_GEMM_MID = n4m1 | n4m2 | n8m1 (mma.sync) | wg32 | wg64 | wg128 | wg64g4 | wg128g4 (wgmma,
+// 2 warpgroups unless g4) for A/B runs; any other value, or a wgmma shape where the build has no wgmma, the GPU is not
+// compute capability 9.0 or the rows overflow the grid: the rule. H200 (bench/RESULTS.md): n4m2 was fastest up to 32
+// tokens and n8m1 at 48-64 (session 27; the wgmma shapes were level there, within +-9%, session 28 call 4); past 64
+// tokens wg128g4 (one CTA of 128 tokens and 256 rows per SM) was 1.08-1.52x faster than n8m1 on the large layers
+// and level on 8B o (session 28 call 4). (n8m2 spilled and was slower everywhere: removed; 128-row mma.sync CTAs:
+// session 28, reverted.)
+MidShape mid_shape_for(std::int64_t m, std::int64_t n, bool hopper) {
+  const auto wg_fits = [&](int groups) { return kWgBuilt && hopper && n <= std::int64_t(65535) * 64 * groups; };
+  const MidShape rule = m <= 32 ? MidShape{4, 2, 0, 0}
+                        : m <= 64 || !wg_fits(4) ? MidShape{8, 1, 0, 0}
+                                                 : MidShape{0, 0, 128, 4};
   const char* v = std::getenv("RESET_NATIVE_GEMM_MID");
-  if (v != nullptr && (std::strcmp(v, "n4m1") == 0 || std::strcmp(v, "n4m2") == 0 || std::strcmp(v, "n8m1") == 0))
-    return MidShape{v[1] - '0', v[3] - '0'};
-  return m <= 32 ? MidShape{4, 2} : MidShape{8, 1};
+  if (v == nullptr) return rule;
+  if (std::strcmp(v, "n4m1") == 0 || std::strcmp(v, "n4m2") == 0 || std::strcmp(v, "n8m1") == 0)
+    return MidShape{v[1] - '0', v[3] - '0', 0, 0};
+  const std::string s(v);
+  const int groups = s.size() > 2 && s.compare(s.size() - 2, 2, "g4") == 0 ? 4 : 2;
+  const std::string tokens = s.substr(0, s.size() - (groups == 4 ? 2 : 0));
+  const int wg = tokens == "wg32" ? 32 : tokens == "wg64" ? 64 : tokens == "wg128" ? 128 : 0;
+  return wg > 0 && wg_fits(groups) && !(wg == 32 && groups == 4) ? MidShape{0, 0, wg, groups} : rule;
 }
 
 struct MidPlan {
@@ -39,21 +66,31 @@ struct MidPlan {
 // workspace write and read of m x n per split.)
 MidPlan mid_plan(std::int64_t n, std::int64_t k, std::int64_t m) {
   MidPlan plan{};
-  plan.shape = mid_shape_for(m);
-  plan.row_blocks = int((n + kMidRows - 1) / kMidRows);
-  plan.tok_blocks = int((m + 8 * plan.shape.ntt - 1) / (8 * plan.shape.ntt));
-  int device = 0, sms = 132;
+  int device = 0, sms = 132, major = 0;
   check_cuda(cudaGetDevice(&device), "nvfp4 gemm_mid: cudaGetDevice");
   check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "nvfp4 gemm_mid: SM count");
+  check_cuda(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), "nvfp4 gemm_mid: CC");
+  plan.shape = mid_shape_for(m, n, major == 9);  // sm_90a machine code runs on compute capability 9.0 only
+  plan.row_blocks = int((n + plan.shape.rows() - 1) / plan.shape.rows());
+  plan.tok_blocks = int((m + plan.shape.tokens() - 1) / plan.shape.tokens());
   const int total = int(k / kMidK);
   const int most = total / 4 > 1 ? total / 4 : 1;
   const int64_t ctas = int64_t(plan.row_blocks) * plan.tok_blocks;
   // (Splitting wherever resident CTA slots stay empty measured no better: session 27 call 2.)
-  int splits = 2 * ctas > sms ? 1 : int(int64_t(sms) * plan.shape.minb / ctas);
+  int splits = 2 * ctas > sms ? 1 : int(int64_t(sms) * plan.shape.blocks_per_sm() / ctas);
   if (splits > most) splits = most;
   plan.stages_per_split = (total + splits - 1) / splits;
   plan.splits = (total + plan.stages_per_split - 1) / plan.stages_per_split;
   return plan;
+}
+
+// The K split's sums over splits, in split order (deterministic).
+template <int XDT>
+void launch_mid_finish(const MidParams& p, const MidPlan& plan, cudaStream_t stream) {
+  const int64_t count = int64_t(p.m) * p.n;
+  const int blocks = int((count + 255) / 256 < 4096 ? (count + 255) / 256 : 4096);
+  mid_finish_kernel<XDT><<<blocks, 256, 0, stream>>>(p.ws, plan.splits, p.m, p.n, p.gs, p.bias, p.out);
+  check_launch("nvfp4 gemm_mid: finish launch");
 }
 
 template <int XDT, int NTT, int MINB>
@@ -65,18 +102,31 @@ void launch_mid(const MidParams& p, const MidPlan& plan, cudaStream_t stream) {
   const dim3 grid(plan.tok_blocks, plan.row_blocks, plan.splits);
   kernel<<<grid, kMidThreads, smem, stream>>>(p);
   check_launch("nvfp4 gemm_mid: launch");
-  if (plan.splits > 1) {
-    const int64_t count = int64_t(p.m) * p.n;
-    const int blocks = int((count + 255) / 256 < 4096 ? (count + 255) / 256 : 4096);
-    mid_finish_kernel<XDT><<<blocks, 256, 0, stream>>>(p.ws, plan.splits, p.m, p.n, p.gs, p.bias, p.out);
-    check_launch("nvfp4 gemm_mid: finish launch");
-  }
+  if (plan.splits > 1) launch_mid_finish<XDT>(p, plan, stream);
+}
+
+template <int XDT, int NTOK, int GROUPS>
+void launch_wg(const MidParams& p, const MidPlan& plan, cudaStream_t stream) {
+  const auto kernel = gemm_wg_kernel<XDT, NTOK, GROUPS>;
+  constexpr int smem = wg_smem_bytes<GROUPS>(NTOK);
+  check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
+             "nvfp4 gemm_mid: cudaFuncSetAttribute (wgmma)");
+  const dim3 grid(plan.tok_blocks, plan.row_blocks, plan.splits);
+  kernel<<<grid, WgTile<GROUPS>::kThreads, smem, stream>>>(p);
+  check_launch("nvfp4 gemm_mid: launch (wgmma)");
+  if (plan.splits > 1) launch_mid_finish<XDT>(p, plan, stream);
 }
 
 template <int XDT>
 void launch_mid_shape(const MidParams& p, const MidPlan& plan, cudaStream_t stream) {
   const MidShape s = plan.shape;
-  if (s.ntt == 4) {
+  if (s.wg == 32) {
+    launch_wg<XDT, 32, 2>(p, plan, stream);
+  } else if (s.wg == 64) {
+    s.groups == 4 ? launch_wg<XDT, 64, 4>(p, plan, stream) : launch_wg<XDT, 64, 2>(p, plan, stream);
+  } else if (s.wg == 128) {
+    s.groups == 4 ? launch_wg<XDT, 128, 4>(p, plan, stream) : launch_wg<XDT, 128, 2>(p, plan, stream);
+  } else if (s.ntt == 4) {
     s.minb == 2 ? launch_mid<XDT, 4, 2>(p, plan, stream) : launch_mid<XDT, 4, 1>(p, plan, stream);
   } else {
     launch_mid<XDT, 8, 1>(p, plan, stream);
@@ -91,6 +141,8 @@ std::int64_t mid_workspace_bytes(const MidPlan& plan, std::int64_t m, std::int64
 bool aligned_to(const void* ptr, std::uintptr_t bytes) { return reinterpret_cast<std::uintptr_t>(ptr) % bytes == 0; }
 
 }  // namespace detail
+
+bool gemm_mid_wgmma_built() { return detail::kWgBuilt; }
 
 bool gemm_mid_supported(const GemmMidArgs& a) {
   using namespace detail;

@@ -67,21 +67,25 @@ __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;" ::"n"(PENDING));
 }
 
-// Copies K stage `stage` of the CTA's rows into ring slot `slot`: 4 x 16 bytes of FP4 and 8 bytes of scales per
-// thread. Rows past n read the last row (valid memory; their results are never stored).
+// Copies K stage `stage` of the CTA's ROWS rows into ring slot `slot` (THREADS threads): 4 x 16 bytes of FP4 per row
+// and 8 bytes of scales per row. Rows past n read the last row (valid memory; their results are never stored).
+template <int THREADS = kMidThreads, int ROWS = kMidRows>
 __device__ __forceinline__ void mid_load_weights(const MidParams& p, int row0, int stage, uint8_t* w_slot,
                                                  uint8_t* s_slot) {
+  static_assert(ROWS * 4 % THREADS == 0 && ROWS <= THREADS, "whole 16-byte chunks per thread, one scale row each");
   const int tid = int(threadIdx.x);
   const int64_t half_k = p.k / 2, sixteenth_k = p.k / 16;
 #pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const int u = tid + kMidThreads * i, rl = u >> 2, part = u & 3;
+  for (int i = 0; i < ROWS * 4 / THREADS; ++i) {
+    const int u = tid + THREADS * i, rl = u >> 2, part = u & 3;
     const int64_t row = min(row0 + rl, p.n - 1);
     const uint8_t* src = p.packed + row * half_k + int64_t(stage) * (kMidK / 2) + part * 16;
     cp_async16(w_slot + rl * (kMidK / 2) + part * 16, src);
   }
-  const int64_t row = min(row0 + tid, p.n - 1);
-  cp_async8(s_slot + tid * (kMidK / 16), p.scales + row * sixteenth_k + int64_t(stage) * (kMidK / 16));
+  if (tid < ROWS) {
+    const int64_t row = min(row0 + tid, p.n - 1);
+    cp_async8(s_slot + tid * (kMidK / 16), p.scales + row * sixteenth_k + int64_t(stage) * (kMidK / 16));
+  }
 }
 
 // x units of K stage `stage` for this thread: kPer units (token, q) = (u / 16, u % 16), u = tid + 256 * i; tokens

@@ -129,6 +129,8 @@ constexpr std::int64_t kGemmMidMaxTokens = 1024;
 constexpr std::int64_t kGemmMidMaxRows = 65535 * 256;  // row blocks of 256 on the grid's y dimension
 constexpr std::int64_t kGemmMidMaxOutputs = std::int64_t(1) << 31;  // m * n
 
+// Whether this build has the medium-M GEMM's wgmma kernels (sm_90a; RESET_NATIVE_GEMM_MID=wg32 | wg64 | wg128).
+bool gemm_mid_wgmma_built();
 // Whether launch_gemm_mid takes these arguments (dtype, k % 128, m and n ranges, m * n, alignment); host only.
 bool gemm_mid_supported(const GemmMidArgs& args);
 // Workspace bytes launch_gemm_mid needs for this shape on the current device (0: no K split, or not supported).
