@@ -8,7 +8,7 @@ struct BuildInfo {
   std::string version;
   std::string compiler;      // C++ compiler id and version
   bool cuda_compiled = false;  // CUDA kernels compiled into this library
-  std::string cuda_arch;     // e.g. "90"; empty when not compiled
+  std::string cuda_arch;     // e.g. "90a"; empty when not compiled
   bool openmp = false;
   int threads = 1;           // worker threads the CPU kernels use by default
   std::string simd;          // best CPU SIMD level the kernels dispatch to on this machine
