@@ -1,5 +1,6 @@
-"""Drive the NVFP4 GEMV (M <= 16) or the medium-M GEMM (M > 16, kernel gemm_mid_kernel) once per shape for a
-profiler (Nsight Compute), one warm-up call each.
+"""Drive the NVFP4 GEMV (M <= 16) or the medium-M GEMM (M > 16: kernel gemm_mid_kernel, or gemm_wg_kernel past 64
+tokens in sm_90a builds; RESET_NATIVE_GEMM_MID picks another) once per shape for a profiler (Nsight Compute), one
+warm-up call each.
 
     ncu --kernel-name regex:gemv_kernel --launch-skip-before-match 0 --section SpeedOfLight \
         --section Occupancy --section WarpStateStats python bench/ncu_nvfp4_gemv.py 6144x4096x1 24576x4096x16

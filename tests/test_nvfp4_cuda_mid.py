@@ -101,8 +101,9 @@ def test_shapes_cover_a_split_and_an_unsplit_k():
 
 
 def test_every_output_is_written_over_poison():
-    """The launcher on a NaN-filled output, split K and not: every element finite and within the fp64 bound."""
-    for n, k, m in [(1000, 384, 64), (36000, 256, 24)]:
+    """The launcher on a NaN-filled output, split K and not, both kernels of the rule (mma.sync up to 64 tokens, wgmma
+    past that in sm_90a builds): every element finite and within the fp64 bound."""
+    for n, k, m in [(1000, 384, 64), (36000, 256, 24), (1000, 384, 100), (640, 4096, 100)]:
         t, x, b = _case(n, k, m, torch.bfloat16, 7, bias=True)
         ok, ws_bytes = nc.gemm_mid_plan(n, k, x)
         out = torch.full((m, n), float("nan"), dtype=torch.bfloat16, device="cuda")
@@ -144,11 +145,12 @@ def test_mid_and_slices_agree(monkeypatch):
     assert (y_mid != y_slices).double().mean() < 0.05
 
 
+@pytest.mark.parametrize("m", [48, 100])  # the rule's mma.sync and (sm_90a builds) wgmma kernels
 @pytest.mark.parametrize("n", [640, 20000])  # K split (two launches) and not
-def test_mid_gemm_captures_in_a_cuda_graph(n, monkeypatch):
+def test_mid_gemm_captures_in_a_cuda_graph(n, m, monkeypatch):
     monkeypatch.delenv("RESET_NATIVE_GEMV_PREFILL", raising=False)
-    t, x, b = _case(n, 1024, 48, torch.bfloat16, 5, bias=True)
-    assert (_splits(n, 1024, 48) > 1) == (n == 640)
+    t, x, b = _case(n, 1024, m, torch.bfloat16, 5, bias=True)
+    assert (_splits(n, 1024, m) > 1) == (n == 640)
     y_eager, y_graph = ref.eager_then_graph_replay(lambda: nvfp4.gemv(t, x, bias=b), x)
     ref.check_vs_fp64_weights(y_graph, x, _w64(t), "bf16", b)
     assert not torch.equal(y_graph, y_eager)  # the replay read the new x

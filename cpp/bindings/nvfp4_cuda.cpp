@@ -177,6 +177,10 @@ void bind_nvfp4_cuda(py::module_& m) {
   m.attr("cuda_gemm_mid_max_rows") = nc::kGemmMidMaxRows;
   m.attr("cuda_gemm_mid_max_outputs") = nc::kGemmMidMaxOutputs;
   m.attr("cuda_gemm_mid_wgmma") = nc::gemm_mid_wgmma_built();
+  m.def("cuda_gemm_mid_shape", &nc::gemm_mid_shape_name, py::arg("m"), py::arg("n"), py::arg("hopper"),
+        py::arg("request") = "",
+        "The medium-M kernel shape cuda_gemm_mid takes for m tokens and n rows on a compute capability 9.0 GPU "
+        "(hopper) or another, with RESET_NATIVE_GEMM_MID = request ('' = unset); no device needed.");
   m.def(
       "cuda_gemm_mid_plan",
       [](std::uintptr_t packed, std::uintptr_t block_scales, std::int64_t n, std::int64_t k, std::uintptr_t x,

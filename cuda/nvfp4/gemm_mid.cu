@@ -40,20 +40,25 @@ struct MidShape {
 // tokens wg128g4 (one CTA of 128 tokens and 256 rows per SM) was 1.08-1.52x faster than n8m1 on the large layers
 // and level on 8B o (session 28 call 4). (n8m2 spilled and was slower everywhere: removed; 128-row mma.sync CTAs:
 // session 28, reverted.)
-MidShape mid_shape_for(std::int64_t m, std::int64_t n, bool hopper) {
+// `request`: RESET_NATIVE_GEMM_MID's value (nullptr: unset). No device access (gemm_mid_shape_name tests it on CPUs).
+// (wg32g4 is no shape: 32 tokens per 4 warpgroups was never built; it falls back to the rule like any other value.)
+MidShape mid_shape_rule(std::int64_t m, std::int64_t n, bool hopper, const char* request) {
   const auto wg_fits = [&](int groups) { return kWgBuilt && hopper && n <= std::int64_t(65535) * 64 * groups; };
   const MidShape rule = m <= 32 ? MidShape{4, 2, 0, 0}
                         : m <= 64 || !wg_fits(4) ? MidShape{8, 1, 0, 0}
                                                  : MidShape{0, 0, 128, 4};
-  const char* v = std::getenv("RESET_NATIVE_GEMM_MID");
-  if (v == nullptr) return rule;
-  if (std::strcmp(v, "n4m1") == 0 || std::strcmp(v, "n4m2") == 0 || std::strcmp(v, "n8m1") == 0)
-    return MidShape{v[1] - '0', v[3] - '0', 0, 0};
-  const std::string s(v);
+  if (request == nullptr) return rule;
+  const std::string s(request);
+  if (s == "n4m1" || s == "n4m2" || s == "n8m1") return MidShape{s[1] - '0', s[3] - '0', 0, 0};
   const int groups = s.size() > 2 && s.compare(s.size() - 2, 2, "g4") == 0 ? 4 : 2;
   const std::string tokens = s.substr(0, s.size() - (groups == 4 ? 2 : 0));
   const int wg = tokens == "wg32" ? 32 : tokens == "wg64" ? 64 : tokens == "wg128" ? 128 : 0;
   return wg > 0 && wg_fits(groups) && !(wg == 32 && groups == 4) ? MidShape{0, 0, wg, groups} : rule;
+}
+
+std::string mid_shape_name(const MidShape& s) {
+  if (s.wg > 0) return "wg" + std::to_string(s.wg) + (s.groups == 4 ? "g4" : "");
+  return "n" + std::to_string(s.ntt) + "m" + std::to_string(s.minb);
 }
 
 struct MidPlan {
@@ -70,7 +75,10 @@ MidPlan mid_plan(std::int64_t n, std::int64_t k, std::int64_t m) {
   check_cuda(cudaGetDevice(&device), "nvfp4 gemm_mid: cudaGetDevice");
   check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "nvfp4 gemm_mid: SM count");
   check_cuda(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), "nvfp4 gemm_mid: CC");
-  plan.shape = mid_shape_for(m, n, major == 9);  // sm_90a machine code runs on compute capability 9.0 only
+  int minor = 0;
+  check_cuda(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device), "nvfp4 gemm_mid: CC");
+  // sm_90a machine code runs on compute capability 9.0 only
+  plan.shape = mid_shape_rule(m, n, major == 9 && minor == 0, std::getenv("RESET_NATIVE_GEMM_MID"));
   plan.row_blocks = int((n + plan.shape.rows() - 1) / plan.shape.rows());
   plan.tok_blocks = int((m + plan.shape.tokens() - 1) / plan.shape.tokens());
   const int total = int(k / kMidK);
@@ -143,6 +151,10 @@ bool aligned_to(const void* ptr, std::uintptr_t bytes) { return reinterpret_cast
 }  // namespace detail
 
 bool gemm_mid_wgmma_built() { return detail::kWgBuilt; }
+
+std::string gemm_mid_shape_name(std::int64_t m, std::int64_t n, bool hopper, const std::string& request) {
+  return detail::mid_shape_name(detail::mid_shape_rule(m, n, hopper, request.empty() ? nullptr : request.c_str()));
+}
 
 bool gemm_mid_supported(const GemmMidArgs& a) {
   using namespace detail;

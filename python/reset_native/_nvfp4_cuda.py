@@ -161,7 +161,7 @@ def gemm_mid_plan(n: int, k: int, x):
 
 def gemm_mid(packed, block_scales, global_scale: float, x, bias, workspace_bytes: int):
     """y [M, N] = global_scale * (x @ W_local^T) + bias in x's dtype: the medium-M GEMM, every weight byte read once
-    per 32 or 64 tokens (docs/nvfp4_cuda.md "Medium M"). The caller has checked x ([M, K] contiguous float16 /
+    per 32, 64 or 128 tokens (docs/nvfp4_cuda.md "Medium M"). The caller has checked x ([M, K] contiguous float16 /
     bfloat16 on the weights' device), bias ([N] of x's dtype or None) and the shape (gemm_mid_plan, which gave
     workspace_bytes). Enqueued on the current stream with no host read; allocates the output and the K split's fp32
     partial sums only."""

@@ -29,8 +29,9 @@ forces a route for A/B measurements (bench/bench_nvfp4_prefill.py, bench/bench_n
 token count decides.
 
 Session 27 added the 'mid' route (:func:`mid_gemm`): 17..:data:`MID_MAX_TOKENS` tokens of 16-bit x with K % 128 == 0
-run one medium-M GEMM kernel that reads the weights once per 32 or 64 tokens and decodes FP4 in registers
-(docs/nvfp4_cuda.md "Medium M"); from MID_MAX_TOKENS + 1 tokens those calls take the dequantize + cuBLAS route.
+run one medium-M GEMM launch that reads the weights once per 32 or 64 tokens (mma.sync) or, past 64 tokens in sm_90a
+builds (session 28), once per 128 (wgmma), and decodes FP4 in registers (docs/nvfp4_cuda.md "Medium M"); from
+MID_MAX_TOKENS + 1 tokens those calls take the dequantize + cuBLAS route.
 """
 import math
 
@@ -98,7 +99,7 @@ def route(m: int, n: int, activation: str, x, bias=None) -> str:
 
 
 def mid_gemm(packed, block_scales, global_scale: float, x, activation: str, act_gs, bias):
-    """The 'mid' route: y [M, N] in x's dtype from the medium-M GEMM kernel (weights read once per 32 or 64 tokens).
+    """The 'mid' route: y [M, N] in x's dtype from the medium-M GEMM (weights read once per 32, 64 or 128 tokens).
     W4A4 first quantizes x with its activation global scale gx (quantize_values: exact e2m1 * e4m3 values in x's
     dtype) and multiplies with gw * gx, as :func:`w4a4_gemm` does; a dynamic gx is read to the host
     (act_global_scale)."""

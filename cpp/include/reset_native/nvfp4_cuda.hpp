@@ -6,6 +6,7 @@
 // Only present in builds with RESET_NATIVE_WITH_CUDA=1.
 #pragma once
 #include <cstdint>
+#include <string>
 
 namespace reset_native::nvfp4_cuda {
 
@@ -129,8 +130,12 @@ constexpr std::int64_t kGemmMidMaxTokens = 1024;
 constexpr std::int64_t kGemmMidMaxRows = 65535 * 256;  // row blocks of 256 on the grid's y dimension
 constexpr std::int64_t kGemmMidMaxOutputs = std::int64_t(1) << 31;  // m * n
 
-// Whether this build has the medium-M GEMM's wgmma kernels (sm_90a; RESET_NATIVE_GEMM_MID=wg32 | wg64 | wg128).
+// Whether this build has the medium-M GEMM's wgmma kernels (sm_90a; RESET_NATIVE_GEMM_MID=wg32 | wg64 | wg128 |
+// wg64g4 | wg128g4).
 bool gemm_mid_wgmma_built();
+// The kernel shape launch_gemm_mid takes for m tokens and n rows ("n4m2", "n8m1", "wg128g4", ...): hopper = the GPU
+// is compute capability 9.0, request = RESET_NATIVE_GEMM_MID's value ("" = unset). Host only, no device needed.
+std::string gemm_mid_shape_name(std::int64_t m, std::int64_t n, bool hopper, const std::string& request);
 // Whether launch_gemm_mid takes these arguments (dtype, k % 128, m and n ranges, m * n, alignment); host only.
 bool gemm_mid_supported(const GemmMidArgs& args);
 // Workspace bytes launch_gemm_mid needs for this shape on the current device (0: no K split, or not supported).
