@@ -110,15 +110,21 @@ __device__ __forceinline__ void mid_load_x(const MidParams& p, int tok0, int sta
   }
 }
 
-// Stores the loaded units permuted: words (v0 v1) (v2 v3) (v4 v5) (v6 v7) -> pairs (v0 v4) (v1 v5) (v2 v6) (v3 v7).
+// Pair e (0..3) of 8 16-bit values (words (v0 v1) (v2 v3) (v4 v5) (v6 v7)): values (e, e + 4), the k order of a
+// thread's A pairs (fp4_word's nibbles j, j + 4).
+__device__ __forceinline__ uint32_t x_pair(const uint4& v, int e) {
+  return e == 0 ? __byte_perm(v.x, v.z, 0x5410) : e == 1 ? __byte_perm(v.x, v.z, 0x7632)
+       : e == 2 ? __byte_perm(v.y, v.w, 0x5410) : __byte_perm(v.y, v.w, 0x7632);
+}
+
+// Stores the loaded units permuted: pairs (v0 v4) (v1 v5) (v2 v6) (v3 v7).
 template <int NTT>
 __device__ __forceinline__ void mid_store_x(const MidXRegs<NTT>& r, uint8_t* xs) {
 #pragma unroll
   for (int i = 0; i < MidXRegs<NTT>::kPer; ++i) {
     const int u = int(threadIdx.x) + kMidThreads * i, n = u / kMidUnits, q = u % kMidUnits;
     const uint4 v = r.v[i];
-    const uint4 o = make_uint4(__byte_perm(v.x, v.z, 0x5410), __byte_perm(v.x, v.z, 0x7632),
-                               __byte_perm(v.y, v.w, 0x5410), __byte_perm(v.y, v.w, 0x7632));
+    const uint4 o = make_uint4(x_pair(v, 0), x_pair(v, 1), x_pair(v, 2), x_pair(v, 3));
     *reinterpret_cast<uint4*>(xs + n * kMidXRowBytes + mid_swizzle(q, n) * 16) = o;
   }
 }

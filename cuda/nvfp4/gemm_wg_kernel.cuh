@@ -83,12 +83,6 @@ __device__ __forceinline__ void wg_load_x(const MidParams& p, int tok0, int stag
   }
 }
 
-// Pair e (0..3) of an 8-value piece: values (e, e + 4).
-__device__ __forceinline__ uint32_t wg_pair(const uint4& v, int e) {
-  return e == 0 ? __byte_perm(v.x, v.z, 0x5410) : e == 1 ? __byte_perm(v.x, v.z, 0x7632)
-       : e == 2 ? __byte_perm(v.y, v.w, 0x5410) : __byte_perm(v.y, v.w, 0x7632);
-}
-
 // Byte offset of the 16-byte chunk (step q, K half kc) of token n in a stage's B layout (header comment).
 template <int NTOK>
 __device__ __forceinline__ int wg_b_offset(int q, int kc, int n) { return q * NTOK * 32 + kc * NTOK * 16 + n * 16; }
@@ -112,8 +106,8 @@ __device__ __forceinline__ void wg_store_x(const WgXRegs<NTOK, THREADS>& r, uint
 #pragma unroll
       for (int kc = 0; kc < 2; ++kc) {
         const int e = 2 * h + kc;
-        const uint4 o = make_uint4(wg_pair(r.v[q][0], e), wg_pair(r.v[q][1], e), wg_pair(r.v[q][2], e),
-                                   wg_pair(r.v[q][3], e));
+        const uint4 o = make_uint4(x_pair(r.v[q][0], e), x_pair(r.v[q][1], e), x_pair(r.v[q][2], e),
+                                   x_pair(r.v[q][3], e));
         *reinterpret_cast<uint4*>(xb + wg_b_offset<NTOK>(2 * i + h, kc, n)) = o;
       }
     }

@@ -26,9 +26,6 @@ __device__ __forceinline__ uint64_t wgmma_desc(uint32_t smem_addr, uint32_t lbo,
   return uint64_t((smem_addr & 0x3FFFF) >> 4) | (uint64_t(lbo >> 4) << 16) | (uint64_t(sbo >> 4) << 32);
 }
 
-template <int N, bool BF16>
-struct Wgmma;
-
 // m64n32k16, T = the 16-bit type's PTX name; d[16], a[4] and b in scope.
 #define RESET_NATIVE_WGMMA_RS_N32(T) \
 asm volatile("{.reg .pred p; setp.ne.b32 p, %21, 0;\n"                                                                \
@@ -38,18 +35,6 @@ asm volatile("{.reg .pred p; setp.ne.b32 p, %21, 0;\n"                          
     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]),     \
     "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])                          \
     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1))
-
-template <bool BF16>
-struct Wgmma<32, BF16> {
-  static __device__ __forceinline__ void run(float (&d)[16], const uint32_t (&a)[4], uint64_t b) {
-    if constexpr (BF16) {
-      RESET_NATIVE_WGMMA_RS_N32("bf16");
-    } else {
-      RESET_NATIVE_WGMMA_RS_N32("f16");
-    }
-  }
-};
-#undef RESET_NATIVE_WGMMA_RS_N32
 
 // m64n64k16, T = the 16-bit type's PTX name; d[32], a[4] and b in scope.
 #define RESET_NATIVE_WGMMA_RS_N64(T) \
@@ -63,18 +48,6 @@ asm volatile("{.reg .pred p; setp.ne.b32 p, %37, 0;\n"                          
     "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]),           \
     "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])                         \
     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1))
-
-template <bool BF16>
-struct Wgmma<64, BF16> {
-  static __device__ __forceinline__ void run(float (&d)[32], const uint32_t (&a)[4], uint64_t b) {
-    if constexpr (BF16) {
-      RESET_NATIVE_WGMMA_RS_N64("bf16");
-    } else {
-      RESET_NATIVE_WGMMA_RS_N64("f16");
-    }
-  }
-};
-#undef RESET_NATIVE_WGMMA_RS_N64
 
 // m64n128k16, T = the 16-bit type's PTX name; d[64], a[4] and b in scope.
 #define RESET_NATIVE_WGMMA_RS_N128(T) \
@@ -94,16 +67,30 @@ asm volatile("{.reg .pred p; setp.ne.b32 p, %69, 0;\n"                          
     "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])                         \
     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1))
 
-template <bool BF16>
-struct Wgmma<128, BF16> {
-  static __device__ __forceinline__ void run(float (&d)[64], const uint32_t (&a)[4], uint64_t b) {
-    if constexpr (BF16) {
-      RESET_NATIVE_WGMMA_RS_N128("bf16");
+// One wgmma m64nNk16 (N = 32, 64 or 128 tokens), A in registers, B by descriptor: the macro above for N, with the
+// 16-bit type's PTX name.
+template <int N, bool BF16>
+struct Wgmma {
+  static_assert(N == 32 || N == 64 || N == 128, "wgmma N: 32, 64 or 128");
+  static __device__ __forceinline__ void run(float (&d)[N / 2], const uint32_t (&a)[4], uint64_t b) {
+#define RESET_NATIVE_WGMMA_RS(M) \
+  if constexpr (BF16) {          \
+    M("bf16");                   \
+  } else {                       \
+    M("f16");                    \
+  }
+    if constexpr (N == 32) {
+      RESET_NATIVE_WGMMA_RS(RESET_NATIVE_WGMMA_RS_N32)
+    } else if constexpr (N == 64) {
+      RESET_NATIVE_WGMMA_RS(RESET_NATIVE_WGMMA_RS_N64)
     } else {
-      RESET_NATIVE_WGMMA_RS_N128("f16");
+      RESET_NATIVE_WGMMA_RS(RESET_NATIVE_WGMMA_RS_N128)
     }
+#undef RESET_NATIVE_WGMMA_RS
   }
 };
+#undef RESET_NATIVE_WGMMA_RS_N32
+#undef RESET_NATIVE_WGMMA_RS_N64
 #undef RESET_NATIVE_WGMMA_RS_N128
 
 }  // namespace reset_native::nvfp4_cuda::detail
