@@ -3,7 +3,7 @@
 One command, one table:  python bench/bench_nvfp4_cpu_prefill.py [--ms 16,32,...] [--reps 7]
 For SmolLM2-135M's layers (the embedded demo model) and Qwen3-8B's o projection, and each M, the median time of
   kernels   nvfp4.gemv on the C++ GEMV kernels (RESET_NATIVE_GEMV_PREFILL=slices),
-  route     nvfp4.gemv through _nvfp4_prefill_cpu (expand rows to float32 in chunks, numpy matmul),
+  route     _nvfp4_prefill_cpu.gemm, the route's GEMM itself (expand rows to float32 in chunks, numpy matmul),
   matmul    numpy float32 matmul on weights expanded beforehand (the route without its expansion),
 and kernels / route (the route is faster where it exceeds 1). Weights stay in cache between calls for the small
 layers: this compares the two computations, not memory streams. JSON goes to bench/out/nvfp4_cpu_prefill.json.

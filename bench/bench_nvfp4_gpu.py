@@ -80,6 +80,20 @@ def layer_bench_setup(script, args):
             ["8b", "32b"] if args.layers == "all" else [args.layers])
 
 
+def forced_route(route, t, x, act, gx):
+    """A call of nvfp4.gemv with RESET_NATIVE_GEMV_PREFILL = route (slices, mid, dequant) for its duration: the
+    prefill benches' A/B of the routes, graph-capturable (the variable is read on the host at capture)."""
+    from reset_native import nvfp4
+
+    def run():
+        os.environ["RESET_NATIVE_GEMV_PREFILL"] = route
+        try:
+            return nvfp4.gemv(t, x, activation=act, act_global_scale=gx)
+        finally:
+            os.environ.pop("RESET_NATIVE_GEMV_PREFILL", None)
+    return run
+
+
 def copies_for(nbytes, l2):
     return max(2, min(64, math.ceil(3 * l2 / max(nbytes, 1))))
 

@@ -23,23 +23,13 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_nvfp4_gpu import (LAYERS, copies_for, graph_time_us, layer_bench_setup,  # noqa: E402
-                             rotated_nvfp4)
+from bench_nvfp4_gpu import (LAYERS, copies_for, forced_route, graph_time_us,  # noqa: E402
+                             layer_bench_setup, rotated_nvfp4)
 
 from reset_native import _nvfp4_prefill as prefill  # noqa: E402
 from reset_native import nvfp4  # noqa: E402
 
 ROUTES = ("mid", "slices", "dequant")
-
-
-def forced(route, t, x, act, gx):
-    def run():
-        os.environ["RESET_NATIVE_GEMV_PREFILL"] = route
-        try:
-            return nvfp4.gemv(t, x, activation=act, act_global_scale=gx)
-        finally:
-            os.environ.pop("RESET_NATIVE_GEMV_PREFILL", None)
-    return run
 
 
 def layer_rows(name, n, k, ms, reps, l2, gen, act, bw):
@@ -55,10 +45,10 @@ def layer_rows(name, n, k, ms, reps, l2, gen, act, bw):
                "bf16_us": graph_time_us([lambda w=w: torch.matmul(x, w.t()) for w in dense], reps),
                "floor_us": (n * k * (0.5 + 1 / 16) + 2 * m * (k + n)) / bw * 1e6}
         for route in (ROUTES if m > 16 else ("slices",)):
-            row[f"{route}_us"] = graph_time_us([forced(route, t, x, act, gx) for t in tensors], reps)
+            row[f"{route}_us"] = graph_time_us([forced_route(route, t, x, act, gx) for t in tensors], reps)
         if m > 16:
-            y_mid = forced("mid", tensors[0], x, act, gx)().float()
-            y_deq = forced("dequant", tensors[0], x, act, gx)().float()
+            y_mid = forced_route("mid", tensors[0], x, act, gx)().float()
+            y_deq = forced_route("dequant", tensors[0], x, act, gx)().float()
             row["max_rel_diff"] = float(((y_mid - y_deq).abs().max() / y_deq.abs().max()).item())
         rows.append(row)
     del copies, tensors, dense

@@ -29,22 +29,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_nvfp4_gpu import (LAYERS, copies_for, graph_time_us, layer_bench_setup,  # noqa: E402
-                             rotated_nvfp4)
+from bench_nvfp4_gpu import (LAYERS, copies_for, forced_route, graph_time_us,  # noqa: E402
+                             layer_bench_setup, rotated_nvfp4)
 
 from reset_native import _nvfp4_cuda as nc  # noqa: E402
 from reset_native import _nvfp4_prefill as prefill  # noqa: E402
 from reset_native import nvfp4  # noqa: E402
-
-
-def slices_fn(t, x, act, gx):
-    def run():
-        os.environ["RESET_NATIVE_GEMV_PREFILL"] = "slices"
-        try:
-            return nvfp4.gemv(t, x, activation=act, act_global_scale=gx)
-        finally:
-            os.environ.pop("RESET_NATIVE_GEMV_PREFILL", None)
-    return run
 
 
 def route_fn(t, x, act, gx, chunk_bytes):
@@ -72,11 +62,12 @@ def layer_rows(name, n, k, ms, reps, l2, gen, chunk_bytes, acts, x_dtype):
             gx = prefill.act_global_scale(x) if act == "nvfp4" else None
             row = {"layer": name, "n": n, "k": k, "m": m, "activation": act, "x_dtype": str(x_dtype),
                    "bf16_us": bf16_us}
-            row["slices_us"] = graph_time_us([slices_fn(t, x, act, gx) for t in tensors], reps)
+            row["slices_us"] = graph_time_us([forced_route("slices", t, x, act, gx) for t in tensors], reps)
             if m > 16:
                 row["deq_us"] = graph_time_us([route_fn(t, x, act, gx, chunk_bytes) for t in tensors], reps)
                 row["deq_all_us"] = graph_time_us([route_fn(t, x, act, gx, n * k * 2) for t in tensors], reps)
-                y_s, y_d = slices_fn(tensors[0], x, act, gx)(), route_fn(tensors[0], x, act, gx, chunk_bytes)()
+                y_s = forced_route("slices", tensors[0], x, act, gx)()
+                y_d = route_fn(tensors[0], x, act, gx, chunk_bytes)()
                 row["max_rel_diff"] = float(((y_d.float() - y_s.float()).abs().max() / y_s.float().abs().max())
                                             .item())
             rows.append(row)

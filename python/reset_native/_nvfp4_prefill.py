@@ -105,9 +105,7 @@ def mid_gemm(packed, block_scales, global_scale: float, x, activation: str, act_
     (act_global_scale)."""
     n, half_k = packed.shape
     if activation == "nvfp4":
-        gx = act_global_scale(x) if act_gs is None else float(act_gs)
-        x = _nvfp4_cuda.quantize_values(x, gx, x.dtype)
-        global_scale = float(np.float32(global_scale) * np.float32(gx))
+        x, global_scale = w4a4_operand(x, act_gs, global_scale, x.dtype)
     supported, workspace = _nvfp4_cuda.gemm_mid_plan(n, 2 * half_k, x)
     if not supported:  # route() checked the kernel's limits (dtype, K, M, N, M * N); alignment is gemm_mid's
         raise RuntimeError(f"nvfp4 gemm_mid cannot take x {tuple(x.shape)} {x.dtype} against [{n}, {2 * half_k}]")
@@ -138,16 +136,20 @@ def act_global_scale(x) -> float:
     return _nvfp4_cuda.global_scale_of_amax(amax)
 
 
+def w4a4_operand(x, act_gs, global_scale: float, dtype):
+    """W4A4's operands for a 16-bit GEMM: (x quantized with gx and expanded without it, in dtype: one launch, exact
+    e2m1 * e4m3 values; a NaN / Inf element comes out NaN, so the GEMM makes its row NaN with no host read; alpha =
+    gw * gx in fp32), gx = act_gs or the dynamic act_global_scale(x)."""
+    gx = act_global_scale(x) if act_gs is None else float(act_gs)
+    return _nvfp4_cuda.quantize_values(x, gx, dtype), float(np.float32(global_scale) * np.float32(gx))
+
+
 def w4a4_gemm(packed, block_scales, global_scale: float, x, act_gs, bias, chunk_bytes: int = CHUNK_BYTES):
     """W4A4: y [M, N] = gw * gx * (Q(x) @ W_local^T) + bias in x's dtype (nvfp4 module docstring); x [M, K]
     float32 / float16 / bfloat16, contiguous, on the weights' device; act_gs the static gx or None (dynamic)."""
     torch = _launch._torch()
-    gx = act_global_scale(x) if act_gs is None else float(act_gs)
     operand = torch.float16 if x.dtype == torch.float16 else torch.bfloat16  # e2m1 * e4m3 is exact in either
-    # One launch: x quantized with gx and expanded without it. A NaN / Inf element comes out NaN, so the GEMM makes
-    # that row's outputs NaN (no host read).
-    xq = _nvfp4_cuda.quantize_values(x, gx, operand)
-    alpha = float(np.float32(global_scale) * np.float32(gx))  # gw * gx in fp32
+    xq, alpha = w4a4_operand(x, act_gs, global_scale, operand)
     return gemm(packed, block_scales, alpha, xq, bias, chunk_bytes, out_dtype=x.dtype)
 
 

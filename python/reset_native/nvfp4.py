@@ -413,13 +413,6 @@ def gemv(t: NVFP4Tensor, x: Any, *, activation: str = "bf16", act_global_scale: 
     return y.reshape(n) if x.ndim == 1 else y
 
 
-def _float32_numpy(a: Any) -> np.ndarray:
-    """A CPU array (numpy or torch, any float dtype) as float32 numpy (a view when it already is one)."""
-    if isinstance(a, np.ndarray):
-        return a.astype(np.float32, copy=False)
-    return a.detach().float().numpy()
-
-
 def _float32_same_kind(a: Any) -> Any:
     """A CPU array as float32 of its own kind (numpy, or a torch tensor detached from autograd)."""
     return a.astype(np.float32, copy=False) if isinstance(a, np.ndarray) else a.detach().float()
@@ -431,7 +424,7 @@ def _gemv_cpu_prefill(t: NVFP4Tensor, x2: Any, bias: Any, dtype_name: str, activ
     W4A4 x with a NaN / Inf (the caller runs the kernels, which raise the error)."""
     operand, scale = _float32_same_kind(x2), t.global_scale
     if activation == "nvfp4":
-        quantized = _nvfp4_prefill_cpu.w4a4_operand(_float32_numpy(x2), act_gs)
+        quantized = _nvfp4_prefill_cpu.w4a4_operand(_as_numpy(operand), act_gs)
         if quantized is None:
             return None
         operand, gx = quantized
@@ -439,7 +432,7 @@ def _gemv_cpu_prefill(t: NVFP4Tensor, x2: Any, bias: Any, dtype_name: str, activ
             operand = sys.modules["torch"].from_numpy(operand)
         scale = float(np.float64(t.global_scale) * gx)  # gw * gx, as the kernels' double product
     y32 = _nvfp4_prefill_cpu.gemm(_as_numpy(t.packed), _as_numpy(t.block_scales), scale, operand,
-                                  None if bias is None else _float32_numpy(bias))
+                                  None if bias is None else _as_numpy(_float32_same_kind(bias)))
     if isinstance(x2, np.ndarray):
         return y32.astype(np.dtype(dtype_name), copy=False)
     torch = sys.modules["torch"]
