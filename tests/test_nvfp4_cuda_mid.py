@@ -218,3 +218,76 @@ def test_route_takes_the_mid_gemm_from_17_tokens_to_its_maximum(monkeypatch):
     assert len(calls) == 2
     nvfp4.gemv(t, x)  # one token more: dequantize + cuBLAS
     assert len(calls) == 2
+
+
+def _recording_aot_eager(targets):
+    """A torch.compile backend that keeps the traced graphs' call targets, then runs the graph like aot_eager."""
+    aot_eager = torch._dynamo.lookup_backend("aot_eager")
+
+    def backend(gm, example_inputs):
+        targets.extend(str(node.target) for node in gm.graph.nodes if node.op == "call_function")
+        return aot_eager(gm, example_inputs)
+
+    return backend
+
+
+@pytest.mark.parametrize("m", [48, 100])  # the rule's mma.sync and (sm_90a builds) wgmma kernels
+def test_a_compiled_caller_runs_the_mid_op_with_the_eager_bits(m, monkeypatch):
+    """Under torch.compile (inductor, whole graph) the route's call is the op reset_native::nvfp4_gemm_mid: the same
+    kernel, so the same bits as the eager call, K split or not."""
+    monkeypatch.delenv("RESET_NATIVE_GEMV_PREFILL", raising=False)
+    calls = _counted(monkeypatch)
+    for n in (640, 20000):  # K split and not
+        t, x, b = _case(n, 1024, m, torch.bfloat16, 17, bias=True)
+        want = prefill.mid_gemm(t.packed, t.block_scales, t.global_scale, x, "bf16", None, b)
+        torch._dynamo.reset()
+        f = torch.compile(lambda x: prefill.mid_gemm(t.packed, t.block_scales, t.global_scale, x, "bf16", None, b),
+                          fullgraph=True)
+        before = len(calls)
+        assert torch.equal(f(x), want)
+        assert len(calls) == before + 1  # one launch through the op
+
+
+@pytest.mark.parametrize("m", [8, 48, 100])
+def test_a_compiled_nvfp4_linear_records_the_op_and_keeps_the_bits(m, monkeypatch):
+    """NVFP4Linear under torch.compile, as one graph (no break): 17..128 tokens record the medium-M op (the GEMV
+    op at <= 16 tokens), and the compiled module gives the eager module's bits."""
+    from reset_native.integrations.nvfp4_linear import NVFP4Linear
+
+    monkeypatch.delenv("RESET_NATIVE_GEMV_PREFILL", raising=False)
+    gen = torch.Generator().manual_seed(m)
+    lin = torch.nn.Linear(1024, 640, bias=True).to(torch.bfloat16)
+    with torch.no_grad():
+        lin.weight.copy_(torch.randn(640, 1024, generator=gen))
+        lin.bias.copy_(torch.randn(640, generator=gen))
+    q = NVFP4Linear.from_linear(lin.cuda())
+    x = torch.randn(m, 1024, generator=gen).to(torch.bfloat16).cuda()
+    with torch.no_grad():
+        want = q(x)
+        targets = []
+        torch._dynamo.reset()
+        got = torch.compile(q, backend=_recording_aot_eager(targets), fullgraph=True)(x)
+    op = "reset_native.nvfp4_gemv" if m <= 16 else "reset_native.nvfp4_gemm_mid"
+    assert op in targets, targets
+    assert torch.equal(got, want)
+
+
+def test_the_mid_op_checks_its_arguments():
+    """A direct call of torch.ops.reset_native.nvfp4_gemm_mid validates what the route would have (opcheck runs its
+    schema, fake and dispatch checks on a good call)."""
+    t, x, b = _case(300, 1024, 40, torch.bfloat16, 4, bias=True)
+    op = torch.ops.reset_native.nvfp4_gemm_mid
+    torch.library.opcheck(op, (t.packed, t.block_scales, t.global_scale, x, b))
+    with pytest.raises(ValueError, match="K % 128 == 0"):
+        op(t.packed[:, :96].contiguous(), t.block_scales[:, :12].contiguous(), t.global_scale,
+           x[:, :192].contiguous(), b)
+    with pytest.raises(ValueError, match="K % 128 == 0"):
+        op(t.packed, t.block_scales, t.global_scale, x.float(), None)
+    with pytest.raises(ValueError, match="K = 1024"):
+        op(t.packed, t.block_scales, t.global_scale, x[:, :512].contiguous(), b)
+    with pytest.raises(ValueError, match="bias must be"):
+        op(t.packed, t.block_scales, t.global_scale, x, b[:10])
+    with pytest.raises(ValueError, match="x must be a CUDA tensor"):
+        op(t.packed, t.block_scales, t.global_scale, x.cpu(), b)
+    with pytest.raises(ValueError, match="global_scale must be a finite float > 0"):
+        op(t.packed, t.block_scales, -1.0, x, b)

@@ -24,15 +24,24 @@ def test_16_bit_x_takes_the_mid_gemm_up_to_its_maximum(activation, dtype, monkey
     assert prefill.route(MID + 1, 4, activation, x) == "slices"  # the dequantize route's 16-row minimum
 
 
-def test_k_off_the_stage_float32_x_and_traced_calls_keep_the_other_routes(monkeypatch):
+def test_k_off_the_stage_and_float32_x_keep_the_other_routes(monkeypatch):
     monkeypatch.delenv("RESET_NATIVE_GEMV_PREFILL", raising=False)
     assert prefill.route(40, 256, "bf16", torch.zeros(1, K + 16, dtype=torch.bfloat16)) == "slices"
     assert prefill.route(prefill.MIN_TOKENS, 256, "bf16", torch.zeros(1, K + 16, dtype=torch.bfloat16)) == "dequant"
     fp32_mm = hasattr(torch.ops.aten.mm, "dtype")
     assert prefill.route(40, 256, "bf16", torch.zeros(1, K, dtype=torch.float32)) == ("dequant" if fp32_mm
                                                                                      else "slices")
-    monkeypatch.setattr(_torch_launch, "eager", lambda: False)  # a torch.compile trace: the kernel is not an op
-    assert prefill.route(40, 256, "bf16", torch.zeros(1, K, dtype=torch.bfloat16)) == "slices"
+
+
+def test_traced_w4a16_takes_the_mid_op_and_traced_w4a4_does_not(monkeypatch):
+    """Under torch.compile W4A16 reaches the kernel through reset_native::nvfp4_gemm_mid; W4A4 quantizes x outside
+    any op (and may read its scale to the host), so a traced W4A4 call keeps the slices (or the dequantize route)."""
+    monkeypatch.delenv("RESET_NATIVE_GEMV_PREFILL", raising=False)
+    monkeypatch.setattr(_torch_launch, "eager", lambda: False)  # a torch.compile trace
+    x = torch.zeros(1, K, dtype=torch.bfloat16)
+    assert prefill.route(40, 256, "bf16", x) == "mid"
+    assert prefill.route(MID, 256, "bf16", x) == "mid"
+    assert prefill.route(40, 256, "nvfp4", x) == "slices"
 
 
 def test_autograd_records_keep_the_slices(monkeypatch):

@@ -38,6 +38,26 @@ def test_a_compile_trace_of_a_caller_records_the_custom_ops():
     assert {"reset_native.nvfp4_gemv", "reset_native.nvfp4_dequantize"} <= targets, targets
 
 
+@pytest.mark.skipif(not nc.AVAILABLE, reason="built without the CUDA kernels (no ops to register)")
+def test_a_compile_trace_of_the_mid_route_records_its_op():
+    """17..128 tokens of 16-bit x: a traced call of the medium-M route is the op reset_native::nvfp4_gemm_mid."""
+    from reset_native import _nvfp4_prefill as prefill
+
+    graphs = []
+
+    def record(gm, example_inputs):  # keeps the graph, never runs a kernel
+        graphs.append(gm)
+        return lambda *args: (torch.zeros(40, 64, dtype=torch.bfloat16),)
+
+    def f(packed, scales, x):
+        return prefill.mid_gemm(packed, scales, 0.5, x, "bf16", None, None)
+
+    packed, scales = torch.zeros(64, 64, dtype=torch.uint8), torch.zeros(64, 8, dtype=torch.uint8)
+    torch.compile(f, backend=record, fullgraph=True)(packed, scales, torch.zeros(40, 128, dtype=torch.bfloat16))
+    targets = {str(node.target) for node in graphs[0].graph.nodes if node.op == "call_function"}
+    assert "reset_native.nvfp4_gemm_mid" in targets, targets
+
+
 def _weights(n=384, k=1024, seed=3):
     gen = torch.Generator().manual_seed(seed)
     packed, scales, gs = nc.quantize(torch.randn((n, k), generator=gen).cuda())

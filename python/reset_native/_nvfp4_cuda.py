@@ -1,10 +1,12 @@
 """CUDA backend of ``reset_native.nvfp4`` for torch CUDA tensors (Hopper kernels, see docs/nvfp4_cuda.md).
 
 The public front (``reset_native.nvfp4``) validates its inputs and calls :func:`quantize`, :func:`dequantize` and
-:func:`gemv` here with contiguous tensors on one CUDA device. ``dequantize`` and ``gemv`` are torch custom ops
-(``torch.ops.reset_native.nvfp4_dequantize`` / ``nvfp4_gemv``): they enqueue on the current stream, never
-synchronise with the host and allocate nothing but their output, so they work inside CUDA graphs and under
-``torch.compile``. ``quantize`` is an offline step: it reads max|w| back to the host.
+:func:`gemv` here with contiguous tensors on one CUDA device. ``dequantize``, ``gemv`` and the medium-M GEMM
+(:func:`gemm_mid`, 17..128 tokens of 16-bit x, reached through ``reset_native.nvfp4.gemv``) are torch custom ops
+(``torch.ops.reset_native.nvfp4_dequantize`` / ``nvfp4_gemv`` / ``nvfp4_gemm_mid``): they enqueue on the current
+stream, never synchronise with the host and allocate nothing but their output (with split K's partial sums in the
+same allocation), so they work inside CUDA graphs and under ``torch.compile``. ``quantize`` is an offline step: it
+reads max|w| back to the host.
 
 Importing this module imports torch when it is installed and registers the ops (a torch.compile trace cannot
 register them itself); nothing else imports it before a CUDA tensor is in hand, so numpy-only use stays torch-free.
@@ -169,15 +171,34 @@ def gemm_mid(packed, block_scales, global_scale: float, x, bias, workspace_bytes
     n, half_k = packed.shape
     m = x.shape[0]
     packed, block_scales, x = _aligned(packed, 16), _aligned(block_scales, 8), _aligned(x, 16)
-    out = torch.empty((m, n), dtype=x.dtype, device=x.device)
-    ws = torch.empty(workspace_bytes // 4, dtype=torch.float32, device=x.device) if workspace_bytes else None
+    out, _, ws = _gemv_buffers(torch, x, m, n, 0, workspace_bytes)  # one allocation: output + K split's sums
     index = x.device.index
     with _launch.on_device(index):
         _native.cuda_gemm_mid(packed.data_ptr(), block_scales.data_ptr(), float(global_scale), n, 2 * half_k,
                               x.data_ptr(), _dtype_code(x.dtype, "x"), m, 0 if bias is None else bias.data_ptr(),
-                              out.data_ptr(), 0 if ws is None else ws.data_ptr(), workspace_bytes,
-                              _launch.raw_stream(index))
+                              out.data_ptr(), ws, workspace_bytes, _launch.raw_stream(index))
     return out
+
+
+def _gemm_mid_impl(packed, block_scales, global_scale: float, x, bias):
+    """The body of the op reset_native::nvfp4_gemm_mid: gemm_mid with every check of a direct op call (the eager
+    route, _nvfp4_prefill.mid_gemm, has made them already and calls gemm_mid itself)."""
+    n, k = _check_weights(packed, block_scales)
+    dev = packed.device
+    _check_cuda(x, "x", dev)
+    if x.dim() != 2 or x.shape[1] != k:
+        raise ValueError(f"x must be [M, K] with K = {k}, got {tuple(x.shape)}")
+    if bias is not None:
+        _check_cuda(bias, "bias", dev)
+        if bias.dtype != x.dtype or tuple(bias.shape) != (n,):
+            raise ValueError(f"bias must be [{n}] of dtype {x.dtype}, got {tuple(bias.shape)} {bias.dtype}")
+    supported, workspace = gemm_mid_plan(n, k, x)
+    if not supported:
+        raise ValueError(f"the medium-M GEMM needs float16 / bfloat16 x [M, K] with K % 128 == 0, "
+                         f"1 <= M <= {_native.cuda_gemm_mid_max_tokens} and M * N <= "
+                         f"{_native.cuda_gemm_mid_max_outputs}, N <= {_native.cuda_gemm_mid_max_rows}; got x "
+                         f"{tuple(x.shape)} {x.dtype} against N = {n}")
+    return gemm_mid(packed, block_scales, _check_scale(global_scale, "global_scale"), x, bias, workspace)
 
 
 # ------------------------------------------------------------------------------------------------ implementations
@@ -307,6 +328,15 @@ def _ops():
 
     @nvfp4_gemv.register_fake
     def _(packed, block_scales, global_scale, x, activation, act_global_scale, bias, residual=None):
+        return x.new_empty((x.shape[0], packed.shape[0]))
+
+    @torch.library.custom_op("reset_native::nvfp4_gemm_mid", mutates_args=())
+    def nvfp4_gemm_mid(packed: torch.Tensor, block_scales: torch.Tensor, global_scale: float, x: torch.Tensor,
+                       bias: Optional[torch.Tensor]) -> torch.Tensor:
+        return _gemm_mid_impl(packed, block_scales, global_scale, x, bias)
+
+    @nvfp4_gemm_mid.register_fake
+    def _(packed, block_scales, global_scale, x, bias):
         return x.new_empty((x.shape[0], packed.shape[0]))
 
     return torch.ops.reset_native

@@ -67,10 +67,10 @@ def route(m: int, n: int, activation: str, x, bias=None) -> str:
     """'mid', 'dequant' or 'slices' for an M > 16 call with N outputs (activation 'bf16' = W4A16 or 'nvfp4' = W4A4);
     RESET_NATIVE_GEMV_PREFILL overrides the token-count rule ('mid' up to the kernel's MID_KERNEL_MAX_TOKENS; where
     the kernel cannot take the call: the rule).
-    'mid' (the medium-M GEMM, :func:`mid_gemm`) takes eager calls with float16 / bfloat16 x, K % 128 == 0 and up to
-    :data:`MID_MAX_TOKENS` tokens, within the kernel's row and output limits, unless a bias records autograd (the
-    kernel has no gradient; addmm gives the bias one). Fewer than 16 outputs keep the slices on the dequantize route
-    (see chunks()).
+    'mid' (the medium-M GEMM, :func:`mid_gemm`) takes calls (W4A4: eager ones only) with float16 / bfloat16 x,
+    K % 128 == 0 and up to :data:`MID_MAX_TOKENS` tokens, within the kernel's row and output limits, unless a bias
+    records autograd (the kernel has no gradient; addmm gives the bias one). Fewer than 16 outputs keep the slices on
+    the dequantize route (see chunks()).
     An x that requires grad (grad mode on) keeps the slices: nvfp4.gemv has no autograd formula at any M (its op's
     backward raises), and a backward through the expanded weights would run in x's dtype on weights up to 2688
     (float16 overflow). (A bias that requires grad alone does not: addmm differentiates it correctly; NVFP4Linear's
@@ -82,9 +82,11 @@ def route(m: int, n: int, activation: str, x, bias=None) -> str:
     # The kernel's own limits (gemm_mid_supported; the GPU tests compare them); a bias that records autograd needs
     # addmm's gradient (the kernel has none).
     bias_grad = bias is not None and bias.requires_grad and torch.is_grad_enabled()
-    mid = (_launch.eager() and x.dtype in (torch.float16, torch.bfloat16) and x.shape[1] % MID_K_MULTIPLE == 0 and
-           m <= (MID_KERNEL_MAX_TOKENS if forced == "mid" else MID_MAX_TOKENS) and n <= MID_KERNEL_MAX_ROWS and
-           m * n <= MID_KERNEL_MAX_OUTPUTS and not bias_grad)
+    # Traced calls reach the kernel through its custom op (reset_native::nvfp4_gemm_mid) for W4A16; W4A4's x
+    # quantization (w4a4_operand) launches outside any op and may read its scale to the host, so it stays eager.
+    mid = ((activation == "bf16" or _launch.eager()) and x.dtype in (torch.float16, torch.bfloat16) and
+           x.shape[1] % MID_K_MULTIPLE == 0 and m <= (MID_KERNEL_MAX_TOKENS if forced == "mid" else MID_MAX_TOKENS)
+           and n <= MID_KERNEL_MAX_ROWS and m * n <= MID_KERNEL_MAX_OUTPUTS and not bias_grad)
     if mid and forced in ("mid", "auto"):
         return "mid"
     fp32_mm = hasattr(torch.ops.aten.mm, "dtype")  # mm(out_dtype=float32): traced calls and W4A4 with fp32 x
@@ -104,6 +106,8 @@ def mid_gemm(packed, block_scales, global_scale: float, x, activation: str, act_
     dtype) and multiplies with gw * gx, as :func:`w4a4_gemm` does; a dynamic gx is read to the host
     (act_global_scale)."""
     n, half_k = packed.shape
+    if not _launch.eager():  # a torch.compile trace: the op (W4A16 only; route() keeps traced W4A4 off this route)
+        return _launch._torch().ops.reset_native.nvfp4_gemm_mid(packed, block_scales, global_scale, x, bias)
     if activation == "nvfp4":
         x, global_scale = w4a4_operand(x, act_gs, global_scale, x.dtype)
     supported, workspace = _nvfp4_cuda.gemm_mid_plan(n, 2 * half_k, x)

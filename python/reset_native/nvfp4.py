@@ -187,7 +187,11 @@ def _check_finite_cuda(a: Any, what: str, name: str) -> None:
 def _cuda_backend() -> Any:
     import reset_native
 
-    if not reset_native.has_cuda():
+    # Under torch.compile the device query (a native call, which dynamo cannot trace: a graph break in every
+    # NVFP4Linear) is skipped: the trace holds a CUDA tensor, so torch has the device; the kernels' presence is
+    # _nvfp4_cuda.AVAILABLE, a plain bool.
+    tracing = sys.modules["torch"].compiler.is_compiling()
+    if not (tracing or reset_native.has_cuda()):
         raise NotImplementedError(
             "reset_native.nvfp4: a CUDA tensor was given but this build has no CUDA kernels or no usable "
             "CUDA device (reset_native.has_cuda() is False); move the data to the CPU")
@@ -195,6 +199,9 @@ def _cuda_backend() -> Any:
         from . import _nvfp4_cuda
     except ImportError as exc:  # pragma: no cover - depends on the CUDA build
         raise NotImplementedError(f"reset_native.nvfp4: the CUDA backend is not available ({exc})") from exc
+    if tracing and not _nvfp4_cuda.AVAILABLE:
+        raise NotImplementedError("reset_native.nvfp4: a CUDA tensor was given but this build has no CUDA kernels "
+                                  "(reset_native.has_cuda() is False); move the data to the CPU")
     return _nvfp4_cuda
 
 
