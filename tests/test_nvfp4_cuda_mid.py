@@ -63,7 +63,7 @@ needs_wgmma = pytest.mark.skipif(not getattr(nc._native, "cuda_gemm_mid_wgmma", 
 
 
 @needs_wgmma
-@pytest.mark.parametrize("shape", ["wg32", "wg64", "wg128", "wg64g4", "wg128g4"])
+@pytest.mark.parametrize("shape", ["wg32", "wg64", "wg128", "wg64g4", "wg128g4", "wg128g4s"])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("n,k,m", SHAPES)
 def test_wgmma_kernels_match_fp64(n, k, m, dtype, shape, monkeypatch):
@@ -74,6 +74,19 @@ def test_wgmma_kernels_match_fp64(n, k, m, dtype, shape, monkeypatch):
     calls = _counted(monkeypatch)
     y = nvfp4.gemv(t, x, bias=b)
     assert len(calls) == 1 and y.dtype == dtype and y.shape == (m, n)
+    ref.check_vs_fp64_weights(y, x, _w64(t), "bf16", b)
+
+
+@pytest.mark.parametrize("shape", ["n4m1", "n4m2", "n8m1"])
+@pytest.mark.parametrize("n,k,m", SHAPES)
+def test_mma_sync_kernels_match_fp64(n, k, m, shape, monkeypatch):
+    """The mma.sync kernels (the rule up to 32 tokens; past that where the build or GPU has no wgmma) on every edge."""
+    monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "mid")
+    monkeypatch.setenv("RESET_NATIVE_GEMM_MID", shape)
+    t, x, b = _case(n, k, m, torch.bfloat16, int(torch.randint(0, 2**31, ())), bias=m % 2 == 1)
+    calls = _counted(monkeypatch)
+    y = nvfp4.gemv(t, x, bias=b)
+    assert len(calls) == 1 and y.shape == (m, n)
     ref.check_vs_fp64_weights(y, x, _w64(t), "bf16", b)
 
 
@@ -107,8 +120,9 @@ def test_shapes_cover_a_split_and_an_unsplit_k():
 
 
 def test_every_output_is_written_over_poison():
-    """The launcher on a NaN-filled output, split K and not, both kernels of the rule (mma.sync up to 64 tokens, wgmma
-    past that in sm_90a builds): every element finite and within the fp64 bound."""
+    """The launcher on a NaN-filled output, split K and not, the rule's kernels (mma.sync up to 32 tokens; in sm_90a
+    builds the pipelined wgmma loop at 33-64 and the serial one past 64): every element finite and within the fp64
+    bound."""
     for n, k, m in [(1000, 384, 64), (36000, 256, 24), (1000, 384, 100), (640, 4096, 100)]:
         t, x, b = _case(n, k, m, torch.bfloat16, 7, bias=True)
         ref.check_vs_fp64_weights(_launch_over_poison(t, x, b), x, _w64(t), "bf16", b)
@@ -145,7 +159,7 @@ def test_mid_and_slices_agree(monkeypatch):
     assert (y_mid != y_slices).double().mean() < 0.05
 
 
-@pytest.mark.parametrize("m", [48, 100])  # the rule's mma.sync and (sm_90a builds) wgmma kernels
+@pytest.mark.parametrize("m", [24, 48, 100])  # the rule's mma.sync, pipelined and serial wgmma kernels
 @pytest.mark.parametrize("n", [640, 20000])  # K split (two launches) and not
 def test_mid_gemm_captures_in_a_cuda_graph(n, m, monkeypatch):
     monkeypatch.delenv("RESET_NATIVE_GEMV_PREFILL", raising=False)
@@ -231,7 +245,7 @@ def _recording_aot_eager(targets):
     return backend
 
 
-@pytest.mark.parametrize("m", [48, 100])  # the rule's mma.sync and (sm_90a builds) wgmma kernels
+@pytest.mark.parametrize("m", [24, 48, 100])  # the rule's mma.sync, pipelined and serial wgmma kernels
 def test_a_compiled_caller_runs_the_mid_op_with_the_eager_bits(m, monkeypatch):
     """Under torch.compile (inductor, whole graph) the route's call is the op reset_native::nvfp4_gemm_mid: the same
     kernel, so the same bits as the eager call, K split or not."""

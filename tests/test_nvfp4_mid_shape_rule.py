@@ -17,10 +17,13 @@ def shape(m, n=24576, hopper=True, request=""):
     return native.cuda_gemm_mid_shape(m, n, hopper, request)
 
 
+MID_RULE = "wg64g4" if WG else "n8m1"  # 33..64 tokens: the pipelined wgmma loop where the build has it
+
+
 def test_rule_by_token_count():
     assert [shape(m) for m in (1, 17, 32)] == ["n4m2"] * 3
-    assert [shape(m) for m in (33, 48, 64)] == ["n8m1"] * 3
-    past_64 = "wg128g4" if WG else "n8m1"
+    assert [shape(m) for m in (33, 48, 64)] == [MID_RULE] * 3
+    past_64 = "wg128g4s" if WG else "n8m1"  # the serial loop on 128 tokens
     assert [shape(m) for m in (65, 96, 128, 1024)] == [past_64] * 4
 
 
@@ -32,14 +35,14 @@ def test_wgmma_only_on_compute_capability_9_0():
 
 @needs_wgmma
 def test_every_shape_is_taken_when_requested():
-    for request in ("n4m1", "n4m2", "n8m1", "wg32", "wg64", "wg128", "wg64g4", "wg128g4"):
+    for request in ("n4m1", "n4m2", "n8m1", "wg32", "wg64", "wg128", "wg64g4", "wg128g4", "wg128g4s"):
         assert shape(40, request=request) == request
         assert shape(100, request=request) == request
 
 
 def test_other_requests_fall_back_to_the_rule():
-    for request in ("wg32g4", "wg256", "n8m2", "N4M2", "bogus", "g4", "wg", "wg64g44"):
-        assert shape(40, request=request) == "n8m1", request
+    for request in ("wg32g4", "wg256", "n8m2", "N4M2", "bogus", "g4", "wg", "wg64g44", "wg64g4s", "wg128s", "s"):
+        assert shape(40, request=request) == MID_RULE, request
         assert shape(20, request=request) == "n4m2", request
 
 
@@ -47,10 +50,13 @@ def test_other_requests_fall_back_to_the_rule():
 def test_wgmma_shapes_keep_row_blocks_within_the_grid():
     """Row blocks go on the grid's y dimension (at most 65535): 128 rows per CTA, 256 with g4."""
     assert shape(40, n=65535 * 128, request="wg64") == "wg64"
-    assert shape(40, n=65535 * 128 + 1, request="wg64") == "n8m1"
+    assert shape(40, n=65535 * 128 + 1, request="wg64") == "wg64g4"  # the rule: 256 rows per CTA still fit
     assert shape(40, n=65535 * 256, request="wg64g4") == "wg64g4"
-    assert shape(100, n=65535 * 256) == "wg128g4"
+    assert shape(100, n=65535 * 256) == "wg128g4s"
     assert shape(100, n=65535 * 256 + 1) == "n8m1"
+    assert shape(40, n=65535 * 256) == "wg64g4"
+    assert shape(40, n=65535 * 256 + 1) == "n8m1"
+    assert shape(100, n=65535 * 256 + 1, request="wg128g4s") == "n8m1"
 
 
 def test_the_build_has_the_wgmma_kernels_exactly_when_its_architectures_name_sm_90a_alone():

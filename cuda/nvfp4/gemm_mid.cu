@@ -25,31 +25,36 @@ constexpr bool kWgBuilt =
 #endif
 
 // mma.sync kernel: token column tiles per CTA (4: 32 tokens, 8: 64) and CTAs per SM (1 or 2: registers and the ring's
-// depth); wgmma kernel (wg > 0): wg tokens per CTA (32, 64 or 128) and `groups` warpgroups (2 or 4; 64 rows each).
+// depth); wgmma kernel (wg > 0): wg tokens per CTA (32, 64 or 128), `groups` warpgroups (2 or 4; 64 rows each) and
+// the serial loop instead of the pipelined one (gemm_wg_kernel.cuh; only for 128 tokens on 4 warpgroups).
 struct MidShape {
   int ntt, minb, wg, groups;
+  bool serial = false;
   int rows() const { return wg > 0 ? 64 * groups : kMidRows; }
   int tokens() const { return wg > 0 ? wg : 8 * ntt; }
   int blocks_per_sm() const { return wg > 0 ? wg_min_blocks(groups, wg) : minb; }
 };
 
-// The rule, or RESET_NATIVE_GEMM_MID = n4m1 | n4m2 | n8m1 (mma.sync) | wg32 | wg64 | wg128 | wg64g4 | wg128g4 (wgmma,
-// 2 warpgroups unless g4) for A/B runs; any other value, or a wgmma shape where the build has no wgmma, the GPU is not
-// compute capability 9.0 or the rows overflow the grid: the rule. H200 (bench/RESULTS.md): n4m2 was fastest up to 32
-// tokens and n8m1 at 48-64 (session 27; the wgmma shapes were level there, within +-9%, session 28 call 4); past 64
-// tokens wg128g4 (one CTA of 128 tokens and 256 rows per SM) was 1.08-1.52x faster than n8m1 on the large layers
-// and level on 8B o (session 28 call 4). (n8m2 spilled and was slower everywhere: removed; 128-row mma.sync CTAs:
-// session 28, reverted.)
+// The rule, or RESET_NATIVE_GEMM_MID = n4m1 | n4m2 | n8m1 (mma.sync) | wg32 | wg64 | wg128 | wg64g4 | wg128g4 |
+// wg128g4s (wgmma, 2 warpgroups unless g4, s = the serial loop) for A/B runs; any other value, or a wgmma shape where
+// the build has no wgmma, the GPU is not compute capability 9.0 or the rows overflow the grid: the rule. H200
+// (bench/RESULTS.md): n4m2 was fastest up to 32 tokens (session 27); at 33-64 tokens the pipelined wg64g4 was
+// 1.02-1.23x faster than n8m1 on every layer (session 29; session 28's serial wgmma loop was level with n8m1 there);
+// past 64 tokens wg128g4 with the serial loop (one CTA of 128 tokens and 256 rows per SM) was 1.08-1.52x faster
+// than n8m1 on the large layers and level on 8B o (session 28 call 4), and faster than the pipelined one (session 29).
+// (n8m2 spilled and was slower everywhere: removed; 128-row mma.sync CTAs: session 28, reverted.)
 // `request`: RESET_NATIVE_GEMM_MID's value (nullptr: unset). No device access (gemm_mid_shape_name tests it on CPUs).
 // (wg32g4 is no shape: 32 tokens per 4 warpgroups was never built; it falls back to the rule like any other value.)
 MidShape mid_shape_rule(std::int64_t m, std::int64_t n, bool hopper, const char* request) {
   const auto wg_fits = [&](int groups) { return kWgBuilt && hopper && n <= std::int64_t(65535) * 64 * groups; };
   const MidShape rule = m <= 32 ? MidShape{4, 2, 0, 0}
-                        : m <= 64 || !wg_fits(4) ? MidShape{8, 1, 0, 0}
-                                                 : MidShape{0, 0, 128, 4};
+                        : !wg_fits(4) ? MidShape{8, 1, 0, 0}
+                        : m <= 64     ? MidShape{0, 0, 64, 4}
+                                      : MidShape{0, 0, 128, 4, true};
   if (request == nullptr) return rule;
   const std::string s(request);
   if (s == "n4m1" || s == "n4m2" || s == "n8m1") return MidShape{s[1] - '0', s[3] - '0', 0, 0};
+  if (s == "wg128g4s") return wg_fits(4) ? MidShape{0, 0, 128, 4, true} : rule;
   const int groups = s.size() > 2 && s.compare(s.size() - 2, 2, "g4") == 0 ? 4 : 2;
   const std::string tokens = s.substr(0, s.size() - (groups == 4 ? 2 : 0));
   const int wg = tokens == "wg32" ? 32 : tokens == "wg64" ? 64 : tokens == "wg128" ? 128 : 0;
@@ -57,7 +62,7 @@ MidShape mid_shape_rule(std::int64_t m, std::int64_t n, bool hopper, const char*
 }
 
 std::string mid_shape_name(const MidShape& s) {
-  if (s.wg > 0) return "wg" + std::to_string(s.wg) + (s.groups == 4 ? "g4" : "");
+  if (s.wg > 0) return "wg" + std::to_string(s.wg) + (s.groups == 4 ? "g4" : "") + (s.serial ? "s" : "");
   return "n" + std::to_string(s.ntt) + "m" + std::to_string(s.minb);
 }
 
@@ -113,10 +118,10 @@ void launch_mid(const MidParams& p, const MidPlan& plan, cudaStream_t stream) {
   if (plan.splits > 1) launch_mid_finish<XDT>(p, plan, stream);
 }
 
-template <int XDT, int NTOK, int GROUPS>
+template <int XDT, int NTOK, int GROUPS, bool PIPE = true>
 void launch_wg(const MidParams& p, const MidPlan& plan, cudaStream_t stream) {
-  const auto kernel = gemm_wg_kernel<XDT, NTOK, GROUPS>;
-  constexpr int smem = wg_smem_bytes<GROUPS>(NTOK);
+  const auto kernel = gemm_wg_kernel<XDT, NTOK, GROUPS, PIPE>;
+  constexpr int smem = wg_smem_bytes<GROUPS>(NTOK, PIPE);
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
              "nvfp4 gemm_mid: cudaFuncSetAttribute (wgmma)");
   const dim3 grid(plan.tok_blocks, plan.row_blocks, plan.splits);
@@ -132,6 +137,8 @@ void launch_mid_shape(const MidParams& p, const MidPlan& plan, cudaStream_t stre
     launch_wg<XDT, 32, 2>(p, plan, stream);
   } else if (s.wg == 64) {
     s.groups == 4 ? launch_wg<XDT, 64, 4>(p, plan, stream) : launch_wg<XDT, 64, 2>(p, plan, stream);
+  } else if (s.wg == 128 && s.serial) {
+    launch_wg<XDT, 128, 4, false>(p, plan, stream);
   } else if (s.wg == 128) {
     s.groups == 4 ? launch_wg<XDT, 128, 4>(p, plan, stream) : launch_wg<XDT, 128, 2>(p, plan, stream);
   } else if (s.ntt == 4) {

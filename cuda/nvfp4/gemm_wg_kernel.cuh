@@ -6,12 +6,16 @@
 // Tiles: a CTA of GROUPS (2 or 4) warpgroups owns 64 * GROUPS weight rows and NTOK tokens (the wgmma's N: 32,
 // 64 or 128) and walks K in stages of kMidK = 128 through the mma.sync kernel's cp.async weight ring. Each warp decodes
 // the FP4 words of its 16 rows into A fragments in registers (fp4_fragments.cuh, the block scales multiplied in
-// exactly), and its warpgroup runs 8 wgmma m64nNk16 per stage with B (x) read from shared memory by descriptor, then
-// waits for them before the next stage's decode rewrites the A registers. (Two A register sets, decoding stage c + 1
-// while stage c's wgmmas run, made ptxas serialise every wgmma (C7513: non-wgmma instructions define a wgmma input
-// inside the pipeline stage), so the overlap comes from the other warpgroups on the SM: 2 CTAs of 2 warpgroups up to
-// 64 tokens, else one CTA of 2 or 4.) x goes through two stage buffers: the next stage's is written while this
-// stage's is read.
+// exactly), and its warpgroup runs 8 wgmma m64nNk16 per stage with B (x) read from shared memory by descriptor.
+// Pipelined (session 29): the stage's 4 FP4 words are decoded one at a time, each word's two wgmmas in their own
+// fence / commit group, so word i + 1 is decoded while word i's wgmmas run; up to 3 groups stay in flight, across the
+// stage boundary too (wgmma_wait<3> before any A registers are rewritten). ptxas keeps this asynchronous only when
+// every instruction that writes a wgmma operand sits before that wgmma's fence and no other instruction defines the
+// accumulators where in-flight wgmmas cross the loop head: so the CTA's first wgmma defines them (scale_d = 0)
+// instead of a zero fill. (Session 28 decoded the whole stage, then ran its 8 wgmmas and waited for all of them; a
+// second A register set for the next stage made ptxas serialise every wgmma, C7513.) x goes through three stage
+// buffers: the next stage's is written while this stage's is read, and the one before it may still be read by the
+// wgmmas in flight.
 //
 // K order: a thread's A pairs are the nibbles (j, j + 4) of its 32-bit words, as in the GEMV; so the wgmma's logical
 // k of step q = 2i + h are, for thread column t = 0..3, the physical k 32t + 8i + 2h + {0, 4} (A registers 0, 1) and
@@ -31,7 +35,8 @@
 namespace reset_native::nvfp4_cuda::detail {
 
 constexpr int kWgRing = 4;   // weight stages in the ring (3 in flight while one is decoded)
-constexpr int kWgXBufs = 2;  // x stage buffers (see the header comment)
+// x stage buffers (see the header comment): 3 for the pipelined loop, 2 for the serial one.
+__host__ __device__ constexpr int wg_xbufs(bool pipe) { return pipe ? 3 : 2; }
 
 // A CTA of GROUPS warpgroups (2 or 4): 64 weight rows per warpgroup, 16 per warp, one thread per row and K quarter.
 template <int GROUPS>
@@ -44,11 +49,14 @@ struct WgTile {
 
 __host__ __device__ constexpr int wg_xbuf_bytes(int ntok) { return ntok * kMidK * 2; }
 template <int GROUPS>
-__host__ __device__ constexpr int wg_smem_bytes(int ntok) {
-  return kWgRing * (WgTile<GROUPS>::kWBytes + WgTile<GROUPS>::kSBytes) + kWgXBufs * wg_xbuf_bytes(ntok);
+__host__ __device__ constexpr int wg_smem_bytes(int ntok, bool pipe) {
+  return kWgRing * (WgTile<GROUPS>::kWBytes + WgTile<GROUPS>::kSBytes) + wg_xbufs(pipe) * wg_xbuf_bytes(ntok);
 }
 // CTAs per SM the launch bounds ask for: registers and shared memory allow 2 of 2 warpgroups up to 64 tokens.
 __host__ __device__ constexpr int wg_min_blocks(int groups, int ntok) { return groups == 2 && ntok <= 64 ? 2 : 1; }
+// Hopper: 227 KiB of shared memory per CTA, 228 KiB per SM with 1 KiB reserved per CTA.
+static_assert(wg_smem_bytes<4>(128, true) <= 227 * 1024 && wg_smem_bytes<2>(128, true) <= 227 * 1024, "CTA smem");
+static_assert(2 * (wg_smem_bytes<2>(64, true) + 1024) <= 228 * 1024, "two wgmma CTAs of 64 tokens per SM");
 
 // x of one stage in flight through registers: units (token n, i), each the four 8-value pieces 32t + 8i (t = 0..3)
 // of the token's stage. Unit u = tid + THREADS * q: lane bits 3-4 give i and bits 0-2 the token within the warp's 8,
@@ -115,51 +123,60 @@ __device__ __forceinline__ void wg_store_x(const WgXRegs<NTOK, THREADS>& r, uint
   fence_proxy_async_smem();  // the wgmmas read these through the async proxy
 }
 
-// Decodes this warp's 16 rows of one stage (CTA rows 16 * warp ..; warpgroup g's 4 warps cover its 64) into the A
-// fragments of its 8 wgmma steps (a[q][0..3]).
+// One stage of this warp's 16 rows (CTA rows 16 * warp ..; warpgroup g's 4 warps cover its 64), read from the ring
+// slot into registers at the stage's start (so the slot is free for its refill after the next CTA barrier): the FP4
+// words of rows g and g + 8 and their block-scale words.
+struct WgStageWords {
+  uint4 w[2];
+  uint32_t s[2];
+};
+
 template <bool BF16>
-__device__ __forceinline__ void wg_decode(const uint8_t* w_slot, const uint8_t* s_slot, uint32_t (&a)[8][4]) {
+__device__ __forceinline__ void wg_stage_words(const uint8_t* w_slot, const uint8_t* s_slot, WgStageWords& st) {
   const int lane = threadIdx.x & 31, warp = int(threadIdx.x) >> 5, g = lane >> 2, t = lane & 3;
-  uint4 wv[2];
-  uint32_t sw[2];
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int rl = warp * 16 + h * 8 + g;
-    wv[h] = *reinterpret_cast<const uint4*>(w_slot + rl * (kMidK / 2) + t * 16);
-    sw[h] = scale_word<BF16>(*reinterpret_cast<const uint16_t*>(s_slot + rl * (kMidK / 16) + t * 2));
-  }
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {  // word i: elements 32t + 8i .. 32t + 8i + 7 of the stage; block 2t + i / 2
-    uint32_t d[2][4];
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const uint32_t w = i == 0 ? wv[h].x : i == 1 ? wv[h].y : i == 2 ? wv[h].z : wv[h].w;
-      if constexpr (BF16) {
-        fp4_word_bf16_select2(w, d[h]);
-      } else {
-        fp4_word<false>(w, d[h]);
-      }
-#pragma unroll
-      for (int e = 0; e < 4; ++e) d[h][e] = mul_pair_half(d[h][e], sw[h], i >= 2, BF16);
-    }
-    // Rows g (h = 0) and g + 8 (h = 1); pairs 0, 1 feed step 2i, pairs 2, 3 step 2i + 1.
-    a[2 * i][0] = d[0][0], a[2 * i][1] = d[1][0], a[2 * i][2] = d[0][1], a[2 * i][3] = d[1][1];
-    a[2 * i + 1][0] = d[0][2], a[2 * i + 1][1] = d[1][2], a[2 * i + 1][2] = d[0][3], a[2 * i + 1][3] = d[1][3];
+    st.w[h] = *reinterpret_cast<const uint4*>(w_slot + rl * (kMidK / 2) + t * 16);
+    st.s[h] = scale_word<BF16>(*reinterpret_cast<const uint16_t*>(s_slot + rl * (kMidK / 16) + t * 2));
   }
 }
 
-template <int XDT, int NTOK, int GROUPS>
+// Decodes word i (elements 32t + 8i .. 32t + 8i + 7 of the stage; block 2t + i / 2) of both rows into the A
+// fragments of wgmma steps 2i and 2i + 1 (a[q][0..3]), the block scales multiplied in exactly.
+template <bool BF16>
+__device__ __forceinline__ void wg_decode_word(const WgStageWords& st, int i, uint32_t (&a)[8][4]) {
+  uint32_t d[2][4];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const uint32_t w = i == 0 ? st.w[h].x : i == 1 ? st.w[h].y : i == 2 ? st.w[h].z : st.w[h].w;
+    if constexpr (BF16) {
+      fp4_word_bf16_select2(w, d[h]);
+    } else {
+      fp4_word<false>(w, d[h]);
+    }
+#pragma unroll
+    for (int e = 0; e < 4; ++e) d[h][e] = mul_pair_half(d[h][e], st.s[h], i >= 2, BF16);
+  }
+  // Rows g (h = 0) and g + 8 (h = 1); pairs 0, 1 feed step 2i, pairs 2, 3 step 2i + 1.
+  a[2 * i][0] = d[0][0], a[2 * i][1] = d[1][0], a[2 * i][2] = d[0][1], a[2 * i][3] = d[1][1];
+  a[2 * i + 1][0] = d[0][2], a[2 * i + 1][1] = d[1][2], a[2 * i + 1][2] = d[0][3], a[2 * i + 1][3] = d[1][3];
+}
+
+// PIPE: the pipelined loop (header comment); else the serial one (decode the whole stage, then its 8 wgmmas, wait
+// for them): 128 tokens on 4 warpgroups run the serial loop faster (the pipelined one spills there; session 29).
+template <int XDT, int NTOK, int GROUPS, bool PIPE>
 __global__ void __launch_bounds__(WgTile<GROUPS>::kThreads, wg_min_blocks(GROUPS, NTOK)) gemm_wg_kernel(MidParams p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   constexpr bool kIsBF16 = XDT == kBF16;
   using E = Elem<XDT>;
-  constexpr int kXBytes = wg_xbuf_bytes(NTOK);
+  constexpr int kXBytes = wg_xbuf_bytes(NTOK), kXBufs = wg_xbufs(PIPE);
   constexpr int kThreads = WgTile<GROUPS>::kThreads, kRows = WgTile<GROUPS>::kRows;
   constexpr int kWBytes = WgTile<GROUPS>::kWBytes, kSBytes = WgTile<GROUPS>::kSBytes;
   extern __shared__ __align__(16) uint8_t smem[];
   uint8_t* w_ring = smem;
   uint8_t* s_ring = w_ring + kWgRing * kWBytes;
-  uint8_t* x_buf = s_ring + kWgRing * kSBytes;  // [kWgXBufs][B layout]
+  uint8_t* x_buf = s_ring + kWgRing * kSBytes;  // [kXBufs][B layout]
   const uint32_t x_addr = uint32_t(__cvta_generic_to_shared(x_buf));
 
   const int row0 = blockIdx.y * kRows, tok0 = blockIdx.x * NTOK;
@@ -167,9 +184,9 @@ __global__ void __launch_bounds__(WgTile<GROUPS>::kThreads, wg_min_blocks(GROUPS
   const int first = split * p.stages_per_split;
   const int stages = min(p.stages_per_split, total - first);
 
+  // No zero fill: the CTA's first wgmma defines the accumulators (scale_d = 0). Zeros written by other instructions
+  // would stand at the loop head that in-flight wgmmas cross, and ptxas then serialises every wgmma (C7515).
   float acc[NTOK / 2];
-#pragma unroll
-  for (int j = 0; j < NTOK / 2; ++j) acc[j] = 0.0f;
 
 #pragma unroll
   for (int s = 0; s < kWgRing - 1; ++s) {  // one commit group per stage, empty past the end
@@ -183,9 +200,15 @@ __global__ void __launch_bounds__(WgTile<GROUPS>::kThreads, wg_min_blocks(GROUPS
   wg_store_x(xr, x_buf);
   if (stages > 1) wg_load_x(p, tok0, first + 1, xr);
 
-  // Stage c: its weights have landed (and x, staged a stage earlier; the wgmmas of stage c - 1, which read the buffer
-  // the next x goes to, are complete in both warpgroups); refill the ring, stage the next x, decode, run the wgmmas.
+  // Stage c: its weights have landed (and x, staged a stage earlier); refill the ring, stage the next x, decode and
+  // run the wgmmas.
+  WgStageWords st;
+  uint32_t frag[8][4];
   for (int c = 0; c < stages; ++c) {
+    // Up to 3 wgmma groups stay in flight across the stage boundary: this wait retires stage c - 1's first (its A
+    // registers, frag[0..1], are decoded next) and with the barrier every wgmma of stage c - 2 in the CTA, which
+    // read the x buffer the next x goes to (3 buffers).
+    if constexpr (PIPE) wgmma_wait<3>();
     cp_async_wait<kWgRing - 2>();
     __syncthreads();
     const int refill = c + kWgRing - 1;
@@ -195,20 +218,38 @@ __global__ void __launch_bounds__(WgTile<GROUPS>::kThreads, wg_min_blocks(GROUPS
                                       s_ring + slot * kSBytes);
     }
     cp_async_commit();
-    if (c + 1 < stages) wg_store_x(xr, x_buf + ((c + 1) % kWgXBufs) * kXBytes);
+    if (c + 1 < stages) wg_store_x(xr, x_buf + ((c + 1) % kXBufs) * kXBytes);
     if (c + 2 < stages) wg_load_x(p, tok0, first + c + 2, xr);
     const int slot = c % kWgRing;
-    uint32_t frag[8][4];
-    wg_decode<kIsBF16>(w_ring + slot * kWBytes, s_ring + slot * kSBytes, frag);
-    const uint32_t xb = x_addr + (c % kWgXBufs) * kXBytes;
-    wgmma_fence();
+    wg_stage_words<kIsBF16>(w_ring + slot * kWBytes, s_ring + slot * kSBytes, st);
+    wg_decode_word<kIsBF16>(st, 0, frag);
+    const uint32_t xb = x_addr + (c % kXBufs) * kXBytes;
+    if constexpr (PIPE) {
+      // Word i's two steps run while word i + 1 is decoded: each wgmma group has its own fence (the registers it
+      // reads are written before it), and a group's A registers are rewritten only after wgmma_wait<3> has retired
+      // the group that read them last (the same word one stage earlier: 3 groups were issued after it).
 #pragma unroll
-    for (int q = 0; q < 8; ++q) {
-      Wgmma<NTOK, kIsBF16>::run(acc, frag[q], wg_b_desc<NTOK>(xb, q));
+      for (int i = 0; i < 4; ++i) {
+        wgmma_fence();
+        Wgmma<NTOK, kIsBF16>::run(acc, frag[2 * i], wg_b_desc<NTOK>(xb, 2 * i), c | i);
+        Wgmma<NTOK, kIsBF16>::run(acc, frag[2 * i + 1], wg_b_desc<NTOK>(xb, 2 * i + 1), 1);
+        wgmma_commit();
+        if (i < 3) {
+          wgmma_wait<3>();
+          wg_decode_word<kIsBF16>(st, i + 1, frag);
+        }
+      }
+    } else {
+#pragma unroll
+      for (int i = 1; i < 4; ++i) wg_decode_word<kIsBF16>(st, i, frag);
+      wgmma_fence();
+#pragma unroll
+      for (int q = 0; q < 8; ++q) Wgmma<NTOK, kIsBF16>::run(acc, frag[q], wg_b_desc<NTOK>(xb, q), c | q);
+      wgmma_commit();
+      wgmma_wait<0>();
     }
-    wgmma_commit();
-    wgmma_wait<0>();
   }
+  wgmma_wait<0>();
   cp_async_wait<0>();  // no copy may still target shared memory when the CTA exits
 
   // acc[4j + e]: rows g (e = 0, 1) and g + 8 (e = 2, 3) of the warp's 16, tokens 8j + 2t (+1 for odd e).

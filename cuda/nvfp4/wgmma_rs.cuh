@@ -26,7 +26,8 @@ __device__ __forceinline__ uint64_t wgmma_desc(uint32_t smem_addr, uint32_t lbo,
   return uint64_t((smem_addr & 0x3FFFF) >> 4) | (uint64_t(lbo >> 4) << 16) | (uint64_t(sbo >> 4) << 32);
 }
 
-// m64n32k16, T = the 16-bit type's PTX name; d[16], a[4] and b in scope.
+// m64n32k16, T = the 16-bit type's PTX name; d[16], a[4], b and scale_d (0: D = A * B, the accumulators' first
+// definition; else D += A * B) in scope.
 #define RESET_NATIVE_WGMMA_RS_N32(T) \
 asm volatile("{.reg .pred p; setp.ne.b32 p, %21, 0;\n"                                                                \
   "wgmma.mma_async.sync.aligned.m64n32k16.f32." T "." T " {"                                                          \
@@ -34,9 +35,9 @@ asm volatile("{.reg .pred p; setp.ne.b32 p, %21, 0;\n"                          
   "{%16, %17, %18, %19}, %20, p, 1, 1, 0;}"                                                                           \
     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]),     \
     "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])                          \
-    : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1))
+    : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(scale_d))
 
-// m64n64k16, T = the 16-bit type's PTX name; d[32], a[4] and b in scope.
+// m64n64k16: as above, d[32].
 #define RESET_NATIVE_WGMMA_RS_N64(T) \
 asm volatile("{.reg .pred p; setp.ne.b32 p, %37, 0;\n"                                                                \
   "wgmma.mma_async.sync.aligned.m64n64k16.f32." T "." T " {"                                                          \
@@ -47,9 +48,9 @@ asm volatile("{.reg .pred p; setp.ne.b32 p, %37, 0;\n"                          
     "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]),            \
     "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]),           \
     "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])                         \
-    : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1))
+    : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(scale_d))
 
-// m64n128k16, T = the 16-bit type's PTX name; d[64], a[4] and b in scope.
+// m64n128k16: as above, d[64].
 #define RESET_NATIVE_WGMMA_RS_N128(T) \
 asm volatile("{.reg .pred p; setp.ne.b32 p, %69, 0;\n"                                                                \
   "wgmma.mma_async.sync.aligned.m64n128k16.f32." T "." T " {"                                                         \
@@ -65,14 +66,14 @@ asm volatile("{.reg .pred p; setp.ne.b32 p, %69, 0;\n"                          
     "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),           \
     "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]),           \
     "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])                         \
-    : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1))
+    : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(scale_d))
 
 // One wgmma m64nNk16 (N = 32, 64 or 128 tokens), A in registers, B by descriptor: the macro above for N, with the
 // 16-bit type's PTX name.
 template <int N, bool BF16>
 struct Wgmma {
   static_assert(N == 32 || N == 64 || N == 128, "wgmma N: 32, 64 or 128");
-  static __device__ __forceinline__ void run(float (&d)[N / 2], const uint32_t (&a)[4], uint64_t b) {
+  static __device__ __forceinline__ void run(float (&d)[N / 2], const uint32_t (&a)[4], uint64_t b, int scale_d) {
 #define RESET_NATIVE_WGMMA_RS(M) \
   if constexpr (BF16) {          \
     M("bf16");                   \

@@ -131,9 +131,9 @@ constexpr std::int64_t kGemmMidMaxRows = 65535 * 256;  // row blocks of 256 on t
 constexpr std::int64_t kGemmMidMaxOutputs = std::int64_t(1) << 31;  // m * n
 
 // Whether this build has the medium-M GEMM's wgmma kernels (sm_90a; RESET_NATIVE_GEMM_MID=wg32 | wg64 | wg128 |
-// wg64g4 | wg128g4).
+// wg64g4 | wg128g4 | wg128g4s).
 bool gemm_mid_wgmma_built();
-// The kernel shape launch_gemm_mid takes for m tokens and n rows ("n4m2", "n8m1", "wg128g4", ...): hopper = the GPU
+// The kernel shape launch_gemm_mid takes for m tokens and n rows ("n4m2", "wg64g4", "wg128g4s", ...): hopper = the GPU
 // is compute capability 9.0, request = RESET_NATIVE_GEMM_MID's value ("" = unset). Host only, no device needed.
 std::string gemm_mid_shape_name(std::int64_t m, std::int64_t n, bool hopper, const std::string& request);
 // Whether launch_gemm_mid takes these arguments (dtype, k % 128, m and n ranges, m * n, alignment); host only.
