@@ -27,7 +27,6 @@ the serving-path convention) by the dequantized weights with fp32 accumulation: 
 """
 from __future__ import annotations
 
-import functools
 import math
 import os
 import sys
@@ -93,17 +92,16 @@ def _float_dtype_name(a: Any, name: str) -> str:
         found = names.get(a.dtype)
         allowed = "numpy float32 or float16"
     else:
-        found = _torch_float_names().get(a.dtype)
+        found = _TORCH_FLOAT_NAMES.get(str(a.dtype))
         allowed = "torch float32, float16 or bfloat16"
     if found is None:
         raise TypeError(f"{name} must have dtype {allowed}, got {a.dtype}")
     return found
 
 
-@functools.lru_cache(maxsize=None)
-def _torch_float_names() -> dict:
-    torch = sys.modules["torch"]  # only called with a torch tensor in hand
-    return {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
+# By the dtype's name: a constant that needs no torch import, and torch.compile traces the lookup without the warning
+# a functools.lru_cache draws (on every compiled NVFP4Linear).
+_TORCH_FLOAT_NAMES = {"torch.float32": "float32", "torch.float16": "float16", "torch.bfloat16": "bfloat16"}
 
 
 def _is_contiguous(a: Any) -> bool:
