@@ -1,4 +1,4 @@
-"""Drive the NVFP4 GEMV (M <= 16) or the medium-M GEMM (M > 16: kernel gemm_mid_kernel, or gemm_wg_kernel past 64
+"""Drive the NVFP4 GEMV (M <= 16) or the medium-M GEMM (M > 16: kernel gemm_mid_kernel, or gemm_wg_kernel past 32
 tokens in sm_90a builds; RESET_NATIVE_GEMM_MID picks another) once per shape for a profiler (Nsight Compute), one
 warm-up call each.
 

@@ -247,8 +247,9 @@ def _recording_aot_eager(targets):
 
 @pytest.mark.parametrize("m", [24, 48, 100])  # the rule's mma.sync, pipelined and serial wgmma kernels
 def test_a_compiled_caller_runs_the_mid_op_with_the_eager_bits(m, monkeypatch):
-    """Under torch.compile (inductor, whole graph) the route's call is the op reset_native::nvfp4_gemm_mid: the same
-    kernel, so the same bits as the eager call, K split or not."""
+    """The route's call (_nvfp4_prefill.mid_gemm) compiled by torch.compile (inductor, whole graph) runs the op
+    reset_native::nvfp4_gemm_mid: the same kernel, so the same bits as the eager call, K split or not. (nvfp4.gemv's
+    way there, through the route rule: the NVFP4Linear test below.)"""
     monkeypatch.delenv("RESET_NATIVE_GEMV_PREFILL", raising=False)
     calls = _counted(monkeypatch)
     for n in (640, 20000):  # K split and not
@@ -295,8 +296,10 @@ def test_the_mid_op_checks_its_arguments():
     with pytest.raises(ValueError, match="K % 128 == 0"):
         op(t.packed[:, :96].contiguous(), t.block_scales[:, :12].contiguous(), t.global_scale,
            x[:, :192].contiguous(), b)
-    with pytest.raises(ValueError, match="K % 128 == 0"):
+    with pytest.raises(TypeError, match="x must be float16 or bfloat16"):
         op(t.packed, t.block_scales, t.global_scale, x.float(), None)
+    with pytest.raises(ValueError, match="x must be contiguous"):
+        op(t.packed, t.block_scales, t.global_scale, x.t().contiguous().t(), b)
     with pytest.raises(ValueError, match="K = 1024"):
         op(t.packed, t.block_scales, t.global_scale, x[:, :512].contiguous(), b)
     with pytest.raises(ValueError, match="bias must be"):

@@ -38,8 +38,9 @@ struct MidShape {
 // The rule, or RESET_NATIVE_GEMM_MID = n4m1 | n4m2 | n8m1 (mma.sync) | wg32 | wg64 | wg128 | wg64g4 | wg128g4 |
 // wg128g4s (wgmma, 2 warpgroups unless g4, s = the serial loop) for A/B runs; any other value, or a wgmma shape where
 // the build has no wgmma, the GPU is not compute capability 9.0 or the rows overflow the grid: the rule. H200
-// (bench/RESULTS.md): n4m2 was fastest up to 32 tokens (session 27); at 33-64 tokens the pipelined wg64g4 was
-// 1.02-1.23x faster than n8m1 on every layer (session 29; session 28's serial wgmma loop was level with n8m1 there);
+// (bench/RESULTS.md): n4m2 was fastest up to 32 tokens (session 27); at 33-64 tokens the pipelined wg64g4 took
+// 0.85-0.96x n8m1's time (1.04-1.17x faster) on every layer at 33 and 48 tokens and 0.93-1.02x at 64, where only 32B
+// down was slower (session 29 call 4; session 28's serial wgmma loop was level with n8m1 there);
 // past 64 tokens wg128g4 with the serial loop (one CTA of 128 tokens and 256 rows per SM) was 1.08-1.52x faster
 // than n8m1 on the large layers and level on 8B o (session 28 call 4), and faster than the pipelined one (session 29).
 // (n8m2 spilled and was slower everywhere: removed; 128-row mma.sync CTAs: session 28, reverted.)

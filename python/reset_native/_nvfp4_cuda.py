@@ -85,6 +85,14 @@ def _check_weights(packed, block_scales):
     return n, k
 
 
+def _check_bias(bias, n: int, dtype, device) -> None:
+    """None, or a contiguous [n] CUDA tensor of dtype on device."""
+    if bias is not None:
+        _check_cuda(bias, "bias", device)
+        if bias.dtype != dtype or tuple(bias.shape) != (n,):
+            raise ValueError(f"bias must be [{n}] of dtype {dtype}, got {tuple(bias.shape)} {bias.dtype}")
+
+
 def _check_scale(value, name: str) -> float:
     v = float(value)
     if not math.isfinite(v) or v <= 0.0:
@@ -166,38 +174,40 @@ def gemm_mid(packed, block_scales, global_scale: float, x, bias, workspace_bytes
     per 32, 64 or 128 tokens (docs/nvfp4_cuda.md "Medium M"). The caller has checked x ([M, K] contiguous float16 /
     bfloat16 on the weights' device), bias ([N] of x's dtype or None) and the shape (gemm_mid_plan, which gave
     workspace_bytes). Enqueued on the current stream with no host read; allocates the output and the K split's fp32
-    partial sums only."""
+    partial sums only. (The sums are their own allocation, freed after the launch: in the output's, as the GEMV does
+    with its few, they would live as long as the output, up to 16x its size.)"""
     torch = _torch()
     n, half_k = packed.shape
     m = x.shape[0]
     packed, block_scales, x = _aligned(packed, 16), _aligned(block_scales, 8), _aligned(x, 16)
-    out, _, ws = _gemv_buffers(torch, x, m, n, 0, workspace_bytes)  # one allocation: output + K split's sums
+    out = torch.empty((m, n), dtype=x.dtype, device=x.device)
+    ws = torch.empty(workspace_bytes // 4, dtype=torch.float32, device=x.device) if workspace_bytes else None
     index = x.device.index
     with _launch.on_device(index):
         _native.cuda_gemm_mid(packed.data_ptr(), block_scales.data_ptr(), float(global_scale), n, 2 * half_k,
                               x.data_ptr(), _dtype_code(x.dtype, "x"), m, 0 if bias is None else bias.data_ptr(),
-                              out.data_ptr(), ws, workspace_bytes, _launch.raw_stream(index))
+                              out.data_ptr(), 0 if ws is None else ws.data_ptr(), workspace_bytes,
+                              _launch.raw_stream(index))
     return out
 
 
 def _gemm_mid_impl(packed, block_scales, global_scale: float, x, bias):
     """The body of the op reset_native::nvfp4_gemm_mid: gemm_mid with every check of a direct op call (the eager
     route, _nvfp4_prefill.mid_gemm, has made them already and calls gemm_mid itself)."""
+    torch = _torch()
     n, k = _check_weights(packed, block_scales)
     dev = packed.device
     _check_cuda(x, "x", dev)
+    if x.dtype not in (torch.float16, torch.bfloat16):
+        raise TypeError(f"x must be float16 or bfloat16 for the medium-M GEMM, got {x.dtype}")
     if x.dim() != 2 or x.shape[1] != k:
         raise ValueError(f"x must be [M, K] with K = {k}, got {tuple(x.shape)}")
-    if bias is not None:
-        _check_cuda(bias, "bias", dev)
-        if bias.dtype != x.dtype or tuple(bias.shape) != (n,):
-            raise ValueError(f"bias must be [{n}] of dtype {x.dtype}, got {tuple(bias.shape)} {bias.dtype}")
+    _check_bias(bias, n, x.dtype, dev)
     supported, workspace = gemm_mid_plan(n, k, x)
     if not supported:
-        raise ValueError(f"the medium-M GEMM needs float16 / bfloat16 x [M, K] with K % 128 == 0, "
-                         f"1 <= M <= {_native.cuda_gemm_mid_max_tokens} and M * N <= "
-                         f"{_native.cuda_gemm_mid_max_outputs}, N <= {_native.cuda_gemm_mid_max_rows}; got x "
-                         f"{tuple(x.shape)} {x.dtype} against N = {n}")
+        raise ValueError(f"the medium-M GEMM needs K % 128 == 0, 1 <= M <= {_native.cuda_gemm_mid_max_tokens}, "
+                         f"N <= {_native.cuda_gemm_mid_max_rows} and M * N <= {_native.cuda_gemm_mid_max_outputs}; "
+                         f"got x {tuple(x.shape)} against N = {n}")
     return gemm_mid(packed, block_scales, _check_scale(global_scale, "global_scale"), x, bias, workspace)
 
 
@@ -251,10 +261,7 @@ def _gemv_impl(packed, block_scales, global_scale: float, x, activation: str, ac
         raise ValueError(f"x must be [M, K] with K = {k} and 1 <= M <= {MAX_TOKENS}, got {tuple(x.shape)}")
     if activation not in _ACTIVATIONS:
         raise ValueError(f"activation must be one of {_ACTIVATIONS}, got {activation!r}")
-    if bias is not None:
-        _check_cuda(bias, "bias", dev)
-        if bias.dtype != x.dtype or tuple(bias.shape) != (n,):
-            raise ValueError(f"bias must be [{n}] of dtype {x.dtype}, got {tuple(bias.shape)} {bias.dtype}")
+    _check_bias(bias, n, x.dtype, dev)
     m = x.shape[0]
     if residual is not None:
         _check_cuda(residual, "residual", dev)

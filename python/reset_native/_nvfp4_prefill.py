@@ -29,8 +29,8 @@ forces a route for A/B measurements (bench/bench_nvfp4_prefill.py, bench/bench_n
 token count decides.
 
 Session 27 added the 'mid' route (:func:`mid_gemm`): 17..:data:`MID_MAX_TOKENS` tokens of 16-bit x with K % 128 == 0
-run one medium-M GEMM launch that reads the weights once per 32 or 64 tokens (mma.sync) or, past 64 tokens in sm_90a
-builds (session 28), once per 128 (wgmma), and decodes FP4 in registers (docs/nvfp4_cuda.md "Medium M"); from
+run one medium-M GEMM launch that reads the weights once per 32 tokens (mma.sync) or, past 32 tokens in sm_90a builds
+(sessions 28-29), once per 64 or 128 (wgmma), and decodes FP4 in registers (docs/nvfp4_cuda.md "Medium M"); from
 MID_MAX_TOKENS + 1 tokens those calls take the dequantize + cuBLAS route.
 """
 import math
@@ -106,7 +106,9 @@ def mid_gemm(packed, block_scales, global_scale: float, x, activation: str, act_
     dtype) and multiplies with gw * gx, as :func:`w4a4_gemm` does; a dynamic gx is read to the host
     (act_global_scale)."""
     n, half_k = packed.shape
-    if not _launch.eager():  # a torch.compile trace: the op (W4A16 only; route() keeps traced W4A4 off this route)
+    if not _launch.eager():  # a torch.compile trace: the op, W4A16 only (route() keeps traced W4A4 off this route)
+        if activation != "bf16":
+            raise NotImplementedError("the medium-M GEMM takes W4A4 only outside a torch.compile trace")
         return _launch._torch().ops.reset_native.nvfp4_gemm_mid(packed, block_scales, global_scale, x, bias)
     if activation == "nvfp4":
         x, global_scale = w4a4_operand(x, act_gs, global_scale, x.dtype)

@@ -188,7 +188,9 @@ def _cuda_backend() -> Any:
     # Under torch.compile the device query (a native call, which dynamo cannot trace: a graph break in every
     # NVFP4Linear) is skipped: the trace holds a CUDA tensor, so torch has the device; the kernels' presence is
     # _nvfp4_cuda.AVAILABLE, a plain bool.
-    tracing = sys.modules["torch"].compiler.is_compiling()
+    from . import _torch_launch
+
+    tracing = not _torch_launch.eager()
     if not (tracing or reset_native.has_cuda()):
         raise NotImplementedError(
             "reset_native.nvfp4: a CUDA tensor was given but this build has no CUDA kernels or no usable "
@@ -198,8 +200,8 @@ def _cuda_backend() -> Any:
     except ImportError as exc:  # pragma: no cover - depends on the CUDA build
         raise NotImplementedError(f"reset_native.nvfp4: the CUDA backend is not available ({exc})") from exc
     if tracing and not _nvfp4_cuda.AVAILABLE:
-        raise NotImplementedError("reset_native.nvfp4: a CUDA tensor was given but this build has no CUDA kernels "
-                                  "(reset_native.has_cuda() is False); move the data to the CPU")
+        raise NotImplementedError("reset_native.nvfp4: a CUDA tensor was given but this build has no CUDA kernels; "
+                                  "move the data to the CPU")
     return _nvfp4_cuda
 
 
