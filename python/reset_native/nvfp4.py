@@ -406,18 +406,30 @@ def gemv(t: NVFP4Tensor, x: Any, *, activation: str = "bf16", act_global_scale: 
             raise ValueError(f"bias is on {_device(bias)} but x is on {_device(x)}")
         _require_contiguous(bias, "bias")
     x2 = x.reshape(1, k) if x.ndim == 1 else x
-    m = int(x2.shape[0])
     if _is_cuda(x2):
         y = _gemv_cuda(t, x2, activation, act_gs, bias)
+    elif _is_torch(x2) and sys.modules["torch"].compiler.is_compiling():
+        # A torch.compile trace: the native call is opaque to dynamo (a graph break in every NVFP4Linear), so the
+        # CPU GEMV stands in the graph as a custom op whose body is _gemv_cpu (importing the module registers it).
+        from . import _nvfp4_cpu_op
+
+        y = _nvfp4_cpu_op.op()(t.packed, t.block_scales, t.global_scale, x2, activation, act_gs, bias)
     else:
-        y = None
-        if m > 1 and _nvfp4_prefill_cpu.use_route(m, activation):
-            y = _gemv_cpu_prefill(t, x2, bias, dtype_name, activation, act_gs)
-        if y is None:  # decode-sized M, or W4A4 with a NaN / Inf in x (the kernels raise the error)
-            y = _empty_like_kind(x2, (m, n), dtype_name)
-            _C.gemv(_as_numpy(t.packed), _as_numpy(t.block_scales), t.global_scale, _as_numpy(x2), dtype_name,
-                    _as_numpy(y), None if bias is None else _as_numpy(bias), activation, act_gs)
+        y = _gemv_cpu(t, x2, dtype_name, activation, act_gs, bias)
     return y.reshape(n) if x.ndim == 1 else y
+
+
+def _gemv_cpu(t: NVFP4Tensor, x2: Any, dtype_name: str, activation: str, act_gs: Optional[float], bias: Any) -> Any:
+    """The CPU GEMV of checked arguments (gemv's): [M, N] of x2's kind and dtype."""
+    m, n = int(x2.shape[0]), t.shape[0]
+    y = None
+    if m > 1 and _nvfp4_prefill_cpu.use_route(m, activation):
+        y = _gemv_cpu_prefill(t, x2, bias, dtype_name, activation, act_gs)
+    if y is None:  # decode-sized M, or W4A4 with a NaN / Inf in x (the kernels raise the error)
+        y = _empty_like_kind(x2, (m, n), dtype_name)
+        _C.gemv(_as_numpy(t.packed), _as_numpy(t.block_scales), t.global_scale, _as_numpy(x2), dtype_name,
+                _as_numpy(y), None if bias is None else _as_numpy(bias), activation, act_gs)
+    return y
 
 
 def _float32_same_kind(a: Any) -> Any:
