@@ -36,6 +36,7 @@ import numpy as np
 
 from . import _core
 from . import _nvfp4_prefill_cpu
+from . import _torch_launch  # imports torch only when asked (a tensor in hand)
 
 __all__ = [
     "BLOCK_SIZE",
@@ -185,23 +186,17 @@ def _check_finite_cuda(a: Any, what: str, name: str) -> None:
 def _cuda_backend() -> Any:
     import reset_native
 
-    # Under torch.compile the device query (a native call, which dynamo cannot trace: a graph break in every
-    # NVFP4Linear) is skipped: the trace holds a CUDA tensor, so torch has the device; the kernels' presence is
-    # _nvfp4_cuda.AVAILABLE, a plain bool.
-    from . import _torch_launch
-
-    tracing = not _torch_launch.eager()
-    if not (tracing or reset_native.has_cuda()):
-        raise NotImplementedError(
-            "reset_native.nvfp4: a CUDA tensor was given but this build has no CUDA kernels or no usable "
-            "CUDA device (reset_native.has_cuda() is False); move the data to the CPU")
     try:
         from . import _nvfp4_cuda
     except ImportError as exc:  # pragma: no cover - depends on the CUDA build
         raise NotImplementedError(f"reset_native.nvfp4: the CUDA backend is not available ({exc})") from exc
-    if tracing and not _nvfp4_cuda.AVAILABLE:
-        raise NotImplementedError("reset_native.nvfp4: a CUDA tensor was given but this build has no CUDA kernels; "
-                                  "move the data to the CPU")
+    # Under torch.compile the device query (a native call, which dynamo cannot trace: a graph break in every
+    # NVFP4Linear) is skipped: the trace holds a CUDA tensor, so torch has the device, and the kernels' presence is
+    # _nvfp4_cuda.AVAILABLE, a plain bool.
+    if not (reset_native.has_cuda() if _torch_launch.eager() else _nvfp4_cuda.AVAILABLE):
+        raise NotImplementedError(
+            "reset_native.nvfp4: a CUDA tensor was given but this build has no CUDA kernels or no usable "
+            "CUDA device (reset_native.has_cuda() is False); move the data to the CPU")
     return _nvfp4_cuda
 
 
@@ -408,7 +403,7 @@ def gemv(t: NVFP4Tensor, x: Any, *, activation: str = "bf16", act_global_scale: 
     x2 = x.reshape(1, k) if x.ndim == 1 else x
     if _is_cuda(x2):
         y = _gemv_cuda(t, x2, activation, act_gs, bias)
-    elif _is_torch(x2) and sys.modules["torch"].compiler.is_compiling():
+    elif _is_torch(x2) and not _torch_launch.eager():
         # A torch.compile trace: the native call is opaque to dynamo (a graph break in every NVFP4Linear), so the
         # CPU GEMV stands in the graph as a custom op whose body is _gemv_cpu (importing the module registers it).
         from . import _nvfp4_cpu_op
