@@ -30,14 +30,14 @@ def _counted(monkeypatch):
     calls = []
     real = nc.gemm_mid
     monkeypatch.setattr(nc, "gemm_mid", lambda *a, **kw: calls.append(a[5]) or real(*a, **kw))
-    return calls  # the workspace bytes of each launch (> 0: K was split)
+    return calls  # the workspace bytes of each launch
 
 
 def _splits(n, k, m):
-    """K splits the launcher picks for this shape on this GPU (0 workspace bytes: none)."""
-    ok, ws = nc.gemm_mid_plan(n, k, torch.empty(m, k, dtype=torch.bfloat16, device="cuda"))
-    assert ok
-    return ws // (4 * m * n) if ws else 1
+    """K splits the launcher picks for this shape on this GPU (1: none)."""
+    splits = nc.gemm_mid_splits(n, k, torch.empty(m, k, dtype=torch.bfloat16, device="cuda"))
+    assert splits >= 1
+    return splits
 
 
 # (n, k, m): rows past N in the last CTA (N % 256 != 0, N < 16), tokens past an 8-column tile, one and several token
@@ -63,11 +63,14 @@ needs_wgmma = pytest.mark.skipif(not getattr(nc._native, "cuda_gemm_mid_wgmma", 
 
 
 @needs_wgmma
-@pytest.mark.parametrize("shape", ["wg32", "wg64", "wg128", "wg64g4", "wg128g4", "wg128g4s"])
+@pytest.mark.parametrize("shape", ["wg32", "wg64", "wg128", "wg64g4", "wg128g4", "wg128g4s", "ws16c2", "ws32c2",
+                                   "ws64c2", "ws128c2", "ws32c3", "ws64c3", "ws128c3", "ws32c4", "ws64c4", "ws32c2m2",
+                                   "ws64c2m2"])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("n,k,m", SHAPES)
 def test_wgmma_kernels_match_fp64(n, k, m, dtype, shape, monkeypatch):
-    """Every wgmma tile (32, 64, 128 tokens per CTA; 128 rows, 256 with g4) on every edge of SHAPES, split K or not."""
+    """Every wgmma tile (32, 64, 128 tokens per CTA; 128 rows, 256 with g4) and every warp-specialised one (16..128
+    tokens, 2 or 4 consumer warpgroups, one or two CTAs per SM) on every edge of SHAPES, split K or not."""
     monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "mid")
     monkeypatch.setenv("RESET_NATIVE_GEMM_MID", shape)
     t, x, b = _case(n, k, m, dtype, int(torch.randint(0, 2**31, ())), bias=m % 2 == 1)
@@ -105,8 +108,11 @@ def _launch_over_poison(t, x, b):
 
 
 @needs_wgmma
-def test_wgmma_kernel_writes_every_output_over_poison_and_is_deterministic(monkeypatch):
-    monkeypatch.setenv("RESET_NATIVE_GEMM_MID", "wg64")
+@pytest.mark.parametrize("shape", ["wg64", "ws64c2", "ws32c2m2"])
+def test_wgmma_kernel_writes_every_output_over_poison_and_is_deterministic(shape, monkeypatch):
+    """Poisoned output and workspace (the ws kernels' permuted x lives there too): every output written, twice the
+    same bits."""
+    monkeypatch.setenv("RESET_NATIVE_GEMM_MID", shape)
     for n, k, m in [(1000, 384, 100), (640, 4096, 48)]:  # unsplit, split K
         t, x, b = _case(n, k, m, torch.bfloat16, 11, bias=True)
         outs = [_launch_over_poison(t, x, b) for _ in range(2)]
@@ -159,7 +165,7 @@ def test_mid_and_slices_agree(monkeypatch):
     assert (y_mid != y_slices).double().mean() < 0.05
 
 
-@pytest.mark.parametrize("m", [24, 48, 100])  # the rule's mma.sync, pipelined and serial wgmma kernels
+@pytest.mark.parametrize("m", [24, 48, 100])  # the rule's three shapes (32, 64 and 128 tokens per CTA)
 @pytest.mark.parametrize("n", [640, 20000])  # K split (two launches) and not
 def test_mid_gemm_captures_in_a_cuda_graph(n, m, monkeypatch):
     monkeypatch.delenv("RESET_NATIVE_GEMV_PREFILL", raising=False)
@@ -200,7 +206,10 @@ def test_launcher_rejects_what_it_cannot_take():
         with pytest.raises(ValueError, match=r"needs 16-bit x, k % 128 == 0, 1 <= m <= 1024, .*aligned"):
             call(**bad)
     ok, ws = nc.gemm_mid_plan(64, 1024, x)
-    assert ok and ws == 2 * 20 * 64 * 4  # one row block, 8 K stages: two splits of 4
+    # one row block, 8 K stages: two splits of 4; the warp-specialised rule also permutes x (one block of 32 tokens)
+    rule = native.cuda_gemm_mid_shape(20, 64, torch.cuda.get_device_capability() == (9, 0))
+    permuted_x = 32 * 1024 * 2 if rule.startswith("ws") else 0
+    assert ok and nc.gemm_mid_splits(64, 1024, x) == 2 and ws == permuted_x + 2 * 20 * 64 * 4
     with pytest.raises(ValueError, match=rf"workspace needs {ws} bytes"):
         call()
     with pytest.raises(ValueError, match=rf"workspace needs {ws} bytes"):
@@ -245,7 +254,7 @@ def _recording_aot_eager(targets):
     return backend
 
 
-@pytest.mark.parametrize("m", [24, 48, 100])  # the rule's mma.sync, pipelined and serial wgmma kernels
+@pytest.mark.parametrize("m", [24, 48, 100])  # the rule's three shapes (32, 64 and 128 tokens per CTA)
 def test_a_compiled_caller_runs_the_mid_op_with_the_eager_bits(m, monkeypatch):
     """The route's call (_nvfp4_prefill.mid_gemm) compiled by torch.compile (inductor, whole graph) runs the op
     reset_native::nvfp4_gemm_mid: the same kernel, so the same bits as the eager call, K split or not. (nvfp4.gemv's

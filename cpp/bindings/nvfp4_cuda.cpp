@@ -178,9 +178,9 @@ void bind_nvfp4_cuda(py::module_& m) {
   m.attr("cuda_gemm_mid_max_outputs") = nc::kGemmMidMaxOutputs;
   m.attr("cuda_gemm_mid_wgmma") = nc::gemm_mid_wgmma_built();
   m.def("cuda_gemm_mid_shape", &nc::gemm_mid_shape_name, py::arg("m"), py::arg("n"), py::arg("hopper"),
-        py::arg("request") = "",
+        py::arg("request") = "", py::arg("sms") = 132,
         "The medium-M kernel shape cuda_gemm_mid takes for m tokens and n rows on a compute capability 9.0 GPU "
-        "(hopper) or another, with RESET_NATIVE_GEMM_MID = request ('' = unset); no device needed.");
+        "(hopper) or another with `sms` SMs, with RESET_NATIVE_GEMM_MID = request ('' = unset); no device needed.");
   m.def(
       "cuda_gemm_mid_plan",
       [](std::uintptr_t packed, std::uintptr_t block_scales, std::int64_t n, std::int64_t k, std::uintptr_t x,
@@ -192,6 +192,13 @@ void bind_nvfp4_cuda(py::module_& m) {
       py::arg("packed"), py::arg("block_scales"), py::arg("n"), py::arg("k"), py::arg("x"), py::arg("x_dtype"),
       py::arg("m"),
       "(supported, workspace bytes) of cuda_gemm_mid for this call on the current device; no launch.");
+  m.def(
+      "cuda_gemm_mid_splits",
+      [](std::int64_t n, std::int64_t k, int x_dtype, std::int64_t m_tokens) {
+        return nc::gemm_mid_splits(mid_shape(0, 0, n, k, 0, x_dtype, m_tokens));
+      },
+      py::arg("n"), py::arg("k"), py::arg("x_dtype"), py::arg("m"),
+      "K splits cuda_gemm_mid takes for this shape on the current device (1: none, 0: not supported); no launch.");
 
   m.def(
       "cuda_gemm_mid",

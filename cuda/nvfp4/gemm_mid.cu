@@ -9,6 +9,7 @@
 
 #include "nvfp4/gemm_mid_kernel.cuh"
 #include "nvfp4/gemm_wg_kernel.cuh"
+#include "nvfp4/gemm_ws_kernel.cuh"
 #include "nvfp4/launch_check.hpp"
 #include "reset_native/error.hpp"
 #include "reset_native/nvfp4_cuda.hpp"
@@ -26,36 +27,65 @@ constexpr bool kWgBuilt =
 
 // mma.sync kernel: token column tiles per CTA (4: 32 tokens, 8: 64) and CTAs per SM (1 or 2: registers and the ring's
 // depth); wgmma kernel (wg > 0): wg tokens per CTA (32, 64 or 128), `groups` warpgroups (2 or 4; 64 rows each) and
-// the serial loop instead of the pipelined one (gemm_wg_kernel.cuh; only for 128 tokens on 4 warpgroups).
+// the serial loop instead of the pipelined one (gemm_wg_kernel.cuh; only for 128 tokens on 4 warpgroups); `ws`: the
+// warp-specialised wgmma kernel (gemm_ws_kernel.cuh) with `groups` consumer warpgroups and minb CTAs per SM.
 struct MidShape {
   int ntt, minb, wg, groups;
   bool serial = false;
+  bool ws = false;
   int rows() const { return wg > 0 ? 64 * groups : kMidRows; }
   int tokens() const { return wg > 0 ? wg : 8 * ntt; }
-  int blocks_per_sm() const { return wg > 0 ? wg_min_blocks(groups, wg) : minb; }
+  int blocks_per_sm() const { return ws ? minb : wg > 0 ? wg_min_blocks(groups, wg) : minb; }
 };
 
+// "ws<tokens>c<consumer warpgroups>[m2]": the warp-specialised shapes that are built (m2: two CTAs per SM).
+MidShape ws_shape(const std::string& s) {
+  // (ws128c4 is not built: ptxas serialises its wgmmas for want of registers, C7511.)
+  const char* names[] = {"ws16c2", "ws32c2", "ws64c2", "ws128c2", "ws32c3", "ws64c3", "ws128c3",
+                         "ws32c4", "ws64c4", "ws32c2m2", "ws64c2m2"};
+  for (const char* name : names) {
+    if (s != name) continue;
+    const std::size_t c = s.find('c');
+    const int tokens = std::atoi(s.substr(2, c - 2).c_str()), groups = s[c + 1] - '0';
+    return MidShape{0, s.size() > c + 2 ? 2 : 1, tokens, groups, false, true};
+  }
+  return MidShape{0, 0, 0, 0};
+}
+
 // The rule, or RESET_NATIVE_GEMM_MID = n4m1 | n4m2 | n8m1 (mma.sync) | wg32 | wg64 | wg128 | wg64g4 | wg128g4 |
-// wg128g4s (wgmma, 2 warpgroups unless g4, s = the serial loop) for A/B runs; any other value, or a wgmma shape where
-// the build has no wgmma, the GPU is not compute capability 9.0 or the rows overflow the grid: the rule. H200
-// (bench/RESULTS.md): n4m2 was fastest up to 32 tokens (session 27); at 33-64 tokens the pipelined wg64g4 took
-// 0.85-0.96x n8m1's time (1.04-1.17x faster) on every layer at 33 and 48 tokens and 0.93-1.02x at 64, where only 32B
-// down was slower (session 29 call 4; session 28's serial wgmma loop was level with n8m1 there);
-// past 64 tokens wg128g4 with the serial loop (one CTA of 128 tokens and 256 rows per SM) was 1.08-1.52x faster
-// than n8m1 on the large layers and level on 8B o (session 28 call 4), and faster than the pipelined one (session 29).
-// (n8m2 spilled and was slower everywhere: removed; 128-row mma.sync CTAs: session 28, reverted.)
+// wg128g4s (wgmma, 2 warpgroups unless g4, s = the serial loop) | ws16c2 | ws32c2 | ws64c2 | ws128c2 | ws32c3 | ws64c3 |
+// ws128c3 | ws32c4 | ws64c4 | ws32c2m2 | ws64c2m2 (warp-specialised wgmma: tokens per CTA, consumer warpgroups, m2 =
+// two CTAs per SM) for A/B runs; any other value, or a wgmma shape where the build has no wgmma, the GPU is not
+// compute capability 9.0 or the rows overflow the grid: the rule.
+// The rule (H200, session 30, bench/RESULTS.md): the warp-specialised kernel with 32 tokens per CTA and 4 consumer
+// warpgroups up to 32 tokens, 64 and 2 up to 64, 128 and 2 beyond; 3 consumer warpgroups (192 rows) instead where
+// that grid fills one wave of `sms` CTAs to at least 90% (Qwen3-8B gate/up: 128 CTAs on 132 SMs, against 96 or 192
+// with 256 or 128 rows: 8B gate_up at 32 / 64 / 128 tokens 32.6 / 38.1 / 49.6 us against 41.1 / 51.1 / 61.6). Against
+// session 29's rule (below, still taken without wgmma or where the rows overflow) on the eight Qwen3 layers:
+// 0.96-1.19x at 32 tokens, 1.02-1.28x at 64, 1.31-1.68x at 128. (Session 27-29: n4m2 up to 32 tokens, the pipelined
+// wg64g4 at 33-64, wg128g4s past 64; n8m2 spilled and was slower everywhere: removed; 128-row mma.sync CTAs:
+// session 28, reverted.)
 // `request`: RESET_NATIVE_GEMM_MID's value (nullptr: unset). No device access (gemm_mid_shape_name tests it on CPUs).
 // (wg32g4 is no shape: 32 tokens per 4 warpgroups was never built; it falls back to the rule like any other value.)
-MidShape mid_shape_rule(std::int64_t m, std::int64_t n, bool hopper, const char* request) {
+MidShape mid_shape_rule(std::int64_t m, std::int64_t n, bool hopper, const char* request, int sms) {
   const auto wg_fits = [&](int groups) { return kWgBuilt && hopper && n <= std::int64_t(65535) * 64 * groups; };
-  const MidShape rule = m <= 32 ? MidShape{4, 2, 0, 0}
-                        : !wg_fits(4) ? MidShape{8, 1, 0, 0}
-                        : m <= 64     ? MidShape{0, 0, 64, 4}
-                                      : MidShape{0, 0, 128, 4, true};
+  const MidShape before = m <= 32 ? MidShape{4, 2, 0, 0}
+                          : !wg_fits(4) ? MidShape{8, 1, 0, 0}
+                          : m <= 64     ? MidShape{0, 0, 64, 4}
+                                        : MidShape{0, 0, 128, 4, true};
+  const int ntok = m <= 32 ? 32 : m <= 64 ? 64 : 128;
+  const std::int64_t ctas3 = (m + ntok - 1) / ntok * ((n + 191) / 192);  // CTAs of 192 rows
+  const int cg = 10 * ctas3 >= 9 * std::int64_t(sms) && ctas3 <= sms ? 3 : ntok == 32 ? 4 : 2;
+  const MidShape ws{0, 1, ntok, cg, false, true};
+  const MidShape rule = wg_fits(cg) ? ws : before;
   if (request == nullptr) return rule;
   const std::string s(request);
   if (s == "n4m1" || s == "n4m2" || s == "n8m1") return MidShape{s[1] - '0', s[3] - '0', 0, 0};
   if (s == "wg128g4s") return wg_fits(4) ? MidShape{0, 0, 128, 4, true} : rule;
+  if (s.compare(0, 2, "ws") == 0) {
+    const MidShape w = ws_shape(s);
+    return w.ws && wg_fits(w.groups) ? w : rule;
+  }
   const int groups = s.size() > 2 && s.compare(s.size() - 2, 2, "g4") == 0 ? 4 : 2;
   const std::string tokens = s.substr(0, s.size() - (groups == 4 ? 2 : 0));
   const int wg = tokens == "wg32" ? 32 : tokens == "wg64" ? 64 : tokens == "wg128" ? 128 : 0;
@@ -63,6 +93,7 @@ MidShape mid_shape_rule(std::int64_t m, std::int64_t n, bool hopper, const char*
 }
 
 std::string mid_shape_name(const MidShape& s) {
+  if (s.ws) return "ws" + std::to_string(s.wg) + "c" + std::to_string(s.groups) + (s.minb == 2 ? "m2" : "");
   if (s.wg > 0) return "wg" + std::to_string(s.wg) + (s.groups == 4 ? "g4" : "") + (s.serial ? "s" : "");
   return "n" + std::to_string(s.ntt) + "m" + std::to_string(s.minb);
 }
@@ -84,7 +115,7 @@ MidPlan mid_plan(std::int64_t n, std::int64_t k, std::int64_t m) {
   int minor = 0;
   check_cuda(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device), "nvfp4 gemm_mid: CC");
   // sm_90a machine code runs on compute capability 9.0 only
-  plan.shape = mid_shape_rule(m, n, major == 9 && minor == 0, std::getenv("RESET_NATIVE_GEMM_MID"));
+  plan.shape = mid_shape_rule(m, n, major == 9 && minor == 0, std::getenv("RESET_NATIVE_GEMM_MID"), sms);
   plan.row_blocks = int((n + plan.shape.rows() - 1) / plan.shape.rows());
   plan.tok_blocks = int((m + plan.shape.tokens() - 1) / plan.shape.tokens());
   const int total = int(k / kMidK);
@@ -131,10 +162,49 @@ void launch_wg(const MidParams& p, const MidPlan& plan, cudaStream_t stream) {
   if (plan.splits > 1) launch_mid_finish<XDT>(p, plan, stream);
 }
 
+// x permuted into B layout (into the workspace, p.xp), then the warp-specialised kernel.
+template <int XDT, int NTOK, int CG, int MINB = 1>
+void launch_ws(const MidParams& p, const MidPlan& plan, cudaStream_t stream) {
+  const int64_t units = int64_t(plan.tok_blocks) * (p.k / kMidK) * 4 * NTOK;
+  const int pblocks = int((units + 255) / 256 < 2048 ? (units + 255) / 256 : 2048);
+  ws_permute_x_kernel<NTOK><<<pblocks, 256, 0, stream>>>(static_cast<const uint16_t*>(p.x), p.m, p.k,
+                                                          plan.tok_blocks, const_cast<uint8_t*>(p.xp));
+  check_launch("nvfp4 gemm_mid: x permute launch");
+  const auto kernel = gemm_ws_kernel<XDT, NTOK, CG, MINB>;
+  constexpr int smem = ws_smem_bytes(CG, NTOK, MINB);
+  check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
+             "nvfp4 gemm_mid: cudaFuncSetAttribute (ws)");
+  const dim3 grid(plan.tok_blocks, plan.row_blocks, plan.splits);
+  kernel<<<grid, WsTile<CG>::kThreads, smem, stream>>>(p);
+  check_launch("nvfp4 gemm_mid: launch (ws)");
+  if (plan.splits > 1) launch_mid_finish<XDT>(p, plan, stream);
+}
+
+template <int XDT>
+void launch_ws_shape(const MidParams& p, const MidPlan& plan, cudaStream_t stream) {
+  const MidShape s = plan.shape;
+  if (s.minb == 2) {
+    s.wg == 32 ? launch_ws<XDT, 32, 2, 2>(p, plan, stream) : launch_ws<XDT, 64, 2, 2>(p, plan, stream);
+  } else if (s.groups == 4) {
+    s.wg == 32 ? launch_ws<XDT, 32, 4>(p, plan, stream) : launch_ws<XDT, 64, 4>(p, plan, stream);
+  } else if (s.groups == 3) {
+    s.wg == 32   ? launch_ws<XDT, 32, 3>(p, plan, stream)
+    : s.wg == 64 ? launch_ws<XDT, 64, 3>(p, plan, stream)
+                 : launch_ws<XDT, 128, 3>(p, plan, stream);
+  } else {
+    s.wg == 16   ? launch_ws<XDT, 16, 2>(p, plan, stream)
+    : s.wg == 32 ? launch_ws<XDT, 32, 2>(p, plan, stream)
+    : s.wg == 64 ? launch_ws<XDT, 64, 2>(p, plan, stream)
+                 : launch_ws<XDT, 128, 2>(p, plan, stream);
+  }
+}
+
 template <int XDT>
 void launch_mid_shape(const MidParams& p, const MidPlan& plan, cudaStream_t stream) {
   const MidShape s = plan.shape;
-  if (s.wg == 32) {
+  if (s.ws) {
+    launch_ws_shape<XDT>(p, plan, stream);
+  } else if (s.wg == 32) {
     launch_wg<XDT, 32, 2>(p, plan, stream);
   } else if (s.wg == 64) {
     s.groups == 4 ? launch_wg<XDT, 64, 4>(p, plan, stream) : launch_wg<XDT, 64, 2>(p, plan, stream);
@@ -149,9 +219,13 @@ void launch_mid_shape(const MidParams& p, const MidPlan& plan, cudaStream_t stre
   }
 }
 
-// Bytes of fp32 partial sums the plan's K split writes (0: no split).
-std::int64_t mid_workspace_bytes(const MidPlan& plan, std::int64_t m, std::int64_t n) {
-  return plan.splits > 1 ? std::int64_t(plan.splits) * m * n * 4 : 0;
+// Workspace: x in B layout for the warp-specialised kernel (rounded up to 256 bytes), then the fp32 partial sums of
+// the plan's K split. 0: neither.
+std::int64_t mid_permuted_x_bytes(const MidPlan& plan, std::int64_t m, std::int64_t k) {
+  return plan.shape.ws ? (ws_permuted_x_bytes(m, k, plan.shape.wg) + 255) / 256 * 256 : 0;
+}
+std::int64_t mid_workspace_bytes(const MidPlan& plan, std::int64_t m, std::int64_t n, std::int64_t k) {
+  return mid_permuted_x_bytes(plan, m, k) + (plan.splits > 1 ? std::int64_t(plan.splits) * m * n * 4 : 0);
 }
 
 bool aligned_to(const void* ptr, std::uintptr_t bytes) { return reinterpret_cast<std::uintptr_t>(ptr) % bytes == 0; }
@@ -160,8 +234,9 @@ bool aligned_to(const void* ptr, std::uintptr_t bytes) { return reinterpret_cast
 
 bool gemm_mid_wgmma_built() { return detail::kWgBuilt; }
 
-std::string gemm_mid_shape_name(std::int64_t m, std::int64_t n, bool hopper, const std::string& request) {
-  return detail::mid_shape_name(detail::mid_shape_rule(m, n, hopper, request.empty() ? nullptr : request.c_str()));
+std::string gemm_mid_shape_name(std::int64_t m, std::int64_t n, bool hopper, const std::string& request, int sms) {
+  return detail::mid_shape_name(
+      detail::mid_shape_rule(m, n, hopper, request.empty() ? nullptr : request.c_str(), sms));
 }
 
 bool gemm_mid_supported(const GemmMidArgs& a) {
@@ -173,9 +248,13 @@ bool gemm_mid_supported(const GemmMidArgs& a) {
          a.m * a.n <= kGemmMidMaxOutputs;
 }
 
+int gemm_mid_splits(const GemmMidArgs& a) {
+  return gemm_mid_supported(a) ? detail::mid_plan(a.n, a.k, a.m).splits : 0;
+}
+
 std::int64_t gemm_mid_workspace_bytes(const GemmMidArgs& a) {
   if (!gemm_mid_supported(a)) return 0;  // (the plan divides by the stage and block counts)
-  return detail::mid_workspace_bytes(detail::mid_plan(a.n, a.k, a.m), a.m, a.n);
+  return detail::mid_workspace_bytes(detail::mid_plan(a.n, a.k, a.m), a.m, a.n, a.k);
 }
 
 void launch_gemm_mid(const GemmMidArgs& a, void* stream_ptr) {
@@ -188,13 +267,15 @@ void launch_gemm_mid(const GemmMidArgs& a, void* stream_ptr) {
               "/ 2 / 2 bytes; got n=" + std::to_string(a.n) + " k=" + std::to_string(a.k) +
               " m=" + std::to_string(a.m));
   const MidPlan plan = mid_plan(a.n, a.k, a.m);
-  const std::int64_t ws_bytes = mid_workspace_bytes(plan, a.m, a.n);
-  require(a.workspace_bytes >= ws_bytes && (ws_bytes == 0 || (a.workspace && aligned_to(a.workspace, 4))),
-          "nvfp4 gemm_mid: workspace needs " + std::to_string(ws_bytes) + " bytes (gemm_mid_workspace_bytes), got " +
-              std::to_string(a.workspace_bytes));
+  const std::int64_t ws_bytes = mid_workspace_bytes(plan, a.m, a.n, a.k);
+  require(a.workspace_bytes >= ws_bytes && (ws_bytes == 0 || (a.workspace && aligned_to(a.workspace, 16))),
+          "nvfp4 gemm_mid: workspace needs " + std::to_string(ws_bytes) + " bytes (gemm_mid_workspace_bytes), 16-byte aligned, "
+              "got " + std::to_string(a.workspace_bytes));
+  const std::int64_t xp_bytes = mid_permuted_x_bytes(plan, a.m, a.k);
+  auto* ws = static_cast<uint8_t*>(a.workspace);
   MidParams p{a.packed, a.block_scales, a.x,          a.bias,       a.out,
-              static_cast<float*>(a.workspace), a.global_scale, int(a.n), int(a.k), int(a.m),
-              plan.stages_per_split};
+              reinterpret_cast<float*>(ws + xp_bytes), a.global_scale, int(a.n), int(a.k), int(a.m),
+              plan.stages_per_split, xp_bytes > 0 ? ws : nullptr};
   auto stream = static_cast<cudaStream_t>(stream_ptr);
   if (a.x_dtype == DType::BF16) {
     launch_mid_shape<kBF16>(p, plan, stream);

@@ -48,6 +48,7 @@ struct MidParams {
   float gs;               // weight global scale
   int n, k, m;
   int stages_per_split;   // K stages (of kMidK) per split; the last split may have fewer
+  const uint8_t* xp = nullptr;  // x in B layout (gemm_ws_kernel.cuh), 16-byte aligned; only the ws kernel reads it
 };
 
 // 16-byte unit q of a staged token row n lands at unit mid_swizzle(q, n): a thread of a B-fragment load reads unit

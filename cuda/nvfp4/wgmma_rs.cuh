@@ -26,8 +26,17 @@ __device__ __forceinline__ uint64_t wgmma_desc(uint32_t smem_addr, uint32_t lbo,
   return uint64_t((smem_addr & 0x3FFFF) >> 4) | (uint64_t(lbo >> 4) << 16) | (uint64_t(sbo >> 4) << 32);
 }
 
-// m64n32k16, T = the 16-bit type's PTX name; d[16], a[4], b and scale_d (0: D = A * B, the accumulators' first
+// m64n16k16, T = the 16-bit type's PTX name; d[8], a[4], b and scale_d (0: D = A * B, the accumulators' first
 // definition; else D += A * B) in scope.
+#define RESET_NATIVE_WGMMA_RS_N16(T) \
+asm volatile("{.reg .pred p; setp.ne.b32 p, %13, 0;\n"                                                                \
+  "wgmma.mma_async.sync.aligned.m64n16k16.f32." T "." T " {"                                                          \
+  "%0, %1, %2, %3, %4, %5, %6, %7}, "                                                                                 \
+  "{%8, %9, %10, %11}, %12, p, 1, 1, 0;}"                                                                             \
+    : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7])                  \
+    : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(scale_d))
+
+// m64n32k16: as above, d[16].
 #define RESET_NATIVE_WGMMA_RS_N32(T) \
 asm volatile("{.reg .pred p; setp.ne.b32 p, %21, 0;\n"                                                                \
   "wgmma.mma_async.sync.aligned.m64n32k16.f32." T "." T " {"                                                          \
@@ -68,11 +77,11 @@ asm volatile("{.reg .pred p; setp.ne.b32 p, %69, 0;\n"                          
     "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])                         \
     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(scale_d))
 
-// One wgmma m64nNk16 (N = 32, 64 or 128 tokens), A in registers, B by descriptor: the macro above for N, with the
+// One wgmma m64nNk16 (N = 16, 32, 64 or 128 tokens), A in registers, B by descriptor: the macro above for N, with the
 // 16-bit type's PTX name.
 template <int N, bool BF16>
 struct Wgmma {
-  static_assert(N == 32 || N == 64 || N == 128, "wgmma N: 32, 64 or 128");
+  static_assert(N == 16 || N == 32 || N == 64 || N == 128, "wgmma N: 16, 32, 64 or 128");
   static __device__ __forceinline__ void run(float (&d)[N / 2], const uint32_t (&a)[4], uint64_t b, int scale_d) {
 #define RESET_NATIVE_WGMMA_RS(M) \
   if constexpr (BF16) {          \
@@ -80,7 +89,9 @@ struct Wgmma {
   } else {                       \
     M("f16");                    \
   }
-    if constexpr (N == 32) {
+    if constexpr (N == 16) {
+      RESET_NATIVE_WGMMA_RS(RESET_NATIVE_WGMMA_RS_N16)
+    } else if constexpr (N == 32) {
       RESET_NATIVE_WGMMA_RS(RESET_NATIVE_WGMMA_RS_N32)
     } else if constexpr (N == 64) {
       RESET_NATIVE_WGMMA_RS(RESET_NATIVE_WGMMA_RS_N64)
@@ -90,6 +101,7 @@ struct Wgmma {
 #undef RESET_NATIVE_WGMMA_RS
   }
 };
+#undef RESET_NATIVE_WGMMA_RS_N16
 #undef RESET_NATIVE_WGMMA_RS_N32
 #undef RESET_NATIVE_WGMMA_RS_N64
 #undef RESET_NATIVE_WGMMA_RS_N128

@@ -169,13 +169,22 @@ def gemm_mid_plan(n: int, k: int, x):
         return _native.cuda_gemm_mid_plan(0, 0, n, k, 0, _dtype_code(x.dtype, "x"), x.shape[0])
 
 
+def gemm_mid_splits(n: int, k: int, x) -> int:
+    """K splits gemm_mid takes for x [M, K] against [n, k] weights on x's device (1: none, 0: not supported; host
+    only). The workspace holds more than the splits' sums (the warp-specialised kernels' permuted x), so its size
+    does not tell."""
+    with _launch.on_device(x.device.index):
+        return _native.cuda_gemm_mid_splits(n, k, _dtype_code(x.dtype, "x"), x.shape[0])
+
+
 def gemm_mid(packed, block_scales, global_scale: float, x, bias, workspace_bytes: int):
     """y [M, N] = global_scale * (x @ W_local^T) + bias in x's dtype: the medium-M GEMM, every weight byte read once
     per 32, 64 or 128 tokens (docs/nvfp4_cuda.md "Medium M"). The caller has checked x ([M, K] contiguous float16 /
     bfloat16 on the weights' device), bias ([N] of x's dtype or None) and the shape (gemm_mid_plan, which gave
-    workspace_bytes). Enqueued on the current stream with no host read; allocates the output and the K split's fp32
-    partial sums only. (The sums are their own allocation, freed after the launch: in the output's, as the GEMV does
-    with its few, they would live as long as the output, up to 16x its size.)"""
+    workspace_bytes). Enqueued on the current stream with no host read; allocates the output and the workspace only
+    (x permuted into the wgmma B layout for the warp-specialised kernels, and the K split's fp32 partial sums). (The
+    workspace is its own allocation, freed after the launch: in the output's, as the GEMV does with its few sums, it
+    would live as long as the output, up to 16x its size.)"""
     torch = _torch()
     n, half_k = packed.shape
     m = x.shape[0]

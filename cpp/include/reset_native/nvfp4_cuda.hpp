@@ -122,7 +122,8 @@ struct GemmMidArgs {
   std::int64_t m = 0;                          // 1..kGemmMidMaxTokens
   const void* bias = nullptr;                  // optional [n]
   void* out = nullptr;                         // [m, n]
-  // fp32 partial sums of a K split (gemm_mid_workspace_bytes; 4-byte aligned, not shared with a concurrent call)
+  // x permuted for the warp-specialised kernels and the fp32 partial sums of a K split (gemm_mid_workspace_bytes;
+  // 16-byte aligned, not shared with a concurrent call)
   void* workspace = nullptr;
   std::int64_t workspace_bytes = 0;
 };
@@ -131,15 +132,18 @@ constexpr std::int64_t kGemmMidMaxRows = 65535 * 256;  // row blocks of 256 on t
 constexpr std::int64_t kGemmMidMaxOutputs = std::int64_t(1) << 31;  // m * n
 
 // Whether this build has the medium-M GEMM's wgmma kernels (sm_90a; RESET_NATIVE_GEMM_MID=wg32 | wg64 | wg128 |
-// wg64g4 | wg128g4 | wg128g4s).
+// wg64g4 | wg128g4 | wg128g4s and the warp-specialised ws<tokens>c<warpgroups>[m2]).
 bool gemm_mid_wgmma_built();
 // The kernel shape launch_gemm_mid takes for m tokens and n rows ("n4m2", "wg64g4", "wg128g4s", ...): hopper = the GPU
 // is compute capability 9.0, request = RESET_NATIVE_GEMM_MID's value ("" = unset). Host only, no device needed.
-std::string gemm_mid_shape_name(std::int64_t m, std::int64_t n, bool hopper, const std::string& request);
+// sms = the GPU's SM count (the rule fits grids to waves).
+std::string gemm_mid_shape_name(std::int64_t m, std::int64_t n, bool hopper, const std::string& request, int sms);
 // Whether launch_gemm_mid takes these arguments (dtype, k % 128, m and n ranges, m * n, alignment); host only.
 bool gemm_mid_supported(const GemmMidArgs& args);
-// Workspace bytes launch_gemm_mid needs for this shape on the current device (0: no K split, or not supported).
+// Workspace bytes launch_gemm_mid needs for this shape on the current device (0: none needed, or not supported).
 std::int64_t gemm_mid_workspace_bytes(const GemmMidArgs& args);
+// K splits launch_gemm_mid takes for this shape on the current device (1: none; 0: not supported).
+int gemm_mid_splits(const GemmMidArgs& args);
 // One launch (two with a K split: the partial sums are added in a fixed order). Throws InvalidArgument when
 // gemm_mid_supported is false or the workspace is short.
 void launch_gemm_mid(const GemmMidArgs& args, void* stream);

@@ -1,0 +1,91 @@
+"""A/B of the medium-M kernel shapes (RESET_NATIVE_GEMM_MID) on the Qwen3 decode layers, also at M <= 16 where the
+route takes the GEMV: every shape through `_nvfp4_cuda.gemm_mid` itself, against the GEMV (M <= 16) and cuBLAS BF16 in
+the same process. CUDA-graph replay medians, weight copies rotated past the L2 (bench_nvfp4_gpu.py's helpers).
+
+    python3 bench/probes/mid_shapes_ab.py --ms 16,32,64,128 --shapes rule,ws64c2,wg64g4 [--layers 8b] [--reps 5]
+
+`rule` is the launcher's own choice. Prints one table (us; `floor` = NVFP4 weight bytes over the HBM read bandwidth
+measured here) and the largest relative difference of each shape's output from the first shape's (same math, other
+fp32 sum orders only where the K split differs: 0 otherwise).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench_nvfp4_gpu import LAYERS, copies_for, graph_time_us, read_bandwidth, rotated_nvfp4  # noqa: E402
+
+from reset_native import _nvfp4_cuda as nc  # noqa: E402
+
+
+def shaped(shape, fn):
+    """fn with RESET_NATIVE_GEMM_MID = shape while it runs (the launcher reads it on the host, also at capture)."""
+    def run():
+        old = os.environ.pop("RESET_NATIVE_GEMM_MID", None)
+        if shape != "rule":
+            os.environ["RESET_NATIVE_GEMM_MID"] = shape
+        try:
+            return fn()
+        finally:
+            os.environ.pop("RESET_NATIVE_GEMM_MID", None)
+            if old is not None:
+                os.environ["RESET_NATIVE_GEMM_MID"] = old
+    return run
+
+
+def mid_call(p, s, gs, x, shape):
+    def call():
+        ok, ws = nc.gemm_mid_plan(p.shape[0], x.shape[1], x)
+        assert ok
+        return nc.gemm_mid(p, s, gs, x, None, ws)
+    return shaped(shape, call)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--layers", default="all", choices=["8b", "32b", "all"])
+    ap.add_argument("--ms", default="16,32,64,128")
+    ap.add_argument("--shapes", default="rule")
+    ap.add_argument("--reps", type=int, default=5)
+    args = ap.parse_args()
+    if not torch.cuda.is_available():
+        sys.exit("mid_shapes_ab.py needs a CUDA GPU")
+    ms = [int(v) for v in args.ms.split(",")]
+    shapes = args.shapes.split(",")
+    l2 = getattr(torch.cuda.get_device_properties(0), "L2_cache_size", 50 << 20)
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    bw = read_bandwidth(args.reps)
+    print(f"# {torch.cuda.get_device_name()}, HBM read {bw / 1e12:.3f} TB/s, bf16 x, W4A16, us")
+    print("| layer | M | floor | bf16 | gemv | " + " | ".join(shapes) + " | max rel diff |")
+    print("| --- " * (6 + len(shapes)) + "|")
+    for model in (["8b", "32b"] if args.layers == "all" else [args.layers]):
+        for lname, n, k in LAYERS[model]:
+            copies, gs = rotated_nvfp4(n, k, gen, l2)
+            dense = [torch.randn((n, k), device="cuda", generator=gen, dtype=torch.bfloat16)
+                     for _ in range(copies_for(n * k * 2, l2))]
+            for m in ms:
+                x = torch.randn((m, k), device="cuda", generator=gen, dtype=torch.bfloat16)
+                bf16 = graph_time_us([lambda w=w: torch.matmul(x, w.t()) for w in dense], args.reps)
+                gemv = (graph_time_us([lambda p=p, s=s: nc.gemv(p, s, gs, x, "bf16") for p, s in copies], args.reps)
+                        if m <= 16 else float("nan"))
+                times, outs = [], []
+                for shape in shapes:
+                    times.append(graph_time_us([mid_call(p, s, gs, x, shape) for p, s in copies], args.reps))
+                    outs.append(mid_call(*copies[0], gs, x, shape)().float())
+                ref = outs[0]
+                diff = max(float(((o - ref).abs().max() / ref.abs().max()).item()) for o in outs)
+                floor = n * k * (0.5 + 1 / 16) / bw * 1e6
+                cells = " | ".join(f"{t:.1f}" for t in times)
+                print(f"| {model} {lname} | {m} | {floor:.1f} | {bf16:.1f} | {gemv:.1f} | {cells} | {diff:.1e} |",
+                      flush=True)
+            del copies, dense
+            torch.cuda.empty_cache()
+
+
+if __name__ == "__main__":
+    main()
