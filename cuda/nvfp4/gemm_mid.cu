@@ -53,18 +53,18 @@ MidShape ws_shape(const std::string& s) {
 }
 
 // The rule, or RESET_NATIVE_GEMM_MID = n4m1 | n4m2 | n8m1 (mma.sync) | wg32 | wg64 | wg128 | wg64g4 | wg128g4 |
-// wg128g4s (wgmma, 2 warpgroups unless g4, s = the serial loop) | ws16c2 | ws32c2 | ws64c2 | ws128c2 | ws32c3 | ws64c3 |
-// ws128c3 | ws32c4 | ws64c4 | ws32c2m2 | ws64c2m2 (warp-specialised wgmma: tokens per CTA, consumer warpgroups, m2 =
-// two CTAs per SM) for A/B runs; any other value, or a wgmma shape where the build has no wgmma, the GPU is not
-// compute capability 9.0 or the rows overflow the grid: the rule.
+// wg128g4s (wgmma, 2 warpgroups unless g4, s = the serial loop) | ws16c2 | ws32c2 | ws64c2 | ws128c2 | ws32c3 |
+// ws64c3 | ws128c3 | ws32c4 | ws64c4 | ws32c2m2 | ws64c2m2 (warp-specialised wgmma: tokens per CTA, consumer
+// warpgroups, m2 = two CTAs per SM) for A/B runs; any other value, or a wgmma shape where the build has no wgmma, the
+// GPU is not compute capability 9.0 or the rows overflow the grid: the rule.
 // The rule (H200, session 30, bench/RESULTS.md): the warp-specialised kernel with 32 tokens per CTA and 4 consumer
 // warpgroups up to 32 tokens, 64 and 2 up to 64, 128 and 2 beyond; 3 consumer warpgroups (192 rows) instead where
 // that grid fills one wave of `sms` CTAs to at least 90% (Qwen3-8B gate/up: 128 CTAs on 132 SMs, against 96 or 192
-// with 256 or 128 rows: 8B gate_up at 32 / 64 / 128 tokens 32.6 / 38.1 / 49.6 us against 41.1 / 51.1 / 61.6). Against
-// session 29's rule (below, still taken without wgmma or where the rows overflow) on the eight Qwen3 layers:
-// 0.96-1.19x at 32 tokens, 1.02-1.28x at 64, 1.31-1.68x at 128. (Session 27-29: n4m2 up to 32 tokens, the pipelined
-// wg64g4 at 33-64, wg128g4s past 64; n8m2 spilled and was slower everywhere: removed; 128-row mma.sync CTAs:
-// session 28, reverted.)
+// with 256 or 128 rows: 8B gate_up at 32 / 64 / 128 tokens 32.6 / 38.1 / 49.6 us against 41.1 / 51.1 / 61.6, call 3;
+// elsewhere 192 rows were level or slower). Against session 29's rule (below, still taken without wgmma or where the
+// rows overflow) on the eight Qwen3 layers, same run (call 4): 0.97-1.48x faster at 32 tokens (8B o 0.97x),
+// 1.04-1.68x at 64, 1.43-2.07x at 128. (Sessions 27-29: n4m2 up to 32 tokens, the pipelined wg64g4 at 33-64,
+// wg128g4s past 64; n8m2 spilled and was slower everywhere: removed; 128-row mma.sync CTAs: session 28, reverted.)
 // `request`: RESET_NATIVE_GEMM_MID's value (nullptr: unset). No device access (gemm_mid_shape_name tests it on CPUs).
 // (wg32g4 is no shape: 32 tokens per 4 warpgroups was never built; it falls back to the rule like any other value.)
 MidShape mid_shape_rule(std::int64_t m, std::int64_t n, bool hopper, const char* request, int sms) {
@@ -269,8 +269,8 @@ void launch_gemm_mid(const GemmMidArgs& a, void* stream_ptr) {
   const MidPlan plan = mid_plan(a.n, a.k, a.m);
   const std::int64_t ws_bytes = mid_workspace_bytes(plan, a.m, a.n, a.k);
   require(a.workspace_bytes >= ws_bytes && (ws_bytes == 0 || (a.workspace && aligned_to(a.workspace, 16))),
-          "nvfp4 gemm_mid: workspace needs " + std::to_string(ws_bytes) + " bytes (gemm_mid_workspace_bytes), 16-byte aligned, "
-              "got " + std::to_string(a.workspace_bytes));
+          "nvfp4 gemm_mid: workspace needs " + std::to_string(ws_bytes) +
+              " bytes (gemm_mid_workspace_bytes), 16-byte aligned, got " + std::to_string(a.workspace_bytes));
   const std::int64_t xp_bytes = mid_permuted_x_bytes(plan, a.m, a.k);
   auto* ws = static_cast<uint8_t*>(a.workspace);
   MidParams p{a.packed, a.block_scales, a.x,          a.bias,       a.out,
