@@ -41,9 +41,11 @@ def _splits(n, k, m):
 
 
 # (n, k, m): rows past N in the last CTA (N % 256 != 0, N < 16), tokens past an 8-column tile, one and several token
-# blocks (32 or 64 tokens per CTA), short K (one stage) and K longer than the weight ring, split and unsplit K
+# blocks (32 or 64 tokens per CTA), short K (one stage) and K longer than the weight ring, split and unsplit K; the
+# last one gives every CTA of every warp-specialised shape 10..20 K stages, so that both of its rings (up to 8 weight
+# and 6 x slots) wrap, also where K is split
 SHAPES = [(300, 1024, 17), (5, 128, 40), (1000, 384, 64), (4097, 2048, 33), (640, 4096, 100), (256, 256, 256),
-          (36000, 256, 24)]
+          (36000, 256, 24), (12000, 2560, 33)]
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
@@ -108,7 +110,7 @@ def _launch_over_poison(t, x, b):
 
 
 @needs_wgmma
-@pytest.mark.parametrize("shape", ["wg64", "ws64c2", "ws32c2m2"])
+@pytest.mark.parametrize("shape", ["wg64", "ws64c2", "ws32c2m2", "ws32c4", "ws128c3"])
 def test_wgmma_kernel_writes_every_output_over_poison_and_is_deterministic(shape, monkeypatch):
     """Poisoned output and workspace (the ws kernels' permuted x lives there too): every output written, twice the
     same bits."""
@@ -118,6 +120,21 @@ def test_wgmma_kernel_writes_every_output_over_poison_and_is_deterministic(shape
         outs = [_launch_over_poison(t, x, b) for _ in range(2)]
         ref.check_vs_fp64_weights(outs[0], x, _w64(t), "bf16", b)
         assert torch.equal(outs[0], outs[1])
+
+
+@needs_wgmma
+def test_the_rule_takes_three_warpgroups_where_their_grid_fills_one_wave(monkeypatch):
+    """192-row CTAs where they fill one wave of this GPU's SMs (N = 192 x SMs at 40 tokens: one token block), against
+    fp64; 2 warpgroups one row block more."""
+    monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "mid")
+    monkeypatch.delenv("RESET_NATIVE_GEMM_MID", raising=False)
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    hopper = torch.cuda.get_device_capability() == (9, 0)
+    n = 192 * sms
+    assert nc._native.cuda_gemm_mid_shape(40, n, hopper, "", sms) == ("ws64c3" if hopper else "n8m1")
+    assert nc._native.cuda_gemm_mid_shape(40, n + 192, hopper, "", sms) == ("ws64c2" if hopper else "n8m1")
+    t, x, b = _case(n, 1024, 40, torch.bfloat16, int(torch.randint(0, 2**31, ())), bias=True)
+    ref.check_vs_fp64_weights(nvfp4.gemv(t, x, bias=b), x, _w64(t), "bf16", b)
 
 
 def test_shapes_cover_a_split_and_an_unsplit_k():

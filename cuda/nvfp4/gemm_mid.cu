@@ -167,16 +167,18 @@ template <int XDT, int NTOK, int CG, int MINB = 1>
 void launch_ws(const MidParams& p, const MidPlan& plan, cudaStream_t stream) {
   const int64_t units = int64_t(plan.tok_blocks) * (p.k / kMidK) * 4 * NTOK;
   const int pblocks = int((units + 255) / 256 < 2048 ? (units + 255) / 256 : 2048);
-  ws_permute_x_kernel<NTOK><<<pblocks, 256, 0, stream>>>(static_cast<const uint16_t*>(p.x), p.m, p.k,
-                                                          plan.tok_blocks, const_cast<uint8_t*>(p.xp));
-  check_launch("nvfp4 gemm_mid: x permute launch");
+  // Both with programmatic dependent launch (gemm_ws_kernel.cuh; RESET_NATIVE_PDL=0 turns it off).
+  check_cuda(cuda_core::launch_pdl(ws_permute_x_kernel<NTOK>, dim3(pblocks), dim3(256), 0, stream,
+                                   static_cast<const uint16_t*>(p.x), p.m, p.k, plan.tok_blocks,
+                                   const_cast<uint8_t*>(p.xp)),
+             "nvfp4 gemm_mid: x permute launch");
   const auto kernel = gemm_ws_kernel<XDT, NTOK, CG, MINB>;
   constexpr int smem = ws_smem_bytes(CG, NTOK, MINB);
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
              "nvfp4 gemm_mid: cudaFuncSetAttribute (ws)");
   const dim3 grid(plan.tok_blocks, plan.row_blocks, plan.splits);
-  kernel<<<grid, WsTile<CG>::kThreads, smem, stream>>>(p);
-  check_launch("nvfp4 gemm_mid: launch (ws)");
+  check_cuda(cuda_core::launch_pdl(kernel, grid, dim3(WsTile<CG>::kThreads), smem, stream, p),
+             "nvfp4 gemm_mid: launch (ws)");
   if (plan.splits > 1) launch_mid_finish<XDT>(p, plan, stream);
 }
 

@@ -17,6 +17,10 @@
 //    loop of gemm_wg_kernel (each FP4 word's two wgmmas in their own commit group, the next word decoded while they
 //    run, up to 3 groups in flight); once stage c's last group has retired (during stage c + 1) each warp releases
 //    the x slot. No CTA barrier in the K loop: the warpgroups drift apart and share the tensor pipe.
+// Programmatic dependent launch (core/pdl.cuh): both kernels are launched with it. The permutation waits for the
+// previous kernel (which may write x) before anything else, then lets the GEMM launch; the GEMM's weight producer
+// starts streaming at once (nothing the permutation writes), only the x producer waits for the permutation, and every
+// output is written after that (the consumers need x), so no earlier kernel's buffers are touched before it completes.
 // The two streams have rings of their own: x slots are held until the wgmmas retire and are large (NTOK x 256 bytes),
 // weight slots are held only until they are read, and the weights (from HBM) need the deeper ring.
 #pragma once
@@ -25,6 +29,7 @@
 #include <cstdint>
 
 #include "core/mbarrier.cuh"
+#include "core/pdl.cuh"
 #include "nvfp4/gemm_wg_kernel.cuh"
 
 namespace reset_native::nvfp4_cuda::detail {
@@ -72,6 +77,8 @@ __host__ __device__ constexpr int64_t ws_permuted_x_bytes(int64_t m, int64_t k, 
 template <int NTOK>
 __global__ void ws_permute_x_kernel(const uint16_t* __restrict__ x, int m, int k, int tok_blocks,
                                     uint8_t* __restrict__ xp) {
+  cuda_core::pdl_wait();     // x may be the previous kernel's output; xp may still be read by the GEMM before it
+  cuda_core::pdl_trigger();  // the GEMM may launch: its weight loads need nothing from here
   const int stages = k / kMidK;
   const int64_t units = int64_t(tok_blocks) * stages * 4 * NTOK;
   for (int64_t u = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; u < units; u += int64_t(gridDim.x) * blockDim.x) {
@@ -114,6 +121,8 @@ __global__ void __launch_bounds__(WsTile<CG>::kThreads, MINB) gemm_ws_kernel(Mid
   using T = WsTile<CG>;
   constexpr int kXRing = ws_xring(CG, NTOK, MINB), kWRing = ws_wring(CG, NTOK, MINB);
   constexpr int kXBytes = ws_x_bytes(NTOK), kWSlot = ws_w_bytes(CG);
+  // x slot c - 1 is released during stage c: fewer than 2 x slots would deadlock; 3 and 4 keep the streams ahead.
+  static_assert(kXRing >= 3 && kWRing >= 4, "ring depths");
   extern __shared__ __align__(16) uint8_t smem[];
   uint8_t* x_ring = smem;                              // [kXRing][B layout]
   uint8_t* w_ring = x_ring + kXRing * kXBytes;         // [kWRing][FP4 words kWBytes][scales kSBytes]
@@ -163,11 +172,12 @@ __global__ void __launch_bounds__(WsTile<CG>::kThreads, MINB) gemm_ws_kernel(Mid
       }
       cp_async_arrive_noinc(&w_full[slot]);
     }
-    cp_async_wait<0>();
-    return;
+    return;  // every copy lands before the CTA can exit: the consumers wait on every stage's w_full
   }
   if (warp == 4 * CG + 1) {  // x: one bulk copy per stage
     if (lane == 0) {
+      cuda_core::pdl_wait();  // the permutation kernel has written p.xp
+      cuda_core::pdl_trigger();
       const uint8_t* xsrc = p.xp + (int64_t(blockIdx.x) * total + first) * kXBytes;
       for (int c = 0; c < stages; ++c) {
         const int slot = c % kXRing;
