@@ -1,5 +1,5 @@
-"""Drive the NVFP4 GEMV (M <= 16) or the medium-M GEMM (M > 16: kernel gemm_mid_kernel, or gemm_wg_kernel past 32
-tokens in sm_90a builds; RESET_NATIVE_GEMM_MID picks another) once per shape for a profiler (Nsight Compute), one
+"""Drive the NVFP4 GEMV (M <= 16) or the medium-M GEMM (M > 16: kernel gemm_ws_kernel in sm_90a builds on Hopper,
+else gemm_mid_kernel; RESET_NATIVE_GEMM_MID picks another) once per shape for a profiler (Nsight Compute), one
 warm-up call each.
 
     ncu --kernel-name regex:gemv_kernel --launch-skip-before-match 0 --section SpeedOfLight \

@@ -52,10 +52,10 @@ if [ "$PART" != sampler ]; then
   # left out: the sanitizer makes their compilation take minutes)
   run prefill memcheck 300 "${PYTEST[@]}" -m gpu tests/test_nvfp4_cuda_prefill.py tests/test_nvfp4_cuda_prefill_w4a4.py \
     -k "not compile"
-  # the medium-M GEMM (mma.sync and, in sm_90a builds, the pipelined and serial wgmma loops; split K's workspace and
-  # finish kernel)
+  # the medium-M GEMM (mma.sync and, in sm_90a builds, the warp-specialised kernel of the rule and the pipelined and
+  # serial wgmma loops; split K's workspace and finish kernel)
   run mid memcheck 300 "${PYTEST[@]}" -m gpu tests/test_nvfp4_cuda_mid.py \
-    -k "(fp64 and not wgmma) or (wgmma and dtype0 and (wg64 or wg128g4)) or poison or deterministic"
+    -k "(fp64 and not wgmma) or (wgmma and dtype0 and (wg64 or wg128g4 or ws32c4 or ws64c2 or ws128c2 or ws64c3)) or poison or deterministic"
   run mid_race racecheck 300 "${PYTEST[@]}" -m gpu tests/test_nvfp4_cuda_mid.py -k "poison or deterministic"
 fi
 if [ "$PART" != nvfp4 ]; then

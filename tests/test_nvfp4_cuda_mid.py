@@ -1,9 +1,9 @@
-"""The medium-M NVFP4 GEMM (cuda/nvfp4/gemm_mid_kernel.cuh on mma.sync, gemm_wg_kernel.cuh on wgmma; route 'mid' of
-nvfp4.gemv for 17..MID_MAX_TOKENS tokens of 16-bit x): fp64 math on the same bytes for every tile edge (rows past N,
-tokens past a column tile, several token blocks, K split or not) with the rule's kernels and every wgmma shape, bias,
-both 16-bit dtypes, W4A4 through it, poisoned outputs, a deterministic K split, CUDA graphs, agreement with the
-slices, and the launcher's errors. GPU only (marker gpu); the route rule is tested on CPU
-in test_nvfp4_mid_route.py."""
+"""The medium-M NVFP4 GEMM (cuda/nvfp4/gemm_mid_kernel.cuh on mma.sync, gemm_wg_kernel.cuh and gemm_ws_kernel.cuh on
+wgmma; route 'mid' of nvfp4.gemv for 17..MID_MAX_TOKENS tokens of 16-bit x): fp64 math on the same bytes for every tile
+edge (rows past N, tokens past a column tile, several token blocks, K split or not) with the rule's kernels and every
+wgmma shape, bias, both 16-bit dtypes, W4A4 through it, poisoned outputs, a deterministic K split, CUDA graphs,
+agreement with the slices, and the launcher's errors. GPU only (marker gpu); the route rule is tested on CPU in
+test_nvfp4_mid_route.py, the shape rule in test_nvfp4_mid_shape_rule.py."""
 import numpy as np
 import pytest
 
@@ -85,7 +85,7 @@ def test_wgmma_kernels_match_fp64(n, k, m, dtype, shape, monkeypatch):
 @pytest.mark.parametrize("shape", ["n4m1", "n4m2", "n8m1"])
 @pytest.mark.parametrize("n,k,m", SHAPES)
 def test_mma_sync_kernels_match_fp64(n, k, m, shape, monkeypatch):
-    """The mma.sync kernels (the rule up to 32 tokens; past that where the build or GPU has no wgmma) on every edge."""
+    """The mma.sync kernels (the rule where the build or GPU has no wgmma) on every edge."""
     monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "mid")
     monkeypatch.setenv("RESET_NATIVE_GEMM_MID", shape)
     t, x, b = _case(n, k, m, torch.bfloat16, int(torch.randint(0, 2**31, ())), bias=m % 2 == 1)
@@ -143,8 +143,8 @@ def test_shapes_cover_a_split_and_an_unsplit_k():
 
 
 def test_every_output_is_written_over_poison():
-    """The launcher on a NaN-filled output, split K and not, the rule's kernels (mma.sync up to 32 tokens; in sm_90a
-    builds the pipelined wgmma loop at 33-64 and the serial one past 64): every element finite and within the fp64
+    """The launcher on a NaN-filled output and workspace, split K and not, the rule's kernels (in sm_90a builds the
+    warp-specialised kernel at 32, 64 and 128 tokens per CTA; else mma.sync): every element finite and within the fp64
     bound."""
     for n, k, m in [(1000, 384, 64), (36000, 256, 24), (1000, 384, 100), (640, 4096, 100)]:
         t, x, b = _case(n, k, m, torch.bfloat16, 7, bias=True)

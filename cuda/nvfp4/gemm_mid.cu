@@ -1,5 +1,5 @@
-// Launcher of the medium-M NVFP4 GEMM (gemm_mid_kernel.cuh on mma.sync, gemm_wg_kernel.cuh on wgmma): kernel, tile
-// and K-split choice, argument checks.
+// Launcher of the medium-M NVFP4 GEMM (gemm_mid_kernel.cuh on mma.sync, gemm_wg_kernel.cuh and the warp-specialised
+// gemm_ws_kernel.cuh on wgmma): kernel, tile and K-split choice, workspace, argument checks.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -38,16 +38,22 @@ struct MidShape {
   int blocks_per_sm() const { return ws ? minb : wg > 0 ? wg_min_blocks(groups, wg) : minb; }
 };
 
-// "ws<tokens>c<consumer warpgroups>[m2]": the warp-specialised shapes that are built (m2: two CTAs per SM).
+std::string mid_shape_name(const MidShape& s) {
+  if (s.ws) return "ws" + std::to_string(s.wg) + "c" + std::to_string(s.groups) + (s.minb == 2 ? "m2" : "");
+  if (s.wg > 0) return "wg" + std::to_string(s.wg) + (s.groups == 4 ? "g4" : "") + (s.serial ? "s" : "");
+  return "n" + std::to_string(s.ntt) + "m" + std::to_string(s.minb);
+}
+
+// The warp-specialised shapes that are built (launch_ws_shape), named "ws<tokens>c<consumer warpgroups>[m2]" (m2:
+// two CTAs per SM) by mid_shape_name; a shape with ws == false for any other name. (ws128c4 is not built: ptxas
+// serialises its wgmmas for want of registers, C7511.)
 MidShape ws_shape(const std::string& s) {
-  // (ws128c4 is not built: ptxas serialises its wgmmas for want of registers, C7511.)
-  const char* names[] = {"ws16c2", "ws32c2", "ws64c2", "ws128c2", "ws32c3", "ws64c3", "ws128c3",
-                         "ws32c4", "ws64c4", "ws32c2m2", "ws64c2m2"};
-  for (const char* name : names) {
-    if (s != name) continue;
-    const std::size_t c = s.find('c');
-    const int tokens = std::atoi(s.substr(2, c - 2).c_str()), groups = s[c + 1] - '0';
-    return MidShape{0, s.size() > c + 2 ? 2 : 1, tokens, groups, false, true};
+  constexpr struct { int tokens, groups, minb; } kBuilt[] = {{16, 2, 1}, {32, 2, 1}, {64, 2, 1}, {128, 2, 1},
+                                                            {32, 3, 1}, {64, 3, 1}, {128, 3, 1}, {32, 4, 1},
+                                                            {64, 4, 1}, {32, 2, 2}, {64, 2, 2}};
+  for (const auto& b : kBuilt) {
+    const MidShape shape{0, b.minb, b.tokens, b.groups, false, true};
+    if (s == mid_shape_name(shape)) return shape;
   }
   return MidShape{0, 0, 0, 0};
 }
@@ -90,12 +96,6 @@ MidShape mid_shape_rule(std::int64_t m, std::int64_t n, bool hopper, const char*
   const std::string tokens = s.substr(0, s.size() - (groups == 4 ? 2 : 0));
   const int wg = tokens == "wg32" ? 32 : tokens == "wg64" ? 64 : tokens == "wg128" ? 128 : 0;
   return wg > 0 && wg_fits(groups) && !(wg == 32 && groups == 4) ? MidShape{0, 0, wg, groups} : rule;
-}
-
-std::string mid_shape_name(const MidShape& s) {
-  if (s.ws) return "ws" + std::to_string(s.wg) + "c" + std::to_string(s.groups) + (s.minb == 2 ? "m2" : "");
-  if (s.wg > 0) return "wg" + std::to_string(s.wg) + (s.groups == 4 ? "g4" : "") + (s.serial ? "s" : "");
-  return "n" + std::to_string(s.ntt) + "m" + std::to_string(s.minb);
 }
 
 struct MidPlan {

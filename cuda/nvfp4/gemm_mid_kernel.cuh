@@ -1,6 +1,6 @@
-// The NVFP4 GEMM for medium token counts on mma.sync (the route sends 17..128 tokens to the launcher, which takes this
-// kernel up to 32 tokens, and past that where the build or the GPU has no wgmma kernel, gemm_wg_kernel.cuh; up to 1024
-// when forced: batched decode, short prompts) on Hopper:
+// The NVFP4 GEMM for medium token counts on mma.sync (the route sends 17..128 tokens to the launcher, up to 1024 when
+// forced: batched decode, short prompts; the launcher takes this kernel where the build or the GPU has no wgmma
+// kernel, gemm_ws_kernel.cuh / gemm_wg_kernel.cuh, or when RESET_NATIVE_GEMM_MID asks for it) on Hopper:
 // y[m, n] = x[m, k] @ dequantize(w)[n, k]^T (+ bias), W4A16 with 16-bit x, fp32 accumulation, one rounding.
 //
 // Why a kernel of its own: the GEMV (gemv_kernel.cuh) takes at most 16 tokens per launch, so 64 tokens read the

@@ -163,13 +163,40 @@ __device__ __forceinline__ void wg_decode_word(const WgStageWords& st, int i, ui
   a[2 * i + 1][0] = d[0][2], a[2 * i + 1][1] = d[1][2], a[2 * i + 1][2] = d[0][3], a[2 * i + 1][3] = d[1][3];
 }
 
+// The epilogue of the wgmma kernels (gemm_ws_kernel.cuh too), for warp `warp` (its 16 rows at row0 + 16 warp) once
+// every wgmma has retired: acc[4j + e] holds rows g (e = 0, 1) and g + 8 (e = 2, 3), tokens 8j + 2t (+1 for odd e).
+// With a K split the fp32 sums go to the workspace (mid_finish_kernel adds them); else every step is rounded on its
+// own (__fmul_rn / __fadd_rn), as in the mma.sync kernel: the same bits per sum.
+template <int XDT, int NTOK>
+__device__ __forceinline__ void wg_store(const MidParams& p, const float (&acc)[NTOK / 2], int row0, int tok0,
+                                         int split, int warp, int lane) {
+  using E = Elem<XDT>;
+  const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int j = 0; j < NTOK / 8; ++j) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int row = row0 + warp * 16 + g + (e >= 2 ? 8 : 0);
+      const int tok = tok0 + 8 * j + 2 * t + (e & 1);
+      if (row >= p.n || tok >= p.m) continue;
+      const int64_t at = int64_t(tok) * p.n + row;
+      if (gridDim.z > 1) {
+        p.ws[int64_t(split) * p.m * p.n + at] = acc[4 * j + e];
+      } else {
+        float y = __fmul_rn(__fmul_rn(acc[4 * j + e], kDecodeBias), p.gs);
+        if (p.bias != nullptr) y = __fadd_rn(y, E::to_float(static_cast<const typename E::T*>(p.bias)[row]));
+        static_cast<typename E::T*>(p.out)[at] = E::from_float(y);
+      }
+    }
+  }
+}
+
 // PIPE: the pipelined loop (header comment); else the serial one (decode the whole stage, then its 8 wgmmas, wait
 // for them): 128 tokens on 4 warpgroups run the serial loop faster (the pipelined one spills there; session 29).
 template <int XDT, int NTOK, int GROUPS, bool PIPE>
 __global__ void __launch_bounds__(WgTile<GROUPS>::kThreads, wg_min_blocks(GROUPS, NTOK)) gemm_wg_kernel(MidParams p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   constexpr bool kIsBF16 = XDT == kBF16;
-  using E = Elem<XDT>;
   constexpr int kXBytes = wg_xbuf_bytes(NTOK), kXBufs = wg_xbufs(PIPE);
   constexpr int kThreads = WgTile<GROUPS>::kThreads, kRows = WgTile<GROUPS>::kRows;
   constexpr int kWBytes = WgTile<GROUPS>::kWBytes, kSBytes = WgTile<GROUPS>::kSBytes;
@@ -252,26 +279,7 @@ __global__ void __launch_bounds__(WgTile<GROUPS>::kThreads, wg_min_blocks(GROUPS
   wgmma_wait<0>();
   cp_async_wait<0>();  // no copy may still target shared memory when the CTA exits
 
-  // acc[4j + e]: rows g (e = 0, 1) and g + 8 (e = 2, 3) of the warp's 16, tokens 8j + 2t (+1 for odd e).
-  const int lane = threadIdx.x & 31, warp = int(threadIdx.x) >> 5, g = lane >> 2, t = lane & 3;
-#pragma unroll
-  for (int j = 0; j < NTOK / 8; ++j) {
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int row = row0 + warp * 16 + g + (e >= 2 ? 8 : 0);
-      const int tok = tok0 + 8 * j + 2 * t + (e & 1);
-      if (row >= p.n || tok >= p.m) continue;
-      const int64_t at = int64_t(tok) * p.n + row;
-      if (gridDim.z > 1) {
-        p.ws[int64_t(split) * p.m * p.n + at] = acc[4 * j + e];
-      } else {
-        // Every step rounded on its own (__fmul_rn / __fadd_rn), as in the mma.sync kernel: the same bits per sum.
-        float y = __fmul_rn(__fmul_rn(acc[4 * j + e], kDecodeBias), p.gs);
-        if (p.bias != nullptr) y = __fadd_rn(y, E::to_float(static_cast<const typename E::T*>(p.bias)[row]));
-        static_cast<typename E::T*>(p.out)[at] = E::from_float(y);
-      }
-    }
-  }
+  wg_store<XDT, NTOK>(p, acc, row0, tok0, split, int(threadIdx.x) >> 5, int(threadIdx.x) & 31);
 #else
   __trap();  // built without sm_90a: the launcher never picks this kernel (gemm_wg_available)
 #endif

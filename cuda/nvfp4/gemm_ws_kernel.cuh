@@ -117,7 +117,6 @@ __global__ void __launch_bounds__(WsTile<CG>::kThreads, MINB) gemm_ws_kernel(Mid
   using cuda_core::mbar_init;
   using cuda_core::mbar_wait;
   constexpr bool kIsBF16 = XDT == kBF16;
-  using E = Elem<XDT>;
   using T = WsTile<CG>;
   constexpr int kXRing = ws_xring(CG, NTOK, MINB), kWRing = ws_wring(CG, NTOK, MINB);
   constexpr int kXBytes = ws_x_bytes(NTOK), kWSlot = ws_w_bytes(CG);
@@ -222,25 +221,7 @@ __global__ void __launch_bounds__(WsTile<CG>::kThreads, MINB) gemm_ws_kernel(Mid
   }
   wgmma_wait<0>();
 
-  // acc[4j + e]: rows g (e = 0, 1) and g + 8 (e = 2, 3) of the warp's 16, tokens 8j + 2t (+1 for odd e).
-  const int tok0 = blockIdx.x * NTOK, g = lane >> 2, t = lane & 3;
-#pragma unroll
-  for (int j = 0; j < NTOK / 8; ++j) {
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int row = row0 + warp * 16 + g + (e >= 2 ? 8 : 0);
-      const int tok = tok0 + 8 * j + 2 * t + (e & 1);
-      if (row >= p.n || tok >= p.m) continue;
-      const int64_t at = int64_t(tok) * p.n + row;
-      if (gridDim.z > 1) {
-        p.ws[int64_t(split) * p.m * p.n + at] = acc[4 * j + e];
-      } else {
-        float y = __fmul_rn(__fmul_rn(acc[4 * j + e], kDecodeBias), p.gs);  // as gemm_wg_kernel: the same bits
-        if (p.bias != nullptr) y = __fadd_rn(y, E::to_float(static_cast<const typename E::T*>(p.bias)[row]));
-        static_cast<typename E::T*>(p.out)[at] = E::from_float(y);
-      }
-    }
-  }
+  wg_store<XDT, NTOK>(p, acc, row0, blockIdx.x * NTOK, split, warp, lane);  // gemm_wg_kernel's epilogue
 #else
   __trap();  // built without sm_90a: the launcher never picks this kernel
 #endif

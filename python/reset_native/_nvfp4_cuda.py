@@ -4,9 +4,9 @@ The public front (``reset_native.nvfp4``) validates its inputs and calls :func:`
 :func:`gemv` here with contiguous tensors on one CUDA device. ``dequantize``, ``gemv`` and the medium-M GEMM
 (:func:`gemm_mid`, 17..128 tokens of 16-bit x, reached through ``reset_native.nvfp4.gemv``) are torch custom ops
 (``torch.ops.reset_native.nvfp4_dequantize`` / ``nvfp4_gemv`` / ``nvfp4_gemm_mid``): they enqueue on the current
-stream, never synchronise with the host and allocate nothing but their output (and split K's partial sums), so they
-work inside CUDA graphs and under ``torch.compile``. ``quantize`` is an offline step: it reads max|w| back to the
-host.
+stream, never synchronise with the host and allocate nothing but their output (and the medium-M GEMM's workspace),
+so they work inside CUDA graphs and under ``torch.compile``. ``quantize`` is an offline step: it reads max|w| back to
+the host.
 
 Importing this module imports torch when it is installed and registers the ops (a torch.compile trace cannot
 register them itself); nothing else imports it before a CUDA tensor is in hand, so numpy-only use stays torch-free.

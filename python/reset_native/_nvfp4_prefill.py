@@ -29,8 +29,8 @@ forces a route for A/B measurements (bench/bench_nvfp4_prefill.py, bench/bench_n
 token count decides.
 
 Session 27 added the 'mid' route (:func:`mid_gemm`): 17..:data:`MID_MAX_TOKENS` tokens of 16-bit x with K % 128 == 0
-run one medium-M GEMM launch that reads the weights once per 32 tokens (mma.sync) or, past 32 tokens in sm_90a builds
-(sessions 28-29), once per 64 or 128 (wgmma), and decodes FP4 in registers (docs/nvfp4_cuda.md "Medium M"); from
+run one medium-M GEMM that reads the weights once per 32, 64 or 128 tokens and decodes FP4 in registers (in sm_90a
+builds the warp-specialised wgmma kernel of session 30, elsewhere mma.sync; docs/nvfp4_cuda.md "Medium M"); from
 MID_MAX_TOKENS + 1 tokens those calls take the dequantize + cuBLAS route.
 """
 import math
