@@ -186,6 +186,7 @@ def test_mid_and_slices_agree(monkeypatch):
 @pytest.mark.parametrize("n", [640, 20000])  # K split (two launches) and not
 def test_mid_gemm_captures_in_a_cuda_graph(n, m, monkeypatch):
     monkeypatch.delenv("RESET_NATIVE_GEMV_PREFILL", raising=False)
+    monkeypatch.setenv("RESET_NATIVE_GEMM_MID_SK", "0")  # the grid (stream-K replays: test_nvfp4_cuda_mid_streamk.py)
     t, x, b = _case(n, 1024, m, torch.bfloat16, 5, bias=True)
     assert (_splits(n, 1024, m) > 1) == (n == 640)
     y_eager, y_graph = ref.eager_then_graph_replay(lambda: nvfp4.gemv(t, x, bias=b), x)
@@ -208,7 +209,8 @@ def test_unaligned_operands_are_copied_aligned(monkeypatch):
     assert torch.equal(nvfp4.gemv(to, xo), want)
 
 
-def test_launcher_rejects_what_it_cannot_take():
+def test_launcher_rejects_what_it_cannot_take(monkeypatch):
+    monkeypatch.setenv("RESET_NATIVE_GEMM_MID_SK", "0")  # the grid's workspace (stream-K's: its own test file)
     t, x, _ = _case(64, 1024, 20, torch.bfloat16, 1)
     out = torch.empty(20, 64, dtype=torch.bfloat16, device="cuda")
     stream = torch.cuda.current_stream().cuda_stream

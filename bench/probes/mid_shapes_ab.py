@@ -3,8 +3,11 @@ route takes the GEMV: every shape through `_nvfp4_cuda.gemm_mid` itself, against
 the same process. CUDA-graph replay medians, weight copies rotated past the L2 (bench_nvfp4_gpu.py's helpers).
 
     python3 bench/probes/mid_shapes_ab.py --ms 16,32,64,128 --shapes rule,ws64c2,wg64g4 [--layers 8b] [--reps 5]
+    python3 bench/probes/mid_shapes_ab.py --ms 64,128 --shapes rule,rule:1,rule:2,rule:3
 
-`rule` is the launcher's own choice. Prints one table (us; `floor` = NVFP4 weight bytes over the HBM read bandwidth
+`rule` is the launcher's own choice; `shape:N` forces N K splits (RESET_NATIVE_GEMM_MID_SPLITS), `shape+sk` / `shape-sk`
+stream-K on / off (RESET_NATIVE_GEMM_MID_SK). Each time is followed by the K splits that shape ran with (`s2`), or by
+its stream-K CTAs (`k132`). Prints one table (us; `floor` = NVFP4 weight bytes over the HBM read bandwidth
 measured here) and the largest relative difference of each shape's output from the first shape's (same math, other
 fp32 sum orders only where the K split differs: 0 otherwise).
 """
@@ -24,17 +27,24 @@ from reset_native import _nvfp4_cuda as nc  # noqa: E402
 
 
 def shaped(shape, fn):
-    """fn with RESET_NATIVE_GEMM_MID = shape while it runs (the launcher reads it on the host, also at capture)."""
+    """fn with RESET_NATIVE_GEMM_MID = shape while it runs (the launcher reads it on the host, also at capture);
+    `shape:N` also sets RESET_NATIVE_GEMM_MID_SPLITS = N (N K splits; `rule:1` = the rule's shape, never split),
+    `shape+sk` / `shape-sk` RESET_NATIVE_GEMM_MID_SK = 1 / 0 (stream-K of the ws kernel or not)."""
+    sk = "1" if shape.endswith("+sk") else "0" if shape.endswith("-sk") else None
+    name, _, splits = (shape[:-3] if sk else shape).partition(":")
+    env = {"RESET_NATIVE_GEMM_MID": None if name == "rule" else name,
+           "RESET_NATIVE_GEMM_MID_SPLITS": splits or None, "RESET_NATIVE_GEMM_MID_SK": sk}
+
     def run():
-        old = os.environ.pop("RESET_NATIVE_GEMM_MID", None)
-        if shape != "rule":
-            os.environ["RESET_NATIVE_GEMM_MID"] = shape
+        old = {key: os.environ.pop(key, None) for key in env}
+        os.environ.update({key: value for key, value in env.items() if value is not None})
         try:
             return fn()
         finally:
-            os.environ.pop("RESET_NATIVE_GEMM_MID", None)
-            if old is not None:
-                os.environ["RESET_NATIVE_GEMM_MID"] = old
+            for key, value in old.items():
+                os.environ.pop(key, None)
+                if value is not None:
+                    os.environ[key] = value
     return run
 
 
@@ -73,14 +83,16 @@ def main():
                 bf16 = graph_time_us([lambda w=w: torch.matmul(x, w.t()) for w in dense], args.reps)
                 gemv = (graph_time_us([lambda p=p, s=s: nc.gemv(p, s, gs, x, "bf16") for p, s in copies], args.reps)
                         if m <= 16 else float("nan"))
-                times, outs = [], []
+                times, outs, splits = [], [], []
                 for shape in shapes:
                     times.append(graph_time_us([mid_call(p, s, gs, x, shape) for p, s in copies], args.reps))
                     outs.append(mid_call(*copies[0], gs, x, shape)().float())
+                    ctas = shaped(shape, lambda: nc.gemm_mid_stream_k_ctas(n, k, x))()
+                    splits.append(f"k{ctas}" if ctas else f"s{shaped(shape, lambda: nc.gemm_mid_splits(n, k, x))()}")
                 ref = outs[0]
                 diff = max(float(((o - ref).abs().max() / ref.abs().max()).item()) for o in outs)
                 floor = n * k * (0.5 + 1 / 16) / bw * 1e6
-                cells = " | ".join(f"{t:.1f}" for t in times)
+                cells = " | ".join(f"{t:.1f} {sp}" for t, sp in zip(times, splits))
                 print(f"| {model} {lname} | {m} | {floor:.1f} | {bf16:.1f} | {gemv:.1f} | {cells} | {diff:.1e} |",
                       flush=True)
             del copies, dense

@@ -182,6 +182,15 @@ void bind_nvfp4_cuda(py::module_& m) {
         "The medium-M kernel shape cuda_gemm_mid takes for m tokens and n rows on a compute capability 9.0 GPU "
         "(hopper) or another with `sms` SMs, with RESET_NATIVE_GEMM_MID = request ('' = unset); no device needed.");
   m.def(
+      "cuda_gemm_mid_plan_rule",
+      [](std::int64_t m_tokens, std::int64_t n, std::int64_t k, bool hopper, int sms) {
+        const nc::GemmMidPlanRule r = nc::gemm_mid_plan_rule(m_tokens, n, k, hopper, sms);
+        return py::make_tuple(r.shape, r.splits, r.stream_k_ctas);
+      },
+      py::arg("m"), py::arg("n"), py::arg("k"), py::arg("hopper"), py::arg("sms") = 132,
+      "(shape, K splits, stream-K CTAs) cuda_gemm_mid takes for m tokens, n rows and k on a compute capability 9.0 "
+      "GPU (hopper) or another with `sms` SMs, under this process's environment; no device needed.");
+  m.def(
       "cuda_gemm_mid_plan",
       [](std::uintptr_t packed, std::uintptr_t block_scales, std::int64_t n, std::int64_t k, std::uintptr_t x,
          int x_dtype, std::int64_t m_tokens) {
@@ -199,6 +208,14 @@ void bind_nvfp4_cuda(py::module_& m) {
       },
       py::arg("n"), py::arg("k"), py::arg("x_dtype"), py::arg("m"),
       "K splits cuda_gemm_mid takes for this shape on the current device (1: none, 0: not supported); no launch.");
+  m.def(
+      "cuda_gemm_mid_stream_k_ctas",
+      [](std::int64_t n, std::int64_t k, int x_dtype, std::int64_t m_tokens) {
+        return nc::gemm_mid_stream_k_ctas(mid_shape(0, 0, n, k, 0, x_dtype, m_tokens));
+      },
+      py::arg("n"), py::arg("k"), py::arg("x_dtype"), py::arg("m"),
+      "Stream-K CTAs of cuda_gemm_mid's warp-specialised kernel for this shape on the current device (0: none); no "
+      "launch.");
 
   m.def(
       "cuda_gemm_mid",

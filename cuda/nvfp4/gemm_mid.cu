@@ -101,32 +101,92 @@ MidShape mid_shape_rule(std::int64_t m, std::int64_t n, bool hopper, const char*
 struct MidPlan {
   MidShape shape;
   int row_blocks, tok_blocks, splits, stages_per_split;
+  int sk_ctas = 0;  // stream-K CTAs of the ws kernel (gemm_ws_kernel.cuh); 0: the grid above (K split by `splits`)
 };
 
-// K splits only where the row x token blocks leave more than half the SMs idle: as many as keep every split's CTAs
-// within one wave (at least 4 stages each); the last split may be shorter, none is empty. (Splits cost an fp32
-// workspace write and read of m x n per split.)
-MidPlan mid_plan(std::int64_t n, std::int64_t k, std::int64_t m) {
+// Stream-K of the warp-specialised kernel: RESET_NATIVE_GEMM_MID_SK = 0 (never) | 1 (wherever the ws kernel runs,
+// in the shape chosen); unset or any other value: the rule (mid_plan_for). Read at every call.
+int mid_sk_request() {
+  const char* v = std::getenv("RESET_NATIVE_GEMM_MID_SK");
+  return v != nullptr && (std::strcmp(v, "0") == 0 || std::strcmp(v, "1") == 0) ? v[0] - '0' : -1;
+}
+// Each stream-K CTA takes at least this many K stages (fewer CTAs where the call is small).
+constexpr int kSkMinStages = 4;
+
+// Stream-K CTAs for `shape` (one per resident slot: owners wait for lower CTAs, so all must be resident at once),
+// 0 where the stage count passes 2^31 (the kernel's 32-bit walk).
+int sk_ctas_for(const MidShape& shape, std::int64_t n, std::int64_t k, std::int64_t m, int sms) {
+  const int64_t work = (n + shape.rows() - 1) / shape.rows() * ((m + shape.tokens() - 1) / shape.tokens()) * (k / kMidK);
+  const int64_t slots = int64_t(sms) * shape.blocks_per_sm(), most = work / kSkMinStages > 0 ? work / kSkMinStages : 1;
+  return work < (int64_t(1) << 31) ? int(most < slots ? most : slots) : 0;
+}
+
+// The plan for a shape: row and token blocks, then K splits only where those blocks leave more than half the SMs
+// idle: as many as keep every split's CTAs within one wave (at least 4 stages each); the last split may be shorter,
+// none is empty. (Splits cost an fp32 workspace write and read of m x n per split.)
+MidPlan grid_plan(const MidShape& shape, std::int64_t n, std::int64_t k, std::int64_t m, int sms) {
   MidPlan plan{};
-  int device = 0, sms = 132, major = 0;
-  check_cuda(cudaGetDevice(&device), "nvfp4 gemm_mid: cudaGetDevice");
-  check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "nvfp4 gemm_mid: SM count");
-  check_cuda(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), "nvfp4 gemm_mid: CC");
-  int minor = 0;
-  check_cuda(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device), "nvfp4 gemm_mid: CC");
-  // sm_90a machine code runs on compute capability 9.0 only
-  plan.shape = mid_shape_rule(m, n, major == 9 && minor == 0, std::getenv("RESET_NATIVE_GEMM_MID"), sms);
-  plan.row_blocks = int((n + plan.shape.rows() - 1) / plan.shape.rows());
-  plan.tok_blocks = int((m + plan.shape.tokens() - 1) / plan.shape.tokens());
+  plan.shape = shape;
+  plan.row_blocks = int((n + shape.rows() - 1) / shape.rows());
+  plan.tok_blocks = int((m + shape.tokens() - 1) / shape.tokens());
   const int total = int(k / kMidK);
   const int most = total / 4 > 1 ? total / 4 : 1;
   const int64_t ctas = int64_t(plan.row_blocks) * plan.tok_blocks;
   // (Splitting wherever resident CTA slots stay empty measured no better: session 27 call 2.)
-  int splits = 2 * ctas > sms ? 1 : int(int64_t(sms) * plan.shape.blocks_per_sm() / ctas);
+  int splits = 2 * ctas > sms ? 1 : int(int64_t(sms) * shape.blocks_per_sm() / ctas);
+  // RESET_NATIVE_GEMM_MID_SPLITS = N (1..64) forces N splits (A/B runs; still at most one per 4 K stages).
+  if (const char* forced = std::getenv("RESET_NATIVE_GEMM_MID_SPLITS")) {
+    const int f = std::atoi(forced);
+    if (f >= 1 && f <= 64) splits = f;
+  }
   if (splits > most) splits = most;
   plan.stages_per_split = (total + splits - 1) / splits;
   plan.splits = (total + plan.stages_per_split - 1) / plan.stages_per_split;
   return plan;
+}
+
+// The whole plan, host only (no device access: the CPU tests call it through gemm_mid_plan_rule). Stream-K rule (H200,
+// session 31 call 3, bench/RESULTS.md): where the grid leaves >= 20% of its waves' CTA slots idle (Qwen3-32B gate/up:
+// 200 or 400 CTAs on 132 SMs; 32B q/k/v at 33..128 tokens: 80), stream-K with 3 consumer warpgroups up to 32 tokens
+// (ws32c4 spills under stream-K) and 2 beyond, if each CTA then takes at least half a block's stages (so a block has
+// at most ~2 pieces to add) and, at 128 tokens per CTA, holds at least 2 whole blocks (its 64 KiB pieces cost more:
+// 32B q/k/v at 128 tokens was 43.0 us against 38.9 on the grid). Measured wins: 32B gate_up 102.6 -> 80.2 us at 32
+// tokens, 114.4 -> 95.7 at 64, 153.7 -> 133.2 at 128; 32B q/k/v 30.1 -> 26.1 at 64.
+MidPlan mid_plan_for(std::int64_t n, std::int64_t k, std::int64_t m, bool hopper, const char* request, int sms) {
+  MidPlan plan = grid_plan(mid_shape_rule(m, n, hopper, request, sms), n, k, m, sms);
+  const int sk = mid_sk_request();
+  if (!plan.shape.ws || sk == 0) return plan;
+  MidShape sk_shape = plan.shape;
+  if (sk == -1) {
+    if (request != nullptr) return plan;  // a forced shape runs as asked (stream-K only with SK=1)
+    const int ntok = plan.shape.wg, total = int(k / kMidK);
+    sk_shape = MidShape{0, 1, ntok, ntok == 32 ? 3 : 2, false, true};
+    const int64_t slots = int64_t(sms) * plan.shape.blocks_per_sm();
+    const int64_t grid = int64_t(plan.row_blocks) * plan.tok_blocks * plan.splits;
+    const int64_t waves = (grid + slots - 1) / slots;
+    const int ctas = sk_ctas_for(sk_shape, n, k, m, sms);
+    if (ctas == 0) return plan;
+    const int64_t blocks = (n + sk_shape.rows() - 1) / sk_shape.rows() * ((m + ntok - 1) / ntok);
+    const int64_t per_cta = blocks * total / ctas;
+    if (!(5 * grid < 4 * waves * slots && 2 * per_cta >= total && (ntok < 128 || blocks >= 2 * ctas))) return plan;
+  }
+  const int ctas = sk_ctas_for(sk_shape, n, k, m, sms);
+  if (ctas == 0) return plan;
+  plan = grid_plan(sk_shape, n, k, m, sms);
+  plan.sk_ctas = ctas;
+  plan.splits = 1;
+  plan.stages_per_split = int(k / kMidK);
+  return plan;
+}
+
+MidPlan mid_plan(std::int64_t n, std::int64_t k, std::int64_t m) {
+  int device = 0, sms = 132, major = 0, minor = 0;
+  check_cuda(cudaGetDevice(&device), "nvfp4 gemm_mid: cudaGetDevice");
+  check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "nvfp4 gemm_mid: SM count");
+  check_cuda(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), "nvfp4 gemm_mid: CC");
+  check_cuda(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device), "nvfp4 gemm_mid: CC");
+  // sm_90a machine code runs on compute capability 9.0 only
+  return mid_plan_for(n, k, m, major == 9 && minor == 0, std::getenv("RESET_NATIVE_GEMM_MID"), sms);
 }
 
 // The K split's sums over splits, in split order (deterministic).
@@ -162,6 +222,13 @@ void launch_wg(const MidParams& p, const MidPlan& plan, cudaStream_t stream) {
   if (plan.splits > 1) launch_mid_finish<XDT>(p, plan, stream);
 }
 
+// Stream-K workspace after the permuted x: each CTA's published piece (fp32 accumulators of its consumer threads),
+// then one flag per CTA and consumer warp.
+std::int64_t ws_sk_part_bytes(const MidPlan& plan) {
+  return std::int64_t(plan.sk_ctas) * 64 * plan.shape.groups * plan.shape.wg * 4;
+}
+std::int64_t ws_sk_flag_count(const MidPlan& plan) { return std::int64_t(plan.sk_ctas) * 4 * plan.shape.groups; }
+
 // x permuted into B layout (into the workspace, p.xp), then the warp-specialised kernel.
 template <int XDT, int NTOK, int CG, int MINB = 1>
 void launch_ws(const MidParams& p, const MidPlan& plan, cudaStream_t stream) {
@@ -170,10 +237,18 @@ void launch_ws(const MidParams& p, const MidPlan& plan, cudaStream_t stream) {
   // Both with programmatic dependent launch (gemm_ws_kernel.cuh; RESET_NATIVE_PDL=0 turns it off).
   check_cuda(cuda_core::launch_pdl(ws_permute_x_kernel<NTOK>, dim3(pblocks), dim3(256), 0, stream,
                                    static_cast<const uint16_t*>(p.x), p.m, p.k, plan.tok_blocks,
-                                   const_cast<uint8_t*>(p.xp)),
+                                   const_cast<uint8_t*>(p.xp), p.sk_flags, int(ws_sk_flag_count(plan))),
              "nvfp4 gemm_mid: x permute launch");
-  const auto kernel = gemm_ws_kernel<XDT, NTOK, CG, MINB>;
   constexpr int smem = ws_smem_bytes(CG, NTOK, MINB);
+  if (plan.sk_ctas > 0) {
+    const auto kernel = gemm_ws_kernel<XDT, NTOK, CG, MINB, true>;
+    check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
+               "nvfp4 gemm_mid: cudaFuncSetAttribute (ws)");
+    check_cuda(cuda_core::launch_pdl(kernel, dim3(plan.sk_ctas), dim3(WsTile<CG>::kThreads), smem, stream, p),
+               "nvfp4 gemm_mid: launch (ws stream-K)");
+    return;
+  }
+  const auto kernel = gemm_ws_kernel<XDT, NTOK, CG, MINB, false>;
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
              "nvfp4 gemm_mid: cudaFuncSetAttribute (ws)");
   const dim3 grid(plan.tok_blocks, plan.row_blocks, plan.splits);
@@ -227,7 +302,8 @@ std::int64_t mid_permuted_x_bytes(const MidPlan& plan, std::int64_t m, std::int6
   return plan.shape.ws ? (ws_permuted_x_bytes(m, k, plan.shape.wg) + 255) / 256 * 256 : 0;
 }
 std::int64_t mid_workspace_bytes(const MidPlan& plan, std::int64_t m, std::int64_t n, std::int64_t k) {
-  return mid_permuted_x_bytes(plan, m, k) + (plan.splits > 1 ? std::int64_t(plan.splits) * m * n * 4 : 0);
+  return mid_permuted_x_bytes(plan, m, k) + (plan.splits > 1 ? std::int64_t(plan.splits) * m * n * 4 : 0) +
+         ws_sk_part_bytes(plan) + ws_sk_flag_count(plan) * 4;
 }
 
 bool aligned_to(const void* ptr, std::uintptr_t bytes) { return reinterpret_cast<std::uintptr_t>(ptr) % bytes == 0; }
@@ -241,6 +317,11 @@ std::string gemm_mid_shape_name(std::int64_t m, std::int64_t n, bool hopper, con
       detail::mid_shape_rule(m, n, hopper, request.empty() ? nullptr : request.c_str(), sms));
 }
 
+GemmMidPlanRule gemm_mid_plan_rule(std::int64_t m, std::int64_t n, std::int64_t k, bool hopper, int sms) {
+  const detail::MidPlan plan = detail::mid_plan_for(n, k, m, hopper, std::getenv("RESET_NATIVE_GEMM_MID"), sms);
+  return {detail::mid_shape_name(plan.shape), plan.splits, plan.sk_ctas};
+}
+
 bool gemm_mid_supported(const GemmMidArgs& a) {
   using namespace detail;
   static_assert(kGemmMidMaxRows == 65535 * kMidRows, "row blocks go on the grid's y dimension (at most 65535)");
@@ -252,6 +333,10 @@ bool gemm_mid_supported(const GemmMidArgs& a) {
 
 int gemm_mid_splits(const GemmMidArgs& a) {
   return gemm_mid_supported(a) ? detail::mid_plan(a.n, a.k, a.m).splits : 0;
+}
+
+int gemm_mid_stream_k_ctas(const GemmMidArgs& a) {
+  return gemm_mid_supported(a) ? detail::mid_plan(a.n, a.k, a.m).sk_ctas : 0;
 }
 
 std::int64_t gemm_mid_workspace_bytes(const GemmMidArgs& a) {
@@ -278,6 +363,12 @@ void launch_gemm_mid(const GemmMidArgs& a, void* stream_ptr) {
   MidParams p{a.packed, a.block_scales, a.x,          a.bias,       a.out,
               reinterpret_cast<float*>(ws + xp_bytes), a.global_scale, int(a.n), int(a.k), int(a.m),
               plan.stages_per_split, xp_bytes > 0 ? ws : nullptr};
+  if (plan.sk_ctas > 0) {  // the pieces (16-byte aligned: xp_bytes is a multiple of 256), then the flags
+    p.sk_row_blocks = plan.row_blocks;
+    p.sk_work = int(std::int64_t(plan.tok_blocks) * plan.row_blocks * (a.k / kMidK));  // < 2^31 (mid_plan)
+    p.sk_part = reinterpret_cast<float*>(ws + xp_bytes);
+    p.sk_flags = reinterpret_cast<unsigned*>(ws + xp_bytes + ws_sk_part_bytes(plan));
+  }
   auto stream = static_cast<cudaStream_t>(stream_ptr);
   if (a.x_dtype == DType::BF16) {
     launch_mid_shape<kBF16>(p, plan, stream);

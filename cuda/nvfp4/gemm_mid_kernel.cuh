@@ -49,6 +49,12 @@ struct MidParams {
   int n, k, m;
   int stages_per_split;   // K stages (of kMidK) per split; the last split may have fewer
   const uint8_t* xp = nullptr;  // x in B layout (gemm_ws_kernel.cuh), 16-byte aligned; only the ws kernel reads it
+  // Stream-K of the ws kernel (gemm_ws_kernel.cuh, gridDim.x CTAs share sk_work stages): row blocks per token block,
+  // all stages of the call, the CTAs' published partial sums and their flags (zeroed by ws_permute_x_kernel).
+  int sk_row_blocks = 0;
+  int sk_work = 0;  // < 2^31 (the launcher's condition for stream-K)
+  float* sk_part = nullptr;
+  unsigned* sk_flags = nullptr;
 };
 
 // 16-byte unit q of a staged token row n lands at unit mid_swizzle(q, n): a thread of a B-fragment load reads unit

@@ -74,11 +74,13 @@ __host__ __device__ constexpr int64_t ws_permuted_x_bytes(int64_t m, int64_t k, 
 
 // x [m, k] (16-bit) -> xp in the B layout of gemm_wg_kernel (wg_b_offset), tokens past m zero. One thread per
 // (token block, stage, piece i, token n), n fastest so that a warp's 16-byte stores are contiguous.
+// Also zeroes the GEMM's nflags stream-K flags (this call's workspace: the GEMM touches them only after x).
 template <int NTOK>
 __global__ void ws_permute_x_kernel(const uint16_t* __restrict__ x, int m, int k, int tok_blocks,
-                                    uint8_t* __restrict__ xp) {
+                                    uint8_t* __restrict__ xp, unsigned* __restrict__ flags, int nflags) {
   cuda_core::pdl_wait();     // x may be the previous kernel's output; xp may still be read by the GEMM before it
   cuda_core::pdl_trigger();  // the GEMM may launch: its weight loads need nothing from here
+  for (int i = int(blockIdx.x * blockDim.x + threadIdx.x); i < nflags; i += int(gridDim.x * blockDim.x)) flags[i] = 0;
   const int stages = k / kMidK;
   const int64_t units = int64_t(tok_blocks) * stages * 4 * NTOK;
   for (int64_t u = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; u < units; u += int64_t(gridDim.x) * blockDim.x) {
@@ -110,7 +112,91 @@ __device__ __forceinline__ void cp_async_arrive_noinc(uint64_t* bar) {
   asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(cuda_core::smem_addr(bar)) : "memory");
 }
 
-template <int XDT, int NTOK, int CG, int MINB>
+// Stream-K (SK): the call's work is one line of stages, (token block, row block, K stage) with K fastest, cut into
+// gridDim.x equal ranges, one per CTA (every CTA resident at once: the launcher never asks for more). A CTA walks the
+// blocks its range touches from the last to the first, each as a segment of stages. Every block ends in exactly one
+// CTA, its owner, which adds the pieces of the lower CTAs that started it and stores the block; a piece that does not
+// end its block is published (fp32, this CTA's slot) and flagged per warp. Walking backwards, a CTA publishes its piece
+// first and owns last, so an owner rarely waits, and only for lower CTAs (dispatched before it: no deadlock). The
+// pieces are added in a fixed order: the same bits on every call. Without SK: one segment, the grid's K split.
+struct WsSeg {
+  int tb, rb, s0, s1;  // token block, row block, stages [s0, s1) of the block's `total`
+};
+
+// First stage of CTA `cta`'s range: gridDim.x near-equal ranges (the first sk_work % gridDim.x one stage longer);
+// 32-bit throughout (the launcher keeps sk_work < 2^31: 64-bit divisions cost ~40 registers here).
+__device__ __forceinline__ int ws_sk_start(const MidParams& p, int cta) {
+  const int per = p.sk_work / int(gridDim.x), extra = p.sk_work % int(gridDim.x);
+  return cta * per + min(cta, extra);
+}
+
+template <bool SK>
+struct WsWalk {
+  int w0 = 0, w1 = 0, last = 0;
+  int total = 0, nseg = 1, first = 0, stages = 0;
+  __device__ explicit WsWalk(const MidParams& p) : total(p.k / kMidK) {
+    if constexpr (SK) {
+      w0 = ws_sk_start(p, int(blockIdx.x));
+      w1 = ws_sk_start(p, int(blockIdx.x) + 1);
+      last = (w1 - 1) / total;
+      nseg = last - w0 / total + 1;
+    } else {
+      first = int(blockIdx.z) * p.stages_per_split;
+      stages = min(p.stages_per_split, total - first);
+    }
+  }
+  __device__ WsSeg seg(const MidParams& p, int i) const {
+    if constexpr (SK) {
+      const int b = last - i, base = b * total;
+      return {b / p.sk_row_blocks, b % p.sk_row_blocks, max(w0, base) - base, min(w1, base + total) - base};
+    } else {
+      return {int(blockIdx.x), int(blockIdx.y), first, first + stages};
+    }
+  }
+};
+
+// A warp's piece: acc as float4 j of consumer thread t at [slot][j][t] (a warp's stores are 512 contiguous bytes),
+// then, after a fence, its flag (one per warp and slot) set with release semantics.
+template <int NTOK, int CG>
+__device__ __forceinline__ void ws_publish(const MidParams& p, const float (&acc)[NTOK / 2], int warp, int lane) {
+  float4* part = reinterpret_cast<float4*>(p.sk_part) + int64_t(blockIdx.x) * (NTOK / 8) * WsTile<CG>::kConsumers;
+#pragma unroll
+  for (int j = 0; j < NTOK / 8; ++j) {
+    __stcg(part + j * WsTile<CG>::kConsumers + threadIdx.x,
+           make_float4(acc[4 * j], acc[4 * j + 1], acc[4 * j + 2], acc[4 * j + 3]));
+  }
+  __threadfence();
+  __syncwarp();
+  if (lane == 0) {
+    asm volatile("st.release.gpu.global.u32 [%0], %1;" ::"l"(p.sk_flags + int64_t(blockIdx.x) * 4 * CG + warp), "r"(1u)
+                 : "memory");
+  }
+}
+
+// The owner's side: waits for CTA q's piece (this warp's flag) and adds it.
+template <int NTOK, int CG>
+__device__ __forceinline__ void ws_add_piece(const MidParams& p, float (&acc)[NTOK / 2], int q, int warp,
+                                             int lane) {
+  if (lane == 0) {
+    const unsigned* flag = p.sk_flags + int64_t(q) * 4 * CG + warp;
+    unsigned v = 0;
+    do {
+      asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(flag) : "memory");
+    } while (v == 0);
+  }
+  __syncwarp();
+  const float4* part = reinterpret_cast<const float4*>(p.sk_part) + int64_t(q) * (NTOK / 8) * WsTile<CG>::kConsumers;
+#pragma unroll
+  for (int j = 0; j < NTOK / 8; ++j) {
+    const float4 v = __ldcg(part + j * WsTile<CG>::kConsumers + threadIdx.x);
+    acc[4 * j] += v.x;
+    acc[4 * j + 1] += v.y;
+    acc[4 * j + 2] += v.z;
+    acc[4 * j + 3] += v.w;
+  }
+}
+
+template <int XDT, int NTOK, int CG, int MINB, bool SK>
 __global__ void __launch_bounds__(WsTile<CG>::kThreads, MINB) gemm_ws_kernel(MidParams p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using cuda_core::mbar_arrive;
@@ -137,39 +223,36 @@ __global__ void __launch_bounds__(WsTile<CG>::kThreads, MINB) gemm_ws_kernel(Mid
   }
   __syncthreads();
 
-  const int row0 = blockIdx.y * T::kRows;
-  const int split = blockIdx.z, total = p.k / kMidK;
-  const int first = split * p.stages_per_split;
-  const int stages = min(p.stages_per_split, total - first);
+  const WsWalk<SK> walk(p);
+  const int total = walk.total;
 
-  // Producers. A fresh empty barrier passes parity 1 at once, so the first ring's worth of stages does not wait.
+  // Producers. A fresh empty barrier passes parity 1 at once, so the first ring's worth of stages does not wait. gc
+  // counts the CTA's stages over all its segments (ring slot and parity).
   if (warp == 4 * CG) {  // weights: lane -> rows lane / 4 + 8j (16 bytes at lane % 4), scales rows lane + 32j
+    // (Row addresses are recomputed per copy: arrays of them held 2 registers per row across the loop.)
     const int64_t half_k = p.k / 2, sixteenth_k = p.k / 16;
-    const uint8_t* wsrc[T::kRows / 8];
-    const uint8_t* ssrc[T::kRows / 32];
+    int gc = 0;
+    for (int i = 0; i < walk.nseg; ++i) {
+      const WsSeg sg = walk.seg(p, i);
+      const int row0 = sg.rb * T::kRows;
+      for (int c = sg.s0; c < sg.s1; ++c, ++gc) {
+        const int slot = gc % kWRing;
+        mbar_wait(&w_empty[slot], ((gc / kWRing) & 1) ^ 1);
+        uint8_t* ws = w_ring + slot * kWSlot;
+        const uint8_t* wsrc = p.packed + int64_t(c) * (kMidK / 2) + (lane & 3) * 16;
+        const uint8_t* ssrc = p.scales + int64_t(c) * (kMidK / 16);
 #pragma unroll
-    for (int j = 0; j < T::kRows / 8; ++j) {  // rows past n read the last row (valid memory, never stored)
-      const int64_t row = min(row0 + (lane >> 2) + 8 * j, p.n - 1);
-      wsrc[j] = p.packed + row * half_k + int64_t(first) * (kMidK / 2) + (lane & 3) * 16;
-    }
+        for (int j = 0; j < T::kRows / 8; ++j) {  // rows past n read the last row (valid memory, never stored)
+          const int row = min(row0 + (lane >> 2) + 8 * j, p.n - 1);
+          cp_async16(ws + ((lane >> 2) + 8 * j) * (kMidK / 2) + (lane & 3) * 16, wsrc + row * half_k);
+        }
 #pragma unroll
-    for (int j = 0; j < T::kRows / 32; ++j) {
-      const int64_t row = min(row0 + lane + 32 * j, p.n - 1);
-      ssrc[j] = p.scales + row * sixteenth_k + int64_t(first) * (kMidK / 16);
-    }
-    for (int c = 0; c < stages; ++c) {
-      const int slot = c % kWRing;
-      mbar_wait(&w_empty[slot], ((c / kWRing) & 1) ^ 1);
-      uint8_t* ws = w_ring + slot * kWSlot;
-#pragma unroll
-      for (int j = 0; j < T::kRows / 8; ++j) {
-        cp_async16(ws + ((lane >> 2) + 8 * j) * (kMidK / 2) + (lane & 3) * 16, wsrc[j] + c * (kMidK / 2));
+        for (int j = 0; j < T::kRows / 32; ++j) {
+          const int row = min(row0 + lane + 32 * j, p.n - 1);
+          cp_async8(ws + T::kWBytes + (lane + 32 * j) * (kMidK / 16), ssrc + row * sixteenth_k);
+        }
+        cp_async_arrive_noinc(&w_full[slot]);
       }
-#pragma unroll
-      for (int j = 0; j < T::kRows / 32; ++j) {
-        cp_async8(ws + T::kWBytes + (lane + 32 * j) * (kMidK / 16), ssrc[j] + c * (kMidK / 16));
-      }
-      cp_async_arrive_noinc(&w_full[slot]);
     }
     return;  // every copy lands before the CTA can exit: the consumers wait on every stage's w_full
   }
@@ -177,51 +260,72 @@ __global__ void __launch_bounds__(WsTile<CG>::kThreads, MINB) gemm_ws_kernel(Mid
     if (lane == 0) {
       cuda_core::pdl_wait();  // the permutation kernel has written p.xp
       cuda_core::pdl_trigger();
-      const uint8_t* xsrc = p.xp + (int64_t(blockIdx.x) * total + first) * kXBytes;
-      for (int c = 0; c < stages; ++c) {
-        const int slot = c % kXRing;
-        mbar_wait(&x_empty[slot], ((c / kXRing) & 1) ^ 1);
-        cuda_core::mbar_arrive_expect_tx(&x_full[slot], kXBytes);
-        cuda_core::bulk_copy_g2s(x_ring + slot * kXBytes, xsrc + int64_t(c) * kXBytes, kXBytes, &x_full[slot]);
+      int gc = 0;
+      for (int i = 0; i < walk.nseg; ++i) {
+        const WsSeg sg = walk.seg(p, i);
+        const uint8_t* xsrc = p.xp + (int64_t(sg.tb) * total + sg.s0) * kXBytes;
+        for (int c = 0; c < sg.s1 - sg.s0; ++c, ++gc) {
+          const int slot = gc % kXRing;
+          mbar_wait(&x_empty[slot], ((gc / kXRing) & 1) ^ 1);
+          cuda_core::mbar_arrive_expect_tx(&x_full[slot], kXBytes);
+          cuda_core::bulk_copy_g2s(x_ring + slot * kXBytes, xsrc + int64_t(c) * kXBytes, kXBytes, &x_full[slot]);
+        }
       }
     }
     return;
   }
 
-  // Consumers. No zero fill: the CTA's first wgmma defines the accumulators (scale_d = 0; gemm_wg_kernel.cuh).
+  // Consumers. No zero fill: a segment's first wgmma defines the accumulators (scale_d = 0; gemm_wg_kernel.cuh).
   float acc[NTOK / 2];
   WgStageWords st;
   uint32_t frag[8][4];
   const uint32_t x_addr = cuda_core::smem_addr(x_ring);
-  for (int c = 0; c < stages; ++c) {
-    const int wslot = c % kWRing, xslot = c % kXRing;
-    mbar_wait(&w_full[wslot], (c / kWRing) & 1);
-    const uint8_t* ws = w_ring + wslot * kWSlot;
-    wg_stage_words<kIsBF16>(ws, ws + T::kWBytes, st);
-    __syncwarp();  // every lane's reads of the slot are done before lane 0 releases it
-    if (lane == 0) mbar_arrive(&w_empty[wslot]);
-    mbar_wait(&x_full[xslot], (c / kXRing) & 1);
-    wgmma_wait<3>();  // retires stage c - 1's first group: its A registers (frag[0..1]) are decoded next
-    wg_decode_word<kIsBF16>(st, 0, frag);
-    const uint32_t xb = x_addr + xslot * kXBytes;
+  int gc = 0;
+  for (int si = 0; si < walk.nseg; ++si) {
+    const WsSeg sg = walk.seg(p, si);
+    for (int c = 0; c < sg.s1 - sg.s0; ++c, ++gc) {
+      const int wslot = gc % kWRing, xslot = gc % kXRing;
+      mbar_wait(&w_full[wslot], (gc / kWRing) & 1);
+      const uint8_t* ws = w_ring + wslot * kWSlot;
+      wg_stage_words<kIsBF16>(ws, ws + T::kWBytes, st);
+      __syncwarp();  // every lane's reads of the slot are done before lane 0 releases it
+      if (lane == 0) mbar_arrive(&w_empty[wslot]);
+      mbar_wait(&x_full[xslot], (gc / kXRing) & 1);
+      wgmma_wait<3>();  // retires stage gc - 1's first group: its A registers (frag[0..1]) are decoded next
+      wg_decode_word<kIsBF16>(st, 0, frag);
+      const uint32_t xb = x_addr + xslot * kXBytes;
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      wgmma_fence();
-      Wgmma<NTOK, kIsBF16>::run(acc, frag[2 * i], wg_b_desc<NTOK>(xb, 2 * i), c | i);
-      Wgmma<NTOK, kIsBF16>::run(acc, frag[2 * i + 1], wg_b_desc<NTOK>(xb, 2 * i + 1), 1);
-      wgmma_commit();
-      if (i < 3) {
-        wgmma_wait<3>();
-        // After stage c's third group, 3 groups are in flight at most: stage c - 1's last has retired, so its x
-        // slot goes back to the producer.
-        if (i == 2 && c > 0 && lane == 0) mbar_arrive(&x_empty[(c - 1) % kXRing]);
-        wg_decode_word<kIsBF16>(st, i + 1, frag);
+      for (int i = 0; i < 4; ++i) {
+        wgmma_fence();
+        Wgmma<NTOK, kIsBF16>::run(acc, frag[2 * i], wg_b_desc<NTOK>(xb, 2 * i), c | i);
+        Wgmma<NTOK, kIsBF16>::run(acc, frag[2 * i + 1], wg_b_desc<NTOK>(xb, 2 * i + 1), 1);
+        wgmma_commit();
+        if (i < 3) {
+          wgmma_wait<3>();
+          // After stage gc's third group, 3 groups are in flight at most: stage gc - 1's last has retired, so its x
+          // slot goes back to the producer.
+          if (i == 2 && gc > 0 && lane == 0) mbar_arrive(&x_empty[(gc - 1) % kXRing]);
+          wg_decode_word<kIsBF16>(st, i + 1, frag);
+        }
       }
     }
+    wgmma_wait<0>();
+    const int row0 = sg.rb * T::kRows, tok0 = sg.tb * NTOK;
+    if constexpr (SK) {
+      if (sg.s1 < total) {  // the block goes on in the next CTA: publish (only a CTA's first segment)
+        ws_publish<NTOK, CG>(p, acc, warp, lane);
+        continue;
+      }
+      if (sg.s0 > 0) {  // the block started in lower CTAs: add their pieces, the nearest first
+        const int base = (walk.last - si) * total;
+        for (int q = int(blockIdx.x) - 1;; --q) {
+          ws_add_piece<NTOK, CG>(p, acc, q, warp, lane);
+          if (ws_sk_start(p, q) <= base) break;
+        }
+      }
+    }
+    wg_store<XDT, NTOK>(p, acc, row0, tok0, SK ? 0 : int(blockIdx.z), warp, lane);  // gemm_wg_kernel's epilogue
   }
-  wgmma_wait<0>();
-
-  wg_store<XDT, NTOK>(p, acc, row0, blockIdx.x * NTOK, split, warp, lane);  // gemm_wg_kernel's epilogue
 #else
   __trap();  // built without sm_90a: the launcher never picks this kernel
 #endif

@@ -177,6 +177,13 @@ def gemm_mid_splits(n: int, k: int, x) -> int:
         return _native.cuda_gemm_mid_splits(n, k, _dtype_code(x.dtype, "x"), x.shape[0])
 
 
+def gemm_mid_stream_k_ctas(n: int, k: int, x) -> int:
+    """CTAs of gemm_mid's stream-K launch for x [M, K] against [n, k] weights on x's device (0: a grid of blocks
+    instead, or not supported; host only)."""
+    with _launch.on_device(x.device.index):
+        return _native.cuda_gemm_mid_stream_k_ctas(n, k, _dtype_code(x.dtype, "x"), x.shape[0])
+
+
 def gemm_mid(packed, block_scales, global_scale: float, x, bias, workspace_bytes: int):
     """y [M, N] = global_scale * (x @ W_local^T) + bias in x's dtype: the medium-M GEMM, every weight byte read once
     per 32, 64 or 128 tokens (docs/nvfp4_cuda.md "Medium M"). The caller has checked x ([M, K] contiguous float16 /

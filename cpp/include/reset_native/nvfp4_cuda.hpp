@@ -138,12 +138,22 @@ bool gemm_mid_wgmma_built();
 // is compute capability 9.0, request = RESET_NATIVE_GEMM_MID's value ("" = unset). Host only, no device needed.
 // sms = the GPU's SM count (the rule fits grids to waves).
 std::string gemm_mid_shape_name(std::int64_t m, std::int64_t n, bool hopper, const std::string& request, int sms);
+// The whole plan of launch_gemm_mid for m tokens, n rows and k on such a GPU, under this process's environment
+// (RESET_NATIVE_GEMM_MID, _SPLITS, _SK): shape, K splits, stream-K CTAs (0: a grid). Host only, no device needed.
+struct GemmMidPlanRule {
+  std::string shape;
+  int splits, stream_k_ctas;
+};
+GemmMidPlanRule gemm_mid_plan_rule(std::int64_t m, std::int64_t n, std::int64_t k, bool hopper, int sms);
 // Whether launch_gemm_mid takes these arguments (dtype, k % 128, m and n ranges, m * n, alignment); host only.
 bool gemm_mid_supported(const GemmMidArgs& args);
 // Workspace bytes launch_gemm_mid needs for this shape on the current device (0: none needed, or not supported).
 std::int64_t gemm_mid_workspace_bytes(const GemmMidArgs& args);
 // K splits launch_gemm_mid takes for this shape on the current device (1: none; 0: not supported).
 int gemm_mid_splits(const GemmMidArgs& args);
+// Stream-K CTAs of the warp-specialised kernel for this shape on the current device (0: a grid of blocks instead, or
+// not supported).
+int gemm_mid_stream_k_ctas(const GemmMidArgs& args);
 // One launch (two with a K split: the partial sums are added in a fixed order). Throws InvalidArgument when
 // gemm_mid_supported is false or the workspace is short.
 void launch_gemm_mid(const GemmMidArgs& args, void* stream);
