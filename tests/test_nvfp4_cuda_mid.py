@@ -95,20 +95,6 @@ def test_mma_sync_kernels_match_fp64(n, k, m, shape, monkeypatch):
     ref.check_vs_fp64_weights(y, x, _w64(t), "bf16", b)
 
 
-def _launch_over_poison(t, x, b):
-    """cuda_gemm_mid straight from the binding on a NaN-filled output and workspace (the plan's bytes)."""
-    m, k = x.shape
-    n = t.packed.shape[0]
-    ok, ws_bytes = nc.gemm_mid_plan(n, k, x)
-    assert ok
-    out = torch.full((m, n), float("nan"), dtype=torch.bfloat16, device="cuda")
-    ws = torch.full((max(ws_bytes, 4) // 4,), float("nan"), device="cuda")
-    nc._native.cuda_gemm_mid(t.packed.data_ptr(), t.block_scales.data_ptr(), t.global_scale, n, k, x.data_ptr(), 2,
-                             m, b.data_ptr(), out.data_ptr(), ws.data_ptr(), ws_bytes,
-                             torch.cuda.current_stream().cuda_stream)
-    return out
-
-
 @needs_wgmma
 @pytest.mark.parametrize("shape", ["wg64", "ws64c2", "ws32c2m2", "ws32c4", "ws128c3"])
 def test_wgmma_kernel_writes_every_output_over_poison_and_is_deterministic(shape, monkeypatch):
@@ -117,7 +103,7 @@ def test_wgmma_kernel_writes_every_output_over_poison_and_is_deterministic(shape
     monkeypatch.setenv("RESET_NATIVE_GEMM_MID", shape)
     for n, k, m in [(1000, 384, 100), (640, 4096, 48)]:  # unsplit, split K
         t, x, b = _case(n, k, m, torch.bfloat16, 11, bias=True)
-        outs = [_launch_over_poison(t, x, b) for _ in range(2)]
+        outs = [ref.mid_gemm_over_poison(t, x, b) for _ in range(2)]
         ref.check_vs_fp64_weights(outs[0], x, _w64(t), "bf16", b)
         assert torch.equal(outs[0], outs[1])
 
@@ -148,7 +134,7 @@ def test_every_output_is_written_over_poison():
     bound."""
     for n, k, m in [(1000, 384, 64), (36000, 256, 24), (1000, 384, 100), (640, 4096, 100)]:
         t, x, b = _case(n, k, m, torch.bfloat16, 7, bias=True)
-        ref.check_vs_fp64_weights(_launch_over_poison(t, x, b), x, _w64(t), "bf16", b)
+        ref.check_vs_fp64_weights(ref.mid_gemm_over_poison(t, x, b), x, _w64(t), "bf16", b)
 
 
 def test_split_k_is_deterministic():

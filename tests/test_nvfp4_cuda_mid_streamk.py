@@ -65,20 +65,6 @@ def test_the_switch_and_the_cta_count(stream_k):
     assert _ctas(36000, 256, 24) == 0
 
 
-def _launch_over_poison(t, x, b):
-    m, k = x.shape
-    n = t.packed.shape[0]
-    ok, ws_bytes = nc.gemm_mid_plan(n, k, x)
-    assert ok
-    out = torch.full((m, n), float("nan"), dtype=torch.bfloat16, device="cuda")
-    ws = torch.full((max(ws_bytes, 4) // 4,), float("nan"), device="cuda")
-    ws.view(torch.int32)[-64:] = 1  # the flags' end of the workspace: set, as a previous call may leave them
-    nc._native.cuda_gemm_mid(t.packed.data_ptr(), t.block_scales.data_ptr(), t.global_scale, n, k, x.data_ptr(), 2,
-                             m, b.data_ptr(), out.data_ptr(), ws.data_ptr(), ws_bytes,
-                             torch.cuda.current_stream().cuda_stream)
-    return out
-
-
 @pytest.mark.parametrize("shape", ["ws32c4", "ws64c2", "ws128c2", "ws64c2m2"])
 def test_every_output_over_poison_and_the_same_bits_every_call(shape, stream_k):
     """NaN output and workspace with set flags: every output written, owners waited for the pieces of this call (a
@@ -87,7 +73,7 @@ def test_every_output_over_poison_and_the_same_bits_every_call(shape, stream_k):
     for n, k, m in [(1000, 384, 100), (640, 4096, 48), (36000, 256, 24)]:
         assert _ctas(n, k, m) >= 1
         t, x, b = _case(n, k, m, torch.bfloat16, 13, bias=True)
-        outs = [_launch_over_poison(t, x, b) for _ in range(2)]
+        outs = [ref.mid_gemm_over_poison(t, x, b, set_flags=True) for _ in range(2)]
         ref.check_vs_fp64_weights(outs[0], x, ref.dequantized64(t), "bf16", b)
         assert torch.equal(outs[0], outs[1])
 

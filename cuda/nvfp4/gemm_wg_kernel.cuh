@@ -163,6 +163,29 @@ __device__ __forceinline__ void wg_decode_word(const WgStageWords& st, int i, ui
   a[2 * i + 1][0] = d[0][2], a[2 * i + 1][1] = d[1][2], a[2 * i + 1][2] = d[0][3], a[2 * i + 1][3] = d[1][3];
 }
 
+// The pipelined stage of the wgmma kernels (gemm_ws_kernel.cuh too), word 0 already decoded into frag: word i's two
+// wgmma steps run while word i + 1 is decoded. Each group has its own fence (the registers it reads are written before
+// it), and a group's A registers are rewritten only after wgmma_wait<3> has retired the group that read them last (the
+// same word one stage earlier: 3 groups were issued after it). after_third() runs once the third group is committed
+// and that wait has retired the previous stage's last group. `first` = 0 on the stage whose first wgmma defines acc.
+template <int NTOK, bool BF16, class AfterThird>
+__device__ __forceinline__ void wg_pipelined_stage(float (&acc)[NTOK / 2], uint32_t (&frag)[8][4],
+                                                   const WgStageWords& st, uint32_t xb, int first,
+                                                   AfterThird after_third) {
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    wgmma_fence();
+    Wgmma<NTOK, BF16>::run(acc, frag[2 * i], wg_b_desc<NTOK>(xb, 2 * i), first | i);
+    Wgmma<NTOK, BF16>::run(acc, frag[2 * i + 1], wg_b_desc<NTOK>(xb, 2 * i + 1), 1);
+    wgmma_commit();
+    if (i < 3) {
+      wgmma_wait<3>();
+      if (i == 2) after_third();
+      wg_decode_word<BF16>(st, i + 1, frag);
+    }
+  }
+}
+
 // The epilogue of the wgmma kernels (gemm_ws_kernel.cuh too), for warp `warp` (its 16 rows at row0 + 16 warp) once
 // every wgmma has retired: acc[4j + e] holds rows g (e = 0, 1) and g + 8 (e = 2, 3), tokens 8j + 2t (+1 for odd e).
 // With a K split the fp32 sums go to the workspace (mid_finish_kernel adds them); else every step is rounded on its
@@ -252,20 +275,7 @@ __global__ void __launch_bounds__(WgTile<GROUPS>::kThreads, wg_min_blocks(GROUPS
     wg_decode_word<kIsBF16>(st, 0, frag);
     const uint32_t xb = x_addr + (c % kXBufs) * kXBytes;
     if constexpr (PIPE) {
-      // Word i's two steps run while word i + 1 is decoded: each wgmma group has its own fence (the registers it
-      // reads are written before it), and a group's A registers are rewritten only after wgmma_wait<3> has retired
-      // the group that read them last (the same word one stage earlier: 3 groups were issued after it).
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        wgmma_fence();
-        Wgmma<NTOK, kIsBF16>::run(acc, frag[2 * i], wg_b_desc<NTOK>(xb, 2 * i), c | i);
-        Wgmma<NTOK, kIsBF16>::run(acc, frag[2 * i + 1], wg_b_desc<NTOK>(xb, 2 * i + 1), 1);
-        wgmma_commit();
-        if (i < 3) {
-          wgmma_wait<3>();
-          wg_decode_word<kIsBF16>(st, i + 1, frag);
-        }
-      }
+      wg_pipelined_stage<NTOK, kIsBF16>(acc, frag, st, xb, c, [] {});
     } else {
 #pragma unroll
       for (int i = 1; i < 4; ++i) wg_decode_word<kIsBF16>(st, i, frag);

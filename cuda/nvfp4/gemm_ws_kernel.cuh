@@ -294,20 +294,11 @@ __global__ void __launch_bounds__(WsTile<CG>::kThreads, MINB) gemm_ws_kernel(Mid
       wgmma_wait<3>();  // retires stage gc - 1's first group: its A registers (frag[0..1]) are decoded next
       wg_decode_word<kIsBF16>(st, 0, frag);
       const uint32_t xb = x_addr + xslot * kXBytes;
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        wgmma_fence();
-        Wgmma<NTOK, kIsBF16>::run(acc, frag[2 * i], wg_b_desc<NTOK>(xb, 2 * i), c | i);
-        Wgmma<NTOK, kIsBF16>::run(acc, frag[2 * i + 1], wg_b_desc<NTOK>(xb, 2 * i + 1), 1);
-        wgmma_commit();
-        if (i < 3) {
-          wgmma_wait<3>();
-          // After stage gc's third group, 3 groups are in flight at most: stage gc - 1's last has retired, so its x
-          // slot goes back to the producer.
-          if (i == 2 && gc > 0 && lane == 0) mbar_arrive(&x_empty[(gc - 1) % kXRing]);
-          wg_decode_word<kIsBF16>(st, i + 1, frag);
-        }
-      }
+      // After stage gc's third group, 3 groups are in flight at most: stage gc - 1's last has retired, so its x slot
+      // goes back to the producer.
+      wg_pipelined_stage<NTOK, kIsBF16>(acc, frag, st, xb, c, [&] {
+        if (gc > 0 && lane == 0) mbar_arrive(&x_empty[(gc - 1) % kXRing]);
+      });
     }
     wgmma_wait<0>();
     const int row0 = sg.rb * T::kRows, tok0 = sg.tb * NTOK;
