@@ -123,6 +123,22 @@ def test_the_rule_takes_three_warpgroups_where_their_grid_fills_one_wave(monkeyp
     ref.check_vs_fp64_weights(nvfp4.gemv(t, x, bias=b), x, _w64(t), "bf16", b)
 
 
+@needs_wgmma
+@pytest.mark.parametrize("shape", ["ws64c3", "ws32c4"])  # the rule launches the first plainly, the second with PDL
+def test_the_ws_path_gives_the_same_bits_with_and_without_pdl(shape, monkeypatch):
+    """RESET_NATIVE_GEMM_MID_PDL forces programmatic dependent launch of the permutation and the GEMM on (1) or off
+    (0): the same bits as the rule's launch, within the fp64 bound, in a chain of calls on one stream."""
+    monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "mid")
+    monkeypatch.setenv("RESET_NATIVE_GEMM_MID", shape)
+    t, x, b = _case(4097, 2048, 48, torch.bfloat16, 23, bias=True)
+    want = nvfp4.gemv(t, x, bias=b)
+    ref.check_vs_fp64_weights(want, x, _w64(t), "bf16", b)
+    for value in ("0", "1"):
+        monkeypatch.setenv("RESET_NATIVE_GEMM_MID_PDL", value)
+        ys = [nvfp4.gemv(t, x, bias=b) for _ in range(3)]
+        assert all(torch.equal(y, want) for y in ys)
+
+
 def test_shapes_cover_a_split_and_an_unsplit_k():
     kinds = {_splits(n, k, m) > 1 for n, k, m in SHAPES}
     assert kinds == {True, False}

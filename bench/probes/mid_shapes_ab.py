@@ -5,11 +5,10 @@ the same process. CUDA-graph replay medians, weight copies rotated past the L2 (
     python3 bench/probes/mid_shapes_ab.py --ms 16,32,64,128 --shapes rule,ws64c2,wg64g4 [--layers 8b] [--reps 5]
     python3 bench/probes/mid_shapes_ab.py --ms 64,128 --shapes rule,rule:1,rule:2,rule:3
 
-`rule` is the launcher's own choice; `shape:N` forces N K splits (RESET_NATIVE_GEMM_MID_SPLITS), `shape+sk` / `shape-sk`
-stream-K on / off (RESET_NATIVE_GEMM_MID_SK). Each time is followed by the K splits that shape ran with (`s2`), or by
-its stream-K CTAs (`k132`). Prints one table (us; `floor` = NVFP4 weight bytes over the HBM read bandwidth
-measured here) and the largest relative difference of each shape's output from the first shape's (same math, other
-fp32 sum orders only where the K split differs: 0 otherwise).
+`rule` is the launcher's own choice; `shape:N` forces N K splits (RESET_NATIVE_GEMM_MID_SPLITS); suffixes `+sk` / `-sk`
+turn stream-K on / off (RESET_NATIVE_GEMM_MID_SK), `+pdl` / `-pdl` programmatic dependent launch of the ws path
+(RESET_NATIVE_GEMM_MID_PDL). Each time is followed by the K splits that shape ran with (`s2`), or by its stream-K CTAs
+(`k132`).
 """
 from __future__ import annotations
 
@@ -29,11 +28,18 @@ from reset_native import _nvfp4_cuda as nc  # noqa: E402
 def shaped(shape, fn):
     """fn with RESET_NATIVE_GEMM_MID = shape while it runs (the launcher reads it on the host, also at capture);
     `shape:N` also sets RESET_NATIVE_GEMM_MID_SPLITS = N (N K splits; `rule:1` = the rule's shape, never split),
-    `shape+sk` / `shape-sk` RESET_NATIVE_GEMM_MID_SK = 1 / 0 (stream-K of the ws kernel or not)."""
-    sk = "1" if shape.endswith("+sk") else "0" if shape.endswith("-sk") else None
-    name, _, splits = (shape[:-3] if sk else shape).partition(":")
+    suffixes `+sk` / `-sk` RESET_NATIVE_GEMM_MID_SK = 1 / 0 (stream-K of the ws kernel or not), `+pdl` / `-pdl`
+    RESET_NATIVE_GEMM_MID_PDL = 1 / 0 (programmatic dependent launch of the ws path or not)."""
+    flags = {}
+    for key, env_name in (("sk", "RESET_NATIVE_GEMM_MID_SK"), ("pdl", "RESET_NATIVE_GEMM_MID_PDL")):
+        for sign, value in (("+", "1"), ("-", "0")):
+            if sign + key in shape:
+                shape = shape.replace(sign + key, "")
+                flags[env_name] = value
+    name, _, splits = shape.partition(":")
     env = {"RESET_NATIVE_GEMM_MID": None if name == "rule" else name,
-           "RESET_NATIVE_GEMM_MID_SPLITS": splits or None, "RESET_NATIVE_GEMM_MID_SK": sk}
+           "RESET_NATIVE_GEMM_MID_SPLITS": splits or None, "RESET_NATIVE_GEMM_MID_SK": None,
+           "RESET_NATIVE_GEMM_MID_PDL": None, **flags}
 
     def run():
         old = {key: os.environ.pop(key, None) for key in env}

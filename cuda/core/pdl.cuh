@@ -45,6 +45,17 @@ inline cudaLaunchConfig_t launch_config(dim3 grid, dim3 block, size_t smem, cuda
   return cfg;
 }
 
+// kernel<<<grid, block, smem, stream>>>(args...) with programmatic stream serialization allowed where `pdl` (and
+// RESET_NATIVE_PDL allows it), else the plain way (the kernel's pdl_wait / pdl_trigger are then no-ops).
+template <typename... KArgs, typename... Args>
+cudaError_t launch_maybe_pdl(bool pdl, void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem,
+                             cudaStream_t stream, Args&&... args) {
+  cudaLaunchAttribute attr[1] = {pdl_attribute()};
+  attr[0].val.programmaticStreamSerializationAllowed = pdl && pdl_enabled() ? 1 : 0;
+  const cudaLaunchConfig_t cfg = launch_config(grid, block, smem, stream, attr, 1);
+  return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
+}
+
 // kernel<<<grid, block, smem, stream>>>(args...) with programmatic stream serialization allowed.
 template <typename... KArgs, typename... Args>
 cudaError_t launch_pdl(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,

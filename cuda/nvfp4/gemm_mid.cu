@@ -116,7 +116,8 @@ constexpr int kSkMinStages = 4;
 // Stream-K CTAs for `shape` (one per resident slot: owners wait for lower CTAs, so all must be resident at once),
 // 0 where the stage count passes 2^31 (the kernel's 32-bit walk).
 int sk_ctas_for(const MidShape& shape, std::int64_t n, std::int64_t k, std::int64_t m, int sms) {
-  const int64_t work = (n + shape.rows() - 1) / shape.rows() * ((m + shape.tokens() - 1) / shape.tokens()) * (k / kMidK);
+  const int64_t blocks = (n + shape.rows() - 1) / shape.rows() * ((m + shape.tokens() - 1) / shape.tokens());
+  const int64_t work = blocks * (k / kMidK);
   const int64_t slots = int64_t(sms) * shape.blocks_per_sm(), most = work / kSkMinStages > 0 ? work / kSkMinStages : 1;
   return work < (int64_t(1) << 31) ? int(most < slots ? most : slots) : 0;
 }
@@ -229,22 +230,34 @@ std::int64_t ws_sk_part_bytes(const MidPlan& plan) {
 }
 std::int64_t ws_sk_flag_count(const MidPlan& plan) { return std::int64_t(plan.sk_ctas) * 4 * plan.shape.groups; }
 
+// Programmatic dependent launch of the ws path: RESET_NATIVE_GEMM_MID_PDL = 1 (always) | 0 (never); unset or any other
+// value: the rule, every shape but the 3-consumer-warpgroup ones (measured slower with it on Qwen3-8B gate/up in
+// sessions 30 and 31: 33.5 / 39.3 / 55.1 us against 32.0 / 37.4 / 49.4 without at 32 / 64 / 128 tokens, session 31
+// call 2; faster elsewhere). RESET_NATIVE_PDL=0 turns it off everywhere. Read at every call.
+bool ws_pdl(int groups) {
+  const char* v = std::getenv("RESET_NATIVE_GEMM_MID_PDL");
+  if (v != nullptr && (std::strcmp(v, "0") == 0 || std::strcmp(v, "1") == 0)) return v[0] == '1';
+  return groups != 3;
+}
+
 // x permuted into B layout (into the workspace, p.xp), then the warp-specialised kernel.
 template <int XDT, int NTOK, int CG, int MINB = 1>
 void launch_ws(const MidParams& p, const MidPlan& plan, cudaStream_t stream) {
   const int64_t units = int64_t(plan.tok_blocks) * (p.k / kMidK) * 4 * NTOK;
   const int pblocks = int((units + 255) / 256 < 2048 ? (units + 255) / 256 : 2048);
-  // Both with programmatic dependent launch (gemm_ws_kernel.cuh; RESET_NATIVE_PDL=0 turns it off).
-  check_cuda(cuda_core::launch_pdl(ws_permute_x_kernel<NTOK>, dim3(pblocks), dim3(256), 0, stream,
-                                   static_cast<const uint16_t*>(p.x), p.m, p.k, plan.tok_blocks,
-                                   const_cast<uint8_t*>(p.xp), p.sk_flags, int(ws_sk_flag_count(plan))),
+  // Both with programmatic dependent launch where ws_pdl says so (gemm_ws_kernel.cuh).
+  const bool pdl = ws_pdl(CG);
+  check_cuda(cuda_core::launch_maybe_pdl(pdl, ws_permute_x_kernel<NTOK>, dim3(pblocks), dim3(256), 0, stream,
+                                         static_cast<const uint16_t*>(p.x), p.m, p.k, plan.tok_blocks,
+                                         const_cast<uint8_t*>(p.xp), p.sk_flags, int(ws_sk_flag_count(plan))),
              "nvfp4 gemm_mid: x permute launch");
   constexpr int smem = ws_smem_bytes(CG, NTOK, MINB);
   if (plan.sk_ctas > 0) {
     const auto kernel = gemm_ws_kernel<XDT, NTOK, CG, MINB, true>;
     check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
                "nvfp4 gemm_mid: cudaFuncSetAttribute (ws)");
-    check_cuda(cuda_core::launch_pdl(kernel, dim3(plan.sk_ctas), dim3(WsTile<CG>::kThreads), smem, stream, p),
+    check_cuda(cuda_core::launch_maybe_pdl(pdl, kernel, dim3(plan.sk_ctas), dim3(WsTile<CG>::kThreads), smem, stream,
+                                           p),
                "nvfp4 gemm_mid: launch (ws stream-K)");
     return;
   }
@@ -252,7 +265,7 @@ void launch_ws(const MidParams& p, const MidPlan& plan, cudaStream_t stream) {
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
              "nvfp4 gemm_mid: cudaFuncSetAttribute (ws)");
   const dim3 grid(plan.tok_blocks, plan.row_blocks, plan.splits);
-  check_cuda(cuda_core::launch_pdl(kernel, grid, dim3(WsTile<CG>::kThreads), smem, stream, p),
+  check_cuda(cuda_core::launch_maybe_pdl(pdl, kernel, grid, dim3(WsTile<CG>::kThreads), smem, stream, p),
              "nvfp4 gemm_mid: launch (ws)");
   if (plan.splits > 1) launch_mid_finish<XDT>(p, plan, stream);
 }
