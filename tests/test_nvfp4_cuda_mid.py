@@ -124,10 +124,10 @@ def test_the_rule_takes_three_warpgroups_where_their_grid_fills_one_wave(monkeyp
 
 
 @needs_wgmma
-@pytest.mark.parametrize("shape", ["ws64c3", "ws32c4"])  # the rule launches the first plainly, the second with PDL
+@pytest.mark.parametrize("shape", ["ws64c3", "ws32c4"])
 def test_the_ws_path_gives_the_same_bits_with_and_without_pdl(shape, monkeypatch):
-    """RESET_NATIVE_GEMM_MID_PDL forces programmatic dependent launch of the permutation and the GEMM on (1) or off
-    (0): the same bits as the rule's launch, within the fp64 bound, in a chain of calls on one stream."""
+    """RESET_NATIVE_GEMM_MID_PDL turns programmatic dependent launch of the permutation and the GEMM off (0; 1 and
+    unset: on): the same bits either way, within the fp64 bound, in a chain of calls on one stream."""
     monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "mid")
     monkeypatch.setenv("RESET_NATIVE_GEMM_MID", shape)
     t, x, b = _case(4097, 2048, 48, torch.bfloat16, 23, bias=True)

@@ -230,14 +230,15 @@ std::int64_t ws_sk_part_bytes(const MidPlan& plan) {
 }
 std::int64_t ws_sk_flag_count(const MidPlan& plan) { return std::int64_t(plan.sk_ctas) * 4 * plan.shape.groups; }
 
-// Programmatic dependent launch of the ws path: RESET_NATIVE_GEMM_MID_PDL = 1 (always) | 0 (never); unset or any other
-// value: the rule, every shape but the 3-consumer-warpgroup ones (measured slower with it on Qwen3-8B gate/up in
-// sessions 30 and 31: 33.5 / 39.3 / 55.1 us against 32.0 / 37.4 / 49.4 without at 32 / 64 / 128 tokens, session 31
-// call 2; faster elsewhere). RESET_NATIVE_PDL=0 turns it off everywhere. Read at every call.
-bool ws_pdl(int groups) {
+// Programmatic dependent launch of the ws path: RESET_NATIVE_GEMM_MID_PDL = 0 turns it off (A/B runs); on otherwise
+// (RESET_NATIVE_PDL=0 turns it off everywhere). Read at every call. In a chain of the same GEMM the 3-consumer-warpgroup
+// shapes ran faster without it (Qwen3-8B gate/up 32.4 / 37.6 / 50.2 us against 32.8 / 39.3 / 56.0 at 32 / 64 / 128
+// tokens, session 31 call 5), but the decode of a whole model with that rule was 1-3% slower than with PDL everywhere
+// (bench_e2e.py at batch 32 / 64 / 128: 4.87 / 5.93 / 8.26 ms per step against session 30's 4.73 / 5.87 / 8.13,
+// BF16 unchanged): there the previous kernel is another op, whose tail PDL hides. So every shape keeps it.
+bool ws_pdl(int /*groups*/) {
   const char* v = std::getenv("RESET_NATIVE_GEMM_MID_PDL");
-  if (v != nullptr && (std::strcmp(v, "0") == 0 || std::strcmp(v, "1") == 0)) return v[0] == '1';
-  return groups != 3;
+  return v == nullptr || std::strcmp(v, "0") != 0;
 }
 
 // x permuted into B layout (into the workspace, p.xp), then the warp-specialised kernel.
