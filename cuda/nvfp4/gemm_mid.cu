@@ -236,7 +236,7 @@ std::int64_t ws_sk_flag_count(const MidPlan& plan) { return std::int64_t(plan.sk
 // tokens, session 31 call 5), but the decode of a whole model with that rule was 1-3% slower than with PDL everywhere
 // (bench_e2e.py at batch 32 / 64 / 128: 4.87 / 5.93 / 8.26 ms per step against session 30's 4.73 / 5.87 / 8.13,
 // BF16 unchanged): there the previous kernel is another op, whose tail PDL hides. So every shape keeps it.
-bool ws_pdl(int /*groups*/) {
+bool ws_pdl() {
   const char* v = std::getenv("RESET_NATIVE_GEMM_MID_PDL");
   return v == nullptr || std::strcmp(v, "0") != 0;
 }
@@ -247,7 +247,7 @@ void launch_ws(const MidParams& p, const MidPlan& plan, cudaStream_t stream) {
   const int64_t units = int64_t(plan.tok_blocks) * (p.k / kMidK) * 4 * NTOK;
   const int pblocks = int((units + 255) / 256 < 2048 ? (units + 255) / 256 : 2048);
   // Both with programmatic dependent launch where ws_pdl says so (gemm_ws_kernel.cuh).
-  const bool pdl = ws_pdl(CG);
+  const bool pdl = ws_pdl();
   check_cuda(cuda_core::launch_maybe_pdl(pdl, ws_permute_x_kernel<NTOK>, dim3(pblocks), dim3(256), 0, stream,
                                          static_cast<const uint16_t*>(p.x), p.m, p.k, plan.tok_blocks,
                                          const_cast<uint8_t*>(p.xp), p.sk_flags, int(ws_sk_flag_count(plan))),
