@@ -226,9 +226,9 @@ def dequantized64(t):
     return dequantize(t.packed.cpu().numpy(), t.block_scales.cpu().numpy(), t.global_scale).astype(np.float64)
 
 
-def mid_gemm_over_poison(t, x, b, set_flags=False):
-    """cuda_gemm_mid straight from the binding (bf16 x) on a NaN-filled output and workspace of the plan's bytes; with
-    set_flags the workspace's last 64 words read 1 (stream-K's flags as a previous call may leave them)."""
+def mid_gemm_over_poison(t, x, b):
+    """cuda_gemm_mid straight from the binding (bf16 x) on a NaN-filled output and workspace of the plan's bytes (so
+    stream-K's flags read non-zero, as a previous call may leave them, until the call zeroes them)."""
     import torch
 
     from reset_native import _nvfp4_cuda as nc
@@ -239,8 +239,6 @@ def mid_gemm_over_poison(t, x, b, set_flags=False):
     assert ok
     out = torch.full((m, n), float("nan"), dtype=torch.bfloat16, device="cuda")
     ws = torch.full((max(ws_bytes, 4) // 4,), float("nan"), device="cuda")
-    if set_flags:
-        ws.view(torch.int32)[-64:] = 1
     nc._native.cuda_gemm_mid(t.packed.data_ptr(), t.block_scales.data_ptr(), t.global_scale, n, k, x.data_ptr(), 2,
                              m, b.data_ptr(), out.data_ptr(), ws.data_ptr(), ws_bytes,
                              torch.cuda.current_stream().cuda_stream)

@@ -78,8 +78,27 @@ def test_no_stream_k_past_its_32_bit_stage_count(clean_env):
     assert plan(24, 200000, 1 << 29)[2] == 0  # > 2^31: the grid
 
 
-def test_forced_splits_apply_to_the_grid_only(clean_env):
+def test_forced_splits_run_the_grid(clean_env):
     clean_env.setenv("RESET_NATIVE_GEMM_MID_SPLITS", "3")
     assert plan(64, 6144, 4096) == ("ws64c2", 3, 0)
+    assert plan(64, 51200, 5120) == ("ws64c2", 3, 0)  # stream-K by the rule otherwise
+    clean_env.setenv("RESET_NATIVE_GEMM_MID_SK", "1")
+    assert plan(64, 51200, 5120) == ("ws64c2", 1, 132)
+    clean_env.setenv("RESET_NATIVE_GEMM_MID_SK", "")
     clean_env.setenv("RESET_NATIVE_GEMM_MID_SPLITS", "100")  # out of 1..64: the rule's
     assert plan(64, 6144, 4096) == ("ws64c2", 2, 0)
+
+
+@pytest.mark.parametrize("request_value", ["", "auto", "ws999"])
+def test_a_request_that_falls_back_to_the_rule_keeps_its_stream_k(request_value, clean_env):
+    clean_env.setenv("RESET_NATIVE_GEMM_MID", request_value)
+    assert plan(64, 51200, 5120) == ("ws64c2", 1, 132)
+
+
+def test_never_fewer_stream_k_ctas_than_the_grid_runs_at_once():
+    """Short K caps stream-K at 4 stages per CTA: 16 row blocks of one stage would become 5 stream-K CTAs of 192 rows
+    (4-5 stages each) against the grid's 16 CTAs, so the grid runs (its one wave is 12% full: the idle test alone
+    would pick stream-K)."""
+    assert plan(24, 4096, 128) == ("ws32c4", 1, 0)
+    assert plan(48, 4096, 256) == ("ws64c2", 1, 0)  # 32 blocks x 2 stages: 16 CTAs against 32
+    assert plan(48, 128 * 165, 1024) == ("ws64c2", 1, 132)  # 165 blocks x 8 stages: 132 CTAs, the GPU test's case

@@ -122,6 +122,14 @@ int sk_ctas_for(const MidShape& shape, std::int64_t n, std::int64_t k, std::int6
   return work < (int64_t(1) << 31) ? int(most < slots ? most : slots) : 0;
 }
 
+// RESET_NATIVE_GEMM_MID_SPLITS = N (1..64) forces the grid with N K splits (A/B runs; still at most one per 4 K
+// stages; stream-K only if RESET_NATIVE_GEMM_MID_SK=1 asks for it too); 0: not set or out of range.
+int forced_splits() {
+  const char* v = std::getenv("RESET_NATIVE_GEMM_MID_SPLITS");
+  const int f = v != nullptr ? std::atoi(v) : 0;
+  return f >= 1 && f <= 64 ? f : 0;
+}
+
 // The plan for a shape: row and token blocks, then K splits only where those blocks leave more than half the SMs
 // idle: as many as keep every split's CTAs within one wave (at least 4 stages each); the last split may be shorter,
 // none is empty. (Splits cost an fp32 workspace write and read of m x n per split.)
@@ -135,11 +143,7 @@ MidPlan grid_plan(const MidShape& shape, std::int64_t n, std::int64_t k, std::in
   const int64_t ctas = int64_t(plan.row_blocks) * plan.tok_blocks;
   // (Splitting wherever resident CTA slots stay empty measured no better: session 27 call 2.)
   int splits = 2 * ctas > sms ? 1 : int(int64_t(sms) * shape.blocks_per_sm() / ctas);
-  // RESET_NATIVE_GEMM_MID_SPLITS = N (1..64) forces N splits (A/B runs; still at most one per 4 K stages).
-  if (const char* forced = std::getenv("RESET_NATIVE_GEMM_MID_SPLITS")) {
-    const int f = std::atoi(forced);
-    if (f >= 1 && f <= 64) splits = f;
-  }
+  if (forced_splits() > 0) splits = forced_splits();
   if (splits > most) splits = most;
   plan.stages_per_split = (total + splits - 1) / splits;
   plan.splits = (total + plan.stages_per_split - 1) / plan.stages_per_split;
@@ -151,15 +155,18 @@ MidPlan grid_plan(const MidShape& shape, std::int64_t n, std::int64_t k, std::in
 // 200 or 400 CTAs on 132 SMs; 32B q/k/v at 33..128 tokens: 80), stream-K with 3 consumer warpgroups up to 32 tokens
 // (ws32c4 spills under stream-K) and 2 beyond, if each CTA then takes at least half a block's stages (so a block has
 // at most ~2 pieces to add) and, at 128 tokens per CTA, holds at least 2 whole blocks (its 64 KiB pieces cost more:
-// 32B q/k/v at 128 tokens was 43.0 us against 38.9 on the grid). Measured wins: 32B gate_up 102.6 -> 80.2 us at 32
-// tokens, 114.4 -> 95.7 at 64, 153.7 -> 133.2 at 128; 32B q/k/v 30.1 -> 26.1 at 64.
+// 32B q/k/v at 128 tokens was 43.0 us against 38.9 on the grid), and never on fewer CTAs than the grid runs at once
+// (short K: at least 4 stages per stream-K CTA). Measured wins: 32B gate_up 102.6 -> 80.2 us at 32 tokens, 114.4 ->
+// 95.7 at 64, 153.7 -> 133.2 at 128; 32B q/k/v 30.1 -> 26.1 at 64. A shape request that is honoured (not one that
+// falls back to the rule, such as "" or "auto") and forced splits keep the grid unless RESET_NATIVE_GEMM_MID_SK=1.
 MidPlan mid_plan_for(std::int64_t n, std::int64_t k, std::int64_t m, bool hopper, const char* request, int sms) {
   MidPlan plan = grid_plan(mid_shape_rule(m, n, hopper, request, sms), n, k, m, sms);
   const int sk = mid_sk_request();
   if (!plan.shape.ws || sk == 0) return plan;
   MidShape sk_shape = plan.shape;
   if (sk == -1) {
-    if (request != nullptr) return plan;  // a forced shape runs as asked (stream-K only with SK=1)
+    const bool honoured = request != nullptr && mid_shape_name(plan.shape) == request;
+    if (honoured || forced_splits() > 0) return plan;  // runs as asked
     const int ntok = plan.shape.wg, total = int(k / kMidK);
     sk_shape = MidShape{0, 1, ntok, ntok == 32 ? 3 : 2, false, true};
     const int64_t slots = int64_t(sms) * plan.shape.blocks_per_sm();
@@ -169,7 +176,8 @@ MidPlan mid_plan_for(std::int64_t n, std::int64_t k, std::int64_t m, bool hopper
     if (ctas == 0) return plan;
     const int64_t blocks = (n + sk_shape.rows() - 1) / sk_shape.rows() * ((m + ntok - 1) / ntok);
     const int64_t per_cta = blocks * total / ctas;
-    if (!(5 * grid < 4 * waves * slots && 2 * per_cta >= total && (ntok < 128 || blocks >= 2 * ctas))) return plan;
+    const bool idle = 5 * grid < 4 * waves * slots, wide = ctas >= (grid < slots ? grid : slots);
+    if (!(idle && wide && 2 * per_cta >= total && (ntok < 128 || blocks >= 2 * ctas))) return plan;
   }
   const int ctas = sk_ctas_for(sk_shape, n, k, m, sms);
   if (ctas == 0) return plan;
