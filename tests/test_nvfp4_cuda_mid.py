@@ -35,7 +35,7 @@ def _counted(monkeypatch):
 
 def _splits(n, k, m):
     """K splits the launcher picks for this shape on this GPU (1: none)."""
-    splits = nc.gemm_mid_splits(n, k, torch.empty(m, k, dtype=torch.bfloat16, device="cuda"))
+    splits = nc.gemm_mid_launch_plan(n, k, torch.empty(m, k, dtype=torch.bfloat16, device="cuda"))[1]
     assert splits >= 1
     return splits
 
@@ -230,7 +230,7 @@ def test_launcher_rejects_what_it_cannot_take(monkeypatch):
     # one row block, 8 K stages: two splits of 4; the warp-specialised rule also permutes x (one block of 32 tokens)
     rule = native.cuda_gemm_mid_shape(20, 64, torch.cuda.get_device_capability() == (9, 0))
     permuted_x = 32 * 1024 * 2 if rule.startswith("ws") else 0
-    assert ok and nc.gemm_mid_splits(64, 1024, x) == 2 and ws == permuted_x + 2 * 20 * 64 * 4
+    assert ok and nc.gemm_mid_launch_plan(64, 1024, x)[1:] == (2, 0) and ws == permuted_x + 2 * 20 * 64 * 4
     with pytest.raises(ValueError, match=rf"workspace needs {ws} bytes"):
         call()
     with pytest.raises(ValueError, match=rf"workspace needs {ws} bytes"):

@@ -37,7 +37,7 @@ def stream_k(monkeypatch):
 
 
 def _ctas(n, k, m):
-    return nc.gemm_mid_stream_k_ctas(n, k, torch.empty(m, k, dtype=torch.bfloat16, device="cuda"))
+    return nc.gemm_mid_launch_plan(n, k, torch.empty(m, k, dtype=torch.bfloat16, device="cuda"))[2]
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])

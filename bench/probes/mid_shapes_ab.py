@@ -93,8 +93,8 @@ def main():
                 for shape in shapes:
                     times.append(graph_time_us([mid_call(p, s, gs, x, shape) for p, s in copies], args.reps))
                     outs.append(mid_call(*copies[0], gs, x, shape)().float())
-                    ctas = shaped(shape, lambda: nc.gemm_mid_stream_k_ctas(n, k, x))()
-                    splits.append(f"k{ctas}" if ctas else f"s{shaped(shape, lambda: nc.gemm_mid_splits(n, k, x))()}")
+                    _, split, ctas = shaped(shape, lambda: nc.gemm_mid_launch_plan(n, k, x))()
+                    splits.append(f"k{ctas}" if ctas else f"s{split}")
                 ref = outs[0]
                 diff = max(float(((o - ref).abs().max() / ref.abs().max()).item()) for o in outs)
                 floor = n * k * (0.5 + 1 / 16) / bw * 1e6

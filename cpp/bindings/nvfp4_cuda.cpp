@@ -202,20 +202,14 @@ void bind_nvfp4_cuda(py::module_& m) {
       py::arg("m"),
       "(supported, workspace bytes) of cuda_gemm_mid for this call on the current device; no launch.");
   m.def(
-      "cuda_gemm_mid_splits",
+      "cuda_gemm_mid_launch_plan",
       [](std::int64_t n, std::int64_t k, int x_dtype, std::int64_t m_tokens) {
-        return nc::gemm_mid_splits(mid_shape(0, 0, n, k, 0, x_dtype, m_tokens));
+        const nc::GemmMidPlanRule r = nc::gemm_mid_launch_plan(mid_shape(0, 0, n, k, 0, x_dtype, m_tokens));
+        return py::make_tuple(r.shape, r.splits, r.stream_k_ctas);
       },
       py::arg("n"), py::arg("k"), py::arg("x_dtype"), py::arg("m"),
-      "K splits cuda_gemm_mid takes for this shape on the current device (1: none, 0: not supported); no launch.");
-  m.def(
-      "cuda_gemm_mid_stream_k_ctas",
-      [](std::int64_t n, std::int64_t k, int x_dtype, std::int64_t m_tokens) {
-        return nc::gemm_mid_stream_k_ctas(mid_shape(0, 0, n, k, 0, x_dtype, m_tokens));
-      },
-      py::arg("n"), py::arg("k"), py::arg("x_dtype"), py::arg("m"),
-      "Stream-K CTAs of cuda_gemm_mid's warp-specialised kernel for this shape on the current device (0: none); no "
-      "launch.");
+      "(shape, K splits, stream-K CTAs) cuda_gemm_mid takes for this shape on the current device (1 split: none, 0 "
+      "CTAs: a grid; ('', 0, 0): not supported); no launch.");
 
   m.def(
       "cuda_gemm_mid",

@@ -113,11 +113,9 @@ int mid_sk_request() {
 // Each stream-K CTA takes at least this many K stages (fewer CTAs where the call is small).
 constexpr int kSkMinStages = 4;
 
-// Stream-K CTAs for `shape` (one per resident slot: owners wait for lower CTAs, so all must be resident at once),
-// 0 where the stage count passes 2^31 (the kernel's 32-bit walk).
-int sk_ctas_for(const MidShape& shape, std::int64_t n, std::int64_t k, std::int64_t m, int sms) {
-  const int64_t blocks = (n + shape.rows() - 1) / shape.rows() * ((m + shape.tokens() - 1) / shape.tokens());
-  const int64_t work = blocks * (k / kMidK);
+// Stream-K CTAs for `work` stages of `shape` (one per resident slot: owners wait for lower CTAs, so all must be
+// resident at once), 0 where the stage count passes 2^31 (the kernel's 32-bit walk).
+int sk_ctas_for(const MidShape& shape, std::int64_t work, int sms) {
   const int64_t slots = int64_t(sms) * shape.blocks_per_sm(), most = work / kSkMinStages > 0 ? work / kSkMinStages : 1;
   return work < (int64_t(1) << 31) ? int(most < slots ? most : slots) : 0;
 }
@@ -163,29 +161,26 @@ MidPlan mid_plan_for(std::int64_t n, std::int64_t k, std::int64_t m, bool hopper
   MidPlan plan = grid_plan(mid_shape_rule(m, n, hopper, request, sms), n, k, m, sms);
   const int sk = mid_sk_request();
   if (!plan.shape.ws || sk == 0) return plan;
-  MidShape sk_shape = plan.shape;
+  if (sk == -1 && ((request != nullptr && mid_shape_name(plan.shape) == request) || forced_splits() > 0)) {
+    return plan;  // an honoured shape request or forced splits run as asked
+  }
+  const int ntok = plan.shape.wg, total = int(k / kMidK);
+  MidPlan skp = grid_plan(sk == 1 ? plan.shape : MidShape{0, 1, ntok, ntok == 32 ? 3 : 2, false, true}, n, k, m, sms);
+  const int64_t blocks = int64_t(skp.row_blocks) * skp.tok_blocks;
+  const int ctas = sk_ctas_for(skp.shape, blocks * total, sms);
+  if (ctas == 0) return plan;
   if (sk == -1) {
-    const bool honoured = request != nullptr && mid_shape_name(plan.shape) == request;
-    if (honoured || forced_splits() > 0) return plan;  // runs as asked
-    const int ntok = plan.shape.wg, total = int(k / kMidK);
-    sk_shape = MidShape{0, 1, ntok, ntok == 32 ? 3 : 2, false, true};
     const int64_t slots = int64_t(sms) * plan.shape.blocks_per_sm();
     const int64_t grid = int64_t(plan.row_blocks) * plan.tok_blocks * plan.splits;
     const int64_t waves = (grid + slots - 1) / slots;
-    const int ctas = sk_ctas_for(sk_shape, n, k, m, sms);
-    if (ctas == 0) return plan;
-    const int64_t blocks = (n + sk_shape.rows() - 1) / sk_shape.rows() * ((m + ntok - 1) / ntok);
-    const int64_t per_cta = blocks * total / ctas;
     const bool idle = 5 * grid < 4 * waves * slots, wide = ctas >= (grid < slots ? grid : slots);
-    if (!(idle && wide && 2 * per_cta >= total && (ntok < 128 || blocks >= 2 * ctas))) return plan;
+    const bool long_enough = 2 * (blocks * total / ctas) >= total;
+    if (!(idle && wide && long_enough && (ntok < 128 || blocks >= 2 * ctas))) return plan;
   }
-  const int ctas = sk_ctas_for(sk_shape, n, k, m, sms);
-  if (ctas == 0) return plan;
-  plan = grid_plan(sk_shape, n, k, m, sms);
-  plan.sk_ctas = ctas;
-  plan.splits = 1;
-  plan.stages_per_split = int(k / kMidK);
-  return plan;
+  skp.sk_ctas = ctas;
+  skp.splits = 1;
+  skp.stages_per_split = total;
+  return skp;
 }
 
 MidPlan mid_plan(std::int64_t n, std::int64_t k, std::int64_t m) {
@@ -353,12 +348,10 @@ bool gemm_mid_supported(const GemmMidArgs& a) {
          a.m * a.n <= kGemmMidMaxOutputs;
 }
 
-int gemm_mid_splits(const GemmMidArgs& a) {
-  return gemm_mid_supported(a) ? detail::mid_plan(a.n, a.k, a.m).splits : 0;
-}
-
-int gemm_mid_stream_k_ctas(const GemmMidArgs& a) {
-  return gemm_mid_supported(a) ? detail::mid_plan(a.n, a.k, a.m).sk_ctas : 0;
+GemmMidPlanRule gemm_mid_launch_plan(const GemmMidArgs& a) {
+  if (!gemm_mid_supported(a)) return {"", 0, 0};  // (the plan divides by the stage and block counts)
+  const detail::MidPlan plan = detail::mid_plan(a.n, a.k, a.m);
+  return {detail::mid_shape_name(plan.shape), plan.splits, plan.sk_ctas};
 }
 
 std::int64_t gemm_mid_workspace_bytes(const GemmMidArgs& a) {

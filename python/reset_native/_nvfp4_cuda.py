@@ -169,19 +169,12 @@ def gemm_mid_plan(n: int, k: int, x):
         return _native.cuda_gemm_mid_plan(0, 0, n, k, 0, _dtype_code(x.dtype, "x"), x.shape[0])
 
 
-def gemm_mid_splits(n: int, k: int, x) -> int:
-    """K splits gemm_mid takes for x [M, K] against [n, k] weights on x's device (1: none, 0: not supported; host
-    only). The workspace holds more than the splits' sums (the warp-specialised kernels' permuted x), so its size
-    does not tell."""
+def gemm_mid_launch_plan(n: int, k: int, x):
+    """(shape, K splits, stream-K CTAs) gemm_mid takes for x [M, K] against [n, k] weights on x's device (1 split:
+    none; 0 CTAs: a grid of blocks; ('', 0, 0): not supported; host only). The workspace holds more than the splits'
+    sums (the warp-specialised kernels' permuted x, stream-K's pieces), so its size does not tell."""
     with _launch.on_device(x.device.index):
-        return _native.cuda_gemm_mid_splits(n, k, _dtype_code(x.dtype, "x"), x.shape[0])
-
-
-def gemm_mid_stream_k_ctas(n: int, k: int, x) -> int:
-    """CTAs of gemm_mid's stream-K launch for x [M, K] against [n, k] weights on x's device (0: a grid of blocks
-    instead, or not supported; host only)."""
-    with _launch.on_device(x.device.index):
-        return _native.cuda_gemm_mid_stream_k_ctas(n, k, _dtype_code(x.dtype, "x"), x.shape[0])
+        return _native.cuda_gemm_mid_launch_plan(n, k, _dtype_code(x.dtype, "x"), x.shape[0])
 
 
 def gemm_mid(packed, block_scales, global_scale: float, x, bias, workspace_bytes: int):

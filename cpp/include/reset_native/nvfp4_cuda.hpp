@@ -149,11 +149,9 @@ GemmMidPlanRule gemm_mid_plan_rule(std::int64_t m, std::int64_t n, std::int64_t 
 bool gemm_mid_supported(const GemmMidArgs& args);
 // Workspace bytes launch_gemm_mid needs for this shape on the current device (0: none needed, or not supported).
 std::int64_t gemm_mid_workspace_bytes(const GemmMidArgs& args);
-// K splits launch_gemm_mid takes for this shape on the current device (1: none; 0: not supported).
-int gemm_mid_splits(const GemmMidArgs& args);
-// Stream-K CTAs of the warp-specialised kernel for this shape on the current device (0: a grid of blocks instead, or
-// not supported).
-int gemm_mid_stream_k_ctas(const GemmMidArgs& args);
+// The plan launch_gemm_mid takes for this shape on the current device: shape, K splits (1: none) and stream-K CTAs of
+// the warp-specialised kernel (0: a grid of blocks); {"", 0, 0} where gemm_mid_supported is false.
+GemmMidPlanRule gemm_mid_launch_plan(const GemmMidArgs& args);
 // One launch (two with a K split: the partial sums are added in a fixed order). Throws InvalidArgument when
 // gemm_mid_supported is false or the workspace is short.
 void launch_gemm_mid(const GemmMidArgs& args, void* stream);
