@@ -127,13 +127,14 @@ def test_the_rule_takes_three_warpgroups_where_their_grid_fills_one_wave(monkeyp
 @pytest.mark.parametrize("shape", ["ws64c3", "ws32c4"])
 def test_the_ws_path_gives_the_same_bits_with_and_without_pdl(shape, monkeypatch):
     """RESET_NATIVE_GEMM_MID_PDL turns programmatic dependent launch of the permutation and the GEMM off (0; 1 and
-    unset: on): the same bits either way, within the fp64 bound, in a chain of calls on one stream."""
+    unset: on; gemm: only the GEMM's): the same bits every way, within the fp64 bound, in a chain of calls on one
+    stream."""
     monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "mid")
     monkeypatch.setenv("RESET_NATIVE_GEMM_MID", shape)
     t, x, b = _case(4097, 2048, 48, torch.bfloat16, 23, bias=True)
     want = nvfp4.gemv(t, x, bias=b)
     ref.check_vs_fp64_weights(want, x, _w64(t), "bf16", b)
-    for value in ("0", "1"):
+    for value in ("0", "1", "gemm"):
         monkeypatch.setenv("RESET_NATIVE_GEMM_MID_PDL", value)
         ys = [nvfp4.gemv(t, x, bias=b) for _ in range(3)]
         assert all(torch.equal(y, want) for y in ys)

@@ -121,12 +121,12 @@ def test_the_workspace_holds_x_the_pieces_and_the_flags(stream_k):
                                  torch.cuda.current_stream().cuda_stream)
 
 
-@pytest.mark.parametrize("pdl", ["1", "0"])
+@pytest.mark.parametrize("pdl", ["1", "0", "gemm"])
 def test_the_rules_stream_k_in_a_chain_of_calls(pdl, monkeypatch):
     """The rule's own stream-K (no switch set) where its grid misses a wave: 1.25 waves of 128-row blocks of 64 tokens
     on this GPU. Three calls back to back on one stream, no synchronisation (the caching allocator hands each call the
-    workspace the previous one used, its flags and pieces included), with programmatic dependent launch and without:
-    every output against fp64."""
+    workspace the previous one used, its flags and pieces included), with programmatic dependent launch, without, and
+    on the GEMM only: every output against fp64."""
     if torch.cuda.get_device_capability() != (9, 0):
         pytest.skip("stream-K runs on compute capability 9.0 only")
     monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "mid")

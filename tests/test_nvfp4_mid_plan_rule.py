@@ -28,7 +28,7 @@ QWEN3 = {
     "8b o": ((4096, 4096), [("ws32c4", 8, 0), ("ws64c2", 4, 0), ("ws128c2", 4, 0)]),
     "8b gate_up": ((24576, 4096), [("ws32c3", 1, 0), ("ws64c3", 1, 0), ("ws128c3", 1, 0)]),
     "8b down": ((4096, 12288), [("ws32c4", 8, 0), ("ws64c2", 4, 0), ("ws128c2", 4, 0)]),
-    "32b qkv": ((10240, 5120), [("ws32c4", 3, 0), ("ws64c2", 1, 132), ("ws128c2", 1, 0)]),
+    "32b qkv": ((10240, 5120), [("ws32c4", 3, 0), ("ws64c2", 1, 132), ("ws128c2", 1, 132)]),
     "32b o": ((5120, 8192), [("ws32c4", 6, 0), ("ws64c2", 3, 0), ("ws128c2", 3, 0)]),
     "32b gate_up": ((51200, 5120), [("ws32c3", 1, 132), ("ws64c2", 1, 132), ("ws128c2", 1, 132)]),
     "32b down": ((5120, 25600), [("ws32c4", 6, 0), ("ws64c2", 3, 0), ("ws128c2", 3, 0)]),
@@ -38,8 +38,8 @@ QWEN3 = {
 @pytest.mark.parametrize("layer", list(QWEN3))
 def test_the_plan_on_the_qwen3_layers(layer):
     """Stream-K where the grid leaves >= 20% of its waves' slots idle and each CTA takes >= half a block's stages
-    (at 128 tokens per CTA also >= 2 whole blocks per CTA): Qwen3-32B gate/up (200 / 400 CTAs on 132 SMs) and 32B
-    q/k/v at 33..64 tokens (80 CTAs; at 128 tokens 80 blocks for 132 CTAs stay on the grid)."""
+    (at 128 tokens per CTA also >= 2 whole blocks per CTA, or a grid of one wave at most 2/3 full): Qwen3-32B gate/up
+    (200 / 400 CTAs on 132 SMs) and 32B q/k/v at 33..128 tokens (80 CTAs)."""
     (n, k), want = QWEN3[layer]
     assert [plan(m, n, k) for m in (32, 64, 128)] == want
 
@@ -93,6 +93,15 @@ def test_forced_splits_run_the_grid(clean_env):
 def test_a_request_that_falls_back_to_the_rule_keeps_its_stream_k(request_value, clean_env):
     clean_env.setenv("RESET_NATIVE_GEMM_MID", request_value)
     assert plan(64, 51200, 5120) == ("ws64c2", 1, 132)
+
+
+def test_at_128_tokens_a_grid_of_more_than_one_wave_or_a_fuller_one_stays():
+    """At 128 tokens per CTA a stream-K piece is 64 KiB: stream-K needs 2 whole blocks per CTA or a one-wave grid at
+    most 2/3 full. 88 CTAs (2/3 of 132) take it, 89 do not; 1.5 waves of 200 blocks (< 2 per CTA) do not either."""
+    assert plan(128, 128 * 88, 5120) == ("ws128c2", 1, 132)
+    assert plan(128, 128 * 89, 5120) == ("ws128c2", 1, 0)
+    assert plan(128, 128 * 200, 5120) == ("ws128c2", 1, 0)
+    assert plan(128, 128 * 400, 5120) == ("ws128c2", 1, 132)  # 4 waves, 3 blocks per CTA
 
 
 def test_never_fewer_stream_k_ctas_than_the_grid_runs_at_once():

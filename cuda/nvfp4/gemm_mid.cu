@@ -149,14 +149,18 @@ MidPlan grid_plan(const MidShape& shape, std::int64_t n, std::int64_t k, std::in
 }
 
 // The whole plan, host only (no device access: the CPU tests call it through gemm_mid_plan_rule). Stream-K rule (H200,
-// session 31 call 3, bench/RESULTS.md): where the grid leaves >= 20% of its waves' CTA slots idle (Qwen3-32B gate/up:
-// 200 or 400 CTAs on 132 SMs; 32B q/k/v at 33..128 tokens: 80), stream-K with 3 consumer warpgroups up to 32 tokens
-// (ws32c4 spills under stream-K) and 2 beyond, if each CTA then takes at least half a block's stages (so a block has
-// at most ~2 pieces to add) and, at 128 tokens per CTA, holds at least 2 whole blocks (its 64 KiB pieces cost more:
-// 32B q/k/v at 128 tokens was 43.0 us against 38.9 on the grid), and never on fewer CTAs than the grid runs at once
-// (short K: at least 4 stages per stream-K CTA). Measured wins: 32B gate_up 102.6 -> 80.2 us at 32 tokens, 114.4 ->
-// 95.7 at 64, 153.7 -> 133.2 at 128; 32B q/k/v 30.1 -> 26.1 at 64. A shape request that is honoured (not one that
-// falls back to the rule, such as "" or "auto") and forced splits keep the grid unless RESET_NATIVE_GEMM_MID_SK=1.
+// session 31 call 3 and session 32 call 2, bench/RESULTS.md): where the grid leaves >= 20% of its waves' CTA slots
+// idle (Qwen3-32B gate/up: 200 or 400 CTAs on 132 SMs; 32B q/k/v at 33..128 tokens: 80), stream-K with 3 consumer
+// warpgroups up to 32 tokens (ws32c4 spills under stream-K) and 2 beyond, if each CTA then takes at least half a
+// block's stages (so a block has at most ~2 pieces to add) and, at 128 tokens per CTA, either holds at least 2 whole
+// blocks or the grid is one wave at most 2/3 full (its 64 KiB pieces cost more: 8B gate/up's 192 blocks lose, 61.7
+// against 54.3 us; 32B q/k/v's 80 gain, 35.8 against 40.7, with a dependent op after each call), and never on fewer
+// CTAs than the grid runs at once (short K: at least 4 stages per stream-K CTA). Measured wins: 32B gate_up 102.6 ->
+// 80.2 us at 32 tokens, 114.4 -> 95.7 at 64, 153.7 -> 133.2 at 128; 32B q/k/v 30.1 -> 26.1 at 64. (A chain of one
+// repeated GEMM flatters a grid that leaves SMs idle: the next call's CTAs start there through PDL. There 32B q/k/v at
+// 128 tokens was 36.9 us on the grid against 41.8, so session 31 kept it on the grid; a model's GEMM is followed by
+// other ops.) A shape request that is honoured (not one that falls back to the rule, such as "" or "auto") and forced
+// splits keep the grid unless RESET_NATIVE_GEMM_MID_SK=1.
 MidPlan mid_plan_for(std::int64_t n, std::int64_t k, std::int64_t m, bool hopper, const char* request, int sms) {
   MidPlan plan = grid_plan(mid_shape_rule(m, n, hopper, request, sms), n, k, m, sms);
   const int sk = mid_sk_request();
@@ -175,7 +179,8 @@ MidPlan mid_plan_for(std::int64_t n, std::int64_t k, std::int64_t m, bool hopper
     const int64_t waves = (grid + slots - 1) / slots;
     const bool idle = 5 * grid < 4 * waves * slots, wide = ctas >= (grid < slots ? grid : slots);
     const bool long_enough = 2 * (blocks * total / ctas) >= total;
-    if (!(idle && wide && long_enough && (ntok < 128 || blocks >= 2 * ctas))) return plan;
+    const bool pays_at_128 = ntok < 128 || blocks >= 2 * ctas || 3 * grid <= 2 * slots;
+    if (!(idle && wide && long_enough && pays_at_128)) return plan;
   }
   skp.sk_ctas = ctas;
   skp.splits = 1;
@@ -233,15 +238,20 @@ std::int64_t ws_sk_part_bytes(const MidPlan& plan) {
 }
 std::int64_t ws_sk_flag_count(const MidPlan& plan) { return std::int64_t(plan.sk_ctas) * 4 * plan.shape.groups; }
 
-// Programmatic dependent launch of the ws path: RESET_NATIVE_GEMM_MID_PDL = 0 turns it off (A/B runs); on otherwise
-// (RESET_NATIVE_PDL=0 turns it off everywhere). Read at every call. In a chain of the same GEMM the 3-consumer-warpgroup
-// shapes ran faster without it (Qwen3-8B gate/up 32.4 / 37.6 / 50.2 us against 32.8 / 39.3 / 56.0 at 32 / 64 / 128
-// tokens, session 31 call 5), but the decode of a whole model with that rule was 1-3% slower than with PDL everywhere
-// (bench_e2e.py at batch 32 / 64 / 128: 4.87 / 5.93 / 8.26 ms per step against session 30's 4.73 / 5.87 / 8.13,
-// BF16 unchanged): there the previous kernel is another op, whose tail PDL hides. So every shape keeps it.
-bool ws_pdl() {
+// Programmatic dependent launch of the ws path, RESET_NATIVE_GEMM_MID_PDL (read at every call; RESET_NATIVE_PDL=0
+// turns PDL off everywhere): unset or 1, the permutation and the GEMM both with it (the permutation may start beside
+// the kernel before, the GEMM streams its weights while the permutation runs); 0, neither; `gemm`, only the GEMM (the
+// permutation starts once the kernel before has completed). The default is the fastest whole-model decode
+// (bench_e2e.py, Qwen3-8B shapes, H200: 1.28 / 1.12x BF16 at batch 64 / 128 against 1.25 / 1.10 with `gemm`, session
+// 32 call 5; session 31: 1-3% faster than PDL off on the 3-warpgroup shape). In a chain of one repeated GEMM it is
+// not: where the GEMM fills every SM (3 consumer warpgroups, stream-K) some permutation CTA that started beside the
+// previous call's CTAs ends ~10 us late and every GEMM CTA waits for it (bench/probes/ws_sk_trace.cu; Qwen3-8B gate/up
+// at 128 tokens 54.4 us against 49.6 with `gemm`, 32B q/k/v 42.2 against 33.7). A model's GEMMs follow light ops.
+enum class WsPdl { kOff, kBoth, kGemmOnly };
+WsPdl ws_pdl_mode() {
   const char* v = std::getenv("RESET_NATIVE_GEMM_MID_PDL");
-  return v == nullptr || std::strcmp(v, "0") != 0;
+  if (v == nullptr) return WsPdl::kBoth;
+  return std::strcmp(v, "0") == 0 ? WsPdl::kOff : std::strcmp(v, "gemm") == 0 ? WsPdl::kGemmOnly : WsPdl::kBoth;
 }
 
 // x permuted into B layout (into the workspace, p.xp), then the warp-specialised kernel.
@@ -249,9 +259,10 @@ template <int XDT, int NTOK, int CG, int MINB = 1>
 void launch_ws(const MidParams& p, const MidPlan& plan, cudaStream_t stream) {
   const int64_t units = int64_t(plan.tok_blocks) * (p.k / kMidK) * 4 * NTOK;
   const int pblocks = int((units + 255) / 256 < 2048 ? (units + 255) / 256 : 2048);
-  // Both with programmatic dependent launch where ws_pdl says so (gemm_ws_kernel.cuh).
-  const bool pdl = ws_pdl();
-  check_cuda(cuda_core::launch_maybe_pdl(pdl, ws_permute_x_kernel<NTOK>, dim3(pblocks), dim3(256), 0, stream,
+  // Both with programmatic dependent launch where ws_pdl_mode says so (gemm_ws_kernel.cuh).
+  const WsPdl mode = ws_pdl_mode();
+  const bool pdl = mode != WsPdl::kOff, permute_pdl = mode == WsPdl::kBoth;
+  check_cuda(cuda_core::launch_maybe_pdl(permute_pdl, ws_permute_x_kernel<NTOK>, dim3(pblocks), dim3(256), 0, stream,
                                          static_cast<const uint16_t*>(p.x), p.m, p.k, plan.tok_blocks,
                                          const_cast<uint8_t*>(p.xp), p.sk_flags, int(ws_sk_flag_count(plan))),
              "nvfp4 gemm_mid: x permute launch");

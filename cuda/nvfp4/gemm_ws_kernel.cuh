@@ -31,6 +31,7 @@
 #include "core/mbarrier.cuh"
 #include "core/pdl.cuh"
 #include "nvfp4/gemm_wg_kernel.cuh"
+#include "nvfp4/gemm_ws_trace.cuh"
 
 namespace reset_native::nvfp4_cuda::detail {
 
@@ -78,7 +79,9 @@ __host__ __device__ constexpr int64_t ws_permuted_x_bytes(int64_t m, int64_t k, 
 template <int NTOK>
 __global__ void ws_permute_x_kernel(const uint16_t* __restrict__ x, int m, int k, int tok_blocks,
                                     uint8_t* __restrict__ xp, unsigned* __restrict__ flags, int nflags) {
+  WS_PERM_TRACE(x, kWsPermEntry);
   cuda_core::pdl_wait();     // x may be the previous kernel's output; xp may still be read by the GEMM before it
+  WS_PERM_TRACE(x, kWsPermWaited);
   cuda_core::pdl_trigger();  // the GEMM may launch: its weight loads need nothing from here
   for (int i = int(blockIdx.x * blockDim.x + threadIdx.x); i < nflags; i += int(gridDim.x * blockDim.x)) flags[i] = 0;
   const int stages = k / kMidK;
@@ -104,6 +107,7 @@ __global__ void ws_permute_x_kernel(const uint16_t* __restrict__ x, int m, int k
       }
     }
   }
+  WS_PERM_TRACE(x, kWsPermEnd);
 }
 
 // Arrives on `bar` once every cp.async this thread issued before has landed (the arrival is counted in the barrier's
@@ -202,6 +206,8 @@ __global__ void __launch_bounds__(WsTile<CG>::kThreads, MINB) gemm_ws_kernel(Mid
   using cuda_core::mbar_arrive;
   using cuda_core::mbar_init;
   using cuda_core::mbar_wait;
+  WS_TRACE_BEGIN(p.x);
+  WS_TRACE(kWsEntry);
   constexpr bool kIsBF16 = XDT == kBF16;
   using T = WsTile<CG>;
   constexpr int kXRing = ws_xring(CG, NTOK, MINB), kWRing = ws_wring(CG, NTOK, MINB);
@@ -286,11 +292,13 @@ __global__ void __launch_bounds__(WsTile<CG>::kThreads, MINB) gemm_ws_kernel(Mid
     for (int c = 0; c < sg.s1 - sg.s0; ++c, ++gc) {
       const int wslot = gc % kWRing, xslot = gc % kXRing;
       mbar_wait(&w_full[wslot], (gc / kWRing) & 1);
+      WS_TRACE_IF(gc == 0, kWsFirstW);
       const uint8_t* ws = w_ring + wslot * kWSlot;
       wg_stage_words<kIsBF16>(ws, ws + T::kWBytes, st);
       __syncwarp();  // every lane's reads of the slot are done before lane 0 releases it
       if (lane == 0) mbar_arrive(&w_empty[wslot]);
       mbar_wait(&x_full[xslot], (gc / kXRing) & 1);
+      WS_TRACE_IF(gc == 0, kWsFirstX);
       wgmma_wait<3>();  // retires stage gc - 1's first group: its A registers (frag[0..1]) are decoded next
       wg_decode_word<kIsBF16>(st, 0, frag);
       const uint32_t xb = x_addr + xslot * kXBytes;
@@ -301,10 +309,12 @@ __global__ void __launch_bounds__(WsTile<CG>::kThreads, MINB) gemm_ws_kernel(Mid
       });
     }
     wgmma_wait<0>();
+    WS_TRACE(si == 0 ? kWsSeg0Done : kWsLastDone);
     const int row0 = sg.rb * T::kRows, tok0 = sg.tb * NTOK;
     if constexpr (SK) {
       if (sg.s1 < total) {  // the block goes on in the next CTA: publish (only a CTA's first segment)
         ws_publish<NTOK, CG>(p, acc, warp, lane);
+        WS_TRACE(kWsSeg0Out);
         continue;
       }
       if (sg.s0 > 0) {  // the block started in lower CTAs: add their pieces, the nearest first
@@ -314,9 +324,12 @@ __global__ void __launch_bounds__(WsTile<CG>::kThreads, MINB) gemm_ws_kernel(Mid
           if (ws_sk_start(p, q) <= base) break;
         }
       }
+      WS_TRACE_IF(si > 0, kWsLastAdded);
     }
     wg_store<XDT, NTOK>(p, acc, row0, tok0, SK ? 0 : int(blockIdx.z), warp, lane);  // gemm_wg_kernel's epilogue
+    WS_TRACE_IF(si == 0, kWsSeg0Out);
   }
+  WS_TRACE(kWsEnd);
 #else
   __trap();  // built without sm_90a: the launcher never picks this kernel
 #endif
