@@ -38,8 +38,8 @@ QWEN3 = {
 @pytest.mark.parametrize("layer", list(QWEN3))
 def test_the_plan_on_the_qwen3_layers(layer):
     """Stream-K where the grid leaves >= 20% of its waves' slots idle and each CTA takes >= half a block's stages
-    (at 128 tokens per CTA also >= 2 whole blocks per CTA, or a grid of one wave at most 2/3 full): Qwen3-32B gate/up
-    (200 / 400 CTAs on 132 SMs) and 32B q/k/v at 33..128 tokens (80 CTAs)."""
+    (at 128 tokens per CTA also >= 2 whole blocks per CTA, or an unsplit grid of one wave at most 2/3 full with K of
+    at least 32 stages): Qwen3-32B gate/up (200 / 400 CTAs on 132 SMs) and 32B q/k/v at 33..128 tokens (80 CTAs)."""
     (n, k), want = QWEN3[layer]
     assert [plan(m, n, k) for m in (32, 64, 128)] == want
 
@@ -95,13 +95,17 @@ def test_a_request_that_falls_back_to_the_rule_keeps_its_stream_k(request_value,
     assert plan(64, 51200, 5120) == ("ws64c2", 1, 132)
 
 
-def test_at_128_tokens_a_grid_of_more_than_one_wave_or_a_fuller_one_stays():
-    """At 128 tokens per CTA a stream-K piece is 64 KiB: stream-K needs 2 whole blocks per CTA or a one-wave grid at
-    most 2/3 full. 88 CTAs (2/3 of 132) take it, 89 do not; 1.5 waves of 200 blocks (< 2 per CTA) do not either."""
-    assert plan(128, 128 * 88, 5120) == ("ws128c2", 1, 132)
-    assert plan(128, 128 * 89, 5120) == ("ws128c2", 1, 0)
-    assert plan(128, 128 * 200, 5120) == ("ws128c2", 1, 0)
+def test_at_128_tokens_stream_k_needs_2_blocks_per_cta_or_one_long_wave_at_most_2_3_full():
+    """At 128 tokens per CTA a stream-K piece is 64 KiB: stream-K needs 2 whole blocks per CTA, or an unsplit grid of
+    one wave at most 2/3 full with K of at least 32 stages (the measured case: 32B q/k/v, 80 blocks of 40 stages)."""
+    assert plan(128, 128 * 88, 5120) == ("ws128c2", 1, 132)  # 88 CTAs: 2/3 of 132
+    assert plan(128, 128 * 89, 5120) == ("ws128c2", 1, 0)  # 89: fuller
+    assert plan(128, 128 * 200, 5120) == ("ws128c2", 1, 0)  # 1.5 waves, < 2 blocks per CTA
     assert plan(128, 128 * 400, 5120) == ("ws128c2", 1, 132)  # 4 waves, 3 blocks per CTA
+    assert plan(128, 128 * 80, 4096) == ("ws128c2", 1, 132)  # 32 stages
+    assert plan(128, 128 * 80, 3968) == ("ws128c2", 1, 0)  # 31 stages
+    assert plan(128, 128 * 20, 1024) == ("ws128c2", 2, 0)  # short K: the split grid as before
+    assert plan(128, 10240, 5120, sms=114) == ("ws128c2", 1, 0)  # 80 of 114 slots: fuller than 2/3
 
 
 def test_never_fewer_stream_k_ctas_than_the_grid_runs_at_once():

@@ -1,23 +1,28 @@
 // Timeline probe of the warp-specialised medium-M kernel (cuda/nvfp4/gemm_ws_kernel.cuh) and its x permutation, the
 // grid against stream-K, and how programmatic dependent launch (PDL) chains two calls. Built with
-// -DRESET_NATIVE_WS_TRACE (cuda/nvfp4/gemm_ws_trace.cuh): thread 0 of every CTA stamps %globaltimer and its SM (GEMM:
-// entry, first weights and first x landed, first segment's stages done and published or stored, last segment's stages
-// done and the lower pieces added, end; permutation: entry, after its PDL wait, end). Calls alternate two x buffers,
-// so the stamps of the last call and of the one before it are both kept.
+// -DRESET_NATIVE_WS_TRACE (cuda/nvfp4/gemm_ws_trace.cuh): thread 0 of every CTA stamps %globaltimer (GEMM: entry,
+// first weights and first x landed, first segment's stages done and published or stored, last segment's stages done
+// and the lower pieces added, end; permutation: entry, after its PDL wait, end). Calls alternate two x buffers, so the
+// stamps of the last call and of the one before it are both kept. The stamps cost registers: ptxas spills a little more
+// in some stream-K instances of the trace build (ws128c3: 32 / 88 bytes stored / loaded against 12 / 44), so the
+// probe times a slightly different binary than the package's.
 // For one shape (n x k, m tokens, bf16 x, random bytes: timing only), RESET_NATIVE_GEMM_MID_SK = 0 and 1, the probe
 // launches the package's launcher (launch_gemm_mid, the rule's kernel shape) `calls` times, with a device
 // synchronisation between calls (isolated, PDL on) or back to back on one stream (chain) with
 // RESET_NATIVE_GEMM_MID_PDL = 1 (both launched with PDL), `gemm` (the permutation launched without PDL, the GEMM
-// with it) and 0 (no PDL). One line per case, in us from the previous
-// call's last CTA end, min / median / max over CTAs:
+// with it) and 0 (no PDL). One line per case, in us from the previous call's last CTA end, min / median / max over
+// CTAs:
+//   ctas, pctas = the GEMM's and the permutation's CTAs (at most 2048 are stamped: a warning says when more ran)
 //   prvEnd      = the previous call's CTA ends (median, min: how its tail spreads)
 //   perm in     = the permutation's CTA entries; early = how many entered before the previous call ended
 //   waited, end = the permutation's PDL wait returned (median), its last CTA end
 //   GEMM in     = the GEMM's CTA entries; firstX = its first x landed; end = its CTA ends (the max: the call's end)
-//   us/stg      = the first segment's time per K stage (from its first x), out0 = its publish or store, add = the
-//                 last segment's wait for and addition of the lower CTAs' pieces (stream-K)
-// On the GPU machine, from the repository root:
-//   nvcc -std=c++17 -O3 -arch=sm_90a -DRESET_NATIVE_WGMMA -DRESET_NATIVE_WS_TRACE -Icuda -Icpp/include \
+//   us/stg      = the first segment's time per K stage from its first x (the grid: over the split's stages, so a
+//                 shorter last split reads low), out0 = its publish or store (a stream-K CTA with one segment that
+//                 owns its block: also the wait for and addition of the lower pieces), add = the last segment's wait
+//                 for and addition of the lower CTAs' pieces (stream-K CTAs with 2+ segments)
+// On the GPU machine, from the repository root (one command):
+//   nvcc -std=c++17 -O3 -arch=sm_90a -DRESET_NATIVE_WGMMA -DRESET_NATIVE_WS_TRACE -Icuda -Icpp/include
 //     -Ibench/probes -o /tmp/ws_sk_trace bench/probes/ws_sk_trace.cu && /tmp/ws_sk_trace 10240 5120 128 [calls]
 #include <cuda_bf16.h>
 
@@ -53,18 +58,14 @@ Segs sk_segs(int work, int ctas, int total, int c) {
   return {lastb - firstb + 1, stages(lastb), stages(firstb)};
 }
 
-// Stamps of one call (trace slot `slot`) on the host: GEMM events [event][cta] and SMs, permutation events and SMs.
+// Stamps of one call (trace slot `slot`) on the host: GEMM and permutation events [event][cta].
 struct CallTrace {
   std::vector<std::vector<double>> g, perm;  // ns
-  std::vector<unsigned> gsm, psm;
 };
 CallTrace read_slot(int slot, int ctas, int pctas) {
   static unsigned long long g[2][nd::kWsTraceEvents][nd::kWsTraceCtas], pt[2][nd::kWsPermEvents][nd::kWsTraceCtas];
-  static unsigned gsm[2][nd::kWsTraceCtas], psm[2][nd::kWsTraceCtas];
   CHECK(cudaMemcpyFromSymbol(g, nd::g_ws_trace, sizeof(g)));
   CHECK(cudaMemcpyFromSymbol(pt, nd::g_ws_perm_trace, sizeof(pt)));
-  CHECK(cudaMemcpyFromSymbol(gsm, nd::g_ws_trace_sm, sizeof(gsm)));
-  CHECK(cudaMemcpyFromSymbol(psm, nd::g_ws_perm_sm, sizeof(psm)));
   CallTrace t;
   t.g.assign(nd::kWsTraceEvents, std::vector<double>(ctas));
   t.perm.assign(nd::kWsPermEvents, std::vector<double>(pctas));
@@ -72,8 +73,6 @@ CallTrace read_slot(int slot, int ctas, int pctas) {
     for (int c = 0; c < ctas; ++c) t.g[e][c] = double(g[slot][e][c]);
   for (int e = 0; e < nd::kWsPermEvents; ++e)
     for (int c = 0; c < pctas; ++c) t.perm[e][c] = double(pt[slot][e][c]);
-  t.gsm.assign(gsm[slot], gsm[slot] + ctas);
-  t.psm.assign(psm[slot], psm[slot] + pctas);
   return t;
 }
 
@@ -84,8 +83,9 @@ void run(int n, int k, int m, int calls, bool chain, const char* sk, const char*
   setenv("RESET_NATIVE_GEMM_MID_PDL", pdl, 1);
   const nd::MidPlan plan = nd::mid_plan(n, k, m);
   const int total = k / nd::kMidK;
-  const int ctas = std::min(plan.sk_ctas > 0 ? plan.sk_ctas : plan.row_blocks * plan.tok_blocks * plan.splits,
-                            nd::kWsTraceCtas);
+  const int all_ctas = plan.sk_ctas > 0 ? plan.sk_ctas : plan.row_blocks * plan.tok_blocks * plan.splits;
+  const int ctas = std::min(all_ctas, nd::kWsTraceCtas);
+  if (all_ctas > ctas) std::printf("warning: %d GEMM CTAs, only the first %d stamped\n", all_ctas, ctas);
   const int64_t units = int64_t(plan.tok_blocks) * total * 4 * plan.shape.wg;
   const int pctas = int(std::min<int64_t>((units + 255) / 256, 2048));
   std::mt19937 gen(1);
@@ -141,11 +141,10 @@ void run(int n, int k, int m, int calls, bool chain, const char* sk, const char*
     out0.push_back((cur.g[nd::kWsSeg0Out][c] - cur.g[nd::kWsSeg0Done][c]) * 1e-3);
     if (s.nseg > 1) add.push_back((cur.g[nd::kWsLastAdded][c] - cur.g[nd::kWsLastDone][c]) * 1e-3);
   }
-  // Permutation CTAs that entered before the previous call ended (beside its CTAs), and the SMs the GEMM's first
-  // CTAs to enter share with a permutation CTA still running.
+  // Permutation CTAs that entered before the previous call ended (beside its CTAs).
   int early = 0;
   for (double t : pe) early += t < 0.0;
-  std::printf("%-2s %-5s %-8s %4d %3d | %6.2f %6.2f | %6.2f %6.2f %6.2f %3d | %6.2f %6.2f | %6.2f %6.2f %6.2f | "
+  std::printf("%-2s %-5s %-8s %4d %5d | %6.2f %6.2f | %6.2f %6.2f %6.2f %3d | %6.2f %6.2f | %6.2f %6.2f %6.2f | "
               "%6.2f %6.2f | %6.2f %6.2f | %5.3f %5.2f %5.2f\n",
               sk, pdl, chain ? "chain" : "isolated", ctas, pctas, median(prev_end) - 0.0, minimum(prev_end),
               minimum(pe), median(pe), maximum(pe), early, median(pw), maximum(pend), minimum(ge), median(ge),
@@ -170,7 +169,7 @@ int main(int argc, char** argv) {
   const int calls = std::max(argc > 4 ? std::atoi(argv[4]) : 20, 2);
   std::printf("# %d x %d, %d tokens, rule shape %s; us from the previous call's last CTA end\n", n, k, m,
               nd::mid_shape_name(nd::mid_plan(n, k, m).shape).c_str());
-  std::printf("SK pdl   mode     ctas pct | prvEnd   min | perm in: min    med    max early | waited  end  | "
+  std::printf("SK pdl   mode     ctas pctas | prvEnd   min | perm in: min    med    max early | waited  end  | "
               "GEMM in: min  med    max | firstX  max  | end med  max  | us/stg out0  add\n");
   try {
     for (const char* sk : {"0", "1"}) {

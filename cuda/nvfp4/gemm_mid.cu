@@ -152,15 +152,16 @@ MidPlan grid_plan(const MidShape& shape, std::int64_t n, std::int64_t k, std::in
 // session 31 call 3 and session 32 call 2, bench/RESULTS.md): where the grid leaves >= 20% of its waves' CTA slots
 // idle (Qwen3-32B gate/up: 200 or 400 CTAs on 132 SMs; 32B q/k/v at 33..128 tokens: 80), stream-K with 3 consumer
 // warpgroups up to 32 tokens (ws32c4 spills under stream-K) and 2 beyond, if each CTA then takes at least half a
-// block's stages (so a block has at most ~2 pieces to add) and, at 128 tokens per CTA, either holds at least 2 whole
-// blocks or the grid is one wave at most 2/3 full (its 64 KiB pieces cost more: 8B gate/up's 192 blocks lose, 61.7
-// against 54.3 us; 32B q/k/v's 80 gain, 35.8 against 40.7, with a dependent op after each call), and never on fewer
-// CTAs than the grid runs at once (short K: at least 4 stages per stream-K CTA). Measured wins: 32B gate_up 102.6 ->
-// 80.2 us at 32 tokens, 114.4 -> 95.7 at 64, 153.7 -> 133.2 at 128; 32B q/k/v 30.1 -> 26.1 at 64. (A chain of one
-// repeated GEMM flatters a grid that leaves SMs idle: the next call's CTAs start there through PDL. There 32B q/k/v at
-// 128 tokens was 36.9 us on the grid against 41.8, so session 31 kept it on the grid; a model's GEMM is followed by
-// other ops.) A shape request that is honoured (not one that falls back to the rule, such as "" or "auto") and forced
-// splits keep the grid unless RESET_NATIVE_GEMM_MID_SK=1.
+// block's stages (so a block has at most ~2 pieces to add), and never on fewer CTAs than the grid runs at once (short
+// K: at least 4 stages per stream-K CTA). At 128 tokens per CTA a piece is 64 KiB (publishing it ~2 us, adding it
+// ~1.8 us, session 32's timeline), so there stream-K also needs 2 whole blocks per CTA, or an unsplit grid of one wave
+// at most 2/3 full with K of at least 32 stages: the case measured, 32B q/k/v's 80 CTAs of 40 stages on 132 SMs, 35.8
+// against 40.7 us with a dependent op after each call (session 32 call 2; 36.0 against 39.8 in call 3). Measured wins:
+// 32B gate_up 102.6 -> 80.2 us at 32 tokens, 114.4 -> 95.7 at 64, 153.7 -> 133.2 at 128; 32B q/k/v 30.1 -> 26.1 at
+// 64. (A chain of one repeated GEMM, without the dependent op, flatters a grid that leaves SMs idle: session 31 had 32B
+// q/k/v at 128 tokens at 38.9 us on the grid against 43.0 with stream-K, session 32 36.9 against 41.8. In a model the
+// GEMM follows other ops.) A shape request that is honoured (not one that falls back to the rule, such as "" or "auto")
+// and forced splits keep the grid unless RESET_NATIVE_GEMM_MID_SK=1.
 MidPlan mid_plan_for(std::int64_t n, std::int64_t k, std::int64_t m, bool hopper, const char* request, int sms) {
   MidPlan plan = grid_plan(mid_shape_rule(m, n, hopper, request, sms), n, k, m, sms);
   const int sk = mid_sk_request();
@@ -179,7 +180,8 @@ MidPlan mid_plan_for(std::int64_t n, std::int64_t k, std::int64_t m, bool hopper
     const int64_t waves = (grid + slots - 1) / slots;
     const bool idle = 5 * grid < 4 * waves * slots, wide = ctas >= (grid < slots ? grid : slots);
     const bool long_enough = 2 * (blocks * total / ctas) >= total;
-    const bool pays_at_128 = ntok < 128 || blocks >= 2 * ctas || 3 * grid <= 2 * slots;
+    const bool one_long_wave = plan.splits == 1 && 3 * grid <= 2 * slots && total >= 32;
+    const bool pays_at_128 = ntok < 128 || blocks >= 2 * ctas || one_long_wave;
     if (!(idle && wide && long_enough && pays_at_128)) return plan;
   }
   skp.sk_ctas = ctas;
@@ -245,8 +247,9 @@ std::int64_t ws_sk_flag_count(const MidPlan& plan) { return std::int64_t(plan.sk
 // (bench_e2e.py, Qwen3-8B shapes, H200: 1.28 / 1.12x BF16 at batch 64 / 128 against 1.25 / 1.10 with `gemm`, session
 // 32 call 5; session 31: 1-3% faster than PDL off on the 3-warpgroup shape). In a chain of one repeated GEMM it is
 // not: where the GEMM fills every SM (3 consumer warpgroups, stream-K) some permutation CTA that started beside the
-// previous call's CTAs ends ~10 us late and every GEMM CTA waits for it (bench/probes/ws_sk_trace.cu; Qwen3-8B gate/up
-// at 128 tokens 54.4 us against 49.6 with `gemm`, 32B q/k/v 42.2 against 33.7). A model's GEMMs follow light ops.
+// previous call's CTAs ends 11-13 us after that call and every GEMM CTA waits for it (bench/probes/ws_sk_trace.cu; why
+// it ends so late is not known; Qwen3-8B gate/up at 128 tokens 54.4 us against 49.6 with `gemm`, 32B q/k/v 42.2
+// against 33.7). A model's GEMMs follow light ops. Any other value of the variable acts as unset.
 enum class WsPdl { kOff, kBoth, kGemmOnly };
 WsPdl ws_pdl_mode() {
   const char* v = std::getenv("RESET_NATIVE_GEMM_MID_PDL");

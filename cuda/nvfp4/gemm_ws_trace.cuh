@@ -1,6 +1,6 @@
 // Phase time stamps of the warp-specialised medium-M kernel and its x permutation for the timeline probe
 // (bench/probes/ws_sk_trace.cu), compiled in only with -DRESET_NATIVE_WS_TRACE: thread 0 of each CTA records
-// %globaltimer (ns, comparable across SMs) at the events below, and its SM. Stamps go to one of two slots by the call's
+// %globaltimer (ns, comparable across SMs) at the events below. Stamps go to one of two slots by the call's
 // x pointer (slot 1 where x is g_ws_trace_x1), so that a chain of calls alternating two x buffers keeps two calls'
 // timelines: a call and the one before it. In the package build the macros are empty.
 #pragma once
@@ -23,22 +23,15 @@ enum WsPermTraceEvent { kWsPermEntry = 0, kWsPermWaited = 1, kWsPermEnd = 2, kWs
 #ifdef RESET_NATIVE_WS_TRACE
 namespace reset_native::nvfp4_cuda::detail {
 constexpr int kWsTraceCtas = 2048;
-// Probe-only device symbols (the probe sets g_ws_trace_x1 and zeroes the stamps before the calls it reads).
+// Probe-only device symbols (the probe sets g_ws_trace_x1; every stamp it reads is rewritten by the calls it reads).
 __device__ unsigned long long g_ws_trace_x1;  // the address of x in slot 1's calls
 __device__ unsigned long long g_ws_trace[2][kWsTraceEvents][kWsTraceCtas];
-__device__ unsigned g_ws_trace_sm[2][kWsTraceCtas];
 __device__ unsigned long long g_ws_perm_trace[2][kWsPermEvents][kWsTraceCtas];
-__device__ unsigned g_ws_perm_sm[2][kWsTraceCtas];
 
 __device__ __forceinline__ unsigned long long ws_trace_now() {
   unsigned long long t;
   asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
   return t;
-}
-__device__ __forceinline__ unsigned ws_trace_smid() {
-  unsigned s;
-  asm volatile("mov.u32 %0, %%smid;" : "=r"(s));
-  return s;
 }
 __device__ __forceinline__ unsigned ws_trace_cta() {
   return blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
@@ -47,14 +40,12 @@ __device__ __forceinline__ void ws_trace_mark(int slot, int event) {
   const unsigned cta = ws_trace_cta();
   if (threadIdx.x != 0 || cta >= unsigned(kWsTraceCtas)) return;
   g_ws_trace[slot][event][cta] = ws_trace_now();
-  if (event == kWsEntry) g_ws_trace_sm[slot][cta] = ws_trace_smid();
 }
 __device__ __forceinline__ void ws_perm_mark(const void* x, int event) {
   const unsigned cta = ws_trace_cta();
   if (threadIdx.x != 0 || cta >= unsigned(kWsTraceCtas)) return;
   const int slot = reinterpret_cast<unsigned long long>(x) == g_ws_trace_x1 ? 1 : 0;
   g_ws_perm_trace[slot][event][cta] = ws_trace_now();
-  if (event == kWsPermEntry) g_ws_perm_sm[slot][cta] = ws_trace_smid();
 }
 }  // namespace reset_native::nvfp4_cuda::detail
 #define WS_TRACE_BEGIN(x)                                                                                   \
