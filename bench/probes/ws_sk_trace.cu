@@ -52,7 +52,7 @@ struct Segs {
   int nseg, first, last;
 };
 Segs sk_segs(int work, int ctas, int total, int c) {
-  auto start = [&](int q) { return q * (work / ctas) + std::min(q, work % ctas); };
+  auto start = [&](int q) { return nd::ws_sk_range_start(work, ctas, q); };
   const int w0 = start(c), w1 = start(c + 1), lastb = (w1 - 1) / total, firstb = w0 / total;
   auto stages = [&](int b) { return std::min(w1, (b + 1) * total) - std::max(w0, b * total); };
   return {lastb - firstb + 1, stages(lastb), stages(firstb)};
@@ -135,7 +135,7 @@ void run(int n, int k, int m, int calls, bool chain, const char* sk, const char*
   // Per-stage time of the first segment and the stream-K costs, as before.
   std::vector<double> st0, out0, add;
   for (int c = 0; c < ctas; ++c) {
-    const Segs s = plan.sk_ctas > 0 ? sk_segs(plan.row_blocks * plan.tok_blocks * total, ctas, total, c)
+    const Segs s = plan.sk_ctas > 0 ? sk_segs(plan.row_blocks * plan.tok_blocks * total, all_ctas, total, c)
                                     : Segs{1, plan.stages_per_split, 0};
     st0.push_back((cur.g[nd::kWsSeg0Done][c] - cur.g[nd::kWsFirstX][c]) * 1e-3 / std::max(s.first, 1));
     out0.push_back((cur.g[nd::kWsSeg0Out][c] - cur.g[nd::kWsSeg0Done][c]) * 1e-3);
@@ -146,7 +146,7 @@ void run(int n, int k, int m, int calls, bool chain, const char* sk, const char*
   for (double t : pe) early += t < 0.0;
   std::printf("%-2s %-5s %-8s %4d %5d | %6.2f %6.2f | %6.2f %6.2f %6.2f %3d | %6.2f %6.2f | %6.2f %6.2f %6.2f | "
               "%6.2f %6.2f | %6.2f %6.2f | %5.3f %5.2f %5.2f\n",
-              sk, pdl, chain ? "chain" : "isolated", ctas, pctas, median(prev_end) - 0.0, minimum(prev_end),
+              sk, pdl, chain ? "chain" : "isolated", ctas, pctas, median(prev_end), minimum(prev_end),
               minimum(pe), median(pe), maximum(pe), early, median(pw), maximum(pend), minimum(ge), median(ge),
               maximum(ge), median(gx), maximum(gx), median(gend), maximum(gend), median(st0), median(out0),
               median(add));

@@ -348,9 +348,14 @@ std::string gemm_mid_shape_name(std::int64_t m, std::int64_t n, bool hopper, con
       detail::mid_shape_rule(m, n, hopper, request.empty() ? nullptr : request.c_str(), sms));
 }
 
-GemmMidPlanRule gemm_mid_plan_rule(std::int64_t m, std::int64_t n, std::int64_t k, bool hopper, int sms) {
-  const detail::MidPlan plan = detail::mid_plan_for(n, k, m, hopper, std::getenv("RESET_NATIVE_GEMM_MID"), sms);
+namespace {
+GemmMidPlanRule plan_summary(const detail::MidPlan& plan) {
   return {detail::mid_shape_name(plan.shape), plan.splits, plan.sk_ctas};
+}
+}  // namespace
+
+GemmMidPlanRule gemm_mid_plan_rule(std::int64_t m, std::int64_t n, std::int64_t k, bool hopper, int sms) {
+  return plan_summary(detail::mid_plan_for(n, k, m, hopper, std::getenv("RESET_NATIVE_GEMM_MID"), sms));
 }
 
 bool gemm_mid_supported(const GemmMidArgs& a) {
@@ -364,8 +369,7 @@ bool gemm_mid_supported(const GemmMidArgs& a) {
 
 GemmMidPlanRule gemm_mid_launch_plan(const GemmMidArgs& a) {
   if (!gemm_mid_supported(a)) return {"", 0, 0};  // (the plan divides by the stage and block counts)
-  const detail::MidPlan plan = detail::mid_plan(a.n, a.k, a.m);
-  return {detail::mid_shape_name(plan.shape), plan.splits, plan.sk_ctas};
+  return plan_summary(detail::mid_plan(a.n, a.k, a.m));
 }
 
 std::int64_t gemm_mid_workspace_bytes(const GemmMidArgs& a) {

@@ -127,11 +127,15 @@ struct WsSeg {
   int tb, rb, s0, s1;  // token block, row block, stages [s0, s1) of the block's `total`
 };
 
-// First stage of CTA `cta`'s range: gridDim.x near-equal ranges (the first sk_work % gridDim.x one stage longer);
-// 32-bit throughout (the launcher keeps sk_work < 2^31: 64-bit divisions cost ~40 registers here).
-__device__ __forceinline__ int ws_sk_start(const MidParams& p, int cta) {
-  const int per = p.sk_work / int(gridDim.x), extra = p.sk_work % int(gridDim.x);
+// First stage of CTA `cta`'s range when `work` stages are cut into `ctas` near-equal ranges (the first work % ctas one
+// stage longer); 32-bit throughout (the launcher keeps work < 2^31: 64-bit divisions cost ~40 registers here). Also
+// the host's copy of the walk (bench/probes/ws_sk_trace.cu).
+__host__ __device__ __forceinline__ int ws_sk_range_start(int work, int ctas, int cta) {
+  const int per = work / ctas, extra = work % ctas;
   return cta * per + min(cta, extra);
+}
+__device__ __forceinline__ int ws_sk_start(const MidParams& p, int cta) {
+  return ws_sk_range_start(p.sk_work, int(gridDim.x), cta);
 }
 
 template <bool SK>
