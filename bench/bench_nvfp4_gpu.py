@@ -1,9 +1,12 @@
 """NVFP4 GEMV on the GPU vs cuBLAS BF16 and torch's int4 weight-only kernel, Qwen3 decode layers, M = 1..16.
 
 One command, one table:  python bench/bench_nvfp4_gpu.py [--quick] [--layers 8b|32b|all] [--reps 30]
-Times are CUDA-graph replays (median of --reps replays, each running every rotated weight copy once, divided
-by the copy count); enough weight copies are rotated that their bytes exceed 3x the L2, so weights come from
-HBM. The HBM read bandwidth is measured in the same run (a large reduction), and the NVFP4 floor is
+Times are CUDA-graph replays (median of --reps replays of a graph that calls the op on the rotated weight copies in
+turn, at least --calls-per-graph times (20), divided by its call count); enough weight copies are rotated that their
+bytes exceed 3x the L2, so weights come from HBM. The graph's start (launch latency, a first call with nothing to
+overlap) is shared by all its calls: with one pass over the copies only, as before session 33
+(--calls-per-graph 0), the large layers, with 2-4 copies, carried a few us of it per call. The HBM read bandwidth
+is measured in the same run (a large reduction), and the NVFP4 floor is
   bytes = N*K*(0.5 + 1/16) + M*K*2 + M*N*2  over that bandwidth.
 JSON goes to $OUT/bench_nvfp4_gpu.json when $OUT is set, else bench/out/.
 The GEMVs launch with programmatic dependent launch (PDL): inside the graph each call starts streaming its
@@ -34,8 +37,14 @@ LAYERS = {
 LARGE = {("8b", "gate_up"), ("8b", "down"), ("32b", "gate_up"), ("32b", "down"), ("32b", "qkv")}
 
 
-def graph_time_us(fns, reps):
-    """Median replay time of a CUDA graph that calls every fn once, divided by len(fns)."""
+# Least calls per timed graph (--calls-per-graph): a graph of a few calls measures its own start as well.
+MIN_GRAPH_CALLS = 20
+
+
+def graph_time_us(fns, reps, min_calls=MIN_GRAPH_CALLS):
+    """Median replay time of a CUDA graph that calls fns in turn, whole passes over the list until it holds at least
+    min_calls calls (0: one pass), divided by its call count."""
+    fns = list(fns) * max(1, math.ceil(min_calls / len(fns)))
     s = torch.cuda.Stream()
     s.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(s):
@@ -61,10 +70,10 @@ def graph_time_us(fns, reps):
     return statistics.median(times)
 
 
-def read_bandwidth(reps):
+def read_bandwidth(reps, min_calls=MIN_GRAPH_CALLS):
     buf = torch.empty(2 * 1024**3 // 4, dtype=torch.float32, device="cuda").uniform_()
     out = torch.empty((), dtype=torch.float32, device="cuda")
-    t = graph_time_us([lambda: torch.sum(buf, dim=0, out=out)], reps)
+    t = graph_time_us([lambda: torch.sum(buf, dim=0, out=out)], reps, min_calls)
     return buf.numel() * 4 / (t * 1e-6)
 
 
@@ -130,18 +139,24 @@ def main():
     ap.add_argument("--ms", default="1,2,4,8,16")
     ap.add_argument("--reps", type=int, default=30)
     ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument("--calls-per-graph", type=int, default=MIN_GRAPH_CALLS,
+                    help="least calls per timed graph, in whole passes over the weight copies (0: one pass)")
     ap.add_argument("--compare-ring", action="store_true", help="also time W4A16 through the TMA weight ring")
     args = ap.parse_args()
     ms = [int(v) for v in args.ms.split(",")]
+    if args.calls_per_graph < 0:
+        ap.error(f"--calls-per-graph must be >= 0, got {args.calls_per_graph}")
+    timing = {"reps": args.reps, "min_calls": args.calls_per_graph}
     props = torch.cuda.get_device_properties(0)
     l2 = getattr(props, "L2_cache_size", 50 * 1024**2)
-    bw = read_bandwidth(args.reps)
+    bw = read_bandwidth(**timing)
     models = ["8b", "32b"] if args.layers == "all" else [args.layers]
     rows = []
     gen = torch.Generator(device="cuda").manual_seed(0)
     print(f"# {props.name}, {props.multi_processor_count} SMs, L2 {l2 / 2**20:.0f} MiB, "
           f"measured read bandwidth {bw / 1e12:.3f} TB/s, torch {torch.__version__}, "
-          f"PDL {'off' if os.environ.get('RESET_NATIVE_PDL') == '0' else 'on'}", flush=True)
+          f"PDL {'off' if os.environ.get('RESET_NATIVE_PDL') == '0' else 'on'}, "
+          f"graphs of >= {args.calls_per_graph} calls", flush=True)
     for model in models:
         for name, n, k in LAYERS[model]:
             nv_bytes = n * k * 9 // 16
@@ -158,28 +173,28 @@ def main():
                 yr = x.float() @ nc.dequantize(p0, s0, gs, torch.float32).T
                 rel = float((y - yr).norm() / yr.norm())
                 r = {"model": model, "layer": name, "n": n, "k": k, "m": m, "copies": cp, "rel_err": rel}
-                r["w4a16_us"] = graph_time_us([lambda p=p, s=s: nc.gemv(p, s, gs, x, "bf16") for p, s in wq], args.reps)
+                r["w4a16_us"] = graph_time_us([lambda p=p, s=s: nc.gemv(p, s, gs, x, "bf16") for p, s in wq], **timing)
                 if args.compare_ring:  # the choice is read at each call, so at graph capture
                     os.environ["RESET_NATIVE_GEMV_RING"] = "1"
                     try:
                         r["w4a16_ring_us"] = graph_time_us(
-                            [lambda p=p, s=s: nc.gemv(p, s, gs, x, "bf16") for p, s in wq], args.reps)
+                            [lambda p=p, s=s: nc.gemv(p, s, gs, x, "bf16") for p, s in wq], **timing)
                         y_ring = nc.gemv(p0, s0, gs, x, "bf16")
                     finally:
                         del os.environ["RESET_NATIVE_GEMV_RING"]
                     y_default = nc.gemv(p0, s0, gs, x, "bf16")
                     r["ring_mismatches"] = int((y_ring != y_default).sum())
                     r["ring_max_abs_diff"] = float((y_ring.float() - y_default.float()).abs().max())
-                r["w4a4_us"] = graph_time_us([lambda p=p, s=s: nc.gemv(p, s, gs, x, "nvfp4") for p, s in wq], args.reps)
+                r["w4a4_us"] = graph_time_us([lambda p=p, s=s: nc.gemv(p, s, gs, x, "nvfp4") for p, s in wq], **timing)
                 r["w4a4_static_us"] = graph_time_us(
-                    [lambda p=p, s=s: nc.gemv(p, s, gs, x, "nvfp4", 0.002) for p, s in wq], args.reps)
+                    [lambda p=p, s=s: nc.gemv(p, s, gs, x, "nvfp4", 0.002) for p, s in wq], **timing)
                 if wb is not None:
-                    r["cublas_bf16_us"] = graph_time_us([lambda b=b: torch.matmul(x, b.T) for b in wb], args.reps)
+                    r["cublas_bf16_us"] = graph_time_us([lambda b=b: torch.matmul(x, b.T) for b in wb], **timing)
                 if i4 is not None:
                     packs, sz = i4
                     try:
                         r["int4_us"] = graph_time_us(
-                            [lambda q=q: torch._weight_int4pack_mm(x, q, 128, sz) for q in packs], args.reps)
+                            [lambda q=q: torch._weight_int4pack_mm(x, q, 128, sz) for q in packs], **timing)
                     except Exception as e:  # noqa: BLE001 - keep the table
                         print(f"  int4 tinygemm failed: {e}", file=sys.stderr)
                         i4 = None
@@ -214,7 +229,8 @@ def main():
     out_dir = Path(os.environ.get("OUT") or Path(__file__).resolve().parent / "out")
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = {"device": props.name, "sms": props.multi_processor_count, "l2_bytes": l2, "read_bw_Bps": bw,
-            "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "reps": args.reps}
+            "torch": torch.__version__, "calls_per_graph": args.calls_per_graph,
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "reps": args.reps}
     (out_dir / "bench_nvfp4_gpu.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
 
 
