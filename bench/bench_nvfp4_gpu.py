@@ -44,7 +44,10 @@ MIN_GRAPH_CALLS = 20
 def graph_time_us(fns, reps, min_calls=MIN_GRAPH_CALLS):
     """Median replay time of a CUDA graph that calls fns in turn, whole passes over the list until it holds at least
     min_calls calls (0: one pass), divided by its call count."""
-    fns = list(fns) * max(1, math.ceil(min_calls / len(fns)))
+    fns = list(fns)
+    if not fns or min_calls < 0:
+        raise ValueError(f"graph_time_us needs at least one fn and min_calls >= 0, got {len(fns)} and {min_calls}")
+    fns *= max(1, math.ceil(min_calls / len(fns)))
     s = torch.cuda.Stream()
     s.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(s):

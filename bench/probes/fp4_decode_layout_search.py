@@ -4,12 +4,12 @@ fp4_word (cuda/nvfp4/fp4_fragments.cuh) turns a 32-bit word of 8 E2M1 codes into
 in 11 instructions: each pair wants its sign 6 (fp16) or 9 (bf16) bits above its 3 magnitude bits, the canonical
 nibble has it 1 above. A weight layout permuted once at load time could place the bits better. This searches every
 permutation of the 8 bits of a byte (the same for every byte, so pairs (j, j + 4) keep their shift) and programs of
-the form "at most one select of two shifted copies of w, then one shift (or none) and one mask per pair", and prints
-the cheapest instruction count per format. Result: fp16 9 (layout: low nibble's magnitude in bits 0-2, high nibble's
-in 3-5, signs in bits 6 and 7), bf16 no program of this form under 11. bench/RESULTS.md "Session 33" times what the
-9-instruction fp16 decode would buy.
+the form "at most one select of two shifted copies of w (the first shifted by -8..8 bits, the second by up to 16),
+then one shift (or none) and one mask per pair", and prints the cheapest instruction count per format. Session 33's
+result: fp16 9 (layout: low nibble's magnitude in bits 0-2, high nibble's in 3-5, signs in bits 6 and 7), bf16 none
+under 11. bench/RESULTS.md "Session 33" times what the 9-instruction fp16 decode would buy.
 
-  python3 bench/probes/fp4_decode_layout_search.py [--layout 0,1,2,6,3,4,5,7]   (all 8! layouts: ~5 min on 2 cores)
+  python3 bench/probes/fp4_decode_layout_search.py [--layout 0,1,2,6,3,4,5,7]   (all 8! layouts: ~10 min, 2 cores)
 """
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def cheapest(layout, fmt):
             if all(s[p] == v for p, v in needs[j].items()):
                 direct[j] = min(direct.get(j, 9), 1 if k == 0 else 2)
     best = sum(direct.values()) if len(direct) == 4 else None
-    for a in range(-16, 17):
+    for a in range(-8, 9):
         for b in range(a + 1, 17):
             wa, wb = shifted(lab, a), shifted(lab, b)
             ucost = (a != 0) + (b != 0) + 1  # the shifts and the select
