@@ -8,6 +8,8 @@ overlap) is shared by all its calls: with one pass over the copies only, as befo
 (--calls-per-graph 0), the large layers, with 2-4 copies, carried a few us of it per call. The HBM read bandwidth
 is measured in the same run (a large reduction), and the NVFP4 floor is
   bytes = N*K*(0.5 + 1/16) + M*K*2 + M*N*2  over that bandwidth.
+Under the table, one line per target of the project's issue (stated for an H100 80GB): met or not, rows meeting it,
+the worst row (bench/nvfp4_gpu_targets.py, which also re-reads a saved JSON).
 JSON goes to $OUT/bench_nvfp4_gpu.json when $OUT is set, else bench/out/.
 The GEMVs launch with programmatic dependent launch (PDL): inside the graph each call starts streaming its
 weights while the previous call drains, as consecutive layers do in a decode step. RESET_NATIVE_PDL=0 in the
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from nvfp4_gpu_targets import target_lines  # bench/, the script's own folder
 from reset_native import _nvfp4_cuda as nc
 
 LAYERS = {
@@ -228,7 +231,10 @@ def main():
         sel = [r for r in rows if r["model"] == model and r["m"] == 1]
         if len(sel) == 4:
             ours, floor = sum(r["w4a16_us"] for r in sel), sum(r["floor_us"] for r in sel)
-            print(f"# Qwen3-{model.upper()} layer sum M=1: {ours:.1f} us, floor {floor:.1f} us, ratio {ours / floor:.2f}")
+            print(f"# Qwen3-{model.upper()} layer sum M=1: {ours:.1f} us, floor {floor:.1f} us, "
+                  f"ratio {ours / floor:.2f}")
+    print(f"# the issue's targets, stated for an H100 80GB; this run: {props.name}")
+    print("\n".join(target_lines(rows)))
     out_dir = Path(os.environ.get("OUT") or Path(__file__).resolve().parent / "out")
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = {"device": props.name, "sms": props.multi_processor_count, "l2_bytes": l2, "read_bw_Bps": bw,
