@@ -57,7 +57,7 @@ def target_lines(rows):
               lambda r: r["cublas_bf16_us"] / r["w4a16_us"], 3.0, True, times, len(LARGE)),
         # "faster": the int4 time over ours must exceed 1 (a tie is not faster; 1 + 1e-9 as the >= bound)
         _line("faster than int4 tinygemm at every M", [r for r in rows if "int4_us" in r],
-              lambda r: r["int4_us"] / r["w4a16_us"], 1.0 + 1e-9, True, times),
+              lambda r: r["int4_us"] / r["w4a16_us"], 1.0 + 1e-9, True, times, N_LAYERS * len({r["m"] for r in rows})),
     ]
     sel = [by.get((LAYER_SUM_MODEL, name, 1)) for name in LAYER_SUM_LAYERS]
     text = f"Qwen3-{LAYER_SUM_MODEL.upper()} layer sum at M=1 within 1.25x of the floor"

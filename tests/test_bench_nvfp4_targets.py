@@ -58,6 +58,25 @@ def test_one_bound_missed_by_a_hair_is_not_met_and_names_the_worst_row(field, va
     assert all(s.startswith("met") for s in others), lines
 
 
+def test_the_large_layers_are_the_issues_five():
+    assert targets.LARGE == {("8b", "gate_up"), ("8b", "down"), ("32b", "gate_up"), ("32b", "down"), ("32b", "qkv")}
+    assert targets.N_LAYERS == len(LAYERS)
+
+
+@pytest.mark.parametrize("field, inside, at, outside, index", [
+    ("m1_frac", 0.851, 0.85, 0.849, 0), ("small_frac", 0.701, 0.70, 0.699, 1), ("m16_ratio", 1.299, 1.3, 1.301, 2),
+    ("x_bf16", (3.201, 3.5), (3.2, 3.5), (3.199, 3.5), 3), ("x_bf16", (3.5, 3.001), (3.5, 3.0), (3.5, 2.999), 4),
+    ("x_int4", 1.001, None, 1.0, 5)])
+def test_each_bound_is_exact_and_inclusive(field, inside, at, outside, index):
+    """Just inside and on a bound meet it ("faster than int4" has no on-bound case: a tie is not faster), just
+    outside does not: so a bound moved either way, or > instead of >=, fails here."""
+    for value, met in ((inside, True), (at, True), (outside, False)):
+        if value is None:
+            continue
+        state = states(targets.target_lines(full_run(**{field: value})))[index]
+        assert state.startswith("met") == met, (field, value, state)
+
+
 def test_worst_row_is_the_furthest_from_the_bound():
     rows = full_run()
     for r in rows:
@@ -78,6 +97,11 @@ def test_partial_and_missing_rows_are_never_reported_met():
     lines = targets.target_lines(no_baselines)
     assert [s.startswith("not checked") for s in states(lines)] == [False, False, False, True, True, True, False]
     assert targets.target_lines([])[0].endswith("not checked (no rows)")
+    # int4 timed on some rows only (it failed part way, or a one-model run): never "met"
+    some_int4 = [r if r["model"] == "8b" else {k: v for k, v in r.items() if k != "int4_us"} for r in full_run()]
+    assert states(targets.target_lines(some_int4))[5].startswith("met on the 8 of 16 rows run"), some_int4[:1]
+    assert states(targets.target_lines([r for r in full_run() if r["model"] == "8b"]))[5].startswith(
+        "met on the 8 of 16 rows run")
 
 
 def test_layer_sum_uses_the_qwen3_8b_m1_rows(tmp_path, capsys):

@@ -6,10 +6,10 @@ nibble has it 1 above. A weight layout permuted once at load time could place th
 permutation of the 8 bits of a byte (the same for every byte, so pairs (j, j + 4) keep their shift) and programs of
 the form "at most one select of two shifted copies of w (the first shifted by -8..8 bits, the second by up to 16),
 then one shift (or none) and one mask per pair", and prints the cheapest instruction count per format. Session 33's
-result: fp16 9 (layout: low nibble's magnitude in bits 0-2, high nibble's in 3-5, signs in bits 6 and 7), bf16 none
-under 11. bench/RESULTS.md "Session 33" times what the 9-instruction fp16 decode would buy.
+result: fp16 9 (layout: low nibble's magnitude in bits 0-2, high nibble's in 3-5, signs in bits 6 and 7), bf16 no
+program of this form at all. bench/RESULTS.md "Session 33" times what the 9-instruction fp16 decode would buy.
 
-  python3 bench/probes/fp4_decode_layout_search.py [--layout 0,1,2,6,3,4,5,7]   (all 8! layouts: ~10 min, 2 cores)
+  python3 bench/probes/fp4_decode_layout_search.py [--layout 0,1,2,6,3,4,5,7]   (all 8! layouts: ~20 min on 2 cores)
 """
 from __future__ import annotations
 

@@ -101,7 +101,7 @@ def main():
                                       args.reps)
                         if m <= 16 else float("nan"))
                 add = ""
-                if args.isolate:  # the add_ alone (part of every column's time), 32 per graph like the GEMMs
+                if args.isolate:  # the add_ alone (part of every column's time), 32 per graph
                     y = torch.zeros((m, n), device="cuda", dtype=torch.bfloat16)
                     add = f" {graph_time_us([lambda: y.add_(1)] * 32, args.reps):.1f} |"
                 times, outs, splits = [], [], []
