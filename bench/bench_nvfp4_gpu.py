@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from nvfp4_gpu_targets import LARGE, target_lines  # noqa: F401 (LARGE: for importers); bench/, this folder
+from nvfp4_gpu_targets import target_lines  # bench/, this script's folder
 from reset_native import _nvfp4_cuda as nc
 
 LAYERS = {

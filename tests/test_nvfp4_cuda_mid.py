@@ -17,10 +17,7 @@ import nvfp4_gpu_reference as ref  # noqa: E402
 pytestmark = pytest.mark.gpu
 
 
-def _case(n, k, m, dtype, seed, bias=False):
-    """float16 takes narrower row scales, so that x @ W^T stays inside its range (with e^N(0,1) row scales a
-    4096-long product passed 65504 for some seeds: an inf, correctly rounded; bench/RESULTS.md "Session 27")."""
-    return ref.random_nvfp4_case(n, k, m, dtype, seed, bias, spread=0.5 if dtype == torch.float16 else 1.0)
+_case = ref.mid_case
 
 
 _w64 = ref.dequantized64
@@ -35,7 +32,7 @@ def _counted(monkeypatch):
 
 def _splits(n, k, m):
     """K splits the launcher picks for this shape on this GPU (1: none)."""
-    splits = nc.gemm_mid_launch_plan(n, k, torch.empty(m, k, dtype=torch.bfloat16, device="cuda"))[1]
+    splits = ref.mid_launch_plan(n, k, m)[1]
     assert splits >= 1
     return splits
 
@@ -128,16 +125,23 @@ def test_the_rule_takes_three_warpgroups_where_their_grid_fills_one_wave(monkeyp
 def test_the_ws_path_gives_the_same_bits_with_and_without_pdl(shape, monkeypatch):
     """RESET_NATIVE_GEMM_MID_PDL turns programmatic dependent launch of the permutation and the GEMM off (0; 1 and
     unset: on; gemm: only the GEMM's): the same bits every way, within the fp64 bound, in a chain of calls on one
-    stream."""
+    stream. Each call of the chain takes another x: the caching allocator hands a call the workspace the one before
+    used, so with one x a GEMM that read the permuted x before this call's permutation wrote it would still find the
+    right bytes."""
     monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "mid")
     monkeypatch.setenv("RESET_NATIVE_GEMM_MID", shape)
     t, x, b = _case(4097, 2048, 48, torch.bfloat16, 23, bias=True)
-    want = nvfp4.gemv(t, x, bias=b)
-    ref.check_vs_fp64_weights(want, x, _w64(t), "bf16", b)
+    xs = [x, x * -0.5, x * 2.0]
+    monkeypatch.setenv("RESET_NATIVE_GEMM_MID_PDL", "0")
+    want = [nvfp4.gemv(t, xi, bias=b) for xi in xs]
+    torch.cuda.synchronize()
+    w64 = _w64(t)
+    for xi, y in zip(xs, want):
+        ref.check_vs_fp64_weights(y, xi, w64, "bf16", b)
     for value in ("0", "1", "gemm"):
         monkeypatch.setenv("RESET_NATIVE_GEMM_MID_PDL", value)
-        ys = [nvfp4.gemv(t, x, bias=b) for _ in range(3)]
-        assert all(torch.equal(y, want) for y in ys)
+        ys = [nvfp4.gemv(t, xi, bias=b) for xi in xs]
+        assert all(torch.equal(y, w) for y, w in zip(ys, want)), value
 
 
 def test_shapes_cover_a_split_and_an_unsplit_k():

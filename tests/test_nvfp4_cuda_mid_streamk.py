@@ -25,8 +25,7 @@ WS_SHAPES = ["ws16c2", "ws32c2", "ws64c2", "ws128c2", "ws32c3", "ws64c3", "ws128
 SHAPES = [(5, 128, 40), (1000, 384, 100), (640, 4096, 48), (4097, 2048, 33), (36000, 256, 24), (12000, 2560, 33)]
 
 
-def _case(n, k, m, dtype, seed, bias=False):
-    return ref.random_nvfp4_case(n, k, m, dtype, seed, bias, spread=0.5 if dtype == torch.float16 else 1.0)
+_case = ref.mid_case
 
 
 @pytest.fixture
@@ -37,7 +36,7 @@ def stream_k(monkeypatch):
 
 
 def _ctas(n, k, m):
-    return nc.gemm_mid_launch_plan(n, k, torch.empty(m, k, dtype=torch.bfloat16, device="cuda"))[2]
+    return ref.mid_launch_plan(n, k, m)[2]
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
@@ -129,9 +128,8 @@ def test_the_rules_stream_k_in_a_chain_of_calls(pdl, monkeypatch):
     on the GEMM only: every output against fp64."""
     if torch.cuda.get_device_capability() != (9, 0):
         pytest.skip("stream-K runs on compute capability 9.0 only")
+    ref.clear_gemv_env(monkeypatch, "RESET_NATIVE_GEMM_MID", "RESET_NATIVE_GEMM_MID_SK", "RESET_NATIVE_GEMM_MID_SPLITS")
     monkeypatch.setenv("RESET_NATIVE_GEMV_PREFILL", "mid")
-    for name in ("RESET_NATIVE_GEMM_MID", "RESET_NATIVE_GEMM_MID_SK", "RESET_NATIVE_GEMM_MID_SPLITS"):
-        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("RESET_NATIVE_GEMM_MID_PDL", pdl)
     sms = torch.cuda.get_device_properties(0).multi_processor_count
     n, k, m = 128 * (5 * sms // 4), 1024, 48  # 192-row blocks fill only ~83% of a wave: 2 warpgroups, 128 rows

@@ -23,11 +23,11 @@ inline bool pdl_enabled() {
   return enabled;
 }
 
-// The attribute that allows programmatic stream serialization (off with RESET_NATIVE_PDL=0).
-inline cudaLaunchAttribute pdl_attribute() {
+// The attribute that allows programmatic stream serialization where `allow` (off with RESET_NATIVE_PDL=0).
+inline cudaLaunchAttribute pdl_attribute(bool allow = true) {
   cudaLaunchAttribute a{};
   a.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  a.val.programmaticStreamSerializationAllowed = pdl_enabled() ? 1 : 0;
+  a.val.programmaticStreamSerializationAllowed = allow && pdl_enabled() ? 1 : 0;
   return a;
 }
 
@@ -50,8 +50,7 @@ inline cudaLaunchConfig_t launch_config(dim3 grid, dim3 block, size_t smem, cuda
 template <typename... KArgs, typename... Args>
 cudaError_t launch_maybe_pdl(bool pdl, void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem,
                              cudaStream_t stream, Args&&... args) {
-  cudaLaunchAttribute attr[1] = {pdl_attribute()};
-  attr[0].val.programmaticStreamSerializationAllowed = pdl && pdl_enabled() ? 1 : 0;
+  cudaLaunchAttribute attr[1] = {pdl_attribute(pdl)};
   const cudaLaunchConfig_t cfg = launch_config(grid, block, smem, stream, attr, 1);
   return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
 }

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "core/env_switch.hpp"
 #include "nvfp4/gemm_mid_kernel.cuh"
 #include "nvfp4/gemm_wg_kernel.cuh"
 #include "nvfp4/gemm_ws_kernel.cuh"
@@ -102,14 +103,12 @@ struct MidPlan {
   MidShape shape;
   int row_blocks, tok_blocks, splits, stages_per_split;
   int sk_ctas = 0;  // stream-K CTAs of the ws kernel (gemm_ws_kernel.cuh); 0: the grid above (K split by `splits`)
+  int sk_work = 0;  // stream-K: the K stages of all blocks, which the sk_ctas CTAs share (< 2^31)
 };
 
 // Stream-K of the warp-specialised kernel: RESET_NATIVE_GEMM_MID_SK = 0 (never) | 1 (wherever the ws kernel runs,
 // in the shape chosen); unset or any other value: the rule (mid_plan_for). Read at every call.
-int mid_sk_request() {
-  const char* v = std::getenv("RESET_NATIVE_GEMM_MID_SK");
-  return v != nullptr && (std::strcmp(v, "0") == 0 || std::strcmp(v, "1") == 0) ? v[0] - '0' : -1;
-}
+int mid_sk_request() { return cuda_core::env_forced("RESET_NATIVE_GEMM_MID_SK"); }
 // Each stream-K CTA takes at least this many K stages (fewer CTAs where the call is small).
 constexpr int kSkMinStages = 4;
 
@@ -129,9 +128,9 @@ int forced_splits() {
 }
 
 // The plan for a shape: row and token blocks, then K splits only where those blocks leave more than half the SMs
-// idle: as many as keep every split's CTAs within one wave (at least 4 stages each); the last split may be shorter,
-// none is empty. (Splits cost an fp32 workspace write and read of m x n per split.)
-MidPlan grid_plan(const MidShape& shape, std::int64_t n, std::int64_t k, std::int64_t m, int sms) {
+// idle: as many as keep every split's CTAs within one wave (at least 4 stages each), or `forced` (forced_splits) when
+// > 0; the last split may be shorter, none is empty. (Splits cost an fp32 workspace write and read of m x n per split.)
+MidPlan grid_plan(const MidShape& shape, std::int64_t n, std::int64_t k, std::int64_t m, int sms, int forced) {
   MidPlan plan{};
   plan.shape = shape;
   plan.row_blocks = int((n + shape.rows() - 1) / shape.rows());
@@ -141,7 +140,7 @@ MidPlan grid_plan(const MidShape& shape, std::int64_t n, std::int64_t k, std::in
   const int64_t ctas = int64_t(plan.row_blocks) * plan.tok_blocks;
   // (Splitting wherever resident CTA slots stay empty measured no better: session 27 call 2.)
   int splits = 2 * ctas > sms ? 1 : int(int64_t(sms) * shape.blocks_per_sm() / ctas);
-  if (forced_splits() > 0) splits = forced_splits();
+  if (forced > 0) splits = forced;
   if (splits > most) splits = most;
   plan.stages_per_split = (total + splits - 1) / splits;
   plan.splits = (total + plan.stages_per_split - 1) / plan.stages_per_split;
@@ -163,14 +162,15 @@ MidPlan grid_plan(const MidShape& shape, std::int64_t n, std::int64_t k, std::in
 // GEMM follows other ops.) A shape request that is honoured (not one that falls back to the rule, such as "" or "auto")
 // and forced splits keep the grid unless RESET_NATIVE_GEMM_MID_SK=1.
 MidPlan mid_plan_for(std::int64_t n, std::int64_t k, std::int64_t m, bool hopper, const char* request, int sms) {
-  MidPlan plan = grid_plan(mid_shape_rule(m, n, hopper, request, sms), n, k, m, sms);
-  const int sk = mid_sk_request();
+  const int forced = forced_splits(), sk = mid_sk_request();
+  MidPlan plan = grid_plan(mid_shape_rule(m, n, hopper, request, sms), n, k, m, sms, forced);
   if (!plan.shape.ws || sk == 0) return plan;
-  if (sk == -1 && ((request != nullptr && mid_shape_name(plan.shape) == request) || forced_splits() > 0)) {
+  if (sk == -1 && ((request != nullptr && mid_shape_name(plan.shape) == request) || forced > 0)) {
     return plan;  // an honoured shape request or forced splits run as asked
   }
   const int ntok = plan.shape.wg, total = int(k / kMidK);
-  MidPlan skp = grid_plan(sk == 1 ? plan.shape : MidShape{0, 1, ntok, ntok == 32 ? 3 : 2, false, true}, n, k, m, sms);
+  MidPlan skp =
+      grid_plan(sk == 1 ? plan.shape : MidShape{0, 1, ntok, ntok == 32 ? 3 : 2, false, true}, n, k, m, sms, forced);
   const int64_t blocks = int64_t(skp.row_blocks) * skp.tok_blocks;
   const int ctas = sk_ctas_for(skp.shape, blocks * total, sms);
   if (ctas == 0) return plan;
@@ -185,6 +185,7 @@ MidPlan mid_plan_for(std::int64_t n, std::int64_t k, std::int64_t m, bool hopper
     if (!(idle && wide && long_enough && pays_at_128)) return plan;
   }
   skp.sk_ctas = ctas;
+  skp.sk_work = int(blocks * total);  // < 2^31: sk_ctas_for gives 0 otherwise
   skp.splits = 1;
   skp.stages_per_split = total;
   return skp;
@@ -270,21 +271,14 @@ void launch_ws(const MidParams& p, const MidPlan& plan, cudaStream_t stream) {
                                          const_cast<uint8_t*>(p.xp), p.sk_flags, int(ws_sk_flag_count(plan))),
              "nvfp4 gemm_mid: x permute launch");
   constexpr int smem = ws_smem_bytes(CG, NTOK, MINB);
-  if (plan.sk_ctas > 0) {
-    const auto kernel = gemm_ws_kernel<XDT, NTOK, CG, MINB, true>;
-    check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
-               "nvfp4 gemm_mid: cudaFuncSetAttribute (ws)");
-    check_cuda(cuda_core::launch_maybe_pdl(pdl, kernel, dim3(plan.sk_ctas), dim3(WsTile<CG>::kThreads), smem, stream,
-                                           p),
-               "nvfp4 gemm_mid: launch (ws stream-K)");
-    return;
-  }
-  const auto kernel = gemm_ws_kernel<XDT, NTOK, CG, MINB, false>;
+  // The stream-K kernel on a 1-D grid of sk_ctas CTAs, or the grid of (token, row) blocks and K splits.
+  const auto kernel =
+      plan.sk_ctas > 0 ? gemm_ws_kernel<XDT, NTOK, CG, MINB, true> : gemm_ws_kernel<XDT, NTOK, CG, MINB, false>;
+  const dim3 grid = plan.sk_ctas > 0 ? dim3(plan.sk_ctas) : dim3(plan.tok_blocks, plan.row_blocks, plan.splits);
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
              "nvfp4 gemm_mid: cudaFuncSetAttribute (ws)");
-  const dim3 grid(plan.tok_blocks, plan.row_blocks, plan.splits);
   check_cuda(cuda_core::launch_maybe_pdl(pdl, kernel, grid, dim3(WsTile<CG>::kThreads), smem, stream, p),
-             "nvfp4 gemm_mid: launch (ws)");
+             plan.sk_ctas > 0 ? "nvfp4 gemm_mid: launch (ws stream-K)" : "nvfp4 gemm_mid: launch (ws)");
   if (plan.splits > 1) launch_mid_finish<XDT>(p, plan, stream);
 }
 
@@ -398,7 +392,7 @@ void launch_gemm_mid(const GemmMidArgs& a, void* stream_ptr) {
               plan.stages_per_split, xp_bytes > 0 ? ws : nullptr};
   if (plan.sk_ctas > 0) {  // the pieces (16-byte aligned: xp_bytes is a multiple of 256), then the flags
     p.sk_row_blocks = plan.row_blocks;
-    p.sk_work = int(std::int64_t(plan.tok_blocks) * plan.row_blocks * (a.k / kMidK));  // < 2^31 (mid_plan)
+    p.sk_work = plan.sk_work;
     p.sk_part = reinterpret_cast<float*>(ws + xp_bytes);
     p.sk_flags = reinterpret_cast<unsigned*>(ws + xp_bytes + ws_sk_part_bytes(plan));
   }

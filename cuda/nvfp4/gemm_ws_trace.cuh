@@ -21,6 +21,8 @@ enum WsPermTraceEvent { kWsPermEntry = 0, kWsPermWaited = 1, kWsPermEnd = 2, kWs
 }  // namespace reset_native::nvfp4_cuda::detail
 
 #ifdef RESET_NATIVE_WS_TRACE
+#include "core/globaltimer.cuh"
+
 namespace reset_native::nvfp4_cuda::detail {
 constexpr int kWsTraceCtas = 2048;
 // Probe-only device symbols (the probe sets g_ws_trace_x1; every stamp it reads is rewritten by the calls it reads).
@@ -28,29 +30,25 @@ __device__ unsigned long long g_ws_trace_x1;  // the address of x in slot 1's ca
 __device__ unsigned long long g_ws_trace[2][kWsTraceEvents][kWsTraceCtas];
 __device__ unsigned long long g_ws_perm_trace[2][kWsPermEvents][kWsTraceCtas];
 
-__device__ __forceinline__ unsigned long long ws_trace_now() {
-  unsigned long long t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-  return t;
-}
 __device__ __forceinline__ unsigned ws_trace_cta() {
   return blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
 }
 __device__ __forceinline__ void ws_trace_mark(int slot, int event) {
   const unsigned cta = ws_trace_cta();
   if (threadIdx.x != 0 || cta >= unsigned(kWsTraceCtas)) return;
-  g_ws_trace[slot][event][cta] = ws_trace_now();
+  g_ws_trace[slot][event][cta] = cuda_core::globaltimer_ns();
+}
+// The stamps' slot of a call: 1 where its x is the probe's g_ws_trace_x1, else 0.
+__device__ __forceinline__ int ws_trace_slot_of(const void* x) {
+  return reinterpret_cast<unsigned long long>(x) == g_ws_trace_x1 ? 1 : 0;
 }
 __device__ __forceinline__ void ws_perm_mark(const void* x, int event) {
   const unsigned cta = ws_trace_cta();
   if (threadIdx.x != 0 || cta >= unsigned(kWsTraceCtas)) return;
-  const int slot = reinterpret_cast<unsigned long long>(x) == g_ws_trace_x1 ? 1 : 0;
-  g_ws_perm_trace[slot][event][cta] = ws_trace_now();
+  g_ws_perm_trace[ws_trace_slot_of(x)][event][cta] = cuda_core::globaltimer_ns();
 }
 }  // namespace reset_native::nvfp4_cuda::detail
-#define WS_TRACE_BEGIN(x)                                                                                   \
-  const int ws_trace_slot =                                                                                 \
-      reinterpret_cast<unsigned long long>(x) == ::reset_native::nvfp4_cuda::detail::g_ws_trace_x1 ? 1 : 0
+#define WS_TRACE_BEGIN(x) const int ws_trace_slot = ::reset_native::nvfp4_cuda::detail::ws_trace_slot_of(x)
 #define WS_TRACE(event) ::reset_native::nvfp4_cuda::detail::ws_trace_mark(ws_trace_slot, event)
 #define WS_TRACE_IF(cond, event) \
   do {                           \

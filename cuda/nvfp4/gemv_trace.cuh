@@ -12,6 +12,8 @@
 
 #ifdef RESET_NATIVE_GEMV_TRACE
 #include <cstdint>
+
+#include "core/globaltimer.cuh"
 namespace reset_native::nvfp4_cuda::detail {
 constexpr int kGemvTraceCalls = 32, kGemvTraceEvents = 8, kGemvTraceCtas = 1024;
 // Probe-only device symbols (the probe writes base / stride once and reads the stamps after a replay).
@@ -22,9 +24,7 @@ __device__ __forceinline__ void gemv_trace_mark(const uint8_t* packed, int event
   if (threadIdx.x != 0 || blockIdx.x >= kGemvTraceCtas || g_gemv_trace_stride == 0) return;
   const unsigned long long call = (unsigned long long)(packed - g_gemv_trace_base) / g_gemv_trace_stride;
   if (call >= kGemvTraceCalls) return;
-  unsigned long long t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-  g_gemv_trace[call][event][blockIdx.x] = t;
+  g_gemv_trace[call][event][blockIdx.x] = cuda_core::globaltimer_ns();
 }
 // Lane 0 of each warp, once dep is in its registers: the branch on dep (taken only for the bits 0x7fffffff, which the
 // probe's data does not hold) waits for it, and the timer is read after the branch.
@@ -32,9 +32,7 @@ __device__ __forceinline__ void gemv_trace_warp_max(const uint8_t* packed, int e
   if (threadIdx.x % 32 != 0 || blockIdx.x >= kGemvTraceCtas || g_gemv_trace_stride == 0 || dep == 0x7fffffffu) return;
   const unsigned long long call = (unsigned long long)(packed - g_gemv_trace_base) / g_gemv_trace_stride;
   if (call >= kGemvTraceCalls) return;
-  unsigned long long t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-  atomicMax(&g_gemv_trace[call][event][blockIdx.x], t);
+  atomicMax(&g_gemv_trace[call][event][blockIdx.x], cuda_core::globaltimer_ns());
 }
 }  // namespace reset_native::nvfp4_cuda::detail
 #define GEMV_TRACE(packed, event) ::reset_native::nvfp4_cuda::detail::gemv_trace_mark(packed, event)
