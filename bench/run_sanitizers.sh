@@ -57,6 +57,10 @@ if [ "$PART" != sampler ]; then
   run mid memcheck 300 "${PYTEST[@]}" -m gpu tests/test_nvfp4_cuda_mid.py \
     -k "(fp64 and not wgmma) or (wgmma and dtype0 and (wg64 or wg128g4 or ws32c4 or ws64c2 or ws128c2 or ws64c3)) or poison or deterministic"
   run mid_race racecheck 300 "${PYTEST[@]}" -m gpu tests/test_nvfp4_cuda_mid.py -k "poison or deterministic"
+  # stream-K (its pieces and flags in the workspace, the spin-waits across CTAs): poison, graph replays, a chain of calls
+  # under each PDL mode, the workspace layout
+  run mid_streamk memcheck 300 "${PYTEST[@]}" -m gpu tests/test_nvfp4_cuda_mid_streamk.py \
+    -k "poison or graph or chain or workspace"
 fi
 if [ "$PART" != nvfp4 ]; then
   run sampler_steps memcheck 420 "${PYTEST[@]}" tests/test_sampler_gpu_session14.py

@@ -235,11 +235,13 @@ void launch_wg(const MidParams& p, const MidPlan& plan, cudaStream_t stream) {
 }
 
 // Stream-K workspace after the permuted x: each CTA's published piece (fp32 accumulators of its consumer threads),
-// then one flag per CTA and consumer warp.
+// then one flag per CTA and consumer warp (the per-CTA sizes are the kernel's, gemm_ws_kernel.cuh).
 std::int64_t ws_sk_part_bytes(const MidPlan& plan) {
-  return std::int64_t(plan.sk_ctas) * 64 * plan.shape.groups * plan.shape.wg * 4;
+  return std::int64_t(plan.sk_ctas) * ws_sk_piece_float4s(plan.shape.wg, plan.shape.groups) * 16;
 }
-std::int64_t ws_sk_flag_count(const MidPlan& plan) { return std::int64_t(plan.sk_ctas) * 4 * plan.shape.groups; }
+std::int64_t ws_sk_flag_count(const MidPlan& plan) {
+  return std::int64_t(plan.sk_ctas) * ws_sk_flags_per_cta(plan.shape.groups);
+}
 
 // Programmatic dependent launch of the ws path, RESET_NATIVE_GEMM_MID_PDL (read at every call; RESET_NATIVE_PDL=0
 // turns PDL off everywhere): unset or 1, the permutation and the GEMM both with it (the permutation may start beside
