@@ -170,12 +170,21 @@ __host__ __device__ constexpr int64_t ws_sk_piece_float4s(int ntok, int cg) {
 }
 __host__ __device__ constexpr int ws_sk_flags_per_cta(int cg) { return 4 * cg; }
 static_assert(ws_sk_flags_per_cta(2) == WsTile<2>::kConsumers / 32, "one flag per consumer warp");
+// CTA cta's piece and its consumer warp's flag in the workspace (ws_publish writes them, ws_add_piece reads them).
+template <int NTOK, int CG>
+__device__ __forceinline__ float4* ws_sk_piece(const MidParams& p, int64_t cta) {
+  return reinterpret_cast<float4*>(p.sk_part) + cta * ws_sk_piece_float4s(NTOK, CG);
+}
+template <int CG>
+__device__ __forceinline__ unsigned* ws_sk_flag(const MidParams& p, int64_t cta, int warp) {
+  return p.sk_flags + cta * ws_sk_flags_per_cta(CG) + warp;
+}
 
 // A warp's piece: acc as float4 j of consumer thread t at [slot][j][t] (a warp's stores are 512 contiguous bytes),
 // then, after a fence, its flag (one per warp and slot) set with release semantics.
 template <int NTOK, int CG>
 __device__ __forceinline__ void ws_publish(const MidParams& p, const float (&acc)[NTOK / 2], int warp, int lane) {
-  float4* part = reinterpret_cast<float4*>(p.sk_part) + int64_t(blockIdx.x) * ws_sk_piece_float4s(NTOK, CG);
+  float4* part = ws_sk_piece<NTOK, CG>(p, blockIdx.x);
 #pragma unroll
   for (int j = 0; j < NTOK / 8; ++j) {
     __stcg(part + j * WsTile<CG>::kConsumers + threadIdx.x,
@@ -184,7 +193,7 @@ __device__ __forceinline__ void ws_publish(const MidParams& p, const float (&acc
   __threadfence();
   __syncwarp();
   if (lane == 0) {
-    asm volatile("st.release.gpu.global.u32 [%0], %1;" ::"l"(p.sk_flags + int64_t(blockIdx.x) * ws_sk_flags_per_cta(CG) + warp), "r"(1u)
+    asm volatile("st.release.gpu.global.u32 [%0], %1;" ::"l"(ws_sk_flag<CG>(p, blockIdx.x, warp)), "r"(1u)
                  : "memory");
   }
 }
@@ -194,14 +203,14 @@ template <int NTOK, int CG>
 __device__ __forceinline__ void ws_add_piece(const MidParams& p, float (&acc)[NTOK / 2], int q, int warp,
                                              int lane) {
   if (lane == 0) {
-    const unsigned* flag = p.sk_flags + int64_t(q) * ws_sk_flags_per_cta(CG) + warp;
+    const unsigned* flag = ws_sk_flag<CG>(p, q, warp);
     unsigned v = 0;
     do {
       asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(flag) : "memory");
     } while (v == 0);
   }
   __syncwarp();
-  const float4* part = reinterpret_cast<const float4*>(p.sk_part) + int64_t(q) * ws_sk_piece_float4s(NTOK, CG);
+  const float4* part = ws_sk_piece<NTOK, CG>(p, q);
 #pragma unroll
   for (int j = 0; j < NTOK / 8; ++j) {
     const float4 v = __ldcg(part + j * WsTile<CG>::kConsumers + threadIdx.x);
