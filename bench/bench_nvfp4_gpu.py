@@ -30,13 +30,8 @@ from pathlib import Path
 
 import torch
 
-from nvfp4_gpu_targets import target_lines  # bench/, this script's folder
+from nvfp4_gpu_targets import LAYERS, call_bytes, target_lines  # bench/; probes import LAYERS from here
 from reset_native import _nvfp4_cuda as nc
-
-LAYERS = {
-    "8b": [("qkv", 6144, 4096), ("o", 4096, 4096), ("gate_up", 24576, 4096), ("down", 4096, 12288)],
-    "32b": [("qkv", 10240, 5120), ("o", 5120, 8192), ("gate_up", 51200, 5120), ("down", 5120, 25600)],
-}
 
 
 # Least calls per timed graph (--calls-per-graph): a graph of a few calls measures its own start as well.
@@ -164,7 +159,6 @@ def main():
           f"graphs of >= {args.calls_per_graph} calls", flush=True)
     for model in models:
         for name, n, k in LAYERS[model]:
-            nv_bytes = n * k * 9 // 16
             w = torch.randn((n, k), device="cuda", generator=gen, dtype=torch.bfloat16)
             wq, gs = quantized_copies(w, l2)
             (p0, s0), cp = wq[0], len(wq)
@@ -203,8 +197,7 @@ def main():
                     except Exception as e:  # noqa: BLE001 - keep the table
                         print(f"  int4 tinygemm failed: {e}", file=sys.stderr)
                         i4 = None
-                floor_bytes = nv_bytes + m * k * 2 + m * n * 2
-                r["floor_us"] = floor_bytes / bw * 1e6
+                r["floor_us"] = call_bytes(n, k, m) / bw * 1e6
                 r["frac_floor"] = r["floor_us"] / r["w4a16_us"]
                 rows.append(r)
                 print(f"  {model} {name} m={m}: {r['w4a16_us']:.1f} us ({r['frac_floor']:.0%} of floor)",

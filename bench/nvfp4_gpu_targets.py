@@ -10,10 +10,21 @@ from __future__ import annotations
 import json
 import sys
 
+# The issue's decode layers, (name, N, K) per model.
+LAYERS = {
+    "8b": [("qkv", 6144, 4096), ("o", 4096, 4096), ("gate_up", 24576, 4096), ("down", 4096, 12288)],
+    "32b": [("qkv", 10240, 5120), ("o", 5120, 8192), ("gate_up", 51200, 5120), ("down", 5120, 25600)],
+}
 # The five large layers of the issue (M = 1 >= 85% of the floor, M16/M1, cuBLAS ratios); the other three are small.
 LARGE = {("8b", "gate_up"), ("8b", "down"), ("32b", "gate_up"), ("32b", "down"), ("32b", "qkv")}
 N_LAYERS = 8  # Qwen3-8B and Qwen3-32B, four decode layers each
 LAYER_SUM_MODEL, LAYER_SUM_LAYERS = "8b", ("qkv", "o", "gate_up", "down")
+
+
+def call_bytes(n, k, m):
+    """Bytes one W4A16 call must move, its floor's numerator: FP4 weights and E4M3 scales (N*K*(1/2 + 1/16)), bf16 x in
+    and y out."""
+    return n * k * 9 // 16 + m * k * 2 + m * n * 2
 
 
 def _name(r):

@@ -17,6 +17,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_nvfp4_gpu import graph_time_us, read_bandwidth, rotated_nvfp4  # noqa: E402
+from nvfp4_gpu_targets import call_bytes  # noqa: E402
 
 from reset_native import _nvfp4_cuda as nc  # noqa: E402
 
@@ -50,11 +51,10 @@ def main():
     table = {m: [] for m in ms}
     for n in ns:
         wq, gs = rotated_nvfp4(n, k, gen, l2)
-        nbytes = n * k * 9 // 16
         for m in ms:
             x = torch.randn((m, k), device="cuda", generator=gen, dtype=torch.bfloat16)
             t = graph_time_us([lambda p=p, s=s: nc.gemv(p, s, gs, x, "bf16") for p, s in wq], args.reps)
-            table[m].append((n, nbytes + m * k * 2 + m * n * 2, t))
+            table[m].append((n, call_bytes(n, k, m), t))
         del wq
         torch.cuda.empty_cache()
     print(f"{'M':>3} {'N':>6} {'MB':>7} {'us':>7} {'floor':>6} {'%floor':>6}")
