@@ -61,6 +61,8 @@ if [ "$PART" != sampler ]; then
   # under each PDL mode, the workspace layout
   run mid_streamk memcheck 300 "${PYTEST[@]}" -m gpu tests/test_nvfp4_cuda_mid_streamk.py \
     -k "poison or graph or chain or workspace"
+  # split K's in-kernel fixup (tags after the partial sums, the last CTA per walker group adds the slices)
+  run split_fixup memcheck 300 "${PYTEST[@]}" -m gpu tests/test_nvfp4_cuda_split_fixup.py -k "garbage or graph or dtype1"
 fi
 if [ "$PART" != nvfp4 ]; then
   run sampler_steps memcheck 420 "${PYTEST[@]}" tests/test_sampler_gpu_session14.py

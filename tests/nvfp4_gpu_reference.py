@@ -283,6 +283,22 @@ def eager_then_graph_replay(call, x):
     return y_eager, y_graph
 
 
+@functools.lru_cache(maxsize=8)
+def _seeded_quantized(n, k, seed):
+    import torch
+
+    return quantize(torch.randn((n, k), generator=torch.Generator().manual_seed(seed)).numpy())
+
+
+def seeded_weights(n, k, seed):
+    """(packed, scales, gs, packed on the GPU, scales on the GPU): standard-normal [n, k] weights drawn with `seed` and
+    quantized by this module's reference (the host part cached per shape and seed)."""
+    import torch
+
+    packed, scales, gs = _seeded_quantized(n, k, seed)
+    return packed, scales, float(gs), torch.from_numpy(packed).cuda(), torch.from_numpy(scales).cuda()
+
+
 def random_gpu_weights(n, k):
     """Packed FP4 (every code) and E4M3 scales 0x30..0x3F drawn on the GPU (seed n * 7 + k), global scale 0.01:
     finite outputs without the host quantizer, for shapes too large for it."""

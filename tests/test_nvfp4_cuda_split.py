@@ -3,7 +3,6 @@ slices, determinism and CUDA graphs, the unsplit fallback without workspace, the
 workspace and the backend's remembered workspace sizes. GPU tests skip without a device."""
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 
@@ -20,14 +19,7 @@ pytestmark = pytest.mark.gpu
 _CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
 
 
-@functools.lru_cache(maxsize=8)
-def _ref_weights(n, k, seed):
-    return ref.quantize(torch.randn((n, k), generator=torch.Generator().manual_seed(seed)).numpy())
-
-
-def _weights(n, k, seed):
-    packed, scales, gs = _ref_weights(n, k, seed)
-    return packed, scales, float(gs), torch.from_numpy(packed).cuda(), torch.from_numpy(scales).cuda()
+_weights = ref.seeded_weights
 
 
 def _workspace_bytes(p, s, x, activation):
@@ -36,29 +28,42 @@ def _workspace_bytes(p, s, x, activation):
                                                      _CODES[x.dtype], x.shape[0], activation == "nvfp4"))
 
 
+def _a16_bytes(slices, m, n):
+    """An A16 split call's workspace: the partial sums, then, at one token (the in-kernel fixup's rule,
+    gemv_split_fixup.cuh), 8-byte aligned tags, one per row tile at most."""
+    return slices * m * n * 4 + (4 + -(-n // 16) * 8 if m == 1 else 0)
+
+
 def test_which_calls_split(monkeypatch):
     monkeypatch.delenv("RESET_NATIVE_GEMV_KSPLIT", raising=False)
+    monkeypatch.delenv("RESET_NATIVE_GEMV_SPLIT_FIXUP", raising=False)
     monkeypatch.delenv("RESET_NATIVE_GEMV_RING", raising=False)
     monkeypatch.delenv("RESET_NATIVE_GEMV_BD", raising=False)
     n, k = 64, 12288  # 12 chunks of 1024
     _, _, _, p, s = _weights(n, k, 1)
     x = lambda m, dt=torch.bfloat16: torch.zeros((m, k), dtype=dt, device="cuda")  # noqa: E731
     # Long K with x over 96 KB whole: two chunks per slice, 6 slices; partial sums 6 x m x n floats.
-    assert _workspace_bytes(p, s, x(16), "bf16") == 6 * 16 * n * 4
+    assert _workspace_bytes(p, s, x(16), "bf16") == _a16_bytes(6, 16, n)
     assert _workspace_bytes(p, s, x(16), "nvfp4") == 6 * 16 * n * 4
-    assert _workspace_bytes(p, s, x(4), "bf16") == 6 * 4 * n * 4  # (12 * 4 + 1) rows of 2112 B + 4 KB = 105 KB
+    assert _workspace_bytes(p, s, x(4), "bf16") == _a16_bytes(6, 4, n)  # (12 * 4 + 1) rows of 2112 B + 4 KB = 105 KB
     # float32 x is staged as three bf16 parts.
-    assert _workspace_bytes(p, s, x(4, torch.float32), "bf16") == 6 * 4 * n * 4
+    assert _workspace_bytes(p, s, x(4, torch.float32), "bf16") == _a16_bytes(6, 4, n)
     # x small enough whole (82 KB at m = 3; 27 KB at m = 1): no split.
     assert _workspace_bytes(p, s, x(3), "bf16") == 0
     assert _workspace_bytes(p, s, x(1), "bf16") == 0
     monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "1")
     assert _workspace_bytes(p, s, x(16), "bf16") == 0
     monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "3")
-    assert _workspace_bytes(p, s, x(3), "bf16") == 3 * 3 * n * 4
-    assert _workspace_bytes(p, s, x(1), "bf16") == 3 * 1 * n * 4  # forced: even where the bd kernel would run
+    assert _workspace_bytes(p, s, x(3), "bf16") == _a16_bytes(3, 3, n)
+    assert _workspace_bytes(p, s, x(1), "bf16") == _a16_bytes(3, 1, n)  # forced: even where the bd kernel would run
     monkeypatch.setenv("RESET_NATIVE_GEMV_KSPLIT", "20")  # at most one slice per chunk
-    assert _workspace_bytes(p, s, x(3), "bf16") == 12 * 3 * n * 4
+    assert _workspace_bytes(p, s, x(3), "bf16") == _a16_bytes(12, 3, n)
+    monkeypatch.setenv("RESET_NATIVE_GEMV_SPLIT_FIXUP", "1")  # the fixup forced at three tokens: tags
+    assert _workspace_bytes(p, s, x(3), "bf16") == 12 * 3 * n * 4 + 4 + n // 16 * 8
+    assert _workspace_bytes(p, s, x(3), "nvfp4") == 12 * 3 * n * 4  # W4A4 never
+    monkeypatch.setenv("RESET_NATIVE_GEMV_SPLIT_FIXUP", "0")  # the second kernel at one token too: no tags
+    assert _workspace_bytes(p, s, x(1), "bf16") == 12 * 1 * n * 4
+    monkeypatch.delenv("RESET_NATIVE_GEMV_SPLIT_FIXUP")
     monkeypatch.delenv("RESET_NATIVE_GEMV_KSPLIT")
     # Very long K splits even where the block-diagonal kernel runs (W4A4 at m <= 2): 20 chunks in 10 slices. A16 at
     # m = 1 runs the 16-bit kernel from K = 16384 on unless the weight ring runs (bd_chosen; one row tile is far too
@@ -68,7 +73,7 @@ def test_which_calls_split(monkeypatch):
     assert _workspace_bytes(p3, s3, x3, "nvfp4") == 10 * 16 * 4
     assert _workspace_bytes(p3, s3, x3, "bf16") == 0
     monkeypatch.setenv("RESET_NATIVE_GEMV_BD", "1")  # the block-diagonal kernel at every K, as before session 8
-    assert _workspace_bytes(p3, s3, x3, "bf16") == 10 * 16 * 4
+    assert _workspace_bytes(p3, s3, x3, "bf16") == _a16_bytes(10, 1, 16)
     monkeypatch.delenv("RESET_NATIVE_GEMV_BD")
     # Short K (5 chunks): A16 never splits automatically, however many tokens. W4A4 from 4 tokens with fewer than
     # two row tiles per CTA (here 4 tiles) splits by 4: each CTA then quantizes a quarter of x.

@@ -4,6 +4,8 @@
 #include <cudaTypedefs.h>
 #include <cuda_runtime.h>
 
+#include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -125,7 +127,38 @@ int ksplit_for(const GemvArgs& a, const GemvParams& p, const LaunchPlan& plan) {
   return 1;
 }
 
-int64_t split_bytes(const GemvArgs& a, int ksplit) { return ksplit > 1 ? int64_t(ksplit) * a.m * a.n * 4 : 0; }
+// Whether a split call adds its slices in the split kernel (gemv_split_fixup.cuh) rather than in the second kernel,
+// gemv_split_reduce: A16 calls of at most kSplitFixupMaxTokens tokens. There the last CTA of a walker group adds
+// at most one output per thread; with more tokens one CTA per group adds many while the rest of the GPU idles (H200,
+// session 35 call 1, second kernel -> fixup: 32B down 22.9 -> 22.4 us at one token, but 25.6 -> 26.7 at two, 8B down
+// 13.3 -> 15.4 at four and 17.7 -> 22.7 at sixteen, 32B down 35.4 -> 51.2 at sixteen). W4A4 always takes the second
+// kernel (its activation scale may come from a pre-kernel). RESET_NATIVE_GEMV_SPLIT_FIXUP (read at every call): "1" =
+// every A16 split call, "0" = none, else the rule.
+constexpr int kSplitFixupMaxTokens = 1;
+bool split_fixup_on(const GemvArgs& a) {
+  const int forced = cuda_core::env_forced("RESET_NATIVE_GEMV_SPLIT_FIXUP");
+  return a.activation != Activation::NVFP4 && (forced < 0 ? a.m <= kSplitFixupMaxTokens : forced == 1);
+}
+
+// Split K's workspace: the slices' fp32 partial sums [ksplit][m][n], then the fixup's tags (split_tag_bytes).
+int64_t split_bytes(const GemvArgs& a, int ksplit) {
+  if (ksplit <= 1) return 0;
+  const int64_t partial = int64_t(ksplit) * a.m * a.n * 4;
+  return split_fixup_on(a) ? partial + split_tag_bytes(a.n) : partial;
+}
+
+// A fresh nonce for a call's tags (gemv_split_fixup.cuh), never 0: the clock and the call's pointers mixed by
+// splitmix64's finaliser. It need not be unique, only unlikely to match the garbage of a workspace.
+unsigned make_split_nonce(const GemvArgs& a) {
+  uint64_t z = uint64_t(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+               uint64_t(reinterpret_cast<uintptr_t>(a.out)) * 0x9E3779B97F4A7C15ull ^
+               uint64_t(reinterpret_cast<uintptr_t>(a.split_workspace));
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  const auto nonce = unsigned(z >> 32);
+  return nonce != 0 ? nonce : 1u;
+}
 
 bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
 
@@ -217,6 +250,7 @@ int64_t launch_gemv(const GemvArgs& a, void* stream_ptr) {
     require(reinterpret_cast<uintptr_t>(a.split_workspace) % 4 == 0, "nvfp4 gemv: split_workspace must be 4-byte aligned");
     p.ksplit = ksplit;
     p.split_ws = static_cast<float*>(a.split_workspace);
+    if (split_fixup_on(a)) p.split_nonce = make_split_nonce(a);
   }
   add_ring_maps(plan, a);
   switch (a.x_dtype) {

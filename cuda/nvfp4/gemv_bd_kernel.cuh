@@ -249,7 +249,8 @@ __device__ __forceinline__ void bd_write_partial(const GemvParams& p, const floa
 //   kSmallSplit (session 13, plain A16 fast path; launched by gemv_bd_split.cuh): CTA b takes K slice b % p.ksplit
 //     (a contiguous run of chunks; only that part of x is staged) and walks the row tiles b / p.ksplit,
 //     + gridDim.x / p.ksplit, ...; each tile ends in fp32 partial sums (bd_write_partial) that gemv_split_reduce adds
-//     in slice order. Where the tiles are few against the CTA slots (Qwen3-32B o and down: 320 tiles on 264 slots),
+//     in slice order (at one token the kernel's own last CTA per walker group does: split_fixup at its end). Where
+//     the tiles are few against the CTA slots (Qwen3-32B o and down: 320 tiles on 264 slots),
 //     the unsplit kernel runs a second round of tiles on a fifth of the CTAs; slices even the work out.
 //   kSmallLean (session 17, helper gemv20; plain A16 register path; the launcher takes it only where each tile's chunks
 //     are a multiple of kDepth, bd_lean_form): one loop body for every group of kDepth steps, no per-step guards and
@@ -639,6 +640,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads, MINB) gemv_bd
         if (step + d < steps) run_step(std::false_type{}, step + d, wv[d], sc[d], fetch);
       if (step == 0) GEMV_TRACE(p.packed, 3);
     }
+  }
+  if constexpr (kSplit) {
+    if (p.split_nonce != 0) split_fixup<XDT>(p);  // gemv_split_fixup.cuh
   }
   GEMV_TRACE(p.packed, 4);
 }

@@ -1,12 +1,13 @@
 // Split K for the block-diagonal GEMV (1..2 tokens, plain A16 calls on the fast path): the rule that picks the
-// slice count and the launch (the kernel's kSmallSplit form, then gemv_split_reduce).
+// slice count and the launch (the kernel's kSmallSplit form, then gemv_split_reduce unless the fixup adds the slices).
 //
 // Why: the kernel gives each CTA whole 16-row tiles and runs two CTAs per SM. Where the tiles are few against those
 // slots, the last round of tiles runs on few CTAs while the rest of the GPU idles: Qwen3-32B o and down have 320
 // tiles for 264 slots on an H200, so 56 CTAs stream a second tile alone and the call takes two tile times for 1.2
 // tiles of work per slot. With K in s slices, CTA b takes slice b % s of tiles b / s, + slots / s, ... (each slice a
-// contiguous run of chunks; only that part of x is staged), and the reduction kernel adds the s partial sums of
-// every output in slice order (the same bits on every call).
+// contiguous run of chunks; only that part of x is staged), and the s partial sums of every output are added in
+// slice order (the same bits on every call): at one token by the split kernel's last CTA per walker group
+// (gemv_split_fixup.cuh), else by the reduction kernel.
 #pragma once
 #include <cstdint>
 #include <cstdlib>

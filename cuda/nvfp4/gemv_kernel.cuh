@@ -26,6 +26,7 @@
 #include "nvfp4/gemv_params.cuh"
 #include "nvfp4/gemv_prologue.cuh"
 #include "nvfp4/gemv_ring.cuh"
+#include "nvfp4/gemv_split_fixup.cuh"
 #include "nvfp4/gemv_w4a4_cluster.cuh"
 #include "nvfp4/fp4_fragments.cuh"
 #include "nvfp4/gemv_w4a4_quant.cuh"
@@ -479,7 +480,8 @@ __device__ __forceinline__ void prefetch_then_wait(const GemvParams& p, int step
 // otherwise each thread keeps kDepth steps of global loads in flight in registers.
 // SPLIT (WHOLE only): CTA b takes K slice b % p.ksplit (a contiguous run of chunks, staged whole) and walks
 // row tiles b / p.ksplit, + gridDim.x / p.ksplit, ...; tiles end in fp32 partial sums (write_partial) that
-// gemv_split_reduce adds up. x of many tokens x long K then still fits next to a second CTA.
+// gemv_split_reduce adds up (or, A16 at one token, the kernel's own last CTA per walker group: split_fixup). x of
+// many tokens x long K then still fits next to a second CTA.
 // TEAMS = 2 (WHOLE, one CTA per SM): two teams of 8 warps share one staged copy of x, each walking its own row
 // tiles with its own reduction buffers and barrier: 16 warps stream weights where x fits only once per SM.
 // FORM: bits of kForm16* (0 = the form before session 13).
@@ -1072,6 +1074,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   if constexpr (kCluster) {  // no peer still reads this CTA's staged x (stage_cluster)
     if (!kCompact || my_tiles == 0) cuda_core::cluster_wait();  // (compact: at the first tile epilogue, if any)
   }
+  if constexpr (SPLIT && !W4A4 && !kSplitCluster) {
+    if (p.split_nonce != 0) split_fixup<XDT>(p);  // gemv_split_fixup.cuh
+  }
 }
 
 // Shared memory of one CTA: staged x (+ zero rows) and the reduction buffer (two in WHOLE mode).
@@ -1186,8 +1191,9 @@ size_t whole_smem_bytes(int k, int m) {
 template <int XDT, bool W4A4>
 GemvParams with_activation_amax(const GemvParams& p, bool in_kernel, cudaStream_t stream) {
   GemvParams q = p;
+  if (!W4A4) return q;  // (A16: amax_inline's bytes hold split_nonce)
   q.amax_inline = 0;
-  if (!W4A4 || p.act_amax == nullptr) return q;
+  if (p.act_amax == nullptr) return q;
   if (in_kernel) {
     q.amax_inline = 1;
     return q;

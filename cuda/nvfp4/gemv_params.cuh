@@ -33,14 +33,22 @@ struct GemvParams {
   // and epsilon; for SiLU * up, x is [m, 2k] (gate columns, then up columns).
   const void* pro_w;
   float pro_eps;
-  // Split K (16-bit kernel only, gemv_split.cuh): ksplit > 1 CTA groups each take 1/ksplit of the K chunks and
-  // write fp32 partial sums to split_ws [ksplit][m][n]; a second kernel adds them in slice order. ksplit = 1: off.
+  // Split K (gemv_split.cuh, gemv_bd_split.cuh): ksplit > 1 CTA groups each take 1/ksplit of the K chunks and
+  // write fp32 partial sums to split_ws [ksplit][m][n], added in slice order by a second kernel or, with
+  // split_nonce, by the split kernel's last CTA per walker group. ksplit = 1: off.
   float* split_ws;
   int ksplit;
-  // W4A4 with a device-computed activation scale (act_amax != nullptr): 1 = the kernel reduces amax(|x|) over all
-  // of x itself (kernels that stage all of x, and split K, whose CTA 0 also stores it to *act_amax for
-  // gemv_split_reduce); 0 = the amax pre-kernel wrote it to *act_amax.
-  int amax_inline;
+  // The two share their bytes: the size of this struct steers ptxas (one more field, 112 -> 128 bytes, moved the
+  // registers of most GEMV instances by up to 43 and halved their code, session 35), and no kernel reads both.
+  union {
+    // W4A4 with a device-computed activation scale (act_amax != nullptr): 1 = the kernel reduces amax(|x|) over all
+    // of x itself (kernels that stage all of x, and split K, whose CTA 0 also stores it to *act_amax for
+    // gemv_split_reduce); 0 = the amax pre-kernel wrote it to *act_amax.
+    int amax_inline;
+    // A16 split K: 0 = gemv_split_reduce adds the slices; else the call's nonce for the split kernel's in-kernel
+    // fixup (gemv_split_fixup.cuh), whose tags follow the partial sums in split_ws.
+    unsigned split_nonce;
+  };
 };
 
 // Weight ring only (gemv_ring.cuh): 2-D TMA descriptors of the packed weights (n rows of k/8 32-bit words)

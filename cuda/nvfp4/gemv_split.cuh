@@ -4,8 +4,9 @@
 // tiles (x traffic from L2 above the weight traffic at m = 16; W4A4 re-quantizes x each time). With split K,
 // ksplit groups of CTAs each stage one contiguous K slice of x once, stream their slice of every row tile
 // with two CTAs per SM, and write fp32 partial sums; gemv_split_reduce adds the slices in slice order (fixed:
-// the same bits on every call) and applies the epilogue of write_tile. Costs: one small kernel (PDL-launched)
-// and ksplit * m * n * 4 bytes of workspace, written and read once.
+// the same bits on every call) and applies the epilogue of write_tile; A16 calls instead let the last CTA of each
+// walker group do that (gemv_split_fixup.cuh). Costs: ksplit * m * n * 4 bytes of workspace, written and read once,
+// and a small PDL-launched kernel (W4A4) or one 8-byte tag per walker group (A16).
 #pragma once
 #include <cuda_runtime.h>
 
@@ -16,32 +17,23 @@
 #include "nvfp4/gemv_bd_kernel.cuh"
 #include "nvfp4/gemv_kernel.cuh"
 #include "nvfp4/gemv_split_cluster.cuh"
+#include "nvfp4/gemv_split_fixup.cuh"
 #include "nvfp4/launch_check.hpp"
 
 namespace reset_native::nvfp4_cuda::detail {
 
-// out = ((sum over slices of split_ws, in slice order) * 2^7 * w_gs [* act_gs]) + bias + residual, rounded once.
+// The second kernel of a split call without the in-kernel fixup (W4A4, or RESET_NATIVE_GEMV_SPLIT_FIXUP=0): every
+// output by split_output.
 template <int XDT, bool W4A4>
 __global__ void __launch_bounds__(kThreads) gemv_split_reduce(const GemvParams p) {
-  using E = Elem<XDT>;
   cuda_core::pdl_wait();  // the partial sums (and, W4A4, the activation amax stored by the split kernel) are complete
   cuda_core::pdl_trigger();
   float act_gs = 1.0f, act_d = 6.0f;
   if constexpr (W4A4) activation_scales(p, act_gs, act_d);
-  auto* out = static_cast<typename E::T*>(p.out);
-  const auto* bias = static_cast<const typename E::T*>(p.bias);
-  const auto* residual = static_cast<const typename E::T*>(p.residual);
+  const SplitSums f = split_sums(p);
   const int64_t total = int64_t(p.m) * p.n;
-  for (int64_t i = int64_t(blockIdx.x) * kThreads + threadIdx.x; i < total; i += int64_t(gridDim.x) * kThreads) {
-    float sum = p.split_ws[i];
-    for (int s = 1; s < p.ksplit; ++s) sum += p.split_ws[s * total + i];
-    float y = __fmul_rn(__fmul_rn(sum, kDecodeBias), p.w_gs);  // each step rounded, as tile_value
-    if constexpr (W4A4) y = __fmul_rn(y, act_gs);
-    const int row = int(i % p.n);
-    if (bias != nullptr) y = __fadd_rn(y, E::to_float(bias[row]));
-    if (residual != nullptr) y = __fadd_rn(y, E::to_float(residual[i]));
-    out[i] = E::from_float(y);
-  }
+  for (int64_t i = int64_t(blockIdx.x) * kThreads + threadIdx.x; i < total; i += int64_t(gridDim.x) * kThreads)
+    split_output<XDT, W4A4>(f, i, act_gs);
 }
 
 // Shared memory of one split-K CTA: x of its (largest) slice, staged whole, and the reduction buffer (without
@@ -86,9 +78,11 @@ bool split_amax_inline(const GemvParams& p, int grid, bool amax_wide) {
   return cuda_core::env_switch("RESET_NATIVE_GEMV_SPLIT_AMAX", double(grid) * x_bytes <= limit);
 }
 
-// The reduction of a split call's partial sums (PDL-launched after the split kernel; also gemv_bd_split.cuh's).
+// The reduction of a split call's partial sums (PDL-launched after the split kernel; also gemv_bd_split.cuh's), unless
+// the split kernel added them itself (A16 with p.split_nonce).
 template <int XDT, bool W4A4>
 void launch_split_reduce(const GemvParams& p, const LaunchPlan& plan, cudaStream_t stream) {
+  if (!W4A4 && p.split_nonce != 0) return;
   const int64_t total = int64_t(p.m) * p.n;
   const int64_t blocks = (total + kThreads - 1) / kThreads;
   const int grid = int(blocks < 4 * plan.sms ? blocks : 4 * plan.sms);
