@@ -1,8 +1,10 @@
-// Timeline probe of a chain of block-diagonal NVFP4 GEMVs (M = 1, bf16 x, the package's default plain form): where
-// the ~2.4 us of fixed cost per call go when calls follow each other in a CUDA graph with PDL, as in
-// bench/bench_nvfp4_gpu.py. Built with -DRESET_NATIVE_GEMV_TRACE (cuda/nvfp4/gemv_trace.cuh): thread 0 of every CTA
-// stamps %globaltimer before its weight prefetch (0), after its PDL wait (1), once x is staged (2), after the first
-// kDepth steps (3) and at its end (4). For each layer shape: a graph of `calls` launches over weight copies rotated
+// Timeline probe of a chain of NVFP4 GEMVs (bf16 x): the block-diagonal kernel at M = 1 (the package's default plain
+// form), or, with a token count of 3..16 as the third argument, the 16-bit kernel the package picks for it
+// (dispatch_tokens: at 16 tokens two teams of 8 warps per CTA, one CTA per SM; session 35): where the fixed cost per
+// call goes when calls follow each other in a CUDA graph with PDL, as in bench/bench_nvfp4_gpu.py. Built with
+// -DRESET_NATIVE_GEMV_TRACE (cuda/nvfp4/gemv_trace.cuh): thread 0 of every CTA stamps %globaltimer before its weight
+// prefetch (0), after its PDL wait (1), once x is staged (2), after the first kDepth steps (3; the 16-bit kernel: its
+// first tile written) and at its end (4). For each layer shape: a graph of `calls` launches over weight copies rotated
 // past the L2, replayed; per call, times are relative to the previous call's last CTA end ("prev end"), medians over
 // the middle calls of the chain and over replays:
 //   period      = this call's last CTA end - prev end (the per-call time the benchmark sees)
@@ -21,7 +23,7 @@
 // the variant is bench/probes/trials/gemv_bd_tma_x.patch, built with -DGEMV_TRACE_TMA_X.)
 // On the GPU machine, from the repository root:
 //   nvcc -std=c++17 -O3 -arch=sm_90 -DRESET_NATIVE_GEMV_TRACE -Icuda -Icpp/include -Icpp/src
-//     -o /tmp/gemv_chain_trace bench/probes/gemv_chain_trace.cu && /tmp/gemv_chain_trace [calls] [replays]
+//     -o /tmp/gemv_chain_trace bench/probes/gemv_chain_trace.cu && /tmp/gemv_chain_trace [calls] [replays] [tokens]
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -30,7 +32,7 @@
 #include <random>
 #include <vector>
 
-#include "nvfp4/gemv_bd_kernel.cuh"
+#include "nvfp4/gemv_dispatch.cuh"
 #include "probe_check.cuh"
 
 namespace nd = reset_native::nvfp4_cuda::detail;
@@ -57,8 +59,7 @@ struct Shape {
   int n, k;
 };
 
-void run_shape(const Shape& sh, int calls, int replays, int sms, int l2) {
-  const int m = 1;
+void run_shape(const Shape& sh, int calls, int replays, int sms, int l2, int m) {
   const size_t wbytes = size_t(sh.n) * sh.k / 2, sbytes = size_t(sh.n) * sh.k / 16;
   const size_t stride = wbytes + sbytes;  // one copy: packed weights, then its scales
   const int copies = calls;               // every call its own copy: calls x stride must pass the L2
@@ -85,7 +86,9 @@ void run_shape(const Shape& sh, int calls, int replays, int sms, int l2) {
   CHECK(cudaMemcpyToSymbol(nd::g_gemv_trace_stride, &st, sizeof(st)));
 
   constexpr int kForm = nd::kSmallCompact | nd::kSmallBatchX;  // the package's default plain A16 form
-  const size_t smem = size_t(nd::BdSmem(sh.k, m, 1).total);
+  const size_t smem = size_t(nd::BdSmem(sh.k, 1, 1).total);  // (the block-diagonal kernel's, m = 1)
+  int optin = 0;
+  CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, 0));
   cudaStream_t s;
   CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
   auto launch_chain = [&]() {
@@ -102,7 +105,16 @@ void run_shape(const Shape& sh, int calls, int replays, int sms, int l2) {
       p.m = m;
       p.x_aligned = 1;
       p.ksplit = 1;
-      nd::launch_bd<nd::kBF16, false, 1, true, 2, false, nd::kProNone, false, kForm>(p, nd::RingMaps{}, sms, smem, s);
+      if (m == 1) {
+        nd::launch_bd<nd::kBF16, false, 1, true, 2, false, nd::kProNone, false, kForm>(p, nd::RingMaps{}, sms, smem, s);
+      } else {  // the 16-bit kernel of the package's rule for m tokens (fast path, no ring, no split)
+        const nd::LaunchPlan plan{true, false, sms, size_t(optin), nd::RingMaps{}};
+        if (m > 8) {
+          nd::dispatch_tokens<nd::kBF16, false, 2>(p, plan, s);
+        } else {
+          nd::dispatch_tokens<nd::kBF16, false, 1>(p, plan, s);
+        }
+      }
     }
   };
   launch_chain();  // sets the kernel attributes outside the capture
@@ -114,7 +126,7 @@ void run_shape(const Shape& sh, int calls, int replays, int sms, int l2) {
   CHECK(cudaStreamEndCapture(s, &g));
   CHECK(cudaGraphInstantiate(&ge, g, 0));
 
-  const int tiles = (sh.n + 15) / 16, ctas = std::min(tiles, std::min(2 * sms, nd::kGemvTraceCtas));
+  int ctas = 0;  // the CTAs of a call: those that stamped their end (the grid depends on the kernel chosen)
   static Stamps h;
   enum { kPeriod, kFirst, kMedStart, kLastStart, kWait, kX, kSteps, kMedEnd, kLastEnd, kXLoad, kWLanded, kCols };
   std::vector<double> col[kCols];
@@ -126,6 +138,8 @@ void run_shape(const Shape& sh, int calls, int replays, int sms, int l2) {
     CHECK(cudaStreamSynchronize(s));
     if (r < 3) continue;  // warm-up replays
     CHECK(cudaMemcpyFromSymbol(h, nd::g_gemv_trace, sizeof(Stamps)));
+    if (ctas == 0)
+      while (ctas < nd::kGemvTraceCtas && h[calls / 2][4][ctas] != 0) ++ctas;
     auto ev = [&](int c, int e) {
       std::vector<double> v(ctas);
       for (int b = 0; b < ctas; ++b) v[b] = double(h[c][e][b]);
@@ -169,21 +183,27 @@ void run_shape(const Shape& sh, int calls, int replays, int sms, int l2) {
 
 int main(int argc, char** argv) {
   const int calls = argc > 1 ? std::atoi(argv[1]) : 24, replays = argc > 2 ? std::atoi(argv[2]) : 10;
+  const int m = argc > 3 ? std::atoi(argv[3]) : 1;
   if (calls < 4 || calls > nd::kGemvTraceCalls) {
     std::printf("calls: 4..%d\n", nd::kGemvTraceCalls);
+    return 2;
+  }
+  if (m != 1 && (m < 3 || m > 16)) {
+    std::printf("tokens: 1 (the block-diagonal kernel) or 3..16 (the 16-bit kernel)\n");
     return 2;
   }
   int sms = 0, l2 = 0;
   CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
   CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, 0));
-  std::printf("# chain of %d block-diagonal GEMVs (M = 1, bf16 x, PDL, CUDA graph), %d SMs, %d weight steps loaded"
-              " before the PDL wait (GEMV_TRACE_PREFETCH); us relative to the previous call's last CTA end; medians"
-              " over the chain's middle calls x %d replays (%%globaltimer ticks: 0.256 us here)\n",
-              calls, sms, kPrefetch, replays);
+  std::printf("# chain of %d %s GEMVs (M = %d, bf16 x, PDL, CUDA graph), %d SMs, %d weight steps loaded"
+              " before the PDL wait (GEMV_TRACE_PREFETCH; block-diagonal kernel only); us relative to the previous"
+              " call's last CTA end; medians over the chain's middle calls x %d replays (%%globaltimer ticks: 0.256 us"
+              " here)\n",
+              calls, m == 1 ? "block-diagonal" : "16-bit", m, sms, kPrefetch, replays);
   std::printf("%-10s %6s %6s %5s %6s %7s %7s %7s %7s %7s %7s %7s %7s %7s %7s\n", "layer", "n", "k", "ctas", "MB",
               "period", "first", "medst", "lastst", "wait", "xload", "xstaged", "wlanded", "steps", "medend");
   const Shape shapes[] = {{"8b_o", 4096, 4096}, {"8b_qkv", 6144, 4096}, {"n2048", 2048, 4096},
                           {"8b_gate_up", 24576, 4096}, {"32b_qkv", 10240, 5120}};
-  for (const Shape& sh : shapes) run_shape(sh, calls, replays, sms, l2);
+  for (const Shape& sh : shapes) run_shape(sh, calls, replays, sms, l2, m);
   return 0;
 }

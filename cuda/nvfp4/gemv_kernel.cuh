@@ -27,6 +27,7 @@
 #include "nvfp4/gemv_prologue.cuh"
 #include "nvfp4/gemv_ring.cuh"
 #include "nvfp4/gemv_split_fixup.cuh"
+#include "nvfp4/gemv_trace.cuh"
 #include "nvfp4/gemv_w4a4_cluster.cuh"
 #include "nvfp4/fp4_fragments.cuh"
 #include "nvfp4/gemv_w4a4_quant.cuh"
@@ -827,6 +828,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   };
 
   uint32_t wv[kDepth][2][4], sc[kDepth][2];
+  GEMV_TRACE(p.packed, 0);  // the chain probe's stamps (gemv_trace.cuh; empty in the package build)
   // kForm16ClusterAmax: its barrier and slots in staged row 0's padding (bytes 2048..2111, never read or written
   // otherwise)
   if constexpr (kClusterAmax) {
@@ -838,6 +840,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   } else {
     prefetch_then_wait<XDT, W4A4, W4A4 && (FORM & kForm16AmaxWide) != 0>(p, steps, fetch, wv, sc, act_gs, act_d);
   }
+  GEMV_TRACE(p.packed, 1);
 
   if constexpr (kCluster) {
     stage_cluster();
@@ -849,6 +852,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
     chunk_store(0, v, -1);
   }
   compute_sync<RING>();
+  GEMV_TRACE(p.packed, 2);
 
   // B-fragment addresses (u16 index into xs): row of token nt * 8 + g in split s, plus this thread's
   // column, for chunk 0; each chunk (WHOLE) or buffer parity (chunked) adds b_step.
@@ -997,6 +1001,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       } else {
         write_tile<XDT, W4A4, kOnePass>(p, red_t, row0, kRedStride, kDecodeBias, act_gs, tid);
       }
+      if (row0 == first_row) GEMV_TRACE(p.packed, 3);  // the first tile written
       if constexpr (!WHOLE) compute_sync<RING>();  // red is rewritten by the next tile
       if constexpr (kCursorInEpilogue) {
         c = 0;
@@ -1077,6 +1082,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   if constexpr (SPLIT && !W4A4 && !kSplitCluster) {
     if (p.split_nonce != 0) split_fixup<XDT>(p);  // gemv_split_fixup.cuh
   }
+  GEMV_TRACE(p.packed, 4);
 }
 
 // Shared memory of one CTA: staged x (+ zero rows) and the reduction buffer (two in WHOLE mode).
