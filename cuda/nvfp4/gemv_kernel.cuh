@@ -576,7 +576,11 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   constexpr bool kClusterAmax = kCluster && (FORM & kForm16ClusterAmax) != 0;
   constexpr bool kCompact = kCluster && (FORM & kForm16ClusterCompact) != 0;
   static_assert(kCluster || (FORM & (kForm16ClusterAmax | kForm16ClusterCompact)) == 0, "cluster forms only");
+#ifdef GEMV_TRACE_STAGE_BATCH  // probe-only (bench/probes/gemv_chain_trace.cu): units in flight per thread
+  constexpr int kStageBatchWide = GEMV_TRACE_STAGE_BATCH;
+#else
   constexpr int kStageBatchWide = 4;
+#endif
   static_assert(kCtaThreads % kUnitsPerToken == 0, "a thread keeps its unit column");
   auto stage_wide = [&](int c_first, int c_count) {
     constexpr unsigned kStep = kCtaThreads / kUnitsPerToken;  // (token, chunk) pairs one round advances
