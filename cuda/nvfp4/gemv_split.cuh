@@ -4,9 +4,9 @@
 // tiles (x traffic from L2 above the weight traffic at m = 16; W4A4 re-quantizes x each time). With split K,
 // ksplit groups of CTAs each stage one contiguous K slice of x once, stream their slice of every row tile
 // with two CTAs per SM, and write fp32 partial sums; gemv_split_reduce adds the slices in slice order (fixed:
-// the same bits on every call) and applies the epilogue of write_tile; A16 calls instead let the last CTA of each
-// walker group do that (gemv_split_fixup.cuh). Costs: ksplit * m * n * 4 bytes of workspace, written and read once,
-// and a small PDL-launched kernel (W4A4) or one 8-byte tag per walker group (A16).
+// the same bits on every call) and applies the epilogue of write_tile; A16 calls of one token (gemv.cu's rule)
+// instead let the last CTA of each walker group do that (gemv_split_fixup.cuh). Costs: ksplit * m * n * 4 bytes of
+// workspace, written and read once, and a small PDL-launched kernel, or with the fixup one 8-byte tag per group.
 #pragma once
 #include <cuda_runtime.h>
 
