@@ -283,6 +283,19 @@ def eager_then_graph_replay(call, x):
     return y_eager, y_graph
 
 
+def gemv_workspace_bytes(p, s, x, activation="bf16"):
+    """Split-K workspace bytes the GEMV launcher asks for: packed p [n, k/2] and scales s on the GPU, x [m, k] on the
+    GPU, activation "bf16" (W4A16) or "nvfp4" (W4A4); 0 where the call does not split."""
+    import torch
+
+    from reset_native import _nvfp4_cuda as nc
+
+    n, k = p.shape[0], p.shape[1] * 2
+    code = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}[x.dtype]
+    return int(nc._native.cuda_gemv_workspace_bytes(p.data_ptr(), s.data_ptr(), n, k, x.data_ptr(), code, x.shape[0],
+                                                     activation == "nvfp4"))
+
+
 @functools.lru_cache(maxsize=8)
 def _seeded_quantized(n, k, seed):
     import torch

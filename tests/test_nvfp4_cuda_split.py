@@ -16,16 +16,11 @@ from reset_native import _nvfp4_cuda as nc  # noqa: E402
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.gpu
 
-_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
-
-
 _weights = ref.seeded_weights
 
 
-def _workspace_bytes(p, s, x, activation):
-    n, k = p.shape[0], p.shape[1] * 2
-    return int(nc._native.cuda_gemv_workspace_bytes(p.data_ptr(), s.data_ptr(), n, k, x.data_ptr(),
-                                                     _CODES[x.dtype], x.shape[0], activation == "nvfp4"))
+_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
+_workspace_bytes = ref.gemv_workspace_bytes
 
 
 def _a16_bytes(slices, m, n):

@@ -19,25 +19,16 @@ from reset_native import _nvfp4_cuda as nc  # noqa: E402
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.gpu
 
-_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
-_SWITCHES = ("RESET_NATIVE_GEMV_SPLIT_FIXUP", "RESET_NATIVE_GEMV_KSPLIT", "RESET_NATIVE_GEMV_BD_SPLIT",
-             "RESET_NATIVE_GEMV_BD", "RESET_NATIVE_GEMV_RING", "RESET_NATIVE_GEMV_BD_LEAN_SPLIT")
-
-
 @pytest.fixture(autouse=True)
 def _default_rules(monkeypatch):
-    for name in _SWITCHES:
-        monkeypatch.delenv(name, raising=False)
+    ref.clear_gemv_env(monkeypatch, "RESET_NATIVE_GEMV_BD_SPLIT", "RESET_NATIVE_GEMV_BD_LEAN_SPLIT")
     monkeypatch.setenv("RESET_NATIVE_GEMV_SPLIT_FIXUP", "1")
 
 
 _weights = ref.seeded_weights
 
 
-def _workspace_bytes(p, s, x):
-    n, k = p.shape[0], p.shape[1] * 2
-    return int(nc._native.cuda_gemv_workspace_bytes(p.data_ptr(), s.data_ptr(), n, k, x.data_ptr(),
-                                                     _CODES[x.dtype], x.shape[0], False))
+_workspace_bytes = ref.gemv_workspace_bytes  # (A16)
 
 
 # (n, k, m, switch, value): the block-diagonal split (one token: the lean form where each slice is 4 chunks and n % 16

@@ -1,6 +1,6 @@
 """Split K for the block-diagonal NVFP4 GEMV (cuda/nvfp4/gemv_bd_split.cuh, session 13): 1..2 tokens, plain A16
-calls. CTA b takes K slice b % s of its row tiles, writes fp32 partial sums, and the reduction kernel adds the slices
-in order. Checked: the fp64 bound (as the unsplit kernel's), bias and residual, uneven slices and partial tiles, the
+calls. CTA b takes K slice b % s of its row tiles, writes fp32 partial sums, and the slices are added in order (at one
+token by the split kernel's last CTA per walker group, gemv_split_fixup.cuh; else by the reduction kernel). Checked: the fp64 bound (as the unsplit kernel's), bias and residual, uneven slices and partial tiles, the
 same bits on repeated calls and in CUDA-graph replays, the workspace the op asks for (= the slice count), and the
 automatic rule against a Python re-implementation of its cost model for this GPU's SM count. GPU tests skip
 without a device."""
@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import nvfp4_gpu_reference as ref  # noqa: E402
 from test_nvfp4_gpu_bd_small import _fp64_check, _weights, tiny_block_x  # noqa: E402
 
 from reset_native import _nvfp4_cuda as nc  # noqa: E402
@@ -32,11 +33,7 @@ def _default_rules(monkeypatch):
 
 def _slices_asked(p, s, x, activation="bf16"):
     """K slices of the call, read from the split workspace the op asks for (slices x m x n x 4 bytes)."""
-    n, k, m = p.shape[0], p.shape[1] * 2, x.shape[0]
-    code = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}[x.dtype]
-    b = nc._native.cuda_gemv_workspace_bytes(p.data_ptr(), s.data_ptr(), n, k, x.data_ptr(), code, m,
-                                             activation == "nvfp4")
-    return max(1, b // (m * n * 4))
+    return max(1, ref.gemv_workspace_bytes(p, s, x, activation) // (x.shape[0] * p.shape[0] * 4))
 
 
 def _rule(n, k, m, sms):

@@ -26,13 +26,7 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.gpu
 
 TEAMS, SPLIT4 = (1, 0, 2), (2, 1, 1)  # (MINB, SPLIT, TEAMS) of the 16-bit kernel
-_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
-
-
-def _workspace_bytes(p, s, x, activation):
-    n, k = p.shape[0], p.shape[1] * 2
-    return int(nc._native.cuda_gemv_workspace_bytes(p.data_ptr(), s.data_ptr(), n, k, x.data_ptr(),
-                                                     _CODES[x.dtype], x.shape[0], activation == "nvfp4"))
+_workspace_bytes = ref.gemv_workspace_bytes
 
 
 def _x(m, k, dtype=torch.bfloat16):
