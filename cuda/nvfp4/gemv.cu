@@ -140,11 +140,12 @@ bool split_fixup_on(const GemvArgs& a) {
   return a.activation != Activation::NVFP4 && (forced < 0 ? a.m <= kSplitFixupMaxTokens : forced == 1);
 }
 
-// Split K's workspace: the slices' fp32 partial sums [ksplit][m][n], then the fixup's tags (split_tag_bytes).
-int64_t split_bytes(const GemvArgs& a, int ksplit) {
+// Split K's workspace: the slices' fp32 partial sums [ksplit][m][n], then, with the fixup (split_fixup_on), its
+// tags (split_tag_bytes).
+int64_t split_bytes(const GemvArgs& a, int ksplit, bool fixup) {
   if (ksplit <= 1) return 0;
   const int64_t partial = int64_t(ksplit) * a.m * a.n * 4;
-  return split_fixup_on(a) ? partial + split_tag_bytes(a.n) : partial;
+  return fixup ? partial + split_tag_bytes(a.n) : partial;
 }
 
 // A fresh nonce for a call's tags (gemv_split_fixup.cuh), never 0: the clock and the call's pointers mixed by
@@ -200,7 +201,7 @@ bool wants_fusion(const GemvArgs& a) { return a.prologue != Prologue::None || a.
 
 int64_t gemv_workspace_bytes(const GemvArgs& a) {
   if (!shape_queryable(a) || wants_fusion(a)) return 0;
-  return split_bytes(a, ksplit_for(a, make_params(a), make_plan(a)));
+  return split_bytes(a, ksplit_for(a, make_params(a), make_plan(a)), split_fixup_on(a));
 }
 
 bool gemv_uses_weight_ring(const GemvArgs& a) {
@@ -243,14 +244,15 @@ int64_t launch_gemv(const GemvArgs& a, void* stream_ptr) {
   if (w4a4 && a.act_amax_workspace != nullptr) p.act_amax = a.act_amax_workspace;
   LaunchPlan plan = make_plan(a);
   const int ksplit = ksplit_for(a, p, plan);
-  const int64_t ws_bytes = split_bytes(a, ksplit);
+  const bool fixup = split_fixup_on(a);  // (read once: the workspace's size and the launch agree)
+  const int64_t ws_bytes = split_bytes(a, ksplit, fixup);
   const bool short_workspace = a.split_workspace == nullptr || a.split_workspace_bytes < ws_bytes;
   if (ws_bytes > 0 && short_workspace && a.defer_short_workspace) return ws_bytes;  // the caller allocates, calls again
   if (ws_bytes > 0 && !short_workspace) {
     require(reinterpret_cast<uintptr_t>(a.split_workspace) % 4 == 0, "nvfp4 gemv: split_workspace must be 4-byte aligned");
     p.ksplit = ksplit;
     p.split_ws = static_cast<float*>(a.split_workspace);
-    if (split_fixup_on(a)) p.split_nonce = make_split_nonce(a);
+    if (fixup) p.split_nonce = make_split_nonce(a);
   }
   add_ring_maps(plan, a);
   switch (a.x_dtype) {
