@@ -63,6 +63,9 @@ if [ "$PART" != sampler ]; then
     -k "poison or graph or chain or workspace"
   # split K's in-kernel fixup (tags after the partial sums, the last CTA per walker group adds the slices)
   run split_fixup memcheck 300 "${PYTEST[@]}" -m gpu tests/test_nvfp4_cuda_split_fixup.py -k "garbage or graph or dtype1"
+  # the two-team kernel's walker orders (team-major by default, CTA-major): partial rounds, one tile, W4A4 clusters
+  run team_order memcheck 300 "${PYTEST[@]}" -m gpu tests/test_nvfp4_gpu_team_order.py \
+    -k "same_bits and dtype0 and (200 or 8-4096 or 8-1024 or nvfp4-8448-4096-16)"
 fi
 if [ "$PART" != nvfp4 ]; then
   run sampler_steps memcheck 420 "${PYTEST[@]}" tests/test_sampler_gpu_session14.py

@@ -122,7 +122,8 @@ def check_vs_fp64(y, packed, scales, gs, x, activation, bias, residual, act_gs=N
 # The GEMV launcher's routing switches: tests that assert which kernel a shape gets unset them first.
 GEMV_ROUTE_ENV = ("RESET_NATIVE_GEMV_TEAMS", "RESET_NATIVE_GEMV_RING", "RESET_NATIVE_GEMV_KSPLIT",
                   "RESET_NATIVE_GEMV_BD", "RESET_NATIVE_GEMV_W4A4_CLUSTER",
-                  "RESET_NATIVE_GEMV_W4A4_CLUSTER_FORM", "RESET_NATIVE_GEMV_W4A4_SPLIT_CLUSTER")
+                  "RESET_NATIVE_GEMV_W4A4_CLUSTER_FORM", "RESET_NATIVE_GEMV_W4A4_SPLIT_CLUSTER",
+                  "RESET_NATIVE_GEMV_TEAM_ORDER")
 
 # kForm16Cluster (cuda/nvfp4/gemv_kernel.cuh): the W4A4 two-team kernel in clusters of CTAs, by default from
 # kW4a4ClusterMinTokens tokens (w4a4_cluster_size) where the instance runs its rule's form: clusters of 4 with both

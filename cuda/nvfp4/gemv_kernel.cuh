@@ -509,8 +509,11 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   // kForm16Cluster on split K: a cluster's CTAs share one slice (split_cluster_slice, gemv_w4a4_cluster.cuh).
   constexpr bool kSplitCluster = SPLIT && (FORM & kForm16Cluster) != 0;
   const int slice = kSplitCluster ? split_cluster_slice(p.ksplit) : SPLIT ? int(blockIdx.x) % p.ksplit : 0;
+  // Tile walker: two teams without split K number their walkers team-major where the launcher says so (team_major_on).
+  const bool team_major = TEAMS > 1 && !SPLIT && p.team_major != 0;
   const int cta = kSplitCluster ? split_cluster_walker(p.ksplit)
-                                : (SPLIT ? int(blockIdx.x) / p.ksplit : int(blockIdx.x)) * TEAMS + team;  // tile walker
+                  : team_major  ? team * int(gridDim.x) + int(blockIdx.x)
+                                : (SPLIT ? int(blockIdx.x) / p.ksplit : int(blockIdx.x)) * TEAMS + team;
   const int ctas = (SPLIT ? int(gridDim.x) / p.ksplit : int(gridDim.x)) * TEAMS;
   const int all_chunks = (p.k + kChunk - 1) / kChunk;
   const int c_base = SPLIT ? slice * all_chunks / p.ksplit : 0;
@@ -1372,6 +1375,22 @@ size_t tile_smem_bytes(int k, int m, Form16Force force) {
   return base + red_pad_bytes<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS>(force);
 }
 
+// Walker order of the two-team kernel (GemvParams::team_major). Row tiles go round-robin to the walkers; where they
+// do not divide evenly, the last round's tiles go to the lowest walkers. CTA-major (walker = CTA * 2 + team) puts them
+// on both teams of fewer SMs, team-major (team * CTAs + CTA) on one team of more SMs, which finish sooner: the 16 warps
+// of an SM compete for its issue slots. H200, session 36 (bench/RESULTS.md), bench/probes/gemv_env_sweep.py, cta vs
+// team, two alternations each, us: A16 32B gate_up (3200 tiles on 264 walkers) M = 16 60.6 / 60.6 -> 58.9 / 59.0,
+// M = 9 50.6 -> 49.2; 32B q/k/v (640 tiles) M = 16 17.1 / 17.2 -> 17.0 / 16.6, M = 12 14.9 -> 14.4, M = 8 13.4 ->
+// 13.0, M = 4 12.4 / 12.3 -> 11.9 / 12.1; 8B q/k/v (384) M = 16 9.9 -> 9.7, M = 9 9.4 -> 9.1 / 9.0; 8B o (256 tiles,
+// 128 CTAs: no partial round) level; W4A4 32B gate_up M = 16 73.6 / 73.1 -> 71.2; no row slower beyond 0.1 us but
+// 8B gate_up at M = 4 (19.3 / 19.3 -> 19.4 / 19.0). Each tile is computed the same either way: the same bits. So
+// team-major at every token count (2 and 3 tokens not measured). RESET_NATIVE_GEMV_TEAM_ORDER (read at every call,
+// for A/B runs): "cta" = CTA-major; unset or any other value = team-major.
+inline bool team_major_on() {
+  const char* v = std::getenv("RESET_NATIVE_GEMV_TEAM_ORDER");
+  return v == nullptr || std::strcmp(v, "cta") != 0;
+}
+
 // kForm16Cluster: the W4A4 two-team kernel in its rule's form plus the cluster bit, launched in clusters of `cluster`
 // CTAs (one per SM: 512 threads of up to 128 registers), as many as fit at once (cudaOccupancyMaxActiveClusters; at
 // most one CTA per two-team walker, rounded up to whole clusters: a CTA without a tile still quantizes its share).
@@ -1410,7 +1429,8 @@ bool launch_w4a4_cluster(const GemvParams& p, const RingMaps& maps, Form16Force 
   if (clusters < 1) return false;
   const int walkers = ((p.n + 15) / 16 + 1) / 2;
   const int grid = walkers < clusters * cluster ? (walkers + cluster - 1) / cluster * cluster : clusters * cluster;
-  const GemvParams q = with_activation_amax<XDT, true>(p, true, stream);
+  GemvParams q = with_activation_amax<XDT, true>(p, true, stream);
+  q.team_major = team_major_on();
   check_cuda(cuda_core::launch_pdl_cluster(kernel, dim3(grid), dim3(threads), smem, cluster, stream, q, maps),
              "nvfp4 gemv: cluster launch");
   return true;
@@ -1439,7 +1459,8 @@ void launch_tile(const GemvParams& p, const RingMaps& maps, int sms, Form16Force
     const int walkers = (ntiles + TEAMS - 1) / TEAMS;  // CTAs that get at least one tile per team
     grid = walkers < sms * per_sm ? walkers : sms * (per_sm > 0 ? per_sm : 1);
   }
-  const GemvParams q = with_activation_amax<XDT, W4A4>(p, WHOLE && !RING, stream);
+  GemvParams q = with_activation_amax<XDT, W4A4>(p, WHOLE && !RING, stream);
+  q.team_major = TEAMS > 1 && team_major_on();
   check_cuda(cuda_core::launch_pdl(kernel, dim3(grid), dim3(threads), smem, stream, q, maps), "nvfp4 gemv: launch");
 }
 

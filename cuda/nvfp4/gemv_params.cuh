@@ -17,7 +17,7 @@ constexpr int kPlane = kChunk / 4;          // u16 per "word plane" of a token r
 constexpr int kUnitsPerToken = kChunk / 16; // staging unit = one 16-element block of one token
 constexpr float kDecodeBias = 128.0f;       // A operand holds e2m1 * e4m3 * 2^-7; the epilogue multiplies 2^7
 
-struct GemvParams {
+struct GemvParams {  // 112 bytes (static_assert below)
   const uint8_t* packed;
   const uint8_t* scales;
   const void* x;
@@ -33,6 +33,10 @@ struct GemvParams {
   // and epsilon; for SiLU * up, x is [m, 2k] (gate columns, then up columns).
   const void* pro_w;
   float pro_eps;
+  // The 16-bit two-team kernel without split K: 1 = tile walkers numbered team-major (walker = team * CTAs + CTA,
+  // so a last, partial round of row tiles runs on one team of more SMs), 0 = CTA-major (CTA * 2 + team). In the 4
+  // bytes of padding after pro_eps: this struct's size and its other fields' offsets steer ptxas (the union below).
+  int team_major;
   // Split K (gemv_split.cuh, gemv_bd_split.cuh): ksplit > 1 CTA groups each take 1/ksplit of the K chunks and
   // write fp32 partial sums to split_ws [ksplit][m][n], added in slice order by a second kernel or, with
   // split_nonce, by the split kernel's last CTA per walker group. ksplit = 1: off.
@@ -50,6 +54,8 @@ struct GemvParams {
     unsigned split_nonce;
   };
 };
+
+static_assert(sizeof(GemvParams) == 112, "GemvParams' size steers ptxas' code for every GEMV kernel (see the union)");
 
 // Weight ring only (gemv_ring.cuh): 2-D TMA descriptors of the packed weights (n rows of k/8 32-bit words)
 // and of the block scales (n rows of k/16 bytes), encoded by the host for this call. A separate
