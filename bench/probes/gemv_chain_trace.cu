@@ -15,6 +15,8 @@
 //     staged, its prefetched weight steps in registers: later than xstaged where the steps after x wait for weights),
 //     median over CTAs
 // (The stamps cost a few instructions per CTA; the per-call time without them: bench/bench_nvfp4_gpu.py.)
+// The 16-bit kernel's launch reads the package's switches, e.g. RESET_NATIVE_GEMV_TEAM_ORDER=cta for the walker order
+// before session 36 (whose A/B builds used a probe-only -DGEMV_TRACE_TEAM_MAJOR, since replaced by that switch).
 // -DGEMV_TRACE_PREFETCH=P (P < 4) loads only P weight steps before the PDL wait and the rest right after it.
 // Timing-only variants (session 15; wrong outputs, the probe checks none): -DGEMV_TRACE_NO_DECODE (the raw weight words
 // as the MMA A fragments: no FP4 decode, ~90 of the ~150 instructions per step gone) and -DGEMV_TRACE_NO_MMA (one
