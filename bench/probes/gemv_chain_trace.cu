@@ -13,7 +13,7 @@
 //   x staged, first steps, median end / last end = stamps 2, 3, 4
 //   xload / wlanded (session 15) = per CTA the latest warp's stamp 5 / 6 (its first x unit in registers / after x is
 //     staged, its prefetched weight steps in registers: later than xstaged where the steps after x wait for weights),
-//     median over CTAs
+//     median over CTAs (the block-diagonal kernel's stamps only: nan at 3..16 tokens)
 // (The stamps cost a few instructions per CTA; the per-call time without them: bench/bench_nvfp4_gpu.py.)
 // The 16-bit kernel's launch reads the package's switches, e.g. RESET_NATIVE_GEMV_TEAM_ORDER=cta for the walker order
 // before session 36 (whose A/B builds used a probe-only -DGEMV_TRACE_TEAM_MAJOR, since replaced by that switch).
@@ -31,6 +31,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -164,8 +165,10 @@ void run_shape(const Shape& sh, int calls, int replays, int sms, int l2, int m) 
       col[kSteps].push_back(median(rel(ev(c, 3))));
       col[kMedEnd].push_back(median(e4));
       col[kLastEnd].push_back(*std::max_element(e4.begin(), e4.end()));
-      col[kXLoad].push_back(median(rel(ev(c, 5))));
-      col[kWLanded].push_back(median(rel(ev(c, 6))));
+      // stamps 5 and 6: the block-diagonal kernel's only (the 16-bit kernel leaves them 0: no value, not -now)
+      const double nan = std::numeric_limits<double>::quiet_NaN();
+      col[kXLoad].push_back(m == 1 ? median(rel(ev(c, 5))) : nan);
+      col[kWLanded].push_back(m == 1 ? median(rel(ev(c, 6))) : nan);
     }
   }
   const double mb = double(stride) / 1e6;
