@@ -20,7 +20,10 @@
 // -DGEMV_TRACE_PREFETCH=P (P < 4) loads only P weight steps before the PDL wait and the rest right after it.
 // Timing-only variants (session 15; wrong outputs, the probe checks none): -DGEMV_TRACE_NO_DECODE (the raw weight words
 // as the MMA A fragments: no FP4 decode, ~90 of the ~150 instructions per step gone) and -DGEMV_TRACE_NO_MMA (one
-// float add on an XOR of each MMA's operands instead of the MMA): what the steps after x are waiting on.
+// float add on an XOR of each MMA's operands instead of the MMA): what the steps after x are waiting on. The same two
+// for the 16-bit kernel (3..16 tokens; session 36, not yet run): -DGEMV_TRACE16_NO_DECODE (masked words as the pairs,
+// the scale multiplies kept) and -DGEMV_TRACE16_NO_MMA; whether the 16-token loop, which streams at 64-72% of the
+// bandwidth (session 34), is held back by its decode or by its MMAs (the package build: the same cubin without them).
 // (Session 14 also timed x staged by one bulk copy (TMA) instead of per-thread loads: slower, removed; RESULTS.md;
 // the variant is bench/probes/trials/gemv_bd_tma_x.patch, built with -DGEMV_TRACE_TMA_X.)
 // On the GPU machine, from the repository root:

@@ -930,6 +930,13 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
 #pragma unroll
         for (int nt = 0; nt < NT; ++nt) bfr[s][nt] = *reinterpret_cast<const uint4*>(bbase[s][nt] + i * kPlane);
       uint32_t d0[4], d1[4];
+#ifdef GEMV_TRACE16_NO_DECODE  // chain probe only, timing (wrong results): masked words as the pairs, no FP4 decode
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        d0[j] = words[0][i] & (0x8E008E00u >> j);
+        d1[j] = words[1][i] & (0x8E008E00u >> j);
+      }
+#else
       if constexpr (kBf && (FORM & kForm16Decode) != 0) {
         fp4_word_bf16_select2(words[0][i], d0);
         fp4_word_bf16_select2(words[1][i], d1);
@@ -937,6 +944,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
         fp4_word<kBf>(words[0][i], d0);
         fp4_word<kBf>(words[1][i], d1);
       }
+#endif
 #pragma unroll
       for (int jj = 0; jj < 2; ++jj) {
         uint32_t a[4];
@@ -955,7 +963,11 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
 #pragma unroll
           for (int nt = 0; nt < NT; ++nt) {
             const uint32_t* b = reinterpret_cast<const uint32_t*>(&bfr[s][nt]);
+#ifdef GEMV_TRACE16_NO_MMA  // chain probe only, timing (wrong results): one add on an XOR of the operands, no MMA
+            acc_t[nt][jj] += __uint_as_float((a[0] ^ a[1] ^ a[2] ^ a[3] ^ b[2 * jj] ^ b[2 * jj + 1]) & 0x3C00u);
+#else
             mma16816<kBf>(acc_t[nt], a, b[2 * jj], b[2 * jj + 1]);
+#endif
           }
       }
     }
