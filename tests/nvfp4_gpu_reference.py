@@ -163,6 +163,14 @@ def w4a4_default_cluster_bit(instance, m, n, sms=None):
     return W4A4_CLUSTER | (W4A4_CLUSTER_BOTH if lo * sms < tiles <= hi * sms else 0)
 
 
+def poison_next_block(nbytes):
+    """Fills the CUDA caching allocator's next block (nbytes plus 1 MiB) with NaN and frees it, so an output the
+    next call allocates there and leaves unwritten shows up as NaN."""
+    import torch
+
+    torch.full(((nbytes + (1 << 20)) // 4,), float("nan"), device="cuda")
+
+
 def clear_gemv_env(monkeypatch, *extra):
     """Unsets the routing switches (and the variables in `extra`), so that the launcher's own rules pick the kernel."""
     for var in extra + GEMV_ROUTE_ENV:

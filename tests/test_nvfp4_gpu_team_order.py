@@ -30,11 +30,6 @@ CASES = [("bf16", 6144, 4096, 16), ("bf16", 6144, 4096, 9), ("bf16", 6144, 4096,
          ("nvfp4", 8448, 4096, 16), ("nvfp4", 8448, 4096, 6), ("nvfp4", 200, 1024, 10), ("nvfp4", 8, 1024, 9)]
 
 
-def _poisoned_call(fn, m, n):
-    torch.full(((m * n * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
-    return fn()
-
-
 @pytest.mark.parametrize("act,n,k,m", CASES)
 def test_team_order_cases_run_two_teams(act, n, k, m, monkeypatch):
     """Every case reaches the two-team kernel (read from the kernel names the profiler records)."""
@@ -61,7 +56,8 @@ def test_team_order_same_bits_and_fp64(act, n, k, m, dtype, monkeypatch):
     outs = {}
     for value in (None, "cta", "other"):  # "other": an unknown value keeps the default
         ref.set_env(monkeypatch, ENV, value)
-        outs[value] = _poisoned_call(fn, m, n)
+        ref.poison_next_block(m * n * 4)
+        outs[value] = fn()
     ref.check_vs_fp64(outs["cta"], packed, scales, float(gs), x, act, bias, residual)
     for value in (None, "other"):
         assert torch.equal(outs[value], outs["cta"]), value

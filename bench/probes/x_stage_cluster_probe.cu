@@ -12,8 +12,8 @@
 //   bulk  every CTA bulk-copies all rows for itself (TMA without multicast)
 // Prints per mode, C, M and K: the CTAs' median staging time and the span from the first CTA's start to the last
 // one's end (%globaltimer ns, median of 7 launches), and the bytes wrong against the expected staged layout.
-//   nvcc -std=c++17 -O3 -gencode arch=compute_90a,code=sm_90a -Icuda -o /tmp/x_stage_cluster_probe \
-//     bench/probes/x_stage_cluster_probe.cu
+//   nvcc -std=c++17 -O3 -gencode arch=compute_90a,code=sm_90a -Icuda -Icpp/include -o /tmp/x_stage_cluster_probe
+//     bench/probes/x_stage_cluster_probe.cu  (one command line)
 //   /tmp/x_stage_cluster_probe
 #include <cuda_runtime.h>
 
@@ -26,19 +26,21 @@
 #include "core/globaltimer.cuh"
 #include "core/mbarrier.cuh"
 #include "core/pdl.cuh"
+#include "nvfp4/gemv_kernel.cuh"
 
 namespace cc = reset_native::cuda_core;
+namespace nd = reset_native::nvfp4_cuda::detail;
+// The 16-bit kernel's staged-x layout (gemv_params.cuh, gemv_kernel.cuh): rows of kTokStride u16, units of 16
+// elements, each 8-element half at its word plane (staged_offset) with pairs (j, j + 4) permuted (pair_permuted).
+using nd::kChunk;
+using nd::kTokStride;
+using nd::kUnitsPerToken;
+using nd::pair_permuted;
+using nd::staged_offset;
 
-constexpr int kThreads = 512, kChunk = 1024, kRowU16 = kChunk + 32, kPlane = kChunk / 4, kUnits = kChunk / 16;
+constexpr int kCtaThreads = 512;  // the two-team kernel's CTA
 constexpr int kBatch = 4;
 enum Mode { kL2 = 0, kPush = 1, kMc = 2, kBulk = 3 };
-
-__host__ __device__ constexpr int staged_offset(int e0) { return ((e0 % 32) / 8) * kPlane + (e0 / 32) * 8; }
-
-__device__ __forceinline__ uint4 pair_permuted(uint4 q) {
-  return make_uint4(__byte_perm(q.x, q.z, 0x5410), __byte_perm(q.x, q.z, 0x7632), __byte_perm(q.y, q.w, 0x5410),
-                    __byte_perm(q.y, q.w, 0x7632));
-}
 
 __device__ __forceinline__ void st_cluster_v4(uint32_t addr, uint4 v) {
   asm volatile("st.shared::cluster.v4.u32 [%0], {%1, %2, %3, %4};" ::"r"(addr), "r"(v.x), "r"(v.y), "r"(v.z),
@@ -56,12 +58,12 @@ __device__ __forceinline__ void bulk_multicast_g2s(void* dst, const void* src, u
 }
 
 // out[4 * cta ..] = {start ns, end ns, wrong u16 values, 0}
-__global__ void __launch_bounds__(kThreads, 1) stage_probe(const uint16_t* x, int m, int k, int mode,
+__global__ void __launch_bounds__(kCtaThreads, 1) stage_probe(const uint16_t* x, int m, int k, int mode,
                                                            unsigned long long* out) {
   extern __shared__ uint4 smem[];
   uint16_t* xs = reinterpret_cast<uint16_t*>(smem);
   const int nchunks = k / kChunk, rows = nchunks * m;
-  uint64_t* bar = reinterpret_cast<uint64_t*>(xs + size_t(rows) * kRowU16);
+  uint64_t* bar = reinterpret_cast<uint64_t*>(xs + size_t(rows) * kTokStride);
   const bool clustered = mode == kPush || mode == kMc;
   const int rank = clustered ? int(cc::cluster_ctarank()) : 0, csize = clustered ? int(cc::cluster_nctarank()) : 1;
   if (threadIdx.x == 0 && (mode == kMc || mode == kBulk)) {
@@ -77,22 +79,23 @@ __global__ void __launch_bounds__(kThreads, 1) stage_probe(const uint16_t* x, in
   const unsigned long long t0 = cc::globaltimer_ns();
   auto row_src = [&](int row) { return x + size_t(row % m) * k + size_t(row / m) * kChunk; };  // row = c * m + tok
   if (mode == kL2 || mode == kPush) {
-    const int u_first = rows * rank / csize * kUnits, u_end = rows * (rank + 1) / csize * kUnits;
+    const int u_first = rows * rank / csize * kUnitsPerToken, u_end = rows * (rank + 1) / csize * kUnitsPerToken;
     const uint32_t xs_addr = cc::smem_addr(xs);
-    for (int base = u_first + int(threadIdx.x); base < u_end; base += kBatch * kThreads) {
+    for (int base = u_first + int(threadIdx.x); base < u_end; base += kBatch * kCtaThreads) {
       uint4 v[kBatch][2];
 #pragma unroll
       for (int b = 0; b < kBatch; ++b) {
-        const int u = min(base + b * kThreads, u_end - 1);
-        const uint4* src = reinterpret_cast<const uint4*>(row_src(u / kUnits) + (u % kUnits) * 16);
+        const int u = min(base + b * kCtaThreads, u_end - 1);
+        const uint4* src = reinterpret_cast<const uint4*>(row_src(u / kUnitsPerToken) + (u % kUnitsPerToken) * 16);
         v[b][0] = __ldg(src);
         v[b][1] = __ldg(src + 1);
       }
 #pragma unroll
       for (int b = 0; b < kBatch; ++b) {
-        const int u = base + b * kThreads;
+        const int u = base + b * kCtaThreads;
         if (u >= u_end) continue;
-        const uint32_t off0 = uint32_t((u / kUnits) * kRowU16 + staged_offset((u % kUnits) * 16)) * 2;
+        const int row = u / kUnitsPerToken, col = u % kUnitsPerToken;  // staged row, unit column
+        const uint32_t off0 = uint32_t(row * kTokStride + staged_offset(col * 16)) * 2;
         const uint32_t off1 = off0 + uint32_t(staged_offset(8)) * 2;
         const uint4 p0 = pair_permuted(v[b][0]), p1 = pair_permuted(v[b][1]);
         *reinterpret_cast<uint4*>(reinterpret_cast<char*>(xs) + off0) = p0;
@@ -116,9 +119,9 @@ __global__ void __launch_bounds__(kThreads, 1) stage_probe(const uint16_t* x, in
       const int r0 = rows * rank / csize, r1 = rows * (rank + 1) / csize;
       for (int r = r0; r < r1; ++r) {
         if (mode == kMc) {
-          bulk_multicast_g2s(xs + size_t(r) * kRowU16, row_src(r), kChunk * 2, bar, uint16_t((1u << csize) - 1));
+          bulk_multicast_g2s(xs + size_t(r) * kTokStride, row_src(r), kChunk * 2, bar, uint16_t((1u << csize) - 1));
         } else {
-          cc::bulk_copy_g2s(xs + size_t(r) * kRowU16, row_src(r), kChunk * 2, bar);
+          cc::bulk_copy_g2s(xs + size_t(r) * kTokStride, row_src(r), kChunk * 2, bar);
         }
       }
     }
@@ -127,14 +130,14 @@ __global__ void __launch_bounds__(kThreads, 1) stage_probe(const uint16_t* x, in
   const unsigned long long t1 = cc::globaltimer_ns();
   // check: the staged layout (l2, push) or the raw rows (mc, bulk) against x
   unsigned long long wrong = 0;
-  for (int i = int(threadIdx.x); i < rows * kChunk; i += kThreads) {
+  for (int i = int(threadIdx.x); i < rows * kChunk; i += kCtaThreads) {
     const int row = i / kChunk, e = i % kChunk;
     int at;
     if (mode == kMc || mode == kBulk) {
-      at = row * kRowU16 + e;
+      at = row * kTokStride + e;
     } else {  // element e of the unit's 8-element half: pairs (j, j + 4) -> positions 2 j, 2 j + 1
       const int e8 = e % 8, pos = e8 < 4 ? 2 * e8 : 2 * (e8 - 4) + 1;
-      at = row * kRowU16 + staged_offset(e - e8) + pos;
+      at = row * kTokStride + staged_offset(e - e8) + pos;
     }
     wrong += xs[at] != row_src(row)[e];
   }
@@ -161,7 +164,7 @@ int main() {
   unsigned long long* out = nullptr;
   cudaMalloc(&x, size_t(16) * 5120 * 2);
   cudaMalloc(&out, sizeof(unsigned long long) * 4 * sms);
-  std::printf("# %d SMs; one CTA of %d threads per SM, %zu KB smem; ns, median of 7 launches\n", sms, kThreads,
+  std::printf("# %d SMs; one CTA of %d threads per SM, %zu KB smem; ns, median of 7 launches\n", sms, kCtaThreads,
               smem / 1024);
   std::printf("%-5s %2s %3s %5s %5s %8s %9s %9s %6s\n", "mode", "C", "M", "K", "CTAs", "KB/CTA", "median", "span",
               "wrong");
@@ -174,7 +177,7 @@ int main() {
         const bool clustered = cs.mode == kPush || cs.mode == kMc;
         int grid = sms;
         if (clustered) {
-          const int clusters = cc::max_active_clusters(stage_probe, kThreads, smem, cs.c, cudaStream_t(0));
+          const int clusters = cc::max_active_clusters(stage_probe, kCtaThreads, smem, cs.c, cudaStream_t(0));
           grid = std::min(clusters * cs.c, sms / cs.c * cs.c);
         }
         std::vector<double> med, span;
@@ -182,9 +185,9 @@ int main() {
         for (int rep = 0; rep < 7; ++rep) {
           cudaMemset(out, 0, sizeof(unsigned long long) * 4 * sms);
           const cudaError_t e =
-              clustered ? cc::launch_pdl_cluster(stage_probe, dim3(grid), dim3(kThreads), smem, cs.c, cudaStream_t(0),
-                                                 x, m, k, cs.mode, out)
-                        : cc::launch_pdl(stage_probe, dim3(grid), dim3(kThreads), smem, cudaStream_t(0), x, m, k,
+              clustered ? cc::launch_pdl_cluster(stage_probe, dim3(grid), dim3(kCtaThreads), smem, cs.c,
+                                                 cudaStream_t(0), x, m, k, cs.mode, out)
+                        : cc::launch_pdl(stage_probe, dim3(grid), dim3(kCtaThreads), smem, cudaStream_t(0), x, m, k,
                                          cs.mode, out);
           if (e != cudaSuccess || cudaDeviceSynchronize() != cudaSuccess) {
             std::printf("launch failed (mode %d C %d): %s\n", cs.mode, cs.c, cudaGetErrorString(cudaGetLastError()));

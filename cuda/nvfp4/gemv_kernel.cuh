@@ -1390,15 +1390,11 @@ size_t tile_smem_bytes(int k, int m, Form16Force force) {
 // Walker order of the two-team kernel (GemvParams::team_major). Row tiles go round-robin to the walkers; where they
 // do not divide evenly, the last round's tiles go to the lowest walkers. CTA-major (walker = CTA * 2 + team) puts them
 // on both teams of fewer SMs, team-major (team * CTAs + CTA) on one team of more SMs, which finish sooner: the 16 warps
-// of an SM compete for its issue slots. H200, session 36 (bench/RESULTS.md), bench/probes/gemv_env_sweep.py, cta vs
-// team, two alternations each, us: A16 32B gate_up (3200 tiles on 264 walkers) M = 16 60.6 / 60.6 -> 58.9 / 59.0,
-// M = 9 50.6 -> 49.2; 32B q/k/v (640 tiles) M = 16 17.1 / 17.2 -> 17.0 / 16.6, M = 12 14.9 -> 14.4, M = 8 13.4 ->
-// 13.0, M = 4 12.4 / 12.3 -> 11.9 / 12.1; 8B q/k/v (384) M = 16 9.9 -> 9.7, M = 9 9.4 -> 9.1 / 9.0; 8B o (256 tiles,
-// 128 CTAs: no partial round) level; W4A4 32B gate_up M = 16 73.6 / 73.1 -> 71.2; no row slower beyond 0.1 us but
-// 8B gate_up at M = 4 (19.3 / 19.3 -> 19.4 / 19.0); at 2..6 tokens 32B o (320 tiles) M = 3 12.8 -> 11.4, M = 4
-// 12.8 -> 11.6, W4A4 M = 3 16.5 -> 15.3, 32B q/k/v M = 3 12.3 -> 11.9, the rest level. Each tile is computed the
-// same either way: the same bits. So team-major at every token count. RESET_NATIVE_GEMV_TEAM_ORDER (read at every
-// call, for A/B runs): "cta" = CTA-major; unset or any other value = team-major.
+// of an SM compete for its issue slots. Measured faster or level on every Qwen3 row at 3..16 tokens, A16 and W4A4
+// (H200, bench/RESULTS.md "Session 36", calls 4 and 6: e.g. 32B o at 3 tokens 12.8 -> 11.4 us, 32B gate_up at 16
+// 60.6 -> 58.9; none slower by more than 0.1 us), and the same bits (each tile is computed the same way), so it is the
+// default at every token count. RESET_NATIVE_GEMV_TEAM_ORDER (read at every call, for A/B runs): "cta" = CTA-major;
+// unset or any other value = team-major.
 inline bool team_major_on() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_TEAM_ORDER");
   return v == nullptr || std::strcmp(v, "cta") != 0;
