@@ -24,6 +24,10 @@
 // for the 16-bit kernel (3..16 tokens; session 36, not yet run): -DGEMV_TRACE16_NO_DECODE (masked words as the pairs,
 // the scale multiplies kept) and -DGEMV_TRACE16_NO_MMA; whether the 16-token loop, which streams at 64-72% of the
 // bandwidth (session 34), is held back by its decode or by its MMAs (the package build: the same cubin without them).
+// Session 37 added -DGEMV_TRACE16_NO_LDS (register values instead of the B-fragment loads of x) and
+// -DGEMV_TRACE16_NO_SYNC (no team barrier before a tile's reduction); all four together leave the read-only loop.
+// Session 37 measured them (bench/RESULTS.md): no one of them is the limit. -DRESET_NATIVE_GEMV_TEAM_SLOTS_NT2=N builds
+// the two-team kernel at 9..16 tokens with N weight slots per thread (the package's 2; 3 before session 37).
 // (Session 14 also timed x staged by one bulk copy (TMA) instead of per-thread loads: slower, removed; RESULTS.md;
 // the variant is bench/probes/trials/gemv_bd_tma_x.patch, built with -DGEMV_TRACE_TMA_X.)
 // On the GPU machine, from the repository root:

@@ -418,11 +418,25 @@ constexpr int kForm16Cluster = 16384;
 // gate_up 29.4-30.1 -> 24.9-25.3 (two teams beat the two CTAs they replace); M = 16 -0.5 to -6.3 us, M = 8 level.
 constexpr int kRedPad = 2;
 
+// Weight slots per thread of the two-team kernel (16 warps per SM) at 9..16 tokens (NT = 2): two since session 37,
+// three before and still at 3..8 tokens. Session 37 (H200, bench/RESULTS.md): the chain probe timed 2 slots faster
+// than 3 on every shape it runs (8B gate_up M = 16 25.60 -> 25.09 us, 8B o 8.70 -> 8.19, 32B q/k/v 18.94 -> 18.30),
+// while a read-only loop at 4 or 6 slots was slower than at 3: more bytes in flight is not what this loop lacks. In
+// the package (two builds, same bits) 2 slots gained on 11 of the 12 rows at 9..16 tokens (8B o M = 9 7.5 -> 6.9
+// us, 32B gate_up M = 16 58.6-58.9 -> 58.1-58.3, W4A4 71.2 -> 70.0) but lost at 3..8 tokens on the long rows (32B o
+// M = 3-4 +0.2-0.4 us, W4A4 32B gate_up M = 6 47.5 -> 49.0), hence the split by NT. A build with
+// -DRESET_NATIVE_GEMV_TEAM_SLOTS_NT2=3 has the previous kernel for A/B runs; the slot count changes no output bit (the
+// same loads, MMAs and sums).
+#ifndef RESET_NATIVE_GEMV_TEAM_SLOTS_NT2
+#define RESET_NATIVE_GEMV_TEAM_SLOTS_NT2 2
+#endif
+static_assert(RESET_NATIVE_GEMV_TEAM_SLOTS_NT2 >= 1 && RESET_NATIVE_GEMV_TEAM_SLOTS_NT2 <= 4, "1..4 slots per thread");
+
 // Weight steps in flight per thread (each 32 B of FP4 + 4 scale bytes): deep when one CTA owns the SM
 // (MINB == 1, registers to spare), else what fits 2 CTAs per SM in 128 registers.
 template <bool WHOLE, int NT, int MINB, int TEAMS = 1>
 __host__ __device__ constexpr int depth() {
-  if (TEAMS > 1) return 3;  // 16 warps share the register file, as two CTAs would
+  if (TEAMS > 1) return NT == 2 ? RESET_NATIVE_GEMV_TEAM_SLOTS_NT2 : 3;  // 16 warps share the register file
   if (MINB == 1) return 6;
   return WHOLE ? 3 : 2;  // chunked: also the tiles per CTA, so small enough to leave CTAs for every SM
 }
@@ -928,7 +942,14 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
 #pragma unroll
       for (int s = 0; s < kSplits; ++s)
 #pragma unroll
-        for (int nt = 0; nt < NT; ++nt) bfr[s][nt] = *reinterpret_cast<const uint4*>(bbase[s][nt] + i * kPlane);
+        for (int nt = 0; nt < NT; ++nt) {
+#ifdef GEMV_TRACE16_NO_LDS  // chain probe only, timing (wrong results): register values instead of the x loads
+          const uint32_t v = uint32_t(b_off[s][nt] + i + cb);
+          bfr[s][nt] = make_uint4(v, v ^ 1u, v ^ 2u, v ^ 3u);
+#else
+          bfr[s][nt] = *reinterpret_cast<const uint4*>(bbase[s][nt] + i * kPlane);
+#endif
+        }
       uint32_t d0[4], d1[4];
 #ifdef GEMV_TRACE16_NO_DECODE  // chain probe only, timing (wrong results): masked words as the pairs, no FP4 decode
 #pragma unroll
@@ -1008,7 +1029,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
           acc_t[nt][e] = 0.0f;
         }
       if constexpr (TEAMS > 1) {
+#ifndef GEMV_TRACE16_NO_SYNC  // chain probe only, timing (wrong results): no barrier before the tile's reduction
         team_sync(team);
+#endif
       } else {
         compute_sync<RING>();
       }
