@@ -430,19 +430,20 @@ constexpr int kRedPad = 2;
 #ifndef RESET_NATIVE_GEMV_TEAM_SLOTS_NT2
 #define RESET_NATIVE_GEMV_TEAM_SLOTS_NT2 2
 #endif
+static_assert(RESET_NATIVE_GEMV_TEAM_SLOTS_NT2 >= 1 && RESET_NATIVE_GEMV_TEAM_SLOTS_NT2 <= 4, "1..4 slots per thread");
 
 // Late tile write (build-time, off; prepared in session 37, not yet measured): the two-team kernel reduces and
 // writes tile j (write_tile) in tile j + 1's first step, after its MMAs and refills, instead of right after tile j's
 // team barrier. The chain probe without that barrier (wrong results) ran 8B gate_up at 16 tokens 1.3 us faster, and
 // a correct barrier one tile late (bench/probes/trials/gemv16_defer_red.patch) gained nothing: the barrier's wait is
-// not the cost. What else dropping it allowed is letting the epilogue's shared-memory reads, adds and global stores
-// overlap the next step's MMAs, which the barrier (a compiler fence) prevents; this tests that. The reads of tile j's
-// buffer stay before tile j + 1's barrier, after which that buffer is rewritten (tile j + 2): the same sums, the same
-// bits. -DRESET_NATIVE_GEMV_LATE_TILE_WRITE=1 builds it (the package and the chain probe).
+// not the cost. Dropping it also let the epilogue's shared-memory reads, adds and global stores overlap the next
+// step's MMAs, which the barrier (a compiler fence) prevents; this build tests whether that was the gain. Tile j's
+// buffer is still read before tile j + 1's barrier, after which it is rewritten (tile j + 2): the same sums, the
+// same bits. -DRESET_NATIVE_GEMV_LATE_TILE_WRITE=1 builds it (the chain probe; for the package, set the #define below
+// in a copy of the tree and install that with pip --target, as session 37's call 5 did for the slot count).
 #ifndef RESET_NATIVE_GEMV_LATE_TILE_WRITE
 #define RESET_NATIVE_GEMV_LATE_TILE_WRITE 0
 #endif
-static_assert(RESET_NATIVE_GEMV_TEAM_SLOTS_NT2 >= 1 && RESET_NATIVE_GEMV_TEAM_SLOTS_NT2 <= 4, "1..4 slots per thread");
 
 // Weight steps in flight per thread (each 32 B of FP4 + 4 scale bytes): deep when one CTA owns the SM
 // (MINB == 1, registers to spare), else what fits 2 CTAs per SM in 128 registers.
