@@ -445,12 +445,21 @@ static_assert(RESET_NATIVE_GEMV_TEAM_SLOTS_NT2 >= 1 && RESET_NATIVE_GEMV_TEAM_SL
 #define RESET_NATIVE_GEMV_LATE_TILE_WRITE 0
 #endif
 
+// Weight slots per thread of the two-CTA whole-x kernels (MINB = 2: 3..8 tokens beyond two teams' tile limit, e.g.
+// Qwen3-32B gate_up, and split K). Build-time, for A/B builds only (prepared in session 37, not yet measured): the
+// two-team kernel at 9..16 tokens was faster with 2 slots than with 3 (above); whether these kernels are too is open.
+#ifndef RESET_NATIVE_GEMV_TWO_CTA_SLOTS
+#define RESET_NATIVE_GEMV_TWO_CTA_SLOTS 3
+#endif
+static_assert(RESET_NATIVE_GEMV_TWO_CTA_SLOTS >= 1 && RESET_NATIVE_GEMV_TWO_CTA_SLOTS <= 4, "1..4 slots per thread");
+
 // Weight steps in flight per thread (each 32 B of FP4 + 4 scale bytes): deep when one CTA owns the SM
 // (MINB == 1, registers to spare), else what fits 2 CTAs per SM in 128 registers.
 template <bool WHOLE, int NT, int MINB, int TEAMS = 1>
 __host__ __device__ constexpr int depth() {
   if (TEAMS > 1) return NT == 2 ? RESET_NATIVE_GEMV_TEAM_SLOTS_NT2 : 3;  // 16 warps share the register file
   if (MINB == 1) return 6;
+  if (MINB == 2 && WHOLE) return RESET_NATIVE_GEMV_TWO_CTA_SLOTS;
   return WHOLE ? 3 : 2;  // chunked: also the tiles per CTA, so small enough to leave CTAs for every SM
 }
 
