@@ -17,10 +17,8 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.gpu
 
 _weights = ref.seeded_weights
-
-
-_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
 _workspace_bytes = ref.gemv_workspace_bytes
+_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
 
 
 def _a16_bytes(slices, m, n):

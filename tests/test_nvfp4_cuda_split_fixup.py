@@ -19,16 +19,14 @@ from reset_native import _nvfp4_cuda as nc  # noqa: E402
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.gpu
 
+_weights = ref.seeded_weights
+_workspace_bytes = ref.gemv_workspace_bytes  # (A16)
+
+
 @pytest.fixture(autouse=True)
 def _default_rules(monkeypatch):
     ref.clear_gemv_env(monkeypatch, "RESET_NATIVE_GEMV_BD_SPLIT", "RESET_NATIVE_GEMV_BD_LEAN_SPLIT")
     monkeypatch.setenv("RESET_NATIVE_GEMV_SPLIT_FIXUP", "1")
-
-
-_weights = ref.seeded_weights
-
-
-_workspace_bytes = ref.gemv_workspace_bytes  # (A16)
 
 
 # (n, k, m, switch, value): the block-diagonal split (one token: the lean form where each slice is 4 chunks and n % 16

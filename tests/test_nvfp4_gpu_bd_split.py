@@ -1,7 +1,8 @@
 """Split K for the block-diagonal NVFP4 GEMV (cuda/nvfp4/gemv_bd_split.cuh, session 13): 1..2 tokens, plain A16
 calls. CTA b takes K slice b % s of its row tiles, writes fp32 partial sums, and the slices are added in order (at one
-token by the split kernel's last CTA per walker group, gemv_split_fixup.cuh; else by the reduction kernel). Checked: the fp64 bound (as the unsplit kernel's), bias and residual, uneven slices and partial tiles, the
-same bits on repeated calls and in CUDA-graph replays, the workspace the op asks for (= the slice count), and the
+token by the split kernel's last CTA per walker group, gemv_split_fixup.cuh; else by the reduction kernel). Checked:
+the fp64 bound (as the unsplit kernel's), bias and residual, uneven slices and partial tiles, the same bits on
+repeated calls and in CUDA-graph replays, the workspace the op asks for (= the slice count), and the
 automatic rule against a Python re-implementation of its cost model for this GPU's SM count. GPU tests skip
 without a device."""
 from __future__ import annotations

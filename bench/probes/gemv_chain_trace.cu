@@ -27,7 +27,8 @@
 // Session 37 added -DGEMV_TRACE16_NO_LDS (register values instead of the B-fragment loads of x) and
 // -DGEMV_TRACE16_NO_SYNC (no team barrier before a tile's reduction); all four together leave the read-only loop.
 // Session 37 measured them (bench/RESULTS.md): no one of them is the limit. -DRESET_NATIVE_GEMV_TEAM_SLOTS_NT2=N builds
-// the two-team kernel at 9..16 tokens with N weight slots per thread (the package's 2; 3 before session 37), and
+// the two-team kernel at 9..16 tokens with N weight slots per thread (the package's 2; 3 before session 37),
+// -DRESET_NATIVE_GEMV_TEAM_SLOTS_NT1=N the same at 3..8 tokens (the package's 3), and
 // -DRESET_NATIVE_GEMV_LATE_TILE_WRITE=1 with each tile written in the next tile's first step (gemv_kernel.cuh; not
 // yet measured).
 // (Session 14 also timed x staged by one bulk copy (TMA) instead of per-thread loads: slower, removed; RESULTS.md;

@@ -424,13 +424,18 @@ constexpr int kRedPad = 2;
 // while a read-only loop at 4 or 6 slots was slower than at 3: more bytes in flight is not what this loop lacks. In
 // the package (two builds, same bits) 2 slots gained on 11 of the 12 rows at 9..16 tokens (8B o M = 9 7.5 -> 6.9
 // us, 32B gate_up M = 16 58.6-58.9 -> 58.1-58.3, W4A4 71.2 -> 70.0) but lost at 3..8 tokens on the long rows (32B o
-// M = 3-4 +0.2-0.4 us, W4A4 32B gate_up M = 6 47.5 -> 49.0), hence the split by NT. A build with
-// -DRESET_NATIVE_GEMV_TEAM_SLOTS_NT2=3 has the previous kernel for A/B runs; the slot count changes no output bit (the
-// same loads, MMAs and sums).
+// M = 3-4 +0.2-0.4 us, W4A4 32B gate_up M = 6 47.5 -> 49.0), hence the split by NT. Builds with
+// -DRESET_NATIVE_GEMV_TEAM_SLOTS_NT2=N / -DRESET_NATIVE_GEMV_TEAM_SLOTS_NT1=N (3..8 tokens) set other counts for A/B
+// runs (bench/probes/gemv_define_ab.sh); the slot count changes no output bit (the same loads, MMAs and sums).
 #ifndef RESET_NATIVE_GEMV_TEAM_SLOTS_NT2
 #define RESET_NATIVE_GEMV_TEAM_SLOTS_NT2 2
 #endif
-static_assert(RESET_NATIVE_GEMV_TEAM_SLOTS_NT2 >= 1 && RESET_NATIVE_GEMV_TEAM_SLOTS_NT2 <= 4, "1..4 slots per thread");
+#ifndef RESET_NATIVE_GEMV_TEAM_SLOTS_NT1
+#define RESET_NATIVE_GEMV_TEAM_SLOTS_NT1 3
+#endif
+static_assert(RESET_NATIVE_GEMV_TEAM_SLOTS_NT2 >= 1 && RESET_NATIVE_GEMV_TEAM_SLOTS_NT2 <= 6 &&
+                  RESET_NATIVE_GEMV_TEAM_SLOTS_NT1 >= 1 && RESET_NATIVE_GEMV_TEAM_SLOTS_NT1 <= 6,
+              "1..6 weight slots per thread");
 
 // Late tile write (build-time, off; prepared in session 37, not yet measured): the two-team kernel reduces and
 // writes tile j (write_tile) in tile j + 1's first step, after its MMAs and refills, instead of right after tile j's
@@ -439,15 +444,16 @@ static_assert(RESET_NATIVE_GEMV_TEAM_SLOTS_NT2 >= 1 && RESET_NATIVE_GEMV_TEAM_SL
 // not the cost. Dropping it also let the epilogue's shared-memory reads, adds and global stores overlap the next
 // step's MMAs, which the barrier (a compiler fence) prevents; this build tests whether that was the gain. Tile j's
 // buffer is still read before tile j + 1's barrier, after which it is rewritten (tile j + 2): the same sums, the
-// same bits. -DRESET_NATIVE_GEMV_LATE_TILE_WRITE=1 builds it (the chain probe; for the package, set the #define below
-// in a copy of the tree and install that with pip --target, as session 37's call 5 did for the slot count).
+// same bits. -DRESET_NATIVE_GEMV_LATE_TILE_WRITE=1 builds it (the chain probe; the package:
+// bench/probes/gemv_define_ab.sh).
 #ifndef RESET_NATIVE_GEMV_LATE_TILE_WRITE
 #define RESET_NATIVE_GEMV_LATE_TILE_WRITE 0
 #endif
 
 // Weight slots per thread of the two-CTA whole-x kernels (MINB = 2: 3..8 tokens beyond two teams' tile limit, e.g.
-// Qwen3-32B gate_up, and split K). Build-time, for A/B builds only (prepared in session 37, not yet measured): the
-// two-team kernel at 9..16 tokens was faster with 2 slots than with 3 (above); whether these kernels are too is open.
+// Qwen3-32B gate_up, and split K). Build-time, for A/B builds only (prepared in session 37, not yet measured; the
+// package: bench/probes/gemv_define_ab.sh): the two-team kernel at 9..16 tokens was faster with 2 slots than with 3
+// (above); whether these kernels are too is open.
 #ifndef RESET_NATIVE_GEMV_TWO_CTA_SLOTS
 #define RESET_NATIVE_GEMV_TWO_CTA_SLOTS 3
 #endif
@@ -457,7 +463,7 @@ static_assert(RESET_NATIVE_GEMV_TWO_CTA_SLOTS >= 1 && RESET_NATIVE_GEMV_TWO_CTA_
 // (MINB == 1, registers to spare), else what fits 2 CTAs per SM in 128 registers.
 template <bool WHOLE, int NT, int MINB, int TEAMS = 1>
 __host__ __device__ constexpr int depth() {
-  if (TEAMS > 1) return NT == 2 ? RESET_NATIVE_GEMV_TEAM_SLOTS_NT2 : 3;  // 16 warps share the register file
+  if (TEAMS > 1) return NT == 2 ? RESET_NATIVE_GEMV_TEAM_SLOTS_NT2 : RESET_NATIVE_GEMV_TEAM_SLOTS_NT1;  // 16 warps
   if (MINB == 1) return 6;
   if (MINB == 2 && WHOLE) return RESET_NATIVE_GEMV_TWO_CTA_SLOTS;
   return WHOLE ? 3 : 2;  // chunked: also the tiles per CTA, so small enough to leave CTAs for every SM
@@ -926,7 +932,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   static_assert(!kLateWrite || kCursorInEpilogue, "the late write reads the cursor the epilogue advanced");
   int late_row0 = -1;
   auto late_write = [&]() {  // tile late_row0 from the buffer before red_half's
-    write_tile<XDT, W4A4, (FORM & kForm16OnePass) != 0>(p, red + (red_half ^ 1) * (kWarps * 16 * kRedStride),
+    write_tile<XDT, W4A4, (FORM & kForm16OnePass) != 0>(p, red + (red_half ^ 1) * (kWarps * kRows * kRedStride),
                                                         late_row0, kRedStride, kDecodeBias, act_gs, tid);
     if (late_row0 == first_row) GEMV_TRACE(p.packed, 3);  // the first tile written
     late_row0 = -1;
