@@ -28,9 +28,9 @@
 // -DGEMV_TRACE16_NO_SYNC (no team barrier before a tile's reduction); all four together leave the read-only loop.
 // Session 37 measured them (bench/RESULTS.md): no one of them is the limit. -DRESET_NATIVE_GEMV_TEAM_SLOTS_NT2=N builds
 // the two-team kernel at 9..16 tokens with N weight slots per thread (the package's 2; 3 before session 37),
-// -DRESET_NATIVE_GEMV_TEAM_SLOTS_NT1=N the same at 3..8 tokens (the package's 3), and
-// -DRESET_NATIVE_GEMV_LATE_TILE_WRITE=1 with each tile written in the next tile's first step (gemv_kernel.cuh; not
-// yet measured).
+// -DRESET_NATIVE_GEMV_TEAM_SLOTS_NT1=N the same at 3..8 tokens (the package's 3). (Session 38 built each two-team
+// tile's write one step late here, -DRESET_NATIVE_GEMV_LATE_TILE_WRITE=1: slower in the package, removed;
+// bench/probes/trials/gemv16_late_tile_write.patch.)
 // (Session 14 also timed x staged by one bulk copy (TMA) instead of per-thread loads: slower, removed; RESULTS.md;
 // the variant is bench/probes/trials/gemv_bd_tma_x.patch, built with -DGEMV_TRACE_TMA_X.)
 // On the GPU machine, from the repository root:

@@ -437,19 +437,6 @@ static_assert(RESET_NATIVE_GEMV_TEAM_SLOTS_NT2 >= 1 && RESET_NATIVE_GEMV_TEAM_SL
                   RESET_NATIVE_GEMV_TEAM_SLOTS_NT1 >= 1 && RESET_NATIVE_GEMV_TEAM_SLOTS_NT1 <= 6,
               "1..6 weight slots per thread");
 
-// Late tile write (build-time, off; prepared in session 37, not yet measured): the two-team kernel reduces and
-// writes tile j (write_tile) in tile j + 1's first step, after its MMAs and refills, instead of right after tile j's
-// team barrier. The chain probe without that barrier (wrong results) ran 8B gate_up at 16 tokens 1.3 us faster, and
-// a correct barrier one tile late (bench/probes/trials/gemv16_defer_red.patch) gained nothing: the barrier's wait is
-// not the cost. Dropping it also let the epilogue's shared-memory reads, adds and global stores overlap the next
-// step's MMAs, which the barrier (a compiler fence) prevents; this build tests whether that was the gain. Tile j's
-// buffer is still read before tile j + 1's barrier, after which it is rewritten (tile j + 2): the same sums, the
-// same bits. -DRESET_NATIVE_GEMV_LATE_TILE_WRITE=1 builds it (the chain probe; the package:
-// bench/probes/gemv_define_ab.sh).
-#ifndef RESET_NATIVE_GEMV_LATE_TILE_WRITE
-#define RESET_NATIVE_GEMV_LATE_TILE_WRITE 0
-#endif
-
 // Weight slots per thread of the two-CTA whole-x kernels (MINB = 2: 3..8 tokens beyond two teams' tile limit, e.g.
 // Qwen3-32B gate_up, and split K). Build-time, for A/B builds only (prepared in session 37, not yet measured; the
 // package: bench/probes/gemv_define_ab.sh): the two-team kernel at 9..16 tokens was faster with 2 slots than with 3
@@ -927,16 +914,6 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   // Compute cursor: chunk c of the tile at row c_row0; chunked mode computes tile j = d (the slot).
   constexpr bool kCursorInEpilogue = WHOLE && MINB != 3;
   int c = 0, c_row0 = first_row, red_half = 0;
-  // RESET_NATIVE_GEMV_LATE_TILE_WRITE: the tile whose write waits for the next tile's first step (-1: none)
-  constexpr bool kLateWrite = RESET_NATIVE_GEMV_LATE_TILE_WRITE != 0 && TEAMS > 1 && WHOLE && !SPLIT && !RING;
-  static_assert(!kLateWrite || kCursorInEpilogue, "the late write reads the cursor the epilogue advanced");
-  int late_row0 = -1;
-  auto late_write = [&]() {  // tile late_row0 from the buffer before red_half's
-    write_tile<XDT, W4A4, (FORM & kForm16OnePass) != 0>(p, red + (red_half ^ 1) * (kWarps * kRows * kRedStride),
-                                                        late_row0, kRedStride, kDecodeBias, act_gs, tid);
-    if (late_row0 == first_row) GEMV_TRACE(p.packed, 3);  // the first tile written
-    late_row0 = -1;
-  };
   auto run_step = [&](int step, int d, uint32_t (&w)[2][4], uint32_t (&wsc)[2]) {
     float (&acc_t)[NT][4] = acc[WHOLE ? 0 : d];
     // Chunked mode: chunk c+1 of x goes to the other buffer (free since the last barrier) while chunk c is
@@ -1037,9 +1014,6 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
         fetch(w, wsc);  // after the slot's last use: loaded into the slot itself
       }
     }
-    if constexpr (kLateWrite) {
-      if (c == 0 && late_row0 >= 0) late_write();  // the previous tile, behind this step's MMAs
-    }
     if constexpr (!WHOLE) {
       if (c + 1 < nchunks) chunk_store(c + 1, vn, d);
       if (d == kGroup - 1) compute_sync<RING>();  // buffer c&1 free again, buffer (c+1)&1 complete
@@ -1081,12 +1055,10 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       static_assert(16 * 16 <= kThreads, "one output per thread at 16 tokens");
       if constexpr (SPLIT) {
         write_partial<kOnePass>(p, red_t, row0, kRedStride, slice, tid);
-      } else if constexpr (kLateWrite) {
-        late_row0 = row0;  // written in the next tile's first step, or after the loop
       } else {
         write_tile<XDT, W4A4, kOnePass>(p, red_t, row0, kRedStride, kDecodeBias, act_gs, tid);
       }
-      if (!kLateWrite && row0 == first_row) GEMV_TRACE(p.packed, 3);  // the first tile written
+      if (row0 == first_row) GEMV_TRACE(p.packed, 3);  // the first tile written
       if constexpr (!WHOLE) compute_sync<RING>();  // red is rewritten by the next tile
       if constexpr (kCursorInEpilogue) {
         c = 0;
@@ -1160,9 +1132,6 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       for (int d = 0; d < kDepth; ++d)
         if (step + d < steps) run_step(step + d, d, wv[d], sc[d]);
     }
-  }
-  if constexpr (kLateWrite) {
-    if (late_row0 >= 0) late_write();  // the walker's last tile
   }
   if constexpr (kCluster) {  // no peer still reads this CTA's staged x (stage_cluster)
     if (!kCompact || my_tiles == 0) cuda_core::cluster_wait();  // (compact: at the first tile epilogue, if any)
