@@ -437,22 +437,29 @@ static_assert(RESET_NATIVE_GEMV_TEAM_SLOTS_NT2 >= 1 && RESET_NATIVE_GEMV_TEAM_SL
                   RESET_NATIVE_GEMV_TEAM_SLOTS_NT1 >= 1 && RESET_NATIVE_GEMV_TEAM_SLOTS_NT1 <= 6,
               "1..6 weight slots per thread");
 
-// Weight slots per thread of the two-CTA whole-x kernels (MINB = 2: 3..8 tokens beyond two teams' tile limit, e.g.
-// Qwen3-32B gate_up, and split K). Build-time, for A/B builds only (prepared in session 37, not yet measured; the
-// package: bench/probes/gemv_define_ab.sh): the two-team kernel at 9..16 tokens was faster with 2 slots than with 3
-// (above); whether these kernels are too is open.
+// Weight slots per thread of the two-CTA whole-x kernels (MINB = 2), build-time so that other counts can be A/B'd
+// (bench/probes/gemv_define_ab.sh). Split K (RESET_NATIVE_GEMV_SPLIT_SLOTS): 2. H200 2026-11-30 (bench/RESULTS.md,
+// session 38 call A, two rounds, 2 vs 3 slots, same bits): 8B down M = 4 12.5-12.6 vs 13.2 us, 32B o M = 8 11.9 vs
+// 12.4-12.5, 32B down M = 8 26.8 vs 28.2-28.7, 32B o M = 16 15.3-15.4 vs 15.6-15.8, 32B down M = 16 and 8B down
+// M = 16 level. 3..8 tokens past the two teams' tile limit, e.g. Qwen3-32B gate_up (RESET_NATIVE_GEMV_TWO_CTA_SLOTS):
+// 3, where 2 lost 0.1-0.4 us (M = 3, 4) or tied (M = 8).
+#ifndef RESET_NATIVE_GEMV_SPLIT_SLOTS
+#define RESET_NATIVE_GEMV_SPLIT_SLOTS 2
+#endif
 #ifndef RESET_NATIVE_GEMV_TWO_CTA_SLOTS
 #define RESET_NATIVE_GEMV_TWO_CTA_SLOTS 3
 #endif
-static_assert(RESET_NATIVE_GEMV_TWO_CTA_SLOTS >= 1 && RESET_NATIVE_GEMV_TWO_CTA_SLOTS <= 4, "1..4 slots per thread");
+static_assert(RESET_NATIVE_GEMV_TWO_CTA_SLOTS >= 1 && RESET_NATIVE_GEMV_TWO_CTA_SLOTS <= 4 &&
+                  RESET_NATIVE_GEMV_SPLIT_SLOTS >= 1 && RESET_NATIVE_GEMV_SPLIT_SLOTS <= 4,
+              "1..4 slots per thread");
 
 // Weight steps in flight per thread (each 32 B of FP4 + 4 scale bytes): deep when one CTA owns the SM
 // (MINB == 1, registers to spare), else what fits 2 CTAs per SM in 128 registers.
-template <bool WHOLE, int NT, int MINB, int TEAMS = 1>
+template <bool WHOLE, int NT, int MINB, int TEAMS = 1, bool SPLIT = false>
 __host__ __device__ constexpr int depth() {
   if (TEAMS > 1) return NT == 2 ? RESET_NATIVE_GEMV_TEAM_SLOTS_NT2 : RESET_NATIVE_GEMV_TEAM_SLOTS_NT1;  // 16 warps
   if (MINB == 1) return 6;
-  if (MINB == 2 && WHOLE) return RESET_NATIVE_GEMV_TWO_CTA_SLOTS;
+  if (MINB == 2 && WHOLE) return SPLIT ? RESET_NATIVE_GEMV_SPLIT_SLOTS : RESET_NATIVE_GEMV_TWO_CTA_SLOTS;
   return WHOLE ? 3 : 2;  // chunked: also the tiles per CTA, so small enough to leave CTAs for every SM
 }
 
@@ -526,7 +533,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   constexpr int kSplits = M::kSplits;
   constexpr int kRows = 16;           // one m16 tile of weight rows per CTA step
   constexpr int kTok = 8 * NT;
-  constexpr int kDepth = RING ? 1 : depth<WHOLE, NT, MINB, TEAMS>();
+  constexpr int kDepth = RING ? 1 : depth<WHOLE, NT, MINB, TEAMS, SPLIT>();
   constexpr int kCtaThreads = kThreads * TEAMS;  // staging is shared by the teams
   constexpr int kGroup = group<WHOLE, NT, MINB>();  // == kDepth when chunked: slot d computes tile d
 
