@@ -164,11 +164,39 @@ def w4a4_default_cluster_bit(instance, m, n, sms=None):
 
 
 def poison_next_block(nbytes):
-    """Fills the CUDA caching allocator's next block (nbytes plus 1 MiB) with NaN and frees it, so an output the
-    next call allocates there and leaves unwritten shows up as NaN."""
+    """Makes the next allocation of up to nbytes on the current stream start as NaN, so that an output the next call
+    allocates and leaves partly unwritten shows NaN there.
+
+    The CUDA caching allocator gives a request of <= 1 MiB the smallest free block of its small pool that fits, a
+    larger one the smallest of its large pool, or a new segment. So every free block of the current stream gets NaN
+    over its first max(nbytes, 1 MiB) bytes (each block taken by a request of its own size, largest first: best fit then
+    hands out exactly that block), and so does the start of a new segment of each pool, then all are freed again.
+    (Session 38 replaced one NaN block of nbytes + 1 MiB, which always came from the large pool: outputs of <= 1 MiB,
+    from the small pool, were not poisoned by it.) tests/test_nvfp4_gpu_poison.py checks this premise."""
     import torch
 
-    torch.full(((nbytes + (1 << 20)) // 4,), float("nan"), device="cuda")
+    mib = 1 << 20
+    here = (torch.cuda.current_device(), torch.cuda.current_stream().cuda_stream, (0, 0))
+    sizes = []
+    for seg in torch.cuda.memory_snapshot():  # (not the private pools of CUDA graphs: plain requests never use them)
+        if (seg.get("device", here[0]), seg.get("stream", 0), tuple(seg.get("segment_pool_id", (0, 0)))) != here:
+            continue
+        for block in seg["blocks"]:
+            if block["state"] != "inactive":
+                continue
+            size = block["size"]
+            if seg["segment_type"] == "small":  # requests above 1 MiB would go to the large pool: 1 MiB pieces
+                sizes += [mib] * (size // mib) + ([size % mib] if size % mib else [])
+            else:
+                sizes.append(size)
+    sizes.sort(reverse=True)
+    span = max(int(nbytes), mib)
+    held = []
+    for size in sizes + [mib, span]:  # the last two: new segments of the small and the large pool, if needed
+        t = torch.empty(size // 4, dtype=torch.int32, device="cuda")
+        t[: span // 4].fill_(-1)  # all bits set: NaN as fp32, and as both halves in bf16 / fp16 (fp32 NaN: one half 0)
+        held.append(t)
+    del held
 
 
 def clear_gemv_env(monkeypatch, *extra):

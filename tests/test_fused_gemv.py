@@ -10,6 +10,7 @@ from reset_native import _nvfp4_cuda, _nvfp4_fused, nvfp4  # noqa: E402
 from reset_native.integrations import fused_attention, fused_mlp, fused_norm, fused_ops, fused_gemv  # noqa: E402
 
 from _e2e_models import tiny_qwen3  # noqa: E402
+from nvfp4_gpu_reference import poison_next_block  # noqa: E402
 
 DTYPES = (torch.bfloat16, torch.float16)
 
@@ -261,7 +262,7 @@ def test_fused_small_forms_give_the_separate_ops_bits(dtype, m, norm, silu, n, k
             monkeypatch.delenv("RESET_NATIVE_GEMV_BD_SMALL_FUSED", raising=False)
         else:
             monkeypatch.setenv("RESET_NATIVE_GEMV_BD_SMALL_FUSED", form)
-        torch.full(((m * n * 2 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
+        poison_next_block(m * n * 2)
         got = _nvfp4_fused.gemv_fused(t.packed, t.block_scales, t.global_scale, x, nw, 1e-6, silu_mul=silu, bias=bias)
         assert torch.equal(got, want), f"form {form!r}"
     # the plain GEMV's own forms (RESET_NATIVE_GEMV_BD_SMALL) give the same bits too

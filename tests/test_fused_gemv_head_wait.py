@@ -12,6 +12,8 @@ pytest.importorskip("transformers")
 from reset_native import _nvfp4_cuda, _nvfp4_fused, nvfp4  # noqa: E402
 from reset_native.integrations import fused_mlp, fused_norm  # noqa: E402
 
+from nvfp4_gpu_reference import poison_next_block  # noqa: E402
+
 SWITCH = "RESET_NATIVE_GEMV_BD_SMALL_FUSED"
 FORMS = (None, "legacy")  # None: unset = the default
 _WEIGHTS = {}
@@ -52,7 +54,7 @@ def _fused_under_forms(monkeypatch, t, x, nw, silu):
         else:
             monkeypatch.setenv(SWITCH, form)
         n = t.packed.shape[0]
-        torch.full(((x.shape[0] * n * 2 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the next block
+        poison_next_block(x.shape[0] * n * 2)
         outs[form] = _nvfp4_fused.gemv_fused(t.packed, t.block_scales, t.global_scale, x, nw, 1e-6, silu_mul=silu)
     return outs
 

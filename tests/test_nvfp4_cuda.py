@@ -58,12 +58,6 @@ def _rand(shape, kind, gen, dtype=torch.float32):
     raise ValueError(kind)
 
 
-def _poison_allocator(nbytes, device):
-    """Fill the caching allocator's next block with NaN bytes so unwritten outputs show up."""
-    t = torch.full((nbytes // 4 + 64,), float("nan"), device=device)
-    del t
-
-
 def _ref_gemv(packed, scales, gs, x32, activation, act_gs=None, bias=None):
     w = ref.dequantize(packed, scales, gs).astype(np.float64)
     if activation == "nvfp4":
@@ -128,7 +122,7 @@ def test_dequantize_matches_reference(out_dtype):
     w = _rand((33, 160), "wide", gen)
     rp, rs, rgs = ref.quantize(w.numpy())
     expect = torch.from_numpy(ref.dequantize(rp, rs, rgs)).to(out_dtype)
-    _poison_allocator(w.numel() * 4, "cuda")
+    ref.poison_next_block(w.numel() * 4)
     got = nc.dequantize(torch.from_numpy(rp).cuda(), torch.from_numpy(rs).cuda(), float(rgs), out_dtype)
     assert got.dtype == out_dtype and got.shape == w.shape
     assert torch.equal(got.cpu(), expect)
@@ -159,7 +153,7 @@ def _gemv_case(n, k, m, dtype, activation, with_bias, seed, act_gs=None, kind="n
     bias = torch.randn(n, generator=gen).to(dtype) if with_bias else None
     yref = _ref_gemv(packed, scales, gs, x.float().numpy(), activation, act_gs,
                      None if bias is None else bias.float().numpy())
-    _poison_allocator(m * n * 4, "cuda")
+    ref.poison_next_block(m * n * 4)
     y = nc.gemv(torch.from_numpy(packed).cuda(), torch.from_numpy(scales).cuda(), float(gs), x.cuda(),
                 activation, act_gs, None if bias is None else bias.cuda())
     assert y.dtype == dtype and y.shape == (m, n)

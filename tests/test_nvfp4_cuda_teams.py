@@ -33,7 +33,7 @@ def test_teams_same_bits_as_one_team_and_fp64(n, k, m, dtype, activation, monkey
     x = torch.randn((m, k), generator=gen).to(dtype).cuda()
     bias = torch.randn(n, generator=gen).to(dtype).cuda()
     residual = torch.randn((m, n), generator=gen).to(dtype).cuda()
-    torch.full(((m * n * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
+    ref.poison_next_block(m * n * 4)
     teams = nc.gemv(p, s, float(gs), x, activation, None, bias, residual)
     monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", "1")
     one = nc.gemv(p, s, float(gs), x, activation, None, bias, residual)

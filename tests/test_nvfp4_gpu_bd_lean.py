@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nvfp4_gpu_reference import kernel_template_args  # noqa: E402
+from nvfp4_gpu_reference import kernel_template_args, poison_next_block  # noqa: E402
 from test_nvfp4_gpu_bd_small import _fp64_check, _weights, tiny_block_x  # noqa: E402
 
 from reset_native import _nvfp4_cuda as nc  # noqa: E402
@@ -52,7 +52,7 @@ def outputs_under_forms(monkeypatch, switch, *args):
         else:
             monkeypatch.setenv(switch, value)
         x = args[3]
-        torch.full(((x.shape[0] * args[0].shape[0] * 8 + (1 << 20)) // 4,), float("nan"), device="cuda")
+        poison_next_block(x.shape[0] * args[0].shape[0] * 8)
         outs.append(nc.gemv(*args))
     monkeypatch.delenv(switch, raising=False)
     return outs

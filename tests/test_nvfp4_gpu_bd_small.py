@@ -67,12 +67,12 @@ def test_small_variants_same_bits_as_default_and_fp64(n, k, m, dtype, monkeypatc
     monkeypatch.setenv("RESET_NATIVE_GEMV_RING", "0")  # the register path (12008 rows would take the ring by rule)
     p, s, gs, w64, gen = _weights(n, k, n + k + m)
     x = (torch.randn((m, k), generator=gen) * 3).to(dtype).cuda()
-    torch.full(((m * n * 2 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
+    ref.poison_next_block(m * n * 2)
     base = nc.gemv(p, s, gs, x, "bf16")
     _fp64_check(base, x, w64, "bf16")
     for variant in VARIANTS:
         monkeypatch.setenv("RESET_NATIVE_GEMV_BD_SMALL", variant)
-        torch.full(((m * n * 2 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
+        ref.poison_next_block(m * n * 2)
         y = nc.gemv(p, s, gs, x, "bf16")
         assert torch.equal(y, base), f"variant {variant}"
         _fp64_check(y, x, w64, "bf16")
@@ -90,7 +90,7 @@ def test_weight_ring_gives_the_register_paths_bits(m, n, monkeypatch):
     monkeypatch.setenv("RESET_NATIVE_GEMV_RING", "0")
     want = nc.gemv(p, s, gs, x, "bf16", None, bias)
     monkeypatch.setenv("RESET_NATIVE_GEMV_RING", "1")
-    torch.full(((m * n * 2 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
+    ref.poison_next_block(m * n * 2)
     y = nc.gemv(p, s, gs, x, "bf16", None, bias)
     assert torch.equal(y, want)
     _fp64_check(y, x, w64, "bf16", bias)
@@ -156,7 +156,7 @@ def test_w4a4_forms_give_the_same_bits(n, k, m, dtype, monkeypatch):
                 monkeypatch.delenv("RESET_NATIVE_GEMV_BD_SMALL_W4A4")
             else:
                 monkeypatch.setenv("RESET_NATIVE_GEMV_BD_SMALL_W4A4", form)
-            torch.full(((m * n * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
+            ref.poison_next_block(m * n * 4)
             y = nc.gemv(p, s, gs, x, "nvfp4", act_gs, *extra)
             assert torch.equal(y, want), f"form {form!r}, act_gs {act_gs}, {len(extra)} extras"
         if act_gs is None and not extra:

@@ -44,7 +44,7 @@ def test_rule_same_bits_as_forced_choices_and_fp64(n, k, m, dtype, activation, m
     ref.clear_gemv_env(monkeypatch)
     packed, scales, gs = _ref_weights(n, k)
     p, s, x, bias, residual = ref.gemv_call_inputs((packed, scales, gs), m, dtype)
-    torch.full(((m * n * 4 + (1 << 20)) // 4,), float("nan"), device="cuda")  # poison the allocator's next block
+    ref.poison_next_block(m * n * 4)
     y_rule = nc.gemv(p, s, float(gs), x, activation, None, bias, residual)
     for forced in ("1", "2", "measured"):
         monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", forced)
