@@ -170,33 +170,51 @@ def poison_next_block(nbytes):
     The CUDA caching allocator gives a request of <= 1 MiB the smallest free block of its small pool that fits, a
     larger one the smallest of its large pool, or a new segment. So every free block of the current stream gets NaN
     over its first max(nbytes, 1 MiB) bytes (each block taken by a request of its own size, largest first: best fit then
-    hands out exactly that block), and so does the start of a new segment of each pool, then all are freed again.
-    (Session 38 replaced one NaN block of nbytes + 1 MiB, which always came from the large pool: outputs of <= 1 MiB,
-    from the small pool, were not poisoned by it.) tests/test_nvfp4_gpu_poison.py checks this premise."""
+    hands out exactly that block), and where no free block could take a request of up to nbytes, a new segment is
+    made and poisoned the same way; then all are freed again (the cache keeps them, so later calls make no new
+    segments for the same sizes). (Session 38 replaced one NaN block of nbytes + 1 MiB, which always came from the large
+    pool: outputs of <= 1 MiB, from the small pool, were not poisoned by it.) tests/test_nvfp4_gpu_poison.py checks
+    this premise.
+    """
     import torch
 
+    here = (torch.cuda.current_device(), torch.cuda.current_stream().cuda_stream)
+    sizes, span = poison_plan(torch.cuda.memory_snapshot(), *here, nbytes)
+    held = []
+    for size in sizes:
+        t = torch.empty(size // 4, dtype=torch.int32, device="cuda")
+        t[: span // 4].fill_(-1)  # all bits set: NaN as fp32, and as both halves in bf16 / fp16 (fp32 NaN: one half 0)
+        held.append(t)
+    del held
+
+
+def poison_plan(segments, device, stream, nbytes):
+    """(request sizes in bytes, largest first; bytes to poison at the start of each) for poison_next_block, from
+    torch.cuda.memory_snapshot()'s segments: one request per free block of the device's default pool on the stream
+    (small-pool blocks in pieces of at most 1 MiB: a larger request would go to the large pool), plus a request of
+    1 MiB if no small block could take one (a new small segment) and of nbytes if above 1 MiB and no large block could
+    take it (a new large segment). Private pools (CUDA graphs) are left out: plain requests never use them."""
     mib = 1 << 20
-    here = (torch.cuda.current_device(), torch.cuda.current_stream().cuda_stream, (0, 0))
-    sizes = []
-    for seg in torch.cuda.memory_snapshot():  # (not the private pools of CUDA graphs: plain requests never use them)
-        if (seg.get("device", here[0]), seg.get("stream", 0), tuple(seg.get("segment_pool_id", (0, 0)))) != here:
+    sizes, largest = [], {"small": 0, "large": 0}
+    for seg in segments:
+        if (seg.get("device", device), seg.get("stream", 0), tuple(seg.get("segment_pool_id", (0, 0)))) != (
+                device, stream, (0, 0)):
             continue
         for block in seg["blocks"]:
             if block["state"] != "inactive":
                 continue
             size = block["size"]
-            if seg["segment_type"] == "small":  # requests above 1 MiB would go to the large pool: 1 MiB pieces
+            largest[seg["segment_type"]] = max(largest[seg["segment_type"]], size)
+            if seg["segment_type"] == "small":
                 sizes += [mib] * (size // mib) + ([size % mib] if size % mib else [])
             else:
                 sizes.append(size)
-    sizes.sort(reverse=True)
     span = max(int(nbytes), mib)
-    held = []
-    for size in sizes + [mib, span]:  # the last two: new segments of the small and the large pool, if needed
-        t = torch.empty(size // 4, dtype=torch.int32, device="cuda")
-        t[: span // 4].fill_(-1)  # all bits set: NaN as fp32, and as both halves in bf16 / fp16 (fp32 NaN: one half 0)
-        held.append(t)
-    del held
+    if largest["small"] < mib:
+        sizes.append(mib)
+    if span > mib and largest["large"] < span:
+        sizes.append(span)
+    return sorted(sizes, reverse=True), span
 
 
 def clear_gemv_env(monkeypatch, *extra):
