@@ -1,8 +1,9 @@
 """The premise of the GPU tests that poison outputs: after nvfp4_gpu_reference.poison_next_block(nbytes), a tensor of
 up to nbytes that the next call allocates starts as NaN, so an output element a kernel leaves unwritten fails their
 comparisons. Each case first leaves zero-filled free blocks of many sizes in both pools of the CUDA caching allocator
-(the state a test is in after earlier calls), so a helper that poisoned the wrong block would fail here. Session 38
-found the helper before it missing every output of <= 1 MiB (the small pool). GPU tests skip without a device."""
+(the state a test is in after earlier calls), so a helper that poisoned the wrong block would fail here: the helper
+before session 38 (one fp32-NaN block of nbytes + 1 MiB) failed every case (bench/probes/poison_premise.py). GPU tests
+skip without a device."""
 from __future__ import annotations
 
 import sys
