@@ -433,25 +433,24 @@ constexpr int kRedPad = 2;
 #ifndef RESET_NATIVE_GEMV_TEAM_SLOTS_NT1
 #define RESET_NATIVE_GEMV_TEAM_SLOTS_NT1 3
 #endif
-static_assert(RESET_NATIVE_GEMV_TEAM_SLOTS_NT2 >= 1 && RESET_NATIVE_GEMV_TEAM_SLOTS_NT2 <= 6 &&
-                  RESET_NATIVE_GEMV_TEAM_SLOTS_NT1 >= 1 && RESET_NATIVE_GEMV_TEAM_SLOTS_NT1 <= 6,
-              "1..6 weight slots per thread");
 
 // Weight slots per thread of the two-CTA whole-x kernels (MINB = 2), build-time so that other counts can be A/B'd
-// (bench/probes/gemv_define_ab.sh). Split K (RESET_NATIVE_GEMV_SPLIT_SLOTS): 2. H200 2026-11-30 (bench/RESULTS.md,
-// session 38 call A, two rounds, 2 vs 3 slots, same bits): 8B down M = 4 12.5-12.6 vs 13.2 us, 32B o M = 8 11.9 vs
-// 12.4-12.5, 32B down M = 8 26.8 vs 28.2-28.7, 32B o M = 16 15.3-15.4 vs 15.6-15.8, 32B down M = 16 and 8B down
-// M = 16 level. 3..8 tokens past the two teams' tile limit, e.g. Qwen3-32B gate_up (RESET_NATIVE_GEMV_TWO_CTA_SLOTS):
-// 3, where 2 lost 0.1-0.4 us (M = 3, 4) or tied (M = 8).
+// (bench/probes/gemv_define_ab.sh). Split K (RESET_NATIVE_GEMV_SPLIT_SLOTS): 2 since session 38, 3 before. H200
+// 2026-11-30 (bench/RESULTS.md "Session 38", call B: two rounds, 2 -> 3 slots, same bits), A16: 8B down M = 4 12.5 ->
+// 13.2 us, 32B down M = 4 25.5-25.6 -> 27.4-27.5, M = 8 26.4-26.9 -> 28.0-28.1, 32B o M = 8 11.9-12.0 -> 12.5-12.6;
+// W4A4: 32B down M = 16 47.4-47.8 -> 49.5-50.1; M = 1-2 level; one loss, A16 32B down M = 16 35.9-36.0 -> 35.3-35.4
+// (level in call A). 3..8 tokens past the two teams' tile limit, e.g. Qwen3-32B gate_up
+// (RESET_NATIVE_GEMV_TWO_CTA_SLOTS): 3, where 2 lost 0.1-0.4 us (M = 3, 4) or tied (M = 8) in call A.
 #ifndef RESET_NATIVE_GEMV_SPLIT_SLOTS
 #define RESET_NATIVE_GEMV_SPLIT_SLOTS 2
 #endif
 #ifndef RESET_NATIVE_GEMV_TWO_CTA_SLOTS
 #define RESET_NATIVE_GEMV_TWO_CTA_SLOTS 3
 #endif
-static_assert(RESET_NATIVE_GEMV_TWO_CTA_SLOTS >= 1 && RESET_NATIVE_GEMV_TWO_CTA_SLOTS <= 4 &&
-                  RESET_NATIVE_GEMV_SPLIT_SLOTS >= 1 && RESET_NATIVE_GEMV_SPLIT_SLOTS <= 4,
-              "1..4 slots per thread");
+constexpr bool slots_within(int slots, int most) { return slots >= 1 && slots <= most; }
+static_assert(slots_within(RESET_NATIVE_GEMV_TEAM_SLOTS_NT2, 6) && slots_within(RESET_NATIVE_GEMV_TEAM_SLOTS_NT1, 6) &&
+                  slots_within(RESET_NATIVE_GEMV_SPLIT_SLOTS, 4) && slots_within(RESET_NATIVE_GEMV_TWO_CTA_SLOTS, 4),
+              "weight slots per thread: 1..6 for the two teams, 1..4 for two CTAs (build-time defines above)");
 
 // Weight steps in flight per thread (each 32 B of FP4 + 4 scale bytes): deep when one CTA owns the SM
 // (MINB == 1, registers to spare), else what fits 2 CTAs per SM in 128 registers.
