@@ -418,6 +418,36 @@ def kernel_template_args(fn, kernel):
     return found
 
 
+def kernel_launch_shared_bytes(fn, kernel):
+    """Shared memory per CTA (bytes, as the profiler's trace records it) of every launch of the kernel template `kernel`
+    that fn() made; skips the test when the trace records no kernel names or no shared memory."""
+    import json
+    import os
+    import tempfile
+
+    import pytest
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    fd, path = tempfile.mkstemp(suffix=".json")
+    os.close(fd)
+    try:
+        prof.export_chrome_trace(path)
+        with open(path) as f:
+            events = json.load(f).get("traceEvents", [])
+    finally:
+        os.remove(path)
+    found = [e.get("args", {}).get("shared memory") for e in events
+             if e.get("cat") == "kernel" and kernel in e.get("name", "")]
+    if not found or None in found:
+        pytest.skip("the profiler's trace records no kernel names or shared memory here")
+    return found
+
+
 def gemv_inputs(n, k, m, dtype):
     """x [m, k], bias [n] and residual [m, n] in dtype on the GPU, drawn in that order from a generator seeded
     n + k + m."""

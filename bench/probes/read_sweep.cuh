@@ -1,6 +1,9 @@
 // The size sweep of the read-only probes (hbm_read_slope.cu, hbm_read_phased.cu): each kernel kind reads N x K/2 bytes
 // for N in a sweep, 40 back-to-back launches over copies rotated past the L2 (best of 3), and a least-squares line
-// t = fixed + bytes / rate is fitted over the sweep. Kernels take (weights, n, k, sink) and a grid of CTAs of 256.
+// t = fixed + bytes / rate is fitted over the sweep. Kernels take (weights, n, k, sink) and a grid of CTAs of 256
+// threads, or Kind::threads, each with Kind::smem bytes of dynamic shared memory reserved (unused by the read-only
+// kernels: it only moves the SM's shared-memory / L1 split the way a GEMV's staged x does). Each copy of the weights
+// is followed by n * k / 16 bytes that a kernel may read as its block scales.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -17,18 +20,22 @@ struct Kind {
   Kernel kern;
   int per_sm;  // CTAs per SM of the grid
   const char* name;
+  int threads = 256;
+  int smem = 0;              // dynamic shared memory per CTA, bytes
+  bool reads_scales = false;  // the kernel also reads the n * k / 16 scale bytes (counted in the rate)
 };
 
-inline float per_call_us(Kernel kern, const uint8_t* buf, size_t bytes, int copies, int n, int k, uint32_t* sink,
+inline float per_call_us(const Kind& kind, const uint8_t* buf, size_t stride, int copies, int n, int k, uint32_t* sink,
                          int grid) {
-  grid = std::min(grid, n / 16);  // a CTA per 16-row tile at most
+  grid = std::min(grid, n / 16 / (kind.threads / 256));  // a 256-thread walker per 16-row tile at most
   cudaEvent_t a, b;
   cudaEventCreate(&a);
   cudaEventCreate(&b);
   float best = 1e30f;
   for (int rep = 0; rep < 3; ++rep) {
     cudaEventRecord(a);
-    for (int it = 0; it < 40; ++it) kern<<<grid, 256>>>(buf + size_t(it % copies) * bytes, n, k, sink);
+    for (int it = 0; it < 40; ++it)
+      kind.kern<<<grid, kind.threads, kind.smem>>>(buf + size_t(it % copies) * stride, n, k, sink);
     cudaEventRecord(b);
     cudaEventSynchronize(b);
     float ms = 0;
@@ -46,7 +53,7 @@ inline int run(const Kind* kinds, int count, int k, const std::vector<int>& ns, 
   cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
   cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, 0);
   const size_t max_bytes = size_t(ns.back()) * k / 2;
-  const size_t pool = std::max<size_t>(size_t(4) * l2, 2 * max_bytes);
+  const size_t pool = std::max<size_t>(size_t(4) * l2, 2 * (max_bytes + max_bytes / 8));
   uint8_t* buf = nullptr;
   uint32_t* sink = nullptr;
   if (cudaMalloc(&buf, pool) != cudaSuccess || cudaMalloc(&sink, 4) != cudaSuccess) {
@@ -62,16 +69,19 @@ inline int run(const Kind* kinds, int count, int k, const std::vector<int>& ns, 
   for (int i = 0; i < count; ++i) {
     std::printf("%-*s", name_width, kinds[i].name);
     std::fflush(stdout);
+    if (kinds[i].smem > 0)
+      cudaFuncSetAttribute(kinds[i].kern, cudaFuncAttributeMaxDynamicSharedMemorySize, kinds[i].smem);
     double sx = 0, sy = 0, sxx = 0, sxy = 0;
     for (int n : ns) {
-      const size_t bytes = size_t(n) * k / 2;
-      const int copies = int(std::max<size_t>(2, pool / bytes));
-      const float us = per_call_us(kinds[i].kern, buf, bytes, copies, n, k, sink, kinds[i].per_sm * sms);
+      const size_t bytes = size_t(n) * k / 2, stride = bytes + bytes / 8;  // weights, then their scale bytes
+      const int copies = int(std::max<size_t>(2, pool / stride));
+      const float us = per_call_us(kinds[i], buf, stride, copies, n, k, sink, kinds[i].per_sm * sms);
       std::printf("%8.2f", us);
-      sx += double(bytes);
+      const double read = double(kinds[i].reads_scales ? stride : bytes);
+      sx += read;
       sy += us;
-      sxx += double(bytes) * double(bytes);
-      sxy += double(bytes) * us;
+      sxx += read * read;
+      sxy += read * us;
     }
     const double cnt = double(ns.size());
     const double slope = (sxy - sx * sy / cnt) / (sxx - sx * sx / cnt);  // us per byte

@@ -447,6 +447,25 @@ constexpr int kRedPad = 2;
 #ifndef RESET_NATIVE_GEMV_TWO_CTA_SLOTS
 #define RESET_NATIVE_GEMV_TWO_CTA_SLOTS 3
 #endif
+// One reduction buffer per team instead of two where two push the SM's shared memory past the 196 KB carve-out
+// (red_one_fits): at 228 KB the SM keeps 28 KB of L1, and returning weight sectors are staged in L1 even by
+// L1::no_allocate loads. Session 39 (H200, bench/RESULTS.md, bench/probes/hbm_read_carveout.cu): a read-only loop of
+// the 16-token kernel's shape streamed 3.99 TB/s with 0, 96 or 170 KB of shared memory reserved but 3.19 TB/s with
+// 203 KB (2.86 with the 2-byte scale loads), and Qwen3-32B gate_up at 16 tokens (K = 5120: 208 KB with two buffers,
+// 190 with one) ran at the lower rate. One buffer costs a second barrier per tile (before the buffer is written
+// again); the sums and their order are unchanged, so are the bits. -DRESET_NATIVE_GEMV_RED_ONE=0 builds without it.
+#ifndef RESET_NATIVE_GEMV_RED_ONE
+#define RESET_NATIVE_GEMV_RED_ONE 1
+#endif
+constexpr size_t kCarveout196 = 196 * 1024, kSmemReservedPerCta = 1024;  // sm_90's carve-out step below 228 KB
+constexpr int kRedOneBit = 2;  // GemvParams::team_major bit 1: this launch gave the kernel one reduction buffer
+// Whether one reduction buffer per team (smem_one bytes per CTA) keeps ctas CTAs of an SM within the 196 KB
+// carve-out where two (smem_two) do not.
+constexpr bool red_one_fits(size_t smem_two, size_t smem_one, int ctas) {
+  return RESET_NATIVE_GEMV_RED_ONE != 0 && ctas * (smem_two + kSmemReservedPerCta) > kCarveout196 &&
+         ctas * (smem_one + kSmemReservedPerCta) <= kCarveout196;
+}
+
 constexpr bool slots_within(int slots, int most) { return slots >= 1 && slots <= most; }
 static_assert(slots_within(RESET_NATIVE_GEMV_TEAM_SLOTS_NT2, 6) && slots_within(RESET_NATIVE_GEMV_TEAM_SLOTS_NT1, 6) &&
                   slots_within(RESET_NATIVE_GEMV_SPLIT_SLOTS, 4) && slots_within(RESET_NATIVE_GEMV_TWO_CTA_SLOTS, 4),
@@ -545,7 +564,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
   constexpr bool kSplitCluster = SPLIT && (FORM & kForm16Cluster) != 0;
   const int slice = kSplitCluster ? split_cluster_slice(p.ksplit) : SPLIT ? int(blockIdx.x) % p.ksplit : 0;
   // Tile walker: two teams without split K number their walkers team-major where the launcher says so (team_major_on).
-  const bool team_major = TEAMS > 1 && !SPLIT && p.team_major != 0;
+  const bool team_major = TEAMS > 1 && !SPLIT && (p.team_major & 1) != 0;
   const int cta = kSplitCluster ? split_cluster_walker(p.ksplit)
                   : team_major  ? team * int(gridDim.x) + int(blockIdx.x)
                                 : (SPLIT ? int(blockIdx.x) / p.ksplit : int(blockIdx.x)) * TEAMS + team;
@@ -567,8 +586,11 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
     }
   };
   constexpr int kRedStride = kTok + ((FORM & kForm16RedPad) != 0 && WHOLE ? kRedPad : 0);  // floats per red row
+  // One reduction buffer per team (red_one_launch: two-team kernels without a cluster form only).
+  const bool red_one = RESET_NATIVE_GEMV_RED_ONE != 0 && TEAMS > 1 && (FORM & kForm16Cluster) == 0 &&
+                       (p.team_major & kRedOneBit) != 0;
   float* red = reinterpret_cast<float*>(xs + size_t(WHOLE ? kSplits * split_rows : 2 * kSplits * kTok) * kTokStride) +
-               team * (2 * kWarps * 16 * kRedStride);
+               team * ((red_one ? 1 : 2) * kWarps * 16 * kRedStride);
 
   float act_gs = 1.0f, act_d = 6.0f;  // W4A4: set after pdl_wait (the amax pre-kernel writes it)
 
@@ -1038,8 +1060,12 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       // made its NT = 2 kernels spill.)
       float* red_t = red;
       if constexpr (WHOLE) {
-        red_t += red_half * (kWarps * kRows * kRedStride);
-        red_half ^= 1;
+        if (red_one) {
+          team_sync(team);  // every thread of the team is done reading the last tile's sums
+        } else {
+          red_t += red_half * (kWarps * kRows * kRedStride);
+          red_half ^= 1;
+        }
       }
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt)
@@ -1489,6 +1515,27 @@ bool launch_w4a4_cluster(const GemvParams& p, const RingMaps& maps, Form16Force 
   return true;
 }
 
+// For a launch of smem bytes per CTA (the two reduction buffers per team of tile_smem_bytes): where one buffer per
+// team keeps the SM within the 196 KB carve-out (red_one_fits; the static shared memory of the W4A4 amax, 128 bytes,
+// is left to the 1 KB slack under it), takes the second buffer's bytes off smem and returns the GemvParams::team_major
+// bit that tells the kernel; else 0. Two-team kernels without a cluster form only (the kernel ignores the bit
+// elsewhere): the measured case. Giving the other whole-x kernels the branch moved their registers (the three-CTA
+// kernel at 80 then spilled 16 bytes), and none of the Qwen3 rows puts them past 196 KB per SM.
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS>
+int red_one_launch(size_t& smem, Form16Force force) {
+  if constexpr (TEAMS == 1 || !WHOLE || RING || SPLIT) {
+    return 0;
+  } else {
+    const int bits = form16_bits<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS>(force);
+    if ((bits & kForm16Cluster) != 0) return 0;
+    const int stride = 8 * NT + ((bits & kForm16RedPad) != 0 ? kRedPad : 0);  // the kernel's kRedStride
+    const size_t buffer = size_t(TEAMS) * kWarps * 16 * stride * sizeof(float);
+    if (!red_one_fits(smem, smem - buffer, MINB)) return 0;
+    smem -= buffer;
+    return kRedOneBit;
+  }
+}
+
 // cluster: plan.w4a4_cluster, read by the W4A4 two-team instances only (w4a4_cluster_size, launch_w4a4_cluster).
 template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB = 2, bool RING = false, int TEAMS = 1>
 void launch_tile(const GemvParams& p, const RingMaps& maps, int sms, Form16Force force, cudaStream_t stream,
@@ -1498,7 +1545,8 @@ void launch_tile(const GemvParams& p, const RingMaps& maps, int sms, Form16Force
     if (c.size > 1 && launch_w4a4_cluster<XDT, NT>(p, maps, force, c.size, c.form, stream)) return;
   }
   auto kernel = form16_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS>(force);
-  const size_t smem = tile_smem_bytes<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, TEAMS>(p.k, p.m, force);
+  size_t smem = tile_smem_bytes<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, TEAMS>(p.k, p.m, force);
+  const int red_one = red_one_launch<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS>(smem, force);
   const int threads = RING ? kThreads + 32 : kThreads * TEAMS;
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
              "nvfp4 gemv: cudaFuncSetAttribute");
@@ -1513,7 +1561,7 @@ void launch_tile(const GemvParams& p, const RingMaps& maps, int sms, Form16Force
     grid = walkers < sms * per_sm ? walkers : sms * (per_sm > 0 ? per_sm : 1);
   }
   GemvParams q = with_activation_amax<XDT, W4A4>(p, WHOLE && !RING, stream);
-  q.team_major = TEAMS > 1 && team_major_on();
+  q.team_major = (TEAMS > 1 && team_major_on() ? 1 : 0) | red_one;
   check_cuda(cuda_core::launch_pdl(kernel, dim3(grid), dim3(threads), smem, stream, q, maps), "nvfp4 gemv: launch");
 }
 
