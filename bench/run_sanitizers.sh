@@ -68,8 +68,8 @@ if [ "$PART" != sampler ]; then
     -k "same_bits and dtype0 and (200 or 8-4096 or 8-1024 or nvfp4-8448-4096-16)"
   # one reduction buffer per team where two pass the 196 KB carve-out: its bounds, and the second team barrier per tile
   # that keeps a tile's sums from being overwritten while the team still reads the last tile's
-  run red_one memcheck 300 "${PYTEST[@]}" -m gpu tests/test_nvfp4_gpu_red_one.py -k "same_bits and dtype0 and bf16"
-  run red_one_race racecheck 300 "${PYTEST[@]}" -m gpu tests/test_nvfp4_gpu_red_one.py -k "same_bits and dtype0 and bf16"
+  run red_one memcheck 300 "${PYTEST[@]}" -m gpu tests/test_nvfp4_gpu_red_one.py -k "same_bits and (dtype0 or dtype2) or compact"
+  run red_one_race racecheck 300 "${PYTEST[@]}" -m gpu tests/test_nvfp4_gpu_red_one.py -k "same_bits and dtype0"
 fi
 if [ "$PART" != nvfp4 ]; then
   run sampler_steps memcheck 420 "${PYTEST[@]}" tests/test_sampler_gpu_session14.py

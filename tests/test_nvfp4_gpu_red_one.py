@@ -62,3 +62,20 @@ def test_one_buffer_same_bits_as_one_team_and_fp64(n, k, m, dtype, activation, m
     one = nc.gemv(p, s, float(gs), x, activation, None, bias, residual)
     assert torch.equal(teams, one)
     ref.check_vs_fp64(teams, packed, scales, gs, x, activation, bias, residual)
+
+
+def test_w4a4_compact_cluster_with_one_buffer_same_bits_as_one_team(monkeypatch):
+    """W4A4 at 16 tokens on Qwen3-32B q/k/v's shape (640 row tiles) runs the cluster kernel with the compact form,
+    whose quantized codes travel in the reduction buffers: with one buffer per team the largest share's codes (20 of
+    the 80 staged rows, 12800 bytes) still fit the 18432 bytes left, and the outputs equal the one-team kernel's."""
+    ref.needs_h200_routing()
+    ref.clear_gemv_env(monkeypatch)
+    fn = ref.random_gemv_call(10240, 5120, 16, 16, "nvfp4")
+    forms = ref.gemv16_forms_of_call(fn)
+    assert [f[:3] for f in forms] == [ref.TWO_TEAMS] and forms[0][3] & ref.W4A4_CLUSTER_COMPACT, forms
+    ref.poison_next_block(16 * 10240 * 4)
+    teams = fn()
+    monkeypatch.setenv("RESET_NATIVE_GEMV_TEAMS", "1")
+    ref.poison_next_block(16 * 10240 * 4)
+    one = fn()
+    assert one.isfinite().all() and torch.equal(teams, one)

@@ -586,9 +586,8 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
     }
   };
   constexpr int kRedStride = kTok + ((FORM & kForm16RedPad) != 0 && WHOLE ? kRedPad : 0);  // floats per red row
-  // One reduction buffer per team (red_one_launch: two-team kernels without a cluster form only).
-  const bool red_one = RESET_NATIVE_GEMV_RED_ONE != 0 && TEAMS > 1 && (FORM & kForm16Cluster) == 0 &&
-                       (p.team_major & kRedOneBit) != 0;
+  // One reduction buffer per team (red_one_launch: two-team kernels only).
+  const bool red_one = RESET_NATIVE_GEMV_RED_ONE != 0 && TEAMS > 1 && (p.team_major & kRedOneBit) != 0;
   float* red = reinterpret_cast<float*>(xs + size_t(WHOLE ? kSplits * split_rows : 2 * kSplits * kTok) * kTokStride) +
                team * ((red_one ? 1 : 2) * kWarps * 16 * kRedStride);
 
@@ -741,9 +740,9 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
     const int rank = int(cuda_core::cluster_ctarank()), csize = int(cuda_core::cluster_nctarank());
     const int rows = nchunks * m;
     auto share_start = [&](int r) { return rows * r / csize; };  // first row of CTA r's share
-    constexpr int kRedBytes = TEAMS * 2 * kWarps * kRows * kRedStride * int(sizeof(float));
+    const int red_bytes = TEAMS * (red_one ? 1 : 2) * kWarps * kRows * kRedStride * int(sizeof(float));
     const int scale_off = (rows + csize - 1) / csize * kUnitsPerToken * 8;  // the largest share's codes
-    const bool compact = kCompact && scale_off / 8 * 10 <= kRedBytes;
+    const bool compact = kCompact && scale_off / 8 * 10 <= red_bytes;
     uint8_t* const codes = reinterpret_cast<uint8_t*>(xs + size_t(split_rows) * kTokStride);  // = red of team 0
     static_assert(!kCompact || kQuantFast, "the W4A4 rule's quantizer");
     // The share's units [u_first, u_end), in the order each form computed them before the two were merged (the order
@@ -1470,6 +1469,27 @@ inline bool team_major_on() {
   return v == nullptr || std::strcmp(v, "cta") != 0;
 }
 
+// For a launch of smem bytes per CTA (the two reduction buffers per team of tile_smem_bytes): where one buffer per
+// team keeps the SM within the 196 KB carve-out (red_one_fits; the static shared memory of the W4A4 amax, 128 bytes,
+// is left to the 1 KB slack under it), takes the second buffer's bytes off smem and returns the GemvParams::team_major
+// bit that tells the kernel; else 0. Two-team kernels only (the kernel ignores the bit elsewhere), the W4A4 cluster
+// launch included (bits of its rule form; the compact form then keeps its codes in the one buffer per team where they
+// fit, else copies shares, as its kernel decides). Giving the other whole-x kernels the branch moved their registers
+// (the three-CTA kernel at 80 then spilled 16 bytes), and none of the Qwen3 rows puts them past 196 KB per SM.
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS>
+int red_one_launch(size_t& smem, Form16Force force) {
+  if constexpr (TEAMS == 1 || !WHOLE || RING || SPLIT) {
+    return 0;
+  } else {
+    const int bits = form16_bits<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS>(force);
+    const int stride = 8 * NT + ((bits & kForm16RedPad) != 0 ? kRedPad : 0);  // the kernel's kRedStride
+    const size_t buffer = size_t(TEAMS) * kWarps * 16 * stride * sizeof(float);
+    if (!red_one_fits(smem, smem - buffer, MINB)) return 0;
+    smem -= buffer;
+    return kRedOneBit;
+  }
+}
+
 // kForm16Cluster: the W4A4 two-team kernel in its rule's form plus the cluster bit, launched in clusters of `cluster`
 // CTAs (one per SM: 512 threads of up to 128 registers), as many as fit at once (cudaOccupancyMaxActiveClusters; at
 // most one CTA per two-team walker, rounded up to whole clusters: a CTA without a tile still quantizes its share).
@@ -1500,7 +1520,8 @@ bool launch_w4a4_cluster(const GemvParams& p, const RingMaps& maps, Form16Force 
     default:
       break;
   }
-  const size_t smem = tile_smem_bytes<XDT, true, NT, true, true, 1, false, 2>(p.k, p.m, force);
+  size_t smem = tile_smem_bytes<XDT, true, NT, true, true, 1, false, 2>(p.k, p.m, force);
+  const int red_one = red_one_launch<XDT, true, NT, true, true, 1, false, false, 2>(smem, force);  // (kRule's pad)
   const int threads = 2 * kThreads;
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
              "nvfp4 gemv: cudaFuncSetAttribute");
@@ -1509,31 +1530,10 @@ bool launch_w4a4_cluster(const GemvParams& p, const RingMaps& maps, Form16Force 
   const int walkers = ((p.n + 15) / 16 + 1) / 2;
   const int grid = walkers < clusters * cluster ? (walkers + cluster - 1) / cluster * cluster : clusters * cluster;
   GemvParams q = with_activation_amax<XDT, true>(p, true, stream);
-  q.team_major = team_major_on();
+  q.team_major = (team_major_on() ? 1 : 0) | red_one;
   check_cuda(cuda_core::launch_pdl_cluster(kernel, dim3(grid), dim3(threads), smem, cluster, stream, q, maps),
              "nvfp4 gemv: cluster launch");
   return true;
-}
-
-// For a launch of smem bytes per CTA (the two reduction buffers per team of tile_smem_bytes): where one buffer per
-// team keeps the SM within the 196 KB carve-out (red_one_fits; the static shared memory of the W4A4 amax, 128 bytes,
-// is left to the 1 KB slack under it), takes the second buffer's bytes off smem and returns the GemvParams::team_major
-// bit that tells the kernel; else 0. Two-team kernels without a cluster form only (the kernel ignores the bit
-// elsewhere): the measured case. Giving the other whole-x kernels the branch moved their registers (the three-CTA
-// kernel at 80 then spilled 16 bytes), and none of the Qwen3 rows puts them past 196 KB per SM.
-template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS>
-int red_one_launch(size_t& smem, Form16Force force) {
-  if constexpr (TEAMS == 1 || !WHOLE || RING || SPLIT) {
-    return 0;
-  } else {
-    const int bits = form16_bits<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS>(force);
-    if ((bits & kForm16Cluster) != 0) return 0;
-    const int stride = 8 * NT + ((bits & kForm16RedPad) != 0 ? kRedPad : 0);  // the kernel's kRedStride
-    const size_t buffer = size_t(TEAMS) * kWarps * 16 * stride * sizeof(float);
-    if (!red_one_fits(smem, smem - buffer, MINB)) return 0;
-    smem -= buffer;
-    return kRedOneBit;
-  }
 }
 
 // cluster: plan.w4a4_cluster, read by the W4A4 two-team instances only (w4a4_cluster_size, launch_w4a4_cluster).
