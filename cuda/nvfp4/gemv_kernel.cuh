@@ -1056,7 +1056,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       // WHOLE: two reduction buffers, used by alternate tiles. A thread writes this one again two tiles later,
       // after the next tile's barrier, which every thread reaches only once it has read this tile's sums: one
       // barrier per tile. (Chunked mode keeps one buffer and a second barrier: the second buffer's registers
-      // made its NT = 2 kernels spill.)
+      // made its NT = 2 kernels spill. So do two-team launches given one buffer: red_one.)
       float* red_t = red;
       if constexpr (WHOLE) {
         if (red_one) {
