@@ -44,7 +44,7 @@ def test_launch_asks_for_one_buffer_where_two_pass_the_carveout(m, expected, mon
     assert ref.kernel_launch_shared_bytes(fn, "gemv_kernel") == [expected]
 
 
-# (n, k, m): K = 5120 at 16 tokens (Qwen3-32B q/k/v and gate_up), K = 6144 at 13 and 14 tokens (85 and 79 staged rows),
+# (n, k, m): K = 5120 at 16 tokens (Qwen3-32B q/k/v and gate_up), K = 6144 at 13 and 14 tokens (79 and 85 staged rows),
 # each with a partial last tile; 15 tokens at K = 5120 keeps two buffers (the same check on the other side).
 @pytest.mark.parametrize("n,k,m", [(1288, 5120, 16), (200, 6144, 13), (136, 6144, 14), (200, 5120, 15)])
 @pytest.mark.parametrize("dtype,activation", [(torch.bfloat16, "bf16"), (torch.float16, "bf16"),
