@@ -395,13 +395,8 @@ def kernel_template_args(fn, kernel):
     import re
 
     import pytest
-    import torch
-    from torch.profiler import ProfilerActivity, profile
 
-    torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        fn()
-        torch.cuda.synchronize()
+    prof = _profile_cuda(fn)
     found = []
     for e in prof.events():
         m = re.search(r"(?<![a-z_])" + kernel + r"<([^>]*)>", e.name)  # demangled: <2, false, 1, true, true, 2, ...>
@@ -418,6 +413,18 @@ def kernel_template_args(fn, kernel):
     return found
 
 
+def _profile_cuda(fn):
+    """The torch profiler (CUDA activity) over one fn() call, with the device idle before and after."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    return prof
+
+
 def kernel_launch_shared_bytes(fn, kernel):
     """Shared memory per CTA (bytes, as the profiler's trace records it) of every launch of the kernel template `kernel`
     that fn() made; skips the test when the trace records no kernel names or no shared memory."""
@@ -426,13 +433,8 @@ def kernel_launch_shared_bytes(fn, kernel):
     import tempfile
 
     import pytest
-    import torch
-    from torch.profiler import ProfilerActivity, profile
 
-    torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        fn()
-        torch.cuda.synchronize()
+    prof = _profile_cuda(fn)
     fd, path = tempfile.mkstemp(suffix=".json")
     os.close(fd)
     try:

@@ -417,6 +417,8 @@ constexpr int kForm16Cluster = 16384;
 // Session 19 round 1 (H200, default vs nopad, two copies each): M = 11 8B q/k/v 12.7 -> 10.1 us, o 9.5 -> 7.9-8.1,
 // gate_up 29.4-30.1 -> 24.9-25.3 (two teams beat the two CTAs they replace); M = 16 -0.5 to -6.3 us, M = 8 level.
 constexpr int kRedPad = 2;
+// Floats per row of a reduction buffer (kWarps x 16 rows per buffer): nt x 8 tokens, plus kRedPad where padded.
+__host__ __device__ constexpr int red_row_floats(int nt, bool padded) { return 8 * nt + (padded ? kRedPad : 0); }
 
 // Weight slots per thread of the two-team kernel (16 warps per SM) at 9..16 tokens (NT = 2): two since session 37,
 // three before and still at 3..8 tokens. Session 37 (H200, bench/RESULTS.md): the chain probe timed 2 slots faster
@@ -585,7 +587,7 @@ __global__ void __launch_bounds__(RING ? kThreads + 32 : kThreads * TEAMS, MINB)
       return ((c & 1) * kSplits + s) * kTok + tok;
     }
   };
-  constexpr int kRedStride = kTok + ((FORM & kForm16RedPad) != 0 && WHOLE ? kRedPad : 0);  // floats per red row
+  constexpr int kRedStride = red_row_floats(NT, (FORM & kForm16RedPad) != 0 && WHOLE);  // floats per red row
   // One reduction buffer per team (red_one_launch: two-team kernels only).
   const bool red_one = RESET_NATIVE_GEMV_RED_ONE != 0 && TEAMS > 1 && (p.team_major & kRedOneBit) != 0;
   float* red = reinterpret_cast<float*>(xs + size_t(WHOLE ? kSplits * split_rows : 2 * kSplits * kTok) * kTokStride) +
@@ -1476,13 +1478,13 @@ inline bool team_major_on() {
 // launch included (bits of its rule form; the compact form then keeps its codes in the one buffer per team where they
 // fit, else copies shares, as its kernel decides). Giving the other whole-x kernels the branch moved their registers
 // (the three-CTA kernel at 80 then spilled 16 bytes), and none of the Qwen3 rows puts them past 196 KB per SM.
-template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, bool SPLIT, int TEAMS>
+template <int XDT, bool W4A4, int NT, bool FAST, bool WHOLE, int MINB, bool RING, int TEAMS>
 int red_one_launch(size_t& smem, Form16Force force) {
-  if constexpr (TEAMS == 1 || !WHOLE || RING || SPLIT) {
+  if constexpr (TEAMS == 1) {
     return 0;
-  } else {
-    const int bits = form16_bits<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS>(force);
-    const int stride = 8 * NT + ((bits & kForm16RedPad) != 0 ? kRedPad : 0);  // the kernel's kRedStride
+  } else {  // (two teams: WHOLE, no ring, MINB = 1, no split K, as gemv_kernel asserts or its launchers give)
+    const int bits = form16_bits<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS>(force);
+    const int stride = red_row_floats(NT, (bits & kForm16RedPad) != 0);  // the kernel's kRedStride
     const size_t buffer = size_t(TEAMS) * kWarps * 16 * stride * sizeof(float);
     if (!red_one_fits(smem, smem - buffer, MINB)) return 0;
     smem -= buffer;
@@ -1521,7 +1523,7 @@ bool launch_w4a4_cluster(const GemvParams& p, const RingMaps& maps, Form16Force 
       break;
   }
   size_t smem = tile_smem_bytes<XDT, true, NT, true, true, 1, false, 2>(p.k, p.m, force);
-  const int red_one = red_one_launch<XDT, true, NT, true, true, 1, false, false, 2>(smem, force);  // (kRule's pad)
+  const int red_one = red_one_launch<XDT, true, NT, true, true, 1, false, 2>(smem, force);  // (kRule's pad)
   const int threads = 2 * kThreads;
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
              "nvfp4 gemv: cudaFuncSetAttribute");
@@ -1546,7 +1548,7 @@ void launch_tile(const GemvParams& p, const RingMaps& maps, int sms, Form16Force
   }
   auto kernel = form16_kernel<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS>(force);
   size_t smem = tile_smem_bytes<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, TEAMS>(p.k, p.m, force);
-  const int red_one = red_one_launch<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, false, TEAMS>(smem, force);
+  const int red_one = red_one_launch<XDT, W4A4, NT, FAST, WHOLE, MINB, RING, TEAMS>(smem, force);
   const int threads = RING ? kThreads + 32 : kThreads * TEAMS;
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
              "nvfp4 gemv: cudaFuncSetAttribute");
