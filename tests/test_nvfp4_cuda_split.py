@@ -32,6 +32,7 @@ def test_which_calls_split(monkeypatch):
     monkeypatch.delenv("RESET_NATIVE_GEMV_SPLIT_FIXUP", raising=False)
     monkeypatch.delenv("RESET_NATIVE_GEMV_RING", raising=False)
     monkeypatch.delenv("RESET_NATIVE_GEMV_BD", raising=False)
+    monkeypatch.delenv("RESET_NATIVE_GEMV_BD_SPLIT", raising=False)
     n, k = 64, 12288  # 12 chunks of 1024
     _, _, _, p, s = _weights(n, k, 1)
     x = lambda m, dt=torch.bfloat16: torch.zeros((m, k), dtype=dt, device="cuda")  # noqa: E731
@@ -59,14 +60,18 @@ def test_which_calls_split(monkeypatch):
     monkeypatch.delenv("RESET_NATIVE_GEMV_SPLIT_FIXUP")
     monkeypatch.delenv("RESET_NATIVE_GEMV_KSPLIT")
     # Very long K splits even where the block-diagonal kernel runs (W4A4 at m <= 2): 20 chunks in 10 slices. A16 at
-    # m = 1 runs the 16-bit kernel from K = 16384 on unless the weight ring runs (bd_chosen; one row tile is far too
-    # few tile columns for the ring), and x (44 KB whole) is too small to split.
+    # m = 1 from K = 16384 on (where the unsplit call runs the 16-bit kernel, bd_chosen) takes the block-diagonal
+    # kernel's lean split, here 4 slices of 5 chunks (bd_long_k_slices, session 40); the 16-bit kernel would not
+    # split (x, 40 KB whole, is too small).
     _, _, _, p3, s3 = _weights(16, 20480, 4)
     x3 = torch.zeros((1, 20480), dtype=torch.bfloat16, device="cuda")
     assert _workspace_bytes(p3, s3, x3, "nvfp4") == 10 * 16 * 4
+    assert _workspace_bytes(p3, s3, x3, "bf16") == _a16_bytes(4, 1, 16)
+    monkeypatch.setenv("RESET_NATIVE_GEMV_BD_SPLIT", "0")
     assert _workspace_bytes(p3, s3, x3, "bf16") == 0
-    monkeypatch.setenv("RESET_NATIVE_GEMV_BD", "1")  # the block-diagonal kernel at every K, as before session 8
-    assert _workspace_bytes(p3, s3, x3, "bf16") == _a16_bytes(10, 1, 16)
+    monkeypatch.delenv("RESET_NATIVE_GEMV_BD_SPLIT")
+    monkeypatch.setenv("RESET_NATIVE_GEMV_BD", "0")  # no block-diagonal kernel, so no block-diagonal split
+    assert _workspace_bytes(p3, s3, x3, "bf16") == 0
     monkeypatch.delenv("RESET_NATIVE_GEMV_BD")
     # Short K (5 chunks): A16 never splits automatically, however many tokens. W4A4 from 4 tokens with fewer than
     # two row tiles per CTA (here 4 tiles) splits by 4: each CTA then quantizes a quarter of x.

@@ -37,15 +37,26 @@ def _slices_asked(p, s, x, activation="bf16"):
     return max(1, ref.gemv_workspace_bytes(p, s, x, activation) // (x.shape[0] * p.shape[0] * 4))
 
 
+def _long_k_slices(n, k, m, tiles, chunks, slots):
+    """bd_long_k_slices, written out: one token from K = 16384, where the model declines, the fewest slices of 4 or 5
+    chunks each (the lean split form: n % 16 == 0), none where the tiles fill at least 0.9 of one round."""
+    if m != 1 or k < 16384 or slots * 0.9 <= tiles <= slots:
+        return 1
+    for s in range(2, min(chunks, 16, slots) + 1):
+        if chunks % s == 0 and chunks // s <= 5:
+            return s if chunks // s in (4, 5) and n % 16 == 0 else 1
+    return 1
+
+
 def _rule(n, k, m, sms):
     """bd_split_slices' cost model, written out (only where the tiles fill the two-CTA slots at least once): chunk-steps
     of the busiest CTA (two CTAs per SM), rounds of tiles x
     (chunks per slice + 0.5 for a tile epilogue) + 4 for the reduction when split; the cheapest s in 2..16 if it
     costs at most 0.9x the unsplit call, or the cheapest s dividing the chunks evenly within 1.05x of that (x of a
-    slice always fits here)."""
+    slice always fits here). Where it declines or the tiles are fewer: _long_k_slices."""
     tiles, chunks, slots = -(-n // 16), k // 1024, 2 * sms
     if tiles < slots:
-        return 1
+        return _long_k_slices(n, k, m, tiles, chunks, slots)
 
     def cost(s):
         per_slice = min(slots // s, tiles)
@@ -54,7 +65,7 @@ def _rule(n, k, m, sms):
     candidates = range(2, min(chunks, 16, slots) + 1)
     best = min(candidates, key=lambda s: (cost(s), s), default=1)
     if best == 1 or cost(best) > 0.9 * cost(1):
-        return 1
+        return _long_k_slices(n, k, m, tiles, chunks, slots)
     even = [s for s in candidates if chunks % s == 0 and cost(s) <= 1.05 * cost(best)]
     return min(even, key=lambda s: (cost(s), s)) if even else best
 
@@ -109,8 +120,12 @@ def test_split_in_a_cuda_graph_gives_the_eager_bits(monkeypatch):
         assert torch.equal(y, want)
 
 
+# The last six: one token at K >= 16384 (bd_long_k_slices): split where the model declines (10240 x 25600, 8192 x
+# 28672, 8192 x 16384) or the tiles are fewer than one round (2560 x 25600), not at one full round (4096 x 16384) nor
+# where n is not a multiple of 16 (2500 x 25600: no lean form).
 @pytest.mark.parametrize("n,k", [(5120, 8192), (5120, 25600), (6144, 4096), (24576, 4096), (4096, 12288), (320, 8192),
-                                 (1056, 7168)])
+                                 (1056, 7168), (10240, 25600), (8192, 28672), (8192, 16384), (2560, 25600),
+                                 (4096, 16384), (2500, 25600)])
 @pytest.mark.parametrize("m", [1, 2])
 def test_automatic_rule_matches_its_cost_model(n, k, m, monkeypatch):
     """Where the model splits, the op asks for exactly its slices; elsewhere the block-diagonal rule stays out of
@@ -127,6 +142,24 @@ def test_automatic_rule_matches_its_cost_model(n, k, m, monkeypatch):
         want = _slices_asked(p, s, x)
         monkeypatch.delenv("RESET_NATIVE_GEMV_BD_SPLIT")
     assert _slices_asked(p, s, x) == want
+
+
+def test_long_k_one_token_split_by_the_rule(monkeypatch):
+    """One token at K = 16384 with 10 row tiles: the rule takes the lean split of 4 slices (bd_long_k_slices). Its
+    output is within the fp64 bound, has the bits of the same split forced, and is the 16-bit kernel's (the call
+    without the block-diagonal split) to rounding."""
+    n, k = 160, 16384
+    p, s, gs, w64, gen = _weights(n, k, 23)
+    x = torch.randn((1, k), generator=gen).to(torch.bfloat16).cuda()
+    assert _slices_asked(p, s, x) == 4
+    ref.poison_next_block(n * 2)
+    y = nc.gemv(p, s, gs, x, "bf16")
+    _fp64_check(y, x, w64, "bf16")
+    monkeypatch.setenv("RESET_NATIVE_GEMV_BD_SPLIT", "4")
+    assert torch.equal(nc.gemv(p, s, gs, x, "bf16"), y)
+    monkeypatch.setenv("RESET_NATIVE_GEMV_BD_SPLIT", "0")
+    base = nc.gemv(p, s, gs, x, "bf16").float()
+    assert torch.allclose(y.float(), base, rtol=2**-6, atol=1e-3 * float(base.abs().max()))
 
 
 def test_switches_turn_the_split_off(monkeypatch):

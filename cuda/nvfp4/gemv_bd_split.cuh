@@ -43,38 +43,6 @@ constexpr int kBdSplitMaxSlices = 16;
 // 4 slices (6, 6, 6, 7 chunks) 26.51 at M = 1, 26.43 vs 28.64 at M = 2, the same model cost within 3%).
 constexpr double kBdSplitEvenSlack = 1.05;
 
-// Slices for a call (1 = unsplit): plain A16 calls (x16: bf16 or fp16 x) of 1..2 tokens on the fast path without the
-// ring, unless RESET_NATIVE_GEMV_BD=0 or RESET_NATIVE_GEMV_KSPLIT forces the 16-bit kernel's split. Host only.
-inline int bd_split_slices(const GemvParams& p, const LaunchPlan& plan, bool x16, bool w4a4) {
-  if (!x16 || w4a4 || !plan.fast || plan.ring || p.m > 2 || p.m < 1) return 1;
-  if (ksplit_override() != 0 || !cuda_core::env_switch("RESET_NATIVE_GEMV_BD", true)) return 1;
-  const int forced = bd_split_override();
-  if (forced == 0) return 1;
-  const int nchunks = p.k / kChunk, ntiles = (p.n + 15) / 16, slots = 2 * plan.sms;
-  auto fits = [&](int s) { return size_t(BdSmem(bd_slice_k(p.k, s), p.m, p.m).total) <= kWholeSmemLimit; };
-  if (forced > 1) {
-    const int s = forced < nchunks ? forced : nchunks;
-    return s > 1 && fits(s) ? s : 1;
-  }
-  // Only calls whose tiles fill at least one round of the slots (measured there). With fewer tiles a split may pay
-  // too (most of the GPU idles) but was not measured, and those shapes keep the fused kernels.
-  if (ntiles < slots) return 1;
-  auto cost = [&](int s) {
-    const int per_slice = slots / s < ntiles ? slots / s : ntiles;
-    const int rounds = (ntiles + per_slice - 1) / per_slice;
-    return rounds * ((nchunks + s - 1) / s + kBdTileEpilogueChunks) + (s > 1 ? kBdSplitReduceChunks : 0.0);
-  };
-  int best = 1;
-  for (int s = 2; s <= nchunks && s <= kBdSplitMaxSlices && s <= slots; ++s)
-    if (fits(s) && cost(s) < cost(best)) best = s;
-  if (best == 1 || cost(best) > kBdSplitMaxCostRatio * cost(1)) return 1;
-  int even = 0;  // the cheapest even split within the slack
-  for (int s = 2; s <= nchunks && s <= kBdSplitMaxSlices && s <= slots; ++s)
-    if (nchunks % s == 0 && fits(s) && cost(s) <= kBdSplitEvenSlack * cost(best) && (even == 0 || cost(s) < cost(even)))
-      even = s;
-  return even > 0 && cost(even) <= kBdSplitMaxCostRatio * cost(1) ? even : best;
-}
-
 // The lean split form (kSmallLean | kSmallSplit, session 17 helper gemv21; gemv_bd_kernel.cuh kTileGroup): every
 // slice exactly kDepth chunks (4, or 5 with kSmallDepth5: Qwen3-32B down, 25 chunks in 5 slices), one token, so one
 // group of steps is one tile; n % 16 == 0 (no tile ends past n: the kernel has no clamped recompute in this form) and
@@ -90,6 +58,61 @@ inline int bd_lean_split_form(const GemvParams& p, int tokens) {
   if (nchunks % p.ksplit != 0 || p.n % 16 != 0 || int64_t(p.ksplit) * p.m * p.n >= (int64_t(1) << 31)) return 0;
   const int per_slice = nchunks / p.ksplit;
   return per_slice == 4 ? kSmallLean : per_slice == 5 ? kSmallLean | kSmallDepth5 : 0;
+}
+
+// One token from K = kBdMaxKOneToken: where the cost model declines a split, the call does not run the unsplit
+// block-diagonal kernel the model prices but the 16-bit kernel (bd_chosen), and the lean split (4 or 5 chunks per
+// slice, one group of steps per tile) beat that kernel on every shape measured but one (H200, bench/RESULTS.md
+// "Session 40", call D; us at one token, 16-bit kernel -> lean split): 10240 x 25600 50.0 -> 39.8 (5 slices), 2560 x
+// 25600 18.9 -> 14.9 (5), 8192 x 28672 39.3 -> 35.0 (7), 8192 x 16384 23.4 -> 22.1 (4), 2048 x 20480 12.3 -> 11.5
+// (4). The one it lost, 4096 x 16384 (13.7 -> 14.2), has 256 row tiles on 264 slots: one full round, where a split
+// only adds its partial sums; hence no split where the tiles fill at least kBdLongKFullRound of one round. Two tokens
+// keep the rule (the same slice counts there won on some shapes and lost on others, call D).
+constexpr double kBdLongKFullRound = 0.9;
+inline int bd_long_k_slices(const GemvParams& p, int nchunks, int ntiles, int slots) {
+  if (p.m != 1 || p.k < kBdMaxKOneToken) return 1;
+  if (ntiles <= slots && ntiles >= kBdLongKFullRound * slots) return 1;
+  for (int s = 2; s <= nchunks && s <= kBdSplitMaxSlices && s <= slots; ++s) {  // fewest slices: 5 chunks before 4
+    if (nchunks % s != 0 || nchunks / s > 5) continue;
+    GemvParams q = p;
+    q.ksplit = s;
+    return bd_lean_split_form(q, 1) != 0 && size_t(BdSmem(bd_slice_k(p.k, s), 1, 1).total) <= kWholeSmemLimit ? s
+                                                                                                              : 1;
+  }
+  return 1;
+}
+
+// Slices for a call (1 = unsplit): plain A16 calls (x16: bf16 or fp16 x) of 1..2 tokens on the fast path without the
+// ring, unless RESET_NATIVE_GEMV_BD=0 or RESET_NATIVE_GEMV_KSPLIT forces the 16-bit kernel's split. Host only.
+inline int bd_split_slices(const GemvParams& p, const LaunchPlan& plan, bool x16, bool w4a4) {
+  if (!x16 || w4a4 || !plan.fast || plan.ring || p.m > 2 || p.m < 1) return 1;
+  if (ksplit_override() != 0 || !cuda_core::env_switch("RESET_NATIVE_GEMV_BD", true)) return 1;
+  const int forced = bd_split_override();
+  if (forced == 0) return 1;
+  const int nchunks = p.k / kChunk, ntiles = (p.n + 15) / 16, slots = 2 * plan.sms;
+  auto fits = [&](int s) { return size_t(BdSmem(bd_slice_k(p.k, s), p.m, p.m).total) <= kWholeSmemLimit; };
+  if (forced > 1) {
+    const int s = forced < nchunks ? forced : nchunks;
+    return s > 1 && fits(s) ? s : 1;
+  }
+  // Only calls whose tiles fill at least one round of the slots (measured there), or one token at a long K
+  // (bd_long_k_slices). With fewer tiles and a shorter K a split may pay too (most of the GPU idles) but was not
+  // measured, and those shapes keep the fused kernels.
+  if (ntiles < slots) return bd_long_k_slices(p, nchunks, ntiles, slots);
+  auto cost = [&](int s) {
+    const int per_slice = slots / s < ntiles ? slots / s : ntiles;
+    const int rounds = (ntiles + per_slice - 1) / per_slice;
+    return rounds * ((nchunks + s - 1) / s + kBdTileEpilogueChunks) + (s > 1 ? kBdSplitReduceChunks : 0.0);
+  };
+  int best = 1;
+  for (int s = 2; s <= nchunks && s <= kBdSplitMaxSlices && s <= slots; ++s)
+    if (fits(s) && cost(s) < cost(best)) best = s;
+  if (best == 1 || cost(best) > kBdSplitMaxCostRatio * cost(1)) return bd_long_k_slices(p, nchunks, ntiles, slots);
+  int even = 0;  // the cheapest even split within the slack
+  for (int s = 2; s <= nchunks && s <= kBdSplitMaxSlices && s <= slots; ++s)
+    if (nchunks % s == 0 && fits(s) && cost(s) <= kBdSplitEvenSlack * cost(best) && (even == 0 || cost(s) < cost(even)))
+      even = s;
+  return even > 0 && cost(even) <= kBdSplitMaxCostRatio * cost(1) ? even : best;
 }
 
 // Runs the split kernel (p.ksplit = bd_split_slices' count, p.split_ws sized for it), then the reduction.
