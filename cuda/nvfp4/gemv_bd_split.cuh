@@ -65,9 +65,10 @@ inline int bd_lean_split_form(const GemvParams& p, int tokens) {
 // slice, one group of steps per tile) beat that kernel on every shape measured but one (H200, bench/RESULTS.md
 // "Session 40", call D; us at one token, 16-bit kernel -> lean split): 10240 x 25600 50.0 -> 39.8 (5 slices), 2560 x
 // 25600 18.9 -> 14.9 (5), 8192 x 28672 39.3 -> 35.0 (7), 8192 x 16384 23.4 -> 22.1 (4), 2048 x 20480 12.3 -> 11.5
-// (4). The one it lost, 4096 x 16384 (13.7 -> 14.2), has 256 row tiles on 264 slots: one full round, where a split
-// only adds its partial sums; hence no split where the tiles fill at least kBdLongKFullRound of one round. Two tokens
-// keep the rule (the same slice counts there won on some shapes and lost on others, call D).
+// (4); and with many rounds of tiles (call F: 16384 x 16384 44.0 -> 39.4, 14336 x 20480 55.5 -> 45.9, 20480 x 28672
+// 97.7 -> 87.0). The one it lost, 4096 x 16384 (13.7 -> 14.2), has 256 row tiles on 264 slots: one full round, where a
+// split only adds its partial sums; hence no split where the tiles fill at least kBdLongKFullRound of one round. Two
+// tokens keep the rule (the same slice counts there won on some shapes and lost on others, call D).
 constexpr double kBdLongKFullRound = 0.9;
 inline int bd_long_k_slices(const GemvParams& p, int nchunks, int ntiles, int slots) {
   if (p.m != 1 || p.k < kBdMaxKOneToken) return 1;
