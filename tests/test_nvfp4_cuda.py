@@ -133,7 +133,7 @@ def test_dequantize_matches_reference(out_dtype):
 # whole x with two CTAs per SM, whole x with one CTA per SM (e.g. (4096, 4096) at m = 16, (64, 8208) at
 # m = 8), and the chunked double buffer shared by a group of row tiles (e.g. (64, 8208) and (40, 8192) at
 # m = 16; (40, 8192) also ends a group with a tile past n). (6136, 2048) has 384 row tiles: on a 132-SM card
-# 16-bit x at m = 3..16 runs two warp teams (teams_where_two_ctas_fit in gemv_kernel.cuh; three CTAs per SM at m = 3
+# 16-bit x at m = 3..16 runs two warp teams (teams_where_two_ctas_fit in gemv_launch.cuh; three CTAs per SM at m = 3
 # with RESET_NATIVE_GEMV_TEAMS=1 or =measured: one round of tiles instead of 1.45).
 SHAPES = [(256, 1024), (200, 2048), (37, 1040), (64, 8192 + 16), (1000, 3072 + 16), (4096, 4096), (40, 8192),
           (6136, 2048)]

@@ -95,7 +95,7 @@ def test_bd_w4a4_rule_static_scale_and_x_dtypes(monkeypatch):
 
 
 def test_bd_w4a4_rule_follows_the_teams_switch(monkeypatch):
-    """The rule moves a call only where the 16-bit kernel takes two teams (gemv_kernel.cuh teams_here):
+    """The rule moves a call only where the 16-bit kernel takes two teams (gemv_launch.cuh teams_here):
     RESET_NATIVE_GEMV_TEAMS=1 (never) and =measured (W4A4 never where two CTAs fit) keep the block-diagonal kernel,
     "2" moves as the default does."""
     ref.needs_h200_routing()

@@ -1,5 +1,5 @@
 """NVFP4 GEMV: kForm16RedPad on the W4A4 instances (session 19 helper gemv24's opt-in, the default since helper gemv25;
-cuda/nvfp4/gemv_kernel.cuh w4a4_pad_eligible). The rule of the W4A4 instances of the persistent fast-path 16-bit
+cuda/nvfp4/gemv_launch.cuh w4a4_pad_eligible). The rule of the W4A4 instances of the persistent fast-path 16-bit
 kernels (two CTAs per SM, one CTA, two teams, split K) is the pad (FORM 2048) with, since session 20 helper w4a4x30,
 the fast quantizer and the wide amax (4096 | 8192; tests/test_nvfp4_gpu_w4a4_quantfast.py): the tile epilogue's
 reduction rows padded by two floats as on the A16 default, counted by the routing (tile_smem_bytes,

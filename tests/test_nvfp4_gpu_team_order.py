@@ -1,4 +1,4 @@
-"""NVFP4 GEMV: the two-team kernel's walker order (cuda/nvfp4/gemv_kernel.cuh team_major_on, session 36). Row tiles go
+"""NVFP4 GEMV: the two-team kernel's walker order (cuda/nvfp4/gemv_launch.cuh team_major_on, session 36). Row tiles go
 round-robin to the tile walkers, numbered team-major (walker = team * CTAs + CTA) by default and CTA-major (CTA * 2 +
 team) with RESET_NATIVE_GEMV_TEAM_ORDER=cta. Either order must compute every row tile exactly once and each the same
 way, so they give the same bits, within the fp64 bound, on shapes where the tiles do not divide evenly over the walkers

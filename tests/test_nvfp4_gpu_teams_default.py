@@ -1,5 +1,5 @@
 """NVFP4 GEMV: the two-team default where x would fit two (or three) CTAs per SM (session 19 helper teams27;
-cuda/nvfp4/gemv_kernel.cuh kTeamsDefault): two warp teams sharing one staged x at 2..16 tokens with 16-bit x, at A16
+cuda/nvfp4/gemv_launch.cuh kTeamsDefault): two warp teams sharing one staged x at 2..16 tokens with 16-bit x, at A16
 with at most 12 row tiles per SM (any K), with W4A4 without a K or tiles limit. RESET_NATIVE_GEMV_TEAMS=measured keeps
 session 10's rule (kTeamsMeasured: A16 at 4..8 tokens, K <= 5120, <= 12 row tiles per SM; W4A4 never), "1" never
 takes two teams, "2" wherever x fits whole. A team computes a row tile exactly as a CTA does (the same chunk order per

@@ -1,5 +1,5 @@
 """NVFP4 GEMV: two warp teams sharing one staged x also where x would fit two CTAs per SM (the rule
-teams_where_two_ctas_fit in cuda/nvfp4/gemv_kernel.cuh, kTeamsDefault since session 19 helper teams27: 16-bit x, 2..16
+teams_where_two_ctas_fit in cuda/nvfp4/gemv_launch.cuh, kTeamsDefault since session 19 helper teams27: 16-bit x, 2..16
 tokens, at A16 at most 12 row tiles per SM; tests/test_nvfp4_gpu_teams_default.py covers it further). Each row tile is
 computed by one team exactly as by a CTA, so the rule's output equals the forced choices (RESET_NATIVE_GEMV_TEAMS=1:
 never two teams, =2: always where x fits, =measured: session 10's rule) bit for bit, and fp64 math within the

@@ -1,5 +1,5 @@
 """NVFP4 GEMV: the W4A4 two-team kernel in thread-block clusters (kForm16Cluster, session 20 helper w4a4cluster35;
-the default since session 21: clusters of 2 CTAs from 8 tokens, gemv_kernel.cuh w4a4_cluster_size). Each CTA of a
+the default since session 21: clusters of 2 CTAs from 8 tokens, gemv_launch.cuh w4a4_cluster_size). Each CTA of a
 cluster quantizes 1/C of x's staged token rows and copies the others' from their shared memory (DSMEM): the same
 staged x as the plain kernel, where every CTA quantizes all of it, so every output must equal the plain kernel's
 (RESET_NATIVE_GEMV_W4A4_CLUSTER=1) bit for bit: bf16, fp16 and fp32 x, dynamic (in-kernel amax) and static activation
@@ -75,7 +75,7 @@ DTYPES = [(torch.bfloat16, False), (torch.bfloat16, True), (torch.float16, False
 def test_cluster2_same_bits(n, k, m, teams, dtype, static_scale, monkeypatch):
     ref.needs_h200_routing()
     ref.clear_gemv_env(monkeypatch, ENV, FORM_ENV, "RESET_NATIVE_GEMV_SPLIT_AMAX")
-    # fp32 x never takes two teams where two CTAs fit (gemv_kernel.cuh teams_where_two_ctas_fit): forced
+    # fp32 x never takes two teams where two CTAs fit (gemv_launch.cuh teams_where_two_ctas_fit): forced
     ref.set_env(monkeypatch, "RESET_NATIVE_GEMV_TEAMS", "2" if dtype == torch.float32 else teams)
     p, s, gs = ref.random_gpu_weights(n, k)
     x, bias, residual = ref.gemv_inputs(n, k, m, dtype)

@@ -1,4 +1,4 @@
-"""NVFP4 GEMV: the W4A4 cluster rule of session 21 helper w4a4rule40 (cuda/nvfp4/gemv_kernel.cuh w4a4_cluster_size).
+"""NVFP4 GEMV: the W4A4 cluster rule of session 21 helper w4a4rule40 (cuda/nvfp4/gemv_launch.cuh w4a4_cluster_size).
 From 8 tokens the two-team kernel runs in clusters of 4 with both cluster forms (kForm16ClusterAmax |
 kForm16ClusterCompact, gemv_w4a4_cluster.cuh) where 2 x SMs < row tiles <= 5 x SMs, else in clusters of 2 without a
 form; below 8 tokens without clusters. The cluster size is not in the kernel name: the form bits tell the band (the

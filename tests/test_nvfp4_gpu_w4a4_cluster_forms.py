@@ -105,7 +105,7 @@ MORE_SHAPES = [(24576, 4096, 16, None), (10240, 5120, 9, None), (200, 4096, 3, N
                          [s + d for s in SHAPES for d in DTYPES] + [s + DTYPES[0] for s in MORE_SHAPES])
 def test_forms_same_bits(n, k, m, teams, dtype, static_scale, monkeypatch):
     ref.needs_h200_routing()
-    # fp32 x never takes two teams where two CTAs fit (gemv_kernel.cuh teams_where_two_ctas_fit): forced
+    # fp32 x never takes two teams where two CTAs fit (gemv_launch.cuh teams_where_two_ctas_fit): forced
     _clear(monkeypatch, "2" if dtype == torch.float32 else teams)
     p, s, gs = ref.random_gpu_weights(n, k)
     x, bias, residual = ref.gemv_inputs(n, k, m, dtype)

@@ -89,7 +89,7 @@ def _same_bits_as_old(fn, m, n, monkeypatch):
 # rule, gemv_bd_w4a4_rule.cuh, the block-diagonal kernel before; M = 3) and 16 (in clusters by default since
 # session 21: of 4 with both cluster forms at 8448 rows, 528 row tiles), two CTAs per SM with 8 and 16, one CTA per
 # SM, split K with 8 (few row tiles: the W4A4 split by 4) and 16 token columns (long K: 6 slices). fp32 x never
-# takes two teams where two CTAs fit (gemv_kernel.cuh teams_where_two_ctas_fit) and keeps the block-diagonal kernel
+# takes two teams where two CTAs fit (gemv_launch.cuh teams_where_two_ctas_fit) and keeps the block-diagonal kernel
 # at two tokens: FP32_INSTANCE.
 SHAPES = [
     (200, 4096, 1, None, ("bd", 1, 2)),

@@ -1,4 +1,4 @@
-"""Host-side model of the 16-bit NVFP4 GEMV's routing (cuda/nvfp4/gemv_kernel.cuh dispatch_tokens, gemv_split.cuh
+"""Host-side model of the 16-bit NVFP4 GEMV's routing (cuda/nvfp4/gemv_launch.cuh dispatch_tokens, gemv_split.cuh
 choose_ksplit) for A16 calls with bf16/fp16 x on the fast path (K % 1024 == 0, aligned weights), without the ring:
 which instance (MINB, SPLIT, TEAMS) and how many K slices a shape gets with kForm16RedPad's shared memory counted
 (the default since session 19) and without it (RESET_NATIVE_GEMV_16_FORM=nopad, the routing of sessions 16-18).

@@ -9,7 +9,7 @@
 //   python3 bench/probes/gemv16_w4a4_pad_routing.py --check | diff - <(grep '^w4a4' /tmp/c.txt)
 #include <cstdio>
 
-#include "nvfp4/gemv_kernel.cuh"
+#include "nvfp4/gemv_launch.cuh"
 #include "nvfp4/gemv_split.cuh"
 
 using namespace reset_native::nvfp4_cuda::detail;

@@ -1,6 +1,6 @@
 """Host-side model of the NVFP4 GEMV's whole routing for bf16 x at M = 1..16 on the fast path without the ring (gemv.cu
 make_plan / ksplit_for, gemv_dispatch.cuh dispatch_mode, gemv_bd_split.cuh bd_split_slices, gemv_split.cuh
-choose_ksplit, gemv_bd_kernel.cuh try_bd, gemv_kernel.cuh dispatch_tokens), A16 ("bf16") and W4A4 ("nvfp4"), under
+choose_ksplit, gemv_bd_kernel.cuh try_bd, gemv_launch.cuh dispatch_tokens), A16 ("bf16") and W4A4 ("nvfp4"), under
 each RESET_NATIVE_GEMV_TEAMS value: unset (the default rule, kTeamsDefault since session 19 helper teams27), "2" (two
 teams wherever x fits whole), "measured" (session 10's rule, kTeamsMeasured, the default before) and "1" (never).
 kForm16RedPad is counted on every eligible instance: A16 16-bit x and W4A4 (both defaults since session 19;
@@ -28,7 +28,7 @@ from gemv16_pad_routing import (H200_OPTIN, H200_SMS, K_CHUNK, QWEN3, SPLIT_MIN_
                                 three_ctas_balance_better)
 from gemv16_w4a4_pad_routing import w4a4_few_tiles_slices  # noqa: E402
 
-# gemv_kernel.cuh TeamsRule: per mode (A16, W4A4) min tokens, max tokens, max K, max row tiles per SM
+# gemv_launch.cuh TeamsRule: per mode (A16, W4A4) min tokens, max tokens, max K, max row tiles per SM
 NO_LIMIT = 1 << 30  # kTeamsNoLimit
 TEAMS_MEASURED = ((4, 8, 5120, 12), (1, 0, 5120, 12))
 TEAMS_DEFAULT = ((2, 16, NO_LIMIT, 12), (2, 16, NO_LIMIT, NO_LIMIT))
@@ -127,7 +127,7 @@ def teams_where_two_ctas_fit(n, k, m, w4a4, rule, sms=H200_SMS):
 
 
 def teams_here(n, k, m, w4a4, env, sms=H200_SMS):
-    """gemv_kernel.cuh teams_here (bf16 x): two teams where two CTAs per SM would fit, under RESET_NATIVE_GEMV_TEAMS."""
+    """gemv_launch.cuh teams_here (bf16 x): two teams where two CTAs per SM would fit, under RESET_NATIVE_GEMV_TEAMS."""
     rule = TEAMS_MEASURED if env == "measured" else TEAMS_DEFAULT
     return env == "2" or (env != "1" and teams_where_two_ctas_fit(n, k, m, w4a4, rule, sms))
 

@@ -8,7 +8,7 @@
 #include <cstdio>
 
 #include "nvfp4/gemv_bd_split.cuh"
-#include "nvfp4/gemv_kernel.cuh"
+#include "nvfp4/gemv_launch.cuh"
 #include "nvfp4/gemv_split.cuh"
 
 using namespace reset_native::nvfp4_cuda::detail;

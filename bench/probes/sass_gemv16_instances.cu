@@ -1,7 +1,7 @@
 // Static-analysis probe: instantiates only the 16-bit GEMV kernels (gemv_kernel.cuh) that bf16 x at A16 runs on the
 // Qwen3 benchmark layers at M = 3..16 (bench/probes/sass_sb_waits.sh lists where each waits for its weight loads).
 // Template order: XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, FORM (-DGEMV16_FORM=kForm16* bits, default 0).
-#include "nvfp4/gemv_kernel.cuh"
+#include "nvfp4/gemv_launch.cuh"
 
 namespace reset_native::nvfp4_cuda::detail {
 #ifndef GEMV16_FORM

@@ -3,7 +3,7 @@
 // and 2, and with the cluster forms of RESET_NATIVE_GEMV_W4A4_CLUSTER_FORM (kForm16ClusterAmax, kForm16ClusterCompact,
 // NOTES-w4a4cluster39.md): registers, spills, and the SASS of stage_cluster (compile with -cubin -Xptxas -v, read
 // with cuobjdump -sass). Template order: XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, FORM.
-#include "nvfp4/gemv_kernel.cuh"
+#include "nvfp4/gemv_launch.cuh"
 
 namespace reset_native::nvfp4_cuda::detail {
 #define GEMV16_W4A4_TEAMS(NT, FORM)                                                          \

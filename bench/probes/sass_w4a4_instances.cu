@@ -4,7 +4,7 @@
 // (+ kForm16AmaxWide: the W4A4 rule since session 20).
 // bench/probes/sass_w4a4_count.sh compiles it for each form and counts the x-staging loop and the main loop.
 // Template order: XDT, W4A4, NT, FAST, WHOLE, MINB, RING, SPLIT, TEAMS, FORM.
-#include "nvfp4/gemv_kernel.cuh"
+#include "nvfp4/gemv_launch.cuh"
 
 namespace reset_native::nvfp4_cuda::detail {
 #ifndef GEMV16_FORM

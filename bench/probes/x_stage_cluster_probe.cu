@@ -26,7 +26,7 @@
 #include "core/globaltimer.cuh"
 #include "core/mbarrier.cuh"
 #include "core/pdl.cuh"
-#include "nvfp4/gemv_kernel.cuh"
+#include "nvfp4/gemv_launch.cuh"
 
 namespace cc = reset_native::cuda_core;
 namespace nd = reset_native::nvfp4_cuda::detail;

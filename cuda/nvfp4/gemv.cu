@@ -240,7 +240,7 @@ int64_t launch_gemv(const GemvArgs& a, void* stream_ptr) {
   }
   const bool w4a4 = a.activation == Activation::NVFP4;
   // The kernel launcher computes amax(|x|) into the workspace, or has the kernel reduce it itself
-  // (with_activation_amax in gemv_kernel.cuh).
+  // (with_activation_amax in gemv_launch.cuh).
   if (w4a4 && a.act_amax_workspace != nullptr) p.act_amax = a.act_amax_workspace;
   LaunchPlan plan = make_plan(a);
   const int ksplit = ksplit_for(a, p, plan);

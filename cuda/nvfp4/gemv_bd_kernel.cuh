@@ -25,7 +25,7 @@
 
 #include "core/env_switch.hpp"
 #include "nvfp4/gemv_bd_w4a4_rule.cuh"
-#include "nvfp4/gemv_kernel.cuh"
+#include "nvfp4/gemv_launch.cuh"
 #include "nvfp4/gemv_trace.cuh"
 
 namespace reset_native::nvfp4_cuda {

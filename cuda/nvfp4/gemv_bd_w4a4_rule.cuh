@@ -1,5 +1,5 @@
 // Where a W4A4 call at two tokens leaves the block-diagonal kernel to the 16-bit kernel's two teams (only where that
-// kernel takes two teams: gemv_kernel.cuh teams_here, kTeamsDefault: 16-bit x). Why: every block-diagonal CTA (two per
+// kernel takes two teams: gemv_launch.cuh teams_here, kTeamsDefault: 16-bit x). Why: every block-diagonal CTA (two per
 // SM) computes the amax of all of x and quantizes all of it, while two teams do that once per SM; the block-diagonal
 // kernel's steps are cheaper (no scale multiply per weight pair, every MMA column used). Session 20 helper w4a4bd36's
 // rules (NOTES-w4a4bd36.md has the cost model); "w4a4kt" is the default since session 21. Measured on an H200
@@ -41,7 +41,7 @@ inline int bd_w4a4_rule() {
 }
 
 // True where the rule gives a plain W4A4 call to the 16-bit kernel (m == 2 where that kernel would take two teams
-// (teams, gemv_kernel.cuh teams_here) only; one token keeps the block-diagonal kernel: the 16-bit kernel there runs two
+// (teams, gemv_launch.cuh teams_here) only; one token keeps the block-diagonal kernel: the 16-bit kernel there runs two
 // CTAs per SM, each quantizing all of x as well). sms: the launch plan's multiprocessors.
 inline bool bd_w4a4_rule_declines(const GemvParams& p, bool teams, int sms) {
   if (p.m != 2 || !teams) return false;

@@ -4,7 +4,7 @@
 #pragma once
 #include "nvfp4/gemv_bd_kernel.cuh"
 #include "nvfp4/gemv_bd_split.cuh"
-#include "nvfp4/gemv_kernel.cuh"
+#include "nvfp4/gemv_launch.cuh"
 #include "nvfp4/gemv_split.cuh"
 
 namespace reset_native::nvfp4_cuda::detail {

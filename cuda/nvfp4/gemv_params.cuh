@@ -35,7 +35,7 @@ struct GemvParams {  // 112 bytes (static_assert below)
   float pro_eps;
   // The 16-bit two-team kernel. Bit 0, without split K: 1 = tile walkers numbered team-major (walker = team * CTAs +
   // CTA, so a last, partial round of row tiles runs on one team of more SMs), 0 = CTA-major (CTA * 2 + team). Bit 1
-  // (kRedOneBit, gemv_kernel.cuh red_one_launch): the launch gave each team one reduction buffer, not two. In the 4
+  // (kRedOneBit, gemv_launch.cuh red_one_launch): the launch gave each team one reduction buffer, not two. In the 4
   // bytes of padding after pro_eps: this struct's size and its other fields' offsets steer ptxas (the union below).
   int team_major;
   // Split K (gemv_split.cuh, gemv_bd_split.cuh): ksplit > 1 CTA groups each take 1/ksplit of the K chunks and

@@ -15,7 +15,7 @@
 
 #include "core/pdl.cuh"
 #include "nvfp4/gemv_bd_kernel.cuh"
-#include "nvfp4/gemv_kernel.cuh"
+#include "nvfp4/gemv_launch.cuh"
 #include "nvfp4/gemv_split_cluster.cuh"
 #include "nvfp4/gemv_split_fixup.cuh"
 #include "nvfp4/launch_check.hpp"

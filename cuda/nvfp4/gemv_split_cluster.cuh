@@ -7,7 +7,7 @@
 // same row tiles from the same staged x in the same order as the plain split kernel: the same partial sums, the same
 // bits. Cost model and measurements: NOTES-w4a4splitcl42.md (that branch), bench/RESULTS.md.
 #pragma once
-#include "nvfp4/gemv_kernel.cuh"
+#include "nvfp4/gemv_launch.cuh"
 
 namespace reset_native::nvfp4_cuda::detail {
 

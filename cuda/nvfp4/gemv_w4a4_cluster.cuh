@@ -1,5 +1,5 @@
 // Cheaper forms of the W4A4 two-team kernel in clusters (kForm16Cluster, gemv_kernel.cuh stage_cluster; session 21
-// helper w4a4cluster39; both by default with clusters of 4 since helper w4a4rule40: gemv_kernel.cuh
+// helper w4a4cluster39; both by default with clusters of 4 since helper w4a4rule40: gemv_launch.cuh
 // w4a4_cluster_size; RESET_NATIVE_GEMV_W4A4_CLUSTER_FORM). The same bits:
 //   kForm16ClusterAmax: the in-kernel amax(|x|) split over the cluster (cluster_amax): each CTA the max of 1/C of x,
 //     stored into every peer's shared memory (st.async on the peer's transaction barrier; a max does not depend on
@@ -28,7 +28,7 @@ constexpr int kW4a4ClusterFormRule = -1;  // w4a4_cluster_form_override: no form
 
 // RESET_NATIVE_GEMV_W4A4_CLUSTER_FORM (read per call by launch_w4a4_cluster, for A/B): "none" = no form, "amax",
 // "compact" or "both" = those FORM bits on the cluster kernel (only where clusters launch); unset or anything else =
-// kW4a4ClusterFormRule: the form of the cluster rule (gemv_kernel.cuh w4a4_cluster_size; none where
+// kW4a4ClusterFormRule: the form of the cluster rule (gemv_launch.cuh w4a4_cluster_size; none where
 // RESET_NATIVE_GEMV_W4A4_CLUSTER forces a size).
 inline int w4a4_cluster_form_override() {
   const char* v = std::getenv("RESET_NATIVE_GEMV_W4A4_CLUSTER_FORM");
