@@ -69,18 +69,17 @@ inline int bd_lean_split_form(const GemvParams& p, int tokens) {
 // 97.7 -> 87.0). The one it lost, 4096 x 16384 (13.7 -> 14.2), has 256 row tiles on 264 slots: one full round, where a
 // split only adds its partial sums; hence no split where the tiles fill at least kBdLongKFullRound of one round. Two
 // tokens keep the rule (the same slice counts there won on some shapes and lost on others, call D).
+// fits: bd_split_slices' shared-memory check of a slice count.
 constexpr double kBdLongKFullRound = 0.9;
-inline int bd_long_k_slices(const GemvParams& p, int nchunks, int ntiles, int slots) {
+template <class Fits>
+int bd_long_k_slices(const GemvParams& p, int nchunks, int ntiles, int slots, const Fits& fits) {
   if (p.m != 1 || p.k < kBdMaxKOneToken) return 1;
   if (ntiles <= slots && ntiles >= kBdLongKFullRound * slots) return 1;
-  for (int s = 2; s <= nchunks && s <= kBdSplitMaxSlices && s <= slots; ++s) {  // fewest slices: 5 chunks before 4
-    if (nchunks % s != 0 || nchunks / s > 5) continue;
-    GemvParams q = p;
-    q.ksplit = s;
-    return bd_lean_split_form(q, 1) != 0 && size_t(BdSmem(bd_slice_k(p.k, s), 1, 1).total) <= kWholeSmemLimit ? s
-                                                                                                              : 1;
-  }
-  return 1;
+  GemvParams q = p;  // the fewest slices: of 5 chunks each, else of 4 (bd_lean_split_form checks the rest)
+  q.ksplit = nchunks % 5 == 0 ? nchunks / 5 : nchunks % 4 == 0 ? nchunks / 4 : 0;
+  const bool lean =
+      q.ksplit >= 2 && q.ksplit <= kBdSplitMaxSlices && q.ksplit <= slots && bd_lean_split_form(q, 1) != 0;
+  return lean && fits(q.ksplit) ? q.ksplit : 1;
 }
 
 // Slices for a call (1 = unsplit): plain A16 calls (x16: bf16 or fp16 x) of 1..2 tokens on the fast path without the
@@ -99,7 +98,7 @@ inline int bd_split_slices(const GemvParams& p, const LaunchPlan& plan, bool x16
   // Only calls whose tiles fill at least one round of the slots (measured there), or one token at a long K
   // (bd_long_k_slices). With fewer tiles and a shorter K a split may pay too (most of the GPU idles) but was not
   // measured, and those shapes keep the fused kernels.
-  if (ntiles < slots) return bd_long_k_slices(p, nchunks, ntiles, slots);
+  if (ntiles < slots) return bd_long_k_slices(p, nchunks, ntiles, slots, fits);
   auto cost = [&](int s) {
     const int per_slice = slots / s < ntiles ? slots / s : ntiles;
     const int rounds = (ntiles + per_slice - 1) / per_slice;
@@ -108,7 +107,8 @@ inline int bd_split_slices(const GemvParams& p, const LaunchPlan& plan, bool x16
   int best = 1;
   for (int s = 2; s <= nchunks && s <= kBdSplitMaxSlices && s <= slots; ++s)
     if (fits(s) && cost(s) < cost(best)) best = s;
-  if (best == 1 || cost(best) > kBdSplitMaxCostRatio * cost(1)) return bd_long_k_slices(p, nchunks, ntiles, slots);
+  if (best == 1 || cost(best) > kBdSplitMaxCostRatio * cost(1))
+    return bd_long_k_slices(p, nchunks, ntiles, slots, fits);
   int even = 0;  // the cheapest even split within the slack
   for (int s = 2; s <= nchunks && s <= kBdSplitMaxSlices && s <= slots; ++s)
     if (nchunks % s == 0 && fits(s) && cost(s) <= kBdSplitEvenSlack * cost(best) && (even == 0 || cost(s) < cost(even)))

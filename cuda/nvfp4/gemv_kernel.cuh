@@ -18,8 +18,6 @@
 #include <cuda_runtime.h>
 
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
 
 #include "core/cluster.cuh"
 #include "core/mbarrier.cuh"
@@ -33,8 +31,6 @@
 #include "nvfp4/fp4_fragments.cuh"
 #include "nvfp4/gemv_w4a4_quant.cuh"
 #include "nvfp4/nvfp4_device.cuh"
-#include "nvfp4/launch_check.hpp"
-#include "reset_native/nvfp4_cuda.hpp"
 
 namespace reset_native::nvfp4_cuda {
 namespace detail {

@@ -9,6 +9,8 @@
 #include <cstring>
 
 #include "nvfp4/gemv_kernel.cuh"
+#include "nvfp4/launch_check.hpp"
+#include "reset_native/nvfp4_cuda.hpp"
 
 namespace reset_native::nvfp4_cuda {
 namespace detail {
